@@ -1,0 +1,205 @@
+/* kir.h — the kernel IR: one description of a compute kernel that both printers render
+ * (opencl_printer.c → OpenCL C 1.2, glsl_printer.c → GLSL 450 compute).
+ *
+ * A kernel has buffer parameters (each bound at run time to a (buffer, element offset) pair, so
+ * no sub-buffers are needed), optional local (work-group shared) arrays, typed variables, a fixed
+ * work-group size, and a body of statements over expressions. Expressions cover index arithmetic,
+ * loads from buffers and local arrays, elementwise math and select. Statements cover variable
+ * declaration/assignment, stores, counted loops, if/else, barriers and early return.
+ *
+ * Printers differ only in spelling: `p[p_off + i]` vs a buffer block with a push-constant
+ * offset, get_global_id vs gl_GlobalInvocationID, __local vs shared, barrier spellings, and the
+ * math library (GLSL has no erf: the GLSL printer emits a helper).
+ *
+ * Memory: everything belongs to the kir_module's arena and dies with it.
+ * Thread safety: thread-compatible; a finished module is immutable and may be printed from
+ * several threads. */
+#ifndef MLG_KIR_H
+#define MLG_KIR_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum kir_scalar { KIR_F32, KIR_I32, KIR_U32, KIR_BOOL } kir_scalar;
+
+/* A value type: a scalar or a short vector (width 1, 2, 4; 8 and 16 OpenCL only). */
+typedef struct kir_type {
+  kir_scalar scalar;
+  int width;
+} kir_type;
+
+typedef enum kir_unop {
+  KIR_NEG, KIR_ABS, KIR_EXP, KIR_LOG, KIR_SQRT, KIR_RSQRT, KIR_TANH, KIR_ERF,
+  KIR_FLOOR, KIR_CEIL, KIR_NOT
+} kir_unop;
+
+typedef enum kir_binop {
+  KIR_ADD, KIR_SUB, KIR_MUL, KIR_DIV, KIR_MOD /* ints */, KIR_MIN, KIR_MAX, KIR_POW,
+  KIR_LT, KIR_LE, KIR_GT, KIR_GE, KIR_EQ, KIR_NE, KIR_AND, KIR_OR
+} kir_binop;
+
+typedef enum kir_expr_kind {
+  KIR_E_CONST_F,   /* f */
+  KIR_E_CONST_I,   /* i (type says I32 or U32) */
+  KIR_E_VAR,       /* index = variable id */
+  KIR_E_GLOBAL_ID, /* index = dimension 0..2 */
+  KIR_E_LOCAL_ID,
+  KIR_E_GROUP_ID,
+  KIR_E_LOAD,      /* index = buffer id, a = element index (of the buffer's element type) */
+  KIR_E_LOCAL_LOAD,/* index = local array id, a = element index */
+  KIR_E_UNARY,     /* unop, a */
+  KIR_E_BINARY,    /* binop, a, b */
+  KIR_E_SELECT,    /* a ? b : c */
+  KIR_E_CAST       /* a converted to type */
+} kir_expr_kind;
+
+typedef struct kir_expr kir_expr;
+struct kir_expr {
+  kir_expr_kind kind;
+  kir_type type;
+  int index;
+  int op;          /* kir_unop or kir_binop */
+  double f;
+  int64_t i;
+  kir_expr *a, *b, *c;
+};
+
+typedef enum kir_stmt_kind {
+  KIR_S_DECL,        /* var = value (declares the variable here) */
+  KIR_S_ASSIGN,      /* var = value */
+  KIR_S_STORE,       /* buffer[index] = value */
+  KIR_S_LOCAL_STORE, /* local[index] = value */
+  KIR_S_FOR,         /* for (var = begin; var < end; var += step) body — var is I32 */
+  KIR_S_IF,          /* if (cond) body else else_body (else_body may be NULL) */
+  KIR_S_BARRIER,     /* work-group barrier with local memory fence */
+  KIR_S_RETURN,      /* leave the kernel (only before any barrier, or uniformly) */
+  KIR_S_BLOCK        /* body */
+} kir_stmt_kind;
+
+typedef struct kir_stmt kir_stmt;
+struct kir_stmt {
+  kir_stmt_kind kind;
+  int var;           /* DECL, ASSIGN, FOR */
+  int target;        /* STORE: buffer id; LOCAL_STORE: local id */
+  kir_expr *index;   /* STORE, LOCAL_STORE */
+  kir_expr *value;   /* DECL, ASSIGN, STORE, LOCAL_STORE; FOR: begin */
+  kir_expr *end;     /* FOR */
+  kir_expr *step;    /* FOR */
+  kir_expr *cond;    /* IF */
+  int unroll;        /* FOR: hint, 0 = none */
+  int n_body;
+  kir_stmt **body;   /* FOR, IF, BLOCK */
+  int n_else;
+  kir_stmt **else_body;
+};
+
+typedef enum kir_access { KIR_READ = 1, KIR_WRITE = 2, KIR_READ_WRITE = 3 } kir_access;
+
+typedef struct kir_buffer {
+  const char *name;  /* printed as the parameter name, e.g. "x" → x, x_off */
+  kir_type elem;     /* element type as seen by loads/stores (F32 or I32, width 1) */
+  kir_access access;
+} kir_buffer;
+
+typedef struct kir_local {
+  const char *name;
+  kir_type elem;
+  int count;         /* elements; total local bytes must stay within 48 KiB */
+} kir_local;
+
+typedef struct kir_variable {
+  const char *name;
+  kir_type type;
+} kir_variable;
+
+typedef struct kir_kernel {
+  const char *name;  /* a valid identifier in both languages, unique in its module */
+  int local_size[3]; /* fixed work-group size; unused dims are 1 */
+  int n_buffers;
+  kir_buffer *buffers;
+  int n_locals;
+  kir_local *locals;
+  int n_vars;
+  kir_variable *vars;
+  int n_body;
+  kir_stmt **body;
+} kir_kernel;
+
+typedef struct kir_module kir_module; /* owns an arena and the list of kernels */
+
+kir_module *kir_module_new(void);
+void        kir_module_free(kir_module *m);
+int         kir_module_count(const kir_module *m);
+kir_kernel *kir_module_kernel(const kir_module *m, int i);
+/* Test hook: the next n_allocs arena allocations succeed, later ones fail (-1 = never fail). */
+void        kir_module_fail_after(kir_module *m, long n_allocs);
+
+/* ---- building a kernel (all constructors return NULL only on allocation failure, which the
+ * builder remembers: kir_kernel_end reports it) ---- */
+typedef struct kir_builder kir_builder;
+
+kir_builder *kir_kernel_begin(kir_module *m, const char *name, int lx, int ly, int lz);
+int          kir_buffer_param(kir_builder *b, const char *name, kir_scalar elem, kir_access access);
+int          kir_local_array(kir_builder *b, const char *name, kir_scalar elem, int count);
+int          kir_var_new(kir_builder *b, const char *name_hint, kir_type type);
+/* Finishes the kernel and appends it to the module. Returns 0, or -1 if any allocation failed
+ * or the builder was misused (NULL operand, bad id, unclosed for/if); nothing is added then.
+ * Frees the builder in every case. */
+int          kir_kernel_end(kir_builder *b, kir_kernel **out_kernel);
+/* Nonzero once an allocation failed or the builder was misused (sticky). */
+int          kir_builder_failed(const kir_builder *b);
+
+/* Names: buffer, local and variable names are made unique in the kernel and never collide with
+ * a keyword or builtin of OpenCL C or GLSL (a clash gets a numeric suffix: "x" → "x1"). */
+
+kir_type kir_t(kir_scalar s);                       /* width 1 */
+kir_type kir_tv(kir_scalar s, int width);
+
+kir_expr *kir_f32(kir_builder *b, double v);
+kir_expr *kir_i32(kir_builder *b, int64_t v);
+kir_expr *kir_var(kir_builder *b, int var);
+kir_expr *kir_global_id(kir_builder *b, int dim);   /* I32 */
+kir_expr *kir_local_id(kir_builder *b, int dim);
+kir_expr *kir_group_id(kir_builder *b, int dim);
+kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index);
+/* A vector of `width` consecutive elements starting at element `index` (OpenCL vloadN). A store
+ * whose value has width > 1 writes that many consecutive elements (vstoreN). */
+kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width);
+kir_expr *kir_local_load(kir_builder *b, int local, kir_expr *index);
+kir_expr *kir_un(kir_builder *b, kir_unop op, kir_expr *a);
+kir_expr *kir_bin(kir_builder *b, kir_binop op, kir_expr *a, kir_expr *c);
+kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr *if_false);
+kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a);
+/* kir_bin/kir_select with one float and one integer operand convert the integer (a constant
+ * becomes a float constant, anything else a cast): printers never rely on implicit conversion.
+ * Comparisons, AND and OR have type BOOL.
+ * Shorthands with constant folding of integer constants (index arithmetic stays readable):
+ * c1+c2, e+0, (e+c1)+c2, c1*c2, e*0, e*1, (e*c1)*c2, c1/c2, e/1, c1%c2, e%1; constants are moved
+ * to the right. Division and modulo fold with C semantics (truncation); x/0 is never folded.
+ * Float operands are never folded (the printed formula stays exactly what was built). */
+kir_expr *kir_add(kir_builder *b, kir_expr *x, kir_expr *y);
+kir_expr *kir_mul(kir_builder *b, kir_expr *x, kir_expr *y);
+kir_expr *kir_div(kir_builder *b, kir_expr *x, kir_expr *y);
+kir_expr *kir_mod(kir_builder *b, kir_expr *x, kir_expr *y);
+
+/* Statements are appended to the current block; for/if open a nested block closed by kir_end. */
+void kir_decl(kir_builder *b, int var, kir_expr *value);
+void kir_assign(kir_builder *b, int var, kir_expr *value);
+void kir_store(kir_builder *b, int buffer, kir_expr *index, kir_expr *value);
+void kir_local_store(kir_builder *b, int local, kir_expr *index, kir_expr *value);
+void kir_for(kir_builder *b, int var, kir_expr *begin, kir_expr *end, kir_expr *step);
+/* Sets the unroll hint of the innermost open for loop (call right after kir_for). */
+void kir_for_unroll(kir_builder *b, int unroll);
+void kir_if(kir_builder *b, kir_expr *cond);
+void kir_else(kir_builder *b);
+void kir_end(kir_builder *b);                       /* closes the innermost for/if */
+void kir_barrier(kir_builder *b);
+void kir_return(kir_builder *b);
+
+/* ---- printers ---- */
+/* OpenCL C 1.2: every kernel of the module in one program source; each buffer parameter is
+ * `__global float *restrict NAME, uint NAME_off`. Returns 0, -1 on write error. */
+int kir_print_opencl(const kir_module *m, FILE *out);
+int kir_print_opencl_kernel(const kir_kernel *k, FILE *out);
+
+#endif

@@ -1,0 +1,132 @@
+#include "bundle_emit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime/bundle.h"
+
+#define MLG_PRODUCER "mlgc 0.1.0"
+
+/* Bundle tensor names are unique: inputs, params and consts keep their declared names, outputs
+ * their output names, and everything else is "%ID" or "%ID:binding". */
+static char *tensor_name(const mlg_graph *g, int t, const char *output_name) {
+  char buf[512];
+  if (output_name) return strdup(output_name);
+  if (t < g->n_nodes) {
+    const mlg_node *n = &g->nodes[t];
+    if (n->kind != MLG_NODE_OP && n->name) return strdup(n->name);
+    if (n->name) {
+      snprintf(buf, sizeof(buf), "%%%d:%s", t, n->name);
+      return strdup(buf);
+    }
+  }
+  snprintf(buf, sizeof(buf), "%%%d", t);
+  return strdup(buf);
+}
+
+static int role_of(const mlg_graph *g, int t, int is_output) {
+  if (is_output) return MLGB_ROLE_OUTPUT;
+  if (t >= g->n_nodes) return MLGB_ROLE_INTERMEDIATE;
+  switch (g->nodes[t].kind) {
+  case MLG_NODE_INPUT: return MLGB_ROLE_INPUT;
+  case MLG_NODE_PARAM: return MLGB_ROLE_PARAM;
+  case MLG_NODE_CONST: return MLGB_ROLE_CONST;
+  default: return MLGB_ROLE_INTERMEDIATE;
+  }
+}
+
+int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data, size_t *out_size) {
+  const mlg_graph *g = in->graph;
+  const mlg_lowered *lw = in->lowered;
+  const mlg_plan *plan = in->plan;
+  mlgb_bundle b = {0};
+  mlgb_module module = {0};
+  int rc = -1;
+  *out_data = NULL;
+  *out_size = 0;
+
+  b.target = (uint32_t)in->target;
+  b.model_name = (char *)(g->model_name ? g->model_name : "model");
+  b.producer = MLG_PRODUCER;
+  b.alignment = (uint32_t)plan->alignment;
+  for (int r = 0; r < MLGB_N_REGIONS; r++) b.region_size[r] = (uint64_t)plan->region_size[r];
+  b.has_weights = in->weights != NULL;
+  b.weights = (uint8_t *)in->weights;
+
+  b.n_tensors = (uint32_t)lw->n_tensors;
+  b.tensors = calloc(b.n_tensors ? b.n_tensors : 1, sizeof(*b.tensors));
+  b.kernels = calloc(lw->n_launches ? (size_t)lw->n_launches : 1, sizeof(*b.kernels));
+  b.dispatches = calloc(lw->n_launches ? (size_t)lw->n_launches : 1, sizeof(*b.dispatches));
+  if (!b.tensors || !b.kernels || !b.dispatches) goto oom;
+  for (int t = 0; t < lw->n_tensors; t++) {
+    const char *output_name = NULL;
+    for (int o = 0; o < g->n_outputs; o++)
+      if (g->outputs[o].node == t) output_name = g->outputs[o].name;
+    mlgb_tensor *bt = &b.tensors[t];
+    const mlg_placement *p = &plan->tensors[t];
+    bt->name = tensor_name(g, t, output_name);
+    if (!bt->name) goto oom;
+    bt->role = (uint32_t)role_of(g, t, output_name != NULL);
+    bt->region = (uint32_t)p->region;
+    bt->offset = (uint64_t)p->offset;
+    bt->size = (uint64_t)p->size;
+    if (t < g->n_nodes) {
+      const mlg_type *ty = &g->nodes[t].type;
+      bt->dtype = ty->dtype == MLG_I32 ? MLGB_I32 : MLGB_F32;
+      bt->rank = (uint32_t)ty->rank;
+      for (int d = 0; d < ty->rank; d++) bt->dims[d] = ty->dims[d];
+    } else {
+      bt->dtype = MLGB_F32;
+      bt->rank = 1;
+      bt->dims[0] = p->size / 4;
+    }
+  }
+
+  module.kind = MLGB_MODULE_OPENCL_C;
+  module.size = in->code_size;
+  module.data = (uint8_t *)in->code;
+  b.n_modules = 1;
+  b.modules = &module;
+
+  b.n_kernels = b.n_dispatches = (uint32_t)lw->n_launches;
+  for (int l = 0; l < lw->n_launches; l++) {
+    const mlg_launch *la = &lw->launches[l];
+    mlgb_kernel *k = &b.kernels[l];
+    k->name = (char *)la->kernel->name;
+    k->module = 0;
+    for (int d = 0; d < 3; d++) k->local_size[d] = (uint32_t)la->kernel->local_size[d];
+    k->n_args = (uint32_t)la->n_args;
+    k->args = calloc(la->n_args ? (size_t)la->n_args : 1, sizeof(*k->args));
+    if (!k->args) goto oom;
+    for (int a = 0; a < la->n_args; a++) k->args[a] = (uint32_t)la->args[a];
+    b.dispatches[l].kernel = (uint32_t)l;
+    for (int d = 0; d < 3; d++) {
+      if (la->groups[d] < 1 || la->groups[d] > UINT32_MAX) {
+        mlg_diag_error(diag, (mlg_span){0, 0}, "kernel %s: %lld work-groups in dimension %d is out of range",
+                       la->kernel->name, (long long)la->groups[d], d);
+        goto done;
+      }
+      b.dispatches[l].groups[d] = (uint32_t)la->groups[d];
+    }
+  }
+
+  char err[512];
+  if (mlgb_write(&b, out_data, out_size, err, sizeof(err)) != 0) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: cannot write bundle: %s", err);
+    goto done;
+  }
+  rc = 0;
+  goto done;
+oom:
+  mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while assembling the bundle");
+done:
+  if (b.tensors)
+    for (uint32_t t = 0; t < b.n_tensors; t++) free(b.tensors[t].name);
+  if (b.kernels)
+    for (uint32_t k = 0; k < (uint32_t)lw->n_launches; k++) free(b.kernels[k].args);
+  free(b.tensors);
+  free(b.kernels);
+  free(b.dispatches);
+  return rc;
+}

@@ -1,0 +1,52 @@
+/* compile.h — the whole compiler as one call: source text to bundle bytes. Used by mlgc and by
+ * mlgrun (which compiles .mlg files in memory). Each stage is also reachable on its own
+ * (parse.h, check.h, lower.h, plan.h, bundle_emit.h) for --emit dumps and tests.
+ * Thread safety: reentrant. */
+#ifndef MLG_COMPILE_H
+#define MLG_COMPILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "check.h"
+#include "diag.h"
+
+typedef struct mlg_compile_options {
+  int target;                     /* mlgb_target; 0 → OpenCL */
+  int n_dims;                     /* -D NAME=VALUE */
+  const mlg_dim_binding *dims;
+  const char *weights_path;       /* .safetensors, or NULL: initializers */
+  int no_weights;                 /* leave weights out of the bundle (bound at load) */
+  int opt_level;                  /* 0: no passes; 2: default */
+  int64_t alignment;              /* 0 → 256 */
+} mlg_compile_options;
+
+/* The stages, in order; a pipeline can stop after any of them (mlgc --emit=STAGE). */
+typedef enum mlg_stage {
+  MLG_STAGE_AST, MLG_STAGE_GRAPH, MLG_STAGE_KERNELS, MLG_STAGE_PLAN, MLG_STAGE_BUNDLE
+} mlg_stage;
+
+/* What each stage produced; later fields are NULL when the pipeline stopped earlier. */
+typedef struct mlg_pipeline {
+  struct mlg_ast *ast;
+  struct mlg_graph *graph;
+  struct mlg_lowered *lowered;
+  struct mlg_plan *plan;
+  char *code;                     /* generated kernel source (OpenCL C) */
+  size_t code_size;
+  uint8_t *bundle;                /* serialized .mlgb */
+  size_t bundle_size;
+} mlg_pipeline;
+
+/* Runs the stages up to and including `last`. Returns 0, or -1 when a stage failed (reported
+ * to diag); whatever was produced is in *out either way and freed by mlg_pipeline_free. */
+int  mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *options, mlg_stage last,
+                      mlg_diag *diag, mlg_pipeline *out);
+void mlg_pipeline_free(mlg_pipeline *pipeline);
+
+/* Compiles `source` into bundle bytes (caller frees *out_data with free). Diagnostics go to
+ * diag. Returns 0, or -1 when anything failed (diag->n_errors > 0). */
+int mlg_compile(const mlg_source *source, const mlg_compile_options *options, mlg_diag *diag,
+                uint8_t **out_data, size_t *out_size);
+
+#endif

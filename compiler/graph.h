@@ -1,0 +1,121 @@
+/* graph.h — the op graph: typed SSA nodes in topological order.
+ *
+ * Built by the checker (check.h) from the AST, with every symbolic dim bound and every shape
+ * known. Leaves are inputs, params and consts; every other node applies one op (op.h) to
+ * earlier nodes. Later stages (passes, fusion, planning, lowering) read a graph and build new
+ * structures; a pass that rewrites produces a new graph (mlg_graph_builder), never patches one.
+ * Thread safety: immutable once built; safe to read from several threads. */
+#ifndef MLG_GRAPH_H
+#define MLG_GRAPH_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+#include "diag.h"
+
+#define MLG_MAX_RANK 8
+#define MLG_MAX_ATTRS 8
+#define MLG_MAX_ATTR_INTS 8
+
+typedef enum mlg_dtype { MLG_F32 = 0, MLG_I32 = 1 } mlg_dtype;
+
+typedef struct mlg_type {
+  mlg_dtype dtype;
+  int rank;                      /* 0 = scalar */
+  int64_t dims[MLG_MAX_RANK];
+} mlg_type;
+
+typedef enum mlg_attr_kind {
+  MLG_ATTR_NONE = 0,             /* not given and no default */
+  MLG_ATTR_INT,                  /* ints[0] (bools are 0/1) */
+  MLG_ATTR_FLOAT,                /* f */
+  MLG_ATTR_INTS                  /* n ints */
+} mlg_attr_kind;
+
+typedef struct mlg_attr {
+  mlg_attr_kind kind;
+  int n;
+  int64_t ints[MLG_MAX_ATTR_INTS];
+  double f;
+} mlg_attr;
+
+typedef enum mlg_node_kind {
+  MLG_NODE_INPUT,                /* model input, fed at run time */
+  MLG_NODE_PARAM,                /* weight: from a weights file or its initializer */
+  MLG_NODE_CONST,                /* compile-time tensor, data in `data` */
+  MLG_NODE_OP                    /* op applied to inputs */
+} mlg_node_kind;
+
+typedef enum mlg_init_kind {
+  MLG_INIT_NONE,                 /* must come from a weights file */
+  MLG_INIT_ZEROS, MLG_INIT_ONES,
+  MLG_INIT_NORMAL,               /* a = mean, b = std */
+  MLG_INIT_UNIFORM               /* a = lo, b = hi */
+} mlg_init_kind;
+
+typedef struct mlg_init {
+  mlg_init_kind kind;
+  double a, b;
+  uint64_t seed;
+} mlg_init;
+
+typedef struct mlg_op_def mlg_op_def;
+
+typedef struct mlg_node {
+  mlg_node_kind kind;
+  const mlg_op_def *op;          /* MLG_NODE_OP only */
+  const char *name;              /* input/param/const name, or the binding name; may be NULL */
+  mlg_type type;
+  int n_inputs;
+  const int *inputs;             /* ids of earlier nodes */
+  mlg_attr attrs[MLG_MAX_ATTRS]; /* in the op's schema order, normalized by its shape rule */
+  mlg_span span;                 /* where in the source this node came from */
+  mlg_init init;                 /* PARAM */
+  const void *data;              /* CONST: float or int32_t values, C order, count = numel */
+} mlg_node;
+
+typedef struct mlg_graph_output {
+  const char *name;
+  int node;
+} mlg_graph_output;
+
+typedef struct mlg_graph {
+  mlg_arena arena;               /* owns nodes, names, inputs arrays, const data */
+  const char *model_name;
+  int n_nodes;
+  mlg_node *nodes;               /* topological: node i reads only nodes < i */
+  int n_outputs;
+  mlg_graph_output *outputs;
+} mlg_graph;
+
+/* Number of elements; -1 on overflow (the checker rejects such types). */
+int64_t mlg_type_numel(const mlg_type *type);
+int     mlg_type_equal(const mlg_type *a, const mlg_type *b);
+/* "f32[1, 784]" into buf; returns buf. */
+char   *mlg_type_format(const mlg_type *type, char *buf, size_t size);
+const char *mlg_dtype_name(mlg_dtype dtype);
+
+/* Builder: append nodes in topological order; the graph takes a copy of everything passed. */
+typedef struct mlg_graph_builder {
+  mlg_graph *graph;
+  int capacity;
+  int output_capacity;
+} mlg_graph_builder;
+
+int  mlg_graph_builder_init(mlg_graph_builder *b, const char *model_name);
+/* Returns the new node id, or -1 on allocation failure. `node->inputs` and `node->data` are
+ * copied into the graph's arena. */
+int  mlg_graph_add(mlg_graph_builder *b, const mlg_node *node);
+int  mlg_graph_add_output(mlg_graph_builder *b, const char *name, int node);
+/* Hands the finished graph to the caller (free with mlg_graph_free). */
+mlg_graph *mlg_graph_builder_finish(mlg_graph_builder *b);
+void mlg_graph_builder_abandon(mlg_graph_builder *b);
+
+void mlg_graph_free(mlg_graph *graph);
+/* --emit=graph: one node per line, e.g.
+ *   %3 = linear(%0, %1, %2) : f32[1, 256]          # fc1 @ 9:14
+ * with params/inputs/consts first as declarations. Stable for golden files. */
+void mlg_graph_print(const mlg_graph *graph, const mlg_source *source, FILE *out);
+
+#endif

@@ -1,0 +1,51 @@
+/* lower.h — from graph to kernels: each op node becomes zero or more kernel launches in the
+ * kir module (views become aliases, no launch). Fusion (a later stage) will hand lowering
+ * groups of nodes instead of single nodes; the launch list stays the same shape.
+ *
+ * Tensors: ids 0..n_nodes-1 are the graph's nodes; lowering may add temporaries after them
+ * (scratch for multi-pass kernels), each with a byte size.
+ * Thread safety: reentrant. */
+#ifndef MLG_LOWER_H
+#define MLG_LOWER_H
+
+#include "../codegen/kir.h"
+#include "diag.h"
+#include "graph.h"
+
+typedef struct mlg_launch {
+  kir_kernel *kernel;
+  int n_args;
+  int *args;              /* tensor id for each buffer parameter of the kernel, in order */
+  int64_t groups[3];      /* work-groups per dimension */
+} mlg_launch;
+
+typedef struct mlg_lowered {
+  kir_module *module;
+  int n_launches;
+  mlg_launch *launches;   /* in execution order */
+  int n_tensors;          /* graph nodes + temporaries */
+  int *alias_of;          /* per tensor: the tensor whose bytes it shares (views), or -1 */
+  int64_t *temp_bytes;    /* per tensor id >= n_nodes: size in bytes (index id - n_nodes) */
+} mlg_lowered;
+
+/* Context handed to an op's lower hook (op.h). */
+typedef struct mlg_lower_ctx {
+  const mlg_graph *graph;
+  mlg_lowered *out;
+  mlg_diag *diag;
+  /* Appends a launch; copies args. Returns 0 or -1 (allocation). */
+  int (*launch)(struct mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, int n_args,
+                int64_t gx, int64_t gy, int64_t gz);
+  /* Adds a temporary tensor of `bytes`; returns its id or -1. */
+  int (*temp)(struct mlg_lower_ctx *ctx, int64_t bytes);
+  /* Declares node `node` a view of tensor `of` (no launch). */
+  void (*alias)(struct mlg_lower_ctx *ctx, int node, int of);
+  int next_kernel;        /* for unique kernel names: k0_linear, k1_relu, ... */
+} mlg_lower_ctx;
+
+/* Lowers every op node. Graph outputs that would alias another tensor get a copy kernel so that
+ * every output owns its bytes. Returns NULL after reporting to diag on failure. */
+mlg_lowered *mlg_lower(const mlg_graph *graph, mlg_diag *diag);
+void         mlg_lowered_free(mlg_lowered *lowered);
+
+#endif

@@ -1,0 +1,42 @@
+/* plan.h — static memory plan: every tensor gets a region (weights, io, arena) and a byte
+ * offset in it, decided from the launch schedule before anything runs.
+ * Thread safety: reentrant. */
+#ifndef MLG_PLAN_H
+#define MLG_PLAN_H
+
+#include <stdio.h>
+
+#include "graph.h"
+#include "lower.h"
+
+typedef struct mlg_placement {
+  int region;             /* mlgb_region */
+  int64_t offset;         /* bytes, multiple of the plan's alignment */
+  int64_t size;           /* bytes */
+  int first_use, last_use;/* launch indices (arena tensors); -1 when not used by any launch */
+} mlg_placement;
+
+typedef struct mlg_plan {
+  int n_tensors;
+  mlg_placement *tensors; /* indexed by tensor id (mlg_lowered) */
+  int64_t region_size[3];
+  int64_t alignment;
+  int64_t lower_bound;    /* arena: largest sum of simultaneously live bytes */
+  int64_t naive_bytes;    /* arena: sum of all intermediate sizes */
+} mlg_plan;
+
+typedef struct mlg_plan_options {
+  int64_t alignment;      /* bytes; 0 → 256 */
+  int no_sharing;         /* debug: every intermediate gets its own bytes */
+} mlg_plan_options;
+
+/* Returns NULL on allocation failure. */
+mlg_plan *mlg_plan_build(const mlg_graph *graph, const mlg_lowered *lowered, const mlg_plan_options *options);
+void      mlg_plan_free(mlg_plan *plan);
+/* Proves that no two arena tensors live at the same time overlap; 0 if valid, else -1 with a
+ * message in err naming both tensors. */
+int       mlg_plan_validate(const mlg_plan *plan, char *err, size_t err_size);
+/* --emit=plan */
+void      mlg_plan_print(const mlg_plan *plan, const mlg_graph *graph, const mlg_lowered *lowered, FILE *out);
+
+#endif

@@ -1,0 +1,122 @@
+#include "weights.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime/bundle.h"
+#include "../runtime/tensor_file.h"
+
+#define MLG_PI 3.14159265358979323846
+
+static uint64_t splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
+static double next_unit(uint64_t *state) { return (double)(splitmix64(state) >> 11) * 0x1.0p-53; }
+
+void mlg_init_fill(const mlg_init *init, float *out, int64_t n) {
+  uint64_t state = init->seed;
+  switch (init->kind) {
+  case MLG_INIT_NONE:
+  case MLG_INIT_ZEROS:
+    memset(out, 0, (size_t)n * sizeof(float));
+    break;
+  case MLG_INIT_ONES:
+    for (int64_t i = 0; i < n; i++) out[i] = 1.0f;
+    break;
+  case MLG_INIT_UNIFORM:
+    for (int64_t i = 0; i < n; i++) out[i] = (float)(init->a + (init->b - init->a) * next_unit(&state));
+    break;
+  case MLG_INIT_NORMAL:
+    for (int64_t i = 0; i < n; i += 2) {
+      double u1 = 1.0 - next_unit(&state); /* (0, 1]: log is finite */
+      double u2 = next_unit(&state);
+      double r = sqrt(-2.0 * log(u1));
+      out[i] = (float)(init->a + init->b * r * cos(2.0 * MLG_PI * u2));
+      if (i + 1 < n) out[i + 1] = (float)(init->a + init->b * r * sin(2.0 * MLG_PI * u2));
+    }
+    break;
+  }
+}
+
+static int shape_matches(const mlg_type *t, const mlg_tf_tensor *f) {
+  if (f->rank != t->rank) return 0;
+  for (int i = 0; i < t->rank; i++)
+    if (f->dims[i] != t->dims[i]) return 0;
+  return 1;
+}
+
+static void format_file_shape(const mlg_tf_tensor *f, char *buf, size_t size) {
+  size_t used = (size_t)snprintf(buf, size, "%s[", f->dtype == MLG_TF_F32 ? "f32" : "i32");
+  for (int i = 0; i < f->rank && used < size; i++)
+    used += (size_t)snprintf(buf + used, size - used, i ? ", %lld" : "%lld", (long long)f->dims[i]);
+  if (used < size) snprintf(buf + used, size - used, "]");
+}
+
+int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, const char *weights_path,
+                      mlg_diag *diag, uint8_t **out_bytes) {
+  *out_bytes = NULL;
+  mlg_safetensors file = {0};
+  int have_file = 0;
+  if (weights_path) {
+    char err[512];
+    if (mlg_safetensors_read_file(weights_path, &file, err, sizeof(err)) != 0) {
+      mlg_diag_error(diag, (mlg_span){0, 0}, "%s", err);
+      return -1;
+    }
+    have_file = 1;
+  }
+  size_t size = (size_t)plan->region_size[MLGB_REGION_WEIGHTS];
+  uint8_t *bytes = calloc(size ? size : 1, 1);
+  if (!bytes) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory for %zu bytes of weights", size);
+    if (have_file) mlg_safetensors_free(&file);
+    return -1;
+  }
+  int errors = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const mlg_node *n = &g->nodes[i];
+    const mlg_placement *p = &plan->tensors[i];
+    if (n->kind != MLG_NODE_PARAM && n->kind != MLG_NODE_CONST) continue;
+    if (p->region != MLGB_REGION_WEIGHTS) continue;
+    uint8_t *dst = bytes + p->offset;
+    if (n->kind == MLG_NODE_CONST) {
+      memcpy(dst, n->data, (size_t)p->size);
+      continue;
+    }
+    const mlg_tf_tensor *f = have_file ? mlg_safetensors_find(&file, n->name) : NULL;
+    char want[128], got[128];
+    if (f) {
+      mlg_tf_dtype dt = n->type.dtype == MLG_I32 ? MLG_TF_I32 : MLG_TF_F32;
+      if (f->dtype != dt || !shape_matches(&n->type, f)) {
+        mlg_type_format(&n->type, want, sizeof(want));
+        format_file_shape(f, got, sizeof(got));
+        mlg_diag_error(diag, n->span, "weight '%s' in %s is %s but the model declares %s", n->name,
+                       weights_path, got, want);
+        errors++;
+        continue;
+      }
+      memcpy(dst, f->data, (size_t)p->size);
+    } else if (n->init.kind != MLG_INIT_NONE) {
+      mlg_init_fill(&n->init, (float *)(void *)dst, p->size / 4);
+    } else {
+      mlg_diag_error(diag, n->span,
+                     weights_path ? "param '%s' is not in %s and has no initializer"
+                                  : "param '%s' has no initializer%s; pass --weights FILE.safetensors",
+                     n->name, weights_path ? weights_path : "");
+      errors++;
+    }
+  }
+  if (have_file) mlg_safetensors_free(&file);
+  if (errors) {
+    free(bytes);
+    return -1;
+  }
+  *out_bytes = bytes;
+  return 0;
+}

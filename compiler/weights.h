@@ -1,0 +1,26 @@
+/* weights.h — the bytes of the weights region: each param from a .safetensors file (by name) or
+ * from its initializer, each const from its data, placed where the plan says.
+ *
+ * Initializers are deterministic across machines: a splitmix64 stream seeded by `seed` gives
+ * uniform doubles (top 53 bits); normal values use the Box–Muller transform on pairs.
+ * Thread safety: reentrant. */
+#ifndef MLG_WEIGHTS_H
+#define MLG_WEIGHTS_H
+
+#include <stdint.h>
+
+#include "diag.h"
+#include "graph.h"
+#include "plan.h"
+
+/* Fills `n` floats from an initializer (ZEROS, ONES, NORMAL, UNIFORM). */
+void mlg_init_fill(const mlg_init *init, float *out, int64_t n);
+
+/* Builds the weights region (plan->region_size[WEIGHTS] bytes, caller frees). weights_path may
+ * be NULL (initializers only). A param with neither a tensor in the file nor an initializer, or
+ * a file tensor whose dtype/shape differs from the param's, is reported to diag (naming the
+ * param and both shapes). Returns 0, or -1 after reporting. */
+int mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, const char *weights_path,
+                      mlg_diag *diag, uint8_t **out_bytes);
+
+#endif

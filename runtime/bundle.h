@@ -1,0 +1,88 @@
+/* bundle.h — the .mlgb bundle: its in-memory form, the reader that validates every byte of a
+ * file before use, and the writer. The on-disk layout is documented in docs/bundle.md.
+ *
+ * Shared by the compiler (which fills a mlgb_bundle and writes it) and the runtime (which
+ * reads one). Depends on nothing but libc.
+ * Thread safety: a mlgb_bundle is immutable once read; functions are reentrant. */
+#ifndef MLG_BUNDLE_H
+#define MLG_BUNDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MLGB_MAGIC "MLGB"
+#define MLGB_VERSION 1
+#define MLGB_MAX_RANK 8
+
+typedef enum mlgb_target { MLGB_TARGET_OPENCL = 1, MLGB_TARGET_VULKAN = 2 } mlgb_target;
+typedef enum mlgb_dtype { MLGB_F32 = 0, MLGB_I32 = 1 } mlgb_dtype;
+typedef enum mlgb_role {
+  MLGB_ROLE_INPUT = 0, MLGB_ROLE_OUTPUT = 1, MLGB_ROLE_PARAM = 2, MLGB_ROLE_CONST = 3,
+  MLGB_ROLE_INTERMEDIATE = 4
+} mlgb_role;
+/* Three regions, as in Glow's bundles: weights (read-only, uploaded once), inputs/outputs,
+ * activations (the arena). Offsets are bytes from the region's start. */
+typedef enum mlgb_region { MLGB_REGION_WEIGHTS = 0, MLGB_REGION_IO = 1, MLGB_REGION_ARENA = 2 } mlgb_region;
+#define MLGB_N_REGIONS 3
+typedef enum mlgb_module_kind { MLGB_MODULE_OPENCL_C = 1, MLGB_MODULE_SPIRV = 2 } mlgb_module_kind;
+
+typedef struct mlgb_tensor {
+  char *name;
+  uint32_t dtype;            /* mlgb_dtype */
+  uint32_t role;             /* mlgb_role */
+  uint32_t region;           /* mlgb_region */
+  uint32_t rank;
+  int64_t dims[MLGB_MAX_RANK];
+  uint64_t offset;           /* bytes into the region, aligned to the bundle's alignment */
+  uint64_t size;             /* bytes = numel * 4 */
+} mlgb_tensor;
+
+typedef struct mlgb_module {
+  uint32_t kind;             /* mlgb_module_kind */
+  uint64_t size;
+  uint8_t *data;             /* OpenCL C source (not NUL-terminated on disk) or SPIR-V words */
+} mlgb_module;
+
+typedef struct mlgb_kernel {
+  char *name;                /* entry point in its module */
+  uint32_t module;
+  uint32_t local_size[3];
+  uint32_t n_args;
+  uint32_t *args;            /* tensor index for each buffer parameter, in parameter order */
+} mlgb_kernel;
+
+typedef struct mlgb_dispatch {
+  uint32_t kernel;
+  uint32_t groups[3];        /* work-groups per dimension; global size = groups * local_size */
+} mlgb_dispatch;
+
+typedef struct mlgb_bundle {
+  uint32_t target;           /* mlgb_target */
+  char *model_name;
+  char *producer;            /* "mlgc 0.1.0" */
+  uint32_t alignment;        /* bytes; every tensor offset is a multiple */
+  uint64_t region_size[MLGB_N_REGIONS];
+  uint32_t n_tensors;
+  mlgb_tensor *tensors;
+  uint32_t n_modules;
+  mlgb_module *modules;
+  uint32_t n_kernels;
+  mlgb_kernel *kernels;
+  uint32_t n_dispatches;
+  mlgb_dispatch *dispatches;
+  int has_weights;           /* 0: built with --no-weights; bind them at load */
+  uint8_t *weights;          /* region_size[WEIGHTS] bytes when has_weights */
+} mlgb_bundle;
+
+/* Parses and validates a bundle from memory (the bytes are copied; the caller may free them).
+ * Checks magic, version, every count, offset and size against the file length, string and
+ * index bounds, tensor placement inside its region, and dispatch sizes. On failure returns -1
+ * and writes a message ("bundle truncated: kernel table needs 320 bytes at offset 1184, file
+ * has 1200") into err. */
+int  mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *err, size_t err_size);
+/* Serializes a bundle. Returns 0, or -1 with err (allocation failure, inconsistent tables). */
+int  mlgb_write(const mlgb_bundle *bundle, uint8_t **out_data, size_t *out_size, char *err, size_t err_size);
+/* Frees a bundle returned by mlgb_read, or one the compiler assembled with malloc'd fields. */
+void mlgb_free(mlgb_bundle *bundle);
+
+#endif

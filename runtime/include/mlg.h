@@ -1,0 +1,127 @@
+/* mlg.h — the mlg runtime: load a compiled bundle (.mlgb) and run it on an OpenCL (or, later,
+ * Vulkan) device.
+ *
+ *   mlg_runtime   a device and its context/queue, program cache settings.   Thread-safe.
+ *   mlg_model     a bundle loaded on a runtime: weights uploaded, programs built once.
+ *                 Immutable after load; thread-safe.
+ *   mlg_session   one execution context of a model: its arena, its I/O buffers, kernels with
+ *                 arguments set once. Thread-compatible: one thread at a time; use one
+ *                 session per thread to run a model concurrently.
+ *
+ * Ownership: what *_create / *_load returns, the caller owns and releases with the matching
+ * *_destroy. Every fallible call returns mlg_status; on failure mlg_last_error() gives a message
+ * naming the tensor, kernel or device involved. No call exits or aborts the process. */
+#ifndef MLG_H
+#define MLG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MLG_API __attribute__((visibility("default")))
+#define MLG_MAX_DIMS 8
+
+typedef enum mlg_status {
+  MLG_OK = 0,
+  MLG_ERR_INVALID_ARGUMENT,  /* NULL handle, unknown tensor name, wrong byte count, bad option */
+  MLG_ERR_IO,                /* a file could not be read or written */
+  MLG_ERR_FORMAT,            /* a malformed bundle, .npy or .safetensors file */
+  MLG_ERR_MISMATCH,          /* a weight or input whose dtype or shape differs from the model's */
+  MLG_ERR_NOT_FOUND,         /* a weight the bundle needs is missing */
+  MLG_ERR_NO_DEVICE,         /* no platform/device, or none matching the requested spec */
+  MLG_ERR_UNSUPPORTED,       /* bundle target or feature this runtime/device lacks */
+  MLG_ERR_BUILD,             /* a kernel failed to compile on the device (log in the message) */
+  MLG_ERR_DEVICE,            /* the device or driver failed during a call */
+  MLG_ERR_OUT_OF_MEMORY      /* host or device allocation failed */
+} mlg_status;
+
+typedef enum mlg_dtype { MLG_DTYPE_F32 = 0, MLG_DTYPE_I32 = 1 } mlg_dtype;
+
+typedef struct mlg_runtime mlg_runtime;
+typedef struct mlg_model mlg_model;
+typedef struct mlg_session mlg_session;
+
+typedef struct mlg_device_info {
+  char spec[32];             /* how to ask for it: "opencl:0", "vulkan:1" */
+  char backend[16];          /* "opencl" or "vulkan" */
+  char name[256];            /* "NVIDIA H100 80GB HBM3", "pthread-skylake-avx512-AMD EPYC" */
+  char platform[128];        /* "NVIDIA CUDA", "Portable Computing Language" */
+  char driver[128];          /* driver version */
+  int is_gpu;
+  int compute_units;
+  uint64_t global_mem_bytes;
+  uint64_t local_mem_bytes;
+} mlg_device_info;
+
+typedef struct mlg_tensor_info {
+  const char *name;          /* valid while the model lives */
+  mlg_dtype dtype;
+  int rank;
+  int64_t dims[MLG_MAX_DIMS];
+  size_t bytes;
+} mlg_tensor_info;
+
+typedef struct mlg_runtime_options {
+  /* "opencl:N", "vulkan:N", "gpu", "cpu", or NULL: $MLG_DEVICE, else the first GPU, else the
+   * first CPU device. */
+  const char *device;
+  /* Program-binary cache folder. NULL: $MLG_CACHE_DIR, else $XDG_CACHE_HOME/mlg, else
+   * ~/.cache/mlg. "" disables the cache. */
+  const char *cache_dir;
+  /* Nonzero: collect per-dispatch device times (mlg_session_profile). */
+  int enable_profiling;
+} mlg_runtime_options;
+
+typedef struct mlg_load_options {
+  /* A .safetensors file whose tensors bind (or replace) the bundle's weights, by name. Required
+   * for bundles built with --no-weights. NULL: use the bundle's weights. */
+  const char *weights_path;
+} mlg_load_options;
+
+/* ---- status ---- */
+MLG_API const char *mlg_status_string(mlg_status status);
+/* The message of the last failed call on this thread ("" if none). */
+MLG_API const char *mlg_last_error(void);
+
+/* ---- devices ---- */
+/* Fills up to `capacity` entries and sets *out_count to the number of devices found (which may
+ * exceed capacity). No devices is MLG_OK with count 0; no OpenCL loader/platform is also 0. */
+MLG_API mlg_status mlg_list_devices(mlg_device_info *out_devices, int capacity, int *out_count);
+
+/* ---- runtime ---- */
+MLG_API mlg_status mlg_runtime_create(const mlg_runtime_options *options, mlg_runtime **out_runtime);
+MLG_API void       mlg_runtime_destroy(mlg_runtime *runtime);
+MLG_API const mlg_device_info *mlg_runtime_device(const mlg_runtime *runtime);
+
+/* ---- model ---- */
+MLG_API mlg_status mlg_model_load_file(mlg_runtime *runtime, const char *path,
+                                       const mlg_load_options *options, mlg_model **out_model);
+MLG_API mlg_status mlg_model_load_memory(mlg_runtime *runtime, const void *data, size_t size,
+                                         const mlg_load_options *options, mlg_model **out_model);
+MLG_API void       mlg_model_destroy(mlg_model *model);
+MLG_API const char *mlg_model_name(const mlg_model *model);
+MLG_API int        mlg_model_input_count(const mlg_model *model);
+MLG_API int        mlg_model_output_count(const mlg_model *model);
+MLG_API mlg_status mlg_model_input_info(const mlg_model *model, int index, mlg_tensor_info *out_info);
+MLG_API mlg_status mlg_model_output_info(const mlg_model *model, int index, mlg_tensor_info *out_info);
+
+/* ---- session ---- */
+MLG_API mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session);
+MLG_API void       mlg_session_destroy(mlg_session *session);
+/* Copies `bytes` (must equal the input's size) into the session's staging memory. */
+MLG_API mlg_status mlg_session_set_input(mlg_session *session, const char *name,
+                                         const void *data, size_t bytes);
+/* Copies inputs to the device, runs every dispatch, copies outputs back; waits. Allocates
+ * nothing. Inputs never set since the session was created are an error naming them. */
+MLG_API mlg_status mlg_session_run(mlg_session *session);
+/* Copies an output of the last run into `data` (`bytes` must equal its size). */
+MLG_API mlg_status mlg_session_get_output(mlg_session *session, const char *name,
+                                          void *data, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,169 @@
+/* mlgc — the mlg compiler driver: .mlg source to .mlgb bundle, or a dump of any stage. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ast.h"
+#include "compile.h"
+#include "diag.h"
+#include "graph.h"
+#include "plan.h"
+#include "../runtime/bundle.h"
+
+#define MAX_DIMS 64
+
+static const char usage[] =
+    "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|kernels|plan] [--target opencl]\n"
+    "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights]\n"
+    "\n"
+    "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
+    "or prints one stage with --emit (to stdout, or to -o OUT).\n"
+    "  -o OUT            output file\n"
+    "  --emit=STAGE      ast | graph | kernels (generated OpenCL C) | plan (memory plan)\n"
+    "  --target T        opencl (default)\n"
+    "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
+    "  --weights FILE    take params from a .safetensors file (by name)\n"
+    "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
+    "  --help, --version\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "mlgc: error: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(run 'mlgc --help' for usage)\n");
+  return 2;
+}
+
+/* Parses NAME=VALUE with VALUE a positive integer that fits in int64. */
+static int parse_dim(const char *arg, mlg_dim_binding *out, char *name_buf, size_t name_size) {
+  const char *eq = strchr(arg, '=');
+  if (!eq || eq == arg || (size_t)(eq - arg) >= name_size) return -1;
+  memcpy(name_buf, arg, (size_t)(eq - arg));
+  name_buf[eq - arg] = '\0';
+  char *end;
+  errno = 0;
+  long long v = strtoll(eq + 1, &end, 10);
+  if (errno || end == eq + 1 || *end || v < 1) return -1;
+  out->name = name_buf;
+  out->value = v;
+  return 0;
+}
+
+static char *default_output(const char *input) {
+  const char *base = strrchr(input, '/');
+  base = base ? base + 1 : input;
+  size_t n = strlen(base);
+  if (n > 4 && strcmp(base + n - 4, ".mlg") == 0) n -= 4;
+  char *out = malloc(n + 6);
+  if (!out) return NULL;
+  memcpy(out, base, n);
+  memcpy(out + n, ".mlgb", 6);
+  return out;
+}
+
+int main(int argc, char **argv) {
+  const char *input = NULL, *output = NULL, *emit = NULL;
+  mlg_compile_options options = {.target = MLGB_TARGET_OPENCL, .opt_level = 2};
+  static mlg_dim_binding dims[MAX_DIMS];
+  static char dim_names[MAX_DIMS][128];
+  int n_dims = 0;
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (strcmp(a, "--version") == 0) {
+      puts("mlgc 0.1.0");
+      return 0;
+    } else if (strcmp(a, "-o") == 0) {
+      if (++i >= argc) return usage_error("%s needs a file name", a);
+      output = argv[i];
+    } else if (strncmp(a, "--emit=", 7) == 0 || strcmp(a, "--emit") == 0) {
+      if (a[6] == '=') emit = a + 7;
+      else if (++i < argc) emit = argv[i];
+      else return usage_error("%s needs a stage (ast, graph, kernels, plan)", a);
+    } else if (strncmp(a, "--target=", 9) == 0 || strcmp(a, "--target") == 0) {
+      const char *t = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
+      if (!t) return usage_error("%s needs a target (opencl)", a);
+      if (strcmp(t, "opencl") == 0) options.target = MLGB_TARGET_OPENCL;
+      else if (strcmp(t, "vulkan") == 0)
+        return usage_error("target '%s' is not implemented yet; use --target opencl", t);
+      else return usage_error("unknown target '%s' (expected opencl)", t);
+    } else if (strncmp(a, "-D", 2) == 0) {
+      const char *d = a[2] ? a + 2 : (++i < argc ? argv[i] : NULL);
+      if (!d) return usage_error("%s needs NAME=VALUE", a);
+      if (n_dims == MAX_DIMS) return usage_error("too many -D flags (at most %s)", "64");
+      if (parse_dim(d, &dims[n_dims], dim_names[n_dims], sizeof(dim_names[0])) != 0)
+        return usage_error("bad -D '%s': expected NAME=VALUE with VALUE a positive integer", d);
+      n_dims++;
+    } else if (strcmp(a, "--weights") == 0 || strncmp(a, "--weights=", 10) == 0) {
+      const char *w = a[9] == '=' ? a + 10 : (++i < argc ? argv[i] : NULL);
+      if (!w) return usage_error("%s needs a .safetensors file", a);
+      options.weights_path = w;
+    } else if (strcmp(a, "--no-weights") == 0) {
+      options.no_weights = 1;
+    } else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0) {
+      options.opt_level = a[2] - '0';
+    } else if (a[0] == '-' && a[1]) {
+      return usage_error("unknown option '%s'", a);
+    } else if (input) {
+      return usage_error("more than one input file ('%s')", a);
+    } else {
+      input = a;
+    }
+  }
+  if (!input) return usage_error("%s", "no input file");
+  if (options.weights_path && options.no_weights)
+    return usage_error("%s", "--weights and --no-weights exclude each other");
+  options.n_dims = n_dims;
+  options.dims = dims;
+
+  mlg_stage last = MLG_STAGE_BUNDLE;
+  if (emit) {
+    if (strcmp(emit, "ast") == 0) last = MLG_STAGE_AST;
+    else if (strcmp(emit, "graph") == 0) last = MLG_STAGE_GRAPH;
+    else if (strcmp(emit, "kernels") == 0) last = MLG_STAGE_KERNELS;
+    else if (strcmp(emit, "plan") == 0) last = MLG_STAGE_PLAN;
+    else return usage_error("unknown --emit stage '%s' (ast, graph, kernels, plan)", emit);
+  }
+
+  mlg_source source;
+  if (mlg_source_load(&source, input) != 0) {
+    fprintf(stderr, "mlgc: error: cannot read '%s': %s\n", input, strerror(errno));
+    return 1;
+  }
+  mlg_diag diag;
+  mlg_diag_init(&diag, &source, stderr);
+  mlg_pipeline p;
+  int rc = mlg_pipeline_run(&source, &options, last, &diag, &p);
+  int status = rc == 0 && diag.n_errors == 0 ? 0 : 1;
+
+  if (status == 0) {
+    char *default_out = NULL;
+    if (!emit && !output) output = default_out = default_output(input);
+    FILE *out = stdout;
+    if (output && !(out = fopen(output, emit ? "w" : "wb"))) {
+      fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", output, strerror(errno));
+      status = 1;
+    } else {
+      switch (last) {
+      case MLG_STAGE_AST: mlg_ast_print(p.ast, out); break;
+      case MLG_STAGE_GRAPH: mlg_graph_print(p.graph, &source, out); break;
+      case MLG_STAGE_KERNELS: fwrite(p.code, 1, p.code_size, out); break;
+      case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.graph, p.lowered, out); break;
+      case MLG_STAGE_BUNDLE: fwrite(p.bundle, 1, p.bundle_size, out); break;
+      }
+      if (out != stdout ? fclose(out) != 0 : fflush(out) != 0) {
+        fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", output ? output : "<stdout>",
+                strerror(errno));
+        status = 1;
+        if (output && !emit) remove(output);
+      }
+    }
+    free(default_out);
+  }
+  mlg_pipeline_free(&p);
+  mlg_source_free(&source);
+  return status;
+}
