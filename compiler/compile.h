@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "check.h"
+#include "checker.h"
 #include "diag.h"
 
 typedef struct mlg_compile_options {

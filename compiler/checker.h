@@ -1,7 +1,8 @@
-/* check.h — from AST to graph: name resolution, fn inlining, dims, dtypes and shapes.
+/* checker.h — from AST to graph: name resolution, fn inlining, dims, dtypes and shapes.
+ * (Not named check.h: that would shadow the Check test framework's <check.h>.)
  * Thread safety: reentrant. */
-#ifndef MLG_CHECK_H
-#define MLG_CHECK_H
+#ifndef MLG_CHECKER_H
+#define MLG_CHECKER_H
 
 #include "ast.h"
 #include "diag.h"

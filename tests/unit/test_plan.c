@@ -1,0 +1,185 @@
+/* test_plan.c — the static memory planner: placement, liveness, aliases, the validator, and
+ * efficiency on a few hundred random schedules. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../runtime/bundle.h"
+#include "plan.h"
+
+/* A synthetic graph + launch list: node 0 is an input, node 1 a param, every later node an op
+ * produced by its own launch that reads 1–3 earlier nodes. */
+typedef struct synth {
+  mlg_graph g;
+  mlg_lowered lw;
+  mlg_node nodes[64];
+  mlg_launch launches[64];
+  int args[64][4];
+  int alias[64];
+  mlg_graph_output out;
+} synth;
+
+static unsigned rnd(unsigned *s) {
+  *s = *s * 1103515245u + 12345u;
+  return (*s >> 16) & 0x7fff;
+}
+
+static void synth_init(synth *s, int n, unsigned seed) {
+  memset(s, 0, sizeof(*s));
+  for (int i = 0; i < n; i++) {
+    mlg_node *nd = &s->nodes[i];
+    nd->kind = i == 0 ? MLG_NODE_INPUT : i == 1 ? MLG_NODE_PARAM : MLG_NODE_OP;
+    nd->type.dtype = MLG_F32;
+    nd->type.rank = 1;
+    nd->type.dims[0] = 1 + (int64_t)(rnd(&seed) % 5000);
+    s->alias[i] = -1;
+  }
+  int nl = 0;
+  for (int i = 2; i < n; i++) {
+    mlg_launch *la = &s->launches[nl++];
+    int k = 1 + (int)(rnd(&seed) % 3);
+    for (int a = 0; a < k; a++) s->args[i][a] = (int)(rnd(&seed) % (unsigned)i);
+    s->args[i][k] = i; /* output last */
+    la->args = s->args[i];
+    la->n_args = k + 1;
+    la->groups[0] = la->groups[1] = la->groups[2] = 1;
+  }
+  s->out.name = "y";
+  s->out.node = n - 1;
+  s->g.n_nodes = n;
+  s->g.nodes = s->nodes;
+  s->g.n_outputs = 1;
+  s->g.outputs = &s->out;
+  s->g.model_name = "synth";
+  s->lw.n_launches = nl;
+  s->lw.launches = s->launches;
+  s->lw.n_tensors = n;
+  s->lw.alias_of = s->alias;
+}
+
+START_TEST(test_regions_and_alignment) {
+  synth s;
+  synth_init(&s, 6, 7);
+  mlg_plan *p = mlg_plan_build(&s.g, &s.lw, &(mlg_plan_options){.alignment = 256});
+  ck_assert_ptr_nonnull(p);
+  ck_assert_int_eq(p->tensors[0].region, MLGB_REGION_IO);
+  ck_assert_int_eq(p->tensors[1].region, MLGB_REGION_WEIGHTS);
+  ck_assert_int_eq(p->tensors[5].region, MLGB_REGION_IO); /* the output */
+  for (int t = 2; t < 5; t++) {
+    ck_assert_int_eq(p->tensors[t].region, MLGB_REGION_ARENA);
+    ck_assert_int_eq(p->tensors[t].offset % 256, 0);
+  }
+  char err[256];
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), 0);
+  mlg_plan_free(p);
+}
+END_TEST
+
+START_TEST(test_chain_reuses_memory) {
+  /* a chain x -> t2 -> t3 -> t4 -> t5 -> y: only two intermediates are ever live at once. */
+  synth s;
+  synth_init(&s, 7, 1);
+  for (int i = 2; i < 7; i++) {
+    s.nodes[i].type.dims[0] = 1024;
+    s.args[i][0] = i - 1;
+    s.args[i][1] = i;
+    s.launches[i - 2].n_args = 2;
+  }
+  mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
+  ck_assert_ptr_nonnull(p);
+  ck_assert_int_eq(p->lower_bound, 2 * 4096);
+  ck_assert_int_eq(p->region_size[MLGB_REGION_ARENA], 2 * 4096);
+  ck_assert_int_eq(p->naive_bytes, 4 * 4096);
+  mlg_plan *q = mlg_plan_build(&s.g, &s.lw, &(mlg_plan_options){.no_sharing = 1});
+  ck_assert_int_eq(q->region_size[MLGB_REGION_ARENA], 4 * 4096);
+  mlg_plan_free(p);
+  mlg_plan_free(q);
+}
+END_TEST
+
+START_TEST(test_alias_shares_root_and_extends_liveness) {
+  synth s;
+  synth_init(&s, 6, 3);
+  for (int i = 2; i < 6; i++) {
+    s.args[i][0] = i - 1;
+    s.args[i][1] = i;
+    s.launches[i - 2].n_args = 2;
+  }
+  /* node 3 is a view of node 2 (no launch of its own); node 4 reads the view. */
+  s.alias[3] = 2;
+  s.nodes[3].type = s.nodes[2].type;
+  s.launches[1].n_args = 1; /* launch of node 3 becomes a no-op reader of node 2 */
+  s.args[3][0] = 2;
+  mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
+  ck_assert_ptr_nonnull(p);
+  ck_assert_int_eq(p->tensors[3].offset, p->tensors[2].offset);
+  ck_assert_int_eq(p->tensors[3].region, p->tensors[2].region);
+  ck_assert_int_eq(p->tensors[2].last_use, 2); /* read through the view by launch 2 */
+  char err[256];
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), 0);
+  mlg_plan_free(p);
+}
+END_TEST
+
+START_TEST(test_validator_catches_overlap) {
+  synth s;
+  synth_init(&s, 6, 9);
+  for (int i = 2; i < 6; i++) {
+    s.args[i][0] = 1;
+    s.args[i][1] = i;
+    s.launches[i - 2].n_args = 2;
+  }
+  s.args[4][0] = 2; /* node 2 stays live until launch 2 */
+  mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
+  ck_assert_ptr_nonnull(p);
+  char err[256];
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), 0);
+  p->tensors[3].offset = p->tensors[2].offset; /* sabotage: 2 and 3 are live together */
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), -1);
+  ck_assert_ptr_nonnull(strstr(err, "overlap"));
+  mlg_plan_free(p);
+}
+END_TEST
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+START_TEST(test_random_graphs) {
+  enum { N_GRAPHS = 300 };
+  double ratio[N_GRAPHS];
+  for (int i = 0; i < N_GRAPHS; i++) {
+    synth s;
+    synth_init(&s, 8 + i % 50, 1000u + (unsigned)i);
+    mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
+    ck_assert_ptr_nonnull(p);
+    char err[256];
+    ck_assert_msg(mlg_plan_validate(p, err, sizeof(err)) == 0, "graph %d: %s", i, err);
+    int64_t arena = p->region_size[MLGB_REGION_ARENA];
+    ck_assert_int_ge(arena, p->lower_bound);
+    ck_assert_int_le(arena, p->naive_bytes);
+    ratio[i] = p->lower_bound ? (double)arena / (double)p->lower_bound : 1.0;
+    mlg_plan_free(p);
+  }
+  qsort(ratio, N_GRAPHS, sizeof(double), cmp_double);
+  /* Issue 4's target: median arena <= 1.05 x the max-live lower bound. */
+  ck_assert_msg(ratio[N_GRAPHS / 2] <= 1.05, "median arena/lower bound %.3f", ratio[N_GRAPHS / 2]);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("plan");
+  TCase *tc = tcase_create("plan");
+  tcase_add_test(tc, test_regions_and_alignment);
+  tcase_add_test(tc, test_chain_reuses_memory);
+  tcase_add_test(tc, test_alias_shares_root_and_extends_liveness);
+  tcase_add_test(tc, test_validator_catches_overlap);
+  tcase_add_test(tc, test_random_graphs);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
