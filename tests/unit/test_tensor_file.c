@@ -1,0 +1,472 @@
+/* test_tensor_file.c — .npy and .safetensors readers and writers: round trips, files written by
+ * numpy and the safetensors package (tests/data/tf_*), and a catalogue of malformed files
+ * (tests/data/bad/, made by tools/make_bad_tensor_files.py), each with its expected message. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tensor_file.h"
+
+#define DATA_DIR MLG_SOURCE_DIR "/tests/data"
+
+static char err[512];
+
+static void data_path(char *buf, size_t n, const char *name) {
+  snprintf(buf, n, "%s/%s", DATA_DIR, name);
+}
+
+static void tmp_path(char *buf, size_t n, const char *suffix) {
+  snprintf(buf, n, "%s/test_tensor_file_%ld_%s", MLG_BINARY_DIR, (long)getpid(), suffix);
+}
+
+static uint8_t *slurp(const char *path, size_t *out_n) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
+  ck_assert_ptr_nonnull(buf);
+  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *out_n = (size_t)n;
+  return buf;
+}
+
+static float f32_at(const mlg_tf_tensor *t, size_t i) {
+  float v;
+  memcpy(&v, (const uint8_t *)t->data + 4 * i, 4);
+  return v;
+}
+
+static int32_t i32_at(const mlg_tf_tensor *t, size_t i) {
+  int32_t v;
+  memcpy(&v, (const uint8_t *)t->data + 4 * i, 4);
+  return v;
+}
+
+/* ---- .npy files written by numpy ---- */
+
+START_TEST(npy_numpy_f32_1d) {
+  char p[512];
+  mlg_tf_tensor t;
+  data_path(p, sizeof p, "tf_f32_1d.npy");
+  ck_assert_msg(mlg_npy_read_file(p, &t, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(t.dtype, MLG_TF_F32);
+  ck_assert_int_eq(t.rank, 1);
+  ck_assert_int_eq(t.dims[0], 5);
+  ck_assert_uint_eq(t.size, 20);
+  ck_assert_ptr_null(t.name);
+  for (int i = 0; i < 5; i++) ck_assert_float_eq(f32_at(&t, (size_t)i), i * 0.5f - 1.0f);
+  mlg_tf_tensor_free(&t);
+  ck_assert_ptr_null(t.data);
+}
+END_TEST
+
+START_TEST(npy_numpy_i32_2d) {
+  char p[512];
+  mlg_tf_tensor t;
+  data_path(p, sizeof p, "tf_i32_2d.npy");
+  ck_assert_msg(mlg_npy_read_file(p, &t, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(t.dtype, MLG_TF_I32);
+  ck_assert_int_eq(t.rank, 2);
+  ck_assert_int_eq(t.dims[0], 2);
+  ck_assert_int_eq(t.dims[1], 3);
+  for (int i = 0; i < 6; i++) ck_assert_int_eq(i32_at(&t, (size_t)i), i - 2);
+  mlg_tf_tensor_free(&t);
+}
+END_TEST
+
+START_TEST(npy_numpy_scalar) {
+  char p[512];
+  mlg_tf_tensor t;
+  data_path(p, sizeof p, "tf_f32_scalar.npy");
+  ck_assert_msg(mlg_npy_read_file(p, &t, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(t.rank, 0);
+  ck_assert_uint_eq(t.size, 4);
+  ck_assert_float_eq(f32_at(&t, 0), 3.25f);
+  mlg_tf_tensor_free(&t);
+}
+END_TEST
+
+START_TEST(npy_numpy_4d) {
+  char p[512];
+  mlg_tf_tensor t;
+  data_path(p, sizeof p, "tf_f32_4d.npy");
+  ck_assert_msg(mlg_npy_read_file(p, &t, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(t.rank, 4);
+  int64_t want[4] = { 2, 3, 4, 5 };
+  for (int d = 0; d < 4; d++) ck_assert_int_eq(t.dims[d], want[d]);
+  ck_assert_uint_eq(t.size, 480);
+  for (int i = 0; i < 120; i++) ck_assert_float_eq(f32_at(&t, (size_t)i), i * 0.25f);
+  mlg_tf_tensor_free(&t);
+}
+END_TEST
+
+/* Format 2.0 and 3.0 headers (4-byte header length). */
+START_TEST(npy_numpy_v2_v3) {
+  const char *names[2] = { "tf_f32_v2.npy", "tf_f32_v3.npy" };
+  for (int k = 0; k < 2; k++) {
+    char p[512];
+    mlg_tf_tensor t;
+    data_path(p, sizeof p, names[k]);
+    ck_assert_msg(mlg_npy_read_file(p, &t, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(t.rank, 2);
+    ck_assert_int_eq(t.dims[0], 3);
+    ck_assert_int_eq(t.dims[1], 2);
+    for (int i = 0; i < 6; i++) ck_assert_float_eq(f32_at(&t, (size_t)i), i + 0.5f);
+    mlg_tf_tensor_free(&t);
+  }
+}
+END_TEST
+
+START_TEST(npy_read_memory_matches_file) {
+  char p[512];
+  size_t n;
+  data_path(p, sizeof p, "tf_i32_2d.npy");
+  uint8_t *bytes = slurp(p, &n);
+  mlg_tf_tensor t;
+  ck_assert_msg(mlg_npy_read_memory(bytes, n, &t, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(i32_at(&t, 5), 3);
+  mlg_tf_tensor_free(&t);
+  /* Every proper prefix is rejected cleanly, with a message. */
+  for (size_t len = 0; len < n; len++) {
+    err[0] = '\0';
+    ck_assert_int_eq(mlg_npy_read_memory(bytes, len, &t, err, sizeof err), -1);
+    ck_assert_msg(err[0] != '\0', "no message at length %zu", len);
+    ck_assert_ptr_null(t.data);
+  }
+  free(bytes);
+}
+END_TEST
+
+/* Every single-byte change of a numpy-written file is rejected with a message or yields a
+ * tensor whose size matches its shape (under ASan: no out-of-bounds reads). */
+START_TEST(npy_flip_every_byte) {
+  char p[512];
+  size_t n;
+  data_path(p, sizeof p, "tf_f32_4d.npy");
+  uint8_t *bytes = slurp(p, &n);
+  for (size_t i = 0; i < 128; i++) {
+    static const uint8_t masks[] = { 0x01, 0x20, 0x80, 0xff };
+    for (size_t m = 0; m < sizeof masks; m++) {
+      bytes[i] ^= masks[m];
+      mlg_tf_tensor t;
+      err[0] = '\0';
+      if (mlg_npy_read_memory(bytes, n, &t, err, sizeof err) == 0) {
+        size_t numel = 1;
+        for (int d = 0; d < t.rank; d++) numel *= (size_t)t.dims[d];
+        ck_assert_uint_eq(t.size, numel * 4);
+        mlg_tf_tensor_free(&t);
+      } else {
+        ck_assert_msg(err[0] != '\0', "no message for byte %zu", i);
+      }
+      bytes[i] ^= masks[m];
+    }
+  }
+  free(bytes);
+}
+END_TEST
+
+/* ---- .npy round trips ---- */
+
+START_TEST(npy_round_trip) {
+  float f[24];
+  for (int i = 0; i < 24; i++) f[i] = (float)i * 1.5f - 7.0f;
+  int32_t s = -123456;
+  mlg_tf_tensor cases[3] = {
+    { NULL, MLG_TF_F32, 3, { 2, 3, 4 }, sizeof f, f },
+    { NULL, MLG_TF_I32, 0, { 0 }, 4, &s },
+    { NULL, MLG_TF_F32, 8, { 1, 2, 1, 3, 1, 2, 1, 2 }, sizeof f, f },
+  };
+  for (int k = 0; k < 3; k++) {
+    char p[512];
+    tmp_path(p, sizeof p, "rt.npy");
+    ck_assert_msg(mlg_npy_write_file(p, &cases[k], err, sizeof err) == 0, "%s", err);
+    size_t n;
+    uint8_t *bytes = slurp(p, &n);
+    ck_assert_uint_eq((n - cases[k].size) % 64, 0); /* header padded to 64 bytes */
+    ck_assert_int_eq(bytes[6], 1);
+    free(bytes);
+    mlg_tf_tensor t;
+    ck_assert_msg(mlg_npy_read_file(p, &t, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(t.dtype, cases[k].dtype);
+    ck_assert_int_eq(t.rank, cases[k].rank);
+    for (int d = 0; d < t.rank; d++) ck_assert_int_eq(t.dims[d], cases[k].dims[d]);
+    ck_assert_uint_eq(t.size, cases[k].size);
+    ck_assert_mem_eq(t.data, cases[k].data, t.size);
+    mlg_tf_tensor_free(&t);
+    unlink(p);
+  }
+}
+END_TEST
+
+START_TEST(npy_write_rejects_inconsistent) {
+  float f[6] = { 0 };
+  mlg_tf_tensor t = { NULL, MLG_TF_F32, 2, { 2, 3 }, 20, f };
+  char p[512];
+  tmp_path(p, sizeof p, "bad.npy");
+  ck_assert_int_eq(mlg_npy_write_file(p, &t, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "needs 24"));
+  t.size = 24;
+  t.dims[1] = 0;
+  ck_assert_int_eq(mlg_npy_write_file(p, &t, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "dimension 1 is 0"));
+  unlink(p);
+}
+END_TEST
+
+START_TEST(npy_missing_file) {
+  mlg_tf_tensor t;
+  ck_assert_int_eq(mlg_npy_read_file(DATA_DIR "/no_such_file.npy", &t, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "no_such_file.npy: cannot open"));
+}
+END_TEST
+
+/* ---- bad .npy catalogue ---- */
+
+static const struct { const char *file, *message; } bad_npy[] = {
+  { "empty.npy", "empty.npy: truncated: 0 bytes" },
+  { "bad_magic.npy", "not an .npy file (bad magic)" },
+  { "truncated_prefix.npy", "truncated: 8 bytes" },
+  { "header_past_end.npy", "header length 500 extends past the end of the file" },
+  { "version4.npy", "format version 4.0 not supported" },
+  { "big_endian.npy", "big-endian dtype '>f4' not supported" },
+  { "fortran_order.npy", "fortran_order True not supported" },
+  { "object_dtype.npy", "object dtype '|O' not supported" },
+  { "float64.npy", "float64.npy: dtype '<f8' not supported; save as float32" },
+  { "structured.npy", "structured dtype not supported" },
+  { "data_truncated.npy", "data truncated: shape (2, 3) needs 24 bytes, file has 8" },
+  { "trailing_bytes.npy", "4 trailing bytes after the data" },
+  { "rank9.npy", "rank exceeds 8" },
+  { "negative_dim.npy", "shape dimension 0 is negative" },
+  { "huge_dim.npy", "shape dimension 0 is too large" },
+  { "overflow_dims.npy", "shape overflows" },
+  { "zero_dim.npy", "empty arrays not supported" },
+  { "missing_shape.npy", "header lacks the 'shape' key" },
+  { "duplicate_key.npy", "key 'descr' appears twice" },
+  { "unknown_key.npy", "unknown key 'extra'" },
+  { "bad_syntax.npy", "malformed header: expected ':' after a key" },
+  { "no_newline.npy", "does not end with a newline" },
+  { "shape_not_tuple.npy", "is not a tuple" },
+};
+
+START_TEST(npy_bad_catalogue) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/bad/%s", DATA_DIR, bad_npy[_i].file);
+  mlg_tf_tensor t;
+  err[0] = '\0';
+  ck_assert_int_eq(mlg_npy_read_file(p, &t, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, bad_npy[_i].message) != NULL, "%s: expected \"%s\", got \"%s\"",
+                bad_npy[_i].file, bad_npy[_i].message, err);
+  ck_assert_msg(strstr(err, bad_npy[_i].file) != NULL, "message does not name the file: %s", err);
+  ck_assert_ptr_null(t.data);
+}
+END_TEST
+
+/* ---- .safetensors ---- */
+
+START_TEST(st_from_safetensors_package) {
+  char p[512];
+  mlg_safetensors f;
+  data_path(p, sizeof p, "tf_weights.safetensors");
+  ck_assert_msg(mlg_safetensors_read_file(p, &f, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(f.n_tensors, 4);
+  const mlg_tf_tensor *w = mlg_safetensors_find(&f, "fc1.weight");
+  ck_assert_ptr_nonnull(w);
+  ck_assert_int_eq(w->dtype, MLG_TF_F32);
+  ck_assert_int_eq(w->rank, 2);
+  ck_assert_int_eq(w->dims[0], 4);
+  ck_assert_int_eq(w->dims[1], 3);
+  for (int i = 0; i < 12; i++) ck_assert_float_eq(f32_at(w, (size_t)i), (i - 6.0f) / 8.0f);
+  const mlg_tf_tensor *b = mlg_safetensors_find(&f, "fc1.bias");
+  ck_assert_ptr_nonnull(b);
+  ck_assert_float_eq(f32_at(b, 3), -1.5f);
+  const mlg_tf_tensor *s = mlg_safetensors_find(&f, "steps");
+  ck_assert_ptr_nonnull(s);
+  ck_assert_int_eq(s->dtype, MLG_TF_I32);
+  ck_assert_int_eq(i32_at(s, 3), -4);
+  const mlg_tf_tensor *sc = mlg_safetensors_find(&f, "scale");
+  ck_assert_ptr_nonnull(sc);
+  ck_assert_int_eq(sc->rank, 0);
+  ck_assert_float_eq(f32_at(sc, 0), 2.0f);
+  ck_assert_ptr_null(mlg_safetensors_find(&f, "fc2.weight"));
+  ck_assert_ptr_null(mlg_safetensors_find(&f, "__metadata__"));
+  mlg_safetensors_free(&f);
+  ck_assert_int_eq(f.n_tensors, 0);
+}
+END_TEST
+
+START_TEST(st_round_trip) {
+  float a[6] = { 1, -2, 3.5f, 4, 5, -6.25f };
+  int32_t b[4] = { 7, -8, 9, 2147483647 };
+  float c = 0.125f;
+  mlg_tf_tensor ts[3] = {
+    { "layer \"1\"\\w\n\xc3\xa9", MLG_TF_F32, 2, { 3, 2 }, sizeof a, a },
+    { "ids", MLG_TF_I32, 1, { 4 }, sizeof b, b },
+    { "c", MLG_TF_F32, 0, { 0 }, 4, &c },
+  };
+  char p[512];
+  tmp_path(p, sizeof p, "rt.safetensors");
+  ck_assert_msg(mlg_safetensors_write_file(p, ts, 3, err, sizeof err) == 0, "%s", err);
+  size_t n;
+  uint8_t *bytes = slurp(p, &n);
+  ck_assert_uint_eq((n - sizeof a - sizeof b - 4 - 8) % 8, 0); /* header padded to 8 bytes */
+  mlg_safetensors f;
+  ck_assert_msg(mlg_safetensors_read_memory(bytes, n, &f, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(f.n_tensors, 3);
+  for (int k = 0; k < 3; k++) {
+    const mlg_tf_tensor *t = mlg_safetensors_find(&f, ts[k].name);
+    ck_assert_msg(t != NULL, "tensor %d missing", k);
+    ck_assert_int_eq(t->dtype, ts[k].dtype);
+    ck_assert_int_eq(t->rank, ts[k].rank);
+    for (int d = 0; d < t->rank; d++) ck_assert_int_eq(t->dims[d], ts[k].dims[d]);
+    ck_assert_uint_eq(t->size, ts[k].size);
+    ck_assert_mem_eq(t->data, ts[k].data, t->size);
+  }
+  mlg_safetensors_free(&f);
+  /* Every proper prefix is rejected cleanly. */
+  for (size_t len = 0; len < n; len++) {
+    err[0] = '\0';
+    ck_assert_int_eq(mlg_safetensors_read_memory(bytes, len, &f, err, sizeof err), -1);
+    ck_assert_msg(err[0] != '\0', "no message at length %zu", len);
+  }
+  free(bytes);
+  unlink(p);
+}
+END_TEST
+
+START_TEST(st_empty_file_round_trip) {
+  char p[512];
+  tmp_path(p, sizeof p, "empty.safetensors");
+  ck_assert_msg(mlg_safetensors_write_file(p, NULL, 0, err, sizeof err) == 0, "%s", err);
+  mlg_safetensors f;
+  ck_assert_msg(mlg_safetensors_read_file(p, &f, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(f.n_tensors, 0);
+  mlg_safetensors_free(&f);
+  unlink(p);
+}
+END_TEST
+
+START_TEST(st_write_rejects_invalid) {
+  float a[2] = { 1, 2 };
+  mlg_tf_tensor ts[2] = {
+    { "x", MLG_TF_F32, 1, { 2 }, 8, a },
+    { "x", MLG_TF_F32, 1, { 2 }, 8, a },
+  };
+  char p[512];
+  tmp_path(p, sizeof p, "bad.safetensors");
+  ck_assert_int_eq(mlg_safetensors_write_file(p, ts, 2, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "duplicate tensor name 'x'"));
+  ts[1].name = "y";
+  ts[1].size = 4;
+  ck_assert_int_eq(mlg_safetensors_write_file(p, ts, 2, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "tensor 'y' has 4 bytes of data, its shape needs 8"));
+  ts[1].size = 8;
+  ts[1].name = "__metadata__";
+  ck_assert_int_eq(mlg_safetensors_write_file(p, ts, 2, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "__metadata__"));
+  unlink(p);
+}
+END_TEST
+
+static const struct { const char *file, *message; } bad_st[] = {
+  { "short.safetensors", "truncated: 5 bytes" },
+  { "header_past_end.safetensors", "header length 4096 extends past the end of the file" },
+  { "header_huge.safetensors", "header length 9223372036854775808 extends past the end" },
+  { "not_object.safetensors", "header is not a JSON object" },
+  { "bad_json.safetensors", "bad JSON header: expected ',' or '}' at end of header" },
+  { "trailing_json.safetensors", "trailing characters after the JSON object" },
+  { "bad_escape.safetensors", "bad JSON header: bad escape in string" },
+  { "bad_utf8.safetensors", "invalid UTF-8 in string" },
+  { "deep_nesting.safetensors", "nesting deeper than 32 levels" },
+  { "f64.safetensors", "tensor 'a' has dtype 'F64'; only F32 and I32 are supported" },
+  { "offsets_out_of_range.safetensors", "data_offsets [8, 16] out of range: the data buffer has 8 bytes" },
+  { "overlap.safetensors", "data of tensors 'a' and 'b' overlap" },
+  { "unordered.safetensors", "data_offsets [8, 0] are unordered" },
+  { "gap.safetensors", "8-byte gap in the data before tensor 'a'" },
+  { "trailing_data.safetensors", "8 bytes of data after the last tensor" },
+  { "size_mismatch.safetensors", "tensor 'a' has 8 bytes of data, its shape needs 12" },
+  { "duplicate_name.safetensors", "duplicate tensor name 'a'" },
+  { "missing_offsets.safetensors", "tensor 'a' lacks \"data_offsets\"" },
+  { "negative_dim.safetensors", "shape[0] is not a non-negative integer" },
+  { "rank9.safetensors", "tensor 'a' has rank 9 (at most 8)" },
+  { "metadata_not_string.safetensors", "__metadata__ entry 'n' is a number, expected a string" },
+};
+
+START_TEST(st_bad_catalogue) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/bad/%s", DATA_DIR, bad_st[_i].file);
+  mlg_safetensors f;
+  err[0] = '\0';
+  ck_assert_int_eq(mlg_safetensors_read_file(p, &f, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, bad_st[_i].message) != NULL, "%s: expected \"%s\", got \"%s\"",
+                bad_st[_i].file, bad_st[_i].message, err);
+  ck_assert_msg(strstr(err, bad_st[_i].file) != NULL, "message does not name the file: %s", err);
+  ck_assert_int_eq(f.n_tensors, 0);
+  ck_assert_ptr_null(f.tensors);
+}
+END_TEST
+
+/* Every single-byte change of the package-written file is either rejected with a message or
+ * yields tensors that tile the data buffer (checked under ASan: no out-of-bounds reads). */
+START_TEST(st_flip_every_byte) {
+  char p[512];
+  size_t n;
+  data_path(p, sizeof p, "tf_weights.safetensors");
+  uint8_t *bytes = slurp(p, &n);
+  for (size_t i = 0; i < n; i++) {
+    for (int bit = 0; bit < 8; bit += 3) {
+      bytes[i] ^= (uint8_t)(1u << bit);
+      mlg_safetensors f;
+      err[0] = '\0';
+      if (mlg_safetensors_read_memory(bytes, n, &f, err, sizeof err) == 0) {
+        size_t total = 0;
+        for (int k = 0; k < f.n_tensors; k++) total += f.tensors[k].size;
+        ck_assert_uint_le(total, n);
+        mlg_safetensors_free(&f);
+      } else {
+        ck_assert_msg(err[0] != '\0', "no message for byte %zu", i);
+      }
+      bytes[i] ^= (uint8_t)(1u << bit);
+    }
+  }
+  free(bytes);
+}
+END_TEST
+
+static Suite *tensor_file_suite(void) {
+  Suite *s = suite_create("tensor_file");
+  TCase *npy = tcase_create("npy");
+  tcase_add_test(npy, npy_numpy_f32_1d);
+  tcase_add_test(npy, npy_numpy_i32_2d);
+  tcase_add_test(npy, npy_numpy_scalar);
+  tcase_add_test(npy, npy_numpy_4d);
+  tcase_add_test(npy, npy_numpy_v2_v3);
+  tcase_add_test(npy, npy_read_memory_matches_file);
+  tcase_add_test(npy, npy_flip_every_byte);
+  tcase_add_test(npy, npy_round_trip);
+  tcase_add_test(npy, npy_write_rejects_inconsistent);
+  tcase_add_test(npy, npy_missing_file);
+  tcase_add_loop_test(npy, npy_bad_catalogue, 0, (int)(sizeof bad_npy / sizeof bad_npy[0]));
+  suite_add_tcase(s, npy);
+  TCase *st = tcase_create("safetensors");
+  tcase_add_test(st, st_from_safetensors_package);
+  tcase_add_test(st, st_round_trip);
+  tcase_add_test(st, st_empty_file_round_trip);
+  tcase_add_test(st, st_write_rejects_invalid);
+  tcase_add_loop_test(st, st_bad_catalogue, 0, (int)(sizeof bad_st / sizeof bad_st[0]));
+  tcase_add_test(st, st_flip_every_byte);
+  suite_add_tcase(s, st);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(tensor_file_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
