@@ -10,6 +10,7 @@
 #include "graph.h"
 #include "kir.h"
 #include "lower.h"
+#include "optimize.h"
 #include "parse.h"
 #include "plan.h"
 #include "weights.h"
@@ -57,13 +58,17 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   if (!out->graph) return -1;
   if (last == MLG_STAGE_GRAPH) return 0;
 
-  out->lowered = mlg_lower(out->graph, diag);
+  out->optimized = mlg_optimize(out->graph, options->opt_level, diag);
+  if (!out->optimized) return -1;
+  const mlg_graph *g = out->optimized;
+
+  out->lowered = mlg_lower(g, diag);
   if (!out->lowered) return -1;
   if (print_code(out->lowered, diag, &out->code, &out->code_size) != 0) return -1;
   if (last == MLG_STAGE_KERNELS) return 0;
 
   mlg_plan_options plan_options = {.alignment = options->alignment};
-  out->plan = mlg_plan_build(out->graph, out->lowered, &plan_options);
+  out->plan = mlg_plan_build(g, out->lowered, &plan_options);
   if (!out->plan) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while planning memory");
     return -1;
@@ -77,10 +82,10 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
 
   uint8_t *weights = NULL;
   if (!options->no_weights &&
-      mlg_weights_build(out->graph, out->plan, options->weights_path, diag, &weights) != 0)
+      mlg_weights_build(g, out->plan, options->weights_path, diag, &weights) != 0)
     return -1;
   mlg_emit_input emit = {
-      .graph = out->graph, .lowered = out->lowered, .plan = out->plan, .target = target,
+      .graph = g, .lowered = out->lowered, .plan = out->plan, .target = target,
       .code = out->code, .code_size = out->code_size, .weights = weights,
   };
   int rc = mlg_bundle_emit(&emit, diag, &out->bundle, &out->bundle_size);
@@ -91,6 +96,7 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
 void mlg_pipeline_free(mlg_pipeline *p) {
   if (p->ast) mlg_ast_free(p->ast);
   if (p->graph) mlg_graph_free(p->graph);
+  if (p->optimized) mlg_graph_free(p->optimized);
   if (p->lowered) mlg_lowered_free(p->lowered);
   if (p->plan) mlg_plan_free(p->plan);
   free(p->code);

@@ -29,7 +29,8 @@ typedef enum mlg_stage {
 /* What each stage produced; later fields are NULL when the pipeline stopped earlier. */
 typedef struct mlg_pipeline {
   struct mlg_ast *ast;
-  struct mlg_graph *graph;
+  struct mlg_graph *graph;         /* as checked (--emit=graph) */
+  struct mlg_graph *optimized;     /* after the passes of opt_level; what later stages read */
   struct mlg_lowered *lowered;
   struct mlg_plan *plan;
   char *code;                     /* generated kernel source (OpenCL C) */

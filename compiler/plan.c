@@ -158,6 +158,14 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
     plan->region_size[MLGB_REGION_ARENA] = a1;
   }
   for (int i = 0; i < n_blocks; i++) plan->tensors[blocks[i].tensor].offset = blocks[i].offset;
+  /* Arena tensors no launch touches sit at offset 0; the arena only has to be big enough for
+   * the bundle's tensor table to describe them. */
+  for (int t = 0; t < n; t++) {
+    const mlg_placement *p = &plan->tensors[t];
+    if (lw->alias_of[t] < 0 && p->region == MLGB_REGION_ARENA && p->first_use < 0 &&
+        align_up(p->size, alignment) > plan->region_size[MLGB_REGION_ARENA])
+      plan->region_size[MLGB_REGION_ARENA] = align_up(p->size, alignment);
+  }
   for (int t = 0; t < n; t++) {
     if (lw->alias_of[t] < 0) continue;
     const mlg_placement *r = &plan->tensors[alias_root(lw, t)];

@@ -15,7 +15,7 @@
 
 static const char usage[] =
     "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|kernels|plan] [--target opencl]\n"
-    "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights]\n"
+    "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights] [-O0|-O2]\n"
     "\n"
     "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
     "or prints one stage with --emit (to stdout, or to -o OUT).\n"
@@ -25,6 +25,7 @@ static const char usage[] =
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
     "  --weights FILE    take params from a .safetensors file (by name)\n"
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
+    "  -O0, -O2          graph passes off / on (default -O2: CSE, dead-code elimination)\n"
     "  --help, --version\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -151,7 +152,7 @@ int main(int argc, char **argv) {
       case MLG_STAGE_AST: mlg_ast_print(p.ast, out); break;
       case MLG_STAGE_GRAPH: mlg_graph_print(p.graph, &source, out); break;
       case MLG_STAGE_KERNELS: fwrite(p.code, 1, p.code_size, out); break;
-      case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.graph, p.lowered, out); break;
+      case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.optimized, p.lowered, out); break;
       case MLG_STAGE_BUNDLE: fwrite(p.bundle, 1, p.bundle_size, out); break;
       }
       if (out != stdout ? fclose(out) != 0 : fflush(out) != 0) {
