@@ -1,0 +1,184 @@
+/* conv2d.c — direct NCHW convolution, one output pixel × a block of output channels per
+ * work-item. */
+#include "conv2d.h"
+
+#include <stdio.h>
+
+#include "reduce.h"
+
+#define LIMIT32 ((int64_t)1 << 31)
+#define MAX_OCB 8
+
+static int64_t one_if_0(int64_t v) { return v == 0 ? 1 : v; }
+
+/* The descriptor with 0 fields given their documented defaults. */
+static kt_conv2d_desc normalized(const kt_conv2d_desc *in) {
+  kt_conv2d_desc d = *in;
+  d.stride_h = one_if_0(d.stride_h);
+  d.stride_w = one_if_0(d.stride_w);
+  d.dil_h = one_if_0(d.dil_h);
+  d.dil_w = one_if_0(d.dil_w);
+  d.groups = one_if_0(d.groups);
+  return d;
+}
+
+int kt_conv2d_out_size(const kt_conv2d_desc *in, int64_t *out_h, int64_t *out_w) {
+  *out_h = *out_w = 0;
+  kt_conv2d_desc nd = normalized(in);
+  const kt_conv2d_desc *d = &nd;
+  if (d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || d->dil_h < 1 ||
+      d->dil_w < 1 || d->pad_top < 0 || d->pad_left < 0 || d->pad_bottom < 0 || d->pad_right < 0)
+    return -1;
+  int64_t eh = d->h + d->pad_top + d->pad_bottom - d->dil_h * (d->kh - 1) - 1;
+  int64_t ew = d->w + d->pad_left + d->pad_right - d->dil_w * (d->kw - 1) - 1;
+  if (eh < 0 || ew < 0) return -1;
+  *out_h = eh / d->stride_h + 1;
+  *out_w = ew / d->stride_w + 1;
+  return 0;
+}
+
+static kir_expr *lt(kir_builder *b, kir_expr *x, int64_t bound) {
+  return kir_bin(b, KIR_LT, x, kir_i32(b, bound));
+}
+
+static kir_expr *and_opt(kir_builder *b, kir_expr *x, kir_expr *y) {
+  if (!x) return y;
+  if (!y) return x;
+  return kir_bin(b, KIR_AND, x, y);
+}
+
+/* Guard lo <= v < hi along one axis; NULL where padding is 0 on that side (never fires). */
+static kir_expr *axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi, int64_t hi) {
+  kir_expr *g = NULL;
+  if (pad_lo > 0) g = kir_bin(b, KIR_GE, kir_var(b, var), kir_i32(b, 0));
+  if (pad_hi > 0) g = and_opt(b, g, lt(b, kir_var(b, var), hi));
+  return g;
+}
+
+int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_kernel **out_kernel,
+              int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  kt_conv2d_desc nd = normalized(in);
+  const kt_conv2d_desc *d = &nd;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  int64_t ho, wo;
+  if (kt_conv2d_out_size(d, &ho, &wo)) return -1;
+  if (d->n < 1 || d->c_in < 1 || d->h < 1 || d->w < 1 || d->c_out < 1 || d->groups < 1) return -1;
+  if (d->c_in % d->groups || d->c_out % d->groups) return -1;
+  const int64_t cin_g = d->c_in / d->groups, cout_g = d->c_out / d->groups;
+  const int64_t H = d->h, W = d->w, KH = d->kh, KW = d->kw;
+  if (d->n * d->c_in * H * W >= LIMIT32 || d->n * d->c_out * ho * wo >= LIMIT32 ||
+      d->c_out * cin_g * KH * KW >= LIMIT32)
+    return -1;
+  int ls = d->local_size ? d->local_size : 64;
+  int ocb = d->oc_block ? d->oc_block : 4;
+  if (ls < 1 || ls > 1024 || ocb < 1 || ocb > MAX_OCB) return -1;
+  if (ocb > cout_g) ocb = (int)cout_g;
+  const int64_t nblk = kt_ceil_div(cout_g, ocb);
+  const int64_t hw_out = ho * wo, wsz = cin_g * KH * KW;
+
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int bw = kir_buffer_param(b, "w", KIR_F32, KIR_READ);
+  int bb = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
+  int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+
+  int p = kir_var_new(b, "p", kir_t(KIR_I32));
+  int g = kir_var_new(b, "g", kir_t(KIR_I32));
+  int blk = kir_var_new(b, "blk", kir_t(KIR_I32));
+  int n = kir_var_new(b, "n", kir_t(KIR_I32));
+  kir_decl(b, p, kir_global_id(b, 0));
+  kir_decl(b, g, nblk == 1 ? kir_group_id(b, 1) : kir_div(b, kir_group_id(b, 1), kir_i32(b, nblk)));
+  kir_decl(b, blk, nblk == 1 ? kir_i32(b, 0) : kir_mod(b, kir_group_id(b, 1), kir_i32(b, nblk)));
+  kir_decl(b, n, kir_group_id(b, 2));
+  int partial_px = hw_out % ls != 0;
+  if (partial_px) kir_if(b, lt(b, kir_var(b, p), hw_out));
+
+  int oh = kir_var_new(b, "oh", kir_t(KIR_I32));
+  int ow = kir_var_new(b, "ow", kir_t(KIR_I32));
+  int ih0 = kir_var_new(b, "ih0", kir_t(KIR_I32));
+  int iw0 = kir_var_new(b, "iw0", kir_t(KIR_I32));
+  int xb = kir_var_new(b, "x_base", kir_t(KIR_I32));
+  kir_decl(b, oh, kir_div(b, kir_var(b, p), kir_i32(b, wo)));
+  kir_decl(b, ow, kir_mod(b, kir_var(b, p), kir_i32(b, wo)));
+  kir_decl(b, ih0, kir_add(b, kir_mul(b, kir_var(b, oh), kir_i32(b, d->stride_h)), kir_i32(b, -d->pad_top)));
+  kir_decl(b, iw0, kir_add(b, kir_mul(b, kir_var(b, ow), kir_i32(b, d->stride_w)), kir_i32(b, -d->pad_left)));
+  /* x_base = (n·c_in + g·cin_g)·H·W */
+  kir_decl(b, xb, kir_mul(b, kir_add(b, kir_mul(b, kir_var(b, n), kir_i32(b, d->c_in)),
+                                     kir_mul(b, kir_var(b, g), kir_i32(b, cin_g))),
+                          kir_i32(b, H * W)));
+
+  /* Per channel of the block: weight base, with the channel index clamped into the group so
+   * that a ragged last block reads valid weights (its extra results are never stored). */
+  int wb[MAX_OCB], acc[MAX_OCB];
+  for (int j = 0; j < ocb; j++) {
+    char nm[32];
+    snprintf(nm, sizeof nm, "w_base%d", j);
+    wb[j] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_expr *ocl = kir_add(b, kir_mul(b, kir_var(b, blk), kir_i32(b, ocb)), kir_i32(b, j));
+    if (cout_g % ocb) ocl = kir_bin(b, KIR_MIN, ocl, kir_i32(b, cout_g - 1));
+    kir_expr *oc = kir_add(b, kir_mul(b, kir_var(b, g), kir_i32(b, cout_g)), ocl);
+    kir_decl(b, wb[j], kir_mul(b, oc, kir_i32(b, wsz)));
+    snprintf(nm, sizeof nm, "acc%d", j);
+    acc[j] = kir_var_new(b, nm, kir_t(KIR_F32));
+    kir_decl(b, acc[j], kir_f32(b, 0.0));
+  }
+
+  int ci = kir_var_new(b, "ci", kir_t(KIR_I32));
+  int r = kir_var_new(b, "r", kir_t(KIR_I32));
+  int s = kir_var_new(b, "s", kir_t(KIR_I32));
+  int ih = kir_var_new(b, "ih", kir_t(KIR_I32));
+  int iw = kir_var_new(b, "iw", kir_t(KIR_I32));
+  int xv = kir_var_new(b, "xv", kir_t(KIR_F32));
+  int xrow = kir_var_new(b, "x_row", kir_t(KIR_I32));
+  kir_for(b, ci, kir_i32(b, 0), kir_i32(b, cin_g), kir_i32(b, 1));
+  kir_for(b, r, kir_i32(b, 0), kir_i32(b, KH), kir_i32(b, 1));
+  kir_decl(b, ih, kir_add(b, kir_var(b, ih0), kir_mul(b, kir_var(b, r), kir_i32(b, d->dil_h))));
+  /* Without padding on a side, no output's window crosses that side: skip its check. */
+  kir_expr *gh = axis_guard(b, ih, d->pad_top, d->pad_bottom, H);
+  if (gh) kir_if(b, gh);
+  kir_decl(b, xrow, kir_add(b, kir_var(b, xb),
+                            kir_add(b, kir_mul(b, kir_var(b, ci), kir_i32(b, H * W)),
+                                    kir_mul(b, kir_var(b, ih), kir_i32(b, W)))));
+  kir_for(b, s, kir_i32(b, 0), kir_i32(b, KW), kir_i32(b, 1));
+  kir_decl(b, iw, kir_add(b, kir_var(b, iw0), kir_mul(b, kir_var(b, s), kir_i32(b, d->dil_w))));
+  kir_expr *gw = axis_guard(b, iw, d->pad_left, d->pad_right, W);
+  if (gw) kir_if(b, gw);
+  kir_decl(b, xv, kir_load(b, bx, kir_add(b, kir_var(b, xrow), kir_var(b, iw))));
+  for (int j = 0; j < ocb; j++) {
+    /* w[oc, ci, r, s] = w[w_base + (ci·KH + r)·KW + s] */
+    kir_expr *widx = kir_add(b, kir_var(b, wb[j]),
+                             kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_var(b, ci), kir_i32(b, KH)),
+                                                           kir_var(b, r)),
+                                                kir_i32(b, KW)),
+                                     kir_var(b, s)));
+    kir_assign(b, acc[j], kir_add(b, kir_var(b, acc[j]), kir_mul(b, kir_var(b, xv), kir_load(b, bw, widx))));
+  }
+  if (gw) kir_end(b);
+  kir_end(b); /* s */
+  if (gh) kir_end(b);
+  kir_end(b); /* r */
+  kir_end(b); /* ci */
+
+  for (int j = 0; j < ocb; j++) {
+    kir_expr *ocl = kir_add(b, kir_mul(b, kir_var(b, blk), kir_i32(b, ocb)), kir_i32(b, j));
+    int ragged = cout_g % ocb != 0;
+    if (ragged) kir_if(b, lt(b, ocl, cout_g));
+    kir_expr *oc = kir_add(b, kir_mul(b, kir_var(b, g), kir_i32(b, cout_g)),
+                           kir_add(b, kir_mul(b, kir_var(b, blk), kir_i32(b, ocb)), kir_i32(b, j)));
+    kir_expr *v = kir_var(b, acc[j]);
+    if (bb >= 0) v = kir_add(b, v, kir_load(b, bb, oc));
+    kir_expr *yidx = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_var(b, n), kir_i32(b, d->c_out)), oc),
+                                        kir_i32(b, hw_out)),
+                             kir_var(b, p));
+    kir_store(b, by, yidx, v);
+    if (ragged) kir_end(b);
+  }
+  if (partial_px) kir_end(b);
+
+  out_groups[0] = kt_ceil_div(hw_out, ls);
+  out_groups[1] = d->groups * nblk;
+  out_groups[2] = d->n;
+  return kir_kernel_end(b, out_kernel);
+}

@@ -1,0 +1,47 @@
+/* conv2d.h — kernel template for NCHW 2-D convolution (cross-correlation, as PyTorch):
+ * stride, 4-sided zero padding, dilation, groups (depthwise when groups == c_in), optional bias.
+ *
+ *   y[n, oc, oh, ow] = bias[oc] + Σ_{ci < c_in/groups, r < kh, s < kw}
+ *       x[n, g·(c_in/groups) + ci, oh·stride_h − pad_top + r·dil_h, ow·stride_w − pad_left + s·dil_w]
+ *       · w[oc, ci, r, s]          with g = oc / (c_out/groups); x outside the image reads 0.
+ *   h_out = (h + pad_top + pad_bottom − dil_h·(kh − 1) − 1) / stride_h + 1 (floor), same for w.
+ *
+ * This is a direct convolution, written for correctness, not speed: each work-item computes one
+ * output pixel for a block of `oc_block` consecutive output channels of one group, so every
+ * input value it loads is reused oc_block times. Work-items of a group are neighbouring output
+ * pixels of one (n, channel block). A faster implicit-GEMM kernel (the matmul template's tiling)
+ * replaces it in the fast-kernels issue; the descriptor and buffer order stay.
+ *
+ * Buffers, in order: x (read, [n, c_in, h, w]), w (read, [c_out, c_in/groups, kh, kw]),
+ *                    bias (read, [c_out], only if has_bias), y (write, [n, c_out, h_out, w_out]).
+ * Launch: work-group size (local_size, 1, 1);
+ *         groups = (ceil(h_out·w_out / local_size), groups · ceil((c_out/groups) / oc_block), n).
+ * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
+ * Thread safety: reentrant. */
+#ifndef MLG_KT_CONV2D_H
+#define MLG_KT_CONV2D_H
+
+#include <stdint.h>
+
+#include "../kir.h"
+
+typedef struct kt_conv2d_desc {
+  int64_t n, c_in, h, w;                          /* input dims */
+  int64_t c_out, kh, kw;                          /* weight is [c_out, c_in/groups, kh, kw] */
+  int64_t stride_h, stride_w;                     /* >= 1 (0 is taken as 1) */
+  int64_t pad_top, pad_left, pad_bottom, pad_right; /* >= 0, zeros */
+  int64_t dil_h, dil_w;                           /* >= 1 (0 is taken as 1) */
+  int64_t groups;                                 /* >= 1 (0 is taken as 1), divides c_in, c_out */
+  int has_bias;
+  int oc_block;                                   /* output channels per work-item, 1..8; 0 = 4 */
+  int local_size;                                 /* work-items per group, 1..1024; 0 = 64 */
+} kt_conv2d_desc;
+
+/* Output spatial size; returns -1 if the descriptor gives an empty or invalid output. */
+int kt_conv2d_out_size(const kt_conv2d_desc *d, int64_t *out_h, int64_t *out_w);
+
+/* Builds the kernel. Returns 0, or -1 on an invalid descriptor or allocation failure. */
+int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kernel **out_kernel,
+              int64_t out_groups[3]);
+
+#endif

@@ -1,0 +1,55 @@
+/* matmul.h — kernel template for batched matrix multiply, C[b] = A[b] @ B[b] (+ bias).
+ *
+ * Serves `matmul` (with broadcast batch dims) and `linear` (trans_b = 1, has_bias = 1:
+ * y = x @ wᵀ + bias with w as [out, in]).
+ *
+ * Layout: A[b] is a row-major M×K matrix starting at element Σ_d idx_d · a_batch_stride[d] of A;
+ * B[b] is row-major K×N (or N×K when trans_b) at Σ_d idx_d · b_batch_stride[d] of B, where
+ * idx_d are the C-order digits of the batch index b over batch[]. A stride of 0 broadcasts
+ * that operand along the dim. C is contiguous [batch..., M, N]. bias is [N].
+ *
+ * The kernel: each work-group computes a tile_m × tile_n tile of one C[b]; it walks K in steps
+ * of tile_k, staging the A and B tiles in local memory (A stored k-major so each work-item
+ * reads its rows contiguously), with a barrier after staging and after use; each work-item
+ * accumulates a reg_m × reg_n register block. Loads past the matrix edges read 0 and stores
+ * past them are skipped, so M, N and K may be any size; guards that cannot fire are omitted.
+ *
+ * Buffers, in order: A (read), B (read), bias (read, only if has_bias), C (write).
+ * Launch: work-group size (tile_n / reg_n, tile_m / reg_m, 1);
+ *         groups = (ceil(N / tile_n), ceil(M / tile_m), Π batch).
+ * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
+ * Thread safety: reentrant. */
+#ifndef MLG_KT_MATMUL_H
+#define MLG_KT_MATMUL_H
+
+#include <stdint.h>
+
+#include "../kir.h"
+
+#define KT_MATMUL_MAX_BATCH 6
+
+typedef struct kt_matmul_desc {
+  int64_t m, n, k;                               /* C[b] is m×n, the inner dim is k; all >= 1 */
+  int n_batch;                                   /* number of batch dims, 0..KT_MATMUL_MAX_BATCH */
+  int64_t batch[KT_MATMUL_MAX_BATCH];            /* C's batch dims, each >= 1 */
+  int64_t a_batch_stride[KT_MATMUL_MAX_BATCH];   /* elements; 0 = A broadcast along that dim */
+  int64_t b_batch_stride[KT_MATMUL_MAX_BATCH];   /* elements; 0 = B broadcast along that dim */
+  int trans_b;                                   /* 0: B[b] is K×N; 1: B[b] is N×K */
+  int has_bias;                                  /* 1: add bias[n] to every row */
+  /* Tiling (0 = let kt_matmul_pick_tiles choose). tile_m % reg_m == 0, tile_n % reg_n == 0,
+   * (tile_m/reg_m)·(tile_n/reg_n) <= 1024 work-items, (tile_m + tile_n)·tile_k·4 bytes of
+   * local memory <= 48 KiB. */
+  int tile_m, tile_n, tile_k;                    /* work-group tile and K step */
+  int reg_m, reg_n;                              /* register block per work-item */
+} kt_matmul_desc;
+
+/* Fills every tiling field that is 0 from the problem shape (small tiles for skinny
+ * problems, e.g. M = 1; a 32×64 tile with 4×8 blocks when M and N both exceed 32). */
+void kt_matmul_pick_tiles(kt_matmul_desc *d);
+
+/* Builds the kernel (picking tiles for fields left 0; d itself is not changed).
+ * Returns 0, or -1 on an invalid descriptor or allocation failure. */
+int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *d, kir_kernel **out_kernel,
+              int64_t out_groups[3]);
+
+#endif

@@ -1,0 +1,153 @@
+/* pool.c — windowed max / avg pooling and global average pooling. */
+#include "pool.h"
+
+#include <math.h>
+
+#include "reduce.h"
+
+#define LIMIT32 ((int64_t)1 << 31)
+
+static int64_t one_if_0(int64_t v) { return v == 0 ? 1 : v; }
+
+static kt_pool2d_desc normalized(const kt_pool2d_desc *in) {
+  kt_pool2d_desc d = *in;
+  d.stride_h = one_if_0(d.stride_h);
+  d.stride_w = one_if_0(d.stride_w);
+  d.dil_h = one_if_0(d.dil_h);
+  d.dil_w = one_if_0(d.dil_w);
+  return d;
+}
+
+int kt_pool2d_out_size(const kt_pool2d_desc *in, int64_t *out_h, int64_t *out_w) {
+  *out_h = *out_w = 0;
+  kt_pool2d_desc nd = normalized(in);
+  const kt_pool2d_desc *d = &nd;
+  int64_t dh = one_if_0(d->dil_h), dw = one_if_0(d->dil_w);
+  if (d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || dh < 1 || dw < 1 ||
+      d->pad_top < 0 || d->pad_left < 0 || d->pad_bottom < 0 || d->pad_right < 0)
+    return -1;
+  int64_t eh = d->h + d->pad_top + d->pad_bottom - dh * (d->kh - 1) - 1;
+  int64_t ew = d->w + d->pad_left + d->pad_right - dw * (d->kw - 1) - 1;
+  if (eh < 0 || ew < 0) return -1;
+  *out_h = eh / d->stride_h + 1;
+  *out_w = ew / d->stride_w + 1;
+  return 0;
+}
+
+static kir_expr *and_opt(kir_builder *b, kir_expr *x, kir_expr *y) {
+  if (!x) return y;
+  if (!y) return x;
+  return kir_bin(b, KIR_AND, x, y);
+}
+
+static kir_expr *axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi, int64_t hi) {
+  kir_expr *g = NULL;
+  if (pad_lo > 0) g = kir_bin(b, KIR_GE, kir_var(b, var), kir_i32(b, 0));
+  if (pad_hi > 0) g = and_opt(b, g, kir_bin(b, KIR_LT, kir_var(b, var), kir_i32(b, hi)));
+  return g;
+}
+
+int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_kernel **out_kernel,
+              int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  kt_pool2d_desc nd = normalized(in);
+  const kt_pool2d_desc *d = &nd;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  int64_t ho, wo;
+  if (kt_pool2d_out_size(d, &ho, &wo)) return -1;
+  if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1) return -1;
+  if (d->n * d->c * d->h * d->w >= LIMIT32) return -1;
+  int64_t dh = one_if_0(d->dil_h), dw = one_if_0(d->dil_w);
+  int is_max = d->kind == KT_POOL_MAX;
+  if (!is_max && (dh != 1 || dw != 1)) return -1;
+  int ls = d->local_size ? d->local_size : 64;
+  if (ls < 1 || ls > 1024) return -1;
+  const int64_t H = d->h, W = d->w, hw_out = ho * wo;
+
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int p = kir_var_new(b, "p", kir_t(KIR_I32));
+  int plane = kir_var_new(b, "plane", kir_t(KIR_I32));
+  kir_decl(b, p, kir_global_id(b, 0));
+  kir_decl(b, plane, kir_group_id(b, 1));
+  int partial = hw_out % ls != 0;
+  if (partial) kir_if(b, kir_bin(b, KIR_LT, kir_var(b, p), kir_i32(b, hw_out)));
+  int ih0 = kir_var_new(b, "ih0", kir_t(KIR_I32));
+  int iw0 = kir_var_new(b, "iw0", kir_t(KIR_I32));
+  int xb = kir_var_new(b, "x_base", kir_t(KIR_I32));
+  int acc = kir_var_new(b, "acc", kir_t(KIR_F32));
+  kir_decl(b, ih0, kir_add(b, kir_mul(b, kir_div(b, kir_var(b, p), kir_i32(b, wo)), kir_i32(b, d->stride_h)),
+                           kir_i32(b, -d->pad_top)));
+  kir_decl(b, iw0, kir_add(b, kir_mul(b, kir_mod(b, kir_var(b, p), kir_i32(b, wo)), kir_i32(b, d->stride_w)),
+                           kir_i32(b, -d->pad_left)));
+  kir_decl(b, xb, kir_mul(b, kir_var(b, plane), kir_i32(b, H * W)));
+  kir_decl(b, acc, kir_f32(b, is_max ? -INFINITY : 0.0));
+
+  int r = kir_var_new(b, "r", kir_t(KIR_I32));
+  int s = kir_var_new(b, "s", kir_t(KIR_I32));
+  int ih = kir_var_new(b, "ih", kir_t(KIR_I32));
+  int iw = kir_var_new(b, "iw", kir_t(KIR_I32));
+  kir_for(b, r, kir_i32(b, 0), kir_i32(b, d->kh), kir_i32(b, 1));
+  kir_decl(b, ih, kir_add(b, kir_var(b, ih0), kir_mul(b, kir_var(b, r), kir_i32(b, dh))));
+  kir_expr *gh = axis_guard(b, ih, d->pad_top, d->pad_bottom, H);
+  if (gh) kir_if(b, gh);
+  kir_for(b, s, kir_i32(b, 0), kir_i32(b, d->kw), kir_i32(b, 1));
+  kir_decl(b, iw, kir_add(b, kir_var(b, iw0), kir_mul(b, kir_var(b, s), kir_i32(b, dw))));
+  kir_expr *gw = axis_guard(b, iw, d->pad_left, d->pad_right, W);
+  if (gw) kir_if(b, gw);
+  kir_expr *v = kir_load(b, bx, kir_add(b, kir_var(b, xb),
+                                        kir_add(b, kir_mul(b, kir_var(b, ih), kir_i32(b, W)),
+                                                kir_var(b, iw))));
+  kir_assign(b, acc, kir_bin(b, is_max ? KIR_MAX : KIR_ADD, kir_var(b, acc), v));
+  if (gw) kir_end(b);
+  kir_end(b); /* s */
+  if (gh) kir_end(b);
+  kir_end(b); /* r */
+
+  kir_expr *out = kir_var(b, acc);
+  if (!is_max) out = kir_bin(b, KIR_DIV, out, kir_f32(b, (double)(d->kh * d->kw)));
+  kir_store(b, by, kir_add(b, kir_mul(b, kir_var(b, plane), kir_i32(b, hw_out)), kir_var(b, p)), out);
+  if (partial) kir_end(b);
+
+  out_groups[0] = kt_ceil_div(hw_out, ls);
+  out_groups[1] = d->n * d->c;
+  return kir_kernel_end(b, out_kernel);
+}
+
+int kt_global_avg_pool2d(kir_module *m, const char *name, const kt_global_pool_desc *d,
+                         kir_kernel **out_kernel, int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1) return -1;
+  if (d->n * d->c * d->h * d->w >= LIMIT32) return -1;
+  int ls = d->local_size ? d->local_size : 64;
+  if (ls < 1 || ls > 1024 || (ls & (ls - 1))) return -1;
+  const int64_t hw = d->h * d->w;
+
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int sh = kir_local_array(b, "red", KIR_F32, ls);
+  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  int base = kir_var_new(b, "base", kir_t(KIR_I32));
+  int acc = kir_var_new(b, "acc", kir_t(KIR_F32));
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, lid, kir_local_id(b, 0));
+  kir_decl(b, base, kir_mul(b, kir_group_id(b, 0), kir_i32(b, hw)));
+  kir_decl(b, acc, kir_f32(b, 0.0));
+  kir_for(b, i, kir_var(b, lid), kir_i32(b, hw), kir_i32(b, ls));
+  kir_assign(b, acc, kir_add(b, kir_var(b, acc),
+                             kir_load(b, bx, kir_add(b, kir_var(b, base), kir_var(b, i)))));
+  kir_end(b);
+  int total = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, acc), sh, lid, ls, "total");
+  if (total >= 0) {
+    kir_if(b, kir_bin(b, KIR_EQ, kir_var(b, lid), kir_i32(b, 0)));
+    kir_store(b, by, kir_group_id(b, 0), kir_bin(b, KIR_DIV, kir_var(b, total), kir_f32(b, (double)hw)));
+    kir_end(b);
+  }
+  out_groups[0] = d->n * d->c;
+  return kir_kernel_end(b, out_kernel);
+}

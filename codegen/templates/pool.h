@@ -1,0 +1,55 @@
+/* pool.h — kernel templates for NCHW pooling: max_pool2d, avg_pool2d, global_avg_pool2d.
+ *
+ * max_pool2d / avg_pool2d (kt_pool2d): windows of kh × kw at stride, with 4-sided padding,
+ * floor output size h_out = (h + pad_top + pad_bottom − dil_h·(kh − 1) − 1) / stride_h + 1.
+ *   max: padding is ignored (only real pixels compete; a window wholly in padding, which
+ *        PyTorch forbids, gives −∞).
+ *   avg: padded zeros count, as PyTorch's count_include_pad=True default: every window divides
+ *        by kh·kw (in floor mode every window lies inside the padded image). dil must be 1.
+ * One work-item per output element; work-groups of `local_size` items along the output pixels
+ * of one (n, c) plane.
+ * Buffers, in order: x (read, [n, c, h, w]), y (write, [n, c, h_out, w_out]).
+ * Launch: work-group size (local_size, 1, 1); groups = (ceil(h_out·w_out / local_size), n·c, 1).
+ *
+ * global_avg_pool2d (kt_global_avg_pool2d): [n, c, h, w] → [n, c, 1, 1], the mean of each plane.
+ * One work-group per (n, c) plane: each work-item sums a strided slice, then a tree reduction
+ * in local memory.
+ * Buffers, in order: x (read), y (write).
+ * Launch: work-group size (local_size, 1, 1); groups = (n·c, 1, 1).
+ *
+ * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
+ * Thread safety: reentrant. */
+#ifndef MLG_KT_POOL_H
+#define MLG_KT_POOL_H
+
+#include <stdint.h>
+
+#include "../kir.h"
+
+typedef enum kt_pool_kind { KT_POOL_MAX, KT_POOL_AVG } kt_pool_kind;
+
+typedef struct kt_pool2d_desc {
+  kt_pool_kind kind;
+  int64_t n, c, h, w;                              /* input dims */
+  int64_t kh, kw;                                  /* window, >= 1 */
+  int64_t stride_h, stride_w;                      /* >= 1 (0 is taken as 1) */
+  int64_t pad_top, pad_left, pad_bottom, pad_right; /* >= 0 */
+  int64_t dil_h, dil_w;                            /* >= 1 (0 is taken as 1); avg needs 1 */
+  int local_size;                                  /* 1..1024; 0 = 64 */
+} kt_pool2d_desc;
+
+typedef struct kt_global_pool_desc {
+  int64_t n, c, h, w;                              /* input dims */
+  int local_size;                                  /* power of two, 1..1024; 0 = 64 */
+} kt_global_pool_desc;
+
+/* Output spatial size; -1 if invalid or empty. */
+int kt_pool2d_out_size(const kt_pool2d_desc *d, int64_t *out_h, int64_t *out_w);
+
+/* Build the kernel. Return 0, or -1 on an invalid descriptor or allocation failure. */
+int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *d, kir_kernel **out_kernel,
+              int64_t out_groups[3]);
+int kt_global_avg_pool2d(kir_module *m, const char *name, const kt_global_pool_desc *d,
+                         kir_kernel **out_kernel, int64_t out_groups[3]);
+
+#endif

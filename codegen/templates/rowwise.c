@@ -1,0 +1,189 @@
+/* rowwise.c — softmax, log_softmax, layer_norm (a work-group per row) and batch_norm. */
+#include "rowwise.h"
+
+#include <math.h>
+
+#include "reduce.h"
+
+#define LIMIT32 ((int64_t)1 << 31)
+
+static int pow2_size(int requested, int deflt) {
+  int ls = requested ? requested : deflt;
+  if (ls < 1 || ls > 1024 || (ls & (ls - 1))) return -1;
+  return ls;
+}
+
+/* x[base + j·stride] */
+static kir_expr *row_elem(kir_builder *b, int buf, int base, int j, int64_t stride) {
+  return kir_load(b, buf, kir_add(b, kir_var(b, base), kir_mul(b, kir_var(b, j), kir_i32(b, stride))));
+}
+
+int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_kernel **out_kernel,
+               int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  if (d->outer < 1 || d->axis_len < 1 || d->inner < 1) return -1;
+  if (d->outer * d->axis_len * d->inner >= LIMIT32) return -1;
+  int ls = pow2_size(d->local_size, 128);
+  if (ls < 0) return -1;
+  const int64_t L = d->axis_len, inner = d->inner;
+
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int sh = kir_local_array(b, "red", KIR_F32, ls);
+  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  int base = kir_var_new(b, "base", kir_t(KIR_I32));
+  kir_decl(b, lid, kir_local_id(b, 0));
+  kir_expr *row = kir_group_id(b, 0);
+  /* base = (row / inner)·L·inner + row % inner */
+  kir_expr *bexpr = inner == 1 ? kir_mul(b, row, kir_i32(b, L))
+                               : kir_add(b, kir_mul(b, kir_div(b, row, kir_i32(b, inner)), kir_i32(b, L * inner)),
+                                         kir_mod(b, kir_group_id(b, 0), kir_i32(b, inner)));
+  kir_decl(b, base, bexpr);
+
+  int mx = kir_var_new(b, "mx", kir_t(KIR_F32));
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));
+  kir_decl(b, mx, kir_f32(b, -INFINITY));
+  kir_for(b, j, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  kir_assign(b, mx, kir_bin(b, KIR_MAX, kir_var(b, mx), row_elem(b, bx, base, j, inner)));
+  kir_end(b);
+  int rmax = kt_emit_wg_reduce(b, KIR_MAX, kir_var(b, mx), sh, lid, ls, "row_max");
+  if (rmax < 0) {
+    kir_kernel_end(b, NULL);
+    return -1;
+  }
+
+  int sum = kir_var_new(b, "sum", kir_t(KIR_F32));
+  int j2 = kir_var_new(b, "j", kir_t(KIR_I32));
+  kir_decl(b, sum, kir_f32(b, 0.0));
+  kir_for(b, j2, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  kir_assign(b, sum, kir_add(b, kir_var(b, sum),
+                             kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, row_elem(b, bx, base, j2, inner),
+                                                        kir_var(b, rmax)))));
+  kir_end(b);
+  int rsum = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, sum), sh, lid, ls, "row_sum");
+  if (rsum < 0) {
+    kir_kernel_end(b, NULL);
+    return -1;
+  }
+
+  int scale = kir_var_new(b, d->log ? "log_sum" : "inv_sum", kir_t(KIR_F32));
+  kir_decl(b, scale, d->log ? kir_un(b, KIR_LOG, kir_var(b, rsum))
+                            : kir_bin(b, KIR_DIV, kir_f32(b, 1.0), kir_var(b, rsum)));
+  int j3 = kir_var_new(b, "j", kir_t(KIR_I32));
+  kir_for(b, j3, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  kir_expr *shifted = kir_bin(b, KIR_SUB, row_elem(b, bx, base, j3, inner), kir_var(b, rmax));
+  kir_expr *v = d->log ? kir_bin(b, KIR_SUB, shifted, kir_var(b, scale))
+                       : kir_bin(b, KIR_MUL, kir_un(b, KIR_EXP, shifted), kir_var(b, scale));
+  kir_store(b, by, kir_add(b, kir_var(b, base), kir_mul(b, kir_var(b, j3), kir_i32(b, inner))), v);
+  kir_end(b);
+
+  out_groups[0] = d->outer * inner;
+  return kir_kernel_end(b, out_kernel);
+}
+
+int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
+                  kir_kernel **out_kernel, int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  if (d->rows < 1 || d->norm_size < 1 || d->rows * d->norm_size >= LIMIT32) return -1;
+  if (!(d->eps >= 0.0)) return -1;
+  int ls = pow2_size(d->local_size, 128);
+  if (ls < 0) return -1;
+  const int64_t L = d->norm_size;
+
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int bw = d->has_weight ? kir_buffer_param(b, "weight", KIR_F32, KIR_READ) : -1;
+  int bb = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
+  int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int sh = kir_local_array(b, "red", KIR_F32, ls);
+  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  int base = kir_var_new(b, "base", kir_t(KIR_I32));
+  kir_decl(b, lid, kir_local_id(b, 0));
+  kir_decl(b, base, kir_mul(b, kir_group_id(b, 0), kir_i32(b, L)));
+
+  int s1 = kir_var_new(b, "sum", kir_t(KIR_F32));
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));
+  kir_decl(b, s1, kir_f32(b, 0.0));
+  kir_for(b, j, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  kir_assign(b, s1, kir_add(b, kir_var(b, s1), row_elem(b, bx, base, j, 1)));
+  kir_end(b);
+  int tot = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s1), sh, lid, ls, "row_sum");
+  if (tot < 0) {
+    kir_kernel_end(b, NULL);
+    return -1;
+  }
+  int mean = kir_var_new(b, "mean", kir_t(KIR_F32));
+  kir_decl(b, mean, kir_bin(b, KIR_DIV, kir_var(b, tot), kir_f32(b, (double)L)));
+
+  int s2 = kir_var_new(b, "sq", kir_t(KIR_F32));
+  int j2 = kir_var_new(b, "j", kir_t(KIR_I32));
+  int dv = kir_var_new(b, "dev", kir_t(KIR_F32));
+  kir_decl(b, s2, kir_f32(b, 0.0));
+  kir_for(b, j2, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  kir_decl(b, dv, kir_bin(b, KIR_SUB, row_elem(b, bx, base, j2, 1), kir_var(b, mean)));
+  kir_assign(b, s2, kir_add(b, kir_var(b, s2), kir_mul(b, kir_var(b, dv), kir_var(b, dv))));
+  kir_end(b);
+  int sq = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s2), sh, lid, ls, "row_sq");
+  if (sq < 0) {
+    kir_kernel_end(b, NULL);
+    return -1;
+  }
+  int inv = kir_var_new(b, "inv_std", kir_t(KIR_F32));
+  kir_decl(b, inv, kir_bin(b, KIR_DIV, kir_f32(b, 1.0),
+                           kir_un(b, KIR_SQRT, kir_add(b, kir_bin(b, KIR_DIV, kir_var(b, sq), kir_f32(b, (double)L)),
+                                                       kir_f32(b, d->eps)))));
+
+  int j3 = kir_var_new(b, "j", kir_t(KIR_I32));
+  kir_for(b, j3, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  kir_expr *v = kir_mul(b, kir_bin(b, KIR_SUB, row_elem(b, bx, base, j3, 1), kir_var(b, mean)),
+                        kir_var(b, inv));
+  if (bw >= 0) v = kir_mul(b, v, kir_load(b, bw, kir_var(b, j3)));
+  if (bb >= 0) v = kir_add(b, v, kir_load(b, bb, kir_var(b, j3)));
+  kir_store(b, by, kir_add(b, kir_var(b, base), kir_var(b, j3)), v);
+  kir_end(b);
+
+  out_groups[0] = d->rows;
+  return kir_kernel_end(b, out_kernel);
+}
+
+int kt_batch_norm(kir_module *m, const char *name, const kt_batch_norm_desc *d,
+                  kir_kernel **out_kernel, int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  if (d->n < 1 || d->c < 1 || d->hw < 1 || d->n * d->c * d->hw >= LIMIT32) return -1;
+  if (!(d->eps >= 0.0)) return -1;
+  int ls = d->local_size ? d->local_size : 256;
+  if (ls < 1 || ls > 1024) return -1;
+  const int64_t total = d->n * d->c * d->hw;
+
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int bw = d->has_weight ? kir_buffer_param(b, "weight", KIR_F32, KIR_READ) : -1;
+  int bb = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
+  int bm = kir_buffer_param(b, "mean", KIR_F32, KIR_READ);
+  int bv = kir_buffer_param(b, "var", KIR_F32, KIR_READ);
+  int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  int c = kir_var_new(b, "c", kir_t(KIR_I32));
+  kir_decl(b, i, kir_global_id(b, 0));
+  int partial = total % ls != 0;
+  if (partial) kir_if(b, kir_bin(b, KIR_LT, kir_var(b, i), kir_i32(b, total)));
+  kir_expr *ce = kir_div(b, kir_var(b, i), kir_i32(b, d->hw));
+  if (d->n > 1) ce = kir_mod(b, ce, kir_i32(b, d->c));
+  kir_decl(b, c, ce);
+  kir_expr *v = kir_bin(b, KIR_DIV, kir_bin(b, KIR_SUB, kir_load(b, bx, kir_var(b, i)), kir_load(b, bm, kir_var(b, c))),
+                        kir_un(b, KIR_SQRT, kir_add(b, kir_load(b, bv, kir_var(b, c)), kir_f32(b, d->eps))));
+  if (bw >= 0) v = kir_mul(b, v, kir_load(b, bw, kir_var(b, c)));
+  if (bb >= 0) v = kir_add(b, v, kir_load(b, bb, kir_var(b, c)));
+  kir_store(b, by, kir_var(b, i), v);
+  if (partial) kir_end(b);
+
+  out_groups[0] = kt_ceil_div(total, ls);
+  return kir_kernel_end(b, out_kernel);
+}

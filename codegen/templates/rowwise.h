@@ -1,0 +1,65 @@
+/* rowwise.h — kernel templates for row reductions with an epilogue: softmax, log_softmax,
+ * layer_norm; and batch_norm in inference form (per-channel scale and shift).
+ *
+ * softmax / log_softmax (kt_softmax): the input is viewed as [outer, axis_len, inner] (the
+ * softmax axis in the middle; inner = 1 when it is the last axis). A row is the axis_len
+ * elements x[o, :, i], at stride inner. One work-group of local_size work-items per row, three
+ * strided passes over the row with local-memory tree reductions in between:
+ *   m = max_j x_j;  s = Σ_j exp(x_j − m);  y_j = exp(x_j − m) / s   (log: x_j − m − log s).
+ * Buffers, in order: x (read), y (write); same shape and layout.
+ * Launch: work-group size (local_size, 1, 1); groups = (outer·inner, 1, 1).
+ *
+ * layer_norm (kt_layer_norm): normalizes each row of the trailing norm_size elements
+ * (x viewed as [rows, norm_size]), PyTorch semantics:
+ *   μ = mean(x_row);  σ² = mean((x_row − μ)²) (biased);  y = (x − μ) / sqrt(σ² + eps) · w + b.
+ * Two-pass mean then variance (no E[x²] − μ² cancellation). One work-group per row.
+ * Buffers, in order: x (read), weight (read, [norm_size], only if has_weight),
+ *                    bias (read, [norm_size], only if has_bias), y (write).
+ * Launch: work-group size (local_size, 1, 1); groups = (rows, 1, 1).
+ *
+ * batch_norm (kt_batch_norm), inference with running statistics, elementwise over NCHW
+ * (or any [n, c, spatial...] viewed as [n, c, hw]):
+ *   y = (x − mean[c]) / sqrt(var[c] + eps) · weight[c] + bias[c]
+ * One work-item per element.
+ * Buffers, in order: x (read), weight (read, [c], only if has_weight), bias (read, [c], only if
+ *                    has_bias), mean (read, [c]), var (read, [c]), y (write).
+ * Launch: work-group size (local_size, 1, 1); groups = (ceil(n·c·hw / local_size), 1, 1).
+ *
+ * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
+ * Thread safety: reentrant. */
+#ifndef MLG_KT_ROWWISE_H
+#define MLG_KT_ROWWISE_H
+
+#include <stdint.h>
+
+#include "../kir.h"
+
+typedef struct kt_softmax_desc {
+  int64_t outer, axis_len, inner;  /* x is [outer, axis_len, inner], each >= 1 */
+  int log;                         /* 1: log_softmax */
+  int local_size;                  /* power of two, 1..1024; 0 = 128 */
+} kt_softmax_desc;
+
+typedef struct kt_layer_norm_desc {
+  int64_t rows, norm_size;         /* x is [rows, norm_size], each >= 1 */
+  double eps;                      /* > 0 typically, e.g. 1e-5 */
+  int has_weight, has_bias;
+  int local_size;                  /* power of two, 1..1024; 0 = 128 */
+} kt_layer_norm_desc;
+
+typedef struct kt_batch_norm_desc {
+  int64_t n, c, hw;                /* x is [n, c, hw], each >= 1 */
+  double eps;
+  int has_weight, has_bias;
+  int local_size;                  /* 1..1024; 0 = 256 */
+} kt_batch_norm_desc;
+
+/* Build the kernel. Return 0, or -1 on an invalid descriptor or allocation failure. */
+int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_kernel **out_kernel,
+               int64_t out_groups[3]);
+int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
+                  kir_kernel **out_kernel, int64_t out_groups[3]);
+int kt_batch_norm(kir_module *m, const char *name, const kt_batch_norm_desc *d,
+                  kir_kernel **out_kernel, int64_t out_groups[3]);
+
+#endif
