@@ -197,8 +197,13 @@ void kir_barrier(kir_builder *b);
 void kir_return(kir_builder *b);
 
 /* ---- printers ---- */
-/* OpenCL C 1.2: every kernel of the module in one program source; each buffer parameter is
- * `__global float *restrict NAME, uint NAME_off`. Returns 0, -1 on write error. */
+/* OpenCL C 1.2: every kernel of the module in one program source (kernels separated by a blank
+ * line); each buffer parameter is `__global [const] float *restrict NAME, const uint NAME_off`
+ * (const for KIR_READ buffers; int for I32) and element e is NAME[NAME_off + (e)]. Work-item ids
+ * are (int)get_global_id(d) etc.; float constants print as the shortest literal that reads back
+ * as the same float ("0.1f", "1.0f", "-0.0f", INFINITY, NAN). Output is stable (golden files).
+ * The walk shared with the GLSL printer lives in kir_print.c; opencl_printer.c holds only the
+ * OpenCL spellings (a kir_dialect table). Returns 0, -1 on write error. */
 int kir_print_opencl(const kir_module *m, FILE *out);
 int kir_print_opencl_kernel(const kir_kernel *k, FILE *out);
 

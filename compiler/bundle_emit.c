@@ -61,8 +61,12 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   if (!b.tensors || !b.kernels || !b.dispatches) goto oom;
   for (int t = 0; t < lw->n_tensors; t++) {
     const char *output_name = NULL;
-    for (int o = 0; o < g->n_outputs; o++)
-      if (g->outputs[o].node == t) output_name = g->outputs[o].name;
+    const mlg_type *ty = t < g->n_nodes ? &g->nodes[t].type : NULL;
+    for (int o = 0; o < lw->n_outputs; o++)
+      if (lw->output_tensor[o] == t) {
+        output_name = g->outputs[o].name;
+        ty = &g->nodes[g->outputs[o].node].type; /* a temporary copy has its node's type */
+      }
     mlgb_tensor *bt = &b.tensors[t];
     const mlg_placement *p = &plan->tensors[t];
     bt->name = tensor_name(g, t, output_name);
@@ -71,8 +75,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     bt->region = (uint32_t)p->region;
     bt->offset = (uint64_t)p->offset;
     bt->size = (uint64_t)p->size;
-    if (t < g->n_nodes) {
-      const mlg_type *ty = &g->nodes[t].type;
+    if (ty) {
       bt->dtype = ty->dtype == MLG_I32 ? MLGB_I32 : MLGB_F32;
       bt->rank = (uint32_t)ty->rank;
       for (int d = 0; d < ty->rank; d++) bt->dims[d] = ty->dims[d];

@@ -26,6 +26,9 @@ typedef struct mlg_lowered {
   int n_tensors;          /* graph nodes + temporaries */
   int *alias_of;          /* per tensor: the tensor whose bytes it shares (views), or -1 */
   int64_t *temp_bytes;    /* per tensor id >= n_nodes: size in bytes (index id - n_nodes) */
+  int n_outputs;          /* = graph->n_outputs */
+  int *output_tensor;     /* per graph output: the tensor holding it — the output node itself,
+                             or a temporary copy when the output is an input, param or const */
 } mlg_lowered;
 
 /* Context handed to an op's lower hook (op.h). */
@@ -33,12 +36,14 @@ typedef struct mlg_lower_ctx {
   const mlg_graph *graph;
   mlg_lowered *out;
   mlg_diag *diag;
-  /* Appends a launch; copies args. Returns 0 or -1 (allocation). */
+  /* Appends a launch; copies args, replacing each by the tensor that owns its bytes (views
+   * resolved through alias_of). Returns 0 or -1 (allocation, or an arg that is no tensor). */
   int (*launch)(struct mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, int n_args,
                 int64_t gx, int64_t gy, int64_t gz);
   /* Adds a temporary tensor of `bytes`; returns its id or -1. */
   int (*temp)(struct mlg_lower_ctx *ctx, int64_t bytes);
-  /* Declares node `node` a view of tensor `of` (no launch). */
+  /* Declares node `node` a view of tensor `of` (no launch); alias_of[node] is set to the
+   * root owner of `of`, never to another view. */
   void (*alias)(struct mlg_lower_ctx *ctx, int node, int of);
   int next_kernel;        /* for unique kernel names: k0_linear, k1_relu, ... */
 } mlg_lower_ctx;

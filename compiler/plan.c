@@ -103,7 +103,7 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
   block *order2 = calloc((size_t)(n ? n : 1), sizeof(*order2));
   if (!plan->tensors || !is_output || !blocks || !scratch || !order2) goto fail;
 
-  for (int i = 0; i < g->n_outputs; i++) is_output[g->outputs[i].node] = 1;
+  for (int i = 0; i < lw->n_outputs; i++) is_output[lw->output_tensor[i]] = 1;
   for (int t = 0; t < n; t++) {
     mlg_placement *p = &plan->tensors[t];
     p->size = tensor_bytes(g, lw, t);
@@ -126,7 +126,7 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
     mlg_node_kind kind = t < g->n_nodes ? g->nodes[t].kind : MLG_NODE_OP;
     if (kind == MLG_NODE_PARAM || kind == MLG_NODE_CONST) {
       p->region = MLGB_REGION_WEIGHTS;
-    } else if (kind == MLG_NODE_INPUT || (t < g->n_nodes && is_output[t])) {
+    } else if (kind == MLG_NODE_INPUT || is_output[t]) {
       p->region = MLGB_REGION_IO;
     } else {
       p->region = MLGB_REGION_ARENA;

@@ -55,6 +55,8 @@ static void synth_init(synth *s, int n, unsigned seed) {
   s->lw.launches = s->launches;
   s->lw.n_tensors = n;
   s->lw.alias_of = s->alias;
+  s->lw.n_outputs = 1;
+  s->lw.output_tensor = &s->out.node;
 }
 
 START_TEST(test_regions_and_alignment) {

@@ -1,0 +1,672 @@
+/* kir.c — the kernel IR's module, builder and expression constructors.
+ *
+ * Everything lives in the module's arena (a private bump allocator, so codegen depends on
+ * nothing outside codegen/). Statement, buffer, local and variable lists grow by doubling inside
+ * the arena; the old copy is simply left behind (bounded waste, no frees).
+ *
+ * Allocation failure is sticky: the builder sets `failed`, every later constructor that would
+ * have used a NULL operand returns NULL, statement calls become no-ops, and kir_kernel_end
+ * reports -1. Callers may therefore build a whole kernel and check once at the end. */
+#include "kir.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- arena ---- */
+
+typedef struct kir_block {
+  struct kir_block *next;
+  size_t size, used;
+  _Alignas(16) unsigned char data[];
+} kir_block;
+
+enum { KIR_BLOCK_MIN = 32 * 1024, KIR_MAX_DEPTH = 64 };
+
+struct kir_module {
+  kir_block *head;
+  int n_kernels, cap_kernels;
+  kir_kernel **kernels;  /* malloc'd: the only non-arena allocation */
+  long fail_after;       /* test hook: allocations left before failing; -1 = never */
+};
+
+static void *kir_alloc(kir_module *m, size_t size) {
+  if (m->fail_after == 0) return NULL;
+  if (m->fail_after > 0) m->fail_after--;
+  if (size > SIZE_MAX / 4) return NULL;
+  size = (size + 15) & ~(size_t)15;
+  if (size == 0) size = 16;
+  kir_block *blk = m->head;
+  if (!blk || blk->size - blk->used < size) {
+    size_t cap = size > KIR_BLOCK_MIN ? size : KIR_BLOCK_MIN;
+    blk = malloc(sizeof(*blk) + cap);
+    if (!blk) return NULL;
+    blk->size = cap;
+    blk->used = 0;
+    blk->next = m->head;
+    m->head = blk;
+  }
+  void *p = blk->data + blk->used;
+  blk->used += size;
+  memset(p, 0, size);
+  return p;
+}
+
+static char *kir_strdup(kir_module *m, const char *s) {
+  size_t n = strlen(s);
+  char *p = kir_alloc(m, n + 1);
+  if (p) memcpy(p, s, n + 1);
+  return p;
+}
+
+kir_module *kir_module_new(void) {
+  kir_module *m = calloc(1, sizeof(*m));
+  if (m) m->fail_after = -1;
+  return m;
+}
+
+void kir_module_free(kir_module *m) {
+  if (!m) return;
+  kir_block *blk = m->head;
+  while (blk) {
+    kir_block *next = blk->next;
+    free(blk);
+    blk = next;
+  }
+  free(m->kernels);
+  free(m);
+}
+
+int kir_module_count(const kir_module *m) { return m ? m->n_kernels : 0; }
+
+kir_kernel *kir_module_kernel(const kir_module *m, int i) {
+  if (!m || i < 0 || i >= m->n_kernels) return NULL;
+  return m->kernels[i];
+}
+
+void kir_module_fail_after(kir_module *m, long n_allocs) { m->fail_after = n_allocs; }
+
+/* ---- builder ---- */
+
+/* A growing list of pointers or structs in the arena. */
+static int grow(kir_module *m, void **items, int n, int *cap, size_t elem) {
+  if (n < *cap) return 0;
+  int new_cap = *cap ? *cap * 2 : 8;
+  if (new_cap > INT_MAX / 2) return -1;
+  void *p = kir_alloc(m, (size_t)new_cap * elem);
+  if (!p) return -1;
+  if (n) memcpy(p, *items, (size_t)n * elem);
+  *items = p;
+  *cap = new_cap;
+  return 0;
+}
+
+typedef struct kir_frame {
+  kir_stmt *owner;     /* FOR/IF statement whose body is open; NULL for the kernel body */
+  int in_else;
+  kir_stmt **list;
+  int n, cap;
+} kir_frame;
+
+struct kir_builder {
+  kir_module *m;
+  kir_kernel *k;
+  int failed;
+  int cap_buffers, cap_locals, cap_vars;
+  int depth;           /* frames in use; frame 0 = kernel body */
+  kir_frame frames[KIR_MAX_DEPTH];
+};
+
+static void *balloc(kir_builder *b, size_t size) {
+  void *p = kir_alloc(b->m, size);
+  if (!p) b->failed = 1;
+  return p;
+}
+
+/* Words that are keywords or builtins in OpenCL C or GLSL: names that would collide get a
+ * trailing underscore, so the same kernel prints validly in both languages. */
+static const char *const reserved_words[] = {
+  "active", "atomic_uint", "attribute", "barrier", "bool", "break", "buffer", "case", "cast",
+  "centroid", "char", "coherent", "common", "const", "constant", "continue", "default",
+  "discard", "do", "double", "else", "enum", "extern", "external", "filter", "flat", "float",
+  "for", "global", "goto", "half", "highp", "if", "image", "in", "inline", "inout", "input", "int",
+  "invariant", "kernel", "layout", "local", "long", "lowp", "main", "mat2", "mat3", "mat4",
+  "max", "mediump", "min", "noinline", "out", "output", "partition", "patch", "precise",
+  "precision", "private", "public", "read_only", "read_write", "register", "resource",
+  "restrict", "return", "sample", "shared", "short", "signed", "sizeof", "smooth", "static",
+  "struct", "subroutine", "superp", "switch", "template", "this", "typedef", "uint", "uniform",
+  "union", "unsigned", "using", "varying", "vec2", "vec3", "vec4", "void", "volatile", "while",
+  "write_only", "pow", "exp", "log", "sqrt", "erf", "tanh", "abs", "floor", "ceil", "select",
+  "mix", "clamp", "sign", "step", "length", "dot", "cross", "distance", "normalize", "fma",
+  "pc", "mlg_erf", NULL};
+
+static int name_taken(const kir_builder *b, const char *name) {
+  for (int i = 0; reserved_words[i]; i++)
+    if (strcmp(reserved_words[i], name) == 0) return 1;
+  if (strncmp(name, "get_", 4) == 0 || strncmp(name, "gl_", 3) == 0) return 1;
+  const kir_kernel *k = b->k;
+  if (strcmp(k->name, name) == 0) return 1;
+  for (int i = 0; i < k->n_buffers; i++) {
+    const char *bn = k->buffers[i].name;
+    size_t len = strlen(bn);
+    if (strcmp(bn, name) == 0) return 1;
+    if (strncmp(bn, name, len) == 0 && strcmp(name + len, "_off") == 0) return 1;
+  }
+  for (int i = 0; i < k->n_locals; i++)
+    if (strcmp(k->locals[i].name, name) == 0) return 1;
+  for (int i = 0; i < k->n_vars; i++)
+    if (strcmp(k->vars[i].name, name) == 0) return 1;
+  return 0;
+}
+
+/* A valid identifier derived from `hint`, unique in the kernel. */
+static const char *unique_name(kir_builder *b, const char *hint) {
+  char base[48];
+  size_t n = 0;
+  if (!hint || !*hint) hint = "v";
+  for (const char *s = hint; *s && n < sizeof(base) - 1; s++) {
+    char c = *s;
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+             (n > 0 && c >= '0' && c <= '9');
+    base[n++] = ok ? c : '_';
+  }
+  base[n] = '\0';
+  /* Double underscores are reserved in GLSL; leading underscores in C. */
+  for (size_t i = 0; i + 1 < n; i++)
+    if (base[i] == '_' && base[i + 1] == '_') base[i + 1] = 'u';
+  if (base[0] == '_') base[0] = 'v';
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%s", base);
+  for (int i = 1; name_taken(b, buf); i++) {
+    size_t len = strlen(base);
+    int need_sep = len > 0 && base[len - 1] >= '0' && base[len - 1] <= '9';
+    snprintf(buf, sizeof(buf), need_sep ? "%s_%d" : "%s%d", base, i);
+  }
+  char *p = kir_strdup(b->m, buf);
+  if (!p) b->failed = 1;
+  return p;
+}
+
+kir_builder *kir_kernel_begin(kir_module *m, const char *name, int lx, int ly, int lz) {
+  if (!m || !name) return NULL;
+  kir_builder *b = calloc(1, sizeof(*b));
+  if (!b) return NULL;
+  b->m = m;
+  b->k = balloc(b, sizeof(kir_kernel));
+  if (!b->k) {
+    free(b);
+    return NULL;
+  }
+  b->k->name = kir_strdup(m, name);
+  if (!b->k->name) b->failed = 1;
+  b->k->local_size[0] = lx > 0 ? lx : 1;
+  b->k->local_size[1] = ly > 0 ? ly : 1;
+  b->k->local_size[2] = lz > 0 ? lz : 1;
+  b->depth = 1;
+  return b;
+}
+
+int kir_buffer_param(kir_builder *b, const char *name, kir_scalar elem, kir_access access) {
+  if (!b || b->failed) return -1;
+  kir_kernel *k = b->k;
+  if (grow(b->m, (void **)&k->buffers, k->n_buffers, &b->cap_buffers, sizeof(kir_buffer))) {
+    b->failed = 1;
+    return -1;
+  }
+  const char *nm = unique_name(b, name);
+  if (!nm) return -1;
+  kir_buffer *buf = &k->buffers[k->n_buffers];
+  buf->name = nm;
+  buf->elem = kir_t(elem);
+  buf->access = access;
+  return k->n_buffers++;
+}
+
+int kir_local_array(kir_builder *b, const char *name, kir_scalar elem, int count) {
+  if (!b || b->failed) return -1;
+  kir_kernel *k = b->k;
+  if (count <= 0) {
+    b->failed = 1;
+    return -1;
+  }
+  if (grow(b->m, (void **)&k->locals, k->n_locals, &b->cap_locals, sizeof(kir_local))) {
+    b->failed = 1;
+    return -1;
+  }
+  const char *nm = unique_name(b, name);
+  if (!nm) return -1;
+  kir_local *l = &k->locals[k->n_locals];
+  l->name = nm;
+  l->elem = kir_t(elem);
+  l->count = count;
+  return k->n_locals++;
+}
+
+int kir_var_new(kir_builder *b, const char *name_hint, kir_type type) {
+  if (!b || b->failed) return -1;
+  kir_kernel *k = b->k;
+  if (grow(b->m, (void **)&k->vars, k->n_vars, &b->cap_vars, sizeof(kir_variable))) {
+    b->failed = 1;
+    return -1;
+  }
+  const char *nm = unique_name(b, name_hint);
+  if (!nm) return -1;
+  k->vars[k->n_vars].name = nm;
+  k->vars[k->n_vars].type = type;
+  return k->n_vars++;
+}
+
+int kir_kernel_end(kir_builder *b, kir_kernel **out_kernel) {
+  if (out_kernel) *out_kernel = NULL;
+  if (!b) return -1;
+  int rc = -1;
+  /* Unclosed for/if blocks are a template bug: report them as failure. */
+  if (!b->failed && b->depth == 1) {
+    kir_module *m = b->m;
+    kir_kernel *k = b->k;
+    k->body = b->frames[0].list;
+    k->n_body = b->frames[0].n;
+    if (m->n_kernels == m->cap_kernels) {
+      int cap = m->cap_kernels ? m->cap_kernels * 2 : 16;
+      kir_kernel **p = realloc(m->kernels, (size_t)cap * sizeof(*p));
+      if (p) {
+        m->kernels = p;
+        m->cap_kernels = cap;
+      }
+    }
+    if (m->n_kernels < m->cap_kernels) {
+      m->kernels[m->n_kernels++] = k;
+      if (out_kernel) *out_kernel = k;
+      rc = 0;
+    }
+  }
+  free(b);
+  return rc;
+}
+
+int kir_builder_failed(const kir_builder *b) { return !b || b->failed; }
+
+/* ---- types and expressions ---- */
+
+kir_type kir_t(kir_scalar s) { return (kir_type){s, 1}; }
+kir_type kir_tv(kir_scalar s, int width) { return (kir_type){s, width}; }
+
+static kir_expr *new_expr(kir_builder *b, kir_expr_kind kind, kir_type type) {
+  if (!b || b->failed) return NULL;
+  kir_expr *e = balloc(b, sizeof(kir_expr));
+  if (!e) return NULL;
+  e->kind = kind;
+  e->type = type;
+  e->index = -1;
+  return e;
+}
+
+/* An operand of NULL means an earlier failure (or a caller bug): poison the builder. */
+static int bad(kir_builder *b, const kir_expr *e) {
+  if (e) return 0;
+  if (b) b->failed = 1;
+  return 1;
+}
+
+kir_expr *kir_f32(kir_builder *b, double v) {
+  kir_expr *e = new_expr(b, KIR_E_CONST_F, kir_t(KIR_F32));
+  if (e) e->f = v;
+  return e;
+}
+
+kir_expr *kir_i32(kir_builder *b, int64_t v) {
+  kir_expr *e = new_expr(b, KIR_E_CONST_I, kir_t(KIR_I32));
+  if (e) e->i = v;
+  return e;
+}
+
+kir_expr *kir_var(kir_builder *b, int var) {
+  if (!b || var < 0 || var >= b->k->n_vars) {
+    if (b) b->failed = 1;
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_VAR, b->k->vars[var].type);
+  if (e) e->index = var;
+  return e;
+}
+
+static kir_expr *id_expr(kir_builder *b, kir_expr_kind kind, int dim) {
+  if (dim < 0 || dim > 2) {
+    if (b) b->failed = 1;
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, kind, kir_t(KIR_I32));
+  if (e) e->index = dim;
+  return e;
+}
+
+kir_expr *kir_global_id(kir_builder *b, int dim) { return id_expr(b, KIR_E_GLOBAL_ID, dim); }
+kir_expr *kir_local_id(kir_builder *b, int dim) { return id_expr(b, KIR_E_LOCAL_ID, dim); }
+kir_expr *kir_group_id(kir_builder *b, int dim) { return id_expr(b, KIR_E_GROUP_ID, dim); }
+
+kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index) {
+  return kir_load_vec(b, buffer, index, 1);
+}
+
+kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width) {
+  if (!b || bad(b, index)) return NULL;
+  if (buffer < 0 || buffer >= b->k->n_buffers || width < 1) {
+    b->failed = 1;
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_LOAD, kir_tv(b->k->buffers[buffer].elem.scalar, width));
+  if (e) {
+    e->index = buffer;
+    e->a = index;
+  }
+  return e;
+}
+
+kir_expr *kir_local_load(kir_builder *b, int local, kir_expr *index) {
+  if (!b || bad(b, index)) return NULL;
+  if (local < 0 || local >= b->k->n_locals) {
+    b->failed = 1;
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_LOCAL_LOAD, b->k->locals[local].elem);
+  if (e) {
+    e->index = local;
+    e->a = index;
+  }
+  return e;
+}
+
+kir_expr *kir_un(kir_builder *b, kir_unop op, kir_expr *a) {
+  if (bad(b, a)) return NULL;
+  kir_type t = op == KIR_NOT ? kir_t(KIR_BOOL) : a->type;
+  kir_expr *e = new_expr(b, KIR_E_UNARY, t);
+  if (e) {
+    e->op = op;
+    e->a = a;
+  }
+  return e;
+}
+
+static int is_cmp(kir_binop op) {
+  return op == KIR_LT || op == KIR_LE || op == KIR_GT || op == KIR_GE || op == KIR_EQ ||
+         op == KIR_NE;
+}
+
+/* Mixed float/int operands: integer constants become float constants, other integers are
+ * cast, so that no printer has to rely on implicit conversions (GLSL has none). */
+static kir_expr *as_float(kir_builder *b, kir_expr *x, int width) {
+  if (x->type.scalar == KIR_F32) return x;
+  if (x->kind == KIR_E_CONST_I) return kir_f32(b, (double)x->i);
+  return kir_cast(b, kir_tv(KIR_F32, width), x);
+}
+
+kir_expr *kir_bin(kir_builder *b, kir_binop op, kir_expr *a, kir_expr *c) {
+  if (bad(b, a) || bad(b, c)) return NULL;
+  int width = a->type.width > c->type.width ? a->type.width : c->type.width;
+  if (op != KIR_AND && op != KIR_OR &&
+      (a->type.scalar == KIR_F32) != (c->type.scalar == KIR_F32)) {
+    a = as_float(b, a, a->type.width);
+    c = as_float(b, c, c->type.width);
+    if (!a || !c) return NULL;
+  }
+  kir_type t;
+  if (is_cmp(op) || op == KIR_AND || op == KIR_OR)
+    t = kir_tv(KIR_BOOL, width);
+  else
+    t = kir_tv(a->type.scalar, width);
+  kir_expr *e = new_expr(b, KIR_E_BINARY, t);
+  if (e) {
+    e->op = op;
+    e->a = a;
+    e->b = c;
+  }
+  return e;
+}
+
+kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr *if_false) {
+  if (bad(b, cond) || bad(b, if_true) || bad(b, if_false)) return NULL;
+  if ((if_true->type.scalar == KIR_F32) != (if_false->type.scalar == KIR_F32)) {
+    if_true = as_float(b, if_true, if_true->type.width);
+    if_false = as_float(b, if_false, if_false->type.width);
+    if (!if_true || !if_false) return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_SELECT, if_true->type);
+  if (e) {
+    e->a = cond;
+    e->b = if_true;
+    e->c = if_false;
+  }
+  return e;
+}
+
+kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a) {
+  if (bad(b, a)) return NULL;
+  if (a->type.scalar == to.scalar && a->type.width == to.width) return a;
+  if (a->kind == KIR_E_CONST_I && to.width == 1 && to.scalar == KIR_F32)
+    return kir_f32(b, (double)a->i);
+  kir_expr *e = new_expr(b, KIR_E_CAST, to);
+  if (e) e->a = a;
+  return e;
+}
+
+/* ---- integer constant folding ---- */
+
+static int is_int_const(const kir_expr *e, int64_t *v) {
+  if (e && e->kind == KIR_E_CONST_I && e->type.width == 1) {
+    if (v) *v = e->i;
+    return 1;
+  }
+  return 0;
+}
+
+static int is_int(const kir_expr *e) {
+  return e->type.scalar == KIR_I32 || e->type.scalar == KIR_U32;
+}
+
+/* Folded results must still fit the 32-bit index type; otherwise the expression stays. */
+static int fits_i32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+
+kir_expr *kir_add(kir_builder *b, kir_expr *x, kir_expr *y) {
+  if (bad(b, x) || bad(b, y)) return NULL;
+  int64_t cx, cy;
+  if (is_int(x) && is_int(y)) {
+    int kx = is_int_const(x, &cx), ky = is_int_const(y, &cy);
+    if (kx && ky && fits_i32(cx + cy)) return kir_i32(b, cx + cy);
+    if (kx && cx == 0) return y;
+    if (ky && cy == 0) return x;
+    /* (e + c1) + c2 → e + (c1 + c2) */
+    int64_t c1;
+    if (ky && x->kind == KIR_E_BINARY && x->op == KIR_ADD && is_int_const(x->b, &c1) &&
+        fits_i32(c1 + cy))
+      return kir_add(b, x->a, kir_i32(b, c1 + cy));
+    /* keep constants on the right: c + e → e + c */
+    if (kx) return kir_bin(b, KIR_ADD, y, x);
+  }
+  return kir_bin(b, KIR_ADD, x, y);
+}
+
+kir_expr *kir_mul(kir_builder *b, kir_expr *x, kir_expr *y) {
+  if (bad(b, x) || bad(b, y)) return NULL;
+  int64_t cx, cy;
+  if (is_int(x) && is_int(y)) {
+    int kx = is_int_const(x, &cx), ky = is_int_const(y, &cy);
+    if (kx && ky && fits_i32(cx * cy)) return kir_i32(b, cx * cy);
+    if ((kx && cx == 0) || (ky && cy == 0)) return kir_i32(b, 0);
+    if (kx && cx == 1) return y;
+    if (ky && cy == 1) return x;
+    /* (e * c1) * c2 → e * (c1 * c2) */
+    int64_t c1;
+    if (ky && x->kind == KIR_E_BINARY && x->op == KIR_MUL && is_int_const(x->b, &c1) &&
+        fits_i32(c1 * cy))
+      return kir_mul(b, x->a, kir_i32(b, c1 * cy));
+    if (kx) return kir_bin(b, KIR_MUL, y, x);
+  }
+  return kir_bin(b, KIR_MUL, x, y);
+}
+
+kir_expr *kir_div(kir_builder *b, kir_expr *x, kir_expr *y) {
+  if (bad(b, x) || bad(b, y)) return NULL;
+  int64_t cx, cy;
+  if (is_int(x) && is_int(y)) {
+    int kx = is_int_const(x, &cx), ky = is_int_const(y, &cy);
+    /* C semantics: truncation toward zero. */
+    if (kx && ky && cy != 0 && fits_i32(cx / cy)) return kir_i32(b, cx / cy);
+    if (ky && cy == 1) return x;
+    if (kx && cx == 0 && ky && cy != 0) return kir_i32(b, 0);
+  }
+  return kir_bin(b, KIR_DIV, x, y);
+}
+
+kir_expr *kir_mod(kir_builder *b, kir_expr *x, kir_expr *y) {
+  if (bad(b, x) || bad(b, y)) return NULL;
+  int64_t cx, cy;
+  if (is_int(x) && is_int(y)) {
+    int kx = is_int_const(x, &cx), ky = is_int_const(y, &cy);
+    if (kx && ky && cy != 0) return kir_i32(b, cx % cy);
+    if (ky && (cy == 1 || cy == -1)) return kir_i32(b, 0);
+  }
+  return kir_bin(b, KIR_MOD, x, y);
+}
+
+/* ---- statements ---- */
+
+static kir_stmt *append(kir_builder *b, kir_stmt_kind kind) {
+  if (!b || b->failed) return NULL;
+  kir_frame *f = &b->frames[b->depth - 1];
+  if (grow(b->m, (void **)&f->list, f->n, &f->cap, sizeof(kir_stmt *))) {
+    b->failed = 1;
+    return NULL;
+  }
+  kir_stmt *s = balloc(b, sizeof(kir_stmt));
+  if (!s) return NULL;
+  s->kind = kind;
+  s->var = -1;
+  s->target = -1;
+  f->list[f->n++] = s;
+  return s;
+}
+
+static int valid_var(kir_builder *b, int var) {
+  if (b && var >= 0 && var < b->k->n_vars) return 1;
+  if (b) b->failed = 1;
+  return 0;
+}
+
+void kir_decl(kir_builder *b, int var, kir_expr *value) {
+  if (bad(b, value) || !valid_var(b, var)) return;
+  kir_stmt *s = append(b, KIR_S_DECL);
+  if (s) {
+    s->var = var;
+    s->value = value;
+  }
+}
+
+void kir_assign(kir_builder *b, int var, kir_expr *value) {
+  if (bad(b, value) || !valid_var(b, var)) return;
+  kir_stmt *s = append(b, KIR_S_ASSIGN);
+  if (s) {
+    s->var = var;
+    s->value = value;
+  }
+}
+
+void kir_store(kir_builder *b, int buffer, kir_expr *index, kir_expr *value) {
+  if (bad(b, index) || bad(b, value)) return;
+  if (buffer < 0 || buffer >= b->k->n_buffers) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_STORE);
+  if (s) {
+    s->target = buffer;
+    s->index = index;
+    s->value = value;
+  }
+}
+
+void kir_local_store(kir_builder *b, int local, kir_expr *index, kir_expr *value) {
+  if (bad(b, index) || bad(b, value)) return;
+  if (local < 0 || local >= b->k->n_locals) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_LOCAL_STORE);
+  if (s) {
+    s->target = local;
+    s->index = index;
+    s->value = value;
+  }
+}
+
+static void open_block(kir_builder *b, kir_stmt *s) {
+  if (!s) return;
+  if (b->depth >= KIR_MAX_DEPTH) {
+    b->failed = 1;
+    return;
+  }
+  kir_frame *f = &b->frames[b->depth++];
+  memset(f, 0, sizeof(*f));
+  f->owner = s;
+}
+
+/* Stores the open frame's list into its owner (body or else-body). */
+static void flush_frame(kir_frame *f) {
+  if (f->in_else) {
+    f->owner->else_body = f->list;
+    f->owner->n_else = f->n;
+  } else {
+    f->owner->body = f->list;
+    f->owner->n_body = f->n;
+  }
+}
+
+void kir_for(kir_builder *b, int var, kir_expr *begin, kir_expr *end, kir_expr *step) {
+  if (bad(b, begin) || bad(b, end) || bad(b, step) || !valid_var(b, var)) return;
+  kir_stmt *s = append(b, KIR_S_FOR);
+  if (s) {
+    s->var = var;
+    s->value = begin;
+    s->end = end;
+    s->step = step;
+  }
+  open_block(b, s);
+}
+
+void kir_for_unroll(kir_builder *b, int unroll) {
+  if (!b || b->failed || b->depth < 2) return;
+  kir_stmt *s = b->frames[b->depth - 1].owner;
+  if (s->kind == KIR_S_FOR) s->unroll = unroll;
+}
+
+void kir_if(kir_builder *b, kir_expr *cond) {
+  if (bad(b, cond)) return;
+  kir_stmt *s = append(b, KIR_S_IF);
+  if (s) s->cond = cond;
+  open_block(b, s);
+}
+
+void kir_else(kir_builder *b) {
+  if (!b || b->failed) return;
+  kir_frame *f = &b->frames[b->depth - 1];
+  if (b->depth < 2 || f->owner->kind != KIR_S_IF || f->in_else) {
+    b->failed = 1;
+    return;
+  }
+  flush_frame(f);
+  f->in_else = 1;
+  f->list = NULL;
+  f->n = f->cap = 0;
+}
+
+void kir_end(kir_builder *b) {
+  if (!b || b->failed) return;
+  if (b->depth < 2) {
+    b->failed = 1;
+    return;
+  }
+  flush_frame(&b->frames[b->depth - 1]);
+  b->depth--;
+}
+
+void kir_barrier(kir_builder *b) { append(b, KIR_S_BARRIER); }
+void kir_return(kir_builder *b) { append(b, KIR_S_RETURN); }

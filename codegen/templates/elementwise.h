@@ -1,0 +1,89 @@
+/* elementwise.h — kernel template for N-ary elementwise ops with NumPy broadcasting, and the
+ * scalar formulas of the elementwise ops (the `scalar` hooks of compiler/ops/ call these).
+ *
+ * The kernel: one work-item per output element on a 1-D grid, guarded `if (i >= n) return;`.
+ * Each input is loaded once into a variable (v0, v1, ...) and the formula built by the
+ * callback from those variables is stored to y[i]. Output dims of size 1 are dropped and
+ * adjacent dims that every input treats alike (all broadcast or all present) are merged, so
+ * index math is minimal: an input with the output's shape reads x[i]; one broadcast only along
+ * leading dims reads x[i % inner]; a scalar reads x[0]; anything else gets the coordinates it
+ * needs (integer div/mod by constants) times its own contiguous strides.
+ *
+ * Buffers, in order: x0 .. x{n-1} (read), y (write).
+ * Launch: work-group size (local_size, 1, 1); groups = (max(1, ceil(n / local_size)), 1, 1).
+ * Index arithmetic is 32-bit: every tensor must have fewer than 2^31 elements (else -1).
+ * Thread safety: reentrant. */
+#ifndef MLG_KT_ELEMENTWISE_H
+#define MLG_KT_ELEMENTWISE_H
+
+#include <stdint.h>
+
+#include "../kir.h"
+
+#ifndef KT_MAX_RANK
+#define KT_MAX_RANK 8
+#endif
+#define KT_EW_MAX_INPUTS 8
+#define KT_EW_LOCAL_SIZE 256
+
+/* Builds the scalar result from the loaded input values in[0..n_inputs) (variables, so a
+ * formula may use each more than once). Returns NULL on failure. */
+typedef kir_expr *(*kt_scalar_fn)(kir_builder *b, kir_expr **in, const void *user);
+
+typedef struct kt_ew_input {
+  int rank;                       /* <= the output rank; dims align from the right (NumPy) */
+  int64_t shape[KT_MAX_RANK];     /* each dim equals the output's aligned dim, or is 1 */
+  kir_scalar dtype;               /* KIR_F32 or KIR_I32 */
+} kt_ew_input;
+
+typedef struct kt_elementwise_desc {
+  int rank;                       /* output rank, 0..KT_MAX_RANK */
+  int64_t shape[KT_MAX_RANK];     /* output dims, each >= 1 */
+  kir_scalar out_dtype;           /* KIR_F32 or KIR_I32; the formula is cast if it differs */
+  int n_inputs;                   /* 1..KT_EW_MAX_INPUTS */
+  kt_ew_input inputs[KT_EW_MAX_INPUTS];
+  kt_scalar_fn scalar;
+  const void *user;               /* passed to scalar */
+  int local_size;                 /* 0 = KT_EW_LOCAL_SIZE */
+} kt_elementwise_desc;
+
+/* Builds the kernel. Returns 0, or -1 on an invalid descriptor (shapes that do not broadcast,
+ * a tensor of 2^31 elements or more), a NULL formula, or allocation failure. */
+int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d,
+                   kir_kernel **out_kernel, int64_t out_groups[3]);
+
+/* ---- scalar formulas (float operands; NULL in → NULL out). Arguments that a formula uses more
+ * than once (gelu, silu, leaky_relu, relu) are duplicated in the tree: pass variables. ---- */
+kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_abs(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_exp(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_log(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_sqrt(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_rsqrt(kir_builder *b, kir_expr *x);
+/* x < 0 ? 0 : x (NaN passes through, like PyTorch). */
+kir_expr *kt_sf_relu(kir_builder *b, kir_expr *x);
+/* 1 / (1 + exp(-x)); saturates cleanly to 0 and 1. */
+kir_expr *kt_sf_sigmoid(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_tanh(kir_builder *b, kir_expr *x);
+/* Exact GELU (PyTorch's default): 0.5 * x * (1 + erf(x / sqrt(2))). */
+kir_expr *kt_sf_gelu(kir_builder *b, kir_expr *x);
+/* Tanh approximation: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))). */
+kir_expr *kt_sf_gelu_tanh(kir_builder *b, kir_expr *x);
+/* x / (1 + exp(-x)). */
+kir_expr *kt_sf_silu(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_erf(kir_builder *b, kir_expr *x);
+/* x < 0 ? alpha * x : x. */
+kir_expr *kt_sf_leaky_relu(kir_builder *b, kir_expr *x, double alpha);
+/* min(max(x, lo), hi) (fmin/fmax: a NaN x gives lo). */
+kir_expr *kt_sf_clamp(kir_builder *b, kir_expr *x, double lo, double hi);
+kir_expr *kt_sf_add(kir_builder *b, kir_expr *x, kir_expr *y);
+kir_expr *kt_sf_sub(kir_builder *b, kir_expr *x, kir_expr *y);
+kir_expr *kt_sf_mul(kir_builder *b, kir_expr *x, kir_expr *y);
+kir_expr *kt_sf_div(kir_builder *b, kir_expr *x, kir_expr *y);
+/* pow(x, y) (C semantics: a negative x with an integral y is fine). */
+kir_expr *kt_sf_pow(kir_builder *b, kir_expr *x, kir_expr *y);
+/* fmax / fmin: a NaN operand yields the other operand (OpenCL/C semantics). */
+kir_expr *kt_sf_maximum(kir_builder *b, kir_expr *x, kir_expr *y);
+kir_expr *kt_sf_minimum(kir_builder *b, kir_expr *x, kir_expr *y);
+
+#endif

@@ -1,0 +1,211 @@
+/* lower.c — the lowering driver: graph nodes in order → kernel launches (see lower.h).
+ *
+ * Leaves (inputs, params, consts) get no launch. Elementwise ops go through the broadcasting
+ * template with the op's scalar formula; views become aliases; every other op calls its own
+ * lower hook. Launch arguments always name the tensor that owns the bytes: ctx->launch maps
+ * each argument through alias_of, so later stages never have to. */
+#include "lower.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower_util.h"
+#include "op.h"
+#include "templates/elementwise.h"
+
+typedef struct lower_state {
+  mlg_lower_ctx ctx; /* first: hooks receive &state->ctx */
+  int cap_launches;
+  int cap_tensors;
+} lower_state;
+
+static int root_of(const mlg_lowered *lw, int t) {
+  for (int guard = 0; guard <= lw->n_tensors && t >= 0 && lw->alias_of[t] >= 0; guard++)
+    t = lw->alias_of[t];
+  return t;
+}
+
+static int ctx_launch(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, int n_args,
+                      int64_t gx, int64_t gy, int64_t gz) {
+  lower_state *st = (lower_state *)ctx;
+  mlg_lowered *lw = ctx->out;
+  if (!kernel || n_args < 0) return -1;
+  if (lw->n_launches == st->cap_launches) {
+    int cap = st->cap_launches ? st->cap_launches * 2 : 32;
+    mlg_launch *p = realloc(lw->launches, (size_t)cap * sizeof(*p));
+    if (!p) return -1;
+    lw->launches = p;
+    st->cap_launches = cap;
+  }
+  int *copy = malloc((size_t)(n_args ? n_args : 1) * sizeof(int));
+  if (!copy) return -1;
+  for (int i = 0; i < n_args; i++) {
+    if (args[i] < 0 || args[i] >= lw->n_tensors) {
+      free(copy);
+      return -1;
+    }
+    copy[i] = root_of(lw, args[i]);
+  }
+  mlg_launch *l = &lw->launches[lw->n_launches++];
+  l->kernel = kernel;
+  l->n_args = n_args;
+  l->args = copy;
+  l->groups[0] = gx;
+  l->groups[1] = gy;
+  l->groups[2] = gz;
+  return 0;
+}
+
+static int ctx_temp(mlg_lower_ctx *ctx, int64_t bytes) {
+  lower_state *st = (lower_state *)ctx;
+  mlg_lowered *lw = ctx->out;
+  int n_nodes = ctx->graph->n_nodes;
+  if (bytes < 0) return -1;
+  if (lw->n_tensors == st->cap_tensors) {
+    int cap = st->cap_tensors * 2;
+    int *a = realloc(lw->alias_of, (size_t)cap * sizeof(int));
+    if (!a) return -1;
+    lw->alias_of = a;
+    int64_t *tb = realloc(lw->temp_bytes, (size_t)(cap - n_nodes + 1) * sizeof(int64_t));
+    if (!tb) return -1;
+    lw->temp_bytes = tb;
+    st->cap_tensors = cap;
+  }
+  int id = lw->n_tensors++;
+  lw->alias_of[id] = -1;
+  lw->temp_bytes[id - n_nodes] = bytes;
+  return id;
+}
+
+static void ctx_alias(mlg_lower_ctx *ctx, int node, int of) {
+  mlg_lowered *lw = ctx->out;
+  if (node < 0 || node >= lw->n_tensors || of < 0 || of >= lw->n_tensors) return;
+  int root = root_of(lw, of);
+  if (root != node) lw->alias_of[node] = root;
+}
+
+void mlg_lowered_free(mlg_lowered *lw) {
+  if (!lw) return;
+  for (int i = 0; i < lw->n_launches; i++) free(lw->launches[i].args);
+  free(lw->launches);
+  free(lw->alias_of);
+  free(lw->temp_bytes);
+  free(lw->output_tensor);
+  kir_module_free(lw->module);
+  free(lw);
+}
+
+/* op->scalar takes the node's attributes; the template passes an opaque pointer. */
+static kir_expr *scalar_trampoline(kir_builder *b, kir_expr **in, const void *user) {
+  const mlg_node *n = user;
+  return n->op->scalar(b, in, n->attrs);
+}
+
+static int lower_elementwise(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  if (!n->op->scalar) return mlg_lower_fail(ctx, node, "no kernel for op '%s'", n->op->name);
+  if (n->n_inputs < 1 || n->n_inputs > KT_EW_MAX_INPUTS)
+    return mlg_lower_fail(ctx, node, "%s: %d inputs; the elementwise kernel takes 1 to %d",
+                          n->op->name, n->n_inputs, KT_EW_MAX_INPUTS);
+  kt_elementwise_desc d = {.rank = n->type.rank, .out_dtype = mlg_kir_scalar(n->type.dtype),
+                           .n_inputs = n->n_inputs, .scalar = scalar_trampoline, .user = n};
+  memcpy(d.shape, n->type.dims, sizeof(int64_t) * (size_t)n->type.rank);
+  for (int k = 0; k < n->n_inputs; k++) {
+    const mlg_type *t = &ctx->graph->nodes[n->inputs[k]].type;
+    d.inputs[k].rank = t->rank;
+    d.inputs[k].dtype = mlg_kir_scalar(t->dtype);
+    memcpy(d.inputs[k].shape, t->dims, sizeof(int64_t) * (size_t)t->rank);
+  }
+  char name[64];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_elementwise(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
+  int args[KT_EW_MAX_INPUTS + 1];
+  for (int i = 0; i < n->n_inputs; i++) args[i] = n->inputs[i];
+  args[n->n_inputs] = node;
+  return mlg_lower_emit(ctx, node, k, groups, args, n->n_inputs + 1);
+}
+
+static int lower_node(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  int64_t numel = mlg_type_numel(&n->type);
+  if (numel < 0 || numel > MLG_KERNEL_NUMEL_LIMIT - 1) {
+    char buf[128];
+    return mlg_lower_fail(ctx, node,
+                          "tensor %s has too many elements for 32-bit kernel indexing "
+                          "(the limit is 2^31 - 1)",
+                          mlg_type_format(&n->type, buf, sizeof(buf)));
+  }
+  if (n->kind != MLG_NODE_OP) return 0;
+  if (!n->op) return mlg_lower_fail(ctx, node, "internal error: op node without an op");
+  switch (n->op->cls) {
+  case MLG_OPC_ELEMENTWISE:
+    return lower_elementwise(ctx, node);
+  case MLG_OPC_VIEW:
+    if (n->n_inputs < 1) return mlg_lower_fail(ctx, node, "%s: view without input", n->op->name);
+    ctx->alias(ctx, node, n->inputs[0]);
+    return 0;
+  default:
+    if (!n->op->lower) return mlg_lower_fail(ctx, node, "no kernel for op '%s'", n->op->name);
+    return n->op->lower(ctx, node);
+  }
+}
+
+/* Every graph output must own its bytes: a view gets a copy into its own tensor (and stops
+ * being an alias); an input, param or const named as an output is copied into a temporary,
+ * recorded in output_tensor. */
+static int own_outputs(mlg_lower_ctx *ctx) {
+  const mlg_graph *g = ctx->graph;
+  mlg_lowered *lw = ctx->out;
+  for (int o = 0; o < g->n_outputs; o++) {
+    int node = g->outputs[o].node;
+    const mlg_node *n = &g->nodes[node];
+    int64_t numel = mlg_type_numel(&n->type);
+    lw->output_tensor[o] = node;
+    if (lw->alias_of[node] >= 0) {
+      int src = lw->alias_of[node];
+      lw->alias_of[node] = -1;
+      if (mlg_lower_copy(ctx, node, src, node, numel, n->type.dtype)) return -1;
+    } else if (n->kind != MLG_NODE_OP) {
+      int64_t elem = 4; /* f32 and i32 */
+      int t = ctx->temp(ctx, numel * elem);
+      if (t < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+      if (mlg_lower_copy(ctx, node, node, t, numel, n->type.dtype)) return -1;
+      lw->output_tensor[o] = t;
+    }
+  }
+  return 0;
+}
+
+mlg_lowered *mlg_lower(const mlg_graph *graph, mlg_diag *diag) {
+  lower_state st = {0};
+  mlg_lowered *lw = calloc(1, sizeof(*lw));
+  int n = graph->n_nodes;
+  st.cap_tensors = n + 16;
+  if (lw) {
+    lw->module = kir_module_new();
+    lw->alias_of = malloc((size_t)st.cap_tensors * sizeof(int));
+    lw->temp_bytes = malloc(17 * sizeof(int64_t));
+    lw->output_tensor = malloc((size_t)(graph->n_outputs + 1) * sizeof(int));
+  }
+  if (!lw || !lw->module || !lw->alias_of || !lw->temp_bytes || !lw->output_tensor) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while lowering");
+    mlg_lowered_free(lw);
+    return NULL;
+  }
+  lw->n_tensors = n;
+  lw->n_outputs = graph->n_outputs;
+  for (int i = 0; i < n; i++) lw->alias_of[i] = -1;
+  st.ctx = (mlg_lower_ctx){.graph = graph, .out = lw, .diag = diag, .launch = ctx_launch,
+                           .temp = ctx_temp, .alias = ctx_alias, .next_kernel = 0};
+  int rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) rc = lower_node(&st.ctx, i);
+  if (rc == 0) rc = own_outputs(&st.ctx);
+  if (rc != 0) {
+    mlg_lowered_free(lw);
+    return NULL;
+  }
+  return lw;
+}

@@ -1,0 +1,173 @@
+/* lower_util.c — helpers for op lowering hooks, and the hooks of the shape ops (transpose,
+ * slice, concat, gather), which map a node onto the templates of codegen/templates/shape.h. */
+#include "../lower_util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../op.h"
+#include "templates/shape.h"
+
+kir_scalar mlg_kir_scalar(mlg_dtype dtype) { return dtype == MLG_I32 ? KIR_I32 : KIR_F32; }
+
+void mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]) {
+  int64_t s = 1;
+  for (int d = t->rank - 1; d >= 0; d--) {
+    out_strides[d] = s;
+    s *= t->dims[d];
+  }
+}
+
+const mlg_attr *mlg_node_attr(const mlg_node *node, const char *name) {
+  if (!node->op) return NULL;
+  int i = mlg_op_attr_index(node->op, name);
+  if (i < 0 || i >= MLG_MAX_ATTRS || node->attrs[i].kind == MLG_ATTR_NONE) return NULL;
+  return &node->attrs[i];
+}
+
+int64_t mlg_node_attr_int(const mlg_node *node, const char *name, int64_t dflt) {
+  const mlg_attr *a = mlg_node_attr(node, name);
+  if (!a || a->n < 1) return dflt;
+  return a->kind == MLG_ATTR_FLOAT ? (int64_t)a->f : a->ints[0];
+}
+
+double mlg_node_attr_float(const mlg_node *node, const char *name, double dflt) {
+  const mlg_attr *a = mlg_node_attr(node, name);
+  if (!a) return dflt;
+  return a->kind == MLG_ATTR_FLOAT ? a->f : (double)a->ints[0];
+}
+
+const char *mlg_lower_kernel_name(mlg_lower_ctx *ctx, const char *op_name, char *buf,
+                                  size_t size) {
+  snprintf(buf, size, "k%d_%s", ctx->next_kernel++, op_name);
+  return buf;
+}
+
+int mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...) {
+  mlg_span span = {0, 0};
+  if (node >= 0 && node < ctx->graph->n_nodes) span = ctx->graph->nodes[node].span;
+  va_list ap;
+  va_start(ap, fmt);
+  mlg_diag_vreport(ctx->diag, MLG_DIAG_ERROR, span, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+int mlg_lower_emit(mlg_lower_ctx *ctx, int node, kir_kernel *kernel, const int64_t groups[3],
+                   const int *args, int n_args) {
+  if (ctx->launch(ctx, kernel, args, n_args, groups[0], groups[1], groups[2]))
+    return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  return 0;
+}
+
+int mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel,
+                   mlg_dtype dtype) {
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, "copy", name, sizeof(name));
+  if (kt_copy(ctx->out->module, name, numel, mlg_kir_scalar(dtype), &k, groups))
+    return mlg_lower_fail(ctx, node, "cannot build the copy kernel %s", name);
+  int args[2] = {src, dst};
+  return mlg_lower_emit(ctx, node, k, groups, args, 2);
+}
+
+static const mlg_node *node_at(mlg_lower_ctx *ctx, int node) { return &ctx->graph->nodes[node]; }
+
+static const mlg_type *input_type(mlg_lower_ctx *ctx, const mlg_node *n, int k) {
+  return &ctx->graph->nodes[n->inputs[k]].type;
+}
+
+/* Builds the launch args: every input of the node, then the node itself. */
+static int node_args(const mlg_node *n, int node, int *args, int cap) {
+  if (n->n_inputs + 1 > cap) return -1;
+  for (int k = 0; k < n->n_inputs; k++) args[k] = n->inputs[k];
+  args[n->n_inputs] = node;
+  return n->n_inputs + 1;
+}
+
+int mlg_lower_transpose(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = node_at(ctx, node);
+  const mlg_type *x = input_type(ctx, n, 0);
+  const mlg_attr *perm = mlg_node_attr(n, "perm");
+  kt_transpose_desc d = {.rank = x->rank, .dtype = mlg_kir_scalar(x->dtype)};
+  for (int k = 0; k < x->rank; k++) {
+    d.shape[k] = x->dims[k];
+    d.perm[k] = perm && perm->n == x->rank ? (int)perm->ints[k] : x->rank - 1 - k;
+  }
+  char name[48];
+  kir_kernel *kern;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_transpose(ctx->out->module, name, &d, &kern, groups))
+    return mlg_lower_fail(ctx, node, "transpose: cannot build kernel %s", name);
+  int args[2] = {n->inputs[0], node};
+  return mlg_lower_emit(ctx, node, kern, groups, args, 2);
+}
+
+int mlg_lower_slice(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = node_at(ctx, node);
+  const mlg_type *x = input_type(ctx, n, 0);
+  const mlg_attr *starts = mlg_node_attr(n, "starts"), *steps = mlg_node_attr(n, "steps");
+  /* The shape rule normalized starts and steps to one absolute entry per dim; the output type
+   * gives the counts. (Ends are not needed, and after normalization -1 means "before 0".) */
+  if (!starts || starts->n != x->rank || n->type.rank != x->rank)
+    return mlg_lower_fail(ctx, node, "slice: attributes are not normalized to rank %d", x->rank);
+  kt_slice_desc d = {.rank = x->rank, .dtype = mlg_kir_scalar(x->dtype)};
+  for (int k = 0; k < x->rank; k++) {
+    d.in_shape[k] = x->dims[k];
+    d.start[k] = starts->ints[k];
+    d.step[k] = steps && steps->n == x->rank ? steps->ints[k] : 1;
+    d.out_shape[k] = n->type.dims[k];
+  }
+  char name[48];
+  kir_kernel *kern;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_slice(ctx->out->module, name, &d, &kern, groups))
+    return mlg_lower_fail(ctx, node, "slice: cannot build kernel %s", name);
+  int args[2] = {n->inputs[0], node};
+  return mlg_lower_emit(ctx, node, kern, groups, args, 2);
+}
+
+int mlg_lower_concat(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = node_at(ctx, node);
+  int rank = n->type.rank;
+  int axis = mlg_normalize_axis(mlg_node_attr_int(n, "axis", 0), rank);
+  if (axis < 0) return mlg_lower_fail(ctx, node, "concat: axis out of range");
+  if (n->n_inputs > KT_CONCAT_MAX_INPUTS)
+    return mlg_lower_fail(ctx, node, "concat: %d inputs; at most %d are supported", n->n_inputs,
+                          KT_CONCAT_MAX_INPUTS);
+  kt_concat_desc d = {.rank = rank, .axis = axis, .n_inputs = n->n_inputs,
+                      .dtype = mlg_kir_scalar(n->type.dtype)};
+  for (int k = 0; k < rank; k++) d.shape[k] = n->type.dims[k];
+  for (int k = 0; k < n->n_inputs; k++) d.axis_size[k] = input_type(ctx, n, k)->dims[axis];
+  char name[48];
+  kir_kernel *kern;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_concat(ctx->out->module, name, &d, &kern, groups))
+    return mlg_lower_fail(ctx, node, "concat: cannot build kernel %s", name);
+  int args[KT_CONCAT_MAX_INPUTS + 1];
+  int n_args = node_args(n, node, args, KT_CONCAT_MAX_INPUTS + 1);
+  return mlg_lower_emit(ctx, node, kern, groups, args, n_args);
+}
+
+int mlg_lower_gather(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = node_at(ctx, node);
+  const mlg_type *x = input_type(ctx, n, 0), *idx = input_type(ctx, n, 1);
+  int axis = mlg_normalize_axis(mlg_node_attr_int(n, "axis", 0), x->rank);
+  if (axis < 0) return mlg_lower_fail(ctx, node, "gather: axis out of range");
+  kt_gather_desc d = {.rank = x->rank, .axis = axis, .n_indices = mlg_type_numel(idx),
+                      .dtype = mlg_kir_scalar(x->dtype), .index_dtype = mlg_kir_scalar(idx->dtype)};
+  for (int k = 0; k < x->rank; k++) d.shape[k] = x->dims[k];
+  char name[48];
+  kir_kernel *kern;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_gather(ctx->out->module, name, &d, &kern, groups))
+    return mlg_lower_fail(ctx, node, "gather: cannot build kernel %s", name);
+  int args[3] = {n->inputs[0], n->inputs[1], node};
+  return mlg_lower_emit(ctx, node, kern, groups, args, 3);
+}

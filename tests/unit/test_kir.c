@@ -1,0 +1,407 @@
+/* test_kir.c — the kernel IR builder, integer constant folding, allocation-failure behaviour
+ * and the OpenCL C printer (exact expected source for small kernels). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kir.h"
+
+static char *print_kernel(const kir_kernel *k) {
+  char *s = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&s, &n);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(kir_print_opencl_kernel(k, f), 0);
+  fclose(f);
+  return s;
+}
+
+/* A relu-like kernel: guard, load, select, store. */
+static int build_relu(kir_module *m, kir_kernel **out) {
+  kir_builder *b = kir_kernel_begin(m, "k0_relu", 256, 1, 1);
+  if (!b) return -1;
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, i, kir_global_id(b, 0));
+  kir_if(b, kir_bin(b, KIR_GE, kir_var(b, i), kir_i32(b, 1000)));
+  kir_return(b);
+  kir_end(b);
+  int v = kir_var_new(b, "v", kir_t(KIR_F32));
+  kir_decl(b, v, kir_load(b, x, kir_var(b, i)));
+  kir_store(b, y, kir_var(b, i),
+            kir_select(b, kir_bin(b, KIR_LT, kir_var(b, v), kir_f32(b, 0)), kir_f32(b, 0),
+                       kir_var(b, v)));
+  return kir_kernel_end(b, out);
+}
+
+START_TEST(test_print_relu) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  ck_assert_int_eq(build_relu(m, &k), 0);
+  ck_assert_int_eq(kir_module_count(m), 1);
+  ck_assert_ptr_eq(kir_module_kernel(m, 0), k);
+  ck_assert_ptr_null(kir_module_kernel(m, 1));
+  char *s = print_kernel(k);
+  ck_assert_str_eq(s,
+                   "__kernel __attribute__((reqd_work_group_size(256, 1, 1)))\n"
+                   "void k0_relu(__global const float *restrict x, const uint x_off,\n"
+                   "    __global float *restrict y, const uint y_off) {\n"
+                   "  int i = (int)get_global_id(0);\n"
+                   "  if (i >= 1000) {\n"
+                   "    return;\n"
+                   "  }\n"
+                   "  float v = x[x_off + i];\n"
+                   "  y[y_off + i] = v < 0.0f ? 0.0f : v;\n"
+                   "}\n");
+  free(s);
+  kir_module_free(m);
+}
+END_TEST
+
+/* A reduction-shaped kernel: local array, loop, barrier, else-if chain, unroll hint. */
+START_TEST(test_print_loops_locals) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "k1_sum", 64, 1, 1);
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_READ_WRITE);
+  int idx = kir_buffer_param(b, "idx", KIR_I32, KIR_READ);
+  int tile = kir_local_array(b, "tile", KIR_F32, 64);
+  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  int acc = kir_var_new(b, "acc", kir_t(KIR_F32));
+  int k = kir_var_new(b, "k", kir_t(KIR_I32));
+  kir_decl(b, lid, kir_local_id(b, 0));
+  kir_decl(b, acc, kir_f32(b, 0));
+  kir_for(b, k, kir_var(b, lid), kir_i32(b, 100), kir_i32(b, 64));
+  kir_for_unroll(b, 4);
+  kir_assign(b, acc, kir_bin(b, KIR_ADD, kir_var(b, acc),
+                             kir_load(b, x, kir_add(b, kir_mul(b, kir_group_id(b, 0), kir_i32(b, 100)),
+                                                    kir_var(b, k)))));
+  kir_end(b);
+  kir_local_store(b, tile, kir_var(b, lid), kir_var(b, acc));
+  kir_barrier(b);
+  kir_if(b, kir_bin(b, KIR_EQ, kir_var(b, lid), kir_i32(b, 0)));
+  kir_store(b, y, kir_group_id(b, 0), kir_local_load(b, tile, kir_i32(b, 0)));
+  kir_else(b);
+  kir_if(b, kir_bin(b, KIR_LT, kir_var(b, lid), kir_load(b, idx, kir_i32(b, 0))));
+  kir_store(b, y, kir_i32(b, 0), kir_f32(b, -1.5));
+  kir_else(b);
+  kir_return(b);
+  kir_end(b);
+  kir_end(b);
+  kir_kernel *kern;
+  ck_assert_int_eq(kir_kernel_end(b, &kern), 0);
+  char *s = print_kernel(kern);
+  ck_assert_str_eq(s,
+                   "__kernel __attribute__((reqd_work_group_size(64, 1, 1)))\n"
+                   "void k1_sum(__global const float *restrict x, const uint x_off,\n"
+                   "    __global float *restrict y, const uint y_off,\n"
+                   "    __global const int *restrict idx, const uint idx_off) {\n"
+                   "  __local float tile[64];\n"
+                   "  int lid = (int)get_local_id(0);\n"
+                   "  float acc = 0.0f;\n"
+                   "  #pragma unroll 4\n"
+                   "  for (int k = lid; k < 100; k += 64) {\n"
+                   "    acc = acc + x[x_off + ((int)get_group_id(0) * 100 + k)];\n"
+                   "  }\n"
+                   "  tile[lid] = acc;\n"
+                   "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+                   "  if (lid == 0) {\n"
+                   "    y[y_off + (int)get_group_id(0)] = tile[0];\n"
+                   "  } else if (lid < idx[idx_off]) {\n"
+                   "    y[y_off] = -1.5f;\n"
+                   "  } else {\n"
+                   "    return;\n"
+                   "  }\n"
+                   "}\n");
+  free(s);
+  kir_module_free(m);
+}
+END_TEST
+
+/* Parentheses follow C precedence: only where needed. */
+START_TEST(test_print_precedence) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "k2_prec", 1, 1, 1);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int a = kir_var_new(b, "a", kir_t(KIR_F32)), c = kir_var_new(b, "c", kir_t(KIR_F32));
+  int n = kir_var_new(b, "n", kir_t(KIR_I32));
+  kir_decl(b, a, kir_f32(b, 1));
+  kir_decl(b, c, kir_f32(b, 2));
+  kir_decl(b, n, kir_i32(b, 7));
+  kir_expr *A = kir_var(b, a), *C = kir_var(b, c);
+  /* (a + c) * a */
+  kir_store(b, y, kir_i32(b, 0), kir_bin(b, KIR_MUL, kir_bin(b, KIR_ADD, A, C), A));
+  /* a - (c - a) and (a - c) - a */
+  kir_store(b, y, kir_i32(b, 1), kir_bin(b, KIR_SUB, A, kir_bin(b, KIR_SUB, C, A)));
+  kir_store(b, y, kir_i32(b, 2), kir_bin(b, KIR_SUB, kir_bin(b, KIR_SUB, A, C), A));
+  /* -(-a), -(a + c), exp(-a) */
+  kir_store(b, y, kir_i32(b, 3), kir_un(b, KIR_NEG, kir_un(b, KIR_NEG, A)));
+  kir_store(b, y, kir_i32(b, 4), kir_un(b, KIR_NEG, kir_bin(b, KIR_ADD, A, C)));
+  kir_store(b, y, kir_i32(b, 5), kir_un(b, KIR_EXP, kir_un(b, KIR_NEG, A)));
+  /* mixed int/float: n * a converts n; an int constant becomes a float constant */
+  kir_store(b, y, kir_i32(b, 6), kir_bin(b, KIR_MUL, kir_var(b, n), A));
+  kir_store(b, y, kir_i32(b, 7), kir_bin(b, KIR_ADD, A, kir_i32(b, 3)));
+  /* min/max/pow spellings, nested select, integer index math */
+  kir_store(b, y, kir_add(b, kir_mul(b, kir_add(b, kir_var(b, n), kir_i32(b, 1)), kir_i32(b, 2)),
+                          kir_i32(b, 1)),
+            kir_select(b, kir_bin(b, KIR_GT, A, C), kir_bin(b, KIR_MIN, A, C),
+                       kir_select(b, kir_bin(b, KIR_LT, A, C), kir_bin(b, KIR_POW, A, C),
+                                  kir_bin(b, KIR_MAX, A, C))));
+  kir_store(b, y, kir_mod(b, kir_var(b, n), kir_i32(b, 3)),
+            kir_un(b, KIR_RSQRT, kir_un(b, KIR_ERF, kir_un(b, KIR_TANH, A))));
+  kir_kernel *k;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  char *s = print_kernel(k);
+  const char *body =
+      "  float a = 1.0f;\n"
+      "  float c = 2.0f;\n"
+      "  int n = 7;\n"
+      "  y[y_off] = (a + c) * a;\n"
+      "  y[y_off + 1] = a - (c - a);\n"
+      "  y[y_off + 2] = a - c - a;\n"
+      "  y[y_off + 3] = -(-a);\n"
+      "  y[y_off + 4] = -(a + c);\n"
+      "  y[y_off + 5] = exp(-a);\n"
+      "  y[y_off + 6] = (float)n * a;\n"
+      "  y[y_off + 7] = a + 3.0f;\n"
+      "  y[y_off + ((n + 1) * 2 + 1)] = a > c ? fmin(a, c) : a < c ? pow(a, c) : fmax(a, c);\n"
+      "  y[y_off + n % 3] = rsqrt(erf(tanh(a)));\n"
+      "}\n";
+  ck_assert_msg(strstr(s, body) != NULL, "got:\n%s", s);
+  free(s);
+  kir_module_free(m);
+}
+END_TEST
+
+static char *print_const(double v) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "k", 1, 1, 1);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  kir_store(b, y, kir_i32(b, 0), kir_f32(b, v));
+  kir_kernel *k;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  char *s = print_kernel(k);
+  char *line = strstr(s, "y[y_off] = ");
+  ck_assert_ptr_nonnull(line);
+  line += strlen("y[y_off] = ");
+  char *end = strchr(line, ';');
+  char *out = strndup(line, (size_t)(end - line));
+  free(s);
+  kir_module_free(m);
+  return out;
+}
+
+START_TEST(test_float_constants) {
+  static const struct { double v; const char *text; } cases[] = {
+    {1.0, "1.0f"}, {0.5, "0.5f"}, {0.1, "0.1f"}, {-2.25, "-2.25f"}, {-0.0, "-0.0f"},
+    {1e-30, "1e-30f"}, {3.4028234663852886e38, "3.4028235e+38f"},
+    {0.70710678118654752, "0.70710677f"}, {1e9, "1e+09f"}, {123456789.0, "1.2345679e+08f"},
+    {INFINITY, "INFINITY"}, {-INFINITY, "-INFINITY"}, {NAN, "NAN"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char *s = print_const(cases[i].v);
+    ck_assert_msg(strcmp(s, cases[i].text) == 0, "%.17g printed as %s, expected %s", cases[i].v,
+                  s, cases[i].text);
+    /* Every finite literal reads back as the same float. */
+    if (isfinite(cases[i].v)) ck_assert(strtof(s, NULL) == (float)cases[i].v);
+    free(s);
+  }
+}
+END_TEST
+
+START_TEST(test_constant_folding) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "k", 1, 1, 1);
+  int v = kir_var_new(b, "v", kir_t(KIR_I32));
+  kir_expr *x = kir_var(b, v);
+  kir_expr *e;
+  e = kir_add(b, kir_i32(b, 2), kir_i32(b, 3));
+  ck_assert(e->kind == KIR_E_CONST_I && e->i == 5);
+  ck_assert_ptr_eq(kir_add(b, x, kir_i32(b, 0)), x);
+  ck_assert_ptr_eq(kir_add(b, kir_i32(b, 0), x), x);
+  ck_assert_ptr_eq(kir_mul(b, x, kir_i32(b, 1)), x);
+  ck_assert_ptr_eq(kir_mul(b, kir_i32(b, 1), x), x);
+  e = kir_mul(b, x, kir_i32(b, 0));
+  ck_assert(e->kind == KIR_E_CONST_I && e->i == 0);
+  e = kir_mul(b, kir_i32(b, 6), kir_i32(b, 7));
+  ck_assert(e->kind == KIR_E_CONST_I && e->i == 42);
+  /* (x + 2) + 3 → x + 5, constants on the right */
+  e = kir_add(b, kir_add(b, x, kir_i32(b, 2)), kir_i32(b, 3));
+  ck_assert(e->kind == KIR_E_BINARY && e->op == KIR_ADD && e->a == x && e->b->i == 5);
+  e = kir_add(b, kir_i32(b, 4), x);
+  ck_assert(e->kind == KIR_E_BINARY && e->a == x && e->b->i == 4);
+  /* (x * 4) * 8 → x * 32 */
+  e = kir_mul(b, kir_mul(b, x, kir_i32(b, 4)), kir_i32(b, 8));
+  ck_assert(e->kind == KIR_E_BINARY && e->op == KIR_MUL && e->a == x && e->b->i == 32);
+  /* division and modulo: C truncation */
+  ck_assert_int_eq(kir_div(b, kir_i32(b, 7), kir_i32(b, 2))->i, 3);
+  ck_assert_int_eq(kir_div(b, kir_i32(b, -7), kir_i32(b, 2))->i, -3);
+  ck_assert_int_eq(kir_mod(b, kir_i32(b, -7), kir_i32(b, 3))->i, -1);
+  ck_assert_ptr_eq(kir_div(b, x, kir_i32(b, 1)), x);
+  e = kir_mod(b, x, kir_i32(b, 1));
+  ck_assert(e->kind == KIR_E_CONST_I && e->i == 0);
+  /* never folded: x / 0, float operands, overflowing results */
+  e = kir_div(b, kir_i32(b, 1), kir_i32(b, 0));
+  ck_assert_int_eq(e->kind, KIR_E_BINARY);
+  e = kir_add(b, kir_f32(b, 1), kir_f32(b, 2));
+  ck_assert_int_eq(e->kind, KIR_E_BINARY);
+  e = kir_mul(b, kir_i32(b, 1 << 20), kir_i32(b, 1 << 20));
+  ck_assert_int_eq(e->kind, KIR_E_BINARY);
+  kir_kernel *k;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  kir_module_free(m);
+}
+END_TEST
+
+START_TEST(test_names_unique_and_safe) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "k", 1, 1, 1);
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int out = kir_buffer_param(b, "out", KIR_F32, KIR_WRITE);   /* GLSL keyword */
+  int v1 = kir_var_new(b, "x", kir_t(KIR_F32));               /* clashes with buffer */
+  int v2 = kir_var_new(b, "x_off", kir_t(KIR_F32));           /* clashes with its offset */
+  int v3 = kir_var_new(b, "a.b", kir_t(KIR_F32));             /* not an identifier */
+  int v4 = kir_var_new(b, "c0", kir_t(KIR_F32));
+  int v5 = kir_var_new(b, "c0", kir_t(KIR_F32));
+  kir_decl(b, v1, kir_load(b, x, kir_i32(b, 0)));
+  kir_decl(b, v2, kir_var(b, v1));
+  kir_decl(b, v3, kir_var(b, v2));
+  kir_decl(b, v4, kir_var(b, v3));
+  kir_decl(b, v5, kir_var(b, v4));
+  kir_store(b, out, kir_i32(b, 0), kir_var(b, v5));
+  kir_kernel *k;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  ck_assert_str_eq(k->buffers[out].name, "out1");
+  ck_assert_str_eq(k->vars[v1].name, "x1");
+  ck_assert_str_eq(k->vars[v2].name, "x_off1");
+  ck_assert_str_eq(k->vars[v3].name, "a_b");
+  ck_assert_str_eq(k->vars[v4].name, "c0");
+  ck_assert_str_eq(k->vars[v5].name, "c0_1");
+  kir_module_free(m);
+}
+END_TEST
+
+START_TEST(test_vector_load_store) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "k", 1, 1, 1);
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int v = kir_var_new(b, "v", kir_tv(KIR_F32, 4));
+  kir_decl(b, v, kir_load_vec(b, x, kir_i32(b, 8), 4));
+  kir_store(b, y, kir_i32(b, 4), kir_bin(b, KIR_MUL, kir_var(b, v), kir_var(b, v)));
+  kir_kernel *k;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  char *s = print_kernel(k);
+  ck_assert_msg(strstr(s, "  float4 v = vload4(0, x + x_off + 8);\n"
+                          "  vstore4(v * v, 0, y + y_off + 4);\n") != NULL, "got:\n%s", s);
+  free(s);
+  kir_module_free(m);
+}
+END_TEST
+
+/* Every allocation point fails in turn: nothing crashes, nothing leaks (ASan), and the builder
+ * reports -1 until enough allocations succeed. */
+START_TEST(test_allocation_failure) {
+  int ok_at = -1;
+  for (long n = 0; n < 400 && ok_at < 0; n++) {
+    kir_module *m = kir_module_new();
+    ck_assert_ptr_nonnull(m);
+    kir_module_fail_after(m, n);
+    kir_kernel *k = (kir_kernel *)1;
+    int rc = build_relu(m, &k);
+    if (rc == 0) {
+      ok_at = (int)n;
+      ck_assert_ptr_nonnull(k);
+      ck_assert_int_eq(kir_module_count(m), 1);
+    } else {
+      ck_assert_int_eq(rc, -1);
+      ck_assert_ptr_null(k == (kir_kernel *)1 ? NULL : k);
+      ck_assert_int_eq(kir_module_count(m), 0);
+    }
+    kir_module_free(m);
+  }
+  ck_assert_int_gt(ok_at, 5);
+}
+END_TEST
+
+START_TEST(test_misuse_reported) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  /* unclosed if */
+  kir_builder *b = kir_kernel_begin(m, "a", 1, 1, 1);
+  kir_if(b, kir_bin(b, KIR_LT, kir_i32(b, 0), kir_i32(b, 1)));
+  ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+  ck_assert_ptr_null(k);
+  /* else without if, end without block */
+  b = kir_kernel_begin(m, "b", 1, 1, 1);
+  kir_else(b);
+  ck_assert(kir_builder_failed(b));
+  ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+  b = kir_kernel_begin(m, "c", 1, 1, 1);
+  kir_end(b);
+  ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+  /* a NULL operand and a bad buffer id poison the builder */
+  b = kir_kernel_begin(m, "d", 1, 1, 1);
+  ck_assert_ptr_null(kir_add(b, NULL, kir_i32(b, 1)));
+  ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+  b = kir_kernel_begin(m, "e", 1, 1, 1);
+  ck_assert_ptr_null(kir_load(b, 3, kir_i32(b, 0)));
+  ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+  ck_assert_int_eq(kir_module_count(m), 0);
+  /* NULL builder is harmless */
+  kir_decl(NULL, 0, NULL);
+  kir_end(NULL);
+  ck_assert_int_eq(kir_kernel_end(NULL, &k), -1);
+  kir_module_free(m);
+}
+END_TEST
+
+START_TEST(test_module_many_kernels) {
+  kir_module *m = kir_module_new();
+  for (int i = 0; i < 100; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "k%d_copy", i);
+    kir_builder *b = kir_kernel_begin(m, name, 128, 1, 1);
+    int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+    int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+    kir_store(b, y, kir_global_id(b, 0), kir_load(b, x, kir_global_id(b, 0)));
+    kir_kernel *k;
+    ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  }
+  ck_assert_int_eq(kir_module_count(m), 100);
+  ck_assert_str_eq(kir_module_kernel(m, 99)->name, "k99_copy");
+  char *s = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&s, &n);
+  ck_assert_int_eq(kir_print_opencl(m, f), 0);
+  fclose(f);
+  ck_assert_ptr_nonnull(strstr(s, "}\n\n__kernel __attribute__((reqd_work_group_size(128, 1, 1)))\n"
+                                  "void k1_copy("));
+  free(s);
+  kir_module_free(m);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("kir");
+  TCase *tc = tcase_create("kir");
+  tcase_add_test(tc, test_print_relu);
+  tcase_add_test(tc, test_print_loops_locals);
+  tcase_add_test(tc, test_print_precedence);
+  tcase_add_test(tc, test_float_constants);
+  tcase_add_test(tc, test_constant_folding);
+  tcase_add_test(tc, test_names_unique_and_safe);
+  tcase_add_test(tc, test_vector_load_store);
+  tcase_add_test(tc, test_allocation_failure);
+  tcase_add_test(tc, test_misuse_reported);
+  tcase_add_test(tc, test_module_many_kernels);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

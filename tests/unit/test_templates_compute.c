@@ -1,0 +1,773 @@
+/* test_templates_compute.c — the compute kernel templates (matmul, conv2d, pool, reduce,
+ * rowwise) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
+ * compared with plain C references computed in double.
+ *
+ * Tolerance: |got − ref| <= 1e-4 · max(|ref|, floor), i.e. relative 1e-4, with values smaller
+ * than `floor` compared absolutely at 1e-4·floor. floor is 1 for sums/products of O(1) data
+ * (matmul, conv, reduce sum, layer_norm, log_softmax: cancellation makes small results only
+ * absolutely accurate) and 1e-6 for max/min/pooling/softmax probabilities (exact or
+ * relatively accurate). */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kir.h"
+#include "templates/conv2d.h"
+#include "templates/matmul.h"
+#include "templates/pool.h"
+#include "templates/reduce.h"
+#include "templates/rowwise.h"
+
+#include "cl_harness.c"
+
+/* ---------------------------------------------------------------- running a kernel */
+
+static clh g_cl;
+static int g_cl_ready;
+
+typedef struct run_arg {
+  float *host;     /* inputs: data to upload; outputs: filled from the device */
+  size_t n;        /* elements */
+} run_arg;
+
+/* Runs kernel `k` on the shared harness's device with one argument per buffer parameter, in
+ * the kernel's declared order (which is the order each template documents). */
+static void run_kernel(const kir_kernel *k, const int64_t groups[3], const run_arg *args,
+                       int n_args) {
+  if (!g_cl_ready) {
+    ck_assert_msg(clh_init(&g_cl) == 0, "no OpenCL device (install pocl-opencl-icd)");
+    g_cl_ready = 1;
+  }
+  ck_assert_int_eq(k->n_buffers, n_args);
+  void *host[8];
+  size_t count[8];
+  ck_assert_int_le(n_args, 8);
+  for (int i = 0; i < n_args; i++) {
+    host[i] = args[i].host;
+    count[i] = args[i].n;
+  }
+  for (int d = 0; d < 3; d++) ck_assert_int_ge(groups[d], 1);
+  ck_assert_msg(clh_run(&g_cl, k, groups, host, count) == 0, "%s: build or run failed", k->name);
+}
+
+/* ---------------------------------------------------------------- data and comparison */
+
+static uint64_t g_seed = 12345;
+
+static float frand(void) {
+  g_seed = g_seed * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (float)((double)(g_seed >> 40) / (double)(1ULL << 24) * 2.0 - 1.0);
+}
+
+static float *rand_vec(size_t n) {
+  float *v = malloc((n ? n : 1) * sizeof(float));
+  ck_assert_ptr_nonnull(v);
+  for (size_t i = 0; i < n; i++) v[i] = frand();
+  return v;
+}
+
+/* Output buffers start as NaN: an element the kernel never writes fails the comparison. */
+static float *nan_vec(size_t n) {
+  float *v = malloc((n ? n : 1) * sizeof(float));
+  ck_assert_ptr_nonnull(v);
+  for (size_t i = 0; i < n; i++) v[i] = NAN;
+  return v;
+}
+
+static void expect_close(const char *what, const float *got, const double *ref, size_t n,
+                         double floor_mag) {
+  for (size_t i = 0; i < n; i++) {
+    double mag = fabs(ref[i]) > floor_mag ? fabs(ref[i]) : floor_mag;
+    double diff = fabs((double)got[i] - ref[i]);
+    ck_assert_msg(diff <= 1e-4 * mag, "%s: element %zu: got %.9g, expected %.9g", what, i,
+                  (double)got[i], ref[i]);
+  }
+}
+
+/* ---------------------------------------------------------------- matmul */
+
+static void check_matmul(const char *what, kt_matmul_desc d) {
+  int64_t nb = 1, a_n = d.m * d.k, b_n = d.k * d.n;
+  for (int i = 0; i < d.n_batch; i++) {
+    nb *= d.batch[i];
+    a_n += (d.batch[i] - 1) * d.a_batch_stride[i];
+    b_n += (d.batch[i] - 1) * d.b_batch_stride[i];
+  }
+  float *a = rand_vec(a_n), *bm = rand_vec(b_n), *bias = rand_vec(d.n);
+  float *c = nan_vec(nb * d.m * d.n);
+  double *ref = malloc(nb * d.m * d.n * sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t bi = 0; bi < nb; bi++) {
+    int64_t ao = 0, bo = 0, rem = bi;
+    for (int i = d.n_batch - 1; i >= 0; i--) {
+      int64_t digit = rem % d.batch[i];
+      rem /= d.batch[i];
+      ao += digit * d.a_batch_stride[i];
+      bo += digit * d.b_batch_stride[i];
+    }
+    for (int64_t i = 0; i < d.m; i++)
+      for (int64_t j = 0; j < d.n; j++) {
+        double s = d.has_bias ? bias[j] : 0.0;
+        for (int64_t k = 0; k < d.k; k++) {
+          double bv = d.trans_b ? bm[bo + j * d.k + k] : bm[bo + k * d.n + j];
+          s += (double)a[ao + i * d.k + k] * bv;
+        }
+        ref[(bi * d.m + i) * d.n + j] = s;
+      }
+  }
+  kir_module *m = kir_module_new();
+  ck_assert_ptr_nonnull(m);
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_msg(kt_matmul(m, "matmul", &d, &k, g) == 0, "%s: kt_matmul failed", what);
+  run_arg args[4];
+  int na = 0;
+  args[na++] = (run_arg){a, a_n};
+  args[na++] = (run_arg){bm, b_n};
+  if (d.has_bias) args[na++] = (run_arg){bias, d.n};
+  args[na++] = (run_arg){c, nb * d.m * d.n};
+  run_kernel(k, g, args, na);
+  expect_close(what, c, ref, nb * d.m * d.n, 1.0);
+  kir_module_free(m);
+  free(a), free(bm), free(bias), free(c), free(ref);
+}
+
+START_TEST(matmul_small_and_odd) {
+  check_matmul("1x1x1", (kt_matmul_desc){.m = 1, .n = 1, .k = 1});
+  check_matmul("3x17x33", (kt_matmul_desc){.m = 3, .n = 17, .k = 33});
+  check_matmul("33x17x19", (kt_matmul_desc){.m = 33, .n = 17, .k = 19});
+  check_matmul("17x1x5", (kt_matmul_desc){.m = 17, .n = 1, .k = 5});
+  check_matmul("130x3x20 (skinny n)", (kt_matmul_desc){.m = 130, .n = 3, .k = 20});
+}
+END_TEST
+
+START_TEST(matmul_exact_tiles) {
+  /* Multiples of the 64×64×16 tile: the kernel has no edge guards at all. */
+  check_matmul("64x64x64", (kt_matmul_desc){.m = 64, .n = 64, .k = 64});
+  check_matmul("128x64x32", (kt_matmul_desc){.m = 128, .n = 64, .k = 32});
+}
+END_TEST
+
+START_TEST(matmul_linear_transposed_bias) {
+  /* linear: y = x @ wᵀ + b with w [out, in]. */
+  check_matmul("linear 33x17x19", (kt_matmul_desc){.m = 33, .n = 17, .k = 19, .trans_b = 1, .has_bias = 1});
+  check_matmul("linear mlp fc1 1x256x784",
+               (kt_matmul_desc){.m = 1, .n = 256, .k = 784, .trans_b = 1, .has_bias = 1});
+  check_matmul("linear 5x10x3", (kt_matmul_desc){.m = 5, .n = 10, .k = 3, .trans_b = 1, .has_bias = 1});
+  check_matmul("bias without transpose", (kt_matmul_desc){.m = 7, .n = 9, .k = 11, .has_bias = 1});
+}
+END_TEST
+
+START_TEST(matmul_batched_broadcast) {
+  /* A [2,1,5,9] @ B [1,3,9,7] → C [2,3,5,7] */
+  check_matmul("broadcast batch", (kt_matmul_desc){.m = 5, .n = 7, .k = 9, .n_batch = 2, .batch = {2, 3},
+                                                   .a_batch_stride = {5 * 9, 0},
+                                                   .b_batch_stride = {0, 9 * 7}});
+  /* attention-like: [4, 16, 8] @ [4, 8, 16] and with B given as [4, 16, 8] transposed */
+  check_matmul("batched 4", (kt_matmul_desc){.m = 16, .n = 16, .k = 8, .n_batch = 1, .batch = {4},
+                                             .a_batch_stride = {128}, .b_batch_stride = {128}});
+  check_matmul("batched 4 transposed", (kt_matmul_desc){.m = 16, .n = 17, .k = 8, .n_batch = 1, .batch = {4},
+                                                        .a_batch_stride = {128}, .b_batch_stride = {136},
+                                                        .trans_b = 1});
+  /* a matrix times a batch of matrices: A broadcast, B batched */
+  check_matmul("A broadcast", (kt_matmul_desc){.m = 3, .n = 5, .k = 4, .n_batch = 1, .batch = {3},
+                                               .a_batch_stride = {0}, .b_batch_stride = {20}});
+}
+END_TEST
+
+START_TEST(matmul_explicit_tiles) {
+  check_matmul("tiles 32x32x8 reg 2x4",
+               (kt_matmul_desc){.m = 70, .n = 45, .k = 37, .tile_m = 32, .tile_n = 32, .tile_k = 8,
+                                .reg_m = 2, .reg_n = 4});
+  check_matmul("tiles 16x16x16 reg 1x1 transposed",
+               (kt_matmul_desc){.m = 20, .n = 33, .k = 50, .trans_b = 1, .tile_m = 16, .tile_n = 16,
+                                .tile_k = 16, .reg_m = 1, .reg_n = 1});
+  check_matmul("tiles 8x64x4 reg 1x8 (ragged cooperative load)",
+               (kt_matmul_desc){.m = 9, .n = 65, .k = 13, .tile_m = 8, .tile_n = 64, .tile_k = 4,
+                                .reg_m = 1, .reg_n = 8, .has_bias = 1});
+}
+END_TEST
+
+START_TEST(matmul_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_matmul_desc d = {.m = 8, .n = 8, .k = 8, .tile_m = 128, .tile_n = 128, .tile_k = 64, .reg_m = 4, .reg_n = 4};
+  ck_assert_int_eq(kt_matmul(m, "too_much_local", &d, &k, g), -1); /* 64 KiB of tiles */
+  ck_assert_ptr_null(k);
+  d = (kt_matmul_desc){.m = 8, .n = 8, .k = 8, .tile_m = 30, .reg_m = 4};
+  ck_assert_int_eq(kt_matmul(m, "reg_not_dividing", &d, &k, g), -1);
+  d = (kt_matmul_desc){.m = 0, .n = 8, .k = 8};
+  ck_assert_int_eq(kt_matmul(m, "empty", &d, &k, g), -1);
+  d = (kt_matmul_desc){.m = 65536, .n = 65536, .k = 2};
+  ck_assert_int_eq(kt_matmul(m, "huge", &d, &k, g), -1);
+  kt_matmul_desc p = {.m = 1, .n = 1000, .k = 10};
+  kt_matmul_pick_tiles(&p);
+  ck_assert_int_eq(p.tile_m, 1);
+  ck_assert_int_le((p.tile_m + p.tile_n) * p.tile_k * 4, 48 * 1024);
+  ck_assert_int_eq(kir_module_count(m), 0);
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- conv2d */
+
+static void check_conv(const char *what, kt_conv2d_desc d) {
+  int64_t ho, wo;
+  ck_assert_int_eq(kt_conv2d_out_size(&d, &ho, &wo), 0);
+  if (!d.stride_h) d.stride_h = 1;
+  if (!d.stride_w) d.stride_w = 1;
+  if (!d.dil_h) d.dil_h = 1;
+  if (!d.dil_w) d.dil_w = 1;
+  if (!d.groups) d.groups = 1;
+  int64_t cin_g = d.c_in / d.groups, cout_g = d.c_out / d.groups;
+  int64_t xn = d.n * d.c_in * d.h * d.w, wn = d.c_out * cin_g * d.kh * d.kw;
+  int64_t yn = d.n * d.c_out * ho * wo;
+  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(d.c_out), *y = nan_vec(yn);
+  double *ref = malloc(yn * sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t n = 0; n < d.n; n++)
+    for (int64_t oc = 0; oc < d.c_out; oc++)
+      for (int64_t oh = 0; oh < ho; oh++)
+        for (int64_t ow = 0; ow < wo; ow++) {
+          int64_t g = oc / cout_g;
+          double s = d.has_bias ? bias[oc] : 0.0;
+          for (int64_t ci = 0; ci < cin_g; ci++)
+            for (int64_t r = 0; r < d.kh; r++)
+              for (int64_t q = 0; q < d.kw; q++) {
+                int64_t ih = oh * d.stride_h - d.pad_top + r * d.dil_h;
+                int64_t iw = ow * d.stride_w - d.pad_left + q * d.dil_w;
+                if (ih < 0 || ih >= d.h || iw < 0 || iw >= d.w) continue;
+                s += (double)x[((n * d.c_in + g * cin_g + ci) * d.h + ih) * d.w + iw] *
+                     w[((oc * cin_g + ci) * d.kh + r) * d.kw + q];
+              }
+          ref[((n * d.c_out + oc) * ho + oh) * wo + ow] = s;
+        }
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t gr[3];
+  ck_assert_msg(kt_conv2d(m, "conv", &d, &k, gr) == 0, "%s: kt_conv2d failed", what);
+  run_arg args[4];
+  int na = 0;
+  args[na++] = (run_arg){x, xn};
+  args[na++] = (run_arg){w, wn};
+  if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
+  args[na++] = (run_arg){y, yn};
+  run_kernel(k, gr, args, na);
+  expect_close(what, y, ref, yn, 1.0);
+  kir_module_free(m);
+  free(x), free(w), free(bias), free(y), free(ref);
+}
+
+/* stride, dilation and groups left 0 mean 1 */
+#define CONV(...) ((kt_conv2d_desc){__VA_ARGS__})
+
+START_TEST(conv_basic) {
+  check_conv("lenet conv1", CONV(.n = 1, .c_in = 1, .h = 28, .w = 28, .c_out = 6, .kh = 5, .kw = 5, .has_bias = 1));
+  check_conv("1x1 conv, 33 channels", CONV(.n = 2, .c_in = 16, .h = 7, .w = 7, .c_out = 33, .kh = 1, .kw = 1,
+                                           .oc_block = 8));
+  check_conv("1x1 image", CONV(.n = 1, .c_in = 3, .h = 1, .w = 1, .c_out = 5, .kh = 1, .kw = 1, .has_bias = 1));
+  check_conv("3x3 pad 1, 17x17, ragged channel block",
+             CONV(.n = 2, .c_in = 3, .h = 17, .w = 17, .c_out = 5, .kh = 3, .kw = 3, .pad_top = 1,
+                  .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .has_bias = 1));
+}
+END_TEST
+
+START_TEST(conv_stride_dilation_padding) {
+  check_conv("stride 2 pad 1", CONV(.n = 1, .c_in = 4, .h = 17, .w = 16, .c_out = 8, .kh = 3, .kw = 3,
+                                    .stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_left = 1,
+                                    .pad_bottom = 1, .pad_right = 1));
+  check_conv("dilation 2, asymmetric padding",
+             CONV(.n = 1, .c_in = 2, .h = 9, .w = 11, .c_out = 3, .kh = 3, .kw = 2, .dil_h = 2,
+                  .dil_w = 2, .pad_top = 1, .pad_left = 0, .pad_bottom = 2, .pad_right = 3,
+                  .has_bias = 1));
+  check_conv("stride (2,1), dilation (1,3), pad only bottom/right",
+             CONV(.n = 2, .c_in = 3, .h = 12, .w = 13, .c_out = 4, .kh = 2, .kw = 3, .stride_h = 2,
+                  .dil_w = 3, .pad_bottom = 1, .pad_right = 2));
+  check_conv("7x7 stride 2 pad 3 (resnet stem)",
+             CONV(.n = 1, .c_in = 3, .h = 33, .w = 33, .c_out = 8, .kh = 7, .kw = 7, .stride_h = 2,
+                  .stride_w = 2, .pad_top = 3, .pad_left = 3, .pad_bottom = 3, .pad_right = 3));
+}
+END_TEST
+
+START_TEST(conv_groups) {
+  check_conv("groups 2", CONV(.n = 1, .c_in = 4, .h = 8, .w = 8, .c_out = 6, .kh = 3, .kw = 3,
+                              .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
+                              .groups = 2, .has_bias = 1));
+  check_conv("depthwise stride 2", CONV(.n = 2, .c_in = 8, .h = 9, .w = 10, .c_out = 8, .kh = 3, .kw = 3,
+                                        .stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_left = 1,
+                                        .pad_bottom = 1, .pad_right = 1, .groups = 8));
+  check_conv("depthwise multiplier 2", CONV(.n = 1, .c_in = 3, .h = 6, .w = 6, .c_out = 6, .kh = 3,
+                                            .kw = 3, .groups = 3, .has_bias = 1, .oc_block = 3));
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_conv2d_desc bad = CONV(.n = 1, .c_in = 3, .h = 6, .w = 6, .c_out = 4, .kh = 3, .kw = 3, .groups = 2);
+  ck_assert_int_eq(kt_conv2d(m, "bad_groups", &bad, &k, g), -1);
+  bad = CONV(.n = 1, .c_in = 1, .h = 2, .w = 2, .c_out = 1, .kh = 3, .kw = 3);
+  ck_assert_int_eq(kt_conv2d(m, "window_too_big", &bad, &k, g), -1);
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- pooling */
+
+static void check_pool(const char *what, kt_pool2d_desc d) {
+  int64_t ho, wo;
+  ck_assert_int_eq(kt_pool2d_out_size(&d, &ho, &wo), 0);
+  int64_t dh = d.dil_h ? d.dil_h : 1, dw = d.dil_w ? d.dil_w : 1;
+  if (!d.stride_h) d.stride_h = 1;
+  if (!d.stride_w) d.stride_w = 1;
+  int64_t xn = d.n * d.c * d.h * d.w, yn = d.n * d.c * ho * wo;
+  float *x = rand_vec(xn), *y = nan_vec(yn);
+  double *ref = malloc(yn * sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t p = 0; p < d.n * d.c; p++)
+    for (int64_t oh = 0; oh < ho; oh++)
+      for (int64_t ow = 0; ow < wo; ow++) {
+        double acc = d.kind == KT_POOL_MAX ? -INFINITY : 0.0;
+        for (int64_t r = 0; r < d.kh; r++)
+          for (int64_t q = 0; q < d.kw; q++) {
+            int64_t ih = oh * d.stride_h - d.pad_top + r * dh, iw = ow * d.stride_w - d.pad_left + q * dw;
+            if (ih < 0 || ih >= d.h || iw < 0 || iw >= d.w) continue;
+            double v = x[(p * d.h + ih) * d.w + iw];
+            acc = d.kind == KT_POOL_MAX ? (v > acc ? v : acc) : acc + v;
+          }
+        ref[(p * ho + oh) * wo + ow] = d.kind == KT_POOL_MAX ? acc : acc / (double)(d.kh * d.kw);
+      }
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_msg(kt_pool2d(m, "pool", &d, &k, g) == 0, "%s: kt_pool2d failed", what);
+  run_arg args[2] = {{x, xn}, {y, yn}};
+  run_kernel(k, g, args, 2);
+  expect_close(what, y, ref, yn, 1e-6);
+  kir_module_free(m);
+  free(x), free(y), free(ref);
+}
+
+#define POOL(...) ((kt_pool2d_desc){__VA_ARGS__})
+
+START_TEST(pool_max) {
+  check_pool("max 2x2 s2 (lenet)", POOL(.kind = KT_POOL_MAX, .n = 1, .c = 6, .h = 24, .w = 24, .kh = 2,
+                                        .kw = 2, .stride_h = 2, .stride_w = 2));
+  check_pool("max 3x3 s2 pad 1", POOL(.kind = KT_POOL_MAX, .n = 2, .c = 3, .h = 17, .w = 17, .kh = 3,
+                                      .kw = 3, .stride_h = 2, .stride_w = 2, .pad_top = 1,
+                                      .pad_left = 1, .pad_bottom = 1, .pad_right = 1));
+  check_pool("max asymmetric pad, stride (1,2), dilation 2",
+             POOL(.kind = KT_POOL_MAX, .n = 1, .c = 2, .h = 9, .w = 11, .kh = 2, .kw = 3,
+                  .stride_w = 2, .pad_top = 1, .pad_right = 1, .dil_h = 2, .dil_w = 2));
+  check_pool("max 1x1 window", POOL(.kind = KT_POOL_MAX, .n = 1, .c = 1, .h = 3, .w = 1, .kh = 1, .kw = 1));
+}
+END_TEST
+
+START_TEST(pool_avg) {
+  check_pool("avg 3x3 s1 pad 1 (pad counted)",
+             POOL(.kind = KT_POOL_AVG, .n = 1, .c = 2, .h = 5, .w = 7, .kh = 3, .kw = 3,
+                  .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1));
+  check_pool("avg 2x2 s2 floor", POOL(.kind = KT_POOL_AVG, .n = 1, .c = 3, .h = 9, .w = 9, .kh = 2,
+                                      .kw = 2, .stride_h = 2, .stride_w = 2));
+  check_pool("avg asymmetric pad", POOL(.kind = KT_POOL_AVG, .n = 2, .c = 1, .h = 6, .w = 5, .kh = 3,
+                                        .kw = 2, .stride_h = 2, .pad_top = 0, .pad_left = 1,
+                                        .pad_bottom = 2, .pad_right = 0));
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_pool2d_desc bad = POOL(.kind = KT_POOL_AVG, .n = 1, .c = 1, .h = 5, .w = 5, .kh = 2, .kw = 2, .dil_h = 2);
+  ck_assert_int_eq(kt_pool2d(m, "avg_dilated", &bad, &k, g), -1);
+  kir_module_free(m);
+}
+END_TEST
+
+static void check_global_pool(int64_t n, int64_t c, int64_t h, int64_t w, int ls) {
+  kt_global_pool_desc d = {n, c, h, w, ls};
+  int64_t xn = n * c * h * w;
+  float *x = rand_vec(xn), *y = nan_vec(n * c);
+  double *ref = malloc(n * c * sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t p = 0; p < n * c; p++) {
+    double s = 0;
+    for (int64_t i = 0; i < h * w; i++) s += x[p * h * w + i];
+    ref[p] = s / (double)(h * w);
+  }
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_int_eq(kt_global_avg_pool2d(m, "gap", &d, &k, g), 0);
+  ck_assert_int_eq(g[0], n * c);
+  run_arg args[2] = {{x, xn}, {y, n * c}};
+  run_kernel(k, g, args, 2);
+  expect_close("global_avg_pool2d", y, ref, n * c, 1.0);
+  kir_module_free(m);
+  free(x), free(y), free(ref);
+}
+
+START_TEST(pool_global_avg) {
+  check_global_pool(2, 3, 7, 7, 0);
+  check_global_pool(1, 5, 1, 1, 0);
+  check_global_pool(1, 2, 33, 33, 64);   /* plane larger than the work-group */
+  check_global_pool(3, 1, 3, 17, 1);     /* a work-group of one */
+}
+END_TEST
+
+/* ---------------------------------------------------------------- reductions */
+
+static void check_reduce(const char *what, kt_reduce_desc d) {
+  int64_t xn = 1;
+  for (int i = 0; i < d.rank; i++) xn *= d.shape[i];
+  int64_t out_shape[KT_MAX_RANK];
+  int out_rank = kt_reduce_out_shape(&d, out_shape);
+  int64_t yn = 1;
+  for (int i = 0; i < out_rank; i++) yn *= out_shape[i];
+  float *x = rand_vec(xn), *y = nan_vec(yn);
+  double *ref = malloc(yn * sizeof(double)), *cnt = calloc(yn, sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  ck_assert_ptr_nonnull(cnt);
+  /* Walk every input element; its output index is its kept coordinates in C order. */
+  for (int64_t i = 0; i < yn; i++) ref[i] = d.op == KT_RED_MAX ? -INFINITY : d.op == KT_RED_MIN ? INFINITY : 0;
+  for (int64_t e = 0; e < xn; e++) {
+    int64_t rem = e, o = 0, mul = 1;
+    for (int ax = d.rank - 1; ax >= 0; ax--) {
+      int64_t coord = rem % d.shape[ax];
+      rem /= d.shape[ax];
+      if (!d.reduce[ax]) {
+        o += coord * mul;
+        mul *= d.shape[ax];
+      }
+    }
+    double v = x[e];
+    if (d.op == KT_RED_MAX) ref[o] = v > ref[o] ? v : ref[o];
+    else if (d.op == KT_RED_MIN) ref[o] = v < ref[o] ? v : ref[o];
+    else ref[o] += v;
+    cnt[o] += 1;
+  }
+  if (d.op == KT_RED_MEAN)
+    for (int64_t i = 0; i < yn; i++) ref[i] /= cnt[i];
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_msg(kt_reduce(m, "reduce", &d, &k, g) == 0, "%s: kt_reduce failed", what);
+  run_arg args[2] = {{x, xn}, {y, yn}};
+  run_kernel(k, g, args, 2);
+  expect_close(what, y, ref, yn, d.op == KT_RED_MAX || d.op == KT_RED_MIN ? 1e-6 : 1.0);
+  kir_module_free(m);
+  free(x), free(y), free(ref), free(cnt);
+}
+
+START_TEST(reduce_contiguous) {
+  check_reduce("sum last axis [3,17]", (kt_reduce_desc){.op = KT_RED_SUM, .rank = 2, .shape = {3, 17}, .reduce = {0, 1}});
+  check_reduce("sum row longer than the group [2,1000]",
+               (kt_reduce_desc){.op = KT_RED_SUM, .rank = 2, .shape = {2, 1000}, .reduce = {0, 1}, .local_size = 64});
+  check_reduce("max over all [2,3,33]", (kt_reduce_desc){.op = KT_RED_MAX, .rank = 3, .shape = {2, 3, 33}, .reduce = {1, 1, 1}});
+  check_reduce("min axis 1 keepdims [2,33,5]",
+               (kt_reduce_desc){.op = KT_RED_MIN, .rank = 3, .shape = {2, 33, 5}, .reduce = {0, 1, 0}, .keepdims = 1});
+  check_reduce("mean axes 1,2 [3,4,5,2]", (kt_reduce_desc){.op = KT_RED_MEAN, .rank = 4, .shape = {3, 4, 5, 2}, .reduce = {0, 1, 1, 0}});
+  check_reduce("sum axis 0 of [1,5] (copy)", (kt_reduce_desc){.op = KT_RED_SUM, .rank = 2, .shape = {1, 5}, .reduce = {1, 0}});
+  check_reduce("rank 0", (kt_reduce_desc){.op = KT_RED_MEAN, .rank = 0, .shape = {0}, .reduce = {0}});
+  check_reduce("max, 1 work-item groups", (kt_reduce_desc){.op = KT_RED_MAX, .rank = 2, .shape = {3, 17}, .reduce = {0, 1}, .local_size = 1});
+}
+END_TEST
+
+START_TEST(reduce_strided) {
+  check_reduce("mean axes 0,2 [4,5,6]", (kt_reduce_desc){.op = KT_RED_MEAN, .rank = 3, .shape = {4, 5, 6}, .reduce = {1, 0, 1}});
+  check_reduce("sum axes 1,3 [2,3,4,5]", (kt_reduce_desc){.op = KT_RED_SUM, .rank = 4, .shape = {2, 3, 4, 5}, .reduce = {0, 1, 0, 1}});
+  check_reduce("max axes 0,2 [3,7,1,9] with a unit dim",
+               (kt_reduce_desc){.op = KT_RED_MAX, .rank = 4, .shape = {3, 7, 1, 9}, .reduce = {1, 0, 1, 1}});
+  check_reduce("min axes 0,2 [5,3,17]", (kt_reduce_desc){.op = KT_RED_MIN, .rank = 3, .shape = {5, 3, 17}, .reduce = {1, 0, 1}});
+}
+END_TEST
+
+START_TEST(reduce_item_per_output) {
+  kt_reduce_desc d = {.op = KT_RED_SUM, .rank = 2, .shape = {300, 17}, .reduce = {1, 0}, .strategy = KT_REDUCE_ITEM_PER_OUTPUT};
+  check_reduce("item: sum axis 0 [300,17]", d);
+  d = (kt_reduce_desc){.op = KT_RED_MEAN, .rank = 4, .shape = {2, 3, 4, 5}, .reduce = {0, 1, 0, 1}, .strategy = KT_REDUCE_ITEM_PER_OUTPUT};
+  check_reduce("item: mean axes 1,3 [2,3,4,5]", d);
+  d = (kt_reduce_desc){.op = KT_RED_MAX, .rank = 3, .shape = {4, 33, 70}, .reduce = {0, 1, 0}, .strategy = KT_REDUCE_ITEM_PER_OUTPUT};
+  check_reduce("item: max axis 1 [4,33,70]", d);
+  d = (kt_reduce_desc){.op = KT_RED_MIN, .rank = 3, .shape = {4, 33, 70}, .reduce = {1, 0, 1}, .strategy = KT_REDUCE_ITEM_PER_OUTPUT,
+                       .local_size = 32};
+  check_reduce("item: min axes 0,2 [4,33,70]", d);
+  /* AUTO on a channel reduction of NCHW picks the per-item kernel; it must agree as well. */
+  d = (kt_reduce_desc){.op = KT_RED_SUM, .rank = 4, .shape = {2, 16, 8, 8}, .reduce = {0, 1, 0, 0}};
+  check_reduce("auto: sum over channels [2,16,8,8]", d);
+  int64_t shape[KT_MAX_RANK];
+  d.keepdims = 1;
+  ck_assert_int_eq(kt_reduce_out_shape(&d, shape), 4);
+  ck_assert_int_eq(shape[1], 1);
+  d.keepdims = 0;
+  ck_assert_int_eq(kt_reduce_out_shape(&d, shape), 3);
+  ck_assert_int_eq(shape[2], 8);
+}
+END_TEST
+
+START_TEST(reduce_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_reduce_desc d = {.op = KT_RED_SUM, .rank = 2, .shape = {3, 17}, .reduce = {0, 1}, .local_size = 100};
+  ck_assert_int_eq(kt_reduce(m, "not_pow2", &d, &k, g), -1);
+  d = (kt_reduce_desc){.op = KT_RED_SUM, .rank = 2, .shape = {3, 0}, .reduce = {0, 1}};
+  ck_assert_int_eq(kt_reduce(m, "zero_dim", &d, &k, g), -1);
+  d = (kt_reduce_desc){.op = KT_RED_SUM, .rank = 9, .shape = {1}, .reduce = {0}};
+  ck_assert_int_eq(kt_reduce(m, "rank_9", &d, &k, g), -1);
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- rowwise */
+
+static void check_softmax(const char *what, kt_softmax_desc d, float scale, float shift) {
+  int64_t xn = d.outer * d.axis_len * d.inner;
+  float *x = rand_vec(xn), *y = nan_vec(xn);
+  for (int64_t i = 0; i < xn; i++) x[i] = x[i] * scale + shift;
+  double *ref = malloc(xn * sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t o = 0; o < d.outer; o++)
+    for (int64_t in = 0; in < d.inner; in++) {
+      int64_t base = o * d.axis_len * d.inner + in;
+      double mx = -INFINITY, s = 0;
+      for (int64_t j = 0; j < d.axis_len; j++) mx = fmax(mx, x[base + j * d.inner]);
+      for (int64_t j = 0; j < d.axis_len; j++) s += exp(x[base + j * d.inner] - mx);
+      for (int64_t j = 0; j < d.axis_len; j++) {
+        double v = x[base + j * d.inner] - mx;
+        ref[base + j * d.inner] = d.log ? v - log(s) : exp(v) / s;
+      }
+    }
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_msg(kt_softmax(m, "softmax", &d, &k, g) == 0, "%s: kt_softmax failed", what);
+  run_arg args[2] = {{x, xn}, {y, xn}};
+  run_kernel(k, g, args, 2);
+  expect_close(what, y, ref, xn, d.log ? 1.0 : 1e-6);
+  kir_module_free(m);
+  free(x), free(y), free(ref);
+}
+
+START_TEST(rowwise_softmax) {
+  check_softmax("softmax [3,17]", (kt_softmax_desc){3, 17, 1, 0, 0}, 1.0f, 0.0f);
+  check_softmax("softmax row > group [2,1000]", (kt_softmax_desc){2, 1000, 1, 0, 64}, 3.0f, 0.0f);
+  check_softmax("softmax middle axis [2,5,3]", (kt_softmax_desc){2, 5, 3, 0, 0}, 1.0f, 0.0f);
+  check_softmax("softmax [1,1]", (kt_softmax_desc){1, 1, 1, 0, 0}, 1.0f, 0.0f);
+  check_softmax("softmax large logits (stability)", (kt_softmax_desc){4, 33, 1, 0, 32}, 500.0f, 0.0f);
+  /* exp(x) underflows for every x here: only the max shift keeps the sum finite. */
+  check_softmax("softmax very negative logits", (kt_softmax_desc){2, 40, 1, 0, 16}, 5.0f, -1000.0f);
+  check_softmax("log_softmax very negative logits", (kt_softmax_desc){2, 40, 1, 1, 16}, 5.0f, -1000.0f);
+  check_softmax("log_softmax [4,33]", (kt_softmax_desc){4, 33, 1, 1, 0}, 1.0f, 0.0f);
+  check_softmax("log_softmax large logits, middle axis", (kt_softmax_desc){3, 17, 4, 1, 8}, 200.0f, 0.0f);
+}
+END_TEST
+
+static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
+  int64_t xn = d.rows * d.norm_size;
+  float *x = rand_vec(xn), *w = rand_vec(d.norm_size), *bias = rand_vec(d.norm_size), *y = nan_vec(xn);
+  for (int64_t i = 0; i < xn; i++) x[i] = x[i] * 2.0f + 0.5f; /* a non-zero mean */
+  double *ref = malloc(xn * sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t r = 0; r < d.rows; r++) {
+    const float *row = x + r * d.norm_size;
+    double mu = 0, var = 0;
+    for (int64_t j = 0; j < d.norm_size; j++) mu += row[j];
+    mu /= (double)d.norm_size;
+    for (int64_t j = 0; j < d.norm_size; j++) var += (row[j] - mu) * (row[j] - mu);
+    var /= (double)d.norm_size;
+    for (int64_t j = 0; j < d.norm_size; j++) {
+      double v = (row[j] - mu) / sqrt(var + d.eps);
+      if (d.has_weight) v *= w[j];
+      if (d.has_bias) v += bias[j];
+      ref[r * d.norm_size + j] = v;
+    }
+  }
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_msg(kt_layer_norm(m, "layer_norm", &d, &k, g) == 0, "%s: kt_layer_norm failed", what);
+  run_arg args[4];
+  int na = 0;
+  args[na++] = (run_arg){x, xn};
+  if (d.has_weight) args[na++] = (run_arg){w, d.norm_size};
+  if (d.has_bias) args[na++] = (run_arg){bias, d.norm_size};
+  args[na++] = (run_arg){y, xn};
+  run_kernel(k, g, args, na);
+  expect_close(what, y, ref, xn, 1.0);
+  kir_module_free(m);
+  free(x), free(w), free(bias), free(y), free(ref);
+}
+
+START_TEST(rowwise_layer_norm) {
+  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0});
+  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32});
+  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0});
+  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4});
+  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0});
+}
+END_TEST
+
+static void check_batch_norm(const char *what, kt_batch_norm_desc d) {
+  int64_t xn = d.n * d.c * d.hw;
+  float *x = rand_vec(xn), *w = rand_vec(d.c), *bias = rand_vec(d.c), *mean = rand_vec(d.c);
+  float *var = rand_vec(d.c), *y = nan_vec(xn);
+  for (int64_t i = 0; i < d.c; i++) var[i] = var[i] * var[i] + 0.1f;
+  double *ref = malloc(xn * sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t i = 0; i < xn; i++) {
+    int64_t c = (i / d.hw) % d.c;
+    double v = (x[i] - (double)mean[c]) / sqrt((double)var[c] + d.eps);
+    if (d.has_weight) v *= w[c];
+    if (d.has_bias) v += bias[c];
+    ref[i] = v;
+  }
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_msg(kt_batch_norm(m, "batch_norm", &d, &k, g) == 0, "%s: kt_batch_norm failed", what);
+  run_arg args[6];
+  int na = 0;
+  args[na++] = (run_arg){x, xn};
+  if (d.has_weight) args[na++] = (run_arg){w, d.c};
+  if (d.has_bias) args[na++] = (run_arg){bias, d.c};
+  args[na++] = (run_arg){mean, d.c};
+  args[na++] = (run_arg){var, d.c};
+  args[na++] = (run_arg){y, xn};
+  run_kernel(k, g, args, na);
+  expect_close(what, y, ref, xn, 1.0);
+  kir_module_free(m);
+  free(x), free(w), free(bias), free(mean), free(var), free(y), free(ref);
+}
+
+START_TEST(rowwise_batch_norm) {
+  check_batch_norm("batch_norm [2,3,25]", (kt_batch_norm_desc){2, 3, 25, 1e-5, 1, 1, 0});
+  check_batch_norm("batch_norm [1,16,1]", (kt_batch_norm_desc){1, 16, 1, 1e-5, 1, 1, 0});
+  check_batch_norm("batch_norm [3,5,7] no affine, group 16", (kt_batch_norm_desc){3, 5, 7, 1e-3, 0, 0, 16});
+}
+END_TEST
+
+START_TEST(rowwise_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_softmax_desc s = {0, 5, 1, 0, 0};
+  ck_assert_int_eq(kt_softmax(m, "s0", &s, &k, g), -1);
+  s = (kt_softmax_desc){2, 5, 1, 0, 48};
+  ck_assert_int_eq(kt_softmax(m, "s1", &s, &k, g), -1);
+  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0};
+  ck_assert_int_eq(kt_layer_norm(m, "l0", &l, &k, g), -1);
+  kt_batch_norm_desc bn = {1, 1, 1, 1e-5, 0, 0, 2000};
+  ck_assert_int_eq(kt_batch_norm(m, "b0", &bn, &k, g), -1);
+  ck_assert_int_eq(kir_module_count(m), 0);
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- allocation failure */
+
+/* Every template, with the module's allocator failing after n allocations for each n up to
+ * success: the template returns -1 and no kernel (never crashes), then 0 once it fits. */
+START_TEST(templates_survive_allocation_failure) {
+  for (int which = 0; which < 8; which++) {
+    int ok = 0;
+    for (long n = 0; n < 100000 && !ok; n++) {
+      kir_module *m = kir_module_new();
+      ck_assert_ptr_nonnull(m);
+      kir_module_fail_after(m, n);
+      kir_kernel *k = NULL;
+      int64_t g[3];
+      int rc = -1;
+      switch (which) {
+      case 0: {
+        kt_matmul_desc d = {.m = 33, .n = 17, .k = 19, .trans_b = 1, .has_bias = 1, .n_batch = 1,
+                            .batch = {2}, .a_batch_stride = {33 * 19}};
+        rc = kt_matmul(m, "k", &d, &k, g);
+      } break;
+      case 1: {
+        kt_conv2d_desc d = {.n = 1, .c_in = 4, .h = 9, .w = 9, .c_out = 6, .kh = 3, .kw = 3,
+                            .pad_top = 1, .pad_right = 1, .groups = 2, .has_bias = 1};
+        rc = kt_conv2d(m, "k", &d, &k, g);
+      } break;
+      case 2: {
+        kt_pool2d_desc d = {.kind = KT_POOL_MAX, .n = 1, .c = 2, .h = 5, .w = 5, .kh = 2, .kw = 2, .pad_top = 1};
+        rc = kt_pool2d(m, "k", &d, &k, g);
+      } break;
+      case 3: {
+        kt_global_pool_desc d = {1, 2, 5, 5, 0};
+        rc = kt_global_avg_pool2d(m, "k", &d, &k, g);
+      } break;
+      case 4: {
+        kt_reduce_desc d = {.op = KT_RED_MEAN, .rank = 3, .shape = {4, 5, 6}, .reduce = {1, 0, 1}};
+        rc = kt_reduce(m, "k", &d, &k, g);
+      } break;
+      case 5: {
+        kt_softmax_desc d = {2, 5, 3, 1, 0};
+        rc = kt_softmax(m, "k", &d, &k, g);
+      } break;
+      case 6: {
+        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0};
+        rc = kt_layer_norm(m, "k", &d, &k, g);
+      } break;
+      default: {
+        kt_batch_norm_desc d = {2, 3, 4, 1e-5, 1, 1, 0};
+        rc = kt_batch_norm(m, "k", &d, &k, g);
+      } break;
+      }
+      if (rc == 0) {
+        ck_assert_ptr_nonnull(k);
+        ok = 1;
+      } else {
+        ck_assert_int_eq(rc, -1);
+        ck_assert_ptr_null(k);
+      }
+      kir_module_free(m);
+    }
+    ck_assert_msg(ok, "template %d never succeeded", which);
+  }
+}
+END_TEST
+
+static Suite *templates_suite(void) {
+  Suite *s = suite_create("templates_compute");
+  TCase *tc = tcase_create("matmul");
+  tcase_add_test(tc, matmul_small_and_odd);
+  tcase_add_test(tc, matmul_exact_tiles);
+  tcase_add_test(tc, matmul_linear_transposed_bias);
+  tcase_add_test(tc, matmul_batched_broadcast);
+  tcase_add_test(tc, matmul_explicit_tiles);
+  tcase_add_test(tc, matmul_rejects_bad_descriptors);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("conv2d");
+  tcase_add_test(tc, conv_basic);
+  tcase_add_test(tc, conv_stride_dilation_padding);
+  tcase_add_test(tc, conv_groups);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("pool");
+  tcase_add_test(tc, pool_max);
+  tcase_add_test(tc, pool_avg);
+  tcase_add_test(tc, pool_global_avg);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("reduce");
+  tcase_add_test(tc, reduce_contiguous);
+  tcase_add_test(tc, reduce_strided);
+  tcase_add_test(tc, reduce_item_per_output);
+  tcase_add_test(tc, reduce_rejects_bad_descriptors);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("rowwise");
+  tcase_add_test(tc, rowwise_softmax);
+  tcase_add_test(tc, rowwise_layer_norm);
+  tcase_add_test(tc, rowwise_batch_norm);
+  tcase_add_test(tc, rowwise_rejects_bad_descriptors);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("robustness");
+  tcase_add_test(tc, templates_survive_allocation_failure);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(templates_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
