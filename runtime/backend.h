@@ -1,0 +1,69 @@
+/* backend.h — the interface a device backend implements. The generic runtime (runtime.c,
+ * model.c, session.c) parses device specs, validates bundles and weights, and keeps host
+ * staging; a backend owns everything on the device. OpenCL is the only backend today; a Vulkan
+ * one plugs in by filling another mlg_backend and adding it to runtime.c's table.
+ *
+ * Every member is required. Failures return an mlg_status after setting the message with
+ * mlg_fail (internal.h); a failed create leaves nothing allocated. */
+#ifndef MLG_RUNTIME_BACKEND_H
+#define MLG_RUNTIME_BACKEND_H
+
+#include <stdint.h>
+
+#include "bundle.h"
+#include "mlg.h"
+
+typedef struct mlg_backend_device mlg_backend_device;   /* context, queue properties, ... */
+typedef struct mlg_backend_model mlg_backend_model;     /* weights buffer, built programs */
+typedef struct mlg_backend_session mlg_backend_session; /* arena, io buffer, recorded dispatches */
+
+/* One host↔device copy of a run: `size` bytes at `offset` of `region` (mlgb_region) from or to
+ * `host`. `name` is the tensor's, for messages. */
+typedef struct mlg_transfer {
+  const char *name;
+  uint32_t region;
+  uint64_t offset;
+  uint64_t size;
+  void *host;
+} mlg_transfer;
+
+typedef struct mlg_backend_cache_stats {
+  int hits;                  /* programs loaded from the disk cache */
+  int misses;                /* programs built from source (no entry, or a bad one) */
+  int writes;                /* entries written back */
+} mlg_backend_cache_stats;
+
+typedef struct mlg_backend {
+  /* Spec prefix of its devices: "opencl" gives "opencl:0", "opencl:1", ... */
+  const char *name;
+  /* Fills up to `capacity` entries (spec, name, platform, ...) and sets *out_count to the
+   * number of devices. A missing loader or platform is MLG_OK with 0 devices. */
+  mlg_status (*list_devices)(mlg_device_info *out_devices, int capacity, int *out_count);
+  /* Opens device `index` of list_devices' numbering: context and whatever every model on it
+   * shares. `enable_profiling` asks for queues that can time each dispatch. */
+  mlg_status (*device_create)(int index, int enable_profiling, mlg_backend_device **out_device,
+                              mlg_device_info *out_info);
+  void (*device_destroy)(mlg_backend_device *device);
+  /* Creates the backend's model for a validated bundle and uploads its weights region once:
+   * `weights` holds bundle->region_size[MLGB_REGION_WEIGHTS] bytes, already bound and checked.
+   * The bundle outlives the model. */
+  mlg_status (*upload)(mlg_backend_device *device, const mlgb_bundle *bundle, const void *weights,
+                       mlg_backend_model **out_model);
+  /* Builds every module of the bundle once, through the disk cache in `cache_dir` (NULL: no
+   * cache). A bad cache entry is a miss, never an error; counts go to *stats. */
+  mlg_status (*build)(mlg_backend_model *model, const char *cache_dir,
+                      mlg_backend_cache_stats *stats);
+  void (*model_destroy)(mlg_backend_model *model);
+  /* Creates a session: arena and io buffers sized by the plan, one kernel object per bundle
+   * kernel with all arguments set, and the dispatch list recorded for replay. */
+  mlg_status (*record)(mlg_backend_model *model, mlg_backend_session **out_session);
+  void (*session_destroy)(mlg_backend_session *session);
+  /* Copies `inputs` to the device, replays the dispatch list, copies `outputs` back, and waits
+   * for all of it. Allocates nothing. */
+  mlg_status (*run)(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
+                    const mlg_transfer *outputs, int n_outputs);
+} mlg_backend;
+
+extern const mlg_backend mlg_opencl_backend;
+
+#endif

@@ -1,0 +1,64 @@
+/* internal.h — what the runtime's files share and the public header does not show: the error
+ * setter, the three handle structs, and the transfer list a session hands its backend.
+ * Backend-neutral: nothing here names OpenCL (that lives in opencl/opencl_internal.h). */
+#ifndef MLG_RUNTIME_INTERNAL_H
+#define MLG_RUNTIME_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "bundle.h"
+#include "mlg.h"
+
+#ifndef MLG_VERSION_STRING
+#define MLG_VERSION_STRING "0.1.0"
+#endif
+
+/* Largest message kept by mlg_last_error (longer ones are cut, ending in "..."). */
+#define MLG_ERROR_CAPACITY 8192
+
+/* Formats the thread's last error and returns `status`, so a failure reads
+ * `return mlg_fail(MLG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));`. */
+mlg_status mlg_fail(mlg_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Clears the thread's last error (each public entry point that succeeds leaves it as it was). */
+void mlg_clear_error(void);
+
+struct mlg_runtime {
+  const mlg_backend *backend;
+  mlg_backend_device *device;
+  mlg_device_info info;
+  char *cache_dir;           /* NULL: cache disabled */
+  int enable_profiling;
+};
+
+struct mlg_model {
+  mlg_runtime *runtime;
+  mlgb_bundle *bundle;
+  mlg_backend_model *backend_model;
+  int n_inputs;
+  int n_outputs;
+  uint32_t *inputs;          /* tensor indices, in table order */
+  uint32_t *outputs;
+  mlg_backend_cache_stats cache_stats;
+};
+
+struct mlg_session {
+  mlg_model *model;
+  mlg_backend_session *backend_session;
+  /* Host staging, one slot per input then per output, allocated at create. */
+  uint8_t *staging;
+  mlg_transfer *transfers;   /* n_inputs inputs, then n_outputs outputs, pointing into staging */
+  uint8_t *input_set;        /* per input: set since create */
+  int has_run;
+};
+
+/* Test and tooling hook, not part of the public API: how many of the model's programs came from
+ * the disk cache (hits), were built from source (misses), and were written back (writes). */
+MLG_API void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misses,
+                                   int *out_writes);
+
+/* Builds "<spec> (<name>, GPU|CPU)" lines of the available devices, comma-separated, into buf. */
+void mlg_format_device_list(char *buf, size_t size);
+
+#endif

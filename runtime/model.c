@@ -1,0 +1,275 @@
+/* model.c — loading a bundle: read and validate it, bind its weights (from the bundle or a
+ * .safetensors file), then let the backend upload them and build the programs, once. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "tensor_file.h"
+
+static const char *dtype_name(uint32_t dtype) {
+  return dtype == MLGB_F32 ? "f32" : dtype == MLGB_I32 ? "i32" : "?";
+}
+
+/* "f32[784, 10]" into buf. */
+static const char *shape_string(char *buf, size_t size, uint32_t dtype, int rank, const int64_t *dims) {
+  size_t used = (size_t)snprintf(buf, size, "%s[", dtype_name(dtype));
+  for (int i = 0; i < rank && used < size; i++)
+    used += (size_t)snprintf(buf + used, size - used, "%s%" PRId64, i ? ", " : "", dims[i]);
+  if (used < size) snprintf(buf + used, size - used, "]");
+  return buf;
+}
+
+static const char *target_name(uint32_t target) {
+  switch (target) {
+    case MLGB_TARGET_OPENCL: return "opencl";
+    case MLGB_TARGET_VULKAN: return "vulkan";
+  }
+  return "unknown";
+}
+
+static int is_weight(const mlgb_tensor *t) {
+  return t->region == MLGB_REGION_WEIGHTS && (t->role == MLGB_ROLE_PARAM || t->role == MLGB_ROLE_CONST);
+}
+
+/* What the reader cannot know: that this runtime can run the bundle. */
+static mlg_status check_bundle(const mlgb_bundle *b, const char *where) {
+  if (b->target != MLGB_TARGET_OPENCL)
+    return mlg_fail(MLG_ERR_UNSUPPORTED,
+                    "%s: bundle targets %s, but this runtime has only the OpenCL backend; "
+                    "recompile with --target opencl", where, target_name(b->target));
+  for (uint32_t m = 0; m < b->n_modules; m++)
+    if (b->modules[m].kind != MLGB_MODULE_OPENCL_C)
+      return mlg_fail(MLG_ERR_UNSUPPORTED, "%s: module %u is not OpenCL C source", where, m);
+  for (uint32_t i = 0; i < b->n_tensors; i++) {
+    const mlgb_tensor *t = &b->tensors[i];
+    if (t->dtype != MLGB_F32 && t->dtype != MLGB_I32)
+      return mlg_fail(MLG_ERR_UNSUPPORTED, "%s: tensor '%s' has unknown dtype %u", where, t->name, t->dtype);
+    /* Kernels address tensors as (buffer, element offset as uint). */
+    if (t->offset % 4 != 0 || t->offset / 4 > UINT32_MAX)
+      return mlg_fail(MLG_ERR_UNSUPPORTED,
+                      "%s: tensor '%s' sits at byte offset %" PRIu64
+                      ", which a 32-bit element offset cannot address", where, t->name, t->offset);
+    if (t->region >= MLGB_N_REGIONS || t->offset > b->region_size[t->region] ||
+        t->size > b->region_size[t->region] - t->offset)
+      return mlg_fail(MLG_ERR_FORMAT, "%s: tensor '%s' lies outside its region", where, t->name);
+    if ((t->role == MLGB_ROLE_INPUT || t->role == MLGB_ROLE_OUTPUT) && t->region == MLGB_REGION_WEIGHTS)
+      return mlg_fail(MLG_ERR_FORMAT, "%s: %s '%s' is placed in the read-only weights region", where,
+                      t->role == MLGB_ROLE_INPUT ? "input" : "output", t->name);
+  }
+  return MLG_OK;
+}
+
+/* Builds the weights region image. *out_image is either the bundle's own bytes (*out_owned 0)
+ * or a malloc'd copy with the file's tensors written over it (*out_owned 1). */
+static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const mlg_load_options *options,
+                               uint8_t **out_image, int *out_owned) {
+  *out_image = NULL;
+  *out_owned = 0;
+  uint64_t region = b->region_size[MLGB_REGION_WEIGHTS];
+  const char *path = options ? options->weights_path : NULL;
+
+  if (!path) {
+    if (b->has_weights) {
+      *out_image = b->weights;
+      return MLG_OK;
+    }
+    for (uint32_t i = 0; i < b->n_tensors; i++)
+      if (is_weight(&b->tensors[i]))
+        return mlg_fail(MLG_ERR_NOT_FOUND,
+                        "%s: the bundle was built with --no-weights and no weights file was given; "
+                        "weight '%s' is missing (pass a .safetensors file with --weights)",
+                        where, b->tensors[i].name);
+    return MLG_OK;
+  }
+
+  char err[1024];
+  mlg_safetensors file;
+  if (mlg_safetensors_read_file(path, &file, err, sizeof err) != 0) {
+    /* The reader does not tell I/O from format problems; a file we cannot open is I/O. */
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return mlg_fail(MLG_ERR_IO, "cannot read weights '%s': %s", path, err);
+    fclose(probe);
+    return mlg_fail(MLG_ERR_FORMAT, "weights '%s': %s", path, err);
+  }
+  uint8_t *image = calloc(1, region ? (size_t)region : 1);
+  if (!image) {
+    mlg_safetensors_free(&file);
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %" PRIu64 " bytes of weights", region);
+  }
+  if (b->has_weights && region) memcpy(image, b->weights, (size_t)region);
+
+  mlg_status st = MLG_OK;
+  for (uint32_t i = 0; i < b->n_tensors && st == MLG_OK; i++) {
+    const mlgb_tensor *t = &b->tensors[i];
+    if (!is_weight(t)) continue;
+    const mlg_tf_tensor *f = mlg_safetensors_find(&file, t->name);
+    char want[256], got[256];
+    if (!f) {
+      /* Replacing some weights of a bundle that has them all is fine; a bundle without weights
+       * needs every one. */
+      if (!b->has_weights)
+        st = mlg_fail(MLG_ERR_NOT_FOUND, "weight '%s' (%s) is missing from '%s'", t->name,
+                      shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims), path);
+      continue;
+    }
+    uint32_t fdtype = f->dtype == MLG_TF_F32 ? MLGB_F32 : f->dtype == MLG_TF_I32 ? MLGB_I32 : 99;
+    int same = fdtype == t->dtype && f->rank == (int)t->rank && f->size == t->size;
+    for (int d = 0; same && d < f->rank; d++) same = f->dims[d] == t->dims[d];
+    if (!same) {
+      st = mlg_fail(MLG_ERR_MISMATCH, "weight '%s' in '%s' is %s, but the model expects %s", t->name,
+                    path, shape_string(got, sizeof got, fdtype, f->rank, f->dims),
+                    shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims));
+      continue;
+    }
+    memcpy(image + t->offset, f->data, (size_t)t->size);
+  }
+  mlg_safetensors_free(&file);
+  if (st != MLG_OK) {
+    free(image);
+    return st;
+  }
+  *out_image = image;
+  *out_owned = 1;
+  return MLG_OK;
+}
+
+static mlg_status collect_io(mlg_model *m) {
+  const mlgb_bundle *b = m->bundle;
+  for (uint32_t i = 0; i < b->n_tensors; i++) {
+    if (b->tensors[i].role == MLGB_ROLE_INPUT) m->n_inputs++;
+    if (b->tensors[i].role == MLGB_ROLE_OUTPUT) m->n_outputs++;
+  }
+  m->inputs = calloc((size_t)m->n_inputs + 1, sizeof *m->inputs);
+  m->outputs = calloc((size_t)m->n_outputs + 1, sizeof *m->outputs);
+  if (!m->inputs || !m->outputs) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  int ni = 0, no = 0;
+  for (uint32_t i = 0; i < b->n_tensors; i++) {
+    if (b->tensors[i].role == MLGB_ROLE_INPUT) m->inputs[ni++] = i;
+    if (b->tensors[i].role == MLGB_ROLE_OUTPUT) m->outputs[no++] = i;
+  }
+  return MLG_OK;
+}
+
+static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const char *where,
+                       const mlg_load_options *options, mlg_model **out_model) {
+  mlg_model *m = calloc(1, sizeof *m);
+  if (!m) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory loading %s", where);
+  m->runtime = rt;
+
+  char err[1024];
+  mlg_status st = MLG_OK;
+  if (mlgb_read(data, size, &m->bundle, err, sizeof err) != 0) {
+    m->bundle = NULL;
+    st = mlg_fail(MLG_ERR_FORMAT, "%s: %s", where, err);
+  }
+  if (st == MLG_OK) st = check_bundle(m->bundle, where);
+  if (st == MLG_OK) st = collect_io(m);
+  uint8_t *weights = NULL;
+  int owned = 0;
+  if (st == MLG_OK) st = bind_weights(m->bundle, where, options, &weights, &owned);
+  if (st == MLG_OK) st = rt->backend->upload(rt->device, m->bundle, weights, &m->backend_model);
+  if (owned) free(weights);
+  if (st == MLG_OK) st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats);
+  if (st != MLG_OK) {
+    mlg_model_destroy(m);
+    return st;
+  }
+  *out_model = m;
+  return MLG_OK;
+}
+
+mlg_status mlg_model_load_memory(mlg_runtime *runtime, const void *data, size_t size,
+                                 const mlg_load_options *options, mlg_model **out_model) {
+  if (!out_model) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_model_load_memory: out_model is NULL");
+  *out_model = NULL;
+  if (!runtime || !data)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_model_load_memory: %s is NULL", runtime ? "data" : "runtime");
+  return load(runtime, data, size, "<memory>", options, out_model);
+}
+
+mlg_status mlg_model_load_file(mlg_runtime *runtime, const char *path, const mlg_load_options *options,
+                               mlg_model **out_model) {
+  if (!out_model) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_model_load_file: out_model is NULL");
+  *out_model = NULL;
+  if (!runtime || !path)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_model_load_file: %s is NULL", runtime ? "path" : "runtime");
+
+  FILE *f = fopen(path, "rb");
+  if (!f) return mlg_fail(MLG_ERR_IO, "cannot open bundle '%s': %s", path, strerror(errno));
+  uint8_t *data = NULL;
+  size_t size = 0, cap = 0;
+  mlg_status st = MLG_OK;
+  for (;;) {
+    if (size == cap) {
+      size_t ncap = cap ? cap * 2 : 1 << 16;
+      uint8_t *nd = realloc(data, ncap);
+      if (!nd) {
+        st = mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory reading '%s'", path);
+        break;
+      }
+      data = nd;
+      cap = ncap;
+    }
+    size_t got = fread(data + size, 1, cap - size, f);
+    size += got;
+    if (got == 0) {
+      if (ferror(f)) st = mlg_fail(MLG_ERR_IO, "cannot read bundle '%s': %s", path, strerror(errno));
+      break;
+    }
+  }
+  fclose(f);
+  if (st == MLG_OK) st = load(runtime, data, size, path, options, out_model);
+  free(data);
+  return st;
+}
+
+void mlg_model_destroy(mlg_model *model) {
+  if (!model) return;
+  if (model->backend_model) model->runtime->backend->model_destroy(model->backend_model);
+  if (model->bundle) mlgb_free(model->bundle);
+  free(model->inputs);
+  free(model->outputs);
+  free(model);
+}
+
+const char *mlg_model_name(const mlg_model *model) {
+  return model && model->bundle->model_name ? model->bundle->model_name : "";
+}
+
+int mlg_model_input_count(const mlg_model *model) { return model ? model->n_inputs : 0; }
+int mlg_model_output_count(const mlg_model *model) { return model ? model->n_outputs : 0; }
+
+static mlg_status tensor_info(const mlg_model *m, const uint32_t *list, int n, int index,
+                              const char *what, mlg_tensor_info *out) {
+  if (!out) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_model_%s_info: out_info is NULL", what);
+  memset(out, 0, sizeof *out);
+  if (!m) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_model_%s_info: model is NULL", what);
+  if (index < 0 || index >= n)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "%s index %d out of range: model '%s' has %d %ss",
+                    what, index, mlg_model_name(m), n, what);
+  const mlgb_tensor *t = &m->bundle->tensors[list[index]];
+  out->name = t->name;
+  out->dtype = t->dtype == MLGB_I32 ? MLG_DTYPE_I32 : MLG_DTYPE_F32;
+  out->rank = (int)t->rank;
+  for (uint32_t d = 0; d < t->rank && d < MLG_MAX_DIMS; d++) out->dims[d] = t->dims[d];
+  out->bytes = (size_t)t->size;
+  return MLG_OK;
+}
+
+mlg_status mlg_model_input_info(const mlg_model *model, int index, mlg_tensor_info *out_info) {
+  return tensor_info(model, model ? model->inputs : NULL, model ? model->n_inputs : 0, index, "input", out_info);
+}
+
+mlg_status mlg_model_output_info(const mlg_model *model, int index, mlg_tensor_info *out_info) {
+  return tensor_info(model, model ? model->outputs : NULL, model ? model->n_outputs : 0, index, "output",
+                     out_info);
+}
+
+void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misses, int *out_writes) {
+  if (out_hits) *out_hits = model ? model->cache_stats.hits : 0;
+  if (out_misses) *out_misses = model ? model->cache_stats.misses : 0;
+  if (out_writes) *out_writes = model ? model->cache_stats.writes : 0;
+}

@@ -1,0 +1,381 @@
+/* opencl_backend.c — the OpenCL backend: weights upload, program builds (through the binary
+ * cache), sessions with kernels whose arguments are set once, and runs that replay the
+ * recorded dispatch list. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opencl_internal.h"
+
+#define BUILD_OPTIONS "-cl-std=CL1.2"
+/* Build logs can run to megabytes; keep the head, which names the first error. */
+#define MAX_LOG 4000
+
+const mlg_backend mlg_opencl_backend = {
+    .name = "opencl",
+    .list_devices = mlg_cl_list_devices,
+    .device_create = mlg_cl_device_create,
+    .device_destroy = mlg_cl_device_destroy,
+    .upload = mlg_cl_upload,
+    .build = mlg_cl_build,
+    .model_destroy = mlg_cl_model_destroy,
+    .record = mlg_cl_record,
+    .session_destroy = mlg_cl_session_destroy,
+    .run = mlg_cl_run,
+};
+
+static const char *region_name(uint32_t region) {
+  switch (region) {
+    case MLGB_REGION_WEIGHTS: return "weights";
+    case MLGB_REGION_IO: return "io";
+    case MLGB_REGION_ARENA: return "arena";
+  }
+  return "?";
+}
+
+static mlg_status alloc_error(cl_int err) {
+  return err == CL_OUT_OF_HOST_MEMORY ? MLG_ERR_OUT_OF_MEMORY
+         : err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ? MLG_ERR_OUT_OF_MEMORY
+         : MLG_ERR_DEVICE;
+}
+
+/* Creates one region's buffer. OpenCL refuses zero-sized buffers, so an empty region gets a
+ * few bytes that nothing reads. */
+static mlg_status create_region(mlg_backend_device *dev, const mlgb_bundle *b, uint32_t region, cl_mem_flags flags,
+                                void *host, cl_mem *out) {
+  uint64_t size = b->region_size[region];
+  if (size > dev->max_alloc)
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY,
+                    "model '%s': the %s region needs %llu bytes, but device '%s' allocates at most %llu "
+                    "bytes in one buffer", b->model_name ? b->model_name : "", region_name(region),
+                    (unsigned long long)size, dev->name, (unsigned long long)dev->max_alloc);
+  cl_int err = CL_SUCCESS;
+  if (size == 0) {
+    size = 16;
+    flags &= ~(cl_mem_flags)CL_MEM_COPY_HOST_PTR;
+    host = NULL;
+  }
+  *out = clCreateBuffer(dev->context, flags, (size_t)size, host, &err);
+  if (err != CL_SUCCESS || !*out) {
+    *out = NULL;
+    return mlg_fail(alloc_error(err), "clCreateBuffer (%s region of model '%s', %llu bytes) on '%s' failed: %s",
+                    region_name(region), b->model_name ? b->model_name : "", (unsigned long long)size, dev->name,
+                    mlg_cl_error_name(err));
+  }
+  return MLG_OK;
+}
+
+mlg_status mlg_cl_upload(mlg_backend_device *dev, const mlgb_bundle *b, const void *weights,
+                         mlg_backend_model **out_model) {
+  *out_model = NULL;
+  mlg_backend_model *m = calloc(1, sizeof *m);
+  if (!m) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  m->dev = dev;
+  m->bundle = b;
+  m->programs = calloc(b->n_modules + 1u, sizeof *m->programs);
+  if (!m->programs) {
+    free(m);
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  /* CL_MEM_COPY_HOST_PTR copies at creation: the host image may be freed right after. */
+  cl_mem_flags flags = CL_MEM_READ_ONLY | (weights ? CL_MEM_COPY_HOST_PTR : 0);
+  mlg_status st = create_region(dev, b, MLGB_REGION_WEIGHTS, flags, (void *)weights, &m->weights);
+  if (st != MLG_OK) {
+    mlg_cl_model_destroy(m);
+    return st;
+  }
+  *out_model = m;
+  return MLG_OK;
+}
+
+/* The head of the device's build log, trimmed of trailing blank lines, into buf. */
+static void build_log(const mlg_backend_device *dev, cl_program program, char *buf, size_t size) {
+  buf[0] = '\0';
+  size_t n = 0;
+  if (clGetProgramBuildInfo(program, dev->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) != CL_SUCCESS || n == 0) {
+    snprintf(buf, size, "(no build log)");
+    return;
+  }
+  char *log = malloc(n + 1);
+  if (!log) {
+    snprintf(buf, size, "(build log unavailable: out of host memory)");
+    return;
+  }
+  if (clGetProgramBuildInfo(program, dev->device, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS) log[0] = '\0';
+  log[n] = '\0';
+  size_t len = strlen(log);
+  while (len > 0 && (log[len - 1] == '\n' || log[len - 1] == ' ' || log[len - 1] == '\r')) log[--len] = '\0';
+  if (len > size - 1 || len > MAX_LOG) {
+    size_t keep = (size - 1 < MAX_LOG ? size - 1 : MAX_LOG) - 40;
+    snprintf(buf, size, "%.*s\n... (%zu more bytes of log)", (int)keep, log, len - keep);
+  } else {
+    snprintf(buf, size, "%s", len ? log : "(empty build log)");
+  }
+  free(log);
+}
+
+/* Tries the cached binary for `key`; returns a built program, or NULL for a miss. */
+static cl_program build_from_cache(mlg_backend_device *dev, const char *dir, mlg_cl_cache_key key) {
+  uint8_t *binary;
+  size_t size;
+  if (mlg_cl_cache_load(dir, key, &binary, &size) != 0) return NULL;
+  cl_int status = CL_SUCCESS, err = CL_SUCCESS;
+  const unsigned char *bins[1] = {binary};
+  cl_program p = clCreateProgramWithBinary(dev->context, 1, &dev->device, &size, bins, &status, &err);
+  free(binary);
+  if (err != CL_SUCCESS || status != CL_SUCCESS || !p) {
+    if (p) clReleaseProgram(p);
+    return NULL;
+  }
+  if (clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL) != CL_SUCCESS) {
+    clReleaseProgram(p);
+    return NULL;
+  }
+  return p;
+}
+
+/* Fetches the built program's binary and writes it to the cache; returns 0 when written. */
+static int store_in_cache(mlg_backend_device *dev, cl_program p, const char *dir, mlg_cl_cache_key key) {
+  size_t size = 0;
+  if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS || size == 0) return -1;
+  unsigned char *binary = malloc(size);
+  if (!binary) return -1;
+  unsigned char *bins[1] = {binary};
+  int rc = -1;
+  if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS)
+    rc = mlg_cl_cache_store(dir, key, binary, size);
+  free(binary);
+  return rc;
+}
+
+static mlg_status build_module(mlg_backend_model *m, uint32_t index, const char *cache_dir,
+                               mlg_backend_cache_stats *stats) {
+  mlg_backend_device *dev = m->dev;
+  const mlgb_bundle *b = m->bundle;
+  const mlgb_module *mod = &b->modules[index];
+  const char *model = b->model_name ? b->model_name : "";
+  mlg_cl_cache_key key = mlg_cl_cache_key_make(dev, mod->data, (size_t)mod->size, BUILD_OPTIONS);
+
+  if (cache_dir) {
+    m->programs[index] = build_from_cache(dev, cache_dir, key);
+    if (m->programs[index]) {
+      stats->hits++;
+      return MLG_OK;
+    }
+  }
+  stats->misses++;
+  cl_int err = CL_SUCCESS;
+  const char *src = (const char *)mod->data;
+  size_t len = (size_t)mod->size;
+  cl_program p = clCreateProgramWithSource(dev->context, 1, &src, &len, &err);
+  if (err != CL_SUCCESS || !p)
+    return mlg_fail(alloc_error(err), "clCreateProgramWithSource (module %u of model '%s') failed: %s", index,
+                    model, mlg_cl_error_name(err));
+  m->programs[index] = p;
+  err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    char log[MAX_LOG + 64];
+    build_log(dev, p, log, sizeof log);
+    return mlg_fail(err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE,
+                    "clBuildProgram (module %u of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
+                    mlg_cl_error_name(err), log);
+  }
+  if (cache_dir && store_in_cache(dev, p, cache_dir, key) == 0) stats->writes++;
+  return MLG_OK;
+}
+
+/* Checks, once per load, that each bundle kernel exists, takes a (buffer, offset) pair per
+ * bound tensor, and fits the device's work-group limits. */
+static mlg_status check_kernels(mlg_backend_model *m) {
+  mlg_backend_device *dev = m->dev;
+  const mlgb_bundle *b = m->bundle;
+  for (uint32_t k = 0; k < b->n_kernels; k++) {
+    const mlgb_kernel *kd = &b->kernels[k];
+    cl_int err = CL_SUCCESS;
+    cl_kernel kernel = clCreateKernel(m->programs[kd->module], kd->name, &err);
+    if (err != CL_SUCCESS || !kernel)
+      return mlg_fail(err == CL_INVALID_KERNEL_NAME ? MLG_ERR_FORMAT : MLG_ERR_DEVICE,
+                      "clCreateKernel (kernel '%s' in module %u) failed: %s", kd->name, kd->module,
+                      mlg_cl_error_name(err));
+    cl_uint n_args = 0;
+    size_t wg = 0;
+    err = clGetKernelInfo(kernel, CL_KERNEL_NUM_ARGS, sizeof n_args, &n_args, NULL);
+    if (err == CL_SUCCESS)
+      err = clGetKernelWorkGroupInfo(kernel, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+    clReleaseKernel(kernel);
+    if (err != CL_SUCCESS)
+      return mlg_fail(MLG_ERR_DEVICE, "querying kernel '%s' failed: %s", kd->name, mlg_cl_error_name(err));
+    if (n_args != 2 * kd->n_args)
+      return mlg_fail(MLG_ERR_FORMAT,
+                      "kernel '%s' takes %u arguments, but the bundle binds %u tensors (a buffer and an "
+                      "offset each)", kd->name, n_args, kd->n_args);
+    size_t total = (size_t)kd->local_size[0] * kd->local_size[1] * kd->local_size[2];
+    for (int d = 0; d < 3; d++)
+      if (kd->local_size[d] > dev->max_work_item[d] && dev->max_work_item[d] > 0)
+        return mlg_fail(MLG_ERR_UNSUPPORTED,
+                        "kernel '%s' uses work-groups of %ux%ux%u, but device '%s' allows at most %zu in "
+                        "dimension %d", kd->name, kd->local_size[0], kd->local_size[1], kd->local_size[2],
+                        dev->name, dev->max_work_item[d], d);
+    if (total > wg)
+      return mlg_fail(MLG_ERR_UNSUPPORTED,
+                      "kernel '%s' uses work-groups of %zu items, but device '%s' allows at most %zu for it",
+                      kd->name, total, dev->name, wg);
+  }
+  return MLG_OK;
+}
+
+mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats) {
+  for (uint32_t i = 0; i < m->bundle->n_modules; i++) {
+    mlg_status st = build_module(m, i, cache_dir, stats);
+    if (st != MLG_OK) return st;
+  }
+  return check_kernels(m);
+}
+
+void mlg_cl_model_destroy(mlg_backend_model *m) {
+  if (!m) return;
+  for (uint32_t i = 0; m->programs && i < m->bundle->n_modules; i++)
+    if (m->programs[i]) clReleaseProgram(m->programs[i]);
+  if (m->weights) clReleaseMemObject(m->weights);
+  free(m->programs);
+  free(m);
+}
+
+/* Creates kernel k and sets every argument: for each bound tensor, its region's buffer and its
+ * offset in elements. */
+static mlg_status create_kernel(mlg_backend_session *s, uint32_t k) {
+  const mlgb_bundle *b = s->model->bundle;
+  const mlgb_kernel *kd = &b->kernels[k];
+  cl_int err = CL_SUCCESS;
+  s->kernels[k] = clCreateKernel(s->model->programs[kd->module], kd->name, &err);
+  if (err != CL_SUCCESS || !s->kernels[k]) {
+    s->kernels[k] = NULL;
+    return mlg_fail(MLG_ERR_DEVICE, "clCreateKernel (kernel '%s') failed: %s", kd->name, mlg_cl_error_name(err));
+  }
+  for (uint32_t a = 0; a < kd->n_args; a++) {
+    const mlgb_tensor *t = &b->tensors[kd->args[a]];
+    cl_uint offset = (cl_uint)(t->offset / 4);
+    err = clSetKernelArg(s->kernels[k], 2 * a, sizeof(cl_mem), &s->regions[t->region]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(s->kernels[k], 2 * a + 1, sizeof offset, &offset);
+    if (err != CL_SUCCESS)
+      return mlg_fail(MLG_ERR_DEVICE, "clSetKernelArg (kernel '%s', argument %u = tensor '%s') failed: %s",
+                      kd->name, a, t->name, mlg_cl_error_name(err));
+  }
+  return MLG_OK;
+}
+
+mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session) {
+  *out_session = NULL;
+  mlg_backend_device *dev = m->dev;
+  const mlgb_bundle *b = m->bundle;
+  mlg_backend_session *s = calloc(1, sizeof *s);
+  if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  s->model = m;
+  s->kernels = calloc(b->n_kernels + 1u, sizeof *s->kernels);
+  s->dispatches = calloc(b->n_dispatches + 1u, sizeof *s->dispatches);
+  if (!s->kernels || !s->dispatches) {
+    mlg_cl_session_destroy(s);
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+
+  /* Each session has its own queue, so that sessions on different threads never wait on (or
+   * clFinish) each other's work. */
+  cl_int err = CL_SUCCESS;
+  cl_command_queue_properties props = dev->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
+  s->queue = clCreateCommandQueue(dev->context, dev->device, props, &err);
+  mlg_status st = MLG_OK;
+  if (err != CL_SUCCESS || !s->queue) {
+    s->queue = NULL;
+    st = mlg_fail(alloc_error(err), "clCreateCommandQueue on '%s' failed: %s", dev->name, mlg_cl_error_name(err));
+  }
+  s->regions[MLGB_REGION_WEIGHTS] = m->weights;
+  if (st == MLG_OK) st = create_region(dev, b, MLGB_REGION_IO, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_IO]);
+  if (st == MLG_OK)
+    st = create_region(dev, b, MLGB_REGION_ARENA, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_ARENA]);
+  for (uint32_t k = 0; k < b->n_kernels && st == MLG_OK; k++) st = create_kernel(s, k);
+
+  for (uint32_t i = 0; i < b->n_dispatches && st == MLG_OK; i++) {
+    const mlgb_dispatch *d = &b->dispatches[i];
+    const mlgb_kernel *kd = &b->kernels[d->kernel];
+    if (d->groups[0] == 0 || d->groups[1] == 0 || d->groups[2] == 0) continue; /* nothing to do */
+    mlg_cl_dispatch *r = &s->dispatches[s->n_dispatches++];
+    r->kernel = s->kernels[d->kernel];
+    r->name = kd->name;
+    r->work_dim = 1;
+    for (int dim = 0; dim < 3; dim++) {
+      r->local[dim] = kd->local_size[dim] ? kd->local_size[dim] : 1;
+      r->global[dim] = (size_t)d->groups[dim] * r->local[dim];
+      if (r->global[dim] > 1) r->work_dim = (cl_uint)dim + 1;
+    }
+  }
+  if (st != MLG_OK) {
+    mlg_cl_session_destroy(s);
+    return st;
+  }
+  *out_session = s;
+  return MLG_OK;
+}
+
+void mlg_cl_session_destroy(mlg_backend_session *s) {
+  if (!s) return;
+  if (s->queue) clFinish(s->queue);
+  for (uint32_t k = 0; s->kernels && k < s->model->bundle->n_kernels; k++)
+    if (s->kernels[k]) clReleaseKernel(s->kernels[k]);
+  if (s->regions[MLGB_REGION_IO]) clReleaseMemObject(s->regions[MLGB_REGION_IO]);
+  if (s->regions[MLGB_REGION_ARENA]) clReleaseMemObject(s->regions[MLGB_REGION_ARENA]);
+  if (s->queue) clReleaseCommandQueue(s->queue);
+  free(s->kernels);
+  free(s->dispatches);
+  free(s);
+}
+
+/* Ends a failed run: waits for what was enqueued (it may still write host staging), then
+ * returns the error already set. */
+static mlg_status abandon(mlg_backend_session *s, mlg_status st) {
+  clFinish(s->queue);
+  return st;
+}
+
+static mlg_status run_error(cl_int err) {
+  return err == CL_OUT_OF_HOST_MEMORY || err == CL_MEM_OBJECT_ALLOCATION_FAILURE ? MLG_ERR_OUT_OF_MEMORY
+                                                                                  : MLG_ERR_DEVICE;
+}
+
+mlg_status mlg_cl_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_inputs,
+                      const mlg_transfer *outputs, int n_outputs) {
+  cl_int err;
+  for (int i = 0; i < n_inputs; i++) {
+    const mlg_transfer *t = &inputs[i];
+    if (t->size == 0) continue;
+    /* Non-blocking: staging is not touched again before the clFinish below. */
+    err = clEnqueueWriteBuffer(s->queue, s->regions[t->region], CL_FALSE, (size_t)t->offset, (size_t)t->size,
+                               t->host, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+      return abandon(s, mlg_fail(run_error(err), "clEnqueueWriteBuffer (input '%s', %llu bytes) failed: %s",
+                                 t->name, (unsigned long long)t->size, mlg_cl_error_name(err)));
+  }
+  for (uint32_t i = 0; i < s->n_dispatches; i++) {
+    const mlg_cl_dispatch *d = &s->dispatches[i];
+    err = clEnqueueNDRangeKernel(s->queue, d->kernel, d->work_dim, NULL, d->global, d->local, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+      return abandon(s, mlg_fail(run_error(err),
+                                 "clEnqueueNDRangeKernel (kernel '%s', dispatch %u, global %zux%zux%zu, local "
+                                 "%zux%zux%zu) failed: %s", d->name, i, d->global[0], d->global[1], d->global[2],
+                                 d->local[0], d->local[1], d->local[2], mlg_cl_error_name(err)));
+  }
+  for (int i = 0; i < n_outputs; i++) {
+    const mlg_transfer *t = &outputs[i];
+    if (t->size == 0) continue;
+    err = clEnqueueReadBuffer(s->queue, s->regions[t->region], CL_FALSE, (size_t)t->offset, (size_t)t->size,
+                              t->host, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+      return abandon(s, mlg_fail(run_error(err), "clEnqueueReadBuffer (output '%s', %llu bytes) failed: %s",
+                                 t->name, (unsigned long long)t->size, mlg_cl_error_name(err)));
+  }
+  err = clFinish(s->queue);
+  if (err != CL_SUCCESS)
+    return mlg_fail(run_error(err), "clFinish on '%s' failed: %s (a kernel of model '%s' failed on the device)",
+                    s->model->dev->name, mlg_cl_error_name(err),
+                    s->model->bundle->model_name ? s->model->bundle->model_name : "");
+  return MLG_OK;
+}

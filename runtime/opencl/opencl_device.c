@@ -1,0 +1,267 @@
+/* opencl_device.c — OpenCL platform and device enumeration, device contexts, error names. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opencl_internal.h"
+
+#ifndef CL_PLATFORM_NOT_FOUND_KHR
+#define CL_PLATFORM_NOT_FOUND_KHR -1001
+#endif
+
+const char *mlg_cl_error_name(cl_int err) {
+  switch (err) {
+#define NAME(code) case code: return #code
+    NAME(CL_SUCCESS);
+    NAME(CL_DEVICE_NOT_FOUND);
+    NAME(CL_DEVICE_NOT_AVAILABLE);
+    NAME(CL_COMPILER_NOT_AVAILABLE);
+    NAME(CL_MEM_OBJECT_ALLOCATION_FAILURE);
+    NAME(CL_OUT_OF_RESOURCES);
+    NAME(CL_OUT_OF_HOST_MEMORY);
+    NAME(CL_PROFILING_INFO_NOT_AVAILABLE);
+    NAME(CL_MEM_COPY_OVERLAP);
+    NAME(CL_IMAGE_FORMAT_MISMATCH);
+    NAME(CL_IMAGE_FORMAT_NOT_SUPPORTED);
+    NAME(CL_BUILD_PROGRAM_FAILURE);
+    NAME(CL_MAP_FAILURE);
+    NAME(CL_MISALIGNED_SUB_BUFFER_OFFSET);
+    NAME(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST);
+    NAME(CL_COMPILE_PROGRAM_FAILURE);
+    NAME(CL_LINKER_NOT_AVAILABLE);
+    NAME(CL_LINK_PROGRAM_FAILURE);
+    NAME(CL_DEVICE_PARTITION_FAILED);
+    NAME(CL_KERNEL_ARG_INFO_NOT_AVAILABLE);
+    NAME(CL_INVALID_VALUE);
+    NAME(CL_INVALID_DEVICE_TYPE);
+    NAME(CL_INVALID_PLATFORM);
+    NAME(CL_INVALID_DEVICE);
+    NAME(CL_INVALID_CONTEXT);
+    NAME(CL_INVALID_QUEUE_PROPERTIES);
+    NAME(CL_INVALID_COMMAND_QUEUE);
+    NAME(CL_INVALID_HOST_PTR);
+    NAME(CL_INVALID_MEM_OBJECT);
+    NAME(CL_INVALID_IMAGE_FORMAT_DESCRIPTOR);
+    NAME(CL_INVALID_IMAGE_SIZE);
+    NAME(CL_INVALID_SAMPLER);
+    NAME(CL_INVALID_BINARY);
+    NAME(CL_INVALID_BUILD_OPTIONS);
+    NAME(CL_INVALID_PROGRAM);
+    NAME(CL_INVALID_PROGRAM_EXECUTABLE);
+    NAME(CL_INVALID_KERNEL_NAME);
+    NAME(CL_INVALID_KERNEL_DEFINITION);
+    NAME(CL_INVALID_KERNEL);
+    NAME(CL_INVALID_ARG_INDEX);
+    NAME(CL_INVALID_ARG_VALUE);
+    NAME(CL_INVALID_ARG_SIZE);
+    NAME(CL_INVALID_KERNEL_ARGS);
+    NAME(CL_INVALID_WORK_DIMENSION);
+    NAME(CL_INVALID_WORK_GROUP_SIZE);
+    NAME(CL_INVALID_WORK_ITEM_SIZE);
+    NAME(CL_INVALID_GLOBAL_OFFSET);
+    NAME(CL_INVALID_EVENT_WAIT_LIST);
+    NAME(CL_INVALID_EVENT);
+    NAME(CL_INVALID_OPERATION);
+    NAME(CL_INVALID_GL_OBJECT);
+    NAME(CL_INVALID_BUFFER_SIZE);
+    NAME(CL_INVALID_MIP_LEVEL);
+    NAME(CL_INVALID_GLOBAL_WORK_SIZE);
+    NAME(CL_INVALID_PROPERTY);
+    NAME(CL_INVALID_IMAGE_DESCRIPTOR);
+    NAME(CL_INVALID_COMPILER_OPTIONS);
+    NAME(CL_INVALID_LINKER_OPTIONS);
+    NAME(CL_INVALID_DEVICE_PARTITION_COUNT);
+    NAME(CL_PLATFORM_NOT_FOUND_KHR);
+#undef NAME
+  }
+  static _Thread_local char unknown[32];
+  snprintf(unknown, sizeof unknown, "CL error %d", (int)err);
+  return unknown;
+}
+
+/* All platforms into a malloc'd array; no loader, no ICD or any failure is 0 platforms. */
+static cl_uint get_platforms(cl_platform_id **out) {
+  *out = NULL;
+  cl_uint n = 0;
+  if (clGetPlatformIDs(0, NULL, &n) != CL_SUCCESS || n == 0) return 0;
+  cl_platform_id *p = calloc(n, sizeof *p);
+  if (!p) return 0;
+  if (clGetPlatformIDs(n, p, NULL) != CL_SUCCESS) {
+    free(p);
+    return 0;
+  }
+  *out = p;
+  return n;
+}
+
+/* Devices of one platform into a malloc'd array (0 when it has none or the query fails). */
+static cl_uint get_devices(cl_platform_id platform, cl_device_id **out) {
+  *out = NULL;
+  cl_uint n = 0;
+  if (clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 0, NULL, &n) != CL_SUCCESS || n == 0) return 0;
+  cl_device_id *d = calloc(n, sizeof *d);
+  if (!d) return 0;
+  if (clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, n, d, NULL) != CL_SUCCESS) {
+    free(d);
+    return 0;
+  }
+  *out = d;
+  return n;
+}
+
+/* Walks every (platform, device) in order; calls visit until it returns nonzero. Returns the
+ * number of devices seen. */
+typedef int (*device_visitor)(int index, cl_platform_id platform, cl_device_id device, void *ctx);
+
+static int walk_devices(device_visitor visit, void *ctx) {
+  cl_platform_id *platforms;
+  cl_uint np = get_platforms(&platforms);
+  int index = 0, stop = 0;
+  for (cl_uint p = 0; p < np && !stop; p++) {
+    cl_device_id *devices;
+    cl_uint nd = get_devices(platforms[p], &devices);
+    for (cl_uint d = 0; d < nd && !stop; d++, index++)
+      stop = visit ? visit(index, platforms[p], devices[d], ctx) : 0;
+    free(devices);
+  }
+  free(platforms);
+  return index;
+}
+
+static void info_string(cl_device_id device, cl_device_info what, char *buf, size_t size) {
+  buf[0] = '\0';
+  if (clGetDeviceInfo(device, what, size, buf, NULL) != CL_SUCCESS) buf[0] = '\0';
+  buf[size - 1] = '\0';
+}
+
+static void platform_string(cl_platform_id platform, cl_platform_info what, char *buf, size_t size) {
+  buf[0] = '\0';
+  if (clGetPlatformInfo(platform, what, size, buf, NULL) != CL_SUCCESS) buf[0] = '\0';
+  buf[size - 1] = '\0';
+}
+
+static void fill_info(int index, cl_platform_id platform, cl_device_id device, mlg_device_info *info) {
+  memset(info, 0, sizeof *info);
+  snprintf(info->spec, sizeof info->spec, "opencl:%d", index);
+  snprintf(info->backend, sizeof info->backend, "opencl");
+  info_string(device, CL_DEVICE_NAME, info->name, sizeof info->name);
+  platform_string(platform, CL_PLATFORM_NAME, info->platform, sizeof info->platform);
+  info_string(device, CL_DRIVER_VERSION, info->driver, sizeof info->driver);
+  cl_device_type type = 0;
+  cl_uint units = 0;
+  cl_ulong global = 0, local = 0;
+  clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+  clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+  clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global, &global, NULL);
+  clGetDeviceInfo(device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
+  info->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
+  info->compute_units = (int)units;
+  info->global_mem_bytes = global;
+  info->local_mem_bytes = local;
+}
+
+typedef struct list_ctx {
+  mlg_device_info *out;
+  int capacity;
+} list_ctx;
+
+static int list_visit(int index, cl_platform_id platform, cl_device_id device, void *ctx) {
+  list_ctx *c = ctx;
+  if (index < c->capacity) fill_info(index, platform, device, &c->out[index]);
+  return 0;
+}
+
+mlg_status mlg_cl_list_devices(mlg_device_info *out_devices, int capacity, int *out_count) {
+  list_ctx ctx = {out_devices, out_devices ? capacity : 0};
+  *out_count = walk_devices(list_visit, &ctx);
+  return MLG_OK;
+}
+
+typedef struct find_ctx {
+  int want;
+  cl_platform_id platform;
+  cl_device_id device;
+} find_ctx;
+
+static int find_visit(int index, cl_platform_id platform, cl_device_id device, void *ctx) {
+  find_ctx *c = ctx;
+  if (index != c->want) return 0;
+  c->platform = platform;
+  c->device = device;
+  return 1;
+}
+
+int mlg_cl_find_device(int index, cl_platform_id *out_platform, cl_device_id *out_device) {
+  find_ctx ctx = {index, NULL, NULL};
+  walk_devices(find_visit, &ctx);
+  if (!ctx.device) return -1;
+  *out_platform = ctx.platform;
+  *out_device = ctx.device;
+  return 0;
+}
+
+mlg_status mlg_cl_device_create(int index, int enable_profiling, mlg_backend_device **out_device,
+                                  mlg_device_info *out_info) {
+  *out_device = NULL;
+  cl_platform_id platform;
+  cl_device_id device;
+  if (mlg_cl_find_device(index, &platform, &device) != 0)
+    return mlg_fail(MLG_ERR_NO_DEVICE, "OpenCL device opencl:%d disappeared", index);
+  fill_info(index, platform, device, out_info);
+
+  cl_bool available = CL_FALSE, compiler = CL_FALSE;
+  /* Room for more dimensions than the 3 used: the query fails if the buffer is too small. */
+  size_t max_work_group = 0, max_work_item[16] = {0};
+  cl_ulong max_alloc = 0;
+  struct {
+    cl_device_info what;
+    const char *name;
+    size_t size;
+    void *out;
+  } queries[] = {
+      {CL_DEVICE_AVAILABLE, "CL_DEVICE_AVAILABLE", sizeof available, &available},
+      {CL_DEVICE_COMPILER_AVAILABLE, "CL_DEVICE_COMPILER_AVAILABLE", sizeof compiler, &compiler},
+      {CL_DEVICE_MAX_WORK_GROUP_SIZE, "CL_DEVICE_MAX_WORK_GROUP_SIZE", sizeof max_work_group, &max_work_group},
+      {CL_DEVICE_MAX_WORK_ITEM_SIZES, "CL_DEVICE_MAX_WORK_ITEM_SIZES", sizeof max_work_item, max_work_item},
+      {CL_DEVICE_MAX_MEM_ALLOC_SIZE, "CL_DEVICE_MAX_MEM_ALLOC_SIZE", sizeof max_alloc, &max_alloc},
+  };
+  for (size_t q = 0; q < sizeof queries / sizeof queries[0]; q++) {
+    cl_int err = clGetDeviceInfo(device, queries[q].what, queries[q].size, queries[q].out, NULL);
+    if (err != CL_SUCCESS)
+      return mlg_fail(MLG_ERR_DEVICE, "clGetDeviceInfo(%s) on '%s' (%s) failed: %s", queries[q].name,
+                      out_info->name, out_info->spec, mlg_cl_error_name(err));
+  }
+  if (!available) return mlg_fail(MLG_ERR_NO_DEVICE, "OpenCL device '%s' (%s) is not available", out_info->name, out_info->spec);
+  if (!compiler)
+    return mlg_fail(MLG_ERR_UNSUPPORTED, "OpenCL device '%s' (%s) has no kernel compiler", out_info->name,
+                    out_info->spec);
+
+  mlg_backend_device *dev = calloc(1, sizeof *dev);
+  if (!dev) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory opening %s", out_info->spec);
+  dev->platform = platform;
+  dev->device = device;
+  dev->profiling = enable_profiling;
+  snprintf(dev->name, sizeof dev->name, "%s", out_info->name);
+  snprintf(dev->driver_version, sizeof dev->driver_version, "%s", out_info->driver);
+  platform_string(platform, CL_PLATFORM_VERSION, dev->platform_version, sizeof dev->platform_version);
+  dev->max_work_group = max_work_group;
+  memcpy(dev->max_work_item, max_work_item, sizeof dev->max_work_item);
+  dev->max_alloc = max_alloc;
+
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
+  cl_int err = CL_SUCCESS;
+  dev->context = clCreateContext(props, 1, &device, NULL, NULL, &err);
+  if (err != CL_SUCCESS || !dev->context) {
+    free(dev);
+    return mlg_fail(MLG_ERR_DEVICE, "clCreateContext on '%s' (%s) failed: %s", out_info->name, out_info->spec,
+                    mlg_cl_error_name(err));
+  }
+  *out_device = dev;
+  return MLG_OK;
+}
+
+void mlg_cl_device_destroy(mlg_backend_device *dev) {
+  if (!dev) return;
+  if (dev->context) clReleaseContext(dev->context);
+  free(dev);
+}

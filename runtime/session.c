@@ -1,0 +1,140 @@
+/* session.c — one execution context of a model: host staging for its inputs and outputs
+ * (allocated here, once) and the backend's recorded dispatch list. A run allocates nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
+  if (!out_session) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_create: out_session is NULL");
+  *out_session = NULL;
+  if (!model) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_create: model is NULL");
+
+  const mlgb_bundle *b = model->bundle;
+  int n = model->n_inputs + model->n_outputs;
+  size_t staging_bytes = 0;
+  for (int i = 0; i < n; i++) {
+    uint32_t t = i < model->n_inputs ? model->inputs[i] : model->outputs[i - model->n_inputs];
+    /* Keep each slot 64-byte aligned, so staging can be handed to drivers that like it. */
+    staging_bytes += ((size_t)b->tensors[t].size + 63) & ~(size_t)63;
+  }
+
+  mlg_session *s = calloc(1, sizeof *s);
+  if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
+  s->model = model;
+  s->staging = aligned_alloc(64, staging_bytes ? staging_bytes : 64);
+  s->transfers = calloc((size_t)n + 1, sizeof *s->transfers);
+  s->input_set = calloc((size_t)model->n_inputs + 1, 1);
+  if (!s->staging || !s->transfers || !s->input_set) {
+    mlg_session_destroy(s);
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %zu bytes of session staging",
+                    staging_bytes);
+  }
+  memset(s->staging, 0, staging_bytes);
+  size_t at = 0;
+  for (int i = 0; i < n; i++) {
+    uint32_t t = i < model->n_inputs ? model->inputs[i] : model->outputs[i - model->n_inputs];
+    const mlgb_tensor *tensor = &b->tensors[t];
+    s->transfers[i] = (mlg_transfer){tensor->name, tensor->region, tensor->offset, tensor->size, s->staging + at};
+    at += ((size_t)tensor->size + 63) & ~(size_t)63;
+  }
+
+  mlg_runtime *rt = model->runtime;
+  mlg_status st = rt->backend->record(model->backend_model, &s->backend_session);
+  if (st != MLG_OK) {
+    mlg_session_destroy(s);
+    return st;
+  }
+  *out_session = s;
+  return MLG_OK;
+}
+
+void mlg_session_destroy(mlg_session *session) {
+  if (!session) return;
+  if (session->backend_session)
+    session->model->runtime->backend->session_destroy(session->backend_session);
+  free(session->staging);
+  free(session->transfers);
+  free(session->input_set);
+  free(session);
+}
+
+/* Index into transfers of the named input (outputs: n_inputs + k), or -1. */
+static int find(const mlg_session *s, const char *name, int outputs) {
+  const mlg_model *m = s->model;
+  int first = outputs ? m->n_inputs : 0;
+  int n = outputs ? m->n_outputs : m->n_inputs;
+  for (int i = first; i < first + n; i++)
+    if (strcmp(s->transfers[i].name, name) == 0) return i;
+  return -1;
+}
+
+/* "x, y" — the names the model does have, for an unknown-name message. */
+static void list_names(const mlg_session *s, int outputs, char *buf, size_t size) {
+  const mlg_model *m = s->model;
+  int first = outputs ? m->n_inputs : 0;
+  int n = outputs ? m->n_outputs : m->n_inputs;
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = first; i < first + n && used < size; i++) {
+    int w = snprintf(buf + used, size - used, "%s'%s'", i > first ? ", " : "", s->transfers[i].name);
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+  if (n == 0) snprintf(buf, size, "none");
+}
+
+mlg_status mlg_session_set_input(mlg_session *session, const char *name, const void *data, size_t bytes) {
+  if (!session || !name || (!data && bytes))
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_set_input: %s is NULL",
+                    !session ? "session" : !name ? "name" : "data");
+  int i = find(session, name, 0);
+  if (i < 0) {
+    char names[1024];
+    list_names(session, 0, names, sizeof names);
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "model '%s' has no input '%s'; its inputs: %s",
+                    mlg_model_name(session->model), name, names);
+  }
+  mlg_transfer *t = &session->transfers[i];
+  if (bytes != t->size)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' takes %llu bytes, got %zu", name,
+                    (unsigned long long)t->size, bytes);
+  if (bytes) memcpy(t->host, data, bytes);
+  session->input_set[i] = 1;
+  return MLG_OK;
+}
+
+mlg_status mlg_session_run(mlg_session *session) {
+  if (!session) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_run: session is NULL");
+  const mlg_model *m = session->model;
+  for (int i = 0; i < m->n_inputs; i++)
+    if (!session->input_set[i])
+      return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' was never set (mlg_session_set_input)",
+                      session->transfers[i].name);
+  mlg_status st = m->runtime->backend->run(session->backend_session, session->transfers, m->n_inputs,
+                                           session->transfers + m->n_inputs, m->n_outputs);
+  session->has_run = st == MLG_OK;
+  return st;
+}
+
+mlg_status mlg_session_get_output(mlg_session *session, const char *name, void *data, size_t bytes) {
+  if (!session || !name || (!data && bytes))
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_get_output: %s is NULL",
+                    !session ? "session" : !name ? "name" : "data");
+  int i = find(session, name, 1);
+  if (i < 0) {
+    char names[1024];
+    list_names(session, 1, names, sizeof names);
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "model '%s' has no output '%s'; its outputs: %s",
+                    mlg_model_name(session->model), name, names);
+  }
+  const mlg_transfer *t = &session->transfers[i];
+  if (bytes != t->size)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s' has %llu bytes, got room for %zu", name,
+                    (unsigned long long)t->size, bytes);
+  if (!session->has_run)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s': the session has not run successfully yet", name);
+  if (bytes) memcpy(data, t->host, bytes);
+  return MLG_OK;
+}

@@ -1,0 +1,42 @@
+/* status.c — status names and the per-thread last-error message. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static _Thread_local char last_error[MLG_ERROR_CAPACITY];
+
+const char *mlg_status_string(mlg_status status) {
+  switch (status) {
+    case MLG_OK: return "ok";
+    case MLG_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case MLG_ERR_IO: return "I/O error";
+    case MLG_ERR_FORMAT: return "malformed file";
+    case MLG_ERR_MISMATCH: return "dtype or shape mismatch";
+    case MLG_ERR_NOT_FOUND: return "not found";
+    case MLG_ERR_NO_DEVICE: return "no device";
+    case MLG_ERR_UNSUPPORTED: return "unsupported";
+    case MLG_ERR_BUILD: return "kernel build failed";
+    case MLG_ERR_DEVICE: return "device error";
+    case MLG_ERR_OUT_OF_MEMORY: return "out of memory";
+  }
+  return "unknown status";
+}
+
+const char *mlg_last_error(void) { return last_error; }
+
+void mlg_clear_error(void) { last_error[0] = '\0'; }
+
+mlg_status mlg_fail(mlg_status status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    snprintf(last_error, sizeof last_error, "%s", mlg_status_string(status));
+  } else if ((size_t)n >= sizeof last_error) {
+    memcpy(last_error + sizeof last_error - 4, "...", 4);
+  }
+  return status;
+}

@@ -1,0 +1,591 @@
+/* test_runtime.c — libmlgrt on PoCL: device listing and specs, a hand-assembled bundle that runs
+ * and gives exact numbers, sessions, weights from .safetensors, the program cache, errors. */
+#include <check.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "internal.h"
+#include "mlg.h"
+
+/* y = x * 2 + w, through an intermediate t in the arena; every tensor sits at a nonzero offset
+ * except x, so a kernel that ignored its offsets would read the garbage around them. */
+static const char *SOURCE =
+    "__kernel void mul2(__global const float *x, const uint x_off,\n"
+    "                   __global float *t, const uint t_off) {\n"
+    "  uint i = get_global_id(0);\n"
+    "  t[t_off + i] = x[x_off + i] * 2.0f;\n"
+    "}\n"
+    "__kernel void addw(__global const float *t, const uint t_off,\n"
+    "                   __global const float *w, const uint w_off,\n"
+    "                   __global float *y, const uint y_off) {\n"
+    "  uint i = get_global_id(0);\n"
+    "  y[y_off + i] = t[t_off + i] + w[w_off + i];\n"
+    "}\n";
+
+static const float W[4] = {0.5f, 1.0f, 1.5f, 2.0f};
+
+typedef struct bundle_spec {
+  uint32_t target;
+  int has_weights;
+  const char *source;
+  int addw_args;             /* how many tensors addw binds (3 is right) */
+} bundle_spec;
+
+static const bundle_spec GOOD = {MLGB_TARGET_OPENCL, 1, NULL, 3};
+
+static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
+  mlgb_tensor tensors[4];
+  memset(tensors, 0, sizeof tensors);
+  static char nx[] = "x", nw[] = "w", nt[] = "t", ny[] = "y";
+  char *names[4] = {nx, nw, nt, ny};
+  uint32_t roles[4] = {MLGB_ROLE_INPUT, MLGB_ROLE_PARAM, MLGB_ROLE_INTERMEDIATE, MLGB_ROLE_OUTPUT};
+  uint32_t regions[4] = {MLGB_REGION_IO, MLGB_REGION_WEIGHTS, MLGB_REGION_ARENA, MLGB_REGION_IO};
+  uint64_t offsets[4] = {0, 256, 256, 256};
+  for (int i = 0; i < 4; i++) {
+    tensors[i].name = names[i];
+    tensors[i].dtype = MLGB_F32;
+    tensors[i].role = roles[i];
+    tensors[i].region = regions[i];
+    tensors[i].rank = 1;
+    tensors[i].dims[0] = 4;
+    tensors[i].offset = offsets[i];
+    tensors[i].size = 16;
+  }
+  /* SPIR-V stand-in for the wrong-target bundle: the magic number and four more words. */
+  uint32_t spirv[5] = {0x07230203u, 0x00010300u, 0, 1, 0};
+  const char *src = spec.source ? spec.source : SOURCE;
+  mlgb_module module = {MLGB_MODULE_OPENCL_C, strlen(src), (uint8_t *)src};
+  if (spec.target == MLGB_TARGET_VULKAN) module = (mlgb_module){MLGB_MODULE_SPIRV, sizeof spirv, (uint8_t *)spirv};
+  uint32_t args0[2] = {0, 2}, args1[3] = {2, 1, 3};
+  static char kmul[] = "mul2", kadd[] = "addw";
+  mlgb_kernel kernels[2] = {
+      {kmul, 0, {4, 1, 1}, 2, args0},
+      {kadd, 0, {2, 1, 1}, (uint32_t)spec.addw_args, args1},
+  };
+  mlgb_dispatch dispatches[2] = {{0, {1, 1, 1}}, {1, {2, 1, 1}}};
+  float weights[128];
+  for (int i = 0; i < 128; i++) weights[i] = 99.0f;
+  memcpy(&weights[64], W, sizeof W);
+  static char model_name[] = "double_add", producer[] = "test_runtime";
+
+  mlgb_bundle b = {0};
+  b.target = spec.target;
+  b.model_name = model_name;
+  b.producer = producer;
+  b.alignment = 256;
+  b.region_size[MLGB_REGION_WEIGHTS] = 512;
+  b.region_size[MLGB_REGION_IO] = 512;
+  b.region_size[MLGB_REGION_ARENA] = 512;
+  b.n_tensors = 4;
+  b.tensors = tensors;
+  b.n_modules = 1;
+  b.modules = &module;
+  b.n_kernels = 2;
+  b.kernels = kernels;
+  b.n_dispatches = 2;
+  b.dispatches = dispatches;
+  b.has_weights = spec.has_weights;
+  b.weights = spec.has_weights ? (uint8_t *)weights : NULL;
+
+  uint8_t *data = NULL;
+  char err[512];
+  int rc = mlgb_write(&b, &data, out_size, err, sizeof err);
+  ck_assert_msg(rc == 0, "mlgb_write: %s", err);
+  return data;
+}
+
+static mlg_runtime *cpu_runtime(const char *cache_dir) {
+  mlg_runtime_options opts = {.device = "cpu", .cache_dir = cache_dir};
+  mlg_runtime *rt = NULL;
+  mlg_status st = mlg_runtime_create(&opts, &rt);
+  ck_assert_msg(st == MLG_OK, "runtime: %s", mlg_last_error());
+  return rt;
+}
+
+static mlg_model *load(mlg_runtime *rt, bundle_spec spec, const char *weights_path, mlg_status want) {
+  size_t size;
+  uint8_t *data = make_bundle(spec, &size);
+  mlg_load_options lo = {.weights_path = weights_path};
+  mlg_model *m = NULL;
+  mlg_status st = mlg_model_load_memory(rt, data, size, &lo, &m);
+  free(data);
+  ck_assert_msg(st == want, "load: got %s (%s), want %s", mlg_status_string(st), mlg_last_error(),
+                mlg_status_string(want));
+  ck_assert(want == MLG_OK ? m != NULL : m == NULL);
+  return m;
+}
+
+static void run_and_check(mlg_session *s, float scale, const float *w) {
+  float x[4], y[4];
+  for (int i = 0; i < 4; i++) x[i] = scale * (float)(i + 1);
+  ck_assert_msg(mlg_session_set_input(s, "x", x, sizeof x) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_msg(mlg_session_run(s) == MLG_OK, "run: %s", mlg_last_error());
+  ck_assert_msg(mlg_session_get_output(s, "y", y, sizeof y) == MLG_OK, "%s", mlg_last_error());
+  for (int i = 0; i < 4; i++)
+    ck_assert_msg(y[i] == x[i] * 2.0f + w[i], "y[%d] = %g, want %g", i, y[i], x[i] * 2.0f + w[i]);
+}
+
+/* A fresh folder under the build tree. */
+static void temp_dir(char *buf, size_t size) {
+  snprintf(buf, size, "%s/test_runtime_XXXXXX", MLG_BINARY_DIR);
+  ck_assert_msg(mkdtemp(buf) != NULL, "mkdtemp %s", buf);
+}
+
+/* rm -r: the temporary folders' trees are a few levels deep at most. */
+static void remove_tree(const char *path) {
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      char child[4400];
+      snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+      remove_tree(child);
+    }
+    closedir(d);
+    rmdir(path);
+  } else {
+    unlink(path);
+  }
+}
+
+/* The single entry in dir (path into buf); fails the test unless there is exactly one. */
+static void only_entry(const char *dir, char *buf, size_t size) {
+  DIR *d = opendir(dir);
+  ck_assert_msg(d != NULL, "opendir %s", dir);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    n++;
+    snprintf(buf, size, "%s/%s", dir, e->d_name);
+  }
+  closedir(d);
+  ck_assert_int_eq(n, 1);
+}
+
+static void write_file(const char *path, const void *data, size_t size) {
+  FILE *f = fopen(path, "wb");
+  ck_assert_msg(f != NULL, "fopen %s", path);
+  ck_assert_uint_eq(fwrite(data, 1, size, f), size);
+  fclose(f);
+}
+
+/* A .safetensors file written by hand: header length, JSON header padded to 8, data. */
+static void write_safetensors(const char *path, const char *json, const void *data, size_t size) {
+  size_t n = strlen(json), padded = (n + 7) & ~(size_t)7;
+  uint8_t *buf = calloc(1, 8 + padded + size);
+  ck_assert(buf != NULL);
+  uint64_t len = padded;
+  memcpy(buf, &len, 8);
+  memcpy(buf + 8, json, n);
+  memset(buf + 8 + n, ' ', padded - n);
+  memcpy(buf + 8 + padded, data, size);
+  write_file(path, buf, 8 + padded + size);
+  free(buf);
+}
+
+START_TEST(test_list_devices) {
+  int n = -1;
+  ck_assert_int_eq(mlg_list_devices(NULL, 0, &n), MLG_OK);
+  ck_assert_int_ge(n, 1);
+  mlg_device_info devs[16];
+  int n2 = 0;
+  ck_assert_int_eq(mlg_list_devices(devs, 16, &n2), MLG_OK);
+  ck_assert_int_eq(n2, n);
+  ck_assert_str_eq(devs[0].spec, "opencl:0");
+  ck_assert_str_eq(devs[0].backend, "opencl");
+  ck_assert(devs[0].name[0] != '\0');
+  ck_assert(devs[0].platform[0] != '\0');
+  ck_assert_int_ge(devs[0].compute_units, 1);
+  ck_assert(devs[0].global_mem_bytes > 0);
+}
+END_TEST
+
+static void expect_spec(const char *spec, mlg_status want, const char *in_message) {
+  mlg_runtime_options opts = {.device = spec, .cache_dir = ""};
+  mlg_runtime *rt = (mlg_runtime *)1;
+  mlg_status st = mlg_runtime_create(&opts, &rt);
+  ck_assert_msg(st == want, "spec '%s': got %s (%s)", spec, mlg_status_string(st), mlg_last_error());
+  ck_assert(rt == NULL);
+  ck_assert_msg(strstr(mlg_last_error(), in_message) != NULL, "spec '%s': message '%s' lacks '%s'", spec,
+                mlg_last_error(), in_message);
+}
+
+START_TEST(test_device_specs) {
+  expect_spec("opencl:99", MLG_ERR_NO_DEVICE, "opencl:0");
+  expect_spec("tpu", MLG_ERR_INVALID_ARGUMENT, "available: opencl:0");
+  expect_spec("opencl:", MLG_ERR_INVALID_ARGUMENT, "unknown device spec 'opencl:'");
+  expect_spec("opencl:x", MLG_ERR_INVALID_ARGUMENT, "opencl:N");
+  expect_spec("opencl:1x", MLG_ERR_INVALID_ARGUMENT, "opencl:N");
+  expect_spec("opencl:-1", MLG_ERR_INVALID_ARGUMENT, "opencl:N");
+  expect_spec("vulkan:0", MLG_ERR_UNSUPPORTED, "Vulkan");
+
+  mlg_device_info devs[16];
+  int n = 0, has_gpu = 0;
+  mlg_list_devices(devs, 16, &n);
+  for (int i = 0; i < n && i < 16; i++) has_gpu |= devs[i].is_gpu;
+  if (!has_gpu) expect_spec("gpu", MLG_ERR_NO_DEVICE, "no GPU device");
+
+  mlg_runtime *rt = cpu_runtime("");
+  ck_assert_int_eq(mlg_runtime_device(rt)->is_gpu, 0);
+  mlg_runtime_destroy(rt);
+
+  /* $MLG_DEVICE applies when the options name no device, and the message says it came from there. */
+  setenv("MLG_DEVICE", "bogus", 1);
+  mlg_runtime_options opts = {.cache_dir = ""};
+  ck_assert_int_eq(mlg_runtime_create(&opts, &rt), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(mlg_last_error(), "MLG_DEVICE"));
+  setenv("MLG_DEVICE", "opencl:0", 1);
+  ck_assert_int_eq(mlg_runtime_create(&opts, &rt), MLG_OK);
+  ck_assert_str_eq(mlg_runtime_device(rt)->spec, "opencl:0");
+  mlg_runtime_destroy(rt);
+  unsetenv("MLG_DEVICE");
+}
+END_TEST
+
+START_TEST(test_run_exact) {
+  mlg_runtime *rt = cpu_runtime("");
+  mlg_model *m = load(rt, GOOD, NULL, MLG_OK);
+  ck_assert_str_eq(mlg_model_name(m), "double_add");
+  ck_assert_int_eq(mlg_model_input_count(m), 1);
+  ck_assert_int_eq(mlg_model_output_count(m), 1);
+  mlg_tensor_info info;
+  ck_assert_int_eq(mlg_model_input_info(m, 0, &info), MLG_OK);
+  ck_assert_str_eq(info.name, "x");
+  ck_assert_int_eq(info.rank, 1);
+  ck_assert_int_eq(info.dims[0], 4);
+  ck_assert_uint_eq(info.bytes, 16);
+  ck_assert_int_eq(mlg_model_output_info(m, 0, &info), MLG_OK);
+  ck_assert_str_eq(info.name, "y");
+  ck_assert_int_eq(mlg_model_output_info(m, 1, &info), MLG_ERR_INVALID_ARGUMENT);
+
+  mlg_session *s = NULL;
+  ck_assert_int_eq(mlg_session_create(m, &s), MLG_OK);
+  run_and_check(s, 1.0f, W);
+  run_and_check(s, -3.25f, W);
+  run_and_check(s, 1000.0f, W);
+  mlg_session_destroy(s);
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_two_sessions) {
+  mlg_runtime *rt = cpu_runtime("");
+  mlg_model *m = load(rt, GOOD, NULL, MLG_OK);
+  mlg_session *a = NULL, *b = NULL;
+  ck_assert_int_eq(mlg_session_create(m, &a), MLG_OK);
+  ck_assert_int_eq(mlg_session_create(m, &b), MLG_OK);
+  float xa[4] = {1, 2, 3, 4}, xb[4] = {10, 20, 30, 40}, y[4];
+  ck_assert_int_eq(mlg_session_set_input(a, "x", xa, sizeof xa), MLG_OK);
+  ck_assert_int_eq(mlg_session_set_input(b, "x", xb, sizeof xb), MLG_OK);
+  ck_assert_int_eq(mlg_session_run(a), MLG_OK);
+  ck_assert_int_eq(mlg_session_run(b), MLG_OK);
+  /* Each session keeps its own outputs. */
+  ck_assert_int_eq(mlg_session_get_output(a, "y", y, sizeof y), MLG_OK);
+  for (int i = 0; i < 4; i++) ck_assert(y[i] == xa[i] * 2 + W[i]);
+  ck_assert_int_eq(mlg_session_get_output(b, "y", y, sizeof y), MLG_OK);
+  for (int i = 0; i < 4; i++) ck_assert(y[i] == xb[i] * 2 + W[i]);
+  mlg_session_destroy(a);
+  run_and_check(b, 7.0f, W);
+  mlg_session_destroy(b);
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_weights_file) {
+  char dir[4096], path[4200];
+  temp_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/w.safetensors", dir);
+  mlg_runtime *rt = cpu_runtime("");
+  bundle_spec no_weights = GOOD;
+  no_weights.has_weights = 0;
+
+  load(rt, no_weights, NULL, MLG_ERR_NOT_FOUND);
+  ck_assert_ptr_nonnull(strstr(mlg_last_error(), "'w'"));
+
+  float other[4] = {1, 2, 3, 4};
+  write_safetensors(path, "{\"other\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", other,
+                    sizeof other);
+  load(rt, no_weights, path, MLG_ERR_NOT_FOUND);
+  ck_assert_msg(strstr(mlg_last_error(), "weight 'w' (f32[4]) is missing") != NULL, "%s", mlg_last_error());
+
+  write_safetensors(path, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", other,
+                    sizeof other);
+  load(rt, no_weights, path, MLG_ERR_MISMATCH);
+  ck_assert_msg(strstr(mlg_last_error(), "'w'") && strstr(mlg_last_error(), "f32[2, 2]") &&
+                    strstr(mlg_last_error(), "f32[4]"), "%s", mlg_last_error());
+
+  write_safetensors(path, "{\"w\":{\"dtype\":\"I32\",\"shape\":[4],\"data_offsets\":[0,16]}}", other,
+                    sizeof other);
+  load(rt, no_weights, path, MLG_ERR_MISMATCH);
+  ck_assert_ptr_nonnull(strstr(mlg_last_error(), "i32[4]"));
+
+  /* The right tensor plus one the model does not use: the extra is ignored. */
+  float both[8] = {5, 6, 7, 8, 10, 20, 30, 40};
+  write_safetensors(path,
+                    "{\"extra\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                    "\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,32]}}",
+                    both, sizeof both);
+  mlg_model *m = load(rt, no_weights, path, MLG_OK);
+  mlg_session *s = NULL;
+  ck_assert_int_eq(mlg_session_create(m, &s), MLG_OK);
+  run_and_check(s, 1.0f, both + 4);
+  mlg_session_destroy(s);
+  mlg_model_destroy(m);
+
+  /* A weights file replaces the weights of a bundle that has them too. */
+  m = load(rt, GOOD, path, MLG_OK);
+  ck_assert_int_eq(mlg_session_create(m, &s), MLG_OK);
+  run_and_check(s, 2.0f, both + 4);
+  mlg_session_destroy(s);
+  mlg_model_destroy(m);
+
+  snprintf(path, sizeof path, "%s/absent.safetensors", dir);
+  load(rt, GOOD, path, MLG_ERR_IO);
+  mlg_runtime_destroy(rt);
+  remove_tree(dir);
+}
+END_TEST
+
+START_TEST(test_bad_bundles) {
+  mlg_runtime *rt = cpu_runtime("");
+  bundle_spec vk = GOOD;
+  vk.target = MLGB_TARGET_VULKAN;
+  load(rt, vk, NULL, MLG_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(mlg_last_error(), "vulkan") != NULL, "%s", mlg_last_error());
+
+  bundle_spec broken = GOOD;
+  broken.source = "__kernel void mul2(__global float *x, const uint x_off) { this is not C; }\n";
+  load(rt, broken, NULL, MLG_ERR_BUILD);
+  ck_assert_msg(strstr(mlg_last_error(), "clBuildProgram") && strstr(mlg_last_error(), "CL_BUILD_PROGRAM_FAILURE"),
+                "%s", mlg_last_error());
+
+  bundle_spec args = GOOD;
+  args.addw_args = 2;
+  load(rt, args, NULL, MLG_ERR_FORMAT);
+  ck_assert_msg(strstr(mlg_last_error(), "kernel 'addw' takes 6 arguments") != NULL, "%s", mlg_last_error());
+
+  size_t size;
+  uint8_t *data = make_bundle(GOOD, &size);
+  mlg_model *m = NULL;
+  ck_assert_int_eq(mlg_model_load_memory(rt, data, size / 2, NULL, &m), MLG_ERR_FORMAT);
+  ck_assert(m == NULL);
+  free(data);
+  ck_assert_int_eq(mlg_model_load_file(rt, "/nonexistent/model.mlgb", NULL, &m), MLG_ERR_IO);
+  ck_assert_ptr_nonnull(strstr(mlg_last_error(), "/nonexistent/model.mlgb"));
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_load_file) {
+  char dir[4096], path[4200];
+  temp_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/model.mlgb", dir);
+  size_t size;
+  uint8_t *data = make_bundle(GOOD, &size);
+  write_file(path, data, size);
+  free(data);
+  mlg_runtime *rt = cpu_runtime("");
+  mlg_model *m = NULL;
+  ck_assert_msg(mlg_model_load_file(rt, path, NULL, &m) == MLG_OK, "%s", mlg_last_error());
+  mlg_session *s = NULL;
+  ck_assert_int_eq(mlg_session_create(m, &s), MLG_OK);
+  run_and_check(s, 0.5f, W);
+  mlg_session_destroy(s);
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+  remove_tree(dir);
+}
+END_TEST
+
+static void cache_counts(mlg_model *m, int hits, int misses, int writes) {
+  int h, mi, w;
+  mlg_model_cache_stats(m, &h, &mi, &w);
+  ck_assert_msg(h == hits && mi == misses && w == writes, "cache: %d hits %d misses %d writes, want %d %d %d",
+                h, mi, w, hits, misses, writes);
+}
+
+static void load_run_destroy(mlg_runtime *rt, int hits, int misses, int writes) {
+  mlg_model *m = load(rt, GOOD, NULL, MLG_OK);
+  cache_counts(m, hits, misses, writes);
+  mlg_session *s = NULL;
+  ck_assert_int_eq(mlg_session_create(m, &s), MLG_OK);
+  run_and_check(s, 3.0f, W);
+  mlg_session_destroy(s);
+  mlg_model_destroy(m);
+}
+
+START_TEST(test_program_cache) {
+  char dir[4096], cache[4200], entry[4400];
+  temp_dir(dir, sizeof dir);
+  /* The cache folder (two levels) does not exist yet: the first load creates it. */
+  snprintf(cache, sizeof cache, "%s/a/b", dir);
+  mlg_runtime *rt = cpu_runtime(cache);
+  load_run_destroy(rt, 0, 1, 1);
+  only_entry(cache, entry, sizeof entry);
+  ck_assert_ptr_nonnull(strstr(entry, "/opencl-"));
+  load_run_destroy(rt, 1, 0, 0);
+
+  /* Garbage in place of the entry: a miss, rebuilt and overwritten, then a hit again. */
+  write_file(entry, "garbage, not a program binary", 29);
+  load_run_destroy(rt, 0, 1, 1);
+  load_run_destroy(rt, 1, 0, 0);
+
+  /* A truncated entry is a miss too. */
+  struct stat st;
+  ck_assert_int_eq(stat(entry, &st), 0);
+  ck_assert_int_eq(truncate(entry, st.st_size / 2), 0);
+  load_run_destroy(rt, 0, 1, 1);
+
+  /* A flipped byte in the binary: the checksum catches it. */
+  FILE *f = fopen(entry, "r+b");
+  ck_assert(f != NULL);
+  fseek(f, 60, SEEK_SET);
+  int c = fgetc(f);
+  fseek(f, 60, SEEK_SET);
+  fputc(c ^ 0x5a, f);
+  fclose(f);
+  load_run_destroy(rt, 0, 1, 1);
+  only_entry(cache, entry, sizeof entry); /* no temporary files left behind */
+  mlg_runtime_destroy(rt);
+
+  /* A cache folder that cannot be created is not an error: the model still loads and runs. */
+  rt = cpu_runtime("/proc/mlg-cannot-create-this");
+  load_run_destroy(rt, 0, 1, 0);
+  mlg_runtime_destroy(rt);
+  remove_tree(dir);
+}
+END_TEST
+
+START_TEST(test_session_errors) {
+  mlg_runtime *rt = cpu_runtime("");
+  mlg_model *m = load(rt, GOOD, NULL, MLG_OK);
+  mlg_session *s = NULL;
+  ck_assert_int_eq(mlg_session_create(m, &s), MLG_OK);
+  float x[5] = {0}, y[4];
+
+  ck_assert_int_eq(mlg_session_run(s), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(mlg_last_error(), "input 'x' was never set") != NULL, "%s", mlg_last_error());
+
+  ck_assert_int_eq(mlg_session_set_input(s, "x", x, 20), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(mlg_last_error(), "input 'x' takes 16 bytes, got 20") != NULL, "%s", mlg_last_error());
+  ck_assert_int_eq(mlg_session_set_input(s, "z", x, 16), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(mlg_last_error(), "no input 'z'; its inputs: 'x'") != NULL, "%s", mlg_last_error());
+  ck_assert_int_eq(mlg_session_get_output(s, "y", y, sizeof y), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(mlg_session_get_output(s, "x", y, sizeof y), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(mlg_last_error(), "its outputs: 'y'"));
+
+  ck_assert_int_eq(mlg_session_set_input(s, "x", x, 16), MLG_OK);
+  ck_assert_int_eq(mlg_session_run(s), MLG_OK);
+  ck_assert_int_eq(mlg_session_get_output(s, "y", y, 12), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(mlg_session_get_output(s, "y", y, 16), MLG_OK);
+
+  mlg_session_destroy(s);
+  ck_assert_int_eq(mlg_session_create(NULL, &s), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert(s == NULL);
+  ck_assert_str_eq(mlg_status_string(MLG_ERR_BUILD), "kernel build failed");
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+typedef struct thread_job {
+  mlg_model *model;
+  float scale;
+  int failures;
+} thread_job;
+
+static void *thread_main(void *arg) {
+  thread_job *job = arg;
+  mlg_session *s = NULL;
+  if (mlg_session_create(job->model, &s) != MLG_OK) {
+    job->failures = 1000;
+    return NULL;
+  }
+  for (int r = 0; r < 50; r++) {
+    float x[4], y[4];
+    for (int i = 0; i < 4; i++) x[i] = job->scale * (float)(r + i);
+    if (mlg_session_set_input(s, "x", x, sizeof x) != MLG_OK || mlg_session_run(s) != MLG_OK ||
+        mlg_session_get_output(s, "y", y, sizeof y) != MLG_OK) {
+      job->failures++;
+      continue;
+    }
+    for (int i = 0; i < 4; i++) job->failures += y[i] != x[i] * 2.0f + W[i];
+  }
+  /* The last error is per thread: this thread's failure does not show in another's. */
+  mlg_session_set_input(s, "nope", NULL, 0);
+  if (!strstr(mlg_last_error(), "'nope'")) job->failures++;
+  mlg_session_destroy(s);
+  return NULL;
+}
+
+/* One model, one session per thread, running at the same time. */
+START_TEST(test_threads) {
+  mlg_runtime *rt = cpu_runtime("");
+  mlg_model *m = load(rt, GOOD, NULL, MLG_OK);
+  thread_job jobs[3] = {{m, 1.0f, 0}, {m, -2.0f, 0}, {m, 0.25f, 0}};
+  pthread_t threads[3];
+  for (int t = 0; t < 3; t++) ck_assert_int_eq(pthread_create(&threads[t], NULL, thread_main, &jobs[t]), 0);
+  for (int t = 0; t < 3; t++) pthread_join(threads[t], NULL);
+  for (int t = 0; t < 3; t++) ck_assert_int_eq(jobs[t].failures, 0);
+  ck_assert_ptr_null(strstr(mlg_last_error(), "'nope'"));
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+/* Runs in a forked child (Check's default), before anything in it touched the ICD loader. */
+START_TEST(test_no_platform) {
+  char dir[4096];
+  temp_dir(dir, sizeof dir);
+  setenv("OCL_ICD_VENDORS", dir, 1);
+  unsetenv("OCL_ICD_FILENAMES");
+  int n = -1;
+  ck_assert_int_eq(mlg_list_devices(NULL, 0, &n), MLG_OK);
+  ck_assert_int_eq(n, 0);
+  mlg_runtime *rt = NULL;
+  ck_assert_int_eq(mlg_runtime_create(NULL, &rt), MLG_ERR_NO_DEVICE);
+  ck_assert_msg(strstr(mlg_last_error(), "no OpenCL platform found") &&
+                    strstr(mlg_last_error(), "pocl-opencl-icd"), "%s", mlg_last_error());
+  remove_tree(dir);
+}
+END_TEST
+
+/* PoCL and its LLVM leak a little while compiling a program that is not in PoCL's own cache;
+ * LeakSanitizer should report only mlg's leaks. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libpocl.so\nleak:libLLVM\n"; }
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void) { return "print_suppressions=0"; }
+
+int main(void) {
+  Suite *suite = suite_create("runtime");
+  TCase *tc = tcase_create("opencl");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, test_list_devices);
+  tcase_add_test(tc, test_device_specs);
+  tcase_add_test(tc, test_run_exact);
+  tcase_add_test(tc, test_two_sessions);
+  tcase_add_test(tc, test_weights_file);
+  tcase_add_test(tc, test_bad_bundles);
+  tcase_add_test(tc, test_load_file);
+  tcase_add_test(tc, test_program_cache);
+  tcase_add_test(tc, test_session_errors);
+  tcase_add_test(tc, test_threads);
+  tcase_add_test(tc, test_no_platform);
+  suite_add_tcase(suite, tc);
+  SRunner *runner = srunner_create(suite);
+  srunner_run_all(runner, CK_NORMAL);
+  int failed = srunner_ntests_failed(runner);
+  srunner_free(runner);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

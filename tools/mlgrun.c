@@ -1,0 +1,493 @@
+/* mlgrun — run a model (.mlgb, or .mlg compiled in memory) on an OpenCL device: inputs from
+ * .npy files or seeded random values, outputs written as .npy and summarized on stdout.
+ *
+ * Exit status: 0 success, 1 a runtime or compile error, 2 a bad command line. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bundle.h"
+/* The compiler's graph.h and the runtime's mlg.h both name a type mlg_dtype (with different
+ * enumerators); the compiler's is renamed here, as mlgrun only needs the runtime's. */
+#define mlg_dtype mlg_compiler_dtype
+#include "compile.h"
+#undef mlg_dtype
+#include "mlg.h"
+#include "tensor_file.h"
+
+#define MAX_DIMS_FLAGS 64
+#define MAX_INPUTS 256
+#define SUMMARY_VALUES 5
+
+static const char USAGE[] =
+    "usage: mlgrun MODEL [options]\n"
+    "\n"
+    "Runs MODEL (.mlgb bundle, or .mlg source compiled in memory) and writes each output to\n"
+    "DIR/NAME.npy.\n"
+    "\n"
+    "options:\n"
+    "  --weights FILE.safetensors   weights to bind by name (for .mlg: given to the compiler)\n"
+    "  --input NAME=FILE.npy        an input (repeatable); inputs not given are random\n"
+    "  --output-dir DIR             where outputs go (default: the current folder)\n"
+    "  --device SPEC                opencl:N, gpu or cpu (default: $MLG_DEVICE, else the first\n"
+    "                               GPU, else the first CPU device)\n"
+    "  -D NAME=VALUE                bind a dimension of a .mlg model (repeatable)\n"
+    "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
+    "                               uniform in [-1, 1), i32 inputs are 0\n"
+    "  --list-devices               list devices and exit\n"
+    "  -h, --help                   show this help\n";
+
+typedef struct input_flag {
+  char *name;                /* points into argv's copy */
+  const char *path;
+  int used;
+} input_flag;
+
+typedef struct args {
+  const char *model;
+  const char *weights;
+  const char *output_dir;
+  const char *device;
+  uint64_t seed;
+  int list_devices;
+  int n_dims;
+  mlg_dim_binding dims[MAX_DIMS_FLAGS];
+  int n_inputs;
+  input_flag inputs[MAX_INPUTS];
+} args;
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "mlgrun: ");
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry 'mlgrun --help' for more information.\n");
+  return 2;
+}
+
+static int runtime_error(void) {
+  fprintf(stderr, "mlgrun: error: %s\n", mlg_last_error());
+  return 1;
+}
+
+static int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "mlgrun: error: ");
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return 1;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Matches "--flag VALUE" and "--flag=VALUE"; advances *i past what it used. Returns 1 on a
+ * match with *out set, 0 when argv[*i] is another flag, -1 when the value is missing. */
+static int flag_value(int argc, char **argv, int *i, const char *flag, const char **out) {
+  size_t n = strlen(flag);
+  const char *a = argv[*i];
+  if (strncmp(a, flag, n) != 0) return 0;
+  if (a[n] == '=') {
+    *out = a + n + 1;
+    return 1;
+  }
+  if (a[n] != '\0') return 0;
+  if (*i + 1 >= argc) return -1;
+  *out = argv[++*i];
+  return 1;
+}
+
+static int parse_dim(args *a, char *text) {
+  if (a->n_dims == MAX_DIMS_FLAGS) return usage_error("too many -D flags (at most %d)", MAX_DIMS_FLAGS);
+  char *eq = strchr(text, '=');
+  if (!eq || eq == text || !eq[1]) return usage_error("-D expects NAME=VALUE, got '%s'", text);
+  *eq = '\0';
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(eq + 1, &end, 10);
+  if (*end != '\0' || errno != 0 || v < 1) {
+    *eq = '=';
+    return usage_error("-D %s: the value must be a positive integer", text);
+  }
+  a->dims[a->n_dims].name = text;
+  a->dims[a->n_dims].value = v;
+  a->n_dims++;
+  return 0;
+}
+
+/* Parses argv (whose strings it may edit: "NAME=FILE" is split in place). Returns 0, 2 on a
+ * bad command line, or -1 after --help was printed. */
+static int parse_args(int argc, char **argv, args *a) {
+  memset(a, 0, sizeof *a);
+  a->output_dir = ".";
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    const char *v = NULL;
+    int r;
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+      fputs(USAGE, stdout);
+      return -1;
+    }
+    if (strcmp(arg, "--list-devices") == 0) {
+      a->list_devices = 1;
+    } else if ((r = flag_value(argc, argv, &i, "--weights", &v)) != 0) {
+      if (r < 0) return usage_error("--weights needs a file");
+      a->weights = v;
+    } else if ((r = flag_value(argc, argv, &i, "--output-dir", &v)) != 0) {
+      if (r < 0 || !*v) return usage_error("--output-dir needs a folder");
+      a->output_dir = v;
+    } else if ((r = flag_value(argc, argv, &i, "--device", &v)) != 0) {
+      if (r < 0 || !*v) return usage_error("--device needs a spec (opencl:N, gpu or cpu)");
+      a->device = v;
+    } else if ((r = flag_value(argc, argv, &i, "--seed", &v)) != 0) {
+      if (r < 0) return usage_error("--seed needs a number");
+      char *end = NULL;
+      errno = 0;
+      unsigned long long s = strtoull(v, &end, 10);
+      if (!*v || *end || errno || v[0] == '-') return usage_error("--seed expects a non-negative integer, got '%s'", v);
+      a->seed = s;
+    } else if ((r = flag_value(argc, argv, &i, "--input", &v)) != 0) {
+      if (r < 0) return usage_error("--input needs NAME=FILE.npy");
+      char *eq = strchr((char *)v, '=');
+      if (!eq || eq == v || !eq[1]) return usage_error("--input expects NAME=FILE.npy, got '%s'", v);
+      if (a->n_inputs == MAX_INPUTS) return usage_error("too many --input flags (at most %d)", MAX_INPUTS);
+      *eq = '\0';
+      for (int k = 0; k < a->n_inputs; k++)
+        if (strcmp(a->inputs[k].name, v) == 0) return usage_error("input '%s' given twice", v);
+      a->inputs[a->n_inputs].name = (char *)v;
+      a->inputs[a->n_inputs].path = eq + 1;
+      a->n_inputs++;
+    } else if (strncmp(arg, "-D", 2) == 0) {
+      char *text = argv[i] + 2;
+      if (!*text) {
+        if (i + 1 >= argc) return usage_error("-D needs NAME=VALUE");
+        text = argv[++i];
+      }
+      if (parse_dim(a, text) != 0) return 2;
+    } else if (arg[0] == '-' && arg[1] != '\0') {
+      return usage_error("unknown option '%s'", arg);
+    } else if (a->model) {
+      return usage_error("more than one model given ('%s' and '%s')", a->model, arg);
+    } else {
+      a->model = arg;
+    }
+  }
+  if (!a->model && !a->list_devices) return usage_error("no model given");
+  return 0;
+}
+
+static int list_devices(void) {
+  int n = 0;
+  if (mlg_list_devices(NULL, 0, &n) != MLG_OK) return runtime_error();
+  if (n == 0)
+    return error("no OpenCL platform found; install an OpenCL driver (e.g. Debian package pocl-opencl-icd)");
+  mlg_device_info *devs = calloc((size_t)n, sizeof *devs);
+  if (!devs) return error("out of memory");
+  int got = 0;
+  if (mlg_list_devices(devs, n, &got) != MLG_OK) {
+    free(devs);
+    return runtime_error();
+  }
+  for (int i = 0; i < n && i < got; i++)
+    printf("%-10s %s  [%s, %s]\n", devs[i].spec, devs[i].name, devs[i].platform, devs[i].is_gpu ? "GPU" : "CPU");
+  free(devs);
+  return 0;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* A .mlgb by name, or any file that starts with the bundle magic. */
+static int is_bundle(const char *path) {
+  if (ends_with(path, ".mlgb")) return 1;
+  if (ends_with(path, ".mlg")) return 0;
+  char magic[4] = {0};
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  size_t n = fread(magic, 1, 4, f);
+  fclose(f);
+  return n == 4 && memcmp(magic, MLGB_MAGIC, 4) == 0;
+}
+
+/* Compiles a .mlg in memory; diagnostics go to stderr. */
+static int compile_source(const args *a, uint8_t **out_data, size_t *out_size) {
+  mlg_source src;
+  if (mlg_source_load(&src, a->model) != 0) return error("cannot read '%s': %s", a->model, strerror(errno));
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  diag.color = isatty(STDERR_FILENO);
+  mlg_compile_options opts = {0};
+  opts.target = MLGB_TARGET_OPENCL;
+  opts.n_dims = a->n_dims;
+  opts.dims = a->dims;
+  opts.weights_path = a->weights;
+  opts.opt_level = 2;
+  int rc = mlg_compile(&src, &opts, &diag, out_data, out_size);
+  mlg_source_free(&src);
+  if (rc != 0) return error("could not compile '%s' (%d error%s)", a->model, diag.n_errors, diag.n_errors == 1 ? "" : "s");
+  return 0;
+}
+
+static const char *shape_string(char *buf, size_t size, mlg_dtype dtype, int rank, const int64_t *dims) {
+  size_t used = (size_t)snprintf(buf, size, "%s[", dtype == MLG_DTYPE_I32 ? "i32" : "f32");
+  for (int i = 0; i < rank && used < size; i++)
+    used += (size_t)snprintf(buf + used, size - used, "%s%" PRId64, i ? ", " : "", dims[i]);
+  if (used < size) snprintf(buf + used, size - used, "]");
+  return buf;
+}
+
+/* splitmix64: small, fast and the same on every platform. */
+static uint64_t next_random(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Loads the --input file for `info`, or fills random values. Returns 0 or 1 (message printed). */
+static int fill_input(const args *a, const mlg_tensor_info *info, uint64_t *rng, void *data) {
+  char want[256], got[256];
+  for (int k = 0; k < a->n_inputs; k++) {
+    if (strcmp(a->inputs[k].name, info->name) != 0) continue;
+    mlg_tf_tensor t;
+    char err[1024];
+    if (mlg_npy_read_file(a->inputs[k].path, &t, err, sizeof err) != 0) return error("input '%s': %s", info->name, err);
+    mlg_dtype dtype = t.dtype == MLG_TF_I32 ? MLG_DTYPE_I32 : MLG_DTYPE_F32;
+    int same = dtype == info->dtype && t.rank == info->rank && t.size == info->bytes;
+    for (int d = 0; same && d < t.rank; d++) same = t.dims[d] == info->dims[d];
+    if (!same) {
+      error("input '%s' in '%s' is %s, but the model expects %s", info->name, a->inputs[k].path,
+            shape_string(got, sizeof got, dtype, t.rank, t.dims),
+            shape_string(want, sizeof want, info->dtype, info->rank, info->dims));
+      mlg_tf_tensor_free(&t);
+      return 1;
+    }
+    memcpy(data, t.data, info->bytes);
+    mlg_tf_tensor_free(&t);
+    return 0;
+  }
+  size_t n = info->bytes / 4;
+  if (info->dtype == MLG_DTYPE_I32) {
+    memset(data, 0, info->bytes);
+  } else {
+    float *f = data;
+    /* 24 random bits: every value is exact in f32 and in [-1, 1). */
+    for (size_t i = 0; i < n; i++) f[i] = (float)(next_random(rng) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+  }
+  return 0;
+}
+
+static void format_number(char *buf, size_t size, double v) {
+  double m = fabs(v);
+  if (v == 0 || (m >= 1e-3 && m < 1e6) || isnan(v) || isinf(v))
+    snprintf(buf, size, "%.4f", v);
+  else
+    snprintf(buf, size, "%.4e", v);
+}
+
+static void summarize(const mlg_tensor_info *info, const void *data) {
+  char shape[256], mn[48], mx[48], mean[48];
+  size_t n = info->bytes / 4;
+  double lo = INFINITY, hi = -INFINITY, sum = 0;
+  size_t nans = 0;
+  for (size_t i = 0; i < n; i++) {
+    double v = info->dtype == MLG_DTYPE_I32 ? (double)((const int32_t *)data)[i] : (double)((const float *)data)[i];
+    if (isnan(v)) {
+      nans++;
+      continue;
+    }
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+    sum += v;
+  }
+  size_t counted = n - nans;
+  format_number(mn, sizeof mn, counted ? lo : NAN);
+  format_number(mx, sizeof mx, counted ? hi : NAN);
+  format_number(mean, sizeof mean, counted ? sum / (double)counted : NAN);
+  printf("%s: %s  min %s max %s mean %s", info->name, shape_string(shape, sizeof shape, info->dtype, info->rank, info->dims),
+         mn, mx, mean);
+  if (nans) printf("  (%zu NaN)", nans);
+  printf("  [");
+  for (size_t i = 0; i < n && i < SUMMARY_VALUES; i++) {
+    if (info->dtype == MLG_DTYPE_I32)
+      printf("%s%" PRId32, i ? ", " : "", ((const int32_t *)data)[i]);
+    else
+      printf("%s%.6g", i ? ", " : "", (double)((const float *)data)[i]);
+  }
+  printf("%s]\n", n > SUMMARY_VALUES ? ", ..." : "");
+}
+
+/* mkdir -p. */
+static int make_dirs(const char *dir) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return -1;
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  return 0;
+}
+
+/* A tensor name as a file name: anything but [A-Za-z0-9._-] becomes '_', and so does a
+ * leading '.', so "a/b" and ".." cannot leave DIR. */
+static void file_name(const char *name, char *buf, size_t size) {
+  size_t j = 0;
+  for (size_t i = 0; name[i] && j + 1 < size; i++) {
+    char c = name[i];
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+             (c == '.' && j > 0);
+    buf[j++] = ok ? c : '_';
+  }
+  buf[j] = '\0';
+  if (j == 0) snprintf(buf, size, "output");
+}
+
+typedef struct run_state {
+  mlg_runtime *rt;
+  mlg_model *model;
+  mlg_session *session;
+  void *buffer;
+} run_state;
+
+static int run_model(const args *a, run_state *s) {
+  int is_b = is_bundle(a->model);
+  if (is_b && a->n_dims > 0)
+    return usage_error("-D applies to .mlg sources; recompile the bundle ('%s')", a->model);
+
+  mlg_runtime_options ro = {0};
+  ro.device = a->device;
+  if (mlg_runtime_create(&ro, &s->rt) != MLG_OK) return runtime_error();
+  const mlg_device_info *dev = mlg_runtime_device(s->rt);
+
+  double t0 = now_ms();
+  mlg_status st;
+  if (is_b) {
+    mlg_load_options lo = {.weights_path = a->weights};
+    st = mlg_model_load_file(s->rt, a->model, &lo, &s->model);
+  } else {
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (compile_source(a, &data, &size) != 0) return 1;
+    st = mlg_model_load_memory(s->rt, data, size, NULL, &s->model);
+    free(data);
+  }
+  if (st != MLG_OK) return runtime_error();
+  double t1 = now_ms();
+
+  /* Every --input must name an input of the model. */
+  int n_in = mlg_model_input_count(s->model), n_out = mlg_model_output_count(s->model);
+  for (int k = 0; k < a->n_inputs; k++) {
+    int found = 0;
+    mlg_tensor_info info;
+    for (int i = 0; i < n_in && !found; i++)
+      found = mlg_model_input_info(s->model, i, &info) == MLG_OK && strcmp(info.name, a->inputs[k].name) == 0;
+    if (!found) {
+      char names[2048];
+      size_t used = 0;
+      names[0] = '\0';
+      for (int i = 0; i < n_in && used < sizeof names; i++) {
+        mlg_model_input_info(s->model, i, &info);
+        int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", info.name);
+        if (w > 0) used += (size_t)w;
+      }
+      return error("model '%s' has no input '%s'; its inputs: %s", mlg_model_name(s->model), a->inputs[k].name,
+                   n_in ? names : "none");
+    }
+  }
+
+  size_t largest = 4;
+  mlg_tensor_info info;
+  for (int i = 0; i < n_in; i++)
+    if (mlg_model_input_info(s->model, i, &info) == MLG_OK && info.bytes > largest) largest = info.bytes;
+  for (int i = 0; i < n_out; i++)
+    if (mlg_model_output_info(s->model, i, &info) == MLG_OK && info.bytes > largest) largest = info.bytes;
+  s->buffer = malloc(largest);
+  if (!s->buffer) return error("out of memory (%zu bytes)", largest);
+
+  if (mlg_session_create(s->model, &s->session) != MLG_OK) return runtime_error();
+  uint64_t rng = a->seed;
+  for (int i = 0; i < n_in; i++) {
+    if (mlg_model_input_info(s->model, i, &info) != MLG_OK) return runtime_error();
+    if (fill_input(a, &info, &rng, s->buffer) != 0) return 1;
+    if (mlg_session_set_input(s->session, info.name, s->buffer, info.bytes) != MLG_OK) return runtime_error();
+  }
+  double t2 = now_ms();
+  if (mlg_session_run(s->session) != MLG_OK) return runtime_error();
+  double t3 = now_ms();
+
+  if (n_out > 0 && make_dirs(a->output_dir) != 0)
+    return error("cannot create output folder '%s': %s", a->output_dir, strerror(errno));
+  for (int i = 0; i < n_out; i++) {
+    if (mlg_model_output_info(s->model, i, &info) != MLG_OK) return runtime_error();
+    if (mlg_session_get_output(s->session, info.name, s->buffer, info.bytes) != MLG_OK) return runtime_error();
+    char fname[256], path[4400], err[1024];
+    file_name(info.name, fname, sizeof fname);
+    snprintf(path, sizeof path, "%s/%s.npy", a->output_dir, fname);
+    mlg_tf_tensor t = {0};
+    t.dtype = info.dtype == MLG_DTYPE_I32 ? MLG_TF_I32 : MLG_TF_F32;
+    t.rank = info.rank;
+    for (int d = 0; d < info.rank; d++) t.dims[d] = info.dims[d];
+    t.size = info.bytes;
+    t.data = s->buffer;
+    if (mlg_npy_write_file(path, &t, err, sizeof err) != 0) return error("writing output '%s': %s", info.name, err);
+    summarize(&info, s->buffer);
+  }
+  fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n", mlg_model_name(s->model), dev->spec,
+          dev->name, t1 - t0, t3 - t2);
+  return 0;
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MLG_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(MLG_ASAN)
+/* Sanitizer builds only: PoCL and its LLVM leak a little while compiling a program that is not in
+ * PoCL's own cache; LeakSanitizer should report only mlg's leaks. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libpocl.so\nleak:libLLVM\n"; }
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void) { return "print_suppressions=0"; }
+#endif
+
+int main(int argc, char **argv) {
+  args a;
+  int rc = parse_args(argc, argv, &a);
+  if (rc < 0) return 0;
+  if (rc != 0) return rc;
+  if (a.list_devices) return list_devices();
+
+  run_state s = {0};
+  rc = run_model(&a, &s);
+  mlg_session_destroy(s.session);
+  mlg_model_destroy(s.model);
+  mlg_runtime_destroy(s.rt);
+  free(s.buffer);
+  return rc;
+}
