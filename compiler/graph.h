@@ -18,10 +18,10 @@
 #define MLG_MAX_ATTRS 8
 #define MLG_MAX_ATTR_INTS 8
 
-typedef enum mlg_dtype { MLG_F32 = 0, MLG_I32 = 1 } mlg_dtype;
+typedef enum mlg_ir_dtype { MLG_F32 = 0, MLG_I32 = 1 } mlg_ir_dtype;
 
 typedef struct mlg_type {
-  mlg_dtype dtype;
+  mlg_ir_dtype dtype;
   int rank;                      /* 0 = scalar */
   int64_t dims[MLG_MAX_RANK];
 } mlg_type;
@@ -94,7 +94,7 @@ int64_t mlg_type_numel(const mlg_type *type);
 int     mlg_type_equal(const mlg_type *a, const mlg_type *b);
 /* "f32[1, 784]" into buf; returns buf. */
 char   *mlg_type_format(const mlg_type *type, char *buf, size_t size);
-const char *mlg_dtype_name(mlg_dtype dtype);
+const char *mlg_dtype_name(mlg_ir_dtype dtype);
 
 /* Builder: append nodes in topological order; the graph takes a copy of everything passed. */
 typedef struct mlg_graph_builder {

@@ -16,7 +16,7 @@
 /* Largest element count a kernel's 32-bit index math allows (exclusive bound is 2^31). */
 #define MLG_KERNEL_NUMEL_LIMIT INT64_C(2147483647)
 
-kir_scalar  mlg_kir_scalar(mlg_dtype dtype);
+kir_scalar  mlg_kir_scalar(mlg_ir_dtype dtype);
 /* C-order element strides of `t` (stride of the last dim is 1). */
 void        mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]);
 /* The node's attribute called `name` per its op's schema, or NULL if the op has none by that
@@ -36,7 +36,7 @@ int         mlg_lower_emit(mlg_lower_ctx *ctx, int node, kir_kernel *kernel,
 /* Copies tensor `src` (numel elements of dtype) into tensor `dst` with one kernel named
  * k<N>_copy. Returns 0 or -1 (reported at `node`). */
 int         mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel,
-                           mlg_dtype dtype);
+                           mlg_ir_dtype dtype);
 
 /* Lowering hooks for the injective shape ops, to be set as op->lower. They read the
  * normalized attributes (perm; starts/steps at full rank; axis) and the node's output type. */

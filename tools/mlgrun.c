@@ -14,11 +14,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
-/* The compiler's graph.h and the runtime's mlg.h both name a type mlg_dtype (with different
- * enumerators); the compiler's is renamed here, as mlgrun only needs the runtime's. */
-#define mlg_dtype mlg_compiler_dtype
 #include "compile.h"
-#undef mlg_dtype
 #include "mlg.h"
 #include "tensor_file.h"
 

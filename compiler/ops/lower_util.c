@@ -9,7 +9,7 @@
 #include "../op.h"
 #include "templates/shape.h"
 
-kir_scalar mlg_kir_scalar(mlg_dtype dtype) { return dtype == MLG_I32 ? KIR_I32 : KIR_F32; }
+kir_scalar mlg_kir_scalar(mlg_ir_dtype dtype) { return dtype == MLG_I32 ? KIR_I32 : KIR_F32; }
 
 void mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]) {
   int64_t s = 1;
@@ -62,7 +62,7 @@ int mlg_lower_emit(mlg_lower_ctx *ctx, int node, kir_kernel *kernel, const int64
 }
 
 int mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel,
-                   mlg_dtype dtype) {
+                   mlg_ir_dtype dtype) {
   char name[48];
   kir_kernel *k;
   int64_t groups[3];

@@ -1,0 +1,692 @@
+/* check_expr.c — expressions: compile-time arithmetic, names, operators, op calls and their
+ * attributes, builtins (causal_mask), tensor literals and declared types. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_internal.h"
+#include "ops/op_defs.h"
+#include "ops/op_util.h"
+
+static value poison(void) { return (value){ .kind = V_POISON }; }
+
+static const char *kind_name(vkind k) {
+  switch (k) {
+  case V_INT: return "an integer";
+  case V_FLOAT: return "a number";
+  case V_TENSOR: return "a tensor";
+  case V_LIST: return "a list";
+  case V_POISON: break;
+  }
+  return "an invalid value";
+}
+
+int chk_add_node(checker *c, const mlg_node *n) {
+  if (c->oom || c->too_big) return -1;
+  if (c->b.graph->n_nodes >= CHECK_MAX_NODES) {
+    c->too_big = 1;
+    chk_error(c, n->span, "the graph exceeds %d nodes (fn calls expand too far)", CHECK_MAX_NODES);
+    return -1;
+  }
+  int id = mlg_graph_add(&c->b, n);
+  if (id < 0) chk_oom(c);
+  return id;
+}
+
+/* ---- compile-time scalars --------------------------------------------------------------- */
+
+int chk_as_int(checker *c, const value *v, const char *what, int64_t *out) {
+  if (v->kind == V_INT) {
+    *out = v->i;
+    return 0;
+  }
+  if (v->kind != V_POISON)
+    chk_error(c, v->span, "%s must be a compile-time integer, got %s", what, kind_name(v->kind));
+  return -1;
+}
+
+int chk_as_number(checker *c, const value *v, const char *what, double *out) {
+  if (v->kind == V_INT) {
+    *out = (double)v->i;
+    return 0;
+  }
+  if (v->kind == V_FLOAT) {
+    *out = v->f;
+    return 0;
+  }
+  if (v->kind != V_POISON)
+    chk_error(c, v->span, "%s must be a compile-time number, got %s", what, kind_name(v->kind));
+  return -1;
+}
+
+static value fold_int(checker *c, int op, int64_t a, int64_t b, mlg_span span) {
+  int64_t r = 0;
+  int ovf = 0;
+  switch (op) {
+  case '+': ovf = __builtin_add_overflow(a, b, &r); break;
+  case '-': ovf = __builtin_sub_overflow(a, b, &r); break;
+  case '*': ovf = __builtin_mul_overflow(a, b, &r); break;
+  case '/':
+    if (b == 0) {
+      chk_error(c, span, "division by zero");
+      return poison();
+    }
+    if (a == INT64_MIN && b == -1) {
+      ovf = 1;
+      break;
+    }
+    if (a % b != 0) {
+      chk_error(c, span, "integer division is not exact (%lld / %lld); write a float (%lld.0) for a "
+                "fractional result", (long long)a, (long long)b, (long long)a);
+      return poison();
+    }
+    r = a / b;
+    break;
+  default:
+    chk_error(c, span, "'%c' needs tensor operands", op);
+    return poison();
+  }
+  if (ovf) {
+    chk_error(c, span, "integer overflow in constant expression");
+    return poison();
+  }
+  return (value){ .kind = V_INT, .i = r, .span = span };
+}
+
+static value fold_float(checker *c, int op, double a, double b, mlg_span span) {
+  double r;
+  switch (op) {
+  case '+': r = a + b; break;
+  case '-': r = a - b; break;
+  case '*': r = a * b; break;
+  case '/': r = a / b; break;
+  default:
+    chk_error(c, span, "'%c' needs tensor operands", op);
+    return poison();
+  }
+  return (value){ .kind = V_FLOAT, .f = r, .span = span };
+}
+
+/* ---- tensors ---------------------------------------------------------------------------- */
+
+int chk_as_tensor(checker *c, value *v) {
+  if (v->kind == V_TENSOR) return v->node;
+  if (v->kind == V_INT || v->kind == V_FLOAT) {
+    mlg_node n = { .kind = MLG_NODE_CONST, .span = v->span };
+    n.type = (mlg_type){ .dtype = v->dtype, .rank = 0 };
+    float f;
+    int32_t i;
+    if (v->dtype == MLG_I32) {
+      if (v->kind != V_INT || v->i < INT32_MIN || v->i > INT32_MAX) {
+        chk_error(c, v->span, "value does not fit i32");
+        return -1;
+      }
+      i = (int32_t)v->i;
+      n.data = &i;
+    } else {
+      f = v->kind == V_INT ? (float)v->i : (float)v->f;
+      n.data = &f;
+    }
+    int id = chk_add_node(c, &n);
+    if (id < 0) return -1;
+    *v = (value){ .kind = V_TENSOR, .node = id, .span = v->span };
+    return id;
+  }
+  if (v->kind == V_LIST) chk_error(c, v->span, "expected a tensor, got a list");
+  return -1;
+}
+
+static const mlg_type *node_type(checker *c, int id) { return &c->b.graph->nodes[id].type; }
+
+/* Applies op `def` to tensor inputs with attributes `attrs` (n_attrs entries, already filled
+ * with defaults), reporting shape errors at the call or at the named input / attribute. */
+static value apply_op(checker *c, const mlg_op_def *def, const int *inputs, int n_in,
+                      const mlg_span *in_spans, mlg_attr *attrs, const mlg_span *attr_spans,
+                      mlg_span span) {
+  mlg_type *types = mlg_arena_calloc(&c->scratch, (size_t)(n_in ? n_in : 1), sizeof *types);
+  if (!types) {
+    chk_oom(c);
+    return poison();
+  }
+  for (int i = 0; i < n_in; i++) types[i] = *node_type(c, inputs[i]);
+  mlg_shape_error err = { .input = -1, .attr = -1 };
+  mlg_type out = { 0 };
+  int rc = def->infer(types, n_in, attrs, &out, &err);
+  if (rc == 0 && mlg_check_type_limits(&out, &err)) rc = -1;
+  if (rc != 0) {
+    mlg_span at = span;
+    if (err.input >= 0 && err.input < n_in && in_spans) at = in_spans[err.input];
+    else if (err.attr >= 0 && err.attr < def->n_attrs && attr_spans &&
+             (attr_spans[err.attr].begin || attr_spans[err.attr].end))
+      at = attr_spans[err.attr];
+    chk_error(c, at, "%s: %s", def->name, err.msg[0] ? err.msg : "invalid arguments");
+    return poison();
+  }
+  mlg_node n = { .kind = MLG_NODE_OP, .op = def, .type = out, .n_inputs = n_in, .inputs = inputs,
+                 .span = span };
+  for (int k = 0; k < def->n_attrs && k < MLG_MAX_ATTRS; k++) n.attrs[k] = attrs[k];
+  int id = chk_add_node(c, &n);
+  if (id < 0) return poison();
+  return (value){ .kind = V_TENSOR, .node = id, .span = span };
+}
+
+static value apply_binary(checker *c, const mlg_op_def *def, value a, value b, mlg_span span) {
+  int ia = chk_as_tensor(c, &a), ib = chk_as_tensor(c, &b);
+  if (ia < 0 || ib < 0) return poison();
+  int in[2] = { ia, ib };
+  mlg_span spans[2] = { a.span, b.span };
+  return apply_op(c, def, in, 2, spans, NULL, NULL, span);
+}
+
+static value eval_binary(checker *c, scope *sc, const mlg_expr *e) {
+  value a = chk_eval(c, sc, e->args[0]);
+  value b = chk_eval(c, sc, e->args[1]);
+  if (a.kind == V_POISON || b.kind == V_POISON) return poison();
+  if (a.kind == V_LIST || b.kind == V_LIST) {
+    chk_error(c, a.kind == V_LIST ? a.span : b.span, "'%c' cannot take a list operand", e->op);
+    return poison();
+  }
+  int scalars = a.kind != V_TENSOR && b.kind != V_TENSOR;
+  if (scalars && e->op != '@') {
+    value r;
+    if (a.kind == V_INT && b.kind == V_INT) {
+      r = fold_int(c, e->op, a.i, b.i, e->span);
+      if (r.kind == V_INT && (a.dtype == MLG_I32 || b.dtype == MLG_I32)) r.dtype = MLG_I32;
+    } else {
+      r = fold_float(c, e->op, a.kind == V_INT ? (double)a.i : a.f,
+                     b.kind == V_INT ? (double)b.i : b.f, e->span);
+    }
+    return r;
+  }
+  const mlg_op_def *def = NULL;
+  switch (e->op) {
+  case '+': def = &mlg_op_add; break;
+  case '-': def = &mlg_op_sub; break;
+  case '*': def = &mlg_op_mul; break;
+  case '/': def = &mlg_op_div; break;
+  case '@': def = &mlg_op_matmul; break;
+  default:
+    chk_error(c, e->span, "unknown operator '%c'", e->op);
+    return poison();
+  }
+  return apply_binary(c, def, a, b, e->span);
+}
+
+static value eval_unary(checker *c, scope *sc, const mlg_expr *e) {
+  value a = chk_eval(c, sc, e->args[0]);
+  if (a.kind == V_POISON) return a;
+  if (e->op != '-') {
+    chk_error(c, e->span, "unknown unary operator '%c'", e->op);
+    return poison();
+  }
+  switch (a.kind) {
+  case V_INT:
+    if (a.i == INT64_MIN) {
+      chk_error(c, e->span, "integer overflow in constant expression");
+      return poison();
+    }
+    a.i = -a.i;
+    a.span = e->span;
+    return a;
+  case V_FLOAT:
+    a.f = -a.f;
+    a.span = e->span;
+    return a;
+  case V_TENSOR: {
+    int in[1] = { a.node };
+    mlg_span spans[1] = { a.span };
+    return apply_op(c, &mlg_op_neg, in, 1, spans, NULL, NULL, e->span);
+  }
+  default:
+    chk_error(c, e->span, "unary '-' cannot take a list");
+    return poison();
+  }
+}
+
+static value eval_name(checker *c, scope *sc, const mlg_expr *e) {
+  int hidden = 0;
+  symbol *s = scope_lookup(sc, e->text, &hidden);
+  if (s) {
+    value v = s->val;
+    v.span = e->span;
+    return v;
+  }
+  if (hidden) {
+    chk_error(c, e->span, "'%s' is not visible inside fn '%s'; pass it as an argument", e->text,
+              sc->fn ? sc->fn->name : "?");
+    return poison();
+  }
+  if (chk_find_fn(c, e->text)) {
+    chk_error(c, e->span, "'%s' is a fn; call it as %s(...)", e->text, e->text);
+    return poison();
+  }
+  const char *hint = chk_suggest_name(sc, e->text);
+  if (hint) chk_error(c, e->span, "unknown name '%s'; did you mean '%s'?", e->text, hint);
+  else chk_error(c, e->span, "unknown name '%s'", e->text);
+  return poison();
+}
+
+static value eval_list(checker *c, scope *sc, const mlg_expr *e) {
+  value *items = mlg_arena_calloc(&c->scratch, (size_t)(e->n_args ? e->n_args : 1), sizeof *items);
+  if (!items) {
+    chk_oom(c);
+    return poison();
+  }
+  int bad = 0;
+  for (int i = 0; i < e->n_args; i++) {
+    items[i] = chk_eval(c, sc, e->args[i]);
+    if (items[i].kind == V_POISON) bad = 1;
+  }
+  if (bad) return poison();
+  return (value){ .kind = V_LIST, .n = e->n_args, .items = items, .span = e->span };
+}
+
+/* ---- attributes ------------------------------------------------------------------------- */
+
+/* Converts v into an attribute of kind `kind`; 0, or -1 (reported or poison). */
+static int to_attr(checker *c, const mlg_op_def *def, const mlg_attr_def *ad, const value *v,
+                   mlg_attr *out) {
+  if (v->kind == V_POISON) return -1;
+  mlg_attr a = { .kind = ad->kind };
+  switch (ad->kind) {
+  case MLG_ATTR_INT:
+    if (v->kind != V_INT) break;
+    a.n = 1;
+    a.ints[0] = v->i;
+    *out = a;
+    return 0;
+  case MLG_ATTR_FLOAT:
+    if (v->kind == V_INT) a.f = (double)v->i;
+    else if (v->kind == V_FLOAT) a.f = v->f;
+    else break;
+    a.n = 1;
+    *out = a;
+    return 0;
+  case MLG_ATTR_INTS:
+    if (v->kind == V_INT) {
+      a.n = 1;
+      a.ints[0] = v->i;
+      *out = a;
+      return 0;
+    }
+    if (v->kind != V_LIST) break;
+    if (v->n > MLG_MAX_ATTR_INTS) {
+      chk_error(c, v->span, "%s: attribute '%s' has %d values (at most %d)", def->name, ad->name,
+                v->n, MLG_MAX_ATTR_INTS);
+      return -1;
+    }
+    for (int i = 0; i < v->n; i++) {
+      if (v->items[i].kind != V_INT) {
+        chk_error(c, v->items[i].span, "%s: attribute '%s' expects integers, got %s", def->name,
+                  ad->name, kind_name(v->items[i].kind));
+        return -1;
+      }
+      a.ints[i] = v->items[i].i;
+    }
+    a.n = v->n;
+    *out = a;
+    return 0;
+  case MLG_ATTR_NONE:
+    break;
+  }
+  const char *want = ad->kind == MLG_ATTR_INT     ? "an integer"
+                     : ad->kind == MLG_ATTR_FLOAT ? "a number"
+                                                  : "an integer or a list of integers";
+  if (v->kind == V_TENSOR)
+    chk_error(c, v->span, "%s: attribute '%s' expects %s known at compile time, got a tensor",
+              def->name, ad->name, want);
+  else
+    chk_error(c, v->span, "%s: attribute '%s' expects %s, got %s", def->name, ad->name, want,
+              kind_name(v->kind));
+  return -1;
+}
+
+static const char *suggest_attr(const mlg_op_def *def, const char *name) {
+  const char *best = NULL;
+  int best_d = 3;
+  for (int i = 0; i < def->n_attrs; i++) {
+    int d = mlg_edit_distance(name, def->attrs[i].name, 2);
+    if (d < best_d) {
+      best_d = d;
+      best = def->attrs[i].name;
+    }
+  }
+  return best;
+}
+
+/* ---- op calls --------------------------------------------------------------------------- */
+
+static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op_def *def) {
+  int bad = 0;
+  if (e->as_prefix) {
+    chk_error(c, e->as_span, "'as' names the parameters of a fn call; '%s' is an op", def->name);
+    bad = 1;
+  }
+  int n_pos = e->n_args;
+  int max_in = def->list_input ? 1 : def->max_inputs;
+  int n_tensor_args = n_pos < max_in ? n_pos : max_in;
+  if (n_pos > max_in + def->n_attrs) {
+    chk_error(c, e->args[max_in + def->n_attrs]->span,
+              "%s: too many arguments (at most %d)", def->name, max_in + def->n_attrs);
+    return poison();
+  }
+  /* Tensor inputs. */
+  int cap = def->list_input ? def->max_inputs : n_tensor_args;
+  int *inputs = mlg_arena_calloc(&c->scratch, (size_t)(cap ? cap : 1), sizeof *inputs);
+  mlg_span *in_spans = mlg_arena_calloc(&c->scratch, (size_t)(cap ? cap : 1), sizeof *in_spans);
+  mlg_attr *attrs = mlg_arena_calloc(&c->scratch, MLG_MAX_ATTRS, sizeof *attrs);
+  mlg_span *attr_spans = mlg_arena_calloc(&c->scratch, MLG_MAX_ATTRS, sizeof *attr_spans);
+  if (!inputs || !in_spans || !attrs || !attr_spans) {
+    chk_oom(c);
+    return poison();
+  }
+  int n_in = 0;
+  if (def->list_input) {
+    if (n_pos >= 1) {
+      value lv = chk_eval(c, sc, e->args[0]);
+      if (lv.kind == V_LIST) {
+        if (lv.n > def->max_inputs) {
+          chk_error(c, lv.span, "%s: too many inputs (%d; at most %d)", def->name, lv.n,
+                    def->max_inputs);
+          bad = 1;
+        }
+        for (int i = 0; i < lv.n && i < def->max_inputs; i++) {
+          int id = chk_as_tensor(c, &lv.items[i]);
+          if (id < 0) bad = 1;
+          in_spans[n_in] = lv.items[i].span;
+          inputs[n_in++] = id;
+        }
+      } else if (lv.kind == V_POISON) {
+        bad = 1;
+      } else {
+        chk_error(c, lv.span, "%s: the first argument must be a list of tensors, as in %s([a, b], ...)",
+                  def->name, def->name);
+        bad = 1;
+      }
+    }
+  } else {
+    for (int i = 0; i < n_tensor_args; i++) {
+      value v = chk_eval(c, sc, e->args[i]);
+      int id = chk_as_tensor(c, &v);
+      if (id < 0) bad = 1;
+      in_spans[n_in] = e->args[i]->span;
+      inputs[n_in++] = id;
+    }
+  }
+  /* Attributes: defaults, then positional, then keywords. */
+  int given[MLG_MAX_ATTRS] = { 0 };
+  for (int k = 0; k < def->n_attrs; k++) attrs[k] = def->attrs[k].deflt;
+  for (int i = max_in; i < n_pos; i++) {
+    int k = i - max_in;
+    value v = chk_eval(c, sc, e->args[i]);
+    if (to_attr(c, def, &def->attrs[k], &v, &attrs[k])) bad = 1;
+    given[k] = 1;
+    attr_spans[k] = e->args[i]->span;
+  }
+  for (int j = 0; j < e->n_kwargs; j++) {
+    const mlg_kwarg *kw = &e->kwargs[j];
+    int k = mlg_op_attr_index(def, kw->name);
+    value v = chk_eval(c, sc, kw->value);
+    if (k < 0) {
+      const char *hint = suggest_attr(def, kw->name);
+      if (hint)
+        chk_error(c, kw->name_span, "%s: unknown attribute '%s'; did you mean '%s'?", def->name,
+                  kw->name, hint);
+      else if (def->n_attrs == 0)
+        chk_error(c, kw->name_span, "%s: unknown attribute '%s' (%s takes no attributes)",
+                  def->name, kw->name, def->name);
+      else
+        chk_error(c, kw->name_span, "%s: unknown attribute '%s'", def->name, kw->name);
+      bad = 1;
+      continue;
+    }
+    if (given[k]) {
+      chk_error(c, kw->name_span, "%s: attribute '%s' is given twice", def->name, kw->name);
+      bad = 1;
+      continue;
+    }
+    given[k] = 1;
+    attr_spans[k] = kw->value->span;
+    if (to_attr(c, def, &def->attrs[k], &v, &attrs[k])) bad = 1;
+  }
+  if (bad) return poison();
+  if (n_in < def->min_inputs) {
+    if (def->min_inputs == def->max_inputs)
+      chk_error(c, e->span, "%s: expected %d input%s, got %d", def->name, def->min_inputs,
+                def->min_inputs == 1 ? "" : "s", n_in);
+    else
+      chk_error(c, e->span, "%s: expected at least %d inputs, got %d", def->name, def->min_inputs,
+                n_in);
+    return poison();
+  }
+  for (int k = 0; k < def->n_attrs; k++) {
+    if (def->attrs[k].required && !given[k]) {
+      chk_error(c, e->span, "%s: missing required attribute '%s'", def->name, def->attrs[k].name);
+      return poison();
+    }
+  }
+  return apply_op(c, def, inputs, n_in, in_spans, attrs, attr_spans, e->span);
+}
+
+/* causal_mask(n): f32[n, n], 0 on and below the diagonal, -1e9 above. */
+static value eval_causal_mask(checker *c, scope *sc, const mlg_expr *e) {
+  if (e->n_args != 1 || e->n_kwargs != 0) {
+    chk_error(c, e->span, "causal_mask takes one argument, the size n");
+    return poison();
+  }
+  value v = chk_eval(c, sc, e->args[0]);
+  int64_t n;
+  if (chk_as_int(c, &v, "the size of causal_mask", &n)) return poison();
+  if (n < 1 || n > 4096) {
+    chk_error(c, v.span, "causal_mask: size %lld is out of range [1, 4096]", (long long)n);
+    return poison();
+  }
+  float *data = malloc((size_t)(n * n) * sizeof *data);
+  if (!data) {
+    chk_oom(c);
+    return poison();
+  }
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < n; j++) data[i * n + j] = j > i ? -1e9f : 0.0f;
+  mlg_node node = { .kind = MLG_NODE_CONST, .span = e->span, .data = data,
+                    .type = { .dtype = MLG_F32, .rank = 2, .dims = { n, n } } };
+  int id = chk_add_node(c, &node);
+  free(data);
+  if (id < 0) return poison();
+  return (value){ .kind = V_TENSOR, .node = id, .span = e->span };
+}
+
+static const char *const builtins[] = { "causal_mask", "zeros", "ones", "normal", "uniform" };
+
+static value eval_call(checker *c, scope *sc, const mlg_expr *e) {
+  fn_entry *fe = chk_find_fn(c, e->text);
+  if (fe) return chk_call_fn(c, sc, e, fe);
+  const mlg_op_def *def = mlg_op_find(e->text);
+  if (def) return eval_op_call(c, sc, e, def);
+  if (strcmp(e->text, "causal_mask") == 0) return eval_causal_mask(c, sc, e);
+  for (size_t i = 1; i < sizeof builtins / sizeof builtins[0]; i++) {
+    if (strcmp(e->text, builtins[i]) == 0) {
+      chk_error(c, e->name_span, "'%s' is a param initializer: param NAME : TYPE = %s%s",
+                e->text, e->text, i <= 2 ? "" : "(...)");
+      return poison();
+    }
+  }
+  /* Nearest op, fn or builtin name. */
+  const char *best = mlg_op_suggest(e->text);
+  int best_d = best ? mlg_edit_distance(e->text, best, 2) : 3;
+  for (int i = 0; i < c->n_fns; i++) {
+    int d = mlg_edit_distance(e->text, c->fns[i].fn->name, 2);
+    if (d < best_d) {
+      best_d = d;
+      best = c->fns[i].fn->name;
+    }
+  }
+  if (mlg_edit_distance(e->text, builtins[0], 2) < best_d) best = builtins[0];
+  if (best) chk_error(c, e->name_span, "unknown op '%s'; did you mean '%s'?", e->text, best);
+  else chk_error(c, e->name_span, "unknown op '%s'", e->text);
+  for (int i = 0; i < e->n_args; i++) chk_eval(c, sc, e->args[i]);
+  return poison();
+}
+
+value chk_eval(checker *c, scope *sc, const mlg_expr *e) {
+  if (!e || c->oom || c->too_big) return poison();
+  if (c->depth >= CHECK_MAX_DEPTH) {
+    chk_error(c, e->span, "expression nested too deeply");
+    return poison();
+  }
+  c->depth++;
+  value v = poison();
+  switch (e->kind) {
+  case MLG_EXPR_INT:
+  case MLG_EXPR_BOOL: v = (value){ .kind = V_INT, .i = e->int_value, .span = e->span }; break;
+  case MLG_EXPR_FLOAT: v = (value){ .kind = V_FLOAT, .f = e->float_value, .span = e->span }; break;
+  case MLG_EXPR_NAME: v = eval_name(c, sc, e); break;
+  case MLG_EXPR_UNARY: v = eval_unary(c, sc, e); break;
+  case MLG_EXPR_BINARY: v = eval_binary(c, sc, e); break;
+  case MLG_EXPR_CALL: v = eval_call(c, sc, e); break;
+  case MLG_EXPR_LIST: v = eval_list(c, sc, e); break;
+  }
+  c->depth--;
+  return v;
+}
+
+/* ---- types and tensor literals ---------------------------------------------------------- */
+
+int chk_eval_type(checker *c, scope *sc, const mlg_ast_type *t, mlg_type *out) {
+  if (t->dtype == MLG_AST_F16 || t->dtype == MLG_AST_I8) {
+    chk_error(c, t->span, "%s is not supported yet (use f32, or i32 for indices)",
+              t->dtype == MLG_AST_F16 ? "f16" : "i8");
+    return -1;
+  }
+  if (t->rank > MLG_MAX_RANK || t->rank < 0) {
+    chk_error(c, t->span, "rank %d exceeds the limit of %d", t->rank, MLG_MAX_RANK);
+    return -1;
+  }
+  mlg_type r = { .dtype = t->dtype == MLG_AST_I32 ? MLG_I32 : MLG_F32, .rank = t->rank };
+  int bad = 0;
+  for (int i = 0; i < t->rank; i++) {
+    value v = chk_eval(c, sc, t->dims[i].value);
+    int64_t d;
+    if (chk_as_int(c, &v, "a dimension", &d)) {
+      bad = 1;
+      continue;
+    }
+    if (d < 1 || d > MLG_DIM_LIMIT) {
+      chk_error(c, v.span, "dimension %lld is out of range [1, %lld]", (long long)d,
+                (long long)MLG_DIM_LIMIT);
+      bad = 1;
+      continue;
+    }
+    r.dims[i] = d;
+  }
+  if (bad) return -1;
+  int64_t numel = mlg_type_numel(&r);
+  if (numel < 0 || numel >= MLG_NUMEL_LIMIT) {
+    chk_error(c, t->span, "tensor type has too many elements (limit 2^40)");
+    return -1;
+  }
+  *out = r;
+  return 0;
+}
+
+/* Shape of a nested literal list: follows the first element down, then checks every
+ * sub-list against it. */
+static int literal_shape(checker *c, const value *v, mlg_type *shape) {
+  const value *cur = v;
+  shape->rank = 0;
+  while (cur->kind == V_LIST) {
+    if (cur->n == 0) {
+      chk_error(c, cur->span, "empty tensor literal");
+      return -1;
+    }
+    if (shape->rank >= MLG_MAX_RANK) {
+      chk_error(c, v->span, "tensor literal nests deeper than %d", MLG_MAX_RANK);
+      return -1;
+    }
+    shape->dims[shape->rank++] = cur->n;
+    cur = &cur->items[0];
+  }
+  return 0;
+}
+
+static int literal_fill(checker *c, const value *v, const mlg_type *shape, int depth,
+                        mlg_ir_dtype dtype, void *data, int64_t *pos) {
+  if (depth == shape->rank) {
+    if (v->kind != V_INT && v->kind != V_FLOAT) {
+      chk_error(c, v->span, "tensor literal elements must be numbers, got %s", kind_name(v->kind));
+      return -1;
+    }
+    if (dtype == MLG_I32) {
+      if (v->kind != V_INT || v->i < INT32_MIN || v->i > INT32_MAX) {
+        chk_error(c, v->span, "i32 literal element must be an integer in the i32 range");
+        return -1;
+      }
+      ((int32_t *)data)[(*pos)++] = (int32_t)v->i;
+    } else {
+      ((float *)data)[(*pos)++] = v->kind == V_INT ? (float)v->i : (float)v->f;
+    }
+    return 0;
+  }
+  if (v->kind != V_LIST || v->n != shape->dims[depth]) {
+    if (v->kind == V_LIST)
+      chk_error(c, v->span, "inconsistent tensor literal: expected %lld elements here, got %d",
+                (long long)shape->dims[depth], v->n);
+    else
+      chk_error(c, v->span, "inconsistent tensor literal: expected a list of %lld elements here",
+                (long long)shape->dims[depth]);
+    return -1;
+  }
+  for (int i = 0; i < v->n; i++)
+    if (literal_fill(c, &v->items[i], shape, depth + 1, dtype, data, pos)) return -1;
+  return 0;
+}
+
+int chk_const_from_value(checker *c, const value *v, const mlg_type *declared, mlg_span span) {
+  mlg_type t;
+  if (v->kind == V_LIST) {
+    if (literal_shape(c, v, &t)) return -1;
+    t.dtype = declared ? declared->dtype : MLG_F32;
+    if (declared && !mlg_type_equal(&t, declared)) {
+      char a[128], b[128];
+      chk_error(c, v->span, "tensor literal has shape %s but the declared type is %s",
+                mlg_type_format(&t, a, sizeof a), mlg_type_format(declared, b, sizeof b));
+      return -1;
+    }
+  } else if ((v->kind == V_INT || v->kind == V_FLOAT) && declared) {
+    t = *declared;
+  } else {
+    return -1;
+  }
+  int64_t numel = mlg_type_numel(&t);
+  if (numel < 0 || numel > CHECK_CONST_LIMIT) {
+    chk_error(c, span, "constant has too many elements (limit %d)", CHECK_CONST_LIMIT);
+    return -1;
+  }
+  void *data = calloc((size_t)(numel ? numel : 1), 4);
+  if (!data) {
+    chk_oom(c);
+    return -1;
+  }
+  int rc = 0;
+  if (v->kind == V_LIST) {
+    int64_t pos = 0;
+    rc = literal_fill(c, v, &t, 0, t.dtype, data, &pos);
+  } else if (t.dtype == MLG_I32) {
+    if (v->kind != V_INT || v->i < INT32_MIN || v->i > INT32_MAX) {
+      chk_error(c, v->span, "i32 constant must be an integer in the i32 range");
+      rc = -1;
+    } else {
+      for (int64_t i = 0; i < numel; i++) ((int32_t *)data)[i] = (int32_t)v->i;
+    }
+  } else {
+    float f = v->kind == V_INT ? (float)v->i : (float)v->f;
+    for (int64_t i = 0; i < numel; i++) ((float *)data)[i] = f;
+  }
+  int id = -1;
+  if (rc == 0) {
+    mlg_node n = { .kind = MLG_NODE_CONST, .type = t, .data = data, .span = span };
+    id = chk_add_node(c, &n);
+  }
+  free(data);
+  return id;
+}

@@ -1,0 +1,43 @@
+/* batch_norm.c — inference batch normalization over dim 1 (channels), as
+ * torch.nn.functional.batch_norm(training=False) / ONNX BatchNormalization:
+ * y = (x - mean) / sqrt(var + eps) * weight + bias, each of weight, bias, mean, var [C]. */
+#include "op_util.h"
+
+static int batch_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                            mlg_shape_error *err) {
+  static const char *const names[] = { "x", "weight", "bias", "mean", "var" };
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  char s[128];
+  if (in[0].rank < 2) {
+    mlg_shape_errorf(err, 0, -1, "input must have rank >= 2 ([N, C, ...]), got %s",
+                     mlg_type_format(&in[0], s, sizeof s));
+    return -1;
+  }
+  int64_t c = in[0].dims[1];
+  for (int i = 1; i < 5; i++) {
+    if (in[i].rank != 1 || in[i].dims[0] != c) {
+      mlg_shape_errorf(err, i, -1, "%s must be f32[%lld] (the channel count), got %s", names[i],
+                       (long long)c, mlg_type_format(&in[i], s, sizeof s));
+      return -1;
+    }
+  }
+  if (!(attrs[0].f >= 0)) {
+    mlg_shape_errorf(err, -1, 0, "'eps' must be >= 0");
+    return -1;
+  }
+  *out = in[0];
+  return 0;
+}
+
+const mlg_op_def mlg_op_batch_norm = {
+  .name = "batch_norm",
+  .cls = MLG_OPC_OPAQUE,
+  .min_inputs = 5,
+  .max_inputs = 5,
+  .n_attrs = 1,
+  .attrs = {
+    { .name = "eps", .kind = MLG_ATTR_FLOAT, .deflt = MLG_DEFAULT_FLOAT(1e-5) },
+  },
+  .infer = batch_norm_infer,
+  .doc = "(x - mean) / sqrt(var + eps) * weight + bias over channels (inference)",
+};

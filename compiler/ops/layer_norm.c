@@ -1,0 +1,50 @@
+/* layer_norm.c — layer_norm(x, weight?, bias?, eps=1e-5, axis=-1): normalizes over dims
+ * axis..rank-1 (ONNX LayerNormalization; torch layer_norm with normalized_shape = those dims).
+ * weight and bias, when given, have exactly those dims. Normalized: axis in [0, rank). */
+#include "op_util.h"
+
+enum { A_EPS, A_AXIS };
+
+static int layer_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                            mlg_shape_error *err) {
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  const mlg_type *x = &in[0];
+  char s[128], s2[128];
+  int axis = mlg_normalize_axis(attrs[A_AXIS].ints[0], x->rank);
+  if (axis < 0) {
+    mlg_shape_errorf(err, -1, A_AXIS, "axis %lld is out of range for %s",
+                     (long long)attrs[A_AXIS].ints[0], mlg_type_format(x, s, sizeof s));
+    return -1;
+  }
+  attrs[A_AXIS].ints[0] = axis;
+  mlg_type norm = { .dtype = MLG_F32, .rank = x->rank - axis };
+  for (int i = axis; i < x->rank; i++) norm.dims[i - axis] = x->dims[i];
+  for (int i = 1; i < n_in; i++) {
+    if (!mlg_type_equal(&in[i], &norm)) {
+      mlg_shape_errorf(err, i, -1, "%s must be %s (the normalized dims), got %s",
+                       i == 1 ? "weight" : "bias", mlg_type_format(&norm, s, sizeof s),
+                       mlg_type_format(&in[i], s2, sizeof s2));
+      return -1;
+    }
+  }
+  if (!(attrs[A_EPS].f >= 0)) {
+    mlg_shape_errorf(err, -1, A_EPS, "'eps' must be >= 0");
+    return -1;
+  }
+  *out = *x;
+  return 0;
+}
+
+const mlg_op_def mlg_op_layer_norm = {
+  .name = "layer_norm",
+  .cls = MLG_OPC_ROWWISE,
+  .min_inputs = 1,
+  .max_inputs = 3,
+  .n_attrs = 2,
+  .attrs = {
+    { .name = "eps", .kind = MLG_ATTR_FLOAT, .deflt = MLG_DEFAULT_FLOAT(1e-5) },
+    { .name = "axis", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(-1) },
+  },
+  .infer = layer_norm_infer,
+  .doc = "(x - mean) / sqrt(var + eps) * weight + bias over dims axis..end",
+};

@@ -1,0 +1,57 @@
+/* op_list.h — every op of the registry, once. An X-macro list: define MLG_OP(sym) before
+ * including this file. Each entry names the definition `mlg_op_<sym>` (an mlg_op_def) that
+ * lives in the op's own file under compiler/ops/; the op's user-visible name is def->name.
+ * Order here is the registry order (mlg_op_at) and the order of docs/ops.md.
+ * No include guard on purpose. */
+
+/* elementwise, binary with NumPy broadcasting (binary.c) */
+MLG_OP(add)
+MLG_OP(sub)
+MLG_OP(mul)
+MLG_OP(div)
+MLG_OP(pow)
+MLG_OP(maximum)
+MLG_OP(minimum)
+/* elementwise, unary (unary.c, clamp.c, leaky_relu.c) */
+MLG_OP(neg)
+MLG_OP(abs)
+MLG_OP(exp)
+MLG_OP(log)
+MLG_OP(sqrt)
+MLG_OP(rsqrt)
+MLG_OP(relu)
+MLG_OP(sigmoid)
+MLG_OP(tanh)
+MLG_OP(gelu)
+MLG_OP(silu)
+MLG_OP(erf)
+MLG_OP(clamp)
+MLG_OP(leaky_relu)
+/* linear algebra (matmul.c, linear.c) */
+MLG_OP(matmul)
+MLG_OP(linear)
+/* convolution and pooling, NCHW (conv2d.c, pool.c) */
+MLG_OP(conv2d)
+MLG_OP(max_pool2d)
+MLG_OP(avg_pool2d)
+MLG_OP(global_avg_pool2d)
+/* normalization (batch_norm.c, layer_norm.c, softmax.c) */
+MLG_OP(batch_norm)
+MLG_OP(layer_norm)
+MLG_OP(softmax)
+MLG_OP(log_softmax)
+/* reductions (reduce.c) */
+MLG_OP(sum)
+MLG_OP(mean)
+MLG_OP(max)
+MLG_OP(min)
+/* shape (reshape.c, transpose.c, flatten.c, concat.c, slice.c, squeeze.c, unsqueeze.c,
+ * gather.c) */
+MLG_OP(reshape)
+MLG_OP(transpose)
+MLG_OP(flatten)
+MLG_OP(concat)
+MLG_OP(slice)
+MLG_OP(squeeze)
+MLG_OP(unsqueeze)
+MLG_OP(gather)

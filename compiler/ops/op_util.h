@@ -1,0 +1,42 @@
+/* op_util.h — private helpers shared by the shape rules in compiler/ops/ (shape_util.c) and
+ * initializer macros that keep each op definition a plain designated-initializer struct. */
+#ifndef MLG_OP_UTIL_H
+#define MLG_OP_UTIL_H
+
+#include "../op.h"
+
+/* Largest dimension and element count any tensor may have. */
+#define MLG_DIM_LIMIT INT64_C(2147483647)
+#define MLG_NUMEL_LIMIT (INT64_C(1) << 40)
+
+/* Attribute defaults for mlg_attr_def.deflt. */
+#define MLG_DEFAULT_INT(v)   { .kind = MLG_ATTR_INT, .n = 1, .ints = { (v) } }
+#define MLG_DEFAULT_FLOAT(v) { .kind = MLG_ATTR_FLOAT, .n = 1, .f = (v) }
+#define MLG_DEFAULT_INTS1(v) { .kind = MLG_ATTR_INTS, .n = 1, .ints = { (v) } }
+
+/* Each returns 0, or -1 with err filled (naming input `input`). */
+int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shape_error *err);
+/* All n inputs must be f32. */
+int mlg_require_f32(const mlg_type *in, int n, mlg_shape_error *err);
+int mlg_require_rank(const mlg_type *t, int input, int rank, const char *layout,
+                     mlg_shape_error *err);
+/* Output type sanity: every dim in [1, 2^31-1], rank <= MLG_MAX_RANK, numel < 2^40. */
+int mlg_check_type_limits(const mlg_type *t, mlg_shape_error *err);
+/* Expands a 1-value INTS attribute to `n` copies; accepts exactly 1 or n values. Values must
+ * lie in [lo, hi]. */
+int mlg_expand_ints(mlg_attr *a, int attr, const char *name, int n, int64_t lo, int64_t hi,
+                    mlg_shape_error *err);
+/* Padding given as 1, 2 ([ph, pw]) or 4 ([top, left, bottom, right]) values → 4 values,
+ * each in [0, 2^31-1]. */
+int mlg_expand_padding(mlg_attr *a, int attr, mlg_shape_error *err);
+/* Normalizes an INTS list of axes against `rank`: negatives made non-negative, sorted,
+ * duplicates and out-of-range values rejected. */
+int mlg_normalize_axes(mlg_attr *a, int attr, int rank, mlg_shape_error *err);
+/* Validates a 0/1 INT attribute. */
+int mlg_require_bool(const mlg_attr *a, int attr, const char *name, mlg_shape_error *err);
+
+/* Output size of a sliding window along one axis (conv2d, pooling): 0 when it does not fit. */
+int64_t mlg_conv_out_size(int64_t in, int64_t pad_a, int64_t pad_b, int64_t k, int64_t stride,
+                          int64_t dilation);
+
+#endif

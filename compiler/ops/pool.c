@@ -1,0 +1,88 @@
+/* pool.c — 2-D pooling, NCHW: max_pool2d and avg_pool2d (sliding windows, as
+ * torch.nn.functional.max_pool2d / avg_pool2d with ceil_mode=False) and global_avg_pool2d.
+ * Normalized attributes: kernel [kh, kw], stride [sh, sw] (default: the kernel),
+ * padding [top, left, bottom, right]. avg_pool2d counts padded zeros in the average
+ * (PyTorch's default count_include_pad=True): every window divides by kh * kw. */
+#include "op_util.h"
+
+enum { A_KERNEL, A_STRIDE, A_PADDING };
+
+static int pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                      mlg_shape_error *err) {
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_rank(&in[0], 0, 4, "[N, C, H, W]", err)) return -1;
+  if (mlg_expand_ints(&attrs[A_KERNEL], A_KERNEL, "kernel", 2, 1, MLG_DIM_LIMIT, err)) return -1;
+  if (attrs[A_STRIDE].kind == MLG_ATTR_NONE) attrs[A_STRIDE] = attrs[A_KERNEL];
+  if (mlg_expand_ints(&attrs[A_STRIDE], A_STRIDE, "stride", 2, 1, MLG_DIM_LIMIT, err)) return -1;
+  if (mlg_expand_padding(&attrs[A_PADDING], A_PADDING, err)) return -1;
+  const int64_t *k = attrs[A_KERNEL].ints, *st = attrs[A_STRIDE].ints,
+                *pd = attrs[A_PADDING].ints;
+  /* As PyTorch: padding may be at most half the window, so no window lies in padding only. */
+  for (int i = 0; i < 4; i++) {
+    if (pd[i] > k[i % 2] / 2) {
+      mlg_shape_errorf(err, -1, A_PADDING,
+                       "padding (%lld) must be at most half the kernel size (%lld)",
+                       (long long)pd[i], (long long)k[i % 2]);
+      return -1;
+    }
+  }
+  const mlg_type *x = &in[0];
+  int64_t oh = mlg_conv_out_size(x->dims[2], pd[0], pd[2], k[0], st[0], 1);
+  int64_t ow = mlg_conv_out_size(x->dims[3], pd[1], pd[3], k[1], st[1], 1);
+  if (oh < 1 || ow < 1) {
+    mlg_shape_errorf(err, -1, A_KERNEL, "the %lldx%lld window does not fit the padded %lldx%lld input",
+                     (long long)k[0], (long long)k[1], (long long)(x->dims[2] + pd[0] + pd[2]),
+                     (long long)(x->dims[3] + pd[1] + pd[3]));
+    return -1;
+  }
+  *out = (mlg_type){ .dtype = MLG_F32, .rank = 4, .dims = { x->dims[0], x->dims[1], oh, ow } };
+  return 0;
+}
+
+const mlg_op_def mlg_op_max_pool2d = {
+  .name = "max_pool2d",
+  .cls = MLG_OPC_POOL,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .n_attrs = 3,
+  .attrs = {
+    { .name = "kernel", .kind = MLG_ATTR_INTS, .required = 1 },
+    { .name = "stride", .kind = MLG_ATTR_INTS },
+    { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
+  },
+  .infer = pool_infer,
+  .doc = "max over each kernel window, NCHW (torch.nn.functional.max_pool2d)",
+};
+
+const mlg_op_def mlg_op_avg_pool2d = {
+  .name = "avg_pool2d",
+  .cls = MLG_OPC_POOL,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .n_attrs = 3,
+  .attrs = {
+    { .name = "kernel", .kind = MLG_ATTR_INTS, .required = 1 },
+    { .name = "stride", .kind = MLG_ATTR_INTS },
+    { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
+  },
+  .infer = pool_infer,
+  .doc = "mean over each kernel window, padding counted (torch avg_pool2d, count_include_pad=True)",
+};
+
+static int global_pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                             mlg_shape_error *err) {
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_rank(&in[0], 0, 4, "[N, C, H, W]", err)) return -1;
+  *out = in[0];
+  out->dims[2] = out->dims[3] = 1;
+  return 0;
+}
+
+const mlg_op_def mlg_op_global_avg_pool2d = {
+  .name = "global_avg_pool2d",
+  .cls = MLG_OPC_POOL,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .infer = global_pool_infer,
+  .doc = "mean over H and W, keeping them as 1: [N, C, H, W] -> [N, C, 1, 1]",
+};

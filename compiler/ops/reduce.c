@@ -1,0 +1,86 @@
+/* reduce.c — reductions over axes (ONNX ReduceSum/Mean/Max/Min; torch.sum/mean/amax/amin):
+ * sum, mean, max, min (x, axes=[...], keepdims=0). No axes (or an empty list) reduces every
+ * axis. Normalized: axes sorted, non-negative, unique, and filled in when absent. */
+#include "op_util.h"
+
+enum { A_AXES, A_KEEPDIMS };
+
+static int reduce_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                        mlg_shape_error *err) {
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  const mlg_type *x = &in[0];
+  mlg_attr *axes = &attrs[A_AXES];
+  if (mlg_require_bool(&attrs[A_KEEPDIMS], A_KEEPDIMS, "keepdims", err)) return -1;
+  if (axes->kind == MLG_ATTR_NONE || axes->n == 0) {
+    axes->kind = MLG_ATTR_INTS;
+    axes->n = x->rank;
+    for (int i = 0; i < x->rank; i++) axes->ints[i] = i;
+  }
+  if (mlg_normalize_axes(axes, A_AXES, x->rank, err)) return -1;
+  int keep = (int)attrs[A_KEEPDIMS].ints[0];
+  mlg_type t = { .dtype = x->dtype, .rank = 0 };
+  for (int i = 0, j = 0; i < x->rank; i++) {
+    int reduced = j < axes->n && axes->ints[j] == i;
+    if (reduced) j++;
+    if (!reduced) t.dims[t.rank++] = x->dims[i];
+    else if (keep) t.dims[t.rank++] = 1;
+  }
+  *out = t;
+  return 0;
+}
+
+const mlg_op_def mlg_op_sum = {
+  .name = "sum",
+  .cls = MLG_OPC_REDUCTION,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .n_attrs = 2,
+  .attrs = {
+    { .name = "axes", .kind = MLG_ATTR_INTS },
+    { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
+  },
+  .infer = reduce_infer,
+  .doc = "sum over axes (default: all)",
+};
+
+const mlg_op_def mlg_op_mean = {
+  .name = "mean",
+  .cls = MLG_OPC_REDUCTION,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .n_attrs = 2,
+  .attrs = {
+    { .name = "axes", .kind = MLG_ATTR_INTS },
+    { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
+  },
+  .infer = reduce_infer,
+  .doc = "arithmetic mean over axes (default: all)",
+};
+
+const mlg_op_def mlg_op_max = {
+  .name = "max",
+  .cls = MLG_OPC_REDUCTION,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .n_attrs = 2,
+  .attrs = {
+    { .name = "axes", .kind = MLG_ATTR_INTS },
+    { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
+  },
+  .infer = reduce_infer,
+  .doc = "maximum over axes (default: all)",
+};
+
+const mlg_op_def mlg_op_min = {
+  .name = "min",
+  .cls = MLG_OPC_REDUCTION,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .n_attrs = 2,
+  .attrs = {
+    { .name = "axes", .kind = MLG_ATTR_INTS },
+    { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
+  },
+  .infer = reduce_infer,
+  .doc = "minimum over axes (default: all)",
+};

@@ -1,0 +1,178 @@
+/* shape_util.c — helpers the shape rules share: broadcasting, axes, attribute expansion. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "op_util.h"
+
+void mlg_shape_errorf(mlg_shape_error *err, int input, int attr, const char *fmt, ...) {
+  if (!err) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  va_end(ap);
+  err->input = input;
+  err->attr = attr;
+}
+
+int mlg_normalize_axis(int64_t axis, int rank) {
+  if (axis < -(int64_t)rank || axis >= rank) return -1;
+  return (int)(axis < 0 ? axis + rank : axis);
+}
+
+int mlg_broadcast_types(const mlg_type *a, const mlg_type *b, mlg_type *out, mlg_shape_error *err) {
+  int rank = a->rank > b->rank ? a->rank : b->rank;
+  mlg_type t = { .dtype = a->dtype, .rank = rank };
+  for (int i = 0; i < rank; i++) {
+    int ia = i - (rank - a->rank), ib = i - (rank - b->rank);
+    int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+    if (da != db && da != 1 && db != 1) {
+      char sa[128], sb[128];
+      mlg_shape_errorf(err, -1, -1, "cannot broadcast %s with %s (dimension %d: %lld vs %lld)",
+                       mlg_type_format(a, sa, sizeof sa), mlg_type_format(b, sb, sizeof sb), i,
+                       (long long)da, (long long)db);
+      return -1;
+    }
+    t.dims[i] = da == 1 ? db : da;
+  }
+  *out = t;
+  return 0;
+}
+
+int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shape_error *err) {
+  if (t->dtype == dtype) return 0;
+  mlg_shape_errorf(err, input, -1, "input %d must be %s, got %s", input, mlg_dtype_name(dtype),
+                   mlg_dtype_name(t->dtype));
+  return -1;
+}
+
+int mlg_require_f32(const mlg_type *in, int n, mlg_shape_error *err) {
+  for (int i = 0; i < n; i++)
+    if (mlg_require_dtype(&in[i], i, MLG_F32, err)) return -1;
+  return 0;
+}
+
+int mlg_require_rank(const mlg_type *t, int input, int rank, const char *layout,
+                     mlg_shape_error *err) {
+  if (t->rank == rank) return 0;
+  char s[128];
+  mlg_shape_errorf(err, input, -1, "input %d must be %d-D%s%s, got %s", input, rank,
+                   layout ? " " : "", layout ? layout : "", mlg_type_format(t, s, sizeof s));
+  return -1;
+}
+
+int mlg_check_type_limits(const mlg_type *t, mlg_shape_error *err) {
+  if (t->rank < 0 || t->rank > MLG_MAX_RANK) {
+    mlg_shape_errorf(err, -1, -1, "result rank %d exceeds the limit of %d", t->rank, MLG_MAX_RANK);
+    return -1;
+  }
+  for (int i = 0; i < t->rank; i++) {
+    if (t->dims[i] < 1) {
+      mlg_shape_errorf(err, -1, -1, "result dimension %d is empty (%lld)", i, (long long)t->dims[i]);
+      return -1;
+    }
+    if (t->dims[i] > MLG_DIM_LIMIT) {
+      mlg_shape_errorf(err, -1, -1, "result dimension %d is too large (%lld; limit %lld)", i,
+                       (long long)t->dims[i], (long long)MLG_DIM_LIMIT);
+      return -1;
+    }
+  }
+  int64_t n = mlg_type_numel(t);
+  if (n < 0 || n >= MLG_NUMEL_LIMIT) {
+    mlg_shape_errorf(err, -1, -1, "result has too many elements (limit 2^40)");
+    return -1;
+  }
+  return 0;
+}
+
+int mlg_expand_ints(mlg_attr *a, int attr, const char *name, int n, int64_t lo, int64_t hi,
+                    mlg_shape_error *err) {
+  if (a->kind != MLG_ATTR_INTS || (a->n != 1 && a->n != n)) {
+    mlg_shape_errorf(err, -1, attr, "'%s' needs 1 or %d values, got %d", name, n,
+                     a->kind == MLG_ATTR_INTS ? a->n : 0);
+    return -1;
+  }
+  for (int i = 0; i < a->n; i++) {
+    if (a->ints[i] < lo || a->ints[i] > hi) {
+      mlg_shape_errorf(err, -1, attr, "'%s' value %lld is out of range [%lld, %lld]", name,
+                       (long long)a->ints[i], (long long)lo, (long long)hi);
+      return -1;
+    }
+  }
+  if (a->n == 1)
+    for (int i = 1; i < n; i++) a->ints[i] = a->ints[0];
+  a->n = n;
+  return 0;
+}
+
+int mlg_expand_padding(mlg_attr *a, int attr, mlg_shape_error *err) {
+  if (a->kind != MLG_ATTR_INTS || (a->n != 1 && a->n != 2 && a->n != 4)) {
+    mlg_shape_errorf(err, -1, attr,
+                     "'padding' needs 1, 2 ([ph, pw]) or 4 ([top, left, bottom, right]) values, got %d",
+                     a->kind == MLG_ATTR_INTS ? a->n : 0);
+    return -1;
+  }
+  for (int i = 0; i < a->n; i++) {
+    if (a->ints[i] < 0 || a->ints[i] > MLG_DIM_LIMIT) {
+      mlg_shape_errorf(err, -1, attr, "'padding' value %lld is out of range [0, %lld]",
+                       (long long)a->ints[i], (long long)MLG_DIM_LIMIT);
+      return -1;
+    }
+  }
+  int64_t p[4];
+  if (a->n == 1) {
+    p[0] = p[1] = p[2] = p[3] = a->ints[0];
+  } else if (a->n == 2) {
+    p[0] = p[2] = a->ints[0];
+    p[1] = p[3] = a->ints[1];
+  } else {
+    memcpy(p, a->ints, sizeof p);
+  }
+  memcpy(a->ints, p, sizeof p);
+  a->n = 4;
+  return 0;
+}
+
+int mlg_normalize_axes(mlg_attr *a, int attr, int rank, mlg_shape_error *err) {
+  for (int i = 0; i < a->n; i++) {
+    int ax = mlg_normalize_axis(a->ints[i], rank);
+    if (ax < 0) {
+      mlg_shape_errorf(err, -1, attr, "axis %lld is out of range for rank %d", (long long)a->ints[i],
+                       rank);
+      return -1;
+    }
+    a->ints[i] = ax;
+  }
+  for (int i = 1; i < a->n; i++) { /* insertion sort: at most 8 values */
+    int64_t v = a->ints[i];
+    int j = i - 1;
+    while (j >= 0 && a->ints[j] > v) {
+      a->ints[j + 1] = a->ints[j];
+      j--;
+    }
+    a->ints[j + 1] = v;
+  }
+  for (int i = 1; i < a->n; i++) {
+    if (a->ints[i] == a->ints[i - 1]) {
+      mlg_shape_errorf(err, -1, attr, "axis %lld is listed twice", (long long)a->ints[i]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int mlg_require_bool(const mlg_attr *a, int attr, const char *name, mlg_shape_error *err) {
+  if (a->kind == MLG_ATTR_INT && (a->ints[0] == 0 || a->ints[0] == 1)) return 0;
+  mlg_shape_errorf(err, -1, attr, "'%s' must be 0 or 1", name);
+  return -1;
+}
+
+/* floor((in + pads - dilation * (k - 1) - 1) / stride) + 1, or 0 when the window does not fit.
+ * Every operand is at most 2^31-1, so nothing here overflows int64. */
+int64_t mlg_conv_out_size(int64_t in, int64_t pad_a, int64_t pad_b, int64_t k, int64_t stride,
+                          int64_t dilation) {
+  int64_t span = dilation * (k - 1) + 1;
+  int64_t avail = in + pad_a + pad_b;
+  if (avail < span) return 0;
+  return (avail - span) / stride + 1;
+}

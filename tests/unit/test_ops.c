@@ -1,0 +1,561 @@
+/* test_ops.c — the op registry and every op's shape rule: good and bad cases, attribute
+ * defaults and normalization. Rules are called directly, without the checker. */
+#include <check.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "op.h"
+#include "ops/op_util.h"
+
+/* "f32[1, 784]" / "i32[]" → mlg_type. */
+static mlg_type ty(const char *spec) {
+  mlg_type t = { .dtype = strncmp(spec, "i32", 3) == 0 ? MLG_I32 : MLG_F32 };
+  const char *p = strchr(spec, '[');
+  ck_assert_ptr_nonnull(p);
+  p++;
+  while (*p && *p != ']') {
+    char *end;
+    t.dims[t.rank++] = strtoll(p, &end, 10);
+    p = end;
+    while (*p == ',' || *p == ' ') p++;
+  }
+  return t;
+}
+
+static mlg_attr ints(int n, ...) {
+  mlg_attr a = { .kind = MLG_ATTR_INTS, .n = n };
+  va_list ap;
+  va_start(ap, n);
+  for (int i = 0; i < n; i++) a.ints[i] = va_arg(ap, long long);
+  va_end(ap);
+  return a;
+}
+static mlg_attr one(long long v) { return (mlg_attr){ .kind = MLG_ATTR_INT, .n = 1, .ints = { v } }; }
+static mlg_attr flt(double v) { return (mlg_attr){ .kind = MLG_ATTR_FLOAT, .n = 1, .f = v }; }
+
+/* One call of a shape rule: inputs as type specs, attributes given by name over the defaults. */
+typedef struct call {
+  const mlg_op_def *def;
+  mlg_attr attrs[MLG_MAX_ATTRS];
+  mlg_type out;
+  mlg_shape_error err;
+  char out_s[128];
+} call;
+
+static void call_init(call *c, const char *op) {
+  memset(c, 0, sizeof *c);
+  c->def = mlg_op_find(op);
+  ck_assert_msg(c->def != NULL, "op %s", op);
+  for (int i = 0; i < c->def->n_attrs; i++) c->attrs[i] = c->def->attrs[i].deflt;
+}
+
+static void set(call *c, const char *name, mlg_attr a) {
+  int k = mlg_op_attr_index(c->def, name);
+  ck_assert_msg(k >= 0, "attr %s", name);
+  c->attrs[k] = a;
+}
+
+static const mlg_attr *get(call *c, const char *name) { return &c->attrs[mlg_op_attr_index(c->def, name)]; }
+
+/* Runs the rule on n inputs; returns its status and formats the result into c->out_s. */
+static int run(call *c, int n, ...) {
+  mlg_type in[8];
+  va_list ap;
+  va_start(ap, n);
+  for (int i = 0; i < n; i++) in[i] = ty(va_arg(ap, const char *));
+  va_end(ap);
+  c->err = (mlg_shape_error){ .input = -1, .attr = -1 };
+  int rc = c->def->infer(in, n, c->attrs, &c->out, &c->err);
+  if (rc == 0) mlg_type_format(&c->out, c->out_s, sizeof c->out_s);
+  else c->out_s[0] = 0;
+  return rc;
+}
+
+#define ASSERT_OK(c, expect) \
+  do { ck_assert_msg(run_rc == 0, "failed: %s", (c).err.msg); ck_assert_str_eq((c).out_s, expect); } while (0)
+
+START_TEST(test_registry) {
+  ck_assert_int_eq(mlg_op_count(), 43);
+  for (int i = 0; i < mlg_op_count(); i++) {
+    const mlg_op_def *d = mlg_op_at(i);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_nonnull(d->infer);
+    ck_assert_ptr_nonnull(d->doc);
+    ck_assert_ptr_eq(mlg_op_find(d->name), d);
+    ck_assert_int_le(d->min_inputs, d->max_inputs);
+    ck_assert_int_le(d->n_attrs, MLG_MAX_ATTRS);
+    for (int j = 0; j < d->n_attrs; j++) ck_assert_int_eq(mlg_op_attr_index(d, d->attrs[j].name), j);
+    for (int j = 0; j < i; j++) ck_assert_str_ne(mlg_op_at(j)->name, d->name);
+  }
+  ck_assert_ptr_null(mlg_op_at(-1));
+  ck_assert_ptr_null(mlg_op_at(43));
+  ck_assert_ptr_null(mlg_op_find("sofmax"));
+  ck_assert_str_eq(mlg_op_suggest("sofmax"), "softmax");
+  ck_assert_str_eq(mlg_op_suggest("conv2"), "conv2d");
+  ck_assert_str_eq(mlg_op_suggest("layernorm"), "layer_norm");
+  ck_assert_ptr_null(mlg_op_suggest("completely_unknown"));
+  ck_assert_int_eq(mlg_op_attr_index(mlg_op_find("conv2d"), "groups"), 3);
+  ck_assert_int_eq(mlg_op_attr_index(mlg_op_find("conv2d"), "group"), -1);
+  /* Classes the later stages rely on. */
+  ck_assert_int_eq(mlg_op_find("add")->cls, MLG_OPC_ELEMENTWISE);
+  ck_assert_int_eq(mlg_op_find("clamp")->cls, MLG_OPC_ELEMENTWISE);
+  ck_assert_int_eq(mlg_op_find("reshape")->cls, MLG_OPC_VIEW);
+  ck_assert_int_eq(mlg_op_find("transpose")->cls, MLG_OPC_INJECTIVE);
+  ck_assert_int_eq(mlg_op_find("max")->cls, MLG_OPC_REDUCTION);
+  ck_assert_int_eq(mlg_op_find("layer_norm")->cls, MLG_OPC_ROWWISE);
+  ck_assert_int_eq(mlg_op_find("linear")->cls, MLG_OPC_MATMUL);
+  ck_assert_int_eq(mlg_op_find("conv2d")->cls, MLG_OPC_CONV);
+  ck_assert_int_eq(mlg_op_find("global_avg_pool2d")->cls, MLG_OPC_POOL);
+  ck_assert_int_eq(mlg_op_find("batch_norm")->cls, MLG_OPC_OPAQUE);
+  ck_assert(mlg_op_find("concat")->list_input);
+}
+END_TEST
+
+START_TEST(test_elementwise) {
+  call c;
+  int run_rc;
+  call_init(&c, "add");
+  run_rc = run(&c, 2, "f32[2, 1, 4]", "f32[3, 1]");
+  ASSERT_OK(c, "f32[2, 3, 4]");
+  run_rc = run(&c, 2, "f32[]", "f32[5]");
+  ASSERT_OK(c, "f32[5]");
+  ck_assert_int_ne(run(&c, 2, "f32[2, 3]", "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "cannot broadcast f32[2, 3] with f32[4] (dimension 1: 3 vs 4)");
+  call_init(&c, "pow");
+  ck_assert_int_ne(run(&c, 2, "f32[2]", "i32[2]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_str_eq(c.err.msg, "input 1 must be f32, got i32");
+  call_init(&c, "gelu");
+  run_rc = run(&c, 1, "f32[7, 3]");
+  ASSERT_OK(c, "f32[7, 3]");
+  call_init(&c, "relu");
+  ck_assert_int_ne(run(&c, 1, "i32[3]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+  call_init(&c, "leaky_relu");
+  ck_assert(get(&c, "alpha")->kind == MLG_ATTR_FLOAT && get(&c, "alpha")->f == 0.01);
+  run_rc = run(&c, 1, "f32[4]");
+  ASSERT_OK(c, "f32[4]");
+  call_init(&c, "clamp");
+  ck_assert(c.def->attrs[0].required && c.def->attrs[1].required);
+  set(&c, "lo", flt(0));
+  set(&c, "hi", flt(6));
+  run_rc = run(&c, 1, "f32[2, 2]");
+  ASSERT_OK(c, "f32[2, 2]");
+  set(&c, "lo", flt(7));
+  ck_assert_int_ne(run(&c, 1, "f32[2]"), 0);
+  ck_assert_str_eq(c.err.msg, "lo (7) is greater than hi (6)");
+}
+END_TEST
+
+START_TEST(test_matmul) {
+  call c;
+  int run_rc;
+  call_init(&c, "matmul");
+  run_rc = run(&c, 2, "f32[3, 4]", "f32[4, 5]");
+  ASSERT_OK(c, "f32[3, 5]");
+  run_rc = run(&c, 2, "f32[2, 1, 3, 4]", "f32[5, 4, 6]");
+  ASSERT_OK(c, "f32[2, 5, 3, 6]");
+  run_rc = run(&c, 2, "f32[4]", "f32[2, 4, 6]");
+  ASSERT_OK(c, "f32[2, 6]");
+  run_rc = run(&c, 2, "f32[2, 3, 4]", "f32[4]");
+  ASSERT_OK(c, "f32[2, 3]");
+  run_rc = run(&c, 2, "f32[4]", "f32[4]");
+  ASSERT_OK(c, "f32[]");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 784]", "f32[785, 10]"), 0);
+  ck_assert_str_eq(c.err.msg, "inner dimensions differ (784 vs 785)");
+  ck_assert_int_eq(c.err.input, -1);
+  ck_assert_int_ne(run(&c, 2, "f32[2, 3, 4]", "f32[5, 4, 6]"), 0);
+  ck_assert_str_eq(c.err.msg, "batch dimensions do not broadcast");
+  ck_assert_int_ne(run(&c, 2, "f32[]", "f32[4]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+
+  call_init(&c, "linear");
+  run_rc = run(&c, 3, "f32[1, 784]", "f32[256, 784]", "f32[256]");
+  ASSERT_OK(c, "f32[1, 256]");
+  run_rc = run(&c, 2, "f32[2, 16, 64]", "f32[192, 64]");
+  ASSERT_OK(c, "f32[2, 16, 192]");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 784]", "f32[256, 785]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_str_eq(c.err.msg, "weight f32[256, 785] expects 785 input features, input has 784");
+  ck_assert_int_ne(run(&c, 3, "f32[1, 784]", "f32[256, 784]", "f32[10]"), 0);
+  ck_assert_int_eq(c.err.input, 2);
+  ck_assert_int_ne(run(&c, 2, "f32[1, 784]", "f32[784]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+}
+END_TEST
+
+START_TEST(test_conv2d) {
+  call c;
+  int run_rc;
+  call_init(&c, "conv2d");
+  run_rc = run(&c, 3, "f32[1, 1, 28, 28]", "f32[6, 1, 5, 5]", "f32[6]");
+  ASSERT_OK(c, "f32[1, 6, 24, 24]");
+  ck_assert_int_eq(get(&c, "stride")->n, 2);
+  ck_assert_int_eq(get(&c, "padding")->n, 4);
+  ck_assert_int_eq(get(&c, "dilation")->n, 2);
+  ck_assert_int_eq(get(&c, "dilation")->ints[1], 1);
+  ck_assert_int_eq(get(&c, "groups")->ints[0], 1);
+
+  call_init(&c, "conv2d");
+  set(&c, "padding", ints(1, 1LL));
+  run_rc = run(&c, 2, "f32[1, 3, 32, 32]", "f32[16, 3, 3, 3]");
+  ASSERT_OK(c, "f32[1, 16, 32, 32]");
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(get(&c, "padding")->ints[i], 1);
+
+  call_init(&c, "conv2d"); /* [ph, pw] → [top, left, bottom, right] */
+  set(&c, "padding", ints(2, 1LL, 2LL));
+  set(&c, "stride", ints(1, 2LL));
+  run_rc = run(&c, 2, "f32[2, 3, 9, 9]", "f32[4, 3, 3, 3]");
+  ASSERT_OK(c, "f32[2, 4, 5, 6]");
+  ck_assert(get(&c, "padding")->ints[0] == 1 && get(&c, "padding")->ints[1] == 2 &&
+            get(&c, "padding")->ints[2] == 1 && get(&c, "padding")->ints[3] == 2);
+  ck_assert(get(&c, "stride")->n == 2 && get(&c, "stride")->ints[1] == 2);
+
+  call_init(&c, "conv2d"); /* asymmetric padding, dilation, groups */
+  set(&c, "padding", ints(4, 0LL, 1LL, 2LL, 3LL));
+  set(&c, "dilation", ints(2, 2LL, 1LL));
+  set(&c, "groups", one(2));
+  run_rc = run(&c, 2, "f32[1, 4, 10, 10]", "f32[8, 2, 3, 3]");
+  /* H: 10 + 0 + 2 - (2*2+1) + 1 = 8; W: 10 + 1 + 3 - 3 + 1 = 12 */
+  ASSERT_OK(c, "f32[1, 8, 8, 12]");
+
+  call_init(&c, "conv2d");
+  set(&c, "groups", one(3));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 10, 10]", "f32[8, 2, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.attr, 3);
+  call_init(&c, "conv2d");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 3, 10, 10]", "f32[8, 4, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_str_eq(c.err.msg, "weight f32[8, 4, 3, 3] expects 4 input channels, input has 3");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 3, 2, 2]", "f32[8, 3, 3, 3]"), 0);
+  ck_assert_int_ne(run(&c, 2, "f32[3, 10, 10]", "f32[8, 3, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+  set(&c, "padding", ints(3, 1LL, 1LL, 1LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 3, 10, 10]", "f32[8, 3, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.attr, 1);
+  call_init(&c, "conv2d");
+  set(&c, "stride", ints(1, 0LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 3, 10, 10]", "f32[8, 3, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+  call_init(&c, "conv2d"); /* huge but legal attributes never overflow */
+  set(&c, "dilation", ints(1, 2147483647LL));
+  set(&c, "padding", ints(1, 2147483647LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 3, 10, 10]", "f32[8, 3, 2147483647, 3]"), 0);
+}
+END_TEST
+
+START_TEST(test_pool) {
+  call c;
+  int run_rc;
+  call_init(&c, "max_pool2d");
+  ck_assert(c.def->attrs[0].required);
+  set(&c, "kernel", ints(1, 2LL));
+  run_rc = run(&c, 1, "f32[1, 6, 24, 24]");
+  ASSERT_OK(c, "f32[1, 6, 12, 12]");
+  ck_assert(get(&c, "stride")->n == 2 && get(&c, "stride")->ints[0] == 2); /* stride = kernel */
+  call_init(&c, "avg_pool2d");
+  set(&c, "kernel", ints(2, 3LL, 3LL));
+  set(&c, "stride", ints(1, 1LL));
+  set(&c, "padding", ints(1, 1LL));
+  run_rc = run(&c, 1, "f32[1, 2, 5, 7]");
+  ASSERT_OK(c, "f32[1, 2, 5, 7]");
+  set(&c, "padding", ints(1, 2LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 2, 5, 7]"), 0);
+  ck_assert_str_eq(c.err.msg, "padding (2) must be at most half the kernel size (3)");
+  call_init(&c, "max_pool2d");
+  set(&c, "kernel", ints(1, 9LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 2, 5, 7]"), 0);
+  call_init(&c, "global_avg_pool2d");
+  run_rc = run(&c, 1, "f32[1, 16, 32, 32]");
+  ASSERT_OK(c, "f32[1, 16, 1, 1]");
+  ck_assert_int_ne(run(&c, 1, "f32[16, 32, 32]"), 0);
+}
+END_TEST
+
+START_TEST(test_norms) {
+  call c;
+  int run_rc;
+  call_init(&c, "batch_norm");
+  ck_assert(get(&c, "eps")->f == 1e-5);
+  run_rc = run(&c, 5, "f32[1, 16, 8, 8]", "f32[16]", "f32[16]", "f32[16]", "f32[16]");
+  ASSERT_OK(c, "f32[1, 16, 8, 8]");
+  ck_assert_int_ne(run(&c, 5, "f32[1, 16, 8, 8]", "f32[16]", "f32[16]", "f32[16]", "f32[15]"), 0);
+  ck_assert_int_eq(c.err.input, 4);
+  ck_assert_str_eq(c.err.msg, "var must be f32[16] (the channel count), got f32[15]");
+
+  call_init(&c, "layer_norm");
+  run_rc = run(&c, 3, "f32[1, 16, 64]", "f32[64]", "f32[64]");
+  ASSERT_OK(c, "f32[1, 16, 64]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 2);
+  call_init(&c, "layer_norm");
+  set(&c, "axis", one(1));
+  run_rc = run(&c, 2, "f32[1, 16, 64]", "f32[16, 64]");
+  ASSERT_OK(c, "f32[1, 16, 64]");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 16, 64]", "f32[64]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  call_init(&c, "layer_norm");
+  run_rc = run(&c, 1, "f32[4, 5]");
+  ASSERT_OK(c, "f32[4, 5]");
+
+  call_init(&c, "softmax");
+  run_rc = run(&c, 1, "f32[2, 10]");
+  ASSERT_OK(c, "f32[2, 10]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 1);
+  set(&c, "axis", one(2));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 10]"), 0);
+  ck_assert_str_eq(c.err.msg, "axis 2 is out of range for f32[2, 10]");
+  ck_assert_int_eq(c.err.attr, 0);
+  call_init(&c, "log_softmax");
+  set(&c, "axis", one(-2));
+  run_rc = run(&c, 1, "f32[2, 10]");
+  ASSERT_OK(c, "f32[2, 10]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 0);
+}
+END_TEST
+
+START_TEST(test_reductions) {
+  call c;
+  int run_rc;
+  call_init(&c, "sum");
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[]");
+  ck_assert_int_eq(get(&c, "axes")->n, 3);
+  call_init(&c, "mean");
+  set(&c, "keepdims", one(1));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[1, 1, 1]");
+  call_init(&c, "max");
+  set(&c, "axes", ints(2, -1LL, 0LL));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[3]");
+  ck_assert(get(&c, "axes")->ints[0] == 0 && get(&c, "axes")->ints[1] == 2);
+  call_init(&c, "min");
+  set(&c, "axes", ints(1, 1LL));
+  set(&c, "keepdims", one(1));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[2, 1, 4]");
+  set(&c, "axes", ints(2, 1LL, -2LL));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "axis 1 is listed twice");
+  call_init(&c, "sum");
+  set(&c, "axes", ints(1, 3LL));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  call_init(&c, "sum");
+  set(&c, "keepdims", one(2));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 1);
+}
+END_TEST
+
+START_TEST(test_reshape_transpose_flatten) {
+  call c;
+  int run_rc;
+  call_init(&c, "reshape");
+  ck_assert(c.def->attrs[0].required);
+  set(&c, "shape", ints(4, 1LL, 16LL, 4LL, -1LL));
+  run_rc = run(&c, 1, "f32[1, 16, 64]");
+  ASSERT_OK(c, "f32[1, 16, 4, 16]");
+  ck_assert_int_eq(get(&c, "shape")->ints[3], 16);
+  set(&c, "shape", ints(2, -1LL, -1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[4, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "only one dimension may be -1");
+  set(&c, "shape", ints(2, 0LL, 16LL));
+  ck_assert_int_ne(run(&c, 1, "f32[4, 4]"), 0);
+  set(&c, "shape", ints(2, 3LL, -1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[4, 4]"), 0);
+  set(&c, "shape", ints(2, 3LL, 5LL));
+  ck_assert_int_ne(run(&c, 1, "f32[4, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "cannot reshape f32[4, 4] (16 elements) into 15 elements");
+  set(&c, "shape", ints(4, 2147483647LL, 2147483647LL, 2147483647LL, 2147483647LL));
+  ck_assert_int_ne(run(&c, 1, "f32[4, 4]"), 0); /* overflow is caught, not wrapped */
+  set(&c, "shape", ints(0));
+  run_rc = run(&c, 1, "i32[1, 1]");
+  ASSERT_OK(c, "i32[]");
+
+  call_init(&c, "transpose");
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[4, 3, 2]");
+  ck_assert(get(&c, "perm")->n == 3 && get(&c, "perm")->ints[0] == 2);
+  set(&c, "perm", ints(4, 0LL, 2LL, -1LL, 1LL));
+  run_rc = run(&c, 1, "f32[1, 16, 4, 16]");
+  ASSERT_OK(c, "f32[1, 4, 16, 16]");
+  ck_assert_int_eq(get(&c, "perm")->ints[2], 3);
+  set(&c, "perm", ints(3, 0LL, 0LL, 1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  set(&c, "perm", ints(2, 0LL, 1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+
+  call_init(&c, "flatten");
+  run_rc = run(&c, 1, "f32[1, 16, 4, 4]");
+  ASSERT_OK(c, "f32[1, 256]");
+  set(&c, "axis", one(0));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[1, 24]");
+  set(&c, "axis", one(-1));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[6, 4]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 2);
+  set(&c, "axis", one(3));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[24, 1]");
+  set(&c, "axis", one(4));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+}
+END_TEST
+
+START_TEST(test_concat_gather_squeeze) {
+  call c;
+  int run_rc;
+  call_init(&c, "concat");
+  set(&c, "axis", one(-1));
+  run_rc = run(&c, 3, "f32[2, 3]", "f32[2, 5]", "f32[2, 1]");
+  ASSERT_OK(c, "f32[2, 9]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 1);
+  set(&c, "axis", one(0));
+  ck_assert_int_ne(run(&c, 2, "f32[2, 3]", "f32[2, 5]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_str_eq(c.err.msg, "input 1 is f32[2, 5], which does not match f32[2, 3] outside axis 0");
+  ck_assert_int_ne(run(&c, 2, "f32[2, 3]", "i32[2, 3]"), 0);
+
+  call_init(&c, "gather");
+  run_rc = run(&c, 2, "f32[10, 4]", "i32[2, 3]");
+  ASSERT_OK(c, "f32[2, 3, 4]");
+  set(&c, "axis", one(-1));
+  run_rc = run(&c, 2, "f32[10, 4]", "i32[]");
+  ASSERT_OK(c, "f32[10]");
+  ck_assert_int_ne(run(&c, 2, "f32[10, 4]", "f32[2]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_str_eq(c.err.msg, "input 1 must be i32, got f32");
+
+  call_init(&c, "squeeze");
+  run_rc = run(&c, 1, "f32[1, 3, 1, 4]");
+  ASSERT_OK(c, "f32[3, 4]");
+  ck_assert(get(&c, "axes")->n == 2 && get(&c, "axes")->ints[1] == 2);
+  set(&c, "axes", ints(1, -2LL));
+  run_rc = run(&c, 1, "f32[1, 3, 1, 4]");
+  ASSERT_OK(c, "f32[1, 3, 4]");
+  set(&c, "axes", ints(1, 1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 1, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "cannot squeeze axis 1 of size 3");
+
+  call_init(&c, "unsqueeze");
+  set(&c, "axes", ints(2, 0LL, -1LL));
+  run_rc = run(&c, 1, "f32[3, 4]");
+  ASSERT_OK(c, "f32[1, 3, 4, 1]");
+  ck_assert_int_eq(get(&c, "axes")->ints[1], 3);
+  set(&c, "axes", ints(2, 1LL, 1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[3, 4]"), 0);
+  set(&c, "axes", ints(3, 0LL, 1LL, 2LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 2, 3, 4, 5, 6]"), 0); /* rank 9 */
+}
+END_TEST
+
+START_TEST(test_slice) {
+  call c;
+  int run_rc;
+  call_init(&c, "slice");
+  set(&c, "starts", ints(1, 64LL));
+  set(&c, "ends", ints(1, 128LL));
+  set(&c, "axes", ints(1, 2LL));
+  run_rc = run(&c, 1, "f32[1, 16, 192]");
+  ASSERT_OK(c, "f32[1, 16, 64]");
+  /* normalized to full rank */
+  ck_assert(get(&c, "starts")->n == 3 && get(&c, "starts")->ints[2] == 64 && get(&c, "starts")->ints[0] == 0);
+  ck_assert(get(&c, "ends")->ints[1] == 16 && get(&c, "ends")->ints[2] == 128);
+  ck_assert(get(&c, "axes")->n == 3 && get(&c, "axes")->ints[2] == 2);
+  ck_assert(get(&c, "steps")->n == 3 && get(&c, "steps")->ints[2] == 1);
+
+  call_init(&c, "slice"); /* negative indices and clamping */
+  set(&c, "starts", ints(2, -3LL, 1LL));
+  set(&c, "ends", ints(2, 9223372036854775807LL, -1LL));
+  run_rc = run(&c, 1, "f32[10, 5]");
+  ASSERT_OK(c, "f32[3, 3]");
+  ck_assert(get(&c, "starts")->ints[0] == 7 && get(&c, "ends")->ints[0] == 10);
+  ck_assert(get(&c, "ends")->ints[1] == 4);
+
+  call_init(&c, "slice"); /* reverse with a negative step: x[::-1] */
+  set(&c, "starts", ints(1, -1LL));
+  set(&c, "ends", ints(1, (long long)INT64_MIN));
+  set(&c, "steps", ints(1, -1LL));
+  run_rc = run(&c, 1, "f32[6]");
+  ASSERT_OK(c, "f32[6]");
+  ck_assert(get(&c, "starts")->ints[0] == 5 && get(&c, "ends")->ints[0] == -1);
+
+  call_init(&c, "slice"); /* step 2 rounds up; step 3 from 1 to 8 → 1, 4, 7 */
+  set(&c, "starts", ints(2, 0LL, 1LL));
+  set(&c, "ends", ints(2, 5LL, 8LL));
+  set(&c, "steps", ints(2, 2LL, 3LL));
+  run_rc = run(&c, 1, "f32[5, 9]");
+  ASSERT_OK(c, "f32[3, 3]");
+
+  call_init(&c, "slice");
+  set(&c, "starts", ints(1, 3LL));
+  set(&c, "ends", ints(1, 3LL));
+  ck_assert_int_ne(run(&c, 1, "f32[5]"), 0); /* empty */
+  set(&c, "steps", ints(1, 0LL));
+  ck_assert_int_ne(run(&c, 1, "f32[5]"), 0);
+  ck_assert_int_eq(c.err.attr, 3);
+  call_init(&c, "slice");
+  set(&c, "starts", ints(1, 0LL));
+  set(&c, "ends", ints(2, 1LL, 2LL));
+  ck_assert_int_ne(run(&c, 1, "f32[5, 5]"), 0);
+  ck_assert_int_eq(c.err.attr, 1);
+  call_init(&c, "slice");
+  set(&c, "starts", ints(2, 0LL, 0LL));
+  set(&c, "ends", ints(2, 1LL, 1LL));
+  set(&c, "axes", ints(2, 0LL, -2LL));
+  ck_assert_int_ne(run(&c, 1, "f32[5, 5]"), 0);
+  ck_assert_int_eq(c.err.attr, 2);
+}
+END_TEST
+
+START_TEST(test_limits_and_utils) {
+  mlg_shape_error err;
+  mlg_type t = { .dtype = MLG_F32, .rank = 2, .dims = { 2147483647, 2 } };
+  ck_assert_int_eq(mlg_check_type_limits(&t, &err), 0);
+  t.dims[1] = 1024;
+  ck_assert_int_ne(mlg_check_type_limits(&t, &err), 0); /* 2^41 elements */
+  t.dims[0] = 2147483648LL;
+  t.dims[1] = 1;
+  ck_assert_int_ne(mlg_check_type_limits(&t, &err), 0);
+  t.dims[0] = 0;
+  ck_assert_int_ne(mlg_check_type_limits(&t, &err), 0);
+  ck_assert_int_eq(mlg_normalize_axis(-1, 3), 2);
+  ck_assert_int_eq(mlg_normalize_axis(3, 3), -1);
+  ck_assert_int_eq(mlg_normalize_axis(-4, 3), -1);
+  ck_assert_int_eq(mlg_normalize_axis(INT64_MIN, 3), -1);
+  mlg_attr a = ints(1, 5LL);
+  ck_assert_int_eq(mlg_expand_padding(&a, 0, &err), 0);
+  ck_assert(a.n == 4 && a.ints[3] == 5);
+  a = ints(1, -1LL);
+  ck_assert_int_ne(mlg_expand_padding(&a, 0, &err), 0);
+  ck_assert_int_eq(mlg_conv_out_size(28, 0, 0, 5, 1, 1), 24);
+  ck_assert_int_eq(mlg_conv_out_size(3, 0, 0, 5, 1, 1), 0);
+  mlg_type a2 = ty("f32[3, 1]"), b2 = ty("f32[1, 4]"), o;
+  ck_assert_int_eq(mlg_broadcast_types(&a2, &b2, &o, &err), 0);
+  ck_assert(o.rank == 2 && o.dims[0] == 3 && o.dims[1] == 4);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("ops");
+  TCase *tc = tcase_create("shape_rules");
+  tcase_add_test(tc, test_registry);
+  tcase_add_test(tc, test_elementwise);
+  tcase_add_test(tc, test_matmul);
+  tcase_add_test(tc, test_conv2d);
+  tcase_add_test(tc, test_pool);
+  tcase_add_test(tc, test_norms);
+  tcase_add_test(tc, test_reductions);
+  tcase_add_test(tc, test_reshape_transpose_flatten);
+  tcase_add_test(tc, test_concat_gather_squeeze);
+  tcase_add_test(tc, test_slice);
+  tcase_add_test(tc, test_limits_and_utils);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
