@@ -2,6 +2,8 @@
  * torch.nn.functional.batch_norm(training=False) / ONNX BatchNormalization:
  * y = (x - mean) / sqrt(var + eps) * weight + bias, each of weight, bias, mean, var [C]. */
 #include "op_util.h"
+#include "../lower_util.h"
+#include "templates/rowwise.h"
 
 static int batch_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                             mlg_shape_error *err) {
@@ -29,6 +31,22 @@ static int batch_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_t
   return 0;
 }
 
+static int batch_norm_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  kt_batch_norm_desc d = {.n = x->dims[0], .c = x->dims[1], .hw = 1, .has_weight = 1,
+                          .has_bias = 1, .eps = mlg_node_attr_float(n, "eps", 1e-5)};
+  for (int i = 2; i < x->rank; i++) d.hw *= x->dims[i];
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_batch_norm(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
+  int args[6] = {n->inputs[0], n->inputs[1], n->inputs[2], n->inputs[3], n->inputs[4], node};
+  return mlg_lower_emit(ctx, node, k, groups, args, 6);
+}
+
 const mlg_op_def mlg_op_batch_norm = {
   .name = "batch_norm",
   .cls = MLG_OPC_OPAQUE,
@@ -39,5 +57,6 @@ const mlg_op_def mlg_op_batch_norm = {
     { .name = "eps", .kind = MLG_ATTR_FLOAT, .deflt = MLG_DEFAULT_FLOAT(1e-5) },
   },
   .infer = batch_norm_infer,
+  .lower = batch_norm_lower,
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over channels (inference)",
 };

@@ -1,5 +1,6 @@
 /* binary.c — elementwise ops of two f32 tensors with NumPy broadcasting. */
 #include "op_util.h"
+#include "templates/elementwise.h"
 
 static int binary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
@@ -7,12 +8,26 @@ static int binary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return mlg_broadcast_types(&in[0], &in[1], out, err);
 }
 
+/* The scalar formula of each op, shared by the elementwise kernel template and fusion. */
+#define BINARY_SCALAR(op)                                                                   \
+  static kir_expr *op##_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {      \
+    return kt_sf_##op(b, in[0], in[1]);                                                     \
+  }
+BINARY_SCALAR(add)
+BINARY_SCALAR(sub)
+BINARY_SCALAR(mul)
+BINARY_SCALAR(div)
+BINARY_SCALAR(pow)
+BINARY_SCALAR(maximum)
+BINARY_SCALAR(minimum)
+
 const mlg_op_def mlg_op_add = {
   .name = "add",
   .cls = MLG_OPC_ELEMENTWISE,
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .scalar = add_scalar,
   .doc = "a + b (broadcasting)",
 };
 
@@ -22,6 +37,7 @@ const mlg_op_def mlg_op_sub = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .scalar = sub_scalar,
   .doc = "a - b (broadcasting)",
 };
 
@@ -31,6 +47,7 @@ const mlg_op_def mlg_op_mul = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .scalar = mul_scalar,
   .doc = "a * b (broadcasting)",
 };
 
@@ -40,6 +57,7 @@ const mlg_op_def mlg_op_div = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .scalar = div_scalar,
   .doc = "a / b (broadcasting)",
 };
 
@@ -49,6 +67,7 @@ const mlg_op_def mlg_op_pow = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .scalar = pow_scalar,
   .doc = "a ^ b (broadcasting)",
 };
 
@@ -58,6 +77,7 @@ const mlg_op_def mlg_op_maximum = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .scalar = maximum_scalar,
   .doc = "elementwise max(a, b) (broadcasting)",
 };
 
@@ -67,5 +87,6 @@ const mlg_op_def mlg_op_minimum = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .scalar = minimum_scalar,
   .doc = "elementwise min(a, b) (broadcasting)",
 };

@@ -1,5 +1,6 @@
 /* clamp.c — clamp(x, lo, hi) = min(max(x, lo), hi); lo and hi are attributes. */
 #include "op_util.h"
+#include "templates/elementwise.h"
 
 static int clamp_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                        mlg_shape_error *err) {
@@ -10,6 +11,10 @@ static int clamp_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *
   }
   *out = in[0];
   return 0;
+}
+
+static kir_expr *clamp_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
+  return kt_sf_clamp(b, in[0], attrs[0].f, attrs[1].f);
 }
 
 const mlg_op_def mlg_op_clamp = {
@@ -23,5 +28,6 @@ const mlg_op_def mlg_op_clamp = {
     { .name = "hi", .kind = MLG_ATTR_FLOAT, .required = 1 },
   },
   .infer = clamp_infer,
+  .scalar = clamp_scalar,
   .doc = "min(max(x, lo), hi)",
 };

@@ -1,6 +1,7 @@
 /* concat.c — concat([a, b, ...], axis=): joins tensors of one dtype and rank along axis; every
  * other dim must match (ONNX Concat, torch.cat). Normalized: axis in [0, rank). */
 #include "op_util.h"
+#include "../lower_util.h"
 
 static int concat_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
@@ -34,6 +35,7 @@ static int concat_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
+
 const mlg_op_def mlg_op_concat = {
   .name = "concat",
   .cls = MLG_OPC_INJECTIVE,
@@ -45,5 +47,6 @@ const mlg_op_def mlg_op_concat = {
     { .name = "axis", .kind = MLG_ATTR_INT, .required = 1 },
   },
   .infer = concat_infer,
+  .lower = mlg_lower_concat,
   .doc = "join tensors along axis",
 };

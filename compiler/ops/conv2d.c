@@ -3,6 +3,8 @@
  * Normalized attributes: stride [sh, sw], padding [top, left, bottom, right],
  * dilation [dh, dw], groups. */
 #include "op_util.h"
+#include "../lower_util.h"
+#include "templates/conv2d.h"
 
 enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS };
 
@@ -57,6 +59,32 @@ static int conv2d_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
+static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  const mlg_type *w = &ctx->graph->nodes[n->inputs[1]].type;
+  const mlg_attr *stride = mlg_node_attr(n, "stride"), *pad = mlg_node_attr(n, "padding");
+  const mlg_attr *dil = mlg_node_attr(n, "dilation");
+  if (!stride || stride->n != 2 || !pad || pad->n != 4 || !dil || dil->n != 2)
+    return mlg_lower_fail(ctx, node, "conv2d: attributes are not normalized");
+  kt_conv2d_desc d = {
+      .n = x->dims[0], .c_in = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+      .c_out = w->dims[0], .kh = w->dims[2], .kw = w->dims[3],
+      .stride_h = stride->ints[0], .stride_w = stride->ints[1],
+      .pad_top = pad->ints[0], .pad_left = pad->ints[1], .pad_bottom = pad->ints[2],
+      .pad_right = pad->ints[3], .dil_h = dil->ints[0], .dil_w = dil->ints[1],
+      .groups = mlg_node_attr_int(n, "groups", 1), .has_bias = n->n_inputs == 3,
+  };
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_conv2d(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
+  int args[4] = {n->inputs[0], n->inputs[1], n->n_inputs == 3 ? n->inputs[2] : node, node};
+  return mlg_lower_emit(ctx, node, k, groups, args, n->n_inputs + 1);
+}
+
 const mlg_op_def mlg_op_conv2d = {
   .name = "conv2d",
   .cls = MLG_OPC_CONV,
@@ -70,5 +98,6 @@ const mlg_op_def mlg_op_conv2d = {
     { .name = "groups", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(1) },
   },
   .infer = conv2d_infer,
+  .lower = conv2d_lower,
   .doc = "2-D convolution, NCHW (torch.nn.functional.conv2d)",
 };

@@ -2,6 +2,7 @@
  * x.dims[:axis] + indices.dims + x.dims[axis+1:]; indices are i32 (negative counts from the
  * end). Normalized: axis in [0, rank). */
 #include "op_util.h"
+#include "../lower_util.h"
 
 static int gather_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
@@ -28,6 +29,7 @@ static int gather_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
+
 const mlg_op_def mlg_op_gather = {
   .name = "gather",
   .cls = MLG_OPC_INJECTIVE,
@@ -38,5 +40,6 @@ const mlg_op_def mlg_op_gather = {
     { .name = "axis", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
   },
   .infer = gather_infer,
+  .lower = mlg_lower_gather,
   .doc = "take entries along axis by i32 indices (ONNX Gather)",
 };

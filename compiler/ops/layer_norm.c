@@ -2,6 +2,8 @@
  * axis..rank-1 (ONNX LayerNormalization; torch layer_norm with normalized_shape = those dims).
  * weight and bias, when given, have exactly those dims. Normalized: axis in [0, rank). */
 #include "op_util.h"
+#include "../lower_util.h"
+#include "templates/rowwise.h"
 
 enum { A_EPS, A_AXIS };
 
@@ -35,6 +37,26 @@ static int layer_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_t
   return 0;
 }
 
+/* Rows are the dims before `axis`; each row of the trailing dims is normalized. */
+static int layer_norm_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  int axis = (int)n->attrs[A_AXIS].ints[0];
+  kt_layer_norm_desc d = {.rows = 1, .norm_size = 1, .eps = n->attrs[A_EPS].f,
+                          .has_weight = n->n_inputs >= 2, .has_bias = n->n_inputs >= 3};
+  for (int i = 0; i < x->rank; i++) *(i < axis ? &d.rows : &d.norm_size) *= x->dims[i];
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_layer_norm(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
+  int args[4], n_args = 0;
+  for (int i = 0; i < n->n_inputs; i++) args[n_args++] = n->inputs[i];
+  args[n_args++] = node;
+  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+}
+
 const mlg_op_def mlg_op_layer_norm = {
   .name = "layer_norm",
   .cls = MLG_OPC_ROWWISE,
@@ -46,5 +68,6 @@ const mlg_op_def mlg_op_layer_norm = {
     { .name = "axis", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(-1) },
   },
   .infer = layer_norm_infer,
+  .lower = layer_norm_lower,
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over dims axis..end",
 };

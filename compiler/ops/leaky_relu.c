@@ -1,11 +1,16 @@
 /* leaky_relu.c — leaky_relu(x, alpha=0.01) = x if x >= 0 else alpha * x. */
 #include "op_util.h"
+#include "templates/elementwise.h"
 
 static int leaky_relu_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                             mlg_shape_error *err) {
   if (mlg_require_f32(in, n_in, err)) return -1;
   *out = in[0];
   return 0;
+}
+
+static kir_expr *leaky_relu_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
+  return kt_sf_leaky_relu(b, in[0], attrs[0].f);
 }
 
 const mlg_op_def mlg_op_leaky_relu = {
@@ -18,5 +23,6 @@ const mlg_op_def mlg_op_leaky_relu = {
     { .name = "alpha", .kind = MLG_ATTR_FLOAT, .deflt = MLG_DEFAULT_FLOAT(0.01) },
   },
   .infer = leaky_relu_infer,
+  .scalar = leaky_relu_scalar,
   .doc = "x if x >= 0 else alpha * x",
 };

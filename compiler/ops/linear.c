@@ -1,5 +1,7 @@
 /* linear.c — linear(x, w, b?) = x @ wᵀ + b with PyTorch's layout: w is [out, in], b is [out]. */
 #include "op_util.h"
+#include "../lower_util.h"
+#include "templates/matmul.h"
 
 static int linear_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
@@ -27,11 +29,33 @@ static int linear_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
+/* x [..., K] is an (M = rows) x K matrix; w [N, K] is B transposed. */
+static int linear_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  const mlg_type *w = &ctx->graph->nodes[n->inputs[1]].type;
+  kt_matmul_desc d = {0};
+  d.k = x->dims[x->rank - 1];
+  d.m = mlg_type_numel(x) / d.k;
+  d.n = w->dims[0];
+  d.trans_b = 1;
+  d.has_bias = n->n_inputs == 3;
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_matmul(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "linear: cannot build kernel %s", name);
+  int args[4] = {n->inputs[0], n->inputs[1], n->n_inputs == 3 ? n->inputs[2] : node, node};
+  return mlg_lower_emit(ctx, node, k, groups, args, n->n_inputs + 1);
+}
+
 const mlg_op_def mlg_op_linear = {
   .name = "linear",
   .cls = MLG_OPC_MATMUL,
   .min_inputs = 2,
   .max_inputs = 3,
   .infer = linear_infer,
+  .lower = linear_lower,
   .doc = "x @ weight^T + bias (torch.nn.functional.linear)",
 };

@@ -1,6 +1,8 @@
 /* matmul.c — matmul(a, b) as numpy.matmul: batched over leading dims (broadcast), a 1-D
  * operand is treated as a row (a) or column (b) vector whose unit dim is dropped again. */
 #include "op_util.h"
+#include "../lower_util.h"
+#include "templates/matmul.h"
 
 static int matmul_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
@@ -45,11 +47,49 @@ too_deep:
   return -1;
 }
 
+/* Numpy semantics on the template's [batch..., M, K] x [batch..., K, N]: a 1-D a is one row,
+ * a 1-D b one column; batch dims broadcast right-aligned, a size-1 (or missing) operand dim
+ * getting stride 0. */
+static int matmul_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *a = &ctx->graph->nodes[n->inputs[0]].type;
+  const mlg_type *b = &ctx->graph->nodes[n->inputs[1]].type;
+  kt_matmul_desc d = {0};
+  d.m = a->rank == 1 ? 1 : a->dims[a->rank - 2];
+  d.k = a->dims[a->rank - 1];
+  d.n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+  int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0;
+  int nb = ra > rb ? ra : rb;
+  if (nb > KT_MATMUL_MAX_BATCH)
+    return mlg_lower_fail(ctx, node, "matmul: %d batch dimensions (at most %d supported)", nb,
+                          KT_MATMUL_MAX_BATCH);
+  int64_t sa[MLG_MAX_RANK], sb[MLG_MAX_RANK];
+  mlg_contiguous_strides(a, sa);
+  mlg_contiguous_strides(b, sb);
+  d.n_batch = nb;
+  for (int i = 0; i < nb; i++) {
+    int ia = i - (nb - ra), ib = i - (nb - rb);
+    int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+    d.batch[i] = da > db ? da : db;
+    d.a_batch_stride[i] = da == 1 ? 0 : sa[ia];
+    d.b_batch_stride[i] = db == 1 ? 0 : sb[ib];
+  }
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_matmul(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "matmul: cannot build kernel %s", name);
+  int args[3] = {n->inputs[0], n->inputs[1], node};
+  return mlg_lower_emit(ctx, node, k, groups, args, 3);
+}
+
 const mlg_op_def mlg_op_matmul = {
   .name = "matmul",
   .cls = MLG_OPC_MATMUL,
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = matmul_infer,
+  .lower = matmul_lower,
   .doc = "matrix product as numpy.matmul (the @ operator)",
 };

@@ -3,7 +3,10 @@
  * Normalized attributes: kernel [kh, kw], stride [sh, sw] (default: the kernel),
  * padding [top, left, bottom, right]. avg_pool2d counts padded zeros in the average
  * (PyTorch's default count_include_pad=True): every window divides by kh * kw. */
+#include "op_defs.h"
 #include "op_util.h"
+#include "../lower_util.h"
+#include "templates/pool.h"
 
 enum { A_KERNEL, A_STRIDE, A_PADDING };
 
@@ -39,6 +42,42 @@ static int pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *o
   return 0;
 }
 
+static int pool2d_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  const mlg_attr *a = n->attrs;
+  kt_pool2d_desc d = {
+      .kind = n->op == &mlg_op_max_pool2d ? KT_POOL_MAX : KT_POOL_AVG,
+      .n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+      .kh = a[A_KERNEL].ints[0], .kw = a[A_KERNEL].ints[1],
+      .stride_h = a[A_STRIDE].ints[0], .stride_w = a[A_STRIDE].ints[1],
+      .pad_top = a[A_PADDING].ints[0], .pad_left = a[A_PADDING].ints[1],
+      .pad_bottom = a[A_PADDING].ints[2], .pad_right = a[A_PADDING].ints[3],
+  };
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_pool2d(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
+  int args[2] = {n->inputs[0], node};
+  return mlg_lower_emit(ctx, node, k, groups, args, 2);
+}
+
+static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  kt_global_pool_desc d = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3]};
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_global_avg_pool2d(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
+  int args[2] = {n->inputs[0], node};
+  return mlg_lower_emit(ctx, node, k, groups, args, 2);
+}
+
 const mlg_op_def mlg_op_max_pool2d = {
   .name = "max_pool2d",
   .cls = MLG_OPC_POOL,
@@ -51,6 +90,7 @@ const mlg_op_def mlg_op_max_pool2d = {
     { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
   },
   .infer = pool_infer,
+  .lower = pool2d_lower,
   .doc = "max over each kernel window, NCHW (torch.nn.functional.max_pool2d)",
 };
 
@@ -66,6 +106,7 @@ const mlg_op_def mlg_op_avg_pool2d = {
     { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
   },
   .infer = pool_infer,
+  .lower = pool2d_lower,
   .doc = "mean over each kernel window, padding counted (torch avg_pool2d, count_include_pad=True)",
 };
 
@@ -84,5 +125,6 @@ const mlg_op_def mlg_op_global_avg_pool2d = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = global_pool_infer,
+  .lower = global_avg_pool2d_lower,
   .doc = "mean over H and W, keeping them as 1: [N, C, H, W] -> [N, C, 1, 1]",
 };

@@ -1,7 +1,10 @@
 /* reduce.c — reductions over axes (ONNX ReduceSum/Mean/Max/Min; torch.sum/mean/amax/amin):
  * sum, mean, max, min (x, axes=[...], keepdims=0). No axes (or an empty list) reduces every
  * axis. Normalized: axes sorted, non-negative, unique, and filled in when absent. */
+#include "op_defs.h"
 #include "op_util.h"
+#include "../lower_util.h"
+#include "templates/reduce.h"
 
 enum { A_AXES, A_KEEPDIMS };
 
@@ -29,6 +32,25 @@ static int reduce_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
+static int reduce_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  const mlg_attr *axes = &n->attrs[A_AXES];
+  kt_reduce_desc d = {.rank = x->rank, .keepdims = (int)n->attrs[A_KEEPDIMS].ints[0]};
+  d.op = n->op == &mlg_op_sum ? KT_RED_SUM : n->op == &mlg_op_mean ? KT_RED_MEAN
+       : n->op == &mlg_op_max ? KT_RED_MAX : KT_RED_MIN;
+  for (int i = 0; i < x->rank; i++) d.shape[i] = x->dims[i];
+  for (int j = 0; j < axes->n; j++) d.reduce[axes->ints[j]] = 1;
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_reduce(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
+  int args[2] = {n->inputs[0], node};
+  return mlg_lower_emit(ctx, node, k, groups, args, 2);
+}
+
 const mlg_op_def mlg_op_sum = {
   .name = "sum",
   .cls = MLG_OPC_REDUCTION,
@@ -40,6 +62,7 @@ const mlg_op_def mlg_op_sum = {
     { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
   },
   .infer = reduce_infer,
+  .lower = reduce_lower,
   .doc = "sum over axes (default: all)",
 };
 
@@ -54,6 +77,7 @@ const mlg_op_def mlg_op_mean = {
     { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
   },
   .infer = reduce_infer,
+  .lower = reduce_lower,
   .doc = "arithmetic mean over axes (default: all)",
 };
 
@@ -68,6 +92,7 @@ const mlg_op_def mlg_op_max = {
     { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
   },
   .infer = reduce_infer,
+  .lower = reduce_lower,
   .doc = "maximum over axes (default: all)",
 };
 
@@ -82,5 +107,6 @@ const mlg_op_def mlg_op_min = {
     { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
   },
   .infer = reduce_infer,
+  .lower = reduce_lower,
   .doc = "minimum over axes (default: all)",
 };

@@ -4,6 +4,7 @@
  * Normalized to full rank: starts, ends, steps have one absolute entry per dim and axes is
  * [0, 1, ..., rank-1]; element i along a dim reads starts + i * steps. */
 #include "op_util.h"
+#include "../lower_util.h"
 
 enum { A_STARTS, A_ENDS, A_AXES, A_STEPS };
 
@@ -97,6 +98,7 @@ static int slice_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *
   return 0;
 }
 
+
 const mlg_op_def mlg_op_slice = {
   .name = "slice",
   .cls = MLG_OPC_INJECTIVE,
@@ -110,5 +112,6 @@ const mlg_op_def mlg_op_slice = {
     { .name = "steps", .kind = MLG_ATTR_INTS },
   },
   .infer = slice_infer,
+  .lower = mlg_lower_slice,
   .doc = "strided sub-range along axes (ONNX Slice)",
 };

@@ -1,6 +1,9 @@
 /* softmax.c — softmax and log_softmax along one axis (default -1), as torch.softmax /
  * ONNX Softmax (opset 13). Normalized: axis in [0, rank). */
+#include "op_defs.h"
 #include "op_util.h"
+#include "../lower_util.h"
+#include "templates/rowwise.h"
 
 static int softmax_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                          mlg_shape_error *err) {
@@ -17,6 +20,24 @@ static int softmax_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type
   return 0;
 }
 
+/* x as [outer, axis_len, inner] around the (normalized) axis. */
+static int softmax_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  int axis = (int)n->attrs[0].ints[0];
+  kt_softmax_desc d = {.outer = 1, .axis_len = 1, .inner = 1, .log = n->op == &mlg_op_log_softmax};
+  for (int i = 0; i < x->rank; i++)
+    *(i < axis ? &d.outer : i == axis ? &d.axis_len : &d.inner) *= x->dims[i];
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_softmax(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
+  int args[2] = {n->inputs[0], node};
+  return mlg_lower_emit(ctx, node, k, groups, args, 2);
+}
+
 const mlg_op_def mlg_op_softmax = {
   .name = "softmax",
   .cls = MLG_OPC_ROWWISE,
@@ -27,6 +48,7 @@ const mlg_op_def mlg_op_softmax = {
     { .name = "axis", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(-1) },
   },
   .infer = softmax_infer,
+  .lower = softmax_lower,
   .doc = "exp(x - max) / sum(exp(x - max)) along axis",
 };
 
@@ -40,5 +62,6 @@ const mlg_op_def mlg_op_log_softmax = {
     { .name = "axis", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(-1) },
   },
   .infer = softmax_infer,
+  .lower = softmax_lower,
   .doc = "x - max - log(sum(exp(x - max))) along axis",
 };

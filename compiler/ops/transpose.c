@@ -1,6 +1,7 @@
 /* transpose.c — transpose(x, perm=[...]): out.dims[i] = x.dims[perm[i]] (numpy.transpose,
  * ONNX Transpose). No perm reverses the dims. Normalized: perm explicit, non-negative. */
 #include "op_util.h"
+#include "../lower_util.h"
 
 static int transpose_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                            mlg_shape_error *err) {
@@ -31,6 +32,7 @@ static int transpose_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_ty
   return 0;
 }
 
+
 const mlg_op_def mlg_op_transpose = {
   .name = "transpose",
   .cls = MLG_OPC_INJECTIVE,
@@ -41,5 +43,6 @@ const mlg_op_def mlg_op_transpose = {
     { .name = "perm", .kind = MLG_ATTR_INTS },
   },
   .infer = transpose_infer,
+  .lower = mlg_lower_transpose,
   .doc = "permute dims (default: reverse them)",
 };

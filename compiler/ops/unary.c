@@ -1,5 +1,6 @@
 /* unary.c — elementwise ops of one f32 tensor: out[i] = f(x[i]), same type as x. */
 #include "op_util.h"
+#include "templates/elementwise.h"
 
 static int unary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                        mlg_shape_error *err) {
@@ -8,12 +9,31 @@ static int unary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *
   return 0;
 }
 
+/* The scalar formula of each op, shared by the elementwise kernel template and fusion. */
+#define UNARY_SCALAR(op)                                                                    \
+  static kir_expr *op##_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {      \
+    return kt_sf_##op(b, in[0]);                                                            \
+  }
+UNARY_SCALAR(neg)
+UNARY_SCALAR(abs)
+UNARY_SCALAR(exp)
+UNARY_SCALAR(log)
+UNARY_SCALAR(sqrt)
+UNARY_SCALAR(rsqrt)
+UNARY_SCALAR(relu)
+UNARY_SCALAR(sigmoid)
+UNARY_SCALAR(tanh)
+UNARY_SCALAR(gelu)
+UNARY_SCALAR(silu)
+UNARY_SCALAR(erf)
+
 const mlg_op_def mlg_op_neg = {
   .name = "neg",
   .cls = MLG_OPC_ELEMENTWISE,
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = neg_scalar,
   .doc = "-x",
 };
 
@@ -23,6 +43,7 @@ const mlg_op_def mlg_op_abs = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = abs_scalar,
   .doc = "|x|",
 };
 
@@ -32,6 +53,7 @@ const mlg_op_def mlg_op_exp = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = exp_scalar,
   .doc = "e^x",
 };
 
@@ -41,6 +63,7 @@ const mlg_op_def mlg_op_log = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = log_scalar,
   .doc = "natural logarithm",
 };
 
@@ -50,6 +73,7 @@ const mlg_op_def mlg_op_sqrt = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = sqrt_scalar,
   .doc = "square root",
 };
 
@@ -59,6 +83,7 @@ const mlg_op_def mlg_op_rsqrt = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = rsqrt_scalar,
   .doc = "1 / sqrt(x)",
 };
 
@@ -68,6 +93,7 @@ const mlg_op_def mlg_op_relu = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = relu_scalar,
   .doc = "max(x, 0)",
 };
 
@@ -77,6 +103,7 @@ const mlg_op_def mlg_op_sigmoid = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = sigmoid_scalar,
   .doc = "1 / (1 + e^-x)",
 };
 
@@ -86,6 +113,7 @@ const mlg_op_def mlg_op_tanh = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = tanh_scalar,
   .doc = "hyperbolic tangent",
 };
 
@@ -95,6 +123,7 @@ const mlg_op_def mlg_op_gelu = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = gelu_scalar,
   .doc = "x * Phi(x), the exact erf form (torch.nn.GELU())",
 };
 
@@ -104,6 +133,7 @@ const mlg_op_def mlg_op_silu = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = silu_scalar,
   .doc = "x * sigmoid(x)",
 };
 
@@ -113,5 +143,6 @@ const mlg_op_def mlg_op_erf = {
   .min_inputs = 1,
   .max_inputs = 1,
   .infer = unary_infer,
+  .scalar = erf_scalar,
   .doc = "error function",
 };
