@@ -207,4 +207,20 @@ void kir_return(kir_builder *b);
 int kir_print_opencl(const kir_module *m, FILE *out);
 int kir_print_opencl_kernel(const kir_kernel *k, FILE *out);
 
+/* GLSL 450 compute (Vulkan): one shader per kernel, entry point main, written by
+ * glsl_printer.c through the same walk. Buffer parameter i is
+ * `layout(std430, set = 0, binding = i) restrict [readonly|writeonly] buffer B<i> { T NAME[]; }`
+ * (bound to the whole buffer holding the tensor) and its element offset is pc.off[i] of
+ * `layout(push_constant) uniform PC { uint off[n_buffers]; } pc;`: element e is
+ * NAME[pc.off[i] + (e)]. Local arrays are `shared`; a barrier is memoryBarrierShared() plus
+ * barrier(); erf, tanh, pow, fmod, fmin, fmax and vector loads/stores go through mlg_* helper
+ * functions emitted only into the shaders that use them. Returns 0, or -1 on a write error or
+ * a kernel that kir_glsl_check rejects (nothing useful is printed then). */
+int kir_print_glsl_kernel(const kir_kernel *k, FILE *out);
+/* 0 if GLSL can express `k`; else -1 and a message naming the kernel in err (may be NULL):
+ * vectors of width 8 or 16, vector comparisons/select/logic, erf/tanh/pow/fmod/fmin/fmax of
+ * vectors, more than 32 buffer parameters (the push-constant block must fit 128 bytes), or a
+ * name the GLSL frame uses itself (pc, PC, main, B<digits>, mlg_*). */
+int kir_glsl_check(const kir_kernel *k, char *err, size_t err_size);
+
 #endif

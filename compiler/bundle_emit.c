@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../runtime/bundle.h"
+#include "emit_code.h"
 
 #define MLG_PRODUCER "mlgc 0.1.0"
 
@@ -41,7 +42,6 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   const mlg_lowered *lw = in->lowered;
   const mlg_plan *plan = in->plan;
   mlgb_bundle b = {0};
-  mlgb_module module = {0};
   int rc = -1;
   *out_data = NULL;
   *out_size = 0;
@@ -86,18 +86,20 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     }
   }
 
-  module.kind = MLGB_MODULE_OPENCL_C;
-  module.size = in->code_size;
-  module.data = (uint8_t *)in->code;
-  b.n_modules = 1;
-  b.modules = &module;
+  b.n_modules = (uint32_t)in->code->n_modules;
+  b.modules = in->code->modules;
 
   b.n_kernels = b.n_dispatches = (uint32_t)lw->n_launches;
   for (int l = 0; l < lw->n_launches; l++) {
     const mlg_launch *la = &lw->launches[l];
     mlgb_kernel *k = &b.kernels[l];
     k->name = (char *)la->kernel->name;
-    k->module = 0;
+    int module = mlg_code_module_of(in->code, lw, la->kernel);
+    if (module < 0) {
+      mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: kernel %s has no module", k->name);
+      goto done;
+    }
+    k->module = (uint32_t)module;
     for (int d = 0; d < 3; d++) k->local_size[d] = (uint32_t)la->kernel->local_size[d];
     k->n_args = (uint32_t)la->n_args;
     k->args = calloc(la->n_args ? (size_t)la->n_args : 1, sizeof(*k->args));

@@ -17,8 +17,7 @@ typedef struct mlg_emit_input {
   const mlg_lowered *lowered;
   const mlg_plan *plan;
   int target;                 /* mlgb_target */
-  const char *code;           /* OpenCL C source of the whole module */
-  size_t code_size;
+  const struct mlg_code *code; /* the generated modules (emit_code.h) */
   const uint8_t *weights;     /* plan->region_size[WEIGHTS] bytes, or NULL for --no-weights */
 } mlg_emit_input;
 

@@ -7,31 +7,34 @@
 #include "../runtime/bundle.h"
 #include "ast.h"
 #include "bundle_emit.h"
+#include "emit_code.h"
 #include "graph.h"
-#include "kir.h"
 #include "lower.h"
 #include "optimize.h"
 #include "parse.h"
 #include "plan.h"
 #include "weights.h"
 
-static int print_code(const mlg_lowered *lw, mlg_diag *diag, char **out_code, size_t *out_size) {
-  char *buf = NULL;
-  size_t size = 0;
-  FILE *f = open_memstream(&buf, &size);
-  if (!f) {
-    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while printing kernels");
-    return -1;
+/* Runs the passes; when weights are embedded, first loads the param values the passes can use
+ * (batch_norm folding), so the folded weights end up in the bundle as consts. */
+static mlg_graph *optimize(const mlg_graph *graph, const mlg_compile_options *options,
+                           mlg_diag *diag) {
+  if (options->no_weights || options->opt_level <= 0)
+    return mlg_optimize(graph, options->opt_level, diag);
+  char *wanted = calloc((size_t)(graph->n_nodes ? graph->n_nodes : 1), 1);
+  float **data = NULL;
+  if (!wanted) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while optimizing the graph");
+    return NULL;
   }
-  int rc = kir_print_opencl(lw->module, f);
-  if (fclose(f) != 0 || rc != 0) {
-    free(buf);
-    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while printing kernels");
-    return -1;
-  }
-  *out_code = buf;
-  *out_size = size;
-  return 0;
+  mlg_optimize_wanted_values(graph, wanted);
+  int rc = mlg_weights_param_values(graph, options->weights_path, wanted, diag, &data);
+  free(wanted);
+  if (rc != 0) return NULL;
+  mlg_param_values values = {.n = graph->n_nodes, .data = (const float *const *)data};
+  mlg_graph *g = mlg_optimize_ex(graph, options->opt_level, data ? &values : NULL, diag);
+  mlg_weights_values_free(data, graph->n_nodes);
+  return g;
 }
 
 int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *options, mlg_stage last,
@@ -40,8 +43,8 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   if (!options) options = &defaults;
   memset(out, 0, sizeof(*out));
   int target = options->target ? options->target : MLGB_TARGET_OPENCL;
-  if (target != MLGB_TARGET_OPENCL) {
-    mlg_diag_error(diag, (mlg_span){0, 0}, "target %d is not supported by this mlgc (use opencl)", target);
+  if (target != MLGB_TARGET_OPENCL && target != MLGB_TARGET_VULKAN) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "unknown target %d (expected opencl or vulkan)", target);
     return -1;
   }
 
@@ -58,13 +61,18 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   if (!out->graph) return -1;
   if (last == MLG_STAGE_GRAPH) return 0;
 
-  out->optimized = mlg_optimize(out->graph, options->opt_level, diag);
+  out->optimized = optimize(out->graph, options, diag);
   if (!out->optimized) return -1;
   const mlg_graph *g = out->optimized;
 
   out->lowered = mlg_lower(g, diag);
   if (!out->lowered) return -1;
-  if (print_code(out->lowered, diag, &out->code, &out->code_size) != 0) return -1;
+  out->code = calloc(1, sizeof(*out->code));
+  if (!out->code) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while generating code");
+    return -1;
+  }
+  if (mlg_code_emit(out->lowered, target, diag, out->code) != 0) return -1;
   if (last == MLG_STAGE_KERNELS) return 0;
 
   mlg_plan_options plan_options = {.alignment = options->alignment};
@@ -86,7 +94,7 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
     return -1;
   mlg_emit_input emit = {
       .graph = g, .lowered = out->lowered, .plan = out->plan, .target = target,
-      .code = out->code, .code_size = out->code_size, .weights = weights,
+      .code = out->code, .weights = weights,
   };
   int rc = mlg_bundle_emit(&emit, diag, &out->bundle, &out->bundle_size);
   free(weights);
@@ -99,6 +107,7 @@ void mlg_pipeline_free(mlg_pipeline *p) {
   if (p->optimized) mlg_graph_free(p->optimized);
   if (p->lowered) mlg_lowered_free(p->lowered);
   if (p->plan) mlg_plan_free(p->plan);
+  if (p->code) mlg_code_free(p->code);
   free(p->code);
   free(p->bundle);
   memset(p, 0, sizeof(*p));

@@ -33,8 +33,7 @@ typedef struct mlg_pipeline {
   struct mlg_graph *optimized;     /* after the passes of opt_level; what later stages read */
   struct mlg_lowered *lowered;
   struct mlg_plan *plan;
-  char *code;                     /* generated kernel source (OpenCL C) */
-  size_t code_size;
+  struct mlg_code *code;          /* generated modules, and their text for --emit=kernels */
   uint8_t *bundle;                /* serialized .mlgb */
   size_t bundle_size;
 } mlg_pipeline;

@@ -8,24 +8,26 @@
 #include "compile.h"
 #include "diag.h"
 #include "graph.h"
+#include "emit_code.h"
 #include "plan.h"
 #include "../runtime/bundle.h"
 
 #define MAX_DIMS 64
 
 static const char usage[] =
-    "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|kernels|plan] [--target opencl]\n"
+    "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|kernels|plan] [--target opencl|vulkan]\n"
     "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights] [-O0|-O2]\n"
     "\n"
     "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
     "or prints one stage with --emit (to stdout, or to -o OUT).\n"
     "  -o OUT            output file\n"
-    "  --emit=STAGE      ast | graph | kernels (generated OpenCL C) | plan (memory plan)\n"
-    "  --target T        opencl (default)\n"
+    "  --emit=STAGE      ast | graph | kernels (OpenCL C or GLSL) | plan (memory plan)\n"
+    "  --target T        opencl (default) or vulkan (GLSL compiled to SPIR-V)\n"
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
     "  --weights FILE    take params from a .safetensors file (by name)\n"
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
-    "  -O0, -O2          graph passes off / on (default -O2: CSE, dead-code elimination)\n"
+    "  -O0, -O2          graph passes off / on (default -O2: simplify, fold constants and\n"
+    "                    batch_norm, CSE, dead-code elimination)\n"
     "  --help, --version\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -86,11 +88,10 @@ int main(int argc, char **argv) {
       else return usage_error("%s needs a stage (ast, graph, kernels, plan)", a);
     } else if (strncmp(a, "--target=", 9) == 0 || strcmp(a, "--target") == 0) {
       const char *t = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
-      if (!t) return usage_error("%s needs a target (opencl)", a);
+      if (!t) return usage_error("%s needs a target (opencl or vulkan)", a);
       if (strcmp(t, "opencl") == 0) options.target = MLGB_TARGET_OPENCL;
-      else if (strcmp(t, "vulkan") == 0)
-        return usage_error("target '%s' is not implemented yet; use --target opencl", t);
-      else return usage_error("unknown target '%s' (expected opencl)", t);
+      else if (strcmp(t, "vulkan") == 0) options.target = MLGB_TARGET_VULKAN;
+      else return usage_error("unknown target '%s' (expected opencl or vulkan)", t);
     } else if (strncmp(a, "-D", 2) == 0) {
       const char *d = a[2] ? a + 2 : (++i < argc ? argv[i] : NULL);
       if (!d) return usage_error("%s needs NAME=VALUE", a);
@@ -151,7 +152,7 @@ int main(int argc, char **argv) {
       switch (last) {
       case MLG_STAGE_AST: mlg_ast_print(p.ast, out); break;
       case MLG_STAGE_GRAPH: mlg_graph_print(p.graph, &source, out); break;
-      case MLG_STAGE_KERNELS: fwrite(p.code, 1, p.code_size, out); break;
+      case MLG_STAGE_KERNELS: fwrite(p.code->text, 1, p.code->text_size, out); break;
       case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.optimized, p.lowered, out); break;
       case MLG_STAGE_BUNDLE: fwrite(p.bundle, 1, p.bundle_size, out); break;
       }

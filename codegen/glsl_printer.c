@@ -1,0 +1,407 @@
+/* glsl_printer.c — GLSL 450 compute spellings for the shared kernel walk (kir_print.c).
+ *
+ * One shader per kernel, entry point main. The binding convention (the Vulkan runtime relies on
+ * it): buffer parameter i is `layout(std430, set = 0, binding = i) buffer B<i> { T NAME[]; }`,
+ * bound to the whole region buffer that holds its tensor, and its element offset is pc.off[i] of
+ * one push-constant block `PC { uint off[N]; }` (N <= 32: 128 bytes, the guaranteed minimum).
+ * Element e of the tensor is NAME[pc.off[i] + (e)].
+ *
+ * What GLSL spells differently is written once here, as helper functions emitted only into the
+ * shaders that use them (names start with mlg_, which the frame reserves):
+ *  - erf: GLSL has none. mlg_erf is our own fit (two pieces, coefficients below; the fit
+ *    itself is within 1.2e-9). Evaluated in float against mpmath on a dense grid over [-6, 6]
+ *    plus magnitudes down to 1e-30: 1.28e-7 absolute, 1.7e-7 relative; run on lavapipe
+ *    (200,000 points over [-8, 8] and tiny values, against C's erf): 1.35e-7 and 1.7e-7.
+ *  - tanh: drivers may build it from exp and overflow to NaN for large |x|. mlg_tanh uses an odd
+ *    polynomial for |x| < 0.625 (no cancellation near 0) and 1 - 2/(exp(2|x|) + 1) above, with
+ *    |x| clamped to 9 (tanh(9) rounds to 1.0f): 8.2e-8 absolute, 1.5e-7 relative in float
+ *    (lavapipe: 1.1e-7 and 1.8e-7).
+ *  - pow: GLSL leaves x < 0 and x == 0 undefined; mlg_pow gives C's results for a negative x
+ *    with an integral y, for x == 0, y == 0 and x == 1.
+ *  - fmod: GLSL's mod floors; mlg_fmod truncates like C (a - b·trunc(a/b), not exact when
+ *    |a/b| is huge).
+ *  - fmin/fmax: GLSL's min/max are undefined on NaN; mlg_fmin/mlg_fmax return the other
+ *    operand, as OpenCL's fmin/fmax do.
+ *  - vector loads/stores (vloadN/vstoreN): mlg_loadN_NAME / mlg_storeN_NAME per buffer.
+ * Integer / and % are GLSL's (truncating division; the remainder agrees with C whenever both
+ * operands are non-negative, which is all the index math the templates build). */
+#include <stdint.h>
+#include <string.h>
+
+#include "kir.h"
+#include "kir_print.h"
+
+#define GLSL_MAX_BUFFERS 32
+
+/* ---- helper function sources ---- */
+
+/* erf(x) = x·P(x²) for |x| < 1; 1 − exp(−x²)·Q(u), u = 1/(1 + |x|/2), for 1 <= |x| < 4; ±1
+ * beyond (erf(4) rounds to 1.0f). Least-squares fits on Chebyshev nodes against mpmath,
+ * coefficients rounded to float, highest degree first. */
+static const double erf_p[] = {7.89821061e-05, -0.000802435388, 0.00519005349, -0.0268548094,
+                               0.112836123, -0.376126289, 1.12837923};
+static const double erf_q[] = {0.119280629, -0.471049935, 0.563167095, -0.103617974,
+                               0.347843736, 0.259666681, 0.284917027, -0.000154544046};
+/* tanh(x) = x·T(x²) for |x| < 0.625. */
+static const double tanh_t[] = {-0.00569752231, 0.0206303075, -0.0537358634, 0.133313656,
+                                -0.333332747, 1.0};
+
+/* A coefficient as a GLSL float literal (always with a '.' or an exponent). */
+static void print_coef(FILE *out, double v) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.9g", v);
+  fprintf(out, strpbrk(buf, ".e") ? "%s" : "%s.0", buf);
+}
+
+/* Horner form of the polynomial c (highest degree first) in `var`. */
+static void print_horner(FILE *out, const double *c, int n, const char *var) {
+  for (int i = n - 1; i > 0; i--) {
+    print_coef(out, c[i]);
+    fprintf(out, " + %s * (", var);
+  }
+  print_coef(out, c[0]);
+  for (int i = n - 1; i > 0; i--) fputc(')', out);
+}
+
+static void emit_erf(FILE *out) {
+  fputs("float mlg_erf(float x) {\n"
+        "  float a = abs(x);\n"
+        "  if (a < 1.0) {\n"
+        "    float t = x * x;\n"
+        "    return x * (", out);
+  print_horner(out, erf_p, (int)(sizeof(erf_p) / sizeof(erf_p[0])), "t");
+  fputs(");\n"
+        "  }\n"
+        "  float u = 1.0 / (1.0 + 0.5 * a);\n"
+        "  float q = ", out);
+  print_horner(out, erf_q, (int)(sizeof(erf_q) / sizeof(erf_q[0])), "u");
+  fputs(";\n"
+        "  float r = a >= 4.0 ? 1.0 : 1.0 - exp(-a * a) * q;\n"
+        "  return x < 0.0 ? -r : r;\n"
+        "}\n", out);
+}
+
+static void emit_tanh(FILE *out) {
+  fputs("float mlg_tanh(float x) {\n"
+        "  float a = abs(x);\n"
+        "  if (a < 0.625) {\n"
+        "    float t = x * x;\n"
+        "    return x * (", out);
+  print_horner(out, tanh_t, (int)(sizeof(tanh_t) / sizeof(tanh_t[0])), "t");
+  fputs(");\n"
+        "  }\n"
+        "  float r = 1.0 - 2.0 / (exp(2.0 * min(a, 9.0)) + 1.0);\n"
+        "  return x < 0.0 ? -r : r;\n"
+        "}\n", out);
+}
+
+static const char pow_src[] =
+    "float mlg_pow(float x, float y) {\n"
+    "  if (y == 0.0 || x == 1.0) return 1.0;\n"
+    "  float a = abs(x);\n"
+    "  float r = a == 0.0 ? (y < 0.0 ? uintBitsToFloat(0x7F800000u) : 0.0) : pow(a, y);\n"
+    "  if (x < 0.0) {\n"
+    "    if (floor(y) != y) return uintBitsToFloat(0x7FC00000u);\n"
+    "    if (fract(0.5 * y) != 0.0) r = -r;\n"
+    "  }\n"
+    "  return r;\n"
+    "}\n";
+
+static const char fmod_src[] =
+    "float mlg_fmod(float a, float b) {\n"
+    "  return a - b * trunc(a / b);\n"
+    "}\n";
+
+static const char fmin_src[] =
+    "float mlg_fmin(float a, float b) {\n"
+    "  return isnan(a) ? b : isnan(b) ? a : min(a, b);\n"
+    "}\n";
+
+static const char fmax_src[] =
+    "float mlg_fmax(float a, float b) {\n"
+    "  return isnan(a) ? b : isnan(b) ? a : max(a, b);\n"
+    "}\n";
+
+/* ---- what a kernel uses (one scan before printing) and whether GLSL can express it ---- */
+
+typedef struct glsl_uses {
+  int erf, tanh, pow, fmod, fmin, fmax;
+  unsigned load_w[GLSL_MAX_BUFFERS];  /* bit w set: a width-w vector load of buffer i */
+  unsigned store_w[GLSL_MAX_BUFFERS];
+  const char *problem;                /* first construct GLSL cannot express, or NULL */
+} glsl_uses;
+
+static int width_ok(kir_type t) { return t.width == 1 || t.width == 2 || t.width == 4; }
+
+static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
+  if (!e) return;
+  if (!width_ok(e->type)) u->problem = "a vector of width 8 or 16 (OpenCL only)";
+  int vec = e->type.width > 1;
+  switch (e->kind) {
+  case KIR_E_LOAD:
+    if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec)
+      u->load_w[e->index] |= 1u << e->type.width;
+    break;
+  case KIR_E_UNARY:
+    if (e->op == KIR_ERF) u->erf = 1;
+    if (e->op == KIR_TANH) u->tanh = 1;
+    if (vec && (e->op == KIR_ERF || e->op == KIR_TANH))
+      u->problem = "erf or tanh of a vector";
+    if (vec && e->op == KIR_NOT) u->problem = "logical not of a vector";
+    break;
+  case KIR_E_BINARY: {
+    int is_float = e->a && e->a->type.scalar == KIR_F32;
+    int avec = (e->a && e->a->type.width > 1) || (e->b && e->b->type.width > 1);
+    switch ((kir_binop)e->op) {
+    case KIR_POW: u->pow = 1; break;
+    case KIR_MOD: u->fmod |= is_float; break;
+    case KIR_MIN: u->fmin |= is_float; break;
+    case KIR_MAX: u->fmax |= is_float; break;
+    default: break;
+    }
+    if (avec && ((e->op == KIR_POW) || (is_float && (e->op == KIR_MOD || e->op == KIR_MIN ||
+                                                     e->op == KIR_MAX))))
+      u->problem = "pow, fmod, fmin or fmax of a vector";
+    if (avec && e->op >= KIR_LT) u->problem = "a comparison or logical operator on vectors";
+    break;
+  }
+  case KIR_E_SELECT:
+    if (e->a && e->a->type.width > 1) u->problem = "a select with a vector condition";
+    break;
+  default:
+    break;
+  }
+  scan_expr(u, k, e->a);
+  scan_expr(u, k, e->b);
+  scan_expr(u, k, e->c);
+}
+
+static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body, int n) {
+  for (int i = 0; i < n; i++) {
+    const kir_stmt *s = body[i];
+    if (s->kind == KIR_S_STORE && s->value && s->value->type.width > 1 && s->target >= 0 &&
+        s->target < GLSL_MAX_BUFFERS)
+      u->store_w[s->target] |= 1u << s->value->type.width;
+    scan_expr(u, k, s->index);
+    scan_expr(u, k, s->value);
+    scan_expr(u, k, s->end);
+    scan_expr(u, k, s->step);
+    scan_expr(u, k, s->cond);
+    scan_block(u, k, s->body, s->n_body);
+    scan_block(u, k, s->else_body, s->n_else);
+  }
+}
+
+/* Names the frame itself declares or calls from main. */
+static int name_clashes(const char *name) {
+  static const char *const taken[] = {
+    "pc", "PC", "main", "ivec2", "ivec4", "uvec2", "uvec4", "bvec2", "bvec4", "inversesqrt",
+    "uintBitsToFloat", "memoryBarrierShared", "isnan", "trunc", "fract", NULL};
+  for (int i = 0; taken[i]; i++)
+    if (strcmp(name, taken[i]) == 0) return 1;
+  if (strncmp(name, "mlg_", 4) == 0 || strncmp(name, "gl_", 3) == 0) return 1;
+  if (name[0] == 'B' && name[1]) {
+    const char *c = name + 1;
+    while (*c >= '0' && *c <= '9') c++;
+    if (!*c) return 1;
+  }
+  return 0;
+}
+
+static const char *scan_kernel(const kir_kernel *k, glsl_uses *u, const char **bad_name) {
+  memset(u, 0, sizeof(*u));
+  *bad_name = NULL;
+  if (k->n_buffers > GLSL_MAX_BUFFERS)
+    return "more than 32 buffer parameters (the push-constant offsets would exceed 128 bytes)";
+  for (int i = 0; i < k->n_buffers; i++) {
+    if (!width_ok(k->buffers[i].elem)) return "a vector buffer element type";
+    if (name_clashes(k->buffers[i].name)) *bad_name = k->buffers[i].name;
+  }
+  for (int i = 0; i < k->n_locals; i++) {
+    if (!width_ok(k->locals[i].elem)) return "a local array of 8- or 16-wide vectors";
+    if (name_clashes(k->locals[i].name)) *bad_name = k->locals[i].name;
+  }
+  for (int i = 0; i < k->n_vars; i++) {
+    if (!width_ok(k->vars[i].type)) return "a variable of width 8 or 16 (OpenCL only)";
+    if (name_clashes(k->vars[i].name)) *bad_name = k->vars[i].name;
+  }
+  if (*bad_name) return "a name that the GLSL frame reserves";
+  scan_block(u, k, k->body, k->n_body);
+  return u->problem;
+}
+
+int kir_glsl_check(const kir_kernel *k, char *err, size_t err_size) {
+  glsl_uses u;
+  const char *bad_name;
+  const char *problem = scan_kernel(k, &u, &bad_name);
+  if (!problem) return 0;
+  if (err && err_size) {
+    if (bad_name)
+      snprintf(err, err_size, "kernel %s: cannot be written as GLSL: %s (\"%s\")", k->name,
+               problem, bad_name);
+    else
+      snprintf(err, err_size, "kernel %s: cannot be written as GLSL: %s", k->name, problem);
+  }
+  return -1;
+}
+
+/* ---- the dialect ---- */
+
+static const char *gl_type_name(kir_type t, char *buf, size_t size) {
+  static const char *const base[] = {[KIR_F32] = "float", [KIR_I32] = "int",
+                                     [KIR_U32] = "uint", [KIR_BOOL] = "bool"};
+  static const char *const vbase[] = {[KIR_F32] = "vec", [KIR_I32] = "ivec",
+                                      [KIR_U32] = "uvec", [KIR_BOOL] = "bvec"};
+  if (t.width > 1)
+    snprintf(buf, size, "%s%d", vbase[t.scalar], t.width);
+  else
+    snprintf(buf, size, "%s", base[t.scalar]);
+  return buf;
+}
+
+static void gl_work_item_id(kir_printer *p, kir_expr_kind kind, int dim) {
+  const char *v = kind == KIR_E_GLOBAL_ID ? "gl_GlobalInvocationID"
+                  : kind == KIR_E_LOCAL_ID ? "gl_LocalInvocationID"
+                                           : "gl_WorkGroupID";
+  fprintf(p->out, "int(%s.%c)", v, "xyz"[dim >= 0 && dim < 3 ? dim : 0]);
+}
+
+/* pc.off[i] + index, with index at additive-right-operand precedence. */
+static void gl_offset_index(kir_printer *p, int buffer, const kir_expr *index) {
+  if (index->kind == KIR_E_CONST_I && index->i == 0) {
+    fprintf(p->out, "pc.off[%d]", buffer);
+    return;
+  }
+  fprintf(p->out, "pc.off[%d] + ", buffer);
+  kir_print_expr_prec(p, index, KIR_PREC_ADD_RHS);
+}
+
+static void gl_load(kir_printer *p, const kir_expr *e) {
+  const char *name = p->k->buffers[e->index].name;
+  if (e->type.width > 1)
+    fprintf(p->out, "mlg_load%d_%s(", e->type.width, name);
+  else
+    fprintf(p->out, "%s[", name);
+  gl_offset_index(p, e->index, e->a);
+  fputc(e->type.width > 1 ? ')' : ']', p->out);
+}
+
+static void gl_store(kir_printer *p, const kir_stmt *s) {
+  const char *name = p->k->buffers[s->target].name;
+  if (s->value->type.width > 1) {
+    fprintf(p->out, "mlg_store%d_%s(", s->value->type.width, name);
+    gl_offset_index(p, s->target, s->index);
+    fputs(", ", p->out);
+    kir_print_expr(p, s->value);
+    fputs(");\n", p->out);
+    return;
+  }
+  fprintf(p->out, "%s[", name);
+  gl_offset_index(p, s->target, s->index);
+  fputs("] = ", p->out);
+  kir_print_expr(p, s->value);
+  fputs(";\n", p->out);
+}
+
+static void gl_cast(kir_printer *p, kir_type t, const kir_expr *a) {
+  char buf[32];
+  fprintf(p->out, "%s(", gl_type_name(t, buf, sizeof(buf)));
+  kir_print_expr(p, a);
+  fputc(')', p->out);
+}
+
+/* GLSL has no portable unroll pragma; drivers unroll constant-trip loops themselves. */
+static void gl_unroll(kir_printer *p, int unroll) {}
+
+static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses *u) {
+  static const char lane[] = "xyzw";
+  char tbuf[32];
+  for (int i = 0; i < k->n_buffers; i++) {
+    const kir_buffer *b = &k->buffers[i];
+    for (int w = 2; w <= 4; w += 2) {
+      const char *vt = gl_type_name(kir_tv(b->elem.scalar, w), tbuf, sizeof(tbuf));
+      if (u->load_w[i] & (1u << w)) {
+        fprintf(out, "%s mlg_load%d_%s(uint i) {\n  return %s(", vt, w, b->name, vt);
+        for (int l = 0; l < w; l++) {
+          if (l)
+            fprintf(out, ", %s[i + %du]", b->name, l);
+          else
+            fprintf(out, "%s[i]", b->name);
+        }
+        fputs(");\n}\n", out);
+      }
+      if (u->store_w[i] & (1u << w)) {
+        fprintf(out, "void mlg_store%d_%s(uint i, %s v) {\n", w, b->name, vt);
+        for (int l = 0; l < w; l++) {
+          if (l)
+            fprintf(out, "  %s[i + %du] = v.%c;\n", b->name, l, lane[l]);
+          else
+            fprintf(out, "  %s[i] = v.x;\n", b->name);
+        }
+        fputs("}\n", out);
+      }
+    }
+  }
+}
+
+static void gl_kernel_begin(kir_printer *p) {
+  const kir_kernel *k = p->k;
+  FILE *out = p->out;
+  char buf[32];
+  glsl_uses u;
+  const char *bad_name;
+  scan_kernel(k, &u, &bad_name); /* kir_print_glsl_kernel checked it already */
+  fprintf(out, "// kernel %s\n#version 450\n", k->name);
+  fprintf(out, "layout(local_size_x = %d, local_size_y = %d, local_size_z = %d) in;\n",
+          k->local_size[0], k->local_size[1], k->local_size[2]);
+  if (k->n_buffers) fputc('\n', out);
+  for (int i = 0; i < k->n_buffers; i++) {
+    const kir_buffer *b = &k->buffers[i];
+    const char *q = b->access == KIR_READ ? "readonly " : b->access == KIR_WRITE ? "writeonly " : "";
+    fprintf(out, "layout(std430, set = 0, binding = %d) restrict %sbuffer B%d { %s %s[]; };\n", i,
+            q, i, gl_type_name(b->elem, buf, sizeof(buf)), b->name);
+  }
+  if (k->n_buffers)
+    fprintf(out, "layout(push_constant) uniform PC { uint off[%d]; } pc;\n", k->n_buffers);
+  if (k->n_locals) fputc('\n', out);
+  for (int i = 0; i < k->n_locals; i++) {
+    const kir_local *l = &k->locals[i];
+    fprintf(out, "shared %s %s[%d];\n", gl_type_name(l->elem, buf, sizeof(buf)), l->name,
+            l->count);
+  }
+  int any_helper = u.erf || u.tanh || u.pow || u.fmod || u.fmin || u.fmax;
+  for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++) any_helper |= u.load_w[i] || u.store_w[i];
+  if (any_helper) fputc('\n', out);
+  if (u.erf) emit_erf(out);
+  if (u.tanh) emit_tanh(out);
+  if (u.pow) fputs(pow_src, out);
+  if (u.fmod) fputs(fmod_src, out);
+  if (u.fmin) fputs(fmin_src, out);
+  if (u.fmax) fputs(fmax_src, out);
+  emit_vector_helpers(out, k, &u);
+  fputs("\nvoid main() {\n", out);
+}
+
+static void gl_kernel_end(kir_printer *p) { fputs("}\n", p->out); }
+
+static const kir_dialect glsl_dialect = {
+  .type_name = gl_type_name,
+  .unop_fn = {[KIR_ABS] = "abs", [KIR_EXP] = "exp", [KIR_LOG] = "log", [KIR_SQRT] = "sqrt",
+              [KIR_RSQRT] = "inversesqrt", [KIR_TANH] = "mlg_tanh", [KIR_ERF] = "mlg_erf",
+              [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil"},
+  .fmin_fn = "mlg_fmin", .fmax_fn = "mlg_fmax", .imin_fn = "min", .imax_fn = "max",
+  .pow_fn = "mlg_pow", .fmod_fn = "mlg_fmod",
+  .work_item_id = gl_work_item_id,
+  .inf = "uintBitsToFloat(0x7F800000u)", .nan = "uintBitsToFloat(0x7FC00000u)",
+  .float_suffix = "",
+  .load = gl_load, .store = gl_store, .cast = gl_cast,
+  /* A control barrier plus visibility of shared-memory writes (tree reductions need both). */
+  .barrier = "memoryBarrierShared(); barrier();",
+  .unroll = gl_unroll,
+  .kernel_begin = gl_kernel_begin, .kernel_end = gl_kernel_end,
+};
+
+int kir_print_glsl_kernel(const kir_kernel *k, FILE *out) {
+  if (kir_glsl_check(k, NULL, 0) != 0) return -1;
+  return kir_print_kernel(&glsl_dialect, k, out);
+}

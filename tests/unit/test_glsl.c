@@ -1,0 +1,713 @@
+/* test_glsl.c — the GLSL 450 printer (exact text for small kernels, helpers only where used,
+ * what it refuses), SPIR-V compilation through shaderc of every kernel template and of every
+ * model's kernels, shaderc errors naming the kernel, and the code stage (emit_code.h) for both
+ * targets. Running the shaders is the Vulkan runtime's suite. */
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bundle.h"
+#include "compile.h"
+#include "emit_code.h"
+#include "kir.h"
+#include "lower.h"
+#include "spirv.h"
+#include "templates/conv2d.h"
+#include "templates/elementwise.h"
+#include "templates/matmul.h"
+#include "templates/pool.h"
+#include "templates/reduce.h"
+#include "templates/rowwise.h"
+#include "templates/shape.h"
+
+#define SPIRV_MAGIC 0x07230203u
+
+static char *print_glsl(const kir_kernel *k) {
+  char *s = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&s, &n);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(kir_print_glsl_kernel(k, f), 0);
+  fclose(f);
+  return s;
+}
+
+static char *print_opencl(const kir_module *m) {
+  char *s = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&s, &n);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(kir_print_opencl(m, f), 0);
+  fclose(f);
+  return s;
+}
+
+/* Prints `k` as GLSL and compiles it; fails the test with shaderc's message otherwise. */
+static void compile_ok(mlg_spirv_compiler *sc, const kir_kernel *k, const char *what) {
+  char err[8192] = "";
+  ck_assert_msg(kir_glsl_check(k, err, sizeof(err)) == 0, "%s: %s", what, err);
+  char *glsl = print_glsl(k);
+  uint32_t *words = NULL;
+  size_t size = 0;
+  int rc = mlg_spirv_compile(sc, k->name, glsl, strlen(glsl), &words, &size, err, sizeof(err));
+  ck_assert_msg(rc == 0, "%s: %s\n--- GLSL ---\n%s", what, err, glsl);
+  ck_assert_uint_ge(size, 20);
+  ck_assert_uint_eq(size % 4, 0);
+  ck_assert_uint_eq(words[0], SPIRV_MAGIC);
+  ck_assert_uint_eq(words[1], 0x00010300u); /* SPIR-V 1.3 */
+  free(words);
+  free(glsl);
+}
+
+/* ---- exact text ---- */
+
+static int build_relu(kir_module *m, kir_kernel **out) {
+  kir_builder *b = kir_kernel_begin(m, "k0_relu", 256, 1, 1);
+  if (!b) return -1;
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, i, kir_global_id(b, 0));
+  kir_if(b, kir_bin(b, KIR_GE, kir_var(b, i), kir_i32(b, 1000)));
+  kir_return(b);
+  kir_end(b);
+  int v = kir_var_new(b, "v", kir_t(KIR_F32));
+  kir_decl(b, v, kir_load(b, x, kir_var(b, i)));
+  kir_store(b, y, kir_var(b, i),
+            kir_select(b, kir_bin(b, KIR_LT, kir_var(b, v), kir_f32(b, 0)), kir_f32(b, 0),
+                       kir_var(b, v)));
+  return kir_kernel_end(b, out);
+}
+
+START_TEST(test_text_relu) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  ck_assert_int_eq(build_relu(m, &k), 0);
+  char *s = print_glsl(k);
+  ck_assert_str_eq(s,
+                   "// kernel k0_relu\n"
+                   "#version 450\n"
+                   "layout(local_size_x = 256, local_size_y = 1, local_size_z = 1) in;\n"
+                   "\n"
+                   "layout(std430, set = 0, binding = 0) restrict readonly buffer B0 { float x[]; };\n"
+                   "layout(std430, set = 0, binding = 1) restrict writeonly buffer B1 { float y[]; };\n"
+                   "layout(push_constant) uniform PC { uint off[2]; } pc;\n"
+                   "\n"
+                   "void main() {\n"
+                   "  int i = int(gl_GlobalInvocationID.x);\n"
+                   "  if (i >= 1000) {\n"
+                   "    return;\n"
+                   "  }\n"
+                   "  float v = x[pc.off[0] + i];\n"
+                   "  y[pc.off[1] + i] = v < 0.0 ? 0.0 : v;\n"
+                   "}\n");
+  free(s);
+  kir_module_free(m);
+}
+END_TEST
+
+/* Local memory, barrier, ids in all three spaces, an int buffer read and written, casts, a
+ * strided loop, integer div/mod, special float constants and a 2-D work-group. */
+static int build_mixed(kir_module *m, kir_kernel **out) {
+  kir_builder *b = kir_kernel_begin(m, "k1_mixed", 8, 4, 1);
+  if (!b) return -1;
+  int idx = kir_buffer_param(b, "idx", KIR_I32, KIR_READ_WRITE);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int sh = kir_local_array(b, "tile", KIR_F32, 32);
+  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  kir_decl(b, lid, kir_add(b, kir_mul(b, kir_local_id(b, 1), kir_i32(b, 8)), kir_local_id(b, 0)));
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));
+  kir_decl(b, j, kir_load(b, idx, kir_add(b, kir_mul(b, kir_group_id(b, 2), kir_i32(b, 32)),
+                                          kir_var(b, lid))));
+  kir_local_store(b, sh, kir_var(b, lid), kir_cast(b, kir_t(KIR_F32), kir_var(b, j)));
+  kir_barrier(b);
+  int acc = kir_var_new(b, "acc", kir_t(KIR_F32));
+  kir_decl(b, acc, kir_un(b, KIR_NEG, kir_f32(b, INFINITY)));
+  int r = kir_var_new(b, "r", kir_t(KIR_I32));
+  kir_for(b, r, kir_i32(b, 0), kir_i32(b, 32), kir_i32(b, 4));
+  kir_assign(b, acc, kir_bin(b, KIR_ADD, kir_var(b, acc), kir_local_load(b, sh, kir_var(b, r))));
+  kir_end(b);
+  kir_store(b, idx, kir_global_id(b, 1), kir_cast(b, kir_t(KIR_I32), kir_var(b, acc)));
+  kir_store(b, y, kir_i32(b, 0),
+            kir_select(b, kir_bin(b, KIR_EQ, kir_mod(b, kir_var(b, j), kir_i32(b, 3)), kir_i32(b, 0)),
+                       kir_f32(b, NAN),
+                       kir_un(b, KIR_RSQRT, kir_cast(b, kir_t(KIR_F32),
+                                                     kir_div(b, kir_var(b, j), kir_i32(b, 2))))));
+  return kir_kernel_end(b, out);
+}
+
+START_TEST(test_text_mixed) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  ck_assert_int_eq(build_mixed(m, &k), 0);
+  char *s = print_glsl(k);
+  ck_assert_str_eq(s,
+                   "// kernel k1_mixed\n"
+                   "#version 450\n"
+                   "layout(local_size_x = 8, local_size_y = 4, local_size_z = 1) in;\n"
+                   "\n"
+                   "layout(std430, set = 0, binding = 0) restrict buffer B0 { int idx[]; };\n"
+                   "layout(std430, set = 0, binding = 1) restrict writeonly buffer B1 { float y[]; };\n"
+                   "layout(push_constant) uniform PC { uint off[2]; } pc;\n"
+                   "\n"
+                   "shared float tile[32];\n"
+                   "\n"
+                   "void main() {\n"
+                   "  int lid = int(gl_LocalInvocationID.y) * 8 + int(gl_LocalInvocationID.x);\n"
+                   "  int j = idx[pc.off[0] + (int(gl_WorkGroupID.z) * 32 + lid)];\n"
+                   "  tile[lid] = float(j);\n"
+                   "  memoryBarrierShared(); barrier();\n"
+                   "  float acc = -uintBitsToFloat(0x7F800000u);\n"
+                   "  for (int r = 0; r < 32; r += 4) {\n"
+                   "    acc = acc + tile[r];\n"
+                   "  }\n"
+                   "  idx[pc.off[0] + int(gl_GlobalInvocationID.y)] = int(acc);\n"
+                   "  y[pc.off[1]] = j % 3 == 0 ? uintBitsToFloat(0x7FC00000u) : "
+                   "inversesqrt(float(j / 2));\n"
+                   "}\n");
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  compile_ok(sc, k, "mixed");
+  /* The barrier is a work-group control barrier that also orders shared memory. */
+  char *asm_text = NULL;
+  size_t asm_size = 0;
+  char err[4096];
+  ck_assert_int_eq(mlg_spirv_disassemble_glsl(sc, k->name, s, strlen(s), &asm_text, &asm_size,
+                                              err, sizeof(err)),
+                   0);
+  ck_assert_ptr_nonnull(strstr(asm_text, "OpControlBarrier %uint_2 %uint_2 %uint_264"));
+  ck_assert_ptr_nonnull(strstr(asm_text, "OpEntryPoint GLCompute"));
+  ck_assert_ptr_nonnull(strstr(asm_text, "\"main\""));
+  ck_assert_ptr_nonnull(strstr(asm_text, "PushConstant"));
+  ck_assert_ptr_nonnull(strstr(asm_text, "LocalSize 8 4 1"));
+  free(asm_text);
+  mlg_spirv_compiler_free(sc);
+  free(s);
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---- helpers appear only where used ---- */
+
+static kir_expr *sf_gelu(kir_builder *b, kir_expr **in, const void *u) { return kt_sf_gelu(b, in[0]); }
+static kir_expr *sf_gelu_tanh(kir_builder *b, kir_expr **in, const void *u) {
+  return kt_sf_gelu_tanh(b, in[0]);
+}
+static kir_expr *sf_pow(kir_builder *b, kir_expr **in, const void *u) {
+  return kt_sf_pow(b, in[0], in[1]);
+}
+static kir_expr *sf_clamp(kir_builder *b, kir_expr **in, const void *u) {
+  return kt_sf_clamp(b, in[0], -1.0, 6.0);
+}
+static kir_expr *sf_add(kir_builder *b, kir_expr **in, const void *u) {
+  return kt_sf_add(b, in[0], in[1]);
+}
+static kir_expr *sf_silu(kir_builder *b, kir_expr **in, const void *u) { return kt_sf_silu(b, in[0]); }
+static kir_expr *sf_sigmoid(kir_builder *b, kir_expr **in, const void *u) {
+  return kt_sf_sigmoid(b, in[0]);
+}
+static kir_expr *sf_leaky(kir_builder *b, kir_expr **in, const void *u) {
+  return kt_sf_leaky_relu(b, in[0], 0.01);
+}
+static kir_expr *sf_unary_mix(kir_builder *b, kir_expr **in, const void *u) {
+  kir_expr *x = in[0];
+  kir_expr *t = kir_bin(b, KIR_ADD, kt_sf_exp(b, x), kt_sf_log(b, kt_sf_abs(b, x)));
+  t = kir_bin(b, KIR_ADD, t, kt_sf_sqrt(b, kt_sf_abs(b, x)));
+  t = kir_bin(b, KIR_ADD, t, kt_sf_rsqrt(b, kt_sf_abs(b, x)));
+  t = kir_bin(b, KIR_ADD, t, kt_sf_tanh(b, x));
+  t = kir_bin(b, KIR_ADD, t, kt_sf_erf(b, kt_sf_neg(b, x)));
+  t = kir_bin(b, KIR_ADD, t, kir_un(b, KIR_FLOOR, x));
+  t = kir_bin(b, KIR_ADD, t, kir_un(b, KIR_CEIL, x));
+  t = kir_bin(b, KIR_ADD, t, kir_bin(b, KIR_MOD, x, kir_f32(b, 2.5)));
+  return kir_bin(b, KIR_ADD, t, kt_sf_minimum(b, x, kir_f32(b, 1.0)));
+}
+
+static kir_kernel *ew(kir_module *m, const char *name, kt_scalar_fn fn, int n_inputs,
+                      kir_scalar out_dtype, kir_scalar in_dtype) {
+  kt_elementwise_desc d = {.rank = 3, .shape = {2, 3, 5}, .out_dtype = out_dtype,
+                           .n_inputs = n_inputs, .scalar = fn};
+  d.inputs[0] = (kt_ew_input){.rank = 3, .shape = {2, 3, 5}, .dtype = in_dtype};
+  if (n_inputs > 1) d.inputs[1] = (kt_ew_input){.rank = 2, .shape = {3, 1}, .dtype = in_dtype};
+  kir_kernel *k = NULL;
+  int64_t g[3];
+  ck_assert_int_eq(kt_elementwise(m, name, &d, &k, g), 0);
+  return k;
+}
+
+START_TEST(test_helpers_only_where_used) {
+  kir_module *m = kir_module_new();
+  struct { kt_scalar_fn fn; int n_in; const char *has; const char *lacks; } cases[] = {
+    {sf_gelu, 1, "float mlg_erf(float x)", "mlg_tanh"},
+    {sf_gelu_tanh, 1, "float mlg_tanh(float x)", "mlg_erf"},
+    {sf_pow, 2, "float mlg_pow(float x, float y)", "mlg_erf"},
+    {sf_clamp, 1, "float mlg_fmax(float a, float b)", "mlg_pow"},
+    {sf_add, 2, "void main", "mlg_"},
+  };
+  for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    char name[32];
+    snprintf(name, sizeof(name), "k%zu_ew", c);
+    kir_kernel *k = ew(m, name, cases[c].fn, cases[c].n_in, KIR_F32, KIR_F32);
+    char *s = print_glsl(k);
+    ck_assert_msg(strstr(s, cases[c].has), "case %zu lacks %s:\n%s", c, cases[c].has, s);
+    ck_assert_msg(!strstr(s, cases[c].lacks), "case %zu has %s:\n%s", c, cases[c].lacks, s);
+    ck_assert_msg(!strstr(s, ".0f") && !strstr(s, " fmin(") && !strstr(s, "get_global_id"),
+                  "OpenCL spelling in GLSL:\n%s", s);
+    free(s);
+  }
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---- vectors ---- */
+
+static int build_vec(kir_module *m, const char *name, int width, kir_kernel **out) {
+  kir_builder *b = kir_kernel_begin(m, name, 64, 1, 1);
+  if (!b) return -1;
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, i, kir_mul(b, kir_global_id(b, 0), kir_i32(b, width)));
+  int v = kir_var_new(b, "v", kir_tv(KIR_F32, width));
+  kir_decl(b, v, kir_load_vec(b, x, kir_var(b, i), width));
+  kir_store(b, y, kir_var(b, i), kir_bin(b, KIR_MUL, kir_var(b, v), kir_f32(b, 2.0)));
+  return kir_kernel_end(b, out);
+}
+
+START_TEST(test_vectors) {
+  kir_module *m = kir_module_new();
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  kir_kernel *k4, *k2, *k8;
+  ck_assert_int_eq(build_vec(m, "k0_vec4", 4, &k4), 0);
+  ck_assert_int_eq(build_vec(m, "k1_vec2", 2, &k2), 0);
+  ck_assert_int_eq(build_vec(m, "k2_vec8", 8, &k8), 0);
+  char *s = print_glsl(k4);
+  ck_assert_ptr_nonnull(strstr(s, "vec4 mlg_load4_x(uint i) {\n"
+                                  "  return vec4(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);\n}\n"));
+  ck_assert_ptr_nonnull(strstr(s, "void mlg_store4_y(uint i, vec4 v) {\n  y[i] = v.x;\n"
+                                  "  y[i + 1u] = v.y;\n  y[i + 2u] = v.z;\n  y[i + 3u] = v.w;\n}\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  vec4 v = mlg_load4_x(pc.off[0] + i);\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_store4_y(pc.off[1] + i, v * 2.0);\n"));
+  free(s);
+  compile_ok(sc, k4, "vec4");
+  compile_ok(sc, k2, "vec2");
+  char err[512];
+  ck_assert_int_eq(kir_glsl_check(k8, err, sizeof(err)), -1);
+  ck_assert_ptr_nonnull(strstr(err, "k2_vec8"));
+  ck_assert_ptr_nonnull(strstr(err, "width 8"));
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&buf, &n);
+  ck_assert_int_eq(kir_print_glsl_kernel(k8, f), -1);
+  fclose(f);
+  free(buf);
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
+START_TEST(test_refuses_too_many_buffers_and_reserved_names) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  kt_concat_desc d = {.rank = 1, .shape = {32}, .axis = 0, .n_inputs = 32, .dtype = KIR_F32};
+  for (int i = 0; i < 32; i++) d.axis_size[i] = 1;
+  int64_t g[3];
+  ck_assert_int_eq(kt_concat(m, "k0_concat32", &d, &k, g), 0);
+  char err[512];
+  ck_assert_int_eq(kir_glsl_check(k, err, sizeof(err)), -1);
+  ck_assert_ptr_nonnull(strstr(err, "k0_concat32"));
+  ck_assert_ptr_nonnull(strstr(err, "32 buffer"));
+  d.n_inputs = 31; /* 31 inputs + the output: exactly 32 offsets, 128 bytes */
+  d.shape[0] = 31;
+  ck_assert_int_eq(kt_concat(m, "k1_concat31", &d, &k, g), 0);
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  compile_ok(sc, k, "concat of 31");
+  mlg_spirv_compiler_free(sc);
+
+  kir_builder *b = kir_kernel_begin(m, "k2_named", 1, 1, 1);
+  int x = kir_buffer_param(b, "B3", KIR_F32, KIR_WRITE);
+  kir_store(b, x, kir_i32(b, 0), kir_f32(b, 1.0));
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  ck_assert_int_eq(kir_glsl_check(k, err, sizeof(err)), -1);
+  ck_assert_ptr_nonnull(strstr(err, "k2_named"));
+  ck_assert_ptr_nonnull(strstr(err, "\"B3\""));
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---- shaderc errors ---- */
+
+START_TEST(test_broken_glsl_names_kernel) {
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  const char *src = "#version 450\nlayout(local_size_x = 1) in;\nvoid main() {\n"
+                    "  float a = no_such_thing + 1.0;\n}\n";
+  uint32_t *words = (uint32_t *)1;
+  size_t size = 7;
+  char err[4096];
+  ck_assert_int_eq(mlg_spirv_compile(sc, "k7_broken", src, strlen(src), &words, &size, err,
+                                     sizeof(err)),
+                   -1);
+  ck_assert_ptr_null(words);
+  ck_assert_uint_eq(size, 0);
+  ck_assert_msg(strncmp(err, "kernel k7_broken: ", 18) == 0, "%s", err);
+  /* shaderc's own log, with the kernel as the source name and the line number */
+  ck_assert_msg(strstr(err, "k7_broken:4: error:"), "%s", err);
+  ck_assert_msg(strstr(err, "no_such_thing"), "%s", err);
+  ck_assert_msg(strstr(err, "undeclared identifier"), "%s", err);
+  /* a truncated error buffer stays a terminated string */
+  char small[24];
+  ck_assert_int_eq(mlg_spirv_compile(sc, "k7_broken", src, strlen(src), &words, &size, small,
+                                     sizeof(small)),
+                   -1);
+  ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+  mlg_spirv_compiler_free(sc);
+}
+END_TEST
+
+/* ---- every template compiles ---- */
+
+START_TEST(test_templates_compile) {
+  kir_module *m = kir_module_new();
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  kir_kernel *k;
+  int64_t g[3];
+  char name[64];
+  int n = 0;
+#define NEXT(what) (snprintf(name, sizeof(name), "k%d_%s", n++, what), name)
+
+  /* elementwise: every scalar formula, broadcasting, int in / float out and back */
+  compile_ok(sc, ew(m, NEXT("gelu"), sf_gelu, 1, KIR_F32, KIR_F32), "gelu");
+  compile_ok(sc, ew(m, NEXT("gelu_tanh"), sf_gelu_tanh, 1, KIR_F32, KIR_F32), "gelu_tanh");
+  compile_ok(sc, ew(m, NEXT("pow"), sf_pow, 2, KIR_F32, KIR_F32), "pow");
+  compile_ok(sc, ew(m, NEXT("clamp"), sf_clamp, 1, KIR_F32, KIR_F32), "clamp");
+  compile_ok(sc, ew(m, NEXT("add_bcast"), sf_add, 2, KIR_F32, KIR_F32), "add broadcast");
+  compile_ok(sc, ew(m, NEXT("add_i32"), sf_add, 2, KIR_I32, KIR_I32), "add int");
+  compile_ok(sc, ew(m, NEXT("add_i2f"), sf_add, 2, KIR_F32, KIR_I32), "add int to float");
+  compile_ok(sc, ew(m, NEXT("silu_f2i"), sf_silu, 1, KIR_I32, KIR_F32), "silu to int");
+  compile_ok(sc, ew(m, NEXT("sigmoid"), sf_sigmoid, 1, KIR_F32, KIR_F32), "sigmoid");
+  compile_ok(sc, ew(m, NEXT("leaky"), sf_leaky, 1, KIR_F32, KIR_F32), "leaky_relu");
+  compile_ok(sc, ew(m, NEXT("unary_mix"), sf_unary_mix, 1, KIR_F32, KIR_F32), "unary mix");
+  {
+    kt_elementwise_desc d = {.rank = 4, .shape = {2, 3, 4, 5}, .out_dtype = KIR_F32,
+                             .n_inputs = 3, .scalar = sf_add, .local_size = 64};
+    d.inputs[0] = (kt_ew_input){.rank = 4, .shape = {2, 1, 4, 1}, .dtype = KIR_F32};
+    d.inputs[1] = (kt_ew_input){.rank = 1, .shape = {5}, .dtype = KIR_F32};
+    d.inputs[2] = (kt_ew_input){.rank = 0, .dtype = KIR_F32};
+    ck_assert_int_eq(kt_elementwise(m, NEXT("ew_strided"), &d, &k, g), 0);
+    compile_ok(sc, k, "elementwise strided broadcast");
+  }
+
+  /* shape */
+  ck_assert_int_eq(kt_copy(m, NEXT("copy"), 1000, KIR_F32, &k, g), 0);
+  compile_ok(sc, k, "copy");
+  ck_assert_int_eq(kt_copy(m, NEXT("copy_i32"), 7, KIR_I32, &k, g), 0);
+  compile_ok(sc, k, "copy int");
+  {
+    kt_transpose_desc d = {.rank = 4, .shape = {2, 3, 4, 5}, .perm = {0, 2, 3, 1}, .dtype = KIR_F32};
+    ck_assert_int_eq(kt_transpose(m, NEXT("transpose"), &d, &k, g), 0);
+    compile_ok(sc, k, "transpose");
+    kt_transpose_desc d2 = {.rank = 2, .shape = {64, 3}, .perm = {1, 0}, .dtype = KIR_I32};
+    ck_assert_int_eq(kt_transpose(m, NEXT("transpose_i32"), &d2, &k, g), 0);
+    compile_ok(sc, k, "transpose int");
+  }
+  {
+    kt_slice_desc d = {.dtype = KIR_F32};
+    int64_t shape[3] = {4, 6, 8}, starts[2] = {1, -1}, ends[2] = {6, -9}, axes[2] = {1, 2},
+            steps[2] = {2, -3};
+    ck_assert_int_eq(kt_slice_resolve(3, shape, 2, starts, ends, axes, steps, &d), 0);
+    ck_assert_int_eq(kt_slice(m, NEXT("slice"), &d, &k, g), 0);
+    compile_ok(sc, k, "slice");
+  }
+  {
+    kt_concat_desc d = {.rank = 3, .shape = {2, 9, 4}, .axis = 1, .n_inputs = 3,
+                        .axis_size = {2, 3, 4}, .dtype = KIR_F32};
+    ck_assert_int_eq(kt_concat(m, NEXT("concat"), &d, &k, g), 0);
+    compile_ok(sc, k, "concat");
+    kt_concat_desc d2 = {.rank = 1, .shape = {5}, .axis = 0, .n_inputs = 1, .axis_size = {5},
+                         .dtype = KIR_I32};
+    ck_assert_int_eq(kt_concat(m, NEXT("concat1"), &d2, &k, g), 0);
+    compile_ok(sc, k, "concat of one");
+  }
+  {
+    kt_gather_desc d = {.rank = 2, .shape = {50, 16}, .axis = 0, .n_indices = 7,
+                        .dtype = KIR_F32, .index_dtype = KIR_I32};
+    ck_assert_int_eq(kt_gather(m, NEXT("gather"), &d, &k, g), 0);
+    compile_ok(sc, k, "gather");
+    kt_gather_desc d2 = {.rank = 3, .shape = {3, 4, 5}, .axis = 2, .n_indices = 2,
+                         .dtype = KIR_I32, .index_dtype = KIR_F32};
+    ck_assert_int_eq(kt_gather(m, NEXT("gather_f"), &d2, &k, g), 0);
+    compile_ok(sc, k, "gather float indices");
+  }
+
+  /* matmul: skinny, square with tiles, batched with broadcast and bias, odd sizes */
+  {
+    kt_matmul_desc d = {.m = 1, .n = 10, .k = 784, .trans_b = 1, .has_bias = 1};
+    ck_assert_int_eq(kt_matmul(m, NEXT("linear"), &d, &k, g), 0);
+    compile_ok(sc, k, "linear");
+    kt_matmul_desc d2 = {.m = 128, .n = 256, .k = 64};
+    ck_assert_int_eq(kt_matmul(m, NEXT("matmul"), &d2, &k, g), 0);
+    compile_ok(sc, k, "matmul 128x256x64");
+    kt_matmul_desc d3 = {.m = 17, .n = 33, .k = 5, .n_batch = 2, .batch = {2, 3},
+                         .a_batch_stride = {3 * 17 * 5, 17 * 5}, .b_batch_stride = {0, 5 * 33}};
+    ck_assert_int_eq(kt_matmul(m, NEXT("matmul_batched"), &d3, &k, g), 0);
+    compile_ok(sc, k, "batched matmul");
+  }
+
+  /* conv2d: plain, strided/padded/dilated with bias, depthwise */
+  {
+    kt_conv2d_desc d = {.n = 1, .c_in = 1, .h = 28, .w = 28, .c_out = 6, .kh = 5, .kw = 5};
+    ck_assert_int_eq(kt_conv2d(m, NEXT("conv"), &d, &k, g), 0);
+    compile_ok(sc, k, "conv");
+    kt_conv2d_desc d2 = {.n = 2, .c_in = 4, .h = 9, .w = 7, .c_out = 6, .kh = 3, .kw = 2,
+                         .stride_h = 2, .stride_w = 1, .pad_top = 1, .pad_left = 2,
+                         .pad_bottom = 0, .pad_right = 1, .dil_h = 2, .dil_w = 1, .groups = 2,
+                         .has_bias = 1, .oc_block = 3, .local_size = 32};
+    ck_assert_int_eq(kt_conv2d(m, NEXT("conv_general"), &d2, &k, g), 0);
+    compile_ok(sc, k, "conv general");
+    kt_conv2d_desc d3 = {.n = 1, .c_in = 8, .h = 5, .w = 5, .c_out = 8, .kh = 3, .kw = 3,
+                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1,
+                         .groups = 8};
+    ck_assert_int_eq(kt_conv2d(m, NEXT("conv_dw"), &d3, &k, g), 0);
+    compile_ok(sc, k, "depthwise conv");
+  }
+
+  /* pooling */
+  {
+    kt_pool2d_desc d = {.kind = KT_POOL_MAX, .n = 1, .c = 3, .h = 8, .w = 8, .kh = 2, .kw = 2,
+                        .stride_h = 2, .stride_w = 2};
+    ck_assert_int_eq(kt_pool2d(m, NEXT("maxpool"), &d, &k, g), 0);
+    compile_ok(sc, k, "max pool");
+    kt_pool2d_desc d2 = {.kind = KT_POOL_AVG, .n = 2, .c = 2, .h = 7, .w = 6, .kh = 3, .kw = 3,
+                         .stride_h = 2, .stride_w = 1, .pad_top = 1, .pad_left = 1,
+                         .pad_bottom = 1, .pad_right = 1};
+    ck_assert_int_eq(kt_pool2d(m, NEXT("avgpool"), &d2, &k, g), 0);
+    compile_ok(sc, k, "avg pool");
+    kt_global_pool_desc d3 = {.n = 2, .c = 5, .h = 7, .w = 7, .local_size = 64};
+    ck_assert_int_eq(kt_global_avg_pool2d(m, NEXT("gap"), &d3, &k, g), 0);
+    compile_ok(sc, k, "global avg pool");
+  }
+
+  /* reductions: both strategies, all ops, strided axes */
+  {
+    kt_reduce_op ops[] = {KT_RED_SUM, KT_RED_MEAN, KT_RED_MAX, KT_RED_MIN};
+    for (int o = 0; o < 4; o++) {
+      kt_reduce_desc d = {.op = ops[o], .rank = 3, .shape = {4, 300, 3}, .reduce = {0, 1, 0},
+                          .strategy = KT_REDUCE_WG_PER_OUTPUT};
+      ck_assert_int_eq(kt_reduce(m, NEXT("reduce_wg"), &d, &k, g), 0);
+      compile_ok(sc, k, "reduce work-group per output");
+      d.strategy = KT_REDUCE_ITEM_PER_OUTPUT;
+      ck_assert_int_eq(kt_reduce(m, NEXT("reduce_item"), &d, &k, g), 0);
+      compile_ok(sc, k, "reduce item per output");
+    }
+    kt_reduce_desc d = {.op = KT_RED_SUM, .rank = 4, .shape = {2, 3, 4, 5},
+                        .reduce = {1, 0, 1, 0}};
+    ck_assert_int_eq(kt_reduce(m, NEXT("reduce_strided"), &d, &k, g), 0);
+    compile_ok(sc, k, "reduce strided axes");
+    kt_reduce_desc d0 = {.op = KT_RED_MEAN, .rank = 0};
+    ck_assert_int_eq(kt_reduce(m, NEXT("reduce_rank0"), &d0, &k, g), 0);
+    compile_ok(sc, k, "reduce rank 0");
+  }
+
+  /* rowwise */
+  {
+    kt_softmax_desc d = {.outer = 3, .axis_len = 1000, .inner = 1, .log = 0};
+    ck_assert_int_eq(kt_softmax(m, NEXT("softmax"), &d, &k, g), 0);
+    compile_ok(sc, k, "softmax");
+    kt_softmax_desc d2 = {.outer = 2, .axis_len = 5, .inner = 3, .log = 1, .local_size = 32};
+    ck_assert_int_eq(kt_softmax(m, NEXT("log_softmax"), &d2, &k, g), 0);
+    compile_ok(sc, k, "log_softmax");
+    kt_layer_norm_desc d3 = {.rows = 16, .norm_size = 64, .eps = 1e-5, .has_weight = 1,
+                             .has_bias = 1};
+    ck_assert_int_eq(kt_layer_norm(m, NEXT("layer_norm"), &d3, &k, g), 0);
+    compile_ok(sc, k, "layer_norm");
+    kt_layer_norm_desc d4 = {.rows = 3, .norm_size = 7, .eps = 1e-5};
+    ck_assert_int_eq(kt_layer_norm(m, NEXT("layer_norm_plain"), &d4, &k, g), 0);
+    compile_ok(sc, k, "layer_norm without affine");
+    kt_batch_norm_desc d5 = {.n = 2, .c = 3, .hw = 49, .eps = 1e-5, .has_weight = 1,
+                             .has_bias = 1};
+    ck_assert_int_eq(kt_batch_norm(m, NEXT("batch_norm"), &d5, &k, g), 0);
+    compile_ok(sc, k, "batch_norm");
+  }
+#undef NEXT
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---- the code stage ---- */
+
+static mlg_lowered *small_lowered(void) {
+  mlg_lowered *lw = calloc(1, sizeof(*lw));
+  ck_assert_ptr_nonnull(lw);
+  lw->module = kir_module_new();
+  kir_kernel *k;
+  ck_assert_int_eq(build_relu(lw->module, &k), 0);
+  ck_assert_int_eq(build_mixed(lw->module, &k), 0);
+  ew(lw->module, "k2_gelu", sf_gelu, 1, KIR_F32, KIR_F32);
+  return lw;
+}
+
+static void free_lowered(mlg_lowered *lw) {
+  kir_module_free(lw->module);
+  free(lw);
+}
+
+START_TEST(test_emit_code_opencl) {
+  mlg_lowered *lw = small_lowered();
+  mlg_diag diag;
+  mlg_diag_init(&diag, NULL, NULL);
+  mlg_code code;
+  ck_assert_int_eq(mlg_code_emit(lw, MLGB_TARGET_OPENCL, &diag, &code), 0);
+  char *expect = print_opencl(lw->module);
+  ck_assert_str_eq(code.text, expect);
+  ck_assert_uint_eq(code.text_size, strlen(expect));
+  ck_assert_int_eq(code.n_modules, 1);
+  ck_assert_uint_eq(code.modules[0].kind, MLGB_MODULE_OPENCL_C);
+  ck_assert_uint_eq(code.modules[0].size, strlen(expect));
+  ck_assert_int_eq(memcmp(code.modules[0].data, expect, strlen(expect)), 0);
+  ck_assert_int_eq(code.n_kernels, 3);
+  for (int i = 0; i < 3; i++) {
+    const kir_kernel *k = kir_module_kernel(lw->module, i);
+    ck_assert_int_eq(mlg_code_module_of(&code, lw, k), 0);
+    ck_assert_str_eq(mlg_code_entry_point(&code, k), k->name);
+  }
+  free(expect);
+  mlg_code_free(&code);
+  /* 0 means OpenCL, as in mlg_compile_options */
+  ck_assert_int_eq(mlg_code_emit(lw, 0, &diag, &code), 0);
+  ck_assert_int_eq(code.target, MLGB_TARGET_OPENCL);
+  mlg_code_free(&code);
+  ck_assert_int_eq(diag.n_errors, 0);
+  free_lowered(lw);
+}
+END_TEST
+
+START_TEST(test_emit_code_vulkan) {
+  mlg_lowered *lw = small_lowered();
+  mlg_diag diag;
+  mlg_diag_init(&diag, NULL, NULL);
+  mlg_code code;
+  ck_assert_int_eq(mlg_code_emit(lw, MLGB_TARGET_VULKAN, &diag, &code), 0);
+  ck_assert_int_eq(code.n_modules, 3);
+  ck_assert_int_eq(code.n_kernels, 3);
+  size_t pos = 0;
+  for (int i = 0; i < 3; i++) {
+    const kir_kernel *k = kir_module_kernel(lw->module, i);
+    ck_assert_int_eq(mlg_code_module_of(&code, lw, k), i);
+    ck_assert_str_eq(mlg_code_entry_point(&code, k), "main");
+    ck_assert_uint_eq(code.modules[i].kind, MLGB_MODULE_SPIRV);
+    ck_assert_uint_eq(code.modules[i].size % 4, 0);
+    uint32_t magic;
+    memcpy(&magic, code.modules[i].data, 4);
+    ck_assert_uint_eq(magic, SPIRV_MAGIC);
+    /* the text is every shader, in order, separated by a blank line */
+    char *glsl = print_glsl(k);
+    ck_assert_msg(strncmp(code.text + pos, glsl, strlen(glsl)) == 0, "kernel %d text", i);
+    pos += strlen(glsl);
+    if (i < 2) ck_assert_int_eq(code.text[pos++], '\n');
+    free(glsl);
+  }
+  ck_assert_uint_eq(pos, code.text_size);
+  ck_assert_uint_eq(strlen(code.text), code.text_size);
+  ck_assert_int_eq(mlg_code_module_of(&code, lw, NULL), -1);
+  mlg_code_free(&code);
+  ck_assert_int_eq(diag.n_errors, 0);
+
+  ck_assert_int_eq(mlg_code_emit(lw, 7, &diag, &code), -1);
+  ck_assert_int_eq(diag.n_errors, 1);
+  mlg_code_free(&code);
+  free_lowered(lw);
+}
+END_TEST
+
+START_TEST(test_emit_code_vulkan_reports_kernel) {
+  mlg_lowered *lw = small_lowered();
+  kir_kernel *k;
+  ck_assert_int_eq(build_vec(lw->module, "k3_wide", 8, &k), 0);
+  char *msg = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&msg, &n);
+  mlg_diag diag;
+  mlg_diag_init(&diag, NULL, f);
+  mlg_code code;
+  ck_assert_int_eq(mlg_code_emit(lw, MLGB_TARGET_VULKAN, &diag, &code), -1);
+  fclose(f);
+  ck_assert_int_eq(diag.n_errors, 1);
+  ck_assert_msg(strstr(msg, "kernel k3_wide"), "%s", msg);
+  mlg_code_free(&code);
+  free(msg);
+  free_lowered(lw);
+}
+END_TEST
+
+/* Every example model's kernels compile to SPIR-V. */
+START_TEST(test_models_compile_to_spirv) {
+  DIR *dir = opendir(MLG_SOURCE_DIR "/models");
+  ck_assert_ptr_nonnull(dir);
+  struct dirent *e;
+  int n_models = 0;
+  while ((e = readdir(dir))) {
+    size_t len = strlen(e->d_name);
+    if (len < 5 || strcmp(e->d_name + len - 4, ".mlg") != 0) continue;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/models/%s", MLG_SOURCE_DIR, e->d_name);
+    mlg_source src;
+    ck_assert_int_eq(mlg_source_load(&src, path), 0);
+    mlg_diag diag;
+    mlg_diag_init(&diag, &src, stderr);
+    mlg_compile_options opt = {.opt_level = 2};
+    mlg_pipeline p;
+    int rc = mlg_pipeline_run(&src, &opt, MLG_STAGE_KERNELS, &diag, &p);
+    ck_assert_msg(rc == 0, "%s: pipeline failed", path);
+    mlg_code code;
+    rc = mlg_code_emit(p.lowered, MLGB_TARGET_VULKAN, &diag, &code);
+    ck_assert_msg(rc == 0, "%s: Vulkan code failed", path);
+    ck_assert_int_eq(code.n_modules, kir_module_count(p.lowered->module));
+    ck_assert_int_gt(code.n_modules, 0);
+    for (int l = 0; l < p.lowered->n_launches; l++)
+      ck_assert_int_ge(mlg_code_module_of(&code, p.lowered, p.lowered->launches[l].kernel), 0);
+    mlg_code_free(&code);
+    mlg_pipeline_free(&p);
+    mlg_source_free(&src);
+    n_models++;
+  }
+  closedir(dir);
+  ck_assert_int_ge(n_models, 5);
+}
+END_TEST
+
+static Suite *glsl_suite(void) {
+  Suite *s = suite_create("glsl");
+  TCase *tc = tcase_create("printer");
+  tcase_add_test(tc, test_text_relu);
+  tcase_add_test(tc, test_text_mixed);
+  tcase_add_test(tc, test_helpers_only_where_used);
+  tcase_add_test(tc, test_vectors);
+  tcase_add_test(tc, test_refuses_too_many_buffers_and_reserved_names);
+  suite_add_tcase(s, tc);
+  TCase *sp = tcase_create("spirv");
+  tcase_set_timeout(sp, 300);
+  tcase_add_test(sp, test_broken_glsl_names_kernel);
+  tcase_add_test(sp, test_templates_compile);
+  suite_add_tcase(s, sp);
+  TCase *em = tcase_create("emit_code");
+  tcase_set_timeout(em, 300);
+  tcase_add_test(em, test_emit_code_opencl);
+  tcase_add_test(em, test_emit_code_vulkan);
+  tcase_add_test(em, test_emit_code_vulkan_reports_kernel);
+  tcase_add_test(em, test_models_compile_to_spirv);
+  suite_add_tcase(s, em);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(glsl_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
