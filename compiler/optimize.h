@@ -3,8 +3,19 @@
  *
  *   dce   dead-code elimination: drops op/const/param nodes no output depends on (inputs stay:
  *         they are the model's interface)
- *   cse   common-subexpression elimination: one node per (op, inputs, attributes), one const
- *         per distinct value
+ *   cse      common-subexpression elimination: one node per (op, inputs, attributes), one
+ *            const per distinct value
+ *   simplify algebraic identities that hold for every IEEE value (pass_simplify.c): x*1, x/1,
+ *            x+0, x-0, neg(neg(x)), transpose chains and identity transposes, chains of views
+ *            (reshape/flatten/squeeze/unsqueeze) and views to the same shape
+ *   fold     constant folding (pass_fold.c): an op whose inputs are all consts becomes a const
+ *            (elementwise ops through their scalar formula, views, transpose), up to
+ *            MLG_FOLD_MAX_NUMEL elements
+ *   bn_fold  batch_norm after conv2d / 2-D linear folded into that op's weight and bias, when
+ *            their values are known at compile time (pass_bn_fold.c)
+ *
+ * -O1 and -O2 run: (simplify, fold) to a fixed point (at most 4 rounds), bn_fold, (simplify,
+ * fold) once more if bn_fold changed anything, cse, dce.
  *
  * Thread safety: reentrant. */
 #ifndef MLG_OPTIMIZE_H
@@ -32,7 +43,43 @@ void       mlg_rewriter_abandon(mlg_rewriter *rw);
 mlg_graph *mlg_pass_dce(const mlg_graph *graph);
 mlg_graph *mlg_pass_cse(const mlg_graph *graph);
 
+/* Largest result (in elements) that constant folding computes at compile time: bigger consts
+ * would bloat the bundle's weights region more than the kernel they save. */
+#define MLG_FOLD_MAX_NUMEL (INT64_C(1) << 20)
+
+/* The *_n variants also report how many nodes they rewrote (0: the graph is unchanged up to
+ * renumbering), so the pipeline can stop at a fixed point. out_rewrites may be NULL. */
+mlg_graph *mlg_pass_simplify(const mlg_graph *graph);
+mlg_graph *mlg_pass_simplify_n(const mlg_graph *graph, int *out_rewrites);
+mlg_graph *mlg_pass_fold(const mlg_graph *graph);
+mlg_graph *mlg_pass_fold_n(const mlg_graph *graph, int *out_rewrites);
+
+/* Values of params known at compile time, indexed by node id of the graph they come with:
+ * data[i] holds numel floats of f32 param node i, or is NULL (unknown; also for every other
+ * node). n is that graph's node count. Consts always have known values (their data). */
+typedef struct mlg_param_values {
+  int n;
+  const float *const *data;
+} mlg_param_values;
+
+/* Folds batch_norm(conv2d(x, w, b?)) and batch_norm(linear(x, w, b?)) (linear on 2-D [N, C])
+ * into one conv2d / linear with new const weight and bias, when the conv/linear has no other
+ * consumer (and is no output) and w, b, and the four batch_norm vectors are consts or params
+ * with known values. The BN params are left for dce. values may be NULL (no param is known). */
+mlg_graph *mlg_pass_bn_fold(const mlg_graph *graph, const mlg_param_values *values);
+mlg_graph *mlg_pass_bn_fold_n(const mlg_graph *graph, const mlg_param_values *values,
+                              int *out_rewrites);
+
+/* Marks in wanted[0..n_nodes) the params whose values the passes can use (today: the inputs of
+ * batch_norm nodes and of the conv2d/linear nodes they read), so that a driver loads only those.
+ * Returns the number marked. */
+int mlg_optimize_wanted_values(const mlg_graph *graph, char *wanted);
+
 /* Runs the pass pipeline for opt_level (0: a plain copy). NULL on allocation failure (reported). */
 mlg_graph *mlg_optimize(const mlg_graph *graph, int opt_level, mlg_diag *diag);
+/* The same, with the compile-time values of params (indexed by node id of `graph`; NULL: none
+ * known, which disables batch_norm folding into params). */
+mlg_graph *mlg_optimize_ex(const mlg_graph *graph, int opt_level, const mlg_param_values *values,
+                           mlg_diag *diag);
 
 #endif

@@ -58,19 +58,58 @@ static void format_file_shape(const mlg_tf_tensor *f, char *buf, size_t size) {
   if (used < size) snprintf(buf + used, size - used, "]");
 }
 
+/* Reads the weights file when there is one. Returns 0, or -1 after reporting. */
+static int open_weights(const char *weights_path, mlg_diag *diag, mlg_safetensors *file,
+                        int *have_file) {
+  *have_file = 0;
+  if (!weights_path) return 0;
+  char err[512];
+  if (mlg_safetensors_read_file(weights_path, file, err, sizeof(err)) != 0) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "%s", err);
+    return -1;
+  }
+  *have_file = 1;
+  return 0;
+}
+
+/* Fills dst (size bytes) with param n's values: the file's tensor of that name when there is
+ * one, else its initializer. Returns 0, or -1 when the param has no usable source (reported to
+ * diag unless diag is NULL). */
+static int load_param(const mlg_node *n, const mlg_safetensors *file, const char *weights_path,
+                      mlg_diag *diag, void *dst, size_t size) {
+  const mlg_tf_tensor *f = file ? mlg_safetensors_find(file, n->name) : NULL;
+  char want[128], got[128];
+  if (f) {
+    mlg_tf_dtype dt = n->type.dtype == MLG_I32 ? MLG_TF_I32 : MLG_TF_F32;
+    if (f->dtype != dt || !shape_matches(&n->type, f)) {
+      if (diag) {
+        mlg_type_format(&n->type, want, sizeof(want));
+        format_file_shape(f, got, sizeof(got));
+        mlg_diag_error(diag, n->span, "weight '%s' in %s is %s but the model declares %s",
+                       n->name, weights_path, got, want);
+      }
+      return -1;
+    }
+    memcpy(dst, f->data, size);
+  } else if (n->init.kind != MLG_INIT_NONE) {
+    mlg_init_fill(&n->init, (float *)dst, (int64_t)(size / 4));
+  } else {
+    if (diag)
+      mlg_diag_error(diag, n->span,
+                     weights_path ? "param '%s' is not in %s and has no initializer"
+                                  : "param '%s' has no initializer%s; pass --weights FILE.safetensors",
+                     n->name, weights_path ? weights_path : "");
+    return -1;
+  }
+  return 0;
+}
+
 int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, const char *weights_path,
                       mlg_diag *diag, uint8_t **out_bytes) {
   *out_bytes = NULL;
   mlg_safetensors file = {0};
   int have_file = 0;
-  if (weights_path) {
-    char err[512];
-    if (mlg_safetensors_read_file(weights_path, &file, err, sizeof(err)) != 0) {
-      mlg_diag_error(diag, (mlg_span){0, 0}, "%s", err);
-      return -1;
-    }
-    have_file = 1;
-  }
+  if (open_weights(weights_path, diag, &file, &have_file) != 0) return -1;
   size_t size = (size_t)plan->region_size[MLGB_REGION_WEIGHTS];
   uint8_t *bytes = calloc(size ? size : 1, 1);
   if (!bytes) {
@@ -89,28 +128,8 @@ int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, const char *weig
       memcpy(dst, n->data, (size_t)p->size);
       continue;
     }
-    const mlg_tf_tensor *f = have_file ? mlg_safetensors_find(&file, n->name) : NULL;
-    char want[128], got[128];
-    if (f) {
-      mlg_tf_dtype dt = n->type.dtype == MLG_I32 ? MLG_TF_I32 : MLG_TF_F32;
-      if (f->dtype != dt || !shape_matches(&n->type, f)) {
-        mlg_type_format(&n->type, want, sizeof(want));
-        format_file_shape(f, got, sizeof(got));
-        mlg_diag_error(diag, n->span, "weight '%s' in %s is %s but the model declares %s", n->name,
-                       weights_path, got, want);
-        errors++;
-        continue;
-      }
-      memcpy(dst, f->data, (size_t)p->size);
-    } else if (n->init.kind != MLG_INIT_NONE) {
-      mlg_init_fill(&n->init, (float *)(void *)dst, p->size / 4);
-    } else {
-      mlg_diag_error(diag, n->span,
-                     weights_path ? "param '%s' is not in %s and has no initializer"
-                                  : "param '%s' has no initializer%s; pass --weights FILE.safetensors",
-                     n->name, weights_path ? weights_path : "");
+    if (load_param(n, have_file ? &file : NULL, weights_path, diag, dst, (size_t)p->size) != 0)
       errors++;
-    }
   }
   if (have_file) mlg_safetensors_free(&file);
   if (errors) {
@@ -119,4 +138,45 @@ int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, const char *weig
   }
   *out_bytes = bytes;
   return 0;
+}
+
+int mlg_weights_param_values(const mlg_graph *g, const char *weights_path, const char *wanted,
+                             mlg_diag *diag, float ***out_values) {
+  *out_values = NULL;
+  int any = 0;
+  for (int i = 0; i < g->n_nodes && !any; i++)
+    any = g->nodes[i].kind == MLG_NODE_PARAM && g->nodes[i].type.dtype == MLG_F32 &&
+          (!wanted || wanted[i]);
+  if (!any) return 0;
+  mlg_safetensors file = {0};
+  int have_file = 0;
+  if (open_weights(weights_path, diag, &file, &have_file) != 0) return -1;
+  float **values = calloc((size_t)g->n_nodes, sizeof(*values));
+  int rc = values ? 0 : -1;
+  for (int i = 0; i < g->n_nodes && rc == 0; i++) {
+    const mlg_node *n = &g->nodes[i];
+    if (n->kind != MLG_NODE_PARAM || n->type.dtype != MLG_F32 || (wanted && !wanted[i])) continue;
+    size_t size = (size_t)mlg_type_numel(&n->type) * sizeof(float);
+    values[i] = malloc(size ? size : 1);
+    if (!values[i]) {
+      rc = -1;
+    } else if (load_param(n, have_file ? &file : NULL, weights_path, NULL, values[i], size) != 0) {
+      free(values[i]); /* unknown: mlg_weights_build reports it if the bundle needs it */
+      values[i] = NULL;
+    }
+  }
+  if (have_file) mlg_safetensors_free(&file);
+  if (rc != 0) {
+    mlg_weights_values_free(values, g->n_nodes);
+    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while loading weights");
+    return -1;
+  }
+  *out_values = values;
+  return 0;
+}
+
+void mlg_weights_values_free(float **values, int n) {
+  if (!values) return;
+  for (int i = 0; i < n; i++) free(values[i]);
+  free(values);
 }

@@ -23,4 +23,15 @@ void mlg_init_fill(const mlg_init *init, float *out, int64_t n);
 int mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, const char *weights_path,
                       mlg_diag *diag, uint8_t **out_bytes);
 
+/* Loads the values of the f32 params marked in wanted[0..n_nodes) (NULL: every param) for
+ * compile-time use (batch_norm folding): *out_values gets n_nodes entries, each NULL or a
+ * malloc'd array of the param's numel floats, from the file or the initializer exactly as
+ * mlg_weights_build would place them. A param with no usable source is left NULL without a
+ * diagnostic (mlg_weights_build reports it if the bundle needs it). *out_values stays NULL when
+ * nothing is wanted (the file is then not read). Returns 0, or -1 after reporting an unreadable
+ * file or running out of memory. Free with mlg_weights_values_free. */
+int  mlg_weights_param_values(const mlg_graph *graph, const char *weights_path, const char *wanted,
+                              mlg_diag *diag, float ***out_values);
+void mlg_weights_values_free(float **values, int n);
+
 #endif
