@@ -1,10 +1,11 @@
 /* backend.h — the interface a device backend implements. The generic runtime (runtime.c,
  * model.c, session.c) parses device specs, validates bundles and weights, and keeps host
- * staging; a backend owns everything on the device. OpenCL is the only backend today; a Vulkan
- * one plugs in by filling another mlg_backend and adding it to runtime.c's table.
+ * staging; a backend owns everything on the device. Backends: OpenCL (opencl/) and Vulkan
+ * (vulkan/); another plugs in by filling an mlg_backend and adding it to runtime.c's table.
  *
- * Every member is required. Failures return an mlg_status after setting the message with
- * mlg_fail (internal.h); a failed create leaves nothing allocated. */
+ * Every member is required unless its comment says it may be NULL (the caller checks).
+ * Failures return an mlg_status after setting the message with mlg_fail (internal.h); a failed
+ * create leaves nothing allocated. */
 #ifndef MLG_RUNTIME_BACKEND_H
 #define MLG_RUNTIME_BACKEND_H
 
@@ -43,6 +44,8 @@ typedef struct mlg_backend {
    * shares. `enable_profiling` asks for queues that can time each dispatch. */
   mlg_status (*device_create)(int index, int enable_profiling, mlg_backend_device **out_device,
                               mlg_device_info *out_info);
+  /* (device_create and list_devices fill max_clock_mhz, peak_gflops and peak_formula where the
+   * backend knows them; leaving them 0 and "" is allowed.) */
   void (*device_destroy)(mlg_backend_device *device);
   /* Creates the backend's model for a validated bundle and uploads its weights region once:
    * `weights` holds bundle->region_size[MLGB_REGION_WEIGHTS] bytes, already bound and checked.
@@ -62,8 +65,15 @@ typedef struct mlg_backend {
    * for all of it. Allocates nothing. */
   mlg_status (*run)(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
                     const mlg_transfer *outputs, int n_outputs);
+  /* Optional (NULL: the backend cannot time dispatches; mlg_session_profile then reports
+   * MLG_ERR_UNSUPPORTED). Called only for sessions of a device created with enable_profiling,
+   * after a successful run: writes the device time in ns of each of the bundle's
+   * `n_dispatches` dispatches during that run into out_ns[i] (0 for a dispatch it skipped).
+   * Allocates nothing. */
+  mlg_status (*profile)(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
 } mlg_backend;
 
 extern const mlg_backend mlg_opencl_backend;
+extern const mlg_backend mlg_vulkan_backend;
 
 #endif

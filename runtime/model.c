@@ -35,14 +35,20 @@ static int is_weight(const mlgb_tensor *t) {
 }
 
 /* What the reader cannot know: that this runtime can run the bundle. */
-static mlg_status check_bundle(const mlgb_bundle *b, const char *where) {
-  if (b->target != MLGB_TARGET_OPENCL)
+static mlg_status check_bundle(const mlg_runtime *rt, const mlgb_bundle *b, const char *where) {
+  int vk = strcmp(rt->backend->name, "vulkan") == 0;
+  uint32_t want = vk ? MLGB_TARGET_VULKAN : MLGB_TARGET_OPENCL;
+  uint32_t kind = vk ? MLGB_MODULE_SPIRV : MLGB_MODULE_OPENCL_C;
+  if (b->target != want)
     return mlg_fail(MLG_ERR_UNSUPPORTED,
-                    "%s: bundle targets %s, but this runtime has only the OpenCL backend; "
-                    "recompile with --target opencl", where, target_name(b->target));
+                    "%s: bundle targets %s, but device '%s' is a%s device; recompile with "
+                    "--target %s or choose a %s:N device", where, target_name(b->target),
+                    rt->info.spec, vk ? " Vulkan" : "n OpenCL", vk ? "vulkan" : "opencl",
+                    target_name(b->target));
   for (uint32_t m = 0; m < b->n_modules; m++)
-    if (b->modules[m].kind != MLGB_MODULE_OPENCL_C)
-      return mlg_fail(MLG_ERR_UNSUPPORTED, "%s: module %u is not OpenCL C source", where, m);
+    if (b->modules[m].kind != kind)
+      return mlg_fail(MLG_ERR_UNSUPPORTED, "%s: module %u is not %s", where, m,
+                      vk ? "SPIR-V" : "OpenCL C source");
   for (uint32_t i = 0; i < b->n_tensors; i++) {
     const mlgb_tensor *t = &b->tensors[i];
     if (t->dtype != MLGB_F32 && t->dtype != MLGB_I32)
@@ -165,7 +171,7 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
     m->bundle = NULL;
     st = mlg_fail(MLG_ERR_FORMAT, "%s: %s", where, err);
   }
-  if (st == MLG_OK) st = check_bundle(m->bundle, where);
+  if (st == MLG_OK) st = check_bundle(rt, m->bundle, where);
   if (st == MLG_OK) st = collect_io(m);
   uint8_t *weights = NULL;
   int owned = 0;

@@ -7,11 +7,12 @@
 #include "internal.h"
 
 /* Backends in the order their devices are listed. Vulkan joins here. */
-static const mlg_backend *const backends[] = {&mlg_opencl_backend};
+static const mlg_backend *const backends[] = {&mlg_opencl_backend, &mlg_vulkan_backend};
 #define N_BACKENDS ((int)(sizeof backends / sizeof backends[0]))
 
-#define NO_PLATFORM_MESSAGE \
-  "no OpenCL platform found; install an OpenCL driver (e.g. Debian package pocl-opencl-icd)"
+#define NO_PLATFORM_MESSAGE                                                                  \
+  "no OpenCL platform or Vulkan device found; install a driver (e.g. Debian packages "         \
+  "pocl-opencl-icd for OpenCL, mesa-vulkan-drivers and libvulkan1 for Vulkan)"
 
 /* Lists every backend's devices into a malloc'd array (NULL with count 0 when there are none).
  * Each entry's spec already names its backend. */
@@ -106,9 +107,8 @@ static mlg_status choose_device(const char *spec, const char *from, const mlg_de
     return mlg_fail(MLG_ERR_NO_DEVICE, "no %s device found%s; available: %s",
                     want_gpu ? "GPU" : "CPU", from, available);
   }
-  for (int b = 0; b < N_BACKENDS + 1; b++) {
-    /* The extra round recognizes "vulkan:N" before that backend exists. */
-    const char *name = b < N_BACKENDS ? backends[b]->name : "vulkan";
+  for (int b = 0; b < N_BACKENDS; b++) {
+    const char *name = backends[b]->name;
     size_t len = strlen(name);
     if (strncmp(spec, name, len) != 0 || spec[len] != ':') continue;
     const char *digits = spec + len + 1;
@@ -116,10 +116,6 @@ static mlg_status choose_device(const char *spec, const char *from, const mlg_de
     errno = 0;
     long k = strtol(digits, &end, 10);
     if (*digits < '0' || *digits > '9' || *end != '\0' || errno != 0 || k > 1000000) break;
-    if (b == N_BACKENDS)
-      return mlg_fail(MLG_ERR_UNSUPPORTED,
-                      "device '%s'%s: this runtime has no Vulkan backend; use opencl:N, gpu or cpu",
-                      spec, from);
     char want[40];
     snprintf(want, sizeof want, "%s:%ld", name, k);
     for (int i = 0; i < n; i++)
@@ -132,7 +128,7 @@ static mlg_status choose_device(const char *spec, const char *from, const mlg_de
   }
   mlg_format_device_list(available, sizeof available);
   return mlg_fail(MLG_ERR_INVALID_ARGUMENT,
-                  "unknown device spec '%s'%s; expected opencl:N, gpu or cpu; available: %s", spec,
+                  "unknown device spec '%s'%s; expected opencl:N, vulkan:N, gpu or cpu; available: %s", spec,
                   from, available);
 }
 

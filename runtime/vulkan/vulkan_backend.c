@@ -1,0 +1,364 @@
+/* vulkan_backend.c — the Vulkan backend's models: bundle checks against the device's limits,
+ * the weights upload, and shader modules, layouts and pipelines built once through the
+ * pipeline cache. Sessions are in vulkan_session.c.
+ *
+ * The bundle convention (shared with codegen/glsl_printer.c): one SPIR-V module per kernel
+ * with entry point "main"; kernel argument i is a storage buffer at set 0, binding i, bound to
+ * the whole buffer of its tensor's region; push constants `uint off[n_args]` hold each tensor's
+ * element offset in that buffer; the work-group size is baked into the shader. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vulkan_internal.h"
+
+const mlg_backend mlg_vulkan_backend = {
+    .name = "vulkan",
+    .list_devices = mlg_vk_list_devices,
+    .device_create = mlg_vk_device_create,
+    .device_destroy = mlg_vk_device_destroy,
+    .upload = mlg_vk_upload_model,
+    .build = mlg_vk_build,
+    .model_destroy = mlg_vk_model_destroy,
+    .record = mlg_vk_record,
+    .session_destroy = mlg_vk_session_destroy,
+    .run = mlg_vk_run,
+    .profile = mlg_vk_profile,
+};
+
+static const char *region_name(uint32_t region) {
+  switch (region) {
+    case MLGB_REGION_WEIGHTS: return "weights";
+    case MLGB_REGION_IO: return "io";
+    case MLGB_REGION_ARENA: return "arena";
+  }
+  return "?";
+}
+
+static const char *model_name(const mlgb_bundle *b) { return b->model_name ? b->model_name : ""; }
+
+/* What the reader cannot know: that this device can run the bundle at all. */
+static mlg_status check_bundle(const mlg_backend_device *dev, const mlgb_bundle *b) {
+  if (b->target != MLGB_TARGET_VULKAN)
+    return mlg_fail(MLG_ERR_UNSUPPORTED,
+                    "model '%s' targets %s, but device '%s' (%s) is a Vulkan device; recompile with --target vulkan",
+                    model_name(b), b->target == MLGB_TARGET_OPENCL ? "opencl" : "an unknown target", dev->name,
+                    dev->spec);
+  for (uint32_t m = 0; m < b->n_modules; m++)
+    if (b->modules[m].kind != MLGB_MODULE_SPIRV)
+      return mlg_fail(MLG_ERR_UNSUPPORTED,
+                      "model '%s': module %u is %s, but a Vulkan device runs SPIR-V modules; recompile with "
+                      "--target vulkan", model_name(b), m,
+                      b->modules[m].kind == MLGB_MODULE_OPENCL_C ? "OpenCL C source" : "of an unknown kind");
+  const VkPhysicalDeviceLimits *lim = &dev->props.limits;
+  uint64_t align = lim->minStorageBufferOffsetAlignment ? lim->minStorageBufferOffsetAlignment : 1;
+  if (b->alignment == 0 || b->alignment % align != 0)
+    return mlg_fail(MLG_ERR_UNSUPPORTED,
+                    "model '%s' aligns tensors to %u bytes, but device '%s' needs storage-buffer offsets aligned to "
+                    "%llu bytes (minStorageBufferOffsetAlignment); recompile with an alignment that is a multiple "
+                    "of %llu", model_name(b), b->alignment, dev->name, (unsigned long long)align,
+                    (unsigned long long)align);
+  for (uint32_t r = 0; r < MLGB_N_REGIONS; r++)
+    if (b->region_size[r] > lim->maxStorageBufferRange)
+      return mlg_fail(MLG_ERR_UNSUPPORTED,
+                      "model '%s': the %s region has %llu bytes, but a shader on device '%s' can address at most "
+                      "%u bytes of one storage buffer (maxStorageBufferRange)", model_name(b), region_name(r),
+                      (unsigned long long)b->region_size[r], dev->name, lim->maxStorageBufferRange);
+  for (uint32_t k = 0; k < b->n_kernels; k++) {
+    const mlgb_kernel *kd = &b->kernels[k];
+    if (kd->n_args > MLG_VK_MAX_ARGS)
+      return mlg_fail(MLG_ERR_UNSUPPORTED, "kernel '%s' of model '%s' binds %u tensors; the Vulkan backend takes at most %d",
+                      kd->name, model_name(b), kd->n_args, MLG_VK_MAX_ARGS);
+    if (kd->n_args * 4 > lim->maxPushConstantsSize)
+      return mlg_fail(MLG_ERR_UNSUPPORTED,
+                      "kernel '%s' of model '%s' needs %u bytes of push constants (one offset per tensor), but device "
+                      "'%s' allows %u (maxPushConstantsSize)", kd->name, model_name(b), kd->n_args * 4, dev->name,
+                      lim->maxPushConstantsSize);
+    if (kd->n_args > lim->maxPerStageDescriptorStorageBuffers || kd->n_args > lim->maxDescriptorSetStorageBuffers)
+      return mlg_fail(MLG_ERR_UNSUPPORTED,
+                      "kernel '%s' of model '%s' binds %u storage buffers, but device '%s' allows %u per shader "
+                      "(maxPerStageDescriptorStorageBuffers)", kd->name, model_name(b), kd->n_args, dev->name,
+                      lim->maxPerStageDescriptorStorageBuffers);
+  }
+  for (uint32_t i = 0; i < b->n_dispatches; i++) {
+    const mlgb_dispatch *d = &b->dispatches[i];
+    for (int dim = 0; dim < 3; dim++)
+      if (d->groups[dim] > lim->maxComputeWorkGroupCount[dim])
+        return mlg_fail(MLG_ERR_UNSUPPORTED,
+                        "dispatch %u (kernel '%s') of model '%s' launches %ux%ux%u work-groups, but device '%s' "
+                        "allows at most %u in dimension %d (maxComputeWorkGroupCount)", i,
+                        b->kernels[d->kernel].name, model_name(b), d->groups[0], d->groups[1], d->groups[2],
+                        dev->name, lim->maxComputeWorkGroupCount[dim], dim);
+  }
+  return MLG_OK;
+}
+
+mlg_status mlg_vk_upload_model(mlg_backend_device *dev, const mlgb_bundle *b, const void *weights,
+                               mlg_backend_model **out_model) {
+  *out_model = NULL;
+  mlg_status st = check_bundle(dev, b);
+  if (st != MLG_OK) return st;
+  mlg_backend_model *m = calloc(1, sizeof *m);
+  if (!m) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  m->dev = dev;
+  m->bundle = b;
+  uint32_t total_args = 0;
+  for (uint32_t k = 0; k < b->n_kernels; k++) total_args += b->kernels[k].n_args;
+  m->modules = calloc(b->n_modules + 1u, sizeof *m->modules);
+  m->pipelines = calloc(b->n_kernels + 1u, sizeof *m->pipelines);
+  m->access = calloc(total_args + 1u, 1);
+  m->arg_base = calloc(b->n_kernels + 1u, sizeof *m->arg_base);
+  if (!m->modules || !m->pipelines || !m->access || !m->arg_base) {
+    mlg_vk_model_destroy(m);
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  for (uint32_t k = 0, at = 0; k < b->n_kernels; at += b->kernels[k].n_args, k++) m->arg_base[k] = at;
+
+  int errors = atomic_load(&dev->validation.errors);
+  char what[300];
+  snprintf(what, sizeof what, "weights region of model '%s'", model_name(b));
+  st = mlg_vk_buffer_create(dev, b->region_size[MLGB_REGION_WEIGHTS],
+                            VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                            VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, what, &m->weights, &m->weights_memory, NULL);
+  if (st == MLG_OK && weights) st = mlg_vk_upload(dev, m->weights, weights, b->region_size[MLGB_REGION_WEIGHTS], what);
+  if (st == MLG_OK) st = mlg_vk_validation_check(dev, errors, "the weights upload");
+  if (st != MLG_OK) {
+    mlg_vk_model_destroy(m);
+    return st;
+  }
+  *out_model = m;
+  return MLG_OK;
+}
+
+/* Checks kernel k's shader against the convention and the device, and records what it does
+ * with each argument. */
+static mlg_status check_kernel(mlg_backend_model *m, uint32_t k, const mlg_spv_info *info) {
+  const mlgb_bundle *b = m->bundle;
+  const mlgb_kernel *kd = &b->kernels[k];
+  const VkPhysicalDeviceLimits *lim = &m->dev->props.limits;
+  if (!info->has_main)
+    return mlg_fail(MLG_ERR_FORMAT, "kernel '%s' of model '%s': module %u has no GLCompute entry point \"main\"",
+                    kd->name, model_name(b), kd->module);
+  if (info->other_resources)
+    return mlg_fail(MLG_ERR_FORMAT,
+                    "kernel '%s' of model '%s': module %u declares uniform buffers, images or samplers; the bundle "
+                    "convention passes tensors as storage buffers only", kd->name, model_name(b), kd->module);
+  for (uint32_t i = 0; i < info->n_bindings; i++) {
+    const mlg_spv_binding *bd = &info->bindings[i];
+    if (bd->set != 0 || bd->binding >= kd->n_args)
+      return mlg_fail(MLG_ERR_FORMAT,
+                      "kernel '%s' of model '%s' uses descriptor set %u binding %u, but the bundle binds %u tensors "
+                      "(set 0, bindings 0..%d)", kd->name, model_name(b), bd->set, bd->binding, kd->n_args,
+                      (int)kd->n_args - 1);
+    uint8_t *a = &m->access[m->arg_base[k] + bd->binding];
+    uint8_t want = bd->writable ? MLG_VK_ARG_WRITE : MLG_VK_ARG_READ;
+    if (want > *a) *a = want;
+  }
+  if (info->push_constant_size == UINT32_MAX || info->push_constant_size > kd->n_args * 4u)
+    return mlg_fail(MLG_ERR_FORMAT,
+                    "kernel '%s' of model '%s' declares %s bytes of push constants, but the bundle passes %u (one "
+                    "uint offset per tensor)", kd->name, model_name(b),
+                    info->push_constant_size == UINT32_MAX ? "an unknown number of" : "more", kd->n_args * 4u);
+  const uint32_t *ls = info->local_size;
+  uint64_t total = (uint64_t)ls[0] * ls[1] * ls[2];
+  for (int d = 0; d < 3; d++)
+    if (ls[d] > lim->maxComputeWorkGroupSize[d])
+      return mlg_fail(MLG_ERR_UNSUPPORTED,
+                      "kernel '%s' uses work-groups of %ux%ux%u, but device '%s' allows at most %u in dimension %d "
+                      "(maxComputeWorkGroupSize)", kd->name, ls[0], ls[1], ls[2], m->dev->name,
+                      lim->maxComputeWorkGroupSize[d], d);
+  if (total > lim->maxComputeWorkGroupInvocations)
+    return mlg_fail(MLG_ERR_UNSUPPORTED,
+                    "kernel '%s' uses work-groups of %llu invocations, but device '%s' allows at most %u "
+                    "(maxComputeWorkGroupInvocations)", kd->name, (unsigned long long)total, m->dev->name,
+                    lim->maxComputeWorkGroupInvocations);
+  return MLG_OK;
+}
+
+/* Reflects every module, checks every kernel, creates the shader modules. */
+static mlg_status create_modules(mlg_backend_model *m) {
+  mlg_backend_device *dev = m->dev;
+  const mlgb_bundle *b = m->bundle;
+  mlg_spv_info *infos = calloc(b->n_modules + 1u, sizeof *infos);
+  if (!infos) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  mlg_status st = MLG_OK;
+  for (uint32_t i = 0; i < b->n_modules && st == MLG_OK; i++) {
+    const mlgb_module *mod = &b->modules[i];
+    /* pCode must be 4-byte aligned; the reader's copy is, but make sure. */
+    uint32_t *words = NULL;
+    const void *code = mod->data;
+    if ((uintptr_t)code % 4 != 0) {
+      words = malloc((size_t)mod->size);
+      if (!words) {
+        st = mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+        break;
+      }
+      memcpy(words, mod->data, (size_t)mod->size);
+      code = words;
+    }
+    char err[512];
+    if (mlg_spv_reflect(code, (size_t)mod->size, &infos[i], err, sizeof err) != 0) {
+      st = mlg_fail(MLG_ERR_FORMAT, "model '%s': module %u is not valid SPIR-V: %s", model_name(b), i, err);
+    } else {
+      VkShaderModuleCreateInfo info = {
+          .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+          .codeSize = (size_t)mod->size,
+          .pCode = code,
+      };
+      VkResult r = dev->inst.vk.vkCreateShaderModule(dev->device, &info, NULL, &m->modules[i]);
+      if (r != VK_SUCCESS) {
+        m->modules[i] = VK_NULL_HANDLE;
+        st = mlg_fail(r == VK_ERROR_INVALID_SHADER_NV ? MLG_ERR_BUILD : mlg_vk_status(r),
+                      "vkCreateShaderModule (module %u of model '%s') on '%s' failed: %s", i, model_name(b), dev->name,
+                      mlg_vk_result_name(r));
+      }
+    }
+    free(words);
+  }
+  for (uint32_t k = 0; k < b->n_kernels && st == MLG_OK; k++) st = check_kernel(m, k, &infos[b->kernels[k].module]);
+  free(infos);
+  return st;
+}
+
+/* One descriptor-set layout and pipeline layout per distinct argument count. */
+static mlg_status create_layouts(mlg_backend_model *m) {
+  mlg_backend_device *dev = m->dev;
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  const mlgb_bundle *b = m->bundle;
+  VkDescriptorSetLayoutBinding bindings[MLG_VK_MAX_ARGS];
+  for (uint32_t i = 0; i < MLG_VK_MAX_ARGS; i++)
+    bindings[i] = (VkDescriptorSetLayoutBinding){
+        .binding = i,
+        .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+        .descriptorCount = 1,
+        .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+    };
+  for (uint32_t k = 0; k < b->n_kernels; k++) {
+    uint32_t n = b->kernels[k].n_args;
+    if (m->layouts[n]) continue;
+    VkDescriptorSetLayoutCreateInfo set_info = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+        .bindingCount = n,
+        .pBindings = bindings,
+    };
+    VkResult r = vk->vkCreateDescriptorSetLayout(dev->device, &set_info, NULL, &m->set_layouts[n]);
+    const char *call = "vkCreateDescriptorSetLayout";
+    if (r == VK_SUCCESS) {
+      VkPushConstantRange push = {VK_SHADER_STAGE_COMPUTE_BIT, 0, n * 4};
+      VkPipelineLayoutCreateInfo info = {
+          .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+          .setLayoutCount = 1,
+          .pSetLayouts = &m->set_layouts[n],
+          .pushConstantRangeCount = n ? 1u : 0u,
+          .pPushConstantRanges = &push,
+      };
+      call = "vkCreatePipelineLayout";
+      r = vk->vkCreatePipelineLayout(dev->device, &info, NULL, &m->layouts[n]);
+    } else {
+      m->set_layouts[n] = VK_NULL_HANDLE;
+    }
+    if (r != VK_SUCCESS) {
+      m->layouts[n] = VK_NULL_HANDLE;
+      return mlg_fail(mlg_vk_status(r), "%s (kernel '%s' of model '%s', %u storage buffers) on '%s' failed: %s", call,
+                      b->kernels[k].name, model_name(b), n, dev->name, mlg_vk_result_name(r));
+    }
+  }
+  return MLG_OK;
+}
+
+/* Creates every pipeline through a VkPipelineCache seeded from `cache_dir`, and writes the
+ * cache back when it was a miss. Counts are per pipeline. */
+static mlg_status create_pipelines(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats) {
+  mlg_backend_device *dev = m->dev;
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  const mlgb_bundle *b = m->bundle;
+  mlg_vk_cache_key key = mlg_vk_cache_key_make(&dev->props, b);
+  uint8_t *data = NULL;
+  size_t size = 0;
+  int hit = cache_dir && mlg_vk_cache_load(cache_dir, key, &dev->props, &data, &size) == 0;
+  VkPipelineCacheCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+      .initialDataSize = hit ? size : 0,
+      .pInitialData = hit ? data : NULL,
+  };
+  VkPipelineCache cache = VK_NULL_HANDLE;
+  VkResult r = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
+  if (r != VK_SUCCESS && hit) {
+    /* The driver refused the data: a miss, like any other bad entry. */
+    hit = 0;
+    info.initialDataSize = 0;
+    info.pInitialData = NULL;
+    r = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
+  }
+  free(data);
+  if (r != VK_SUCCESS)
+    return mlg_fail(mlg_vk_status(r), "vkCreatePipelineCache (model '%s') on '%s' failed: %s", model_name(b), dev->name,
+                    mlg_vk_result_name(r));
+
+  mlg_status st = MLG_OK;
+  for (uint32_t k = 0; k < b->n_kernels && st == MLG_OK; k++) {
+    const mlgb_kernel *kd = &b->kernels[k];
+    VkComputePipelineCreateInfo pinfo = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {
+            .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+            .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+            .module = m->modules[kd->module],
+            .pName = "main",
+        },
+        .layout = m->layouts[kd->n_args],
+    };
+    r = vk->vkCreateComputePipelines(dev->device, cache, 1, &pinfo, NULL, &m->pipelines[k]);
+    if (r != VK_SUCCESS) {
+      m->pipelines[k] = VK_NULL_HANDLE;
+      st = mlg_fail(r == VK_ERROR_INVALID_SHADER_NV ? MLG_ERR_BUILD : mlg_vk_status(r),
+                    "vkCreateComputePipelines (kernel '%s', module %u of model '%s') on '%s' failed: %s", kd->name,
+                    kd->module, model_name(b), dev->name, mlg_vk_result_name(r));
+    }
+  }
+  if (st == MLG_OK) {
+    if (hit) stats->hits += (int)b->n_kernels;
+    else stats->misses += (int)b->n_kernels;
+  }
+  if (st == MLG_OK && cache_dir && !hit) {
+    size_t n = 0;
+    uint8_t *out = NULL;
+    if (vk->vkGetPipelineCacheData(dev->device, cache, &n, NULL) == VK_SUCCESS && n > 0 && (out = malloc(n)) &&
+        vk->vkGetPipelineCacheData(dev->device, cache, &n, out) == VK_SUCCESS &&
+        mlg_vk_cache_store(cache_dir, key, &dev->props, out, n) == 0)
+      stats->writes++;
+    free(out);
+  }
+  vk->vkDestroyPipelineCache(dev->device, cache, NULL);
+  return st;
+}
+
+mlg_status mlg_vk_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats) {
+  int errors = atomic_load(&m->dev->validation.errors);
+  mlg_status st = create_modules(m);
+  if (st == MLG_OK) st = create_layouts(m);
+  if (st == MLG_OK) st = create_pipelines(m, cache_dir, stats);
+  if (st == MLG_OK) st = mlg_vk_validation_check(m->dev, errors, "pipeline creation");
+  return st;
+}
+
+void mlg_vk_model_destroy(mlg_backend_model *m) {
+  if (!m) return;
+  mlg_backend_device *dev = m->dev;
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  const mlgb_bundle *b = m->bundle;
+  for (uint32_t k = 0; m->pipelines && k < b->n_kernels; k++)
+    if (m->pipelines[k]) vk->vkDestroyPipeline(dev->device, m->pipelines[k], NULL);
+  for (int n = 0; n <= MLG_VK_MAX_ARGS; n++) {
+    if (m->layouts[n]) vk->vkDestroyPipelineLayout(dev->device, m->layouts[n], NULL);
+    if (m->set_layouts[n]) vk->vkDestroyDescriptorSetLayout(dev->device, m->set_layouts[n], NULL);
+  }
+  for (uint32_t i = 0; m->modules && i < b->n_modules; i++)
+    if (m->modules[i]) vk->vkDestroyShaderModule(dev->device, m->modules[i], NULL);
+  mlg_vk_buffer_destroy(dev, m->weights, m->weights_memory);
+  free(m->modules);
+  free(m->pipelines);
+  free(m->access);
+  free(m->arg_base);
+  free(m);
+}

@@ -1,0 +1,168 @@
+/* vulkan_pipeline_cache.c — VkPipelineCache data on disk. One file per (bundle code, device,
+ * driver, mlg version), named by a hash of all of them:
+ *
+ *   "MLGVKPC\0" | u32 format | u32 vendorID | u32 deviceID | u32 driverVersion
+ *   | u8 pipelineCacheUUID[16] | u64 check hash | u64 data size | u64 data hash | data
+ *
+ * in host byte order (a cache never travels between machines). The data itself must also start
+ * with Vulkan's own cache header for the same device. Anything that does not match is a miss;
+ * the caller rebuilds and overwrites the entry. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vulkan_internal.h"
+
+#define CACHE_MAGIC "MLGVKPC"
+#define CACHE_FORMAT 1u
+#define HEADER_SIZE 64
+#define MAX_DATA ((uint64_t)1 << 30)
+#define SEED_A 0xcbf29ce484222325ull
+#define SEED_B 0x84222325cbf29ce4ull
+
+static uint64_t fnv(uint64_t h, const void *data, size_t size) {
+  const uint8_t *p = data;
+  for (size_t i = 0; i < size; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+static uint64_t field(uint64_t h, const void *data, size_t size) {
+  uint64_t n = size;
+  h = fnv(h, &n, sizeof n);
+  return fnv(h, data, size);
+}
+
+static uint64_t key_hash(uint64_t h, const VkPhysicalDeviceProperties *p, const mlgb_bundle *b) {
+  h = field(h, &p->vendorID, sizeof p->vendorID);
+  h = field(h, &p->deviceID, sizeof p->deviceID);
+  h = field(h, &p->driverVersion, sizeof p->driverVersion);
+  h = field(h, p->pipelineCacheUUID, VK_UUID_SIZE);
+  h = field(h, MLG_VERSION_STRING, strlen(MLG_VERSION_STRING));
+  for (uint32_t m = 0; m < b->n_modules; m++) h = field(h, b->modules[m].data, (size_t)b->modules[m].size);
+  /* Pipelines also depend on their layout, which the argument count decides. */
+  for (uint32_t k = 0; k < b->n_kernels; k++) {
+    uint32_t shape[2] = {b->kernels[k].module, b->kernels[k].n_args};
+    h = field(h, shape, sizeof shape);
+  }
+  return h;
+}
+
+mlg_vk_cache_key mlg_vk_cache_key_make(const VkPhysicalDeviceProperties *props, const mlgb_bundle *bundle) {
+  mlg_vk_cache_key k = {key_hash(SEED_A, props, bundle), key_hash(SEED_B, props, bundle)};
+  return k;
+}
+
+void mlg_vk_cache_path(const char *dir, mlg_vk_cache_key key, char *buf, size_t size) {
+  snprintf(buf, size, "%s/vulkan-%016" PRIx64 ".bin", dir, key.file_hash);
+}
+
+static void make_header(uint8_t *h, mlg_vk_cache_key key, const VkPhysicalDeviceProperties *p, uint64_t size,
+                        uint64_t hash) {
+  uint32_t format = CACHE_FORMAT;
+  memset(h, 0, HEADER_SIZE);
+  memcpy(h, CACHE_MAGIC, 8);
+  memcpy(h + 8, &format, 4);
+  memcpy(h + 12, &p->vendorID, 4);
+  memcpy(h + 16, &p->deviceID, 4);
+  memcpy(h + 20, &p->driverVersion, 4);
+  memcpy(h + 24, p->pipelineCacheUUID, VK_UUID_SIZE);
+  memcpy(h + 40, &key.check_hash, 8);
+  memcpy(h + 48, &size, 8);
+  memcpy(h + 56, &hash, 8);
+}
+
+/* Vulkan's own header at the start of the data (VkPipelineCacheHeaderVersionOne). */
+static int vulkan_header_matches(const uint8_t *d, size_t size, const VkPhysicalDeviceProperties *p) {
+  if (size < 32) return 0;
+  uint32_t length, version, vendor, device;
+  memcpy(&length, d, 4);
+  memcpy(&version, d + 4, 4);
+  memcpy(&vendor, d + 8, 4);
+  memcpy(&device, d + 12, 4);
+  return length >= 32 && length <= size && version == VK_PIPELINE_CACHE_HEADER_VERSION_ONE &&
+         vendor == p->vendorID && device == p->deviceID && memcmp(d + 16, p->pipelineCacheUUID, VK_UUID_SIZE) == 0;
+}
+
+int mlg_vk_cache_load(const char *dir, mlg_vk_cache_key key, const VkPhysicalDeviceProperties *props,
+                      uint8_t **out_data, size_t *out_size) {
+  *out_data = NULL;
+  *out_size = 0;
+  char path[4096];
+  mlg_vk_cache_path(dir, key, path, sizeof path);
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  uint8_t header[HEADER_SIZE], want[HEADER_SIZE];
+  uint8_t *data = NULL;
+  uint64_t size = 0, hash = 0;
+  int ok = fread(header, 1, sizeof header, f) == sizeof header;
+  if (ok) {
+    memcpy(&size, header + 48, 8);
+    memcpy(&hash, header + 56, 8);
+    make_header(want, key, props, size, hash);
+    /* Everything but size and data hash must be exactly ours: device, driver, UUID, key. */
+    ok = memcmp(header, want, 48) == 0 && size > 0 && size <= MAX_DATA;
+  }
+  if (ok) {
+    data = malloc((size_t)size);
+    ok = data && fread(data, 1, (size_t)size, f) == size && fgetc(f) == EOF && fnv(SEED_A, data, (size_t)size) == hash &&
+         vulkan_header_matches(data, (size_t)size, props);
+  }
+  fclose(f);
+  if (!ok) {
+    free(data);
+    return -1;
+  }
+  *out_data = data;
+  *out_size = (size_t)size;
+  return 0;
+}
+
+static int make_dirs(const char *dir) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return -1;
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+int mlg_vk_cache_store(const char *dir, mlg_vk_cache_key key, const VkPhysicalDeviceProperties *props,
+                       const uint8_t *data, size_t size) {
+  if (!data || size == 0 || size > MAX_DATA) return -1;
+  if (make_dirs(dir) != 0) return -1;
+  char path[4096], tmp[4200];
+  mlg_vk_cache_path(dir, key, path, sizeof path);
+  /* Unique per process and call: concurrent writers never share a temporary file, and readers
+   * only ever see whole files (rename is atomic). */
+  static _Atomic unsigned counter;
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+  uint8_t header[HEADER_SIZE];
+  make_header(header, key, props, size, fnv(SEED_A, data, size));
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) return -1;
+  FILE *f = fdopen(fd, "wb");
+  if (!f) {
+    close(fd);
+    unlink(tmp);
+    return -1;
+  }
+  int ok = fwrite(header, 1, sizeof header, f) == sizeof header && fwrite(data, 1, size, f) == size;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}

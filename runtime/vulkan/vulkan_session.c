@@ -1,0 +1,437 @@
+/* vulkan_session.c — sessions: the io and arena buffers, staging, one descriptor set per
+ * kernel, and the whole run recorded once into one command buffer:
+ *
+ *   barrier (previous run) | copy inputs staging → io | barrier | dispatches, with a barrier
+ *   only before a dispatch that touches what an earlier one wrote (or overwrites what it read)
+ *   since the last barrier | barrier | copy outputs io → staging | barrier to the host
+ *
+ * A run copies inputs into staging, submits, waits on the session's fence and copies outputs
+ * out: it allocates and records nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vulkan_internal.h"
+
+#define SLOT_ALIGN 64
+
+static const char *model_name(const mlgb_bundle *b) { return b->model_name ? b->model_name : ""; }
+
+/* A byte range of one region touched by a dispatch. */
+typedef struct range {
+  uint32_t region;
+  uint64_t begin, end;
+} range;
+
+static int overlaps(const range *list, uint32_t n, range x) {
+  for (uint32_t i = 0; i < n; i++)
+    if (list[i].region == x.region && list[i].begin < x.end && x.begin < list[i].end) return 1;
+  return 0;
+}
+
+static void memory_barrier(const mlg_vk_fns *vk, VkCommandBuffer cb, VkPipelineStageFlags src_stage,
+                           VkAccessFlags src, VkPipelineStageFlags dst_stage, VkAccessFlags dst) {
+  VkMemoryBarrier barrier = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = src, .dstAccessMask = dst};
+  vk->vkCmdPipelineBarrier(cb, src_stage, dst_stage, 0, 1, &barrier, 0, NULL, 0, NULL);
+}
+
+/* Input and output slots in tensor-table order (the order mlg_session's transfers use), and
+ * their places in staging. */
+static mlg_status plan_slots(mlg_backend_session *s, uint64_t *out_staging_size) {
+  const mlgb_bundle *b = s->model->bundle;
+  for (uint32_t i = 0; i < b->n_tensors; i++) {
+    if (b->tensors[i].role == MLGB_ROLE_INPUT) s->n_inputs++;
+    if (b->tensors[i].role == MLGB_ROLE_OUTPUT) s->n_outputs++;
+  }
+  s->slots = calloc((size_t)s->n_inputs + (size_t)s->n_outputs + 1, sizeof *s->slots);
+  if (!s->slots) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  uint64_t at = 0;
+  int n = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (uint32_t i = 0; i < b->n_tensors; i++) {
+      const mlgb_tensor *t = &b->tensors[i];
+      if (t->role != (pass == 0 ? MLGB_ROLE_INPUT : MLGB_ROLE_OUTPUT)) continue;
+      s->slots[n++] = (mlg_vk_slot){i, t->region, t->offset, t->size, at};
+      at += (t->size + SLOT_ALIGN - 1) & ~(uint64_t)(SLOT_ALIGN - 1);
+    }
+  *out_staging_size = at;
+  return MLG_OK;
+}
+
+static mlg_status create_buffers(mlg_backend_session *s, uint64_t staging_size) {
+  mlg_backend_model *m = s->model;
+  mlg_backend_device *dev = m->dev;
+  const mlgb_bundle *b = m->bundle;
+  char what[300];
+  s->buffers[MLGB_REGION_WEIGHTS] = m->weights;
+  const VkBufferUsageFlags usage =
+      VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+  snprintf(what, sizeof what, "io region of model '%s'", model_name(b));
+  mlg_status st = mlg_vk_buffer_create(dev, b->region_size[MLGB_REGION_IO], usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT,
+                                       0, what, &s->buffers[MLGB_REGION_IO], &s->memories[MLGB_REGION_IO], NULL);
+  if (st != MLG_OK) return st;
+  snprintf(what, sizeof what, "arena region of model '%s'", model_name(b));
+  st = mlg_vk_buffer_create(dev, b->region_size[MLGB_REGION_ARENA], usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0,
+                            what, &s->buffers[MLGB_REGION_ARENA], &s->memories[MLGB_REGION_ARENA], NULL);
+  if (st != MLG_OK) return st;
+  snprintf(what, sizeof what, "input/output staging of model '%s'", model_name(b));
+  void *map = NULL;
+  /* Cached memory reads outputs back fast; coherent means no flush or invalidate. */
+  st = mlg_vk_buffer_create(dev, staging_size, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                            VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
+                            VK_MEMORY_PROPERTY_HOST_CACHED_BIT, what, &s->staging, &s->staging_memory, &map);
+  s->staging_map = map;
+  return st;
+}
+
+/* One descriptor set per kernel with arguments, each binding its tensors' whole region buffers. */
+static mlg_status create_sets(mlg_backend_session *s) {
+  mlg_backend_model *m = s->model;
+  mlg_backend_device *dev = m->dev;
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  const mlgb_bundle *b = m->bundle;
+  uint32_t n_sets = 0, n_descriptors = 0;
+  for (uint32_t k = 0; k < b->n_kernels; k++)
+    if (b->kernels[k].n_args) n_sets++, n_descriptors += b->kernels[k].n_args;
+  s->sets = calloc(b->n_kernels + 1u, sizeof *s->sets);
+  if (!s->sets) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (n_sets == 0) return MLG_OK;
+  VkDescriptorPoolSize pool_size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, n_descriptors};
+  VkDescriptorPoolCreateInfo pool_info = {
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+      .maxSets = n_sets,
+      .poolSizeCount = 1,
+      .pPoolSizes = &pool_size,
+  };
+  VkResult r = vk->vkCreateDescriptorPool(dev->device, &pool_info, NULL, &s->pool);
+  if (r != VK_SUCCESS) {
+    s->pool = VK_NULL_HANDLE;
+    return mlg_fail(mlg_vk_status(r), "vkCreateDescriptorPool (%u sets, model '%s') on '%s' failed: %s", n_sets,
+                    model_name(b), dev->name, mlg_vk_result_name(r));
+  }
+  VkDescriptorBufferInfo infos[MLG_VK_MAX_ARGS];
+  VkWriteDescriptorSet writes[MLG_VK_MAX_ARGS];
+  for (uint32_t k = 0; k < b->n_kernels; k++) {
+    const mlgb_kernel *kd = &b->kernels[k];
+    if (kd->n_args == 0) continue;
+    VkDescriptorSetAllocateInfo alloc = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+        .descriptorPool = s->pool,
+        .descriptorSetCount = 1,
+        .pSetLayouts = &m->set_layouts[kd->n_args],
+    };
+    r = vk->vkAllocateDescriptorSets(dev->device, &alloc, &s->sets[k]);
+    if (r != VK_SUCCESS)
+      return mlg_fail(mlg_vk_status(r), "vkAllocateDescriptorSets (kernel '%s' of model '%s') on '%s' failed: %s",
+                      kd->name, model_name(b), dev->name, mlg_vk_result_name(r));
+    for (uint32_t a = 0; a < kd->n_args; a++) {
+      infos[a] = (VkDescriptorBufferInfo){s->buffers[b->tensors[kd->args[a]].region], 0, VK_WHOLE_SIZE};
+      writes[a] = (VkWriteDescriptorSet){
+          .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+          .dstSet = s->sets[k],
+          .dstBinding = a,
+          .descriptorCount = 1,
+          .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+          .pBufferInfo = &infos[a],
+      };
+    }
+    vk->vkUpdateDescriptorSets(dev->device, kd->n_args, writes, 0, NULL);
+  }
+  return MLG_OK;
+}
+
+/* Copies of the slots [first, first + n) between staging and their region buffers, one
+ * vkCmdCopyBuffer per region buffer. `in`: staging → region; else region → staging. */
+static int record_copies(mlg_backend_session *s, VkCommandBuffer cb, int first, int n, int in, VkBufferCopy *scratch) {
+  const mlg_vk_fns *vk = &s->model->dev->inst.vk;
+  int copies = 0;
+  for (uint32_t region = 0; region < MLGB_N_REGIONS; region++) {
+    uint32_t count = 0;
+    for (int i = first; i < first + n; i++) {
+      const mlg_vk_slot *sl = &s->slots[i];
+      if (sl->region != region || sl->size == 0) continue;
+      scratch[count++] = in ? (VkBufferCopy){sl->staging_offset, sl->offset, sl->size}
+                            : (VkBufferCopy){sl->offset, sl->staging_offset, sl->size};
+    }
+    if (count == 0) continue;
+    if (in) vk->vkCmdCopyBuffer(cb, s->staging, s->buffers[region], count, scratch);
+    else vk->vkCmdCopyBuffer(cb, s->buffers[region], s->staging, count, scratch);
+    copies += (int)count;
+  }
+  return copies;
+}
+
+/* The dispatches, with barriers only where one depends on an earlier one: a read or write of a
+ * range written since the last barrier, or a write of a range read since then. Weights are
+ * never written and never need one. */
+static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) {
+  mlg_backend_model *m = s->model;
+  const mlg_vk_fns *vk = &m->dev->inst.vk;
+  const mlgb_bundle *b = m->bundle;
+  uint32_t max_ranges = 0;
+  for (uint32_t i = 0; i < b->n_dispatches; i++) max_ranges += b->kernels[b->dispatches[i].kernel].n_args;
+  range *written = calloc(max_ranges + 1u, sizeof *written);
+  range *read = calloc(max_ranges + 1u, sizeof *read);
+  if (!written || !read) {
+    free(written);
+    free(read);
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  uint32_t n_written = 0, n_read = 0;
+  uint32_t bound = UINT32_MAX;
+  for (uint32_t i = 0; i < b->n_dispatches; i++) {
+    const mlgb_dispatch *d = &b->dispatches[i];
+    const mlgb_kernel *kd = &b->kernels[d->kernel];
+    if (d->groups[0] == 0 || d->groups[1] == 0 || d->groups[2] == 0) continue; /* nothing to do */
+    const uint8_t *access = &m->access[m->arg_base[d->kernel]];
+    int need = 0;
+    for (uint32_t a = 0; a < kd->n_args && !need; a++) {
+      const mlgb_tensor *t = &b->tensors[kd->args[a]];
+      if (access[a] == MLG_VK_ARG_UNUSED || t->region == MLGB_REGION_WEIGHTS || t->size == 0) continue;
+      range x = {t->region, t->offset, t->offset + t->size};
+      need = overlaps(written, n_written, x) || (access[a] == MLG_VK_ARG_WRITE && overlaps(read, n_read, x));
+    }
+    if (need) {
+      memory_barrier(vk, cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
+                     VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+      s->n_compute_barriers++;
+      n_written = n_read = 0;
+    }
+    for (uint32_t a = 0; a < kd->n_args; a++) {
+      const mlgb_tensor *t = &b->tensors[kd->args[a]];
+      if (access[a] == MLG_VK_ARG_UNUSED || t->region == MLGB_REGION_WEIGHTS || t->size == 0) continue;
+      range x = {t->region, t->offset, t->offset + t->size};
+      if (access[a] == MLG_VK_ARG_WRITE) written[n_written++] = x;
+      else read[n_read++] = x;
+    }
+    if (bound != d->kernel) {
+      vk->vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, m->pipelines[d->kernel]);
+      if (kd->n_args)
+        vk->vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, m->layouts[kd->n_args], 0, 1, &s->sets[d->kernel],
+                                    0, NULL);
+      bound = d->kernel;
+    }
+    if (kd->n_args) {
+      uint32_t off[MLG_VK_MAX_ARGS];
+      for (uint32_t a = 0; a < kd->n_args; a++) off[a] = (uint32_t)(b->tensors[kd->args[a]].offset / 4);
+      vk->vkCmdPushConstants(cb, m->layouts[kd->n_args], VK_SHADER_STAGE_COMPUTE_BIT, 0, kd->n_args * 4, off);
+    }
+    uint32_t q = 2 * s->n_recorded_dispatches;
+    if (s->queries) vk->vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->queries, q);
+    vk->vkCmdDispatch(cb, d->groups[0], d->groups[1], d->groups[2]);
+    if (s->queries) {
+      vk->vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->queries, q + 1);
+      s->recorded_index[i] = s->n_recorded_dispatches;
+    }
+    s->n_recorded_dispatches++;
+  }
+  free(written);
+  free(read);
+  return MLG_OK;
+}
+
+/* Dispatches with work (the others are not recorded). */
+static uint32_t count_work(const mlgb_bundle *b) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < b->n_dispatches; i++)
+    n += b->dispatches[i].groups[0] && b->dispatches[i].groups[1] && b->dispatches[i].groups[2];
+  return n;
+}
+
+/* Profiling devices: a timestamp query pool, two queries per recorded dispatch. */
+static mlg_status create_queries(mlg_backend_session *s) {
+  mlg_backend_device *dev = s->model->dev;
+  const mlgb_bundle *b = s->model->bundle;
+  uint32_t n = count_work(b);
+  if (!dev->profiling || !dev->timestamp_bits || n == 0) return MLG_OK;
+  s->stamps = calloc(2 * (size_t)n, sizeof *s->stamps);
+  s->recorded_index = malloc((b->n_dispatches + 1u) * sizeof *s->recorded_index);
+  if (!s->stamps || !s->recorded_index) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  for (uint32_t i = 0; i < b->n_dispatches; i++) s->recorded_index[i] = UINT32_MAX;
+  VkQueryPoolCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+      .queryType = VK_QUERY_TYPE_TIMESTAMP,
+      .queryCount = 2 * n,
+  };
+  VkResult r = dev->inst.vk.vkCreateQueryPool(dev->device, &info, NULL, &s->queries);
+  if (r != VK_SUCCESS) {
+    s->queries = VK_NULL_HANDLE;
+    return mlg_fail(mlg_vk_status(r), "vkCreateQueryPool (%u timestamps, model '%s') on '%s' failed: %s", 2 * n,
+                    model_name(b), dev->name, mlg_vk_result_name(r));
+  }
+  return MLG_OK;
+}
+
+static mlg_status record_commands(mlg_backend_session *s) {
+  mlg_backend_device *dev = s->model->dev;
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  const mlgb_bundle *b = s->model->bundle;
+  VkCommandPoolCreateInfo pool_info = {
+      .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+      .queueFamilyIndex = dev->queue_family,
+  };
+  const char *call = "vkCreateCommandPool";
+  VkResult r = vk->vkCreateCommandPool(dev->device, &pool_info, NULL, &s->command_pool);
+  if (r != VK_SUCCESS) s->command_pool = VK_NULL_HANDLE;
+  if (r == VK_SUCCESS) {
+    call = "vkAllocateCommandBuffers";
+    VkCommandBufferAllocateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = s->command_pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = 1,
+    };
+    r = vk->vkAllocateCommandBuffers(dev->device, &info, &s->commands);
+  }
+  if (r == VK_SUCCESS) {
+    call = "vkCreateFence";
+    VkFenceCreateInfo info = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    r = vk->vkCreateFence(dev->device, &info, NULL, &s->fence);
+    if (r != VK_SUCCESS) s->fence = VK_NULL_HANDLE;
+  }
+  if (r == VK_SUCCESS) {
+    call = "vkBeginCommandBuffer";
+    VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    r = vk->vkBeginCommandBuffer(s->commands, &begin);
+  }
+  if (r != VK_SUCCESS)
+    return mlg_fail(mlg_vk_status(r), "%s (session of model '%s') on '%s' failed: %s", call, model_name(b), dev->name,
+                    mlg_vk_result_name(r));
+
+  VkCommandBuffer cb = s->commands;
+  if (s->queries) vk->vkCmdResetQueryPool(cb, s->queries, 0, 2 * count_work(b));
+  const VkAccessFlags any_device = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                                   VK_ACCESS_TRANSFER_WRITE_BIT;
+  const VkPipelineStageFlags both = VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+  /* Orders this run after the previous submission of the same command buffer. */
+  memory_barrier(vk, cb, both, VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, both, any_device);
+  VkBufferCopy *scratch = calloc((size_t)s->n_inputs + (size_t)s->n_outputs + 1, sizeof *scratch);
+  if (!scratch) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (record_copies(s, cb, 0, s->n_inputs, 1, scratch) > 0)
+    memory_barrier(vk, cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+  mlg_status st = record_dispatches(s, cb);
+  if (st == MLG_OK) {
+    memory_barrier(vk, cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+    if (record_copies(s, cb, s->n_inputs, s->n_outputs, 0, scratch) > 0)
+      memory_barrier(vk, cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                     VK_ACCESS_HOST_READ_BIT);
+  }
+  free(scratch);
+  if (st != MLG_OK) return st;
+  r = vk->vkEndCommandBuffer(cb);
+  if (r != VK_SUCCESS)
+    return mlg_fail(mlg_vk_status(r), "vkEndCommandBuffer (session of model '%s', %u dispatches) on '%s' failed: %s",
+                    model_name(b), s->n_recorded_dispatches, dev->name, mlg_vk_result_name(r));
+  return MLG_OK;
+}
+
+mlg_status mlg_vk_record(mlg_backend_model *m, mlg_backend_session **out_session) {
+  *out_session = NULL;
+  mlg_backend_session *s = calloc(1, sizeof *s);
+  if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  s->model = m;
+  int errors = atomic_load(&m->dev->validation.errors);
+  uint64_t staging_size = 0;
+  mlg_status st = plan_slots(s, &staging_size);
+  if (st == MLG_OK) st = create_buffers(s, staging_size);
+  if (st == MLG_OK) st = create_sets(s);
+  if (st == MLG_OK) st = create_queries(s);
+  if (st == MLG_OK) st = record_commands(s);
+  if (st == MLG_OK) st = mlg_vk_validation_check(m->dev, errors, "session recording");
+  if (st != MLG_OK) {
+    mlg_vk_session_destroy(s);
+    return st;
+  }
+  *out_session = s;
+  return MLG_OK;
+}
+
+void mlg_vk_session_destroy(mlg_backend_session *s) {
+  if (!s) return;
+  mlg_backend_device *dev = s->model->dev;
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  if (s->fence) vk->vkDestroyFence(dev->device, s->fence, NULL);
+  if (s->command_pool) vk->vkDestroyCommandPool(dev->device, s->command_pool, NULL);
+  if (s->pool) vk->vkDestroyDescriptorPool(dev->device, s->pool, NULL);
+  if (s->queries) vk->vkDestroyQueryPool(dev->device, s->queries, NULL);
+  mlg_vk_buffer_destroy(dev, s->staging, s->staging_memory); /* freeing unmaps */
+  for (int r = MLGB_REGION_IO; r < MLGB_N_REGIONS; r++) mlg_vk_buffer_destroy(dev, s->buffers[r], s->memories[r]);
+  free(s->sets);
+  free(s->slots);
+  free(s->stamps);
+  free(s->recorded_index);
+  free(s);
+}
+
+/* The recorded slot for transfer `t` (expected at `hint`, the same table order), or NULL. */
+static const mlg_vk_slot *find_slot(const mlg_backend_session *s, int first, int n, int hint, const mlg_transfer *t) {
+  for (int k = 0; k < n; k++) {
+    const mlg_vk_slot *sl = &s->slots[first + (hint + k) % n];
+    if (sl->region == t->region && sl->offset == t->offset && sl->size == t->size) return sl;
+  }
+  return NULL;
+}
+
+mlg_status mlg_vk_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_inputs, const mlg_transfer *outputs,
+                      int n_outputs) {
+  mlg_backend_device *dev = s->model->dev;
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  const mlgb_bundle *b = s->model->bundle;
+  for (int i = 0; i < n_inputs; i++) {
+    const mlg_vk_slot *sl = s->n_inputs ? find_slot(s, 0, s->n_inputs, i, &inputs[i]) : NULL;
+    if (!sl)
+      return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' is not an input the session of model '%s' recorded",
+                      inputs[i].name, model_name(b));
+    if (sl->size) memcpy(s->staging_map + sl->staging_offset, inputs[i].host, (size_t)sl->size);
+  }
+  for (int i = 0; i < n_outputs; i++)
+    if (!s->n_outputs || !find_slot(s, s->n_inputs, s->n_outputs, i, &outputs[i]))
+      return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s' is not an output the session of model '%s' recorded",
+                      outputs[i].name, model_name(b));
+  int errors = atomic_load(&dev->validation.errors);
+  const char *call = "vkResetFences";
+  VkResult r = vk->vkResetFences(dev->device, 1, &s->fence);
+  if (r == VK_SUCCESS) {
+    call = "vkQueueSubmit";
+    r = mlg_vk_submit(dev, s->commands, s->fence);
+  }
+  if (r == VK_SUCCESS) {
+    call = "vkWaitForFences";
+    r = vk->vkWaitForFences(dev->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
+  }
+  if (r != VK_SUCCESS)
+    return mlg_fail(mlg_vk_status(r), "%s (running model '%s', %u dispatches) on '%s' failed: %s%s", call,
+                    model_name(b), s->n_recorded_dispatches, dev->name, mlg_vk_result_name(r),
+                    r == VK_ERROR_DEVICE_LOST ? " (a kernel of the model crashed or hung the device)" : "");
+  for (int i = 0; i < n_outputs; i++) {
+    const mlg_vk_slot *sl = find_slot(s, s->n_inputs, s->n_outputs, i, &outputs[i]);
+    if (sl->size) memcpy(outputs[i].host, s->staging_map + sl->staging_offset, (size_t)sl->size);
+  }
+  return mlg_vk_validation_check(dev, errors, "the run");
+}
+
+mlg_status mlg_vk_profile(mlg_backend_session *s, uint64_t *out_ns, uint32_t n_dispatches) {
+  mlg_backend_device *dev = s->model->dev;
+  const mlgb_bundle *b = s->model->bundle;
+  if (!s->queries)
+    return mlg_fail(MLG_ERR_UNSUPPORTED, "device '%s' cannot time dispatches%s", dev->name,
+                    dev->profiling ? " (its compute queue has no timestamps)" : " (the runtime was created without profiling)");
+  uint32_t n = 2 * s->n_recorded_dispatches;
+  VkResult r = dev->inst.vk.vkGetQueryPoolResults(dev->device, s->queries, 0, n, n * sizeof *s->stamps, s->stamps,
+                                                  sizeof *s->stamps, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+  if (r != VK_SUCCESS)
+    return mlg_fail(mlg_vk_status(r), "vkGetQueryPoolResults (model '%s') on '%s' failed: %s", model_name(b), dev->name,
+                    mlg_vk_result_name(r));
+  uint64_t mask = dev->timestamp_bits >= 64 ? UINT64_MAX : (((uint64_t)1 << dev->timestamp_bits) - 1);
+  double period = dev->props.limits.timestampPeriod; /* ns per tick */
+  for (uint32_t i = 0; i < n_dispatches && i < b->n_dispatches; i++) {
+    uint32_t k = s->recorded_index[i];
+    out_ns[i] = 0;
+    if (k == UINT32_MAX) continue;
+    uint64_t ticks = ((s->stamps[2 * k + 1] & mask) - (s->stamps[2 * k] & mask)) & mask;
+    out_ns[i] = (uint64_t)((double)ticks * period + 0.5);
+  }
+  return MLG_OK;
+}
