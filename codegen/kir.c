@@ -468,7 +468,7 @@ static int fits_i32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 
 kir_expr *kir_add(kir_builder *b, kir_expr *x, kir_expr *y) {
   if (bad(b, x) || bad(b, y)) return NULL;
-  int64_t cx, cy;
+  int64_t cx = 0, cy = 0;
   if (is_int(x) && is_int(y)) {
     int kx = is_int_const(x, &cx), ky = is_int_const(y, &cy);
     if (kx && ky && fits_i32(cx + cy)) return kir_i32(b, cx + cy);
@@ -487,7 +487,7 @@ kir_expr *kir_add(kir_builder *b, kir_expr *x, kir_expr *y) {
 
 kir_expr *kir_mul(kir_builder *b, kir_expr *x, kir_expr *y) {
   if (bad(b, x) || bad(b, y)) return NULL;
-  int64_t cx, cy;
+  int64_t cx = 0, cy = 0;
   if (is_int(x) && is_int(y)) {
     int kx = is_int_const(x, &cx), ky = is_int_const(y, &cy);
     if (kx && ky && fits_i32(cx * cy)) return kir_i32(b, cx * cy);
@@ -506,7 +506,7 @@ kir_expr *kir_mul(kir_builder *b, kir_expr *x, kir_expr *y) {
 
 kir_expr *kir_div(kir_builder *b, kir_expr *x, kir_expr *y) {
   if (bad(b, x) || bad(b, y)) return NULL;
-  int64_t cx, cy;
+  int64_t cx = 0, cy = 0;
   if (is_int(x) && is_int(y)) {
     int kx = is_int_const(x, &cx), ky = is_int_const(y, &cy);
     /* C semantics: truncation toward zero. */
@@ -519,7 +519,7 @@ kir_expr *kir_div(kir_builder *b, kir_expr *x, kir_expr *y) {
 
 kir_expr *kir_mod(kir_builder *b, kir_expr *x, kir_expr *y) {
   if (bad(b, x) || bad(b, y)) return NULL;
-  int64_t cx, cy;
+  int64_t cx = 0, cy = 0;
   if (is_int(x) && is_int(y)) {
     int kx = is_int_const(x, &cx), ky = is_int_const(y, &cy);
     if (kx && ky && cy != 0) return kir_i32(b, cx % cy);

@@ -630,7 +630,7 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
   if (err && err_size) err[0] = '\0';
   if (!b || !out_data || !out_size) return fail(err, err_size, "mlgb_write: invalid arguments");
   if (bundle_validate(b, what, err, err_size)) return -1;
-  uint64_t n_strings;
+  uint64_t n_strings = 0;
   if (string_total(b, &n_strings, what, err, err_size)) return -1;
 
   uint64_t n_code = 0, n_args = 0;
