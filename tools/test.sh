@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# tools/test.sh — builds mlg with sanitizers and runs every test suite.
+#   1. installs missing Debian packages (tools/deps.sh, with the test-only ones),
+#   2. builds build-test/ with gcc, ASan+UBSan and -Werror, and runs all suites with ctest,
+#   3. builds build-clang/ with clang and -Werror (build only) so clang warnings fail too,
+#   4. prints "N passed, N failed" as its last line; exits non-zero on any failure.
+# MLG_UPDATE_GOLDEN=1 tools/test.sh rewrites the golden files instead of comparing them.
+# Environment: MLG_TEST_JOBS (default 2), MLG_TEST_TIMEOUT (seconds per test, default 900).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JOBS=${MLG_TEST_JOBS:-2}
+TIMEOUT=${MLG_TEST_TIMEOUT:-900}
+cd "$ROOT"
+# shellcheck source=tools/deps.sh
+. "$ROOT/tools/deps.sh"
+
+echo "== test: packages"
+mlg_install_packages "${MLG_DEBIAN_PACKAGES[@]}" "${MLG_TEST_PACKAGES[@]}"
+
+# Sanitizer behaviour for every test process: stop at the first error with a stack trace.
+# Leaks inside the OpenCL driver (PoCL, LLVM) are suppressed by library; see tests/lsan.supp.
+export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=0"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+# Keep the runtime's program-binary cache inside the build tree, not in ~/.cache.
+export MLG_CACHE_DIR="${MLG_CACHE_DIR:-$ROOT/build-test/program-cache}"
+
+passed=0
+failed=0
+failures=()
+summary() {
+  echo
+  if [ "${#failures[@]}" -gt 0 ]; then
+    echo "failed: ${failures[*]}"
+  fi
+  echo "$passed passed, $failed failed"
+}
+
+# --- gcc + sanitizers: build and run every suite ---------------------------------------------
+echo "== test: gcc build with ASan+UBSan (build-test/)"
+gcc_ok=1
+if ! CC=gcc cmake -S "$ROOT" -B "$ROOT/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+       -DMLG_SANITIZE=ON -DMLG_WERROR=ON -DMLG_BUILD_TESTS=ON >/dev/null ||
+   ! cmake --build "$ROOT/build-test" -j"$JOBS"; then
+  gcc_ok=0
+  failed=$((failed + 1))
+  failures+=("gcc-build")
+fi
+
+if [ "$gcc_ok" = 1 ]; then
+  echo "== test: ctest (-j$JOBS, ${TIMEOUT}s per test)"
+  log="$ROOT/build-test/ctest.log"
+  set +e
+  ctest --test-dir "$ROOT/build-test" --output-on-failure -j"$JOBS" --timeout "$TIMEOUT" \
+        </dev/null 2>&1 | tee "$log"
+  set -e
+  # "100% tests passed, 0 tests failed out of 12"
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
+  if [ -n "$line" ]; then
+    n_failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+    n_total=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+    passed=$((passed + n_total - n_failed))
+    failed=$((failed + n_failed))
+    while read -r name; do
+      failures+=("$name")
+    done < <(sed -nE 's/^[[:space:]]*[0-9]+ - ([^ ]+) \(.*/\1/p' "$log")
+  else
+    echo "test: ctest found no tests or did not finish" >&2
+    failed=$((failed + 1))
+    failures+=("ctest")
+  fi
+fi
+
+# --- clang: build only, warnings are errors --------------------------------------------------
+echo "== test: clang build with -Werror (build-clang/)"
+if CC=clang cmake -S "$ROOT" -B "$ROOT/build-clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+       -DMLG_SANITIZE=OFF -DMLG_WERROR=ON -DMLG_BUILD_TESTS=ON >/dev/null &&
+   cmake --build "$ROOT/build-clang" -j"$JOBS"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  failures+=("clang-build")
+fi
+
+summary
+[ "$failed" -eq 0 ]
