@@ -1,0 +1,382 @@
+/* test_fixtures.c — every op fixture (tests/fixtures/<name>/) and every example model
+ * (tests/models/<name>/ with models/<name>.mlg) compiled, run on the OpenCL CPU device (PoCL)
+ * and compared with the reference outputs that tools/gen_fixtures.py and
+ * tools/gen_model_refs.py computed independently. See docs/testing.md.
+ *
+ * One Check test per directory, so a failure names its fixture. MLG_FIXTURES=substring runs
+ * only the matching ones; MLG_FIXTURES_VERBOSE=1 prints how much of its tolerance each output
+ * uses. Compiled programs are cached in <build>/test-fixtures-cache. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bundle.h"
+#include "compile.h"
+#include "mlg.h"
+#include "tensor_file.h"
+
+#define MAX_CASES 1024
+#define PATH_LEN 1024
+
+typedef struct fixture_case {
+  char name[256];
+  char dir[PATH_LEN];       /* inputs, weights, expected/, tolerance */
+  char source[PATH_LEN];    /* the .mlg to compile */
+} fixture_case;
+
+static fixture_case g_cases[MAX_CASES];
+static int g_n_ops;        /* g_cases[0, g_n_ops): op fixtures; then the models */
+static int g_n_cases;
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* out = a "/" b: 0, or -1 if it does not fit. */
+static int join(char *out, size_t size, const char *a, const char *b) {
+  int n = snprintf(out, size, "%s/%s", a, b);
+  return n >= 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* join() inside a test: a path too long fails the test. */
+static void tjoin(char *out, size_t size, const char *a, const char *b) {
+  ck_assert_msg(join(out, size, a, b) == 0, "path too long: %s/%s", a, b);
+}
+
+static int cmp_case(const void *a, const void *b) {
+  return strcmp(((const fixture_case *)a)->name, ((const fixture_case *)b)->name);
+}
+
+/* Adds every subdirectory of `root` (sorted) whose name contains `filter` (if any). For models
+ * the source is models/<name>.mlg, else <dir>/model.mlg. Returns the number added, -1 on a
+ * missing folder. */
+static int scan_cases(const char *root, int models, const char *filter) {
+  DIR *d = opendir(root);
+  if (!d) return -1;
+  int first = g_n_cases;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && g_n_cases < MAX_CASES) {
+    if (e->d_name[0] == '.') continue;
+    if (filter && !strstr(e->d_name, filter)) continue;
+    fixture_case *c = &g_cases[g_n_cases];
+    char dir[PATH_LEN], source[PATH_LEN], file[300];
+    struct stat st;
+    if (join(dir, sizeof dir, root, e->d_name) != 0 || stat(dir, &st) != 0 ||
+        !S_ISDIR(st.st_mode))
+      continue;
+    int n = snprintf(file, sizeof file, "%s.mlg", e->d_name);
+    if (n < 0 || (size_t)n >= sizeof file) continue;
+    if (models ? join(source, sizeof source, MLG_SOURCE_DIR "/models", file)
+               : join(source, sizeof source, dir, "model.mlg"))
+      continue;
+    if (snprintf(c->name, sizeof c->name, "%s%s", models ? "model:" : "", e->d_name) >=
+        (int)sizeof c->name)
+      continue;
+    memcpy(c->dir, dir, sizeof dir);
+    memcpy(c->source, source, sizeof source);
+    g_n_cases++;
+  }
+  closedir(d);
+  qsort(&g_cases[first], (size_t)(g_n_cases - first), sizeof g_cases[0], cmp_case);
+  return g_n_cases - first;
+}
+
+/* Reads `rtol=A atol=B` from the tolerance file (lines starting with '#' are reasons). */
+static int read_tolerance(const char *path, double *rtol, double *atol) {
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  char line[512];
+  int found = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (line[0] == '#' || line[0] == '\n') continue;
+    if (sscanf(line, "rtol=%lf atol=%lf", rtol, atol) == 2) found = 1;
+  }
+  fclose(f);
+  return found ? 0 : -1;
+}
+
+static void format_dims(const int64_t *dims, int rank, char *buf, size_t size) {
+  size_t n = (size_t)snprintf(buf, size, "[");
+  for (int i = 0; i < rank && n < size; i++)
+    n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)dims[i]);
+  if (n < size) snprintf(buf + n, size - n, "]");
+}
+
+/* "[i, j, k]" of flat index `flat` in a C-order tensor. */
+static void format_index(const int64_t *dims, int rank, size_t flat, char *buf, size_t size) {
+  int64_t idx[MLG_MAX_DIMS] = {0};
+  for (int i = rank - 1; i >= 0; i--) {
+    if (dims[i] > 0) {
+      idx[i] = (int64_t)(flat % (size_t)dims[i]);
+      flat /= (size_t)dims[i];
+    }
+  }
+  format_dims(idx, rank, buf, size);
+}
+
+static int count_expected(const char *dir) {
+  char path[PATH_LEN];
+  if (join(path, sizeof path, dir, "expected") != 0) return -1;
+  DIR *d = opendir(path);
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len > 4 && strcmp(e->d_name + len - 4, ".npy") == 0) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Compares one output elementwise; on mismatch fails the test with the worst element. */
+static void compare_output(const fixture_case *c, const char *out_name, const float *got,
+                           const float *want, size_t n, const int64_t *dims, int rank,
+                           double rtol, double atol) {
+  size_t n_bad = 0, worst = 0;
+  double worst_excess = -1.0;
+  for (size_t i = 0; i < n; i++) {
+    double g = got[i], w = want[i];
+    double allowed = atol + rtol * fabs(w);
+    double excess;
+    if (isnan(w))
+      excess = isnan(g) ? 0.0 : INFINITY;
+    else if (isinf(w))
+      excess = (g == w) ? 0.0 : INFINITY;
+    else if (!isfinite(g))
+      excess = INFINITY;
+    else
+      excess = fabs(g - w) / allowed;
+    if (excess > 1.0) n_bad++;
+    if (excess > worst_excess) {
+      worst_excess = excess;
+      worst = i;
+    }
+  }
+  if (getenv("MLG_FIXTURES_VERBOSE"))
+    printf("%-40s %-10s worst error %.3f of the tolerance\n", c->name, out_name,
+           worst_excess < 0 ? 0.0 : worst_excess);
+  if (n_bad == 0) return;
+  char where[256];
+  format_index(dims, rank, worst, where, sizeof where);
+  ck_abort_msg("%s: output '%s': %zu of %zu elements outside rtol=%g atol=%g; worst at %s "
+               "(flat %zu): got %.9g, want %.9g (|diff| %.3g, allowed %.3g)",
+               c->name, out_name, n_bad, n, rtol, atol, where, worst, (double)got[worst],
+               (double)want[worst], fabs((double)got[worst] - (double)want[worst]),
+               atol + rtol * fabs((double)want[worst]));
+}
+
+/* Compiles the case's source with its weights file (if any); returns bundle bytes. */
+static uint8_t *compile_case(const fixture_case *c, const char *weights, size_t *out_size) {
+  mlg_source src;
+  ck_assert_msg(mlg_source_load(&src, c->source) == 0, "%s: cannot read %s: %s", c->name,
+                c->source, strerror(errno));
+  char *log = NULL;
+  size_t log_size = 0;
+  FILE *log_stream = open_memstream(&log, &log_size);
+  ck_assert_msg(log_stream != NULL, "open_memstream failed");
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, log_stream);
+  mlg_compile_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.target = MLGB_TARGET_OPENCL;
+  opt.weights_path = weights;
+  opt.opt_level = 2;
+  uint8_t *data = NULL;
+  int rc = mlg_compile(&src, &opt, &diag, &data, out_size);
+  fclose(log_stream);
+  if (rc != 0 || data == NULL) {
+    static char msg[4096];
+    snprintf(msg, sizeof msg, "%s: mlg_compile failed (%d errors):\n%s", c->name, diag.n_errors,
+             log ? log : "");
+    free(log);
+    free(data);
+    mlg_source_free(&src);
+    ck_abort_msg("%s", msg);
+  }
+  free(log);
+  mlg_source_free(&src);
+  return data;
+}
+
+static mlg_runtime *create_runtime(const fixture_case *c) {
+  const char *cache = MLG_BINARY_DIR "/test-fixtures-cache";
+  if (mkdir(cache, 0777) != 0 && errno != EEXIST) cache = "";   /* no cache: still runs */
+  mlg_runtime_options ro;
+  memset(&ro, 0, sizeof ro);
+  ro.device = "cpu";
+  ro.cache_dir = cache;
+  mlg_runtime *rt = NULL;
+  mlg_status st = mlg_runtime_create(&ro, &rt);
+  if (st == MLG_ERR_NO_DEVICE)
+    ck_abort_msg("%s: no OpenCL CPU device: these tests need PoCL (Debian: pocl-opencl-icd, "
+                 "ocl-icd-libopencl1); %s", c->name, mlg_last_error());
+  ck_assert_msg(st == MLG_OK, "%s: mlg_runtime_create(cpu): %s: %s", c->name,
+                mlg_status_string(st), mlg_last_error());
+  return rt;
+}
+
+static void set_inputs(const fixture_case *c, const mlg_model *model, mlg_session *session) {
+  int n_in = mlg_model_input_count(model);
+  for (int i = 0; i < n_in; i++) {
+    mlg_tensor_info info;
+    ck_assert_int_eq(mlg_model_input_info(model, i, &info), MLG_OK);
+    char path[PATH_LEN], err[512];
+    char file[PATH_LEN];
+    ck_assert_int_lt(snprintf(file, sizeof file, "%s.npy", info.name), (int)sizeof file);
+    tjoin(path, sizeof path, c->dir, file);
+    mlg_tf_tensor t;
+    ck_assert_msg(mlg_npy_read_file(path, &t, err, sizeof err) == 0,
+                  "%s: input '%s': %s", c->name, info.name, err);
+    char want_dims[128], got_dims[128];
+    format_dims(info.dims, info.rank, want_dims, sizeof want_dims);
+    format_dims(t.dims, t.rank, got_dims, sizeof got_dims);
+    int same = t.rank == info.rank && (int)t.dtype == (int)info.dtype && t.size == info.bytes;
+    for (int d = 0; same && d < t.rank; d++) same = t.dims[d] == info.dims[d];
+    if (!same) {
+      mlg_tf_tensor_free(&t);
+      ck_abort_msg("%s: input '%s': model wants %s%s, %s holds %s", c->name, info.name,
+                   info.dtype == MLG_DTYPE_I32 ? "i32" : "f32", want_dims, path, got_dims);
+    }
+    mlg_status st = mlg_session_set_input(session, info.name, t.data, t.size);
+    mlg_tf_tensor_free(&t);
+    ck_assert_msg(st == MLG_OK, "%s: set_input '%s': %s", c->name, info.name, mlg_last_error());
+  }
+}
+
+static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_session *session) {
+  char path[PATH_LEN], err[512];
+  double rtol, atol;
+  tjoin(path, sizeof path, c->dir, "tolerance");
+  ck_assert_msg(read_tolerance(path, &rtol, &atol) == 0,
+                "%s: %s is missing or has no 'rtol=... atol=...' line", c->name, path);
+  int n_out = mlg_model_output_count(model);
+  ck_assert_msg(n_out == count_expected(c->dir),
+                "%s: the model has %d outputs but %s/expected holds %d .npy files", c->name,
+                n_out, c->dir, count_expected(c->dir));
+  for (int i = 0; i < n_out; i++) {
+    mlg_tensor_info info;
+    ck_assert_int_eq(mlg_model_output_info(model, i, &info), MLG_OK);
+    char file[PATH_LEN];
+    ck_assert_int_lt(snprintf(file, sizeof file, "expected/%s.npy", info.name), (int)sizeof file);
+    tjoin(path, sizeof path, c->dir, file);
+    mlg_tf_tensor want;
+    ck_assert_msg(mlg_npy_read_file(path, &want, err, sizeof err) == 0,
+                  "%s: output '%s' has no reference: %s", c->name, info.name, err);
+    char want_dims[128], got_dims[128];
+    format_dims(want.dims, want.rank, want_dims, sizeof want_dims);
+    format_dims(info.dims, info.rank, got_dims, sizeof got_dims);
+    int same = want.rank == info.rank && info.dtype == MLG_DTYPE_F32 && want.size == info.bytes;
+    for (int d = 0; same && d < want.rank; d++) same = want.dims[d] == info.dims[d];
+    if (!same) {
+      mlg_tf_tensor_free(&want);
+      ck_abort_msg("%s: output '%s': model gives %s%s, reference is f32%s", c->name, info.name,
+                   info.dtype == MLG_DTYPE_I32 ? "i32" : "f32", got_dims, want_dims);
+    }
+    float *got = malloc(info.bytes ? info.bytes : 1);
+    ck_assert_ptr_nonnull(got);
+    mlg_status st = mlg_session_get_output(session, info.name, got, info.bytes);
+    if (st != MLG_OK) {
+      free(got);
+      mlg_tf_tensor_free(&want);
+      ck_abort_msg("%s: get_output '%s': %s", c->name, info.name, mlg_last_error());
+    }
+    compare_output(c, info.name, got, want.data, info.bytes / sizeof(float), info.dims,
+                   info.rank, rtol, atol);
+    free(got);
+    mlg_tf_tensor_free(&want);
+  }
+}
+
+static void run_case(const fixture_case *c) {
+  char weights[PATH_LEN];
+  tjoin(weights, sizeof weights, c->dir, "weights.safetensors");
+  size_t size = 0;
+  uint8_t *bundle = compile_case(c, file_exists(weights) ? weights : NULL, &size);
+  mlg_runtime *rt = create_runtime(c);
+  mlg_model *model = NULL;
+  mlg_status st = mlg_model_load_memory(rt, bundle, size, NULL, &model);
+  free(bundle);
+  ck_assert_msg(st == MLG_OK, "%s: mlg_model_load_memory: %s: %s", c->name,
+                mlg_status_string(st), mlg_last_error());
+  mlg_session *session = NULL;
+  st = mlg_session_create(model, &session);
+  ck_assert_msg(st == MLG_OK, "%s: mlg_session_create: %s", c->name, mlg_last_error());
+  set_inputs(c, model, session);
+  st = mlg_session_run(session);
+  ck_assert_msg(st == MLG_OK, "%s: mlg_session_run: %s: %s", c->name, mlg_status_string(st),
+                mlg_last_error());
+  check_outputs(c, model, session);
+  mlg_session_destroy(session);
+  mlg_model_destroy(model);
+  mlg_runtime_destroy(rt);
+}
+
+START_TEST(test_op_fixture) {
+  run_case(&g_cases[_i]);
+}
+END_TEST
+
+START_TEST(test_model) {
+  run_case(&g_cases[g_n_ops + _i]);
+}
+END_TEST
+
+/* The fixture folders exist and hold what the generators write: catches an empty checkout. */
+START_TEST(test_fixture_tree) {
+  const char *filter = getenv("MLG_FIXTURES");
+  if (filter && *filter) return;
+  ck_assert_msg(g_n_ops >= 80, "only %d op fixtures under tests/fixtures", g_n_ops);
+  ck_assert_msg(g_n_cases - g_n_ops >= 4, "only %d models under tests/models",
+                g_n_cases - g_n_ops);
+  for (int i = 0; i < g_n_cases; i++) {
+    char path[PATH_LEN];
+    ck_assert_msg(file_exists(g_cases[i].source), "%s: no source %s", g_cases[i].name,
+                  g_cases[i].source);
+    tjoin(path, sizeof path, g_cases[i].dir, "tolerance");
+    ck_assert_msg(file_exists(path), "%s: no tolerance file", g_cases[i].name);
+    ck_assert_msg(count_expected(g_cases[i].dir) >= 1, "%s: no expected/*.npy", g_cases[i].name);
+  }
+}
+END_TEST
+
+int main(void) {
+  const char *filter = getenv("MLG_FIXTURES");
+  if (filter && !*filter) filter = NULL;
+  const char *root = MLG_SOURCE_DIR "/tests/fixtures";
+  if (scan_cases(root, 0, filter) < 0) {
+    fprintf(stderr, "test_fixtures: cannot open %s\n", root);
+    return EXIT_FAILURE;
+  }
+  g_n_ops = g_n_cases;
+  root = MLG_SOURCE_DIR "/tests/models";
+  if (scan_cases(root, 1, filter) < 0) {
+    fprintf(stderr, "test_fixtures: cannot open %s\n", root);
+    return EXIT_FAILURE;
+  }
+
+  Suite *s = suite_create("fixtures");
+  TCase *tree = tcase_create("tree");
+  tcase_add_test(tree, test_fixture_tree);
+  suite_add_tcase(s, tree);
+  TCase *ops = tcase_create("ops");
+  tcase_set_timeout(ops, 120);
+  if (g_n_ops > 0) tcase_add_loop_test(ops, test_op_fixture, 0, g_n_ops);
+  suite_add_tcase(s, ops);
+  TCase *models = tcase_create("models");
+  tcase_set_timeout(models, 300);
+  if (g_n_cases > g_n_ops) tcase_add_loop_test(models, test_model, 0, g_n_cases - g_n_ops);
+  suite_add_tcase(s, models);
+
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
