@@ -1,6 +1,7 @@
 /* check_expr.c — expressions: compile-time arithmetic, names, operators, op calls and their
  * attributes, builtins (causal_mask), tensor literals and declared types. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,65 @@ int chk_add_node(checker *c, const mlg_node *n) {
   return id;
 }
 
+/* ---- describing values ------------------------------------------------------------------ */
+
+int chk_span_text(const checker *c, mlg_span span, char *buf, size_t cap) {
+  const mlg_source *src = c->ast ? c->ast->source : NULL;
+  buf[0] = '\0';
+  if (!src || !src->text || span.end <= span.begin || span.end > src->length) return 0;
+  size_t n = span.end - span.begin;
+  if (n + 1 > cap) return 0;
+  const char *t = src->text + span.begin;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)t[i] < 0x20 || (unsigned char)t[i] == 0x7f) return 0;
+  memcpy(buf, t, n);
+  buf[n] = '\0';
+  return 1;
+}
+
+/* Shortest "%g" spelling that reads back as the same double, always with a '.' or an exponent
+ * so that it reads as a float. */
+static void format_float(double f, char *buf, size_t cap) {
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, cap, "%.*g", prec, f);
+    if (strtod(buf, NULL) == f) break;
+  }
+  if (isfinite(f) && !strpbrk(buf, ".e")) strncat(buf, ".0", cap - strlen(buf) - 1);
+}
+
+static int is_plain_name(const char *s) {
+  if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return 0;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_' || *s == '.'))
+      return 0;
+  return 1;
+}
+
+void chk_describe(const checker *c, const value *v, char *buf, size_t cap) {
+  char what[160], num[48], type[128];
+  switch (v->kind) {
+  case V_INT: snprintf(what, sizeof what, "the integer %lld", (long long)v->i); break;
+  case V_FLOAT:
+    format_float(v->f, num, sizeof num);
+    snprintf(what, sizeof what, "the float %s", num);
+    break;
+  case V_TENSOR:
+    snprintf(what, sizeof what, "a tensor %s",
+             mlg_type_format(&c->b.graph->nodes[v->node].type, type, sizeof type));
+    break;
+  case V_LIST: snprintf(what, sizeof what, "a list"); break;
+  case V_POISON: snprintf(what, sizeof what, "an invalid value"); break;
+  }
+  /* A name says which binding the user passed; `true` and `false` are literals. */
+  char name[72];
+  if (chk_span_text(c, v->span, name, sizeof name) && is_plain_name(name) &&
+      strcmp(name, "true") != 0 && strcmp(name, "false") != 0)
+    snprintf(buf, cap, "'%s' (%s)", name, what);
+  else
+    snprintf(buf, cap, "%s", what);
+}
+
 /* ---- compile-time scalars --------------------------------------------------------------- */
 
 int chk_as_int(checker *c, const value *v, const char *what, int64_t *out) {
@@ -40,8 +100,11 @@ int chk_as_int(checker *c, const value *v, const char *what, int64_t *out) {
     *out = v->i;
     return 0;
   }
-  if (v->kind != V_POISON)
-    chk_error(c, v->span, "%s must be a compile-time integer, got %s", what, kind_name(v->kind));
+  if (v->kind != V_POISON) {
+    char got[256];
+    chk_describe(c, v, got, sizeof got);
+    chk_error(c, v->span, "%s must be a compile-time integer, got %s", what, got);
+  }
   return -1;
 }
 
@@ -54,9 +117,49 @@ int chk_as_number(checker *c, const value *v, const char *what, double *out) {
     *out = v->f;
     return 0;
   }
-  if (v->kind != V_POISON)
-    chk_error(c, v->span, "%s must be a compile-time number, got %s", what, kind_name(v->kind));
+  if (v->kind != V_POISON) {
+    char got[256];
+    chk_describe(c, v, got, sizeof got);
+    chk_error(c, v->span, "%s must be a compile-time number, got %s", what, got);
+  }
   return -1;
+}
+
+/* An integer division that does not come out even, in an integer-only context or not. */
+static void report_inexact(checker *c, int64_t a, int64_t b, mlg_span span) {
+  const int_ctx *x = c->ictx;
+  char src[96];
+  if (!x) {
+    chk_error(c, span, "integer division is not exact (%lld / %lld); write a float (%lld.0) for a "
+              "fractional result", (long long)a, (long long)b, (long long)a);
+    return;
+  }
+  switch (x->kind) {
+  case ICTX_DIM:
+    if (chk_span_text(c, x->span, src, sizeof src))
+      chk_error(c, span, "dim %s = %s: %lld / %lld is not an integer; a dim must divide exactly",
+                x->name, src, (long long)a, (long long)b);
+    else
+      chk_error(c, span, "dim %s: %lld / %lld is not an integer; a dim must divide exactly",
+                x->name, (long long)a, (long long)b);
+    return;
+  case ICTX_TYPE:
+    if (chk_span_text(c, x->span, src, sizeof src))
+      chk_error(c, span, "%s: %lld / %lld is not an integer; a dimension must divide exactly", src,
+                (long long)a, (long long)b);
+    else
+      chk_error(c, span, "%lld / %lld is not an integer; a dimension must divide exactly",
+                (long long)a, (long long)b);
+    return;
+  case ICTX_ATTR:
+    chk_error(c, span, "%s: attribute '%s': %lld / %lld is not an integer; an integer attribute "
+              "must divide exactly", x->op, x->name, (long long)a, (long long)b);
+    return;
+  case ICTX_OTHER:
+    chk_error(c, span, "%lld / %lld is not an integer; %s must be an integer, so the division must "
+              "be exact", (long long)a, (long long)b, x->name);
+    return;
+  }
 }
 
 static value fold_int(checker *c, int op, int64_t a, int64_t b, mlg_span span) {
@@ -76,8 +179,7 @@ static value fold_int(checker *c, int op, int64_t a, int64_t b, mlg_span span) {
       break;
     }
     if (a % b != 0) {
-      chk_error(c, span, "integer division is not exact (%lld / %lld); write a float (%lld.0) for a "
-                "fractional result", (long long)a, (long long)b, (long long)a);
+      report_inexact(c, a, b, span);
       return poison();
     }
     r = a / b;
@@ -260,9 +362,7 @@ static value eval_name(checker *c, scope *sc, const mlg_expr *e) {
     chk_error(c, e->span, "'%s' is a fn; call it as %s(...)", e->text, e->text);
     return poison();
   }
-  const char *hint = chk_suggest_name(sc, e->text);
-  if (hint) chk_error(c, e->span, "unknown name '%s'; did you mean '%s'?", e->text, hint);
-  else chk_error(c, e->span, "unknown name '%s'", e->text);
+  chk_unknown_name(c, sc, e->text, e->span);
   return poison();
 }
 
@@ -332,12 +432,13 @@ static int to_attr(checker *c, const mlg_op_def *def, const mlg_attr_def *ad, co
   const char *want = ad->kind == MLG_ATTR_INT     ? "an integer"
                      : ad->kind == MLG_ATTR_FLOAT ? "a number"
                                                   : "an integer or a list of integers";
+  char got[256];
+  chk_describe(c, v, got, sizeof got);
   if (v->kind == V_TENSOR)
-    chk_error(c, v->span, "%s: attribute '%s' expects %s known at compile time, got a tensor",
-              def->name, ad->name, want);
+    chk_error(c, v->span, "%s: attribute '%s' expects %s known at compile time, got %s",
+              def->name, ad->name, want, got);
   else
-    chk_error(c, v->span, "%s: attribute '%s' expects %s, got %s", def->name, ad->name, want,
-              kind_name(v->kind));
+    chk_error(c, v->span, "%s: attribute '%s' expects %s, got %s", def->name, ad->name, want, got);
   return -1;
 }
 
@@ -345,8 +446,8 @@ static const char *suggest_attr(const mlg_op_def *def, const char *name) {
   const char *best = NULL;
   int best_d = 3;
   for (int i = 0; i < def->n_attrs; i++) {
-    int d = mlg_edit_distance(name, def->attrs[i].name, 2);
-    if (d < best_d) {
+    int d = mlg_suggest_distance(name, def->attrs[i].name);
+    if (d >= 0 && d < best_d) {
       best_d = d;
       best = def->attrs[i].name;
     }
@@ -355,6 +456,18 @@ static const char *suggest_attr(const mlg_op_def *def, const char *name) {
 }
 
 /* ---- op calls --------------------------------------------------------------------------- */
+
+/* An attribute's value; an integer attribute is an integer-only context. */
+static value eval_attr_value(checker *c, scope *sc, const mlg_op_def *def,
+                             const mlg_attr_def *ad, const mlg_expr *e) {
+  int_ctx ctx = { .kind = ICTX_ATTR, .name = ad->name, .op = def->name };
+  int ints = ad->kind == MLG_ATTR_INT || ad->kind == MLG_ATTR_INTS;
+  const int_ctx *saved = c->ictx;
+  c->ictx = ints ? &ctx : NULL;
+  value v = chk_eval(c, sc, e);
+  c->ictx = saved;
+  return v;
+}
 
 static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op_def *def) {
   int bad = 0;
@@ -418,7 +531,7 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
   for (int k = 0; k < def->n_attrs; k++) attrs[k] = def->attrs[k].deflt;
   for (int i = max_in; i < n_pos; i++) {
     int k = i - max_in;
-    value v = chk_eval(c, sc, e->args[i]);
+    value v = eval_attr_value(c, sc, def, &def->attrs[k], e->args[i]);
     if (to_attr(c, def, &def->attrs[k], &v, &attrs[k])) bad = 1;
     given[k] = 1;
     attr_spans[k] = e->args[i]->span;
@@ -426,7 +539,7 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
   for (int j = 0; j < e->n_kwargs; j++) {
     const mlg_kwarg *kw = &e->kwargs[j];
     int k = mlg_op_attr_index(def, kw->name);
-    value v = chk_eval(c, sc, kw->value);
+    value v = k < 0 ? chk_eval(c, sc, kw->value) : eval_attr_value(c, sc, def, &def->attrs[k], kw->value);
     if (k < 0) {
       const char *hint = suggest_attr(def, kw->name);
       if (hint)
@@ -474,7 +587,10 @@ static value eval_causal_mask(checker *c, scope *sc, const mlg_expr *e) {
     chk_error(c, e->span, "causal_mask takes one argument, the size n");
     return poison();
   }
+  int_ctx ctx = { .kind = ICTX_OTHER, .name = "the size of causal_mask" };
+  c->ictx = &ctx;
   value v = chk_eval(c, sc, e->args[0]);
+  c->ictx = NULL;
   int64_t n;
   if (chk_as_int(c, &v, "the size of causal_mask", &n)) return poison();
   if (n < 1 || n > 4096) {
@@ -498,7 +614,19 @@ static value eval_causal_mask(checker *c, scope *sc, const mlg_expr *e) {
 
 static const char *const builtins[] = { "causal_mask", "zeros", "ones", "normal", "uniform" };
 
+/* A call's inputs and a fn's body are not integer-only contexts, even inside one (an attribute
+ * of its own says so again). */
+static value eval_call_any(checker *c, scope *sc, const mlg_expr *e);
+
 static value eval_call(checker *c, scope *sc, const mlg_expr *e) {
+  const int_ctx *saved = c->ictx;
+  c->ictx = NULL;
+  value v = eval_call_any(c, sc, e);
+  c->ictx = saved;
+  return v;
+}
+
+static value eval_call_any(checker *c, scope *sc, const mlg_expr *e) {
   fn_entry *fe = chk_find_fn(c, e->text);
   if (fe) return chk_call_fn(c, sc, e, fe);
   const mlg_op_def *def = mlg_op_find(e->text);
@@ -513,15 +641,16 @@ static value eval_call(checker *c, scope *sc, const mlg_expr *e) {
   }
   /* Nearest op, fn or builtin name. */
   const char *best = mlg_op_suggest(e->text);
-  int best_d = best ? mlg_edit_distance(e->text, best, 2) : 3;
+  int best_d = best ? mlg_suggest_distance(e->text, best) : 3;
   for (int i = 0; i < c->n_fns; i++) {
-    int d = mlg_edit_distance(e->text, c->fns[i].fn->name, 2);
-    if (d < best_d) {
+    int d = mlg_suggest_distance(e->text, c->fns[i].fn->name);
+    if (d >= 0 && d < best_d) {
       best_d = d;
       best = c->fns[i].fn->name;
     }
   }
-  if (mlg_edit_distance(e->text, builtins[0], 2) < best_d) best = builtins[0];
+  int d_mask = mlg_suggest_distance(e->text, builtins[0]);
+  if (d_mask >= 0 && d_mask < best_d) best = builtins[0];
   if (best) chk_error(c, e->name_span, "unknown op '%s'; did you mean '%s'?", e->text, best);
   else chk_error(c, e->name_span, "unknown op '%s'", e->text);
   for (int i = 0; i < e->n_args; i++) chk_eval(c, sc, e->args[i]);
@@ -564,8 +693,12 @@ int chk_eval_type(checker *c, scope *sc, const mlg_ast_type *t, mlg_type *out) {
   }
   mlg_type r = { .dtype = t->dtype == MLG_AST_I32 ? MLG_I32 : MLG_F32, .rank = t->rank };
   int bad = 0;
+  int_ctx ctx = { .kind = ICTX_TYPE, .span = t->span };
   for (int i = 0; i < t->rank; i++) {
+    const int_ctx *saved = c->ictx;
+    c->ictx = &ctx;
     value v = chk_eval(c, sc, t->dims[i].value);
+    c->ictx = saved;
     int64_t d;
     if (chk_as_int(c, &v, "a dimension", &d)) {
       bad = 1;

@@ -1,4 +1,4 @@
-/* check_internal.h — private to the checker (checker.c, check_expr.c, check_consteval.c):
+/* check_internal.h — private to the checker (checker.c, check_expr.c, check_fn.c):
  * values, scopes and the checker state. */
 #ifndef MLG_CHECK_INTERNAL_H
 #define MLG_CHECK_INTERNAL_H
@@ -68,6 +68,17 @@ typedef struct leaf_name {
   mlg_span span;
 } leaf_name;
 
+/* Where a compile-time integer is being computed, for the message when a division in it is
+ * not exact: a float would do elsewhere, but not in a dim, a shape or an integer attribute. */
+typedef enum int_ctx_kind { ICTX_DIM, ICTX_TYPE, ICTX_ATTR, ICTX_OTHER } int_ctx_kind;
+
+typedef struct int_ctx {
+  int_ctx_kind kind;
+  const char *name;     /* DIM: the dim; ATTR: the attribute; OTHER: what it is ("a seed") */
+  const char *op;       /* ATTR: the op */
+  mlg_span span;        /* DIM: its value; TYPE: the declared type (quoted when short) */
+} int_ctx;
+
 typedef struct checker {
   const mlg_ast *ast;
   mlg_diag *diag;
@@ -82,6 +93,7 @@ typedef struct checker {
   fn_entry *fns;
   symtab leaves;        /* name → symbol whose span is the first creation */
   symtab outputs;
+  const int_ctx *ictx;  /* innermost integer-only context being evaluated, or NULL */
 } checker;
 
 /* checker.c */
@@ -115,5 +127,12 @@ int         chk_const_from_value(checker *c, const value *v, const mlg_type *dec
 int         chk_eval_type(checker *c, scope *sc, const mlg_ast_type *t, mlg_type *out);
 /* "did you mean" among names visible from sc; NULL if none close. */
 const char *chk_suggest_name(const scope *sc, const char *name);
+/* Reports an unknown name at span: defined later in this body (with a note), or with a
+ * "did you mean" when one is close. */
+void        chk_unknown_name(checker *c, const scope *sc, const char *name, mlg_span span);
+/* The source text of span when it is one line of at most cap - 1 bytes; else "" (returns 0). */
+int         chk_span_text(const checker *c, mlg_span span, char *buf, size_t cap);
+/* What a value is, for "got ..." in messages: "the float 2.5", "'x' (a tensor f32[4])". */
+void        chk_describe(const checker *c, const value *v, char *buf, size_t cap);
 
 #endif

@@ -93,7 +93,8 @@ static void suggest_in(const symtab *t, const char *name, int parent, const char
   for (int i = 0; i < t->cap; i++) {
     const symbol *s = t->slots[i];
     if (!s || (parent && s->kind != SYM_DIM && s->kind != SYM_CONST)) continue;
-    int d = mlg_edit_distance(name, s->name, 2);
+    int d = mlg_suggest_distance(name, s->name);
+    if (d < 0) continue;
     /* Ties go to the alphabetically first name, so the hint does not depend on hashing. */
     if (d < *best_d || (d == *best_d && *best && strcmp(s->name, *best) < 0)) {
       *best_d = d;
@@ -109,6 +110,34 @@ const char *chk_suggest_name(const scope *sc, const char *name) {
   suggest_in(&sc->tab, name, 0, &best, &best_d);
   if (sc->parent) suggest_in(&sc->parent->tab, name, 1, &best, &best_d);
   return best;
+}
+
+static int span_inside(mlg_span inner, mlg_span outer) {
+  return inner.begin >= outer.begin && inner.end <= outer.end;
+}
+
+void chk_unknown_name(checker *c, const scope *sc, const char *name, mlg_span span) {
+  /* Statements are checked in order: a name bound further down this body is not visible yet. */
+  const mlg_stmt *const *stmts = sc->fn ? (const mlg_stmt *const *)sc->fn->stmts
+                                        : (const mlg_stmt *const *)c->ast->stmts;
+  int n = sc->fn ? sc->fn->n_stmts : c->ast->n_stmts;
+  for (int i = 0; i < n; i++) {
+    const mlg_stmt *st = stmts[i];
+    if (!st || !st->name || strcmp(st->name, name) != 0) continue;
+    if (st->kind == MLG_STMT_OUTPUT && !st->value) continue; /* refers to a name, binds none */
+    if (span_inside(span, st->span)) {
+      chk_error(c, span, "'%s' is used in its own definition", name);
+      return;
+    }
+    if (st->name_span.begin > span.begin) {
+      chk_error(c, span, "'%s' is used before it is defined", name);
+      chk_note(c, st->name_span, "'%s' is defined later, here", name);
+      return;
+    }
+  }
+  const char *hint = chk_suggest_name(sc, name);
+  if (hint) chk_error(c, span, "unknown name '%s'; did you mean '%s'?", name, hint);
+  else chk_error(c, span, "unknown name '%s'", name);
 }
 
 fn_entry *chk_find_fn(checker *c, const char *name) {
@@ -210,7 +239,11 @@ static void stmt_dim(checker *c, scope *sc, const mlg_stmt *st) {
       v = (value){ .kind = V_INT, .i = over->value, .span = st->name_span };
     }
   } else {
+    int_ctx ctx = { .kind = ICTX_DIM, .name = st->name, .span = st->value ? st->value->span
+                                                                           : st->name_span };
+    c->ictx = &ctx;
     value e = chk_eval(c, sc, st->value);
+    c->ictx = NULL;
     int64_t d;
     if (chk_as_int(c, &e, "a dim", &d) == 0) {
       if (d < 1 || d > MLG_DIM_LIMIT)
@@ -284,7 +317,10 @@ static int param_init(checker *c, scope *sc, const mlg_expr *e, mlg_init *out) {
     seed_e = e->kwargs[i].value;
   }
   if (seed_e) {
+    int_ctx ctx = { .kind = ICTX_OTHER, .name = "a seed" };
+    c->ictx = &ctx;
     value vs = chk_eval(c, sc, seed_e);
+    c->ictx = NULL;
     if (chk_as_int(c, &vs, "seed", &seed)) return -1;
     if (seed < 0) {
       chk_error(c, vs.span, "seed must be >= 0");
@@ -322,7 +358,10 @@ static void stmt_param(checker *c, scope *sc, const mlg_stmt *st) {
 }
 
 static void stmt_const(checker *c, scope *sc, const mlg_stmt *st) {
+  int_ctx ctx = { .kind = ICTX_OTHER, .name = "an i32 const" };
+  c->ictx = st->has_type && st->type.dtype == MLG_AST_I32 ? &ctx : NULL;
   value v = chk_eval(c, sc, st->value);
+  c->ictx = NULL;
   value r = poison_at(st->name_span);
   mlg_type t;
   int typed = st->has_type;
@@ -429,19 +468,18 @@ void chk_stmt(checker *c, scope *sc, const mlg_stmt *st, value *out_ret, int *ou
       v = chk_eval(c, sc, st->value);
       name_node(c, sc, &v, st->name);
       v.span = st->name_span;
-      define(c, sc, st->name, st->name_span, SYM_LET, v);
+      /* A second `output y = ...` is one mistake: add_output reports it as a duplicate output,
+       * not also as a redefinition. */
+      if (!symtab_get(&c->outputs, st->name)) define(c, sc, st->name, st->name_span, SYM_LET, v);
     } else {
       int hidden;
       symbol *s = scope_lookup(sc, st->name, &hidden);
-      if (!s) {
-        const char *hint = chk_suggest_name(sc, st->name);
-        if (hint)
-          chk_error(c, st->name_span, "unknown name '%s'; did you mean '%s'?", st->name, hint);
-        else
-          chk_error(c, st->name_span, "unknown name '%s'", st->name);
-        return;
+      if (s) {
+        v = s->val;
+      } else {
+        chk_unknown_name(c, sc, st->name, st->name_span);
+        v = poison_at(st->name_span); /* still an output: no "model has no output" after this */
       }
-      v = s->val;
     }
     add_output(c, st->name, st->name_span, &v);
     break;
@@ -492,8 +530,8 @@ static void check_dim_overrides(checker *c) {
       const mlg_stmt *st = c->ast->stmts[j];
       if (!st || st->kind != MLG_STMT_DIM || !st->name) continue;
       if (strcmp(st->name, name) == 0) found = 1;
-      int d = mlg_edit_distance(name, st->name, 2);
-      if (d < best_d) {
+      int d = mlg_suggest_distance(name, st->name);
+      if (d >= 0 && d < best_d) {
         best_d = d;
         best = st->name;
       }

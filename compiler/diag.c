@@ -365,3 +365,15 @@ int mlg_edit_distance(const char *a, const char *b, int cap) {
   free(cur);
   return result;
 }
+
+int mlg_suggest_distance(const char *typed, const char *candidate) {
+  if (!typed || !candidate) return -1;
+  size_t lt = strlen(typed), lc = strlen(candidate);
+  int d = mlg_edit_distance(typed, candidate, 2);
+  if (d > 2) return -1;
+  if (lt <= 2) {
+    size_t longer = lt > lc ? lt : lc;
+    if (d != 1 || (size_t)d >= longer) return -1;
+  }
+  return d;
+}

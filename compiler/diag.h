@@ -62,5 +62,9 @@ int  mlg_diag_full(const mlg_diag *diag);
 
 /* Levenshtein distance, capped: returns cap+1 when larger. For "did you mean ..." hints. */
 int  mlg_edit_distance(const char *a, const char *b, int cap);
+/* Whether `candidate` is close enough to the unknown name `typed` to suggest it: its edit
+ * distance (at most 2), or -1. A name of one or two characters needs a single edit that keeps
+ * a character in common ("hh" -> "h", "w1" -> "w2"; not "g" -> "x", which is any other letter). */
+int  mlg_suggest_distance(const char *typed, const char *candidate);
 
 #endif

@@ -4,7 +4,9 @@
  * Error recovery: a statement that fails to parse becomes `error`, and Lemon discards tokens up
  * to the next NEWLINE (newline or ';') or '}'. Lemon normally stays silent until three tokens
  * have been shifted after an error; the driver re-arms reporting (mlg_parser_rearm) once a
- * NEWLINE is shifted, so an error on the very next line is reported too. The lexer always ends
+ * NEWLINE is shifted, so an error on the very next line is reported too. That includes a
+ * NEWLINE that was itself the error token (`b = x +` at the end of a line): recovery shifts
+ * `error`, reduces it to an empty statement and then shifts that same NEWLINE. The lexer always ends
  * the input with a NEWLINE, so every item and statement has a terminator. */
 
 %name mlgParse
@@ -267,6 +269,19 @@ static void describe_token(const mlg_parser *p, int major, const mlg_token *toke
   buf[n] = '\0';
 }
 
+/* Newlines inside ( ) and [ ] do not end a statement, so a missing ')' surfaces as an error on
+ * a later line; point at the bracket that is still open. */
+static void note_open_bracket(mlg_parser *p, int major, const mlg_token *token) {
+  const mlg_source *src = p->ast->source;
+  if (!p->has_open_bracket || !src || major == TK_RPAREN || major == TK_RBRACKET) return;
+  uint32_t at = p->open_bracket, to = token->span.begin;
+  if (at >= to || to > src->length || !memchr(src->text + at, '\n', to - at)) return;
+  char open = src->text[at];
+  mlg_span span = {at, at + 1};
+  mlg_diag_note(p->diag, span, "the '%c' opened here is not closed (newlines inside %s do not end a "
+                "statement)", open, open == '(' ? "parentheses" : "brackets");
+}
+
 static void syntax_error(mlg_parser *p, const yyParser *pp, int major, const mlg_token *token) {
   if (p->stop || p->quiet_syntax) return;
   char tok[160];
@@ -335,6 +350,7 @@ static void syntax_error(mlg_parser *p, const yyParser *pp, int major, const mlg
   } else {
     mlg_diag_error(p->diag, token->span, "syntax error at %s", tok);
   }
+  note_open_bracket(p, major, token);
   if (mlg_diag_full(p->diag)) p->stop = 1;
 }
 
@@ -351,7 +367,9 @@ int mlg_parser_precheck(void *parser, int code, const mlg_token *token, mlg_pars
 
 void mlg_parser_rearm(void *parser) {
   yyParser *pp = parser;
-  if (pp->yyerrcnt >= 0) pp->yyerrcnt = -1;
+  /* A NEWLINE that was the error token is shifted too, after recovery reduced `error` to a
+   * statement: then the NEWLINE is on top just the same. A discarded one is not. */
+  if (pp->yytos->major == TK_NEWLINE && pp->yyerrcnt >= 0) pp->yyerrcnt = -1;
 }
 
 }

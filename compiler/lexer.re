@@ -33,16 +33,56 @@ static int starts_token(unsigned char c) {
   return c != 0 && strchr("_ \t\r\v\f\n#;{}()[],:=+-*/@.", c) != NULL;
 }
 
+/* The code point of a well-formed UTF-8 sequence of 2 to 4 bytes at p (no overlongs, no
+ * surrogates, at most U+10FFFF); its length, or 0 if the bytes are not one. */
+static int utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *out_cp) {
+  unsigned char c = p[0];
+  int n;
+  uint32_t cp;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    cp = c & 0x1Fu;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    cp = c & 0x0Fu;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    cp = c & 0x07u;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (end - p < n || p[1] < lo || p[1] > hi) return 0;
+  for (int i = 1; i < n; i++) {
+    if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    cp = (cp << 6) | (p[i] & 0x3Fu);
+  }
+  *out_cp = cp;
+  return n;
+}
+
 static void bad_bytes(mlg_lexer *lx, const unsigned char *begin, const unsigned char **cursor) {
   const unsigned char *p = begin + 1;
   lx->bad_in_statement = 1;
   while (p < lx->end && !starts_token(*p)) p++;
   *cursor = p;
+  mlg_span span = span_of(lx, begin, p);
   unsigned char c = *begin;
+  uint32_t cp;
+  int n = utf8_decode(begin, lx->end, &cp);
   if (c >= 0x21 && c < 0x7f)
-    mlg_diag_error(lx->diag, span_of(lx, begin, p), "unexpected character '%c'", c);
+    mlg_diag_error(lx->diag, span, "unexpected character '%c'", c);
+  else if (n > 0 && cp >= 0xA0) /* the whole character, as written */
+    mlg_diag_error(lx->diag, span, "unexpected character '%.*s' (U+%04X)", n, (const char *)begin,
+                   (unsigned)cp);
+  else if (n > 0) /* U+0080..U+009F: C1 controls, not printed */
+    mlg_diag_error(lx->diag, span, "unexpected character U+%04X", (unsigned)cp);
   else
-    mlg_diag_error(lx->diag, span_of(lx, begin, p), "unexpected character '\\x%02X'", c);
+    mlg_diag_error(lx->diag, span, "unexpected character '\\x%02X'", c);
 }
 
 static int parse_int(mlg_lexer *lx, const unsigned char *begin, const unsigned char *end, int64_t *out) {
@@ -117,6 +157,8 @@ static int next_line_starts_statement(const unsigned char *p, const unsigned cha
 int mlg_lexer_next(mlg_lexer *lx, mlg_token *out) {
   memset(out, 0, sizeof *out);
   if (lx->oom) return -1;
+  lx->had_open = lx->depth > 0;
+  if (lx->had_open) lx->had_open_at = lx->open_at[lx->depth - 1];
   if (lx->after_newline) lx->bad_in_statement = 0;
   for (;;) {
     const unsigned char *YYCURSOR = lx->cursor;
@@ -232,7 +274,7 @@ int mlg_lexer_next(mlg_lexer *lx, mlg_token *out) {
                      MLG_MAX_NESTING);
       return -1;
     }
-    lx->depth++;
+    lx->open_at[lx->depth++] = span_of(lx, tok, YYCURSOR).begin;
     goto simple;
   close:
     if (lx->depth > 0) lx->depth--;

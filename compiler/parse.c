@@ -396,10 +396,12 @@ mlg_ast *mlg_parse(const mlg_source *source, mlg_diag *diag) {
     if (code == TK_MODEL) p.saw_model = 1;
     p.last_token = token.span;
     p.quiet_syntax = lexer.bad_in_statement;
-    int accepted = mlg_parser_precheck(lemon, code, &token, &p);
+    p.has_open_bracket = lexer.had_open;
+    p.open_bracket = lexer.had_open_at;
+    mlg_parser_precheck(lemon, code, &token, &p);
     if (p.stop) break;
     mlgParse(lemon, code, token, &p);
-    if (accepted && code == TK_NEWLINE) mlg_parser_rearm(lemon);
+    if (code == TK_NEWLINE) mlg_parser_rearm(lemon);
     if (code == 0 || p.stop || mlg_diag_full(diag)) break;
   }
   mlgParseFree(lemon, free);

@@ -35,6 +35,9 @@ typedef struct mlg_lexer {
   uint32_t last_end;             /* end offset of the last token emitted, for the EOF span */
   int bad_in_statement;          /* a bad character was dropped since the last NEWLINE */
   int oom;
+  uint32_t open_at[MLG_MAX_NESTING]; /* offsets of the open ( and [, innermost last */
+  int had_open;                  /* a ( or [ was open when the last token was read ... */
+  uint32_t had_open_at;          /* ... this one, the innermost (for "not closed" notes) */
 } mlg_lexer;
 
 void mlg_lexer_init(mlg_lexer *lexer, const mlg_source *source, mlg_diag *diag, mlg_arena *arena);
@@ -69,6 +72,8 @@ typedef struct mlg_parser {
   mlg_span first_model_name;
   mlg_vec *file_fns;    /* mlg_fn*, file-level definitions in order */
   mlg_span last_token;  /* span of the token most recently fed, for messages */
+  int has_open_bracket; /* a ( or [ was open before the token being fed: where */
+  uint32_t open_bracket;
 } mlg_parser;
 
 /* Builders called from grammar.y actions (parse.c). They return NULL only when out of memory
@@ -111,7 +116,9 @@ void  mlgParseFree(void *parser, void (*free_fn)(void *));
  * (and is not recovering from an error already). Returns 1 if the token will be shifted. */
 int   mlg_parser_precheck(void *parser, int code, const mlg_token *token, mlg_parser *p);
 
-/* After a NEWLINE was shifted: the parser is at a statement boundary, report the next error. */
+/* After a NEWLINE was fed: if the parser shifted it (also when it was the token of a syntax error
+ * and recovery then took it as the statement's end), it is at a statement boundary: report the
+ * next error. */
 void  mlg_parser_rearm(void *parser);
 
 /* Display name of a token code for messages: "')'", "identifier", "end of line". */

@@ -27,8 +27,8 @@ const char *mlg_op_suggest(const char *name) {
   const char *best = NULL;
   int best_d = 3;
   for (int i = 0; i < N_OPS; i++) {
-    int d = mlg_edit_distance(name, registry[i]->name, 2);
-    if (d < best_d) {
+    int d = mlg_suggest_distance(name, registry[i]->name);
+    if (d >= 0 && d < best_d) {
       best_d = d;
       best = registry[i]->name;
     }

@@ -287,7 +287,7 @@ static const bad_case bad_cases[] = {
   { "model m {\n  input x : f16[1, 4]\n  output y = relu(x)\n}\n",
     "2:13: error: f16 is not supported yet", 1 },
   { "model m {\n  dim C = 64\n  dim H = 5\n  dim D = C / H\n  input x : f32[D]\n  output y = relu(x)\n}\n",
-    "4:11: error: integer division is not exact (64 / 5)", 1 },
+    "4:11: error: dim D = C / H: 64 / 5 is not an integer; a dim must divide exactly\n", 1 },
   { "model m {\n  dim N = 0\n  input x : f32[N]\n  output y = relu(x)\n}\n",
     "2:11: error: dim 'N' must be in [1, 2147483647], got 0", 1 },
   { "fn f(x) {\n  return g(x)\n}\nfn g(x) {\n  return f(x)\n}\nmodel m {\n  input x : f32[4]\n  output y = f(x)\n}\n",
@@ -332,7 +332,7 @@ static const bad_case bad_cases[] = {
   { "model m {\n  input x : f32[4]\n  output y = relu(x) as foo\n}\n",
     "3:25: error: 'as' names the parameters of a fn call; 'relu' is an op", 1 },
   { "model m {\n  input x : f32[4]\n  output y = leaky_relu(x, alpha=x)\n}\n",
-    "3:34: error: leaky_relu: attribute 'alpha' expects a number known at compile time, got a tensor", 1 },
+    "3:34: error: leaky_relu: attribute 'alpha' expects a number known at compile time, got 'x' (a tensor f32[4])\n", 1 },
   { "model m {\n  input x : f32[1, 6, 4, 4]\n  output y = concat(x, axis=1)\n}\n",
     "3:21: error: concat: the first argument must be a list of tensors", 1 },
   { "model m {\n  input x : f32[4]\n  param x : f32[4]\n  output y = x\n}\n",
@@ -353,9 +353,41 @@ static const bad_case bad_cases[] = {
   { "model m {\n  input x : f32[2]\n  output y = x * normal(0, 1)\n}\n",
     "3:18: error: 'normal' is a param initializer", 1 },
   { "model m {\n  dim N = 2.5\n  input x : f32[N]\n  output y = x\n}\n",
-    "2:11: error: a dim must be a compile-time integer, got a number", 1 },
+    "2:11: error: a dim must be a compile-time integer, got the float 2.5\n", 1 },
   { "model m {\n  input x : f32[4]\n  param w : f32[4] = normal(0, -1)\n  output y = x * w\n}\n",
     "3:32: error: normal: std must be >= 0", 1 },
+  /* Inexact integer division: the float hint only where a float is allowed. */
+  { "model m {\n  dim C = 10\n  input x : f32[C / 4, 2]\n  output y = x\n}\n",
+    "3:17: error: f32[C / 4, 2]: 10 / 4 is not an integer; a dimension must divide exactly\n", 1 },
+  { "model m {\n  input x : f32[4, 4]\n  output y = reshape(x, [16 / 3, -1])\n}\n",
+    "3:26: error: reshape: attribute 'shape': 16 / 3 is not an integer; an integer attribute must divide exactly\n", 1 },
+  { "model m {\n  input x : f32[4]\n  output y = x * (10 / 4)\n}\n",
+    "3:18: error: integer division is not exact (10 / 4); write a float (10.0) for a fractional result\n", 1 },
+  { "model m {\n  input x : f32[4]\n  param w : f32[4] = normal(0, 1, seed=7 / 2)\n  output y = x * w\n}\n",
+    "3:40: error: 7 / 2 is not an integer; a seed must be an integer, so the division must be exact\n", 1 },
+  /* Use before definition, in the model and in a fn body; the use in its own definition. */
+  { "model m {\n  input x : f32[4]\n  h = relu(g)\n  g = exp(x)\n  output y = h\n}\n",
+    "3:12: error: 'g' is used before it is defined\n", 1 },
+  { "fn f(v) {\n  a = relu(b)\n  b = exp(v)\n  return a\n}\nmodel m {\n  input x : f32[4]\n  output y = f(x)\n}\n",
+    "2:12: error: 'b' is used before it is defined\n", 1 },
+  { "model m {\n  input x : f32[4]\n  output y\n  y = relu(x)\n}\n",
+    "3:10: error: 'y' is used before it is defined\n", 1 },
+  { "model m {\n  input x : f32[4]\n  q = relu(q)\n  output y = q\n}\n",
+    "3:12: error: 'q' is used in its own definition\n", 1 },
+  /* Short names: no "did you mean" that is just another letter. */
+  { "model m {\n  input x : f32[4]\n  output y = relu(g)\n}\n",
+    "3:19: error: unknown name 'g'\n", 1 },
+  { "model m {\n  input x : f32[4]\n  h = relu(x)\n  output y = exp(hh)\n}\n",
+    "4:18: error: unknown name 'hh'; did you mean 'h'?\n", 1 },
+  /* Outputs: one error for a duplicate; an unknown one still counts as an output. */
+  { "model m {\n  input x : f32[4]\n  output y = relu(x)\n  output y = exp(x)\n}\n",
+    "4:10: error: duplicate output 'y'\n", 1 },
+  { "model m {\n  input x : f32[4]\n  h = relu(x)\n  output hh\n}\n",
+    "4:10: error: unknown name 'hh'; did you mean 'h'?\n", 1 },
+  { "model m {\n  input x : f32[1, 3, 8, 8]\n  param w : f32[4, 3, 3, 3] = zeros\n  output y = conv2d(x, w, stride=1.5)\n}\n",
+    "4:34: error: conv2d: attribute 'stride' expects an integer or a list of integers, got the float 1.5\n", 1 },
+  { "model m {\n  const s = 2.0\n  input x : f32[4]\n  output y = sum(x, axes=s)\n}\n",
+    "4:26: error: sum: attribute 'axes' expects an integer or a list of integers, got 's' (the float 2.0)\n", 1 },
 };
 
 static int parses(const char *text) {
@@ -398,6 +430,24 @@ START_TEST(test_notes) {
   run_text(&r, bad_cases[12].src);
   ck_assert_ptr_nonnull(strstr(r.diag, "t.mlg:1:4: note: 'f' is defined here"));
   result_free(&r);
+  /* Use before definition: the note points at the later definition, in the model and in a fn. */
+  run_text(&r, "model m {\n  input x : f32[4]\n  h = relu(g)\n  g = exp(x)\n  output y = h\n}\n");
+  ck_assert_ptr_nonnull(strstr(r.diag, "t.mlg:4:3: note: 'g' is defined later, here\n"));
+  ck_assert_ptr_null(strstr(r.diag, "did you mean"));
+  result_free(&r);
+  run_text(&r, "fn f(v) {\n  a = relu(b)\n  b = exp(v)\n  return a\n}\nmodel m {\n  input x : f32[4]\n"
+               "  output y = f(x)\n}\n");
+  ck_assert_ptr_nonnull(strstr(r.diag, "t.mlg:3:3: note: 'b' is defined later, here\n"));
+  result_free(&r);
+  /* A duplicate output is reported once, as such: no "redefinition" as well. */
+  run_text(&r, "model m {\n  input x : f32[4]\n  output y = relu(x)\n  output y = exp(x)\n}\n");
+  ck_assert_ptr_nonnull(strstr(r.diag, "t.mlg:3:10: note: 'y' was first declared an output here\n"));
+  ck_assert_ptr_null(strstr(r.diag, "redefinition"));
+  result_free(&r);
+  /* An output whose name is unknown still counts as an output. */
+  run_text(&r, "model m {\n  input x : f32[4]\n  h = relu(x)\n  output hh\n}\n");
+  ck_assert_ptr_null(strstr(r.diag, "has no output"));
+  result_free(&r);
 }
 END_TEST
 
@@ -407,7 +457,15 @@ START_TEST(test_dim_overrides) {
   mlg_dim_binding bad = { "M", 3 };
   run_source(&r, "t.mlg", src, strlen(src), 1, &bad);
   ck_assert_ptr_null(r.g);
-  ck_assert_ptr_nonnull(strstr(r.diag, "-D M: the model has no dim 'M'; did you mean 'N'?"));
+  /* 'N' for 'M' would be a guess, not a hint: one-letter names get no "did you mean". */
+  ck_assert_ptr_nonnull(strstr(r.diag, "-D M: the model has no dim 'M'\n"));
+  ck_assert_int_eq(r.n_errors, 1);
+  result_free(&r);
+  static const char src2[] = "model m {\n  dim batch = 1\n  input x : f32[batch, 4]\n  output y = relu(x)\n}\n";
+  mlg_dim_binding typo = { "bacth", 3 };
+  run_source(&r, "t.mlg", src2, strlen(src2), 1, &typo);
+  ck_assert_ptr_null(r.g);
+  ck_assert_ptr_nonnull(strstr(r.diag, "-D bacth: the model has no dim 'bacth'; did you mean 'batch'?"));
   ck_assert_int_eq(r.n_errors, 1);
   result_free(&r);
   mlg_dim_binding zero = { "N", 0 };
@@ -425,7 +483,7 @@ START_TEST(test_dim_overrides) {
   mlg_dim_binding h5 = { "H", 5 };
   run_model(&r, "transformer_block.mlg", 1, &h5);
   ck_assert_ptr_null(r.g);
-  ck_assert_ptr_nonnull(strstr(r.diag, "transformer_block.mlg:9:11: error: integer division is not exact (64 / 5)"));
+  ck_assert_ptr_nonnull(strstr(r.diag, "transformer_block.mlg:9:11: error: dim D = C / H: 64 / 5 is not an integer; a dim must divide exactly\n"));
   result_free(&r);
 }
 END_TEST

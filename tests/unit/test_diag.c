@@ -300,6 +300,19 @@ START_TEST(edit_distance) {
   ck_assert_int_eq(mlg_edit_distance("linear", "conv2d", 2), 3);
   ck_assert_int_eq(mlg_edit_distance("matmul", "matmul", 0), 0);
   ck_assert_int_eq(mlg_edit_distance("matmul", "matmux", 0), 1);
+  /* Suggestions: up to two edits; short names only with one edit that keeps a character. */
+  ck_assert_int_eq(mlg_suggest_distance("sofmax", "softmax"), 1);
+  ck_assert_int_eq(mlg_suggest_distance("fc1.weigth", "fc1.weight"), 2);
+  ck_assert_int_eq(mlg_suggest_distance("lienar", "conv2d"), -1);
+  ck_assert_int_eq(mlg_suggest_distance("hh", "h"), 1);
+  ck_assert_int_eq(mlg_suggest_distance("w1", "w2"), 1);
+  ck_assert_int_eq(mlg_suggest_distance("x", "xb"), 1);
+  ck_assert_int_eq(mlg_suggest_distance("g", "x"), -1);   /* nothing in common */
+  ck_assert_int_eq(mlg_suggest_distance("M", "N"), -1);
+  ck_assert_int_eq(mlg_suggest_distance("ab", "cd"), -1);
+  ck_assert_int_eq(mlg_suggest_distance("ax", "axis"), -1); /* two edits to a short name */
+  ck_assert_int_eq(mlg_suggest_distance("abc", "abd"), 1);
+  ck_assert_int_eq(mlg_suggest_distance(NULL, "x"), -1);
 }
 END_TEST
 

@@ -516,6 +516,62 @@ START_TEST(recovery_reports_several_errors) {
 }
 END_TEST
 
+/* An error whose token is the end of the line: recovery takes that newline as the statement's
+ * end, and the next line's error is reported too. */
+START_TEST(error_at_end_of_line_then_next_line) {
+  parsed p;
+  parse_text(&p, "model m {\n  input x : f32[4]\n  a = exp(x) +\n  c = , x\n  output y = a\n}\n");
+  ck_assert_int_eq(p.diag.n_errors, 2);
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:3:15: error: expected expression before end of line\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:4:7: error: expected expression before ','\n"));
+  parsed_free(&p);
+
+  /* Lines in a row that end in the middle of an expression or statement. */
+  parse_text(&p, "model m {\n  a = x *\n  dim N =\n  b = (x +\n  c = , x\n}\n");
+  ck_assert_int_eq(p.diag.n_errors, 3);
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:2:10: error: expected expression before end of line\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:3:10: error: expected expression before end of line\n"));
+  /* The '(' of line 4 is open, so line 5 continues it: "x + c", then the '='. */
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:5:5: error: expected operator, '(' or ')' before '='\n"));
+  parsed_free(&p);
+
+  /* recover_syntax from the diagnostics catalogue: one error on each of its three lines. */
+  parse_text(&p, "model m {\n  input x : f32[2, 4]\n  a = relu(x))\n  b = exp(x) +\n  c = , x\n"
+                 "  output y = a + b + c\n}\n");
+  ck_assert_int_eq(p.diag.n_errors, 3);
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:3:14: error: expected operator or end of line before ')'\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:4:15: error: expected expression before end of line\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:5:7: error: expected expression before ','\n"));
+  parsed_free(&p);
+}
+END_TEST
+
+/* A '(' left open at the end of a line: the error comes on the next line, with a note at the
+ * bracket. */
+START_TEST(unclosed_bracket_note) {
+  parsed p;
+  parse_text(&p, "model m {\n  input x : f32[2, 4]\n  a = relu(x\n  b = exp(x)\n  output y = a + b\n}\n");
+  ck_assert_int_eq(p.diag.n_errors, 1);
+  ck_assert_ptr_nonnull(strstr(p.messages,
+      "t.mlg:4:3: error: expected operator, '(', ')', ',' or '=' before 'b'\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages,
+      "t.mlg:3:11: note: the '(' opened here is not closed (newlines inside parentheses do not end a statement)\n"
+      "    3 |   a = relu(x\n"
+      "      |           ^\n"));
+  parsed_free(&p);
+
+  parse_text(&p, "model m {\n  a = [1, 2\n  3 x]\n}\n");
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:2:7: note: the '[' opened here is not closed (newlines inside brackets"));
+  parsed_free(&p);
+
+  /* No note for an error on the bracket's own line, nor for a stray closer. */
+  parse_text(&p, "model m {\n  a = relu(x y)\n  b = f(x,\n  )\n}\n");
+  ck_assert_int_eq(p.diag.n_errors, 2);
+  ck_assert_ptr_null(strstr(p.messages, "note:"));
+  parsed_free(&p);
+}
+END_TEST
+
 START_TEST(every_line_an_error) {
   char text[4096] = "model m {\n";
   for (int i = 0; i < 10; i++) strcat(text, "  x = = 1\n");
@@ -626,10 +682,23 @@ START_TEST(lexical_errors) {
   static const char bytes[] = "model m {\n  x\x00 = 1\n  y = \xc3\xa9 + \x01\x02\n  w = a ? b\n}\n";
   parse_bytes(&p, bytes, sizeof bytes - 1);
   ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:2:4: error: unexpected character '\\x00'"));
-  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:3:7: error: unexpected character '\\xC3'"));
+  /* A whole UTF-8 character is named as such, not by its first byte. */
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:3:7: error: unexpected character '\xc3\xa9' (U+00E9)\n"));
   ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:3:12: error: unexpected character '\\x01'"));
   ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:4:9: error: unexpected character '?'"));
   ck_assert_ptr_nonnull(strstr(p.messages, "    2 |   x? = 1\n"));
+  parsed_free(&p);
+
+  /* Multi-byte characters, a C1 control (named, not printed), invalid UTF-8 (by its byte). */
+  static const char utf8[] = "model m {\n  a = x \xe2\x88\x92 y\n  b = \xf0\x9f\x98\x80\n"
+                             "  c = \xc2\x85\n  d = \xc3\n  e = \xe2\x88\n  f = \xc0\xaf\n}\n";
+  parse_bytes(&p, utf8, sizeof utf8 - 1);
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:2:9: error: unexpected character '\xe2\x88\x92' (U+2212)\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:3:7: error: unexpected character '\xf0\x9f\x98\x80' (U+1F600)\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:4:7: error: unexpected character U+0085\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:5:7: error: unexpected character '\\xC3'\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:6:7: error: unexpected character '\\xE2'\n"));
+  ck_assert_ptr_nonnull(strstr(p.messages, "t.mlg:7:7: error: unexpected character '\\xC0'\n"));
   parsed_free(&p);
 
   parse_text(&p, "model m {\n  x = 1e+\n  y = 2x\n  z = 1e\n  w = 1.5e3x\n}\n");
@@ -819,6 +888,8 @@ int main(void) {
   TCase *te = tcase_create("errors");
   tcase_set_timeout(te, 120);
   tcase_add_test(te, recovery_reports_several_errors);
+  tcase_add_test(te, error_at_end_of_line_then_next_line);
+  tcase_add_test(te, unclosed_bracket_note);
   tcase_add_test(te, every_line_an_error);
   tcase_add_test(te, end_of_file_errors);
   tcase_add_test(te, structural_errors);
