@@ -6,6 +6,8 @@
  * check done before it, with overflow-safe arithmetic (a <= n && b <= n - a, never a + b <= n). */
 #include "bundle.h"
 
+#include "file_util.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,17 +87,12 @@ static void put_u64(uint8_t *p, uint64_t v) {
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 /* FNV-1a 64 of the whole file, with the 8 checksum bytes read as zero. */
-static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
-}
-
 /* Only called with n >= HDR_SIZE. */
 static uint64_t bundle_checksum(const uint8_t *p, size_t n) {
   static const uint8_t zeros[8];
-  uint64_t h = fnv1a(0xcbf29ce484222325ull, p, OFF_CHECKSUM);
-  h = fnv1a(h, zeros, 8);
-  return fnv1a(h, p + OFF_CHECKSUM + 8, n - OFF_CHECKSUM - 8);
+  uint64_t h = mlg_fnv1a(MLG_FNV_SEED, p, OFF_CHECKSUM);
+  h = mlg_fnv1a(h, zeros, 8);
+  return mlg_fnv1a(h, p + OFF_CHECKSUM + 8, n - OFF_CHECKSUM - 8);
 }
 
 /* A name for messages: quoted, at most 48 characters, non-printable bytes shown as '?'. */

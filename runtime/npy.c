@@ -6,6 +6,8 @@
  * error that says what was found. */
 #include "tensor_file.h"
 
+#include "file_util.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,45 +19,6 @@
 #define NPY_HEADER_ALIGN 64
 /* Dimensions above this are refused before any arithmetic, so products stay well-defined. */
 #define NPY_MAX_DIM ((int64_t)1 << 62)
-
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-  if (err && err_size > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
-/* Reads a whole file into a malloc'd buffer (non-NULL even when empty). */
-static int read_whole_file(const char *path, uint8_t **out, size_t *out_n, char *err, size_t es) {
-  *out = NULL;
-  *out_n = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return fail(err, es, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 4096, n = 0;
-  uint8_t *buf = malloc(cap);
-  if (!buf) { fclose(f); return fail(err, es, "%s: out of memory", path); }
-  for (;;) {
-    if (n == cap) {
-      if (cap > SIZE_MAX / 2) { free(buf); fclose(f); return fail(err, es, "%s: file too large", path); }
-      uint8_t *grown = realloc(buf, cap * 2);
-      if (!grown) { free(buf); fclose(f); return fail(err, es, "%s: out of memory", path); }
-      buf = grown;
-      cap *= 2;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) { free(buf); return fail(err, es, "%s: read error", path); }
-  *out = buf;
-  *out_n = n;
-  return 0;
-}
 
 /* ---- header dict parser ---- */
 
@@ -75,12 +38,12 @@ static void skip_ws(cursor *c) {
 
 static int syntax(cursor *c, const char *expected) {
   if (c->i >= c->n)
-    return fail(c->err, c->es, "%s: malformed header: expected %s at end of header", c->name, expected);
+    return mlg_errorf(c->err, c->es, "%s: malformed header: expected %s at end of header", c->name, expected);
   char ch = c->s[c->i];
   if (ch >= 0x20 && ch < 0x7f)
-    return fail(c->err, c->es, "%s: malformed header: expected %s at byte %zu, found '%c'", c->name,
+    return mlg_errorf(c->err, c->es, "%s: malformed header: expected %s at byte %zu, found '%c'", c->name,
                 expected, c->i, ch);
-  return fail(c->err, c->es, "%s: malformed header: expected %s at byte %zu, found byte 0x%02x",
+  return mlg_errorf(c->err, c->es, "%s: malformed header: expected %s at byte %zu, found byte 0x%02x",
               c->name, expected, c->i, (unsigned)(unsigned char)ch);
 }
 
@@ -99,7 +62,7 @@ static int parse_str(cursor *c, const char **out, size_t *out_len) {
   size_t start = c->i;
   while (c->i < c->n && c->s[c->i] != q) {
     if (c->s[c->i] == '\\')
-      return fail(c->err, c->es, "%s: malformed header: escape sequence in a string at byte %zu",
+      return mlg_errorf(c->err, c->es, "%s: malformed header: escape sequence in a string at byte %zu",
                   c->name, c->i);
     c->i++;
   }
@@ -121,13 +84,13 @@ static int match_word(cursor *c, const char *word) {
 static int parse_dim(cursor *c, int index, int64_t *out) {
   skip_ws(c);
   if (c->i < c->n && c->s[c->i] == '-')
-    return fail(c->err, c->es, "%s: shape dimension %d is negative", c->name, index);
+    return mlg_errorf(c->err, c->es, "%s: shape dimension %d is negative", c->name, index);
   if (c->i >= c->n || c->s[c->i] < '0' || c->s[c->i] > '9') return syntax(c, "a dimension");
   int64_t v = 0;
   while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9') {
     int digit = c->s[c->i] - '0';
     if (v > (NPY_MAX_DIM - digit) / 10)
-      return fail(c->err, c->es, "%s: shape dimension %d is too large", c->name, index);
+      return mlg_errorf(c->err, c->es, "%s: shape dimension %d is too large", c->name, index);
     v = v * 10 + digit;
     c->i++;
   }
@@ -145,7 +108,7 @@ static int parse_shape(cursor *c, int *out_rank, int64_t *dims) {
     skip_ws(c);
     if (c->i < c->n && c->s[c->i] == ')') { c->i++; break; }
     if (rank == MLG_TF_MAX_RANK)
-      return fail(c->err, c->es, "%s: rank exceeds %d (shape has more dimensions)", c->name,
+      return mlg_errorf(c->err, c->es, "%s: rank exceeds %d (shape has more dimensions)", c->name,
                   MLG_TF_MAX_RANK);
     if (parse_dim(c, rank, &dims[rank])) return -1;
     rank++;
@@ -156,7 +119,7 @@ static int parse_shape(cursor *c, int *out_rank, int64_t *dims) {
     return syntax(c, "',' or ')' in the shape tuple");
   }
   if (rank == 1 && !trailing_comma)
-    return fail(c->err, c->es, "%s: malformed header: shape '(n)' is not a tuple (numpy writes '(n,)')",
+    return mlg_errorf(c->err, c->es, "%s: malformed header: shape '(n)' is not a tuple (numpy writes '(n,)')",
                 c->name);
   *out_rank = rank;
   return 0;
@@ -168,13 +131,13 @@ static int parse_descr(cursor *c, const char *d, size_t len, mlg_tf_dtype *out) 
   if (len == 3 && memcmp(d, "<i4", 3) == 0) { *out = MLG_TF_I32; return 0; }
   int shown = len > 32 ? 32 : (int)len;
   if (len >= 2 && d[0] == '>' && d[1] != 'O')
-    return fail(c->err, c->es, "%s: big-endian dtype '%.*s' not supported; save little-endian "
+    return mlg_errorf(c->err, c->es, "%s: big-endian dtype '%.*s' not supported; save little-endian "
                 "('<f4', e.g. arr.astype('<f4'))", c->name, shown, d);
   size_t kind = (len > 0 && d[0] && strchr("<>|=", d[0])) ? 1 : 0;
   if (kind < len && d[kind] == 'O')
-    return fail(c->err, c->es, "%s: object dtype '%.*s' not supported (arrays of Python objects); "
+    return mlg_errorf(c->err, c->es, "%s: object dtype '%.*s' not supported (arrays of Python objects); "
                 "save as float32", c->name, shown, d);
-  return fail(c->err, c->es, "%s: dtype '%.*s' not supported; save as float32 (or int32)", c->name,
+  return mlg_errorf(c->err, c->es, "%s: dtype '%.*s' not supported; save as float32 (or int32)", c->name,
               shown, d);
 }
 
@@ -197,22 +160,22 @@ static int parse_header(cursor *c, mlg_tf_tensor *t) {
     } else if (klen == 5 && memcmp(key, "shape", 5) == 0) {
       seen = &seen_shape;
     } else {
-      return fail(c->err, c->es, "%s: unknown key '%.*s' in header (expected descr, fortran_order, "
+      return mlg_errorf(c->err, c->es, "%s: unknown key '%.*s' in header (expected descr, fortran_order, "
                   "shape)", c->name, klen > 32 ? 32 : (int)klen, key);
     }
     if (*seen)
-      return fail(c->err, c->es, "%s: key '%.*s' appears twice in header", c->name, (int)klen, key);
+      return mlg_errorf(c->err, c->es, "%s: key '%.*s' appears twice in header", c->name, (int)klen, key);
     *seen = 1;
     if (seen == &seen_descr) {
       if (c->i < c->n && c->s[c->i] == '[')
-        return fail(c->err, c->es, "%s: structured dtype not supported; save a plain float32 array",
+        return mlg_errorf(c->err, c->es, "%s: structured dtype not supported; save a plain float32 array",
                     c->name);
       const char *d;
       size_t dlen;
       if (parse_str(c, &d, &dlen) || parse_descr(c, d, dlen, &t->dtype)) return -1;
     } else if (seen == &seen_order) {
       if (match_word(c, "True"))
-        return fail(c->err, c->es, "%s: fortran_order True not supported; save a C-ordered array "
+        return mlg_errorf(c->err, c->es, "%s: fortran_order True not supported; save a C-ordered array "
                     "(np.ascontiguousarray)", c->name);
       if (!match_word(c, "False")) return syntax(c, "True or False for fortran_order");
     } else {
@@ -226,7 +189,7 @@ static int parse_header(cursor *c, mlg_tf_tensor *t) {
   skip_ws(c);
   if (c->i != c->n) return syntax(c, "the end of the header after '}'");
   const char *missing = !seen_descr ? "descr" : !seen_order ? "fortran_order" : !seen_shape ? "shape" : NULL;
-  if (missing) return fail(c->err, c->es, "%s: header lacks the '%s' key", c->name, missing);
+  if (missing) return mlg_errorf(c->err, c->es, "%s: header lacks the '%s' key", c->name, missing);
   return 0;
 }
 
@@ -241,28 +204,28 @@ static void shape_str(const int64_t *dims, int rank, char *buf, size_t n) {
 static int npy_parse(const char *name, const uint8_t *p, size_t n, mlg_tf_tensor *out, char *err,
                      size_t es) {
   if (n < 10)
-    return fail(err, es, "%s: truncated: %zu bytes, an .npy file has at least 10", name, n);
+    return mlg_errorf(err, es, "%s: truncated: %zu bytes, an .npy file has at least 10", name, n);
   if (memcmp(p, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-    return fail(err, es, "%s: not an .npy file (bad magic)", name);
+    return mlg_errorf(err, es, "%s: not an .npy file (bad magic)", name);
   unsigned major = p[6], minor = p[7];
   size_t hstart, hlen;
   if (major == 1 && minor == 0) {
     hstart = 10;
     hlen = (size_t)p[8] | (size_t)p[9] << 8;
   } else if ((major == 2 || major == 3) && minor == 0) {
-    if (n < 12) return fail(err, es, "%s: truncated: %zu bytes, a version %u.0 header needs 12", name,
+    if (n < 12) return mlg_errorf(err, es, "%s: truncated: %zu bytes, a version %u.0 header needs 12", name,
                             n, major);
     hstart = 12;
     hlen = (size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24;
   } else {
-    return fail(err, es, "%s: .npy format version %u.%u not supported (1.0, 2.0 and 3.0 are)", name,
+    return mlg_errorf(err, es, "%s: .npy format version %u.%u not supported (1.0, 2.0 and 3.0 are)", name,
                 major, minor);
   }
   if (hlen > n - hstart)
-    return fail(err, es, "%s: header length %zu extends past the end of the file (%zu bytes)", name,
+    return mlg_errorf(err, es, "%s: header length %zu extends past the end of the file (%zu bytes)", name,
                 hlen, n);
   if (hlen == 0 || p[hstart + hlen - 1] != '\n')
-    return fail(err, es, "%s: malformed header: it does not end with a newline", name);
+    return mlg_errorf(err, es, "%s: malformed header: it does not end with a newline", name);
 
   mlg_tf_tensor t;
   memset(&t, 0, sizeof t);
@@ -272,62 +235,62 @@ static int npy_parse(const char *name, const uint8_t *p, size_t n, mlg_tf_tensor
   size_t numel = 1;
   for (int d = 0; d < t.rank; d++) {
     if (t.dims[d] == 0)
-      return fail(err, es, "%s: dimension %d is 0; empty arrays not supported", name, d);
+      return mlg_errorf(err, es, "%s: dimension %d is 0; empty arrays not supported", name, d);
     if ((uint64_t)t.dims[d] > (SIZE_MAX / 4) / numel)
-      return fail(err, es, "%s: shape overflows the addressable size", name);
+      return mlg_errorf(err, es, "%s: shape overflows the addressable size", name);
     numel *= (size_t)t.dims[d];
   }
   size_t need = numel * 4, have = n - hstart - hlen;
   char sh[160];
   if (have < need) {
     shape_str(t.dims, t.rank, sh, sizeof sh);
-    return fail(err, es, "%s: data truncated: shape %s needs %zu bytes, file has %zu", name, sh, need,
+    return mlg_errorf(err, es, "%s: data truncated: shape %s needs %zu bytes, file has %zu", name, sh, need,
                 have);
   }
   if (have > need)
-    return fail(err, es, "%s: %zu trailing bytes after the data", name, have - need);
+    return mlg_errorf(err, es, "%s: %zu trailing bytes after the data", name, have - need);
   t.size = need;
   t.data = malloc(need);
-  if (!t.data) return fail(err, es, "%s: out of memory for %zu bytes", name, need);
+  if (!t.data) return mlg_errorf(err, es, "%s: out of memory for %zu bytes", name, need);
   memcpy(t.data, p + hstart + hlen, need);
   *out = t;
   return 0;
 }
 
 int mlg_npy_read_memory(const void *bytes, size_t size, mlg_tf_tensor *out, char *err, size_t err_size) {
-  if (!out) return fail(err, err_size, "mlg_npy_read_memory: invalid arguments");
+  if (!out) return mlg_errorf(err, err_size, "mlg_npy_read_memory: invalid arguments");
   memset(out, 0, sizeof *out);
-  if (!bytes && size) return fail(err, err_size, "mlg_npy_read_memory: invalid arguments");
+  if (!bytes && size) return mlg_errorf(err, err_size, "mlg_npy_read_memory: invalid arguments");
   return npy_parse("npy data", bytes, size, out, err, err_size);
 }
 
 int mlg_npy_read_file(const char *path, mlg_tf_tensor *out, char *err, size_t err_size) {
-  if (!out || !path) return fail(err, err_size, "mlg_npy_read_file: invalid arguments");
+  if (!out || !path) return mlg_errorf(err, err_size, "mlg_npy_read_file: invalid arguments");
   memset(out, 0, sizeof *out);
   uint8_t *buf;
   size_t n;
-  if (read_whole_file(path, &buf, &n, err, err_size)) return -1;
+  if (mlg_read_file(path, &buf, &n, err, err_size)) return -1;
   int rc = npy_parse(path, buf, n, out, err, err_size);
   free(buf);
   return rc;
 }
 
 int mlg_npy_write_file(const char *path, const mlg_tf_tensor *t, char *err, size_t err_size) {
-  if (!path || !t) return fail(err, err_size, "mlg_npy_write_file: invalid arguments");
+  if (!path || !t) return mlg_errorf(err, err_size, "mlg_npy_write_file: invalid arguments");
   if (t->dtype != MLG_TF_F32 && t->dtype != MLG_TF_I32)
-    return fail(err, err_size, "%s: unknown dtype %d", path, (int)t->dtype);
+    return mlg_errorf(err, err_size, "%s: unknown dtype %d", path, (int)t->dtype);
   if (t->rank < 0 || t->rank > MLG_TF_MAX_RANK)
-    return fail(err, err_size, "%s: rank %d (at most %d)", path, t->rank, MLG_TF_MAX_RANK);
+    return mlg_errorf(err, err_size, "%s: rank %d (at most %d)", path, t->rank, MLG_TF_MAX_RANK);
   size_t numel = 1;
   for (int d = 0; d < t->rank; d++) {
     if (t->dims[d] < 1 || t->dims[d] > NPY_MAX_DIM)
-      return fail(err, err_size, "%s: dimension %d is %lld", path, d, (long long)t->dims[d]);
+      return mlg_errorf(err, err_size, "%s: dimension %d is %lld", path, d, (long long)t->dims[d]);
     if ((uint64_t)t->dims[d] > (SIZE_MAX / 4) / numel)
-      return fail(err, err_size, "%s: shape overflows", path);
+      return mlg_errorf(err, err_size, "%s: shape overflows", path);
     numel *= (size_t)t->dims[d];
   }
   if (t->size != numel * 4 || !t->data)
-    return fail(err, err_size, "%s: tensor has %zu bytes of data, its shape needs %zu", path, t->size,
+    return mlg_errorf(err, err_size, "%s: tensor has %zu bytes of data, its shape needs %zu", path, t->size,
                 numel * 4);
 
   char sh[200], header[320];
@@ -349,10 +312,10 @@ int mlg_npy_write_file(const char *path, const mlg_tf_tensor *t, char *err, size
   pre[padded - 1] = '\n';
 
   FILE *f = fopen(path, "wb");
-  if (!f) return fail(err, err_size, "%s: cannot create: %s", path, strerror(errno));
+  if (!f) return mlg_errorf(err, err_size, "%s: cannot create: %s", path, strerror(errno));
   int ok = fwrite(pre, 1, padded, f) == padded && fwrite(t->data, 1, t->size, f) == t->size;
   if (fclose(f) != 0) ok = 0;
-  if (!ok) return fail(err, err_size, "%s: write error: %s", path, strerror(errno));
+  if (!ok) return mlg_errorf(err, err_size, "%s: write error: %s", path, strerror(errno));
   return 0;
 }
 

@@ -6,6 +6,8 @@
  * strings. The tensors' byte ranges must tile the data buffer exactly: no gaps, no overlap. */
 #include "tensor_file.h"
 
+#include "file_util.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,45 +17,6 @@
 #define ST_MAX_HEADER ((uint64_t)100 << 20)  /* the reference implementation's limit */
 #define ST_MAX_DEPTH 32
 #define ST_MAX_INT ((uint64_t)1 << 62)
-
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-  if (err && err_size > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
-/* Reads a whole file into a malloc'd buffer (non-NULL even when empty). */
-static int read_whole_file(const char *path, uint8_t **out, size_t *out_n, char *err, size_t es) {
-  *out = NULL;
-  *out_n = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return fail(err, es, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 4096, n = 0;
-  uint8_t *buf = malloc(cap);
-  if (!buf) { fclose(f); return fail(err, es, "%s: out of memory", path); }
-  for (;;) {
-    if (n == cap) {
-      if (cap > SIZE_MAX / 2) { free(buf); fclose(f); return fail(err, es, "%s: file too large", path); }
-      uint8_t *grown = realloc(buf, cap * 2);
-      if (!grown) { free(buf); fclose(f); return fail(err, es, "%s: out of memory", path); }
-      buf = grown;
-      cap *= 2;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) { free(buf); return fail(err, es, "%s: read error", path); }
-  *out = buf;
-  *out_n = n;
-  return 0;
-}
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n) {
@@ -120,11 +83,11 @@ typedef struct jparser {
 
 static int jerr(jparser *p, const char *what) {
   if (p->i >= p->n)
-    return fail(p->err, p->es, "%s: bad JSON header: %s at end of header", p->name, what);
+    return mlg_errorf(p->err, p->es, "%s: bad JSON header: %s at end of header", p->name, what);
   unsigned char ch = (unsigned char)p->s[p->i];
   if (ch >= 0x20 && ch < 0x7f)
-    return fail(p->err, p->es, "%s: bad JSON header: %s at byte %zu ('%c')", p->name, what, p->i, ch);
-  return fail(p->err, p->es, "%s: bad JSON header: %s at byte %zu (0x%02x)", p->name, what, p->i, ch);
+    return mlg_errorf(p->err, p->es, "%s: bad JSON header: %s at byte %zu ('%c')", p->name, what, p->i, ch);
+  return mlg_errorf(p->err, p->es, "%s: bad JSON header: %s at byte %zu (0x%02x)", p->name, what, p->i, ch);
 }
 
 static void jws(jparser *p) {
@@ -172,7 +135,7 @@ static int jstring(jparser *p, jval *v) {
   size_t raw = p->i - start;
   p->i = start;
   char *o = malloc(raw + 1);
-  if (!o) return fail(p->err, p->es, "%s: out of memory", p->name);
+  if (!o) return mlg_errorf(p->err, p->es, "%s: out of memory", p->name);
   v->str = o;
   size_t k = 0;
   while (p->s[p->i] != '"') {
@@ -257,11 +220,11 @@ static int jgrow(jparser *p, jval *v, int *cap, int with_keys) {
   if (*cap > (1 << 24)) return jerr(p, "too many elements");
   int nc = *cap ? *cap * 2 : 4;
   jval *items = realloc(v->items, (size_t)nc * sizeof *items);
-  if (!items) return fail(p->err, p->es, "%s: out of memory", p->name);
+  if (!items) return mlg_errorf(p->err, p->es, "%s: out of memory", p->name);
   v->items = items;
   if (with_keys) {
     jval *keys = realloc(v->keys, (size_t)nc * sizeof *keys);
-    if (!keys) return fail(p->err, p->es, "%s: out of memory", p->name);
+    if (!keys) return mlg_errorf(p->err, p->es, "%s: out of memory", p->name);
     v->keys = keys;
   }
   *cap = nc;
@@ -274,7 +237,7 @@ static int jcontainer(jparser *p, jval *v, int depth) {
   v->type = is_obj ? J_OBJ : J_ARR;
   v->pos = p->i;
   if (depth >= ST_MAX_DEPTH)
-    return fail(p->err, p->es, "%s: bad JSON header: nesting deeper than %d levels at byte %zu",
+    return mlg_errorf(p->err, p->es, "%s: bad JSON header: nesting deeper than %d levels at byte %zu",
                 p->name, ST_MAX_DEPTH, p->i);
   p->i++;
   jws(p);
@@ -370,11 +333,11 @@ static int juint(const jval *v, uint64_t *out) {
 
 static int read_tensor_entry(const char *fname, const jval *key, const jval *v, uint64_t data_len,
                              mlg_tf_tensor *t, st_entry *e, char *err, size_t es) {
-  if (key->str_len == 0) return fail(err, es, "%s: a tensor has an empty name", fname);
+  if (key->str_len == 0) return mlg_errorf(err, es, "%s: a tensor has an empty name", fname);
   if (memchr(key->str, 0, key->str_len))
-    return fail(err, es, "%s: tensor name " NAMEF " contains a NUL character", fname, NAMEA(key));
+    return mlg_errorf(err, es, "%s: tensor name " NAMEF " contains a NUL character", fname, NAMEA(key));
   if (v->type != J_OBJ)
-    return fail(err, es, "%s: tensor " NAMEF " is %s, expected an object", fname, NAMEA(key),
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " is %s, expected an object", fname, NAMEA(key),
                 jtype_name(v->type));
   const jval *dtype = NULL, *shape = NULL, *offs = NULL;
   for (int i = 0; i < v->n; i++) {
@@ -382,57 +345,57 @@ static int read_tensor_entry(const char *fname, const jval *key, const jval *v, 
     const jval **slot = strcmp(k->str, "dtype") == 0 ? &dtype : strcmp(k->str, "shape") == 0 ? &shape
                       : strcmp(k->str, "data_offsets") == 0 ? &offs : NULL;
     if (!slot || k->str_len != strlen(k->str))
-      return fail(err, es, "%s: tensor " NAMEF " has unknown field " NAMEF, fname, NAMEA(key), NAMEA(k));
+      return mlg_errorf(err, es, "%s: tensor " NAMEF " has unknown field " NAMEF, fname, NAMEA(key), NAMEA(k));
     if (*slot)
-      return fail(err, es, "%s: tensor " NAMEF " has field " NAMEF " twice", fname, NAMEA(key), NAMEA(k));
+      return mlg_errorf(err, es, "%s: tensor " NAMEF " has field " NAMEF " twice", fname, NAMEA(key), NAMEA(k));
     *slot = &v->items[i];
   }
   const char *missing = !dtype ? "dtype" : !shape ? "shape" : !offs ? "data_offsets" : NULL;
-  if (missing) return fail(err, es, "%s: tensor " NAMEF " lacks \"%s\"", fname, NAMEA(key), missing);
+  if (missing) return mlg_errorf(err, es, "%s: tensor " NAMEF " lacks \"%s\"", fname, NAMEA(key), missing);
 
   if (dtype->type != J_STR)
-    return fail(err, es, "%s: tensor " NAMEF " dtype is %s, expected a string", fname, NAMEA(key),
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " dtype is %s, expected a string", fname, NAMEA(key),
                 jtype_name(dtype->type));
   if (strcmp(dtype->str, "F32") == 0 && dtype->str_len == 3) t->dtype = MLG_TF_F32;
   else if (strcmp(dtype->str, "I32") == 0 && dtype->str_len == 3) t->dtype = MLG_TF_I32;
   else
-    return fail(err, es, "%s: tensor " NAMEF " has dtype " NAMEF "; only F32 and I32 are supported "
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " has dtype " NAMEF "; only F32 and I32 are supported "
                 "(save as float32)", fname, NAMEA(key), NAMEA(dtype));
 
   if (shape->type != J_ARR)
-    return fail(err, es, "%s: tensor " NAMEF " shape is %s, expected an array", fname, NAMEA(key),
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " shape is %s, expected an array", fname, NAMEA(key),
                 jtype_name(shape->type));
   if (shape->n > MLG_TF_MAX_RANK)
-    return fail(err, es, "%s: tensor " NAMEF " has rank %d (at most %d)", fname, NAMEA(key), shape->n,
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " has rank %d (at most %d)", fname, NAMEA(key), shape->n,
                 MLG_TF_MAX_RANK);
   t->rank = shape->n;
   uint64_t numel = 1;
   for (int d = 0; d < shape->n; d++) {
     uint64_t dim;
     if (juint(&shape->items[d], &dim))
-      return fail(err, es, "%s: tensor " NAMEF " shape[%d] is not a non-negative integer below 2^62",
+      return mlg_errorf(err, es, "%s: tensor " NAMEF " shape[%d] is not a non-negative integer below 2^62",
                   fname, NAMEA(key), d);
     if (dim == 0)
-      return fail(err, es, "%s: tensor " NAMEF " shape[%d] is 0; empty tensors not supported", fname,
+      return mlg_errorf(err, es, "%s: tensor " NAMEF " shape[%d] is 0; empty tensors not supported", fname,
                   NAMEA(key), d);
     if (dim > (ST_MAX_INT / 4) / numel)
-      return fail(err, es, "%s: tensor " NAMEF " shape overflows", fname, NAMEA(key));
+      return mlg_errorf(err, es, "%s: tensor " NAMEF " shape overflows", fname, NAMEA(key));
     numel *= dim;
     t->dims[d] = (int64_t)dim;
   }
   if (offs->type != J_ARR || offs->n != 2 || juint(&offs->items[0], &e->begin) ||
       juint(&offs->items[1], &e->end))
-    return fail(err, es, "%s: tensor " NAMEF " data_offsets must be [begin, end] with non-negative "
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " data_offsets must be [begin, end] with non-negative "
                 "integers", fname, NAMEA(key));
   if (e->begin > e->end)
-    return fail(err, es, "%s: tensor " NAMEF " data_offsets [%llu, %llu] are unordered (begin > end)",
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " data_offsets [%llu, %llu] are unordered (begin > end)",
                 fname, NAMEA(key), (unsigned long long)e->begin, (unsigned long long)e->end);
   if (e->end > data_len)
-    return fail(err, es, "%s: tensor " NAMEF " data_offsets [%llu, %llu] out of range: the data "
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " data_offsets [%llu, %llu] out of range: the data "
                 "buffer has %llu bytes", fname, NAMEA(key), (unsigned long long)e->begin,
                 (unsigned long long)e->end, (unsigned long long)data_len);
   if (e->end - e->begin != numel * 4)
-    return fail(err, es, "%s: tensor " NAMEF " has %llu bytes of data, its shape needs %llu", fname,
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " has %llu bytes of data, its shape needs %llu", fname,
                 NAMEA(key), (unsigned long long)(e->end - e->begin), (unsigned long long)(numel * 4));
   t->size = (size_t)(numel * 4);
   e->key = key;
@@ -441,11 +404,11 @@ static int read_tensor_entry(const char *fname, const jval *key, const jval *v, 
 
 static int check_metadata(const char *fname, const jval *v, char *err, size_t es) {
   if (v->type != J_OBJ)
-    return fail(err, es, "%s: __metadata__ is %s, expected an object of strings", fname,
+    return mlg_errorf(err, es, "%s: __metadata__ is %s, expected an object of strings", fname,
                 jtype_name(v->type));
   for (int i = 0; i < v->n; i++)
     if (v->items[i].type != J_STR)
-      return fail(err, es, "%s: __metadata__ entry " NAMEF " is %s, expected a string", fname,
+      return mlg_errorf(err, es, "%s: __metadata__ entry " NAMEF " is %s, expected a string", fname,
                   NAMEA(&v->keys[i]), jtype_name(v->items[i].type));
   return 0;
 }
@@ -453,18 +416,18 @@ static int check_metadata(const char *fname, const jval *v, char *err, size_t es
 static int st_parse(const char *fname, const uint8_t *bytes, size_t size, mlg_safetensors *out,
                     char *err, size_t es) {
   if (size < 8)
-    return fail(err, es, "%s: truncated: %zu bytes, a .safetensors file starts with an 8-byte "
+    return mlg_errorf(err, es, "%s: truncated: %zu bytes, a .safetensors file starts with an 8-byte "
                 "header length", fname, size);
   uint64_t hlen = 0;
   for (int i = 0; i < 8; i++) hlen |= (uint64_t)bytes[i] << (8 * i);
   if (hlen > size - 8)
-    return fail(err, es, "%s: header length %llu extends past the end of the file (%zu bytes)", fname,
+    return mlg_errorf(err, es, "%s: header length %llu extends past the end of the file (%zu bytes)", fname,
                 (unsigned long long)hlen, size);
   if (hlen > ST_MAX_HEADER)
-    return fail(err, es, "%s: header length %llu exceeds the 100 MiB limit", fname,
+    return mlg_errorf(err, es, "%s: header length %llu exceeds the 100 MiB limit", fname,
                 (unsigned long long)hlen);
   if (hlen < 2 || bytes[8] != '{')
-    return fail(err, es, "%s: header is not a JSON object", fname);
+    return mlg_errorf(err, es, "%s: header is not a JSON object", fname);
   uint64_t data_len = size - 8 - hlen;
 
   jparser p = { (const char *)bytes + 8, 0, (size_t)hlen, fname, err, es };
@@ -479,12 +442,12 @@ static int st_parse(const char *fname, const uint8_t *bytes, size_t size, mlg_sa
   for (int i = 0; i < root.n; i++)
     if (strcmp(root.keys[i].str, "__metadata__") != 0 || root.keys[i].str_len != 12) n_tensors++;
   if (n_tensors < root.n - 1) {
-    fail(err, es, "%s: \"__metadata__\" appears more than once", fname);
+    mlg_errorf(err, es, "%s: \"__metadata__\" appears more than once", fname);
     goto done;
   }
   out->tensors = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *out->tensors);
   entries = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *entries);
-  if (!out->tensors || !entries) { fail(err, es, "%s: out of memory", fname); goto done; }
+  if (!out->tensors || !entries) { mlg_errorf(err, es, "%s: out of memory", fname); goto done; }
   for (int i = 0, k = 0; i < root.n; i++) {
     if (strcmp(root.keys[i].str, "__metadata__") == 0 && root.keys[i].str_len == 12) {
       if (check_metadata(fname, &root.items[i], err, es)) goto done;
@@ -500,7 +463,7 @@ static int st_parse(const char *fname, const uint8_t *bytes, size_t size, mlg_sa
   qsort(entries, (size_t)n_tensors, sizeof *entries, cmp_by_name);
   for (int k = 1; k < n_tensors; k++)
     if (cmp_by_name(&entries[k - 1], &entries[k]) == 0) {
-      fail(err, es, "%s: duplicate tensor name " NAMEF, fname, NAMEA(entries[k].key));
+      mlg_errorf(err, es, "%s: duplicate tensor name " NAMEF, fname, NAMEA(entries[k].key));
       goto done;
     }
   /* The byte ranges must tile [0, data_len) in some order. */
@@ -508,31 +471,31 @@ static int st_parse(const char *fname, const uint8_t *bytes, size_t size, mlg_sa
   uint64_t pos = 0;
   for (int k = 0; k < n_tensors; k++) {
     if (entries[k].begin < pos) {
-      fail(err, es, "%s: data of tensors " NAMEF " and " NAMEF " overlap", fname,
+      mlg_errorf(err, es, "%s: data of tensors " NAMEF " and " NAMEF " overlap", fname,
            NAMEA(entries[k - 1].key), NAMEA(entries[k].key));
       goto done;
     }
     if (entries[k].begin > pos) {
-      fail(err, es, "%s: %llu-byte gap in the data before tensor " NAMEF " (offsets must be "
+      mlg_errorf(err, es, "%s: %llu-byte gap in the data before tensor " NAMEF " (offsets must be "
            "contiguous)", fname, (unsigned long long)(entries[k].begin - pos), NAMEA(entries[k].key));
       goto done;
     }
     pos = entries[k].end;
   }
   if (pos != data_len) {
-    fail(err, es, "%s: %llu bytes of data after the last tensor", fname,
+    mlg_errorf(err, es, "%s: %llu bytes of data after the last tensor", fname,
          (unsigned long long)(data_len - pos));
     goto done;
   }
 
   out->storage = malloc(data_len ? (size_t)data_len : 1);
-  if (!out->storage) { fail(err, es, "%s: out of memory for %llu bytes", fname, (unsigned long long)data_len); goto done; }
+  if (!out->storage) { mlg_errorf(err, es, "%s: out of memory for %llu bytes", fname, (unsigned long long)data_len); goto done; }
   memcpy(out->storage, bytes + 8 + hlen, (size_t)data_len);
   for (int k = 0; k < n_tensors; k++) {
     mlg_tf_tensor *t = &out->tensors[entries[k].index];
     const jval *key = entries[k].key;
     t->data = (uint8_t *)out->storage + entries[k].begin;
-    if (!(t->name = malloc(key->str_len + 1))) { fail(err, es, "%s: out of memory", fname); goto done; }
+    if (!(t->name = malloc(key->str_len + 1))) { mlg_errorf(err, es, "%s: out of memory", fname); goto done; }
     memcpy(t->name, key->str, key->str_len + 1);
   }
   out->n_tensors = n_tensors;
@@ -552,18 +515,18 @@ done:
 
 int mlg_safetensors_read_memory(const void *bytes, size_t size, mlg_safetensors *out, char *err,
                                 size_t err_size) {
-  if (!out) return fail(err, err_size, "mlg_safetensors_read_memory: invalid arguments");
+  if (!out) return mlg_errorf(err, err_size, "mlg_safetensors_read_memory: invalid arguments");
   memset(out, 0, sizeof *out);
-  if (!bytes && size) return fail(err, err_size, "mlg_safetensors_read_memory: invalid arguments");
+  if (!bytes && size) return mlg_errorf(err, err_size, "mlg_safetensors_read_memory: invalid arguments");
   return st_parse("safetensors data", bytes, size, out, err, err_size);
 }
 
 int mlg_safetensors_read_file(const char *path, mlg_safetensors *out, char *err, size_t err_size) {
-  if (!out || !path) return fail(err, err_size, "mlg_safetensors_read_file: invalid arguments");
+  if (!out || !path) return mlg_errorf(err, err_size, "mlg_safetensors_read_file: invalid arguments");
   memset(out, 0, sizeof *out);
   uint8_t *buf;
   size_t n;
-  if (read_whole_file(path, &buf, &n, err, err_size)) return -1;
+  if (mlg_read_file(path, &buf, &n, err, err_size)) return -1;
   int rc = st_parse(path, buf, n, out, err, err_size);
   free(buf);
   return rc;
@@ -629,29 +592,29 @@ static void sb_json_string(strbuf *b, const char *s) {
 }
 
 static int check_write_tensor(const char *path, const mlg_tf_tensor *t, int i, char *err, size_t es) {
-  if (!t->name || !t->name[0]) return fail(err, es, "%s: tensor %d has no name", path, i);
+  if (!t->name || !t->name[0]) return mlg_errorf(err, es, "%s: tensor %d has no name", path, i);
   if (strcmp(t->name, "__metadata__") == 0)
-    return fail(err, es, "%s: tensor %d may not be named __metadata__", path, i);
+    return mlg_errorf(err, es, "%s: tensor %d may not be named __metadata__", path, i);
   size_t len = strlen(t->name);
   for (size_t k = 0; k < len;) {
     size_t l = utf8_len((const unsigned char *)t->name + k, len - k);
-    if (!l) return fail(err, es, "%s: tensor %d name is not valid UTF-8", path, i);
+    if (!l) return mlg_errorf(err, es, "%s: tensor %d name is not valid UTF-8", path, i);
     k += l;
   }
   if (t->dtype != MLG_TF_F32 && t->dtype != MLG_TF_I32)
-    return fail(err, es, "%s: tensor '%s' has unknown dtype %d", path, t->name, (int)t->dtype);
+    return mlg_errorf(err, es, "%s: tensor '%s' has unknown dtype %d", path, t->name, (int)t->dtype);
   if (t->rank < 0 || t->rank > MLG_TF_MAX_RANK)
-    return fail(err, es, "%s: tensor '%s' has rank %d (at most %d)", path, t->name, t->rank,
+    return mlg_errorf(err, es, "%s: tensor '%s' has rank %d (at most %d)", path, t->name, t->rank,
                 MLG_TF_MAX_RANK);
   uint64_t numel = 1;
   for (int d = 0; d < t->rank; d++) {
     if (t->dims[d] < 1 || (uint64_t)t->dims[d] > (ST_MAX_INT / 4) / numel)
-      return fail(err, es, "%s: tensor '%s' dimension %d is %lld", path, t->name, d,
+      return mlg_errorf(err, es, "%s: tensor '%s' dimension %d is %lld", path, t->name, d,
                   (long long)t->dims[d]);
     numel *= (uint64_t)t->dims[d];
   }
   if (t->size != numel * 4 || !t->data)
-    return fail(err, es, "%s: tensor '%s' has %zu bytes of data, its shape needs %llu", path,
+    return mlg_errorf(err, es, "%s: tensor '%s' has %zu bytes of data, its shape needs %llu", path,
                 t->name, t->size, (unsigned long long)(numel * 4));
   return 0;
 }
@@ -659,12 +622,12 @@ static int check_write_tensor(const char *path, const mlg_tf_tensor *t, int i, c
 int mlg_safetensors_write_file(const char *path, const mlg_tf_tensor *tensors, int n, char *err,
                                size_t err_size) {
   if (!path || n < 0 || (n > 0 && !tensors))
-    return fail(err, err_size, "mlg_safetensors_write_file: invalid arguments");
+    return mlg_errorf(err, err_size, "mlg_safetensors_write_file: invalid arguments");
   for (int i = 0; i < n; i++) {
     if (check_write_tensor(path, &tensors[i], i, err, err_size)) return -1;
     for (int j = 0; j < i; j++)
       if (strcmp(tensors[i].name, tensors[j].name) == 0)
-        return fail(err, err_size, "%s: duplicate tensor name '%s'", path, tensors[i].name);
+        return mlg_errorf(err, err_size, "%s: duplicate tensor name '%s'", path, tensors[i].name);
   }
   strbuf h = { 0 };
   sb_str(&h, "{");
@@ -682,17 +645,17 @@ int mlg_safetensors_write_file(const char *path, const mlg_tf_tensor *tensors, i
   sb_str(&h, "}");
   /* Pad with spaces so the data starts 8-byte aligned, as the reference writer does. */
   while (!h.oom && h.n % 8 != 0) sb_str(&h, " ");
-  if (h.oom) { free(h.p); return fail(err, err_size, "%s: out of memory", path); }
+  if (h.oom) { free(h.p); return mlg_errorf(err, err_size, "%s: out of memory", path); }
 
   uint8_t len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
   FILE *f = fopen(path, "wb");
-  if (!f) { free(h.p); return fail(err, err_size, "%s: cannot create: %s", path, strerror(errno)); }
+  if (!f) { free(h.p); return mlg_errorf(err, err_size, "%s: cannot create: %s", path, strerror(errno)); }
   int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h.p, 1, h.n, f) == h.n;
   for (int i = 0; ok && i < n; i++)
     ok = fwrite(tensors[i].data, 1, tensors[i].size, f) == tensors[i].size;
   if (fclose(f) != 0) ok = 0;
   free(h.p);
-  if (!ok) return fail(err, err_size, "%s: write error: %s", path, strerror(errno));
+  if (!ok) return mlg_errorf(err, err_size, "%s: write error: %s", path, strerror(errno));
   return 0;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "opencl_internal.h"
+#include "file_util.h"
 
 #define CACHE_MAGIC "MLGCLBIN"
 #define CACHE_FORMAT 1u
@@ -23,21 +24,11 @@
 /* A program binary larger than this is not cached (and a file claiming one is corrupt). */
 #define MAX_BINARY ((uint64_t)1 << 30)
 
-/* FNV-1a, 64 bit, continued from `h`. */
-static uint64_t fnv(uint64_t h, const void *data, size_t size) {
-  const uint8_t *p = data;
-  for (size_t i = 0; i < size; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 /* Hashes a field with its length first, so that ("ab", "c") and ("a", "bc") differ. */
 static uint64_t field(uint64_t h, const void *data, size_t size) {
   uint64_t n = size;
-  h = fnv(h, &n, sizeof n);
-  return fnv(h, data, size);
+  h = mlg_fnv1a(h, &n, sizeof n);
+  return mlg_fnv1a(h, data, size);
 }
 
 static uint64_t key_hash(uint64_t seed, const mlg_backend_device *dev, const void *source, size_t source_size,
@@ -56,7 +47,7 @@ mlg_cl_cache_key mlg_cl_cache_key_make(const mlg_backend_device *dev, const void
                                        const char *options) {
   /* Two independent seeds: one names the file, the other must match inside it. */
   mlg_cl_cache_key k;
-  k.file_hash = key_hash(0xcbf29ce484222325ull, dev, source, source_size, options);
+  k.file_hash = key_hash(MLG_FNV_SEED, dev, source, source_size, options);
   k.check_hash = key_hash(0x84222325cbf29ce4ull, dev, source, source_size, options);
   return k;
 }
@@ -87,7 +78,7 @@ int mlg_cl_cache_load(const char *dir, mlg_cl_cache_key key, uint8_t **out_binar
   if (ok) {
     binary = malloc((size_t)size);
     ok = binary && fread(binary, 1, (size_t)size, f) == size && fgetc(f) == EOF &&
-         fnv(0xcbf29ce484222325ull, binary, (size_t)size) == hash;
+         mlg_fnv1a(MLG_FNV_SEED, binary, (size_t)size) == hash;
   }
   fclose(f);
   if (!ok) {
@@ -99,52 +90,20 @@ int mlg_cl_cache_load(const char *dir, mlg_cl_cache_key key, uint8_t **out_binar
   return 0;
 }
 
-/* mkdir -p; existing folders are fine. */
-static int make_dirs(const char *dir) {
-  char path[4096];
-  if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return -1;
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-  return 0;
-}
-
 int mlg_cl_cache_store(const char *dir, mlg_cl_cache_key key, const uint8_t *binary, size_t size) {
   if (!binary || size == 0 || size > MAX_BINARY) return -1;
-  if (make_dirs(dir) != 0) return -1;
-  char path[4096], tmp[4200];
+  if (mlg_make_dirs(dir) != 0) return -1;
+  char path[4096];
   mlg_cl_cache_path(dir, key, path, sizeof path);
-  /* Unique per process and per call, so concurrent writers never share a temporary file; the
-   * rename makes whichever finishes last the entry, and readers only ever see whole files. */
-  static _Atomic unsigned counter;
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
 
   uint8_t header[HEADER_SIZE] = {0};
   uint32_t format = CACHE_FORMAT;
-  uint64_t size64 = size, hash = fnv(0xcbf29ce484222325ull, binary, size);
+  uint64_t size64 = size, hash = mlg_fnv1a(MLG_FNV_SEED, binary, size);
   memcpy(header, CACHE_MAGIC, 8);
   memcpy(header + 8, &format, 4);
   memcpy(header + 16, &key.check_hash, 8);
   memcpy(header + 24, &size64, 8);
   memcpy(header + 32, &hash, 8);
 
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-  if (fd < 0) return -1;
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    close(fd);
-    unlink(tmp);
-    return -1;
-  }
-  int ok = fwrite(header, 1, sizeof header, f) == sizeof header && fwrite(binary, 1, size, f) == size;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return -1;
-  }
-  return 0;
+  return mlg_write_file_atomic(path, header, sizeof header, binary, size);
 }

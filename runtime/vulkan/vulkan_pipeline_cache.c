@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "vulkan_internal.h"
+#include "file_util.h"
 
 #define CACHE_MAGIC "MLGVKPC"
 #define CACHE_FORMAT 1u
@@ -25,19 +26,10 @@
 #define SEED_A 0xcbf29ce484222325ull
 #define SEED_B 0x84222325cbf29ce4ull
 
-static uint64_t fnv(uint64_t h, const void *data, size_t size) {
-  const uint8_t *p = data;
-  for (size_t i = 0; i < size; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 static uint64_t field(uint64_t h, const void *data, size_t size) {
   uint64_t n = size;
-  h = fnv(h, &n, sizeof n);
-  return fnv(h, data, size);
+  h = mlg_fnv1a(h, &n, sizeof n);
+  return mlg_fnv1a(h, data, size);
 }
 
 static uint64_t key_hash(uint64_t h, const VkPhysicalDeviceProperties *p, const mlgb_bundle *b) {
@@ -112,7 +104,7 @@ int mlg_vk_cache_load(const char *dir, mlg_vk_cache_key key, const VkPhysicalDev
   }
   if (ok) {
     data = malloc((size_t)size);
-    ok = data && fread(data, 1, (size_t)size, f) == size && fgetc(f) == EOF && fnv(SEED_A, data, (size_t)size) == hash &&
+    ok = data && fread(data, 1, (size_t)size, f) == size && fgetc(f) == EOF && mlg_fnv1a(SEED_A, data, (size_t)size) == hash &&
          vulkan_header_matches(data, (size_t)size, props);
   }
   fclose(f);
@@ -125,44 +117,13 @@ int mlg_vk_cache_load(const char *dir, mlg_vk_cache_key key, const VkPhysicalDev
   return 0;
 }
 
-static int make_dirs(const char *dir) {
-  char path[4096];
-  if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return -1;
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-  return 0;
-}
-
 int mlg_vk_cache_store(const char *dir, mlg_vk_cache_key key, const VkPhysicalDeviceProperties *props,
                        const uint8_t *data, size_t size) {
   if (!data || size == 0 || size > MAX_DATA) return -1;
-  if (make_dirs(dir) != 0) return -1;
-  char path[4096], tmp[4200];
+  if (mlg_make_dirs(dir) != 0) return -1;
+  char path[4096];
   mlg_vk_cache_path(dir, key, path, sizeof path);
-  /* Unique per process and call: concurrent writers never share a temporary file, and readers
-   * only ever see whole files (rename is atomic). */
-  static _Atomic unsigned counter;
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
   uint8_t header[HEADER_SIZE];
-  make_header(header, key, props, size, fnv(SEED_A, data, size));
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-  if (fd < 0) return -1;
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    close(fd);
-    unlink(tmp);
-    return -1;
-  }
-  int ok = fwrite(header, 1, sizeof header, f) == sizeof header && fwrite(data, 1, size, f) == size;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return -1;
-  }
-  return 0;
+  make_header(header, key, props, size, mlg_fnv1a(SEED_A, data, size));
+  return mlg_write_file_atomic(path, header, sizeof header, data, size);
 }
