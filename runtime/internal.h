@@ -51,6 +51,10 @@ struct mlg_session {
   mlg_transfer *transfers;   /* n_inputs inputs, then n_outputs outputs, pointing into staging */
   uint8_t *input_set;        /* per input: set since create */
   int has_run;
+  /* Profiling runtimes only: per bundle dispatch, device ns of the last run (filled on demand
+   * by mlg_session_profile) and bytes bound (filled at create). NULL otherwise. */
+  uint64_t *profile_ns;
+  uint64_t *profile_bytes;
 };
 
 /* Test and tooling hook, not part of the public API: how many of the model's programs came from

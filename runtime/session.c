@@ -6,6 +6,18 @@
 
 #include "internal.h"
 
+/* Bytes a kernel binds: each distinct tensor among its arguments once. */
+static uint64_t kernel_bytes(const mlgb_bundle *b, uint32_t kernel) {
+  const mlgb_kernel *k = &b->kernels[kernel];
+  uint64_t bytes = 0;
+  for (uint32_t a = 0; a < k->n_args; a++) {
+    int seen = 0;
+    for (uint32_t e = 0; e < a && !seen; e++) seen = k->args[e] == k->args[a];
+    if (!seen) bytes += b->tensors[k->args[a]].size;
+  }
+  return bytes;
+}
+
 mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
   if (!out_session) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_create: out_session is NULL");
   *out_session = NULL;
@@ -41,6 +53,17 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
   }
 
   mlg_runtime *rt = model->runtime;
+  if (rt->enable_profiling) {
+    s->profile_ns = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_ns);
+    s->profile_bytes = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_bytes);
+    if (!s->profile_ns || !s->profile_bytes) {
+      mlg_session_destroy(s);
+      return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for the profile of %u dispatches",
+                      b->n_dispatches);
+    }
+    for (uint32_t i = 0; i < b->n_dispatches; i++)
+      s->profile_bytes[i] = kernel_bytes(b, b->dispatches[i].kernel);
+  }
   mlg_status st = rt->backend->record(model->backend_model, &s->backend_session);
   if (st != MLG_OK) {
     mlg_session_destroy(s);
@@ -57,6 +80,8 @@ void mlg_session_destroy(mlg_session *session) {
   free(session->staging);
   free(session->transfers);
   free(session->input_set);
+  free(session->profile_ns);
+  free(session->profile_bytes);
   free(session);
 }
 
@@ -136,5 +161,34 @@ mlg_status mlg_session_get_output(mlg_session *session, const char *name, void *
   if (!session->has_run)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s': the session has not run successfully yet", name);
   if (bytes) memcpy(data, t->host, bytes);
+  return MLG_OK;
+}
+
+mlg_status mlg_session_profile(mlg_session *session, mlg_dispatch_profile *out_profiles, int capacity,
+                               int *out_count) {
+  if (!session || !out_count || (!out_profiles && capacity > 0))
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_profile: %s is NULL",
+                    !session ? "session" : !out_count ? "out_count" : "out_profiles");
+  *out_count = 0;
+  const mlg_model *m = session->model;
+  const mlg_backend *backend = m->runtime->backend;
+  if (!session->profile_ns)
+    return mlg_fail(MLG_ERR_UNSUPPORTED,
+                    "model '%s': profiling is off; create the runtime with enable_profiling set",
+                    mlg_model_name(m));
+  if (!backend->profile)
+    return mlg_fail(MLG_ERR_UNSUPPORTED, "the %s backend cannot time dispatches", backend->name);
+  if (!session->has_run)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "model '%s': the session has not run successfully yet",
+                    mlg_model_name(m));
+  const mlgb_bundle *b = m->bundle;
+  mlg_status st = backend->profile(session->backend_session, session->profile_ns, b->n_dispatches);
+  if (st != MLG_OK) return st;
+  for (uint32_t i = 0; i < b->n_dispatches && (int)i < capacity; i++) {
+    uint32_t k = b->dispatches[i].kernel;
+    out_profiles[i] = (mlg_dispatch_profile){b->kernels[k].name, (int)k, (int)i, session->profile_ns[i],
+                                             session->profile_bytes[i]};
+  }
+  *out_count = (int)b->n_dispatches;
   return MLG_OK;
 }

@@ -16,11 +16,14 @@
 #include "bundle.h"
 #include "compile.h"
 #include "mlg.h"
+#include "mlgrun_perf.h"
 #include "tensor_file.h"
 
 #define MAX_DIMS_FLAGS 64
 #define MAX_INPUTS 256
 #define SUMMARY_VALUES 5
+#define DEFAULT_WARMUP 3
+#define DEFAULT_COPY_MIB 256
 
 static const char USAGE[] =
     "usage: mlgrun MODEL [options]\n"
@@ -38,6 +41,20 @@ static const char USAGE[] =
     "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
     "                               uniform in [-1, 1), i32 inputs are 0\n"
     "  --list-devices               list devices and exit\n"
+    "\n"
+    "measuring (docs/performance.md):\n"
+    "  --profile                    after a warm-up run, time one run and print each dispatch's\n"
+    "                               device time, bytes, FLOPs and fraction of the device limit\n"
+    "  --bench N                    N timed runs after the warm-up runs; the last line of stdout\n"
+    "                               is 'bench: median X ms wall, Y ms device over N runs'\n"
+    "  --warmup W                   warm-up runs before --bench (default 3, at least 1)\n"
+    "  --max-seconds S              stop --bench's timed runs once they took S seconds (at\n"
+    "                               least one run; the bench line gives the count made)\n"
+    "  --limits                     print the device's peak FP32 rate and its copy bandwidth\n"
+    "                               (measured by a copy kernel); alone, without a model, and exit\n"
+    "  --copy-mib M                 bytes the copy kernel reads (and writes) for the limits, in\n"
+    "                               MiB (default 256)\n"
+    "  --no-outputs                 do not write the outputs' .npy files\n"
     "  -h, --help                   show this help\n";
 
 typedef struct input_flag {
@@ -53,6 +70,13 @@ typedef struct args {
   const char *device;
   uint64_t seed;
   int list_devices;
+  int profile;
+  int bench;                 /* timed runs; 0: no --bench */
+  int warmup;
+  int limits;
+  int copy_mib;
+  int max_seconds;           /* 0: no limit */
+  int no_outputs;
   int n_dims;
   mlg_dim_binding dims[MAX_DIMS_FLAGS];
   int n_inputs;
@@ -108,6 +132,16 @@ static int flag_value(int argc, char **argv, int *i, const char *flag, const cha
   return 1;
 }
 
+/* A decimal integer in [lo, hi] into *out; returns 0 or -1. */
+static int parse_count(const char *v, int lo, int hi, int *out) {
+  char *end = NULL;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (!*v || *end || errno || n < lo || n > hi) return -1;
+  *out = (int)n;
+  return 0;
+}
+
 static int parse_dim(args *a, char *text) {
   if (a->n_dims == MAX_DIMS_FLAGS) return usage_error("too many -D flags (at most %d)", MAX_DIMS_FLAGS);
   char *eq = strchr(text, '=');
@@ -131,6 +165,8 @@ static int parse_dim(args *a, char *text) {
 static int parse_args(int argc, char **argv, args *a) {
   memset(a, 0, sizeof *a);
   a->output_dir = ".";
+  a->warmup = DEFAULT_WARMUP;
+  a->copy_mib = DEFAULT_COPY_MIB;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     const char *v = NULL;
@@ -141,6 +177,24 @@ static int parse_args(int argc, char **argv, args *a) {
     }
     if (strcmp(arg, "--list-devices") == 0) {
       a->list_devices = 1;
+    } else if (strcmp(arg, "--profile") == 0) {
+      a->profile = 1;
+    } else if (strcmp(arg, "--limits") == 0) {
+      a->limits = 1;
+    } else if (strcmp(arg, "--no-outputs") == 0) {
+      a->no_outputs = 1;
+    } else if ((r = flag_value(argc, argv, &i, "--bench", &v)) != 0) {
+      if (r < 0 || parse_count(v, 1, 1000000, &a->bench) != 0)
+        return usage_error("--bench expects a number of runs (1 to 1000000)");
+    } else if ((r = flag_value(argc, argv, &i, "--warmup", &v)) != 0) {
+      if (r < 0 || parse_count(v, 1, 1000000, &a->warmup) != 0)
+        return usage_error("--warmup expects a number of runs (1 to 1000000)");
+    } else if ((r = flag_value(argc, argv, &i, "--max-seconds", &v)) != 0) {
+      if (r < 0 || parse_count(v, 1, 1000000, &a->max_seconds) != 0)
+        return usage_error("--max-seconds expects a whole number of seconds (1 to 1000000)");
+    } else if ((r = flag_value(argc, argv, &i, "--copy-mib", &v)) != 0) {
+      if (r < 0 || parse_count(v, 0, 65536, &a->copy_mib) != 0)
+        return usage_error("--copy-mib expects a size in MiB (0 to 65536; 0 skips the measurement)");
     } else if ((r = flag_value(argc, argv, &i, "--weights", &v)) != 0) {
       if (r < 0) return usage_error("--weights needs a file");
       a->weights = v;
@@ -183,7 +237,7 @@ static int parse_args(int argc, char **argv, args *a) {
       a->model = arg;
     }
   }
-  if (!a->model && !a->list_devices) return usage_error("no model given");
+  if (!a->model && !a->list_devices && !a->limits) return usage_error("no model given");
   return 0;
 }
 
@@ -223,14 +277,14 @@ static int is_bundle(const char *path) {
 }
 
 /* Compiles a .mlg in memory; diagnostics go to stderr. */
-static int compile_source(const args *a, uint8_t **out_data, size_t *out_size) {
+static int compile_source(const args *a, int target, uint8_t **out_data, size_t *out_size) {
   mlg_source src;
   if (mlg_source_load(&src, a->model) != 0) return error("cannot read '%s': %s", a->model, strerror(errno));
   mlg_diag diag;
   mlg_diag_init(&diag, &src, stderr);
   diag.color = isatty(STDERR_FILENO);
   mlg_compile_options opts = {0};
-  opts.target = MLGB_TARGET_OPENCL;
+  opts.target = target;
   opts.n_dims = a->n_dims;
   opts.dims = a->dims;
   opts.weights_path = a->weights;
@@ -368,7 +422,128 @@ typedef struct run_state {
   mlg_model *model;
   mlg_session *session;
   void *buffer;
+  mlgb_bundle *bundle;       /* --profile only: the bundle, read again for its shapes */
 } run_state;
+
+/* Reads a whole file into a malloc'd buffer. Returns 0, or 1 after printing an error. */
+static int read_file(const char *path, uint8_t **out_data, size_t *out_size) {
+  *out_data = NULL;
+  *out_size = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return error("cannot open '%s': %s", path, strerror(errno));
+  uint8_t *data = NULL;
+  size_t size = 0, cap = 0;
+  for (;;) {
+    if (size == cap) {
+      size_t ncap = cap ? cap * 2 : 1 << 16;
+      uint8_t *nd = realloc(data, ncap);
+      if (!nd) {
+        free(data);
+        fclose(f);
+        return error("out of memory reading '%s'", path);
+      }
+      data = nd;
+      cap = ncap;
+    }
+    size_t got = fread(data + size, 1, cap - size, f);
+    size += got;
+    if (got == 0) break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(data);
+    return error("cannot read '%s'", path);
+  }
+  *out_data = data;
+  *out_size = size;
+  return 0;
+}
+
+/* Keeps a parsed copy of the bundle for --profile's FLOP estimates. */
+static int keep_bundle(const args *a, run_state *s, const uint8_t *data, size_t size) {
+  char err[1024];
+  if (mlgb_read(data, size, &s->bundle, err, sizeof err) != 0) {
+    s->bundle = NULL;
+    return error("'%s': %s", a->model, err);
+  }
+  return 0;
+}
+
+/* Device time of the session's last run: the sum of its dispatches' times, in ms. */
+static int device_ms(run_state *s, mlg_dispatch_profile *prof, int capacity, double *out_ms) {
+  int count = 0;
+  if (mlg_session_profile(s->session, prof, capacity, &count) != MLG_OK) return runtime_error();
+  uint64_t ns = 0;
+  for (int i = 0; i < count && i < capacity; i++) ns += prof[i].device_ns;
+  *out_ms = ns / 1e6;
+  return 0;
+}
+
+/* --limits, --bench and --profile, after the first run (which is the first warm-up). */
+static int measure(const args *a, run_state *s) {
+  const mlg_device_info *dev = mlg_runtime_device(s->rt);
+  perf_limits limits;
+  memset(&limits, 0, sizeof limits);
+  if (a->limits || a->profile) {
+    perf_limits_measure(s->rt, (uint64_t)a->copy_mib << 20, &limits);
+    perf_limits_print(stdout, dev, &limits);
+  }
+  int n_disp = 0;
+  if (mlg_session_profile(s->session, NULL, 0, &n_disp) != MLG_OK) return runtime_error();
+  mlg_dispatch_profile *prof = calloc((size_t)n_disp + 1, sizeof *prof);
+  double *wall = calloc((size_t)a->bench + 1, sizeof *wall), *devt = calloc((size_t)a->bench + 1, sizeof *devt);
+  int rc = 0;
+  if (!prof || !wall || !devt) rc = error("out of memory");
+  for (int w = 1; w < a->warmup && a->bench && rc == 0; w++)
+    if (mlg_session_run(s->session) != MLG_OK) rc = runtime_error();
+  int runs = 0;
+  double started = now_ms();
+  for (int r = 0; r < a->bench && rc == 0; r++) {
+    if (r > 0 && a->max_seconds && now_ms() - started > a->max_seconds * 1e3) break;
+    double t0 = now_ms();
+    if (mlg_session_run(s->session) != MLG_OK) {
+      rc = runtime_error();
+      break;
+    }
+    wall[r] = now_ms() - t0;
+    rc = device_ms(s, prof, n_disp, &devt[r]);
+    runs++;
+  }
+  if (a->profile && rc == 0) {
+    double t0 = now_ms(), dms = 0;
+    if (mlg_session_run(s->session) != MLG_OK) rc = runtime_error();
+    double wms = now_ms() - t0;
+    if (rc == 0) rc = device_ms(s, prof, n_disp, &dms);
+    if (rc == 0) {
+      printf("profile of model '%s' (one run after warm-up): %.3f ms wall, %.3f ms device\n",
+             mlg_model_name(s->model), wms, dms);
+      perf_print_profile(stdout, s->bundle, prof, n_disp, &limits);
+    }
+  }
+  if (a->bench && rc == 0) {
+    double wm = perf_median(wall, runs), dm = perf_median(devt, runs);
+    printf("bench: median %.4f ms wall, %.4f ms device over %d runs\n", wm, dm, runs);
+  }
+  free(prof);
+  free(wall);
+  free(devt);
+  return rc;
+}
+
+/* --limits without a model. */
+static int limits_only(const args *a) {
+  mlg_runtime_options ro = {0};
+  ro.device = a->device;
+  ro.enable_profiling = 1;
+  mlg_runtime *rt = NULL;
+  if (mlg_runtime_create(&ro, &rt) != MLG_OK) return runtime_error();
+  perf_limits limits;
+  perf_limits_measure(rt, (uint64_t)a->copy_mib << 20, &limits);
+  perf_limits_print(stdout, mlg_runtime_device(rt), &limits);
+  mlg_runtime_destroy(rt);
+  return 0;
+}
 
 static int run_model(const args *a, run_state *s) {
   int is_b = is_bundle(a->model);
@@ -377,6 +552,7 @@ static int run_model(const args *a, run_state *s) {
 
   mlg_runtime_options ro = {0};
   ro.device = a->device;
+  ro.enable_profiling = a->profile || a->bench || a->limits;
   if (mlg_runtime_create(&ro, &s->rt) != MLG_OK) return runtime_error();
   const mlg_device_info *dev = mlg_runtime_device(s->rt);
 
@@ -385,11 +561,25 @@ static int run_model(const args *a, run_state *s) {
   if (is_b) {
     mlg_load_options lo = {.weights_path = a->weights};
     st = mlg_model_load_file(s->rt, a->model, &lo, &s->model);
+    if (st == MLG_OK && a->profile) {
+      uint8_t *data = NULL;
+      size_t size = 0;
+      if (read_file(a->model, &data, &size) != 0) return 1;
+      int bad = keep_bundle(a, s, data, size);
+      free(data);
+      if (bad) return 1;
+    }
   } else {
     uint8_t *data = NULL;
     size_t size = 0;
-    if (compile_source(a, &data, &size) != 0) return 1;
+    if (compile_source(a, strcmp(dev->backend, "vulkan") == 0 ? MLGB_TARGET_VULKAN : MLGB_TARGET_OPENCL,
+                       &data, &size) != 0)
+      return 1;
     st = mlg_model_load_memory(s->rt, data, size, NULL, &s->model);
+    if (st == MLG_OK && a->profile && keep_bundle(a, s, data, size) != 0) {
+      free(data);
+      return 1;
+    }
     free(data);
   }
   if (st != MLG_OK) return runtime_error();
@@ -436,7 +626,7 @@ static int run_model(const args *a, run_state *s) {
   if (mlg_session_run(s->session) != MLG_OK) return runtime_error();
   double t3 = now_ms();
 
-  if (n_out > 0 && make_dirs(a->output_dir) != 0)
+  if (n_out > 0 && !a->no_outputs && make_dirs(a->output_dir) != 0)
     return error("cannot create output folder '%s': %s", a->output_dir, strerror(errno));
   for (int i = 0; i < n_out; i++) {
     if (mlg_model_output_info(s->model, i, &info) != MLG_OK) return runtime_error();
@@ -450,11 +640,13 @@ static int run_model(const args *a, run_state *s) {
     for (int d = 0; d < info.rank; d++) t.dims[d] = info.dims[d];
     t.size = info.bytes;
     t.data = s->buffer;
-    if (mlg_npy_write_file(path, &t, err, sizeof err) != 0) return error("writing output '%s': %s", info.name, err);
+    if (!a->no_outputs && mlg_npy_write_file(path, &t, err, sizeof err) != 0)
+      return error("writing output '%s': %s", info.name, err);
     summarize(&info, s->buffer);
   }
   fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n", mlg_model_name(s->model), dev->spec,
           dev->name, t1 - t0, t3 - t2);
+  if (a->profile || a->bench || a->limits) return measure(a, s);
   return 0;
 }
 
@@ -478,6 +670,7 @@ int main(int argc, char **argv) {
   if (rc < 0) return 0;
   if (rc != 0) return rc;
   if (a.list_devices) return list_devices();
+  if (a.limits && !a.model) return limits_only(&a);
 
   run_state s = {0};
   rc = run_model(&a, &s);
@@ -485,5 +678,6 @@ int main(int argc, char **argv) {
   mlg_model_destroy(s.model);
   mlg_runtime_destroy(s.rt);
   free(s.buffer);
+  if (s.bundle) mlgb_free(s.bundle);
   return rc;
 }

@@ -54,6 +54,12 @@ typedef struct mlg_device_info {
   int compute_units;
   uint64_t global_mem_bytes;
   uint64_t local_mem_bytes;
+  int max_clock_mhz;         /* the clock the driver reports (NVIDIA: boost); 0 if unknown */
+  /* Peak FP32 rate (FMA counted as 2 FLOPs) from the device's units and clock, and how it was
+   * computed ("132 SMs x 128 lanes x 2 x 1980 MHz"); 0 and "" where the backend cannot tell.
+   * An estimate for reports, never used to make decisions. docs/performance.md has the rules. */
+  double peak_gflops;
+  char peak_formula[128];
 } mlg_device_info;
 
 typedef struct mlg_tensor_info {
@@ -74,6 +80,17 @@ typedef struct mlg_runtime_options {
   /* Nonzero: collect per-dispatch device times (mlg_session_profile). */
   int enable_profiling;
 } mlg_runtime_options;
+
+/* One dispatch of a session's last run, as mlg_session_profile reports it. */
+typedef struct mlg_dispatch_profile {
+  const char *kernel;        /* the kernel's name ("k3_matmul"); valid while the model lives */
+  int kernel_index;          /* index in the bundle's kernel table */
+  int dispatch_index;        /* index in the bundle's dispatch list */
+  uint64_t device_ns;        /* end - start of the dispatch on the device */
+  /* Sum of the sizes of the tensors the kernel binds (its reads and its write), each counted
+   * once: the traffic of a kernel that touches every bound element once. */
+  uint64_t bytes;
+} mlg_dispatch_profile;
 
 typedef struct mlg_load_options {
   /* A .safetensors file whose tensors bind (or replace) the bundle's weights, by name. Required
@@ -120,6 +137,13 @@ MLG_API mlg_status mlg_session_run(mlg_session *session);
 /* Copies an output of the last run into `data` (`bytes` must equal its size). */
 MLG_API mlg_status mlg_session_get_output(mlg_session *session, const char *name,
                                           void *data, size_t bytes);
+/* Device times of the last successful run, one entry per dispatch in bundle order: fills up to
+ * `capacity` entries and sets *out_count to the number of dispatches (which may exceed
+ * capacity). The runtime must have been created with enable_profiling (else
+ * MLG_ERR_UNSUPPORTED, as for a backend that cannot time dispatches); a session that has not
+ * run successfully is MLG_ERR_INVALID_ARGUMENT. Their sum is the run's device time. */
+MLG_API mlg_status mlg_session_profile(mlg_session *session, mlg_dispatch_profile *out_profiles,
+                                       int capacity, int *out_count);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@ const mlg_backend mlg_opencl_backend = {
     .record = mlg_cl_record,
     .session_destroy = mlg_cl_session_destroy,
     .run = mlg_cl_run,
+    .profile = mlg_cl_profile,
 };
 
 static const char *region_name(uint32_t region) {
@@ -273,7 +274,11 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
   s->model = m;
   s->kernels = calloc(b->n_kernels + 1u, sizeof *s->kernels);
   s->dispatches = calloc(b->n_dispatches + 1u, sizeof *s->dispatches);
-  if (!s->kernels || !s->dispatches) {
+  if (dev->profiling) {
+    s->events = calloc(b->n_dispatches + 1u, sizeof *s->events);
+    s->times_ns = calloc(b->n_dispatches + 1u, sizeof *s->times_ns);
+  }
+  if (!s->kernels || !s->dispatches || (dev->profiling && (!s->events || !s->times_ns))) {
     mlg_cl_session_destroy(s);
     return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
   }
@@ -301,6 +306,7 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
     mlg_cl_dispatch *r = &s->dispatches[s->n_dispatches++];
     r->kernel = s->kernels[d->kernel];
     r->name = kd->name;
+    r->bundle_index = i;
     r->work_dim = 1;
     for (int dim = 0; dim < 3; dim++) {
       r->local[dim] = kd->local_size[dim] ? kd->local_size[dim] : 1;
@@ -326,13 +332,51 @@ void mlg_cl_session_destroy(mlg_backend_session *s) {
   if (s->queue) clReleaseCommandQueue(s->queue);
   free(s->kernels);
   free(s->dispatches);
+  free(s->events);
+  free(s->times_ns);
   free(s);
+}
+
+/* Releases the events a run created (profiling only). */
+static void release_events(mlg_backend_session *s) {
+  for (uint32_t i = 0; s->events && i < s->n_dispatches; i++)
+    if (s->events[i]) {
+      clReleaseEvent(s->events[i]);
+      s->events[i] = NULL;
+    }
+}
+
+/* Reads each finished dispatch's start and end into times_ns and releases the events. */
+static mlg_status collect_times(mlg_backend_session *s) {
+  mlg_status st = MLG_OK;
+  memset(s->times_ns, 0, s->model->bundle->n_dispatches * sizeof *s->times_ns);
+  for (uint32_t i = 0; i < s->n_dispatches && st == MLG_OK; i++) {
+    cl_ulong start = 0, end = 0;
+    cl_int err = clGetEventProfilingInfo(s->events[i], CL_PROFILING_COMMAND_START, sizeof start, &start, NULL);
+    if (err == CL_SUCCESS) err = clGetEventProfilingInfo(s->events[i], CL_PROFILING_COMMAND_END, sizeof end, &end, NULL);
+    if (err != CL_SUCCESS)
+      st = mlg_fail(MLG_ERR_DEVICE, "clGetEventProfilingInfo (kernel '%s', dispatch %u) failed: %s",
+                    s->dispatches[i].name, s->dispatches[i].bundle_index, mlg_cl_error_name(err));
+    else
+      s->times_ns[s->dispatches[i].bundle_index] = end > start ? (uint64_t)(end - start) : 0;
+  }
+  release_events(s);
+  return st;
+}
+
+mlg_status mlg_cl_profile(mlg_backend_session *s, uint64_t *out_ns, uint32_t n_dispatches) {
+  if (!s->times_ns)
+    return mlg_fail(MLG_ERR_UNSUPPORTED, "device '%s' was opened without profiling", s->model->dev->name);
+  uint32_t n = s->model->bundle->n_dispatches;
+  for (uint32_t i = 0; i < n_dispatches; i++) out_ns[i] = i < n ? s->times_ns[i] : 0;
+  return MLG_OK;
 }
 
 /* Ends a failed run: waits for what was enqueued (it may still write host staging), then
  * returns the error already set. */
 static mlg_status abandon(mlg_backend_session *s, mlg_status st) {
   clFinish(s->queue);
+  release_events(s);
   return st;
 }
 
@@ -356,7 +400,8 @@ mlg_status mlg_cl_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_
   }
   for (uint32_t i = 0; i < s->n_dispatches; i++) {
     const mlg_cl_dispatch *d = &s->dispatches[i];
-    err = clEnqueueNDRangeKernel(s->queue, d->kernel, d->work_dim, NULL, d->global, d->local, 0, NULL, NULL);
+    err = clEnqueueNDRangeKernel(s->queue, d->kernel, d->work_dim, NULL, d->global, d->local, 0, NULL,
+                                 s->events ? &s->events[i] : NULL);
     if (err != CL_SUCCESS)
       return abandon(s, mlg_fail(run_error(err),
                                  "clEnqueueNDRangeKernel (kernel '%s', dispatch %u, global %zux%zux%zu, local "
@@ -373,9 +418,11 @@ mlg_status mlg_cl_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_
                                  t->name, (unsigned long long)t->size, mlg_cl_error_name(err)));
   }
   err = clFinish(s->queue);
-  if (err != CL_SUCCESS)
+  if (err != CL_SUCCESS) {
+    release_events(s);
     return mlg_fail(run_error(err), "clFinish on '%s' failed: %s (a kernel of model '%s' failed on the device)",
                     s->model->dev->name, mlg_cl_error_name(err),
                     s->model->bundle->model_name ? s->model->bundle->model_name : "");
-  return MLG_OK;
+  }
+  return s->events ? collect_times(s) : MLG_OK;
 }

@@ -140,6 +140,79 @@ static void platform_string(cl_platform_id platform, cl_platform_info what, char
   buf[size - 1] = '\0';
 }
 
+/* cl_nv_device_attribute_query: the CUDA compute capability. */
+#define MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV 0x4000
+#define MLG_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV 0x4001
+#define MLG_VENDOR_NVIDIA 0x10DE
+
+/* FP32 lanes per SM of an NVIDIA compute capability (CUDA C Programming Guide, "Arithmetic
+ * Instructions"), or 0 when unknown. */
+static int nvidia_lanes_per_sm(int major, int minor) {
+  switch (major) {
+    case 3: return 192;
+    case 5: return 128;
+    case 6: return minor == 0 ? 64 : 128;
+    case 7: return 64;
+    case 8: return minor == 0 ? 64 : 128;
+    case 9: case 10: case 11: case 12: return 128;
+  }
+  return 0;
+}
+
+/* FP32 FLOPs per cycle of one core of the host CPU (PoCL's devices run on it): SIMD lanes x 2
+ * (an FMA is 2 FLOPs) x 2 FMA units, the count on Intel server cores and AMD Zen 5; Zen 4
+ * splits 512-bit operations into two halves and reaches half of it. */
+static int host_flops_per_cycle(const char **out_isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    *out_isa = "AVX-512: 16 lanes x 2 FMA units x 2";
+    return 64;
+  }
+  if (__builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2")) {
+    *out_isa = "AVX2: 8 lanes x 2 FMA units x 2";
+    return 32;
+  }
+  if (__builtin_cpu_supports("avx")) {
+    *out_isa = "AVX: 8 lanes, add + mul";
+    return 16;
+  }
+  *out_isa = "SSE: 4 lanes, add + mul";
+  return 8;
+#else
+  *out_isa = "";
+  return 0;
+#endif
+}
+
+/* Peak FP32 rate from units and clock, where the device kind is known (see mlg.h). */
+static void estimate_peak(cl_device_id device, cl_device_type type, mlg_device_info *info) {
+  info->peak_gflops = 0;
+  info->peak_formula[0] = '\0';
+  if (info->compute_units <= 0 || info->max_clock_mhz <= 0) return;
+  double ghz = info->max_clock_mhz / 1000.0;
+  cl_uint vendor = 0;
+  clGetDeviceInfo(device, CL_DEVICE_VENDOR_ID, sizeof vendor, &vendor, NULL);
+  if ((type & CL_DEVICE_TYPE_GPU) && vendor == MLG_VENDOR_NVIDIA) {
+    cl_uint major = 0, minor = 0;
+    if (clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) != CL_SUCCESS ||
+        clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor, &minor, NULL) != CL_SUCCESS)
+      return;
+    int lanes = nvidia_lanes_per_sm((int)major, (int)minor);
+    if (!lanes) return;
+    info->peak_gflops = info->compute_units * (double)lanes * 2.0 * ghz;
+    snprintf(info->peak_formula, sizeof info->peak_formula, "%d SMs x %d FP32 lanes (sm_%u%u) x 2 x %d MHz",
+             info->compute_units, lanes, major, minor, info->max_clock_mhz);
+  } else if (type & CL_DEVICE_TYPE_CPU) {
+    const char *isa = "";
+    int per_cycle = host_flops_per_cycle(&isa);
+    if (!per_cycle) return;
+    info->peak_gflops = info->compute_units * (double)per_cycle * ghz;
+    snprintf(info->peak_formula, sizeof info->peak_formula, "%d cores x %d FLOP/cycle (%s) x %d MHz",
+             info->compute_units, per_cycle, isa, info->max_clock_mhz);
+  }
+}
+
 static void fill_info(int index, cl_platform_id platform, cl_device_id device, mlg_device_info *info) {
   memset(info, 0, sizeof *info);
   snprintf(info->spec, sizeof info->spec, "opencl:%d", index);
@@ -158,6 +231,10 @@ static void fill_info(int index, cl_platform_id platform, cl_device_id device, m
   info->compute_units = (int)units;
   info->global_mem_bytes = global;
   info->local_mem_bytes = local;
+  cl_uint clock = 0;
+  clGetDeviceInfo(device, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof clock, &clock, NULL);
+  info->max_clock_mhz = (int)clock;
+  estimate_peak(device, type, info);
 }
 
 typedef struct list_ctx {

@@ -35,6 +35,7 @@ typedef struct mlg_cl_dispatch {
   cl_uint work_dim;
   size_t global[3];
   size_t local[3];
+  uint32_t bundle_index;     /* its index in the bundle's dispatch list */
 } mlg_cl_dispatch;
 
 struct mlg_backend_session {
@@ -44,6 +45,10 @@ struct mlg_backend_session {
   cl_kernel *kernels;        /* one per bundle kernel, arguments set */
   uint32_t n_dispatches;
   mlg_cl_dispatch *dispatches;
+  /* Profiling devices only (NULL otherwise): one event per recorded dispatch, live during a
+   * run; and per bundle dispatch, the device ns of the last successful run. */
+  cl_event *events;
+  uint64_t *times_ns;
 };
 
 /* "CL_OUT_OF_RESOURCES", or "CL error -9999" for codes it does not know (static storage for
@@ -67,6 +72,7 @@ mlg_status mlg_cl_record(mlg_backend_model *model, mlg_backend_session **out_ses
 void       mlg_cl_session_destroy(mlg_backend_session *session);
 mlg_status mlg_cl_run(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
                       const mlg_transfer *outputs, int n_outputs);
+mlg_status mlg_cl_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
 
 /* Program-binary disk cache (opencl_cache.c). The key covers the source, the build options,
  * the device name, the platform and driver versions, and the mlg version. */

@@ -1,0 +1,207 @@
+/* test_profile.c — per-dispatch device times (mlg_session_profile) on PoCL, the device's peak
+ * estimate, and mlgrun's FLOP estimates and copy-bandwidth measurement (tools/mlgrun_perf.c,
+ * compiled in here). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bundle.h"
+#include "mlg.h"
+#include "../../tools/mlgrun_perf.c"
+
+/* C[8,4] = A[8,16] @ B[16,4], one output per work-item; then y = relu(C). */
+static const char *SOURCE =
+    "__kernel void k0_matmul(__global const float *a, uint a_off, __global const float *b, uint b_off,\n"
+    "                        __global float *c, uint c_off) {\n"
+    "  uint i = get_global_id(0) / 4, j = get_global_id(0) % 4;\n"
+    "  float s = 0;\n"
+    "  for (uint k = 0; k < 16; k++) s += a[a_off + i * 16 + k] * b[b_off + k * 4 + j];\n"
+    "  c[c_off + i * 4 + j] = s;\n"
+    "}\n"
+    "__kernel void k1_relu(__global const float *c, uint c_off, __global float *y, uint y_off) {\n"
+    "  uint i = get_global_id(0);\n"
+    "  y[y_off + i] = fmax(c[c_off + i], 0.0f);\n"
+    "}\n";
+
+static uint8_t *make_bundle(size_t *out_size) {
+  static char na[] = "a", nb[] = "b", nc[] = "c", ny[] = "y";
+  mlgb_tensor t[4];
+  memset(t, 0, sizeof t);
+  t[0] = (mlgb_tensor){na, MLGB_F32, MLGB_ROLE_INPUT, MLGB_REGION_IO, 2, {8, 16}, 0, 8 * 16 * 4};
+  t[1] = (mlgb_tensor){nb, MLGB_F32, MLGB_ROLE_INPUT, MLGB_REGION_IO, 2, {16, 4}, 512, 16 * 4 * 4};
+  t[2] = (mlgb_tensor){nc, MLGB_F32, MLGB_ROLE_INTERMEDIATE, MLGB_REGION_ARENA, 2, {8, 4}, 0, 8 * 4 * 4};
+  t[3] = (mlgb_tensor){ny, MLGB_F32, MLGB_ROLE_OUTPUT, MLGB_REGION_IO, 2, {8, 4}, 768, 8 * 4 * 4};
+  mlgb_module module = {MLGB_MODULE_OPENCL_C, strlen(SOURCE), (uint8_t *)SOURCE};
+  uint32_t args0[3] = {0, 1, 2}, args1[2] = {2, 3};
+  static char k0[] = "k0_matmul", k1[] = "k1_relu";
+  mlgb_kernel kernels[2] = {{k0, 0, {32, 1, 1}, 3, args0}, {k1, 0, {32, 1, 1}, 2, args1}};
+  mlgb_dispatch dispatches[2] = {{0, {1, 1, 1}}, {1, {1, 1, 1}}};
+  static char model_name[] = "mm_relu", producer[] = "test_profile";
+  mlgb_bundle b = {0};
+  b.target = MLGB_TARGET_OPENCL;
+  b.model_name = model_name;
+  b.producer = producer;
+  b.alignment = 256;
+  b.region_size[MLGB_REGION_IO] = 1024;
+  b.region_size[MLGB_REGION_ARENA] = 256;
+  b.n_tensors = 4;
+  b.tensors = t;
+  b.n_modules = 1;
+  b.modules = &module;
+  b.n_kernels = 2;
+  b.kernels = kernels;
+  b.n_dispatches = 2;
+  b.dispatches = dispatches;
+  uint8_t *data = NULL;
+  char err[512];
+  ck_assert_msg(mlgb_write(&b, &data, out_size, err, sizeof err) == 0, "mlgb_write: %s", err);
+  return data;
+}
+
+static mlg_runtime *cpu_runtime(int profiling) {
+  mlg_runtime_options opts = {.device = "cpu", .cache_dir = "", .enable_profiling = profiling};
+  mlg_runtime *rt = NULL;
+  ck_assert_msg(mlg_runtime_create(&opts, &rt) == MLG_OK, "runtime: %s", mlg_last_error());
+  return rt;
+}
+
+static mlg_session *session_on(mlg_runtime *rt, mlg_model **out_model) {
+  size_t size;
+  uint8_t *data = make_bundle(&size);
+  ck_assert_msg(mlg_model_load_memory(rt, data, size, NULL, out_model) == MLG_OK, "load: %s", mlg_last_error());
+  free(data);
+  mlg_session *s = NULL;
+  ck_assert_msg(mlg_session_create(*out_model, &s) == MLG_OK, "session: %s", mlg_last_error());
+  float a[128], b[64];
+  for (int i = 0; i < 128; i++) a[i] = (float)(i % 5) - 2.0f;
+  for (int i = 0; i < 64; i++) b[i] = (float)(i % 3) - 1.0f;
+  ck_assert(mlg_session_set_input(s, "a", a, sizeof a) == MLG_OK);
+  ck_assert(mlg_session_set_input(s, "b", b, sizeof b) == MLG_OK);
+  return s;
+}
+
+START_TEST(test_profile_times_each_dispatch) {
+  mlg_runtime *rt = cpu_runtime(1);
+  mlg_model *m = NULL;
+  mlg_session *s = session_on(rt, &m);
+  mlg_dispatch_profile p[4];
+  int count = -1;
+  /* Before any run there is nothing to report. */
+  ck_assert_int_eq(mlg_session_profile(s, p, 4, &count), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(count, 0);
+  for (int run = 0; run < 2; run++) {
+    ck_assert_msg(mlg_session_run(s) == MLG_OK, "run: %s", mlg_last_error());
+    memset(p, 0, sizeof p);
+    ck_assert_msg(mlg_session_profile(s, p, 4, &count) == MLG_OK, "%s", mlg_last_error());
+    ck_assert_int_eq(count, 2);
+    ck_assert_str_eq(p[0].kernel, "k0_matmul");
+    ck_assert_str_eq(p[1].kernel, "k1_relu");
+    ck_assert_int_eq(p[0].kernel_index, 0);
+    ck_assert_int_eq(p[1].dispatch_index, 1);
+    ck_assert_uint_eq(p[0].bytes, 512 + 256 + 128); /* a, b read; c written */
+    ck_assert_uint_eq(p[1].bytes, 128 + 128);
+    ck_assert_msg(p[0].device_ns > 0 && p[1].device_ns > 0, "times %llu %llu", (unsigned long long)p[0].device_ns,
+                  (unsigned long long)p[1].device_ns);
+    ck_assert_msg(p[0].device_ns < 10000000000ull, "a tiny kernel took %llu ns", (unsigned long long)p[0].device_ns);
+  }
+  /* A smaller capacity: the count still says how many there are. */
+  memset(p, 0, sizeof p);
+  ck_assert(mlg_session_profile(s, p, 1, &count) == MLG_OK);
+  ck_assert_int_eq(count, 2);
+  ck_assert_str_eq(p[0].kernel, "k0_matmul");
+  ck_assert_ptr_null(p[1].kernel);
+  ck_assert(mlg_session_profile(s, NULL, 0, &count) == MLG_OK);
+  ck_assert_int_eq(count, 2);
+  ck_assert_int_eq(mlg_session_profile(NULL, p, 4, &count), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(mlg_session_profile(s, NULL, 4, &count), MLG_ERR_INVALID_ARGUMENT);
+  mlg_session_destroy(s);
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_profile_needs_profiling_runtime) {
+  mlg_runtime *rt = cpu_runtime(0);
+  mlg_model *m = NULL;
+  mlg_session *s = session_on(rt, &m);
+  ck_assert(mlg_session_run(s) == MLG_OK);
+  mlg_dispatch_profile p[2];
+  int count = -1;
+  ck_assert_int_eq(mlg_session_profile(s, p, 2, &count), MLG_ERR_UNSUPPORTED);
+  ck_assert_int_eq(count, 0);
+  ck_assert_msg(strstr(mlg_last_error(), "enable_profiling") != NULL, "message: %s", mlg_last_error());
+  /* Results are the same with and without profiling. */
+  float y[32];
+  ck_assert(mlg_session_get_output(s, "y", y, sizeof y) == MLG_OK);
+  for (int i = 0; i < 32; i++) ck_assert(y[i] >= 0.0f);
+  mlg_session_destroy(s);
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_peak_estimate) {
+  mlg_runtime *rt = cpu_runtime(0);
+  const mlg_device_info *d = mlg_runtime_device(rt);
+  ck_assert_int_gt(d->max_clock_mhz, 0);
+#if defined(__x86_64__)
+  ck_assert_msg(d->peak_gflops > 0, "no peak for %s", d->name);
+  ck_assert_msg(strstr(d->peak_formula, "cores") != NULL, "formula: %s", d->peak_formula);
+  /* units x FLOP/cycle x clock: at least 8 FLOP/cycle per core, at most 64. */
+  double per_cycle = d->peak_gflops * 1000.0 / d->compute_units / d->max_clock_mhz;
+  ck_assert_msg(per_cycle >= 7.99 && per_cycle <= 64.01, "%g FLOP/cycle", per_cycle);
+#endif
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(test_flop_estimates) {
+  size_t size;
+  uint8_t *data = make_bundle(&size);
+  mlgb_bundle *b = NULL;
+  char err[256];
+  ck_assert(mlgb_read(data, size, &b, err, sizeof err) == 0);
+  free(data);
+  int exact = -1;
+  ck_assert_uint_eq(perf_estimate_flops(b, 0, &exact), 2 * 8 * 4 * 16);
+  ck_assert_int_eq(exact, 1);
+  ck_assert_uint_eq(perf_estimate_flops(b, 1, &exact), 32);
+  ck_assert_int_eq(exact, 0);
+  mlgb_free(b);
+  double v[5] = {5, 1, 4, 2, 3};
+  ck_assert(perf_median(v, 5) == 3);
+  ck_assert(perf_median(v, 4) == 2.5);
+}
+END_TEST
+
+START_TEST(test_copy_bandwidth) {
+  mlg_runtime *rt = cpu_runtime(1);
+  double gbps = 0;
+  ck_assert_msg(perf_measure_copy(rt, 4 << 20, &gbps) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_msg(gbps > 0.1 && gbps < 10000, "copy bandwidth %g GB/s", gbps);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libpocl.so\nleak:libLLVM\n"; }
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void) { return "print_suppressions=0"; }
+
+int main(void) {
+  Suite *suite = suite_create("profile");
+  TCase *tc = tcase_create("opencl");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, test_profile_times_each_dispatch);
+  tcase_add_test(tc, test_profile_needs_profiling_runtime);
+  tcase_add_test(tc, test_peak_estimate);
+  tcase_add_test(tc, test_flop_estimates);
+  tcase_add_test(tc, test_copy_bandwidth);
+  suite_add_tcase(suite, tc);
+  SRunner *runner = srunner_create(suite);
+  srunner_run_all(runner, CK_NORMAL);
+  int failed = srunner_ntests_failed(runner);
+  srunner_free(runner);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

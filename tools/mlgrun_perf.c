@@ -1,0 +1,277 @@
+/* mlgrun_perf.c — device limits, FLOP estimates and the profile table of mlgrun (see
+ * mlgrun_perf.h and docs/performance.md). */
+#include "mlgrun_perf.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each work-item copies one float4; offsets are in floats, as every mlg kernel takes them. */
+static const char COPY_SOURCE[] =
+    "__kernel void mlg_copy4(__global const float *x, uint x_off, __global float *y, uint y_off) {\n"
+    "  size_t i = get_global_id(0);\n"
+    "  vstore4(vload4(i, x + x_off), i, y + y_off);\n"
+    "}\n";
+#define COPY_LOCAL 256
+#define COPY_WARMUP 2
+#define COPY_RUNS 5
+
+/* A bundle with one input x and one output y of `n` floats each, and one copy dispatch. */
+static int copy_bundle(uint64_t n, uint8_t **out_data, size_t *out_size, char *err, size_t err_size) {
+  uint64_t bytes = n * 4;
+  mlgb_tensor tensors[2] = {
+      {.name = "x", .dtype = MLGB_F32, .role = MLGB_ROLE_INPUT, .region = MLGB_REGION_IO, .rank = 1,
+       .dims = {(int64_t)n}, .offset = 0, .size = bytes},
+      {.name = "y", .dtype = MLGB_F32, .role = MLGB_ROLE_OUTPUT, .region = MLGB_REGION_IO, .rank = 1,
+       .dims = {(int64_t)n}, .offset = bytes, .size = bytes},
+  };
+  mlgb_module module = {.kind = MLGB_MODULE_OPENCL_C, .size = sizeof COPY_SOURCE - 1, .data = (uint8_t *)COPY_SOURCE};
+  uint32_t args[2] = {0, 1};
+  mlgb_kernel kernel = {.name = "mlg_copy4", .module = 0, .local_size = {COPY_LOCAL, 1, 1}, .n_args = 2, .args = args};
+  mlgb_dispatch dispatch = {.kernel = 0, .groups = {(uint32_t)(n / 4 / COPY_LOCAL), 1, 1}};
+  mlgb_bundle b = {
+      .target = MLGB_TARGET_OPENCL,
+      .model_name = "mlg_copy_bandwidth",
+      .producer = "mlgrun",
+      .alignment = 256,
+      .region_size = {0, 2 * bytes, 0},
+      .n_tensors = 2,
+      .tensors = tensors,
+      .n_modules = 1,
+      .modules = &module,
+      .n_kernels = 1,
+      .kernels = &kernel,
+      .n_dispatches = 1,
+      .dispatches = &dispatch,
+  };
+  return mlgb_write(&b, out_data, out_size, err, err_size);
+}
+
+mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps) {
+  *out_gbps = 0;
+  const mlg_device_info *dev = mlg_runtime_device(rt);
+  if (!dev || strcmp(dev->backend, "opencl") != 0) return MLG_ERR_UNSUPPORTED;
+  uint64_t n = (bytes / 4096) * 1024; /* floats: a multiple of COPY_LOCAL float4s */
+  if (n == 0) n = 1024;
+  uint8_t *data = NULL;
+  size_t size = 0;
+  char err[512];
+  if (copy_bundle(n, &data, &size, err, sizeof err) != 0) {
+    fprintf(stderr, "mlgrun: warning: cannot build the copy bundle: %s\n", err);
+    return MLG_ERR_FORMAT;
+  }
+  mlg_model *model = NULL;
+  mlg_session *session = NULL;
+  float *host = calloc((size_t)n, sizeof *host);
+  mlg_status st = host ? MLG_OK : MLG_ERR_OUT_OF_MEMORY;
+  if (st == MLG_OK) st = mlg_model_load_memory(rt, data, size, NULL, &model);
+  free(data);
+  if (st == MLG_OK) st = mlg_session_create(model, &session);
+  if (st == MLG_OK) st = mlg_session_set_input(session, "x", host, (size_t)n * 4);
+  uint64_t best = 0;
+  for (int r = 0; r < COPY_WARMUP + COPY_RUNS && st == MLG_OK; r++) {
+    st = mlg_session_run(session);
+    mlg_dispatch_profile p;
+    int count = 0;
+    if (st == MLG_OK) st = mlg_session_profile(session, &p, 1, &count);
+    if (st == MLG_OK && r >= COPY_WARMUP && count == 1 && p.device_ns > 0 && (best == 0 || p.device_ns < best))
+      best = p.device_ns;
+  }
+  if (st == MLG_OK && best > 0) *out_gbps = 2.0 * (double)n * 4.0 / (double)best;
+  mlg_session_destroy(session);
+  mlg_model_destroy(model);
+  free(host);
+  return st;
+}
+
+void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, perf_limits *out) {
+  memset(out, 0, sizeof *out);
+  const mlg_device_info *dev = mlg_runtime_device(rt);
+  out->peak_gflops = dev->peak_gflops;
+  snprintf(out->peak_formula, sizeof out->peak_formula, "%s", dev->peak_formula);
+  if (copy_bytes == 0) return;
+  out->copy_bytes = (copy_bytes / 4096) * 4096;
+  mlg_status st = perf_measure_copy(rt, copy_bytes, &out->copy_gbps);
+  if (st != MLG_OK)
+    fprintf(stderr, "mlgrun: warning: copy bandwidth not measured: %s\n",
+            st == MLG_ERR_UNSUPPORTED ? "the device is not an OpenCL one" : mlg_last_error());
+}
+
+void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *l) {
+  fprintf(f, "device: %s %s [%s, %s], %d compute units, %d MHz\n", dev->spec, dev->name, dev->platform,
+          dev->is_gpu ? "GPU" : "CPU", dev->compute_units, dev->max_clock_mhz);
+  if (l->peak_gflops > 0)
+    fprintf(f, "peak FP32: %.1f GFLOP/s = %s\n", l->peak_gflops, l->peak_formula);
+  else
+    fprintf(f, "peak FP32: unknown for this device\n");
+  if (l->copy_gbps > 0)
+    fprintf(f, "copy bandwidth: %.1f GB/s (float4 copy of %.0f MiB, read + written bytes / device time, best of %d)\n",
+            l->copy_gbps, (double)l->copy_bytes / (1 << 20), COPY_RUNS);
+  fprintf(f, "limits: peak %.1f GFLOP/s, copy %.1f GB/s\n", l->peak_gflops, l->copy_gbps);
+}
+
+/* ---- FLOP estimates ---- */
+
+typedef enum op_rule { RULE_GEMM, RULE_CONV, RULE_LINEAR, RULE_PER_OUT, RULE_PER_IN, RULE_NONE } op_rule;
+
+/* Per op: how its FLOPs are counted and the FLOPs per element. Longer names first where one is
+ * a prefix of another, since fused names are matched token by token. */
+static const struct {
+  const char *name;
+  op_rule rule;
+  int per_element;
+} OPS[] = {
+    {"matmul", RULE_GEMM, 2},         {"linear", RULE_LINEAR, 2},       {"conv2d", RULE_CONV, 2},
+    {"global_avg_pool2d", RULE_PER_IN, 1}, {"max_pool2d", RULE_PER_IN, 1}, {"avg_pool2d", RULE_PER_IN, 1},
+    {"log_softmax", RULE_PER_IN, 6},  {"softmax", RULE_PER_IN, 5},      {"layer_norm", RULE_PER_IN, 8},
+    {"batch_norm", RULE_PER_OUT, 2},  {"leaky_relu", RULE_PER_OUT, 1},  {"sum", RULE_PER_IN, 1},
+    {"mean", RULE_PER_IN, 1},         {"max", RULE_PER_IN, 1},          {"min", RULE_PER_IN, 1},
+    {"add", RULE_PER_OUT, 1},         {"sub", RULE_PER_OUT, 1},         {"mul", RULE_PER_OUT, 1},
+    {"div", RULE_PER_OUT, 1},         {"pow", RULE_PER_OUT, 1},         {"maximum", RULE_PER_OUT, 1},
+    {"minimum", RULE_PER_OUT, 1},     {"neg", RULE_PER_OUT, 1},         {"abs", RULE_PER_OUT, 1},
+    {"exp", RULE_PER_OUT, 1},         {"log", RULE_PER_OUT, 1},         {"sqrt", RULE_PER_OUT, 1},
+    {"rsqrt", RULE_PER_OUT, 1},       {"relu", RULE_PER_OUT, 1},        {"sigmoid", RULE_PER_OUT, 1},
+    {"tanh", RULE_PER_OUT, 1},        {"gelu", RULE_PER_OUT, 1},        {"silu", RULE_PER_OUT, 1},
+    {"erf", RULE_PER_OUT, 1},         {"clamp", RULE_PER_OUT, 1},
+};
+
+static uint64_t numel(const mlgb_tensor *t) {
+  uint64_t n = 1;
+  for (uint32_t d = 0; d < t->rank; d++) n *= (uint64_t)t->dims[d];
+  return n;
+}
+
+/* 2·numel(out)·K for the GEMM-like ops, K found from the shapes; 0 if they do not fit. */
+static uint64_t gemm_flops(const mlgb_bundle *b, const mlgb_kernel *k, op_rule rule) {
+  if (k->n_args < 2) return 0;
+  const mlgb_tensor *out = &b->tensors[k->args[k->n_args - 1]];
+  const mlgb_tensor *x = &b->tensors[k->args[0]];
+  uint64_t kdim = 0;
+  if (rule == RULE_GEMM) {
+    if (x->rank >= 1) kdim = (uint64_t)x->dims[x->rank - 1];
+  } else {
+    /* The weight: a bound input (not the first) whose first dim is the output's channels
+     * (conv2d: dim 1 of NCHW; linear: the last dim). */
+    int64_t out_ch = rule == RULE_CONV ? (out->rank == 4 ? out->dims[1] : 0) : (out->rank ? out->dims[out->rank - 1] : 0);
+    uint32_t want_rank = rule == RULE_CONV ? 4 : 2;
+    for (uint32_t a = 1; a + 1 < k->n_args && !kdim; a++) {
+      const mlgb_tensor *w = &b->tensors[k->args[a]];
+      if (w->rank == want_rank && w->dims[0] == out_ch) kdim = numel(w) / (uint64_t)w->dims[0];
+    }
+  }
+  return 2 * numel(out) * kdim;
+}
+
+uint64_t perf_estimate_flops(const mlgb_bundle *b, uint32_t kernel, int *out_exact) {
+  *out_exact = 0;
+  const mlgb_kernel *k = &b->kernels[kernel];
+  if (k->n_args == 0) return 0;
+  const char *name = k->name;
+  /* Skip the "k<N>_" prefix that mlgc gives every kernel. */
+  if (name[0] == 'k') {
+    const char *p = name + 1;
+    while (*p >= '0' && *p <= '9') p++;
+    if (p > name + 1 && *p == '_') name = p + 1;
+  }
+  uint64_t out_n = numel(&b->tensors[k->args[k->n_args - 1]]);
+  uint64_t in_n = 0;
+  for (uint32_t a = 0; a + 1 < k->n_args; a++) {
+    uint64_t n = numel(&b->tensors[k->args[a]]);
+    if (n > in_n) in_n = n;
+  }
+  if (in_n == 0) in_n = out_n;
+
+  /* Token by token: every op named in the kernel's name adds its count ("gelu_mul_add"). */
+  uint64_t flops = 0;
+  const char *p = name;
+  while (*p) {
+    size_t best = 0;
+    int which = -1;
+    for (size_t o = 0; o < sizeof OPS / sizeof OPS[0]; o++) {
+      size_t len = strlen(OPS[o].name);
+      if (len > best && strncmp(p, OPS[o].name, len) == 0 && (p[len] == '\0' || p[len] == '_')) {
+        best = len;
+        which = (int)o;
+      }
+    }
+    if (which < 0) {
+      const char *u = strchr(p, '_');
+      if (!u) break;
+      p = u + 1;
+      continue;
+    }
+    switch (OPS[which].rule) {
+      case RULE_GEMM: case RULE_CONV: case RULE_LINEAR: {
+        uint64_t g = gemm_flops(b, k, OPS[which].rule);
+        if (g) *out_exact = 1;
+        flops += g;
+        break;
+      }
+      case RULE_PER_OUT: flops += out_n * (uint64_t)OPS[which].per_element; break;
+      case RULE_PER_IN: flops += in_n * (uint64_t)OPS[which].per_element; break;
+      case RULE_NONE: break;
+    }
+    p += best;
+    if (*p == '_') p++;
+  }
+  return flops;
+}
+
+/* ---- the table ---- */
+
+static const char *human(char *buf, size_t size, double v) {
+  const char *units[] = {"", "K", "M", "G", "T", "P"};
+  int u = 0;
+  while (v >= 1000 && u < 5) {
+    v /= 1000;
+    u++;
+  }
+  snprintf(buf, size, u ? "%.2f%s" : "%.0f%s", v, units[u]);
+  return buf;
+}
+
+void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profile *prof, int n,
+                        const perf_limits *l) {
+  uint64_t total_ns = 0, total_bytes = 0, total_flops = 0;
+  for (int i = 0; i < n; i++) total_ns += prof[i].device_ns;
+  fprintf(f, "%4s  %-28s %10s %6s %9s %8s %9s %9s %6s %4s\n", "#", "kernel", "device_us", "%time", "bytes", "GB/s",
+          "FLOPs", "GFLOP/s", "%limit", "by");
+  for (int i = 0; i < n; i++) {
+    const mlg_dispatch_profile *p = &prof[i];
+    int exact = 0;
+    uint64_t flops = perf_estimate_flops(b, (uint32_t)p->kernel_index, &exact);
+    total_bytes += p->bytes;
+    total_flops += flops;
+    double s = p->device_ns * 1e-9;
+    double gbps = s > 0 ? p->bytes / s * 1e-9 : 0, gflops = s > 0 ? flops / s * 1e-9 : 0;
+    double mem_frac = l->copy_gbps > 0 ? gbps / l->copy_gbps : 0;
+    double flop_frac = l->peak_gflops > 0 ? gflops / l->peak_gflops : 0;
+    char bytes_s[32], flops_s[32], lim_s[16];
+    if (mem_frac > 0 || flop_frac > 0)
+      snprintf(lim_s, sizeof lim_s, "%.1f", 100 * (mem_frac > flop_frac ? mem_frac : flop_frac));
+    else
+      snprintf(lim_s, sizeof lim_s, "-");
+    fprintf(f, "%4d  %-28.28s %10.1f %6.1f %9s %8.1f %8s%s %9.1f %6s %4s\n", p->dispatch_index, p->kernel,
+            p->device_ns / 1e3, total_ns ? 100.0 * p->device_ns / total_ns : 0.0, human(bytes_s, sizeof bytes_s, p->bytes),
+            gbps, human(flops_s, sizeof flops_s, (double)flops), exact || !flops ? " " : "~", gflops, lim_s,
+            mem_frac == 0 && flop_frac == 0 ? "" : mem_frac > flop_frac ? "mem" : "flop");
+  }
+  double s = total_ns * 1e-9;
+  char bytes_s[32], flops_s[32];
+  fprintf(f, "total: %d dispatches, %.1f us device, %s bytes (%.1f GB/s), %s FLOPs (%.1f GFLOP/s)\n", n,
+          total_ns / 1e3, human(bytes_s, sizeof bytes_s, total_bytes), s > 0 ? total_bytes / s * 1e-9 : 0,
+          human(flops_s, sizeof flops_s, (double)total_flops), s > 0 ? total_flops / s * 1e-9 : 0);
+  fprintf(f, "(bytes: the tensors each kernel binds, once each; FLOPs marked ~ are per-element estimates; "
+             "%%limit: the larger of GB/s / copy bandwidth and GFLOP/s / peak FP32)\n");
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+double perf_median(double *v, int n) {
+  if (n <= 0) return 0;
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}

@@ -1,0 +1,45 @@
+/* mlgrun_perf.h — what mlgrun measures with --profile, --bench and --limits: the device's
+ * limits (peak FP32 from its units and clock; copy bandwidth from a copy kernel run in the same
+ * process), FLOP estimates per kernel, the per-dispatch table and medians.
+ * docs/performance.md documents the formulas. Reentrant; nothing here is thread-safe beyond
+ * what the runtime's handles are. */
+#ifndef MLGRUN_PERF_H
+#define MLGRUN_PERF_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bundle.h"
+#include "mlg.h"
+
+typedef struct perf_limits {
+  double peak_gflops;        /* 0: unknown */
+  char peak_formula[128];
+  double copy_gbps;          /* 0: not measured */
+  uint64_t copy_bytes;       /* bytes read (= bytes written) by the copy kernel */
+} perf_limits;
+
+/* Copy bandwidth of rt's device: a float4 copy kernel over `bytes` (rounded down to a multiple
+ * of 4 KiB), run a few times through the public API; the best run's (read + written bytes) /
+ * device time. rt must have been created with enable_profiling. Returns MLG_OK, or a status
+ * with mlg_last_error() set; MLG_ERR_UNSUPPORTED for a non-OpenCL device. */
+mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps);
+
+/* Fills limits from rt's device info and, when copy_bytes > 0, a copy measurement (a failed
+ * measurement leaves copy_gbps 0 and prints a warning to stderr). */
+void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, perf_limits *out_limits);
+void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *limits);
+
+/* FLOPs of one dispatch of `kernel`, estimated from its op name and its tensors' shapes (the
+ * last bound tensor is taken as the output); 0 for data movement. *out_exact is 1 for
+ * matmul/linear/conv2d (2·M·N·K counted from shapes), 0 for per-element estimates. */
+uint64_t perf_estimate_flops(const mlgb_bundle *bundle, uint32_t kernel, int *out_exact);
+
+/* Prints the --profile table of one run: a row per dispatch, then totals. */
+void perf_print_profile(FILE *f, const mlgb_bundle *bundle, const mlg_dispatch_profile *profile, int n,
+                        const perf_limits *limits);
+
+/* Median of v[0..n) (sorts v); 0 for n == 0. */
+double perf_median(double *v, int n);
+
+#endif
