@@ -149,8 +149,10 @@ static int store_in_cache(mlg_backend_device *dev, cl_program p, const char *dir
   return rc;
 }
 
+/* Builds module `index` from the cache or from source; *built_from_source says which (the
+ * binary is stored only once its kernels have been created, see mlg_cl_build). */
 static mlg_status build_module(mlg_backend_model *m, uint32_t index, const char *cache_dir,
-                               mlg_backend_cache_stats *stats) {
+                               mlg_backend_cache_stats *stats, int *built_from_source) {
   mlg_backend_device *dev = m->dev;
   const mlgb_bundle *b = m->bundle;
   const mlgb_module *mod = &b->modules[index];
@@ -181,7 +183,7 @@ static mlg_status build_module(mlg_backend_model *m, uint32_t index, const char 
                     "clBuildProgram (module %u of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
                     mlg_cl_error_name(err), log);
   }
-  if (cache_dir && store_in_cache(dev, p, cache_dir, key) == 0) stats->writes++;
+  if (built_from_source) *built_from_source = 1;
   return MLG_OK;
 }
 
@@ -226,11 +228,29 @@ static mlg_status check_kernels(mlg_backend_model *m) {
 }
 
 mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats) {
-  for (uint32_t i = 0; i < m->bundle->n_modules; i++) {
-    mlg_status st = build_module(m, i, cache_dir, stats);
-    if (st != MLG_OK) return st;
+  const mlgb_bundle *b = m->bundle;
+  char *fresh = calloc(b->n_modules ? b->n_modules : 1, 1);
+  if (!fresh) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory building model '%s'", b->model_name);
+  mlg_status st = MLG_OK;
+  for (uint32_t i = 0; i < b->n_modules && st == MLG_OK; i++) {
+    int from_source = 0;
+    st = build_module(m, i, cache_dir, stats, &from_source);
+    fresh[i] = (char)from_source;
   }
-  return check_kernels(m);
+  if (st == MLG_OK) st = check_kernels(m);
+  /* Binaries are stored only after every kernel was created from them: some drivers (PoCL)
+   * finish a program's kernels lazily, and an entry saved earlier can be incomplete. */
+  for (uint32_t i = 0; st == MLG_OK && cache_dir && i < b->n_modules; i++) {
+    cl_uint n_kernels = 0;
+    if (!fresh[i] || clGetProgramInfo(m->programs[i], CL_PROGRAM_NUM_KERNELS, sizeof n_kernels, &n_kernels,
+                                      NULL) != CL_SUCCESS || n_kernels == 0)
+      continue;
+    mlg_cl_cache_key key = mlg_cl_cache_key_make(m->dev, b->modules[i].data, (size_t)b->modules[i].size,
+                                                 BUILD_OPTIONS);
+    if (store_in_cache(m->dev, m->programs[i], cache_dir, key) == 0) stats->writes++;
+  }
+  free(fresh);
+  return st;
 }
 
 void mlg_cl_model_destroy(mlg_backend_model *m) {
