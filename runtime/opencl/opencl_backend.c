@@ -241,7 +241,7 @@ mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend
   /* Binaries are stored only after every kernel was created from them: some drivers (PoCL)
    * finish a program's kernels lazily, and an entry saved earlier can be incomplete. */
   for (uint32_t i = 0; st == MLG_OK && cache_dir && i < b->n_modules; i++) {
-    cl_uint n_kernels = 0;
+    size_t n_kernels = 0;
     if (!fresh[i] || clGetProgramInfo(m->programs[i], CL_PROGRAM_NUM_KERNELS, sizeof n_kernels, &n_kernels,
                                       NULL) != CL_SUCCESS || n_kernels == 0)
       continue;
