@@ -8,6 +8,7 @@
 #include "ast.h"
 #include "bundle_emit.h"
 #include "emit_code.h"
+#include "fuse.h"
 #include "graph.h"
 #include "lower.h"
 #include "optimize.h"
@@ -65,7 +66,17 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   if (!out->optimized) return -1;
   const mlg_graph *g = out->optimized;
 
-  out->lowered = mlg_lower(g, diag);
+  if (options->opt_level > 0) {
+    mlg_fusion *fusion = mlg_fuse(g, 1);
+    if (!fusion) {
+      mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while fusing");
+      return -1;
+    }
+    out->lowered = mlg_lower_fused(g, fusion, diag);
+    mlg_fusion_free(fusion);
+  } else {
+    out->lowered = mlg_lower(g, diag);
+  }
   if (!out->lowered) return -1;
   out->code = calloc(1, sizeof(*out->code));
   if (!out->code) {

@@ -1,14 +1,17 @@
 /* lower.c — the lowering driver: graph nodes in order → kernel launches (see lower.h).
  *
- * Leaves (inputs, params, consts) get no launch. Elementwise ops go through the broadcasting
- * template with the op's scalar formula; views become aliases; every other op calls its own
- * lower hook. Launch arguments always name the tensor that owns the bytes: ctx->launch maps
- * each argument through alias_of, so later stages never have to. */
+ * Leaves (inputs, params, consts) get no launch. Unfused, elementwise ops go through the
+ * broadcasting template with the op's scalar formula; views become aliases; every other op
+ * calls its own lower hook. Fused, each group is lowered at its root (lower_group.c).
+ * Launch arguments always name the tensor that owns the bytes: ctx->launch maps each argument
+ * through alias_of, so later stages never have to. */
 #include "lower.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse.h"
+#include "lower_group.h"
 #include "lower_util.h"
 #include "op.h"
 #include "templates/elementwise.h"
@@ -35,6 +38,9 @@ static int ctx_launch(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, i
     mlg_launch *p = realloc(lw->launches, (size_t)cap * sizeof(*p));
     if (!p) return -1;
     lw->launches = p;
+    int *ln = realloc(lw->launch_node, (size_t)cap * sizeof(int));
+    if (!ln) return -1;
+    lw->launch_node = ln;
     st->cap_launches = cap;
   }
   int *copy = malloc((size_t)(n_args ? n_args : 1) * sizeof(int));
@@ -46,6 +52,7 @@ static int ctx_launch(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, i
     }
     copy[i] = root_of(lw, args[i]);
   }
+  lw->launch_node[lw->n_launches] = ctx->current;
   mlg_launch *l = &lw->launches[lw->n_launches++];
   l->kernel = kernel;
   l->n_args = n_args;
@@ -91,6 +98,7 @@ void mlg_lowered_free(mlg_lowered *lw) {
   free(lw->alias_of);
   free(lw->temp_bytes);
   free(lw->output_tensor);
+  free(lw->launch_node);
   kir_module_free(lw->module);
   free(lw);
 }
@@ -163,6 +171,7 @@ static int own_outputs(mlg_lower_ctx *ctx) {
     int node = g->outputs[o].node;
     const mlg_node *n = &g->nodes[node];
     int64_t numel = mlg_type_numel(&n->type);
+    ctx->current = node;
     lw->output_tensor[o] = node;
     if (lw->alias_of[node] >= 0) {
       int src = lw->alias_of[node];
@@ -179,7 +188,31 @@ static int own_outputs(mlg_lower_ctx *ctx) {
   return 0;
 }
 
+/* Fused: each group's kernel is emitted at its root; views that are aliases alias. */
+static int lower_fused_node(mlg_lower_ctx *ctx, int node) {
+  const mlg_fusion *fu = ctx->fusion;
+  const mlg_node *n = &ctx->graph->nodes[node];
+  if (n->kind == MLG_NODE_OP) {
+    int64_t numel = mlg_type_numel(&n->type);
+    if (numel < 0 || numel > MLG_KERNEL_NUMEL_LIMIT - 1) return lower_node(ctx, node);
+  }
+  switch (fu->role[node]) {
+  case MLG_ROLE_ALIAS:
+    ctx->alias(ctx, node, n->inputs[0]);
+    return 0;
+  case MLG_ROLE_ROOT:
+    ctx->current = node;
+    return mlg_lower_group(ctx, fu->group_of[node]);
+  default:
+    return 0;
+  }
+}
+
 mlg_lowered *mlg_lower(const mlg_graph *graph, mlg_diag *diag) {
+  return mlg_lower_fused(graph, NULL, diag);
+}
+
+mlg_lowered *mlg_lower_fused(const mlg_graph *graph, const mlg_fusion *fusion, mlg_diag *diag) {
   lower_state st = {0};
   mlg_lowered *lw = calloc(1, sizeof(*lw));
   int n = graph->n_nodes;
@@ -199,9 +232,18 @@ mlg_lowered *mlg_lower(const mlg_graph *graph, mlg_diag *diag) {
   lw->n_outputs = graph->n_outputs;
   for (int i = 0; i < n; i++) lw->alias_of[i] = -1;
   st.ctx = (mlg_lower_ctx){.graph = graph, .out = lw, .diag = diag, .launch = ctx_launch,
-                           .temp = ctx_temp, .alias = ctx_alias, .next_kernel = 0};
+                           .temp = ctx_temp, .alias = ctx_alias, .next_kernel = 0,
+                           .fusion = fusion};
+  if (fusion && fusion->n_nodes != n) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: the fusion is of another graph");
+    mlg_lowered_free(lw);
+    return NULL;
+  }
   int rc = 0;
-  for (int i = 0; i < n && rc == 0; i++) rc = lower_node(&st.ctx, i);
+  for (int i = 0; i < n && rc == 0; i++) {
+    st.ctx.current = i;
+    rc = fusion ? lower_fused_node(&st.ctx, i) : lower_node(&st.ctx, i);
+  }
   if (rc == 0) rc = own_outputs(&st.ctx);
   if (rc != 0) {
     mlg_lowered_free(lw);

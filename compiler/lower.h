@@ -1,6 +1,8 @@
-/* lower.h — from graph to kernels: each op node becomes zero or more kernel launches in the
- * kir module (views become aliases, no launch). Fusion (a later stage) will hand lowering
- * groups of nodes instead of single nodes; the launch list stays the same shape.
+/* lower.h — from graph to kernels. Unfused (mlg_lower), each op node becomes zero or more
+ * kernel launches in the kir module (views become aliases, no launch). Fused
+ * (mlg_lower_fused), each group of the fusion (fuse.h) becomes one kernel that stores only the
+ * group's root; nodes computed inside a kernel or folded into index arithmetic get no tensor
+ * any launch touches (so the memory plan gives them no bytes).
  *
  * Tensors: ids 0..n_nodes-1 are the graph's nodes; lowering may add temporaries after them
  * (scratch for multi-pass kernels), each with a byte size.
@@ -29,7 +31,12 @@ typedef struct mlg_lowered {
   int n_outputs;          /* = graph->n_outputs */
   int *output_tensor;     /* per graph output: the tensor holding it — the output node itself,
                              or a temporary copy when the output is an input, param or const */
+  int *launch_node;       /* per launch: the node it was emitted for (the group's root when
+                             fused; the output node for an output copy) */
 } mlg_lowered;
+
+struct mlg_fusion;
+struct mlg_fused_kernel;
 
 /* Context handed to an op's lower hook (op.h). */
 typedef struct mlg_lower_ctx {
@@ -46,11 +53,21 @@ typedef struct mlg_lower_ctx {
    * root owner of `of`, never to another view. */
   void (*alias)(struct mlg_lower_ctx *ctx, int node, int of);
   int next_kernel;        /* for unique kernel names: k0_linear, k1_relu, ... */
+  const struct mlg_fusion *fusion;   /* NULL: one op per kernel */
+  /* While the anchor op of a fused group is lowered by its hook: the group's state (the
+   * helpers in lower_util.h read it); NULL otherwise. */
+  struct mlg_fused_kernel *fused;
+  int current;            /* node whose kernels are being emitted (launch_node) */
+  const char *group_label; /* fused: what the kernel is named after ("linear_gelu"), or NULL */
 } mlg_lower_ctx;
 
 /* Lowers every op node. Graph outputs that would alias another tensor get a copy kernel so that
  * every output owns its bytes. Returns NULL after reporting to diag on failure. */
 mlg_lowered *mlg_lower(const mlg_graph *graph, mlg_diag *diag);
+/* Lowers the groups of `fusion` (from mlg_fuse on this graph), one kernel each; fusion NULL is
+ * mlg_lower. Returns NULL after reporting to diag on failure. */
+mlg_lowered *mlg_lower_fused(const mlg_graph *graph, const struct mlg_fusion *fusion,
+                             mlg_diag *diag);
 void         mlg_lowered_free(mlg_lowered *lowered);
 
 #endif

@@ -7,21 +7,24 @@
 #include "ast.h"
 #include "compile.h"
 #include "diag.h"
-#include "graph.h"
 #include "emit_code.h"
+#include "fuse.h"
+#include "graph.h"
+#include "lower.h"
 #include "plan.h"
 #include "../runtime/bundle.h"
 
 #define MAX_DIMS 64
 
 static const char usage[] =
-    "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|kernels|plan] [--target opencl|vulkan]\n"
+    "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|fused|kernels|plan] [--target opencl|vulkan]\n"
     "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights] [-O0|-O2]\n"
     "\n"
     "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
     "or prints one stage with --emit (to stdout, or to -o OUT).\n"
     "  -o OUT            output file\n"
-    "  --emit=STAGE      ast | graph | kernels (OpenCL C or GLSL) | plan (memory plan)\n"
+    "  --emit=STAGE      ast | graph | fused (the ops each kernel holds) |\n"
+    "                    kernels (OpenCL C or GLSL) | plan (memory plan)\n"
     "  --target T        opencl (default) or vulkan (GLSL compiled to SPIR-V)\n"
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
     "  --weights FILE    take params from a .safetensors file (by name)\n"
@@ -64,6 +67,21 @@ static char *default_output(const char *input) {
   return out;
 }
 
+/* --emit=fused: the optimized graph grouped as the pipeline's opt level groups it (one op per
+ * kernel at -O0), lowered again here so the kernel names match --emit=kernels. */
+static int print_fused(const mlg_pipeline *p, int opt_level, mlg_diag *diag, FILE *out) {
+  mlg_fusion *fusion = mlg_fuse(p->optimized, opt_level > 0);
+  if (!fusion) {
+    fprintf(stderr, "mlgc: error: out of memory while fusing\n");
+    return 1;
+  }
+  mlg_lowered *lw = mlg_lower_fused(p->optimized, opt_level > 0 ? fusion : NULL, diag);
+  if (lw) mlg_fusion_print(fusion, p->optimized, lw, out);
+  mlg_lowered_free(lw);
+  mlg_fusion_free(fusion);
+  return lw ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   const char *input = NULL, *output = NULL, *emit = NULL;
   mlg_compile_options options = {.target = MLGB_TARGET_OPENCL, .opt_level = 2};
@@ -85,7 +103,7 @@ int main(int argc, char **argv) {
     } else if (strncmp(a, "--emit=", 7) == 0 || strcmp(a, "--emit") == 0) {
       if (a[6] == '=') emit = a + 7;
       else if (++i < argc) emit = argv[i];
-      else return usage_error("%s needs a stage (ast, graph, kernels, plan)", a);
+      else return usage_error("%s needs a stage (ast, graph, fused, kernels, plan)", a);
     } else if (strncmp(a, "--target=", 9) == 0 || strcmp(a, "--target") == 0) {
       const char *t = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
       if (!t) return usage_error("%s needs a target (opencl or vulkan)", a);
@@ -122,12 +140,14 @@ int main(int argc, char **argv) {
   options.dims = dims;
 
   mlg_stage last = MLG_STAGE_BUNDLE;
+  int emit_fused = 0;
   if (emit) {
     if (strcmp(emit, "ast") == 0) last = MLG_STAGE_AST;
     else if (strcmp(emit, "graph") == 0) last = MLG_STAGE_GRAPH;
     else if (strcmp(emit, "kernels") == 0) last = MLG_STAGE_KERNELS;
+    else if (strcmp(emit, "fused") == 0) last = MLG_STAGE_KERNELS, emit_fused = 1;
     else if (strcmp(emit, "plan") == 0) last = MLG_STAGE_PLAN;
-    else return usage_error("unknown --emit stage '%s' (ast, graph, kernels, plan)", emit);
+    else return usage_error("unknown --emit stage '%s' (ast, graph, fused, kernels, plan)", emit);
   }
 
   mlg_source source;
@@ -152,7 +172,10 @@ int main(int argc, char **argv) {
       switch (last) {
       case MLG_STAGE_AST: mlg_ast_print(p.ast, out); break;
       case MLG_STAGE_GRAPH: mlg_graph_print(p.graph, &source, out); break;
-      case MLG_STAGE_KERNELS: fwrite(p.code->text, 1, p.code->text_size, out); break;
+      case MLG_STAGE_KERNELS:
+        if (emit_fused) status = print_fused(&p, options.opt_level, &diag, out);
+        else fwrite(p.code->text, 1, p.code->text_size, out);
+        break;
       case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.optimized, p.lowered, out); break;
       case MLG_STAGE_BUNDLE: fwrite(p.bundle, 1, p.bundle_size, out); break;
       }

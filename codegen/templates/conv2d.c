@@ -172,6 +172,19 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
     kir_expr *yidx = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_var(b, n), kir_i32(b, d->c_out)), oc),
                                         kir_i32(b, hw_out)),
                              kir_var(b, p));
+    if (d->epilogue.fn) {
+      char nm[32];
+      snprintf(nm, sizeof nm, "y_idx%d", j);
+      int yv = kir_var_new(b, nm, kir_t(KIR_I32));
+      kir_decl(b, yv, yidx);
+      yidx = kir_var(b, yv);
+      kt_out_pos at = {yidx, NULL, NULL, NULL};
+      v = d->epilogue.fn(b, v, &at, d->epilogue.user);
+      if (!v) {
+        kir_kernel_end(b, NULL);
+        return -1;
+      }
+    }
     kir_store(b, by, yidx, v);
     if (ragged) kir_end(b);
   }

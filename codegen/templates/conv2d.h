@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "../kir.h"
+#include "hooks.h"
 
 typedef struct kt_conv2d_desc {
   int64_t n, c_in, h, w;                          /* input dims */
@@ -35,6 +36,8 @@ typedef struct kt_conv2d_desc {
   int has_bias;
   int oc_block;                                   /* output channels per work-item, 1..8; 0 = 4 */
   int local_size;                                 /* work-items per group, 1..1024; 0 = 64 */
+  kt_epilogue epilogue;                           /* fused epilogue (hooks.h), after the bias;
+                                                     its buffers follow y */
 } kt_conv2d_desc;
 
 /* Output spatial size; returns -1 if the descriptor gives an empty or invalid output. */

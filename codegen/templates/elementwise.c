@@ -137,6 +137,37 @@ int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d
   return 0;
 }
 
+int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar out_dtype,
+                        kt_ew_body_fn body, void *user, int local_size, kir_kernel **out_kernel,
+                        int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  if (!m || !name || !body || n < 1 || n >= INDEX_LIMIT) return -1;
+  int ls = local_size > 0 ? local_size : KT_EW_LOCAL_SIZE;
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int vi = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, vi, kir_global_id(b, 0));
+  if (n % ls != 0) {
+    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, n)));
+    kir_return(b);
+    kir_end(b);
+  }
+  kir_expr *result = kir_builder_failed(b) ? NULL : body(b, kir_var(b, vi), user);
+  if (!result) {
+    kir_kernel_end(b, NULL);
+    return -1;
+  }
+  if (result->type.scalar != out_dtype) result = kir_cast(b, kir_t(out_dtype), result);
+  int ybuf = kir_buffer_param(b, "y", out_dtype, KIR_WRITE);
+  kir_store(b, ybuf, kir_var(b, vi), result);
+  if (kir_kernel_end(b, out_kernel)) return -1;
+  if (out_groups) {
+    out_groups[0] = (n + ls - 1) / ls;
+    out_groups[1] = out_groups[2] = 1;
+  }
+  return 0;
+}
+
 /* ---- scalar formulas ---- */
 
 kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_NEG, x); }

@@ -52,6 +52,17 @@ typedef struct kt_elementwise_desc {
 int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d,
                    kir_kernel **out_kernel, int64_t out_groups[3]);
 
+/* Fused elementwise kernel (compiler/fuse.h): one work-item per element of an n-element output,
+ * guarded `if (i >= n) return;`; `body` builds the value of element i (the I32 variable `index`)
+ * and declares the buffers it loads (kir_buffer_param) — those come first, in its order, then
+ * the output y (write, out_dtype; the value is cast if its type differs). Launch as above.
+ * Returns 0, or -1 for n outside [1, 2^31), a NULL body or result, or allocation failure. */
+typedef kir_expr *(*kt_ew_body_fn)(kir_builder *b, kir_expr *index, void *user);
+
+int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar out_dtype,
+                        kt_ew_body_fn body, void *user, int local_size, kir_kernel **out_kernel,
+                        int64_t out_groups[3]);
+
 /* ---- scalar formulas (float operands; NULL in → NULL out). Arguments that a formula uses more
  * than once (gelu, silu, leaky_relu, relu) are duplicated in the tree: pass variables. ---- */
 kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x);

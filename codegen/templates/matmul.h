@@ -14,7 +14,17 @@
  * accumulates a reg_m × reg_n register block. Loads past the matrix edges read 0 and stores
  * past them are skipped, so M, N and K may be any size; guards that cannot fire are omitted.
  *
- * Buffers, in order: A (read), B (read), bias (read, only if has_bias), C (write).
+ * Fusion (compiler/fuse.h): with `strided`, A, B and C may be any strided views (a transposed,
+ * sliced or reshaped operand needs no copy, and C may be written straight into the layout of a
+ * transpose that follows). With `a_norm`, the rows of A are layer-normalized as they are loaded:
+ * each work-group first computes mean and 1/sqrt(var + eps) of its tile_m rows (over all K),
+ * then every A element becomes (a − mean) · rstd (· norm_weight[k]) (+ norm_bias[k]); the
+ * row statistics are recomputed by each column tile, 2·K loads per row against K·tile_n
+ * multiply-adds. The epilogue (hooks.h) sees the value after the bias.
+ *
+ * Buffers, in order: A (read), B (read), bias (read, only if has_bias), norm_weight and
+ * norm_bias (read, [K], only if a_norm with a_norm_weight / a_norm_bias), C (write), then any
+ * the epilogue declares.
  * Launch: work-group size (tile_n / reg_n, tile_m / reg_m, 1);
  *         groups = (ceil(N / tile_n), ceil(M / tile_m), Π batch).
  * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
@@ -25,6 +35,7 @@
 #include <stdint.h>
 
 #include "../kir.h"
+#include "hooks.h"
 
 #define KT_MATMUL_MAX_BATCH 6
 
@@ -36,6 +47,20 @@ typedef struct kt_matmul_desc {
   int64_t b_batch_stride[KT_MATMUL_MAX_BATCH];   /* elements; 0 = B broadcast along that dim */
   int trans_b;                                   /* 0: B[b] is K×N; 1: B[b] is N×K */
   int has_bias;                                  /* 1: add bias[n] to every row */
+  /* Layouts. strided = 0: as described above (trans_b picks B's). strided = 1: element (m, k)
+   * of A[b] is at a_offset + a_base(b) + m·a_stride_m + k·a_stride_k, with a_base(b) from
+   * a_batch_stride as above; likewise B's (k, n) and C's (m, n) with c_batch_stride. Strides
+   * may be negative; C's must not send two elements to one place. trans_b is ignored. */
+  int strided;
+  int64_t a_offset, a_stride_m, a_stride_k;
+  int64_t b_offset, b_stride_k, b_stride_n;
+  int64_t c_batch_stride[KT_MATMUL_MAX_BATCH];
+  int64_t c_stride_m, c_stride_n;
+  /* Layer-normalize A's rows on load (see above). */
+  int a_norm;
+  double a_norm_eps;
+  int a_norm_weight, a_norm_bias;
+  kt_epilogue epilogue;                          /* fn NULL: store the (biased) value */
   /* Tiling (0 = let kt_matmul_pick_tiles choose). tile_m % reg_m == 0, tile_n % reg_n == 0,
    * (tile_m/reg_m)·(tile_n/reg_n) <= 1024 work-items, (tile_m + tile_n)·tile_k·4 bytes of
    * local memory <= 48 KiB. */

@@ -69,6 +69,23 @@ static kir_expr *offset_of(kir_builder *b, kir_expr *idx, const dim_group *g, in
   return off ? off : kir_i32(b, 0);
 }
 
+/* Where x's elements come from: the buffer, or the fused prologue. */
+typedef struct input_src {
+  int buf;
+  kt_prologue prologue;
+} input_src;
+
+static kir_expr *load_x(kir_builder *b, const input_src *src, kir_expr *index) {
+  if (src->prologue.fn) return src->prologue.fn(b, index, src->prologue.user);
+  return kir_load(b, src->buf, index);
+}
+
+static kir_expr *epilogue(kir_builder *b, const kt_reduce_desc *d, kir_expr *v, kir_expr *out) {
+  if (!d->epilogue.fn) return v;
+  kt_out_pos at = {out, NULL, NULL, NULL};
+  return d->epilogue.fn(b, v, &at, d->epilogue.user);
+}
+
 static kir_binop combine_op(kt_reduce_op op) {
   return op == KT_RED_MAX ? KIR_MAX : op == KT_RED_MIN ? KIR_MIN : KIR_ADD;
 }
@@ -124,9 +141,10 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
-  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int bx = d->prologue.fn ? -1 : kir_buffer_param(b, "x", KIR_F32, KIR_READ);
   int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
   int acc = kir_var_new(b, "acc", kir_t(KIR_F32));
+  input_src src = {bx, d->prologue};
 
   if (st == KT_REDUCE_WG_PER_OUTPUT) {
     int r = kir_var_new(b, "r", kir_t(KIR_I32));
@@ -142,11 +160,11 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
       /* Work-items past the end repeat the last element: harmless for max and min. */
       kir_expr *first = n_r >= ls ? kir_var(b, lid)
                                   : kir_bin(b, KIR_MIN, kir_var(b, lid), kir_i32(b, n_r - 1));
-      kir_decl(b, acc, kir_load(b, bx, kir_add(b, kir_var(b, base), offset_of(b, first, red, n_red))));
+      kir_decl(b, acc, load_x(b, &src, kir_add(b, kir_var(b, base), offset_of(b, first, red, n_red))));
       kir_for(b, r, kir_add(b, kir_var(b, lid), kir_i32(b, ls)), kir_i32(b, n_r), kir_i32(b, ls));
     }
     kir_assign(b, acc, kir_bin(b, cop, kir_var(b, acc),
-                               kir_load(b, bx, kir_add(b, kir_var(b, base),
+                               load_x(b, &src, kir_add(b, kir_var(b, base),
                                                        offset_of(b, kir_var(b, r), red, n_red)))));
     kir_end(b);
     int res = kt_emit_wg_reduce(b, cop, kir_var(b, acc), sh, lid, ls, "total");
@@ -154,7 +172,7 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
       kir_expr *v = kir_var(b, res);
       if (d->op == KT_RED_MEAN) v = kir_bin(b, KIR_DIV, v, kir_f32(b, (double)n_r));
       kir_if(b, kir_bin(b, KIR_EQ, kir_var(b, lid), kir_i32(b, 0)));
-      kir_store(b, by, kir_group_id(b, 0), v);
+      kir_store(b, by, kir_group_id(b, 0), epilogue(b, d, v, kir_group_id(b, 0)));
       kir_end(b);
     }
     out_groups[0] = n_out;
@@ -171,7 +189,7 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
     if (is_sum) {
       kir_decl(b, acc, kir_f32(b, 0.0));
     } else {
-      kir_decl(b, acc, kir_load(b, bx, kir_var(b, base)));
+      kir_decl(b, acc, load_x(b, &src, kir_var(b, base)));
     }
     for (int g = 0; g < n_red; g++) {
       char nm[32];
@@ -183,11 +201,11 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
       kir_decl(b, ptr[g + 1],
                kir_add(b, kir_var(b, ptr[g]), scaled(b, kir_var(b, loops[g]), red[g].stride)));
     }
-    kir_assign(b, acc, kir_bin(b, cop, kir_var(b, acc), kir_load(b, bx, kir_var(b, ptr[n_red]))));
+    kir_assign(b, acc, kir_bin(b, cop, kir_var(b, acc), load_x(b, &src, kir_var(b, ptr[n_red]))));
     for (int g = 0; g < n_red; g++) kir_end(b);
     kir_expr *v = kir_var(b, acc);
     if (d->op == KT_RED_MEAN) v = kir_bin(b, KIR_DIV, v, kir_f32(b, (double)n_r));
-    kir_store(b, by, kir_var(b, o), v);
+    kir_store(b, by, kir_var(b, o), epilogue(b, d, v, kir_var(b, o)));
     kir_end(b);
     out_groups[0] = kt_ceil_div(n_out, ls);
   }

@@ -17,7 +17,8 @@
  *    serially; neighbouring work-items read neighbouring inner elements. Best when the reduced
  *    dims are not innermost and short (e.g. summing over the channel axis of NCHW).
  *
- * Buffers, in order: x (read), y (write).
+ * Buffers, in order: x (read; absent with a prologue), y (write), then those the prologue and
+ * epilogue declare.
  * Launch: work-group size (local_size, 1, 1). WG_PER_OUTPUT: groups = (n_out, 1, 1);
  * ITEM_PER_OUTPUT: groups = (ceil(n_out / local_size), 1, 1).
  * Index arithmetic is 32-bit: every tensor must have fewer than 2^31 elements.
@@ -29,6 +30,7 @@
 #include <stdint.h>
 
 #include "../kir.h"
+#include "hooks.h"
 
 #ifndef KT_MAX_RANK
 #define KT_MAX_RANK 8
@@ -50,6 +52,9 @@ typedef struct kt_reduce_desc {
   int keepdims;                  /* only affects kt_reduce_out_shape */
   int local_size;                /* work-group size, a power of two in [1, 1024]; 0 = 128 */
   kt_reduce_strategy strategy;   /* AUTO picks as described above */
+  kt_prologue prologue;          /* fused (hooks.h): x's elements computed instead of loaded;
+                                    then there is no x buffer */
+  kt_epilogue epilogue;          /* fused (hooks.h): applied to each result before its store */
 } kt_reduce_desc;
 
 /* Builds the kernel. Returns 0, or -1 on an invalid descriptor or allocation failure. */

@@ -13,13 +13,41 @@ static int pow2_size(int requested, int deflt) {
   return ls;
 }
 
+/* Where x's elements come from: a buffer, or the fused prologue. */
+typedef struct input_src {
+  int buf;
+  kt_prologue prologue;
+} input_src;
+
 /* x[base + j·stride] */
-static kir_expr *row_elem(kir_builder *b, int buf, int base, int j, int64_t stride) {
-  return kir_load(b, buf, kir_add(b, kir_var(b, base), kir_mul(b, kir_var(b, j), kir_i32(b, stride))));
+static kir_expr *row_elem(kir_builder *b, const input_src *src, int base, int j, int64_t stride) {
+  kir_expr *idx = kir_add(b, kir_var(b, base), kir_mul(b, kir_var(b, j), kir_i32(b, stride)));
+  if (src->prologue.fn) return src->prologue.fn(b, idx, src->prologue.user);
+  return kir_load(b, src->buf, idx);
+}
+
+/* Stores v (through the fused epilogue, if any) at y[idx]. */
+static void store_out(kir_builder *b, int by, const kt_epilogue *e, kir_expr *v, kir_expr *idx) {
+  if (e->fn) {
+    int yi = kir_var_new(b, "y_idx", kir_t(KIR_I32));
+    kir_decl(b, yi, idx);
+    kt_out_pos at = {kir_var(b, yi), NULL, NULL, NULL};
+    v = e->fn(b, v, &at, e->user);
+    idx = kir_var(b, yi);
+  }
+  kir_store(b, by, idx, v);
 }
 
 int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_kernel **out_kernel,
                int64_t out_groups[3]) {
+  kt_prologue no_pro = {NULL, NULL};
+  kt_epilogue no_epi = {NULL, NULL};
+  return kt_softmax_fused(m, name, d, no_pro, no_epi, out_kernel, out_groups);
+}
+
+int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
+                     kt_prologue prologue, kt_epilogue epilogue, kir_kernel **out_kernel,
+                     int64_t out_groups[3]) {
   *out_kernel = NULL;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   if (d->outer < 1 || d->axis_len < 1 || d->inner < 1) return -1;
@@ -30,7 +58,7 @@ int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_ke
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
-  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  input_src bx = {prologue.fn ? -1 : kir_buffer_param(b, "x", KIR_F32, KIR_READ), prologue};
   int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
   int sh = kir_local_array(b, "red", KIR_F32, ls);
   int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
@@ -47,7 +75,7 @@ int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_ke
   int j = kir_var_new(b, "j", kir_t(KIR_I32));
   kir_decl(b, mx, kir_f32(b, -INFINITY));
   kir_for(b, j, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
-  kir_assign(b, mx, kir_bin(b, KIR_MAX, kir_var(b, mx), row_elem(b, bx, base, j, inner)));
+  kir_assign(b, mx, kir_bin(b, KIR_MAX, kir_var(b, mx), row_elem(b, &bx, base, j, inner)));
   kir_end(b);
   int rmax = kt_emit_wg_reduce(b, KIR_MAX, kir_var(b, mx), sh, lid, ls, "row_max");
   if (rmax < 0) {
@@ -60,7 +88,7 @@ int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_ke
   kir_decl(b, sum, kir_f32(b, 0.0));
   kir_for(b, j2, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
   kir_assign(b, sum, kir_add(b, kir_var(b, sum),
-                             kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, row_elem(b, bx, base, j2, inner),
+                             kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j2, inner),
                                                         kir_var(b, rmax)))));
   kir_end(b);
   int rsum = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, sum), sh, lid, ls, "row_sum");
@@ -74,10 +102,11 @@ int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_ke
                             : kir_bin(b, KIR_DIV, kir_f32(b, 1.0), kir_var(b, rsum)));
   int j3 = kir_var_new(b, "j", kir_t(KIR_I32));
   kir_for(b, j3, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
-  kir_expr *shifted = kir_bin(b, KIR_SUB, row_elem(b, bx, base, j3, inner), kir_var(b, rmax));
+  kir_expr *shifted = kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j3, inner), kir_var(b, rmax));
   kir_expr *v = d->log ? kir_bin(b, KIR_SUB, shifted, kir_var(b, scale))
                        : kir_bin(b, KIR_MUL, kir_un(b, KIR_EXP, shifted), kir_var(b, scale));
-  kir_store(b, by, kir_add(b, kir_var(b, base), kir_mul(b, kir_var(b, j3), kir_i32(b, inner))), v);
+  store_out(b, by, &epilogue, v,
+            kir_add(b, kir_var(b, base), kir_mul(b, kir_var(b, j3), kir_i32(b, inner))));
   kir_end(b);
 
   out_groups[0] = d->outer * inner;
@@ -86,6 +115,14 @@ int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_ke
 
 int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3]) {
+  kt_prologue no_pro = {NULL, NULL};
+  kt_epilogue no_epi = {NULL, NULL};
+  return kt_layer_norm_fused(m, name, d, no_pro, no_epi, out_kernel, out_groups);
+}
+
+int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_desc *d,
+                        kt_prologue prologue, kt_epilogue epilogue, kir_kernel **out_kernel,
+                        int64_t out_groups[3]) {
   *out_kernel = NULL;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   if (d->rows < 1 || d->norm_size < 1 || d->rows * d->norm_size >= LIMIT32) return -1;
@@ -96,7 +133,7 @@ int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
-  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  input_src bx = {prologue.fn ? -1 : kir_buffer_param(b, "x", KIR_F32, KIR_READ), prologue};
   int bw = d->has_weight ? kir_buffer_param(b, "weight", KIR_F32, KIR_READ) : -1;
   int bb = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
   int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
@@ -110,7 +147,7 @@ int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
   int j = kir_var_new(b, "j", kir_t(KIR_I32));
   kir_decl(b, s1, kir_f32(b, 0.0));
   kir_for(b, j, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
-  kir_assign(b, s1, kir_add(b, kir_var(b, s1), row_elem(b, bx, base, j, 1)));
+  kir_assign(b, s1, kir_add(b, kir_var(b, s1), row_elem(b, &bx, base, j, 1)));
   kir_end(b);
   int tot = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s1), sh, lid, ls, "row_sum");
   if (tot < 0) {
@@ -125,7 +162,7 @@ int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
   int dv = kir_var_new(b, "dev", kir_t(KIR_F32));
   kir_decl(b, s2, kir_f32(b, 0.0));
   kir_for(b, j2, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
-  kir_decl(b, dv, kir_bin(b, KIR_SUB, row_elem(b, bx, base, j2, 1), kir_var(b, mean)));
+  kir_decl(b, dv, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j2, 1), kir_var(b, mean)));
   kir_assign(b, s2, kir_add(b, kir_var(b, s2), kir_mul(b, kir_var(b, dv), kir_var(b, dv))));
   kir_end(b);
   int sq = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s2), sh, lid, ls, "row_sq");
@@ -140,11 +177,11 @@ int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
 
   int j3 = kir_var_new(b, "j", kir_t(KIR_I32));
   kir_for(b, j3, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
-  kir_expr *v = kir_mul(b, kir_bin(b, KIR_SUB, row_elem(b, bx, base, j3, 1), kir_var(b, mean)),
+  kir_expr *v = kir_mul(b, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j3, 1), kir_var(b, mean)),
                         kir_var(b, inv));
   if (bw >= 0) v = kir_mul(b, v, kir_load(b, bw, kir_var(b, j3)));
   if (bb >= 0) v = kir_add(b, v, kir_load(b, bb, kir_var(b, j3)));
-  kir_store(b, by, kir_add(b, kir_var(b, base), kir_var(b, j3)), v);
+  store_out(b, by, &epilogue, v, kir_add(b, kir_var(b, base), kir_var(b, j3)));
   kir_end(b);
 
   out_groups[0] = d->rows;

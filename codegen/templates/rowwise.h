@@ -25,6 +25,10 @@
  *                    has_bias), mean (read, [c]), var (read, [c]), y (write).
  * Launch: work-group size (local_size, 1, 1); groups = (ceil(n·c·hw / local_size), 1, 1).
  *
+ * Fusion (softmax, log_softmax, layer_norm): a prologue (hooks.h) computes x's elements instead
+ * of loading them (each pass recomputes them; there is no x buffer then) and an epilogue
+ * rewrites each value before its store; their buffers follow the template's own.
+ *
  * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
  * Thread safety: reentrant. */
 #ifndef MLG_KT_ROWWISE_H
@@ -33,6 +37,7 @@
 #include <stdint.h>
 
 #include "../kir.h"
+#include "hooks.h"
 
 typedef struct kt_softmax_desc {
   int64_t outer, axis_len, inner;  /* x is [outer, axis_len, inner], each >= 1 */
@@ -59,6 +64,13 @@ int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_ke
                int64_t out_groups[3]);
 int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3]);
+/* The same with a fused prologue and epilogue (either fn may be NULL). */
+int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
+                     kt_prologue prologue, kt_epilogue epilogue, kir_kernel **out_kernel,
+                     int64_t out_groups[3]);
+int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_desc *d,
+                        kt_prologue prologue, kt_epilogue epilogue, kir_kernel **out_kernel,
+                        int64_t out_groups[3]);
 int kt_batch_norm(kir_module *m, const char *name, const kt_batch_norm_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3]);
 

@@ -74,6 +74,7 @@ static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
       .pad_top = pad->ints[0], .pad_left = pad->ints[1], .pad_bottom = pad->ints[2],
       .pad_right = pad->ints[3], .dil_h = dil->ints[0], .dil_w = dil->ints[1],
       .groups = mlg_node_attr_int(n, "groups", 1), .has_bias = n->n_inputs == 3,
+      .epilogue = mlg_lower_epilogue(ctx, node),
   };
   char name[48];
   kir_kernel *k;
@@ -81,8 +82,12 @@ static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
   if (kt_conv2d(ctx->out->module, name, &d, &k, groups))
     return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
-  int args[4] = {n->inputs[0], n->inputs[1], n->n_inputs == 3 ? n->inputs[2] : node, node};
-  return mlg_lower_emit(ctx, node, k, groups, args, n->n_inputs + 1);
+  int args[40], n_args = 0;
+  for (int i = 0; i < n->n_inputs; i++) args[n_args++] = n->inputs[i];
+  args[n_args++] = mlg_lower_store_tensor(ctx, node);
+  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
+  if (n_args < 0) return -1;
+  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
 }
 
 const mlg_op_def mlg_op_conv2d = {

@@ -45,15 +45,19 @@ static int layer_norm_lower(mlg_lower_ctx *ctx, int node) {
   kt_layer_norm_desc d = {.rows = 1, .norm_size = 1, .eps = n->attrs[A_EPS].f,
                           .has_weight = n->n_inputs >= 2, .has_bias = n->n_inputs >= 3};
   for (int i = 0; i < x->rank; i++) *(i < axis ? &d.rows : &d.norm_size) *= x->dims[i];
+  kt_prologue pro = mlg_lower_prologue(ctx, node);
+  kt_epilogue epi = mlg_lower_epilogue(ctx, node);
   char name[48];
   kir_kernel *k;
   int64_t groups[3];
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_layer_norm(ctx->out->module, name, &d, &k, groups))
+  if (kt_layer_norm_fused(ctx->out->module, name, &d, pro, epi, &k, groups))
     return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[4], n_args = 0;
-  for (int i = 0; i < n->n_inputs; i++) args[n_args++] = n->inputs[i];
-  args[n_args++] = node;
+  int args[40], n_args = 0;
+  for (int i = pro.fn ? 1 : 0; i < n->n_inputs; i++) args[n_args++] = n->inputs[i];
+  args[n_args++] = mlg_lower_store_tensor(ctx, node);
+  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
+  if (n_args < 0) return -1;
   return mlg_lower_emit(ctx, node, k, groups, args, n_args);
 }
 

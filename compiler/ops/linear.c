@@ -29,7 +29,9 @@ static int linear_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
-/* x [..., K] is an (M = rows) x K matrix; w [N, K] is B transposed. */
+/* x [..., K] is an (M = rows) x K matrix; w [N, K] is B transposed. Fused, x and w may be
+ * strided views, a layer_norm of x may be computed in the loads of x (pre-norm), the result
+ * may be stored through a transpose, and an epilogue may follow. */
 static int linear_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
@@ -40,14 +42,46 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
   d.n = w->dims[0];
   d.trans_b = 1;
   d.has_bias = n->n_inputs == 3;
+  mlg_layout la, lb;
+  int64_t cs[MLG_MAX_RANK], mk[2] = {d.m, d.k};
+  if (mlg_lower_operand(ctx, node, 0, &la) || mlg_lower_operand(ctx, node, 1, &lb) ||
+      mlg_lower_store_strides(ctx, node, cs) != 2)
+    return -1;
+  if (mlg_layout_reshape(&la, 2, mk, &la))
+    return mlg_lower_fail(ctx, node, "internal error: linear input rows are not strided");
+  d.strided = ctx->fusion != NULL;
+  d.a_offset = la.offset;
+  d.a_stride_m = la.strides[0];
+  d.a_stride_k = la.strides[1];
+  d.b_offset = lb.offset;
+  d.b_stride_n = lb.strides[0];
+  d.b_stride_k = lb.strides[1];
+  d.c_stride_m = cs[0];
+  d.c_stride_n = cs[1];
+  int pre = mlg_lower_pre_norm(ctx, node);
+  const mlg_node *ln = pre >= 0 ? &ctx->graph->nodes[pre] : NULL;
+  if (ln) {
+    d.a_norm = 1;
+    d.a_norm_eps = mlg_node_attr_float(ln, "eps", 1e-5);
+    d.a_norm_weight = ln->n_inputs >= 2;
+    d.a_norm_bias = ln->n_inputs >= 3;
+  }
+  d.epilogue = mlg_lower_epilogue(ctx, node);
   char name[48];
   kir_kernel *k;
   int64_t groups[3];
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
   if (kt_matmul(ctx->out->module, name, &d, &k, groups))
     return mlg_lower_fail(ctx, node, "linear: cannot build kernel %s", name);
-  int args[4] = {n->inputs[0], n->inputs[1], n->n_inputs == 3 ? n->inputs[2] : node, node};
-  return mlg_lower_emit(ctx, node, k, groups, args, n->n_inputs + 1);
+  int args[40], n_args = 0;
+  args[n_args++] = la.tensor;
+  args[n_args++] = lb.tensor;
+  if (d.has_bias) args[n_args++] = n->inputs[2];
+  for (int i = 1; ln && i < ln->n_inputs; i++) args[n_args++] = ln->inputs[i];
+  args[n_args++] = mlg_lower_store_tensor(ctx, node);
+  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
+  if (n_args < 0) return -1;
+  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
 }
 
 const mlg_op_def mlg_op_linear = {

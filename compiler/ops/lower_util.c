@@ -40,7 +40,7 @@ double mlg_node_attr_float(const mlg_node *node, const char *name, double dflt) 
 
 const char *mlg_lower_kernel_name(mlg_lower_ctx *ctx, const char *op_name, char *buf,
                                   size_t size) {
-  snprintf(buf, size, "k%d_%s", ctx->next_kernel++, op_name);
+  snprintf(buf, size, "k%d_%s", ctx->next_kernel++, ctx->group_label ? ctx->group_label : op_name);
   return buf;
 }
 
@@ -71,6 +71,134 @@ int mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel
     return mlg_lower_fail(ctx, node, "cannot build the copy kernel %s", name);
   int args[2] = {src, dst};
   return mlg_lower_emit(ctx, node, k, groups, args, 2);
+}
+
+void mlg_layout_contiguous(const mlg_type *t, int tensor, mlg_layout *out) {
+  memset(out, 0, sizeof(*out));
+  out->tensor = tensor;
+  out->rank = t->rank;
+  int64_t s = 1;
+  for (int d = t->rank - 1; d >= 0; d--) {
+    out->dims[d] = t->dims[d];
+    out->strides[d] = t->dims[d] == 1 ? 0 : s;
+    s *= t->dims[d];
+  }
+}
+
+/* Groups runs of old dims (size-1 dims dropped) whose product equals a run of new dims; a run
+ * of old dims must be contiguous among itself (stride_k = dim_{k+1} · stride_{k+1}), and the
+ * new dims of the run get strides from its innermost stride outwards. */
+int mlg_layout_reshape(const mlg_layout *l, int new_rank, const int64_t *new_dims,
+                       mlg_layout *out) {
+  int64_t od[MLG_MAX_RANK], os[MLG_MAX_RANK], ns[MLG_MAX_RANK];
+  int on = 0;
+  int64_t n_old = 1, n_new = 1;
+  if (new_rank < 0 || new_rank > MLG_MAX_RANK) return -1;
+  for (int d = 0; d < l->rank; d++) {
+    n_old *= l->dims[d];
+    if (l->dims[d] != 1) {
+      od[on] = l->dims[d];
+      os[on++] = l->strides[d];
+    }
+  }
+  for (int d = 0; d < new_rank; d++) n_new *= new_dims[d];
+  if (n_old != n_new) return -1;
+  int oi = 0, ni = 0;
+  while (ni < new_rank) {
+    if (new_dims[ni] == 1) {
+      ns[ni++] = 0;
+      continue;
+    }
+    if (oi >= on) return -1;
+    /* One run: old dims [oi, oj) against new dims [ni, nj) with equal products. */
+    int oj = oi + 1, nj = ni + 1;
+    int64_t po = od[oi], pn = new_dims[ni];
+    while (po != pn) {
+      if (pn < po) {
+        if (nj >= new_rank) return -1;
+        pn *= new_dims[nj++];
+      } else {
+        if (oj >= on) return -1;
+        po *= od[oj++];
+      }
+    }
+    for (int k = oi; k + 1 < oj; k++)
+      if (os[k] != od[k + 1] * os[k + 1]) return -1;
+    int64_t s = os[oj - 1];
+    for (int k = nj - 1; k >= ni; k--) {
+      ns[k] = new_dims[k] == 1 ? 0 : s;
+      s *= new_dims[k];
+    }
+    oi = oj;
+    ni = nj;
+  }
+  if (oi != on) return -1;
+  mlg_layout r = *l;
+  r.rank = new_rank;
+  for (int d = 0; d < new_rank; d++) {
+    r.dims[d] = new_dims[d];
+    r.strides[d] = ns[d];
+  }
+  *out = r;
+  return 0;
+}
+
+int mlg_is_index_op(const mlg_node *n) {
+  if (n->kind != MLG_NODE_OP || !n->op) return 0;
+  if (n->op->cls == MLG_OPC_VIEW) return 1;
+  return n->op->lower == mlg_lower_transpose || n->op->lower == mlg_lower_slice;
+}
+
+int mlg_layout_through(const mlg_node *n, mlg_layout *l) {
+  if (!mlg_is_index_op(n)) return -1;
+  const mlg_type *t = &n->type;
+  if (n->op->cls == MLG_OPC_VIEW) return mlg_layout_reshape(l, t->rank, t->dims, l);
+  if (n->op->lower == mlg_lower_transpose) {
+    const mlg_attr *perm = mlg_node_attr(n, "perm");
+    if (!perm || perm->n != l->rank || t->rank != l->rank) return -1;
+    mlg_layout r = *l;
+    for (int d = 0; d < l->rank; d++) {
+      int p = (int)perm->ints[d];
+      if (p < 0 || p >= l->rank) return -1;
+      r.dims[d] = l->dims[p];
+      r.strides[d] = l->strides[p];
+    }
+    *l = r;
+    return 0;
+  }
+  const mlg_attr *starts = mlg_node_attr(n, "starts"), *steps = mlg_node_attr(n, "steps");
+  if (!starts || starts->n != l->rank || t->rank != l->rank) return -1;
+  for (int d = 0; d < l->rank; d++) {
+    int64_t step = steps && steps->n == l->rank ? steps->ints[d] : 1;
+    l->offset += starts->ints[d] * l->strides[d];
+    l->strides[d] = t->dims[d] == 1 ? 0 : l->strides[d] * step;
+    l->dims[d] = t->dims[d];
+  }
+  return 0;
+}
+
+int mlg_matmul_canon_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]) {
+  const mlg_node *n = &g->nodes[node];
+  if (n->kind != MLG_NODE_OP || !n->op || n->op->cls != MLG_OPC_MATMUL || n->n_inputs < 2)
+    return -1;
+  const mlg_type *a = &g->nodes[n->inputs[0]].type, *b = &g->nodes[n->inputs[1]].type;
+  if (strcmp(n->op->name, "linear") == 0) {
+    int64_t numel = mlg_type_numel(&n->type), cols = n->type.dims[n->type.rank - 1];
+    dims[0] = numel / cols;
+    dims[1] = cols;
+    return 2;
+  }
+  int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0;
+  int nb = ra > rb ? ra : rb;
+  if (nb + 2 > MLG_MAX_RANK) return -1;
+  for (int i = 0; i < nb; i++) {
+    int ia = i - (nb - ra), ib = i - (nb - rb);
+    int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+    dims[i] = da > db ? da : db;
+  }
+  dims[nb] = a->rank == 1 ? 1 : a->dims[a->rank - 2];
+  dims[nb + 1] = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+  return nb + 2;
 }
 
 static const mlg_node *node_at(mlg_lower_ctx *ctx, int node) { return &ctx->graph->nodes[node]; }

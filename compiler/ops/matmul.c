@@ -49,7 +49,8 @@ too_deep:
 
 /* Numpy semantics on the template's [batch..., M, K] x [batch..., K, N]: a 1-D a is one row,
  * a 1-D b one column; batch dims broadcast right-aligned, a size-1 (or missing) operand dim
- * getting stride 0. */
+ * getting stride 0. Fused, the operands may be strided views (folded transposes and slices),
+ * the result may be stored through a transpose, and an epilogue may follow. */
 static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *a = &ctx->graph->nodes[n->inputs[0]].type;
@@ -63,25 +64,41 @@ static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   if (nb > KT_MATMUL_MAX_BATCH)
     return mlg_lower_fail(ctx, node, "matmul: %d batch dimensions (at most %d supported)", nb,
                           KT_MATMUL_MAX_BATCH);
-  int64_t sa[MLG_MAX_RANK], sb[MLG_MAX_RANK];
-  mlg_contiguous_strides(a, sa);
-  mlg_contiguous_strides(b, sb);
+  mlg_layout la, lb;
+  int64_t cs[MLG_MAX_RANK];
+  if (mlg_lower_operand(ctx, node, 0, &la) || mlg_lower_operand(ctx, node, 1, &lb) ||
+      mlg_lower_store_strides(ctx, node, cs) != nb + 2)
+    return -1;
   d.n_batch = nb;
   for (int i = 0; i < nb; i++) {
     int ia = i - (nb - ra), ib = i - (nb - rb);
     int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
     d.batch[i] = da > db ? da : db;
-    d.a_batch_stride[i] = da == 1 ? 0 : sa[ia];
-    d.b_batch_stride[i] = db == 1 ? 0 : sb[ib];
+    d.a_batch_stride[i] = da == 1 ? 0 : la.strides[ia];
+    d.b_batch_stride[i] = db == 1 ? 0 : lb.strides[ib];
+    d.c_batch_stride[i] = cs[i];
   }
+  /* Unfused, the template's own contiguous layouts (same numbers, simpler kernel text). */
+  d.strided = ctx->fusion != NULL;
+  d.a_offset = la.offset;
+  d.a_stride_m = a->rank == 1 ? 0 : la.strides[a->rank - 2];
+  d.a_stride_k = la.strides[a->rank - 1];
+  d.b_offset = lb.offset;
+  d.b_stride_k = lb.strides[b->rank == 1 ? 0 : b->rank - 2];
+  d.b_stride_n = b->rank == 1 ? 0 : lb.strides[b->rank - 1];
+  d.c_stride_m = cs[nb];
+  d.c_stride_n = cs[nb + 1];
+  d.epilogue = mlg_lower_epilogue(ctx, node);
   char name[48];
   kir_kernel *k;
   int64_t groups[3];
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
   if (kt_matmul(ctx->out->module, name, &d, &k, groups))
     return mlg_lower_fail(ctx, node, "matmul: cannot build kernel %s", name);
-  int args[3] = {n->inputs[0], n->inputs[1], node};
-  return mlg_lower_emit(ctx, node, k, groups, args, 3);
+  int args[40] = {la.tensor, lb.tensor, mlg_lower_store_tensor(ctx, node)};
+  int n_args = mlg_lower_extra_args(ctx, node, args, 3, 40);
+  if (n_args < 0) return -1;
+  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
 }
 
 const mlg_op_def mlg_op_matmul = {

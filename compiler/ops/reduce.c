@@ -41,14 +41,20 @@ static int reduce_lower(mlg_lower_ctx *ctx, int node) {
        : n->op == &mlg_op_max ? KT_RED_MAX : KT_RED_MIN;
   for (int i = 0; i < x->rank; i++) d.shape[i] = x->dims[i];
   for (int j = 0; j < axes->n; j++) d.reduce[axes->ints[j]] = 1;
+  d.prologue = mlg_lower_prologue(ctx, node);
+  d.epilogue = mlg_lower_epilogue(ctx, node);
   char name[48];
   kir_kernel *k;
   int64_t groups[3];
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
   if (kt_reduce(ctx->out->module, name, &d, &k, groups))
     return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[2] = {n->inputs[0], node};
-  return mlg_lower_emit(ctx, node, k, groups, args, 2);
+  int args[40], n_args = 0;
+  if (!d.prologue.fn) args[n_args++] = n->inputs[0];
+  args[n_args++] = mlg_lower_store_tensor(ctx, node);
+  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
+  if (n_args < 0) return -1;
+  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
 }
 
 const mlg_op_def mlg_op_sum = {

@@ -28,14 +28,20 @@ static int softmax_lower(mlg_lower_ctx *ctx, int node) {
   kt_softmax_desc d = {.outer = 1, .axis_len = 1, .inner = 1, .log = n->op == &mlg_op_log_softmax};
   for (int i = 0; i < x->rank; i++)
     *(i < axis ? &d.outer : i == axis ? &d.axis_len : &d.inner) *= x->dims[i];
+  kt_prologue pro = mlg_lower_prologue(ctx, node);
+  kt_epilogue epi = mlg_lower_epilogue(ctx, node);
   char name[48];
   kir_kernel *k;
   int64_t groups[3];
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_softmax(ctx->out->module, name, &d, &k, groups))
+  if (kt_softmax_fused(ctx->out->module, name, &d, pro, epi, &k, groups))
     return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[2] = {n->inputs[0], node};
-  return mlg_lower_emit(ctx, node, k, groups, args, 2);
+  int args[40], n_args = 0;
+  if (!pro.fn) args[n_args++] = n->inputs[0];
+  args[n_args++] = mlg_lower_store_tensor(ctx, node);
+  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
+  if (n_args < 0) return -1;
+  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
 }
 
 const mlg_op_def mlg_op_softmax = {

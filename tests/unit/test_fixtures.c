@@ -3,6 +3,8 @@
  * and compared with the reference outputs that tools/gen_fixtures.py and
  * tools/gen_model_refs.py computed independently. See docs/testing.md.
  *
+ * Every case runs twice: compiled with -O2 (graph passes and fusion) and with -O0 (one op per
+ * kernel), each against the same references (TCases ops/models and ops_O0/models_O0).
  * One Check test per directory, so a failure names its fixture. MLG_FIXTURES=substring runs
  * only the matching ones; MLG_FIXTURES_VERBOSE=1 prints how much of its tolerance each output
  * uses. Compiled programs are cached in <build>/test-fixtures-cache. */
@@ -173,7 +175,8 @@ static void compare_output(const fixture_case *c, const char *out_name, const fl
 }
 
 /* Compiles the case's source with its weights file (if any); returns bundle bytes. */
-static uint8_t *compile_case(const fixture_case *c, const char *weights, size_t *out_size) {
+static uint8_t *compile_case(const fixture_case *c, const char *weights, int opt_level,
+                             size_t *out_size) {
   mlg_source src;
   ck_assert_msg(mlg_source_load(&src, c->source) == 0, "%s: cannot read %s: %s", c->name,
                 c->source, strerror(errno));
@@ -187,14 +190,14 @@ static uint8_t *compile_case(const fixture_case *c, const char *weights, size_t 
   memset(&opt, 0, sizeof opt);
   opt.target = MLGB_TARGET_OPENCL;
   opt.weights_path = weights;
-  opt.opt_level = 2;
+  opt.opt_level = opt_level;
   uint8_t *data = NULL;
   int rc = mlg_compile(&src, &opt, &diag, &data, out_size);
   fclose(log_stream);
   if (rc != 0 || data == NULL) {
     static char msg[4096];
-    snprintf(msg, sizeof msg, "%s: mlg_compile failed (%d errors):\n%s", c->name, diag.n_errors,
-             log ? log : "");
+    snprintf(msg, sizeof msg, "%s: mlg_compile -O%d failed (%d errors):\n%s", c->name, opt_level,
+             diag.n_errors, log ? log : "");
     free(log);
     free(data);
     mlg_source_free(&src);
@@ -294,11 +297,11 @@ static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_ses
   }
 }
 
-static void run_case(const fixture_case *c) {
+static void run_case(const fixture_case *c, int opt_level) {
   char weights[PATH_LEN];
   tjoin(weights, sizeof weights, c->dir, "weights.safetensors");
   size_t size = 0;
-  uint8_t *bundle = compile_case(c, file_exists(weights) ? weights : NULL, &size);
+  uint8_t *bundle = compile_case(c, file_exists(weights) ? weights : NULL, opt_level, &size);
   mlg_runtime *rt = create_runtime(c);
   mlg_model *model = NULL;
   mlg_status st = mlg_model_load_memory(rt, bundle, size, NULL, &model);
@@ -319,12 +322,22 @@ static void run_case(const fixture_case *c) {
 }
 
 START_TEST(test_op_fixture) {
-  run_case(&g_cases[_i]);
+  run_case(&g_cases[_i], 2);
 }
 END_TEST
 
 START_TEST(test_model) {
-  run_case(&g_cases[g_n_ops + _i]);
+  run_case(&g_cases[g_n_ops + _i], 2);
+}
+END_TEST
+
+START_TEST(test_op_fixture_O0) {
+  run_case(&g_cases[_i], 0);
+}
+END_TEST
+
+START_TEST(test_model_O0) {
+  run_case(&g_cases[g_n_ops + _i], 0);
 }
 END_TEST
 
@@ -373,6 +386,14 @@ int main(void) {
   tcase_set_timeout(models, 300);
   if (g_n_cases > g_n_ops) tcase_add_loop_test(models, test_model, 0, g_n_cases - g_n_ops);
   suite_add_tcase(s, models);
+  TCase *ops0 = tcase_create("ops_O0");
+  tcase_set_timeout(ops0, 120);
+  if (g_n_ops > 0) tcase_add_loop_test(ops0, test_op_fixture_O0, 0, g_n_ops);
+  suite_add_tcase(s, ops0);
+  TCase *models0 = tcase_create("models_O0");
+  tcase_set_timeout(models0, 300);
+  if (g_n_cases > g_n_ops) tcase_add_loop_test(models0, test_model_O0, 0, g_n_cases - g_n_ops);
+  suite_add_tcase(s, models0);
 
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,560 @@
+/* fuse.c — grouping the graph's ops into kernels (see fuse.h).
+ *
+ * One pass from the last node to the first: when a node is decided, every node that reads it
+ * already is, so it can join the one group all its readers belong to, or be stored. Readers
+ * are looked at through INDEX nodes (their "uses"): a use is the first non-INDEX reader, the
+ * input slot it reads, and the INDEX nodes on the way. */
+#include "fuse.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower_util.h"
+#include "op.h"
+
+#define MAX_USES 64
+#define MAX_PATH 16
+#define MAX_GROUP_NODES 64
+/* Tensors one fused kernel may read besides the template's own (at most 6): GLSL allows 32
+ * buffer parameters per shader. */
+#define MAX_GROUP_READS 20
+
+typedef enum use_kind {
+  USE_EW,       /* read by an elementwise evaluation (any position in a group) */
+  USE_PRO,      /* read as the input of a reduction / row-wise anchor: its prologue */
+  USE_OPERAND,  /* read as a matmul / linear operand (a strided view of a stored tensor) */
+  USE_NONE      /* the reader needs a stored tensor */
+} use_kind;
+
+typedef struct use {
+  int reader, slot, group;
+  use_kind kind;
+  int n_path;
+  int path[MAX_PATH];      /* INDEX nodes from the producer's reader to `reader`, in order */
+} use;
+
+typedef struct group_build {
+  mlg_group_kind kind;
+  int root, anchor, pre_anchor;
+  int n_nodes, cap;
+  int *nodes;
+} group_build;
+
+typedef struct fuser {
+  const mlg_graph *g;
+  mlg_fuse_role *role;
+  int *group_of;
+  int *cons_start, *cons, *cons_slot; /* readers of each node (CSR) */
+  char *is_output;
+  int n_groups, cap_groups;
+  group_build *groups;
+  int failed;
+} fuser;
+
+static const mlg_node *node(const fuser *f, int i) { return &f->g->nodes[i]; }
+
+static int is_op(const mlg_node *n) { return n->kind == MLG_NODE_OP && n->op; }
+
+static int is_anchor_op(const mlg_node *n) {
+  if (!is_op(n)) return 0;
+  switch (n->op->cls) {
+  case MLG_OPC_MATMUL: case MLG_OPC_CONV: case MLG_OPC_REDUCTION: case MLG_OPC_ROWWISE:
+    return n->op->lower != NULL;
+  default:
+    return 0;
+  }
+}
+
+static int is_linear(const mlg_node *n) { return is_op(n) && strcmp(n->op->name, "linear") == 0; }
+
+static int is_layer_norm(const mlg_node *n) {
+  return is_op(n) && strcmp(n->op->name, "layer_norm") == 0;
+}
+
+static int is_transpose(const mlg_node *n) {
+  return is_op(n) && n->op->lower == mlg_lower_transpose;
+}
+
+static int64_t numel(const mlg_node *n) { return mlg_type_numel(&n->type); }
+
+static int new_group(fuser *f, mlg_group_kind kind, int root) {
+  if (f->n_groups == f->cap_groups) {
+    int cap = f->cap_groups ? f->cap_groups * 2 : 16;
+    group_build *p = realloc(f->groups, (size_t)cap * sizeof(*p));
+    if (!p) {
+      f->failed = 1;
+      return -1;
+    }
+    f->groups = p;
+    f->cap_groups = cap;
+  }
+  group_build *gb = &f->groups[f->n_groups];
+  *gb = (group_build){kind, root, -1, -1, 0, 0, NULL};
+  return f->n_groups++;
+}
+
+static void add_member(fuser *f, int group, int n, mlg_fuse_role role) {
+  group_build *gb = &f->groups[group];
+  if (gb->n_nodes == gb->cap) {
+    int cap = gb->cap ? gb->cap * 2 : 8;
+    int *p = realloc(gb->nodes, (size_t)cap * sizeof(int));
+    if (!p) {
+      f->failed = 1;
+      return;
+    }
+    gb->nodes = p;
+    gb->cap = cap;
+  }
+  gb->nodes[gb->n_nodes++] = n;
+  f->role[n] = role;
+  f->group_of[n] = group;
+}
+
+static void make_root(fuser *f, int n, mlg_group_kind kind) {
+  int g = new_group(f, kind, n);
+  if (g < 0) return;
+  if (kind == MLG_GROUP_ANCHORED) f->groups[g].anchor = n;
+  add_member(f, g, n, MLG_ROLE_ROOT);
+}
+
+/* Adds to reads[] (distinct, at most cap) the stored tensors node i reads, seen through INDEX
+ * nodes; nodes of `group` and `extra` are computed, not read. Returns the count, or cap + 1. */
+static int add_reads(const fuser *f, int group, int extra, int i, int *reads, int n, int cap) {
+  const mlg_node *nd = node(f, i);
+  for (int k = 0; k < nd->n_inputs && n <= cap; k++) {
+    int in = nd->inputs[k];
+    if (in == extra || (f->group_of[in] == group && f->role[in] != MLG_ROLE_ROOT)) continue;
+    if (f->role[in] == MLG_ROLE_INDEX) {
+      n = add_reads(f, group, extra, in, reads, n, cap);
+      continue;
+    }
+    int seen = 0;
+    for (int j = 0; j < n && !seen; j++) seen = reads[j] == in;
+    if (!seen) reads[n++] = in;
+  }
+  return n;
+}
+
+/* Whether group g with node `extra` added still reads few enough tensors. Undecided inputs
+ * count as read; if one joins later, that join is checked again. */
+static int reads_ok(const fuser *f, int g, int extra) {
+  int reads[MAX_GROUP_READS + 1], n = 0;
+  const group_build *gb = &f->groups[g];
+  for (int k = 0; k < gb->n_nodes && n <= MAX_GROUP_READS; k++)
+    n = add_reads(f, g, extra, gb->nodes[k], reads, n, MAX_GROUP_READS);
+  if (n <= MAX_GROUP_READS) n = add_reads(f, g, extra, extra, reads, n, MAX_GROUP_READS);
+  return n <= MAX_GROUP_READS;
+}
+
+/* How reader r (not INDEX) reads its input slot. */
+static use_kind use_kind_of(const fuser *f, int r, int slot) {
+  if (f->role[r] == MLG_ROLE_ALIAS || f->group_of[r] < 0) return USE_NONE;
+  const group_build *gb = &f->groups[f->group_of[r]];
+  if (gb->kind == MLG_GROUP_SINGLE) return USE_NONE;
+  if (r == gb->pre_anchor) return USE_NONE;
+  if (r != gb->anchor) return USE_EW;
+  switch (node(f, r)->op->cls) {
+  case MLG_OPC_REDUCTION: case MLG_OPC_ROWWISE:
+    return slot == 0 ? USE_PRO : USE_NONE;
+  case MLG_OPC_MATMUL:
+    return slot <= 1 ? USE_OPERAND : USE_NONE;
+  default:
+    return USE_NONE;
+  }
+}
+
+/* Appends the uses of node n (through INDEX readers) after `prefix`; returns the new count,
+ * or -1 when there are too many to consider (the node is then stored). */
+static int collect_uses(const fuser *f, int n, const int *prefix, int n_prefix, use *uses,
+                        int count) {
+  for (int c = f->cons_start[n]; c < f->cons_start[n + 1]; c++) {
+    int r = f->cons[c];
+    if (f->role[r] == MLG_ROLE_INDEX) {
+      if (n_prefix >= MAX_PATH) return -1;
+      int path[MAX_PATH];
+      if (n_prefix > 0) memcpy(path, prefix, sizeof(int) * (size_t)n_prefix);
+      path[n_prefix] = r;
+      count = collect_uses(f, r, path, n_prefix + 1, uses, count);
+      if (count < 0) return -1;
+      continue;
+    }
+    if (count >= MAX_USES) return -1;
+    use *u = &uses[count++];
+    u->reader = r;
+    u->slot = f->cons_slot[c];
+    u->group = f->group_of[r];
+    u->kind = use_kind_of(f, r, u->slot);
+    u->n_path = n_prefix;
+    if (n_prefix > 0) memcpy(u->path, prefix, sizeof(int) * (size_t)n_prefix);
+  }
+  return count;
+}
+
+/* Can matmul / linear `mm` read input `slot` as `l` (a strided view) without a copy? */
+static int operand_ok(const fuser *f, int mm, int slot, const mlg_layout *l) {
+  const mlg_node *m = node(f, mm);
+  if (!is_linear(m)) return 1; /* the matmul template takes any batch, row and column strides */
+  if (slot != 0) return 1;
+  int64_t canon[MLG_MAX_RANK];
+  if (mlg_matmul_canon_dims(f->g, mm, canon) != 2) return 0;
+  int64_t k = l->dims[l->rank - 1];
+  int64_t dims[2] = {l->rank ? numel(node(f, m->inputs[0])) / k : 1, k};
+  mlg_layout r;
+  return mlg_layout_reshape(l, 2, dims, &r) == 0;
+}
+
+/* INDEX decision for transpose / slice / view n: every use can fold it. */
+static int can_be_index(fuser *f, int n, const use *uses, int n_uses) {
+  if (n_uses == 0) return 0;
+  for (int i = 0; i < n_uses; i++) {
+    const use *u = &uses[i];
+    if (u->kind == USE_EW || u->kind == USE_PRO) continue;
+    if (u->kind != USE_OPERAND) return 0;
+    /* The operand must stay a strided view of n's input, assumed stored (contiguous): if the
+     * input turns out to be INDEX too, it is checked again then with the longer chain. */
+    const mlg_node *nn = node(f, n);
+    mlg_layout l;
+    mlg_layout_contiguous(&node(f, nn->inputs[0])->type, nn->inputs[0], &l);
+    if (mlg_layout_through(nn, &l)) return 0;
+    for (int p = 0; p < u->n_path; p++)
+      if (mlg_layout_through(node(f, u->path[p]), &l)) return 0;
+    if (!operand_ok(f, u->reader, u->slot, &l)) return 0;
+  }
+  return 1;
+}
+
+/* The one group every use belongs to, with all uses of the given kinds; else -1. */
+static int common_group(const use *uses, int n_uses, int allow_pro) {
+  if (n_uses == 0) return -1;
+  int g = uses[0].group;
+  for (int i = 0; i < n_uses; i++) {
+    if (uses[i].group != g || g < 0) return -1;
+    if (uses[i].kind != USE_EW && !(allow_pro && uses[i].kind == USE_PRO)) return -1;
+  }
+  return g;
+}
+
+/* Whether anchor a can take group g's members that depend on it as its epilogue (fuse.h). */
+static int epilogue_ok(fuser *f, int a, int g) {
+  const mlg_graph *G = f->g;
+  const group_build *gb = &f->groups[g];
+  int n = G->n_nodes;
+  char *dep = calloc((size_t)n, 1), *moved = calloc((size_t)n, 1);
+  char *member = calloc((size_t)n, 1);
+  int ok = dep && moved && member;
+  if (!ok) f->failed = 1;
+  for (int i = 0; ok && i < gb->n_nodes; i++) member[gb->nodes[i]] = 1;
+  if (ok) dep[a] = 1;
+  int is_mm = node(f, a)->op->cls == MLG_OPC_MATMUL;
+  int64_t count = numel(node(f, a));
+  /* Nothing past the root belongs to the group's kernel. */
+  for (int i = a + 1; ok && i <= gb->root; i++) {
+    const mlg_node *nd = node(f, i);
+    if (!member[i] && f->role[i] != MLG_ROLE_INDEX) continue;
+    int any = 0, any_moved = 0;
+    for (int k = 0; k < nd->n_inputs; k++) {
+      if (dep[nd->inputs[k]]) {
+        any = 1;
+        any_moved |= moved[nd->inputs[k]];
+      }
+    }
+    if (!any) continue;
+    dep[i] = 1;
+    if (nd->op->cls == MLG_OPC_ELEMENTWISE) {
+      /* Same iteration space as the anchor, at the same element positions. */
+      ok = numel(nd) == count && !any_moved;
+    } else if (nd->op->cls == MLG_OPC_VIEW) {
+      moved[i] = (char)any_moved;
+    } else if (is_transpose(nd)) {
+      ok = is_mm;
+      moved[i] = 1;
+    } else {
+      ok = 0;
+    }
+  }
+  /* A matmul storing through transposes: the root's layout, pulled back, must be strided. */
+  if (ok && is_mm && moved[gb->root]) {
+    int64_t strides[MLG_MAX_RANK];
+    ok = mlg_fusion_store_strides(G, gb->root, a, strides) >= 0;
+  }
+  free(dep);
+  free(moved);
+  free(member);
+  return ok;
+}
+
+static void decide(fuser *f, int n, int enable) {
+  const mlg_node *nd = node(f, n);
+  if (!is_op(nd)) {
+    f->role[n] = MLG_ROLE_LEAF;
+    return;
+  }
+  mlg_op_class cls = nd->op->cls;
+  int index_op = mlg_is_index_op(nd);
+  if (!enable) {
+    if (cls == MLG_OPC_VIEW) f->role[n] = MLG_ROLE_ALIAS;
+    else make_root(f, n, cls == MLG_OPC_ELEMENTWISE ? MLG_GROUP_ELEMENTWISE
+                         : is_anchor_op(nd)        ? MLG_GROUP_ANCHORED
+                                                   : MLG_GROUP_SINGLE);
+    return;
+  }
+  use uses[MAX_USES];
+  int n_uses = collect_uses(f, n, NULL, 0, uses, 0);
+  int out = f->is_output[n];
+
+  if (index_op) {
+    if (!out && n_uses > 0 && can_be_index(f, n, uses, n_uses)) f->role[n] = MLG_ROLE_INDEX;
+    else if (!out && cls == MLG_OPC_VIEW) f->role[n] = MLG_ROLE_ALIAS;
+    else make_root(f, n, MLG_GROUP_ELEMENTWISE);
+    return;
+  }
+  if (cls == MLG_OPC_ELEMENTWISE) {
+    int g = out || n_uses < 0 ? -1 : common_group(uses, n_uses, 1);
+    if (g >= 0 && f->groups[g].n_nodes < MAX_GROUP_NODES && reads_ok(f, g, n))
+      add_member(f, g, n, MLG_ROLE_INNER);
+    else make_root(f, n, MLG_GROUP_ELEMENTWISE);
+    return;
+  }
+  if (!is_anchor_op(nd)) {
+    make_root(f, n, MLG_GROUP_SINGLE);
+    return;
+  }
+  /* A layer_norm over the last dim feeding only a linear's input: computed in its loads. */
+  if (!out && n_uses == 1 && uses[0].n_path == 0 && is_layer_norm(nd) &&
+      uses[0].kind == USE_OPERAND && uses[0].slot == 0 && is_linear(node(f, uses[0].reader)) &&
+      f->groups[uses[0].group].pre_anchor < 0 && nd->type.rank >= 1 &&
+      mlg_node_attr_int(nd, "axis", -1) == nd->type.rank - 1) {
+    f->groups[uses[0].group].pre_anchor = n;
+    add_member(f, uses[0].group, n, MLG_ROLE_INNER);
+    return;
+  }
+  int g = out || n_uses < 0 ? -1 : common_group(uses, n_uses, 0);
+  if (g >= 0 && f->groups[g].kind == MLG_GROUP_ELEMENTWISE && reads_ok(f, g, n) &&
+      epilogue_ok(f, n, g)) {
+    f->groups[g].kind = MLG_GROUP_ANCHORED;
+    f->groups[g].anchor = n;
+    add_member(f, g, n, MLG_ROLE_INNER);
+    return;
+  }
+  make_root(f, n, MLG_GROUP_ANCHORED);
+}
+
+static int cmp_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
+static int cmp_group_root(const void *a, const void *b) {
+  const mlg_fusion_group *x = a, *y = b;
+  return (x->root > y->root) - (x->root < y->root);
+}
+
+void mlg_fusion_free(mlg_fusion *fu) {
+  if (!fu) return;
+  for (int i = 0; i < fu->n_groups; i++) free(fu->groups[i].nodes);
+  free(fu->groups);
+  free(fu->role);
+  free(fu->group_of);
+  free(fu);
+}
+
+mlg_fusion *mlg_fuse(const mlg_graph *g, int enable) {
+  int n = g->n_nodes;
+  size_t nn = (size_t)(n ? n : 1);
+  fuser f = {.g = g};
+  f.role = calloc(nn, sizeof(*f.role));
+  f.group_of = malloc(nn * sizeof(int));
+  f.cons_start = calloc(nn + 1, sizeof(int));
+  f.is_output = calloc(nn, 1);
+  mlg_fusion *fu = calloc(1, sizeof(*fu));
+  int n_edges = 0;
+  for (int i = 0; i < n; i++) n_edges += g->nodes[i].n_inputs;
+  f.cons = malloc((size_t)(n_edges ? n_edges : 1) * sizeof(int));
+  f.cons_slot = malloc((size_t)(n_edges ? n_edges : 1) * sizeof(int));
+  if (!f.role || !f.group_of || !f.cons_start || !f.is_output || !fu || !f.cons || !f.cons_slot)
+    goto fail;
+  for (int i = 0; i < n; i++) f.group_of[i] = -1;
+  for (int o = 0; o < g->n_outputs; o++) f.is_output[g->outputs[o].node] = 1;
+  /* Readers of each node, in node order. */
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < g->nodes[i].n_inputs; k++) f.cons_start[g->nodes[i].inputs[k] + 1]++;
+  for (int i = 0; i < n; i++) f.cons_start[i + 1] += f.cons_start[i];
+  {
+    int *fill = calloc(nn, sizeof(int));
+    if (!fill) goto fail;
+    for (int i = 0; i < n; i++)
+      for (int k = 0; k < g->nodes[i].n_inputs; k++) {
+        int src = g->nodes[i].inputs[k];
+        int at = f.cons_start[src] + fill[src]++;
+        f.cons[at] = i;
+        f.cons_slot[at] = k;
+      }
+    free(fill);
+  }
+  for (int i = n - 1; i >= 0 && !f.failed; i--) decide(&f, i, enable);
+  if (f.failed) goto fail;
+
+  fu->n_nodes = n;
+  fu->role = f.role;
+  fu->group_of = f.group_of;
+  fu->n_groups = f.n_groups;
+  fu->groups = calloc((size_t)(f.n_groups ? f.n_groups : 1), sizeof(*fu->groups));
+  f.role = NULL;
+  f.group_of = NULL;
+  if (!fu->groups) goto fail;
+  for (int i = 0; i < f.n_groups; i++) {
+    group_build *gb = &f.groups[i];
+    qsort(gb->nodes, (size_t)gb->n_nodes, sizeof(int), cmp_int);
+    fu->groups[i] = (mlg_fusion_group){gb->kind, gb->root, gb->anchor, gb->pre_anchor,
+                                       gb->n_nodes, gb->nodes};
+    gb->nodes = NULL;
+  }
+  qsort(fu->groups, (size_t)fu->n_groups, sizeof(*fu->groups), cmp_group_root);
+  for (int i = 0; i < fu->n_groups; i++)
+    for (int k = 0; k < fu->groups[i].n_nodes; k++) fu->group_of[fu->groups[i].nodes[k]] = i;
+  free(f.cons_start);
+  free(f.cons);
+  free(f.cons_slot);
+  free(f.is_output);
+  free(f.groups);
+  return fu;
+
+fail:
+  for (int i = 0; i < f.n_groups; i++) free(f.groups[i].nodes);
+  free(f.groups);
+  free(f.role);
+  free(f.group_of);
+  free(f.cons_start);
+  free(f.cons);
+  free(f.cons_slot);
+  free(f.is_output);
+  mlg_fusion_free(fu);
+  return NULL;
+}
+
+int mlg_fusion_store_strides(const mlg_graph *g, int root, int anchor,
+                             int64_t strides[MLG_MAX_RANK]) {
+  mlg_layout l;
+  mlg_layout_contiguous(&g->nodes[root].type, root, &l);
+  int at = root;
+  /* Down the index ops between the root and the first elementwise op (or the anchor): each
+   * one's input seen through the root's layout. */
+  for (int guard = 0; at != anchor && mlg_is_index_op(&g->nodes[at]) && guard < 64; guard++) {
+    const mlg_node *nd = &g->nodes[at];
+    const mlg_type *in = &g->nodes[nd->inputs[0]].type;
+    if (nd->op->cls == MLG_OPC_VIEW) {
+      if (mlg_layout_reshape(&l, in->rank, in->dims, &l)) return -1;
+    } else if (is_op(nd) && nd->op->lower == mlg_lower_transpose) {
+      const mlg_attr *perm = mlg_node_attr(nd, "perm");
+      if (!perm || perm->n != l.rank) return -1;
+      mlg_layout r = l;
+      for (int d = 0; d < l.rank; d++) {
+        r.dims[perm->ints[d]] = l.dims[d];
+        r.strides[perm->ints[d]] = l.strides[d];
+      }
+      l = r;
+    } else {
+      return -1;
+    }
+    at = nd->inputs[0];
+  }
+  int64_t canon[MLG_MAX_RANK];
+  int rank = mlg_matmul_canon_dims(g, anchor, canon);
+  if (rank < 0) {
+    const mlg_type *t = &g->nodes[anchor].type;
+    rank = t->rank;
+    memcpy(canon, t->dims, sizeof(int64_t) * (size_t)rank);
+  }
+  if (mlg_layout_reshape(&l, rank, canon, &l)) return -1;
+  memcpy(strides, l.strides, sizeof(int64_t) * (size_t)rank);
+  return rank;
+}
+
+int mlg_graph_op_count(const mlg_graph *g) {
+  int n = 0;
+  for (int i = 0; i < g->n_nodes; i++) n += g->nodes[i].kind == MLG_NODE_OP;
+  return n;
+}
+
+static void print_node(const mlg_graph *g, int i, const char *what, FILE *out) {
+  const mlg_node *n = &g->nodes[i];
+  char ty[160];
+  fprintf(out, "  %-9s %%%d", what, i);
+  if (n->name) fprintf(out, " %s", n->name);
+  fprintf(out, " = %s(", n->op ? n->op->name : "?");
+  for (int k = 0; k < n->n_inputs; k++) fprintf(out, "%s%%%d", k ? ", " : "", n->inputs[k]);
+  fprintf(out, ") : %s\n", mlg_type_format(&n->type, ty, sizeof ty));
+}
+
+/* The INDEX nodes that the group's kernel reads through, ascending, into `seen`. */
+static void mark_index_reads(const mlg_fusion *fu, const mlg_graph *g, int i, char *seen) {
+  const mlg_node *n = &g->nodes[i];
+  for (int k = 0; k < n->n_inputs; k++) {
+    int in = n->inputs[k];
+    if (fu->role[in] == MLG_ROLE_INDEX && !seen[in]) {
+      seen[in] = 1;
+      mark_index_reads(fu, g, in, seen);
+    }
+  }
+}
+
+/* Marks the group members and INDEX nodes that the anchor reads (its prologue). */
+static void mark_feeds(const mlg_fusion *fu, const mlg_graph *g, int gi, int i, char *feeds) {
+  const mlg_node *n = &g->nodes[i];
+  for (int k = 0; k < n->n_inputs; k++) {
+    int in = n->inputs[k];
+    if (feeds[in] || (fu->group_of[in] != gi && fu->role[in] != MLG_ROLE_INDEX)) continue;
+    feeds[in] = 1;
+    mark_feeds(fu, g, gi, in, feeds);
+  }
+}
+
+static const char *member_role(const mlg_fusion_group *gr, int i, const char *feeds) {
+  if (gr->kind != MLG_GROUP_ANCHORED) return "op";
+  if (i == gr->anchor) return "anchor";
+  return feeds[i] ? "prologue" : "epilogue";
+}
+
+void mlg_fusion_print(const mlg_fusion *fu, const mlg_graph *g, const mlg_lowered *lw,
+                      FILE *out) {
+  int n = g->n_nodes;
+  char *seen = calloc((size_t)(n ? n : 1), 1), *dep = calloc((size_t)(n ? n : 1), 1);
+  if (!seen || !dep) {
+    free(seen);
+    free(dep);
+    return;
+  }
+  fprintf(out, "fusion %s: %d ops, %d kernels launched per run\n",
+          g->model_name ? g->model_name : "model", mlg_graph_op_count(g), lw->n_launches);
+  for (int l = 0; l < lw->n_launches; l++) {
+    const mlg_launch *la = &lw->launches[l];
+    int root = lw->launch_node ? lw->launch_node[l] : -1;
+    int gi = root >= 0 && root < n ? fu->group_of[root] : -1;
+    fprintf(out, "\nkernel %s", la->kernel->name);
+    if (gi < 0 || fu->groups[gi].root != root) {
+      fprintf(out, " (copy of output %%%d)\n", root);
+      continue;
+    }
+    const mlg_fusion_group *gr = &fu->groups[gi];
+    static const char *const kinds[] = {"elementwise", "anchored", "single"};
+    fprintf(out, " (%s, stores %%%d)\n", kinds[gr->kind], root);
+    memset(seen, 0, (size_t)n);
+    memset(dep, 0, (size_t)n);
+    if (gr->anchor >= 0) mark_feeds(fu, g, gi, gr->anchor, dep);
+    for (int k = 0; k < gr->n_nodes; k++) mark_index_reads(fu, g, gr->nodes[k], seen);
+    for (int k = 0; k < gr->n_nodes; k++) seen[gr->nodes[k]] = 2;
+    for (int i = 0; i < n; i++) {
+      if (seen[i] == 1) print_node(g, i, "index", out);
+      else if (seen[i] == 2) print_node(g, i, member_role(gr, i, dep), out);
+    }
+  }
+  int header = 0;
+  for (int i = 0; i < n; i++) {
+    if (fu->role[i] != MLG_ROLE_ALIAS) continue;
+    if (!header) fprintf(out, "\nno kernel (views of stored tensors)\n");
+    header = 1;
+    print_node(g, i, "alias", out);
+  }
+  free(seen);
+  free(dep);
+}

@@ -1,0 +1,86 @@
+/* fuse.h — fusion: the optimized graph's ops grouped into kernels. A separate structure that
+ * lowering (lower.h, mlg_lower_fused) reads; the graph is never modified.
+ *
+ * Every node gets a role. A group is one kernel: it stores exactly one tensor (its root) and
+ * computes everything else it holds on the fly:
+ *   - ELEMENTWISE groups evaluate a tree of elementwise ops (and the index ops between them)
+ *     for each element of the root, reading only external tensors;
+ *   - ANCHORED groups are built around one compute op (matmul, linear, conv2d, sum/mean/max/min,
+ *     softmax, log_softmax, layer_norm) whose template runs the group: elementwise ops that feed
+ *     a reduction or row-wise op become its prologue (recomputed on each load), elementwise ops
+ *     after the anchor (bias, activation, residual, scale) its epilogue, and a layer_norm
+ *     feeding a linear is computed in the linear's operand loads (pre-anchor);
+ *   - SINGLE groups are one op through its own lowering hook (pooling, concat, gather, ...).
+ * Transpose, slice and the views are INDEX nodes wherever every reader can fold them into its
+ * own index arithmetic (an elementwise evaluation, a prologue, or a matmul operand that is still
+ * a strided view of a stored tensor); they are never stored then and may be read by several
+ * kernels. A view whose reader needs bytes is an ALIAS of the tensor it views.
+ *
+ * Rules that keep fusion from adding work: a value read by ops of different kernels is stored
+ * (only INDEX nodes, which cost no arithmetic, are read through by several kernels); anchors
+ * are never recomputed; an epilogue never grows the anchor's iteration space (each epilogue op
+ * has the anchor's element count); transposes in an epilogue only for matmul, which can store
+ * through any strided layout.
+ *
+ * Thread safety: reentrant; a finished mlg_fusion is immutable. */
+#ifndef MLG_FUSE_H
+#define MLG_FUSE_H
+
+#include <stdio.h>
+
+#include "graph.h"
+#include "lower.h"
+
+typedef enum mlg_fuse_role {
+  MLG_ROLE_LEAF,      /* input, param, const: no kernel computes it */
+  MLG_ROLE_ROOT,      /* the tensor its group's kernel stores */
+  MLG_ROLE_INNER,     /* computed inside its group's kernel, never stored */
+  MLG_ROLE_INDEX,     /* transpose / slice / view folded into the index math of its readers */
+  MLG_ROLE_ALIAS      /* a view of a stored tensor: the same bytes, no kernel */
+} mlg_fuse_role;
+
+typedef enum mlg_group_kind {
+  MLG_GROUP_ELEMENTWISE,
+  MLG_GROUP_ANCHORED,
+  MLG_GROUP_SINGLE
+} mlg_group_kind;
+
+typedef struct mlg_fusion_group {
+  mlg_group_kind kind;
+  int root;           /* the node the kernel stores */
+  int anchor;         /* ANCHORED: the compute op; else -1 */
+  int pre_anchor;     /* a layer_norm computed in the anchor's (linear's) operand loads, or -1 */
+  int n_nodes;
+  int *nodes;         /* root and INNER nodes, ascending (INDEX nodes it reads are not listed) */
+} mlg_fusion_group;
+
+typedef struct mlg_fusion {
+  int n_nodes;                /* = graph->n_nodes */
+  mlg_fuse_role *role;        /* per node */
+  int *group_of;              /* per node: the group of a ROOT or INNER node, else -1 */
+  int n_groups;
+  mlg_fusion_group *groups;   /* in execution order (ascending root) */
+} mlg_fusion;
+
+/* Groups the ops of `graph`. enable = 0 gives one op per group (the unfused lowering's view of
+ * the graph, for --emit=fused at -O0). Returns NULL on allocation failure. */
+mlg_fusion *mlg_fuse(const mlg_graph *graph, int enable);
+void        mlg_fusion_free(mlg_fusion *fusion);
+
+/* Strides, over the anchor's canonical output dims (mlg_matmul_canon_dims; the anchor's own
+ * dims for other ops), of the root's contiguous layout seen through the transposes and views
+ * between the anchor (or the last elementwise op after it) and the root: where the anchor's
+ * kernel stores each element. Returns the rank, or -1 if no strides express it. */
+int         mlg_fusion_store_strides(const mlg_graph *graph, int root, int anchor,
+                                     int64_t strides[MLG_MAX_RANK]);
+
+/* Number of op nodes in the graph (what fusion groups). */
+int         mlg_graph_op_count(const mlg_graph *graph);
+
+/* --emit=fused: a header with the op and kernel counts, then each launch of `lowered` (which
+ * must come from lowering `graph` with this fusion, or unfused when enable was 0) with the ops
+ * its kernel holds and their role in it, then the views that are aliases. Stable text. */
+void        mlg_fusion_print(const mlg_fusion *fusion, const mlg_graph *graph,
+                             const mlg_lowered *lowered, FILE *out);
+
+#endif
