@@ -1,5 +1,6 @@
 /* test_fixtures.c — every op fixture (tests/fixtures/<name>/) and every example model
- * (tests/models/<name>/ with models/<name>.mlg) compiled, run on the OpenCL CPU device (PoCL)
+ * (tests/models/<name>/ with models/<name>.mlg) compiled, run on $MLG_TEST_DEVICE (default: the
+ * CPU OpenCL device, PoCL; tests/CMakeLists.txt also runs it on vulkan:0, lavapipe)
  * and compared with the reference outputs that tools/gen_fixtures.py and
  * tools/gen_model_refs.py computed independently. See docs/testing.md.
  *
@@ -174,9 +175,14 @@ static void compare_output(const fixture_case *c, const char *out_name, const fl
                atol + rtol * fabs((double)want[worst]));
 }
 
-/* Compiles the case's source with its weights file (if any); returns bundle bytes. */
-static uint8_t *compile_case(const fixture_case *c, const char *weights, int opt_level,
-                             size_t *out_size) {
+/* The device the suite runs on: $MLG_TEST_DEVICE ("cpu" = the first CPU device, PoCL;
+ * "vulkan:0" = lavapipe in CI). Bundles are compiled for that device's backend. */
+static const char *g_device = "cpu";
+static int g_target = MLGB_TARGET_OPENCL;
+
+/* Compiles the case's source with its weights file (if any) for `target`; returns bundle bytes. */
+static uint8_t *compile_for(const fixture_case *c, const char *weights, int opt_level, int target,
+                            size_t *out_size) {
   mlg_source src;
   ck_assert_msg(mlg_source_load(&src, c->source) == 0, "%s: cannot read %s: %s", c->name,
                 c->source, strerror(errno));
@@ -188,7 +194,7 @@ static uint8_t *compile_case(const fixture_case *c, const char *weights, int opt
   mlg_diag_init(&diag, &src, log_stream);
   mlg_compile_options opt;
   memset(&opt, 0, sizeof opt);
-  opt.target = MLGB_TARGET_OPENCL;
+  opt.target = target;
   opt.weights_path = weights;
   opt.opt_level = opt_level;
   uint8_t *data = NULL;
@@ -208,22 +214,29 @@ static uint8_t *compile_case(const fixture_case *c, const char *weights, int opt
   return data;
 }
 
-static mlg_runtime *create_runtime(const fixture_case *c) {
+static uint8_t *compile_case(const fixture_case *c, const char *weights, int opt_level,
+                             size_t *out_size) {
+  return compile_for(c, weights, opt_level, g_target, out_size);
+}
+
+static mlg_runtime *create_runtime_on(const fixture_case *c, const char *device) {
   const char *cache = MLG_BINARY_DIR "/test-fixtures-cache";
   if (mkdir(cache, 0777) != 0 && errno != EEXIST) cache = "";   /* no cache: still runs */
   mlg_runtime_options ro;
   memset(&ro, 0, sizeof ro);
-  ro.device = "cpu";
+  ro.device = device;
   ro.cache_dir = cache;
   mlg_runtime *rt = NULL;
   mlg_status st = mlg_runtime_create(&ro, &rt);
   if (st == MLG_ERR_NO_DEVICE)
-    ck_abort_msg("%s: no OpenCL CPU device: these tests need PoCL (Debian: pocl-opencl-icd, "
-                 "ocl-icd-libopencl1); %s", c->name, mlg_last_error());
-  ck_assert_msg(st == MLG_OK, "%s: mlg_runtime_create(cpu): %s: %s", c->name,
+    ck_abort_msg("%s: no device '%s': these tests need PoCL (Debian: pocl-opencl-icd) and "
+                 "lavapipe (mesa-vulkan-drivers); %s", c->name, device, mlg_last_error());
+  ck_assert_msg(st == MLG_OK, "%s: mlg_runtime_create(%s): %s: %s", c->name, device,
                 mlg_status_string(st), mlg_last_error());
   return rt;
 }
+
+static mlg_runtime *create_runtime(const fixture_case *c) { return create_runtime_on(c, g_device); }
 
 static void set_inputs(const fixture_case *c, const mlg_model *model, mlg_session *session) {
   int n_in = mlg_model_input_count(model);
@@ -341,6 +354,75 @@ START_TEST(test_model_O0) {
 }
 END_TEST
 
+/* Runs a compiled bundle on `device` with the case's inputs; returns every output's floats
+ * concatenated (caller frees) and their count. */
+static float *run_outputs(const fixture_case *c, const uint8_t *bundle, size_t size,
+                          const char *device, size_t *out_count) {
+  mlg_runtime *rt = create_runtime_on(c, device);
+  mlg_model *model = NULL;
+  mlg_status st = mlg_model_load_memory(rt, bundle, size, NULL, &model);
+  ck_assert_msg(st == MLG_OK, "%s on %s: load: %s", c->name, device, mlg_last_error());
+  mlg_session *session = NULL;
+  ck_assert_msg(mlg_session_create(model, &session) == MLG_OK, "%s: %s", c->name, mlg_last_error());
+  set_inputs(c, model, session);
+  st = mlg_session_run(session);
+  ck_assert_msg(st == MLG_OK, "%s on %s: run: %s", c->name, device, mlg_last_error());
+  size_t total = 0;
+  for (int i = 0; i < mlg_model_output_count(model); i++) {
+    mlg_tensor_info info;
+    ck_assert_int_eq(mlg_model_output_info(model, i, &info), MLG_OK);
+    total += info.bytes / sizeof(float);
+  }
+  float *all = malloc((total ? total : 1) * sizeof(float));
+  ck_assert_ptr_nonnull(all);
+  size_t at = 0;
+  for (int i = 0; i < mlg_model_output_count(model); i++) {
+    mlg_tensor_info info;
+    ck_assert_int_eq(mlg_model_output_info(model, i, &info), MLG_OK);
+    ck_assert_msg(mlg_session_get_output(session, info.name, all + at, info.bytes) == MLG_OK,
+                  "%s: %s", c->name, mlg_last_error());
+    at += info.bytes / sizeof(float);
+  }
+  mlg_session_destroy(session);
+  mlg_model_destroy(model);
+  mlg_runtime_destroy(rt);
+  *out_count = total;
+  return all;
+}
+
+/* Every model gives the same numbers on OpenCL (PoCL) and on Vulkan (lavapipe), within the
+ * model's tolerance, independent of the references. */
+START_TEST(test_cross_backend) {
+  const fixture_case *c = &g_cases[g_n_ops + _i];
+  char weights[PATH_LEN], path[PATH_LEN];
+  tjoin(weights, sizeof weights, c->dir, "weights.safetensors");
+  const char *w = file_exists(weights) ? weights : NULL;
+  double rtol, atol;
+  tjoin(path, sizeof path, c->dir, "tolerance");
+  ck_assert_int_eq(read_tolerance(path, &rtol, &atol), 0);
+  size_t n_cl = 0, n_vk = 0, size_cl = 0, size_vk = 0;
+  uint8_t *b_cl = compile_for(c, w, 2, MLGB_TARGET_OPENCL, &size_cl);
+  uint8_t *b_vk = compile_for(c, w, 2, MLGB_TARGET_VULKAN, &size_vk);
+  float *cl = run_outputs(c, b_cl, size_cl, "opencl:0", &n_cl);
+  float *vk = run_outputs(c, b_vk, size_vk, "vulkan:0", &n_vk);
+  free(b_cl);
+  free(b_vk);
+  ck_assert_int_eq(n_cl, n_vk);
+  size_t bad = 0, worst = 0;
+  for (size_t i = 0; i < n_cl; i++) {
+    double d = fabs((double)cl[i] - vk[i]);
+    if (!(d <= atol + rtol * fabs((double)cl[i]))) {
+      if (!bad) worst = i;
+      bad++;
+    }
+  }
+  ck_assert_msg(bad == 0, "%s: %zu of %zu outputs differ between OpenCL and Vulkan (first at %zu: %g vs %g)",
+                c->name, bad, n_cl, worst, (double)cl[worst], (double)vk[worst]);
+  free(cl);
+  free(vk);
+}
+END_TEST
+
 /* The fixture folders exist and hold what the generators write: catches an empty checkout. */
 START_TEST(test_fixture_tree) {
   const char *filter = getenv("MLG_FIXTURES");
@@ -360,6 +442,15 @@ START_TEST(test_fixture_tree) {
 END_TEST
 
 int main(void) {
+  const char *device = getenv("MLG_TEST_DEVICE");
+  if (device && *device) g_device = device;
+  if (strncmp(g_device, "vulkan", 6) == 0) g_target = MLGB_TARGET_VULKAN;
+  /* -O0 against the references once is enough: it checks the optimizer, not the backend. */
+  const char *o0 = getenv("MLG_TEST_O0");
+  int with_o0 = !(o0 && strcmp(o0, "0") == 0);
+  /* The cross-backend comparison runs where both backends are asked for. */
+  const char *cross = getenv("MLG_TEST_CROSS_BACKEND");
+  int with_cross = cross && strcmp(cross, "1") == 0;
   const char *filter = getenv("MLG_FIXTURES");
   if (filter && !*filter) filter = NULL;
   const char *root = MLG_SOURCE_DIR "/tests/fixtures";
@@ -386,14 +477,22 @@ int main(void) {
   tcase_set_timeout(models, 300);
   if (g_n_cases > g_n_ops) tcase_add_loop_test(models, test_model, 0, g_n_cases - g_n_ops);
   suite_add_tcase(s, models);
-  TCase *ops0 = tcase_create("ops_O0");
-  tcase_set_timeout(ops0, 120);
-  if (g_n_ops > 0) tcase_add_loop_test(ops0, test_op_fixture_O0, 0, g_n_ops);
-  suite_add_tcase(s, ops0);
-  TCase *models0 = tcase_create("models_O0");
-  tcase_set_timeout(models0, 300);
-  if (g_n_cases > g_n_ops) tcase_add_loop_test(models0, test_model_O0, 0, g_n_cases - g_n_ops);
-  suite_add_tcase(s, models0);
+  if (with_o0) {
+    TCase *ops0 = tcase_create("ops_O0");
+    tcase_set_timeout(ops0, 120);
+    if (g_n_ops > 0) tcase_add_loop_test(ops0, test_op_fixture_O0, 0, g_n_ops);
+    suite_add_tcase(s, ops0);
+    TCase *models0 = tcase_create("models_O0");
+    tcase_set_timeout(models0, 300);
+    if (g_n_cases > g_n_ops) tcase_add_loop_test(models0, test_model_O0, 0, g_n_cases - g_n_ops);
+    suite_add_tcase(s, models0);
+  }
+  if (with_cross) {
+    TCase *cross_tc = tcase_create("cross_backend");
+    tcase_set_timeout(cross_tc, 300);
+    if (g_n_cases > g_n_ops) tcase_add_loop_test(cross_tc, test_cross_backend, 0, g_n_cases - g_n_ops);
+    suite_add_tcase(s, cross_tc);
+  }
 
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
