@@ -42,6 +42,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   const mlg_lowered *lw = in->lowered;
   const mlg_plan *plan = in->plan;
   mlgb_bundle b = {0};
+  int *index = NULL;
   int rc = -1;
   *out_data = NULL;
   *out_size = 0;
@@ -54,12 +55,20 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   b.has_weights = in->weights != NULL;
   b.weights = (uint8_t *)in->weights;
 
-  b.n_tensors = (uint32_t)lw->n_tensors;
+  /* Arena tensors that no launch touches (fused away) have no storage: the bundle leaves them
+   * out, and index[] maps the remaining tensor ids to bundle indices. */
+  index = malloc(sizeof(int) * (size_t)(lw->n_tensors ? lw->n_tensors : 1));
+  if (!index) goto oom;
+  for (int t = 0; t < lw->n_tensors; t++) {
+    const mlg_placement *p = &plan->tensors[t];
+    index[t] = p->region == MLGB_REGION_ARENA && p->first_use < 0 ? -1 : (int)b.n_tensors++;
+  }
   b.tensors = calloc(b.n_tensors ? b.n_tensors : 1, sizeof(*b.tensors));
   b.kernels = calloc(lw->n_launches ? (size_t)lw->n_launches : 1, sizeof(*b.kernels));
   b.dispatches = calloc(lw->n_launches ? (size_t)lw->n_launches : 1, sizeof(*b.dispatches));
   if (!b.tensors || !b.kernels || !b.dispatches) goto oom;
   for (int t = 0; t < lw->n_tensors; t++) {
+    if (index[t] < 0) continue;
     const char *output_name = NULL;
     const mlg_type *ty = t < g->n_nodes ? &g->nodes[t].type : NULL;
     for (int o = 0; o < lw->n_outputs; o++)
@@ -67,7 +76,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
         output_name = g->outputs[o].name;
         ty = &g->nodes[g->outputs[o].node].type; /* a temporary copy has its node's type */
       }
-    mlgb_tensor *bt = &b.tensors[t];
+    mlgb_tensor *bt = &b.tensors[index[t]];
     const mlg_placement *p = &plan->tensors[t];
     bt->name = tensor_name(g, t, output_name);
     if (!bt->name) goto oom;
@@ -104,7 +113,14 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     k->n_args = (uint32_t)la->n_args;
     k->args = calloc(la->n_args ? (size_t)la->n_args : 1, sizeof(*k->args));
     if (!k->args) goto oom;
-    for (int a = 0; a < la->n_args; a++) k->args[a] = (uint32_t)la->args[a];
+    for (int a = 0; a < la->n_args; a++) {
+      if (index[la->args[a]] < 0) {
+        mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: kernel %s reads a tensor with no storage",
+                       la->kernel->name);
+        goto done;
+      }
+      k->args[a] = (uint32_t)index[la->args[a]];
+    }
     b.dispatches[l].kernel = (uint32_t)l;
     for (int d = 0; d < 3; d++) {
       if (la->groups[d] < 1 || la->groups[d] > UINT32_MAX) {
@@ -130,6 +146,7 @@ done:
     for (uint32_t t = 0; t < b.n_tensors; t++) free(b.tensors[t].name);
   if (b.kernels)
     for (uint32_t k = 0; k < (uint32_t)lw->n_launches; k++) free(b.kernels[k].args);
+  free(index);
   free(b.tensors);
   free(b.kernels);
   free(b.dispatches);

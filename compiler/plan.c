@@ -158,14 +158,6 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
     plan->region_size[MLGB_REGION_ARENA] = a1;
   }
   for (int i = 0; i < n_blocks; i++) plan->tensors[blocks[i].tensor].offset = blocks[i].offset;
-  /* Arena tensors no launch touches sit at offset 0; the arena only has to be big enough for
-   * the bundle's tensor table to describe them. */
-  for (int t = 0; t < n; t++) {
-    const mlg_placement *p = &plan->tensors[t];
-    if (lw->alias_of[t] < 0 && p->region == MLGB_REGION_ARENA && p->first_use < 0 &&
-        align_up(p->size, alignment) > plan->region_size[MLGB_REGION_ARENA])
-      plan->region_size[MLGB_REGION_ARENA] = align_up(p->size, alignment);
-  }
   for (int t = 0; t < n; t++) {
     if (lw->alias_of[t] < 0) continue;
     const mlg_placement *r = &plan->tensors[alias_root(lw, t)];
@@ -198,12 +190,13 @@ void mlg_plan_free(mlg_plan *plan) {
 int mlg_plan_validate(const mlg_plan *plan, char *err, size_t err_size) {
   for (int a = 0; a < plan->n_tensors; a++) {
     const mlg_placement *pa = &plan->tensors[a];
+    if (pa->region == MLGB_REGION_ARENA && pa->first_use < 0) continue; /* no storage */
     if (pa->region < 0 || pa->region >= MLGB_N_REGIONS || pa->offset % plan->alignment ||
         pa->offset < 0 || pa->offset + pa->size > plan->region_size[pa->region]) {
       snprintf(err, err_size, "tensor %d placed outside its region or misaligned", a);
       return -1;
     }
-    if (pa->region != MLGB_REGION_ARENA || pa->first_use < 0) continue;
+    if (pa->region != MLGB_REGION_ARENA) continue;
     for (int b = a + 1; b < plan->n_tensors; b++) {
       const mlg_placement *pb = &plan->tensors[b];
       if (pb->region != MLGB_REGION_ARENA || pb->first_use < 0) continue;
@@ -235,7 +228,7 @@ void mlg_plan_print(const mlg_plan *plan, const mlg_graph *g, const mlg_lowered 
     fprintf(out, "region %s: %lld bytes\n", region_name(r), (long long)plan->region_size[r]);
     for (int t = 0; t < plan->n_tensors; t++) {
       const mlg_placement *p = &plan->tensors[t];
-      if (p->region != r) continue;
+      if (p->region != r || (r == MLGB_REGION_ARENA && p->first_use < 0)) continue;
       const char *name = t < g->n_nodes && g->nodes[t].name ? g->nodes[t].name : "";
       fprintf(out, "  %%%-4d %-28s [%3d, %3d] offset %10lld size %10lld", t, name, p->first_use,
               p->last_use, (long long)p->offset, (long long)p->size);
@@ -243,6 +236,10 @@ void mlg_plan_print(const mlg_plan *plan, const mlg_graph *g, const mlg_lowered 
       fputc('\n', out);
     }
   }
+  int n_unstored = 0;
+  for (int t = 0; t < plan->n_tensors; t++)
+    n_unstored += plan->tensors[t].region == MLGB_REGION_ARENA && plan->tensors[t].first_use < 0;
+  if (n_unstored) fprintf(out, "not stored (fused away or unused): %d tensors\n", n_unstored);
   int64_t arena = plan->region_size[MLGB_REGION_ARENA];
   fprintf(out, "arena: %lld bytes, lower bound %lld, naive %lld, efficiency %.3f\n",
           (long long)arena, (long long)plan->lower_bound, (long long)plan->naive_bytes,

@@ -13,7 +13,8 @@ typedef struct mlg_placement {
   int region;             /* mlgb_region */
   int64_t offset;         /* bytes, multiple of the plan's alignment */
   int64_t size;           /* bytes */
-  int first_use, last_use;/* launch indices (arena tensors); -1 when not used by any launch */
+  int first_use, last_use;/* launch indices; -1 when no launch touches it (an arena tensor
+                             fused away: it has no storage and is left out of the bundle) */
 } mlg_placement;
 
 typedef struct mlg_plan {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/suite_golden.sh BUILD_DIR SOURCE_DIR — golden-file tests of mlgc's text output.
 #
-#   models/<m>.mlg     : mlgc --emit=ast|graph|kernels  vs  tests/golden/<m>.<stage>.txt
+#   models/<m>.mlg     : mlgc --emit=ast|graph|fused|plan|kernels (OpenCL C), and --emit=kernels
+#                        --target vulkan (GLSL, golden <m>.glsl.txt)  vs  tests/golden/<m>.<stage>.txt
 #   tests/diag/<d>.mlg : stderr of mlgc --emit=graph, then "exit: <status>"  vs  tests/diag/<d>.expected
 #
 # mlgc runs from SOURCE_DIR with relative paths, so goldens hold no absolute paths.
@@ -18,7 +19,9 @@ BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$2" && pwd)
 MLGC="$BUILD/bin/mlgc"
 UPDATE=${MLG_UPDATE_GOLDEN:-0}
-STAGES=(ast graph kernels)
+# Each stage: golden suffix, then mlgc's arguments.
+STAGES=("ast --emit=ast" "graph --emit=graph" "fused --emit=fused" "plan --emit=plan"
+        "kernels --emit=kernels" "glsl --emit=kernels --target vulkan")
 PER_RUN_TIMEOUT=120
 
 cd "$SRC" || exit 2
@@ -67,11 +70,13 @@ fi
 mkdir -p tests/golden
 for model in "${models[@]}"; do
   base=$(basename "$model" .mlg)
-  for stage in "${STAGES[@]}"; do
-    name="$base --emit=$stage"
+  for entry in "${STAGES[@]}"; do
+    read -r stage args <<<"$entry"
+    name="$base $args"
     out="$TMP/$base.$stage.out"
     err="$TMP/$base.$stage.err"
-    timeout "$PER_RUN_TIMEOUT" "$MLGC" "$model" --emit="$stage" >"$out" 2>"$err"
+    # shellcheck disable=SC2086 # args is a word list on purpose
+    timeout "$PER_RUN_TIMEOUT" "$MLGC" "$model" $args >"$out" 2>"$err"
     rc=$?
     if [ "$rc" -ne 0 ]; then
       fail "$name: mlgc exited with status $rc"
