@@ -60,6 +60,7 @@ static int ctx_launch(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, i
   l->groups[0] = gx;
   l->groups[1] = gy;
   l->groups[2] = gz;
+  l->inplace_arg = -1;
   return 0;
 }
 
@@ -133,7 +134,14 @@ static int lower_elementwise(mlg_lower_ctx *ctx, int node) {
   int args[KT_EW_MAX_INPUTS + 1];
   for (int i = 0; i < n->n_inputs; i++) args[i] = n->inputs[i];
   args[n->n_inputs] = node;
-  return mlg_lower_emit(ctx, node, k, groups, args, n->n_inputs + 1);
+  if (mlg_lower_emit(ctx, node, k, groups, args, n->n_inputs + 1)) return -1;
+  /* An input of the output's own shape is read only at the element each work-item writes. */
+  for (int i = 0; i < n->n_inputs; i++)
+    if (mlg_type_equal(&ctx->graph->nodes[n->inputs[i]].type, &n->type)) {
+      ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
+      break;
+    }
+  return 0;
 }
 
 static int lower_node(mlg_lower_ctx *ctx, int node) {
@@ -208,11 +216,20 @@ static int lower_fused_node(mlg_lower_ctx *ctx, int node) {
   }
 }
 
+int mlg_lower_max_vec(const mlg_lower_ctx *ctx) {
+  return ctx->target == 2 /* MLGB_TARGET_VULKAN */ ? 4 : 16;
+}
+
 mlg_lowered *mlg_lower(const mlg_graph *graph, mlg_diag *diag) {
   return mlg_lower_fused(graph, NULL, diag);
 }
 
 mlg_lowered *mlg_lower_fused(const mlg_graph *graph, const mlg_fusion *fusion, mlg_diag *diag) {
+  return mlg_lower_fused_ex(graph, fusion, NULL, diag);
+}
+
+mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion,
+                                const mlg_lower_hints *hints, mlg_diag *diag) {
   lower_state st = {0};
   mlg_lowered *lw = calloc(1, sizeof(*lw));
   int n = graph->n_nodes;
@@ -234,6 +251,11 @@ mlg_lowered *mlg_lower_fused(const mlg_graph *graph, const mlg_fusion *fusion, m
   st.ctx = (mlg_lower_ctx){.graph = graph, .out = lw, .diag = diag, .launch = ctx_launch,
                            .temp = ctx_temp, .alias = ctx_alias, .next_kernel = 0,
                            .fusion = fusion};
+  if (hints) {
+    st.ctx.target = hints->target;
+    st.ctx.device_class = hints->device_class;
+    st.ctx.local_mem_bytes = hints->local_mem_bytes;
+  }
   if (fusion && fusion->n_nodes != n) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: the fusion is of another graph");
     mlg_lowered_free(lw);

@@ -19,6 +19,9 @@ typedef struct mlg_launch {
   int n_args;
   int *args;              /* tensor id for each buffer parameter of the kernel, in order */
   int64_t groups[3];      /* work-groups per dimension */
+  int inplace_arg;        /* index of an input arg that each work-item reads only at the element
+                             it writes (same index, same size): the planner may give the output
+                             that input's bytes when the input dies here; -1 when none */
 } mlg_launch;
 
 typedef struct mlg_lowered {
@@ -59,7 +62,17 @@ typedef struct mlg_lower_ctx {
   struct mlg_fused_kernel *fused;
   int current;            /* node whose kernels are being emitted (launch_node) */
   const char *group_label; /* fused: what the kernel is named after ("linear_gelu"), or NULL */
+  int target;             /* mlgb_target the kernels are for (0: OpenCL) */
+  int device_class;       /* kt_device_class (codegen/templates/matmul.h): picks GEMM tiles */
+  int64_t local_mem_bytes; /* local memory per work-group; 0 → 48 KiB */
 } mlg_lower_ctx;
+
+/* What lowering may tune its kernels for (all 0: portable kernels for OpenCL). */
+typedef struct mlg_lower_hints {
+  int target;             /* mlgb_target; Vulkan limits vectors to width 4 */
+  int device_class;       /* kt_device_class */
+  int64_t local_mem_bytes;
+} mlg_lower_hints;
 
 /* Lowers every op node. Graph outputs that would alias another tensor get a copy kernel so that
  * every output owns its bytes. Returns NULL after reporting to diag on failure. */
@@ -68,6 +81,11 @@ mlg_lowered *mlg_lower(const mlg_graph *graph, mlg_diag *diag);
  * mlg_lower. Returns NULL after reporting to diag on failure. */
 mlg_lowered *mlg_lower_fused(const mlg_graph *graph, const struct mlg_fusion *fusion,
                              mlg_diag *diag);
+/* The widest vector type a kernel for ctx's target may use: 4 for Vulkan (GLSL), else 16. */
+int          mlg_lower_max_vec(const mlg_lower_ctx *ctx);
+/* mlg_lower_fused with kernels tuned for `hints` (NULL: none). */
+mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const struct mlg_fusion *fusion,
+                                const mlg_lower_hints *hints, mlg_diag *diag);
 void         mlg_lowered_free(mlg_lowered *lowered);
 
 #endif

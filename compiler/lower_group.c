@@ -55,6 +55,10 @@ struct mlg_fused_kernel {
   kir_builder *b;            /* the kernel being built (set by each callback) */
   int n_bufs;
   int buf_tensor[FK_MAX_BUFS], buf_id[FK_MAX_BUFS];
+  /* Per buffer: loaded at the kernel's own element index (1), or anywhere else (2); an input
+   * read only directly may share its bytes with the output (in-place). */
+  char buf_reads[FK_MAX_BUFS];
+  kir_expr *root_index;      /* ELEMENTWISE groups: the element each work-item writes */
   int n_memo;
   memo_entry memo[FK_MAX_MEMO];
   int n_decomp;
@@ -317,6 +321,12 @@ static kir_expr *load_tensor(fk_t *fk, int node, pos *p) {
   ensure_lin(fk, p);
   char hint[24];
   snprintf(hint, sizeof hint, "in%d", node);
+  for (int i = 0; i < fk->n_bufs; i++)
+    if (fk->buf_tensor[i] == node)
+      fk->buf_reads[i] |= p->lin == fk->root_index &&
+                                  mlg_type_numel(&n->type) ==
+                                      mlg_type_numel(&fk->ctx->graph->nodes[fk->group->root].type)
+                              ? 1 : 2;
   kir_expr *v = as_var(fk, kir_load(b, buf, p->lin), hint);
   memo_add(fk, node, p, v);
   return v;
@@ -374,6 +384,7 @@ static kir_expr *eval(fk_t *fk, int node, pos *p) {
 static kir_expr *body_cb(kir_builder *b, kir_expr *index, void *user) {
   fk_t *fk = user;
   fk_reset(fk, b);
+  fk->root_index = index;
   pos p;
   pos_init(&p, &fk->ctx->graph->nodes[fk->group->root].type, index);
   return eval(fk, fk->group->root, &p);
@@ -534,6 +545,12 @@ int mlg_lower_group(mlg_lower_ctx *ctx, int gi) {
       memcpy(args, fk->buf_tensor, sizeof(int) * (size_t)fk->n_bufs);
       args[fk->n_bufs] = gr->root;
       rc = mlg_lower_emit(ctx, gr->root, k, groups, args, fk->n_bufs + 1);
+      for (int i = 0; rc == 0 && i < fk->n_bufs; i++)
+        if (fk->buf_reads[i] == 1 &&
+            g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype) {
+          ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
+          break;
+        }
     }
   } else {
     /* The epilogue: members that depend on the anchor, and index nodes between them. */

@@ -118,6 +118,23 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
       p->last_use = l;
     }
   }
+  /* In-place: an elementwise launch whose input dies there hands that input's bytes to its
+   * output. The output then joins the input's block (extending its lifetime) instead of
+   * getting one of its own; chains of such launches share one block. */
+  for (int t = 0; t < n; t++) plan->tensors[t].shares_with = -1;
+  if (!no_sharing)
+    for (int l = 0; l < lw->n_launches; l++) {
+      const mlg_launch *la = &lw->launches[l];
+      if (la->inplace_arg < 0 || la->inplace_arg >= la->n_args - 1) continue;
+      int in = alias_root(lw, la->args[la->inplace_arg]), o = alias_root(lw, la->args[la->n_args - 1]);
+      mlg_placement *pi = &plan->tensors[in], *po = &plan->tensors[o];
+      if (in == o || in >= g->n_nodes || o >= g->n_nodes || g->nodes[in].kind != MLG_NODE_OP ||
+          g->nodes[o].kind != MLG_NODE_OP || is_output[in] || is_output[o] ||
+          pi->last_use != l || po->first_use != l || pi->size != po->size)
+        continue;
+      po->shares_with = in;
+    }
+
   /* Regions: roots only; aliases copy their root's placement afterwards. */
   int n_blocks = 0;
   for (int t = 0; t < n; t++) {
@@ -130,12 +147,18 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
       p->region = MLGB_REGION_IO;
     } else {
       p->region = MLGB_REGION_ARENA;
-      if (p->first_use < 0) continue; /* never touched: needs no bytes */
+      if (p->first_use < 0 || p->shares_with >= 0) continue; /* no bytes, or another's */
       block *b = &blocks[n_blocks++];
       b->tensor = t;
       b->size = align_up(p->size, alignment);
       b->first = p->first_use;
       b->last = p->last_use;
+      /* The block lives until the last tensor that took its bytes over in place dies. */
+      for (int u = t + 1; u < n; u++) {
+        int owner = u;
+        while (plan->tensors[owner].shares_with >= 0) owner = plan->tensors[owner].shares_with;
+        if (owner == t && u != t && plan->tensors[u].last_use > b->last) b->last = plan->tensors[u].last_use;
+      }
       plan->naive_bytes += b->size;
       continue;
     }
@@ -158,6 +181,11 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
     plan->region_size[MLGB_REGION_ARENA] = a1;
   }
   for (int i = 0; i < n_blocks; i++) plan->tensors[blocks[i].tensor].offset = blocks[i].offset;
+  for (int t = 0; t < n; t++) {
+    int owner = t;
+    while (plan->tensors[owner].shares_with >= 0) owner = plan->tensors[owner].shares_with;
+    if (owner != t) plan->tensors[t].offset = plan->tensors[owner].offset;
+  }
   for (int t = 0; t < n; t++) {
     if (lw->alias_of[t] < 0) continue;
     const mlg_placement *r = &plan->tensors[alias_root(lw, t)];
@@ -204,7 +232,11 @@ int mlg_plan_validate(const mlg_plan *plan, char *err, size_t err_size) {
       int overlap = pa->offset < pb->offset + pb->size && pb->offset < pa->offset + pa->size;
       int same_bytes = pa->offset == pb->offset && pa->first_use == pb->first_use &&
                        pa->last_use == pb->last_use; /* an alias and its root */
-      if (live_together && overlap && !same_bytes) {
+      /* In-place: b takes over a's bytes at b's first launch, where a is last read. */
+      int in_place = pa->offset == pb->offset &&
+                     ((pb->shares_with == a && pb->first_use == pa->last_use) ||
+                      (pa->shares_with == b && pa->first_use == pb->last_use));
+      if (live_together && overlap && !same_bytes && !in_place) {
         snprintf(err, err_size,
                  "tensors %d [%d, %d] @%lld+%lld and %d [%d, %d] @%lld+%lld overlap while both live",
                  a, pa->first_use, pa->last_use, (long long)pa->offset, (long long)pa->size, b,
@@ -233,6 +265,7 @@ void mlg_plan_print(const mlg_plan *plan, const mlg_graph *g, const mlg_lowered 
       fprintf(out, "  %%%-4d %-28s [%3d, %3d] offset %10lld size %10lld", t, name, p->first_use,
               p->last_use, (long long)p->offset, (long long)p->size);
       if (lw->alias_of[t] >= 0) fprintf(out, "  (view of %%%d)", lw->alias_of[t]);
+      if (p->shares_with >= 0) fprintf(out, "  (in place of %%%d)", p->shares_with);
       fputc('\n', out);
     }
   }

@@ -13,6 +13,8 @@ typedef struct mlg_placement {
   int region;             /* mlgb_region */
   int64_t offset;         /* bytes, multiple of the plan's alignment */
   int64_t size;           /* bytes */
+  int shares_with;        /* in-place: the arena tensor whose bytes this one takes over at its
+                             first launch (that tensor's last), or -1 */
   int first_use, last_use;/* launch indices; -1 when no launch touches it (an arena tensor
                              fused away: it has no storage and is left out of the bundle) */
 } mlg_placement;
@@ -28,7 +30,7 @@ typedef struct mlg_plan {
 
 typedef struct mlg_plan_options {
   int64_t alignment;      /* bytes; 0 → 256 */
-  int no_sharing;         /* debug: every intermediate gets its own bytes */
+  int no_sharing;         /* debug: every intermediate gets its own bytes (and no in-place) */
 } mlg_plan_options;
 
 /* Returns NULL on allocation failure. */

@@ -43,6 +43,7 @@ static void synth_init(synth *s, int n, unsigned seed) {
     la->args = s->args[i];
     la->n_args = k + 1;
     la->groups[0] = la->groups[1] = la->groups[2] = 1;
+    la->inplace_arg = -1;
   }
   s->out.name = "y";
   s->out.node = n - 1;
@@ -143,6 +144,57 @@ START_TEST(test_validator_catches_overlap) {
 }
 END_TEST
 
+START_TEST(test_in_place_chain) {
+  /* x -> t2 -> t3 -> t4 -> t5 -> t6 -> y, each launch elementwise over its single input:
+   * in place, t2..t6 share one block (each input dies where its successor is written). */
+  synth s;
+  synth_init(&s, 8, 1);
+  for (int i = 2; i < 8; i++) {
+    s.nodes[i].type.dims[0] = 1024;
+    s.args[i][0] = i - 1;
+    s.args[i][1] = i;
+    s.launches[i - 2].n_args = 2;
+    s.launches[i - 2].inplace_arg = i > 2 ? 0 : -1; /* x is an input: never taken over */
+  }
+  mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
+  ck_assert_ptr_nonnull(p);
+  for (int t = 3; t < 7; t++) {
+    ck_assert_int_eq(p->tensors[t].shares_with, t - 1);
+    ck_assert_int_eq(p->tensors[t].offset, p->tensors[2].offset);
+  }
+  ck_assert_int_eq(p->tensors[7].region, MLGB_REGION_IO); /* the output keeps its own bytes */
+  ck_assert_int_eq(p->region_size[MLGB_REGION_ARENA], 4096);
+  char err[256];
+  ck_assert_msg(mlg_plan_validate(p, err, sizeof(err)) == 0, "%s", err);
+  /* The debug switch turns in-place off with the rest of the sharing. */
+  mlg_plan *q = mlg_plan_build(&s.g, &s.lw, &(mlg_plan_options){.no_sharing = 1});
+  ck_assert_int_eq(q->tensors[3].shares_with, -1);
+  ck_assert_int_eq(q->region_size[MLGB_REGION_ARENA], 5 * 4096);
+  mlg_plan_free(p);
+  mlg_plan_free(q);
+}
+END_TEST
+
+START_TEST(test_in_place_needs_input_to_die) {
+  /* t3 = f(t2) in place is refused when t2 is read again later. */
+  synth s;
+  synth_init(&s, 6, 2);
+  for (int i = 2; i < 6; i++) {
+    s.nodes[i].type.dims[0] = 1024;
+    s.args[i][0] = i - 1;
+    s.args[i][1] = i;
+    s.launches[i - 2].n_args = 2;
+  }
+  s.launches[1].inplace_arg = 0; /* t3 = f(t2) */
+  s.args[4][0] = 2;              /* t4 = f(t2): t2 still live after t3 is written */
+  mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
+  ck_assert_int_eq(p->tensors[3].shares_with, -1);
+  char err[256];
+  ck_assert_msg(mlg_plan_validate(p, err, sizeof(err)) == 0, "%s", err);
+  mlg_plan_free(p);
+}
+END_TEST
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -154,6 +206,7 @@ START_TEST(test_random_graphs) {
   for (int i = 0; i < N_GRAPHS; i++) {
     synth s;
     synth_init(&s, 8 + i % 50, 1000u + (unsigned)i);
+    for (int l = 0; l < s.lw.n_launches; l += 2) s.launches[l].inplace_arg = 0; /* some in place */
     mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
     ck_assert_ptr_nonnull(p);
     char err[256];
@@ -178,6 +231,8 @@ int main(void) {
   tcase_add_test(tc, test_alias_shares_root_and_extends_liveness);
   tcase_add_test(tc, test_validator_catches_overlap);
   tcase_add_test(tc, test_random_graphs);
+  tcase_add_test(tc, test_in_place_chain);
+  tcase_add_test(tc, test_in_place_needs_input_to_die);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
