@@ -35,8 +35,10 @@ static const char USAGE[] =
     "  --weights FILE.safetensors   weights to bind by name (for .mlg: given to the compiler)\n"
     "  --input NAME=FILE.npy        an input (repeatable); inputs not given are random\n"
     "  --output-dir DIR             where outputs go (default: the current folder)\n"
-    "  --device SPEC                opencl:N, gpu or cpu (default: $MLG_DEVICE, else the first\n"
-    "                               GPU, else the first CPU device)\n"
+    "  --device SPEC                opencl:N, vulkan:N, gpu or cpu (default: $MLG_DEVICE, else\n"
+    "                               the first GPU, else the first CPU device)\n"
+    "  --validate                   Vulkan: enable the validation layers; any message fails\n"
+    "                               the run (same as MLG_VK_VALIDATION=1)\n"
     "  -D NAME=VALUE                bind a dimension of a .mlg model (repeatable)\n"
     "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
     "                               uniform in [-1, 1), i32 inputs are 0\n"
@@ -183,6 +185,9 @@ static int parse_args(int argc, char **argv, args *a) {
       a->limits = 1;
     } else if (strcmp(arg, "--no-outputs") == 0) {
       a->no_outputs = 1;
+    } else if (strcmp(arg, "--validate") == 0) {
+      /* Read by the Vulkan backend when it creates its instance. */
+      setenv("MLG_VK_VALIDATION", "1", 1);
     } else if ((r = flag_value(argc, argv, &i, "--bench", &v)) != 0) {
       if (r < 0 || parse_count(v, 1, 1000000, &a->bench) != 0)
         return usage_error("--bench expects a number of runs (1 to 1000000)");
@@ -277,7 +282,8 @@ static int is_bundle(const char *path) {
 }
 
 /* Compiles a .mlg in memory; diagnostics go to stderr. */
-static int compile_source(const args *a, int target, uint8_t **out_data, size_t *out_size) {
+static int compile_source(const args *a, int target, const mlg_device_info *dev, uint8_t **out_data,
+                          size_t *out_size) {
   mlg_source src;
   if (mlg_source_load(&src, a->model) != 0) return error("cannot read '%s': %s", a->model, strerror(errno));
   mlg_diag diag;
@@ -289,6 +295,8 @@ static int compile_source(const args *a, int target, uint8_t **out_data, size_t 
   opts.dims = a->dims;
   opts.weights_path = a->weights;
   opts.opt_level = 2;
+  opts.device_class = dev->is_gpu ? 2 : 1; /* kt_device_class: tiles for the device that runs it */
+  opts.local_mem_bytes = (int64_t)dev->local_mem_bytes;
   int rc = mlg_compile(&src, &opts, &diag, out_data, out_size);
   mlg_source_free(&src);
   if (rc != 0) return error("could not compile '%s' (%d error%s)", a->model, diag.n_errors, diag.n_errors == 1 ? "" : "s");
@@ -573,7 +581,7 @@ static int run_model(const args *a, run_state *s) {
     uint8_t *data = NULL;
     size_t size = 0;
     if (compile_source(a, strcmp(dev->backend, "vulkan") == 0 ? MLGB_TARGET_VULKAN : MLGB_TARGET_OPENCL,
-                       &data, &size) != 0)
+                       dev, &data, &size) != 0)
       return 1;
     st = mlg_model_load_memory(s->rt, data, size, NULL, &s->model);
     if (st == MLG_OK && a->profile && keep_bundle(a, s, data, size) != 0) {
