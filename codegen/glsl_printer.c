@@ -397,6 +397,7 @@ static const kir_dialect glsl_dialect = {
   .load = gl_load, .store = gl_store, .cast = gl_cast,
   /* A control barrier plus visibility of shared-memory writes (tree reductions need both). */
   .barrier = "memoryBarrierShared(); barrier();",
+  .component_fmt = "[%d]",
   .unroll = gl_unroll,
   .kernel_begin = gl_kernel_begin, .kernel_end = gl_kernel_end,
 };

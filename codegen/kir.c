@@ -449,6 +449,21 @@ kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a) {
   return e;
 }
 
+kir_expr *kir_component(kir_builder *b, kir_expr *v, int i) {
+  if (bad(b, v)) return NULL;
+  if (i < 0 || i >= v->type.width) {
+    b->failed = 1;
+    return NULL;
+  }
+  if (v->type.width == 1) return v;
+  kir_expr *e = new_expr(b, KIR_E_COMPONENT, kir_t(v->type.scalar));
+  if (e) {
+    e->index = i;
+    e->a = v;
+  }
+  return e;
+}
+
 /* ---- integer constant folding ---- */
 
 static int is_int_const(const kir_expr *e, int64_t *v) {

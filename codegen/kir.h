@@ -50,7 +50,8 @@ typedef enum kir_expr_kind {
   KIR_E_UNARY,     /* unop, a */
   KIR_E_BINARY,    /* binop, a, b */
   KIR_E_SELECT,    /* a ? b : c */
-  KIR_E_CAST       /* a converted to type */
+  KIR_E_CAST,      /* a converted to type (a scalar cast to a vector type splats it) */
+  KIR_E_COMPONENT  /* component `index` of the vector a (a scalar of a's element type) */
 } kir_expr_kind;
 
 typedef struct kir_expr kir_expr;
@@ -170,6 +171,8 @@ kir_expr *kir_un(kir_builder *b, kir_unop op, kir_expr *a);
 kir_expr *kir_bin(kir_builder *b, kir_binop op, kir_expr *a, kir_expr *c);
 kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr *if_false);
 kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a);
+/* Component i (0 <= i < width) of vector v: OpenCL `(v).sI`, GLSL `(v)[i]`. */
+kir_expr *kir_component(kir_builder *b, kir_expr *v, int i);
 /* kir_bin/kir_select with one float and one integer operand convert the integer (a constant
  * becomes a float constant, anything else a cast): printers never rely on implicit conversion.
  * Comparisons, AND and OR have type BOOL.

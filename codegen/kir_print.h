@@ -33,6 +33,8 @@ typedef struct kir_dialect {
   /* Conversion of `a` to `t`. */
   void (*cast)(kir_printer *p, kir_type t, const kir_expr *a);
   const char *barrier;                    /* full statement text without indentation */
+  /* Vector component access after the parenthesized vector: ".s%X" (OpenCL), "[%d]" (GLSL). */
+  const char *component_fmt;
   /* Unroll hint line before a loop (may print nothing). */
   void (*unroll)(kir_printer *p, int unroll);
   /* The kernel frame: everything before the body statements and after them. */

@@ -71,6 +71,12 @@ static void cl_store(kir_printer *p, const kir_stmt *s) {
 
 static void cl_cast(kir_printer *p, kir_type t, const kir_expr *a) {
   char buf[32];
+  if (t.width > 1 && a->type.width == 1) { /* splat: (float4)(x) */
+    fprintf(p->out, "(%s)(", cl_type_name(t, buf, sizeof(buf)));
+    kir_print_expr(p, a);
+    fputc(')', p->out);
+    return;
+  }
   if (t.width > 1) {
     fprintf(p->out, "convert_%s(", cl_type_name(t, buf, sizeof(buf)));
     kir_print_expr(p, a);
@@ -123,6 +129,7 @@ static const kir_dialect opencl_dialect = {
   .inf = "INFINITY", .nan = "NAN", .float_suffix = "f",
   .load = cl_load, .store = cl_store, .cast = cl_cast,
   .barrier = "barrier(CLK_LOCAL_MEM_FENCE);",
+  .component_fmt = ".s%X",
   .unroll = cl_unroll,
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,
 };

@@ -66,16 +66,18 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   if (!out->optimized) return -1;
   const mlg_graph *g = out->optimized;
 
+  mlg_lower_hints hints = {.target = target, .device_class = options->device_class,
+                           .local_mem_bytes = options->local_mem_bytes};
   if (options->opt_level > 0) {
     mlg_fusion *fusion = mlg_fuse(g, 1);
     if (!fusion) {
       mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while fusing");
       return -1;
     }
-    out->lowered = mlg_lower_fused(g, fusion, diag);
+    out->lowered = mlg_lower_fused_ex(g, fusion, &hints, diag);
     mlg_fusion_free(fusion);
   } else {
-    out->lowered = mlg_lower(g, diag);
+    out->lowered = mlg_lower_fused_ex(g, NULL, &hints, diag);
   }
   if (!out->lowered) return -1;
   out->code = calloc(1, sizeof(*out->code));

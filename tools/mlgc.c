@@ -26,6 +26,7 @@ static const char usage[] =
     "  --emit=STAGE      ast | graph | fused (the ops each kernel holds) |\n"
     "                    kernels (OpenCL C or GLSL) | plan (memory plan)\n"
     "  --target T        opencl (default) or vulkan (GLSL compiled to SPIR-V)\n"
+    "  --device-hint=H   cpu, gpu or unknown (default): tile GEMM/conv kernels for that class\n"
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
     "  --weights FILE    take params from a .safetensors file (by name)\n"
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
@@ -121,6 +122,13 @@ int main(int argc, char **argv) {
       const char *w = a[9] == '=' ? a + 10 : (++i < argc ? argv[i] : NULL);
       if (!w) return usage_error("%s needs a .safetensors file", a);
       options.weights_path = w;
+    } else if (strncmp(a, "--device-hint=", 14) == 0 || strcmp(a, "--device-hint") == 0) {
+      const char *h = a[13] == '=' ? a + 14 : (++i < argc ? argv[i] : NULL);
+      if (!h) return usage_error("%s needs cpu, gpu or unknown", a);
+      if (strcmp(h, "cpu") == 0) options.device_class = 1;
+      else if (strcmp(h, "gpu") == 0) options.device_class = 2;
+      else if (strcmp(h, "unknown") == 0) options.device_class = 0;
+      else return usage_error("unknown device hint '%s' (expected cpu, gpu or unknown)", h);
     } else if (strcmp(a, "--no-weights") == 0) {
       options.no_weights = 1;
     } else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0) {

@@ -47,4 +47,26 @@ int kt_conv2d_out_size(const kt_conv2d_desc *d, int64_t *out_h, int64_t *out_w);
 int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kernel **out_kernel,
               int64_t out_groups[3]);
 
+/* ---- convolution as a GEMM (conv2d_gemm.c) ----
+ * For groups == 1, y[n] (c_out × h_out·w_out) = w (c_out × K) @ col[n] (K × h_out·w_out) with
+ * K = c_in·kh·kw and col the im2col matrix of image n: col[n][(ci·kh + r)·kw + s][oh·w_out + ow]
+ * = x[n, ci, oh·stride_h − pad_top + r·dil_h, ow·stride_w − pad_left + s·dil_w] (0 outside).
+ * A 1×1 convolution with stride 1 and no padding needs no col: it is x itself. The GEMM is
+ * the matmul template (matmul.h) with the bias added per row, so each device class gets its
+ * GEMM tiles and the epilogue sees the output positions of y unchanged. */
+
+/* 1 if the convolution goes through a GEMM on x directly (no im2col), else 0. */
+int kt_conv2d_gemm_direct(const kt_conv2d_desc *d);
+/* Elements of the im2col temporary (n·K·h_out·w_out), or -1 if the convolution has groups > 1
+ * or that many elements cannot be indexed in 32 bits. */
+int64_t kt_conv2d_col_numel(const kt_conv2d_desc *d);
+/* The im2col kernel. Buffers: x (read), col (write). Launch: (ceil(numel / 256), 1, 1). */
+int kt_im2col(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kernel **out_kernel,
+              int64_t out_groups[3]);
+/* The GEMM's descriptor (A = w, B = col or x, C = y; bias per row); the caller sets
+ * device_class, max_vec and the epilogue. Returns 0, or -1 when groups > 1 or the shape is
+ * invalid. */
+struct kt_matmul_desc;
+int kt_conv2d_gemm_desc(const kt_conv2d_desc *d, struct kt_matmul_desc *out);
+
 #endif

@@ -39,6 +39,9 @@
 
 #define KT_MATMUL_MAX_BATCH 6
 
+/* What the kernel is tuned for (mlg_compile_options.device_class). */
+typedef enum kt_device_class { KT_DEVICE_UNKNOWN = 0, KT_DEVICE_CPU = 1, KT_DEVICE_GPU = 2 } kt_device_class;
+
 typedef struct kt_matmul_desc {
   int64_t m, n, k;                               /* C[b] is m×n, the inner dim is k; all >= 1 */
   int n_batch;                                   /* number of batch dims, 0..KT_MATMUL_MAX_BATCH */
@@ -66,7 +69,22 @@ typedef struct kt_matmul_desc {
    * local memory <= 48 KiB. */
   int tile_m, tile_n, tile_k;                    /* work-group tile and K step */
   int reg_m, reg_n;                              /* register block per work-item */
+  /* Device class (kt_device_class). CPU: when B's rows (or, with B as N×K, both operands' K
+   * axes) are contiguous and A is not normalized, the vector kernel of matmul_cpu.c runs
+   * instead (no local memory; tile fields ignored). GPU: large tiles (128×128, 8×8 per
+   * work-item) for large problems. UNKNOWN: the portable tiles above. */
+  int device_class;
+  int max_vec;                                   /* widest vector the target allows; 0 → 16
+                                                    (OpenCL); Vulkan: 4 */
+  int64_t local_mem_bytes;                       /* 0 → 48 KiB */
+  int bias_per_row;                              /* has_bias: bias is [M], added along rows */
 } kt_matmul_desc;
+
+/* The CPU vector kernel (matmul_cpu.c) for a descriptor with resolved layouts: returns 1 and
+ * builds it when it applies, 0 when it does not (the caller builds the tiled kernel), -1 on
+ * failure. */
+int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
+                  kir_kernel **out_kernel, int64_t out_groups[3]);
 
 /* Fills every tiling field that is 0 from the problem shape (small tiles for skinny
  * problems, e.g. M = 1; a 32×64 tile with 4×8 blocks when M and N both exceed 32). */

@@ -5,6 +5,7 @@
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/conv2d.h"
+#include "templates/matmul.h"
 
 enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS };
 
@@ -59,6 +60,50 @@ static int conv2d_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
+/* Tuned for a device class: the convolution as a GEMM of the weight [c_out, K] with the im2col
+ * matrix of each image (a temporary; x itself for a 1×1 stride-1 unpadded convolution), so it
+ * runs on the device's GEMM kernel (conv2d.h). */
+static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *cd) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  kt_matmul_desc d;
+  if (kt_conv2d_gemm_desc(cd, &d))
+    return mlg_lower_fail(ctx, node, "conv2d: no GEMM form");
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  int b_tensor = n->inputs[0];
+  if (!kt_conv2d_gemm_direct(cd)) {
+    int64_t numel = kt_conv2d_col_numel(cd);
+    int col = ctx->temp(ctx, numel * 4);
+    if (col < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+    const char *label = ctx->group_label;
+    ctx->group_label = NULL;
+    mlg_lower_kernel_name(ctx, "im2col", name, sizeof(name));
+    ctx->group_label = label;
+    if (kt_im2col(ctx->out->module, name, cd, &k, groups))
+      return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
+    int cargs[2] = {n->inputs[0], col};
+    if (mlg_lower_emit(ctx, node, k, groups, cargs, 2)) return -1;
+    b_tensor = col;
+  }
+  d.device_class = ctx->device_class;
+  d.max_vec = mlg_lower_max_vec(ctx);
+  d.local_mem_bytes = ctx->local_mem_bytes;
+  d.epilogue = mlg_lower_epilogue(ctx, node);
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_matmul(ctx->out->module, name, &d, &k, groups))
+    return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
+  /* The matmul template's buffers: a (w), b (col or x), bias, c (y), then the epilogue's. */
+  int args[40], n_args = 0;
+  args[n_args++] = n->inputs[1];
+  args[n_args++] = b_tensor;
+  if (n->n_inputs == 3) args[n_args++] = n->inputs[2];
+  args[n_args++] = mlg_lower_store_tensor(ctx, node);
+  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
+  if (n_args < 0) return -1;
+  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+}
+
 static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
@@ -76,6 +121,9 @@ static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
       .groups = mlg_node_attr_int(n, "groups", 1), .has_bias = n->n_inputs == 3,
       .epilogue = mlg_lower_epilogue(ctx, node),
   };
+  if (ctx->device_class != KT_DEVICE_UNKNOWN && d.groups == 1 &&
+      kt_conv2d_col_numel(&d) > 0)
+    return conv2d_lower_gemm(ctx, node, &d);
   char name[48];
   kir_kernel *k;
   int64_t groups[3];

@@ -67,6 +67,9 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
     d.a_norm_bias = ln->n_inputs >= 3;
   }
   d.epilogue = mlg_lower_epilogue(ctx, node);
+  d.device_class = ctx->device_class;
+  d.max_vec = mlg_lower_max_vec(ctx);
+  d.local_mem_bytes = ctx->local_mem_bytes;
   char name[48];
   kir_kernel *k;
   int64_t groups[3];

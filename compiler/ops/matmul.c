@@ -89,6 +89,9 @@ static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   d.c_stride_m = cs[nb];
   d.c_stride_n = cs[nb + 1];
   d.epilogue = mlg_lower_epilogue(ctx, node);
+  d.device_class = ctx->device_class;
+  d.max_vec = mlg_lower_max_vec(ctx);
+  d.local_mem_bytes = ctx->local_mem_bytes;
   char name[48];
   kir_kernel *k;
   int64_t groups[3];

@@ -197,6 +197,9 @@ static uint8_t *compile_for(const fixture_case *c, const char *weights, int opt_
   opt.target = target;
   opt.weights_path = weights;
   opt.opt_level = opt_level;
+  /* MLG_TEST_DEVICE_CLASS=1|2 compiles with the CPU or GPU kernel tiles (kt_device_class). */
+  const char *dc = getenv("MLG_TEST_DEVICE_CLASS");
+  if (dc) opt.device_class = atoi(dc);
   uint8_t *data = NULL;
   int rc = mlg_compile(&src, &opt, &diag, &data, out_size);
   fclose(log_stream);

@@ -173,7 +173,8 @@ def run_peer(args, peer_name, work, names):
 def run_mlg(args, w, work, weights_path):
     """Compiles w and runs mlgrun --bench; returns the mlg result dict."""
     bundle = os.path.join(work, f"{w.name}.mlgb")
-    cmd = [args.mlgc, w.source, "-o", bundle, "--target", args.backend] + w.d_flags()
+    cmd = [args.mlgc, w.source, "-o", bundle, "--target", args.backend,
+           "--device-hint=" + args.device] + w.d_flags()
     if weights_path:
         cmd += ["--weights", weights_path]
     run_cmd(cmd, 600)

@@ -1,0 +1,369 @@
+/* matmul_cpu.c — the GEMM for CPUs (PoCL): explicit vectors and register blocks, no local memory.
+ *
+ * PoCL does not vectorize a scalar kernel by itself; what it needs is spelled-out vector types.
+ * Two shapes, chosen by which axes are contiguous:
+ *
+ *  - "nn" (B's rows contiguous, b_stride_n = 1): each work-item computes RM rows × NV·VW
+ *    columns; per k it loads NV vectors of B's row k (vloadVW) and RM scalars of A, and does
+ *    RM·NV vector multiply-adds into RM·NV vector accumulators. The column block at the right
+ *    edge (N not a multiple of NV·VW) takes a scalar path, column by column.
+ *  - "nt" (A and B both contiguous along K, as linear's x and [out, in] weight): each
+ *    work-item computes RM × RN outputs as dot products along K, VW lanes at a time, into RM·RN
+ *    vector accumulators that are summed across lanes at the end; K's remainder is scalar.
+ *    Rows and columns past the edges are clamped for loads (duplicate work) and not stored.
+ *
+ * The epilogue (bias, hooks.h) sees each scalar output, as in the tiled kernel. */
+#include "matmul.h"
+
+#include <stdio.h>
+
+#include "reduce.h"
+
+#define MAX_RM 8
+#define MAX_NV 4
+#define MAX_RN 4
+
+static kir_expr *lt(kir_builder *b, kir_expr *x, int64_t bound) {
+  return kir_bin(b, KIR_LT, x, kir_i32(b, bound));
+}
+
+static kir_expr *scaled(kir_builder *b, kir_expr *e, int64_t s) {
+  return s == 1 ? e : kir_mul(b, e, kir_i32(b, s));
+}
+
+static kir_expr *batch_offset(kir_builder *b, kir_expr *bidx, const kt_matmul_desc *d,
+                              const int64_t *stride) {
+  kir_expr *off = kir_i32(b, 0);
+  int64_t inner = 1;
+  for (int i = d->n_batch - 1; i >= 0; i--) {
+    if (stride[i] != 0 && d->batch[i] > 1) {
+      kir_expr *digit = inner == 1 ? bidx : kir_div(b, bidx, kir_i32(b, inner));
+      digit = kir_mod(b, digit, kir_i32(b, d->batch[i]));
+      off = kir_add(b, off, scaled(b, digit, stride[i]));
+    }
+    inner *= d->batch[i];
+  }
+  return off;
+}
+
+typedef struct cpu_state {
+  const kt_matmul_desc *d;
+  int64_t nb;
+  int bA, bB, bBias, bC;
+  int a_base, b_base, c_base;
+} cpu_state;
+
+/* Bias, epilogue and store of one scalar output (row, col); returns -1 on failure. */
+static int store_one(kir_builder *b, const cpu_state *s, kir_expr *v, kir_expr *row,
+                     kir_expr *col) {
+  const kt_matmul_desc *d = s->d;
+  if (s->bBias >= 0) v = kir_add(b, v, kir_load(b, s->bBias, d->bias_per_row ? row : col));
+  if (d->epilogue.fn) {
+    kir_expr *bidx = s->nb > 1 ? kir_group_id(b, 2) : kir_i32(b, 0);
+    kir_expr *lin = kir_add(b, kir_mul(b, bidx, kir_i32(b, d->m * d->n)),
+                            kir_add(b, kir_mul(b, row, kir_i32(b, d->n)), col));
+    kt_out_pos at = {lin, bidx, row, col};
+    v = d->epilogue.fn(b, v, &at, d->epilogue.user);
+    if (!v) return -1;
+  }
+  kir_store(b, s->bC,
+            kir_add(b, kir_var(b, s->c_base),
+                    kir_add(b, scaled(b, row, d->c_stride_m), scaled(b, col, d->c_stride_n))),
+            v);
+  return 0;
+}
+
+static int vec_width(const kt_matmul_desc *d) {
+  int w = d->max_vec ? d->max_vec : 16;
+  return w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
+}
+
+/* Declares the buffers and the per-batch bases; the kernel's work-items are 2-D over
+ * (column blocks, row blocks). */
+static kir_builder *begin(kir_module *m, const char *name, const kt_matmul_desc *d, int lx,
+                          int ly, cpu_state *s) {
+  kir_builder *b = kir_kernel_begin(m, name, lx, ly, 1);
+  if (!b) return NULL;
+  s->d = d;
+  s->nb = 1;
+  for (int i = 0; i < d->n_batch; i++) s->nb *= d->batch[i];
+  s->bA = kir_buffer_param(b, "a", KIR_F32, KIR_READ);
+  s->bB = kir_buffer_param(b, "b", KIR_F32, KIR_READ);
+  s->bBias = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
+  s->bC = kir_buffer_param(b, "c", KIR_F32, KIR_WRITE);
+  s->a_base = kir_var_new(b, "a_base", kir_t(KIR_I32));
+  s->b_base = kir_var_new(b, "b_base", kir_t(KIR_I32));
+  s->c_base = kir_var_new(b, "c_base", kir_t(KIR_I32));
+  kir_expr *g2 = kir_group_id(b, 2);
+  kir_decl(b, s->a_base, kir_add(b, s->nb > 1 ? batch_offset(b, g2, d, d->a_batch_stride)
+                                              : kir_i32(b, 0), kir_i32(b, d->a_offset)));
+  kir_decl(b, s->b_base, kir_add(b, s->nb > 1 ? batch_offset(b, g2, d, d->b_batch_stride)
+                                              : kir_i32(b, 0), kir_i32(b, d->b_offset)));
+  kir_decl(b, s->c_base, s->nb > 1 ? batch_offset(b, g2, d, d->c_batch_stride) : kir_i32(b, 0));
+  return b;
+}
+
+/* Row index i of the block starting at row0, clamped into [0, M) when M is ragged. */
+static kir_expr *clamped(kir_builder *b, int row0, int i, int64_t lim, int ragged) {
+  kir_expr *r = kir_add(b, kir_var(b, row0), kir_i32(b, i));
+  return ragged ? kir_bin(b, KIR_MIN, r, kir_i32(b, lim - 1)) : r;
+}
+
+static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
+                    kir_kernel **out_kernel, int64_t groups[3]) {
+  const int64_t M = d->m, N = d->n, K = d->k;
+  const int VW = vec_width(d);
+  const int NV = VW >= 16 ? 2 : VW >= 8 ? 4 : 4;
+  const int RM = M >= 8 ? 8 : (int)M;
+  const int CN = NV * VW;
+  const int64_t nbx = kt_ceil_div(N, CN), nby = kt_ceil_div(M, RM);
+  const int LX = nbx >= 4 ? 4 : (int)nbx, LY = nby >= 4 ? 4 : (int)nby;
+  const kir_type vt = kir_tv(KIR_F32, VW);
+  cpu_state s;
+  kir_builder *b = begin(m, name, d, LX, LY, &s);
+  if (!b) return -1;
+  int col0 = kir_var_new(b, "col0", kir_t(KIR_I32));
+  int row0 = kir_var_new(b, "row0", kir_t(KIR_I32));
+  kir_decl(b, col0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, CN)));
+  kir_decl(b, row0, kir_mul(b, kir_global_id(b, 1), kir_i32(b, RM)));
+  if (nbx % LX || nby % LY) {
+    kir_if(b, kir_bin(b, KIR_OR, kir_bin(b, KIR_GE, kir_var(b, col0), kir_i32(b, N)),
+                      kir_bin(b, KIR_GE, kir_var(b, row0), kir_i32(b, M))));
+    kir_return(b);
+    kir_end(b);
+  }
+  const int ragged_m = M % RM != 0;
+  int arow[MAX_RM];
+  for (int i = 0; i < RM; i++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "arow%d", i);
+    arow[i] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, arow[i], kir_add(b, kir_var(b, s.a_base),
+                                 scaled(b, clamped(b, row0, i, M, ragged_m), d->a_stride_m)));
+  }
+  const int ragged_n = N % CN != 0;
+  if (ragged_n) kir_if(b, kir_bin(b, KIR_LE, kir_add(b, kir_var(b, col0), kir_i32(b, CN)),
+                                  kir_i32(b, N)));
+  /* Full column block: vectors. */
+  int acc[MAX_RM][MAX_NV], bv[MAX_NV];
+  for (int i = 0; i < RM; i++)
+    for (int v = 0; v < NV; v++) {
+      char nm[16];
+      snprintf(nm, sizeof nm, "acc%d_%d", i, v);
+      acc[i][v] = kir_var_new(b, nm, vt);
+      kir_decl(b, acc[i][v], kir_cast(b, vt, kir_f32(b, 0.0)));
+    }
+  int k = kir_var_new(b, "k", kir_t(KIR_I32));
+  int brow = kir_var_new(b, "brow", kir_t(KIR_I32));
+  kir_for(b, k, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
+  kir_decl(b, brow, kir_add(b, kir_var(b, s.b_base),
+                            kir_add(b, scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0))));
+  for (int v = 0; v < NV; v++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "bv%d", v);
+    bv[v] = kir_var_new(b, nm, vt);
+    kir_decl(b, bv[v], kir_load_vec(b, s.bB, kir_add(b, kir_var(b, brow), kir_i32(b, v * VW)), VW));
+  }
+  for (int i = 0; i < RM; i++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "av%d", i);
+    int av = kir_var_new(b, nm, kir_t(KIR_F32));
+    kir_decl(b, av, kir_load(b, s.bA, kir_add(b, kir_var(b, arow[i]),
+                                              scaled(b, kir_var(b, k), d->a_stride_k))));
+    for (int v = 0; v < NV; v++)
+      kir_assign(b, acc[i][v], kir_add(b, kir_var(b, acc[i][v]),
+                                       kir_mul(b, kir_var(b, av), kir_var(b, bv[v]))));
+  }
+  kir_end(b); /* k */
+  int vec_store = !d->epilogue.fn && d->c_stride_n == 1 && !(d->has_bias && d->bias_per_row);
+  for (int i = 0; i < RM; i++) {
+    kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, i));
+    if (ragged_m) kir_if(b, lt(b, row, M));
+    for (int v = 0; v < NV; v++) {
+      if (vec_store) {
+        kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, v * VW));
+        kir_expr *val = kir_var(b, acc[i][v]);
+        if (s.bBias >= 0) val = kir_add(b, val, kir_load_vec(b, s.bBias, col, VW));
+        kir_store(b, s.bC, kir_add(b, kir_var(b, s.c_base),
+                                   kir_add(b, scaled(b, row, d->c_stride_m), col)), val);
+        continue;
+      }
+      for (int l = 0; l < VW; l++) {
+        kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, v * VW + l));
+        if (store_one(b, &s, kir_component(b, kir_var(b, acc[i][v]), l), row, col)) {
+          kir_kernel_end(b, NULL);
+          return -1;
+        }
+      }
+    }
+    if (ragged_m) kir_end(b);
+  }
+  if (ragged_n) {
+    /* The right edge: one column at a time, scalars. */
+    kir_else(b);
+    int j = kir_var_new(b, "j", kir_t(KIR_I32));
+    int col = kir_var_new(b, "col", kir_t(KIR_I32));
+    int k2 = kir_var_new(b, "k", kir_t(KIR_I32));
+    int bval = kir_var_new(b, "bval", kir_t(KIR_F32));
+    kir_for(b, j, kir_i32(b, 0), kir_i32(b, CN), kir_i32(b, 1));
+    kir_decl(b, col, kir_add(b, kir_var(b, col0), kir_var(b, j)));
+    kir_if(b, lt(b, kir_var(b, col), N));
+    int sacc[MAX_RM];
+    for (int i = 0; i < RM; i++) {
+      char nm[16];
+      snprintf(nm, sizeof nm, "s%d", i);
+      sacc[i] = kir_var_new(b, nm, kir_t(KIR_F32));
+      kir_decl(b, sacc[i], kir_f32(b, 0.0));
+    }
+    kir_for(b, k2, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
+    kir_decl(b, bval, kir_load(b, s.bB, kir_add(b, kir_var(b, s.b_base),
+                                                kir_add(b, scaled(b, kir_var(b, k2), d->b_stride_k),
+                                                        kir_var(b, col)))));
+    for (int i = 0; i < RM; i++)
+      kir_assign(b, sacc[i], kir_add(b, kir_var(b, sacc[i]),
+                                     kir_mul(b, kir_load(b, s.bA, kir_add(b, kir_var(b, arow[i]),
+                                                                          scaled(b, kir_var(b, k2), d->a_stride_k))),
+                                             kir_var(b, bval))));
+    kir_end(b); /* k2 */
+    for (int i = 0; i < RM; i++) {
+      kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, i));
+      if (ragged_m) kir_if(b, lt(b, row, M));
+      if (store_one(b, &s, kir_var(b, sacc[i]), row, kir_var(b, col))) {
+        kir_kernel_end(b, NULL);
+        return -1;
+      }
+      if (ragged_m) kir_end(b);
+    }
+    kir_end(b); /* col < N */
+    kir_end(b); /* j */
+    kir_end(b); /* if full block */
+  }
+  groups[0] = kt_ceil_div(nbx, LX);
+  groups[1] = kt_ceil_div(nby, LY);
+  groups[2] = s.nb;
+  return kir_kernel_end(b, out_kernel);
+}
+
+static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
+                    kir_kernel **out_kernel, int64_t groups[3]) {
+  const int64_t M = d->m, N = d->n, K = d->k;
+  int VW = vec_width(d);
+  while (VW > 1 && VW > K) VW /= 2;
+  const int RM = M >= 4 ? 4 : (int)M, RN = N >= 4 ? 4 : (int)N;
+  const int64_t nbx = kt_ceil_div(N, RN), nby = kt_ceil_div(M, RM);
+  const int LX = nbx >= 4 ? 4 : (int)nbx, LY = nby >= 4 ? 4 : (int)nby;
+  const kir_type vt = kir_tv(KIR_F32, VW);
+  cpu_state s;
+  kir_builder *b = begin(m, name, d, LX, LY, &s);
+  if (!b) return -1;
+  int col0 = kir_var_new(b, "col0", kir_t(KIR_I32));
+  int row0 = kir_var_new(b, "row0", kir_t(KIR_I32));
+  kir_decl(b, col0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, RN)));
+  kir_decl(b, row0, kir_mul(b, kir_global_id(b, 1), kir_i32(b, RM)));
+  if (nbx % LX || nby % LY) {
+    kir_if(b, kir_bin(b, KIR_OR, kir_bin(b, KIR_GE, kir_var(b, col0), kir_i32(b, N)),
+                      kir_bin(b, KIR_GE, kir_var(b, row0), kir_i32(b, M))));
+    kir_return(b);
+    kir_end(b);
+  }
+  const int ragged_m = M % RM != 0, ragged_n = N % RN != 0;
+  int arow[MAX_RN], bcol[MAX_RN];
+  for (int i = 0; i < RM; i++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "arow%d", i);
+    arow[i] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, arow[i], kir_add(b, kir_var(b, s.a_base),
+                                 scaled(b, clamped(b, row0, i, M, ragged_m), d->a_stride_m)));
+  }
+  for (int j = 0; j < RN; j++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "bcol%d", j);
+    bcol[j] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, bcol[j], kir_add(b, kir_var(b, s.b_base),
+                                 scaled(b, clamped(b, col0, j, N, ragged_n), d->b_stride_n)));
+  }
+  const int64_t kv = K / VW * VW;
+  int acc[MAX_RN][MAX_RN], sacc[MAX_RN][MAX_RN];
+  for (int i = 0; i < RM; i++)
+    for (int j = 0; j < RN; j++) {
+      char nm[16];
+      snprintf(nm, sizeof nm, "acc%d_%d", i, j);
+      acc[i][j] = kir_var_new(b, nm, vt);
+      kir_decl(b, acc[i][j], kir_cast(b, vt, kir_f32(b, 0.0)));
+    }
+  int k = kir_var_new(b, "k", kir_t(KIR_I32));
+  if (kv > 0) {
+    int av[MAX_RN], bv[MAX_RN];
+    kir_for(b, k, kir_i32(b, 0), kir_i32(b, kv), kir_i32(b, VW));
+    for (int i = 0; i < RM; i++) {
+      char nm[16];
+      snprintf(nm, sizeof nm, "av%d", i);
+      av[i] = kir_var_new(b, nm, vt);
+      kir_decl(b, av[i], kir_load_vec(b, s.bA, kir_add(b, kir_var(b, arow[i]), kir_var(b, k)), VW));
+    }
+    for (int j = 0; j < RN; j++) {
+      char nm[16];
+      snprintf(nm, sizeof nm, "bv%d", j);
+      bv[j] = kir_var_new(b, nm, vt);
+      kir_decl(b, bv[j], kir_load_vec(b, s.bB, kir_add(b, kir_var(b, bcol[j]), kir_var(b, k)), VW));
+    }
+    for (int i = 0; i < RM; i++)
+      for (int j = 0; j < RN; j++)
+        kir_assign(b, acc[i][j], kir_add(b, kir_var(b, acc[i][j]),
+                                         kir_mul(b, kir_var(b, av[i]), kir_var(b, bv[j]))));
+    kir_end(b);
+  }
+  /* Lanes summed, then K's remainder in scalars. */
+  for (int i = 0; i < RM; i++)
+    for (int j = 0; j < RN; j++) {
+      char nm[16];
+      snprintf(nm, sizeof nm, "sum%d_%d", i, j);
+      sacc[i][j] = kir_var_new(b, nm, kir_t(KIR_F32));
+      kir_expr *sum = kir_component(b, kir_var(b, acc[i][j]), 0);
+      for (int l = 1; l < VW; l++)
+        sum = kir_add(b, sum, kir_component(b, kir_var(b, acc[i][j]), l));
+      kir_decl(b, sacc[i][j], sum);
+    }
+  if (kv < K) {
+    int k2 = kir_var_new(b, "kr", kir_t(KIR_I32));
+    kir_for(b, k2, kir_i32(b, kv), kir_i32(b, K), kir_i32(b, 1));
+    for (int i = 0; i < RM; i++)
+      for (int j = 0; j < RN; j++)
+        kir_assign(b, sacc[i][j],
+                   kir_add(b, kir_var(b, sacc[i][j]),
+                           kir_mul(b, kir_load(b, s.bA, kir_add(b, kir_var(b, arow[i]), kir_var(b, k2))),
+                                   kir_load(b, s.bB, kir_add(b, kir_var(b, bcol[j]), kir_var(b, k2))))));
+    kir_end(b);
+  }
+  for (int i = 0; i < RM; i++) {
+    kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, i));
+    if (ragged_m) kir_if(b, lt(b, row, M));
+    for (int j = 0; j < RN; j++) {
+      kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, j));
+      if (ragged_n) kir_if(b, lt(b, col, N));
+      if (store_one(b, &s, kir_var(b, sacc[i][j]), row, col)) {
+        kir_kernel_end(b, NULL);
+        return -1;
+      }
+      if (ragged_n) kir_end(b);
+    }
+    if (ragged_m) kir_end(b);
+  }
+  groups[0] = kt_ceil_div(nbx, LX);
+  groups[1] = kt_ceil_div(nby, LY);
+  groups[2] = s.nb;
+  return kir_kernel_end(b, out_kernel);
+}
+
+int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
+                  kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (d->device_class != KT_DEVICE_CPU || d->a_norm) return 0;
+  int rc;
+  if (d->b_stride_n == 1 && d->n >= 16 && d->k >= 1)
+    rc = build_nn(m, name, d, out_kernel, out_groups);
+  else if (d->a_stride_k == 1 && d->b_stride_k == 1 && d->k >= 8)
+    rc = build_nt(m, name, d, out_kernel, out_groups);
+  else
+    return 0;
+  return rc == 0 ? 1 : -1;
+}
