@@ -68,17 +68,13 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
 
   mlg_lower_hints hints = {.target = target, .device_class = options->device_class,
                            .local_mem_bytes = options->local_mem_bytes};
-  if (options->opt_level > 0) {
-    mlg_fusion *fusion = mlg_fuse(g, 1);
-    if (!fusion) {
-      mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while fusing");
-      return -1;
-    }
-    out->lowered = mlg_lower_fused_ex(g, fusion, &hints, diag);
-    mlg_fusion_free(fusion);
-  } else {
-    out->lowered = mlg_lower_fused_ex(g, NULL, &hints, diag);
+  /* At -O0 every op is its own group, and lowering takes no fusion at all. */
+  out->fusion = mlg_fuse(g, options->opt_level > 0);
+  if (!out->fusion) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while fusing");
+    return -1;
   }
+  out->lowered = mlg_lower_fused_ex(g, options->opt_level > 0 ? out->fusion : NULL, &hints, diag);
   if (!out->lowered) return -1;
   out->code = calloc(1, sizeof(*out->code));
   if (!out->code) {
@@ -118,6 +114,7 @@ void mlg_pipeline_free(mlg_pipeline *p) {
   if (p->ast) mlg_ast_free(p->ast);
   if (p->graph) mlg_graph_free(p->graph);
   if (p->optimized) mlg_graph_free(p->optimized);
+  if (p->fusion) mlg_fusion_free(p->fusion);
   if (p->lowered) mlg_lowered_free(p->lowered);
   if (p->plan) mlg_plan_free(p->plan);
   if (p->code) mlg_code_free(p->code);

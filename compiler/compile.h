@@ -37,6 +37,7 @@ typedef struct mlg_pipeline {
   struct mlg_ast *ast;
   struct mlg_graph *graph;         /* as checked (--emit=graph) */
   struct mlg_graph *optimized;     /* after the passes of opt_level; what later stages read */
+  struct mlg_fusion *fusion;       /* kernels as groups of ops (--emit=fused) */
   struct mlg_lowered *lowered;
   struct mlg_plan *plan;
   struct mlg_code *code;          /* generated modules, and their text for --emit=kernels */

@@ -68,21 +68,6 @@ static char *default_output(const char *input) {
   return out;
 }
 
-/* --emit=fused: the optimized graph grouped as the pipeline's opt level groups it (one op per
- * kernel at -O0), lowered again here so the kernel names match --emit=kernels. */
-static int print_fused(const mlg_pipeline *p, int opt_level, mlg_diag *diag, FILE *out) {
-  mlg_fusion *fusion = mlg_fuse(p->optimized, opt_level > 0);
-  if (!fusion) {
-    fprintf(stderr, "mlgc: error: out of memory while fusing\n");
-    return 1;
-  }
-  mlg_lowered *lw = mlg_lower_fused(p->optimized, opt_level > 0 ? fusion : NULL, diag);
-  if (lw) mlg_fusion_print(fusion, p->optimized, lw, out);
-  mlg_lowered_free(lw);
-  mlg_fusion_free(fusion);
-  return lw ? 0 : 1;
-}
-
 int main(int argc, char **argv) {
   const char *input = NULL, *output = NULL, *emit = NULL;
   mlg_compile_options options = {.target = MLGB_TARGET_OPENCL, .opt_level = 2};
@@ -181,7 +166,7 @@ int main(int argc, char **argv) {
       case MLG_STAGE_AST: mlg_ast_print(p.ast, out); break;
       case MLG_STAGE_GRAPH: mlg_graph_print(p.graph, &source, out); break;
       case MLG_STAGE_KERNELS:
-        if (emit_fused) status = print_fused(&p, options.opt_level, &diag, out);
+        if (emit_fused) mlg_fusion_print(p.fusion, p.optimized, p.lowered, out);
         else fwrite(p.code->text, 1, p.code->text_size, out);
         break;
       case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.optimized, p.lowered, out); break;

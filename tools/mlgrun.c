@@ -37,8 +37,8 @@ static const char USAGE[] =
     "  --output-dir DIR             where outputs go (default: the current folder)\n"
     "  --device SPEC                opencl:N, vulkan:N, gpu or cpu (default: $MLG_DEVICE, else\n"
     "                               the first GPU, else the first CPU device)\n"
-    "  --validate                   Vulkan: enable the validation layers; any message fails\n"
-    "                               the run (same as MLG_VK_VALIDATION=1)\n"
+    "  --validate                   Vulkan: enable the validation layers; a validation error\n"
+    "                               fails the run (same as MLG_VK_VALIDATION=1)\n"
     "  -D NAME=VALUE                bind a dimension of a .mlg model (repeatable)\n"
     "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
     "                               uniform in [-1, 1), i32 inputs are 0\n"
@@ -250,7 +250,7 @@ static int list_devices(void) {
   int n = 0;
   if (mlg_list_devices(NULL, 0, &n) != MLG_OK) return runtime_error();
   if (n == 0)
-    return error("no OpenCL platform found; install an OpenCL driver (e.g. Debian package pocl-opencl-icd)");
+    return error("no OpenCL platform or Vulkan device found; install a driver (e.g. Debian packages pocl-opencl-icd, mesa-vulkan-drivers)");
   mlg_device_info *devs = calloc((size_t)n, sizeof *devs);
   if (!devs) return error("out of memory");
   int got = 0;

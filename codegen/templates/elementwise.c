@@ -61,7 +61,7 @@ int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d
   if (!b) return -1;
   int buf[KT_EW_MAX_INPUTS];
   for (int j = 0; j < ni; j++) {
-    char nm[16];
+    char nm[32];
     snprintf(nm, sizeof(nm), "x%d", j);
     buf[j] = kir_buffer_param(b, nm, d->inputs[j].dtype, KIR_READ);
   }
@@ -108,7 +108,7 @@ int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d
       for (int c = 0; c < r; c++) {
         if (cb[j][c]) continue;
         if (coord_var[c] < 0) {
-          char nm[16];
+          char nm[32];
           snprintf(nm, sizeof(nm), "c%d", c);
           coord_var[c] = kir_var_new(b, nm, kir_t(KIR_I32));
           kir_expr *q = kir_div(b, kir_var(b, vi), kir_i32(b, ostride[c]));
@@ -118,7 +118,7 @@ int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d
         idx = kir_add(b, idx, kir_mul(b, kir_var(b, coord_var[c]), kir_i32(b, istride[c])));
       }
     }
-    char nm[16];
+    char nm[32];
     snprintf(nm, sizeof(nm), "v%d", j);
     int v = kir_var_new(b, nm, kir_t(d->inputs[j].dtype));
     kir_decl(b, v, kir_load(b, buf[j], idx));

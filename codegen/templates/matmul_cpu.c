@@ -135,7 +135,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   const int ragged_m = M % RM != 0;
   int arow[MAX_RM];
   for (int i = 0; i < RM; i++) {
-    char nm[16];
+    char nm[32];
     snprintf(nm, sizeof nm, "arow%d", i);
     arow[i] = kir_var_new(b, nm, kir_t(KIR_I32));
     kir_decl(b, arow[i], kir_add(b, kir_var(b, s.a_base),
@@ -148,7 +148,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   int acc[MAX_RM][MAX_NV], bv[MAX_NV];
   for (int i = 0; i < RM; i++)
     for (int v = 0; v < NV; v++) {
-      char nm[16];
+      char nm[32];
       snprintf(nm, sizeof nm, "acc%d_%d", i, v);
       acc[i][v] = kir_var_new(b, nm, vt);
       kir_decl(b, acc[i][v], kir_cast(b, vt, kir_f32(b, 0.0)));
@@ -159,13 +159,13 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   kir_decl(b, brow, kir_add(b, kir_var(b, s.b_base),
                             kir_add(b, scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0))));
   for (int v = 0; v < NV; v++) {
-    char nm[16];
+    char nm[32];
     snprintf(nm, sizeof nm, "bv%d", v);
     bv[v] = kir_var_new(b, nm, vt);
     kir_decl(b, bv[v], kir_load_vec(b, s.bB, kir_add(b, kir_var(b, brow), kir_i32(b, v * VW)), VW));
   }
   for (int i = 0; i < RM; i++) {
-    char nm[16];
+    char nm[32];
     snprintf(nm, sizeof nm, "av%d", i);
     int av = kir_var_new(b, nm, kir_t(KIR_F32));
     kir_decl(b, av, kir_load(b, s.bA, kir_add(b, kir_var(b, arow[i]),
@@ -210,7 +210,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
     kir_if(b, lt(b, kir_var(b, col), N));
     int sacc[MAX_RM];
     for (int i = 0; i < RM; i++) {
-      char nm[16];
+      char nm[32];
       snprintf(nm, sizeof nm, "s%d", i);
       sacc[i] = kir_var_new(b, nm, kir_t(KIR_F32));
       kir_decl(b, sacc[i], kir_f32(b, 0.0));
@@ -269,14 +269,14 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
   const int ragged_m = M % RM != 0, ragged_n = N % RN != 0;
   int arow[MAX_RN], bcol[MAX_RN];
   for (int i = 0; i < RM; i++) {
-    char nm[16];
+    char nm[32];
     snprintf(nm, sizeof nm, "arow%d", i);
     arow[i] = kir_var_new(b, nm, kir_t(KIR_I32));
     kir_decl(b, arow[i], kir_add(b, kir_var(b, s.a_base),
                                  scaled(b, clamped(b, row0, i, M, ragged_m), d->a_stride_m)));
   }
   for (int j = 0; j < RN; j++) {
-    char nm[16];
+    char nm[32];
     snprintf(nm, sizeof nm, "bcol%d", j);
     bcol[j] = kir_var_new(b, nm, kir_t(KIR_I32));
     kir_decl(b, bcol[j], kir_add(b, kir_var(b, s.b_base),
@@ -286,7 +286,7 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
   int acc[MAX_RN][MAX_RN], sacc[MAX_RN][MAX_RN];
   for (int i = 0; i < RM; i++)
     for (int j = 0; j < RN; j++) {
-      char nm[16];
+      char nm[32];
       snprintf(nm, sizeof nm, "acc%d_%d", i, j);
       acc[i][j] = kir_var_new(b, nm, vt);
       kir_decl(b, acc[i][j], kir_cast(b, vt, kir_f32(b, 0.0)));
@@ -296,13 +296,13 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
     int av[MAX_RN], bv[MAX_RN];
     kir_for(b, k, kir_i32(b, 0), kir_i32(b, kv), kir_i32(b, VW));
     for (int i = 0; i < RM; i++) {
-      char nm[16];
+      char nm[32];
       snprintf(nm, sizeof nm, "av%d", i);
       av[i] = kir_var_new(b, nm, vt);
       kir_decl(b, av[i], kir_load_vec(b, s.bA, kir_add(b, kir_var(b, arow[i]), kir_var(b, k)), VW));
     }
     for (int j = 0; j < RN; j++) {
-      char nm[16];
+      char nm[32];
       snprintf(nm, sizeof nm, "bv%d", j);
       bv[j] = kir_var_new(b, nm, vt);
       kir_decl(b, bv[j], kir_load_vec(b, s.bB, kir_add(b, kir_var(b, bcol[j]), kir_var(b, k)), VW));
@@ -316,7 +316,7 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
   /* Lanes summed, then K's remainder in scalars. */
   for (int i = 0; i < RM; i++)
     for (int j = 0; j < RN; j++) {
-      char nm[16];
+      char nm[32];
       snprintf(nm, sizeof nm, "sum%d_%d", i, j);
       sacc[i][j] = kir_var_new(b, nm, kir_t(KIR_F32));
       kir_expr *sum = kir_component(b, kir_var(b, acc[i][j]), 0);

@@ -92,7 +92,7 @@ static int strided_read(kir_module *m, const char *name, kir_scalar dtype, int r
   for (int c = 0; c < r; c++) {
     kir_expr *q = kir_div(b, kir_var(b, vi), kir_i32(b, ostride[c]));
     if (c > 0) q = kir_mod(b, q, kir_i32(b, cd[c]));
-    char nm[16];
+    char nm[32];
     snprintf(nm, sizeof(nm), "c%d", c);
     /* A single merged dim is just i: no coordinate variable needed. */
     kir_expr *coord = r == 1 ? kir_var(b, vi) : bind(b, nm, q);
@@ -226,7 +226,7 @@ int kt_concat(kir_module *m, const char *name, const kt_concat_desc *d, kir_kern
   if (!b) return -1;
   int xb[KT_CONCAT_MAX_INPUTS];
   for (int k = 0; k < d->n_inputs; k++) {
-    char nm[16];
+    char nm[32];
     snprintf(nm, sizeof(nm), "x%d", k);
     xb[k] = kir_buffer_param(b, nm, d->dtype, KIR_READ);
   }

@@ -1,5 +1,4 @@
-/* mlg.h — the mlg runtime: load a compiled bundle (.mlgb) and run it on an OpenCL (or, later,
- * Vulkan) device.
+/* mlg.h — the mlg runtime: load a compiled bundle (.mlgb) and run it on an OpenCL or Vulkan device.
  *
  *   mlg_runtime   a device and its context/queue, program cache settings.   Thread-safe.
  *   mlg_model     a bundle loaded on a runtime: weights uploaded, programs built once.
