@@ -84,7 +84,8 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   if (mlg_code_emit(out->lowered, target, diag, out->code) != 0) return -1;
   if (last == MLG_STAGE_KERNELS) return 0;
 
-  mlg_plan_options plan_options = {.alignment = options->alignment};
+  mlg_plan_options plan_options = {.alignment = options->alignment,
+                                   .no_sharing = options->no_memory_reuse};
   out->plan = mlg_plan_build(g, out->lowered, &plan_options);
   if (!out->plan) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while planning memory");

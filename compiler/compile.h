@@ -19,6 +19,7 @@ typedef struct mlg_compile_options {
   int no_weights;                 /* leave weights out of the bundle (bound at load) */
   int opt_level;                  /* 0: no passes; 2: default */
   int64_t alignment;              /* 0 → 256 */
+  int no_memory_reuse;            /* debug: every intermediate gets its own arena bytes */
   /* Device hint for kernel tiling (kt_device_class: 0 unknown → portable tiles, 1 CPU → vector
    * register blocks without local memory, 2 GPU → large local-memory tiles), and the device's
    * local memory per work-group in bytes (0 → 48 KiB). mlgrun fills both from the device it

@@ -19,6 +19,7 @@
 static const char usage[] =
     "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|fused|kernels|plan] [--target opencl|vulkan]\n"
     "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights] [-O0|-O2]\n"
+    "            [--device-hint=cpu|gpu] [--no-memory-reuse]\n"
     "\n"
     "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
     "or prints one stage with --emit (to stdout, or to -o OUT).\n"
@@ -32,6 +33,8 @@ static const char usage[] =
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
     "  -O0, -O2          graph passes off / on (default -O2: simplify, fold constants and\n"
     "                    batch_norm, CSE, dead-code elimination)\n"
+    "  --no-memory-reuse debug: give every intermediate its own arena bytes (no sharing,\n"
+    "                    no in-place reuse), to tell planner bugs from kernel bugs\n"
     "  --help, --version\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -116,6 +119,8 @@ int main(int argc, char **argv) {
       else return usage_error("unknown device hint '%s' (expected cpu, gpu or unknown)", h);
     } else if (strcmp(a, "--no-weights") == 0) {
       options.no_weights = 1;
+    } else if (strcmp(a, "--no-memory-reuse") == 0) {
+      options.no_memory_reuse = 1;
     } else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0) {
       options.opt_level = a[2] - '0';
     } else if (a[0] == '-' && a[1]) {
