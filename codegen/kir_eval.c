@@ -130,6 +130,23 @@ static int eval_float_bin(kir_binop op, float x, float y, kir_value *out) {
   return 0;
 }
 
+/* The ops that only compare x and y (given as values and as x < y, x == y), shared by the
+ * integer types. -1 for any other op. */
+static int eval_ordered(kir_binop op, kir_value x, kir_value y, int less, int equal,
+                        kir_value *out) {
+  switch (op) {
+  case KIR_MIN: *out = less ? x : y; return 0;
+  case KIR_MAX: *out = !less && !equal ? x : y; return 0;
+  case KIR_LT: *out = kir_value_bool(less); return 0;
+  case KIR_LE: *out = kir_value_bool(less || equal); return 0;
+  case KIR_GT: *out = kir_value_bool(!less && !equal); return 0;
+  case KIR_GE: *out = kir_value_bool(!less); return 0;
+  case KIR_EQ: *out = kir_value_bool(equal); return 0;
+  case KIR_NE: *out = kir_value_bool(!equal); return 0;
+  default: return -1;
+  }
+}
+
 static int eval_signed_bin(kir_binop op, int32_t x, int32_t y, kir_value *out) {
   uint32_t ux = (uint32_t)x, uy = (uint32_t)y;
   switch (op) {
@@ -141,16 +158,8 @@ static int eval_signed_bin(kir_binop op, int32_t x, int32_t y, kir_value *out) {
     if (y == 0 || (x == INT32_MIN && y == -1)) return -1;
     *out = kir_value_i32(op == KIR_DIV ? x / y : x % y);
     return 0;
-  case KIR_MIN: *out = kir_value_i32(x < y ? x : y); return 0;
-  case KIR_MAX: *out = kir_value_i32(x > y ? x : y); return 0;
   case KIR_POW: return eval_float_bin(op, (float)x, (float)y, out);
-  case KIR_LT: *out = kir_value_bool(x < y); return 0;
-  case KIR_LE: *out = kir_value_bool(x <= y); return 0;
-  case KIR_GT: *out = kir_value_bool(x > y); return 0;
-  case KIR_GE: *out = kir_value_bool(x >= y); return 0;
-  case KIR_EQ: *out = kir_value_bool(x == y); return 0;
-  case KIR_NE: *out = kir_value_bool(x != y); return 0;
-  default: return -1;
+  default: return eval_ordered(op, kir_value_i32(x), kir_value_i32(y), x < y, x == y, out);
   }
 }
 
@@ -164,16 +173,8 @@ static int eval_unsigned_bin(kir_binop op, uint32_t x, uint32_t y, kir_value *ou
     if (y == 0) return -1;
     *out = kir_value_u32(op == KIR_DIV ? x / y : x % y);
     return 0;
-  case KIR_MIN: *out = kir_value_u32(x < y ? x : y); return 0;
-  case KIR_MAX: *out = kir_value_u32(x > y ? x : y); return 0;
   case KIR_POW: return eval_float_bin(op, (float)x, (float)y, out);
-  case KIR_LT: *out = kir_value_bool(x < y); return 0;
-  case KIR_LE: *out = kir_value_bool(x <= y); return 0;
-  case KIR_GT: *out = kir_value_bool(x > y); return 0;
-  case KIR_GE: *out = kir_value_bool(x >= y); return 0;
-  case KIR_EQ: *out = kir_value_bool(x == y); return 0;
-  case KIR_NE: *out = kir_value_bool(x != y); return 0;
-  default: return -1;
+  default: return eval_ordered(op, kir_value_u32(x), kir_value_u32(y), x < y, x == y, out);
   }
 }
 

@@ -89,6 +89,11 @@ int         mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t stride
 /* Appends the tensors of the buffers that the prologue / epilogue declared (in declaration
  * order) to args[n_args..cap); returns the new count, or -1 (reported) if they do not fit. */
 int         mlg_lower_extra_args(mlg_lower_ctx *ctx, int node, int *args, int n_args, int cap);
+/* Appends the launch of a reduction / row-wise anchor's kernel: inputs [0, n_inputs) of `node`
+ * (less input 0 when prologue_fused: the prologue computes it), the tensor it stores, then the
+ * prologue / epilogue buffers. Returns 0 or -1 (reported). */
+int         mlg_lower_emit_anchor(mlg_lower_ctx *ctx, int node, kir_kernel *kernel,
+                                  const int64_t groups[3], int n_inputs, int prologue_fused);
 
 /* Lowering hooks for the injective shape ops, to be set as op->lower. They read the
  * normalized attributes (perm; starts/steps at full rank; axis) and the node's output type. */

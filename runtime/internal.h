@@ -62,6 +62,9 @@ struct mlg_session {
 MLG_API void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misses,
                                    int *out_writes);
 
+/* "weights", "io" or "arena" for an mlgb_region, "?" for another value (status.c). */
+const char *mlg_region_name(uint32_t region);
+
 /* Builds "<spec> (<name>, GPU|CPU)" lines of the available devices, comma-separated, into buf. */
 void mlg_format_device_list(char *buf, size_t size);
 

@@ -1,4 +1,4 @@
-/* status.c — status names and the per-thread last-error message. */
+/* status.c — status and region names, and the per-thread last-error message. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +22,15 @@ const char *mlg_status_string(mlg_status status) {
     case MLG_ERR_OUT_OF_MEMORY: return "out of memory";
   }
   return "unknown status";
+}
+
+const char *mlg_region_name(uint32_t region) {
+  switch (region) {
+    case MLGB_REGION_WEIGHTS: return "weights";
+    case MLGB_REGION_IO: return "io";
+    case MLGB_REGION_ARENA: return "arena";
+  }
+  return "?";
 }
 
 const char *mlg_last_error(void) { return last_error; }

@@ -4,21 +4,20 @@
 
 #include <stdio.h>
 
+#include "kt_util.h"
 #include "reduce.h"
 
 #define LIMIT32 ((int64_t)1 << 31)
 #define MAX_OCB 8
 
-static int64_t one_if_0(int64_t v) { return v == 0 ? 1 : v; }
-
 /* The descriptor with 0 fields given their documented defaults. */
 static kt_conv2d_desc normalized(const kt_conv2d_desc *in) {
   kt_conv2d_desc d = *in;
-  d.stride_h = one_if_0(d.stride_h);
-  d.stride_w = one_if_0(d.stride_w);
-  d.dil_h = one_if_0(d.dil_h);
-  d.dil_w = one_if_0(d.dil_w);
-  d.groups = one_if_0(d.groups);
+  d.stride_h = kt_one_if_0(d.stride_h);
+  d.stride_w = kt_one_if_0(d.stride_w);
+  d.dil_h = kt_one_if_0(d.dil_h);
+  d.dil_w = kt_one_if_0(d.dil_w);
+  d.groups = kt_one_if_0(d.groups);
   return d;
 }
 
@@ -26,33 +25,12 @@ int kt_conv2d_out_size(const kt_conv2d_desc *in, int64_t *out_h, int64_t *out_w)
   *out_h = *out_w = 0;
   kt_conv2d_desc nd = normalized(in);
   const kt_conv2d_desc *d = &nd;
-  if (d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || d->dil_h < 1 ||
-      d->dil_w < 1 || d->pad_top < 0 || d->pad_left < 0 || d->pad_bottom < 0 || d->pad_right < 0)
-    return -1;
-  int64_t eh = d->h + d->pad_top + d->pad_bottom - d->dil_h * (d->kh - 1) - 1;
-  int64_t ew = d->w + d->pad_left + d->pad_right - d->dil_w * (d->kw - 1) - 1;
-  if (eh < 0 || ew < 0) return -1;
-  *out_h = eh / d->stride_h + 1;
-  *out_w = ew / d->stride_w + 1;
+  int64_t oh = kt_window_count(d->h, d->pad_top, d->pad_bottom, d->kh, d->dil_h, d->stride_h);
+  int64_t ow = kt_window_count(d->w, d->pad_left, d->pad_right, d->kw, d->dil_w, d->stride_w);
+  if (oh < 0 || ow < 0) return -1;
+  *out_h = oh;
+  *out_w = ow;
   return 0;
-}
-
-static kir_expr *lt(kir_builder *b, kir_expr *x, int64_t bound) {
-  return kir_bin(b, KIR_LT, x, kir_i32(b, bound));
-}
-
-static kir_expr *and_opt(kir_builder *b, kir_expr *x, kir_expr *y) {
-  if (!x) return y;
-  if (!y) return x;
-  return kir_bin(b, KIR_AND, x, y);
-}
-
-/* Guard lo <= v < hi along one axis; NULL where padding is 0 on that side (never fires). */
-static kir_expr *axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi, int64_t hi) {
-  kir_expr *g = NULL;
-  if (pad_lo > 0) g = kir_bin(b, KIR_GE, kir_var(b, var), kir_i32(b, 0));
-  if (pad_hi > 0) g = and_opt(b, g, lt(b, kir_var(b, var), hi));
-  return g;
 }
 
 int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_kernel **out_kernel,
@@ -93,7 +71,7 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
   kir_decl(b, blk, nblk == 1 ? kir_i32(b, 0) : kir_mod(b, kir_group_id(b, 1), kir_i32(b, nblk)));
   kir_decl(b, n, kir_group_id(b, 2));
   int partial_px = hw_out % ls != 0;
-  if (partial_px) kir_if(b, lt(b, kir_var(b, p), hw_out));
+  if (partial_px) kir_if(b, kt_lt(b, kir_var(b, p), hw_out));
 
   int oh = kir_var_new(b, "oh", kir_t(KIR_I32));
   int ow = kir_var_new(b, "ow", kir_t(KIR_I32));
@@ -136,14 +114,14 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
   kir_for(b, r, kir_i32(b, 0), kir_i32(b, KH), kir_i32(b, 1));
   kir_decl(b, ih, kir_add(b, kir_var(b, ih0), kir_mul(b, kir_var(b, r), kir_i32(b, d->dil_h))));
   /* Without padding on a side, no output's window crosses that side: skip its check. */
-  kir_expr *gh = axis_guard(b, ih, d->pad_top, d->pad_bottom, H);
+  kir_expr *gh = kt_axis_guard(b, ih, d->pad_top, d->pad_bottom, H);
   if (gh) kir_if(b, gh);
   kir_decl(b, xrow, kir_add(b, kir_var(b, xb),
                             kir_add(b, kir_mul(b, kir_var(b, ci), kir_i32(b, H * W)),
                                     kir_mul(b, kir_var(b, ih), kir_i32(b, W)))));
   kir_for(b, s, kir_i32(b, 0), kir_i32(b, KW), kir_i32(b, 1));
   kir_decl(b, iw, kir_add(b, kir_var(b, iw0), kir_mul(b, kir_var(b, s), kir_i32(b, d->dil_w))));
-  kir_expr *gw = axis_guard(b, iw, d->pad_left, d->pad_right, W);
+  kir_expr *gw = kt_axis_guard(b, iw, d->pad_left, d->pad_right, W);
   if (gw) kir_if(b, gw);
   kir_decl(b, xv, kir_load(b, bx, kir_add(b, kir_var(b, xrow), kir_var(b, iw))));
   for (int j = 0; j < ocb; j++) {
@@ -164,7 +142,7 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
   for (int j = 0; j < ocb; j++) {
     kir_expr *ocl = kir_add(b, kir_mul(b, kir_var(b, blk), kir_i32(b, ocb)), kir_i32(b, j));
     int ragged = cout_g % ocb != 0;
-    if (ragged) kir_if(b, lt(b, ocl, cout_g));
+    if (ragged) kir_if(b, kt_lt(b, ocl, cout_g));
     kir_expr *oc = kir_add(b, kir_mul(b, kir_var(b, g), kir_i32(b, cout_g)),
                            kir_add(b, kir_mul(b, kir_var(b, blk), kir_i32(b, ocb)), kir_i32(b, j)));
     kir_expr *v = kir_var(b, acc[j]);

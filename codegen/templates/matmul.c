@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "kt_util.h"
 #include "reduce.h"
 
 #define LIMIT32 ((int64_t)1 << 31)
@@ -105,37 +106,6 @@ static int valid(const kt_matmul_desc *d) {
   return 1;
 }
 
-static kir_expr *lt(kir_builder *b, kir_expr *x, int64_t bound) {
-  return kir_bin(b, KIR_LT, x, kir_i32(b, bound));
-}
-
-static kir_expr *and_opt(kir_builder *b, kir_expr *x, kir_expr *y) {
-  if (!x) return y;
-  if (!y) return x;
-  return kir_bin(b, KIR_AND, x, y);
-}
-
-/* e · s with the trivial strides folded. */
-static kir_expr *scaled(kir_builder *b, kir_expr *e, int64_t s) {
-  return s == 1 ? e : kir_mul(b, e, kir_i32(b, s));
-}
-
-/* Offset of matrix `bidx` of an operand with the given per-dim batch strides. */
-static kir_expr *batch_offset(kir_builder *b, kir_expr *bidx, const kt_matmul_desc *d,
-                              const int64_t *stride) {
-  kir_expr *off = kir_i32(b, 0);
-  int64_t inner = 1;
-  for (int i = d->n_batch - 1; i >= 0; i--) {
-    if (stride[i] != 0 && d->batch[i] > 1) {
-      kir_expr *digit = inner == 1 ? bidx : kir_div(b, bidx, kir_i32(b, inner));
-      digit = kir_mod(b, digit, kir_i32(b, d->batch[i]));
-      off = kir_add(b, off, scaled(b, digit, stride[i]));
-    }
-    inner *= d->batch[i];
-  }
-  return off;
-}
-
 /* The layer-norm prologue of A (a_norm): local arrays of the tile rows' statistics and the
  * norm weight / bias buffers (-1 when absent). */
 typedef struct a_norm_state {
@@ -179,7 +149,7 @@ static void emit_tile_load(kir_builder *b, const tile_load *t) {
     char nm[32];
     kir_expr *idx = kir_add(b, kir_var(b, t->lid), kir_i32(b, (int64_t)s * t->n_items));
     int partial = (int64_t)(s + 1) * t->n_items > total;
-    if (partial) kir_if(b, lt(b, idx, total));
+    if (partial) kir_if(b, kt_lt(b, idx, total));
     snprintf(nm, sizeof nm, "%s_r%d", t->tag, s);
     int r = kir_var_new(b, nm, kir_t(KIR_I32));
     snprintf(nm, sizeof nm, "%s_c%d", t->tag, s);
@@ -191,9 +161,9 @@ static void emit_tile_load(kir_builder *b, const tile_load *t) {
     kir_expr *gr = kir_add(b, t->r0, kir_var(b, r));
     kir_expr *gc = kir_add(b, t->c0, kir_var(b, c));
     kir_expr *addr = kir_add(b, kir_var(b, t->base),
-                             kir_add(b, scaled(b, gr, t->s_r), scaled(b, gc, t->s_c)));
-    kir_expr *guard = and_opt(b, t->row_exact ? NULL : lt(b, gr, t->row_lim),
-                              t->col_exact ? NULL : lt(b, gc, t->col_lim));
+                             kir_add(b, kt_scaled(b, gr, t->s_r), kt_scaled(b, gc, t->s_c)));
+    kir_expr *guard = kt_and_opt(b, t->row_exact ? NULL : kt_lt(b, gr, t->row_lim),
+                              t->col_exact ? NULL : kt_lt(b, gc, t->col_lim));
     kir_expr *val = kir_load(b, t->buf, addr);
     if (t->norm) val = normalized(b, t, val, r, c, gr, gc);
     if (guard) {
@@ -230,21 +200,21 @@ static void emit_norm_stats(kir_builder *b, const kt_matmul_desc *d, int bA, int
   int dev = kir_var_new(b, "ln_dev", kir_t(KIR_F32));
   kir_for(b, rr, kir_var(b, lid), kir_i32(b, d->tile_m), kir_i32(b, n_items));
   int guard = d->m % d->tile_m != 0;
-  if (guard) kir_if(b, lt(b, kir_add(b, kir_var(b, m0), kir_var(b, rr)), d->m));
+  if (guard) kir_if(b, kt_lt(b, kir_add(b, kir_var(b, m0), kir_var(b, rr)), d->m));
   kir_decl(b, row, kir_add(b, kir_var(b, a_base),
-                           scaled(b, kir_add(b, kir_var(b, m0), kir_var(b, rr)), d->a_stride_m)));
+                           kt_scaled(b, kir_add(b, kir_var(b, m0), kir_var(b, rr)), d->a_stride_m)));
   kir_decl(b, sum, kir_f32(b, 0.0));
   kir_for(b, kk, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
   kir_assign(b, sum, kir_bin(b, KIR_ADD, kir_var(b, sum),
                              kir_load(b, bA, kir_add(b, kir_var(b, row),
-                                                     scaled(b, kir_var(b, kk), d->a_stride_k)))));
+                                                     kt_scaled(b, kir_var(b, kk), d->a_stride_k)))));
   kir_end(b);
   kir_decl(b, mean, kir_bin(b, KIR_DIV, kir_var(b, sum), kir_f32(b, (double)K)));
   kir_decl(b, sq, kir_f32(b, 0.0));
   kir_for(b, kk2, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
   kir_decl(b, dev, kir_bin(b, KIR_SUB,
                            kir_load(b, bA, kir_add(b, kir_var(b, row),
-                                                   scaled(b, kir_var(b, kk2), d->a_stride_k))),
+                                                   kt_scaled(b, kir_var(b, kk2), d->a_stride_k))),
                            kir_var(b, mean)));
   kir_assign(b, sq, kir_bin(b, KIR_ADD, kir_var(b, sq),
                             kir_bin(b, KIR_MUL, kir_var(b, dev), kir_var(b, dev))));
@@ -308,12 +278,15 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kir_decl(b, lid, kir_add(b, kir_mul(b, kir_var(b, ty), kir_i32(b, WX)), kir_var(b, tx)));
   kir_decl(b, m0, kir_mul(b, kir_group_id(b, 1), kir_i32(b, TM)));
   kir_decl(b, n0, kir_mul(b, kir_group_id(b, 0), kir_i32(b, TN)));
-  kir_decl(b, a_base, kir_add(b, nb > 1 ? batch_offset(b, kir_group_id(b, 2), &d, d.a_batch_stride)
+  kir_decl(b, a_base, kir_add(b, nb > 1 ? kt_batch_offset(b, kir_group_id(b, 2), d.n_batch,
+                                                          d.batch, d.a_batch_stride)
                                         : kir_i32(b, 0), kir_i32(b, d.a_offset)));
-  kir_decl(b, b_base, kir_add(b, nb > 1 ? batch_offset(b, kir_group_id(b, 2), &d, d.b_batch_stride)
+  kir_decl(b, b_base, kir_add(b, nb > 1 ? kt_batch_offset(b, kir_group_id(b, 2), d.n_batch,
+                                                          d.batch, d.b_batch_stride)
                                         : kir_i32(b, 0), kir_i32(b, d.b_offset)));
   kir_decl(b, c_base, nb <= 1 ? kir_i32(b, 0)
-                     : d.strided ? batch_offset(b, kir_group_id(b, 2), &d, d.c_batch_stride)
+                     : d.strided ? kt_batch_offset(b, kir_group_id(b, 2), d.n_batch, d.batch,
+                                                   d.c_batch_stride)
                                  : kir_mul(b, kir_group_id(b, 2), kir_i32(b, M * N)));
   if (d.a_norm) emit_norm_stats(b, &d, bA, a_base, m0, lid, L, &ns);
 
@@ -395,11 +368,11 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   for (int i = 0; i < RM; i++) {
     kir_expr *row = kir_add(b, kir_var(b, gm), kir_i32(b, i));
     int row_guard = M % TM != 0;
-    if (row_guard) kir_if(b, lt(b, row, M));
+    if (row_guard) kir_if(b, kt_lt(b, row, M));
     for (int j = 0; j < RN; j++) {
       kir_expr *col = kir_add(b, kir_var(b, gn), kir_i32(b, j));
       int col_guard = N % TN != 0;
-      if (col_guard) kir_if(b, lt(b, col, N));
+      if (col_guard) kir_if(b, kt_lt(b, col, N));
       kir_expr *v = kir_var(b, acc[i][j]);
       if (bBias >= 0) v = kir_add(b, v, kir_load(b, bBias, d.bias_per_row ? row : col));
       if (d.epilogue.fn) {
@@ -415,7 +388,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
       }
       kir_store(b, bC,
                 kir_add(b, kir_var(b, c_base),
-                        kir_add(b, scaled(b, row, d.c_stride_m), scaled(b, col, d.c_stride_n))),
+                        kir_add(b, kt_scaled(b, row, d.c_stride_m), kt_scaled(b, col, d.c_stride_n))),
                 v);
       if (col_guard) kir_end(b);
     }

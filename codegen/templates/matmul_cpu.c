@@ -17,34 +17,12 @@
 
 #include <stdio.h>
 
+#include "kt_util.h"
 #include "reduce.h"
 
 #define MAX_RM 8
 #define MAX_NV 4
 #define MAX_RN 4
-
-static kir_expr *lt(kir_builder *b, kir_expr *x, int64_t bound) {
-  return kir_bin(b, KIR_LT, x, kir_i32(b, bound));
-}
-
-static kir_expr *scaled(kir_builder *b, kir_expr *e, int64_t s) {
-  return s == 1 ? e : kir_mul(b, e, kir_i32(b, s));
-}
-
-static kir_expr *batch_offset(kir_builder *b, kir_expr *bidx, const kt_matmul_desc *d,
-                              const int64_t *stride) {
-  kir_expr *off = kir_i32(b, 0);
-  int64_t inner = 1;
-  for (int i = d->n_batch - 1; i >= 0; i--) {
-    if (stride[i] != 0 && d->batch[i] > 1) {
-      kir_expr *digit = inner == 1 ? bidx : kir_div(b, bidx, kir_i32(b, inner));
-      digit = kir_mod(b, digit, kir_i32(b, d->batch[i]));
-      off = kir_add(b, off, scaled(b, digit, stride[i]));
-    }
-    inner *= d->batch[i];
-  }
-  return off;
-}
 
 typedef struct cpu_state {
   const kt_matmul_desc *d;
@@ -68,7 +46,7 @@ static int store_one(kir_builder *b, const cpu_state *s, kir_expr *v, kir_expr *
   }
   kir_store(b, s->bC,
             kir_add(b, kir_var(b, s->c_base),
-                    kir_add(b, scaled(b, row, d->c_stride_m), scaled(b, col, d->c_stride_n))),
+                    kir_add(b, kt_scaled(b, row, d->c_stride_m), kt_scaled(b, col, d->c_stride_n))),
             v);
   return 0;
 }
@@ -95,12 +73,33 @@ static kir_builder *begin(kir_module *m, const char *name, const kt_matmul_desc 
   s->b_base = kir_var_new(b, "b_base", kir_t(KIR_I32));
   s->c_base = kir_var_new(b, "c_base", kir_t(KIR_I32));
   kir_expr *g2 = kir_group_id(b, 2);
-  kir_decl(b, s->a_base, kir_add(b, s->nb > 1 ? batch_offset(b, g2, d, d->a_batch_stride)
-                                              : kir_i32(b, 0), kir_i32(b, d->a_offset)));
-  kir_decl(b, s->b_base, kir_add(b, s->nb > 1 ? batch_offset(b, g2, d, d->b_batch_stride)
-                                              : kir_i32(b, 0), kir_i32(b, d->b_offset)));
-  kir_decl(b, s->c_base, s->nb > 1 ? batch_offset(b, g2, d, d->c_batch_stride) : kir_i32(b, 0));
+  kir_decl(b, s->a_base,
+           kir_add(b, s->nb > 1 ? kt_batch_offset(b, g2, d->n_batch, d->batch, d->a_batch_stride)
+                                : kir_i32(b, 0), kir_i32(b, d->a_offset)));
+  kir_decl(b, s->b_base,
+           kir_add(b, s->nb > 1 ? kt_batch_offset(b, g2, d->n_batch, d->batch, d->b_batch_stride)
+                                : kir_i32(b, 0), kir_i32(b, d->b_offset)));
+  kir_decl(b, s->c_base, s->nb > 1 ? kt_batch_offset(b, g2, d->n_batch, d->batch, d->c_batch_stride)
+                                   : kir_i32(b, 0));
   return b;
+}
+
+/* Declares col0 / row0, the first column and row of this work-item's block of `cols` × `rows`
+ * outputs; with `ragged` (the last work-group runs past the blocks), items past M or N return. */
+static void block_origin(kir_builder *b, const kt_matmul_desc *d, int cols, int rows, int ragged,
+                         int *out_col0, int *out_row0) {
+  int col0 = kir_var_new(b, "col0", kir_t(KIR_I32));
+  int row0 = kir_var_new(b, "row0", kir_t(KIR_I32));
+  kir_decl(b, col0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, cols)));
+  kir_decl(b, row0, kir_mul(b, kir_global_id(b, 1), kir_i32(b, rows)));
+  if (ragged) {
+    kir_if(b, kir_bin(b, KIR_OR, kir_bin(b, KIR_GE, kir_var(b, col0), kir_i32(b, d->n)),
+                      kir_bin(b, KIR_GE, kir_var(b, row0), kir_i32(b, d->m))));
+    kir_return(b);
+    kir_end(b);
+  }
+  *out_col0 = col0;
+  *out_row0 = row0;
 }
 
 /* Row index i of the block starting at row0, clamped into [0, M) when M is ragged. */
@@ -122,16 +121,8 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   cpu_state s;
   kir_builder *b = begin(m, name, d, LX, LY, &s);
   if (!b) return -1;
-  int col0 = kir_var_new(b, "col0", kir_t(KIR_I32));
-  int row0 = kir_var_new(b, "row0", kir_t(KIR_I32));
-  kir_decl(b, col0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, CN)));
-  kir_decl(b, row0, kir_mul(b, kir_global_id(b, 1), kir_i32(b, RM)));
-  if (nbx % LX || nby % LY) {
-    kir_if(b, kir_bin(b, KIR_OR, kir_bin(b, KIR_GE, kir_var(b, col0), kir_i32(b, N)),
-                      kir_bin(b, KIR_GE, kir_var(b, row0), kir_i32(b, M))));
-    kir_return(b);
-    kir_end(b);
-  }
+  int col0, row0;
+  block_origin(b, d, CN, RM, nbx % LX || nby % LY, &col0, &row0);
   const int ragged_m = M % RM != 0;
   int arow[MAX_RM];
   for (int i = 0; i < RM; i++) {
@@ -139,7 +130,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
     snprintf(nm, sizeof nm, "arow%d", i);
     arow[i] = kir_var_new(b, nm, kir_t(KIR_I32));
     kir_decl(b, arow[i], kir_add(b, kir_var(b, s.a_base),
-                                 scaled(b, clamped(b, row0, i, M, ragged_m), d->a_stride_m)));
+                                 kt_scaled(b, clamped(b, row0, i, M, ragged_m), d->a_stride_m)));
   }
   const int ragged_n = N % CN != 0;
   if (ragged_n) kir_if(b, kir_bin(b, KIR_LE, kir_add(b, kir_var(b, col0), kir_i32(b, CN)),
@@ -157,7 +148,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   int brow = kir_var_new(b, "brow", kir_t(KIR_I32));
   kir_for(b, k, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
   kir_decl(b, brow, kir_add(b, kir_var(b, s.b_base),
-                            kir_add(b, scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0))));
+                            kir_add(b, kt_scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0))));
   for (int v = 0; v < NV; v++) {
     char nm[32];
     snprintf(nm, sizeof nm, "bv%d", v);
@@ -169,7 +160,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
     snprintf(nm, sizeof nm, "av%d", i);
     int av = kir_var_new(b, nm, kir_t(KIR_F32));
     kir_decl(b, av, kir_load(b, s.bA, kir_add(b, kir_var(b, arow[i]),
-                                              scaled(b, kir_var(b, k), d->a_stride_k))));
+                                              kt_scaled(b, kir_var(b, k), d->a_stride_k))));
     for (int v = 0; v < NV; v++)
       kir_assign(b, acc[i][v], kir_add(b, kir_var(b, acc[i][v]),
                                        kir_mul(b, kir_var(b, av), kir_var(b, bv[v]))));
@@ -178,14 +169,14 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   int vec_store = !d->epilogue.fn && d->c_stride_n == 1 && !(d->has_bias && d->bias_per_row);
   for (int i = 0; i < RM; i++) {
     kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, i));
-    if (ragged_m) kir_if(b, lt(b, row, M));
+    if (ragged_m) kir_if(b, kt_lt(b, row, M));
     for (int v = 0; v < NV; v++) {
       if (vec_store) {
         kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, v * VW));
         kir_expr *val = kir_var(b, acc[i][v]);
         if (s.bBias >= 0) val = kir_add(b, val, kir_load_vec(b, s.bBias, col, VW));
         kir_store(b, s.bC, kir_add(b, kir_var(b, s.c_base),
-                                   kir_add(b, scaled(b, row, d->c_stride_m), col)), val);
+                                   kir_add(b, kt_scaled(b, row, d->c_stride_m), col)), val);
         continue;
       }
       for (int l = 0; l < VW; l++) {
@@ -207,7 +198,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
     int bval = kir_var_new(b, "bval", kir_t(KIR_F32));
     kir_for(b, j, kir_i32(b, 0), kir_i32(b, CN), kir_i32(b, 1));
     kir_decl(b, col, kir_add(b, kir_var(b, col0), kir_var(b, j)));
-    kir_if(b, lt(b, kir_var(b, col), N));
+    kir_if(b, kt_lt(b, kir_var(b, col), N));
     int sacc[MAX_RM];
     for (int i = 0; i < RM; i++) {
       char nm[32];
@@ -217,17 +208,17 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
     }
     kir_for(b, k2, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
     kir_decl(b, bval, kir_load(b, s.bB, kir_add(b, kir_var(b, s.b_base),
-                                                kir_add(b, scaled(b, kir_var(b, k2), d->b_stride_k),
+                                                kir_add(b, kt_scaled(b, kir_var(b, k2), d->b_stride_k),
                                                         kir_var(b, col)))));
     for (int i = 0; i < RM; i++)
       kir_assign(b, sacc[i], kir_add(b, kir_var(b, sacc[i]),
                                      kir_mul(b, kir_load(b, s.bA, kir_add(b, kir_var(b, arow[i]),
-                                                                          scaled(b, kir_var(b, k2), d->a_stride_k))),
+                                                                          kt_scaled(b, kir_var(b, k2), d->a_stride_k))),
                                              kir_var(b, bval))));
     kir_end(b); /* k2 */
     for (int i = 0; i < RM; i++) {
       kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, i));
-      if (ragged_m) kir_if(b, lt(b, row, M));
+      if (ragged_m) kir_if(b, kt_lt(b, row, M));
       if (store_one(b, &s, kir_var(b, sacc[i]), row, kir_var(b, col))) {
         kir_kernel_end(b, NULL);
         return -1;
@@ -256,16 +247,8 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
   cpu_state s;
   kir_builder *b = begin(m, name, d, LX, LY, &s);
   if (!b) return -1;
-  int col0 = kir_var_new(b, "col0", kir_t(KIR_I32));
-  int row0 = kir_var_new(b, "row0", kir_t(KIR_I32));
-  kir_decl(b, col0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, RN)));
-  kir_decl(b, row0, kir_mul(b, kir_global_id(b, 1), kir_i32(b, RM)));
-  if (nbx % LX || nby % LY) {
-    kir_if(b, kir_bin(b, KIR_OR, kir_bin(b, KIR_GE, kir_var(b, col0), kir_i32(b, N)),
-                      kir_bin(b, KIR_GE, kir_var(b, row0), kir_i32(b, M))));
-    kir_return(b);
-    kir_end(b);
-  }
+  int col0, row0;
+  block_origin(b, d, RN, RM, nbx % LX || nby % LY, &col0, &row0);
   const int ragged_m = M % RM != 0, ragged_n = N % RN != 0;
   int arow[MAX_RN], bcol[MAX_RN];
   for (int i = 0; i < RM; i++) {
@@ -273,14 +256,14 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
     snprintf(nm, sizeof nm, "arow%d", i);
     arow[i] = kir_var_new(b, nm, kir_t(KIR_I32));
     kir_decl(b, arow[i], kir_add(b, kir_var(b, s.a_base),
-                                 scaled(b, clamped(b, row0, i, M, ragged_m), d->a_stride_m)));
+                                 kt_scaled(b, clamped(b, row0, i, M, ragged_m), d->a_stride_m)));
   }
   for (int j = 0; j < RN; j++) {
     char nm[32];
     snprintf(nm, sizeof nm, "bcol%d", j);
     bcol[j] = kir_var_new(b, nm, kir_t(KIR_I32));
     kir_decl(b, bcol[j], kir_add(b, kir_var(b, s.b_base),
-                                 scaled(b, clamped(b, col0, j, N, ragged_n), d->b_stride_n)));
+                                 kt_scaled(b, clamped(b, col0, j, N, ragged_n), d->b_stride_n)));
   }
   const int64_t kv = K / VW * VW;
   int acc[MAX_RN][MAX_RN], sacc[MAX_RN][MAX_RN];
@@ -337,10 +320,10 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
   }
   for (int i = 0; i < RM; i++) {
     kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, i));
-    if (ragged_m) kir_if(b, lt(b, row, M));
+    if (ragged_m) kir_if(b, kt_lt(b, row, M));
     for (int j = 0; j < RN; j++) {
       kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, j));
-      if (ragged_n) kir_if(b, lt(b, col, N));
+      if (ragged_n) kir_if(b, kt_lt(b, col, N));
       if (store_one(b, &s, kir_var(b, sacc[i][j]), row, col)) {
         kir_kernel_end(b, NULL);
         return -1;

@@ -3,18 +3,17 @@
 
 #include <math.h>
 
+#include "kt_util.h"
 #include "reduce.h"
 
 #define LIMIT32 ((int64_t)1 << 31)
 
-static int64_t one_if_0(int64_t v) { return v == 0 ? 1 : v; }
-
 static kt_pool2d_desc normalized(const kt_pool2d_desc *in) {
   kt_pool2d_desc d = *in;
-  d.stride_h = one_if_0(d.stride_h);
-  d.stride_w = one_if_0(d.stride_w);
-  d.dil_h = one_if_0(d.dil_h);
-  d.dil_w = one_if_0(d.dil_w);
+  d.stride_h = kt_one_if_0(d.stride_h);
+  d.stride_w = kt_one_if_0(d.stride_w);
+  d.dil_h = kt_one_if_0(d.dil_h);
+  d.dil_w = kt_one_if_0(d.dil_w);
   return d;
 }
 
@@ -22,29 +21,12 @@ int kt_pool2d_out_size(const kt_pool2d_desc *in, int64_t *out_h, int64_t *out_w)
   *out_h = *out_w = 0;
   kt_pool2d_desc nd = normalized(in);
   const kt_pool2d_desc *d = &nd;
-  int64_t dh = one_if_0(d->dil_h), dw = one_if_0(d->dil_w);
-  if (d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || dh < 1 || dw < 1 ||
-      d->pad_top < 0 || d->pad_left < 0 || d->pad_bottom < 0 || d->pad_right < 0)
-    return -1;
-  int64_t eh = d->h + d->pad_top + d->pad_bottom - dh * (d->kh - 1) - 1;
-  int64_t ew = d->w + d->pad_left + d->pad_right - dw * (d->kw - 1) - 1;
-  if (eh < 0 || ew < 0) return -1;
-  *out_h = eh / d->stride_h + 1;
-  *out_w = ew / d->stride_w + 1;
+  int64_t oh = kt_window_count(d->h, d->pad_top, d->pad_bottom, d->kh, d->dil_h, d->stride_h);
+  int64_t ow = kt_window_count(d->w, d->pad_left, d->pad_right, d->kw, d->dil_w, d->stride_w);
+  if (oh < 0 || ow < 0) return -1;
+  *out_h = oh;
+  *out_w = ow;
   return 0;
-}
-
-static kir_expr *and_opt(kir_builder *b, kir_expr *x, kir_expr *y) {
-  if (!x) return y;
-  if (!y) return x;
-  return kir_bin(b, KIR_AND, x, y);
-}
-
-static kir_expr *axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi, int64_t hi) {
-  kir_expr *g = NULL;
-  if (pad_lo > 0) g = kir_bin(b, KIR_GE, kir_var(b, var), kir_i32(b, 0));
-  if (pad_hi > 0) g = and_opt(b, g, kir_bin(b, KIR_LT, kir_var(b, var), kir_i32(b, hi)));
-  return g;
 }
 
 int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_kernel **out_kernel,
@@ -57,7 +39,7 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
   if (kt_pool2d_out_size(d, &ho, &wo)) return -1;
   if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1) return -1;
   if (d->n * d->c * d->h * d->w >= LIMIT32) return -1;
-  int64_t dh = one_if_0(d->dil_h), dw = one_if_0(d->dil_w);
+  int64_t dh = kt_one_if_0(d->dil_h), dw = kt_one_if_0(d->dil_w);
   int is_max = d->kind == KT_POOL_MAX;
   if (!is_max && (dh != 1 || dw != 1)) return -1;
   int ls = d->local_size ? d->local_size : 64;
@@ -91,11 +73,11 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
   int iw = kir_var_new(b, "iw", kir_t(KIR_I32));
   kir_for(b, r, kir_i32(b, 0), kir_i32(b, d->kh), kir_i32(b, 1));
   kir_decl(b, ih, kir_add(b, kir_var(b, ih0), kir_mul(b, kir_var(b, r), kir_i32(b, dh))));
-  kir_expr *gh = axis_guard(b, ih, d->pad_top, d->pad_bottom, H);
+  kir_expr *gh = kt_axis_guard(b, ih, d->pad_top, d->pad_bottom, H);
   if (gh) kir_if(b, gh);
   kir_for(b, s, kir_i32(b, 0), kir_i32(b, d->kw), kir_i32(b, 1));
   kir_decl(b, iw, kir_add(b, kir_var(b, iw0), kir_mul(b, kir_var(b, s), kir_i32(b, dw))));
-  kir_expr *gw = axis_guard(b, iw, d->pad_left, d->pad_right, W);
+  kir_expr *gw = kt_axis_guard(b, iw, d->pad_left, d->pad_right, W);
   if (gw) kir_if(b, gw);
   kir_expr *v = kir_load(b, bx, kir_add(b, kir_var(b, xb),
                                         kir_add(b, kir_mul(b, kir_var(b, ih), kir_i32(b, W)),

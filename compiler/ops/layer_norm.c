@@ -53,12 +53,7 @@ static int layer_norm_lower(mlg_lower_ctx *ctx, int node) {
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
   if (kt_layer_norm_fused(ctx->out->module, name, &d, pro, epi, &k, groups))
     return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[40], n_args = 0;
-  for (int i = pro.fn ? 1 : 0; i < n->n_inputs; i++) args[n_args++] = n->inputs[i];
-  args[n_args++] = mlg_lower_store_tensor(ctx, node);
-  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  return mlg_lower_emit_anchor(ctx, node, k, groups, n->n_inputs, pro.fn != NULL);
 }
 
 const mlg_op_def mlg_op_layer_norm = {

@@ -61,6 +61,17 @@ int mlg_lower_emit(mlg_lower_ctx *ctx, int node, kir_kernel *kernel, const int64
   return 0;
 }
 
+int mlg_lower_emit_anchor(mlg_lower_ctx *ctx, int node, kir_kernel *kernel,
+                          const int64_t groups[3], int n_inputs, int prologue_fused) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  int args[40], n_args = 0;
+  for (int i = prologue_fused ? 1 : 0; i < n_inputs; i++) args[n_args++] = n->inputs[i];
+  args[n_args++] = mlg_lower_store_tensor(ctx, node);
+  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
+  if (n_args < 0) return -1;
+  return mlg_lower_emit(ctx, node, kernel, groups, args, n_args);
+}
+
 int mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel,
                    mlg_ir_dtype dtype) {
   char name[48];

@@ -78,37 +78,26 @@ static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_emit(ctx, node, k, groups, args, 2);
 }
 
-const mlg_op_def mlg_op_max_pool2d = {
-  .name = "max_pool2d",
-  .cls = MLG_OPC_POOL,
-  .min_inputs = 1,
-  .max_inputs = 1,
-  .n_attrs = 3,
-  .attrs = {
-    { .name = "kernel", .kind = MLG_ATTR_INTS, .required = 1 },
-    { .name = "stride", .kind = MLG_ATTR_INTS },
-    { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
-  },
-  .infer = pool_infer,
-  .lower = pool2d_lower,
-  .doc = "max over each kernel window, NCHW (torch.nn.functional.max_pool2d)",
-};
-
-const mlg_op_def mlg_op_avg_pool2d = {
-  .name = "avg_pool2d",
-  .cls = MLG_OPC_POOL,
-  .min_inputs = 1,
-  .max_inputs = 1,
-  .n_attrs = 3,
-  .attrs = {
-    { .name = "kernel", .kind = MLG_ATTR_INTS, .required = 1 },
-    { .name = "stride", .kind = MLG_ATTR_INTS },
-    { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
-  },
-  .infer = pool_infer,
-  .lower = pool2d_lower,
-  .doc = "mean over each kernel window, padding counted (torch avg_pool2d, count_include_pad=True)",
-};
+/* max_pool2d and avg_pool2d share attributes, shape rule and lowering (which picks the kind). */
+#define WINDOW_POOL_OP(op, summary)                                                         \
+  const mlg_op_def mlg_op_##op = {                                                          \
+    .name = #op,                                                                            \
+    .cls = MLG_OPC_POOL,                                                                    \
+    .min_inputs = 1,                                                                        \
+    .max_inputs = 1,                                                                        \
+    .n_attrs = 3,                                                                           \
+    .attrs = {                                                                              \
+      { .name = "kernel", .kind = MLG_ATTR_INTS, .required = 1 },                           \
+      { .name = "stride", .kind = MLG_ATTR_INTS },                                          \
+      { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },          \
+    },                                                                                      \
+    .infer = pool_infer,                                                                    \
+    .lower = pool2d_lower,                                                                  \
+    .doc = summary,                                                                         \
+  };
+WINDOW_POOL_OP(max_pool2d, "max over each kernel window, NCHW (torch.nn.functional.max_pool2d)")
+WINDOW_POOL_OP(avg_pool2d,
+               "mean over each kernel window, padding counted (torch avg_pool2d, count_include_pad=True)")
 
 static int global_pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                              mlg_shape_error *err) {

@@ -49,70 +49,26 @@ static int reduce_lower(mlg_lower_ctx *ctx, int node) {
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
   if (kt_reduce(ctx->out->module, name, &d, &k, groups))
     return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[40], n_args = 0;
-  if (!d.prologue.fn) args[n_args++] = n->inputs[0];
-  args[n_args++] = mlg_lower_store_tensor(ctx, node);
-  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  return mlg_lower_emit_anchor(ctx, node, k, groups, 1, d.prologue.fn != NULL);
 }
 
-const mlg_op_def mlg_op_sum = {
-  .name = "sum",
-  .cls = MLG_OPC_REDUCTION,
-  .min_inputs = 1,
-  .max_inputs = 1,
-  .n_attrs = 2,
-  .attrs = {
-    { .name = "axes", .kind = MLG_ATTR_INTS },
-    { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
-  },
-  .infer = reduce_infer,
-  .lower = reduce_lower,
-  .doc = "sum over axes (default: all)",
-};
-
-const mlg_op_def mlg_op_mean = {
-  .name = "mean",
-  .cls = MLG_OPC_REDUCTION,
-  .min_inputs = 1,
-  .max_inputs = 1,
-  .n_attrs = 2,
-  .attrs = {
-    { .name = "axes", .kind = MLG_ATTR_INTS },
-    { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
-  },
-  .infer = reduce_infer,
-  .lower = reduce_lower,
-  .doc = "arithmetic mean over axes (default: all)",
-};
-
-const mlg_op_def mlg_op_max = {
-  .name = "max",
-  .cls = MLG_OPC_REDUCTION,
-  .min_inputs = 1,
-  .max_inputs = 1,
-  .n_attrs = 2,
-  .attrs = {
-    { .name = "axes", .kind = MLG_ATTR_INTS },
-    { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
-  },
-  .infer = reduce_infer,
-  .lower = reduce_lower,
-  .doc = "maximum over axes (default: all)",
-};
-
-const mlg_op_def mlg_op_min = {
-  .name = "min",
-  .cls = MLG_OPC_REDUCTION,
-  .min_inputs = 1,
-  .max_inputs = 1,
-  .n_attrs = 2,
-  .attrs = {
-    { .name = "axes", .kind = MLG_ATTR_INTS },
-    { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
-  },
-  .infer = reduce_infer,
-  .lower = reduce_lower,
-  .doc = "minimum over axes (default: all)",
-};
+/* The four reductions differ only in name, formula (reduce_lower picks it by op) and doc. */
+#define REDUCE_OP(op, summary)                                                              \
+  const mlg_op_def mlg_op_##op = {                                                          \
+    .name = #op,                                                                            \
+    .cls = MLG_OPC_REDUCTION,                                                               \
+    .min_inputs = 1,                                                                        \
+    .max_inputs = 1,                                                                        \
+    .n_attrs = 2,                                                                           \
+    .attrs = {                                                                              \
+      { .name = "axes", .kind = MLG_ATTR_INTS },                                            \
+      { .name = "keepdims", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },            \
+    },                                                                                      \
+    .infer = reduce_infer,                                                                  \
+    .lower = reduce_lower,                                                                  \
+    .doc = summary,                                                                         \
+  };
+REDUCE_OP(sum, "sum over axes (default: all)")
+REDUCE_OP(mean, "arithmetic mean over axes (default: all)")
+REDUCE_OP(max, "maximum over axes (default: all)")
+REDUCE_OP(min, "minimum over axes (default: all)")

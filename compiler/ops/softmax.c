@@ -36,12 +36,7 @@ static int softmax_lower(mlg_lower_ctx *ctx, int node) {
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
   if (kt_softmax_fused(ctx->out->module, name, &d, pro, epi, &k, groups))
     return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[40], n_args = 0;
-  if (!pro.fn) args[n_args++] = n->inputs[0];
-  args[n_args++] = mlg_lower_store_tensor(ctx, node);
-  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  return mlg_lower_emit_anchor(ctx, node, k, groups, 1, pro.fn != NULL);
 }
 
 const mlg_op_def mlg_op_softmax = {

@@ -25,15 +25,6 @@ const mlg_backend mlg_opencl_backend = {
     .profile = mlg_cl_profile,
 };
 
-static const char *region_name(uint32_t region) {
-  switch (region) {
-    case MLGB_REGION_WEIGHTS: return "weights";
-    case MLGB_REGION_IO: return "io";
-    case MLGB_REGION_ARENA: return "arena";
-  }
-  return "?";
-}
-
 static mlg_status alloc_error(cl_int err) {
   return err == CL_OUT_OF_HOST_MEMORY ? MLG_ERR_OUT_OF_MEMORY
          : err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ? MLG_ERR_OUT_OF_MEMORY
@@ -48,7 +39,7 @@ static mlg_status create_region(mlg_backend_device *dev, const mlgb_bundle *b, u
   if (size > dev->max_alloc)
     return mlg_fail(MLG_ERR_OUT_OF_MEMORY,
                     "model '%s': the %s region needs %llu bytes, but device '%s' allocates at most %llu "
-                    "bytes in one buffer", b->model_name ? b->model_name : "", region_name(region),
+                    "bytes in one buffer", b->model_name ? b->model_name : "", mlg_region_name(region),
                     (unsigned long long)size, dev->name, (unsigned long long)dev->max_alloc);
   cl_int err = CL_SUCCESS;
   if (size == 0) {
@@ -60,7 +51,7 @@ static mlg_status create_region(mlg_backend_device *dev, const mlgb_bundle *b, u
   if (err != CL_SUCCESS || !*out) {
     *out = NULL;
     return mlg_fail(alloc_error(err), "clCreateBuffer (%s region of model '%s', %llu bytes) on '%s' failed: %s",
-                    region_name(region), b->model_name ? b->model_name : "", (unsigned long long)size, dev->name,
+                    mlg_region_name(region), b->model_name ? b->model_name : "", (unsigned long long)size, dev->name,
                     mlg_cl_error_name(err));
   }
   return MLG_OK;

@@ -26,15 +26,6 @@ const mlg_backend mlg_vulkan_backend = {
     .profile = mlg_vk_profile,
 };
 
-static const char *region_name(uint32_t region) {
-  switch (region) {
-    case MLGB_REGION_WEIGHTS: return "weights";
-    case MLGB_REGION_IO: return "io";
-    case MLGB_REGION_ARENA: return "arena";
-  }
-  return "?";
-}
-
 static const char *model_name(const mlgb_bundle *b) { return b->model_name ? b->model_name : ""; }
 
 /* What the reader cannot know: that this device can run the bundle at all. */
@@ -62,7 +53,7 @@ static mlg_status check_bundle(const mlg_backend_device *dev, const mlgb_bundle 
     if (b->region_size[r] > lim->maxStorageBufferRange)
       return mlg_fail(MLG_ERR_UNSUPPORTED,
                       "model '%s': the %s region has %llu bytes, but a shader on device '%s' can address at most "
-                      "%u bytes of one storage buffer (maxStorageBufferRange)", model_name(b), region_name(r),
+                      "%u bytes of one storage buffer (maxStorageBufferRange)", model_name(b), mlg_region_name(r),
                       (unsigned long long)b->region_size[r], dev->name, lim->maxStorageBufferRange);
   for (uint32_t k = 0; k < b->n_kernels; k++) {
     const mlgb_kernel *kd = &b->kernels[k];

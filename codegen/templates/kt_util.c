@@ -1,0 +1,48 @@
+/* kt_util.c — pieces the kernel templates share (kt_util.h). */
+#include "kt_util.h"
+
+int64_t kt_one_if_0(int64_t v) { return v == 0 ? 1 : v; }
+
+int64_t kt_window_count(int64_t size, int64_t pad_lo, int64_t pad_hi, int64_t k, int64_t dil,
+                        int64_t stride) {
+  if (k < 1 || dil < 1 || stride < 1 || pad_lo < 0 || pad_hi < 0) return -1;
+  int64_t span = size + pad_lo + pad_hi - dil * (k - 1) - 1;
+  if (span < 0) return -1;
+  return span / stride + 1;
+}
+
+kir_expr *kt_lt(kir_builder *b, kir_expr *x, int64_t bound) {
+  return kir_bin(b, KIR_LT, x, kir_i32(b, bound));
+}
+
+kir_expr *kt_and_opt(kir_builder *b, kir_expr *x, kir_expr *y) {
+  if (!x) return y;
+  if (!y) return x;
+  return kir_bin(b, KIR_AND, x, y);
+}
+
+kir_expr *kt_axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi, int64_t hi) {
+  kir_expr *g = NULL;
+  if (pad_lo > 0) g = kir_bin(b, KIR_GE, kir_var(b, var), kir_i32(b, 0));
+  if (pad_hi > 0) g = kt_and_opt(b, g, kt_lt(b, kir_var(b, var), hi));
+  return g;
+}
+
+kir_expr *kt_scaled(kir_builder *b, kir_expr *e, int64_t s) {
+  return s == 1 ? e : kir_mul(b, e, kir_i32(b, s));
+}
+
+kir_expr *kt_batch_offset(kir_builder *b, kir_expr *bidx, int n_batch, const int64_t *batch,
+                          const int64_t *stride) {
+  kir_expr *off = kir_i32(b, 0);
+  int64_t inner = 1;
+  for (int i = n_batch - 1; i >= 0; i--) {
+    if (stride[i] != 0 && batch[i] > 1) {
+      kir_expr *digit = inner == 1 ? bidx : kir_div(b, bidx, kir_i32(b, inner));
+      digit = kir_mod(b, digit, kir_i32(b, batch[i]));
+      off = kir_add(b, off, kt_scaled(b, digit, stride[i]));
+    }
+    inner *= batch[i];
+  }
+  return off;
+}

@@ -1,0 +1,33 @@
+/* kt_util.h — small pieces the kernel templates share: descriptor defaults, the window-count
+ * rule of convolution and pooling, and builders of common index and guard expressions.
+ * Every expression is I32 unless said otherwise. Thread safety: reentrant. */
+#ifndef MLG_KT_UTIL_H
+#define MLG_KT_UTIL_H
+
+#include <stdint.h>
+
+#include "../kir.h"
+
+/* v, or 1 for 0: a descriptor field whose documented default is 1. */
+int64_t   kt_one_if_0(int64_t v);
+/* Positions of a window of k taps, dilation dil, at `stride` over `size` elements padded with
+ * pad_lo before and pad_hi after (floor mode): (size + pad_lo + pad_hi − dil·(k − 1) − 1) /
+ * stride + 1. -1 when k, dil or stride is below 1, a pad is negative, or no window fits. */
+int64_t   kt_window_count(int64_t size, int64_t pad_lo, int64_t pad_hi, int64_t k, int64_t dil,
+                          int64_t stride);
+
+/* x < bound. */
+kir_expr *kt_lt(kir_builder *b, kir_expr *x, int64_t bound);
+/* x && y where either guard may be NULL (no guard): the other one, or NULL if both are. */
+kir_expr *kt_and_opt(kir_builder *b, kir_expr *x, kir_expr *y);
+/* Guard 0 <= var < hi along one padded axis; a side whose padding is 0 cannot go out of range
+ * and is left out, so NULL when both are 0. */
+kir_expr *kt_axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi, int64_t hi);
+/* e · s, or e itself when s is 1. */
+kir_expr *kt_scaled(kir_builder *b, kir_expr *e, int64_t s);
+/* Element offset of item `bidx` (C order) of a batch of n_batch dims `batch` whose per-dim
+ * strides are `stride`; dims of extent 1 or stride 0 add nothing. */
+kir_expr *kt_batch_offset(kir_builder *b, kir_expr *bidx, int n_batch, const int64_t *batch,
+                          const int64_t *stride);
+
+#endif
