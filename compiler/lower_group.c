@@ -11,7 +11,7 @@
  * used several times at the same position (x * sigmoid(x), a shared subexpression) is computed
  * once.
  *
- * ELEMENTWISE groups run the evaluator over the root's elements (kt_elementwise_body).
+ * ELEMENTWISE groups run the evaluator over the root's elements (kt_elementwise_body_lanes).
  * ANCHORED groups call the anchor's own lower hook, which asks lower_util.h's helpers for a
  * prologue (the evaluator at the anchor's input, per load), an epilogue (the evaluator at the
  * root, with the anchor's value substituted where the anchor is read) and the strided layouts
@@ -30,6 +30,8 @@
 #define FK_MAX_BUFS 30   /* GLSL allows 32 buffer parameters; leave room for the template's */
 #define FK_MAX_MEMO 512
 #define FK_MAX_DECOMP 64
+/* ELEMENTWISE groups: consecutive elements per work-item (vector loads of direct inputs). */
+#define KT_EW_VEC_WIDTH 4
 
 /* An element position in a tensor of `rank` dims: its contiguous linear index and/or its
  * coordinates (c[d] NULL for dims of size 1, which are always 0). */
@@ -59,6 +61,11 @@ struct mlg_fused_kernel {
    * read only directly may share its bytes with the output (in-place). */
   char buf_reads[FK_MAX_BUFS];
   kir_expr *root_index;      /* ELEMENTWISE groups: the element each work-item writes */
+  /* ELEMENTWISE groups: lane `lane` of `vec_width` consecutive elements from `vec_base`; an input
+   * read at root_index is loaded once per work-item as a vector (vec_var[i] for buffer i). */
+  int vec_width, lane;
+  kir_expr *vec_base;
+  kir_expr *vec_var[FK_MAX_BUFS];
   int n_memo;
   memo_entry memo[FK_MAX_MEMO];
   int n_decomp;
@@ -321,13 +328,22 @@ static kir_expr *load_tensor(fk_t *fk, int node, pos *p) {
   ensure_lin(fk, p);
   char hint[24];
   snprintf(hint, sizeof hint, "in%d", node);
-  for (int i = 0; i < fk->n_bufs; i++)
-    if (fk->buf_tensor[i] == node)
-      fk->buf_reads[i] |= p->lin == fk->root_index &&
-                                  mlg_type_numel(&n->type) ==
-                                      mlg_type_numel(&fk->ctx->graph->nodes[fk->group->root].type)
-                              ? 1 : 2;
-  kir_expr *v = as_var(fk, kir_load(b, buf, p->lin), hint);
+  int direct = p->lin == fk->root_index &&
+               mlg_type_numel(&n->type) ==
+                   mlg_type_numel(&fk->ctx->graph->nodes[fk->group->root].type);
+  int bi = 0;
+  while (bi < fk->n_bufs && fk->buf_tensor[bi] != node) bi++;
+  fk->buf_reads[bi] |= direct ? 1 : 2;
+  kir_expr *v;
+  if (direct && fk->vec_width > 1) {
+    if (!fk->vec_var[bi]) {
+      snprintf(hint, sizeof hint, "vin%d", node);
+      fk->vec_var[bi] = as_var(fk, kir_load_vec(b, buf, fk->vec_base, fk->vec_width), hint);
+    }
+    v = kir_component(b, fk->vec_var[bi], fk->lane);
+  } else {
+    v = as_var(fk, kir_load(b, buf, p->lin), hint);
+  }
   memo_add(fk, node, p, v);
   return v;
 }
@@ -381,10 +397,14 @@ static kir_expr *eval(fk_t *fk, int node, pos *p) {
 
 /* ---- callbacks handed to the templates ---- */
 
-static kir_expr *body_cb(kir_builder *b, kir_expr *index, void *user) {
+static kir_expr *body_cb(kir_builder *b, kir_expr *index, kir_expr *base, int lane, int width,
+                         void *user) {
   fk_t *fk = user;
   fk_reset(fk, b);
   fk->root_index = index;
+  fk->vec_base = base;
+  fk->lane = lane;
+  fk->vec_width = width;
   pos p;
   pos_init(&p, &fk->ctx->graph->nodes[fk->group->root].type, index);
   return eval(fk, fk->group->root, &p);
@@ -536,8 +556,8 @@ int mlg_lower_group(mlg_lower_ctx *ctx, int gi) {
     mlg_lower_kernel_name(ctx, root->op->name, name, sizeof name);
     ctx->group_label = NULL;
     int64_t n = mlg_type_numel(&root->type);
-    if (kt_elementwise_body(ctx->out->module, name, n, mlg_kir_scalar(root->type.dtype), body_cb,
-                            fk, 0, &k, groups)) {
+    if (kt_elementwise_body_lanes(ctx->out->module, name, n, mlg_kir_scalar(root->type.dtype),
+                                  KT_EW_VEC_WIDTH, body_cb, fk, 0, &k, groups)) {
       rc = mlg_lower_fail(ctx, gr->root, "%s: cannot build the fused kernel %s%s%s", root->op->name,
                           name, fk->failed ? ": " : "", fk->failed ? fk->msg : "");
     } else {

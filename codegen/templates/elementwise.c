@@ -168,6 +168,61 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
   return 0;
 }
 
+int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_scalar out_dtype,
+                              int width, kt_ew_lane_fn lane, void *user, int local_size,
+                              kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  if (!m || !name || !lane || n < 1 || n >= INDEX_LIMIT || (width != 1 && width != 2 && width != 4))
+    return -1;
+  if (n % width != 0) width = 1;
+  int64_t items = n / width;
+  int ls = local_size > 0 ? local_size : KT_EW_LOCAL_SIZE;
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int vi = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, vi, kir_global_id(b, 0));
+  if (items % ls != 0) {
+    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, items)));
+    kir_return(b);
+    kir_end(b);
+  }
+  kir_expr *base = kir_var(b, vi);
+  if (width > 1) {
+    int vb = kir_var_new(b, "e", kir_t(KIR_I32));
+    kir_decl(b, vb, kir_mul(b, kir_var(b, vi), kir_i32(b, width)));
+    base = kir_var(b, vb);
+  }
+  kir_expr *index[4] = {base, NULL, NULL, NULL};
+  kir_expr *result[4] = {NULL, NULL, NULL, NULL};
+  for (int l = 0; l < width; l++) {
+    if (l > 0) {
+      int vl = kir_var_new(b, "e", kir_t(KIR_I32));
+      kir_decl(b, vl, kir_add(b, base, kir_i32(b, l)));
+      index[l] = kir_var(b, vl);
+    }
+    result[l] = kir_builder_failed(b) ? NULL : lane(b, index[l], base, l, width, user);
+    if (!result[l]) {
+      kir_kernel_end(b, NULL);
+      return -1;
+    }
+    if (result[l]->type.scalar != out_dtype) result[l] = kir_cast(b, kir_t(out_dtype), result[l]);
+    if (width > 1 && result[l]->kind != KIR_E_VAR && result[l]->kind != KIR_E_CONST_F &&
+        result[l]->kind != KIR_E_CONST_I) {
+      int vr = kir_var_new(b, "r", kir_t(out_dtype));
+      kir_decl(b, vr, result[l]);
+      result[l] = kir_var(b, vr);
+    }
+  }
+  int ybuf = kir_buffer_param(b, "y", out_dtype, KIR_WRITE);
+  for (int l = 0; l < width; l++) kir_store(b, ybuf, index[l], result[l]);
+  if (kir_kernel_end(b, out_kernel)) return -1;
+  if (out_groups) {
+    out_groups[0] = (items + ls - 1) / ls;
+    out_groups[1] = out_groups[2] = 1;
+  }
+  return 0;
+}
+
 /* ---- scalar formulas ---- */
 
 kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_NEG, x); }

@@ -63,6 +63,21 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
                         kt_ew_body_fn body, void *user, int local_size, kir_kernel **out_kernel,
                         int64_t out_groups[3]);
 
+/* Like kt_elementwise_body, but each work-item computes `width` consecutive elements when n is a
+ * multiple of width (else width 1: the kernel is kt_elementwise_body's). width is 1, 2 or 4.
+ * Work-item i covers elements base = width*i .. base+width-1 (`base` an I32 variable); `lane`
+ * is called once per lane l, in order, with `index` the I32 variable base + l, and builds that
+ * element's scalar value (it may load `width` consecutive elements at base with kir_load_vec
+ * and pick lanes with kir_component). All lanes are computed before any is stored, so an input
+ * read only at the elements its work-item writes may share the output's bytes.
+ * Launch: groups = (max(1, ceil(n / width / local_size)), 1, 1). */
+typedef kir_expr *(*kt_ew_lane_fn)(kir_builder *b, kir_expr *index, kir_expr *base, int lane,
+                                   int width, void *user);
+
+int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_scalar out_dtype,
+                              int width, kt_ew_lane_fn lane, void *user, int local_size,
+                              kir_kernel **out_kernel, int64_t out_groups[3]);
+
 /* ---- scalar formulas (float operands; NULL in → NULL out). Arguments that a formula uses more
  * than once (gelu, silu, leaky_relu, relu) are duplicated in the tree: pass variables. ---- */
 kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x);

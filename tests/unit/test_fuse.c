@@ -112,7 +112,26 @@ START_TEST(test_shared_value_computed_once) {
                2);
   ck_assert_int_eq(f.lw->n_launches, 1);
   ck_assert_int_eq(f.fu->role[node_named(f.p.optimized, "t")], MLG_ROLE_INNER);
+  /* 64 elements: each work-item computes 4 (one vector load of x), t once per element. */
+  ck_assert_msg(count_substr(f.code, "* 3.0f") == 4, "t is computed more than once:\n%s", f.code);
+  ck_assert_msg(count_substr(f.code, "vload4(") == 1, "x is not loaded as one vector:\n%s", f.code);
+  ck_assert_int_eq(f.lw->launches[0].inplace_arg, 0); /* x is read only where y is written */
+  fused_free(&f);
+}
+END_TEST
+
+/* A count that is not a multiple of 4 keeps one element per work-item and scalar loads. */
+START_TEST(test_elementwise_odd_count_scalar) {
+  fused f;
+  compile_text(&f,
+               "model t {\n"
+               "  input x : f32[63]\n"
+               "  t = x * 3.0\n"
+               "  output y = t + relu(t)\n"
+               "}\n",
+               2);
   ck_assert_msg(count_substr(f.code, "* 3.0f") == 1, "t is computed more than once:\n%s", f.code);
+  ck_assert_msg(count_substr(f.code, "vload4(") == 0, "unexpected vector load:\n%s", f.code);
   fused_free(&f);
 }
 END_TEST
@@ -487,6 +506,7 @@ int main(void) {
   TCase *tc = tcase_create("grouping");
   tcase_add_test(tc, test_elementwise_chain_one_kernel);
   tcase_add_test(tc, test_shared_value_computed_once);
+  tcase_add_test(tc, test_elementwise_odd_count_scalar);
   tcase_add_test(tc, test_linear_gelu_one_kernel);
   tcase_add_test(tc, test_conv_bias_relu_residual_one_kernel);
   tcase_add_test(tc, test_softmax_prologue_one_kernel);
