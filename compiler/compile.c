@@ -69,7 +69,9 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   mlg_lower_hints hints = {.target = target, .device_class = options->device_class,
                            .local_mem_bytes = options->local_mem_bytes};
   /* At -O0 every op is its own group, and lowering takes no fusion at all. */
-  out->fusion = mlg_fuse(g, options->opt_level > 0);
+  int fuse_flags = options->opt_level > 0 ? MLG_FUSE_ON : 0;
+  if (options->device_class == 1) fuse_flags |= MLG_FUSE_NO_LN_PROLOGUE; /* CPU: see fuse.h */
+  out->fusion = mlg_fuse(g, fuse_flags);
   if (!out->fusion) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while fusing");
     return -1;

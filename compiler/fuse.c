@@ -283,7 +283,7 @@ static int epilogue_ok(fuser *f, int a, int g) {
   return ok;
 }
 
-static void decide(fuser *f, int n, int enable) {
+static void decide(fuser *f, int n, int flags) {
   const mlg_node *nd = node(f, n);
   if (!is_op(nd)) {
     f->role[n] = MLG_ROLE_LEAF;
@@ -291,7 +291,7 @@ static void decide(fuser *f, int n, int enable) {
   }
   mlg_op_class cls = nd->op->cls;
   int index_op = mlg_is_index_op(nd);
-  if (!enable) {
+  if (!(flags & MLG_FUSE_ON)) {
     if (cls == MLG_OPC_VIEW) f->role[n] = MLG_ROLE_ALIAS;
     else make_root(f, n, cls == MLG_OPC_ELEMENTWISE ? MLG_GROUP_ELEMENTWISE
                          : is_anchor_op(nd)        ? MLG_GROUP_ANCHORED
@@ -320,7 +320,8 @@ static void decide(fuser *f, int n, int enable) {
     return;
   }
   /* A layer_norm over the last dim feeding only a linear's input: computed in its loads. */
-  if (!out && n_uses == 1 && uses[0].n_path == 0 && is_layer_norm(nd) &&
+  if (!(flags & MLG_FUSE_NO_LN_PROLOGUE) && !out && n_uses == 1 && uses[0].n_path == 0 &&
+      is_layer_norm(nd) &&
       uses[0].kind == USE_OPERAND && uses[0].slot == 0 && is_linear(node(f, uses[0].reader)) &&
       f->groups[uses[0].group].pre_anchor < 0 && nd->type.rank >= 1 &&
       mlg_node_attr_int(nd, "axis", -1) == nd->type.rank - 1) {
@@ -358,7 +359,7 @@ void mlg_fusion_free(mlg_fusion *fu) {
   free(fu);
 }
 
-mlg_fusion *mlg_fuse(const mlg_graph *g, int enable) {
+mlg_fusion *mlg_fuse(const mlg_graph *g, int flags) {
   int n = g->n_nodes;
   size_t nn = (size_t)(n ? n : 1);
   fuser f = {.g = g};
@@ -391,7 +392,7 @@ mlg_fusion *mlg_fuse(const mlg_graph *g, int enable) {
       }
     free(fill);
   }
-  for (int i = n - 1; i >= 0 && !f.failed; i--) decide(&f, i, enable);
+  for (int i = n - 1; i >= 0 && !f.failed; i--) decide(&f, i, flags);
   if (f.failed) goto fail;
 
   fu->n_nodes = n;

@@ -62,9 +62,16 @@ typedef struct mlg_fusion {
   mlg_fusion_group *groups;   /* in execution order (ascending root) */
 } mlg_fusion;
 
-/* Groups the ops of `graph`. enable = 0 gives one op per group (the unfused lowering's view of
- * the graph, for --emit=fused at -O0). Returns NULL on allocation failure. */
-mlg_fusion *mlg_fuse(const mlg_graph *graph, int enable);
+/* Flags for mlg_fuse. */
+enum {
+  MLG_FUSE_ON = 1,                /* without it: one op per group (the unfused lowering's view of
+                                     the graph, for --emit=fused at -O0) */
+  MLG_FUSE_NO_LN_PROLOGUE = 2     /* keep layer_norm out of the linear that reads it: on CPUs the
+                                     fast GEMM has no normalizing prologue */
+};
+
+/* Groups the ops of `graph` as `flags` ask. Returns NULL on allocation failure. */
+mlg_fusion *mlg_fuse(const mlg_graph *graph, int flags);
 void        mlg_fusion_free(mlg_fusion *fusion);
 
 /* Strides, over the anchor's canonical output dims (mlg_matmul_canon_dims; the anchor's own
