@@ -101,7 +101,12 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
   block *blocks = calloc((size_t)(n ? n : 1), sizeof(*blocks));
   const block **scratch = calloc((size_t)(n ? n : 1), sizeof(*scratch));
   block *order2 = calloc((size_t)(n ? n : 1), sizeof(*order2));
-  if (!plan->tensors || !is_output || !blocks || !scratch || !order2) goto fail;
+  /* owner[t]: the tensor whose block t's bytes live in (t itself, or the start of its in-place
+   * chain); block_last[owner]: the last launch any tensor of that chain is used by. */
+  int *owner = malloc(sizeof(int) * (size_t)(n ? n : 1));
+  int *block_last = malloc(sizeof(int) * (size_t)(n ? n : 1));
+  if (!plan->tensors || !is_output || !blocks || !scratch || !order2 || !owner || !block_last)
+    goto fail;
 
   for (int i = 0; i < lw->n_outputs; i++) is_output[lw->output_tensor[i]] = 1;
   for (int t = 0; t < n; t++) {
@@ -121,7 +126,11 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
   /* In-place: an elementwise launch whose input dies there hands that input's bytes to its
    * output. The output then joins the input's block (extending its lifetime) instead of
    * getting one of its own; chains of such launches share one block. */
-  for (int t = 0; t < n; t++) plan->tensors[t].shares_with = -1;
+  for (int t = 0; t < n; t++) {
+    plan->tensors[t].shares_with = -1;
+    owner[t] = t;
+    block_last[t] = plan->tensors[t].last_use;
+  }
   if (!no_sharing)
     for (int l = 0; l < lw->n_launches; l++) {
       const mlg_launch *la = &lw->launches[l];
@@ -133,6 +142,9 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
           pi->last_use != l || po->first_use != l || pi->size != po->size)
         continue;
       po->shares_with = in;
+      /* Launches run in order, so `in`'s chain is already resolved. */
+      owner[o] = owner[in];
+      if (po->last_use > block_last[owner[o]]) block_last[owner[o]] = po->last_use;
     }
 
   /* Regions: roots only; aliases copy their root's placement afterwards. */
@@ -152,13 +164,7 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
       b->tensor = t;
       b->size = align_up(p->size, alignment);
       b->first = p->first_use;
-      b->last = p->last_use;
-      /* The block lives until the last tensor that took its bytes over in place dies. */
-      for (int u = t + 1; u < n; u++) {
-        int owner = u;
-        while (plan->tensors[owner].shares_with >= 0) owner = plan->tensors[owner].shares_with;
-        if (owner == t && u != t && plan->tensors[u].last_use > b->last) b->last = plan->tensors[u].last_use;
-      }
+      b->last = block_last[t]; /* until the last tensor that took its bytes over dies */
       plan->naive_bytes += b->size;
       continue;
     }
@@ -181,11 +187,8 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
     plan->region_size[MLGB_REGION_ARENA] = a1;
   }
   for (int i = 0; i < n_blocks; i++) plan->tensors[blocks[i].tensor].offset = blocks[i].offset;
-  for (int t = 0; t < n; t++) {
-    int owner = t;
-    while (plan->tensors[owner].shares_with >= 0) owner = plan->tensors[owner].shares_with;
-    if (owner != t) plan->tensors[t].offset = plan->tensors[owner].offset;
-  }
+  for (int t = 0; t < n; t++)
+    if (owner[t] != t) plan->tensors[t].offset = plan->tensors[owner[t]].offset;
   for (int t = 0; t < n; t++) {
     if (lw->alias_of[t] < 0) continue;
     const mlg_placement *r = &plan->tensors[alias_root(lw, t)];
@@ -199,12 +202,16 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
   free(blocks);
   free(scratch);
   free(order2);
+  free(owner);
+  free(block_last);
   return plan;
 fail:
   free(is_output);
   free(blocks);
   free(scratch);
   free(order2);
+  free(owner);
+  free(block_last);
   mlg_plan_free(plan);
   return NULL;
 }
