@@ -8,7 +8,6 @@
 
 #include "file_util.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,16 +56,6 @@ static const uint32_t section_rec[N_SECTIONS] = {
 static const char *const region_names[MLGB_N_REGIONS] = { "weights", "io", "arena" };
 
 /* ---- little helpers ---- */
-
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-  if (err && err_size > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
 
 static uint32_t get_u32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -136,11 +125,11 @@ static int cmp_name_index(const void *a, const void *b, const mlgb_tensor *t) {
 static int check_unique_names(const mlgb_bundle *b, const char *what, char *err, size_t err_size) {
   if (b->n_tensors < 2) return 0;
   uint32_t *idx = malloc((size_t)b->n_tensors * sizeof *idx);
-  if (!idx) return fail(err, err_size, "out of memory checking %u tensor names", b->n_tensors);
+  if (!idx) return mlg_errorf(err, err_size, "out of memory checking %u tensor names", b->n_tensors);
   for (uint32_t i = 0; i < b->n_tensors; i++) idx[i] = i;
   /* A bottom-up merge sort: qsort has no context argument, and a global would not be reentrant. */
   uint32_t *tmp = malloc((size_t)b->n_tensors * sizeof *tmp);
-  if (!tmp) { free(idx); return fail(err, err_size, "out of memory checking tensor names"); }
+  if (!tmp) { free(idx); return mlg_errorf(err, err_size, "out of memory checking tensor names"); }
   for (uint32_t width = 1; width < b->n_tensors; width *= 2) {
     for (uint32_t lo = 0; lo < b->n_tensors; lo += 2 * width) {
       uint32_t mid = lo + width < b->n_tensors ? lo + width : b->n_tensors;
@@ -159,7 +148,7 @@ static int check_unique_names(const mlgb_bundle *b, const char *what, char *err,
       uint32_t i = idx[k - 1] < idx[k] ? idx[k - 1] : idx[k];
       uint32_t j = idx[k - 1] < idx[k] ? idx[k] : idx[k - 1];
       char nb[64];
-      fail(err, err_size, "%s: tensors %u and %u have the same name %s", what, i, j,
+      mlg_errorf(err, err_size, "%s: tensors %u and %u have the same name %s", what, i, j,
            show(b->tensors[i].name, nb));
       free(idx);
       return -1;
@@ -172,47 +161,47 @@ static int check_unique_names(const mlgb_bundle *b, const char *what, char *err,
 static int check_tensor(const mlgb_bundle *b, uint32_t i, const char *what, char *err, size_t err_size) {
   const mlgb_tensor *t = &b->tensors[i];
   char nb[64];
-  if (!t->name || !t->name[0]) return fail(err, err_size, "%s: tensor %u has an empty name", what, i);
+  if (!t->name || !t->name[0]) return mlg_errorf(err, err_size, "%s: tensor %u has an empty name", what, i);
   const char *name = show(t->name, nb);
   if (t->dtype > MLGB_I32)
-    return fail(err, err_size, "%s: tensor %u %s has unknown dtype %u", what, i, name, t->dtype);
+    return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown dtype %u", what, i, name, t->dtype);
   if (t->role > MLGB_ROLE_INTERMEDIATE)
-    return fail(err, err_size, "%s: tensor %u %s has unknown role %u", what, i, name, t->role);
+    return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown role %u", what, i, name, t->role);
   if (t->region >= MLGB_N_REGIONS)
-    return fail(err, err_size, "%s: tensor %u %s has region %u (must be < %d)", what, i, name,
+    return mlg_errorf(err, err_size, "%s: tensor %u %s has region %u (must be < %d)", what, i, name,
                 t->region, MLGB_N_REGIONS);
   uint32_t expected;
   if (!role_region_ok(t->role, t->region, &expected))
-    return fail(err, err_size, "%s: tensor %u %s is a %s tensor in the %s region (expected %s)",
+    return mlg_errorf(err, err_size, "%s: tensor %u %s is a %s tensor in the %s region (expected %s)",
                 what, i, name, role_name(t->role), region_names[t->region], region_names[expected]);
   if (t->rank > MLGB_MAX_RANK)
-    return fail(err, err_size, "%s: tensor %u %s has rank %u (at most %d)", what, i, name, t->rank,
+    return mlg_errorf(err, err_size, "%s: tensor %u %s has rank %u (at most %d)", what, i, name, t->rank,
                 MLGB_MAX_RANK);
   uint64_t numel = 1;
   for (uint32_t d = 0; d < MLGB_MAX_RANK; d++) {
     if (d >= t->rank) {
       if (t->dims[d] != 0)
-        return fail(err, err_size, "%s: tensor %u %s: unused dimension %u is %lld (must be 0)",
+        return mlg_errorf(err, err_size, "%s: tensor %u %s: unused dimension %u is %lld (must be 0)",
                     what, i, name, d, (long long)t->dims[d]);
       continue;
     }
     if (t->dims[d] < 1)
-      return fail(err, err_size, "%s: tensor %u %s: dimension %u is %lld (must be >= 1)", what, i,
+      return mlg_errorf(err, err_size, "%s: tensor %u %s: dimension %u is %lld (must be >= 1)", what, i,
                   name, d, (long long)t->dims[d]);
     if ((uint64_t)t->dims[d] > (UINT64_MAX / 4) / numel)
-      return fail(err, err_size, "%s: tensor %u %s: element count overflows at dimension %u", what,
+      return mlg_errorf(err, err_size, "%s: tensor %u %s: element count overflows at dimension %u", what,
                   i, name, d);
     numel *= (uint64_t)t->dims[d];
   }
   if (t->size != numel * 4)
-    return fail(err, err_size, "%s: tensor %u %s has size %llu bytes, its shape needs %llu", what, i,
+    return mlg_errorf(err, err_size, "%s: tensor %u %s has size %llu bytes, its shape needs %llu", what, i,
                 name, (unsigned long long)t->size, (unsigned long long)(numel * 4));
   if (t->offset % b->alignment != 0)
-    return fail(err, err_size, "%s: tensor %u %s offset %llu is not a multiple of the alignment %u",
+    return mlg_errorf(err, err_size, "%s: tensor %u %s offset %llu is not a multiple of the alignment %u",
                 what, i, name, (unsigned long long)t->offset, b->alignment);
   uint64_t rsize = b->region_size[t->region];
   if (t->offset > rsize || t->size > rsize - t->offset)
-    return fail(err, err_size, "%s: tensor %u %s offset %llu + size %llu exceeds %s region (%llu bytes)",
+    return mlg_errorf(err, err_size, "%s: tensor %u %s offset %llu + size %llu exceeds %s region (%llu bytes)",
                 what, i, name, (unsigned long long)t->offset, (unsigned long long)t->size,
                 region_names[t->region], (unsigned long long)rsize);
   return 0;
@@ -220,17 +209,17 @@ static int check_tensor(const mlgb_bundle *b, uint32_t i, const char *what, char
 
 static int check_module(const mlgb_module *m, uint32_t i, const char *what, char *err, size_t err_size) {
   if (m->kind != MLGB_MODULE_OPENCL_C && m->kind != MLGB_MODULE_SPIRV)
-    return fail(err, err_size, "%s: module %u has unknown kind %u", what, i, m->kind);
-  if (m->size == 0 || !m->data) return fail(err, err_size, "%s: module %u is empty", what, i);
+    return mlg_errorf(err, err_size, "%s: module %u has unknown kind %u", what, i, m->kind);
+  if (m->size == 0 || !m->data) return mlg_errorf(err, err_size, "%s: module %u is empty", what, i);
   if (m->kind == MLGB_MODULE_OPENCL_C) {
     if (memchr(m->data, 0, m->size))
-      return fail(err, err_size, "%s: module %u (OpenCL C) contains a NUL byte", what, i);
+      return mlg_errorf(err, err_size, "%s: module %u (OpenCL C) contains a NUL byte", what, i);
   } else {
     if (m->size % 4 != 0 || m->size < 20)
-      return fail(err, err_size, "%s: module %u (SPIR-V) has %llu bytes, not a whole SPIR-V module",
+      return mlg_errorf(err, err_size, "%s: module %u (SPIR-V) has %llu bytes, not a whole SPIR-V module",
                   what, i, (unsigned long long)m->size);
     if (get_u32(m->data) != SPIRV_MAGIC)
-      return fail(err, err_size, "%s: module %u (SPIR-V) lacks the SPIR-V magic number", what, i);
+      return mlg_errorf(err, err_size, "%s: module %u (SPIR-V) lacks the SPIR-V magic number", what, i);
   }
   return 0;
 }
@@ -238,26 +227,26 @@ static int check_module(const mlgb_module *m, uint32_t i, const char *what, char
 static int check_kernel(const mlgb_bundle *b, uint32_t i, const char *what, char *err, size_t err_size) {
   const mlgb_kernel *k = &b->kernels[i];
   char nb[64];
-  if (!k->name || !k->name[0]) return fail(err, err_size, "%s: kernel %u has an empty name", what, i);
+  if (!k->name || !k->name[0]) return mlg_errorf(err, err_size, "%s: kernel %u has an empty name", what, i);
   const char *name = show(k->name, nb);
   if (k->module >= b->n_modules)
-    return fail(err, err_size, "%s: kernel %u %s refers to module %u, bundle has %u", what, i, name,
+    return mlg_errorf(err, err_size, "%s: kernel %u %s refers to module %u, bundle has %u", what, i, name,
                 k->module, b->n_modules);
   uint64_t items = 1;
   for (int d = 0; d < 3; d++) {
     if (k->local_size[d] < 1)
-      return fail(err, err_size, "%s: kernel %u %s has local size 0 in dimension %d", what, i, name, d);
+      return mlg_errorf(err, err_size, "%s: kernel %u %s has local size 0 in dimension %d", what, i, name, d);
     items *= k->local_size[d];
     if (items > MAX_LOCAL_ITEMS)
-      return fail(err, err_size, "%s: kernel %u %s local size %ux%ux%u exceeds %d work-items", what,
+      return mlg_errorf(err, err_size, "%s: kernel %u %s local size %ux%ux%u exceeds %d work-items", what,
                   i, name, k->local_size[0], k->local_size[1], k->local_size[2], MAX_LOCAL_ITEMS);
   }
   if (k->n_args > 0 && !k->args)
-    return fail(err, err_size, "%s: kernel %u %s has %u arguments but no argument list", what, i,
+    return mlg_errorf(err, err_size, "%s: kernel %u %s has %u arguments but no argument list", what, i,
                 name, k->n_args);
   for (uint32_t a = 0; a < k->n_args; a++)
     if (k->args[a] >= b->n_tensors)
-      return fail(err, err_size, "%s: kernel %u %s argument %u is tensor %u, bundle has %u", what, i,
+      return mlg_errorf(err, err_size, "%s: kernel %u %s argument %u is tensor %u, bundle has %u", what, i,
                   name, a, k->args[a], b->n_tensors);
   return 0;
 }
@@ -265,16 +254,16 @@ static int check_kernel(const mlgb_bundle *b, uint32_t i, const char *what, char
 static int check_dispatch(const mlgb_bundle *b, uint32_t i, const char *what, char *err, size_t err_size) {
   const mlgb_dispatch *dp = &b->dispatches[i];
   if (dp->kernel >= b->n_kernels)
-    return fail(err, err_size, "%s: dispatch %u refers to kernel %u, bundle has %u", what, i,
+    return mlg_errorf(err, err_size, "%s: dispatch %u refers to kernel %u, bundle has %u", what, i,
                 dp->kernel, b->n_kernels);
   const mlgb_kernel *k = &b->kernels[dp->kernel];
   for (int d = 0; d < 3; d++) {
     char nb[64];
     if (dp->groups[d] < 1)
-      return fail(err, err_size, "%s: dispatch %u (kernel %s) has 0 groups in dimension %d", what, i,
+      return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) has 0 groups in dimension %d", what, i,
                   show(k->name, nb), d);
     if ((uint64_t)dp->groups[d] * k->local_size[d] > UINT32_MAX)
-      return fail(err, err_size, "%s: dispatch %u (kernel %s) global size %u x %u overflows in "
+      return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) global size %u x %u overflows in "
                   "dimension %d", what, i, show(k->name, nb), dp->groups[d], k->local_size[d], d);
   }
   return 0;
@@ -283,17 +272,17 @@ static int check_dispatch(const mlgb_bundle *b, uint32_t i, const char *what, ch
 /* Every invariant of the in-memory form. `what` prefixes messages ("bundle corrupt"). */
 static int bundle_validate(const mlgb_bundle *b, const char *what, char *err, size_t err_size) {
   if (b->target != MLGB_TARGET_OPENCL && b->target != MLGB_TARGET_VULKAN)
-    return fail(err, err_size, "%s: unknown target %u (1 = opencl, 2 = vulkan)", what, b->target);
+    return mlg_errorf(err, err_size, "%s: unknown target %u (1 = opencl, 2 = vulkan)", what, b->target);
   if (!is_pow2(b->alignment) || b->alignment < MIN_ALIGNMENT || b->alignment > MAX_ALIGNMENT)
-    return fail(err, err_size, "%s: alignment %u is not a power of two between %d and %d", what,
+    return mlg_errorf(err, err_size, "%s: alignment %u is not a power of two between %d and %d", what,
                 b->alignment, MIN_ALIGNMENT, MAX_ALIGNMENT);
   for (int r = 0; r < MLGB_N_REGIONS; r++)
     if (b->region_size[r] > MAX_REGION_SIZE)
-      return fail(err, err_size, "%s: %s region size %llu exceeds the limit of 2^48 bytes", what,
+      return mlg_errorf(err, err_size, "%s: %s region size %llu exceeds the limit of 2^48 bytes", what,
                   region_names[r], (unsigned long long)b->region_size[r]);
   if ((b->n_tensors && !b->tensors) || (b->n_modules && !b->modules) ||
       (b->n_kernels && !b->kernels) || (b->n_dispatches && !b->dispatches))
-    return fail(err, err_size, "%s: a table has a count but no entries", what);
+    return mlg_errorf(err, err_size, "%s: a table has a count but no entries", what);
   for (uint32_t i = 0; i < b->n_tensors; i++)
     if (check_tensor(b, i, what, err, err_size)) return -1;
   if (check_unique_names(b, what, err, err_size)) return -1;
@@ -304,7 +293,7 @@ static int bundle_validate(const mlgb_bundle *b, const char *what, char *err, si
   for (uint32_t i = 0; i < b->n_dispatches; i++)
     if (check_dispatch(b, i, what, err, err_size)) return -1;
   if (b->has_weights && b->region_size[MLGB_REGION_WEIGHTS] > 0 && !b->weights)
-    return fail(err, err_size, "%s: bundle has weights (%llu bytes) but no weights data", what,
+    return mlg_errorf(err, err_size, "%s: bundle has weights (%llu bytes) but no weights data", what,
                 (unsigned long long)b->region_size[MLGB_REGION_WEIGHTS]);
   return 0;
 }
@@ -353,13 +342,13 @@ static int read_string(reader *r, uint32_t off, uint32_t len, const char *where,
   const section *s = &r->sec[SEC_STRINGS];
   *out = NULL;
   if (off > s->size || len > s->size - off)
-    return fail(r->err, r->err_size, "bundle corrupt: %s (offset %u, length %u) lies outside the "
+    return mlg_errorf(r->err, r->err_size, "bundle corrupt: %s (offset %u, length %u) lies outside the "
                 "string table (%llu bytes)", where, off, len, (unsigned long long)s->size);
   const uint8_t *src = r->p + s->offset + off;
   if (memchr(src, 0, len))
-    return fail(r->err, r->err_size, "bundle corrupt: %s contains a NUL byte", where);
+    return mlg_errorf(r->err, r->err_size, "bundle corrupt: %s contains a NUL byte", where);
   char *dst = malloc((size_t)len + 1);
-  if (!dst) return fail(r->err, r->err_size, "out of memory reading %s", where);
+  if (!dst) return mlg_errorf(r->err, r->err_size, "out of memory reading %s", where);
   memcpy(dst, src, len);
   dst[len] = '\0';
   *out = dst;
@@ -372,43 +361,43 @@ static int read_header(reader *r, mlgb_bundle *b) {
   char *err = r->err;
   size_t es = r->err_size;
   if (n < 8)
-    return fail(err, es, "bundle truncated: header needs %d bytes, file has %zu", HDR_SIZE, n);
+    return mlg_errorf(err, es, "bundle truncated: header needs %d bytes, file has %zu", HDR_SIZE, n);
   if (memcmp(p, MLGB_MAGIC, 4) != 0) {
     char shown[5];
     for (int i = 0; i < 4; i++) shown[i] = (p[i] >= 0x20 && p[i] < 0x7f) ? (char)p[i] : '?';
     shown[4] = '\0';
-    return fail(err, es, "not a bundle: magic is '%s' (expected 'MLGB')", shown);
+    return mlg_errorf(err, es, "not a bundle: magic is '%s' (expected 'MLGB')", shown);
   }
   uint32_t version = get_u32(p + 4);
   if (version != MLGB_VERSION)
-    return fail(err, es, "bundle version %u not supported by this runtime (expects %d); "
+    return mlg_errorf(err, es, "bundle version %u not supported by this runtime (expects %d); "
                 "recompile with this mlgc", version, MLGB_VERSION);
   if (n < HDR_SIZE)
-    return fail(err, es, "bundle truncated: header needs %d bytes, file has %zu", HDR_SIZE, n);
+    return mlg_errorf(err, es, "bundle truncated: header needs %d bytes, file has %zu", HDR_SIZE, n);
   uint64_t file_size = get_u64(p + 16);
   if (file_size > n)
-    return fail(err, es, "bundle truncated: header says the file has %llu bytes, it has %zu",
+    return mlg_errorf(err, es, "bundle truncated: header says the file has %llu bytes, it has %zu",
                 (unsigned long long)file_size, n);
   if (file_size < n)
-    return fail(err, es, "bundle corrupt: trailing data (%llu bytes) after the %llu bytes the "
+    return mlg_errorf(err, es, "bundle corrupt: trailing data (%llu bytes) after the %llu bytes the "
                 "header declares", (unsigned long long)(n - file_size), (unsigned long long)file_size);
   uint64_t stored = get_u64(p + OFF_CHECKSUM), computed = bundle_checksum(p, n);
   if (stored != computed)
-    return fail(err, es, "bundle corrupt: checksum mismatch (stored %016llx, computed %016llx); "
+    return mlg_errorf(err, es, "bundle corrupt: checksum mismatch (stored %016llx, computed %016llx); "
                 "the file was damaged after it was written", (unsigned long long)stored,
                 (unsigned long long)computed);
   b->target = get_u32(p + 8);
   if (b->target != MLGB_TARGET_OPENCL && b->target != MLGB_TARGET_VULKAN)
-    return fail(err, es, "bundle corrupt: unknown target %u (1 = opencl, 2 = vulkan)", b->target);
+    return mlg_errorf(err, es, "bundle corrupt: unknown target %u (1 = opencl, 2 = vulkan)", b->target);
   uint32_t flags = get_u32(p + 12);
   if (flags & ~FLAG_HAS_WEIGHTS)
-    return fail(err, es, "bundle corrupt: unknown flags 0x%x", flags & ~FLAG_HAS_WEIGHTS);
+    return mlg_errorf(err, es, "bundle corrupt: unknown flags 0x%x", flags & ~FLAG_HAS_WEIGHTS);
   b->has_weights = (flags & FLAG_HAS_WEIGHTS) != 0;
   uint32_t hdr_size = get_u32(p + 32), n_sections = get_u32(p + 36);
   if (hdr_size != HDR_SIZE || n_sections != N_SECTIONS)
-    return fail(err, es, "bundle corrupt: header size %u with %u sections (version 1 has %d with %d)",
+    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 1 has %d with %d)",
                 hdr_size, n_sections, HDR_SIZE, N_SECTIONS);
-  if (get_u64(p + 40) != 0) return fail(err, es, "bundle corrupt: reserved header field is not 0");
+  if (get_u64(p + 40) != 0) return mlg_errorf(err, es, "bundle corrupt: reserved header field is not 0");
 
   uint64_t prev_end = HDR_SIZE;
   for (uint32_t i = 0; i < N_SECTIONS; i++) {
@@ -420,32 +409,32 @@ static int read_header(reader *r, mlgb_bundle *b) {
     s->offset = get_u64(e + 8);
     s->size = get_u64(e + 16);
     if (id != i)
-      return fail(err, es, "bundle corrupt: section table entry %u has id %u (expected %u)", i, id, i);
+      return mlg_errorf(err, es, "bundle corrupt: section table entry %u has id %u (expected %u)", i, id, i);
     if (section_rec[i] == 0 && s->count != 0)
-      return fail(err, es, "bundle corrupt: %s section has count %u (must be 0)", nm, s->count);
+      return mlg_errorf(err, es, "bundle corrupt: %s section has count %u (must be 0)", nm, s->count);
     if (section_rec[i] != 0 && (uint64_t)s->count * section_rec[i] != s->size)
-      return fail(err, es, "bundle corrupt: %s section has %u entries of %u bytes but size %llu",
+      return mlg_errorf(err, es, "bundle corrupt: %s section has %u entries of %u bytes but size %llu",
                   nm, s->count, section_rec[i], (unsigned long long)s->size);
     if (s->offset > n || s->size > n - s->offset)
-      return fail(err, es, "bundle corrupt: %s section needs %llu bytes at offset %llu, file has %zu",
+      return mlg_errorf(err, es, "bundle corrupt: %s section needs %llu bytes at offset %llu, file has %zu",
                   nm, (unsigned long long)s->size, (unsigned long long)s->offset, n);
     uint32_t align = i == SEC_WEIGHTS ? WEIGHTS_ALIGN : SECTION_ALIGN;
     if (s->offset % align != 0)
-      return fail(err, es, "bundle corrupt: %s section offset %llu is not a multiple of %u", nm,
+      return mlg_errorf(err, es, "bundle corrupt: %s section offset %llu is not a multiple of %u", nm,
                   (unsigned long long)s->offset, align);
     if (s->offset < prev_end)
-      return fail(err, es, "bundle corrupt: %s section at offset %llu overlaps the data before it "
+      return mlg_errorf(err, es, "bundle corrupt: %s section at offset %llu overlaps the data before it "
                   "(which ends at %llu)", nm, (unsigned long long)s->offset,
                   (unsigned long long)prev_end);
     for (uint64_t k = prev_end; k < s->offset; k++)
       if (p[k] != 0)
-        return fail(err, es, "bundle corrupt: nonzero padding byte at offset %llu", (unsigned long long)k);
+        return mlg_errorf(err, es, "bundle corrupt: nonzero padding byte at offset %llu", (unsigned long long)k);
     prev_end = s->offset + s->size;
   }
   if (prev_end != n)
-    return fail(err, es, "bundle corrupt: %llu bytes after the last section", (unsigned long long)(n - prev_end));
+    return mlg_errorf(err, es, "bundle corrupt: %llu bytes after the last section", (unsigned long long)(n - prev_end));
   if (r->sec[SEC_PLAN].count != 1 || r->sec[SEC_META].count != 1)
-    return fail(err, es, "bundle corrupt: plan and metadata sections must have exactly 1 entry "
+    return mlg_errorf(err, es, "bundle corrupt: plan and metadata sections must have exactly 1 entry "
                 "(have %u and %u)", r->sec[SEC_PLAN].count, r->sec[SEC_META].count);
   return 0;
 }
@@ -458,7 +447,7 @@ static int read_tables(reader *r, mlgb_bundle *b) {
 
   const uint8_t *plan = p + r->sec[SEC_PLAN].offset;
   b->alignment = get_u32(plan);
-  if (get_u32(plan + 4) != 0) return fail(err, es, "bundle corrupt: reserved plan field is not 0");
+  if (get_u32(plan + 4) != 0) return mlg_errorf(err, es, "bundle corrupt: reserved plan field is not 0");
   for (int k = 0; k < MLGB_N_REGIONS; k++) b->region_size[k] = get_u64(plan + 8 + 8 * k);
 
   const uint8_t *meta = p + r->sec[SEC_META].offset;
@@ -469,7 +458,7 @@ static int read_tables(reader *r, mlgb_bundle *b) {
    * allocation is bounded by the file length. */
   b->n_tensors = r->sec[SEC_TENSORS].count;
   if (b->n_tensors && !(b->tensors = calloc(b->n_tensors, sizeof *b->tensors)))
-    return fail(err, es, "out of memory for %u tensors", b->n_tensors);
+    return mlg_errorf(err, es, "out of memory for %u tensors", b->n_tensors);
   for (uint32_t i = 0; i < b->n_tensors; i++) {
     const uint8_t *e = p + r->sec[SEC_TENSORS].offset + (size_t)i * TENSOR_REC;
     mlgb_tensor *t = &b->tensors[i];
@@ -487,36 +476,36 @@ static int read_tables(reader *r, mlgb_bundle *b) {
   const section *code = &r->sec[SEC_CODE];
   b->n_modules = r->sec[SEC_MODULES].count;
   if (b->n_modules && !(b->modules = calloc(b->n_modules, sizeof *b->modules)))
-    return fail(err, es, "out of memory for %u modules", b->n_modules);
+    return mlg_errorf(err, es, "out of memory for %u modules", b->n_modules);
   uint64_t code_end = 0;
   for (uint32_t i = 0; i < b->n_modules; i++) {
     const uint8_t *e = p + r->sec[SEC_MODULES].offset + (size_t)i * MODULE_REC;
     mlgb_module *m = &b->modules[i];
     m->kind = get_u32(e);
-    if (get_u32(e + 4) != 0) return fail(err, es, "bundle corrupt: module %u reserved field is not 0", i);
+    if (get_u32(e + 4) != 0) return mlg_errorf(err, es, "bundle corrupt: module %u reserved field is not 0", i);
     uint64_t off = get_u64(e + 8);
     m->size = get_u64(e + 16);
     if (off > code->size || m->size > code->size - off)
-      return fail(err, es, "bundle corrupt: module %u code (%llu bytes at offset %llu) lies outside "
+      return mlg_errorf(err, es, "bundle corrupt: module %u code (%llu bytes at offset %llu) lies outside "
                   "the code section (%llu bytes)", i, (unsigned long long)m->size,
                   (unsigned long long)off, (unsigned long long)code->size);
     if (off != code_end)
-      return fail(err, es, "bundle corrupt: module %u code starts at %llu, expected %llu", i,
+      return mlg_errorf(err, es, "bundle corrupt: module %u code starts at %llu, expected %llu", i,
                   (unsigned long long)off, (unsigned long long)code_end);
     code_end = off + m->size;
     if (m->size) {
-      if (!(m->data = malloc(m->size))) return fail(err, es, "out of memory for module %u", i);
+      if (!(m->data = malloc(m->size))) return mlg_errorf(err, es, "out of memory for module %u", i);
       memcpy(m->data, p + code->offset + off, m->size);
     }
   }
   if (code_end != code->size)
-    return fail(err, es, "bundle corrupt: code section has %llu bytes, modules use %llu",
+    return mlg_errorf(err, es, "bundle corrupt: code section has %llu bytes, modules use %llu",
                 (unsigned long long)code->size, (unsigned long long)code_end);
 
   const section *args = &r->sec[SEC_ARGS];
   b->n_kernels = r->sec[SEC_KERNELS].count;
   if (b->n_kernels && !(b->kernels = calloc(b->n_kernels, sizeof *b->kernels)))
-    return fail(err, es, "out of memory for %u kernels", b->n_kernels);
+    return mlg_errorf(err, es, "out of memory for %u kernels", b->n_kernels);
   uint64_t next_arg = 0;
   for (uint32_t i = 0; i < b->n_kernels; i++) {
     const uint8_t *e = p + r->sec[SEC_KERNELS].offset + (size_t)i * KERNEL_REC;
@@ -528,24 +517,24 @@ static int read_tables(reader *r, mlgb_bundle *b) {
     uint32_t first = get_u32(e + 24);
     k->n_args = get_u32(e + 28);
     if (first != next_arg || k->n_args > args->count - first)
-      return fail(err, es, "bundle corrupt: kernel %u arguments [%u, +%u) do not follow on at %llu "
+      return mlg_errorf(err, es, "bundle corrupt: kernel %u arguments [%u, +%u) do not follow on at %llu "
                   "within the %u-entry argument table", i, first, k->n_args,
                   (unsigned long long)next_arg, args->count);
     next_arg = (uint64_t)first + k->n_args;
     if (k->n_args) {
       if (!(k->args = malloc((size_t)k->n_args * sizeof *k->args)))
-        return fail(err, es, "out of memory for kernel %u arguments", i);
+        return mlg_errorf(err, es, "out of memory for kernel %u arguments", i);
       for (uint32_t a = 0; a < k->n_args; a++)
         k->args[a] = get_u32(p + args->offset + ((size_t)first + a) * ARG_REC);
     }
   }
   if (next_arg != args->count)
-    return fail(err, es, "bundle corrupt: argument table has %u entries, kernels use %llu",
+    return mlg_errorf(err, es, "bundle corrupt: argument table has %u entries, kernels use %llu",
                 args->count, (unsigned long long)next_arg);
 
   b->n_dispatches = r->sec[SEC_DISPATCHES].count;
   if (b->n_dispatches && !(b->dispatches = calloc(b->n_dispatches, sizeof *b->dispatches)))
-    return fail(err, es, "out of memory for %u dispatches", b->n_dispatches);
+    return mlg_errorf(err, es, "out of memory for %u dispatches", b->n_dispatches);
   for (uint32_t i = 0; i < b->n_dispatches; i++) {
     const uint8_t *e = p + r->sec[SEC_DISPATCHES].offset + (size_t)i * DISPATCH_REC;
     b->dispatches[i].kernel = get_u32(e);
@@ -555,15 +544,15 @@ static int read_tables(reader *r, mlgb_bundle *b) {
   const section *w = &r->sec[SEC_WEIGHTS];
   if (!b->has_weights) {
     if (w->size != 0)
-      return fail(err, es, "bundle corrupt: built without weights but has a %llu-byte weights section",
+      return mlg_errorf(err, es, "bundle corrupt: built without weights but has a %llu-byte weights section",
                   (unsigned long long)w->size);
   } else {
     if (w->size != b->region_size[MLGB_REGION_WEIGHTS])
-      return fail(err, es, "bundle corrupt: weights section has %llu bytes, weights region is %llu",
+      return mlg_errorf(err, es, "bundle corrupt: weights section has %llu bytes, weights region is %llu",
                   (unsigned long long)w->size, (unsigned long long)b->region_size[MLGB_REGION_WEIGHTS]);
     if (w->size) {
       if (!(b->weights = malloc(w->size)))
-        return fail(err, es, "out of memory for %llu bytes of weights", (unsigned long long)w->size);
+        return mlg_errorf(err, es, "out of memory for %llu bytes of weights", (unsigned long long)w->size);
       memcpy(b->weights, p + w->offset, w->size);
     }
   }
@@ -574,9 +563,9 @@ int mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *err
   if (out_bundle) *out_bundle = NULL;
   if (err && err_size) err[0] = '\0';
   if (!out_bundle || (!data && size))
-    return fail(err, err_size, "mlgb_read: invalid arguments");
+    return mlg_errorf(err, err_size, "mlgb_read: invalid arguments");
   mlgb_bundle *b = calloc(1, sizeof *b);
-  if (!b) return fail(err, err_size, "out of memory reading bundle");
+  if (!b) return mlg_errorf(err, err_size, "out of memory reading bundle");
   reader r = { .p = data, .n = size, .err = err, .err_size = err_size };
   if (read_header(&r, b) || read_tables(&r, b) ||
       bundle_validate(b, "bundle corrupt", err, err_size)) {
@@ -595,13 +584,13 @@ static int string_total(const mlgb_bundle *b, uint64_t *out_total, const char *w
   uint64_t total = 0;
   const char *strs[2] = { b->model_name, b->producer };
   for (int i = 0; i < 2; i++) {
-    if (!strs[i]) return fail(err, err_size, "%s: %s is NULL", what, i ? "producer" : "model name");
+    if (!strs[i]) return mlg_errorf(err, err_size, "%s: %s is NULL", what, i ? "producer" : "model name");
     total += strlen(strs[i]);
   }
   for (uint32_t i = 0; i < b->n_tensors; i++) total += strlen(b->tensors[i].name);
   for (uint32_t i = 0; i < b->n_kernels; i++) total += strlen(b->kernels[i].name);
   if (total > UINT32_MAX)
-    return fail(err, err_size, "%s: names take %llu bytes, more than the 4 GiB string table allows",
+    return mlg_errorf(err, err_size, "%s: names take %llu bytes, more than the 4 GiB string table allows",
                 what, (unsigned long long)total);
   *out_total = total;
   return 0;
@@ -625,7 +614,7 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
   if (out_data) *out_data = NULL;
   if (out_size) *out_size = 0;
   if (err && err_size) err[0] = '\0';
-  if (!b || !out_data || !out_size) return fail(err, err_size, "mlgb_write: invalid arguments");
+  if (!b || !out_data || !out_size) return mlg_errorf(err, err_size, "mlgb_write: invalid arguments");
   if (bundle_validate(b, what, err, err_size)) return -1;
   uint64_t n_strings = 0;
   if (string_total(b, &n_strings, what, err, err_size)) return -1;
@@ -634,7 +623,7 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
   for (uint32_t i = 0; i < b->n_modules; i++) n_code += b->modules[i].size;
   for (uint32_t i = 0; i < b->n_kernels; i++) n_args += b->kernels[i].n_args;
   if (n_args > UINT32_MAX)
-    return fail(err, err_size, "%s: %llu kernel arguments exceed the format's 32-bit count", what,
+    return mlg_errorf(err, err_size, "%s: %llu kernel arguments exceed the format's 32-bit count", what,
                 (unsigned long long)n_args);
   uint64_t w_size = b->has_weights ? b->region_size[MLGB_REGION_WEIGHTS] : 0;
 
@@ -652,10 +641,10 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
     off[i] = pos;
     pos += bytes[i];
   }
-  if (pos > SIZE_MAX) return fail(err, err_size, "%s: %llu bytes do not fit in memory", what,
+  if (pos > SIZE_MAX) return mlg_errorf(err, err_size, "%s: %llu bytes do not fit in memory", what,
                                   (unsigned long long)pos);
   uint8_t *p = calloc(1, (size_t)pos);
-  if (!p) return fail(err, err_size, "%s: out of memory for %llu bytes", what, (unsigned long long)pos);
+  if (!p) return mlg_errorf(err, err_size, "%s: out of memory for %llu bytes", what, (unsigned long long)pos);
 
   memcpy(p, MLGB_MAGIC, 4);
   put_u32(p + 4, MLGB_VERSION);

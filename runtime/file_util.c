@@ -66,6 +66,11 @@ int mlg_make_dirs(const char *dir) {
     *p = '/';
   }
   if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR; /* it exists, but is not a folder */
+    return -1;
+  }
   return 0;
 }
 

@@ -14,7 +14,8 @@ int      mlg_errorf(char *err, size_t err_size, const char *fmt, ...)
  * message naming the path. */
 int      mlg_read_file(const char *path, uint8_t **out_data, size_t *out_size, char *err,
                        size_t err_size);
-/* mkdir -p; folders that exist are fine. 0 or -1. */
+/* mkdir -p; folders that exist are fine. 0, or -1 with errno set (ENOTDIR when `dir` exists
+ * but is not a folder). */
 int      mlg_make_dirs(const char *dir);
 /* Writes head then body to a temporary file beside `path` (unique per process and call) and
  * renames it over `path`, so readers only ever see whole files. 0 or -1 (nothing left behind). */

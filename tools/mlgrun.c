@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bundle.h"
+#include "file_util.h"
 #include "compile.h"
 #include "mlg.h"
 #include "mlgrun_perf.h"
@@ -392,25 +392,6 @@ static void summarize(const mlg_tensor_info *info, const void *data) {
   printf("%s]\n", n > SUMMARY_VALUES ? ", ..." : "");
 }
 
-/* mkdir -p. */
-static int make_dirs(const char *dir) {
-  char path[4096];
-  if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return -1;
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-  struct stat st;
-  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    errno = ENOTDIR;
-    return -1;
-  }
-  return 0;
-}
-
 /* A tensor name as a file name: anything but [A-Za-z0-9._-] becomes '_', and so does a
  * leading '.', so "a/b" and ".." cannot leave DIR. */
 static void file_name(const char *name, char *buf, size_t size) {
@@ -435,36 +416,8 @@ typedef struct run_state {
 
 /* Reads a whole file into a malloc'd buffer. Returns 0, or 1 after printing an error. */
 static int read_file(const char *path, uint8_t **out_data, size_t *out_size) {
-  *out_data = NULL;
-  *out_size = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return error("cannot open '%s': %s", path, strerror(errno));
-  uint8_t *data = NULL;
-  size_t size = 0, cap = 0;
-  for (;;) {
-    if (size == cap) {
-      size_t ncap = cap ? cap * 2 : 1 << 16;
-      uint8_t *nd = realloc(data, ncap);
-      if (!nd) {
-        free(data);
-        fclose(f);
-        return error("out of memory reading '%s'", path);
-      }
-      data = nd;
-      cap = ncap;
-    }
-    size_t got = fread(data + size, 1, cap - size, f);
-    size += got;
-    if (got == 0) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    free(data);
-    return error("cannot read '%s'", path);
-  }
-  *out_data = data;
-  *out_size = size;
+  char err[512];
+  if (mlg_read_file(path, out_data, out_size, err, sizeof err) != 0) return error("%s", err);
   return 0;
 }
 
@@ -634,7 +587,7 @@ static int run_model(const args *a, run_state *s) {
   if (mlg_session_run(s->session) != MLG_OK) return runtime_error();
   double t3 = now_ms();
 
-  if (n_out > 0 && !a->no_outputs && make_dirs(a->output_dir) != 0)
+  if (n_out > 0 && !a->no_outputs && mlg_make_dirs(a->output_dir) != 0)
     return error("cannot create output folder '%s': %s", a->output_dir, strerror(errno));
   for (int i = 0; i < n_out; i++) {
     if (mlg_model_output_info(s->model, i, &info) != MLG_OK) return runtime_error();
