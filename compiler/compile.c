@@ -19,7 +19,7 @@
 /* Runs the passes; when weights are embedded, first loads the param values the passes can use
  * (batch_norm folding), so the folded weights end up in the bundle as consts. */
 static mlg_graph *optimize(const mlg_graph *graph, const mlg_compile_options *options,
-                           mlg_diag *diag) {
+                           mlg_weights_file *weights_file, mlg_diag *diag) {
   if (options->no_weights || options->opt_level <= 0)
     return mlg_optimize(graph, options->opt_level, diag);
   char *wanted = calloc((size_t)(graph->n_nodes ? graph->n_nodes : 1), 1);
@@ -29,7 +29,7 @@ static mlg_graph *optimize(const mlg_graph *graph, const mlg_compile_options *op
     return NULL;
   }
   mlg_optimize_wanted_values(graph, wanted);
-  int rc = mlg_weights_param_values(graph, options->weights_path, wanted, diag, &data);
+  int rc = mlg_weights_param_values(graph, weights_file, wanted, diag, &data);
   free(wanted);
   if (rc != 0) return NULL;
   mlg_param_values values = {.n = graph->n_nodes, .data = (const float *const *)data};
@@ -38,11 +38,10 @@ static mlg_graph *optimize(const mlg_graph *graph, const mlg_compile_options *op
   return g;
 }
 
-int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *options, mlg_stage last,
-                     mlg_diag *diag, mlg_pipeline *out) {
-  static const mlg_compile_options defaults = {0};
-  if (!options) options = &defaults;
-  memset(out, 0, sizeof(*out));
+/* The stages of mlg_pipeline_run; `weights_file` is read at most once across them. */
+static int run_stages(const mlg_source *source, const mlg_compile_options *options,
+                      mlg_stage last, mlg_weights_file *weights_file, mlg_diag *diag,
+                      mlg_pipeline *out) {
   int target = options->target ? options->target : MLGB_TARGET_OPENCL;
   if (target != MLGB_TARGET_OPENCL && target != MLGB_TARGET_VULKAN) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "unknown target %d (expected opencl or vulkan)", target);
@@ -62,7 +61,7 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   if (!out->graph) return -1;
   if (last == MLG_STAGE_GRAPH) return 0;
 
-  out->optimized = optimize(out->graph, options, diag);
+  out->optimized = optimize(out->graph, options, weights_file, diag);
   if (!out->optimized) return -1;
   const mlg_graph *g = out->optimized;
 
@@ -102,7 +101,7 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
 
   uint8_t *weights = NULL;
   if (!options->no_weights &&
-      mlg_weights_build(g, out->plan, options->weights_path, diag, &weights) != 0)
+      mlg_weights_build(g, out->plan, weights_file, diag, &weights) != 0)
     return -1;
   mlg_emit_input emit = {
       .graph = g, .lowered = out->lowered, .plan = out->plan, .target = target,
@@ -110,6 +109,18 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   };
   int rc = mlg_bundle_emit(&emit, diag, &out->bundle, &out->bundle_size);
   free(weights);
+  return rc;
+}
+
+int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *options, mlg_stage last,
+                     mlg_diag *diag, mlg_pipeline *out) {
+  static const mlg_compile_options defaults = {0};
+  if (!options) options = &defaults;
+  memset(out, 0, sizeof(*out));
+  mlg_weights_file weights_file;
+  mlg_weights_file_init(&weights_file, options->weights_path);
+  int rc = run_stages(source, options, last, &weights_file, diag, out);
+  mlg_weights_file_close(&weights_file);
   return rc;
 }
 

@@ -58,17 +58,28 @@ static void format_file_shape(const mlg_tf_tensor *f, char *buf, size_t size) {
   if (used < size) snprintf(buf + used, size - used, "]");
 }
 
-/* Reads the weights file when there is one. Returns 0, or -1 after reporting. */
-static int open_weights(const char *weights_path, mlg_diag *diag, mlg_safetensors *file,
-                        int *have_file) {
-  *have_file = 0;
-  if (!weights_path) return 0;
-  char err[512];
-  if (mlg_safetensors_read_file(weights_path, file, err, sizeof(err)) != 0) {
-    mlg_diag_error(diag, (mlg_span){0, 0}, "%s", err);
-    return -1;
+void mlg_weights_file_init(mlg_weights_file *file, const char *path) {
+  memset(file, 0, sizeof(*file));
+  file->path = path;
+}
+
+void mlg_weights_file_close(mlg_weights_file *file) {
+  if (file->state == 1) mlg_safetensors_free(&file->tensors);
+  file->state = 0;
+}
+
+/* The file's tensors (NULL when there is no file), read on first use. Returns 0, or -1 when the
+ * file cannot be read (reported once). */
+static int open_weights(mlg_weights_file *file, mlg_diag *diag, const mlg_safetensors **out) {
+  *out = NULL;
+  if (!file || !file->path) return 0;
+  if (file->state == 0) {
+    char err[512];
+    file->state = mlg_safetensors_read_file(file->path, &file->tensors, err, sizeof(err)) == 0 ? 1 : -1;
+    if (file->state < 0) mlg_diag_error(diag, (mlg_span){0, 0}, "%s", err);
   }
-  *have_file = 1;
+  if (file->state < 0) return -1;
+  *out = &file->tensors;
   return 0;
 }
 
@@ -104,17 +115,16 @@ static int load_param(const mlg_node *n, const mlg_safetensors *file, const char
   return 0;
 }
 
-int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, const char *weights_path,
+int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file *wf,
                       mlg_diag *diag, uint8_t **out_bytes) {
   *out_bytes = NULL;
-  mlg_safetensors file = {0};
-  int have_file = 0;
-  if (open_weights(weights_path, diag, &file, &have_file) != 0) return -1;
+  const mlg_safetensors *file;
+  if (open_weights(wf, diag, &file) != 0) return -1;
+  const char *weights_path = file ? wf->path : NULL;
   size_t size = (size_t)plan->region_size[MLGB_REGION_WEIGHTS];
   uint8_t *bytes = calloc(size ? size : 1, 1);
   if (!bytes) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory for %zu bytes of weights", size);
-    if (have_file) mlg_safetensors_free(&file);
     return -1;
   }
   int errors = 0;
@@ -128,10 +138,8 @@ int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, const char *weig
       memcpy(dst, n->data, (size_t)p->size);
       continue;
     }
-    if (load_param(n, have_file ? &file : NULL, weights_path, diag, dst, (size_t)p->size) != 0)
-      errors++;
+    if (load_param(n, file, weights_path, diag, dst, (size_t)p->size) != 0) errors++;
   }
-  if (have_file) mlg_safetensors_free(&file);
   if (errors) {
     free(bytes);
     return -1;
@@ -140,7 +148,7 @@ int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, const char *weig
   return 0;
 }
 
-int mlg_weights_param_values(const mlg_graph *g, const char *weights_path, const char *wanted,
+int mlg_weights_param_values(const mlg_graph *g, mlg_weights_file *wf, const char *wanted,
                              mlg_diag *diag, float ***out_values) {
   *out_values = NULL;
   int any = 0;
@@ -148,9 +156,9 @@ int mlg_weights_param_values(const mlg_graph *g, const char *weights_path, const
     any = g->nodes[i].kind == MLG_NODE_PARAM && g->nodes[i].type.dtype == MLG_F32 &&
           (!wanted || wanted[i]);
   if (!any) return 0;
-  mlg_safetensors file = {0};
-  int have_file = 0;
-  if (open_weights(weights_path, diag, &file, &have_file) != 0) return -1;
+  const mlg_safetensors *file;
+  if (open_weights(wf, diag, &file) != 0) return -1;
+  const char *weights_path = file ? wf->path : NULL;
   float **values = calloc((size_t)g->n_nodes, sizeof(*values));
   int rc = values ? 0 : -1;
   for (int i = 0; i < g->n_nodes && rc == 0; i++) {
@@ -160,12 +168,11 @@ int mlg_weights_param_values(const mlg_graph *g, const char *weights_path, const
     values[i] = malloc(size ? size : 1);
     if (!values[i]) {
       rc = -1;
-    } else if (load_param(n, have_file ? &file : NULL, weights_path, NULL, values[i], size) != 0) {
+    } else if (load_param(n, file, weights_path, NULL, values[i], size) != 0) {
       free(values[i]); /* unknown: mlg_weights_build reports it if the bundle needs it */
       values[i] = NULL;
     }
   }
-  if (have_file) mlg_safetensors_free(&file);
   if (rc != 0) {
     mlg_weights_values_free(values, g->n_nodes);
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while loading weights");

@@ -12,15 +12,27 @@
 #include "diag.h"
 #include "graph.h"
 #include "plan.h"
+#include "../runtime/tensor_file.h"
 
 /* Fills `n` floats from an initializer (ZEROS, ONES, NORMAL, UNIFORM). */
 void mlg_init_fill(const mlg_init *init, float *out, int64_t n);
 
-/* Builds the weights region (plan->region_size[WEIGHTS] bytes, caller frees). weights_path may
- * be NULL (initializers only). A param with neither a tensor in the file nor an initializer, or
+/* The .safetensors file params come from, read once on first use and shared by every call that
+ * needs it (param values for the passes, then the bundle's weights region). */
+typedef struct mlg_weights_file {
+  const char *path;       /* NULL: initializers only */
+  int state;              /* 0 not read yet, 1 read, -1 unreadable (already reported) */
+  mlg_safetensors tensors;
+} mlg_weights_file;
+
+void mlg_weights_file_init(mlg_weights_file *file, const char *path);
+void mlg_weights_file_close(mlg_weights_file *file);
+
+/* Builds the weights region (plan->region_size[WEIGHTS] bytes, caller frees) from `file`
+ * (path NULL: initializers only). A param with neither a tensor in the file nor an initializer, or
  * a file tensor whose dtype/shape differs from the param's, is reported to diag (naming the
  * param and both shapes). Returns 0, or -1 after reporting. */
-int mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, const char *weights_path,
+int mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, mlg_weights_file *file,
                       mlg_diag *diag, uint8_t **out_bytes);
 
 /* Loads the values of the f32 params marked in wanted[0..n_nodes) (NULL: every param) for
@@ -30,7 +42,7 @@ int mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, const char *
  * diagnostic (mlg_weights_build reports it if the bundle needs it). *out_values stays NULL when
  * nothing is wanted (the file is then not read). Returns 0, or -1 after reporting an unreadable
  * file or running out of memory. Free with mlg_weights_values_free. */
-int  mlg_weights_param_values(const mlg_graph *graph, const char *weights_path, const char *wanted,
+int  mlg_weights_param_values(const mlg_graph *graph, mlg_weights_file *file, const char *wanted,
                               mlg_diag *diag, float ***out_values);
 void mlg_weights_values_free(float **values, int n);
 
