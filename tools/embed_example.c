@@ -24,20 +24,6 @@ static void fill(float *x, size_t n, int run) {
   for (size_t i = 0; i < n; i++) x[i] = (float)((long)((i * 7 + (size_t)run * 13) % 17) - 8) / 8.0f * (run + 1);
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MLG_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(MLG_ASAN)
-/* Sanitizer builds only: PoCL and its LLVM leak a little while compiling a program that is not in
- * PoCL's own cache; LeakSanitizer should report only mlg's leaks. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libpocl.so\nleak:libLLVM\n"; }
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void) { return "print_suppressions=0"; }
-#endif
-
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s MODEL.mlgb\n", argv[0]);

@@ -611,20 +611,6 @@ static int run_model(const args *a, run_state *s) {
   return 0;
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MLG_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(MLG_ASAN)
-/* Sanitizer builds only: PoCL and its LLVM leak a little while compiling a program that is not in
- * PoCL's own cache; LeakSanitizer should report only mlg's leaks. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libpocl.so\nleak:libLLVM\n"; }
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void) { return "print_suppressions=0"; }
-#endif
-
 int main(int argc, char **argv) {
   args a;
   int rc = parse_args(argc, argv, &a);

@@ -184,11 +184,6 @@ START_TEST(test_copy_bandwidth) {
 }
 END_TEST
 
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libpocl.so\nleak:libLLVM\n"; }
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void) { return "print_suppressions=0"; }
-
 int main(void) {
   Suite *suite = suite_create("profile");
   TCase *tc = tcase_create("opencl");

@@ -561,13 +561,6 @@ START_TEST(test_no_platform) {
 }
 END_TEST
 
-/* PoCL and its LLVM leak a little while compiling a program that is not in PoCL's own cache;
- * LeakSanitizer should report only mlg's leaks. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libpocl.so\nleak:libLLVM\n"; }
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void) { return "print_suppressions=0"; }
-
 int main(void) {
   Suite *suite = suite_create("runtime");
   TCase *tc = tcase_create("opencl");
