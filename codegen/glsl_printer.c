@@ -174,6 +174,7 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   scan_expr(u, k, e->a);
   scan_expr(u, k, e->b);
   scan_expr(u, k, e->c);
+  scan_expr(u, k, e->d);
 }
 
 static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body, int n) {

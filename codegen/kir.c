@@ -223,9 +223,13 @@ int kir_buffer_param(kir_builder *b, const char *name, kir_scalar elem, kir_acce
 }
 
 int kir_local_array(kir_builder *b, const char *name, kir_scalar elem, int count) {
+  return kir_local_array_t(b, name, kir_t(elem), count);
+}
+
+int kir_local_array_t(kir_builder *b, const char *name, kir_type elem, int count) {
   if (!b || b->failed) return -1;
   kir_kernel *k = b->k;
-  if (count <= 0) {
+  if (count <= 0 || !(elem.width == 1 || elem.width == 2 || elem.width == 4)) {
     b->failed = 1;
     return -1;
   }
@@ -237,7 +241,7 @@ int kir_local_array(kir_builder *b, const char *name, kir_scalar elem, int count
   if (!nm) return -1;
   kir_local *l = &k->locals[k->n_locals];
   l->name = nm;
-  l->elem = kir_t(elem);
+  l->elem = elem;
   l->count = count;
   return k->n_locals++;
 }
@@ -460,6 +464,27 @@ kir_expr *kir_component(kir_builder *b, kir_expr *v, int i) {
   if (e) {
     e->index = i;
     e->a = v;
+  }
+  return e;
+}
+
+kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]) {
+  if (!b || !parts || !(width == 1 || width == 2 || width == 4)) {
+    if (b) b->failed = 1;
+    return NULL;
+  }
+  for (int i = 0; i < width; i++)
+    if (bad(b, parts[i]) || parts[i]->type.width != 1 || parts[i]->type.scalar != parts[0]->type.scalar) {
+      b->failed = 1;
+      return NULL;
+    }
+  if (width == 1) return parts[0];
+  kir_expr *e = new_expr(b, KIR_E_VECTOR, kir_tv(parts[0]->type.scalar, width));
+  if (e) {
+    e->a = parts[0];
+    e->b = parts[1];
+    e->c = width == 4 ? parts[2] : NULL;
+    e->d = width == 4 ? parts[3] : NULL;
   }
   return e;
 }

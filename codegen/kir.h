@@ -51,7 +51,8 @@ typedef enum kir_expr_kind {
   KIR_E_BINARY,    /* binop, a, b */
   KIR_E_SELECT,    /* a ? b : c */
   KIR_E_CAST,      /* a converted to type (a scalar cast to a vector type splats it) */
-  KIR_E_COMPONENT  /* component `index` of the vector a (a scalar of a's element type) */
+  KIR_E_COMPONENT, /* component `index` of the vector a (a scalar of a's element type) */
+  KIR_E_VECTOR     /* a vector of type.width (2 or 4) scalars: a, b (, c, d) */
 } kir_expr_kind;
 
 typedef struct kir_expr kir_expr;
@@ -62,7 +63,7 @@ struct kir_expr {
   int op;          /* kir_unop or kir_binop */
   double f;
   int64_t i;
-  kir_expr *a, *b, *c;
+  kir_expr *a, *b, *c, *d;
 };
 
 typedef enum kir_stmt_kind {
@@ -104,7 +105,7 @@ typedef struct kir_buffer {
 
 typedef struct kir_local {
   const char *name;
-  kir_type elem;
+  kir_type elem;     /* a scalar, or a vector of width 2 or 4 (kir_local_array_t) */
   int count;         /* elements; total local bytes must stay within 48 KiB */
 } kir_local;
 
@@ -142,6 +143,9 @@ typedef struct kir_builder kir_builder;
 kir_builder *kir_kernel_begin(kir_module *m, const char *name, int lx, int ly, int lz);
 int          kir_buffer_param(kir_builder *b, const char *name, kir_scalar elem, kir_access access);
 int          kir_local_array(kir_builder *b, const char *name, kir_scalar elem, int count);
+/* A local array of `count` elements of type `elem` (a vector of width 2 or 4, or a scalar):
+ * kir_local_load returns one whole element, kir_local_store writes one. */
+int          kir_local_array_t(kir_builder *b, const char *name, kir_type elem, int count);
 int          kir_var_new(kir_builder *b, const char *name_hint, kir_type type);
 /* Finishes the kernel and appends it to the module. Returns 0, or -1 if any allocation failed
  * or the builder was misused (NULL operand, bad id, unclosed for/if); nothing is added then.
@@ -173,6 +177,9 @@ kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr
 kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a);
 /* Component i (0 <= i < width) of vector v: OpenCL `(v).sI`, GLSL `(v)[i]`. */
 kir_expr *kir_component(kir_builder *b, kir_expr *v, int i);
+/* The vector (parts[0], ..., parts[width - 1]) of `width` 2 or 4 scalars of one type: OpenCL
+ * `(float4)(a, b, c, d)`, GLSL `vec4(a, b, c, d)`. Width 1 returns parts[0]. */
+kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]);
 /* kir_bin/kir_select with one float and one integer operand convert the integer (a constant
  * becomes a float constant, anything else a cast): printers never rely on implicit conversion.
  * Comparisons, AND and OR have type BOOL.

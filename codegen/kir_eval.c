@@ -256,7 +256,8 @@ static int eval(const kir_expr *e, const kir_eval_env *env, kir_value *out, int 
     if (eval(e->a, env, &a, depth + 1) != 0) return -1;
     *out = kir_value_convert(a, e->type.scalar);
     return 0;
-  case KIR_E_COMPONENT: /* of a vector: not evaluated on the host */
+  case KIR_E_COMPONENT: /* vectors are not evaluated on the host */
+  case KIR_E_VECTOR:
     return -1;
   }
   return -1;

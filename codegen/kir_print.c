@@ -63,6 +63,7 @@ static int expr_prec(const kir_expr *e) {
   case KIR_E_UNARY: return (e->op == KIR_NEG || e->op == KIR_NOT) ? PREC_UNARY : PREC_ATOM;
   case KIR_E_BINARY: return binop_prec((kir_binop)e->op);
   case KIR_E_SELECT: return PREC_SELECT;
+  case KIR_E_VECTOR: return PREC_UNARY; /* (float4)(...).s0 would take .s0 of the list */
   default: return PREC_ATOM;
   }
 }
@@ -155,6 +156,17 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
     kir_print_expr_prec(p, e->a, PREC_ATOM);
     fprintf(out, d->component_fmt, e->index);
     break;
+  case KIR_E_VECTOR: {
+    char buf[32];
+    const kir_expr *parts[4] = {e->a, e->b, e->c, e->d};
+    fprintf(out, d->vector_ctor_is_cast ? "(%s)(" : "%s(", d->type_name(e->type, buf, sizeof buf));
+    for (int i = 0; i < e->type.width; i++) {
+      if (i) fputs(", ", out);
+      kir_print_expr(p, parts[i]);
+    }
+    fputc(')', out);
+    break;
+  }
   }
 }
 

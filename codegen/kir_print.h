@@ -35,6 +35,8 @@ typedef struct kir_dialect {
   const char *barrier;                    /* full statement text without indentation */
   /* Vector component access after the parenthesized vector: ".s%X" (OpenCL), "[%d]" (GLSL). */
   const char *component_fmt;
+  /* 1: a vector constructor is a cast of a list, `(float4)(a, b)` (OpenCL); 0: `vec4(a, b)`. */
+  int vector_ctor_is_cast;
   /* Unroll hint line before a loop (may print nothing). */
   void (*unroll)(kir_printer *p, int unroll);
   /* The kernel frame: everything before the body statements and after them. */

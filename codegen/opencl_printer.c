@@ -130,6 +130,7 @@ static const kir_dialect opencl_dialect = {
   .load = cl_load, .store = cl_store, .cast = cl_cast,
   .barrier = "barrier(CLK_LOCAL_MEM_FENCE);",
   .component_fmt = ".s%X",
+  .vector_ctor_is_cast = 1,
   .unroll = cl_unroll,
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,
 };

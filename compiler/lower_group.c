@@ -93,7 +93,8 @@ static int expr_eq(const kir_expr *a, const kir_expr *b) {
       a->index != b->index || a->op != b->op || a->i != b->i ||
       memcmp(&a->f, &b->f, sizeof(double)) != 0)
     return 0;
-  return expr_eq(a->a, b->a) && expr_eq(a->b, b->b) && expr_eq(a->c, b->c);
+  return expr_eq(a->a, b->a) && expr_eq(a->b, b->b) && expr_eq(a->c, b->c) &&
+         expr_eq(a->d, b->d);
 }
 
 static int pos_eq(const pos *x, const pos *y) {

@@ -113,76 +113,135 @@ typedef struct a_norm_state {
   int weight, bias;       /* buffers */
 } a_norm_state;
 
-/* Emits the cooperative load of one operand tile into local memory.
- * The tile has `rows` × `cols` elements, iterated with cols fastest; element (r, c) comes from
- * src[base + (r0 + r)·s_r + (c0 + c)·s_c], guarded by r0 + r < row_lim and c0 + c < col_lim,
- * and goes to local[r·ls_r + c·ls_c]. With `norm`, the A element is normalized; `m_is_row`
- * says which of r / c indexes A's rows (m), the other one being k. */
+/* One operand's tile, staged in local memory as [tile_k][extent / vec] vectors of width `vec`
+ * along its m (A) or n (B) axis — the "mn" axis — so the inner loop reads whole vectors.
+ * Element (mn, k) of the tile comes from src[base + (mn0 + mn)·s_mn + (k0 + k)·s_k], reading 0
+ * past mn_lim or k_lim. */
 typedef struct tile_load {
   int buf, local, lid, n_items;
-  int rows, cols;
-  int base;               /* var: operand batch base */
-  kir_expr *r0, *c0;      /* tile origin in global rows / cols (I32 expressions, reusable) */
-  int64_t s_r, s_c, row_lim, col_lim;
-  int row_exact, col_exact; /* 1: the guard on that side can never fire */
-  int64_t ls_r, ls_c;
+  int extent, tk, vec;      /* tile extent along mn, K step, local vector width */
+  int base;                 /* var: operand batch base */
+  kir_expr *mn0, *k0;       /* tile origin (I32 expressions, reusable) */
+  int64_t s_mn, s_k, mn_lim, k_lim;
+  int mn_exact, k_exact;    /* 1: the guard on that side can never fire */
   const char *tag;
   const a_norm_state *norm; /* A only, or NULL */
-  int m_is_row;
 } tile_load;
 
-static kir_expr *normalized(kir_builder *b, const tile_load *t, kir_expr *v, int r, int c,
-                            kir_expr *gr, kir_expr *gc) {
+static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
+
+static kir_expr *normalized(kir_builder *b, const tile_load *t, kir_expr *v, kir_expr *ml,
+                            kir_expr *gk) {
   const a_norm_state *ns = t->norm;
-  kir_expr *ml = kir_var(b, t->m_is_row ? r : c), *gk = t->m_is_row ? gc : gr;
   v = kir_bin(b, KIR_MUL, kir_bin(b, KIR_SUB, v, kir_local_load(b, ns->mean, ml)),
-              kir_local_load(b, ns->rstd, t->m_is_row ? kir_var(b, r) : kir_var(b, c)));
+              kir_local_load(b, ns->rstd, ml));
   if (ns->weight >= 0) v = kir_bin(b, KIR_MUL, v, kir_load(b, ns->weight, gk));
-  if (ns->bias >= 0) v = kir_bin(b, KIR_ADD, v, kir_load(b, ns->bias, t->m_is_row ? gc : gr));
+  if (ns->bias >= 0) v = kir_bin(b, KIR_ADD, v, kir_load(b, ns->bias, gk));
   return v;
 }
 
+static kir_expr *addr_of(kir_builder *b, const tile_load *t, kir_expr *gmn, kir_expr *gk) {
+  return kir_add(b, kir_var(b, t->base), kir_add(b, kt_scaled(b, gmn, t->s_mn), kt_scaled(b, gk, t->s_k)));
+}
+
+/* var = guard ? value : 0 (a vector of zeros for a vector value); no guard: var = value. */
+static int guarded_value(kir_builder *b, const char *name, kir_expr *guard, kir_expr *value) {
+  int v = kir_var_new(b, name, value ? value->type : kir_t(KIR_F32));
+  if (!guard) {
+    kir_decl(b, v, value);
+    return v;
+  }
+  kir_decl(b, v, kir_cast(b, value ? value->type : kir_t(KIR_F32), kir_f32(b, 0.0)));
+  kir_if(b, guard);
+  kir_assign(b, v, value);
+  kir_end(b);
+  return v;
+}
+
+/* How a tile is read from global memory. */
+typedef enum load_mode {
+  LOAD_VEC_MN, /* mn contiguous: one vector load of `vec` elements per (k, mn group) */
+  LOAD_VEC_K,  /* k contiguous: per (4 k, mn group), a 4-wide load along k of each of its vec
+                  rows, transposed into 4 local vectors */
+  LOAD_SCALAR  /* any layout: vec scalar loads per (k, mn group) */
+} load_mode;
+
+static load_mode pick_load_mode(const tile_load *t) {
+  if (t->vec > 1 && t->s_mn == 1 && t->mn_lim % t->vec == 0) return LOAD_VEC_MN;
+  if (t->s_k == 1 && t->k_lim % 4 == 0 && t->tk % 4 == 0) return LOAD_VEC_K;
+  return LOAD_SCALAR;
+}
+
 static void emit_tile_load(kir_builder *b, const tile_load *t) {
-  int total = t->rows * t->cols;
-  int steps = (int)kt_ceil_div(total, t->n_items);
+  const load_mode mode = pick_load_mode(t);
+  const int groups = t->extent / t->vec;               /* vectors per local row */
+  const int kdiv = mode == LOAD_VEC_K ? 4 : 1;
+  const int units = t->tk / kdiv * groups;
+  /* Unit u = (k part, mn group), its faster-varying part along the contiguous axis. */
+  const int mn_fast = mode == LOAD_VEC_MN || (mode == LOAD_SCALAR && abs64(t->s_mn) <= abs64(t->s_k));
+  const int steps = (int)kt_ceil_div(units, t->n_items);
   for (int s = 0; s < steps; s++) {
     char nm[32];
     kir_expr *idx = kir_add(b, kir_var(b, t->lid), kir_i32(b, (int64_t)s * t->n_items));
-    int partial = (int64_t)(s + 1) * t->n_items > total;
-    if (partial) kir_if(b, kt_lt(b, idx, total));
-    snprintf(nm, sizeof nm, "%s_r%d", t->tag, s);
-    int r = kir_var_new(b, nm, kir_t(KIR_I32));
-    snprintf(nm, sizeof nm, "%s_c%d", t->tag, s);
-    int c = kir_var_new(b, nm, kir_t(KIR_I32));
-    snprintf(nm, sizeof nm, "%s_v%d", t->tag, s);
-    int v = kir_var_new(b, nm, kir_t(KIR_F32));
-    kir_decl(b, r, t->cols == 1 ? idx : kir_div(b, idx, kir_i32(b, t->cols)));
-    kir_decl(b, c, t->cols == 1 ? kir_i32(b, 0) : kir_mod(b, idx, kir_i32(b, t->cols)));
-    kir_expr *gr = kir_add(b, t->r0, kir_var(b, r));
-    kir_expr *gc = kir_add(b, t->c0, kir_var(b, c));
-    kir_expr *addr = kir_add(b, kir_var(b, t->base),
-                             kir_add(b, kt_scaled(b, gr, t->s_r), kt_scaled(b, gc, t->s_c)));
-    kir_expr *guard = kt_and_opt(b, t->row_exact ? NULL : kt_lt(b, gr, t->row_lim),
-                              t->col_exact ? NULL : kt_lt(b, gc, t->col_lim));
-    kir_expr *val = kir_load(b, t->buf, addr);
-    if (t->norm) val = normalized(b, t, val, r, c, gr, gc);
-    if (guard) {
-      kir_decl(b, v, kir_f32(b, 0.0));
-      kir_if(b, guard);
-      kir_assign(b, v, val);
-      kir_end(b);
+    int partial = (int64_t)(s + 1) * t->n_items > units;
+    if (partial) kir_if(b, kt_lt(b, idx, units));
+    const int fast = mn_fast ? groups : t->tk / kdiv;
+    snprintf(nm, sizeof nm, "%s_g%d", t->tag, s);
+    int g = kir_var_new(b, nm, kir_t(KIR_I32)); /* mn group */
+    snprintf(nm, sizeof nm, "%s_k%d", t->tag, s);
+    int kk = kir_var_new(b, nm, kir_t(KIR_I32)); /* k (LOAD_VEC_K: first of 4) */
+    kir_expr *q = fast == 1 ? kir_i32(b, 0) : kir_mod(b, idx, kir_i32(b, fast));
+    kir_expr *r = fast == 1 ? idx : kir_div(b, idx, kir_i32(b, fast));
+    kir_decl(b, g, mn_fast ? q : r);
+    kir_decl(b, kk, kir_mul(b, mn_fast ? r : q, kir_i32(b, kdiv)));
+    kir_expr *gk = kir_add(b, t->k0, kir_var(b, kk));
+    kir_expr *k_guard = t->k_exact ? NULL : kt_lt(b, gk, t->k_lim);
+    kir_expr *parts[4];
+    if (mode == LOAD_VEC_MN && !t->norm) {
+      kir_expr *gmn = kir_add(b, t->mn0, kir_mul(b, kir_var(b, g), kir_i32(b, t->vec)));
+      kir_expr *guard = kt_and_opt(b, t->mn_exact ? NULL : kt_lt(b, gmn, t->mn_lim), k_guard);
+      snprintf(nm, sizeof nm, "%s_v%d", t->tag, s);
+      int v = guarded_value(b, nm, guard, kir_load_vec(b, t->buf, addr_of(b, t, gmn, gk), t->vec));
+      kir_local_store(b, t->local, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, groups)), kir_var(b, g)),
+                      kir_var(b, v));
+    } else if (mode == LOAD_VEC_K) {
+      int rows[4];
+      for (int p = 0; p < t->vec; p++) {
+        kir_expr *ml = kir_add(b, kir_mul(b, kir_var(b, g), kir_i32(b, t->vec)), kir_i32(b, p));
+        kir_expr *gmn = kir_add(b, t->mn0, ml);
+        kir_expr *guard = kt_and_opt(b, t->mn_exact ? NULL : kt_lt(b, gmn, t->mn_lim), k_guard);
+        snprintf(nm, sizeof nm, "%s_r%d_%d", t->tag, s, p);
+        rows[p] = guarded_value(b, nm, guard, kir_load_vec(b, t->buf, addr_of(b, t, gmn, gk), 4));
+      }
+      for (int c = 0; c < 4; c++) {
+        for (int p = 0; p < t->vec; p++) {
+          parts[p] = kir_component(b, kir_var(b, rows[p]), c);
+          if (t->norm)
+            parts[p] = normalized(b, t, parts[p],
+                                  kir_add(b, kir_mul(b, kir_var(b, g), kir_i32(b, t->vec)), kir_i32(b, p)),
+                                  kir_add(b, gk, kir_i32(b, c)));
+        }
+        kir_local_store(b, t->local,
+                        kir_add(b, kir_mul(b, kir_add(b, kir_var(b, kk), kir_i32(b, c)), kir_i32(b, groups)),
+                                kir_var(b, g)),
+                        kir_vector(b, t->vec, parts));
+      }
     } else {
-      kir_decl(b, v, val);
+      for (int p = 0; p < t->vec; p++) {
+        kir_expr *ml = kir_add(b, kir_mul(b, kir_var(b, g), kir_i32(b, t->vec)), kir_i32(b, p));
+        kir_expr *gmn = kir_add(b, t->mn0, ml);
+        kir_expr *guard = kt_and_opt(b, t->mn_exact ? NULL : kt_lt(b, gmn, t->mn_lim), k_guard);
+        kir_expr *val = kir_load(b, t->buf, addr_of(b, t, gmn, gk));
+        if (t->norm) val = normalized(b, t, val, ml, gk);
+        snprintf(nm, sizeof nm, "%s_v%d_%d", t->tag, s, p);
+        parts[p] = kir_var(b, guarded_value(b, nm, guard, val));
+      }
+      kir_local_store(b, t->local, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, groups)), kir_var(b, g)),
+                      kir_vector(b, t->vec, parts));
     }
-    kir_local_store(b, t->local,
-                    kir_add(b, kir_mul(b, kir_var(b, r), kir_i32(b, t->ls_r)),
-                            kir_mul(b, kir_var(b, c), kir_i32(b, t->ls_c))),
-                    kir_var(b, v));
     if (partial) kir_end(b);
   }
 }
-
-static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
 
 /* Row statistics of A for the layer-norm prologue: for each tile row (strided over the
  * work-items), a two-pass mean and 1/sqrt(biased variance + eps) over all K, into local
@@ -231,6 +290,61 @@ static void emit_norm_stats(kir_builder *b, const kt_matmul_desc *d, int bA, int
   kir_barrier(b);
 }
 
+/* Widest vector (4, 2 or 1) that divides a register block of r. */
+static int vec_width(int r) { return r % 4 == 0 ? 4 : r % 2 == 0 ? 2 : 1; }
+
+kir_builder *kt_matmul_frame_begin(kir_module *m, const char *name, const kt_matmul_desc *d,
+                                   int lx, int ly, kt_matmul_frame *f) {
+  kir_builder *b = kir_kernel_begin(m, name, lx, ly, 1);
+  if (!b) return NULL;
+  f->d = d;
+  f->nb = 1;
+  for (int i = 0; i < d->n_batch; i++) f->nb *= d->batch[i];
+  f->bA = kir_buffer_param(b, "a", KIR_F32, KIR_READ);
+  f->bB = kir_buffer_param(b, "b", KIR_F32, KIR_READ);
+  f->bBias = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
+  f->bNormW = d->a_norm && d->a_norm_weight ? kir_buffer_param(b, "norm_weight", KIR_F32, KIR_READ) : -1;
+  f->bNormB = d->a_norm && d->a_norm_bias ? kir_buffer_param(b, "norm_bias", KIR_F32, KIR_READ) : -1;
+  f->bC = kir_buffer_param(b, "c", KIR_F32, KIR_WRITE);
+  f->a_base = kir_var_new(b, "a_base", kir_t(KIR_I32));
+  f->b_base = kir_var_new(b, "b_base", kir_t(KIR_I32));
+  f->c_base = kir_var_new(b, "c_base", kir_t(KIR_I32));
+  kir_expr *g = kir_group_id(b, 2);
+  int batched = f->nb > 1;
+  kir_decl(b, f->a_base, kir_add(b, batched ? kt_batch_offset(b, g, d->n_batch, d->batch, d->a_batch_stride)
+                                            : kir_i32(b, 0), kir_i32(b, d->a_offset)));
+  kir_decl(b, f->b_base, kir_add(b, batched ? kt_batch_offset(b, g, d->n_batch, d->batch, d->b_batch_stride)
+                                            : kir_i32(b, 0), kir_i32(b, d->b_offset)));
+  kir_decl(b, f->c_base, batched ? kt_batch_offset(b, g, d->n_batch, d->batch, d->c_batch_stride)
+                                 : kir_i32(b, 0));
+  return b;
+}
+
+int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, kir_expr *const acc[],
+                          kir_expr *row, kir_expr *col) {
+  const kt_matmul_desc *d = f->d;
+  kir_expr *vals[4];
+  if (width < 1 || width > 4 || (width > 1 && d->c_stride_n != 1)) return -1;
+  for (int q = 0; q < width; q++) {
+    kir_expr *c = kir_add(b, col, kir_i32(b, q));
+    kir_expr *v = acc[q];
+    if (f->bBias >= 0) v = kir_add(b, v, kir_load(b, f->bBias, d->bias_per_row ? row : c));
+    if (d->epilogue.fn) {
+      kir_expr *bidx = f->nb > 1 ? kir_group_id(b, 2) : kir_i32(b, 0);
+      kir_expr *lin = kir_add(b, kir_mul(b, bidx, kir_i32(b, d->m * d->n)),
+                              kir_add(b, kir_mul(b, row, kir_i32(b, d->n)), c));
+      kt_out_pos at = {lin, bidx, row, c};
+      v = d->epilogue.fn(b, v, &at, d->epilogue.user);
+      if (!v) return -1;
+    }
+    vals[q] = v;
+  }
+  kir_store(b, f->bC,
+            kir_add(b, kir_var(b, f->c_base), kir_add(b, kt_scaled(b, row, d->c_stride_m), kt_scaled(b, col, d->c_stride_n))),
+            kir_vector(b, width, vals));
+  return kir_builder_failed(b) ? -1 : 0;
+}
+
 int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
               kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
@@ -239,27 +353,26 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kt_matmul_pick_tiles(&d);
   resolve_layouts(&d);
   if (!valid(&d)) return -1;
-  int cpu = kt_matmul_cpu(m, name, &d, out_kernel, out_groups);
-  if (cpu != 0) return cpu > 0 ? 0 : -1;
+  int special = kt_matmul_cpu(m, name, &d, out_kernel, out_groups);
+  /* Tiles given by the caller (a tuned table) are for the tiled kernel. */
+  if (special == 0 && !desc->tile_m && !desc->tile_n)
+    special = kt_matmul_skinny(m, name, &d, out_kernel, out_groups);
+  if (special != 0) return special > 0 ? 0 : -1;
   const int TM = d.tile_m, TN = d.tile_n, TK = d.tile_k, RM = d.reg_m, RN = d.reg_n;
   const int WX = TN / RN, WY = TM / RM, L = WX * WY;
+  /* Work-item (tx, ty) owns rows VM·(ty + WY·i) + p and columns VN·(tx + WX·j) + q of the
+   * tile (i < RM/VM, p < VM, ...): neighbouring work-items read neighbouring vectors of the
+   * local tiles, so the inner loop's local reads are whole vectors without bank conflicts. */
+  const int VM = vec_width(RM), VN = vec_width(RN);
   const int64_t M = d.m, N = d.n, K = d.k;
-  int64_t nb = 1;
-  for (int i = 0; i < d.n_batch; i++) nb *= d.batch[i];
 
-  kir_builder *b = kir_kernel_begin(m, name, WX, WY, 1);
+  kt_matmul_frame f;
+  kir_builder *b = kt_matmul_frame_begin(m, name, &d, WX, WY, &f);
   if (!b) return -1;
-  int bA = kir_buffer_param(b, "a", KIR_F32, KIR_READ);
-  int bB = kir_buffer_param(b, "b", KIR_F32, KIR_READ);
-  int bBias = d.has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
-  a_norm_state ns = {-1, -1, -1, -1};
-  if (d.a_norm) {
-    ns.weight = d.a_norm_weight ? kir_buffer_param(b, "norm_weight", KIR_F32, KIR_READ) : -1;
-    ns.bias = d.a_norm_bias ? kir_buffer_param(b, "norm_bias", KIR_F32, KIR_READ) : -1;
-  }
-  int bC = kir_buffer_param(b, "c", KIR_F32, KIR_WRITE);
-  int lA = kir_local_array(b, "a_tile", KIR_F32, TK * TM); /* [k][m] */
-  int lB = kir_local_array(b, "b_tile", KIR_F32, TK * TN); /* [k][n] */
+  const int bA = f.bA, bB = f.bB, a_base = f.a_base, b_base = f.b_base;
+  a_norm_state ns = {-1, -1, f.bNormW, f.bNormB};
+  int lA = kir_local_array_t(b, "a_tile", kir_tv(KIR_F32, VM), TK * TM / VM); /* [k][m/VM] */
+  int lB = kir_local_array_t(b, "b_tile", kir_tv(KIR_F32, VN), TK * TN / VN); /* [k][n/VN] */
   if (d.a_norm) {
     ns.mean = kir_local_array(b, "row_mean", KIR_F32, TM);
     ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, TM);
@@ -270,24 +383,11 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
   int m0 = kir_var_new(b, "m0", kir_t(KIR_I32));
   int n0 = kir_var_new(b, "n0", kir_t(KIR_I32));
-  int a_base = kir_var_new(b, "a_base", kir_t(KIR_I32));
-  int b_base = kir_var_new(b, "b_base", kir_t(KIR_I32));
-  int c_base = kir_var_new(b, "c_base", kir_t(KIR_I32));
   kir_decl(b, tx, kir_local_id(b, 0));
   kir_decl(b, ty, kir_local_id(b, 1));
   kir_decl(b, lid, kir_add(b, kir_mul(b, kir_var(b, ty), kir_i32(b, WX)), kir_var(b, tx)));
   kir_decl(b, m0, kir_mul(b, kir_group_id(b, 1), kir_i32(b, TM)));
   kir_decl(b, n0, kir_mul(b, kir_group_id(b, 0), kir_i32(b, TN)));
-  kir_decl(b, a_base, kir_add(b, nb > 1 ? kt_batch_offset(b, kir_group_id(b, 2), d.n_batch,
-                                                          d.batch, d.a_batch_stride)
-                                        : kir_i32(b, 0), kir_i32(b, d.a_offset)));
-  kir_decl(b, b_base, kir_add(b, nb > 1 ? kt_batch_offset(b, kir_group_id(b, 2), d.n_batch,
-                                                          d.batch, d.b_batch_stride)
-                                        : kir_i32(b, 0), kir_i32(b, d.b_offset)));
-  kir_decl(b, c_base, nb <= 1 ? kir_i32(b, 0)
-                     : d.strided ? kt_batch_offset(b, kir_group_id(b, 2), d.n_batch, d.batch,
-                                                   d.c_batch_stride)
-                                 : kir_mul(b, kir_group_id(b, 2), kir_i32(b, M * N)));
   if (d.a_norm) emit_norm_stats(b, &d, bA, a_base, m0, lid, L, &ns);
 
   int acc[MAX_REG][MAX_REG];
@@ -303,100 +403,78 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kir_for(b, k0, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, TK));
   {
     int k_exact = K % TK == 0;
-    /* Each tile is walked with its smaller-stride axis fastest (coalesced loads). */
-    if (!d.strided || M == 1 || abs64(d.a_stride_k) <= abs64(d.a_stride_m)) {
-      /* A tile: TM rows (m) × TK cols (k), stored [k][m]. */
-      tile_load ta = {bA, lA, lid, L, TM, TK, a_base, kir_var(b, m0), kir_var(b, k0),
-                      d.a_stride_m, d.a_stride_k, M, K, M % TM == 0, k_exact, 1, TM, "a",
-                      d.a_norm ? &ns : NULL, 1};
-      emit_tile_load(b, &ta);
-    } else {
-      /* A tile: TK rows (k) × TM cols (m), stored [k][m]. */
-      tile_load ta = {bA, lA, lid, L, TK, TM, a_base, kir_var(b, k0), kir_var(b, m0),
-                      d.a_stride_k, d.a_stride_m, K, M, k_exact, M % TM == 0, TM, 1, "a",
-                      d.a_norm ? &ns : NULL, 0};
-      emit_tile_load(b, &ta);
-    }
-    if (d.strided ? abs64(d.b_stride_n) <= abs64(d.b_stride_k) : !d.trans_b) {
-      /* B tile: TK rows (k) × TN cols (n), stored [k][n]. */
-      tile_load tb = {bB, lB, lid, L, TK, TN, b_base, kir_var(b, k0), kir_var(b, n0),
-                      d.b_stride_k, d.b_stride_n, K, N, k_exact, N % TN == 0, TN, 1, "b",
-                      NULL, 0};
-      emit_tile_load(b, &tb);
-    } else {
-      /* B tile: TN rows (n) × TK cols (k), stored [k][n]. */
-      tile_load tb = {bB, lB, lid, L, TN, TK, b_base, kir_var(b, n0), kir_var(b, k0),
-                      d.b_stride_n, d.b_stride_k, N, K, N % TN == 0, k_exact, 1, TN, "b",
-                      NULL, 0};
-      emit_tile_load(b, &tb);
-    }
+    tile_load ta = {bA, lA, lid, L, TM, TK, VM, a_base, kir_var(b, m0), kir_var(b, k0),
+                    d.a_stride_m, d.a_stride_k, M, K, M % TM == 0, k_exact, "a",
+                    d.a_norm ? &ns : NULL};
+    emit_tile_load(b, &ta);
+    tile_load tb = {bB, lB, lid, L, TN, TK, VN, b_base, kir_var(b, n0), kir_var(b, k0),
+                    d.b_stride_n, d.b_stride_k, N, K, N % TN == 0, k_exact, "b", NULL};
+    emit_tile_load(b, &tb);
     kir_barrier(b);
 
     int kk = kir_var_new(b, "kk", kir_t(KIR_I32));
     kir_for(b, kk, kir_i32(b, 0), kir_i32(b, TK), kir_i32(b, 1));
     int av[MAX_REG], bv[MAX_REG];
-    for (int i = 0; i < RM; i++) {
+    for (int i = 0; i < RM / VM; i++) {
       char nm[32];
       snprintf(nm, sizeof nm, "av%d", i);
-      av[i] = kir_var_new(b, nm, kir_t(KIR_F32));
-      kir_decl(b, av[i], kir_local_load(b, lA, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, TM)),
-                                                       kir_add(b, kir_mul(b, kir_var(b, ty), kir_i32(b, RM)),
-                                                               kir_i32(b, i)))));
+      av[i] = kir_var_new(b, nm, kir_tv(KIR_F32, VM));
+      kir_decl(b, av[i], kir_local_load(b, lA, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, TM / VM)),
+                                                       kir_add(b, kir_var(b, ty), kir_i32(b, (int64_t)WY * i)))));
     }
-    for (int j = 0; j < RN; j++) {
+    for (int j = 0; j < RN / VN; j++) {
       char nm[32];
       snprintf(nm, sizeof nm, "bv%d", j);
-      bv[j] = kir_var_new(b, nm, kir_t(KIR_F32));
-      kir_decl(b, bv[j], kir_local_load(b, lB, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, TN)),
-                                                       kir_add(b, kir_mul(b, kir_var(b, tx), kir_i32(b, RN)),
-                                                               kir_i32(b, j)))));
+      bv[j] = kir_var_new(b, nm, kir_tv(KIR_F32, VN));
+      kir_decl(b, bv[j], kir_local_load(b, lB, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, TN / VN)),
+                                                       kir_add(b, kir_var(b, tx), kir_i32(b, (int64_t)WX * j)))));
     }
     for (int i = 0; i < RM; i++)
       for (int j = 0; j < RN; j++)
-        kir_assign(b, acc[i][j], kir_add(b, kir_var(b, acc[i][j]),
-                                         kir_mul(b, kir_var(b, av[i]), kir_var(b, bv[j]))));
+        kir_assign(b, acc[i][j],
+                   kir_add(b, kir_var(b, acc[i][j]),
+                           kir_mul(b, kir_component(b, kir_var(b, av[i / VM]), i % VM),
+                                   kir_component(b, kir_var(b, bv[j / VN]), j % VN))));
     kir_end(b); /* kk */
     kir_barrier(b);
   }
   kir_end(b); /* k0 */
 
-  /* Epilogue: bias, the fused epilogue, guarded stores. */
-  int gm = kir_var_new(b, "gm", kir_t(KIR_I32));
-  int gn = kir_var_new(b, "gn", kir_t(KIR_I32));
-  kir_decl(b, gm, kir_add(b, kir_var(b, m0), kir_mul(b, kir_var(b, ty), kir_i32(b, RM))));
-  kir_decl(b, gn, kir_add(b, kir_var(b, n0), kir_mul(b, kir_var(b, tx), kir_i32(b, RN))));
+  /* Epilogue: bias, the fused epilogue, guarded stores — a vector store per VN columns when
+   * C's rows are contiguous and N is a multiple of VN (a vector is then all in or all out). */
+  const int vec_store = VN > 1 && d.c_stride_n == 1 && N % VN == 0;
+  const int row_guard = M % TM != 0, col_guard = N % TN != 0;
   for (int i = 0; i < RM; i++) {
-    kir_expr *row = kir_add(b, kir_var(b, gm), kir_i32(b, i));
-    int row_guard = M % TM != 0;
-    if (row_guard) kir_if(b, kt_lt(b, row, M));
-    for (int j = 0; j < RN; j++) {
-      kir_expr *col = kir_add(b, kir_var(b, gn), kir_i32(b, j));
-      int col_guard = N % TN != 0;
-      if (col_guard) kir_if(b, kt_lt(b, col, N));
-      kir_expr *v = kir_var(b, acc[i][j]);
-      if (bBias >= 0) v = kir_add(b, v, kir_load(b, bBias, d.bias_per_row ? row : col));
-      if (d.epilogue.fn) {
-        kir_expr *bidx = nb > 1 ? kir_group_id(b, 2) : kir_i32(b, 0);
-        kir_expr *lin = kir_add(b, kir_mul(b, bidx, kir_i32(b, M * N)),
-                                kir_add(b, kir_mul(b, row, kir_i32(b, N)), col));
-        kt_out_pos at = {lin, bidx, row, col};
-        v = d.epilogue.fn(b, v, &at, d.epilogue.user);
-        if (!v) {
+    char nm[32];
+    snprintf(nm, sizeof nm, "row%d", i);
+    int row = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, row, kir_add(b, kir_var(b, m0),
+                             kir_add(b, kir_mul(b, kir_add(b, kir_var(b, ty), kir_i32(b, (int64_t)WY * (i / VM))),
+                                                kir_i32(b, VM)),
+                                     kir_i32(b, i % VM))));
+    if (row_guard) kir_if(b, kt_lt(b, kir_var(b, row), M));
+    for (int j0 = 0; j0 < RN; j0 += VN) {
+      kir_expr *col0 = kir_add(b, kir_var(b, n0),
+                               kir_mul(b, kir_add(b, kir_var(b, tx), kir_i32(b, (int64_t)WX * (j0 / VN))),
+                                       kir_i32(b, VN)));
+      int w = vec_store ? VN : 1;
+      for (int j = j0; j < j0 + VN; j += w) {
+        kir_expr *col = kir_add(b, col0, kir_i32(b, j - j0));
+        if (col_guard) kir_if(b, kt_lt(b, col, N));
+        kir_expr *vals[4];
+        for (int q = 0; q < w; q++) vals[q] = kir_var(b, acc[i][j + q]);
+        if (kt_matmul_frame_store(b, &f, w, vals, kir_var(b, row), col) != 0) {
           kir_kernel_end(b, NULL);
           return -1;
         }
+        if (col_guard) kir_end(b);
       }
-      kir_store(b, bC,
-                kir_add(b, kir_var(b, c_base),
-                        kir_add(b, kt_scaled(b, row, d.c_stride_m), kt_scaled(b, col, d.c_stride_n))),
-                v);
-      if (col_guard) kir_end(b);
     }
     if (row_guard) kir_end(b);
   }
 
   out_groups[0] = kt_ceil_div(N, TN);
   out_groups[1] = kt_ceil_div(M, TM);
-  out_groups[2] = nb;
+  out_groups[2] = f.nb;
   return kir_kernel_end(b, out_kernel);
 }

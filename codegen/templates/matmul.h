@@ -86,6 +86,34 @@ typedef struct kt_matmul_desc {
 int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3]);
 
+/* The GPU kernel for few rows (matmul_skinny.c): returns 1 and builds it when the descriptor
+ * (layouts resolved) is for a GPU, M <= KT_SKINNY_MAX_M, A is not normalized and B is contiguous
+ * along K or N; 0 when it does not apply; -1 on failure. */
+#define KT_SKINNY_MAX_M 4
+int kt_matmul_skinny(kir_module *m, const char *name, const kt_matmul_desc *d,
+                     kir_kernel **out_kernel, int64_t out_groups[3]);
+
+/* What every GEMM kernel shares: its buffers in the documented order (A, B, bias, norm_weight,
+ * norm_bias, C), the element bases of A, B and C of the work-group's batch (group id 2 is the
+ * batch index), and how outputs are finished (bias, fused epilogue, store). */
+typedef struct kt_matmul_frame {
+  const kt_matmul_desc *d;         /* layouts resolved */
+  int64_t nb;                      /* number of batches */
+  int bA, bB, bBias, bC;           /* buffers; -1 when absent */
+  int bNormW, bNormB;
+  int a_base, b_base, c_base;      /* I32 variables */
+} kt_matmul_frame;
+
+/* Begins kernel `name` with a (lx, ly, 1) work-group, declares the buffers and the bases.
+ * Returns the builder, NULL on allocation failure. */
+kir_builder *kt_matmul_frame_begin(kir_module *m, const char *name, const kt_matmul_desc *d,
+                                   int lx, int ly, kt_matmul_frame *f);
+/* Stores outputs (row, col + q) for q < width (1, 2 or 4; width > 1 needs c_stride_n == 1: one
+ * vector store) from the accumulated values acc[q], after the bias and the fused epilogue.
+ * Returns 0, or -1 on failure. */
+int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, kir_expr *const acc[],
+                          kir_expr *row, kir_expr *col);
+
 /* Fills every tiling field that is 0 from the problem shape (small tiles for skinny
  * problems, e.g. M = 1; a 32×64 tile with 4×8 blocks when M and N both exceed 32). */
 void kt_matmul_pick_tiles(kt_matmul_desc *d);

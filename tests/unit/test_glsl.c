@@ -308,6 +308,32 @@ START_TEST(test_vectors) {
 }
 END_TEST
 
+/* vec4 shared arrays and vector constructors (the GEMM's tiles) print and compile. */
+START_TEST(test_vector_locals) {
+  kir_module *m = kir_module_new();
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  kir_builder *b = kir_kernel_begin(m, "k0_tiles", 4, 1, 1);
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int t = kir_local_array_t(b, "t", kir_tv(KIR_F32, 4), 4);
+  kir_expr *parts[4];
+  for (int i = 0; i < 4; i++) parts[i] = kir_load(b, x, kir_i32(b, i));
+  kir_local_store(b, t, kir_local_id(b, 0), kir_vector(b, 4, parts));
+  kir_barrier(b);
+  kir_store(b, y, kir_mul(b, kir_local_id(b, 0), kir_i32(b, 4)),
+            kir_local_load(b, t, kir_bin(b, KIR_SUB, kir_i32(b, 3), kir_local_id(b, 0))));
+  kir_kernel *k;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  char *s = print_glsl(k);
+  ck_assert_msg(strstr(s, "shared vec4 t[4];\n") != NULL, "got:\n%s", s);
+  ck_assert_msg(strstr(s, " = vec4(x[pc.off[0]], x[pc.off[0] + 1], x[pc.off[0] + 2]") != NULL, "got:\n%s", s);
+  free(s);
+  compile_ok(sc, k, "vector locals");
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
 START_TEST(test_refuses_too_many_buffers_and_reserved_names) {
   kir_module *m = kir_module_new();
   kir_kernel *k;
@@ -687,6 +713,7 @@ static Suite *glsl_suite(void) {
   tcase_add_test(tc, test_text_mixed);
   tcase_add_test(tc, test_helpers_only_where_used);
   tcase_add_test(tc, test_vectors);
+  tcase_add_test(tc, test_vector_locals);
   tcase_add_test(tc, test_refuses_too_many_buffers_and_reserved_names);
   suite_add_tcase(s, tc);
   TCase *sp = tcase_create("spirv");

@@ -302,6 +302,51 @@ START_TEST(test_vector_load_store) {
 }
 END_TEST
 
+/* A local array of float4 elements and a vector built from scalars (the GEMM's tiles). */
+START_TEST(test_vector_locals_and_constructor) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "k", 4, 1, 1);
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int t = kir_local_array_t(b, "t", kir_tv(KIR_F32, 4), 8);
+  ck_assert_int_eq(kir_local_array_t(b, "bad", kir_tv(KIR_F32, 3), 8), -1); /* width 3 */
+  ck_assert(kir_builder_failed(b));
+  kir_kernel_end(b, NULL);
+
+  b = kir_kernel_begin(m, "k", 4, 1, 1);
+  x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  t = kir_local_array_t(b, "t", kir_tv(KIR_F32, 4), 8);
+  kir_expr *parts[4];
+  for (int i = 0; i < 4; i++) parts[i] = kir_load(b, x, kir_i32(b, i));
+  kir_local_store(b, t, kir_local_id(b, 0), kir_vector(b, 4, parts));
+  ck_assert_ptr_eq(kir_vector(b, 1, parts), parts[0]);
+  kir_barrier(b);
+  kir_expr *v = kir_local_load(b, t, kir_i32(b, 1));
+  ck_assert_int_eq(v->type.width, 4);
+  kir_store(b, y, kir_i32(b, 0), kir_component(b, kir_vector(b, 2, parts), 1));
+  kir_store(b, y, kir_i32(b, 4), v);
+  kir_kernel *k;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  char *s = print_kernel(k);
+  ck_assert_msg(strstr(s, "  __local float4 t[8];\n") != NULL, "got:\n%s", s);
+  ck_assert_msg(strstr(s, "  t[(int)get_local_id(0)] = (float4)(x[x_off], x[x_off + 1], "
+                          "x[x_off + 2], x[x_off + 3]);\n") != NULL, "got:\n%s", s);
+  ck_assert_msg(strstr(s, "  y[y_off] = ((float2)(x[x_off], x[x_off + 1])).s1;\n") != NULL,
+                "got:\n%s", s);
+  ck_assert_msg(strstr(s, "  vstore4(t[1], 0, y + y_off + 4);\n") != NULL, "got:\n%s", s);
+  free(s);
+
+  /* Parts of different types or of vector type poison the builder. */
+  b = kir_kernel_begin(m, "k2", 1, 1, 1);
+  kir_expr *mixed[2] = {kir_f32(b, 1.0), kir_i32(b, 1)};
+  ck_assert_ptr_null(kir_vector(b, 2, mixed));
+  ck_assert(kir_builder_failed(b));
+  ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
+  kir_module_free(m);
+}
+END_TEST
+
 /* Every allocation point fails in turn: nothing crashes, nothing leaks (ASan), and the builder
  * reports -1 until enough allocations succeed. */
 START_TEST(test_allocation_failure) {
@@ -390,6 +435,7 @@ int main(void) {
   TCase *tc = tcase_create("kir");
   tcase_add_test(tc, test_print_relu);
   tcase_add_test(tc, test_print_loops_locals);
+  tcase_add_test(tc, test_vector_locals_and_constructor);
   tcase_add_test(tc, test_print_precedence);
   tcase_add_test(tc, test_float_constants);
   tcase_add_test(tc, test_constant_folding);
