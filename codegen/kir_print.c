@@ -155,6 +155,10 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
     kir_print_expr_prec(p, e->a, PREC_ATOM);
     fprintf(out, d->component_fmt, e->index);
     break;
+  case KIR_E_SUBGROUP:
+  case KIR_E_SUBGROUP_REDUCE:
+    if (d->subgroup) d->subgroup(p, e);
+    break;
   }
 }
 

@@ -35,6 +35,9 @@ typedef struct kir_dialect {
   const char *barrier;                    /* full statement text without indentation */
   /* Vector component access after the parenthesized vector: ".s%X" (OpenCL), "[%d]" (GLSL). */
   const char *component_fmt;
+  /* A subgroup builtin or reduction (KIR_E_SUBGROUP, KIR_E_SUBGROUP_REDUCE); NULL in a dialect
+   * without them, whose check refuses such kernels before printing. */
+  void (*subgroup)(kir_printer *p, const kir_expr *e);
   /* Unroll hint line before a loop (may print nothing). */
   void (*unroll)(kir_printer *p, int unroll);
   /* The kernel frame: everything before the body statements and after them. */
