@@ -23,6 +23,8 @@
  *  - fmin/fmax: GLSL's min/max are undefined on NaN; mlg_fmin/mlg_fmax return the other
  *    operand, as OpenCL's fmin/fmax do.
  *  - vector loads/stores (vloadN/vstoreN): mlg_loadN_NAME / mlg_storeN_NAME per buffer.
+ * Subgroup builtins and reductions are GL_KHR_shader_subgroup_basic / _arithmetic (gl_SubgroupSize,
+ * subgroupAdd, ...); the #extension lines go only into the shaders that use them.
  * Integer / and % are GLSL's (truncating division; the remainder agrees with C whenever both
  * operands are non-negative, which is all the index math the templates build). */
 #include <stdint.h>
@@ -126,6 +128,7 @@ static const char fmax_src[] =
 
 typedef struct glsl_uses {
   int erf, tanh, pow, fmod, fmin, fmax;
+  int sg_basic, sg_arith;             /* subgroup builtins, reductions: #extension lines */
   unsigned load_w[GLSL_MAX_BUFFERS];  /* bit w set: a width-w vector load of buffer i */
   unsigned store_w[GLSL_MAX_BUFFERS];
   const char *problem;                /* first construct GLSL cannot express, or NULL */
@@ -167,6 +170,12 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   }
   case KIR_E_SELECT:
     if (e->a && e->a->type.width > 1) u->problem = "a select with a vector condition";
+    break;
+  case KIR_E_SUBGROUP:
+    u->sg_basic = 1;
+    break;
+  case KIR_E_SUBGROUP_REDUCE:
+    u->sg_basic = u->sg_arith = 1;
     break;
   default:
     break;
@@ -353,6 +362,8 @@ static void gl_kernel_begin(kir_printer *p) {
   const char *bad_name;
   scan_kernel(k, &u, &bad_name); /* kir_print_glsl_kernel checked it already */
   fprintf(out, "// kernel %s\n#version 450\n", k->name);
+  if (u.sg_basic) fputs("#extension GL_KHR_shader_subgroup_basic : require\n", out);
+  if (u.sg_arith) fputs("#extension GL_KHR_shader_subgroup_arithmetic : require\n", out);
   fprintf(out, "layout(local_size_x = %d, local_size_y = %d, local_size_z = %d) in;\n",
           k->local_size[0], k->local_size[1], k->local_size[2]);
   if (k->n_buffers) fputc('\n', out);
@@ -383,6 +394,21 @@ static void gl_kernel_begin(kir_printer *p) {
   fputs("\nvoid main() {\n", out);
 }
 
+static void gl_subgroup(kir_printer *p, const kir_expr *e) {
+  static const char *const builtin[] = {[KIR_SG_SIZE] = "gl_SubgroupSize",
+                                        [KIR_SG_ID] = "gl_SubgroupID",
+                                        [KIR_SG_INVOCATION] = "gl_SubgroupInvocationID",
+                                        [KIR_SG_COUNT] = "gl_NumSubgroups"};
+  if (e->kind == KIR_E_SUBGROUP) {
+    fprintf(p->out, "int(%s)", builtin[e->index]);
+    return;
+  }
+  fputs(e->op == KIR_MIN ? "subgroupMin(" : e->op == KIR_MAX ? "subgroupMax(" : "subgroupAdd(",
+        p->out);
+  kir_print_expr(p, e->a);
+  fputc(')', p->out);
+}
+
 static void gl_kernel_end(kir_printer *p) { fputs("}\n", p->out); }
 
 static const kir_dialect glsl_dialect = {
@@ -399,6 +425,7 @@ static const kir_dialect glsl_dialect = {
   /* A control barrier plus visibility of shared-memory writes (tree reductions need both). */
   .barrier = "memoryBarrierShared(); barrier();",
   .component_fmt = "[%d]",
+  .subgroup = gl_subgroup,
   .unroll = gl_unroll,
   .kernel_begin = gl_kernel_begin, .kernel_end = gl_kernel_end,
 };

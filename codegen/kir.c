@@ -489,6 +489,34 @@ kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]) {
   return e;
 }
 
+kir_expr *kir_subgroup(kir_builder *b, kir_subgroup_builtin which) {
+  if (which < KIR_SG_SIZE || which > KIR_SG_COUNT) {
+    if (b) b->failed = 1;
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_SUBGROUP, kir_t(KIR_I32));
+  if (!e) return NULL;
+  e->index = (int)which;
+  b->k->features |= KIR_FEATURE_SUBGROUP_BASIC;
+  return e;
+}
+
+kir_expr *kir_subgroup_reduce(kir_builder *b, kir_binop op, kir_expr *value) {
+  if (bad(b, value)) return NULL;
+  int scalar_ok = value->type.width == 1 &&
+                  (value->type.scalar == KIR_F32 || value->type.scalar == KIR_I32);
+  if (!scalar_ok || (op != KIR_ADD && op != KIR_MIN && op != KIR_MAX)) {
+    b->failed = 1;
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_SUBGROUP_REDUCE, value->type);
+  if (!e) return NULL;
+  e->op = (int)op;
+  e->a = value;
+  b->k->features |= KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH;
+  return e;
+}
+
 /* ---- integer constant folding ---- */
 
 static int is_int_const(const kir_expr *e, int64_t *v) {

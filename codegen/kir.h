@@ -52,8 +52,20 @@ typedef enum kir_expr_kind {
   KIR_E_SELECT,    /* a ? b : c */
   KIR_E_CAST,      /* a converted to type (a scalar cast to a vector type splats it) */
   KIR_E_COMPONENT, /* component `index` of the vector a (a scalar of a's element type) */
-  KIR_E_VECTOR     /* a vector of type.width (2 or 4) scalars: a, b (, c, d) */
+  KIR_E_VECTOR,    /* a vector of type.width (2 or 4) scalars: a, b (, c, d) */
+  KIR_E_SUBGROUP,  /* subgroup builtin `index` (kir_subgroup_builtin), I32 — Vulkan only */
+  KIR_E_SUBGROUP_REDUCE /* op (KIR_ADD/MIN/MAX) of scalar a over the subgroup — Vulkan only */
 } kir_expr_kind;
+
+/* Subgroup builtins (GLSL gl_SubgroupSize, gl_SubgroupID, gl_SubgroupInvocationID,
+ * gl_NumSubgroups). The size is the device's; the last subgroup of a work-group whose size is
+ * not a multiple of it is partial. */
+typedef enum kir_subgroup_builtin {
+  KIR_SG_SIZE, KIR_SG_ID, KIR_SG_INVOCATION, KIR_SG_COUNT
+} kir_subgroup_builtin;
+
+/* kir_kernel.features: what a kernel needs beyond core OpenCL C 1.2 / Vulkan 1.1 compute. */
+enum { KIR_FEATURE_SUBGROUP_BASIC = 1, KIR_FEATURE_SUBGROUP_ARITH = 2 };
 
 typedef struct kir_expr kir_expr;
 struct kir_expr {
@@ -125,6 +137,7 @@ typedef struct kir_kernel {
   kir_variable *vars;
   int n_body;
   kir_stmt **body;
+  unsigned features; /* KIR_FEATURE_* bits, set by the constructors that need them */
 } kir_kernel;
 
 typedef struct kir_module kir_module; /* owns an arena and the list of kernels */
@@ -180,6 +193,12 @@ kir_expr *kir_component(kir_builder *b, kir_expr *v, int i);
 /* The vector (parts[0], ..., parts[width - 1]) of `width` 2 or 4 scalars of one type: OpenCL
  * `(float4)(a, b, c, d)`, GLSL `vec4(a, b, c, d)`. Width 1 returns parts[0]. */
 kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]);
+/* Subgroup operations (Vulkan only: the OpenCL printer refuses a kernel that uses them, see
+ * kir_opencl_check). A subgroup builtin as I32; and op (KIR_ADD, KIR_MIN or KIR_MAX) of the
+ * scalar F32 or I32 `value` over the active invocations of the subgroup, the result in each —
+ * to be reached in uniform control flow of the subgroup. They set the kernel's features. */
+kir_expr *kir_subgroup(kir_builder *b, kir_subgroup_builtin which);
+kir_expr *kir_subgroup_reduce(kir_builder *b, kir_binop op, kir_expr *value);
 /* kir_bin/kir_select with one float and one integer operand convert the integer (a constant
  * becomes a float constant, anything else a cast): printers never rely on implicit conversion.
  * Comparisons, AND and OR have type BOOL.
@@ -216,6 +235,10 @@ void kir_return(kir_builder *b);
  * OpenCL spellings (a kir_dialect table). Returns 0, -1 on write error. */
 int kir_print_opencl(const kir_module *m, FILE *out);
 int kir_print_opencl_kernel(const kir_kernel *k, FILE *out);
+/* 0 if OpenCL C 1.2 can express `k`; else -1 and a message naming the kernel in err (may be
+ * NULL): subgroup operations (no portable spelling on NVIDIA's OpenCL 1.2). The printers above
+ * return -1 for such a kernel. */
+int kir_opencl_check(const kir_kernel *k, char *err, size_t err_size);
 
 /* GLSL 450 compute (Vulkan): one shader per kernel, entry point main, written by
  * glsl_printer.c through the same walk. Buffer parameter i is
@@ -230,7 +253,9 @@ int kir_print_glsl_kernel(const kir_kernel *k, FILE *out);
 /* 0 if GLSL can express `k`; else -1 and a message naming the kernel in err (may be NULL):
  * vectors of width 8 or 16, vector comparisons/select/logic, erf/tanh/pow/fmod/fmin/fmax of
  * vectors, more than 32 buffer parameters (the push-constant block must fit 128 bytes), or a
- * name the GLSL frame uses itself (pc, PC, main, B<digits>, mlg_*). */
+ * name the GLSL frame uses itself (pc, PC, main, B<digits>, mlg_*). A kernel with subgroup
+ * operations gets `#extension GL_KHR_shader_subgroup_basic` (and `_arithmetic` when it reduces)
+ * and needs a Vulkan 1.1 device that supports them in compute shaders. */
 int kir_glsl_check(const kir_kernel *k, char *err, size_t err_size);
 
 #endif

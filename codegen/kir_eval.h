@@ -49,7 +49,8 @@ double kir_value_as_double(kir_value v);
 
 /* Evaluates `e` in `env` (env may be NULL when e reads no variable, load or id). Returns 0 with
  * *out set, or -1 when the expression cannot be evaluated: a NULL operand, a vector, a missing
- * variable or load callback, an integer division by zero, or nesting deeper than 512. */
+ * variable or load callback, a subgroup builtin or reduction (device state), an integer
+ * division by zero, or nesting deeper than 512. */
 int kir_eval(const kir_expr *e, const kir_eval_env *env, kir_value *out);
 
 #endif

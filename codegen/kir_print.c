@@ -167,6 +167,10 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
     fputc(')', out);
     break;
   }
+  case KIR_E_SUBGROUP:
+  case KIR_E_SUBGROUP_REDUCE:
+    if (d->subgroup) d->subgroup(p, e);
+    break;
   }
 }
 

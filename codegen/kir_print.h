@@ -37,6 +37,9 @@ typedef struct kir_dialect {
   const char *component_fmt;
   /* 1: a vector constructor is a cast of a list, `(float4)(a, b)` (OpenCL); 0: `vec4(a, b)`. */
   int vector_ctor_is_cast;
+  /* A subgroup builtin or reduction (KIR_E_SUBGROUP, KIR_E_SUBGROUP_REDUCE); NULL in a dialect
+   * without them, whose check refuses such kernels before printing. */
+  void (*subgroup)(kir_printer *p, const kir_expr *e);
   /* Unroll hint line before a loop (may print nothing). */
   void (*unroll)(kir_printer *p, int unroll);
   /* The kernel frame: everything before the body statements and after them. */

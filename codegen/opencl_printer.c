@@ -3,7 +3,9 @@
  * Buffers are `__global [const] T *restrict NAME, const uint NAME_off` and element i of the
  * tensor is NAME[NAME_off + i]. Work-item ids are cast to int: all index math is in int (the
  * lowering rejects tensors of 2^31 elements or more). Math uses the full-precision builtins
- * (never native_*): accuracy first. */
+ * (never native_*): accuracy first. Subgroup operations have no portable spelling in OpenCL C
+ * 1.2 (cl_khr_subgroups is 2.x and absent from NVIDIA's driver): kernels that use them are
+ * refused (kir_opencl_check), and the templates never build them for this target. */
 #include <string.h>
 
 #include "kir.h"
@@ -135,7 +137,17 @@ static const kir_dialect opencl_dialect = {
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,
 };
 
+int kir_opencl_check(const kir_kernel *k, char *err, size_t err_size) {
+  if (!(k->features & (KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH))) return 0;
+  if (err && err_size)
+    snprintf(err, err_size,
+             "kernel %s: cannot be written as OpenCL C 1.2: it uses subgroup operations "
+             "(Vulkan only)", k->name);
+  return -1;
+}
+
 int kir_print_opencl_kernel(const kir_kernel *k, FILE *out) {
+  if (kir_opencl_check(k, NULL, 0) != 0) return -1;
   return kir_print_kernel(&opencl_dialect, k, out);
 }
 

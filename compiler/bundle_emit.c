@@ -110,6 +110,9 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     }
     k->module = (uint32_t)module;
     for (int d = 0; d < 3; d++) k->local_size[d] = (uint32_t)la->kernel->local_size[d];
+    /* What the device must offer: the runtime refuses a device without it at load. */
+    if (la->kernel->features & (KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH))
+      b.required_features |= MLGB_FEATURE_SUBGROUP_ARITH;
     k->n_args = (uint32_t)la->n_args;
     k->args = calloc(la->n_args ? (size_t)la->n_args : 1, sizeof(*k->args));
     if (!k->args) goto oom;

@@ -26,6 +26,11 @@ typedef struct mlg_compile_options {
    * runs on; mlgc --device-hint=cpu|gpu sets the class. */
   int device_class;
   int64_t local_mem_bytes;
+  /* Vulkan only (ignored for OpenCL): 1 lets reductions combine through subgroup operations
+   * (GL_KHR_shader_subgroup_arithmetic); the bundle then requires them of the device (see
+   * docs/bundle.md). mlgc turns it on for --target vulkan unless --subgroups=off; mlgrun from
+   * the device it runs on. */
+  int subgroups;
 } mlg_compile_options;
 
 /* The stages, in order; a pipeline can stop after any of them (mlgc --emit=STAGE). */

@@ -37,6 +37,13 @@ static int print_module_opencl(const void *m, FILE *f) { return kir_print_opencl
 static int print_kernel_glsl(const void *k, FILE *f) { return kir_print_glsl_kernel(k, f); }
 
 static int emit_opencl(const mlg_lowered *lw, mlg_diag *diag, mlg_code *out) {
+  for (int i = 0; i < kir_module_count(lw->module); i++) {
+    char err[512];
+    if (kir_opencl_check(kir_module_kernel(lw->module, i), err, sizeof(err)) != 0) {
+      mlg_diag_error(diag, nowhere, "internal error: %s", err);
+      return -1;
+    }
+  }
   if (print_to_string(print_module_opencl, lw->module, &out->text, &out->text_size) != 0) {
     oom(diag);
     return -1;

@@ -65,6 +65,7 @@ typedef struct mlg_lower_ctx {
   int target;             /* mlgb_target the kernels are for (0: OpenCL) */
   int device_class;       /* kt_device_class (codegen/templates/matmul.h): picks GEMM tiles */
   int64_t local_mem_bytes; /* local memory per work-group; 0 → 48 KiB */
+  int subgroups;          /* reductions may use subgroup operations (Vulkan target only) */
 } mlg_lower_ctx;
 
 /* What lowering may tune its kernels for (all 0: portable kernels for OpenCL). */
@@ -72,6 +73,7 @@ typedef struct mlg_lower_hints {
   int target;             /* mlgb_target; Vulkan limits vectors to width 4 */
   int device_class;       /* kt_device_class */
   int64_t local_mem_bytes;
+  int subgroups;          /* honoured for the Vulkan target only */
 } mlg_lower_hints;
 
 /* Lowers every op node. Graph outputs that would alias another tensor get a copy kernel so that

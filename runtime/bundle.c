@@ -12,14 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- on-disk constants (version 1) ---- */
+/* ---- on-disk constants (version 2) ---- */
 
 enum {
-  HDR_FIXED = 48,            /* magic .. reserved, before the section table */
+  HDR_FIXED = 48,            /* magic .. required features, before the section table */
   SECTION_ENTRY = 24,        /* u32 id, u32 count, u64 offset, u64 size */
   N_SECTIONS = 10,
   HDR_SIZE = HDR_FIXED + N_SECTIONS * SECTION_ENTRY, /* 288 */
   OFF_CHECKSUM = 24,
+  OFF_FEATURES = 40,         /* u64 required_features (version 1: reserved, 0) */
   SECTION_ALIGN = 8,
   WEIGHTS_ALIGN = 64,
   TENSOR_REC = 104,
@@ -273,6 +274,11 @@ static int check_dispatch(const mlgb_bundle *b, uint32_t i, const char *what, ch
 static int bundle_validate(const mlgb_bundle *b, const char *what, char *err, size_t err_size) {
   if (b->target != MLGB_TARGET_OPENCL && b->target != MLGB_TARGET_VULKAN)
     return mlg_errorf(err, err_size, "%s: unknown target %u (1 = opencl, 2 = vulkan)", what, b->target);
+  if (b->required_features & ~MLGB_KNOWN_FEATURES)
+    return mlg_errorf(err, err_size, "%s: requires unknown features 0x%llx; recompile with this mlgc", what,
+                (unsigned long long)(b->required_features & ~MLGB_KNOWN_FEATURES));
+  if (b->target == MLGB_TARGET_OPENCL && (b->required_features & MLGB_FEATURE_SUBGROUP_ARITH))
+    return mlg_errorf(err, err_size, "%s: an OpenCL bundle cannot require subgroup operations", what);
   if (!is_pow2(b->alignment) || b->alignment < MIN_ALIGNMENT || b->alignment > MAX_ALIGNMENT)
     return mlg_errorf(err, err_size, "%s: alignment %u is not a power of two between %d and %d", what,
                 b->alignment, MIN_ALIGNMENT, MAX_ALIGNMENT);
@@ -395,9 +401,9 @@ static int read_header(reader *r, mlgb_bundle *b) {
   b->has_weights = (flags & FLAG_HAS_WEIGHTS) != 0;
   uint32_t hdr_size = get_u32(p + 32), n_sections = get_u32(p + 36);
   if (hdr_size != HDR_SIZE || n_sections != N_SECTIONS)
-    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 1 has %d with %d)",
+    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 2 has %d with %d)",
                 hdr_size, n_sections, HDR_SIZE, N_SECTIONS);
-  if (get_u64(p + 40) != 0) return mlg_errorf(err, es, "bundle corrupt: reserved header field is not 0");
+  b->required_features = get_u64(p + OFF_FEATURES); /* checked with the tables (bundle_validate) */
 
   uint64_t prev_end = HDR_SIZE;
   for (uint32_t i = 0; i < N_SECTIONS; i++) {
@@ -653,6 +659,7 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
   put_u64(p + 16, pos);
   put_u32(p + 32, HDR_SIZE);
   put_u32(p + 36, N_SECTIONS);
+  put_u64(p + OFF_FEATURES, b->required_features);
   for (uint32_t i = 0; i < N_SECTIONS; i++) {
     uint8_t *e = p + HDR_FIXED + i * SECTION_ENTRY;
     put_u32(e, i);

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define MLGB_MAGIC "MLGB"
-#define MLGB_VERSION 1
+#define MLGB_VERSION 2
 #define MLGB_MAX_RANK 8
 
 typedef enum mlgb_target { MLGB_TARGET_OPENCL = 1, MLGB_TARGET_VULKAN = 2 } mlgb_target;
@@ -24,6 +24,13 @@ typedef enum mlgb_role {
  * activations (the arena). Offsets are bytes from the region's start. */
 typedef enum mlgb_region { MLGB_REGION_WEIGHTS = 0, MLGB_REGION_IO = 1, MLGB_REGION_ARENA = 2 } mlgb_region;
 #define MLGB_N_REGIONS 3
+/* What the device must support beyond the target's baseline (required_features bits). */
+typedef enum mlgb_feature {
+  /* Vulkan: subgroup basic + arithmetic operations in compute shaders (Vulkan 1.1
+   * VkPhysicalDeviceSubgroupProperties); never set for OpenCL. */
+  MLGB_FEATURE_SUBGROUP_ARITH = 1
+} mlgb_feature;
+#define MLGB_KNOWN_FEATURES ((uint64_t)MLGB_FEATURE_SUBGROUP_ARITH)
 typedef enum mlgb_module_kind { MLGB_MODULE_OPENCL_C = 1, MLGB_MODULE_SPIRV = 2 } mlgb_module_kind;
 
 typedef struct mlgb_tensor {
@@ -58,6 +65,7 @@ typedef struct mlgb_dispatch {
 
 typedef struct mlgb_bundle {
   uint32_t target;           /* mlgb_target */
+  uint64_t required_features; /* mlgb_feature bits the device must support */
   char *model_name;
   char *producer;            /* "mlgc 0.1.0" */
   uint32_t alignment;        /* bytes; every tensor offset is a multiple */

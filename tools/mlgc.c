@@ -19,7 +19,7 @@
 static const char usage[] =
     "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|fused|kernels|plan] [--target opencl|vulkan]\n"
     "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights] [-O0|-O2]\n"
-    "            [--device-hint=cpu|gpu] [--no-memory-reuse]\n"
+    "            [--device-hint=cpu|gpu] [--subgroups=on|off] [--no-memory-reuse]\n"
     "\n"
     "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
     "or prints one stage with --emit (to stdout, or to -o OUT).\n"
@@ -28,6 +28,9 @@ static const char usage[] =
     "                    kernels (OpenCL C or GLSL) | plan (memory plan)\n"
     "  --target T        opencl (default) or vulkan (GLSL compiled to SPIR-V)\n"
     "  --device-hint=H   cpu, gpu or unknown (default): tile GEMM/conv kernels for that class\n"
+    "  --subgroups=on|off  vulkan: reductions through subgroup operations (default on; the\n"
+    "                    bundle then needs a device with subgroup arithmetic in compute\n"
+    "                    shaders: use off for one without; opencl never uses them)\n"
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
     "  --weights FILE    take params from a .safetensors file (by name)\n"
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
@@ -77,6 +80,7 @@ int main(int argc, char **argv) {
   static mlg_dim_binding dims[MAX_DIMS];
   static char dim_names[MAX_DIMS][128];
   int n_dims = 0;
+  int subgroups = -1; /* -1: the target's default */
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -117,6 +121,12 @@ int main(int argc, char **argv) {
       else if (strcmp(h, "gpu") == 0) options.device_class = 2;
       else if (strcmp(h, "unknown") == 0) options.device_class = 0;
       else return usage_error("unknown device hint '%s' (expected cpu, gpu or unknown)", h);
+    } else if (strncmp(a, "--subgroups=", 12) == 0 || strcmp(a, "--subgroups") == 0) {
+      const char *v = a[11] == '=' ? a + 12 : (++i < argc ? argv[i] : NULL);
+      if (!v) return usage_error("%s needs on or off", a);
+      if (strcmp(v, "on") == 0) subgroups = 1;
+      else if (strcmp(v, "off") == 0) subgroups = 0;
+      else return usage_error("bad --subgroups value '%s' (expected on or off)", v);
     } else if (strcmp(a, "--no-weights") == 0) {
       options.no_weights = 1;
     } else if (strcmp(a, "--no-memory-reuse") == 0) {
@@ -134,6 +144,10 @@ int main(int argc, char **argv) {
   if (!input) return usage_error("%s", "no input file");
   if (options.weights_path && options.no_weights)
     return usage_error("%s", "--weights and --no-weights exclude each other");
+  if (subgroups == 1 && options.target != MLGB_TARGET_VULKAN)
+    return usage_error("%s", "--subgroups=on needs --target vulkan (OpenCL C 1.2 has no portable "
+                             "subgroup operations)");
+  options.subgroups = options.target == MLGB_TARGET_VULKAN && subgroups != 0;
   options.n_dims = n_dims;
   options.dims = dims;
 

@@ -258,8 +258,14 @@ static int list_devices(void) {
     free(devs);
     return runtime_error();
   }
-  for (int i = 0; i < n && i < got; i++)
-    printf("%-10s %s  [%s, %s]\n", devs[i].spec, devs[i].name, devs[i].platform, devs[i].is_gpu ? "GPU" : "CPU");
+  for (int i = 0; i < n && i < got; i++) {
+    char sub[64] = "";
+    if (strcmp(devs[i].backend, "vulkan") == 0)
+      snprintf(sub, sizeof sub, ", subgroup %d%s", devs[i].subgroup_size,
+               devs[i].subgroup_arithmetic ? " arithmetic" : ", no arithmetic");
+    printf("%-10s %s  [%s, %s%s]\n", devs[i].spec, devs[i].name, devs[i].platform, devs[i].is_gpu ? "GPU" : "CPU",
+           sub);
+  }
   free(devs);
   return 0;
 }
@@ -297,6 +303,7 @@ static int compile_source(const args *a, int target, const mlg_device_info *dev,
   opts.opt_level = 2;
   opts.device_class = dev->is_gpu ? 2 : 1; /* kt_device_class: tiles for the device that runs it */
   opts.local_mem_bytes = (int64_t)dev->local_mem_bytes;
+  opts.subgroups = dev->subgroup_arithmetic; /* Vulkan devices that have them; never OpenCL */
   int rc = mlg_compile(&src, &opts, &diag, out_data, out_size);
   mlg_source_free(&src);
   if (rc != 0) return error("could not compile '%s' (%d error%s)", a->model, diag.n_errors, diag.n_errors == 1 ? "" : "s");

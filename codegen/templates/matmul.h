@@ -78,6 +78,8 @@ typedef struct kt_matmul_desc {
                                                     (OpenCL); Vulkan: 4 */
   int64_t local_mem_bytes;                       /* 0 → 48 KiB */
   int bias_per_row;                              /* has_bias: bias is [M], added along rows */
+  int subgroups;                                 /* reductions (matmul_skinny.c) may use subgroup
+                                                    operations: Vulkan only, kt_emit_wg_reduce */
 } kt_matmul_desc;
 
 /* The CPU vector kernel (matmul_cpu.c) for a descriptor with resolved layouts: returns 1 and

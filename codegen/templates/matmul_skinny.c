@@ -61,7 +61,7 @@ static int build_dot(kir_builder *b, kt_matmul_frame *s) {
   }
   kir_end(b);
   for (int i = 0; i < M; i++) {
-    int sum = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, acc[i]), scratch, lane, DOT_LANES, "sum");
+    int sum = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, acc[i]), scratch, lane, DOT_LANES, d->subgroups, "sum");
     if (sum < 0) return -1;
     kir_if(b, kir_bin(b, KIR_EQ, kir_var(b, lane), kir_i32(b, 0)));
     if (store_output(b, s, kir_var(b, sum), i, kir_var(b, n)) != 0) return -1;

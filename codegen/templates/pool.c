@@ -124,7 +124,7 @@ int kt_global_avg_pool2d(kir_module *m, const char *name, const kt_global_pool_d
   kir_assign(b, acc, kir_add(b, kir_var(b, acc),
                              kir_load(b, bx, kir_add(b, kir_var(b, base), kir_var(b, i)))));
   kir_end(b);
-  int total = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, acc), sh, lid, ls, "total");
+  int total = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, acc), sh, lid, ls, d->subgroups, "total");
   if (total >= 0) {
     kir_if(b, kir_bin(b, KIR_EQ, kir_var(b, lid), kir_i32(b, 0)));
     kir_store(b, by, kir_group_id(b, 0), kir_bin(b, KIR_DIV, kir_var(b, total), kir_f32(b, (double)hw)));

@@ -12,8 +12,8 @@
  * Launch: work-group size (local_size, 1, 1); groups = (ceil(h_out·w_out / local_size), n·c, 1).
  *
  * global_avg_pool2d (kt_global_avg_pool2d): [n, c, h, w] → [n, c, 1, 1], the mean of each plane.
- * One work-group per (n, c) plane: each work-item sums a strided slice, then a tree reduction
- * in local memory.
+ * One work-group per (n, c) plane: each work-item sums a strided slice, then a work-group
+ * reduction (kt_emit_wg_reduce: local-memory tree, or subgroup operations when asked).
  * Buffers, in order: x (read), y (write).
  * Launch: work-group size (local_size, 1, 1); groups = (n·c, 1, 1).
  *
@@ -41,6 +41,8 @@ typedef struct kt_pool2d_desc {
 typedef struct kt_global_pool_desc {
   int64_t n, c, h, w;                              /* input dims */
   int local_size;                                  /* power of two, 1..1024; 0 = 64 */
+  int subgroups;                                   /* reduce through subgroup operations
+                                                      (Vulkan only) */
 } kt_global_pool_desc;
 
 /* Output spatial size; -1 if invalid or empty. */

@@ -1,30 +1,67 @@
 /* reduce.c — sum / mean / max / min over axes; the shared work-group tree reduction. */
 #include "reduce.h"
 
+#include <math.h>
 #include <stdio.h>
 
 int64_t kt_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 static int is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
-int kt_emit_wg_reduce(kir_builder *b, kir_binop op, kir_expr *value, int scratch, int lid,
-                      int local_size, const char *result_name) {
-  kir_local_store(b, scratch, kir_var(b, lid), value);
+static kir_expr *identity(kir_builder *b, kir_binop op) {
+  return kir_f32(b, op == KIR_MAX ? -INFINITY : op == KIR_MIN ? INFINITY : 0.0);
+}
+
+/* Subgroup path: each subgroup reduces in registers, its first invocation writes one partial
+ * per subgroup, and after one barrier every subgroup folds the gl_NumSubgroups partials (a
+ * strided loop, then one more subgroup reduction) so that every invocation holds the result
+ * without a second broadcast barrier. Nothing assumes a subgroup size: partial subgroups (a
+ * work-group that is not a multiple of it) and more partials than lanes are both handled.
+ * The partials counted are max(gl_NumSubgroups, ceil(local_size / gl_SubgroupSize)): lavapipe
+ * (Mesa 22.3) reports gl_NumSubgroups rounded down, 1 for 13 work-items in subgroups of 8,
+ * while its second, partial subgroup does write a partial. */
+static void emit_sg_reduce(kir_builder *b, kir_binop op, kir_expr *value, int scratch,
+                           int local_size, int result) {
+  int part = kir_var_new(b, "sg_part", kir_t(KIR_F32));
+  int i = kir_var_new(b, "sg_i", kir_t(KIR_I32));
+  /* Reduced by the whole subgroup first: inside the if only one invocation would be active. */
+  kir_decl(b, part, kir_subgroup_reduce(b, op, value));
+  kir_if(b, kir_bin(b, KIR_EQ, kir_subgroup(b, KIR_SG_INVOCATION), kir_i32(b, 0)));
+  kir_local_store(b, scratch, kir_subgroup(b, KIR_SG_ID), kir_var(b, part));
+  kir_end(b);
   kir_barrier(b);
-  for (int s = local_size / 2; s > 0; s /= 2) {
-    kir_if(b, kir_bin(b, KIR_LT, kir_var(b, lid), kir_i32(b, s)));
-    kir_local_store(b, scratch, kir_var(b, lid),
-                    kir_bin(b, op, kir_local_load(b, scratch, kir_var(b, lid)),
-                            kir_local_load(b, scratch, kir_add(b, kir_var(b, lid), kir_i32(b, s)))));
-    kir_end(b);
-    kir_barrier(b);
-  }
+  kir_assign(b, part, identity(b, op));
+  kir_expr *filled = kir_div(b, kir_add(b, kir_subgroup(b, KIR_SG_SIZE), kir_i32(b, local_size - 1)),
+                             kir_subgroup(b, KIR_SG_SIZE));
+  kir_for(b, i, kir_subgroup(b, KIR_SG_INVOCATION),
+          kir_bin(b, KIR_MAX, kir_subgroup(b, KIR_SG_COUNT), filled), kir_subgroup(b, KIR_SG_SIZE));
+  kir_assign(b, part, kir_bin(b, op, kir_var(b, part), kir_local_load(b, scratch, kir_var(b, i))));
+  kir_end(b);
+  kir_decl(b, result, kir_subgroup_reduce(b, op, kir_var(b, part)));
+}
+
+int kt_emit_wg_reduce(kir_builder *b, kir_binop op, kir_expr *value, int scratch, int lid,
+                      int local_size, int subgroups, const char *result_name) {
   int result = kir_var_new(b, result_name, kir_t(KIR_F32));
   if (result < 0) return -1;
-  kir_decl(b, result, kir_local_load(b, scratch, kir_i32(b, 0)));
-  /* Everyone has read slot 0 before anyone may overwrite the scratch again. */
+  if (subgroups) {
+    emit_sg_reduce(b, op, value, scratch, local_size, result);
+  } else {
+    kir_local_store(b, scratch, kir_var(b, lid), value);
+    kir_barrier(b);
+    for (int s = local_size / 2; s > 0; s /= 2) {
+      kir_if(b, kir_bin(b, KIR_LT, kir_var(b, lid), kir_i32(b, s)));
+      kir_local_store(b, scratch, kir_var(b, lid),
+                      kir_bin(b, op, kir_local_load(b, scratch, kir_var(b, lid)),
+                              kir_local_load(b, scratch, kir_add(b, kir_var(b, lid), kir_i32(b, s)))));
+      kir_end(b);
+      kir_barrier(b);
+    }
+    kir_decl(b, result, kir_local_load(b, scratch, kir_i32(b, 0)));
+  }
+  /* Everyone has read the scratch before anyone may overwrite it again. */
   kir_barrier(b);
-  return result;
+  return kir_builder_failed(b) ? -1 : result;
 }
 
 int kt_reduce_out_shape(const kt_reduce_desc *d, int64_t out_shape[KT_MAX_RANK]) {
@@ -167,7 +204,7 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
                                load_x(b, &src, kir_add(b, kir_var(b, base),
                                                        offset_of(b, kir_var(b, r), red, n_red)))));
     kir_end(b);
-    int res = kt_emit_wg_reduce(b, cop, kir_var(b, acc), sh, lid, ls, "total");
+    int res = kt_emit_wg_reduce(b, cop, kir_var(b, acc), sh, lid, ls, d->subgroups, "total");
     if (res >= 0) {
       kir_expr *v = kir_var(b, res);
       if (d->op == KT_RED_MEAN) v = kir_bin(b, KIR_DIV, v, kir_f32(b, (double)n_r));

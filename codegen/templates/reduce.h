@@ -11,8 +11,9 @@
  *
  * Two strategies, chosen by kt_reduce (or forced by the descriptor):
  *  - KT_REDUCE_WG_PER_OUTPUT: one work-group of `local_size` work-items per output element;
- *    each work-item folds a strided slice of the reduced elements, then a tree reduction in
- *    local memory combines them. Best when the reduced extent is long.
+ *    each work-item folds a strided slice of the reduced elements, then a work-group reduction
+ *    (kt_emit_wg_reduce: a tree in local memory, or subgroup operations on Vulkan) combines
+ *    them. Best when the reduced extent is long.
  *  - KT_REDUCE_ITEM_PER_OUTPUT: one work-item per output element folding all reduced elements
  *    serially; neighbouring work-items read neighbouring inner elements. Best when the reduced
  *    dims are not innermost and short (e.g. summing over the channel axis of NCHW).
@@ -55,6 +56,8 @@ typedef struct kt_reduce_desc {
   kt_prologue prologue;          /* fused (hooks.h): x's elements computed instead of loaded;
                                     then there is no x buffer */
   kt_epilogue epilogue;          /* fused (hooks.h): applied to each result before its store */
+  int subgroups;                 /* WG_PER_OUTPUT combines through subgroup operations (Vulkan
+                                    only; kt_emit_wg_reduce) */
 } kt_reduce_desc;
 
 /* Builds the kernel. Returns 0, or -1 on an invalid descriptor or allocation failure. */
@@ -69,13 +72,17 @@ int kt_reduce_out_shape(const kt_reduce_desc *d, int64_t out_shape[KT_MAX_RANK])
 /* Integer ceil(a / b) for b > 0. */
 int64_t kt_ceil_div(int64_t a, int64_t b);
 
-/* Emits a tree reduction over a work-group of `local_size` work-items (a power of two):
- * every work-item contributes `value` (an F32 expression), `op` combines (KIR_ADD, KIR_MAX or
+/* Emits a reduction over a work-group of `local_size` work-items: every
+ * work-item contributes `value` (an F32 expression), `op` combines (KIR_ADD, KIR_MAX or
  * KIR_MIN), `scratch` is a local F32 array of at least local_size elements and `lid` an I32
- * variable holding the linear local id. Declares and returns an F32 variable that holds the
- * result in every work-item (or -1 on allocation failure). Must be reached by all work-items
- * of the group (it contains barriers); `scratch` may be reused right after it returns. */
+ * variable holding the linear local id. Without subgroups: a tree in local memory,
+ * log2(local_size) + 2 barriers (local_size must be a power of two). With `subgroups` (Vulkan only: kir_subgroup_reduce): one
+ * subgroup reduction per subgroup, one partial per subgroup through `scratch`, then every
+ * subgroup folds the partials — 2 barriers, correct for any subgroup size the device picks.
+ * Declares and returns an F32 variable that holds the result in every work-item (or -1 on
+ * allocation failure). Must be reached by all work-items of the group in uniform control flow
+ * (it contains barriers); `scratch` may be reused right after it returns. */
 int kt_emit_wg_reduce(kir_builder *b, kir_binop op, kir_expr *value, int scratch, int lid,
-                      int local_size, const char *result_name);
+                      int local_size, int subgroups, const char *result_name);
 
 #endif

@@ -77,7 +77,7 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
   kir_for(b, j, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
   kir_assign(b, mx, kir_bin(b, KIR_MAX, kir_var(b, mx), row_elem(b, &bx, base, j, inner)));
   kir_end(b);
-  int rmax = kt_emit_wg_reduce(b, KIR_MAX, kir_var(b, mx), sh, lid, ls, "row_max");
+  int rmax = kt_emit_wg_reduce(b, KIR_MAX, kir_var(b, mx), sh, lid, ls, d->subgroups, "row_max");
   if (rmax < 0) {
     kir_kernel_end(b, NULL);
     return -1;
@@ -91,7 +91,7 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
                              kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j2, inner),
                                                         kir_var(b, rmax)))));
   kir_end(b);
-  int rsum = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, sum), sh, lid, ls, "row_sum");
+  int rsum = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, sum), sh, lid, ls, d->subgroups, "row_sum");
   if (rsum < 0) {
     kir_kernel_end(b, NULL);
     return -1;
@@ -149,7 +149,7 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
   kir_for(b, j, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
   kir_assign(b, s1, kir_add(b, kir_var(b, s1), row_elem(b, &bx, base, j, 1)));
   kir_end(b);
-  int tot = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s1), sh, lid, ls, "row_sum");
+  int tot = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s1), sh, lid, ls, d->subgroups, "row_sum");
   if (tot < 0) {
     kir_kernel_end(b, NULL);
     return -1;
@@ -165,7 +165,7 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
   kir_decl(b, dv, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j2, 1), kir_var(b, mean)));
   kir_assign(b, s2, kir_add(b, kir_var(b, s2), kir_mul(b, kir_var(b, dv), kir_var(b, dv))));
   kir_end(b);
-  int sq = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s2), sh, lid, ls, "row_sq");
+  int sq = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s2), sh, lid, ls, d->subgroups, "row_sq");
   if (sq < 0) {
     kir_kernel_end(b, NULL);
     return -1;

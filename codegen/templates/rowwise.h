@@ -4,7 +4,8 @@
  * softmax / log_softmax (kt_softmax): the input is viewed as [outer, axis_len, inner] (the
  * softmax axis in the middle; inner = 1 when it is the last axis). A row is the axis_len
  * elements x[o, :, i], at stride inner. One work-group of local_size work-items per row, three
- * strided passes over the row with local-memory tree reductions in between:
+ * strided passes over the row with work-group reductions in between (kt_emit_wg_reduce: a
+ * local-memory tree, or subgroup operations when the descriptor asks for them):
  *   m = max_j x_j;  s = Σ_j exp(x_j − m);  y_j = exp(x_j − m) / s   (log: x_j − m − log s).
  * Buffers, in order: x (read), y (write); same shape and layout.
  * Launch: work-group size (local_size, 1, 1); groups = (outer·inner, 1, 1).
@@ -43,6 +44,7 @@ typedef struct kt_softmax_desc {
   int64_t outer, axis_len, inner;  /* x is [outer, axis_len, inner], each >= 1 */
   int log;                         /* 1: log_softmax */
   int local_size;                  /* power of two, 1..1024; 0 = 128 */
+  int subgroups;                   /* reduce through subgroup operations (Vulkan only) */
 } kt_softmax_desc;
 
 typedef struct kt_layer_norm_desc {
@@ -50,6 +52,7 @@ typedef struct kt_layer_norm_desc {
   double eps;                      /* > 0 typically, e.g. 1e-5 */
   int has_weight, has_bias;
   int local_size;                  /* power of two, 1..1024; 0 = 128 */
+  int subgroups;                   /* reduce through subgroup operations (Vulkan only) */
 } kt_layer_norm_desc;
 
 typedef struct kt_batch_norm_desc {

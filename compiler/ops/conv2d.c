@@ -87,6 +87,7 @@ static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc 
     b_tensor = col;
   }
   d.device_class = ctx->device_class;
+  d.subgroups = ctx->subgroups;
   d.max_vec = mlg_lower_max_vec(ctx);
   d.local_mem_bytes = ctx->local_mem_bytes;
   d.epilogue = mlg_lower_epilogue(ctx, node);

@@ -43,7 +43,8 @@ static int layer_norm_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   int axis = (int)n->attrs[A_AXIS].ints[0];
   kt_layer_norm_desc d = {.rows = 1, .norm_size = 1, .eps = n->attrs[A_EPS].f,
-                          .has_weight = n->n_inputs >= 2, .has_bias = n->n_inputs >= 3};
+                          .has_weight = n->n_inputs >= 2, .has_bias = n->n_inputs >= 3,
+                          .subgroups = ctx->subgroups};
   for (int i = 0; i < x->rank; i++) *(i < axis ? &d.rows : &d.norm_size) *= x->dims[i];
   kt_prologue pro = mlg_lower_prologue(ctx, node);
   kt_epilogue epi = mlg_lower_epilogue(ctx, node);

@@ -68,6 +68,7 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
   }
   d.epilogue = mlg_lower_epilogue(ctx, node);
   d.device_class = ctx->device_class;
+  d.subgroups = ctx->subgroups;
   d.max_vec = mlg_lower_max_vec(ctx);
   d.local_mem_bytes = ctx->local_mem_bytes;
   char name[48];

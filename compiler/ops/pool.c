@@ -67,7 +67,8 @@ static int pool2d_lower(mlg_lower_ctx *ctx, int node) {
 static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
-  kt_global_pool_desc d = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3]};
+  kt_global_pool_desc d = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+                           .subgroups = ctx->subgroups};
   char name[48];
   kir_kernel *k;
   int64_t groups[3];

@@ -36,7 +36,8 @@ static int reduce_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   const mlg_attr *axes = &n->attrs[A_AXES];
-  kt_reduce_desc d = {.rank = x->rank, .keepdims = (int)n->attrs[A_KEEPDIMS].ints[0]};
+  kt_reduce_desc d = {.rank = x->rank, .keepdims = (int)n->attrs[A_KEEPDIMS].ints[0],
+                      .subgroups = ctx->subgroups};
   d.op = n->op == &mlg_op_sum ? KT_RED_SUM : n->op == &mlg_op_mean ? KT_RED_MEAN
        : n->op == &mlg_op_max ? KT_RED_MAX : KT_RED_MIN;
   for (int i = 0; i < x->rank; i++) d.shape[i] = x->dims[i];

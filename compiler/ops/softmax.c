@@ -25,7 +25,8 @@ static int softmax_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   int axis = (int)n->attrs[0].ints[0];
-  kt_softmax_desc d = {.outer = 1, .axis_len = 1, .inner = 1, .log = n->op == &mlg_op_log_softmax};
+  kt_softmax_desc d = {.outer = 1, .axis_len = 1, .inner = 1, .log = n->op == &mlg_op_log_softmax,
+                       .subgroups = ctx->subgroups};
   for (int i = 0; i < x->rank; i++)
     *(i < axis ? &d.outer : i == axis ? &d.axis_len : &d.inner) *= x->dims[i];
   kt_prologue pro = mlg_lower_prologue(ctx, node);

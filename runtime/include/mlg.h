@@ -59,6 +59,11 @@ typedef struct mlg_device_info {
    * An estimate for reports, never used to make decisions. docs/performance.md has the rules. */
   double peak_gflops;
   char peak_formula[128];
+  /* Vulkan: the subgroup size the device reports, and 1 if compute shaders have subgroup
+   * basic and arithmetic operations (what bundles compiled with subgroups need); 0 and 0 on
+   * OpenCL, where mlg never uses them. */
+  int subgroup_size;
+  int subgroup_arithmetic;
 } mlg_device_info;
 
 typedef struct mlg_tensor_info {

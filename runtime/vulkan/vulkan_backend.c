@@ -41,6 +41,11 @@ static mlg_status check_bundle(const mlg_backend_device *dev, const mlgb_bundle 
                       "model '%s': module %u is %s, but a Vulkan device runs SPIR-V modules; recompile with "
                       "--target vulkan", model_name(b), m,
                       b->modules[m].kind == MLGB_MODULE_OPENCL_C ? "OpenCL C source" : "of an unknown kind");
+  if ((b->required_features & MLGB_FEATURE_SUBGROUP_ARITH) && !dev->subgroup_arithmetic)
+    return mlg_fail(MLG_ERR_UNSUPPORTED,
+                    "model '%s' was compiled with subgroup operations, but device '%s' (%s) has no subgroup "
+                    "arithmetic in compute shaders (VkPhysicalDeviceSubgroupProperties); recompile with "
+                    "mlgc --target vulkan --subgroups=off", model_name(b), dev->name, dev->spec);
   const VkPhysicalDeviceLimits *lim = &dev->props.limits;
   uint64_t align = lim->minStorageBufferOffsetAlignment ? lim->minStorageBufferOffsetAlignment : 1;
   if (b->alignment == 0 || b->alignment % align != 0)

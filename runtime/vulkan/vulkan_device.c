@@ -304,12 +304,18 @@ static void fill_info(const mlg_vk_instance *inst, int index, VkPhysicalDevice p
   const mlg_vk_fns *vk = &inst->vk;
   memset(info, 0, sizeof *info);
   VkPhysicalDeviceDriverProperties driver = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
-  VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  /* Core in 1.1, which every listed device has (usable_devices). */
+  VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
   VkPhysicalDeviceProperties p;
   vk->vkGetPhysicalDeviceProperties(pd, &p);
   /* VkPhysicalDeviceDriverProperties is core in 1.2; older devices leave it zeroed. */
-  if (p.apiVersion >= VK_API_VERSION_1_2) p2.pNext = &driver;
+  if (p.apiVersion >= VK_API_VERSION_1_2) sub.pNext = &driver;
   vk->vkGetPhysicalDeviceProperties2(pd, &p2);
+  const VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+  info->subgroup_size = (int)sub.subgroupSize;
+  info->subgroup_arithmetic = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                              (sub.supportedOperations & need) == need;
   snprintf(info->spec, sizeof info->spec, "vulkan:%d", index);
   snprintf(info->backend, sizeof info->backend, "vulkan");
   snprintf(info->name, sizeof info->name, "%s", p.deviceName);
@@ -405,6 +411,8 @@ mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_dev
   VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
   vk->vkGetPhysicalDeviceProperties2(dev->physical, &p2);
   dev->max_allocation = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : UINT64_MAX;
+  dev->subgroup_arithmetic = out_info->subgroup_arithmetic;
+  dev->subgroup_size = (uint32_t)out_info->subgroup_size;
   dev->queue_family = (uint32_t)compute_family(vk, dev->physical, &dev->timestamp_bits);
   dev->profiling = enable_profiling;
 

@@ -95,6 +95,11 @@ struct mlg_backend_device {
   VkPhysicalDeviceProperties props;
   VkPhysicalDeviceMemoryProperties memory;
   uint64_t max_allocation;   /* maxMemoryAllocationSize (Vulkan 1.1) */
+  /* VkPhysicalDeviceSubgroupProperties: compute shaders have basic + arithmetic subgroup
+   * operations (bundles with MLGB_FEATURE_SUBGROUP_ARITH need it; tests may clear it to play a
+   * device without), and the subgroup size. */
+  int subgroup_arithmetic;
+  uint32_t subgroup_size;
   int profiling;             /* sessions write a timestamp around each dispatch */
   uint32_t timestamp_bits;   /* valid bits of the queue's timestamps; 0: none */
   char name[256];

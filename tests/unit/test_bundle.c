@@ -130,6 +130,7 @@ static mlgb_bundle *make_bundle(int with_weights) {
 
 static void assert_same(const mlgb_bundle *a, const mlgb_bundle *b) {
   ck_assert_uint_eq(a->target, b->target);
+  ck_assert_uint_eq(a->required_features, b->required_features);
   ck_assert_str_eq(a->model_name, b->model_name);
   ck_assert_str_eq(a->producer, b->producer);
   ck_assert_uint_eq(a->alignment, b->alignment);
@@ -209,15 +210,18 @@ END_TEST
 START_TEST(round_trip_no_weights) {
   mlgb_bundle *b = make_bundle(0);
   b->target = MLGB_TARGET_VULKAN;
+  b->required_features = MLGB_FEATURE_SUBGROUP_ARITH;
   uint8_t *data;
   size_t n;
   ck_assert_msg(mlgb_write(b, &data, &n, err, sizeof err) == 0, "%s", err);
+  ck_assert_uint_eq(rd64(data + 40), MLGB_FEATURE_SUBGROUP_ARITH); /* docs/bundle.md: offset 40 */
   mlgb_bundle *r;
   ck_assert_msg(mlgb_read(data, n, &r, err, sizeof err) == 0, "%s", err);
   assert_same(b, r);
   ck_assert_int_eq(r->has_weights, 0);
   ck_assert_ptr_null(r->weights);
   ck_assert_uint_eq(r->target, MLGB_TARGET_VULKAN);
+  ck_assert_uint_eq(r->required_features, MLGB_FEATURE_SUBGROUP_ARITH);
   free(data);
   mlgb_free(r);
   mlgb_free(b);
@@ -254,6 +258,15 @@ START_TEST(write_validates) {
   ck_assert_uint_eq(n, 0);
   ck_assert_ptr_nonnull(strstr(err, "cannot write bundle: kernel 0 'matmul' argument 0 is tensor 99, bundle has 6"));
   b->kernels[0].args[0] = 0;
+  b->required_features = MLGB_FEATURE_SUBGROUP_ARITH; /* on an OpenCL bundle */
+  ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "cannot write bundle: an OpenCL bundle cannot require subgroup operations"));
+  b->target = MLGB_TARGET_VULKAN;
+  b->required_features = 1u << 7;
+  ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "cannot write bundle: requires unknown features 0x80"));
+  b->target = MLGB_TARGET_OPENCL;
+  b->required_features = 0;
   b->tensors[1].offset = 4096;
   ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
   ck_assert_ptr_nonnull(strstr(err, "tensor 1 'fc1.weight' offset 4096 + size 48 exceeds weights region (192 bytes)"));
@@ -288,7 +301,10 @@ typedef struct corruption {
 } corruption;
 
 static void c_magic(uint8_t *b, size_t *n) { b[3] = 'X'; }
-static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 2); }
+static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 3); }
+static void c_version1(uint8_t *b, size_t *n) { wr32(b + 4, 1); }
+static void c_features(uint8_t *b, size_t *n) { wr64(b + 40, 6); }
+static void c_opencl_subgroups(uint8_t *b, size_t *n) { wr64(b + 40, MLGB_FEATURE_SUBGROUP_ARITH); }
 static void c_target(uint8_t *b, size_t *n) { wr32(b + 8, 7); }
 static void c_flags(uint8_t *b, size_t *n) { wr32(b + 12, 0x11); }
 static void c_flip_weights(uint8_t *b, size_t *n) { b[sec_off(b, S_WEIGHTS) + 5] ^= 0x10; }
@@ -341,7 +357,13 @@ static void c_module_range(uint8_t *b, size_t *n) { wr64(b + sec_off(b, S_MODULE
 static const corruption corruptions[] = {
   { "wrong magic", c_magic, 0, "not a bundle: magic is 'MLGX' (expected 'MLGB')" },
   { "wrong version", c_version, 0,
-    "bundle version 2 not supported by this runtime (expects 1); recompile with this mlgc" },
+    "bundle version 3 not supported by this runtime (expects 2); recompile with this mlgc" },
+  { "version 1 (before required features)", c_version1, 1,
+    "bundle version 1 not supported by this runtime (expects 2); recompile with this mlgc" },
+  { "unknown required features", c_features, 1,
+    "bundle corrupt: requires unknown features 0x6; recompile with this mlgc" },
+  { "OpenCL bundle requiring subgroups", c_opencl_subgroups, 1,
+    "bundle corrupt: an OpenCL bundle cannot require subgroup operations" },
   { "flipped byte", c_flip_weights, 0, "bundle corrupt: checksum mismatch" },
   { "trailing data", c_trailing, 0, "bundle corrupt: trailing data (1 bytes) after the" },
   { "truncated body", c_truncated_body, 0, "bundle truncated: header says the file has" },

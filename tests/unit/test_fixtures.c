@@ -200,6 +200,10 @@ static uint8_t *compile_for(const fixture_case *c, const char *weights, int opt_
   /* MLG_TEST_DEVICE_CLASS=1|2 compiles with the CPU or GPU kernel tiles (kt_device_class). */
   const char *dc = getenv("MLG_TEST_DEVICE_CLASS");
   if (dc) opt.device_class = atoi(dc);
+  /* Vulkan reductions go through subgroup operations, as mlgc's default; MLG_TEST_SUBGROUPS=0
+   * keeps the local-memory tree (the cross-backend run does, to cover both paths). */
+  const char *sg = getenv("MLG_TEST_SUBGROUPS");
+  opt.subgroups = target == MLGB_TARGET_VULKAN && !(sg && strcmp(sg, "0") == 0);
   uint8_t *data = NULL;
   int rc = mlg_compile(&src, &opt, &diag, &data, out_size);
   fclose(log_stream);

@@ -13,6 +13,7 @@
 #include "compile.h"
 #include "emit_code.h"
 #include "kir.h"
+#include "kir_eval.h"
 #include "lower.h"
 #include "spirv.h"
 #include "templates/conv2d.h"
@@ -706,6 +707,168 @@ START_TEST(test_models_compile_to_spirv) {
 }
 END_TEST
 
+/* ---- subgroup operations (Vulkan only) ---- */
+
+/* y[group] = the subgroup sum/min/max of x, written by the subgroup's first invocation, plus
+ * the four builtins: every new node once. */
+static kir_kernel *build_subgroup(kir_module *m, const char *name, int reduce) {
+  kir_builder *b = kir_kernel_begin(m, name, 64, 1, 1);
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int v = kir_var_new(b, "v", kir_t(KIR_F32));
+  kir_decl(b, v, kir_load(b, x, kir_global_id(b, 0)));
+  if (reduce) {
+    kir_assign(b, v, kir_subgroup_reduce(b, KIR_ADD, kir_var(b, v)));
+    kir_assign(b, v, kir_subgroup_reduce(b, KIR_MIN, kir_var(b, v)));
+    kir_assign(b, v, kir_subgroup_reduce(b, KIR_MAX, kir_var(b, v)));
+  }
+  kir_if(b, kir_bin(b, KIR_EQ, kir_subgroup(b, KIR_SG_INVOCATION), kir_i32(b, 0)));
+  kir_expr *at = kir_add(b, kir_mul(b, kir_group_id(b, 0), kir_subgroup(b, KIR_SG_COUNT)),
+                         kir_subgroup(b, KIR_SG_ID));
+  kir_store(b, y, at, kir_add(b, kir_var(b, v), kir_cast(b, kir_t(KIR_F32), kir_subgroup(b, KIR_SG_SIZE))));
+  kir_end(b);
+  kir_kernel *k = NULL;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  return k;
+}
+
+START_TEST(test_subgroup_nodes) {
+  kir_module *m = kir_module_new();
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  kir_kernel *k = build_subgroup(m, "k_sg", 1);
+  ck_assert_uint_eq(k->features, KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH);
+  char *s = print_glsl(k);
+  ck_assert_msg(strstr(s, "#version 450\n#extension GL_KHR_shader_subgroup_basic : require\n"
+                          "#extension GL_KHR_shader_subgroup_arithmetic : require\nlayout("), "%s", s);
+  ck_assert_msg(strstr(s, "  v = subgroupAdd(v);\n  v = subgroupMin(v);\n  v = subgroupMax(v);\n"), "%s", s);
+  ck_assert_msg(strstr(s, "  if (int(gl_SubgroupInvocationID) == 0) {\n"
+                          "    y[pc.off[1] + (int(gl_WorkGroupID.x) * int(gl_NumSubgroups) + int(gl_SubgroupID))] = "
+                          "v + float(int(gl_SubgroupSize));\n"), "%s", s);
+  free(s);
+  compile_ok(sc, k, "subgroup reductions and builtins");
+
+  /* Builtins alone: the basic extension only. */
+  k = build_subgroup(m, "k_sg_basic", 0);
+  ck_assert_uint_eq(k->features, KIR_FEATURE_SUBGROUP_BASIC);
+  s = print_glsl(k);
+  ck_assert_msg(strstr(s, "GL_KHR_shader_subgroup_basic") && !strstr(s, "arithmetic"), "%s", s);
+  free(s);
+  compile_ok(sc, k, "subgroup builtins");
+
+  /* A kernel without them gets no #extension at all. */
+  kir_kernel *relu;
+  ck_assert_int_eq(build_relu(m, &relu), 0);
+  ck_assert_uint_eq(relu->features, 0);
+  s = print_glsl(relu);
+  ck_assert_msg(!strstr(s, "#extension"), "%s", s);
+  free(s);
+
+  /* OpenCL C 1.2 has no spelling for them: refused with the kernel's name, nothing printed. */
+  char err[256];
+  ck_assert_int_eq(kir_opencl_check(relu, err, sizeof err), 0);
+  ck_assert_int_eq(kir_opencl_check(k, err, sizeof err), -1);
+  ck_assert_str_eq(err, "kernel k_sg_basic: cannot be written as OpenCL C 1.2: it uses subgroup operations "
+                        "(Vulkan only)");
+  FILE *f = tmpfile();
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(kir_print_opencl_kernel(k, f), -1);
+  ck_assert_int_eq(kir_print_opencl(m, f), -1);
+  ck_assert_int_eq((int)ftell(f), 0);
+  fclose(f);
+
+  /* The constant folder cannot know them. */
+  kir_builder *b = kir_kernel_begin(m, "k_eval", 1, 1, 1);
+  kir_value out;
+  ck_assert_int_eq(kir_eval(kir_subgroup(b, KIR_SG_SIZE), NULL, &out), -1);
+  ck_assert_int_eq(kir_eval(kir_subgroup_reduce(b, KIR_ADD, kir_f32(b, 1.0)), NULL, &out), -1);
+  ck_assert(!kir_builder_failed(b));
+  /* Misuse poisons the builder: another op, a vector, a bad builtin. */
+  ck_assert_ptr_null(kir_subgroup_reduce(b, KIR_MUL, kir_f32(b, 1.0)));
+  ck_assert(kir_builder_failed(b));
+  ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
+  b = kir_kernel_begin(m, "k_vec", 1, 1, 1);
+  ck_assert_ptr_null(kir_subgroup_reduce(b, KIR_ADD, kir_cast(b, kir_tv(KIR_F32, 4), kir_f32(b, 1.0))));
+  ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
+  b = kir_kernel_begin(m, "k_bad", 1, 1, 1);
+  ck_assert_ptr_null(kir_subgroup(b, (kir_subgroup_builtin)9));
+  ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
+/* Every reduction template with subgroups compiles to SPIR-V, uses them, and keeps a single
+ * pass structure: 2 barriers per reduction instead of log2(local size) + 2. */
+START_TEST(test_templates_subgroups) {
+  kir_module *m = kir_module_new();
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  kir_kernel *k[6];
+  int64_t g[3];
+  kt_softmax_desc sm = {.outer = 4, .axis_len = 1000, .inner = 1, .local_size = 256, .subgroups = 1};
+  ck_assert_int_eq(kt_softmax(m, "softmax", &sm, &k[0], g), 0);
+  sm.log = 1;
+  sm.inner = 3;
+  ck_assert_int_eq(kt_softmax(m, "log_softmax", &sm, &k[1], g), 0);
+  kt_layer_norm_desc ln = {.rows = 8, .norm_size = 768, .eps = 1e-5, .has_weight = 1, .has_bias = 1,
+                           .subgroups = 1};
+  ck_assert_int_eq(kt_layer_norm(m, "layer_norm", &ln, &k[2], g), 0);
+  kt_reduce_desc rd = {.op = KT_RED_MAX, .rank = 2, .shape = {3, 500}, .reduce = {0, 1}, .subgroups = 1};
+  ck_assert_int_eq(kt_reduce(m, "reduce_max", &rd, &k[3], g), 0);
+  rd.op = KT_RED_MEAN;
+  ck_assert_int_eq(kt_reduce(m, "reduce_mean", &rd, &k[4], g), 0);
+  kt_global_pool_desc gp = {.n = 2, .c = 3, .h = 7, .w = 7, .subgroups = 1};
+  ck_assert_int_eq(kt_global_avg_pool2d(m, "global_pool", &gp, &k[5], g), 0);
+  static const int reductions[6] = {2, 2, 2, 1, 1, 1};
+  for (int i = 0; i < 6; i++) {
+    ck_assert_uint_eq(k[i]->features, KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH);
+    compile_ok(sc, k[i], k[i]->name);
+    char *s = print_glsl(k[i]);
+    int barriers = 0;
+    for (const char *p = s; (p = strstr(p, "barrier();")); p++) barriers++;
+    ck_assert_msg(barriers == 2 * reductions[i], "%s: %d barriers\n%s", k[i]->name, barriers, s);
+    free(s);
+  }
+  /* Without the flag: the local-memory tree, no subgroup operation. */
+  sm = (kt_softmax_desc){.outer = 4, .axis_len = 1000, .inner = 1, .local_size = 256};
+  kir_kernel *tree;
+  ck_assert_int_eq(kt_softmax(m, "softmax_tree", &sm, &tree, g), 0);
+  ck_assert_uint_eq(tree->features, 0);
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
+/* The option reaches the templates for Vulkan only, and the bundle records the need. */
+START_TEST(test_compile_option_subgroups) {
+  static const char text[] = "model sm {\n  input x : f32[3, 40]\n  output y = softmax(x, axis=-1)\n"
+                             "  output s = sum(x, axes=[1])\n}\n";
+  struct { int target, subgroups; uint64_t features; } cases[] = {
+    {MLGB_TARGET_VULKAN, 1, MLGB_FEATURE_SUBGROUP_ARITH},
+    {MLGB_TARGET_VULKAN, 0, 0},
+    {MLGB_TARGET_OPENCL, 1, 0},   /* ignored: OpenCL never gets them */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    mlg_source src;
+    ck_assert_int_eq(mlg_source_from_memory(&src, "sm.mlg", text, strlen(text)), 0);
+    mlg_diag diag;
+    mlg_diag_init(&diag, &src, stderr);
+    mlg_compile_options opt = {.target = cases[c].target, .opt_level = 2, .subgroups = cases[c].subgroups};
+    uint8_t *data = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(mlg_compile(&src, &opt, &diag, &data, &size), 0);
+    mlgb_bundle *b = NULL;
+    char err[256];
+    ck_assert_msg(mlgb_read(data, size, &b, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(b->required_features, cases[c].features);
+    mlgb_free(b);
+    free(data);
+    mlg_source_free(&src);
+  }
+}
+END_TEST
+
 static Suite *glsl_suite(void) {
   Suite *s = suite_create("glsl");
   TCase *tc = tcase_create("printer");
@@ -720,6 +883,9 @@ static Suite *glsl_suite(void) {
   tcase_set_timeout(sp, 300);
   tcase_add_test(sp, test_broken_glsl_names_kernel);
   tcase_add_test(sp, test_templates_compile);
+  tcase_add_test(sp, test_subgroup_nodes);
+  tcase_add_test(sp, test_templates_subgroups);
+  tcase_add_test(sp, test_compile_option_subgroups);
   suite_add_tcase(s, sp);
   TCase *em = tcase_create("emit_code");
   tcase_set_timeout(em, 300);

@@ -383,7 +383,7 @@ START_TEST(pool_avg) {
 END_TEST
 
 static void check_global_pool(int64_t n, int64_t c, int64_t h, int64_t w, int ls) {
-  kt_global_pool_desc d = {n, c, h, w, ls};
+  kt_global_pool_desc d = {n, c, h, w, ls, 0};
   int64_t xn = n * c * h * w;
   float *x = rand_vec(xn), *y = nan_vec(n * c);
   double *ref = malloc(n * c * sizeof(double));
@@ -548,16 +548,16 @@ static void check_softmax(const char *what, kt_softmax_desc d, float scale, floa
 }
 
 START_TEST(rowwise_softmax) {
-  check_softmax("softmax [3,17]", (kt_softmax_desc){3, 17, 1, 0, 0}, 1.0f, 0.0f);
-  check_softmax("softmax row > group [2,1000]", (kt_softmax_desc){2, 1000, 1, 0, 64}, 3.0f, 0.0f);
-  check_softmax("softmax middle axis [2,5,3]", (kt_softmax_desc){2, 5, 3, 0, 0}, 1.0f, 0.0f);
-  check_softmax("softmax [1,1]", (kt_softmax_desc){1, 1, 1, 0, 0}, 1.0f, 0.0f);
-  check_softmax("softmax large logits (stability)", (kt_softmax_desc){4, 33, 1, 0, 32}, 500.0f, 0.0f);
+  check_softmax("softmax [3,17]", (kt_softmax_desc){3, 17, 1, 0, 0, 0}, 1.0f, 0.0f);
+  check_softmax("softmax row > group [2,1000]", (kt_softmax_desc){2, 1000, 1, 0, 64, 0}, 3.0f, 0.0f);
+  check_softmax("softmax middle axis [2,5,3]", (kt_softmax_desc){2, 5, 3, 0, 0, 0}, 1.0f, 0.0f);
+  check_softmax("softmax [1,1]", (kt_softmax_desc){1, 1, 1, 0, 0, 0}, 1.0f, 0.0f);
+  check_softmax("softmax large logits (stability)", (kt_softmax_desc){4, 33, 1, 0, 32, 0}, 500.0f, 0.0f);
   /* exp(x) underflows for every x here: only the max shift keeps the sum finite. */
-  check_softmax("softmax very negative logits", (kt_softmax_desc){2, 40, 1, 0, 16}, 5.0f, -1000.0f);
-  check_softmax("log_softmax very negative logits", (kt_softmax_desc){2, 40, 1, 1, 16}, 5.0f, -1000.0f);
-  check_softmax("log_softmax [4,33]", (kt_softmax_desc){4, 33, 1, 1, 0}, 1.0f, 0.0f);
-  check_softmax("log_softmax large logits, middle axis", (kt_softmax_desc){3, 17, 4, 1, 8}, 200.0f, 0.0f);
+  check_softmax("softmax very negative logits", (kt_softmax_desc){2, 40, 1, 0, 16, 0}, 5.0f, -1000.0f);
+  check_softmax("log_softmax very negative logits", (kt_softmax_desc){2, 40, 1, 1, 16, 0}, 5.0f, -1000.0f);
+  check_softmax("log_softmax [4,33]", (kt_softmax_desc){4, 33, 1, 1, 0, 0}, 1.0f, 0.0f);
+  check_softmax("log_softmax large logits, middle axis", (kt_softmax_desc){3, 17, 4, 1, 8, 0}, 200.0f, 0.0f);
 }
 END_TEST
 
@@ -598,11 +598,11 @@ static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
 }
 
 START_TEST(rowwise_layer_norm) {
-  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0});
-  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32});
-  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0});
-  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4});
-  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0});
+  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0});
+  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32, 0});
+  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0});
+  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0});
+  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0});
 }
 END_TEST
 
@@ -649,11 +649,11 @@ START_TEST(rowwise_rejects_bad_descriptors) {
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t g[3];
-  kt_softmax_desc s = {0, 5, 1, 0, 0};
+  kt_softmax_desc s = {0, 5, 1, 0, 0, 0};
   ck_assert_int_eq(kt_softmax(m, "s0", &s, &k, g), -1);
-  s = (kt_softmax_desc){2, 5, 1, 0, 48};
+  s = (kt_softmax_desc){2, 5, 1, 0, 48, 0};
   ck_assert_int_eq(kt_softmax(m, "s1", &s, &k, g), -1);
-  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0};
+  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0};
   ck_assert_int_eq(kt_layer_norm(m, "l0", &l, &k, g), -1);
   kt_batch_norm_desc bn = {1, 1, 1, 1e-5, 0, 0, 2000};
   ck_assert_int_eq(kt_batch_norm(m, "b0", &bn, &k, g), -1);
@@ -692,7 +692,7 @@ START_TEST(templates_survive_allocation_failure) {
         rc = kt_pool2d(m, "k", &d, &k, g);
       } break;
       case 3: {
-        kt_global_pool_desc d = {1, 2, 5, 5, 0};
+        kt_global_pool_desc d = {1, 2, 5, 5, 0, 0};
         rc = kt_global_avg_pool2d(m, "k", &d, &k, g);
       } break;
       case 4: {
@@ -700,11 +700,11 @@ START_TEST(templates_survive_allocation_failure) {
         rc = kt_reduce(m, "k", &d, &k, g);
       } break;
       case 5: {
-        kt_softmax_desc d = {2, 5, 3, 1, 0};
+        kt_softmax_desc d = {2, 5, 3, 1, 0, 0};
         rc = kt_softmax(m, "k", &d, &k, g);
       } break;
       case 6: {
-        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0};
+        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0};
         rc = kt_layer_norm(m, "k", &d, &k, g);
       } break;
       default: {

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../codegen/kir.h"
+#include "../codegen/templates/reduce.h"
 #include "bundle.h"
 #include "vulkan/vulkan_internal.h"
 
@@ -111,6 +113,7 @@ typedef struct model_spec {
   mlgb_dispatch dispatches[4];
   const float *weights;      /* region_size[0] / 4 floats, or NULL */
   int opencl_module;         /* 1: module 0 is OpenCL C source */
+  uint64_t features;         /* required_features */
 } model_spec;
 
 /* A bundle read back through mlgb_read, as the runtime would hold it. */
@@ -138,6 +141,7 @@ static mlgb_bundle *make_bundle(const model_spec *spec) {
   }
   mlgb_bundle b = {0};
   b.target = spec->target ? spec->target : MLGB_TARGET_VULKAN;
+  b.required_features = spec->features;
   b.model_name = "test_model";
   b.producer = "test_vulkan";
   b.alignment = spec->alignment ? spec->alignment : 256;
@@ -623,6 +627,123 @@ START_TEST(test_spirv_reflection) {
 }
 END_TEST
 
+/* ---- subgroup reductions (kt_emit_wg_reduce through the GLSL printer) ---- */
+
+/* y[g] = op over x[g·ls .. g·ls + ls) with one work-group of ls work-items per g, reduced
+ * through subgroups. ls need not be a power of two nor a multiple of the subgroup size. */
+static char *sg_reduce_glsl(kir_binop op, int ls) {
+  kir_module *m = kir_module_new();
+  ck_assert_ptr_nonnull(m);
+  kir_builder *b = kir_kernel_begin(m, "sg_reduce", ls, 1, 1);
+  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int sh = kir_local_array(b, "red", KIR_F32, ls);
+  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  kir_decl(b, lid, kir_local_id(b, 0));
+  kir_expr *at = kir_add(b, kir_mul(b, kir_group_id(b, 0), kir_i32(b, ls)), kir_var(b, lid));
+  int r = kt_emit_wg_reduce(b, op, kir_load(b, bx, at), sh, lid, ls, 1, "r");
+  ck_assert_int_ge(r, 0);
+  kir_if(b, kir_bin(b, KIR_EQ, kir_var(b, lid), kir_i32(b, 0)));
+  kir_store(b, by, kir_group_id(b, 0), kir_var(b, r));
+  kir_end(b);
+  kir_kernel *k;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  ck_assert_uint_eq(k->features, KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH);
+  char *text = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&text, &size);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(kir_print_glsl_kernel(k, f), 0);
+  fclose(f);
+  kir_module_free(m);
+  return text;
+}
+
+/* Every op at work-group sizes below, at, above and across the subgroup size (lavapipe: 8 at
+ * 256-bit vectors; the test_vulkan_sg4/_sg16 runs set LP_NATIVE_VECTOR_WIDTH for 4 and 16),
+ * exact against the host: the inputs are small integers, so every order sums exactly. */
+START_TEST(test_subgroup_reduce_sizes) {
+  static const int sizes[] = {1, 3, 4, 7, 8, 13, 32, 100, 250};
+  static const kir_binop ops[] = {KIR_ADD, KIR_MAX, KIR_MIN};
+  mlg_backend_device *dev = open_device();
+  ck_assert_msg(dev->subgroup_arithmetic, "lavapipe reports no subgroup arithmetic");
+  ck_assert(dev->subgroup_size >= 1);
+  for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+    for (size_t oi = 0; oi < 3; oi++) {
+      int ls = sizes[si], groups = 250 / ls < 4 ? 250 / ls : 4;
+      char *glsl = sg_reduce_glsl(ops[oi], ls);
+      model_spec spec = {
+          .region_size = {0, 2048, 0},
+          .n_tensors = 2,
+          .tensors = {{"x", MLGB_ROLE_INPUT, MLGB_REGION_IO, 0, groups * ls},
+                      {"y", MLGB_ROLE_OUTPUT, MLGB_REGION_IO, 1024, groups}},
+          .n_kernels = 1,
+          .kernels = {{"sg_reduce", glsl, (uint32_t)ls, 2, {0, 1}}},
+          .n_dispatches = 1,
+          .dispatches = {{0, {(uint32_t)groups, 1, 1}}},
+          .features = MLGB_FEATURE_SUBGROUP_ARITH,
+      };
+      mlgb_bundle *b = make_bundle(&spec);
+      free(glsl);
+      mlg_backend_model *m = load(dev, b, NULL, NULL);
+      mlg_backend_session *s = NULL;
+      ck_assert(B->record(m, &s) == MLG_OK);
+      host_io io;
+      host_io_init(&io, b);
+      for (int i = 0; i < groups * ls; i++) io.data[0][i] = (float)((i * 37 + 11) % 23) - 11.0f;
+      run(s, &io);
+      for (int g = 0; g < groups; g++) {
+        float want = io.data[0][g * ls];
+        for (int i = 1; i < ls; i++) {
+          float v = io.data[0][g * ls + i];
+          want = ops[oi] == KIR_ADD ? want + v : ops[oi] == KIR_MAX ? (v > want ? v : want) : (v < want ? v : want);
+        }
+        ck_assert_msg(io.data[1][g] == want, "op %d, local size %d, subgroup size %u, group %d: %g, want %g",
+                      (int)ops[oi], ls, dev->subgroup_size, g, io.data[1][g], want);
+      }
+      B->session_destroy(s);
+      B->model_destroy(m);
+      mlgb_free(b);
+    }
+  close_device(dev);
+}
+END_TEST
+
+/* A bundle that needs subgroup arithmetic on a device without it: refused at load, saying to
+ * recompile without; the same bundle loads once the device has it. */
+START_TEST(test_subgroup_refusal) {
+  mlg_backend_device *dev = open_device();
+  char *glsl = sg_reduce_glsl(KIR_ADD, 8);
+  model_spec spec = {
+      .region_size = {0, 2048, 0},
+      .n_tensors = 2,
+      .tensors = {{"x", MLGB_ROLE_INPUT, MLGB_REGION_IO, 0, 8}, {"y", MLGB_ROLE_OUTPUT, MLGB_REGION_IO, 1024, 1}},
+      .n_kernels = 1,
+      .kernels = {{"sg_reduce", glsl, 8, 2, {0, 1}}},
+      .n_dispatches = 1,
+      .dispatches = {{0, {1, 1, 1}}},
+      .features = MLGB_FEATURE_SUBGROUP_ARITH,
+  };
+  mlgb_bundle *b = make_bundle(&spec);
+  free(glsl);
+  int had = dev->subgroup_arithmetic;
+  dev->subgroup_arithmetic = 0; /* play a device without subgroup arithmetic in compute */
+  load_fails(dev, b, MLG_ERR_UNSUPPORTED, "compiled with subgroup operations");
+  load_fails(dev, b, MLG_ERR_UNSUPPORTED, "recompile with mlgc --target vulkan --subgroups=off");
+  /* Bundles that do not need them still load there. */
+  model_spec plain = double_add();
+  mlgb_bundle *pb = make_bundle(&plain);
+  mlg_backend_model *pm = load(dev, pb, NULL, NULL);
+  B->model_destroy(pm);
+  mlgb_free(pb);
+  dev->subgroup_arithmetic = had;
+  mlg_backend_model *m = load(dev, b, NULL, NULL);
+  B->model_destroy(m);
+  mlgb_free(b);
+  close_device(dev);
+}
+END_TEST
+
 static Suite *vulkan_suite(void) {
   Suite *s = suite_create("vulkan");
   TCase *tc = tcase_create("backend");
@@ -640,6 +761,12 @@ static Suite *vulkan_suite(void) {
   tcase_add_test(tc, test_bad_bundles);
   tcase_add_test(tc, test_validation_counts);
   suite_add_tcase(s, tc);
+  /* Its own case, so that CK_RUN_CASE=subgroups reruns it at other subgroup sizes. */
+  TCase *sg = tcase_create("subgroups");
+  tcase_set_timeout(sg, 300);
+  tcase_add_test(sg, test_subgroup_reduce_sizes);
+  tcase_add_test(sg, test_subgroup_refusal);
+  suite_add_tcase(s, sg);
   return s;
 }
 
