@@ -48,16 +48,18 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kern
               int64_t out_groups[3]);
 
 /* ---- convolution as a GEMM (conv2d_gemm.c) ----
- * For groups == 1, y[n] (c_out × h_out·w_out) = w (c_out × K) @ col[n] (K × h_out·w_out) with
- * K = c_in·kh·kw and col the im2col matrix of image n: col[n][(ci·kh + r)·kw + s][oh·w_out + ow]
- * = x[n, ci, oh·stride_h − pad_top + r·dil_h, ow·stride_w − pad_left + s·dil_w] (0 outside).
- * A 1×1 convolution with stride 1 and no padding needs no col: it is x itself. The GEMM is
- * the matmul template (matmul.h) with the bias added per row, so each device class gets its
- * GEMM tiles and the epilogue sees the output positions of y unchanged. */
+ * For groups == 1, one GEMM over every image: y (c_out × n·h_out·w_out, images folded into the
+ * columns, kt_matmul_desc.c_fold) = w (c_out × K) @ col (K × n·h_out·w_out) with K =
+ * c_in·kh·kw and col the im2col matrix: col[(ci·kh + r)·kw + s][(n·h_out + oh)·w_out + ow] =
+ * x[n, ci, oh·stride_h − pad_top + r·dil_h, ow·stride_w − pad_left + s·dil_w] (0 outside).
+ * A 1×1 convolution with stride 1 and no padding needs no col: it is x itself, one GEMM per
+ * image (y[n] = w @ x[n]). The GEMM is the matmul template (matmul.h) with the bias added per
+ * row, so each device class gets its GEMM tiles and the epilogue sees the output positions of
+ * y unchanged. */
 
 /* 1 if the convolution goes through a GEMM on x directly (no im2col), else 0. */
 int kt_conv2d_gemm_direct(const kt_conv2d_desc *d);
-/* Elements of the im2col temporary (n·K·h_out·w_out), or -1 if the convolution has groups > 1
+/* Elements of the im2col temporary (K·n·h_out·w_out), or -1 if the convolution has groups > 1
  * or that many elements cannot be indexed in 32 bits. */
 int64_t kt_conv2d_col_numel(const kt_conv2d_desc *d);
 /* The im2col kernel. Buffers: x (read), col (write). Launch: (ceil(numel / 256), 1, 1). */

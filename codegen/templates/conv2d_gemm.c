@@ -47,7 +47,7 @@ int kt_im2col(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
   int64_t total = kt_conv2d_col_numel(&d), ho, wo;
   if (total < 1 || kt_conv2d_out_size(&d, &ho, &wo)) return -1;
   if (d.n * d.c_in * d.h * d.w >= LIMIT32) return -1;
-  const int64_t HW = ho * wo, KHW = d.kh * d.kw, K = d.c_in * KHW;
+  const int64_t HW = ho * wo, KHW = d.kh * d.kw;
   kir_builder *b = kir_kernel_begin(m, name, IM2COL_LOCAL, 1, 1);
   if (!b) return -1;
   int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
@@ -64,9 +64,11 @@ int kt_im2col(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
   int n = kir_var_new(b, "n", kir_t(KIR_I32));
   int ih = kir_var_new(b, "ih", kir_t(KIR_I32));
   int iw = kir_var_new(b, "iw", kir_t(KIR_I32));
+  /* col is [K][n·HW]: element e = kk·(n·HW) + n·HW + p. */
+  const int64_t NHW = d.n * HW;
   kir_decl(b, p, kir_mod(b, kir_var(b, e), kir_i32(b, HW)));
-  kir_decl(b, kk, kir_mod(b, kir_div(b, kir_var(b, e), kir_i32(b, HW)), kir_i32(b, K)));
-  kir_decl(b, n, kir_div(b, kir_var(b, e), kir_i32(b, K * HW)));
+  kir_decl(b, kk, kir_div(b, kir_var(b, e), kir_i32(b, NHW)));
+  kir_decl(b, n, kir_mod(b, kir_div(b, kir_var(b, e), kir_i32(b, HW)), kir_i32(b, d.n)));
   /* ih = (p / wo)·stride − pad + ((kk / kw) % kh)·dil; iw likewise. */
   kir_expr *r = kir_mod(b, kir_div(b, kir_var(b, kk), kir_i32(b, d.kw)), kir_i32(b, d.kh));
   kir_expr *s = kir_mod(b, kir_var(b, kk), kir_i32(b, d.kw));
@@ -114,21 +116,30 @@ int kt_conv2d_gemm_desc(const kt_conv2d_desc *in, kt_matmul_desc *out) {
   if (d.groups != 1 || kt_conv2d_out_size(&d, &ho, &wo)) return -1;
   const int64_t HW = ho * wo, K = d.c_in * d.kh * d.kw;
   out->m = d.c_out;
-  out->n = HW;
   out->k = K;
-  out->n_batch = 1;
-  out->batch[0] = d.n;
   out->has_bias = d.has_bias;
   out->bias_per_row = 1;
   out->strided = 1;
   out->a_stride_m = K;
   out->a_stride_k = 1;
-  out->a_batch_stride[0] = 0;
-  out->b_stride_k = HW; /* col[n] is K × HW; so is x[n] for a direct 1×1 convolution */
   out->b_stride_n = 1;
-  out->b_batch_stride[0] = d.n > 1 ? K * HW : 0;
   out->c_stride_m = HW;
   out->c_stride_n = 1;
-  out->c_batch_stride[0] = d.c_out * HW;
+  if (kt_conv2d_gemm_direct(&d)) {
+    /* x[n] (c_in × HW) is image n's B: one GEMM per image. */
+    out->n = HW;
+    out->n_batch = 1;
+    out->batch[0] = d.n;
+    out->a_batch_stride[0] = 0;
+    out->b_stride_k = HW;
+    out->b_batch_stride[0] = d.n > 1 ? K * HW : 0;
+    out->c_batch_stride[0] = d.c_out * HW;
+  } else {
+    /* col (K × n·HW) holds every image's pixels: one GEMM, images folded into N, so small maps
+     * (7×7 at the end of a ResNet) still fill whole tiles. */
+    out->n = d.n * HW;
+    out->b_stride_k = d.n * HW;
+    out->c_fold = HW;
+  }
   return 0;
 }

@@ -90,9 +90,12 @@ static int valid(const kt_matmul_desc *d) {
   if (d->m * d->n >= LIMIT32 || d->m * d->k >= LIMIT32 || d->k * d->n >= LIMIT32) return 0;
   if (nb * d->m * d->n >= LIMIT32) return 0;
   /* Every element each operand addresses must stay addressable in 32 bits. */
+  if (d->c_fold && (d->c_fold < 0 || !d->strided || d->n_batch || d->n % d->c_fold ||
+                    d->c_stride_m != d->c_fold || d->c_stride_n != 1))
+    return 0;
   if (!span_ok(d, d->a_offset, d->a_batch_stride, d->a_stride_m, d->m, d->a_stride_k, d->k) ||
       !span_ok(d, d->b_offset, d->b_batch_stride, d->b_stride_k, d->k, d->b_stride_n, d->n) ||
-      !span_ok(d, 0, d->c_batch_stride, d->c_stride_m, d->m, d->c_stride_n, d->n))
+      (!d->c_fold && !span_ok(d, 0, d->c_batch_stride, d->c_stride_m, d->m, d->c_stride_n, d->n)))
     return 0;
   if (d->a_norm && !(d->a_norm_eps >= 0.0)) return 0;
   if (d->tile_m < 1 || d->tile_n < 1 || d->tile_k < 1 || d->reg_m < 1 || d->reg_n < 1) return 0;
@@ -323,25 +326,29 @@ kir_builder *kt_matmul_frame_begin(kir_module *m, const char *name, const kt_mat
 int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, kir_expr *const acc[],
                           kir_expr *row, kir_expr *col) {
   const kt_matmul_desc *d = f->d;
+  const int64_t F = d->c_fold;
   kir_expr *vals[4];
-  if (width < 1 || width > 4 || (width > 1 && d->c_stride_n != 1)) return -1;
+  if (width < 1 || width > 4 || (width > 1 && (d->c_stride_n != 1 || (F && F % width))))
+    return -1;
   for (int q = 0; q < width; q++) {
     kir_expr *c = kir_add(b, col, kir_i32(b, q));
     kir_expr *v = acc[q];
     if (f->bBias >= 0) v = kir_add(b, v, kir_load(b, f->bBias, d->bias_per_row ? row : c));
     if (d->epilogue.fn) {
-      kir_expr *bidx = f->nb > 1 ? kir_group_id(b, 2) : kir_i32(b, 0);
-      kir_expr *lin = kir_add(b, kir_mul(b, bidx, kir_i32(b, d->m * d->n)),
-                              kir_add(b, kir_mul(b, row, kir_i32(b, d->n)), c));
-      kt_out_pos at = {lin, bidx, row, c};
+      kir_expr *bidx = F ? kir_div(b, c, kir_i32(b, F)) : f->nb > 1 ? kir_group_id(b, 2) : kir_i32(b, 0);
+      kir_expr *inner = F ? kir_mod(b, c, kir_i32(b, F)) : c;
+      kir_expr *lin = kir_add(b, kir_mul(b, bidx, kir_i32(b, d->m * (F ? F : d->n))),
+                              kir_add(b, kir_mul(b, row, kir_i32(b, F ? F : d->n)), inner));
+      kt_out_pos at = {lin, bidx, row, inner};
       v = d->epilogue.fn(b, v, &at, d->epilogue.user);
       if (!v) return -1;
     }
     vals[q] = v;
   }
-  kir_store(b, f->bC,
-            kir_add(b, kir_var(b, f->c_base), kir_add(b, kt_scaled(b, row, d->c_stride_m), kt_scaled(b, col, d->c_stride_n))),
-            kir_vector(b, width, vals));
+  kir_expr *at = F ? kir_add(b, kir_mul(b, kir_div(b, col, kir_i32(b, F)), kir_i32(b, d->m * F)),
+                             kir_add(b, kir_mul(b, row, kir_i32(b, F)), kir_mod(b, col, kir_i32(b, F))))
+                  : kir_add(b, kt_scaled(b, row, d->c_stride_m), kt_scaled(b, col, d->c_stride_n));
+  kir_store(b, f->bC, kir_add(b, kir_var(b, f->c_base), at), kir_vector(b, width, vals));
   return kir_builder_failed(b) ? -1 : 0;
 }
 
@@ -353,7 +360,8 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kt_matmul_pick_tiles(&d);
   resolve_layouts(&d);
   if (!valid(&d)) return -1;
-  int special = kt_matmul_cpu(m, name, &d, out_kernel, out_groups);
+  /* The CPU kernel stores rows of C as they lie: not folded images. */
+  int special = d.c_fold ? 0 : kt_matmul_cpu(m, name, &d, out_kernel, out_groups);
   /* Tiles given by the caller (a tuned table) are for the tiled kernel. */
   if (special == 0 && !desc->tile_m && !desc->tile_n)
     special = kt_matmul_skinny(m, name, &d, out_kernel, out_groups);
@@ -442,7 +450,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
 
   /* Epilogue: bias, the fused epilogue, guarded stores — a vector store per VN columns when
    * C's rows are contiguous and N is a multiple of VN (a vector is then all in or all out). */
-  const int vec_store = VN > 1 && d.c_stride_n == 1 && N % VN == 0;
+  const int vec_store = VN > 1 && d.c_stride_n == 1 && N % VN == 0 && (!d.c_fold || d.c_fold % VN == 0);
   const int row_guard = M % TM != 0, col_guard = N % TN != 0;
   for (int i = 0; i < RM; i++) {
     char nm[32];

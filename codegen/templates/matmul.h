@@ -78,6 +78,11 @@ typedef struct kt_matmul_desc {
                                                     (OpenCL); Vulkan: 4 */
   int64_t local_mem_bytes;                       /* 0 → 48 KiB */
   int bias_per_row;                              /* has_bias: bias is [M], added along rows */
+  /* Images folded into N (convolution as one GEMM over every image's pixels): c_fold > 0 says
+   * column j of C is position j % c_fold of image j / c_fold, C being [N / c_fold, M, c_fold]
+   * contiguous. Needs strided = 1, no batch dims, c_stride_m = c_fold, c_stride_n = 1 and N a
+   * multiple of c_fold; the epilogue's `lin` is the element's index in that layout. */
+  int64_t c_fold;
   int subgroups;                                 /* reductions (matmul_skinny.c) may use subgroup
                                                     operations: Vulkan only, kt_emit_wg_reduce */
 } kt_matmul_desc;
