@@ -26,6 +26,9 @@ typedef struct mlg_compile_options {
    * runs on; mlgc --device-hint=cpu|gpu sets the class. */
   int device_class;
   int64_t local_mem_bytes;
+  /* Tiles of the tiled GEMM kernel per shape class, measured on the device (gemm_tuning.h;
+   * mlgrun's tuner, mlgc --tuning FILE). NULL: the built-in choice for device_class. */
+  const struct mlg_gemm_tuning *gemm_tuning;
 } mlg_compile_options;
 
 /* The stages, in order; a pipeline can stop after any of them (mlgc --emit=STAGE). */

@@ -255,6 +255,7 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
     st.ctx.target = hints->target;
     st.ctx.device_class = hints->device_class;
     st.ctx.local_mem_bytes = hints->local_mem_bytes;
+    st.ctx.gemm_tuning = hints->gemm_tuning;
   }
   if (fusion && fusion->n_nodes != n) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: the fusion is of another graph");

@@ -65,6 +65,7 @@ typedef struct mlg_lower_ctx {
   int target;             /* mlgb_target the kernels are for (0: OpenCL) */
   int device_class;       /* kt_device_class (codegen/templates/matmul.h): picks GEMM tiles */
   int64_t local_mem_bytes; /* local memory per work-group; 0 → 48 KiB */
+  const struct mlg_gemm_tuning *gemm_tuning; /* GEMM tiles per shape class, or NULL */
 } mlg_lower_ctx;
 
 /* What lowering may tune its kernels for (all 0: portable kernels for OpenCL). */
@@ -72,6 +73,7 @@ typedef struct mlg_lower_hints {
   int target;             /* mlgb_target; Vulkan limits vectors to width 4 */
   int device_class;       /* kt_device_class */
   int64_t local_mem_bytes;
+  const struct mlg_gemm_tuning *gemm_tuning; /* gemm_tuning.h; NULL: built-in GEMM tiles */
 } mlg_lower_hints;
 
 /* Lowers every op node. Graph outputs that would alias another tensor get a copy kernel so that
