@@ -1,12 +1,15 @@
 /* test_gemm_tuning.c — GEMM tile tables (compiler/gemm_tuning.h): the strict cache-file format
  * and every way a file can be bad, shape classes, how lowering applies a table to matmul,
  * linear and conv2d kernels; then the tuner (tools/tune/gemm_tune.h) on PoCL with its quick
- * candidate set: search, store, reuse, re-tune, bad cache files, wrong candidates discarded. */
+ * candidate set: search, store, reuse, re-tune, bad cache files, wrong candidates discarded;
+ * last mlgrun --tune and mlgc --tuning end to end, and kernels built with tuned tiles checked
+ * against products computed here. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "compile.h"
@@ -14,6 +17,8 @@
 #include "file_util.h"
 #include "gemm_tune.h"
 #include "gemm_tuning.h"
+#include "mlg.h"
+#include "tensor_file.h"
 #include "templates/matmul.h"
 
 static mlg_gemm_tuning sample(void) {
@@ -478,6 +483,241 @@ START_TEST(test_tune_discards_wrong) {
 }
 END_TEST
 
+/* ---- end to end: numbers of kernels with tuned tiles, mlgrun --tune, mlgc --tuning ---- */
+
+/* Medium-class GEMMs of every kind with all operands as inputs, so the host can check them. */
+static const char *CHECKED =
+    "model tuned {\n"
+    "  input x : f32[128, 96]\n"
+    "  input b : f32[96, 72]\n"
+    "  input w : f32[80, 96]\n"
+    "  input img : f32[1, 8, 12, 12]\n"
+    "  input cw : f32[64, 8, 3, 3]\n"
+    "  output y1 = matmul(x, b)\n"
+    "  output y2 = linear(x, w)\n"
+    "  output y3 = conv2d(img, cw)\n"
+    "}\n";
+
+enum { N_IN = 5, N_OUT = 3 };
+static const char *const IN_NAMES[N_IN] = {"x", "b", "w", "img", "cw"};
+static const int64_t IN_NUMEL[N_IN] = {128 * 96, 96 * 72, 80 * 96, 8 * 12 * 12, 64 * 8 * 9};
+static const char *const OUT_NAMES[N_OUT] = {"y1", "y2", "y3"};
+static const int64_t OUT_NUMEL[N_OUT] = {128 * 72, 128 * 80, 64 * 10 * 10};
+
+typedef struct checked_data {
+  float *in[N_IN];
+  float *want[N_OUT];
+} checked_data;
+
+/* Multiples of 1/8 in [-1, 1]: every sum is exact, so any tiling must match bit for bit. */
+static checked_data checked_data_make(void) {
+  checked_data d;
+  for (int i = 0; i < N_IN; i++) {
+    d.in[i] = malloc((size_t)IN_NUMEL[i] * sizeof(float));
+    ck_assert_ptr_nonnull(d.in[i]);
+    for (int64_t e = 0; e < IN_NUMEL[i]; e++) d.in[i][e] = (float)((e * (3 + 2 * i) + i) % 17 - 8) / 8.0f;
+  }
+  for (int o = 0; o < N_OUT; o++) {
+    d.want[o] = calloc((size_t)OUT_NUMEL[o], sizeof(float));
+    ck_assert_ptr_nonnull(d.want[o]);
+  }
+  const float *x = d.in[0], *b = d.in[1], *w = d.in[2], *img = d.in[3], *cw = d.in[4];
+  for (int m = 0; m < 128; m++)
+    for (int k = 0; k < 96; k++) {
+      for (int n = 0; n < 72; n++) d.want[0][m * 72 + n] += x[m * 96 + k] * b[k * 72 + n];
+      for (int n = 0; n < 80; n++) d.want[1][m * 80 + n] += x[m * 96 + k] * w[n * 96 + k];
+    }
+  for (int oc = 0; oc < 64; oc++)
+    for (int oy = 0; oy < 10; oy++)
+      for (int ox = 0; ox < 10; ox++) {
+        float s = 0;
+        for (int c = 0; c < 8; c++)
+          for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++)
+              s += img[(c * 12 + oy + ky) * 12 + ox + kx] * cw[((oc * 8 + c) * 3 + ky) * 3 + kx];
+        d.want[2][(oc * 10 + oy) * 10 + ox] = s;
+      }
+  return d;
+}
+
+static void checked_data_free(checked_data *d) {
+  for (int i = 0; i < N_IN; i++) free(d->in[i]);
+  for (int o = 0; o < N_OUT; o++) free(d->want[o]);
+}
+
+static void assert_matches(const char *what, const float *got, const float *want, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    ck_assert_msg(got[i] == want[i], "%s[%lld] = %g, expected %g", what, (long long)i, (double)got[i],
+                  (double)want[i]);
+}
+
+/* Kernels tiled from a table (GPU class, both printers' target here OpenCL) compute exactly the
+ * host's products on PoCL. */
+START_TEST(test_tuned_kernels_numbers) {
+  mlg_gemm_tuning t;
+  memset(&t, 0, sizeof t);
+  t.cls[MLG_GEMM_MEDIUM] = (mlg_gemm_tiles){32, 64, 8, 4, 8, 0};
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "tuned.mlg", CHECKED, strlen(CHECKED)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  mlg_compile_options o = {.opt_level = 2, .device_class = KT_DEVICE_GPU, .gemm_tuning = &t};
+  mlg_pipeline p;
+  ck_assert_int_eq(mlg_pipeline_run(&src, &o, MLG_STAGE_BUNDLE, &diag, &p), 0);
+  /* 64/8 × 32/4 work-items: the table is in effect for all three. */
+  char *text = strndup(p.code->text, p.code->text_size);
+  ck_assert_int_eq(count(text, "reqd_work_group_size(8, 8, 1)"), 3);
+  ck_assert_int_eq(count(text, "a_tile[256]"), 3);
+  free(text);
+  checked_data d = checked_data_make();
+  mlg_runtime_options ro = {.device = "cpu", .cache_dir = ""};
+  mlg_runtime *rt = NULL;
+  mlg_model *model = NULL;
+  mlg_session *s = NULL;
+  ck_assert_msg(mlg_runtime_create(&ro, &rt) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_msg(mlg_model_load_memory(rt, p.bundle, p.bundle_size, NULL, &model) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_int_eq(mlg_session_create(model, &s), MLG_OK);
+  for (int i = 0; i < N_IN; i++)
+    ck_assert_int_eq(mlg_session_set_input(s, IN_NAMES[i], d.in[i], (size_t)IN_NUMEL[i] * 4), MLG_OK);
+  ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s", mlg_last_error());
+  for (int o2 = 0; o2 < N_OUT; o2++) {
+    float *got = malloc((size_t)OUT_NUMEL[o2] * 4);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(mlg_session_get_output(s, OUT_NAMES[o2], got, (size_t)OUT_NUMEL[o2] * 4), MLG_OK);
+    assert_matches(OUT_NAMES[o2], got, d.want[o2], OUT_NUMEL[o2]);
+    free(got);
+  }
+  mlg_session_destroy(s);
+  mlg_model_destroy(model);
+  mlg_runtime_destroy(rt);
+  checked_data_free(&d);
+  mlg_pipeline_free(&p);
+  mlg_source_free(&src);
+}
+END_TEST
+
+/* Runs a shell command; returns its exit status. */
+static int run(const char *cmd) {
+  int rc = system(cmd);
+  ck_assert_int_ne(rc, -1);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static char *slurp(const char *path) {
+  uint8_t *data;
+  size_t size;
+  char err[512];
+  ck_assert_msg(mlg_read_file(path, &data, &size, err, sizeof err) == 0, "%s", err);
+  char *text = realloc(data, size + 1);
+  ck_assert_ptr_nonnull(text);
+  text[size] = '\0';
+  return text;
+}
+
+/* mlgrun on CHECKED with the inputs in dir; outputs must match the host's. Returns stderr. */
+static char *mlgrun_checked(const char *dir, const char *flags) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && MLG_CACHE_DIR='%s/cache' MLG_TUNE_QUICK=1 '%s/bin/mlgrun' tuned.mlg --device cpu %s "
+           "--input x=x.npy --input b=b.npy --input w=w.npy --input img=img.npy --input cw=cw.npy "
+           "--output-dir out >stdout.txt 2>stderr.txt",
+           dir, dir, MLG_BINARY_DIR, flags);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/stderr.txt", dir);
+  int rc = run(cmd);
+  char *err = slurp(path);
+  ck_assert_msg(rc == 0, "mlgrun %s exited %d:\n%s", flags, rc, err);
+  checked_data d = checked_data_make();
+  for (int o = 0; o < N_OUT; o++) {
+    mlg_tf_tensor t;
+    char why[512];
+    snprintf(path, sizeof path, "%s/out/%s.npy", dir, OUT_NAMES[o]);
+    ck_assert_msg(mlg_npy_read_file(path, &t, why, sizeof why) == 0, "%s", why);
+    ck_assert_uint_eq(t.size, (size_t)OUT_NUMEL[o] * 4);
+    assert_matches(OUT_NAMES[o], t.data, d.want[o], OUT_NUMEL[o]);
+    mlg_tf_tensor_free(&t);
+  }
+  checked_data_free(&d);
+  return err;
+}
+
+START_TEST(test_mlgrun_tune_end_to_end) {
+  char *dir = temp_dir();
+  char path[4200], err[512];
+  snprintf(path, sizeof path, "%s/tuned.mlg", dir);
+  write_text(path, CHECKED, strlen(CHECKED));
+  checked_data d = checked_data_make();
+  static const int ranks[N_IN] = {2, 2, 2, 4, 4};
+  static const int64_t dims[N_IN][4] = {{128, 96}, {96, 72}, {80, 96}, {1, 8, 12, 12}, {64, 8, 3, 3}};
+  for (int i = 0; i < N_IN; i++) {
+    mlg_tf_tensor t = {.dtype = MLG_TF_F32, .rank = ranks[i], .size = (size_t)IN_NUMEL[i] * 4, .data = d.in[i]};
+    memcpy(t.dims, dims[i], sizeof dims[i]);
+    snprintf(path, sizeof path, "%s/%s.npy", dir, IN_NAMES[i]);
+    ck_assert_msg(mlg_npy_write_file(path, &t, err, sizeof err) == 0, "%s", err);
+  }
+  checked_data_free(&d);
+  /* A CPU device is not searched unasked: no table, no message about one. */
+  char *log = mlgrun_checked(dir, "");
+  ck_assert_ptr_null(strstr(log, "GEMM"));
+  free(log);
+  /* --tune: a search, one line per class, the cache written. */
+  log = mlgrun_checked(dir, "--tune");
+  ck_assert_int_eq(count(log, "mlgrun: tuned GEMM for '"), 2);
+  free(log);
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "MLG_CACHE_DIR='%s/cache' '%s/bin/mlgrun' --show-tuning --device cpu >'%s/show.txt'",
+           dir, MLG_BINARY_DIR, dir);
+  ck_assert_int_eq(run(cmd), 0);
+  snprintf(path, sizeof path, "%s/show.txt", dir);
+  char *show = slurp(path);
+  ck_assert_ptr_nonnull(strstr(show, "source: cache\n"));
+  char *cache = strstr(show, "cache: ");
+  ck_assert_ptr_nonnull(cache);
+  cache += 7;
+  *strchr(cache, '\n') = '\0';
+  mlg_gemm_tuning t;
+  ck_assert_msg(mlg_gemm_tuning_load(cache, &t, err, sizeof err) == 0, "%s", err);
+  /* Second run: the cached table, no search. */
+  log = mlgrun_checked(dir, "");
+  ck_assert_ptr_null(strstr(log, "GEMM"));
+  free(log);
+  log = mlgrun_checked(dir, "--no-tune");
+  ck_assert_ptr_null(strstr(log, "GEMM"));
+  free(log);
+  /* mlgc --tuning: the tuned medium tiles set the work-group size of all three kernels. */
+  const mlg_gemm_tiles *e = &t.cls[MLG_GEMM_MEDIUM];
+  snprintf(cmd, sizeof cmd, "'%s/bin/mlgc' '%s/tuned.mlg' --emit=kernels --device-hint gpu --tuning '%s' >'%s/k.cl'",
+           MLG_BINARY_DIR, dir, cache, dir);
+  ck_assert_int_eq(run(cmd), 0);
+  snprintf(path, sizeof path, "%s/k.cl", dir);
+  char *kernels_text = slurp(path);
+  char want[96];
+  snprintf(want, sizeof want, "reqd_work_group_size(%d, %d, 1)", e->tile_n / e->reg_n, e->tile_m / e->reg_m);
+  ck_assert_int_eq(count(kernels_text, want), 3);
+  free(kernels_text);
+  /* A damaged file is an error for mlgc, naming it. */
+  FILE *f = fopen(cache, "r+b");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(fputc('X', f), 'X');
+  ck_assert_int_eq(fclose(f), 0);
+  snprintf(cmd, sizeof cmd, "'%s/bin/mlgc' '%s/tuned.mlg' --emit=kernels --tuning '%s' >/dev/null 2>'%s/err.txt'",
+           MLG_BINARY_DIR, dir, cache, dir);
+  ck_assert_int_eq(run(cmd), 1);
+  snprintf(path, sizeof path, "%s/err.txt", dir);
+  char *msg = slurp(path);
+  ck_assert_ptr_nonnull(strstr(msg, "mlgc: error: --tuning: '"));
+  free(msg);
+  /* ... and for mlgrun a one-line warning, then the built-in tiles (no search on a CPU). */
+  log = mlgrun_checked(dir, "");
+  ck_assert_int_eq(count(log, "mlgrun: warning: ignoring GEMM tuning cache"), 1);
+  free(log);
+  snprintf(cmd, sizeof cmd, "'%s/bin/mlgrun' --tune --no-tune 2>/dev/null", MLG_BINARY_DIR);
+  ck_assert_int_eq(run(cmd), 2);
+  free(show);
+  remove_dir(dir);
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("gemm_tuning");
   TCase *table = tcase_create("table");
@@ -494,6 +734,11 @@ int main(void) {
   tcase_add_test(tuner, test_tune_bad_cache);
   tcase_add_test(tuner, test_tune_discards_wrong);
   suite_add_tcase(suite, tuner);
+  TCase *e2e = tcase_create("end_to_end");
+  tcase_set_timeout(e2e, 300);
+  tcase_add_test(e2e, test_tuned_kernels_numbers);
+  tcase_add_test(e2e, test_mlgrun_tune_end_to_end);
+  suite_add_tcase(suite, e2e);
   SRunner *runner = srunner_create(suite);
   srunner_run_all(runner, CK_NORMAL);
   int failed = srunner_ntests_failed(runner);
