@@ -483,6 +483,33 @@ START_TEST(test_tune_discards_wrong) {
 }
 END_TEST
 
+/* No candidate fits (1 KiB of local memory): no table, and that outcome is cached too, so the
+ * next compile does not search again. */
+START_TEST(test_tune_nothing_fits) {
+  mlg_device_info dev = cpu_device();
+  dev.local_mem_bytes = 1024;
+  char *dir = temp_dir();
+  FILE *log = tmpfile();
+  ck_assert_ptr_nonnull(log);
+  mlg_tune_options o = {.cache_dir = dir, .quick = 1, .who = "test", .log = log};
+  mlg_gemm_tuning t;
+  mlg_tune_report rep;
+  ck_assert_int_eq(mlg_tune_gemm(&dev, &o, &t, &rep), -1);
+  ck_assert(rep.searched && rep.stored);
+  ck_assert_int_eq(rep.n_tried, 0);
+  char *text = log_text(log);
+  ck_assert_int_eq(count(text, "test: warning: no GEMM candidate for class"), 2);
+  free(text);
+  ck_assert_int_eq(mlg_tune_gemm(&dev, &o, &t, &rep), -1);
+  ck_assert(rep.from_cache && !rep.searched);
+  text = log_text(log);
+  ck_assert_str_eq(text, "");
+  free(text);
+  fclose(log);
+  remove_dir(dir);
+}
+END_TEST
+
 /* ---- end to end: numbers of kernels with tuned tiles, mlgrun --tune, mlgc --tuning ---- */
 
 /* Medium-class GEMMs of every kind with all operands as inputs, so the host can check them. */
@@ -733,6 +760,7 @@ int main(void) {
   tcase_add_test(tuner, test_tune_store_reuse);
   tcase_add_test(tuner, test_tune_bad_cache);
   tcase_add_test(tuner, test_tune_discards_wrong);
+  tcase_add_test(tuner, test_tune_nothing_fits);
   suite_add_tcase(suite, tuner);
   TCase *e2e = tcase_create("end_to_end");
   tcase_set_timeout(e2e, 300);

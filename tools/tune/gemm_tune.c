@@ -181,7 +181,8 @@ done:
   return rc;
 }
 
-/* Searches every class; returns the number of classes that got an entry. */
+/* Searches every class; returns the number of classes that got an entry, or -1 when no search
+ * could run (no runtime on the device, out of memory). */
 static int search(const mlg_device_info *dev, const mlg_tune_options *o, mlg_gemm_tuning *out,
                   mlg_tune_report *rep) {
   int quick = o->quick;
@@ -192,13 +193,13 @@ static int search(const mlg_device_info *dev, const mlg_tune_options *o, mlg_gem
   mlg_runtime *rt = NULL;
   if (mlg_runtime_create(&ro, &rt) != MLG_OK) {
     fprintf(logf_of(o), "%s: warning: cannot tune GEMM on %s: %s\n", who(o), dev->spec, mlg_last_error());
-    return 0;
+    return -1;
   }
   class_plan *plans = malloc(sizeof(class_plan) * MLG_GEMM_N_CLASSES);
   int found = 0;
   if (!plans) {
     mlg_runtime_destroy(rt);
-    return 0;
+    return -1;
   }
   plan_search(dev, quick, plans);
   for (int cl = 0; cl < MLG_GEMM_N_CLASSES; cl++) {
@@ -295,6 +296,12 @@ static int store_cache(const char *dir, const char *path, const mlg_gemm_tuning 
   return rc;
 }
 
+static int has_entries(const mlg_gemm_tuning *t) {
+  for (int c = 0; c < MLG_GEMM_N_CLASSES; c++)
+    if (t->cls[c].tile_m) return 1;
+  return 0;
+}
+
 int mlg_tune_gemm(const mlg_device_info *dev, const mlg_tune_options *options, mlg_gemm_tuning *out,
                   mlg_tune_report *rep) {
   static const mlg_tune_options defaults = {0};
@@ -307,12 +314,15 @@ int mlg_tune_gemm(const mlg_device_info *dev, const mlg_tune_options *options, m
   if (!have_dir) rep->path[0] = '\0';
   if (have_dir && !o->force && read_cache(dev, o, rep->path, o->no_search, out) == 0) {
     rep->from_cache = 1;
-    return 0;
+    return has_entries(out) ? 0 : -1;
   }
   if (o->no_search) return -1;
   mlg_gemm_tuning_set_device(out, dev->name, dev->driver, dev->backend);
   rep->searched = 1;
-  if (search(dev, o, out, rep) == 0) {
+  /* A search that found nothing is stored too (a table without classes), so that it is not
+   * repeated on every compile; --tune tries again. */
+  int found = search(dev, o, out, rep);
+  if (found < 0) {
     memset(out, 0, sizeof *out);
     return -1;
   }
@@ -324,7 +334,7 @@ int mlg_tune_gemm(const mlg_device_info *dev, const mlg_tune_options *options, m
     fprintf(logf_of(o), "%s: warning: cannot write the GEMM tuning cache '%s': %s\n", who(o), rep->path,
             strerror(errno));
   }
-  return 0;
+  return found > 0 ? 0 : -1;
 }
 
 void mlg_tune_print(FILE *f, const mlg_gemm_tuning *t) {

@@ -50,8 +50,9 @@ int mlg_tune_cache_path(const mlg_device_info *dev, const char *cache_dir, char 
 /* The GEMM tuning table of `dev` (a device of mlg_list_devices / mlg_runtime_device): from the
  * cache when it holds a valid one for this device (and !force), else by a search (unless
  * no_search), stored in the cache. Returns 0 with *out filled, or -1 when there is none (no
- * cache and no search, or no candidate built, ran and matched; a line on the log says why):
- * the caller then keeps the built-in tiles. */
+ * cache and no search, or no candidate built, ran and matched — a line on the log says so,
+ * and that empty table is cached too, so the search is not repeated): the caller then keeps
+ * the built-in tiles. */
 int mlg_tune_gemm(const mlg_device_info *dev, const mlg_tune_options *options, mlg_gemm_tuning *out,
                   mlg_tune_report *out_report);
 
