@@ -31,6 +31,9 @@ typedef struct mlg_compile_options {
    * docs/bundle.md). mlgc turns it on for --target vulkan unless --subgroups=off; mlgrun from
    * the device it runs on. */
   int subgroups;
+  /* Tiles of the tiled GEMM kernel per shape class, measured on the device (gemm_tuning.h;
+   * mlgrun's tuner, mlgc --tuning FILE). NULL: the built-in choice for device_class. */
+  const struct mlg_gemm_tuning *gemm_tuning;
 } mlg_compile_options;
 
 /* The stages, in order; a pipeline can stop after any of them (mlgc --emit=STAGE). */

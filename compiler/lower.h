@@ -66,6 +66,7 @@ typedef struct mlg_lower_ctx {
   int device_class;       /* kt_device_class (codegen/templates/matmul.h): picks GEMM tiles */
   int64_t local_mem_bytes; /* local memory per work-group; 0 → 48 KiB */
   int subgroups;          /* reductions may use subgroup operations (Vulkan target only) */
+  const struct mlg_gemm_tuning *gemm_tuning; /* GEMM tiles per shape class, or NULL */
 } mlg_lower_ctx;
 
 /* What lowering may tune its kernels for (all 0: portable kernels for OpenCL). */
@@ -74,6 +75,7 @@ typedef struct mlg_lower_hints {
   int device_class;       /* kt_device_class */
   int64_t local_mem_bytes;
   int subgroups;          /* honoured for the Vulkan target only */
+  const struct mlg_gemm_tuning *gemm_tuning; /* gemm_tuning.h; NULL: built-in GEMM tiles */
 } mlg_lower_hints;
 
 /* Lowers every op node. Graph outputs that would alias another tensor get a copy kernel so that

@@ -34,6 +34,14 @@ int         mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...)
 /* Appends a launch of `kernel` with `groups`; reports allocation failure. Returns 0 or -1. */
 int         mlg_lower_emit(mlg_lower_ctx *ctx, int node, kir_kernel *kernel,
                            const int64_t groups[3], const int *args, int n_args);
+/* Builds the GEMM kernel of `d` (templates/matmul.h) for ctx's device — the one place every
+ * kt_matmul_desc of lowering passes (matmul, linear, conv2d as GEMM): fills d's device fields
+ * (class, widest vector, local memory) and, from ctx->gemm_tuning (gemm_tuning.h), the tiles of
+ * its shape class; a tuned tiling kt_matmul rejects falls back to the built-in one. Returns
+ * kt_matmul's result (0 or -1). */
+struct kt_matmul_desc;
+int         mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, struct kt_matmul_desc *d,
+                                    kir_kernel **out_kernel, int64_t out_groups[3]);
 /* Copies tensor `src` (numel elements of dtype) into tensor `dst` with one kernel named
  * k<N>_copy. Returns 0 or -1 (reported at `node`). */
 int         mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel,

@@ -19,6 +19,16 @@ int mlg_errorf(char *err, size_t err_size, const char *fmt, ...) {
   return -1;
 }
 
+int mlg_cache_dir_resolve(const char *option, char *buf, size_t size) {
+  const char *dir = option, *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  int n = -1;
+  if (!dir) dir = getenv("MLG_CACHE_DIR");
+  if (dir) n = snprintf(buf, size, "%s", dir);
+  else if (xdg && *xdg) n = snprintf(buf, size, "%s/mlg", xdg);
+  else if (home && *home) n = snprintf(buf, size, "%s/.cache/mlg", home);
+  return n > 0 && (size_t)n < size;
+}
+
 int mlg_read_file(const char *path, uint8_t **out, size_t *out_n, char *err, size_t es) {
   *out = NULL;
   *out_n = 0;

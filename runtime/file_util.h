@@ -21,6 +21,10 @@ int      mlg_make_dirs(const char *dir);
  * renames it over `path`, so readers only ever see whole files. 0 or -1 (nothing left behind). */
 int      mlg_write_file_atomic(const char *path, const void *head, size_t head_size,
                                const void *body, size_t body_size);
+/* The cache folder for `option` (mlg_runtime_options.cache_dir): option itself when non-NULL,
+ * else $MLG_CACHE_DIR, else $XDG_CACHE_HOME/mlg, else $HOME/.cache/mlg. Returns 1 with the
+ * folder in buf, or 0 when there is none ("" disables the cache; no home; too long). */
+int      mlg_cache_dir_resolve(const char *option, char *buf, size_t size);
 /* FNV-1a 64 of n bytes, continuing from hash h (start with MLG_FNV_SEED). */
 #define MLG_FNV_SEED 0xcbf29ce484222325ull
 uint64_t mlg_fnv1a(uint64_t h, const void *data, size_t n);

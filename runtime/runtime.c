@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file_util.h"
 #include "internal.h"
 
 /* Backends in the order their devices are listed. Vulkan joins here. */
@@ -135,23 +136,8 @@ static mlg_status choose_device(const char *spec, const char *from, const mlg_de
 /* NULL: $MLG_CACHE_DIR, else $XDG_CACHE_HOME/mlg, else $HOME/.cache/mlg; "" or no home: none. */
 static mlg_status resolve_cache_dir(const char *option, char **out_dir) {
   *out_dir = NULL;
-  char buf[4096];
-  const char *dir = option;
-  if (!dir) {
-    const char *env = getenv("MLG_CACHE_DIR");
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (env) {
-      dir = env;
-    } else if (xdg && *xdg) {
-      if (snprintf(buf, sizeof buf, "%s/mlg", xdg) >= (int)sizeof buf) return MLG_OK;
-      dir = buf;
-    } else if (home && *home) {
-      if (snprintf(buf, sizeof buf, "%s/.cache/mlg", home) >= (int)sizeof buf) return MLG_OK;
-      dir = buf;
-    }
-  }
-  if (!dir || !*dir) return MLG_OK;
+  char dir[4096];
+  if (!mlg_cache_dir_resolve(option, dir, sizeof dir)) return MLG_OK;
   *out_dir = strdup(dir);
   if (!*out_dir) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
   return MLG_OK;

@@ -9,6 +9,7 @@
 #include "diag.h"
 #include "emit_code.h"
 #include "fuse.h"
+#include "gemm_tuning.h"
 #include "graph.h"
 #include "lower.h"
 #include "plan.h"
@@ -19,7 +20,7 @@
 static const char usage[] =
     "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|fused|kernels|plan] [--target opencl|vulkan]\n"
     "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights] [-O0|-O2]\n"
-    "            [--device-hint=cpu|gpu] [--subgroups=on|off] [--no-memory-reuse]\n"
+    "            [--device-hint=cpu|gpu] [--subgroups=on|off] [--tuning FILE] [--no-memory-reuse]\n"
     "\n"
     "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
     "or prints one stage with --emit (to stdout, or to -o OUT).\n"
@@ -31,6 +32,8 @@ static const char usage[] =
     "  --subgroups=on|off  vulkan: reductions through subgroup operations (default on; the\n"
     "                    bundle then needs a device with subgroup arithmetic in compute\n"
     "                    shaders: use off for one without; opencl never uses them)\n"
+    "  --tuning FILE     GEMM tiles per shape class from a tuning cache file (what mlgrun --tune\n"
+    "                    writes; mlgrun --show-tuning names it), for the tiled GEMM kernel\n"
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
     "  --weights FILE    take params from a .safetensors file (by name)\n"
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
@@ -79,6 +82,8 @@ int main(int argc, char **argv) {
   mlg_compile_options options = {.target = MLGB_TARGET_OPENCL, .opt_level = 2};
   static mlg_dim_binding dims[MAX_DIMS];
   static char dim_names[MAX_DIMS][128];
+  static mlg_gemm_tuning tuning;
+  const char *tuning_path = NULL;
   int n_dims = 0;
   int subgroups = -1; /* -1: the target's default */
 
@@ -127,6 +132,9 @@ int main(int argc, char **argv) {
       if (strcmp(v, "on") == 0) subgroups = 1;
       else if (strcmp(v, "off") == 0) subgroups = 0;
       else return usage_error("bad --subgroups value '%s' (expected on or off)", v);
+    } else if (strcmp(a, "--tuning") == 0 || strncmp(a, "--tuning=", 9) == 0) {
+      tuning_path = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
+      if (!tuning_path || !*tuning_path) return usage_error("%s needs a tuning file", a);
     } else if (strcmp(a, "--no-weights") == 0) {
       options.no_weights = 1;
     } else if (strcmp(a, "--no-memory-reuse") == 0) {
@@ -150,6 +158,14 @@ int main(int argc, char **argv) {
   options.subgroups = options.target == MLGB_TARGET_VULKAN && subgroups != 0;
   options.n_dims = n_dims;
   options.dims = dims;
+  if (tuning_path) {
+    char err[1024];
+    if (mlg_gemm_tuning_load(tuning_path, &tuning, err, sizeof err) != 0) {
+      fprintf(stderr, "mlgc: error: --tuning: %s (re-tune with 'mlgrun --tune')\n", err);
+      return 1;
+    }
+    options.gemm_tuning = &tuning;
+  }
 
   mlg_stage last = MLG_STAGE_BUNDLE;
   int emit_fused = 0;

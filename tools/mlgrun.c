@@ -15,6 +15,7 @@
 #include "bundle.h"
 #include "file_util.h"
 #include "compile.h"
+#include "gemm_tune.h"
 #include "mlg.h"
 #include "mlgrun_perf.h"
 #include "tensor_file.h"
@@ -43,6 +44,15 @@ static const char USAGE[] =
     "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
     "                               uniform in [-1, 1), i32 inputs are 0\n"
     "  --list-devices               list devices and exit\n"
+    "\n"
+    "GEMM tuning (.mlg sources; docs/performance.md):\n"
+    "  --tune                       search the device's GEMM tiles again and cache them; alone,\n"
+    "                               without a model, print the table and exit. Without it a GPU\n"
+    "                               is searched once and its table cached; a CPU device uses a\n"
+    "                               cached table but is never searched unasked\n"
+    "  --no-tune                    use the built-in GEMM tiles\n"
+    "  --show-tuning                print the device's GEMM table and its cache file (searching\n"
+    "                               first on a GPU without one) and exit\n"
     "\n"
     "measuring (docs/performance.md):\n"
     "  --profile                    after a warm-up run, time one run and print each dispatch's\n"
@@ -79,6 +89,9 @@ typedef struct args {
   int copy_mib;
   int max_seconds;           /* 0: no limit */
   int no_outputs;
+  int tune;                  /* --tune: search again */
+  int no_tune;
+  int show_tuning;
   int n_dims;
   mlg_dim_binding dims[MAX_DIMS_FLAGS];
   int n_inputs;
@@ -185,6 +198,12 @@ static int parse_args(int argc, char **argv, args *a) {
       a->limits = 1;
     } else if (strcmp(arg, "--no-outputs") == 0) {
       a->no_outputs = 1;
+    } else if (strcmp(arg, "--tune") == 0) {
+      a->tune = 1;
+    } else if (strcmp(arg, "--no-tune") == 0) {
+      a->no_tune = 1;
+    } else if (strcmp(arg, "--show-tuning") == 0) {
+      a->show_tuning = 1;
     } else if (strcmp(arg, "--validate") == 0) {
       /* Read by the Vulkan backend when it creates its instance. */
       setenv("MLG_VK_VALIDATION", "1", 1);
@@ -242,7 +261,11 @@ static int parse_args(int argc, char **argv, args *a) {
       a->model = arg;
     }
   }
-  if (!a->model && !a->list_devices && !a->limits) return usage_error("no model given");
+  if (a->tune && a->no_tune) return usage_error("--tune and --no-tune exclude each other");
+  if (a->show_tuning && a->model)
+    return usage_error("--show-tuning takes no model (it prints the device's table and exits)");
+  if (!a->model && !a->list_devices && !a->limits && !a->tune && !a->show_tuning)
+    return usage_error("no model given");
   return 0;
 }
 
@@ -287,6 +310,40 @@ static int is_bundle(const char *path) {
   return n == 4 && memcmp(magic, MLGB_MAGIC, 4) == 0;
 }
 
+/* The device's GEMM tuning (gemm_tune.h): 1 with *out filled, 0 for the built-in tiles. A GPU
+ * is searched when the cache has no table; a CPU device only with --tune (its vector kernel
+ * does not use these tiles). */
+static int gemm_tuning(const args *a, const mlg_device_info *dev, mlg_gemm_tuning *out, mlg_tune_report *rep) {
+  memset(rep, 0, sizeof *rep);
+  if (a->no_tune) return 0;
+  mlg_tune_options o = {.who = "mlgrun", .force = a->tune, .no_search = !a->tune && !dev->is_gpu};
+  return mlg_tune_gemm(dev, &o, out, rep) == 0;
+}
+
+/* --tune or --show-tuning without a model: the table of the device, and where it is cached. */
+static int tuning_only(const args *a) {
+  mlg_runtime_options ro = {0};
+  ro.device = a->device;
+  mlg_runtime *rt = NULL;
+  if (mlg_runtime_create(&ro, &rt) != MLG_OK) return runtime_error();
+  mlg_device_info dev = *mlg_runtime_device(rt);
+  mlg_runtime_destroy(rt); /* the search creates its own, with profiling on */
+  mlg_gemm_tuning t;
+  mlg_tune_report rep;
+  int have = gemm_tuning(a, &dev, &t, &rep);
+  printf("gemm tuning of %s %s [%s, driver %s]\n", dev.spec, dev.name, dev.backend, dev.driver);
+  printf("cache: %s\n", rep.path[0] ? rep.path : "none (no cache folder)");
+  if (have) {
+    printf("source: %s\n", rep.from_cache ? "cache" : rep.stored ? "search (stored)" : "search (not stored)");
+    mlg_tune_print(stdout, &t);
+    return 0;
+  }
+  if (a->tune) return error("the GEMM search found no working tiling on %s", dev.spec);
+  printf("source: none: %s\n", dev.is_gpu ? "the search found no working tiling"
+                                          : "a CPU-class device is tuned only with --tune");
+  return 0;
+}
+
 /* Compiles a .mlg in memory; diagnostics go to stderr. */
 static int compile_source(const args *a, int target, const mlg_device_info *dev, uint8_t **out_data,
                           size_t *out_size) {
@@ -304,6 +361,9 @@ static int compile_source(const args *a, int target, const mlg_device_info *dev,
   opts.device_class = dev->is_gpu ? 2 : 1; /* kt_device_class: tiles for the device that runs it */
   opts.local_mem_bytes = (int64_t)dev->local_mem_bytes;
   opts.subgroups = dev->subgroup_arithmetic; /* Vulkan devices that have them; never OpenCL */
+  mlg_gemm_tuning tuning;
+  mlg_tune_report rep;
+  if (gemm_tuning(a, dev, &tuning, &rep)) opts.gemm_tuning = &tuning;
   int rc = mlg_compile(&src, &opts, &diag, out_data, out_size);
   mlg_source_free(&src);
   if (rc != 0) return error("could not compile '%s' (%d error%s)", a->model, diag.n_errors, diag.n_errors == 1 ? "" : "s");
@@ -517,6 +577,9 @@ static int run_model(const args *a, run_state *s) {
   int is_b = is_bundle(a->model);
   if (is_b && a->n_dims > 0)
     return usage_error("-D applies to .mlg sources; recompile the bundle ('%s')", a->model);
+  if (is_b && (a->tune || a->no_tune))
+    return usage_error("%s applies to .mlg sources; a bundle's kernels are tiled when mlgc compiles it "
+                       "(mlgc --tuning FILE)", a->tune ? "--tune" : "--no-tune");
 
   mlg_runtime_options ro = {0};
   ro.device = a->device;
@@ -625,6 +688,7 @@ int main(int argc, char **argv) {
   if (rc != 0) return rc;
   if (a.list_devices) return list_devices();
   if (a.limits && !a.model) return limits_only(&a);
+  if ((a.tune || a.show_tuning) && !a.model) return tuning_only(&a);
 
   run_state s = {0};
   rc = run_model(&a, &s);

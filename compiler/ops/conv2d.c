@@ -86,13 +86,9 @@ static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc 
     if (mlg_lower_emit(ctx, node, k, groups, cargs, 2)) return -1;
     b_tensor = col;
   }
-  d.device_class = ctx->device_class;
-  d.subgroups = ctx->subgroups;
-  d.max_vec = mlg_lower_max_vec(ctx);
-  d.local_mem_bytes = ctx->local_mem_bytes;
   d.epilogue = mlg_lower_epilogue(ctx, node);
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_matmul(ctx->out->module, name, &d, &k, groups))
+  if (mlg_lower_matmul_kernel(ctx, name, &d, &k, groups))
     return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
   /* The matmul template's buffers: a (w), b (col or x), bias, c (y), then the epilogue's. */
   int args[40], n_args = 0;

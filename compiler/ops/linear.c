@@ -67,15 +67,11 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
     d.a_norm_bias = ln->n_inputs >= 3;
   }
   d.epilogue = mlg_lower_epilogue(ctx, node);
-  d.device_class = ctx->device_class;
-  d.subgroups = ctx->subgroups;
-  d.max_vec = mlg_lower_max_vec(ctx);
-  d.local_mem_bytes = ctx->local_mem_bytes;
   char name[48];
   kir_kernel *k;
   int64_t groups[3];
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_matmul(ctx->out->module, name, &d, &k, groups))
+  if (mlg_lower_matmul_kernel(ctx, name, &d, &k, groups))
     return mlg_lower_fail(ctx, node, "linear: cannot build kernel %s", name);
   int args[40], n_args = 0;
   args[n_args++] = la.tensor;

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../gemm_tuning.h"
 #include "../op.h"
+#include "templates/matmul.h"
 #include "templates/shape.h"
 
 kir_scalar mlg_kir_scalar(mlg_ir_dtype dtype) { return dtype == MLG_I32 ? KIR_I32 : KIR_F32; }
@@ -70,6 +72,19 @@ int mlg_lower_emit_anchor(mlg_lower_ctx *ctx, int node, kir_kernel *kernel,
   n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
   if (n_args < 0) return -1;
   return mlg_lower_emit(ctx, node, kernel, groups, args, n_args);
+}
+
+int mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, kt_matmul_desc *d,
+                            kir_kernel **out_kernel, int64_t out_groups[3]) {
+  d->device_class = ctx->device_class;
+  d->subgroups = ctx->subgroups;
+  d->max_vec = mlg_lower_max_vec(ctx);
+  d->local_mem_bytes = ctx->local_mem_bytes;
+  kt_matmul_desc tuned = *d;
+  if (mlg_gemm_tuning_apply(ctx->gemm_tuning, &tuned) &&
+      kt_matmul(ctx->out->module, name, &tuned, out_kernel, out_groups) == 0)
+    return 0;
+  return kt_matmul(ctx->out->module, name, d, out_kernel, out_groups);
 }
 
 int mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel,

@@ -89,15 +89,11 @@ static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   d.c_stride_m = cs[nb];
   d.c_stride_n = cs[nb + 1];
   d.epilogue = mlg_lower_epilogue(ctx, node);
-  d.device_class = ctx->device_class;
-  d.subgroups = ctx->subgroups;
-  d.max_vec = mlg_lower_max_vec(ctx);
-  d.local_mem_bytes = ctx->local_mem_bytes;
   char name[48];
   kir_kernel *k;
   int64_t groups[3];
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_matmul(ctx->out->module, name, &d, &k, groups))
+  if (mlg_lower_matmul_kernel(ctx, name, &d, &k, groups))
     return mlg_lower_fail(ctx, node, "matmul: cannot build kernel %s", name);
   int args[40] = {la.tensor, lb.tensor, mlg_lower_store_tensor(ctx, node)};
   int n_args = mlg_lower_extra_args(ctx, node, args, 3, 40);

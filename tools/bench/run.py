@@ -4,6 +4,9 @@ process and on the same machine, and writes a JSON file and a Markdown table (do
 
     python3 tools/bench/run.py [--device cpu|gpu] [--quick] [--out DIR] [--build DIR]
 
+Before compiling the workloads it asks mlgrun for the device's GEMM tuning table (searching
+once on a GPU; cached on disk) and compiles with mlgc --tuning FILE; bench.json records it.
+
 It builds nothing: it expects BUILD/bin/mlgc and BUILD/bin/mlgrun (default BUILD: build).
 Peers that are not installed are reported as missing, not fatal.
 """
@@ -60,6 +63,28 @@ def measure_limits(args):
             info["device"] = line[len("device: "):]
         if line.startswith("peak FP32: "):
             info["peak_formula"] = line[len("peak FP32: "):]
+    return info
+
+
+def tune_device(args):
+    """The device's GEMM tuning (docs/performance.md): mlgrun --show-tuning, or --tune to search
+    again. Returns {"text", "source", "path", "file"}; "path" is None when there is no table
+    (--no-tune, or a CPU device never tuned with --tune)."""
+    if args.no_tune:
+        return {"text": "", "source": "off (--no-tune)", "path": None}
+    flag = "--tune" if args.tune else "--show-tuning"
+    out = run_cmd([args.mlgrun, flag, "--device", args.mlg_device], 1800, args.lib_dir)
+    info = {"text": out.strip(), "source": None, "path": None}
+    cache = None
+    for line in out.splitlines():
+        if line.startswith("cache: "):
+            cache = line[len("cache: "):]
+        if line.startswith("source: "):
+            info["source"] = line[len("source: "):]
+    if info["source"] and not info["source"].startswith("none") and cache and os.path.isfile(cache):
+        info["path"] = cache
+        with open(cache) as f:
+            info["file"] = f.read()
     return info
 
 
@@ -177,6 +202,8 @@ def run_mlg(args, w, work, weights_path):
            "--device-hint=" + args.device] + w.d_flags()
     if weights_path:
         cmd += ["--weights", weights_path]
+    if args.tuning_path:
+        cmd += ["--tuning", args.tuning_path]
     run_cmd(cmd, 600)
     check = checkable(w)
     cmd = [args.mlgrun, bundle, "--device", args.mlg_device, "--bench", str(args.runs), "--warmup", str(args.warmup),
@@ -278,7 +305,11 @@ def markdown(results, limits, meta, peer_names):
     lines = [f"mlg: {a.get('backend', 'opencl')} backend on `{a.get('mlg_device', '?')}`; "
              f"limits from: {limits.get('device', '?')}",
              f"Peak FP32: {limits.get('peak_formula', 'unknown')}; copy bandwidth: "
-             f"{limits.get('copy_gbps', 0):.1f} GB/s (measured in this run)", ""]
+             f"{limits.get('copy_gbps', 0):.1f} GB/s (measured in this run)"]
+    tuning = meta.get("gemm_tuning") or {}
+    table = [ln for ln in tuning.get("text", "").splitlines() if ln.startswith(("large:", "medium:"))]
+    lines.append(f"GEMM tiles: {tuning.get('source') or 'built-in'}" + (f" ({'; '.join(table)})" if table else ""))
+    lines.append("")
     head = ["workload", "mlg device ms", "mlg wall ms", "mlg rate", "% of limit", "check"] + \
            [f"{n} ms (speed)" for n in peer_names]
     lines.append("| " + " | ".join(head) + " |")
@@ -369,6 +400,10 @@ def main(argv=None):
     ap.add_argument("--peers", default=None, help="run only the peers whose name matches this regex")
     ap.add_argument("--no-peers", action="store_true", help="measure mlg only")
     ap.add_argument("--profile", action="store_true", help="keep mlgrun --profile's per-kernel table in the JSON")
+    ap.add_argument("--tune", action="store_true",
+                    help="search the device's GEMM tiles again (mlgrun --tune) instead of the cached table; "
+                         "needed once for a CPU device, which is never searched unasked")
+    ap.add_argument("--no-tune", action="store_true", help="compile with the built-in GEMM tiles")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--openblas-coretype", default=None,
                     help="OPENBLAS_CORETYPE for the peers' processes (e.g. SkylakeX; '' unsets it; "
@@ -407,11 +442,17 @@ def main(argv=None):
         log(f"peer {p.name}: " + ("available" if p.ok else f"MISSING ({p.why})"))
     peer_names = [p.name for p in peers]
 
+    if args.tune and args.no_tune:
+        log("run.py: --tune and --no-tune exclude each other")
+        return 2
     args.mlg_device = pick_device(args)
     limits = measure_limits(args)
     log(limits["text"])
+    tuning = tune_device(args)
+    args.tuning_path = tuning["path"]
+    log(f"GEMM tuning: {tuning['source']}" + (f" ({tuning['path']})" if tuning["path"] else ""))
     meta = {"args": {k: v for k, v in vars(args).items() if k not in ("mlgc", "mlgrun", "lib_dir")},
-            "environment": environment(args)}
+            "environment": environment(args), "gemm_tuning": tuning}
     results = []
 
     def save():

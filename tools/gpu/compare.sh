@@ -3,7 +3,9 @@
 # OpenCL and Vulkan drivers (as run_models.sh does), then times a fixed set of workloads with
 # `mlgrun --bench` on each GPU device (OpenCL and Vulkan) with each build given, one line per
 # (build, device, workload), so two builds (say main and a change) are compared in one call on
-# the same warm machine. Extra workloads: MLG_COMPARE_EXTRA="model.mlg -D N=1;...".
+# the same warm machine. Extra workloads: MLG_COMPARE_EXTRA="model.mlg -D N=1;..."; extra
+# mlgrun flags for every run: MLG_COMPARE_FLAGS (e.g. --no-tune). Each build keeps its caches
+# (programs, GEMM tuning) in OUT_DIR/cache-BUILD.
 set -uo pipefail
 OUTDIR=${1:?usage: compare.sh OUT_DIR BUILD_DIR...}
 shift
@@ -34,7 +36,7 @@ for build in "$@"; do
     for w in "${WORKLOADS[@]}"; do
       [ -n "$w" ] || continue
       # shellcheck disable=SC2086
-      line=$(timeout 120 "$build/bin/mlgrun" $w --device "$dev" --bench 10 --max-seconds 3 \
+      line=$(timeout 120 "$build/bin/mlgrun" $w ${MLG_COMPARE_FLAGS:-} --device "$dev" --bench 10 --max-seconds 3 \
              --no-outputs 2>"$OUTDIR/err.txt" | tail -n 1)
       [ -n "$line" ] || line="FAILED: $(tail -n 2 "$OUTDIR/err.txt" | tr '\n' ' ')"
       printf '%-14s %-10s %-55s %s\n' "$(basename "$build")" "$dev" "$w" "$line"
