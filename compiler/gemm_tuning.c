@@ -13,9 +13,10 @@
 #define MAGIC "mlg-gemm-tuning"
 #define LOCAL_LIMIT (48 * 1024)
 
-static const char *const CLASS_NAMES[MLG_GEMM_N_CLASSES] = {"large", "medium"};
+static const char *const CLASS_NAMES[MLG_GEMM_N_CLASSES] = {"large", "medium", "huge"};
 
 mlg_gemm_class mlg_gemm_class_of(int64_t m, int64_t n) {
+  if (m >= 2048 && n >= 2048) return MLG_GEMM_HUGE;
   if (m >= 512 && n >= 512) return MLG_GEMM_LARGE;
   if (m >= 64 && n >= 64) return MLG_GEMM_MEDIUM;
   return MLG_GEMM_NO_CLASS;

@@ -1,7 +1,8 @@
 /* gemm_tuning.h — per-device tile choices for the tiled GEMM kernel (codegen/templates/matmul.h)
  * and their versioned text form, the file the tuner caches on disk (tools/tune/gemm_tune.h).
  *
- * A table maps a shape class of C (large: M and N ≥ 512; medium: M and N ≥ 64) to the work-group
+ * A table maps a shape class of C (huge: M and N ≥ 2048; large: M and N ≥ 512; medium: M and
+ * N ≥ 64) to the work-group
  * tile, K step and register block that a search measured fastest on one device. Lowering applies
  * it to every kt_matmul_desc it builds (matmul, batched matmul, linear, conv2d as GEMM) through
  * mlg_lower_matmul_kernel; the CPU vector kernel (matmul_cpu.c) keeps its own blocks. Shapes of
@@ -9,7 +10,7 @@
  *
  * The file (docs/performance.md), read strictly — any deviation is an error, never a guess:
  *
- *   mlg-gemm-tuning 1
+ *   mlg-gemm-tuning 2
  *   device NVIDIA H100 80GB HBM3
  *   driver 550.54.15
  *   backend opencl
@@ -26,12 +27,13 @@
 
 #include "templates/matmul.h"
 
-#define MLG_GEMM_TUNING_VERSION 1
+#define MLG_GEMM_TUNING_VERSION 2
 
 typedef enum mlg_gemm_class {
   MLG_GEMM_LARGE = 0,        /* M and N ≥ 512 */
   MLG_GEMM_MEDIUM = 1,       /* M and N ≥ 64 (and not large) */
-  MLG_GEMM_N_CLASSES = 2,
+  MLG_GEMM_HUGE = 2,         /* M and N ≥ 2048 (searched on GPUs only) */
+  MLG_GEMM_N_CLASSES = 3,
   MLG_GEMM_NO_CLASS = -1     /* a skinny or small problem: the built-in tiles */
 } mlg_gemm_class;
 
@@ -51,7 +53,7 @@ typedef struct mlg_gemm_tuning {
 
 /* The class of an M×N result. */
 mlg_gemm_class mlg_gemm_class_of(int64_t m, int64_t n);
-/* "large", "medium"; "?" for anything else. */
+/* "large", "medium", "huge"; "?" for anything else. */
 const char    *mlg_gemm_class_name(mlg_gemm_class c);
 
 /* 1 when t is a tiling the tiled kernel takes on a device with `local_mem_bytes` of local

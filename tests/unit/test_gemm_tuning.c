@@ -68,7 +68,7 @@ START_TEST(test_round_trip) {
   char err[256];
   ck_assert_int_eq(mlg_gemm_tuning_format(&t, &text, &size), 0);
   ck_assert_uint_eq(strlen(text), size);
-  ck_assert_ptr_nonnull(strstr(text, "mlg-gemm-tuning 1\ndevice Some GPU 80GB\ndriver 550.54.15\n"
+  ck_assert_ptr_nonnull(strstr(text, "mlg-gemm-tuning 2\ndevice Some GPU 80GB\ndriver 550.54.15\n"
                                      "backend opencl\nlarge 128 128 16 8 8 21000.5\n"
                                      "medium 64 32 8 4 8 3100.2\nend "));
   ck_assert_int_eq(mlg_gemm_tuning_parse(text, size, &back, err, sizeof err), 0);
@@ -133,37 +133,38 @@ END_TEST
 /* Files with a correct checksum whose content is still wrong. */
 START_TEST(test_bad_content) {
   static const char *const bad[] = {
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n",   /* version */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n",   /* version */
+      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n",   /* old version */
       "mlg-gemm-tuning 0\ndevice d\ndriver v\nbackend opencl\n",                           /* version */
       "mlg-gemm-tuning x\ndevice d\ndriver v\nbackend opencl\n",                           /* version */
-      "mlg-gemm-tunin 1\ndevice d\ndriver v\nbackend opencl\n",                            /* magic */
-      "mlg-gemm-tuning 1\ndriver v\ndevice d\nbackend opencl\n",                           /* order */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\n",                                           /* no backend */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nhuge 64 64 16 4 4 1.0\n",     /* class */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4\n",        /* fields */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0 9\n",  /* fields */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64  64 16 4 4 1.0\n",   /* spacing */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 -4 1.0\n",   /* sign */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4x 1.0\n",   /* number */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 nan\n",    /* GFLOP/s */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 -1\n",     /* GFLOP/s */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 3 4 1.0\n",    /* 3 ∤ 64 */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 128 128 16 2 4 1.0\n",  /* 2048 items */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 256 256 32 8 8 1.0\n",  /* 64 KiB */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 16 4 1.0\n",   /* block > 8 */
-      ("mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n"
+      "mlg-gemm-tunin 2\ndevice d\ndriver v\nbackend opencl\n",                            /* magic */
+      "mlg-gemm-tuning 2\ndriver v\ndevice d\nbackend opencl\n",                           /* order */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\n",                                           /* no backend */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nxlarge 64 64 16 4 4 1.0\n",   /* class */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4\n",        /* fields */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0 9\n",  /* fields */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64  64 16 4 4 1.0\n",   /* spacing */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 -4 1.0\n",   /* sign */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4x 1.0\n",   /* number */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 nan\n",    /* GFLOP/s */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 -1\n",     /* GFLOP/s */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 3 4 1.0\n",    /* 3 ∤ 64 */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 128 128 16 2 4 1.0\n",  /* 2048 items */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 256 256 32 8 8 1.0\n",  /* 64 KiB */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 16 4 1.0\n",   /* block > 8 */
+      ("mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n"
        "large 64 64 16 4 4 1.0\n"),                                                        /* twice */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\n\n",                         /* blank */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 \n",      /* empty */
-      "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\n large 64 64 16 4 4 1\n",    /* indent */
-      "mlg-gemm-tuning 1\r\ndevice d\r\ndriver v\r\nbackend opencl\r\n",                   /* CRLF */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\n\n",                         /* blank */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 \n",      /* empty */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\n large 64 64 16 4 4 1\n",    /* indent */
+      "mlg-gemm-tuning 2\r\ndevice d\r\ndriver v\r\nbackend opencl\r\n",                   /* CRLF */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char *text = resign(bad[i]);
     ck_assert_msg(!parses(text), "bad file %zu accepted:\n%s", i, text);
     free(text);
   }
-  char *ok = resign("mlg-gemm-tuning 1\ndevice d\ndriver \nbackend vulkan\nmedium 32 64 8 4 8 12.5\n");
+  char *ok = resign("mlg-gemm-tuning 2\ndevice d\ndriver \nbackend vulkan\nmedium 32 64 8 4 8 12.5\n");
   mlg_gemm_tuning t;
   char err[256];
   ck_assert_msg(mlg_gemm_tuning_parse(ok, strlen(ok), &t, err, sizeof err) == 0, "%s", err);
@@ -346,11 +347,11 @@ START_TEST(test_tune_store_reuse) {
   /* First use: a search, every class tuned, the table stored. */
   ck_assert_int_eq(mlg_tune_gemm(&dev, &o, &t, &rep), 0);
   ck_assert(rep.searched && rep.stored && !rep.from_cache);
-  ck_assert_int_eq(rep.n_tried, 4);
+  ck_assert_int_eq(rep.n_tried, 2 * MLG_GEMM_N_CLASSES);
   ck_assert_int_eq(rep.n_rejected, 0);
   char *text = log_text(log);
   ck_assert_ptr_nonnull(strstr(text, "test: no GEMM tuning for"));
-  ck_assert_int_eq(count(text, "test: tuned GEMM for '"), 2);
+  ck_assert_int_eq(count(text, "test: tuned GEMM for '"), MLG_GEMM_N_CLASSES);
   ck_assert_ptr_nonnull(strstr(text, "(large: "));
   ck_assert_ptr_nonnull(strstr(text, "(medium: "));
   free(text);
@@ -448,7 +449,7 @@ START_TEST(test_tune_bad_cache) {
   ck_assert(rep.searched && rep.stored);
   text = log_text(log);
   ck_assert_int_eq(count(text, "test: warning: ignoring GEMM tuning cache"), 1);
-  ck_assert_int_eq(count(text, "test: tuned GEMM for"), 2);
+  ck_assert_int_eq(count(text, "test: tuned GEMM for"), MLG_GEMM_N_CLASSES);
   free(text);
   mlg_gemm_tuning back;
   char err[512];
@@ -470,13 +471,15 @@ START_TEST(test_tune_discards_wrong) {
   mlg_tune_report rep;
   ck_assert_int_eq(mlg_tune_gemm(&dev, &o, &t, &rep), 0);
   ck_assert(rep.searched && !rep.stored && rep.path[0] == '\0');
-  ck_assert_int_eq(rep.n_tried, 4);
-  ck_assert_int_eq(rep.n_rejected, 2);
+  ck_assert_int_eq(rep.n_tried, 2 * MLG_GEMM_N_CLASSES);
+  ck_assert_int_eq(rep.n_rejected, MLG_GEMM_N_CLASSES);
   /* The quick set's second candidates (gemm_tune.c). */
   ck_assert_int_eq(t.cls[MLG_GEMM_LARGE].tile_m, 32);
   ck_assert_int_eq(t.cls[MLG_GEMM_LARGE].tile_n, 64);
   ck_assert_int_eq(t.cls[MLG_GEMM_MEDIUM].tile_m, 64);
   ck_assert_int_eq(t.cls[MLG_GEMM_MEDIUM].tile_n, 32);
+  ck_assert_int_eq(t.cls[MLG_GEMM_HUGE].tile_m, 64);
+  ck_assert_int_eq(t.cls[MLG_GEMM_HUGE].tile_n, 128);
   char *text = log_text(log);
   ck_assert_ptr_nonnull(strstr(text, "mlgtune: note: no cache folder"));
   free(text);
@@ -499,7 +502,7 @@ START_TEST(test_tune_nothing_fits) {
   ck_assert(rep.searched && rep.stored);
   ck_assert_int_eq(rep.n_tried, 0);
   char *text = log_text(log);
-  ck_assert_int_eq(count(text, "test: warning: no GEMM candidate for class"), 2);
+  ck_assert_int_eq(count(text, "test: warning: no GEMM candidate for class"), MLG_GEMM_N_CLASSES);
   free(text);
   ck_assert_int_eq(mlg_tune_gemm(&dev, &o, &t, &rep), -1);
   ck_assert(rep.from_cache && !rep.searched);
@@ -690,7 +693,7 @@ START_TEST(test_mlgrun_tune_end_to_end) {
   free(log);
   /* --tune: a search, one line per class, the cache written. */
   log = mlgrun_checked(dir, "--tune");
-  ck_assert_int_eq(count(log, "mlgrun: tuned GEMM for '"), 2);
+  ck_assert_int_eq(count(log, "mlgrun: tuned GEMM for '"), MLG_GEMM_N_CLASSES);
   free(log);
   char cmd[4096];
   snprintf(cmd, sizeof cmd, "MLG_CACHE_DIR='%s/cache' '%s/bin/mlgrun' --show-tuning --device cpu >'%s/show.txt'",
