@@ -43,6 +43,9 @@ typedef struct kt_conv2d_desc {
 /* Output spatial size; returns -1 if the descriptor gives an empty or invalid output. */
 int kt_conv2d_out_size(const kt_conv2d_desc *d, int64_t *out_h, int64_t *out_w);
 
+/* d with stride, dilation and groups of 0 replaced by 1 (conv2d_gemm.c). */
+kt_conv2d_desc kt_conv2d_normalized(const kt_conv2d_desc *d);
+
 /* Builds the kernel. Returns 0, or -1 on an invalid descriptor or allocation failure. */
 int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kernel **out_kernel,
               int64_t out_groups[3]);
@@ -70,5 +73,40 @@ int kt_im2col(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kern
  * invalid. */
 struct kt_matmul_desc;
 int kt_conv2d_gemm_desc(const kt_conv2d_desc *d, struct kt_matmul_desc *out);
+
+/* ---- convolution for CPUs (conv2d_gemm.c): an implicit GEMM with output channels as vectors ----
+ * y^T (pixels × c_out) = col^T (pixels × K) @ w^T (K × c_out), every image's pixels in one GEMM
+ * (M = n·h_out·w_out), with col never written: row m of col^T is read straight from x at the
+ * window of output pixel m. Three kernels:
+ *   - pad (only when the convolution pads): xp = x with its zero border, [n, c_in, hp, wp];
+ *   - weight transpose (kt_cpu_pack_bt, matmul_cpu.h, of w as c_out × K): wt[k][co] = w[co][k]
+ *     for co < c_out, 0 up to c_out_pad (a multiple of the vector block), so the GEMM loads
+ *     whole vectors of output channels;
+ *   - the GEMM: each work-item computes `rows` output pixels (any pixels of any images: M is
+ *     n·h_out·w_out, the last item's extra rows clamped) × `vec`·`nvec` output channels; per k
+ *     one scalar of xp per pixel and `nvec` vectors of wt, the window's columns unrolled (their
+ *     offsets into xp are constants); output channels past c_out are computed and not stored.
+ *     The epilogue sees each output at its NCHW position.
+ * Launch: work-group size (1, 8 or fewer, 1); groups = (c_out_pad / (vec·nvec),
+ * ceil(ceil(M / rows) / 8), 1).
+ * Thread safety: reentrant. */
+typedef struct kt_conv2d_cpu_plan {
+  int vec, nvec, rows;        /* vector width, vectors per work-item, pixels per work-item */
+  int64_t c_out_pad;          /* c_out rounded up to vec·nvec */
+  int padded;                 /* 1: the pad kernel runs and the GEMM reads xp */
+  int64_t hp, wp;             /* xp's spatial size (h, w when not padded) */
+  int64_t xp_numel, wt_numel; /* elements of the two temporaries (xp_numel 0 when not padded) */
+} kt_conv2d_cpu_plan;
+
+/* Plans the CPU convolution for vectors of at most `max_vec` lanes (0: 16). Returns 0, or -1
+ * when it does not apply (groups > 1, an invalid shape, buffers past 32-bit indexing). */
+int kt_conv2d_cpu_plan_for(const kt_conv2d_desc *d, int max_vec, kt_conv2d_cpu_plan *out);
+/* Buffers: x (read), xp (write). Launch: groups as returned. */
+int kt_conv2d_cpu_pad(kir_module *m, const char *name, const kt_conv2d_desc *d,
+                      const kt_conv2d_cpu_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]);
+/* Buffers: xp (read; x when not padded), wt (read), bias (read, if has_bias), y (write), then
+ * the epilogue's. */
+int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *d,
+                  const kt_conv2d_cpu_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]);
 
 #endif

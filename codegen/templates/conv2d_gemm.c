@@ -4,31 +4,30 @@
 #include <string.h>
 
 #include "matmul.h"
+#include "kt_util.h"
 #include "reduce.h"
 
 #define LIMIT32 ((int64_t)1 << 31)
 #define IM2COL_LOCAL 256
 
-static int64_t one_if_0(int64_t v) { return v == 0 ? 1 : v; }
-
-static kt_conv2d_desc normalized(const kt_conv2d_desc *in) {
+kt_conv2d_desc kt_conv2d_normalized(const kt_conv2d_desc *in) {
   kt_conv2d_desc d = *in;
-  d.stride_h = one_if_0(d.stride_h);
-  d.stride_w = one_if_0(d.stride_w);
-  d.dil_h = one_if_0(d.dil_h);
-  d.dil_w = one_if_0(d.dil_w);
-  d.groups = one_if_0(d.groups);
+  d.stride_h = kt_one_if_0(d.stride_h);
+  d.stride_w = kt_one_if_0(d.stride_w);
+  d.dil_h = kt_one_if_0(d.dil_h);
+  d.dil_w = kt_one_if_0(d.dil_w);
+  d.groups = kt_one_if_0(d.groups);
   return d;
 }
 
 int kt_conv2d_gemm_direct(const kt_conv2d_desc *in) {
-  kt_conv2d_desc d = normalized(in);
+  kt_conv2d_desc d = kt_conv2d_normalized(in);
   return d.kh == 1 && d.kw == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_top == 0 &&
          d.pad_left == 0 && d.pad_bottom == 0 && d.pad_right == 0;
 }
 
 int64_t kt_conv2d_col_numel(const kt_conv2d_desc *in) {
-  kt_conv2d_desc d = normalized(in);
+  kt_conv2d_desc d = kt_conv2d_normalized(in);
   int64_t ho, wo;
   if (d.groups != 1 || kt_conv2d_out_size(&d, &ho, &wo)) return -1;
   if (d.n < 1 || d.c_in < 1 || d.kh > LIMIT32 / d.c_in) return -1;
@@ -43,7 +42,7 @@ int kt_im2col(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
               int64_t out_groups[3]) {
   *out_kernel = NULL;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
-  kt_conv2d_desc d = normalized(in);
+  kt_conv2d_desc d = kt_conv2d_normalized(in);
   int64_t total = kt_conv2d_col_numel(&d), ho, wo;
   if (total < 1 || kt_conv2d_out_size(&d, &ho, &wo)) return -1;
   if (d.n * d.c_in * d.h * d.w >= LIMIT32) return -1;
@@ -110,7 +109,7 @@ int kt_im2col(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
 }
 
 int kt_conv2d_gemm_desc(const kt_conv2d_desc *in, kt_matmul_desc *out) {
-  kt_conv2d_desc d = normalized(in);
+  kt_conv2d_desc d = kt_conv2d_normalized(in);
   int64_t ho, wo;
   memset(out, 0, sizeof *out);
   if (d.groups != 1 || kt_conv2d_out_size(&d, &ho, &wo)) return -1;

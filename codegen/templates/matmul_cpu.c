@@ -14,14 +14,15 @@
  *
  * The epilogue (bias, hooks.h) sees each scalar output, as in the tiled kernel. */
 #include "matmul.h"
+#include "matmul_cpu.h"
 
 #include <stdio.h>
 
 #include "kt_util.h"
 #include "reduce.h"
 
-#define MAX_RM 8
-#define MAX_NV 4
+#define MAX_RM KT_CPU_MAX_ROWS
+#define MAX_NV KT_CPU_MAX_NV
 #define MAX_RN 4
 
 typedef struct cpu_state {
@@ -117,7 +118,6 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   const int CN = NV * VW;
   const int64_t nbx = kt_ceil_div(N, CN), nby = kt_ceil_div(M, RM);
   const int LX = nbx >= 4 ? 4 : (int)nbx, LY = nby >= 4 ? 4 : (int)nby;
-  const kir_type vt = kir_tv(KIR_F32, VW);
   cpu_state s;
   kir_builder *b = begin(m, name, d, LX, LY, &s);
   if (!b) return -1;
@@ -136,35 +136,17 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   if (ragged_n) kir_if(b, kir_bin(b, KIR_LE, kir_add(b, kir_var(b, col0), kir_i32(b, CN)),
                                   kir_i32(b, N)));
   /* Full column block: vectors. */
-  int acc[MAX_RM][MAX_NV], bv[MAX_NV];
-  for (int i = 0; i < RM; i++)
-    for (int v = 0; v < NV; v++) {
-      char nm[32];
-      snprintf(nm, sizeof nm, "acc%d_%d", i, v);
-      acc[i][v] = kir_var_new(b, nm, vt);
-      kir_decl(b, acc[i][v], kir_cast(b, vt, kir_f32(b, 0.0)));
-    }
+  int acc[MAX_RM][MAX_NV];
+  kt_cpu_block_zero(b, RM, NV, VW, acc);
   int k = kir_var_new(b, "k", kir_t(KIR_I32));
   int brow = kir_var_new(b, "brow", kir_t(KIR_I32));
   kir_for(b, k, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
   kir_decl(b, brow, kir_add(b, kir_var(b, s.b_base),
                             kir_add(b, kt_scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0))));
-  for (int v = 0; v < NV; v++) {
-    char nm[32];
-    snprintf(nm, sizeof nm, "bv%d", v);
-    bv[v] = kir_var_new(b, nm, vt);
-    kir_decl(b, bv[v], kir_load_vec(b, s.bB, kir_add(b, kir_var(b, brow), kir_i32(b, v * VW)), VW));
-  }
-  for (int i = 0; i < RM; i++) {
-    char nm[32];
-    snprintf(nm, sizeof nm, "av%d", i);
-    int av = kir_var_new(b, nm, kir_t(KIR_F32));
-    kir_decl(b, av, kir_load(b, s.bA, kir_add(b, kir_var(b, arow[i]),
-                                              kt_scaled(b, kir_var(b, k), d->a_stride_k))));
-    for (int v = 0; v < NV; v++)
-      kir_assign(b, acc[i][v], kir_add(b, kir_var(b, acc[i][v]),
-                                       kir_mul(b, kir_var(b, av), kir_var(b, bv[v]))));
-  }
+  kir_expr *a_at[MAX_RM] = {0};
+  for (int i = 0; i < RM; i++)
+    a_at[i] = kir_add(b, kir_var(b, arow[i]), kt_scaled(b, kir_var(b, k), d->a_stride_k));
+  kt_cpu_block_step(b, s.bA, a_at, RM, s.bB, kir_var(b, brow), NV, VW, acc);
   kir_end(b); /* k */
   int vec_store = !d->epilogue.fn && d->c_stride_n == 1 && !(d->has_bias && d->bias_per_row);
   for (int i = 0; i < RM; i++) {
@@ -349,4 +331,74 @@ int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
   else
     return 0;
   return rc == 0 ? 1 : -1;
+}
+
+int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_t r_pad,
+                   int64_t offset, int64_t stride_r, int64_t stride_k, kir_kernel **out_kernel,
+                   int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  const int64_t lim = (int64_t)1 << 31;
+  if (R < 1 || K < 1 || r_pad < R || r_pad > lim / K || offset < 0 || stride_r < 0 ||
+      stride_k < 0 || offset + (R - 1) * stride_r + (K - 1) * stride_k >= lim)
+    return -1;
+  int lx = 64;
+  while (r_pad % lx) lx /= 2;
+  kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
+  if (!b) return -1;
+  int bs = kir_buffer_param(b, "src", KIR_F32, KIR_READ);
+  int bd = kir_buffer_param(b, "dst", KIR_F32, KIR_WRITE);
+  int r = kir_var_new(b, "r", kir_t(KIR_I32));
+  int k = kir_var_new(b, "k", kir_t(KIR_I32));
+  kir_decl(b, r, kir_global_id(b, 0));
+  kir_decl(b, k, kir_global_id(b, 1));
+  kir_expr *dst = kir_add(b, kt_scaled(b, kir_var(b, k), r_pad), kir_var(b, r));
+  kir_expr *src = kir_add(b, kir_i32(b, offset), kir_add(b, kt_scaled(b, kir_var(b, r), stride_r),
+                                                         kt_scaled(b, kir_var(b, k), stride_k)));
+  if (r_pad != R) {
+    int v = kir_var_new(b, "v", kir_t(KIR_F32));
+    kir_decl(b, v, kir_f32(b, 0.0));
+    kir_if(b, kt_lt(b, kir_var(b, r), R));
+    kir_assign(b, v, kir_load(b, bs, src));
+    kir_end(b);
+    kir_store(b, bd, dst, kir_var(b, v));
+  } else {
+    kir_store(b, bd, dst, kir_load(b, bs, src));
+  }
+  out_groups[0] = r_pad / lx;
+  out_groups[1] = K;
+  out_groups[2] = 1;
+  return kir_kernel_end(b, out_kernel);
+}
+
+void kt_cpu_block_zero(kir_builder *b, int rows, int nvec, int vw,
+                       int acc[KT_CPU_MAX_ROWS][KT_CPU_MAX_NV]) {
+  const kir_type vt = kir_tv(KIR_F32, vw);
+  for (int i = 0; i < rows; i++)
+    for (int v = 0; v < nvec; v++) {
+      char nm[32];
+      snprintf(nm, sizeof nm, "acc%d_%d", i, v);
+      acc[i][v] = kir_var_new(b, nm, vt);
+      kir_decl(b, acc[i][v], kir_cast(b, vt, kir_f32(b, 0.0)));
+    }
+}
+
+void kt_cpu_block_step(kir_builder *b, int buf_a, kir_expr *const *a_at, int rows, int buf_b,
+                       kir_expr *b_at, int nvec, int vw, int acc[KT_CPU_MAX_ROWS][KT_CPU_MAX_NV]) {
+  const kir_type vt = kir_tv(KIR_F32, vw);
+  int bv[KT_CPU_MAX_NV];
+  for (int v = 0; v < nvec; v++) {
+    char nm[32];
+    snprintf(nm, sizeof nm, "bv%d", v);
+    bv[v] = kir_var_new(b, nm, vt);
+    kir_decl(b, bv[v], kir_load_vec(b, buf_b, v ? kir_add(b, b_at, kir_i32(b, v * vw)) : b_at, vw));
+  }
+  for (int i = 0; i < rows; i++) {
+    char nm[32];
+    snprintf(nm, sizeof nm, "av%d", i);
+    int av = kir_var_new(b, nm, kir_t(KIR_F32));
+    kir_decl(b, av, kir_load(b, buf_a, a_at[i]));
+    for (int v = 0; v < nvec; v++)
+      kir_assign(b, acc[i][v], kir_add(b, kir_var(b, acc[i][v]),
+                                       kir_mul(b, kir_var(b, av), kir_var(b, bv[v]))));
+  }
 }

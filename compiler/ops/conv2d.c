@@ -6,6 +6,7 @@
 #include "../lower_util.h"
 #include "templates/conv2d.h"
 #include "templates/matmul.h"
+#include "templates/matmul_cpu.h"
 
 enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS };
 
@@ -60,6 +61,14 @@ static int conv2d_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
+/* Names a helper kernel after `what`, not after the fused group ("k3_pad", not "k3_conv2d_relu"). */
+static void helper_name(mlg_lower_ctx *ctx, const char *what, char *name, size_t size) {
+  const char *label = ctx->group_label;
+  ctx->group_label = NULL;
+  mlg_lower_kernel_name(ctx, what, name, size);
+  ctx->group_label = label;
+}
+
 /* Tuned for a device class: the convolution as a GEMM of the weight [c_out, K] with the im2col
  * matrix of each image (a temporary; x itself for a 1×1 stride-1 unpadded convolution), so it
  * runs on the device's GEMM kernel (conv2d.h). */
@@ -76,10 +85,7 @@ static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc 
     int64_t numel = kt_conv2d_col_numel(cd);
     int col = ctx->temp(ctx, numel * 4);
     if (col < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
-    const char *label = ctx->group_label;
-    ctx->group_label = NULL;
-    mlg_lower_kernel_name(ctx, "im2col", name, sizeof(name));
-    ctx->group_label = label;
+    helper_name(ctx, "im2col", name, sizeof(name));
     if (kt_im2col(ctx->out->module, name, cd, &k, groups))
       return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
     int cargs[2] = {n->inputs[0], col};
@@ -94,6 +100,46 @@ static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc 
   int args[40], n_args = 0;
   args[n_args++] = n->inputs[1];
   args[n_args++] = b_tensor;
+  if (n->n_inputs == 3) args[n_args++] = n->inputs[2];
+  args[n_args++] = mlg_lower_store_tensor(ctx, node);
+  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
+  if (n_args < 0) return -1;
+  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+}
+
+/* Tuned for CPUs: the implicit GEMM of conv2d_cpu.c (output channels as vectors, every image in
+ * one launch), after the weight's transpose and, when the convolution pads, x's padded copy. */
+static int conv2d_lower_cpu(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *cd,
+                            const kt_conv2d_cpu_plan *p) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  char name[48];
+  kir_kernel *k;
+  int64_t groups[3];
+  int x = n->inputs[0];
+  int wt = ctx->temp(ctx, p->wt_numel * 4);
+  if (wt < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  const int64_t K = cd->c_in * cd->kh * cd->kw;
+  helper_name(ctx, "weight_t", name, sizeof(name));
+  if (kt_cpu_pack_bt(ctx->out->module, name, cd->c_out, K, p->c_out_pad, 0, K, 1, &k, groups))
+    return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
+  int wargs[2] = {n->inputs[1], wt};
+  if (mlg_lower_emit(ctx, node, k, groups, wargs, 2)) return -1;
+  if (p->padded) {
+    int xp = ctx->temp(ctx, p->xp_numel * 4);
+    if (xp < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+    helper_name(ctx, "pad", name, sizeof(name));
+    if (kt_conv2d_cpu_pad(ctx->out->module, name, cd, p, &k, groups))
+      return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
+    int pargs[2] = {x, xp};
+    if (mlg_lower_emit(ctx, node, k, groups, pargs, 2)) return -1;
+    x = xp;
+  }
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_conv2d_cpu(ctx->out->module, name, cd, p, &k, groups))
+    return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
+  int args[40], n_args = 0;
+  args[n_args++] = x;
+  args[n_args++] = wt;
   if (n->n_inputs == 3) args[n_args++] = n->inputs[2];
   args[n_args++] = mlg_lower_store_tensor(ctx, node);
   n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
@@ -118,6 +164,10 @@ static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
       .groups = mlg_node_attr_int(n, "groups", 1), .has_bias = n->n_inputs == 3,
       .epilogue = mlg_lower_epilogue(ctx, node),
   };
+  kt_conv2d_cpu_plan plan;
+  if (ctx->device_class == KT_DEVICE_CPU &&
+      kt_conv2d_cpu_plan_for(&d, mlg_lower_max_vec(ctx), &plan) == 0)
+    return conv2d_lower_cpu(ctx, node, &d, &plan);
   if (ctx->device_class != KT_DEVICE_UNKNOWN && d.groups == 1 &&
       kt_conv2d_col_numel(&d) > 0)
     return conv2d_lower_gemm(ctx, node, &d);

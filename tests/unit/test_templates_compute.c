@@ -16,6 +16,7 @@
 
 #include "kir.h"
 #include "templates/conv2d.h"
+#include "templates/matmul_cpu.h"
 #include "templates/matmul.h"
 #include "templates/pool.h"
 #include "templates/reduce.h"
@@ -215,7 +216,9 @@ END_TEST
 
 /* ---------------------------------------------------------------- conv2d */
 
-static void check_conv(const char *what, kt_conv2d_desc d) {
+/* cpu_vec 0: the direct kernel (conv2d.c); else the CPU implicit GEMM (conv2d_cpu.c) with
+ * vectors of at most cpu_vec lanes (16: OpenCL; 4: what Vulkan allows). */
+static void check_conv_on(const char *what, kt_conv2d_desc d, int cpu_vec) {
   int64_t ho, wo;
   ck_assert_int_eq(kt_conv2d_out_size(&d, &ho, &wo), 0);
   if (!d.stride_h) d.stride_h = 1;
@@ -249,18 +252,42 @@ static void check_conv(const char *what, kt_conv2d_desc d) {
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t gr[3];
-  ck_assert_msg(kt_conv2d(m, "conv", &d, &k, gr) == 0, "%s: kt_conv2d failed", what);
   run_arg args[4];
   int na = 0;
-  args[na++] = (run_arg){x, xn};
-  args[na++] = (run_arg){w, wn};
-  if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
-  args[na++] = (run_arg){y, yn};
-  run_kernel(k, gr, args, na);
+  if (cpu_vec) {
+    /* The CPU path: the weight packed as K × c_out_pad, x padded, then the implicit GEMM. */
+    kt_conv2d_cpu_plan p;
+    ck_assert_msg(kt_conv2d_cpu_plan_for(&d, cpu_vec, &p) == 0, "%s: no CPU plan", what);
+    int64_t kk = cin_g * d.kh * d.kw;
+    float *wt = nan_vec(p.wt_numel), *xp = p.padded ? nan_vec(p.xp_numel) : x;
+    ck_assert_int_eq(kt_cpu_pack_bt(m, "pack", d.c_out, kk, p.c_out_pad, 0, kk, 1, &k, gr), 0);
+    run_kernel(k, gr, (run_arg[]){{w, wn}, {wt, p.wt_numel}}, 2);
+    if (p.padded) {
+      ck_assert_int_eq(kt_conv2d_cpu_pad(m, "pad", &d, &p, &k, gr), 0);
+      run_kernel(k, gr, (run_arg[]){{x, xn}, {xp, p.xp_numel}}, 2);
+    }
+    ck_assert_msg(kt_conv2d_cpu(m, "conv", &d, &p, &k, gr) == 0, "%s: kt_conv2d_cpu failed", what);
+    args[na++] = (run_arg){xp, p.padded ? p.xp_numel : xn};
+    args[na++] = (run_arg){wt, p.wt_numel};
+    if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
+    args[na++] = (run_arg){y, yn};
+    run_kernel(k, gr, args, na);
+    free(wt);
+    if (p.padded) free(xp);
+  } else {
+    ck_assert_msg(kt_conv2d(m, "conv", &d, &k, gr) == 0, "%s: kt_conv2d failed", what);
+    args[na++] = (run_arg){x, xn};
+    args[na++] = (run_arg){w, wn};
+    if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
+    args[na++] = (run_arg){y, yn};
+    run_kernel(k, gr, args, na);
+  }
   expect_close(what, y, ref, yn, 1.0);
   kir_module_free(m);
   free(x), free(w), free(bias), free(y), free(ref);
 }
+
+static void check_conv(const char *what, kt_conv2d_desc d) { check_conv_on(what, d, 0); }
 
 /* stride, dilation and groups left 0 mean 1 */
 #define CONV(...) ((kt_conv2d_desc){__VA_ARGS__})
@@ -310,6 +337,35 @@ START_TEST(conv_groups) {
   bad = CONV(.n = 1, .c_in = 1, .h = 2, .w = 2, .c_out = 1, .kh = 3, .kw = 3);
   ck_assert_int_eq(kt_conv2d(m, "window_too_big", &bad, &k, g), -1);
   kir_module_free(m);
+}
+END_TEST
+
+START_TEST(conv_cpu) {
+  /* Ragged pixel blocks (M % 6), padded channel blocks (c_out not a multiple of the vector
+   * block), stride, dilation, asymmetric padding, no padding, the 7×7 stem, batches. */
+  static const kt_conv2d_desc cases[] = {
+    CONV(.n = 2, .c_in = 3, .h = 17, .w = 17, .c_out = 5, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .has_bias = 1),
+    CONV(.n = 3, .c_in = 8, .h = 7, .w = 7, .c_out = 64, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1),
+    CONV(.n = 2, .c_in = 4, .h = 9, .w = 10, .c_out = 70, .kh = 1, .kw = 1, .stride_h = 2,
+         .stride_w = 2, .has_bias = 1),
+    CONV(.n = 1, .c_in = 2, .h = 9, .w = 11, .c_out = 33, .kh = 3, .kw = 2, .dil_h = 2,
+         .dil_w = 2, .pad_top = 1, .pad_left = 0, .pad_bottom = 2, .pad_right = 3),
+    CONV(.n = 2, .c_in = 3, .h = 33, .w = 33, .c_out = 16, .kh = 7, .kw = 7, .stride_h = 2,
+         .stride_w = 2, .pad_top = 3, .pad_left = 3, .pad_bottom = 3, .pad_right = 3),
+  };
+  static const char *names[] = {"3x3 pad 1, c_out 5", "7x7 map, c_out 64, n 3",
+                                "1x1 stride 2, c_out 70", "dilated, asymmetric padding",
+                                "7x7 stride 2 stem"};
+  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+    check_conv_on(names[i], cases[i], 16);
+    check_conv_on(names[i], cases[i], 4);
+  }
+  kt_conv2d_cpu_plan p;
+  kt_conv2d_desc grouped = CONV(.n = 1, .c_in = 4, .h = 8, .w = 8, .c_out = 6, .kh = 3, .kw = 3,
+                                .groups = 2);
+  ck_assert_int_eq(kt_conv2d_cpu_plan_for(&grouped, 16, &p), -1);
 }
 END_TEST
 
@@ -740,6 +796,7 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, conv_basic);
   tcase_add_test(tc, conv_stride_dilation_padding);
   tcase_add_test(tc, conv_groups);
+  tcase_add_test(tc, conv_cpu);
   suite_add_tcase(s, tc);
   tc = tcase_create("pool");
   tcase_add_test(tc, pool_max);

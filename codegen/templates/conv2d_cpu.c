@@ -1,0 +1,217 @@
+/* conv2d_cpu.c — convolution for CPUs (PoCL): an implicit GEMM whose vector axis is the output
+ * channels (conv2d.h describes the three kernels).
+ *
+ * Why this shape: PoCL vectorizes only what the kernel spells out as vectors, and the output
+ * channels of a CNN (64..512) fill whole vectors where the pixels of a feature map (56², 7², ...)
+ * leave ragged edges. All images go through one launch (M = n·h_out·w_out pixels), so the last
+ * stages (7×7 maps) still give every core work, and no im2col matrix is written: a work-item
+ * reads its pixels' windows from x (through its zero-padded copy xp), each window offset a
+ * constant of the unrolled loop. The weight is transposed per run (K × c_out_pad, small next to
+ * the activations) so its rows are contiguous vectors of output channels. */
+#include <stdio.h>
+
+#include "conv2d.h"
+#include "kt_util.h"
+#include "matmul_cpu.h"
+#include "reduce.h"
+
+#define LIMIT32 ((int64_t)1 << 31)
+#define MAX_ROWS KT_CPU_MAX_ROWS
+#define MAX_NVEC KT_CPU_MAX_NV
+#define ROWS_PER_ITEM 6
+#define ITEMS_PER_GROUP 8
+#define COPY_LOCAL 64
+
+int kt_conv2d_cpu_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_plan *out) {
+  kt_conv2d_desc d = kt_conv2d_normalized(in);
+  int64_t ho, wo;
+  *out = (kt_conv2d_cpu_plan){0};
+  if (d.groups != 1 || kt_conv2d_out_size(&d, &ho, &wo)) return -1;
+  if (d.n < 1 || d.c_in < 1 || d.c_out < 1) return -1;
+  int w = max_vec ? max_vec : 16;
+  int vec = w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
+  int nvec = 4;
+  while (nvec > 1 && (int64_t)vec * (nvec - 1) >= d.c_out) nvec--;
+  const int64_t cn = (int64_t)vec * nvec;
+  const int64_t hp = d.h + d.pad_top + d.pad_bottom, wp = d.w + d.pad_left + d.pad_right;
+  const int64_t c_out_pad = (d.c_out + cn - 1) / cn * cn;
+  /* Every buffer the kernels index must stay below 2^31 elements (the weight's pack checks
+   * its own). */
+  if (d.kh > LIMIT32 / d.kw || d.kh * d.kw > LIMIT32 / d.c_in) return -1;
+  const int64_t k = d.c_in * d.kh * d.kw;
+  if (hp > LIMIT32 / wp || hp * wp > LIMIT32 / d.c_in || d.c_in * hp * wp > LIMIT32 / d.n)
+    return -1;
+  if (c_out_pad > LIMIT32 / k || ho * wo > LIMIT32 / d.c_out || d.c_out * ho * wo > LIMIT32 / d.n)
+    return -1;
+  if (d.h * d.w > LIMIT32 / d.c_in || d.c_in * d.h * d.w > LIMIT32 / d.n) return -1;
+  out->vec = vec;
+  out->nvec = nvec;
+  out->rows = ROWS_PER_ITEM;
+  out->c_out_pad = c_out_pad;
+  out->padded = d.pad_top || d.pad_left || d.pad_bottom || d.pad_right;
+  out->hp = hp;
+  out->wp = wp;
+  out->xp_numel = out->padded ? d.n * d.c_in * hp * wp : 0;
+  out->wt_numel = k * c_out_pad;
+  return 0;
+}
+
+int kt_conv2d_cpu_pad(kir_module *m, const char *name, const kt_conv2d_desc *in,
+                      const kt_conv2d_cpu_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  kt_conv2d_desc d = kt_conv2d_normalized(in);
+  if (!p->padded) return -1;
+  /* Work-items: (column of xp, row of xp over n·c_in·hp). */
+  const int lx = p->wp < COPY_LOCAL ? (int)p->wp : COPY_LOCAL;
+  kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
+  if (!b) return -1;
+  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int bxp = kir_buffer_param(b, "xp", KIR_F32, KIR_WRITE);
+  int col = kir_var_new(b, "col", kir_t(KIR_I32));
+  int row = kir_var_new(b, "row", kir_t(KIR_I32));
+  int ih = kir_var_new(b, "ih", kir_t(KIR_I32));
+  int iw = kir_var_new(b, "iw", kir_t(KIR_I32));
+  int v = kir_var_new(b, "v", kir_t(KIR_F32));
+  kir_decl(b, col, kir_global_id(b, 0));
+  kir_decl(b, row, kir_global_id(b, 1));
+  if (p->wp % lx) {
+    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, col), kir_i32(b, p->wp)));
+    kir_return(b);
+    kir_end(b);
+  }
+  kir_decl(b, ih, kir_add(b, kir_mod(b, kir_var(b, row), kir_i32(b, p->hp)), kir_i32(b, -d.pad_top)));
+  kir_decl(b, iw, kir_add(b, kir_var(b, col), kir_i32(b, -d.pad_left)));
+  kir_decl(b, v, kir_f32(b, 0.0));
+  kir_if(b, kir_bin(b, KIR_AND,
+                    kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)),
+                            kt_lt(b, kir_var(b, ih), d.h)),
+                    kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, iw), kir_i32(b, 0)),
+                            kt_lt(b, kir_var(b, iw), d.w))));
+  /* x[(nc·h + ih)·w + iw] with nc = row / hp */
+  kir_expr *nc = kir_div(b, kir_var(b, row), kir_i32(b, p->hp));
+  kir_assign(b, v, kir_load(b, bx, kir_add(b, kir_mul(b, kir_add(b, kt_scaled(b, nc, d.h),
+                                                                   kir_var(b, ih)),
+                                                        kir_i32(b, d.w)),
+                                             kir_var(b, iw))));
+  kir_end(b);
+  kir_store(b, bxp, kir_add(b, kt_scaled(b, kir_var(b, row), p->wp), kir_var(b, col)),
+            kir_var(b, v));
+  out_groups[0] = kt_ceil_div(p->wp, lx);
+  out_groups[1] = d.n * d.c_in * p->hp;
+  out_groups[2] = 1;
+  return kir_kernel_end(b, out_kernel);
+}
+
+/* Declares an I32 variable named `nm` with suffix i, set to e. */
+static int decl_i(kir_builder *b, const char *nm, int i, kir_expr *e) {
+  char s[32];
+  snprintf(s, sizeof s, "%s%d", nm, i);
+  int v = kir_var_new(b, s, kir_t(KIR_I32));
+  kir_decl(b, v, e);
+  return v;
+}
+
+int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
+                  const kt_conv2d_cpu_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  kt_conv2d_desc d = kt_conv2d_normalized(in);
+  int64_t ho, wo;
+  if (kt_conv2d_out_size(&d, &ho, &wo) || p->rows < 1 || p->rows > MAX_ROWS || p->nvec < 1 ||
+      p->nvec > MAX_NVEC || p->vec < 1)
+    return -1;
+  const int VW = p->vec, NV = p->nvec, RM = p->rows, CN = VW * NV;
+  const int64_t HW = ho * wo, M = d.n * HW, CP = p->c_out_pad, HPWP = p->hp * p->wp;
+  const int64_t taps = d.kh * d.kw;
+  const int64_t nbx = CP / CN, nby = kt_ceil_div(M, RM);
+  const int LY = nby >= ITEMS_PER_GROUP ? ITEMS_PER_GROUP : (int)nby;
+  kir_builder *b = kir_kernel_begin(m, name, 1, LY, 1);
+  if (!b) return -1;
+  int bx = kir_buffer_param(b, "xp", KIR_F32, KIR_READ);
+  int bw = kir_buffer_param(b, "wt", KIR_F32, KIR_READ);
+  int bbias = d.has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
+  int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int col0 = decl_i(b, "col", 0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, CN)));
+  int row0 = decl_i(b, "row", 0, kir_mul(b, kir_global_id(b, 1), kir_i32(b, RM)));
+  if (nby % LY) {
+    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, row0), kir_i32(b, M)));
+    kir_return(b);
+    kir_end(b);
+  }
+  /* Per pixel row i: where its window starts in xp, and where its outputs go in y. Rows past
+   * M are clamped to the last pixel for loads and not stored. */
+  const int ragged_m = M % RM != 0;
+  int arow[MAX_ROWS], crow[MAX_ROWS];
+  for (int i = 0; i < RM; i++) {
+    kir_expr *r = kir_add(b, kir_var(b, row0), kir_i32(b, i));
+    if (ragged_m) r = kir_bin(b, KIR_MIN, r, kir_i32(b, M - 1));
+    int pix = decl_i(b, "m", i, r);
+    /* pixel m is (image m / HW, position m % HW) */
+    int pp = decl_i(b, "p", i, d.n > 1 ? kir_mod(b, kir_var(b, pix), kir_i32(b, HW)) : kir_var(b, pix));
+    kir_expr *a = kir_add(b, kt_scaled(b, kir_div(b, kir_var(b, pp), kir_i32(b, wo)), d.stride_h * p->wp),
+                          kt_scaled(b, kir_mod(b, kir_var(b, pp), kir_i32(b, wo)), d.stride_w));
+    kir_expr *c = kir_var(b, pp);
+    if (d.n > 1) {
+      int img = decl_i(b, "img", i, kir_div(b, kir_var(b, pix), kir_i32(b, HW)));
+      a = kir_add(b, kt_scaled(b, kir_var(b, img), d.c_in * HPWP), a);
+      c = kir_add(b, kt_scaled(b, kir_var(b, img), d.c_out * HW), c);
+    }
+    arow[i] = decl_i(b, "arow", i, a);
+    crow[i] = decl_i(b, "crow", i, c);
+  }
+  int acc[MAX_ROWS][MAX_NVEC];
+  kt_cpu_block_zero(b, RM, NV, VW, acc);
+  /* K = (ci, r, s): loops over input channels and the window's rows, its columns unrolled
+   * (their offsets into xp and wt are constants). Unrolling the whole window made LLVM spill
+   * accumulators to the stack (PoCL, AVX-512): 3 taps per iteration keep all 24 in registers. */
+  int ci = kir_var_new(b, "ci", kir_t(KIR_I32));
+  kir_for(b, ci, kir_i32(b, 0), kir_i32(b, d.c_in), kir_i32(b, 1));
+  int xo = decl_i(b, "xo", 0, kt_scaled(b, kir_var(b, ci), HPWP));
+  int wo_ = decl_i(b, "wo", 0, kir_add(b, kt_scaled(b, kir_var(b, ci), taps * CP), kir_var(b, col0)));
+  const int by_row = d.kh > 1;
+  int r = -1;
+  if (by_row) {
+    r = kir_var_new(b, "r", kir_t(KIR_I32));
+    kir_for(b, r, kir_i32(b, 0), kir_i32(b, d.kh), kir_i32(b, 1));
+    xo = decl_i(b, "xr", 0, kir_add(b, kir_var(b, xo), kt_scaled(b, kir_var(b, r), d.dil_h * p->wp)));
+    wo_ = decl_i(b, "wr", 0, kir_add(b, kir_var(b, wo_), kt_scaled(b, kir_var(b, r), d.kw * CP)));
+  }
+  for (int64_t t = 0; t < d.kw; t++) {
+    const int64_t xoff = t * d.dil_w, woff = t * CP; /* tap (r, t) of a row; kh = 1: (0, t) */
+    kir_expr *a_at[MAX_ROWS];
+    for (int i = 0; i < RM; i++)
+      a_at[i] = kir_add(b, kir_add(b, kir_var(b, arow[i]), kir_var(b, xo)), kir_i32(b, xoff));
+    kt_cpu_block_step(b, bx, a_at, RM, bw, kir_add(b, kir_var(b, wo_), kir_i32(b, woff)), NV, VW,
+                      acc);
+  }
+  if (by_row) kir_end(b); /* r */
+  kir_end(b);             /* ci */
+  /* Stores: output (pixel, channel co) is y[crow + co·HW]; the epilogue sees that position. */
+  for (int i = 0; i < RM; i++) {
+    if (ragged_m) kir_if(b, kt_lt(b, kir_add(b, kir_var(b, row0), kir_i32(b, i)), M));
+    for (int v = 0; v < NV; v++)
+      for (int l = 0; l < VW; l++) {
+        int64_t off = (int64_t)v * VW + l;
+        kir_expr *co = kir_add(b, kir_var(b, col0), kir_i32(b, off));
+        int guard = CP != d.c_out && off >= d.c_out % CN;
+        if (guard) kir_if(b, kt_lt(b, co, d.c_out));
+        kir_expr *val = kir_component(b, kir_var(b, acc[i][v]), l);
+        if (bbias >= 0) val = kir_add(b, val, kir_load(b, bbias, co));
+        kir_expr *lin = kir_add(b, kir_var(b, crow[i]), kt_scaled(b, co, HW));
+        if (d.epilogue.fn) {
+          kt_out_pos at = {lin, NULL, NULL, NULL};
+          val = d.epilogue.fn(b, val, &at, d.epilogue.user);
+          if (!val) {
+            kir_kernel_end(b, NULL);
+            return -1;
+          }
+        }
+        kir_store(b, by, lin, val);
+        if (guard) kir_end(b);
+      }
+    if (ragged_m) kir_end(b);
+  }
+  out_groups[0] = nbx;
+  out_groups[1] = kt_ceil_div(nby, LY);
+  out_groups[2] = 1;
+  return kir_kernel_end(b, out_kernel);
+}
