@@ -96,7 +96,9 @@ def pick_device(args):
     want = "GPU" if args.device == "gpu" else "CPU"
     for line in out.splitlines():
         spec = line.split()[0] if line.split() else ""
-        if spec.startswith("vulkan:") and line.rstrip().endswith(f"{want}]"):
+        # "vulkan:0   NAME  [Vulkan 1.4, NVIDIA, GPU, subgroup 32 arithmetic]"
+        kinds = line[line.rfind("[") + 1:].rstrip("] \n").split(", ") if "[" in line else []
+        if spec.startswith("vulkan:") and want in kinds:
             return spec
     raise RuntimeError(f"no Vulkan {want} device in mlgrun --list-devices:\n{out}")
 
@@ -307,7 +309,7 @@ def markdown(results, limits, meta, peer_names):
              f"Peak FP32: {limits.get('peak_formula', 'unknown')}; copy bandwidth: "
              f"{limits.get('copy_gbps', 0):.1f} GB/s (measured in this run)"]
     tuning = meta.get("gemm_tuning") or {}
-    table = [ln for ln in tuning.get("text", "").splitlines() if ln.startswith(("large:", "medium:"))]
+    table = [ln for ln in tuning.get("text", "").splitlines() if ln.startswith(("huge:", "large:", "medium:"))]
     lines.append(f"GEMM tiles: {tuning.get('source') or 'built-in'}" + (f" ({'; '.join(table)})" if table else ""))
     lines.append("")
     head = ["workload", "mlg device ms", "mlg wall ms", "mlg rate", "% of limit", "check"] + \

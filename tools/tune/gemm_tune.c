@@ -14,6 +14,8 @@
 #include "templates/matmul.h"
 
 #define WARMUP_RUNS 2
+#define WARMUP_NS 100000000u /* 100 ms */
+#define WARMUP_MAX 50
 #define TIMED_RUNS 5
 
 /* One representative problem per class and the candidates tried for it. */
@@ -170,13 +172,21 @@ static int measure(mlg_runtime *rt, const uint8_t *bundle, size_t bundle_size, i
       mlg_session_create(model, &s) != MLG_OK || mlg_session_set_input(s, "a", a, bytes) != MLG_OK ||
       mlg_session_set_input(s, "b", b, bytes) != MLG_OK)
     goto done;
-  for (int r = 0; r < WARMUP_RUNS + TIMED_RUNS; r++) {
+  /* Warm-up: WARMUP_RUNS runs and at least WARMUP_NS of device time (at most WARMUP_MAX runs):
+   * on the H100 through Vulkan the first runs of a new device could be several times slower. */
+  uint64_t warm_ns = 0;
+  for (int r = 0, warm = 1; timed < TIMED_RUNS; r++) {
     int count = 0;
     if (mlg_session_run(s) != MLG_OK || mlg_session_profile(s, prof, 4, &count) != MLG_OK || count > 4)
       goto done;
     uint64_t ns = 0;
     for (int i = 0; i < count; i++) ns += prof[i].device_ns;
-    if (r >= WARMUP_RUNS) times[timed++] = (double)ns;
+    if (warm) {
+      warm_ns += ns;
+      warm = r + 1 < WARMUP_RUNS || (warm_ns < WARMUP_NS && r + 1 < WARMUP_MAX);
+    } else {
+      times[timed++] = (double)ns;
+    }
   }
   if (mlg_session_get_output(s, "c", c, bytes) != MLG_OK) goto done;
   if (corrupt) c[n * n / 2] += 1.0f;
