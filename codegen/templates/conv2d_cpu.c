@@ -61,44 +61,54 @@ int kt_conv2d_cpu_pad(kir_module *m, const char *name, const kt_conv2d_desc *in,
   *out_kernel = NULL;
   kt_conv2d_desc d = kt_conv2d_normalized(in);
   if (!p->padded) return -1;
-  /* Work-items: (column of xp, row of xp over n·c_in·hp). */
-  const int lx = p->wp < COPY_LOCAL ? (int)p->wp : COPY_LOCAL;
+  /* One work-item per row of xp (over n·c_in·hp): its zeros and its copy of x's row are loops
+   * with contiguous stores. (One item per element made tens of thousands of work-groups.) */
+  const int64_t rows = d.n * d.c_in * p->hp;
+  const int lx = rows >= COPY_LOCAL ? COPY_LOCAL : (int)rows;
   kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
   if (!b) return -1;
   int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
   int bxp = kir_buffer_param(b, "xp", KIR_F32, KIR_WRITE);
-  int col = kir_var_new(b, "col", kir_t(KIR_I32));
   int row = kir_var_new(b, "row", kir_t(KIR_I32));
   int ih = kir_var_new(b, "ih", kir_t(KIR_I32));
-  int iw = kir_var_new(b, "iw", kir_t(KIR_I32));
-  int v = kir_var_new(b, "v", kir_t(KIR_F32));
-  kir_decl(b, col, kir_global_id(b, 0));
-  kir_decl(b, row, kir_global_id(b, 1));
-  if (p->wp % lx) {
-    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, col), kir_i32(b, p->wp)));
+  int dst = kir_var_new(b, "dst", kir_t(KIR_I32));
+  int src = kir_var_new(b, "src", kir_t(KIR_I32));
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));
+  kir_decl(b, row, kir_global_id(b, 0));
+  if (rows % lx) {
+    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, row), kir_i32(b, rows)));
     kir_return(b);
     kir_end(b);
   }
   kir_decl(b, ih, kir_add(b, kir_mod(b, kir_var(b, row), kir_i32(b, p->hp)), kir_i32(b, -d.pad_top)));
-  kir_decl(b, iw, kir_add(b, kir_var(b, col), kir_i32(b, -d.pad_left)));
-  kir_decl(b, v, kir_f32(b, 0.0));
-  kir_if(b, kir_bin(b, KIR_AND,
-                    kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)),
-                            kt_lt(b, kir_var(b, ih), d.h)),
-                    kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, iw), kir_i32(b, 0)),
-                            kt_lt(b, kir_var(b, iw), d.w))));
-  /* x[(nc·h + ih)·w + iw] with nc = row / hp */
-  kir_expr *nc = kir_div(b, kir_var(b, row), kir_i32(b, p->hp));
-  kir_assign(b, v, kir_load(b, bx, kir_add(b, kir_mul(b, kir_add(b, kt_scaled(b, nc, d.h),
-                                                                   kir_var(b, ih)),
-                                                        kir_i32(b, d.w)),
-                                             kir_var(b, iw))));
+  kir_decl(b, dst, kt_scaled(b, kir_var(b, row), p->wp));
+  kir_if(b, kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)),
+                    kt_lt(b, kir_var(b, ih), d.h)));
+  /* x[(nc·h + ih)·w] with nc = row / hp: the row's interior, between its left and right zeros */
+  kir_decl(b, src, kir_mul(b, kir_add(b, kt_scaled(b, kir_div(b, kir_var(b, row), kir_i32(b, p->hp)), d.h),
+                                      kir_var(b, ih)),
+                           kir_i32(b, d.w)));
+  if (d.pad_left) {
+    kir_for(b, j, kir_i32(b, 0), kir_i32(b, d.pad_left), kir_i32(b, 1));
+    kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_var(b, j)), kir_f32(b, 0.0));
+    kir_end(b);
+  }
+  kir_for(b, j, kir_i32(b, 0), kir_i32(b, d.w), kir_i32(b, 1));
+  kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_add(b, kir_var(b, j), kir_i32(b, d.pad_left))),
+            kir_load(b, bx, kir_add(b, kir_var(b, src), kir_var(b, j))));
   kir_end(b);
-  kir_store(b, bxp, kir_add(b, kt_scaled(b, kir_var(b, row), p->wp), kir_var(b, col)),
-            kir_var(b, v));
-  out_groups[0] = kt_ceil_div(p->wp, lx);
-  out_groups[1] = d.n * d.c_in * p->hp;
-  out_groups[2] = 1;
+  if (d.pad_right) {
+    kir_for(b, j, kir_i32(b, d.pad_left + d.w), kir_i32(b, p->wp), kir_i32(b, 1));
+    kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_var(b, j)), kir_f32(b, 0.0));
+    kir_end(b);
+  }
+  kir_else(b); /* a row of the top or bottom border: all zeros */
+  kir_for(b, j, kir_i32(b, 0), kir_i32(b, p->wp), kir_i32(b, 1));
+  kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_var(b, j)), kir_f32(b, 0.0));
+  kir_end(b);
+  kir_end(b);
+  out_groups[0] = kt_ceil_div(rows, lx);
+  out_groups[1] = out_groups[2] = 1;
   return kir_kernel_end(b, out_kernel);
 }
 

@@ -341,32 +341,37 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   if (R < 1 || K < 1 || r_pad < R || r_pad > lim / K || offset < 0 || stride_r < 0 ||
       stride_k < 0 || offset + (R - 1) * stride_r + (K - 1) * stride_k >= lim)
     return -1;
-  int lx = 64;
-  while (r_pad % lx) lx /= 2;
+  /* One work-item per row k of dst, looping over its r_pad columns: contiguous stores, and the
+   * neighbouring items read the neighbouring element of the same source lines. (One item per
+   * element ran 4× slower on PoCL: thousands of tiny work-groups.) */
+  const int lx = K >= 8 ? 8 : (int)K;
   kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
   if (!b) return -1;
   int bs = kir_buffer_param(b, "src", KIR_F32, KIR_READ);
   int bd = kir_buffer_param(b, "dst", KIR_F32, KIR_WRITE);
-  int r = kir_var_new(b, "r", kir_t(KIR_I32));
   int k = kir_var_new(b, "k", kir_t(KIR_I32));
-  kir_decl(b, r, kir_global_id(b, 0));
-  kir_decl(b, k, kir_global_id(b, 1));
-  kir_expr *dst = kir_add(b, kt_scaled(b, kir_var(b, k), r_pad), kir_var(b, r));
-  kir_expr *src = kir_add(b, kir_i32(b, offset), kir_add(b, kt_scaled(b, kir_var(b, r), stride_r),
-                                                         kt_scaled(b, kir_var(b, k), stride_k)));
-  if (r_pad != R) {
-    int v = kir_var_new(b, "v", kir_t(KIR_F32));
-    kir_decl(b, v, kir_f32(b, 0.0));
-    kir_if(b, kt_lt(b, kir_var(b, r), R));
-    kir_assign(b, v, kir_load(b, bs, src));
+  int src = kir_var_new(b, "src0", kir_t(KIR_I32));
+  int dst = kir_var_new(b, "dst0", kir_t(KIR_I32));
+  int r = kir_var_new(b, "r", kir_t(KIR_I32));
+  kir_decl(b, k, kir_global_id(b, 0));
+  if (K % lx) {
+    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, k), kir_i32(b, K)));
+    kir_return(b);
     kir_end(b);
-    kir_store(b, bd, dst, kir_var(b, v));
-  } else {
-    kir_store(b, bd, dst, kir_load(b, bs, src));
   }
-  out_groups[0] = r_pad / lx;
-  out_groups[1] = K;
-  out_groups[2] = 1;
+  kir_decl(b, src, kir_add(b, kir_i32(b, offset), kt_scaled(b, kir_var(b, k), stride_k)));
+  kir_decl(b, dst, kt_scaled(b, kir_var(b, k), r_pad));
+  kir_for(b, r, kir_i32(b, 0), kir_i32(b, R), kir_i32(b, 1));
+  kir_store(b, bd, kir_add(b, kir_var(b, dst), kir_var(b, r)),
+            kir_load(b, bs, kir_add(b, kir_var(b, src), kt_scaled(b, kir_var(b, r), stride_r))));
+  kir_end(b);
+  if (r_pad > R) {
+    kir_for(b, r, kir_i32(b, R), kir_i32(b, r_pad), kir_i32(b, 1));
+    kir_store(b, bd, kir_add(b, kir_var(b, dst), kir_var(b, r)), kir_f32(b, 0.0));
+    kir_end(b);
+  }
+  out_groups[0] = kt_ceil_div(K, lx);
+  out_groups[1] = out_groups[2] = 1;
   return kir_kernel_end(b, out_kernel);
 }
 
