@@ -53,7 +53,8 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kern
 /* ---- convolution as a GEMM (conv2d_gemm.c) ----
  * For groups == 1, one GEMM over every image: y (c_out × n·h_out·w_out, images folded into the
  * columns, kt_matmul_desc.c_fold) = w (c_out × K) @ col (K × n·h_out·w_out) with K =
- * c_in·kh·kw and col the im2col matrix: col[(ci·kh + r)·kw + s][(n·h_out + oh)·w_out + ow] =
+ * c_in·kh·kw and col the im2col matrix, never written: the GEMM gathers its tiles from x
+ * (kt_matmul_desc.b_im2col): col[(ci·kh + r)·kw + s][(n·h_out + oh)·w_out + ow] =
  * x[n, ci, oh·stride_h − pad_top + r·dil_h, ow·stride_w − pad_left + s·dil_w] (0 outside).
  * A 1×1 convolution with stride 1 and no padding needs no col: it is x itself, one GEMM per
  * image (y[n] = w @ x[n]). The GEMM is the matmul template (matmul.h) with the bias added per
@@ -62,15 +63,10 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kern
 
 /* 1 if the convolution goes through a GEMM on x directly (no im2col), else 0. */
 int kt_conv2d_gemm_direct(const kt_conv2d_desc *d);
-/* Elements of the im2col temporary (K·n·h_out·w_out), or -1 if the convolution has groups > 1
- * or that many elements cannot be indexed in 32 bits. */
-int64_t kt_conv2d_col_numel(const kt_conv2d_desc *d);
-/* The im2col kernel. Buffers: x (read), col (write). Launch: (ceil(numel / 256), 1, 1). */
-int kt_im2col(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kernel **out_kernel,
-              int64_t out_groups[3]);
-/* The GEMM's descriptor (A = w, B = col or x, C = y; bias per row); the caller sets
- * device_class, max_vec and the epilogue. Returns 0, or -1 when groups > 1 or the shape is
- * invalid. */
+/* The GEMM's descriptor (A = w, B = x — gathered as col, or x itself for a direct 1×1
+ * convolution —, C = y; bias per row); the caller sets device_class, max_vec and the epilogue.
+ * Returns 0, or -1 when groups > 1, the shape is invalid or a tensor cannot be indexed in 32
+ * bits. */
 struct kt_matmul_desc;
 int kt_conv2d_gemm_desc(const kt_conv2d_desc *d, struct kt_matmul_desc *out);
 

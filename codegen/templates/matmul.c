@@ -93,8 +93,16 @@ static int valid(const kt_matmul_desc *d) {
   if (d->c_fold && (d->c_fold < 0 || !d->strided || d->n_batch || d->n % d->c_fold ||
                     d->c_stride_m != d->c_fold || d->c_stride_n != 1))
     return 0;
+  const kt_matmul_im2col *g = &d->b_im2col;
+  if (g->on) {
+    int64_t hw = g->h_out * g->w_out;
+    if (g->c_in < 1 || g->h < 1 || g->w < 1 || g->kh < 1 || g->kw < 1 || g->stride_h < 1 ||
+        g->stride_w < 1 || g->dil_h < 1 || g->dil_w < 1 || hw < 1 || d->n_batch ||
+        d->k != g->c_in * g->kh * g->kw || d->n % hw || d->n / hw * g->c_in * g->h * g->w >= LIMIT32)
+      return 0;
+  }
   if (!span_ok(d, d->a_offset, d->a_batch_stride, d->a_stride_m, d->m, d->a_stride_k, d->k) ||
-      !span_ok(d, d->b_offset, d->b_batch_stride, d->b_stride_k, d->k, d->b_stride_n, d->n) ||
+      (!g->on && !span_ok(d, d->b_offset, d->b_batch_stride, d->b_stride_k, d->k, d->b_stride_n, d->n)) ||
       (!d->c_fold && !span_ok(d, 0, d->c_batch_stride, d->c_stride_m, d->m, d->c_stride_n, d->n)))
     return 0;
   if (d->a_norm && !(d->a_norm_eps >= 0.0)) return 0;
@@ -293,6 +301,68 @@ static void emit_norm_stats(kir_builder *b, const kt_matmul_desc *d, int bA, int
   kir_barrier(b);
 }
 
+/* B's tile gathered from x (kt_matmul_im2col): per (k, column group) the window offset of k
+ * once, then each column's pixel, with zeros outside x. Columns vary fastest: neighbouring
+ * work-items read neighbouring output pixels. */
+static void emit_gather_load(kir_builder *b, const tile_load *t, const kt_matmul_im2col *g) {
+  const int groups = t->extent / t->vec, units = t->tk * groups;
+  const int64_t KHW = g->kh * g->kw, HW = g->h_out * g->w_out;
+  const int pad = g->pad_top || g->pad_left ||
+                  (g->h_out - 1) * g->stride_h - g->pad_top + (g->kh - 1) * g->dil_h >= g->h ||
+                  (g->w_out - 1) * g->stride_w - g->pad_left + (g->kw - 1) * g->dil_w >= g->w;
+  const int steps = (int)kt_ceil_div(units, t->n_items);
+  for (int st = 0; st < steps; st++) {
+    char nm[32];
+    kir_expr *idx = kir_add(b, kir_var(b, t->lid), kir_i32(b, (int64_t)st * t->n_items));
+    int partial = (int64_t)(st + 1) * t->n_items > units;
+    if (partial) kir_if(b, kt_lt(b, idx, units));
+    int gv = kir_var_new(b, "g_grp", kir_t(KIR_I32)), kl = kir_var_new(b, "g_kl", kir_t(KIR_I32));
+    int kk = kir_var_new(b, "g_k", kir_t(KIR_I32));
+    int ci = kir_var_new(b, "g_ci", kir_t(KIR_I32)), r = kir_var_new(b, "g_r", kir_t(KIR_I32));
+    int sc = kir_var_new(b, "g_s", kir_t(KIR_I32));
+    kir_decl(b, gv, kir_mod(b, idx, kir_i32(b, groups)));
+    kir_decl(b, kl, kir_div(b, idx, kir_i32(b, groups)));
+    kir_decl(b, kk, kir_add(b, t->k0, kir_var(b, kl)));
+    kir_decl(b, ci, kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
+    kir_decl(b, r, kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
+    kir_decl(b, sc, kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));
+    kir_expr *k_guard = t->k_exact ? NULL : kt_lt(b, kir_var(b, kk), t->k_lim);
+    kir_expr *parts[4];
+    for (int p = 0; p < t->vec; p++) {
+      kir_expr *j = kir_add(b, t->mn0, kir_add(b, kir_mul(b, kir_var(b, gv), kir_i32(b, t->vec)), kir_i32(b, p)));
+      int jv = kir_var_new(b, "g_j", kir_t(KIR_I32)), q = kir_var_new(b, "g_q", kir_t(KIR_I32));
+      int ih = kir_var_new(b, "g_ih", kir_t(KIR_I32)), iw = kir_var_new(b, "g_iw", kir_t(KIR_I32));
+      kir_decl(b, jv, j);
+      kir_decl(b, q, kir_mod(b, kir_var(b, jv), kir_i32(b, HW)));
+      kir_decl(b, ih, kir_add(b, kir_mul(b, kir_div(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
+                              kir_add(b, kir_mul(b, kir_var(b, r), kir_i32(b, g->dil_h)), kir_i32(b, -g->pad_top))));
+      kir_decl(b, iw, kir_add(b, kir_mul(b, kir_mod(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
+                              kir_add(b, kir_mul(b, kir_var(b, sc), kir_i32(b, g->dil_w)), kir_i32(b, -g->pad_left))));
+      kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, jv), t->mn_lim));
+      if (pad) {
+        kir_expr *in = kir_bin(b, KIR_AND,
+                               kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)), kt_lt(b, kir_var(b, ih), g->h)),
+                               kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, iw), kir_i32(b, 0)), kt_lt(b, kir_var(b, iw), g->w)));
+        guard = kt_and_opt(b, guard, in);
+      }
+      /* x[img, ci, ih, iw] with img = j / HW */
+      kir_expr *addr = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_div(b, kir_var(b, jv), kir_i32(b, HW)),
+                                                                                    kir_i32(b, g->c_in)),
+                                                                         kir_var(b, ci)),
+                                                              kir_i32(b, g->h)),
+                                                   kir_var(b, ih)),
+                                        kir_i32(b, g->w)),
+                               kir_var(b, iw));
+      snprintf(nm, sizeof nm, "%s_v%d_%d", t->tag, st, p);
+      parts[p] = kir_var(b, guarded_value(b, nm, guard, kir_load(b, t->buf, kir_add(b, kir_var(b, t->base), addr))));
+    }
+    kir_local_store(b, t->local,
+                    kir_add(b, kir_mul(b, kir_var(b, kl), kir_i32(b, groups)), kir_var(b, gv)),
+                    kir_vector(b, t->vec, parts));
+    if (partial) kir_end(b);
+  }
+}
+
 /* Widest vector (4, 2 or 1) that divides a register block of r. */
 static int vec_width(int r) { return r % 4 == 0 ? 4 : r % 2 == 0 ? 2 : 1; }
 
@@ -363,7 +433,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   /* The CPU kernel stores rows of C as they lie: not folded images. */
   int special = d.c_fold ? 0 : kt_matmul_cpu(m, name, &d, out_kernel, out_groups);
   /* Tiles given by the caller (a tuned table) are for the tiled kernel. */
-  if (special == 0 && !desc->tile_m && !desc->tile_n)
+  if (special == 0 && !desc->tile_m && !desc->tile_n && !d.b_im2col.on)
     special = kt_matmul_skinny(m, name, &d, out_kernel, out_groups);
   if (special != 0) return special > 0 ? 0 : -1;
   const int TM = d.tile_m, TN = d.tile_n, TK = d.tile_k, RM = d.reg_m, RN = d.reg_n;
@@ -417,7 +487,10 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
     emit_tile_load(b, &ta);
     tile_load tb = {bB, lB, lid, L, TN, TK, VN, b_base, kir_var(b, n0), kir_var(b, k0),
                     d.b_stride_n, d.b_stride_k, N, K, N % TN == 0, k_exact, "b", NULL};
-    emit_tile_load(b, &tb);
+    if (d.b_im2col.on)
+      emit_gather_load(b, &tb, &d.b_im2col);
+    else
+      emit_tile_load(b, &tb);
     kir_barrier(b);
 
     int kk = kir_var_new(b, "kk", kir_t(KIR_I32));

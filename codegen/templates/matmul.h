@@ -42,6 +42,15 @@
 /* What the kernel is tuned for (mlg_compile_options.device_class). */
 typedef enum kt_device_class { KT_DEVICE_UNKNOWN = 0, KT_DEVICE_CPU = 1, KT_DEVICE_GPU = 2 } kt_device_class;
 
+/* B as the im2col matrix of an image batch x [n, c_in, h, w], gathered while B's tiles are
+ * loaded (an implicit-GEMM convolution): B(k, j) = x[j / HW, ci, oh·stride_h − pad_top + r·dil_h,
+ * ow·stride_w − pad_left + s·dil_w] (0 outside x) with k = (ci·kh + r)·kw + s, j % HW = oh·w_out
+ * + ow and HW = h_out·w_out. The B buffer is x; K must be c_in·kh·kw and N a multiple of HW. */
+typedef struct kt_matmul_im2col {
+  int on;
+  int64_t c_in, h, w, kh, kw, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, h_out, w_out;
+} kt_matmul_im2col;
+
 typedef struct kt_matmul_desc {
   int64_t m, n, k;                               /* C[b] is m×n, the inner dim is k; all >= 1 */
   int n_batch;                                   /* number of batch dims, 0..KT_MATMUL_MAX_BATCH */
@@ -83,6 +92,7 @@ typedef struct kt_matmul_desc {
    * contiguous. Needs strided = 1, no batch dims, c_stride_m = c_fold, c_stride_n = 1 and N a
    * multiple of c_fold; the epilogue's `lin` is the element's index in that layout. */
   int64_t c_fold;
+  kt_matmul_im2col b_im2col;                     /* on: B gathered from x (tiled kernel only) */
   int subgroups;                                 /* reductions (matmul_skinny.c) may use subgroup
                                                     operations: Vulkan only, kt_emit_wg_reduce */
 } kt_matmul_desc;

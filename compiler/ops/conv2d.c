@@ -69,37 +69,23 @@ static void helper_name(mlg_lower_ctx *ctx, const char *what, char *name, size_t
   ctx->group_label = label;
 }
 
-/* Tuned for a device class: the convolution as a GEMM of the weight [c_out, K] with the im2col
- * matrix of each image (a temporary; x itself for a 1×1 stride-1 unpadded convolution), so it
- * runs on the device's GEMM kernel (conv2d.h). */
-static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *cd) {
+/* Tuned for a device class: the convolution as one GEMM of the weight [c_out, K] with the im2col
+ * matrix of every image, gathered from x as the GEMM loads its tiles (x itself for a 1×1
+ * stride-1 unpadded convolution), so it runs on the device's GEMM kernel (conv2d.h). */
+static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, kt_matmul_desc *md) {
   const mlg_node *n = &ctx->graph->nodes[node];
-  kt_matmul_desc d;
-  if (kt_conv2d_gemm_desc(cd, &d))
-    return mlg_lower_fail(ctx, node, "conv2d: no GEMM form");
+  kt_matmul_desc d = *md;
   char name[48];
   kir_kernel *k;
   int64_t groups[3];
-  int b_tensor = n->inputs[0];
-  if (!kt_conv2d_gemm_direct(cd)) {
-    int64_t numel = kt_conv2d_col_numel(cd);
-    int col = ctx->temp(ctx, numel * 4);
-    if (col < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
-    helper_name(ctx, "im2col", name, sizeof(name));
-    if (kt_im2col(ctx->out->module, name, cd, &k, groups))
-      return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
-    int cargs[2] = {n->inputs[0], col};
-    if (mlg_lower_emit(ctx, node, k, groups, cargs, 2)) return -1;
-    b_tensor = col;
-  }
   d.epilogue = mlg_lower_epilogue(ctx, node);
   mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
   if (mlg_lower_matmul_kernel(ctx, name, &d, &k, groups))
     return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
-  /* The matmul template's buffers: a (w), b (col or x), bias, c (y), then the epilogue's. */
+  /* The matmul template's buffers: a (w), b (x), bias, c (y), then the epilogue's. */
   int args[40], n_args = 0;
   args[n_args++] = n->inputs[1];
-  args[n_args++] = b_tensor;
+  args[n_args++] = n->inputs[0];
   if (n->n_inputs == 3) args[n_args++] = n->inputs[2];
   args[n_args++] = mlg_lower_store_tensor(ctx, node);
   n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
@@ -168,9 +154,9 @@ static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
   if (ctx->device_class == KT_DEVICE_CPU &&
       kt_conv2d_cpu_plan_for(&d, mlg_lower_max_vec(ctx), &plan) == 0)
     return conv2d_lower_cpu(ctx, node, &d, &plan);
-  if (ctx->device_class != KT_DEVICE_UNKNOWN && d.groups == 1 &&
-      kt_conv2d_col_numel(&d) > 0)
-    return conv2d_lower_gemm(ctx, node, &d);
+  kt_matmul_desc md;
+  if (ctx->device_class != KT_DEVICE_UNKNOWN && kt_conv2d_gemm_desc(&d, &md) == 0)
+    return conv2d_lower_gemm(ctx, node, &md);
   char name[48];
   kir_kernel *k;
   int64_t groups[3];
