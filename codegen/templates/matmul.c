@@ -1,5 +1,6 @@
 /* matmul.c — tiled batched matmul: local-memory tiles, a register block per work-item. */
 #include "matmul.h"
+#include "matmul_tile.h"
 
 #include <stdio.h>
 
@@ -117,148 +118,11 @@ static int valid(const kt_matmul_desc *d) {
   return 1;
 }
 
-/* The layer-norm prologue of A (a_norm): local arrays of the tile rows' statistics and the
- * norm weight / bias buffers (-1 when absent). */
-typedef struct a_norm_state {
-  int mean, rstd;         /* local arrays [tile_m] */
-  int weight, bias;       /* buffers */
-} a_norm_state;
-
-/* One operand's tile, staged in local memory as [tile_k][extent / vec] vectors of width `vec`
- * along its m (A) or n (B) axis — the "mn" axis — so the inner loop reads whole vectors.
- * Element (mn, k) of the tile comes from src[base + (mn0 + mn)·s_mn + (k0 + k)·s_k], reading 0
- * past mn_lim or k_lim. */
-typedef struct tile_load {
-  int buf, local, lid, n_items;
-  int extent, tk, vec;      /* tile extent along mn, K step, local vector width */
-  int base;                 /* var: operand batch base */
-  kir_expr *mn0, *k0;       /* tile origin (I32 expressions, reusable) */
-  int64_t s_mn, s_k, mn_lim, k_lim;
-  int mn_exact, k_exact;    /* 1: the guard on that side can never fire */
-  const char *tag;
-  const a_norm_state *norm; /* A only, or NULL */
-} tile_load;
-
-static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
-
-static kir_expr *normalized(kir_builder *b, const tile_load *t, kir_expr *v, kir_expr *ml,
-                            kir_expr *gk) {
-  const a_norm_state *ns = t->norm;
-  v = kir_bin(b, KIR_MUL, kir_bin(b, KIR_SUB, v, kir_local_load(b, ns->mean, ml)),
-              kir_local_load(b, ns->rstd, ml));
-  if (ns->weight >= 0) v = kir_bin(b, KIR_MUL, v, kir_load(b, ns->weight, gk));
-  if (ns->bias >= 0) v = kir_bin(b, KIR_ADD, v, kir_load(b, ns->bias, gk));
-  return v;
-}
-
-static kir_expr *addr_of(kir_builder *b, const tile_load *t, kir_expr *gmn, kir_expr *gk) {
-  return kir_add(b, kir_var(b, t->base), kir_add(b, kt_scaled(b, gmn, t->s_mn), kt_scaled(b, gk, t->s_k)));
-}
-
-/* var = guard ? value : 0 (a vector of zeros for a vector value); no guard: var = value. */
-static int guarded_value(kir_builder *b, const char *name, kir_expr *guard, kir_expr *value) {
-  int v = kir_var_new(b, name, value ? value->type : kir_t(KIR_F32));
-  if (!guard) {
-    kir_decl(b, v, value);
-    return v;
-  }
-  kir_decl(b, v, kir_cast(b, value ? value->type : kir_t(KIR_F32), kir_f32(b, 0.0)));
-  kir_if(b, guard);
-  kir_assign(b, v, value);
-  kir_end(b);
-  return v;
-}
-
-/* How a tile is read from global memory. */
-typedef enum load_mode {
-  LOAD_VEC_MN, /* mn contiguous: one vector load of `vec` elements per (k, mn group) */
-  LOAD_VEC_K,  /* k contiguous: per (4 k, mn group), a 4-wide load along k of each of its vec
-                  rows, transposed into 4 local vectors */
-  LOAD_SCALAR  /* any layout: vec scalar loads per (k, mn group) */
-} load_mode;
-
-static load_mode pick_load_mode(const tile_load *t) {
-  if (t->vec > 1 && t->s_mn == 1 && t->mn_lim % t->vec == 0) return LOAD_VEC_MN;
-  if (t->s_k == 1 && t->k_lim % 4 == 0 && t->tk % 4 == 0) return LOAD_VEC_K;
-  return LOAD_SCALAR;
-}
-
-static void emit_tile_load(kir_builder *b, const tile_load *t) {
-  const load_mode mode = pick_load_mode(t);
-  const int groups = t->extent / t->vec;               /* vectors per local row */
-  const int kdiv = mode == LOAD_VEC_K ? 4 : 1;
-  const int units = t->tk / kdiv * groups;
-  /* Unit u = (k part, mn group), its faster-varying part along the contiguous axis. */
-  const int mn_fast = mode == LOAD_VEC_MN || (mode == LOAD_SCALAR && abs64(t->s_mn) <= abs64(t->s_k));
-  const int steps = (int)kt_ceil_div(units, t->n_items);
-  for (int s = 0; s < steps; s++) {
-    char nm[32];
-    kir_expr *idx = kir_add(b, kir_var(b, t->lid), kir_i32(b, (int64_t)s * t->n_items));
-    int partial = (int64_t)(s + 1) * t->n_items > units;
-    if (partial) kir_if(b, kt_lt(b, idx, units));
-    const int fast = mn_fast ? groups : t->tk / kdiv;
-    snprintf(nm, sizeof nm, "%s_g%d", t->tag, s);
-    int g = kir_var_new(b, nm, kir_t(KIR_I32)); /* mn group */
-    snprintf(nm, sizeof nm, "%s_k%d", t->tag, s);
-    int kk = kir_var_new(b, nm, kir_t(KIR_I32)); /* k (LOAD_VEC_K: first of 4) */
-    kir_expr *q = fast == 1 ? kir_i32(b, 0) : kir_mod(b, idx, kir_i32(b, fast));
-    kir_expr *r = fast == 1 ? idx : kir_div(b, idx, kir_i32(b, fast));
-    kir_decl(b, g, mn_fast ? q : r);
-    kir_decl(b, kk, kir_mul(b, mn_fast ? r : q, kir_i32(b, kdiv)));
-    kir_expr *gk = kir_add(b, t->k0, kir_var(b, kk));
-    kir_expr *k_guard = t->k_exact ? NULL : kt_lt(b, gk, t->k_lim);
-    kir_expr *parts[4];
-    if (mode == LOAD_VEC_MN && !t->norm) {
-      kir_expr *gmn = kir_add(b, t->mn0, kir_mul(b, kir_var(b, g), kir_i32(b, t->vec)));
-      kir_expr *guard = kt_and_opt(b, t->mn_exact ? NULL : kt_lt(b, gmn, t->mn_lim), k_guard);
-      snprintf(nm, sizeof nm, "%s_v%d", t->tag, s);
-      int v = guarded_value(b, nm, guard, kir_load_vec(b, t->buf, addr_of(b, t, gmn, gk), t->vec));
-      kir_local_store(b, t->local, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, groups)), kir_var(b, g)),
-                      kir_var(b, v));
-    } else if (mode == LOAD_VEC_K) {
-      int rows[4];
-      for (int p = 0; p < t->vec; p++) {
-        kir_expr *ml = kir_add(b, kir_mul(b, kir_var(b, g), kir_i32(b, t->vec)), kir_i32(b, p));
-        kir_expr *gmn = kir_add(b, t->mn0, ml);
-        kir_expr *guard = kt_and_opt(b, t->mn_exact ? NULL : kt_lt(b, gmn, t->mn_lim), k_guard);
-        snprintf(nm, sizeof nm, "%s_r%d_%d", t->tag, s, p);
-        rows[p] = guarded_value(b, nm, guard, kir_load_vec(b, t->buf, addr_of(b, t, gmn, gk), 4));
-      }
-      for (int c = 0; c < 4; c++) {
-        for (int p = 0; p < t->vec; p++) {
-          parts[p] = kir_component(b, kir_var(b, rows[p]), c);
-          if (t->norm)
-            parts[p] = normalized(b, t, parts[p],
-                                  kir_add(b, kir_mul(b, kir_var(b, g), kir_i32(b, t->vec)), kir_i32(b, p)),
-                                  kir_add(b, gk, kir_i32(b, c)));
-        }
-        kir_local_store(b, t->local,
-                        kir_add(b, kir_mul(b, kir_add(b, kir_var(b, kk), kir_i32(b, c)), kir_i32(b, groups)),
-                                kir_var(b, g)),
-                        kir_vector(b, t->vec, parts));
-      }
-    } else {
-      for (int p = 0; p < t->vec; p++) {
-        kir_expr *ml = kir_add(b, kir_mul(b, kir_var(b, g), kir_i32(b, t->vec)), kir_i32(b, p));
-        kir_expr *gmn = kir_add(b, t->mn0, ml);
-        kir_expr *guard = kt_and_opt(b, t->mn_exact ? NULL : kt_lt(b, gmn, t->mn_lim), k_guard);
-        kir_expr *val = kir_load(b, t->buf, addr_of(b, t, gmn, gk));
-        if (t->norm) val = normalized(b, t, val, ml, gk);
-        snprintf(nm, sizeof nm, "%s_v%d_%d", t->tag, s, p);
-        parts[p] = kir_var(b, guarded_value(b, nm, guard, val));
-      }
-      kir_local_store(b, t->local, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, groups)), kir_var(b, g)),
-                      kir_vector(b, t->vec, parts));
-    }
-    if (partial) kir_end(b);
-  }
-}
-
 /* Row statistics of A for the layer-norm prologue: for each tile row (strided over the
  * work-items), a two-pass mean and 1/sqrt(biased variance + eps) over all K, into local
  * memory; then a barrier. */
 static void emit_norm_stats(kir_builder *b, const kt_matmul_desc *d, int bA, int a_base, int m0,
-                            int lid, int n_items, const a_norm_state *ns) {
+                            int lid, int n_items, const kt_norm_state *ns) {
   const int64_t K = d->k;
   int rr = kir_var_new(b, "ln_r", kir_t(KIR_I32));
   int row = kir_var_new(b, "ln_row", kir_t(KIR_I32));
@@ -299,68 +163,6 @@ static void emit_norm_stats(kir_builder *b, const kt_matmul_desc *d, int bA, int
   if (guard) kir_end(b);
   kir_end(b); /* rr */
   kir_barrier(b);
-}
-
-/* B's tile gathered from x (kt_matmul_im2col): per (k, column group) the window offset of k
- * once, then each column's pixel, with zeros outside x. Columns vary fastest: neighbouring
- * work-items read neighbouring output pixels. */
-static void emit_gather_load(kir_builder *b, const tile_load *t, const kt_matmul_im2col *g) {
-  const int groups = t->extent / t->vec, units = t->tk * groups;
-  const int64_t KHW = g->kh * g->kw, HW = g->h_out * g->w_out;
-  const int pad = g->pad_top || g->pad_left ||
-                  (g->h_out - 1) * g->stride_h - g->pad_top + (g->kh - 1) * g->dil_h >= g->h ||
-                  (g->w_out - 1) * g->stride_w - g->pad_left + (g->kw - 1) * g->dil_w >= g->w;
-  const int steps = (int)kt_ceil_div(units, t->n_items);
-  for (int st = 0; st < steps; st++) {
-    char nm[32];
-    kir_expr *idx = kir_add(b, kir_var(b, t->lid), kir_i32(b, (int64_t)st * t->n_items));
-    int partial = (int64_t)(st + 1) * t->n_items > units;
-    if (partial) kir_if(b, kt_lt(b, idx, units));
-    int gv = kir_var_new(b, "g_grp", kir_t(KIR_I32)), kl = kir_var_new(b, "g_kl", kir_t(KIR_I32));
-    int kk = kir_var_new(b, "g_k", kir_t(KIR_I32));
-    int ci = kir_var_new(b, "g_ci", kir_t(KIR_I32)), r = kir_var_new(b, "g_r", kir_t(KIR_I32));
-    int sc = kir_var_new(b, "g_s", kir_t(KIR_I32));
-    kir_decl(b, gv, kir_mod(b, idx, kir_i32(b, groups)));
-    kir_decl(b, kl, kir_div(b, idx, kir_i32(b, groups)));
-    kir_decl(b, kk, kir_add(b, t->k0, kir_var(b, kl)));
-    kir_decl(b, ci, kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
-    kir_decl(b, r, kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
-    kir_decl(b, sc, kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));
-    kir_expr *k_guard = t->k_exact ? NULL : kt_lt(b, kir_var(b, kk), t->k_lim);
-    kir_expr *parts[4];
-    for (int p = 0; p < t->vec; p++) {
-      kir_expr *j = kir_add(b, t->mn0, kir_add(b, kir_mul(b, kir_var(b, gv), kir_i32(b, t->vec)), kir_i32(b, p)));
-      int jv = kir_var_new(b, "g_j", kir_t(KIR_I32)), q = kir_var_new(b, "g_q", kir_t(KIR_I32));
-      int ih = kir_var_new(b, "g_ih", kir_t(KIR_I32)), iw = kir_var_new(b, "g_iw", kir_t(KIR_I32));
-      kir_decl(b, jv, j);
-      kir_decl(b, q, kir_mod(b, kir_var(b, jv), kir_i32(b, HW)));
-      kir_decl(b, ih, kir_add(b, kir_mul(b, kir_div(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
-                              kir_add(b, kir_mul(b, kir_var(b, r), kir_i32(b, g->dil_h)), kir_i32(b, -g->pad_top))));
-      kir_decl(b, iw, kir_add(b, kir_mul(b, kir_mod(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
-                              kir_add(b, kir_mul(b, kir_var(b, sc), kir_i32(b, g->dil_w)), kir_i32(b, -g->pad_left))));
-      kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, jv), t->mn_lim));
-      if (pad) {
-        kir_expr *in = kir_bin(b, KIR_AND,
-                               kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)), kt_lt(b, kir_var(b, ih), g->h)),
-                               kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, iw), kir_i32(b, 0)), kt_lt(b, kir_var(b, iw), g->w)));
-        guard = kt_and_opt(b, guard, in);
-      }
-      /* x[img, ci, ih, iw] with img = j / HW */
-      kir_expr *addr = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_div(b, kir_var(b, jv), kir_i32(b, HW)),
-                                                                                    kir_i32(b, g->c_in)),
-                                                                         kir_var(b, ci)),
-                                                              kir_i32(b, g->h)),
-                                                   kir_var(b, ih)),
-                                        kir_i32(b, g->w)),
-                               kir_var(b, iw));
-      snprintf(nm, sizeof nm, "%s_v%d_%d", t->tag, st, p);
-      parts[p] = kir_var(b, guarded_value(b, nm, guard, kir_load(b, t->buf, kir_add(b, kir_var(b, t->base), addr))));
-    }
-    kir_local_store(b, t->local,
-                    kir_add(b, kir_mul(b, kir_var(b, kl), kir_i32(b, groups)), kir_var(b, gv)),
-                    kir_vector(b, t->vec, parts));
-    if (partial) kir_end(b);
-  }
 }
 
 /* Widest vector (4, 2 or 1) that divides a register block of r. */
@@ -448,7 +250,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kir_builder *b = kt_matmul_frame_begin(m, name, &d, WX, WY, &f);
   if (!b) return -1;
   const int bA = f.bA, bB = f.bB, a_base = f.a_base, b_base = f.b_base;
-  a_norm_state ns = {-1, -1, f.bNormW, f.bNormB};
+  kt_norm_state ns = {-1, -1, f.bNormW, f.bNormB};
   int lA = kir_local_array_t(b, "a_tile", kir_tv(KIR_F32, VM), TK * TM / VM); /* [k][m/VM] */
   int lB = kir_local_array_t(b, "b_tile", kir_tv(KIR_F32, VN), TK * TN / VN); /* [k][n/VN] */
   if (d.a_norm) {
@@ -477,21 +279,40 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
       kir_decl(b, acc[i][j], kir_f32(b, 0.0));
     }
 
+  /* Software pipelining: the tile at k0 is stashed from registers, then the next tile's global
+   * loads are issued before the tile at k0 is multiplied, so their latency hides behind it. */
+  const int k_exact = K % TK == 0;
+  kt_tile ta = {.buf = bA, .local = lA, .lid = lid, .n_items = L, .extent = TM, .tk = TK, .vec = VM,
+                .base = a_base, .mn0 = kir_var(b, m0), .s_mn = d.a_stride_m, .s_k = d.a_stride_k,
+                .mn_lim = M, .k_lim = K, .mn_exact = M % TM == 0, .k_exact = k_exact, .tag = "a",
+                .norm = d.a_norm ? &ns : NULL};
+  kt_tile tb = {.buf = bB, .local = lB, .lid = lid, .n_items = L, .extent = TN, .tk = TK, .vec = VN,
+                .base = b_base, .mn0 = kir_var(b, n0), .s_mn = d.b_stride_n, .s_k = d.b_stride_k,
+                .mn_lim = N, .k_lim = K, .mn_exact = N % TN == 0, .k_exact = k_exact, .tag = "b",
+                .gather = d.b_im2col.on ? &d.b_im2col : NULL};
+  if (kt_tile_declare(b, &ta) || kt_tile_declare(b, &tb)) {
+    kt_tile_free(&ta);
+    kt_tile_free(&tb);
+    kir_kernel_end(b, NULL);
+    return -1;
+  }
+  kt_tile_fetch(b, &ta, kir_i32(b, 0));
+  kt_tile_fetch(b, &tb, kir_i32(b, 0));
   int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
   kir_for(b, k0, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, TK));
   {
-    int k_exact = K % TK == 0;
-    tile_load ta = {bA, lA, lid, L, TM, TK, VM, a_base, kir_var(b, m0), kir_var(b, k0),
-                    d.a_stride_m, d.a_stride_k, M, K, M % TM == 0, k_exact, "a",
-                    d.a_norm ? &ns : NULL};
-    emit_tile_load(b, &ta);
-    tile_load tb = {bB, lB, lid, L, TN, TK, VN, b_base, kir_var(b, n0), kir_var(b, k0),
-                    d.b_stride_n, d.b_stride_k, N, K, N % TN == 0, k_exact, "b", NULL};
-    if (d.b_im2col.on)
-      emit_gather_load(b, &tb, &d.b_im2col);
-    else
-      emit_tile_load(b, &tb);
+    kt_tile_stash(b, &ta);
+    kt_tile_stash(b, &tb);
     kir_barrier(b);
+    if (K > TK) {
+      kir_expr *next = kir_add(b, kir_var(b, k0), kir_i32(b, TK));
+      kir_if(b, kt_lt(b, next, K));
+      kt_tile_fetch(b, &ta, next);
+      kt_tile_fetch(b, &tb, next);
+      kir_end(b);
+    }
+    kt_tile_free(&ta);
+    kt_tile_free(&tb);
 
     int kk = kir_var_new(b, "kk", kir_t(KIR_I32));
     kir_for(b, kk, kir_i32(b, 0), kir_i32(b, TK), kir_i32(b, 1));

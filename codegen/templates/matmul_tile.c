@@ -1,0 +1,204 @@
+/* matmul_tile.c — staging an operand tile of the tiled GEMM in local memory, in a fetch phase
+ * (global → registers) and a stash phase (registers → local). */
+#include "matmul_tile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kt_util.h"
+#include "reduce.h"
+
+/* How a tile is read from global memory. */
+enum {
+  LOAD_VEC_MN, /* mn contiguous: one vector load of `vec` elements per (k, mn group) */
+  LOAD_VEC_K,  /* k contiguous: per (4 k, mn group), a 4-wide load along k of each of its vec
+                  rows, transposed into 4 local vectors at the stash */
+  LOAD_SCALAR, /* any layout: vec scalar loads per (k, mn group) */
+  LOAD_GATHER  /* B as the im2col matrix of x: vec gathered scalars per (k, mn group) */
+};
+
+static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
+
+static int pick_mode(const kt_tile *t) {
+  if (t->gather) return LOAD_GATHER;
+  if (t->vec > 1 && t->s_mn == 1 && t->mn_lim % t->vec == 0 && !t->norm) return LOAD_VEC_MN;
+  if (t->s_k == 1 && t->k_lim % 4 == 0 && t->tk % 4 == 0) return LOAD_VEC_K;
+  return LOAD_SCALAR;
+}
+
+static kir_type value_type(const kt_tile *t) {
+  return t->mode == LOAD_VEC_MN ? kir_tv(KIR_F32, t->vec) : t->mode == LOAD_VEC_K ? kir_tv(KIR_F32, 4) : kir_t(KIR_F32);
+}
+
+static int values_per_step(const kt_tile *t) { return t->mode == LOAD_VEC_MN ? 1 : t->vec; }
+
+int kt_tile_declare(kir_builder *b, kt_tile *t) {
+  t->mode = pick_mode(t);
+  t->groups = t->extent / t->vec;
+  t->kdiv = t->mode == LOAD_VEC_K ? 4 : 1;
+  t->units = t->tk / t->kdiv * t->groups;
+  t->steps = (int)kt_ceil_div(t->units, t->n_items);
+  t->g = calloc((size_t)t->steps, sizeof *t->g);
+  t->kl = calloc((size_t)t->steps, sizeof *t->kl);
+  t->val = calloc((size_t)t->steps * 4, sizeof *t->val);
+  if (!t->g || !t->kl || !t->val) return -1;
+  /* Neighbouring work-items take neighbouring units along the contiguous axis (coalesced). */
+  const int mn_fast = t->mode == LOAD_VEC_MN || t->mode == LOAD_GATHER ||
+                      (t->mode == LOAD_SCALAR && abs64(t->s_mn) <= abs64(t->s_k));
+  const int fast = mn_fast ? t->groups : t->tk / t->kdiv;
+  for (int s = 0; s < t->steps; s++) {
+    char nm[32];
+    kir_expr *idx = kir_add(b, kir_var(b, t->lid), kir_i32(b, (int64_t)s * t->n_items));
+    snprintf(nm, sizeof nm, "%s_g%d", t->tag, s);
+    t->g[s] = kir_var_new(b, nm, kir_t(KIR_I32));
+    snprintf(nm, sizeof nm, "%s_k%d", t->tag, s);
+    t->kl[s] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_expr *q = fast == 1 ? kir_i32(b, 0) : kir_mod(b, idx, kir_i32(b, fast));
+    kir_expr *r = fast == 1 ? idx : kir_div(b, idx, kir_i32(b, fast));
+    kir_decl(b, t->g[s], mn_fast ? q : r);
+    kir_decl(b, t->kl[s], kir_mul(b, mn_fast ? r : q, kir_i32(b, t->kdiv)));
+    for (int p = 0; p < values_per_step(t); p++) {
+      snprintf(nm, sizeof nm, "%s_v%d_%d", t->tag, s, p);
+      int v = kir_var_new(b, nm, value_type(t));
+      t->val[s * 4 + p] = v;
+      kir_decl(b, v, kir_cast(b, value_type(t), kir_f32(b, 0.0)));
+    }
+  }
+  return kir_builder_failed(b) ? -1 : 0;
+}
+
+void kt_tile_free(kt_tile *t) {
+  free(t->g);
+  free(t->kl);
+  free(t->val);
+  t->g = t->kl = t->val = NULL;
+}
+
+/* var = guard ? value : 0, loading only when the guard holds. */
+static void assign_guarded(kir_builder *b, int var, kir_expr *guard, kir_expr *value) {
+  if (!guard || !value) { /* a NULL value (allocation failure) poisons the builder */
+    kir_assign(b, var, value);
+    return;
+  }
+  kir_if(b, guard);
+  kir_assign(b, var, value);
+  kir_else(b);
+  kir_assign(b, var, kir_cast(b, value->type, kir_f32(b, 0.0)));
+  kir_end(b);
+}
+
+static kir_expr *normalized(kir_builder *b, const kt_norm_state *ns, kir_expr *v, kir_expr *ml, kir_expr *gk) {
+  v = kir_bin(b, KIR_MUL, kir_bin(b, KIR_SUB, v, kir_local_load(b, ns->mean, ml)), kir_local_load(b, ns->rstd, ml));
+  if (ns->weight >= 0) v = kir_bin(b, KIR_MUL, v, kir_load(b, ns->weight, gk));
+  if (ns->bias >= 0) v = kir_bin(b, KIR_ADD, v, kir_load(b, ns->bias, gk));
+  return v;
+}
+
+static kir_expr *addr_of(kir_builder *b, const kt_tile *t, kir_expr *gmn, kir_expr *gk) {
+  return kir_add(b, kir_var(b, t->base), kir_add(b, kt_scaled(b, gmn, t->s_mn), kt_scaled(b, gk, t->s_k)));
+}
+
+/* Index of the unit's p-th row along mn within the tile. */
+static kir_expr *unit_mn(kir_builder *b, const kt_tile *t, int s, int p) {
+  return kir_add(b, kir_mul(b, kir_var(b, t->g[s]), kir_i32(b, t->vec)), kir_i32(b, p));
+}
+
+/* The gathered im2col element (k = gk, column j) of x, 0 outside x. */
+static void fetch_gather(kir_builder *b, const kt_tile *t, int s, kir_expr *gk, kir_expr *k_guard) {
+  const kt_matmul_im2col *g = t->gather;
+  const int64_t KHW = g->kh * g->kw, HW = g->h_out * g->w_out;
+  const int pad = g->pad_top || g->pad_left ||
+                  (g->h_out - 1) * g->stride_h - g->pad_top + (g->kh - 1) * g->dil_h >= g->h ||
+                  (g->w_out - 1) * g->stride_w - g->pad_left + (g->kw - 1) * g->dil_w >= g->w;
+  int kk = kir_var_new(b, "g_k", kir_t(KIR_I32)), ci = kir_var_new(b, "g_ci", kir_t(KIR_I32));
+  int r = kir_var_new(b, "g_r", kir_t(KIR_I32)), sc = kir_var_new(b, "g_s", kir_t(KIR_I32));
+  kir_decl(b, kk, gk);
+  kir_decl(b, ci, kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
+  kir_decl(b, r, kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
+  kir_decl(b, sc, kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));
+  for (int p = 0; p < t->vec; p++) {
+    int jv = kir_var_new(b, "g_j", kir_t(KIR_I32)), q = kir_var_new(b, "g_q", kir_t(KIR_I32));
+    int ih = kir_var_new(b, "g_ih", kir_t(KIR_I32)), iw = kir_var_new(b, "g_iw", kir_t(KIR_I32));
+    kir_decl(b, jv, kir_add(b, t->mn0, unit_mn(b, t, s, p)));
+    kir_decl(b, q, kir_mod(b, kir_var(b, jv), kir_i32(b, HW)));
+    kir_decl(b, ih, kir_add(b, kir_mul(b, kir_div(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
+                            kir_add(b, kir_mul(b, kir_var(b, r), kir_i32(b, g->dil_h)), kir_i32(b, -g->pad_top))));
+    kir_decl(b, iw, kir_add(b, kir_mul(b, kir_mod(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
+                            kir_add(b, kir_mul(b, kir_var(b, sc), kir_i32(b, g->dil_w)), kir_i32(b, -g->pad_left))));
+    kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, jv), t->mn_lim));
+    if (pad) {
+      kir_expr *in = kir_bin(b, KIR_AND,
+                             kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)), kt_lt(b, kir_var(b, ih), g->h)),
+                             kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, iw), kir_i32(b, 0)), kt_lt(b, kir_var(b, iw), g->w)));
+      guard = kt_and_opt(b, guard, in);
+    }
+    /* x[j / HW, ci, ih, iw] */
+    kir_expr *img = kir_div(b, kir_var(b, jv), kir_i32(b, HW));
+    kir_expr *addr = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, img, kir_i32(b, g->c_in)), kir_var(b, ci)),
+                                                            kir_i32(b, g->h)),
+                                                 kir_var(b, ih)),
+                                      kir_i32(b, g->w)),
+                             kir_var(b, iw));
+    assign_guarded(b, t->val[s * 4 + p], guard, kir_load(b, t->buf, kir_add(b, kir_var(b, t->base), addr)));
+  }
+}
+
+void kt_tile_fetch(kir_builder *b, const kt_tile *t, kir_expr *k0) {
+  for (int s = 0; s < t->steps; s++) {
+    int partial = (int64_t)(s + 1) * t->n_items > t->units;
+    if (partial)
+      kir_if(b, kt_lt(b, kir_add(b, kir_var(b, t->lid), kir_i32(b, (int64_t)s * t->n_items)), t->units));
+    kir_expr *gk = kir_add(b, k0, kir_var(b, t->kl[s]));
+    kir_expr *k_guard = t->k_exact ? NULL : kt_lt(b, gk, t->k_lim);
+    if (t->mode == LOAD_GATHER) {
+      fetch_gather(b, t, s, gk, k_guard);
+    } else if (t->mode == LOAD_VEC_MN) {
+      kir_expr *gmn = kir_add(b, t->mn0, kir_mul(b, kir_var(b, t->g[s]), kir_i32(b, t->vec)));
+      kir_expr *guard = kt_and_opt(b, t->mn_exact ? NULL : kt_lt(b, gmn, t->mn_lim), k_guard);
+      assign_guarded(b, t->val[s * 4], guard, kir_load_vec(b, t->buf, addr_of(b, t, gmn, gk), t->vec));
+    } else {
+      for (int p = 0; p < t->vec; p++) {
+        kir_expr *ml = unit_mn(b, t, s, p);
+        kir_expr *gmn = kir_add(b, t->mn0, ml);
+        kir_expr *guard = kt_and_opt(b, t->mn_exact ? NULL : kt_lt(b, gmn, t->mn_lim), k_guard);
+        const int var = t->val[s * 4 + p];
+        if (t->mode == LOAD_VEC_K) {
+          assign_guarded(b, var, guard, kir_load_vec(b, t->buf, addr_of(b, t, gmn, gk), 4));
+          if (t->norm) { /* normalize the loaded row in place; rows outside A stay 0 */
+            kir_expr *c[4];
+            if (guard) kir_if(b, guard);
+            for (int i = 0; i < 4; i++)
+              c[i] = normalized(b, t->norm, kir_component(b, kir_var(b, var), i), ml, kir_add(b, gk, kir_i32(b, i)));
+            kir_assign(b, var, kir_vector(b, 4, c));
+            if (guard) kir_end(b);
+          }
+        } else {
+          kir_expr *v = kir_load(b, t->buf, addr_of(b, t, gmn, gk));
+          assign_guarded(b, var, guard, t->norm ? normalized(b, t->norm, v, ml, gk) : v);
+        }
+      }
+    }
+    if (partial) kir_end(b);
+  }
+}
+
+void kt_tile_stash(kir_builder *b, const kt_tile *t) {
+  for (int s = 0; s < t->steps; s++) {
+    int partial = (int64_t)(s + 1) * t->n_items > t->units;
+    if (partial)
+      kir_if(b, kt_lt(b, kir_add(b, kir_var(b, t->lid), kir_i32(b, (int64_t)s * t->n_items)), t->units));
+    kir_expr *parts[4];
+    for (int c = 0; c < t->kdiv; c++) {
+      for (int p = 0; p < values_per_step(t); p++) {
+        kir_expr *v = kir_var(b, t->val[s * 4 + p]);
+        parts[p] = t->mode == LOAD_VEC_K ? kir_component(b, v, c) : v;
+      }
+      kir_expr *value = t->mode == LOAD_VEC_MN ? parts[0] : kir_vector(b, t->vec, parts);
+      kir_local_store(b, t->local,
+                      kir_add(b, kir_mul(b, kir_add(b, kir_var(b, t->kl[s]), kir_i32(b, c)), kir_i32(b, t->groups)),
+                              kir_var(b, t->g[s])),
+                      value);
+    }
+    if (partial) kir_end(b);
+  }
+}

@@ -1,0 +1,50 @@
+/* matmul_tile.h — staging one operand tile of the tiled GEMM (matmul.c) in local memory; internal
+ * to the GEMM templates.
+ *
+ * A tile of tile_k × extent elements is stored as [tile_k][extent / vec] vectors of width `vec`
+ * along the operand's m (A) or n (B) axis, so the GEMM's inner loop reads whole vectors. Each
+ * work-item handles a fixed set of "units" (a vector of one k, or four k of `vec` rows). Staging
+ * is split in two phases so the next tile's global loads can be in flight while the current tile
+ * is multiplied: kt_tile_fetch loads the units of the tile at k0 into registers (guards, zeros
+ * outside the operand, the layer-norm prologue of A), kt_tile_stash writes the registers to local
+ * memory. Element (mn, k) comes from src[base + (mn0 + mn)·s_mn + (k0 + k)·s_k], or, for a B
+ * gathered as an im2col matrix, from x (kt_matmul_im2col).
+ * Thread safety: reentrant. */
+#ifndef MLG_KT_MATMUL_TILE_H
+#define MLG_KT_MATMUL_TILE_H
+
+#include "matmul.h"
+
+/* The layer-norm prologue of A: local arrays of the tile rows' statistics and the norm weight /
+ * bias buffers (-1 when absent). */
+typedef struct kt_norm_state {
+  int mean, rstd;         /* local arrays [tile_m] */
+  int weight, bias;       /* buffers */
+} kt_norm_state;
+
+typedef struct kt_tile {
+  /* What the caller fills. */
+  int buf, local, lid, n_items;
+  int extent, tk, vec;      /* tile extent along mn, K step, local vector width */
+  int base;                 /* var: operand batch base */
+  kir_expr *mn0;            /* tile origin along mn (an I32 expression, reusable) */
+  int64_t s_mn, s_k, mn_lim, k_lim;
+  int mn_exact, k_exact;    /* 1: the guard on that side can never fire */
+  const char *tag;
+  const kt_norm_state *norm;        /* A only, or NULL */
+  const kt_matmul_im2col *gather;   /* B gathered from x, or NULL */
+  /* What kt_tile_declare fills (freed by kt_tile_free). */
+  int mode, units, steps, groups, kdiv;
+  int *g, *kl;              /* per step: unit's mn group and k (first of kdiv) within the tile */
+  int *val;                 /* per step, 4 value registers */
+} kt_tile;
+
+/* Declares the unit coordinates and value registers; call before the K loop. -1 on failure. */
+int  kt_tile_declare(kir_builder *b, kt_tile *t);
+/* Global memory → registers for the tile whose first k is k0 (an I32 expression). */
+void kt_tile_fetch(kir_builder *b, const kt_tile *t, kir_expr *k0);
+/* Registers → local memory. */
+void kt_tile_stash(kir_builder *b, const kt_tile *t);
+void kt_tile_free(kt_tile *t);
+
+#endif
