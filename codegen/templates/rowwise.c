@@ -38,6 +38,67 @@ static void store_out(kir_builder *b, int by, const kt_epilogue *e, kir_expr *v,
   kir_store(b, by, idx, v);
 }
 
+/* How a row-wise kernel maps rows to work-items. Rows of at most KT_ROW_SERIAL_MAX elements are
+ * folded serially by one work-item each (a work-group would leave most of its items idle and pay
+ * for barriers: 128 items for a row of 10 cost PoCL ~20× the serial loop); longer rows get a
+ * work-group each, whose items stride over the row and combine through kt_emit_wg_reduce. */
+typedef struct row_map {
+  int serial;     /* 1: one work-item per row */
+  int ls;         /* work-group size */
+  int subgroups;
+  int sh;         /* the reduction's local array (work-group mode) */
+  int lid;        /* variable: local id (work-group mode) */
+  int row;        /* variable: this item's row */
+} row_map;
+
+/* Picks the mapping for `rows` rows of `len` elements; local_size as in the descriptors (power
+ * of two, 0 = default). Returns 0, or -1 on an invalid local_size. */
+static int row_map_plan(int64_t rows, int64_t len, int local_size, int subgroups, row_map *r) {
+  int ls = pow2_size(local_size, 128);
+  if (ls < 0) return -1;
+  r->serial = len <= KT_ROW_SERIAL_MAX;
+  if (r->serial && !local_size) ls = rows < 64 ? (int)rows : 64;
+  r->ls = ls;
+  r->subgroups = subgroups;
+  return 0;
+}
+
+/* Declares the row mapping's local array and variables (after the buffers): row = the group
+ * id, or the global id with items past the last row returning at once. */
+static void row_map_begin(kir_builder *b, int64_t rows, row_map *r) {
+  r->sh = r->serial ? -1 : kir_local_array(b, "red", KIR_F32, r->ls);
+  r->lid = -1;
+  if (!r->serial) {
+    r->lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+    kir_decl(b, r->lid, kir_local_id(b, 0));
+  }
+  r->row = kir_var_new(b, "row", kir_t(KIR_I32));
+  kir_decl(b, r->row, r->serial ? kir_global_id(b, 0) : kir_group_id(b, 0));
+  if (r->serial && rows % r->ls) {
+    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, r->row), kir_i32(b, rows)));
+    kir_return(b);
+    kir_end(b);
+  }
+}
+
+/* for (j = first element of this item; j < len; j += items per row) */
+static void row_for(kir_builder *b, const row_map *r, int j, int64_t len) {
+  kir_for(b, j, r->serial ? kir_i32(b, 0) : kir_var(b, r->lid), kir_i32(b, len),
+          kir_i32(b, r->serial ? 1 : r->ls));
+}
+
+/* The row's total of the items' partial results in `var` (op: KIR_ADD or KIR_MAX): var itself
+ * when one item holds the whole row; else a work-group reduction. Returns a variable, or -1. */
+static int row_total(kir_builder *b, const row_map *r, kir_binop op, int var, const char *name) {
+  if (r->serial) return var;
+  return kt_emit_wg_reduce(b, op, kir_var(b, var), r->sh, r->lid, r->ls, r->subgroups, name);
+}
+
+/* Launch groups for `rows` rows. */
+static int64_t row_groups(const row_map *r, int64_t rows) {
+  return r->serial ? kt_ceil_div(rows, r->ls) : rows;
+}
+
 int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_kernel **out_kernel,
                int64_t out_groups[3]) {
   kt_prologue no_pro = {NULL, NULL};
@@ -52,32 +113,30 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   if (d->outer < 1 || d->axis_len < 1 || d->inner < 1) return -1;
   if (d->outer * d->axis_len * d->inner >= LIMIT32) return -1;
-  int ls = pow2_size(d->local_size, 128);
-  if (ls < 0) return -1;
-  const int64_t L = d->axis_len, inner = d->inner;
+  const int64_t L = d->axis_len, inner = d->inner, rows = d->outer * d->inner;
+  row_map r;
+  if (row_map_plan(rows, L, d->local_size, d->subgroups, &r)) return -1;
 
-  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  kir_builder *b = kir_kernel_begin(m, name, r.ls, 1, 1);
   if (!b) return -1;
   input_src bx = {prologue.fn ? -1 : kir_buffer_param(b, "x", KIR_F32, KIR_READ), prologue};
   int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
-  int sh = kir_local_array(b, "red", KIR_F32, ls);
-  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  row_map_begin(b, rows, &r);
   int base = kir_var_new(b, "base", kir_t(KIR_I32));
-  kir_decl(b, lid, kir_local_id(b, 0));
-  kir_expr *row = kir_group_id(b, 0);
+  kir_expr *row = kir_var(b, r.row);
   /* base = (row / inner)·L·inner + row % inner */
   kir_expr *bexpr = inner == 1 ? kir_mul(b, row, kir_i32(b, L))
                                : kir_add(b, kir_mul(b, kir_div(b, row, kir_i32(b, inner)), kir_i32(b, L * inner)),
-                                         kir_mod(b, kir_group_id(b, 0), kir_i32(b, inner)));
+                                         kir_mod(b, kir_var(b, r.row), kir_i32(b, inner)));
   kir_decl(b, base, bexpr);
 
   int mx = kir_var_new(b, "mx", kir_t(KIR_F32));
   int j = kir_var_new(b, "j", kir_t(KIR_I32));
   kir_decl(b, mx, kir_f32(b, -INFINITY));
-  kir_for(b, j, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  row_for(b, &r, j, L);
   kir_assign(b, mx, kir_bin(b, KIR_MAX, kir_var(b, mx), row_elem(b, &bx, base, j, inner)));
   kir_end(b);
-  int rmax = kt_emit_wg_reduce(b, KIR_MAX, kir_var(b, mx), sh, lid, ls, d->subgroups, "row_max");
+  int rmax = row_total(b, &r, KIR_MAX, mx, "row_max");
   if (rmax < 0) {
     kir_kernel_end(b, NULL);
     return -1;
@@ -86,12 +145,12 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
   int sum = kir_var_new(b, "sum", kir_t(KIR_F32));
   int j2 = kir_var_new(b, "j", kir_t(KIR_I32));
   kir_decl(b, sum, kir_f32(b, 0.0));
-  kir_for(b, j2, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  row_for(b, &r, j2, L);
   kir_assign(b, sum, kir_add(b, kir_var(b, sum),
                              kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j2, inner),
                                                         kir_var(b, rmax)))));
   kir_end(b);
-  int rsum = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, sum), sh, lid, ls, d->subgroups, "row_sum");
+  int rsum = row_total(b, &r, KIR_ADD, sum, "row_sum");
   if (rsum < 0) {
     kir_kernel_end(b, NULL);
     return -1;
@@ -101,7 +160,7 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
   kir_decl(b, scale, d->log ? kir_un(b, KIR_LOG, kir_var(b, rsum))
                             : kir_bin(b, KIR_DIV, kir_f32(b, 1.0), kir_var(b, rsum)));
   int j3 = kir_var_new(b, "j", kir_t(KIR_I32));
-  kir_for(b, j3, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  row_for(b, &r, j3, L);
   kir_expr *shifted = kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j3, inner), kir_var(b, rmax));
   kir_expr *v = d->log ? kir_bin(b, KIR_SUB, shifted, kir_var(b, scale))
                        : kir_bin(b, KIR_MUL, kir_un(b, KIR_EXP, shifted), kir_var(b, scale));
@@ -109,7 +168,7 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
             kir_add(b, kir_var(b, base), kir_mul(b, kir_var(b, j3), kir_i32(b, inner))));
   kir_end(b);
 
-  out_groups[0] = d->outer * inner;
+  out_groups[0] = row_groups(&r, rows);
   return kir_kernel_end(b, out_kernel);
 }
 
@@ -127,29 +186,27 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   if (d->rows < 1 || d->norm_size < 1 || d->rows * d->norm_size >= LIMIT32) return -1;
   if (!(d->eps >= 0.0)) return -1;
-  int ls = pow2_size(d->local_size, 128);
-  if (ls < 0) return -1;
   const int64_t L = d->norm_size;
+  row_map r;
+  if (row_map_plan(d->rows, L, d->local_size, d->subgroups, &r)) return -1;
 
-  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  kir_builder *b = kir_kernel_begin(m, name, r.ls, 1, 1);
   if (!b) return -1;
   input_src bx = {prologue.fn ? -1 : kir_buffer_param(b, "x", KIR_F32, KIR_READ), prologue};
   int bw = d->has_weight ? kir_buffer_param(b, "weight", KIR_F32, KIR_READ) : -1;
   int bb = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
   int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
-  int sh = kir_local_array(b, "red", KIR_F32, ls);
-  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  row_map_begin(b, d->rows, &r);
   int base = kir_var_new(b, "base", kir_t(KIR_I32));
-  kir_decl(b, lid, kir_local_id(b, 0));
-  kir_decl(b, base, kir_mul(b, kir_group_id(b, 0), kir_i32(b, L)));
+  kir_decl(b, base, kir_mul(b, kir_var(b, r.row), kir_i32(b, L)));
 
   int s1 = kir_var_new(b, "sum", kir_t(KIR_F32));
   int j = kir_var_new(b, "j", kir_t(KIR_I32));
   kir_decl(b, s1, kir_f32(b, 0.0));
-  kir_for(b, j, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  row_for(b, &r, j, L);
   kir_assign(b, s1, kir_add(b, kir_var(b, s1), row_elem(b, &bx, base, j, 1)));
   kir_end(b);
-  int tot = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s1), sh, lid, ls, d->subgroups, "row_sum");
+  int tot = row_total(b, &r, KIR_ADD, s1, "row_sum");
   if (tot < 0) {
     kir_kernel_end(b, NULL);
     return -1;
@@ -161,11 +218,11 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
   int j2 = kir_var_new(b, "j", kir_t(KIR_I32));
   int dv = kir_var_new(b, "dev", kir_t(KIR_F32));
   kir_decl(b, s2, kir_f32(b, 0.0));
-  kir_for(b, j2, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  row_for(b, &r, j2, L);
   kir_decl(b, dv, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j2, 1), kir_var(b, mean)));
   kir_assign(b, s2, kir_add(b, kir_var(b, s2), kir_mul(b, kir_var(b, dv), kir_var(b, dv))));
   kir_end(b);
-  int sq = kt_emit_wg_reduce(b, KIR_ADD, kir_var(b, s2), sh, lid, ls, d->subgroups, "row_sq");
+  int sq = row_total(b, &r, KIR_ADD, s2, "row_sq");
   if (sq < 0) {
     kir_kernel_end(b, NULL);
     return -1;
@@ -176,7 +233,7 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
                                                        kir_f32(b, d->eps)))));
 
   int j3 = kir_var_new(b, "j", kir_t(KIR_I32));
-  kir_for(b, j3, kir_var(b, lid), kir_i32(b, L), kir_i32(b, ls));
+  row_for(b, &r, j3, L);
   kir_expr *v = kir_mul(b, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j3, 1), kir_var(b, mean)),
                         kir_var(b, inv));
   if (bw >= 0) v = kir_mul(b, v, kir_load(b, bw, kir_var(b, j3)));
@@ -184,7 +241,7 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
   store_out(b, by, &epilogue, v, kir_add(b, kir_var(b, base), kir_var(b, j3)));
   kir_end(b);
 
-  out_groups[0] = d->rows;
+  out_groups[0] = row_groups(&r, d->rows);
   return kir_kernel_end(b, out_kernel);
 }
 

@@ -3,20 +3,27 @@
  *
  * softmax / log_softmax (kt_softmax): the input is viewed as [outer, axis_len, inner] (the
  * softmax axis in the middle; inner = 1 when it is the last axis). A row is the axis_len
- * elements x[o, :, i], at stride inner. One work-group of local_size work-items per row, three
- * strided passes over the row with work-group reductions in between (kt_emit_wg_reduce: a
- * local-memory tree, or subgroup operations when the descriptor asks for them):
+ * elements x[o, :, i], at stride inner. Three passes over the row:
  *   m = max_j x_j;  s = Σ_j exp(x_j − m);  y_j = exp(x_j − m) / s   (log: x_j − m − log s).
+ * Rows map to work-items in one of two ways (softmax and layer_norm alike), by the row length:
+ *  - long rows (> KT_ROW_SERIAL_MAX elements): one work-group of local_size work-items per row,
+ *    strided passes with work-group reductions in between (kt_emit_wg_reduce: a local-memory
+ *    tree, or subgroup operations when the descriptor asks for them);
+ *  - short rows: one work-item per row, serial passes, no barriers and no local memory;
+ *    local_size work-items per group (0: min(rows, 64)); items past the last row return.
  * Buffers, in order: x (read), y (write); same shape and layout.
- * Launch: work-group size (local_size, 1, 1); groups = (outer·inner, 1, 1).
+ * Launch: work-group size (ls, 1, 1) where ls is the kernel's work-group size (local_size, or
+ * the short-row default); groups = (rows, 1, 1) for long rows, (ceil(rows / ls), 1, 1) for
+ * short ones, rows = outer·inner.
  *
  * layer_norm (kt_layer_norm): normalizes each row of the trailing norm_size elements
  * (x viewed as [rows, norm_size]), PyTorch semantics:
  *   μ = mean(x_row);  σ² = mean((x_row − μ)²) (biased);  y = (x − μ) / sqrt(σ² + eps) · w + b.
- * Two-pass mean then variance (no E[x²] − μ² cancellation). One work-group per row.
+ * Two-pass mean then variance (no E[x²] − μ² cancellation). Rows map to work-items as in
+ * softmax (a work-group per long row, a work-item per short one).
  * Buffers, in order: x (read), weight (read, [norm_size], only if has_weight),
  *                    bias (read, [norm_size], only if has_bias), y (write).
- * Launch: work-group size (local_size, 1, 1); groups = (rows, 1, 1).
+ * Launch: as softmax's, over its rows.
  *
  * batch_norm (kt_batch_norm), inference with running statistics, elementwise over NCHW
  * (or any [n, c, spatial...] viewed as [n, c, hw]):
@@ -40,10 +47,13 @@
 #include "../kir.h"
 #include "hooks.h"
 
+/* Rows of at most this many elements get one work-item each (see above). */
+#define KT_ROW_SERIAL_MAX 32
+
 typedef struct kt_softmax_desc {
   int64_t outer, axis_len, inner;  /* x is [outer, axis_len, inner], each >= 1 */
   int log;                         /* 1: log_softmax */
-  int local_size;                  /* power of two, 1..1024; 0 = 128 */
+  int local_size;                  /* power of two, 1..1024; 0 = 128 (short rows: min(rows, 64)) */
   int subgroups;                   /* reduce through subgroup operations (Vulkan only) */
 } kt_softmax_desc;
 
@@ -51,7 +61,7 @@ typedef struct kt_layer_norm_desc {
   int64_t rows, norm_size;         /* x is [rows, norm_size], each >= 1 */
   double eps;                      /* > 0 typically, e.g. 1e-5 */
   int has_weight, has_bias;
-  int local_size;                  /* power of two, 1..1024; 0 = 128 */
+  int local_size;                  /* power of two, 1..1024; 0 = 128 (short rows: min(rows, 64)) */
   int subgroups;                   /* reduce through subgroup operations (Vulkan only) */
 } kt_layer_norm_desc;
 

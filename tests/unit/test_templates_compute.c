@@ -614,6 +614,40 @@ START_TEST(rowwise_softmax) {
   check_softmax("log_softmax very negative logits", (kt_softmax_desc){2, 40, 1, 1, 16, 0}, 5.0f, -1000.0f);
   check_softmax("log_softmax [4,33]", (kt_softmax_desc){4, 33, 1, 1, 0, 0}, 1.0f, 0.0f);
   check_softmax("log_softmax large logits, middle axis", (kt_softmax_desc){3, 17, 4, 1, 8, 0}, 200.0f, 0.0f);
+  /* Short rows (<= KT_ROW_SERIAL_MAX), a work-item each: more rows than one group, ragged. */
+  check_softmax("softmax short rows [100,10]", (kt_softmax_desc){100, 10, 1, 0, 0, 0}, 4.0f, 0.0f);
+  check_softmax("softmax longest short row [70,32]", (kt_softmax_desc){70, 32, 1, 0, 0, 0}, 1.0f, 0.0f);
+  check_softmax("log_softmax short rows, middle axis [9,6,11]", (kt_softmax_desc){9, 6, 11, 1, 0, 0}, 50.0f, 0.0f);
+}
+END_TEST
+
+/* Short rows get a work-item each (no local memory, ceil(rows / 64) groups of 64); longer rows
+ * a work-group of local_size each. */
+START_TEST(rowwise_maps_short_rows_to_items) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_softmax_desc d = {256, 10, 1, 0, 0, 0};
+  ck_assert_int_eq(kt_softmax(m, "short", &d, &k, g), 0);
+  ck_assert_int_eq(k->local_size[0], 64);
+  ck_assert_int_eq(g[0], 4);
+  ck_assert_int_eq(k->n_locals, 0);
+  d = (kt_softmax_desc){3, KT_ROW_SERIAL_MAX, 1, 0, 0, 0};
+  ck_assert_int_eq(kt_softmax(m, "few", &d, &k, g), 0);
+  ck_assert_int_eq(k->local_size[0], 3);
+  ck_assert_int_eq(g[0], 1);
+  d = (kt_softmax_desc){256, KT_ROW_SERIAL_MAX + 1, 1, 0, 0, 0};
+  ck_assert_int_eq(kt_softmax(m, "long", &d, &k, g), 0);
+  ck_assert_int_eq(k->local_size[0], 128);
+  ck_assert_int_eq(g[0], 256);
+  ck_assert_int_eq(k->n_locals, 1);
+  kt_layer_norm_desc ln = {100, 16, 1e-5, 1, 1, 32, 0};
+  ck_assert_int_eq(kt_layer_norm(m, "ln_short", &ln, &k, g), 0);
+  ck_assert_int_eq(k->local_size[0], 32);
+  ck_assert_int_eq(g[0], 4);
+  d = (kt_softmax_desc){256, 10, 1, 0, 100, 0};
+  ck_assert_int_eq(kt_softmax(m, "not_pow2", &d, &k, g), -1);
+  kir_module_free(m);
 }
 END_TEST
 
@@ -659,6 +693,7 @@ START_TEST(rowwise_layer_norm) {
   check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0});
   check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0});
   check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0});
+  check_layer_norm("layer_norm short rows [100,24] w+b", (kt_layer_norm_desc){100, 24, 1e-5, 1, 1, 0, 0});
 }
 END_TEST
 
@@ -811,6 +846,7 @@ static Suite *templates_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("rowwise");
   tcase_add_test(tc, rowwise_softmax);
+  tcase_add_test(tc, rowwise_maps_short_rows_to_items);
   tcase_add_test(tc, rowwise_layer_norm);
   tcase_add_test(tc, rowwise_batch_norm);
   tcase_add_test(tc, rowwise_rejects_bad_descriptors);
