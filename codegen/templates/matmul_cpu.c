@@ -25,64 +25,17 @@
 #define MAX_NV KT_CPU_MAX_NV
 #define MAX_RN 4
 
-typedef struct cpu_state {
-  const kt_matmul_desc *d;
-  int64_t nb;
-  int bA, bB, bBias, bC;
-  int a_base, b_base, c_base;
-} cpu_state;
+/* The shared GEMM frame (matmul.h): buffers, batch bases, bias/epilogue/store. */
+typedef kt_matmul_frame cpu_state;
 
 /* Bias, epilogue and store of one scalar output (row, col); returns -1 on failure. */
-static int store_one(kir_builder *b, const cpu_state *s, kir_expr *v, kir_expr *row,
-                     kir_expr *col) {
-  const kt_matmul_desc *d = s->d;
-  if (s->bBias >= 0) v = kir_add(b, v, kir_load(b, s->bBias, d->bias_per_row ? row : col));
-  if (d->epilogue.fn) {
-    kir_expr *bidx = s->nb > 1 ? kir_group_id(b, 2) : kir_i32(b, 0);
-    kir_expr *lin = kir_add(b, kir_mul(b, bidx, kir_i32(b, d->m * d->n)),
-                            kir_add(b, kir_mul(b, row, kir_i32(b, d->n)), col));
-    kt_out_pos at = {lin, bidx, row, col};
-    v = d->epilogue.fn(b, v, &at, d->epilogue.user);
-    if (!v) return -1;
-  }
-  kir_store(b, s->bC,
-            kir_add(b, kir_var(b, s->c_base),
-                    kir_add(b, kt_scaled(b, row, d->c_stride_m), kt_scaled(b, col, d->c_stride_n))),
-            v);
-  return 0;
+static int store_one(kir_builder *b, const cpu_state *s, kir_expr *v, kir_expr *row, kir_expr *col) {
+  return kt_matmul_frame_store(b, s, 1, &v, row, col);
 }
 
 static int vec_width(const kt_matmul_desc *d) {
   int w = d->max_vec ? d->max_vec : 16;
   return w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
-}
-
-/* Declares the buffers and the per-batch bases; the kernel's work-items are 2-D over
- * (column blocks, row blocks). */
-static kir_builder *begin(kir_module *m, const char *name, const kt_matmul_desc *d, int lx,
-                          int ly, cpu_state *s) {
-  kir_builder *b = kir_kernel_begin(m, name, lx, ly, 1);
-  if (!b) return NULL;
-  s->d = d;
-  s->nb = 1;
-  for (int i = 0; i < d->n_batch; i++) s->nb *= d->batch[i];
-  s->bA = kir_buffer_param(b, "a", KIR_F32, KIR_READ);
-  s->bB = kir_buffer_param(b, "b", KIR_F32, KIR_READ);
-  s->bBias = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
-  s->bC = kir_buffer_param(b, "c", KIR_F32, KIR_WRITE);
-  s->a_base = kir_var_new(b, "a_base", kir_t(KIR_I32));
-  s->b_base = kir_var_new(b, "b_base", kir_t(KIR_I32));
-  s->c_base = kir_var_new(b, "c_base", kir_t(KIR_I32));
-  kir_expr *g2 = kir_group_id(b, 2);
-  kir_decl(b, s->a_base,
-           kir_add(b, s->nb > 1 ? kt_batch_offset(b, g2, d->n_batch, d->batch, d->a_batch_stride)
-                                : kir_i32(b, 0), kir_i32(b, d->a_offset)));
-  kir_decl(b, s->b_base,
-           kir_add(b, s->nb > 1 ? kt_batch_offset(b, g2, d->n_batch, d->batch, d->b_batch_stride)
-                                : kir_i32(b, 0), kir_i32(b, d->b_offset)));
-  kir_decl(b, s->c_base, s->nb > 1 ? kt_batch_offset(b, g2, d->n_batch, d->batch, d->c_batch_stride)
-                                   : kir_i32(b, 0));
-  return b;
 }
 
 /* Declares col0 / row0, the first column and row of this work-item's block of `cols` × `rows`
@@ -119,7 +72,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   const int64_t nbx = kt_ceil_div(N, CN), nby = kt_ceil_div(M, RM);
   const int LX = nbx >= 4 ? 4 : (int)nbx, LY = nby >= 4 ? 4 : (int)nby;
   cpu_state s;
-  kir_builder *b = begin(m, name, d, LX, LY, &s);
+  kir_builder *b = kt_matmul_frame_begin(m, name, d, LX, LY, &s);
   if (!b) return -1;
   int col0, row0;
   block_origin(b, d, CN, RM, nbx % LX || nby % LY, &col0, &row0);
@@ -227,7 +180,7 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
   const int LX = nbx >= 4 ? 4 : (int)nbx, LY = nby >= 4 ? 4 : (int)nby;
   const kir_type vt = kir_tv(KIR_F32, VW);
   cpu_state s;
-  kir_builder *b = begin(m, name, d, LX, LY, &s);
+  kir_builder *b = kt_matmul_frame_begin(m, name, d, LX, LY, &s);
   if (!b) return -1;
   int col0, row0;
   block_origin(b, d, RN, RM, nbx % LX || nby % LY, &col0, &row0);
