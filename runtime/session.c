@@ -1,5 +1,6 @@
 /* session.c — one execution context of a model: host staging for its inputs and outputs
- * (allocated here, once) and the backend's recorded dispatch list. A run allocates nothing. */
+ * (allocated once: the backend's pinned memory when it has some, else here) and the backend's
+ * recorded dispatch list. A run allocates nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,20 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
   mlg_session *s = calloc(1, sizeof *s);
   if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
   s->model = model;
-  s->staging = aligned_alloc(64, staging_bytes ? staging_bytes : 64);
+  mlg_runtime *rt = model->runtime;
+  mlg_status st = rt->backend->record(model->backend_model, &s->backend_session);
+  if (st != MLG_OK) {
+    mlg_session_destroy(s);
+    return st;
+  }
+  /* Pinned memory when the backend has it: transfers from it run at the bus's speed, where the
+   * driver copies pageable memory through a bounce buffer of its own first. */
+  if (rt->backend->host_staging)
+    s->staging = rt->backend->host_staging(s->backend_session, staging_bytes ? staging_bytes : 64);
+  if (!s->staging) {
+    s->staging = aligned_alloc(64, staging_bytes ? staging_bytes : 64);
+    s->staging_owned = 1;
+  }
   s->transfers = calloc((size_t)n + 1, sizeof *s->transfers);
   s->input_set = calloc((size_t)model->n_inputs + 1, 1);
   if (!s->staging || !s->transfers || !s->input_set) {
@@ -52,7 +66,6 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
     at += ((size_t)tensor->size + 63) & ~(size_t)63;
   }
 
-  mlg_runtime *rt = model->runtime;
   if (rt->enable_profiling) {
     s->profile_ns = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_ns);
     s->profile_bytes = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_bytes);
@@ -64,20 +77,15 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
     for (uint32_t i = 0; i < b->n_dispatches; i++)
       s->profile_bytes[i] = kernel_bytes(b, b->dispatches[i].kernel);
   }
-  mlg_status st = rt->backend->record(model->backend_model, &s->backend_session);
-  if (st != MLG_OK) {
-    mlg_session_destroy(s);
-    return st;
-  }
   *out_session = s;
   return MLG_OK;
 }
 
 void mlg_session_destroy(mlg_session *session) {
   if (!session) return;
+  if (session->staging_owned) free(session->staging);
   if (session->backend_session)
     session->model->runtime->backend->session_destroy(session->backend_session);
-  free(session->staging);
   free(session->transfers);
   free(session->input_set);
   free(session->profile_ns);

@@ -21,6 +21,7 @@ const mlg_backend mlg_opencl_backend = {
     .model_destroy = mlg_cl_model_destroy,
     .record = mlg_cl_record,
     .session_destroy = mlg_cl_session_destroy,
+    .host_staging = mlg_cl_host_staging,
     .run = mlg_cl_run,
     .profile = mlg_cl_profile,
 };
@@ -333,9 +334,29 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
   return MLG_OK;
 }
 
+void *mlg_cl_host_staging(mlg_backend_session *s, size_t bytes) {
+  cl_int err;
+  s->pinned = clCreateBuffer(s->model->dev->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, bytes, NULL, &err);
+  if (err != CL_SUCCESS) {
+    s->pinned = NULL;
+    return NULL;
+  }
+  s->pinned_map = clEnqueueMapBuffer(s->queue, s->pinned, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, NULL,
+                                     NULL, &err);
+  if (err != CL_SUCCESS || !s->pinned_map) {
+    clReleaseMemObject(s->pinned);
+    s->pinned = NULL;
+    s->pinned_map = NULL;
+  }
+  return s->pinned_map;
+}
+
 void mlg_cl_session_destroy(mlg_backend_session *s) {
   if (!s) return;
   if (s->queue) clFinish(s->queue);
+  if (s->pinned_map) clEnqueueUnmapMemObject(s->queue, s->pinned, s->pinned_map, 0, NULL, NULL);
+  if (s->queue) clFinish(s->queue);
+  if (s->pinned) clReleaseMemObject(s->pinned);
   for (uint32_t k = 0; s->kernels && k < s->model->bundle->n_kernels; k++)
     if (s->kernels[k]) clReleaseKernel(s->kernels[k]);
   if (s->regions[MLGB_REGION_IO]) clReleaseMemObject(s->regions[MLGB_REGION_IO]);

@@ -49,6 +49,10 @@ struct mlg_backend_session {
    * run; and per bundle dispatch, the device ns of the last successful run. */
   cl_event *events;
   uint64_t *times_ns;
+  /* Pinned host staging (host_staging): a CL_MEM_ALLOC_HOST_PTR buffer mapped for the session's
+   * life; transfers use the mapping as their host pointer. */
+  cl_mem pinned;
+  void *pinned_map;
 };
 
 /* "CL_OUT_OF_RESOURCES", or "CL error -9999" for codes it does not know (static storage for
@@ -72,6 +76,7 @@ mlg_status mlg_cl_record(mlg_backend_model *model, mlg_backend_session **out_ses
 void       mlg_cl_session_destroy(mlg_backend_session *session);
 mlg_status mlg_cl_run(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
                       const mlg_transfer *outputs, int n_outputs);
+void      *mlg_cl_host_staging(mlg_backend_session *session, size_t bytes);
 mlg_status mlg_cl_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
 
 /* Program-binary disk cache (opencl_cache.c). The key covers the source, the build options,
