@@ -425,6 +425,8 @@ static const kir_dialect glsl_dialect = {
   /* A control barrier plus visibility of shared-memory writes (tree reductions need both). */
   .barrier = "memoryBarrierShared(); barrier();",
   .component_fmt = "[%d]",
+  .swizzle_prefix = "",
+  .swizzle_lanes = "xyzw",
   .subgroup = gl_subgroup,
   .unroll = gl_unroll,
   .kernel_begin = gl_kernel_begin, .kernel_end = gl_kernel_end,

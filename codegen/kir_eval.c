@@ -258,6 +258,7 @@ static int eval(const kir_expr *e, const kir_eval_env *env, kir_value *out, int 
     return 0;
   case KIR_E_COMPONENT: /* vectors are not evaluated on the host */
   case KIR_E_VECTOR:
+  case KIR_E_SWIZZLE:
   case KIR_E_SUBGROUP:  /* device state the host cannot know */
   case KIR_E_SUBGROUP_REDUCE:
     return -1;

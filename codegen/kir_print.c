@@ -156,6 +156,11 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
     kir_print_expr_prec(p, e->a, PREC_ATOM);
     fprintf(out, d->component_fmt, e->index);
     break;
+  case KIR_E_SWIZZLE:
+    kir_print_expr_prec(p, e->a, PREC_ATOM);
+    fprintf(out, ".%s", d->swizzle_prefix);
+    for (int i = 0; i < e->type.width; i++) fputc(d->swizzle_lanes[e->index + i], out);
+    break;
   case KIR_E_VECTOR: {
     char buf[32];
     const kir_expr *parts[4] = {e->a, e->b, e->c, e->d};

@@ -35,6 +35,8 @@ typedef struct kir_dialect {
   const char *barrier;                    /* full statement text without indentation */
   /* Vector component access after the parenthesized vector: ".s%X" (OpenCL), "[%d]" (GLSL). */
   const char *component_fmt;
+  /* Lane names of a swizzle after ".": "0123456789abcdef" with prefix "s" (OpenCL), "xyzw" (GLSL). */
+  const char *swizzle_prefix, *swizzle_lanes;
   /* 1: a vector constructor is a cast of a list, `(float4)(a, b)` (OpenCL); 0: `vec4(a, b)`. */
   int vector_ctor_is_cast;
   /* A subgroup builtin or reduction (KIR_E_SUBGROUP, KIR_E_SUBGROUP_REDUCE); NULL in a dialect

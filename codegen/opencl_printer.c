@@ -133,6 +133,8 @@ static const kir_dialect opencl_dialect = {
   .barrier = "barrier(CLK_LOCAL_MEM_FENCE);",
   .component_fmt = ".s%X",
   .vector_ctor_is_cast = 1,
+  .swizzle_prefix = "s",
+  .swizzle_lanes = "0123456789abcdef",
   .unroll = cl_unroll,
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,
 };

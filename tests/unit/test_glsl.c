@@ -330,6 +330,17 @@ START_TEST(test_vector_locals) {
   ck_assert_msg(strstr(s, " = vec4(x[pc.off[0]], x[pc.off[0] + 1], x[pc.off[0] + 2]") != NULL, "got:\n%s", s);
   free(s);
   compile_ok(sc, k, "vector locals");
+  /* Swizzles spell GLSL's lane letters. */
+  b = kir_kernel_begin(m, "k1_swizzle", 1, 1, 1);
+  x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  kir_expr *v = kir_load_vec(b, x, kir_i32(b, 0), 4);
+  kir_store(b, y, kir_i32(b, 0), kir_add(b, kir_swizzle(b, v, 0, 2), kir_swizzle(b, v, 2, 2)));
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  s = print_glsl(k);
+  ck_assert_msg(strstr(s, "mlg_load4_x(pc.off[0]).xy + mlg_load4_x(pc.off[0]).zw") != NULL, "got:\n%s", s);
+  free(s);
+  compile_ok(sc, k, "swizzle");
   mlg_spirv_compiler_free(sc);
   kir_module_free(m);
 }

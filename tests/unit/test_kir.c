@@ -337,6 +337,27 @@ START_TEST(test_vector_locals_and_constructor) {
   ck_assert_msg(strstr(s, "  vstore4(t[1], 0, y + y_off + 4);\n") != NULL, "got:\n%s", s);
   free(s);
 
+  /* Swizzles: lanes of a vector, OpenCL .sXYZ spelling; bad ranges poison the builder. */
+  b = kir_kernel_begin(m, "k3", 1, 1, 1);
+  x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  kir_expr *v16 = kir_load_vec(b, x, kir_i32(b, 0), 16);
+  kir_expr *hi = kir_swizzle(b, v16, 8, 8);
+  ck_assert_int_eq(hi->type.width, 8);
+  ck_assert_ptr_eq(kir_swizzle(b, hi, 0, 8), hi);
+  kir_store(b, y, kir_i32(b, 0), kir_swizzle(b, hi, 4, 4));
+  kir_store(b, y, kir_i32(b, 4), kir_swizzle(b, hi, 6, 1));
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  s = print_kernel(k);
+  ck_assert_msg(strstr(s, "vstore4(vload16(0, x + x_off).s89abcdef.s4567, 0, y + y_off);\n") != NULL,
+                "got:\n%s", s);
+  ck_assert_msg(strstr(s, "= vload16(0, x + x_off).s89abcdef.s6;\n") != NULL, "got:\n%s", s);
+  free(s);
+  b = kir_kernel_begin(m, "k4", 1, 1, 1);
+  x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  ck_assert_ptr_null(kir_swizzle(b, kir_load_vec(b, x, kir_i32(b, 0), 4), 2, 4)); /* past the end */
+  ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
+
   /* Parts of different types or of vector type poison the builder. */
   b = kir_kernel_begin(m, "k2", 1, 1, 1);
   kir_expr *mixed[2] = {kir_f32(b, 1.0), kir_i32(b, 1)};
