@@ -8,11 +8,15 @@
  * idx_d are the C-order digits of the batch index b over batch[]. A stride of 0 broadcasts
  * that operand along the dim. C is contiguous [batch..., M, N]. bias is [N].
  *
- * The kernel: each work-group computes a tile_m × tile_n tile of one C[b]; it walks K in steps
- * of tile_k, staging the A and B tiles in local memory (A stored k-major so each work-item
- * reads its rows contiguously), with a barrier after staging and after use; each work-item
- * accumulates a reg_m × reg_n register block. Loads past the matrix edges read 0 and stores
- * past them are skipped, so M, N and K may be any size; guards that cannot fire are omitted.
+ * The tiled kernel (matmul.c): each work-group computes a tile_m × tile_n tile of one C[b]; it
+ * walks K in steps of tile_k, staging the A and B tiles in local memory as vectors of up to 4
+ * along m and n (matmul_tile.h: the next tile's global loads are issued before the current
+ * tile's multiply-adds); each work-item accumulates a reg_m × reg_n register block made of the
+ * vectors tx + WX·j (columns) and ty + WY·i (rows), so neighbouring work-items read neighbouring
+ * local vectors. Loads past the matrix edges read 0 and stores past them are skipped, so M, N and
+ * K may be any size; guards that cannot fire are omitted. Other kernels for the same descriptor:
+ * the CPU vector kernel (matmul_cpu.c) and the split-K kernel for few rows on GPUs
+ * (matmul_skinny.c), chosen by kt_matmul.
  *
  * Fusion (compiler/fuse.h): with `strided`, A, B and C may be any strided views (a transposed,
  * sliced or reshaped operand needs no copy, and C may be written straight into the layout of a
@@ -25,8 +29,8 @@
  * Buffers, in order: A (read), B (read), bias (read, only if has_bias), norm_weight and
  * norm_bias (read, [K], only if a_norm with a_norm_weight / a_norm_bias), C (write), then any
  * the epilogue declares.
- * Launch: work-group size (tile_n / reg_n, tile_m / reg_m, 1);
- *         groups = (ceil(N / tile_n), ceil(M / tile_m), Π batch).
+ * Launch (the tiled kernel; the others return theirs): work-group size (tile_n / reg_n,
+ *         tile_m / reg_m, 1); groups = (ceil(N / tile_n), ceil(M / tile_m), Π batch).
  * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
  * Thread safety: reentrant. */
 #ifndef MLG_KT_MATMUL_H
