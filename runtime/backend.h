@@ -61,11 +61,12 @@ typedef struct mlg_backend {
    * kernel with all arguments set, and the dispatch list recorded for replay. */
   mlg_status (*record)(mlg_backend_model *model, mlg_backend_session **out_session);
   void (*session_destroy)(mlg_backend_session *session);
-  /* Optional (NULL: the session stages in ordinary host memory). `bytes` of host memory for the
-   * session's input and output staging that the device copies from and to fastest (pinned,
-   * page-locked), owned by the backend session and released with it; NULL when none can be had
-   * (the session then falls back to ordinary memory). Called once, right after record. */
-  void *(*host_staging)(mlg_backend_session *session, size_t bytes);
+  /* Optional (NULL: the session stages in ordinary host memory). Points the host pointer of each
+   * of the session's transfers (inputs, then outputs) into host memory the backend owns and the
+   * device copies from and to fastest — pinned memory, or the backend's own mapped staging —
+   * released with the backend session. Returns 0, or -1 when it has none (the pointers are left
+   * NULL and the session allocates ordinary memory). Called once, right after record. */
+  int (*host_staging)(mlg_backend_session *session, mlg_transfer *transfers, int n_transfers);
   /* Copies `inputs` to the device, replays the dispatch list, copies `outputs` back, and waits
    * for all of it. Allocates nothing. */
   mlg_status (*run)(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,

@@ -47,8 +47,7 @@ struct mlg_session {
   mlg_model *model;
   mlg_backend_session *backend_session;
   /* Host staging, one slot per input then per output, allocated at create. */
-  uint8_t *staging;
-  int staging_owned;         /* 1: allocated here; 0: the backend session's pinned memory */
+  uint8_t *staging;          /* NULL when the backend gave its own (backend.h host_staging) */
   mlg_transfer *transfers;   /* n_inputs inputs, then n_outputs outputs, pointing into staging */
   uint8_t *input_set;        /* per input: set since create */
   int has_run;

@@ -42,29 +42,33 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
     mlg_session_destroy(s);
     return st;
   }
-  /* Pinned memory when the backend has it: transfers from it run at the bus's speed, where the
-   * driver copies pageable memory through a bounce buffer of its own first. */
-  if (rt->backend->host_staging)
-    s->staging = rt->backend->host_staging(s->backend_session, staging_bytes ? staging_bytes : 64);
-  if (!s->staging) {
-    s->staging = aligned_alloc(64, staging_bytes ? staging_bytes : 64);
-    s->staging_owned = 1;
-  }
   s->transfers = calloc((size_t)n + 1, sizeof *s->transfers);
   s->input_set = calloc((size_t)model->n_inputs + 1, 1);
-  if (!s->staging || !s->transfers || !s->input_set) {
+  if (!s->transfers || !s->input_set) {
     mlg_session_destroy(s);
-    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %zu bytes of session staging",
-                    staging_bytes);
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
   }
-  memset(s->staging, 0, staging_bytes);
-  size_t at = 0;
   for (int i = 0; i < n; i++) {
     uint32_t t = i < model->n_inputs ? model->inputs[i] : model->outputs[i - model->n_inputs];
     const mlgb_tensor *tensor = &b->tensors[t];
-    s->transfers[i] = (mlg_transfer){tensor->name, tensor->region, tensor->offset, tensor->size, s->staging + at};
-    at += ((size_t)tensor->size + 63) & ~(size_t)63;
+    s->transfers[i] = (mlg_transfer){tensor->name, tensor->region, tensor->offset, tensor->size, NULL};
   }
+  /* The backend's staging when it has some (pinned memory: transfers run at the bus's speed,
+   * where the driver copies pageable memory through a bounce buffer of its own first). */
+  if (!rt->backend->host_staging || rt->backend->host_staging(s->backend_session, s->transfers, n) != 0) {
+    s->staging = aligned_alloc(64, staging_bytes ? staging_bytes : 64);
+    if (!s->staging) {
+      mlg_session_destroy(s);
+      return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %zu bytes of session staging",
+                      staging_bytes);
+    }
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+      s->transfers[i].host = s->staging + at;
+      at += ((size_t)s->transfers[i].size + 63) & ~(size_t)63;
+    }
+  }
+  for (int i = 0; i < n; i++) memset(s->transfers[i].host, 0, (size_t)s->transfers[i].size);
 
   if (rt->enable_profiling) {
     s->profile_ns = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_ns);
@@ -83,7 +87,7 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
 
 void mlg_session_destroy(mlg_session *session) {
   if (!session) return;
-  if (session->staging_owned) free(session->staging);
+  free(session->staging);
   if (session->backend_session)
     session->model->runtime->backend->session_destroy(session->backend_session);
   free(session->transfers);

@@ -334,12 +334,14 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
   return MLG_OK;
 }
 
-void *mlg_cl_host_staging(mlg_backend_session *s, size_t bytes) {
+int mlg_cl_host_staging(mlg_backend_session *s, mlg_transfer *transfers, int n_transfers) {
+  size_t bytes = 64;
+  for (int i = 0; i < n_transfers; i++) bytes += ((size_t)transfers[i].size + 63) & ~(size_t)63;
   cl_int err;
   s->pinned = clCreateBuffer(s->model->dev->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, bytes, NULL, &err);
   if (err != CL_SUCCESS) {
     s->pinned = NULL;
-    return NULL;
+    return -1;
   }
   s->pinned_map = clEnqueueMapBuffer(s->queue, s->pinned, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, NULL,
                                      NULL, &err);
@@ -347,8 +349,14 @@ void *mlg_cl_host_staging(mlg_backend_session *s, size_t bytes) {
     clReleaseMemObject(s->pinned);
     s->pinned = NULL;
     s->pinned_map = NULL;
+    return -1;
   }
-  return s->pinned_map;
+  size_t at = 0;
+  for (int i = 0; i < n_transfers; i++) {
+    transfers[i].host = (uint8_t *)s->pinned_map + at;
+    at += ((size_t)transfers[i].size + 63) & ~(size_t)63;
+  }
+  return 0;
 }
 
 void mlg_cl_session_destroy(mlg_backend_session *s) {

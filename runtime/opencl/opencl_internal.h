@@ -76,7 +76,7 @@ mlg_status mlg_cl_record(mlg_backend_model *model, mlg_backend_session **out_ses
 void       mlg_cl_session_destroy(mlg_backend_session *session);
 mlg_status mlg_cl_run(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
                       const mlg_transfer *outputs, int n_outputs);
-void      *mlg_cl_host_staging(mlg_backend_session *session, size_t bytes);
+int        mlg_cl_host_staging(mlg_backend_session *session, mlg_transfer *transfers, int n_transfers);
 mlg_status mlg_cl_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
 
 /* Program-binary disk cache (opencl_cache.c). The key covers the source, the build options,

@@ -22,6 +22,7 @@ const mlg_backend mlg_vulkan_backend = {
     .model_destroy = mlg_vk_model_destroy,
     .record = mlg_vk_record,
     .session_destroy = mlg_vk_session_destroy,
+    .host_staging = mlg_vk_host_staging,
     .run = mlg_vk_run,
     .profile = mlg_vk_profile,
 };

@@ -238,6 +238,7 @@ mlg_status mlg_vk_build(mlg_backend_model *model, const char *cache_dir, mlg_bac
 void       mlg_vk_model_destroy(mlg_backend_model *model);
 mlg_status mlg_vk_record(mlg_backend_model *model, mlg_backend_session **out_session);
 void       mlg_vk_session_destroy(mlg_backend_session *session);
+int        mlg_vk_host_staging(mlg_backend_session *session, mlg_transfer *transfers, int n_transfers);
 mlg_status mlg_vk_run(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
                       const mlg_transfer *outputs, int n_outputs);
 mlg_status mlg_vk_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);

@@ -378,6 +378,20 @@ static const mlg_vk_slot *find_slot(const mlg_backend_session *s, int first, int
   return NULL;
 }
 
+/* The session stages straight in the mapped staging buffer: a run then copies nothing on the
+ * host (the slots are where the recorded buffer copies read and write). */
+int mlg_vk_host_staging(mlg_backend_session *s, mlg_transfer *transfers, int n_transfers) {
+  if (n_transfers != s->n_inputs + s->n_outputs) return -1;
+  for (int i = 0; i < n_transfers; i++) {
+    int input = i < s->n_inputs;
+    const mlg_vk_slot *sl = input ? find_slot(s, 0, s->n_inputs, i, &transfers[i])
+                                  : find_slot(s, s->n_inputs, s->n_outputs, i - s->n_inputs, &transfers[i]);
+    if (!sl) return -1;
+    transfers[i].host = s->staging_map + sl->staging_offset;
+  }
+  return 0;
+}
+
 mlg_status mlg_vk_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_inputs, const mlg_transfer *outputs,
                       int n_outputs) {
   mlg_backend_device *dev = s->model->dev;
@@ -388,7 +402,8 @@ mlg_status mlg_vk_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_
     if (!sl)
       return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' is not an input the session of model '%s' recorded",
                       inputs[i].name, model_name(b));
-    if (sl->size) memcpy(s->staging_map + sl->staging_offset, inputs[i].host, (size_t)sl->size);
+    uint8_t *slot = s->staging_map + sl->staging_offset;
+    if (sl->size && inputs[i].host != slot) memcpy(slot, inputs[i].host, (size_t)sl->size);
   }
   for (int i = 0; i < n_outputs; i++)
     if (!s->n_outputs || !find_slot(s, s->n_inputs, s->n_outputs, i, &outputs[i]))
@@ -411,7 +426,8 @@ mlg_status mlg_vk_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_
                     r == VK_ERROR_DEVICE_LOST ? " (a kernel of the model crashed or hung the device)" : "");
   for (int i = 0; i < n_outputs; i++) {
     const mlg_vk_slot *sl = find_slot(s, s->n_inputs, s->n_outputs, i, &outputs[i]);
-    if (sl->size) memcpy(outputs[i].host, s->staging_map + sl->staging_offset, (size_t)sl->size);
+    uint8_t *slot = s->staging_map + sl->staging_offset;
+    if (sl->size && outputs[i].host != slot) memcpy(outputs[i].host, slot, (size_t)sl->size);
   }
   return mlg_vk_validation_check(dev, errors, "the run");
 }
