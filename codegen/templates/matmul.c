@@ -195,6 +195,19 @@ kir_builder *kt_matmul_frame_begin(kir_module *m, const char *name, const kt_mat
   return b;
 }
 
+/* Index of C's element (row, col) in C's contiguous layout: [batch..., M, N] (batch index bidx),
+ * or [N / F, M, F] with images folded into the columns (c_fold = F). */
+static kir_expr *out_index(kir_builder *b, const kt_matmul_desc *d, kir_expr *bidx, kir_expr *row,
+                           kir_expr *col) {
+  const int64_t F = d->c_fold;
+  if (F) {
+    bidx = kir_div(b, col, kir_i32(b, F));
+    col = kir_mod(b, col, kir_i32(b, F));
+  }
+  const int64_t n = F ? F : d->n;
+  return kir_add(b, kir_mul(b, bidx, kir_i32(b, d->m * n)), kir_add(b, kir_mul(b, row, kir_i32(b, n)), col));
+}
+
 int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, kir_expr *const acc[],
                           kir_expr *row, kir_expr *col) {
   const kt_matmul_desc *d = f->d;
@@ -208,18 +221,15 @@ int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, k
     if (f->bBias >= 0) v = kir_add(b, v, kir_load(b, f->bBias, d->bias_per_row ? row : c));
     if (d->epilogue.fn) {
       kir_expr *bidx = F ? kir_div(b, c, kir_i32(b, F)) : f->nb > 1 ? kir_group_id(b, 2) : kir_i32(b, 0);
-      kir_expr *inner = F ? kir_mod(b, c, kir_i32(b, F)) : c;
-      kir_expr *lin = kir_add(b, kir_mul(b, bidx, kir_i32(b, d->m * (F ? F : d->n))),
-                              kir_add(b, kir_mul(b, row, kir_i32(b, F ? F : d->n)), inner));
-      kt_out_pos at = {lin, bidx, row, inner};
+      kt_out_pos at = {out_index(b, d, bidx, row, c), bidx, row, F ? kir_mod(b, c, kir_i32(b, F)) : c};
       v = d->epilogue.fn(b, v, &at, d->epilogue.user);
       if (!v) return -1;
     }
     vals[q] = v;
   }
-  kir_expr *at = F ? kir_add(b, kir_mul(b, kir_div(b, col, kir_i32(b, F)), kir_i32(b, d->m * F)),
-                             kir_add(b, kir_mul(b, row, kir_i32(b, F)), kir_mod(b, col, kir_i32(b, F))))
-                  : kir_add(b, kt_scaled(b, row, d->c_stride_m), kt_scaled(b, col, d->c_stride_n));
+  /* Folded C is contiguous: its address is the element's index. */
+  kir_expr *at = F ? out_index(b, d, NULL, row, col)
+                   : kir_add(b, kt_scaled(b, row, d->c_stride_m), kt_scaled(b, col, d->c_stride_n));
   kir_store(b, f->bC, kir_add(b, kir_var(b, f->c_base), at), kir_vector(b, width, vals));
   return kir_builder_failed(b) ? -1 : 0;
 }

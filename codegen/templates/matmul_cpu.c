@@ -25,11 +25,9 @@
 #define MAX_NV KT_CPU_MAX_NV
 #define MAX_RN 4
 
-/* The shared GEMM frame (matmul.h): buffers, batch bases, bias/epilogue/store. */
-typedef kt_matmul_frame cpu_state;
-
-/* Bias, epilogue and store of one scalar output (row, col); returns -1 on failure. */
-static int store_one(kir_builder *b, const cpu_state *s, kir_expr *v, kir_expr *row, kir_expr *col) {
+/* Bias, epilogue and store of one scalar output (row, col) through the shared GEMM frame
+ * (matmul.h); returns -1 on failure. */
+static int store_one(kir_builder *b, const kt_matmul_frame *s, kir_expr *v, kir_expr *row, kir_expr *col) {
   return kt_matmul_frame_store(b, s, 1, &v, row, col);
 }
 
@@ -76,6 +74,18 @@ static kir_expr *clamped(kir_builder *b, int row0, int i, int64_t lim, int ragge
   return ragged ? kir_bin(b, KIR_MIN, r, kir_i32(b, lim - 1)) : r;
 }
 
+/* Declares `n` variables TAG<i> = base + clamped(first + i)·stride: where line i of the
+ * work-item's block of an operand starts (rows past `lim` clamped when `ragged`). */
+static void line_starts(kir_builder *b, const char *tag, int base, int first, int n, int64_t lim,
+                        int ragged, int64_t stride, int out[]) {
+  for (int i = 0; i < n; i++) {
+    char nm[32];
+    snprintf(nm, sizeof nm, "%s%d", tag, i);
+    out[i] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, out[i], kir_add(b, kir_var(b, base), kt_scaled(b, clamped(b, first, i, lim, ragged), stride)));
+  }
+}
+
 static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
                     kir_kernel **out_kernel, int64_t groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
@@ -85,20 +95,14 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   const int CN = NV * VW;
   const int64_t nbx = kt_ceil_div(N, CN), nby = kt_ceil_div(M, RM);
   const int LX = nbx >= 4 ? 4 : (int)nbx, LY = nby >= 4 ? 4 : (int)nby;
-  cpu_state s;
+  kt_matmul_frame s;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, LX, LY, &s);
   if (!b) return -1;
   int col0, row0;
   block_origin(b, d, CN, RM, nbx % LX || nby % LY, &col0, &row0);
   const int ragged_m = M % RM != 0;
   int arow[MAX_RM];
-  for (int i = 0; i < RM; i++) {
-    char nm[32];
-    snprintf(nm, sizeof nm, "arow%d", i);
-    arow[i] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, arow[i], kir_add(b, kir_var(b, s.a_base),
-                                 kt_scaled(b, clamped(b, row0, i, M, ragged_m), d->a_stride_m)));
-  }
+  line_starts(b, "arow", s.a_base, row0, RM, M, ragged_m, d->a_stride_m, arow);
   const int ragged_n = N % CN != 0;
   if (ragged_n) kir_if(b, kir_bin(b, KIR_LE, kir_add(b, kir_var(b, col0), kir_i32(b, CN)),
                                   kir_i32(b, N)));
@@ -193,27 +197,15 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
   const int64_t nbx = kt_ceil_div(N, RN), nby = kt_ceil_div(M, RM);
   const int LX = nbx >= 4 ? 4 : (int)nbx, LY = nby >= 4 ? 4 : (int)nby;
   const kir_type vt = kir_tv(KIR_F32, VW);
-  cpu_state s;
+  kt_matmul_frame s;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, LX, LY, &s);
   if (!b) return -1;
   int col0, row0;
   block_origin(b, d, RN, RM, nbx % LX || nby % LY, &col0, &row0);
   const int ragged_m = M % RM != 0, ragged_n = N % RN != 0;
   int arow[MAX_RN], bcol[MAX_RN];
-  for (int i = 0; i < RM; i++) {
-    char nm[32];
-    snprintf(nm, sizeof nm, "arow%d", i);
-    arow[i] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, arow[i], kir_add(b, kir_var(b, s.a_base),
-                                 kt_scaled(b, clamped(b, row0, i, M, ragged_m), d->a_stride_m)));
-  }
-  for (int j = 0; j < RN; j++) {
-    char nm[32];
-    snprintf(nm, sizeof nm, "bcol%d", j);
-    bcol[j] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, bcol[j], kir_add(b, kir_var(b, s.b_base),
-                                 kt_scaled(b, clamped(b, col0, j, N, ragged_n), d->b_stride_n)));
-  }
+  line_starts(b, "arow", s.a_base, row0, RM, M, ragged_m, d->a_stride_m, arow);
+  line_starts(b, "bcol", s.b_base, col0, RN, N, ragged_n, d->b_stride_n, bcol);
   const int64_t kv = K / VW * VW;
   int acc[MAX_RN][MAX_RN], sacc[MAX_RN][MAX_RN];
   for (int i = 0; i < RM; i++)

@@ -72,7 +72,7 @@ static void helper_name(mlg_lower_ctx *ctx, const char *what, char *name, size_t
 /* Tuned for a device class: the convolution as one GEMM of the weight [c_out, K] with the im2col
  * matrix of every image, gathered from x as the GEMM loads its tiles (x itself for a 1×1
  * stride-1 unpadded convolution), so it runs on the device's GEMM kernel (conv2d.h). */
-static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, kt_matmul_desc *md) {
+static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_matmul_desc *md) {
   const mlg_node *n = &ctx->graph->nodes[node];
   kt_matmul_desc d = *md;
   char name[48];
