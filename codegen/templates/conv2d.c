@@ -10,8 +10,7 @@
 #define LIMIT32 ((int64_t)1 << 31)
 #define MAX_OCB 8
 
-/* The descriptor with 0 fields given their documented defaults. */
-static kt_conv2d_desc normalized(const kt_conv2d_desc *in) {
+kt_conv2d_desc kt_conv2d_normalized(const kt_conv2d_desc *in) {
   kt_conv2d_desc d = *in;
   d.stride_h = kt_one_if_0(d.stride_h);
   d.stride_w = kt_one_if_0(d.stride_w);
@@ -23,7 +22,7 @@ static kt_conv2d_desc normalized(const kt_conv2d_desc *in) {
 
 int kt_conv2d_out_size(const kt_conv2d_desc *in, int64_t *out_h, int64_t *out_w) {
   *out_h = *out_w = 0;
-  kt_conv2d_desc nd = normalized(in);
+  kt_conv2d_desc nd = kt_conv2d_normalized(in);
   const kt_conv2d_desc *d = &nd;
   int64_t oh = kt_window_count(d->h, d->pad_top, d->pad_bottom, d->kh, d->dil_h, d->stride_h);
   int64_t ow = kt_window_count(d->w, d->pad_left, d->pad_right, d->kw, d->dil_w, d->stride_w);
@@ -36,7 +35,7 @@ int kt_conv2d_out_size(const kt_conv2d_desc *in, int64_t *out_h, int64_t *out_w)
 int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_kernel **out_kernel,
               int64_t out_groups[3]) {
   *out_kernel = NULL;
-  kt_conv2d_desc nd = normalized(in);
+  kt_conv2d_desc nd = kt_conv2d_normalized(in);
   const kt_conv2d_desc *d = &nd;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   int64_t ho, wo;

@@ -43,7 +43,7 @@ typedef struct kt_conv2d_desc {
 /* Output spatial size; returns -1 if the descriptor gives an empty or invalid output. */
 int kt_conv2d_out_size(const kt_conv2d_desc *d, int64_t *out_h, int64_t *out_w);
 
-/* d with stride, dilation and groups of 0 replaced by 1 (conv2d_gemm.c). */
+/* d with stride, dilation and groups of 0 replaced by 1, their documented defaults. */
 kt_conv2d_desc kt_conv2d_normalized(const kt_conv2d_desc *d);
 
 /* Builds the kernel. Returns 0, or -1 on an invalid descriptor or allocation failure. */
@@ -61,8 +61,6 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kern
  * row, so each device class gets its GEMM tiles and the epilogue sees the output positions of
  * y unchanged. */
 
-/* 1 if the convolution goes through a GEMM on x directly (no im2col), else 0. */
-int kt_conv2d_gemm_direct(const kt_conv2d_desc *d);
 /* The GEMM's descriptor (A = w, B = x — gathered as col, or x itself for a direct 1×1
  * convolution —, C = y; bias per row); the caller sets device_class, max_vec and the epilogue.
  * Returns 0, or -1 when groups > 1, the shape is invalid or a tensor cannot be indexed in 32

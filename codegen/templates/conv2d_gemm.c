@@ -5,25 +5,13 @@
 #include <string.h>
 
 #include "matmul.h"
-#include "kt_util.h"
-#include "reduce.h"
 
 #define LIMIT32 ((int64_t)1 << 31)
 
-kt_conv2d_desc kt_conv2d_normalized(const kt_conv2d_desc *in) {
-  kt_conv2d_desc d = *in;
-  d.stride_h = kt_one_if_0(d.stride_h);
-  d.stride_w = kt_one_if_0(d.stride_w);
-  d.dil_h = kt_one_if_0(d.dil_h);
-  d.dil_w = kt_one_if_0(d.dil_w);
-  d.groups = kt_one_if_0(d.groups);
-  return d;
-}
-
-int kt_conv2d_gemm_direct(const kt_conv2d_desc *in) {
-  kt_conv2d_desc d = kt_conv2d_normalized(in);
-  return d.kh == 1 && d.kw == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_top == 0 &&
-         d.pad_left == 0 && d.pad_bottom == 0 && d.pad_right == 0;
+/* 1 if the (normalized) convolution is a GEMM on x itself: 1×1, stride 1, no padding. */
+static int gemm_direct(const kt_conv2d_desc *d) {
+  return d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_top == 0 &&
+         d->pad_left == 0 && d->pad_bottom == 0 && d->pad_right == 0;
 }
 
 int kt_conv2d_gemm_desc(const kt_conv2d_desc *in, kt_matmul_desc *out) {
@@ -49,7 +37,7 @@ int kt_conv2d_gemm_desc(const kt_conv2d_desc *in, kt_matmul_desc *out) {
   out->b_stride_n = 1;
   out->c_stride_m = HW;
   out->c_stride_n = 1;
-  if (kt_conv2d_gemm_direct(&d)) {
+  if (gemm_direct(&d)) {
     /* x[n] (c_in × HW) is image n's B: one GEMM per image. */
     out->n = HW;
     out->n_batch = 1;
