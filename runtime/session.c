@@ -26,12 +26,6 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
 
   const mlgb_bundle *b = model->bundle;
   int n = model->n_inputs + model->n_outputs;
-  size_t staging_bytes = 0;
-  for (int i = 0; i < n; i++) {
-    uint32_t t = i < model->n_inputs ? model->inputs[i] : model->outputs[i - model->n_inputs];
-    /* Keep each slot 64-byte aligned, so staging can be handed to drivers that like it. */
-    staging_bytes += ((size_t)b->tensors[t].size + 63) & ~(size_t)63;
-  }
 
   mlg_session *s = calloc(1, sizeof *s);
   if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
@@ -56,6 +50,9 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
   /* The backend's staging when it has some (pinned memory: transfers run at the bus's speed,
    * where the driver copies pageable memory through a bounce buffer of its own first). */
   if (!rt->backend->host_staging || rt->backend->host_staging(s->backend_session, s->transfers, n) != 0) {
+    /* Each slot 64-byte aligned, so staging can be handed to drivers that like it. */
+    size_t staging_bytes = 0;
+    for (int i = 0; i < n; i++) staging_bytes += ((size_t)s->transfers[i].size + 63) & ~(size_t)63;
     s->staging = aligned_alloc(64, staging_bytes ? staging_bytes : 64);
     if (!s->staging) {
       mlg_session_destroy(s);
