@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/gpu/compare.sh OUT_DIR BUILD_DIR... — on a machine with an NVIDIA GPU: registers its
-# OpenCL and Vulkan drivers (as run_models.sh does), then times a fixed set of workloads with
+# OpenCL and Vulkan drivers (drivers.sh), then times a fixed set of workloads with
 # `mlgrun --bench` on each GPU device (OpenCL and Vulkan) with each build given, one line per
 # (build, device, workload), so two builds (say main and a change) are compared in one call on
 # the same warm machine. Extra workloads: MLG_COMPARE_EXTRA="model.mlg -D N=1;..."; extra
@@ -10,16 +10,8 @@ set -uo pipefail
 OUTDIR=${1:?usage: compare.sh OUT_DIR BUILD_DIR...}
 shift
 mkdir -p "$OUTDIR"
-if [ -e /usr/local/nvidia/lib64/libnvidia-opencl.so.1 ]; then
-  mkdir -p /etc/OpenCL/vendors
-  echo /usr/local/nvidia/lib64/libnvidia-opencl.so.1 >/etc/OpenCL/vendors/nvidia.icd
-fi
-if compgen -G ".gl/*.deb" >/dev/null; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
-[ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+# shellcheck source=tools/gpu/drivers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/drivers.sh"
 
 WORKLOADS=("tools/bench/mlg/sgemm.mlg -D N=1024" "tools/bench/mlg/sgemm.mlg -D N=2048"
            "tools/bench/mlg/sgemm.mlg -D N=4096" "tools/bench/mlg/sgemm.mlg -D N=4095"
@@ -31,7 +23,7 @@ WORKLOADS+=("${extra[@]}")
 for build in "$@"; do
   export LD_LIBRARY_PATH="$PWD/$build/lib"
   export MLG_CACHE_DIR="$OUTDIR/cache-$(basename "$build")"
-  devs=$("$build/bin/mlgrun" --list-devices | awk '/GPU/ {print $1}')
+  devs=$("$build/bin/mlgrun" --list-devices | awk '/, GPU[],]/ {print $1}')
   for dev in $devs; do
     for w in "${WORKLOADS[@]}"; do
       [ -n "$w" ] || continue

@@ -9,25 +9,14 @@ BUILD=${1:?usage: run_models.sh BUILD_DIR OUT_DIR}
 OUTDIR=${2:?usage: run_models.sh BUILD_DIR OUT_DIR}
 mkdir -p "$OUTDIR"
 
-# NVIDIA's OpenCL ICD is installed but not registered on the lent machine.
-if [ -e /usr/local/nvidia/lib64/libnvidia-opencl.so.1 ]; then
-  mkdir -p /etc/OpenCL/vendors
-  echo /usr/local/nvidia/lib64/libnvidia-opencl.so.1 >/etc/OpenCL/vendors/nvidia.icd
-fi
-# The Vulkan loader and GL dispatch libraries travel as Debian packages in .gl/.
-if compgen -G ".gl/*.deb" >/dev/null; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
-[ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -e /usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json ] &&
-  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+# shellcheck source=tools/gpu/drivers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/drivers.sh"
 
 RUN="$BUILD/bin/mlgrun"
 "$RUN" --list-devices | tee "$OUTDIR/devices.txt"
-cpu=$(awk '/CPU\]/ && $1 ~ /^opencl:/ {print $1; exit}' "$OUTDIR/devices.txt")
-gpus=$(awk '/GPU\]/ {print $1}' "$OUTDIR/devices.txt")
+# The kind is a field of the bracket: "[NVIDIA CUDA, GPU]", "[Vulkan 1.4, NVIDIA, GPU, subgroup 32 ...]".
+cpu=$(awk '/, CPU[],]/ && $1 ~ /^opencl:/ {print $1; exit}' "$OUTDIR/devices.txt")
+gpus=$(awk '/, GPU[],]/ {print $1}' "$OUTDIR/devices.txt")
 status=0
 for model in models/*.mlg; do
   name=$(basename "$model" .mlg)
