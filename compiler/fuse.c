@@ -71,10 +71,6 @@ static int is_layer_norm(const mlg_node *n) {
   return is_op(n) && strcmp(n->op->name, "layer_norm") == 0;
 }
 
-static int is_transpose(const mlg_node *n) {
-  return is_op(n) && n->op->lower == mlg_lower_transpose;
-}
-
 static int64_t numel(const mlg_node *n) { return mlg_type_numel(&n->type); }
 
 static int new_group(fuser *f, mlg_group_kind kind, int root) {
@@ -214,10 +210,11 @@ static int can_be_index(fuser *f, int n, const use *uses, int n_uses) {
      * input turns out to be INDEX too, it is checked again then with the longer chain. */
     const mlg_node *nn = node(f, n);
     mlg_layout l;
+    mlg_index_map map;
     mlg_layout_contiguous(&node(f, nn->inputs[0])->type, nn->inputs[0], &l);
-    if (mlg_layout_through(nn, &l)) return 0;
+    if (mlg_node_index_map(f->g, n, &map) || mlg_layout_forward(&l, &map)) return 0;
     for (int p = 0; p < u->n_path; p++)
-      if (mlg_layout_through(node(f, u->path[p]), &l)) return 0;
+      if (mlg_node_index_map(f->g, u->path[p], &map) || mlg_layout_forward(&l, &map)) return 0;
     if (!operand_ok(f, u->reader, u->slot, &l)) return 0;
   }
   return 1;
@@ -260,12 +257,15 @@ static int epilogue_ok(fuser *f, int a, int g) {
     }
     if (!any) continue;
     dep[i] = 1;
+    mlg_index_map map;
     if (nd->op->cls == MLG_OPC_ELEMENTWISE) {
       /* Same iteration space as the anchor, at the same element positions. */
       ok = numel(nd) == count && !any_moved;
-    } else if (nd->op->cls == MLG_OPC_VIEW) {
+    } else if (mlg_node_index_map(G, i, &map) == 0 && map.kind == MLG_INDEX_SAME_ORDER) {
       moved[i] = (char)any_moved;
-    } else if (is_transpose(nd)) {
+    } else if (mlg_node_index_map(G, i, &map) == 0) {
+      /* Elements move: only an anchor that stores through strides, and only through a map
+       * that stores every element once (mlg_fusion_store_strides checks it). */
       ok = is_mm;
       moved[i] = 1;
     } else {
@@ -290,7 +290,7 @@ static void decide(fuser *f, int n, int flags) {
     return;
   }
   mlg_op_class cls = nd->op->cls;
-  int index_op = mlg_is_index_op(nd);
+  int index_op = mlg_node_is_index(nd);
   if (!(flags & MLG_FUSE_ON)) {
     if (cls == MLG_OPC_VIEW) f->role[n] = MLG_ROLE_ALIAS;
     else make_root(f, n, cls == MLG_OPC_ELEMENTWISE ? MLG_GROUP_ELEMENTWISE
@@ -440,24 +440,10 @@ int mlg_fusion_store_strides(const mlg_graph *g, int root, int anchor,
   int at = root;
   /* Down the index ops between the root and the first elementwise op (or the anchor): each
    * one's input seen through the root's layout. */
-  for (int guard = 0; at != anchor && mlg_is_index_op(&g->nodes[at]) && guard < 64; guard++) {
-    const mlg_node *nd = &g->nodes[at];
-    const mlg_type *in = &g->nodes[nd->inputs[0]].type;
-    if (nd->op->cls == MLG_OPC_VIEW) {
-      if (mlg_layout_reshape(&l, in->rank, in->dims, &l)) return -1;
-    } else if (is_op(nd) && nd->op->lower == mlg_lower_transpose) {
-      const mlg_attr *perm = mlg_node_attr(nd, "perm");
-      if (!perm || perm->n != l.rank) return -1;
-      mlg_layout r = l;
-      for (int d = 0; d < l.rank; d++) {
-        r.dims[perm->ints[d]] = l.dims[d];
-        r.strides[perm->ints[d]] = l.strides[d];
-      }
-      l = r;
-    } else {
-      return -1;
-    }
-    at = nd->inputs[0];
+  for (int guard = 0; at != anchor && mlg_node_is_index(&g->nodes[at]) && guard < 64; guard++) {
+    mlg_index_map map;
+    if (mlg_node_index_map(g, at, &map) || mlg_layout_backward(&l, &map)) return -1;
+    at = g->nodes[at].inputs[0];
   }
   int64_t canon[MLG_MAX_RANK];
   int rank = mlg_matmul_canon_dims(g, anchor, canon);

@@ -2,7 +2,7 @@
  *
  * The heart is an evaluator that builds the kir expression of any node of the group at an
  * element position: elementwise ops through their `scalar` formulas, index ops (transpose,
- * slice, views) as index arithmetic, and everything outside the group as a load of the tensor
+ * slice, views: their op.h index map) as index arithmetic, and everything outside the group as a load of the tensor
  * that stores it (a 1-element const becomes a literal). A position is a linear index, or
  * coordinates, or both (struct pos); views keep the linear index, broadcasting keeps it where
  * the input is a trailing block of the output, and only transposes, slices and general
@@ -208,23 +208,25 @@ static void broadcast_pos(fk_t *fk, pos *p, const mlg_type *in, pos *out) {
   out->has_c = 1;
 }
 
-/* The position in index node n's input that n's element at p reads. */
-static void index_pos(fk_t *fk, const mlg_node *n, pos *p, const mlg_type *in, pos *out) {
+/* The position in an index op's input that its element at p reads (op.h mlg_index_map). */
+static void index_pos(fk_t *fk, const mlg_index_map *m, pos *p, pos *out) {
   kir_builder *b = fk->b;
-  pos_init(out, in, NULL);
-  if (n->op->cls == MLG_OPC_VIEW) {
+  memset(out, 0, sizeof(*out));
+  out->rank = m->in_rank;
+  memcpy(out->dims, m->in_dims, sizeof(int64_t) * (size_t)m->in_rank);
+  if (m->kind == MLG_INDEX_SAME_ORDER) {
     if (!p->lin) {
       /* Same dims apart from 1s: the coordinates carry over. */
       int i = 0, j = 0, match = 1;
       kir_expr *cs[MLG_MAX_RANK] = {0};
       while (match) {
         while (i < p->rank && p->dims[i] == 1) i++;
-        while (j < in->rank && in->dims[j] == 1) j++;
-        if (i == p->rank || j == in->rank) {
-          match = i == p->rank && j == in->rank;
+        while (j < out->rank && out->dims[j] == 1) j++;
+        if (i == p->rank || j == out->rank) {
+          match = i == p->rank && j == out->rank;
           break;
         }
-        if (p->dims[i] != in->dims[j]) match = 0;
+        if (p->dims[i] != out->dims[j]) match = 0;
         else cs[j++] = p->c[i++];
       }
       if (match) {
@@ -237,34 +239,13 @@ static void index_pos(fk_t *fk, const mlg_node *n, pos *p, const mlg_type *in, p
     out->lin = p->lin;
     return;
   }
+  /* Input coordinate along axis[d]: start + c · step (a constant where c is 0). */
   ensure_coords(fk, p);
-  if (n->op->lower == mlg_lower_transpose) {
-    const mlg_attr *perm = mlg_node_attr(n, "perm");
-    if (!perm || perm->n != in->rank) {
-      fk_fail(fk, "transpose: perm is not normalized");
-      return;
-    }
-    for (int d = 0; d < in->rank; d++) out->c[perm->ints[d]] = p->c[d];
-    for (int d = 0; d < in->rank; d++)
-      if (in->dims[d] == 1) out->c[d] = NULL;
-    out->has_c = 1;
-    return;
-  }
-  /* slice: input coordinate start + c · step */
-  const mlg_attr *starts = mlg_node_attr(n, "starts"), *steps = mlg_node_attr(n, "steps");
-  if (!starts || starts->n != in->rank) {
-    fk_fail(fk, "slice: attributes are not normalized");
-    return;
-  }
-  for (int d = 0; d < in->rank; d++) {
-    int64_t step = steps && steps->n == in->rank ? steps->ints[d] : 1;
-    if (in->dims[d] == 1) {
-      out->c[d] = NULL;
-    } else if (!p->c[d]) {
-      out->c[d] = kir_i32(b, starts->ints[d]);
-    } else {
-      out->c[d] = kir_add(b, kir_mul(b, p->c[d], kir_i32(b, step)), kir_i32(b, starts->ints[d]));
-    }
+  for (int d = 0; d < m->rank; d++) {
+    int a = m->axis[d];
+    if (m->in_dims[a] == 1) out->c[a] = NULL;
+    else if (!p->c[d]) out->c[a] = kir_i32(b, m->start[d]);
+    else out->c[a] = kir_add(b, kir_mul(b, p->c[d], kir_i32(b, m->step[d])), kir_i32(b, m->start[d]));
   }
   out->has_c = 1;
 }
@@ -366,10 +347,15 @@ static kir_expr *eval(fk_t *fk, int node, pos *p) {
                 (fu->group_of[node] == fk->gi && node != fk->group->anchor &&
                  node != fk->group->pre_anchor));
   if (!inside) return load_tensor(fk, node, p);
-  if (p == &spine_pos && mlg_is_index_op(n)) return eval(fk, n->inputs[0], p);
-  if (mlg_is_index_op(n)) {
+  if (p == &spine_pos && mlg_node_is_index(n)) return eval(fk, n->inputs[0], p);
+  if (mlg_node_is_index(n)) {
+    mlg_index_map map;
+    if (mlg_node_index_map(g, node, &map)) {
+      fk_fail(fk, "internal error: an index op's attributes are not normalized");
+      return NULL;
+    }
     pos in;
-    index_pos(fk, n, p, &g->nodes[n->inputs[0]].type, &in);
+    index_pos(fk, &map, p, &in);
     return eval(fk, n->inputs[0], &in);
   }
   if (n->op->cls != MLG_OPC_ELEMENTWISE || !n->op->scalar || n->n_inputs > KT_EW_MAX_INPUTS) {
@@ -478,9 +464,11 @@ int mlg_lower_operand(mlg_lower_ctx *ctx, int node, int slot, mlg_layout *out) {
     at = g->nodes[at].inputs[0];
   }
   mlg_layout_contiguous(&g->nodes[at].type, at, out);
-  for (int i = n_chain - 1; i >= 0; i--)
-    if (mlg_layout_through(&g->nodes[chain[i]], out))
+  for (int i = n_chain - 1; i >= 0; i--) {
+    mlg_index_map map;
+    if (mlg_node_index_map(g, chain[i], &map) || mlg_layout_forward(out, &map))
       return mlg_lower_fail(ctx, node, "internal error: a folded operand is not a strided view");
+  }
   return 0;
 }
 

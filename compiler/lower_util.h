@@ -13,6 +13,7 @@
 
 #include "../codegen/templates/hooks.h"
 #include "lower.h"
+#include "op.h"
 
 /* Largest element count a kernel's 32-bit index math allows (exclusive bound is 2^31). */
 #define MLG_KERNEL_NUMEL_LIMIT INT64_C(2147483647)
@@ -64,11 +65,14 @@ void mlg_layout_contiguous(const mlg_type *t, int tensor, mlg_layout *out);
  * when no strides express it (e.g. merging two dims that a transpose separated). out may be l. */
 int  mlg_layout_reshape(const mlg_layout *l, int new_rank, const int64_t *new_dims,
                         mlg_layout *out);
-/* Given the layout of index node n's input (transpose, slice or a view op), its own layout
- * (in place). Returns 0, or -1 when n is no index op or the result is not a strided view. */
-int  mlg_layout_through(const mlg_node *n, mlg_layout *l);
-/* 1 if n is an index op: transpose, slice, or a view (reshape, flatten, squeeze, unsqueeze). */
-int  mlg_is_index_op(const mlg_node *n);
+/* The layout of an index op's output (op.h mlg_index_map) given its input's layout `l`, in
+ * place: a gather of the same elements through the map. Returns 0, or -1 when no strides
+ * express it. */
+int  mlg_layout_forward(mlg_layout *l, const mlg_index_map *map);
+/* The other way: given where each element of an index op's output is stored (`l`), where each
+ * element of its input is stored, in place. Returns 0, or -1 when some input element is not one
+ * output element (a slice) or no strides express it. */
+int  mlg_layout_backward(mlg_layout *l, const mlg_index_map *map);
 
 /* The canonical output dims of a matmul-class anchor as the matmul template iterates them:
  * [batch..., M, N] for matmul (M or N is 1 for a 1-D operand), [M, N] for linear (rows are all
@@ -104,9 +108,7 @@ int         mlg_lower_emit_anchor(mlg_lower_ctx *ctx, int node, kir_kernel *kern
                                   const int64_t groups[3], int n_inputs, int prologue_fused);
 
 /* Lowering hooks for the injective shape ops, to be set as op->lower. They read the
- * normalized attributes (perm; starts/steps at full rank; axis) and the node's output type. */
-int mlg_lower_transpose(mlg_lower_ctx *ctx, int node);
-int mlg_lower_slice(mlg_lower_ctx *ctx, int node);
+ * normalized attributes (axis) and the node's output type. */
 int mlg_lower_concat(mlg_lower_ctx *ctx, int node);
 int mlg_lower_gather(mlg_lower_ctx *ctx, int node);
 

@@ -60,6 +60,28 @@ typedef struct kir_expr *(*mlg_scalar_fn)(struct kir_builder *b, struct kir_expr
 /* Every other op: emits the kernels computing node `node` (see lower.h). */
 typedef int (*mlg_lower_fn)(struct mlg_lower_ctx *ctx, int node);
 
+/* ---- index mapping: ops whose every output element is one input element (transpose, slice,
+ * the views). Fusion folds them into the index arithmetic of their readers and lowering turns a
+ * chain of them into one strided view; both work from this map alone, never from the op. ---- */
+typedef enum mlg_index_kind {
+  MLG_INDEX_SAME_ORDER, /* a view: output element i (C order) is input element i; same bytes */
+  MLG_INDEX_AXES        /* output coordinate c_d reads input coordinate start[d] + step[d]·c_d
+                           along input dim axis[d]; ranks are equal and axis[] is a permutation */
+} mlg_index_kind;
+
+typedef struct mlg_index_map {
+  mlg_index_kind kind;
+  int rank, in_rank;
+  int64_t dims[MLG_MAX_RANK];      /* the output's dims */
+  int64_t in_dims[MLG_MAX_RANK];   /* the input's dims */
+  int axis[MLG_MAX_RANK];          /* AXES only, per output dim */
+  int64_t start[MLG_MAX_RANK], step[MLG_MAX_RANK];
+} mlg_index_map;
+
+/* Fills kind, axis, start and step of node n's map (rank and dims are filled by the caller,
+ * mlg_node_index_map). Returns 0, or -1 when n's attributes are not normalized. */
+typedef int (*mlg_index_fn)(const mlg_node *n, mlg_index_map *map);
+
 struct mlg_op_def {
   const char *name;
   mlg_op_class cls;
@@ -70,6 +92,7 @@ struct mlg_op_def {
   mlg_shape_fn infer;
   mlg_scalar_fn scalar; /* ELEMENTWISE only */
   mlg_lower_fn lower;   /* non-ELEMENTWISE */
+  mlg_index_fn index;   /* index ops (transpose, slice, views): the element each output reads */
   const char *doc;      /* one line, for docs and "did you mean" listings */
 };
 
@@ -81,6 +104,12 @@ int mlg_op_count(void);
 const mlg_op_def *mlg_op_at(int i);
 /* Index of an attribute by name in def->attrs, or -1. */
 int mlg_op_attr_index(const mlg_op_def *def, const char *name);
+
+/* Whether node n applies an index op (one with an index hook). */
+int mlg_node_is_index(const mlg_node *n);
+/* The index map of node `node` of g (an index op applied to one input). Returns 0, or -1 when
+ * the node is no index op or its attributes are not normalized. */
+int mlg_node_index_map(const mlg_graph *g, int node, mlg_index_map *out);
 
 /* Helpers for shape rules (ops/shape_util.c). */
 int mlg_broadcast_types(const mlg_type *a, const mlg_type *b, mlg_type *out, mlg_shape_error *err);

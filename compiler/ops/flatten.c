@@ -33,5 +33,6 @@ const mlg_op_def mlg_op_flatten = {
     { .name = "axis", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(1) },
   },
   .infer = flatten_infer,
+  .index = mlg_index_same_order,
   .doc = "to 2-D: [prod(dims before axis), prod(dims from axis)]",
 };

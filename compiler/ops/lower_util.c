@@ -169,37 +169,33 @@ int mlg_layout_reshape(const mlg_layout *l, int new_rank, const int64_t *new_dim
   return 0;
 }
 
-int mlg_is_index_op(const mlg_node *n) {
-  if (n->kind != MLG_NODE_OP || !n->op) return 0;
-  if (n->op->cls == MLG_OPC_VIEW) return 1;
-  return n->op->lower == mlg_lower_transpose || n->op->lower == mlg_lower_slice;
+int mlg_layout_forward(mlg_layout *l, const mlg_index_map *m) {
+  if (l->rank != m->in_rank) return -1;
+  if (m->kind == MLG_INDEX_SAME_ORDER) return mlg_layout_reshape(l, m->rank, m->dims, l);
+  mlg_layout r = *l;
+  r.rank = m->rank;
+  for (int d = 0; d < m->rank; d++) {
+    int a = m->axis[d];
+    r.offset += m->start[d] * l->strides[a];
+    r.dims[d] = m->dims[d];
+    r.strides[d] = m->dims[d] == 1 ? 0 : l->strides[a] * m->step[d];
+  }
+  *l = r;
+  return 0;
 }
 
-int mlg_layout_through(const mlg_node *n, mlg_layout *l) {
-  if (!mlg_is_index_op(n)) return -1;
-  const mlg_type *t = &n->type;
-  if (n->op->cls == MLG_OPC_VIEW) return mlg_layout_reshape(l, t->rank, t->dims, l);
-  if (n->op->lower == mlg_lower_transpose) {
-    const mlg_attr *perm = mlg_node_attr(n, "perm");
-    if (!perm || perm->n != l->rank || t->rank != l->rank) return -1;
-    mlg_layout r = *l;
-    for (int d = 0; d < l->rank; d++) {
-      int p = (int)perm->ints[d];
-      if (p < 0 || p >= l->rank) return -1;
-      r.dims[d] = l->dims[p];
-      r.strides[d] = l->strides[p];
-    }
-    *l = r;
-    return 0;
+int mlg_layout_backward(mlg_layout *l, const mlg_index_map *m) {
+  if (l->rank != m->rank) return -1;
+  if (m->kind == MLG_INDEX_SAME_ORDER) return mlg_layout_reshape(l, m->in_rank, m->in_dims, l);
+  /* Only a permutation covers every input element exactly once. */
+  for (int d = 0; d < m->rank; d++)
+    if (m->start[d] != 0 || m->step[d] != 1 || m->dims[d] != m->in_dims[m->axis[d]]) return -1;
+  mlg_layout r = *l;
+  for (int d = 0; d < m->rank; d++) {
+    r.dims[m->axis[d]] = l->dims[d];
+    r.strides[m->axis[d]] = l->strides[d];
   }
-  const mlg_attr *starts = mlg_node_attr(n, "starts"), *steps = mlg_node_attr(n, "steps");
-  if (!starts || starts->n != l->rank || t->rank != l->rank) return -1;
-  for (int d = 0; d < l->rank; d++) {
-    int64_t step = steps && steps->n == l->rank ? steps->ints[d] : 1;
-    l->offset += starts->ints[d] * l->strides[d];
-    l->strides[d] = t->dims[d] == 1 ? 0 : l->strides[d] * step;
-    l->dims[d] = t->dims[d];
-  }
+  *l = r;
   return 0;
 }
 
@@ -239,50 +235,6 @@ static int node_args(const mlg_node *n, int node, int *args, int cap) {
   for (int k = 0; k < n->n_inputs; k++) args[k] = n->inputs[k];
   args[n->n_inputs] = node;
   return n->n_inputs + 1;
-}
-
-int mlg_lower_transpose(mlg_lower_ctx *ctx, int node) {
-  const mlg_node *n = node_at(ctx, node);
-  const mlg_type *x = input_type(ctx, n, 0);
-  const mlg_attr *perm = mlg_node_attr(n, "perm");
-  kt_transpose_desc d = {.rank = x->rank, .dtype = mlg_kir_scalar(x->dtype)};
-  for (int k = 0; k < x->rank; k++) {
-    d.shape[k] = x->dims[k];
-    d.perm[k] = perm && perm->n == x->rank ? (int)perm->ints[k] : x->rank - 1 - k;
-  }
-  char name[48];
-  kir_kernel *kern;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_transpose(ctx->out->module, name, &d, &kern, groups))
-    return mlg_lower_fail(ctx, node, "transpose: cannot build kernel %s", name);
-  int args[2] = {n->inputs[0], node};
-  return mlg_lower_emit(ctx, node, kern, groups, args, 2);
-}
-
-int mlg_lower_slice(mlg_lower_ctx *ctx, int node) {
-  const mlg_node *n = node_at(ctx, node);
-  const mlg_type *x = input_type(ctx, n, 0);
-  const mlg_attr *starts = mlg_node_attr(n, "starts"), *steps = mlg_node_attr(n, "steps");
-  /* The shape rule normalized starts and steps to one absolute entry per dim; the output type
-   * gives the counts. (Ends are not needed, and after normalization -1 means "before 0".) */
-  if (!starts || starts->n != x->rank || n->type.rank != x->rank)
-    return mlg_lower_fail(ctx, node, "slice: attributes are not normalized to rank %d", x->rank);
-  kt_slice_desc d = {.rank = x->rank, .dtype = mlg_kir_scalar(x->dtype)};
-  for (int k = 0; k < x->rank; k++) {
-    d.in_shape[k] = x->dims[k];
-    d.start[k] = starts->ints[k];
-    d.step[k] = steps && steps->n == x->rank ? steps->ints[k] : 1;
-    d.out_shape[k] = n->type.dims[k];
-  }
-  char name[48];
-  kir_kernel *kern;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_slice(ctx->out->module, name, &d, &kern, groups))
-    return mlg_lower_fail(ctx, node, "slice: cannot build kernel %s", name);
-  int args[2] = {n->inputs[0], node};
-  return mlg_lower_emit(ctx, node, kern, groups, args, 2);
 }
 
 int mlg_lower_concat(mlg_lower_ctx *ctx, int node) {

@@ -42,3 +42,33 @@ int mlg_op_attr_index(const mlg_op_def *def, const char *name) {
     if (strcmp(def->attrs[i].name, name) == 0) return i;
   return -1;
 }
+
+int mlg_node_is_index(const mlg_node *n) {
+  return n->kind == MLG_NODE_OP && n->op && n->op->index && n->n_inputs == 1;
+}
+
+int mlg_node_index_map(const mlg_graph *g, int node, mlg_index_map *out) {
+  const mlg_node *n = &g->nodes[node];
+  if (!mlg_node_is_index(n)) return -1;
+  const mlg_type *in = &g->nodes[n->inputs[0]].type;
+  memset(out, 0, sizeof *out);
+  out->rank = n->type.rank;
+  out->in_rank = in->rank;
+  memcpy(out->dims, n->type.dims, sizeof(int64_t) * (size_t)n->type.rank);
+  memcpy(out->in_dims, in->dims, sizeof(int64_t) * (size_t)in->rank);
+  if (n->op->index(n, out)) return -1;
+  if (out->kind == MLG_INDEX_SAME_ORDER) return 0;
+  /* AXES: a permutation of the input's dims, each read inside its bounds. */
+  int seen[MLG_MAX_RANK] = {0};
+  if (out->rank != out->in_rank) return -1;
+  for (int d = 0; d < out->rank; d++) {
+    int a = out->axis[d];
+    if (a < 0 || a >= out->rank || seen[a]) return -1;
+    seen[a] = 1;
+    int64_t last = out->start[d] + out->step[d] * (out->dims[d] - 1);
+    if (out->start[d] < 0 || out->start[d] >= out->in_dims[a] || last < 0 ||
+        last >= out->in_dims[a])
+      return -1;
+  }
+  return 0;
+}

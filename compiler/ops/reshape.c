@@ -58,5 +58,6 @@ const mlg_op_def mlg_op_reshape = {
     { .name = "shape", .kind = MLG_ATTR_INTS, .required = 1 },
   },
   .infer = reshape_infer,
+  .index = mlg_index_same_order,
   .doc = "same elements, new shape (one -1 inferred)",
 };

@@ -39,5 +39,6 @@ const mlg_op_def mlg_op_squeeze = {
     { .name = "axes", .kind = MLG_ATTR_INTS },
   },
   .infer = squeeze_infer,
+  .index = mlg_index_same_order,
   .doc = "remove dims of size 1",
 };

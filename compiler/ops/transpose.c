@@ -2,6 +2,7 @@
  * ONNX Transpose). No perm reverses the dims. Normalized: perm explicit, non-negative. */
 #include "op_util.h"
 #include "../lower_util.h"
+#include "templates/shape.h"
 
 static int transpose_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                            mlg_shape_error *err) {
@@ -32,6 +33,40 @@ static int transpose_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_ty
   return 0;
 }
 
+/* Output dim d is input dim perm[d], read whole. */
+static int transpose_index(const mlg_node *n, mlg_index_map *map) {
+  const mlg_attr *perm = &n->attrs[0];
+  if (perm->kind != MLG_ATTR_INTS || perm->n != map->in_rank) return -1;
+  map->kind = MLG_INDEX_AXES;
+  for (int d = 0; d < map->rank; d++) {
+    map->axis[d] = (int)perm->ints[d];
+    map->start[d] = 0;
+    map->step[d] = 1;
+  }
+  return 0;
+}
+
+/* Alone (not folded into a reader): one transpose kernel over the input. */
+static int transpose_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  mlg_index_map map;
+  if (mlg_node_index_map(ctx->graph, node, &map))
+    return mlg_lower_fail(ctx, node, "transpose: perm is not normalized");
+  kt_transpose_desc d = {.rank = map.in_rank,
+                         .dtype = mlg_kir_scalar(ctx->graph->nodes[n->inputs[0]].type.dtype)};
+  for (int k = 0; k < map.in_rank; k++) {
+    d.shape[k] = map.in_dims[k];
+    d.perm[k] = map.axis[k];
+  }
+  char name[48];
+  kir_kernel *kern;
+  int64_t groups[3];
+  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
+  if (kt_transpose(ctx->out->module, name, &d, &kern, groups))
+    return mlg_lower_fail(ctx, node, "transpose: cannot build kernel %s", name);
+  int args[2] = {n->inputs[0], node};
+  return mlg_lower_emit(ctx, node, kern, groups, args, 2);
+}
 
 const mlg_op_def mlg_op_transpose = {
   .name = "transpose",
@@ -43,6 +78,7 @@ const mlg_op_def mlg_op_transpose = {
     { .name = "perm", .kind = MLG_ATTR_INTS },
   },
   .infer = transpose_infer,
-  .lower = mlg_lower_transpose,
+  .lower = transpose_lower,
+  .index = transpose_index,
   .doc = "permute dims (default: reverse them)",
 };

@@ -35,5 +35,6 @@ const mlg_op_def mlg_op_unsqueeze = {
     { .name = "axes", .kind = MLG_ATTR_INTS, .required = 1 },
   },
   .infer = unsqueeze_infer,
+  .index = mlg_index_same_order,
   .doc = "insert dims of size 1",
 };

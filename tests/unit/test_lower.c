@@ -1,7 +1,7 @@
 /* test_lower.c — the lowering driver (compiler/lower.c): launches, aliases of views, copies for
  * outputs that do not own their bytes, kernel names, errors; then the lowered graph is run
  * launch by launch on OpenCL (tests/unit/cl_harness.c) and compared with a C reference.
- * The ops are test-local definitions, so this does not depend on the registry's hooks. */
+ * The ops are the registry's (one test-local op has no kernel, for the error path). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,27 +13,9 @@
 #include "lower.h"
 #include "lower_util.h"
 #include "op.h"
+#include "ops/op_defs.h"
 #include "templates/elementwise.h"
 
-static kir_expr *add_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  return kt_sf_add(b, in[0], in[1]);
-}
-static kir_expr *lrelu_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  return kt_sf_leaky_relu(b, in[0], attrs[0].f);
-}
-
-static const mlg_op_def op_add = {.name = "add", .cls = MLG_OPC_ELEMENTWISE, .min_inputs = 2,
-                                  .max_inputs = 2, .scalar = add_scalar};
-static const mlg_op_def op_lrelu = {.name = "leaky_relu", .cls = MLG_OPC_ELEMENTWISE,
-                                    .min_inputs = 1, .max_inputs = 1, .n_attrs = 1,
-                                    .attrs = {{.name = "alpha", .kind = MLG_ATTR_FLOAT}},
-                                    .scalar = lrelu_scalar};
-static const mlg_op_def op_reshape = {.name = "reshape", .cls = MLG_OPC_VIEW, .min_inputs = 1,
-                                      .max_inputs = 1};
-static const mlg_op_def op_transpose = {.name = "transpose", .cls = MLG_OPC_INJECTIVE,
-                                        .min_inputs = 1, .max_inputs = 1, .n_attrs = 1,
-                                        .attrs = {{.name = "perm", .kind = MLG_ATTR_INTS}},
-                                        .lower = mlg_lower_transpose};
 static const mlg_op_def op_nokernel = {.name = "mystery", .cls = MLG_OPC_OPAQUE,
                                        .min_inputs = 1, .max_inputs = 1};
 
@@ -66,12 +48,12 @@ static mlg_graph *build_graph(void) {
   int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(3, dx));
   int b = add_leaf(&gb, MLG_NODE_PARAM, "b", f32(1, db));
   int in_s[2] = {x, b};
-  int s = add_op(&gb, &op_add, f32(3, dx), 2, in_s, NULL, 0);
+  int s = add_op(&gb, &mlg_op_add, f32(3, dx), 2, in_s, NULL, 0);
   mlg_attr alpha = {.kind = MLG_ATTR_FLOAT, .n = 1, .f = 0.25};
-  int l = add_op(&gb, &op_lrelu, f32(3, dx), 1, &s, &alpha, 1);
-  int r = add_op(&gb, &op_reshape, f32(2, dr), 1, &l, NULL, 0);
+  int l = add_op(&gb, &mlg_op_leaky_relu, f32(3, dx), 1, &s, &alpha, 1);
+  int r = add_op(&gb, &mlg_op_reshape, f32(2, dr), 1, &l, NULL, 0);
   mlg_attr perm = {.kind = MLG_ATTR_INTS, .n = 2, .ints = {1, 0}};
-  int t = add_op(&gb, &op_transpose, f32(2, dt), 1, &r, &perm, 1);
+  int t = add_op(&gb, &mlg_op_transpose, f32(2, dt), 1, &r, &perm, 1);
   ck_assert_int_eq(t, 5);
   mlg_graph_add_output(&gb, "t", t);
   mlg_graph_add_output(&gb, "r", r);
@@ -119,10 +101,10 @@ START_TEST(test_lower_alias_chain) {
   ck_assert_int_eq(mlg_graph_builder_init(&gb, "a"), 0);
   int64_t d1[1] = {12}, d2[2] = {3, 4}, d3[2] = {4, 3};
   int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(1, d1));
-  int v1 = add_op(&gb, &op_reshape, f32(2, d2), 1, &x, NULL, 0);
-  int v2 = add_op(&gb, &op_reshape, f32(2, d3), 1, &v1, NULL, 0);
+  int v1 = add_op(&gb, &mlg_op_reshape, f32(2, d2), 1, &x, NULL, 0);
+  int v2 = add_op(&gb, &mlg_op_reshape, f32(2, d3), 1, &v1, NULL, 0);
   mlg_attr alpha = {.kind = MLG_ATTR_FLOAT, .n = 1, .f = 0.5};
-  int l = add_op(&gb, &op_lrelu, f32(2, d3), 1, &v2, &alpha, 1);
+  int l = add_op(&gb, &mlg_op_leaky_relu, f32(2, d3), 1, &v2, &alpha, 1);
   mlg_graph_add_output(&gb, "y", l);
   mlg_graph *g = mlg_graph_builder_finish(&gb);
   mlg_diag diag;
@@ -168,7 +150,7 @@ START_TEST(test_lower_too_large) {
   int64_t d[2] = {65536, 65536};
   int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(2, d));
   mlg_attr alpha = {.kind = MLG_ATTR_FLOAT, .n = 1, .f = 0.5};
-  int l = add_op(&gb, &op_lrelu, f32(2, d), 1, &x, &alpha, 1);
+  int l = add_op(&gb, &mlg_op_leaky_relu, f32(2, d), 1, &x, &alpha, 1);
   mlg_graph_add_output(&gb, "y", l);
   mlg_graph *g = mlg_graph_builder_finish(&gb);
   char *text = NULL;

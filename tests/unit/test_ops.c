@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lower_util.h"
 #include "op.h"
 #include "ops/op_util.h"
 
@@ -538,6 +539,75 @@ START_TEST(test_limits_and_utils) {
 }
 END_TEST
 
+/* ---- hooks that later stages ask ---- */
+
+/* Appends op `name` on input `in` with `attrs` (over the defaults), typed by its shape rule. */
+static int add_checked(mlg_graph_builder *gb, const char *name, int in, int n_attrs,
+                       const char *const *attr_names, const mlg_attr *attrs) {
+  call c;
+  call_init(&c, name);
+  for (int i = 0; i < n_attrs; i++) set(&c, attr_names[i], attrs[i]);
+  mlg_type t = gb->graph->nodes[in].type;
+  c.err = (mlg_shape_error){ .input = -1, .attr = -1 };
+  ck_assert_msg(c.def->infer(&t, 1, c.attrs, &c.out, &c.err) == 0, "%s: %s", name, c.err.msg);
+  mlg_node n = { .kind = MLG_NODE_OP, .op = c.def, .type = c.out, .n_inputs = 1, .inputs = &in };
+  memcpy(n.attrs, c.attrs, sizeof n.attrs);
+  return mlg_graph_add(gb, &n);
+}
+
+START_TEST(test_index_maps) {
+  mlg_graph_builder gb;
+  ck_assert_int_eq(mlg_graph_builder_init(&gb, "idx"), 0);
+  mlg_node xn = { .kind = MLG_NODE_INPUT, .name = "x", .type = ty("f32[2, 3, 4]") };
+  int x = mlg_graph_add(&gb, &xn);
+  static const char *const perm_n[] = { "perm" }, *const shape_n[] = { "shape" };
+  static const char *const slice_n[] = { "starts", "ends", "axes", "steps" };
+  mlg_attr perm = ints(3, 2LL, 0LL, 1LL), shape = ints(2, 8LL, 3LL);
+  mlg_attr sl[4] = { ints(2, 1LL, 3LL), ints(2, 3LL, 0LL), ints(2, 1LL, 2LL), ints(2, 1LL, -2LL) };
+  int t = add_checked(&gb, "transpose", x, 1, perm_n, &perm);   /* f32[4, 2, 3] */
+  int r = add_checked(&gb, "reshape", t, 1, shape_n, &shape);   /* f32[8, 3] */
+  int s = add_checked(&gb, "slice", x, 4, slice_n, sl);         /* f32[2, 2, 2] */
+  int e = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("exp"),
+                                         .type = xn.type, .n_inputs = 1, .inputs = &x });
+  mlg_graph *g = mlg_graph_builder_finish(&gb);
+  ck_assert_ptr_nonnull(g);
+
+  mlg_index_map m;
+  ck_assert_int_eq(mlg_node_index_map(g, t, &m), 0);
+  ck_assert_int_eq(m.kind, MLG_INDEX_AXES);
+  ck_assert(m.axis[0] == 2 && m.axis[1] == 0 && m.axis[2] == 1 && m.step[0] == 1 && m.start[1] == 0);
+  /* x's contiguous layout seen through the transpose, then stored back. */
+  mlg_layout l;
+  mlg_layout_contiguous(&g->nodes[x].type, x, &l);
+  ck_assert_int_eq(mlg_layout_forward(&l, &m), 0);
+  ck_assert(l.dims[0] == 4 && l.strides[0] == 1 && l.strides[1] == 12 && l.strides[2] == 4);
+  ck_assert_int_eq(mlg_layout_backward(&l, &m), 0);
+  ck_assert(l.strides[0] == 12 && l.strides[1] == 4 && l.strides[2] == 1);
+
+  /* A view merges [4, 2] only where the strides allow it: not after this transpose. */
+  ck_assert_int_eq(mlg_node_index_map(g, r, &m), 0);
+  ck_assert_int_eq(m.kind, MLG_INDEX_SAME_ORDER);
+  ck_assert(m.rank == 2 && m.in_rank == 3 && m.dims[0] == 8 && m.in_dims[0] == 4);
+  mlg_index_map mt;
+  mlg_node_index_map(g, t, &mt);
+  mlg_layout_contiguous(&g->nodes[x].type, x, &l);
+  ck_assert_int_eq(mlg_layout_forward(&l, &mt), 0);
+  ck_assert_int_ne(mlg_layout_forward(&l, &m), 0);
+
+  /* The slice: dim 1 from 1 by 1, dim 2 from 3 by -2; an offset and a negative stride. */
+  ck_assert_int_eq(mlg_node_index_map(g, s, &m), 0);
+  ck_assert(m.start[1] == 1 && m.start[2] == 3 && m.step[2] == -2 && m.dims[2] == 2);
+  mlg_layout_contiguous(&g->nodes[x].type, x, &l);
+  ck_assert_int_eq(mlg_layout_forward(&l, &m), 0);
+  ck_assert(l.offset == 4 + 3 && l.strides[2] == -2 && l.strides[1] == 4);
+  ck_assert_int_ne(mlg_layout_backward(&l, &m), 0); /* a slice does not cover its input */
+
+  ck_assert(!mlg_node_is_index(&g->nodes[e]) && mlg_node_index_map(g, e, &m) != 0);
+  ck_assert(!mlg_node_is_index(&g->nodes[x]));
+  mlg_graph_free(g);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ops");
   TCase *tc = tcase_create("shape_rules");
@@ -553,6 +623,9 @@ int main(void) {
   tcase_add_test(tc, test_slice);
   tcase_add_test(tc, test_limits_and_utils);
   suite_add_tcase(s, tc);
+  TCase *th = tcase_create("hooks");
+  tcase_add_test(th, test_index_maps);
+  suite_add_tcase(s, th);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
