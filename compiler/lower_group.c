@@ -447,9 +447,13 @@ kt_prologue mlg_lower_prologue(mlg_lower_ctx *ctx, int node) {
   return p;
 }
 
-int mlg_lower_pre_norm(mlg_lower_ctx *ctx, int node) {
+int mlg_lower_pre_norm(mlg_lower_ctx *ctx, int node, mlg_row_norm *out) {
   fk_t *fk = fused_for(ctx, node);
-  return fk ? fk->group->pre_anchor : -1;
+  int pre = fk ? fk->group->pre_anchor : -1;
+  if (pre < 0) return -1;
+  const mlg_node *n = &ctx->graph->nodes[pre];
+  if (!n->op->fusion.row_norm || n->op->fusion.row_norm(n, out)) return -1;
+  return pre;
 }
 
 int mlg_lower_operand(mlg_lower_ctx *ctx, int node, int slot, mlg_layout *out) {
@@ -457,7 +461,8 @@ int mlg_lower_operand(mlg_lower_ctx *ctx, int node, int slot, mlg_layout *out) {
   int at = g->nodes[node].inputs[slot];
   int chain[64], n_chain = 0;
   const mlg_fusion *fu = ctx->fusion;
-  if (ctx->fused && mlg_lower_pre_norm(ctx, node) == at) at = g->nodes[at].inputs[0];
+  mlg_row_norm rn;
+  if (mlg_lower_pre_norm(ctx, node, &rn) == at) at = g->nodes[at].inputs[0];
   while (fu && fu->role[at] == MLG_ROLE_INDEX) {
     if (n_chain == 64) return mlg_lower_fail(ctx, node, "operand chain too long");
     chain[n_chain++] = at;
@@ -474,8 +479,8 @@ int mlg_lower_operand(mlg_lower_ctx *ctx, int node, int slot, mlg_layout *out) {
 
 int mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t strides[MLG_MAX_RANK]) {
   int64_t canon[MLG_MAX_RANK];
-  int rank = mlg_matmul_canon_dims(ctx->graph, node, canon);
-  if (rank < 0) return mlg_lower_fail(ctx, node, "internal error: no canonical output dims");
+  int rank = mlg_node_iter_dims(ctx->graph, node, canon);
+  if (rank < 0) return mlg_lower_fail(ctx, node, "internal error: no iteration dims");
   fk_t *fk = fused_for(ctx, node);
   if (fk && fk->group->root != node) {
     int r = mlg_fusion_store_strides(ctx->graph, fk->group->root, node, strides);

@@ -74,11 +74,6 @@ int  mlg_layout_forward(mlg_layout *l, const mlg_index_map *map);
  * output element (a slice) or no strides express it. */
 int  mlg_layout_backward(mlg_layout *l, const mlg_index_map *map);
 
-/* The canonical output dims of a matmul-class anchor as the matmul template iterates them:
- * [batch..., M, N] for matmul (M or N is 1 for a 1-D operand), [M, N] for linear (rows are all
- * leading dims). Returns the rank, or -1 for another op. */
-int  mlg_matmul_canon_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]);
-
 /* ---- fusion: what the lower hook of an anchor op (matmul, linear, conv2d, reductions,
  * softmax, log_softmax, layer_norm) asks while its fused group is lowered (lower_group.c).
  * Each gives the unfused answer when the node is lowered on its own. ---- */
@@ -93,9 +88,10 @@ kt_prologue mlg_lower_prologue(mlg_lower_ctx *ctx, int node);
  * and views that fusion folded); out->tensor is what to bind. Returns 0, or -1 (reported) if
  * the folded chain is not a strided view. */
 int         mlg_lower_operand(mlg_lower_ctx *ctx, int node, int slot, mlg_layout *out);
-/* The layer_norm that fusion moved into the operand loads of this linear, or -1. */
-int         mlg_lower_pre_norm(mlg_lower_ctx *ctx, int node);
-/* Strides over mlg_matmul_canon_dims(node) of where each element is stored (contiguous unless
+/* The row normalization (op.h fusion.row_norm) that fusion moved into the loads of `node`'s
+ * input 0: its node, with *out filled; -1 when there is none. */
+int         mlg_lower_pre_norm(mlg_lower_ctx *ctx, int node, mlg_row_norm *out);
+/* Strides over mlg_node_iter_dims(node) of where each element is stored (contiguous unless
  * the group stores through a transpose). Returns the rank or -1 (reported). */
 int         mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t strides[MLG_MAX_RANK]);
 /* Appends the tensors of the buffers that the prologue / epilogue declared (in declaration

@@ -82,6 +82,43 @@ typedef struct mlg_index_map {
  * mlg_node_index_map). Returns 0, or -1 when n's attributes are not normalized. */
 typedef int (*mlg_index_fn)(const mlg_node *n, mlg_index_map *map);
 
+/* ---- fusion traits: where fuse.c may put the op's nodes (fuse.h). An anchor's template runs
+ * a whole group: elementwise ops after it are its epilogue; its inputs may take more work, per
+ * input slot: ---- */
+enum {
+  MLG_IN_PROLOGUE = 1,  /* computed per load by a prologue: the elementwise and index ops that
+                           produce it are recomputed inside the anchor's loads */
+  MLG_IN_STRIDED = 2,   /* read as a strided view of a stored tensor: index ops before it fold
+                           into its offset and strides */
+  MLG_IN_ROWS = 4,      /* with STRIDED: read as a [rows, last dim] matrix, so the view's leading
+                           dims must merge into one stride */
+  MLG_IN_ROW_NORM = 8   /* a row normalization (an op with a row_norm trait) may be computed in
+                           its loads */
+};
+#define MLG_TRAIT_INPUTS 4 /* input slots with traits; later slots take none */
+
+/* A row normalization as a reader computes it in its loads: each row of the last dim becomes
+ * (x - mean) / sqrt(var + eps) * weight + bias. */
+typedef struct mlg_row_norm {
+  double eps;
+  int weight, bias;     /* the node ids of the weight and bias tensors, or -1 */
+} mlg_row_norm;
+
+typedef struct mlg_fusion_traits {
+  int anchor;           /* the op's template runs a fused group (takes an epilogue, and the
+                           input traits below); it is never recomputed */
+  int store_strided;    /* as an anchor, stores through any strided layout: transposes and views
+                           may follow it inside its group */
+  unsigned char inputs[MLG_TRAIT_INPUTS]; /* per input slot: MLG_IN_* */
+  /* store_strided anchors whose template iterates other dims than the output's (matmul:
+   * [batch..., M, N]; linear: [rows, N]): those dims. Returns the rank, or -1. NULL: the
+   * output's dims. */
+  int (*iter_dims)(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]);
+  /* Ops a reader can compute in its loads (layer_norm over the last dim): 0 with *out filled
+   * when node n can be, else -1. NULL: never. */
+  int (*row_norm)(const mlg_node *n, mlg_row_norm *out);
+} mlg_fusion_traits;
+
 struct mlg_op_def {
   const char *name;
   mlg_op_class cls;
@@ -93,6 +130,7 @@ struct mlg_op_def {
   mlg_scalar_fn scalar; /* ELEMENTWISE only */
   mlg_lower_fn lower;   /* non-ELEMENTWISE */
   mlg_index_fn index;   /* index ops (transpose, slice, views): the element each output reads */
+  mlg_fusion_traits fusion;
   const char *doc;      /* one line, for docs and "did you mean" listings */
 };
 
@@ -104,6 +142,12 @@ int mlg_op_count(void);
 const mlg_op_def *mlg_op_at(int i);
 /* Index of an attribute by name in def->attrs, or -1. */
 int mlg_op_attr_index(const mlg_op_def *def, const char *name);
+
+/* The fusion traits (MLG_IN_*) of input `slot` of op def; 0 past MLG_TRAIT_INPUTS. */
+unsigned mlg_op_input_traits(const mlg_op_def *def, int slot);
+/* The dims node `node`'s kernel iterates when it anchors a group (fusion.iter_dims, else its
+ * output dims). Returns the rank, or -1. */
+int mlg_node_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]);
 
 /* Whether node n applies an index op (one with an index hook). */
 int mlg_node_is_index(const mlg_node *n);

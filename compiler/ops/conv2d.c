@@ -185,5 +185,6 @@ const mlg_op_def mlg_op_conv2d = {
   },
   .infer = conv2d_infer,
   .lower = conv2d_lower,
+  .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
   .doc = "2-D convolution, NCHW (torch.nn.functional.conv2d)",
 };

@@ -57,6 +57,15 @@ static int layer_norm_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_emit_anchor(ctx, node, k, groups, n->n_inputs, pro.fn != NULL);
 }
 
+/* Over the last dim only, a reader (linear) can normalize its rows as it loads them. */
+static int layer_norm_row_norm(const mlg_node *n, mlg_row_norm *out) {
+  if (n->type.rank < 1 || n->attrs[A_AXIS].ints[0] != n->type.rank - 1) return -1;
+  *out = (mlg_row_norm){.eps = n->attrs[A_EPS].f,
+                        .weight = n->n_inputs >= 2 ? n->inputs[1] : -1,
+                        .bias = n->n_inputs >= 3 ? n->inputs[2] : -1};
+  return 0;
+}
+
 const mlg_op_def mlg_op_layer_norm = {
   .name = "layer_norm",
   .cls = MLG_OPC_ROWWISE,
@@ -69,5 +78,6 @@ const mlg_op_def mlg_op_layer_norm = {
   },
   .infer = layer_norm_infer,
   .lower = layer_norm_lower,
+  .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE }, .row_norm = layer_norm_row_norm },
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over dims axis..end",
 };

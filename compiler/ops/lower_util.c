@@ -199,30 +199,6 @@ int mlg_layout_backward(mlg_layout *l, const mlg_index_map *m) {
   return 0;
 }
 
-int mlg_matmul_canon_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]) {
-  const mlg_node *n = &g->nodes[node];
-  if (n->kind != MLG_NODE_OP || !n->op || n->op->cls != MLG_OPC_MATMUL || n->n_inputs < 2)
-    return -1;
-  const mlg_type *a = &g->nodes[n->inputs[0]].type, *b = &g->nodes[n->inputs[1]].type;
-  if (strcmp(n->op->name, "linear") == 0) {
-    int64_t numel = mlg_type_numel(&n->type), cols = n->type.dims[n->type.rank - 1];
-    dims[0] = numel / cols;
-    dims[1] = cols;
-    return 2;
-  }
-  int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0;
-  int nb = ra > rb ? ra : rb;
-  if (nb + 2 > MLG_MAX_RANK) return -1;
-  for (int i = 0; i < nb; i++) {
-    int ia = i - (nb - ra), ib = i - (nb - rb);
-    int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
-    dims[i] = da > db ? da : db;
-  }
-  dims[nb] = a->rank == 1 ? 1 : a->dims[a->rank - 2];
-  dims[nb + 1] = b->rank == 1 ? 1 : b->dims[b->rank - 1];
-  return nb + 2;
-}
-
 static const mlg_node *node_at(mlg_lower_ctx *ctx, int node) { return &ctx->graph->nodes[node]; }
 
 static const mlg_type *input_type(mlg_lower_ctx *ctx, const mlg_node *n, int k) {

@@ -101,6 +101,23 @@ static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_emit(ctx, node, k, groups, args, n_args);
 }
 
+/* The dims the matmul template iterates: [batch..., M, N], M or N 1 for a 1-D operand. */
+static int matmul_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]) {
+  const mlg_node *n = &g->nodes[node];
+  const mlg_type *a = &g->nodes[n->inputs[0]].type, *b = &g->nodes[n->inputs[1]].type;
+  int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0;
+  int nb = ra > rb ? ra : rb;
+  if (nb + 2 > MLG_MAX_RANK) return -1;
+  for (int i = 0; i < nb; i++) {
+    int ia = i - (nb - ra), ib = i - (nb - rb);
+    int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+    dims[i] = da > db ? da : db;
+  }
+  dims[nb] = a->rank == 1 ? 1 : a->dims[a->rank - 2];
+  dims[nb + 1] = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+  return nb + 2;
+}
+
 const mlg_op_def mlg_op_matmul = {
   .name = "matmul",
   .cls = MLG_OPC_MATMUL,
@@ -108,5 +125,12 @@ const mlg_op_def mlg_op_matmul = {
   .max_inputs = 2,
   .infer = matmul_infer,
   .lower = matmul_lower,
+  /* Operands are strided views (any batch, row and column strides); stores go anywhere. */
+  .fusion = {
+    .anchor = 1,
+    .store_strided = 1,
+    .inputs = { MLG_IN_STRIDED, MLG_IN_STRIDED },
+    .iter_dims = matmul_iter_dims,
+  },
   .doc = "matrix product as numpy.matmul (the @ operator)",
 };

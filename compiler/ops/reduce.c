@@ -67,6 +67,7 @@ static int reduce_lower(mlg_lower_ctx *ctx, int node) {
     },                                                                                      \
     .infer = reduce_infer,                                                                  \
     .lower = reduce_lower,                                                                  \
+    .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },                               \
     .doc = summary,                                                                         \
   };
 REDUCE_OP(sum, "sum over axes (default: all)")

@@ -72,3 +72,15 @@ int mlg_node_index_map(const mlg_graph *g, int node, mlg_index_map *out) {
   }
   return 0;
 }
+
+unsigned mlg_op_input_traits(const mlg_op_def *def, int slot) {
+  return def && slot >= 0 && slot < MLG_TRAIT_INPUTS ? def->fusion.inputs[slot] : 0;
+}
+
+int mlg_node_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]) {
+  const mlg_node *n = &g->nodes[node];
+  if (n->kind == MLG_NODE_OP && n->op && n->op->fusion.iter_dims)
+    return n->op->fusion.iter_dims(g, node, dims);
+  memcpy(dims, n->type.dims, sizeof(int64_t) * (size_t)n->type.rank);
+  return n->type.rank;
+}

@@ -51,6 +51,7 @@ const mlg_op_def mlg_op_softmax = {
   },
   .infer = softmax_infer,
   .lower = softmax_lower,
+  .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
   .doc = "exp(x - max) / sum(exp(x - max)) along axis",
 };
 
@@ -65,5 +66,6 @@ const mlg_op_def mlg_op_log_softmax = {
   },
   .infer = softmax_infer,
   .lower = softmax_lower,
+  .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
   .doc = "x - max - log(sum(exp(x - max))) along axis",
 };

@@ -88,6 +88,20 @@ START_TEST(test_registry) {
     ck_assert_int_le(d->n_attrs, MLG_MAX_ATTRS);
     for (int j = 0; j < d->n_attrs; j++) ck_assert_int_eq(mlg_op_attr_index(d, d->attrs[j].name), j);
     for (int j = 0; j < i; j++) ck_assert_str_ne(mlg_op_at(j)->name, d->name);
+    /* Hooks and traits agree with the class: what the later stages assume of each other. */
+    ck_assert_msg((d->cls == MLG_OPC_ELEMENTWISE) == (d->scalar != NULL), "%s: scalar", d->name);
+    ck_assert_msg(d->cls != MLG_OPC_VIEW || d->index, "%s: a view needs an index map", d->name);
+    ck_assert_msg(d->cls == MLG_OPC_ELEMENTWISE || d->cls == MLG_OPC_VIEW || d->lower,
+                  "%s: no lower hook", d->name);
+    ck_assert_msg(!d->fusion.anchor || d->lower, "%s: an anchor needs a lower hook", d->name);
+    ck_assert_msg(!d->fusion.store_strided || d->fusion.anchor, "%s: store_strided", d->name);
+    ck_assert_msg(!d->fusion.iter_dims || d->fusion.store_strided, "%s: iter_dims", d->name);
+    for (int k = 0; k < MLG_TRAIT_INPUTS; k++) {
+      unsigned t = mlg_op_input_traits(d, k);
+      ck_assert_msg(!t || (d->fusion.anchor && k < d->max_inputs), "%s: input %d", d->name, k);
+      ck_assert_msg(!(t & (MLG_IN_ROWS | MLG_IN_ROW_NORM)) || (t & MLG_IN_STRIDED),
+                    "%s: input %d: rows are strided", d->name, k);
+    }
   }
   ck_assert_ptr_null(mlg_op_at(-1));
   ck_assert_ptr_null(mlg_op_at(43));
