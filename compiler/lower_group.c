@@ -373,7 +373,7 @@ static kir_expr *eval(fk_t *fk, int node, pos *p) {
   }
   char hint[24];
   snprintf(hint, sizeof hint, "t%d", node);
-  kir_expr *v = as_var(fk, n->op->scalar(fk->b, vals, n->attrs), hint);
+  kir_expr *v = as_var(fk, n->op->scalar(fk->b, vals, n), hint);
   if (!v) {
     fk_fail(fk, "out of memory while building a fused kernel");
     return NULL;
@@ -495,6 +495,11 @@ int mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t strides[MLG_MA
   return rank;
 }
 
+const char *mlg_lower_fused_failure(const mlg_lower_ctx *ctx) {
+  const fk_t *fk = ctx->fused;
+  return fk && fk->failed ? fk->msg : NULL;
+}
+
 int mlg_lower_extra_args(mlg_lower_ctx *ctx, int node, int *args, int n_args, int cap) {
   fk_t *fk = fused_for(ctx, node);
   if (!fk) return n_args;
@@ -543,29 +548,21 @@ int mlg_lower_group(mlg_lower_ctx *ctx, int gi) {
   group_label(g, gr, label, sizeof label);
   int rc;
   if (gr->kind == MLG_GROUP_ELEMENTWISE) {
-    char name[48];
-    kir_kernel *k;
-    int64_t groups[3];
+    mlg_kernel_build kb;
     ctx->group_label = label;
-    mlg_lower_kernel_name(ctx, root->op->name, name, sizeof name);
-    ctx->group_label = NULL;
+    mlg_lower_begin(ctx, gr->root, &kb);
+    ctx->fused = fk; /* no anchor: only for mlg_lower_fused_failure */
     int64_t n = mlg_type_numel(&root->type);
-    if (kt_elementwise_body_lanes(ctx->out->module, name, n, mlg_kir_scalar(root->type.dtype),
-                                  KT_EW_VEC_WIDTH, body_cb, fk, 0, &k, groups)) {
-      rc = mlg_lower_fail(ctx, gr->root, "%s: cannot build the fused kernel %s%s%s", root->op->name,
-                          name, fk->failed ? ": " : "", fk->failed ? fk->msg : "");
-    } else {
-      int args[FK_MAX_BUFS + 1];
-      memcpy(args, fk->buf_tensor, sizeof(int) * (size_t)fk->n_bufs);
-      args[fk->n_bufs] = gr->root;
-      rc = mlg_lower_emit(ctx, gr->root, k, groups, args, fk->n_bufs + 1);
-      for (int i = 0; rc == 0 && i < fk->n_bufs; i++)
-        if (fk->buf_reads[i] == 1 &&
-            g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype) {
-          ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
-          break;
-        }
-    }
+    rc = kt_elementwise_body_lanes(ctx->out->module, kb.name, n, mlg_kir_scalar(root->type.dtype),
+                                   KT_EW_VEC_WIDTH, body_cb, fk, 0, &kb.kernel, kb.groups);
+    rc = mlg_lower_finish(ctx, gr->root, &kb, rc, fk->buf_tensor, fk->n_bufs);
+    ctx->fused = NULL;
+    ctx->group_label = NULL;
+    for (int i = 0; rc == 0 && i < fk->n_bufs; i++)
+      if (fk->buf_reads[i] == 1 && g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype) {
+        ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
+        break;
+      }
   } else {
     /* The epilogue: members that depend on the anchor, and index nodes between them. */
     spine[gr->anchor] = 1;

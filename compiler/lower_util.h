@@ -1,10 +1,16 @@
-/* lower_util.h — helpers that op lowering hooks (op.h mlg_lower_fn) share, and ready-made
- * hooks for the injective shape ops (ops/lower_util.c).
+/* lower_util.h — helpers that op lowering hooks (op.h mlg_lower_fn) share (ops/lower_util.c,
+ * and lower_group.c for the fused-group questions).
  *
- * A hook typically: reads its node and attributes, fills a kt_*_desc from the node's types,
- * builds the kernel with the template under a name from mlg_lower_kernel_name, and appends the
- * launch with mlg_lower_emit (input tensor ids, then the node). Failures are reported at the
- * node's span through mlg_lower_fail. Thread safety: reentrant. */
+ * A hook reads its node (attributes through op.h mlg_attr_*), fills a kt_*_desc from the
+ * node's types and builds its kernel in three steps:
+ *
+ *   mlg_kernel_build kb;
+ *   mlg_lower_begin(ctx, node, &kb);
+ *   int rc = kt_pool2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+ *   return mlg_lower_finish(ctx, node, &kb, rc, inputs, n_inputs);
+ *
+ * mlg_lower_finish reports a failed template at the node, naming the op, the node and the
+ * template's reason, or appends the launch. Thread safety: reentrant. */
 #ifndef MLG_LOWER_UTIL_H
 #define MLG_LOWER_UTIL_H
 
@@ -21,20 +27,32 @@
 kir_scalar  mlg_kir_scalar(mlg_ir_dtype dtype);
 /* C-order element strides of `t` (stride of the last dim is 1). */
 void        mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]);
-/* The node's attribute called `name` per its op's schema, or NULL if the op has none by that
- * name or it is absent (kind NONE). */
-const mlg_attr *mlg_node_attr(const mlg_node *node, const char *name);
-int64_t     mlg_node_attr_int(const mlg_node *node, const char *name, int64_t dflt);
-double      mlg_node_attr_float(const mlg_node *node, const char *name, double dflt);
 
-/* "k<N>_<opname>" into buf (N = ctx->next_kernel, which is then incremented); returns buf. */
-const char *mlg_lower_kernel_name(mlg_lower_ctx *ctx, const char *op_name, char *buf, size_t size);
+/* One kernel a hook builds: named by mlg_lower_begin*, filled by the template. */
+typedef struct mlg_kernel_build {
+  char name[48];          /* "k<N>_<op>" (or the fused group's label, or the helper's name) */
+  kir_kernel *kernel;     /* the template's out_kernel */
+  int64_t groups[3];      /* the template's out_groups */
+  int store;              /* the tensor the kernel writes */
+  int main;               /* the node's own kernel (1), or a helper before it (0) */
+} mlg_kernel_build;
+
+/* Starts the kernel computing `node`: names it after the op (or its fused group) and stores
+ * into mlg_lower_store_tensor(node). Returns kb->name. */
+const char *mlg_lower_begin(mlg_lower_ctx *ctx, int node, mlg_kernel_build *kb);
+/* Starts a helper kernel of `node` ("k<N>_<what>": a weight transpose, a padded copy, an output
+ * copy) that writes tensor `store`. Returns kb->name. */
+const char *mlg_lower_begin_helper(mlg_lower_ctx *ctx, int node, const char *what, int store,
+                                   mlg_kernel_build *kb);
+/* Ends the kernel the template built with result `rc`. On failure reports "<op> '<node>':
+ * cannot build kernel <name>: <reason>" at the node. Else appends its launch, binding
+ * inputs[0..n_inputs), the stored tensor, then (a fused anchor's main kernel) the buffers its
+ * prologue and epilogue declared. Returns 0, or -1 (reported). */
+int         mlg_lower_finish(mlg_lower_ctx *ctx, int node, const mlg_kernel_build *kb, int rc,
+                             const int *inputs, int n_inputs);
 /* Reports "message" at node's span (or a general error for node < 0); returns -1. */
 int         mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Appends a launch of `kernel` with `groups`; reports allocation failure. Returns 0 or -1. */
-int         mlg_lower_emit(mlg_lower_ctx *ctx, int node, kir_kernel *kernel,
-                           const int64_t groups[3], const int *args, int n_args);
 /* Builds the GEMM kernel of `d` (templates/matmul.h) for ctx's device — the one place every
  * kt_matmul_desc of lowering passes (matmul, linear, conv2d as GEMM): fills d's device fields
  * (class, widest vector, local memory) and, from ctx->gemm_tuning (gemm_tuning.h), the tiles of
@@ -97,15 +115,8 @@ int         mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t stride
 /* Appends the tensors of the buffers that the prologue / epilogue declared (in declaration
  * order) to args[n_args..cap); returns the new count, or -1 (reported) if they do not fit. */
 int         mlg_lower_extra_args(mlg_lower_ctx *ctx, int node, int *args, int n_args, int cap);
-/* Appends the launch of a reduction / row-wise anchor's kernel: inputs [0, n_inputs) of `node`
- * (less input 0 when prologue_fused: the prologue computes it), the tensor it stores, then the
- * prologue / epilogue buffers. Returns 0 or -1 (reported). */
-int         mlg_lower_emit_anchor(mlg_lower_ctx *ctx, int node, kir_kernel *kernel,
-                                  const int64_t groups[3], int n_inputs, int prologue_fused);
-
-/* Lowering hooks for the injective shape ops, to be set as op->lower. They read the
- * normalized attributes (axis) and the node's output type. */
-int mlg_lower_concat(mlg_lower_ctx *ctx, int node);
-int mlg_lower_gather(mlg_lower_ctx *ctx, int node);
+/* Why the fused group being lowered failed (a prologue or epilogue it could not build), or
+ * NULL. */
+const char *mlg_lower_fused_failure(const mlg_lower_ctx *ctx);
 
 #endif

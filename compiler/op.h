@@ -1,5 +1,6 @@
 /* op.h — the op registry: for each op, its name, arity, attributes and shape rule, and the
- * hooks that later stages use to lower it into kernels.
+ * hooks and traits through which every later stage (passes, fusion, lowering) asks about it.
+ * No stage outside compiler/ops/ tests an op's name or the address of its definition.
  *
  * One op (or one family sharing a rule, e.g. the unary elementwise ops) is defined in one file
  * under compiler/ops/, and listed once in ops/op_list.h. Adding an op touches that file, the
@@ -54,9 +55,10 @@ struct kir_builder;
 struct kir_expr;
 struct mlg_lower_ctx;
 
-/* ELEMENTWISE ops: the scalar formula, given the (already broadcast) input values. */
+/* ELEMENTWISE ops: the scalar formula, given the (already broadcast) input values; node n
+ * gives the attributes (mlg_attr_*). */
 typedef struct kir_expr *(*mlg_scalar_fn)(struct kir_builder *b, struct kir_expr **in,
-                                          const mlg_attr *attrs);
+                                          const mlg_node *n);
 /* Every other op: emits the kernels computing node `node` (see lower.h). */
 typedef int (*mlg_lower_fn)(struct mlg_lower_ctx *ctx, int node);
 
@@ -129,6 +131,8 @@ struct mlg_op_def {
   mlg_shape_fn infer;
   mlg_scalar_fn scalar; /* ELEMENTWISE only */
   mlg_lower_fn lower;   /* non-ELEMENTWISE */
+  int variant;          /* a family sharing hooks: which member, in the family's own terms
+                           (reduce.c: KT_RED_SUM ...; pool.c: KT_POOL_MAX ...) */
   mlg_index_fn index;   /* index ops (transpose, slice, views): the element each output reads */
   mlg_fusion_traits fusion;
   const char *doc;      /* one line, for docs and "did you mean" listings */
@@ -142,6 +146,15 @@ int mlg_op_count(void);
 const mlg_op_def *mlg_op_at(int i);
 /* Index of an attribute by name in def->attrs, or -1. */
 int mlg_op_attr_index(const mlg_op_def *def, const char *name);
+
+/* Attributes, the one way every stage after the checker reads them: attribute k of node n by
+ * its op's schema index (the op file's A_* enum), the node's value or else the schema default;
+ * kind NONE when neither (an optional attribute without default, not given). */
+const mlg_attr *mlg_attr_at(const mlg_node *n, int k);
+/* ints[0] (a FLOAT truncated); 0 when absent. */
+int64_t mlg_attr_int(const mlg_node *n, int k);
+/* f (an INT converted); 0 when absent. */
+double  mlg_attr_float(const mlg_node *n, int k);
 
 /* The fusion traits (MLG_IN_*) of input `slot` of op def; 0 past MLG_TRAIT_INPUTS. */
 unsigned mlg_op_input_traits(const mlg_op_def *def, int slot);

@@ -58,7 +58,7 @@ static int fold_elementwise(kir_module *m, const mlg_node *old, const mlg_node *
     int v = kir_var_new(b, "in", kir_t(kir_scalar_of(c[k]->type.dtype)));
     leaves[k] = v == k ? kir_var(b, v) : NULL;
   }
-  kir_expr *f = kir_builder_failed(b) ? NULL : old->op->scalar(b, leaves, old->attrs);
+  kir_expr *f = kir_builder_failed(b) ? NULL : old->op->scalar(b, leaves, old);
   int rc = f && !kir_builder_failed(b) ? 0 : -1;
 
   const mlg_type *t = &old->type;

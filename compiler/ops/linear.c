@@ -66,22 +66,17 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
     d.a_norm_bias = rn.bias >= 0;
   }
   d.epilogue = mlg_lower_epilogue(ctx, node);
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (mlg_lower_matmul_kernel(ctx, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "linear: cannot build kernel %s", name);
-  int args[40], n_args = 0;
-  args[n_args++] = la.tensor;
-  args[n_args++] = lb.tensor;
-  if (d.has_bias) args[n_args++] = n->inputs[2];
-  if (d.a_norm_weight) args[n_args++] = rn.weight;
-  if (d.a_norm_bias) args[n_args++] = rn.bias;
-  args[n_args++] = mlg_lower_store_tensor(ctx, node);
-  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);
+  /* The GEMM's buffers: a (x), b (w), bias, the row norm's weight and bias, then c. */
+  int inputs[5], n_in = 0;
+  inputs[n_in++] = la.tensor;
+  inputs[n_in++] = lb.tensor;
+  if (d.has_bias) inputs[n_in++] = n->inputs[2];
+  if (d.a_norm_weight) inputs[n_in++] = rn.weight;
+  if (d.a_norm_bias) inputs[n_in++] = rn.bias;
+  return mlg_lower_finish(ctx, node, &kb, rc, inputs, n_in);
 }
 
 /* The dims the GEMM iterates: [rows, N], rows = every leading dim of x. */

@@ -89,16 +89,11 @@ static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   d.c_stride_m = cs[nb];
   d.c_stride_n = cs[nb + 1];
   d.epilogue = mlg_lower_epilogue(ctx, node);
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (mlg_lower_matmul_kernel(ctx, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "matmul: cannot build kernel %s", name);
-  int args[40] = {la.tensor, lb.tensor, mlg_lower_store_tensor(ctx, node)};
-  int n_args = mlg_lower_extra_args(ctx, node, args, 3, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);
+  int inputs[2] = {la.tensor, lb.tensor};
+  return mlg_lower_finish(ctx, node, &kb, rc, inputs, 2);
 }
 
 /* The dims the matmul template iterates: [batch..., M, N], M or N 1 for a 1-D operand. */

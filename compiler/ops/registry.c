@@ -84,3 +84,21 @@ int mlg_node_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK])
   memcpy(dims, n->type.dims, sizeof(int64_t) * (size_t)n->type.rank);
   return n->type.rank;
 }
+
+const mlg_attr *mlg_attr_at(const mlg_node *n, int k) {
+  static const mlg_attr none = {.kind = MLG_ATTR_NONE};
+  if (!n->op || k < 0 || k >= n->op->n_attrs || k >= MLG_MAX_ATTRS) return &none;
+  return n->attrs[k].kind != MLG_ATTR_NONE ? &n->attrs[k] : &n->op->attrs[k].deflt;
+}
+
+int64_t mlg_attr_int(const mlg_node *n, int k) {
+  const mlg_attr *a = mlg_attr_at(n, k);
+  if (a->kind == MLG_ATTR_FLOAT) return (int64_t)a->f;
+  return a->kind != MLG_ATTR_NONE && a->n >= 1 ? a->ints[0] : 0;
+}
+
+double mlg_attr_float(const mlg_node *n, int k) {
+  const mlg_attr *a = mlg_attr_at(n, k);
+  if (a->kind == MLG_ATTR_FLOAT) return a->f;
+  return a->kind != MLG_ATTR_NONE && a->n >= 1 ? (double)a->ints[0] : 0;
+}

@@ -101,7 +101,7 @@ static int slice_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *
 
 /* Output dim d reads input dim d from starts[d] by steps[d] (normalized to full rank). */
 static int slice_index(const mlg_node *n, mlg_index_map *map) {
-  const mlg_attr *starts = &n->attrs[A_STARTS], *steps = &n->attrs[A_STEPS];
+  const mlg_attr *starts = mlg_attr_at(n, A_STARTS), *steps = mlg_attr_at(n, A_STEPS);
   if (starts->kind != MLG_ATTR_INTS || starts->n != map->in_rank || map->rank != map->in_rank)
     return -1;
   map->kind = MLG_INDEX_AXES;
@@ -128,14 +128,10 @@ static int slice_lower(mlg_lower_ctx *ctx, int node) {
     d.step[k] = map.step[k];
     d.out_shape[k] = map.dims[k];
   }
-  char name[48];
-  kir_kernel *kern;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_slice(ctx->out->module, name, &d, &kern, groups))
-    return mlg_lower_fail(ctx, node, "slice: cannot build kernel %s", name);
-  int args[2] = {n->inputs[0], node};
-  return mlg_lower_emit(ctx, node, kern, groups, args, 2);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_slice(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
 }
 
 const mlg_op_def mlg_op_slice = {

@@ -4,17 +4,19 @@
 #include "../lower_util.h"
 #include "templates/shape.h"
 
+enum { A_PERM };
+
 static int transpose_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                            mlg_shape_error *err) {
   const mlg_type *x = &in[0];
-  mlg_attr *perm = &attrs[0];
+  mlg_attr *perm = &attrs[A_PERM];
   if (perm->kind == MLG_ATTR_NONE) {
     perm->kind = MLG_ATTR_INTS;
     perm->n = x->rank;
     for (int i = 0; i < x->rank; i++) perm->ints[i] = x->rank - 1 - i;
   }
   if (perm->n != x->rank) {
-    mlg_shape_errorf(err, -1, 0, "perm has %d entries but the input has rank %d", perm->n, x->rank);
+    mlg_shape_errorf(err, -1, A_PERM, "perm has %d entries but the input has rank %d", perm->n, x->rank);
     return -1;
   }
   int seen[MLG_MAX_RANK] = { 0 };
@@ -22,7 +24,7 @@ static int transpose_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_ty
   for (int i = 0; i < perm->n; i++) {
     int p = mlg_normalize_axis(perm->ints[i], x->rank);
     if (p < 0 || seen[p]) {
-      mlg_shape_errorf(err, -1, 0, "perm is not a permutation of 0..%d", x->rank - 1);
+      mlg_shape_errorf(err, -1, A_PERM, "perm is not a permutation of 0..%d", x->rank - 1);
       return -1;
     }
     seen[p] = 1;
@@ -35,7 +37,7 @@ static int transpose_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_ty
 
 /* Output dim d is input dim perm[d], read whole. */
 static int transpose_index(const mlg_node *n, mlg_index_map *map) {
-  const mlg_attr *perm = &n->attrs[0];
+  const mlg_attr *perm = mlg_attr_at(n, A_PERM);
   if (perm->kind != MLG_ATTR_INTS || perm->n != map->in_rank) return -1;
   map->kind = MLG_INDEX_AXES;
   for (int d = 0; d < map->rank; d++) {
@@ -58,14 +60,10 @@ static int transpose_lower(mlg_lower_ctx *ctx, int node) {
     d.shape[k] = map.in_dims[k];
     d.perm[k] = map.axis[k];
   }
-  char name[48];
-  kir_kernel *kern;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_transpose(ctx->out->module, name, &d, &kern, groups))
-    return mlg_lower_fail(ctx, node, "transpose: cannot build kernel %s", name);
-  int args[2] = {n->inputs[0], node};
-  return mlg_lower_emit(ctx, node, kern, groups, args, 2);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_transpose(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
 }
 
 const mlg_op_def mlg_op_transpose = {

@@ -11,7 +11,7 @@ static int unary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *
 
 /* The scalar formula of each op, shared by the elementwise kernel template and fusion. */
 #define UNARY_SCALAR(op)                                                                    \
-  static kir_expr *op##_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {      \
+  static kir_expr *op##_scalar(kir_builder *b, kir_expr **in, const mlg_node *n) {         \
     return kt_sf_##op(b, in[0]);                                                            \
   }
 UNARY_SCALAR(neg)

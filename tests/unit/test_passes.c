@@ -352,15 +352,15 @@ static mlg_graph *then_dce(mlg_graph *g) {
 /* ---------------------------------------------------------------- constant folding */
 
 /* Test ops with a scalar formula (the registry's are wired by the elementwise owner). */
-static kir_expr *sf_add(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  (void)attrs;
+static kir_expr *sf_add(kir_builder *b, kir_expr **in, const mlg_node *n) {
+  (void)n;
   return kir_bin(b, KIR_ADD, in[0], in[1]);
 }
-static kir_expr *sf_scale(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  return kir_bin(b, KIR_MUL, in[0], kir_f32(b, attrs[0].f));
+static kir_expr *sf_scale(kir_builder *b, kir_expr **in, const mlg_node *n) {
+  return kir_bin(b, KIR_MUL, in[0], kir_f32(b, mlg_attr_float(n, 0)));
 }
-static kir_expr *sf_idiv(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  (void)attrs;
+static kir_expr *sf_idiv(kir_builder *b, kir_expr **in, const mlg_node *n) {
+  (void)n;
   return kir_bin(b, KIR_DIV, kir_i32(b, 1), kir_cast(b, kir_t(KIR_I32), in[0]));
 }
 static const mlg_op_def t_add = {.name = "t_add", .cls = MLG_OPC_ELEMENTWISE, .min_inputs = 2,
