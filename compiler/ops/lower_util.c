@@ -22,6 +22,7 @@ void mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]
 }
 
 static const char *kernel_name(mlg_lower_ctx *ctx, const char *what, mlg_kernel_build *kb) {
+  kir_module_clear_error(ctx->out->module);
   snprintf(kb->name, sizeof kb->name, "k%d_%s", ctx->next_kernel++, what);
   return kb->name;
 }
@@ -60,9 +61,14 @@ int mlg_lower_finish(mlg_lower_ctx *ctx, int node, const mlg_kernel_build *kb, i
   const mlg_node *n = &ctx->graph->nodes[node];
   const char *op = n->op ? n->op->name : "copy";
   if (rc != 0) {
+    /* A fused prologue or epilogue that failed says more than the template that called it. */
     const char *why = mlg_lower_fused_failure(ctx);
-    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s%s%s", op, kb->name,
-                          why ? ": " : "", why ? why : "");
+    if (!why) why = kir_module_error(ctx->out->module);
+    if (!why[0]) why = "internal error: the template gave no reason";
+    if (n->name)
+      return mlg_lower_fail(ctx, node, "%s '%s': cannot build kernel %s: %s", op, n->name,
+                            kb->name, why);
+    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s: %s", op, kb->name, why);
   }
   int args[MAX_ARGS], n_args = 0;
   if (n_inputs + 1 > MAX_ARGS) return mlg_lower_fail(ctx, node, "%s: too many inputs", op);

@@ -121,14 +121,8 @@ START_TEST(test_lower_alias_chain) {
 }
 END_TEST
 
-START_TEST(test_lower_no_kernel) {
-  mlg_graph_builder gb;
-  ck_assert_int_eq(mlg_graph_builder_init(&gb, "n"), 0);
-  int64_t d[1] = {4};
-  int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(1, d));
-  int m = add_op(&gb, &op_nokernel, f32(1, d), 1, &x, NULL, 0);
-  mlg_graph_add_output(&gb, "y", m);
-  mlg_graph *g = mlg_graph_builder_finish(&gb);
+/* Lowers g (then frees it), which must fail with one error; returns the diagnostic text. */
+static char *lower_error(mlg_graph *g) {
   char *text = NULL;
   size_t len = 0;
   FILE *out = open_memstream(&text, &len);
@@ -137,9 +131,20 @@ START_TEST(test_lower_no_kernel) {
   ck_assert_ptr_null(mlg_lower(g, &diag));
   fclose(out);
   ck_assert_int_eq(diag.n_errors, 1);
+  mlg_graph_free(g);
+  return text;
+}
+
+START_TEST(test_lower_no_kernel) {
+  mlg_graph_builder gb;
+  ck_assert_int_eq(mlg_graph_builder_init(&gb, "n"), 0);
+  int64_t d[1] = {4};
+  int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(1, d));
+  int m = add_op(&gb, &op_nokernel, f32(1, d), 1, &x, NULL, 0);
+  mlg_graph_add_output(&gb, "y", m);
+  char *text = lower_error(mlg_graph_builder_finish(&gb));
   ck_assert_msg(strstr(text, "no kernel for op 'mystery'") != NULL, "got: %s", text);
   free(text);
-  mlg_graph_free(g);
 }
 END_TEST
 
@@ -152,17 +157,33 @@ START_TEST(test_lower_too_large) {
   mlg_attr alpha = {.kind = MLG_ATTR_FLOAT, .n = 1, .f = 0.5};
   int l = add_op(&gb, &mlg_op_leaky_relu, f32(2, d), 1, &x, &alpha, 1);
   mlg_graph_add_output(&gb, "y", l);
-  mlg_graph *g = mlg_graph_builder_finish(&gb);
-  char *text = NULL;
-  size_t len = 0;
-  FILE *out = open_memstream(&text, &len);
-  mlg_diag diag;
-  mlg_diag_init(&diag, NULL, out);
-  ck_assert_ptr_null(mlg_lower(g, &diag));
-  fclose(out);
+  char *text = lower_error(mlg_graph_builder_finish(&gb));
   ck_assert_msg(strstr(text, "32-bit") != NULL, "got: %s", text);
   free(text);
-  mlg_graph_free(g);
+}
+END_TEST
+
+/* A template that cannot build a node's kernel: the error names the op, the node and the
+ * template's reason (a graph the checker would have refused: groups do not divide). */
+START_TEST(test_lower_template_reason) {
+  mlg_graph_builder gb;
+  ck_assert_int_eq(mlg_graph_builder_init(&gb, "c"), 0);
+  int64_t dx[4] = {1, 16, 6, 6}, dw[4] = {16, 5, 3, 3}, dy[4] = {1, 16, 4, 4};
+  int in[2] = {add_leaf(&gb, MLG_NODE_INPUT, "x", f32(4, dx)),
+               add_leaf(&gb, MLG_NODE_PARAM, "w", f32(4, dw))};
+  mlg_attr attrs[4] = {{.kind = MLG_ATTR_INTS, .n = 2, .ints = {1, 1}},
+                       {.kind = MLG_ATTR_INTS, .n = 4},
+                       {.kind = MLG_ATTR_INTS, .n = 2, .ints = {1, 1}},
+                       {.kind = MLG_ATTR_INT, .n = 1, .ints = {3}}};
+  mlg_node c = {.kind = MLG_NODE_OP, .op = &mlg_op_conv2d, .name = "c1", .type = f32(4, dy),
+                .n_inputs = 2, .inputs = in};
+  memcpy(c.attrs, attrs, sizeof attrs);
+  mlg_graph_add_output(&gb, "y", mlg_graph_add(&gb, &c));
+  char *text = lower_error(mlg_graph_builder_finish(&gb));
+  ck_assert_msg(strstr(text, "conv2d 'c1': cannot build kernel k0_conv2d: groups (3) must divide "
+                             "the input channels (16) and the output channels (16)") != NULL,
+                "got: %s", text);
+  free(text);
 }
 END_TEST
 
@@ -218,6 +239,7 @@ int main(void) {
   tcase_add_test(tc, test_lower_alias_chain);
   tcase_add_test(tc, test_lower_no_kernel);
   tcase_add_test(tc, test_lower_too_large);
+  tcase_add_test(tc, test_lower_template_reason);
   tcase_add_test(tc, test_lower_runs);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
