@@ -61,6 +61,7 @@ static int ctx_launch(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, i
   l->groups[1] = gy;
   l->groups[2] = gz;
   l->inplace_arg = -1;
+  l->flops = l->bytes = 0;
   return 0;
 }
 

@@ -495,6 +495,22 @@ int mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t strides[MLG_MA
   return rank;
 }
 
+int mlg_lower_kernel_cost(const mlg_lower_ctx *ctx, int node, mlg_op_cost *out) {
+  const fk_t *fk = ctx->fused;
+  if (!fk || (fk->group->anchor != node && fk->group->root != node)) {
+    mlg_node_cost(ctx->graph, node, out);
+    return 1;
+  }
+  *out = (mlg_op_cost){0, 0};
+  for (int k = 0; k < fk->group->n_nodes; k++) {
+    mlg_op_cost c;
+    mlg_node_cost(ctx->graph, fk->group->nodes[k], &c);
+    out->flops += c.flops;
+    out->bytes += c.bytes;
+  }
+  return fk->group->n_nodes;
+}
+
 const char *mlg_lower_fused_failure(const mlg_lower_ctx *ctx) {
   const fk_t *fk = ctx->fused;
   return fk && fk->failed ? fk->msg : NULL;

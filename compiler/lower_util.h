@@ -115,6 +115,9 @@ int         mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t stride
 /* Appends the tensors of the buffers that the prologue / epilogue declared (in declaration
  * order) to args[n_args..cap); returns the new count, or -1 (reported) if they do not fit. */
 int         mlg_lower_extra_args(mlg_lower_ctx *ctx, int node, int *args, int n_args, int cap);
+/* The cost of what the kernel computing `node` computes: the node alone, or the members of
+ * the fused group it anchors (or roots). Returns how many ops that is. */
+int         mlg_lower_kernel_cost(const mlg_lower_ctx *ctx, int node, mlg_op_cost *out);
 /* Why the fused group being lowered failed (a prologue or epilogue it could not build), or
  * NULL. */
 const char *mlg_lower_fused_failure(const mlg_lower_ctx *ctx);

@@ -121,6 +121,17 @@ typedef struct mlg_fusion_traits {
   int (*row_norm)(const mlg_node *n, mlg_row_norm *out);
 } mlg_fusion_traits;
 
+/* ---- cost: what the op's work is, for the kernel table of the bundle and mlgrun --profile
+ * (lowering sums it per launch, see lower.h mlg_launch). ---- */
+typedef struct mlg_op_cost {
+  int64_t flops;        /* arithmetic operations; a multiply-add counts 2 */
+  int64_t bytes;        /* bytes it reads and writes running alone: each input read once,
+                           the output written once (less where it reads part of an input) */
+} mlg_op_cost;
+
+/* Fills the cost of node `node` of g. */
+typedef void (*mlg_cost_fn)(const mlg_graph *g, int node, mlg_op_cost *out);
+
 struct mlg_op_def {
   const char *name;
   mlg_op_class cls;
@@ -135,6 +146,8 @@ struct mlg_op_def {
                            (reduce.c: KT_RED_SUM ...; pool.c: KT_POOL_MAX ...) */
   mlg_index_fn index;   /* index ops (transpose, slice, views): the element each output reads */
   mlg_fusion_traits fusion;
+  mlg_cost_fn cost;     /* NULL: mlg_node_cost's default rule (below); a hook is handed that
+                           default filled in and changes what differs */
   const char *doc;      /* one line, for docs and "did you mean" listings */
 };
 
@@ -161,6 +174,11 @@ unsigned mlg_op_input_traits(const mlg_op_def *def, int slot);
 /* The dims node `node`'s kernel iterates when it anchors a group (fusion.iter_dims, else its
  * output dims). Returns the rank, or -1. */
 int mlg_node_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]);
+
+/* The cost of op node `node`: its op's cost hook, else the default rule: an elementwise op one
+ * flop per output element, any other op none (data movement); bytes every input once and the
+ * output once. Leaves (inputs, params, consts) cost nothing. */
+void mlg_node_cost(const mlg_graph *g, int node, mlg_op_cost *out);
 
 /* Whether node n applies an index op (one with an index hook). */
 int mlg_node_is_index(const mlg_node *n);

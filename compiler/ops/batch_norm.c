@@ -45,6 +45,11 @@ static int batch_norm_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 5);
 }
 
+/* Per element: (x - mean) · rsqrt(var + eps) · weight + bias (4). */
+static void batch_norm_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = 4 * mlg_type_numel(&g->nodes[node].type);
+}
+
 const mlg_op_def mlg_op_batch_norm = {
   .name = "batch_norm",
   .cls = MLG_OPC_OPAQUE,
@@ -56,5 +61,6 @@ const mlg_op_def mlg_op_batch_norm = {
   },
   .infer = batch_norm_infer,
   .lower = batch_norm_lower,
+  .cost = batch_norm_cost,
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over channels (inference)",
 };

@@ -134,6 +134,15 @@ static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);
 }
 
+/* Each output element is a dot product over its group's channels and the window (2 flops per
+ * tap) plus its bias. */
+static void conv2d_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const mlg_type *w = &g->nodes[n->inputs[1]].type;
+  int64_t y = mlg_type_numel(&n->type), taps = mlg_type_numel(w) / w->dims[0];
+  out->flops = 2 * y * taps + (n->n_inputs == 3 ? y : 0);
+}
+
 const mlg_op_def mlg_op_conv2d = {
   .name = "conv2d",
   .cls = MLG_OPC_CONV,
@@ -148,6 +157,7 @@ const mlg_op_def mlg_op_conv2d = {
   },
   .infer = conv2d_infer,
   .lower = conv2d_lower,
+  .cost = conv2d_cost,
   .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
   .doc = "2-D convolution, NCHW (torch.nn.functional.conv2d)",
 };

@@ -48,6 +48,12 @@ static int gather_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 2);
 }
 
+/* Reads the indices and only the entries they select. */
+static void gather_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  out->bytes = 2 * mlg_type_bytes(&n->type) + mlg_type_bytes(&g->nodes[n->inputs[1]].type);
+}
+
 const mlg_op_def mlg_op_gather = {
   .name = "gather",
   .cls = MLG_OPC_INJECTIVE,
@@ -59,5 +65,6 @@ const mlg_op_def mlg_op_gather = {
   },
   .infer = gather_infer,
   .lower = gather_lower,
+  .cost = gather_cost,
   .doc = "take entries along axis by i32 indices (ONNX Gather)",
 };

@@ -64,6 +64,12 @@ static int layer_norm_row_norm(const mlg_node *n, mlg_row_norm *out) {
   return 0;
 }
 
+/* Per element: the sum and the square sum for the statistics, the shift, the scale by the
+ * reciprocal deviation, the weight and the bias (8 in all). */
+static void layer_norm_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = 8 * mlg_type_numel(&g->nodes[node].type);
+}
+
 const mlg_op_def mlg_op_layer_norm = {
   .name = "layer_norm",
   .cls = MLG_OPC_ROWWISE,
@@ -76,6 +82,7 @@ const mlg_op_def mlg_op_layer_norm = {
   },
   .infer = layer_norm_infer,
   .lower = layer_norm_lower,
+  .cost = layer_norm_cost,
   .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE }, .row_norm = layer_norm_row_norm },
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over dims axis..end",
 };

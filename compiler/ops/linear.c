@@ -88,6 +88,14 @@ static int linear_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_R
   return 2;
 }
 
+/* Each output element is a K-long dot product (2·K flops) plus its bias. */
+static void linear_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const mlg_type *x = &g->nodes[n->inputs[0]].type;
+  int64_t y = mlg_type_numel(&n->type);
+  out->flops = 2 * y * x->dims[x->rank - 1] + (n->n_inputs == 3 ? y : 0);
+}
+
 const mlg_op_def mlg_op_linear = {
   .name = "linear",
   .cls = MLG_OPC_MATMUL,
@@ -95,6 +103,7 @@ const mlg_op_def mlg_op_linear = {
   .max_inputs = 3,
   .infer = linear_infer,
   .lower = linear_lower,
+  .cost = linear_cost,
   /* x is read as [rows, K] rows (and may be normalized in its loads), w as [N, K]. */
   .fusion = {
     .anchor = 1,

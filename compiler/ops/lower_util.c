@@ -53,6 +53,12 @@ int mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...) {
   return -1;
 }
 
+static int64_t tensor_bytes(const mlg_lower_ctx *ctx, int t) {
+  int n_nodes = ctx->graph->n_nodes;
+  return t < n_nodes ? mlg_type_bytes(&ctx->graph->nodes[t].type)
+                     : ctx->out->temp_bytes[t - n_nodes];
+}
+
 /* Launch arguments of one kernel: the template's buffers, and a fused group's after them. */
 #define MAX_ARGS 64
 
@@ -78,6 +84,20 @@ int mlg_lower_finish(mlg_lower_ctx *ctx, int node, const mlg_kernel_build *kb, i
   if (n_args < 0) return -1;
   if (ctx->launch(ctx, kb->kernel, args, n_args, kb->groups[0], kb->groups[1], kb->groups[2]))
     return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  /* Its cost (lower.h mlg_launch): bound tensors are counted with the owners' ids. */
+  mlg_launch *l = &ctx->out->launches[ctx->out->n_launches - 1];
+  mlg_op_cost c = {0, 0};
+  int n_ops = kb->main ? mlg_lower_kernel_cost(ctx, node, &c) : 0;
+  if (n_ops != 1) {
+    c.bytes = 0;
+    for (int i = 0; i < l->n_args; i++) {
+      int seen = 0;
+      for (int j = 0; j < i && !seen; j++) seen = l->args[j] == l->args[i];
+      if (!seen) c.bytes += tensor_bytes(ctx, l->args[i]);
+    }
+  }
+  l->flops = c.flops;
+  l->bytes = c.bytes;
   return 0;
 }
 

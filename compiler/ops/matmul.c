@@ -113,6 +113,13 @@ static int matmul_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_R
   return nb + 2;
 }
 
+/* Each output element is a K-long dot product: 2·K flops. */
+static void matmul_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const mlg_type *a = &g->nodes[n->inputs[0]].type;
+  out->flops = 2 * mlg_type_numel(&n->type) * a->dims[a->rank - 1];
+}
+
 const mlg_op_def mlg_op_matmul = {
   .name = "matmul",
   .cls = MLG_OPC_MATMUL,
@@ -120,6 +127,7 @@ const mlg_op_def mlg_op_matmul = {
   .max_inputs = 2,
   .infer = matmul_infer,
   .lower = matmul_lower,
+  .cost = matmul_cost,
   /* Operands are strided views (any batch, row and column strides); stores go anywhere. */
   .fusion = {
     .anchor = 1,

@@ -70,6 +70,18 @@ static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
 }
 
+/* One comparison or addition per window tap. */
+static void pool2d_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const int64_t *k = mlg_attr_at(n, A_KERNEL)->ints;
+  out->flops = mlg_type_numel(&n->type) * k[0] * k[1];
+}
+
+/* One addition per input element. */
+static void global_pool_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
+}
+
 /* max_pool2d and avg_pool2d share attributes, shape rule and lowering (the variant picks the
  * kind). */
 #define WINDOW_POOL_OP(op, pool_kind, summary)                                              \
@@ -86,6 +98,7 @@ static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
     },                                                                                      \
     .infer = pool_infer,                                                                    \
     .lower = pool2d_lower,                                                                  \
+    .cost = pool2d_cost,                                                                    \
     .variant = pool_kind,                                                                   \
     .doc = summary,                                                                         \
   };
@@ -109,5 +122,6 @@ const mlg_op_def mlg_op_global_avg_pool2d = {
   .max_inputs = 1,
   .infer = global_pool_infer,
   .lower = global_avg_pool2d_lower,
+  .cost = global_pool_cost,
   .doc = "mean over H and W, keeping them as 1: [N, C, H, W] -> [N, C, 1, 1]",
 };

@@ -102,3 +102,13 @@ double mlg_attr_float(const mlg_node *n, int k) {
   if (a->kind == MLG_ATTR_FLOAT) return a->f;
   return a->kind != MLG_ATTR_NONE && a->n >= 1 ? (double)a->ints[0] : 0;
 }
+
+void mlg_node_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  *out = (mlg_op_cost){0, 0};
+  if (n->kind != MLG_NODE_OP || !n->op) return;
+  out->bytes = mlg_type_bytes(&n->type);
+  for (int k = 0; k < n->n_inputs; k++) out->bytes += mlg_type_bytes(&g->nodes[n->inputs[k]].type);
+  if (n->op->cls == MLG_OPC_ELEMENTWISE) out->flops = mlg_type_numel(&n->type);
+  if (n->op->cost) n->op->cost(g, node, out);
+}

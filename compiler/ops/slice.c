@@ -134,6 +134,11 @@ static int slice_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
 }
 
+/* Reads only the elements it keeps. */
+static void slice_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->bytes = 2 * mlg_type_bytes(&g->nodes[node].type);
+}
+
 const mlg_op_def mlg_op_slice = {
   .name = "slice",
   .cls = MLG_OPC_INJECTIVE,
@@ -148,6 +153,7 @@ const mlg_op_def mlg_op_slice = {
   },
   .infer = slice_infer,
   .lower = slice_lower,
+  .cost = slice_cost,
   .index = slice_index,
   .doc = "strided sub-range along axes (ONNX Slice)",
 };

@@ -38,6 +38,13 @@ static int softmax_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, pro.fn ? 0 : 1);
 }
 
+/* Per element: the row max, the shift, exp, the row sum and the division (5); log_softmax's
+ * shift by the log-sum counts one more. */
+static void softmax_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  out->flops = (n->op->variant ? 6 : 5) * mlg_type_numel(&n->type);
+}
+
 const mlg_op_def mlg_op_softmax = {
   .name = "softmax",
   .cls = MLG_OPC_ROWWISE,
@@ -49,6 +56,7 @@ const mlg_op_def mlg_op_softmax = {
   },
   .infer = softmax_infer,
   .lower = softmax_lower,
+  .cost = softmax_cost,
   .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
   .doc = "exp(x - max) / sum(exp(x - max)) along axis",
 };
@@ -64,6 +72,7 @@ const mlg_op_def mlg_op_log_softmax = {
   },
   .infer = softmax_infer,
   .lower = softmax_lower,
+  .cost = softmax_cost,
   .variant = 1,
   .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
   .doc = "x - max - log(sum(exp(x - max))) along axis",

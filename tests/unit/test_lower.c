@@ -75,12 +75,18 @@ START_TEST(test_lower_structure) {
   ck_assert_int_eq(kir_module_count(lw->module), 5);
   static const char *names[5] = {"k0_add", "k1_leaky_relu", "k2_transpose", "k3_copy", "k4_copy"};
   static const int args[5][3] = {{0, 1, 2}, {2, 3, -1}, {3, 5, -1}, {3, 4, -1}, {0, 6, -1}};
+  /* One flop per element for the elementwise ops, none for data movement; bytes: each input
+   * and the output once (add reads b's 4 elements once). */
+  static const int64_t flops[5] = {24, 24, 0, 0, 0};
+  static const int64_t bytes[5] = {(24 + 4 + 24) * 4, 48 * 4, 48 * 4, 48 * 4, 48 * 4};
   for (int i = 0; i < 5; i++) {
     const mlg_launch *la = &lw->launches[i];
     ck_assert_str_eq(la->kernel->name, names[i]);
     ck_assert_int_eq(la->n_args, la->kernel->n_buffers);
     for (int a = 0; a < la->n_args; a++) ck_assert_int_eq(la->args[a], args[i][a]);
     ck_assert_int_eq(la->groups[0], 1);
+    ck_assert_int_eq(la->flops, flops[i]);
+    ck_assert_int_eq(la->bytes, bytes[i]);
   }
   /* the transpose read the view r through its root l (3); r now owns its bytes */
   ck_assert_int_eq(lw->n_tensors, 7);

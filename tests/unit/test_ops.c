@@ -622,6 +622,36 @@ START_TEST(test_index_maps) {
 }
 END_TEST
 
+START_TEST(test_costs) {
+  mlg_graph_builder gb;
+  ck_assert_int_eq(mlg_graph_builder_init(&gb, "cost"), 0);
+  mlg_node xn = { .kind = MLG_NODE_INPUT, .name = "x", .type = ty("f32[2, 3, 4]") };
+  int x = mlg_graph_add(&gb, &xn);
+  mlg_node wn = { .kind = MLG_NODE_PARAM, .name = "w", .type = ty("f32[4, 5]") };
+  int w = mlg_graph_add(&gb, &wn);
+  static const char *const slice_n[] = { "starts", "ends", "axes" };
+  mlg_attr sl[3] = { ints(1, 1LL), ints(1, 3LL), ints(1, 2LL) };
+  int s = add_checked(&gb, "slice", x, 3, slice_n, sl);          /* f32[2, 3, 2] */
+  int e = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("exp"),
+                                         .type = xn.type, .n_inputs = 1, .inputs = &x });
+  int mm_in[2] = { x, w };
+  int mm = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("matmul"),
+                                          .type = ty("f32[2, 3, 5]"), .n_inputs = 2,
+                                          .inputs = mm_in });
+  mlg_graph *g = mlg_graph_builder_finish(&gb);
+  mlg_op_cost c;
+  mlg_node_cost(g, x, &c);                  /* a leaf costs nothing */
+  ck_assert(c.flops == 0 && c.bytes == 0);
+  mlg_node_cost(g, e, &c);                  /* the default: 1 flop per element, in + out */
+  ck_assert(c.flops == 24 && c.bytes == 2 * 24 * 4);
+  mlg_node_cost(g, s, &c);                  /* reads only what it keeps */
+  ck_assert(c.flops == 0 && c.bytes == 2 * 12 * 4);
+  mlg_node_cost(g, mm, &c);                 /* 2·K per output element */
+  ck_assert(c.flops == 2 * 30 * 4 && c.bytes == (24 + 20 + 30) * 4);
+  mlg_graph_free(g);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ops");
   TCase *tc = tcase_create("shape_rules");
@@ -639,6 +669,7 @@ int main(void) {
   suite_add_tcase(s, tc);
   TCase *th = tcase_create("hooks");
   tcase_add_test(th, test_index_maps);
+  tcase_add_test(th, test_costs);
   suite_add_tcase(s, th);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
