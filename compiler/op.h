@@ -121,6 +121,36 @@ typedef struct mlg_fusion_traits {
   int (*row_norm)(const mlg_node *n, mlg_row_norm *out);
 } mlg_fusion_traits;
 
+/* ---- algebra: what the optimizer's passes may rewrite (pass_simplify.c, pass_bn_fold.c) and
+ * how the language's operators name ops (the checker) ---- */
+enum { MLG_ID_RIGHT = 1, MLG_ID_LEFT = 2 };
+
+/* A per-channel normalization of its input 0 over dim 1 given by its other inputs (slots):
+ * y = (x - mean) / sqrt(var + eps) * scale + shift. */
+typedef struct mlg_channel_norm {
+  int scale, shift, mean, var;  /* input slots */
+  double eps;
+} mlg_channel_norm;
+
+typedef struct mlg_algebra {
+  char operator_sym;    /* the operator that means this op ('+', '@'; '-' for sub with two
+                           operands and neg with one), or 0 */
+  /* Binary ops: x op e == x for every IEEE value x when e is a const whose every element is
+   * `identity`, on the sides listed (MLG_ID_RIGHT: x op e; MLG_ID_LEFT: e op x). */
+  int identity_sides;
+  float identity;
+  int involution;       /* unary: op(op(x)) == x */
+  /* outer(inner(x)) with both nodes this op, as one application: fills attrs (the schema's
+   * slots) and returns 0, or -1 when it cannot. */
+  int (*compose)(const mlg_node *outer, const mlg_node *inner, mlg_attr attrs[MLG_MAX_ATTRS]);
+  /* This op is a channel norm (above): fills *out and returns 0, or -1. */
+  int (*channel_norm)(const mlg_node *n, mlg_channel_norm *out);
+  /* At an output of this rank, output channel o (dim 1) is linear in row o of the weight
+   * (input 1, dims[0] = channels) plus bias[o] (input 2, optional): a channel norm after it
+   * folds into its weight and bias (conv2d: 4, linear: 2); 0: never. */
+  int channel_linear_rank;
+} mlg_algebra;
+
 /* ---- cost: what the op's work is, for the kernel table of the bundle and mlgrun --profile
  * (lowering sums it per launch, see lower.h mlg_launch). ---- */
 typedef struct mlg_op_cost {
@@ -146,6 +176,7 @@ struct mlg_op_def {
                            (reduce.c: KT_RED_SUM ...; pool.c: KT_POOL_MAX ...) */
   mlg_index_fn index;   /* index ops (transpose, slice, views): the element each output reads */
   mlg_fusion_traits fusion;
+  mlg_algebra algebra;
   mlg_cost_fn cost;     /* NULL: mlg_node_cost's default rule (below); a hook is handed that
                            default filled in and changes what differs */
   const char *doc;      /* one line, for docs and "did you mean" listings */
@@ -153,6 +184,8 @@ struct mlg_op_def {
 
 /* Looks an op up by name; NULL if unknown. */
 const mlg_op_def *mlg_op_find(const char *name);
+/* The op that operator `sym` applied to n_operands operands means ('+', 2: add), or NULL. */
+const mlg_op_def *mlg_op_for_operator(char sym, int n_operands);
 /* The closest op name within edit distance 2 (for "did you mean"), or NULL. */
 const char *mlg_op_suggest(const char *name);
 int mlg_op_count(void);
@@ -179,6 +212,13 @@ int mlg_node_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK])
  * flop per output element, any other op none (data movement); bytes every input once and the
  * output once. Leaves (inputs, params, consts) cost nothing. */
 void mlg_node_cost(const mlg_graph *g, int node, mlg_op_cost *out);
+
+/* The index map of op node n whose input has type `in` (mlg_node_index_map without a graph,
+ * for nodes being built). */
+int mlg_index_map_of(const mlg_node *n, const mlg_type *in, mlg_index_map *out);
+/* Whether map m reads every element of its input in place (output element i is input
+ * element i with the same coordinates). */
+int mlg_index_map_is_identity(const mlg_index_map *m);
 
 /* Whether node n applies an index op (one with an index hook). */
 int mlg_node_is_index(const mlg_node *n);

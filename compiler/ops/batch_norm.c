@@ -50,6 +50,14 @@ static void batch_norm_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = 4 * mlg_type_numel(&g->nodes[node].type);
 }
 
+/* Inputs x, weight, bias, mean, var: exactly the channel norm optimize.h folds. */
+static int batch_norm_channel_norm(const mlg_node *n, mlg_channel_norm *out) {
+  if (n->n_inputs != 5 || mlg_attr_at(n, A_EPS)->kind != MLG_ATTR_FLOAT) return -1;
+  *out = (mlg_channel_norm){.scale = 1, .shift = 2, .mean = 3, .var = 4,
+                            .eps = mlg_attr_float(n, A_EPS)};
+  return 0;
+}
+
 const mlg_op_def mlg_op_batch_norm = {
   .name = "batch_norm",
   .cls = MLG_OPC_OPAQUE,
@@ -62,5 +70,6 @@ const mlg_op_def mlg_op_batch_norm = {
   .infer = batch_norm_infer,
   .lower = batch_norm_lower,
   .cost = batch_norm_cost,
+  .algebra = { .channel_norm = batch_norm_channel_norm },
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over channels (inference)",
 };

@@ -1,4 +1,6 @@
-/* binary.c — elementwise ops of two f32 tensors with NumPy broadcasting. */
+/* binary.c — elementwise ops of two f32 tensors with NumPy broadcasting. Their identities
+ * (x + 0, x * 1, ...) hold for every IEEE value, so simplify may drop them; x * 0 and x - x
+ * are not identities (inf, NaN). */
 #include "op_util.h"
 #include "templates/elementwise.h"
 
@@ -28,6 +30,7 @@ const mlg_op_def mlg_op_add = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = add_scalar,
+  .algebra = { .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0 },
   .doc = "a + b (broadcasting)",
 };
 
@@ -38,6 +41,7 @@ const mlg_op_def mlg_op_sub = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = sub_scalar,
+  .algebra = { .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0 },
   .doc = "a - b (broadcasting)",
 };
 
@@ -48,6 +52,7 @@ const mlg_op_def mlg_op_mul = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = mul_scalar,
+  .algebra = { .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1 },
   .doc = "a * b (broadcasting)",
 };
 
@@ -58,6 +63,7 @@ const mlg_op_def mlg_op_div = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = div_scalar,
+  .algebra = { .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1 },
   .doc = "a / b (broadcasting)",
 };
 

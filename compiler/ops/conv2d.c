@@ -158,6 +158,7 @@ const mlg_op_def mlg_op_conv2d = {
   .infer = conv2d_infer,
   .lower = conv2d_lower,
   .cost = conv2d_cost,
+  .algebra = { .channel_linear_rank = 4 },  /* output channel o = weight[o] ⋆ x + bias[o] */
   .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
   .doc = "2-D convolution, NCHW (torch.nn.functional.conv2d)",
 };

@@ -104,6 +104,7 @@ const mlg_op_def mlg_op_linear = {
   .infer = linear_infer,
   .lower = linear_lower,
   .cost = linear_cost,
+  .algebra = { .channel_linear_rank = 2 },  /* [N, C]: channel o = x · weight[o] + bias[o] */
   /* x is read as [rows, K] rows (and may be normalized in its loads), w as [N, K]. */
   .fusion = {
     .anchor = 1,

@@ -127,6 +127,7 @@ const mlg_op_def mlg_op_matmul = {
   .max_inputs = 2,
   .infer = matmul_infer,
   .lower = matmul_lower,
+  .algebra = { .operator_sym = '@' },
   .cost = matmul_cost,
   /* Operands are strided views (any batch, row and column strides); stores go anywhere. */
   .fusion = {

@@ -47,10 +47,8 @@ int mlg_node_is_index(const mlg_node *n) {
   return n->kind == MLG_NODE_OP && n->op && n->op->index && n->n_inputs == 1;
 }
 
-int mlg_node_index_map(const mlg_graph *g, int node, mlg_index_map *out) {
-  const mlg_node *n = &g->nodes[node];
+int mlg_index_map_of(const mlg_node *n, const mlg_type *in, mlg_index_map *out) {
   if (!mlg_node_is_index(n)) return -1;
-  const mlg_type *in = &g->nodes[n->inputs[0]].type;
   memset(out, 0, sizeof *out);
   out->rank = n->type.rank;
   out->in_rank = in->rank;
@@ -71,6 +69,30 @@ int mlg_node_index_map(const mlg_graph *g, int node, mlg_index_map *out) {
       return -1;
   }
   return 0;
+}
+
+int mlg_node_index_map(const mlg_graph *g, int node, mlg_index_map *out) {
+  const mlg_node *n = &g->nodes[node];
+  if (!mlg_node_is_index(n)) return -1;
+  return mlg_index_map_of(n, &g->nodes[n->inputs[0]].type, out);
+}
+
+int mlg_index_map_is_identity(const mlg_index_map *m) {
+  if (m->rank != m->in_rank) return 0;
+  for (int d = 0; d < m->rank; d++) {
+    if (m->dims[d] != m->in_dims[d]) return 0;
+    if (m->kind == MLG_INDEX_AXES && (m->axis[d] != d || m->start[d] != 0 || m->step[d] != 1) &&
+        m->dims[d] != 1)
+      return 0;
+  }
+  return 1;
+}
+
+const mlg_op_def *mlg_op_for_operator(char sym, int n_operands) {
+  for (int i = 0; sym && i < N_OPS; i++)
+    if (registry[i]->algebra.operator_sym == sym && registry[i]->min_inputs == n_operands)
+      return registry[i];
+  return NULL;
 }
 
 unsigned mlg_op_input_traits(const mlg_op_def *def, int slot) {

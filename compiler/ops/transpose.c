@@ -1,5 +1,7 @@
 /* transpose.c — transpose(x, perm=[...]): out.dims[i] = x.dims[perm[i]] (numpy.transpose,
  * ONNX Transpose). No perm reverses the dims. Normalized: perm explicit, non-negative. */
+#include <string.h>
+
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/shape.h"
@@ -48,6 +50,21 @@ static int transpose_index(const mlg_node *n, mlg_index_map *map) {
   return 0;
 }
 
+/* transpose(transpose(x, p), q) = transpose(x, r) with r[i] = p[q[i]]. */
+static int transpose_compose(const mlg_node *outer, const mlg_node *inner,
+                             mlg_attr attrs[MLG_MAX_ATTRS]) {
+  const mlg_attr *q = mlg_attr_at(outer, A_PERM), *p = mlg_attr_at(inner, A_PERM);
+  if (q->kind != MLG_ATTR_INTS || p->kind != MLG_ATTR_INTS || q->n != p->n) return -1;
+  mlg_attr r = {.kind = MLG_ATTR_INTS, .n = q->n};
+  for (int d = 0; d < q->n; d++) {
+    if (q->ints[d] < 0 || q->ints[d] >= p->n) return -1;
+    r.ints[d] = p->ints[q->ints[d]];
+  }
+  memset(attrs, 0, sizeof(mlg_attr) * MLG_MAX_ATTRS);
+  attrs[A_PERM] = r;
+  return 0;
+}
+
 /* Alone (not folded into a reader): one transpose kernel over the input. */
 static int transpose_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
@@ -78,5 +95,6 @@ const mlg_op_def mlg_op_transpose = {
   .infer = transpose_infer,
   .lower = transpose_lower,
   .index = transpose_index,
+  .algebra = { .compose = transpose_compose },
   .doc = "permute dims (default: reverse them)",
 };

@@ -34,6 +34,7 @@ const mlg_op_def mlg_op_neg = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = neg_scalar,
+  .algebra = { .operator_sym = '-', .involution = 1 },
   .doc = "-x",
 };
 

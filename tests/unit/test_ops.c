@@ -96,6 +96,11 @@ START_TEST(test_registry) {
     ck_assert_msg(!d->fusion.anchor || d->lower, "%s: an anchor needs a lower hook", d->name);
     ck_assert_msg(!d->fusion.store_strided || d->fusion.anchor, "%s: store_strided", d->name);
     ck_assert_msg(!d->fusion.iter_dims || d->fusion.store_strided, "%s: iter_dims", d->name);
+    ck_assert_msg(!d->algebra.operator_sym ||
+                  mlg_op_for_operator(d->algebra.operator_sym, d->min_inputs) == d,
+                  "%s: operator '%c' means another op too", d->name, d->algebra.operator_sym);
+    ck_assert_msg(!d->algebra.identity_sides || d->max_inputs == 2, "%s: identity", d->name);
+    ck_assert_msg(!d->algebra.involution || d->max_inputs == 1, "%s: involution", d->name);
     for (int k = 0; k < MLG_TRAIT_INPUTS; k++) {
       unsigned t = mlg_op_input_traits(d, k);
       ck_assert_msg(!t || (d->fusion.anchor && k < d->max_inputs), "%s: input %d", d->name, k);
@@ -103,6 +108,12 @@ START_TEST(test_registry) {
                     "%s: input %d: rows are strided", d->name, k);
     }
   }
+  ck_assert_str_eq(mlg_op_for_operator('+', 2)->name, "add");
+  ck_assert_str_eq(mlg_op_for_operator('-', 2)->name, "sub");
+  ck_assert_str_eq(mlg_op_for_operator('-', 1)->name, "neg");
+  ck_assert_str_eq(mlg_op_for_operator('@', 2)->name, "matmul");
+  ck_assert_ptr_null(mlg_op_for_operator('%', 2));
+  ck_assert_ptr_null(mlg_op_for_operator('+', 1));
   ck_assert_ptr_null(mlg_op_at(-1));
   ck_assert_ptr_null(mlg_op_at(43));
   ck_assert_ptr_null(mlg_op_find("sofmax"));
