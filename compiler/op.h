@@ -179,7 +179,11 @@ struct mlg_op_def {
   mlg_algebra algebra;
   mlg_cost_fn cost;     /* NULL: mlg_node_cost's default rule (below); a hook is handed that
                            default filled in and changes what differs */
-  const char *doc;      /* one line, for docs and "did you mean" listings */
+  /* Documentation, printed into docs/ops.md by mlg_op_doc_print: */
+  const char *input_names; /* "x, weight, bias?": one name per input, `?` marking the optional
+                              ones; "[a, b, ...]" for a list input */
+  const char *shape_doc;   /* the shape rule in one line: "[N, C, H, W] → [N, O, H′, W′]" */
+  const char *doc;         /* what it computes, one line (also "did you mean" listings) */
 };
 
 /* Looks an op up by name; NULL if unknown. */
@@ -225,6 +229,12 @@ int mlg_node_is_index(const mlg_node *n);
 /* The index map of node `node` of g (an index op applied to one input). Returns 0, or -1 when
  * the node is no index op or its attributes are not normalized. */
 int mlg_node_index_map(const mlg_graph *g, int node, mlg_index_map *out);
+
+/* The per-op reference tables of docs/ops.md, generated from the registry (ops/op_doc.c):
+ * a row per op (class, inputs, attributes with kinds and defaults, output shape, summary),
+ * then the ops of each class. `mlgc --ops-doc` prints it; tests/suite_ops_doc.sh checks that
+ * docs/ops.md holds exactly this text. */
+void mlg_op_doc_print(FILE *out);
 
 /* Helpers for shape rules (ops/shape_util.c). */
 int mlg_broadcast_types(const mlg_type *a, const mlg_type *b, mlg_type *out, mlg_shape_error *err);

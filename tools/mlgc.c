@@ -12,6 +12,7 @@
 #include "gemm_tuning.h"
 #include "graph.h"
 #include "lower.h"
+#include "op.h"
 #include "plan.h"
 #include "../runtime/bundle.h"
 
@@ -41,6 +42,8 @@ static const char usage[] =
     "                    batch_norm, CSE, dead-code elimination)\n"
     "  --no-memory-reuse debug: give every intermediate its own arena bytes (no sharing,\n"
     "                    no in-place reuse), to tell planner bugs from kernel bugs\n"
+    "  --ops-doc         print the op reference tables of docs/ops.md, generated from the op\n"
+    "                    registry (no FILE)\n"
     "  --help, --version\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -94,6 +97,9 @@ int main(int argc, char **argv) {
       return 0;
     } else if (strcmp(a, "--version") == 0) {
       puts("mlgc 0.1.0");
+      return 0;
+    } else if (strcmp(a, "--ops-doc") == 0) {
+      mlg_op_doc_print(stdout);
       return 0;
     } else if (strcmp(a, "-o") == 0) {
       if (++i >= argc) return usage_error("%s needs a file name", a);

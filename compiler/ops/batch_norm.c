@@ -71,5 +71,7 @@ const mlg_op_def mlg_op_batch_norm = {
   .lower = batch_norm_lower,
   .cost = batch_norm_cost,
   .algebra = { .channel_norm = batch_norm_channel_norm },
+  .input_names = "x, weight, bias, mean, var",
+  .shape_doc = "as x",
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over channels (inference)",
 };

@@ -31,6 +31,8 @@ const mlg_op_def mlg_op_add = {
   .infer = binary_infer,
   .scalar = add_scalar,
   .algebra = { .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0 },
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a + b (broadcasting)",
 };
 
@@ -42,6 +44,8 @@ const mlg_op_def mlg_op_sub = {
   .infer = binary_infer,
   .scalar = sub_scalar,
   .algebra = { .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0 },
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a - b (broadcasting)",
 };
 
@@ -53,6 +57,8 @@ const mlg_op_def mlg_op_mul = {
   .infer = binary_infer,
   .scalar = mul_scalar,
   .algebra = { .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1 },
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a * b (broadcasting)",
 };
 
@@ -64,6 +70,8 @@ const mlg_op_def mlg_op_div = {
   .infer = binary_infer,
   .scalar = div_scalar,
   .algebra = { .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1 },
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a / b (broadcasting)",
 };
 
@@ -74,6 +82,8 @@ const mlg_op_def mlg_op_pow = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = pow_scalar,
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a ^ b (broadcasting)",
 };
 
@@ -84,6 +94,8 @@ const mlg_op_def mlg_op_maximum = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = maximum_scalar,
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "elementwise max(a, b) (broadcasting)",
 };
 
@@ -94,5 +106,7 @@ const mlg_op_def mlg_op_minimum = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = minimum_scalar,
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "elementwise min(a, b) (broadcasting)",
 };

@@ -32,5 +32,7 @@ const mlg_op_def mlg_op_clamp = {
   },
   .infer = clamp_infer,
   .scalar = clamp_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "min(max(x, lo), hi)",
 };

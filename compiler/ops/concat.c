@@ -70,5 +70,7 @@ const mlg_op_def mlg_op_concat = {
   },
   .infer = concat_infer,
   .lower = concat_lower,
+  .input_names = "[a, b, ...]",
+  .shape_doc = "the inputs joined along axis",
   .doc = "join tensors along axis",
 };

@@ -160,5 +160,7 @@ const mlg_op_def mlg_op_conv2d = {
   .cost = conv2d_cost,
   .algebra = { .channel_linear_rank = 4 },  /* output channel o = weight[o] ⋆ x + bias[o] */
   .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
+  .input_names = "x, weight, bias?",
+  .shape_doc = "[N, C, H, W] → [N, O, H′, W′]",
   .doc = "2-D convolution, NCHW (torch.nn.functional.conv2d)",
 };

@@ -66,5 +66,7 @@ const mlg_op_def mlg_op_gather = {
   .infer = gather_infer,
   .lower = gather_lower,
   .cost = gather_cost,
+  .input_names = "x, indices",
+  .shape_doc = "x.dims[:axis] + indices.dims + x.dims[axis+1:]",
   .doc = "take entries along axis by i32 indices (ONNX Gather)",
 };

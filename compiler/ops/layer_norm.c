@@ -84,5 +84,7 @@ const mlg_op_def mlg_op_layer_norm = {
   .lower = layer_norm_lower,
   .cost = layer_norm_cost,
   .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE }, .row_norm = layer_norm_row_norm },
+  .input_names = "x, weight?, bias?",
+  .shape_doc = "as x",
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over dims axis..end",
 };

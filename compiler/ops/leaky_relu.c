@@ -26,5 +26,7 @@ const mlg_op_def mlg_op_leaky_relu = {
   },
   .infer = leaky_relu_infer,
   .scalar = leaky_relu_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "x if x >= 0 else alpha * x",
 };

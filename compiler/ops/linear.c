@@ -112,5 +112,7 @@ const mlg_op_def mlg_op_linear = {
     .inputs = { MLG_IN_STRIDED | MLG_IN_ROWS | MLG_IN_ROW_NORM, MLG_IN_STRIDED },
     .iter_dims = linear_iter_dims,
   },
+  .input_names = "x, weight, bias?",
+  .shape_doc = "[..., in] → [..., out]",
   .doc = "x @ weight^T + bias (torch.nn.functional.linear)",
 };

@@ -136,5 +136,7 @@ const mlg_op_def mlg_op_matmul = {
     .inputs = { MLG_IN_STRIDED, MLG_IN_STRIDED },
     .iter_dims = matmul_iter_dims,
   },
+  .input_names = "a, b",
+  .shape_doc = "[..., M, K] @ [..., K, N] → [..., M, N] (batch dims broadcast)",
   .doc = "matrix product as numpy.matmul (the @ operator)",
 };

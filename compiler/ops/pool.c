@@ -100,6 +100,8 @@ static void global_pool_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
     .lower = pool2d_lower,                                                                  \
     .cost = pool2d_cost,                                                                    \
     .variant = pool_kind,                                                                   \
+    .input_names = "x",                                                                     \
+    .shape_doc = "[N, C, H, W] → [N, C, H′, W′]",                                           \
     .doc = summary,                                                                         \
   };
 WINDOW_POOL_OP(max_pool2d, KT_POOL_MAX, "max over each kernel window, NCHW (torch.nn.functional.max_pool2d)")
@@ -123,5 +125,7 @@ const mlg_op_def mlg_op_global_avg_pool2d = {
   .infer = global_pool_infer,
   .lower = global_avg_pool2d_lower,
   .cost = global_pool_cost,
-  .doc = "mean over H and W, keeping them as 1: [N, C, H, W] -> [N, C, 1, 1]",
+  .input_names = "x",
+  .shape_doc = "[N, C, H, W] → [N, C, 1, 1]",
+  .doc = "mean over H and W, keeping them as 1 (ONNX GlobalAveragePool)",
 };

@@ -70,6 +70,8 @@ static void reduce_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
     .cost = reduce_cost,                                                                    \
     .variant = formula,                                                                     \
     .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },                               \
+    .input_names = "x",                                                                     \
+    .shape_doc = "x without the reduced dims (kept as 1 with keepdims=1)",                  \
     .doc = summary,                                                                         \
   };
 REDUCE_OP(sum, KT_RED_SUM, "sum over axes (default: all)")

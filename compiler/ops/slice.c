@@ -155,5 +155,7 @@ const mlg_op_def mlg_op_slice = {
   .lower = slice_lower,
   .cost = slice_cost,
   .index = slice_index,
+  .input_names = "x",
+  .shape_doc = "the number of indices each range takes, per dim",
   .doc = "strided sub-range along axes (ONNX Slice)",
 };

@@ -58,6 +58,8 @@ const mlg_op_def mlg_op_softmax = {
   .lower = softmax_lower,
   .cost = softmax_cost,
   .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "exp(x - max) / sum(exp(x - max)) along axis",
 };
 
@@ -75,5 +77,7 @@ const mlg_op_def mlg_op_log_softmax = {
   .cost = softmax_cost,
   .variant = 1,
   .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "x - max - log(sum(exp(x - max))) along axis",
 };

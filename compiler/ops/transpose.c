@@ -96,5 +96,7 @@ const mlg_op_def mlg_op_transpose = {
   .lower = transpose_lower,
   .index = transpose_index,
   .algebra = { .compose = transpose_compose },
+  .input_names = "x",
+  .shape_doc = "dims[i] = x.dims[perm[i]]",
   .doc = "permute dims (default: reverse them)",
 };

@@ -35,6 +35,8 @@ const mlg_op_def mlg_op_neg = {
   .infer = unary_infer,
   .scalar = neg_scalar,
   .algebra = { .operator_sym = '-', .involution = 1 },
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "-x",
 };
 
@@ -45,6 +47,8 @@ const mlg_op_def mlg_op_abs = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = abs_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "|x|",
 };
 
@@ -55,6 +59,8 @@ const mlg_op_def mlg_op_exp = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = exp_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "e^x",
 };
 
@@ -65,6 +71,8 @@ const mlg_op_def mlg_op_log = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = log_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "natural logarithm",
 };
 
@@ -75,6 +83,8 @@ const mlg_op_def mlg_op_sqrt = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = sqrt_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "square root",
 };
 
@@ -85,6 +95,8 @@ const mlg_op_def mlg_op_rsqrt = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = rsqrt_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "1 / sqrt(x)",
 };
 
@@ -95,6 +107,8 @@ const mlg_op_def mlg_op_relu = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = relu_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "max(x, 0)",
 };
 
@@ -105,6 +119,8 @@ const mlg_op_def mlg_op_sigmoid = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = sigmoid_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "1 / (1 + e^-x)",
 };
 
@@ -115,6 +131,8 @@ const mlg_op_def mlg_op_tanh = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = tanh_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "hyperbolic tangent",
 };
 
@@ -125,6 +143,8 @@ const mlg_op_def mlg_op_gelu = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = gelu_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "x * Phi(x), the exact erf form (torch.nn.GELU())",
 };
 
@@ -135,6 +155,8 @@ const mlg_op_def mlg_op_silu = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = silu_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "x * sigmoid(x)",
 };
 
@@ -145,5 +167,7 @@ const mlg_op_def mlg_op_erf = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = erf_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "error function",
 };

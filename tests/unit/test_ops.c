@@ -76,13 +76,40 @@ static int run(call *c, int n, ...) {
 #define ASSERT_OK(c, expect) \
   do { ck_assert_msg(run_rc == 0, "failed: %s", (c).err.msg); ck_assert_str_eq((c).out_s, expect); } while (0)
 
+/* The number of entries of op_list.h, counted from the list itself. */
+enum {
+  LISTED_OPS = 0
+#define MLG_OP(sym) +1
+#include "ops/op_list.h"
+#undef MLG_OP
+};
+
+/* input_names ("x, weight, bias?") against the arity: one name per input, `?` on exactly the
+ * optional ones; a list input is one "[...]". */
+static void check_input_names(const mlg_op_def *d) {
+  ck_assert_msg(d->input_names && d->shape_doc, "%s: no input_names or shape_doc", d->name);
+  if (d->list_input) {
+    ck_assert_msg(d->input_names[0] == '[', "%s: a list input is written [a, b, ...]", d->name);
+    return;
+  }
+  int names = 1, optional = 0;
+  for (const char *p = d->input_names; *p; p++) {
+    names += *p == ',';
+    optional += *p == '?';
+  }
+  ck_assert_msg(names == d->max_inputs && names - optional == d->min_inputs,
+                "%s: input_names '%s' do not match %d..%d inputs", d->name, d->input_names,
+                d->min_inputs, d->max_inputs);
+}
+
 START_TEST(test_registry) {
-  ck_assert_int_eq(mlg_op_count(), 43);
+  ck_assert_int_eq(mlg_op_count(), LISTED_OPS);
   for (int i = 0; i < mlg_op_count(); i++) {
     const mlg_op_def *d = mlg_op_at(i);
     ck_assert_ptr_nonnull(d);
     ck_assert_ptr_nonnull(d->infer);
     ck_assert_ptr_nonnull(d->doc);
+    check_input_names(d);
     ck_assert_ptr_eq(mlg_op_find(d->name), d);
     ck_assert_int_le(d->min_inputs, d->max_inputs);
     ck_assert_int_le(d->n_attrs, MLG_MAX_ATTRS);
@@ -115,7 +142,7 @@ START_TEST(test_registry) {
   ck_assert_ptr_null(mlg_op_for_operator('%', 2));
   ck_assert_ptr_null(mlg_op_for_operator('+', 1));
   ck_assert_ptr_null(mlg_op_at(-1));
-  ck_assert_ptr_null(mlg_op_at(43));
+  ck_assert_ptr_null(mlg_op_at(mlg_op_count()));
   ck_assert_ptr_null(mlg_op_find("sofmax"));
   ck_assert_str_eq(mlg_op_suggest("sofmax"), "softmax");
   ck_assert_str_eq(mlg_op_suggest("conv2"), "conv2d");
