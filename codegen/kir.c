@@ -86,6 +86,16 @@ kir_kernel *kir_module_kernel(const kir_module *m, int i) {
 
 void kir_module_fail_after(kir_module *m, long n_allocs) { m->fail_after = n_allocs; }
 
+int kir_module_remove(kir_module *m, const kir_kernel *k) {
+  for (int i = 0; m && i < m->n_kernels; i++)
+    if (m->kernels[i] == k) {
+      memmove(&m->kernels[i], &m->kernels[i + 1], (size_t)(m->n_kernels - i - 1) * sizeof(*m->kernels));
+      m->n_kernels--;
+      return 0;
+    }
+  return -1;
+}
+
 /* ---- builder ---- */
 
 /* A growing list of pointers or structs in the arena. */
@@ -289,6 +299,26 @@ int kir_kernel_end(kir_builder *b, kir_kernel **out_kernel) {
 }
 
 int kir_builder_failed(const kir_builder *b) { return !b || b->failed; }
+
+int kir_kernel_rename(kir_module *m, kir_kernel *k, const char *name) {
+  if (!m || !k || !name || !name[0]) return -1;
+  for (const char *s = name; *s; s++) {
+    char c = *s;
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (s > name && c >= '0' && c <= '9');
+    if (!ok) return -1;
+  }
+  /* A builder over the finished kernel answers whether one of its names is taken. */
+  kir_builder probe = {.m = m, .k = k};
+  const char *old = k->name;
+  k->name = "";
+  int taken = name_taken(&probe, name);
+  k->name = old;
+  if (taken) return -1;
+  char *copy = kir_strdup(m, name);
+  if (!copy) return -1;
+  k->name = copy;
+  return 0;
+}
 
 /* ---- types and expressions ---- */
 
