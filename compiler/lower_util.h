@@ -26,7 +26,10 @@ const mlg_attr *mlg_node_attr(const mlg_node *node, const char *name);
 int64_t     mlg_node_attr_int(const mlg_node *node, const char *name, int64_t dflt);
 double      mlg_node_attr_float(const mlg_node *node, const char *name, double dflt);
 
-/* "k<N>_<opname>" into buf (N = ctx->next_kernel, which is then incremented); returns buf. */
+/* The kernel's name before deduplication into buf: "k_" and the fused group's label
+ * ("k_linear_relu") or the op's name (the prefix keeps names clear of the languages' builtins:
+ * "k_rsqrt"). Lowering makes the names of distinct kernels unique when it keeps them
+ * ("k_linear_relu", "k_linear_relu_2"; see lower.h). Returns buf. */
 const char *mlg_lower_kernel_name(mlg_lower_ctx *ctx, const char *op_name, char *buf, size_t size);
 /* Reports "message" at node's span (or a general error for node < 0); returns -1. */
 int         mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...)

@@ -30,8 +30,9 @@ static const char *target_name(uint32_t target) {
   return "unknown";
 }
 
-static int is_weight(const mlgb_tensor *t) {
-  return t->region == MLGB_REGION_WEIGHTS && (t->role == MLGB_ROLE_PARAM || t->role == MLGB_ROLE_CONST);
+/* A tensor a weights file binds: params. Consts are the compiler's and always in the bundle. */
+static int is_param(const mlgb_tensor *t) {
+  return t->region == MLGB_REGION_WEIGHTS && t->role == MLGB_ROLE_PARAM;
 }
 
 /* What the reader cannot know: that this runtime can run the bundle. */
@@ -68,8 +69,9 @@ static mlg_status check_bundle(const mlg_runtime *rt, const mlgb_bundle *b, cons
   return MLG_OK;
 }
 
-/* Builds the weights region image. *out_image is either the bundle's own bytes (*out_owned 0)
- * or a malloc'd copy with the file's tensors written over it (*out_owned 1). */
+/* Builds the weights region image. *out_image is either the bundle's own image (*out_owned 0:
+ * consts, and params unless it was built with --no-weights) or a malloc'd copy with the file's
+ * params written over it (*out_owned 1). */
 static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const mlg_load_options *options,
                                uint8_t **out_image, int *out_owned) {
   *out_image = NULL;
@@ -78,12 +80,10 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
   const char *path = options ? options->weights_path : NULL;
 
   if (!path) {
-    if (b->has_weights) {
-      *out_image = b->weights;
-      return MLG_OK;
-    }
+    *out_image = b->weights;
+    if (b->has_params) return MLG_OK;
     for (uint32_t i = 0; i < b->n_tensors; i++)
-      if (is_weight(&b->tensors[i]))
+      if (is_param(&b->tensors[i]))
         return mlg_fail(MLG_ERR_NOT_FOUND,
                         "%s: the bundle was built with --no-weights and no weights file was given; "
                         "weight '%s' is missing (pass a .safetensors file with --weights)",
@@ -105,18 +105,18 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
     mlg_safetensors_free(&file);
     return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %" PRIu64 " bytes of weights", region);
   }
-  if (b->has_weights && region) memcpy(image, b->weights, (size_t)region);
+  if (region) memcpy(image, b->weights, (size_t)region);
 
   mlg_status st = MLG_OK;
   for (uint32_t i = 0; i < b->n_tensors && st == MLG_OK; i++) {
     const mlgb_tensor *t = &b->tensors[i];
-    if (!is_weight(t)) continue;
+    if (!is_param(t)) continue;
     const mlg_tf_tensor *f = mlg_safetensors_find(&file, t->name);
     char want[256], got[256];
     if (!f) {
       /* Replacing some weights of a bundle that has them all is fine; a bundle without weights
        * needs every one. */
-      if (!b->has_weights)
+      if (!b->has_params)
         st = mlg_fail(MLG_ERR_NOT_FOUND, "weight '%s' (%s) is missing from '%s'", t->name,
                       shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims), path);
       continue;
@@ -178,7 +178,9 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
   if (st == MLG_OK) st = bind_weights(m->bundle, where, options, &weights, &owned);
   if (st == MLG_OK) st = rt->backend->upload(rt->device, m->bundle, weights, &m->backend_model);
   if (owned) free(weights);
-  if (st == MLG_OK) st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats);
+  if (st == MLG_OK)
+    st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats, options ? options->progress : NULL,
+                            options ? options->progress_user : NULL);
   if (st != MLG_OK) {
     mlg_model_destroy(m);
     return st;

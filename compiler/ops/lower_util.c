@@ -42,7 +42,7 @@ double mlg_node_attr_float(const mlg_node *node, const char *name, double dflt) 
 
 const char *mlg_lower_kernel_name(mlg_lower_ctx *ctx, const char *op_name, char *buf,
                                   size_t size) {
-  snprintf(buf, size, "k%d_%s", ctx->next_kernel++, ctx->group_label ? ctx->group_label : op_name);
+  snprintf(buf, size, "k_%s", ctx->group_label ? ctx->group_label : op_name);
   return buf;
 }
 

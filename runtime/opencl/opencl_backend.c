@@ -141,46 +141,65 @@ static int store_in_cache(mlg_backend_device *dev, cl_program p, const char *dir
   return rc;
 }
 
-/* Builds module `index` from the cache or from source; *built_from_source says which (the
- * binary is stored only once its kernels have been created, see mlg_cl_build). */
-static mlg_status build_module(mlg_backend_model *m, uint32_t index, const char *cache_dir,
-                               mlg_backend_cache_stats *stats, int *built_from_source) {
+/* One module's build, done on a worker thread: what it reports is kept here until the loading
+ * thread turns it into the call's status and message. */
+typedef struct module_build {
+  mlg_status status;
+  int from_source;           /* built from source: its binary may be cached once it is used */
+  int cache_hit;
+  char message[MAX_LOG + 256];
+} module_build;
+
+typedef struct build_job {
+  mlg_backend_model *m;
+  const char *cache_dir;
+  module_build *results;
+} build_job;
+
+/* Builds module `index` from the cache or from source into m->programs[index]. */
+static int build_module(void *user, int index) {
+  build_job *job = user;
+  mlg_backend_model *m = job->m;
+  module_build *r = &job->results[index];
   mlg_backend_device *dev = m->dev;
   const mlgb_bundle *b = m->bundle;
   const mlgb_module *mod = &b->modules[index];
   const char *model = b->model_name ? b->model_name : "";
-  mlg_cl_cache_key key = mlg_cl_cache_key_make(dev, mod->data, (size_t)mod->size, BUILD_OPTIONS);
 
-  if (cache_dir) {
-    m->programs[index] = build_from_cache(dev, cache_dir, key);
+  if (job->cache_dir) {
+    mlg_cl_cache_key key = mlg_cl_cache_key_make(dev, mod->data, (size_t)mod->size, BUILD_OPTIONS);
+    m->programs[index] = build_from_cache(dev, job->cache_dir, key);
     if (m->programs[index]) {
-      stats->hits++;
-      return MLG_OK;
+      r->cache_hit = 1;
+      return 0;
     }
   }
-  stats->misses++;
   cl_int err = CL_SUCCESS;
   const char *src = (const char *)mod->data;
   size_t len = (size_t)mod->size;
   cl_program p = clCreateProgramWithSource(dev->context, 1, &src, &len, &err);
-  if (err != CL_SUCCESS || !p)
-    return mlg_fail(alloc_error(err), "clCreateProgramWithSource (module %u of model '%s') failed: %s", index,
-                    model, mlg_cl_error_name(err));
+  if (err != CL_SUCCESS || !p) {
+    r->status = alloc_error(err);
+    snprintf(r->message, sizeof r->message, "clCreateProgramWithSource (module %d of model '%s') failed: %s", index,
+             model, mlg_cl_error_name(err));
+    return -1;
+  }
   m->programs[index] = p;
   err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
   if (err != CL_SUCCESS) {
     char log[MAX_LOG + 64];
     build_log(dev, p, log, sizeof log);
-    return mlg_fail(err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE,
-                    "clBuildProgram (module %u of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
-                    mlg_cl_error_name(err), log);
+    r->status = err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE;
+    snprintf(r->message, sizeof r->message, "clBuildProgram (module %d of model '%s') on '%s' failed: %s\n%s",
+             index, model, dev->name, mlg_cl_error_name(err), log);
+    return -1;
   }
-  if (built_from_source) *built_from_source = 1;
-  return MLG_OK;
+  r->from_source = 1;
+  return 0;
 }
 
 /* Checks, once per load, that each bundle kernel exists, takes a (buffer, offset) pair per
- * bound tensor, and fits the device's work-group limits. */
+ * buffer parameter, and fits the device's work-group limits. */
 static mlg_status check_kernels(mlg_backend_model *m) {
   mlg_backend_device *dev = m->dev;
   const mlgb_bundle *b = m->bundle;
@@ -200,10 +219,10 @@ static mlg_status check_kernels(mlg_backend_model *m) {
     clReleaseKernel(kernel);
     if (err != CL_SUCCESS)
       return mlg_fail(MLG_ERR_DEVICE, "querying kernel '%s' failed: %s", kd->name, mlg_cl_error_name(err));
-    if (n_args != 2 * kd->n_args)
+    if (n_args != 2 * kd->n_params)
       return mlg_fail(MLG_ERR_FORMAT,
                       "kernel '%s' takes %u arguments, but the bundle binds %u tensors (a buffer and an "
-                      "offset each)", kd->name, n_args, kd->n_args);
+                      "offset each)", kd->name, n_args, kd->n_params);
     size_t total = (size_t)kd->local_size[0] * kd->local_size[1] * kd->local_size[2];
     for (int d = 0; d < 3; d++)
       if (kd->local_size[d] > dev->max_work_item[d] && dev->max_work_item[d] > 0)
@@ -219,29 +238,40 @@ static mlg_status check_kernels(mlg_backend_model *m) {
   return MLG_OK;
 }
 
-mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats) {
+mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats,
+                        mlg_progress_fn progress, void *progress_user) {
   const mlgb_bundle *b = m->bundle;
-  char *fresh = calloc(b->n_modules ? b->n_modules : 1, 1);
-  if (!fresh) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory building model '%s'", b->model_name);
+  build_job job = {.m = m, .cache_dir = cache_dir, .results = calloc(b->n_modules + 1u, sizeof(module_build))};
+  if (!job.results) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory building model '%s'", b->model_name);
+  /* Each distinct kernel is a program of its own; drivers build different programs at once. */
   mlg_status st = MLG_OK;
-  for (uint32_t i = 0; i < b->n_modules && st == MLG_OK; i++) {
-    int from_source = 0;
-    st = build_module(m, i, cache_dir, stats, &from_source);
-    fresh[i] = (char)from_source;
+  if (mlg_parallel_for((int)b->n_modules, 0, build_module, &job, progress, progress_user) != 0) {
+    st = MLG_ERR_DEVICE;
+    for (uint32_t i = 0; i < b->n_modules; i++)
+      if (job.results[i].status != MLG_OK) {
+        st = mlg_fail(job.results[i].status, "%s", job.results[i].message);
+        break;
+      }
+    if (st == MLG_ERR_DEVICE) st = mlg_fail(MLG_ERR_DEVICE, "building the kernels of model '%s' failed", b->model_name);
+  }
+  for (uint32_t i = 0; i < b->n_modules; i++) {
+    stats->hits += job.results[i].cache_hit;
+    stats->misses += job.results[i].from_source;
   }
   if (st == MLG_OK) st = check_kernels(m);
   /* Binaries are stored only after every kernel was created from them: some drivers (PoCL)
    * finish a program's kernels lazily, and an entry saved earlier can be incomplete. */
   for (uint32_t i = 0; st == MLG_OK && cache_dir && i < b->n_modules; i++) {
     size_t n_kernels = 0;
-    if (!fresh[i] || clGetProgramInfo(m->programs[i], CL_PROGRAM_NUM_KERNELS, sizeof n_kernels, &n_kernels,
-                                      NULL) != CL_SUCCESS || n_kernels == 0)
+    if (!job.results[i].from_source ||
+        clGetProgramInfo(m->programs[i], CL_PROGRAM_NUM_KERNELS, sizeof n_kernels, &n_kernels, NULL) != CL_SUCCESS ||
+        n_kernels == 0)
       continue;
     mlg_cl_cache_key key = mlg_cl_cache_key_make(m->dev, b->modules[i].data, (size_t)b->modules[i].size,
                                                  BUILD_OPTIONS);
     if (store_in_cache(m->dev, m->programs[i], cache_dir, key) == 0) stats->writes++;
   }
-  free(fresh);
+  free(job.results);
   return st;
 }
 
@@ -254,25 +284,27 @@ void mlg_cl_model_destroy(mlg_backend_model *m) {
   free(m);
 }
 
-/* Creates kernel k and sets every argument: for each bound tensor, its region's buffer and its
- * offset in elements. */
-static mlg_status create_kernel(mlg_backend_session *s, uint32_t k) {
+/* Creates dispatch i's kernel object and sets every argument: for each bound tensor, its
+ * region's buffer and its offset in elements. */
+static mlg_status create_kernel(mlg_backend_session *s, uint32_t i) {
   const mlgb_bundle *b = s->model->bundle;
-  const mlgb_kernel *kd = &b->kernels[k];
+  const mlgb_dispatch *d = &b->dispatches[i];
+  const mlgb_kernel *kd = &b->kernels[d->kernel];
   cl_int err = CL_SUCCESS;
-  s->kernels[k] = clCreateKernel(s->model->programs[kd->module], kd->name, &err);
-  if (err != CL_SUCCESS || !s->kernels[k]) {
-    s->kernels[k] = NULL;
-    return mlg_fail(MLG_ERR_DEVICE, "clCreateKernel (kernel '%s') failed: %s", kd->name, mlg_cl_error_name(err));
+  s->kernels[i] = clCreateKernel(s->model->programs[kd->module], kd->name, &err);
+  if (err != CL_SUCCESS || !s->kernels[i]) {
+    s->kernels[i] = NULL;
+    return mlg_fail(alloc_error(err), "clCreateKernel (kernel '%s', dispatch %u '%s') failed: %s", kd->name, i,
+                    d->name, mlg_cl_error_name(err));
   }
-  for (uint32_t a = 0; a < kd->n_args; a++) {
-    const mlgb_tensor *t = &b->tensors[kd->args[a]];
+  for (uint32_t a = 0; a < d->n_args; a++) {
+    const mlgb_tensor *t = &b->tensors[d->args[a]];
     cl_uint offset = (cl_uint)(t->offset / 4);
-    err = clSetKernelArg(s->kernels[k], 2 * a, sizeof(cl_mem), &s->regions[t->region]);
-    if (err == CL_SUCCESS) err = clSetKernelArg(s->kernels[k], 2 * a + 1, sizeof offset, &offset);
+    err = clSetKernelArg(s->kernels[i], 2 * a, sizeof(cl_mem), &s->regions[t->region]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(s->kernels[i], 2 * a + 1, sizeof offset, &offset);
     if (err != CL_SUCCESS)
-      return mlg_fail(MLG_ERR_DEVICE, "clSetKernelArg (kernel '%s', argument %u = tensor '%s') failed: %s",
-                      kd->name, a, t->name, mlg_cl_error_name(err));
+      return mlg_fail(MLG_ERR_DEVICE, "clSetKernelArg (kernel '%s', dispatch %u, argument %u = tensor '%s') failed: %s",
+                      kd->name, i, a, t->name, mlg_cl_error_name(err));
   }
   return MLG_OK;
 }
@@ -284,7 +316,7 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
   mlg_backend_session *s = calloc(1, sizeof *s);
   if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
   s->model = m;
-  s->kernels = calloc(b->n_kernels + 1u, sizeof *s->kernels);
+  s->kernels = calloc(b->n_dispatches + 1u, sizeof *s->kernels);
   s->dispatches = calloc(b->n_dispatches + 1u, sizeof *s->dispatches);
   if (dev->profiling) {
     s->events = calloc(b->n_dispatches + 1u, sizeof *s->events);
@@ -309,14 +341,14 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
   if (st == MLG_OK) st = create_region(dev, b, MLGB_REGION_IO, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_IO]);
   if (st == MLG_OK)
     st = create_region(dev, b, MLGB_REGION_ARENA, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_ARENA]);
-  for (uint32_t k = 0; k < b->n_kernels && st == MLG_OK; k++) st = create_kernel(s, k);
-
   for (uint32_t i = 0; i < b->n_dispatches && st == MLG_OK; i++) {
     const mlgb_dispatch *d = &b->dispatches[i];
     const mlgb_kernel *kd = &b->kernels[d->kernel];
     if (d->groups[0] == 0 || d->groups[1] == 0 || d->groups[2] == 0) continue; /* nothing to do */
+    st = create_kernel(s, i);
+    if (st != MLG_OK) break;
     mlg_cl_dispatch *r = &s->dispatches[s->n_dispatches++];
-    r->kernel = s->kernels[d->kernel];
+    r->kernel = s->kernels[i];
     r->name = kd->name;
     r->bundle_index = i;
     r->work_dim = 1;
@@ -365,8 +397,8 @@ void mlg_cl_session_destroy(mlg_backend_session *s) {
   if (s->pinned_map) clEnqueueUnmapMemObject(s->queue, s->pinned, s->pinned_map, 0, NULL, NULL);
   if (s->queue) clFinish(s->queue);
   if (s->pinned) clReleaseMemObject(s->pinned);
-  for (uint32_t k = 0; s->kernels && k < s->model->bundle->n_kernels; k++)
-    if (s->kernels[k]) clReleaseKernel(s->kernels[k]);
+  for (uint32_t i = 0; s->kernels && i < s->model->bundle->n_dispatches; i++)
+    if (s->kernels[i]) clReleaseKernel(s->kernels[i]);
   if (s->regions[MLGB_REGION_IO]) clReleaseMemObject(s->regions[MLGB_REGION_IO]);
   if (s->regions[MLGB_REGION_ARENA]) clReleaseMemObject(s->regions[MLGB_REGION_ARENA]);
   if (s->queue) clReleaseCommandQueue(s->queue);

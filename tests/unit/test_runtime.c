@@ -65,10 +65,12 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   uint32_t args0[2] = {0, 2}, args1[3] = {2, 1, 3};
   static char kmul[] = "mul2", kadd[] = "addw";
   mlgb_kernel kernels[2] = {
-      {kmul, 0, {4, 1, 1}, 2, args0},
-      {kadd, 0, {2, 1, 1}, (uint32_t)spec.addw_args, args1},
+      {kmul, 0, {4, 1, 1}, 2},
+      {kadd, 0, {2, 1, 1}, (uint32_t)spec.addw_args},
   };
-  mlgb_dispatch dispatches[2] = {{0, {1, 1, 1}}, {1, {2, 1, 1}}};
+  mlgb_dispatch dispatches[2] = {{.name = "t", .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0},
+                                 {.name = "y", .kernel = 1, .groups = {2, 1, 1}, .n_args = kernels[1].n_params,
+                                  .args = args1}};
   float weights[128];
   for (int i = 0; i < 128; i++) weights[i] = 99.0f;
   memcpy(&weights[64], W, sizeof W);
@@ -90,8 +92,8 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   b.kernels = kernels;
   b.n_dispatches = 2;
   b.dispatches = dispatches;
-  b.has_weights = spec.has_weights;
-  b.weights = spec.has_weights ? (uint8_t *)weights : NULL;
+  b.has_params = spec.has_weights;
+  b.weights = (uint8_t *)weights;
 
   uint8_t *data = NULL;
   char err[512];
