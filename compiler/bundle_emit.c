@@ -53,7 +53,6 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   b.alignment = (uint32_t)plan->alignment;
   for (int r = 0; r < MLGB_N_REGIONS; r++) b.region_size[r] = (uint64_t)plan->region_size[r];
   b.has_params = in->has_params;
-  b.weights = (uint8_t *)in->weights;
 
   /* Arena tensors that no launch touches (fused away) have no storage: the bundle leaves them
    * out, and index[] maps the remaining tensor ids to bundle indices. */
@@ -93,6 +92,13 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
       bt->rank = 1;
       bt->dims[0] = p->size / 4;
     }
+  }
+
+  /* The weights section: the consts' bytes, and the params' unless --no-weights. */
+  b.weights_size = mlgb_weights_size(&b);
+  if (b.weights_size) {
+    if (!in->weights || !(b.weights = malloc((size_t)b.weights_size))) goto oom;
+    mlgb_weights_pack(&b, in->weights, b.weights);
   }
 
   b.n_modules = (uint32_t)in->code->n_modules;
@@ -165,6 +171,7 @@ done:
       free(b.dispatches[l].args);
     }
   free(index);
+  free(b.weights);
   free(b.tensors);
   free(b.kernels);
   free(b.dispatches);

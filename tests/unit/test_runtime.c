@@ -71,9 +71,6 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   mlgb_dispatch dispatches[2] = {{.name = "t", .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0},
                                  {.name = "y", .kernel = 1, .groups = {2, 1, 1}, .n_args = kernels[1].n_params,
                                   .args = args1}};
-  float weights[128];
-  for (int i = 0; i < 128; i++) weights[i] = 99.0f;
-  memcpy(&weights[64], W, sizeof W);
   static char model_name[] = "double_add", producer[] = "test_runtime";
 
   mlgb_bundle b = {0};
@@ -92,8 +89,10 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   b.kernels = kernels;
   b.n_dispatches = 2;
   b.dispatches = dispatches;
+  /* The weights section holds w (f32[4] at byte 256 of the region) when the params travel. */
   b.has_params = spec.has_weights;
-  b.weights = (uint8_t *)weights;
+  b.weights_size = spec.has_weights ? sizeof W : 0;
+  b.weights = spec.has_weights ? (uint8_t *)W : NULL;
 
   uint8_t *data = NULL;
   char err[512];
