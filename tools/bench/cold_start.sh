@@ -42,7 +42,8 @@ for model in ${MLG_COLD_MODELS:-lenet resnet18 deep250}; do
     resnet18) src="$ROOT/models/resnet18.mlg"; dims=(-D N=1) ;;
     *) src="$ROOT/models/$model.mlg"; dims=() ;;
   esac
-  counts=$("$BUILD/bin/mlgc" "$src" "${dims[@]}" --emit=fused | head -1)
+  "$BUILD/bin/mlgc" "$src" "${dims[@]}" --emit=fused -o "$WORK/fused"
+  counts=$(head -1 "$WORK/fused")
   # "..., 250 launches per run of 1 distinct kernel" (builds before deduplication: "250 kernels
   # launched per run", one kernel per launch).
   launches=$(sed -E 's/.* ([0-9]+) (launches|kernels launched).*/\1/' <<<"$counts")
