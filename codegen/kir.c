@@ -87,6 +87,16 @@ kir_kernel *kir_module_kernel(const kir_module *m, int i) {
 
 void kir_module_fail_after(kir_module *m, long n_allocs) { m->fail_after = n_allocs; }
 
+int kir_module_remove(kir_module *m, const kir_kernel *k) {
+  for (int i = 0; m && i < m->n_kernels; i++)
+    if (m->kernels[i] == k) {
+      memmove(&m->kernels[i], &m->kernels[i + 1], (size_t)(m->n_kernels - i - 1) * sizeof(*m->kernels));
+      m->n_kernels--;
+      return 0;
+    }
+  return -1;
+}
+
 /* ---- builder ---- */
 
 /* A growing list of pointers or structs in the arena. */
@@ -109,11 +119,23 @@ typedef struct kir_frame {
   int n, cap;
 } kir_frame;
 
+/* A name in use in the kernel being built (taken), or a base whose numbered variants are being
+ * handed out: `next` is the first suffix not yet known to be taken. */
+typedef struct kir_name {
+  const char *name;    /* in the arena; NULL: an empty slot */
+  int taken;
+  int next;
+} kir_name;
+
 struct kir_builder {
   kir_module *m;
   kir_kernel *k;
   int failed;
   int cap_buffers, cap_locals, cap_vars;
+  /* Open-addressing hash set of the kernel's names (malloc'd, freed with the builder): a
+   * kernel of thousands of variables named from a few hints is named in linear time. */
+  kir_name *names;
+  int n_names, cap_names;
   int depth;           /* frames in use; frame 0 = kernel body */
   kir_frame frames[KIR_MAX_DEPTH];
 };
@@ -141,12 +163,14 @@ static const char *const reserved_words[] = {
   "mix", "clamp", "sign", "step", "length", "dot", "cross", "distance", "normalize", "fma",
   "pc", "mlg_erf", NULL};
 
-static int name_taken(const kir_builder *b, const char *name) {
+static int reserved(const kir_kernel *k, const char *name) {
   for (int i = 0; reserved_words[i]; i++)
     if (strcmp(reserved_words[i], name) == 0) return 1;
-  if (strncmp(name, "get_", 4) == 0 || strncmp(name, "gl_", 3) == 0) return 1;
-  const kir_kernel *k = b->k;
-  if (strcmp(k->name, name) == 0) return 1;
+  return strncmp(name, "get_", 4) == 0 || strncmp(name, "gl_", 3) == 0 || strcmp(k->name, name) == 0;
+}
+
+/* Whether a finished kernel already uses `name` (a buffer "x" also takes "x_off"). */
+static int kernel_uses(const kir_kernel *k, const char *name) {
   for (int i = 0; i < k->n_buffers; i++) {
     const char *bn = k->buffers[i].name;
     size_t len = strlen(bn);
@@ -160,8 +184,74 @@ static int name_taken(const kir_builder *b, const char *name) {
   return 0;
 }
 
-/* A valid identifier derived from `hint`, unique in the kernel. */
-static const char *unique_name(kir_builder *b, const char *hint) {
+static uint64_t name_hash(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+/* The builder's entry for `name`; with `create`, added (copied into the arena) when missing.
+ * NULL when absent, or on allocation failure (which poisons the builder). */
+static kir_name *name_entry(kir_builder *b, const char *name, int create) {
+  if (create && (b->n_names + 1) * 2 > b->cap_names) {
+    int cap = b->cap_names ? b->cap_names * 2 : 64;
+    kir_name *t = calloc((size_t)cap, sizeof(*t));
+    if (!t) {
+      b->failed = 1;
+      return NULL;
+    }
+    for (int i = 0; i < b->cap_names; i++) {
+      if (!b->names[i].name) continue;
+      size_t j = name_hash(b->names[i].name) & (size_t)(cap - 1);
+      while (t[j].name) j = (j + 1) & (size_t)(cap - 1);
+      t[j] = b->names[i];
+    }
+    free(b->names);
+    b->names = t;
+    b->cap_names = cap;
+  }
+  if (b->cap_names == 0) return NULL;
+  size_t j = name_hash(name) & (size_t)(b->cap_names - 1);
+  while (b->names[j].name) {
+    if (strcmp(b->names[j].name, name) == 0) return &b->names[j];
+    j = (j + 1) & (size_t)(b->cap_names - 1);
+  }
+  if (!create) return NULL;
+  const char *copy = kir_strdup(b->m, name);
+  if (!copy) {
+    b->failed = 1;
+    return NULL;
+  }
+  b->names[j] = (kir_name){copy, 0, 1};
+  b->n_names++;
+  return &b->names[j];
+}
+
+static int name_taken(kir_builder *b, const char *name) {
+  if (reserved(b->k, name)) return 1;
+  const kir_name *e = name_entry(b, name, 0);
+  return e && e->taken;
+}
+
+/* Records `name` as used (and "name_off" for a buffer). Returns the arena copy, or NULL. */
+static const char *take_name(kir_builder *b, const char *name, int buffer) {
+  kir_name *e = name_entry(b, name, 1);
+  if (!e) return NULL;
+  e->taken = 1;
+  if (buffer) {
+    char off[80];
+    snprintf(off, sizeof(off), "%s_off", name);
+    kir_name *o = name_entry(b, off, 1);
+    if (!o) return NULL;
+    o->taken = 1;
+    e = name_entry(b, name, 0); /* the table may have grown */
+  }
+  return e->name;
+}
+
+/* A valid identifier derived from `hint`, unique in the kernel: the hint itself, else the hint
+ * with the first free number ("acc", "acc1", "acc2"; "t3" gives "t3_1"). */
+static const char *unique_name(kir_builder *b, const char *hint, int buffer) {
   char base[48];
   size_t n = 0;
   if (!hint || !*hint) hint = "v";
@@ -178,12 +268,18 @@ static const char *unique_name(kir_builder *b, const char *hint) {
   if (base[0] == '_') base[0] = 'v';
   char buf[64];
   snprintf(buf, sizeof(buf), "%s", base);
-  for (int i = 1; name_taken(b, buf); i++) {
-    size_t len = strlen(base);
-    int need_sep = len > 0 && base[len - 1] >= '0' && base[len - 1] <= '9';
-    snprintf(buf, sizeof(buf), need_sep ? "%s_%d" : "%s%d", base, i);
+  if (name_taken(b, buf)) {
+    /* Names are never given back, so every suffix below the base's counter is still taken. */
+    kir_name *e = name_entry(b, base, 1);
+    if (!e) return NULL;
+    int need_sep = n > 0 && base[n - 1] >= '0' && base[n - 1] <= '9';
+    int i = e->next;
+    do snprintf(buf, sizeof(buf), need_sep ? "%s_%d" : "%s%d", base, i++);
+    while (name_taken(b, buf));
+    e = name_entry(b, base, 0);
+    if (e) e->next = i;
   }
-  char *p = kir_strdup(b->m, buf);
+  const char *p = take_name(b, buf, buffer);
   if (!p) b->failed = 1;
   return p;
 }
@@ -235,7 +331,7 @@ int kir_buffer_param(kir_builder *b, const char *name, kir_scalar elem, kir_acce
     b->failed = 1;
     return -1;
   }
-  const char *nm = unique_name(b, name);
+  const char *nm = unique_name(b, name, 1);
   if (!nm) return -1;
   kir_buffer *buf = &k->buffers[k->n_buffers];
   buf->name = nm;
@@ -259,7 +355,7 @@ int kir_local_array_t(kir_builder *b, const char *name, kir_type elem, int count
     b->failed = 1;
     return -1;
   }
-  const char *nm = unique_name(b, name);
+  const char *nm = unique_name(b, name, 0);
   if (!nm) return -1;
   kir_local *l = &k->locals[k->n_locals];
   l->name = nm;
@@ -275,7 +371,7 @@ int kir_var_new(kir_builder *b, const char *name_hint, kir_type type) {
     b->failed = 1;
     return -1;
   }
-  const char *nm = unique_name(b, name_hint);
+  const char *nm = unique_name(b, name_hint, 0);
   if (!nm) return -1;
   k->vars[k->n_vars].name = nm;
   k->vars[k->n_vars].type = type;
@@ -311,11 +407,30 @@ int kir_kernel_end(kir_builder *b, kir_kernel **out_kernel) {
                                            "rejected (a template or fused-code bug)"
                          : b->depth != 1 ? "internal error: a block of the kernel is not closed"
                                          : "out of memory");
+  free(b->names);
   free(b);
   return rc;
 }
 
 int kir_builder_failed(const kir_builder *b) { return !b || b->failed; }
+
+int kir_kernel_rename(kir_module *m, kir_kernel *k, const char *name) {
+  if (!m || !k || !name || !name[0]) return -1;
+  for (const char *s = name; *s; s++) {
+    char c = *s;
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (s > name && c >= '0' && c <= '9');
+    if (!ok) return -1;
+  }
+  const char *old = k->name;
+  k->name = "";
+  int taken = reserved(k, name) || kernel_uses(k, name);
+  k->name = old;
+  if (taken) return -1;
+  char *copy = kir_strdup(m, name);
+  if (!copy) return -1;
+  k->name = copy;
+  return 0;
+}
 
 /* ---- types and expressions ---- */
 

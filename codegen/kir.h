@@ -159,6 +159,20 @@ void        kir_module_set_error(kir_module *m, const char *fmt, ...)
 void        kir_module_vset_error(kir_module *m, const char *fmt, va_list ap);
 const char *kir_module_error(const kir_module *m);
 void        kir_module_clear_error(kir_module *m);
+/* Takes kernel k out of the module's list (its memory stays in the arena until the module is
+ * freed); later kernels move up one place. Returns 0, or -1 if k is not in the module. */
+int         kir_module_remove(kir_module *m, const kir_kernel *k);
+/* Renames kernel k of module m. Returns 0, or -1 when `name` is no valid identifier, is already
+ * a buffer, local or variable of k, or memory runs out (k keeps its name then). The caller keeps
+ * names unique in the module. */
+int         kir_kernel_rename(kir_module *m, kir_kernel *k, const char *name);
+
+/* ---- comparing kernels (kir_compare.c) ----
+ * Two kernels are equal when everything a printer prints but the kernel's own name is the same:
+ * work-group size, features, buffers, locals and variables (names and types) and the statement
+ * tree. Equal kernels have equal hashes. */
+int      kir_kernel_equal(const kir_kernel *a, const kir_kernel *b);
+uint64_t kir_kernel_hash(const kir_kernel *k);
 
 /* ---- building a kernel (all constructors return NULL only on allocation failure, which the
  * builder remembers: kir_kernel_end reports it) ---- */

@@ -52,8 +52,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   b.producer = MLG_PRODUCER;
   b.alignment = (uint32_t)plan->alignment;
   for (int r = 0; r < MLGB_N_REGIONS; r++) b.region_size[r] = (uint64_t)plan->region_size[r];
-  b.has_weights = in->weights != NULL;
-  b.weights = (uint8_t *)in->weights;
+  b.has_params = in->has_params;
 
   /* Arena tensors that no launch touches (fused away) have no storage: the bundle leaves them
    * out, and index[] maps the remaining tensor ids to bundle indices. */
@@ -64,7 +63,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     index[t] = p->region == MLGB_REGION_ARENA && p->first_use < 0 ? -1 : (int)b.n_tensors++;
   }
   b.tensors = calloc(b.n_tensors ? b.n_tensors : 1, sizeof(*b.tensors));
-  b.kernels = calloc(lw->n_launches ? (size_t)lw->n_launches : 1, sizeof(*b.kernels));
+  b.kernels = calloc(in->code->n_modules ? (size_t)in->code->n_modules : 1, sizeof(*b.kernels));
   b.dispatches = calloc(lw->n_launches ? (size_t)lw->n_launches : 1, sizeof(*b.dispatches));
   if (!b.tensors || !b.kernels || !b.dispatches) goto oom;
   for (int t = 0; t < lw->n_tensors; t++) {
@@ -95,43 +94,62 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     }
   }
 
+  /* The weights section: the consts' bytes, and the params' unless --no-weights. */
+  b.weights_size = mlgb_weights_size(&b);
+  if (b.weights_size) {
+    if (!in->weights || !(b.weights = malloc((size_t)b.weights_size))) goto oom;
+    mlgb_weights_pack(&b, in->weights, b.weights);
+  }
+
   b.n_modules = (uint32_t)in->code->n_modules;
   b.modules = in->code->modules;
 
-  b.n_kernels = b.n_dispatches = (uint32_t)lw->n_launches;
+  /* Kernel k of the lowered module is module k (emit_code.h). */
+  b.n_kernels = (uint32_t)in->code->n_modules;
+  for (int k = 0; k < in->code->n_modules; k++) {
+    const kir_kernel *kk = kir_module_kernel(lw->module, k);
+    mlgb_kernel *bk = &b.kernels[k];
+    bk->name = (char *)kk->name;
+    bk->module = (uint32_t)k;
+    for (int d = 0; d < 3; d++) bk->local_size[d] = (uint32_t)kk->local_size[d];
+    bk->n_params = (uint32_t)kk->n_buffers;
+    /* What the device must offer: the runtime refuses a device without it at load. */
+    if (kk->features & (KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH))
+      b.required_features |= MLGB_FEATURE_SUBGROUP_ARITH;
+  }
+  b.n_dispatches = (uint32_t)lw->n_launches;
   for (int l = 0; l < lw->n_launches; l++) {
     const mlg_launch *la = &lw->launches[l];
-    mlgb_kernel *k = &b.kernels[l];
-    k->name = (char *)la->kernel->name;
-    int module = mlg_code_module_of(in->code, lw, la->kernel);
-    if (module < 0) {
-      mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: kernel %s has no module", k->name);
+    mlgb_dispatch *dp = &b.dispatches[l];
+    int kernel = mlg_code_module_of(in->code, lw, la->kernel);
+    if (kernel < 0) {
+      mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: kernel %s has no module", la->kernel->name);
       goto done;
     }
-    k->module = (uint32_t)module;
-    for (int d = 0; d < 3; d++) k->local_size[d] = (uint32_t)la->kernel->local_size[d];
-    /* What the device must offer: the runtime refuses a device without it at load. */
-    if (la->kernel->features & (KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH))
-      b.required_features |= MLGB_FEATURE_SUBGROUP_ARITH;
-    k->n_args = (uint32_t)la->n_args;
-    k->args = calloc(la->n_args ? (size_t)la->n_args : 1, sizeof(*k->args));
-    if (!k->args) goto oom;
+    dp->kernel = (uint32_t)kernel;
+    int node = lw->launch_node[l];
+    const char *output_name = NULL;
+    for (int o = 0; o < g->n_outputs; o++)
+      if (g->outputs[o].node == node) output_name = g->outputs[o].name;
+    dp->name = tensor_name(g, node, output_name);
+    dp->n_args = (uint32_t)la->n_args;
+    dp->args = calloc(la->n_args ? (size_t)la->n_args : 1, sizeof(*dp->args));
+    if (!dp->name || !dp->args) goto oom;
     for (int a = 0; a < la->n_args; a++) {
       if (index[la->args[a]] < 0) {
-        mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: kernel %s reads a tensor with no storage",
-                       la->kernel->name);
+        mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: dispatch %d (kernel %s) reads a tensor with no storage",
+                       l, la->kernel->name);
         goto done;
       }
-      k->args[a] = (uint32_t)index[la->args[a]];
+      dp->args[a] = (uint32_t)index[la->args[a]];
     }
-    b.dispatches[l].kernel = (uint32_t)l;
     for (int d = 0; d < 3; d++) {
       if (la->groups[d] < 1 || la->groups[d] > UINT32_MAX) {
         mlg_diag_error(diag, (mlg_span){0, 0}, "kernel %s: %lld work-groups in dimension %d is out of range",
                        la->kernel->name, (long long)la->groups[d], d);
         goto done;
       }
-      b.dispatches[l].groups[d] = (uint32_t)la->groups[d];
+      dp->groups[d] = (uint32_t)la->groups[d];
     }
   }
 
@@ -147,9 +165,13 @@ oom:
 done:
   if (b.tensors)
     for (uint32_t t = 0; t < b.n_tensors; t++) free(b.tensors[t].name);
-  if (b.kernels)
-    for (uint32_t k = 0; k < (uint32_t)lw->n_launches; k++) free(b.kernels[k].args);
+  if (b.dispatches)
+    for (int l = 0; l < lw->n_launches; l++) {
+      free(b.dispatches[l].name);
+      free(b.dispatches[l].args);
+    }
   free(index);
+  free(b.weights);
   free(b.tensors);
   free(b.kernels);
   free(b.dispatches);

@@ -18,7 +18,9 @@ typedef struct mlg_emit_input {
   const mlg_plan *plan;
   int target;                 /* mlgb_target */
   const struct mlg_code *code; /* the generated modules (emit_code.h) */
-  const uint8_t *weights;     /* plan->region_size[WEIGHTS] bytes, or NULL for --no-weights */
+  const uint8_t *weights;     /* plan->region_size[WEIGHTS] bytes: consts, and params when
+                                 has_params */
+  int has_params;             /* 0: --no-weights, params are bound at load */
 } mlg_emit_input;
 
 /* Serializes the bundle. Returns 0, or -1 after reporting to diag. */

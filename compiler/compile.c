@@ -102,12 +102,10 @@ static int run_stages(const mlg_source *source, const mlg_compile_options *optio
   if (last == MLG_STAGE_PLAN) return 0;
 
   uint8_t *weights = NULL;
-  if (!options->no_weights &&
-      mlg_weights_build(g, out->plan, weights_file, diag, &weights) != 0)
-    return -1;
+  if (mlg_weights_build(g, out->plan, weights_file, !options->no_weights, diag, &weights) != 0) return -1;
   mlg_emit_input emit = {
       .graph = g, .lowered = out->lowered, .plan = out->plan, .target = target,
-      .code = out->code, .weights = weights,
+      .code = out->code, .weights = weights, .has_params = !options->no_weights,
   };
   int rc = mlg_bundle_emit(&emit, diag, &out->bundle, &out->bundle_size);
   free(weights);

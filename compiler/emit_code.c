@@ -33,35 +33,8 @@ static int print_to_string(int (*print)(const void *, FILE *), const void *what,
   return 0;
 }
 
-static int print_module_opencl(const void *m, FILE *f) { return kir_print_opencl(m, f); }
+static int print_kernel_opencl(const void *k, FILE *f) { return kir_print_opencl_kernel(k, f); }
 static int print_kernel_glsl(const void *k, FILE *f) { return kir_print_glsl_kernel(k, f); }
-
-static int emit_opencl(const mlg_lowered *lw, mlg_diag *diag, mlg_code *out) {
-  for (int i = 0; i < kir_module_count(lw->module); i++) {
-    char err[512];
-    if (kir_opencl_check(kir_module_kernel(lw->module, i), err, sizeof(err)) != 0) {
-      mlg_diag_error(diag, nowhere, "internal error: %s", err);
-      return -1;
-    }
-  }
-  if (print_to_string(print_module_opencl, lw->module, &out->text, &out->text_size) != 0) {
-    oom(diag);
-    return -1;
-  }
-  out->modules = calloc(1, sizeof(*out->modules));
-  uint8_t *data = malloc(out->text_size ? out->text_size : 1);
-  if (!out->modules || !data) {
-    free(data);
-    oom(diag);
-    return -1;
-  }
-  memcpy(data, out->text, out->text_size);
-  out->modules[0] = (mlgb_module){.kind = MLGB_MODULE_OPENCL_C, .size = out->text_size,
-                                  .data = data};
-  out->n_modules = 1;
-  for (int i = 0; i < out->n_kernels; i++) out->kernel_module[i] = 0;
-  return 0;
-}
 
 /* Appends `s` (n bytes) to the growing text. */
 static int append(mlg_code *out, size_t *cap, const char *s, size_t n) {
@@ -79,14 +52,17 @@ static int append(mlg_code *out, size_t *cap, const char *s, size_t n) {
   return 0;
 }
 
-static int emit_vulkan(const mlg_lowered *lw, mlg_diag *diag, mlg_code *out) {
+/* One module per kernel: its OpenCL C source, or its GLSL compiled to SPIR-V. The text is every
+ * kernel's source in order, separated by blank lines. */
+static int emit_modules(const mlg_lowered *lw, int target, mlg_diag *diag, mlg_code *out) {
+  int vulkan = target == MLGB_TARGET_VULKAN;
   int n = out->n_kernels;
   out->modules = calloc(n ? (size_t)n : 1, sizeof(*out->modules));
-  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  mlg_spirv_compiler *sc = vulkan ? mlg_spirv_compiler_new() : NULL;
   size_t cap = 0;
   int rc = -1;
-  if (!out->modules || !sc || append(out, &cap, "", 0) != 0) {
-    if (out->modules && !sc)
+  if (!out->modules || (vulkan && !sc) || append(out, &cap, "", 0) != 0) {
+    if (out->modules && vulkan && !sc)
       mlg_diag_error(diag, nowhere, "cannot initialize shaderc (the GLSL to SPIR-V compiler)");
     else
       oom(diag);
@@ -95,33 +71,36 @@ static int emit_vulkan(const mlg_lowered *lw, mlg_diag *diag, mlg_code *out) {
   for (int i = 0; i < n; i++) {
     const kir_kernel *k = kir_module_kernel(lw->module, i);
     char err[4096];
-    if (kir_glsl_check(k, err, sizeof(err)) != 0) {
+    if ((vulkan ? kir_glsl_check(k, err, sizeof(err)) : kir_opencl_check(k, err, sizeof(err))) != 0) {
       mlg_diag_error(diag, nowhere, "internal error: %s", err);
       goto done;
     }
-    char *glsl;
-    size_t glsl_size;
-    if (print_to_string(print_kernel_glsl, k, &glsl, &glsl_size) != 0) {
+    char *src;
+    size_t src_size;
+    if (print_to_string(vulkan ? print_kernel_glsl : print_kernel_opencl, k, &src, &src_size) != 0) {
       oom(diag);
       goto done;
     }
-    if ((i > 0 && append(out, &cap, "\n", 1) != 0) || append(out, &cap, glsl, glsl_size) != 0) {
-      free(glsl);
+    if ((i > 0 && append(out, &cap, "\n", 1) != 0) || append(out, &cap, src, src_size) != 0) {
+      free(src);
       oom(diag);
       goto done;
     }
-    uint32_t *words;
-    size_t size;
-    int crc = mlg_spirv_compile(sc, k->name, glsl, glsl_size, &words, &size, err, sizeof(err));
-    free(glsl);
-    if (crc != 0) {
-      mlg_diag_error(diag, nowhere, "internal error: %s", err);
-      goto done;
+    if (vulkan) {
+      uint32_t *words;
+      size_t size;
+      int crc = mlg_spirv_compile(sc, k->name, src, src_size, &words, &size, err, sizeof(err));
+      free(src);
+      if (crc != 0) {
+        mlg_diag_error(diag, nowhere, "internal error: %s", err);
+        goto done;
+      }
+      out->modules[i] = (mlgb_module){.kind = MLGB_MODULE_SPIRV, .size = size, .data = (uint8_t *)words};
+    } else {
+      /* The module holds the source without a terminating NUL (bundle.md). */
+      out->modules[i] = (mlgb_module){.kind = MLGB_MODULE_OPENCL_C, .size = src_size, .data = (uint8_t *)src};
     }
-    out->modules[i] = (mlgb_module){.kind = MLGB_MODULE_SPIRV, .size = size,
-                                    .data = (uint8_t *)words};
     out->n_modules = i + 1;
-    out->kernel_module[i] = i;
   }
   rc = 0;
 done:
@@ -138,13 +117,7 @@ int mlg_code_emit(const mlg_lowered *lw, int target, mlg_diag *diag, mlg_code *o
     return -1;
   }
   out->n_kernels = kir_module_count(lw->module);
-  out->kernel_module = calloc(out->n_kernels ? (size_t)out->n_kernels : 1, sizeof(int));
-  if (!out->kernel_module) {
-    oom(diag);
-    return -1;
-  }
-  for (int i = 0; i < out->n_kernels; i++) out->kernel_module[i] = -1;
-  return target == MLGB_TARGET_OPENCL ? emit_opencl(lw, diag, out) : emit_vulkan(lw, diag, out);
+  return emit_modules(lw, target, diag, out);
 }
 
 void mlg_code_free(mlg_code *code) {
@@ -152,14 +125,13 @@ void mlg_code_free(mlg_code *code) {
   if (code->modules)
     for (int i = 0; i < code->n_modules; i++) free(code->modules[i].data);
   free(code->modules);
-  free(code->kernel_module);
   free(code->text);
   memset(code, 0, sizeof(*code));
 }
 
 int mlg_code_module_of(const mlg_code *code, const mlg_lowered *lw, const kir_kernel *kernel) {
-  for (int i = 0; i < code->n_kernels; i++)
-    if (kir_module_kernel(lw->module, i) == kernel) return code->kernel_module[i];
+  for (int i = 0; i < code->n_modules; i++)
+    if (kir_module_kernel(lw->module, i) == kernel) return i;
   return -1;
 }
 

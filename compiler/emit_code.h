@@ -1,14 +1,16 @@
 /* emit_code.h — the code stage: the lowered kernels rendered for a target and packed as the
- * bundle's modules.
+ * bundle's modules, one module per kernel of the lowered module (which holds each distinct
+ * kernel once, lower.h), so module i holds kernel i and the runtime builds and caches each
+ * distinct kernel on its own:
  *
- *  - OpenCL: one MLGB_MODULE_OPENCL_C module holding every kernel (kir_print_opencl); each
- *    kernel's entry point is its own name.
- *  - Vulkan: one MLGB_MODULE_SPIRV module per kernel (GLSL 450 from kir_print_glsl_kernel,
- *    compiled with shaderc: Vulkan 1.1, SPIR-V 1.3); every entry point is "main". Binding i is
- *    buffer parameter i, and the push-constant block holds one uint element offset per buffer
+ *  - OpenCL: an MLGB_MODULE_OPENCL_C module with the kernel's source (kir_print_opencl_kernel);
+ *    its entry point is the kernel's name.
+ *  - Vulkan: an MLGB_MODULE_SPIRV module (GLSL 450 from kir_print_glsl_kernel, compiled with
+ *    shaderc: Vulkan 1.1, SPIR-V 1.3); the entry point is "main". Binding i is buffer
+ *    parameter i, and the push-constant block holds one uint element offset per buffer
  *    parameter (see kir.h).
- * `text` is what `mlgc --emit=kernels` prints: the OpenCL C program, or the GLSL of every
- * shader, in kernel order, separated by blank lines.
+ * `text` is what `mlgc --emit=kernels` prints: the OpenCL C or GLSL source of every kernel, in
+ * kernel order, separated by blank lines.
  *
  * Reads the lowered module; writes only the mlg_code. Thread safety: reentrant. */
 #ifndef MLG_EMIT_CODE_H
@@ -22,10 +24,9 @@
 
 typedef struct mlg_code {
   int target;                /* mlgb_target */
-  int n_modules;
+  int n_modules;            /* = n_kernels once emitted: module i holds kernel i */
   mlgb_module *modules;      /* kind, size and data (malloc'd, owned) of each module */
   int n_kernels;             /* = kir_module_count(lowered->module) */
-  int *kernel_module;        /* per kernel of the kir module, in module order: its module */
   char *text;                /* NUL-terminated; text_size excludes the NUL */
   size_t text_size;
 } mlg_code;

@@ -489,13 +489,15 @@ void mlg_fusion_print(const mlg_fusion *fu, const mlg_graph *g, const mlg_lowere
     free(dep);
     return;
   }
-  fprintf(out, "fusion %s: %d ops, %d kernels launched per run\n",
-          g->model_name ? g->model_name : "model", mlg_graph_op_count(g), lw->n_launches);
+  int n_kernels = kir_module_count(lw->module);
+  fprintf(out, "fusion %s: %d ops, %d launches per run of %d distinct kernel%s\n",
+          g->model_name ? g->model_name : "model", mlg_graph_op_count(g), lw->n_launches, n_kernels,
+          n_kernels == 1 ? "" : "s");
   for (int l = 0; l < lw->n_launches; l++) {
     const mlg_launch *la = &lw->launches[l];
     int root = lw->launch_node ? lw->launch_node[l] : -1;
     int gi = root >= 0 && root < n ? fu->group_of[root] : -1;
-    fprintf(out, "\nkernel %s", la->kernel->name);
+    fprintf(out, "\nlaunch %d: %s", l, la->kernel->name);
     if (gi < 0 || fu->groups[gi].root != root) {
       fprintf(out, " (copy of output %%%d)\n", root);
       continue;

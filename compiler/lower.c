@@ -7,6 +7,7 @@
  * through alias_of, so later stages never have to. */
 #include "lower.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,10 @@ typedef struct lower_state {
   mlg_lower_ctx ctx; /* first: hooks receive &state->ctx */
   int cap_launches;
   int cap_tensors;
+  /* The kernels kept so far (distinct ones, in order of first launch) and their hashes. */
+  int n_kept, cap_kept;
+  kir_kernel **kept;
+  uint64_t *kept_hash;
 } lower_state;
 
 static int root_of(const mlg_lowered *lw, int t) {
@@ -28,11 +33,59 @@ static int root_of(const mlg_lowered *lw, int t) {
   return t;
 }
 
+/* `name`, or the first of name_2, name_3, ... that no kept kernel has. */
+static int name_in_use(const lower_state *st, const char *name) {
+  for (int i = 0; i < st->n_kept; i++)
+    if (strcmp(st->kept[i]->name, name) == 0) return 1;
+  return 0;
+}
+
+/* The kept kernel equal to `kernel` (kir_kernel_equal: the same code apart from its name), or
+ * `kernel` itself, now kept under a name unique among the kept ones. A duplicate leaves the
+ * module, so the module holds each distinct kernel once and launches share it. NULL on
+ * allocation failure. */
+static kir_kernel *keep_kernel(lower_state *st, kir_kernel *kernel) {
+  for (int i = 0; i < st->n_kept; i++)
+    if (st->kept[i] == kernel) return kernel;
+  uint64_t h = kir_kernel_hash(kernel);
+  for (int i = 0; i < st->n_kept; i++)
+    if (st->kept_hash[i] == h && kir_kernel_equal(st->kept[i], kernel)) {
+      kir_module_remove(st->ctx.out->module, kernel);
+      return st->kept[i];
+    }
+  if (st->n_kept == st->cap_kept) {
+    int cap = st->cap_kept ? st->cap_kept * 2 : 32;
+    kir_kernel **k = realloc(st->kept, (size_t)cap * sizeof(*k));
+    if (!k) return NULL;
+    st->kept = k;
+    uint64_t *hs = realloc(st->kept_hash, (size_t)cap * sizeof(*hs));
+    if (!hs) return NULL;
+    st->kept_hash = hs;
+    st->cap_kept = cap;
+  }
+  if (name_in_use(st, kernel->name)) {
+    char base[64], name[80];
+    snprintf(base, sizeof base, "%s", kernel->name);
+    int renamed = 0;
+    for (int n = 2; !renamed && n < 1000000; n++) {
+      snprintf(name, sizeof name, "%s_%d", base, n);
+      renamed = !name_in_use(st, name) && kir_kernel_rename(st->ctx.out->module, kernel, name) == 0;
+    }
+    if (!renamed) return NULL;
+  }
+  st->kept[st->n_kept] = kernel;
+  st->kept_hash[st->n_kept++] = h;
+  return kernel;
+}
+
 static int ctx_launch(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, int n_args,
                       int64_t gx, int64_t gy, int64_t gz) {
   lower_state *st = (lower_state *)ctx;
   mlg_lowered *lw = ctx->out;
   if (!kernel || n_args < 0) return -1;
+  if (n_args != kernel->n_buffers) return -1;
+  kernel = keep_kernel(st, kernel);
+  if (!kernel) return -1;
   if (lw->n_launches == st->cap_launches) {
     int cap = st->cap_launches ? st->cap_launches * 2 : 32;
     mlg_launch *p = realloc(lw->launches, (size_t)cap * sizeof(*p));
@@ -244,7 +297,7 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
   lw->n_outputs = graph->n_outputs;
   for (int i = 0; i < n; i++) lw->alias_of[i] = -1;
   st.ctx = (mlg_lower_ctx){.graph = graph, .out = lw, .diag = diag, .launch = ctx_launch,
-                           .temp = ctx_temp, .alias = ctx_alias, .next_kernel = 0,
+                           .temp = ctx_temp, .alias = ctx_alias,
                            .fusion = fusion};
   if (hints) {
     st.ctx.target = hints->target;
@@ -265,6 +318,16 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
     rc = fusion ? lower_fused_node(&st.ctx, i) : lower_node(&st.ctx, i);
   }
   if (rc == 0) rc = own_outputs(&st.ctx);
+  /* Kernels a hook built but never launched leave the module, which then holds exactly the
+   * kept kernels. */
+  for (int i = kir_module_count(lw->module) - 1; rc == 0 && i >= 0; i--) {
+    kir_kernel *k = kir_module_kernel(lw->module, i);
+    int kept = 0;
+    for (int j = 0; j < st.n_kept && !kept; j++) kept = st.kept[j] == k;
+    if (!kept) kir_module_remove(lw->module, k);
+  }
+  free(st.kept);
+  free(st.kept_hash);
   if (rc != 0) {
     mlg_lowered_free(lw);
     return NULL;

@@ -4,6 +4,13 @@
  * group's root; nodes computed inside a kernel or folded into index arithmetic get no tensor
  * any launch touches (so the memory plan gives them no bytes).
  *
+ * Kernels are kept once: a launch whose kernel equals one already kept (kir_kernel_equal: the
+ * same code apart from its name) launches that one, so the module holds each distinct kernel
+ * once, in order of first launch, and launches differ only in their arguments and work-groups.
+ * For this, kernels are written in a canonical form: named after their group or op
+ * ("k_linear_relu"), never after a tensor id, with buffer parameters and variables named by
+ * position. Distinct kernels that would share a name get a suffix ("k_linear_relu_2").
+ *
  * Tensors: ids 0..n_nodes-1 are the graph's nodes; lowering may add temporaries after them
  * (scratch for multi-pass kernels), each with a byte size.
  * Thread safety: reentrant. */
@@ -15,7 +22,7 @@
 #include "graph.h"
 
 typedef struct mlg_launch {
-  kir_kernel *kernel;
+  kir_kernel *kernel;     /* a kernel of the module, shared by every launch of the same code */
   int n_args;
   int *args;              /* tensor id for each buffer parameter of the kernel, in order */
   int64_t groups[3];      /* work-groups per dimension */
@@ -62,7 +69,6 @@ typedef struct mlg_lower_ctx {
   /* Declares node `node` a view of tensor `of` (no launch); alias_of[node] is set to the
    * root owner of `of`, never to another view. */
   void (*alias)(struct mlg_lower_ctx *ctx, int node, int of);
-  int next_kernel;        /* for unique kernel names: k0_linear, k1_relu, ... */
   const struct mlg_fusion *fusion;   /* NULL: one op per kernel */
   /* While the anchor op of a fused group is lowered by its hook: the group's state (the
    * helpers in lower_util.h read it); NULL otherwise. */

@@ -259,14 +259,10 @@ static int buffer_of(fk_t *fk, int tensor) {
     return -1;
   }
   const mlg_node *n = &fk->ctx->graph->nodes[tensor];
-  /* Inputs, params and consts keep their names (kir makes them valid identifiers), except
-   * names the GLSL frame reserves (B<digits>, PC, mlg_*). */
-  char name[48];
-  const char *nm = n->kind != MLG_NODE_OP ? n->name : NULL;
-  int reserved = nm && (strcmp(nm, "PC") == 0 || strncmp(nm, "mlg_", 4) == 0 ||
-                        (nm[0] == 'B' && nm[1] && strspn(nm + 1, "0123456789") == strlen(nm + 1)));
-  if (nm && !reserved) snprintf(name, sizeof name, "%s", nm);
-  else snprintf(name, sizeof name, "t%d", tensor);
+  /* Named by position, never after the tensor, so that kernels of layers that differ only in
+   * which tensors they read are one kernel (lower.h). */
+  char name[16];
+  snprintf(name, sizeof name, "in%d", fk->n_bufs);
   int id = kir_buffer_param(fk->b, name, mlg_kir_scalar(n->type.dtype), KIR_READ);
   if (id < 0) {
     fk_fail(fk, "out of memory while building a fused kernel");
@@ -308,22 +304,22 @@ static kir_expr *load_tensor(fk_t *fk, int node, pos *p) {
   int buf = buffer_of(fk, node);
   if (buf < 0) return NULL;
   ensure_lin(fk, p);
-  char hint[24];
-  snprintf(hint, sizeof hint, "in%d", node);
   int direct = p->lin == fk->root_index &&
                mlg_type_numel(&n->type) ==
                    mlg_type_numel(&fk->ctx->graph->nodes[fk->group->root].type);
   int bi = 0;
   while (bi < fk->n_bufs && fk->buf_tensor[bi] != node) bi++;
   fk->buf_reads[bi] |= direct ? 1 : 2;
+  char hint[24];
   kir_expr *v;
   if (direct && fk->vec_width > 1) {
     if (!fk->vec_var[bi]) {
-      snprintf(hint, sizeof hint, "vin%d", node);
+      snprintf(hint, sizeof hint, "vld%d", bi);
       fk->vec_var[bi] = as_var(fk, kir_load_vec(b, buf, fk->vec_base, fk->vec_width), hint);
     }
     v = kir_component(b, fk->vec_var[bi], fk->lane);
   } else {
+    snprintf(hint, sizeof hint, "ld%d", bi);
     v = as_var(fk, kir_load(b, buf, p->lin), hint);
   }
   memo_add(fk, node, p, v);
@@ -371,8 +367,10 @@ static kir_expr *eval(fk_t *fk, int node, pos *p) {
     vals[k] = eval(fk, n->inputs[k], &in);
     if (!vals[k]) return NULL;
   }
-  char hint[24];
-  snprintf(hint, sizeof hint, "t%d", node);
+  /* Named after the op, not the node, so the same code gets the same names in every layer;
+   * "v_" keeps the name clear of the languages' builtins (rsqrt, exp). */
+  char hint[48];
+  snprintf(hint, sizeof hint, "v_%s", n->op->name);
   kir_expr *v = as_var(fk, n->op->scalar(fk->b, vals, n), hint);
   if (!v) {
     fk_fail(fk, "out of memory while building a fused kernel");

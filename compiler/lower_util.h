@@ -30,17 +30,19 @@ void        mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MA
 
 /* One kernel a hook builds: named by mlg_lower_begin*, filled by the template. */
 typedef struct mlg_kernel_build {
-  char name[48];          /* "k<N>_<op>" (or the fused group's label, or the helper's name) */
+  char name[48];          /* "k_<op>", "k_<fused group label>" or "k_<helper>", before lowering
+                             makes the names of distinct kernels unique (lower.h) */
   kir_kernel *kernel;     /* the template's out_kernel */
   int64_t groups[3];      /* the template's out_groups */
   int store;              /* the tensor the kernel writes */
   int main;               /* the node's own kernel (1), or a helper before it (0) */
 } mlg_kernel_build;
 
-/* Starts the kernel computing `node`: names it after the op (or its fused group) and stores
- * into mlg_lower_store_tensor(node). Returns kb->name. */
+/* Starts the kernel computing `node`: names it "k_" and the op's name or its fused group's
+ * label (the prefix keeps names clear of the languages' builtins: "k_rsqrt"), and stores into
+ * mlg_lower_store_tensor(node). Returns kb->name. */
 const char *mlg_lower_begin(mlg_lower_ctx *ctx, int node, mlg_kernel_build *kb);
-/* Starts a helper kernel of `node` ("k<N>_<what>": a weight transpose, a padded copy, an output
+/* Starts a helper kernel of `node` ("k_<what>": a weight transpose, a padded copy, an output
  * copy) that writes tensor `store`. Returns kb->name. */
 const char *mlg_lower_begin_helper(mlg_lower_ctx *ctx, int node, const char *what, int store,
                                    mlg_kernel_build *kb);

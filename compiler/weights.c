@@ -115,11 +115,11 @@ static int load_param(const mlg_node *n, const mlg_safetensors *file, const char
   return 0;
 }
 
-int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file *wf,
+int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file *wf, int params,
                       mlg_diag *diag, uint8_t **out_bytes) {
   *out_bytes = NULL;
-  const mlg_safetensors *file;
-  if (open_weights(wf, diag, &file) != 0) return -1;
+  const mlg_safetensors *file = NULL;
+  if (params && open_weights(wf, diag, &file) != 0) return -1;
   const char *weights_path = file ? wf->path : NULL;
   size_t size = (size_t)plan->region_size[MLGB_REGION_WEIGHTS];
   uint8_t *bytes = calloc(size ? size : 1, 1);
@@ -138,7 +138,7 @@ int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file
       memcpy(dst, n->data, (size_t)p->size);
       continue;
     }
-    if (load_param(n, file, weights_path, diag, dst, (size_t)p->size) != 0) errors++;
+    if (params && load_param(n, file, weights_path, diag, dst, (size_t)p->size) != 0) errors++;
   }
   if (errors) {
     free(bytes);

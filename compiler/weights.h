@@ -28,12 +28,14 @@ typedef struct mlg_weights_file {
 void mlg_weights_file_init(mlg_weights_file *file, const char *path);
 void mlg_weights_file_close(mlg_weights_file *file);
 
-/* Builds the weights region (plan->region_size[WEIGHTS] bytes, caller frees) from `file`
- * (path NULL: initializers only). A param with neither a tensor in the file nor an initializer, or
+/* Builds the weights region (plan->region_size[WEIGHTS] bytes, caller frees): every const from
+ * its data, and with `params` every param from `file` (path NULL: initializers only); without,
+ * params are left zero (a bundle built with --no-weights binds them at load). A param with
+ * neither a tensor in the file nor an initializer, or
  * a file tensor whose dtype/shape differs from the param's, is reported to diag (naming the
  * param and both shapes). Returns 0, or -1 after reporting. */
 int mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, mlg_weights_file *file,
-                      mlg_diag *diag, uint8_t **out_bytes);
+                      int params, mlg_diag *diag, uint8_t **out_bytes);
 
 /* Loads the values of the f32 params marked in wanted[0..n_nodes) (NULL: every param) for
  * compile-time use (batch_norm folding): *out_values gets n_nodes entries, each NULL or a

@@ -13,6 +13,7 @@
 
 #include "bundle.h"
 #include "mlg.h"
+#include "parallel.h"
 
 typedef struct mlg_backend_device mlg_backend_device;   /* context, queue properties, ... */
 typedef struct mlg_backend_model mlg_backend_model;     /* weights buffer, built programs */
@@ -52,13 +53,15 @@ typedef struct mlg_backend {
    * The bundle outlives the model. */
   mlg_status (*upload)(mlg_backend_device *device, const mlgb_bundle *bundle, const void *weights,
                        mlg_backend_model **out_model);
-  /* Builds every module of the bundle once, through the disk cache in `cache_dir` (NULL: no
-   * cache). A bad cache entry is a miss, never an error; counts go to *stats. */
-  mlg_status (*build)(mlg_backend_model *model, const char *cache_dir,
-                      mlg_backend_cache_stats *stats);
+  /* Builds every module of the bundle once (each distinct kernel is one; they may be built on
+   * worker threads), through the disk cache in `cache_dir` (NULL: no cache). A bad cache entry
+   * is a miss, never an error; counts go to *stats. `progress` (may be NULL) is called on the
+   * calling thread as modules finish. */
+  mlg_status (*build)(mlg_backend_model *model, const char *cache_dir, mlg_backend_cache_stats *stats,
+                      mlg_progress_fn progress, void *progress_user);
   void (*model_destroy)(mlg_backend_model *model);
-  /* Creates a session: arena and io buffers sized by the plan, one kernel object per bundle
-   * kernel with all arguments set, and the dispatch list recorded for replay. */
+  /* Creates a session: arena and io buffers sized by the plan, the dispatch list with each
+   * dispatch's arguments bound, recorded for replay. */
   mlg_status (*record)(mlg_backend_model *model, mlg_backend_session **out_session);
   void (*session_destroy)(mlg_backend_session *session);
   /* Optional (NULL: the session stages in ordinary host memory). Points the host pointer of each

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- on-disk constants (version 2) ---- */
+/* ---- on-disk constants (version 3) ---- */
 
 enum {
   HDR_FIXED = 48,            /* magic .. required features, before the section table */
@@ -27,15 +27,16 @@ enum {
   MODULE_REC = 24,
   KERNEL_REC = 32,
   ARG_REC = 4,
-  DISPATCH_REC = 16,
+  DISPATCH_REC = 48,
   PLAN_REC = 32,
   META_REC = 16,
   MAX_LOCAL_ITEMS = 1024,
+  MAX_PARAMS = 4096,         /* buffer parameters per kernel */
   MIN_ALIGNMENT = 4,
   MAX_ALIGNMENT = 65536,
 };
 
-#define FLAG_HAS_WEIGHTS 1u
+#define FLAG_HAS_PARAMS 1u
 #define MAX_REGION_SIZE ((uint64_t)1 << 48)
 #define SPIRV_MAGIC 0x07230203u
 
@@ -242,24 +243,21 @@ static int check_kernel(const mlgb_bundle *b, uint32_t i, const char *what, char
       return mlg_errorf(err, err_size, "%s: kernel %u %s local size %ux%ux%u exceeds %d work-items", what,
                   i, name, k->local_size[0], k->local_size[1], k->local_size[2], MAX_LOCAL_ITEMS);
   }
-  if (k->n_args > 0 && !k->args)
-    return mlg_errorf(err, err_size, "%s: kernel %u %s has %u arguments but no argument list", what, i,
-                name, k->n_args);
-  for (uint32_t a = 0; a < k->n_args; a++)
-    if (k->args[a] >= b->n_tensors)
-      return mlg_errorf(err, err_size, "%s: kernel %u %s argument %u is tensor %u, bundle has %u", what, i,
-                  name, a, k->args[a], b->n_tensors);
+  if (k->n_params > MAX_PARAMS)
+    return mlg_errorf(err, err_size, "%s: kernel %u %s has %u buffer parameters (at most %d)", what, i, name,
+                k->n_params, MAX_PARAMS);
   return 0;
 }
 
 static int check_dispatch(const mlgb_bundle *b, uint32_t i, const char *what, char *err, size_t err_size) {
   const mlgb_dispatch *dp = &b->dispatches[i];
+  char nb[64];
+  if (!dp->name) return mlg_errorf(err, err_size, "%s: dispatch %u has no name", what, i);
   if (dp->kernel >= b->n_kernels)
     return mlg_errorf(err, err_size, "%s: dispatch %u refers to kernel %u, bundle has %u", what, i,
                 dp->kernel, b->n_kernels);
   const mlgb_kernel *k = &b->kernels[dp->kernel];
   for (int d = 0; d < 3; d++) {
-    char nb[64];
     if (dp->groups[d] < 1)
       return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) has 0 groups in dimension %d", what, i,
                   show(k->name, nb), d);
@@ -267,7 +265,49 @@ static int check_dispatch(const mlgb_bundle *b, uint32_t i, const char *what, ch
       return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) global size %u x %u overflows in "
                   "dimension %d", what, i, show(k->name, nb), dp->groups[d], k->local_size[d], d);
   }
+  if (dp->n_args != k->n_params)
+    return mlg_errorf(err, err_size, "%s: dispatch %u binds %u tensors, but kernel %s has %u buffer parameters",
+                what, i, dp->n_args, show(k->name, nb), k->n_params);
+  if (dp->n_args > 0 && !dp->args)
+    return mlg_errorf(err, err_size, "%s: dispatch %u has %u arguments but no argument list", what, i, dp->n_args);
+  for (uint32_t a = 0; a < dp->n_args; a++)
+    if (dp->args[a] >= b->n_tensors)
+      return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) argument %u is tensor %u, bundle has %u",
+                  what, i, show(k->name, nb), a, dp->args[a], b->n_tensors);
   return 0;
+}
+
+/* A tensor whose bytes the weights section carries: every const, and every param of a bundle
+ * built with its params. */
+static int embedded(const mlgb_bundle *b, const mlgb_tensor *t) {
+  return t->region == MLGB_REGION_WEIGHTS &&
+         (t->role == MLGB_ROLE_CONST || (t->role == MLGB_ROLE_PARAM && b->has_params));
+}
+
+uint64_t mlgb_weights_size(const mlgb_bundle *b) {
+  uint64_t n = 0;
+  for (uint32_t i = 0; i < b->n_tensors; i++)
+    if (embedded(b, &b->tensors[i])) n += b->tensors[i].size;
+  return n;
+}
+
+/* Copies each embedded tensor between the section (packed) and the region image. */
+static void copy_embedded(const mlgb_bundle *b, uint8_t *image, const uint8_t *from_image, uint8_t *packed,
+                          const uint8_t *from_packed) {
+  uint64_t at = 0;
+  for (uint32_t i = 0; i < b->n_tensors; i++) {
+    const mlgb_tensor *t = &b->tensors[i];
+    if (!embedded(b, t)) continue;
+    if (image) memcpy(image + t->offset, from_packed + at, (size_t)t->size);
+    else memcpy(packed + at, from_image + t->offset, (size_t)t->size);
+    at += t->size;
+  }
+}
+
+void mlgb_weights_unpack(const mlgb_bundle *b, uint8_t *image) { copy_embedded(b, image, NULL, NULL, b->weights); }
+
+void mlgb_weights_pack(const mlgb_bundle *b, const uint8_t *image, uint8_t *out) {
+  copy_embedded(b, NULL, image, out, NULL);
 }
 
 /* Every invariant of the in-memory form. `what` prefixes messages ("bundle corrupt"). */
@@ -298,9 +338,13 @@ static int bundle_validate(const mlgb_bundle *b, const char *what, char *err, si
     if (check_kernel(b, i, what, err, err_size)) return -1;
   for (uint32_t i = 0; i < b->n_dispatches; i++)
     if (check_dispatch(b, i, what, err, err_size)) return -1;
-  if (b->has_weights && b->region_size[MLGB_REGION_WEIGHTS] > 0 && !b->weights)
-    return mlg_errorf(err, err_size, "%s: bundle has weights (%llu bytes) but no weights data", what,
-                (unsigned long long)b->region_size[MLGB_REGION_WEIGHTS]);
+  uint64_t want = mlgb_weights_size(b);
+  if (b->weights_size != want)
+    return mlg_errorf(err, err_size, "%s: weights section has %llu bytes, but the %s it embeds take %llu", what,
+                (unsigned long long)b->weights_size, b->has_params ? "params and consts" : "consts",
+                (unsigned long long)want);
+  if (want > 0 && !b->weights) return mlg_errorf(err, err_size, "%s: %llu bytes of weights but no data", what,
+                                                 (unsigned long long)want);
   return 0;
 }
 
@@ -317,11 +361,13 @@ void mlgb_free(mlgb_bundle *b) {
     for (uint32_t i = 0; i < b->n_modules; i++) free(b->modules[i].data);
   free(b->modules);
   if (b->kernels)
-    for (uint32_t i = 0; i < b->n_kernels; i++) {
-      free(b->kernels[i].name);
-      free(b->kernels[i].args);
-    }
+    for (uint32_t i = 0; i < b->n_kernels; i++) free(b->kernels[i].name);
   free(b->kernels);
+  if (b->dispatches)
+    for (uint32_t i = 0; i < b->n_dispatches; i++) {
+      free(b->dispatches[i].name);
+      free(b->dispatches[i].args);
+    }
   free(b->dispatches);
   free(b->weights);
   free(b);
@@ -396,12 +442,12 @@ static int read_header(reader *r, mlgb_bundle *b) {
   if (b->target != MLGB_TARGET_OPENCL && b->target != MLGB_TARGET_VULKAN)
     return mlg_errorf(err, es, "bundle corrupt: unknown target %u (1 = opencl, 2 = vulkan)", b->target);
   uint32_t flags = get_u32(p + 12);
-  if (flags & ~FLAG_HAS_WEIGHTS)
-    return mlg_errorf(err, es, "bundle corrupt: unknown flags 0x%x", flags & ~FLAG_HAS_WEIGHTS);
-  b->has_weights = (flags & FLAG_HAS_WEIGHTS) != 0;
+  if (flags & ~FLAG_HAS_PARAMS)
+    return mlg_errorf(err, es, "bundle corrupt: unknown flags 0x%x", flags & ~FLAG_HAS_PARAMS);
+  b->has_params = (flags & FLAG_HAS_PARAMS) != 0;
   uint32_t hdr_size = get_u32(p + 32), n_sections = get_u32(p + 36);
   if (hdr_size != HDR_SIZE || n_sections != N_SECTIONS)
-    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 2 has %d with %d)",
+    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 3 has %d with %d)",
                 hdr_size, n_sections, HDR_SIZE, N_SECTIONS);
   b->required_features = get_u64(p + OFF_FEATURES); /* checked with the tables (bundle_validate) */
 
@@ -508,11 +554,9 @@ static int read_tables(reader *r, mlgb_bundle *b) {
     return mlg_errorf(err, es, "bundle corrupt: code section has %llu bytes, modules use %llu",
                 (unsigned long long)code->size, (unsigned long long)code_end);
 
-  const section *args = &r->sec[SEC_ARGS];
   b->n_kernels = r->sec[SEC_KERNELS].count;
   if (b->n_kernels && !(b->kernels = calloc(b->n_kernels, sizeof *b->kernels)))
     return mlg_errorf(err, es, "out of memory for %u kernels", b->n_kernels);
-  uint64_t next_arg = 0;
   for (uint32_t i = 0; i < b->n_kernels; i++) {
     const uint8_t *e = p + r->sec[SEC_KERNELS].offset + (size_t)i * KERNEL_REC;
     mlgb_kernel *k = &b->kernels[i];
@@ -520,48 +564,53 @@ static int read_tables(reader *r, mlgb_bundle *b) {
     if (read_string(r, get_u32(e), get_u32(e + 4), where, &k->name)) return -1;
     k->module = get_u32(e + 8);
     for (int d = 0; d < 3; d++) k->local_size[d] = get_u32(e + 12 + 4 * d);
-    uint32_t first = get_u32(e + 24);
-    k->n_args = get_u32(e + 28);
-    if (first != next_arg || k->n_args > args->count - first)
-      return mlg_errorf(err, es, "bundle corrupt: kernel %u arguments [%u, +%u) do not follow on at %llu "
-                  "within the %u-entry argument table", i, first, k->n_args,
-                  (unsigned long long)next_arg, args->count);
-    next_arg = (uint64_t)first + k->n_args;
-    if (k->n_args) {
-      if (!(k->args = malloc((size_t)k->n_args * sizeof *k->args)))
-        return mlg_errorf(err, es, "out of memory for kernel %u arguments", i);
-      for (uint32_t a = 0; a < k->n_args; a++)
-        k->args[a] = get_u32(p + args->offset + ((size_t)first + a) * ARG_REC);
-    }
+    k->n_params = get_u32(e + 24);
+    if (get_u32(e + 28) != 0) return mlg_errorf(err, es, "bundle corrupt: kernel %u reserved field is not 0", i);
   }
-  if (next_arg != args->count)
-    return mlg_errorf(err, es, "bundle corrupt: argument table has %u entries, kernels use %llu",
-                args->count, (unsigned long long)next_arg);
 
+  const section *args = &r->sec[SEC_ARGS];
   b->n_dispatches = r->sec[SEC_DISPATCHES].count;
   if (b->n_dispatches && !(b->dispatches = calloc(b->n_dispatches, sizeof *b->dispatches)))
     return mlg_errorf(err, es, "out of memory for %u dispatches", b->n_dispatches);
+  uint64_t next_arg = 0;
   for (uint32_t i = 0; i < b->n_dispatches; i++) {
     const uint8_t *e = p + r->sec[SEC_DISPATCHES].offset + (size_t)i * DISPATCH_REC;
-    b->dispatches[i].kernel = get_u32(e);
-    for (int d = 0; d < 3; d++) b->dispatches[i].groups[d] = get_u32(e + 4 + 4 * d);
-  }
-
-  const section *w = &r->sec[SEC_WEIGHTS];
-  if (!b->has_weights) {
-    if (w->size != 0)
-      return mlg_errorf(err, es, "bundle corrupt: built without weights but has a %llu-byte weights section",
-                  (unsigned long long)w->size);
-  } else {
-    if (w->size != b->region_size[MLGB_REGION_WEIGHTS])
-      return mlg_errorf(err, es, "bundle corrupt: weights section has %llu bytes, weights region is %llu",
-                  (unsigned long long)w->size, (unsigned long long)b->region_size[MLGB_REGION_WEIGHTS]);
-    if (w->size) {
-      if (!(b->weights = malloc(w->size)))
-        return mlg_errorf(err, es, "out of memory for %llu bytes of weights", (unsigned long long)w->size);
-      memcpy(b->weights, p + w->offset, w->size);
+    mlgb_dispatch *dp = &b->dispatches[i];
+    snprintf(where, sizeof where, "dispatch %u name", i);
+    if (read_string(r, get_u32(e), get_u32(e + 4), where, &dp->name)) return -1;
+    dp->kernel = get_u32(e + 8);
+    for (int d = 0; d < 3; d++) dp->groups[d] = get_u32(e + 12 + 4 * d);
+    uint32_t first = get_u32(e + 24);
+    dp->n_args = get_u32(e + 28);
+    dp->flops = get_u64(e + 32);
+    dp->bytes = get_u64(e + 40);
+    if (first != next_arg || dp->n_args > args->count - first)
+      return mlg_errorf(err, es, "bundle corrupt: dispatch %u arguments [%u, +%u) do not follow on at %llu "
+                  "within the %u-entry argument table", i, first, dp->n_args,
+                  (unsigned long long)next_arg, args->count);
+    next_arg = (uint64_t)first + dp->n_args;
+    if (dp->n_args) {
+      if (!(dp->args = malloc((size_t)dp->n_args * sizeof *dp->args)))
+        return mlg_errorf(err, es, "out of memory for dispatch %u arguments", i);
+      for (uint32_t a = 0; a < dp->n_args; a++)
+        dp->args[a] = get_u32(p + args->offset + ((size_t)first + a) * ARG_REC);
     }
   }
+  if (next_arg != args->count)
+    return mlg_errorf(err, es, "bundle corrupt: argument table has %u entries, dispatches use %llu",
+                args->count, (unsigned long long)next_arg);
+
+  return 0;
+}
+
+/* The weights section: the embedded tensors' bytes (bundle_validate checks its size). */
+static int read_weights(reader *r, mlgb_bundle *b) {
+  const section *w = &r->sec[SEC_WEIGHTS];
+  b->weights_size = w->size;
+  if (w->size == 0) return 0;
+  if (!(b->weights = malloc((size_t)w->size)))
+    return mlg_errorf(r->err, r->err_size, "out of memory for %llu bytes of weights", (unsigned long long)w->size);
+  memcpy(b->weights, r->p + w->offset, (size_t)w->size);
   return 0;
 }
 
@@ -573,7 +622,7 @@ int mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *err
   mlgb_bundle *b = calloc(1, sizeof *b);
   if (!b) return mlg_errorf(err, err_size, "out of memory reading bundle");
   reader r = { .p = data, .n = size, .err = err, .err_size = err_size };
-  if (read_header(&r, b) || read_tables(&r, b) ||
+  if (read_header(&r, b) || read_tables(&r, b) || read_weights(&r, b) ||
       bundle_validate(b, "bundle corrupt", err, err_size)) {
     mlgb_free(b);
     return -1;
@@ -584,7 +633,8 @@ int mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *err
 
 /* ---- writer ---- */
 
-/* Each string of the bundle, in write order: model name, producer, tensor names, kernel names. */
+/* Each string of the bundle, in write order: model name, producer, tensor names, kernel names,
+ * dispatch names. */
 static int string_total(const mlgb_bundle *b, uint64_t *out_total, const char *what, char *err,
                         size_t err_size) {
   uint64_t total = 0;
@@ -595,6 +645,7 @@ static int string_total(const mlgb_bundle *b, uint64_t *out_total, const char *w
   }
   for (uint32_t i = 0; i < b->n_tensors; i++) total += strlen(b->tensors[i].name);
   for (uint32_t i = 0; i < b->n_kernels; i++) total += strlen(b->kernels[i].name);
+  for (uint32_t i = 0; i < b->n_dispatches; i++) total += strlen(b->dispatches[i].name);
   if (total > UINT32_MAX)
     return mlg_errorf(err, err_size, "%s: names take %llu bytes, more than the 4 GiB string table allows",
                 what, (unsigned long long)total);
@@ -627,11 +678,11 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
 
   uint64_t n_code = 0, n_args = 0;
   for (uint32_t i = 0; i < b->n_modules; i++) n_code += b->modules[i].size;
-  for (uint32_t i = 0; i < b->n_kernels; i++) n_args += b->kernels[i].n_args;
+  for (uint32_t i = 0; i < b->n_dispatches; i++) n_args += b->dispatches[i].n_args;
   if (n_args > UINT32_MAX)
-    return mlg_errorf(err, err_size, "%s: %llu kernel arguments exceed the format's 32-bit count", what,
+    return mlg_errorf(err, err_size, "%s: %llu dispatch arguments exceed the format's 32-bit count", what,
                 (unsigned long long)n_args);
-  uint64_t w_size = b->has_weights ? b->region_size[MLGB_REGION_WEIGHTS] : 0;
+  uint64_t w_size = b->weights_size;
 
   uint64_t count[N_SECTIONS] = {
     0, b->n_tensors, b->n_modules, 0, b->n_kernels, n_args, b->n_dispatches, 1, 1, 0
@@ -655,7 +706,7 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
   memcpy(p, MLGB_MAGIC, 4);
   put_u32(p + 4, MLGB_VERSION);
   put_u32(p + 8, b->target);
-  put_u32(p + 12, b->has_weights ? FLAG_HAS_WEIGHTS : 0);
+  put_u32(p + 12, b->has_params ? FLAG_HAS_PARAMS : 0);
   put_u64(p + 16, pos);
   put_u32(p + 32, HDR_SIZE);
   put_u32(p + 36, N_SECTIONS);
@@ -698,25 +749,30 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
     memcpy(p + off[SEC_CODE] + code_pos, m->data, m->size);
     code_pos += m->size;
   }
-  uint64_t arg_pos = 0;
   for (uint32_t i = 0; i < b->n_kernels; i++) {
     const mlgb_kernel *k = &b->kernels[i];
     uint8_t *e = p + off[SEC_KERNELS] + (size_t)i * KERNEL_REC;
     write_string(&w, k->name, e);
     put_u32(e + 8, k->module);
     for (int d = 0; d < 3; d++) put_u32(e + 12 + 4 * d, k->local_size[d]);
-    put_u32(e + 24, (uint32_t)arg_pos);
-    put_u32(e + 28, k->n_args);
-    for (uint32_t a = 0; a < k->n_args; a++)
-      put_u32(p + off[SEC_ARGS] + (arg_pos + a) * ARG_REC, k->args[a]);
-    arg_pos += k->n_args;
+    put_u32(e + 24, k->n_params);
   }
+  uint64_t arg_pos = 0;
   for (uint32_t i = 0; i < b->n_dispatches; i++) {
+    const mlgb_dispatch *dp = &b->dispatches[i];
     uint8_t *e = p + off[SEC_DISPATCHES] + (size_t)i * DISPATCH_REC;
-    put_u32(e, b->dispatches[i].kernel);
-    for (int d = 0; d < 3; d++) put_u32(e + 4 + 4 * d, b->dispatches[i].groups[d]);
+    write_string(&w, dp->name, e);
+    put_u32(e + 8, dp->kernel);
+    for (int d = 0; d < 3; d++) put_u32(e + 12 + 4 * d, dp->groups[d]);
+    put_u32(e + 24, (uint32_t)arg_pos);
+    put_u32(e + 28, dp->n_args);
+    put_u64(e + 32, dp->flops);
+    put_u64(e + 40, dp->bytes);
+    for (uint32_t a = 0; a < dp->n_args; a++)
+      put_u32(p + off[SEC_ARGS] + (arg_pos + a) * ARG_REC, dp->args[a]);
+    arg_pos += dp->n_args;
   }
-  if (w_size) memcpy(p + off[SEC_WEIGHTS], b->weights, w_size);
+  if (w_size) memcpy(p + off[SEC_WEIGHTS], b->weights, (size_t)w_size);
   put_u64(p + OFF_CHECKSUM, bundle_checksum(p, (size_t)pos));
 
   *out_data = p;

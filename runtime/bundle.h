@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define MLGB_MAGIC "MLGB"
-#define MLGB_VERSION 2
+#define MLGB_VERSION 3
 #define MLGB_MAX_RANK 8
 
 typedef enum mlgb_target { MLGB_TARGET_OPENCL = 1, MLGB_TARGET_VULKAN = 2 } mlgb_target;
@@ -50,17 +50,24 @@ typedef struct mlgb_module {
   uint8_t *data;             /* OpenCL C source (not NUL-terminated on disk) or SPIR-V words */
 } mlgb_module;
 
+/* A distinct kernel: code that one or more dispatches run, each with its own tensors. */
 typedef struct mlgb_kernel {
-  char *name;                /* entry point in its module */
+  char *name;                /* OpenCL C: the entry point in its module; SPIR-V: the kernel's
+                                name (the entry point is "main") */
   uint32_t module;
   uint32_t local_size[3];
-  uint32_t n_args;
-  uint32_t *args;            /* tensor index for each buffer parameter, in parameter order */
+  uint32_t n_params;         /* buffer parameters: each dispatch binds this many tensors */
 } mlgb_kernel;
 
 typedef struct mlgb_dispatch {
+  char *name;                /* what it computes, for messages and profiles: the graph value it
+                                stores ("h3", "%12:logits"); need not be unique */
   uint32_t kernel;
   uint32_t groups[3];        /* work-groups per dimension; global size = groups * local_size */
+  uint32_t n_args;           /* = kernels[kernel].n_params */
+  uint32_t *args;            /* tensor index for each buffer parameter, in parameter order */
+  uint64_t flops;            /* the compiler's count of floating-point operations; 0: unknown */
+  uint64_t bytes;            /* the compiler's count of bytes read and written; 0: unknown */
 } mlgb_dispatch;
 
 typedef struct mlgb_bundle {
@@ -78,13 +85,17 @@ typedef struct mlgb_bundle {
   mlgb_kernel *kernels;
   uint32_t n_dispatches;
   mlgb_dispatch *dispatches;
-  int has_weights;           /* 0: built with --no-weights; bind them at load */
-  uint8_t *weights;          /* region_size[WEIGHTS] bytes when has_weights */
+  int has_params;            /* 0: built with --no-weights: params are bound at load */
+  /* The embedded tensors' bytes, one after another in tensor-table order: every const, and
+   * every param when has_params (as the weights section holds them; mlgb_weights_unpack places
+   * them in the weights region). */
+  uint64_t weights_size;
+  uint8_t *weights;
 } mlgb_bundle;
 
 /* Parses and validates a bundle from memory (the bytes are copied; the caller may free them).
  * Checks magic, version, every count, offset and size against the file length, string and
- * index bounds, tensor placement inside its region, and dispatch sizes. On failure returns -1
+ * index bounds, tensor placement inside its region, dispatch sizes and bindings. On failure returns -1
  * and writes a message ("bundle truncated: kernel table needs 320 bytes at offset 1184, file
  * has 1200") into err. */
 int  mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *err, size_t err_size);
@@ -92,5 +103,13 @@ int  mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *er
 int  mlgb_write(const mlgb_bundle *bundle, uint8_t **out_data, size_t *out_size, char *err, size_t err_size);
 /* Frees a bundle returned by mlgb_read, or one the compiler assembled with malloc'd fields. */
 void mlgb_free(mlgb_bundle *bundle);
+
+/* The weights section of a valid bundle against the weights region's image (region_size[WEIGHTS]
+ * bytes): unpack writes each embedded tensor's bytes at its offset of `image` (other bytes
+ * are left as they are); pack gathers them from `image` into `out` (mlgb_weights_size(b) bytes).
+ * mlgb_weights_size: the section's size for b's tensor table and has_params. */
+uint64_t mlgb_weights_size(const mlgb_bundle *bundle);
+void     mlgb_weights_unpack(const mlgb_bundle *bundle, uint8_t *image);
+void     mlgb_weights_pack(const mlgb_bundle *bundle, const uint8_t *image, uint8_t *out);
 
 #endif

@@ -30,8 +30,9 @@ static const char *target_name(uint32_t target) {
   return "unknown";
 }
 
-static int is_weight(const mlgb_tensor *t) {
-  return t->region == MLGB_REGION_WEIGHTS && (t->role == MLGB_ROLE_PARAM || t->role == MLGB_ROLE_CONST);
+/* A tensor a weights file binds: params. Consts are the compiler's and always in the bundle. */
+static int is_param(const mlgb_tensor *t) {
+  return t->region == MLGB_REGION_WEIGHTS && t->role == MLGB_ROLE_PARAM;
 }
 
 /* What the reader cannot know: that this runtime can run the bundle. */
@@ -68,55 +69,50 @@ static mlg_status check_bundle(const mlg_runtime *rt, const mlgb_bundle *b, cons
   return MLG_OK;
 }
 
-/* Builds the weights region image. *out_image is either the bundle's own bytes (*out_owned 0)
- * or a malloc'd copy with the file's tensors written over it (*out_owned 1). */
+/* Builds the weights region's image into *out_image (malloc'd; NULL for an empty region): the
+ * bundle's consts, and its params or, from the weights file, the file's params over them. */
 static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const mlg_load_options *options,
-                               uint8_t **out_image, int *out_owned) {
+                               uint8_t **out_image) {
   *out_image = NULL;
-  *out_owned = 0;
   uint64_t region = b->region_size[MLGB_REGION_WEIGHTS];
   const char *path = options ? options->weights_path : NULL;
-
-  if (!path) {
-    if (b->has_weights) {
-      *out_image = b->weights;
-      return MLG_OK;
-    }
+  if (!path && !b->has_params)
     for (uint32_t i = 0; i < b->n_tensors; i++)
-      if (is_weight(&b->tensors[i]))
+      if (is_param(&b->tensors[i]))
         return mlg_fail(MLG_ERR_NOT_FOUND,
                         "%s: the bundle was built with --no-weights and no weights file was given; "
                         "weight '%s' is missing (pass a .safetensors file with --weights)",
                         where, b->tensors[i].name);
+  if (region == 0) return MLG_OK;
+  if (region > SIZE_MAX) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "%s: the weights region has %" PRIu64 " bytes", where, region);
+  uint8_t *image = calloc(1, (size_t)region);
+  if (!image) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %" PRIu64 " bytes of weights", region);
+  mlgb_weights_unpack(b, image);
+  if (!path) {
+    *out_image = image;
     return MLG_OK;
   }
 
   char err[1024];
   mlg_safetensors file;
   if (mlg_safetensors_read_file(path, &file, err, sizeof err) != 0) {
+    free(image);
     /* The reader does not tell I/O from format problems; a file we cannot open is I/O. */
     FILE *probe = fopen(path, "rb");
     if (!probe) return mlg_fail(MLG_ERR_IO, "cannot read weights '%s': %s", path, err);
     fclose(probe);
     return mlg_fail(MLG_ERR_FORMAT, "weights '%s': %s", path, err);
   }
-  uint8_t *image = calloc(1, region ? (size_t)region : 1);
-  if (!image) {
-    mlg_safetensors_free(&file);
-    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %" PRIu64 " bytes of weights", region);
-  }
-  if (b->has_weights && region) memcpy(image, b->weights, (size_t)region);
-
   mlg_status st = MLG_OK;
   for (uint32_t i = 0; i < b->n_tensors && st == MLG_OK; i++) {
     const mlgb_tensor *t = &b->tensors[i];
-    if (!is_weight(t)) continue;
+    if (!is_param(t)) continue;
     const mlg_tf_tensor *f = mlg_safetensors_find(&file, t->name);
     char want[256], got[256];
     if (!f) {
-      /* Replacing some weights of a bundle that has them all is fine; a bundle without weights
+      /* Replacing some params of a bundle that has them all is fine; a bundle without them
        * needs every one. */
-      if (!b->has_weights)
+      if (!b->has_params)
         st = mlg_fail(MLG_ERR_NOT_FOUND, "weight '%s' (%s) is missing from '%s'", t->name,
                       shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims), path);
       continue;
@@ -138,7 +134,6 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
     return st;
   }
   *out_image = image;
-  *out_owned = 1;
   return MLG_OK;
 }
 
@@ -174,11 +169,12 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
   if (st == MLG_OK) st = check_bundle(rt, m->bundle, where);
   if (st == MLG_OK) st = collect_io(m);
   uint8_t *weights = NULL;
-  int owned = 0;
-  if (st == MLG_OK) st = bind_weights(m->bundle, where, options, &weights, &owned);
+  if (st == MLG_OK) st = bind_weights(m->bundle, where, options, &weights);
   if (st == MLG_OK) st = rt->backend->upload(rt->device, m->bundle, weights, &m->backend_model);
-  if (owned) free(weights);
-  if (st == MLG_OK) st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats);
+  free(weights);
+  if (st == MLG_OK)
+    st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats, options ? options->progress : NULL,
+                            options ? options->progress_user : NULL);
   if (st != MLG_OK) {
     mlg_model_destroy(m);
     return st;

@@ -7,14 +7,13 @@
 
 #include "internal.h"
 
-/* Bytes a kernel binds: each distinct tensor among its arguments once. */
-static uint64_t kernel_bytes(const mlgb_bundle *b, uint32_t kernel) {
-  const mlgb_kernel *k = &b->kernels[kernel];
+/* Bytes a dispatch binds: each distinct tensor among its arguments once. */
+static uint64_t dispatch_bytes(const mlgb_bundle *b, const mlgb_dispatch *d) {
   uint64_t bytes = 0;
-  for (uint32_t a = 0; a < k->n_args; a++) {
+  for (uint32_t a = 0; a < d->n_args; a++) {
     int seen = 0;
-    for (uint32_t e = 0; e < a && !seen; e++) seen = k->args[e] == k->args[a];
-    if (!seen) bytes += b->tensors[k->args[a]].size;
+    for (uint32_t e = 0; e < a && !seen; e++) seen = d->args[e] == d->args[a];
+    if (!seen) bytes += b->tensors[d->args[a]].size;
   }
   return bytes;
 }
@@ -76,7 +75,7 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
                       b->n_dispatches);
     }
     for (uint32_t i = 0; i < b->n_dispatches; i++)
-      s->profile_bytes[i] = kernel_bytes(b, b->dispatches[i].kernel);
+      s->profile_bytes[i] = dispatch_bytes(b, &b->dispatches[i]);
   }
   *out_session = s;
   return MLG_OK;
@@ -195,8 +194,8 @@ mlg_status mlg_session_profile(mlg_session *session, mlg_dispatch_profile *out_p
   if (st != MLG_OK) return st;
   for (uint32_t i = 0; i < b->n_dispatches && (int)i < capacity; i++) {
     uint32_t k = b->dispatches[i].kernel;
-    out_profiles[i] = (mlg_dispatch_profile){b->kernels[k].name, (int)k, (int)i, session->profile_ns[i],
-                                             session->profile_bytes[i]};
+    out_profiles[i] = (mlg_dispatch_profile){b->dispatches[i].name, b->kernels[k].name, (int)k, (int)i,
+                                             session->profile_ns[i], session->profile_bytes[i]};
   }
   *out_count = (int)b->n_dispatches;
   return MLG_OK;

@@ -80,6 +80,22 @@ static char *default_output(const char *input) {
   return out;
 }
 
+/* --emit=kernels: how many launches run each distinct kernel, as comments, then the code. */
+static void print_kernels(const mlg_pipeline *p, FILE *out) {
+  const mlg_lowered *lw = p->lowered;
+  int n = kir_module_count(lw->module);
+  fprintf(out, "// %s: %d launches per run of %d distinct kernel%s\n",
+          p->optimized->model_name ? p->optimized->model_name : "model", lw->n_launches, n, n == 1 ? "" : "s");
+  for (int k = 0; k < n; k++) {
+    const kir_kernel *kk = kir_module_kernel(lw->module, k);
+    int uses = 0;
+    for (int l = 0; l < lw->n_launches; l++) uses += lw->launches[l].kernel == kk;
+    fprintf(out, "// %s: %d launch%s\n", kk->name, uses, uses == 1 ? "" : "es");
+  }
+  fputc('\n', out);
+  fwrite(p->code->text, 1, p->code->text_size, out);
+}
+
 int main(int argc, char **argv) {
   const char *input = NULL, *output = NULL, *emit = NULL;
   mlg_compile_options options = {.target = MLGB_TARGET_OPENCL, .opt_level = 2};
@@ -208,7 +224,7 @@ int main(int argc, char **argv) {
       case MLG_STAGE_GRAPH: mlg_graph_print(p.graph, &source, out); break;
       case MLG_STAGE_KERNELS:
         if (emit_fused) mlg_fusion_print(p.fusion, p.optimized, p.lowered, out);
-        else fwrite(p.code->text, 1, p.code->text_size, out);
+        else print_kernels(&p, out);
         break;
       case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.optimized, p.lowered, out); break;
       case MLG_STAGE_BUNDLE: fwrite(p.bundle, 1, p.bundle_size, out); break;

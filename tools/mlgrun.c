@@ -18,6 +18,7 @@
 #include "gemm_tune.h"
 #include "mlg.h"
 #include "mlgrun_perf.h"
+#include "progress.h"
 #include "tensor_file.h"
 
 #define MAX_DIMS_FLAGS 64
@@ -44,6 +45,10 @@ static const char USAGE[] =
     "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
     "                               uniform in [-1, 1), i32 inputs are 0\n"
     "  --list-devices               list devices and exit\n"
+    "  --quiet                      print nothing on stderr but errors and warnings (no\n"
+    "                               progress line, no load summary)\n"
+    "  --progress                   show the progress line of loads that take over a second\n"
+    "                               even when stderr is no terminal (it is shown on one)\n"
     "\n"
     "GEMM tuning (.mlg sources; docs/performance.md):\n"
     "  --tune                       search the device's GEMM tiles again and cache them; alone,\n"
@@ -89,6 +94,8 @@ typedef struct args {
   int copy_mib;
   int max_seconds;           /* 0: no limit */
   int no_outputs;
+  int quiet;
+  int progress;              /* --progress: the progress line also off a terminal */
   int tune;                  /* --tune: search again */
   int no_tune;
   int show_tuning;
@@ -198,6 +205,10 @@ static int parse_args(int argc, char **argv, args *a) {
       a->limits = 1;
     } else if (strcmp(arg, "--no-outputs") == 0) {
       a->no_outputs = 1;
+    } else if (strcmp(arg, "--quiet") == 0) {
+      a->quiet = 1;
+    } else if (strcmp(arg, "--progress") == 0) {
+      a->progress = 1;
     } else if (strcmp(arg, "--tune") == 0) {
       a->tune = 1;
     } else if (strcmp(arg, "--no-tune") == 0) {
@@ -262,6 +273,7 @@ static int parse_args(int argc, char **argv, args *a) {
     }
   }
   if (a->tune && a->no_tune) return usage_error("--tune and --no-tune exclude each other");
+  if (a->quiet && a->progress) return usage_error("--quiet and --progress exclude each other");
   if (a->show_tuning && a->model)
     return usage_error("--show-tuning takes no model (it prints the device's table and exits)");
   if (!a->model && !a->list_devices && !a->limits && !a->tune && !a->show_tuning)
@@ -310,14 +322,32 @@ static int is_bundle(const char *path) {
   return n == 4 && memcmp(magic, MLGB_MAGIC, 4) == 0;
 }
 
+/* Starts the progress line for `what`: on stderr when it is a terminal (or with --progress),
+ * never with --quiet. */
+static void progress_start(const args *a, progress_line *p, const char *what) {
+  int tty = isatty(STDERR_FILENO);
+  progress_begin(p, !a->quiet && (tty || a->progress) ? stderr : NULL, tty, "mlgrun", what);
+}
+
 /* The device's GEMM tuning (gemm_tune.h): 1 with *out filled, 0 for the built-in tiles. A GPU
  * is searched when the cache has no table; a CPU device only with --tune (its vector kernel
  * does not use these tiles). */
 static int gemm_tuning(const args *a, const mlg_device_info *dev, mlg_gemm_tuning *out, mlg_tune_report *rep) {
   memset(rep, 0, sizeof *rep);
   if (a->no_tune) return 0;
-  mlg_tune_options o = {.who = "mlgrun", .force = a->tune, .no_search = !a->tune && !dev->is_gpu};
-  return mlg_tune_gemm(dev, &o, out, rep) == 0;
+  progress_line line;
+  progress_start(a, &line, "tuning GEMM tiles");
+  /* The search's own lines wait until the progress line is done, so the two do not mix. */
+  char *log = NULL;
+  size_t log_size = 0;
+  FILE *log_file = line.out ? open_memstream(&log, &log_size) : NULL;
+  mlg_tune_options o = {.who = "mlgrun", .force = a->tune, .no_search = !a->tune && !dev->is_gpu,
+                        .log = log_file, .progress = progress_update, .progress_user = &line};
+  int rc = mlg_tune_gemm(dev, &o, out, rep);
+  progress_end(&line);
+  if (log_file && fclose(log_file) == 0) fputs(log, stderr);
+  free(log);
+  return rc == 0;
 }
 
 /* --tune or --show-tuning without a model: the table of the device, and where it is cached. */
@@ -589,9 +619,13 @@ static int run_model(const args *a, run_state *s) {
 
   double t0 = now_ms();
   mlg_status st;
+  progress_line line;
+  mlg_load_options lo = {.progress = progress_update, .progress_user = &line};
   if (is_b) {
-    mlg_load_options lo = {.weights_path = a->weights};
+    lo.weights_path = a->weights;
+    progress_start(a, &line, "building kernels");
     st = mlg_model_load_file(s->rt, a->model, &lo, &s->model);
+    progress_end(&line);
     if (st == MLG_OK && a->profile) {
       uint8_t *data = NULL;
       size_t size = 0;
@@ -606,7 +640,9 @@ static int run_model(const args *a, run_state *s) {
     if (compile_source(a, strcmp(dev->backend, "vulkan") == 0 ? MLGB_TARGET_VULKAN : MLGB_TARGET_OPENCL,
                        dev, &data, &size) != 0)
       return 1;
-    st = mlg_model_load_memory(s->rt, data, size, NULL, &s->model);
+    progress_start(a, &line, "building kernels");
+    st = mlg_model_load_memory(s->rt, data, size, &lo, &s->model);
+    progress_end(&line);
     if (st == MLG_OK && a->profile && keep_bundle(a, s, data, size) != 0) {
       free(data);
       return 1;
@@ -675,8 +711,9 @@ static int run_model(const args *a, run_state *s) {
       return error("writing output '%s': %s", info.name, err);
     summarize(&info, s->buffer);
   }
-  fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n", mlg_model_name(s->model), dev->spec,
-          dev->name, t1 - t0, t3 - t2);
+  if (!a->quiet)
+    fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n", mlg_model_name(s->model),
+            dev->spec, dev->name, t1 - t0, t3 - t2);
   if (a->profile || a->bench || a->limits) return measure(a, s);
   return 0;
 }

@@ -27,8 +27,9 @@ static int copy_bundle(uint64_t n, uint8_t **out_data, size_t *out_size, char *e
   };
   mlgb_module module = {.kind = MLGB_MODULE_OPENCL_C, .size = sizeof COPY_SOURCE - 1, .data = (uint8_t *)COPY_SOURCE};
   uint32_t args[2] = {0, 1};
-  mlgb_kernel kernel = {.name = "mlg_copy4", .module = 0, .local_size = {COPY_LOCAL, 1, 1}, .n_args = 2, .args = args};
-  mlgb_dispatch dispatch = {.kernel = 0, .groups = {(uint32_t)(n / 4 / COPY_LOCAL), 1, 1}};
+  mlgb_kernel kernel = {.name = "mlg_copy4", .module = 0, .local_size = {COPY_LOCAL, 1, 1}, .n_params = 2};
+  mlgb_dispatch dispatch = {.name = "y", .kernel = 0, .groups = {(uint32_t)(n / 4 / COPY_LOCAL), 1, 1},
+                            .n_args = 2, .args = args, .bytes = 2 * bytes};
   mlgb_bundle b = {
       .target = MLGB_TARGET_OPENCL,
       .model_name = "mlg_copy_bandwidth",
@@ -142,7 +143,7 @@ static uint64_t numel(const mlgb_tensor *t) {
 }
 
 /* 2·numel(out)·K for the GEMM-like ops, K found from the shapes; 0 if they do not fit. */
-static uint64_t gemm_flops(const mlgb_bundle *b, const mlgb_kernel *k, op_rule rule) {
+static uint64_t gemm_flops(const mlgb_bundle *b, const mlgb_dispatch *k, op_rule rule) {
   if (k->n_args < 2) return 0;
   const mlgb_tensor *out = &b->tensors[k->args[k->n_args - 1]];
   const mlgb_tensor *x = &b->tensors[k->args[0]];
@@ -162,17 +163,15 @@ static uint64_t gemm_flops(const mlgb_bundle *b, const mlgb_kernel *k, op_rule r
   return 2 * numel(out) * kdim;
 }
 
-uint64_t perf_estimate_flops(const mlgb_bundle *b, uint32_t kernel, int *out_exact) {
+uint64_t perf_estimate_flops(const mlgb_bundle *b, uint32_t dispatch, int *out_exact) {
   *out_exact = 0;
-  const mlgb_kernel *k = &b->kernels[kernel];
-  if (k->n_args == 0) return 0;
-  const char *name = k->name;
-  /* Skip the "k<N>_" prefix that mlgc gives every kernel. */
-  if (name[0] == 'k') {
-    const char *p = name + 1;
-    while (*p >= '0' && *p <= '9') p++;
-    if (p > name + 1 && *p == '_') name = p + 1;
+  const mlgb_dispatch *k = &b->dispatches[dispatch];
+  if (k->flops) {
+    *out_exact = 1;
+    return k->flops;
   }
+  if (k->n_args == 0) return 0;
+  const char *name = b->kernels[k->kernel].name;
   uint64_t out_n = numel(&b->tensors[k->args[k->n_args - 1]]);
   uint64_t in_n = 0;
   for (uint32_t a = 0; a + 1 < k->n_args; a++) {
@@ -234,12 +233,12 @@ void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profil
                         const perf_limits *l) {
   uint64_t total_ns = 0, total_bytes = 0, total_flops = 0;
   for (int i = 0; i < n; i++) total_ns += prof[i].device_ns;
-  fprintf(f, "%4s  %-28s %10s %6s %9s %8s %9s %9s %6s %4s\n", "#", "kernel", "device_us", "%time", "bytes", "GB/s",
-          "FLOPs", "GFLOP/s", "%limit", "by");
+  fprintf(f, "%4s  %-16s %-24s %10s %6s %9s %8s %9s %9s %6s %4s\n", "#", "value", "kernel", "device_us", "%time",
+          "bytes", "GB/s", "FLOPs", "GFLOP/s", "%limit", "by");
   for (int i = 0; i < n; i++) {
     const mlg_dispatch_profile *p = &prof[i];
     int exact = 0;
-    uint64_t flops = perf_estimate_flops(b, (uint32_t)p->kernel_index, &exact);
+    uint64_t flops = perf_estimate_flops(b, (uint32_t)p->dispatch_index, &exact);
     total_bytes += p->bytes;
     total_flops += flops;
     double s = p->device_ns * 1e-9;
@@ -251,7 +250,8 @@ void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profil
       snprintf(lim_s, sizeof lim_s, "%.1f", 100 * (mem_frac > flop_frac ? mem_frac : flop_frac));
     else
       snprintf(lim_s, sizeof lim_s, "-");
-    fprintf(f, "%4d  %-28.28s %10.1f %6.1f %9s %8.1f %8s%s %9.1f %6s %4s\n", p->dispatch_index, p->kernel,
+    fprintf(f, "%4d  %-16.16s %-24.24s %10.1f %6.1f %9s %8.1f %8s%s %9.1f %6s %4s\n", p->dispatch_index, p->name,
+            p->kernel,
             p->device_ns / 1e3, total_ns ? 100.0 * p->device_ns / total_ns : 0.0, human(bytes_s, sizeof bytes_s, p->bytes),
             gbps, human(flops_s, sizeof flops_s, (double)flops), exact || !flops ? " " : "~", gflops, lim_s,
             mem_frac == 0 && flop_frac == 0 ? "" : mem_frac > flop_frac ? "mem" : "flop");

@@ -30,10 +30,11 @@ mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps);
 void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, perf_limits *out_limits);
 void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *limits);
 
-/* FLOPs of one dispatch of `kernel`, estimated from its op name and its tensors' shapes (the
- * last bound tensor is taken as the output); 0 for data movement. *out_exact is 1 for
- * matmul/linear/conv2d (2·M·N·K counted from shapes), 0 for per-element estimates. */
-uint64_t perf_estimate_flops(const mlgb_bundle *bundle, uint32_t kernel, int *out_exact);
+/* FLOPs of dispatch `dispatch`: the compiler's count when the bundle has one (*out_exact 1),
+ * else estimated from its kernel's name and its tensors' shapes (the last bound tensor is taken
+ * as the output); 0 for data movement. *out_exact is 1 for matmul/linear/conv2d (2·M·N·K
+ * counted from shapes), 0 for per-element estimates. */
+uint64_t perf_estimate_flops(const mlgb_bundle *bundle, uint32_t dispatch, int *out_exact);
 
 /* Prints the --profile table of one run: a row per dispatch, then totals. */
 void perf_print_profile(FILE *f, const mlgb_bundle *bundle, const mlg_dispatch_profile *profile, int n,

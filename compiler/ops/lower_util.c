@@ -23,7 +23,7 @@ void mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]
 
 static const char *kernel_name(mlg_lower_ctx *ctx, const char *what, mlg_kernel_build *kb) {
   kir_module_clear_error(ctx->out->module);
-  snprintf(kb->name, sizeof kb->name, "k%d_%s", ctx->next_kernel++, what);
+  snprintf(kb->name, sizeof kb->name, "k_%s", what);
   return kb->name;
 }
 

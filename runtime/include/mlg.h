@@ -87,7 +87,10 @@ typedef struct mlg_runtime_options {
 
 /* One dispatch of a session's last run, as mlg_session_profile reports it. */
 typedef struct mlg_dispatch_profile {
-  const char *kernel;        /* the kernel's name ("k3_matmul"); valid while the model lives */
+  const char *name;          /* what the dispatch computes: the value it stores ("h3", "probs");
+                                valid while the model lives */
+  const char *kernel;        /* the kernel it runs ("k_linear_relu"); several dispatches may run
+                                the same kernel; valid while the model lives */
   int kernel_index;          /* index in the bundle's kernel table */
   int dispatch_index;        /* index in the bundle's dispatch list */
   uint64_t device_ns;        /* end - start of the dispatch on the device */
@@ -97,9 +100,14 @@ typedef struct mlg_dispatch_profile {
 } mlg_dispatch_profile;
 
 typedef struct mlg_load_options {
-  /* A .safetensors file whose tensors bind (or replace) the bundle's weights, by name. Required
+  /* A .safetensors file whose tensors bind (or replace) the bundle's params, by name. Required
    * for bundles built with --no-weights. NULL: use the bundle's weights. */
   const char *weights_path;
+  /* Optional: called on the loading thread while the model's kernels are built (each distinct
+   * kernel once, several at a time), each time more of them are ready: `done` of `total`. A
+   * tool can show progress with it (mlgrun does for loads longer than a second). */
+  void (*progress)(void *user, int done, int total);
+  void *progress_user;
 } mlg_load_options;
 
 /* ---- status ---- */

@@ -1,6 +1,7 @@
 /* opencl_backend.c — the OpenCL backend: weights upload, program builds (through the binary
  * cache), sessions with kernels whose arguments are set once, and runs that replay the
  * recorded dispatch list. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,107 +142,139 @@ static int store_in_cache(mlg_backend_device *dev, cl_program p, const char *dir
   return rc;
 }
 
-/* Builds module `index` from the cache or from source; *built_from_source says which (the
- * binary is stored only once its kernels have been created, see mlg_cl_build). */
-static mlg_status build_module(mlg_backend_model *m, uint32_t index, const char *cache_dir,
-                               mlg_backend_cache_stats *stats, int *built_from_source) {
+/* One module's build, done on a worker thread: what it reports is kept here until the loading
+ * thread turns it into the call's status and message. */
+typedef struct module_build {
+  mlg_status status;
+  int from_source;           /* built from source (a cache miss) */
+  int cache_hit;
+  int written;               /* its binary was stored in the cache */
+  char message[MAX_LOG + 256];
+} module_build;
+
+typedef struct build_job {
+  mlg_backend_model *m;
+  const char *cache_dir;
+  module_build *results;
+} build_job;
+
+static int job_fail(module_build *r, mlg_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int job_fail(module_build *r, mlg_status status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->message, sizeof r->message, fmt, ap);
+  va_end(ap);
+  r->status = status;
+  return -1;
+}
+
+/* Checks that bundle kernel k exists, takes a (buffer, offset) pair per buffer parameter, and
+ * fits the device's work-group limits. */
+static int check_kernel(mlg_backend_model *m, uint32_t k, module_build *r) {
+  mlg_backend_device *dev = m->dev;
+  const mlgb_kernel *kd = &m->bundle->kernels[k];
+  cl_int err = CL_SUCCESS;
+  cl_kernel kernel = clCreateKernel(m->programs[kd->module], kd->name, &err);
+  if (err != CL_SUCCESS || !kernel)
+    return job_fail(r, err == CL_INVALID_KERNEL_NAME ? MLG_ERR_FORMAT : MLG_ERR_DEVICE,
+                    "clCreateKernel (kernel '%s' in module %u) failed: %s", kd->name, kd->module,
+                    mlg_cl_error_name(err));
+  cl_uint n_args = 0;
+  size_t wg = 0;
+  err = clGetKernelInfo(kernel, CL_KERNEL_NUM_ARGS, sizeof n_args, &n_args, NULL);
+  if (err == CL_SUCCESS)
+    err = clGetKernelWorkGroupInfo(kernel, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+  clReleaseKernel(kernel);
+  if (err != CL_SUCCESS)
+    return job_fail(r, MLG_ERR_DEVICE, "querying kernel '%s' failed: %s", kd->name, mlg_cl_error_name(err));
+  if (n_args != 2 * kd->n_params)
+    return job_fail(r, MLG_ERR_FORMAT,
+                    "kernel '%s' takes %u arguments, but the bundle binds %u tensors (a buffer and an offset each)",
+                    kd->name, n_args, kd->n_params);
+  size_t total = (size_t)kd->local_size[0] * kd->local_size[1] * kd->local_size[2];
+  for (int d = 0; d < 3; d++)
+    if (kd->local_size[d] > dev->max_work_item[d] && dev->max_work_item[d] > 0)
+      return job_fail(r, MLG_ERR_UNSUPPORTED,
+                      "kernel '%s' uses work-groups of %ux%ux%u, but device '%s' allows at most %zu in dimension %d",
+                      kd->name, kd->local_size[0], kd->local_size[1], kd->local_size[2], dev->name,
+                      dev->max_work_item[d], d);
+  if (total > wg)
+    return job_fail(r, MLG_ERR_UNSUPPORTED,
+                    "kernel '%s' uses work-groups of %zu items, but device '%s' allows at most %zu for it", kd->name,
+                    total, dev->name, wg);
+  return 0;
+}
+
+/* Builds module `index` from the cache or from source into m->programs[index], checks its
+ * kernels, and stores a binary built from source in the cache. The binary is stored only after
+ * every kernel was created from it: some drivers (PoCL) finish a program's kernels lazily, and
+ * an entry saved earlier can be incomplete; fetching it also has PoCL compile the kernels for
+ * their work-group size here, on this thread, rather than at the first run. */
+static int build_module(void *user, int index) {
+  build_job *job = user;
+  mlg_backend_model *m = job->m;
+  module_build *r = &job->results[index];
   mlg_backend_device *dev = m->dev;
   const mlgb_bundle *b = m->bundle;
   const mlgb_module *mod = &b->modules[index];
   const char *model = b->model_name ? b->model_name : "";
   mlg_cl_cache_key key = mlg_cl_cache_key_make(dev, mod->data, (size_t)mod->size, BUILD_OPTIONS);
 
-  if (cache_dir) {
-    m->programs[index] = build_from_cache(dev, cache_dir, key);
-    if (m->programs[index]) {
-      stats->hits++;
-      return MLG_OK;
+  if (job->cache_dir) {
+    m->programs[index] = build_from_cache(dev, job->cache_dir, key);
+    r->cache_hit = m->programs[index] != NULL;
+  }
+  if (!m->programs[index]) {
+    cl_int err = CL_SUCCESS;
+    const char *src = (const char *)mod->data;
+    size_t len = (size_t)mod->size;
+    cl_program p = clCreateProgramWithSource(dev->context, 1, &src, &len, &err);
+    if (err != CL_SUCCESS || !p)
+      return job_fail(r, alloc_error(err), "clCreateProgramWithSource (module %d of model '%s') failed: %s", index,
+                      model, mlg_cl_error_name(err));
+    m->programs[index] = p;
+    r->from_source = 1;
+    err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
+    if (err != CL_SUCCESS) {
+      char log[MAX_LOG + 64];
+      build_log(dev, p, log, sizeof log);
+      return job_fail(r, err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE,
+                      "clBuildProgram (module %d of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
+                      mlg_cl_error_name(err), log);
     }
   }
-  stats->misses++;
-  cl_int err = CL_SUCCESS;
-  const char *src = (const char *)mod->data;
-  size_t len = (size_t)mod->size;
-  cl_program p = clCreateProgramWithSource(dev->context, 1, &src, &len, &err);
-  if (err != CL_SUCCESS || !p)
-    return mlg_fail(alloc_error(err), "clCreateProgramWithSource (module %u of model '%s') failed: %s", index,
-                    model, mlg_cl_error_name(err));
-  m->programs[index] = p;
-  err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
-  if (err != CL_SUCCESS) {
-    char log[MAX_LOG + 64];
-    build_log(dev, p, log, sizeof log);
-    return mlg_fail(err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE,
-                    "clBuildProgram (module %u of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
-                    mlg_cl_error_name(err), log);
-  }
-  if (built_from_source) *built_from_source = 1;
-  return MLG_OK;
+  for (uint32_t k = 0; k < b->n_kernels; k++)
+    if (b->kernels[k].module == (uint32_t)index && check_kernel(m, k, r) != 0) return -1;
+  size_t n_kernels = 0;
+  if (r->from_source && job->cache_dir &&
+      clGetProgramInfo(m->programs[index], CL_PROGRAM_NUM_KERNELS, sizeof n_kernels, &n_kernels, NULL) ==
+          CL_SUCCESS &&
+      n_kernels > 0)
+    r->written = store_in_cache(dev, m->programs[index], job->cache_dir, key) == 0;
+  return 0;
 }
 
-/* Checks, once per load, that each bundle kernel exists, takes a (buffer, offset) pair per
- * bound tensor, and fits the device's work-group limits. */
-static mlg_status check_kernels(mlg_backend_model *m) {
-  mlg_backend_device *dev = m->dev;
+mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats,
+                        mlg_progress_fn progress, void *progress_user) {
   const mlgb_bundle *b = m->bundle;
-  for (uint32_t k = 0; k < b->n_kernels; k++) {
-    const mlgb_kernel *kd = &b->kernels[k];
-    cl_int err = CL_SUCCESS;
-    cl_kernel kernel = clCreateKernel(m->programs[kd->module], kd->name, &err);
-    if (err != CL_SUCCESS || !kernel)
-      return mlg_fail(err == CL_INVALID_KERNEL_NAME ? MLG_ERR_FORMAT : MLG_ERR_DEVICE,
-                      "clCreateKernel (kernel '%s' in module %u) failed: %s", kd->name, kd->module,
-                      mlg_cl_error_name(err));
-    cl_uint n_args = 0;
-    size_t wg = 0;
-    err = clGetKernelInfo(kernel, CL_KERNEL_NUM_ARGS, sizeof n_args, &n_args, NULL);
-    if (err == CL_SUCCESS)
-      err = clGetKernelWorkGroupInfo(kernel, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
-    clReleaseKernel(kernel);
-    if (err != CL_SUCCESS)
-      return mlg_fail(MLG_ERR_DEVICE, "querying kernel '%s' failed: %s", kd->name, mlg_cl_error_name(err));
-    if (n_args != 2 * kd->n_args)
-      return mlg_fail(MLG_ERR_FORMAT,
-                      "kernel '%s' takes %u arguments, but the bundle binds %u tensors (a buffer and an "
-                      "offset each)", kd->name, n_args, kd->n_args);
-    size_t total = (size_t)kd->local_size[0] * kd->local_size[1] * kd->local_size[2];
-    for (int d = 0; d < 3; d++)
-      if (kd->local_size[d] > dev->max_work_item[d] && dev->max_work_item[d] > 0)
-        return mlg_fail(MLG_ERR_UNSUPPORTED,
-                        "kernel '%s' uses work-groups of %ux%ux%u, but device '%s' allows at most %zu in "
-                        "dimension %d", kd->name, kd->local_size[0], kd->local_size[1], kd->local_size[2],
-                        dev->name, dev->max_work_item[d], d);
-    if (total > wg)
-      return mlg_fail(MLG_ERR_UNSUPPORTED,
-                      "kernel '%s' uses work-groups of %zu items, but device '%s' allows at most %zu for it",
-                      kd->name, total, dev->name, wg);
-  }
-  return MLG_OK;
-}
-
-mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats) {
-  const mlgb_bundle *b = m->bundle;
-  char *fresh = calloc(b->n_modules ? b->n_modules : 1, 1);
-  if (!fresh) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory building model '%s'", b->model_name);
+  build_job job = {.m = m, .cache_dir = cache_dir, .results = calloc(b->n_modules + 1u, sizeof(module_build))};
+  if (!job.results) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory building model '%s'", b->model_name);
+  /* Each distinct kernel is a program of its own; drivers build different programs at once. */
   mlg_status st = MLG_OK;
-  for (uint32_t i = 0; i < b->n_modules && st == MLG_OK; i++) {
-    int from_source = 0;
-    st = build_module(m, i, cache_dir, stats, &from_source);
-    fresh[i] = (char)from_source;
+  if (mlg_parallel_for((int)b->n_modules, 0, build_module, &job, progress, progress_user) != 0) {
+    st = mlg_fail(MLG_ERR_DEVICE, "building the kernels of model '%s' failed", b->model_name);
+    for (uint32_t i = 0; i < b->n_modules; i++)
+      if (job.results[i].status != MLG_OK) {
+        st = mlg_fail(job.results[i].status, "%s", job.results[i].message);
+        break;
+      }
   }
-  if (st == MLG_OK) st = check_kernels(m);
-  /* Binaries are stored only after every kernel was created from them: some drivers (PoCL)
-   * finish a program's kernels lazily, and an entry saved earlier can be incomplete. */
-  for (uint32_t i = 0; st == MLG_OK && cache_dir && i < b->n_modules; i++) {
-    size_t n_kernels = 0;
-    if (!fresh[i] || clGetProgramInfo(m->programs[i], CL_PROGRAM_NUM_KERNELS, sizeof n_kernels, &n_kernels,
-                                      NULL) != CL_SUCCESS || n_kernels == 0)
-      continue;
-    mlg_cl_cache_key key = mlg_cl_cache_key_make(m->dev, b->modules[i].data, (size_t)b->modules[i].size,
-                                                 BUILD_OPTIONS);
-    if (store_in_cache(m->dev, m->programs[i], cache_dir, key) == 0) stats->writes++;
+  for (uint32_t i = 0; i < b->n_modules; i++) {
+    stats->hits += job.results[i].cache_hit;
+    stats->misses += job.results[i].from_source;
+    stats->writes += job.results[i].written;
   }
-  free(fresh);
+  free(job.results);
   return st;
 }
 
@@ -254,25 +287,27 @@ void mlg_cl_model_destroy(mlg_backend_model *m) {
   free(m);
 }
 
-/* Creates kernel k and sets every argument: for each bound tensor, its region's buffer and its
- * offset in elements. */
-static mlg_status create_kernel(mlg_backend_session *s, uint32_t k) {
+/* Creates dispatch i's kernel object and sets every argument: for each bound tensor, its
+ * region's buffer and its offset in elements. */
+static mlg_status create_kernel(mlg_backend_session *s, uint32_t i) {
   const mlgb_bundle *b = s->model->bundle;
-  const mlgb_kernel *kd = &b->kernels[k];
+  const mlgb_dispatch *d = &b->dispatches[i];
+  const mlgb_kernel *kd = &b->kernels[d->kernel];
   cl_int err = CL_SUCCESS;
-  s->kernels[k] = clCreateKernel(s->model->programs[kd->module], kd->name, &err);
-  if (err != CL_SUCCESS || !s->kernels[k]) {
-    s->kernels[k] = NULL;
-    return mlg_fail(MLG_ERR_DEVICE, "clCreateKernel (kernel '%s') failed: %s", kd->name, mlg_cl_error_name(err));
+  s->kernels[i] = clCreateKernel(s->model->programs[kd->module], kd->name, &err);
+  if (err != CL_SUCCESS || !s->kernels[i]) {
+    s->kernels[i] = NULL;
+    return mlg_fail(alloc_error(err), "clCreateKernel (kernel '%s', dispatch %u '%s') failed: %s", kd->name, i,
+                    d->name, mlg_cl_error_name(err));
   }
-  for (uint32_t a = 0; a < kd->n_args; a++) {
-    const mlgb_tensor *t = &b->tensors[kd->args[a]];
+  for (uint32_t a = 0; a < d->n_args; a++) {
+    const mlgb_tensor *t = &b->tensors[d->args[a]];
     cl_uint offset = (cl_uint)(t->offset / 4);
-    err = clSetKernelArg(s->kernels[k], 2 * a, sizeof(cl_mem), &s->regions[t->region]);
-    if (err == CL_SUCCESS) err = clSetKernelArg(s->kernels[k], 2 * a + 1, sizeof offset, &offset);
+    err = clSetKernelArg(s->kernels[i], 2 * a, sizeof(cl_mem), &s->regions[t->region]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(s->kernels[i], 2 * a + 1, sizeof offset, &offset);
     if (err != CL_SUCCESS)
-      return mlg_fail(MLG_ERR_DEVICE, "clSetKernelArg (kernel '%s', argument %u = tensor '%s') failed: %s",
-                      kd->name, a, t->name, mlg_cl_error_name(err));
+      return mlg_fail(MLG_ERR_DEVICE, "clSetKernelArg (kernel '%s', dispatch %u, argument %u = tensor '%s') failed: %s",
+                      kd->name, i, a, t->name, mlg_cl_error_name(err));
   }
   return MLG_OK;
 }
@@ -284,7 +319,7 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
   mlg_backend_session *s = calloc(1, sizeof *s);
   if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
   s->model = m;
-  s->kernels = calloc(b->n_kernels + 1u, sizeof *s->kernels);
+  s->kernels = calloc(b->n_dispatches + 1u, sizeof *s->kernels);
   s->dispatches = calloc(b->n_dispatches + 1u, sizeof *s->dispatches);
   if (dev->profiling) {
     s->events = calloc(b->n_dispatches + 1u, sizeof *s->events);
@@ -309,14 +344,14 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
   if (st == MLG_OK) st = create_region(dev, b, MLGB_REGION_IO, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_IO]);
   if (st == MLG_OK)
     st = create_region(dev, b, MLGB_REGION_ARENA, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_ARENA]);
-  for (uint32_t k = 0; k < b->n_kernels && st == MLG_OK; k++) st = create_kernel(s, k);
-
   for (uint32_t i = 0; i < b->n_dispatches && st == MLG_OK; i++) {
     const mlgb_dispatch *d = &b->dispatches[i];
     const mlgb_kernel *kd = &b->kernels[d->kernel];
     if (d->groups[0] == 0 || d->groups[1] == 0 || d->groups[2] == 0) continue; /* nothing to do */
+    st = create_kernel(s, i);
+    if (st != MLG_OK) break;
     mlg_cl_dispatch *r = &s->dispatches[s->n_dispatches++];
-    r->kernel = s->kernels[d->kernel];
+    r->kernel = s->kernels[i];
     r->name = kd->name;
     r->bundle_index = i;
     r->work_dim = 1;
@@ -365,8 +400,8 @@ void mlg_cl_session_destroy(mlg_backend_session *s) {
   if (s->pinned_map) clEnqueueUnmapMemObject(s->queue, s->pinned, s->pinned_map, 0, NULL, NULL);
   if (s->queue) clFinish(s->queue);
   if (s->pinned) clReleaseMemObject(s->pinned);
-  for (uint32_t k = 0; s->kernels && k < s->model->bundle->n_kernels; k++)
-    if (s->kernels[k]) clReleaseKernel(s->kernels[k]);
+  for (uint32_t i = 0; s->kernels && i < s->model->bundle->n_dispatches; i++)
+    if (s->kernels[i]) clReleaseKernel(s->kernels[i]);
   if (s->regions[MLGB_REGION_IO]) clReleaseMemObject(s->regions[MLGB_REGION_IO]);
   if (s->regions[MLGB_REGION_ARENA]) clReleaseMemObject(s->regions[MLGB_REGION_ARENA]);
   if (s->queue) clReleaseCommandQueue(s->queue);

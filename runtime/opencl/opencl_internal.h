@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "../internal.h"
+#include "../parallel.h"
 
 struct mlg_backend_device {
   cl_platform_id platform;
@@ -25,7 +26,7 @@ struct mlg_backend_model {
   mlg_backend_device *dev;
   const mlgb_bundle *bundle;
   cl_mem weights;            /* read-only, the whole weights region */
-  cl_program *programs;      /* one per bundle module */
+  cl_program *programs;      /* one per bundle module (each distinct kernel is one) */
 };
 
 /* One recorded kernel launch. */
@@ -42,7 +43,7 @@ struct mlg_backend_session {
   mlg_backend_model *model;
   cl_command_queue queue;
   cl_mem regions[MLGB_N_REGIONS]; /* weights (borrowed from the model), io, arena (owned) */
-  cl_kernel *kernels;        /* one per bundle kernel, arguments set */
+  cl_kernel *kernels;        /* one per bundle dispatch, arguments set (NULL: no work) */
   uint32_t n_dispatches;
   mlg_cl_dispatch *dispatches;
   /* Profiling devices only (NULL otherwise): one event per recorded dispatch, live during a
@@ -70,7 +71,8 @@ mlg_status mlg_cl_device_create(int index, int enable_profiling, mlg_backend_dev
 void       mlg_cl_device_destroy(mlg_backend_device *device);
 mlg_status mlg_cl_upload(mlg_backend_device *device, const mlgb_bundle *bundle, const void *weights,
                          mlg_backend_model **out_model);
-mlg_status mlg_cl_build(mlg_backend_model *model, const char *cache_dir, mlg_backend_cache_stats *stats);
+mlg_status mlg_cl_build(mlg_backend_model *model, const char *cache_dir, mlg_backend_cache_stats *stats,
+                        mlg_progress_fn progress, void *progress_user);
 void       mlg_cl_model_destroy(mlg_backend_model *model);
 mlg_status mlg_cl_record(mlg_backend_model *model, mlg_backend_session **out_session);
 void       mlg_cl_session_destroy(mlg_backend_session *session);

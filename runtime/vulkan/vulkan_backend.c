@@ -3,9 +3,11 @@
  * pipeline cache. Sessions are in vulkan_session.c.
  *
  * The bundle convention (shared with codegen/glsl_printer.c): one SPIR-V module per kernel
- * with entry point "main"; kernel argument i is a storage buffer at set 0, binding i, bound to
- * the whole buffer of its tensor's region; push constants `uint off[n_args]` hold each tensor's
- * element offset in that buffer; the work-group size is baked into the shader. */
+ * with entry point "main"; buffer parameter i is a storage buffer at set 0, binding i, bound to
+ * the whole buffer of its tensor's region; push constants `uint off[n_params]` hold each
+ * tensor's element offset in that buffer; the work-group size is baked into the shader. Each
+ * distinct kernel is one pipeline, which every dispatch of it binds with its own descriptor
+ * set and push constants. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,18 +65,19 @@ static mlg_status check_bundle(const mlg_backend_device *dev, const mlgb_bundle 
                       (unsigned long long)b->region_size[r], dev->name, lim->maxStorageBufferRange);
   for (uint32_t k = 0; k < b->n_kernels; k++) {
     const mlgb_kernel *kd = &b->kernels[k];
-    if (kd->n_args > MLG_VK_MAX_ARGS)
+    if (kd->n_params > MLG_VK_MAX_ARGS)
       return mlg_fail(MLG_ERR_UNSUPPORTED, "kernel '%s' of model '%s' binds %u tensors; the Vulkan backend takes at most %d",
-                      kd->name, model_name(b), kd->n_args, MLG_VK_MAX_ARGS);
-    if (kd->n_args * 4 > lim->maxPushConstantsSize)
+                      kd->name, model_name(b), kd->n_params, MLG_VK_MAX_ARGS);
+    if (kd->n_params * 4 > lim->maxPushConstantsSize)
       return mlg_fail(MLG_ERR_UNSUPPORTED,
                       "kernel '%s' of model '%s' needs %u bytes of push constants (one offset per tensor), but device "
-                      "'%s' allows %u (maxPushConstantsSize)", kd->name, model_name(b), kd->n_args * 4, dev->name,
+                      "'%s' allows %u (maxPushConstantsSize)", kd->name, model_name(b), kd->n_params * 4, dev->name,
                       lim->maxPushConstantsSize);
-    if (kd->n_args > lim->maxPerStageDescriptorStorageBuffers || kd->n_args > lim->maxDescriptorSetStorageBuffers)
+    if (kd->n_params > lim->maxPerStageDescriptorStorageBuffers ||
+        kd->n_params > lim->maxDescriptorSetStorageBuffers)
       return mlg_fail(MLG_ERR_UNSUPPORTED,
                       "kernel '%s' of model '%s' binds %u storage buffers, but device '%s' allows %u per shader "
-                      "(maxPerStageDescriptorStorageBuffers)", kd->name, model_name(b), kd->n_args, dev->name,
+                      "(maxPerStageDescriptorStorageBuffers)", kd->name, model_name(b), kd->n_params, dev->name,
                       lim->maxPerStageDescriptorStorageBuffers);
   }
   for (uint32_t i = 0; i < b->n_dispatches; i++) {
@@ -100,7 +103,7 @@ mlg_status mlg_vk_upload_model(mlg_backend_device *dev, const mlgb_bundle *b, co
   m->dev = dev;
   m->bundle = b;
   uint32_t total_args = 0;
-  for (uint32_t k = 0; k < b->n_kernels; k++) total_args += b->kernels[k].n_args;
+  for (uint32_t k = 0; k < b->n_kernels; k++) total_args += b->kernels[k].n_params;
   m->modules = calloc(b->n_modules + 1u, sizeof *m->modules);
   m->pipelines = calloc(b->n_kernels + 1u, sizeof *m->pipelines);
   m->access = calloc(total_args + 1u, 1);
@@ -109,7 +112,7 @@ mlg_status mlg_vk_upload_model(mlg_backend_device *dev, const mlgb_bundle *b, co
     mlg_vk_model_destroy(m);
     return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
   }
-  for (uint32_t k = 0, at = 0; k < b->n_kernels; at += b->kernels[k].n_args, k++) m->arg_base[k] = at;
+  for (uint32_t k = 0, at = 0; k < b->n_kernels; at += b->kernels[k].n_params, k++) m->arg_base[k] = at;
 
   int errors = atomic_load(&dev->validation.errors);
   char what[300];
@@ -142,20 +145,20 @@ static mlg_status check_kernel(mlg_backend_model *m, uint32_t k, const mlg_spv_i
                     "convention passes tensors as storage buffers only", kd->name, model_name(b), kd->module);
   for (uint32_t i = 0; i < info->n_bindings; i++) {
     const mlg_spv_binding *bd = &info->bindings[i];
-    if (bd->set != 0 || bd->binding >= kd->n_args)
+    if (bd->set != 0 || bd->binding >= kd->n_params)
       return mlg_fail(MLG_ERR_FORMAT,
                       "kernel '%s' of model '%s' uses descriptor set %u binding %u, but the bundle binds %u tensors "
-                      "(set 0, bindings 0..%d)", kd->name, model_name(b), bd->set, bd->binding, kd->n_args,
-                      (int)kd->n_args - 1);
+                      "(set 0, bindings 0..%d)", kd->name, model_name(b), bd->set, bd->binding, kd->n_params,
+                      (int)kd->n_params - 1);
     uint8_t *a = &m->access[m->arg_base[k] + bd->binding];
     uint8_t want = bd->writable ? MLG_VK_ARG_WRITE : MLG_VK_ARG_READ;
     if (want > *a) *a = want;
   }
-  if (info->push_constant_size == UINT32_MAX || info->push_constant_size > kd->n_args * 4u)
+  if (info->push_constant_size == UINT32_MAX || info->push_constant_size > kd->n_params * 4u)
     return mlg_fail(MLG_ERR_FORMAT,
                     "kernel '%s' of model '%s' declares %s bytes of push constants, but the bundle passes %u (one "
                     "uint offset per tensor)", kd->name, model_name(b),
-                    info->push_constant_size == UINT32_MAX ? "an unknown number of" : "more", kd->n_args * 4u);
+                    info->push_constant_size == UINT32_MAX ? "an unknown number of" : "more", kd->n_params * 4u);
   const uint32_t *ls = info->local_size;
   uint64_t total = (uint64_t)ls[0] * ls[1] * ls[2];
   for (int d = 0; d < 3; d++)
@@ -231,7 +234,7 @@ static mlg_status create_layouts(mlg_backend_model *m) {
         .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
     };
   for (uint32_t k = 0; k < b->n_kernels; k++) {
-    uint32_t n = b->kernels[k].n_args;
+    uint32_t n = b->kernels[k].n_params;
     if (m->layouts[n]) continue;
     VkDescriptorSetLayoutCreateInfo set_info = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
@@ -263,78 +266,111 @@ static mlg_status create_layouts(mlg_backend_model *m) {
   return MLG_OK;
 }
 
-/* Creates every pipeline through a VkPipelineCache seeded from `cache_dir`, and writes the
- * cache back when it was a miss. Counts are per pipeline. */
-static mlg_status create_pipelines(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats) {
+/* One pipeline's build, done on a worker thread: its own VkPipelineCache, seeded from its
+ * entry in the disk cache and written back after a miss. The outcome waits here until the
+ * loading thread turns it into the call's status and message. */
+typedef struct pipeline_build {
+  VkResult result;
+  const char *call;          /* the failing call */
+  int hit, written;
+} pipeline_build;
+
+typedef struct pipelines_job {
+  mlg_backend_model *m;
+  const char *cache_dir;
+  pipeline_build *results;
+} pipelines_job;
+
+static int build_pipeline(void *user, int k) {
+  pipelines_job *job = user;
+  mlg_backend_model *m = job->m;
   mlg_backend_device *dev = m->dev;
   const mlg_vk_fns *vk = &dev->inst.vk;
-  const mlgb_bundle *b = m->bundle;
-  mlg_vk_cache_key key = mlg_vk_cache_key_make(&dev->props, b);
+  const mlgb_kernel *kd = &m->bundle->kernels[k];
+  pipeline_build *r = &job->results[k];
+  mlg_vk_cache_key key = mlg_vk_cache_key_make(&dev->props, &m->bundle->modules[kd->module], kd->n_params);
   uint8_t *data = NULL;
   size_t size = 0;
-  int hit = cache_dir && mlg_vk_cache_load(cache_dir, key, &dev->props, &data, &size) == 0;
+  r->hit = job->cache_dir && mlg_vk_cache_load(job->cache_dir, key, &dev->props, &data, &size) == 0;
   VkPipelineCacheCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
-      .initialDataSize = hit ? size : 0,
-      .pInitialData = hit ? data : NULL,
+      .initialDataSize = r->hit ? size : 0,
+      .pInitialData = r->hit ? data : NULL,
   };
   VkPipelineCache cache = VK_NULL_HANDLE;
-  VkResult r = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
-  if (r != VK_SUCCESS && hit) {
+  r->call = "vkCreatePipelineCache";
+  r->result = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
+  if (r->result != VK_SUCCESS && r->hit) {
     /* The driver refused the data: a miss, like any other bad entry. */
-    hit = 0;
+    r->hit = 0;
     info.initialDataSize = 0;
     info.pInitialData = NULL;
-    r = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
+    r->result = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
   }
   free(data);
-  if (r != VK_SUCCESS)
-    return mlg_fail(mlg_vk_status(r), "vkCreatePipelineCache (model '%s') on '%s' failed: %s", model_name(b), dev->name,
-                    mlg_vk_result_name(r));
-
-  mlg_status st = MLG_OK;
-  for (uint32_t k = 0; k < b->n_kernels && st == MLG_OK; k++) {
-    const mlgb_kernel *kd = &b->kernels[k];
-    VkComputePipelineCreateInfo pinfo = {
-        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-        .stage = {
-            .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
-            .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-            .module = m->modules[kd->module],
-            .pName = "main",
-        },
-        .layout = m->layouts[kd->n_args],
-    };
-    r = vk->vkCreateComputePipelines(dev->device, cache, 1, &pinfo, NULL, &m->pipelines[k]);
-    if (r != VK_SUCCESS) {
-      m->pipelines[k] = VK_NULL_HANDLE;
-      st = mlg_fail(r == VK_ERROR_INVALID_SHADER_NV ? MLG_ERR_BUILD : mlg_vk_status(r),
-                    "vkCreateComputePipelines (kernel '%s', module %u of model '%s') on '%s' failed: %s", kd->name,
-                    kd->module, model_name(b), dev->name, mlg_vk_result_name(r));
-    }
-  }
-  if (st == MLG_OK) {
-    if (hit) stats->hits += (int)b->n_kernels;
-    else stats->misses += (int)b->n_kernels;
-  }
-  if (st == MLG_OK && cache_dir && !hit) {
+  if (r->result != VK_SUCCESS) return -1;
+  VkComputePipelineCreateInfo pinfo = {
+      .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+      .stage = {
+          .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+          .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+          .module = m->modules[kd->module],
+          .pName = "main",
+      },
+      .layout = m->layouts[kd->n_params],
+  };
+  r->call = "vkCreateComputePipelines";
+  r->result = vk->vkCreateComputePipelines(dev->device, cache, 1, &pinfo, NULL, &m->pipelines[k]);
+  if (r->result != VK_SUCCESS) m->pipelines[k] = VK_NULL_HANDLE;
+  if (r->result == VK_SUCCESS && job->cache_dir && !r->hit) {
     size_t n = 0;
     uint8_t *out = NULL;
     if (vk->vkGetPipelineCacheData(dev->device, cache, &n, NULL) == VK_SUCCESS && n > 0 && (out = malloc(n)) &&
         vk->vkGetPipelineCacheData(dev->device, cache, &n, out) == VK_SUCCESS &&
-        mlg_vk_cache_store(cache_dir, key, &dev->props, out, n) == 0)
-      stats->writes++;
+        mlg_vk_cache_store(job->cache_dir, key, &dev->props, out, n) == 0)
+      r->written = 1;
     free(out);
   }
   vk->vkDestroyPipelineCache(dev->device, cache, NULL);
+  return r->result == VK_SUCCESS ? 0 : -1;
+}
+
+/* Creates every kernel's pipeline, several at a time, each through its own cache entry.
+ * Counts are per pipeline. */
+static mlg_status create_pipelines(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats,
+                                   mlg_progress_fn progress, void *progress_user) {
+  const mlgb_bundle *b = m->bundle;
+  pipelines_job job = {.m = m, .cache_dir = cache_dir, .results = calloc(b->n_kernels + 1u, sizeof(pipeline_build))};
+  if (!job.results) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  mlg_status st = MLG_OK;
+  if (mlg_parallel_for((int)b->n_kernels, 0, build_pipeline, &job, progress, progress_user) != 0) {
+    st = mlg_fail(MLG_ERR_DEVICE, "building the pipelines of model '%s' failed", model_name(b));
+    for (uint32_t k = 0; k < b->n_kernels; k++) {
+      const pipeline_build *r = &job.results[k];
+      if (r->result == VK_SUCCESS) continue;
+      const mlgb_kernel *kd = &b->kernels[k];
+      st = mlg_fail(r->result == VK_ERROR_INVALID_SHADER_NV ? MLG_ERR_BUILD : mlg_vk_status(r->result),
+                    "%s (kernel '%s', module %u of model '%s') on '%s' failed: %s", r->call, kd->name, kd->module,
+                    model_name(b), m->dev->name, mlg_vk_result_name(r->result));
+      break;
+    }
+  }
+  for (uint32_t k = 0; k < b->n_kernels; k++) {
+    if (job.results[k].result != VK_SUCCESS) continue;
+    if (job.results[k].hit) stats->hits++;
+    else stats->misses++;
+    stats->writes += job.results[k].written;
+  }
+  free(job.results);
   return st;
 }
 
-mlg_status mlg_vk_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats) {
+mlg_status mlg_vk_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats,
+                        mlg_progress_fn progress, void *progress_user) {
   int errors = atomic_load(&m->dev->validation.errors);
   mlg_status st = create_modules(m);
   if (st == MLG_OK) st = create_layouts(m);
-  if (st == MLG_OK) st = create_pipelines(m, cache_dir, stats);
+  if (st == MLG_OK) st = create_pipelines(m, cache_dir, stats, progress, progress_user);
   if (st == MLG_OK) st = mlg_vk_validation_check(m->dev, errors, "pipeline creation");
   return st;
 }

@@ -29,6 +29,7 @@
 #include <vulkan/vulkan.h>
 
 #include "../internal.h"
+#include "../parallel.h"
 
 /* The convention shared with the GLSL printer: at most this many tensor arguments per kernel,
  * passed as storage buffers (set 0, binding i) and push constants `uint off[n_args]`. */
@@ -118,7 +119,8 @@ struct mlg_backend_model {
   VkDescriptorSetLayout set_layouts[MLG_VK_MAX_ARGS + 1]; /* by argument count; NULL if unused */
   VkPipelineLayout layouts[MLG_VK_MAX_ARGS + 1];
   VkPipeline *pipelines;     /* one per bundle kernel */
-  uint8_t *access;           /* MLG_VK_ARG_* per (kernel, argument), kernel k at arg_base[k] */
+  uint8_t *access;           /* MLG_VK_ARG_* per (kernel, buffer parameter), kernel k's at
+                                arg_base[k] */
   uint32_t *arg_base;
 };
 
@@ -139,7 +141,7 @@ struct mlg_backend_session {
   VkDeviceMemory staging_memory;
   uint8_t *staging_map;
   VkDescriptorPool pool;
-  VkDescriptorSet *sets;     /* one per kernel (NULL for kernels without arguments) */
+  VkDescriptorSet *sets;     /* one per dispatch (NULL for dispatches without arguments) */
   VkCommandPool command_pool;
   VkCommandBuffer commands;
   VkFence fence;
@@ -209,15 +211,17 @@ typedef struct mlg_spv_info {
  * module. */
 int mlg_spv_reflect(const void *code, size_t size, mlg_spv_info *out, char *err, size_t err_size);
 
-/* Pipeline-cache files (vulkan_pipeline_cache.c). One file per (bundle code, device, driver):
- * the key names the file, and the header inside repeats vendorID, deviceID, driverVersion and
- * pipelineCacheUUID, which must all match. */
+/* Pipeline-cache files (vulkan_pipeline_cache.c). One file per (distinct kernel, device,
+ * driver): the key names the file, and the header inside repeats vendorID, deviceID,
+ * driverVersion and pipelineCacheUUID, which must all match. */
 typedef struct mlg_vk_cache_key {
   uint64_t file_hash;
   uint64_t check_hash;
 } mlg_vk_cache_key;
 
-mlg_vk_cache_key mlg_vk_cache_key_make(const VkPhysicalDeviceProperties *props, const mlgb_bundle *bundle);
+/* The key of the pipeline of a kernel with SPIR-V `module` and `n_params` buffer parameters. */
+mlg_vk_cache_key mlg_vk_cache_key_make(const VkPhysicalDeviceProperties *props, const mlgb_module *module,
+                                       uint32_t n_params);
 void mlg_vk_cache_path(const char *dir, mlg_vk_cache_key key, char *buf, size_t size);
 /* Reads key's entry into a malloc'd buffer; -1 for any miss (no file, wrong device or driver,
  * truncated or corrupted). Never sets an error. */
@@ -234,7 +238,8 @@ mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_dev
 void       mlg_vk_device_destroy(mlg_backend_device *device);
 mlg_status mlg_vk_upload_model(mlg_backend_device *device, const mlgb_bundle *bundle, const void *weights,
                                mlg_backend_model **out_model);
-mlg_status mlg_vk_build(mlg_backend_model *model, const char *cache_dir, mlg_backend_cache_stats *stats);
+mlg_status mlg_vk_build(mlg_backend_model *model, const char *cache_dir, mlg_backend_cache_stats *stats,
+                        mlg_progress_fn progress, void *progress_user);
 void       mlg_vk_model_destroy(mlg_backend_model *model);
 mlg_status mlg_vk_record(mlg_backend_model *model, mlg_backend_session **out_session);
 void       mlg_vk_session_destroy(mlg_backend_session *session);

@@ -1,5 +1,6 @@
-/* vulkan_pipeline_cache.c — VkPipelineCache data on disk. One file per (bundle code, device,
- * driver, mlg version), named by a hash of all of them:
+/* vulkan_pipeline_cache.c — VkPipelineCache data on disk. One file per (distinct kernel: its
+ * SPIR-V module and buffer-parameter count, device, driver, mlg version), named by a hash of all
+ * of them, so models that share a kernel share its entry:
  *
  *   "MLGVKPC\0" | u32 format | u32 vendorID | u32 deviceID | u32 driverVersion
  *   | u8 pipelineCacheUUID[16] | u64 check hash | u64 data size | u64 data hash | data
@@ -32,23 +33,21 @@ static uint64_t field(uint64_t h, const void *data, size_t size) {
   return mlg_fnv1a(h, data, size);
 }
 
-static uint64_t key_hash(uint64_t h, const VkPhysicalDeviceProperties *p, const mlgb_bundle *b) {
+static uint64_t key_hash(uint64_t h, const VkPhysicalDeviceProperties *p, const mlgb_module *module,
+                         uint32_t n_params) {
   h = field(h, &p->vendorID, sizeof p->vendorID);
   h = field(h, &p->deviceID, sizeof p->deviceID);
   h = field(h, &p->driverVersion, sizeof p->driverVersion);
   h = field(h, p->pipelineCacheUUID, VK_UUID_SIZE);
   h = field(h, MLG_VERSION_STRING, strlen(MLG_VERSION_STRING));
-  for (uint32_t m = 0; m < b->n_modules; m++) h = field(h, b->modules[m].data, (size_t)b->modules[m].size);
-  /* Pipelines also depend on their layout, which the argument count decides. */
-  for (uint32_t k = 0; k < b->n_kernels; k++) {
-    uint32_t shape[2] = {b->kernels[k].module, b->kernels[k].n_args};
-    h = field(h, shape, sizeof shape);
-  }
-  return h;
+  h = field(h, module->data, (size_t)module->size);
+  /* The pipeline also depends on its layout, which the parameter count decides. */
+  return field(h, &n_params, sizeof n_params);
 }
 
-mlg_vk_cache_key mlg_vk_cache_key_make(const VkPhysicalDeviceProperties *props, const mlgb_bundle *bundle) {
-  mlg_vk_cache_key k = {key_hash(SEED_A, props, bundle), key_hash(SEED_B, props, bundle)};
+mlg_vk_cache_key mlg_vk_cache_key_make(const VkPhysicalDeviceProperties *props, const mlgb_module *module,
+                                       uint32_t n_params) {
+  mlg_vk_cache_key k = {key_hash(SEED_A, props, module, n_params), key_hash(SEED_B, props, module, n_params)};
   return k;
 }
 

@@ -1,5 +1,5 @@
 /* vulkan_session.c — sessions: the io and arena buffers, staging, one descriptor set per
- * kernel, and the whole run recorded once into one command buffer:
+ * dispatch, and the whole run recorded once into one command buffer:
  *
  *   barrier (previous run) | copy inputs staging → io | barrier | dispatches, with a barrier
  *   only before a dispatch that touches what an earlier one wrote (or overwrites what it read)
@@ -84,16 +84,17 @@ static mlg_status create_buffers(mlg_backend_session *s, uint64_t staging_size) 
   return st;
 }
 
-/* One descriptor set per kernel with arguments, each binding its tensors' whole region buffers. */
+/* One descriptor set per dispatch with arguments, each binding its tensors' whole region
+ * buffers (the tensors' offsets go in push constants). */
 static mlg_status create_sets(mlg_backend_session *s) {
   mlg_backend_model *m = s->model;
   mlg_backend_device *dev = m->dev;
   const mlg_vk_fns *vk = &dev->inst.vk;
   const mlgb_bundle *b = m->bundle;
   uint32_t n_sets = 0, n_descriptors = 0;
-  for (uint32_t k = 0; k < b->n_kernels; k++)
-    if (b->kernels[k].n_args) n_sets++, n_descriptors += b->kernels[k].n_args;
-  s->sets = calloc(b->n_kernels + 1u, sizeof *s->sets);
+  for (uint32_t i = 0; i < b->n_dispatches; i++)
+    if (b->dispatches[i].n_args) n_sets++, n_descriptors += b->dispatches[i].n_args;
+  s->sets = calloc(b->n_dispatches + 1u, sizeof *s->sets);
   if (!s->sets) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
   if (n_sets == 0) return MLG_OK;
   VkDescriptorPoolSize pool_size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, n_descriptors};
@@ -111,31 +112,31 @@ static mlg_status create_sets(mlg_backend_session *s) {
   }
   VkDescriptorBufferInfo infos[MLG_VK_MAX_ARGS];
   VkWriteDescriptorSet writes[MLG_VK_MAX_ARGS];
-  for (uint32_t k = 0; k < b->n_kernels; k++) {
-    const mlgb_kernel *kd = &b->kernels[k];
-    if (kd->n_args == 0) continue;
+  for (uint32_t i = 0; i < b->n_dispatches; i++) {
+    const mlgb_dispatch *d = &b->dispatches[i];
+    if (d->n_args == 0) continue;
     VkDescriptorSetAllocateInfo alloc = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
         .descriptorPool = s->pool,
         .descriptorSetCount = 1,
-        .pSetLayouts = &m->set_layouts[kd->n_args],
+        .pSetLayouts = &m->set_layouts[d->n_args],
     };
-    r = vk->vkAllocateDescriptorSets(dev->device, &alloc, &s->sets[k]);
+    r = vk->vkAllocateDescriptorSets(dev->device, &alloc, &s->sets[i]);
     if (r != VK_SUCCESS)
-      return mlg_fail(mlg_vk_status(r), "vkAllocateDescriptorSets (kernel '%s' of model '%s') on '%s' failed: %s",
-                      kd->name, model_name(b), dev->name, mlg_vk_result_name(r));
-    for (uint32_t a = 0; a < kd->n_args; a++) {
-      infos[a] = (VkDescriptorBufferInfo){s->buffers[b->tensors[kd->args[a]].region], 0, VK_WHOLE_SIZE};
+      return mlg_fail(mlg_vk_status(r), "vkAllocateDescriptorSets (dispatch %u '%s' of model '%s') on '%s' failed: %s",
+                      i, d->name, model_name(b), dev->name, mlg_vk_result_name(r));
+    for (uint32_t a = 0; a < d->n_args; a++) {
+      infos[a] = (VkDescriptorBufferInfo){s->buffers[b->tensors[d->args[a]].region], 0, VK_WHOLE_SIZE};
       writes[a] = (VkWriteDescriptorSet){
           .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
-          .dstSet = s->sets[k],
+          .dstSet = s->sets[i],
           .dstBinding = a,
           .descriptorCount = 1,
           .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
           .pBufferInfo = &infos[a],
       };
     }
-    vk->vkUpdateDescriptorSets(dev->device, kd->n_args, writes, 0, NULL);
+    vk->vkUpdateDescriptorSets(dev->device, d->n_args, writes, 0, NULL);
   }
   return MLG_OK;
 }
@@ -169,7 +170,7 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) 
   const mlg_vk_fns *vk = &m->dev->inst.vk;
   const mlgb_bundle *b = m->bundle;
   uint32_t max_ranges = 0;
-  for (uint32_t i = 0; i < b->n_dispatches; i++) max_ranges += b->kernels[b->dispatches[i].kernel].n_args;
+  for (uint32_t i = 0; i < b->n_dispatches; i++) max_ranges += b->dispatches[i].n_args;
   range *written = calloc(max_ranges + 1u, sizeof *written);
   range *read = calloc(max_ranges + 1u, sizeof *read);
   if (!written || !read) {
@@ -181,12 +182,11 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) 
   uint32_t bound = UINT32_MAX;
   for (uint32_t i = 0; i < b->n_dispatches; i++) {
     const mlgb_dispatch *d = &b->dispatches[i];
-    const mlgb_kernel *kd = &b->kernels[d->kernel];
     if (d->groups[0] == 0 || d->groups[1] == 0 || d->groups[2] == 0) continue; /* nothing to do */
     const uint8_t *access = &m->access[m->arg_base[d->kernel]];
     int need = 0;
-    for (uint32_t a = 0; a < kd->n_args && !need; a++) {
-      const mlgb_tensor *t = &b->tensors[kd->args[a]];
+    for (uint32_t a = 0; a < d->n_args && !need; a++) {
+      const mlgb_tensor *t = &b->tensors[d->args[a]];
       if (access[a] == MLG_VK_ARG_UNUSED || t->region == MLGB_REGION_WEIGHTS || t->size == 0) continue;
       range x = {t->region, t->offset, t->offset + t->size};
       need = overlaps(written, n_written, x) || (access[a] == MLG_VK_ARG_WRITE && overlaps(read, n_read, x));
@@ -197,8 +197,8 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) 
       s->n_compute_barriers++;
       n_written = n_read = 0;
     }
-    for (uint32_t a = 0; a < kd->n_args; a++) {
-      const mlgb_tensor *t = &b->tensors[kd->args[a]];
+    for (uint32_t a = 0; a < d->n_args; a++) {
+      const mlgb_tensor *t = &b->tensors[d->args[a]];
       if (access[a] == MLG_VK_ARG_UNUSED || t->region == MLGB_REGION_WEIGHTS || t->size == 0) continue;
       range x = {t->region, t->offset, t->offset + t->size};
       if (access[a] == MLG_VK_ARG_WRITE) written[n_written++] = x;
@@ -206,15 +206,14 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) 
     }
     if (bound != d->kernel) {
       vk->vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, m->pipelines[d->kernel]);
-      if (kd->n_args)
-        vk->vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, m->layouts[kd->n_args], 0, 1, &s->sets[d->kernel],
-                                    0, NULL);
       bound = d->kernel;
     }
-    if (kd->n_args) {
+    if (d->n_args) {
+      vk->vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, m->layouts[d->n_args], 0, 1, &s->sets[i], 0,
+                                  NULL);
       uint32_t off[MLG_VK_MAX_ARGS];
-      for (uint32_t a = 0; a < kd->n_args; a++) off[a] = (uint32_t)(b->tensors[kd->args[a]].offset / 4);
-      vk->vkCmdPushConstants(cb, m->layouts[kd->n_args], VK_SHADER_STAGE_COMPUTE_BIT, 0, kd->n_args * 4, off);
+      for (uint32_t a = 0; a < d->n_args; a++) off[a] = (uint32_t)(b->tensors[d->args[a]].offset / 4);
+      vk->vkCmdPushConstants(cb, m->layouts[d->n_args], VK_SHADER_STAGE_COMPUTE_BIT, 0, d->n_args * 4, off);
     }
     uint32_t q = 2 * s->n_recorded_dispatches;
     /* The start is written once every earlier command has finished (BOTTOM_OF_PIPE): at

@@ -12,7 +12,7 @@
 
 /* ---- layout constants (docs/bundle.md) ---- */
 enum { HDR_SIZE = 288, SEC_TABLE = 48, SEC_ENTRY = 24, TENSOR_REC = 104, KERNEL_REC = 32,
-       DISPATCH_REC = 16, MODULE_REC = 24 };
+       DISPATCH_REC = 48, MODULE_REC = 24 };
 enum { S_STRINGS, S_TENSORS, S_MODULES, S_CODE, S_KERNELS, S_ARGS, S_DISPATCHES, S_PLAN, S_META,
        S_WEIGHTS };
 
@@ -101,30 +101,35 @@ static mlgb_bundle *make_bundle(int with_weights) {
   b->modules[1].data = malloc(sizeof SPIRV_WORDS);
   memcpy(b->modules[1].data, SPIRV_WORDS, sizeof SPIRV_WORDS);
 
-  static const uint32_t args0[3] = { 0, 1, 3 }, args1[4] = { 3, 2, 5, 4 };
   b->n_kernels = 3;
   b->kernels = calloc(3, sizeof *b->kernels);
   ck_assert_ptr_nonnull(b->kernels);
   mlgb_kernel *k = b->kernels;
-  k[0] = (mlgb_kernel){ dup("matmul"), 0, { 8, 8, 1 }, 3, malloc(sizeof args0) };
-  memcpy(k[0].args, args0, sizeof args0);
-  k[1] = (mlgb_kernel){ dup("bias_relu"), 0, { 64, 1, 1 }, 4, malloc(sizeof args1) };
-  memcpy(k[1].args, args1, sizeof args1);
-  k[2] = (mlgb_kernel){ dup("noop"), 1, { 1, 2, 3 }, 0, NULL };
+  k[0] = (mlgb_kernel){ dup("matmul"), 0, { 8, 8, 1 }, 3 };
+  k[1] = (mlgb_kernel){ dup("bias_relu"), 0, { 64, 1, 1 }, 4 };
+  k[2] = (mlgb_kernel){ dup("noop"), 1, { 1, 2, 3 }, 0 };
 
-  b->n_dispatches = 3;
-  b->dispatches = calloc(3, sizeof *b->dispatches);
+  /* Four dispatches; the first and the last run the same kernel on different tensors. */
+  static const uint32_t args0[3] = { 0, 1, 3 }, args1[4] = { 3, 2, 5, 4 }, args3[3] = { 3, 1, 4 };
+  b->n_dispatches = 4;
+  b->dispatches = calloc(4, sizeof *b->dispatches);
   ck_assert_ptr_nonnull(b->dispatches);
-  b->dispatches[0] = (mlgb_dispatch){ 0, { 1, 2, 3 } };
-  b->dispatches[1] = (mlgb_dispatch){ 1, { 4, 1, 1 } };
-  b->dispatches[2] = (mlgb_dispatch){ 2, { 1, 1, 7 } };
+  mlgb_dispatch *d = b->dispatches;
+  d[0] = (mlgb_dispatch){ dup("h"), 0, { 1, 2, 3 }, 3, malloc(sizeof args0), 96, 80 };
+  memcpy(d[0].args, args0, sizeof args0);
+  d[1] = (mlgb_dispatch){ dup("y"), 1, { 4, 1, 1 }, 4, malloc(sizeof args1), 8, 52 };
+  memcpy(d[1].args, args1, sizeof args1);
+  d[2] = (mlgb_dispatch){ dup(""), 2, { 1, 1, 7 }, 0, NULL, 0, 0 };
+  d[3] = (mlgb_dispatch){ dup("%12:h2"), 0, { 1, 2, 3 }, 3, malloc(sizeof args3), 0, 0 };
+  memcpy(d[3].args, args3, sizeof args3);
 
-  b->has_weights = with_weights;
-  if (with_weights) {
-    b->weights = malloc(192);
-    ck_assert_ptr_nonnull(b->weights);
-    for (int i = 0; i < 192; i++) b->weights[i] = (uint8_t)(i * 7 + 3);
-  }
+  /* The weights section: the const (4 bytes), after the params (48 + 16) in a bundle built with
+   * them. */
+  b->has_params = with_weights;
+  b->weights_size = with_weights ? 68 : 4;
+  b->weights = malloc(b->weights_size);
+  ck_assert_ptr_nonnull(b->weights);
+  for (uint64_t i = 0; i < b->weights_size; i++) b->weights[i] = (uint8_t)(i * 7 + 3);
   return b;
 }
 
@@ -159,17 +164,22 @@ static void assert_same(const mlgb_bundle *a, const mlgb_bundle *b) {
     ck_assert_str_eq(x->name, y->name);
     ck_assert_uint_eq(x->module, y->module);
     for (int d = 0; d < 3; d++) ck_assert_uint_eq(x->local_size[d], y->local_size[d]);
-    ck_assert_uint_eq(x->n_args, y->n_args);
-    for (uint32_t j = 0; j < x->n_args; j++) ck_assert_uint_eq(x->args[j], y->args[j]);
+    ck_assert_uint_eq(x->n_params, y->n_params);
   }
   ck_assert_uint_eq(a->n_dispatches, b->n_dispatches);
   for (uint32_t i = 0; i < a->n_dispatches; i++) {
-    ck_assert_uint_eq(a->dispatches[i].kernel, b->dispatches[i].kernel);
-    for (int d = 0; d < 3; d++) ck_assert_uint_eq(a->dispatches[i].groups[d], b->dispatches[i].groups[d]);
+    const mlgb_dispatch *x = &a->dispatches[i], *y = &b->dispatches[i];
+    ck_assert_str_eq(x->name, y->name);
+    ck_assert_uint_eq(x->kernel, y->kernel);
+    for (int d = 0; d < 3; d++) ck_assert_uint_eq(x->groups[d], y->groups[d]);
+    ck_assert_uint_eq(x->n_args, y->n_args);
+    for (uint32_t j = 0; j < x->n_args; j++) ck_assert_uint_eq(x->args[j], y->args[j]);
+    ck_assert_uint_eq(x->flops, y->flops);
+    ck_assert_uint_eq(x->bytes, y->bytes);
   }
-  ck_assert_int_eq(a->has_weights, b->has_weights);
-  if (a->has_weights)
-    ck_assert_mem_eq(a->weights, b->weights, a->region_size[MLGB_REGION_WEIGHTS]);
+  ck_assert_int_eq(a->has_params, b->has_params);
+  ck_assert_uint_eq(a->weights_size, b->weights_size);
+  if (a->weights_size) ck_assert_mem_eq(a->weights, b->weights, a->weights_size);
 }
 
 /* The serialized full bundle; the caller frees. */
@@ -218,8 +228,10 @@ START_TEST(round_trip_no_weights) {
   mlgb_bundle *r;
   ck_assert_msg(mlgb_read(data, n, &r, err, sizeof err) == 0, "%s", err);
   assert_same(b, r);
-  ck_assert_int_eq(r->has_weights, 0);
-  ck_assert_ptr_null(r->weights);
+  ck_assert_int_eq(r->has_params, 0);
+  /* Only the const travels: 4 bytes of weights, the params are bound at load. */
+  ck_assert_uint_eq(rd64(sec_entry(data, S_WEIGHTS) + 16), 4);
+  ck_assert_uint_eq(r->weights_size, 4);
   ck_assert_uint_eq(r->target, MLGB_TARGET_VULKAN);
   ck_assert_uint_eq(r->required_features, MLGB_FEATURE_SUBGROUP_ARITH);
   free(data);
@@ -248,16 +260,40 @@ START_TEST(round_trip_empty) {
 END_TEST
 
 /* mlgb_write refuses what mlgb_read would refuse, so the compiler cannot produce a bad file. */
+/* Unpacking places each embedded tensor at its offset of the region; packing gathers them back. */
+START_TEST(weights_pack_unpack) {
+  mlgb_bundle *b = make_bundle(1);
+  uint8_t image[192], packed[68];
+  memset(image, 0xee, sizeof image);
+  ck_assert_uint_eq(mlgb_weights_size(b), 68);
+  mlgb_weights_unpack(b, image);
+  ck_assert_mem_eq(image + 0, b->weights, 48);        /* fc1.weight at 0 */
+  ck_assert_mem_eq(image + 64, b->weights + 48, 16);  /* fc1.bias at 64 */
+  ck_assert_mem_eq(image + 128, b->weights + 64, 4);  /* shift at 128 */
+  ck_assert_uint_eq(image[48], 0xee);                 /* padding untouched */
+  mlgb_weights_pack(b, image, packed);
+  ck_assert_mem_eq(packed, b->weights, 68);
+  b->has_params = 0;
+  ck_assert_uint_eq(mlgb_weights_size(b), 4);
+  mlgb_free(b);
+}
+END_TEST
+
 START_TEST(write_validates) {
   mlgb_bundle *b = make_bundle(1);
   uint8_t *data = (uint8_t *)1;
   size_t n = 1;
-  b->kernels[0].args[0] = 99;
+  b->dispatches[0].args[0] = 99;
   ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
   ck_assert_ptr_null(data);
   ck_assert_uint_eq(n, 0);
-  ck_assert_ptr_nonnull(strstr(err, "cannot write bundle: kernel 0 'matmul' argument 0 is tensor 99, bundle has 6"));
-  b->kernels[0].args[0] = 0;
+  ck_assert_ptr_nonnull(
+      strstr(err, "cannot write bundle: dispatch 0 (kernel 'matmul') argument 0 is tensor 99, bundle has 6"));
+  b->dispatches[0].args[0] = 0;
+  b->dispatches[3].n_args = 2;
+  ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "dispatch 3 binds 2 tensors, but kernel 'matmul' has 3 buffer parameters"));
+  b->dispatches[3].n_args = 3;
   b->required_features = MLGB_FEATURE_SUBGROUP_ARITH; /* on an OpenCL bundle */
   ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
   ck_assert_ptr_nonnull(strstr(err, "cannot write bundle: an OpenCL bundle cannot require subgroup operations"));
@@ -301,8 +337,9 @@ typedef struct corruption {
 } corruption;
 
 static void c_magic(uint8_t *b, size_t *n) { b[3] = 'X'; }
-static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 3); }
+static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 4); }
 static void c_version1(uint8_t *b, size_t *n) { wr32(b + 4, 1); }
+static void c_version2(uint8_t *b, size_t *n) { wr32(b + 4, 2); }
 static void c_features(uint8_t *b, size_t *n) { wr64(b + 40, 6); }
 static void c_opencl_subgroups(uint8_t *b, size_t *n) { wr64(b + 40, MLGB_FEATURE_SUBGROUP_ARITH); }
 static void c_target(uint8_t *b, size_t *n) { wr32(b + 8, 7); }
@@ -326,14 +363,18 @@ static void c_string_overflow(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 1) + 4
 static void c_nul_in_string(uint8_t *b, size_t *n) { b[sec_off(b, S_STRINGS) + 1] = 0; }
 static void c_arg_range(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_ARGS), 99); }
 static void c_kernel_module(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 1) + 8, 5); }
-static void c_kernel_args_span(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 1) + 28, 40); }
+static void c_dispatch_args_span(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 1) + 28, 40); }
+static void c_kernel_reserved(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 0) + 28, 1); }
+static void c_kernel_params(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 0) + 24, 2); }
+static void c_kernel_params_huge(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 2) + 24, 1u << 20); }
 static void c_local_size(uint8_t *b, size_t *n) {
   wr32(kernel_rec(b, 0) + 12, 64);
   wr32(kernel_rec(b, 0) + 16, 32);
 }
 static void c_local_zero(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 2) + 20, 0); }
-static void c_dispatch_kernel(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 1), 9); }
-static void c_zero_groups(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 0) + 8, 0); }
+static void c_dispatch_kernel(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 1) + 8, 9); }
+static void c_zero_groups(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 0) + 16, 0); }
+static void c_dispatch_name(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 1), 100000); }
 static void c_outside_region(uint8_t *b, size_t *n) { wr64(tensor_rec(b, 1) + 24, 4096); }
 static void c_offset_size_overflow(uint8_t *b, size_t *n) { wr64(tensor_rec(b, 4) + 24, UINT64_MAX - 63); }
 static void c_misaligned(uint8_t *b, size_t *n) { wr64(tensor_rec(b, 2) + 24, 68); }
@@ -349,7 +390,8 @@ static void c_role_region(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 0) + 12, M
 static void c_dtype(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 0) + 8, 5); }
 static void c_duplicate(uint8_t *b, size_t *n) { memcpy(tensor_rec(b, 4), tensor_rec(b, 0), 8); }
 static void c_alignment(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_PLAN), 48); }
-static void c_weights_size(uint8_t *b, size_t *n) { wr64(b + sec_off(b, S_PLAN) + 8, 256); }
+/* A param turned intermediate: the weights section carries 48 bytes the table no longer embeds. */
+static void c_weights_size(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 1) + 12, MLGB_ROLE_INTERMEDIATE); }
 static void c_file_size(uint8_t *b, size_t *n) { wr64(b + 16, *n + 4096); }
 static void c_module_kind(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_MODULES) + MODULE_REC, 9); }
 static void c_module_range(uint8_t *b, size_t *n) { wr64(b + sec_off(b, S_MODULES) + 16, 1u << 20); }
@@ -357,9 +399,11 @@ static void c_module_range(uint8_t *b, size_t *n) { wr64(b + sec_off(b, S_MODULE
 static const corruption corruptions[] = {
   { "wrong magic", c_magic, 0, "not a bundle: magic is 'MLGX' (expected 'MLGB')" },
   { "wrong version", c_version, 0,
-    "bundle version 3 not supported by this runtime (expects 2); recompile with this mlgc" },
+    "bundle version 4 not supported by this runtime (expects 3); recompile with this mlgc" },
   { "version 1 (before required features)", c_version1, 1,
-    "bundle version 1 not supported by this runtime (expects 2); recompile with this mlgc" },
+    "bundle version 1 not supported by this runtime (expects 3); recompile with this mlgc" },
+  { "version 2 (arguments per kernel)", c_version2, 1,
+    "bundle version 2 not supported by this runtime (expects 3); recompile with this mlgc" },
   { "unknown required features", c_features, 1,
     "bundle corrupt: requires unknown features 0x6; recompile with this mlgc" },
   { "OpenCL bundle requiring subgroups", c_opencl_subgroups, 1,
@@ -375,16 +419,22 @@ static const corruption corruptions[] = {
   { "oversized count", c_oversized_count, 1, "bundle corrupt: tensor section needs 104000 bytes at offset" },
   { "offset past end", c_offset_past_end, 1, "bundle corrupt: kernel section needs 96 bytes at offset" },
   { "overflowing offset+size", c_offset_overflow, 1,
-    "argument section needs 28 bytes at offset 18446744073709551608" },
+    "argument section needs 40 bytes at offset 18446744073709551608" },
   { "overlapping sections", c_section_overlap, 1, "argument section at offset" },
   { "bad string index", c_bad_string, 1,
     "bundle corrupt: tensor 1 name (offset 100000, length 10) lies outside the string table" },
   { "overflowing string length", c_string_overflow, 1, "tensor 1 name (offset" },
   { "NUL in a name", c_nul_in_string, 1, "model name contains a NUL byte" },
   { "arg index out of range", c_arg_range, 1,
-    "bundle corrupt: kernel 0 'matmul' argument 0 is tensor 99, bundle has 6" },
+    "bundle corrupt: dispatch 0 (kernel 'matmul') argument 0 is tensor 99, bundle has 6" },
   { "kernel module out of range", c_kernel_module, 1, "kernel 1 'bias_relu' refers to module 5, bundle has 2" },
-  { "kernel args span", c_kernel_args_span, 1, "kernel 1 arguments [3, +40) do not follow on" },
+  { "dispatch args span", c_dispatch_args_span, 1, "dispatch 1 arguments [3, +40) do not follow on" },
+  { "kernel reserved field", c_kernel_reserved, 1, "bundle corrupt: kernel 0 reserved field is not 0" },
+  { "dispatch arity vs kernel", c_kernel_params, 1,
+    "bundle corrupt: dispatch 0 binds 3 tensors, but kernel 'matmul' has 2 buffer parameters" },
+  { "too many kernel parameters", c_kernel_params_huge, 1,
+    "bundle corrupt: kernel 2 'noop' has 1048576 buffer parameters (at most 4096)" },
+  { "bad dispatch name", c_dispatch_name, 1, "bundle corrupt: dispatch 1 name (offset 100000" },
   { "local size too large", c_local_size, 1, "local size 64x32x1 exceeds 1024 work-items" },
   { "zero local size", c_local_zero, 1, "kernel 2 'noop' has local size 0 in dimension 2" },
   { "dispatch kernel out of range", c_dispatch_kernel, 1, "dispatch 1 refers to kernel 9, bundle has 3" },
@@ -402,7 +452,8 @@ static const corruption corruptions[] = {
   { "unknown dtype", c_dtype, 1, "tensor 0 'x' has unknown dtype 5" },
   { "duplicate names", c_duplicate, 1, "tensors 0 and 4 have the same name 'x'" },
   { "alignment not a power of two", c_alignment, 1, "alignment 48 is not a power of two" },
-  { "weights size mismatch", c_weights_size, 1, "weights section has 192 bytes, weights region is 256" },
+  { "weights size mismatch", c_weights_size, 1,
+    "bundle corrupt: weights section has 68 bytes, but the params and consts it embeds take 20" },
   { "unknown module kind", c_module_kind, 1, "module 1 has unknown kind 9" },
   { "module code out of range", c_module_range, 1, "module 0 code (1048576 bytes at offset 0) lies outside the code section" },
 };
@@ -458,13 +509,13 @@ static void read_or_fail_cleanly(const uint8_t *b, size_t n, size_t where) {
     ck_assert_ptr_null(out);
     return;
   }
-  for (uint32_t k = 0; k < out->n_kernels; k++) {
-    ck_assert_uint_lt(out->kernels[k].module, out->n_modules);
-    for (uint32_t a = 0; a < out->kernels[k].n_args; a++)
-      ck_assert_uint_lt(out->kernels[k].args[a], out->n_tensors);
+  for (uint32_t k = 0; k < out->n_kernels; k++) ck_assert_uint_lt(out->kernels[k].module, out->n_modules);
+  for (uint32_t d = 0; d < out->n_dispatches; d++) {
+    const mlgb_dispatch *dp = &out->dispatches[d];
+    ck_assert_uint_lt(dp->kernel, out->n_kernels);
+    ck_assert_uint_eq(dp->n_args, out->kernels[dp->kernel].n_params);
+    for (uint32_t a = 0; a < dp->n_args; a++) ck_assert_uint_lt(dp->args[a], out->n_tensors);
   }
-  for (uint32_t d = 0; d < out->n_dispatches; d++)
-    ck_assert_uint_lt(out->dispatches[d].kernel, out->n_kernels);
   uint8_t *again;
   size_t n2;
   ck_assert_msg(mlgb_write(out, &again, &n2, err, sizeof err) == 0, "byte %zu: %s", where, err);
@@ -533,6 +584,7 @@ static Suite *bundle_suite(void) {
   tcase_add_test(rt, round_trip_every_field);
   tcase_add_test(rt, round_trip_no_weights);
   tcase_add_test(rt, round_trip_empty);
+  tcase_add_test(rt, weights_pack_unpack);
   tcase_add_test(rt, write_validates);
   suite_add_tcase(s, rt);
   TCase *bad = tcase_create("corrupt");

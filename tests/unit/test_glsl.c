@@ -587,14 +587,22 @@ START_TEST(test_emit_code_opencl) {
   char *expect = print_opencl(lw->module);
   ck_assert_str_eq(code.text, expect);
   ck_assert_uint_eq(code.text_size, strlen(expect));
-  ck_assert_int_eq(code.n_modules, 1);
-  ck_assert_uint_eq(code.modules[0].kind, MLGB_MODULE_OPENCL_C);
-  ck_assert_uint_eq(code.modules[0].size, strlen(expect));
-  ck_assert_int_eq(memcmp(code.modules[0].data, expect, strlen(expect)), 0);
+  /* One module per kernel, holding that kernel's source alone. */
+  ck_assert_int_eq(code.n_modules, 3);
   ck_assert_int_eq(code.n_kernels, 3);
   for (int i = 0; i < 3; i++) {
     const kir_kernel *k = kir_module_kernel(lw->module, i);
-    ck_assert_int_eq(mlg_code_module_of(&code, lw, k), 0);
+    char *src = NULL;
+    size_t src_size = 0;
+    FILE *f = open_memstream(&src, &src_size);
+    ck_assert_int_eq(kir_print_opencl_kernel(k, f), 0);
+    fclose(f);
+    ck_assert_uint_eq(code.modules[i].kind, MLGB_MODULE_OPENCL_C);
+    ck_assert_uint_eq(code.modules[i].size, src_size);
+    ck_assert_int_eq(memcmp(code.modules[i].data, src, src_size), 0);
+    ck_assert_ptr_nonnull(strstr(expect, src));
+    free(src);
+    ck_assert_int_eq(mlg_code_module_of(&code, lw, k), i);
     ck_assert_str_eq(mlg_code_entry_point(&code, k), k->name);
   }
   free(expect);

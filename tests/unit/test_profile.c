@@ -35,8 +35,9 @@ static uint8_t *make_bundle(size_t *out_size) {
   mlgb_module module = {MLGB_MODULE_OPENCL_C, strlen(SOURCE), (uint8_t *)SOURCE};
   uint32_t args0[3] = {0, 1, 2}, args1[2] = {2, 3};
   static char k0[] = "k0_matmul", k1[] = "k1_relu";
-  mlgb_kernel kernels[2] = {{k0, 0, {32, 1, 1}, 3, args0}, {k1, 0, {32, 1, 1}, 2, args1}};
-  mlgb_dispatch dispatches[2] = {{0, {1, 1, 1}}, {1, {1, 1, 1}}};
+  mlgb_kernel kernels[2] = {{k0, 0, {32, 1, 1}, 3}, {k1, 0, {32, 1, 1}, 2}};
+  mlgb_dispatch dispatches[2] = {{.name = nc, .kernel = 0, .groups = {1, 1, 1}, .n_args = 3, .args = args0},
+                                 {.name = ny, .kernel = 1, .groups = {1, 1, 1}, .n_args = 2, .args = args1}};
   static char model_name[] = "mm_relu", producer[] = "test_profile";
   mlgb_bundle b = {0};
   b.target = MLGB_TARGET_OPENCL;
@@ -97,6 +98,8 @@ START_TEST(test_profile_times_each_dispatch) {
     ck_assert_int_eq(count, 2);
     ck_assert_str_eq(p[0].kernel, "k0_matmul");
     ck_assert_str_eq(p[1].kernel, "k1_relu");
+    ck_assert_str_eq(p[0].name, "c");
+    ck_assert_str_eq(p[1].name, "y");
     ck_assert_int_eq(p[0].kernel_index, 0);
     ck_assert_int_eq(p[1].dispatch_index, 1);
     ck_assert_uint_eq(p[0].bytes, 512 + 256 + 128); /* a, b read; c written */

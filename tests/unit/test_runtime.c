@@ -65,13 +65,12 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   uint32_t args0[2] = {0, 2}, args1[3] = {2, 1, 3};
   static char kmul[] = "mul2", kadd[] = "addw";
   mlgb_kernel kernels[2] = {
-      {kmul, 0, {4, 1, 1}, 2, args0},
-      {kadd, 0, {2, 1, 1}, (uint32_t)spec.addw_args, args1},
+      {kmul, 0, {4, 1, 1}, 2},
+      {kadd, 0, {2, 1, 1}, (uint32_t)spec.addw_args},
   };
-  mlgb_dispatch dispatches[2] = {{0, {1, 1, 1}}, {1, {2, 1, 1}}};
-  float weights[128];
-  for (int i = 0; i < 128; i++) weights[i] = 99.0f;
-  memcpy(&weights[64], W, sizeof W);
+  mlgb_dispatch dispatches[2] = {{.name = "t", .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0},
+                                 {.name = "y", .kernel = 1, .groups = {2, 1, 1}, .n_args = kernels[1].n_params,
+                                  .args = args1}};
   static char model_name[] = "double_add", producer[] = "test_runtime";
 
   mlgb_bundle b = {0};
@@ -90,8 +89,10 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   b.kernels = kernels;
   b.n_dispatches = 2;
   b.dispatches = dispatches;
-  b.has_weights = spec.has_weights;
-  b.weights = spec.has_weights ? (uint8_t *)weights : NULL;
+  /* The weights section holds w (f32[4] at byte 256 of the region) when the params travel. */
+  b.has_params = spec.has_weights;
+  b.weights_size = spec.has_weights ? sizeof W : 0;
+  b.weights = spec.has_weights ? (uint8_t *)W : NULL;
 
   uint8_t *data = NULL;
   char err[512];

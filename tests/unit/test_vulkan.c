@@ -98,8 +98,13 @@ typedef struct kernel_spec {
   const char *glsl;          /* NULL: the module is given raw */
   uint32_t local;
   uint32_t n_args;
-  uint32_t args[4];
+  uint32_t args[4];          /* what every dispatch of the kernel binds */
 } kernel_spec;
+
+typedef struct dispatch_spec {
+  uint32_t kernel;
+  uint32_t groups[3];
+} dispatch_spec;
 
 typedef struct model_spec {
   uint32_t target;
@@ -110,7 +115,7 @@ typedef struct model_spec {
   int n_kernels;
   kernel_spec kernels[4];
   int n_dispatches;
-  mlgb_dispatch dispatches[4];
+  dispatch_spec dispatches[4];
   const float *weights;      /* region_size[0] / 4 floats, or NULL */
   int opencl_module;         /* 1: module 0 is OpenCL C source */
   uint64_t features;         /* required_features */
@@ -137,7 +142,15 @@ static mlgb_bundle *make_bundle(const model_spec *spec) {
       code[k] = compile_glsl(ks->name, ks->glsl);
       modules[k] = (mlgb_module){MLGB_MODULE_SPIRV, code[k].size, code[k].data};
     }
-    kernels[k] = (mlgb_kernel){(char *)ks->name, (uint32_t)k, {ks->local, 1, 1}, ks->n_args, (uint32_t *)ks->args};
+    kernels[k] = (mlgb_kernel){(char *)ks->name, (uint32_t)k, {ks->local, 1, 1}, ks->n_args};
+  }
+  mlgb_dispatch dispatches[4];
+  for (int i = 0; i < spec->n_dispatches; i++) {
+    const dispatch_spec *ds = &spec->dispatches[i];
+    const kernel_spec *ks = &spec->kernels[ds->kernel];
+    dispatches[i] = (mlgb_dispatch){.name = (char *)ks->name, .kernel = ds->kernel,
+                                    .groups = {ds->groups[0], ds->groups[1], ds->groups[2]},
+                                    .n_args = ks->n_args, .args = (uint32_t *)ks->args};
   }
   mlgb_bundle b = {0};
   b.target = spec->target ? spec->target : MLGB_TARGET_VULKAN;
@@ -153,14 +166,19 @@ static mlgb_bundle *make_bundle(const model_spec *spec) {
   b.n_kernels = (uint32_t)spec->n_kernels;
   b.kernels = kernels;
   b.n_dispatches = (uint32_t)spec->n_dispatches;
-  b.dispatches = (mlgb_dispatch *)spec->dispatches;
-  b.has_weights = spec->weights != NULL;
-  b.weights = (uint8_t *)spec->weights;
+  b.dispatches = dispatches;
+  b.has_params = 1;
+  static const float no_weights[1024];
+  b.weights_size = mlgb_weights_size(&b);
+  b.weights = malloc(b.weights_size + 1);
+  ck_assert_ptr_nonnull(b.weights);
+  mlgb_weights_pack(&b, (const uint8_t *)(spec->weights ? spec->weights : no_weights), b.weights);
   uint8_t *data;
   size_t size;
   char err[512];
   ck_assert_msg(mlgb_write(&b, &data, &size, err, sizeof err) == 0, "mlgb_write: %s", err);
   for (int k = 0; k < spec->n_kernels; k++) free(code[k].data);
+  free(b.weights);
   mlgb_bundle *out = NULL;
   ck_assert_msg(mlgb_read(data, size, &out, err, sizeof err) == 0, "mlgb_read: %s", err);
   free(data);
@@ -211,13 +229,23 @@ static void close_device(mlg_backend_device *dev) {
   ck_assert_msg(warnings == 0, "%d Vulkan validation warnings (see stderr)", warnings);
 }
 
+/* The weights region's image, as the runtime builds it from the bundle (model.c). */
+static uint8_t *weights_image(const mlgb_bundle *b) {
+  uint8_t *image = calloc(1, b->region_size[MLGB_REGION_WEIGHTS] + 1);
+  ck_assert_ptr_nonnull(image);
+  mlgb_weights_unpack(b, image);
+  return image;
+}
+
 static mlg_backend_model *load(mlg_backend_device *dev, const mlgb_bundle *b, const char *cache_dir,
                                mlg_backend_cache_stats *stats) {
   mlg_backend_model *m = NULL;
-  mlg_status st = B->upload(dev, b, b->has_weights ? b->weights : NULL, &m);
+  uint8_t *image = weights_image(b);
+  mlg_status st = B->upload(dev, b, image, &m);
+  free(image);
   ck_assert_msg(st == MLG_OK, "upload: %s", mlg_last_error());
   mlg_backend_cache_stats none = {0};
-  st = B->build(m, cache_dir, stats ? stats : &none);
+  st = B->build(m, cache_dir, stats ? stats : &none, NULL, NULL);
   ck_assert_msg(st == MLG_OK, "build: %s", mlg_last_error());
   return m;
 }
@@ -227,9 +255,11 @@ static mlg_backend_model *load(mlg_backend_device *dev, const mlgb_bundle *b, co
 static void load_fails(mlg_backend_device *dev, const mlgb_bundle *b, mlg_status want, const char *needle) {
   mlg_backend_model *m = NULL;
   mlg_backend_cache_stats stats = {0};
-  mlg_status st = B->upload(dev, b, b->has_weights ? b->weights : NULL, &m);
+  uint8_t *image = weights_image(b);
+  mlg_status st = B->upload(dev, b, image, &m);
+  free(image);
   if (st == MLG_OK) {
-    st = B->build(m, NULL, &stats);
+    st = B->build(m, NULL, &stats, NULL, NULL);
     B->model_destroy(m);
   } else {
     ck_assert(m == NULL);
@@ -454,11 +484,13 @@ static void load_expect(mlg_backend_device *dev, const mlgb_bundle *b, int hits,
   B->model_destroy(m);
 }
 
-/* Rewrites `size` bytes at `offset` of the bundle's cache file. */
+/* Rewrites `size` bytes at `offset` of the cache file of the bundle's kernel 0. */
 static void patch_cache(mlg_backend_device *dev, const mlgb_bundle *b, long offset, const void *bytes, size_t size,
                         int truncate_after) {
   char path[600];
-  mlg_vk_cache_path(cache_dir, mlg_vk_cache_key_make(&dev->props, b), path, sizeof path);
+  const mlgb_kernel *k = &b->kernels[0];
+  mlg_vk_cache_path(cache_dir, mlg_vk_cache_key_make(&dev->props, &b->modules[k->module], k->n_params), path,
+                    sizeof path);
   FILE *f = fopen(path, "r+b");
   ck_assert_msg(f != NULL, "no cache file %s", path);
   ck_assert_int_eq(fseek(f, offset, SEEK_SET), 0);
@@ -472,29 +504,30 @@ START_TEST(test_pipeline_cache) {
   mlg_backend_device *dev = open_device();
   model_spec spec = double_add();
   mlgb_bundle *b = make_bundle(&spec);
-  load_expect(dev, b, 0, 2, 1); /* cold: both pipelines built, the cache written */
+  load_expect(dev, b, 0, 2, 2); /* cold: both pipelines built, an entry written for each */
   load_expect(dev, b, 2, 0, 0); /* warm */
 
+  /* Each entry is checked on its own: a bad one is a miss for its kernel alone, rewritten. */
   uint8_t junk[4] = {0xde, 0xad, 0xbe, 0xef};
-  patch_cache(dev, b, 100, junk, sizeof junk, 0); /* corrupted data: a miss, rewritten */
-  load_expect(dev, b, 0, 2, 1);
+  patch_cache(dev, b, 100, junk, sizeof junk, 0); /* corrupted data */
+  load_expect(dev, b, 1, 1, 1);
   load_expect(dev, b, 2, 0, 0);
 
   uint32_t other_device = dev->props.deviceID + 1;
   patch_cache(dev, b, 16, &other_device, 4, 0); /* another device's entry */
-  load_expect(dev, b, 0, 2, 1);
+  load_expect(dev, b, 1, 1, 1);
   uint32_t other_driver = dev->props.driverVersion + 1;
   patch_cache(dev, b, 20, &other_driver, 4, 0); /* another driver's entry */
-  load_expect(dev, b, 0, 2, 1);
+  load_expect(dev, b, 1, 1, 1);
   patch_cache(dev, b, 24, junk, sizeof junk, 0); /* another pipelineCacheUUID */
-  load_expect(dev, b, 0, 2, 1);
+  load_expect(dev, b, 1, 1, 1);
   patch_cache(dev, b, 70, junk, 2, 1); /* truncated */
-  load_expect(dev, b, 0, 2, 1);
+  load_expect(dev, b, 1, 1, 1);
   load_expect(dev, b, 2, 0, 0);
 
   /* No temporary files are left behind. */
   char cmd[400];
-  snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) -eq 1", cache_dir);
+  snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) -eq 2", cache_dir);
   ck_assert_int_eq(system(cmd), 0);
   mlgb_free(b);
   close_device(dev);

@@ -223,6 +223,8 @@ static int search(const mlg_device_info *dev, const mlg_tune_options *o, mlg_gem
     return -1;
   }
   plan_search(dev, quick, plans);
+  int total = 0, done = 0;
+  for (int cl = 0; cl < MLG_GEMM_N_CLASSES; cl++) total += plans[cl].size ? plans[cl].n_cand : 0;
   for (int cl = 0; cl < MLG_GEMM_N_CLASSES; cl++) {
     const class_plan *p = &plans[cl];
     int64_t n = p->size;
@@ -244,6 +246,7 @@ static int search(const mlg_device_info *dev, const mlg_tune_options *o, mlg_gem
                  compile_candidate(dev, target, n, t, &bundle, &size) == 0 &&
                  measure(rt, bundle, size, n, a, b, ref, c, o->corrupt_candidate == i + 1, &gflops) == 0;
         free(bundle);
+        if (o->progress) o->progress(o->progress_user, ++done, total);
         if (!ok) {
           rep->n_rejected++;
           continue;

@@ -32,6 +32,10 @@ typedef struct mlg_tune_options {
   /* Test hook: i > 0 spoils the output of the i-th candidate (1-based) of each class before it
    * is checked, as a kernel computing a wrong product would. 0: none. */
   int corrupt_candidate;
+  /* Optional: called on the calling thread as the search goes, `done` of `total` candidates
+   * tried (mlgrun shows a progress line with it). */
+  void (*progress)(void *user, int done, int total);
+  void *progress_user;
 } mlg_tune_options;
 
 /* What mlg_tune_gemm did. */
