@@ -209,7 +209,7 @@ static void broadcast_pos(fk_t *fk, pos *p, const mlg_type *in, pos *out) {
 }
 
 /* The position in an index op's input that its element at p reads (op.h mlg_index_map). */
-static void index_pos(fk_t *fk, const mlg_index_map *m, pos *p, pos *out) {
+static void map_pos(fk_t *fk, const mlg_index_map *m, pos *p, pos *out) {
   kir_builder *b = fk->b;
   memset(out, 0, sizeof(*out));
   out->rank = m->in_rank;
@@ -351,7 +351,7 @@ static kir_expr *eval(fk_t *fk, int node, pos *p) {
       return NULL;
     }
     pos in;
-    index_pos(fk, &map, p, &in);
+    map_pos(fk, &map, p, &in);
     return eval(fk, n->inputs[0], &in);
   }
   if (n->op->cls != MLG_OPC_ELEMENTWISE || !n->op->scalar || n->n_inputs > KT_EW_MAX_INPUTS) {
