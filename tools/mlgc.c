@@ -14,6 +14,7 @@
 #include "lower.h"
 #include "plan.h"
 #include "../runtime/bundle.h"
+#include "../runtime/mlg_version.h"
 
 #define MAX_DIMS 64
 
@@ -93,7 +94,7 @@ int main(int argc, char **argv) {
       fputs(usage, stdout);
       return 0;
     } else if (strcmp(a, "--version") == 0) {
-      puts("mlgc 0.1.0");
+      puts("mlgc " MLG_VERSION_STRING);
       return 0;
     } else if (strcmp(a, "-o") == 0) {
       if (++i >= argc) return usage_error("%s needs a file name", a);

@@ -17,6 +17,7 @@
 #include "compile.h"
 #include "gemm_tune.h"
 #include "mlg.h"
+#include "mlg_version.h"
 #include "mlgrun_perf.h"
 #include "tensor_file.h"
 
@@ -67,7 +68,8 @@ static const char USAGE[] =
     "  --copy-mib M                 bytes the copy kernel reads (and writes) for the limits, in\n"
     "                               MiB (default 256)\n"
     "  --no-outputs                 do not write the outputs' .npy files\n"
-    "  -h, --help                   show this help\n";
+    "  -h, --help                   show this help\n"
+    "  --version                    print mlgrun's and libmlgrt's versions\n";
 
 typedef struct input_flag {
   char *name;                /* points into argv's copy */
@@ -176,7 +178,7 @@ static int parse_dim(args *a, char *text) {
 }
 
 /* Parses argv (whose strings it may edit: "NAME=FILE" is split in place). Returns 0, 2 on a
- * bad command line, or -1 after --help was printed. */
+ * bad command line, or -1 after --help or --version was printed. */
 static int parse_args(int argc, char **argv, args *a) {
   memset(a, 0, sizeof *a);
   a->output_dir = ".";
@@ -188,6 +190,11 @@ static int parse_args(int argc, char **argv, args *a) {
     int r;
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
       fputs(USAGE, stdout);
+      return -1;
+    }
+    if (strcmp(arg, "--version") == 0) {
+      /* The library's own version too: the one found at run time may not be the one built with. */
+      printf("mlgrun %s (libmlgrt %s)\n", MLG_VERSION_STRING, mlg_version());
       return -1;
     }
     if (strcmp(arg, "--list-devices") == 0) {

@@ -23,6 +23,12 @@ extern "C" {
 #define MLG_API __attribute__((visibility("default")))
 #define MLG_MAX_DIMS 8
 
+/* The version this header belongs to; mlg_version() gives the library's at run time. The one
+ * place the version is written (CMake, the tools and the bundles' producer read it here). */
+#define MLG_VERSION_MAJOR 0
+#define MLG_VERSION_MINOR 1
+#define MLG_VERSION_PATCH 0
+
 typedef enum mlg_status {
   MLG_OK = 0,
   MLG_ERR_INVALID_ARGUMENT,  /* NULL handle, unknown tensor name, wrong byte count, bad option */
@@ -101,6 +107,10 @@ typedef struct mlg_load_options {
    * for bundles built with --no-weights. NULL: use the bundle's weights. */
   const char *weights_path;
 } mlg_load_options;
+
+/* ---- version ---- */
+/* "MAJOR.MINOR.PATCH" of the library that is loaded (which may be newer than this header). */
+MLG_API const char *mlg_version(void);
 
 /* ---- status ---- */
 MLG_API const char *mlg_status_string(mlg_status status);
