@@ -63,6 +63,9 @@ void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misse
 /* "weights", "io" or "arena" for an mlgb_region, "?" for another value (status.c). */
 const char *mlg_region_name(uint32_t region);
 
+/* The device specs mlg_runtime_create takes, for messages. */
+#define MLG_DEVICE_SPEC_FORMS "opencl:N, vulkan:N, opencl or vulkan (device 0), gpu or cpu"
+
 /* Builds "<spec> (<name>, GPU|CPU)" lines of the available devices, comma-separated, into buf. */
 void mlg_format_device_list(char *buf, size_t size);
 

@@ -81,8 +81,8 @@ typedef struct mlg_tensor_info {
 } mlg_tensor_info;
 
 typedef struct mlg_runtime_options {
-  /* "opencl:N", "vulkan:N", "gpu", "cpu", or NULL: $MLG_DEVICE, else the first GPU, else the
-   * first CPU device. */
+  /* "opencl:N", "vulkan:N", "opencl" or "vulkan" (device 0), "gpu", "cpu", or NULL:
+   * $MLG_DEVICE, else the first GPU, else the first CPU device. */
   const char *device;
   /* Program-binary cache folder. NULL: $MLG_CACHE_DIR, else $XDG_CACHE_HOME/mlg, else
    * ~/.cache/mlg. "" disables the cache. */

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import warnings
 
 import numpy as np
 
@@ -138,8 +139,10 @@ class PackageTest(unittest.TestCase):
         os.makedirs(outdir, exist_ok=True)
         np.save(xfile, x)
 
-        # The source, compiled for the device: as mlgrun does.
-        m = mlg.load(model_path(name), device=device, weights=weights)
+        # The source, compiled for the device: as mlgrun does (and with no warning).
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", mlg.CompileWarning)
+            m = mlg.load(model_path(name), device=device, weights=weights)
         self.assertEqual(m.device.spec, device)
         self.assertEqual([(i.name, i.dtype, i.shape) for i in m.inputs],
                          [("x", np.dtype(np.float32), x.shape)])
@@ -180,7 +183,8 @@ class PackageTest(unittest.TestCase):
                 self.check_model("resnet_block", device)
 
     def test_dims(self):
-        with mlg.load(model_path("mlp"), device="opencl:0", dims={"N": 4}) as m:
+        with mlg.load(model_path("mlp"), device="opencl", dims={"N": 4}) as m:  # opencl:0
+            self.assertEqual(m.device.spec, "opencl:0")
             self.assertEqual(m.inputs, [mlg.TensorInfo("x", np.dtype(np.float32), (4, 784))])
             self.assertEqual(m.outputs, [mlg.TensorInfo("probs", np.dtype(np.float32), (4, 10))])
             probs = m.run(x=np.zeros((4, 784), np.float64))["probs"]  # float64 converted
@@ -200,6 +204,12 @@ class PackageTest(unittest.TestCase):
         fake = {k: FakeTensor(v.astype(np.float64)) for k, v in w.items()}
         as_state = mlg.load(model_path("mlp"), device="opencl:0", dims={"N": 3}, weights=fake)
         self.assertTrue(np.array_equal(as_state.run(x=x)["probs"], got))
+        # A name that matches no param: a CompileWarning naming it, with the param it is near.
+        typo = dict(w)
+        typo["fc2.weigth"] = typo.pop("fc2.weight")
+        with self.assertWarns(mlg.CompileWarning) as warned:
+            mlg.load(model_path("mlp"), device="opencl:0", dims={"N": 3}, weights=typo)
+        self.assertIn("'fc2.weigth' (did you mean 'fc2.weight'?)", str(warned.warning))
         # A bundle without weights, bound at load from a dict.
         bundle = os.path.join(self.tmp.name, "mlp-noweights.mlgb")
         mlg.compile(model_path("mlp"), bundle, dims={"N": 3}, no_weights=True, device_hint="cpu")
@@ -252,7 +262,7 @@ class PackageTest(unittest.TestCase):
         self.assertIn("unknown target 'cuda'", str(e.exception))
         with self.assertRaises(mlg.Error) as e:
             mlg.load(model_path("mlp"), device="opencl:0", dims={"n": 4})
-        self.assertIn("no dim 'n'", str(e.exception))
+        self.assertIn("did you mean 'N'", str(e.exception))
         with self.assertRaises(mlg.Error) as e:
             mlg.load(model_path("mlp"), device="opencl:0",
                      weights={"fc1.weight": np.zeros((784, 256), np.float32)})

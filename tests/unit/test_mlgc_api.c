@@ -10,6 +10,7 @@
 #include "bundle.h"
 #include "mlg.h"
 #include "mlgc.h"
+#include "tensor_file.h"
 
 #define MLP MLG_SOURCE_DIR "/models/mlp.mlg"
 #define MLP_WEIGHTS MLG_SOURCE_DIR "/tests/models/mlp/weights.safetensors"
@@ -189,11 +190,67 @@ START_TEST(test_errors) {
   o.dims = dims;
   o.n_dims = 1;
   ck_assert_int_eq(mlgc_compile_file(MLP, &o, &data, &size), MLG_ERR_FORMAT);
-  ck_assert_msg(strstr(mlgc_log(), "no dim 'n'"), "log: %s", mlgc_log());
+  ck_assert_msg(strstr(mlgc_log(), "no dim 'n'; did you mean 'N'?"), "log: %s", mlgc_log());
 
   ck_assert_int_eq(mlgc_compile_file(MLP, NULL, NULL, &size), MLG_ERR_INVALID_ARGUMENT);
   ck_assert_int_eq(mlgc_compile_file(NULL, NULL, &data, &size), MLG_ERR_INVALID_ARGUMENT);
   mlgc_options_init(NULL); /* a no-op */
+}
+END_TEST
+
+/* Writes a .safetensors file of f32 tensors with these names (each of `shapes`' elements, 0s). */
+static void write_weights(const char *path, int n, const char *const *names, const int64_t (*shapes)[2]) {
+  mlg_tf_tensor t[8];
+  static float zeros[256 * 784];
+  for (int i = 0; i < n; i++) {
+    memset(&t[i], 0, sizeof t[i]);
+    t[i].name = (char *)names[i];
+    t[i].dtype = MLG_TF_F32;
+    t[i].rank = shapes[i][1] ? 2 : 1;
+    t[i].dims[0] = shapes[i][0];
+    t[i].dims[1] = shapes[i][1];
+    t[i].size = (size_t)(shapes[i][0] * (shapes[i][1] ? shapes[i][1] : 1)) * sizeof(float);
+    t[i].data = zeros;
+  }
+  char err[512];
+  ck_assert_msg(mlg_safetensors_write_file(path, t, n, err, sizeof err) == 0, "%s", err);
+}
+
+/* Tensors of a weights file that match no param: a warning naming them, with the param each
+ * was probably meant for; a param without initializer missing from the file: an error with
+ * the file's closest name. */
+START_TEST(test_weight_names) {
+  char path[] = MLG_BINARY_DIR "/test_mlgc_api_weights.safetensors";
+  const char *names[] = {"fc1.weigth", "fc1.bias", "fc2.weight", "fc2.bias", "extra", "bn.num_batches_tracked"};
+  const int64_t shapes[][2] = {{256, 784}, {256, 0}, {10, 256}, {10, 0}, {3, 0}, {1, 0}};
+  write_weights(path, 6, names, shapes);
+  mlgc_options o;
+  mlgc_options_init(&o);
+  o.weights_path = path;
+  void *data = NULL;
+  size_t size = 0;
+  ck_assert_msg(mlgc_compile_file(MLP, &o, &data, &size) == MLG_OK, "%s", mlgc_log());
+  mlgc_free(data);
+  const char *log = mlgc_log();
+  ck_assert_msg(strstr(log, "warning: ") &&
+                    strstr(log, "2 tensors match no param of the model and are ignored: 'fc1.weigth' "
+                                "(did you mean 'fc1.weight'?), 'extra'"),
+                "log: %s", log);
+  ck_assert_msg(!strstr(log, "num_batches_tracked"), "log: %s", log);
+
+  /* A param without initializer. */
+  const char *src = "model m {\n  input x : f32[3]\n  param fc1.weight : f32[256, 784]\n"
+                    "  param b : f32[3]\n  output y = x + b\n}\n";
+  ck_assert_int_eq(mlgc_compile_source("w.mlg", src, strlen(src), &o, &data, &size), MLG_ERR_FORMAT);
+  log = mlgc_log();
+  ck_assert_msg(strstr(log, "param 'b' is not in") && strstr(log, "and has no initializer\n"), "log: %s", log);
+  const char *src2 = "model m {\n  input x : f32[3]\n  param extr : f32[3]\n  output y = x + extr\n}\n";
+  ck_assert_int_eq(mlgc_compile_source("w.mlg", src2, strlen(src2), &o, &data, &size), MLG_ERR_FORMAT);
+  log = mlgc_log();
+  ck_assert_msg(strstr(log, "w.mlg:3:") && strstr(log, "param 'extr' is not in") &&
+                    strstr(log, "did you mean 'extra' (in the file)?"),
+                "log: %s", log);
+  remove(path);
 }
 END_TEST
 
@@ -205,6 +262,7 @@ int main(void) {
   tcase_add_test(tc, test_options);
   tcase_add_test(tc, test_for_device);
   tcase_add_test(tc, test_errors);
+  tcase_add_test(tc, test_weight_names);
   suite_add_tcase(suite, tc);
   SRunner *runner = srunner_create(suite);
   srunner_run_all(runner, CK_NORMAL);
