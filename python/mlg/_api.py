@@ -290,4 +290,7 @@ class Model:
         return False
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # at interpreter exit the native module may be gone already
+            pass
