@@ -5,9 +5,10 @@
 #include <string.h>
 
 #include "../runtime/bundle.h"
+#include "../runtime/mlg_version.h"
 #include "emit_code.h"
 
-#define MLG_PRODUCER "mlgc 0.1.0"
+#define MLG_PRODUCER "mlgc " MLG_VERSION_STRING
 
 /* Bundle tensor names are unique: inputs, params and consts keep their declared names, outputs
  * their output names, and everything else is "%ID" or "%ID:binding". */

@@ -639,6 +639,13 @@ static value eval_call_any(checker *c, scope *sc, const mlg_expr *e) {
       return poison();
     }
   }
+  /* Another framework's name for an op, unless the model has a fn of that name. */
+  const char *foreign = mlg_op_foreign(e->text);
+  if (foreign) {
+    chk_error(c, e->name_span, "unknown op '%s'; in mlg it is %s", e->text, foreign);
+    for (int i = 0; i < e->n_args; i++) chk_eval(c, sc, e->args[i]);
+    return poison();
+  }
   /* Nearest op, fn or builtin name. */
   const char *best = mlg_op_suggest(e->text);
   int best_d = best ? mlg_suggest_distance(e->text, best) : 3;

@@ -60,6 +60,13 @@ typedef struct kir_expr *(*mlg_scalar_fn)(struct kir_builder *b, struct kir_expr
 /* Every other op: emits the kernels computing node `node` (see lower.h). */
 typedef int (*mlg_lower_fn)(struct mlg_lower_ctx *ctx, int node);
 
+/* A name other frameworks give an op, and how mlg writes it ("relu6" → "clamp(x, 0, 6)"),
+ * for the checker's answer to an unknown op. */
+typedef struct mlg_op_spelling {
+  const char *name;
+  const char *mlg;
+} mlg_op_spelling;
+
 struct mlg_op_def {
   const char *name;
   mlg_op_class cls;
@@ -71,12 +78,15 @@ struct mlg_op_def {
   mlg_scalar_fn scalar; /* ELEMENTWISE only */
   mlg_lower_fn lower;   /* non-ELEMENTWISE */
   const char *doc;      /* one line, for docs and "did you mean" listings */
+  const mlg_op_spelling *foreign; /* other frameworks' names for it, {NULL} last; or NULL */
 };
 
 /* Looks an op up by name; NULL if unknown. */
 const mlg_op_def *mlg_op_find(const char *name);
 /* The closest op name within edit distance 2 (for "did you mean"), or NULL. */
 const char *mlg_op_suggest(const char *name);
+/* How mlg writes the op another framework calls `name` (an op's `foreign` list), or NULL. */
+const char *mlg_op_foreign(const char *name);
 int mlg_op_count(void);
 const mlg_op_def *mlg_op_at(int i);
 /* Index of an attribute by name in def->attrs, or -1. */

@@ -23,6 +23,12 @@ extern "C" {
 #define MLG_API __attribute__((visibility("default")))
 #define MLG_MAX_DIMS 8
 
+/* The version this header belongs to; mlg_version() gives the library's at run time. The one
+ * place the version is written (CMake, the tools and the bundles' producer read it here). */
+#define MLG_VERSION_MAJOR 0
+#define MLG_VERSION_MINOR 1
+#define MLG_VERSION_PATCH 0
+
 typedef enum mlg_status {
   MLG_OK = 0,
   MLG_ERR_INVALID_ARGUMENT,  /* NULL handle, unknown tensor name, wrong byte count, bad option */
@@ -75,8 +81,8 @@ typedef struct mlg_tensor_info {
 } mlg_tensor_info;
 
 typedef struct mlg_runtime_options {
-  /* "opencl:N", "vulkan:N", "gpu", "cpu", or NULL: $MLG_DEVICE, else the first GPU, else the
-   * first CPU device. */
+  /* "opencl:N", "vulkan:N", "opencl" or "vulkan" (device 0), "gpu", "cpu", or NULL:
+   * $MLG_DEVICE, else the first GPU, else the first CPU device. */
   const char *device;
   /* Program-binary cache folder. NULL: $MLG_CACHE_DIR, else $XDG_CACHE_HOME/mlg, else
    * ~/.cache/mlg. "" disables the cache. */
@@ -109,6 +115,10 @@ typedef struct mlg_load_options {
   void (*progress)(void *user, int done, int total);
   void *progress_user;
 } mlg_load_options;
+
+/* ---- version ---- */
+/* "MAJOR.MINOR.PATCH" of the library that is loaded (which may be newer than this header). */
+MLG_API const char *mlg_version(void);
 
 /* ---- status ---- */
 MLG_API const char *mlg_status_string(mlg_status status);

@@ -461,6 +461,12 @@ START_TEST(test_dim_overrides) {
   ck_assert_ptr_nonnull(strstr(r.diag, "-D M: the model has no dim 'M'\n"));
   ck_assert_int_eq(r.n_errors, 1);
   result_free(&r);
+  /* ... but 'n' for 'N' differs only in case. */
+  mlg_dim_binding lower = { "n", 3 };
+  run_source(&r, "t.mlg", src, strlen(src), 1, &lower);
+  ck_assert_ptr_null(r.g);
+  ck_assert_ptr_nonnull(strstr(r.diag, "-D n: the model has no dim 'n'; did you mean 'N'?"));
+  result_free(&r);
   static const char src2[] = "model m {\n  dim batch = 1\n  input x : f32[batch, 4]\n  output y = relu(x)\n}\n";
   mlg_dim_binding typo = { "bacth", 3 };
   run_source(&r, "t.mlg", src2, strlen(src2), 1, &typo);

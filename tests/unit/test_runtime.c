@@ -227,6 +227,19 @@ START_TEST(test_device_specs) {
   expect_spec("opencl:1x", MLG_ERR_INVALID_ARGUMENT, "opencl:N");
   expect_spec("opencl:-1", MLG_ERR_INVALID_ARGUMENT, "opencl:N");
   expect_spec("vulkan:99", MLG_ERR_NO_DEVICE, "available");
+  expect_spec("openclx", MLG_ERR_INVALID_ARGUMENT, "opencl or vulkan (device 0)");
+
+  /* A backend's name alone is its device 0. */
+  const char *bare[] = {"opencl", "vulkan"};
+  for (int b = 0; b < 2; b++) {
+    mlg_runtime_options o = {.device = bare[b], .cache_dir = ""};
+    mlg_runtime *r = NULL;
+    ck_assert_msg(mlg_runtime_create(&o, &r) == MLG_OK, "%s: %s", bare[b], mlg_last_error());
+    char want[32];
+    snprintf(want, sizeof want, "%s:0", bare[b]);
+    ck_assert_str_eq(mlg_runtime_device(r)->spec, want);
+    mlg_runtime_destroy(r);
+  }
 
   mlg_device_info devs[16];
   int n = 0, has_gpu = 0;
@@ -318,6 +331,17 @@ START_TEST(test_weights_file) {
                     sizeof other);
   load(rt, no_weights, path, MLG_ERR_NOT_FOUND);
   ck_assert_msg(strstr(mlg_last_error(), "weight 'w' (f32[4]) is missing") != NULL, "%s", mlg_last_error());
+  ck_assert_ptr_null(strstr(mlg_last_error(), "did you mean"));
+  /* A file that binds nothing of a bundle with weights is a mistake too: both lists named. */
+  load(rt, GOOD, path, MLG_ERR_NOT_FOUND);
+  ck_assert_msg(strstr(mlg_last_error(), "would bind nothing") && strstr(mlg_last_error(), "the file has 'other'") &&
+                    strstr(mlg_last_error(), "weights are 'w'"), "%s", mlg_last_error());
+
+  write_safetensors(path, "{\"W\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", other,
+                    sizeof other);
+  load(rt, no_weights, path, MLG_ERR_NOT_FOUND);
+  ck_assert_msg(strstr(mlg_last_error(), "is missing") && strstr(mlg_last_error(), "did you mean 'W'?"), "%s",
+                mlg_last_error());
 
   write_safetensors(path, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", other,
                     sizeof other);
@@ -403,6 +427,22 @@ START_TEST(test_load_file) {
   run_and_check(s, 0.5f, W);
   mlg_session_destroy(s);
   mlg_model_destroy(m);
+
+  /* A source given to the bundle loader: say so, and what to do instead. */
+  m = (mlg_model *)1;
+  ck_assert_int_eq(mlg_model_load_file(rt, MLG_SOURCE_DIR "/models/mlp.mlg", NULL, &m), MLG_ERR_FORMAT);
+  ck_assert_ptr_null(m);
+  ck_assert_msg(strstr(mlg_last_error(), "models/mlp.mlg is mlg source (.mlg), not a compiled bundle") &&
+                    strstr(mlg_last_error(), "mlgc MODEL.mlg -o MODEL.mlgb") &&
+                    strstr(mlg_last_error(), "'mlgrun MODEL.mlg'"),
+                "%s", mlg_last_error());
+  static const char text[] = "# a comment\nmodel m {\n}\n";
+  ck_assert_int_eq(mlg_model_load_memory(rt, text, sizeof text - 1, NULL, &m), MLG_ERR_FORMAT);
+  ck_assert_ptr_nonnull(strstr(mlg_last_error(), "<memory> is mlg source"));
+  /* Other bytes keep the reader's own message. */
+  static const char junk[] = "hello world, no bundle";
+  ck_assert_int_eq(mlg_model_load_memory(rt, junk, sizeof junk - 1, NULL, &m), MLG_ERR_FORMAT);
+  ck_assert_ptr_null(strstr(mlg_last_error(), "mlg source"));
   mlg_runtime_destroy(rt);
   remove_tree(dir);
 }
