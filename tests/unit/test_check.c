@@ -10,6 +10,7 @@
 #include "checker.h"
 #include "op.h"
 #include "parse.h"
+#include "weights.h"
 
 typedef struct result {
   mlg_source src;
@@ -204,6 +205,44 @@ static const char feature_src[] =
     "  output gi = gather(x, k - 2)\n"                     /* 28 */
     "  output c3 = concat([x, x, x], axis=-1)\n"           /* 29 */
     "}\n";
+
+/* Random initializers without seed= get a seed from the param's full name: two params declared
+ * alike, and the same fn param made by two calls, differ; an explicit seed is used as written. */
+START_TEST(test_default_seeds) {
+  result r;
+  run_text(&r, "fn f(x) {\n"
+               "  param w : f32[8] = uniform(-1, 1)\n"
+               "  return x * w\n"
+               "}\n"
+               "model m {\n"
+               "  input x : f32[8]\n"
+               "  param a : f32[8] = normal(0, 1)\n"
+               "  param b : f32[8] = normal(0, 1)\n"
+               "  param c : f32[8] = normal(0, 1, seed=0)\n"
+               "  param d : f32[8] = normal(0, 1, 0)\n"
+               "  h = f(x * a * b * c * d) as one\n"
+               "  output y = f(h) as two\n"
+               "}\n");
+  ck_assert_msg(r.g != NULL, "%s", r.diag);
+  static const char *const names[] = {"a", "b", "one.w", "two.w"};
+  float values[4][8];
+  for (int i = 0; i < 4; i++) {
+    const mlg_node *p = named_node(r.g, names[i]);
+    ck_assert_ptr_nonnull(p);
+    /* FNV-1a of the name, to 63 bits: what docs/language.md promises. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *q = names[i]; *q; q++) h = (h ^ (unsigned char)*q) * 0x100000001b3ull;
+    ck_assert_uint_eq(p->init.seed, h & 0x7fffffffffffffffull);
+    mlg_init_fill(&p->init, values[i], 8);
+    for (int j = 0; j < i; j++)
+      ck_assert_msg(memcmp(values[i], values[j], sizeof values[i]) != 0, "%s and %s have the same values",
+                    names[i], names[j]);
+  }
+  ck_assert_uint_eq(named_node(r.g, "c")->init.seed, 0);
+  ck_assert_uint_eq(named_node(r.g, "d")->init.seed, 0);
+  result_free(&r);
+}
+END_TEST
 
 START_TEST(test_features) {
   result r;
@@ -526,6 +565,7 @@ int main(void) {
   tcase_add_test(tc, test_models);
   tcase_add_test(tc, test_model_details);
   tcase_add_test(tc, test_features);
+  tcase_add_test(tc, test_default_seeds);
   tcase_add_loop_test(tc, test_diagnostics, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
   tcase_add_test(tc, test_notes);
   tcase_add_test(tc, test_dim_overrides);
