@@ -455,6 +455,15 @@ static const char *suggest_attr(const mlg_op_def *def, const char *name) {
   return best;
 }
 
+/* The attribute a keyword argument names: its own name, or for `dim` (PyTorch's name), the op's
+ * `axis`, else its `axes`. -1 when the op has no such attribute. */
+static int attr_index(const mlg_op_def *def, const char *name) {
+  int k = mlg_op_attr_index(def, name);
+  if (k >= 0 || strcmp(name, "dim") != 0) return k;
+  k = mlg_op_attr_index(def, "axis");
+  return k >= 0 ? k : mlg_op_attr_index(def, "axes");
+}
+
 /* ---- op calls --------------------------------------------------------------------------- */
 
 /* An attribute's value; an integer attribute is an integer-only context. */
@@ -538,7 +547,7 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
   }
   for (int j = 0; j < e->n_kwargs; j++) {
     const mlg_kwarg *kw = &e->kwargs[j];
-    int k = mlg_op_attr_index(def, kw->name);
+    int k = attr_index(def, kw->name);
     value v = k < 0 ? chk_eval(c, sc, kw->value) : eval_attr_value(c, sc, def, &def->attrs[k], kw->value);
     if (k < 0) {
       const char *hint = suggest_attr(def, kw->name);
@@ -554,7 +563,11 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
       continue;
     }
     if (given[k]) {
-      chk_error(c, kw->name_span, "%s: attribute '%s' is given twice", def->name, kw->name);
+      if (strcmp(kw->name, def->attrs[k].name) != 0)
+        chk_error(c, kw->name_span, "%s: attribute '%s' is given twice ('%s' is another name for it)",
+                  def->name, def->attrs[k].name, kw->name);
+      else
+        chk_error(c, kw->name_span, "%s: attribute '%s' is given twice", def->name, kw->name);
       bad = 1;
       continue;
     }

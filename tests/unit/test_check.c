@@ -244,6 +244,42 @@ START_TEST(test_default_seeds) {
 }
 END_TEST
 
+/* `dim=` is `axis=` for every op that takes an axis, and `axes=` for those that take axes: the
+ * graphs are the same. */
+START_TEST(test_dim_is_axis) {
+  static const char *const calls[][2] = {
+    {"softmax(x, dim=-1)", "softmax(x, axis=-1)"},
+    {"log_softmax(x, dim=0)", "log_softmax(x, axis=0)"},
+    {"concat([x, x], dim=1)", "concat([x, x], axis=1)"},
+    {"gather(x, idx, dim=1)", "gather(x, idx, axis=1)"},
+    {"sum(x, dim=1)", "sum(x, axes=1)"},
+    {"mean(x, dim=[0, 1], keepdims=true)", "mean(x, axes=[0, 1], keepdims=true)"},
+    {"unsqueeze(x, dim=0)", "unsqueeze(x, axes=[0])"},
+  };
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    char *printed[2];
+    for (int j = 0; j < 2; j++) {
+      char text[256];
+      snprintf(text, sizeof text,
+               "model m {\n  input x : f32[2, 3]\n  input idx : i32[2]\n  output y = %s\n}\n",
+               calls[i][j]);
+      result r;
+      run_text(&r, text);
+      ck_assert_msg(r.g != NULL, "%s: %s", calls[i][j], r.diag);
+      size_t size;
+      FILE *f = open_memstream(&printed[j], &size);
+      ck_assert_ptr_nonnull(f);
+      mlg_graph_print(r.g, NULL, f);
+      fclose(f);
+      result_free(&r);
+    }
+    ck_assert_str_eq(printed[0], printed[1]);
+    free(printed[0]);
+    free(printed[1]);
+  }
+}
+END_TEST
+
 START_TEST(test_features) {
   result r;
   run_text(&r, feature_src);
@@ -427,6 +463,12 @@ static const bad_case bad_cases[] = {
     "4:34: error: conv2d: attribute 'stride' expects an integer or a list of integers, got the float 1.5\n", 1 },
   { "model m {\n  const s = 2.0\n  input x : f32[4]\n  output y = sum(x, axes=s)\n}\n",
     "4:26: error: sum: attribute 'axes' expects an integer or a list of integers, got 's' (the float 2.0)\n", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  output y = softmax(x, axis=1, dim=1)\n}\n",
+    "3:33: error: softmax: attribute 'axis' is given twice ('dim' is another name for it)", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  output y = sum(x, axes=[1], dim=1)\n}\n",
+    "3:31: error: sum: attribute 'axes' is given twice ('dim' is another name for it)", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  output y = relu(x, dim=1)\n}\n",
+    "3:22: error: relu: unknown attribute 'dim' (relu takes no attributes)", 1 },
 };
 
 static int parses(const char *text) {
@@ -566,6 +608,7 @@ int main(void) {
   tcase_add_test(tc, test_model_details);
   tcase_add_test(tc, test_features);
   tcase_add_test(tc, test_default_seeds);
+  tcase_add_test(tc, test_dim_is_axis);
   tcase_add_loop_test(tc, test_diagnostics, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
   tcase_add_test(tc, test_notes);
   tcase_add_test(tc, test_dim_overrides);
