@@ -255,6 +255,18 @@ static value apply_op(checker *c, const mlg_op_def *def, const int *inputs, int 
   mlg_type out = { 0 };
   int rc = def->infer(types, n_in, attrs, &out, &err);
   if (rc == 0 && mlg_check_type_limits(&out, &err)) rc = -1;
+  if (rc == 0 && def->check_values) {
+    const void **data = mlg_arena_calloc(&c->scratch, (size_t)(n_in ? n_in : 1), sizeof *data);
+    if (!data) {
+      chk_oom(c);
+      return poison();
+    }
+    for (int i = 0; i < n_in; i++) {
+      const mlg_node *in = &c->b.graph->nodes[inputs[i]];
+      data[i] = in->kind == MLG_NODE_CONST ? in->data : NULL;
+    }
+    rc = def->check_values(types, data, n_in, attrs, &err);
+  }
   if (rc != 0) {
     mlg_span at = span;
     if (err.input >= 0 && err.input < n_in && in_spans) at = in_spans[err.input];

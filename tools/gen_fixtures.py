@@ -587,6 +587,20 @@ def shapes():
             return torch.from_numpy(np.take(x, i % x.shape[axis], axis=axis))
         f.out("y", f"gather(x, idx, axis={axis})", gref)
 
+    # Run-time indices outside [-d, d) are clamped (docs/ops.md): negative ones get d added
+    # once, then the result is clipped into [0, d - 1].
+    f = fx("gather_clamped").inp("x", [5, 3])
+    f.inp("idx", data=np.array([-11, -6, 5, 9, -1, 2], dtype=np.int32))
+    f.out("y", "gather(x, idx, axis=0)", lambda t: torch.from_numpy(np.take(
+        t["x"].numpy(), np.clip(np.where(t["idx"].numpy() < 0, t["idx"].numpy() + 5,
+                                         t["idx"].numpy()), 0, 4), axis=0)))
+
+    # Indices known at compile time (checked by mlgc), both ends of the valid range.
+    f = fx("gather_const_idx").inp("x", [5, 3])
+    f.const("const idx : i32[2, 2] = [[0, 4], [-5, -1]]")
+    f.out("y", "gather(x, idx, axis=0)",
+          lambda t: torch.from_numpy(np.take(t["x"].numpy(), [[0, 4], [0, 4]], axis=0)))
+
 
 def compositions():
     T, D = 5, 8

@@ -467,6 +467,8 @@ static const bad_case bad_cases[] = {
     "3:33: error: softmax: attribute 'axis' is given twice ('dim' is another name for it)", 1 },
   { "model m {\n  input x : f32[1, 4]\n  output y = sum(x, axes=[1], dim=1)\n}\n",
     "3:31: error: sum: attribute 'axes' is given twice ('dim' is another name for it)", 1 },
+  { "model m {\n  input x : f32[2, 3]\n  const i : i32[3] = [2, -4, 0]\n  output y = gather(x, i, axis=1)\n}\n",
+    "4:24: error: gather: index -4 at position [1] is out of range for axis 1 of size 3 (valid: -3 to 2)", 1 },
   { "model m {\n  input x : f32[1, 4]\n  output y = relu(x, dim=1)\n}\n",
     "3:22: error: relu: unknown attribute 'dim' (relu takes no attributes)", 1 },
 };
