@@ -260,6 +260,7 @@ START_TEST(names_calls_lists_as) {
   check_shape("softmax(x, dim=-1)", "softmax(x, dim=(-1))");
   check_shape("concat([a, b], dim=1)", "concat([a, b], dim=1)");
   check_shape("f(x, dim=dim_n)", "f(x, dim=dim_n)");
+  check_shape("softmax(x,\n    dim=-1)", "softmax(x, dim=(-1))"); /* not a `dim` statement */
   check_shape("conv2d(x, w, stride=[2, 2], padding=[1, 1, 1, 1])",
               "conv2d(x, w, stride=[2, 2], padding=[1, 1, 1, 1])");
   check_shape("[[1, 2], [3, 4]]", "[[1, 2], [3, 4]]");
