@@ -92,7 +92,10 @@ static int replay(const synth *s, const mlg_plan *p, char *err, size_t err_size)
       const mlg_placement *pl = &p->tensors[t];
       if (pl->region != MLGB_REGION_ARENA) continue;
       int64_t c0 = pl->offset / p->alignment, c1 = (pl->offset + pl->size - 1) / p->alignment;
-      ck_assert_int_lt(c1, n_cells);
+      if (c1 >= n_cells) {
+        snprintf(err, err_size, "launch %d binds tensor %d beyond the arena", l, t);
+        rc = -1;
+      }
       for (int64_t c = c0; c <= c1 && rc == 0; c++) {
         if (writes) {
           cell[c] = t;
@@ -186,9 +189,12 @@ START_TEST(test_validator_catches_overlap) {
   char err[256];
   ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), 0);
   p->tensors[3].offset = p->tensors[2].offset; /* sabotage: 2 and 3 are live together */
+  int64_t end = p->tensors[3].offset + p->tensors[3].size, *arena = &p->region_size[MLGB_REGION_ARENA];
+  if (*arena < end) *arena = (end + p->alignment - 1) / p->alignment * p->alignment;
   ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), -1);
   ck_assert_ptr_nonnull(strstr(err, "overlap"));
   ck_assert_int_eq(replay(&s, p, err, sizeof(err)), -1); /* the replay sees it too */
+  ck_assert_msg(strstr(err, "reads tensor 2 but") != NULL, "%s", err);
   mlg_plan_free(p);
 }
 END_TEST
