@@ -50,6 +50,12 @@ typedef struct mlg_shape_error {
 typedef int (*mlg_shape_fn)(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                             mlg_shape_error *err);
 
+/* Checks the values of the inputs known at compile time, after the shape rule: in_data[i] holds
+ * input i's values (C order, its dtype) when it is a const, else NULL. Returns 0, or -1 with err
+ * filled (err->input: the input at fault). */
+typedef int (*mlg_value_check_fn)(const mlg_type *in, const void *const *in_data, int n_in,
+                                  const mlg_attr *attrs, mlg_shape_error *err);
+
 struct kir_builder;
 struct kir_expr;
 struct mlg_lower_ctx;
@@ -75,6 +81,7 @@ struct mlg_op_def {
   int n_attrs;
   mlg_attr_def attrs[MLG_MAX_ATTRS];
   mlg_shape_fn infer;
+  mlg_value_check_fn check_values; /* optional: rules on const inputs (gather's indices) */
   mlg_scalar_fn scalar; /* ELEMENTWISE only */
   mlg_lower_fn lower;   /* non-ELEMENTWISE */
   const char *doc;      /* one line, for docs and "did you mean" listings */

@@ -37,6 +37,7 @@ static const char USAGE[] =
     "options:\n"
     "  --weights FILE.safetensors   weights to bind by name (for .mlg: given to the compiler)\n"
     "  --input NAME=FILE.npy        an input (repeatable); inputs not given are random\n"
+    "                               (named on stderr)\n"
     "  --output-dir DIR             where outputs go (default: the current folder)\n"
     "  --device SPEC                opencl:N, vulkan:N, opencl or vulkan (device 0), gpu or cpu\n"
     "                               (default: $MLG_DEVICE, else the first GPU, else the first\n"
@@ -48,7 +49,7 @@ static const char USAGE[] =
     "                               uniform in [-1, 1), i32 inputs are 0\n"
     "  --list-devices               list devices and exit\n"
     "  --quiet                      print nothing on stderr but errors and warnings (no\n"
-    "                               progress line, no load summary)\n"
+    "                               progress line, load summary or random-input note)\n"
     "  --progress                   show the progress line of loads that take over a second\n"
     "                               even when stderr is no terminal (it is shown on one)\n"
     "\n"
@@ -441,6 +442,34 @@ static uint64_t next_random(uint64_t *state) {
   return z ^ (z >> 31);
 }
 
+static int input_given(const args *a, const char *name) {
+  for (int k = 0; k < a->n_inputs; k++)
+    if (strcmp(a->inputs[k].name, name) == 0) return 1;
+  return 0;
+}
+
+/* One line on stderr naming the inputs that fill_input made up (none: no line), so that a run
+ * on random data is never mistaken for a run on real inputs. */
+static void report_generated_inputs(const args *a, const mlg_model *model) {
+  char f32[1024] = "", i32[1024] = "";
+  size_t n_f32 = 0, n_i32 = 0;
+  for (int i = 0; i < mlg_model_input_count(model); i++) {
+    mlg_tensor_info info;
+    if (mlg_model_input_info(model, i, &info) != MLG_OK || input_given(a, info.name)) continue;
+    char *list = info.dtype == MLG_DTYPE_I32 ? i32 : f32;
+    size_t *used = info.dtype == MLG_DTYPE_I32 ? &n_i32 : &n_f32;
+    if (*used < sizeof f32) {
+      int w = snprintf(list + *used, sizeof f32 - *used, "%s%s", *used ? ", " : "", info.name);
+      if (w > 0) *used += (size_t)w;
+    }
+  }
+  if (!n_f32 && !n_i32) return;
+  fprintf(stderr, "mlgrun: inputs without --input:");
+  if (n_f32) fprintf(stderr, " %s random in [-1, 1) (--seed %" PRIu64 ")%s", f32, a->seed, n_i32 ? ";" : "");
+  if (n_i32) fprintf(stderr, " %s all 0 (i32)", i32);
+  fputc('\n', stderr);
+}
+
 /* Loads the --input file for `info`, or fills random values. Returns 0 or 1 (message printed). */
 static int fill_input(const args *a, const mlg_tensor_info *info, uint64_t *rng, void *data) {
   char want[256], got[256];
@@ -715,6 +744,7 @@ static int run_model(const args *a, run_state *s) {
     if (fill_input(a, &info, &rng, s->buffer) != 0) return 1;
     if (mlg_session_set_input(s->session, info.name, s->buffer, info.bytes) != MLG_OK) return runtime_error();
   }
+  if (!a->quiet) report_generated_inputs(a, s->model);
   double t2 = now_ms();
   if (mlg_session_run(s->session) != MLG_OK) return runtime_error();
   double t3 = now_ms();

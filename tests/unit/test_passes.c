@@ -58,11 +58,12 @@ static int same_float(float a, float b) {
   return memcmp(&a, &b, sizeof a) == 0;
 }
 
-/* min/max of x and y: as same_float, except that of a +0 and a -0 either is right (C's fminf and
- * fmaxf leave the sign open, and libm and gcc's inline expansion choose differently). */
-static int same_min_max(float a, float b, float x, float y) {
-  if (x == 0 && y == 0) return a == 0 && b == 0;
-  return same_float(a, b);
+/* fminf/fmaxf of a +0 and a -0: C leaves the sign of the zero they return unspecified (an inlined
+ * minss and a libm call answer differently), so any zero is right there; elsewhere the result
+ * must be `want` exactly. */
+static int same_min_max(float got, float want, float x, float y) {
+  if (x == 0.0f && y == 0.0f) return got == 0.0f;
+  return same_float(got, want);
 }
 
 static const float probe[] = {-3.5f, -1.0f, -0.5f, -0.0f, 0.0f, 0.25f, 1.0f, 2.7f, 10.0f,
