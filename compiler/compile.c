@@ -60,6 +60,7 @@ static int run_stages(const mlg_source *source, const mlg_compile_options *optio
   out->graph = mlg_check(out->ast, &check, diag);
   if (!out->graph) return -1;
   if (last == MLG_STAGE_GRAPH) return 0;
+  if (!options->no_weights && mlg_weights_check_names(out->graph, weights_file, diag) != 0) return -1;
 
   out->optimized = optimize(out->graph, options, weights_file, diag);
   if (!out->optimized) return -1;

@@ -7,6 +7,7 @@
 #include "ast.h"
 #include "compile.h"
 #include "diag.h"
+#include "dot.h"
 #include "emit_code.h"
 #include "fuse.h"
 #include "gemm_tuning.h"
@@ -14,20 +15,27 @@
 #include "lower.h"
 #include "op.h"
 #include "plan.h"
+#include "plan_svg.h"
 #include "../runtime/bundle.h"
+#include "../runtime/file_util.h"
+#include "../runtime/mlg_version.h"
 
 #define MAX_DIMS 64
 
 static const char usage[] =
-    "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|fused|kernels|plan] [--target opencl|vulkan]\n"
-    "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights] [-O0|-O2]\n"
-    "            [--device-hint=cpu|gpu] [--subgroups=on|off] [--tuning FILE] [--no-memory-reuse]\n"
+    "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|fused|dot|kernels|plan [--svg FILE]]\n"
+    "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
+    "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
+    "            [--tuning FILE] [--no-memory-reuse]\n"
     "\n"
     "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
     "or prints one stage with --emit (to stdout, or to -o OUT).\n"
-    "  -o OUT            output file\n"
+    "  -o OUT            output file (its folder is created when missing)\n"
     "  --emit=STAGE      ast | graph | fused (the ops each kernel holds) |\n"
+    "                    dot (the fused graph for Graphviz: dot -Tsvg) |\n"
     "                    kernels (OpenCL C or GLSL) | plan (memory plan)\n"
+    "  --svg FILE        with --emit=plan: also draw the arena as SVG (tensors over launches\n"
+    "                    and offsets, the lower bound as a line)\n"
     "  --target T        opencl (default) or vulkan (GLSL compiled to SPIR-V)\n"
     "  --device-hint=H   cpu, gpu or unknown (default): tile GEMM/conv kernels for that class\n"
     "  --subgroups=on|off  vulkan: reductions through subgroup operations (default on; the\n"
@@ -68,6 +76,31 @@ static int parse_dim(const char *arg, mlg_dim_binding *out, char *name_buf, size
   return 0;
 }
 
+/* Creates the folders above `path` that are missing. Returns 0, or -1 with errno set. */
+static int make_parent_dirs(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path) return 0;
+  char dir[4096];
+  if ((size_t)(slash - path) >= sizeof dir) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(dir, path, (size_t)(slash - path));
+  dir[slash - path] = '\0';
+  return mlg_make_dirs(dir);
+}
+
+/* --svg FILE: the plan's picture. Returns 0, or 1 after an error message. */
+static int write_svg(const char *path, const mlg_pipeline *p) {
+  FILE *f = make_parent_dirs(path) == 0 ? fopen(path, "w") : NULL;
+  if (f) {
+    mlg_plan_svg(p->plan, p->optimized, p->lowered, f);
+    if (fclose(f) == 0) return 0;
+  }
+  fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", path, strerror(errno));
+  return 1;
+}
+
 static char *default_output(const char *input) {
   const char *base = strrchr(input, '/');
   base = base ? base + 1 : input;
@@ -97,7 +130,7 @@ static void print_kernels(const mlg_pipeline *p, FILE *out) {
 }
 
 int main(int argc, char **argv) {
-  const char *input = NULL, *output = NULL, *emit = NULL;
+  const char *input = NULL, *output = NULL, *emit = NULL, *svg = NULL;
   mlg_compile_options options = {.target = MLGB_TARGET_OPENCL, .opt_level = 2};
   static mlg_dim_binding dims[MAX_DIMS];
   static char dim_names[MAX_DIMS][128];
@@ -112,7 +145,7 @@ int main(int argc, char **argv) {
       fputs(usage, stdout);
       return 0;
     } else if (strcmp(a, "--version") == 0) {
-      puts("mlgc 0.1.0");
+      puts("mlgc " MLG_VERSION_STRING);
       return 0;
     } else if (strcmp(a, "--ops-doc") == 0) {
       mlg_op_doc_print(stdout);
@@ -123,7 +156,10 @@ int main(int argc, char **argv) {
     } else if (strncmp(a, "--emit=", 7) == 0 || strcmp(a, "--emit") == 0) {
       if (a[6] == '=') emit = a + 7;
       else if (++i < argc) emit = argv[i];
-      else return usage_error("%s needs a stage (ast, graph, fused, kernels, plan)", a);
+      else return usage_error("%s needs a stage (ast, graph, fused, dot, kernels, plan)", a);
+    } else if (strncmp(a, "--svg=", 6) == 0 || strcmp(a, "--svg") == 0) {
+      svg = a[5] == '=' ? a + 6 : (++i < argc ? argv[i] : NULL);
+      if (!svg || !*svg) return usage_error("%s needs a file name", a);
     } else if (strncmp(a, "--target=", 9) == 0 || strcmp(a, "--target") == 0) {
       const char *t = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
       if (!t) return usage_error("%s needs a target (opencl or vulkan)", a);
@@ -190,15 +226,18 @@ int main(int argc, char **argv) {
   }
 
   mlg_stage last = MLG_STAGE_BUNDLE;
-  int emit_fused = 0;
+  int emit_fused = 0, emit_dot = 0;
   if (emit) {
     if (strcmp(emit, "ast") == 0) last = MLG_STAGE_AST;
     else if (strcmp(emit, "graph") == 0) last = MLG_STAGE_GRAPH;
     else if (strcmp(emit, "kernels") == 0) last = MLG_STAGE_KERNELS;
     else if (strcmp(emit, "fused") == 0) last = MLG_STAGE_KERNELS, emit_fused = 1;
+    else if (strcmp(emit, "dot") == 0) last = MLG_STAGE_KERNELS, emit_dot = 1;
     else if (strcmp(emit, "plan") == 0) last = MLG_STAGE_PLAN;
-    else return usage_error("unknown --emit stage '%s' (ast, graph, fused, kernels, plan)", emit);
+    else return usage_error("unknown --emit stage '%s' (ast, graph, fused, dot, kernels, plan)", emit);
   }
+  if (svg && last != MLG_STAGE_PLAN)
+    return usage_error("%s", "--svg draws the memory plan: use it with --emit=plan");
 
   mlg_source source;
   if (mlg_source_load(&source, input) != 0) {
@@ -215,7 +254,7 @@ int main(int argc, char **argv) {
     char *default_out = NULL;
     if (!emit && !output) output = default_out = default_output(input);
     FILE *out = stdout;
-    if (output && !(out = fopen(output, emit ? "w" : "wb"))) {
+    if (output && (make_parent_dirs(output) != 0 || !(out = fopen(output, emit ? "w" : "wb")))) {
       fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", output, strerror(errno));
       status = 1;
     } else {
@@ -224,6 +263,7 @@ int main(int argc, char **argv) {
       case MLG_STAGE_GRAPH: mlg_graph_print(p.graph, &source, out); break;
       case MLG_STAGE_KERNELS:
         if (emit_fused) mlg_fusion_print(p.fusion, p.optimized, p.lowered, out);
+        else if (emit_dot) mlg_dot_print(p.optimized, p.fusion, p.lowered, out);
         else print_kernels(&p, out);
         break;
       case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.optimized, p.lowered, out); break;
@@ -238,6 +278,7 @@ int main(int argc, char **argv) {
     }
     free(default_out);
   }
+  if (status == 0 && svg && write_svg(svg, &p) != 0) status = 1;
   mlg_pipeline_free(&p);
   mlg_source_free(&source);
   return status;

@@ -20,6 +20,13 @@ static kir_expr *clamp_scalar(kir_builder *b, kir_expr **in, const mlg_node *n) 
   return kt_sf_clamp(b, in[0], mlg_attr_float(n, A_LO), mlg_attr_float(n, A_HI));
 }
 
+static const mlg_op_spelling clamp_foreign[] = {
+  {"relu6", "clamp(x, 0, 6)"},
+  {"hardtanh", "clamp(x, -1, 1)"},
+  {"clip", "clamp(x, lo, hi)"},
+  {NULL, NULL},
+};
+
 const mlg_op_def mlg_op_clamp = {
   .name = "clamp",
   .cls = MLG_OPC_ELEMENTWISE,
@@ -35,4 +42,5 @@ const mlg_op_def mlg_op_clamp = {
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "min(max(x, lo), hi)",
+  .foreign = clamp_foreign,
 };

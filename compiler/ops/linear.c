@@ -96,6 +96,8 @@ static void linear_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = 2 * y * x->dims[x->rank - 1] + (n->n_inputs == 3 ? y : 0);
 }
 
+static const mlg_op_spelling linear_foreign[] = {{"dense", "linear(x, weight, bias)"}, {NULL, NULL}};
+
 const mlg_op_def mlg_op_linear = {
   .name = "linear",
   .cls = MLG_OPC_MATMUL,
@@ -115,4 +117,5 @@ const mlg_op_def mlg_op_linear = {
   .input_names = "x, weight, bias?",
   .shape_doc = "[..., in] → [..., out]",
   .doc = "x @ weight^T + bias (torch.nn.functional.linear)",
+  .foreign = linear_foreign,
 };

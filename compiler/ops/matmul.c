@@ -120,6 +120,10 @@ static void matmul_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = 2 * mlg_type_numel(&n->type) * a->dims[a->rank - 1];
 }
 
+static const mlg_op_spelling matmul_foreign[] = {
+  {"mm", "matmul(a, b), or a @ b"}, {"bmm", "matmul(a, b), or a @ b"}, {NULL, NULL},
+};
+
 const mlg_op_def mlg_op_matmul = {
   .name = "matmul",
   .cls = MLG_OPC_MATMUL,
@@ -139,4 +143,5 @@ const mlg_op_def mlg_op_matmul = {
   .input_names = "a, b",
   .shape_doc = "[..., M, K] @ [..., K, N] → [..., M, N] (batch dims broadcast)",
   .doc = "matrix product as numpy.matmul (the @ operator)",
+  .foreign = matmul_foreign,
 };
