@@ -27,6 +27,7 @@ static const char usage[] =
     "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
     "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
     "            [--tuning FILE] [--no-memory-reuse]\n"
+    "       mlgc --ops-doc\n"
     "\n"
     "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
     "or prints one stage with --emit (to stdout, or to -o OUT).\n"
