@@ -275,6 +275,17 @@ static value apply_op(checker *c, const mlg_op_def *def, const int *inputs, int 
     chk_error(c, at, "%s: %s", def->name, err.msg[0] ? err.msg : "invalid arguments");
     return poison();
   }
+  if (def->decompose) {
+    /* A composite op is the ops it stands for. */
+    mlg_op_builder ob = {.graph = &c->b, .span = span};
+    int id = c->b.graph->n_nodes + 64 < CHECK_MAX_NODES ? def->decompose(&ob, inputs, n_in, attrs) : -1;
+    if (id < 0) {
+      if (ob.failed) chk_error(c, span, "%s: %s", def->name, ob.error);
+      else chk_error(c, span, "the graph exceeds %d nodes", CHECK_MAX_NODES);
+      return poison();
+    }
+    return (value){ .kind = V_TENSOR, .node = id, .span = span };
+  }
   mlg_node n = { .kind = MLG_NODE_OP, .op = def, .type = out, .n_inputs = n_in, .inputs = inputs,
                  .span = span };
   for (int k = 0; k < def->n_attrs && k < MLG_MAX_ATTRS; k++) n.attrs[k] = attrs[k];

@@ -168,6 +168,45 @@ typedef struct mlg_op_cost {
 /* Fills the cost of node `node` of g. */
 typedef void (*mlg_cost_fn)(const mlg_graph *g, int node, mlg_op_cost *out);
 
+/* ---- building graph ops from an op's own hooks. A composite op's expansion (the checker
+ * appends it in place of a node of the op) and an op's gradient (autodiff.h) are ordinary ops
+ * appended to the graph being built, each through its op's shape rule, so that everything
+ * after the checker sees only ops it already knows. ---- */
+typedef struct mlg_op_builder {
+  mlg_graph_builder *graph; /* where the nodes go */
+  mlg_span span;            /* given to every node built (the node whose expansion or gradient
+                               this is) */
+  int failed;               /* a shape rule or an allocation failed: later calls return -1 */
+  char error[256];          /* the first failure, "<op>: <what>" */
+} mlg_op_builder;
+
+/* Appends `def` applied to inputs[0..n_inputs) with attributes `attrs` (the schema's slots, as
+ * the checker fills them; NULL: every default), through the op's shape rule (and its
+ * decomposition, for a composite op). Returns the node id, or -1 (ob->error says why). */
+int mlg_build_op(mlg_op_builder *ob, const mlg_op_def *def, const int *inputs, int n_inputs,
+                 const mlg_attr *attrs);
+/* An f32 scalar (rank 0) const. Returns its id or -1. */
+int mlg_build_scalar(mlg_op_builder *ob, double value);
+/* A const of `type` holding `data` (numel values of its dtype, C order). Returns its id or -1. */
+int mlg_build_const(mlg_op_builder *ob, const mlg_type *type, const void *data);
+/* The type of node `node` of the graph being built. */
+const mlg_type *mlg_build_type(const mlg_op_builder *ob, int node);
+/* Records a failure (the first one is kept) and returns -1. */
+int mlg_build_fail(mlg_op_builder *ob, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Gradient of op node `n` (a copy of node `node` of the graph being built), its vector-Jacobian
+ * product: dy is the gradient of the loss with respect to n's output (a node of n's type).
+ * Fills dx[i], for every input i with needs[i] set, with the gradient with respect to input i
+ * (a node of input i's type), or -1 where it is zero (a piecewise-constant op). Built from
+ * ordinary ops, so the backward graph is optimized, fused and planned like any other. Returns
+ * 0, or -1 (ob's error). */
+typedef int (*mlg_vjp_fn)(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                          const char *needs, int *dx);
+/* A composite op: builds its result from other ops, given the inputs and the attributes its
+ * shape rule normalized; returns the node holding the result, or -1 (ob's error). */
+typedef int (*mlg_decompose_fn)(mlg_op_builder *ob, const int *inputs, int n_inputs,
+                                const mlg_attr *attrs);
+
 /* A name other frameworks give an op, and how mlg writes it ("relu6" → "clamp(x, 0, 6)"),
  * for the checker's answer to an unknown op. */
 typedef struct mlg_op_spelling {
@@ -193,6 +232,8 @@ struct mlg_op_def {
   mlg_algebra algebra;
   mlg_cost_fn cost;     /* NULL: mlg_node_cost's default rule (below); a hook is handed that
                            default filled in and changes what differs */
+  mlg_vjp_fn vjp;       /* the gradient; NULL: not differentiable (autodiff names the op) */
+  mlg_decompose_fn decompose; /* a composite op: never a node, always these ops (losses) */
   /* Documentation, printed into docs/ops.md by mlg_op_doc_print: */
   const char *input_names; /* "x, weight, bias?": one name per input, `?` marking the optional
                               ones; "[a, b, ...]" for a list input */

@@ -137,8 +137,10 @@ static int try_fold(mlg_rewriter *rw, kir_module **m, int i) {
   const mlg_op_def *op = old->op;
   mlg_index_map map;
   int elementwise = op->cls == MLG_OPC_ELEMENTWISE && op->scalar;
+  /* An index op that repeats elements (expand) stays: its readers read the small const in
+   * place, where a folded copy would only grow the bundle. */
   int index = mlg_node_is_index(old) && mlg_index_map_of(old, &c[0]->type, &map) == 0 &&
-              c[0]->type.dtype == old->type.dtype;
+              c[0]->type.dtype == old->type.dtype && numel <= mlg_type_numel(&c[0]->type);
   if (!elementwise && !index) return -1;
 
   void *data = malloc((size_t)numel * (size_t)mlg_dtype_size(old->type.dtype));

@@ -284,6 +284,16 @@ kir_expr *kt_sf_clamp(kir_builder *b, kir_expr *x, double lo, double hi) {
   return kir_bin(b, KIR_MIN, kir_bin(b, KIR_MAX, x, kir_f32(b, lo)), kir_f32(b, hi));
 }
 
+kir_expr *kt_sf_sign(kir_builder *b, kir_expr *x) {
+  kir_expr *neg = kir_select(b, kir_bin(b, KIR_LT, x, kir_f32(b, 0.0)), kir_f32(b, -1.0), kir_f32(b, 0.0));
+  return kir_select(b, kir_bin(b, KIR_GT, x, kir_f32(b, 0.0)), kir_f32(b, 1.0), neg);
+}
+
+kir_expr *kt_sf_heaviside(kir_builder *b, kir_expr *x, kir_expr *v) {
+  kir_expr *step = kir_select(b, kir_bin(b, KIR_GT, x, kir_f32(b, 0.0)), kir_f32(b, 1.0), kir_f32(b, 0.0));
+  return kir_select(b, kir_bin(b, KIR_EQ, x, kir_f32(b, 0.0)), v, step);
+}
+
 kir_expr *kt_sf_add(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_ADD, x, y); }
 kir_expr *kt_sf_sub(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_SUB, x, y); }
 kir_expr *kt_sf_mul(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_MUL, x, y); }

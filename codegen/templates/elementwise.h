@@ -102,6 +102,10 @@ kir_expr *kt_sf_erf(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_leaky_relu(kir_builder *b, kir_expr *x, double alpha);
 /* min(max(x, lo), hi) (fmin/fmax: a NaN x gives lo). */
 kir_expr *kt_sf_clamp(kir_builder *b, kir_expr *x, double lo, double hi);
+/* x > 0 ? 1 : x < 0 ? -1 : 0 (0 for NaN). */
+kir_expr *kt_sf_sign(kir_builder *b, kir_expr *x);
+/* x == 0 ? v : x > 0 ? 1 : 0 (torch.heaviside: 0 for a NaN x). */
+kir_expr *kt_sf_heaviside(kir_builder *b, kir_expr *x, kir_expr *v);
 kir_expr *kt_sf_add(kir_builder *b, kir_expr *x, kir_expr *y);
 kir_expr *kt_sf_sub(kir_builder *b, kir_expr *x, kir_expr *y);
 kir_expr *kt_sf_mul(kir_builder *b, kir_expr *x, kir_expr *y);

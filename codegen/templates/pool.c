@@ -29,16 +29,16 @@ int kt_pool2d_out_size(const kt_pool2d_desc *in, int64_t *out_h, int64_t *out_w)
   return 0;
 }
 
-int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_kernel **out_kernel,
-              int64_t out_groups[3]) {
+/* The checks both pooling templates start with; fills *d (the normalized descriptor) and the
+ * output's size. */
+static int check_pool(kir_module *m, const kt_pool2d_desc *in, kt_pool2d_desc *d, int64_t *ho,
+                      int64_t *wo, kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
-  kt_pool2d_desc nd = normalized(in);
-  const kt_pool2d_desc *d = &nd;
+  *d = normalized(in);
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
-  int64_t ho, wo;
   if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1)
     return kt_fail(m, "every dim must be at least 1");
-  if (kt_pool2d_out_size(d, &ho, &wo))
+  if (kt_pool2d_out_size(d, ho, wo))
     return kt_fail(m, "the %lldx%lld window (stride [%lld, %lld]) does not fit the %lldx%lld "
                    "input padded by [%lld, %lld, %lld, %lld]", (long long)d->kh,
                    (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
@@ -46,6 +46,15 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
                    (long long)d->pad_left, (long long)d->pad_bottom, (long long)d->pad_right);
   if (d->n * d->c * d->h * d->w >= LIMIT32)
     return kt_fail(m, "x has 2^31 elements or more (32-bit indexing)");
+  return 0;
+}
+
+int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_kernel **out_kernel,
+              int64_t out_groups[3]) {
+  kt_pool2d_desc nd;
+  const kt_pool2d_desc *d = &nd;
+  int64_t ho, wo;
+  if (check_pool(m, in, &nd, &ho, &wo, out_kernel, out_groups)) return -1;
   int64_t dh = kt_one_if_0(d->dil_h), dw = kt_one_if_0(d->dil_w);
   int is_max = d->kind == KT_POOL_MAX;
   if (!is_max && (dh != 1 || dw != 1))
@@ -103,6 +112,110 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
   if (partial) kir_end(b);
 
   out_groups[0] = kt_ceil_div(hw_out, ls);
+  out_groups[1] = d->n * d->c;
+  return kir_kernel_end(b, out_kernel);
+}
+
+/* The first (row-major) maximum of window (oh, ow) of plane `xb` into var `best_at` (an index
+ * of the plane, or -1 when the window holds no real pixel). */
+static void window_argmax(kir_builder *b, const kt_pool2d_desc *d, int bx, int xb, kir_expr *oh,
+                          kir_expr *ow, int best_at) {
+  int best = kir_var_new(b, "best", kir_t(KIR_F32));
+  int r = kir_var_new(b, "r", kir_t(KIR_I32)), s = kir_var_new(b, "s", kir_t(KIR_I32));
+  int ih = kir_var_new(b, "wh", kir_t(KIR_I32)), iw = kir_var_new(b, "ww", kir_t(KIR_I32));
+  int v = kir_var_new(b, "v", kir_t(KIR_F32));
+  kir_decl(b, best, kir_f32(b, -INFINITY));
+  kir_assign(b, best_at, kir_i32(b, -1));
+  kir_for(b, r, kir_i32(b, 0), kir_i32(b, d->kh), kir_i32(b, 1));
+  kir_decl(b, ih, kir_add(b, kir_mul(b, oh, kir_i32(b, d->stride_h)), kir_add(b, kir_var(b, r), kir_i32(b, -d->pad_top))));
+  kir_expr *gh = kt_axis_guard(b, ih, d->pad_top, d->pad_bottom, d->h);
+  if (gh) kir_if(b, gh);
+  kir_for(b, s, kir_i32(b, 0), kir_i32(b, d->kw), kir_i32(b, 1));
+  kir_decl(b, iw, kir_add(b, kir_mul(b, ow, kir_i32(b, d->stride_w)), kir_add(b, kir_var(b, s), kir_i32(b, -d->pad_left))));
+  kir_expr *gw = kt_axis_guard(b, iw, d->pad_left, d->pad_right, d->w);
+  if (gw) kir_if(b, gw);
+  kir_expr *at = kir_add(b, kir_mul(b, kir_var(b, ih), kir_i32(b, d->w)), kir_var(b, iw));
+  kir_decl(b, v, kir_load(b, bx, kir_add(b, kir_var(b, xb), at)));
+  kir_if(b, kir_bin(b, KIR_OR, kir_bin(b, KIR_GT, kir_var(b, v), kir_var(b, best)),
+                    kir_bin(b, KIR_LT, kir_var(b, best_at), kir_i32(b, 0))));
+  kir_assign(b, best, kir_var(b, v));
+  kir_assign(b, best_at, kir_add(b, kir_mul(b, kir_var(b, ih), kir_i32(b, d->w)), kir_var(b, iw)));
+  kir_end(b);
+  if (gw) kir_end(b);
+  kir_end(b); /* s */
+  if (gh) kir_end(b);
+  kir_end(b); /* r */
+}
+
+int kt_pool2d_grad(kir_module *m, const char *name, const kt_pool2d_desc *in,
+                   kir_kernel **out_kernel, int64_t out_groups[3]) {
+  kt_pool2d_desc nd;
+  const kt_pool2d_desc *d = &nd;
+  int64_t ho, wo;
+  if (check_pool(m, in, &nd, &ho, &wo, out_kernel, out_groups)) return -1;
+  if (d->dil_h != 1 || d->dil_w != 1) return kt_fail(m, "dilation (only 1 is supported)");
+  int ls = d->local_size ? d->local_size : 64;
+  if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
+  int is_max = d->kind == KT_POOL_MAX;
+  const int64_t H = d->h, W = d->w, hw = H * W;
+
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int bdy = kir_buffer_param(b, "dy", KIR_F32, KIR_READ);
+  int bx = is_max ? kir_buffer_param(b, "x", KIR_F32, KIR_READ) : -1;
+  int bdx = kir_buffer_param(b, "dx", KIR_F32, KIR_WRITE);
+  int p = kir_var_new(b, "p", kir_t(KIR_I32)), plane = kir_var_new(b, "plane", kir_t(KIR_I32));
+  kir_decl(b, p, kir_global_id(b, 0));
+  kir_decl(b, plane, kir_group_id(b, 1));
+  int partial = hw % ls != 0;
+  if (partial) kir_if(b, kir_bin(b, KIR_LT, kir_var(b, p), kir_i32(b, hw)));
+  int ih = kir_var_new(b, "ih", kir_t(KIR_I32)), iw = kir_var_new(b, "iw", kir_t(KIR_I32));
+  kir_decl(b, ih, kir_div(b, kir_var(b, p), kir_i32(b, W)));
+  kir_decl(b, iw, kir_mod(b, kir_var(b, p), kir_i32(b, W)));
+  /* Windows oh whose rows oh·stride − pad .. + kh − 1 hold ih: from ceil((ih + pad − kh + 1) /
+   * stride), within [0, h_out) (the numerator is clamped at 0 first: integer division of a
+   * negative number is not portable), to floor((ih + pad) / stride). */
+  int lo[2], hi[2];
+  const int axis_var[2] = {ih, iw};
+  const int64_t pad[2] = {d->pad_top, d->pad_left}, k[2] = {d->kh, d->kw},
+                st[2] = {d->stride_h, d->stride_w}, count[2] = {ho, wo};
+  static const char *const lo_names[2] = {"oh_lo", "ow_lo"}, *const hi_names[2] = {"oh_hi", "ow_hi"};
+  for (int a = 0; a < 2; a++) {
+    lo[a] = kir_var_new(b, lo_names[a], kir_t(KIR_I32));
+    hi[a] = kir_var_new(b, hi_names[a], kir_t(KIR_I32));
+    kir_expr *num = kir_add(b, kir_var(b, axis_var[a]), kir_i32(b, pad[a] - k[a] + st[a]));
+    kir_decl(b, lo[a], kir_div(b, kir_bin(b, KIR_MAX, num, kir_i32(b, 0)), kir_i32(b, st[a])));
+    kir_expr *last = kir_div(b, kir_add(b, kir_var(b, axis_var[a]), kir_i32(b, pad[a])), kir_i32(b, st[a]));
+    kir_decl(b, hi[a], kir_bin(b, KIR_MIN, last, kir_i32(b, count[a] - 1)));
+  }
+  int acc = kir_var_new(b, "acc", kir_t(KIR_F32));
+  kir_decl(b, acc, kir_f32(b, 0.0));
+  int xb = kir_var_new(b, "x_base", kir_t(KIR_I32)), yb = kir_var_new(b, "dy_base", kir_t(KIR_I32));
+  kir_decl(b, xb, kir_mul(b, kir_var(b, plane), kir_i32(b, hw)));
+  kir_decl(b, yb, kir_mul(b, kir_var(b, plane), kir_i32(b, ho * wo)));
+  int oh = kir_var_new(b, "oh", kir_t(KIR_I32)), ow = kir_var_new(b, "ow", kir_t(KIR_I32));
+  int best_at = is_max ? kir_var_new(b, "best_at", kir_t(KIR_I32)) : -1;
+  if (is_max) kir_decl(b, best_at, kir_i32(b, -1));
+  kir_for(b, oh, kir_var(b, lo[0]), kir_add(b, kir_var(b, hi[0]), kir_i32(b, 1)), kir_i32(b, 1));
+  kir_for(b, ow, kir_var(b, lo[1]), kir_add(b, kir_var(b, hi[1]), kir_i32(b, 1)), kir_i32(b, 1));
+  kir_expr *g = kir_load(b, bdy, kir_add(b, kir_var(b, yb), kir_add(b, kir_mul(b, kir_var(b, oh), kir_i32(b, wo)),
+                                                                      kir_var(b, ow))));
+  if (is_max) {
+    window_argmax(b, d, bx, xb, kir_var(b, oh), kir_var(b, ow), best_at);
+    kir_if(b, kir_bin(b, KIR_EQ, kir_var(b, best_at), kir_var(b, p)));
+    kir_assign(b, acc, kir_bin(b, KIR_ADD, kir_var(b, acc), g));
+    kir_end(b);
+  } else {
+    kir_assign(b, acc, kir_bin(b, KIR_ADD, kir_var(b, acc), g));
+  }
+  kir_end(b); /* ow */
+  kir_end(b); /* oh */
+  kir_expr *out = kir_var(b, acc);
+  if (!is_max) out = kir_bin(b, KIR_DIV, out, kir_f32(b, (double)(d->kh * d->kw)));
+  kir_store(b, bdx, kir_add(b, kir_var(b, xb), kir_var(b, p)), out);
+  if (partial) kir_end(b);
+
+  out_groups[0] = kt_ceil_div(hw, ls);
   out_groups[1] = d->n * d->c;
   return kir_kernel_end(b, out_kernel);
 }

@@ -45,12 +45,22 @@ typedef struct kt_global_pool_desc {
                                                       (Vulkan only) */
 } kt_global_pool_desc;
 
+/* The gradient of max_pool2d / avg_pool2d with respect to x (kt_pool2d_grad), for the same
+ * descriptor (dilation 1): one work-item per element of x, which adds the dy of every window
+ * that holds it — max: only the windows whose maximum it is (the first in the window's row-major
+ * order, as PyTorch picks among equal values); avg: every window, divided by kh·kw.
+ * Buffers, in order: dy (read, [n, c, h_out, w_out]), then for max x (read, [n, c, h, w]),
+ * then dx (write, [n, c, h, w]).
+ * Launch: work-group size (local_size, 1, 1); groups = (ceil(h·w / local_size), n·c, 1). */
+
 /* Output spatial size; -1 if invalid or empty. */
 int kt_pool2d_out_size(const kt_pool2d_desc *d, int64_t *out_h, int64_t *out_w);
 
 /* Build the kernel. Return 0, or -1 on an invalid descriptor or allocation failure. */
 int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *d, kir_kernel **out_kernel,
               int64_t out_groups[3]);
+int kt_pool2d_grad(kir_module *m, const char *name, const kt_pool2d_desc *d,
+                   kir_kernel **out_kernel, int64_t out_groups[3]);
 int kt_global_avg_pool2d(kir_module *m, const char *name, const kt_global_pool_desc *d,
                          kir_kernel **out_kernel, int64_t out_groups[3]);
 

@@ -115,14 +115,23 @@ static void contiguous_strides(int rank, const int64_t *shape, int64_t *stride) 
   }
 }
 
-int kt_transpose(kir_module *m, const char *name, const kt_transpose_desc *d,
-                 kir_kernel **out_kernel, int64_t out_groups[3]) {
+/* The checks every strided-read template starts with: a module, a name and a descriptor, and an
+ * input of a supported rank and element type that is neither empty nor 2^31 elements. */
+static int check_strided(kir_module *m, const char *name, const void *d, int rank, kir_scalar dtype,
+                         const int64_t *in_shape, kir_kernel **out_kernel) {
   if (out_kernel) *out_kernel = NULL;
   if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
-  if (d->rank < 0 || d->rank > KT_MAX_RANK || !valid_dtype(d->dtype) ||
-      numel(d->rank, d->shape) < 0)
+  if (rank < 0 || rank > KT_MAX_RANK || !valid_dtype(dtype) || numel(rank, in_shape) < 0)
     return kt_fail(m, "rank %d, element type %d, or an empty or 2^31-element input (rank at most "
-                   "%d, f32 or i32)", d->rank, (int)d->dtype, KT_MAX_RANK);
+                   "%d, f32 or i32)", rank, (int)dtype, KT_MAX_RANK);
+  return 0;
+}
+
+int kt_transpose(kir_module *m, const char *name, const kt_transpose_desc *d,
+                 kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (check_strided(m, name, d, d ? d->rank : 0, d ? d->dtype : KIR_F32, d ? d->shape : NULL,
+                    out_kernel))
+    return -1;
   int seen[KT_MAX_RANK] = {0};
   int64_t in_stride[KT_MAX_RANK], out_dims[KT_MAX_RANK], stride[KT_MAX_RANK];
   contiguous_strides(d->rank, d->shape, in_stride);
@@ -184,12 +193,9 @@ int kt_slice_resolve(int rank, const int64_t *in_shape, int n, const int64_t *st
 
 int kt_slice(kir_module *m, const char *name, const kt_slice_desc *d, kir_kernel **out_kernel,
              int64_t out_groups[3]) {
-  if (out_kernel) *out_kernel = NULL;
-  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
-  if (d->rank < 0 || d->rank > KT_MAX_RANK || !valid_dtype(d->dtype) ||
-      numel(d->rank, d->in_shape) < 0)
-    return kt_fail(m, "rank %d, element type %d, or an empty or 2^31-element input (rank at most "
-                   "%d, f32 or i32)", d->rank, (int)d->dtype, KT_MAX_RANK);
+  if (check_strided(m, name, d, d ? d->rank : 0, d ? d->dtype : KIR_F32, d ? d->in_shape : NULL,
+                    out_kernel))
+    return -1;
   int64_t in_stride[KT_MAX_RANK], stride[KT_MAX_RANK], base = 0;
   contiguous_strides(d->rank, d->in_shape, in_stride);
   for (int k = 0; k < d->rank; k++) {
@@ -205,6 +211,84 @@ int kt_slice(kir_module *m, const char *name, const kt_slice_desc *d, kir_kernel
   }
   return strided_read(m, name, d->dtype, d->rank, d->out_shape, stride, base, out_kernel,
                       out_groups);
+}
+
+int kt_expand(kir_module *m, const char *name, const kt_expand_desc *d, kir_kernel **out_kernel,
+              int64_t out_groups[3]) {
+  if (check_strided(m, name, d, d ? d->rank : 0, d ? d->dtype : KIR_F32, d ? d->in_shape : NULL,
+                    out_kernel))
+    return -1;
+  int64_t in_stride[KT_MAX_RANK], stride[KT_MAX_RANK];
+  contiguous_strides(d->rank, d->in_shape, in_stride);
+  for (int k = 0; k < d->rank; k++) {
+    if (d->in_shape[k] != 1 && d->in_shape[k] != d->out_shape[k])
+      return kt_fail(m, "dim %d of size %lld does not expand to %lld", k, (long long)d->in_shape[k],
+                     (long long)d->out_shape[k]);
+    stride[k] = d->in_shape[k] == 1 ? 0 : in_stride[k];
+  }
+  return strided_read(m, name, d->dtype, d->rank, d->out_shape, stride, 0, out_kernel, out_groups);
+}
+
+int kt_slice_grad(kir_module *m, const char *name, const kt_slice_desc *d, kir_kernel **out_kernel,
+                  int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  int64_t n = numel(d->rank, d->in_shape);
+  if (d->rank < 0 || d->rank > KT_MAX_RANK || !valid_dtype(d->dtype) || n < 0 ||
+      numel(d->rank, d->out_shape) < 0)
+    return kt_fail(m, "rank %d, element type %d, or an empty or 2^31-element tensor (rank at "
+                   "most %d, f32 or i32)", d->rank, (int)d->dtype, KT_MAX_RANK);
+  for (int k = 0; k < d->rank; k++) {
+    int64_t dim = d->in_shape[k], s = d->start[k], st = d->step[k], cnt = d->out_shape[k];
+    int64_t last = s + (cnt - 1) * st;
+    if (st == 0 || s < 0 || s >= dim || last < 0 || last >= dim)
+      return kt_fail(m, "dim %d: %lld elements from %lld by %lld do not lie in [0, %lld)", k,
+                     (long long)cnt, (long long)s, (long long)st, (long long)dim);
+  }
+  int64_t in_stride[KT_MAX_RANK], dy_stride[KT_MAX_RANK];
+  contiguous_strides(d->rank, d->in_shape, in_stride);
+  contiguous_strides(d->rank, d->out_shape, dy_stride);
+  kir_builder *b = kir_kernel_begin(m, name, KT_SHAPE_LOCAL_SIZE, 1, 1);
+  if (!b) return -1;
+  int dy = kir_buffer_param(b, "dy", d->dtype, KIR_READ);
+  int y = kir_buffer_param(b, "y", d->dtype, KIR_WRITE);
+  int vi = guard_1d(b, n);
+  /* Per dim: the distance r from the slice's start in its direction must be a multiple of
+   * |step| below count·|step|; then dy's coordinate is r / |step|. */
+  kir_expr *inside = NULL, *at = kir_i32(b, 0);
+  for (int k = 0; k < d->rank; k++) {
+    if (d->in_shape[k] == 1) continue; /* start 0, count 1: always inside, coordinate 0 */
+    kir_expr *c = kir_div(b, kir_var(b, vi), kir_i32(b, in_stride[k]));
+    if (k > 0) c = kir_mod(b, c, kir_i32(b, d->in_shape[k]));
+    int64_t st = d->step[k] < 0 ? -d->step[k] : d->step[k];
+    kir_expr *r = d->step[k] > 0 ? kir_add(b, c, kir_i32(b, -d->start[k]))
+                                 : kir_bin(b, KIR_SUB, kir_i32(b, d->start[k]), c);
+    char nm[32];
+    snprintf(nm, sizeof nm, "r%d", k);
+    int vr = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, vr, r);
+    kir_expr *ok = kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, vr), kir_i32(b, 0)),
+                           kir_bin(b, KIR_LT, kir_var(b, vr), kir_i32(b, d->out_shape[k] * st)));
+    /* r is not negative where the modulo is used: select it only then. */
+    if (st > 1)
+      ok = kir_bin(b, KIR_AND, ok,
+                   kir_bin(b, KIR_EQ, kir_mod(b, kir_bin(b, KIR_MAX, kir_var(b, vr), kir_i32(b, 0)),
+                                              kir_i32(b, st)), kir_i32(b, 0)));
+    inside = inside ? kir_bin(b, KIR_AND, inside, ok) : ok;
+    kir_expr *q = kir_div(b, kir_bin(b, KIR_MAX, kir_var(b, vr), kir_i32(b, 0)), kir_i32(b, st));
+    at = kir_add(b, at, kir_mul(b, q, kir_i32(b, dy_stride[k])));
+  }
+  kir_expr *zero = d->dtype == KIR_F32 ? kir_f32(b, 0.0) : kir_i32(b, 0);
+  if (!inside) {
+    kir_store(b, y, kir_var(b, vi), kir_load(b, dy, at));
+  } else {
+    kir_if(b, inside);
+    kir_store(b, y, kir_var(b, vi), kir_load(b, dy, at));
+    kir_else(b);
+    kir_store(b, y, kir_var(b, vi), zero);
+    kir_end(b);
+  }
+  return end_1d(b, n, out_kernel, out_groups);
 }
 
 /* Splits a rank-r shape around `axis` into (outer, axis dim, inner) element counts. */
@@ -311,5 +395,72 @@ int kt_gather(kir_module *m, const char *name, const kt_gather_desc *d, kir_kern
   kir_expr *row = kir_add(b, kir_mul(b, o, kir_i32(b, a_dim)), kir_var(b, vj));
   kir_expr *idx = kir_add(b, kir_mul(b, row, kir_i32(b, inner)), in_i);
   kir_store(b, y, kir_var(b, vi), kir_load(b, x, idx));
+  return end_1d(b, n, out_kernel, out_groups);
+}
+
+int kt_gather_grad(kir_module *m, const char *name, const kt_gather_desc *d,
+                   kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  int64_t n = numel(d->rank, d->shape);
+  if (d->rank < 1 || d->rank > KT_MAX_RANK || d->axis < 0 || d->axis >= d->rank ||
+      d->dtype != KIR_F32 || !valid_dtype(d->index_dtype) || n < 0)
+    return kt_fail(m, "rank %d, axis %d, element types %d and %d, or an empty or 2^31-element "
+                   "x (rank 1..%d, f32 data)", d->rank, d->axis, (int)d->dtype,
+                   (int)d->index_dtype, KT_MAX_RANK);
+  if (d->n_indices < 1 || d->n_indices >= INDEX_LIMIT)
+    return kt_fail(m, "%lld indices (1 to 2^31 - 1)", (long long)d->n_indices);
+  int64_t outer, inner, a_dim = d->shape[d->axis], q_n = d->n_indices;
+  split_axis(d->rank, d->shape, d->axis, &outer, &inner);
+  if (outer > (INDEX_LIMIT - 1) / q_n || outer * q_n > (INDEX_LIMIT - 1) / inner)
+    return kt_fail(m, "dy has 2^31 elements or more (32-bit indexing)");
+
+  kir_builder *b = kir_kernel_begin(m, name, KT_SHAPE_LOCAL_SIZE, 1, 1);
+  if (!b) return -1;
+  int dy = kir_buffer_param(b, "dy", KIR_F32, KIR_READ);
+  int ib = kir_buffer_param(b, "idx", d->index_dtype, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int vi = guard_1d(b, n);
+  kir_expr *in_i = bind(b, "inner", kir_mod(b, kir_var(b, vi), kir_i32(b, inner)));
+  kir_expr *j = kir_div(b, kir_var(b, vi), kir_i32(b, inner));
+  if (outer > 1) j = kir_mod(b, j, kir_i32(b, a_dim));
+  j = bind(b, "jx", j);
+  kir_expr *o = outer > 1 ? bind(b, "outer", kir_div(b, kir_var(b, vi), kir_i32(b, inner * a_dim)))
+                          : kir_i32(b, 0);
+  int acc = kir_var_new(b, "acc", kir_t(KIR_F32));
+  kir_decl(b, acc, kir_f32(b, 0.0));
+  int vq = kir_var_new(b, "q", kir_t(KIR_I32)), vj = kir_var_new(b, "j", kir_t(KIR_I32));
+  kir_for(b, vq, kir_i32(b, 0), kir_i32(b, q_n), kir_i32(b, 1));
+  kir_decl(b, vj, kir_cast(b, kir_t(KIR_I32), kir_load(b, ib, kir_var(b, vq))));
+  kir_assign(b, vj, kir_select(b, kir_bin(b, KIR_LT, kir_var(b, vj), kir_i32(b, 0)),
+                               kir_add(b, kir_var(b, vj), kir_i32(b, a_dim)), kir_var(b, vj)));
+  kir_assign(b, vj, kir_bin(b, KIR_MIN, kir_bin(b, KIR_MAX, kir_var(b, vj), kir_i32(b, 0)),
+                            kir_i32(b, a_dim - 1)));
+  kir_if(b, kir_bin(b, KIR_EQ, kir_var(b, vj), j));
+  kir_expr *row = kir_add(b, kir_mul(b, o, kir_i32(b, q_n)), kir_var(b, vq));
+  kir_assign(b, acc, kir_bin(b, KIR_ADD, kir_var(b, acc),
+                             kir_load(b, dy, kir_add(b, kir_mul(b, row, kir_i32(b, inner)), in_i))));
+  kir_end(b);
+  kir_end(b);
+  kir_store(b, y, kir_var(b, vi), kir_var(b, acc));
+  return end_1d(b, n, out_kernel, out_groups);
+}
+
+int kt_one_hot(kir_module *m, const char *name, int64_t n_labels, int64_t classes,
+               kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  if (!m || !name) return kt_fail(m, "no module or name");
+  if (n_labels < 1 || classes < 1 || n_labels > (INDEX_LIMIT - 1) / classes)
+    return kt_fail(m, "%lld labels of %lld classes (at least 1 each, fewer than 2^31 elements)",
+                   (long long)n_labels, (long long)classes);
+  int64_t n = n_labels * classes;
+  kir_builder *b = kir_kernel_begin(m, name, KT_SHAPE_LOCAL_SIZE, 1, 1);
+  if (!b) return -1;
+  int labels = kir_buffer_param(b, "labels", KIR_I32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int vi = guard_1d(b, n);
+  kir_expr *label = kir_load(b, labels, kir_div(b, kir_var(b, vi), kir_i32(b, classes)));
+  kir_expr *hit = kir_bin(b, KIR_EQ, label, kir_mod(b, kir_var(b, vi), kir_i32(b, classes)));
+  kir_store(b, y, kir_var(b, vi), kir_select(b, hit, kir_f32(b, 1.0), kir_f32(b, 0.0)));
   return end_1d(b, n, out_kernel, out_groups);
 }

@@ -67,6 +67,23 @@ int kt_slice_resolve(int rank, const int64_t *in_shape, int n, const int64_t *st
 int kt_slice(kir_module *m, const char *name, const kt_slice_desc *d, kir_kernel **out_kernel,
              int64_t out_groups[3]);
 
+/* ---- the gradient of a slice d: y (in_shape) holds dy (out_shape) at the elements the slice
+ * reads, zeros elsewhere. One work-item per element of y. Buffers: dy (read), y (write). ---- */
+int kt_slice_grad(kir_module *m, const char *name, const kt_slice_desc *d, kir_kernel **out_kernel,
+                  int64_t out_groups[3]);
+
+/* ---- expand (NumPy broadcast_to, equal ranks): y[c] = x[c'] with c'_d = 0 where x's dim d is
+ * 1 and the output's is not, else c_d. Buffers: x (read), y (write). ---- */
+typedef struct kt_expand_desc {
+  int rank;
+  int64_t in_shape[KT_MAX_RANK];  /* each 1 or out_shape[d] */
+  int64_t out_shape[KT_MAX_RANK];
+  kir_scalar dtype;
+} kt_expand_desc;
+
+int kt_expand(kir_module *m, const char *name, const kt_expand_desc *d, kir_kernel **out_kernel,
+              int64_t out_groups[3]);
+
 /* ---- concat along `axis`: one kernel for all inputs. Each work-item finds its input by an
  * if / else-if chain over the axis coordinate (inputs in order), so there is one launch however
  * many inputs there are (launches cost tens of microseconds on PoCL).
@@ -100,5 +117,19 @@ typedef struct kt_gather_desc {
 
 int kt_gather(kir_module *m, const char *name, const kt_gather_desc *d, kir_kernel **out_kernel,
               int64_t out_groups[3]);
+
+/* ---- the gradient of gather d with respect to x: y[..., j, ...] (d->shape) is the sum of
+ * dy[..., q, ...] over the index positions q whose index (made non-negative and clamped as
+ * kt_gather does) is j. One work-item per element of y, looping over all n_indices in order
+ * (deterministic, no atomics). Buffers: dy (read, gather's output shape), idx (read), y
+ * (write). ---- */
+int kt_gather_grad(kir_module *m, const char *name, const kt_gather_desc *d,
+                   kir_kernel **out_kernel, int64_t out_groups[3]);
+
+/* ---- one_hot: y[q, c] = 1 where labels[q] == c, else 0, for n_labels labels (any shape) and
+ * `classes` classes (the last dim of y, f32). A label outside [0, classes) gives a row of zeros.
+ * Buffers: labels (read, int32), y (write). ---- */
+int kt_one_hot(kir_module *m, const char *name, int64_t n_labels, int64_t classes,
+               kir_kernel **out_kernel, int64_t out_groups[3]);
 
 #endif

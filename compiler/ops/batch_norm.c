@@ -1,6 +1,7 @@
 /* batch_norm.c — inference batch normalization over dim 1 (channels), as
  * torch.nn.functional.batch_norm(training=False) / ONNX BatchNormalization:
  * y = (x - mean) / sqrt(var + eps) * weight + bias, each of weight, bias, mean, var [C]. */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/rowwise.h"
@@ -58,6 +59,44 @@ static int batch_norm_channel_norm(const mlg_node *n, mlg_channel_norm *out) {
   return 0;
 }
 
+/* The gradient of the inference form, with s = weight · rstd, rstd = 1 / sqrt(var + eps), and
+ * sums over every dim but the channels: dx = dy s; dweight = sum(dy (x - mean)) rstd;
+ * dbias = sum(dy); dmean = -sum(dy) s; dvar = -sum(dy (x - mean)) weight rstd³ / 2. */
+static int batch_norm_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                          const char *needs, int *dx) {
+  (void)node;
+  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  int rank = x->rank;
+  int64_t axes[MLG_MAX_RANK], chan[MLG_MAX_RANK];
+  int n_axes = 0;
+  for (int d = 0; d < rank; d++) {
+    chan[d] = d == 1 ? x->dims[1] : 1;
+    if (d != 1) axes[n_axes++] = d;
+  }
+  /* A [C] vector as [C, 1, ...]: it broadcasts against x along dim 1. */
+#define PER_CHANNEL(v) mlg_b_reshape(ob, (v), rank - 1, chan + 1)
+  int w = n->inputs[1], mean = n->inputs[3], var = n->inputs[4];
+  int rstd = mlg_b1(ob, &mlg_op_rsqrt, mlg_b2(ob, &mlg_op_add, var,
+                                                mlg_build_scalar(ob, mlg_attr_float(n, A_EPS))));
+  int s = mlg_b2(ob, &mlg_op_mul, w, rstd);
+  if (needs[0]) dx[0] = mlg_b2(ob, &mlg_op_mul, dy, PER_CHANNEL(s));
+  int sum_dy = needs[2] || needs[3] ? mlg_b_reduce(ob, &mlg_op_sum, dy, n_axes, axes, 0) : -1;
+  int sum_dyxc = -1;
+  if (needs[1] || needs[4]) {
+    int xc = mlg_b2(ob, &mlg_op_sub, n->inputs[0], PER_CHANNEL(mean));
+    sum_dyxc = mlg_b_reduce(ob, &mlg_op_sum, mlg_b2(ob, &mlg_op_mul, dy, xc), n_axes, axes, 0);
+  }
+  if (needs[1]) dx[1] = mlg_b2(ob, &mlg_op_mul, sum_dyxc, rstd);
+  if (needs[2]) dx[2] = sum_dy;
+  if (needs[3]) dx[3] = mlg_b1(ob, &mlg_op_neg, mlg_b2(ob, &mlg_op_mul, sum_dy, s));
+  if (needs[4]) {
+    int r3 = mlg_b2(ob, &mlg_op_mul, mlg_b2(ob, &mlg_op_mul, rstd, rstd), rstd);
+    dx[4] = mlg_b2(ob, &mlg_op_mul, mlg_b_scale(ob, sum_dyxc, -0.5), mlg_b2(ob, &mlg_op_mul, w, r3));
+  }
+#undef PER_CHANNEL
+  return ob->failed ? -1 : 0;
+}
+
 const mlg_op_def mlg_op_batch_norm = {
   .name = "batch_norm",
   .cls = MLG_OPC_OPAQUE,
@@ -70,6 +109,7 @@ const mlg_op_def mlg_op_batch_norm = {
   .infer = batch_norm_infer,
   .lower = batch_norm_lower,
   .cost = batch_norm_cost,
+  .vjp = batch_norm_vjp,
   .algebra = { .channel_norm = batch_norm_channel_norm },
   .input_names = "x, weight, bias, mean, var",
   .shape_doc = "as x",

@@ -1,6 +1,7 @@
 /* binary.c — elementwise ops of two f32 tensors with NumPy broadcasting. Their identities
  * (x + 0, x * 1, ...) hold for every IEEE value, so simplify may drop them; x * 0 and x - x
  * are not identities (inf, NaN). */
+#include "op_defs.h"
 #include "op_util.h"
 #include "templates/elementwise.h"
 
@@ -22,6 +23,92 @@ BINARY_SCALAR(div)
 BINARY_SCALAR(pow)
 BINARY_SCALAR(maximum)
 BINARY_SCALAR(minimum)
+BINARY_SCALAR(heaviside)
+
+/* Gradients (torch.autograd's formulas), each reduced back over the dims broadcasting added
+ * or stretched (mlg_b_sum_to). */
+#define A_IN n->inputs[0]
+#define B_IN n->inputs[1]
+
+/* dx[k] = sum_to(g[k]) for the inputs that need it; g[k] built only then. */
+static int finish2(mlg_op_builder *ob, const mlg_node *n, const char *needs, int *dx, int ga,
+                   int gb) {
+  if (needs[0]) dx[0] = mlg_b_sum_to(ob, ga, mlg_build_type(ob, A_IN));
+  if (needs[1]) dx[1] = mlg_b_sum_to(ob, gb, mlg_build_type(ob, B_IN));
+  return ob->failed ? -1 : 0;
+}
+
+static int add_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                   int *dx) {
+  (void)node;
+  return finish2(ob, n, needs, dx, dy, dy);
+}
+
+static int sub_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                   int *dx) {
+  (void)node;
+  return finish2(ob, n, needs, dx, dy, needs[1] ? mlg_b1(ob, &mlg_op_neg, dy) : -1);
+}
+
+static int mul_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                   int *dx) {
+  (void)node;
+  return finish2(ob, n, needs, dx, needs[0] ? mlg_b2(ob, &mlg_op_mul, dy, B_IN) : -1,
+                 needs[1] ? mlg_b2(ob, &mlg_op_mul, dy, A_IN) : -1);
+}
+
+/* d(a / b) = dy / b, and -dy * a / (b * b). */
+static int div_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                   int *dx) {
+  (void)node;
+  int gb = -1;
+  if (needs[1]) {
+    int num = mlg_b2(ob, &mlg_op_mul, mlg_b1(ob, &mlg_op_neg, dy), A_IN);
+    gb = mlg_b2(ob, &mlg_op_div, num, mlg_b2(ob, &mlg_op_mul, B_IN, B_IN));
+  }
+  return finish2(ob, n, needs, dx, needs[0] ? mlg_b2(ob, &mlg_op_div, dy, B_IN) : -1, gb);
+}
+
+/* d(a ^ b) = dy * b * a^(b - 1), and dy * a^b * log(a). */
+static int pow_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                   int *dx) {
+  int ga = -1, gb = -1;
+  if (needs[0]) {
+    int p = mlg_b2(ob, &mlg_op_pow, A_IN, mlg_b2(ob, &mlg_op_sub, B_IN, mlg_build_scalar(ob, 1)));
+    ga = mlg_b2(ob, &mlg_op_mul, dy, mlg_b2(ob, &mlg_op_mul, B_IN, p));
+  }
+  if (needs[1])
+    gb = mlg_b2(ob, &mlg_op_mul, dy, mlg_b2(ob, &mlg_op_mul, node, mlg_b1(ob, &mlg_op_log, A_IN)));
+  return finish2(ob, n, needs, dx, ga, gb);
+}
+
+/* maximum and minimum: the gradient goes to the operand chosen, halved where they are equal
+ * (torch): dy * heaviside(a - b, 0.5) for the larger. */
+static int choose(mlg_op_builder *ob, int dy, int x, int other) {
+  int d = mlg_b2(ob, &mlg_op_sub, x, other);
+  return mlg_b2(ob, &mlg_op_mul, dy, mlg_b2(ob, &mlg_op_heaviside, d, mlg_build_scalar(ob, 0.5)));
+}
+
+static int maximum_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                       int *dx) {
+  (void)node;
+  return finish2(ob, n, needs, dx, needs[0] ? choose(ob, dy, A_IN, B_IN) : -1,
+                 needs[1] ? choose(ob, dy, B_IN, A_IN) : -1);
+}
+
+static int minimum_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                       int *dx) {
+  (void)node;
+  return finish2(ob, n, needs, dx, needs[0] ? choose(ob, dy, B_IN, A_IN) : -1,
+                 needs[1] ? choose(ob, dy, A_IN, B_IN) : -1);
+}
+
+/* A step function: its gradient is zero wherever it has one. */
+static int heaviside_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                         int *dx) {
+  (void)ob, (void)n, (void)node, (void)dy, (void)needs, (void)dx;
+  return 0;
+}
 
 const mlg_op_def mlg_op_add = {
   .name = "add",
@@ -30,6 +117,7 @@ const mlg_op_def mlg_op_add = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = add_scalar,
+  .vjp = add_vjp,
   .algebra = { .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0 },
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",
@@ -43,6 +131,7 @@ const mlg_op_def mlg_op_sub = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = sub_scalar,
+  .vjp = sub_vjp,
   .algebra = { .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0 },
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",
@@ -56,6 +145,7 @@ const mlg_op_def mlg_op_mul = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = mul_scalar,
+  .vjp = mul_vjp,
   .algebra = { .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1 },
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",
@@ -69,6 +159,7 @@ const mlg_op_def mlg_op_div = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = div_scalar,
+  .vjp = div_vjp,
   .algebra = { .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1 },
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",
@@ -82,6 +173,7 @@ const mlg_op_def mlg_op_pow = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = pow_scalar,
+  .vjp = pow_vjp,
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",
   .doc = "a ^ b (broadcasting)",
@@ -94,6 +186,7 @@ const mlg_op_def mlg_op_maximum = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = maximum_scalar,
+  .vjp = maximum_vjp,
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",
   .doc = "elementwise max(a, b) (broadcasting)",
@@ -106,7 +199,21 @@ const mlg_op_def mlg_op_minimum = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = minimum_scalar,
+  .vjp = minimum_vjp,
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",
   .doc = "elementwise min(a, b) (broadcasting)",
+};
+
+const mlg_op_def mlg_op_heaviside = {
+  .name = "heaviside",
+  .cls = MLG_OPC_ELEMENTWISE,
+  .min_inputs = 2,
+  .max_inputs = 2,
+  .infer = binary_infer,
+  .scalar = heaviside_scalar,
+  .vjp = heaviside_vjp,
+  .input_names = "x, values",
+  .shape_doc = "NumPy broadcast of x and values",
+  .doc = "step: 0 where x < 0, values where x == 0, 1 where x > 0 (torch.heaviside; gradient 0)",
 };

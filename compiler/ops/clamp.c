@@ -1,4 +1,5 @@
 /* clamp.c — clamp(x, lo, hi) = min(max(x, lo), hi); lo and hi are attributes. */
+#include "op_defs.h"
 #include "op_util.h"
 #include "templates/elementwise.h"
 
@@ -20,6 +21,20 @@ static kir_expr *clamp_scalar(kir_builder *b, kir_expr **in, const mlg_node *n) 
   return kt_sf_clamp(b, in[0], mlg_attr_float(n, A_LO), mlg_attr_float(n, A_HI));
 }
 
+/* dy where lo <= x <= hi, else 0 (torch): dy heaviside(x - lo, 1) heaviside(hi - x, 1). */
+static int clamp_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                     int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  int x = n->inputs[0], one = mlg_build_scalar(ob, 1);
+  int above = mlg_b2(ob, &mlg_op_sub, x, mlg_build_scalar(ob, mlg_attr_float(n, A_LO)));
+  int below = mlg_b2(ob, &mlg_op_sub, mlg_build_scalar(ob, mlg_attr_float(n, A_HI)), x);
+  int inside = mlg_b2(ob, &mlg_op_mul, mlg_b2(ob, &mlg_op_heaviside, above, one),
+                      mlg_b2(ob, &mlg_op_heaviside, below, one));
+  dx[0] = mlg_b2(ob, &mlg_op_mul, dy, inside);
+  return ob->failed ? -1 : 0;
+}
+
 static const mlg_op_spelling clamp_foreign[] = {
   {"relu6", "clamp(x, 0, 6)"},
   {"hardtanh", "clamp(x, -1, 1)"},
@@ -39,6 +54,7 @@ const mlg_op_def mlg_op_clamp = {
   },
   .infer = clamp_infer,
   .scalar = clamp_scalar,
+  .vjp = clamp_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "min(max(x, lo), hi)",

@@ -1,5 +1,6 @@
 /* concat.c — concat([a, b, ...], axis=): joins tensors of one dtype and rank along axis; every
  * other dim must match (ONNX Concat, torch.cat). Normalized: axis in [0, rank). */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/shape.h"
@@ -58,6 +59,25 @@ static int concat_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);
 }
 
+/* The gradient: each input's part of dy, sliced back out along the axis. */
+static int concat_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                      int *dx) {
+  (void)node;
+  int axis = (int)mlg_attr_int(n, A_AXIS);
+  int64_t at = 0;
+  for (int i = 0; i < n->n_inputs; i++) {
+    int64_t size = mlg_build_type(ob, n->inputs[i])->dims[axis];
+    if (needs[i]) {
+      int64_t st = at, en = at + size, ax = axis;
+      mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(1, &st), mlg_attr_of_ints(1, &en),
+                                   mlg_attr_of_ints(1, &ax)};
+      dx[i] = mlg_build_op(ob, &mlg_op_slice, &dy, 1, a);
+    }
+    at += size;
+  }
+  return ob->failed ? -1 : 0;
+}
+
 const mlg_op_def mlg_op_concat = {
   .name = "concat",
   .cls = MLG_OPC_INJECTIVE,
@@ -70,6 +90,7 @@ const mlg_op_def mlg_op_concat = {
   },
   .infer = concat_infer,
   .lower = concat_lower,
+  .vjp = concat_vjp,
   .input_names = "[a, b, ...]",
   .shape_doc = "the inputs joined along axis",
   .doc = "join tensors along axis",

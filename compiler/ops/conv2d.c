@@ -2,6 +2,9 @@
  * x [N, C, H, W], weight [O, C / groups, kh, kw], bias [O].
  * Normalized attributes: stride [sh, sw], padding [top, left, bottom, right],
  * dilation [dh, dw], groups. */
+#include <stdlib.h>
+
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/conv2d.h"
@@ -143,6 +146,124 @@ static void conv2d_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = 2 * y * taps + (n->n_inputs == 3 ? y : 0);
 }
 
+/* conv2d's attributes for mlg_build_op. */
+static void conv_attrs(mlg_attr *a, const int64_t *stride, const int64_t *pad, const int64_t *dil,
+                       int64_t groups) {
+  a[A_STRIDE] = mlg_attr_of_ints(2, stride);
+  a[A_PADDING] = mlg_attr_of_ints(4, pad);
+  a[A_DILATION] = mlg_attr_of_ints(2, dil);
+  a[A_GROUPS] = mlg_attr_of_int(groups);
+}
+
+/* x sliced to [0, size) along `axis` from `from` (x itself when that is all of it). */
+static int crop(mlg_op_builder *ob, int x, int64_t axis, int64_t from, int64_t size) {
+  if (x < 0) return -1;
+  if (from == 0 && mlg_build_type(ob, x)->dims[axis] == size) return x;
+  int64_t end = from + size;
+  mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(1, &from), mlg_attr_of_ints(1, &end),
+                               mlg_attr_of_ints(1, &axis)};
+  return mlg_build_op(ob, &mlg_op_slice, &x, 1, a);
+}
+
+/* dx: a stride-1 convolution of dy (zeros inserted between its elements for a stride s > 1)
+ * with the weight's taps flipped and its in/out channels swapped per group, dilated as the
+ * forward and padded so that output element i sums every (oh, k) with oh·s + k·d − pad = i. */
+static int conv2d_grad_x(mlg_op_builder *ob, const mlg_node *n, int dy) {
+  const mlg_type x = *mlg_build_type(ob, n->inputs[0]), w = *mlg_build_type(ob, n->inputs[1]);
+  const mlg_type *y = &n->type;
+  const int64_t *st = mlg_attr_at(n, A_STRIDE)->ints, *pd = mlg_attr_at(n, A_PADDING)->ints,
+                *dl = mlg_attr_at(n, A_DILATION)->ints;
+  int64_t g = mlg_attr_int(n, A_GROUPS), O = w.dims[0], Cg = w.dims[1], Og = O / g;
+  int64_t N = x.dims[0], OH = y->dims[2], OW = y->dims[3];
+  int z = dy;
+  if (st[0] > 1 || st[1] > 1) {
+    /* [N, O, OH, 1, OW, 1] times a [s_h, s_w] mask with a single 1 broadcasts to
+     * [N, O, OH, s_h, OW, s_w]: each value followed by s − 1 zeros per axis. */
+    int64_t d6[6] = {N, O, OH, 1, OW, 1};
+    int64_t numel = st[0] * st[1];
+    float *mask = calloc((size_t)numel, sizeof *mask);
+    if (!mask) return mlg_build_fail(ob, "out of memory");
+    mask[0] = 1;
+    mlg_type mt = {.dtype = MLG_F32, .rank = 6, .dims = {1, 1, 1, st[0], 1, st[1]}};
+    int m = mlg_build_const(ob, &mt, mask);
+    free(mask);
+    int64_t d4[4] = {N, O, OH * st[0], OW * st[1]};
+    z = mlg_b_reshape(ob, mlg_b2(ob, &mlg_op_mul, mlg_b_reshape(ob, dy, 6, d6), m), 4, d4);
+    z = crop(ob, z, 2, 0, (OH - 1) * st[0] + 1);
+    z = crop(ob, z, 3, 0, (OW - 1) * st[1] + 1);
+  }
+  int64_t pad[4];
+  const int64_t in_len[2] = {x.dims[2], x.dims[3]}, out_len[2] = {OH, OW}, k[2] = {w.dims[2], w.dims[3]};
+  for (int a = 0; a < 2; a++) {
+    int64_t lo = (k[a] - 1) * dl[a] - pd[a];
+    int64_t hi = in_len[a] - 1 + pd[a] - (out_len[a] - 1) * st[a];
+    int64_t len = (out_len[a] - 1) * st[a] + 1;
+    /* A negative pad crops instead. */
+    if (lo < 0) z = crop(ob, z, 2 + a, -lo, len + lo), len += lo, lo = 0;
+    if (hi < 0) z = crop(ob, z, 2 + a, 0, len + hi), hi = 0;
+    pad[a] = lo;
+    pad[a + 2] = hi;
+  }
+  /* [O, Cg, kh, kw] → [g, Og, Cg, kh, kw] → [g, Cg, Og, kh, kw] → [C, Og, kh, kw], taps flipped. */
+  int64_t w5[5] = {g, Og, Cg, k[0], k[1]}, w4[4] = {g * Cg, Og, k[0], k[1]};
+  static const int swap_io[5] = {0, 2, 1, 3, 4};
+  int wt = mlg_b_reshape(ob, mlg_b_transpose(ob, mlg_b_reshape(ob, n->inputs[1], 5, w5), swap_io), 4, w4);
+  int64_t starts[2] = {k[0] - 1, k[1] - 1}, ends[2] = {-k[0] - 1, -k[1] - 1}, axes[2] = {2, 3},
+          steps[2] = {-1, -1};
+  mlg_attr sa[MLG_MAX_ATTRS] = {mlg_attr_of_ints(2, starts), mlg_attr_of_ints(2, ends),
+                                mlg_attr_of_ints(2, axes), mlg_attr_of_ints(2, steps)};
+  int flipped = wt < 0 ? -1 : mlg_build_op(ob, &mlg_op_slice, &wt, 1, sa);
+  static const int64_t one[2] = {1, 1};
+  mlg_attr ca[MLG_MAX_ATTRS] = {{0}};
+  conv_attrs(ca, one, pad, dl, g);
+  int in[2] = {z, flipped};
+  return z < 0 || flipped < 0 ? -1 : mlg_build_op(ob, &mlg_op_conv2d, in, 2, ca);
+}
+
+/* dw: a convolution over the batch — x as [Cg, g·N, H, W] (batch Cg, channels the batch per
+ * group) with dy as the weight [O, N, OH, OW], stride and dilation swapped — gives
+ * [Cg, O, kh′, kw′], cut to the kernel's taps and transposed to [O, Cg, kh, kw]. */
+static int conv2d_grad_w(mlg_op_builder *ob, const mlg_node *n, int dy) {
+  const mlg_type x = *mlg_build_type(ob, n->inputs[0]), w = *mlg_build_type(ob, n->inputs[1]);
+  const mlg_type *y = &n->type;
+  const int64_t *st = mlg_attr_at(n, A_STRIDE)->ints, *pd = mlg_attr_at(n, A_PADDING)->ints,
+                *dl = mlg_attr_at(n, A_DILATION)->ints;
+  int64_t g = mlg_attr_int(n, A_GROUPS), O = w.dims[0], Cg = w.dims[1], Og = O / g;
+  int64_t N = x.dims[0], H = x.dims[2], W = x.dims[3], OH = y->dims[2], OW = y->dims[3];
+  int64_t x5[5] = {N, g, Cg, H, W}, x4[4] = {Cg, g * N, H, W};
+  static const int x_perm[5] = {2, 1, 0, 3, 4};
+  int xr = mlg_b_reshape(ob, mlg_b_transpose(ob, mlg_b_reshape(ob, n->inputs[0], 5, x5), x_perm), 4, x4);
+  int64_t y5[5] = {N, g, Og, OH, OW}, y4[4] = {O, N, OH, OW};
+  static const int y_perm[5] = {1, 2, 0, 3, 4};
+  int dyr = mlg_b_reshape(ob, mlg_b_transpose(ob, mlg_b_reshape(ob, dy, 5, y5), y_perm), 4, y4);
+  /* Pad only as far as the last tap reads: (k − 1)·d + (out − 1)·s + 1 − in − pad_lo after. */
+  const int64_t k[2] = {w.dims[2], w.dims[3]}, in_len[2] = {H, W}, out_len[2] = {OH, OW};
+  int64_t pad[4] = {pd[0], pd[1], 0, 0};
+  for (int a = 0; a < 2; a++) {
+    int64_t need = (k[a] - 1) * dl[a] + (out_len[a] - 1) * st[a] + 1 - in_len[a] - pd[a];
+    pad[a + 2] = need > 0 ? need : 0;
+  }
+  mlg_attr ca[MLG_MAX_ATTRS] = {{0}};
+  conv_attrs(ca, dl, pad, st, g);
+  int in[2] = {xr, dyr};
+  int c = xr < 0 || dyr < 0 ? -1 : mlg_build_op(ob, &mlg_op_conv2d, in, 2, ca);
+  c = crop(ob, crop(ob, c, 2, 0, k[0]), 3, 0, k[1]);
+  static const int to_w[4] = {1, 0, 2, 3};
+  return mlg_b_transpose(ob, c, to_w);
+}
+
+static int conv2d_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                      int *dx) {
+  (void)node;
+  if (needs[0]) dx[0] = conv2d_grad_x(ob, n, dy);
+  if (needs[1]) dx[1] = conv2d_grad_w(ob, n, dy);
+  if (n->n_inputs == 3 && needs[2]) {
+    static const int64_t axes[3] = {0, 2, 3};
+    dx[2] = mlg_b_reduce(ob, &mlg_op_sum, dy, 3, axes, 0);
+  }
+  return ob->failed ? -1 : 0;
+}
+
 const mlg_op_def mlg_op_conv2d = {
   .name = "conv2d",
   .cls = MLG_OPC_CONV,
@@ -158,6 +279,7 @@ const mlg_op_def mlg_op_conv2d = {
   .infer = conv2d_infer,
   .lower = conv2d_lower,
   .cost = conv2d_cost,
+  .vjp = conv2d_vjp,
   .algebra = { .channel_linear_rank = 4 },  /* output channel o = weight[o] ⋆ x + bias[o] */
   .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
   .input_names = "x, weight, bias?",

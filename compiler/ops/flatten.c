@@ -36,6 +36,7 @@ const mlg_op_def mlg_op_flatten = {
   },
   .infer = flatten_infer,
   .index = mlg_index_same_order,
+  .vjp = mlg_view_vjp,
   .input_names = "x",
   .shape_doc = "[prod(dims[:axis]), prod(dims[axis:])]",
   .doc = "to 2-D: [prod(dims before axis), prod(dims from axis)]",

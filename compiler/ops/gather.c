@@ -1,11 +1,12 @@
 /* gather.c — gather(x, indices, axis=0) as ONNX Gather / numpy.take: out shape is
  * x.dims[:axis] + indices.dims + x.dims[axis+1:]; indices are i32 (negative counts from the
  * end). Normalized: axis in [0, rank). */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/shape.h"
 
-enum { A_AXIS };
+enum { A_AXIS, A_SIZE /* gather_grad: x's dim along axis */ };
 
 static int gather_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
@@ -84,6 +85,20 @@ static int gather_check_values(const mlg_type *in, const void *const *in_data, i
   return 0;
 }
 
+/* The gradient with respect to x: dy summed into the rows the indices picked (gather_grad);
+ * the indices (integers) have none. */
+static int gather_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                      int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  int axis = (int)mlg_attr_int(n, A_AXIS);
+  mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_int(axis), mlg_attr_of_int(x->dims[axis])};
+  int in[2] = {dy, n->inputs[1]};
+  dx[0] = mlg_build_op(ob, &mlg_op_gather_grad, in, 2, a);
+  return ob->failed ? -1 : 0;
+}
+
 const mlg_op_def mlg_op_gather = {
   .name = "gather",
   .cls = MLG_OPC_INJECTIVE,
@@ -97,7 +112,91 @@ const mlg_op_def mlg_op_gather = {
   .check_values = gather_check_values,
   .lower = gather_lower,
   .cost = gather_cost,
+  .vjp = gather_vjp,
   .input_names = "x, indices",
   .shape_doc = "x.dims[:axis] + indices.dims + x.dims[axis+1:]",
   .doc = "take entries along axis by i32 indices (ONNX Gather)",
+};
+
+/* gather_grad(dy, indices, axis=, size=): x's gradient for gather(x, indices, axis) with
+ * x.dims[axis] = size; dy is the gather's output. */
+static int gather_grad_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                             mlg_shape_error *err) {
+  (void)n_in;
+  const mlg_type *dy = &in[0], *idx = &in[1];
+  char s[128];
+  if (mlg_require_dtype(dy, 0, MLG_F32, err) || mlg_require_dtype(idx, 1, MLG_I32, err)) return -1;
+  int x_rank = dy->rank - idx->rank + 1;
+  int64_t axis = attrs[A_AXIS].ints[0], size = attrs[A_SIZE].ints[0];
+  if (x_rank < 1 || axis < 0 || axis >= x_rank) {
+    mlg_shape_errorf(err, -1, A_AXIS, "axis %lld does not fit dy %s with %d-d indices",
+                     (long long)axis, mlg_type_format(dy, s, sizeof s), idx->rank);
+    return -1;
+  }
+  for (int i = 0; i < idx->rank; i++) {
+    if (dy->dims[axis + i] != idx->dims[i]) {
+      mlg_shape_errorf(err, 0, -1, "dy %s does not hold the indices' dims at axis %lld",
+                       mlg_type_format(dy, s, sizeof s), (long long)axis);
+      return -1;
+    }
+  }
+  if (size < 1 || size > MLG_DIM_LIMIT) {
+    mlg_shape_errorf(err, -1, A_SIZE, "size must be in [1, 2^31 - 1], got %lld", (long long)size);
+    return -1;
+  }
+  mlg_type t = {.dtype = MLG_F32, .rank = 0};
+  for (int i = 0; i < axis; i++) t.dims[t.rank++] = dy->dims[i];
+  t.dims[t.rank++] = size;
+  for (int i = (int)axis + idx->rank; i < dy->rank; i++) t.dims[t.rank++] = dy->dims[i];
+  *out = t;
+  return 0;
+}
+
+static int gather_grad_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *idx = &ctx->graph->nodes[n->inputs[1]].type;
+  kt_gather_desc d = {.rank = n->type.rank, .axis = (int)mlg_attr_int(n, A_AXIS),
+                      .n_indices = mlg_type_numel(idx), .dtype = KIR_F32,
+                      .index_dtype = mlg_kir_scalar(idx->dtype)};
+  for (int k = 0; k < n->type.rank; k++) d.shape[k] = n->type.dims[k];
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_gather_grad(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 2);
+}
+
+/* One addition per index per element of x (the kernel scans every index). */
+static void gather_grad_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  out->flops = mlg_type_numel(&n->type) * mlg_type_numel(&g->nodes[n->inputs[1]].type);
+}
+
+/* Linear in dy; its adjoint is the gather itself. */
+static int gather_grad_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                           const char *needs, int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_int(mlg_attr_int(n, A_AXIS))};
+  int in[2] = {dy, n->inputs[1]};
+  dx[0] = mlg_build_op(ob, &mlg_op_gather, in, 2, a);
+  return ob->failed ? -1 : 0;
+}
+
+const mlg_op_def mlg_op_gather_grad = {
+  .name = "gather_grad",
+  .cls = MLG_OPC_INJECTIVE,
+  .min_inputs = 2,
+  .max_inputs = 2,
+  .n_attrs = 2,
+  .attrs = {
+    { .name = "axis", .kind = MLG_ATTR_INT, .required = 1 },
+    { .name = "size", .kind = MLG_ATTR_INT, .required = 1 },
+  },
+  .infer = gather_grad_infer,
+  .lower = gather_grad_lower,
+  .cost = gather_grad_cost,
+  .vjp = gather_grad_vjp,
+  .input_names = "dy, indices",
+  .shape_doc = "dy.dims[:axis] + [size] + dy.dims[axis+indices.rank:]",
+  .doc = "gradient of gather: dy summed into the entries the indices picked along axis",
 };

@@ -1,6 +1,7 @@
 /* layer_norm.c — layer_norm(x, weight?, bias?, eps=1e-5, axis=-1): normalizes over dims
  * axis..rank-1 (ONNX LayerNormalization; torch layer_norm with normalized_shape = those dims).
  * weight and bias, when given, have exactly those dims. Normalized: axis in [0, rank). */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/rowwise.h"
@@ -70,6 +71,40 @@ static void layer_norm_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = 8 * mlg_type_numel(&g->nodes[node].type);
 }
 
+/* With D the normalized dims, xhat = (x - mean_D) · rstd, rstd = 1 / sqrt(var_D + eps) and
+ * g = dy · weight: dx = rstd (g - mean_D(g) - xhat mean_D(g xhat)); dweight = sum(dy xhat) and
+ * dbias = sum(dy) over the leading dims. The statistics are computed again from x. */
+static int layer_norm_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                          const char *needs, int *dx) {
+  (void)node;
+  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  int axis = (int)mlg_attr_int(n, A_AXIS), rank = x->rank;
+  int64_t norm_axes[MLG_MAX_RANK], lead_axes[MLG_MAX_RANK];
+  int n_norm = 0, n_lead = 0;
+  for (int d = 0; d < rank; d++) {
+    if (d < axis) lead_axes[n_lead++] = d;
+    else norm_axes[n_norm++] = d;
+  }
+  int xin = n->inputs[0];
+  int mu = mlg_b_reduce(ob, &mlg_op_mean, xin, n_norm, norm_axes, 1);
+  int xc = mlg_b2(ob, &mlg_op_sub, xin, mu);
+  int var = mlg_b_reduce(ob, &mlg_op_mean, mlg_b2(ob, &mlg_op_mul, xc, xc), n_norm, norm_axes, 1);
+  int rstd = mlg_b1(ob, &mlg_op_rsqrt, mlg_b2(ob, &mlg_op_add, var,
+                                                mlg_build_scalar(ob, mlg_attr_float(n, A_EPS))));
+  int xhat = mlg_b2(ob, &mlg_op_mul, xc, rstd);
+  if (needs[0]) {
+    int g = n->n_inputs >= 2 ? mlg_b2(ob, &mlg_op_mul, dy, n->inputs[1]) : dy;
+    int mg = mlg_b_reduce(ob, &mlg_op_mean, g, n_norm, norm_axes, 1);
+    int mgx = mlg_b_reduce(ob, &mlg_op_mean, mlg_b2(ob, &mlg_op_mul, g, xhat), n_norm, norm_axes, 1);
+    int inner = mlg_b2(ob, &mlg_op_sub, mlg_b2(ob, &mlg_op_sub, g, mg), mlg_b2(ob, &mlg_op_mul, xhat, mgx));
+    dx[0] = mlg_b2(ob, &mlg_op_mul, rstd, inner);
+  }
+  if (n->n_inputs >= 2 && needs[1])
+    dx[1] = mlg_b_reduce(ob, &mlg_op_sum, mlg_b2(ob, &mlg_op_mul, dy, xhat), n_lead, lead_axes, 0);
+  if (n->n_inputs >= 3 && needs[2]) dx[2] = mlg_b_reduce(ob, &mlg_op_sum, dy, n_lead, lead_axes, 0);
+  return ob->failed ? -1 : 0;
+}
+
 const mlg_op_def mlg_op_layer_norm = {
   .name = "layer_norm",
   .cls = MLG_OPC_ROWWISE,
@@ -83,6 +118,7 @@ const mlg_op_def mlg_op_layer_norm = {
   .infer = layer_norm_infer,
   .lower = layer_norm_lower,
   .cost = layer_norm_cost,
+  .vjp = layer_norm_vjp,
   .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE }, .row_norm = layer_norm_row_norm },
   .input_names = "x, weight?, bias?",
   .shape_doc = "as x",

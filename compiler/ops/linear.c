@@ -1,4 +1,5 @@
 /* linear.c — linear(x, w, b?) = x @ wᵀ + b with PyTorch's layout: w is [out, in], b is [out]. */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/matmul.h"
@@ -96,6 +97,29 @@ static void linear_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = 2 * y * x->dims[x->rank - 1] + (n->n_inputs == 3 ? y : 0);
 }
 
+/* With x as rows [R, K] and dy as [R, N]: dx = dy @ w, dw = dyᵀ @ x, db = the column sums
+ * of dy. */
+static int linear_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                      int *dx) {
+  (void)node;
+  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  int64_t k = x->dims[x->rank - 1], cols = n->type.dims[n->type.rank - 1];
+  int64_t rows = mlg_type_numel(x) / k;
+  if (needs[0]) dx[0] = mlg_b2(ob, &mlg_op_matmul, dy, n->inputs[1]);
+  int64_t dy_dims[2] = {rows, cols}, x_dims[2] = {rows, k};
+  int dy2 = mlg_b_reshape(ob, dy, 2, dy_dims);
+  if (needs[1]) {
+    static const int swap[2] = {1, 0};
+    int x2 = mlg_b_reshape(ob, n->inputs[0], 2, x_dims);
+    dx[1] = mlg_b2(ob, &mlg_op_matmul, mlg_b_transpose(ob, dy2, swap), x2);
+  }
+  if (n->n_inputs == 3 && needs[2]) {
+    int64_t axis0 = 0;
+    dx[2] = mlg_b_reduce(ob, &mlg_op_sum, dy2, 1, &axis0, 0);
+  }
+  return ob->failed ? -1 : 0;
+}
+
 static const mlg_op_spelling linear_foreign[] = {{"dense", "linear(x, weight, bias)"}, {NULL, NULL}};
 
 const mlg_op_def mlg_op_linear = {
@@ -106,6 +130,7 @@ const mlg_op_def mlg_op_linear = {
   .infer = linear_infer,
   .lower = linear_lower,
   .cost = linear_cost,
+  .vjp = linear_vjp,
   .algebra = { .channel_linear_rank = 2 },  /* [N, C]: channel o = x · weight[o] + bias[o] */
   /* x is read as [rows, K] rows (and may be normalized in its loads), w as [N, K]. */
   .fusion = {

@@ -1,5 +1,6 @@
 /* matmul.c — matmul(a, b) as numpy.matmul: batched over leading dims (broadcast), a 1-D
  * operand is treated as a row (a) or column (b) vector whose unit dim is dropped again. */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/matmul.h"
@@ -120,6 +121,45 @@ static void matmul_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = 2 * mlg_type_numel(&n->type) * a->dims[a->rank - 1];
 }
 
+/* The last two dims swapped. */
+static int swap_last2(mlg_op_builder *ob, int x) {
+  int r = mlg_build_type(ob, x)->rank, perm[MLG_MAX_RANK];
+  for (int d = 0; d < r; d++) perm[d] = d;
+  perm[r - 2] = r - 1;
+  perm[r - 1] = r - 2;
+  return mlg_b_transpose(ob, x, perm);
+}
+
+/* With 1-D operands made 2-D (a [K] as [1, K], b [K] as [K, 1]) and dy given their unit dims:
+ * da = dy @ bᵀ and db = aᵀ @ dy, each summed over the batch dims broadcasting added. */
+static int matmul_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                      int *dx) {
+  (void)node;
+  const mlg_type ta = *mlg_build_type(ob, n->inputs[0]), tb = *mlg_build_type(ob, n->inputs[1]);
+  mlg_type a2 = ta, b2 = tb, y2 = n->type;
+  if (ta.rank == 1) a2 = (mlg_type){.dtype = MLG_F32, .rank = 2, .dims = {1, ta.dims[0]}};
+  if (tb.rank == 1) b2 = (mlg_type){.dtype = MLG_F32, .rank = 2, .dims = {tb.dims[0], 1}};
+  if (ta.rank == 1) {
+    /* y lacks the M dim: put a 1 back before its last dim (or at the end, for b 1-D too). */
+    int at = tb.rank == 1 ? y2.rank : y2.rank - 1;
+    for (int d = y2.rank; d > at; d--) y2.dims[d] = y2.dims[d - 1];
+    y2.dims[at] = 1;
+    y2.rank++;
+  }
+  if (tb.rank == 1) y2.dims[y2.rank++] = 1;
+  int a = mlg_b_reshape_as(ob, n->inputs[0], &a2), b = mlg_b_reshape_as(ob, n->inputs[1], &b2);
+  int g = mlg_b_reshape_as(ob, dy, &y2);
+  if (needs[0]) {
+    int da = mlg_b2(ob, &mlg_op_matmul, g, swap_last2(ob, b));
+    dx[0] = mlg_b_reshape_as(ob, mlg_b_sum_to(ob, da, &a2), &ta);
+  }
+  if (needs[1]) {
+    int db = mlg_b2(ob, &mlg_op_matmul, swap_last2(ob, a), g);
+    dx[1] = mlg_b_reshape_as(ob, mlg_b_sum_to(ob, db, &b2), &tb);
+  }
+  return ob->failed ? -1 : 0;
+}
+
 static const mlg_op_spelling matmul_foreign[] = {
   {"mm", "matmul(a, b), or a @ b"}, {"bmm", "matmul(a, b), or a @ b"}, {NULL, NULL},
 };
@@ -133,6 +173,7 @@ const mlg_op_def mlg_op_matmul = {
   .lower = matmul_lower,
   .algebra = { .operator_sym = '@' },
   .cost = matmul_cost,
+  .vjp = matmul_vjp,
   /* Operands are strided views (any batch, row and column strides); stores go anywhere. */
   .fusion = {
     .anchor = 1,

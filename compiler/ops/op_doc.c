@@ -53,11 +53,12 @@ static void print_attrs(FILE *out, const mlg_op_def *d) {
 }
 
 void mlg_op_doc_print(FILE *out) {
-  fputs("| op | class | inputs | attributes | output | computes |\n", out);
-  fputs("| --- | --- | --- | --- | --- | --- |\n", out);
+  fputs("| op | class | gradient | inputs | attributes | output | computes |\n", out);
+  fputs("| --- | --- | --- | --- | --- | --- | --- |\n", out);
   for (int i = 0; i < mlg_op_count(); i++) {
     const mlg_op_def *d = mlg_op_at(i);
-    fprintf(out, "| `%s` | %s | ", d->name, CLASS_NAMES[d->cls]);
+    /* yes: its own vjp hook; ops: a composite, differentiated through the ops it is. */
+    fprintf(out, "| `%s` | %s | %s | ", d->name, CLASS_NAMES[d->cls], d->vjp ? "yes" : d->decompose ? "ops" : "—");
     cell(out, d->input_names);
     fputs(" | ", out);
     print_attrs(out, d);

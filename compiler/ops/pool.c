@@ -3,16 +3,15 @@
  * Normalized attributes: kernel [kh, kw], stride [sh, sw] (default: the kernel),
  * padding [top, left, bottom, right]. avg_pool2d counts padded zeros in the average
  * (PyTorch's default count_include_pad=True): every window divides by kh * kw. */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/pool.h"
 
-enum { A_KERNEL, A_STRIDE, A_PADDING };
+enum { A_KERNEL, A_STRIDE, A_PADDING, A_SIZE /* the gradients' [H, W] of x */ };
 
-static int pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
-                      mlg_shape_error *err) {
-  if (mlg_require_f32(in, n_in, err)) return -1;
-  if (mlg_require_rank(&in[0], 0, 4, "[N, C, H, W]", err)) return -1;
+/* The window of x [N, C, H, W] (attributes normalized): out = the pooled type. */
+static int pool_window(const mlg_type *x, mlg_attr *attrs, mlg_type *out, mlg_shape_error *err) {
   if (mlg_expand_ints(&attrs[A_KERNEL], A_KERNEL, "kernel", 2, 1, MLG_DIM_LIMIT, err)) return -1;
   if (attrs[A_STRIDE].kind == MLG_ATTR_NONE) attrs[A_STRIDE] = attrs[A_KERNEL];
   if (mlg_expand_ints(&attrs[A_STRIDE], A_STRIDE, "stride", 2, 1, MLG_DIM_LIMIT, err)) return -1;
@@ -28,7 +27,6 @@ static int pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *o
       return -1;
     }
   }
-  const mlg_type *x = &in[0];
   int64_t oh = mlg_conv_out_size(x->dims[2], pd[0], pd[2], k[0], st[0], 1);
   int64_t ow = mlg_conv_out_size(x->dims[3], pd[1], pd[3], k[1], st[1], 1);
   if (oh < 1 || ow < 1) {
@@ -41,22 +39,92 @@ static int pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *o
   return 0;
 }
 
-/* The op's variant is the kt_pool_kind. */
-static int pool2d_lower(mlg_lower_ctx *ctx, int node) {
-  const mlg_node *n = &ctx->graph->nodes[node];
-  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+static int pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                      mlg_shape_error *err) {
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_rank(&in[0], 0, 4, "[N, C, H, W]", err)) return -1;
+  return pool_window(&in[0], attrs, out, err);
+}
+
+/* The template's descriptor of node n pooling x. */
+static kt_pool2d_desc pool_desc(const mlg_node *n, kt_pool_kind kind, const mlg_type *x) {
   const int64_t *k = mlg_attr_at(n, A_KERNEL)->ints, *st = mlg_attr_at(n, A_STRIDE)->ints,
                 *pd = mlg_attr_at(n, A_PADDING)->ints;
-  kt_pool2d_desc d = {
-      .kind = n->op->variant,
+  return (kt_pool2d_desc){
+      .kind = kind,
       .n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
       .kh = k[0], .kw = k[1], .stride_h = st[0], .stride_w = st[1],
       .pad_top = pd[0], .pad_left = pd[1], .pad_bottom = pd[2], .pad_right = pd[3],
   };
+}
+
+/* The op's variant is the kt_pool_kind. */
+static int pool2d_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  kt_pool2d_desc d = pool_desc(n, n->op->variant, &ctx->graph->nodes[n->inputs[0]].type);
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_pool2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
+}
+
+/* The gradients' kernel: x is the output's type (dx); dy is input 0, then x for max. */
+static int pool2d_grad_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  kt_pool2d_desc d = pool_desc(n, n->op->variant, &n->type);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_pool2d_grad(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);
+}
+
+/* The forward op's attributes, for its gradient op. */
+static void copy_window(const mlg_node *n, mlg_attr *a) {
+  for (int k = A_KERNEL; k <= A_PADDING; k++) a[k] = *mlg_attr_at(n, k);
+}
+
+static int max_pool2d_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                          const char *needs, int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  mlg_attr a[MLG_MAX_ATTRS] = {{0}};
+  copy_window(n, a);
+  int in[2] = {dy, n->inputs[0]};
+  dx[0] = mlg_build_op(ob, &mlg_op_max_pool2d_grad, in, 2, a);
+  return ob->failed ? -1 : 0;
+}
+
+static int avg_pool2d_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                          const char *needs, int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  mlg_attr a[MLG_MAX_ATTRS] = {{0}};
+  copy_window(n, a);
+  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  a[A_SIZE] = mlg_attr_of_ints(2, &x->dims[2]);
+  dx[0] = mlg_build_op(ob, &mlg_op_avg_pool2d_grad, &dy, 1, a);
+  return ob->failed ? -1 : 0;
+}
+
+/* avg_pool2d_grad is linear in dy, and its adjoint is avg_pool2d itself. */
+static int avg_pool2d_grad_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                               const char *needs, int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  mlg_attr a[MLG_MAX_ATTRS] = {{0}};
+  copy_window(n, a);
+  dx[0] = mlg_build_op(ob, &mlg_op_avg_pool2d, &dy, 1, a);
+  return ob->failed ? -1 : 0;
+}
+
+/* dy [N, C, 1, 1] spread over each plane, divided by its H·W pixels. */
+static int global_avg_pool2d_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                                 const char *needs, int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  dx[0] = mlg_b_expand(ob, mlg_b_scale(ob, dy, 1.0 / (double)(x->dims[2] * x->dims[3])), x);
+  return ob->failed ? -1 : 0;
 }
 
 static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
@@ -99,6 +167,7 @@ static void global_pool_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
     .infer = pool_infer,                                                                    \
     .lower = pool2d_lower,                                                                  \
     .cost = pool2d_cost,                                                                    \
+    .vjp = op##_vjp,                                                                        \
     .variant = pool_kind,                                                                   \
     .input_names = "x",                                                                     \
     .shape_doc = "[N, C, H, W] → [N, C, H′, W′]",                                           \
@@ -117,6 +186,94 @@ static int global_pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_
   return 0;
 }
 
+/* max_pool2d_grad(dy, x, kernel, stride, padding): dy has max_pool2d(x)'s type. */
+static int max_pool2d_grad_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                                 mlg_shape_error *err) {
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_rank(&in[1], 1, 4, "[N, C, H, W]", err)) return -1;
+  mlg_type pooled;
+  if (pool_window(&in[1], attrs, &pooled, err)) return -1;
+  char s[128], s2[128];
+  if (!mlg_type_equal(&in[0], &pooled)) {
+    mlg_shape_errorf(err, 0, -1, "dy must be %s (max_pool2d of x), got %s",
+                     mlg_type_format(&pooled, s, sizeof s), mlg_type_format(&in[0], s2, sizeof s2));
+    return -1;
+  }
+  *out = in[1];
+  return 0;
+}
+
+/* avg_pool2d_grad(dy, kernel, stride, padding, size=[H, W]): x is [N, C, H, W]. */
+static int avg_pool2d_grad_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                                 mlg_shape_error *err) {
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_rank(&in[0], 0, 4, "[N, C, H′, W′]", err)) return -1;
+  if (mlg_expand_ints(&attrs[A_SIZE], A_SIZE, "size", 2, 1, MLG_DIM_LIMIT, err)) return -1;
+  mlg_type x = {.dtype = MLG_F32, .rank = 4,
+                .dims = {in[0].dims[0], in[0].dims[1], attrs[A_SIZE].ints[0], attrs[A_SIZE].ints[1]}};
+  mlg_type pooled;
+  if (pool_window(&x, attrs, &pooled, err)) return -1;
+  char s[128], s2[128];
+  if (!mlg_type_equal(&in[0], &pooled)) {
+    mlg_shape_errorf(err, 0, -1, "dy must be %s (avg_pool2d of the %lldx%lld input), got %s",
+                     mlg_type_format(&pooled, s, sizeof s), (long long)x.dims[2],
+                     (long long)x.dims[3], mlg_type_format(&in[0], s2, sizeof s2));
+    return -1;
+  }
+  *out = x;
+  return 0;
+}
+
+/* Per element of x, the taps of the windows that hold it. */
+static void pool2d_grad_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const int64_t *k = mlg_attr_at(n, A_KERNEL)->ints, *st = mlg_attr_at(n, A_STRIDE)->ints;
+  int64_t windows = ((k[0] + st[0] - 1) / st[0]) * ((k[1] + st[1] - 1) / st[1]);
+  out->flops = mlg_type_numel(&n->type) * windows * (n->op->variant == KT_POOL_MAX ? k[0] * k[1] : 1);
+}
+
+const mlg_op_def mlg_op_max_pool2d_grad = {
+  .name = "max_pool2d_grad",
+  .cls = MLG_OPC_POOL,
+  .min_inputs = 2,
+  .max_inputs = 2,
+  .n_attrs = 3,
+  .attrs = {
+    { .name = "kernel", .kind = MLG_ATTR_INTS, .required = 1 },
+    { .name = "stride", .kind = MLG_ATTR_INTS },
+    { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
+  },
+  .infer = max_pool2d_grad_infer,
+  .lower = pool2d_grad_lower,
+  .cost = pool2d_grad_cost,
+  .variant = KT_POOL_MAX,
+  .input_names = "dy, x",
+  .shape_doc = "as x",
+  .doc = "gradient of max_pool2d: dy added at each window's first maximum of x",
+};
+
+const mlg_op_def mlg_op_avg_pool2d_grad = {
+  .name = "avg_pool2d_grad",
+  .cls = MLG_OPC_POOL,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .n_attrs = 4,
+  .attrs = {
+    { .name = "kernel", .kind = MLG_ATTR_INTS, .required = 1 },
+    { .name = "stride", .kind = MLG_ATTR_INTS },
+    { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
+    { .name = "size", .kind = MLG_ATTR_INTS, .required = 1 },
+  },
+  .infer = avg_pool2d_grad_infer,
+  .lower = pool2d_grad_lower,
+  .cost = pool2d_grad_cost,
+  .vjp = avg_pool2d_grad_vjp,
+  .variant = KT_POOL_AVG,
+  .input_names = "dy",
+  .shape_doc = "[N, C, H′, W′] → [N, C, size[0], size[1]]",
+  .doc = "gradient of avg_pool2d: each dy spread over its window, divided by kh·kw",
+};
+
 const mlg_op_def mlg_op_global_avg_pool2d = {
   .name = "global_avg_pool2d",
   .cls = MLG_OPC_POOL,
@@ -125,6 +282,7 @@ const mlg_op_def mlg_op_global_avg_pool2d = {
   .infer = global_pool_infer,
   .lower = global_avg_pool2d_lower,
   .cost = global_pool_cost,
+  .vjp = global_avg_pool2d_vjp,
   .input_names = "x",
   .shape_doc = "[N, C, H, W] → [N, C, 1, 1]",
   .doc = "mean over H and W, keeping them as 1 (ONNX GlobalAveragePool)",

@@ -1,6 +1,7 @@
 /* reduce.c — reductions over axes (ONNX ReduceSum/Mean/Max/Min; torch.sum/mean/amax/amin):
  * sum, mean, max, min (x, axes=[...], keepdims=0). No axes (or an empty list) reduces every
  * axis. Normalized: axes sorted, non-negative, unique, and filled in when absent. */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/reduce.h"
@@ -53,6 +54,40 @@ static void reduce_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
 }
 
+/* The gradient: dy spread back over the elements each output reduced — divided by their count
+ * for mean; for max and min only to the elements equal to the result, shared evenly among
+ * ties (torch.amax / amin). */
+static int reduce_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                      int *dx) {
+  if (!needs[0]) return 0;
+  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  const mlg_attr *axes = mlg_attr_at(n, A_AXES);
+  int64_t count = 1;
+  for (int j = 0; j < axes->n; j++) count *= x->dims[axes->ints[j]];
+  switch (n->op->variant) {
+  case KT_RED_SUM:
+    dx[0] = mlg_b_unreduce(ob, dy, x, axes->n, axes->ints);
+    break;
+  case KT_RED_MEAN:
+    dx[0] = mlg_b_unreduce(ob, mlg_b_scale(ob, dy, 1.0 / (double)count), x, axes->n, axes->ints);
+    break;
+  default: {
+    int y = mlg_b_unreduce(ob, node, x, axes->n, axes->ints);
+    int diff = n->op->variant == KT_RED_MAX ? mlg_b2(ob, &mlg_op_sub, n->inputs[0], y)
+                                            : mlg_b2(ob, &mlg_op_sub, y, n->inputs[0]);
+    int mask = mlg_b2(ob, &mlg_op_heaviside, diff, mlg_build_scalar(ob, 1));
+    int64_t kept[MLG_MAX_RANK];
+    for (int d = 0; d < x->rank; d++) kept[d] = x->dims[d];
+    for (int j = 0; j < axes->n; j++) kept[axes->ints[j]] = 1;
+    int ties = mlg_b_reduce(ob, &mlg_op_sum, mask, axes->n, axes->ints, 1);
+    int share = mlg_b2(ob, &mlg_op_div, mlg_b_reshape(ob, dy, x->rank, kept), ties);
+    dx[0] = mlg_b2(ob, &mlg_op_mul, mask, mlg_b_expand(ob, share, x));
+    break;
+  }
+  }
+  return ob->failed ? -1 : 0;
+}
+
 /* The four reductions differ only in name, formula (the variant, a kt_reduce_op) and doc. */
 #define REDUCE_OP(op, formula, summary)                                                     \
   const mlg_op_def mlg_op_##op = {                                                          \
@@ -68,6 +103,7 @@ static void reduce_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
     .infer = reduce_infer,                                                                  \
     .lower = reduce_lower,                                                                  \
     .cost = reduce_cost,                                                                    \
+    .vjp = reduce_vjp,                                                                      \
     .variant = formula,                                                                     \
     .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },                               \
     .input_names = "x",                                                                     \

@@ -61,6 +61,7 @@ const mlg_op_def mlg_op_reshape = {
   },
   .infer = reshape_infer,
   .index = mlg_index_same_order,
+  .vjp = mlg_view_vjp,
   .input_names = "x",
   .shape_doc = "the shape attribute, its -1 filled in",
   .doc = "same elements, new shape (one -1 inferred)",

@@ -3,11 +3,14 @@
  * for starts and [-1, d-1] for ends with negative steps); axes default to 0..n-1, steps to 1.
  * Normalized to full rank: starts, ends, steps have one absolute entry per dim and axes is
  * [0, 1, ..., rank-1]; element i along a dim reads starts + i * steps. */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/shape.h"
 
 enum { A_STARTS, A_ENDS, A_AXES, A_STEPS };
+/* slice_grad's attributes. */
+enum { G_SHAPE, G_STARTS, G_STEPS };
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
@@ -139,6 +142,18 @@ static void slice_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->bytes = 2 * mlg_type_bytes(&g->nodes[node].type);
 }
 
+/* The gradient: dy where the slice read, zeros elsewhere (slice_grad). */
+static int slice_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                     int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(x->rank, x->dims), *mlg_attr_at(n, A_STARTS),
+                               *mlg_attr_at(n, A_STEPS)};
+  dx[0] = mlg_build_op(ob, &mlg_op_slice_grad, &dy, 1, a);
+  return ob->failed ? -1 : 0;
+}
+
 const mlg_op_def mlg_op_slice = {
   .name = "slice",
   .cls = MLG_OPC_INJECTIVE,
@@ -155,7 +170,93 @@ const mlg_op_def mlg_op_slice = {
   .lower = slice_lower,
   .cost = slice_cost,
   .index = slice_index,
+  .vjp = slice_vjp,
   .input_names = "x",
   .shape_doc = "the number of indices each range takes, per dim",
   .doc = "strided sub-range along axes (ONNX Slice)",
+};
+
+/* slice_grad(dy, shape=, starts=, steps=): the tensor of `shape` holding dy at the elements a
+ * slice with these (normalized, one per dim) starts and steps reads, and zeros elsewhere. */
+static int slice_grad_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                            mlg_shape_error *err) {
+  (void)n_in;
+  const mlg_type *dy = &in[0];
+  int r = dy->rank;
+  static const char *const names[] = {"shape", "starts", "steps"};
+  for (int k = G_SHAPE; k <= G_STEPS; k++) {
+    if (attrs[k].n != r) {
+      mlg_shape_errorf(err, -1, k, "%s has %d entries but dy has rank %d", names[k], attrs[k].n, r);
+      return -1;
+    }
+  }
+  mlg_type t = {.dtype = dy->dtype, .rank = r};
+  for (int d = 0; d < r; d++) {
+    int64_t dim = attrs[G_SHAPE].ints[d], st = attrs[G_STARTS].ints[d], sp = attrs[G_STEPS].ints[d];
+    int64_t last = st + (dy->dims[d] - 1) * sp;
+    if (dim < 1 || dim > MLG_DIM_LIMIT || sp == 0 || sp < -MLG_DIM_LIMIT || sp > MLG_DIM_LIMIT ||
+        st < 0 || st >= dim || last < 0 || last >= dim) {
+      mlg_shape_errorf(err, -1, G_STARTS,
+                       "dim %d: %lld elements from %lld by %lld do not lie in [0, %lld)", d,
+                       (long long)dy->dims[d], (long long)st, (long long)sp, (long long)dim);
+      return -1;
+    }
+    t.dims[d] = dim;
+  }
+  *out = t;
+  return 0;
+}
+
+static int slice_grad_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *dy = &ctx->graph->nodes[n->inputs[0]].type;
+  kt_slice_desc d = {.rank = dy->rank, .dtype = mlg_kir_scalar(dy->dtype)};
+  for (int k = 0; k < dy->rank; k++) {
+    d.in_shape[k] = n->type.dims[k];
+    d.start[k] = mlg_attr_at(n, G_STARTS)->ints[k];
+    d.step[k] = mlg_attr_at(n, G_STEPS)->ints[k];
+    d.out_shape[k] = dy->dims[k];
+  }
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_slice_grad(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
+}
+
+/* Linear in dy; its adjoint is the slice itself. */
+static int slice_grad_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                          const char *needs, int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  const mlg_type *t = mlg_build_type(ob, n->inputs[0]);
+  int64_t ends[MLG_MAX_RANK];
+  const int64_t *st = mlg_attr_at(n, G_STARTS)->ints, *sp = mlg_attr_at(n, G_STEPS)->ints;
+  for (int d = 0; d < t->rank; d++) {
+    ends[d] = st[d] + t->dims[d] * sp[d];
+    /* Past the front: an end below -dim means "before element 0" to the slice's rule. */
+    if (ends[d] < 0) ends[d] = -n->type.dims[d] - 1;
+  }
+  mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(t->rank, st), mlg_attr_of_ints(t->rank, ends),
+                               {.kind = MLG_ATTR_NONE}, mlg_attr_of_ints(t->rank, sp)};
+  dx[0] = mlg_build_op(ob, &mlg_op_slice, &dy, 1, a);
+  return ob->failed ? -1 : 0;
+}
+
+const mlg_op_def mlg_op_slice_grad = {
+  .name = "slice_grad",
+  .cls = MLG_OPC_INJECTIVE,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .n_attrs = 3,
+  .attrs = {
+    { .name = "shape", .kind = MLG_ATTR_INTS, .required = 1 },
+    { .name = "starts", .kind = MLG_ATTR_INTS, .required = 1 },
+    { .name = "steps", .kind = MLG_ATTR_INTS, .required = 1 },
+  },
+  .infer = slice_grad_infer,
+  .lower = slice_grad_lower,
+  .vjp = slice_grad_vjp,
+  .input_names = "dy",
+  .shape_doc = "the shape attribute",
+  .doc = "gradient of slice: dy placed where a slice with these starts and steps reads, zeros elsewhere",
 };

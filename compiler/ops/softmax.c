@@ -1,5 +1,6 @@
 /* softmax.c — softmax and log_softmax along one axis (default -1), as torch.softmax /
  * ONNX Softmax (opset 13). Normalized: axis in [0, rank). */
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/rowwise.h"
@@ -45,6 +46,26 @@ static void softmax_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = (n->op->variant ? 6 : 5) * mlg_type_numel(&n->type);
 }
 
+/* dx = y (dy - sum(dy y)) along the axis (the sum kept as a dim of 1, which broadcasts). */
+static int softmax_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                       int *dx) {
+  if (!needs[0]) return 0;
+  int64_t axis = mlg_attr_int(n, A_AXIS);
+  int s = mlg_b_reduce(ob, &mlg_op_sum, mlg_b2(ob, &mlg_op_mul, dy, node), 1, &axis, 1);
+  dx[0] = mlg_b2(ob, &mlg_op_mul, node, mlg_b2(ob, &mlg_op_sub, dy, s));
+  return ob->failed ? -1 : 0;
+}
+
+/* dx = dy - exp(y) sum(dy) along the axis. */
+static int log_softmax_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                           const char *needs, int *dx) {
+  if (!needs[0]) return 0;
+  int64_t axis = mlg_attr_int(n, A_AXIS);
+  int s = mlg_b_reduce(ob, &mlg_op_sum, dy, 1, &axis, 1);
+  dx[0] = mlg_b2(ob, &mlg_op_sub, dy, mlg_b2(ob, &mlg_op_mul, mlg_b1(ob, &mlg_op_exp, node), s));
+  return ob->failed ? -1 : 0;
+}
+
 const mlg_op_def mlg_op_softmax = {
   .name = "softmax",
   .cls = MLG_OPC_ROWWISE,
@@ -57,6 +78,7 @@ const mlg_op_def mlg_op_softmax = {
   .infer = softmax_infer,
   .lower = softmax_lower,
   .cost = softmax_cost,
+  .vjp = softmax_vjp,
   .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
   .input_names = "x",
   .shape_doc = "as x",
@@ -76,6 +98,7 @@ const mlg_op_def mlg_op_log_softmax = {
   .lower = softmax_lower,
   .cost = softmax_cost,
   .variant = 1,
+  .vjp = log_softmax_vjp,
   .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
   .input_names = "x",
   .shape_doc = "as x",

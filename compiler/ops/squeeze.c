@@ -42,6 +42,7 @@ const mlg_op_def mlg_op_squeeze = {
   },
   .infer = squeeze_infer,
   .index = mlg_index_same_order,
+  .vjp = mlg_view_vjp,
   .input_names = "x",
   .shape_doc = "x without the squeezed dims",
   .doc = "remove dims of size 1",

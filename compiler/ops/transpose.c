@@ -83,6 +83,18 @@ static int transpose_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
 }
 
+/* The gradient: dy transposed back (the inverse permutation). */
+static int transpose_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
+                         const char *needs, int *dx) {
+  (void)node;
+  if (!needs[0]) return 0;
+  const mlg_attr *perm = mlg_attr_at(n, A_PERM);
+  int inv[MLG_MAX_RANK];
+  for (int d = 0; d < perm->n; d++) inv[perm->ints[d]] = d;
+  dx[0] = mlg_b_transpose(ob, dy, inv);
+  return ob->failed ? -1 : 0;
+}
+
 const mlg_op_def mlg_op_transpose = {
   .name = "transpose",
   .cls = MLG_OPC_INJECTIVE,
@@ -95,6 +107,7 @@ const mlg_op_def mlg_op_transpose = {
   .infer = transpose_infer,
   .lower = transpose_lower,
   .index = transpose_index,
+  .vjp = transpose_vjp,
   .algebra = { .compose = transpose_compose },
   .input_names = "x",
   .shape_doc = "dims[i] = x.dims[perm[i]]",

@@ -1,4 +1,5 @@
 /* unary.c — elementwise ops of one f32 tensor: out[i] = f(x[i]), same type as x. */
+#include "op_defs.h"
 #include "op_util.h"
 #include "templates/elementwise.h"
 
@@ -26,6 +27,105 @@ UNARY_SCALAR(tanh)
 UNARY_SCALAR(gelu)
 UNARY_SCALAR(silu)
 UNARY_SCALAR(erf)
+UNARY_SCALAR(sign)
+
+/* Gradients (torch.autograd's formulas). `X` is the input, `node` the output y. */
+#define X n->inputs[0]
+#define VJP(op)                                                                             \
+  static int op##_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,             \
+                      const char *needs, int *dx) {                                         \
+    (void)n, (void)node;                                                                    \
+    if (needs[0]) dx[0] = op##_grad(ob, n, node, dy);                                       \
+    return ob->failed ? -1 : 0;                                                             \
+  }
+#define MUL(a, b) mlg_b2(ob, &mlg_op_mul, (a), (b))
+#define ONE mlg_build_scalar(ob, 1)
+/* C11 has no M_SQRT1_2 or M_2_SQRTPI. */
+#define SQRT1_2 0.70710678118654752440
+#define TWO_OVER_SQRTPI 1.12837916709551257390
+
+static int neg_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)n, (void)node;
+  return mlg_b1(ob, &mlg_op_neg, dy);
+}
+/* dy * sgn(x) */
+static int abs_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)node;
+  return MUL(dy, mlg_b1(ob, &mlg_op_sign, X));
+}
+static int exp_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)n;
+  return MUL(dy, node);
+}
+static int log_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)node;
+  return mlg_b2(ob, &mlg_op_div, dy, X);
+}
+/* dy / (2 y) */
+static int sqrt_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)n;
+  return mlg_b2(ob, &mlg_op_div, dy, mlg_b_scale(ob, node, 2));
+}
+/* -0.5 dy y^3 */
+static int rsqrt_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)n;
+  return MUL(mlg_b_scale(ob, dy, -0.5), MUL(MUL(node, node), node));
+}
+/* dy where y > 0, else 0 */
+static int relu_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)n;
+  return MUL(dy, mlg_b2(ob, &mlg_op_heaviside, node, mlg_build_scalar(ob, 0)));
+}
+/* dy (1 - y) y */
+static int sigmoid_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)n;
+  return MUL(MUL(dy, mlg_b2(ob, &mlg_op_sub, ONE, node)), node);
+}
+/* dy (1 - y^2) */
+static int tanh_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)n;
+  return MUL(dy, mlg_b2(ob, &mlg_op_sub, ONE, MUL(node, node)));
+}
+/* dy (Phi(x) + x phi(x)): Phi = (1 + erf(x / sqrt 2)) / 2, phi = e^(-x^2 / 2) / sqrt(2 pi) */
+static int gelu_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)node;
+  int cdf = mlg_b_scale(ob, mlg_b2(ob, &mlg_op_add, ONE, mlg_b1(ob, &mlg_op_erf, mlg_b_scale(ob, X, SQRT1_2))),
+                        0.5);
+  int pdf = mlg_b_scale(ob, mlg_b1(ob, &mlg_op_exp, mlg_b_scale(ob, MUL(X, X), -0.5)),
+                        0.5 * TWO_OVER_SQRTPI * SQRT1_2);
+  return MUL(dy, mlg_b2(ob, &mlg_op_add, cdf, MUL(X, pdf)));
+}
+/* dy s (1 + x (1 - s)), s = sigmoid(x) */
+static int silu_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)node;
+  int s = mlg_b1(ob, &mlg_op_sigmoid, X);
+  int t = mlg_b2(ob, &mlg_op_add, ONE, MUL(X, mlg_b2(ob, &mlg_op_sub, ONE, s)));
+  return MUL(MUL(dy, s), t);
+}
+/* dy 2/sqrt(pi) e^(-x^2) */
+static int erf_grad(mlg_op_builder *ob, const mlg_node *n, int node, int dy) {
+  (void)node;
+  return MUL(dy, mlg_b_scale(ob, mlg_b1(ob, &mlg_op_exp, mlg_b1(ob, &mlg_op_neg, MUL(X, X))), TWO_OVER_SQRTPI));
+}
+VJP(neg)
+VJP(abs)
+VJP(exp)
+VJP(log)
+VJP(sqrt)
+VJP(rsqrt)
+VJP(relu)
+VJP(sigmoid)
+VJP(tanh)
+VJP(gelu)
+VJP(silu)
+VJP(erf)
+
+/* sign is piecewise constant: zero gradient (torch). */
+static int sign_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                    int *dx) {
+  (void)ob, (void)n, (void)node, (void)dy, (void)needs, (void)dx;
+  return 0;
+}
 
 const mlg_op_def mlg_op_neg = {
   .name = "neg",
@@ -34,6 +134,7 @@ const mlg_op_def mlg_op_neg = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = neg_scalar,
+  .vjp = neg_vjp,
   .algebra = { .operator_sym = '-', .involution = 1 },
   .input_names = "x",
   .shape_doc = "as x",
@@ -47,6 +148,7 @@ const mlg_op_def mlg_op_abs = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = abs_scalar,
+  .vjp = abs_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "|x|",
@@ -59,6 +161,7 @@ const mlg_op_def mlg_op_exp = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = exp_scalar,
+  .vjp = exp_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "e^x",
@@ -71,6 +174,7 @@ const mlg_op_def mlg_op_log = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = log_scalar,
+  .vjp = log_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "natural logarithm",
@@ -83,6 +187,7 @@ const mlg_op_def mlg_op_sqrt = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = sqrt_scalar,
+  .vjp = sqrt_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "square root",
@@ -95,6 +200,7 @@ const mlg_op_def mlg_op_rsqrt = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = rsqrt_scalar,
+  .vjp = rsqrt_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "1 / sqrt(x)",
@@ -107,6 +213,7 @@ const mlg_op_def mlg_op_relu = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = relu_scalar,
+  .vjp = relu_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "max(x, 0)",
@@ -119,6 +226,7 @@ const mlg_op_def mlg_op_sigmoid = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = sigmoid_scalar,
+  .vjp = sigmoid_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "1 / (1 + e^-x)",
@@ -131,6 +239,7 @@ const mlg_op_def mlg_op_tanh = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = tanh_scalar,
+  .vjp = tanh_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "hyperbolic tangent",
@@ -143,6 +252,7 @@ const mlg_op_def mlg_op_gelu = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = gelu_scalar,
+  .vjp = gelu_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "x * Phi(x), the exact erf form (torch.nn.GELU())",
@@ -157,6 +267,7 @@ const mlg_op_def mlg_op_silu = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = silu_scalar,
+  .vjp = silu_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "x * sigmoid(x)",
@@ -170,7 +281,21 @@ const mlg_op_def mlg_op_erf = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = erf_scalar,
+  .vjp = erf_vjp,
   .input_names = "x",
   .shape_doc = "as x",
   .doc = "error function",
+};
+
+const mlg_op_def mlg_op_sign = {
+  .name = "sign",
+  .cls = MLG_OPC_ELEMENTWISE,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .infer = unary_infer,
+  .scalar = sign_scalar,
+  .vjp = sign_vjp,
+  .input_names = "x",
+  .shape_doc = "as x",
+  .doc = "1 where x > 0, -1 where x < 0, else 0 (torch.sign; gradient 0)",
 };

@@ -38,6 +38,7 @@ const mlg_op_def mlg_op_unsqueeze = {
   },
   .infer = unsqueeze_infer,
   .index = mlg_index_same_order,
+  .vjp = mlg_view_vjp,
   .input_names = "x",
   .shape_doc = "x with 1s inserted at axes",
   .doc = "insert dims of size 1",

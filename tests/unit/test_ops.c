@@ -118,8 +118,11 @@ START_TEST(test_registry) {
     /* Hooks and traits agree with the class: what the later stages assume of each other. */
     ck_assert_msg((d->cls == MLG_OPC_ELEMENTWISE) == (d->scalar != NULL), "%s: scalar", d->name);
     ck_assert_msg(d->cls != MLG_OPC_VIEW || d->index, "%s: a view needs an index map", d->name);
-    ck_assert_msg(d->cls == MLG_OPC_ELEMENTWISE || d->cls == MLG_OPC_VIEW || d->lower,
+    ck_assert_msg(d->cls == MLG_OPC_ELEMENTWISE || d->cls == MLG_OPC_VIEW || d->lower || d->decompose,
                   "%s: no lower hook", d->name);
+    /* A composite op is never a node: nothing else of it may be asked. */
+    ck_assert_msg(!d->decompose || (!d->lower && !d->scalar && !d->index && !d->vjp && !d->fusion.anchor),
+                  "%s: a composite op with hooks of its own", d->name);
     ck_assert_msg(!d->fusion.anchor || d->lower, "%s: an anchor needs a lower hook", d->name);
     ck_assert_msg(!d->fusion.store_strided || d->fusion.anchor, "%s: store_strided", d->name);
     ck_assert_msg(!d->fusion.iter_dims || d->fusion.store_strided, "%s: iter_dims", d->name);
