@@ -174,7 +174,9 @@ static void print_stmt(const line_index *ix, const mlg_stmt *s, int depth, FILE 
     return;
   }
   indent(out, depth);
-  static const char *const kinds[] = {"dim", "input", "param", "const", "let", "output", "return", "fn"};
+  static const char *const kinds[] = {"dim",    "input",  "param", "const", "let",
+                                      "output", "return", "fn",    "train"};
+  if (s->frozen) fputs("frozen ", out);
   fputs(kinds[s->kind], out);
   if (s->name) fprintf(out, " %s", s->name);
   if (s->has_type) {

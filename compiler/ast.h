@@ -73,7 +73,8 @@ typedef enum mlg_stmt_kind {
   MLG_STMT_LET,     /* NAME = expr */
   MLG_STMT_OUTPUT,  /* output NAME [= expr] — value NULL refers to an existing binding */
   MLG_STMT_RETURN,  /* return expr (fn bodies only) */
-  MLG_STMT_FN       /* fn definition (model body or file level) */
+  MLG_STMT_FN,      /* fn definition (model body or file level) */
+  MLG_STMT_TRAIN    /* train NAME with OPTIMIZER(...) — value is the optimizer's call */
 } mlg_stmt_kind;
 
 typedef struct mlg_stmt mlg_stmt;
@@ -88,6 +89,7 @@ struct mlg_stmt {
   mlg_ast_type type;       /* INPUT, PARAM, CONST (if has_type) */
   mlg_expr *value;         /* DIM, PARAM (initializer, may be NULL), CONST, LET, OUTPUT, RETURN */
   mlg_fn *fn;              /* FN */
+  int frozen;              /* PARAM declared `frozen param`: a train step leaves it as it is */
 };
 
 struct mlg_fn {

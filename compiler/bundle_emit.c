@@ -27,6 +27,8 @@ static char *tensor_name(const mlg_graph *g, int t, const char *output_name) {
   return strdup(buf);
 }
 
+/* A tensor holding an output of the run program is a model output; one only the train step
+ * writes (its loss) is an intermediate in the io region. */
 static int role_of(const mlg_graph *g, int t, int is_output) {
   if (is_output) return MLGB_ROLE_OUTPUT;
   if (t >= g->n_nodes) return MLGB_ROLE_INTERMEDIATE;
@@ -34,6 +36,7 @@ static int role_of(const mlg_graph *g, int t, int is_output) {
   case MLG_NODE_INPUT: return MLGB_ROLE_INPUT;
   case MLG_NODE_PARAM: return MLGB_ROLE_PARAM;
   case MLG_NODE_CONST: return MLGB_ROLE_CONST;
+  case MLG_NODE_STATE: return MLGB_ROLE_STATE;
   default: return MLGB_ROLE_INTERMEDIATE;
   }
 }
@@ -44,6 +47,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   const mlg_plan *plan = in->plan;
   mlgb_bundle b = {0};
   int *index = NULL;
+  unsigned *programs = NULL;
   int rc = -1;
   *out_data = NULL;
   *out_size = 0;
@@ -54,6 +58,10 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   b.alignment = (uint32_t)plan->alignment;
   for (int r = 0; r < MLGB_N_REGIONS; r++) b.region_size[r] = (uint64_t)plan->region_size[r];
   b.has_params = in->has_params;
+  if (g->optimizer) {
+    b.has_train = 1;
+    b.optimizer = (char *)g->optimizer;
+  }
 
   /* index[] maps tensor ids to bundle indices. The table lists the inputs, then the outputs,
    * each in declaration order (the order the runtime lists them in), then every other tensor
@@ -78,17 +86,20 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   for (int t = 0; t < lw->n_tensors; t++) {
     if (index[t] < 0) continue;
     const char *output_name = NULL;
+    int run_output = 0;
     const mlg_type *ty = t < g->n_nodes ? &g->nodes[t].type : NULL;
     for (int o = 0; o < lw->n_outputs; o++)
       if (lw->output_tensor[o] == t) {
         output_name = g->outputs[o].name;
         ty = &g->nodes[g->outputs[o].node].type; /* a temporary copy has its node's type */
+        run_output |= (g->outputs[o].programs & MLG_GRAPH_RUN) != 0;
+        if (g->outputs[o].programs & MLG_GRAPH_TRAIN) b.train_loss = (uint32_t)index[t];
       }
     mlgb_tensor *bt = &b.tensors[index[t]];
     const mlg_placement *p = &plan->tensors[t];
     bt->name = tensor_name(g, t, output_name);
     if (!bt->name) goto oom;
-    bt->role = (uint32_t)role_of(g, t, output_name != NULL);
+    bt->role = (uint32_t)role_of(g, t, run_output);
     bt->region = (uint32_t)p->region;
     bt->offset = (uint64_t)p->offset;
     bt->size = (uint64_t)p->size;
@@ -106,9 +117,14 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   /* The weights section: the consts' bytes, and the params' unless --no-weights. */
   b.weights_size = mlgb_weights_size(&b);
   if (b.weights_size) {
-    if (!in->weights || !(b.weights = malloc((size_t)b.weights_size))) goto oom;
-    mlgb_weights_pack(&b, in->weights, b.weights);
+    if (!in->images[MLGB_REGION_WEIGHTS] || !(b.weights = malloc((size_t)b.weights_size))) goto oom;
+    mlgb_weights_pack(&b, (const uint8_t *const *)in->images, b.weights);
   }
+  /* Each dispatch belongs to the programs of the value it computes (a dead value's, at -O0,
+   * to the run). */
+  programs = malloc(sizeof(unsigned) * (size_t)(g->n_nodes ? g->n_nodes : 1));
+  if (!programs) goto oom;
+  mlg_graph_programs(g, programs);
 
   b.n_modules = (uint32_t)in->code->n_modules;
   b.modules = in->code->modules;
@@ -137,6 +153,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     }
     dp->kernel = (uint32_t)kernel;
     int node = lw->launch_node[l];
+    dp->programs = programs[node] ? programs[node] : MLGB_PROGRAM_RUN;
     const char *output_name = NULL;
     for (int o = 0; o < g->n_outputs; o++)
       if (g->outputs[o].node == node) output_name = g->outputs[o].name;
@@ -183,6 +200,7 @@ done:
       free(b.dispatches[l].args);
     }
   free(index);
+  free(programs);
   free(b.weights);
   free(b.tensors);
   free(b.kernels);

@@ -1,5 +1,6 @@
 /* bundle_emit.h — assembles the .mlgb bundle from the compiler's stages: the tensor table
- * (graph + plan), the kernels and dispatch list (lowering), the generated code, the weights.
+ * (graph + plan), the kernels and dispatch list (lowering, each dispatch with the programs it
+ * belongs to), the generated code, the weights, and a train step's loss and optimizer.
  * Reads those structures; writes only the bundle. Thread safety: reentrant. */
 #ifndef MLG_BUNDLE_EMIT_H
 #define MLG_BUNDLE_EMIT_H
@@ -18,8 +19,8 @@ typedef struct mlg_emit_input {
   const mlg_plan *plan;
   int target;                 /* mlgb_target */
   const struct mlg_code *code; /* the generated modules (emit_code.h) */
-  const uint8_t *weights;     /* plan->region_size[WEIGHTS] bytes: consts, and params when
-                                 has_params */
+  uint8_t *images[5];         /* per mlgb_region: the weights and params regions' images
+                                 (weights.h: consts, and params when has_params); else NULL */
   int has_params;             /* 0: --no-weights, params are bound at load */
 } mlg_emit_input;
 

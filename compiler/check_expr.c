@@ -643,6 +643,8 @@ static value eval_causal_mask(checker *c, scope *sc, const mlg_expr *e) {
 }
 
 static const char *const builtins[] = { "causal_mask", "zeros", "ones", "normal", "uniform" };
+/* Calls that are no op and no initializer, for "did you mean". */
+static const char *const callable_builtins[] = { "causal_mask", "grad" };
 
 /* A call's inputs and a fn's body are not integer-only contexts, even inside one (an attribute
  * of its own says so again). */
@@ -662,6 +664,7 @@ static value eval_call_any(checker *c, scope *sc, const mlg_expr *e) {
   const mlg_op_def *def = mlg_op_find(e->text);
   if (def) return eval_op_call(c, sc, e, def);
   if (strcmp(e->text, "causal_mask") == 0) return eval_causal_mask(c, sc, e);
+  if (strcmp(e->text, "grad") == 0) return chk_grad_call(c, sc, e);
   for (size_t i = 1; i < sizeof builtins / sizeof builtins[0]; i++) {
     if (strcmp(e->text, builtins[i]) == 0) {
       chk_error(c, e->name_span, "'%s' is a param initializer: param NAME : TYPE = %s%s",
@@ -686,8 +689,13 @@ static value eval_call_any(checker *c, scope *sc, const mlg_expr *e) {
       best = c->fns[i].fn->name;
     }
   }
-  int d_mask = mlg_suggest_distance(e->text, builtins[0]);
-  if (d_mask >= 0 && d_mask < best_d) best = builtins[0];
+  for (size_t i = 0; i < sizeof callable_builtins / sizeof callable_builtins[0]; i++) {
+    int d = mlg_suggest_distance(e->text, callable_builtins[i]);
+    if (d >= 0 && d < best_d) {
+      best_d = d;
+      best = callable_builtins[i];
+    }
+  }
   if (best) chk_error(c, e->name_span, "unknown op '%s'; did you mean '%s'?", e->text, best);
   else chk_error(c, e->name_span, "unknown op '%s'", e->text);
   for (int i = 0; i < e->n_args; i++) chk_eval(c, sc, e->args[i]);

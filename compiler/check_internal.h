@@ -93,8 +93,15 @@ typedef struct checker {
   fn_entry *fns;
   symtab leaves;        /* name → symbol whose span is the first creation */
   symtab outputs;
+  const mlg_stmt *train; /* the model's train statement, checked after the body, or NULL */
+  int n_frozen, cap_frozen;
+  int *frozen;          /* node ids of the params declared `frozen param` */
   const int_ctx *ictx;  /* innermost integer-only context being evaluated, or NULL */
 } checker;
+
+/* check_train.c: the train statement (after the model body) and grad(LOSS, X). */
+void        chk_train(checker *c, const mlg_stmt *st);
+value       chk_grad_call(checker *c, scope *sc, const mlg_expr *e);
 
 /* checker.c */
 void        chk_error(checker *c, mlg_span span, const char *fmt, ...)

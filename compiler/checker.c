@@ -158,6 +158,7 @@ static const char *stmt_word(mlg_stmt_kind k) {
   case MLG_STMT_OUTPUT: return "output";
   case MLG_STMT_RETURN: return "return";
   case MLG_STMT_FN: return "fn";
+  case MLG_STMT_TRAIN: return "train";
   }
   return "statement";
 }
@@ -361,6 +362,20 @@ static void stmt_param(checker *c, scope *sc, const mlg_stmt *st) {
                    .span = st->name_span };
     int id = chk_add_node(c, &n);
     if (id >= 0) v = (value){ .kind = V_TENSOR, .node = id };
+    if (id >= 0 && st->frozen) {
+      if (c->n_frozen == c->cap_frozen) {
+        int cap = c->cap_frozen ? c->cap_frozen * 2 : 16;
+        int *f = mlg_arena_calloc(&c->scratch, (size_t)cap, sizeof *f);
+        if (!f) {
+          chk_oom(c);
+          return;
+        }
+        if (c->n_frozen) memcpy(f, c->frozen, sizeof *f * (size_t)c->n_frozen);
+        c->frozen = f;
+        c->cap_frozen = cap;
+      }
+      c->frozen[c->n_frozen++] = id;
+    }
   }
   define(c, sc, st->name, st->name_span, SYM_PARAM, v);
 }
@@ -443,6 +458,7 @@ void chk_stmt(checker *c, scope *sc, const mlg_stmt *st, value *out_ret, int *ou
   case MLG_STMT_DIM:
   case MLG_STMT_INPUT:
   case MLG_STMT_OUTPUT:
+  case MLG_STMT_TRAIN:
     if (in_fn) {
       chk_error(c, st->span, "'%s' is not allowed inside fn '%s' (only in the model body)",
                 stmt_word(st->kind), sc->fn->name);
@@ -499,6 +515,15 @@ void chk_stmt(checker *c, scope *sc, const mlg_stmt *st, value *out_ret, int *ou
   case MLG_STMT_FN:
     if (in_fn) chk_error(c, st->span, "fn definitions cannot be nested inside fn '%s'", sc->fn->name);
     break; /* model-level fns are registered before the body is checked */
+  case MLG_STMT_TRAIN:
+    /* Checked after the body: the step's nodes come after every forward node. */
+    if (c->train) {
+      chk_error(c, st->span, "a model has one 'train' statement");
+      chk_note(c, c->train->span, "the first one is here");
+    } else {
+      c->train = st;
+    }
+    break;
   }
 }
 
@@ -578,7 +603,8 @@ mlg_graph *mlg_check(const mlg_ast *ast, const mlg_check_options *options, mlg_d
       int returned = 0;
       if (ast->stmts[i]) chk_stmt(&c, c.model, ast->stmts[i], &ret, &returned);
     }
-    if (!c.oom && c.outputs.n == 0)
+    if (!c.oom && !c.too_big && c.train) chk_train(&c, c.train);
+    if (!c.oom && c.outputs.n == 0 && !c.train)
       chk_error(&c, ast->model_span, "model '%s' has no output; declare one with 'output NAME = expr'",
                 ast->model_name ? ast->model_name : "?");
   }

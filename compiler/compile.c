@@ -102,14 +102,14 @@ static int run_stages(const mlg_source *source, const mlg_compile_options *optio
   }
   if (last == MLG_STAGE_PLAN) return 0;
 
-  uint8_t *weights = NULL;
-  if (mlg_weights_build(g, out->plan, weights_file, !options->no_weights, diag, &weights) != 0) return -1;
   mlg_emit_input emit = {
       .graph = g, .lowered = out->lowered, .plan = out->plan, .target = target,
-      .code = out->code, .weights = weights, .has_params = !options->no_weights,
+      .code = out->code, .has_params = !options->no_weights,
   };
+  if (mlg_weights_build(g, out->plan, weights_file, !options->no_weights, diag, emit.images) != 0)
+    return -1;
   int rc = mlg_bundle_emit(&emit, diag, &out->bundle, &out->bundle_size);
-  free(weights);
+  mlg_weights_images_free(emit.images);
   return rc;
 }
 

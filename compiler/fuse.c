@@ -38,6 +38,7 @@ typedef struct group_build {
   int root, anchor, pre_anchor;
   int n_nodes, cap;
   int *nodes;
+  int n_updates;      /* train-step updates it stores (its root, and second roots) */
 } group_build;
 
 typedef struct fuser {
@@ -45,7 +46,9 @@ typedef struct fuser {
   mlg_fuse_role *role;
   int *group_of;
   int *cons_start, *cons, *cons_slot; /* readers of each node (CSR) */
-  char *is_output;
+  char *is_output;    /* graph outputs and update values: stored */
+  char *is_update;    /* update values (graph.h mlg_graph_update) */
+  int *writer;        /* per leaf: the update value that replaces it, or -1 */
   int n_groups, cap_groups;
   group_build *groups;
   int failed;
@@ -73,7 +76,7 @@ static int new_group(fuser *f, mlg_group_kind kind, int root) {
     f->cap_groups = cap;
   }
   group_build *gb = &f->groups[f->n_groups];
-  *gb = (group_build){kind, root, -1, -1, 0, 0, NULL};
+  *gb = (group_build){kind, root, -1, -1, 0, 0, NULL, f->is_update[root]};
   return f->n_groups++;
 }
 
@@ -128,6 +131,20 @@ static int reads_ok(const fuser *f, int g, int extra) {
     n = add_reads(f, g, extra, gb->nodes[k], reads, n, MAX_GROUP_READS);
   if (n <= MAX_GROUP_READS) n = add_reads(f, g, extra, extra, reads, n, MAX_GROUP_READS);
   return n <= MAX_GROUP_READS;
+}
+
+/* Whether node n reads a leaf that an update outside group g replaces. A train step computes
+ * every update from the values the leaves had when it began, and group g's kernel runs where
+ * its root is: a group that stores updates runs after other groups' updates may have, so it
+ * must read no leaf they replace (the value is stored by an earlier kernel instead). */
+static int reads_foreign_target(const fuser *f, int g, int n) {
+  if (g < 0 || f->groups[g].n_updates == 0) return 0;
+  const mlg_node *nd = node(f, n);
+  for (int k = 0; k < nd->n_inputs; k++) {
+    int w = f->writer[nd->inputs[k]];
+    if (w >= 0 && w != n && f->group_of[w] != g) return 1;
+  }
+  return 0;
 }
 
 /* How reader r (not INDEX) reads its input slot. */
@@ -185,6 +202,7 @@ static int can_be_index(fuser *f, int n, const use *uses, int n_uses) {
   if (n_uses == 0) return 0;
   for (int i = 0; i < n_uses; i++) {
     const use *u = &uses[i];
+    if (reads_foreign_target(f, u->group, n)) return 0;
     if (u->kind == USE_EW || u->kind == USE_PRO) continue;
     if (u->kind != USE_OPERAND) return 0;
     /* The operand must stay a strided view of n's input, assumed stored (contiguous): if the
@@ -291,9 +309,22 @@ static void decide(fuser *f, int n, int flags) {
   }
   if (cls == MLG_OPC_ELEMENTWISE) {
     int g = out || n_uses < 0 ? -1 : common_group(uses, n_uses, 1);
-    if (g >= 0 && f->groups[g].n_nodes < MAX_GROUP_NODES && reads_ok(f, g, n))
+    if (g >= 0 && f->groups[g].n_nodes < MAX_GROUP_NODES && reads_ok(f, g, n) &&
+        !reads_foreign_target(f, g, n)) {
       add_member(f, g, n, MLG_ROLE_INNER);
-    else make_root(f, n, MLG_GROUP_ELEMENTWISE);
+      return;
+    }
+    /* An update read only by one elementwise group of its size (a momentum by its param's
+     * update) is stored by that group's kernel too: a second root, one kernel per param. */
+    g = f->is_update[n] && n_uses > 0 ? common_group(uses, n_uses, 0) : -1;
+    if (g >= 0 && f->groups[g].kind == MLG_GROUP_ELEMENTWISE &&
+        numel(node(f, f->groups[g].root)) == numel(nd) && f->groups[g].n_nodes < MAX_GROUP_NODES &&
+        reads_ok(f, g, n) && !reads_foreign_target(f, g, n)) {
+      add_member(f, g, n, MLG_ROLE_ROOT);
+      f->groups[g].n_updates++;
+      return;
+    }
+    make_root(f, n, MLG_GROUP_ELEMENTWISE);
     return;
   }
   if (!is_anchor_op(nd)) {
@@ -312,9 +343,11 @@ static void decide(fuser *f, int n, int flags) {
     add_member(f, uses[0].group, n, MLG_ROLE_INNER);
     return;
   }
+  /* Update kernels stay elementwise: an anchor in one would keep what it reads alive until the
+   * step's end, and its template stores one tensor. */
   int g = out || n_uses < 0 ? -1 : common_group(uses, n_uses, 0);
-  if (g >= 0 && f->groups[g].kind == MLG_GROUP_ELEMENTWISE && reads_ok(f, g, n) &&
-      epilogue_ok(f, n, g)) {
+  if (g >= 0 && f->groups[g].kind == MLG_GROUP_ELEMENTWISE && f->groups[g].n_updates == 0 &&
+      reads_ok(f, g, n) && epilogue_ok(f, n, g)) {
     f->groups[g].kind = MLG_GROUP_ANCHORED;
     f->groups[g].anchor = n;
     add_member(f, g, n, MLG_ROLE_INNER);
@@ -350,15 +383,22 @@ mlg_fusion *mlg_fuse(const mlg_graph *g, int flags) {
   f.group_of = malloc(nn * sizeof(int));
   f.cons_start = calloc(nn + 1, sizeof(int));
   f.is_output = calloc(nn, 1);
+  f.is_update = calloc(nn, 1);
+  f.writer = malloc(nn * sizeof(int));
   mlg_fusion *fu = calloc(1, sizeof(*fu));
   int n_edges = 0;
   for (int i = 0; i < n; i++) n_edges += g->nodes[i].n_inputs;
   f.cons = malloc((size_t)(n_edges ? n_edges : 1) * sizeof(int));
   f.cons_slot = malloc((size_t)(n_edges ? n_edges : 1) * sizeof(int));
-  if (!f.role || !f.group_of || !f.cons_start || !f.is_output || !fu || !f.cons || !f.cons_slot)
+  if (!f.role || !f.group_of || !f.cons_start || !f.is_output || !f.is_update || !f.writer || !fu ||
+      !f.cons || !f.cons_slot)
     goto fail;
-  for (int i = 0; i < n; i++) f.group_of[i] = -1;
+  for (int i = 0; i < n; i++) f.group_of[i] = f.writer[i] = -1;
   for (int o = 0; o < g->n_outputs; o++) f.is_output[g->outputs[o].node] = 1;
+  for (int u = 0; u < g->n_updates; u++) {
+    f.is_output[g->updates[u].value] = f.is_update[g->updates[u].value] = 1;
+    f.writer[g->updates[u].target] = g->updates[u].value;
+  }
   /* Readers of each node, in node order. */
   for (int i = 0; i < n; i++)
     for (int k = 0; k < g->nodes[i].n_inputs; k++) f.cons_start[g->nodes[i].inputs[k] + 1]++;
@@ -400,6 +440,8 @@ mlg_fusion *mlg_fuse(const mlg_graph *g, int flags) {
   free(f.cons);
   free(f.cons_slot);
   free(f.is_output);
+  free(f.is_update);
+  free(f.writer);
   free(f.groups);
   return fu;
 
@@ -412,6 +454,8 @@ fail:
   free(f.cons);
   free(f.cons_slot);
   free(f.is_output);
+  free(f.is_update);
+  free(f.writer);
   mlg_fusion_free(fu);
   return NULL;
 }
@@ -474,7 +518,9 @@ static void mark_feeds(const mlg_fusion *fu, const mlg_graph *g, int gi, int i, 
   }
 }
 
-static const char *member_role(const mlg_fusion_group *gr, int i, const char *feeds) {
+static const char *member_role(const mlg_fusion *fu, const mlg_fusion_group *gr, int i,
+                               const char *feeds) {
+  if (i != gr->root && fu->role[i] == MLG_ROLE_ROOT) return "stores";
   if (gr->kind != MLG_GROUP_ANCHORED) return "op";
   if (i == gr->anchor) return "anchor";
   return feeds[i] ? "prologue" : "epilogue";
@@ -504,7 +550,10 @@ void mlg_fusion_print(const mlg_fusion *fu, const mlg_graph *g, const mlg_lowere
     }
     const mlg_fusion_group *gr = &fu->groups[gi];
     static const char *const kinds[] = {"elementwise", "anchored", "single"};
-    fprintf(out, " (%s, stores %%%d)\n", kinds[gr->kind], root);
+    fprintf(out, " (%s, stores %%%d", kinds[gr->kind], root);
+    for (int k = 0; k < gr->n_nodes; k++)
+      if (gr->nodes[k] != root && fu->role[gr->nodes[k]] == MLG_ROLE_ROOT) fprintf(out, ", %%%d", gr->nodes[k]);
+    fputs(")\n", out);
     memset(seen, 0, (size_t)n);
     memset(dep, 0, (size_t)n);
     if (gr->anchor >= 0) mark_feeds(fu, g, gi, gr->anchor, dep);
@@ -512,7 +561,7 @@ void mlg_fusion_print(const mlg_fusion *fu, const mlg_graph *g, const mlg_lowere
     for (int k = 0; k < gr->n_nodes; k++) seen[gr->nodes[k]] = 2;
     for (int i = 0; i < n; i++) {
       if (seen[i] == 1) print_node(g, i, "index", out);
-      else if (seen[i] == 2) print_node(g, i, member_role(gr, i, dep), out);
+      else if (seen[i] == 2) print_node(g, i, member_role(fu, gr, i, dep), out);
     }
   }
   int header = 0;

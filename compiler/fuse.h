@@ -1,8 +1,10 @@
 /* fuse.h — fusion: the optimized graph's ops grouped into kernels. A separate structure that
  * lowering (lower.h, mlg_lower_fused) reads; the graph is never modified.
  *
- * Every node gets a role. A group is one kernel: it stores exactly one tensor (its root) and
- * computes everything else it holds on the fly:
+ * Every node gets a role. A group is one kernel: it stores one tensor (its root) — and, in a
+ * train step, the updates (graph.h mlg_graph_update) of the same shape that only it reads: an
+ * optimizer's state is stored by the kernel that updates its param (second roots, role ROOT,
+ * ELEMENTWISE groups only) — and computes everything else it holds on the fly:
  *   - ELEMENTWISE groups evaluate a tree of elementwise ops (and the index ops between them)
  *     for each element of the root, reading only external tensors;
  *   - ANCHORED groups are built around one compute op whose template runs the group (an op
@@ -18,6 +20,10 @@
  * an MLG_IN_STRIDED operand that is still a strided view of a stored tensor); they are never
  * stored then and may be read by several kernels. A view whose reader needs bytes is an ALIAS
  * of the tensor it views.
+ *
+ * A train step reads every leaf's value from before the step: a group that stores updates
+ * reads no leaf that another group's update replaces (that value is stored by an earlier
+ * kernel), and takes no anchor (update kernels are elementwise).
  *
  * Rules that keep fusion from adding work: a value read by ops of different kernels is stored
  * (only INDEX nodes, which cost no arithmetic, are read through by several kernels); anchors
@@ -37,7 +43,8 @@
 
 typedef enum mlg_fuse_role {
   MLG_ROLE_LEAF,      /* input, param, const: no kernel computes it */
-  MLG_ROLE_ROOT,      /* the tensor its group's kernel stores */
+  MLG_ROLE_ROOT,      /* a tensor its group's kernel stores (the group's root, or a second
+                         root) */
   MLG_ROLE_INNER,     /* computed inside its group's kernel, never stored */
   MLG_ROLE_INDEX,     /* transpose / slice / view folded into the index math of its readers */
   MLG_ROLE_ALIAS      /* a view of a stored tensor: the same bytes, no kernel */
@@ -55,7 +62,8 @@ typedef struct mlg_fusion_group {
   int anchor;         /* ANCHORED: the compute op; else -1 */
   int pre_anchor;     /* a layer_norm computed in the anchor's (linear's) operand loads, or -1 */
   int n_nodes;
-  int *nodes;         /* root and INNER nodes, ascending (INDEX nodes it reads are not listed) */
+  int *nodes;         /* root, second roots and INNER nodes, ascending (INDEX nodes it reads are
+                         not listed) */
 } mlg_fusion_group;
 
 typedef struct mlg_fusion {

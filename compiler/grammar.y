@@ -45,7 +45,7 @@
 }
 
 /* Token order fixes the codes in grammar.h. */
-%token MODEL FN RETURN AS DIM INPUT PARAM CONST OUTPUT F32 I32 F16 I8 TRUE FALSE ID INT FLOAT
+%token MODEL FN RETURN AS DIM INPUT PARAM CONST OUTPUT TRAIN WITH FROZEN F32 I32 F16 I8 TRUE FALSE ID INT FLOAT
        LBRACE RBRACE LPAREN RPAREN LBRACKET RBRACKET COMMA COLON EQ NEWLINE.
 
 %left PLUS MINUS.
@@ -102,6 +102,9 @@ stmt(A) ::= DIM(K) ID(N) EQ expr(E).                    { A = mlg_syn_stmt(p, ML
 stmt(A) ::= INPUT(K) ID(N) COLON type(T).               { A = mlg_syn_stmt(p, MLG_STMT_INPUT, &K, &N, T, NULL); }
 stmt(A) ::= PARAM(K) ID(N) COLON type(T).               { A = mlg_syn_stmt(p, MLG_STMT_PARAM, &K, &N, T, NULL); }
 stmt(A) ::= PARAM(K) ID(N) COLON type(T) EQ expr(E).    { A = mlg_syn_stmt(p, MLG_STMT_PARAM, &K, &N, T, E); }
+stmt(A) ::= FROZEN(F) PARAM ID(N) COLON type(T).        { A = mlg_syn_frozen(p, mlg_syn_stmt(p, MLG_STMT_PARAM, &F, &N, T, NULL)); }
+stmt(A) ::= FROZEN(F) PARAM ID(N) COLON type(T) EQ expr(E). { A = mlg_syn_frozen(p, mlg_syn_stmt(p, MLG_STMT_PARAM, &F, &N, T, E)); }
+stmt(A) ::= TRAIN(K) ID(N) WITH expr(E).                { A = mlg_syn_stmt(p, MLG_STMT_TRAIN, &K, &N, NULL, E); }
 stmt(A) ::= CONST(K) ID(N) EQ expr(E).                  { A = mlg_syn_stmt(p, MLG_STMT_CONST, &K, &N, NULL, E); }
 stmt(A) ::= CONST(K) ID(N) COLON type(T) EQ expr(E).    { A = mlg_syn_stmt(p, MLG_STMT_CONST, &K, &N, T, E); }
 stmt(A) ::= ID(N) EQ expr(E).                           { A = mlg_syn_stmt(p, MLG_STMT_LET, &N, &N, NULL, E); }
@@ -175,6 +178,9 @@ const char *mlg_token_name(int code) {
   case TK_PARAM: return "'param'";
   case TK_CONST: return "'const'";
   case TK_OUTPUT: return "'output'";
+  case TK_TRAIN: return "'train'";
+  case TK_WITH: return "'with'";
+  case TK_FROZEN: return "'frozen'";
   case TK_F32: return "'f32'";
   case TK_I32: return "'i32'";
   case TK_F16: return "'f16'";
@@ -232,12 +238,13 @@ static int parser_accepts(const yyParser *pp, int t) {
 
 typedef struct token_group {
   const char *name;
-  int members[9];
+  int members[11];
 } token_group;
 
 /* Groups name a whole set of expected tokens at once ("expected expression"). */
 static const token_group GROUPS[] = {
-  {"statement", {TK_DIM, TK_INPUT, TK_PARAM, TK_CONST, TK_OUTPUT, TK_RETURN, TK_FN, TK_ID, 0}},
+  {"statement", {TK_DIM, TK_INPUT, TK_PARAM, TK_CONST, TK_OUTPUT, TK_RETURN, TK_FN, TK_ID, TK_TRAIN,
+                 TK_FROZEN, 0}},
   {"expression", {TK_ID, TK_INT, TK_FLOAT, TK_TRUE, TK_FALSE, TK_LPAREN, TK_LBRACKET, TK_MINUS, 0}},
   {"operator", {TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_AT, 0}},
   {"type", {TK_F32, TK_I32, TK_F16, TK_I8, 0}},
@@ -323,7 +330,8 @@ static void syntax_error(mlg_parser *p, const yyParser *pp, int major, const mlg
     if (p->toplevel_quiet) return;
     p->toplevel_quiet = 1;
     if (major == TK_ID || major == TK_DIM || major == TK_INPUT || major == TK_PARAM ||
-        major == TK_CONST || major == TK_OUTPUT || major == TK_RETURN) {
+        major == TK_CONST || major == TK_OUTPUT || major == TK_RETURN || major == TK_TRAIN ||
+        major == TK_FROZEN) {
       mlg_diag_error(p->diag, token->span,
                      "%s outside of a 'model { ... }' or 'fn' block (a '}' too many above?)", tok);
       if (mlg_diag_full(p->diag)) p->stop = 1;

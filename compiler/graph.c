@@ -115,7 +115,7 @@ int mlg_graph_add(mlg_graph_builder *b, const mlg_node *node) {
   return g->n_nodes++;
 }
 
-int mlg_graph_add_output(mlg_graph_builder *b, const char *name, int node) {
+int mlg_graph_add_output_in(mlg_graph_builder *b, const char *name, int node, unsigned programs) {
   mlg_graph *g = b->graph;
   if (!g || node < 0 || node >= g->n_nodes) return -1;
   if (g->n_outputs == b->output_capacity) {
@@ -129,27 +129,68 @@ int mlg_graph_add_output(mlg_graph_builder *b, const char *name, int node) {
   if (name && !copy) return -1;
   g->outputs[g->n_outputs].name = copy;
   g->outputs[g->n_outputs].node = node;
+  g->outputs[g->n_outputs].programs = programs;
   g->n_outputs++;
   return 0;
+}
+
+int mlg_graph_add_output(mlg_graph_builder *b, const char *name, int node) {
+  return mlg_graph_add_output_in(b, name, node, MLG_GRAPH_RUN);
+}
+
+int mlg_graph_add_update(mlg_graph_builder *b, int target, int value) {
+  mlg_graph *g = b->graph;
+  if (!g || target < 0 || target >= g->n_nodes || value < 0 || value >= g->n_nodes) return -1;
+  if (g->n_updates == b->update_capacity) {
+    int cap = b->update_capacity ? b->update_capacity * 2 : 8;
+    mlg_graph_update *u = realloc(g->updates, (size_t)cap * sizeof *u);
+    if (!u) return -1;
+    g->updates = u;
+    b->update_capacity = cap;
+  }
+  g->updates[g->n_updates++] = (mlg_graph_update){target, value};
+  return 0;
+}
+
+int mlg_graph_set_optimizer(mlg_graph_builder *b, const char *optimizer) {
+  mlg_graph *g = b->graph;
+  if (!g) return -1;
+  g->optimizer = optimizer ? mlg_arena_strdup(&g->arena, optimizer) : NULL;
+  return optimizer && !g->optimizer ? -1 : 0;
+}
+
+void mlg_graph_programs(const mlg_graph *g, unsigned *out) {
+  for (int i = 0; i < g->n_nodes; i++) out[i] = 0;
+  for (int o = 0; o < g->n_outputs; o++) out[g->outputs[o].node] |= g->outputs[o].programs;
+  for (int u = 0; u < g->n_updates; u++) out[g->updates[u].value] |= MLG_GRAPH_TRAIN;
+  for (int i = g->n_nodes - 1; i >= 0; i--)
+    for (int k = 0; k < g->nodes[i].n_inputs; k++) out[g->nodes[i].inputs[k]] |= out[i];
+}
+
+int mlg_graph_update_of(const mlg_graph *g, int leaf) {
+  for (int u = 0; u < g->n_updates; u++)
+    if (g->updates[u].target == leaf) return u;
+  return -1;
 }
 
 mlg_graph *mlg_graph_builder_finish(mlg_graph_builder *b) {
   mlg_graph *g = b->graph;
   b->graph = NULL;
-  b->capacity = b->output_capacity = 0;
+  b->capacity = b->output_capacity = b->update_capacity = 0;
   return g;
 }
 
 void mlg_graph_builder_abandon(mlg_graph_builder *b) {
   mlg_graph_free(b->graph);
   b->graph = NULL;
-  b->capacity = b->output_capacity = 0;
+  b->capacity = b->output_capacity = b->update_capacity = 0;
 }
 
 void mlg_graph_free(mlg_graph *graph) {
   if (!graph) return;
   free(graph->nodes);
   free(graph->outputs);
+  free(graph->updates);
   mlg_arena_free(&graph->arena);
   free(graph);
 }
@@ -283,6 +324,11 @@ void mlg_graph_print(const mlg_graph *graph, const mlg_source *source, FILE *out
     for (int i = 0; i < graph->n_nodes; i++) {
       const mlg_node *n = &graph->nodes[i];
       if ((n->kind == MLG_NODE_OP) != (pass == 1)) continue;
+      if (n->kind == MLG_NODE_STATE) {
+        fprintf(out, "  %%%d = state %s : %s\n", i, n->name ? n->name : "?",
+                mlg_type_format(&n->type, tbuf, sizeof tbuf));
+        continue;
+      }
       mlg_type_format(&n->type, tbuf, sizeof tbuf);
       switch (n->kind) {
       case MLG_NODE_INPUT:
@@ -295,6 +341,8 @@ void mlg_graph_print(const mlg_graph *graph, const mlg_source *source, FILE *out
       case MLG_NODE_CONST:
         fprintf(out, "  %%%d = const%s%s : %s", i, n->name ? " " : "", n->name ? n->name : "", tbuf);
         print_const_data(out, n);
+        break;
+      case MLG_NODE_STATE:
         break;
       case MLG_NODE_OP:
         fprintf(out, "  %%%d = %s(", i, n->op ? n->op->name : "?");
@@ -312,8 +360,21 @@ void mlg_graph_print(const mlg_graph *graph, const mlg_source *source, FILE *out
       fputc('\n', out);
     }
   }
-  for (int i = 0; i < graph->n_outputs; i++)
-    fprintf(out, "  output %s = %%%d\n", graph->outputs[i].name ? graph->outputs[i].name : "?",
-            graph->outputs[i].node);
+  for (int i = 0; i < graph->n_outputs; i++) {
+    const mlg_graph_output *o = &graph->outputs[i];
+    fprintf(out, "  output %s = %%%d", o->name ? o->name : "?", o->node);
+    /* Only a model with a train step says which program writes each output. */
+    if (graph->optimizer)
+      fprintf(out, " [%s]", o->programs == (MLG_GRAPH_RUN | MLG_GRAPH_TRAIN) ? "run, train"
+                            : o->programs == MLG_GRAPH_TRAIN                  ? "train"
+                                                                                : "run");
+    fputc('\n', out);
+  }
+  for (int i = 0; i < graph->n_updates; i++) {
+    const mlg_node *t = &graph->nodes[graph->updates[i].target];
+    fprintf(out, "  update %%%d %s = %%%d\n", graph->updates[i].target, t->name ? t->name : "?",
+            graph->updates[i].value);
+  }
+  if (graph->optimizer) fprintf(out, "  train with %s\n", graph->optimizer);
   free(li.starts);
 }

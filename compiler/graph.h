@@ -44,7 +44,10 @@ typedef enum mlg_node_kind {
   MLG_NODE_INPUT,                /* model input, fed at run time */
   MLG_NODE_PARAM,                /* weight: from a weights file or its initializer */
   MLG_NODE_CONST,                /* compile-time tensor, data in `data` */
-  MLG_NODE_OP                    /* op applied to inputs */
+  MLG_NODE_OP,                   /* op applied to inputs */
+  MLG_NODE_STATE                 /* optimizer state (a momentum, an Adam moment, the step count):
+                                    zeros when a session starts, then written by each train
+                                    step (graph updates) */
 } mlg_node_kind;
 
 typedef enum mlg_init_kind {
@@ -75,10 +78,23 @@ typedef struct mlg_node {
   const void *data;              /* CONST: float or int32_t values, C order, count = numel */
 } mlg_node;
 
+/* The programs a graph holds (bits): a model runs forward (RUN: the declared outputs); a model
+ * with a `train` statement also has a train step (TRAIN: the loss, and the updates). */
+enum { MLG_GRAPH_RUN = 1, MLG_GRAPH_TRAIN = 2 };
+
 typedef struct mlg_graph_output {
   const char *name;
   int node;
+  unsigned programs;             /* MLG_PROGRAM_* bits: which programs write it */
 } mlg_graph_output;
+
+/* A train step's write: when the step ends, leaf `target` (a trained param or an optimizer
+ * state) holds the value of node `value`, computed from the values every leaf had when the
+ * step began. */
+typedef struct mlg_graph_update {
+  int target;
+  int value;
+} mlg_graph_update;
 
 typedef struct mlg_graph {
   mlg_arena arena;               /* owns nodes, names, inputs arrays, const data */
@@ -87,6 +103,10 @@ typedef struct mlg_graph {
   mlg_node *nodes;               /* topological: node i reads only nodes < i */
   int n_outputs;
   mlg_graph_output *outputs;
+  int n_updates;                 /* the train step's writes, in the order they were built */
+  mlg_graph_update *updates;
+  const char *optimizer;         /* a model with a train step: its optimizer as the bundle
+                                    records it ("sgd(lr=0.1, momentum=0.9)"); else NULL */
 } mlg_graph;
 
 /* Number of elements; -1 on overflow (the checker rejects such types). */
@@ -104,13 +124,26 @@ typedef struct mlg_graph_builder {
   mlg_graph *graph;
   int capacity;
   int output_capacity;
+  int update_capacity;
 } mlg_graph_builder;
 
 int  mlg_graph_builder_init(mlg_graph_builder *b, const char *model_name);
 /* Returns the new node id, or -1 on allocation failure. `node->inputs` and `node->data` are
  * copied into the graph's arena. */
 int  mlg_graph_add(mlg_graph_builder *b, const mlg_node *node);
+/* An output of the RUN program (a declared output). */
 int  mlg_graph_add_output(mlg_graph_builder *b, const char *name, int node);
+/* An output written by `programs` (MLG_PROGRAM_* bits). */
+int  mlg_graph_add_output_in(mlg_graph_builder *b, const char *name, int node, unsigned programs);
+/* A train step's write of `value` into leaf `target` (mlg_graph_update). */
+int  mlg_graph_add_update(mlg_graph_builder *b, int target, int value);
+/* Copies `optimizer` (a description, or NULL) into the graph. Returns 0, or -1 (memory). */
+int  mlg_graph_set_optimizer(mlg_graph_builder *b, const char *optimizer);
+/* The programs each node is computed in: out[i] = the MLG_PROGRAM_* bits of the outputs and
+ * updates node i feeds (0: dead). `out` has g->n_nodes entries. */
+void mlg_graph_programs(const mlg_graph *g, unsigned *out);
+/* The index in g->updates of the update whose target is node `leaf`, or -1. */
+int  mlg_graph_update_of(const mlg_graph *g, int leaf);
 /* Hands the finished graph to the caller (free with mlg_graph_free). */
 mlg_graph *mlg_graph_builder_finish(mlg_graph_builder *b);
 void mlg_graph_builder_abandon(mlg_graph_builder *b);
@@ -118,7 +151,9 @@ void mlg_graph_builder_abandon(mlg_graph_builder *b);
 void mlg_graph_free(mlg_graph *graph);
 /* --emit=graph: one node per line, e.g.
  *   %3 = linear(%0, %1, %2) : f32[1, 256]          # fc1 @ 9:14
- * with params/inputs/consts first as declarations. Stable for golden files. */
+ * with params/inputs/consts (and optimizer states) first as declarations, then the outputs
+ * (`output loss = %9 [run, train]` when a train step writes one too), the updates
+ * (`update %1 = %40`) and the optimizer. Stable for golden files. */
 void mlg_graph_print(const mlg_graph *graph, const mlg_source *source, FILE *out);
 
 #endif

@@ -122,7 +122,8 @@ static int copy_text(mlg_lexer *lx, const unsigned char *begin, const unsigned c
  * a statement? Then the bracket was left open by mistake; ending the statement here lets the
  * parser report it and carry on with the next line instead of swallowing the rest of the file. */
 static int next_line_starts_statement(const unsigned char *p, const unsigned char *end) {
-  static const char *const words[] = {"model", "fn", "dim", "input", "param", "const", "output", "return"};
+  static const char *const words[] = {"model",  "fn",     "dim",   "input", "param",
+                                      "const",  "output", "return", "train", "frozen"};
   for (;;) {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\v' || *p == '\f')) p++;
     if (p < end && *p == '#') {
@@ -208,6 +209,9 @@ int mlg_lexer_next(mlg_lexer *lx, mlg_token *out) {
       "param"  { code = TK_PARAM; goto simple; }
       "const"  { code = TK_CONST; goto simple; }
       "output" { code = TK_OUTPUT; goto simple; }
+      "train"  { code = TK_TRAIN; goto simple; }
+      "with"   { code = TK_WITH; goto simple; }
+      "frozen" { code = TK_FROZEN; goto simple; }
       "f32"    { code = TK_F32; goto simple; }
       "i32"    { code = TK_I32; goto simple; }
       "f16"    { code = TK_F16; goto simple; }

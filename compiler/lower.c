@@ -21,6 +21,9 @@ typedef struct lower_state {
   mlg_lower_ctx ctx; /* first: hooks receive &state->ctx */
   int cap_launches;
   int cap_tensors;
+  /* Per graph update: the first launch that binds its value (computes it) and the last launch
+   * that binds its target leaf (reads the value it had when the step began). */
+  int *update_write, *update_last_read;
   /* The kernels kept so far (distinct ones, in order of first launch) and their hashes. */
   int n_kept, cap_kept;
   kir_kernel **kept;
@@ -105,6 +108,11 @@ static int ctx_launch(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, i
       return -1;
     }
     copy[i] = root_of(lw, args[i]);
+    const mlg_graph *g = ctx->graph;
+    for (int u = 0; u < g->n_updates; u++) {
+      if (args[i] == g->updates[u].target) st->update_last_read[u] = lw->n_launches;
+      if (args[i] == g->updates[u].value && st->update_write[u] < 0) st->update_write[u] = lw->n_launches;
+    }
   }
   lw->launch_node[lw->n_launches] = ctx->current;
   mlg_launch *l = &lw->launches[lw->n_launches++];
@@ -258,6 +266,8 @@ static int lower_fused_node(mlg_lower_ctx *ctx, int node) {
     ctx->alias(ctx, node, n->inputs[0]);
     return 0;
   case MLG_ROLE_ROOT:
+    /* A group's second roots (fuse.h) are stored by the kernel of its root. */
+    if (fu->groups[fu->group_of[node]].root != node) return 0;
     ctx->current = node;
     return mlg_lower_group(ctx, fu->group_of[node]);
   default:
@@ -297,6 +307,20 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
   lw->n_tensors = n;
   lw->n_outputs = graph->n_outputs;
   for (int i = 0; i < n; i++) lw->alias_of[i] = -1;
+  /* A train step's new value of a leaf is stored in the leaf's own bytes. */
+  st.update_write = malloc(sizeof(int) * (size_t)(graph->n_updates + 1));
+  st.update_last_read = malloc(sizeof(int) * (size_t)(graph->n_updates + 1));
+  if (!st.update_write || !st.update_last_read) {
+    free(st.update_write);
+    free(st.update_last_read);
+    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while lowering");
+    mlg_lowered_free(lw);
+    return NULL;
+  }
+  for (int u = 0; u < graph->n_updates; u++) {
+    lw->alias_of[graph->updates[u].value] = graph->updates[u].target;
+    st.update_write[u] = st.update_last_read[u] = -1;
+  }
   st.ctx = (mlg_lower_ctx){.graph = graph, .out = lw, .diag = diag, .launch = ctx_launch,
                            .temp = ctx_temp, .alias = ctx_alias,
                            .fusion = fusion};
@@ -310,6 +334,8 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
   }
   if (fusion && fusion->n_nodes != n) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: the fusion is of another graph");
+    free(st.update_write);
+    free(st.update_last_read);
     mlg_lowered_free(lw);
     return NULL;
   }
@@ -319,6 +345,18 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
     rc = fusion ? lower_fused_node(&st.ctx, i) : lower_node(&st.ctx, i);
   }
   if (rc == 0) rc = own_outputs(&st.ctx);
+  /* Every kernel that reads a leaf's old value must run before the one that replaces it
+   * (fusion and the optimizer's order of nodes see to it; this proves it). The kernel that
+   * replaces it may read it, at the element each work-item writes. */
+  for (int u = 0; u < graph->n_updates && rc == 0; u++) {
+    if (st.update_write[u] < 0 || st.update_last_read[u] <= st.update_write[u]) continue;
+    const mlg_node *t = &graph->nodes[graph->updates[u].target];
+    rc = mlg_lower_fail(&st.ctx, graph->updates[u].value,
+                        "internal error: launch %d reads '%s' after launch %d replaced it",
+                        st.update_last_read[u], t->name ? t->name : "?", st.update_write[u]);
+  }
+  free(st.update_write);
+  free(st.update_last_read);
   /* Kernels a hook built but never launched leave the module, which then holds exactly the
    * kept kernels. */
   for (int i = kir_module_count(lw->module) - 1; rc == 0 && i >= 0; i--) {

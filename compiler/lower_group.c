@@ -382,6 +382,27 @@ static kir_expr *eval(fk_t *fk, int node, pos *p) {
 
 /* ---- callbacks handed to the templates ---- */
 
+/* The output buffer of a second root (fuse.h) of the group, declared on first use; it is
+ * listed with the loads (fk->buf_tensor) so that the launch binds it in declaration order. */
+static int out_buffer_of(fk_t *fk, int tensor) {
+  for (int i = 0; i < fk->n_bufs; i++)
+    if (fk->buf_tensor[i] == tensor) return fk->buf_id[i];
+  if (fk->n_bufs == FK_MAX_BUFS) {
+    fk_fail(fk, "too many tensors in one fused kernel");
+    return -1;
+  }
+  char name[16];
+  snprintf(name, sizeof name, "out%d", fk->n_bufs);
+  int id = kir_buffer_param(fk->b, name, mlg_kir_scalar(fk->ctx->graph->nodes[tensor].type.dtype), KIR_WRITE);
+  if (id < 0) {
+    fk_fail(fk, "out of memory while building a fused kernel");
+    return -1;
+  }
+  fk->buf_tensor[fk->n_bufs] = tensor;
+  fk->buf_id[fk->n_bufs++] = id;
+  return id;
+}
+
 static kir_expr *body_cb(kir_builder *b, kir_expr *index, kir_expr *base, int lane, int width,
                          void *user) {
   fk_t *fk = user;
@@ -392,7 +413,19 @@ static kir_expr *body_cb(kir_builder *b, kir_expr *index, kir_expr *base, int la
   fk->vec_width = width;
   pos p;
   pos_init(&p, &fk->ctx->graph->nodes[fk->group->root].type, index);
-  return eval(fk, fk->group->root, &p);
+  kir_expr *v = eval(fk, fk->group->root, &p);
+  /* Second roots have the root's shape: each is stored at the same element. Every load of this
+   * element came before (the root's value needs them), so a second root may replace a tensor
+   * the kernel reads. */
+  for (int k = 0; k < fk->group->n_nodes && v; k++) {
+    int s = fk->group->nodes[k];
+    if (s == fk->group->root || fk->fu->role[s] != MLG_ROLE_ROOT) continue;
+    kir_expr *sv = eval(fk, s, &p);
+    int buf = out_buffer_of(fk, s);
+    if (!sv || buf < 0) return NULL;
+    kir_store(b, buf, index, sv);
+  }
+  return v;
 }
 
 static kir_expr *prologue_cb(kir_builder *b, kir_expr *index, void *user) {

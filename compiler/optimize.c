@@ -102,13 +102,15 @@ int mlg_optimize_wanted_values(const mlg_graph *g, char *wanted) {
       continue;
     for (int k = 1; k < n->n_inputs; k++) {
       int p = n->inputs[k];
-      if (g->nodes[p].kind == MLG_NODE_PARAM && !wanted[p]) wanted[p] = 1, count++;
+      if (g->nodes[p].kind == MLG_NODE_PARAM && mlg_graph_update_of(g, p) < 0 && !wanted[p])
+        wanted[p] = 1, count++;
     }
     const mlg_node *c = n->n_inputs ? &g->nodes[n->inputs[0]] : NULL;
     if (!c || c->kind != MLG_NODE_OP || !c->op || !c->op->algebra.channel_linear_rank) continue;
     for (int k = 1; k < c->n_inputs; k++) {
       int p = c->inputs[k];
-      if (g->nodes[p].kind == MLG_NODE_PARAM && !wanted[p]) wanted[p] = 1, count++;
+      if (g->nodes[p].kind == MLG_NODE_PARAM && mlg_graph_update_of(g, p) < 0 && !wanted[p])
+        wanted[p] = 1, count++;
     }
   }
   return count;

@@ -289,6 +289,12 @@ mlg_stmt *mlg_syn_stmt(mlg_parser *p, mlg_stmt_kind kind, const mlg_token *first
   return s;
 }
 
+mlg_stmt *mlg_syn_frozen(mlg_parser *p, mlg_stmt *s) {
+  (void)p;
+  if (s) s->frozen = 1;
+  return s;
+}
+
 mlg_fn *mlg_syn_fn(mlg_parser *p, const mlg_token *fn_tok, const mlg_token *name,
                    mlg_vec *params, mlg_vec *stmts, const mlg_token *rbrace) {
   mlg_fn *f = alloc(p, sizeof *f);

@@ -103,6 +103,8 @@ mlg_stmt   *mlg_syn_stmt(mlg_parser *p, mlg_stmt_kind kind, const mlg_token *fir
 mlg_fn     *mlg_syn_fn(mlg_parser *p, const mlg_token *fn_tok, const mlg_token *name,
                        mlg_vec *params, mlg_vec *stmts, const mlg_token *rbrace);
 mlg_stmt   *mlg_syn_fn_stmt(mlg_parser *p, mlg_fn *fn);
+/* Marks a param statement `frozen param ...`; returns it. */
+mlg_stmt   *mlg_syn_frozen(mlg_parser *p, mlg_stmt *s);
 void        mlg_syn_file_fn(mlg_parser *p, mlg_fn *fn);
 void        mlg_syn_model(mlg_parser *p, const mlg_token *model_tok, const mlg_token *name,
                           mlg_vec *stmts, const mlg_token *rbrace);

@@ -24,7 +24,9 @@ static const float *known(const mlg_graph *g, const mlg_param_values *v, int id)
   const mlg_node *n = &g->nodes[id];
   if (n->type.dtype != MLG_F32) return NULL;
   if (n->kind == MLG_NODE_CONST) return n->data;
-  if (n->kind == MLG_NODE_PARAM && v && v->data && id < v->n) return v->data[id];
+  /* A param a train step updates has no fixed value. */
+  if (n->kind == MLG_NODE_PARAM && v && v->data && id < v->n && mlg_graph_update_of(g, id) < 0)
+    return v->data[id];
   return NULL;
 }
 
@@ -174,6 +176,7 @@ mlg_graph *mlg_pass_bn_fold_n(const mlg_graph *g, const mlg_param_values *values
     for (int k = 0; k < g->nodes[i].n_inputs; k++) uses[g->nodes[i].inputs[k]]++;
   }
   for (int o = 0; o < g->n_outputs; o++) uses[g->outputs[o].node]++;
+  for (int u = 0; u < g->n_updates; u++) uses[g->updates[u].value]++;
   int folded = 0;
   for (int i = 0; i < g->n_nodes; i++) {
     int c = foldable(g, values, uses, i, &norms[i]);

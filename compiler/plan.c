@@ -1,7 +1,8 @@
 /* plan.c — static memory planning over the launch schedule.
  *
- * Weights (params, consts) and I/O (inputs, outputs) are laid out one after another in their
- * regions. Intermediates share the arena: each gets a live interval [first, last] of launch
+ * Weights (params, consts), I/O (inputs, outputs), the params a train step updates and the
+ * optimizer's state are laid out one after another in their regions (a train step's new value
+ * of a leaf is a view of it: lowering aliases it there). Intermediates share the arena: each gets a live interval [first, last] of launch
  * indices; offsets come from a best-fit placement that considers every gap between blocks
  * already placed and live at the same time, including the gap before the first one. Two
  * orders are tried (largest first; longest-lived first) and the smaller arena wins. */
@@ -154,7 +155,11 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
     if (lw->alias_of[t] >= 0) continue;
     mlg_placement *p = &plan->tensors[t];
     mlg_node_kind kind = t < g->n_nodes ? g->nodes[t].kind : MLG_NODE_OP;
-    if (kind == MLG_NODE_PARAM || kind == MLG_NODE_CONST) {
+    if (kind == MLG_NODE_PARAM && mlg_graph_update_of(g, t) >= 0) {
+      p->region = MLGB_REGION_PARAMS;
+    } else if (kind == MLG_NODE_STATE) {
+      p->region = MLGB_REGION_STATE;
+    } else if (kind == MLG_NODE_PARAM || kind == MLG_NODE_CONST) {
       p->region = MLGB_REGION_WEIGHTS;
     } else if (kind == MLG_NODE_INPUT || is_output[t]) {
       p->region = MLGB_REGION_IO;
@@ -280,14 +285,16 @@ int mlg_plan_validate(const mlg_plan *plan, char *err, size_t err_size) {
 }
 
 static const char *region_name(int r) {
-  static const char *names[] = {"weights", "io", "arena"};
-  return r >= 0 && r < 3 ? names[r] : "?";
+  static const char *names[] = {"weights", "io", "arena", "params", "state"};
+  return r >= 0 && r < MLGB_N_REGIONS ? names[r] : "?";
 }
 
 void mlg_plan_print(const mlg_plan *plan, const mlg_graph *g, const mlg_lowered *lw, FILE *out) {
   fprintf(out, "plan %s: %d launches, alignment %lld\n", g->model_name ? g->model_name : "?",
           lw->n_launches, (long long)plan->alignment);
   for (int r = 0; r < MLGB_N_REGIONS; r++) {
+    /* The train step's regions only where there is one. */
+    if (r >= MLGB_REGION_PARAMS && !g->optimizer) continue;
     fprintf(out, "region %s: %lld bytes\n", region_name(r), (long long)plan->region_size[r]);
     for (int t = 0; t < plan->n_tensors; t++) {
       const mlg_placement *p = &plan->tensors[t];

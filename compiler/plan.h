@@ -1,5 +1,6 @@
-/* plan.h — static memory plan: every tensor gets a region (weights, io, arena) and a byte
- * offset in it, decided from the launch schedule before anything runs.
+/* plan.h — static memory plan: every tensor gets a region (weights, io, arena; with a train
+ * step also params and state) and a byte offset in it, decided from the launch schedule before
+ * anything runs.
  * Thread safety: reentrant. */
 #ifndef MLG_PLAN_H
 #define MLG_PLAN_H
@@ -25,7 +26,7 @@ typedef struct mlg_placement {
 typedef struct mlg_plan {
   int n_tensors;
   mlg_placement *tensors; /* indexed by tensor id (mlg_lowered) */
-  int64_t region_size[3];
+  int64_t region_size[5]; /* mlgb_region: weights, io, arena, params, state */
   int64_t alignment;
   int64_t lower_bound;    /* arena: largest sum of simultaneously live bytes */
   int64_t naive_bytes;    /* arena: sum of all intermediate sizes */

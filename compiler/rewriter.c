@@ -35,10 +35,16 @@ int mlg_rewriter_copy(mlg_rewriter *rw, int i) {
 }
 
 mlg_graph *mlg_rewriter_finish(mlg_rewriter *rw) {
-  for (int o = 0; o < rw->src->n_outputs && !rw->failed; o++)
-    if (mlg_graph_add_output(&rw->builder, rw->src->outputs[o].name,
-                             rw->map[rw->src->outputs[o].node]) != 0)
+  const mlg_graph *src = rw->src;
+  for (int o = 0; o < src->n_outputs && !rw->failed; o++)
+    if (mlg_graph_add_output_in(&rw->builder, src->outputs[o].name, rw->map[src->outputs[o].node],
+                                src->outputs[o].programs) != 0)
       rw->failed = 1;
+  for (int u = 0; u < src->n_updates && !rw->failed; u++)
+    if (mlg_graph_add_update(&rw->builder, rw->map[src->updates[u].target],
+                             rw->map[src->updates[u].value]) != 0)
+      rw->failed = 1;
+  if (!rw->failed && mlg_graph_set_optimizer(&rw->builder, src->optimizer) != 0) rw->failed = 1;
   if (rw->failed) {
     mlg_rewriter_abandon(rw);
     return NULL;

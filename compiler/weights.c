@@ -120,24 +120,28 @@ static int load_param(const mlg_node *n, const mlg_safetensors *file, const char
 }
 
 int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file *wf, int params,
-                      mlg_diag *diag, uint8_t **out_bytes) {
-  *out_bytes = NULL;
+                      mlg_diag *diag, uint8_t *out_images[MLGB_N_REGIONS]) {
+  for (int r = 0; r < MLGB_N_REGIONS; r++) out_images[r] = NULL;
   const mlg_safetensors *file = NULL;
   if (params && open_weights(wf, diag, &file) != 0) return -1;
   const char *weights_path = file ? wf->path : NULL;
-  size_t size = (size_t)plan->region_size[MLGB_REGION_WEIGHTS];
-  uint8_t *bytes = calloc(size ? size : 1, 1);
-  if (!bytes) {
-    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory for %zu bytes of weights", size);
-    return -1;
+  static const int filled[2] = {MLGB_REGION_WEIGHTS, MLGB_REGION_PARAMS};
+  for (int k = 0; k < 2; k++) {
+    size_t size = (size_t)plan->region_size[filled[k]];
+    out_images[filled[k]] = calloc(size ? size : 1, 1);
+    if (!out_images[filled[k]]) {
+      mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory for %zu bytes of weights", size);
+      mlg_weights_images_free(out_images);
+      return -1;
+    }
   }
   int errors = 0;
   for (int i = 0; i < g->n_nodes; i++) {
     const mlg_node *n = &g->nodes[i];
     const mlg_placement *p = &plan->tensors[i];
     if (n->kind != MLG_NODE_PARAM && n->kind != MLG_NODE_CONST) continue;
-    if (p->region != MLGB_REGION_WEIGHTS) continue;
-    uint8_t *dst = bytes + p->offset;
+    if (p->region != MLGB_REGION_WEIGHTS && p->region != MLGB_REGION_PARAMS) continue;
+    uint8_t *dst = out_images[p->region] + p->offset;
     if (n->kind == MLG_NODE_CONST) {
       memcpy(dst, n->data, (size_t)p->size);
       continue;
@@ -145,11 +149,17 @@ int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file
     if (params && load_param(n, file, weights_path, diag, dst, (size_t)p->size) != 0) errors++;
   }
   if (errors) {
-    free(bytes);
+    mlg_weights_images_free(out_images);
     return -1;
   }
-  *out_bytes = bytes;
   return 0;
+}
+
+void mlg_weights_images_free(uint8_t *images[MLGB_N_REGIONS]) {
+  for (int r = 0; r < MLGB_N_REGIONS; r++) {
+    free(images[r]);
+    images[r] = NULL;
+  }
 }
 
 /* Whether a tensor of a PyTorch state_dict is BatchNorm's step counter, which no model uses. */

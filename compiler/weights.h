@@ -1,5 +1,6 @@
-/* weights.h — the bytes of the weights region: each param from a .safetensors file (by name) or
- * from its initializer, each const from its data, placed where the plan says.
+/* weights.h — the bytes of the weights region (and of the params region a train step updates):
+ * each param from a .safetensors file (by name) or from its initializer, each const from its
+ * data, placed where the plan says.
  *
  * Initializers are deterministic across machines: a splitmix64 stream seeded by `seed` gives
  * uniform doubles (top 53 bits); normal values use the Box–Muller transform on pairs.
@@ -12,6 +13,7 @@
 #include "diag.h"
 #include "graph.h"
 #include "plan.h"
+#include "../runtime/bundle.h"
 #include "../runtime/tensor_file.h"
 
 /* Fills `n` floats from an initializer (ZEROS, ONES, NORMAL, UNIFORM). */
@@ -28,14 +30,16 @@ typedef struct mlg_weights_file {
 void mlg_weights_file_init(mlg_weights_file *file, const char *path);
 void mlg_weights_file_close(mlg_weights_file *file);
 
-/* Builds the weights region (plan->region_size[WEIGHTS] bytes, caller frees): every const from
- * its data, and with `params` every param from `file` (path NULL: initializers only); without,
+/* Builds the images of the weights and params regions (out_images[r]: plan->region_size[r]
+ * bytes; NULL for the other regions; free with mlg_weights_images_free): every const from its
+ * data, and with `params` every param from `file` (path NULL: initializers only); without,
  * params are left zero (a bundle built with --no-weights binds them at load). A param with
  * neither a tensor in the file nor an initializer, or
  * a file tensor whose dtype/shape differs from the param's, is reported to diag (naming the
  * param and both shapes). Returns 0, or -1 after reporting. */
-int mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, mlg_weights_file *file,
-                      int params, mlg_diag *diag, uint8_t **out_bytes);
+int  mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, mlg_weights_file *file,
+                       int params, mlg_diag *diag, uint8_t *out_images[MLGB_N_REGIONS]);
+void mlg_weights_images_free(uint8_t *images[MLGB_N_REGIONS]);
 
 /* Warns, naming them, about the tensors of `file` (path NULL: none) that match no param of
  * `graph` (the checked graph, before the passes fold any param away), each with the unbound

@@ -17,7 +17,8 @@
 
 typedef struct mlg_backend_device mlg_backend_device;   /* context, queue properties, ... */
 typedef struct mlg_backend_model mlg_backend_model;     /* weights buffer, built programs */
-typedef struct mlg_backend_session mlg_backend_session; /* arena, io buffer, recorded dispatches */
+typedef struct mlg_backend_session mlg_backend_session; /* arena, io buffer, a train step's
+                                                           params and state, recorded dispatches */
 
 /* One host↔device copy of a run: `size` bytes at `offset` of `region` (mlgb_region) from or to
  * `host`. `name` is the tensor's, for messages. */
@@ -60,9 +61,11 @@ typedef struct mlg_backend {
   mlg_status (*build)(mlg_backend_model *model, const char *cache_dir, mlg_backend_cache_stats *stats,
                       mlg_progress_fn progress, void *progress_user);
   void (*model_destroy)(mlg_backend_model *model);
-  /* Creates a session: arena and io buffers sized by the plan, the dispatch list with each
-   * dispatch's arguments bound, recorded for replay. */
-  mlg_status (*record)(mlg_backend_model *model, mlg_backend_session **out_session);
+  /* Creates a session: arena and io buffers sized by the plan; for a bundle with a train step,
+   * its own params region holding `params` (bundle->region_size[MLGB_REGION_PARAMS] bytes, NULL
+   * when that is 0) and a state region of zeros; each program's dispatches (mlgb_dispatch
+   * programs) with their arguments bound, recorded for replay. */
+  mlg_status (*record)(mlg_backend_model *model, const void *params, mlg_backend_session **out_session);
   void (*session_destroy)(mlg_backend_session *session);
   /* Optional (NULL: the session stages in ordinary host memory). Points the host pointer of each
    * of the session's transfers (inputs, then outputs) into host memory the backend owns and the
@@ -70,14 +73,24 @@ typedef struct mlg_backend {
    * released with the backend session. Returns 0, or -1 when it has none (the pointers are left
    * NULL and the session allocates ordinary memory). Called once, right after record. */
   int (*host_staging)(mlg_backend_session *session, mlg_transfer *transfers, int n_transfers);
-  /* Copies `inputs` to the device, replays the dispatch list, copies `outputs` back, and waits
-   * for all of it. Allocates nothing. */
-  mlg_status (*run)(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
-                    const mlg_transfer *outputs, int n_outputs);
+  /* Copies `inputs` to the device, replays the dispatches of `program` (an mlgb_program bit:
+   * those whose programs have it, in list order), copies `outputs` back, and waits for all of
+   * it. Allocates nothing. */
+  mlg_status (*run)(mlg_backend_session *session, uint32_t program, const mlg_transfer *inputs,
+                    int n_inputs, const mlg_transfer *outputs, int n_outputs);
+  /* Copies `size` bytes at `offset` of region `region` (mlgb_region; the model's weights region
+   * included) to `host`, or (write) from `host` into the session's params or state region, and
+   * waits; the range lies inside the region (session.c checks it). Outside runs only (reading
+   * or setting params); may allocate. */
+  mlg_status (*read)(mlg_backend_session *session, uint32_t region, uint64_t offset, uint64_t size,
+                     void *host);
+  mlg_status (*write)(mlg_backend_session *session, uint32_t region, uint64_t offset, uint64_t size,
+                      const void *host);
   /* Optional (NULL: the backend cannot time dispatches; mlg_session_profile then reports
    * MLG_ERR_UNSUPPORTED). Called only for sessions of a device created with enable_profiling,
    * after a successful run: writes the device time in ns of each of the bundle's
-   * `n_dispatches` dispatches during that run into out_ns[i] (0 for a dispatch it skipped).
+   * `n_dispatches` dispatches during that run into out_ns[i] (0 for a dispatch it skipped or
+   * that belongs to another program).
    * Allocates nothing. */
   mlg_status (*profile)(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
 } mlg_backend;

@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- on-disk constants (version 3) ---- */
+/* ---- on-disk constants (version 4) ---- */
 
 enum {
   HDR_FIXED = 48,            /* magic .. required features, before the section table */
   SECTION_ENTRY = 24,        /* u32 id, u32 count, u64 offset, u64 size */
-  N_SECTIONS = 10,
-  HDR_SIZE = HDR_FIXED + N_SECTIONS * SECTION_ENTRY, /* 288 */
+  N_SECTIONS = 11,
+  HDR_SIZE = HDR_FIXED + N_SECTIONS * SECTION_ENTRY, /* 312 */
   OFF_CHECKSUM = 24,
   OFF_FEATURES = 40,         /* u64 required_features (version 1: reserved, 0) */
   SECTION_ALIGN = 8,
@@ -27,9 +27,10 @@ enum {
   MODULE_REC = 24,
   KERNEL_REC = 32,
   ARG_REC = 4,
-  DISPATCH_REC = 48,
-  PLAN_REC = 32,
+  DISPATCH_REC = 56,
+  PLAN_REC = 8 + 8 * MLGB_N_REGIONS, /* 48 */
   META_REC = 16,
+  TRAIN_REC = 16,
   MAX_LOCAL_ITEMS = 1024,
   MAX_PARAMS = 4096,         /* buffer parameters per kernel */
   MIN_ALIGNMENT = 4,
@@ -42,20 +43,20 @@ enum {
 
 enum {
   SEC_STRINGS, SEC_TENSORS, SEC_MODULES, SEC_CODE, SEC_KERNELS, SEC_ARGS, SEC_DISPATCHES,
-  SEC_PLAN, SEC_META, SEC_WEIGHTS
+  SEC_PLAN, SEC_META, SEC_WEIGHTS, SEC_TRAIN
 };
 
 static const char *const section_names[N_SECTIONS] = {
   "string", "tensor", "module", "code", "kernel", "argument", "dispatch", "plan", "metadata",
-  "weights"
+  "weights", "train"
 };
 /* Bytes per entry; the entry count times this must equal the section size. 0: a byte section
  * (strings, code, weights), whose count field is 0 and whose size is free. */
 static const uint32_t section_rec[N_SECTIONS] = {
-  0, TENSOR_REC, MODULE_REC, 0, KERNEL_REC, ARG_REC, DISPATCH_REC, PLAN_REC, META_REC, 0
+  0, TENSOR_REC, MODULE_REC, 0, KERNEL_REC, ARG_REC, DISPATCH_REC, PLAN_REC, META_REC, 0, TRAIN_REC
 };
 
-static const char *const region_names[MLGB_N_REGIONS] = { "weights", "io", "arena" };
+static const char *const region_names[MLGB_N_REGIONS] = { "weights", "io", "arena", "params", "state" };
 
 /* ---- little helpers ---- */
 
@@ -101,17 +102,22 @@ static const char *show(const char *s, char buf[64]) {
 static int is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 static const char *role_name(uint32_t role) {
-  static const char *const names[] = { "input", "output", "param", "const", "intermediate" };
-  return role <= MLGB_ROLE_INTERMEDIATE ? names[role] : "?";
+  static const char *const names[] = { "input", "output", "param", "const", "intermediate", "state" };
+  return role <= MLGB_ROLE_STATE ? names[role] : "?";
 }
 
 /* The region a role must live in: the runtime binds parameters and constants in the weights
- * region and copies inputs and outputs through the io region. Intermediates may be anywhere:
- * a view (reshape) shares the bytes of an input or a weight. */
+ * region (trained params in the params region), optimizer state in the state region, and copies
+ * inputs and outputs through the io region. Intermediates may be anywhere: a view (reshape)
+ * shares the bytes of an input or a weight. */
 static int role_region_ok(uint32_t role, uint32_t region, uint32_t *out_expected) {
   switch (role) {
   case MLGB_ROLE_INPUT: case MLGB_ROLE_OUTPUT: *out_expected = MLGB_REGION_IO; break;
-  case MLGB_ROLE_PARAM: case MLGB_ROLE_CONST: *out_expected = MLGB_REGION_WEIGHTS; break;
+  case MLGB_ROLE_PARAM:
+    *out_expected = region == MLGB_REGION_PARAMS ? MLGB_REGION_PARAMS : MLGB_REGION_WEIGHTS;
+    break;
+  case MLGB_ROLE_CONST: *out_expected = MLGB_REGION_WEIGHTS; break;
+  case MLGB_ROLE_STATE: *out_expected = MLGB_REGION_STATE; break;
   default: *out_expected = region; break;
   }
   return region == *out_expected;
@@ -167,7 +173,7 @@ static int check_tensor(const mlgb_bundle *b, uint32_t i, const char *what, char
   const char *name = show(t->name, nb);
   if (t->dtype > MLGB_I32)
     return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown dtype %u", what, i, name, t->dtype);
-  if (t->role > MLGB_ROLE_INTERMEDIATE)
+  if (t->role > MLGB_ROLE_STATE)
     return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown role %u", what, i, name, t->role);
   if (t->region >= MLGB_N_REGIONS)
     return mlg_errorf(err, err_size, "%s: tensor %u %s has region %u (must be < %d)", what, i, name,
@@ -274,14 +280,43 @@ static int check_dispatch(const mlgb_bundle *b, uint32_t i, const char *what, ch
     if (dp->args[a] >= b->n_tensors)
       return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) argument %u is tensor %u, bundle has %u",
                   what, i, show(k->name, nb), a, dp->args[a], b->n_tensors);
+  uint32_t known = MLGB_PROGRAM_RUN | (b->has_train ? MLGB_PROGRAM_TRAIN : 0);
+  if (dp->programs == 0 || (dp->programs & ~known))
+    return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) belongs to programs 0x%x (%s)", what, i,
+                show(k->name, nb), dp->programs,
+                b->has_train ? "1 run, 2 train, or both" : "1 run: the bundle has no train step");
   return 0;
 }
 
-/* A tensor whose bytes the weights section carries: every const, and every param of a bundle
- * built with its params. */
+/* The train step: its loss an f32 scalar in the io region; the read-write regions only with it. */
+static int check_train(const mlgb_bundle *b, const char *what, char *err, size_t err_size) {
+  if (!b->has_train) {
+    for (int r = MLGB_REGION_PARAMS; r <= MLGB_REGION_STATE; r++)
+      if (b->region_size[r] != 0)
+        return mlg_errorf(err, err_size, "%s: the %s region has %llu bytes, but the bundle has no train step",
+                    what, region_names[r], (unsigned long long)b->region_size[r]);
+    return 0;
+  }
+  if (!b->optimizer || !b->optimizer[0])
+    return mlg_errorf(err, err_size, "%s: the train step names no optimizer", what);
+  if (b->train_loss >= b->n_tensors)
+    return mlg_errorf(err, err_size, "%s: the train step's loss is tensor %u, bundle has %u", what,
+                b->train_loss, b->n_tensors);
+  const mlgb_tensor *t = &b->tensors[b->train_loss];
+  char nb[64];
+  if (t->dtype != MLGB_F32 || t->rank != 0 || t->region != MLGB_REGION_IO ||
+      (t->role != MLGB_ROLE_OUTPUT && t->role != MLGB_ROLE_INTERMEDIATE))
+    return mlg_errorf(err, err_size, "%s: the train step's loss %s is not an f32 scalar output in the io region",
+                what, show(t->name, nb));
+  return 0;
+}
+
+/* A tensor whose bytes the weights section carries: every const, and every param (in the
+ * weights or the params region) of a bundle built with its params. */
 static int embedded(const mlgb_bundle *b, const mlgb_tensor *t) {
-  return t->region == MLGB_REGION_WEIGHTS &&
-         (t->role == MLGB_ROLE_CONST || (t->role == MLGB_ROLE_PARAM && b->has_params));
+  return (t->role == MLGB_ROLE_CONST && t->region == MLGB_REGION_WEIGHTS) ||
+         (t->role == MLGB_ROLE_PARAM && b->has_params &&
+          (t->region == MLGB_REGION_WEIGHTS || t->region == MLGB_REGION_PARAMS));
 }
 
 uint64_t mlgb_weights_size(const mlgb_bundle *b) {
@@ -291,23 +326,24 @@ uint64_t mlgb_weights_size(const mlgb_bundle *b) {
   return n;
 }
 
-/* Copies each embedded tensor between the section (packed) and the region image. */
-static void copy_embedded(const mlgb_bundle *b, uint8_t *image, const uint8_t *from_image, uint8_t *packed,
-                          const uint8_t *from_packed) {
+void mlgb_weights_unpack(const mlgb_bundle *b, uint8_t *const images[MLGB_N_REGIONS]) {
   uint64_t at = 0;
   for (uint32_t i = 0; i < b->n_tensors; i++) {
     const mlgb_tensor *t = &b->tensors[i];
     if (!embedded(b, t)) continue;
-    if (image) memcpy(image + t->offset, from_packed + at, (size_t)t->size);
-    else memcpy(packed + at, from_image + t->offset, (size_t)t->size);
+    if (images[t->region]) memcpy(images[t->region] + t->offset, b->weights + at, (size_t)t->size);
     at += t->size;
   }
 }
 
-void mlgb_weights_unpack(const mlgb_bundle *b, uint8_t *image) { copy_embedded(b, image, NULL, NULL, b->weights); }
-
-void mlgb_weights_pack(const mlgb_bundle *b, const uint8_t *image, uint8_t *out) {
-  copy_embedded(b, NULL, image, out, NULL);
+void mlgb_weights_pack(const mlgb_bundle *b, const uint8_t *const images[MLGB_N_REGIONS], uint8_t *out) {
+  uint64_t at = 0;
+  for (uint32_t i = 0; i < b->n_tensors; i++) {
+    const mlgb_tensor *t = &b->tensors[i];
+    if (!embedded(b, t)) continue;
+    if (images[t->region]) memcpy(out + at, images[t->region] + t->offset, (size_t)t->size);
+    at += t->size;
+  }
 }
 
 /* Every invariant of the in-memory form. `what` prefixes messages ("bundle corrupt"). */
@@ -338,6 +374,7 @@ static int bundle_validate(const mlgb_bundle *b, const char *what, char *err, si
     if (check_kernel(b, i, what, err, err_size)) return -1;
   for (uint32_t i = 0; i < b->n_dispatches; i++)
     if (check_dispatch(b, i, what, err, err_size)) return -1;
+  if (check_train(b, what, err, err_size)) return -1;
   uint64_t want = mlgb_weights_size(b);
   if (b->weights_size != want)
     return mlg_errorf(err, err_size, "%s: weights section has %llu bytes, but the %s it embeds take %llu", what,
@@ -354,6 +391,7 @@ void mlgb_free(mlgb_bundle *b) {
   if (!b) return;
   free(b->model_name);
   free(b->producer);
+  free(b->optimizer);
   if (b->tensors)
     for (uint32_t i = 0; i < b->n_tensors; i++) free(b->tensors[i].name);
   free(b->tensors);
@@ -447,7 +485,7 @@ static int read_header(reader *r, mlgb_bundle *b) {
   b->has_params = (flags & FLAG_HAS_PARAMS) != 0;
   uint32_t hdr_size = get_u32(p + 32), n_sections = get_u32(p + 36);
   if (hdr_size != HDR_SIZE || n_sections != N_SECTIONS)
-    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 3 has %d with %d)",
+    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 4 has %d with %d)",
                 hdr_size, n_sections, HDR_SIZE, N_SECTIONS);
   b->required_features = get_u64(p + OFF_FEATURES); /* checked with the tables (bundle_validate) */
 
@@ -488,6 +526,8 @@ static int read_header(reader *r, mlgb_bundle *b) {
   if (r->sec[SEC_PLAN].count != 1 || r->sec[SEC_META].count != 1)
     return mlg_errorf(err, es, "bundle corrupt: plan and metadata sections must have exactly 1 entry "
                 "(have %u and %u)", r->sec[SEC_PLAN].count, r->sec[SEC_META].count);
+  if (r->sec[SEC_TRAIN].count > 1)
+    return mlg_errorf(err, es, "bundle corrupt: train section has %u entries (at most 1)", r->sec[SEC_TRAIN].count);
   return 0;
 }
 
@@ -505,6 +545,13 @@ static int read_tables(reader *r, mlgb_bundle *b) {
   const uint8_t *meta = p + r->sec[SEC_META].offset;
   if (read_string(r, get_u32(meta), get_u32(meta + 4), "model name", &b->model_name)) return -1;
   if (read_string(r, get_u32(meta + 8), get_u32(meta + 12), "producer", &b->producer)) return -1;
+  if (r->sec[SEC_TRAIN].count == 1) {
+    const uint8_t *tr = p + r->sec[SEC_TRAIN].offset;
+    b->has_train = 1;
+    b->train_loss = get_u32(tr);
+    if (get_u32(tr + 4) != 0) return mlg_errorf(err, es, "bundle corrupt: reserved train field is not 0");
+    if (read_string(r, get_u32(tr + 8), get_u32(tr + 12), "optimizer", &b->optimizer)) return -1;
+  }
 
   /* Tables: the counts were checked against section sizes, which lie inside the file, so each
    * allocation is bounded by the file length. */
@@ -584,6 +631,9 @@ static int read_tables(reader *r, mlgb_bundle *b) {
     dp->n_args = get_u32(e + 28);
     dp->flops = get_u64(e + 32);
     dp->bytes = get_u64(e + 40);
+    dp->programs = get_u32(e + 48);
+    if (get_u32(e + 52) != 0)
+      return mlg_errorf(err, es, "bundle corrupt: dispatch %u reserved field is not 0", i);
     if (first != next_arg || dp->n_args > args->count - first)
       return mlg_errorf(err, es, "bundle corrupt: dispatch %u arguments [%u, +%u) do not follow on at %llu "
                   "within the %u-entry argument table", i, first, dp->n_args,
@@ -643,6 +693,7 @@ static int string_total(const mlgb_bundle *b, uint64_t *out_total, const char *w
     if (!strs[i]) return mlg_errorf(err, err_size, "%s: %s is NULL", what, i ? "producer" : "model name");
     total += strlen(strs[i]);
   }
+  if (b->has_train) total += strlen(b->optimizer);
   for (uint32_t i = 0; i < b->n_tensors; i++) total += strlen(b->tensors[i].name);
   for (uint32_t i = 0; i < b->n_kernels; i++) total += strlen(b->kernels[i].name);
   for (uint32_t i = 0; i < b->n_dispatches; i++) total += strlen(b->dispatches[i].name);
@@ -685,7 +736,8 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
   uint64_t w_size = b->weights_size;
 
   uint64_t count[N_SECTIONS] = {
-    0, b->n_tensors, b->n_modules, 0, b->n_kernels, n_args, b->n_dispatches, 1, 1, 0
+    0, b->n_tensors, b->n_modules, 0, b->n_kernels, n_args, b->n_dispatches, 1, 1, 0,
+    b->has_train ? 1 : 0
   };
   uint64_t bytes[N_SECTIONS];
   for (int i = 0; i < N_SECTIONS; i++) bytes[i] = count[i] * section_rec[i];
@@ -726,6 +778,11 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
   uint8_t *meta = p + off[SEC_META];
   write_string(&w, b->model_name, meta);
   write_string(&w, b->producer, meta + 8);
+  if (b->has_train) {
+    uint8_t *tr = p + off[SEC_TRAIN];
+    put_u32(tr, b->train_loss);
+    write_string(&w, b->optimizer, tr + 8);
+  }
 
   for (uint32_t i = 0; i < b->n_tensors; i++) {
     const mlgb_tensor *t = &b->tensors[i];
@@ -768,6 +825,7 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
     put_u32(e + 28, dp->n_args);
     put_u64(e + 32, dp->flops);
     put_u64(e + 40, dp->bytes);
+    put_u32(e + 48, dp->programs);
     for (uint32_t a = 0; a < dp->n_args; a++)
       put_u32(p + off[SEC_ARGS] + (arg_pos + a) * ARG_REC, dp->args[a]);
     arg_pos += dp->n_args;

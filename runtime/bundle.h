@@ -11,19 +11,28 @@
 #include <stdint.h>
 
 #define MLGB_MAGIC "MLGB"
-#define MLGB_VERSION 3
+#define MLGB_VERSION 4
 #define MLGB_MAX_RANK 8
 
 typedef enum mlgb_target { MLGB_TARGET_OPENCL = 1, MLGB_TARGET_VULKAN = 2 } mlgb_target;
 typedef enum mlgb_dtype { MLGB_F32 = 0, MLGB_I32 = 1 } mlgb_dtype;
 typedef enum mlgb_role {
   MLGB_ROLE_INPUT = 0, MLGB_ROLE_OUTPUT = 1, MLGB_ROLE_PARAM = 2, MLGB_ROLE_CONST = 3,
-  MLGB_ROLE_INTERMEDIATE = 4
+  MLGB_ROLE_INTERMEDIATE = 4,
+  MLGB_ROLE_STATE = 5        /* an optimizer's state: zeros when a session starts */
 } mlgb_role;
-/* Three regions, as in Glow's bundles: weights (read-only, uploaded once), inputs/outputs,
- * activations (the arena). Offsets are bytes from the region's start. */
-typedef enum mlgb_region { MLGB_REGION_WEIGHTS = 0, MLGB_REGION_IO = 1, MLGB_REGION_ARENA = 2 } mlgb_region;
-#define MLGB_N_REGIONS 3
+/* Regions, as in Glow's bundles: weights (read-only, uploaded once), inputs/outputs,
+ * activations (the arena); a bundle with a train step adds the params it trains (read-write,
+ * one copy per session) and the optimizer's state (read-write, per session, zeros at first).
+ * Offsets are bytes from the region's start. */
+typedef enum mlgb_region {
+  MLGB_REGION_WEIGHTS = 0, MLGB_REGION_IO = 1, MLGB_REGION_ARENA = 2, MLGB_REGION_PARAMS = 3,
+  MLGB_REGION_STATE = 4
+} mlgb_region;
+#define MLGB_N_REGIONS 5
+/* The programs of a bundle (mlgb_dispatch.programs bits): every bundle runs forward (RUN); one
+ * compiled from a model with a `train` statement also has a train step (TRAIN). */
+typedef enum mlgb_program { MLGB_PROGRAM_RUN = 1, MLGB_PROGRAM_TRAIN = 2 } mlgb_program;
 /* What the device must support beyond the target's baseline (required_features bits). */
 typedef enum mlgb_feature {
   /* Vulkan: subgroup basic + arithmetic operations in compute shaders (Vulkan 1.1
@@ -70,6 +79,7 @@ typedef struct mlgb_dispatch {
                                 movement) */
   uint64_t bytes;            /* the compiler's count of bytes read and written; 0: no counts
                                 (the producer counts nothing; flops is then unknown too) */
+  uint32_t programs;         /* mlgb_program bits: the programs that run it (in list order) */
 } mlgb_dispatch;
 
 typedef struct mlgb_bundle {
@@ -88,6 +98,11 @@ typedef struct mlgb_bundle {
   uint32_t n_dispatches;
   mlgb_dispatch *dispatches;
   int has_params;            /* 0: built with --no-weights: params are bound at load */
+  /* A train step (has_train): the tensor its loss is written to (an f32 scalar in the io
+   * region) and the optimizer as compiled ("adam(lr=0.001, ...)"). */
+  int has_train;
+  uint32_t train_loss;
+  char *optimizer;
   /* The embedded tensors' bytes, one after another in tensor-table order: every const, and
    * every param when has_params (as the weights section holds them; mlgb_weights_unpack places
    * them in the weights region). */
@@ -106,12 +121,14 @@ int  mlgb_write(const mlgb_bundle *bundle, uint8_t **out_data, size_t *out_size,
 /* Frees a bundle returned by mlgb_read, or one the compiler assembled with malloc'd fields. */
 void mlgb_free(mlgb_bundle *bundle);
 
-/* The weights section of a valid bundle against the weights region's image (region_size[WEIGHTS]
- * bytes): unpack writes each embedded tensor's bytes at its offset of `image` (other bytes
- * are left as they are); pack gathers them from `image` into `out` (mlgb_weights_size(b) bytes).
+/* The weights section of a valid bundle against the images of the regions it fills (weights,
+ * and params: images[r] holds region_size[r] bytes, or is NULL to skip region r): unpack writes
+ * each embedded tensor's bytes at its offset of its region's image (other bytes are left as
+ * they are); pack gathers them from the images into `out` (mlgb_weights_size(b) bytes).
  * mlgb_weights_size: the section's size for b's tensor table and has_params. */
 uint64_t mlgb_weights_size(const mlgb_bundle *bundle);
-void     mlgb_weights_unpack(const mlgb_bundle *bundle, uint8_t *image);
-void     mlgb_weights_pack(const mlgb_bundle *bundle, const uint8_t *image, uint8_t *out);
+void     mlgb_weights_unpack(const mlgb_bundle *bundle, uint8_t *const images[MLGB_N_REGIONS]);
+void     mlgb_weights_pack(const mlgb_bundle *bundle, const uint8_t *const images[MLGB_N_REGIONS],
+                           uint8_t *out);
 
 #endif

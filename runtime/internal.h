@@ -37,15 +37,28 @@ struct mlg_model {
   int n_outputs;
   uint32_t *inputs;          /* tensor indices, in table order */
   uint32_t *outputs;
+  unsigned *input_programs;  /* per input: the programs (mlgb_program bits) whose dispatches read it */
+  int n_params;              /* params (trained or not), in table order */
+  uint32_t *params;
+  /* A train step's params as loaded (the params region's image, region_size[PARAMS] bytes):
+   * each session starts from a copy. NULL without a train step. */
+  uint8_t *params_image;
   mlg_backend_cache_stats cache_stats;
 };
 
 struct mlg_session {
   mlg_model *model;
   mlg_backend_session *backend_session;
-  /* Host staging, one slot per input then per output, allocated at create. */
+  /* Host staging, one slot per input then per output (then the train step's loss when it is no
+   * output of the run), allocated at create. */
   uint8_t *staging;          /* NULL when the backend gave its own (backend.h host_staging) */
-  mlg_transfer *transfers;   /* n_inputs inputs, then n_outputs outputs, pointing into staging */
+  mlg_transfer *transfers;   /* n_inputs inputs, then n_outputs outputs (then the loss),
+                                pointing into staging */
+  int n_transfers;
+  /* Per program (0 run, 1 train step): the transfers it takes (the inputs its dispatches read)
+   * and gives back (the run's outputs; the step's loss), copies of `transfers` entries. */
+  mlg_transfer *program_in[2], *program_out[2];
+  int n_program_in[2], n_program_out[2];
   uint8_t *input_set;        /* per input: set since create */
   int has_run;
   /* Profiling runtimes only: per bundle dispatch, device ns of the last run (filled on demand
@@ -60,7 +73,8 @@ struct mlg_session {
 void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misses,
                                    int *out_writes);
 
-/* "weights", "io" or "arena" for an mlgb_region, "?" for another value (status.c). */
+/* "weights", "io", "arena", "params" or "state" for an mlgb_region, "?" for another value
+ * (status.c). */
 const char *mlg_region_name(uint32_t region);
 
 /* The device specs mlg_runtime_create takes, for messages. */

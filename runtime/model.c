@@ -1,5 +1,6 @@
 /* model.c — loading a bundle: read and validate it, bind its weights (from the bundle or a
- * .safetensors file), then let the backend upload them and build the programs, once. */
+ * .safetensors file), then let the backend upload them and build the programs, once. A train
+ * step's params stay on the host, as loaded: each session starts from a copy. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,9 +31,11 @@ static const char *target_name(uint32_t target) {
   return "unknown";
 }
 
-/* A tensor a weights file binds: params. Consts are the compiler's and always in the bundle. */
+/* A tensor a weights file binds: params (read-only, or trained by the train step). Consts are
+ * the compiler's and always in the bundle. */
 static int is_param(const mlgb_tensor *t) {
-  return t->region == MLGB_REGION_WEIGHTS && t->role == MLGB_ROLE_PARAM;
+  return t->role == MLGB_ROLE_PARAM &&
+         (t->region == MLGB_REGION_WEIGHTS || t->region == MLGB_REGION_PARAMS);
 }
 
 /* What the reader cannot know: that this runtime can run the bundle. */
@@ -88,12 +91,21 @@ static void list_names(char *buf, size_t size, int n, const mlg_tf_tensor *tenso
   if (total == 0) snprintf(buf, size, "none");
 }
 
-/* Builds the weights region's image into *out_image (malloc'd; NULL for an empty region): the
- * bundle's consts, and its params or, from the weights file, the file's params over them. */
+/* Frees the images and returns st (an error path's shorthand). */
+static mlg_status free_images(uint8_t *images[MLGB_N_REGIONS], mlg_status st) {
+  for (int r = 0; r < MLGB_N_REGIONS; r++) {
+    free(images[r]);
+    images[r] = NULL;
+  }
+  return st;
+}
+
+/* Builds the images of the weights and params regions into images[] (malloc'd; NULL for an
+ * empty region): the bundle's consts, and its params or, from the weights file, the file's
+ * params over them. */
 static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const mlg_load_options *options,
-                               uint8_t **out_image) {
-  *out_image = NULL;
-  uint64_t region = b->region_size[MLGB_REGION_WEIGHTS];
+                               uint8_t *images[MLGB_N_REGIONS]) {
+  for (int r = 0; r < MLGB_N_REGIONS; r++) images[r] = NULL;
   const char *path = options ? options->weights_path : NULL;
   if (!path && !b->has_params)
     for (uint32_t i = 0; i < b->n_tensors; i++)
@@ -102,20 +114,25 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
                         "%s: the bundle was built with --no-weights and no weights file was given; "
                         "weight '%s' is missing (pass a .safetensors file with --weights)",
                         where, b->tensors[i].name);
-  if (region == 0) return MLG_OK;
-  if (region > SIZE_MAX) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "%s: the weights region has %" PRIu64 " bytes", where, region);
-  uint8_t *image = calloc(1, (size_t)region);
-  if (!image) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %" PRIu64 " bytes of weights", region);
-  mlgb_weights_unpack(b, image);
-  if (!path) {
-    *out_image = image;
-    return MLG_OK;
+  static const int filled[2] = {MLGB_REGION_WEIGHTS, MLGB_REGION_PARAMS};
+  for (int k = 0; k < 2; k++) {
+    uint64_t region = b->region_size[filled[k]];
+    if (region == 0) continue;
+    if (region > SIZE_MAX)
+      return free_images(images, mlg_fail(MLG_ERR_OUT_OF_MEMORY, "%s: the %s region has %" PRIu64 " bytes", where,
+                                          mlg_region_name((uint32_t)filled[k]), region));
+    images[filled[k]] = calloc(1, (size_t)region);
+    if (!images[filled[k]])
+      return free_images(images, mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %" PRIu64 " bytes of weights",
+                                          region));
   }
+  mlgb_weights_unpack(b, images);
+  if (!path) return MLG_OK;
 
   char err[1024];
   mlg_safetensors file;
   if (mlg_safetensors_read_file(path, &file, err, sizeof err) != 0) {
-    free(image);
+    free_images(images, MLG_OK);
     /* The reader does not tell I/O from format problems; a file we cannot open is I/O. */
     FILE *probe = fopen(path, "rb");
     if (!probe) return mlg_fail(MLG_ERR_IO, "cannot read weights '%s': %s", path, err);
@@ -149,7 +166,7 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
                     shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims));
       continue;
     }
-    memcpy(image + t->offset, f->data, (size_t)t->size);
+    memcpy(images[t->region] + t->offset, f->data, (size_t)t->size);
   }
   /* A file that replaces nothing was meant for another model, or for weights named otherwise. */
   if (st == MLG_OK && n_bound == 0 && file.n_tensors > 0) {
@@ -163,12 +180,7 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
                   where, path, names, weights);
   }
   mlg_safetensors_free(&file);
-  if (st != MLG_OK) {
-    free(image);
-    return st;
-  }
-  *out_image = image;
-  return MLG_OK;
+  return st == MLG_OK ? MLG_OK : free_images(images, st);
 }
 
 static mlg_status collect_io(mlg_model *m) {
@@ -176,15 +188,25 @@ static mlg_status collect_io(mlg_model *m) {
   for (uint32_t i = 0; i < b->n_tensors; i++) {
     if (b->tensors[i].role == MLGB_ROLE_INPUT) m->n_inputs++;
     if (b->tensors[i].role == MLGB_ROLE_OUTPUT) m->n_outputs++;
+    if (is_param(&b->tensors[i])) m->n_params++;
   }
   m->inputs = calloc((size_t)m->n_inputs + 1, sizeof *m->inputs);
   m->outputs = calloc((size_t)m->n_outputs + 1, sizeof *m->outputs);
-  if (!m->inputs || !m->outputs) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
-  int ni = 0, no = 0;
+  m->params = calloc((size_t)m->n_params + 1, sizeof *m->params);
+  m->input_programs = calloc((size_t)m->n_inputs + 1, sizeof *m->input_programs);
+  if (!m->inputs || !m->outputs || !m->params || !m->input_programs)
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  int ni = 0, no = 0, np = 0;
   for (uint32_t i = 0; i < b->n_tensors; i++) {
     if (b->tensors[i].role == MLGB_ROLE_INPUT) m->inputs[ni++] = i;
     if (b->tensors[i].role == MLGB_ROLE_OUTPUT) m->outputs[no++] = i;
+    if (is_param(&b->tensors[i])) m->params[np++] = i;
   }
+  /* An input belongs to the programs whose dispatches read it. */
+  for (uint32_t d = 0; d < b->n_dispatches; d++)
+    for (uint32_t a = 0; a < b->dispatches[d].n_args; a++)
+      for (int k = 0; k < m->n_inputs; k++)
+        if (m->inputs[k] == b->dispatches[d].args[a]) m->input_programs[k] |= b->dispatches[d].programs;
   return MLG_OK;
 }
 
@@ -221,10 +243,13 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
   }
   if (st == MLG_OK) st = check_bundle(rt, m->bundle, where);
   if (st == MLG_OK) st = collect_io(m);
-  uint8_t *weights = NULL;
-  if (st == MLG_OK) st = bind_weights(m->bundle, where, options, &weights);
-  if (st == MLG_OK) st = rt->backend->upload(rt->device, m->bundle, weights, &m->backend_model);
-  free(weights);
+  uint8_t *images[MLGB_N_REGIONS] = {NULL};
+  if (st == MLG_OK) st = bind_weights(m->bundle, where, options, images);
+  if (st == MLG_OK)
+    st = rt->backend->upload(rt->device, m->bundle, images[MLGB_REGION_WEIGHTS], &m->backend_model);
+  m->params_image = images[MLGB_REGION_PARAMS];
+  images[MLGB_REGION_PARAMS] = NULL;
+  free_images(images, MLG_OK);
   if (st == MLG_OK)
     st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats, options ? options->progress : NULL,
                             options ? options->progress_user : NULL);
@@ -287,6 +312,9 @@ void mlg_model_destroy(mlg_model *model) {
   if (model->bundle) mlgb_free(model->bundle);
   free(model->inputs);
   free(model->outputs);
+  free(model->params);
+  free(model->input_programs);
+  free(model->params_image);
   free(model);
 }
 
@@ -311,6 +339,9 @@ static mlg_status tensor_info(const mlg_model *m, const uint32_t *list, int n, i
   out->rank = (int)t->rank;
   for (uint32_t d = 0; d < t->rank && d < MLG_MAX_DIMS; d++) out->dims[d] = t->dims[d];
   out->bytes = (size_t)t->size;
+  if (list == m->inputs) out->programs = m->input_programs[index];
+  else if (list == m->outputs) out->programs = MLG_PROGRAM_RUN;
+  else out->programs = t->region == MLGB_REGION_PARAMS ? MLG_PROGRAM_TRAIN : 0;
   return MLG_OK;
 }
 
@@ -321,6 +352,33 @@ mlg_status mlg_model_input_info(const mlg_model *model, int index, mlg_tensor_in
 mlg_status mlg_model_output_info(const mlg_model *model, int index, mlg_tensor_info *out_info) {
   return tensor_info(model, model ? model->outputs : NULL, model ? model->n_outputs : 0, index, "output",
                      out_info);
+}
+
+int mlg_model_param_count(const mlg_model *model) { return model ? model->n_params : 0; }
+
+mlg_status mlg_model_param_info(const mlg_model *model, int index, mlg_tensor_info *out_info) {
+  return tensor_info(model, model ? model->params : NULL, model ? model->n_params : 0, index, "param", out_info);
+}
+
+mlg_status mlg_model_train_info(const mlg_model *model, mlg_train_info *out_info) {
+  if (!model || !out_info)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_model_train_info: %s is NULL", model ? "out_info" : "model");
+  memset(out_info, 0, sizeof *out_info);
+  const mlgb_bundle *b = model->bundle;
+  if (!b->has_train)
+    return mlg_fail(MLG_ERR_UNSUPPORTED,
+                    "model '%s' has no train step; add 'train LOSS with OPTIMIZER(...)' to the model and compile "
+                    "it again", mlg_model_name(model));
+  out_info->loss = b->tensors[b->train_loss].name;
+  out_info->optimizer = b->optimizer;
+  for (int k = 0; k < model->n_params; k++) {
+    const mlgb_tensor *t = &b->tensors[model->params[k]];
+    if (t->region != MLGB_REGION_PARAMS) continue;
+    out_info->n_trained++;
+    out_info->trained_bytes += t->size;
+  }
+  out_info->state_bytes = b->region_size[MLGB_REGION_STATE];
+  return MLG_OK;
 }
 
 void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misses, int *out_writes) {

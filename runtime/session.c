@@ -1,11 +1,13 @@
 /* session.c — one execution context of a model: host staging for its inputs and outputs
  * (allocated once: the backend's pinned memory when it has some, else here) and the backend's
- * recorded dispatch list. A run allocates nothing. */
+ * recorded programs; for a trainable model, the train step and the session's params. A run or
+ * a step allocates nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "tensor_file.h"
 
 /* Bytes a dispatch binds: each distinct tensor among its arguments once. */
 static uint64_t dispatch_bytes(const mlgb_bundle *b, const mlgb_dispatch *d) {
@@ -24,13 +26,15 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
   if (!model) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_create: model is NULL");
 
   const mlgb_bundle *b = model->bundle;
-  int n = model->n_inputs + model->n_outputs;
+  /* A train step's loss that no output holds gets a transfer of its own, after the outputs. */
+  int extra_loss = b->has_train && b->tensors[b->train_loss].role != MLGB_ROLE_OUTPUT;
+  int n = model->n_inputs + model->n_outputs + extra_loss;
 
   mlg_session *s = calloc(1, sizeof *s);
   if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
   s->model = model;
   mlg_runtime *rt = model->runtime;
-  mlg_status st = rt->backend->record(model->backend_model, &s->backend_session);
+  mlg_status st = rt->backend->record(model->backend_model, model->params_image, &s->backend_session);
   if (st != MLG_OK) {
     mlg_session_destroy(s);
     return st;
@@ -41,8 +45,11 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
     mlg_session_destroy(s);
     return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
   }
+  s->n_transfers = n;
   for (int i = 0; i < n; i++) {
-    uint32_t t = i < model->n_inputs ? model->inputs[i] : model->outputs[i - model->n_inputs];
+    uint32_t t = i < model->n_inputs                      ? model->inputs[i]
+                 : i < model->n_inputs + model->n_outputs ? model->outputs[i - model->n_inputs]
+                                                          : b->train_loss;
     const mlgb_tensor *tensor = &b->tensors[t];
     s->transfers[i] = (mlg_transfer){tensor->name, tensor->region, tensor->offset, tensor->size, NULL};
   }
@@ -65,6 +72,27 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
     }
   }
   for (int i = 0; i < n; i++) memset(s->transfers[i].host, 0, (size_t)s->transfers[i].size);
+  /* Each program's transfers: the inputs it reads; the run's outputs, or the step's loss. */
+  for (int p = 0; p < 2; p++) {
+    s->program_in[p] = calloc((size_t)n + 1, sizeof *s->program_in[p]);
+    s->program_out[p] = calloc((size_t)n + 1, sizeof *s->program_out[p]);
+    if (!s->program_in[p] || !s->program_out[p]) {
+      mlg_session_destroy(s);
+      return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
+    }
+    unsigned bit = p ? MLG_PROGRAM_TRAIN : MLG_PROGRAM_RUN;
+    for (int i = 0; i < model->n_inputs; i++)
+      if (model->input_programs[i] & bit) s->program_in[p][s->n_program_in[p]++] = s->transfers[i];
+    if (p == 0)
+      for (int i = 0; i < model->n_outputs; i++)
+        s->program_out[0][s->n_program_out[0]++] = s->transfers[model->n_inputs + i];
+    else if (b->has_train)
+      for (int i = model->n_inputs; i < n; i++) {
+        int output = i < model->n_inputs + model->n_outputs;
+        if (output ? model->outputs[i - model->n_inputs] == b->train_loss : extra_loss)
+          s->program_out[1][s->n_program_out[1]++] = s->transfers[i];
+      }
+  }
 
   if (rt->enable_profiling) {
     s->profile_ns = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_ns);
@@ -87,6 +115,10 @@ void mlg_session_destroy(mlg_session *session) {
   if (session->backend_session)
     session->model->runtime->backend->session_destroy(session->backend_session);
   free(session->transfers);
+  for (int p = 0; p < 2; p++) {
+    free(session->program_in[p]);
+    free(session->program_out[p]);
+  }
   free(session->input_set);
   free(session->profile_ns);
   free(session->profile_bytes);
@@ -138,16 +170,133 @@ mlg_status mlg_session_set_input(mlg_session *session, const char *name, const v
   return MLG_OK;
 }
 
+/* Runs program p (0 the run, 1 the train step) after checking that its inputs were set. */
+static mlg_status run_program(mlg_session *session, int p) {
+  const mlg_model *m = session->model;
+  unsigned bit = p ? MLG_PROGRAM_TRAIN : MLG_PROGRAM_RUN;
+  for (int i = 0; i < m->n_inputs; i++)
+    if ((m->input_programs[i] & bit) && !session->input_set[i])
+      return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' was never set (mlg_session_set_input)%s",
+                      session->transfers[i].name, p ? "; the train step reads it" : "");
+  session->has_run = 0;
+  mlg_status st = m->runtime->backend->run(session->backend_session, bit, session->program_in[p],
+                                           session->n_program_in[p], session->program_out[p],
+                                           session->n_program_out[p]);
+  session->has_run = st == MLG_OK ? p + 1 : 0;
+  return st;
+}
+
 mlg_status mlg_session_run(mlg_session *session) {
   if (!session) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_run: session is NULL");
+  return run_program(session, 0);
+}
+
+/* The train step's unsupported-model message. */
+static mlg_status no_train_step(const mlg_session *session) {
+  return mlg_fail(MLG_ERR_UNSUPPORTED,
+                  "model '%s' has no train step; add 'train LOSS with OPTIMIZER(...)' to the model and "
+                  "compile it again", mlg_model_name(session->model));
+}
+
+mlg_status mlg_session_train_step(mlg_session *session, float *out_loss) {
+  if (!session) return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_train_step: session is NULL");
+  const mlgb_bundle *b = session->model->bundle;
+  if (!b->has_train) return no_train_step(session);
+  mlg_status st = run_program(session, 1);
+  if (st == MLG_OK && out_loss && session->n_program_out[1] == 1)
+    memcpy(out_loss, session->program_out[1][0].host, sizeof *out_loss);
+  return st;
+}
+
+/* The model's param called `name` (its index in the model's param list), or -1 (reported). */
+static int find_param(const mlg_session *session, const char *name, const char *what) {
   const mlg_model *m = session->model;
-  for (int i = 0; i < m->n_inputs; i++)
-    if (!session->input_set[i])
-      return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' was never set (mlg_session_set_input)",
-                      session->transfers[i].name);
-  mlg_status st = m->runtime->backend->run(session->backend_session, session->transfers, m->n_inputs,
-                                           session->transfers + m->n_inputs, m->n_outputs);
-  session->has_run = st == MLG_OK;
+  const mlgb_bundle *b = m->bundle;
+  for (int k = 0; k < m->n_params; k++)
+    if (strcmp(b->tensors[m->params[k]].name, name) == 0) return k;
+  char names[1024];
+  size_t used = 0;
+  names[0] = '\0';
+  for (int k = 0; k < m->n_params && k < 8 && used < sizeof names; k++)
+    used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'", k ? ", " : "", b->tensors[m->params[k]].name);
+  if (m->n_params > 8 && used < sizeof names) snprintf(names + used, sizeof names - used, ", ...");
+  mlg_fail(MLG_ERR_INVALID_ARGUMENT, "%s: model '%s' has no param '%s'; its params: %s", what,
+           mlg_model_name(m), name, m->n_params ? names : "none");
+  return -1;
+}
+
+/* Copies tensor t's bytes between `host` and the session's copy of its region (set: to it). */
+static mlg_status region_copy(mlg_session *session, const mlgb_tensor *t, void *host, int set) {
+  const mlgb_bundle *b = session->model->bundle;
+  if (t->region >= MLGB_N_REGIONS || t->offset > b->region_size[t->region] ||
+      t->size > b->region_size[t->region] - t->offset)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "tensor '%s': %llu bytes at %llu lie outside the %s region",
+                    t->name, (unsigned long long)t->size, (unsigned long long)t->offset,
+                    mlg_region_name(t->region));
+  const mlg_backend *be = session->model->runtime->backend;
+  return set ? be->write(session->backend_session, t->region, t->offset, t->size, host)
+             : be->read(session->backend_session, t->region, t->offset, t->size, host);
+}
+
+static mlg_status param_copy(mlg_session *session, const char *name, void *data, size_t bytes, int set) {
+  const char *what = set ? "mlg_session_set_param" : "mlg_session_get_param";
+  if (!session || !name || (!data && bytes))
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "%s: %s is NULL", what, !session ? "session" : !name ? "name" : "data");
+  int k = find_param(session, name, what);
+  if (k < 0) return MLG_ERR_INVALID_ARGUMENT;
+  const mlgb_tensor *t = &session->model->bundle->tensors[session->model->params[k]];
+  if (bytes != t->size)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "%s: param '%s' has %llu bytes, got %zu", what, name,
+                    (unsigned long long)t->size, bytes);
+  if (set && t->region != MLGB_REGION_PARAMS)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT,
+                    "mlg_session_set_param: param '%s' is not trained by model '%s' (frozen, or not on the "
+                    "loss's path): it is the model's, read-only; load other values with the weights_path load option",
+                    name, mlg_model_name(session->model));
+  return region_copy(session, t, data, set);
+}
+
+mlg_status mlg_session_get_param(mlg_session *session, const char *name, void *data, size_t bytes) {
+  return param_copy(session, name, data, bytes, 0);
+}
+
+mlg_status mlg_session_set_param(mlg_session *session, const char *name, const void *data, size_t bytes) {
+  return param_copy(session, name, (void *)data, bytes, 1);
+}
+
+mlg_status mlg_session_save_weights(mlg_session *session, const char *path) {
+  if (!session || !path)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_save_weights: %s is NULL", session ? "path" : "session");
+  const mlg_model *m = session->model;
+  const mlgb_bundle *b = m->bundle;
+  uint64_t total = 0;
+  for (int k = 0; k < m->n_params; k++) total += b->tensors[m->params[k]].size;
+  mlg_tf_tensor *tensors = calloc((size_t)m->n_params + 1, sizeof *tensors);
+  uint8_t *bytes = malloc(total ? (size_t)total : 1);
+  if (!tensors || !bytes) {
+    free(tensors);
+    free(bytes);
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory saving %llu bytes of weights", (unsigned long long)total);
+  }
+  mlg_status st = MLG_OK;
+  uint64_t at = 0;
+  for (int k = 0; k < m->n_params && st == MLG_OK; k++) {
+    const mlgb_tensor *t = &b->tensors[m->params[k]];
+    mlg_tf_tensor *f = &tensors[k];
+    f->name = t->name; /* borrowed: the writer only reads it */
+    f->dtype = t->dtype == MLGB_I32 ? MLG_TF_I32 : MLG_TF_F32;
+    f->rank = (int)t->rank;
+    for (uint32_t d = 0; d < t->rank; d++) f->dims[d] = t->dims[d];
+    f->size = t->size;
+    f->data = bytes + at;
+    st = region_copy(session, t, bytes + at, 0);
+    at += t->size;
+  }
+  char err[512];
+  if (st == MLG_OK && mlg_safetensors_write_file(path, tensors, m->n_params, err, sizeof err) != 0)
+    st = mlg_fail(MLG_ERR_IO, "cannot save weights to '%s': %s", path, err);
+  free(tensors);
+  free(bytes);
   return st;
 }
 
@@ -166,8 +315,11 @@ mlg_status mlg_session_get_output(mlg_session *session, const char *name, void *
   if (bytes != t->size)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s' has %llu bytes, got room for %zu", name,
                     (unsigned long long)t->size, bytes);
-  if (!session->has_run)
-    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s': the session has not run successfully yet", name);
+  if (session->has_run != 1)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s': %s", name,
+                    session->has_run ? "the last call was a train step, which returns only its loss; "
+                                       "mlg_session_run computes the outputs"
+                                     : "the session has not run successfully yet");
   if (bytes) memcpy(data, t->host, bytes);
   return MLG_OK;
 }

@@ -31,6 +31,8 @@ const char *mlg_region_name(uint32_t region) {
     case MLGB_REGION_WEIGHTS: return "weights";
     case MLGB_REGION_IO: return "io";
     case MLGB_REGION_ARENA: return "arena";
+    case MLGB_REGION_PARAMS: return "params";
+    case MLGB_REGION_STATE: return "state";
   }
   return "?";
 }

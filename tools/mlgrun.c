@@ -1,5 +1,6 @@
-/* mlgrun — run a model (.mlgb, or .mlg compiled in memory) on an OpenCL device: inputs from
- * .npy files or seeded random values, outputs written as .npy and summarized on stdout.
+/* mlgrun — run a model (.mlgb, or .mlg compiled in memory) on an OpenCL or Vulkan device:
+ * inputs from .npy files or seeded random values, outputs written as .npy and summarized on
+ * stdout; or, with --train, train a model that has a train step (mlgrun_train.h).
  *
  * Exit status: 0 success, 1 a runtime or compile error, 2 a bad command line. */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include "mlg.h"
 #include "mlg_version.h"
 #include "mlgrun_perf.h"
+#include "mlgrun_train.h"
 #include "progress.h"
 #include "tensor_file.h"
 
@@ -32,7 +34,7 @@ static const char USAGE[] =
     "usage: mlgrun MODEL [options]\n"
     "\n"
     "Runs MODEL (.mlgb bundle, or .mlg source compiled in memory) and writes each output to\n"
-    "DIR/NAME.npy.\n"
+    "DIR/NAME.npy; with --train, trains it.\n"
     "\n"
     "options:\n"
     "  --weights FILE.safetensors   weights to bind by name (for .mlg: given to the compiler)\n"
@@ -52,6 +54,17 @@ static const char USAGE[] =
     "                               progress line, load summary or random-input note)\n"
     "  --progress                   show the progress line of loads that take over a second\n"
     "                               even when stderr is no terminal (it is shown on one)\n"
+    "\n"
+    "training (a model with a 'train' statement; docs/training.md):\n"
+    "  --train                      train instead of running: each --input file is a dataset\n"
+    "                               (its first dim the samples), cut into batches of the model's\n"
+    "                               batch size; one line per epoch on stderr\n"
+    "  --epochs E                   passes over the dataset (default 1)\n"
+    "  --shuffle SEED               a new order of the samples each epoch, from SEED (default:\n"
+    "                               the files' order)\n"
+    "  --save-weights OUT           write the trained params to OUT.safetensors (loadable by\n"
+    "                               --weights, and by PyTorch's load_state_dict)\n"
+    "  (--weights sets the initial values; --bench N times N steps on the first batch)\n"
     "\n"
     "GEMM tuning (.mlg sources; docs/performance.md):\n"
     "  --tune                       search the device's GEMM tiles again and cache them; alone,\n"
@@ -109,6 +122,11 @@ typedef struct args {
   mlg_dim_binding dims[MAX_DIMS_FLAGS];
   int n_inputs;
   input_flag inputs[MAX_INPUTS];
+  int train;                 /* --train */
+  int epochs;                /* 0: not given */
+  int shuffle;
+  uint64_t shuffle_seed;
+  const char *save_weights;
 } args;
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -228,6 +246,22 @@ static int parse_args(int argc, char **argv, args *a) {
       a->no_tune = 1;
     } else if (strcmp(arg, "--show-tuning") == 0) {
       a->show_tuning = 1;
+    } else if (strcmp(arg, "--train") == 0) {
+      a->train = 1;
+    } else if ((r = flag_value(argc, argv, &i, "--epochs", &v)) != 0) {
+      if (r < 0 || parse_count(v, 1, 1000000, &a->epochs) != 0)
+        return usage_error("--epochs expects a number of passes (1 to 1000000)");
+    } else if ((r = flag_value(argc, argv, &i, "--shuffle", &v)) != 0) {
+      if (r < 0) return usage_error("--shuffle needs a seed");
+      char *end = NULL;
+      errno = 0;
+      unsigned long long s = strtoull(v, &end, 10);
+      if (!*v || *end || errno || v[0] == '-') return usage_error("--shuffle expects a non-negative seed, got '%s'", v);
+      a->shuffle = 1;
+      a->shuffle_seed = s;
+    } else if ((r = flag_value(argc, argv, &i, "--save-weights", &v)) != 0) {
+      if (r < 0 || !*v) return usage_error("--save-weights needs a file (OUT.safetensors)");
+      a->save_weights = v;
     } else if (strcmp(arg, "--validate") == 0) {
       /* Read by the Vulkan backend when it creates its instance. */
       setenv("MLG_VK_VALIDATION", "1", 1);
@@ -291,6 +325,13 @@ static int parse_args(int argc, char **argv, args *a) {
     return usage_error("--show-tuning takes no model (it prints the device's table and exits)");
   if (!a->model && !a->list_devices && !a->limits && !a->tune && !a->show_tuning)
     return usage_error("no model given");
+  if (!a->train && (a->epochs || a->shuffle || a->save_weights))
+    return usage_error("%s applies to --train", a->epochs ? "--epochs" : a->shuffle ? "--shuffle" : "--save-weights");
+  if (a->train && (a->profile || a->limits))
+    return usage_error("--train times steps with --bench N; %s applies to runs", a->profile ? "--profile" : "--limits");
+  if (a->train && a->bench && (a->epochs || a->save_weights))
+    return usage_error("--bench with --train times steps on one batch; it takes no %s",
+                       a->epochs ? "--epochs" : "--save-weights");
   return 0;
 }
 
@@ -706,6 +747,18 @@ static int run_model(const args *a, run_state *s) {
   }
   if (st != MLG_OK) return runtime_error();
   double t1 = now_ms();
+  if (a->train) {
+    train_dataset_file files[MAX_INPUTS];
+    for (int k = 0; k < a->n_inputs; k++) files[k] = (train_dataset_file){a->inputs[k].name, a->inputs[k].path};
+    train_options o = {.epochs = a->epochs ? a->epochs : 1, .shuffle = a->shuffle,
+                       .shuffle_seed = a->shuffle_seed, .save_weights = a->save_weights,
+                       .bench = a->bench, .warmup = a->warmup, .quiet = a->quiet,
+                       .n_files = a->n_inputs, .files = files};
+    if (!a->quiet)
+      fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms\n", mlg_model_name(s->model), dev->spec,
+              dev->name, t1 - t0);
+    return mlgrun_train(s->rt, s->model, &o);
+  }
 
   /* Every --input must name an input of the model. */
   int n_in = mlg_model_input_count(s->model), n_out = mlg_model_output_count(s->model);

@@ -30,7 +30,8 @@ static int copy_bundle(uint64_t n, uint8_t **out_data, size_t *out_size, char *e
   mlgb_module module = {.kind = MLGB_MODULE_OPENCL_C, .size = sizeof COPY_SOURCE - 1, .data = (uint8_t *)COPY_SOURCE};
   uint32_t args[2] = {0, 1};
   mlgb_kernel kernel = {.name = "mlg_copy4", .module = 0, .local_size = {COPY_LOCAL, 1, 1}, .n_params = 2};
-  mlgb_dispatch dispatch = {.name = "y", .kernel = 0, .groups = {(uint32_t)(n / 4 / COPY_LOCAL), 1, 1},
+  mlgb_dispatch dispatch = {.name = "y", .kernel = 0, .programs = MLGB_PROGRAM_RUN,
+                            .groups = {(uint32_t)(n / 4 / COPY_LOCAL), 1, 1},
                             .n_args = 2, .args = args, .bytes = 2 * bytes};
   mlgb_bundle b = {
       .target = MLGB_TARGET_OPENCL,

@@ -209,6 +209,17 @@ class Model:
         self.name = _str(N.rt.mlg_model_name(self._model))
         self.inputs = self._infos(N.rt.mlg_model_input_count, N.rt.mlg_model_input_info)
         self.outputs = self._infos(N.rt.mlg_model_output_count, N.rt.mlg_model_output_info)
+        self.params = self._infos(N.rt.mlg_model_param_count, N.rt.mlg_model_param_info)
+        # What the run and the train step read (mlg_tensor_info.programs).
+        self._train_inputs = []
+        for i in range(N.rt.mlg_model_input_count(self._model)):
+            info = N.TensorInfo()
+            _check(N.rt.mlg_model_input_info(self._model, i, ctypes.byref(info)))
+            if info.programs & N.PROGRAM_TRAIN:
+                self._train_inputs.append(self.inputs[i])
+        ti = N.TrainInfo()
+        self.trainable = N.rt.mlg_model_train_info(self._model, ctypes.byref(ti)) == 0
+        self.optimizer = _str(ti.optimizer) if self.trainable else None
 
     def _infos(self, count, info_at):
         out = []
@@ -265,6 +276,53 @@ class Model:
                 _check(N.rt.mlg_session_get_output(self._session, name.encode(), a.ctypes.data,
                                                    a.nbytes))
         return outputs
+
+    def train_step(self, inputs=None, /, **kwargs):
+        """One step of the model's train statement on a batch (a dict of name to array, or
+        keyword arguments: every input the step reads): forward, backward and the optimizer's
+        update of the model's params, on the device. Returns the loss (a float) the step's
+        forward computed."""
+        if not self.trainable:
+            raise Error("model '%s' has no train step; add 'train LOSS with OPTIMIZER(...)' to it"
+                        % self.name, _INVALID_ARGUMENT)
+        given = dict(inputs or {})
+        given.update(kwargs)
+        names = [i.name for i in self._train_inputs]
+        unknown = [k for k in given if k not in [i.name for i in self.inputs]]
+        missing = [k for k in names if k not in given]
+        if unknown or missing:
+            raise Error("the train step of '%s' takes %s%s" % (
+                self.name, ", ".join(names), "; unknown: %s" % ", ".join(unknown) if unknown else
+                "; missing: %s" % ", ".join(missing)), _INVALID_ARGUMENT)
+        arrays = [(info, self._array(info, given[info.name])) for info in self._train_inputs]
+        loss = ctypes.c_float()
+        with self._lock:
+            if not self._session:
+                raise Error("the model was closed", _INVALID_ARGUMENT)
+            for info, a in arrays:
+                _check(N.rt.mlg_session_set_input(self._session, info.name.encode(),
+                                                  a.ctypes.data, a.nbytes))
+            _check(N.rt.mlg_session_train_step(self._session, ctypes.byref(loss)))
+        return float(loss.value)
+
+    def state_dict(self):
+        """Every param's current value (as trained so far), {name: ndarray} in table order:
+        loadable back as `weights`, and by PyTorch's load_state_dict (torch.from_numpy)."""
+        out = {p.name: np.empty(p.shape, p.dtype) for p in self.params}
+        with self._lock:
+            if not self._session:
+                raise Error("the model was closed", _INVALID_ARGUMENT)
+            for name, a in out.items():
+                _check(N.rt.mlg_session_get_param(self._session, name.encode(), a.ctypes.data,
+                                                  a.nbytes))
+        return out
+
+    def save_weights(self, path):
+        """Writes every param's current value to a .safetensors file."""
+        with self._lock:
+            if not self._session:
+                raise Error("the model was closed", _INVALID_ARGUMENT)
+            _check(N.rt.mlg_session_save_weights(self._session, os.fsencode(path)))
 
     def close(self):
         """Releases the device memory now (also done when the object is collected)."""

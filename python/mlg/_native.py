@@ -38,6 +38,21 @@ class TensorInfo(ctypes.Structure):
         ("rank", ctypes.c_int),
         ("dims", ctypes.c_int64 * MAX_DIMS),
         ("bytes", ctypes.c_size_t),
+        ("programs", ctypes.c_uint),
+    ]
+
+
+PROGRAM_RUN = 1
+PROGRAM_TRAIN = 2
+
+
+class TrainInfo(ctypes.Structure):
+    _fields_ = [
+        ("loss", ctypes.c_char_p),
+        ("optimizer", ctypes.c_char_p),
+        ("n_trained", ctypes.c_int),
+        ("trained_bytes", ctypes.c_uint64),
+        ("state_bytes", ctypes.c_uint64),
     ]
 
 
@@ -50,7 +65,8 @@ class RuntimeOptions(ctypes.Structure):
 
 
 class LoadOptions(ctypes.Structure):
-    _fields_ = [("weights_path", ctypes.c_char_p)]
+    _fields_ = [("weights_path", ctypes.c_char_p), ("progress", ctypes.c_void_p),
+                ("progress_user", ctypes.c_void_p)]
 
 
 class CompileDim(ctypes.Structure):
@@ -124,6 +140,13 @@ _declare(rt, "mlg_session_destroy", None, P)
 _declare(rt, "mlg_session_set_input", ctypes.c_int, P, ctypes.c_char_p, P, ctypes.c_size_t)
 _declare(rt, "mlg_session_run", ctypes.c_int, P)
 _declare(rt, "mlg_session_get_output", ctypes.c_int, P, ctypes.c_char_p, P, ctypes.c_size_t)
+_declare(rt, "mlg_model_param_count", ctypes.c_int, P)
+_declare(rt, "mlg_model_param_info", ctypes.c_int, P, ctypes.c_int, ctypes.POINTER(TensorInfo))
+_declare(rt, "mlg_model_train_info", ctypes.c_int, P, ctypes.POINTER(TrainInfo))
+_declare(rt, "mlg_session_train_step", ctypes.c_int, P, ctypes.POINTER(ctypes.c_float))
+_declare(rt, "mlg_session_get_param", ctypes.c_int, P, ctypes.c_char_p, P, ctypes.c_size_t)
+_declare(rt, "mlg_session_set_param", ctypes.c_int, P, ctypes.c_char_p, P, ctypes.c_size_t)
+_declare(rt, "mlg_session_save_weights", ctypes.c_int, P, ctypes.c_char_p)
 
 _declare(mlgc, "mlgc_options_init", None, ctypes.POINTER(CompileOptions))
 _declare(mlgc, "mlgc_compile_file", ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(CompileOptions),

@@ -1,11 +1,13 @@
-/* mlg.h — the mlg runtime: load a compiled bundle (.mlgb) and run it on an OpenCL or Vulkan device.
+/* mlg.h — the mlg runtime: load a compiled bundle (.mlgb) and run it on an OpenCL or Vulkan device,
+ * or train it, when it was compiled from a model with a `train` statement.
  *
  *   mlg_runtime   a device and its context/queue, program cache settings.   Thread-safe.
  *   mlg_model     a bundle loaded on a runtime: weights uploaded, programs built once.
  *                 Immutable after load; thread-safe.
  *   mlg_session   one execution context of a model: its arena, its I/O buffers, kernels with
- *                 arguments set once. Thread-compatible: one thread at a time; use one
- *                 session per thread to run a model concurrently.
+ *                 arguments set once, and (a trainable model) its own copy of the params it
+ *                 trains and of the optimizer's state. Thread-compatible: one thread at a time;
+ *                 use one session per thread to run a model concurrently.
  *
  * Ownership: what *_create / *_load returns, the caller owns and releases with the matching
  * *_destroy. Every fallible call returns mlg_status; on failure mlg_last_error() gives a message
@@ -45,6 +47,10 @@ typedef enum mlg_status {
 
 typedef enum mlg_dtype { MLG_DTYPE_F32 = 0, MLG_DTYPE_I32 = 1 } mlg_dtype;
 
+/* A model's programs (bits): every model runs forward (mlg_session_run); one compiled from a
+ * model with a `train` statement also has a train step (mlg_session_train_step). */
+typedef enum mlg_program { MLG_PROGRAM_RUN = 1, MLG_PROGRAM_TRAIN = 2 } mlg_program;
+
 typedef struct mlg_runtime mlg_runtime;
 typedef struct mlg_model mlg_model;
 typedef struct mlg_session mlg_session;
@@ -78,7 +84,20 @@ typedef struct mlg_tensor_info {
   int rank;
   int64_t dims[MLG_MAX_DIMS];
   size_t bytes;
+  /* Inputs: the programs that read it (mlg_program bits); outputs: MLG_PROGRAM_RUN; params:
+   * MLG_PROGRAM_TRAIN when the train step updates it, else 0. */
+  unsigned programs;
 } mlg_tensor_info;
+
+/* What a trainable model's train step does (mlg_model_train_info). */
+typedef struct mlg_train_info {
+  const char *loss;          /* the value a step returns (the `train LOSS` binding); valid while
+                                the model lives */
+  const char *optimizer;     /* as compiled, e.g. "sgd(lr=0.1, momentum=0.9)" */
+  int n_trained;             /* params the step updates */
+  uint64_t trained_bytes;    /* their bytes: each session has its own copy */
+  uint64_t state_bytes;      /* the optimizer's state per session (momentum, Adam's moments) */
+} mlg_train_info;
 
 typedef struct mlg_runtime_options {
   /* "opencl:N", "vulkan:N", "opencl" or "vulkan" (device 0), "gpu", "cpu", or NULL:
@@ -148,6 +167,13 @@ MLG_API int        mlg_model_input_count(const mlg_model *model);
 MLG_API int        mlg_model_output_count(const mlg_model *model);
 MLG_API mlg_status mlg_model_input_info(const mlg_model *model, int index, mlg_tensor_info *out_info);
 MLG_API mlg_status mlg_model_output_info(const mlg_model *model, int index, mlg_tensor_info *out_info);
+/* The model's params (its `param`s the bundle binds, trained or not; batch_norm folding may
+ * have turned some into constants), numbered 0..count-1 in table order. */
+MLG_API int        mlg_model_param_count(const mlg_model *model);
+MLG_API mlg_status mlg_model_param_info(const mlg_model *model, int index, mlg_tensor_info *out_info);
+/* A trainable model's train step; MLG_ERR_UNSUPPORTED for a bundle compiled without a `train`
+ * statement. */
+MLG_API mlg_status mlg_model_train_info(const mlg_model *model, mlg_train_info *out_info);
 
 /* ---- session ---- */
 MLG_API mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session);
@@ -161,7 +187,26 @@ MLG_API mlg_status mlg_session_run(mlg_session *session);
 /* Copies an output of the last run into `data` (`bytes` must equal its size). */
 MLG_API mlg_status mlg_session_get_output(mlg_session *session, const char *name,
                                           void *data, size_t bytes);
-/* Device times of the last successful run, one entry per dispatch in bundle order: fills up to
+
+/* ---- training (models compiled from a `train` statement; others: MLG_ERR_UNSUPPORTED) ---- */
+/* One step on the inputs set (the batch): forward, backward and the optimizer's update of the
+ * session's params and state, in one replay; *out_loss (may be NULL) gets the loss the step's
+ * forward computed, before the update. Inputs the step reads that were never set are an error
+ * naming them. Allocates nothing. Runs (mlg_session_run) use the params as trained so far. */
+MLG_API mlg_status mlg_session_train_step(mlg_session *session, float *out_loss);
+/* Copies param `name`'s current value (the session's, as trained) into / from `data`
+ * (`bytes` must equal its size). Setting a param the train step does not update (frozen, or
+ * outside the loss) is an error: those are the model's, shared by its sessions. */
+MLG_API mlg_status mlg_session_get_param(mlg_session *session, const char *name, void *data,
+                                         size_t bytes);
+MLG_API mlg_status mlg_session_set_param(mlg_session *session, const char *name,
+                                         const void *data, size_t bytes);
+/* Writes every param (mlg_model_param_info's) with its current value to a .safetensors file
+ * at `path` (replaced atomically), named as in the model, loadable with mlg_load_options
+ * weights_path and with PyTorch's load_state_dict. */
+MLG_API mlg_status mlg_session_save_weights(mlg_session *session, const char *path);
+/* Device times of the last successful run or train step, one entry per dispatch in bundle
+ * order (0 for the other program's dispatches): fills up to
  * `capacity` entries and sets *out_count to the number of dispatches (which may exceed
  * capacity). The runtime must have been created with enable_profiling (else
  * MLG_ERR_UNSUPPORTED, as for a backend that cannot time dispatches); a session that has not

@@ -24,6 +24,8 @@ const mlg_backend mlg_opencl_backend = {
     .session_destroy = mlg_cl_session_destroy,
     .host_staging = mlg_cl_host_staging,
     .run = mlg_cl_run,
+    .read = mlg_cl_read,
+    .write = mlg_cl_write,
     .profile = mlg_cl_profile,
 };
 
@@ -312,7 +314,7 @@ static mlg_status create_kernel(mlg_backend_session *s, uint32_t i) {
   return MLG_OK;
 }
 
-mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session) {
+mlg_status mlg_cl_record(mlg_backend_model *m, const void *params, mlg_backend_session **out_session) {
   *out_session = NULL;
   mlg_backend_device *dev = m->dev;
   const mlgb_bundle *b = m->bundle;
@@ -344,6 +346,21 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
   if (st == MLG_OK) st = create_region(dev, b, MLGB_REGION_IO, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_IO]);
   if (st == MLG_OK)
     st = create_region(dev, b, MLGB_REGION_ARENA, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_ARENA]);
+  /* A train step's params (this session's copy) and the optimizer's state, zeros at first. */
+  if (st == MLG_OK)
+    st = create_region(dev, b, MLGB_REGION_PARAMS, CL_MEM_READ_WRITE | (params ? CL_MEM_COPY_HOST_PTR : 0),
+                       (void *)params, &s->regions[MLGB_REGION_PARAMS]);
+  if (st == MLG_OK)
+    st = create_region(dev, b, MLGB_REGION_STATE, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_STATE]);
+  if (st == MLG_OK && b->region_size[MLGB_REGION_STATE]) {
+    const cl_uint zero = 0;
+    err = clEnqueueFillBuffer(s->queue, s->regions[MLGB_REGION_STATE], &zero, sizeof zero, 0,
+                              (size_t)b->region_size[MLGB_REGION_STATE], 0, NULL, NULL);
+    if (err == CL_SUCCESS) err = clFinish(s->queue);
+    if (err != CL_SUCCESS)
+      st = mlg_fail(alloc_error(err), "clEnqueueFillBuffer (state region of model '%s') failed: %s",
+                    b->model_name ? b->model_name : "", mlg_cl_error_name(err));
+  }
   for (uint32_t i = 0; i < b->n_dispatches && st == MLG_OK; i++) {
     const mlgb_dispatch *d = &b->dispatches[i];
     const mlgb_kernel *kd = &b->kernels[d->kernel];
@@ -354,6 +371,7 @@ mlg_status mlg_cl_record(mlg_backend_model *m, mlg_backend_session **out_session
     r->kernel = s->kernels[i];
     r->name = kd->name;
     r->bundle_index = i;
+    r->programs = d->programs;
     r->work_dim = 1;
     for (int dim = 0; dim < 3; dim++) {
       r->local[dim] = kd->local_size[dim] ? kd->local_size[dim] : 1;
@@ -402,8 +420,8 @@ void mlg_cl_session_destroy(mlg_backend_session *s) {
   if (s->pinned) clReleaseMemObject(s->pinned);
   for (uint32_t i = 0; s->kernels && i < s->model->bundle->n_dispatches; i++)
     if (s->kernels[i]) clReleaseKernel(s->kernels[i]);
-  if (s->regions[MLGB_REGION_IO]) clReleaseMemObject(s->regions[MLGB_REGION_IO]);
-  if (s->regions[MLGB_REGION_ARENA]) clReleaseMemObject(s->regions[MLGB_REGION_ARENA]);
+  for (int r = MLGB_REGION_IO; r < MLGB_N_REGIONS; r++)
+    if (s->regions[r]) clReleaseMemObject(s->regions[r]);
   if (s->queue) clReleaseCommandQueue(s->queue);
   free(s->kernels);
   free(s->dispatches);
@@ -426,6 +444,7 @@ static mlg_status collect_times(mlg_backend_session *s) {
   mlg_status st = MLG_OK;
   memset(s->times_ns, 0, s->model->bundle->n_dispatches * sizeof *s->times_ns);
   for (uint32_t i = 0; i < s->n_dispatches && st == MLG_OK; i++) {
+    if (!s->events[i]) continue; /* another program's */
     cl_ulong start = 0, end = 0;
     cl_int err = clGetEventProfilingInfo(s->events[i], CL_PROFILING_COMMAND_START, sizeof start, &start, NULL);
     if (err == CL_SUCCESS) err = clGetEventProfilingInfo(s->events[i], CL_PROFILING_COMMAND_END, sizeof end, &end, NULL);
@@ -460,7 +479,31 @@ static mlg_status run_error(cl_int err) {
                                                                                   : MLG_ERR_DEVICE;
 }
 
-mlg_status mlg_cl_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_inputs,
+/* A blocking copy between host memory and a region buffer. */
+static mlg_status copy_region(mlg_backend_session *s, uint32_t region, uint64_t offset, uint64_t size, void *host,
+                              int to_device) {
+  const mlgb_bundle *b = s->model->bundle;
+  if (size == 0) return MLG_OK;
+  cl_int err = to_device ? clEnqueueWriteBuffer(s->queue, s->regions[region], CL_TRUE, (size_t)offset, (size_t)size,
+                                                host, 0, NULL, NULL)
+                         : clEnqueueReadBuffer(s->queue, s->regions[region], CL_TRUE, (size_t)offset, (size_t)size,
+                                               host, 0, NULL, NULL);
+  if (err != CL_SUCCESS)
+    return mlg_fail(run_error(err), "%s (%s region of model '%s', %llu bytes) failed: %s",
+                    to_device ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer", mlg_region_name(region),
+                    b->model_name ? b->model_name : "", (unsigned long long)size, mlg_cl_error_name(err));
+  return MLG_OK;
+}
+
+mlg_status mlg_cl_read(mlg_backend_session *s, uint32_t region, uint64_t offset, uint64_t size, void *host) {
+  return copy_region(s, region, offset, size, host, 0);
+}
+
+mlg_status mlg_cl_write(mlg_backend_session *s, uint32_t region, uint64_t offset, uint64_t size, const void *host) {
+  return copy_region(s, region, offset, size, (void *)host, 1);
+}
+
+mlg_status mlg_cl_run(mlg_backend_session *s, uint32_t program, const mlg_transfer *inputs, int n_inputs,
                       const mlg_transfer *outputs, int n_outputs) {
   cl_int err;
   for (int i = 0; i < n_inputs; i++) {
@@ -475,6 +518,7 @@ mlg_status mlg_cl_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_
   }
   for (uint32_t i = 0; i < s->n_dispatches; i++) {
     const mlg_cl_dispatch *d = &s->dispatches[i];
+    if (!(d->programs & program)) continue;
     err = clEnqueueNDRangeKernel(s->queue, d->kernel, d->work_dim, NULL, d->global, d->local, 0, NULL,
                                  s->events ? &s->events[i] : NULL);
     if (err != CL_SUCCESS)

@@ -37,17 +37,20 @@ typedef struct mlg_cl_dispatch {
   size_t global[3];
   size_t local[3];
   uint32_t bundle_index;     /* its index in the bundle's dispatch list */
+  uint32_t programs;         /* mlgb_program bits: the programs that run it */
 } mlg_cl_dispatch;
 
 struct mlg_backend_session {
   mlg_backend_model *model;
   cl_command_queue queue;
-  cl_mem regions[MLGB_N_REGIONS]; /* weights (borrowed from the model), io, arena (owned) */
+  cl_mem regions[MLGB_N_REGIONS]; /* weights (borrowed from the model); io, arena, params,
+                                     state (owned) */
   cl_kernel *kernels;        /* one per bundle dispatch, arguments set (NULL: no work) */
   uint32_t n_dispatches;
   mlg_cl_dispatch *dispatches;
   /* Profiling devices only (NULL otherwise): one event per recorded dispatch, live during a
-   * run; and per bundle dispatch, the device ns of the last successful run. */
+   * run (NULL for those of other programs); and per bundle dispatch, the device ns of the last
+   * successful run. */
   cl_event *events;
   uint64_t *times_ns;
   /* Pinned host staging (host_staging): a CL_MEM_ALLOC_HOST_PTR buffer mapped for the session's
@@ -74,9 +77,13 @@ mlg_status mlg_cl_upload(mlg_backend_device *device, const mlgb_bundle *bundle, 
 mlg_status mlg_cl_build(mlg_backend_model *model, const char *cache_dir, mlg_backend_cache_stats *stats,
                         mlg_progress_fn progress, void *progress_user);
 void       mlg_cl_model_destroy(mlg_backend_model *model);
-mlg_status mlg_cl_record(mlg_backend_model *model, mlg_backend_session **out_session);
+mlg_status mlg_cl_record(mlg_backend_model *model, const void *params, mlg_backend_session **out_session);
 void       mlg_cl_session_destroy(mlg_backend_session *session);
-mlg_status mlg_cl_run(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
+mlg_status mlg_cl_read(mlg_backend_session *session, uint32_t region, uint64_t offset, uint64_t size,
+                       void *host);
+mlg_status mlg_cl_write(mlg_backend_session *session, uint32_t region, uint64_t offset, uint64_t size,
+                        const void *host);
+mlg_status mlg_cl_run(mlg_backend_session *session, uint32_t program, const mlg_transfer *inputs, int n_inputs,
                       const mlg_transfer *outputs, int n_outputs);
 int        mlg_cl_host_staging(mlg_backend_session *session, mlg_transfer *transfers, int n_transfers);
 mlg_status mlg_cl_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);

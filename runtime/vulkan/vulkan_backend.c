@@ -26,6 +26,8 @@ const mlg_backend mlg_vulkan_backend = {
     .session_destroy = mlg_vk_session_destroy,
     .host_staging = mlg_vk_host_staging,
     .run = mlg_vk_run,
+    .read = mlg_vk_read,
+    .write = mlg_vk_write,
     .profile = mlg_vk_profile,
 };
 

@@ -135,7 +135,8 @@ typedef struct mlg_vk_slot {
 
 struct mlg_backend_session {
   mlg_backend_model *model;
-  VkBuffer buffers[MLGB_N_REGIONS];       /* weights borrowed from the model; io, arena owned */
+  VkBuffer buffers[MLGB_N_REGIONS];       /* weights borrowed from the model; io, arena, params,
+                                             state owned */
   VkDeviceMemory memories[MLGB_N_REGIONS];
   VkBuffer staging;
   VkDeviceMemory staging_memory;
@@ -143,16 +144,20 @@ struct mlg_backend_session {
   VkDescriptorPool pool;
   VkDescriptorSet *sets;     /* one per dispatch (NULL for dispatches without arguments) */
   VkCommandPool command_pool;
-  VkCommandBuffer commands;
+  VkCommandBuffer commands[2]; /* per program: the run, and the train step (NULL without one) */
   VkFence fence;
   int n_inputs, n_outputs;
-  mlg_vk_slot *slots;        /* inputs, then outputs, in tensor-table order */
-  /* Profiling devices only: two timestamps per recorded dispatch, and per bundle dispatch its
-   * recorded index (UINT32_MAX: skipped, no work). */
+  mlg_vk_slot *slots;        /* inputs, then outputs, in tensor-table order, then a train step's
+                                loss when it is no output of the run */
+  /* Profiling devices only: two timestamps per recorded dispatch of either program, and per
+   * program p and bundle dispatch i, recorded_index[p * n_dispatches + i]: its pair of
+   * timestamps (UINT32_MAX: not in that program, or no work). */
   VkQueryPool queries;
   uint64_t *stamps;
   uint32_t *recorded_index;
-  /* What was recorded, for tests and tools. */
+  uint32_t last_program;     /* the program of the last run: 0 run, 1 train step */
+  uint32_t first_recorded[2]; /* per program: its first recorded dispatch (timestamp pair) */
+  /* What was recorded (both programs), for tests and tools. */
   uint32_t n_recorded_dispatches;
   uint32_t n_compute_barriers; /* compute→compute barriers between dependent dispatches */
 };
@@ -188,6 +193,10 @@ void       mlg_vk_buffer_destroy(mlg_backend_device *dev, VkBuffer buffer, VkDev
  * waits for the copy. */
 mlg_status mlg_vk_upload(mlg_backend_device *dev, VkBuffer dst, const void *data, uint64_t size,
                          const char *what);
+/* The same at `offset` of `buffer`, either way (to_device: host → buffer; else buffer → host),
+ * ordered after every earlier submission; waits. */
+mlg_status mlg_vk_copy(mlg_backend_device *dev, VkBuffer buffer, uint64_t offset, void *host,
+                       uint64_t size, int to_device, const char *what);
 /* Submits `commands` on the device's queue, signalling `fence` (under the queue lock). */
 VkResult   mlg_vk_submit(mlg_backend_device *dev, VkCommandBuffer commands, VkFence fence);
 
@@ -241,11 +250,15 @@ mlg_status mlg_vk_upload_model(mlg_backend_device *device, const mlgb_bundle *bu
 mlg_status mlg_vk_build(mlg_backend_model *model, const char *cache_dir, mlg_backend_cache_stats *stats,
                         mlg_progress_fn progress, void *progress_user);
 void       mlg_vk_model_destroy(mlg_backend_model *model);
-mlg_status mlg_vk_record(mlg_backend_model *model, mlg_backend_session **out_session);
+mlg_status mlg_vk_record(mlg_backend_model *model, const void *params, mlg_backend_session **out_session);
 void       mlg_vk_session_destroy(mlg_backend_session *session);
 int        mlg_vk_host_staging(mlg_backend_session *session, mlg_transfer *transfers, int n_transfers);
-mlg_status mlg_vk_run(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
-                      const mlg_transfer *outputs, int n_outputs);
+mlg_status mlg_vk_run(mlg_backend_session *session, uint32_t program, const mlg_transfer *inputs,
+                      int n_inputs, const mlg_transfer *outputs, int n_outputs);
+mlg_status mlg_vk_read(mlg_backend_session *session, uint32_t region, uint64_t offset, uint64_t size,
+                       void *host);
+mlg_status mlg_vk_write(mlg_backend_session *session, uint32_t region, uint64_t offset, uint64_t size,
+                        const void *host);
 mlg_status mlg_vk_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
 
 extern const mlg_backend mlg_vulkan_backend;

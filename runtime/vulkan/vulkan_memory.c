@@ -102,6 +102,11 @@ VkResult mlg_vk_submit(mlg_backend_device *dev, VkCommandBuffer commands, VkFenc
 }
 
 mlg_status mlg_vk_upload(mlg_backend_device *dev, VkBuffer dst, const void *data, uint64_t size, const char *what) {
+  return mlg_vk_copy(dev, dst, 0, (void *)data, size, 1, what);
+}
+
+mlg_status mlg_vk_copy(mlg_backend_device *dev, VkBuffer buffer, uint64_t offset, void *host, uint64_t size,
+                       int to_device, const char *what) {
   const mlg_vk_fns *vk = &dev->inst.vk;
   if (size == 0) return MLG_OK;
   char staging_what[300];
@@ -109,11 +114,11 @@ mlg_status mlg_vk_upload(mlg_backend_device *dev, VkBuffer dst, const void *data
   VkBuffer staging;
   VkDeviceMemory staging_memory;
   void *map;
-  mlg_status st = mlg_vk_buffer_create(dev, size, VK_BUFFER_USAGE_TRANSFER_SRC_BIT,
+  mlg_status st = mlg_vk_buffer_create(dev, size, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                                        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0,
                                        staging_what, &staging, &staging_memory, &map);
   if (st != MLG_OK) return st;
-  memcpy(map, data, (size_t)size);
+  if (to_device) memcpy(map, host, (size_t)size);
 
   VkCommandPool pool = VK_NULL_HANDLE;
   VkCommandBuffer cb = VK_NULL_HANDLE;
@@ -149,16 +154,27 @@ mlg_status mlg_vk_upload(mlg_backend_device *dev, VkBuffer dst, const void *data
     r = vk->vkBeginCommandBuffer(cb, &begin);
   }
   if (r == VK_SUCCESS) {
-    VkBufferCopy copy = {0, 0, size};
-    vk->vkCmdCopyBuffer(cb, staging, dst, 1, &copy);
-    /* Make the copy visible to every later shader read (sessions submit after this returns). */
-    VkMemoryBarrier barrier = {
+    /* After every earlier submission's shader and transfer writes; before every later read. */
+    VkMemoryBarrier before = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+    };
+    vk->vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                             VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, NULL, 0, NULL);
+    VkBufferCopy copy = to_device ? (VkBufferCopy){0, offset, size} : (VkBufferCopy){offset, 0, size};
+    if (to_device) vk->vkCmdCopyBuffer(cb, staging, buffer, 1, &copy);
+    else vk->vkCmdCopyBuffer(cb, buffer, staging, 1, &copy);
+    /* Make the copy visible to every later shader read (sessions submit after this returns),
+     * or to the host. */
+    VkMemoryBarrier after = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
         .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
-        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT,
+        .dstAccessMask = to_device ? VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT : VK_ACCESS_HOST_READ_BIT,
     };
-    vk->vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &barrier,
-                             0, NULL, 0, NULL);
+    vk->vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                             to_device ? VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT : VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
+                             &after, 0, NULL, 0, NULL);
     call = "vkEndCommandBuffer";
     r = vk->vkEndCommandBuffer(cb);
   }
@@ -170,11 +186,13 @@ mlg_status mlg_vk_upload(mlg_backend_device *dev, VkBuffer dst, const void *data
     call = "vkWaitForFences";
     r = vk->vkWaitForFences(dev->device, 1, &fence, VK_TRUE, UINT64_MAX);
   }
+  if (r == VK_SUCCESS && !to_device) memcpy(host, map, (size_t)size);
   if (fence) vk->vkDestroyFence(dev->device, fence, NULL);
   if (pool) vk->vkDestroyCommandPool(dev->device, pool, NULL);
   mlg_vk_buffer_destroy(dev, staging, staging_memory);
   if (r != VK_SUCCESS)
-    return mlg_fail(mlg_vk_status(r), "%s (uploading the %s, %llu bytes) on '%s' failed: %s", call, what,
-                    (unsigned long long)size, dev->name, mlg_vk_result_name(r));
+    return mlg_fail(mlg_vk_status(r), "%s (%s the %s, %llu bytes) on '%s' failed: %s", call,
+                    to_device ? "uploading" : "reading", what, (unsigned long long)size, dev->name,
+                    mlg_vk_result_name(r));
   return MLG_OK;
 }

@@ -1,5 +1,6 @@
-/* vulkan_session.c — sessions: the io and arena buffers, staging, one descriptor set per
- * dispatch, and the whole run recorded once into one command buffer:
+/* vulkan_session.c — sessions: the io and arena buffers (and a train step's params and state),
+ * staging, one descriptor set per dispatch, and each program (the run; the train step) recorded
+ * once into a command buffer of its own:
  *
  *   barrier (previous run) | copy inputs staging → io | barrier | dispatches, with a barrier
  *   only before a dispatch that touches what an earlier one wrote (or overwrites what it read)
@@ -35,22 +36,42 @@ static void memory_barrier(const mlg_vk_fns *vk, VkCommandBuffer cb, VkPipelineS
   vk->vkCmdPipelineBarrier(cb, src_stage, dst_stage, 0, 1, &barrier, 0, NULL, 0, NULL);
 }
 
-/* Input and output slots in tensor-table order (the order mlg_session's transfers use), and
- * their places in staging. */
+/* A train step's loss when no output of the run holds it: it gets a slot of its own. */
+static int extra_loss(const mlgb_bundle *b) {
+  return b->has_train && b->tensors[b->train_loss].role != MLGB_ROLE_OUTPUT;
+}
+
+/* Whether a dispatch of `program` binds tensor t. */
+static int program_binds(const mlgb_bundle *b, uint32_t program, uint32_t t) {
+  for (uint32_t i = 0; i < b->n_dispatches; i++) {
+    const mlgb_dispatch *d = &b->dispatches[i];
+    if (!(d->programs & program)) continue;
+    for (uint32_t a = 0; a < d->n_args; a++)
+      if (d->args[a] == t) return 1;
+  }
+  return 0;
+}
+
+/* Input and output slots in tensor-table order (the order mlg_session's transfers use), then a
+ * train step's loss, and their places in staging. */
 static mlg_status plan_slots(mlg_backend_session *s, uint64_t *out_staging_size) {
   const mlgb_bundle *b = s->model->bundle;
   for (uint32_t i = 0; i < b->n_tensors; i++) {
     if (b->tensors[i].role == MLGB_ROLE_INPUT) s->n_inputs++;
     if (b->tensors[i].role == MLGB_ROLE_OUTPUT) s->n_outputs++;
   }
+  if (extra_loss(b)) s->n_outputs++;
   s->slots = calloc((size_t)s->n_inputs + (size_t)s->n_outputs + 1, sizeof *s->slots);
   if (!s->slots) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
   uint64_t at = 0;
   int n = 0;
-  for (int pass = 0; pass < 2; pass++)
+  for (int pass = 0; pass < 3; pass++)
     for (uint32_t i = 0; i < b->n_tensors; i++) {
       const mlgb_tensor *t = &b->tensors[i];
-      if (t->role != (pass == 0 ? MLGB_ROLE_INPUT : MLGB_ROLE_OUTPUT)) continue;
+      int take = pass == 0   ? t->role == MLGB_ROLE_INPUT
+                 : pass == 1 ? t->role == MLGB_ROLE_OUTPUT
+                             : extra_loss(b) && i == b->train_loss;
+      if (!take) continue;
       s->slots[n++] = (mlg_vk_slot){i, t->region, t->offset, t->size, at};
       at += (t->size + SLOT_ALIGN - 1) & ~(uint64_t)(SLOT_ALIGN - 1);
     }
@@ -58,7 +79,7 @@ static mlg_status plan_slots(mlg_backend_session *s, uint64_t *out_staging_size)
   return MLG_OK;
 }
 
-static mlg_status create_buffers(mlg_backend_session *s, uint64_t staging_size) {
+static mlg_status create_buffers(mlg_backend_session *s, uint64_t staging_size, const void *params) {
   mlg_backend_model *m = s->model;
   mlg_backend_device *dev = m->dev;
   const mlgb_bundle *b = m->bundle;
@@ -74,6 +95,21 @@ static mlg_status create_buffers(mlg_backend_session *s, uint64_t staging_size) 
   st = mlg_vk_buffer_create(dev, b->region_size[MLGB_REGION_ARENA], usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0,
                             what, &s->buffers[MLGB_REGION_ARENA], &s->memories[MLGB_REGION_ARENA], NULL);
   if (st != MLG_OK) return st;
+  /* A train step's params (this session's copy) and the optimizer's state, zeros at first. */
+  for (int r = MLGB_REGION_PARAMS; r <= MLGB_REGION_STATE; r++) {
+    snprintf(what, sizeof what, "%s region of model '%s'", mlg_region_name((uint32_t)r), model_name(b));
+    st = mlg_vk_buffer_create(dev, b->region_size[r], usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, what,
+                              &s->buffers[r], &s->memories[r], NULL);
+    if (st != MLG_OK) return st;
+    uint64_t size = b->region_size[r];
+    if (size == 0) continue;
+    void *zeros = r == MLGB_REGION_STATE || !params ? calloc(1, (size_t)size) : NULL;
+    if (!params && r == MLGB_REGION_PARAMS && !zeros) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (r == MLGB_REGION_STATE && !zeros) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+    st = mlg_vk_upload(dev, s->buffers[r], r == MLGB_REGION_PARAMS && params ? params : zeros, size, what);
+    free(zeros);
+    if (st != MLG_OK) return st;
+  }
   snprintf(what, sizeof what, "input/output staging of model '%s'", model_name(b));
   void *map = NULL;
   /* Cached memory reads outputs back fast; coherent means no flush or invalidate. */
@@ -141,15 +177,16 @@ static mlg_status create_sets(mlg_backend_session *s) {
   return MLG_OK;
 }
 
-/* Copies of the slots [first, first + n) between staging and their region buffers, one
- * vkCmdCopyBuffer per region buffer. `in`: staging → region; else region → staging. */
-static int record_copies(mlg_backend_session *s, VkCommandBuffer cb, int first, int n, int in, VkBufferCopy *scratch) {
+/* Copies of the n slots between staging and their region buffers, one vkCmdCopyBuffer per
+ * region buffer. `in`: staging → region; else region → staging. */
+static int record_copies(mlg_backend_session *s, VkCommandBuffer cb, const mlg_vk_slot *slots, int n, int in,
+                         VkBufferCopy *scratch) {
   const mlg_vk_fns *vk = &s->model->dev->inst.vk;
   int copies = 0;
   for (uint32_t region = 0; region < MLGB_N_REGIONS; region++) {
     uint32_t count = 0;
-    for (int i = first; i < first + n; i++) {
-      const mlg_vk_slot *sl = &s->slots[i];
+    for (int i = 0; i < n; i++) {
+      const mlg_vk_slot *sl = &slots[i];
       if (sl->region != region || sl->size == 0) continue;
       scratch[count++] = in ? (VkBufferCopy){sl->staging_offset, sl->offset, sl->size}
                             : (VkBufferCopy){sl->offset, sl->staging_offset, sl->size};
@@ -162,10 +199,10 @@ static int record_copies(mlg_backend_session *s, VkCommandBuffer cb, int first, 
   return copies;
 }
 
-/* The dispatches, with barriers only where one depends on an earlier one: a read or write of a
- * range written since the last barrier, or a write of a range read since then. Weights are
- * never written and never need one. */
-static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) {
+/* The dispatches of `program` (index p), with barriers only where one depends on an earlier
+ * one: a read or write of a range written since the last barrier, or a write of a range read
+ * since then. Weights are never written and never need one. */
+static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb, uint32_t p) {
   mlg_backend_model *m = s->model;
   const mlg_vk_fns *vk = &m->dev->inst.vk;
   const mlgb_bundle *b = m->bundle;
@@ -183,6 +220,7 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) 
   for (uint32_t i = 0; i < b->n_dispatches; i++) {
     const mlgb_dispatch *d = &b->dispatches[i];
     if (d->groups[0] == 0 || d->groups[1] == 0 || d->groups[2] == 0) continue; /* nothing to do */
+    if (!(d->programs & (1u << p))) continue;
     const uint8_t *access = &m->access[m->arg_base[d->kernel]];
     int need = 0;
     for (uint32_t a = 0; a < d->n_args && !need; a++) {
@@ -215,7 +253,7 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) 
       for (uint32_t a = 0; a < d->n_args; a++) off[a] = (uint32_t)(b->tensors[d->args[a]].offset / 4);
       vk->vkCmdPushConstants(cb, m->layouts[d->n_args], VK_SHADER_STAGE_COMPUTE_BIT, 0, d->n_args * 4, off);
     }
-    uint32_t q = 2 * s->n_recorded_dispatches;
+    uint32_t q = 2 * s->n_recorded_dispatches; /* both programs' dispatches number on */
     /* The start is written once every earlier command has finished (BOTTOM_OF_PIPE): at
      * TOP_OF_PIPE it was written as soon as the command was reached, so a dispatch's time also
      * counted the input copies or the previous dispatch it waits for (on the H100 a 2048³ GEMM
@@ -224,7 +262,7 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) 
     vk->vkCmdDispatch(cb, d->groups[0], d->groups[1], d->groups[2]);
     if (s->queries) {
       vk->vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->queries, q + 1);
-      s->recorded_index[i] = s->n_recorded_dispatches;
+      s->recorded_index[p * b->n_dispatches + i] = s->n_recorded_dispatches;
     }
     s->n_recorded_dispatches++;
   }
@@ -233,11 +271,17 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) 
   return MLG_OK;
 }
 
-/* Dispatches with work (the others are not recorded). */
+/* The programs the bundle has: the run, and a train step. */
+static uint32_t n_programs(const mlgb_bundle *b) { return b->has_train ? 2 : 1; }
+
+/* Recorded dispatches of every program (those without work are not recorded). */
 static uint32_t count_work(const mlgb_bundle *b) {
   uint32_t n = 0;
-  for (uint32_t i = 0; i < b->n_dispatches; i++)
-    n += b->dispatches[i].groups[0] && b->dispatches[i].groups[1] && b->dispatches[i].groups[2];
+  for (uint32_t p = 0; p < n_programs(b); p++)
+    for (uint32_t i = 0; i < b->n_dispatches; i++) {
+      const mlgb_dispatch *d = &b->dispatches[i];
+      n += d->groups[0] && d->groups[1] && d->groups[2] && (d->programs & (1u << p));
+    }
   return n;
 }
 
@@ -248,9 +292,9 @@ static mlg_status create_queries(mlg_backend_session *s) {
   uint32_t n = count_work(b);
   if (!dev->profiling || !dev->timestamp_bits || n == 0) return MLG_OK;
   s->stamps = calloc(2 * (size_t)n, sizeof *s->stamps);
-  s->recorded_index = malloc((b->n_dispatches + 1u) * sizeof *s->recorded_index);
+  s->recorded_index = malloc((2 * (size_t)b->n_dispatches + 1u) * sizeof *s->recorded_index);
   if (!s->stamps || !s->recorded_index) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
-  for (uint32_t i = 0; i < b->n_dispatches; i++) s->recorded_index[i] = UINT32_MAX;
+  for (uint32_t i = 0; i < 2 * b->n_dispatches; i++) s->recorded_index[i] = UINT32_MAX;
   VkQueryPoolCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
       .queryType = VK_QUERY_TYPE_TIMESTAMP,
@@ -262,6 +306,73 @@ static mlg_status create_queries(mlg_backend_session *s) {
     return mlg_fail(mlg_vk_status(r), "vkCreateQueryPool (%u timestamps, model '%s') on '%s' failed: %s", 2 * n,
                     model_name(b), dev->name, mlg_vk_result_name(r));
   }
+  return MLG_OK;
+}
+
+/* Recorded dispatches of program p. */
+static uint32_t count_work_of(const mlgb_bundle *b, uint32_t p) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < b->n_dispatches; i++) {
+    const mlgb_dispatch *d = &b->dispatches[i];
+    n += d->groups[0] && d->groups[1] && d->groups[2] && (d->programs & (1u << p));
+  }
+  return n;
+}
+
+/* Records program p (0 the run, 1 the train step) into s->commands[p]: its inputs in, its
+ * dispatches, its outputs out (the run's outputs; the train step's loss). */
+static mlg_status record_program(mlg_backend_session *s, uint32_t p) {
+  mlg_backend_device *dev = s->model->dev;
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  const mlgb_bundle *b = s->model->bundle;
+  VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  VkResult r = vk->vkBeginCommandBuffer(s->commands[p], &begin);
+  if (r != VK_SUCCESS)
+    return mlg_fail(mlg_vk_status(r), "vkBeginCommandBuffer (session of model '%s') on '%s' failed: %s", model_name(b),
+                    dev->name, mlg_vk_result_name(r));
+  VkCommandBuffer cb = s->commands[p];
+  uint32_t n_work = count_work_of(b, p);
+  s->first_recorded[p] = s->n_recorded_dispatches;
+  if (s->queries && n_work) vk->vkCmdResetQueryPool(cb, s->queries, 2 * s->n_recorded_dispatches, 2 * n_work);
+  const VkAccessFlags any_device = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                                   VK_ACCESS_TRANSFER_WRITE_BIT;
+  const VkPipelineStageFlags both = VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+  /* Orders this run after the previous submission of either program. */
+  memory_barrier(vk, cb, both, VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, both, any_device);
+  VkBufferCopy *scratch = calloc((size_t)s->n_inputs + (size_t)s->n_outputs + 1, sizeof *scratch);
+  mlg_vk_slot *slots = calloc((size_t)s->n_inputs + (size_t)s->n_outputs + 1, sizeof *slots);
+  if (!scratch || !slots) {
+    free(scratch);
+    free(slots);
+    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  /* The inputs the program reads, then what it returns. */
+  int n_in = 0, n_out = 0;
+  for (int i = 0; i < s->n_inputs; i++)
+    if (program_binds(b, 1u << p, s->slots[i].tensor)) slots[n_in++] = s->slots[i];
+  for (int i = s->n_inputs; i < s->n_inputs + s->n_outputs; i++) {
+    uint32_t t = s->slots[i].tensor;
+    int want = p == 0 ? b->tensors[t].role == MLGB_ROLE_OUTPUT : t == b->train_loss;
+    if (want) slots[n_in + n_out++] = s->slots[i];
+  }
+  if (record_copies(s, cb, slots, n_in, 1, scratch) > 0)
+    memory_barrier(vk, cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+  mlg_status st = record_dispatches(s, cb, p);
+  if (st == MLG_OK) {
+    memory_barrier(vk, cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+    if (record_copies(s, cb, slots + n_in, n_out, 0, scratch) > 0)
+      memory_barrier(vk, cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                     VK_ACCESS_HOST_READ_BIT);
+  }
+  free(scratch);
+  free(slots);
+  if (st != MLG_OK) return st;
+  r = vk->vkEndCommandBuffer(cb);
+  if (r != VK_SUCCESS)
+    return mlg_fail(mlg_vk_status(r), "vkEndCommandBuffer (session of model '%s', %u dispatches) on '%s' failed: %s",
+                    model_name(b), s->n_recorded_dispatches, dev->name, mlg_vk_result_name(r));
   return MLG_OK;
 }
 
@@ -282,9 +393,9 @@ static mlg_status record_commands(mlg_backend_session *s) {
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
         .commandPool = s->command_pool,
         .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-        .commandBufferCount = 1,
+        .commandBufferCount = n_programs(b),
     };
-    r = vk->vkAllocateCommandBuffers(dev->device, &info, &s->commands);
+    r = vk->vkAllocateCommandBuffers(dev->device, &info, s->commands);
   }
   if (r == VK_SUCCESS) {
     call = "vkCreateFence";
@@ -292,45 +403,15 @@ static mlg_status record_commands(mlg_backend_session *s) {
     r = vk->vkCreateFence(dev->device, &info, NULL, &s->fence);
     if (r != VK_SUCCESS) s->fence = VK_NULL_HANDLE;
   }
-  if (r == VK_SUCCESS) {
-    call = "vkBeginCommandBuffer";
-    VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    r = vk->vkBeginCommandBuffer(s->commands, &begin);
-  }
   if (r != VK_SUCCESS)
     return mlg_fail(mlg_vk_status(r), "%s (session of model '%s') on '%s' failed: %s", call, model_name(b), dev->name,
                     mlg_vk_result_name(r));
-
-  VkCommandBuffer cb = s->commands;
-  if (s->queries) vk->vkCmdResetQueryPool(cb, s->queries, 0, 2 * count_work(b));
-  const VkAccessFlags any_device = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
-                                   VK_ACCESS_TRANSFER_WRITE_BIT;
-  const VkPipelineStageFlags both = VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
-  /* Orders this run after the previous submission of the same command buffer. */
-  memory_barrier(vk, cb, both, VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, both, any_device);
-  VkBufferCopy *scratch = calloc((size_t)s->n_inputs + (size_t)s->n_outputs + 1, sizeof *scratch);
-  if (!scratch) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
-  if (record_copies(s, cb, 0, s->n_inputs, 1, scratch) > 0)
-    memory_barrier(vk, cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-                   VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
-  mlg_status st = record_dispatches(s, cb);
-  if (st == MLG_OK) {
-    memory_barrier(vk, cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-                   VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
-    if (record_copies(s, cb, s->n_inputs, s->n_outputs, 0, scratch) > 0)
-      memory_barrier(vk, cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
-                     VK_ACCESS_HOST_READ_BIT);
-  }
-  free(scratch);
-  if (st != MLG_OK) return st;
-  r = vk->vkEndCommandBuffer(cb);
-  if (r != VK_SUCCESS)
-    return mlg_fail(mlg_vk_status(r), "vkEndCommandBuffer (session of model '%s', %u dispatches) on '%s' failed: %s",
-                    model_name(b), s->n_recorded_dispatches, dev->name, mlg_vk_result_name(r));
-  return MLG_OK;
+  mlg_status st = MLG_OK;
+  for (uint32_t p = 0; p < n_programs(b) && st == MLG_OK; p++) st = record_program(s, p);
+  return st;
 }
 
-mlg_status mlg_vk_record(mlg_backend_model *m, mlg_backend_session **out_session) {
+mlg_status mlg_vk_record(mlg_backend_model *m, const void *params, mlg_backend_session **out_session) {
   *out_session = NULL;
   mlg_backend_session *s = calloc(1, sizeof *s);
   if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -338,7 +419,7 @@ mlg_status mlg_vk_record(mlg_backend_model *m, mlg_backend_session **out_session
   int errors = atomic_load(&m->dev->validation.errors);
   uint64_t staging_size = 0;
   mlg_status st = plan_slots(s, &staging_size);
-  if (st == MLG_OK) st = create_buffers(s, staging_size);
+  if (st == MLG_OK) st = create_buffers(s, staging_size, params);
   if (st == MLG_OK) st = create_sets(s);
   if (st == MLG_OK) st = create_queries(s);
   if (st == MLG_OK) st = record_commands(s);
@@ -391,11 +472,14 @@ int mlg_vk_host_staging(mlg_backend_session *s, mlg_transfer *transfers, int n_t
   return 0;
 }
 
-mlg_status mlg_vk_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_inputs, const mlg_transfer *outputs,
-                      int n_outputs) {
+mlg_status mlg_vk_run(mlg_backend_session *s, uint32_t program, const mlg_transfer *inputs, int n_inputs,
+                      const mlg_transfer *outputs, int n_outputs) {
   mlg_backend_device *dev = s->model->dev;
   const mlg_vk_fns *vk = &dev->inst.vk;
   const mlgb_bundle *b = s->model->bundle;
+  uint32_t p = program == MLGB_PROGRAM_TRAIN ? 1 : 0;
+  if (p >= n_programs(b) || !s->commands[p])
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "model '%s' has no train step", model_name(b));
   for (int i = 0; i < n_inputs; i++) {
     const mlg_vk_slot *sl = s->n_inputs ? find_slot(s, 0, s->n_inputs, i, &inputs[i]) : NULL;
     if (!sl)
@@ -413,7 +497,7 @@ mlg_status mlg_vk_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_
   VkResult r = vk->vkResetFences(dev->device, 1, &s->fence);
   if (r == VK_SUCCESS) {
     call = "vkQueueSubmit";
-    r = mlg_vk_submit(dev, s->commands, s->fence);
+    r = mlg_vk_submit(dev, s->commands[p], s->fence);
   }
   if (r == VK_SUCCESS) {
     call = "vkWaitForFences";
@@ -428,7 +512,26 @@ mlg_status mlg_vk_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_
     uint8_t *slot = s->staging_map + sl->staging_offset;
     if (sl->size && outputs[i].host != slot) memcpy(outputs[i].host, slot, (size_t)sl->size);
   }
-  return mlg_vk_validation_check(dev, errors, "the run");
+  s->last_program = p;
+  return mlg_vk_validation_check(dev, errors, p ? "the train step" : "the run");
+}
+
+static mlg_status copy_region(mlg_backend_session *s, uint32_t region, uint64_t offset, uint64_t size, void *host,
+                              int to_device) {
+  const mlgb_bundle *b = s->model->bundle;
+  char what[300];
+  snprintf(what, sizeof what, "%s region of model '%s'", mlg_region_name(region), model_name(b));
+  int errors = atomic_load(&s->model->dev->validation.errors);
+  mlg_status st = mlg_vk_copy(s->model->dev, s->buffers[region], offset, host, size, to_device, what);
+  return st == MLG_OK ? mlg_vk_validation_check(s->model->dev, errors, "a copy") : st;
+}
+
+mlg_status mlg_vk_read(mlg_backend_session *s, uint32_t region, uint64_t offset, uint64_t size, void *host) {
+  return copy_region(s, region, offset, size, host, 0);
+}
+
+mlg_status mlg_vk_write(mlg_backend_session *s, uint32_t region, uint64_t offset, uint64_t size, const void *host) {
+  return copy_region(s, region, offset, size, (void *)host, 1);
 }
 
 mlg_status mlg_vk_profile(mlg_backend_session *s, uint64_t *out_ns, uint32_t n_dispatches) {
@@ -437,16 +540,21 @@ mlg_status mlg_vk_profile(mlg_backend_session *s, uint64_t *out_ns, uint32_t n_d
   if (!s->queries)
     return mlg_fail(MLG_ERR_UNSUPPORTED, "device '%s' cannot time dispatches%s", dev->name,
                     dev->profiling ? " (its compute queue has no timestamps)" : " (the runtime was created without profiling)");
-  uint32_t n = 2 * s->n_recorded_dispatches;
-  VkResult r = dev->inst.vk.vkGetQueryPoolResults(dev->device, s->queries, 0, n, n * sizeof *s->stamps, s->stamps,
-                                                  sizeof *s->stamps, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+  /* The last run's program only: the other's queries may never have been written. */
+  uint32_t p = s->last_program, first = s->first_recorded[p];
+  uint32_t end = p + 1 < n_programs(b) ? s->first_recorded[p + 1] : s->n_recorded_dispatches;
+  uint32_t n = 2 * (end - first);
+  VkResult r = n == 0 ? VK_SUCCESS
+                      : dev->inst.vk.vkGetQueryPoolResults(dev->device, s->queries, 2 * first, n, n * sizeof *s->stamps,
+                                                           s->stamps + 2 * first, sizeof *s->stamps,
+                                                           VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
   if (r != VK_SUCCESS)
     return mlg_fail(mlg_vk_status(r), "vkGetQueryPoolResults (model '%s') on '%s' failed: %s", model_name(b), dev->name,
                     mlg_vk_result_name(r));
   uint64_t mask = dev->timestamp_bits >= 64 ? UINT64_MAX : (((uint64_t)1 << dev->timestamp_bits) - 1);
   double period = dev->props.limits.timestampPeriod; /* ns per tick */
   for (uint32_t i = 0; i < n_dispatches && i < b->n_dispatches; i++) {
-    uint32_t k = s->recorded_index[i];
+    uint32_t k = s->recorded_index[p * b->n_dispatches + i];
     out_ns[i] = 0;
     if (k == UINT32_MAX) continue;
     uint64_t ticks = ((s->stamps[2 * k + 1] & mask) - (s->stamps[2 * k] & mask)) & mask;

@@ -232,6 +232,33 @@ class PackageTest(unittest.TestCase):
         m = mlg.load(model_path("mlp"), device="opencl:0", dims={"N": 2}, weights=net.state_dict())
         np.testing.assert_allclose(m.run(x=x.numpy())["probs"], ref, rtol=1e-4, atol=1e-6)
 
+    def test_train(self):
+        """train_step and state_dict against torch.optim's numbers (the train_adam fixture), and
+        save_weights read back as weights."""
+        fx = os.path.join(ROOT, "tests", "fixtures", "train_adam")
+        x, label = np.load(os.path.join(fx, "x.npy")), np.load(os.path.join(fx, "label.npy"))
+        m = mlg.load(os.path.join(fx, "model.mlg"), device="opencl:0",
+                     weights=os.path.join(fx, "weights.safetensors"))
+        self.assertTrue(m.trainable)
+        self.assertEqual(m.optimizer, "adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)")
+        self.assertEqual([p.name for p in m.params], ["w1", "b1", "w2", "b2"])
+        losses = [m.train_step(x=x[s], label=label[s]) for s in range(len(x))]
+        np.testing.assert_allclose(losses, np.load(os.path.join(fx, "expected", "loss.npy")),
+                                   rtol=1e-5, atol=1e-6)
+        trained = m.state_dict()
+        for name, value in trained.items():
+            np.testing.assert_allclose(value, np.load(os.path.join(fx, "expected", name + ".npy")),
+                                       rtol=1e-5, atol=1e-6, err_msg=name)
+        saved = os.path.join(self.tmp.name, "trained.safetensors")
+        m.save_weights(saved)
+        self.assertEqual(sorted(read_safetensors(saved)), sorted(trained))
+        again = mlg.load(os.path.join(fx, "model.mlg"), device="opencl:0", weights=saved)
+        for name, value in again.state_dict().items():
+            self.assertTrue(np.array_equal(value, trained[name]), name)
+        with self.assertRaises(mlg.Error) as e:
+            mlg.load(model_path("mlp"), device="opencl:0", dims={"N": 1}).train_step(x=x[0])
+        self.assertIn("has no train step", str(e.exception))
+
     def test_torch_not_imported(self):
         code = ("import sys, numpy as np, mlg\n"
                 "w = {'fc1.weight': np.zeros((256, 784), np.float32)}\n"

@@ -11,10 +11,10 @@
 #include "bundle.h"
 
 /* ---- layout constants (docs/bundle.md) ---- */
-enum { HDR_SIZE = 288, SEC_TABLE = 48, SEC_ENTRY = 24, TENSOR_REC = 104, KERNEL_REC = 32,
-       DISPATCH_REC = 48, MODULE_REC = 24 };
+enum { HDR_SIZE = 312, SEC_TABLE = 48, SEC_ENTRY = 24, TENSOR_REC = 104, KERNEL_REC = 32,
+       DISPATCH_REC = 56, MODULE_REC = 24 };
 enum { S_STRINGS, S_TENSORS, S_MODULES, S_CODE, S_KERNELS, S_ARGS, S_DISPATCHES, S_PLAN, S_META,
-       S_WEIGHTS };
+       S_WEIGHTS, S_TRAIN };
 
 static char err[512];
 
@@ -73,11 +73,15 @@ static mlgb_bundle *make_bundle(int with_weights) {
   b->producer = dup("mlgc 0.1.0");
   b->alignment = 64;
   b->region_size[MLGB_REGION_WEIGHTS] = 192;
-  b->region_size[MLGB_REGION_IO] = 128;
+  b->region_size[MLGB_REGION_IO] = 192;
   b->region_size[MLGB_REGION_ARENA] = 64;
+  b->region_size[MLGB_REGION_PARAMS] = 64;
+  b->region_size[MLGB_REGION_STATE] = 64;
 
-  b->n_tensors = 6;
-  b->tensors = calloc(6, sizeof *b->tensors);
+  /* A train step: fc2.weight is trained (params region) with a momentum (state region); the
+   * step returns loss. */
+  b->n_tensors = 9;
+  b->tensors = calloc(9, sizeof *b->tensors);
   ck_assert_ptr_nonnull(b->tensors);
   set_tensor(&b->tensors[0], "x", MLGB_F32, MLGB_ROLE_INPUT, MLGB_REGION_IO, 2, (int64_t[]){ 1, 3 }, 0);
   set_tensor(&b->tensors[1], "fc1.weight", MLGB_F32, MLGB_ROLE_PARAM, MLGB_REGION_WEIGHTS, 2,
@@ -88,6 +92,14 @@ static mlgb_bundle *make_bundle(int with_weights) {
              (int64_t[]){ 1, 4 }, 0);
   set_tensor(&b->tensors[4], "y", MLGB_F32, MLGB_ROLE_OUTPUT, MLGB_REGION_IO, 2, (int64_t[]){ 1, 4 }, 64);
   set_tensor(&b->tensors[5], "shift", MLGB_I32, MLGB_ROLE_CONST, MLGB_REGION_WEIGHTS, 0, NULL, 128);
+  set_tensor(&b->tensors[6], "loss", MLGB_F32, MLGB_ROLE_OUTPUT, MLGB_REGION_IO, 0, NULL, 128);
+  set_tensor(&b->tensors[7], "fc2.weight", MLGB_F32, MLGB_ROLE_PARAM, MLGB_REGION_PARAMS, 1,
+             (int64_t[]){ 4 }, 0);
+  set_tensor(&b->tensors[8], "fc2.weight.momentum_buffer", MLGB_F32, MLGB_ROLE_STATE,
+             MLGB_REGION_STATE, 1, (int64_t[]){ 4 }, 0);
+  b->has_train = 1;
+  b->train_loss = 6;
+  b->optimizer = dup("sgd(lr=0.1, momentum=0.9)");
 
   b->n_modules = 2;
   b->modules = calloc(2, sizeof *b->modules);
@@ -115,18 +127,18 @@ static mlgb_bundle *make_bundle(int with_weights) {
   b->dispatches = calloc(4, sizeof *b->dispatches);
   ck_assert_ptr_nonnull(b->dispatches);
   mlgb_dispatch *d = b->dispatches;
-  d[0] = (mlgb_dispatch){ dup("h"), 0, { 1, 2, 3 }, 3, malloc(sizeof args0), 96, 80 };
+  d[0] = (mlgb_dispatch){ dup("h"), 0, { 1, 2, 3 }, 3, malloc(sizeof args0), 96, 80, 3 };
   memcpy(d[0].args, args0, sizeof args0);
-  d[1] = (mlgb_dispatch){ dup("y"), 1, { 4, 1, 1 }, 4, malloc(sizeof args1), 8, 52 };
+  d[1] = (mlgb_dispatch){ dup("y"), 1, { 4, 1, 1 }, 4, malloc(sizeof args1), 8, 52, 1 };
   memcpy(d[1].args, args1, sizeof args1);
-  d[2] = (mlgb_dispatch){ dup(""), 2, { 1, 1, 7 }, 0, NULL, 0, 0 };
-  d[3] = (mlgb_dispatch){ dup("%12:h2"), 0, { 1, 2, 3 }, 3, malloc(sizeof args3), 0, 0 };
+  d[2] = (mlgb_dispatch){ dup(""), 2, { 1, 1, 7 }, 0, NULL, 0, 0, 2 };
+  d[3] = (mlgb_dispatch){ dup("%12:h2"), 0, { 1, 2, 3 }, 3, malloc(sizeof args3), 0, 0, 3 };
   memcpy(d[3].args, args3, sizeof args3);
 
-  /* The weights section: the const (4 bytes), after the params (48 + 16) in a bundle built with
-   * them. */
+  /* The weights section: the const (4 bytes), between the params (48 + 16 before it, 16 of the
+   * trained one after) in a bundle built with them. */
   b->has_params = with_weights;
-  b->weights_size = with_weights ? 68 : 4;
+  b->weights_size = with_weights ? 84 : 4;
   b->weights = malloc(b->weights_size);
   ck_assert_ptr_nonnull(b->weights);
   for (uint64_t i = 0; i < b->weights_size; i++) b->weights[i] = (uint8_t)(i * 7 + 3);
@@ -176,6 +188,12 @@ static void assert_same(const mlgb_bundle *a, const mlgb_bundle *b) {
     for (uint32_t j = 0; j < x->n_args; j++) ck_assert_uint_eq(x->args[j], y->args[j]);
     ck_assert_uint_eq(x->flops, y->flops);
     ck_assert_uint_eq(x->bytes, y->bytes);
+    ck_assert_uint_eq(x->programs, y->programs);
+  }
+  ck_assert_int_eq(a->has_train, b->has_train);
+  if (a->has_train) {
+    ck_assert_uint_eq(a->train_loss, b->train_loss);
+    ck_assert_str_eq(a->optimizer, b->optimizer);
   }
   ck_assert_int_eq(a->has_params, b->has_params);
   ck_assert_uint_eq(a->weights_size, b->weights_size);
@@ -231,6 +249,7 @@ START_TEST(round_trip_no_weights) {
   ck_assert_int_eq(r->has_params, 0);
   /* Only the const travels: 4 bytes of weights, the params are bound at load. */
   ck_assert_uint_eq(rd64(sec_entry(data, S_WEIGHTS) + 16), 4);
+  ck_assert_uint_eq(rd64(sec_entry(data, S_TRAIN) + 16), 16); /* one train entry */
   ck_assert_uint_eq(r->weights_size, 4);
   ck_assert_uint_eq(r->target, MLGB_TARGET_VULKAN);
   ck_assert_uint_eq(r->required_features, MLGB_FEATURE_SUBGROUP_ARITH);
@@ -263,16 +282,21 @@ END_TEST
 /* Unpacking places each embedded tensor at its offset of the region; packing gathers them back. */
 START_TEST(weights_pack_unpack) {
   mlgb_bundle *b = make_bundle(1);
-  uint8_t image[192], packed[68];
+  uint8_t image[192], params[64], packed[84];
   memset(image, 0xee, sizeof image);
-  ck_assert_uint_eq(mlgb_weights_size(b), 68);
-  mlgb_weights_unpack(b, image);
+  memset(params, 0xee, sizeof params);
+  uint8_t *images[MLGB_N_REGIONS] = {image, NULL, NULL, params, NULL};
+  ck_assert_uint_eq(mlgb_weights_size(b), 84);
+  mlgb_weights_unpack(b, images);
   ck_assert_mem_eq(image + 0, b->weights, 48);        /* fc1.weight at 0 */
   ck_assert_mem_eq(image + 64, b->weights + 48, 16);  /* fc1.bias at 64 */
   ck_assert_mem_eq(image + 128, b->weights + 64, 4);  /* shift at 128 */
+  ck_assert_mem_eq(params + 0, b->weights + 68, 16);  /* fc2.weight at 0 of the params region */
   ck_assert_uint_eq(image[48], 0xee);                 /* padding untouched */
-  mlgb_weights_pack(b, image, packed);
-  ck_assert_mem_eq(packed, b->weights, 68);
+  ck_assert_uint_eq(params[16], 0xee);
+  const uint8_t *const read_images[MLGB_N_REGIONS] = {image, NULL, NULL, params, NULL};
+  mlgb_weights_pack(b, read_images, packed);
+  ck_assert_mem_eq(packed, b->weights, 84);
   b->has_params = 0;
   ck_assert_uint_eq(mlgb_weights_size(b), 4);
   mlgb_free(b);
@@ -288,7 +312,7 @@ START_TEST(write_validates) {
   ck_assert_ptr_null(data);
   ck_assert_uint_eq(n, 0);
   ck_assert_ptr_nonnull(
-      strstr(err, "cannot write bundle: dispatch 0 (kernel 'matmul') argument 0 is tensor 99, bundle has 6"));
+      strstr(err, "cannot write bundle: dispatch 0 (kernel 'matmul') argument 0 is tensor 99, bundle has 9"));
   b->dispatches[0].args[0] = 0;
   b->dispatches[3].n_args = 2;
   ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
@@ -321,6 +345,25 @@ START_TEST(write_validates) {
   ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
   ck_assert_ptr_nonnull(strstr(err, "alignment 48 is not a power of two"));
   b->alignment = 64;
+  b->dispatches[1].programs = 0;
+  ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "dispatch 1 (kernel 'bias_relu') belongs to programs 0x0 (1 run, 2 train, or both)"));
+  b->dispatches[1].programs = 1;
+  b->train_loss = 4; /* y: f32[1, 4] */
+  ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "the train step's loss 'y' is not an f32 scalar output in the io region"));
+  b->train_loss = 6;
+  b->has_train = 0;
+  ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "dispatch 0 (kernel 'matmul') belongs to programs 0x3 (1 run: the bundle has no train step)"));
+  for (uint32_t i = 0; i < b->n_dispatches; i++) b->dispatches[i].programs = MLGB_PROGRAM_RUN;
+  ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "the params region has 64 bytes, but the bundle has no train step"));
+  b->has_train = 1;
+  b->tensors[8].region = MLGB_REGION_ARENA;
+  ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "tensor 8 'fc2.weight.momentum_buffer' is a state tensor in the arena region (expected state)"));
+  b->tensors[8].region = MLGB_REGION_STATE;
   ck_assert_msg(mlgb_write(b, &data, &n, err, sizeof err) == 0, "%s", err);
   free(data);
   mlgb_free(b);
@@ -337,7 +380,8 @@ typedef struct corruption {
 } corruption;
 
 static void c_magic(uint8_t *b, size_t *n) { b[3] = 'X'; }
-static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 4); }
+static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 5); }
+static void c_version3(uint8_t *b, size_t *n) { wr32(b + 4, 3); }
 static void c_version1(uint8_t *b, size_t *n) { wr32(b + 4, 1); }
 static void c_version2(uint8_t *b, size_t *n) { wr32(b + 4, 2); }
 static void c_features(uint8_t *b, size_t *n) { wr64(b + 40, 6); }
@@ -385,7 +429,14 @@ static void c_numel_overflow(uint8_t *b, size_t *n) {
   wr64(tensor_rec(b, 1) + 48, (uint64_t)1 << 40);
 }
 static void c_size(uint8_t *b, size_t *n) { wr64(tensor_rec(b, 1) + 32, 44); }
-static void c_region(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 3) + 16, 3); }
+static void c_region(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 3) + 16, 5); }
+static void c_programs(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 2) + 48, 4); }
+static void c_dispatch_reserved(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 0) + 52, 1); }
+static void c_train_reserved(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_TRAIN) + 4, 1); }
+static void c_train_loss(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_TRAIN), 12); }
+static void c_train_loss_shape(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_TRAIN), 0); }
+static void c_train_count(uint8_t *b, size_t *n) { wr32(sec_entry(b, S_TRAIN) + 4, 2); }
+static void c_state_region(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 8) + 16, MLGB_REGION_PARAMS); }
 static void c_role_region(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 0) + 12, MLGB_ROLE_PARAM); }
 static void c_dtype(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 0) + 8, 5); }
 static void c_duplicate(uint8_t *b, size_t *n) { memcpy(tensor_rec(b, 4), tensor_rec(b, 0), 8); }
@@ -399,11 +450,13 @@ static void c_module_range(uint8_t *b, size_t *n) { wr64(b + sec_off(b, S_MODULE
 static const corruption corruptions[] = {
   { "wrong magic", c_magic, 0, "not a bundle: magic is 'MLGX' (expected 'MLGB')" },
   { "wrong version", c_version, 0,
-    "bundle version 4 not supported by this runtime (expects 3); recompile with this mlgc" },
+    "bundle version 5 not supported by this runtime (expects 4); recompile with this mlgc" },
   { "version 1 (before required features)", c_version1, 1,
-    "bundle version 1 not supported by this runtime (expects 3); recompile with this mlgc" },
+    "bundle version 1 not supported by this runtime (expects 4); recompile with this mlgc" },
   { "version 2 (arguments per kernel)", c_version2, 1,
-    "bundle version 2 not supported by this runtime (expects 3); recompile with this mlgc" },
+    "bundle version 2 not supported by this runtime (expects 4); recompile with this mlgc" },
+  { "version 3 (before train steps)", c_version3, 1,
+    "bundle version 3 not supported by this runtime (expects 4); recompile with this mlgc" },
   { "unknown required features", c_features, 1,
     "bundle corrupt: requires unknown features 0x6; recompile with this mlgc" },
   { "OpenCL bundle requiring subgroups", c_opencl_subgroups, 1,
@@ -415,7 +468,7 @@ static const corruption corruptions[] = {
   { "wrong target value", c_target, 1, "bundle corrupt: unknown target 7" },
   { "unknown flags", c_flags, 1, "bundle corrupt: unknown flags 0x10" },
   { "section id", c_section_id, 1, "section table entry 3 has id 7" },
-  { "count vs size", c_count_vs_size, 1, "tensor section has 1000 entries of 104 bytes but size 624" },
+  { "count vs size", c_count_vs_size, 1, "tensor section has 1000 entries of 104 bytes but size 936" },
   { "oversized count", c_oversized_count, 1, "bundle corrupt: tensor section needs 104000 bytes at offset" },
   { "offset past end", c_offset_past_end, 1, "bundle corrupt: kernel section needs 96 bytes at offset" },
   { "overflowing offset+size", c_offset_overflow, 1,
@@ -426,7 +479,7 @@ static const corruption corruptions[] = {
   { "overflowing string length", c_string_overflow, 1, "tensor 1 name (offset" },
   { "NUL in a name", c_nul_in_string, 1, "model name contains a NUL byte" },
   { "arg index out of range", c_arg_range, 1,
-    "bundle corrupt: dispatch 0 (kernel 'matmul') argument 0 is tensor 99, bundle has 6" },
+    "bundle corrupt: dispatch 0 (kernel 'matmul') argument 0 is tensor 99, bundle has 9" },
   { "kernel module out of range", c_kernel_module, 1, "kernel 1 'bias_relu' refers to module 5, bundle has 2" },
   { "dispatch args span", c_dispatch_args_span, 1, "dispatch 1 arguments [3, +40) do not follow on" },
   { "kernel reserved field", c_kernel_reserved, 1, "bundle corrupt: kernel 0 reserved field is not 0" },
@@ -447,13 +500,21 @@ static const corruption corruptions[] = {
   { "zero dimension", c_zero_dim, 1, "tensor 1 'fc1.weight': dimension 0 is 0 (must be >= 1)" },
   { "element count overflow", c_numel_overflow, 1, "tensor 1 'fc1.weight': element count overflows" },
   { "size vs shape", c_size, 1, "tensor 1 'fc1.weight' has size 44 bytes, its shape needs 48" },
-  { "region out of range", c_region, 1, "tensor 3 'h' has region 3 (must be < 3)" },
+  { "region out of range", c_region, 1, "tensor 3 'h' has region 5 (must be < 5)" },
+  { "unknown program", c_programs, 1, "dispatch 2 (kernel 'noop') belongs to programs 0x4 (1 run, 2 train, or both)" },
+  { "dispatch reserved field", c_dispatch_reserved, 1, "bundle corrupt: dispatch 0 reserved field is not 0" },
+  { "train reserved field", c_train_reserved, 1, "bundle corrupt: reserved train field is not 0" },
+  { "loss out of range", c_train_loss, 1, "bundle corrupt: the train step's loss is tensor 12, bundle has 9" },
+  { "loss not a scalar", c_train_loss_shape, 1, "the train step's loss 'x' is not an f32 scalar output in the io region" },
+  { "two train entries", c_train_count, 1, "bundle corrupt: train section has 2 entries of 16 bytes but size 16" },
+  { "state in the params region", c_state_region, 1,
+    "tensor 8 'fc2.weight.momentum_buffer' is a state tensor in the params region (expected state)" },
   { "role in wrong region", c_role_region, 1, "tensor 0 'x' is a param tensor in the io region (expected weights)" },
   { "unknown dtype", c_dtype, 1, "tensor 0 'x' has unknown dtype 5" },
   { "duplicate names", c_duplicate, 1, "tensors 0 and 4 have the same name 'x'" },
   { "alignment not a power of two", c_alignment, 1, "alignment 48 is not a power of two" },
   { "weights size mismatch", c_weights_size, 1,
-    "bundle corrupt: weights section has 68 bytes, but the params and consts it embeds take 20" },
+    "bundle corrupt: weights section has 84 bytes, but the params and consts it embeds take 36" },
   { "unknown module kind", c_module_kind, 1, "module 1 has unknown kind 9" },
   { "module code out of range", c_module_range, 1, "module 0 code (1048576 bytes at offset 0) lies outside the code section" },
 };
@@ -490,7 +551,7 @@ START_TEST(truncated_everywhere) {
     ck_assert_int_eq(mlgb_read(b, len, &out, err, sizeof err), -1);
     ck_assert_ptr_null(out);
     if (len < HDR_SIZE)
-      ck_assert_msg(strstr(err, "bundle truncated: header needs 288 bytes") != NULL, "%zu: %s", len, err);
+      ck_assert_msg(strstr(err, "bundle truncated: header needs 312 bytes") != NULL, "%zu: %s", len, err);
     else
       ck_assert_msg(strstr(err, "bundle truncated: header says the file has") != NULL, "%zu: %s", len, err);
     free(b);

@@ -142,7 +142,8 @@ END_TEST
 static void host_reference(const mlgb_bundle *b, int layers, const float *x, double *y) {
   uint8_t *image = calloc(1, b->region_size[MLGB_REGION_WEIGHTS]);
   ck_assert_ptr_nonnull(image);
-  mlgb_weights_unpack(b, image);
+  uint8_t *images[MLGB_N_REGIONS] = {image};
+  mlgb_weights_unpack(b, images);
   double h[BATCH * WIDTH], next[BATCH * WIDTH];
   for (int i = 0; i < BATCH * WIDTH; i++) h[i] = x[i];
   char name[32];

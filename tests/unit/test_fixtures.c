@@ -2,7 +2,10 @@
  * (tests/models/<name>/ with models/<name>.mlg) compiled, run on $MLG_TEST_DEVICE (default: the
  * CPU OpenCL device, PoCL; tests/CMakeLists.txt also runs it on vulkan:0, lavapipe)
  * and compared with the reference outputs that tools/gen_fixtures.py and
- * tools/gen_model_refs.py computed independently. See docs/testing.md.
+ * tools/gen_model_refs.py computed independently. See docs/testing.md. Gradient fixtures
+ * (grad_*) are ordinary ones whose outputs are grad(...); a training fixture (one with a
+ * `steps` file) runs that many train steps, one batch of its inputs each, and compares every
+ * step's loss and every param afterwards.
  *
  * Every case runs at -O2 (graph passes and fusion) and at -O0 (one op per kernel), each against
  * the same references (TCases ops/models and ops_O0/models_O0); ops_O1/models_O1 compile it at
@@ -324,8 +327,87 @@ static const char *case_weights(const fixture_case *c, char *buf, size_t size) {
   return file_exists(buf) ? buf : NULL;
 }
 
+/* The number of train steps of a training fixture (its `steps` file), or 0. */
+static int case_steps(const fixture_case *c) {
+  char path[PATH_LEN];
+  tjoin(path, sizeof path, c->dir, "steps");
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int n = 0;
+  int ok = fscanf(f, "%d", &n) == 1 && n > 0;
+  fclose(f);
+  ck_assert_msg(ok, "%s: %s holds no step count", c->name, path);
+  return n;
+}
+
+/* Reads expected/<name>.npy of a training fixture and compares `got` (n floats) with it. */
+static void compare_expected(const fixture_case *c, const char *name, const float *got, size_t n,
+                             double rtol, double atol) {
+  char file[PATH_LEN], path[PATH_LEN], err[512];
+  ck_assert_int_lt(snprintf(file, sizeof file, "expected/%s.npy", name), (int)sizeof file);
+  tjoin(path, sizeof path, c->dir, file);
+  mlg_tf_tensor want;
+  ck_assert_msg(mlg_npy_read_file(path, &want, err, sizeof err) == 0, "%s: '%s' has no reference: %s",
+                c->name, name, err);
+  ck_assert_msg(want.size == n * sizeof(float), "%s: '%s': %zu values, the reference has %zu", c->name,
+                name, n, want.size / sizeof(float));
+  compare_output(c, name, got, want.data, n, want.dims, want.rank, rtol, atol);
+  mlg_tf_tensor_free(&want);
+}
+
+/* A training fixture: `steps` train steps, step s on slice s of each input file ([steps,
+ * batch...]); then each step's loss and every param against expected/. */
+static void run_train_bundle(const fixture_case *c, mlg_model *model, mlg_session *session, int steps) {
+  char path[PATH_LEN], err[512];
+  double rtol, atol;
+  tjoin(path, sizeof path, c->dir, "tolerance");
+  ck_assert_int_eq(read_tolerance(path, &rtol, &atol), 0);
+  int n_in = mlg_model_input_count(model), n_params = mlg_model_param_count(model);
+  ck_assert_msg(count_expected(c->dir) == n_params + 1, "%s: %d params and the loss, but expected/ holds %d",
+                c->name, n_params, count_expected(c->dir));
+  mlg_tf_tensor *data = calloc((size_t)n_in + 1, sizeof *data);
+  ck_assert_ptr_nonnull(data);
+  for (int i = 0; i < n_in; i++) {
+    mlg_tensor_info info;
+    ck_assert_int_eq(mlg_model_input_info(model, i, &info), MLG_OK);
+    char file[PATH_LEN];
+    ck_assert_int_lt(snprintf(file, sizeof file, "%s.npy", info.name), (int)sizeof file);
+    tjoin(path, sizeof path, c->dir, file);
+    ck_assert_msg(mlg_npy_read_file(path, &data[i], err, sizeof err) == 0, "%s: %s", c->name, err);
+    ck_assert_msg(data[i].rank >= 1 && data[i].dims[0] == steps && data[i].size == (size_t)steps * info.bytes,
+                  "%s: input '%s' holds no %d batches of %zu bytes", c->name, info.name, steps, info.bytes);
+  }
+  float *losses = calloc((size_t)steps, sizeof *losses);
+  ck_assert_ptr_nonnull(losses);
+  for (int s = 0; s < steps; s++) {
+    for (int i = 0; i < n_in; i++) {
+      mlg_tensor_info info;
+      ck_assert_int_eq(mlg_model_input_info(model, i, &info), MLG_OK);
+      ck_assert_int_eq(mlg_session_set_input(session, info.name, (uint8_t *)data[i].data + (size_t)s * info.bytes,
+                                             info.bytes), MLG_OK);
+    }
+    mlg_status st = mlg_session_train_step(session, &losses[s]);
+    ck_assert_msg(st == MLG_OK, "%s: train step %d: %s", c->name, s, mlg_last_error());
+  }
+  compare_expected(c, "loss", losses, (size_t)steps, rtol, atol);
+  for (int k = 0; k < n_params; k++) {
+    mlg_tensor_info info;
+    ck_assert_int_eq(mlg_model_param_info(model, k, &info), MLG_OK);
+    float *got = malloc(info.bytes);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_msg(mlg_session_get_param(session, info.name, got, info.bytes) == MLG_OK, "%s: %s", c->name,
+                  mlg_last_error());
+    compare_expected(c, info.name, got, info.bytes / sizeof(float), rtol, atol);
+    free(got);
+  }
+  free(losses);
+  for (int i = 0; i < n_in; i++) mlg_tf_tensor_free(&data[i]);
+  free(data);
+}
+
 /* Runs a compiled bundle on the test device with the case's inputs against its references. */
 static void run_bundle(const fixture_case *c, const uint8_t *bundle, size_t size) {
+  int steps = case_steps(c);
   mlg_runtime *rt = create_runtime(c);
   mlg_model *model = NULL;
   mlg_status st = mlg_model_load_memory(rt, bundle, size, NULL, &model);
@@ -334,11 +416,15 @@ static void run_bundle(const fixture_case *c, const uint8_t *bundle, size_t size
   mlg_session *session = NULL;
   st = mlg_session_create(model, &session);
   ck_assert_msg(st == MLG_OK, "%s: mlg_session_create: %s", c->name, mlg_last_error());
-  set_inputs(c, model, session);
-  st = mlg_session_run(session);
-  ck_assert_msg(st == MLG_OK, "%s: mlg_session_run: %s: %s", c->name, mlg_status_string(st),
-                mlg_last_error());
-  check_outputs(c, model, session);
+  if (steps) {
+    run_train_bundle(c, model, session, steps);
+  } else {
+    set_inputs(c, model, session);
+    st = mlg_session_run(session);
+    ck_assert_msg(st == MLG_OK, "%s: mlg_session_run: %s: %s", c->name, mlg_status_string(st),
+                  mlg_last_error());
+    check_outputs(c, model, session);
+  }
   mlg_session_destroy(session);
   mlg_model_destroy(model);
   mlg_runtime_destroy(rt);

@@ -39,8 +39,9 @@ static uint8_t *make_bundle(size_t *out_size) {
   mlgb_kernel kernels[2] = {{k0, 0, {32, 1, 1}, 3}, {k1, 0, {32, 1, 1}, 2}};
   /* The second dispatch carries no counts, as from a producer that counts nothing. */
   mlgb_dispatch dispatches[2] = {{.name = nc, .kernel = 0, .groups = {1, 1, 1}, .n_args = 3, .args = args0,
-                                  .flops = 2 * 8 * 4 * 16, .bytes = 512 + 256 + 128},
-                                 {.name = ny, .kernel = 1, .groups = {1, 1, 1}, .n_args = 2, .args = args1}};
+                                  .flops = 2 * 8 * 4 * 16, .bytes = 512 + 256 + 128, .programs = MLGB_PROGRAM_RUN},
+                                 {.name = ny, .kernel = 1, .groups = {1, 1, 1}, .n_args = 2, .args = args1,
+                                  .programs = MLGB_PROGRAM_RUN}};
   static char model_name[] = "mm_relu", producer[] = "test_profile";
   mlgb_bundle b = {0};
   b.target = MLGB_TARGET_OPENCL;

@@ -70,9 +70,10 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
       {kmul, 0, {4, 1, 1}, 2},
       {kadd, 0, {2, 1, 1}, (uint32_t)spec.addw_args},
   };
-  mlgb_dispatch dispatches[2] = {{.name = "t", .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0},
+  mlgb_dispatch dispatches[2] = {{.name = "t", .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0,
+                                  .programs = MLGB_PROGRAM_RUN},
                                  {.name = "y", .kernel = 1, .groups = {2, 1, 1}, .n_args = kernels[1].n_params,
-                                  .args = args1}};
+                                  .args = args1, .programs = MLGB_PROGRAM_RUN}};
   static char model_name[] = "double_add", producer[] = "test_runtime";
 
   mlgb_bundle b = {0};

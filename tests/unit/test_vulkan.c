@@ -109,7 +109,7 @@ typedef struct dispatch_spec {
 typedef struct model_spec {
   uint32_t target;
   uint32_t alignment;
-  uint64_t region_size[3];
+  uint64_t region_size[MLGB_N_REGIONS];
   int n_tensors;
   tensor_spec tensors[8];
   int n_kernels;
@@ -150,7 +150,8 @@ static mlgb_bundle *make_bundle(const model_spec *spec) {
     const kernel_spec *ks = &spec->kernels[ds->kernel];
     dispatches[i] = (mlgb_dispatch){.name = (char *)ks->name, .kernel = ds->kernel,
                                     .groups = {ds->groups[0], ds->groups[1], ds->groups[2]},
-                                    .n_args = ks->n_args, .args = (uint32_t *)ks->args};
+                                    .n_args = ks->n_args, .args = (uint32_t *)ks->args,
+                                    .programs = MLGB_PROGRAM_RUN};
   }
   mlgb_bundle b = {0};
   b.target = spec->target ? spec->target : MLGB_TARGET_VULKAN;
@@ -172,7 +173,8 @@ static mlgb_bundle *make_bundle(const model_spec *spec) {
   b.weights_size = mlgb_weights_size(&b);
   b.weights = malloc(b.weights_size + 1);
   ck_assert_ptr_nonnull(b.weights);
-  mlgb_weights_pack(&b, (const uint8_t *)(spec->weights ? spec->weights : no_weights), b.weights);
+  const uint8_t *images[MLGB_N_REGIONS] = {(const uint8_t *)(spec->weights ? spec->weights : no_weights)};
+  mlgb_weights_pack(&b, images, b.weights);
   uint8_t *data;
   size_t size;
   char err[512];
@@ -233,7 +235,8 @@ static void close_device(mlg_backend_device *dev) {
 static uint8_t *weights_image(const mlgb_bundle *b) {
   uint8_t *image = calloc(1, b->region_size[MLGB_REGION_WEIGHTS] + 1);
   ck_assert_ptr_nonnull(image);
-  mlgb_weights_unpack(b, image);
+  uint8_t *images[MLGB_N_REGIONS] = {image};
+  mlgb_weights_unpack(b, images);
   return image;
 }
 
@@ -291,7 +294,7 @@ static void host_io_init(host_io *io, const mlgb_bundle *b) {
 }
 
 static void run(mlg_backend_session *s, host_io *io) {
-  mlg_status st = B->run(s, io->t, io->n_in, io->t + io->n_in, io->n_out);
+  mlg_status st = B->run(s, MLGB_PROGRAM_RUN, io->t, io->n_in, io->t + io->n_in, io->n_out);
   ck_assert_msg(st == MLG_OK, "run: %s", mlg_last_error());
 }
 
@@ -327,7 +330,7 @@ START_TEST(test_double_add) {
   mlgb_bundle *b = make_bundle(&spec);
   mlg_backend_model *m = load(dev, b, NULL, NULL);
   mlg_backend_session *s = NULL;
-  ck_assert_msg(B->record(m, &s) == MLG_OK, "record: %s", mlg_last_error());
+  ck_assert_msg(B->record(m, NULL, &s) == MLG_OK, "record: %s", mlg_last_error());
   ck_assert_int_eq(s->n_recorded_dispatches, 2);
   ck_assert_int_eq(s->n_compute_barriers, 1); /* addw reads t, which mul2 wrote */
   host_io io;
@@ -343,7 +346,7 @@ START_TEST(test_double_add) {
   }
   /* A second session of the same model has its own io and arena. */
   mlg_backend_session *s2 = NULL;
-  ck_assert(B->record(m, &s2) == MLG_OK);
+  ck_assert(B->record(m, NULL, &s2) == MLG_OK);
   host_io io2;
   host_io_init(&io2, b);
   for (int i = 0; i < 4; i++) io2.data[0][i] = -1.0f;
@@ -376,7 +379,7 @@ START_TEST(test_barriers_only_where_needed) {
   mlgb_bundle *b = make_bundle(&spec);
   mlg_backend_model *m = load(dev, b, NULL, NULL);
   mlg_backend_session *s = NULL;
-  ck_assert_msg(B->record(m, &s) == MLG_OK, "record: %s", mlg_last_error());
+  ck_assert_msg(B->record(m, NULL, &s) == MLG_OK, "record: %s", mlg_last_error());
   ck_assert_int_eq(s->n_recorded_dispatches, 4);
   ck_assert_int_eq(s->n_compute_barriers, 2);
   host_io io;
@@ -407,7 +410,7 @@ START_TEST(test_shared_memory_reduction) {
   mlgb_bundle *b = make_bundle(&spec);
   mlg_backend_model *m = load(dev, b, NULL, NULL);
   mlg_backend_session *s = NULL;
-  ck_assert_msg(B->record(m, &s) == MLG_OK, "record: %s", mlg_last_error());
+  ck_assert_msg(B->record(m, NULL, &s) == MLG_OK, "record: %s", mlg_last_error());
   ck_assert_int_eq(s->n_compute_barriers, 1);
   host_io io;
   host_io_init(&io, b);
@@ -429,7 +432,7 @@ START_TEST(test_profile) {
     mlgb_bundle *b = make_bundle(&spec);
     mlg_backend_model *m = load(dev, b, NULL, NULL);
     mlg_backend_session *s = NULL;
-    ck_assert(B->record(m, &s) == MLG_OK);
+    ck_assert(B->record(m, NULL, &s) == MLG_OK);
     ck_assert_int_eq(s->n_recorded_dispatches, 2);
     host_io io;
     host_io_init(&io, b);
@@ -474,7 +477,7 @@ static void load_expect(mlg_backend_device *dev, const mlgb_bundle *b, int hits,
                 "cache: %d hits, %d misses, %d writes; want %d, %d, %d", stats.hits, stats.misses, stats.writes, hits,
                 misses, writes);
   mlg_backend_session *s = NULL;
-  ck_assert(B->record(m, &s) == MLG_OK);
+  ck_assert(B->record(m, NULL, &s) == MLG_OK);
   host_io io;
   host_io_init(&io, b);
   for (int i = 0; i < 4; i++) io.data[0][i] = 1.0f;
@@ -720,7 +723,7 @@ START_TEST(test_subgroup_reduce_sizes) {
       free(glsl);
       mlg_backend_model *m = load(dev, b, NULL, NULL);
       mlg_backend_session *s = NULL;
-      ck_assert(B->record(m, &s) == MLG_OK);
+      ck_assert(B->record(m, NULL, &s) == MLG_OK);
       host_io io;
       host_io_init(&io, b);
       for (int i = 0; i < groups * ls; i++) io.data[0][i] = (float)((i * 37 + 11) % 23) - 11.0f;
