@@ -12,11 +12,13 @@ MLG_DEBIAN_PACKAGES=(
 )
 # Only the tests need these: clang (tools/test.sh builds with it too), the Khronos validation
 # layer that tests/unit/test_vulkan.c runs every Vulkan device under, Graphviz and xmllint to
-# render and parse mlgc's pictures (tests/suite_pictures.sh), and Debian's Python with NumPy,
-# setuptools and wheel to build and test the Python package in a virtual environment.
+# render and parse mlgc's pictures (tests/suite_pictures.sh), Debian's Python with NumPy,
+# setuptools and wheel to build and test the Python package in a virtual environment, and
+# scikit-learn for the 8×8 digits it ships, which test_train trains models on.
 # shellcheck disable=SC2034
 MLG_TEST_PACKAGES=(clang vulkan-validationlayers graphviz libxml2-utils
-                   python3 python3-venv python3-numpy python3-setuptools python3-wheel)
+                   python3 python3-venv python3-numpy python3-setuptools python3-wheel
+                   python3-sklearn)
 
 # Prints the names among "$@" that are not installed (dpkg status "install ok installed").
 mlg_missing_packages() {
