@@ -38,15 +38,24 @@ static mlg_graph *optimize(const mlg_graph *graph, const mlg_compile_options *op
   return g;
 }
 
-/* The stages of mlg_pipeline_run; `weights_file` is read at most once across them. */
-static int run_stages(const mlg_source *source, const mlg_compile_options *options,
-                      mlg_stage last, mlg_weights_file *weights_file, mlg_diag *diag,
-                      mlg_pipeline *out) {
+static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, int target,
+                            mlg_weights_file *weights_file, mlg_diag *diag, mlg_pipeline *out);
+
+static int check_target(const mlg_compile_options *options, mlg_diag *diag) {
   int target = options->target ? options->target : MLGB_TARGET_OPENCL;
   if (target != MLGB_TARGET_OPENCL && target != MLGB_TARGET_VULKAN) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "unknown target %d (expected opencl or vulkan)", target);
     return -1;
   }
+  return target;
+}
+
+/* The stages of mlg_pipeline_run; `weights_file` is read at most once across them. */
+static int run_stages(const mlg_source *source, const mlg_compile_options *options,
+                      mlg_stage last, mlg_weights_file *weights_file, mlg_diag *diag,
+                      mlg_pipeline *out) {
+  int target = check_target(options, diag);
+  if (target < 0) return -1;
 
   out->ast = mlg_parse(source, diag);
   if (!out->ast) {
@@ -59,8 +68,13 @@ static int run_stages(const mlg_source *source, const mlg_compile_options *optio
   mlg_check_options check = {.n_dims = options->n_dims, .dims = options->dims};
   out->graph = mlg_check(out->ast, &check, diag);
   if (!out->graph) return -1;
-  if (last == MLG_STAGE_GRAPH) return 0;
+  return run_graph_stages(options, last, target, weights_file, diag, out);
+}
 
+/* The stages after the graph (out->graph), whichever front end built it. */
+static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, int target,
+                            mlg_weights_file *weights_file, mlg_diag *diag, mlg_pipeline *out) {
+  if (last <= MLG_STAGE_GRAPH) return 0;
   out->optimized = optimize(out->graph, options, weights_file, diag);
   if (!out->optimized) return -1;
   const mlg_graph *g = out->optimized;
@@ -120,6 +134,21 @@ int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *option
   mlg_weights_file weights_file;
   mlg_weights_file_init(&weights_file, options->weights_path);
   int rc = run_stages(source, options, last, &weights_file, diag, out);
+  mlg_weights_file_close(&weights_file);
+  return rc;
+}
+
+int mlg_pipeline_run_graph(mlg_graph *graph, const mlg_compile_options *options, mlg_stage last,
+                           mlg_diag *diag, mlg_pipeline *out) {
+  static const mlg_compile_options defaults = {0};
+  if (!options) options = &defaults;
+  memset(out, 0, sizeof(*out));
+  out->graph = graph;
+  int target = check_target(options, diag);
+  if (target < 0) return -1;
+  mlg_weights_file weights_file;
+  mlg_weights_file_init(&weights_file, options->weights_path);
+  int rc = run_graph_stages(options, last, target, &weights_file, diag, out);
   mlg_weights_file_close(&weights_file);
   return rc;
 }

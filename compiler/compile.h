@@ -58,6 +58,11 @@ typedef struct mlg_pipeline {
  * to diag); whatever was produced is in *out either way and freed by mlg_pipeline_free. */
 int  mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *options, mlg_stage last,
                       mlg_diag *diag, mlg_pipeline *out);
+/* The same stages from the graph on, for a graph another front end built (compiler/onnx/):
+ * takes ownership of `graph` (out->graph, freed by mlg_pipeline_free in every case); `last` at
+ * MLG_STAGE_AST or MLG_STAGE_GRAPH stops at once. */
+int  mlg_pipeline_run_graph(struct mlg_graph *graph, const mlg_compile_options *options,
+                            mlg_stage last, mlg_diag *diag, mlg_pipeline *out);
 void mlg_pipeline_free(mlg_pipeline *pipeline);
 
 /* Compiles `source` into bundle bytes (caller frees *out_data with free). Diagnostics go to

@@ -8,24 +8,29 @@
 #include "compile.h"
 #include "diag.h"
 #include "emit_code.h"
+#include "emit_mlg.h"
 #include "fuse.h"
 #include "gemm_tuning.h"
 #include "graph.h"
 #include "lower.h"
 #include "plan.h"
+#include "onnx/onnx_import.h"
 #include "../runtime/bundle.h"
 
 #define MAX_DIMS 64
 
 static const char usage[] =
-    "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|fused|kernels|plan] [--target opencl|vulkan]\n"
+    "usage: mlgc FILE.mlg|FILE.onnx [-o OUT] [--emit=ast|graph|mlg|fused|kernels|plan]\n"
+    "            [--target opencl|vulkan]\n"
     "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights] [-O0|-O2]\n"
     "            [--device-hint=cpu|gpu] [--subgroups=on|off] [--tuning FILE] [--no-memory-reuse]\n"
     "\n"
-    "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
-    "or prints one stage with --emit (to stdout, or to -o OUT).\n"
+    "Compiles an mlg model, or an ONNX model (FILE.onnx, docs/onnx.md), into a bundle (.mlgb;\n"
+    "default: FILE with .mlgb in place of .mlg or .onnx), or prints one stage with --emit (to\n"
+    "stdout, or to -o OUT).\n"
     "  -o OUT            output file\n"
-    "  --emit=STAGE      ast | graph | fused (the ops each kernel holds) |\n"
+    "  --emit=STAGE      ast | graph | mlg (the graph as mlg text; with -o OUT.mlg the params'\n"
+    "                    values go to OUT.safetensors) | fused (the ops each kernel holds) |\n"
     "                    kernels (OpenCL C or GLSL) | plan (memory plan)\n"
     "  --target T        opencl (default) or vulkan (GLSL compiled to SPIR-V)\n"
     "  --device-hint=H   cpu, gpu or unknown (default): tile GEMM/conv kernels for that class\n"
@@ -70,6 +75,7 @@ static char *default_output(const char *input) {
   base = base ? base + 1 : input;
   size_t n = strlen(base);
   if (n > 4 && strcmp(base + n - 4, ".mlg") == 0) n -= 4;
+  else if (n > 5 && strcmp(base + n - 5, ".onnx") == 0) n -= 5;
   char *out = malloc(n + 6);
   if (!out) return NULL;
   memcpy(out, base, n);
@@ -184,26 +190,56 @@ int main(int argc, char **argv) {
   }
 
   mlg_stage last = MLG_STAGE_BUNDLE;
-  int emit_fused = 0;
+  int emit_fused = 0, emit_mlg = 0;
+  int onnx = mlg_onnx_is_model_path(input);
   if (emit) {
     if (strcmp(emit, "ast") == 0) last = MLG_STAGE_AST;
     else if (strcmp(emit, "graph") == 0) last = MLG_STAGE_GRAPH;
+    else if (strcmp(emit, "mlg") == 0) last = MLG_STAGE_GRAPH, emit_mlg = 1;
     else if (strcmp(emit, "kernels") == 0) last = MLG_STAGE_KERNELS;
     else if (strcmp(emit, "fused") == 0) last = MLG_STAGE_KERNELS, emit_fused = 1;
     else if (strcmp(emit, "plan") == 0) last = MLG_STAGE_PLAN;
-    else return usage_error("unknown --emit stage '%s' (ast, graph, fused, kernels, plan)", emit);
+    else return usage_error("unknown --emit stage '%s' (ast, graph, mlg, fused, kernels, plan)", emit);
   }
+  if (onnx && last == MLG_STAGE_AST)
+    return usage_error("--emit=ast: '%s' is an ONNX model, imported straight into a graph (try "
+                       "--emit=mlg or --emit=graph)", input);
 
+  /* The front end: mlg text (parse + check), or an ONNX model (compiler/onnx/). */
   mlg_source source;
-  if (mlg_source_load(&source, input) != 0) {
+  if (onnx ? mlg_source_from_memory(&source, input, "", 0) != 0 : mlg_source_load(&source, input) != 0) {
     fprintf(stderr, "mlgc: error: cannot read '%s': %s\n", input, strerror(errno));
     return 1;
   }
   mlg_diag diag;
   mlg_diag_init(&diag, &source, stderr);
+  if (onnx) diag.max_errors = 0; /* one error may list many nodes; -D errors are few */
   mlg_pipeline p;
-  int rc = mlg_pipeline_run(&source, &options, last, &diag, &p);
+  int rc;
+  if (onnx) {
+    mlg_onnx_options io = {.n_dims = n_dims, .dims = dims};
+    mlg_graph *graph = NULL;
+    rc = mlg_onnx_import_file(input, &io, &diag, &graph);
+    if (rc == 0) rc = mlg_pipeline_run_graph(graph, &options, last, &diag, &p);
+    else memset(&p, 0, sizeof p);
+  } else {
+    rc = mlg_pipeline_run(&source, &options, last, &diag, &p);
+  }
   int status = rc == 0 && diag.n_errors == 0 ? 0 : 1;
+  char *weights_out = NULL;
+  if (status == 0 && emit_mlg && output) {
+    /* OUT.mlg's params go to OUT.safetensors (the -o name with its extension replaced). */
+    const char *dot = strrchr(output, '.'), *slash = strrchr(output, '/');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - output) : strlen(output);
+    weights_out = malloc(stem + 13);
+    if (!weights_out) return 1;
+    memcpy(weights_out, output, stem);
+    memcpy(weights_out + stem, ".safetensors", 13);
+    if (strcmp(weights_out, output) == 0) {
+      free(weights_out);
+      return usage_error("-o '%s' would be overwritten by the weights; name the text .mlg", output);
+    }
+  }
 
   if (status == 0) {
     char *default_out = NULL;
@@ -215,7 +251,10 @@ int main(int argc, char **argv) {
     } else {
       switch (last) {
       case MLG_STAGE_AST: mlg_ast_print(p.ast, out); break;
-      case MLG_STAGE_GRAPH: mlg_graph_print(p.graph, &source, out); break;
+      case MLG_STAGE_GRAPH:
+        if (!emit_mlg) mlg_graph_print(p.graph, &source, out);
+        else if (mlg_emit_mlg(p.graph, input, weights_out, &diag, out) != 0) status = 1;
+        break;
       case MLG_STAGE_KERNELS:
         if (emit_fused) mlg_fusion_print(p.fusion, p.optimized, p.lowered, out);
         else print_kernels(&p, out);
@@ -232,6 +271,7 @@ int main(int argc, char **argv) {
     }
     free(default_out);
   }
+  free(weights_out);
   mlg_pipeline_free(&p);
   mlg_source_free(&source);
   return status;

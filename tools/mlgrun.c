@@ -15,6 +15,7 @@
 #include "bundle.h"
 #include "file_util.h"
 #include "compile.h"
+#include "onnx/onnx_import.h"
 #include "gemm_tune.h"
 #include "mlg.h"
 #include "mlgrun_perf.h"
@@ -30,8 +31,8 @@
 static const char USAGE[] =
     "usage: mlgrun MODEL [options]\n"
     "\n"
-    "Runs MODEL (.mlgb bundle, or .mlg source compiled in memory) and writes each output to\n"
-    "DIR/NAME.npy.\n"
+    "Runs MODEL (.mlgb bundle, or .mlg source or .onnx model compiled in memory) and writes each\n"
+    "output to DIR/NAME.npy.\n"
     "\n"
     "options:\n"
     "  --weights FILE.safetensors   weights to bind by name (for .mlg: given to the compiler)\n"
@@ -41,7 +42,7 @@ static const char USAGE[] =
     "                               the first GPU, else the first CPU device)\n"
     "  --validate                   Vulkan: enable the validation layers; a validation error\n"
     "                               fails the run (same as MLG_VK_VALIDATION=1)\n"
-    "  -D NAME=VALUE                bind a dimension of a .mlg model (repeatable)\n"
+    "  -D NAME=VALUE                bind a dimension of a .mlg or .onnx model (repeatable)\n"
     "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
     "                               uniform in [-1, 1), i32 inputs are 0\n"
     "  --list-devices               list devices and exit\n"
@@ -313,7 +314,7 @@ static int ends_with(const char *s, const char *suffix) {
 /* A .mlgb by name, or any file that starts with the bundle magic. */
 static int is_bundle(const char *path) {
   if (ends_with(path, ".mlgb")) return 1;
-  if (ends_with(path, ".mlg")) return 0;
+  if (ends_with(path, ".mlg") || ends_with(path, ".onnx")) return 0;
   char magic[4] = {0};
   FILE *f = fopen(path, "rb");
   if (!f) return 0;
@@ -374,14 +375,17 @@ static int tuning_only(const args *a) {
   return 0;
 }
 
-/* Compiles a .mlg in memory; diagnostics go to stderr. */
+/* Compiles a .mlg (or imports a .onnx) in memory; diagnostics go to stderr. */
 static int compile_source(const args *a, int target, const mlg_device_info *dev, uint8_t **out_data,
                           size_t *out_size) {
+  int onnx = mlg_onnx_is_model_path(a->model);
   mlg_source src;
-  if (mlg_source_load(&src, a->model) != 0) return error("cannot read '%s': %s", a->model, strerror(errno));
+  if (onnx ? mlg_source_from_memory(&src, a->model, "", 0) != 0 : mlg_source_load(&src, a->model) != 0)
+    return error("cannot read '%s': %s", a->model, strerror(errno));
   mlg_diag diag;
   mlg_diag_init(&diag, &src, stderr);
   diag.color = isatty(STDERR_FILENO);
+  if (onnx) diag.max_errors = 0;
   mlg_compile_options opts = {0};
   opts.target = target;
   opts.n_dims = a->n_dims;
@@ -394,7 +398,24 @@ static int compile_source(const args *a, int target, const mlg_device_info *dev,
   mlg_gemm_tuning tuning;
   mlg_tune_report rep;
   if (gemm_tuning(a, dev, &tuning, &rep)) opts.gemm_tuning = &tuning;
-  int rc = mlg_compile(&src, &opts, &diag, out_data, out_size);
+  int rc;
+  if (onnx) {
+    /* The ONNX front end (docs/onnx.md), then the same stages. */
+    mlg_onnx_options io = {.n_dims = a->n_dims, .dims = a->dims};
+    mlg_graph *graph = NULL;
+    mlg_pipeline p;
+    memset(&p, 0, sizeof p);
+    rc = mlg_onnx_import_file(a->model, &io, &diag, &graph);
+    if (rc == 0) rc = mlg_pipeline_run_graph(graph, &opts, MLG_STAGE_BUNDLE, &diag, &p);
+    if (rc == 0) {
+      *out_data = p.bundle;
+      *out_size = p.bundle_size;
+      p.bundle = NULL;
+    }
+    mlg_pipeline_free(&p);
+  } else {
+    rc = mlg_compile(&src, &opts, &diag, out_data, out_size);
+  }
   mlg_source_free(&src);
   if (rc != 0) return error("could not compile '%s' (%d error%s)", a->model, diag.n_errors, diag.n_errors == 1 ? "" : "s");
   return 0;
