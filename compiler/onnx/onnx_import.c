@@ -760,11 +760,17 @@ static void model_name(const Onnx__ModelProto *m, const char *path, char *out, s
   const char *name = m->graph && m->graph->name && m->graph->name[0] ? m->graph->name : NULL;
   char stem[OX_NAME_MAX + 1] = "model";
   if (path) {
+    /* The file's name without its extension; for a file named model.onnx, its folder's. */
     const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    snprintf(stem, sizeof stem, "%s", base);
-    char *dot = strrchr(stem, '.');
-    if (dot && dot != stem) *dot = '\0';
+    if (base && strncmp(base + 1, "model.", 6) == 0) {
+      const char *dir = base;
+      while (dir > path && dir[-1] != '/') dir--;
+      if (dir < base) snprintf(stem, sizeof stem, "%.*s", (int)(base - dir), dir);
+    } else {
+      snprintf(stem, sizeof stem, "%s", base ? base + 1 : path);
+      char *dot = strrchr(stem, '.');
+      if (dot && dot != stem) *dot = '\0';
+    }
   }
   /* Exporters name graphs "main_graph", "torch_jit", "torch-jit-export": the file says more. */
   if (!name || strcmp(name, "main_graph") == 0 || strncmp(name, "torch", 5) == 0) name = stem;

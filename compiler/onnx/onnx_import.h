@@ -26,7 +26,7 @@
 
 /* The opsets of the default domain ("" / "ai.onnx") the importer accepts. */
 #define MLG_ONNX_MIN_OPSET 11
-#define MLG_ONNX_MAX_OPSET 24
+#define MLG_ONNX_MAX_OPSET 25
 
 struct Onnx__TensorProto;
 
