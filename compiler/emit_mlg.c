@@ -25,18 +25,19 @@ void mlg_name_sanitize(const char *name, char *out, size_t size) {
     if (size) out[0] = '\0';
     return;
   }
-  for (const char *p = name ? name : ""; *p && n + 2 < size; p++) {
+  for (const char *p = name ? name : ""; *p && n + 1 < size; p++) {
     char ch = *p;
     if (ch == '.' || ch == '/') {
       need_sep = n > 0;
       continue;
     }
     if (need_sep) {
+      if (n + 2 >= size) break; /* a '.' and at least one character after it */
       out[n++] = '.';
       need_sep = 0;
-      if (n + 2 >= size) break;
     }
     if (n == 0 && ch >= '0' && ch <= '9') out[n++] = 'v';
+    if (n + 1 >= size) break;
     out[n++] = is_alnum_(ch) ? ch : '_';
   }
   if (n > 0 && out[n - 1] == '.') n--;
@@ -431,10 +432,9 @@ int mlg_emit_mlg(const mlg_graph *g, const char *source_note, const char *weight
       goto done;
     }
   } else if (n_weights) {
-    mlg_diag_warning(diag, (mlg_span){0, 0}, "--emit=mlg: %d param%s without initializers; write "
-                     "the text to a file (-o OUT.mlg) to get their values in OUT.safetensors",
-                     n_weights, n_weights == 1 ? " has its values only in the graph, as it is"
-                                               : "s have their values only in the graph, as they are");
+    mlg_diag_warning(diag, (mlg_span){0, 0}, "--emit=mlg: the values of %d param%s are not in the "
+                     "text; write it to a file (-o OUT.mlg) to get them in OUT.safetensors",
+                     n_weights, n_weights == 1 ? "" : "s");
   }
   rc = 0;
   goto done;
