@@ -384,9 +384,20 @@ int64_t ox_attr_int(ox_ctx *c, const char *name, int64_t deflt) {
   return a && a->has_i ? a->i : deflt;
 }
 
+/* The shortest decimal that reads back as f, as a double: ONNX stores 1e-5 as the float
+ * 9.99999974e-06, which mlg text should show (and the kernels use) as 1e-05, the same float. */
+static double float_value(float f) {
+  char buf[32];
+  for (int prec = 1; prec <= 9; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+    if ((float)strtod(buf, NULL) == f) return strtod(buf, NULL);
+  }
+  return (double)f;
+}
+
 double ox_attr_float(ox_ctx *c, const char *name, double deflt) {
   const Onnx__AttributeProto *a = read_attr(c, name);
-  return a && a->has_f ? (double)a->f : a && a->has_i ? (double)a->i : deflt;
+  return a && a->has_f ? float_value(a->f) : a && a->has_i ? (double)a->i : deflt;
 }
 
 int ox_attr_ints(ox_ctx *c, const char *name, int64_t *out, int max) {
