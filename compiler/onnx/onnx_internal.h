@@ -71,16 +71,17 @@ const ox_tensor *ox_attr_tensor(ox_ctx *c, const char *name);
 void        ox_attr_ignore(ox_ctx *c, const char *name);
 
 /* ---- building ---- */
-/* One attribute of an mlg op call: name and value. Lists end with {NULL}. */
+/* One attribute of an mlg op call: name and value. Lists end with OX_END. */
 typedef struct ox_kv {
   const char *name;
   mlg_attr value;
 } ox_kv;
+#define OX_END {.name = NULL}    /* ends a list of ox_kv */
 mlg_attr    ox_i(int64_t v);
 mlg_attr    ox_f(double v);
 mlg_attr    ox_is(const int64_t *v, int n);
 
-/* Applies mlg op `op` to graph nodes `in` with attributes `kv` (NULL or a {NULL}-terminated
+/* Applies mlg op `op` to graph nodes `in` with attributes `kv` (NULL or an OX_END-terminated
  * list; the rest take the op's defaults) through its shape rule. Returns the node id, or -1
  * with the reason set ("mlg op conv2d: ..."). */
 int         ox_op(ox_ctx *c, const char *op, const int *in, int n_in, const ox_kv *kv);

@@ -78,12 +78,12 @@ static int un(ox_ctx *c, const char *op, int x) { return x < 0 ? -1 : ox_op1(c, 
 /* reshape(x, dims) */
 static int reshape_to(ox_ctx *c, int x, int rank, const int64_t *dims) {
   if (x < 0) return -1;
-  return ox_op1(c, "reshape", x, (ox_kv[]){{"shape", ox_is(dims, rank)}, {NULL}});
+  return ox_op1(c, "reshape", x, (ox_kv[]){{"shape", ox_is(dims, rank)}, OX_END});
 }
 
 static int reduce_op(ox_ctx *c, const char *op, int x, const int64_t *axes, int n, int keepdims) {
   if (x < 0) return -1;
-  return ox_op1(c, op, x, (ox_kv[]){{"axes", ox_is(axes, n)}, {"keepdims", ox_i(keepdims)}, {NULL}});
+  return ox_op1(c, op, x, (ox_kv[]){{"axes", ox_is(axes, n)}, {"keepdims", ox_i(keepdims)}, OX_END});
 }
 
 /* A per-channel vector [C] viewed as [C, 1, ..., 1] to broadcast over dim 1 of a rank-r tensor. */
@@ -185,7 +185,7 @@ static int m_clip(ox_ctx *c) {
   if (ox_has_input(c, 1) && num_in(c, 1, "min", &lo) != 0) return -1;
   if (ox_has_input(c, 2) && num_in(c, 2, "max", &hi) != 0) return -1;
   if (isfinite(lo) && isfinite(hi) && lo <= hi)
-    return out_node(c, ox_op1(c, "clamp", x, (ox_kv[]){{"lo", ox_f(lo)}, {"hi", ox_f(hi)}, {NULL}}));
+    return out_node(c, ox_op1(c, "clamp", x, (ox_kv[]){{"lo", ox_f(lo)}, {"hi", ox_f(hi)}, OX_END}));
   int y = x;
   if (lo > -INFINITY) y = bin(c, "maximum", y, ox_scalar(c, (float)lo));
   if (hi < INFINITY) y = bin(c, "minimum", y, ox_scalar(c, (float)hi));
@@ -195,7 +195,7 @@ static int m_clip(ox_ctx *c) {
 static int m_leaky_relu(ox_ctx *c) {
   int x = ox_tensor_in(c, 0);
   double alpha = ox_attr_float(c, "alpha", 0.01);
-  return out_node(c, x < 0 ? -1 : ox_op1(c, "leaky_relu", x, (ox_kv[]){{"alpha", ox_f(alpha)}, {NULL}}));
+  return out_node(c, x < 0 ? -1 : ox_op1(c, "leaky_relu", x, (ox_kv[]){{"alpha", ox_f(alpha)}, OX_END}));
 }
 
 /* alpha * (exp(min(x, 0)) - 1): the negative branch of Elu and Selu. */
@@ -229,13 +229,13 @@ static int m_hard_sigmoid(ox_ctx *c) {
   int x = ox_tensor_in(c, 0);
   double alpha = ox_attr_float(c, "alpha", 0.2), beta = ox_attr_float(c, "beta", 0.5);
   int y = add_s(c, mul_s(c, x, (float)alpha), (float)beta);
-  return out_node(c, y < 0 ? -1 : ox_op1(c, "clamp", y, (ox_kv[]){{"lo", ox_f(0)}, {"hi", ox_f(1)}, {NULL}}));
+  return out_node(c, y < 0 ? -1 : ox_op1(c, "clamp", y, (ox_kv[]){{"lo", ox_f(0)}, {"hi", ox_f(1)}, OX_END}));
 }
 
 static int m_hard_swish(ox_ctx *c) {
   int x = ox_tensor_in(c, 0);
   int y = add_s(c, mul_s(c, x, 1.0f / 6.0f), 0.5f);
-  y = y < 0 ? -1 : ox_op1(c, "clamp", y, (ox_kv[]){{"lo", ox_f(0)}, {"hi", ox_f(1)}, {NULL}});
+  y = y < 0 ? -1 : ox_op1(c, "clamp", y, (ox_kv[]){{"lo", ox_f(0)}, {"hi", ox_f(1)}, OX_END});
   return out_node(c, bin(c, "mul", x, y));
 }
 
@@ -375,13 +375,13 @@ static int read_window(ox_ctx *c, int spatial, const int64_t *in, const int64_t 
 static int as_2d(ox_ctx *c, int x, int spatial) {
   if (x < 0 || spatial == 2) return x;
   int64_t ax = 2;
-  return ox_op1(c, "unsqueeze", x, (ox_kv[]){{"axes", ox_is(&ax, 1)}, {NULL}});
+  return ox_op1(c, "unsqueeze", x, (ox_kv[]){{"axes", ox_is(&ax, 1)}, OX_END});
 }
 
 static int from_2d(ox_ctx *c, int y, int spatial) {
   if (y < 0 || spatial == 2) return y;
   int64_t ax = 2;
-  return ox_op1(c, "squeeze", y, (ox_kv[]){{"axes", ox_is(&ax, 1)}, {NULL}});
+  return ox_op1(c, "squeeze", y, (ox_kv[]){{"axes", ox_is(&ax, 1)}, OX_END});
 }
 
 static int m_conv(ox_ctx *c) {
@@ -401,7 +401,7 @@ static int m_conv(ox_ctx *c) {
     if (in[i] < 0) return -1;
   int y = ox_op(c, "conv2d", in, n_in,
                 (ox_kv[]){{"stride", ox_is(win.stride, 2)}, {"padding", ox_is(win.pads, 4)},
-                          {"dilation", ox_is(win.dilation, 2)}, {"groups", ox_i(group)}, {NULL}});
+                          {"dilation", ox_is(win.dilation, 2)}, {"groups", ox_i(group)}, OX_END});
   return out_node(c, from_2d(c, y, spatial));
 }
 
@@ -435,7 +435,7 @@ static int pool(ox_ctx *c, const char *op, int avg) {
                    "padded positions as zeros)");
   int y = ox_op1(c, op, as_2d(c, x, spatial),
                  (ox_kv[]){{"kernel", ox_is(win.kernel, 2)}, {"stride", ox_is(win.stride, 2)},
-                           {"padding", ox_is(win.pads, 4)}, {NULL}});
+                           {"padding", ox_is(win.pads, 4)}, OX_END});
   return out_node(c, from_2d(c, y, spatial));
 }
 
@@ -467,7 +467,7 @@ static int m_batch_norm(ox_ctx *c) {
   int in[5];
   for (int i = 0; i < 5; i++)
     if ((in[i] = ox_tensor_in(c, i)) < 0) return -1;
-  return out_node(c, ox_op(c, "batch_norm", in, 5, (ox_kv[]){{"eps", ox_f(eps)}, {NULL}}));
+  return out_node(c, ox_op(c, "batch_norm", in, 5, (ox_kv[]){{"eps", ox_f(eps)}, OX_END}));
 }
 
 /* (x - mean) / sqrt(var + eps) over `axes` (kept as 1s). */
@@ -500,7 +500,7 @@ static int m_layer_norm(ox_ctx *c) {
   if (ox_has_input(c, 2)) in[n++] = ox_tensor_in(c, 2);
   for (int i = 0; i < n; i++)
     if (in[i] < 0) return -1;
-  if (out_node(c, ox_op(c, "layer_norm", in, n, (ox_kv[]){{"eps", ox_f(eps)}, {"axis", ox_i(axis)}, {NULL}})) != 0)
+  if (out_node(c, ox_op(c, "layer_norm", in, n, (ox_kv[]){{"eps", ox_f(eps)}, {"axis", ox_i(axis)}, OX_END})) != 0)
     return -1;
   if (!ox_has_output(c, 1) && !ox_has_output(c, 2)) return 0;
   /* Mean and InvStdDev, over the normalized axes, kept as 1s. */
@@ -620,12 +620,12 @@ static int softmax(ox_ctx *c, const char *op) {
   int axis = axis_of(c, ox_attr_int(c, "axis", old ? 1 : -1), t->rank, "axis");
   if (axis < 0) return -1;
   if (!old || axis == t->rank - 1)
-    return out_node(c, ox_op1(c, op, x, (ox_kv[]){{"axis", ox_i(axis)}, {NULL}}));
+    return out_node(c, ox_op1(c, op, x, (ox_kv[]){{"axis", ox_i(axis)}, OX_END}));
   /* Opsets before 13: over the input flattened to 2-D at axis. */
   int64_t flat[2] = {1, 1}, dims[MAXR];
   for (int k = 0; k < t->rank; k++) flat[k < axis ? 0 : 1] *= t->dims[k];
   memcpy(dims, t->dims, sizeof dims);
-  int y = ox_op1(c, op, reshape_to(c, x, 2, flat), (ox_kv[]){{"axis", ox_i(1)}, {NULL}});
+  int y = ox_op1(c, op, reshape_to(c, x, 2, flat), (ox_kv[]){{"axis", ox_i(1)}, OX_END});
   return out_node(c, reshape_to(c, y, t->rank, dims));
 }
 
@@ -853,7 +853,7 @@ static int m_flatten(ox_ctx *c) {
   const ox_tensor *k = ox_known(c, 0);
   if (k) return out_const(c, ox_reshaped(c, k, 2, flat));
   int x = ox_tensor_in(c, 0);
-  return out_node(c, x < 0 ? -1 : ox_op1(c, "flatten", x, (ox_kv[]){{"axis", ox_i(axis)}, {NULL}}));
+  return out_node(c, x < 0 ? -1 : ox_op1(c, "flatten", x, (ox_kv[]){{"axis", ox_i(axis)}, OX_END}));
 }
 
 static int m_transpose(ox_ctx *c) {
@@ -872,7 +872,7 @@ static int m_transpose(ox_ctx *c) {
   const ox_tensor *k = ox_known(c, 0);
   if (k && (k->i || k->numel <= 4096)) return out_const(c, ox_fold_transpose(c, k, perm));
   int x = ox_tensor_in(c, 0);
-  return out_node(c, x < 0 ? -1 : ox_op1(c, "transpose", x, (ox_kv[]){{"perm", ox_is(perm, n)}, {NULL}}));
+  return out_node(c, x < 0 ? -1 : ox_op1(c, "transpose", x, (ox_kv[]){{"perm", ox_is(perm, n)}, OX_END}));
 }
 
 static int m_concat(ox_ctx *c) {
@@ -903,7 +903,7 @@ static int m_concat(ox_ctx *c) {
     if ((in[m++] = ox_tensor_in(c, i)) < 0) return -1;
   }
   if (m == 1) return out_node(c, in[0]);
-  return out_node(c, ox_op(c, "concat", in, m, (ox_kv[]){{"axis", ox_i(axis)}, {NULL}}));
+  return out_node(c, ox_op(c, "concat", in, m, (ox_kv[]){{"axis", ox_i(axis)}, OX_END}));
 }
 
 /* One output of Split or a slice along one axis, known or computed. */
@@ -923,7 +923,7 @@ static int slice_axis(ox_ctx *c, int k, int axis, int64_t begin, int64_t count, 
   int y = x < 0 ? -1
                 : ox_op1(c, "slice", x,
                          (ox_kv[]){{"starts", ox_is(&begin, 1)}, {"ends", ox_is(&end, 1)},
-                                   {"axes", ox_is(&ax, 1)}, {NULL}});
+                                   {"axes", ox_is(&ax, 1)}, OX_END});
   return ox_set_output(c, k, y);
 }
 
@@ -996,7 +996,7 @@ static int m_slice(ox_ctx *c) {
                            : ox_op1(c, "slice", x,
                                     (ox_kv[]){{"starts", ox_is(fs, rank)}, {"ends", ox_is(fe, rank)},
                                               {"axes", ox_is(all, rank)}, {"steps", ox_is(fsteps, rank)},
-                                              {NULL}}));
+                                              OX_END}));
 }
 
 /* Axes of Squeeze and Unsqueeze: an attribute before opset 13, an input from 13 on. */
@@ -1029,7 +1029,7 @@ static int m_squeeze(ox_ctx *c) {
   if (k) return out_const(c, ox_reshaped(c, k, r, out));
   int x = ox_tensor_in(c, 0);
   if (x < 0 || n_drop == 0) return out_node(c, x);
-  return out_node(c, ox_op1(c, "squeeze", x, (ox_kv[]){{"axes", ox_is(dropped, n_drop)}, {NULL}}));
+  return out_node(c, ox_op1(c, "squeeze", x, (ox_kv[]){{"axes", ox_is(dropped, n_drop)}, OX_END}));
 }
 
 static int m_unsqueeze(ox_ctx *c) {
@@ -1055,7 +1055,7 @@ static int m_unsqueeze(ox_ctx *c) {
   for (int d = 0; d < out_rank; d++)
     if (ins[d]) sorted[m++] = d;
   int x = ox_tensor_in(c, 0);
-  return out_node(c, x < 0 ? -1 : ox_op1(c, "unsqueeze", x, (ox_kv[]){{"axes", ox_is(sorted, m)}, {NULL}}));
+  return out_node(c, x < 0 ? -1 : ox_op1(c, "unsqueeze", x, (ox_kv[]){{"axes", ox_is(sorted, m)}, OX_END}));
 }
 
 static int m_gather(ox_ctx *c) {
@@ -1080,7 +1080,7 @@ static int m_gather(ox_ctx *c) {
   int in[2] = {ox_tensor_in(c, 0), ox_const_node(c, &it, NULL, iv)};
   free(iv);
   if (in[0] < 0 || in[1] < 0) return -1;
-  return out_node(c, ox_op(c, "gather", in, 2, (ox_kv[]){{"axis", ox_i(axis)}, {NULL}}));
+  return out_node(c, ox_op(c, "gather", in, 2, (ox_kv[]){{"axis", ox_i(axis)}, OX_END}));
 }
 
 static int m_expand(ox_ctx *c) {
@@ -1131,7 +1131,7 @@ static int m_tile(ox_ctx *c) {
     if (reps[d] > 64) return ox_fail(c, "repeats[%d] = %lld: at most 64 are supported", d, (long long)reps[d]);
     int in[64];
     for (int k = 0; k < reps[d]; k++) in[k] = y;
-    y = ox_op(c, "concat", in, (int)reps[d], (ox_kv[]){{"axis", ox_i(d)}, {NULL}});
+    y = ox_op(c, "concat", in, (int)reps[d], (ox_kv[]){{"axis", ox_i(d)}, OX_END});
   }
   return out_node(c, y);
 }
@@ -1164,7 +1164,7 @@ static int m_pad(ox_ctx *c) {
         int64_t begin = side ? 0 : -p, end = side ? t.dims[a] + p : t.dims[a], ax = a;
         if (end <= begin) return ox_fail(c, "negative pads leave nothing");
         y = ox_op1(c, "slice", y, (ox_kv[]){{"starts", ox_is(&begin, 1)}, {"ends", ox_is(&end, 1)},
-                                            {"axes", ox_is(&ax, 1)}, {NULL}});
+                                            {"axes", ox_is(&ax, 1)}, OX_END});
         continue;
       }
       t.dims[a] = p;
@@ -1175,7 +1175,7 @@ static int m_pad(ox_ctx *c) {
       int k2 = ox_const_node(c, &t, fill, NULL);
       free(fill);
       int in[2] = {side ? y : k2, side ? k2 : y};
-      y = ox_op(c, "concat", in, 2, (ox_kv[]){{"axis", ox_i(a)}, {NULL}});
+      y = ox_op(c, "concat", in, 2, (ox_kv[]){{"axis", ox_i(a)}, OX_END});
     }
   }
   return out_node(c, y);
@@ -1196,7 +1196,7 @@ static int m_depth_to_space(ox_ctx *c) {
   int64_t p[6] = {0, 3, 4, 1, 5, 2}, pc[6] = {0, 1, 4, 2, 5, 3};
   int64_t out[4] = {n, ch, h * b, w * b};
   int y = reshape_to(c, x, 6, crd ? s1c : s1);
-  y = y < 0 ? -1 : ox_op1(c, "transpose", y, (ox_kv[]){{"perm", ox_is(crd ? pc : p, 6)}, {NULL}});
+  y = y < 0 ? -1 : ox_op1(c, "transpose", y, (ox_kv[]){{"perm", ox_is(crd ? pc : p, 6)}, OX_END});
   return out_node(c, reshape_to(c, y, 4, out));
 }
 
@@ -1210,7 +1210,7 @@ static int m_space_to_depth(ox_ctx *c) {
   int64_t n = t->dims[0], ch = t->dims[1], h = t->dims[2] / b, w = t->dims[3] / b;
   int64_t s1[6] = {n, ch, h, b, w, b}, p[6] = {0, 3, 5, 1, 2, 4}, out[4] = {n, ch * b * b, h, w};
   int y = reshape_to(c, x, 6, s1);
-  y = y < 0 ? -1 : ox_op1(c, "transpose", y, (ox_kv[]){{"perm", ox_is(p, 6)}, {NULL}});
+  y = y < 0 ? -1 : ox_op1(c, "transpose", y, (ox_kv[]){{"perm", ox_is(p, 6)}, OX_END});
   return out_node(c, reshape_to(c, y, 4, out));
 }
 
