@@ -157,6 +157,11 @@ static void run_test(const char *dir, node_test *t) {
     for (size_t j = 0; j < g->n_initializer; j++)
       is_init |= g->initializer[j] && g->initializer[j]->name && strcmp(g->initializer[j]->name, name) == 0;
     if (is_init) continue;
+    const Onnx__TypeProto *tp = g->input[k] ? g->input[k]->type : NULL;
+    if (tp && tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+      set_detail(t, R_UNSUPPORTED, "an input is a sequence, map or optional, not a tensor");
+      goto done;
+    }
     if (read_io(dir, "input", n_ins, &arena, &ins[n_ins], err, sizeof err) != 0) {
       n_ins++;
       set_detail(t, R_UNSUPPORTED, "an input: %s", err);
