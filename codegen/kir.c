@@ -118,11 +118,23 @@ typedef struct kir_frame {
   int n, cap;
 } kir_frame;
 
+/* A name in use in the kernel being built (taken), or a base whose numbered variants are being
+ * handed out: `next` is the first suffix not yet known to be taken. */
+typedef struct kir_name {
+  const char *name;    /* in the arena; NULL: an empty slot */
+  int taken;
+  int next;
+} kir_name;
+
 struct kir_builder {
   kir_module *m;
   kir_kernel *k;
   int failed;
   int cap_buffers, cap_locals, cap_vars;
+  /* Open-addressing hash set of the kernel's names (malloc'd, freed with the builder): a
+   * kernel of thousands of variables named from a few hints is named in linear time. */
+  kir_name *names;
+  int n_names, cap_names;
   int depth;           /* frames in use; frame 0 = kernel body */
   kir_frame frames[KIR_MAX_DEPTH];
 };
@@ -150,12 +162,14 @@ static const char *const reserved_words[] = {
   "mix", "clamp", "sign", "step", "length", "dot", "cross", "distance", "normalize", "fma",
   "pc", "mlg_erf", NULL};
 
-static int name_taken(const kir_builder *b, const char *name) {
+static int reserved(const kir_kernel *k, const char *name) {
   for (int i = 0; reserved_words[i]; i++)
     if (strcmp(reserved_words[i], name) == 0) return 1;
-  if (strncmp(name, "get_", 4) == 0 || strncmp(name, "gl_", 3) == 0) return 1;
-  const kir_kernel *k = b->k;
-  if (strcmp(k->name, name) == 0) return 1;
+  return strncmp(name, "get_", 4) == 0 || strncmp(name, "gl_", 3) == 0 || strcmp(k->name, name) == 0;
+}
+
+/* Whether a finished kernel already uses `name` (a buffer "x" also takes "x_off"). */
+static int kernel_uses(const kir_kernel *k, const char *name) {
   for (int i = 0; i < k->n_buffers; i++) {
     const char *bn = k->buffers[i].name;
     size_t len = strlen(bn);
@@ -169,8 +183,74 @@ static int name_taken(const kir_builder *b, const char *name) {
   return 0;
 }
 
-/* A valid identifier derived from `hint`, unique in the kernel. */
-static const char *unique_name(kir_builder *b, const char *hint) {
+static uint64_t name_hash(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+/* The builder's entry for `name`; with `create`, added (copied into the arena) when missing.
+ * NULL when absent, or on allocation failure (which poisons the builder). */
+static kir_name *name_entry(kir_builder *b, const char *name, int create) {
+  if (create && (b->n_names + 1) * 2 > b->cap_names) {
+    int cap = b->cap_names ? b->cap_names * 2 : 64;
+    kir_name *t = calloc((size_t)cap, sizeof(*t));
+    if (!t) {
+      b->failed = 1;
+      return NULL;
+    }
+    for (int i = 0; i < b->cap_names; i++) {
+      if (!b->names[i].name) continue;
+      size_t j = name_hash(b->names[i].name) & (size_t)(cap - 1);
+      while (t[j].name) j = (j + 1) & (size_t)(cap - 1);
+      t[j] = b->names[i];
+    }
+    free(b->names);
+    b->names = t;
+    b->cap_names = cap;
+  }
+  if (b->cap_names == 0) return NULL;
+  size_t j = name_hash(name) & (size_t)(b->cap_names - 1);
+  while (b->names[j].name) {
+    if (strcmp(b->names[j].name, name) == 0) return &b->names[j];
+    j = (j + 1) & (size_t)(b->cap_names - 1);
+  }
+  if (!create) return NULL;
+  const char *copy = kir_strdup(b->m, name);
+  if (!copy) {
+    b->failed = 1;
+    return NULL;
+  }
+  b->names[j] = (kir_name){copy, 0, 1};
+  b->n_names++;
+  return &b->names[j];
+}
+
+static int name_taken(kir_builder *b, const char *name) {
+  if (reserved(b->k, name)) return 1;
+  const kir_name *e = name_entry(b, name, 0);
+  return e && e->taken;
+}
+
+/* Records `name` as used (and "name_off" for a buffer). Returns the arena copy, or NULL. */
+static const char *take_name(kir_builder *b, const char *name, int buffer) {
+  kir_name *e = name_entry(b, name, 1);
+  if (!e) return NULL;
+  e->taken = 1;
+  if (buffer) {
+    char off[80];
+    snprintf(off, sizeof(off), "%s_off", name);
+    kir_name *o = name_entry(b, off, 1);
+    if (!o) return NULL;
+    o->taken = 1;
+    e = name_entry(b, name, 0); /* the table may have grown */
+  }
+  return e->name;
+}
+
+/* A valid identifier derived from `hint`, unique in the kernel: the hint itself, else the hint
+ * with the first free number ("acc", "acc1", "acc2"; "t3" gives "t3_1"). */
+static const char *unique_name(kir_builder *b, const char *hint, int buffer) {
   char base[48];
   size_t n = 0;
   if (!hint || !*hint) hint = "v";
@@ -187,12 +267,18 @@ static const char *unique_name(kir_builder *b, const char *hint) {
   if (base[0] == '_') base[0] = 'v';
   char buf[64];
   snprintf(buf, sizeof(buf), "%s", base);
-  for (int i = 1; name_taken(b, buf); i++) {
-    size_t len = strlen(base);
-    int need_sep = len > 0 && base[len - 1] >= '0' && base[len - 1] <= '9';
-    snprintf(buf, sizeof(buf), need_sep ? "%s_%d" : "%s%d", base, i);
+  if (name_taken(b, buf)) {
+    /* Names are never given back, so every suffix below the base's counter is still taken. */
+    kir_name *e = name_entry(b, base, 1);
+    if (!e) return NULL;
+    int need_sep = n > 0 && base[n - 1] >= '0' && base[n - 1] <= '9';
+    int i = e->next;
+    do snprintf(buf, sizeof(buf), need_sep ? "%s_%d" : "%s%d", base, i++);
+    while (name_taken(b, buf));
+    e = name_entry(b, base, 0);
+    if (e) e->next = i;
   }
-  char *p = kir_strdup(b->m, buf);
+  const char *p = take_name(b, buf, buffer);
   if (!p) b->failed = 1;
   return p;
 }
@@ -223,7 +309,7 @@ int kir_buffer_param(kir_builder *b, const char *name, kir_scalar elem, kir_acce
     b->failed = 1;
     return -1;
   }
-  const char *nm = unique_name(b, name);
+  const char *nm = unique_name(b, name, 1);
   if (!nm) return -1;
   kir_buffer *buf = &k->buffers[k->n_buffers];
   buf->name = nm;
@@ -247,7 +333,7 @@ int kir_local_array_t(kir_builder *b, const char *name, kir_type elem, int count
     b->failed = 1;
     return -1;
   }
-  const char *nm = unique_name(b, name);
+  const char *nm = unique_name(b, name, 0);
   if (!nm) return -1;
   kir_local *l = &k->locals[k->n_locals];
   l->name = nm;
@@ -263,7 +349,7 @@ int kir_var_new(kir_builder *b, const char *name_hint, kir_type type) {
     b->failed = 1;
     return -1;
   }
-  const char *nm = unique_name(b, name_hint);
+  const char *nm = unique_name(b, name_hint, 0);
   if (!nm) return -1;
   k->vars[k->n_vars].name = nm;
   k->vars[k->n_vars].type = type;
@@ -294,6 +380,7 @@ int kir_kernel_end(kir_builder *b, kir_kernel **out_kernel) {
       rc = 0;
     }
   }
+  free(b->names);
   free(b);
   return rc;
 }
@@ -307,11 +394,9 @@ int kir_kernel_rename(kir_module *m, kir_kernel *k, const char *name) {
     int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (s > name && c >= '0' && c <= '9');
     if (!ok) return -1;
   }
-  /* A builder over the finished kernel answers whether one of its names is taken. */
-  kir_builder probe = {.m = m, .k = k};
   const char *old = k->name;
   k->name = "";
-  int taken = name_taken(&probe, name);
+  int taken = reserved(k, name) || kernel_uses(k, name);
   k->name = old;
   if (taken) return -1;
   char *copy = kir_strdup(m, name);

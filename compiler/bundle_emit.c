@@ -5,9 +5,10 @@
 #include <string.h>
 
 #include "../runtime/bundle.h"
+#include "../runtime/mlg_version.h"
 #include "emit_code.h"
 
-#define MLG_PRODUCER "mlgc 0.1.0"
+#define MLG_PRODUCER "mlgc " MLG_VERSION_STRING
 
 /* Bundle tensor names are unique: inputs, params and consts keep their declared names, outputs
  * their output names, and everything else is "%ID" or "%ID:binding". */
@@ -53,15 +54,22 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   b.alignment = (uint32_t)plan->alignment;
   for (int r = 0; r < MLGB_N_REGIONS; r++) b.region_size[r] = (uint64_t)plan->region_size[r];
   b.has_params = in->has_params;
-  b.weights = (uint8_t *)in->weights;
 
-  /* Arena tensors that no launch touches (fused away) have no storage: the bundle leaves them
-   * out, and index[] maps the remaining tensor ids to bundle indices. */
+  /* index[] maps tensor ids to bundle indices. The table lists the inputs, then the outputs,
+   * each in declaration order (the order the runtime lists them in), then every other tensor
+   * by id. Arena tensors that no launch touches (fused away) have no storage: the bundle
+   * leaves them out. */
   index = malloc(sizeof(int) * (size_t)(lw->n_tensors ? lw->n_tensors : 1));
   if (!index) goto oom;
+  for (int t = 0; t < lw->n_tensors; t++) index[t] = -1;
+  for (int t = 0; t < g->n_nodes; t++) /* the checker makes input nodes in declaration order */
+    if (g->nodes[t].kind == MLG_NODE_INPUT) index[t] = (int)b.n_tensors++;
+  for (int o = 0; o < lw->n_outputs; o++)
+    if (index[lw->output_tensor[o]] < 0) index[lw->output_tensor[o]] = (int)b.n_tensors++;
   for (int t = 0; t < lw->n_tensors; t++) {
     const mlg_placement *p = &plan->tensors[t];
-    index[t] = p->region == MLGB_REGION_ARENA && p->first_use < 0 ? -1 : (int)b.n_tensors++;
+    if (index[t] < 0 && !(p->region == MLGB_REGION_ARENA && p->first_use < 0))
+      index[t] = (int)b.n_tensors++;
   }
   b.tensors = calloc(b.n_tensors ? b.n_tensors : 1, sizeof(*b.tensors));
   b.kernels = calloc(in->code->n_modules ? (size_t)in->code->n_modules : 1, sizeof(*b.kernels));
@@ -93,6 +101,13 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
       bt->rank = 1;
       bt->dims[0] = p->size / 4;
     }
+  }
+
+  /* The weights section: the consts' bytes, and the params' unless --no-weights. */
+  b.weights_size = mlgb_weights_size(&b);
+  if (b.weights_size) {
+    if (!in->weights || !(b.weights = malloc((size_t)b.weights_size))) goto oom;
+    mlgb_weights_pack(&b, in->weights, b.weights);
   }
 
   b.n_modules = (uint32_t)in->code->n_modules;
@@ -165,6 +180,7 @@ done:
       free(b.dispatches[l].args);
     }
   free(index);
+  free(b.weights);
   free(b.tensors);
   free(b.kernels);
   free(b.dispatches);

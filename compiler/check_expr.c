@@ -255,6 +255,18 @@ static value apply_op(checker *c, const mlg_op_def *def, const int *inputs, int 
   mlg_type out = { 0 };
   int rc = def->infer(types, n_in, attrs, &out, &err);
   if (rc == 0 && mlg_check_type_limits(&out, &err)) rc = -1;
+  if (rc == 0 && def->check_values) {
+    const void **data = mlg_arena_calloc(&c->scratch, (size_t)(n_in ? n_in : 1), sizeof *data);
+    if (!data) {
+      chk_oom(c);
+      return poison();
+    }
+    for (int i = 0; i < n_in; i++) {
+      const mlg_node *in = &c->b.graph->nodes[inputs[i]];
+      data[i] = in->kind == MLG_NODE_CONST ? in->data : NULL;
+    }
+    rc = def->check_values(types, data, n_in, attrs, &err);
+  }
   if (rc != 0) {
     mlg_span at = span;
     if (err.input >= 0 && err.input < n_in && in_spans) at = in_spans[err.input];
@@ -455,6 +467,15 @@ static const char *suggest_attr(const mlg_op_def *def, const char *name) {
   return best;
 }
 
+/* The attribute a keyword argument names: its own name, or for `dim` (PyTorch's name), the op's
+ * `axis`, else its `axes`. -1 when the op has no such attribute. */
+static int attr_index(const mlg_op_def *def, const char *name) {
+  int k = mlg_op_attr_index(def, name);
+  if (k >= 0 || strcmp(name, "dim") != 0) return k;
+  k = mlg_op_attr_index(def, "axis");
+  return k >= 0 ? k : mlg_op_attr_index(def, "axes");
+}
+
 /* ---- op calls --------------------------------------------------------------------------- */
 
 /* An attribute's value; an integer attribute is an integer-only context. */
@@ -538,7 +559,7 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
   }
   for (int j = 0; j < e->n_kwargs; j++) {
     const mlg_kwarg *kw = &e->kwargs[j];
-    int k = mlg_op_attr_index(def, kw->name);
+    int k = attr_index(def, kw->name);
     value v = k < 0 ? chk_eval(c, sc, kw->value) : eval_attr_value(c, sc, def, &def->attrs[k], kw->value);
     if (k < 0) {
       const char *hint = suggest_attr(def, kw->name);
@@ -554,7 +575,11 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
       continue;
     }
     if (given[k]) {
-      chk_error(c, kw->name_span, "%s: attribute '%s' is given twice", def->name, kw->name);
+      if (strcmp(kw->name, def->attrs[k].name) != 0)
+        chk_error(c, kw->name_span, "%s: attribute '%s' is given twice ('%s' is another name for it)",
+                  def->name, def->attrs[k].name, kw->name);
+      else
+        chk_error(c, kw->name_span, "%s: attribute '%s' is given twice", def->name, kw->name);
       bad = 1;
       continue;
     }
@@ -638,6 +663,13 @@ static value eval_call_any(checker *c, scope *sc, const mlg_expr *e) {
                 e->text, e->text, i <= 2 ? "" : "(...)");
       return poison();
     }
+  }
+  /* Another framework's name for an op, unless the model has a fn of that name. */
+  const char *foreign = mlg_op_foreign(e->text);
+  if (foreign) {
+    chk_error(c, e->name_span, "unknown op '%s'; in mlg it is %s", e->text, foreign);
+    for (int i = 0; i < e->n_args; i++) chk_eval(c, sc, e->args[i]);
+    return poison();
   }
   /* Nearest op, fn or builtin name. */
   const char *best = mlg_op_suggest(e->text);

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "suggest.h"
+
 typedef struct mlg_source {
   char *path;       /* as given by the user; "<memory>" when none */
   char *text;       /* NUL-terminated copy of the file (embedded NULs are kept as bytes) */
@@ -60,11 +62,6 @@ void mlg_diag_vreport(mlg_diag *diag, mlg_diag_level level, mlg_span span, const
 /* Nonzero once max_errors have been reported: callers stop trying to recover. */
 int  mlg_diag_full(const mlg_diag *diag);
 
-/* Levenshtein distance, capped: returns cap+1 when larger. For "did you mean ..." hints. */
-int  mlg_edit_distance(const char *a, const char *b, int cap);
-/* Whether `candidate` is close enough to the unknown name `typed` to suggest it: its edit
- * distance (at most 2), or -1. A name of one or two characters needs a single edit that keeps
- * a character in common ("hh" -> "h", "w1" -> "w2"; not "g" -> "x", which is any other letter). */
-int  mlg_suggest_distance(const char *typed, const char *candidate);
+/* mlg_edit_distance and mlg_suggest_distance for "did you mean ..." hints: suggest.h. */
 
 #endif

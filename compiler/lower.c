@@ -33,7 +33,7 @@ static int root_of(const mlg_lowered *lw, int t) {
   return t;
 }
 
-/* `name`, or the first of name_2, name_3, ... that no kept kernel has. */
+/* Whether a kept kernel is called `name`. */
 static int name_in_use(const lower_state *st, const char *name) {
   for (int i = 0; i < st->n_kept; i++)
     if (strcmp(st->kept[i]->name, name) == 0) return 1;
@@ -41,7 +41,8 @@ static int name_in_use(const lower_state *st, const char *name) {
 }
 
 /* The kept kernel equal to `kernel` (kir_kernel_equal: the same code apart from its name), or
- * `kernel` itself, now kept under a name unique among the kept ones. A duplicate leaves the
+ * `kernel` itself, now kept under a name unique among the kept ones (its own, else the first
+ * free of name_2, name_3, ...). A duplicate leaves the
  * module, so the module holds each distinct kernel once and launches share it. NULL on
  * allocation failure. */
 static kir_kernel *keep_kernel(lower_state *st, kir_kernel *kernel) {

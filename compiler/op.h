@@ -50,6 +50,12 @@ typedef struct mlg_shape_error {
 typedef int (*mlg_shape_fn)(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                             mlg_shape_error *err);
 
+/* Checks the values of the inputs known at compile time, after the shape rule: in_data[i] holds
+ * input i's values (C order, its dtype) when it is a const, else NULL. Returns 0, or -1 with err
+ * filled (err->input: the input at fault). */
+typedef int (*mlg_value_check_fn)(const mlg_type *in, const void *const *in_data, int n_in,
+                                  const mlg_attr *attrs, mlg_shape_error *err);
+
 struct kir_builder;
 struct kir_expr;
 struct mlg_lower_ctx;
@@ -60,6 +66,13 @@ typedef struct kir_expr *(*mlg_scalar_fn)(struct kir_builder *b, struct kir_expr
 /* Every other op: emits the kernels computing node `node` (see lower.h). */
 typedef int (*mlg_lower_fn)(struct mlg_lower_ctx *ctx, int node);
 
+/* A name other frameworks give an op, and how mlg writes it ("relu6" → "clamp(x, 0, 6)"),
+ * for the checker's answer to an unknown op. */
+typedef struct mlg_op_spelling {
+  const char *name;
+  const char *mlg;
+} mlg_op_spelling;
+
 struct mlg_op_def {
   const char *name;
   mlg_op_class cls;
@@ -68,15 +81,19 @@ struct mlg_op_def {
   int n_attrs;
   mlg_attr_def attrs[MLG_MAX_ATTRS];
   mlg_shape_fn infer;
+  mlg_value_check_fn check_values; /* optional: rules on const inputs (gather's indices) */
   mlg_scalar_fn scalar; /* ELEMENTWISE only */
   mlg_lower_fn lower;   /* non-ELEMENTWISE */
   const char *doc;      /* one line, for docs and "did you mean" listings */
+  const mlg_op_spelling *foreign; /* other frameworks' names for it, {NULL} last; or NULL */
 };
 
 /* Looks an op up by name; NULL if unknown. */
 const mlg_op_def *mlg_op_find(const char *name);
 /* The closest op name within edit distance 2 (for "did you mean"), or NULL. */
 const char *mlg_op_suggest(const char *name);
+/* How mlg writes the op another framework calls `name` (an op's `foreign` list), or NULL. */
+const char *mlg_op_foreign(const char *name);
 int mlg_op_count(void);
 const mlg_op_def *mlg_op_at(int i);
 /* Index of an attribute by name in def->attrs, or -1. */

@@ -108,7 +108,11 @@ static int load_param(const mlg_node *n, const mlg_safetensors *file, const char
   } else if (n->init.kind != MLG_INIT_NONE && n->init.kind != MLG_INIT_DATA) {
     mlg_init_fill(&n->init, (float *)dst, (int64_t)(size / 4));
   } else {
-    if (diag)
+    const char *near = mlg_safetensors_closest(file, n->name);
+    if (diag && near)
+      mlg_diag_error(diag, n->span, "param '%s' is not in %s and has no initializer; did you mean '%s' (in the file)?",
+                     n->name, weights_path, near);
+    else if (diag)
       mlg_diag_error(diag, n->span,
                      weights_path ? "param '%s' is not in %s and has no initializer"
                                   : "param '%s' has no initializer%s; pass --weights FILE.safetensors",
@@ -148,6 +152,55 @@ int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file
     return -1;
   }
   *out_bytes = bytes;
+  return 0;
+}
+
+/* Whether a tensor of a PyTorch state_dict is BatchNorm's step counter, which no model uses. */
+static int is_bookkeeping(const char *name) {
+  const char *last = strrchr(name, '.');
+  return strcmp(last ? last + 1 : name, "num_batches_tracked") == 0;
+}
+
+int mlg_weights_check_names(const mlg_graph *g, mlg_weights_file *wf, mlg_diag *diag) {
+  const mlg_safetensors *file;
+  if (open_weights(wf, diag, &file) != 0) return -1;
+  if (!file) return 0;
+  char list[1024];
+  size_t used = 0;
+  int n_unmatched = 0, n_listed = 0;
+  list[0] = '\0';
+  for (int t = 0; t < file->n_tensors; t++) {
+    const char *name = file->tensors[t].name;
+    const char *best = NULL;
+    int matched = 0, best_d = 3;
+    for (int i = 0; i < g->n_nodes && !matched; i++) {
+      const mlg_node *n = &g->nodes[i];
+      if (n->kind != MLG_NODE_PARAM || !n->name) continue;
+      matched = strcmp(n->name, name) == 0;
+      /* Suggest only params the file does not give: those the misnamed tensor was meant for. */
+      int d = mlg_suggest_distance(name, n->name);
+      if (!matched && d >= 0 && d < best_d && !mlg_safetensors_find(file, n->name)) {
+        best_d = d;
+        best = n->name;
+      }
+    }
+    if (matched || is_bookkeeping(name)) continue;
+    n_unmatched++;
+    if (n_listed == 8 || used >= sizeof list) continue;
+    int w = best ? snprintf(list + used, sizeof list - used, "%s'%s' (did you mean '%s'?)", n_listed ? ", " : "",
+                            name, best)
+                 : snprintf(list + used, sizeof list - used, "%s'%s'", n_listed ? ", " : "", name);
+    if (w > 0 && (size_t)w < sizeof list - used) {
+      used += (size_t)w;
+      n_listed++;
+    }
+  }
+  if (n_unmatched == 1)
+    mlg_diag_warning(diag, (mlg_span){0, 0}, "%s: tensor %s matches no param of the model and is ignored",
+                     wf->path, list);
+  else if (n_unmatched > 1)
+    mlg_diag_warning(diag, (mlg_span){0, 0}, "%s: %d tensors match no param of the model and are ignored: %s%s",
+                     wf->path, n_unmatched, list, n_listed < n_unmatched ? ", ..." : "");
   return 0;
 }
 

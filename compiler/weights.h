@@ -38,6 +38,12 @@ void mlg_weights_file_close(mlg_weights_file *file);
 int mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, mlg_weights_file *file,
                       int params, mlg_diag *diag, uint8_t **out_bytes);
 
+/* Warns, naming them, about the tensors of `file` (path NULL: none) that match no param of
+ * `graph` (the checked graph, before the passes fold any param away), each with the unbound
+ * param its name is closest to; PyTorch's BatchNorm step counters (`*.num_batches_tracked`) are
+ * skipped. Returns 0, or -1 after reporting an unreadable file. */
+int mlg_weights_check_names(const mlg_graph *graph, mlg_weights_file *file, mlg_diag *diag);
+
 /* Loads the values of the f32 params marked in wanted[0..n_nodes) (NULL: every param) for
  * compile-time use (batch_norm folding): *out_values gets n_nodes entries, each NULL or a
  * malloc'd array of the param's numel floats, from the file or the initializer exactly as

@@ -2,7 +2,7 @@
  *
  * The reader never trusts a byte: it checks the header, the checksum, then every section's
  * bounds, then decodes into the in-memory form and runs the same invariant check the writer
- * runs before serializing (validate_tensors, validate_code). Every read from the file goes through a bounds
+ * runs before serializing (bundle_validate). Every read from the file goes through a bounds
  * check done before it, with overflow-safe arithmetic (a <= n && b <= n - a, never a + b <= n). */
 #include "bundle.h"
 
@@ -284,18 +284,34 @@ static int embedded(const mlgb_bundle *b, const mlgb_tensor *t) {
          (t->role == MLGB_ROLE_CONST || (t->role == MLGB_ROLE_PARAM && b->has_params));
 }
 
-/* Bytes of the weights section: the embedded tensors' bytes, one after another. */
-static uint64_t weights_section_size(const mlgb_bundle *b) {
+uint64_t mlgb_weights_size(const mlgb_bundle *b) {
   uint64_t n = 0;
   for (uint32_t i = 0; i < b->n_tensors; i++)
     if (embedded(b, &b->tensors[i])) n += b->tensors[i].size;
   return n;
 }
 
-/* The invariants of the in-memory form, in two halves: the header fields and the tensor table
- * (which the weights image is built from), then the code, the dispatches and the weights.
- * `what` prefixes messages ("bundle corrupt"). */
-static int validate_tensors(const mlgb_bundle *b, const char *what, char *err, size_t err_size) {
+/* Copies each embedded tensor between the section (packed) and the region image. */
+static void copy_embedded(const mlgb_bundle *b, uint8_t *image, const uint8_t *from_image, uint8_t *packed,
+                          const uint8_t *from_packed) {
+  uint64_t at = 0;
+  for (uint32_t i = 0; i < b->n_tensors; i++) {
+    const mlgb_tensor *t = &b->tensors[i];
+    if (!embedded(b, t)) continue;
+    if (image) memcpy(image + t->offset, from_packed + at, (size_t)t->size);
+    else memcpy(packed + at, from_image + t->offset, (size_t)t->size);
+    at += t->size;
+  }
+}
+
+void mlgb_weights_unpack(const mlgb_bundle *b, uint8_t *image) { copy_embedded(b, image, NULL, NULL, b->weights); }
+
+void mlgb_weights_pack(const mlgb_bundle *b, const uint8_t *image, uint8_t *out) {
+  copy_embedded(b, NULL, image, out, NULL);
+}
+
+/* Every invariant of the in-memory form. `what` prefixes messages ("bundle corrupt"). */
+static int bundle_validate(const mlgb_bundle *b, const char *what, char *err, size_t err_size) {
   if (b->target != MLGB_TARGET_OPENCL && b->target != MLGB_TARGET_VULKAN)
     return mlg_errorf(err, err_size, "%s: unknown target %u (1 = opencl, 2 = vulkan)", what, b->target);
   if (b->required_features & ~MLGB_KNOWN_FEATURES)
@@ -315,19 +331,20 @@ static int validate_tensors(const mlgb_bundle *b, const char *what, char *err, s
     return mlg_errorf(err, err_size, "%s: a table has a count but no entries", what);
   for (uint32_t i = 0; i < b->n_tensors; i++)
     if (check_tensor(b, i, what, err, err_size)) return -1;
-  return check_unique_names(b, what, err, err_size);
-}
-
-static int validate_code(const mlgb_bundle *b, const char *what, char *err, size_t err_size) {
+  if (check_unique_names(b, what, err, err_size)) return -1;
   for (uint32_t i = 0; i < b->n_modules; i++)
     if (check_module(&b->modules[i], i, what, err, err_size)) return -1;
   for (uint32_t i = 0; i < b->n_kernels; i++)
     if (check_kernel(b, i, what, err, err_size)) return -1;
   for (uint32_t i = 0; i < b->n_dispatches; i++)
     if (check_dispatch(b, i, what, err, err_size)) return -1;
-  if (b->region_size[MLGB_REGION_WEIGHTS] > 0 && !b->weights)
-    return mlg_errorf(err, err_size, "%s: the weights region (%llu bytes) has no image", what,
-                (unsigned long long)b->region_size[MLGB_REGION_WEIGHTS]);
+  uint64_t want = mlgb_weights_size(b);
+  if (b->weights_size != want)
+    return mlg_errorf(err, err_size, "%s: weights section has %llu bytes, but the %s it embeds take %llu", what,
+                (unsigned long long)b->weights_size, b->has_params ? "params and consts" : "consts",
+                (unsigned long long)want);
+  if (want > 0 && !b->weights) return mlg_errorf(err, err_size, "%s: %llu bytes of weights but no data", what,
+                                                 (unsigned long long)want);
   return 0;
 }
 
@@ -432,7 +449,7 @@ static int read_header(reader *r, mlgb_bundle *b) {
   if (hdr_size != HDR_SIZE || n_sections != N_SECTIONS)
     return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 3 has %d with %d)",
                 hdr_size, n_sections, HDR_SIZE, N_SECTIONS);
-  b->required_features = get_u64(p + OFF_FEATURES); /* checked with the tables (validate_tensors) */
+  b->required_features = get_u64(p + OFF_FEATURES); /* checked with the tables (bundle_validate) */
 
   uint64_t prev_end = HDR_SIZE;
   for (uint32_t i = 0; i < N_SECTIONS; i++) {
@@ -586,26 +603,14 @@ static int read_tables(reader *r, mlgb_bundle *b) {
   return 0;
 }
 
-/* The weights region's image from the weights section, once the tensor table is known valid:
- * each embedded tensor's bytes at its offset, zeros elsewhere. */
+/* The weights section: the embedded tensors' bytes (bundle_validate checks its size). */
 static int read_weights(reader *r, mlgb_bundle *b) {
   const section *w = &r->sec[SEC_WEIGHTS];
-  uint64_t want = weights_section_size(b), region = b->region_size[MLGB_REGION_WEIGHTS];
-  if (w->size != want)
-    return mlg_errorf(r->err, r->err_size, "bundle corrupt: weights section has %llu bytes, but the %s it "
-                "embeds take %llu", (unsigned long long)w->size, b->has_params ? "params and consts" : "consts",
-                (unsigned long long)want);
-  if (region == 0) return 0;
-  if (region > SIZE_MAX || !(b->weights = calloc(1, (size_t)region)))
-    return mlg_errorf(r->err, r->err_size, "out of memory for the %llu-byte weights region",
-                (unsigned long long)region);
-  uint64_t at = 0;
-  for (uint32_t i = 0; i < b->n_tensors; i++) {
-    const mlgb_tensor *t = &b->tensors[i];
-    if (!embedded(b, t)) continue;
-    memcpy(b->weights + t->offset, r->p + w->offset + at, (size_t)t->size);
-    at += t->size;
-  }
+  b->weights_size = w->size;
+  if (w->size == 0) return 0;
+  if (!(b->weights = malloc((size_t)w->size)))
+    return mlg_errorf(r->err, r->err_size, "out of memory for %llu bytes of weights", (unsigned long long)w->size);
+  memcpy(b->weights, r->p + w->offset, (size_t)w->size);
   return 0;
 }
 
@@ -617,9 +622,8 @@ int mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *err
   mlgb_bundle *b = calloc(1, sizeof *b);
   if (!b) return mlg_errorf(err, err_size, "out of memory reading bundle");
   reader r = { .p = data, .n = size, .err = err, .err_size = err_size };
-  /* The tensor table is validated before the weights image is built from it. */
-  if (read_header(&r, b) || read_tables(&r, b) || validate_tensors(b, "bundle corrupt", err, err_size) ||
-      read_weights(&r, b) || validate_code(b, "bundle corrupt", err, err_size)) {
+  if (read_header(&r, b) || read_tables(&r, b) || read_weights(&r, b) ||
+      bundle_validate(b, "bundle corrupt", err, err_size)) {
     mlgb_free(b);
     return -1;
   }
@@ -668,7 +672,7 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
   if (out_size) *out_size = 0;
   if (err && err_size) err[0] = '\0';
   if (!b || !out_data || !out_size) return mlg_errorf(err, err_size, "mlgb_write: invalid arguments");
-  if (validate_tensors(b, what, err, err_size) || validate_code(b, what, err, err_size)) return -1;
+  if (bundle_validate(b, what, err, err_size)) return -1;
   uint64_t n_strings = 0;
   if (string_total(b, &n_strings, what, err, err_size)) return -1;
 
@@ -678,7 +682,7 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
   if (n_args > UINT32_MAX)
     return mlg_errorf(err, err_size, "%s: %llu dispatch arguments exceed the format's 32-bit count", what,
                 (unsigned long long)n_args);
-  uint64_t w_size = weights_section_size(b);
+  uint64_t w_size = b->weights_size;
 
   uint64_t count[N_SECTIONS] = {
     0, b->n_tensors, b->n_modules, 0, b->n_kernels, n_args, b->n_dispatches, 1, 1, 0
@@ -768,13 +772,7 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
       put_u32(p + off[SEC_ARGS] + (arg_pos + a) * ARG_REC, dp->args[a]);
     arg_pos += dp->n_args;
   }
-  uint64_t w_pos = 0;
-  for (uint32_t i = 0; i < b->n_tensors; i++) {
-    const mlgb_tensor *t = &b->tensors[i];
-    if (!embedded(b, t)) continue;
-    memcpy(p + off[SEC_WEIGHTS] + w_pos, b->weights + t->offset, (size_t)t->size);
-    w_pos += t->size;
-  }
+  if (w_size) memcpy(p + off[SEC_WEIGHTS], b->weights, (size_t)w_size);
   put_u64(p + OFF_CHECKSUM, bundle_checksum(p, (size_t)pos));
 
   *out_data = p;

@@ -86,8 +86,11 @@ typedef struct mlgb_bundle {
   uint32_t n_dispatches;
   mlgb_dispatch *dispatches;
   int has_params;            /* 0: built with --no-weights: params are bound at load */
-  uint8_t *weights;          /* the weights region's image, region_size[WEIGHTS] bytes (NULL
-                                when 0): consts always, params when has_params (else zeros) */
+  /* The embedded tensors' bytes, one after another in tensor-table order: every const, and
+   * every param when has_params (as the weights section holds them; mlgb_weights_unpack places
+   * them in the weights region). */
+  uint64_t weights_size;
+  uint8_t *weights;
 } mlgb_bundle;
 
 /* Parses and validates a bundle from memory (the bytes are copied; the caller may free them).
@@ -100,5 +103,13 @@ int  mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *er
 int  mlgb_write(const mlgb_bundle *bundle, uint8_t **out_data, size_t *out_size, char *err, size_t err_size);
 /* Frees a bundle returned by mlgb_read, or one the compiler assembled with malloc'd fields. */
 void mlgb_free(mlgb_bundle *bundle);
+
+/* The weights section of a valid bundle against the weights region's image (region_size[WEIGHTS]
+ * bytes): unpack writes each embedded tensor's bytes at its offset of `image` (other bytes
+ * are left as they are); pack gathers them from `image` into `out` (mlgb_weights_size(b) bytes).
+ * mlgb_weights_size: the section's size for b's tensor table and has_params. */
+uint64_t mlgb_weights_size(const mlgb_bundle *bundle);
+void     mlgb_weights_unpack(const mlgb_bundle *bundle, uint8_t *image);
+void     mlgb_weights_pack(const mlgb_bundle *bundle, const uint8_t *image, uint8_t *out);
 
 #endif

@@ -10,10 +10,7 @@
 #include "backend.h"
 #include "bundle.h"
 #include "mlg.h"
-
-#ifndef MLG_VERSION_STRING
-#define MLG_VERSION_STRING "0.1.0"
-#endif
+#include "mlg_version.h"
 
 /* Largest message kept by mlg_last_error (longer ones are cut, ending in "..."). */
 #define MLG_ERROR_CAPACITY 8192
@@ -57,13 +54,17 @@ struct mlg_session {
   uint64_t *profile_bytes;
 };
 
-/* Test and tooling hook, not part of the public API: how many of the model's programs came from
- * the disk cache (hits), were built from source (misses), and were written back (writes). */
-MLG_API void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misses,
+/* Test hook, not part of the public API (libmlgrt.so does not export it; tests link the static
+ * libmlgrt.a): how many of the model's programs came from the disk cache (hits), were built
+ * from source (misses), and were written back (writes). */
+void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misses,
                                    int *out_writes);
 
 /* "weights", "io" or "arena" for an mlgb_region, "?" for another value (status.c). */
 const char *mlg_region_name(uint32_t region);
+
+/* The device specs mlg_runtime_create takes, for messages. */
+#define MLG_DEVICE_SPEC_FORMS "opencl:N, vulkan:N, opencl or vulkan (device 0), gpu or cpu"
 
 /* Builds "<spec> (<name>, GPU|CPU)" lines of the available devices, comma-separated, into buf. */
 void mlg_format_device_list(char *buf, size_t size);

@@ -69,58 +69,77 @@ static mlg_status check_bundle(const mlg_runtime *rt, const mlgb_bundle *b, cons
   return MLG_OK;
 }
 
-/* Builds the weights region image. *out_image is either the bundle's own image (*out_owned 0:
- * consts, and params unless it was built with --no-weights) or a malloc'd copy with the file's
- * params written over it (*out_owned 1). */
+/* "'a', 'b', ... (N in all)": the names of a file's tensors, or of a bundle's params. */
+static void list_names(char *buf, size_t size, int n, const mlg_tf_tensor *tensors, const mlgb_bundle *b) {
+  size_t used = 0;
+  int listed = 0, total = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < n; i++) {
+    if (b && !is_param(&b->tensors[i])) continue;
+    const char *name = b ? b->tensors[i].name : tensors[i].name;
+    total++;
+    if (listed == 6) continue;
+    int w = snprintf(buf + used, size - used, "%s'%s'", listed ? ", " : "", name);
+    if (w < 0 || (size_t)w >= size - used) break;
+    used += (size_t)w;
+    listed++;
+  }
+  if (total > listed) snprintf(buf + used, size - used, ", ... (%d in all)", total);
+  if (total == 0) snprintf(buf, size, "none");
+}
+
+/* Builds the weights region's image into *out_image (malloc'd; NULL for an empty region): the
+ * bundle's consts, and its params or, from the weights file, the file's params over them. */
 static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const mlg_load_options *options,
-                               uint8_t **out_image, int *out_owned) {
+                               uint8_t **out_image) {
   *out_image = NULL;
-  *out_owned = 0;
   uint64_t region = b->region_size[MLGB_REGION_WEIGHTS];
   const char *path = options ? options->weights_path : NULL;
-
-  if (!path) {
-    *out_image = b->weights;
-    if (b->has_params) return MLG_OK;
+  if (!path && !b->has_params)
     for (uint32_t i = 0; i < b->n_tensors; i++)
       if (is_param(&b->tensors[i]))
         return mlg_fail(MLG_ERR_NOT_FOUND,
                         "%s: the bundle was built with --no-weights and no weights file was given; "
                         "weight '%s' is missing (pass a .safetensors file with --weights)",
                         where, b->tensors[i].name);
+  if (region == 0) return MLG_OK;
+  if (region > SIZE_MAX) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "%s: the weights region has %" PRIu64 " bytes", where, region);
+  uint8_t *image = calloc(1, (size_t)region);
+  if (!image) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %" PRIu64 " bytes of weights", region);
+  mlgb_weights_unpack(b, image);
+  if (!path) {
+    *out_image = image;
     return MLG_OK;
   }
 
   char err[1024];
   mlg_safetensors file;
   if (mlg_safetensors_read_file(path, &file, err, sizeof err) != 0) {
+    free(image);
     /* The reader does not tell I/O from format problems; a file we cannot open is I/O. */
     FILE *probe = fopen(path, "rb");
     if (!probe) return mlg_fail(MLG_ERR_IO, "cannot read weights '%s': %s", path, err);
     fclose(probe);
     return mlg_fail(MLG_ERR_FORMAT, "weights '%s': %s", path, err);
   }
-  uint8_t *image = calloc(1, region ? (size_t)region : 1);
-  if (!image) {
-    mlg_safetensors_free(&file);
-    return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory for %" PRIu64 " bytes of weights", region);
-  }
-  if (region) memcpy(image, b->weights, (size_t)region);
-
   mlg_status st = MLG_OK;
+  int n_bound = 0;
   for (uint32_t i = 0; i < b->n_tensors && st == MLG_OK; i++) {
     const mlgb_tensor *t = &b->tensors[i];
     if (!is_param(t)) continue;
     const mlg_tf_tensor *f = mlg_safetensors_find(&file, t->name);
     char want[256], got[256];
     if (!f) {
-      /* Replacing some weights of a bundle that has them all is fine; a bundle without weights
+      /* Replacing some params of a bundle that has them all is fine; a bundle without them
        * needs every one. */
+      const char *near = mlg_safetensors_closest(&file, t->name);
       if (!b->has_params)
-        st = mlg_fail(MLG_ERR_NOT_FOUND, "weight '%s' (%s) is missing from '%s'", t->name,
-                      shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims), path);
+        st = mlg_fail(MLG_ERR_NOT_FOUND, "weight '%s' (%s) is missing from '%s'%s%s%s", t->name,
+                      shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims), path,
+                      near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
       continue;
     }
+    n_bound++;
     uint32_t fdtype = f->dtype == MLG_TF_F32 ? MLGB_F32 : f->dtype == MLG_TF_I32 ? MLGB_I32 : 99;
     int same = fdtype == t->dtype && f->rank == (int)t->rank && f->size == t->size;
     for (int d = 0; same && d < f->rank; d++) same = f->dims[d] == t->dims[d];
@@ -132,13 +151,23 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
     }
     memcpy(image + t->offset, f->data, (size_t)t->size);
   }
+  /* A file that replaces nothing was meant for another model, or for weights named otherwise. */
+  if (st == MLG_OK && n_bound == 0 && file.n_tensors > 0) {
+    char names[512], weights[512];
+    list_names(names, sizeof names, file.n_tensors, file.tensors, NULL);
+    list_names(weights, sizeof weights, (int)b->n_tensors, NULL, b);
+    st = mlg_fail(MLG_ERR_NOT_FOUND,
+                  "%s: no tensor of '%s' names a weight of the bundle, so it would bind nothing; the "
+                  "file has %s, the bundle's weights are %s (to bind weights at load, compile with "
+                  "--no-weights: with its weights, mlgc folds batch_norm into them and renames them)",
+                  where, path, names, weights);
+  }
   mlg_safetensors_free(&file);
   if (st != MLG_OK) {
     free(image);
     return st;
   }
   *out_image = image;
-  *out_owned = 1;
   return MLG_OK;
 }
 
@@ -159,6 +188,19 @@ static mlg_status collect_io(mlg_model *m) {
   return MLG_OK;
 }
 
+/* Whether bytes that are no bundle read as mlg source: text (no NUL, no control bytes but
+ * whitespace) in which the word "model" appears early. */
+static int looks_like_source(const uint8_t *data, size_t size) {
+  size_t n = size < 4096 ? size : 4096;
+  for (size_t i = 0; i < n; i++)
+    if (data[i] < 0x20 && data[i] != '\n' && data[i] != '\r' && data[i] != '\t') return 0;
+  for (size_t i = 0; i + 6 <= n; i++)
+    if (memcmp(data + i, "model", 5) == 0 && (data[i + 5] == ' ' || data[i + 5] == '\t') &&
+        (i == 0 || data[i - 1] == '\n' || data[i - 1] == ' ' || data[i - 1] == '\t'))
+      return 1;
+  return 0;
+}
+
 static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const char *where,
                        const mlg_load_options *options, mlg_model **out_model) {
   mlg_model *m = calloc(1, sizeof *m);
@@ -169,15 +211,20 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
   mlg_status st = MLG_OK;
   if (mlgb_read(data, size, &m->bundle, err, sizeof err) != 0) {
     m->bundle = NULL;
-    st = mlg_fail(MLG_ERR_FORMAT, "%s: %s", where, err);
+    if (looks_like_source(data, size))
+      st = mlg_fail(MLG_ERR_FORMAT,
+                    "%s is mlg source (.mlg), not a compiled bundle (.mlgb): compile it first "
+                    "(mlgc MODEL.mlg -o MODEL.mlgb), or run the source as it is with "
+                    "'mlgrun MODEL.mlg'", where);
+    else
+      st = mlg_fail(MLG_ERR_FORMAT, "%s: %s", where, err);
   }
   if (st == MLG_OK) st = check_bundle(rt, m->bundle, where);
   if (st == MLG_OK) st = collect_io(m);
   uint8_t *weights = NULL;
-  int owned = 0;
-  if (st == MLG_OK) st = bind_weights(m->bundle, where, options, &weights, &owned);
+  if (st == MLG_OK) st = bind_weights(m->bundle, where, options, &weights);
   if (st == MLG_OK) st = rt->backend->upload(rt->device, m->bundle, weights, &m->backend_model);
-  if (owned) free(weights);
+  free(weights);
   if (st == MLG_OK)
     st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats, options ? options->progress : NULL,
                             options ? options->progress_user : NULL);

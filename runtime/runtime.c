@@ -111,8 +111,9 @@ static mlg_status choose_device(const char *spec, const char *from, const mlg_de
   for (int b = 0; b < N_BACKENDS; b++) {
     const char *name = backends[b]->name;
     size_t len = strlen(name);
-    if (strncmp(spec, name, len) != 0 || spec[len] != ':') continue;
-    const char *digits = spec + len + 1;
+    /* A backend's name alone is its device 0. */
+    if (strncmp(spec, name, len) != 0 || (spec[len] != ':' && spec[len] != '\0')) continue;
+    const char *digits = spec[len] ? spec + len + 1 : "0";
     char *end = NULL;
     errno = 0;
     long k = strtol(digits, &end, 10);
@@ -129,7 +130,7 @@ static mlg_status choose_device(const char *spec, const char *from, const mlg_de
   }
   mlg_format_device_list(available, sizeof available);
   return mlg_fail(MLG_ERR_INVALID_ARGUMENT,
-                  "unknown device spec '%s'%s; expected opencl:N, vulkan:N, gpu or cpu; available: %s", spec,
+                  "unknown device spec '%s'%s; expected " MLG_DEVICE_SPEC_FORMS "; available: %s", spec,
                   from, available);
 }
 

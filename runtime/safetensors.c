@@ -7,6 +7,7 @@
 #include "tensor_file.h"
 
 #include "file_util.h"
+#include "suggest.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -537,6 +538,19 @@ const mlg_tf_tensor *mlg_safetensors_find(const mlg_safetensors *file, const cha
   for (int i = 0; i < file->n_tensors; i++)
     if (strcmp(file->tensors[i].name, name) == 0) return &file->tensors[i];
   return NULL;
+}
+
+const char *mlg_safetensors_closest(const mlg_safetensors *file, const char *name) {
+  const char *best = NULL;
+  int best_d = 3;
+  for (int i = 0; file && name && i < file->n_tensors; i++) {
+    int d = mlg_suggest_distance(name, file->tensors[i].name);
+    if (d >= 0 && d < best_d) {
+      best_d = d;
+      best = file->tensors[i].name;
+    }
+  }
+  return best;
 }
 
 void mlg_safetensors_free(mlg_safetensors *file) {

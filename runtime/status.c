@@ -1,4 +1,4 @@
-/* status.c — status and region names, and the per-thread last-error message. */
+/* status.c — the version, status and region names, and the per-thread last-error message. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,6 +6,8 @@
 #include "internal.h"
 
 static _Thread_local char last_error[MLG_ERROR_CAPACITY];
+
+const char *mlg_version(void) { return MLG_VERSION_STRING; }
 
 const char *mlg_status_string(mlg_status status) {
   switch (status) {

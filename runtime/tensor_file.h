@@ -38,6 +38,8 @@ int  mlg_safetensors_read_file(const char *path, mlg_safetensors *out_file, char
 int  mlg_safetensors_read_memory(const void *bytes, size_t size, mlg_safetensors *out_file, char *err, size_t err_size);
 /* Finds a tensor by name; NULL if absent. */
 const mlg_tf_tensor *mlg_safetensors_find(const mlg_safetensors *file, const char *name);
+/* The tensor name closest to `name`, for a "did you mean" (suggest.h), or NULL. */
+const char *mlg_safetensors_closest(const mlg_safetensors *file, const char *name);
 int  mlg_safetensors_write_file(const char *path, const mlg_tf_tensor *tensors, int n, char *err, size_t err_size);
 void mlg_safetensors_free(mlg_safetensors *file);
 

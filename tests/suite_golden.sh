@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/suite_golden.sh BUILD_DIR SOURCE_DIR — golden-file tests of mlgc's text output.
 #
-#   models/<m>.mlg     : mlgc --emit=ast|graph|fused|plan|kernels (OpenCL C), and --emit=kernels
+#   models/<m>.mlg     : mlgc --emit=ast|graph|fused|dot|plan|kernels (OpenCL C), and --emit=kernels
 #                        --target vulkan (GLSL, golden <m>.glsl.txt)  vs  tests/golden/<m>.<stage>.txt
 #   tests/diag/<d>.mlg : stderr of mlgc --emit=graph, then "exit: <status>"  vs  tests/diag/<d>.expected
 #
@@ -20,8 +20,8 @@ SRC=$(cd "$2" && pwd)
 MLGC="$BUILD/bin/mlgc"
 UPDATE=${MLG_UPDATE_GOLDEN:-0}
 # Each stage: golden suffix, then mlgc's arguments.
-STAGES=("ast --emit=ast" "graph --emit=graph" "fused --emit=fused" "plan --emit=plan"
-        "kernels --emit=kernels" "glsl --emit=kernels --target vulkan")
+STAGES=("ast --emit=ast" "graph --emit=graph" "fused --emit=fused" "dot --emit=dot"
+        "plan --emit=plan" "kernels --emit=kernels" "glsl --emit=kernels --target vulkan")
 PER_RUN_TIMEOUT=120
 
 cd "$SRC" || exit 2

@@ -12,10 +12,13 @@ MLG_DEBIAN_PACKAGES=(
   libshaderc-dev libvulkan-dev mesa-vulkan-drivers
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev
 )
-# Only the tests need these: clang (tools/test.sh builds with it too) and the Khronos validation
-# layer that tests/unit/test_vulkan.c runs every Vulkan device under.
+# Only the tests need these: clang (tools/test.sh builds with it too), the Khronos validation
+# layer that tests/unit/test_vulkan.c runs every Vulkan device under, Graphviz and xmllint to
+# render and parse mlgc's pictures (tests/suite_pictures.sh), and Debian's Python with NumPy,
+# setuptools and wheel to build and test the Python package in a virtual environment.
 # shellcheck disable=SC2034
-MLG_TEST_PACKAGES=(clang vulkan-validationlayers)
+MLG_TEST_PACKAGES=(clang vulkan-validationlayers graphviz libxml2-utils
+                   python3 python3-venv python3-numpy python3-setuptools python3-wheel)
 
 # Prints the names among "$@" that are not installed (dpkg status "install ok installed").
 mlg_missing_packages() {

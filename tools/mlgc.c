@@ -7,6 +7,7 @@
 #include "ast.h"
 #include "compile.h"
 #include "diag.h"
+#include "dot.h"
 #include "emit_code.h"
 #include "emit_mlg.h"
 #include "fuse.h"
@@ -15,23 +16,29 @@
 #include "lower.h"
 #include "plan.h"
 #include "onnx/onnx_import.h"
+#include "plan_svg.h"
 #include "../runtime/bundle.h"
+#include "../runtime/file_util.h"
+#include "../runtime/mlg_version.h"
 
 #define MAX_DIMS 64
 
 static const char usage[] =
-    "usage: mlgc FILE.mlg|FILE.onnx [-o OUT] [--emit=ast|graph|mlg|fused|kernels|plan]\n"
-    "            [--target opencl|vulkan]\n"
-    "            [-D NAME=VALUE ...] [--weights FILE.safetensors] [--no-weights] [-O0|-O2]\n"
-    "            [--device-hint=cpu|gpu] [--subgroups=on|off] [--tuning FILE] [--no-memory-reuse]\n"
+    "usage: mlgc FILE.mlg|FILE.onnx [-o OUT] [--emit=ast|graph|mlg|fused|dot|kernels|plan [--svg FILE]]\n"
+    "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
+    "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
+    "            [--tuning FILE] [--no-memory-reuse]\n"
     "\n"
     "Compiles an mlg model, or an ONNX model (FILE.onnx, docs/onnx.md), into a bundle (.mlgb;\n"
     "default: FILE with .mlgb in place of .mlg or .onnx), or prints one stage with --emit (to\n"
     "stdout, or to -o OUT).\n"
-    "  -o OUT            output file\n"
+    "  -o OUT            output file (its folder is created when missing)\n"
     "  --emit=STAGE      ast | graph | mlg (the graph as mlg text; with -o OUT.mlg the params'\n"
     "                    values go to OUT.safetensors) | fused (the ops each kernel holds) |\n"
+    "                    dot (the fused graph for Graphviz: dot -Tsvg) |\n"
     "                    kernels (OpenCL C or GLSL) | plan (memory plan)\n"
+    "  --svg FILE        with --emit=plan: also draw the arena as SVG (tensors over launches\n"
+    "                    and offsets, the lower bound as a line)\n"
     "  --target T        opencl (default) or vulkan (GLSL compiled to SPIR-V)\n"
     "  --device-hint=H   cpu, gpu or unknown (default): tile GEMM/conv kernels for that class\n"
     "  --subgroups=on|off  vulkan: reductions through subgroup operations (default on; the\n"
@@ -70,6 +77,31 @@ static int parse_dim(const char *arg, mlg_dim_binding *out, char *name_buf, size
   return 0;
 }
 
+/* Creates the folders above `path` that are missing. Returns 0, or -1 with errno set. */
+static int make_parent_dirs(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path) return 0;
+  char dir[4096];
+  if ((size_t)(slash - path) >= sizeof dir) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(dir, path, (size_t)(slash - path));
+  dir[slash - path] = '\0';
+  return mlg_make_dirs(dir);
+}
+
+/* --svg FILE: the plan's picture. Returns 0, or 1 after an error message. */
+static int write_svg(const char *path, const mlg_pipeline *p) {
+  FILE *f = make_parent_dirs(path) == 0 ? fopen(path, "w") : NULL;
+  if (f) {
+    mlg_plan_svg(p->plan, p->optimized, p->lowered, f);
+    if (fclose(f) == 0) return 0;
+  }
+  fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", path, strerror(errno));
+  return 1;
+}
+
 static char *default_output(const char *input) {
   const char *base = strrchr(input, '/');
   base = base ? base + 1 : input;
@@ -100,7 +132,7 @@ static void print_kernels(const mlg_pipeline *p, FILE *out) {
 }
 
 int main(int argc, char **argv) {
-  const char *input = NULL, *output = NULL, *emit = NULL;
+  const char *input = NULL, *output = NULL, *emit = NULL, *svg = NULL;
   mlg_compile_options options = {.target = MLGB_TARGET_OPENCL, .opt_level = 2};
   static mlg_dim_binding dims[MAX_DIMS];
   static char dim_names[MAX_DIMS][128];
@@ -115,7 +147,7 @@ int main(int argc, char **argv) {
       fputs(usage, stdout);
       return 0;
     } else if (strcmp(a, "--version") == 0) {
-      puts("mlgc 0.1.0");
+      puts("mlgc " MLG_VERSION_STRING);
       return 0;
     } else if (strcmp(a, "-o") == 0) {
       if (++i >= argc) return usage_error("%s needs a file name", a);
@@ -123,7 +155,10 @@ int main(int argc, char **argv) {
     } else if (strncmp(a, "--emit=", 7) == 0 || strcmp(a, "--emit") == 0) {
       if (a[6] == '=') emit = a + 7;
       else if (++i < argc) emit = argv[i];
-      else return usage_error("%s needs a stage (ast, graph, fused, kernels, plan)", a);
+      else return usage_error("%s needs a stage (ast, graph, fused, dot, kernels, plan)", a);
+    } else if (strncmp(a, "--svg=", 6) == 0 || strcmp(a, "--svg") == 0) {
+      svg = a[5] == '=' ? a + 6 : (++i < argc ? argv[i] : NULL);
+      if (!svg || !*svg) return usage_error("%s needs a file name", a);
     } else if (strncmp(a, "--target=", 9) == 0 || strcmp(a, "--target") == 0) {
       const char *t = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
       if (!t) return usage_error("%s needs a target (opencl or vulkan)", a);
@@ -190,7 +225,7 @@ int main(int argc, char **argv) {
   }
 
   mlg_stage last = MLG_STAGE_BUNDLE;
-  int emit_fused = 0, emit_mlg = 0;
+  int emit_fused = 0, emit_dot = 0, emit_mlg = 0;
   int onnx = mlg_onnx_is_model_path(input);
   if (emit) {
     if (strcmp(emit, "ast") == 0) last = MLG_STAGE_AST;
@@ -198,16 +233,19 @@ int main(int argc, char **argv) {
     else if (strcmp(emit, "mlg") == 0) last = MLG_STAGE_GRAPH, emit_mlg = 1;
     else if (strcmp(emit, "kernels") == 0) last = MLG_STAGE_KERNELS;
     else if (strcmp(emit, "fused") == 0) last = MLG_STAGE_KERNELS, emit_fused = 1;
+    else if (strcmp(emit, "dot") == 0) last = MLG_STAGE_KERNELS, emit_dot = 1;
     else if (strcmp(emit, "plan") == 0) last = MLG_STAGE_PLAN;
-    else return usage_error("unknown --emit stage '%s' (ast, graph, mlg, fused, kernels, plan)", emit);
+    else return usage_error("unknown --emit stage '%s' (ast, graph, mlg, fused, dot, kernels, plan)", emit);
   }
+  if (svg && last != MLG_STAGE_PLAN)
+    return usage_error("%s", "--svg draws the memory plan: use it with --emit=plan");
   if (onnx && last == MLG_STAGE_AST)
     return usage_error("--emit=ast: '%s' is an ONNX model, imported straight into a graph (try "
                        "--emit=mlg or --emit=graph)", input);
 
   /* The front end: mlg text (parse + check), or an ONNX model (compiler/onnx/). */
   mlg_source source;
-  if (onnx ? mlg_source_from_memory(&source, input, "", 0) != 0 : mlg_source_load(&source, input) != 0) {
+  if (mlg_pipeline_source_load(&source, input) != 0) {
     fprintf(stderr, "mlgc: error: cannot read '%s': %s\n", input, strerror(errno));
     return 1;
   }
@@ -215,16 +253,7 @@ int main(int argc, char **argv) {
   mlg_diag_init(&diag, &source, stderr);
   if (onnx) diag.max_errors = 0; /* one error may list many nodes; -D errors are few */
   mlg_pipeline p;
-  int rc;
-  if (onnx) {
-    mlg_onnx_options io = {.n_dims = n_dims, .dims = dims};
-    mlg_graph *graph = NULL;
-    rc = mlg_onnx_import_file(input, &io, &diag, &graph);
-    if (rc == 0) rc = mlg_pipeline_run_graph(graph, &options, last, &diag, &p);
-    else memset(&p, 0, sizeof p);
-  } else {
-    rc = mlg_pipeline_run(&source, &options, last, &diag, &p);
-  }
+  int rc = mlg_pipeline_run(&source, &options, last, &diag, &p);
   int status = rc == 0 && diag.n_errors == 0 ? 0 : 1;
   char *weights_out = NULL;
   if (status == 0 && emit_mlg && output) {
@@ -232,12 +261,14 @@ int main(int argc, char **argv) {
     const char *dot = strrchr(output, '.'), *slash = strrchr(output, '/');
     size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - output) : strlen(output);
     weights_out = malloc(stem + 13);
-    if (!weights_out) return 1;
-    memcpy(weights_out, output, stem);
-    memcpy(weights_out + stem, ".safetensors", 13);
-    if (strcmp(weights_out, output) == 0) {
-      free(weights_out);
-      return usage_error("-o '%s' would be overwritten by the weights; name the text .mlg", output);
+    if (weights_out) {
+      memcpy(weights_out, output, stem);
+      memcpy(weights_out + stem, ".safetensors", 13);
+    }
+    if (!weights_out || strcmp(weights_out, output) == 0) {
+      fprintf(stderr, "mlgc: error: %s\n", weights_out ? "-o names a .safetensors file, which the "
+              "weights would overwrite; name the text OUT.mlg" : "out of memory");
+      status = 1;
     }
   }
 
@@ -245,7 +276,7 @@ int main(int argc, char **argv) {
     char *default_out = NULL;
     if (!emit && !output) output = default_out = default_output(input);
     FILE *out = stdout;
-    if (output && !(out = fopen(output, emit ? "w" : "wb"))) {
+    if (output && (make_parent_dirs(output) != 0 || !(out = fopen(output, emit ? "w" : "wb")))) {
       fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", output, strerror(errno));
       status = 1;
     } else {
@@ -257,6 +288,7 @@ int main(int argc, char **argv) {
         break;
       case MLG_STAGE_KERNELS:
         if (emit_fused) mlg_fusion_print(p.fusion, p.optimized, p.lowered, out);
+        else if (emit_dot) mlg_dot_print(p.optimized, p.fusion, p.lowered, out);
         else print_kernels(&p, out);
         break;
       case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.optimized, p.lowered, out); break;
@@ -271,6 +303,7 @@ int main(int argc, char **argv) {
     }
     free(default_out);
   }
+  if (status == 0 && svg && write_svg(svg, &p) != 0) status = 1;
   free(weights_out);
   mlg_pipeline_free(&p);
   mlg_source_free(&source);

@@ -18,6 +18,7 @@
 #include "onnx/onnx_import.h"
 #include "gemm_tune.h"
 #include "mlg.h"
+#include "mlg_version.h"
 #include "mlgrun_perf.h"
 #include "progress.h"
 #include "tensor_file.h"
@@ -37,9 +38,11 @@ static const char USAGE[] =
     "options:\n"
     "  --weights FILE.safetensors   weights to bind by name (for .mlg: given to the compiler)\n"
     "  --input NAME=FILE.npy        an input (repeatable); inputs not given are random\n"
+    "                               (named on stderr)\n"
     "  --output-dir DIR             where outputs go (default: the current folder)\n"
-    "  --device SPEC                opencl:N, vulkan:N, gpu or cpu (default: $MLG_DEVICE, else\n"
-    "                               the first GPU, else the first CPU device)\n"
+    "  --device SPEC                opencl:N, vulkan:N, opencl or vulkan (device 0), gpu or cpu\n"
+    "                               (default: $MLG_DEVICE, else the first GPU, else the first\n"
+    "                               CPU device); an empty SPEC lists the forms and the devices\n"
     "  --validate                   Vulkan: enable the validation layers; a validation error\n"
     "                               fails the run (same as MLG_VK_VALIDATION=1)\n"
     "  -D NAME=VALUE                bind a dimension of a .mlg or .onnx model (repeatable)\n"
@@ -47,7 +50,7 @@ static const char USAGE[] =
     "                               uniform in [-1, 1), i32 inputs are 0\n"
     "  --list-devices               list devices and exit\n"
     "  --quiet                      print nothing on stderr but errors and warnings (no\n"
-    "                               progress line, no load summary)\n"
+    "                               progress line, load summary or random-input note)\n"
     "  --progress                   show the progress line of loads that take over a second\n"
     "                               even when stderr is no terminal (it is shown on one)\n"
     "\n"
@@ -63,17 +66,20 @@ static const char USAGE[] =
     "measuring (docs/performance.md):\n"
     "  --profile                    after a warm-up run, time one run and print each dispatch's\n"
     "                               device time, bytes, FLOPs and fraction of the device limit\n"
+    "                               (the copy bandwidth measured once per device, then cached)\n"
     "  --bench N                    N timed runs after the warm-up runs; the last line of stdout\n"
     "                               is 'bench: median X ms wall, Y ms device over N runs'\n"
     "  --warmup W                   warm-up runs before --bench (default 3, at least 1)\n"
     "  --max-seconds S              stop --bench's timed runs once they took S seconds (at\n"
     "                               least one run; the bench line gives the count made)\n"
-    "  --limits                     print the device's peak FP32 rate and its copy bandwidth\n"
-    "                               (measured by a copy kernel); alone, without a model, and exit\n"
+    "  --limits                     print the device's peak FP32 rate and measure its copy\n"
+    "                               bandwidth (a copy kernel; on a Vulkan device through its\n"
+    "                               OpenCL twin); alone, without a model, and exit\n"
     "  --copy-mib M                 bytes the copy kernel reads (and writes) for the limits, in\n"
     "                               MiB (default 256)\n"
     "  --no-outputs                 do not write the outputs' .npy files\n"
-    "  -h, --help                   show this help\n";
+    "  -h, --help                   show this help\n"
+    "  --version                    print mlgrun's and libmlgrt's versions\n";
 
 typedef struct input_flag {
   char *name;                /* points into argv's copy */
@@ -183,8 +189,10 @@ static int parse_dim(args *a, char *text) {
   return 0;
 }
 
+static int device_forms(void);
+
 /* Parses argv (whose strings it may edit: "NAME=FILE" is split in place). Returns 0, 2 on a
- * bad command line, or -1 after --help was printed. */
+ * bad command line, or -1 after --help or --version was printed. */
 static int parse_args(int argc, char **argv, args *a) {
   memset(a, 0, sizeof *a);
   a->output_dir = ".";
@@ -196,6 +204,11 @@ static int parse_args(int argc, char **argv, args *a) {
     int r;
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
       fputs(USAGE, stdout);
+      return -1;
+    }
+    if (strcmp(arg, "--version") == 0) {
+      /* The library's own version too: the one found at run time may not be the one built with. */
+      printf("mlgrun %s (libmlgrt %s)\n", MLG_VERSION_STRING, mlg_version());
       return -1;
     }
     if (strcmp(arg, "--list-devices") == 0) {
@@ -238,7 +251,7 @@ static int parse_args(int argc, char **argv, args *a) {
       if (r < 0 || !*v) return usage_error("--output-dir needs a folder");
       a->output_dir = v;
     } else if ((r = flag_value(argc, argv, &i, "--device", &v)) != 0) {
-      if (r < 0 || !*v) return usage_error("--device needs a spec (opencl:N, gpu or cpu)");
+      if (r < 0 || !*v) return device_forms();
       a->device = v;
     } else if ((r = flag_value(argc, argv, &i, "--seed", &v)) != 0) {
       if (r < 0) return usage_error("--seed needs a number");
@@ -282,7 +295,7 @@ static int parse_args(int argc, char **argv, args *a) {
   return 0;
 }
 
-static int list_devices(void) {
+static int list_devices(FILE *out) {
   int n = 0;
   if (mlg_list_devices(NULL, 0, &n) != MLG_OK) return runtime_error();
   if (n == 0)
@@ -299,11 +312,24 @@ static int list_devices(void) {
     if (strcmp(devs[i].backend, "vulkan") == 0)
       snprintf(sub, sizeof sub, ", subgroup %d%s", devs[i].subgroup_size,
                devs[i].subgroup_arithmetic ? " arithmetic" : ", no arithmetic");
-    printf("%-10s %s  [%s, %s%s]\n", devs[i].spec, devs[i].name, devs[i].platform, devs[i].is_gpu ? "GPU" : "CPU",
-           sub);
+    fprintf(out, "%-10s %s  [%s, %s%s]\n", devs[i].spec, devs[i].name, devs[i].platform,
+            devs[i].is_gpu ? "GPU" : "CPU", sub);
   }
   free(devs);
   return 0;
+}
+
+/* --device without a spec: every form it takes, and the devices here. Returns 2. */
+static int device_forms(void) {
+  fputs("mlgrun: --device needs a spec, one of:\n"
+        "  opencl:N        the N-th OpenCL device, counting across platforms\n"
+        "  vulkan:N        the N-th Vulkan device\n"
+        "  opencl, vulkan  device 0 of that backend\n"
+        "  gpu, cpu        the first device of that kind (OpenCL devices first)\n"
+        "the devices here:\n",
+        stderr);
+  list_devices(stderr);
+  return 2;
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -378,14 +404,13 @@ static int tuning_only(const args *a) {
 /* Compiles a .mlg (or imports a .onnx) in memory; diagnostics go to stderr. */
 static int compile_source(const args *a, int target, const mlg_device_info *dev, uint8_t **out_data,
                           size_t *out_size) {
-  int onnx = mlg_onnx_is_model_path(a->model);
   mlg_source src;
-  if (onnx ? mlg_source_from_memory(&src, a->model, "", 0) != 0 : mlg_source_load(&src, a->model) != 0)
+  if (mlg_pipeline_source_load(&src, a->model) != 0)
     return error("cannot read '%s': %s", a->model, strerror(errno));
   mlg_diag diag;
   mlg_diag_init(&diag, &src, stderr);
   diag.color = isatty(STDERR_FILENO);
-  if (onnx) diag.max_errors = 0;
+  if (mlg_onnx_is_model_path(a->model)) diag.max_errors = 0; /* one error lists every node */
   mlg_compile_options opts = {0};
   opts.target = target;
   opts.n_dims = a->n_dims;
@@ -398,24 +423,7 @@ static int compile_source(const args *a, int target, const mlg_device_info *dev,
   mlg_gemm_tuning tuning;
   mlg_tune_report rep;
   if (gemm_tuning(a, dev, &tuning, &rep)) opts.gemm_tuning = &tuning;
-  int rc;
-  if (onnx) {
-    /* The ONNX front end (docs/onnx.md), then the same stages. */
-    mlg_onnx_options io = {.n_dims = a->n_dims, .dims = a->dims};
-    mlg_graph *graph = NULL;
-    mlg_pipeline p;
-    memset(&p, 0, sizeof p);
-    rc = mlg_onnx_import_file(a->model, &io, &diag, &graph);
-    if (rc == 0) rc = mlg_pipeline_run_graph(graph, &opts, MLG_STAGE_BUNDLE, &diag, &p);
-    if (rc == 0) {
-      *out_data = p.bundle;
-      *out_size = p.bundle_size;
-      p.bundle = NULL;
-    }
-    mlg_pipeline_free(&p);
-  } else {
-    rc = mlg_compile(&src, &opts, &diag, out_data, out_size);
-  }
+  int rc = mlg_compile(&src, &opts, &diag, out_data, out_size);
   mlg_source_free(&src);
   if (rc != 0) return error("could not compile '%s' (%d error%s)", a->model, diag.n_errors, diag.n_errors == 1 ? "" : "s");
   return 0;
@@ -435,6 +443,34 @@ static uint64_t next_random(uint64_t *state) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
+}
+
+static int input_given(const args *a, const char *name) {
+  for (int k = 0; k < a->n_inputs; k++)
+    if (strcmp(a->inputs[k].name, name) == 0) return 1;
+  return 0;
+}
+
+/* One line on stderr naming the inputs that fill_input made up (none: no line), so that a run
+ * on random data is never mistaken for a run on real inputs. */
+static void report_generated_inputs(const args *a, const mlg_model *model) {
+  char f32[1024] = "", i32[1024] = "";
+  size_t n_f32 = 0, n_i32 = 0;
+  for (int i = 0; i < mlg_model_input_count(model); i++) {
+    mlg_tensor_info info;
+    if (mlg_model_input_info(model, i, &info) != MLG_OK || input_given(a, info.name)) continue;
+    char *list = info.dtype == MLG_DTYPE_I32 ? i32 : f32;
+    size_t *used = info.dtype == MLG_DTYPE_I32 ? &n_i32 : &n_f32;
+    if (*used < sizeof f32) {
+      int w = snprintf(list + *used, sizeof f32 - *used, "%s%s", *used ? ", " : "", info.name);
+      if (w > 0) *used += (size_t)w;
+    }
+  }
+  if (!n_f32 && !n_i32) return;
+  fprintf(stderr, "mlgrun: inputs without --input:");
+  if (n_f32) fprintf(stderr, " %s random in [-1, 1) (--seed %" PRIu64 ")%s", f32, a->seed, n_i32 ? ";" : "");
+  if (n_i32) fprintf(stderr, " %s all 0 (i32)", i32);
+  fputc('\n', stderr);
 }
 
 /* Loads the --input file for `info`, or fills random values. Returns 0 or 1 (message printed). */
@@ -565,7 +601,8 @@ static int measure(const args *a, run_state *s) {
   perf_limits limits;
   memset(&limits, 0, sizeof limits);
   if (a->limits || a->profile) {
-    perf_limits_measure(s->rt, (uint64_t)a->copy_mib << 20, &limits);
+    /* --profile takes the device's cached copy bandwidth; --limits measures it again. */
+    perf_limits_measure(s->rt, (uint64_t)a->copy_mib << 20, !a->limits, &limits);
     perf_limits_print(stdout, dev, &limits);
   }
   int n_disp = 0;
@@ -618,7 +655,7 @@ static int limits_only(const args *a) {
   mlg_runtime *rt = NULL;
   if (mlg_runtime_create(&ro, &rt) != MLG_OK) return runtime_error();
   perf_limits limits;
-  perf_limits_measure(rt, (uint64_t)a->copy_mib << 20, &limits);
+  perf_limits_measure(rt, (uint64_t)a->copy_mib << 20, 0, &limits);
   perf_limits_print(stdout, mlg_runtime_device(rt), &limits);
   mlg_runtime_destroy(rt);
   return 0;
@@ -710,6 +747,7 @@ static int run_model(const args *a, run_state *s) {
     if (fill_input(a, &info, &rng, s->buffer) != 0) return 1;
     if (mlg_session_set_input(s->session, info.name, s->buffer, info.bytes) != MLG_OK) return runtime_error();
   }
+  if (!a->quiet) report_generated_inputs(a, s->model);
   double t2 = now_ms();
   if (mlg_session_run(s->session) != MLG_OK) return runtime_error();
   double t3 = now_ms();
@@ -744,7 +782,7 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (rc < 0) return 0;
   if (rc != 0) return rc;
-  if (a.list_devices) return list_devices();
+  if (a.list_devices) return list_devices(stdout);
   if (a.limits && !a.model) return limits_only(&a);
   if ((a.tune || a.show_tuning) && !a.model) return tuning_only(&a);
 

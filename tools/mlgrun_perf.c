@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file_util.h"
+
 /* Each work-item copies one float4; offsets are in floats, as every mlg kernel takes them. */
 static const char COPY_SOURCE[] =
     "__kernel void mlg_copy4(__global const float *x, uint x_off, __global float *y, uint y_off) {\n"
@@ -85,30 +87,134 @@ mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps) 
   return st;
 }
 
-void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, perf_limits *out) {
+/* The OpenCL device with dev's name and kind, other than dev, into *twin; 1 if there is one. */
+static int opencl_twin(const mlg_device_info *dev, mlg_device_info *twin) {
+  int n = 0;
+  if (mlg_list_devices(NULL, 0, &n) != MLG_OK || n <= 0) return 0;
+  mlg_device_info *all = calloc((size_t)n, sizeof *all);
+  int found = 0;
+  if (all && mlg_list_devices(all, n, &n) == MLG_OK)
+    for (int i = 0; i < n && !found; i++)
+      if (strcmp(all[i].backend, "opencl") == 0 && strcmp(all[i].name, dev->name) == 0 &&
+          all[i].is_gpu == dev->is_gpu) {
+        *twin = all[i];
+        found = 1;
+      }
+  free(all);
+  return found;
+}
+
+/* CACHE/copy-bandwidth-<hash>.txt for a device and a copy size, and the text the file holds
+ * besides the figure (the key, checked on reading). 0, or -1 when there is no cache folder. */
+static int copy_cache_file(const mlg_device_info *dev, uint64_t bytes, char *path, size_t path_size, char *key,
+                           size_t key_size) {
+  char dir[4096];
+  if (!mlg_cache_dir_resolve(NULL, dir, sizeof dir)) return -1;
+  snprintf(key, key_size, "mlg copy bandwidth 1\ndevice %s\nplatform %s\ndriver %s\nbytes %" PRIu64 "\n", dev->name,
+           dev->platform, dev->driver, bytes);
+  uint64_t h = mlg_fnv1a(MLG_FNV_SEED, key, strlen(key));
+  int w = snprintf(path, path_size, "%s/copy-bandwidth-%016" PRIx64 ".txt", dir, h);
+  return w > 0 && (size_t)w < path_size ? 0 : -1;
+}
+
+/* The cached figure: 1 with *out_gbps, or 0 (no file, another key, malformed). */
+static int copy_cache_read(const char *path, const char *key, double *out_gbps) {
+  uint8_t *data = NULL;
+  size_t size = 0;
+  char err[256];
+  if (mlg_read_file(path, &data, &size, err, sizeof err) != 0) return 0;
+  size_t klen = strlen(key);
+  int ok = size > klen && memcmp(data, key, klen) == 0;
+  if (ok) {
+    char num[64] = "";
+    size_t n = size - klen < sizeof num - 1 ? size - klen : sizeof num - 1;
+    memcpy(num, data + klen, n);
+    ok = sscanf(num, "gbps %lf", out_gbps) == 1 && *out_gbps > 0;
+  }
+  free(data);
+  return ok;
+}
+
+void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, int use_cache, perf_limits *out) {
   memset(out, 0, sizeof *out);
   const mlg_device_info *dev = mlg_runtime_device(rt);
   out->peak_gflops = dev->peak_gflops;
   snprintf(out->peak_formula, sizeof out->peak_formula, "%s", dev->peak_formula);
+  mlg_device_info twin;
+  int is_opencl = strcmp(dev->backend, "opencl") == 0;
+  int has_twin = !is_opencl && opencl_twin(dev, &twin);
+  if (has_twin && out->peak_gflops <= 0 && twin.peak_gflops > 0) {
+    out->peak_gflops = twin.peak_gflops;
+    snprintf(out->peak_formula, sizeof out->peak_formula, "%s (of its OpenCL twin %s)", twin.peak_formula,
+             twin.spec);
+  }
+  if (out->peak_gflops <= 0)
+    snprintf(out->peak_why, sizeof out->peak_why, "%s", is_opencl
+             ? "mlg does not know this device's FP32 units per compute unit"
+             : has_twin ? "Vulkan reports neither the clock nor the FP32 units, nor does its OpenCL twin"
+                        : "Vulkan reports neither the clock nor the FP32 units, and no OpenCL twin does");
   if (copy_bytes == 0) return;
   out->copy_bytes = (copy_bytes / 4096) * 4096;
-  mlg_status st = perf_measure_copy(rt, copy_bytes, &out->copy_gbps);
-  if (st != MLG_OK)
-    fprintf(stderr, "mlgrun: warning: copy bandwidth not measured: %s\n",
-            st == MLG_ERR_UNSUPPORTED ? "the device is not an OpenCL one" : mlg_last_error());
+  if (!is_opencl && !has_twin) {
+    snprintf(out->why_not, sizeof out->why_not,
+             "the copy kernel is OpenCL C, and %s has no OpenCL twin (no OpenCL device named '%s')",
+             dev->spec, dev->name);
+    return;
+  }
+  const mlg_device_info *measured = has_twin ? &twin : dev;
+  char path[4300], key[1024];
+  int cacheable = copy_cache_file(measured, out->copy_bytes, path, sizeof path, key, sizeof key) == 0;
+  if (use_cache && cacheable && copy_cache_read(path, key, &out->copy_gbps)) {
+    snprintf(out->copy_source, sizeof out->copy_source, "cached in %s; mlgrun --limits measures again", path);
+    return;
+  }
+
+  mlg_runtime *on = rt;
+  mlg_status st = MLG_OK;
+  if (has_twin) {
+    mlg_runtime_options ro = {.device = twin.spec, .enable_profiling = 1};
+    st = mlg_runtime_create(&ro, &on);
+  }
+  if (st == MLG_OK) st = perf_measure_copy(on, copy_bytes, &out->copy_gbps);
+  if (st != MLG_OK) {
+    snprintf(out->why_not, sizeof out->why_not, "%s", mlg_last_error());
+    out->copy_gbps = 0;
+  }
+  if (has_twin) mlg_runtime_destroy(on == rt ? NULL : on);
+  if (out->copy_gbps <= 0) return;
+  if (has_twin)
+    snprintf(out->copy_source, sizeof out->copy_source, "measured on %s, the OpenCL twin of %s", twin.spec,
+             dev->spec);
+  else
+    snprintf(out->copy_source, sizeof out->copy_source, "measured now");
+  char body[64];
+  int w = snprintf(body, sizeof body, "gbps %.3f\n", out->copy_gbps);
+  char dir[4300];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+  /* A cache: failing to write it is no error. */
+  if (cacheable && slash && mlg_make_dirs(dir) == 0) mlg_write_file_atomic(path, key, strlen(key), body, (size_t)w);
 }
 
 void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *l) {
   fprintf(f, "device: %s %s [%s, %s], %d compute units, %d MHz\n", dev->spec, dev->name, dev->platform,
           dev->is_gpu ? "GPU" : "CPU", dev->compute_units, dev->max_clock_mhz);
-  if (l->peak_gflops > 0)
+  char peak[64] = "unknown", copy[64] = "not measured";
+  if (l->peak_gflops > 0) {
     fprintf(f, "peak FP32: %.1f GFLOP/s = %s\n", l->peak_gflops, l->peak_formula);
-  else
-    fprintf(f, "peak FP32: unknown for this device\n");
-  if (l->copy_gbps > 0)
-    fprintf(f, "copy bandwidth: %.1f GB/s (float4 copy of %.0f MiB, read + written bytes / device time, best of %d)\n",
-            l->copy_gbps, (double)l->copy_bytes / (1 << 20), COPY_RUNS);
-  fprintf(f, "limits: peak %.1f GFLOP/s, copy %.1f GB/s\n", l->peak_gflops, l->copy_gbps);
+    snprintf(peak, sizeof peak, "%.1f GFLOP/s", l->peak_gflops);
+  } else {
+    fprintf(f, "peak FP32: unknown: %s\n", l->peak_why[0] ? l->peak_why : "the device does not say");
+  }
+  if (l->copy_gbps > 0) {
+    fprintf(f, "copy bandwidth: %.1f GB/s (float4 copy of %.0f MiB, read + written bytes / device time, best of %d; %s)\n",
+            l->copy_gbps, (double)l->copy_bytes / (1 << 20), COPY_RUNS, l->copy_source);
+    snprintf(copy, sizeof copy, "%.1f GB/s", l->copy_gbps);
+  } else if (l->why_not[0]) {
+    fprintf(f, "copy bandwidth: not measured: %s\n", l->why_not);
+  }
+  fprintf(f, "limits: peak %s, copy %s\n", peak, copy);
 }
 
 /* ---- FLOP estimates ---- */

@@ -2,7 +2,7 @@
  * limits (peak FP32 from its units and clock; copy bandwidth from a copy kernel run in the same
  * process), FLOP estimates per kernel, the per-dispatch table and medians.
  * docs/performance.md documents the formulas. Reentrant; nothing here is thread-safe beyond
- * what the runtime's handles are. */
+ * what the runtime's handles are (the copy-bandwidth cache is written atomically). */
 #ifndef MLGRUN_PERF_H
 #define MLGRUN_PERF_H
 
@@ -13,10 +13,13 @@
 #include "mlg.h"
 
 typedef struct perf_limits {
-  double peak_gflops;        /* 0: unknown */
-  char peak_formula[128];
-  double copy_gbps;          /* 0: not measured */
+  double peak_gflops;        /* 0: unknown (peak_why says why) */
+  char peak_formula[192];
+  char peak_why[160];
+  double copy_gbps;          /* 0: not measured (why_not says why) */
   uint64_t copy_bytes;       /* bytes read (= bytes written) by the copy kernel */
+  char copy_source[4400];    /* where copy_gbps comes from: "measured now", the cache file, the twin */
+  char why_not[512];         /* why copy_gbps is 0 when a measurement was asked for */
 } perf_limits;
 
 /* Copy bandwidth of rt's device: a float4 copy kernel over `bytes` (rounded down to a multiple
@@ -25,9 +28,14 @@ typedef struct perf_limits {
  * with mlg_last_error() set; MLG_ERR_UNSUPPORTED for a non-OpenCL device. */
 mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps);
 
-/* Fills limits from rt's device info and, when copy_bytes > 0, a copy measurement (a failed
- * measurement leaves copy_gbps 0 and prints a warning to stderr). */
-void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, perf_limits *out_limits);
+/* Fills limits from rt's device info and, when copy_bytes > 0, its copy bandwidth. The copy
+ * kernel is OpenCL C: a device of another backend is measured through its OpenCL twin (the
+ * OpenCL device of the same name and kind, whose peak it also takes when its own is unknown);
+ * without one, why_not says what cannot be measured. With use_cache, a figure cached for the
+ * measured device and size is taken instead of measuring (mlgrun --profile); every measurement
+ * is cached, in the runtime's cache folder as copy-bandwidth-<hash>.txt. A failed measurement
+ * leaves copy_gbps 0 with the reason in why_not. */
+void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, int use_cache, perf_limits *out_limits);
 void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *limits);
 
 /* FLOPs of dispatch `dispatch`: the compiler's count when the bundle has one (*out_exact 1),

@@ -4,7 +4,9 @@
 #   2. builds build-test/ with gcc, ASan+UBSan and -Werror, fetches the ONNX backend node tests
 #      once (tools/onnx_tests.sh, into .cache/), and runs all suites with ctest,
 #   3. builds build-clang/ with clang and -Werror (build only) so clang warnings fail too,
-#   4. prints "N passed, N failed" as its last line; exits non-zero on any failure.
+#   4. installs the Python package (pip install ./python, which builds its libraries with CMake
+#      in python/build/cmake/) into a fresh virtual environment and runs tests/python/,
+#   5. prints "N passed, N failed" as its last line; exits non-zero on any failure.
 # MLG_UPDATE_GOLDEN=1 tools/test.sh rewrites the golden files instead of comparing them.
 # Environment: MLG_TEST_JOBS (default 2), MLG_TEST_TIMEOUT (seconds per test, default 900).
 set -euo pipefail
@@ -86,6 +88,24 @@ if CC=clang cmake -S "$ROOT" -B "$ROOT/build-clang" -DCMAKE_BUILD_TYPE=RelWithDe
 else
   failed=$((failed + 1))
   failures+=("clang-build")
+fi
+
+# --- Python: the package as pip installs it, in a virtual environment ------------------------
+# Debian's python3 with its NumPy, setuptools and wheel (--system-site-packages,
+# --no-build-isolation): nothing is downloaded. The tests run from outside the checkout, so
+# they import the installed package, and compare it with the mlgrun built beside its libraries.
+echo "== test: Python package (pip install ./python, build-test/venv)"
+PY=${MLG_PYTHON:-/usr/bin/python3}
+venv="$ROOT/build-test/venv"
+if "$PY" -m venv --clear --system-site-packages "$venv" &&
+   "$venv/bin/pip" install --quiet --no-index --no-build-isolation "$ROOT/python" &&
+   cmake --build "$ROOT/python/build/cmake" --target mlgrun -j"$JOBS" >/dev/null &&
+   (cd "$ROOT/build-test" && MLG_TEST_MLGRUN="$ROOT/python/build/cmake/bin/mlgrun" \
+      "$venv/bin/python" "$ROOT/tests/python/test_mlg.py" -v); then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  failures+=("python")
 fi
 
 summary

@@ -17,6 +17,13 @@ static kir_expr *clamp_scalar(kir_builder *b, kir_expr **in, const mlg_attr *att
   return kt_sf_clamp(b, in[0], attrs[0].f, attrs[1].f);
 }
 
+static const mlg_op_spelling clamp_foreign[] = {
+  {"relu6", "clamp(x, 0, 6)"},
+  {"hardtanh", "clamp(x, -1, 1)"},
+  {"clip", "clamp(x, lo, hi)"},
+  {NULL, NULL},
+};
+
 const mlg_op_def mlg_op_clamp = {
   .name = "clamp",
   .cls = MLG_OPC_ELEMENTWISE,
@@ -30,4 +37,5 @@ const mlg_op_def mlg_op_clamp = {
   .infer = clamp_infer,
   .scalar = clamp_scalar,
   .doc = "min(max(x, lo), hi)",
+  .foreign = clamp_foreign,
 };

@@ -29,6 +29,35 @@ static int gather_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
+/* Indices known at compile time must lie in [-d, d), d = x.dims[axis]: at run time the kernel
+ * clamps them instead (docs/ops.md), which would hide the mistake. */
+static int gather_check_values(const mlg_type *in, const void *const *in_data, int n_in,
+                               const mlg_attr *attrs, mlg_shape_error *err) {
+  const int32_t *idx = n_in > 1 ? in_data[1] : NULL;
+  if (!idx) return 0;
+  int64_t d = in[0].dims[attrs[0].ints[0]], n = mlg_type_numel(&in[1]);
+  for (int64_t i = 0; i < n; i++) {
+    if (idx[i] >= -d && idx[i] < d) continue;
+    char at[128];
+    size_t used = 0;
+    int64_t rest = i;
+    int64_t coord[MLG_MAX_RANK];
+    for (int k = in[1].rank - 1; k >= 0; k--) {
+      coord[k] = rest % in[1].dims[k];
+      rest /= in[1].dims[k];
+    }
+    for (int k = 0; k < in[1].rank && used < sizeof at; k++)
+      used += (size_t)snprintf(at + used, sizeof at - used, "%s%lld", k ? ", " : "",
+                               (long long)coord[k]);
+    mlg_shape_errorf(err, 1, -1,
+                     "index %d at position [%s] is out of range for axis %lld of size %lld "
+                     "(valid: %lld to %lld)",
+                     (int)idx[i], at, (long long)attrs[0].ints[0], (long long)d, (long long)-d,
+                     (long long)(d - 1));
+    return -1;
+  }
+  return 0;
+}
 
 const mlg_op_def mlg_op_gather = {
   .name = "gather",
@@ -40,6 +69,7 @@ const mlg_op_def mlg_op_gather = {
     { .name = "axis", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
   },
   .infer = gather_infer,
+  .check_values = gather_check_values,
   .lower = mlg_lower_gather,
   .doc = "take entries along axis by i32 indices (ONNX Gather)",
 };

@@ -84,6 +84,8 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_emit(ctx, node, k, groups, args, n_args);
 }
 
+static const mlg_op_spelling linear_foreign[] = {{"dense", "linear(x, weight, bias)"}, {NULL, NULL}};
+
 const mlg_op_def mlg_op_linear = {
   .name = "linear",
   .cls = MLG_OPC_MATMUL,
@@ -92,4 +94,5 @@ const mlg_op_def mlg_op_linear = {
   .infer = linear_infer,
   .lower = linear_lower,
   .doc = "x @ weight^T + bias (torch.nn.functional.linear)",
+  .foreign = linear_foreign,
 };

@@ -101,6 +101,10 @@ static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_emit(ctx, node, k, groups, args, n_args);
 }
 
+static const mlg_op_spelling matmul_foreign[] = {
+  {"mm", "matmul(a, b), or a @ b"}, {"bmm", "matmul(a, b), or a @ b"}, {NULL, NULL},
+};
+
 const mlg_op_def mlg_op_matmul = {
   .name = "matmul",
   .cls = MLG_OPC_MATMUL,
@@ -109,4 +113,5 @@ const mlg_op_def mlg_op_matmul = {
   .infer = matmul_infer,
   .lower = matmul_lower,
   .doc = "matrix product as numpy.matmul (the @ operator)",
+  .foreign = matmul_foreign,
 };

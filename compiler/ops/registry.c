@@ -36,6 +36,14 @@ const char *mlg_op_suggest(const char *name) {
   return best;
 }
 
+const char *mlg_op_foreign(const char *name) {
+  if (!name) return NULL;
+  for (int i = 0; i < N_OPS; i++)
+    for (const mlg_op_spelling *f = registry[i]->foreign; f && f->name; f++)
+      if (strcmp(f->name, name) == 0) return f->mlg;
+  return NULL;
+}
+
 int mlg_op_attr_index(const mlg_op_def *def, const char *name) {
   if (!def || !name) return -1;
   for (int i = 0; i < def->n_attrs; i++)

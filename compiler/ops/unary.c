@@ -127,6 +127,8 @@ const mlg_op_def mlg_op_gelu = {
   .doc = "x * Phi(x), the exact erf form (torch.nn.GELU())",
 };
 
+static const mlg_op_spelling silu_foreign[] = {{"swish", "silu(x)"}, {NULL, NULL}};
+
 const mlg_op_def mlg_op_silu = {
   .name = "silu",
   .cls = MLG_OPC_ELEMENTWISE,
@@ -135,6 +137,7 @@ const mlg_op_def mlg_op_silu = {
   .infer = unary_infer,
   .scalar = silu_scalar,
   .doc = "x * sigmoid(x)",
+  .foreign = silu_foreign,
 };
 
 const mlg_op_def mlg_op_erf = {

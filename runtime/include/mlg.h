@@ -23,6 +23,12 @@ extern "C" {
 #define MLG_API __attribute__((visibility("default")))
 #define MLG_MAX_DIMS 8
 
+/* The version this header belongs to; mlg_version() gives the library's at run time. The one
+ * place the version is written (CMake, the tools and the bundles' producer read it here). */
+#define MLG_VERSION_MAJOR 0
+#define MLG_VERSION_MINOR 1
+#define MLG_VERSION_PATCH 0
+
 typedef enum mlg_status {
   MLG_OK = 0,
   MLG_ERR_INVALID_ARGUMENT,  /* NULL handle, unknown tensor name, wrong byte count, bad option */
@@ -75,8 +81,8 @@ typedef struct mlg_tensor_info {
 } mlg_tensor_info;
 
 typedef struct mlg_runtime_options {
-  /* "opencl:N", "vulkan:N", "gpu", "cpu", or NULL: $MLG_DEVICE, else the first GPU, else the
-   * first CPU device. */
+  /* "opencl:N", "vulkan:N", "opencl" or "vulkan" (device 0), "gpu", "cpu", or NULL:
+   * $MLG_DEVICE, else the first GPU, else the first CPU device. */
   const char *device;
   /* Program-binary cache folder. NULL: $MLG_CACHE_DIR, else $XDG_CACHE_HOME/mlg, else
    * ~/.cache/mlg. "" disables the cache. */
@@ -110,6 +116,10 @@ typedef struct mlg_load_options {
   void *progress_user;
 } mlg_load_options;
 
+/* ---- version ---- */
+/* "MAJOR.MINOR.PATCH" of the library that is loaded (which may be newer than this header). */
+MLG_API const char *mlg_version(void);
+
 /* ---- status ---- */
 MLG_API const char *mlg_status_string(mlg_status status);
 /* The message of the last failed call on this thread ("" if none). */
@@ -132,6 +142,8 @@ MLG_API mlg_status mlg_model_load_memory(mlg_runtime *runtime, const void *data,
                                          const mlg_load_options *options, mlg_model **out_model);
 MLG_API void       mlg_model_destroy(mlg_model *model);
 MLG_API const char *mlg_model_name(const mlg_model *model);
+/* Inputs and outputs are numbered 0..count-1 in the order the model declares them (its `input`
+ * and `output` statements); an index out of range is MLG_ERR_INVALID_ARGUMENT. */
 MLG_API int        mlg_model_input_count(const mlg_model *model);
 MLG_API int        mlg_model_output_count(const mlg_model *model);
 MLG_API mlg_status mlg_model_input_info(const mlg_model *model, int index, mlg_tensor_info *out_info);

@@ -1,6 +1,7 @@
 /* opencl_backend.c — the OpenCL backend: weights upload, program builds (through the binary
  * cache), sessions with kernels whose arguments are set once, and runs that replay the
  * recorded dispatch list. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,8 +146,9 @@ static int store_in_cache(mlg_backend_device *dev, cl_program p, const char *dir
  * thread turns it into the call's status and message. */
 typedef struct module_build {
   mlg_status status;
-  int from_source;           /* built from source: its binary may be cached once it is used */
+  int from_source;           /* built from source (a cache miss) */
   int cache_hit;
+  int written;               /* its binary was stored in the cache */
   char message[MAX_LOG + 256];
 } module_build;
 
@@ -156,7 +158,58 @@ typedef struct build_job {
   module_build *results;
 } build_job;
 
-/* Builds module `index` from the cache or from source into m->programs[index]. */
+static int job_fail(module_build *r, mlg_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int job_fail(module_build *r, mlg_status status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->message, sizeof r->message, fmt, ap);
+  va_end(ap);
+  r->status = status;
+  return -1;
+}
+
+/* Checks that bundle kernel k exists, takes a (buffer, offset) pair per buffer parameter, and
+ * fits the device's work-group limits. */
+static int check_kernel(mlg_backend_model *m, uint32_t k, module_build *r) {
+  mlg_backend_device *dev = m->dev;
+  const mlgb_kernel *kd = &m->bundle->kernels[k];
+  cl_int err = CL_SUCCESS;
+  cl_kernel kernel = clCreateKernel(m->programs[kd->module], kd->name, &err);
+  if (err != CL_SUCCESS || !kernel)
+    return job_fail(r, err == CL_INVALID_KERNEL_NAME ? MLG_ERR_FORMAT : MLG_ERR_DEVICE,
+                    "clCreateKernel (kernel '%s' in module %u) failed: %s", kd->name, kd->module,
+                    mlg_cl_error_name(err));
+  cl_uint n_args = 0;
+  size_t wg = 0;
+  err = clGetKernelInfo(kernel, CL_KERNEL_NUM_ARGS, sizeof n_args, &n_args, NULL);
+  if (err == CL_SUCCESS)
+    err = clGetKernelWorkGroupInfo(kernel, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+  clReleaseKernel(kernel);
+  if (err != CL_SUCCESS)
+    return job_fail(r, MLG_ERR_DEVICE, "querying kernel '%s' failed: %s", kd->name, mlg_cl_error_name(err));
+  if (n_args != 2 * kd->n_params)
+    return job_fail(r, MLG_ERR_FORMAT,
+                    "kernel '%s' takes %u arguments, but the bundle binds %u tensors (a buffer and an offset each)",
+                    kd->name, n_args, kd->n_params);
+  size_t total = (size_t)kd->local_size[0] * kd->local_size[1] * kd->local_size[2];
+  for (int d = 0; d < 3; d++)
+    if (kd->local_size[d] > dev->max_work_item[d] && dev->max_work_item[d] > 0)
+      return job_fail(r, MLG_ERR_UNSUPPORTED,
+                      "kernel '%s' uses work-groups of %ux%ux%u, but device '%s' allows at most %zu in dimension %d",
+                      kd->name, kd->local_size[0], kd->local_size[1], kd->local_size[2], dev->name,
+                      dev->max_work_item[d], d);
+  if (total > wg)
+    return job_fail(r, MLG_ERR_UNSUPPORTED,
+                    "kernel '%s' uses work-groups of %zu items, but device '%s' allows at most %zu for it", kd->name,
+                    total, dev->name, wg);
+  return 0;
+}
+
+/* Builds module `index` from the cache or from source into m->programs[index], checks its
+ * kernels, and stores a binary built from source in the cache. The binary is stored only after
+ * every kernel was created from it: some drivers (PoCL) finish a program's kernels lazily, and
+ * an entry saved earlier can be incomplete; fetching it also has PoCL compile the kernels for
+ * their work-group size here, on this thread, rather than at the first run. */
 static int build_module(void *user, int index) {
   build_job *job = user;
   mlg_backend_model *m = job->m;
@@ -165,77 +218,40 @@ static int build_module(void *user, int index) {
   const mlgb_bundle *b = m->bundle;
   const mlgb_module *mod = &b->modules[index];
   const char *model = b->model_name ? b->model_name : "";
+  mlg_cl_cache_key key = mlg_cl_cache_key_make(dev, mod->data, (size_t)mod->size, BUILD_OPTIONS);
 
   if (job->cache_dir) {
-    mlg_cl_cache_key key = mlg_cl_cache_key_make(dev, mod->data, (size_t)mod->size, BUILD_OPTIONS);
     m->programs[index] = build_from_cache(dev, job->cache_dir, key);
-    if (m->programs[index]) {
-      r->cache_hit = 1;
-      return 0;
+    r->cache_hit = m->programs[index] != NULL;
+  }
+  if (!m->programs[index]) {
+    cl_int err = CL_SUCCESS;
+    const char *src = (const char *)mod->data;
+    size_t len = (size_t)mod->size;
+    cl_program p = clCreateProgramWithSource(dev->context, 1, &src, &len, &err);
+    if (err != CL_SUCCESS || !p)
+      return job_fail(r, alloc_error(err), "clCreateProgramWithSource (module %d of model '%s') failed: %s", index,
+                      model, mlg_cl_error_name(err));
+    m->programs[index] = p;
+    r->from_source = 1;
+    err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
+    if (err != CL_SUCCESS) {
+      char log[MAX_LOG + 64];
+      build_log(dev, p, log, sizeof log);
+      return job_fail(r, err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE,
+                      "clBuildProgram (module %d of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
+                      mlg_cl_error_name(err), log);
     }
   }
-  cl_int err = CL_SUCCESS;
-  const char *src = (const char *)mod->data;
-  size_t len = (size_t)mod->size;
-  cl_program p = clCreateProgramWithSource(dev->context, 1, &src, &len, &err);
-  if (err != CL_SUCCESS || !p) {
-    r->status = alloc_error(err);
-    snprintf(r->message, sizeof r->message, "clCreateProgramWithSource (module %d of model '%s') failed: %s", index,
-             model, mlg_cl_error_name(err));
-    return -1;
-  }
-  m->programs[index] = p;
-  err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
-  if (err != CL_SUCCESS) {
-    char log[MAX_LOG + 64];
-    build_log(dev, p, log, sizeof log);
-    r->status = err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE;
-    snprintf(r->message, sizeof r->message, "clBuildProgram (module %d of model '%s') on '%s' failed: %s\n%s",
-             index, model, dev->name, mlg_cl_error_name(err), log);
-    return -1;
-  }
-  r->from_source = 1;
+  for (uint32_t k = 0; k < b->n_kernels; k++)
+    if (b->kernels[k].module == (uint32_t)index && check_kernel(m, k, r) != 0) return -1;
+  size_t n_kernels = 0;
+  if (r->from_source && job->cache_dir &&
+      clGetProgramInfo(m->programs[index], CL_PROGRAM_NUM_KERNELS, sizeof n_kernels, &n_kernels, NULL) ==
+          CL_SUCCESS &&
+      n_kernels > 0)
+    r->written = store_in_cache(dev, m->programs[index], job->cache_dir, key) == 0;
   return 0;
-}
-
-/* Checks, once per load, that each bundle kernel exists, takes a (buffer, offset) pair per
- * buffer parameter, and fits the device's work-group limits. */
-static mlg_status check_kernels(mlg_backend_model *m) {
-  mlg_backend_device *dev = m->dev;
-  const mlgb_bundle *b = m->bundle;
-  for (uint32_t k = 0; k < b->n_kernels; k++) {
-    const mlgb_kernel *kd = &b->kernels[k];
-    cl_int err = CL_SUCCESS;
-    cl_kernel kernel = clCreateKernel(m->programs[kd->module], kd->name, &err);
-    if (err != CL_SUCCESS || !kernel)
-      return mlg_fail(err == CL_INVALID_KERNEL_NAME ? MLG_ERR_FORMAT : MLG_ERR_DEVICE,
-                      "clCreateKernel (kernel '%s' in module %u) failed: %s", kd->name, kd->module,
-                      mlg_cl_error_name(err));
-    cl_uint n_args = 0;
-    size_t wg = 0;
-    err = clGetKernelInfo(kernel, CL_KERNEL_NUM_ARGS, sizeof n_args, &n_args, NULL);
-    if (err == CL_SUCCESS)
-      err = clGetKernelWorkGroupInfo(kernel, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
-    clReleaseKernel(kernel);
-    if (err != CL_SUCCESS)
-      return mlg_fail(MLG_ERR_DEVICE, "querying kernel '%s' failed: %s", kd->name, mlg_cl_error_name(err));
-    if (n_args != 2 * kd->n_params)
-      return mlg_fail(MLG_ERR_FORMAT,
-                      "kernel '%s' takes %u arguments, but the bundle binds %u tensors (a buffer and an "
-                      "offset each)", kd->name, n_args, kd->n_params);
-    size_t total = (size_t)kd->local_size[0] * kd->local_size[1] * kd->local_size[2];
-    for (int d = 0; d < 3; d++)
-      if (kd->local_size[d] > dev->max_work_item[d] && dev->max_work_item[d] > 0)
-        return mlg_fail(MLG_ERR_UNSUPPORTED,
-                        "kernel '%s' uses work-groups of %ux%ux%u, but device '%s' allows at most %zu in "
-                        "dimension %d", kd->name, kd->local_size[0], kd->local_size[1], kd->local_size[2],
-                        dev->name, dev->max_work_item[d], d);
-    if (total > wg)
-      return mlg_fail(MLG_ERR_UNSUPPORTED,
-                      "kernel '%s' uses work-groups of %zu items, but device '%s' allows at most %zu for it",
-                      kd->name, total, dev->name, wg);
-  }
-  return MLG_OK;
 }
 
 mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats,
@@ -246,30 +262,17 @@ mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend
   /* Each distinct kernel is a program of its own; drivers build different programs at once. */
   mlg_status st = MLG_OK;
   if (mlg_parallel_for((int)b->n_modules, 0, build_module, &job, progress, progress_user) != 0) {
-    st = MLG_ERR_DEVICE;
+    st = mlg_fail(MLG_ERR_DEVICE, "building the kernels of model '%s' failed", b->model_name);
     for (uint32_t i = 0; i < b->n_modules; i++)
       if (job.results[i].status != MLG_OK) {
         st = mlg_fail(job.results[i].status, "%s", job.results[i].message);
         break;
       }
-    if (st == MLG_ERR_DEVICE) st = mlg_fail(MLG_ERR_DEVICE, "building the kernels of model '%s' failed", b->model_name);
   }
   for (uint32_t i = 0; i < b->n_modules; i++) {
     stats->hits += job.results[i].cache_hit;
     stats->misses += job.results[i].from_source;
-  }
-  if (st == MLG_OK) st = check_kernels(m);
-  /* Binaries are stored only after every kernel was created from them: some drivers (PoCL)
-   * finish a program's kernels lazily, and an entry saved earlier can be incomplete. */
-  for (uint32_t i = 0; st == MLG_OK && cache_dir && i < b->n_modules; i++) {
-    size_t n_kernels = 0;
-    if (!job.results[i].from_source ||
-        clGetProgramInfo(m->programs[i], CL_PROGRAM_NUM_KERNELS, sizeof n_kernels, &n_kernels, NULL) != CL_SUCCESS ||
-        n_kernels == 0)
-      continue;
-    mlg_cl_cache_key key = mlg_cl_cache_key_make(m->dev, b->modules[i].data, (size_t)b->modules[i].size,
-                                                 BUILD_OPTIONS);
-    if (store_in_cache(m->dev, m->programs[i], cache_dir, key) == 0) stats->writes++;
+    stats->writes += job.results[i].written;
   }
   free(job.results);
   return st;

@@ -123,15 +123,13 @@ static mlgb_bundle *make_bundle(int with_weights) {
   d[3] = (mlgb_dispatch){ dup("%12:h2"), 0, { 1, 2, 3 }, 3, malloc(sizeof args3), 0, 0 };
   memcpy(d[3].args, args3, sizeof args3);
 
-  /* The weights image: consts always, params only in a bundle built with them; padding 0. */
+  /* The weights section: the const (4 bytes), after the params (48 + 16) in a bundle built with
+   * them. */
   b->has_params = with_weights;
-  b->weights = calloc(1, 192);
+  b->weights_size = with_weights ? 68 : 4;
+  b->weights = malloc(b->weights_size);
   ck_assert_ptr_nonnull(b->weights);
-  for (uint32_t t = 0; t < b->n_tensors; t++) {
-    const mlgb_tensor *x = &b->tensors[t];
-    if (x->region != MLGB_REGION_WEIGHTS || (x->role == MLGB_ROLE_PARAM && !with_weights)) continue;
-    for (uint64_t i = 0; i < x->size; i++) b->weights[x->offset + i] = (uint8_t)(i * 7 + 3 + t);
-  }
+  for (uint64_t i = 0; i < b->weights_size; i++) b->weights[i] = (uint8_t)(i * 7 + 3);
   return b;
 }
 
@@ -180,8 +178,8 @@ static void assert_same(const mlgb_bundle *a, const mlgb_bundle *b) {
     ck_assert_uint_eq(x->bytes, y->bytes);
   }
   ck_assert_int_eq(a->has_params, b->has_params);
-  if (a->region_size[MLGB_REGION_WEIGHTS])
-    ck_assert_mem_eq(a->weights, b->weights, a->region_size[MLGB_REGION_WEIGHTS]);
+  ck_assert_uint_eq(a->weights_size, b->weights_size);
+  if (a->weights_size) ck_assert_mem_eq(a->weights, b->weights, a->weights_size);
 }
 
 /* The serialized full bundle; the caller frees. */
@@ -233,7 +231,7 @@ START_TEST(round_trip_no_weights) {
   ck_assert_int_eq(r->has_params, 0);
   /* Only the const travels: 4 bytes of weights, the params are bound at load. */
   ck_assert_uint_eq(rd64(sec_entry(data, S_WEIGHTS) + 16), 4);
-  ck_assert_ptr_nonnull(r->weights);
+  ck_assert_uint_eq(r->weights_size, 4);
   ck_assert_uint_eq(r->target, MLGB_TARGET_VULKAN);
   ck_assert_uint_eq(r->required_features, MLGB_FEATURE_SUBGROUP_ARITH);
   free(data);
@@ -262,6 +260,25 @@ START_TEST(round_trip_empty) {
 END_TEST
 
 /* mlgb_write refuses what mlgb_read would refuse, so the compiler cannot produce a bad file. */
+/* Unpacking places each embedded tensor at its offset of the region; packing gathers them back. */
+START_TEST(weights_pack_unpack) {
+  mlgb_bundle *b = make_bundle(1);
+  uint8_t image[192], packed[68];
+  memset(image, 0xee, sizeof image);
+  ck_assert_uint_eq(mlgb_weights_size(b), 68);
+  mlgb_weights_unpack(b, image);
+  ck_assert_mem_eq(image + 0, b->weights, 48);        /* fc1.weight at 0 */
+  ck_assert_mem_eq(image + 64, b->weights + 48, 16);  /* fc1.bias at 64 */
+  ck_assert_mem_eq(image + 128, b->weights + 64, 4);  /* shift at 128 */
+  ck_assert_uint_eq(image[48], 0xee);                 /* padding untouched */
+  mlgb_weights_pack(b, image, packed);
+  ck_assert_mem_eq(packed, b->weights, 68);
+  b->has_params = 0;
+  ck_assert_uint_eq(mlgb_weights_size(b), 4);
+  mlgb_free(b);
+}
+END_TEST
+
 START_TEST(write_validates) {
   mlgb_bundle *b = make_bundle(1);
   uint8_t *data = (uint8_t *)1;
@@ -567,6 +584,7 @@ static Suite *bundle_suite(void) {
   tcase_add_test(rt, round_trip_every_field);
   tcase_add_test(rt, round_trip_no_weights);
   tcase_add_test(rt, round_trip_empty);
+  tcase_add_test(rt, weights_pack_unpack);
   tcase_add_test(rt, write_validates);
   suite_add_tcase(s, rt);
   TCase *bad = tcase_create("corrupt");

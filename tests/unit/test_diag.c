@@ -309,6 +309,8 @@ START_TEST(edit_distance) {
   ck_assert_int_eq(mlg_suggest_distance("x", "xb"), 1);
   ck_assert_int_eq(mlg_suggest_distance("g", "x"), -1);   /* nothing in common */
   ck_assert_int_eq(mlg_suggest_distance("M", "N"), -1);
+  ck_assert_int_eq(mlg_suggest_distance("n", "N"), 1);      /* only the case differs */
+  ck_assert_int_eq(mlg_suggest_distance("Batch", "batch"), 1);
   ck_assert_int_eq(mlg_suggest_distance("ab", "cd"), -1);
   ck_assert_int_eq(mlg_suggest_distance("ax", "axis"), -1); /* two edits to a short name */
   ck_assert_int_eq(mlg_suggest_distance("abc", "abd"), 1);

@@ -1,6 +1,6 @@
 /* test_fuzz.c — a fuzz smoke test of the front ends: a few thousand generated and mutated
- * inputs through mlg_parse + mlg_check (and a subset through mlg_compile, in memory), and
- * mutated ONNX models (tests/onnx/) through the ONNX importer.
+ * inputs through mlg_parse + mlg_check (and a subset through mlg_compile at -O2, -O1 and -O0),
+ * and mutated ONNX models (tests/onnx/) through the ONNX importer.
  *
  * For every input: it either checks cleanly (a graph, no errors) or reports at least one error
  * (no graph) — never both, never neither — and it never crashes (ASan/UBSan turn a crash or an
@@ -149,8 +149,8 @@ static void assert_graph_valid(const mlg_graph *g, const char *what) {
                   "%s: output %d refers to node %d", what, o, g->outputs[o].node);
 }
 
-/* Parses and checks one input; optionally compiles it to a bundle and reads the bundle back.
- * Returns 1 if it checked cleanly. */
+/* Parses and checks one input; optionally compiles it at -O2, -O1 and -O0 and reads each bundle
+ * back. Returns 1 if it checked cleanly. */
 static int run_input(const char *text, size_t len, const char *what, int compile, stats *st) {
   /* compile: 0 no, 1 with --no-weights (fast), 2 with the initializers' weights */
   mlg_source src;
@@ -178,15 +178,25 @@ static int run_input(const char *text, size_t len, const char *what, int compile
   if (graph) mlg_graph_free(graph);
   mlg_ast_free(ast);
 
-  if (clean && compile) {
+  /* Every optimization level compiles what -O2 compiles, and none fails on its own mistake. */
+  for (int level = 2, rc2 = 0; clean && compile && level >= 0; level--) {
+    char *log = NULL;
+    size_t log_size = 0;
+    FILE *log_stream = open_memstream(&log, &log_size);
+    ck_assert_ptr_nonnull(log_stream);
     mlg_diag cdiag;
-    mlg_diag_init(&cdiag, &src, g_diag_out);
+    mlg_diag_init(&cdiag, &src, log_stream);
     mlg_compile_options copts = {0};
-    copts.opt_level = 2;
+    copts.opt_level = level;
     copts.no_weights = compile == 1;
     uint8_t *data = NULL;
     size_t size = 0;
     int rc = mlg_compile(&src, &copts, &cdiag, &data, &size);
+    fclose(log_stream);
+    if (g_diag_out) fputs(log, g_diag_out);
+    ck_assert_msg(strstr(log, "internal error") == NULL, "%s -O%d: %s", what, level, log);
+    if (level == 2) rc2 = rc;
+    ck_assert_msg(rc == rc2, "%s: compiles at -O2 but not at -O%d: %s", what, level, log);
     if (rc == 0) {
       ck_assert_msg(data != NULL && size > 0, "%s: compiled to an empty bundle", what);
       ck_assert_msg(cdiag.n_errors == 0, "%s: compiled with %d errors", what, cdiag.n_errors);
@@ -195,11 +205,12 @@ static int run_input(const char *text, size_t len, const char *what, int compile
       ck_assert_msg(mlgb_read(data, size, &bundle, err, sizeof(err)) == 0,
                     "%s: mlgc's own bundle does not read back: %s", what, err);
       mlgb_free(bundle);
-      st->compiled++;
+      if (level == 2) st->compiled++;
     } else {
       ck_assert_msg(cdiag.n_errors >= 1, "%s: mlg_compile failed without an error", what);
     }
     free(data);
+    free(log);
   }
   mlg_source_free(&src);
   return clean;

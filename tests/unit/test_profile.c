@@ -187,6 +187,87 @@ START_TEST(test_copy_bandwidth) {
 }
 END_TEST
 
+/* A device of another backend finds the OpenCL device of its name and kind, nothing else. */
+START_TEST(test_opencl_twin) {
+  mlg_runtime *rt = cpu_runtime(0);
+  mlg_device_info as_vulkan = *mlg_runtime_device(rt), twin;
+  snprintf(as_vulkan.backend, sizeof as_vulkan.backend, "vulkan");
+  snprintf(as_vulkan.spec, sizeof as_vulkan.spec, "vulkan:7");
+  ck_assert_int_eq(opencl_twin(&as_vulkan, &twin), 1);
+  ck_assert_str_eq(twin.spec, mlg_runtime_device(rt)->spec);
+  as_vulkan.is_gpu = !as_vulkan.is_gpu;
+  ck_assert_int_eq(opencl_twin(&as_vulkan, &twin), 0);
+  as_vulkan.is_gpu = !as_vulkan.is_gpu;
+  snprintf(as_vulkan.name, sizeof as_vulkan.name, "another device");
+  ck_assert_int_eq(opencl_twin(&as_vulkan, &twin), 0);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+static void print_limits(const mlg_runtime *rt, const perf_limits *l, char *buf, size_t size) {
+  FILE *f = fmemopen(buf, size, "w");
+  ck_assert_ptr_nonnull(f);
+  perf_limits_print(f, mlg_runtime_device(rt), l);
+  fclose(f);
+}
+
+/* The copy bandwidth is cached per device and size: --profile (use_cache) measures once. */
+START_TEST(test_limits_cache) {
+  char dir[] = MLG_BINARY_DIR "/test_profile_cache_XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  setenv("MLG_CACHE_DIR", dir, 1);
+  mlg_runtime *rt = cpu_runtime(1);
+  perf_limits l;
+  char text[4096];
+  perf_limits_measure(rt, 4 << 20, 1, &l);
+  ck_assert_msg(l.copy_gbps > 0, "%s", l.why_not);
+  ck_assert_str_eq(l.copy_source, "measured now");
+  double first = l.copy_gbps;
+  perf_limits_measure(rt, 4 << 20, 1, &l);
+  ck_assert_ptr_nonnull(strstr(l.copy_source, "cached in "));
+  ck_assert_double_eq_tol(l.copy_gbps, first, 0.001);
+  print_limits(rt, &l, text, sizeof text);
+  ck_assert_msg(strstr(text, "; cached in ") && strstr(text, "limits: peak "), "%s", text);
+  /* Another size is another entry; without use_cache (--limits) it is measured again. */
+  perf_limits_measure(rt, 8 << 20, 1, &l);
+  ck_assert_str_eq(l.copy_source, "measured now");
+  perf_limits_measure(rt, 4 << 20, 0, &l);
+  ck_assert_str_eq(l.copy_source, "measured now");
+  /* A spoiled entry is measured again. */
+  char path[4300], key[1024];
+  ck_assert_int_eq(copy_cache_file(mlg_runtime_device(rt), 4 << 20, path, sizeof path, key, sizeof key), 0);
+  FILE *f = fopen(path, "w");
+  fputs("mlg copy bandwidth 1\ndevice someone else\n", f);
+  fclose(f);
+  perf_limits_measure(rt, 4 << 20, 1, &l);
+  ck_assert_str_eq(l.copy_source, "measured now");
+  mlg_runtime_destroy(rt);
+  unsetenv("MLG_CACHE_DIR");
+  char cmd[4400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* lavapipe has no OpenCL twin: the limits say what cannot be measured, not zeros. */
+START_TEST(test_limits_without_twin) {
+  mlg_runtime_options opts = {.device = "vulkan:0", .cache_dir = "", .enable_profiling = 1};
+  mlg_runtime *rt = NULL;
+  ck_assert_msg(mlg_runtime_create(&opts, &rt) == MLG_OK, "%s", mlg_last_error());
+  perf_limits l;
+  perf_limits_measure(rt, 4 << 20, 0, &l);
+  ck_assert(l.copy_gbps == 0 && l.peak_gflops == 0);
+  char text[4096];
+  print_limits(rt, &l, text, sizeof text);
+  ck_assert_msg(strstr(text, "copy bandwidth: not measured: the copy kernel is OpenCL C, and vulkan:0 has no "
+                             "OpenCL twin") &&
+                    strstr(text, "peak FP32: unknown: Vulkan reports") &&
+                    strstr(text, "limits: peak unknown, copy not measured\n") && !strstr(text, "0.0 G"),
+                "%s", text);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("profile");
   TCase *tc = tcase_create("opencl");
@@ -196,6 +277,9 @@ int main(void) {
   tcase_add_test(tc, test_peak_estimate);
   tcase_add_test(tc, test_flop_estimates);
   tcase_add_test(tc, test_copy_bandwidth);
+  tcase_add_test(tc, test_opencl_twin);
+  tcase_add_test(tc, test_limits_cache);
+  tcase_add_test(tc, test_limits_without_twin);
   suite_add_tcase(suite, tc);
   SRunner *runner = srunner_create(suite);
   srunner_run_all(runner, CK_NORMAL);

@@ -1,5 +1,6 @@
 /* test_runtime.c — libmlgrt on PoCL: device listing and specs, a hand-assembled bundle that runs
- * and gives exact numbers, sessions, weights from .safetensors, the program cache, errors. */
+ * and gives exact numbers, sessions, weights from .safetensors, the program cache, errors, and
+ * inputs and outputs of a compiled model listed in declaration order. */
 #include <check.h>
 #include <dirent.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "compile.h"
 #include "internal.h"
 #include "mlg.h"
 
@@ -71,9 +73,6 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   mlgb_dispatch dispatches[2] = {{.name = "t", .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0},
                                  {.name = "y", .kernel = 1, .groups = {2, 1, 1}, .n_args = kernels[1].n_params,
                                   .args = args1}};
-  float weights[128];
-  for (int i = 0; i < 128; i++) weights[i] = 99.0f;
-  memcpy(&weights[64], W, sizeof W);
   static char model_name[] = "double_add", producer[] = "test_runtime";
 
   mlgb_bundle b = {0};
@@ -92,8 +91,10 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   b.kernels = kernels;
   b.n_dispatches = 2;
   b.dispatches = dispatches;
+  /* The weights section holds w (f32[4] at byte 256 of the region) when the params travel. */
   b.has_params = spec.has_weights;
-  b.weights = (uint8_t *)weights;
+  b.weights_size = spec.has_weights ? sizeof W : 0;
+  b.weights = spec.has_weights ? (uint8_t *)W : NULL;
 
   uint8_t *data = NULL;
   char err[512];
@@ -228,6 +229,19 @@ START_TEST(test_device_specs) {
   expect_spec("opencl:1x", MLG_ERR_INVALID_ARGUMENT, "opencl:N");
   expect_spec("opencl:-1", MLG_ERR_INVALID_ARGUMENT, "opencl:N");
   expect_spec("vulkan:99", MLG_ERR_NO_DEVICE, "available");
+  expect_spec("openclx", MLG_ERR_INVALID_ARGUMENT, "opencl or vulkan (device 0)");
+
+  /* A backend's name alone is its device 0. */
+  const char *bare[] = {"opencl", "vulkan"};
+  for (int b = 0; b < 2; b++) {
+    mlg_runtime_options o = {.device = bare[b], .cache_dir = ""};
+    mlg_runtime *r = NULL;
+    ck_assert_msg(mlg_runtime_create(&o, &r) == MLG_OK, "%s: %s", bare[b], mlg_last_error());
+    char want[32];
+    snprintf(want, sizeof want, "%s:0", bare[b]);
+    ck_assert_str_eq(mlg_runtime_device(r)->spec, want);
+    mlg_runtime_destroy(r);
+  }
 
   mlg_device_info devs[16];
   int n = 0, has_gpu = 0;
@@ -319,6 +333,17 @@ START_TEST(test_weights_file) {
                     sizeof other);
   load(rt, no_weights, path, MLG_ERR_NOT_FOUND);
   ck_assert_msg(strstr(mlg_last_error(), "weight 'w' (f32[4]) is missing") != NULL, "%s", mlg_last_error());
+  ck_assert_ptr_null(strstr(mlg_last_error(), "did you mean"));
+  /* A file that binds nothing of a bundle with weights is a mistake too: both lists named. */
+  load(rt, GOOD, path, MLG_ERR_NOT_FOUND);
+  ck_assert_msg(strstr(mlg_last_error(), "would bind nothing") && strstr(mlg_last_error(), "the file has 'other'") &&
+                    strstr(mlg_last_error(), "weights are 'w'"), "%s", mlg_last_error());
+
+  write_safetensors(path, "{\"W\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", other,
+                    sizeof other);
+  load(rt, no_weights, path, MLG_ERR_NOT_FOUND);
+  ck_assert_msg(strstr(mlg_last_error(), "is missing") && strstr(mlg_last_error(), "did you mean 'W'?"), "%s",
+                mlg_last_error());
 
   write_safetensors(path, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", other,
                     sizeof other);
@@ -404,6 +429,22 @@ START_TEST(test_load_file) {
   run_and_check(s, 0.5f, W);
   mlg_session_destroy(s);
   mlg_model_destroy(m);
+
+  /* A source given to the bundle loader: say so, and what to do instead. */
+  m = (mlg_model *)1;
+  ck_assert_int_eq(mlg_model_load_file(rt, MLG_SOURCE_DIR "/models/mlp.mlg", NULL, &m), MLG_ERR_FORMAT);
+  ck_assert_ptr_null(m);
+  ck_assert_msg(strstr(mlg_last_error(), "models/mlp.mlg is mlg source (.mlg), not a compiled bundle") &&
+                    strstr(mlg_last_error(), "mlgc MODEL.mlg -o MODEL.mlgb") &&
+                    strstr(mlg_last_error(), "'mlgrun MODEL.mlg'"),
+                "%s", mlg_last_error());
+  static const char text[] = "# a comment\nmodel m {\n}\n";
+  ck_assert_int_eq(mlg_model_load_memory(rt, text, sizeof text - 1, NULL, &m), MLG_ERR_FORMAT);
+  ck_assert_ptr_nonnull(strstr(mlg_last_error(), "<memory> is mlg source"));
+  /* Other bytes keep the reader's own message. */
+  static const char junk[] = "hello world, no bundle";
+  ck_assert_int_eq(mlg_model_load_memory(rt, junk, sizeof junk - 1, NULL, &m), MLG_ERR_FORMAT);
+  ck_assert_ptr_null(strstr(mlg_last_error(), "mlg source"));
   mlg_runtime_destroy(rt);
   remove_tree(dir);
 }
@@ -545,6 +586,71 @@ START_TEST(test_threads) {
 }
 END_TEST
 
+/* Inputs and outputs declared in an order other than the one their tensors are computed in
+ * (h before g, a after h) are listed in declaration order at every optimization level. */
+static const char ORDER_MODEL[] =
+    "model order {\n"
+    "  input b : f32[3]\n"
+    "  h = relu(b)\n"
+    "  input a : f32[3]\n"
+    "  g = a * 2.0\n"
+    "  output g\n"
+    "  output s = h + a\n"
+    "  output h\n"
+    "}\n";
+
+START_TEST(test_io_declaration_order) {
+  static const char *const inputs[] = {"b", "a"}, *const outputs[] = {"g", "s", "h"};
+  const float a[3] = {0.5f, -1.0f, 2.0f}, b[3] = {-3.0f, 0.25f, 4.0f};
+  mlg_runtime *rt = cpu_runtime("");
+  for (int level = 0; level <= 2; level++) {
+    mlg_source src;
+    ck_assert_int_eq(mlg_source_from_memory(&src, "order.mlg", ORDER_MODEL, strlen(ORDER_MODEL)), 0);
+    mlg_diag diag;
+    mlg_diag_init(&diag, &src, stderr);
+    mlg_compile_options opt = {.target = MLGB_TARGET_OPENCL, .opt_level = level};
+    uint8_t *data = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(mlg_compile(&src, &opt, &diag, &data, &size), 0);
+    mlg_source_free(&src);
+    mlg_model *m = NULL;
+    ck_assert_msg(mlg_model_load_memory(rt, data, size, NULL, &m) == MLG_OK, "%s", mlg_last_error());
+    free(data);
+    mlg_tensor_info info;
+    ck_assert_int_eq(mlg_model_input_count(m), 2);
+    for (int i = 0; i < 2; i++) {
+      ck_assert_int_eq(mlg_model_input_info(m, i, &info), MLG_OK);
+      ck_assert_msg(strcmp(info.name, inputs[i]) == 0, "-O%d: input %d is %s, want %s", level, i,
+                    info.name, inputs[i]);
+    }
+    ck_assert_int_eq(mlg_model_output_count(m), 3);
+    for (int i = 0; i < 3; i++) {
+      ck_assert_int_eq(mlg_model_output_info(m, i, &info), MLG_OK);
+      ck_assert_msg(strcmp(info.name, outputs[i]) == 0, "-O%d: output %d is %s, want %s", level,
+                    i, info.name, outputs[i]);
+    }
+    mlg_session *s = NULL;
+    ck_assert_int_eq(mlg_session_create(m, &s), MLG_OK);
+    ck_assert_int_eq(mlg_session_set_input(s, "a", a, sizeof a), MLG_OK);
+    ck_assert_int_eq(mlg_session_set_input(s, "b", b, sizeof b), MLG_OK);
+    ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s", mlg_last_error());
+    float g[3], sum[3], h[3];
+    ck_assert_int_eq(mlg_session_get_output(s, "g", g, sizeof g), MLG_OK);
+    ck_assert_int_eq(mlg_session_get_output(s, "s", sum, sizeof sum), MLG_OK);
+    ck_assert_int_eq(mlg_session_get_output(s, "h", h, sizeof h), MLG_OK);
+    for (int i = 0; i < 3; i++) {
+      float relu_b = b[i] > 0.0f ? b[i] : 0.0f;
+      ck_assert_float_eq(g[i], a[i] * 2.0f);
+      ck_assert_float_eq(h[i], relu_b);
+      ck_assert_float_eq(sum[i], relu_b + a[i]);
+    }
+    mlg_session_destroy(s);
+    mlg_model_destroy(m);
+  }
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
 /* Runs in a forked child (Check's default), before anything in it touched the ICD loader. */
 START_TEST(test_no_platform) {
   char dir[4096];
@@ -577,6 +683,7 @@ int main(void) {
   tcase_add_test(tc, test_program_cache);
   tcase_add_test(tc, test_session_errors);
   tcase_add_test(tc, test_threads);
+  tcase_add_test(tc, test_io_declaration_order);
   tcase_add_test(tc, test_no_platform);
   suite_add_tcase(suite, tc);
   SRunner *runner = srunner_create(suite);

@@ -169,12 +169,16 @@ static mlgb_bundle *make_bundle(const model_spec *spec) {
   b.dispatches = dispatches;
   b.has_params = 1;
   static const float no_weights[1024];
-  b.weights = (uint8_t *)(spec->weights ? spec->weights : no_weights);
+  b.weights_size = mlgb_weights_size(&b);
+  b.weights = malloc(b.weights_size + 1);
+  ck_assert_ptr_nonnull(b.weights);
+  mlgb_weights_pack(&b, (const uint8_t *)(spec->weights ? spec->weights : no_weights), b.weights);
   uint8_t *data;
   size_t size;
   char err[512];
   ck_assert_msg(mlgb_write(&b, &data, &size, err, sizeof err) == 0, "mlgb_write: %s", err);
   for (int k = 0; k < spec->n_kernels; k++) free(code[k].data);
+  free(b.weights);
   mlgb_bundle *out = NULL;
   ck_assert_msg(mlgb_read(data, size, &out, err, sizeof err) == 0, "mlgb_read: %s", err);
   free(data);
@@ -225,10 +229,20 @@ static void close_device(mlg_backend_device *dev) {
   ck_assert_msg(warnings == 0, "%d Vulkan validation warnings (see stderr)", warnings);
 }
 
+/* The weights region's image, as the runtime builds it from the bundle (model.c). */
+static uint8_t *weights_image(const mlgb_bundle *b) {
+  uint8_t *image = calloc(1, b->region_size[MLGB_REGION_WEIGHTS] + 1);
+  ck_assert_ptr_nonnull(image);
+  mlgb_weights_unpack(b, image);
+  return image;
+}
+
 static mlg_backend_model *load(mlg_backend_device *dev, const mlgb_bundle *b, const char *cache_dir,
                                mlg_backend_cache_stats *stats) {
   mlg_backend_model *m = NULL;
-  mlg_status st = B->upload(dev, b, b->weights, &m);
+  uint8_t *image = weights_image(b);
+  mlg_status st = B->upload(dev, b, image, &m);
+  free(image);
   ck_assert_msg(st == MLG_OK, "upload: %s", mlg_last_error());
   mlg_backend_cache_stats none = {0};
   st = B->build(m, cache_dir, stats ? stats : &none, NULL, NULL);
@@ -241,7 +255,9 @@ static mlg_backend_model *load(mlg_backend_device *dev, const mlgb_bundle *b, co
 static void load_fails(mlg_backend_device *dev, const mlgb_bundle *b, mlg_status want, const char *needle) {
   mlg_backend_model *m = NULL;
   mlg_backend_cache_stats stats = {0};
-  mlg_status st = B->upload(dev, b, b->weights, &m);
+  uint8_t *image = weights_image(b);
+  mlg_status st = B->upload(dev, b, image, &m);
+  free(image);
   if (st == MLG_OK) {
     st = B->build(m, NULL, &stats, NULL, NULL);
     B->model_destroy(m);

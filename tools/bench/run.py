@@ -29,7 +29,8 @@ import peers as peer_mod  # noqa: E402
 import workloads as wl_mod  # noqa: E402
 
 BENCH_RE = re.compile(r"^bench: median ([0-9.]+) ms wall, ([0-9.]+) ms device over (\d+) runs$")
-LIMITS_RE = re.compile(r"^limits: peak ([0-9.]+) GFLOP/s, copy ([0-9.]+) GB/s$")
+# "limits: peak 332.3 GFLOP/s, copy 23.8 GB/s"; "unknown" and "not measured" where mlgrun cannot tell.
+LIMITS_RE = re.compile(r"^limits: peak (?:([0-9.]+) GFLOP/s|unknown), copy (?:([0-9.]+) GB/s|not measured)$")
 # Outputs larger than this are not written and checked (the 2^26-float chain).
 CHECK_MAX_BYTES = 80 << 20
 
@@ -57,8 +58,8 @@ def measure_limits(args):
     for line in out.splitlines():
         m = LIMITS_RE.match(line.strip())
         if m:
-            info["peak_gflops"] = float(m.group(1))
-            info["copy_gbps"] = float(m.group(2))
+            info["peak_gflops"] = float(m.group(1) or 0)
+            info["copy_gbps"] = float(m.group(2) or 0)
         if line.startswith("device: "):
             info["device"] = line[len("device: "):]
         if line.startswith("peak FP32: "):

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# tests/suite_cli.sh BUILD_DIR SOURCE_DIR — a new user's session with the tools: the mistakes
+# people make first, each answered with what to do instead.
+#   --device ''             lists every form of spec and the devices (exit 2)
+#   --device vulkan         means vulkan:0
+#   -D n=4 for dim N        suggests N
+#   a .mlg to the bundle loader (the embedding example) says to compile it or use mlgrun
+#   weights whose names match no param: a warning listing them (here besides shape errors)
+#   --limits on a device without an OpenCL twin: says what it cannot measure, prints no zeros
+#   --profile twice: the second takes the cached copy bandwidth
+set -uo pipefail
+BUILD=$(cd "$1" && pwd)
+SRC=$(cd "$2" && pwd)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mlg-cli.XXXXXX") || exit 2
+trap 'rm -rf "$TMP"' EXIT
+export MLG_CACHE_DIR="$TMP/cache"
+passed=0
+failed=0
+# expect NAME STATUS TEXT CMD...: CMD exits with STATUS and its output holds TEXT.
+expect() {
+  local name=$1 status=$2 text=$3
+  shift 3
+  "$@" >"$TMP/out" 2>&1
+  local rc=$?
+  if [ "$rc" -eq "$status" ] && grep -qF -- "$text" "$TMP/out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $name: exit $rc (want $status), output lacks '$text':"
+    sed 's/^/    /' "$TMP/out" | head -n 20
+  fi
+}
+# absent NAME TEXT: the last command's output does not hold TEXT.
+absent() {
+  if grep -qF -- "$2" "$TMP/out"; then
+    failed=$((failed + 1)); echo "FAIL: $1: output holds '$2'"; sed 's/^/    /' "$TMP/out" | head -n 20
+  else
+    passed=$((passed + 1))
+  fi
+}
+
+cd "$SRC" || exit 2
+MLGC="$BUILD/bin/mlgc"
+MLGRUN="$BUILD/bin/mlgrun"
+
+expect "empty --device" 2 "opencl, vulkan  device 0 of that backend" "$MLGRUN" models/mlp.mlg --device ""
+expect "empty --device lists devices" 2 "vulkan:0 " "$MLGRUN" models/mlp.mlg --device=
+expect "--device vulkan" 0 "on vulkan:0 (" "$MLGRUN" models/mlp.mlg --device vulkan --no-outputs
+expect "-D n for N" 1 "-D n: the model has no dim 'n'; did you mean 'N'?" "$MLGC" models/mlp.mlg -D n=4
+expect "source to the bundle loader" 1 "is mlg source (.mlg), not a compiled bundle (.mlgb)" \
+  env MLG_DEVICE=opencl:0 "$BUILD/bin/mlg_embed_example" models/mlp.mlg
+expect "weights that match no param" 1 "tests/data/tf_weights.safetensors: 2 tensors match no param of the model and are ignored: 'scale', 'steps'" \
+  "$MLGC" models/mlp.mlg --weights tests/data/tf_weights.safetensors -o "$TMP/mlp.mlgb"
+expect "relu6" 1 "in mlg it is clamp(x, 0, 6)" "$MLGC" tests/diag/op_foreign_name.mlg
+
+expect "--limits without an OpenCL twin" 0 "limits: peak unknown, copy not measured" \
+  "$MLGRUN" --limits --device vulkan:0 --copy-mib 4
+absent "--limits without an OpenCL twin: no zeros" "0.0 G"
+expect "--limits without an OpenCL twin: why" 0 "has no OpenCL twin" "$MLGRUN" --limits --device vulkan:0 --copy-mib 4
+
+expect "--profile measures" 0 "measured now)" "$MLGRUN" models/mlp.mlg --device opencl:0 --profile --copy-mib 4 --no-outputs
+expect "--profile again: cached" 0 "; cached in $MLG_CACHE_DIR/copy-bandwidth-" \
+  "$MLGRUN" models/mlp.mlg --device opencl:0 --profile --copy-mib 4 --no-outputs
+expect "--limits measures again" 0 "measured now)" "$MLGRUN" --limits --device opencl --copy-mib 4
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
