@@ -142,6 +142,9 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
       if (g->outputs[o].node == node) output_name = g->outputs[o].name;
     dp->name = tensor_name(g, node, output_name);
     dp->n_args = (uint32_t)la->n_args;
+    /* The ops' cost rules, summed per launch by lowering (lower.h mlg_launch). */
+    dp->flops = (uint64_t)la->flops;
+    dp->bytes = (uint64_t)la->bytes;
     dp->args = calloc(la->n_args ? (size_t)la->n_args : 1, sizeof(*dp->args));
     if (!dp->name || !dp->args) goto oom;
     for (int a = 0; a < la->n_args; a++) {

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "check_internal.h"
-#include "ops/op_defs.h"
 #include "ops/op_util.h"
 
 static value poison(void) { return (value){ .kind = V_POISON }; }
@@ -312,14 +311,8 @@ static value eval_binary(checker *c, scope *sc, const mlg_expr *e) {
     }
     return r;
   }
-  const mlg_op_def *def = NULL;
-  switch (e->op) {
-  case '+': def = &mlg_op_add; break;
-  case '-': def = &mlg_op_sub; break;
-  case '*': def = &mlg_op_mul; break;
-  case '/': def = &mlg_op_div; break;
-  case '@': def = &mlg_op_matmul; break;
-  default:
+  const mlg_op_def *def = mlg_op_for_operator((char)e->op, 2);
+  if (!def) {
     chk_error(c, e->span, "unknown operator '%c'", e->op);
     return poison();
   }
@@ -329,7 +322,8 @@ static value eval_binary(checker *c, scope *sc, const mlg_expr *e) {
 static value eval_unary(checker *c, scope *sc, const mlg_expr *e) {
   value a = chk_eval(c, sc, e->args[0]);
   if (a.kind == V_POISON) return a;
-  if (e->op != '-') {
+  const mlg_op_def *def = mlg_op_for_operator((char)e->op, 1);
+  if (e->op != '-' || !def) {
     chk_error(c, e->span, "unknown unary operator '%c'", e->op);
     return poison();
   }
@@ -349,7 +343,7 @@ static value eval_unary(checker *c, scope *sc, const mlg_expr *e) {
   case V_TENSOR: {
     int in[1] = { a.node };
     mlg_span spans[1] = { a.span };
-    return apply_op(c, &mlg_op_neg, in, 1, spans, NULL, NULL, e->span);
+    return apply_op(c, def, in, 1, spans, NULL, NULL, e->span);
   }
   default:
     chk_error(c, e->span, "unary '-' cannot take a list");

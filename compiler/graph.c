@@ -31,6 +31,19 @@ const char *mlg_dtype_name(mlg_ir_dtype dtype) {
   return "?";
 }
 
+int mlg_dtype_size(mlg_ir_dtype dtype) {
+  switch (dtype) {
+  case MLG_F32: return 4;
+  case MLG_I32: return 4;
+  }
+  return 4;
+}
+
+int64_t mlg_type_bytes(const mlg_type *type) {
+  int64_t n = mlg_type_numel(type);
+  return n < 0 ? -1 : n * mlg_dtype_size(type->dtype);
+}
+
 char *mlg_type_format(const mlg_type *type, char *buf, size_t size) {
   if (!buf || size == 0) return buf;
   size_t len = 0;

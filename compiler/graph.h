@@ -116,6 +116,9 @@ int     mlg_type_equal(const mlg_type *a, const mlg_type *b);
 /* "f32[1, 784]" into buf; returns buf. */
 char   *mlg_type_format(const mlg_type *type, char *buf, size_t size);
 const char *mlg_dtype_name(mlg_ir_dtype dtype);
+/* Bytes per element, and bytes of a whole tensor (-1 on overflow). */
+int     mlg_dtype_size(mlg_ir_dtype dtype);
+int64_t mlg_type_bytes(const mlg_type *type);
 
 /* Builder: append nodes in topological order; the graph takes a copy of everything passed. */
 typedef struct mlg_graph_builder {

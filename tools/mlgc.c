@@ -14,6 +14,7 @@
 #include "gemm_tuning.h"
 #include "graph.h"
 #include "lower.h"
+#include "op.h"
 #include "plan.h"
 #include "onnx/onnx_import.h"
 #include "plan_svg.h"
@@ -28,6 +29,7 @@ static const char usage[] =
     "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
     "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
     "            [--tuning FILE] [--no-memory-reuse]\n"
+    "       mlgc --ops-doc\n"
     "\n"
     "Compiles an mlg model, or an ONNX model (FILE.onnx, docs/onnx.md), into a bundle (.mlgb;\n"
     "default: FILE with .mlgb in place of .mlg or .onnx), or prints one stage with --emit (to\n"
@@ -53,6 +55,8 @@ static const char usage[] =
     "                    batch_norm, CSE, dead-code elimination)\n"
     "  --no-memory-reuse debug: give every intermediate its own arena bytes (no sharing,\n"
     "                    no in-place reuse), to tell planner bugs from kernel bugs\n"
+    "  --ops-doc         print the op reference tables of docs/ops.md, generated from the op\n"
+    "                    registry (no FILE)\n"
     "  --help, --version\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -148,6 +152,9 @@ int main(int argc, char **argv) {
       return 0;
     } else if (strcmp(a, "--version") == 0) {
       puts("mlgc " MLG_VERSION_STRING);
+      return 0;
+    } else if (strcmp(a, "--ops-doc") == 0) {
+      mlg_op_doc_print(stdout);
       return 0;
     } else if (strcmp(a, "-o") == 0) {
       if (++i >= argc) return usage_error("%s needs a file name", a);

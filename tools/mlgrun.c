@@ -575,7 +575,7 @@ static int read_file(const char *path, uint8_t **out_data, size_t *out_size) {
   return 0;
 }
 
-/* Keeps a parsed copy of the bundle for --profile's FLOP estimates. */
+/* Keeps a parsed copy of the bundle for --profile's FLOP and byte counts. */
 static int keep_bundle(const args *a, run_state *s, const uint8_t *data, size_t size) {
   char err[1024];
   if (mlgb_read(data, size, &s->bundle, err, sizeof err) != 0) {
