@@ -54,7 +54,8 @@ typedef enum mlg_init_kind {
   MLG_INIT_NONE,                 /* must come from a weights file */
   MLG_INIT_ZEROS, MLG_INIT_ONES,
   MLG_INIT_NORMAL,               /* a = mean, b = std */
-  MLG_INIT_UNIFORM               /* a = lo, b = hi */
+  MLG_INIT_UNIFORM,              /* a = lo, b = hi */
+  MLG_INIT_DATA                  /* the node's `data` (an imported model's weights) */
 } mlg_init_kind;
 
 typedef struct mlg_init {
@@ -75,7 +76,8 @@ typedef struct mlg_node {
   mlg_attr attrs[MLG_MAX_ATTRS]; /* in the op's schema order, normalized by its shape rule */
   mlg_span span;                 /* where in the source this node came from */
   mlg_init init;                 /* PARAM */
-  const void *data;              /* CONST: float or int32_t values, C order, count = numel */
+  const void *data;              /* CONST, and PARAM with MLG_INIT_DATA: float or int32_t
+                                    values, C order, count = numel */
 } mlg_node;
 
 /* The programs a graph holds (bits): a model runs forward (RUN: the declared outputs); a model
@@ -95,9 +97,22 @@ typedef struct mlg_graph_update {
   int target;
   int value;
 } mlg_graph_update;
+/* A symbolic dim of the model (`dim N = 1`, an ONNX input's dim_param) with the value it was
+ * bound to, and where the inputs use it: what `--emit=mlg` prints back as `dim` declarations
+ * and input types. Every shape in the graph is concrete either way. */
+typedef struct mlg_graph_dim {
+  const char *name;
+  int64_t value;
+} mlg_graph_dim;
+
+typedef struct mlg_graph_dim_use {
+  int node;                      /* an INPUT node */
+  int axis;
+  int dim;                       /* index into dims */
+} mlg_graph_dim_use;
 
 typedef struct mlg_graph {
-  mlg_arena arena;               /* owns nodes, names, inputs arrays, const data */
+  mlg_arena arena;               /* owns nodes, names, inputs arrays, const and param data */
   const char *model_name;
   int n_nodes;
   mlg_node *nodes;               /* topological: node i reads only nodes < i */
@@ -107,6 +122,11 @@ typedef struct mlg_graph {
   mlg_graph_update *updates;
   const char *optimizer;         /* a model with a train step: its optimizer as the bundle
                                     records it ("sgd(lr=0.1, momentum=0.9)"); else NULL */
+  /* The model's symbolic dims, as declared (front ends fill them; the passes' graphs have none). */
+  int n_dims;
+  mlg_graph_dim *dims;
+  int n_dim_uses;
+  mlg_graph_dim_use *dim_uses;
 } mlg_graph;
 
 /* Number of elements; -1 on overflow (the checker rejects such types). */
@@ -125,6 +145,7 @@ typedef struct mlg_graph_builder {
   int capacity;
   int output_capacity;
   int update_capacity;
+  int dim_capacity, dim_use_capacity;
 } mlg_graph_builder;
 
 int  mlg_graph_builder_init(mlg_graph_builder *b, const char *model_name);
@@ -144,6 +165,9 @@ int  mlg_graph_set_optimizer(mlg_graph_builder *b, const char *optimizer);
 void mlg_graph_programs(const mlg_graph *g, unsigned *out);
 /* The index in g->updates of the update whose target is node `leaf`, or -1. */
 int  mlg_graph_update_of(const mlg_graph *g, int leaf);
+/* Declares a symbolic dim (returns its index, or -1), and its use by an input's axis. */
+int  mlg_graph_add_dim(mlg_graph_builder *b, const char *name, int64_t value);
+int  mlg_graph_add_dim_use(mlg_graph_builder *b, int node, int axis, int dim);
 /* Hands the finished graph to the caller (free with mlg_graph_free). */
 mlg_graph *mlg_graph_builder_finish(mlg_graph_builder *b);
 void mlg_graph_builder_abandon(mlg_graph_builder *b);

@@ -252,6 +252,21 @@ void mlg_vk_instance_destroy(mlg_vk_instance *inst) {
 /* ---- physical devices ---- */
 
 /* The first queue family that can run compute (and its timestamp bits), or -1. */
+/* The fence polling time (see mlg_backend_device.spin_ns): MLG_VK_SPIN_US when set, else
+ * 1 ms on a GPU and none on a CPU device. */
+static mlg_status fence_spin_ns(int is_gpu, uint64_t *out_ns) {
+  const char *v = getenv("MLG_VK_SPIN_US");
+  *out_ns = is_gpu ? 1000000u : 0;
+  if (!v || !*v) return MLG_OK;
+  char *end = NULL;
+  unsigned long us = strtoul(v, &end, 10);
+  if (*end || v[0] == '-' || us > 1000000ul)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT,
+                    "MLG_VK_SPIN_US='%.40s' is not a number of microseconds from 0 to 1000000", v);
+  *out_ns = (uint64_t)us * 1000u;
+  return MLG_OK;
+}
+
 static int compute_family(const mlg_vk_fns *vk, VkPhysicalDevice pd, uint32_t *out_timestamp_bits) {
   uint32_t n = 0;
   vk->vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, NULL);
@@ -415,6 +430,11 @@ mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_dev
   dev->subgroup_size = (uint32_t)out_info->subgroup_size;
   dev->queue_family = (uint32_t)compute_family(vk, dev->physical, &dev->timestamp_bits);
   dev->profiling = enable_profiling;
+  mlg_status spin = fence_spin_ns(out_info->is_gpu, &dev->spin_ns);
+  if (spin != MLG_OK) {
+    mlg_vk_device_destroy(dev);
+    return spin;
+  }
 
   float priority = 1.0f;
   VkDeviceQueueCreateInfo queue = {

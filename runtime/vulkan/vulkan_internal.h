@@ -56,6 +56,7 @@
   X(vkAllocateCommandBuffers) X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkCmdBindPipeline) \
   X(vkCmdBindDescriptorSets) X(vkCmdPushConstants) X(vkCmdDispatch) X(vkCmdPipelineBarrier) \
   X(vkCmdCopyBuffer) X(vkCreateFence) X(vkDestroyFence) X(vkResetFences) X(vkWaitForFences) \
+  X(vkGetFenceStatus) \
   X(vkQueueSubmit) X(vkDeviceWaitIdle) X(vkCreateQueryPool) X(vkDestroyQueryPool) \
   X(vkCmdResetQueryPool) X(vkCmdWriteTimestamp) X(vkGetQueryPoolResults)
 
@@ -102,6 +103,10 @@ struct mlg_backend_device {
   int subgroup_arithmetic;
   uint32_t subgroup_size;
   int profiling;             /* sessions write a timestamp around each dispatch */
+  /* How long a wait polls its fence before it blocks (MLG_VK_SPIN_US): a blocked wait wakes
+   * tens of microseconds after the work ends on some GPU drivers, more than a small model's
+   * whole run; on a CPU device polling would take a core from the work itself, so 0 there. */
+  uint64_t spin_ns;
   uint32_t timestamp_bits;   /* valid bits of the queue's timestamps; 0: none */
   char name[256];
   char spec[32];
@@ -199,6 +204,8 @@ mlg_status mlg_vk_copy(mlg_backend_device *dev, VkBuffer buffer, uint64_t offset
                        uint64_t size, int to_device, const char *what);
 /* Submits `commands` on the device's queue, signalling `fence` (under the queue lock). */
 VkResult   mlg_vk_submit(mlg_backend_device *dev, VkCommandBuffer commands, VkFence fence);
+/* Waits for `fence`: polls it for up to the device's spin_ns, then blocks. */
+VkResult   mlg_vk_wait(mlg_backend_device *dev, VkFence fence);
 
 /* SPIR-V reflection (vulkan_spirv.c): what the runtime must know of a compute shader. */
 #define MLG_SPV_MAX_BINDINGS 64

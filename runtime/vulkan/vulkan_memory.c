@@ -2,6 +2,7 @@
  * submission. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "vulkan_internal.h"
 
@@ -101,6 +102,24 @@ VkResult mlg_vk_submit(mlg_backend_device *dev, VkCommandBuffer commands, VkFenc
   return r;
 }
 
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+VkResult mlg_vk_wait(mlg_backend_device *dev, VkFence fence) {
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  if (dev->spin_ns) {
+    uint64_t until = now_ns() + dev->spin_ns;
+    do {
+      VkResult r = vk->vkGetFenceStatus(dev->device, fence);
+      if (r != VK_NOT_READY) return r;
+    } while (now_ns() < until);
+  }
+  return vk->vkWaitForFences(dev->device, 1, &fence, VK_TRUE, UINT64_MAX);
+}
+
 mlg_status mlg_vk_upload(mlg_backend_device *dev, VkBuffer dst, const void *data, uint64_t size, const char *what) {
   return mlg_vk_copy(dev, dst, 0, (void *)data, size, 1, what);
 }
@@ -184,7 +203,7 @@ mlg_status mlg_vk_copy(mlg_backend_device *dev, VkBuffer buffer, uint64_t offset
   }
   if (r == VK_SUCCESS) {
     call = "vkWaitForFences";
-    r = vk->vkWaitForFences(dev->device, 1, &fence, VK_TRUE, UINT64_MAX);
+    r = mlg_vk_wait(dev, fence);
   }
   if (r == VK_SUCCESS && !to_device) memcpy(host, map, (size_t)size);
   if (fence) vk->vkDestroyFence(dev->device, fence, NULL);
