@@ -95,10 +95,11 @@ int mlg_autodiff(mlg_graph_builder *b, int loss, const int *wrt, int n_wrt, int 
     for (int k = 0; k < node.n_inputs && rc == 0; k++) {
       int in = node.inputs[k];
       if (!needs[k] || dx[k] < 0) continue;
-      if (!mlg_type_equal(mlg_build_type(&ob, dx[k]), &b->graph->nodes[in].type)) {
+      mlg_type got = mlg_build_type(&ob, dx[k]);
+      if (!mlg_type_equal(&got, &b->graph->nodes[in].type)) {
         char msg[200], t1[96], t2[96];
         snprintf(msg, sizeof msg, "internal error: the gradient of %s's input %d is %s, not %s",
-                 node.op->name, k, mlg_type_format(mlg_build_type(&ob, dx[k]), t1, sizeof t1),
+                 node.op->name, k, mlg_type_format(&got, t1, sizeof t1),
                  mlg_type_format(&b->graph->nodes[in].type, t2, sizeof t2));
         rc = fail(err, i, reach[i], msg);
         break;

@@ -28,8 +28,8 @@ static void report_autodiff(checker *c, const mlg_autodiff_error *err, const cha
   const mlg_node *n = node_of(c, err->node);
   chk_error(c, n->span, "cannot differentiate '%s' with respect to %s '%s': %s", loss_name, kind, leaf,
             err->msg);
-  chk_note(c, where, "%s needs the gradient of '%s' through %s '%s'", what, loss_name,
-           n->op ? n->op->name : "this op", n->name ? n->name : "");
+  chk_note(c, where, "%s needs the gradient of '%s' through %s%s%s%s", what, loss_name,
+           n->op ? n->op->name : "this op", n->name ? " ('" : "", n->name ? n->name : "", n->name ? "')" : "");
 }
 
 /* The loss as an f32 scalar tensor node; -1 (reported) otherwise. */

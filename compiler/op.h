@@ -189,8 +189,9 @@ int mlg_build_op(mlg_op_builder *ob, const mlg_op_def *def, const int *inputs, i
 int mlg_build_scalar(mlg_op_builder *ob, double value);
 /* A const of `type` holding `data` (numel values of its dtype, C order). Returns its id or -1. */
 int mlg_build_const(mlg_op_builder *ob, const mlg_type *type, const void *data);
-/* The type of node `node` of the graph being built. */
-const mlg_type *mlg_build_type(const mlg_op_builder *ob, int node);
+/* The type of node `node` of the graph being built, as a copy: building appends nodes, which
+ * may move the node array, so no pointer into it outlives the next build call. */
+mlg_type mlg_build_type(const mlg_op_builder *ob, int node);
 /* Records a failure (the first one is kept) and returns -1. */
 int mlg_build_fail(mlg_op_builder *ob, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

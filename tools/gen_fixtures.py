@@ -182,7 +182,7 @@ class Fx:
             save_file({k: np.ascontiguousarray(v) for k, v in self.params.items()},
                       os.path.join(d, "weights.safetensors"))
         for k, v in self.inputs.items():
-            np.save(os.path.join(d, k + ".npy"), np.ascontiguousarray(v))
+            np.save(os.path.join(d, k + ".npy"), np.array(v, order="C"))  # keeps a 0-d input 0-d
         for k, v in want.items():
             # astype, not ascontiguousarray: that would turn a 0-d result into shape (1,)
             np.save(os.path.join(d, "expected", k + ".npy"), v.astype(np.float32, order="C"))

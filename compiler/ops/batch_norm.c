@@ -65,7 +65,7 @@ static int batch_norm_channel_norm(const mlg_node *n, mlg_channel_norm *out) {
 static int batch_norm_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
                           const char *needs, int *dx) {
   (void)node;
-  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  const mlg_type x_copy = mlg_build_type(ob, n->inputs[0]), *x = &x_copy;
   int rank = x->rank;
   int64_t axes[MLG_MAX_RANK], chan[MLG_MAX_RANK];
   int n_axes = 0;

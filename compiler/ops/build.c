@@ -19,9 +19,7 @@ int mlg_build_fail(mlg_op_builder *ob, const char *fmt, ...) {
   return -1;
 }
 
-const mlg_type *mlg_build_type(const mlg_op_builder *ob, int node) {
-  return &ob->graph->graph->nodes[node].type;
-}
+mlg_type mlg_build_type(const mlg_op_builder *ob, int node) { return ob->graph->graph->nodes[node].type; }
 
 static int add_node(mlg_op_builder *ob, const mlg_node *n) {
   int id = mlg_graph_add(ob->graph, n);
@@ -38,7 +36,7 @@ int mlg_build_op(mlg_op_builder *ob, const mlg_op_def *def, const int *inputs, i
   for (int i = 0; i < n_inputs; i++) {
     if (inputs[i] < 0 || inputs[i] >= ob->graph->graph->n_nodes)
       return mlg_build_fail(ob, "%s: input %d is no node", def->name, i);
-    types[i] = *mlg_build_type(ob, inputs[i]);
+    types[i] = mlg_build_type(ob, inputs[i]);
   }
   mlg_attr a[MLG_MAX_ATTRS];
   for (int k = 0; k < MLG_MAX_ATTRS; k++)
@@ -95,20 +93,20 @@ int mlg_b_scale(mlg_op_builder *ob, int x, double c) {
 
 int mlg_b_reshape(mlg_op_builder *ob, int x, int rank, const int64_t *dims) {
   if (x < 0) return -1;
-  const mlg_type *t = mlg_build_type(ob, x);
-  if (t->rank == rank && memcmp(t->dims, dims, sizeof(int64_t) * (size_t)rank) == 0) return x;
+  mlg_type t = mlg_build_type(ob, x);
+  if (t.rank == rank && memcmp(t.dims, dims, sizeof(int64_t) * (size_t)rank) == 0) return x;
   mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(rank, dims)};
   if (rank == 0) a[0] = (mlg_attr){.kind = MLG_ATTR_INTS, .n = 0};
   return mlg_build_op(ob, &mlg_op_reshape, &x, 1, a);
 }
 
-int mlg_b_reshape_as(mlg_op_builder *ob, int x, const mlg_type *t) {
-  return mlg_b_reshape(ob, x, t->rank, t->dims);
+int mlg_b_reshape_as(mlg_op_builder *ob, int x, mlg_type t) {
+  return mlg_b_reshape(ob, x, t.rank, t.dims);
 }
 
 int mlg_b_transpose(mlg_op_builder *ob, int x, const int *perm) {
   if (x < 0) return -1;
-  int rank = mlg_build_type(ob, x)->rank, identity = 1;
+  int rank = mlg_build_type(ob, x).rank, identity = 1;
   int64_t p[MLG_MAX_RANK];
   for (int d = 0; d < rank; d++) {
     p[d] = perm[d];
@@ -127,40 +125,40 @@ int mlg_b_reduce(mlg_op_builder *ob, const mlg_op_def *def, int x, int n_axes, c
   return mlg_build_op(ob, def, &x, 1, a);
 }
 
-int mlg_b_sum_to(mlg_op_builder *ob, int g, const mlg_type *t) {
+int mlg_b_sum_to(mlg_op_builder *ob, int g, mlg_type t) {
   if (g < 0) return -1;
-  const mlg_type *gt = mlg_build_type(ob, g);
-  int rank = gt->rank, lead = rank - t->rank;
+  mlg_type gt = mlg_build_type(ob, g);
+  int rank = gt.rank, lead = rank - t.rank;
   if (lead < 0) return mlg_build_fail(ob, "internal error: a gradient of lower rank than its value");
   int64_t axes[MLG_MAX_RANK];
   int n = 0;
   for (int d = 0; d < rank; d++)
-    if (d < lead || (t->dims[d - lead] == 1 && gt->dims[d] != 1)) axes[n++] = d;
+    if (d < lead || (t.dims[d - lead] == 1 && gt.dims[d] != 1)) axes[n++] = d;
   int s = mlg_b_reduce(ob, &mlg_op_sum, g, n, axes, 1);
   return mlg_b_reshape_as(ob, s, t);
 }
 
-int mlg_b_expand(mlg_op_builder *ob, int x, const mlg_type *t) {
+int mlg_b_expand(mlg_op_builder *ob, int x, mlg_type t) {
   if (x < 0) return -1;
-  const mlg_type *xt = mlg_build_type(ob, x);
-  if (mlg_type_equal(xt, t)) return x;
+  mlg_type xt = mlg_build_type(ob, x);
+  if (mlg_type_equal(&xt, &t)) return x;
   /* As NumPy: x's dims align with t's from the right; leading ones are added by a view. */
   int64_t dims[MLG_MAX_RANK];
-  int lead = t->rank - xt->rank;
-  for (int d = 0; d < t->rank; d++) dims[d] = d < lead ? 1 : xt->dims[d - lead];
-  int v = mlg_b_reshape(ob, x, t->rank, dims);
+  int lead = t.rank - xt.rank;
+  for (int d = 0; d < t.rank; d++) dims[d] = d < lead ? 1 : xt.dims[d - lead];
+  int v = mlg_b_reshape(ob, x, t.rank, dims);
   if (v < 0) return -1;
-  if (memcmp(dims, t->dims, sizeof(int64_t) * (size_t)t->rank) == 0) return v;
-  mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(t->rank, t->dims)};
+  if (memcmp(dims, t.dims, sizeof(int64_t) * (size_t)t.rank) == 0) return v;
+  mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(t.rank, t.dims)};
   return mlg_build_op(ob, &mlg_op_expand, &v, 1, a);
 }
 
-int mlg_b_unreduce(mlg_op_builder *ob, int dy, const mlg_type *x, int n_axes, const int64_t *axes) {
+int mlg_b_unreduce(mlg_op_builder *ob, int dy, mlg_type x, int n_axes, const int64_t *axes) {
   if (dy < 0) return -1;
   int64_t dims[MLG_MAX_RANK];
-  for (int d = 0; d < x->rank; d++) dims[d] = x->dims[d];
+  for (int d = 0; d < x.rank; d++) dims[d] = x.dims[d];
   for (int j = 0; j < n_axes; j++) dims[axes[j]] = 1;
-  return mlg_b_expand(ob, mlg_b_reshape(ob, dy, x->rank, dims), x);
+  return mlg_b_expand(ob, mlg_b_reshape(ob, dy, x.rank, dims), x);
 }
 
 int mlg_view_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,

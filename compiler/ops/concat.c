@@ -66,7 +66,7 @@ static int concat_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, c
   int axis = (int)mlg_attr_int(n, A_AXIS);
   int64_t at = 0;
   for (int i = 0; i < n->n_inputs; i++) {
-    int64_t size = mlg_build_type(ob, n->inputs[i])->dims[axis];
+    int64_t size = mlg_build_type(ob, n->inputs[i]).dims[axis];
     if (needs[i]) {
       int64_t st = at, en = at + size, ax = axis;
       mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(1, &st), mlg_attr_of_ints(1, &en),

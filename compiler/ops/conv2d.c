@@ -158,7 +158,7 @@ static void conv_attrs(mlg_attr *a, const int64_t *stride, const int64_t *pad, c
 /* x sliced to [0, size) along `axis` from `from` (x itself when that is all of it). */
 static int crop(mlg_op_builder *ob, int x, int64_t axis, int64_t from, int64_t size) {
   if (x < 0) return -1;
-  if (from == 0 && mlg_build_type(ob, x)->dims[axis] == size) return x;
+  if (from == 0 && mlg_build_type(ob, x).dims[axis] == size) return x;
   int64_t end = from + size;
   mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(1, &from), mlg_attr_of_ints(1, &end),
                                mlg_attr_of_ints(1, &axis)};
@@ -169,7 +169,7 @@ static int crop(mlg_op_builder *ob, int x, int64_t axis, int64_t from, int64_t s
  * with the weight's taps flipped and its in/out channels swapped per group, dilated as the
  * forward and padded so that output element i sums every (oh, k) with oh·s + k·d − pad = i. */
 static int conv2d_grad_x(mlg_op_builder *ob, const mlg_node *n, int dy) {
-  const mlg_type x = *mlg_build_type(ob, n->inputs[0]), w = *mlg_build_type(ob, n->inputs[1]);
+  const mlg_type x = mlg_build_type(ob, n->inputs[0]), w = mlg_build_type(ob, n->inputs[1]);
   const mlg_type *y = &n->type;
   const int64_t *st = mlg_attr_at(n, A_STRIDE)->ints, *pd = mlg_attr_at(n, A_PADDING)->ints,
                 *dl = mlg_attr_at(n, A_DILATION)->ints;
@@ -224,7 +224,7 @@ static int conv2d_grad_x(mlg_op_builder *ob, const mlg_node *n, int dy) {
  * group) with dy as the weight [O, N, OH, OW], stride and dilation swapped — gives
  * [Cg, O, kh′, kw′], cut to the kernel's taps and transposed to [O, Cg, kh, kw]. */
 static int conv2d_grad_w(mlg_op_builder *ob, const mlg_node *n, int dy) {
-  const mlg_type x = *mlg_build_type(ob, n->inputs[0]), w = *mlg_build_type(ob, n->inputs[1]);
+  const mlg_type x = mlg_build_type(ob, n->inputs[0]), w = mlg_build_type(ob, n->inputs[1]);
   const mlg_type *y = &n->type;
   const int64_t *st = mlg_attr_at(n, A_STRIDE)->ints, *pd = mlg_attr_at(n, A_PADDING)->ints,
                 *dl = mlg_attr_at(n, A_DILATION)->ints;

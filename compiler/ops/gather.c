@@ -91,7 +91,7 @@ static int gather_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, c
                       int *dx) {
   (void)node;
   if (!needs[0]) return 0;
-  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  const mlg_type x_copy = mlg_build_type(ob, n->inputs[0]), *x = &x_copy;
   int axis = (int)mlg_attr_int(n, A_AXIS);
   mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_int(axis), mlg_attr_of_int(x->dims[axis])};
   int in[2] = {dy, n->inputs[1]};

@@ -77,7 +77,7 @@ static void layer_norm_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
 static int layer_norm_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
                           const char *needs, int *dx) {
   (void)node;
-  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  const mlg_type x_copy = mlg_build_type(ob, n->inputs[0]), *x = &x_copy;
   int axis = (int)mlg_attr_int(n, A_AXIS), rank = x->rank;
   int64_t norm_axes[MLG_MAX_RANK], lead_axes[MLG_MAX_RANK];
   int n_norm = 0, n_lead = 0;

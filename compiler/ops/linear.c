@@ -102,7 +102,7 @@ static void linear_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
 static int linear_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
                       int *dx) {
   (void)node;
-  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  const mlg_type x_copy = mlg_build_type(ob, n->inputs[0]), *x = &x_copy;
   int64_t k = x->dims[x->rank - 1], cols = n->type.dims[n->type.rank - 1];
   int64_t rows = mlg_type_numel(x) / k;
   if (needs[0]) dx[0] = mlg_b2(ob, &mlg_op_matmul, dy, n->inputs[1]);

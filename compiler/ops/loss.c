@@ -38,7 +38,7 @@ static int cross_entropy_infer(const mlg_type *in, int n_in, mlg_attr *attrs, ml
  * outside (PyTorch raises an error there; a kernel cannot). */
 static int cross_entropy_decompose(mlg_op_builder *ob, const int *in, int n_in, const mlg_attr *attrs) {
   (void)n_in, (void)attrs;
-  const mlg_type x = *mlg_build_type(ob, in[0]);
+  const mlg_type x = mlg_build_type(ob, in[0]);
   int64_t classes = x.dims[1], axis = 1;
   mlg_attr ls[MLG_MAX_ATTRS] = {mlg_attr_of_int(1)};
   int lp = mlg_build_op(ob, &mlg_op_log_softmax, &in[0], 1, ls);
@@ -71,7 +71,7 @@ static int pair_loss_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_ty
 /* The mean of every element of x. */
 static int mean_all(mlg_op_builder *ob, int x) {
   if (x < 0) return -1;
-  int rank = mlg_build_type(ob, x)->rank;
+  int rank = mlg_build_type(ob, x).rank;
   if (rank == 0) return x;
   int64_t all[MLG_MAX_RANK];
   for (int d = 0; d < rank; d++) all[d] = d;

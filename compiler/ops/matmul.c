@@ -123,7 +123,7 @@ static void matmul_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
 
 /* The last two dims swapped. */
 static int swap_last2(mlg_op_builder *ob, int x) {
-  int r = mlg_build_type(ob, x)->rank, perm[MLG_MAX_RANK];
+  int r = mlg_build_type(ob, x).rank, perm[MLG_MAX_RANK];
   for (int d = 0; d < r; d++) perm[d] = d;
   perm[r - 2] = r - 1;
   perm[r - 1] = r - 2;
@@ -135,7 +135,7 @@ static int swap_last2(mlg_op_builder *ob, int x) {
 static int matmul_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
                       int *dx) {
   (void)node;
-  const mlg_type ta = *mlg_build_type(ob, n->inputs[0]), tb = *mlg_build_type(ob, n->inputs[1]);
+  const mlg_type ta = mlg_build_type(ob, n->inputs[0]), tb = mlg_build_type(ob, n->inputs[1]);
   mlg_type a2 = ta, b2 = tb, y2 = n->type;
   if (ta.rank == 1) a2 = (mlg_type){.dtype = MLG_F32, .rank = 2, .dims = {1, ta.dims[0]}};
   if (tb.rank == 1) b2 = (mlg_type){.dtype = MLG_F32, .rank = 2, .dims = {tb.dims[0], 1}};
@@ -147,15 +147,15 @@ static int matmul_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, c
     y2.rank++;
   }
   if (tb.rank == 1) y2.dims[y2.rank++] = 1;
-  int a = mlg_b_reshape_as(ob, n->inputs[0], &a2), b = mlg_b_reshape_as(ob, n->inputs[1], &b2);
-  int g = mlg_b_reshape_as(ob, dy, &y2);
+  int a = mlg_b_reshape_as(ob, n->inputs[0], a2), b = mlg_b_reshape_as(ob, n->inputs[1], b2);
+  int g = mlg_b_reshape_as(ob, dy, y2);
   if (needs[0]) {
     int da = mlg_b2(ob, &mlg_op_matmul, g, swap_last2(ob, b));
-    dx[0] = mlg_b_reshape_as(ob, mlg_b_sum_to(ob, da, &a2), &ta);
+    dx[0] = mlg_b_reshape_as(ob, mlg_b_sum_to(ob, da, a2), ta);
   }
   if (needs[1]) {
     int db = mlg_b2(ob, &mlg_op_matmul, swap_last2(ob, a), g);
-    dx[1] = mlg_b_reshape_as(ob, mlg_b_sum_to(ob, db, &b2), &tb);
+    dx[1] = mlg_b_reshape_as(ob, mlg_b_sum_to(ob, db, b2), tb);
   }
   return ob->failed ? -1 : 0;
 }

@@ -44,7 +44,8 @@ int64_t mlg_conv_out_size(int64_t in, int64_t pad_a, int64_t pad_b, int64_t k, i
 
 /* ---- building gradients and composite ops (build.c, through op.h's mlg_op_builder). Each
  * takes and returns node ids of the graph being built; an input of -1 (an earlier failure)
- * gives -1. ---- */
+ * gives -1. Types are passed by value: a pointer into the node array would not survive the
+ * nodes these append. ---- */
 mlg_attr mlg_attr_of_int(int64_t v);
 mlg_attr mlg_attr_of_float(double v);
 mlg_attr mlg_attr_of_ints(int n, const int64_t *v);
@@ -55,7 +56,7 @@ int mlg_b2(mlg_op_builder *ob, const mlg_op_def *def, int a, int b);
 int mlg_b_scale(mlg_op_builder *ob, int x, double c);
 /* x viewed with other dims (x itself when they are its own). */
 int mlg_b_reshape(mlg_op_builder *ob, int x, int rank, const int64_t *dims);
-int mlg_b_reshape_as(mlg_op_builder *ob, int x, const mlg_type *t);
+int mlg_b_reshape_as(mlg_op_builder *ob, int x, mlg_type t);
 /* transpose(x, perm) (x itself for the identity). */
 int mlg_b_transpose(mlg_op_builder *ob, int x, const int *perm);
 /* A reduction op (sum, mean, max, min) over axes; x itself for no axes. */
@@ -63,12 +64,12 @@ int mlg_b_reduce(mlg_op_builder *ob, const mlg_op_def *def, int x, int n_axes, c
                  int keepdims);
 /* The gradient of a broadcast: g (of a broadcast result's shape) summed over the dims that
  * NumPy broadcasting added or stretched, to an operand of type t. */
-int mlg_b_sum_to(mlg_op_builder *ob, int g, const mlg_type *t);
+int mlg_b_sum_to(mlg_op_builder *ob, int g, mlg_type t);
 /* x broadcast to type t (NumPy rules: a view adds leading ones, then expand). */
-int mlg_b_expand(mlg_op_builder *ob, int x, const mlg_type *t);
+int mlg_b_expand(mlg_op_builder *ob, int x, mlg_type t);
 /* The gradient of a reduction over `axes` of x: dy (with or without the reduced dims) back
  * to x's shape, each value repeated over the elements it reduced. */
-int mlg_b_unreduce(mlg_op_builder *ob, int dy, const mlg_type *x, int n_axes, const int64_t *axes);
+int mlg_b_unreduce(mlg_op_builder *ob, int dy, mlg_type x, int n_axes, const int64_t *axes);
 /* The gradient hook of every view op (reshape, flatten, squeeze, unsqueeze): dy viewed with
  * x's dims. */
 int mlg_view_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,

@@ -100,7 +100,7 @@ static int avg_pool2d_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int d
   if (!needs[0]) return 0;
   mlg_attr a[MLG_MAX_ATTRS] = {{0}};
   copy_window(n, a);
-  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  const mlg_type x_copy = mlg_build_type(ob, n->inputs[0]), *x = &x_copy;
   a[A_SIZE] = mlg_attr_of_ints(2, &x->dims[2]);
   dx[0] = mlg_build_op(ob, &mlg_op_avg_pool2d_grad, &dy, 1, a);
   return ob->failed ? -1 : 0;
@@ -122,8 +122,8 @@ static int global_avg_pool2d_vjp(mlg_op_builder *ob, const mlg_node *n, int node
                                  const char *needs, int *dx) {
   (void)node;
   if (!needs[0]) return 0;
-  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
-  dx[0] = mlg_b_expand(ob, mlg_b_scale(ob, dy, 1.0 / (double)(x->dims[2] * x->dims[3])), x);
+  const mlg_type x_copy = mlg_build_type(ob, n->inputs[0]), *x = &x_copy;
+  dx[0] = mlg_b_expand(ob, mlg_b_scale(ob, dy, 1.0 / (double)(x->dims[2] * x->dims[3])), *x);
   return ob->failed ? -1 : 0;
 }
 

@@ -60,19 +60,19 @@ static void reduce_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
 static int reduce_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
                       int *dx) {
   if (!needs[0]) return 0;
-  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  const mlg_type x_copy = mlg_build_type(ob, n->inputs[0]), *x = &x_copy;
   const mlg_attr *axes = mlg_attr_at(n, A_AXES);
   int64_t count = 1;
   for (int j = 0; j < axes->n; j++) count *= x->dims[axes->ints[j]];
   switch (n->op->variant) {
   case KT_RED_SUM:
-    dx[0] = mlg_b_unreduce(ob, dy, x, axes->n, axes->ints);
+    dx[0] = mlg_b_unreduce(ob, dy, *x, axes->n, axes->ints);
     break;
   case KT_RED_MEAN:
-    dx[0] = mlg_b_unreduce(ob, mlg_b_scale(ob, dy, 1.0 / (double)count), x, axes->n, axes->ints);
+    dx[0] = mlg_b_unreduce(ob, mlg_b_scale(ob, dy, 1.0 / (double)count), *x, axes->n, axes->ints);
     break;
   default: {
-    int y = mlg_b_unreduce(ob, node, x, axes->n, axes->ints);
+    int y = mlg_b_unreduce(ob, node, *x, axes->n, axes->ints);
     int diff = n->op->variant == KT_RED_MAX ? mlg_b2(ob, &mlg_op_sub, n->inputs[0], y)
                                             : mlg_b2(ob, &mlg_op_sub, y, n->inputs[0]);
     int mask = mlg_b2(ob, &mlg_op_heaviside, diff, mlg_build_scalar(ob, 1));
@@ -81,7 +81,7 @@ static int reduce_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, c
     for (int j = 0; j < axes->n; j++) kept[axes->ints[j]] = 1;
     int ties = mlg_b_reduce(ob, &mlg_op_sum, mask, axes->n, axes->ints, 1);
     int share = mlg_b2(ob, &mlg_op_div, mlg_b_reshape(ob, dy, x->rank, kept), ties);
-    dx[0] = mlg_b2(ob, &mlg_op_mul, mask, mlg_b_expand(ob, share, x));
+    dx[0] = mlg_b2(ob, &mlg_op_mul, mask, mlg_b_expand(ob, share, *x));
     break;
   }
   }

@@ -147,7 +147,7 @@ static int slice_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, co
                      int *dx) {
   (void)node;
   if (!needs[0]) return 0;
-  const mlg_type *x = mlg_build_type(ob, n->inputs[0]);
+  const mlg_type x_copy = mlg_build_type(ob, n->inputs[0]), *x = &x_copy;
   mlg_attr a[MLG_MAX_ATTRS] = {mlg_attr_of_ints(x->rank, x->dims), *mlg_attr_at(n, A_STARTS),
                                *mlg_attr_at(n, A_STEPS)};
   dx[0] = mlg_build_op(ob, &mlg_op_slice_grad, &dy, 1, a);
@@ -228,7 +228,7 @@ static int slice_grad_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int d
                           const char *needs, int *dx) {
   (void)node;
   if (!needs[0]) return 0;
-  const mlg_type *t = mlg_build_type(ob, n->inputs[0]);
+  const mlg_type t_copy = mlg_build_type(ob, n->inputs[0]), *t = &t_copy;
   int64_t ends[MLG_MAX_RANK];
   const int64_t *st = mlg_attr_at(n, G_STARTS)->ints, *sp = mlg_attr_at(n, G_STEPS)->ints;
   for (int d = 0; d < t->rank; d++) {
