@@ -56,7 +56,7 @@ static const char USAGE[] =
     "  --progress                   show the progress line of loads that take over a second\n"
     "                               even when stderr is no terminal (it is shown on one)\n"
     "\n"
-    "training (a model with a 'train' statement; docs/training.md):\n"
+    "training (a model with a 'train' statement; docs/runtime.md, Training):\n"
     "  --train                      train instead of running: each --input file is a dataset\n"
     "                               (its first dim the samples), cut into batches of the model's\n"
     "                               batch size; one line per epoch on stderr\n"
