@@ -119,8 +119,10 @@ mlg_status mlg_vk_upload_model(mlg_backend_device *dev, const mlgb_bundle *b, co
   int errors = atomic_load(&dev->validation.errors);
   char what[300];
   snprintf(what, sizeof what, "weights region of model '%s'", model_name(b));
+  /* TRANSFER_SRC: a session reads params back from it (mlg_session_get_param, save_weights). */
   st = mlg_vk_buffer_create(dev, b->region_size[MLGB_REGION_WEIGHTS],
-                            VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                            VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                             VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, what, &m->weights, &m->weights_memory, NULL);
   if (st == MLG_OK && weights) st = mlg_vk_upload(dev, m->weights, weights, b->region_size[MLGB_REGION_WEIGHTS], what);
   if (st == MLG_OK) st = mlg_vk_validation_check(dev, errors, "the weights upload");

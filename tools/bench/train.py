@@ -14,8 +14,8 @@ device it reports:
            device time of the step's dispatches; memory: the bundle's device regions from
            mlgc --emit=plan (weights + io + arena + trained params + optimizer state), which is
            all a session allocates besides the programs.
-  PyTorch  median wall ms per step of zero_grad, forward, loss, backward, optimizer.step (CUDA:
-           synchronized after each step); memory: torch.cuda.max_memory_allocated() over the
+  PyTorch  median wall ms per step of zero_grad, forward, loss, backward, optimizer.step (CPU:
+           as many threads as the process has cores; CUDA: synchronized after each step); memory: torch.cuda.max_memory_allocated() over the
            timed steps (CUDA only; on the CPU PyTorch has no such counter and it is left out).
 
 The models are written twice, here: as mlg text and as torch.nn modules with the same shapes,
@@ -153,6 +153,9 @@ def bench_torch(factory, opt_factory, x, y, device, steps, warmup):
     import torch
     import torch.nn.functional as F
     torch.manual_seed(0)
+    if device == "cpu":
+        # Every core this process may use, as PoCL does (some builds default to one thread).
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
@@ -248,6 +251,7 @@ def main():
                 rows.append(row)
 
     meta = {"date": date, "machine": platform.node(), "cpu": platform.processor(), "torch": torch_version,
+            "torch_cpu_threads": len(os.sched_getaffinity(0)),
             "steps": steps, "warmup": args.warmup, "command": " ".join(sys.argv)}
     with open(os.path.join(out_dir, "train.json"), "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
