@@ -122,7 +122,7 @@ static int copy_cache_read(const char *path, const char *key, double *out_gbps) 
   uint8_t *data = NULL;
   size_t size = 0;
   char err[256];
-  if (mlg_read_file(path, &data, &size, err, sizeof err) != 0) return 0;
+  if (mlg_read_file_limit(path, MLG_READ_LIMIT_TEXT, &data, &size, err, sizeof err) != 0) return 0;
   size_t klen = strlen(key);
   int ok = size > klen && memcmp(data, key, klen) == 0;
   if (ok) {
