@@ -18,6 +18,9 @@
 /* Formats the thread's last error and returns `status`, so a failure reads
  * `return mlg_fail(MLG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));`. */
 mlg_status mlg_fail(mlg_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "mlg: warning: ..." on stderr, made safe for a terminal (file_util.h mlg_sanitize): for
+ * what a call recovers from but a user should know (a cache entry discarded). */
+void mlg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Clears the thread's last error (each public entry point that succeeds leaves it as it was). */
 void mlg_clear_error(void);
 

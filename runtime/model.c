@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache_entry.h"
 #include "file_util.h"
 #include "internal.h"
 #include "tensor_file.h"
@@ -235,6 +236,8 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
   if (st == MLG_OK)
     st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats, options ? options->progress : NULL,
                             options ? options->progress_user : NULL);
+  /* Entries were added: keep the folder within its limit (cache_entry.h). */
+  if (m->cache_stats.writes > 0 && rt->cache_dir) mlg_cache_trim(rt->cache_dir, mlg_cache_limit());
   if (st != MLG_OK) {
     mlg_model_destroy(m);
     return st;
