@@ -61,6 +61,8 @@ static int run_stages(const mlg_source *source, const mlg_compile_options *optio
   if (!out->graph) return -1;
   if (last == MLG_STAGE_GRAPH) return 0;
   if (!options->no_weights && mlg_weights_check_names(out->graph, weights_file, diag) != 0) return -1;
+  uint64_t budget = options->max_weight_bytes ? options->max_weight_bytes : MLG_DEFAULT_MAX_WEIGHT_BYTES;
+  if (mlg_weights_check_budget(out->graph, !options->no_weights, budget, diag) != 0) return -1;
 
   out->optimized = optimize(out->graph, options, weights_file, diag);
   if (!out->optimized) return -1;
@@ -103,6 +105,8 @@ static int run_stages(const mlg_source *source, const mlg_compile_options *optio
   if (last == MLG_STAGE_PLAN) return 0;
 
   uint8_t *weights = NULL;
+  /* Again after the passes, which may fold weights into new consts. */
+  if (mlg_weights_check_budget(g, !options->no_weights, budget, diag) != 0) return -1;
   if (mlg_weights_build(g, out->plan, weights_file, !options->no_weights, diag, &weights) != 0) return -1;
   mlg_emit_input emit = {
       .graph = g, .lowered = out->lowered, .plan = out->plan, .target = target,

@@ -34,6 +34,10 @@ typedef struct mlg_compile_options {
   /* Tiles of the tiled GEMM kernel per shape class, measured on the device (gemm_tuning.h;
    * mlgrun's tuner, mlgc --tuning FILE). NULL: the built-in choice for device_class. */
   const struct mlg_gemm_tuning *gemm_tuning;
+  /* The most bytes of weights the compiler reads or generates into the bundle (consts, and the
+   * params unless no_weights); a model over it is an error naming the budget and its largest
+   * tensor. 0 → MLG_DEFAULT_MAX_WEIGHT_BYTES (4 GiB, weights.h). */
+  uint64_t max_weight_bytes;
 } mlg_compile_options;
 
 /* The stages, in order; a pipeline can stop after any of them (mlgc --emit=STAGE). */

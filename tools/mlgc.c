@@ -25,7 +25,7 @@ static const char usage[] =
     "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|fused|dot|kernels|plan [--svg FILE]]\n"
     "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
     "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
-    "            [--tuning FILE] [--no-memory-reuse]\n"
+    "            [--tuning FILE] [--no-memory-reuse] [--max-weight-bytes=SIZE]\n"
     "\n"
     "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
     "or prints one stage with --emit (to stdout, or to -o OUT).\n"
@@ -45,6 +45,8 @@ static const char usage[] =
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
     "  --weights FILE    take params from a .safetensors file (by name)\n"
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
+    "  --max-weight-bytes=SIZE  the most weights (bytes; K, M, G suffixes) the compiler reads or\n"
+    "                    generates into the bundle (default 4G)\n"
     "  -O0, -O2          graph passes off / on (default -O2: simplify, fold constants and\n"
     "                    batch_norm, CSE, dead-code elimination)\n"
     "  --no-memory-reuse debug: give every intermediate its own arena bytes (no sharing,\n"
@@ -189,6 +191,11 @@ int main(int argc, char **argv) {
       if (!tuning_path || !*tuning_path) return usage_error("%s needs a tuning file", a);
     } else if (strcmp(a, "--no-weights") == 0) {
       options.no_weights = 1;
+    } else if (strcmp(a, "--max-weight-bytes") == 0 || strncmp(a, "--max-weight-bytes=", 19) == 0) {
+      const char *v = a[18] == '=' ? a + 19 : (++i < argc ? argv[i] : NULL);
+      if (!v || mlg_parse_bytes(v, &options.max_weight_bytes) != 0)
+        return usage_error("bad --max-weight-bytes '%s': expected a size in bytes, with an optional K, M or G "
+                           "suffix (e.g. 8G)", v ? v : "");
     } else if (strcmp(a, "--no-memory-reuse") == 0) {
       options.no_memory_reuse = 1;
     } else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0) {

@@ -480,6 +480,69 @@ START_TEST(test_bundle_not_a_file) {
 }
 END_TEST
 
+/* ---- weights the compiler should not take on ---- */
+
+/* Compiles `text` with `budget` (0: the default); returns mlg_compile's result, the diagnostics
+ * in *out_text (caller frees). */
+static int compile_diag(const char *text, uint64_t budget, int no_weights, char **out_text) {
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "big.mlg", text, strlen(text)), 0);
+  size_t len = 0;
+  FILE *out = open_memstream(out_text, &len);
+  ck_assert_ptr_nonnull(out);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, out);
+  mlg_compile_options o = {.opt_level = 2, .max_weight_bytes = budget, .no_weights = no_weights};
+  uint8_t *data = NULL;
+  size_t size = 0;
+  int rc = mlg_compile(&src, &o, &diag, &data, &size);
+  fclose(out);
+  free(data);
+  mlg_source_free(&src);
+  return rc;
+}
+
+/* A weight of more than 2^31 elements said only "linear: cannot build kernel k_linear"; now the
+ * 32-bit indexing message names it, at its declaration, as for other tensors. */
+START_TEST(test_weight_over_int32) {
+  static const char *BIG = "model big {\n  input x : f32[1, 50000]\n  param w : f32[50000, 50000]\n"
+                           "  output y = linear(x, w)\n}\n";
+  char *text = NULL;
+  ck_assert_int_ne(compile_diag(BIG, 0, 1, &text), 0);
+  ck_assert_msg(strstr(text, "big.mlg:3:9: error: tensor 'w' (f32[50000, 50000]) has too many elements for 32-bit "
+                             "kernel indexing (the limit is 2^31 - 1)"), "%s", text);
+  ck_assert_msg(!strstr(text, "cannot build kernel"), "%s", text);
+  free(text);
+}
+END_TEST
+
+/* A 40000 x 40000 param with an initializer took 3.2 GB and over two minutes to compile; the
+ * budget refuses it at once, naming the budget and the tensor. */
+START_TEST(test_weight_budget) {
+  static const char *BIG = "model big {\n  input x : f32[1, 40000]\n"
+                           "  param w : f32[40000, 40000] = normal(0, 0.01, seed=1)\n"
+                           "  param b : f32[40000] = zeros\n  output y = linear(x, w, b)\n}\n";
+  char *text = NULL;
+  ck_assert_int_ne(compile_diag(BIG, 0, 0, &text), 0);
+  ck_assert_msg(strstr(text, "big.mlg:3:9: error: the weights of model 'big' take 5.96 GiB, more than the "
+                             "compiler's budget of 4.00 GiB (the largest: param 'w' f32[40000, 40000], 5.96 GiB); "
+                             "raise the budget with --max-weight-bytes=6G, or compile with --no-weights"), "%s",
+                text);
+  free(text);
+  /* A smaller budget of the caller's; and --no-weights embeds no params, so none count. */
+  static const char *SMALL = "model small {\n  input x : f32[1, 300]\n  param w : f32[300, 300] = ones\n"
+                             "  output y = linear(x, w)\n}\n";
+  ck_assert_int_ne(compile_diag(SMALL, 300 * 1024, 0, &text), 0);
+  ck_assert_msg(strstr(text, "take 351.6 KiB, more than the compiler's budget of 300.0 KiB (the largest: param "
+                             "'w' f32[300, 300], 351.6 KiB); raise the budget with --max-weight-bytes=1M"), "%s", text);
+  free(text);
+  ck_assert_int_eq(compile_diag(SMALL, 300 * 1024, 1, &text), 0);
+  free(text);
+  ck_assert_int_eq(compile_diag(SMALL, 400 * 1024, 0, &text), 0);
+  free(text);
+}
+END_TEST
+
 static Suite *hostile_suite(void) {
   Suite *s = suite_create("hostile");
   TCase *drivers = tcase_create("drivers");
@@ -493,6 +556,10 @@ static Suite *hostile_suite(void) {
   tcase_add_test(caches, test_fifo_entry);
   tcase_add_test(caches, test_cache_limit);
   suite_add_tcase(s, caches);
+  TCase *weights = tcase_create("weights");
+  tcase_add_test(weights, test_weight_over_int32);
+  tcase_add_test(weights, test_weight_budget);
+  suite_add_tcase(s, weights);
   TCase *files = tcase_create("files");
   tcase_add_test(files, test_bundle_not_a_file);
   suite_add_tcase(s, files);
