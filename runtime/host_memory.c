@@ -83,7 +83,8 @@ static void cgroup_budget(mlg_host_memory *m) {
 }
 
 void mlg_host_memory_query(mlg_host_memory *m) {
-  *m = (mlg_host_memory){MLG_MEMORY_UNKNOWN, MLG_MEMORY_UNKNOWN, MLG_MEMORY_UNKNOWN, 0, MLG_MEMORY_UNKNOWN, 0};
+  *m = (mlg_host_memory){MLG_MEMORY_UNKNOWN, MLG_MEMORY_UNKNOWN, MLG_MEMORY_UNKNOWN, 0, MLG_MEMORY_UNKNOWN, 0,
+                         MLG_MEMORY_UNKNOWN, 0};
   m->available = proc_field_kb("/proc/meminfo", "MemAvailable");
   cgroup_budget(m);
   struct rlimit rl;
@@ -92,7 +93,18 @@ void mlg_host_memory_query(mlg_host_memory *m) {
     m->as_used = proc_field_kb("/proc/self/status", "VmSize");
     if (m->as_used == MLG_MEMORY_UNKNOWN) m->as_used = 0;
   }
+  const char *env = getenv("MLG_MEMORY_LIMIT");
+  uint64_t limit;
+  if (env && mlg_parse_bytes(env, &limit) == 0) {
+    m->user_limit = limit;
+    m->resident = proc_field_kb("/proc/self/status", "VmRSS");
+    if (m->resident == MLG_MEMORY_UNKNOWN) m->resident = 0;
+  }
   uint64_t b = m->available;
+  if (m->user_limit != MLG_MEMORY_UNKNOWN) {
+    uint64_t left = m->resident < m->user_limit ? m->user_limit - m->resident : 0;
+    if (left < b) b = left;
+  }
   if (m->cgroup_limit != MLG_MEMORY_UNKNOWN) {
     uint64_t left = m->cgroup_usage < m->cgroup_limit ? m->cgroup_limit - m->cgroup_usage : 0;
     if (left < b) b = left;
@@ -129,9 +141,14 @@ const char *mlg_host_memory_describe(const mlg_host_memory *m, char *buf, size_t
         mlg_format_bytes(m->cgroup_usage, b, sizeof b));
     sep = "; ";
   }
-  if (m->as_limit != MLG_MEMORY_UNKNOWN)
+  if (m->as_limit != MLG_MEMORY_UNKNOWN) {
     PUT("%sRLIMIT_AS %s, %s mapped", sep, mlg_format_bytes(m->as_limit, a, sizeof a),
         mlg_format_bytes(m->as_used, b, sizeof b));
+    sep = "; ";
+  }
+  if (m->user_limit != MLG_MEMORY_UNKNOWN)
+    PUT("%sMLG_MEMORY_LIMIT %s, %s resident", sep, mlg_format_bytes(m->user_limit, a, sizeof a),
+        mlg_format_bytes(m->resident, b, sizeof b));
   PUT(")");
 #undef PUT
   return buf;

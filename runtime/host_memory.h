@@ -1,7 +1,8 @@
 /* host_memory.h — how much more host memory this process may use: the least of the memory the
  * kernel reports available (MemAvailable), what the cgroup's limits leave (cgroup v2
- * memory.max − memory.current at every level, or v1 memory.limit_in_bytes − usage), and what
- * RLIMIT_AS leaves of the address space (VmSize). The runtime compares a model's memory plan
+ * memory.max − memory.current at every level, or v1 memory.limit_in_bytes − usage), what
+ * RLIMIT_AS leaves of the address space (VmSize), and what $MLG_MEMORY_LIMIT (bytes with an
+ * optional K/M/G suffix: a limit of the user's, on the process's resident memory, VmRSS) leaves. The runtime compares a model's memory plan
  * with it before allocating (CPU drivers — PoCL, lavapipe — allocate device buffers on the
  * host), and the file readers a file's size. Linux; elsewhere every figure is unknown.
  * Thread safety: reentrant. */
@@ -20,6 +21,8 @@ typedef struct mlg_host_memory {
   uint64_t cgroup_usage;
   uint64_t as_limit;         /* RLIMIT_AS (soft), and the address space mapped now (VmSize) */
   uint64_t as_used;
+  uint64_t user_limit;       /* $MLG_MEMORY_LIMIT, and the process's resident memory (VmRSS) */
+  uint64_t resident;
 } mlg_host_memory;
 
 void        mlg_host_memory_query(mlg_host_memory *out);

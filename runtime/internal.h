@@ -63,6 +63,12 @@ struct mlg_session {
 void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misses,
                                    int *out_writes);
 
+/* Compares a bundle's memory plan with the device (the largest buffer, its memory) and with the
+ * host memory the process may still use (host_memory.h), before anything is allocated: at load
+ * the weights and one session, with `session_only` one more session. MLG_OK, or
+ * MLG_ERR_OUT_OF_MEMORY with the figures (memory_plan.c). */
+mlg_status mlg_check_plan_memory(const mlg_runtime *rt, const mlgb_bundle *b, const char *where, int session_only);
+
 /* "weights", "io" or "arena" for an mlgb_region, "?" for another value (status.c). */
 const char *mlg_region_name(uint32_t region);
 

@@ -228,6 +228,7 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
       st = mlg_fail(MLG_ERR_FORMAT, "%s: %s", where, err);
   }
   if (st == MLG_OK) st = check_bundle(rt, m->bundle, where);
+  if (st == MLG_OK) st = mlg_check_plan_memory(rt, m->bundle, where, 0);
   if (st == MLG_OK) st = collect_io(m);
   uint8_t *weights = NULL;
   if (st == MLG_OK) st = bind_weights(m->bundle, where, options, &weights);

@@ -26,7 +26,10 @@ const mlg_backend mlg_opencl_backend = {
     .host_staging = mlg_cl_host_staging,
     .run = mlg_cl_run,
     .profile = mlg_cl_profile,
+    .max_buffer = mlg_cl_max_buffer,
 };
+
+uint64_t mlg_cl_max_buffer(const mlg_backend_device *dev) { return dev->max_alloc; }
 
 static mlg_status alloc_error(cl_int err) {
   return err == CL_OUT_OF_HOST_MEMORY ? MLG_ERR_OUT_OF_MEMORY

@@ -28,7 +28,10 @@ const mlg_backend mlg_vulkan_backend = {
     .host_staging = mlg_vk_host_staging,
     .run = mlg_vk_run,
     .profile = mlg_vk_profile,
+    .max_buffer = mlg_vk_max_buffer,
 };
+
+uint64_t mlg_vk_max_buffer(const mlg_backend_device *dev) { return dev->max_allocation; }
 
 static const char *model_name(const mlgb_bundle *b) { return b->model_name ? b->model_name : ""; }
 

@@ -480,6 +480,126 @@ START_TEST(test_bundle_not_a_file) {
 }
 END_TEST
 
+/* ---- memory ---- */
+
+/* x (io) → t (arena, `arena_bytes`) → y (io), one kernel each way: a plan whose arena alone is
+ * large. */
+static uint8_t *big_arena_bundle(uint64_t arena_bytes, size_t *out_size) {
+  static const char *SRC =
+      "__kernel void fill(__global const float *x, const uint x_off, __global float *t, const uint t_off) {\n"
+      "  t[t_off + get_global_id(0)] = x[x_off + get_global_id(0)];\n}\n"
+      "__kernel void back(__global const float *t, const uint t_off, __global float *y, const uint y_off) {\n"
+      "  y[y_off + get_global_id(0)] = t[t_off + get_global_id(0)];\n}\n";
+  static char nx[] = "x", nt[] = "t", ny[] = "y";
+  mlgb_tensor tensors[3] = {
+      {.name = nx, .dtype = MLGB_F32, .role = MLGB_ROLE_INPUT, .region = MLGB_REGION_IO, .rank = 1, .dims = {4},
+       .offset = 0, .size = 16},
+      {.name = nt, .dtype = MLGB_F32, .role = MLGB_ROLE_INTERMEDIATE, .region = MLGB_REGION_ARENA, .rank = 1,
+       .dims = {(int64_t)(arena_bytes / 4)}, .offset = 0, .size = arena_bytes / 4 * 4},
+      {.name = ny, .dtype = MLGB_F32, .role = MLGB_ROLE_OUTPUT, .region = MLGB_REGION_IO, .rank = 1, .dims = {4},
+       .offset = 256, .size = 16},
+  };
+  mlgb_module mod = {MLGB_MODULE_OPENCL_C, strlen(SRC), (uint8_t *)SRC};
+  uint32_t args0[2] = {0, 1}, args1[2] = {1, 2};
+  mlgb_kernel kernels[2] = {{(char *)"fill", 0, {4, 1, 1}, 2}, {(char *)"back", 0, {4, 1, 1}, 2}};
+  mlgb_dispatch d[2] = {{.name = (char *)"t", .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0},
+                        {.name = (char *)"y", .kernel = 1, .groups = {1, 1, 1}, .n_args = 2, .args = args1}};
+  mlgb_bundle b = {.target = MLGB_TARGET_OPENCL, .model_name = (char *)"big_arena", .producer = (char *)"test_hostile",
+                   .alignment = 256, .region_size = {0, 512, arena_bytes}, .n_tensors = 3, .tensors = tensors,
+                   .n_modules = 1, .modules = &mod, .n_kernels = 2, .kernels = kernels, .n_dispatches = 2,
+                   .dispatches = d, .has_params = 1};
+  uint8_t *data = NULL;
+  char err[512];
+  ck_assert_msg(mlgb_write(&b, &data, out_size, err, sizeof err) == 0, "mlgb_write: %s", err);
+  return data;
+}
+
+/* The address space this process maps now (VmSize), in bytes. */
+static uint64_t mapped_now(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  unsigned long long kb = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmSize: %llu kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return (uint64_t)kb * 1024;
+}
+
+/* A 3.6 GB arena under a 3 GB memory limit (RLIMIT_AS over what is mapped already) aborted inside
+ * PoCL; now the load is refused with the figures. */
+static int child_arena_over_limit(void *unused) {
+  (void)unused;
+  size_t size;
+  uint8_t *bundle = big_arena_bundle((uint64_t)3600 << 20, &size);
+  mlg_runtime *rt = runtime_on("opencl:0", "");
+  struct rlimit rl = {mapped_now() + ((rlim_t)3 << 30), RLIM_INFINITY};
+  EXPECT(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: %s", strerror(errno));
+  mlg_model *m = NULL;
+  mlg_status st = mlg_model_load_memory(rt, bundle, size, NULL, &m);
+  if (st == MLG_OK) {
+    mlg_session *s = NULL;
+    st = mlg_session_create(m, &s);
+    mlg_session_destroy(s);
+  }
+  EXPECT(st == MLG_ERR_OUT_OF_MEMORY, "got %s: %s", mlg_status_string(st), mlg_last_error());
+  EXPECT(strstr(mlg_last_error(), "model 'big_arena' needs 3.52 GiB of host memory") &&
+             strstr(mlg_last_error(), "arena 3.52 GiB") && strstr(mlg_last_error(), "RLIMIT_AS"),
+         "%s", mlg_last_error());
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+  free(bundle);
+  return 0;
+}
+
+START_TEST(test_arena_over_limit) { ck_assert_int_eq(in_child(child_arena_over_limit, NULL), 0); }
+END_TEST
+
+/* A region larger than the device's largest buffer; then, under MLG_MEMORY_LIMIT, a second
+ * session that no longer fits while the first did. (In a child: LeakSanitizer's tracer crashed at
+ * the exit of this process, on a bogus dynamic-TLS range, after PoCL's builds.) */
+static int child_plan_against_device(void *unused) {
+  (void)unused;
+  mlg_runtime *rt = runtime_on("opencl:0", "");
+  const mlg_device_info *dev = mlg_runtime_device(rt);
+  size_t size;
+  uint8_t *bundle = big_arena_bundle(dev->global_mem_bytes + 4096, &size);
+  mlg_model *m = NULL;
+  mlg_status st = mlg_model_load_memory(rt, bundle, size, NULL, &m);
+  EXPECT(st == MLG_ERR_OUT_OF_MEMORY, "got %s", mlg_status_string(st));
+  EXPECT(strstr(mlg_last_error(), "the arena region needs") && strstr(mlg_last_error(), "allocates at most"), "%s",
+         mlg_last_error());
+  free(bundle);
+  uint8_t *small = big_arena_bundle(64 << 20, &size);
+  EXPECT(mlg_model_load_memory(rt, small, size, NULL, &m) == MLG_OK, "%s", mlg_last_error());
+  mlg_session *a = NULL, *b = NULL;
+  EXPECT(mlg_session_create(m, &a) == MLG_OK, "%s", mlg_last_error());
+  /* What the process holds now, plus room for less than one more arena. */
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  unsigned long long kb = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %llu kB", &kb) == 1) break;
+  if (f) fclose(f);
+  char limit[64];
+  snprintf(limit, sizeof limit, "%lluK", kb + 32 * 1024);
+  setenv("MLG_MEMORY_LIMIT", limit, 1);
+  st = mlg_session_create(m, &b);
+  EXPECT(st == MLG_ERR_OUT_OF_MEMORY, "got %s", mlg_status_string(st));
+  EXPECT(strstr(mlg_last_error(), "mlg_session_create: model 'big_arena' needs") &&
+             strstr(mlg_last_error(), "MLG_MEMORY_LIMIT"), "%s", mlg_last_error());
+  unsetenv("MLG_MEMORY_LIMIT");
+  EXPECT(mlg_session_create(m, &b) == MLG_OK, "%s", mlg_last_error());
+  mlg_session_destroy(a);
+  mlg_session_destroy(b);
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+  free(small);
+  return 0;
+}
+
+START_TEST(test_plan_against_device) { ck_assert_int_eq(in_child(child_plan_against_device, NULL), 0); }
+END_TEST
+
 /* ---- weights the compiler should not take on ---- */
 
 /* Compiles `text` with `budget` (0: the default); returns mlg_compile's result, the diagnostics
@@ -556,6 +676,10 @@ static Suite *hostile_suite(void) {
   tcase_add_test(caches, test_fifo_entry);
   tcase_add_test(caches, test_cache_limit);
   suite_add_tcase(s, caches);
+  TCase *memory = tcase_create("memory");
+  tcase_add_test(memory, test_arena_over_limit);
+  tcase_add_test(memory, test_plan_against_device);
+  suite_add_tcase(s, memory);
   TCase *weights = tcase_create("weights");
   tcase_add_test(weights, test_weight_over_int32);
   tcase_add_test(weights, test_weight_budget);
