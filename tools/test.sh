@@ -2,7 +2,9 @@
 # tools/test.sh — builds mlg with sanitizers and runs every test suite.
 #   1. installs missing Debian packages (tools/deps.sh, with the test-only ones),
 #   2. builds build-test/ with gcc, ASan+UBSan and -Werror, and runs all suites with ctest,
-#   3. builds build-clang/ with clang and -Werror (build only) so clang warnings fail too,
+#   3. builds build-clang/ with clang and -Werror, and with the libFuzzer harnesses (MLG_FUZZ:
+#      ASan, UBSan and coverage everywhere), so clang warnings fail too; runs each harness for a
+#      few seconds on its seeds (tools/fuzz.sh; MLG_FUZZ_SECONDS, default 4),
 #   4. installs the Python package (pip install ./python, which builds its libraries with CMake
 #      in python/build/cmake/) into a fresh virtual environment and runs tests/python/,
 #   5. prints "N passed, N failed" as its last line; exits non-zero on any failure.
@@ -74,15 +76,29 @@ if [ "$gcc_ok" = 1 ]; then
   fi
 fi
 
-# --- clang: build only, warnings are errors --------------------------------------------------
-echo "== test: clang build with -Werror (build-clang/)"
+# --- clang: warnings are errors; the fuzzers, a few seconds each ------------------------------
+echo "== test: clang build with -Werror and the fuzzers (build-clang/)"
+clang_ok=0
 if CC=clang cmake -S "$ROOT" -B "$ROOT/build-clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-       -DMLG_SANITIZE=OFF -DMLG_WERROR=ON -DMLG_BUILD_TESTS=ON >/dev/null &&
+       -DMLG_SANITIZE=OFF -DMLG_FUZZ=ON -DMLG_WERROR=ON -DMLG_BUILD_TESTS=ON >/dev/null &&
    cmake --build "$ROOT/build-clang" -j"$JOBS"; then
   passed=$((passed + 1))
+  clang_ok=1
 else
   failed=$((failed + 1))
   failures+=("clang-build")
+fi
+if [ "$clang_ok" = 1 ]; then
+  echo "== test: fuzz smoke runs (tools/fuzz.sh, ${MLG_FUZZ_SECONDS:-4}s each)"
+  for h in mlg bundle_read bundle_load_opencl bundle_load_vulkan npy safetensors tuning; do
+    if "$ROOT/tools/fuzz.sh" --build "$ROOT/build-clang" --no-build --seconds "${MLG_FUZZ_SECONDS:-4}" "$h" |
+         tail -n 1; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+      failures+=("fuzz-$h")
+    fi
+  done
 fi
 
 # --- Python: the package as pip installs it, in a virtual environment ------------------------
