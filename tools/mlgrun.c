@@ -126,14 +126,18 @@ static int runtime_error(void) {
   return 1;
 }
 
+/* Names, paths and messages come from bundles and files: what mlgrun prints of them is made safe
+ * for the terminal first (control characters as \xHH, file_util.h). */
+static const char *safe(const char *text, char *buf, size_t size) { return mlg_sanitize(text, 0, buf, size); }
+
 static int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int error(const char *fmt, ...) {
+  char raw[4096], text[4096];
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "mlgrun: error: ");
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  fprintf(stderr, "mlgrun: error: %s\n", mlg_sanitize(raw, 1, text, sizeof text));
   return 1;
 }
 
@@ -501,8 +505,9 @@ static void summarize(const mlg_tensor_info *info, const void *data) {
   format_number(mn, sizeof mn, counted ? lo : NAN);
   format_number(mx, sizeof mx, counted ? hi : NAN);
   format_number(mean, sizeof mean, counted ? sum / (double)counted : NAN);
-  printf("%s: %s  min %s max %s mean %s", info->name, shape_string(shape, sizeof shape, info->dtype, info->rank, info->dims),
-         mn, mx, mean);
+  char name[256];
+  printf("%s: %s  min %s max %s mean %s", safe(info->name, name, sizeof name),
+         shape_string(shape, sizeof shape, info->dtype, info->rank, info->dims), mn, mx, mean);
   if (nans) printf("  (%zu NaN)", nans);
   printf("  [");
   for (size_t i = 0; i < n && i < SUMMARY_VALUES; i++) {
@@ -600,8 +605,9 @@ static int measure(const args *a, run_state *s) {
     double wms = now_ms() - t0;
     if (rc == 0) rc = device_ms(s, prof, n_disp, &dms);
     if (rc == 0) {
+      char name[256];
       printf("profile of model '%s' (one run after warm-up): %.3f ms wall, %.3f ms device\n",
-             mlg_model_name(s->model), wms, dms);
+             safe(mlg_model_name(s->model), name, sizeof name), wms, dms);
       perf_print_profile(stdout, s->bundle, prof, n_disp, &limits);
     }
   }
@@ -737,9 +743,10 @@ static int run_model(const args *a, run_state *s) {
       return error("writing output '%s': %s", info.name, err);
     summarize(&info, s->buffer);
   }
+  char name[256];
   if (!a->quiet)
-    fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n", mlg_model_name(s->model),
-            dev->spec, dev->name, t1 - t0, t3 - t2);
+    fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n",
+            safe(mlg_model_name(s->model), name, sizeof name), dev->spec, dev->name, t1 - t0, t3 - t2);
   if (a->profile || a->bench || a->limits) return measure(a, s);
   return 0;
 }

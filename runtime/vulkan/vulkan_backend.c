@@ -29,6 +29,7 @@ const mlg_backend mlg_vulkan_backend = {
     .run = mlg_vk_run,
     .profile = mlg_vk_profile,
     .max_buffer = mlg_vk_max_buffer,
+    .why_no_devices = mlg_vk_why_no_devices,
 };
 
 uint64_t mlg_vk_max_buffer(const mlg_backend_device *dev) { return dev->max_allocation; }

@@ -254,6 +254,7 @@ mlg_status mlg_vk_run(mlg_backend_session *session, const mlg_transfer *inputs, 
                       const mlg_transfer *outputs, int n_outputs);
 mlg_status mlg_vk_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
 uint64_t   mlg_vk_max_buffer(const mlg_backend_device *device);
+const char *mlg_vk_why_no_devices(void);
 
 extern const mlg_backend mlg_vulkan_backend;
 

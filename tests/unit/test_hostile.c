@@ -600,6 +600,97 @@ static int child_plan_against_device(void *unused) {
 START_TEST(test_plan_against_device) { ck_assert_int_eq(in_child(child_plan_against_device, NULL), 0); }
 END_TEST
 
+/* ---- names that would drive a terminal ---- */
+
+#define ESC_MODEL "\x1b[2J\x1b[31mevil"
+#define ESC_INPUT "x\x1b]0;owned\x07"
+#define ESC_OUTPUT "y\x1b[0m\r"
+
+/* y = x, with a model and tensor names made of escape sequences (clear screen, colours, a window
+ * title, a carriage return). */
+static uint8_t *named_bundle(size_t *out_size) {
+  static const char *SRC = "__kernel void copy(__global const float *x, const uint x_off, __global float *y, "
+                           "const uint y_off) {\n  y[y_off + get_global_id(0)] = x[x_off + get_global_id(0)];\n}\n";
+  static char nx[] = ESC_INPUT, ny[] = ESC_OUTPUT;
+  mlgb_tensor tensors[2] = {
+      {.name = nx, .dtype = MLGB_F32, .role = MLGB_ROLE_INPUT, .region = MLGB_REGION_IO, .rank = 1, .dims = {4},
+       .offset = 0, .size = 16},
+      {.name = ny, .dtype = MLGB_F32, .role = MLGB_ROLE_OUTPUT, .region = MLGB_REGION_IO, .rank = 1, .dims = {4},
+       .offset = 256, .size = 16},
+  };
+  mlgb_module mod = {MLGB_MODULE_OPENCL_C, strlen(SRC), (uint8_t *)SRC};
+  uint32_t args[2] = {0, 1};
+  mlgb_kernel k = {(char *)"copy", 0, {4, 1, 1}, 2};
+  mlgb_dispatch d = {.name = (char *)ESC_OUTPUT, .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args};
+  mlgb_bundle b = {.target = MLGB_TARGET_OPENCL, .model_name = (char *)ESC_MODEL, .producer = (char *)"test_hostile",
+                   .alignment = 256, .region_size = {0, 512, 0}, .n_tensors = 2, .tensors = tensors, .n_modules = 1,
+                   .modules = &mod, .n_kernels = 1, .kernels = &k, .n_dispatches = 1, .dispatches = &d,
+                   .has_params = 1};
+  uint8_t *data = NULL;
+  char err[512];
+  ck_assert_msg(mlgb_write(&b, &data, out_size, err, sizeof err) == 0, "mlgb_write: %s", err);
+  return data;
+}
+
+/* Names from a bundle went to the terminal raw. Now the runtime's messages and everything mlgrun
+ * prints show them escaped. */
+START_TEST(test_names_sanitized) {
+  size_t size;
+  uint8_t *bundle = named_bundle(&size);
+  mlg_runtime *rt = runtime_on("opencl:0", "");
+  mlg_model *m = NULL;
+  mlg_session *se = NULL;
+  ck_assert_int_eq(mlg_model_load_memory(rt, bundle, size, NULL, &m), MLG_OK);
+  ck_assert_int_eq(mlg_session_create(m, &se), MLG_OK);
+  ck_assert_int_eq(mlg_session_set_input(se, "nope", NULL, 0), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(!strchr(mlg_last_error(), 0x1b) && !strchr(mlg_last_error(), '\r') && !strchr(mlg_last_error(), 0x07),
+                "%s", mlg_last_error());
+  ck_assert_msg(strstr(mlg_last_error(), "model '\\x1b[2J\\x1b[31mevil' has no input 'nope'; its inputs: "
+                                         "'x\\x1b]0;owned\\x07'"), "%s", mlg_last_error());
+  mlg_session_destroy(se);
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+  /* mlgrun: the summary of the output, the load line, an error naming the input. */
+  char dir[4096], path[4300], cmd[9000];
+  temp_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/evil.mlgb", dir);
+  write_file(path, bundle, size);
+  for (int variant = 0; variant < 2; variant++) {
+    snprintf(cmd, sizeof cmd, "MLG_CACHE_DIR= %s/bin/mlgrun %s --device opencl:0 --output-dir %s %s 2>&1",
+             MLG_BINARY_DIR, path, dir, variant ? "--input nope=/dev/null" : "");
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char out[8192];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    pclose(p);
+    ck_assert_msg(n > 0 && !memchr(out, 0x1b, n) && !memchr(out, '\r', n) && !memchr(out, 0x07, n), "%s", out);
+    ck_assert_msg(strstr(out, variant ? "no input 'nope'; its inputs: x\\x1b]0;owned\\x07"
+                                      : "y\\x1b[0m\\x0d: f32[4]"), "%s", out);
+  }
+  remove_tree(dir);
+  free(bundle);
+}
+END_TEST
+
+/* A Vulkan loader named by MLG_VULKAN_LIBRARY that would not open hid why no Vulkan device was
+ * listed; now a warning and the no-device message say it. */
+static int child_vulkan_loader(void *unused) {
+  (void)unused;
+  setenv("MLG_VULKAN_LIBRARY", "/nonexistent/libvulkan.so.1", 1);
+  mlg_runtime_options o = {.device = "vulkan:0", .cache_dir = ""};
+  mlg_runtime *rt = NULL;
+  mlg_status st = mlg_runtime_create(&o, &rt);
+  EXPECT(st == MLG_ERR_NO_DEVICE, "got %s", mlg_status_string(st));
+  EXPECT(strstr(mlg_last_error(), "no device 'vulkan:0'; available: ") &&
+             strstr(mlg_last_error(), "cannot load the Vulkan loader '/nonexistent/libvulkan.so.1' (/nonexistent/"
+                                      "libvulkan.so.1: cannot open shared object file"), "%s", mlg_last_error());
+  return 0;
+}
+
+START_TEST(test_vulkan_loader_reason) { ck_assert_int_eq(in_child(child_vulkan_loader, NULL), 0); }
+END_TEST
+
 /* ---- weights the compiler should not take on ---- */
 
 /* Compiles `text` with `budget` (0: the default); returns mlg_compile's result, the diagnostics
@@ -676,6 +767,10 @@ static Suite *hostile_suite(void) {
   tcase_add_test(caches, test_fifo_entry);
   tcase_add_test(caches, test_cache_limit);
   suite_add_tcase(s, caches);
+  TCase *names = tcase_create("names");
+  tcase_add_test(names, test_names_sanitized);
+  tcase_add_test(names, test_vulkan_loader_reason);
+  suite_add_tcase(s, names);
   TCase *memory = tcase_create("memory");
   tcase_add_test(memory, test_arena_over_limit);
   tcase_add_test(memory, test_plan_against_device);
