@@ -31,7 +31,7 @@ static void remove_tree(const char *path) {
   }
 }
 
-static void write_file(const char *path, const void *data, size_t size) {
+__attribute__((unused)) static void write_file(const char *path, const void *data, size_t size) {
   FILE *f = fopen(path, "wb");
   ck_assert_msg(f != NULL, "fopen %s", path);
   ck_assert_uint_eq(fwrite(data, 1, size, f), size);
