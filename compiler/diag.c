@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../runtime/file_util.h"
+
 enum {
   MAX_SOURCE_BYTES = 64 * 1024 * 1024,
   WINDOW = 160,        /* most bytes of one source line echoed under a message */
@@ -294,7 +296,16 @@ void mlg_diag_vreport(mlg_diag *diag, mlg_diag_level level, mlg_span span, const
 
   int line;
   print_header(diag, level, span, &line);
-  fprintf(diag->out, "%s\n", msg);
+  /* Names in a message can come from a weights file: shown safe for a terminal (file_util.h). */
+  char safe_small[1024];
+  size_t cap = strlen(msg) * 4 + 1;
+  char *safe = cap <= sizeof safe_small ? safe_small : malloc(cap);
+  if (!safe) {
+    safe = safe_small;
+    cap = sizeof safe_small;
+  }
+  fprintf(diag->out, "%s\n", mlg_sanitize(msg, 1, safe, cap));
+  if (safe != safe_small) free(safe);
   if (msg != small) free(msg);
   if (line > 0 && diag->source->text) render_line(diag, span, line);
 

@@ -4,11 +4,13 @@
  * working: the same call right after, with nothing failing, must succeed and give the same bytes.
  *
  * The hook: this executable links the static libraries with -Wl,--wrap for malloc, calloc,
- * realloc, aligned_alloc and strdup (tests/CMakeLists.txt), so only allocations that mlg's code
- * asks for go through the wrappers below; the drivers' (PoCL, LLVM, Mesa) and the C++ runtime's
- * do not, and are never failed. */
+ * realloc, aligned_alloc, strdup and free (tests/CMakeLists.txt), so only allocations that mlg's
+ * code asks for go through the wrappers below; the drivers' (PoCL, LLVM, Mesa) and the C++
+ * runtime's do not, and are never failed. The same wrappers measure the memory a reader holds at
+ * most (the safetensors header case). */
 #include <check.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,13 +51,43 @@ void *__wrap_realloc(void *p, size_t size);
 void *__wrap_aligned_alloc(size_t align, size_t size);
 char *__wrap_strdup(const char *s);
 
-void *__wrap_malloc(size_t size) { return fail_now() ? NULL : __real_malloc(size); }
-void *__wrap_calloc(size_t n, size_t size) { return fail_now() ? NULL : __real_calloc(n, size); }
-void *__wrap_realloc(void *p, size_t size) { return fail_now() ? NULL : __real_realloc(p, size); }
-void *__wrap_aligned_alloc(size_t align, size_t size) {
-  return fail_now() ? NULL : __real_aligned_alloc(align, size);
+/* While `measuring`: the bytes held now and at most, counted from when it was turned on. */
+static atomic_int measuring;
+static atomic_llong live, peak;
+
+static void *note(void *p) {
+  if (p && atomic_load(&measuring)) {
+    long long now = atomic_fetch_add(&live, (long long)malloc_usable_size(p)) + (long long)malloc_usable_size(p);
+    long long was = atomic_load(&peak);
+    while (now > was && !atomic_compare_exchange_weak(&peak, &was, now)) {}
+  }
+  return p;
 }
-char *__wrap_strdup(const char *s) { return fail_now() ? NULL : __real_strdup(s); }
+
+static void unnote(void *p) {
+  if (p && atomic_load(&measuring)) atomic_fetch_sub(&live, (long long)malloc_usable_size(p));
+}
+
+void __real_free(void *p);
+void __wrap_free(void *p);
+void __wrap_free(void *p) {
+  unnote(p);
+  __real_free(p);
+}
+
+void *__wrap_malloc(size_t size) { return fail_now() ? NULL : note(__real_malloc(size)); }
+void *__wrap_calloc(size_t n, size_t size) { return fail_now() ? NULL : note(__real_calloc(n, size)); }
+void *__wrap_realloc(void *p, size_t size) {
+  if (fail_now()) return NULL;
+  unnote(p);
+  void *q = __real_realloc(p, size);
+  note(q ? q : (size ? p : NULL)); /* a failed realloc leaves p as it was */
+  return q;
+}
+void *__wrap_aligned_alloc(size_t align, size_t size) {
+  return fail_now() ? NULL : note(__real_aligned_alloc(align, size));
+}
+char *__wrap_strdup(const char *s) { return fail_now() ? NULL : note(__real_strdup(s)); }
 
 /* Arms the hook: allocation number `n` from now (0-based) fails; -1 disarms it. */
 static void fail_at(long n) {
@@ -246,6 +278,67 @@ START_TEST(test_load_weights_file) {
 }
 END_TEST
 
+/* ---- memory that grows with the input ---- */
+
+/* The most bytes the .safetensors reader holds while it reads `text` as a header (followed by
+ * `data_len` zero bytes of data). */
+static long long reader_peak(const char *text, size_t data_len, int want_ok) {
+  size_t hlen = strlen(text), size = 8 + hlen + data_len;
+  uint8_t *file = __real_calloc(1, size);
+  ck_assert_ptr_nonnull(file);
+  for (int i = 0; i < 8; i++) file[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+  memcpy(file + 8, text, hlen);
+  mlg_safetensors f;
+  char err[512];
+  atomic_store(&live, 0);
+  atomic_store(&peak, 0);
+  atomic_store(&measuring, 1);
+  int rc = mlg_safetensors_read_memory(file, size, &f, err, sizeof err);
+  long long most = atomic_load(&peak);
+  if (rc == 0) mlg_safetensors_free(&f);
+  atomic_store(&measuring, 0);
+  ck_assert_msg((rc == 0) == want_ok, "%s", rc ? err : "accepted");
+  __real_free(file);
+  return most;
+}
+
+/* A 56 MB header cost 1.46 GB, parsed into a tree of 80-byte nodes: a header of zeros in an
+ * array, of one long metadata string, and a real header of 100,000 tensors. Memory is now at
+ * most a small multiple of the header (the tensors' list and names), and nothing for the rest. */
+START_TEST(test_safetensors_header_memory) {
+  size_t n = 28u << 20; /* 28 Mi zeros: a 56 MiB header */
+  char *text = __real_malloc(2 * n + 16);
+  ck_assert_ptr_nonnull(text);
+  strcpy(text, "{\"x\":[0");
+  size_t at = strlen(text);
+  for (size_t i = 1; i < n; i++, at += 2) memcpy(text + at, ",0", 2);
+  strcpy(text + at, "]}");
+  long long zeros = reader_peak(text, 0, 0);
+  ck_assert_msg(zeros < (1 << 20), "an array of zeros held %lld bytes", zeros);
+  strcpy(text, "{\"__metadata__\":{\"k\":\"");
+  at = strlen(text);
+  memset(text + at, 'a', 2 * n - 64);
+  at += 2 * n - 64;
+  strcpy(text + at, "\"}}");
+  long long metadata = reader_peak(text, 0, 1);
+  ck_assert_msg(metadata < (1 << 20), "a metadata string held %lld bytes", metadata);
+  int tensors = 100000;
+  at = 0;
+  text[at++] = '{';
+  for (int i = 0; i < tensors; i++)
+    at += (size_t)sprintf(text + at, "%s\"t%06d\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%d,%d]}",
+                          i ? "," : "", i, 4 * i, 4 * i + 4);
+  text[at++] = '}';
+  text[at] = '\0';
+  long long many = reader_peak(text, 4u * (unsigned)tensors, 1);
+  fprintf(stderr, "safetensors reader: %zu-byte header of zeros held %lld bytes; of metadata %lld; %d tensors "
+          "(%zu-byte header, %d bytes of data) %lld, %.2f bytes per header byte\n", 2 * n + 1, zeros, metadata,
+          tensors, at, 4 * tensors, many, (double)many / (double)at);
+  ck_assert_msg(many < 4 * (long long)at, "%d tensors held %lld bytes for a %zu-byte header", tensors, many, at);
+  __real_free(text);
+}
+END_TEST
+
 static Suite *alloc_fail_suite(void) {
   Suite *s = suite_create("alloc_fail");
   TCase *tc = tcase_create("sweep");
@@ -255,6 +348,9 @@ static Suite *alloc_fail_suite(void) {
   tcase_add_test(tc, test_load_vulkan);
   tcase_add_test(tc, test_load_weights_file);
   suite_add_tcase(s, tc);
+  TCase *memory = tcase_create("memory");
+  tcase_add_test(memory, test_safetensors_header_memory);
+  suite_add_tcase(s, memory);
   return s;
 }
 

@@ -25,6 +25,7 @@
 #include "file_util.h"
 #include "internal.h"
 #include "mlg.h"
+#include "tensor_file.h"
 #include "temp_files.c"
 
 #define HOSTILE_DIR MLG_SOURCE_DIR "/tests/data/hostile"
@@ -673,6 +674,37 @@ START_TEST(test_names_sanitized) {
 }
 END_TEST
 
+/* The compiler's diagnostics name the tensors of a weights file: escaped too. */
+START_TEST(test_compiler_names_sanitized) {
+  char dir[4096], path[4200];
+  temp_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/w.safetensors", dir);
+  float v[4] = {1, 2, 3, 4};
+  mlg_tf_tensor t = {.name = (char *)"w\x1b[31m\x1b]0;owned\x07", .dtype = MLG_TF_F32, .rank = 1, .dims = {4},
+                     .size = sizeof v, .data = v};
+  char err[512];
+  ck_assert_msg(mlg_safetensors_write_file(path, &t, 1, err, sizeof err) == 0, "%s", err);
+  static const char *TEXT = "model m {\n  input x : f32[4]\n  param w : f32[4] = zeros\n  output y = x + w\n}\n";
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "m.mlg", TEXT, strlen(TEXT)), 0);
+  char *out = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&out, &len);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, f);
+  mlg_compile_options o = {.weights_path = path};
+  uint8_t *data = NULL;
+  size_t size = 0;
+  mlg_compile(&src, &o, &diag, &data, &size);
+  fclose(f);
+  ck_assert_msg(strstr(out, "'w\\x1b[31m\\x1b]0;owned\\x07'") && !strchr(out, 0x1b) && !strchr(out, 0x07), "%s", out);
+  free(out);
+  free(data);
+  mlg_source_free(&src);
+  remove_tree(dir);
+}
+END_TEST
+
 /* A Vulkan loader named by MLG_VULKAN_LIBRARY that would not open hid why no Vulkan device was
  * listed; now a warning and the no-device message say it. */
 static int child_vulkan_loader(void *unused) {
@@ -769,6 +801,7 @@ static Suite *hostile_suite(void) {
   suite_add_tcase(s, caches);
   TCase *names = tcase_create("names");
   tcase_add_test(names, test_names_sanitized);
+  tcase_add_test(names, test_compiler_names_sanitized);
   tcase_add_test(names, test_vulkan_loader_reason);
   suite_add_tcase(s, names);
   TCase *memory = tcase_create("memory");
