@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/fuzz.sh — builds the libFuzzer harnesses (tests/fuzz/) and runs them, one at a time.
 #
-#   tools/fuzz.sh [--seconds N] [--build DIR] [--no-build] [--jobs J] [NAME...]
+#   tools/fuzz.sh [--seconds N] [--build DIR] [--no-build] [--seeds-only] [--jobs J] [NAME...]
 #   tools/fuzz.sh --seeds [--build DIR]
 #
 # NAME is one of: mlg bundle_read bundle_load_opencl bundle_load_vulkan npy safetensors tuning
@@ -10,8 +10,9 @@
 # finds (crash-*, leak-*, timeout-*, oom-*) goes to DIR/fuzz-artifacts/NAME. The last lines give,
 # per harness, the executions, the coverage (cov: edges, ft: features) and the corpus size.
 # DIR defaults to build-fuzz/, configured with clang, -DMLG_FUZZ=ON (ASan, UBSan and coverage
-# everywhere); --no-build uses DIR as it is (tools/test.sh runs its clang build this way, a few
-# seconds per harness). Exits non-zero when a harness finds anything.
+# everywhere); --no-build uses DIR as it is. --seeds-only starts from the committed seeds alone
+# (the working corpus is a fresh folder, dropped after): tools/test.sh runs its clang build this
+# way, a few seconds per harness. Exits non-zero when a harness finds anything.
 #
 # --seeds rewrites tests/fuzz/corpus/ from the example models, the seed models in
 # tests/fuzz/seeds/ (compiled by DIR's mlgc for both targets), the tensor-file test data and two
@@ -24,6 +25,7 @@ seconds=600
 build="$ROOT/build-fuzz"
 do_build=1
 seeds=0
+seeds_only=0
 jobs=${MLG_TEST_JOBS:-2}
 names=()
 while [ $# -gt 0 ]; do
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
     --build) build=$(realpath -m "$2"); shift 2 ;;
     --build=*) build=$(realpath -m "${1#*=}"); shift ;;
     --no-build) do_build=0; shift ;;
+    --seeds-only) seeds_only=1; shift ;;
     --jobs) jobs=$2; shift 2 ;;
     --seeds) seeds=1; shift ;;
     -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -106,6 +109,7 @@ for n in "${names[@]}"; do
       env=(MLG_FUZZ_DEVICE=vulkan:0 ASAN_OPTIONS=fast_unwind_on_malloc=0) ;;
   esac
   work="$build/fuzz-corpus/$n"
+  [ "$seeds_only" = 1 ] && work=$(mktemp -d "$build/fuzz-smoke-$n.XXXXXX")
   artifacts="$build/fuzz-artifacts/$n"
   mkdir -p "$work" "$artifacts"
   log="$build/fuzz-$n.log"
@@ -118,6 +122,7 @@ for n in "${names[@]}"; do
     "$work" "$corpus/$n" >"$log" 2>&1
   rc=$?
   set -e
+  [ "$seeds_only" = 1 ] && rm -rf "$work"
   # "#123456 DONE cov: 1234 ft: 5678 corp: 90/12Kb ... exec/s: 400 rss: 300Mb"
   done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)
   execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -n 1)
