@@ -28,6 +28,7 @@ struct kir_module {
   int n_kernels, cap_kernels;
   kir_kernel **kernels;  /* malloc'd: the only non-arena allocation */
   long fail_after;       /* test hook: allocations left before failing; -1 = never */
+  char error[192];       /* why the last kernel was not built, or "" */
 };
 
 static void *kir_alloc(kir_module *m, size_t size) {
@@ -283,14 +284,35 @@ static const char *unique_name(kir_builder *b, const char *hint, int buffer) {
   return p;
 }
 
+void kir_module_vset_error(kir_module *m, const char *fmt, va_list ap) {
+  if (m) vsnprintf(m->error, sizeof m->error, fmt, ap);
+}
+
+void kir_module_set_error(kir_module *m, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  kir_module_vset_error(m, fmt, ap);
+  va_end(ap);
+}
+
+const char *kir_module_error(const kir_module *m) { return m ? m->error : ""; }
+
+void kir_module_clear_error(kir_module *m) {
+  if (m) m->error[0] = '\0';
+}
+
 kir_builder *kir_kernel_begin(kir_module *m, const char *name, int lx, int ly, int lz) {
   if (!m || !name) return NULL;
   kir_builder *b = calloc(1, sizeof(*b));
-  if (!b) return NULL;
+  if (!b) {
+    kir_module_set_error(m, "out of memory");
+    return NULL;
+  }
   b->m = m;
   b->k = balloc(b, sizeof(kir_kernel));
   if (!b->k) {
     free(b);
+    kir_module_set_error(m, "out of memory");
     return NULL;
   }
   b->k->name = kir_strdup(m, name);
@@ -380,6 +402,11 @@ int kir_kernel_end(kir_builder *b, kir_kernel **out_kernel) {
       rc = 0;
     }
   }
+  if (rc != 0)
+    kir_module_set_error(b->m, b->failed ? "out of memory, or an expression the kernel builder "
+                                           "rejected (a template or fused-code bug)"
+                         : b->depth != 1 ? "internal error: a block of the kernel is not closed"
+                                         : "out of memory");
   free(b->names);
   free(b);
   return rc;

@@ -17,6 +17,7 @@
 #ifndef MLG_KIR_H
 #define MLG_KIR_H
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -149,6 +150,15 @@ int         kir_module_count(const kir_module *m);
 kir_kernel *kir_module_kernel(const kir_module *m, int i);
 /* Test hook: the next n_allocs arena allocations succeed, later ones fail (-1 = never fail). */
 void        kir_module_fail_after(kir_module *m, long n_allocs);
+/* Why the last kernel was not built: a kernel template that returns -1 (codegen/templates,
+ * kt_fail) says what it cannot do ("groups (3) must divide the 16 input channels"), and
+ * kir_kernel_begin / kir_kernel_end say when they failed. "" when nothing failed since
+ * kir_module_clear_error. */
+void        kir_module_set_error(kir_module *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void        kir_module_vset_error(kir_module *m, const char *fmt, va_list ap);
+const char *kir_module_error(const kir_module *m);
+void        kir_module_clear_error(kir_module *m);
 /* Takes kernel k out of the module's list (its memory stays in the arena until the module is
  * freed); later kernels move up one place. Returns 0, or -1 if k is not in the module. */
 int         kir_module_remove(kir_module *m, const kir_kernel *k);
@@ -176,8 +186,8 @@ int          kir_local_array(kir_builder *b, const char *name, kir_scalar elem, 
 int          kir_local_array_t(kir_builder *b, const char *name, kir_type elem, int count);
 int          kir_var_new(kir_builder *b, const char *name_hint, kir_type type);
 /* Finishes the kernel and appends it to the module. Returns 0, or -1 if any allocation failed
- * or the builder was misused (NULL operand, bad id, unclosed for/if); nothing is added then.
- * Frees the builder in every case. */
+ * or the builder was misused (NULL operand, bad id, unclosed for/if); nothing is added then,
+ * and the module's error says which. Frees the builder in every case. */
 int          kir_kernel_end(kir_builder *b, kir_kernel **out_kernel);
 /* Nonzero once an allocation failed or the builder was misused (sticky). */
 int          kir_builder_failed(const kir_builder *b);

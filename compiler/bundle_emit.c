@@ -55,13 +55,21 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
   for (int r = 0; r < MLGB_N_REGIONS; r++) b.region_size[r] = (uint64_t)plan->region_size[r];
   b.has_params = in->has_params;
 
-  /* Arena tensors that no launch touches (fused away) have no storage: the bundle leaves them
-   * out, and index[] maps the remaining tensor ids to bundle indices. */
+  /* index[] maps tensor ids to bundle indices. The table lists the inputs, then the outputs,
+   * each in declaration order (the order the runtime lists them in), then every other tensor
+   * by id. Arena tensors that no launch touches (fused away) have no storage: the bundle
+   * leaves them out. */
   index = malloc(sizeof(int) * (size_t)(lw->n_tensors ? lw->n_tensors : 1));
   if (!index) goto oom;
+  for (int t = 0; t < lw->n_tensors; t++) index[t] = -1;
+  for (int t = 0; t < g->n_nodes; t++) /* the checker makes input nodes in declaration order */
+    if (g->nodes[t].kind == MLG_NODE_INPUT) index[t] = (int)b.n_tensors++;
+  for (int o = 0; o < lw->n_outputs; o++)
+    if (index[lw->output_tensor[o]] < 0) index[lw->output_tensor[o]] = (int)b.n_tensors++;
   for (int t = 0; t < lw->n_tensors; t++) {
     const mlg_placement *p = &plan->tensors[t];
-    index[t] = p->region == MLGB_REGION_ARENA && p->first_use < 0 ? -1 : (int)b.n_tensors++;
+    if (index[t] < 0 && !(p->region == MLGB_REGION_ARENA && p->first_use < 0))
+      index[t] = (int)b.n_tensors++;
   }
   b.tensors = calloc(b.n_tensors ? b.n_tensors : 1, sizeof(*b.tensors));
   b.kernels = calloc(in->code->n_modules ? (size_t)in->code->n_modules : 1, sizeof(*b.kernels));
@@ -134,6 +142,9 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
       if (g->outputs[o].node == node) output_name = g->outputs[o].name;
     dp->name = tensor_name(g, node, output_name);
     dp->n_args = (uint32_t)la->n_args;
+    /* The ops' cost rules, summed per launch by lowering (lower.h mlg_launch). */
+    dp->flops = (uint64_t)la->flops;
+    dp->bytes = (uint64_t)la->bytes;
     dp->args = calloc(la->n_args ? (size_t)la->n_args : 1, sizeof(*dp->args));
     if (!dp->name || !dp->args) goto oom;
     for (int a = 0; a < la->n_args; a++) {

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "check_internal.h"
-#include "ops/op_defs.h"
 #include "ops/op_util.h"
 
 static value poison(void) { return (value){ .kind = V_POISON }; }
@@ -255,6 +254,18 @@ static value apply_op(checker *c, const mlg_op_def *def, const int *inputs, int 
   mlg_type out = { 0 };
   int rc = def->infer(types, n_in, attrs, &out, &err);
   if (rc == 0 && mlg_check_type_limits(&out, &err)) rc = -1;
+  if (rc == 0 && def->check_values) {
+    const void **data = mlg_arena_calloc(&c->scratch, (size_t)(n_in ? n_in : 1), sizeof *data);
+    if (!data) {
+      chk_oom(c);
+      return poison();
+    }
+    for (int i = 0; i < n_in; i++) {
+      const mlg_node *in = &c->b.graph->nodes[inputs[i]];
+      data[i] = in->kind == MLG_NODE_CONST ? in->data : NULL;
+    }
+    rc = def->check_values(types, data, n_in, attrs, &err);
+  }
   if (rc != 0) {
     mlg_span at = span;
     if (err.input >= 0 && err.input < n_in && in_spans) at = in_spans[err.input];
@@ -300,14 +311,8 @@ static value eval_binary(checker *c, scope *sc, const mlg_expr *e) {
     }
     return r;
   }
-  const mlg_op_def *def = NULL;
-  switch (e->op) {
-  case '+': def = &mlg_op_add; break;
-  case '-': def = &mlg_op_sub; break;
-  case '*': def = &mlg_op_mul; break;
-  case '/': def = &mlg_op_div; break;
-  case '@': def = &mlg_op_matmul; break;
-  default:
+  const mlg_op_def *def = mlg_op_for_operator((char)e->op, 2);
+  if (!def) {
     chk_error(c, e->span, "unknown operator '%c'", e->op);
     return poison();
   }
@@ -317,7 +322,8 @@ static value eval_binary(checker *c, scope *sc, const mlg_expr *e) {
 static value eval_unary(checker *c, scope *sc, const mlg_expr *e) {
   value a = chk_eval(c, sc, e->args[0]);
   if (a.kind == V_POISON) return a;
-  if (e->op != '-') {
+  const mlg_op_def *def = mlg_op_for_operator((char)e->op, 1);
+  if (e->op != '-' || !def) {
     chk_error(c, e->span, "unknown unary operator '%c'", e->op);
     return poison();
   }
@@ -337,7 +343,7 @@ static value eval_unary(checker *c, scope *sc, const mlg_expr *e) {
   case V_TENSOR: {
     int in[1] = { a.node };
     mlg_span spans[1] = { a.span };
-    return apply_op(c, &mlg_op_neg, in, 1, spans, NULL, NULL, e->span);
+    return apply_op(c, def, in, 1, spans, NULL, NULL, e->span);
   }
   default:
     chk_error(c, e->span, "unary '-' cannot take a list");
@@ -455,6 +461,15 @@ static const char *suggest_attr(const mlg_op_def *def, const char *name) {
   return best;
 }
 
+/* The attribute a keyword argument names: its own name, or for `dim` (PyTorch's name), the op's
+ * `axis`, else its `axes`. -1 when the op has no such attribute. */
+static int attr_index(const mlg_op_def *def, const char *name) {
+  int k = mlg_op_attr_index(def, name);
+  if (k >= 0 || strcmp(name, "dim") != 0) return k;
+  k = mlg_op_attr_index(def, "axis");
+  return k >= 0 ? k : mlg_op_attr_index(def, "axes");
+}
+
 /* ---- op calls --------------------------------------------------------------------------- */
 
 /* An attribute's value; an integer attribute is an integer-only context. */
@@ -538,7 +553,7 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
   }
   for (int j = 0; j < e->n_kwargs; j++) {
     const mlg_kwarg *kw = &e->kwargs[j];
-    int k = mlg_op_attr_index(def, kw->name);
+    int k = attr_index(def, kw->name);
     value v = k < 0 ? chk_eval(c, sc, kw->value) : eval_attr_value(c, sc, def, &def->attrs[k], kw->value);
     if (k < 0) {
       const char *hint = suggest_attr(def, kw->name);
@@ -554,7 +569,11 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
       continue;
     }
     if (given[k]) {
-      chk_error(c, kw->name_span, "%s: attribute '%s' is given twice", def->name, kw->name);
+      if (strcmp(kw->name, def->attrs[k].name) != 0)
+        chk_error(c, kw->name_span, "%s: attribute '%s' is given twice ('%s' is another name for it)",
+                  def->name, def->attrs[k].name, kw->name);
+      else
+        chk_error(c, kw->name_span, "%s: attribute '%s' is given twice", def->name, kw->name);
       bad = 1;
       continue;
     }

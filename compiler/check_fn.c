@@ -1,5 +1,5 @@
 /* check_fn.c — inlining a fn call: arguments bound in a fresh scope, params prefixed with the
- * call's `as` name, recursion and arity errors. */
+ * call's `as` name, recursion and arity errors, and a note at the call under errors in the body. */
 #include <string.h>
 
 #include "check_internal.h"
@@ -106,6 +106,8 @@ value chk_call_fn(checker *c, scope *sc, const mlg_expr *e, fn_entry *fe) {
   if (!returned && c->diag->n_errors == errors_before && !c->oom && !c->too_big)
     chk_error(c, fn->name_span, "fn '%s' has no 'return'", fn->name);
   if (c->diag->n_errors != errors_before) {
+    /* The body's errors point into the fn; say which call they came from, innermost first. */
+    chk_note(c, e->name_span, "in call to fn '%s' here", fn->name);
     fe->broken = 1;
     return bad;
   }

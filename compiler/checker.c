@@ -254,6 +254,19 @@ static void stmt_dim(checker *c, scope *sc, const mlg_stmt *st) {
     }
   }
   define(c, sc, st->name, st->name_span, SYM_DIM, v);
+  /* Recorded in the graph, for --emit=mlg (emit_mlg.h). */
+  if (v.kind == V_INT && mlg_graph_add_dim(&c->b, st->name, v.i) < 0) chk_oom(c);
+}
+
+/* The graph's dims that an input's axes name directly (`input x : f32[N, 784]`). */
+static void record_dim_uses(checker *c, const mlg_ast_type *t, int node) {
+  const mlg_graph *g = c->b.graph;
+  for (int i = 0; i < t->rank; i++) {
+    const mlg_expr *e = t->dims[i].value;
+    if (!e || e->kind != MLG_EXPR_NAME) continue;
+    for (int d = 0; d < g->n_dims; d++)
+      if (strcmp(g->dims[d].name, e->text) == 0 && mlg_graph_add_dim_use(&c->b, node, i, d) != 0) chk_oom(c);
+  }
 }
 
 /* Reports a second definition of a name in the same scope before anything is created. */
@@ -273,13 +286,24 @@ static void stmt_input(checker *c, scope *sc, const mlg_stmt *st) {
                                                              (mlg_span){ 0, 0 }) == 0) {
     mlg_node n = { .kind = MLG_NODE_INPUT, .name = st->name, .type = t, .span = st->name_span };
     int id = chk_add_node(c, &n);
-    if (id >= 0) v = (value){ .kind = V_TENSOR, .node = id };
+    if (id >= 0) {
+      v = (value){ .kind = V_TENSOR, .node = id };
+      record_dim_uses(c, &st->type, id);
+    }
   }
   define(c, sc, st->name, st->name_span, SYM_INPUT, v);
 }
 
+/* The seed of a random initializer written without seed=: FNV-1a of the param's full name (with
+ * the prefixes of the fn calls that made it), kept to 63 bits so that seed= could spell it. */
+static uint64_t default_seed(const char *param_name) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const unsigned char *p = (const unsigned char *)param_name; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
+  return h & (uint64_t)INT64_MAX;
+}
+
 /* zeros | ones | normal(mean, std, seed=) | uniform(lo, hi, seed=) */
-static int param_init(checker *c, scope *sc, const mlg_expr *e, mlg_init *out) {
+static int param_init(checker *c, scope *sc, const mlg_expr *e, const char *param_name, mlg_init *out) {
   *out = (mlg_init){ .kind = MLG_INIT_NONE };
   if (!e) return 0;
   const char *name = e->kind == MLG_EXPR_NAME || e->kind == MLG_EXPR_CALL ? e->text : NULL;
@@ -306,7 +330,7 @@ static int param_init(checker *c, scope *sc, const mlg_expr *e, mlg_init *out) {
   value va = chk_eval(c, sc, e->args[0]), vb = chk_eval(c, sc, e->args[1]);
   double a, b;
   if (chk_as_number(c, &va, a_name, &a) | chk_as_number(c, &vb, b_name, &b)) return -1;
-  int64_t seed = 0;
+  int64_t seed = (int64_t)default_seed(param_name);
   const mlg_expr *seed_e = e->n_args == 3 ? e->args[2] : NULL;
   for (int i = 0; i < e->n_kwargs; i++) {
     if (strcmp(e->kwargs[i].name, "seed") != 0 || seed_e) {
@@ -346,8 +370,8 @@ static void stmt_param(checker *c, scope *sc, const mlg_stmt *st) {
   mlg_type t;
   mlg_init init;
   int ok_type = chk_eval_type(c, sc, &st->type, &t) == 0;
-  int ok_init = param_init(c, sc, st->value, &init) == 0;
   const char *full = prefixed(c, sc->prefix, st->name);
+  int ok_init = param_init(c, sc, st->value, full ? full : st->name, &init) == 0;
   if (ok_type && ok_init && full && claim_leaf(c, full, st->name_span, sc->call_span) == 0) {
     mlg_node n = { .kind = MLG_NODE_PARAM, .name = full, .type = t, .init = init,
                    .span = st->name_span };

@@ -56,23 +56,7 @@ static const mlg_node *node(const fuser *f, int i) { return &f->g->nodes[i]; }
 static int is_op(const mlg_node *n) { return n->kind == MLG_NODE_OP && n->op; }
 
 static int is_anchor_op(const mlg_node *n) {
-  if (!is_op(n)) return 0;
-  switch (n->op->cls) {
-  case MLG_OPC_MATMUL: case MLG_OPC_CONV: case MLG_OPC_REDUCTION: case MLG_OPC_ROWWISE:
-    return n->op->lower != NULL;
-  default:
-    return 0;
-  }
-}
-
-static int is_linear(const mlg_node *n) { return is_op(n) && strcmp(n->op->name, "linear") == 0; }
-
-static int is_layer_norm(const mlg_node *n) {
-  return is_op(n) && strcmp(n->op->name, "layer_norm") == 0;
-}
-
-static int is_transpose(const mlg_node *n) {
-  return is_op(n) && n->op->lower == mlg_lower_transpose;
+  return is_op(n) && n->op->fusion.anchor && n->op->lower != NULL;
 }
 
 static int64_t numel(const mlg_node *n) { return mlg_type_numel(&n->type); }
@@ -153,14 +137,10 @@ static use_kind use_kind_of(const fuser *f, int r, int slot) {
   if (gb->kind == MLG_GROUP_SINGLE) return USE_NONE;
   if (r == gb->pre_anchor) return USE_NONE;
   if (r != gb->anchor) return USE_EW;
-  switch (node(f, r)->op->cls) {
-  case MLG_OPC_REDUCTION: case MLG_OPC_ROWWISE:
-    return slot == 0 ? USE_PRO : USE_NONE;
-  case MLG_OPC_MATMUL:
-    return slot <= 1 ? USE_OPERAND : USE_NONE;
-  default:
-    return USE_NONE;
-  }
+  unsigned traits = mlg_op_input_traits(node(f, r)->op, slot);
+  if (traits & MLG_IN_PROLOGUE) return USE_PRO;
+  if (traits & MLG_IN_STRIDED) return USE_OPERAND;
+  return USE_NONE;
 }
 
 /* Appends the uses of node n (through INDEX readers) after `prefix`; returns the new count,
@@ -190,15 +170,12 @@ static int collect_uses(const fuser *f, int n, const int *prefix, int n_prefix, 
   return count;
 }
 
-/* Can matmul / linear `mm` read input `slot` as `l` (a strided view) without a copy? */
-static int operand_ok(const fuser *f, int mm, int slot, const mlg_layout *l) {
-  const mlg_node *m = node(f, mm);
-  if (!is_linear(m)) return 1; /* the matmul template takes any batch, row and column strides */
-  if (slot != 0) return 1;
-  int64_t canon[MLG_MAX_RANK];
-  if (mlg_matmul_canon_dims(f->g, mm, canon) != 2) return 0;
-  int64_t k = l->dims[l->rank - 1];
-  int64_t dims[2] = {l->rank ? numel(node(f, m->inputs[0])) / k : 1, k};
+/* Can anchor `a` read input `slot` (MLG_IN_STRIDED) as `l` without a copy? Any strides do,
+ * unless the input is read as rows (MLG_IN_ROWS): then its leading dims must merge. */
+static int operand_ok(const fuser *f, int a, int slot, const mlg_layout *l) {
+  if (!(mlg_op_input_traits(node(f, a)->op, slot) & MLG_IN_ROWS)) return 1;
+  int64_t k = l->rank ? l->dims[l->rank - 1] : 1;
+  int64_t dims[2] = {numel(node(f, node(f, a)->inputs[slot])) / k, k};
   mlg_layout r;
   return mlg_layout_reshape(l, 2, dims, &r) == 0;
 }
@@ -214,10 +191,11 @@ static int can_be_index(fuser *f, int n, const use *uses, int n_uses) {
      * input turns out to be INDEX too, it is checked again then with the longer chain. */
     const mlg_node *nn = node(f, n);
     mlg_layout l;
+    mlg_index_map map;
     mlg_layout_contiguous(&node(f, nn->inputs[0])->type, nn->inputs[0], &l);
-    if (mlg_layout_through(nn, &l)) return 0;
+    if (mlg_node_index_map(f->g, n, &map) || mlg_layout_forward(&l, &map)) return 0;
     for (int p = 0; p < u->n_path; p++)
-      if (mlg_layout_through(node(f, u->path[p]), &l)) return 0;
+      if (mlg_node_index_map(f->g, u->path[p], &map) || mlg_layout_forward(&l, &map)) return 0;
     if (!operand_ok(f, u->reader, u->slot, &l)) return 0;
   }
   return 1;
@@ -245,7 +223,7 @@ static int epilogue_ok(fuser *f, int a, int g) {
   if (!ok) f->failed = 1;
   for (int i = 0; ok && i < gb->n_nodes; i++) member[gb->nodes[i]] = 1;
   if (ok) dep[a] = 1;
-  int is_mm = node(f, a)->op->cls == MLG_OPC_MATMUL;
+  int is_mm = node(f, a)->op->fusion.store_strided;
   int64_t count = numel(node(f, a));
   /* Nothing past the root belongs to the group's kernel. */
   for (int i = a + 1; ok && i <= gb->root; i++) {
@@ -260,12 +238,15 @@ static int epilogue_ok(fuser *f, int a, int g) {
     }
     if (!any) continue;
     dep[i] = 1;
+    mlg_index_map map;
     if (nd->op->cls == MLG_OPC_ELEMENTWISE) {
       /* Same iteration space as the anchor, at the same element positions. */
       ok = numel(nd) == count && !any_moved;
-    } else if (nd->op->cls == MLG_OPC_VIEW) {
+    } else if (mlg_node_index_map(G, i, &map) == 0 && map.kind == MLG_INDEX_SAME_ORDER) {
       moved[i] = (char)any_moved;
-    } else if (is_transpose(nd)) {
+    } else if (mlg_node_index_map(G, i, &map) == 0) {
+      /* Elements move: only an anchor that stores through strides, and only through a map
+       * that stores every element once (mlg_fusion_store_strides checks it). */
       ok = is_mm;
       moved[i] = 1;
     } else {
@@ -290,7 +271,7 @@ static void decide(fuser *f, int n, int flags) {
     return;
   }
   mlg_op_class cls = nd->op->cls;
-  int index_op = mlg_is_index_op(nd);
+  int index_op = mlg_node_is_index(nd);
   if (!(flags & MLG_FUSE_ON)) {
     if (cls == MLG_OPC_VIEW) f->role[n] = MLG_ROLE_ALIAS;
     else make_root(f, n, cls == MLG_OPC_ELEMENTWISE ? MLG_GROUP_ELEMENTWISE
@@ -319,12 +300,14 @@ static void decide(fuser *f, int n, int flags) {
     make_root(f, n, MLG_GROUP_SINGLE);
     return;
   }
-  /* A layer_norm over the last dim feeding only a linear's input: computed in its loads. */
+  /* A row normalization (layer_norm over the last dim) feeding only an input that can
+   * normalize its loads (a linear's x): computed there. */
+  mlg_row_norm rn;
   if (!(flags & MLG_FUSE_NO_LN_PROLOGUE) && !out && n_uses == 1 && uses[0].n_path == 0 &&
-      is_layer_norm(nd) &&
-      uses[0].kind == USE_OPERAND && uses[0].slot == 0 && is_linear(node(f, uses[0].reader)) &&
-      f->groups[uses[0].group].pre_anchor < 0 && nd->type.rank >= 1 &&
-      mlg_node_attr_int(nd, "axis", -1) == nd->type.rank - 1) {
+      nd->op->fusion.row_norm && nd->op->fusion.row_norm(nd, &rn) == 0 &&
+      uses[0].kind == USE_OPERAND &&
+      (mlg_op_input_traits(node(f, uses[0].reader)->op, uses[0].slot) & MLG_IN_ROW_NORM) &&
+      f->groups[uses[0].group].pre_anchor < 0) {
     f->groups[uses[0].group].pre_anchor = n;
     add_member(f, uses[0].group, n, MLG_ROLE_INNER);
     return;
@@ -440,33 +423,14 @@ int mlg_fusion_store_strides(const mlg_graph *g, int root, int anchor,
   int at = root;
   /* Down the index ops between the root and the first elementwise op (or the anchor): each
    * one's input seen through the root's layout. */
-  for (int guard = 0; at != anchor && mlg_is_index_op(&g->nodes[at]) && guard < 64; guard++) {
-    const mlg_node *nd = &g->nodes[at];
-    const mlg_type *in = &g->nodes[nd->inputs[0]].type;
-    if (nd->op->cls == MLG_OPC_VIEW) {
-      if (mlg_layout_reshape(&l, in->rank, in->dims, &l)) return -1;
-    } else if (is_op(nd) && nd->op->lower == mlg_lower_transpose) {
-      const mlg_attr *perm = mlg_node_attr(nd, "perm");
-      if (!perm || perm->n != l.rank) return -1;
-      mlg_layout r = l;
-      for (int d = 0; d < l.rank; d++) {
-        r.dims[perm->ints[d]] = l.dims[d];
-        r.strides[perm->ints[d]] = l.strides[d];
-      }
-      l = r;
-    } else {
-      return -1;
-    }
-    at = nd->inputs[0];
+  for (int guard = 0; at != anchor && mlg_node_is_index(&g->nodes[at]) && guard < 64; guard++) {
+    mlg_index_map map;
+    if (mlg_node_index_map(g, at, &map) || mlg_layout_backward(&l, &map)) return -1;
+    at = g->nodes[at].inputs[0];
   }
   int64_t canon[MLG_MAX_RANK];
-  int rank = mlg_matmul_canon_dims(g, anchor, canon);
-  if (rank < 0) {
-    const mlg_type *t = &g->nodes[anchor].type;
-    rank = t->rank;
-    memcpy(canon, t->dims, sizeof(int64_t) * (size_t)rank);
-  }
-  if (mlg_layout_reshape(&l, rank, canon, &l)) return -1;
+  int rank = mlg_node_iter_dims(g, anchor, canon);
+  if (rank < 0 || mlg_layout_reshape(&l, rank, canon, &l)) return -1;
   memcpy(strides, l.strides, sizeof(int64_t) * (size_t)rank);
   return rank;
 }

@@ -5,22 +5,26 @@
  * computes everything else it holds on the fly:
  *   - ELEMENTWISE groups evaluate a tree of elementwise ops (and the index ops between them)
  *     for each element of the root, reading only external tensors;
- *   - ANCHORED groups are built around one compute op (matmul, linear, conv2d, sum/mean/max/min,
- *     softmax, log_softmax, layer_norm) whose template runs the group: elementwise ops that feed
- *     a reduction or row-wise op become its prologue (recomputed on each load), elementwise ops
- *     after the anchor (bias, activation, residual, scale) its epilogue, and a layer_norm
- *     feeding a linear is computed in the linear's operand loads (pre-anchor);
+ *   - ANCHORED groups are built around one compute op whose template runs the group (an op
+ *     with the fusion trait `anchor`, op.h: matmul, linear, conv2d, sum/mean/max/min, softmax,
+ *     log_softmax, layer_norm): elementwise ops that feed an input with MLG_IN_PROLOGUE (a
+ *     reduction's or row-wise op's) become its prologue (recomputed on each load), elementwise
+ *     ops after the anchor (bias, activation, residual, scale) its epilogue, and an op with a
+ *     row_norm trait (layer_norm over the last dim) feeding an MLG_IN_ROW_NORM input (a
+ *     linear's x) is computed in that input's loads (pre-anchor);
  *   - SINGLE groups are one op through its own lowering hook (pooling, concat, gather, ...).
- * Transpose, slice and the views are INDEX nodes wherever every reader can fold them into its
- * own index arithmetic (an elementwise evaluation, a prologue, or a matmul operand that is still
- * a strided view of a stored tensor); they are never stored then and may be read by several
- * kernels. A view whose reader needs bytes is an ALIAS of the tensor it views.
+ * Index ops (an index map, op.h: transpose, slice, the views) are INDEX nodes wherever every
+ * reader can fold them into its own index arithmetic (an elementwise evaluation, a prologue, or
+ * an MLG_IN_STRIDED operand that is still a strided view of a stored tensor); they are never
+ * stored then and may be read by several kernels. A view whose reader needs bytes is an ALIAS
+ * of the tensor it views.
  *
  * Rules that keep fusion from adding work: a value read by ops of different kernels is stored
  * (only INDEX nodes, which cost no arithmetic, are read through by several kernels); anchors
  * are never recomputed; an epilogue never grows the anchor's iteration space (each epilogue op
- * has the anchor's element count); transposes in an epilogue only for matmul, which can store
- * through any strided layout.
+ * has the anchor's element count); index ops that move elements (transposes) in an epilogue
+ * only for anchors with `store_strided` (matmul, linear), which store through any strided
+ * layout.
  *
  * Thread safety: reentrant; a finished mlg_fusion is immutable. */
 #ifndef MLG_FUSE_H
@@ -74,8 +78,8 @@ enum {
 mlg_fusion *mlg_fuse(const mlg_graph *graph, int flags);
 void        mlg_fusion_free(mlg_fusion *fusion);
 
-/* Strides, over the anchor's canonical output dims (mlg_matmul_canon_dims; the anchor's own
- * dims for other ops), of the root's contiguous layout seen through the transposes and views
+/* Strides, over the dims the anchor's template iterates (mlg_node_iter_dims), of the root's
+ * contiguous layout seen back through the index ops
  * between the anchor (or the last elementwise op after it) and the root: where the anchor's
  * kernel stores each element. Returns the rank, or -1 if no strides express it. */
 int         mlg_fusion_store_strides(const mlg_graph *graph, int root, int anchor,

@@ -152,9 +152,14 @@ args(A) ::= .                                           { A = mlg_syn_args(p); }
 args(A) ::= arg_list(B).                                { A = B; }
 %type arg_list {mlg_args *}
 arg_list(A) ::= expr(E).                                { A = mlg_syn_args_pos(p, mlg_syn_args(p), E); }
-arg_list(A) ::= ID(N) EQ expr(E).                       { A = mlg_syn_args_kw(p, mlg_syn_args(p), &N, E); }
+arg_list(A) ::= kw_name(N) EQ expr(E).                  { A = mlg_syn_args_kw(p, mlg_syn_args(p), &N, E); }
 arg_list(A) ::= arg_list(B) COMMA expr(E).              { A = mlg_syn_args_pos(p, B, E); }
-arg_list(A) ::= arg_list(B) COMMA ID(N) EQ expr(E).     { A = mlg_syn_args_kw(p, B, &N, E); }
+arg_list(A) ::= arg_list(B) COMMA kw_name(N) EQ expr(E). { A = mlg_syn_args_kw(p, B, &N, E); }
+/* A keyword argument's name: an identifier, or `dim` (a keyword as a statement, `dim N = 1`),
+ * which PyTorch users write for an axis and the checker takes as one. */
+%type kw_name {mlg_token}
+kw_name(A) ::= ID(N).                                   { A = N; }
+kw_name(A) ::= DIM(N).                                  { A = N; A.text = "dim"; }
 
 %code {
 
@@ -307,6 +312,7 @@ static void syntax_error(mlg_parser *p, const yyParser *pp, int major, const mlg
   }
   if (left[TK_NEWLINE]) left[TK_RBRACE] = 0; /* a newline before the '}' is as good */
   left[TK_AS] = 0;                            /* legal after a call, but never what was missing */
+  if (ok[TK_ID]) left[TK_DIM] = 0;            /* `dim=` in arguments: a name like any other */
   for (int t = 1; t < YYNTOKEN; t++)
     if (left[t] && t != TK_NEWLINE) items[n_items++] = mlg_token_name(t);
   if (left[TK_NEWLINE]) items[n_items++] = mlg_token_name(TK_NEWLINE);

@@ -135,9 +135,14 @@ static int next_line_starts_statement(const unsigned char *p, const unsigned cha
     size_t n = strlen(words[i]);
     if ((size_t)(end - p) >= n && memcmp(p, words[i], n) == 0) {
       unsigned char next = p + n < end ? p[n] : ' ';
-      if (!((next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') ||
-            (next >= '0' && next <= '9') || next == '_' || next == '.'))
-        return 1;
+      if ((next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') ||
+          (next >= '0' && next <= '9') || next == '_' || next == '.')
+        continue;
+      /* `dim=` on a continued line is a keyword argument (dim=-1), not `dim N = ...`. */
+      const unsigned char *q = p + n;
+      while (q < end && (*q == ' ' || *q == '\t')) q++;
+      if (strcmp(words[i], "dim") == 0 && q < end && *q == '=') continue;
+      return 1;
     }
   }
   return 0;

@@ -115,6 +115,7 @@ static int ctx_launch(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, i
   l->groups[1] = gy;
   l->groups[2] = gz;
   l->inplace_arg = -1;
+  l->flops = l->bytes = 0;
   return 0;
 }
 
@@ -158,10 +159,10 @@ void mlg_lowered_free(mlg_lowered *lw) {
   free(lw);
 }
 
-/* op->scalar takes the node's attributes; the template passes an opaque pointer. */
+/* op->scalar takes the node; the template passes an opaque pointer. */
 static kir_expr *scalar_trampoline(kir_builder *b, kir_expr **in, const void *user) {
   const mlg_node *n = user;
-  return n->op->scalar(b, in, n->attrs);
+  return n->op->scalar(b, in, n);
 }
 
 static int lower_elementwise(mlg_lower_ctx *ctx, int node) {
@@ -179,16 +180,10 @@ static int lower_elementwise(mlg_lower_ctx *ctx, int node) {
     d.inputs[k].dtype = mlg_kir_scalar(t->dtype);
     memcpy(d.inputs[k].shape, t->dims, sizeof(int64_t) * (size_t)t->rank);
   }
-  char name[64];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_elementwise(ctx->out->module, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[KT_EW_MAX_INPUTS + 1];
-  for (int i = 0; i < n->n_inputs; i++) args[i] = n->inputs[i];
-  args[n->n_inputs] = node;
-  if (mlg_lower_emit(ctx, node, k, groups, args, n->n_inputs + 1)) return -1;
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_elementwise(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  if (mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs)) return -1;
   /* An input of the output's own shape is read only at the element each work-item writes. */
   for (int i = 0; i < n->n_inputs; i++)
     if (mlg_type_equal(&ctx->graph->nodes[n->inputs[i]].type, &n->type)) {

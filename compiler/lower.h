@@ -29,6 +29,13 @@ typedef struct mlg_launch {
   int inplace_arg;        /* index of an input arg that each work-item reads only at the element
                              it writes (same index, same size): the planner may give the output
                              that input's bytes when the input dies here; -1 when none */
+  /* What one run of the launch costs (op.h mlg_op_cost), for the bundle and --profile:
+   * flops: the sum of the cost rules of the ops its kernel computes (a fused group's members;
+   * 0 for a helper kernel: a copy, a padded copy, a weight transpose);
+   * bytes: a kernel of one op takes that op's rule (which knows when it reads part of an
+   * input); any other (a fused group, a helper) counts each tensor it binds once, whole:
+   * the values a fused kernel computes inside never reach memory. */
+  int64_t flops, bytes;
 } mlg_launch;
 
 typedef struct mlg_lowered {

@@ -2,7 +2,7 @@
  *
  * The heart is an evaluator that builds the kir expression of any node of the group at an
  * element position: elementwise ops through their `scalar` formulas, index ops (transpose,
- * slice, views) as index arithmetic, and everything outside the group as a load of the tensor
+ * slice, views: their op.h index map) as index arithmetic, and everything outside the group as a load of the tensor
  * that stores it (a 1-element const becomes a literal). A position is a linear index, or
  * coordinates, or both (struct pos); views keep the linear index, broadcasting keeps it where
  * the input is a trailing block of the output, and only transposes, slices and general
@@ -208,23 +208,25 @@ static void broadcast_pos(fk_t *fk, pos *p, const mlg_type *in, pos *out) {
   out->has_c = 1;
 }
 
-/* The position in index node n's input that n's element at p reads. */
-static void index_pos(fk_t *fk, const mlg_node *n, pos *p, const mlg_type *in, pos *out) {
+/* The position in an index op's input that its element at p reads (op.h mlg_index_map). */
+static void map_pos(fk_t *fk, const mlg_index_map *m, pos *p, pos *out) {
   kir_builder *b = fk->b;
-  pos_init(out, in, NULL);
-  if (n->op->cls == MLG_OPC_VIEW) {
+  memset(out, 0, sizeof(*out));
+  out->rank = m->in_rank;
+  memcpy(out->dims, m->in_dims, sizeof(int64_t) * (size_t)m->in_rank);
+  if (m->kind == MLG_INDEX_SAME_ORDER) {
     if (!p->lin) {
       /* Same dims apart from 1s: the coordinates carry over. */
       int i = 0, j = 0, match = 1;
       kir_expr *cs[MLG_MAX_RANK] = {0};
       while (match) {
         while (i < p->rank && p->dims[i] == 1) i++;
-        while (j < in->rank && in->dims[j] == 1) j++;
-        if (i == p->rank || j == in->rank) {
-          match = i == p->rank && j == in->rank;
+        while (j < out->rank && out->dims[j] == 1) j++;
+        if (i == p->rank || j == out->rank) {
+          match = i == p->rank && j == out->rank;
           break;
         }
-        if (p->dims[i] != in->dims[j]) match = 0;
+        if (p->dims[i] != out->dims[j]) match = 0;
         else cs[j++] = p->c[i++];
       }
       if (match) {
@@ -237,34 +239,13 @@ static void index_pos(fk_t *fk, const mlg_node *n, pos *p, const mlg_type *in, p
     out->lin = p->lin;
     return;
   }
+  /* Input coordinate along axis[d]: start + c · step (a constant where c is 0). */
   ensure_coords(fk, p);
-  if (n->op->lower == mlg_lower_transpose) {
-    const mlg_attr *perm = mlg_node_attr(n, "perm");
-    if (!perm || perm->n != in->rank) {
-      fk_fail(fk, "transpose: perm is not normalized");
-      return;
-    }
-    for (int d = 0; d < in->rank; d++) out->c[perm->ints[d]] = p->c[d];
-    for (int d = 0; d < in->rank; d++)
-      if (in->dims[d] == 1) out->c[d] = NULL;
-    out->has_c = 1;
-    return;
-  }
-  /* slice: input coordinate start + c · step */
-  const mlg_attr *starts = mlg_node_attr(n, "starts"), *steps = mlg_node_attr(n, "steps");
-  if (!starts || starts->n != in->rank) {
-    fk_fail(fk, "slice: attributes are not normalized");
-    return;
-  }
-  for (int d = 0; d < in->rank; d++) {
-    int64_t step = steps && steps->n == in->rank ? steps->ints[d] : 1;
-    if (in->dims[d] == 1) {
-      out->c[d] = NULL;
-    } else if (!p->c[d]) {
-      out->c[d] = kir_i32(b, starts->ints[d]);
-    } else {
-      out->c[d] = kir_add(b, kir_mul(b, p->c[d], kir_i32(b, step)), kir_i32(b, starts->ints[d]));
-    }
+  for (int d = 0; d < m->rank; d++) {
+    int a = m->axis[d];
+    if (m->in_dims[a] == 1) out->c[a] = NULL;
+    else if (!p->c[d]) out->c[a] = kir_i32(b, m->start[d]);
+    else out->c[a] = kir_add(b, kir_mul(b, p->c[d], kir_i32(b, m->step[d])), kir_i32(b, m->start[d]));
   }
   out->has_c = 1;
 }
@@ -362,10 +343,15 @@ static kir_expr *eval(fk_t *fk, int node, pos *p) {
                 (fu->group_of[node] == fk->gi && node != fk->group->anchor &&
                  node != fk->group->pre_anchor));
   if (!inside) return load_tensor(fk, node, p);
-  if (p == &spine_pos && mlg_is_index_op(n)) return eval(fk, n->inputs[0], p);
-  if (mlg_is_index_op(n)) {
+  if (p == &spine_pos && mlg_node_is_index(n)) return eval(fk, n->inputs[0], p);
+  if (mlg_node_is_index(n)) {
+    mlg_index_map map;
+    if (mlg_node_index_map(g, node, &map)) {
+      fk_fail(fk, "internal error: an index op's attributes are not normalized");
+      return NULL;
+    }
     pos in;
-    index_pos(fk, n, p, &g->nodes[n->inputs[0]].type, &in);
+    map_pos(fk, &map, p, &in);
     return eval(fk, n->inputs[0], &in);
   }
   if (n->op->cls != MLG_OPC_ELEMENTWISE || !n->op->scalar || n->n_inputs > KT_EW_MAX_INPUTS) {
@@ -385,7 +371,7 @@ static kir_expr *eval(fk_t *fk, int node, pos *p) {
    * "v_" keeps the name clear of the languages' builtins (rsqrt, exp). */
   char hint[48];
   snprintf(hint, sizeof hint, "v_%s", n->op->name);
-  kir_expr *v = as_var(fk, n->op->scalar(fk->b, vals, n->attrs), hint);
+  kir_expr *v = as_var(fk, n->op->scalar(fk->b, vals, n), hint);
   if (!v) {
     fk_fail(fk, "out of memory while building a fused kernel");
     return NULL;
@@ -459,9 +445,13 @@ kt_prologue mlg_lower_prologue(mlg_lower_ctx *ctx, int node) {
   return p;
 }
 
-int mlg_lower_pre_norm(mlg_lower_ctx *ctx, int node) {
+int mlg_lower_pre_norm(mlg_lower_ctx *ctx, int node, mlg_row_norm *out) {
   fk_t *fk = fused_for(ctx, node);
-  return fk ? fk->group->pre_anchor : -1;
+  int pre = fk ? fk->group->pre_anchor : -1;
+  if (pre < 0) return -1;
+  const mlg_node *n = &ctx->graph->nodes[pre];
+  if (!n->op->fusion.row_norm || n->op->fusion.row_norm(n, out)) return -1;
+  return pre;
 }
 
 int mlg_lower_operand(mlg_lower_ctx *ctx, int node, int slot, mlg_layout *out) {
@@ -469,23 +459,26 @@ int mlg_lower_operand(mlg_lower_ctx *ctx, int node, int slot, mlg_layout *out) {
   int at = g->nodes[node].inputs[slot];
   int chain[64], n_chain = 0;
   const mlg_fusion *fu = ctx->fusion;
-  if (ctx->fused && mlg_lower_pre_norm(ctx, node) == at) at = g->nodes[at].inputs[0];
+  mlg_row_norm rn;
+  if (mlg_lower_pre_norm(ctx, node, &rn) == at) at = g->nodes[at].inputs[0];
   while (fu && fu->role[at] == MLG_ROLE_INDEX) {
     if (n_chain == 64) return mlg_lower_fail(ctx, node, "operand chain too long");
     chain[n_chain++] = at;
     at = g->nodes[at].inputs[0];
   }
   mlg_layout_contiguous(&g->nodes[at].type, at, out);
-  for (int i = n_chain - 1; i >= 0; i--)
-    if (mlg_layout_through(&g->nodes[chain[i]], out))
+  for (int i = n_chain - 1; i >= 0; i--) {
+    mlg_index_map map;
+    if (mlg_node_index_map(g, chain[i], &map) || mlg_layout_forward(out, &map))
       return mlg_lower_fail(ctx, node, "internal error: a folded operand is not a strided view");
+  }
   return 0;
 }
 
 int mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t strides[MLG_MAX_RANK]) {
   int64_t canon[MLG_MAX_RANK];
-  int rank = mlg_matmul_canon_dims(ctx->graph, node, canon);
-  if (rank < 0) return mlg_lower_fail(ctx, node, "internal error: no canonical output dims");
+  int rank = mlg_node_iter_dims(ctx->graph, node, canon);
+  if (rank < 0) return mlg_lower_fail(ctx, node, "internal error: no iteration dims");
   fk_t *fk = fused_for(ctx, node);
   if (fk && fk->group->root != node) {
     int r = mlg_fusion_store_strides(ctx->graph, fk->group->root, node, strides);
@@ -498,6 +491,27 @@ int mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t strides[MLG_MA
     s *= canon[d];
   }
   return rank;
+}
+
+int mlg_lower_kernel_cost(const mlg_lower_ctx *ctx, int node, mlg_op_cost *out) {
+  const fk_t *fk = ctx->fused;
+  if (!fk || (fk->group->anchor != node && fk->group->root != node)) {
+    mlg_node_cost(ctx->graph, node, out);
+    return 1;
+  }
+  *out = (mlg_op_cost){0, 0};
+  for (int k = 0; k < fk->group->n_nodes; k++) {
+    mlg_op_cost c;
+    mlg_node_cost(ctx->graph, fk->group->nodes[k], &c);
+    out->flops += c.flops;
+    out->bytes += c.bytes;
+  }
+  return fk->group->n_nodes;
+}
+
+const char *mlg_lower_fused_failure(const mlg_lower_ctx *ctx) {
+  const fk_t *fk = ctx->fused;
+  return fk && fk->failed ? fk->msg : NULL;
 }
 
 int mlg_lower_extra_args(mlg_lower_ctx *ctx, int node, int *args, int n_args, int cap) {
@@ -548,29 +562,21 @@ int mlg_lower_group(mlg_lower_ctx *ctx, int gi) {
   group_label(g, gr, label, sizeof label);
   int rc;
   if (gr->kind == MLG_GROUP_ELEMENTWISE) {
-    char name[48];
-    kir_kernel *k;
-    int64_t groups[3];
+    mlg_kernel_build kb;
     ctx->group_label = label;
-    mlg_lower_kernel_name(ctx, root->op->name, name, sizeof name);
-    ctx->group_label = NULL;
+    mlg_lower_begin(ctx, gr->root, &kb);
+    ctx->fused = fk; /* no anchor: only for mlg_lower_fused_failure */
     int64_t n = mlg_type_numel(&root->type);
-    if (kt_elementwise_body_lanes(ctx->out->module, name, n, mlg_kir_scalar(root->type.dtype),
-                                  KT_EW_VEC_WIDTH, body_cb, fk, 0, &k, groups)) {
-      rc = mlg_lower_fail(ctx, gr->root, "%s: cannot build the fused kernel %s%s%s", root->op->name,
-                          name, fk->failed ? ": " : "", fk->failed ? fk->msg : "");
-    } else {
-      int args[FK_MAX_BUFS + 1];
-      memcpy(args, fk->buf_tensor, sizeof(int) * (size_t)fk->n_bufs);
-      args[fk->n_bufs] = gr->root;
-      rc = mlg_lower_emit(ctx, gr->root, k, groups, args, fk->n_bufs + 1);
-      for (int i = 0; rc == 0 && i < fk->n_bufs; i++)
-        if (fk->buf_reads[i] == 1 &&
-            g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype) {
-          ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
-          break;
-        }
-    }
+    rc = kt_elementwise_body_lanes(ctx->out->module, kb.name, n, mlg_kir_scalar(root->type.dtype),
+                                   KT_EW_VEC_WIDTH, body_cb, fk, 0, &kb.kernel, kb.groups);
+    rc = mlg_lower_finish(ctx, gr->root, &kb, rc, fk->buf_tensor, fk->n_bufs);
+    ctx->fused = NULL;
+    ctx->group_label = NULL;
+    for (int i = 0; rc == 0 && i < fk->n_bufs; i++)
+      if (fk->buf_reads[i] == 1 && g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype) {
+        ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
+        break;
+      }
   } else {
     /* The epilogue: members that depend on the anchor, and index nodes between them. */
     spine[gr->anchor] = 1;

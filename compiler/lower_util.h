@@ -1,10 +1,16 @@
-/* lower_util.h — helpers that op lowering hooks (op.h mlg_lower_fn) share, and ready-made
- * hooks for the injective shape ops (ops/lower_util.c).
+/* lower_util.h — helpers that op lowering hooks (op.h mlg_lower_fn) share (ops/lower_util.c,
+ * and lower_group.c for the fused-group questions).
  *
- * A hook typically: reads its node and attributes, fills a kt_*_desc from the node's types,
- * builds the kernel with the template under a name from mlg_lower_kernel_name, and appends the
- * launch with mlg_lower_emit (input tensor ids, then the node). Failures are reported at the
- * node's span through mlg_lower_fail. Thread safety: reentrant. */
+ * A hook reads its node (attributes through op.h mlg_attr_*), fills a kt_*_desc from the
+ * node's types and builds its kernel in three steps:
+ *
+ *   mlg_kernel_build kb;
+ *   mlg_lower_begin(ctx, node, &kb);
+ *   int rc = kt_pool2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+ *   return mlg_lower_finish(ctx, node, &kb, rc, inputs, n_inputs);
+ *
+ * mlg_lower_finish reports a failed template at the node, naming the op, the node and the
+ * template's reason, or appends the launch. Thread safety: reentrant. */
 #ifndef MLG_LOWER_UTIL_H
 #define MLG_LOWER_UTIL_H
 
@@ -13,6 +19,7 @@
 
 #include "../codegen/templates/hooks.h"
 #include "lower.h"
+#include "op.h"
 
 /* Largest element count a kernel's 32-bit index math allows (exclusive bound is 2^31). */
 #define MLG_KERNEL_NUMEL_LIMIT INT64_C(2147483647)
@@ -20,23 +27,34 @@
 kir_scalar  mlg_kir_scalar(mlg_ir_dtype dtype);
 /* C-order element strides of `t` (stride of the last dim is 1). */
 void        mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]);
-/* The node's attribute called `name` per its op's schema, or NULL if the op has none by that
- * name or it is absent (kind NONE). */
-const mlg_attr *mlg_node_attr(const mlg_node *node, const char *name);
-int64_t     mlg_node_attr_int(const mlg_node *node, const char *name, int64_t dflt);
-double      mlg_node_attr_float(const mlg_node *node, const char *name, double dflt);
 
-/* The kernel's name before deduplication into buf: "k_" and the fused group's label
- * ("k_linear_relu") or the op's name (the prefix keeps names clear of the languages' builtins:
- * "k_rsqrt"). Lowering makes the names of distinct kernels unique when it keeps them
- * ("k_linear_relu", "k_linear_relu_2"; see lower.h). Returns buf. */
-const char *mlg_lower_kernel_name(mlg_lower_ctx *ctx, const char *op_name, char *buf, size_t size);
+/* One kernel a hook builds: named by mlg_lower_begin*, filled by the template. */
+typedef struct mlg_kernel_build {
+  char name[48];          /* "k_<op>", "k_<fused group label>" or "k_<helper>", before lowering
+                             makes the names of distinct kernels unique (lower.h) */
+  kir_kernel *kernel;     /* the template's out_kernel */
+  int64_t groups[3];      /* the template's out_groups */
+  int store;              /* the tensor the kernel writes */
+  int main;               /* the node's own kernel (1), or a helper before it (0) */
+} mlg_kernel_build;
+
+/* Starts the kernel computing `node`: names it "k_" and the op's name or its fused group's
+ * label (the prefix keeps names clear of the languages' builtins: "k_rsqrt"), and stores into
+ * mlg_lower_store_tensor(node). Returns kb->name. */
+const char *mlg_lower_begin(mlg_lower_ctx *ctx, int node, mlg_kernel_build *kb);
+/* Starts a helper kernel of `node` ("k_<what>": a weight transpose, a padded copy, an output
+ * copy) that writes tensor `store`. Returns kb->name. */
+const char *mlg_lower_begin_helper(mlg_lower_ctx *ctx, int node, const char *what, int store,
+                                   mlg_kernel_build *kb);
+/* Ends the kernel the template built with result `rc`. On failure reports "<op> '<node>':
+ * cannot build kernel <name>: <reason>" at the node. Else appends its launch, binding
+ * inputs[0..n_inputs), the stored tensor, then (a fused anchor's main kernel) the buffers its
+ * prologue and epilogue declared. Returns 0, or -1 (reported). */
+int         mlg_lower_finish(mlg_lower_ctx *ctx, int node, const mlg_kernel_build *kb, int rc,
+                             const int *inputs, int n_inputs);
 /* Reports "message" at node's span (or a general error for node < 0); returns -1. */
 int         mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Appends a launch of `kernel` with `groups`; reports allocation failure. Returns 0 or -1. */
-int         mlg_lower_emit(mlg_lower_ctx *ctx, int node, kir_kernel *kernel,
-                           const int64_t groups[3], const int *args, int n_args);
 /* Builds the GEMM kernel of `d` (templates/matmul.h) for ctx's device — the one place every
  * kt_matmul_desc of lowering passes (matmul, linear, conv2d as GEMM): fills d's device fields
  * (class, widest vector, local memory) and, from ctx->gemm_tuning (gemm_tuning.h), the tiles of
@@ -67,16 +85,14 @@ void mlg_layout_contiguous(const mlg_type *t, int tensor, mlg_layout *out);
  * when no strides express it (e.g. merging two dims that a transpose separated). out may be l. */
 int  mlg_layout_reshape(const mlg_layout *l, int new_rank, const int64_t *new_dims,
                         mlg_layout *out);
-/* Given the layout of index node n's input (transpose, slice or a view op), its own layout
- * (in place). Returns 0, or -1 when n is no index op or the result is not a strided view. */
-int  mlg_layout_through(const mlg_node *n, mlg_layout *l);
-/* 1 if n is an index op: transpose, slice, or a view (reshape, flatten, squeeze, unsqueeze). */
-int  mlg_is_index_op(const mlg_node *n);
-
-/* The canonical output dims of a matmul-class anchor as the matmul template iterates them:
- * [batch..., M, N] for matmul (M or N is 1 for a 1-D operand), [M, N] for linear (rows are all
- * leading dims). Returns the rank, or -1 for another op. */
-int  mlg_matmul_canon_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]);
+/* The layout of an index op's output (op.h mlg_index_map) given its input's layout `l`, in
+ * place: a gather of the same elements through the map. Returns 0, or -1 when no strides
+ * express it. */
+int  mlg_layout_forward(mlg_layout *l, const mlg_index_map *map);
+/* The other way: given where each element of an index op's output is stored (`l`), where each
+ * element of its input is stored, in place. Returns 0, or -1 when some input element is not one
+ * output element (a slice) or no strides express it. */
+int  mlg_layout_backward(mlg_layout *l, const mlg_index_map *map);
 
 /* ---- fusion: what the lower hook of an anchor op (matmul, linear, conv2d, reductions,
  * softmax, log_softmax, layer_norm) asks while its fused group is lowered (lower_group.c).
@@ -92,25 +108,20 @@ kt_prologue mlg_lower_prologue(mlg_lower_ctx *ctx, int node);
  * and views that fusion folded); out->tensor is what to bind. Returns 0, or -1 (reported) if
  * the folded chain is not a strided view. */
 int         mlg_lower_operand(mlg_lower_ctx *ctx, int node, int slot, mlg_layout *out);
-/* The layer_norm that fusion moved into the operand loads of this linear, or -1. */
-int         mlg_lower_pre_norm(mlg_lower_ctx *ctx, int node);
-/* Strides over mlg_matmul_canon_dims(node) of where each element is stored (contiguous unless
+/* The row normalization (op.h fusion.row_norm) that fusion moved into the loads of `node`'s
+ * input 0: its node, with *out filled; -1 when there is none. */
+int         mlg_lower_pre_norm(mlg_lower_ctx *ctx, int node, mlg_row_norm *out);
+/* Strides over mlg_node_iter_dims(node) of where each element is stored (contiguous unless
  * the group stores through a transpose). Returns the rank or -1 (reported). */
 int         mlg_lower_store_strides(mlg_lower_ctx *ctx, int node, int64_t strides[MLG_MAX_RANK]);
 /* Appends the tensors of the buffers that the prologue / epilogue declared (in declaration
  * order) to args[n_args..cap); returns the new count, or -1 (reported) if they do not fit. */
 int         mlg_lower_extra_args(mlg_lower_ctx *ctx, int node, int *args, int n_args, int cap);
-/* Appends the launch of a reduction / row-wise anchor's kernel: inputs [0, n_inputs) of `node`
- * (less input 0 when prologue_fused: the prologue computes it), the tensor it stores, then the
- * prologue / epilogue buffers. Returns 0 or -1 (reported). */
-int         mlg_lower_emit_anchor(mlg_lower_ctx *ctx, int node, kir_kernel *kernel,
-                                  const int64_t groups[3], int n_inputs, int prologue_fused);
-
-/* Lowering hooks for the injective shape ops, to be set as op->lower. They read the
- * normalized attributes (perm; starts/steps at full rank; axis) and the node's output type. */
-int mlg_lower_transpose(mlg_lower_ctx *ctx, int node);
-int mlg_lower_slice(mlg_lower_ctx *ctx, int node);
-int mlg_lower_concat(mlg_lower_ctx *ctx, int node);
-int mlg_lower_gather(mlg_lower_ctx *ctx, int node);
+/* The cost of what the kernel computing `node` computes: the node alone, or the members of
+ * the fused group it anchors (or roots). Returns how many ops that is. */
+int         mlg_lower_kernel_cost(const mlg_lower_ctx *ctx, int node, mlg_op_cost *out);
+/* Why the fused group being lowered failed (a prologue or epilogue it could not build), or
+ * NULL. */
+const char *mlg_lower_fused_failure(const mlg_lower_ctx *ctx);
 
 #endif

@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/op_defs.h"
+#include "op.h"
+
 
 enum { MAX_SIMPLIFY_ROUNDS = 4 };
 
@@ -95,14 +96,16 @@ int mlg_optimize_wanted_values(const mlg_graph *g, char *wanted) {
   memset(wanted, 0, (size_t)g->n_nodes);
   for (int i = 0; i < g->n_nodes; i++) {
     const mlg_node *n = &g->nodes[i];
-    if (n->kind != MLG_NODE_OP || n->op != &mlg_op_batch_norm) continue;
+    mlg_channel_norm nm;
+    if (n->kind != MLG_NODE_OP || !n->op || !n->op->algebra.channel_norm ||
+        n->op->algebra.channel_norm(n, &nm))
+      continue;
     for (int k = 1; k < n->n_inputs; k++) {
       int p = n->inputs[k];
       if (g->nodes[p].kind == MLG_NODE_PARAM && !wanted[p]) wanted[p] = 1, count++;
     }
     const mlg_node *c = n->n_inputs ? &g->nodes[n->inputs[0]] : NULL;
-    if (!c || c->kind != MLG_NODE_OP || (c->op != &mlg_op_conv2d && c->op != &mlg_op_linear))
-      continue;
+    if (!c || c->kind != MLG_NODE_OP || !c->op || !c->op->algebra.channel_linear_rank) continue;
     for (int k = 1; k < c->n_inputs; k++) {
       int p = c->inputs[k];
       if (g->nodes[p].kind == MLG_NODE_PARAM && !wanted[p]) wanted[p] = 1, count++;

@@ -1,13 +1,14 @@
-/* pass_bn_fold.c — batch_norm folded into the conv2d or linear that feeds it.
+/* pass_bn_fold.c — a channel norm (batch_norm) folded into the conv2d or linear that feeds it;
+ * both say so through their algebra traits (op.h: channel_norm, channel_linear_rank).
  *
- *   batch_norm(conv2d(x, w, b?), gamma, beta, mean, var, eps)
+ *   norm(conv2d(x, w, b?), gamma, beta, mean, var, eps)
  *     = conv2d(x, w', b')   with s = gamma / sqrt(var + eps),
  *                                w'[o, ...] = w[o, ...] * s[o],  b' = (b - mean) * s + beta
  *
- * and the same for linear(x, w, b?) on a 2-D [N, C] input (batch_norm's channel axis 1 is then
+ * and the same for linear(x, w, b?) on a 2-D [N, C] input (the norm's channel axis 1 is then
  * linear's output feature axis; w is [out, in], so row o scales by s[o]). Computed in double,
- * stored as float. Conditions: the conv/linear has no consumer but the batch_norm and is no
- * output, and w, b, gamma, beta, mean, var all have known values (consts, or params given in
+ * stored as float. Conditions: the conv/linear has no consumer but the norm and is no output,
+ * and w, b, gamma, beta, mean, var all have known values (consts, or params given in
  * `values`). w' and b' become consts named after the weight and the norm, e.g.
  * "layer1.0.conv1.weight+bn1" and "layer1.0.conv1.bias+bn1", so --emit=graph shows the fold;
  * the old params are left for dce. */
@@ -17,7 +18,6 @@
 #include <string.h>
 
 #include "op.h"
-#include "ops/op_defs.h"
 #include "optimize.h"
 
 static const float *known(const mlg_graph *g, const mlg_param_values *v, int id) {
@@ -28,35 +28,35 @@ static const float *known(const mlg_graph *g, const mlg_param_values *v, int id)
   return NULL;
 }
 
-/* The conv2d/linear node that batch_norm node i can absorb, or -1. */
-static int foldable(const mlg_graph *g, const mlg_param_values *v, const int *uses, int i) {
+/* The conv2d/linear node that channel-norm node i can absorb (its norm in *nm), or -1. */
+static int foldable(const mlg_graph *g, const mlg_param_values *v, const int *uses, int i,
+                    mlg_channel_norm *nm) {
   const mlg_node *bn = &g->nodes[i];
-  if (bn->kind != MLG_NODE_OP || bn->op != &mlg_op_batch_norm || bn->n_inputs != 5) return -1;
+  if (bn->kind != MLG_NODE_OP || !bn->op || !bn->op->algebra.channel_norm ||
+      bn->op->algebra.channel_norm(bn, nm) || bn->n_inputs < 1)
+    return -1;
   int c = bn->inputs[0];
   const mlg_node *cn = &g->nodes[c];
-  if (cn->kind != MLG_NODE_OP || cn->n_inputs < 2 || cn->n_inputs > 3 || uses[c] != 1) return -1;
-  if (cn->op == &mlg_op_conv2d) {
-    if (cn->type.rank != 4) return -1;
-  } else if (cn->op == &mlg_op_linear) {
-    if (cn->type.rank != 2) return -1;
-  } else {
+  if (cn->kind != MLG_NODE_OP || !cn->op || cn->n_inputs < 2 || cn->n_inputs > 3 ||
+      uses[c] != 1 || cn->op->algebra.channel_linear_rank != cn->type.rank)
     return -1;
-  }
   if (!mlg_type_equal(&cn->type, &bn->type)) return -1;
   const mlg_node *w = &g->nodes[cn->inputs[1]];
   int64_t channels = cn->type.dims[1];
   if (w->type.rank < 1 || w->type.dims[0] != channels) return -1;
   for (int k = 1; k < cn->n_inputs; k++)
     if (!known(g, v, cn->inputs[k])) return -1;
-  for (int k = 1; k < 5; k++) {
-    const mlg_node *p = &g->nodes[bn->inputs[k]];
-    if (p->type.rank != 1 || p->type.dims[0] != channels || !known(g, v, bn->inputs[k])) return -1;
+  const int slots[4] = {nm->scale, nm->shift, nm->mean, nm->var};
+  for (int k = 0; k < 4; k++) {
+    if (slots[k] < 1 || slots[k] >= bn->n_inputs) return -1;
+    const mlg_node *p = &g->nodes[bn->inputs[slots[k]]];
+    if (p->type.rank != 1 || p->type.dims[0] != channels || !known(g, v, bn->inputs[slots[k]]))
+      return -1;
   }
   if (cn->n_inputs == 3) {
     const mlg_node *b = &g->nodes[cn->inputs[2]];
     if (b->type.rank != 1 || b->type.dims[0] != channels) return -1;
   }
-  if (!(bn->attrs[0].kind == MLG_ATTR_FLOAT)) return -1;
   return c;
 }
 
@@ -101,8 +101,9 @@ static int add_const(mlg_rewriter *rw, const char *name, const mlg_type *type, m
   return id;
 }
 
-/* Emits w', b' and the new conv/linear for batch_norm node i absorbing node c. */
-static int emit_folded(mlg_rewriter *rw, const mlg_param_values *v, int i, int c) {
+/* Emits w', b' and the new conv/linear for norm node i (nm) absorbing node c. */
+static int emit_folded(mlg_rewriter *rw, const mlg_param_values *v, int i, int c,
+                       const mlg_channel_norm *nm) {
   const mlg_graph *g = rw->src;
   const mlg_node *bn = &g->nodes[i], *cn = &g->nodes[c];
   const mlg_node *wn = &g->nodes[cn->inputs[1]];
@@ -111,9 +112,10 @@ static int emit_folded(mlg_rewriter *rw, const mlg_param_values *v, int i, int c
   int64_t wnumel = mlg_type_numel(&wn->type), per = wnumel / channels;
   const float *w = known(g, v, cn->inputs[1]);
   const float *b = has_bias ? known(g, v, cn->inputs[2]) : NULL;
-  const float *gamma = known(g, v, bn->inputs[1]), *beta = known(g, v, bn->inputs[2]);
-  const float *mean = known(g, v, bn->inputs[3]), *var = known(g, v, bn->inputs[4]);
-  double eps = bn->attrs[0].f;
+  const float *gamma = known(g, v, bn->inputs[nm->scale]);
+  const float *beta = known(g, v, bn->inputs[nm->shift]);
+  const float *mean = known(g, v, bn->inputs[nm->mean]), *var = known(g, v, bn->inputs[nm->var]);
+  double eps = nm->eps;
 
   float *nw = malloc(sizeof(float) * (size_t)wnumel);
   float *nb = malloc(sizeof(float) * (size_t)channels);
@@ -130,7 +132,7 @@ static int emit_folded(mlg_rewriter *rw, const mlg_param_values *v, int i, int c
   }
 
   char label[128], wname[512], bname[512];
-  norm_label(g->nodes[bn->inputs[1]].name, wn->name, label, sizeof(label));
+  norm_label(g->nodes[bn->inputs[nm->scale]].name, wn->name, label, sizeof(label));
   folded_name(wn->name, NULL, 0, label, wname, sizeof(wname));
   folded_name(has_bias ? g->nodes[cn->inputs[2]].name : NULL, wn->name, 1, label, bname,
               sizeof(bname));
@@ -157,12 +159,14 @@ mlg_graph *mlg_pass_bn_fold_n(const mlg_graph *g, const mlg_param_values *values
   size_t n = (size_t)(g->n_nodes ? g->n_nodes : 1);
   int *uses = calloc(n, sizeof(int));
   int *absorbed_by = malloc(n * sizeof(int)); /* conv/linear id → the batch_norm folding it */
-  int *absorbs = malloc(n * sizeof(int));     /* batch_norm id → the conv/linear it folds */
+  int *absorbs = malloc(n * sizeof(int));     /* norm id → the conv/linear it folds */
+  mlg_channel_norm *norms = malloc(n * sizeof(*norms));
   mlg_rewriter rw;
-  if (!uses || !absorbed_by || !absorbs || mlg_rewriter_init(&rw, g) != 0) {
+  if (!uses || !absorbed_by || !absorbs || !norms || mlg_rewriter_init(&rw, g) != 0) {
     free(uses);
     free(absorbed_by);
     free(absorbs);
+    free(norms);
     return NULL;
   }
   for (int i = 0; i < g->n_nodes; i++) {
@@ -172,16 +176,16 @@ mlg_graph *mlg_pass_bn_fold_n(const mlg_graph *g, const mlg_param_values *values
   for (int o = 0; o < g->n_outputs; o++) uses[g->outputs[o].node]++;
   int folded = 0;
   for (int i = 0; i < g->n_nodes; i++) {
-    int c = foldable(g, values, uses, i);
+    int c = foldable(g, values, uses, i, &norms[i]);
     if (c >= 0) {
       absorbs[i] = c;
       absorbed_by[c] = i;
     }
   }
   for (int i = 0; i < g->n_nodes && !rw.failed; i++) {
-    if (absorbed_by[i] >= 0) continue; /* its only consumer, the batch_norm, rebuilds it */
+    if (absorbed_by[i] >= 0) continue; /* its only consumer, the norm, rebuilds it */
     if (absorbs[i] >= 0) {
-      int id = emit_folded(&rw, values, i, absorbs[i]);
+      int id = emit_folded(&rw, values, i, absorbs[i], &norms[i]);
       if (id >= 0) {
         rw.map[i] = id;
         folded++;
@@ -193,6 +197,7 @@ mlg_graph *mlg_pass_bn_fold_n(const mlg_graph *g, const mlg_param_values *values
   free(uses);
   free(absorbed_by);
   free(absorbs);
+  free(norms);
   if (out_rewrites) *out_rewrites = folded;
   return mlg_rewriter_finish(&rw);
 }

@@ -2,8 +2,8 @@
  * time and becomes a const (keeping the node's name and span). Handled:
  *   - elementwise ops, through their scalar formula (op->scalar) evaluated by kir_eval with
  *     float32 semantics and NumPy broadcasting; an op without a formula is left alone;
- *   - views (reshape, flatten, squeeze, unsqueeze): the same data under the new type;
- *   - transpose: the data permuted.
+ *   - index ops, through their index map (op.h): a view's data under the new type, a
+ *     transpose's permuted, a slice's gathered.
  * Results above MLG_FOLD_MAX_NUMEL elements are not folded: a kernel is cheaper than the bytes
  * it would add to every bundle. Folding walks the graph in order and looks at the nodes it has
  * already built, so a chain of foldable ops collapses in one run. */
@@ -13,7 +13,6 @@
 #include "kir.h"
 #include "kir_eval.h"
 #include "op.h"
-#include "ops/op_defs.h"
 #include "optimize.h"
 
 enum { FOLD_MAX_INPUTS = 8 };
@@ -58,7 +57,7 @@ static int fold_elementwise(kir_module *m, const mlg_node *old, const mlg_node *
     int v = kir_var_new(b, "in", kir_t(kir_scalar_of(c[k]->type.dtype)));
     leaves[k] = v == k ? kir_var(b, v) : NULL;
   }
-  kir_expr *f = kir_builder_failed(b) ? NULL : old->op->scalar(b, leaves, old->attrs);
+  kir_expr *f = kir_builder_failed(b) ? NULL : old->op->scalar(b, leaves, old);
   int rc = f && !kir_builder_failed(b) ? 0 : -1;
 
   const mlg_type *t = &old->type;
@@ -88,36 +87,34 @@ static int fold_elementwise(kir_module *m, const mlg_node *old, const mlg_node *
   return rc;
 }
 
-/* out[c] = in[c permuted]: out.dims[i] = in.dims[perm[i]]. */
-static void fold_transpose(const mlg_node *old, const mlg_node *in, void *out) {
-  const mlg_type *t = &old->type;
-  int rank = t->rank;
-  int64_t in_st[MLG_MAX_RANK], st[MLG_MAX_RANK], coord[MLG_MAX_RANK] = {0}, off = 0;
-  int64_t s = 1;
-  for (int d = rank - 1; d >= 0; d--) {
-    in_st[d] = s;
-    s *= in->type.dims[d];
+/* An index op's output gathered from its const input through the op's map (op.h): a view's
+ * bytes as they are; otherwise out[c] = in[start + step · c] along each output dim's axis. */
+static void fold_index(const mlg_index_map *m, const mlg_node *in, void *out) {
+  size_t esize = (size_t)mlg_dtype_size(in->type.dtype);
+  int64_t numel = 1;
+  for (int d = 0; d < m->rank; d++) numel *= m->dims[d];
+  if (m->kind == MLG_INDEX_SAME_ORDER) {
+    memcpy(out, in->data, (size_t)numel * esize);
+    return;
   }
-  for (int d = 0; d < rank; d++) st[d] = in_st[old->attrs[0].ints[d]];
-  int64_t numel = mlg_type_numel(t);
-  size_t esize = 4;
+  int64_t in_st[MLG_MAX_RANK], st[MLG_MAX_RANK], coord[MLG_MAX_RANK] = {0}, off = 0, s = 1;
+  for (int d = m->in_rank - 1; d >= 0; d--) {
+    in_st[d] = s;
+    s *= m->in_dims[d];
+  }
+  for (int d = 0; d < m->rank; d++) {
+    st[d] = in_st[m->axis[d]] * m->step[d];
+    off += in_st[m->axis[d]] * m->start[d];
+  }
   for (int64_t i = 0; i < numel; i++) {
     memcpy((char *)out + i * (int64_t)esize, (const char *)in->data + off * (int64_t)esize, esize);
-    for (int d = rank - 1; d >= 0; d--) {
+    for (int d = m->rank - 1; d >= 0; d--) {
       off += st[d];
-      if (++coord[d] < t->dims[d]) break;
+      if (++coord[d] < m->dims[d]) break;
       off -= st[d] * coord[d];
       coord[d] = 0;
     }
   }
-}
-
-static int is_transpose_foldable(const mlg_node *old, const mlg_node *in) {
-  const mlg_attr *p = &old->attrs[0];
-  if (p->kind != MLG_ATTR_INTS || p->n != old->type.rank || in->type.rank != p->n) return 0;
-  for (int d = 0; d < p->n; d++)
-    if (p->ints[d] < 0 || p->ints[d] >= p->n) return 0;
-  return 1;
 }
 
 /* Tries to fold old node i; returns the new const's id, or -1 to copy the node instead (or on
@@ -138,14 +135,13 @@ static int try_fold(mlg_rewriter *rw, kir_module **m, int i) {
   if (numel < 1 || numel > MLG_FOLD_MAX_NUMEL) return -1;
 
   const mlg_op_def *op = old->op;
+  mlg_index_map map;
   int elementwise = op->cls == MLG_OPC_ELEMENTWISE && op->scalar;
-  int view = op->cls == MLG_OPC_VIEW && old->n_inputs == 1 &&
-             mlg_type_numel(&c[0]->type) == numel && c[0]->type.dtype == old->type.dtype;
-  int transpose = op == &mlg_op_transpose && is_transpose_foldable(old, c[0]) &&
-                  c[0]->type.dtype == old->type.dtype;
-  if (!elementwise && !view && !transpose) return -1;
+  int index = mlg_node_is_index(old) && mlg_index_map_of(old, &c[0]->type, &map) == 0 &&
+              c[0]->type.dtype == old->type.dtype;
+  if (!elementwise && !index) return -1;
 
-  void *data = malloc((size_t)numel * 4);
+  void *data = malloc((size_t)numel * (size_t)mlg_dtype_size(old->type.dtype));
   if (!data) {
     rw->failed = 1;
     return -1;
@@ -154,10 +150,8 @@ static int try_fold(mlg_rewriter *rw, kir_module **m, int i) {
   if (elementwise) {
     if (!*m) *m = kir_module_new();
     rc = *m ? fold_elementwise(*m, old, c, data) : -1;
-  } else if (view) {
-    memcpy(data, c[0]->data, (size_t)numel * 4);
   } else {
-    fold_transpose(old, c[0], data);
+    fold_index(&map, c[0], data);
   }
   int id = -1;
   if (rc == 0) {

@@ -1,17 +1,19 @@
 /* pass_simplify.c — algebraic simplification, only with identities that hold for every IEEE
- * value (inf and NaN included):
- *   x * 1, 1 * x, x / 1         → x
- *   x + 0, 0 + x, x - 0         → x   (the only difference: -0 + +0 is +0, equal to -0)
- *   neg(neg(x))                 → x
- *   transpose(x, identity)      → x
- *   transpose(transpose(x, p), q) → transpose(x, p∘q), or x when that is the identity
- *   view(x) of x's own shape    → x   (reshape, flatten, squeeze, unsqueeze)
- *   view(view(x))               → reshape(x, final shape)
- * where "1" and "0" are consts whose every element is exactly that value and the result's type
- * equals x's (a broadcasting const that widens x is kept). Not done, because they are false for
- * inf or NaN: x * 0 → 0, x - x → 0, x / x → 1. A replaced node that was an output makes its
- * replacement the output (possibly an input, param or const; lowering copies those).
- * Each node is matched against the nodes already rebuilt, so chains collapse in one run. */
+ * value (inf and NaN included), each declared by the op it rewrites (op.h mlg_algebra):
+ *   x op e, e op x → x    where e is the op's identity element on that side (x + 0, 0 + x,
+ *                         x - 0, x * 1, 1 * x, x / 1; -0 + +0 is +0, equal to -0)
+ *   f(f(x))        → x    for an involution (neg)
+ *   f(f(x))        → f(x) with composed attributes, or x when that is the identity
+ *                         (ops with a compose rule: transpose)
+ *   index op reading its input in place → x   (an identity transpose or slice; a view of
+ *                         x's own shape)
+ *   view(view(x))  → reshape(x, final shape)
+ * where an identity element is a const whose every element is exactly that value and the
+ * result's type equals x's (a broadcasting const that widens x is kept). Not done, because
+ * they are false for inf or NaN: x * 0 → 0, x - x → 0, x / x → 1. A replaced node that was an
+ * output makes its replacement the output (possibly an input, param or const; lowering copies
+ * those). Each node is matched against the nodes already rebuilt, so chains collapse in one
+ * run. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,35 +31,28 @@ static int const_all(const mlg_node *n, float v) {
   return numel > 0;
 }
 
-/* Appends `old` with a different op, inputs and attributes; returns the new id or -1. */
+/* Appends `old` with a different op, one input and attributes; returns the new id or -1. */
 static int add_variant(mlg_rewriter *rw, const mlg_node *old, const mlg_op_def *op, int input,
-                       const mlg_attr *attr0) {
+                       const mlg_attr attrs[MLG_MAX_ATTRS]) {
   mlg_node n = *old;
   n.op = op;
   n.inputs = &input;
   n.n_inputs = 1;
-  memset(n.attrs, 0, sizeof(n.attrs));
-  n.attrs[0] = *attr0;
+  memcpy(n.attrs, attrs, sizeof(n.attrs));
   int id = mlg_graph_add(&rw->builder, &n);
   if (id < 0) rw->failed = 1;
   return id;
 }
 
-static int is_identity(const mlg_attr *perm) {
-  for (int d = 0; d < perm->n; d++)
-    if (perm->ints[d] != d) return 0;
-  return 1;
-}
-
-static int valid_perm(const mlg_attr *perm, int rank) {
-  if (perm->kind != MLG_ATTR_INTS || perm->n != rank) return 0;
-  for (int d = 0; d < rank; d++)
-    if (perm->ints[d] < 0 || perm->ints[d] >= rank) return 0;
-  return 1;
-}
-
 static int is_view(const mlg_node *n) {
   return n->kind == MLG_NODE_OP && n->op && n->op->cls == MLG_OPC_VIEW && n->n_inputs == 1;
+}
+
+/* Whether old, applied to a value of type `in` instead of its own input, reads it in place. */
+static int reads_in_place(const mlg_node *old, const mlg_type *in) {
+  mlg_index_map m;
+  return in->dtype == old->type.dtype && mlg_index_map_of(old, in, &m) == 0 &&
+         mlg_index_map_is_identity(&m);
 }
 
 /* The new id that old node i simplifies to, a fresh node built for it, or -1 for "copy as is"
@@ -66,6 +61,7 @@ static int simplify(mlg_rewriter *rw, int i) {
   const mlg_node *old = &rw->src->nodes[i];
   if (old->kind != MLG_NODE_OP || !old->op || old->n_inputs < 1) return -1;
   const mlg_op_def *op = old->op;
+  const mlg_algebra *alg = &op->algebra;
   const mlg_graph *built = rw->builder.graph;
   int a = rw->map[old->inputs[0]];
   int b = old->n_inputs > 1 ? rw->map[old->inputs[1]] : -1;
@@ -74,55 +70,38 @@ static int simplify(mlg_rewriter *rw, int i) {
   const mlg_node *nb = b >= 0 ? &built->nodes[b] : NULL;
 
   if (old->n_inputs == 2) {
-    /* x op c with c the identity element; the result must be x exactly, type included. */
-    int keep_a = mlg_type_equal(&old->type, &na->type);
-    int keep_b = mlg_type_equal(&old->type, &nb->type);
-    if (op == &mlg_op_mul) {
-      if (keep_a && const_all(nb, 1.0f)) return a;
-      if (keep_b && const_all(na, 1.0f)) return b;
-    } else if (op == &mlg_op_div) {
-      if (keep_a && const_all(nb, 1.0f)) return a;
-    } else if (op == &mlg_op_add) {
-      if (keep_a && const_all(nb, 0.0f)) return a;
-      if (keep_b && const_all(na, 0.0f)) return b;
-    } else if (op == &mlg_op_sub) {
-      if (keep_a && const_all(nb, 0.0f)) return a;
-    }
+    /* x op e with e the identity element; the result must be x exactly, type included. */
+    if ((alg->identity_sides & MLG_ID_RIGHT) && mlg_type_equal(&old->type, &na->type) &&
+        const_all(nb, alg->identity))
+      return a;
+    if ((alg->identity_sides & MLG_ID_LEFT) && mlg_type_equal(&old->type, &nb->type) &&
+        const_all(na, alg->identity))
+      return b;
     return -1;
   }
   if (old->n_inputs != 1) return -1;
+  int same_op = na->kind == MLG_NODE_OP && na->op == op && na->n_inputs == 1;
 
-  if (op == &mlg_op_neg) {
-    if (na->kind == MLG_NODE_OP && na->op == &mlg_op_neg && na->n_inputs == 1) return na->inputs[0];
-    return -1;
+  if (alg->involution && same_op) return na->inputs[0];
+  if (mlg_node_is_index(old) && reads_in_place(old, &na->type)) return a;
+  if (alg->compose && same_op) {
+    mlg_attr attrs[MLG_MAX_ATTRS];
+    if (alg->compose(old, na, attrs) == 0) {
+      int x = na->inputs[0];
+      mlg_node composed = *old;
+      memcpy(composed.attrs, attrs, sizeof attrs);
+      if (reads_in_place(&composed, &built->nodes[x].type)) return x;
+      return add_variant(rw, old, op, x, attrs);
+    }
   }
 
-  if (op == &mlg_op_transpose) {
-    const mlg_attr *q = &old->attrs[0];
-    if (!valid_perm(q, old->type.rank)) return -1;
-    if (is_identity(q)) return a;
-    if (na->kind == MLG_NODE_OP && na->op == &mlg_op_transpose && na->n_inputs == 1 &&
-        valid_perm(&na->attrs[0], na->type.rank)) {
-      /* z = T(T(x, p), q): z.dims[i] = x.dims[p[q[i]]]. */
-      mlg_attr r = {.kind = MLG_ATTR_INTS, .n = q->n};
-      for (int d = 0; d < q->n; d++) r.ints[d] = na->attrs[0].ints[q->ints[d]];
-      int x = na->inputs[0];
-      if (is_identity(&r)) return x;
-      return add_variant(rw, old, &mlg_op_transpose, x, &r);
-    }
-    return -1;
-  }
-
-  if (is_view(old)) {
-    if (mlg_type_equal(&old->type, &na->type)) return a;
-    if (is_view(na) && old->type.rank <= MLG_MAX_ATTR_INTS) {
-      /* Views only rename the shape of the same bytes: a chain is one reshape of its root. */
-      int x = na->inputs[0];
-      if (mlg_type_equal(&old->type, &built->nodes[x].type)) return x;
-      mlg_attr shape = {.kind = MLG_ATTR_INTS, .n = old->type.rank};
-      for (int d = 0; d < old->type.rank; d++) shape.ints[d] = old->type.dims[d];
-      return add_variant(rw, old, &mlg_op_reshape, x, &shape);
-    }
+  if (is_view(old) && is_view(na) && old->type.rank <= MLG_MAX_ATTR_INTS) {
+    /* Views only rename the shape of the same bytes: a chain is one reshape of its root. */
+    int x = na->inputs[0];
+    if (mlg_type_equal(&old->type, &built->nodes[x].type)) return x;
+    mlg_attr shape[MLG_MAX_ATTRS] = {{.kind = MLG_ATTR_INTS, .n = old->type.rank}};
+    for (int d = 0; d < old->type.rank; d++) shape[0].ints[d] = old->type.dims[d];
+    return add_variant(rw, old, &mlg_op_reshape, x, shape);
   }
   return -1;
 }

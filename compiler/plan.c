@@ -113,6 +113,7 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
     mlg_placement *p = &plan->tensors[t];
     p->size = tensor_bytes(g, lw, t);
     p->first_use = p->last_use = -1;
+    p->view_of = -1;
   }
   /* Liveness, charged to the tensor that owns the bytes. */
   for (int l = 0; l < lw->n_launches; l++) {
@@ -193,6 +194,7 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
     if (lw->alias_of[t] < 0) continue;
     const mlg_placement *r = &plan->tensors[alias_root(lw, t)];
     mlg_placement *p = &plan->tensors[t];
+    p->view_of = alias_root(lw, t);
     p->region = r->region;
     p->offset = r->offset;
     p->first_use = r->first_use;
@@ -222,9 +224,33 @@ void mlg_plan_free(mlg_plan *plan) {
   free(plan);
 }
 
+/* A view must sit exactly where the tensor it views sits, for exactly as long. */
+static int validate_view(const mlg_plan *plan, int t, char *err, size_t err_size) {
+  const mlg_placement *v = &plan->tensors[t];
+  int root = v->view_of;
+  const mlg_placement *r = root >= 0 && root < plan->n_tensors ? &plan->tensors[root] : NULL;
+  if (!r || root == t || r->view_of >= 0) {
+    snprintf(err, err_size, "tensor %d is a view of %d, which is no tensor that owns bytes", t, root);
+    return -1;
+  }
+  if (v->region != r->region || v->offset != r->offset || v->size > r->size ||
+      v->first_use != r->first_use || v->last_use != r->last_use) {
+    snprintf(err, err_size,
+             "view %d [%d, %d] @%lld+%lld is not placed as its tensor %d [%d, %d] @%lld+%lld", t,
+             v->first_use, v->last_use, (long long)v->offset, (long long)v->size, root,
+             r->first_use, r->last_use, (long long)r->offset, (long long)r->size);
+    return -1;
+  }
+  return 0;
+}
+
 int mlg_plan_validate(const mlg_plan *plan, char *err, size_t err_size) {
   for (int a = 0; a < plan->n_tensors; a++) {
     const mlg_placement *pa = &plan->tensors[a];
+    if (pa->view_of >= 0) {
+      if (validate_view(plan, a, err, err_size) != 0) return -1;
+      continue; /* its bytes are its root's, checked below */
+    }
     if (pa->region == MLGB_REGION_ARENA && pa->first_use < 0) continue; /* no storage */
     if (pa->region < 0 || pa->region >= MLGB_N_REGIONS || pa->offset % plan->alignment ||
         pa->offset < 0 || pa->offset + pa->size > plan->region_size[pa->region]) {
@@ -234,16 +260,14 @@ int mlg_plan_validate(const mlg_plan *plan, char *err, size_t err_size) {
     if (pa->region != MLGB_REGION_ARENA) continue;
     for (int b = a + 1; b < plan->n_tensors; b++) {
       const mlg_placement *pb = &plan->tensors[b];
-      if (pb->region != MLGB_REGION_ARENA || pb->first_use < 0) continue;
+      if (pb->view_of >= 0 || pb->region != MLGB_REGION_ARENA || pb->first_use < 0) continue;
       int live_together = pa->first_use <= pb->last_use && pb->first_use <= pa->last_use;
       int overlap = pa->offset < pb->offset + pb->size && pb->offset < pa->offset + pa->size;
-      int same_bytes = pa->offset == pb->offset && pa->first_use == pb->first_use &&
-                       pa->last_use == pb->last_use; /* an alias and its root */
       /* In-place: b takes over a's bytes at b's first launch, where a is last read. */
-      int in_place = pa->offset == pb->offset &&
+      int in_place = pa->offset == pb->offset && pa->size == pb->size &&
                      ((pb->shares_with == a && pb->first_use == pa->last_use) ||
                       (pa->shares_with == b && pa->first_use == pb->last_use));
-      if (live_together && overlap && !same_bytes && !in_place) {
+      if (live_together && overlap && !in_place) {
         snprintf(err, err_size,
                  "tensors %d [%d, %d] @%lld+%lld and %d [%d, %d] @%lld+%lld overlap while both live",
                  a, pa->first_use, pa->last_use, (long long)pa->offset, (long long)pa->size, b,
@@ -271,7 +295,7 @@ void mlg_plan_print(const mlg_plan *plan, const mlg_graph *g, const mlg_lowered 
       const char *name = t < g->n_nodes && g->nodes[t].name ? g->nodes[t].name : "";
       fprintf(out, "  %%%-4d %-28s [%3d, %3d] offset %10lld size %10lld", t, name, p->first_use,
               p->last_use, (long long)p->offset, (long long)p->size);
-      if (lw->alias_of[t] >= 0) fprintf(out, "  (view of %%%d)", lw->alias_of[t]);
+      if (p->view_of >= 0) fprintf(out, "  (view of %%%d)", p->view_of);
       if (p->shares_with >= 0) fprintf(out, "  (in place of %%%d)", p->shares_with);
       fputc('\n', out);
     }

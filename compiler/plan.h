@@ -15,6 +15,9 @@ typedef struct mlg_placement {
   int64_t size;           /* bytes */
   int shares_with;        /* in-place: the arena tensor whose bytes this one takes over at its
                              first launch (that tensor's last), or -1 */
+  int view_of;            /* a view (reshape, flatten, squeeze, unsqueeze): the tensor that owns
+                             its bytes, never another view; the view's placement is a copy of
+                             that tensor's. -1 for a tensor that owns its bytes */
   int first_use, last_use;/* launch indices; -1 when no launch touches it (an arena tensor
                              fused away: it has no storage and is left out of the bundle) */
 } mlg_placement;
@@ -36,8 +39,10 @@ typedef struct mlg_plan_options {
 /* Returns NULL on allocation failure. */
 mlg_plan *mlg_plan_build(const mlg_graph *graph, const mlg_lowered *lowered, const mlg_plan_options *options);
 void      mlg_plan_free(mlg_plan *plan);
-/* Proves that no two arena tensors live at the same time overlap; 0 if valid, else -1 with a
- * message in err naming both tensors. */
+/* Proves the plan sound: every view is placed exactly as the tensor it views, and no two arena
+ * tensors that own bytes overlap while both are live, except where one takes the other's bytes
+ * over in place (at the launch where the first dies and the second is written). 0 if valid,
+ * else -1 with a message in err naming the tensors. */
 int       mlg_plan_validate(const mlg_plan *plan, char *err, size_t err_size);
 /* --emit=plan */
 void      mlg_plan_print(const mlg_plan *plan, const mlg_graph *graph, const mlg_lowered *lowered, FILE *out);

@@ -66,8 +66,10 @@ typedef struct mlgb_dispatch {
   uint32_t groups[3];        /* work-groups per dimension; global size = groups * local_size */
   uint32_t n_args;           /* = kernels[kernel].n_params */
   uint32_t *args;            /* tensor index for each buffer parameter, in parameter order */
-  uint64_t flops;            /* the compiler's count of floating-point operations; 0: unknown */
-  uint64_t bytes;            /* the compiler's count of bytes read and written; 0: unknown */
+  uint64_t flops;            /* the compiler's count of floating-point operations (0 for data
+                                movement) */
+  uint64_t bytes;            /* the compiler's count of bytes read and written; 0: no counts
+                                (the producer counts nothing; flops is then unknown too) */
 } mlgb_dispatch;
 
 typedef struct mlgb_bundle {

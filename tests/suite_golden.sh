@@ -104,6 +104,38 @@ for input in "${diags[@]}"; do
   compare "$name" "tests/diag/$base.expected" "$actual"
 done
 
+# docs/ops.md: the block between the ops-doc markers is `mlgc --ops-doc` (the registry's
+# reference tables); in update mode the block is rewritten in place, the prose around it kept.
+DOC=docs/ops.md
+doc_begin='^<!-- BEGIN ops-doc'
+doc_end='^<!-- END ops-doc -->'
+if ! "$MLGC" --ops-doc >"$TMP/ops-doc.actual" 2>"$TMP/ops-doc.err"; then
+  fail "mlgc --ops-doc failed"
+  sed 's/^/    /' "$TMP/ops-doc.err" | head -n 20
+elif [ "$(grep -c "$doc_begin" "$DOC")" != 1 ] || [ "$(grep -c "$doc_end" "$DOC")" != 1 ]; then
+  fail "$DOC: expected one '<!-- BEGIN ops-doc' line and one '<!-- END ops-doc -->' line"
+else
+  # The marker comment may span lines: the block starts after the line that ends it.
+  awk -v b="$doc_begin" -v e="$doc_end" '
+    $0 ~ b { inb = 1 } inb && !body && /-->/ { body = 1; next }
+    $0 ~ e { exit } body { print }' "$DOC" >"$TMP/ops-doc.golden"
+  if cmp -s "$TMP/ops-doc.golden" "$TMP/ops-doc.actual"; then
+    pass
+  elif [ "$UPDATE" = 1 ]; then
+    awk -v b="$doc_begin" -v e="$doc_end" -v gen="$TMP/ops-doc.actual" '
+      $0 ~ b { inb = 1 }
+      inb && !body && /-->/ { print; body = 1; while ((getline l < gen) > 0) print l; next }
+      $0 ~ e { body = 0; inb = 0 } !body { print }' "$DOC" >"$TMP/ops.md" && cp "$TMP/ops.md" "$DOC"
+    updated=$((updated + 1))
+    echo "updated: $DOC (the ops-doc block)"
+    pass
+  else
+    fail "$DOC: the reference tables differ from the op registry (mlgc --ops-doc);" \
+         "rewrite them with MLG_UPDATE_GOLDEN=1 bash tests/suite_golden.sh BUILD_DIR ."
+    diff -u "$TMP/ops-doc.golden" "$TMP/ops-doc.actual" | sed 's/^/    /' | head -n 60
+  fi
+fi
+
 # Goldens whose source is gone are stale.
 for golden in tests/golden/*.txt; do
   stem=$(basename "$golden" .txt)

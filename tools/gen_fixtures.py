@@ -587,6 +587,20 @@ def shapes():
             return torch.from_numpy(np.take(x, i % x.shape[axis], axis=axis))
         f.out("y", f"gather(x, idx, axis={axis})", gref)
 
+    # Run-time indices outside [-d, d) are clamped (docs/ops.md): negative ones get d added
+    # once, then the result is clipped into [0, d - 1].
+    f = fx("gather_clamped").inp("x", [5, 3])
+    f.inp("idx", data=np.array([-11, -6, 5, 9, -1, 2], dtype=np.int32))
+    f.out("y", "gather(x, idx, axis=0)", lambda t: torch.from_numpy(np.take(
+        t["x"].numpy(), np.clip(np.where(t["idx"].numpy() < 0, t["idx"].numpy() + 5,
+                                         t["idx"].numpy()), 0, 4), axis=0)))
+
+    # Indices known at compile time (checked by mlgc), both ends of the valid range.
+    f = fx("gather_const_idx").inp("x", [5, 3])
+    f.const("const idx : i32[2, 2] = [[0, 4], [-5, -1]]")
+    f.out("y", "gather(x, idx, axis=0)",
+          lambda t: torch.from_numpy(np.take(t["x"].numpy(), [[0, 4], [0, 4]], axis=0)))
+
 
 def compositions():
     T, D = 5, 8
@@ -638,6 +652,32 @@ def compositions():
     f.out("y", "gather(wte, tok, axis=0) + wpe", lambda t: t["wte"][t["tok"]] + t["wpe"])
 
 
+def in_place_views():
+    """A view (reshape, unsqueeze) of a tensor written in place, read by a kernel that needs its
+    bytes: each once failed the memory plan's validator (issue 10)."""
+    def scaled(t):
+        d = torch.exp(t["x"])
+        return d * torch.sum(d, dim=1, keepdim=True)
+
+    f = fx("comp_inplace_view_pool").inp("x", [4, 8])
+    f.let("d = exp(x)").let("n = d * sum(d, axes=[1], keepdims=true)")
+    f.out("y", "max_pool2d(reshape(n, [1, 1, 4, 8]), kernel=2, stride=2)",
+          lambda t: F.max_pool2d(scaled(t).reshape(1, 1, 4, 8), 2, 2))
+
+    f = fx("comp_inplace_view_conv").inp("x", [4, 8]).par("w", [2, 1, 3, 3])
+    f.let("d = exp(x)").let("n = d * sum(d, axes=[1], keepdims=true)")
+    f.out("y", "conv2d(unsqueeze(unsqueeze(n, axes=[0]), axes=[0]), w, padding=1)",
+          lambda t: conv_ref(scaled(t).reshape(1, 1, 4, 8), t["w"], padding=1))
+
+    f = fx("comp_inplace_view_relu").inp("x", [16])
+    f.let("a = relu(x)").let("b = relu(a)")
+    f.out("y", "relu(reshape(b, [2, 8]))", lambda t: torch.relu(t["x"]).reshape(2, 8))
+
+    f = fx("comp_inplace_view_softmax").inp("x", [4, 8]).par("w", [8, 8])
+    f.out("y", "softmax(reshape(x @ w, [8, 4]) * 2.0, axis=-1)",
+          lambda t: torch.softmax((t["x"] @ t["w"]).reshape(8, 4) * 2.0, dim=-1))
+
+
 def build_all():
     elementwise()
     linalg()
@@ -647,6 +687,7 @@ def build_all():
     reductions()
     shapes()
     compositions()
+    in_place_views()
     names = [f.name for f in Fx.registry]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

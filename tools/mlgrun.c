@@ -15,6 +15,7 @@
 #include "bundle.h"
 #include "file_util.h"
 #include "compile.h"
+#include "onnx/onnx_import.h"
 #include "gemm_tune.h"
 #include "mlg.h"
 #include "mlg_version.h"
@@ -31,24 +32,25 @@
 static const char USAGE[] =
     "usage: mlgrun MODEL [options]\n"
     "\n"
-    "Runs MODEL (.mlgb bundle, or .mlg source compiled in memory) and writes each output to\n"
-    "DIR/NAME.npy.\n"
+    "Runs MODEL (.mlgb bundle, or .mlg source or .onnx model compiled in memory) and writes each\n"
+    "output to DIR/NAME.npy.\n"
     "\n"
     "options:\n"
     "  --weights FILE.safetensors   weights to bind by name (for .mlg: given to the compiler)\n"
     "  --input NAME=FILE.npy        an input (repeatable); inputs not given are random\n"
+    "                               (named on stderr)\n"
     "  --output-dir DIR             where outputs go (default: the current folder)\n"
     "  --device SPEC                opencl:N, vulkan:N, opencl or vulkan (device 0), gpu or cpu\n"
     "                               (default: $MLG_DEVICE, else the first GPU, else the first\n"
     "                               CPU device); an empty SPEC lists the forms and the devices\n"
     "  --validate                   Vulkan: enable the validation layers; a validation error\n"
     "                               fails the run (same as MLG_VK_VALIDATION=1)\n"
-    "  -D NAME=VALUE                bind a dimension of a .mlg model (repeatable)\n"
+    "  -D NAME=VALUE                bind a dimension of a .mlg or .onnx model (repeatable)\n"
     "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
     "                               uniform in [-1, 1), i32 inputs are 0\n"
     "  --list-devices               list devices and exit\n"
     "  --quiet                      print nothing on stderr but errors and warnings (no\n"
-    "                               progress line, no load summary)\n"
+    "                               progress line, load summary or random-input note)\n"
     "  --progress                   show the progress line of loads that take over a second\n"
     "                               even when stderr is no terminal (it is shown on one)\n"
     "\n"
@@ -342,7 +344,7 @@ static int ends_with(const char *s, const char *suffix) {
 /* A .mlgb by name, or any file that starts with the bundle magic. */
 static int is_bundle(const char *path) {
   if (ends_with(path, ".mlgb")) return 1;
-  if (ends_with(path, ".mlg")) return 0;
+  if (ends_with(path, ".mlg") || ends_with(path, ".onnx")) return 0;
   char magic[4] = {0};
   FILE *f = fopen(path, "rb");
   if (!f) return 0;
@@ -403,14 +405,16 @@ static int tuning_only(const args *a) {
   return 0;
 }
 
-/* Compiles a .mlg in memory; diagnostics go to stderr. */
+/* Compiles a .mlg (or imports a .onnx) in memory; diagnostics go to stderr. */
 static int compile_source(const args *a, int target, const mlg_device_info *dev, uint8_t **out_data,
                           size_t *out_size) {
   mlg_source src;
-  if (mlg_source_load(&src, a->model) != 0) return error("cannot read '%s': %s", a->model, strerror(errno));
+  if (mlg_pipeline_source_load(&src, a->model) != 0)
+    return error("cannot read '%s': %s", a->model, strerror(errno));
   mlg_diag diag;
   mlg_diag_init(&diag, &src, stderr);
   diag.color = isatty(STDERR_FILENO);
+  if (mlg_onnx_is_model_path(a->model)) diag.max_errors = 0; /* one error lists every node */
   mlg_compile_options opts = {0};
   opts.target = target;
   opts.n_dims = a->n_dims;
@@ -443,6 +447,37 @@ static uint64_t next_random(uint64_t *state) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
+}
+
+static int input_given(const args *a, const char *name) {
+  for (int k = 0; k < a->n_inputs; k++)
+    if (strcmp(a->inputs[k].name, name) == 0) return 1;
+  return 0;
+}
+
+/* One line on stderr naming the inputs that fill_input made up (none: no line), so that a run
+ * on random data is never mistaken for a run on real inputs. */
+static void report_generated_inputs(const args *a, const mlg_model *model) {
+  char f32[1024] = "", i32[1024] = "";
+  size_t n_f32 = 0, n_i32 = 0;
+  for (int i = 0; i < mlg_model_input_count(model); i++) {
+    mlg_tensor_info info;
+    if (mlg_model_input_info(model, i, &info) != MLG_OK || input_given(a, info.name)) continue;
+    char *list = info.dtype == MLG_DTYPE_I32 ? i32 : f32;
+    size_t *used = info.dtype == MLG_DTYPE_I32 ? &n_i32 : &n_f32;
+    if (*used < sizeof f32) {
+      int w = snprintf(list + *used, sizeof f32 - *used, "%s%s", *used ? ", " : "", info.name);
+      if (w > 0) *used += (size_t)w;
+    }
+  }
+  if (!n_f32 && !n_i32) return;
+  char shown[1024]; /* the names come from the bundle */
+  fprintf(stderr, "mlgrun: inputs without --input:");
+  if (n_f32)
+    fprintf(stderr, " %s random in [-1, 1) (--seed %" PRIu64 ")%s", safe(f32, shown, sizeof shown), a->seed,
+            n_i32 ? ";" : "");
+  if (n_i32) fprintf(stderr, " %s all 0 (i32)", safe(i32, shown, sizeof shown));
+  fputc('\n', stderr);
 }
 
 /* Loads the --input file for `info`, or fills random values. Returns 0 or 1 (message printed). */
@@ -548,7 +583,7 @@ static int read_file(const char *path, uint8_t **out_data, size_t *out_size) {
   return 0;
 }
 
-/* Keeps a parsed copy of the bundle for --profile's FLOP estimates. */
+/* Keeps a parsed copy of the bundle for --profile's FLOP and byte counts. */
 static int keep_bundle(const args *a, run_state *s, const uint8_t *data, size_t size) {
   char err[1024];
   if (mlgb_read(data, size, &s->bundle, err, sizeof err) != 0) {
@@ -721,6 +756,7 @@ static int run_model(const args *a, run_state *s) {
     if (fill_input(a, &info, &rng, s->buffer) != 0) return 1;
     if (mlg_session_set_input(s->session, info.name, s->buffer, info.bytes) != MLG_OK) return runtime_error();
   }
+  if (!a->quiet) report_generated_inputs(a, s->model);
   double t2 = now_ms();
   if (mlg_session_run(s->session) != MLG_OK) return runtime_error();
   double t3 = now_ms();

@@ -1,5 +1,5 @@
-/* mlgrun_perf.c — device limits, FLOP estimates and the profile table of mlgrun (see
- * mlgrun_perf.h and docs/performance.md). */
+/* mlgrun_perf.c — device limits and the profile table of mlgrun (see mlgrun_perf.h and
+ * docs/performance.md). */
 #include "mlgrun_perf.h"
 
 #include <inttypes.h>
@@ -217,111 +217,6 @@ void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *l
   fprintf(f, "limits: peak %s, copy %s\n", peak, copy);
 }
 
-/* ---- FLOP estimates ---- */
-
-typedef enum op_rule { RULE_GEMM, RULE_CONV, RULE_LINEAR, RULE_PER_OUT, RULE_PER_IN, RULE_NONE } op_rule;
-
-/* Per op: how its FLOPs are counted and the FLOPs per element. Longer names first where one is
- * a prefix of another, since fused names are matched token by token. */
-static const struct {
-  const char *name;
-  op_rule rule;
-  int per_element;
-} OPS[] = {
-    {"matmul", RULE_GEMM, 2},         {"linear", RULE_LINEAR, 2},       {"conv2d", RULE_CONV, 2},
-    {"global_avg_pool2d", RULE_PER_IN, 1}, {"max_pool2d", RULE_PER_IN, 1}, {"avg_pool2d", RULE_PER_IN, 1},
-    {"log_softmax", RULE_PER_IN, 6},  {"softmax", RULE_PER_IN, 5},      {"layer_norm", RULE_PER_IN, 8},
-    {"batch_norm", RULE_PER_OUT, 2},  {"leaky_relu", RULE_PER_OUT, 1},  {"sum", RULE_PER_IN, 1},
-    {"mean", RULE_PER_IN, 1},         {"max", RULE_PER_IN, 1},          {"min", RULE_PER_IN, 1},
-    {"add", RULE_PER_OUT, 1},         {"sub", RULE_PER_OUT, 1},         {"mul", RULE_PER_OUT, 1},
-    {"div", RULE_PER_OUT, 1},         {"pow", RULE_PER_OUT, 1},         {"maximum", RULE_PER_OUT, 1},
-    {"minimum", RULE_PER_OUT, 1},     {"neg", RULE_PER_OUT, 1},         {"abs", RULE_PER_OUT, 1},
-    {"exp", RULE_PER_OUT, 1},         {"log", RULE_PER_OUT, 1},         {"sqrt", RULE_PER_OUT, 1},
-    {"rsqrt", RULE_PER_OUT, 1},       {"relu", RULE_PER_OUT, 1},        {"sigmoid", RULE_PER_OUT, 1},
-    {"tanh", RULE_PER_OUT, 1},        {"gelu", RULE_PER_OUT, 1},        {"silu", RULE_PER_OUT, 1},
-    {"erf", RULE_PER_OUT, 1},         {"clamp", RULE_PER_OUT, 1},
-};
-
-static uint64_t numel(const mlgb_tensor *t) {
-  uint64_t n = 1;
-  for (uint32_t d = 0; d < t->rank; d++) n *= (uint64_t)t->dims[d];
-  return n;
-}
-
-/* 2·numel(out)·K for the GEMM-like ops, K found from the shapes; 0 if they do not fit. */
-static uint64_t gemm_flops(const mlgb_bundle *b, const mlgb_dispatch *k, op_rule rule) {
-  if (k->n_args < 2) return 0;
-  const mlgb_tensor *out = &b->tensors[k->args[k->n_args - 1]];
-  const mlgb_tensor *x = &b->tensors[k->args[0]];
-  uint64_t kdim = 0;
-  if (rule == RULE_GEMM) {
-    if (x->rank >= 1) kdim = (uint64_t)x->dims[x->rank - 1];
-  } else {
-    /* The weight: a bound input (not the first) whose first dim is the output's channels
-     * (conv2d: dim 1 of NCHW; linear: the last dim). */
-    int64_t out_ch = rule == RULE_CONV ? (out->rank == 4 ? out->dims[1] : 0) : (out->rank ? out->dims[out->rank - 1] : 0);
-    uint32_t want_rank = rule == RULE_CONV ? 4 : 2;
-    for (uint32_t a = 1; a + 1 < k->n_args && !kdim; a++) {
-      const mlgb_tensor *w = &b->tensors[k->args[a]];
-      if (w->rank == want_rank && w->dims[0] == out_ch) kdim = numel(w) / (uint64_t)w->dims[0];
-    }
-  }
-  return 2 * numel(out) * kdim;
-}
-
-uint64_t perf_estimate_flops(const mlgb_bundle *b, uint32_t dispatch, int *out_exact) {
-  *out_exact = 0;
-  const mlgb_dispatch *k = &b->dispatches[dispatch];
-  if (k->flops) {
-    *out_exact = 1;
-    return k->flops;
-  }
-  if (k->n_args == 0) return 0;
-  const char *name = b->kernels[k->kernel].name;
-  uint64_t out_n = numel(&b->tensors[k->args[k->n_args - 1]]);
-  uint64_t in_n = 0;
-  for (uint32_t a = 0; a + 1 < k->n_args; a++) {
-    uint64_t n = numel(&b->tensors[k->args[a]]);
-    if (n > in_n) in_n = n;
-  }
-  if (in_n == 0) in_n = out_n;
-
-  /* Token by token: every op named in the kernel's name adds its count ("gelu_mul_add"). */
-  uint64_t flops = 0;
-  const char *p = name;
-  while (*p) {
-    size_t best = 0;
-    int which = -1;
-    for (size_t o = 0; o < sizeof OPS / sizeof OPS[0]; o++) {
-      size_t len = strlen(OPS[o].name);
-      if (len > best && strncmp(p, OPS[o].name, len) == 0 && (p[len] == '\0' || p[len] == '_')) {
-        best = len;
-        which = (int)o;
-      }
-    }
-    if (which < 0) {
-      const char *u = strchr(p, '_');
-      if (!u) break;
-      p = u + 1;
-      continue;
-    }
-    switch (OPS[which].rule) {
-      case RULE_GEMM: case RULE_CONV: case RULE_LINEAR: {
-        uint64_t g = gemm_flops(b, k, OPS[which].rule);
-        if (g) *out_exact = 1;
-        flops += g;
-        break;
-      }
-      case RULE_PER_OUT: flops += out_n * (uint64_t)OPS[which].per_element; break;
-      case RULE_PER_IN: flops += in_n * (uint64_t)OPS[which].per_element; break;
-      case RULE_NONE: break;
-    }
-    p += best;
-    if (*p == '_') p++;
-  }
-  return flops;
-}
-
 /* ---- the table ---- */
 
 static const char *human(char *buf, size_t size, double v) {
@@ -343,12 +238,14 @@ void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profil
           "bytes", "GB/s", "FLOPs", "GFLOP/s", "%limit", "by");
   for (int i = 0; i < n; i++) {
     const mlg_dispatch_profile *p = &prof[i];
-    int exact = 0;
-    uint64_t flops = perf_estimate_flops(b, (uint32_t)p->dispatch_index, &exact);
-    total_bytes += p->bytes;
+    const mlgb_dispatch *dp = p->dispatch_index >= 0 && (uint32_t)p->dispatch_index < b->n_dispatches
+                                  ? &b->dispatches[p->dispatch_index] : NULL;
+    /* The compiler's counts; a bundle without them (bytes 0) shows the bound tensors' bytes. */
+    uint64_t flops = dp ? dp->flops : 0, bytes = dp && dp->bytes ? dp->bytes : p->bytes;
+    total_bytes += bytes;
     total_flops += flops;
     double s = p->device_ns * 1e-9;
-    double gbps = s > 0 ? p->bytes / s * 1e-9 : 0, gflops = s > 0 ? flops / s * 1e-9 : 0;
+    double gbps = s > 0 ? bytes / s * 1e-9 : 0, gflops = s > 0 ? flops / s * 1e-9 : 0;
     double mem_frac = l->copy_gbps > 0 ? gbps / l->copy_gbps : 0;
     double flop_frac = l->peak_gflops > 0 ? gflops / l->peak_gflops : 0;
     char bytes_s[32], flops_s[32], lim_s[16];
@@ -357,10 +254,10 @@ void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profil
     else
       snprintf(lim_s, sizeof lim_s, "-");
     char name_s[80], kernel_s[80]; /* from the bundle: made safe for the terminal */
-    fprintf(f, "%4d  %-16.16s %-24.24s %10.1f %6.1f %9s %8.1f %8s%s %9.1f %6s %4s\n", p->dispatch_index,
+    fprintf(f, "%4d  %-16.16s %-24.24s %10.1f %6.1f %9s %8.1f %9s %9.1f %6s %4s\n", p->dispatch_index,
             mlg_sanitize(p->name, 0, name_s, sizeof name_s), mlg_sanitize(p->kernel, 0, kernel_s, sizeof kernel_s),
-            p->device_ns / 1e3, total_ns ? 100.0 * p->device_ns / total_ns : 0.0, human(bytes_s, sizeof bytes_s, p->bytes),
-            gbps, human(flops_s, sizeof flops_s, (double)flops), exact || !flops ? " " : "~", gflops, lim_s,
+            p->device_ns / 1e3, total_ns ? 100.0 * p->device_ns / total_ns : 0.0, human(bytes_s, sizeof bytes_s, bytes),
+            gbps, human(flops_s, sizeof flops_s, (double)flops), gflops, lim_s,
             mem_frac == 0 && flop_frac == 0 ? "" : mem_frac > flop_frac ? "mem" : "flop");
   }
   double s = total_ns * 1e-9;
@@ -368,8 +265,8 @@ void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profil
   fprintf(f, "total: %d dispatches, %.1f us device, %s bytes (%.1f GB/s), %s FLOPs (%.1f GFLOP/s)\n", n,
           total_ns / 1e3, human(bytes_s, sizeof bytes_s, total_bytes), s > 0 ? total_bytes / s * 1e-9 : 0,
           human(flops_s, sizeof flops_s, (double)total_flops), s > 0 ? total_flops / s * 1e-9 : 0);
-  fprintf(f, "(bytes: the tensors each kernel binds, once each; FLOPs marked ~ are per-element estimates; "
-             "%%limit: the larger of GB/s / copy bandwidth and GFLOP/s / peak FP32)\n");
+  fprintf(f, "(bytes, FLOPs: the compiler's counts from each op's cost rule, a fused kernel's bytes being the "
+             "tensors it binds; %%limit: the larger of GB/s / copy bandwidth and GFLOP/s / peak FP32)\n");
 }
 
 static int cmp_double(const void *a, const void *b) {

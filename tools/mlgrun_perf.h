@@ -1,6 +1,6 @@
 /* mlgrun_perf.h — what mlgrun measures with --profile, --bench and --limits: the device's
  * limits (peak FP32 from its units and clock; copy bandwidth from a copy kernel run in the same
- * process), FLOP estimates per kernel, the per-dispatch table and medians.
+ * process), the per-dispatch table (with the bundle's FLOP and byte counts) and medians.
  * docs/performance.md documents the formulas. Reentrant; nothing here is thread-safe beyond
  * what the runtime's handles are (the copy-bandwidth cache is written atomically). */
 #ifndef MLGRUN_PERF_H
@@ -38,13 +38,8 @@ mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps);
 void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, int use_cache, perf_limits *out_limits);
 void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *limits);
 
-/* FLOPs of dispatch `dispatch`: the compiler's count when the bundle has one (*out_exact 1),
- * else estimated from its kernel's name and its tensors' shapes (the last bound tensor is taken
- * as the output); 0 for data movement. *out_exact is 1 for matmul/linear/conv2d (2·M·N·K
- * counted from shapes), 0 for per-element estimates. */
-uint64_t perf_estimate_flops(const mlgb_bundle *bundle, uint32_t dispatch, int *out_exact);
-
-/* Prints the --profile table of one run: a row per dispatch, then totals. */
+/* Prints the --profile table of one run: a row per dispatch with its device time and the
+ * bundle's FLOP and byte counts for it (the compiler's, from each op's cost rule), then totals. */
 void perf_print_profile(FILE *f, const mlgb_bundle *bundle, const mlg_dispatch_profile *profile, int n,
                         const perf_limits *limits);
 

@@ -32,6 +32,15 @@ int kt_conv2d_out_size(const kt_conv2d_desc *in, int64_t *out_h, int64_t *out_w)
   return 0;
 }
 
+int kt_conv2d_misfit(kir_module *m, const kt_conv2d_desc *d) {
+  return kt_fail(m, "the %lldx%lld kernel (stride [%lld, %lld], dilation [%lld, %lld]) does not "
+                 "fit the %lldx%lld input padded by [%lld, %lld, %lld, %lld]",
+                 (long long)d->kh, (long long)d->kw, (long long)d->stride_h,
+                 (long long)d->stride_w, (long long)d->dil_h, (long long)d->dil_w,
+                 (long long)d->h, (long long)d->w, (long long)d->pad_top, (long long)d->pad_left,
+                 (long long)d->pad_bottom, (long long)d->pad_right);
+}
+
 int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_kernel **out_kernel,
               int64_t out_groups[3]) {
   *out_kernel = NULL;
@@ -39,17 +48,23 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
   const kt_conv2d_desc *d = &nd;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   int64_t ho, wo;
-  if (kt_conv2d_out_size(d, &ho, &wo)) return -1;
-  if (d->n < 1 || d->c_in < 1 || d->h < 1 || d->w < 1 || d->c_out < 1 || d->groups < 1) return -1;
-  if (d->c_in % d->groups || d->c_out % d->groups) return -1;
+  if (d->n < 1 || d->c_in < 1 || d->h < 1 || d->w < 1 || d->c_out < 1 || d->groups < 1)
+    return kt_fail(m, "every dim and groups must be at least 1");
+  if (kt_conv2d_out_size(d, &ho, &wo)) return kt_conv2d_misfit(m, d);
+  if (d->c_in % d->groups || d->c_out % d->groups)
+    return kt_fail(m, "groups (%lld) must divide the input channels (%lld) and the output "
+                   "channels (%lld)", (long long)d->groups, (long long)d->c_in,
+                   (long long)d->c_out);
   const int64_t cin_g = d->c_in / d->groups, cout_g = d->c_out / d->groups;
   const int64_t H = d->h, W = d->w, KH = d->kh, KW = d->kw;
   if (d->n * d->c_in * H * W >= LIMIT32 || d->n * d->c_out * ho * wo >= LIMIT32 ||
       d->c_out * cin_g * KH * KW >= LIMIT32)
-    return -1;
+    return kt_fail(m, "x, the weight or y has 2^31 elements or more (32-bit indexing)");
   int ls = d->local_size ? d->local_size : 64;
   int ocb = d->oc_block ? d->oc_block : 4;
-  if (ls < 1 || ls > 1024 || ocb < 1 || ocb > MAX_OCB) return -1;
+  if (ls < 1 || ls > 1024 || ocb < 1 || ocb > MAX_OCB)
+    return kt_fail(m, "local size %d or output-channel block %d out of range (1..1024, 1..%d)",
+                   ls, ocb, MAX_OCB);
   if (ocb > cout_g) ocb = (int)cout_g;
   const int64_t nblk = kt_ceil_div(cout_g, ocb);
   const int64_t hw_out = ho * wo, wsz = cin_g * KH * KW;
@@ -159,7 +174,7 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *in, kir_ker
       v = d->epilogue.fn(b, v, &at, d->epilogue.user);
       if (!v) {
         kir_kernel_end(b, NULL);
-        return -1;
+        return kt_fail(m, "the fused epilogue could not be built");
       }
     }
     kir_store(b, by, yidx, v);

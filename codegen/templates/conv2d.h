@@ -42,11 +42,14 @@ typedef struct kt_conv2d_desc {
 
 /* Output spatial size; returns -1 if the descriptor gives an empty or invalid output. */
 int kt_conv2d_out_size(const kt_conv2d_desc *d, int64_t *out_h, int64_t *out_w);
+/* The reason for that -1, left in m (kt_fail); returns -1. */
+int kt_conv2d_misfit(kir_module *m, const kt_conv2d_desc *d);
 
 /* d with stride, dilation and groups of 0 replaced by 1, their documented defaults. */
 kt_conv2d_desc kt_conv2d_normalized(const kt_conv2d_desc *d);
 
-/* Builds the kernel. Returns 0, or -1 on an invalid descriptor or allocation failure. */
+/* Builds the kernel. Returns 0, or -1 (reason in m) on an invalid descriptor or allocation
+ * failure. */
 int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kernel **out_kernel,
               int64_t out_groups[3]);
 

@@ -60,7 +60,7 @@ int kt_conv2d_cpu_pad(kir_module *m, const char *name, const kt_conv2d_desc *in,
                       const kt_conv2d_cpu_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
   kt_conv2d_desc d = kt_conv2d_normalized(in);
-  if (!p->padded) return -1;
+  if (!p->padded) return kt_fail(m, "the plan pads nothing: no padded copy to build");
   /* One work-item per row of xp (over n·c_in·hp): its zeros and its copy of x's row are loops
    * with contiguous stores. (One item per element made tens of thousands of work-groups.) */
   const int64_t rows = d.n * d.c_in * p->hp;
@@ -126,9 +126,10 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
   *out_kernel = NULL;
   kt_conv2d_desc d = kt_conv2d_normalized(in);
   int64_t ho, wo;
-  if (kt_conv2d_out_size(&d, &ho, &wo) || p->rows < 1 || p->rows > MAX_ROWS || p->nvec < 1 ||
-      p->nvec > MAX_NVEC || p->vec < 1)
-    return -1;
+  if (kt_conv2d_out_size(&d, &ho, &wo)) return kt_conv2d_misfit(m, &d);
+  if (p->rows < 1 || p->rows > MAX_ROWS || p->nvec < 1 || p->nvec > MAX_NVEC || p->vec < 1)
+    return kt_fail(m, "the plan's rows (%d), vectors (%d) or vector width (%d) is out of range",
+                   p->rows, p->nvec, p->vec);
   const int VW = p->vec, NV = p->nvec, RM = p->rows, CN = VW * NV;
   const int64_t HW = ho * wo, M = d.n * HW, CP = p->c_out_pad, HPWP = p->hp * p->wp;
   const int64_t taps = d.kh * d.kw;
@@ -212,7 +213,7 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
           val = d.epilogue.fn(b, val, &at, d.epilogue.user);
           if (!val) {
             kir_kernel_end(b, NULL);
-            return -1;
+            return kt_fail(m, "the fused epilogue could not be built");
           }
         }
         kir_store(b, by, lin, val);

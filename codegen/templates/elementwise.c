@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include "kt_util.h"
+
 #define INDEX_LIMIT INT64_C(2147483647)
 
 static int64_t numel(int rank, const int64_t *shape) {
@@ -18,18 +20,25 @@ static int64_t numel(int rank, const int64_t *shape) {
 int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d,
                    kir_kernel **out_kernel, int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
-  if (!m || !name || !d || !d->scalar || d->rank < 0 || d->rank > KT_MAX_RANK ||
-      d->n_inputs < 1 || d->n_inputs > KT_EW_MAX_INPUTS)
-    return -1;
+  if (!m || !name || !d || !d->scalar) return kt_fail(m, "no module, name or formula");
+  if (d->rank < 0 || d->rank > KT_MAX_RANK)
+    return kt_fail(m, "rank %d (at most %d)", d->rank, KT_MAX_RANK);
+  if (d->n_inputs < 1 || d->n_inputs > KT_EW_MAX_INPUTS)
+    return kt_fail(m, "%d inputs (1 to %d)", d->n_inputs, KT_EW_MAX_INPUTS);
   int64_t n = numel(d->rank, d->shape);
-  if (n < 0 || n >= INDEX_LIMIT) return -1;
+  if (n < 0 || n >= INDEX_LIMIT)
+    return kt_fail(m, "the output has an empty dim or 2^31 elements or more");
   int ni = d->n_inputs;
   for (int j = 0; j < ni; j++) {
     const kt_ew_input *in = &d->inputs[j];
-    if (in->rank < 0 || in->rank > d->rank || numel(in->rank, in->shape) < 0) return -1;
+    if (in->rank < 0 || in->rank > d->rank || numel(in->rank, in->shape) < 0)
+      return kt_fail(m, "input %d has rank %d or an empty dim (the output has rank %d)", j,
+                     in->rank, d->rank);
     for (int id = 0; id < in->rank; id++) {
       int64_t osz = d->shape[id + d->rank - in->rank];
-      if (in->shape[id] != 1 && in->shape[id] != osz) return -1;
+      if (in->shape[id] != 1 && in->shape[id] != osz)
+        return kt_fail(m, "input %d does not broadcast to the output (dim %d is %lld, not 1 or "
+                       "%lld)", j, id, (long long)in->shape[id], (long long)osz);
     }
   }
 
@@ -141,7 +150,8 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
                         kt_ew_body_fn body, void *user, int local_size, kir_kernel **out_kernel,
                         int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
-  if (!m || !name || !body || n < 1 || n >= INDEX_LIMIT) return -1;
+  if (!m || !name || !body) return kt_fail(m, "no module, name or body");
+  if (n < 1 || n >= INDEX_LIMIT) return kt_fail(m, "%lld elements (1 to 2^31 - 1)", (long long)n);
   int ls = local_size > 0 ? local_size : KT_EW_LOCAL_SIZE;
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
@@ -155,7 +165,7 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
   kir_expr *result = kir_builder_failed(b) ? NULL : body(b, kir_var(b, vi), user);
   if (!result) {
     kir_kernel_end(b, NULL);
-    return -1;
+    return kt_fail(m, "the fused body could not be built");
   }
   if (result->type.scalar != out_dtype) result = kir_cast(b, kir_t(out_dtype), result);
   int ybuf = kir_buffer_param(b, "y", out_dtype, KIR_WRITE);
@@ -172,8 +182,10 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
                               int width, kt_ew_lane_fn lane, void *user, int local_size,
                               kir_kernel **out_kernel, int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
-  if (!m || !name || !lane || n < 1 || n >= INDEX_LIMIT || (width != 1 && width != 2 && width != 4))
-    return -1;
+  if (!m || !name || !lane) return kt_fail(m, "no module, name or body");
+  if (n < 1 || n >= INDEX_LIMIT) return kt_fail(m, "%lld elements (1 to 2^31 - 1)", (long long)n);
+  if (width != 1 && width != 2 && width != 4)
+    return kt_fail(m, "%d lanes per work-item (1, 2 or 4)", width);
   if (n % width != 0) width = 1;
   int64_t items = n / width;
   int ls = local_size > 0 ? local_size : KT_EW_LOCAL_SIZE;
@@ -203,7 +215,7 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
     result[l] = kir_builder_failed(b) ? NULL : lane(b, index[l], base, l, width, user);
     if (!result[l]) {
       kir_kernel_end(b, NULL);
-      return -1;
+      return kt_fail(m, "the fused body could not be built");
     }
     if (result[l]->type.scalar != out_dtype) result[l] = kir_cast(b, kir_t(out_dtype), result[l]);
     if (width > 1 && result[l]->kind != KIR_E_VAR && result[l]->kind != KIR_E_CONST_F &&

@@ -1,6 +1,16 @@
 /* kt_util.c — pieces the kernel templates share (kt_util.h). */
 #include "kt_util.h"
 
+#include <stdarg.h>
+
+int kt_fail(kir_module *m, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  kir_module_vset_error(m, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
 int64_t kt_one_if_0(int64_t v) { return v == 0 ? 1 : v; }
 
 int64_t kt_window_count(int64_t size, int64_t pad_lo, int64_t pad_hi, int64_t k, int64_t dil,

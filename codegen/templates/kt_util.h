@@ -1,12 +1,19 @@
-/* kt_util.h — small pieces the kernel templates share: descriptor defaults, the window-count
- * rule of convolution and pooling, and builders of common index and guard expressions.
- * Every expression is I32 unless said otherwise. Thread safety: reentrant. */
+/* kt_util.h — small pieces the kernel templates share: failure reasons, descriptor defaults,
+ * the window-count rule of convolution and pooling, and builders of common index and guard
+ * expressions. Every expression is I32 unless said otherwise. Thread safety: reentrant.
+ *
+ * Every template returns 0, or -1 with the reason left in the module (kir_module_error): what
+ * it cannot build, in the descriptor's terms, e.g. "groups (3) must divide the input channels
+ * (16) and the output channels (8)". */
 #ifndef MLG_KT_UTIL_H
 #define MLG_KT_UTIL_H
 
 #include <stdint.h>
 
 #include "../kir.h"
+
+/* Leaves the reason (printf format) in m (kir_module_set_error); returns -1. */
+int       kt_fail(kir_module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* v, or 1 for 0: a descriptor field whose documented default is 1. */
 int64_t   kt_one_if_0(int64_t v);

@@ -78,44 +78,55 @@ static int span_ok(const kt_matmul_desc *d, int64_t offset, const int64_t *bstri
   return lo >= 0 && hi < LIMIT32;
 }
 
-static int valid(const kt_matmul_desc *d) {
-  if (d->m < 1 || d->n < 1 || d->k < 1) return 0;
-  if (d->n_batch < 0 || d->n_batch > KT_MATMUL_MAX_BATCH) return 0;
+/* 0 when the template can build d; else -1 with the reason in m. */
+static int check(kir_module *m, const kt_matmul_desc *d) {
+  if (d->m < 1 || d->n < 1 || d->k < 1)
+    return kt_fail(m, "M, N and K must be at least 1 (got %lld, %lld, %lld)", (long long)d->m,
+                   (long long)d->n, (long long)d->k);
+  if (d->n_batch < 0 || d->n_batch > KT_MATMUL_MAX_BATCH)
+    return kt_fail(m, "%d batch dims (at most %d)", d->n_batch, KT_MATMUL_MAX_BATCH);
   int64_t nb = 1;
   for (int i = 0; i < d->n_batch; i++) {
-    if (d->batch[i] < 1) return 0;
-    if (!d->strided && (d->a_batch_stride[i] < 0 || d->b_batch_stride[i] < 0)) return 0;
+    if (d->batch[i] < 1) return kt_fail(m, "batch dim %d is %lld", i, (long long)d->batch[i]);
+    if (!d->strided && (d->a_batch_stride[i] < 0 || d->b_batch_stride[i] < 0))
+      return kt_fail(m, "a negative batch stride needs the strided kernel");
     nb *= d->batch[i];
-    if (nb >= LIMIT32) return 0;
+    if (nb >= LIMIT32) return kt_fail(m, "2^31 batch items or more");
   }
-  if (d->m * d->n >= LIMIT32 || d->m * d->k >= LIMIT32 || d->k * d->n >= LIMIT32) return 0;
-  if (nb * d->m * d->n >= LIMIT32) return 0;
-  /* Every element each operand addresses must stay addressable in 32 bits. */
+  if (d->m * d->n >= LIMIT32 || d->m * d->k >= LIMIT32 || d->k * d->n >= LIMIT32 ||
+      nb * d->m * d->n >= LIMIT32)
+    return kt_fail(m, "an operand or the result has 2^31 elements or more (32-bit indexing)");
   if (d->c_fold && (d->c_fold < 0 || !d->strided || d->n_batch || d->n % d->c_fold ||
                     d->c_stride_m != d->c_fold || d->c_stride_n != 1))
-    return 0;
+    return kt_fail(m, "C folded by %lld does not match its layout", (long long)d->c_fold);
   const kt_matmul_im2col *g = &d->b_im2col;
   if (g->on) {
     int64_t hw = g->h_out * g->w_out;
     if (g->c_in < 1 || g->h < 1 || g->w < 1 || g->kh < 1 || g->kw < 1 || g->stride_h < 1 ||
         g->stride_w < 1 || g->dil_h < 1 || g->dil_w < 1 || hw < 1 || d->n_batch ||
         d->k != g->c_in * g->kh * g->kw || d->n % hw || d->n / hw * g->c_in * g->h * g->w >= LIMIT32)
-      return 0;
+      return kt_fail(m, "the im2col gather of B does not match K = %lld and N = %lld",
+                     (long long)d->k, (long long)d->n);
   }
+  /* Every element each operand addresses must stay addressable in 32 bits. */
   if (!span_ok(d, d->a_offset, d->a_batch_stride, d->a_stride_m, d->m, d->a_stride_k, d->k) ||
       (!g->on && !span_ok(d, d->b_offset, d->b_batch_stride, d->b_stride_k, d->k, d->b_stride_n, d->n)) ||
       (!d->c_fold && !span_ok(d, 0, d->c_batch_stride, d->c_stride_m, d->m, d->c_stride_n, d->n)))
-    return 0;
-  if (d->a_norm && !(d->a_norm_eps >= 0.0)) return 0;
-  if (d->tile_m < 1 || d->tile_n < 1 || d->tile_k < 1 || d->reg_m < 1 || d->reg_n < 1) return 0;
-  if (d->reg_m > MAX_REG || d->reg_n > MAX_REG) return 0;
-  if (d->tile_m % d->reg_m || d->tile_n % d->reg_n) return 0;
+    return kt_fail(m, "an operand's strides address elements outside [0, 2^31)");
+  if (d->a_norm && !(d->a_norm_eps >= 0.0))
+    return kt_fail(m, "the row norm's eps (%g) must be >= 0", d->a_norm_eps);
+  if (d->tile_m < 1 || d->tile_n < 1 || d->tile_k < 1 || d->reg_m < 1 || d->reg_n < 1 ||
+      d->reg_m > MAX_REG || d->reg_n > MAX_REG || d->tile_m % d->reg_m || d->tile_n % d->reg_n)
+    return kt_fail(m, "tiles %dx%dx%d with %dx%d registers per work-item (each register block "
+                   "1..%d, dividing its tile)", d->tile_m, d->tile_n, d->tile_k, d->reg_m,
+                   d->reg_n, MAX_REG);
   int64_t wi = (int64_t)(d->tile_m / d->reg_m) * (d->tile_n / d->reg_n);
-  if (wi > 1024) return 0;
+  if (wi > 1024) return kt_fail(m, "%lld work-items per group (at most 1024)", (long long)wi);
   if ((int64_t)(d->tile_m + d->tile_n) * d->tile_k * 4 + (d->a_norm ? 8 * d->tile_m : 0) >
       48 * 1024)
-    return 0;
-  return 1;
+    return kt_fail(m, "tiles %dx%dx%d need more than 48 KiB of local memory", d->tile_m,
+                   d->tile_n, d->tile_k);
+  return 0;
 }
 
 /* Row statistics of A for the layer-norm prologue: for each tile row (strided over the
@@ -241,7 +252,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kt_matmul_desc d = *desc;
   kt_matmul_pick_tiles(&d);
   resolve_layouts(&d);
-  if (!valid(&d)) return -1;
+  if (check(m, &d)) return -1;
   /* The CPU kernel stores rows of C as they lie: not folded images. */
   int special = d.c_fold ? 0 : kt_matmul_cpu(m, name, &d, out_kernel, out_groups);
   /* Tiles given by the caller (a tuned table) are for the tiled kernel. */
@@ -304,7 +315,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
     kt_tile_free(&ta);
     kt_tile_free(&tb);
     kir_kernel_end(b, NULL);
-    return -1;
+    return kt_fail(m, "out of memory");
   }
   kt_tile_fetch(b, &ta, kir_i32(b, 0));
   kt_tile_fetch(b, &tb, kir_i32(b, 0));
@@ -377,7 +388,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
         for (int q = 0; q < w; q++) vals[q] = kir_var(b, acc[i][j + q]);
         if (kt_matmul_frame_store(b, &f, w, vals, kir_var(b, row), col) != 0) {
           kir_kernel_end(b, NULL);
-          return -1;
+          return kt_fail(m, "the fused epilogue could not be built");
         }
         if (col_guard) kir_end(b);
       }

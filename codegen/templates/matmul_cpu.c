@@ -136,7 +136,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
         kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, v * VW + l));
         if (store_one(b, &s, kir_component(b, kir_var(b, acc[i][v]), l), row, col)) {
           kir_kernel_end(b, NULL);
-          return -1;
+          return kt_fail(m, "the fused epilogue could not be built");
         }
       }
     }
@@ -174,7 +174,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
       if (ragged_m) kir_if(b, kt_lt(b, row, M));
       if (store_one(b, &s, kir_var(b, sacc[i]), row, kir_var(b, col))) {
         kir_kernel_end(b, NULL);
-        return -1;
+        return kt_fail(m, "the fused epilogue could not be built");
       }
       if (ragged_m) kir_end(b);
     }
@@ -264,7 +264,7 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
       if (ragged_n) kir_if(b, kt_lt(b, col, N));
       if (store_one(b, &s, kir_var(b, sacc[i][j]), row, col)) {
         kir_kernel_end(b, NULL);
-        return -1;
+        return kt_fail(m, "the fused epilogue could not be built");
       }
       if (ragged_n) kir_end(b);
     }
@@ -296,7 +296,10 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   const int64_t lim = (int64_t)1 << 31;
   if (R < 1 || K < 1 || r_pad < R || r_pad > lim / K || offset < 0 || stride_r < 0 ||
       stride_k < 0 || offset + (R - 1) * stride_r + (K - 1) * stride_k >= lim)
-    return -1;
+    return kt_fail(m, "packing %lld rows of %lld (padded to %lld) from offset %lld, strides "
+                   "[%lld, %lld], leaves 32-bit indexing", (long long)R, (long long)K,
+                   (long long)r_pad, (long long)offset, (long long)stride_r,
+                   (long long)stride_k);
   /* One work-item per row k of dst, looping over its r_pad columns: contiguous stores, and the
    * neighbouring items read the neighbouring element of the same source lines. (One item per
    * element ran 4× slower on PoCL: thousands of tiny work-groups.) */

@@ -136,7 +136,7 @@ int kt_matmul_skinny(kir_module *m, const char *name, const kt_matmul_desc *d, k
   if (!b) return -1;
   if ((dot ? build_dot(b, &s) : build_column(b, &s)) != 0) {
     kir_kernel_end(b, NULL);
-    return -1;
+    return kt_fail(m, "the fused epilogue or the row reduction could not be built");
   }
   out_groups[0] = dot ? d->n : kt_ceil_div(d->n, COL_LANES);
   out_groups[1] = 1;

@@ -36,14 +36,23 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
   const kt_pool2d_desc *d = &nd;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   int64_t ho, wo;
-  if (kt_pool2d_out_size(d, &ho, &wo)) return -1;
-  if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1) return -1;
-  if (d->n * d->c * d->h * d->w >= LIMIT32) return -1;
+  if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1)
+    return kt_fail(m, "every dim must be at least 1");
+  if (kt_pool2d_out_size(d, &ho, &wo))
+    return kt_fail(m, "the %lldx%lld window (stride [%lld, %lld]) does not fit the %lldx%lld "
+                   "input padded by [%lld, %lld, %lld, %lld]", (long long)d->kh,
+                   (long long)d->kw, (long long)d->stride_h, (long long)d->stride_w,
+                   (long long)d->h, (long long)d->w, (long long)d->pad_top,
+                   (long long)d->pad_left, (long long)d->pad_bottom, (long long)d->pad_right);
+  if (d->n * d->c * d->h * d->w >= LIMIT32)
+    return kt_fail(m, "x has 2^31 elements or more (32-bit indexing)");
   int64_t dh = kt_one_if_0(d->dil_h), dw = kt_one_if_0(d->dil_w);
   int is_max = d->kind == KT_POOL_MAX;
-  if (!is_max && (dh != 1 || dw != 1)) return -1;
+  if (!is_max && (dh != 1 || dw != 1))
+    return kt_fail(m, "average pooling with dilation [%lld, %lld] (only 1 is supported)",
+                   (long long)dh, (long long)dw);
   int ls = d->local_size ? d->local_size : 64;
-  if (ls < 1 || ls > 1024) return -1;
+  if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
   const int64_t H = d->h, W = d->w, hw_out = ho * wo;
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
@@ -102,10 +111,13 @@ int kt_global_avg_pool2d(kir_module *m, const char *name, const kt_global_pool_d
                          kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
-  if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1) return -1;
-  if (d->n * d->c * d->h * d->w >= LIMIT32) return -1;
+  if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1)
+    return kt_fail(m, "every dim must be at least 1");
+  if (d->n * d->c * d->h * d->w >= LIMIT32)
+    return kt_fail(m, "x has 2^31 elements or more (32-bit indexing)");
   int ls = d->local_size ? d->local_size : 64;
-  if (ls < 1 || ls > 1024 || (ls & (ls - 1))) return -1;
+  if (ls < 1 || ls > 1024 || (ls & (ls - 1)))
+    return kt_fail(m, "local size %d (a power of two, at most 1024)", ls);
   const int64_t hw = d->h * d->w;
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "kt_util.h"
+
 int64_t kt_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 static int is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
@@ -131,18 +133,21 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
               int64_t out_groups[3]) {
   *out_kernel = NULL;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
-  if (d->rank < 0 || d->rank > KT_MAX_RANK) return -1;
+  if (d->rank < 0 || d->rank > KT_MAX_RANK)
+    return kt_fail(m, "rank %d (at most %d)", d->rank, KT_MAX_RANK);
   int ls = d->local_size ? d->local_size : 128;
-  if (!is_pow2(ls) || ls > 1024) return -1;
+  if (!is_pow2(ls) || ls > 1024)
+    return kt_fail(m, "local size %d (a power of two, at most 1024)", ls);
 
   /* Merge dims: drop extent-1 dims, join neighbours of the same kind. */
   dim_group kept[KT_MAX_RANK], red[KT_MAX_RANK];
   int n_kept = 0, n_red = 0, last_kind = -1;
   int64_t stride = 1, total = 1;
   for (int i = d->rank - 1; i >= 0; i--) {
-    if (d->shape[i] < 1) return -1;
+    if (d->shape[i] < 1) return kt_fail(m, "dim %d is %lld", i, (long long)d->shape[i]);
     total *= d->shape[i];
-    if (total >= ((int64_t)1 << 31)) return -1;
+    if (total >= ((int64_t)1 << 31))
+      return kt_fail(m, "x has 2^31 elements or more (32-bit indexing)");
   }
   /* Walk from the innermost dim outwards so strides are known; fill the groups reversed. */
   dim_group kept_r[KT_MAX_RANK], red_r[KT_MAX_RANK];

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "kt_util.h"
 #include "reduce.h"
 
 #define LIMIT32 ((int64_t)1 << 31)
@@ -111,11 +112,14 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
                      int64_t out_groups[3]) {
   *out_kernel = NULL;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
-  if (d->outer < 1 || d->axis_len < 1 || d->inner < 1) return -1;
-  if (d->outer * d->axis_len * d->inner >= LIMIT32) return -1;
+  if (d->outer < 1 || d->axis_len < 1 || d->inner < 1)
+    return kt_fail(m, "every dim must be at least 1");
+  if (d->outer * d->axis_len * d->inner >= LIMIT32)
+    return kt_fail(m, "x has 2^31 elements or more (32-bit indexing)");
   const int64_t L = d->axis_len, inner = d->inner, rows = d->outer * d->inner;
   row_map r;
-  if (row_map_plan(rows, L, d->local_size, d->subgroups, &r)) return -1;
+  if (row_map_plan(rows, L, d->local_size, d->subgroups, &r))
+    return kt_fail(m, "local size %d (a power of two, at most 1024)", d->local_size);
 
   kir_builder *b = kir_kernel_begin(m, name, r.ls, 1, 1);
   if (!b) return -1;
@@ -139,7 +143,7 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
   int rmax = row_total(b, &r, KIR_MAX, mx, "row_max");
   if (rmax < 0) {
     kir_kernel_end(b, NULL);
-    return -1;
+    return kt_fail(m, "out of memory");
   }
 
   int sum = kir_var_new(b, "sum", kir_t(KIR_F32));
@@ -153,7 +157,7 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
   int rsum = row_total(b, &r, KIR_ADD, sum, "row_sum");
   if (rsum < 0) {
     kir_kernel_end(b, NULL);
-    return -1;
+    return kt_fail(m, "out of memory");
   }
 
   int scale = kir_var_new(b, d->log ? "log_sum" : "inv_sum", kir_t(KIR_F32));
@@ -184,11 +188,14 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
                         int64_t out_groups[3]) {
   *out_kernel = NULL;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
-  if (d->rows < 1 || d->norm_size < 1 || d->rows * d->norm_size >= LIMIT32) return -1;
-  if (!(d->eps >= 0.0)) return -1;
+  if (d->rows < 1 || d->norm_size < 1) return kt_fail(m, "every dim must be at least 1");
+  if (d->rows * d->norm_size >= LIMIT32)
+    return kt_fail(m, "x has 2^31 elements or more (32-bit indexing)");
+  if (!(d->eps >= 0.0)) return kt_fail(m, "eps (%g) must be >= 0", d->eps);
   const int64_t L = d->norm_size;
   row_map r;
-  if (row_map_plan(d->rows, L, d->local_size, d->subgroups, &r)) return -1;
+  if (row_map_plan(d->rows, L, d->local_size, d->subgroups, &r))
+    return kt_fail(m, "local size %d (a power of two, at most 1024)", d->local_size);
 
   kir_builder *b = kir_kernel_begin(m, name, r.ls, 1, 1);
   if (!b) return -1;
@@ -209,7 +216,7 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
   int tot = row_total(b, &r, KIR_ADD, s1, "row_sum");
   if (tot < 0) {
     kir_kernel_end(b, NULL);
-    return -1;
+    return kt_fail(m, "out of memory");
   }
   int mean = kir_var_new(b, "mean", kir_t(KIR_F32));
   kir_decl(b, mean, kir_bin(b, KIR_DIV, kir_var(b, tot), kir_f32(b, (double)L)));
@@ -225,7 +232,7 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
   int sq = row_total(b, &r, KIR_ADD, s2, "row_sq");
   if (sq < 0) {
     kir_kernel_end(b, NULL);
-    return -1;
+    return kt_fail(m, "out of memory");
   }
   int inv = kir_var_new(b, "inv_std", kir_t(KIR_F32));
   kir_decl(b, inv, kir_bin(b, KIR_DIV, kir_f32(b, 1.0),
@@ -249,10 +256,12 @@ int kt_batch_norm(kir_module *m, const char *name, const kt_batch_norm_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
-  if (d->n < 1 || d->c < 1 || d->hw < 1 || d->n * d->c * d->hw >= LIMIT32) return -1;
-  if (!(d->eps >= 0.0)) return -1;
+  if (d->n < 1 || d->c < 1 || d->hw < 1) return kt_fail(m, "every dim must be at least 1");
+  if (d->n * d->c * d->hw >= LIMIT32)
+    return kt_fail(m, "x has 2^31 elements or more (32-bit indexing)");
+  if (!(d->eps >= 0.0)) return kt_fail(m, "eps (%g) must be >= 0", d->eps);
   int ls = d->local_size ? d->local_size : 256;
-  if (ls < 1 || ls > 1024) return -1;
+  if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
   const int64_t total = d->n * d->c * d->hw;
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);

@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include "kt_util.h"
+
 #define INDEX_LIMIT INT64_C(2147483647)
 
 /* Element count, or -1 if a dim is < 1 or the count reaches 2^31. */
@@ -50,7 +52,9 @@ static int valid_dtype(kir_scalar s) { return s == KIR_F32 || s == KIR_I32; }
 int kt_copy(kir_module *m, const char *name, int64_t n, kir_scalar dtype,
             kir_kernel **out_kernel, int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
-  if (!m || !name || n < 1 || n >= INDEX_LIMIT || !valid_dtype(dtype)) return -1;
+  if (!m || !name) return kt_fail(m, "no module or name");
+  if (n < 1 || n >= INDEX_LIMIT) return kt_fail(m, "%lld elements (1 to 2^31 - 1)", (long long)n);
+  if (!valid_dtype(dtype)) return kt_fail(m, "element type %d (f32 or i32)", (int)dtype);
   kir_builder *b = kir_kernel_begin(m, name, KT_SHAPE_LOCAL_SIZE, 1, 1);
   if (!b) return -1;
   int x = kir_buffer_param(b, "x", dtype, KIR_READ);
@@ -66,7 +70,7 @@ static int strided_read(kir_module *m, const char *name, kir_scalar dtype, int r
                         const int64_t *dims, const int64_t *stride, int64_t base,
                         kir_kernel **out_kernel, int64_t out_groups[3]) {
   int64_t n = numel(rank, dims);
-  if (n < 0) return -1;
+  if (n < 0) return kt_fail(m, "the output has an empty dim or 2^31 elements or more");
   /* Drop size-1 dims; merge c into its left neighbour when the strides chain. */
   int r = 0;
   int64_t cd[KT_MAX_RANK], cs[KT_MAX_RANK];
@@ -114,15 +118,18 @@ static void contiguous_strides(int rank, const int64_t *shape, int64_t *stride) 
 int kt_transpose(kir_module *m, const char *name, const kt_transpose_desc *d,
                  kir_kernel **out_kernel, int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
-  if (!m || !name || !d || d->rank < 0 || d->rank > KT_MAX_RANK || !valid_dtype(d->dtype) ||
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  if (d->rank < 0 || d->rank > KT_MAX_RANK || !valid_dtype(d->dtype) ||
       numel(d->rank, d->shape) < 0)
-    return -1;
+    return kt_fail(m, "rank %d, element type %d, or an empty or 2^31-element input (rank at most "
+                   "%d, f32 or i32)", d->rank, (int)d->dtype, KT_MAX_RANK);
   int seen[KT_MAX_RANK] = {0};
   int64_t in_stride[KT_MAX_RANK], out_dims[KT_MAX_RANK], stride[KT_MAX_RANK];
   contiguous_strides(d->rank, d->shape, in_stride);
   for (int k = 0; k < d->rank; k++) {
     int p = d->perm[k];
-    if (p < 0 || p >= d->rank || seen[p]) return -1;
+    if (p < 0 || p >= d->rank || seen[p])
+      return kt_fail(m, "perm is not a permutation of 0..%d", d->rank - 1);
     seen[p] = 1;
     out_dims[k] = d->shape[p];
     stride[k] = in_stride[p];
@@ -178,17 +185,21 @@ int kt_slice_resolve(int rank, const int64_t *in_shape, int n, const int64_t *st
 int kt_slice(kir_module *m, const char *name, const kt_slice_desc *d, kir_kernel **out_kernel,
              int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
-  if (!m || !name || !d || d->rank < 0 || d->rank > KT_MAX_RANK || !valid_dtype(d->dtype) ||
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  if (d->rank < 0 || d->rank > KT_MAX_RANK || !valid_dtype(d->dtype) ||
       numel(d->rank, d->in_shape) < 0)
-    return -1;
+    return kt_fail(m, "rank %d, element type %d, or an empty or 2^31-element input (rank at most "
+                   "%d, f32 or i32)", d->rank, (int)d->dtype, KT_MAX_RANK);
   int64_t in_stride[KT_MAX_RANK], stride[KT_MAX_RANK], base = 0;
   contiguous_strides(d->rank, d->in_shape, in_stride);
   for (int k = 0; k < d->rank; k++) {
     int64_t dim = d->in_shape[k], s = d->start[k], st = d->step[k], cnt = d->out_shape[k];
     /* Every index read, start + c·step for c < cnt, must lie in [0, dim). */
-    if (st == 0 || cnt < 1 || s < 0 || s >= dim || st > dim || st < -dim) return -1;
-    int64_t last = s + (cnt - 1) * st;
-    if (last < 0 || last >= dim) return -1;
+    int bad = st == 0 || cnt < 1 || s < 0 || s >= dim || st > dim || st < -dim;
+    int64_t last = bad ? 0 : s + (cnt - 1) * st;
+    if (bad || last < 0 || last >= dim)
+      return kt_fail(m, "dim %d: %lld elements from %lld by %lld do not lie in [0, %lld)", k,
+                     (long long)cnt, (long long)s, (long long)st, (long long)dim);
     base += s * in_stride[k];
     stride[k] = st * in_stride[k];
   }
@@ -207,18 +218,24 @@ static void split_axis(int rank, const int64_t *shape, int axis, int64_t *outer,
 int kt_concat(kir_module *m, const char *name, const kt_concat_desc *d, kir_kernel **out_kernel,
               int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
-  if (!m || !name || !d || d->rank < 1 || d->rank > KT_MAX_RANK || d->axis < 0 ||
-      d->axis >= d->rank || d->n_inputs < 1 || d->n_inputs > KT_CONCAT_MAX_INPUTS ||
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  if (d->rank < 1 || d->rank > KT_MAX_RANK || d->axis < 0 || d->axis >= d->rank ||
       !valid_dtype(d->dtype))
-    return -1;
+    return kt_fail(m, "rank %d, axis %d or element type %d (rank 1..%d, f32 or i32)", d->rank,
+                   d->axis, (int)d->dtype, KT_MAX_RANK);
+  if (d->n_inputs < 1 || d->n_inputs > KT_CONCAT_MAX_INPUTS)
+    return kt_fail(m, "%d inputs (1 to %d)", d->n_inputs, KT_CONCAT_MAX_INPUTS);
   int64_t n = numel(d->rank, d->shape);
-  if (n < 0) return -1;
+  if (n < 0) return kt_fail(m, "the output has an empty dim or 2^31 elements or more");
   int64_t total = 0;
   for (int k = 0; k < d->n_inputs; k++) {
-    if (d->axis_size[k] < 1) return -1;
+    if (d->axis_size[k] < 1)
+      return kt_fail(m, "input %d is %lld long on the axis", k, (long long)d->axis_size[k]);
     total += d->axis_size[k];
   }
-  if (total != d->shape[d->axis]) return -1;
+  if (total != d->shape[d->axis])
+    return kt_fail(m, "the inputs add up to %lld on the axis, the output has %lld",
+                   (long long)total, (long long)d->shape[d->axis]);
   int64_t outer, inner, a_dim = d->shape[d->axis];
   split_axis(d->rank, d->shape, d->axis, &outer, &inner);
 
@@ -257,14 +274,19 @@ int kt_concat(kir_module *m, const char *name, const kt_concat_desc *d, kir_kern
 int kt_gather(kir_module *m, const char *name, const kt_gather_desc *d, kir_kernel **out_kernel,
               int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
-  if (!m || !name || !d || d->rank < 1 || d->rank > KT_MAX_RANK || d->axis < 0 ||
-      d->axis >= d->rank || !valid_dtype(d->dtype) || !valid_dtype(d->index_dtype) ||
-      d->n_indices < 1 || d->n_indices >= INDEX_LIMIT || numel(d->rank, d->shape) < 0)
-    return -1;
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  if (d->rank < 1 || d->rank > KT_MAX_RANK || d->axis < 0 || d->axis >= d->rank ||
+      !valid_dtype(d->dtype) || !valid_dtype(d->index_dtype) || numel(d->rank, d->shape) < 0)
+    return kt_fail(m, "rank %d, axis %d, element types %d and %d, or an empty or 2^31-element "
+                   "x (rank 1..%d, f32 or i32)", d->rank, d->axis, (int)d->dtype,
+                   (int)d->index_dtype, KT_MAX_RANK);
+  if (d->n_indices < 1 || d->n_indices >= INDEX_LIMIT)
+    return kt_fail(m, "%lld indices (1 to 2^31 - 1)", (long long)d->n_indices);
   int64_t outer, inner, a_dim = d->shape[d->axis];
   split_axis(d->rank, d->shape, d->axis, &outer, &inner);
   int64_t q_n = d->n_indices;
-  if (outer > (INDEX_LIMIT - 1) / q_n || outer * q_n > (INDEX_LIMIT - 1) / inner) return -1;
+  if (outer > (INDEX_LIMIT - 1) / q_n || outer * q_n > (INDEX_LIMIT - 1) / inner)
+    return kt_fail(m, "the output has 2^31 elements or more (32-bit indexing)");
   int64_t n = outer * q_n * inner;
 
   kir_builder *b = kir_kernel_begin(m, name, KT_SHAPE_LOCAL_SIZE, 1, 1);

@@ -5,6 +5,8 @@
 #include "../lower_util.h"
 #include "templates/rowwise.h"
 
+enum { A_EPS };
+
 static int batch_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                             mlg_shape_error *err) {
   static const char *const names[] = { "x", "weight", "bias", "mean", "var" };
@@ -23,8 +25,8 @@ static int batch_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_t
       return -1;
     }
   }
-  if (!(attrs[0].f >= 0)) {
-    mlg_shape_errorf(err, -1, 0, "'eps' must be >= 0");
+  if (!(attrs[A_EPS].f >= 0)) {
+    mlg_shape_errorf(err, -1, A_EPS, "'eps' must be >= 0");
     return -1;
   }
   *out = in[0];
@@ -35,16 +37,25 @@ static int batch_norm_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   kt_batch_norm_desc d = {.n = x->dims[0], .c = x->dims[1], .hw = 1, .has_weight = 1,
-                          .has_bias = 1, .eps = mlg_node_attr_float(n, "eps", 1e-5)};
+                          .has_bias = 1, .eps = mlg_attr_float(n, A_EPS)};
   for (int i = 2; i < x->rank; i++) d.hw *= x->dims[i];
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_batch_norm(ctx->out->module, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[6] = {n->inputs[0], n->inputs[1], n->inputs[2], n->inputs[3], n->inputs[4], node};
-  return mlg_lower_emit(ctx, node, k, groups, args, 6);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_batch_norm(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 5);
+}
+
+/* Per element: (x - mean) · rsqrt(var + eps) · weight + bias (4). */
+static void batch_norm_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = 4 * mlg_type_numel(&g->nodes[node].type);
+}
+
+/* Inputs x, weight, bias, mean, var: exactly the channel norm optimize.h folds. */
+static int batch_norm_channel_norm(const mlg_node *n, mlg_channel_norm *out) {
+  if (n->n_inputs != 5 || mlg_attr_at(n, A_EPS)->kind != MLG_ATTR_FLOAT) return -1;
+  *out = (mlg_channel_norm){.scale = 1, .shift = 2, .mean = 3, .var = 4,
+                            .eps = mlg_attr_float(n, A_EPS)};
+  return 0;
 }
 
 const mlg_op_def mlg_op_batch_norm = {
@@ -58,5 +69,9 @@ const mlg_op_def mlg_op_batch_norm = {
   },
   .infer = batch_norm_infer,
   .lower = batch_norm_lower,
+  .cost = batch_norm_cost,
+  .algebra = { .channel_norm = batch_norm_channel_norm },
+  .input_names = "x, weight, bias, mean, var",
+  .shape_doc = "as x",
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over channels (inference)",
 };

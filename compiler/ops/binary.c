@@ -1,4 +1,6 @@
-/* binary.c — elementwise ops of two f32 tensors with NumPy broadcasting. */
+/* binary.c — elementwise ops of two f32 tensors with NumPy broadcasting. Their identities
+ * (x + 0, x * 1, ...) hold for every IEEE value, so simplify may drop them; x * 0 and x - x
+ * are not identities (inf, NaN). */
 #include "op_util.h"
 #include "templates/elementwise.h"
 
@@ -10,7 +12,7 @@ static int binary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
 
 /* The scalar formula of each op, shared by the elementwise kernel template and fusion. */
 #define BINARY_SCALAR(op)                                                                   \
-  static kir_expr *op##_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {      \
+  static kir_expr *op##_scalar(kir_builder *b, kir_expr **in, const mlg_node *n) {         \
     return kt_sf_##op(b, in[0], in[1]);                                                     \
   }
 BINARY_SCALAR(add)
@@ -28,6 +30,9 @@ const mlg_op_def mlg_op_add = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = add_scalar,
+  .algebra = { .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0 },
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a + b (broadcasting)",
 };
 
@@ -38,6 +43,9 @@ const mlg_op_def mlg_op_sub = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = sub_scalar,
+  .algebra = { .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0 },
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a - b (broadcasting)",
 };
 
@@ -48,6 +56,9 @@ const mlg_op_def mlg_op_mul = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = mul_scalar,
+  .algebra = { .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1 },
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a * b (broadcasting)",
 };
 
@@ -58,6 +69,9 @@ const mlg_op_def mlg_op_div = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = div_scalar,
+  .algebra = { .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1 },
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a / b (broadcasting)",
 };
 
@@ -68,6 +82,8 @@ const mlg_op_def mlg_op_pow = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = pow_scalar,
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "a ^ b (broadcasting)",
 };
 
@@ -78,6 +94,8 @@ const mlg_op_def mlg_op_maximum = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = maximum_scalar,
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "elementwise max(a, b) (broadcasting)",
 };
 
@@ -88,5 +106,7 @@ const mlg_op_def mlg_op_minimum = {
   .max_inputs = 2,
   .infer = binary_infer,
   .scalar = minimum_scalar,
+  .input_names = "a, b",
+  .shape_doc = "NumPy broadcast of a and b",
   .doc = "elementwise min(a, b) (broadcasting)",
 };

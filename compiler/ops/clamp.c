@@ -2,19 +2,22 @@
 #include "op_util.h"
 #include "templates/elementwise.h"
 
+enum { A_LO, A_HI };
+
 static int clamp_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                        mlg_shape_error *err) {
   if (mlg_require_f32(in, n_in, err)) return -1;
-  if (attrs[0].f > attrs[1].f) {
-    mlg_shape_errorf(err, -1, 0, "lo (%g) is greater than hi (%g)", attrs[0].f, attrs[1].f);
+  if (attrs[A_LO].f > attrs[A_HI].f) {
+    mlg_shape_errorf(err, -1, A_LO, "lo (%g) is greater than hi (%g)", attrs[A_LO].f,
+                     attrs[A_HI].f);
     return -1;
   }
   *out = in[0];
   return 0;
 }
 
-static kir_expr *clamp_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  return kt_sf_clamp(b, in[0], attrs[0].f, attrs[1].f);
+static kir_expr *clamp_scalar(kir_builder *b, kir_expr **in, const mlg_node *n) {
+  return kt_sf_clamp(b, in[0], mlg_attr_float(n, A_LO), mlg_attr_float(n, A_HI));
 }
 
 static const mlg_op_spelling clamp_foreign[] = {
@@ -36,6 +39,8 @@ const mlg_op_def mlg_op_clamp = {
   },
   .infer = clamp_infer,
   .scalar = clamp_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "min(max(x, lo), hi)",
   .foreign = clamp_foreign,
 };

@@ -61,36 +61,19 @@ static int conv2d_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return 0;
 }
 
-/* Names a helper kernel after `what`, not after the fused group ("k3_pad", not "k3_conv2d_relu"). */
-static void helper_name(mlg_lower_ctx *ctx, const char *what, char *name, size_t size) {
-  const char *label = ctx->group_label;
-  ctx->group_label = NULL;
-  mlg_lower_kernel_name(ctx, what, name, size);
-  ctx->group_label = label;
-}
-
 /* Tuned for a device class: the convolution as one GEMM of the weight [c_out, K] with the im2col
  * matrix of every image, gathered from x as the GEMM loads its tiles (x itself for a 1×1
  * stride-1 unpadded convolution), so it runs on the device's GEMM kernel (conv2d.h). */
 static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_matmul_desc *md) {
   const mlg_node *n = &ctx->graph->nodes[node];
   kt_matmul_desc d = *md;
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
   d.epilogue = mlg_lower_epilogue(ctx, node);
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (mlg_lower_matmul_kernel(ctx, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
-  /* The matmul template's buffers: a (w), b (x), bias, c (y), then the epilogue's. */
-  int args[40], n_args = 0;
-  args[n_args++] = n->inputs[1];
-  args[n_args++] = n->inputs[0];
-  if (n->n_inputs == 3) args[n_args++] = n->inputs[2];
-  args[n_args++] = mlg_lower_store_tensor(ctx, node);
-  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);
+  /* The matmul template's buffers: a (w), b (x), bias, then c (y). */
+  int inputs[3] = {n->inputs[1], n->inputs[0], n->n_inputs == 3 ? n->inputs[2] : -1};
+  return mlg_lower_finish(ctx, node, &kb, rc, inputs, n->n_inputs);
 }
 
 /* Tuned for CPUs: the implicit GEMM of conv2d_cpu.c (output channels as vectors, every image in
@@ -98,48 +81,36 @@ static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_matmul_desc 
 static int conv2d_lower_cpu(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *cd,
                             const kt_conv2d_cpu_plan *p) {
   const mlg_node *n = &ctx->graph->nodes[node];
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
+  kir_module *m = ctx->out->module;
+  mlg_kernel_build kb;
   int x = n->inputs[0];
   int wt = ctx->temp(ctx, p->wt_numel * 4);
   if (wt < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
   const int64_t K = cd->c_in * cd->kh * cd->kw;
-  helper_name(ctx, "weight_t", name, sizeof(name));
-  if (kt_cpu_pack_bt(ctx->out->module, name, cd->c_out, K, p->c_out_pad, 0, K, 1, &k, groups))
-    return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
-  int wargs[2] = {n->inputs[1], wt};
-  if (mlg_lower_emit(ctx, node, k, groups, wargs, 2)) return -1;
+  mlg_lower_begin_helper(ctx, node, "weight_t", wt, &kb);
+  int rc = kt_cpu_pack_bt(m, kb.name, cd->c_out, K, p->c_out_pad, 0, K, 1, &kb.kernel, kb.groups);
+  if (mlg_lower_finish(ctx, node, &kb, rc, &n->inputs[1], 1)) return -1;
   if (p->padded) {
     int xp = ctx->temp(ctx, p->xp_numel * 4);
     if (xp < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
-    helper_name(ctx, "pad", name, sizeof(name));
-    if (kt_conv2d_cpu_pad(ctx->out->module, name, cd, p, &k, groups))
-      return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
-    int pargs[2] = {x, xp};
-    if (mlg_lower_emit(ctx, node, k, groups, pargs, 2)) return -1;
+    mlg_lower_begin_helper(ctx, node, "pad", xp, &kb);
+    rc = kt_conv2d_cpu_pad(m, kb.name, cd, p, &kb.kernel, kb.groups);
+    if (mlg_lower_finish(ctx, node, &kb, rc, &x, 1)) return -1;
     x = xp;
   }
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_conv2d_cpu(ctx->out->module, name, cd, p, &k, groups))
-    return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
-  int args[40], n_args = 0;
-  args[n_args++] = x;
-  args[n_args++] = wt;
-  if (n->n_inputs == 3) args[n_args++] = n->inputs[2];
-  args[n_args++] = mlg_lower_store_tensor(ctx, node);
-  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  mlg_lower_begin(ctx, node, &kb);
+  rc = kt_conv2d_cpu(m, kb.name, cd, p, &kb.kernel, kb.groups);
+  int inputs[3] = {x, wt, n->n_inputs == 3 ? n->inputs[2] : -1};
+  return mlg_lower_finish(ctx, node, &kb, rc, inputs, n->n_inputs);
 }
 
 static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   const mlg_type *w = &ctx->graph->nodes[n->inputs[1]].type;
-  const mlg_attr *stride = mlg_node_attr(n, "stride"), *pad = mlg_node_attr(n, "padding");
-  const mlg_attr *dil = mlg_node_attr(n, "dilation");
-  if (!stride || stride->n != 2 || !pad || pad->n != 4 || !dil || dil->n != 2)
+  const mlg_attr *stride = mlg_attr_at(n, A_STRIDE), *pad = mlg_attr_at(n, A_PADDING);
+  const mlg_attr *dil = mlg_attr_at(n, A_DILATION);
+  if (stride->n != 2 || pad->n != 4 || dil->n != 2)
     return mlg_lower_fail(ctx, node, "conv2d: attributes are not normalized");
   kt_conv2d_desc d = {
       .n = x->dims[0], .c_in = x->dims[1], .h = x->dims[2], .w = x->dims[3],
@@ -147,7 +118,7 @@ static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
       .stride_h = stride->ints[0], .stride_w = stride->ints[1],
       .pad_top = pad->ints[0], .pad_left = pad->ints[1], .pad_bottom = pad->ints[2],
       .pad_right = pad->ints[3], .dil_h = dil->ints[0], .dil_w = dil->ints[1],
-      .groups = mlg_node_attr_int(n, "groups", 1), .has_bias = n->n_inputs == 3,
+      .groups = mlg_attr_int(n, A_GROUPS), .has_bias = n->n_inputs == 3,
       .epilogue = mlg_lower_epilogue(ctx, node),
   };
   kt_conv2d_cpu_plan plan;
@@ -157,18 +128,19 @@ static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
   kt_matmul_desc md;
   if (ctx->device_class != KT_DEVICE_UNKNOWN && kt_conv2d_gemm_desc(&d, &md) == 0)
     return conv2d_lower_gemm(ctx, node, &md);
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_conv2d(ctx->out->module, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "conv2d: cannot build kernel %s", name);
-  int args[40], n_args = 0;
-  for (int i = 0; i < n->n_inputs; i++) args[n_args++] = n->inputs[i];
-  args[n_args++] = mlg_lower_store_tensor(ctx, node);
-  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_conv2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);
+}
+
+/* Each output element is a dot product over its group's channels and the window (2 flops per
+ * tap) plus its bias. */
+static void conv2d_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const mlg_type *w = &g->nodes[n->inputs[1]].type;
+  int64_t y = mlg_type_numel(&n->type), taps = mlg_type_numel(w) / w->dims[0];
+  out->flops = 2 * y * taps + (n->n_inputs == 3 ? y : 0);
 }
 
 const mlg_op_def mlg_op_conv2d = {
@@ -185,5 +157,10 @@ const mlg_op_def mlg_op_conv2d = {
   },
   .infer = conv2d_infer,
   .lower = conv2d_lower,
+  .cost = conv2d_cost,
+  .algebra = { .channel_linear_rank = 4 },  /* output channel o = weight[o] ⋆ x + bias[o] */
+  .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
+  .input_names = "x, weight, bias?",
+  .shape_doc = "[N, C, H, W] → [N, O, H′, W′]",
   .doc = "2-D convolution, NCHW (torch.nn.functional.conv2d)",
 };

@@ -41,20 +41,33 @@ static int layer_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_t
 static int layer_norm_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
-  int axis = (int)n->attrs[A_AXIS].ints[0];
-  kt_layer_norm_desc d = {.rows = 1, .norm_size = 1, .eps = n->attrs[A_EPS].f,
+  int axis = (int)mlg_attr_int(n, A_AXIS);
+  kt_layer_norm_desc d = {.rows = 1, .norm_size = 1, .eps = mlg_attr_float(n, A_EPS),
                           .has_weight = n->n_inputs >= 2, .has_bias = n->n_inputs >= 3,
                           .subgroups = ctx->subgroups};
   for (int i = 0; i < x->rank; i++) *(i < axis ? &d.rows : &d.norm_size) *= x->dims[i];
   kt_prologue pro = mlg_lower_prologue(ctx, node);
   kt_epilogue epi = mlg_lower_epilogue(ctx, node);
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_layer_norm_fused(ctx->out->module, name, &d, pro, epi, &k, groups))
-    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  return mlg_lower_emit_anchor(ctx, node, k, groups, n->n_inputs, pro.fn != NULL);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_layer_norm_fused(ctx->out->module, kb.name, &d, pro, epi, &kb.kernel, kb.groups);
+  int skip = pro.fn ? 1 : 0; /* a prologue computes x in the kernel's loads */
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs + skip, n->n_inputs - skip);
+}
+
+/* Over the last dim only, a reader (linear) can normalize its rows as it loads them. */
+static int layer_norm_row_norm(const mlg_node *n, mlg_row_norm *out) {
+  if (n->type.rank < 1 || mlg_attr_int(n, A_AXIS) != n->type.rank - 1) return -1;
+  *out = (mlg_row_norm){.eps = mlg_attr_float(n, A_EPS),
+                        .weight = n->n_inputs >= 2 ? n->inputs[1] : -1,
+                        .bias = n->n_inputs >= 3 ? n->inputs[2] : -1};
+  return 0;
+}
+
+/* Per element: the sum and the square sum for the statistics, the shift, the scale by the
+ * reciprocal deviation, the weight and the bias (8 in all). */
+static void layer_norm_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = 8 * mlg_type_numel(&g->nodes[node].type);
 }
 
 const mlg_op_def mlg_op_layer_norm = {
@@ -69,5 +82,9 @@ const mlg_op_def mlg_op_layer_norm = {
   },
   .infer = layer_norm_infer,
   .lower = layer_norm_lower,
+  .cost = layer_norm_cost,
+  .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE }, .row_norm = layer_norm_row_norm },
+  .input_names = "x, weight?, bias?",
+  .shape_doc = "as x",
   .doc = "(x - mean) / sqrt(var + eps) * weight + bias over dims axis..end",
 };

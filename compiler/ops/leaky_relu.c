@@ -2,6 +2,8 @@
 #include "op_util.h"
 #include "templates/elementwise.h"
 
+enum { A_ALPHA };
+
 static int leaky_relu_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                             mlg_shape_error *err) {
   if (mlg_require_f32(in, n_in, err)) return -1;
@@ -9,8 +11,8 @@ static int leaky_relu_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_t
   return 0;
 }
 
-static kir_expr *leaky_relu_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  return kt_sf_leaky_relu(b, in[0], attrs[0].f);
+static kir_expr *leaky_relu_scalar(kir_builder *b, kir_expr **in, const mlg_node *n) {
+  return kt_sf_leaky_relu(b, in[0], mlg_attr_float(n, A_ALPHA));
 }
 
 const mlg_op_def mlg_op_leaky_relu = {
@@ -24,5 +26,7 @@ const mlg_op_def mlg_op_leaky_relu = {
   },
   .infer = leaky_relu_infer,
   .scalar = leaky_relu_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "x if x >= 0 else alpha * x",
 };

@@ -58,30 +58,42 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
   d.b_stride_k = lb.strides[1];
   d.c_stride_m = cs[0];
   d.c_stride_n = cs[1];
-  int pre = mlg_lower_pre_norm(ctx, node);
-  const mlg_node *ln = pre >= 0 ? &ctx->graph->nodes[pre] : NULL;
-  if (ln) {
+  mlg_row_norm rn;
+  if (mlg_lower_pre_norm(ctx, node, &rn) >= 0) {
     d.a_norm = 1;
-    d.a_norm_eps = mlg_node_attr_float(ln, "eps", 1e-5);
-    d.a_norm_weight = ln->n_inputs >= 2;
-    d.a_norm_bias = ln->n_inputs >= 3;
+    d.a_norm_eps = rn.eps;
+    d.a_norm_weight = rn.weight >= 0;
+    d.a_norm_bias = rn.bias >= 0;
   }
   d.epilogue = mlg_lower_epilogue(ctx, node);
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (mlg_lower_matmul_kernel(ctx, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "linear: cannot build kernel %s", name);
-  int args[40], n_args = 0;
-  args[n_args++] = la.tensor;
-  args[n_args++] = lb.tensor;
-  if (d.has_bias) args[n_args++] = n->inputs[2];
-  for (int i = 1; ln && i < ln->n_inputs; i++) args[n_args++] = ln->inputs[i];
-  args[n_args++] = mlg_lower_store_tensor(ctx, node);
-  n_args = mlg_lower_extra_args(ctx, node, args, n_args, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);
+  /* The GEMM's buffers: a (x), b (w), bias, the row norm's weight and bias, then c. */
+  int inputs[5], n_in = 0;
+  inputs[n_in++] = la.tensor;
+  inputs[n_in++] = lb.tensor;
+  if (d.has_bias) inputs[n_in++] = n->inputs[2];
+  if (d.a_norm_weight) inputs[n_in++] = rn.weight;
+  if (d.a_norm_bias) inputs[n_in++] = rn.bias;
+  return mlg_lower_finish(ctx, node, &kb, rc, inputs, n_in);
+}
+
+/* The dims the GEMM iterates: [rows, N], rows = every leading dim of x. */
+static int linear_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]) {
+  const mlg_type *t = &g->nodes[node].type;
+  int64_t cols = t->dims[t->rank - 1];
+  dims[0] = mlg_type_numel(t) / cols;
+  dims[1] = cols;
+  return 2;
+}
+
+/* Each output element is a K-long dot product (2·K flops) plus its bias. */
+static void linear_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const mlg_type *x = &g->nodes[n->inputs[0]].type;
+  int64_t y = mlg_type_numel(&n->type);
+  out->flops = 2 * y * x->dims[x->rank - 1] + (n->n_inputs == 3 ? y : 0);
 }
 
 static const mlg_op_spelling linear_foreign[] = {{"dense", "linear(x, weight, bias)"}, {NULL, NULL}};
@@ -93,6 +105,17 @@ const mlg_op_def mlg_op_linear = {
   .max_inputs = 3,
   .infer = linear_infer,
   .lower = linear_lower,
+  .cost = linear_cost,
+  .algebra = { .channel_linear_rank = 2 },  /* [N, C]: channel o = x · weight[o] + bias[o] */
+  /* x is read as [rows, K] rows (and may be normalized in its loads), w as [N, K]. */
+  .fusion = {
+    .anchor = 1,
+    .store_strided = 1,
+    .inputs = { MLG_IN_STRIDED | MLG_IN_ROWS | MLG_IN_ROW_NORM, MLG_IN_STRIDED },
+    .iter_dims = linear_iter_dims,
+  },
+  .input_names = "x, weight, bias?",
+  .shape_doc = "[..., in] → [..., out]",
   .doc = "x @ weight^T + bias (torch.nn.functional.linear)",
   .foreign = linear_foreign,
 };

@@ -89,16 +89,35 @@ static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   d.c_stride_m = cs[nb];
   d.c_stride_n = cs[nb + 1];
   d.epilogue = mlg_lower_epilogue(ctx, node);
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (mlg_lower_matmul_kernel(ctx, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "matmul: cannot build kernel %s", name);
-  int args[40] = {la.tensor, lb.tensor, mlg_lower_store_tensor(ctx, node)};
-  int n_args = mlg_lower_extra_args(ctx, node, args, 3, 40);
-  if (n_args < 0) return -1;
-  return mlg_lower_emit(ctx, node, k, groups, args, n_args);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);
+  int inputs[2] = {la.tensor, lb.tensor};
+  return mlg_lower_finish(ctx, node, &kb, rc, inputs, 2);
+}
+
+/* The dims the matmul template iterates: [batch..., M, N], M or N 1 for a 1-D operand. */
+static int matmul_iter_dims(const mlg_graph *g, int node, int64_t dims[MLG_MAX_RANK]) {
+  const mlg_node *n = &g->nodes[node];
+  const mlg_type *a = &g->nodes[n->inputs[0]].type, *b = &g->nodes[n->inputs[1]].type;
+  int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0;
+  int nb = ra > rb ? ra : rb;
+  if (nb + 2 > MLG_MAX_RANK) return -1;
+  for (int i = 0; i < nb; i++) {
+    int ia = i - (nb - ra), ib = i - (nb - rb);
+    int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+    dims[i] = da > db ? da : db;
+  }
+  dims[nb] = a->rank == 1 ? 1 : a->dims[a->rank - 2];
+  dims[nb + 1] = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+  return nb + 2;
+}
+
+/* Each output element is a K-long dot product: 2·K flops. */
+static void matmul_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const mlg_type *a = &g->nodes[n->inputs[0]].type;
+  out->flops = 2 * mlg_type_numel(&n->type) * a->dims[a->rank - 1];
 }
 
 static const mlg_op_spelling matmul_foreign[] = {
@@ -112,6 +131,17 @@ const mlg_op_def mlg_op_matmul = {
   .max_inputs = 2,
   .infer = matmul_infer,
   .lower = matmul_lower,
+  .algebra = { .operator_sym = '@' },
+  .cost = matmul_cost,
+  /* Operands are strided views (any batch, row and column strides); stores go anywhere. */
+  .fusion = {
+    .anchor = 1,
+    .store_strided = 1,
+    .inputs = { MLG_IN_STRIDED, MLG_IN_STRIDED },
+    .iter_dims = matmul_iter_dims,
+  },
+  .input_names = "a, b",
+  .shape_doc = "[..., M, K] @ [..., K, N] → [..., M, N] (batch dims broadcast)",
   .doc = "matrix product as numpy.matmul (the @ operator)",
   .foreign = matmul_foreign,
 };

@@ -35,6 +35,9 @@ int mlg_normalize_axes(mlg_attr *a, int attr, int rank, mlg_shape_error *err);
 /* Validates a 0/1 INT attribute. */
 int mlg_require_bool(const mlg_attr *a, int attr, const char *name, mlg_shape_error *err);
 
+/* The index hook of every view op (reshape, flatten, squeeze, unsqueeze): same element order. */
+int mlg_index_same_order(const mlg_node *n, mlg_index_map *map);
+
 /* Output size of a sliding window along one axis (conv2d, pooling): 0 when it does not fit. */
 int64_t mlg_conv_out_size(int64_t in, int64_t pad_a, int64_t pad_b, int64_t k, int64_t stride,
                           int64_t dilation);

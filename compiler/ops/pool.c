@@ -3,7 +3,6 @@
  * Normalized attributes: kernel [kh, kw], stride [sh, sw] (default: the kernel),
  * padding [top, left, bottom, right]. avg_pool2d counts padded zeros in the average
  * (PyTorch's default count_include_pad=True): every window divides by kh * kw. */
-#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/pool.h"
@@ -42,26 +41,22 @@ static int pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *o
   return 0;
 }
 
+/* The op's variant is the kt_pool_kind. */
 static int pool2d_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
-  const mlg_attr *a = n->attrs;
+  const int64_t *k = mlg_attr_at(n, A_KERNEL)->ints, *st = mlg_attr_at(n, A_STRIDE)->ints,
+                *pd = mlg_attr_at(n, A_PADDING)->ints;
   kt_pool2d_desc d = {
-      .kind = n->op == &mlg_op_max_pool2d ? KT_POOL_MAX : KT_POOL_AVG,
+      .kind = n->op->variant,
       .n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
-      .kh = a[A_KERNEL].ints[0], .kw = a[A_KERNEL].ints[1],
-      .stride_h = a[A_STRIDE].ints[0], .stride_w = a[A_STRIDE].ints[1],
-      .pad_top = a[A_PADDING].ints[0], .pad_left = a[A_PADDING].ints[1],
-      .pad_bottom = a[A_PADDING].ints[2], .pad_right = a[A_PADDING].ints[3],
+      .kh = k[0], .kw = k[1], .stride_h = st[0], .stride_w = st[1],
+      .pad_top = pd[0], .pad_left = pd[1], .pad_bottom = pd[2], .pad_right = pd[3],
   };
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_pool2d(ctx->out->module, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[2] = {n->inputs[0], node};
-  return mlg_lower_emit(ctx, node, k, groups, args, 2);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_pool2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
 }
 
 static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
@@ -69,18 +64,27 @@ static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   kt_global_pool_desc d = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
                            .subgroups = ctx->subgroups};
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_global_avg_pool2d(ctx->out->module, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  int args[2] = {n->inputs[0], node};
-  return mlg_lower_emit(ctx, node, k, groups, args, 2);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_global_avg_pool2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
 }
 
-/* max_pool2d and avg_pool2d share attributes, shape rule and lowering (which picks the kind). */
-#define WINDOW_POOL_OP(op, summary)                                                         \
+/* One comparison or addition per window tap. */
+static void pool2d_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const int64_t *k = mlg_attr_at(n, A_KERNEL)->ints;
+  out->flops = mlg_type_numel(&n->type) * k[0] * k[1];
+}
+
+/* One addition per input element. */
+static void global_pool_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
+}
+
+/* max_pool2d and avg_pool2d share attributes, shape rule and lowering (the variant picks the
+ * kind). */
+#define WINDOW_POOL_OP(op, pool_kind, summary)                                              \
   const mlg_op_def mlg_op_##op = {                                                          \
     .name = #op,                                                                            \
     .cls = MLG_OPC_POOL,                                                                    \
@@ -94,10 +98,14 @@ static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
     },                                                                                      \
     .infer = pool_infer,                                                                    \
     .lower = pool2d_lower,                                                                  \
+    .cost = pool2d_cost,                                                                    \
+    .variant = pool_kind,                                                                   \
+    .input_names = "x",                                                                     \
+    .shape_doc = "[N, C, H, W] → [N, C, H′, W′]",                                           \
     .doc = summary,                                                                         \
   };
-WINDOW_POOL_OP(max_pool2d, "max over each kernel window, NCHW (torch.nn.functional.max_pool2d)")
-WINDOW_POOL_OP(avg_pool2d,
+WINDOW_POOL_OP(max_pool2d, KT_POOL_MAX, "max over each kernel window, NCHW (torch.nn.functional.max_pool2d)")
+WINDOW_POOL_OP(avg_pool2d, KT_POOL_AVG,
                "mean over each kernel window, padding counted (torch avg_pool2d, count_include_pad=True)")
 
 static int global_pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
@@ -116,5 +124,8 @@ const mlg_op_def mlg_op_global_avg_pool2d = {
   .max_inputs = 1,
   .infer = global_pool_infer,
   .lower = global_avg_pool2d_lower,
-  .doc = "mean over H and W, keeping them as 1: [N, C, H, W] -> [N, C, 1, 1]",
+  .cost = global_pool_cost,
+  .input_names = "x",
+  .shape_doc = "[N, C, H, W] → [N, C, 1, 1]",
+  .doc = "mean over H and W, keeping them as 1 (ONNX GlobalAveragePool)",
 };

@@ -1,7 +1,6 @@
 /* reduce.c — reductions over axes (ONNX ReduceSum/Mean/Max/Min; torch.sum/mean/amax/amin):
  * sum, mean, max, min (x, axes=[...], keepdims=0). No axes (or an empty list) reduces every
  * axis. Normalized: axes sorted, non-negative, unique, and filled in when absent. */
-#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/reduce.h"
@@ -35,26 +34,27 @@ static int reduce_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
 static int reduce_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
-  const mlg_attr *axes = &n->attrs[A_AXES];
-  kt_reduce_desc d = {.rank = x->rank, .keepdims = (int)n->attrs[A_KEEPDIMS].ints[0],
-                      .subgroups = ctx->subgroups};
-  d.op = n->op == &mlg_op_sum ? KT_RED_SUM : n->op == &mlg_op_mean ? KT_RED_MEAN
-       : n->op == &mlg_op_max ? KT_RED_MAX : KT_RED_MIN;
+  const mlg_attr *axes = mlg_attr_at(n, A_AXES);
+  kt_reduce_desc d = {.rank = x->rank, .op = n->op->variant,
+                      .keepdims = (int)mlg_attr_int(n, A_KEEPDIMS), .subgroups = ctx->subgroups};
   for (int i = 0; i < x->rank; i++) d.shape[i] = x->dims[i];
   for (int j = 0; j < axes->n; j++) d.reduce[axes->ints[j]] = 1;
   d.prologue = mlg_lower_prologue(ctx, node);
   d.epilogue = mlg_lower_epilogue(ctx, node);
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_reduce(ctx->out->module, name, &d, &k, groups))
-    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  return mlg_lower_emit_anchor(ctx, node, k, groups, 1, d.prologue.fn != NULL);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_reduce(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  /* A prologue computes x in the kernel's loads: then x is no buffer of it. */
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, d.prologue.fn ? 0 : 1);
 }
 
-/* The four reductions differ only in name, formula (reduce_lower picks it by op) and doc. */
-#define REDUCE_OP(op, summary)                                                              \
+/* One combining operation per input element. */
+static void reduce_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
+}
+
+/* The four reductions differ only in name, formula (the variant, a kt_reduce_op) and doc. */
+#define REDUCE_OP(op, formula, summary)                                                     \
   const mlg_op_def mlg_op_##op = {                                                          \
     .name = #op,                                                                            \
     .cls = MLG_OPC_REDUCTION,                                                               \
@@ -67,9 +67,14 @@ static int reduce_lower(mlg_lower_ctx *ctx, int node) {
     },                                                                                      \
     .infer = reduce_infer,                                                                  \
     .lower = reduce_lower,                                                                  \
+    .cost = reduce_cost,                                                                    \
+    .variant = formula,                                                                     \
+    .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },                               \
+    .input_names = "x",                                                                     \
+    .shape_doc = "x without the reduced dims (kept as 1 with keepdims=1)",                  \
     .doc = summary,                                                                         \
   };
-REDUCE_OP(sum, "sum over axes (default: all)")
-REDUCE_OP(mean, "arithmetic mean over axes (default: all)")
-REDUCE_OP(max, "maximum over axes (default: all)")
-REDUCE_OP(min, "minimum over axes (default: all)")
+REDUCE_OP(sum, KT_RED_SUM, "sum over axes (default: all)")
+REDUCE_OP(mean, KT_RED_MEAN, "arithmetic mean over axes (default: all)")
+REDUCE_OP(max, KT_RED_MAX, "maximum over axes (default: all)")
+REDUCE_OP(min, KT_RED_MIN, "minimum over axes (default: all)")

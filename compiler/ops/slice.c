@@ -5,6 +5,7 @@
  * [0, 1, ..., rank-1]; element i along a dim reads starts + i * steps. */
 #include "op_util.h"
 #include "../lower_util.h"
+#include "templates/shape.h"
 
 enum { A_STARTS, A_ENDS, A_AXES, A_STEPS };
 
@@ -98,6 +99,45 @@ static int slice_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *
   return 0;
 }
 
+/* Output dim d reads input dim d from starts[d] by steps[d] (normalized to full rank). */
+static int slice_index(const mlg_node *n, mlg_index_map *map) {
+  const mlg_attr *starts = mlg_attr_at(n, A_STARTS), *steps = mlg_attr_at(n, A_STEPS);
+  if (starts->kind != MLG_ATTR_INTS || starts->n != map->in_rank || map->rank != map->in_rank)
+    return -1;
+  map->kind = MLG_INDEX_AXES;
+  for (int d = 0; d < map->rank; d++) {
+    map->axis[d] = d;
+    map->start[d] = starts->ints[d];
+    map->step[d] = steps->kind == MLG_ATTR_INTS && steps->n == map->rank ? steps->ints[d] : 1;
+  }
+  return 0;
+}
+
+/* Alone (not folded into a reader): one slice kernel over the input. */
+static int slice_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  mlg_index_map map;
+  if (mlg_node_index_map(ctx->graph, node, &map))
+    return mlg_lower_fail(ctx, node, "slice: attributes are not normalized to rank %d",
+                          ctx->graph->nodes[n->inputs[0]].type.rank);
+  kt_slice_desc d = {.rank = map.rank,
+                     .dtype = mlg_kir_scalar(ctx->graph->nodes[n->inputs[0]].type.dtype)};
+  for (int k = 0; k < map.rank; k++) {
+    d.in_shape[k] = map.in_dims[k];
+    d.start[k] = map.start[k];
+    d.step[k] = map.step[k];
+    d.out_shape[k] = map.dims[k];
+  }
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_slice(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
+}
+
+/* Reads only the elements it keeps. */
+static void slice_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->bytes = 2 * mlg_type_bytes(&g->nodes[node].type);
+}
 
 const mlg_op_def mlg_op_slice = {
   .name = "slice",
@@ -112,6 +152,10 @@ const mlg_op_def mlg_op_slice = {
     { .name = "steps", .kind = MLG_ATTR_INTS },
   },
   .infer = slice_infer,
-  .lower = mlg_lower_slice,
+  .lower = slice_lower,
+  .cost = slice_cost,
+  .index = slice_index,
+  .input_names = "x",
+  .shape_doc = "the number of indices each range takes, per dim",
   .doc = "strided sub-range along axes (ONNX Slice)",
 };

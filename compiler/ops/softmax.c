@@ -1,43 +1,48 @@
 /* softmax.c — softmax and log_softmax along one axis (default -1), as torch.softmax /
  * ONNX Softmax (opset 13). Normalized: axis in [0, rank). */
-#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/rowwise.h"
+
+enum { A_AXIS };
 
 static int softmax_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                          mlg_shape_error *err) {
   if (mlg_require_f32(in, n_in, err)) return -1;
   char s[128];
-  int axis = mlg_normalize_axis(attrs[0].ints[0], in[0].rank);
+  int axis = mlg_normalize_axis(attrs[A_AXIS].ints[0], in[0].rank);
   if (axis < 0) {
-    mlg_shape_errorf(err, -1, 0, "axis %lld is out of range for %s", (long long)attrs[0].ints[0],
-                     mlg_type_format(&in[0], s, sizeof s));
+    mlg_shape_errorf(err, -1, A_AXIS, "axis %lld is out of range for %s",
+                     (long long)attrs[A_AXIS].ints[0], mlg_type_format(&in[0], s, sizeof s));
     return -1;
   }
-  attrs[0].ints[0] = axis;
+  attrs[A_AXIS].ints[0] = axis;
   *out = in[0];
   return 0;
 }
 
-/* x as [outer, axis_len, inner] around the (normalized) axis. */
+/* x as [outer, axis_len, inner] around the (normalized) axis; the variant is 1 for the log. */
 static int softmax_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
-  int axis = (int)n->attrs[0].ints[0];
-  kt_softmax_desc d = {.outer = 1, .axis_len = 1, .inner = 1, .log = n->op == &mlg_op_log_softmax,
+  int axis = (int)mlg_attr_int(n, A_AXIS);
+  kt_softmax_desc d = {.outer = 1, .axis_len = 1, .inner = 1, .log = n->op->variant,
                        .subgroups = ctx->subgroups};
   for (int i = 0; i < x->rank; i++)
     *(i < axis ? &d.outer : i == axis ? &d.axis_len : &d.inner) *= x->dims[i];
   kt_prologue pro = mlg_lower_prologue(ctx, node);
   kt_epilogue epi = mlg_lower_epilogue(ctx, node);
-  char name[48];
-  kir_kernel *k;
-  int64_t groups[3];
-  mlg_lower_kernel_name(ctx, n->op->name, name, sizeof(name));
-  if (kt_softmax_fused(ctx->out->module, name, &d, pro, epi, &k, groups))
-    return mlg_lower_fail(ctx, node, "%s: cannot build kernel %s", n->op->name, name);
-  return mlg_lower_emit_anchor(ctx, node, k, groups, 1, pro.fn != NULL);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_softmax_fused(ctx->out->module, kb.name, &d, pro, epi, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, pro.fn ? 0 : 1);
+}
+
+/* Per element: the row max, the shift, exp, the row sum and the division (5); log_softmax's
+ * shift by the log-sum counts one more. */
+static void softmax_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  out->flops = (n->op->variant ? 6 : 5) * mlg_type_numel(&n->type);
 }
 
 const mlg_op_def mlg_op_softmax = {
@@ -51,6 +56,10 @@ const mlg_op_def mlg_op_softmax = {
   },
   .infer = softmax_infer,
   .lower = softmax_lower,
+  .cost = softmax_cost,
+  .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "exp(x - max) / sum(exp(x - max)) along axis",
 };
 
@@ -65,5 +74,10 @@ const mlg_op_def mlg_op_log_softmax = {
   },
   .infer = softmax_infer,
   .lower = softmax_lower,
+  .cost = softmax_cost,
+  .variant = 1,
+  .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "x - max - log(sum(exp(x - max))) along axis",
 };

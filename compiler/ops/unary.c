@@ -11,7 +11,7 @@ static int unary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *
 
 /* The scalar formula of each op, shared by the elementwise kernel template and fusion. */
 #define UNARY_SCALAR(op)                                                                    \
-  static kir_expr *op##_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {      \
+  static kir_expr *op##_scalar(kir_builder *b, kir_expr **in, const mlg_node *n) {         \
     return kt_sf_##op(b, in[0]);                                                            \
   }
 UNARY_SCALAR(neg)
@@ -34,6 +34,9 @@ const mlg_op_def mlg_op_neg = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = neg_scalar,
+  .algebra = { .operator_sym = '-', .involution = 1 },
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "-x",
 };
 
@@ -44,6 +47,8 @@ const mlg_op_def mlg_op_abs = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = abs_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "|x|",
 };
 
@@ -54,6 +59,8 @@ const mlg_op_def mlg_op_exp = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = exp_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "e^x",
 };
 
@@ -64,6 +71,8 @@ const mlg_op_def mlg_op_log = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = log_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "natural logarithm",
 };
 
@@ -74,6 +83,8 @@ const mlg_op_def mlg_op_sqrt = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = sqrt_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "square root",
 };
 
@@ -84,6 +95,8 @@ const mlg_op_def mlg_op_rsqrt = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = rsqrt_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "1 / sqrt(x)",
 };
 
@@ -94,6 +107,8 @@ const mlg_op_def mlg_op_relu = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = relu_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "max(x, 0)",
 };
 
@@ -104,6 +119,8 @@ const mlg_op_def mlg_op_sigmoid = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = sigmoid_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "1 / (1 + e^-x)",
 };
 
@@ -114,6 +131,8 @@ const mlg_op_def mlg_op_tanh = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = tanh_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "hyperbolic tangent",
 };
 
@@ -124,6 +143,8 @@ const mlg_op_def mlg_op_gelu = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = gelu_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "x * Phi(x), the exact erf form (torch.nn.GELU())",
 };
 
@@ -136,6 +157,8 @@ const mlg_op_def mlg_op_silu = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = silu_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "x * sigmoid(x)",
   .foreign = silu_foreign,
 };
@@ -147,5 +170,7 @@ const mlg_op_def mlg_op_erf = {
   .max_inputs = 1,
   .infer = unary_infer,
   .scalar = erf_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
   .doc = "error function",
 };

@@ -2,16 +2,18 @@
  * output (rank + len(axes)), as ONNX Unsqueeze. Normalized: axes sorted, non-negative. */
 #include "op_util.h"
 
+enum { A_AXES };
+
 static int unsqueeze_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                            mlg_shape_error *err) {
   const mlg_type *x = &in[0];
-  mlg_attr *axes = &attrs[0];
+  mlg_attr *axes = &attrs[A_AXES];
   int r = x->rank + axes->n;
   if (r > MLG_MAX_RANK) {
-    mlg_shape_errorf(err, -1, 0, "result rank %d exceeds the limit of %d", r, MLG_MAX_RANK);
+    mlg_shape_errorf(err, -1, A_AXES, "result rank %d exceeds the limit of %d", r, MLG_MAX_RANK);
     return -1;
   }
-  if (mlg_normalize_axes(axes, 0, r, err)) return -1;
+  if (mlg_normalize_axes(axes, A_AXES, r, err)) return -1;
   mlg_type t = { .dtype = x->dtype, .rank = r };
   for (int i = 0, j = 0, k = 0; i < r; i++) {
     if (j < axes->n && axes->ints[j] == i) {
@@ -35,5 +37,8 @@ const mlg_op_def mlg_op_unsqueeze = {
     { .name = "axes", .kind = MLG_ATTR_INTS, .required = 1 },
   },
   .infer = unsqueeze_infer,
+  .index = mlg_index_same_order,
+  .input_names = "x",
+  .shape_doc = "x with 1s inserted at axes",
   .doc = "insert dims of size 1",
 };

@@ -142,6 +142,8 @@ MLG_API mlg_status mlg_model_load_memory(mlg_runtime *runtime, const void *data,
                                          const mlg_load_options *options, mlg_model **out_model);
 MLG_API void       mlg_model_destroy(mlg_model *model);
 MLG_API const char *mlg_model_name(const mlg_model *model);
+/* Inputs and outputs are numbered 0..count-1 in the order the model declares them (its `input`
+ * and `output` statements); an index out of range is MLG_ERR_INVALID_ARGUMENT. */
 MLG_API int        mlg_model_input_count(const mlg_model *model);
 MLG_API int        mlg_model_output_count(const mlg_model *model);
 MLG_API mlg_status mlg_model_input_info(const mlg_model *model, int index, mlg_tensor_info *out_info);

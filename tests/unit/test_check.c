@@ -10,6 +10,7 @@
 #include "checker.h"
 #include "op.h"
 #include "parse.h"
+#include "weights.h"
 
 typedef struct result {
   mlg_source src;
@@ -205,6 +206,80 @@ static const char feature_src[] =
     "  output c3 = concat([x, x, x], axis=-1)\n"           /* 29 */
     "}\n";
 
+/* Random initializers without seed= get a seed from the param's full name: two params declared
+ * alike, and the same fn param made by two calls, differ; an explicit seed is used as written. */
+START_TEST(test_default_seeds) {
+  result r;
+  run_text(&r, "fn f(x) {\n"
+               "  param w : f32[8] = uniform(-1, 1)\n"
+               "  return x * w\n"
+               "}\n"
+               "model m {\n"
+               "  input x : f32[8]\n"
+               "  param a : f32[8] = normal(0, 1)\n"
+               "  param b : f32[8] = normal(0, 1)\n"
+               "  param c : f32[8] = normal(0, 1, seed=0)\n"
+               "  param d : f32[8] = normal(0, 1, 0)\n"
+               "  h = f(x * a * b * c * d) as one\n"
+               "  output y = f(h) as two\n"
+               "}\n");
+  ck_assert_msg(r.g != NULL, "%s", r.diag);
+  static const char *const names[] = {"a", "b", "one.w", "two.w"};
+  float values[4][8];
+  for (int i = 0; i < 4; i++) {
+    const mlg_node *p = named_node(r.g, names[i]);
+    ck_assert_ptr_nonnull(p);
+    /* FNV-1a of the name, to 63 bits: what docs/language.md promises. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *q = names[i]; *q; q++) h = (h ^ (unsigned char)*q) * 0x100000001b3ull;
+    ck_assert_uint_eq(p->init.seed, h & 0x7fffffffffffffffull);
+    mlg_init_fill(&p->init, values[i], 8);
+    for (int j = 0; j < i; j++)
+      ck_assert_msg(memcmp(values[i], values[j], sizeof values[i]) != 0, "%s and %s have the same values",
+                    names[i], names[j]);
+  }
+  ck_assert_uint_eq(named_node(r.g, "c")->init.seed, 0);
+  ck_assert_uint_eq(named_node(r.g, "d")->init.seed, 0);
+  result_free(&r);
+}
+END_TEST
+
+/* `dim=` is `axis=` for every op that takes an axis, and `axes=` for those that take axes: the
+ * graphs are the same. */
+START_TEST(test_dim_is_axis) {
+  static const char *const calls[][2] = {
+    {"softmax(x, dim=-1)", "softmax(x, axis=-1)"},
+    {"log_softmax(x, dim=0)", "log_softmax(x, axis=0)"},
+    {"concat([x, x], dim=1)", "concat([x, x], axis=1)"},
+    {"gather(x, idx, dim=1)", "gather(x, idx, axis=1)"},
+    {"sum(x, dim=1)", "sum(x, axes=1)"},
+    {"mean(x, dim=[0, 1], keepdims=true)", "mean(x, axes=[0, 1], keepdims=true)"},
+    {"unsqueeze(x, dim=0)", "unsqueeze(x, axes=[0])"},
+  };
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    char *printed[2];
+    for (int j = 0; j < 2; j++) {
+      char text[256];
+      snprintf(text, sizeof text,
+               "model m {\n  input x : f32[2, 3]\n  input idx : i32[2]\n  output y = %s\n}\n",
+               calls[i][j]);
+      result r;
+      run_text(&r, text);
+      ck_assert_msg(r.g != NULL, "%s: %s", calls[i][j], r.diag);
+      size_t size;
+      FILE *f = open_memstream(&printed[j], &size);
+      ck_assert_ptr_nonnull(f);
+      mlg_graph_print(r.g, NULL, f);
+      fclose(f);
+      result_free(&r);
+    }
+    ck_assert_str_eq(printed[0], printed[1]);
+    free(printed[0]);
+    free(printed[1]);
+  }
+}
+END_TEST
+
 START_TEST(test_features) {
   result r;
   run_text(&r, feature_src);
@@ -388,6 +463,14 @@ static const bad_case bad_cases[] = {
     "4:34: error: conv2d: attribute 'stride' expects an integer or a list of integers, got the float 1.5\n", 1 },
   { "model m {\n  const s = 2.0\n  input x : f32[4]\n  output y = sum(x, axes=s)\n}\n",
     "4:26: error: sum: attribute 'axes' expects an integer or a list of integers, got 's' (the float 2.0)\n", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  output y = softmax(x, axis=1, dim=1)\n}\n",
+    "3:33: error: softmax: attribute 'axis' is given twice ('dim' is another name for it)", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  output y = sum(x, axes=[1], dim=1)\n}\n",
+    "3:31: error: sum: attribute 'axes' is given twice ('dim' is another name for it)", 1 },
+  { "model m {\n  input x : f32[2, 3]\n  const i : i32[3] = [2, -4, 0]\n  output y = gather(x, i, axis=1)\n}\n",
+    "4:24: error: gather: index -4 at position [1] is out of range for axis 1 of size 3 (valid: -3 to 2)", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  output y = relu(x, dim=1)\n}\n",
+    "3:22: error: relu: unknown attribute 'dim' (relu takes no attributes)", 1 },
 };
 
 static int parses(const char *text) {
@@ -532,6 +615,8 @@ int main(void) {
   tcase_add_test(tc, test_models);
   tcase_add_test(tc, test_model_details);
   tcase_add_test(tc, test_features);
+  tcase_add_test(tc, test_default_seeds);
+  tcase_add_test(tc, test_dim_is_axis);
   tcase_add_loop_test(tc, test_diagnostics, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
   tcase_add_test(tc, test_notes);
   tcase_add_test(tc, test_dim_overrides);

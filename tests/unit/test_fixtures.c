@@ -4,8 +4,9 @@
  * and compared with the reference outputs that tools/gen_fixtures.py and
  * tools/gen_model_refs.py computed independently. See docs/testing.md.
  *
- * Every case runs twice: compiled with -O2 (graph passes and fusion) and with -O0 (one op per
- * kernel), each against the same references (TCases ops/models and ops_O0/models_O0).
+ * Every case runs at -O2 (graph passes and fusion) and at -O0 (one op per kernel), each against
+ * the same references (TCases ops/models and ops_O0/models_O0); ops_O1/models_O1 compile it at
+ * -O1 and run it too where that bundle differs from the -O2 one.
  * One Check test per directory, so a failure names its fixture. MLG_FIXTURES=substring runs
  * only the matching ones; MLG_FIXTURES_VERBOSE=1 prints how much of its tolerance each output
  * uses. Compiled programs are cached in <build>/test-fixtures-cache. */
@@ -317,15 +318,17 @@ static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_ses
   }
 }
 
-static void run_case(const fixture_case *c, int opt_level) {
-  char weights[PATH_LEN];
-  tjoin(weights, sizeof weights, c->dir, "weights.safetensors");
-  size_t size = 0;
-  uint8_t *bundle = compile_case(c, file_exists(weights) ? weights : NULL, opt_level, &size);
+/* The case's weights file, or NULL when it has none. */
+static const char *case_weights(const fixture_case *c, char *buf, size_t size) {
+  tjoin(buf, size, c->dir, "weights.safetensors");
+  return file_exists(buf) ? buf : NULL;
+}
+
+/* Runs a compiled bundle on the test device with the case's inputs against its references. */
+static void run_bundle(const fixture_case *c, const uint8_t *bundle, size_t size) {
   mlg_runtime *rt = create_runtime(c);
   mlg_model *model = NULL;
   mlg_status st = mlg_model_load_memory(rt, bundle, size, NULL, &model);
-  free(bundle);
   ck_assert_msg(st == MLG_OK, "%s: mlg_model_load_memory: %s: %s", c->name,
                 mlg_status_string(st), mlg_last_error());
   mlg_session *session = NULL;
@@ -339,6 +342,28 @@ static void run_case(const fixture_case *c, int opt_level) {
   mlg_session_destroy(session);
   mlg_model_destroy(model);
   mlg_runtime_destroy(rt);
+}
+
+static void run_case(const fixture_case *c, int opt_level) {
+  char weights[PATH_LEN];
+  size_t size = 0;
+  uint8_t *bundle = compile_case(c, case_weights(c, weights, sizeof weights), opt_level, &size);
+  run_bundle(c, bundle, size);
+  free(bundle);
+}
+
+/* -O1 against the references. -O1 runs the passes and fusion of -O2 today, so its bundle is the
+ * -O2 bundle byte for byte, whose numbers the -O2 case checks; it is run only where the two
+ * levels produce different bundles. */
+static void run_case_O1(const fixture_case *c) {
+  char weights[PATH_LEN];
+  const char *w = case_weights(c, weights, sizeof weights);
+  size_t size1 = 0, size2 = 0;
+  uint8_t *b1 = compile_case(c, w, 1, &size1), *b2 = compile_case(c, w, 2, &size2);
+  int same = size1 == size2 && memcmp(b1, b2, size1) == 0;
+  free(b2);
+  if (!same) run_bundle(c, b1, size1);
+  free(b1);
 }
 
 START_TEST(test_op_fixture) {
@@ -358,6 +383,16 @@ END_TEST
 
 START_TEST(test_model_O0) {
   run_case(&g_cases[g_n_ops + _i], 0);
+}
+END_TEST
+
+START_TEST(test_op_fixture_O1) {
+  run_case_O1(&g_cases[_i]);
+}
+END_TEST
+
+START_TEST(test_model_O1) {
+  run_case_O1(&g_cases[g_n_ops + _i]);
 }
 END_TEST
 
@@ -402,8 +437,7 @@ static float *run_outputs(const fixture_case *c, const uint8_t *bundle, size_t s
 START_TEST(test_cross_backend) {
   const fixture_case *c = &g_cases[g_n_ops + _i];
   char weights[PATH_LEN], path[PATH_LEN];
-  tjoin(weights, sizeof weights, c->dir, "weights.safetensors");
-  const char *w = file_exists(weights) ? weights : NULL;
+  const char *w = case_weights(c, weights, sizeof weights);
   double rtol, atol;
   tjoin(path, sizeof path, c->dir, "tolerance");
   ck_assert_int_eq(read_tolerance(path, &rtol, &atol), 0);
@@ -448,11 +482,20 @@ START_TEST(test_fixture_tree) {
 }
 END_TEST
 
+/* A TCase named `name` that runs `test` for _i in [0, n). */
+static void add_loop(Suite *s, const char *name, const TTest *test, int timeout_s, int n) {
+  TCase *tc = tcase_create(name);
+  tcase_set_timeout(tc, timeout_s);
+  if (n > 0) tcase_add_loop_test(tc, test, 0, n);
+  suite_add_tcase(s, tc);
+}
+
 int main(void) {
   const char *device = getenv("MLG_TEST_DEVICE");
   if (device && *device) g_device = device;
   if (strncmp(g_device, "vulkan", 6) == 0) g_target = MLGB_TARGET_VULKAN;
-  /* -O0 against the references once is enough: it checks the optimizer, not the backend. */
+  /* -O0 and -O1 against the references once is enough: they check the optimizer, not the
+   * backend (and compiling every case twice more costs the Vulkan run a minute of shaderc). */
   const char *o0 = getenv("MLG_TEST_O0");
   int with_o0 = !(o0 && strcmp(o0, "0") == 0);
   /* The cross-backend comparison runs where both backends are asked for. */
@@ -476,30 +519,16 @@ int main(void) {
   TCase *tree = tcase_create("tree");
   tcase_add_test(tree, test_fixture_tree);
   suite_add_tcase(s, tree);
-  TCase *ops = tcase_create("ops");
-  tcase_set_timeout(ops, 120);
-  if (g_n_ops > 0) tcase_add_loop_test(ops, test_op_fixture, 0, g_n_ops);
-  suite_add_tcase(s, ops);
-  TCase *models = tcase_create("models");
-  tcase_set_timeout(models, 300);
-  if (g_n_cases > g_n_ops) tcase_add_loop_test(models, test_model, 0, g_n_cases - g_n_ops);
-  suite_add_tcase(s, models);
+  int n_models = g_n_cases - g_n_ops;
+  add_loop(s, "ops", test_op_fixture, 120, g_n_ops);
+  add_loop(s, "models", test_model, 300, n_models);
   if (with_o0) {
-    TCase *ops0 = tcase_create("ops_O0");
-    tcase_set_timeout(ops0, 120);
-    if (g_n_ops > 0) tcase_add_loop_test(ops0, test_op_fixture_O0, 0, g_n_ops);
-    suite_add_tcase(s, ops0);
-    TCase *models0 = tcase_create("models_O0");
-    tcase_set_timeout(models0, 300);
-    if (g_n_cases > g_n_ops) tcase_add_loop_test(models0, test_model_O0, 0, g_n_cases - g_n_ops);
-    suite_add_tcase(s, models0);
+    add_loop(s, "ops_O0", test_op_fixture_O0, 120, g_n_ops);
+    add_loop(s, "models_O0", test_model_O0, 300, n_models);
+    add_loop(s, "ops_O1", test_op_fixture_O1, 120, g_n_ops);
+    add_loop(s, "models_O1", test_model_O1, 300, n_models);
   }
-  if (with_cross) {
-    TCase *cross_tc = tcase_create("cross_backend");
-    tcase_set_timeout(cross_tc, 300);
-    if (g_n_cases > g_n_ops) tcase_add_loop_test(cross_tc, test_cross_backend, 0, g_n_cases - g_n_ops);
-    suite_add_tcase(s, cross_tc);
-  }
+  if (with_cross) add_loop(s, "cross_backend", test_cross_backend, 300, n_models);
 
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

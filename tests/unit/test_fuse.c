@@ -3,9 +3,12 @@
  * Grouping decisions on small models compiled from source text (mlg_pipeline_run, then
  * mlg_fuse on the optimized graph): elementwise chains, epilogues, prologues, no recomputation
  * of a shared matmul, transposes folded into matmul operands and stores; the kernel counts of
- * the example models; and every model in models/ run on PoCL through the runtime API at -O2
- * (fused) and -O0 (one op per kernel) with the same random inputs, outputs compared within the
- * per-op tolerance of tests/models (rtol 1e-4, atol 1e-5). */
+ * the example models; and every model in models/, and eight generated random models (views of
+ * tensors written in place, keepdims reductions, pooling and conv2d through 4-D views, matmuls),
+ * run on PoCL through the runtime API at -O2 (fused) and -O0 (one op per kernel) with the same
+ * random inputs, outputs compared within the per-op tolerance of tests/models (rtol 1e-4,
+ * atol 1e-5); -O1 too where its bundle differs from the -O2 one. MLG_TEST_VERBOSE=1 prints the
+ * random models. */
 #include <check.h>
 #include <errno.h>
 #include <math.h>
@@ -152,6 +155,10 @@ START_TEST(test_linear_gelu_one_kernel) {
   ck_assert_int_eq(g->anchor, node_of_op(f.p.optimized, "linear"));
   ck_assert_int_eq(g->root, node_named(f.p.optimized, "y"));
   ck_assert_ptr_nonnull(strstr(f.code, "erf("));
+  /* The launch's cost sums its ops' rules: linear 2·3·8·16 + 3·8 (bias), gelu 3·8; its bytes
+   * are the tensors it binds, x w bias y, once each (the linear's result never reaches memory). */
+  ck_assert_int_eq(f.lw->launches[0].flops, 2 * 3 * 8 * 16 + 24 + 24);
+  ck_assert_int_eq(f.lw->launches[0].bytes, (3 * 16 + 8 * 16 + 8 + 3 * 8) * 4);
   fused_free(&f);
 }
 END_TEST
@@ -395,18 +402,16 @@ START_TEST(test_pipeline_fuses_at_O2) {
 }
 END_TEST
 
-/* ---- -O2 against -O0 on PoCL ---- */
+/* ---- -O2 and -O1 against -O0 on PoCL ---- */
 
-static uint8_t *compile_model(const char *model, int opt_level, size_t *out_size) {
-  mlg_source src;
-  model_source(model, &src);
+static uint8_t *compile_at(const mlg_source *src, mlg_compile_options o, int level, const char *what,
+                           size_t *out_size) {
   mlg_diag diag;
-  mlg_diag_init(&diag, &src, stderr);
-  mlg_compile_options o = model_options(model, opt_level);
+  mlg_diag_init(&diag, src, stderr);
+  o.opt_level = level;
   uint8_t *data = NULL;
-  ck_assert_msg(mlg_compile(&src, &o, &diag, &data, out_size) == 0, "%s -O%d: compile failed",
-                model, opt_level);
-  mlg_source_free(&src);
+  ck_assert_msg(mlg_compile(src, &o, &diag, &data, out_size) == 0, "%s -O%d: compile failed", what,
+                level);
   return data;
 }
 
@@ -452,25 +457,56 @@ static float *run_model(mlg_runtime *rt, const uint8_t *bundle, size_t size, siz
   return out;
 }
 
-static const char *const g_models[] = {"mlp", "lenet", "resnet_block", "transformer_block",
-                                       "resnet18"};
-
-START_TEST(test_model_O2_equals_O0) {
-  const char *model = g_models[_i];
-  char path[512];
-  snprintf(path, sizeof path, "%s/models/%s.mlg", MLG_SOURCE_DIR, model);
-  struct stat st;
-  if (stat(path, &st) != 0) return; /* resnet18 is optional */
+/* Compiles `src` at -O0, -O2 and -O1, runs each with the same inputs and checks -O2 and -O1
+ * against -O0: |got - want| <= atol + rtol |want|, with atol multiplied by the largest |output|
+ * of -O0 (at least 1) when scale_atol is set. -O1 runs the passes and fusion of -O2 today: its
+ * bundle is the -O2 one, byte for byte, and is run only where the two differ. */
+static void check_levels_agree(const mlg_source *src, mlg_compile_options o, const char *what,
+                               double rtol, double atol, int scale_atol) {
   const char *cache = MLG_BINARY_DIR "/test-fixtures-cache";
   if (mkdir(cache, 0777) != 0 && errno != EEXIST) cache = "";
   mlg_runtime_options ro = {.device = "cpu", .cache_dir = cache};
   mlg_runtime *rt = NULL;
   ck_assert_msg(mlg_runtime_create(&ro, &rt) == MLG_OK, "no OpenCL CPU device (PoCL): %s",
                 mlg_last_error());
-  size_t s0, s2, n0, n2;
-  uint8_t *b0 = compile_model(model, 0, &s0), *b2 = compile_model(model, 2, &s2);
-  float *y0 = run_model(rt, b0, s0, &n0), *y2 = run_model(rt, b2, s2, &n2);
-  ck_assert_int_eq(n0, n2);
+  size_t size[3], n[3] = {0, 0, 0};
+  uint8_t *bundle[3];
+  float *y[3] = {NULL, NULL, NULL};
+  for (int level = 0; level <= 2; level++) bundle[level] = compile_at(src, o, level, what, &size[level]);
+  int same12 = size[1] == size[2] && memcmp(bundle[1], bundle[2], size[1]) == 0;
+  for (int level = 0; level <= 2; level++) {
+    if (level == 1 && same12) continue;
+    y[level] = run_model(rt, bundle[level], size[level], &n[level]);
+    ck_assert_int_eq(n[level], n[0]);
+  }
+  if (scale_atol) {
+    double scale = 1.0;
+    for (size_t i = 0; i < n[0]; i++) scale = fmax(scale, fabs(y[0][i]));
+    atol *= scale;
+  }
+  for (int level = 1; level <= 2; level++) {
+    for (size_t i = 0; y[level] && i < n[0]; i++) {
+      double a = y[level][i], b = y[0][i];
+      ck_assert_msg(isfinite(a) && fabs(a - b) <= atol + rtol * fabs(b),
+                    "%s: output element %zu: -O%d gives %.9g, -O0 %.9g", what, i, level, a, b);
+    }
+  }
+  for (int level = 0; level <= 2; level++) {
+    free(y[level]);
+    free(bundle[level]);
+  }
+  mlg_runtime_destroy(rt);
+}
+
+static const char *const g_models[] = {"mlp", "lenet", "resnet_block", "transformer_block",
+                                       "resnet18"};
+
+START_TEST(test_model_levels_agree) {
+  const char *model = g_models[_i];
+  char path[512];
+  snprintf(path, sizeof path, "%s/models/%s.mlg", MLG_SOURCE_DIR, model);
+  struct stat st;
+  if (stat(path, &st) != 0) return; /* resnet18 is optional */
   /* The model's tolerance against its reference where it has one; otherwise (resnet18, whose
    * twenty folded batch_norms change the rounding of every conv) atol scales with the output:
    * measured, -O2 and -O0 differ by 2.4e-5 on logits of magnitude 19 at S=32. */
@@ -483,21 +519,192 @@ START_TEST(test_model_O2_equals_O0) {
     while (fgets(line, sizeof line, tf))
       if (line[0] != '#') sscanf(line, "rtol=%lf atol=%lf", &rtol, &atol);
     fclose(tf);
-  } else {
-    double scale = 1.0;
-    for (size_t i = 0; i < n0; i++) scale = fmax(scale, fabs(y0[i]));
-    atol *= scale;
   }
-  for (size_t i = 0; i < n0; i++) {
-    double a = y2[i], b = y0[i];
-    ck_assert_msg(isfinite(a) && fabs(a - b) <= atol + rtol * fabs(b),
-                  "%s: output element %zu: -O2 gives %.9g, -O0 %.9g", model, i, a, b);
+  mlg_source src;
+  model_source(model, &src);
+  check_levels_agree(&src, model_options(model, 0), model, rtol, atol, tf == NULL);
+  mlg_source_free(&src);
+}
+END_TEST
+
+/* ---- random models ---- */
+
+/* A generator of small valid models: each value is a binding with a known shape, built from
+ * earlier ones by elementwise ops (often written in place), views (reshape, unsqueeze,
+ * flatten), keepdims reductions broadcast back, softmax, pooling and conv2d through 4-D views,
+ * and matmuls with params. Values stay bounded (tanh, sigmoid, softmax, scaled sums). */
+typedef struct rg_value {
+  int rank;
+  int64_t dims[4];
+} rg_value;
+
+typedef struct rg {
+  unsigned seed;
+  FILE *out;
+  int n;
+  rg_value v[48];
+} rg;
+
+static unsigned rg_rand(rg *g, unsigned n) {
+  g->seed = g->seed * 1103515245u + 12345u;
+  return ((g->seed >> 16) & 0x7fff) % n;
+}
+
+static int64_t rg_numel(const rg_value *v) {
+  int64_t n = 1;
+  for (int i = 0; i < v->rank; i++) n *= v->dims[i];
+  return n;
+}
+
+static void rg_dims(FILE *out, const rg_value *v) {
+  fputc('[', out);
+  for (int i = 0; i < v->rank; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)v->dims[i]);
+  fputc(']', out);
+}
+
+/* Starts "  vN = " for a new value of shape `v`; the caller writes the expression. */
+static int rg_begin(rg *g, rg_value v) {
+  g->v[g->n] = v;
+  fprintf(g->out, "  v%d = ", g->n);
+  return g->n++;
+}
+
+/* A random shape of `numel` elements and rank 1-4 (its prime factors dealt into the dims). */
+static rg_value rg_factor(rg *g, int64_t numel) {
+  rg_value v = {.rank = 1 + (int)rg_rand(g, 4)};
+  for (int i = 0; i < v.rank; i++) v.dims[i] = 1;
+  for (int64_t p = 2; numel > 1; p++)
+    while (numel % p == 0) {
+      v.dims[rg_rand(g, (unsigned)v.rank)] *= p;
+      numel /= p;
+    }
+  return v;
+}
+
+/* [1, 1, H, W] with H, W >= 2 holding v's elements, if it has such a factorization. */
+static int rg_image(const rg_value *v, rg_value *out) {
+  int64_t n = rg_numel(v);
+  for (int64_t h = 2; h * h <= n; h++)
+    if (n % h == 0) {
+      *out = (rg_value){.rank = 4, .dims = {1, 1, h, n / h}};
+      return 1;
+    }
+  return 0;
+}
+
+static void rg_step(rg *g) {
+  static const char *const unary[] = {"relu", "tanh", "sigmoid", "neg", "abs", "silu", "gelu"};
+  int a = g->n - 1 - (int)rg_rand(g, g->n < 3 ? (unsigned)g->n : 3u); /* mostly recent values */
+  rg_value va = g->v[a], img;
+  switch (rg_rand(g, 9)) {
+  case 0: /* view */
+    if (rg_rand(g, 2)) {
+      rg_value r = rg_factor(g, rg_numel(&va));
+      rg_begin(g, r);
+      fprintf(g->out, "reshape(v%d, ", a);
+      rg_dims(g->out, &r);
+      fprintf(g->out, ")\n");
+    } else if (va.rank < 4) {
+      rg_value r = {.rank = va.rank + 1, .dims = {1}};
+      for (int i = 0; i < va.rank; i++) r.dims[i + 1] = va.dims[i];
+      rg_begin(g, r);
+      fprintf(g->out, "unsqueeze(v%d, axes=[0])\n", a);
+    } else {
+      rg_value r = {.rank = 2, .dims = {va.dims[0], rg_numel(&va) / va.dims[0]}};
+      rg_begin(g, r);
+      fprintf(g->out, "flatten(v%d, axis=1)\n", a);
+    }
+    break;
+  case 1: { /* keepdims reduction broadcast back: the pattern of issue 10 */
+    int axis = (int)rg_rand(g, (unsigned)va.rank);
+    rg_begin(g, va);
+    fprintf(g->out, "v%d * %s(v%d, axes=[%d], keepdims=true) * 0.25\n", a,
+            rg_rand(g, 2) ? "sum" : "max", a, axis);
+    break;
   }
-  free(y0);
-  free(y2);
-  free(b0);
-  free(b2);
-  mlg_runtime_destroy(rt);
+  case 2:
+    rg_begin(g, va);
+    fprintf(g->out, "softmax(v%d, axis=-1)\n", a);
+    break;
+  case 3: /* pooling or conv2d through a 4-D view */
+    if (!rg_image(&va, &img)) goto elementwise;
+    if (rg_rand(g, 2)) {
+      rg_value r = {.rank = 4, .dims = {1, 1, img.dims[2] / 2, img.dims[3] / 2}};
+      if (r.dims[2] < 1 || r.dims[3] < 1) goto elementwise;
+      rg_begin(g, r);
+      fprintf(g->out, "max_pool2d(reshape(v%d, ", a);
+      rg_dims(g->out, &img);
+      fprintf(g->out, "), kernel=2, stride=2)\n");
+    } else {
+      fprintf(g->out, "  param w%d : f32[2, 1, 3, 3] = normal(0, 0.3)\n", g->n);
+      rg_value r = {.rank = 4, .dims = {1, 2, img.dims[2], img.dims[3]}};
+      int id = rg_begin(g, r);
+      fprintf(g->out, "conv2d(reshape(v%d, ", a);
+      rg_dims(g->out, &img);
+      fprintf(g->out, "), w%d, padding=1)\n", id);
+    }
+    break;
+  case 4: /* matmul with a param */
+    if (va.rank != 2) goto elementwise;
+    {
+      int64_t cols = 1 + rg_rand(g, 6);
+      fprintf(g->out, "  param m%d : f32[%lld, %lld] = normal(0, 0.4)\n", g->n,
+              (long long)va.dims[1], (long long)cols);
+      int id = rg_begin(g, (rg_value){.rank = 2, .dims = {va.dims[0], cols}});
+      fprintf(g->out, "tanh(v%d @ m%d)\n", a, id);
+    }
+    break;
+  case 5: { /* two values of one shape */
+    int b = -1;
+    for (int i = g->n - 1; i >= 0 && b < 0; i--)
+      if (i != a && g->v[i].rank == va.rank && !memcmp(g->v[i].dims, va.dims, sizeof va.dims)) b = i;
+    if (b < 0) goto elementwise;
+    rg_begin(g, va);
+    fprintf(g->out, "v%d %s v%d\n", a, rg_rand(g, 2) ? "+" : "*", b);
+    break;
+  }
+  default:
+  elementwise:
+    rg_begin(g, va);
+    fprintf(g->out, "%s(v%d)%s\n", unary[rg_rand(g, sizeof unary / sizeof unary[0])], a,
+            rg_rand(g, 2) ? " * 0.5" : "");
+    break;
+  }
+}
+
+/* Model `i`: an input, 6 to 13 steps, and two outputs (the last value and an earlier one). */
+static char *rg_model(int i) {
+  rg g = {.seed = 7919u * (unsigned)(i + 1)};
+  char *text = NULL;
+  size_t size = 0;
+  g.out = open_memstream(&text, &size);
+  ck_assert_ptr_nonnull(g.out);
+  static const int64_t rows[] = {2, 3, 4, 6}, cols[] = {4, 6, 8, 12};
+  rg_value x = {.rank = 2, .dims = {rows[rg_rand(&g, 4)], cols[rg_rand(&g, 4)]}};
+  fprintf(g.out, "model random%d {\n  input x : f32", i);
+  rg_dims(g.out, &x);
+  fprintf(g.out, "\n");
+  rg_begin(&g, x);
+  fprintf(g.out, "tanh(x)\n");
+  int steps = 6 + (int)rg_rand(&g, 8);
+  for (int s = 0; s < steps; s++) rg_step(&g);
+  fprintf(g.out, "  output y = v%d\n  output z = v%d\n}\n", g.n - 1, (int)rg_rand(&g, (unsigned)g.n - 1));
+  fclose(g.out);
+  return text;
+}
+
+enum { N_RANDOM_MODELS = 8 };
+
+START_TEST(test_random_models_levels_agree) {
+  char *text = rg_model(_i);
+  char what[64];
+  snprintf(what, sizeof what, "random model %d", _i);
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, what, text, strlen(text)), 0);
+  if (getenv("MLG_TEST_VERBOSE")) fputs(text, stderr);
+  check_levels_agree(&src, (mlg_compile_options){.target = MLGB_TARGET_OPENCL}, what, 1e-4, 1e-5, 1);
+  mlg_source_free(&src);
+  free(text);
 }
 END_TEST
 
@@ -524,8 +731,8 @@ int main(void) {
   suite_add_tcase(s, tm);
   TCase *tr = tcase_create("O2_vs_O0");
   tcase_set_timeout(tr, 600);
-  tcase_add_loop_test(tr, test_model_O2_equals_O0, 0,
-                      (int)(sizeof g_models / sizeof g_models[0]));
+  tcase_add_loop_test(tr, test_model_levels_agree, 0, (int)(sizeof g_models / sizeof g_models[0]));
+  tcase_add_loop_test(tr, test_random_models_levels_agree, 0, N_RANDOM_MODELS);
   suite_add_tcase(s, tr);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -1,7 +1,7 @@
 /* test_lower.c — the lowering driver (compiler/lower.c): launches, aliases of views, copies for
  * outputs that do not own their bytes, kernel names, errors; then the lowered graph is run
  * launch by launch on OpenCL (tests/unit/cl_harness.c) and compared with a C reference.
- * The ops are test-local definitions, so this does not depend on the registry's hooks. */
+ * The ops are the registry's (one test-local op has no kernel, for the error path). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,27 +13,9 @@
 #include "lower.h"
 #include "lower_util.h"
 #include "op.h"
+#include "ops/op_defs.h"
 #include "templates/elementwise.h"
 
-static kir_expr *add_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  return kt_sf_add(b, in[0], in[1]);
-}
-static kir_expr *lrelu_scalar(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  return kt_sf_leaky_relu(b, in[0], attrs[0].f);
-}
-
-static const mlg_op_def op_add = {.name = "add", .cls = MLG_OPC_ELEMENTWISE, .min_inputs = 2,
-                                  .max_inputs = 2, .scalar = add_scalar};
-static const mlg_op_def op_lrelu = {.name = "leaky_relu", .cls = MLG_OPC_ELEMENTWISE,
-                                    .min_inputs = 1, .max_inputs = 1, .n_attrs = 1,
-                                    .attrs = {{.name = "alpha", .kind = MLG_ATTR_FLOAT}},
-                                    .scalar = lrelu_scalar};
-static const mlg_op_def op_reshape = {.name = "reshape", .cls = MLG_OPC_VIEW, .min_inputs = 1,
-                                      .max_inputs = 1};
-static const mlg_op_def op_transpose = {.name = "transpose", .cls = MLG_OPC_INJECTIVE,
-                                        .min_inputs = 1, .max_inputs = 1, .n_attrs = 1,
-                                        .attrs = {{.name = "perm", .kind = MLG_ATTR_INTS}},
-                                        .lower = mlg_lower_transpose};
 static const mlg_op_def op_nokernel = {.name = "mystery", .cls = MLG_OPC_OPAQUE,
                                        .min_inputs = 1, .max_inputs = 1};
 
@@ -66,12 +48,12 @@ static mlg_graph *build_graph(void) {
   int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(3, dx));
   int b = add_leaf(&gb, MLG_NODE_PARAM, "b", f32(1, db));
   int in_s[2] = {x, b};
-  int s = add_op(&gb, &op_add, f32(3, dx), 2, in_s, NULL, 0);
+  int s = add_op(&gb, &mlg_op_add, f32(3, dx), 2, in_s, NULL, 0);
   mlg_attr alpha = {.kind = MLG_ATTR_FLOAT, .n = 1, .f = 0.25};
-  int l = add_op(&gb, &op_lrelu, f32(3, dx), 1, &s, &alpha, 1);
-  int r = add_op(&gb, &op_reshape, f32(2, dr), 1, &l, NULL, 0);
+  int l = add_op(&gb, &mlg_op_leaky_relu, f32(3, dx), 1, &s, &alpha, 1);
+  int r = add_op(&gb, &mlg_op_reshape, f32(2, dr), 1, &l, NULL, 0);
   mlg_attr perm = {.kind = MLG_ATTR_INTS, .n = 2, .ints = {1, 0}};
-  int t = add_op(&gb, &op_transpose, f32(2, dt), 1, &r, &perm, 1);
+  int t = add_op(&gb, &mlg_op_transpose, f32(2, dt), 1, &r, &perm, 1);
   ck_assert_int_eq(t, 5);
   mlg_graph_add_output(&gb, "t", t);
   mlg_graph_add_output(&gb, "r", r);
@@ -96,12 +78,18 @@ START_TEST(test_lower_structure) {
   for (int i = 0; i < 4; i++) ck_assert_ptr_eq(kir_module_kernel(lw->module, i), lw->launches[i].kernel);
   static const char *names[5] = {"k_add", "k_leaky_relu", "k_transpose", "k_copy", "k_copy"};
   static const int args[5][3] = {{0, 1, 2}, {2, 3, -1}, {3, 5, -1}, {3, 4, -1}, {0, 6, -1}};
+  /* One flop per element for the elementwise ops, none for data movement; bytes: each input
+   * and the output once (add reads b's 4 elements once). */
+  static const int64_t flops[5] = {24, 24, 0, 0, 0};
+  static const int64_t bytes[5] = {(24 + 4 + 24) * 4, 48 * 4, 48 * 4, 48 * 4, 48 * 4};
   for (int i = 0; i < 5; i++) {
     const mlg_launch *la = &lw->launches[i];
     ck_assert_str_eq(la->kernel->name, names[i]);
     ck_assert_int_eq(la->n_args, la->kernel->n_buffers);
     for (int a = 0; a < la->n_args; a++) ck_assert_int_eq(la->args[a], args[i][a]);
     ck_assert_int_eq(la->groups[0], 1);
+    ck_assert_int_eq(la->flops, flops[i]);
+    ck_assert_int_eq(la->bytes, bytes[i]);
   }
   /* the transpose read the view r through its root l (3); r now owns its bytes */
   ck_assert_int_eq(lw->n_tensors, 7);
@@ -122,10 +110,10 @@ START_TEST(test_lower_alias_chain) {
   ck_assert_int_eq(mlg_graph_builder_init(&gb, "a"), 0);
   int64_t d1[1] = {12}, d2[2] = {3, 4}, d3[2] = {4, 3};
   int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(1, d1));
-  int v1 = add_op(&gb, &op_reshape, f32(2, d2), 1, &x, NULL, 0);
-  int v2 = add_op(&gb, &op_reshape, f32(2, d3), 1, &v1, NULL, 0);
+  int v1 = add_op(&gb, &mlg_op_reshape, f32(2, d2), 1, &x, NULL, 0);
+  int v2 = add_op(&gb, &mlg_op_reshape, f32(2, d3), 1, &v1, NULL, 0);
   mlg_attr alpha = {.kind = MLG_ATTR_FLOAT, .n = 1, .f = 0.5};
-  int l = add_op(&gb, &op_lrelu, f32(2, d3), 1, &v2, &alpha, 1);
+  int l = add_op(&gb, &mlg_op_leaky_relu, f32(2, d3), 1, &v2, &alpha, 1);
   mlg_graph_add_output(&gb, "y", l);
   mlg_graph *g = mlg_graph_builder_finish(&gb);
   mlg_diag diag;
@@ -142,14 +130,8 @@ START_TEST(test_lower_alias_chain) {
 }
 END_TEST
 
-START_TEST(test_lower_no_kernel) {
-  mlg_graph_builder gb;
-  ck_assert_int_eq(mlg_graph_builder_init(&gb, "n"), 0);
-  int64_t d[1] = {4};
-  int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(1, d));
-  int m = add_op(&gb, &op_nokernel, f32(1, d), 1, &x, NULL, 0);
-  mlg_graph_add_output(&gb, "y", m);
-  mlg_graph *g = mlg_graph_builder_finish(&gb);
+/* Lowers g (then frees it), which must fail with one error; returns the diagnostic text. */
+static char *lower_error(mlg_graph *g) {
   char *text = NULL;
   size_t len = 0;
   FILE *out = open_memstream(&text, &len);
@@ -158,9 +140,20 @@ START_TEST(test_lower_no_kernel) {
   ck_assert_ptr_null(mlg_lower(g, &diag));
   fclose(out);
   ck_assert_int_eq(diag.n_errors, 1);
+  mlg_graph_free(g);
+  return text;
+}
+
+START_TEST(test_lower_no_kernel) {
+  mlg_graph_builder gb;
+  ck_assert_int_eq(mlg_graph_builder_init(&gb, "n"), 0);
+  int64_t d[1] = {4};
+  int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(1, d));
+  int m = add_op(&gb, &op_nokernel, f32(1, d), 1, &x, NULL, 0);
+  mlg_graph_add_output(&gb, "y", m);
+  char *text = lower_error(mlg_graph_builder_finish(&gb));
   ck_assert_msg(strstr(text, "no kernel for op 'mystery'") != NULL, "got: %s", text);
   free(text);
-  mlg_graph_free(g);
 }
 END_TEST
 
@@ -171,19 +164,35 @@ START_TEST(test_lower_too_large) {
   int64_t d[2] = {65536, 65536};
   int x = add_leaf(&gb, MLG_NODE_INPUT, "x", f32(2, d));
   mlg_attr alpha = {.kind = MLG_ATTR_FLOAT, .n = 1, .f = 0.5};
-  int l = add_op(&gb, &op_lrelu, f32(2, d), 1, &x, &alpha, 1);
+  int l = add_op(&gb, &mlg_op_leaky_relu, f32(2, d), 1, &x, &alpha, 1);
   mlg_graph_add_output(&gb, "y", l);
-  mlg_graph *g = mlg_graph_builder_finish(&gb);
-  char *text = NULL;
-  size_t len = 0;
-  FILE *out = open_memstream(&text, &len);
-  mlg_diag diag;
-  mlg_diag_init(&diag, NULL, out);
-  ck_assert_ptr_null(mlg_lower(g, &diag));
-  fclose(out);
+  char *text = lower_error(mlg_graph_builder_finish(&gb));
   ck_assert_msg(strstr(text, "32-bit") != NULL, "got: %s", text);
   free(text);
-  mlg_graph_free(g);
+}
+END_TEST
+
+/* A template that cannot build a node's kernel: the error names the op, the node and the
+ * template's reason (a graph the checker would have refused: groups do not divide). */
+START_TEST(test_lower_template_reason) {
+  mlg_graph_builder gb;
+  ck_assert_int_eq(mlg_graph_builder_init(&gb, "c"), 0);
+  int64_t dx[4] = {1, 16, 6, 6}, dw[4] = {16, 5, 3, 3}, dy[4] = {1, 16, 4, 4};
+  int in[2] = {add_leaf(&gb, MLG_NODE_INPUT, "x", f32(4, dx)),
+               add_leaf(&gb, MLG_NODE_PARAM, "w", f32(4, dw))};
+  mlg_attr attrs[4] = {{.kind = MLG_ATTR_INTS, .n = 2, .ints = {1, 1}},
+                       {.kind = MLG_ATTR_INTS, .n = 4},
+                       {.kind = MLG_ATTR_INTS, .n = 2, .ints = {1, 1}},
+                       {.kind = MLG_ATTR_INT, .n = 1, .ints = {3}}};
+  mlg_node c = {.kind = MLG_NODE_OP, .op = &mlg_op_conv2d, .name = "c1", .type = f32(4, dy),
+                .n_inputs = 2, .inputs = in};
+  memcpy(c.attrs, attrs, sizeof attrs);
+  mlg_graph_add_output(&gb, "y", mlg_graph_add(&gb, &c));
+  char *text = lower_error(mlg_graph_builder_finish(&gb));
+  ck_assert_msg(strstr(text, "conv2d 'c1': cannot build kernel k_conv2d: groups (3) must divide "
+                             "the input channels (16) and the output channels (16)") != NULL,
+                "got: %s", text);
+  free(text);
 }
 END_TEST
 
@@ -239,6 +248,7 @@ int main(void) {
   tcase_add_test(tc, test_lower_alias_chain);
   tcase_add_test(tc, test_lower_no_kernel);
   tcase_add_test(tc, test_lower_too_large);
+  tcase_add_test(tc, test_lower_template_reason);
   tcase_add_test(tc, test_lower_runs);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

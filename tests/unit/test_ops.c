@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lower_util.h"
 #include "op.h"
 #include "ops/op_util.h"
 
@@ -75,21 +76,73 @@ static int run(call *c, int n, ...) {
 #define ASSERT_OK(c, expect) \
   do { ck_assert_msg(run_rc == 0, "failed: %s", (c).err.msg); ck_assert_str_eq((c).out_s, expect); } while (0)
 
+/* The number of entries of op_list.h, counted from the list itself. */
+enum {
+  LISTED_OPS = 0
+#define MLG_OP(sym) +1
+#include "ops/op_list.h"
+#undef MLG_OP
+};
+
+/* input_names ("x, weight, bias?") against the arity: one name per input, `?` on exactly the
+ * optional ones; a list input is one "[...]". */
+static void check_input_names(const mlg_op_def *d) {
+  ck_assert_msg(d->input_names && d->shape_doc, "%s: no input_names or shape_doc", d->name);
+  if (d->list_input) {
+    ck_assert_msg(d->input_names[0] == '[', "%s: a list input is written [a, b, ...]", d->name);
+    return;
+  }
+  int names = 1, optional = 0;
+  for (const char *p = d->input_names; *p; p++) {
+    names += *p == ',';
+    optional += *p == '?';
+  }
+  ck_assert_msg(names == d->max_inputs && names - optional == d->min_inputs,
+                "%s: input_names '%s' do not match %d..%d inputs", d->name, d->input_names,
+                d->min_inputs, d->max_inputs);
+}
+
 START_TEST(test_registry) {
-  ck_assert_int_eq(mlg_op_count(), 43);
+  ck_assert_int_eq(mlg_op_count(), LISTED_OPS);
   for (int i = 0; i < mlg_op_count(); i++) {
     const mlg_op_def *d = mlg_op_at(i);
     ck_assert_ptr_nonnull(d);
     ck_assert_ptr_nonnull(d->infer);
     ck_assert_ptr_nonnull(d->doc);
+    check_input_names(d);
     ck_assert_ptr_eq(mlg_op_find(d->name), d);
     ck_assert_int_le(d->min_inputs, d->max_inputs);
     ck_assert_int_le(d->n_attrs, MLG_MAX_ATTRS);
     for (int j = 0; j < d->n_attrs; j++) ck_assert_int_eq(mlg_op_attr_index(d, d->attrs[j].name), j);
     for (int j = 0; j < i; j++) ck_assert_str_ne(mlg_op_at(j)->name, d->name);
+    /* Hooks and traits agree with the class: what the later stages assume of each other. */
+    ck_assert_msg((d->cls == MLG_OPC_ELEMENTWISE) == (d->scalar != NULL), "%s: scalar", d->name);
+    ck_assert_msg(d->cls != MLG_OPC_VIEW || d->index, "%s: a view needs an index map", d->name);
+    ck_assert_msg(d->cls == MLG_OPC_ELEMENTWISE || d->cls == MLG_OPC_VIEW || d->lower,
+                  "%s: no lower hook", d->name);
+    ck_assert_msg(!d->fusion.anchor || d->lower, "%s: an anchor needs a lower hook", d->name);
+    ck_assert_msg(!d->fusion.store_strided || d->fusion.anchor, "%s: store_strided", d->name);
+    ck_assert_msg(!d->fusion.iter_dims || d->fusion.store_strided, "%s: iter_dims", d->name);
+    ck_assert_msg(!d->algebra.operator_sym ||
+                  mlg_op_for_operator(d->algebra.operator_sym, d->min_inputs) == d,
+                  "%s: operator '%c' means another op too", d->name, d->algebra.operator_sym);
+    ck_assert_msg(!d->algebra.identity_sides || d->max_inputs == 2, "%s: identity", d->name);
+    ck_assert_msg(!d->algebra.involution || d->max_inputs == 1, "%s: involution", d->name);
+    for (int k = 0; k < MLG_TRAIT_INPUTS; k++) {
+      unsigned t = mlg_op_input_traits(d, k);
+      ck_assert_msg(!t || (d->fusion.anchor && k < d->max_inputs), "%s: input %d", d->name, k);
+      ck_assert_msg(!(t & (MLG_IN_ROWS | MLG_IN_ROW_NORM)) || (t & MLG_IN_STRIDED),
+                    "%s: input %d: rows are strided", d->name, k);
+    }
   }
+  ck_assert_str_eq(mlg_op_for_operator('+', 2)->name, "add");
+  ck_assert_str_eq(mlg_op_for_operator('-', 2)->name, "sub");
+  ck_assert_str_eq(mlg_op_for_operator('-', 1)->name, "neg");
+  ck_assert_str_eq(mlg_op_for_operator('@', 2)->name, "matmul");
+  ck_assert_ptr_null(mlg_op_for_operator('%', 2));
+  ck_assert_ptr_null(mlg_op_for_operator('+', 1));
   ck_assert_ptr_null(mlg_op_at(-1));
-  ck_assert_ptr_null(mlg_op_at(43));
+  ck_assert_ptr_null(mlg_op_at(mlg_op_count()));
   ck_assert_ptr_null(mlg_op_find("sofmax"));
   ck_assert_str_eq(mlg_op_suggest("sofmax"), "softmax");
   ck_assert_str_eq(mlg_op_suggest("conv2"), "conv2d");
@@ -538,6 +591,105 @@ START_TEST(test_limits_and_utils) {
 }
 END_TEST
 
+/* ---- hooks that later stages ask ---- */
+
+/* Appends op `name` on input `in` with `attrs` (over the defaults), typed by its shape rule. */
+static int add_checked(mlg_graph_builder *gb, const char *name, int in, int n_attrs,
+                       const char *const *attr_names, const mlg_attr *attrs) {
+  call c;
+  call_init(&c, name);
+  for (int i = 0; i < n_attrs; i++) set(&c, attr_names[i], attrs[i]);
+  mlg_type t = gb->graph->nodes[in].type;
+  c.err = (mlg_shape_error){ .input = -1, .attr = -1 };
+  ck_assert_msg(c.def->infer(&t, 1, c.attrs, &c.out, &c.err) == 0, "%s: %s", name, c.err.msg);
+  mlg_node n = { .kind = MLG_NODE_OP, .op = c.def, .type = c.out, .n_inputs = 1, .inputs = &in };
+  memcpy(n.attrs, c.attrs, sizeof n.attrs);
+  return mlg_graph_add(gb, &n);
+}
+
+START_TEST(test_index_maps) {
+  mlg_graph_builder gb;
+  ck_assert_int_eq(mlg_graph_builder_init(&gb, "idx"), 0);
+  mlg_node xn = { .kind = MLG_NODE_INPUT, .name = "x", .type = ty("f32[2, 3, 4]") };
+  int x = mlg_graph_add(&gb, &xn);
+  static const char *const perm_n[] = { "perm" }, *const shape_n[] = { "shape" };
+  static const char *const slice_n[] = { "starts", "ends", "axes", "steps" };
+  mlg_attr perm = ints(3, 2LL, 0LL, 1LL), shape = ints(2, 8LL, 3LL);
+  mlg_attr sl[4] = { ints(2, 1LL, 3LL), ints(2, 3LL, 0LL), ints(2, 1LL, 2LL), ints(2, 1LL, -2LL) };
+  int t = add_checked(&gb, "transpose", x, 1, perm_n, &perm);   /* f32[4, 2, 3] */
+  int r = add_checked(&gb, "reshape", t, 1, shape_n, &shape);   /* f32[8, 3] */
+  int s = add_checked(&gb, "slice", x, 4, slice_n, sl);         /* f32[2, 2, 2] */
+  int e = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("exp"),
+                                         .type = xn.type, .n_inputs = 1, .inputs = &x });
+  mlg_graph *g = mlg_graph_builder_finish(&gb);
+  ck_assert_ptr_nonnull(g);
+
+  mlg_index_map m;
+  ck_assert_int_eq(mlg_node_index_map(g, t, &m), 0);
+  ck_assert_int_eq(m.kind, MLG_INDEX_AXES);
+  ck_assert(m.axis[0] == 2 && m.axis[1] == 0 && m.axis[2] == 1 && m.step[0] == 1 && m.start[1] == 0);
+  /* x's contiguous layout seen through the transpose, then stored back. */
+  mlg_layout l;
+  mlg_layout_contiguous(&g->nodes[x].type, x, &l);
+  ck_assert_int_eq(mlg_layout_forward(&l, &m), 0);
+  ck_assert(l.dims[0] == 4 && l.strides[0] == 1 && l.strides[1] == 12 && l.strides[2] == 4);
+  ck_assert_int_eq(mlg_layout_backward(&l, &m), 0);
+  ck_assert(l.strides[0] == 12 && l.strides[1] == 4 && l.strides[2] == 1);
+
+  /* A view merges [4, 2] only where the strides allow it: not after this transpose. */
+  ck_assert_int_eq(mlg_node_index_map(g, r, &m), 0);
+  ck_assert_int_eq(m.kind, MLG_INDEX_SAME_ORDER);
+  ck_assert(m.rank == 2 && m.in_rank == 3 && m.dims[0] == 8 && m.in_dims[0] == 4);
+  mlg_index_map mt;
+  mlg_node_index_map(g, t, &mt);
+  mlg_layout_contiguous(&g->nodes[x].type, x, &l);
+  ck_assert_int_eq(mlg_layout_forward(&l, &mt), 0);
+  ck_assert_int_ne(mlg_layout_forward(&l, &m), 0);
+
+  /* The slice: dim 1 from 1 by 1, dim 2 from 3 by -2; an offset and a negative stride. */
+  ck_assert_int_eq(mlg_node_index_map(g, s, &m), 0);
+  ck_assert(m.start[1] == 1 && m.start[2] == 3 && m.step[2] == -2 && m.dims[2] == 2);
+  mlg_layout_contiguous(&g->nodes[x].type, x, &l);
+  ck_assert_int_eq(mlg_layout_forward(&l, &m), 0);
+  ck_assert(l.offset == 4 + 3 && l.strides[2] == -2 && l.strides[1] == 4);
+  ck_assert_int_ne(mlg_layout_backward(&l, &m), 0); /* a slice does not cover its input */
+
+  ck_assert(!mlg_node_is_index(&g->nodes[e]) && mlg_node_index_map(g, e, &m) != 0);
+  ck_assert(!mlg_node_is_index(&g->nodes[x]));
+  mlg_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_costs) {
+  mlg_graph_builder gb;
+  ck_assert_int_eq(mlg_graph_builder_init(&gb, "cost"), 0);
+  mlg_node xn = { .kind = MLG_NODE_INPUT, .name = "x", .type = ty("f32[2, 3, 4]") };
+  int x = mlg_graph_add(&gb, &xn);
+  mlg_node wn = { .kind = MLG_NODE_PARAM, .name = "w", .type = ty("f32[4, 5]") };
+  int w = mlg_graph_add(&gb, &wn);
+  static const char *const slice_n[] = { "starts", "ends", "axes" };
+  mlg_attr sl[3] = { ints(1, 1LL), ints(1, 3LL), ints(1, 2LL) };
+  int s = add_checked(&gb, "slice", x, 3, slice_n, sl);          /* f32[2, 3, 2] */
+  int e = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("exp"),
+                                         .type = xn.type, .n_inputs = 1, .inputs = &x });
+  int mm_in[2] = { x, w };
+  int mm = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("matmul"),
+                                          .type = ty("f32[2, 3, 5]"), .n_inputs = 2,
+                                          .inputs = mm_in });
+  mlg_graph *g = mlg_graph_builder_finish(&gb);
+  mlg_op_cost c;
+  mlg_node_cost(g, x, &c);                  /* a leaf costs nothing */
+  ck_assert(c.flops == 0 && c.bytes == 0);
+  mlg_node_cost(g, e, &c);                  /* the default: 1 flop per element, in + out */
+  ck_assert(c.flops == 24 && c.bytes == 2 * 24 * 4);
+  mlg_node_cost(g, s, &c);                  /* reads only what it keeps */
+  ck_assert(c.flops == 0 && c.bytes == 2 * 12 * 4);
+  mlg_node_cost(g, mm, &c);                 /* 2·K per output element */
+  ck_assert(c.flops == 2 * 30 * 4 && c.bytes == (24 + 20 + 30) * 4);
+  mlg_graph_free(g);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ops");
   TCase *tc = tcase_create("shape_rules");
@@ -553,6 +705,10 @@ int main(void) {
   tcase_add_test(tc, test_slice);
   tcase_add_test(tc, test_limits_and_utils);
   suite_add_tcase(s, tc);
+  TCase *th = tcase_create("hooks");
+  tcase_add_test(th, test_index_maps);
+  tcase_add_test(th, test_costs);
+  suite_add_tcase(s, th);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

@@ -256,6 +256,11 @@ START_TEST(names_calls_lists_as) {
   check_shape("models", "models");
   check_shape("f()", "f()");
   check_shape("softmax(x, axis=-1)", "softmax(x, axis=(-1))");
+  /* `dim` is a statement keyword, and also what PyTorch calls an axis: a keyword argument. */
+  check_shape("softmax(x, dim=-1)", "softmax(x, dim=(-1))");
+  check_shape("concat([a, b], dim=1)", "concat([a, b], dim=1)");
+  check_shape("f(x, dim=dim_n)", "f(x, dim=dim_n)");
+  check_shape("softmax(x,\n    dim=-1)", "softmax(x, dim=(-1))"); /* not a `dim` statement */
   check_shape("conv2d(x, w, stride=[2, 2], padding=[1, 1, 1, 1])",
               "conv2d(x, w, stride=[2, 2], padding=[1, 1, 1, 1])");
   check_shape("[[1, 2], [3, 4]]", "[[1, 2], [3, 4]]");

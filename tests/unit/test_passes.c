@@ -58,11 +58,12 @@ static int same_float(float a, float b) {
   return memcmp(&a, &b, sizeof a) == 0;
 }
 
-/* min/max of x and y: as same_float, except that of a +0 and a -0 either is right (C's fminf and
- * fmaxf leave the sign open, and libm and gcc's inline expansion choose differently). */
-static int same_min_max(float a, float b, float x, float y) {
-  if (x == 0 && y == 0) return a == 0 && b == 0;
-  return same_float(a, b);
+/* fminf/fmaxf of a +0 and a -0: C leaves the sign of the zero they return unspecified (an inlined
+ * minss and a libm call answer differently), so any zero is right there; elsewhere the result
+ * must be `want` exactly. */
+static int same_min_max(float got, float want, float x, float y) {
+  if (x == 0.0f && y == 0.0f) return got == 0.0f;
+  return same_float(got, want);
 }
 
 static const float probe[] = {-3.5f, -1.0f, -0.5f, -0.0f, 0.0f, 0.25f, 1.0f, 2.7f, 10.0f,
@@ -359,15 +360,15 @@ static mlg_graph *then_dce(mlg_graph *g) {
 /* ---------------------------------------------------------------- constant folding */
 
 /* Test ops with a scalar formula (the registry's are wired by the elementwise owner). */
-static kir_expr *sf_add(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  (void)attrs;
+static kir_expr *sf_add(kir_builder *b, kir_expr **in, const mlg_node *n) {
+  (void)n;
   return kir_bin(b, KIR_ADD, in[0], in[1]);
 }
-static kir_expr *sf_scale(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  return kir_bin(b, KIR_MUL, in[0], kir_f32(b, attrs[0].f));
+static kir_expr *sf_scale(kir_builder *b, kir_expr **in, const mlg_node *n) {
+  return kir_bin(b, KIR_MUL, in[0], kir_f32(b, mlg_attr_float(n, 0)));
 }
-static kir_expr *sf_idiv(kir_builder *b, kir_expr **in, const mlg_attr *attrs) {
-  (void)attrs;
+static kir_expr *sf_idiv(kir_builder *b, kir_expr **in, const mlg_node *n) {
+  (void)n;
   return kir_bin(b, KIR_DIV, kir_i32(b, 1), kir_cast(b, kir_t(KIR_I32), in[0]));
 }
 static const mlg_op_def t_add = {.name = "t_add", .cls = MLG_OPC_ELEMENTWISE, .min_inputs = 2,
@@ -469,6 +470,26 @@ START_TEST(test_fold_views_and_transpose) {
   const float *v = y->data;
   for (int j = 0; j < 2; j++)
     for (int i = 0; i < 3; i++) ck_assert(v[j * 3 + i] == a[2 * i + j]);
+  mlg_graph_free(f);
+  mlg_graph_free(g);
+}
+END_TEST
+
+/* Folding goes through each op's index map: a slice of a const folds too. */
+START_TEST(test_fold_slice) {
+  static const float a[6] = {0, 1, 2, 3, 4, 5}; /* [2, 3] */
+  mlg_graph_builder b = start();
+  int k = leaf(&b, MLG_NODE_CONST, "a", T(2, 3), a);
+  /* Normalized slice: row 1, columns 2 and 0 (start 2, step -2). */
+  mlg_attr sl[4] = {INTS(1, 2), INTS(2, -1), INTS(0, 1), INTS(1, -2)};
+  int y = op(&b, &mlg_op_slice, &k, 1, T(1, 2), sl, 4);
+  mlg_graph *g = finish(&b, y);
+  mlg_graph *f = then_dce(mlg_pass_fold(g));
+  ck_assert_int_eq(f->n_nodes, 1);
+  const mlg_node *c = out_node(f);
+  ck_assert_int_eq(c->kind, MLG_NODE_CONST);
+  const float *v = c->data;
+  ck_assert(v[0] == 5 && v[1] == 3);
   mlg_graph_free(f);
   mlg_graph_free(g);
 }
@@ -592,6 +613,28 @@ START_TEST(test_simplify_neg_neg) {
   ck_assert_ptr_eq(three->op, &mlg_op_neg);
   ck_assert_int_eq(s->nodes[three->inputs[0]].kind, MLG_NODE_INPUT);
   ck_assert_int_eq(count_op(s, &mlg_op_neg), 1);
+  mlg_graph_free(s);
+  mlg_graph_free(g);
+}
+END_TEST
+
+/* Any index op that reads its input in place is dropped: a full slice, a transpose that only
+ * moves dims of size 1. A slice that reverses, or keeps part of a dim, stays. */
+START_TEST(test_simplify_in_place_index_ops) {
+  mlg_graph_builder b = start();
+  int x = leaf(&b, MLG_NODE_INPUT, "x", T(1, 2, 3), NULL);
+  int x2 = leaf(&b, MLG_NODE_INPUT, "x2", T(1, 1, 4), NULL);
+  mlg_attr full[4] = {INTS(0, 0, 0), INTS(1, 2, 3), INTS(0, 1, 2), INTS(1, 1, 1)};
+  mlg_attr rev[4] = {INTS(0, 0, 2), INTS(1, 2, -1), INTS(0, 1, 2), INTS(1, 1, -1)};
+  mlg_graph_add_output(&b, "full", op(&b, &mlg_op_slice, &x, 1, T(1, 2, 3), full, 4));
+  mlg_graph_add_output(&b, "rev", op(&b, &mlg_op_slice, &x, 1, T(1, 2, 3), rev, 4));
+  /* [1, 1, 4] with its two leading dims swapped: the same elements in place. */
+  mlg_graph_add_output(&b, "t", op_attr1(&b, &mlg_op_transpose, x2, T(1, 1, 4), INTS(1, 0, 2)));
+  mlg_graph *g = mlg_graph_builder_finish(&b);
+  mlg_graph *s = then_dce(mlg_pass_simplify(g));
+  ck_assert_int_eq(s->outputs[0].node, x);
+  ck_assert_ptr_eq(s->nodes[s->outputs[1].node].op, &mlg_op_slice);
+  ck_assert_int_eq(s->outputs[2].node, x2);
   mlg_graph_free(s);
   mlg_graph_free(g);
 }
@@ -962,6 +1005,7 @@ int main(void) {
   tcase_add_test(tf, test_fold_elementwise_broadcast);
   tcase_add_test(tf, test_fold_needs_all_const_and_a_formula);
   tcase_add_test(tf, test_fold_views_and_transpose);
+  tcase_add_test(tf, test_fold_slice);
   tcase_add_test(tf, test_fold_size_limit);
   tcase_add_test(tf, test_fold_registry_ops);
   suite_add_tcase(s, tf);
@@ -970,6 +1014,7 @@ int main(void) {
   tcase_add_test(ts, test_simplify_refuses_unsafe);
   tcase_add_test(ts, test_simplify_neg_neg);
   tcase_add_test(ts, test_simplify_transposes);
+  tcase_add_test(ts, test_simplify_in_place_index_ops);
   tcase_add_test(ts, test_simplify_views);
   suite_add_tcase(s, ts);
   TCase *tb = tcase_create("bn_fold");

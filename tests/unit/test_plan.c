@@ -1,5 +1,6 @@
-/* test_plan.c — the static memory planner: placement, liveness, aliases, the validator, and
- * efficiency on a few hundred random schedules. */
+/* test_plan.c — the static memory planner: placement, liveness, aliases, in-place reuse, the
+ * validator, and soundness (a replay of each schedule) and efficiency on a few hundred random
+ * schedules, with and without views of in-place tensors. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,56 @@ static void synth_init(synth *s, int n, unsigned seed) {
   s->lw.alias_of = s->alias;
   s->lw.n_outputs = 1;
   s->lw.output_tensor = &s->out.node;
+}
+
+/* Makes node v a view of node `of` (resolved to the tensor that owns the bytes, as lowering
+ * does): same type, and its launch is removed (a view has none). */
+static void synth_make_view(synth *s, int v, int of) {
+  while (s->alias[of] >= 0) of = s->alias[of];
+  s->alias[v] = of;
+  s->nodes[v].type = s->nodes[of].type;
+  int nl = 0;
+  for (int l = 0; l < s->lw.n_launches; l++)
+    if (s->launches[l].args[s->launches[l].n_args - 1] != v) s->launches[nl++] = s->launches[l];
+  s->lw.n_launches = nl;
+}
+
+static int synth_root(const synth *s, int t) { return s->alias[t] >= 0 ? s->alias[t] : t; }
+
+/* Replays the schedule on a shadow of the arena, one cell per alignment unit naming the tensor
+ * whose value it holds: each launch must find every tensor it reads (through its own placement,
+ * a view's included) intact, then its output overwrites its cells. A check of the plan that
+ * does not use mlg_plan_validate. 0 if every read is intact, else -1 with a message. */
+static int replay(const synth *s, const mlg_plan *p, char *err, size_t err_size) {
+  int64_t n_cells = p->region_size[MLGB_REGION_ARENA] / p->alignment;
+  int *cell = malloc(sizeof(int) * (size_t)(n_cells ? n_cells : 1));
+  ck_assert_ptr_nonnull(cell);
+  for (int64_t c = 0; c < n_cells; c++) cell[c] = -1;
+  int rc = 0;
+  for (int l = 0; l < s->lw.n_launches && rc == 0; l++) {
+    const mlg_launch *la = &s->launches[l];
+    for (int a = 0; a < la->n_args && rc == 0; a++) {
+      int t = la->args[a], writes = a == la->n_args - 1;
+      const mlg_placement *pl = &p->tensors[t];
+      if (pl->region != MLGB_REGION_ARENA) continue;
+      int64_t c0 = pl->offset / p->alignment, c1 = (pl->offset + pl->size - 1) / p->alignment;
+      if (c1 >= n_cells) {
+        snprintf(err, err_size, "launch %d binds tensor %d beyond the arena", l, t);
+        rc = -1;
+      }
+      for (int64_t c = c0; c <= c1 && rc == 0; c++) {
+        if (writes) {
+          cell[c] = t;
+        } else if (cell[c] != synth_root(s, t)) {
+          snprintf(err, err_size, "launch %d reads tensor %d but byte %lld holds tensor %d", l, t,
+                   (long long)(c * p->alignment), cell[c]);
+          rc = -1;
+        }
+      }
+    }
+  }
+  free(cell);
+  return rc;
 }
 
 START_TEST(test_regions_and_alignment) {
@@ -138,8 +189,87 @@ START_TEST(test_validator_catches_overlap) {
   char err[256];
   ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), 0);
   p->tensors[3].offset = p->tensors[2].offset; /* sabotage: 2 and 3 are live together */
+  int64_t end = p->tensors[3].offset + p->tensors[3].size, *arena = &p->region_size[MLGB_REGION_ARENA];
+  if (*arena < end) *arena = (end + p->alignment - 1) / p->alignment * p->alignment;
   ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), -1);
   ck_assert_ptr_nonnull(strstr(err, "overlap"));
+  ck_assert_int_eq(replay(&s, p, err, sizeof(err)), -1); /* the replay sees it too */
+  ck_assert_msg(strstr(err, "reads tensor 2 but") != NULL, "%s", err);
+  mlg_plan_free(p);
+}
+END_TEST
+
+/* x -> t2 -> v3 = view(t2) -> t4 = f(v3) in place of t2 -> v5 = view(t4) -> y = g(v5):
+ * views of both ends of an in-place pair. */
+static void synth_views_of_in_place(synth *s) {
+  synth_init(s, 7, 4);
+  for (int i = 2; i < 7; i++) {
+    s->nodes[i].type.dims[0] = 1024;
+    s->args[i][0] = i - 1;
+    s->args[i][1] = i;
+    s->launches[i - 2].n_args = 2;
+  }
+  s->launches[2].inplace_arg = 0; /* t4 = f(v3) */
+  synth_make_view(s, 3, 2);
+  synth_make_view(s, 5, 4);
+}
+
+START_TEST(test_views_of_in_place_tensors) {
+  synth s;
+  synth_views_of_in_place(&s);
+  ck_assert_int_eq(s.lw.n_launches, 3);
+  mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
+  ck_assert_ptr_nonnull(p);
+  ck_assert_int_eq(p->tensors[4].shares_with, 2);
+  ck_assert_int_eq(p->tensors[3].view_of, 2);
+  ck_assert_int_eq(p->tensors[5].view_of, 4);
+  ck_assert_int_eq(p->tensors[2].view_of, -1);
+  for (int t = 3; t < 6; t++) ck_assert_int_eq(p->tensors[t].offset, p->tensors[2].offset);
+  ck_assert_int_eq(p->region_size[MLGB_REGION_ARENA], 4096);
+  char err[256];
+  ck_assert_msg(mlg_plan_validate(p, err, sizeof(err)) == 0, "%s", err);
+  ck_assert_msg(replay(&s, p, err, sizeof(err)) == 0, "%s", err);
+  mlg_plan_free(p);
+}
+END_TEST
+
+START_TEST(test_validator_catches_bad_views_and_in_place) {
+  synth s;
+  synth_views_of_in_place(&s);
+  char err[256];
+  mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
+  ck_assert_ptr_nonnull(p);
+  mlg_placement good[7];
+  memcpy(good, p->tensors, sizeof(good));
+  p->region_size[MLGB_REGION_ARENA] = 8192;
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), 0);
+  /* A view moved off its tensor. */
+  p->tensors[5].offset = 4096;
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), -1);
+  ck_assert_msg(strstr(err, "view 5") != NULL, "%s", err);
+  /* A view that outlives its tensor. */
+  memcpy(p->tensors, good, sizeof(good));
+  p->tensors[3].last_use = 2;
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), -1);
+  ck_assert_msg(strstr(err, "view 3") != NULL, "%s", err);
+  /* A view of a view, and of itself. */
+  memcpy(p->tensors, good, sizeof(good));
+  p->tensors[5].view_of = 3;
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), -1);
+  p->tensors[5].view_of = 5;
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), -1);
+  /* Two owners on the same bytes at the in-place launch, but not in place: an overlap, even
+   * though their placements look like a view's. */
+  memcpy(p->tensors, good, sizeof(good));
+  p->tensors[4].shares_with = -1;
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), -1);
+  ck_assert_msg(strstr(err, "overlap") != NULL, "%s", err);
+  /* In place of a tensor still live after the output is written. */
+  memcpy(p->tensors, good, sizeof(good));
+  p->tensors[2].last_use = 2;
+  p->tensors[3].last_use = 2;
+  ck_assert_int_eq(mlg_plan_validate(p, err, sizeof(err)), -1);
+  ck_assert_msg(strstr(err, "overlap") != NULL, "%s", err);
   mlg_plan_free(p);
 }
 END_TEST
@@ -195,6 +325,49 @@ START_TEST(test_in_place_needs_input_to_die) {
 }
 END_TEST
 
+/* Random schedules in which some ops run in place (the output as large as its first input) and
+ * some nodes are views of earlier ones, so views of in-place inputs and outputs are common.
+ * Every plan must pass the validator and the replay. */
+START_TEST(test_random_views_of_in_place) {
+  int n_views_of_in_place = 0, n_in_place = 0;
+  for (int i = 0; i < 300; i++) {
+    unsigned seed = 5000u + (unsigned)i;
+    synth s;
+    int n = 8 + i % 50;
+    synth_init(&s, n, seed);
+    for (int v = 2; v < n; v++) {
+      int *args = s.args[v];
+      if (rnd(&seed) % 2) args[0] = v - 1; /* chains, so inputs often die where they are read */
+      int root = synth_root(&s, args[0]);
+      if (v >= 3 && v < n - 1 && rnd(&seed) % 4 == 0) {
+        synth_make_view(&s, v, args[0]);
+      } else if (rnd(&seed) % 2) {
+        for (int l = 0; l < s.lw.n_launches; l++)
+          if (s.launches[l].args[s.launches[l].n_args - 1] == v) s.launches[l].inplace_arg = 0;
+        s.nodes[v].type = s.nodes[root].type;
+      }
+    }
+    mlg_plan *p = mlg_plan_build(&s.g, &s.lw, NULL);
+    ck_assert_ptr_nonnull(p);
+    char err[256];
+    ck_assert_msg(mlg_plan_validate(p, err, sizeof(err)) == 0, "graph %d: %s", i, err);
+    ck_assert_msg(replay(&s, p, err, sizeof(err)) == 0, "graph %d: %s", i, err);
+    for (int t = 0; t < n; t++) {
+      int r = p->tensors[t].view_of;
+      n_in_place += p->tensors[t].shares_with >= 0;
+      if (r < 0) continue;
+      int in_place = p->tensors[r].shares_with >= 0;
+      for (int u = 0; u < n; u++) in_place |= p->tensors[u].shares_with == r;
+      n_views_of_in_place += in_place;
+    }
+    mlg_plan_free(p);
+  }
+  /* The generator must produce the case it exists for. */
+  ck_assert_int_ge(n_in_place, 300);
+  ck_assert_int_ge(n_views_of_in_place, 100);
+}
+END_TEST
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -211,6 +384,7 @@ START_TEST(test_random_graphs) {
     ck_assert_ptr_nonnull(p);
     char err[256];
     ck_assert_msg(mlg_plan_validate(p, err, sizeof(err)) == 0, "graph %d: %s", i, err);
+    ck_assert_msg(replay(&s, p, err, sizeof(err)) == 0, "graph %d: %s", i, err);
     int64_t arena = p->region_size[MLGB_REGION_ARENA];
     ck_assert_int_ge(arena, p->lower_bound);
     ck_assert_int_le(arena, p->naive_bytes);
@@ -233,6 +407,9 @@ int main(void) {
   tcase_add_test(tc, test_random_graphs);
   tcase_add_test(tc, test_in_place_chain);
   tcase_add_test(tc, test_in_place_needs_input_to_die);
+  tcase_add_test(tc, test_views_of_in_place_tensors);
+  tcase_add_test(tc, test_validator_catches_bad_views_and_in_place);
+  tcase_add_test(tc, test_random_views_of_in_place);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -1,12 +1,13 @@
 /* test_profile.c — per-dispatch device times (mlg_session_profile) on PoCL, the device's peak
- * estimate, and mlgrun's FLOP estimates and copy-bandwidth measurement (tools/mlgrun_perf.c,
- * compiled in here). */
+ * estimate, the compiler's FLOP and byte counts as the bundle carries them and mlgrun's table
+ * shows them, and the copy-bandwidth measurement (tools/mlgrun_perf.c, compiled in here). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bundle.h"
+#include "compile.h"
 #include "mlg.h"
 #include "../../tools/mlgrun_perf.c"
 
@@ -36,7 +37,9 @@ static uint8_t *make_bundle(size_t *out_size) {
   uint32_t args0[3] = {0, 1, 2}, args1[2] = {2, 3};
   static char k0[] = "k0_matmul", k1[] = "k1_relu";
   mlgb_kernel kernels[2] = {{k0, 0, {32, 1, 1}, 3}, {k1, 0, {32, 1, 1}, 2}};
-  mlgb_dispatch dispatches[2] = {{.name = nc, .kernel = 0, .groups = {1, 1, 1}, .n_args = 3, .args = args0},
+  /* The second dispatch carries no counts, as from a producer that counts nothing. */
+  mlgb_dispatch dispatches[2] = {{.name = nc, .kernel = 0, .groups = {1, 1, 1}, .n_args = 3, .args = args0,
+                                  .flops = 2 * 8 * 4 * 16, .bytes = 512 + 256 + 128},
                                  {.name = ny, .kernel = 1, .groups = {1, 1, 1}, .n_args = 2, .args = args1}};
   static char model_name[] = "mm_relu", producer[] = "test_profile";
   mlgb_bundle b = {0};
@@ -159,22 +162,61 @@ START_TEST(test_peak_estimate) {
 }
 END_TEST
 
-START_TEST(test_flop_estimates) {
+/* The table prints the bundle's counts; bytes fall back to the bound tensors' without them. */
+START_TEST(test_profile_table_shows_counts) {
   size_t size;
   uint8_t *data = make_bundle(&size);
   mlgb_bundle *b = NULL;
   char err[256];
   ck_assert(mlgb_read(data, size, &b, err, sizeof err) == 0);
   free(data);
-  int exact = -1;
-  ck_assert_uint_eq(perf_estimate_flops(b, 0, &exact), 2 * 8 * 4 * 16);
-  ck_assert_int_eq(exact, 1);
-  ck_assert_uint_eq(perf_estimate_flops(b, 1, &exact), 32);
-  ck_assert_int_eq(exact, 0);
+  mlg_dispatch_profile prof[2] = {
+      {.dispatch_index = 0, .kernel = "k0_matmul", .name = "c", .device_ns = 1000, .bytes = 1},
+      {.dispatch_index = 1, .kernel = "k1_relu", .name = "y", .device_ns = 1000, .bytes = 256}};
+  perf_limits lim = {0};
+  char *text = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  perf_print_profile(out, b, prof, 2, &lim);
+  fclose(out);
+  /* Row 0: 896 bytes and 1.02K FLOPs from the bundle (not the profile's 1 byte); row 1: the
+   * profile's 256 bytes, no FLOPs. */
+  ck_assert_msg(strstr(text, "      896") && strstr(text, "    1.02K"), "table:\n%s", text);
+  ck_assert_msg(strstr(text, "total: 2 dispatches, 2.0 us device, 1.15K bytes"), "table:\n%s", text);
+  free(text);
   mlgb_free(b);
   double v[5] = {5, 1, 4, 2, 3};
   ck_assert(perf_median(v, 5) == 3);
   ck_assert(perf_median(v, 4) == 2.5);
+}
+END_TEST
+
+/* mlgc writes each dispatch's counts from the ops' cost rules: one fused linear + relu kernel
+ * does 2·4·8·16 multiply-adds, 32 bias additions and 32 maxima, and moves x, w, b and y once. */
+START_TEST(test_compiled_bundle_counts) {
+  static const char text[] = "model t {\n"
+                             "  input x : f32[4, 16]\n"
+                             "  param w : f32[8, 16] = normal(0, 0.1, seed=1)\n"
+                             "  param b : f32[8] = zeros\n"
+                             "  output y = relu(linear(x, w, b))\n"
+                             "}\n";
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  mlg_compile_options o = {.target = MLGB_TARGET_OPENCL, .opt_level = 2};
+  uint8_t *data = NULL;
+  size_t size = 0;
+  ck_assert_int_eq(mlg_compile(&src, &o, &diag, &data, &size), 0);
+  mlg_source_free(&src);
+  mlgb_bundle *b = NULL;
+  char err[256];
+  ck_assert_msg(mlgb_read(data, size, &b, err, sizeof err) == 0, "%s", err);
+  free(data);
+  ck_assert_uint_eq(b->n_dispatches, 1);
+  ck_assert_uint_eq(b->dispatches[0].flops, 2 * 4 * 8 * 16 + 32 + 32);
+  ck_assert_uint_eq(b->dispatches[0].bytes, (4 * 16 + 8 * 16 + 8 + 4 * 8) * 4);
+  mlgb_free(b);
 }
 END_TEST
 
@@ -275,7 +317,8 @@ int main(void) {
   tcase_add_test(tc, test_profile_times_each_dispatch);
   tcase_add_test(tc, test_profile_needs_profiling_runtime);
   tcase_add_test(tc, test_peak_estimate);
-  tcase_add_test(tc, test_flop_estimates);
+  tcase_add_test(tc, test_profile_table_shows_counts);
+  tcase_add_test(tc, test_compiled_bundle_counts);
   tcase_add_test(tc, test_copy_bandwidth);
   tcase_add_test(tc, test_opencl_twin);
   tcase_add_test(tc, test_limits_cache);

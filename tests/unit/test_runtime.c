@@ -1,5 +1,6 @@
 /* test_runtime.c — libmlgrt on PoCL: device listing and specs, a hand-assembled bundle that runs
- * and gives exact numbers, sessions, weights from .safetensors, the program cache, errors. */
+ * and gives exact numbers, sessions, weights from .safetensors, the program cache, errors, and
+ * inputs and outputs of a compiled model listed in declaration order. */
 #include <check.h>
 #include <dirent.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "compile.h"
 #include "internal.h"
 #include "mlg.h"
 #include "temp_files.c"
@@ -554,6 +556,71 @@ START_TEST(test_threads) {
 }
 END_TEST
 
+/* Inputs and outputs declared in an order other than the one their tensors are computed in
+ * (h before g, a after h) are listed in declaration order at every optimization level. */
+static const char ORDER_MODEL[] =
+    "model order {\n"
+    "  input b : f32[3]\n"
+    "  h = relu(b)\n"
+    "  input a : f32[3]\n"
+    "  g = a * 2.0\n"
+    "  output g\n"
+    "  output s = h + a\n"
+    "  output h\n"
+    "}\n";
+
+START_TEST(test_io_declaration_order) {
+  static const char *const inputs[] = {"b", "a"}, *const outputs[] = {"g", "s", "h"};
+  const float a[3] = {0.5f, -1.0f, 2.0f}, b[3] = {-3.0f, 0.25f, 4.0f};
+  mlg_runtime *rt = cpu_runtime("");
+  for (int level = 0; level <= 2; level++) {
+    mlg_source src;
+    ck_assert_int_eq(mlg_source_from_memory(&src, "order.mlg", ORDER_MODEL, strlen(ORDER_MODEL)), 0);
+    mlg_diag diag;
+    mlg_diag_init(&diag, &src, stderr);
+    mlg_compile_options opt = {.target = MLGB_TARGET_OPENCL, .opt_level = level};
+    uint8_t *data = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(mlg_compile(&src, &opt, &diag, &data, &size), 0);
+    mlg_source_free(&src);
+    mlg_model *m = NULL;
+    ck_assert_msg(mlg_model_load_memory(rt, data, size, NULL, &m) == MLG_OK, "%s", mlg_last_error());
+    free(data);
+    mlg_tensor_info info;
+    ck_assert_int_eq(mlg_model_input_count(m), 2);
+    for (int i = 0; i < 2; i++) {
+      ck_assert_int_eq(mlg_model_input_info(m, i, &info), MLG_OK);
+      ck_assert_msg(strcmp(info.name, inputs[i]) == 0, "-O%d: input %d is %s, want %s", level, i,
+                    info.name, inputs[i]);
+    }
+    ck_assert_int_eq(mlg_model_output_count(m), 3);
+    for (int i = 0; i < 3; i++) {
+      ck_assert_int_eq(mlg_model_output_info(m, i, &info), MLG_OK);
+      ck_assert_msg(strcmp(info.name, outputs[i]) == 0, "-O%d: output %d is %s, want %s", level,
+                    i, info.name, outputs[i]);
+    }
+    mlg_session *s = NULL;
+    ck_assert_int_eq(mlg_session_create(m, &s), MLG_OK);
+    ck_assert_int_eq(mlg_session_set_input(s, "a", a, sizeof a), MLG_OK);
+    ck_assert_int_eq(mlg_session_set_input(s, "b", b, sizeof b), MLG_OK);
+    ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s", mlg_last_error());
+    float g[3], sum[3], h[3];
+    ck_assert_int_eq(mlg_session_get_output(s, "g", g, sizeof g), MLG_OK);
+    ck_assert_int_eq(mlg_session_get_output(s, "s", sum, sizeof sum), MLG_OK);
+    ck_assert_int_eq(mlg_session_get_output(s, "h", h, sizeof h), MLG_OK);
+    for (int i = 0; i < 3; i++) {
+      float relu_b = b[i] > 0.0f ? b[i] : 0.0f;
+      ck_assert_float_eq(g[i], a[i] * 2.0f);
+      ck_assert_float_eq(h[i], relu_b);
+      ck_assert_float_eq(sum[i], relu_b + a[i]);
+    }
+    mlg_session_destroy(s);
+    mlg_model_destroy(m);
+  }
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
 /* Runs in a forked child (Check's default), before anything in it touched the ICD loader. */
 START_TEST(test_no_platform) {
   char dir[4096];
@@ -586,6 +653,7 @@ int main(void) {
   tcase_add_test(tc, test_program_cache);
   tcase_add_test(tc, test_session_errors);
   tcase_add_test(tc, test_threads);
+  tcase_add_test(tc, test_io_declaration_order);
   tcase_add_test(tc, test_no_platform);
   suite_add_tcase(suite, tc);
   SRunner *runner = srunner_create(suite);

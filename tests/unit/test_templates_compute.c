@@ -23,6 +23,7 @@
 #include "templates/rowwise.h"
 
 #include "cl_harness.c"
+#include "kt_check.h"
 
 /* ---------------------------------------------------------------- running a kernel */
 
@@ -197,14 +198,14 @@ START_TEST(matmul_rejects_bad_descriptors) {
   kir_kernel *k;
   int64_t g[3];
   kt_matmul_desc d = {.m = 8, .n = 8, .k = 8, .tile_m = 128, .tile_n = 128, .tile_k = 64, .reg_m = 4, .reg_n = 4};
-  ck_assert_int_eq(kt_matmul(m, "too_much_local", &d, &k, g), -1); /* 64 KiB of tiles */
+  ASSERT_REJECTS(m, kt_matmul(m, "too_much_local", &d, &k, g), "48 KiB of local memory");
   ck_assert_ptr_null(k);
   d = (kt_matmul_desc){.m = 8, .n = 8, .k = 8, .tile_m = 30, .reg_m = 4};
-  ck_assert_int_eq(kt_matmul(m, "reg_not_dividing", &d, &k, g), -1);
+  ASSERT_REJECTS(m, kt_matmul(m, "reg_not_dividing", &d, &k, g), "dividing its tile");
   d = (kt_matmul_desc){.m = 0, .n = 8, .k = 8};
-  ck_assert_int_eq(kt_matmul(m, "empty", &d, &k, g), -1);
+  ASSERT_REJECTS(m, kt_matmul(m, "empty", &d, &k, g), "got 0, 8, 8");
   d = (kt_matmul_desc){.m = 65536, .n = 65536, .k = 2};
-  ck_assert_int_eq(kt_matmul(m, "huge", &d, &k, g), -1);
+  ASSERT_REJECTS(m, kt_matmul(m, "huge", &d, &k, g), "2^31 elements");
   kt_matmul_desc p = {.m = 1, .n = 1000, .k = 10};
   kt_matmul_pick_tiles(&p);
   ck_assert_int_eq(p.tile_m, 1);
@@ -333,9 +334,11 @@ START_TEST(conv_groups) {
   kir_kernel *k;
   int64_t g[3];
   kt_conv2d_desc bad = CONV(.n = 1, .c_in = 3, .h = 6, .w = 6, .c_out = 4, .kh = 3, .kw = 3, .groups = 2);
-  ck_assert_int_eq(kt_conv2d(m, "bad_groups", &bad, &k, g), -1);
+  ASSERT_REJECTS(m, kt_conv2d(m, "bad_groups", &bad, &k, g),
+                 "groups (2) must divide the input channels (3) and the output channels (4)");
   bad = CONV(.n = 1, .c_in = 1, .h = 2, .w = 2, .c_out = 1, .kh = 3, .kw = 3);
-  ck_assert_int_eq(kt_conv2d(m, "window_too_big", &bad, &k, g), -1);
+  ASSERT_REJECTS(m, kt_conv2d(m, "window_too_big", &bad, &k, g),
+                 "the 3x3 kernel (stride [1, 1], dilation [1, 1]) does not fit the 2x2 input");
   kir_module_free(m);
 }
 END_TEST
@@ -433,7 +436,7 @@ START_TEST(pool_avg) {
   kir_kernel *k;
   int64_t g[3];
   kt_pool2d_desc bad = POOL(.kind = KT_POOL_AVG, .n = 1, .c = 1, .h = 5, .w = 5, .kh = 2, .kw = 2, .dil_h = 2);
-  ck_assert_int_eq(kt_pool2d(m, "avg_dilated", &bad, &k, g), -1);
+  ASSERT_REJECTS(m, kt_pool2d(m, "avg_dilated", &bad, &k, g), "dilation [2, 1]");
   kir_module_free(m);
 }
 END_TEST
@@ -564,11 +567,11 @@ START_TEST(reduce_rejects_bad_descriptors) {
   kir_kernel *k;
   int64_t g[3];
   kt_reduce_desc d = {.op = KT_RED_SUM, .rank = 2, .shape = {3, 17}, .reduce = {0, 1}, .local_size = 100};
-  ck_assert_int_eq(kt_reduce(m, "not_pow2", &d, &k, g), -1);
+  ASSERT_REJECTS(m, kt_reduce(m, "not_pow2", &d, &k, g), "local size 100");
   d = (kt_reduce_desc){.op = KT_RED_SUM, .rank = 2, .shape = {3, 0}, .reduce = {0, 1}};
-  ck_assert_int_eq(kt_reduce(m, "zero_dim", &d, &k, g), -1);
+  ASSERT_REJECTS(m, kt_reduce(m, "zero_dim", &d, &k, g), "dim 1 is 0");
   d = (kt_reduce_desc){.op = KT_RED_SUM, .rank = 9, .shape = {1}, .reduce = {0}};
-  ck_assert_int_eq(kt_reduce(m, "rank_9", &d, &k, g), -1);
+  ASSERT_REJECTS(m, kt_reduce(m, "rank_9", &d, &k, g), "rank 9");
   kir_module_free(m);
 }
 END_TEST
@@ -741,13 +744,13 @@ START_TEST(rowwise_rejects_bad_descriptors) {
   kir_kernel *k;
   int64_t g[3];
   kt_softmax_desc s = {0, 5, 1, 0, 0, 0};
-  ck_assert_int_eq(kt_softmax(m, "s0", &s, &k, g), -1);
+  ASSERT_REJECTS(m, kt_softmax(m, "s0", &s, &k, g), "at least 1");
   s = (kt_softmax_desc){2, 5, 1, 0, 48, 0};
-  ck_assert_int_eq(kt_softmax(m, "s1", &s, &k, g), -1);
+  ASSERT_REJECTS(m, kt_softmax(m, "s1", &s, &k, g), "local size 48");
   kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0};
-  ck_assert_int_eq(kt_layer_norm(m, "l0", &l, &k, g), -1);
+  ASSERT_REJECTS(m, kt_layer_norm(m, "l0", &l, &k, g), "at least 1");
   kt_batch_norm_desc bn = {1, 1, 1, 1e-5, 0, 0, 2000};
-  ck_assert_int_eq(kt_batch_norm(m, "b0", &bn, &k, g), -1);
+  ASSERT_REJECTS(m, kt_batch_norm(m, "b0", &bn, &k, g), "local size 2000");
   ck_assert_int_eq(kir_module_count(m), 0);
   kir_module_free(m);
 }
@@ -756,7 +759,8 @@ END_TEST
 /* ---------------------------------------------------------------- allocation failure */
 
 /* Every template, with the module's allocator failing after n allocations for each n up to
- * success: the template returns -1 and no kernel (never crashes), then 0 once it fits. */
+ * success: the template returns -1, no kernel and a reason (never crashes), then 0 once it
+ * fits. */
 START_TEST(templates_survive_allocation_failure) {
   for (int which = 0; which < 8; which++) {
     int ok = 0;
@@ -809,6 +813,7 @@ START_TEST(templates_survive_allocation_failure) {
       } else {
         ck_assert_int_eq(rc, -1);
         ck_assert_ptr_null(k);
+        ck_assert_msg(kir_module_error(m)[0], "template %d failed without a reason", which);
       }
       kir_module_free(m);
     }
