@@ -145,7 +145,8 @@ static int run_onnx(const mlg_source *source, const mlg_compile_options *options
                    "graph (print it with --emit=mlg or --emit=graph)");
     return -1;
   }
-  mlg_onnx_options io = {.n_dims = options->n_dims, .dims = options->dims};
+  mlg_onnx_options io = {.n_dims = options->n_dims, .dims = options->dims,
+                         .max_weight_bytes = options->max_weight_bytes};
   mlg_graph *graph = NULL;
   if (mlg_onnx_import_file(source->path, &io, diag, &graph) != 0) return -1;
   return mlg_pipeline_run_graph(graph, options, last, diag, out);

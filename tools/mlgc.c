@@ -52,7 +52,7 @@ static const char usage[] =
     "  --weights FILE    take params from a .safetensors file (by name)\n"
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
     "  --max-weight-bytes=SIZE  the most weights (bytes; K, M, G suffixes) the compiler reads or\n"
-    "                    generates into the bundle (default 4G)\n"
+    "                    generates into the bundle, or an ONNX import computes (default 4G)\n"
     "  -O0, -O2          graph passes off / on (default -O2: simplify, fold constants and\n"
     "                    batch_norm, CSE, dead-code elimination)\n"
     "  --no-memory-reuse debug: give every intermediate its own arena bytes (no sharing,\n"

@@ -25,6 +25,7 @@
 #include "file_util.h"
 #include "internal.h"
 #include "mlg.h"
+#include "onnx/onnx_import.h"
 #include "tensor_file.h"
 #include "temp_files.c"
 
@@ -481,6 +482,39 @@ START_TEST(test_bundle_not_a_file) {
 }
 END_TEST
 
+/* The ONNX reader opened any path with fopen: a FIFO named model.onnx hung the compile, and
+ * /dev/zero was read up to 1 GiB before it was refused. Now it takes regular files only, as
+ * every reader does, within its limit and the host memory. */
+static int onnx_diag(const char *path, uint64_t budget, char **out_text);
+
+START_TEST(test_onnx_not_a_file) {
+  char dir[4096], fifo[4200];
+  temp_dir(dir, sizeof dir);
+  snprintf(fifo, sizeof fifo, "%s/model.onnx", dir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  char *text = NULL;
+  alarm(30);
+  ck_assert_int_ne(onnx_diag(fifo, 0, &text), 0);
+  ck_assert_msg(strstr(text, "model.onnx: is a FIFO, not a regular file; give the path of a file"), "%s", text);
+  free(text);
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "zero", "", 0), 0);
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, out);
+  mlg_graph *g = NULL;
+  ck_assert_int_ne(mlg_onnx_import_file("/dev/zero", NULL, &diag, &g), 0);
+  fclose(out);
+  ck_assert_msg(strstr(text, "/dev/zero: is a character device, not a regular file"), "%s", text);
+  ck_assert_ptr_null(g);
+  alarm(0);
+  free(text);
+  mlg_source_free(&src);
+  remove_tree(dir);
+}
+END_TEST
+
 /* ---- memory ---- */
 
 /* x (io) → t (arena, `arena_bytes`) → y (io), one kernel each way: a plan whose arena alone is
@@ -725,24 +759,30 @@ END_TEST
 
 /* ---- weights the compiler should not take on ---- */
 
+/* Compiles `src` (then frees it) with `budget` (0: the default); returns mlg_compile's result,
+ * the diagnostics in *out_text (caller frees). */
+static int compile_source_diag(mlg_source *src, uint64_t budget, int no_weights, char **out_text) {
+  size_t len = 0;
+  FILE *out = open_memstream(out_text, &len);
+  ck_assert_ptr_nonnull(out);
+  mlg_diag diag;
+  mlg_diag_init(&diag, src, out);
+  mlg_compile_options o = {.opt_level = 2, .max_weight_bytes = budget, .no_weights = no_weights};
+  uint8_t *data = NULL;
+  size_t size = 0;
+  int rc = mlg_compile(src, &o, &diag, &data, &size);
+  fclose(out);
+  free(data);
+  mlg_source_free(src);
+  return rc;
+}
+
 /* Compiles `text` with `budget` (0: the default); returns mlg_compile's result, the diagnostics
  * in *out_text (caller frees). */
 static int compile_diag(const char *text, uint64_t budget, int no_weights, char **out_text) {
   mlg_source src;
   ck_assert_int_eq(mlg_source_from_memory(&src, "big.mlg", text, strlen(text)), 0);
-  size_t len = 0;
-  FILE *out = open_memstream(out_text, &len);
-  ck_assert_ptr_nonnull(out);
-  mlg_diag diag;
-  mlg_diag_init(&diag, &src, out);
-  mlg_compile_options o = {.opt_level = 2, .max_weight_bytes = budget, .no_weights = no_weights};
-  uint8_t *data = NULL;
-  size_t size = 0;
-  int rc = mlg_compile(&src, &o, &diag, &data, &size);
-  fclose(out);
-  free(data);
-  mlg_source_free(&src);
-  return rc;
+  return compile_source_diag(&src, budget, no_weights, out_text);
 }
 
 /* A weight of more than 2^31 elements said only "linear: cannot build kernel k_linear"; now the
@@ -786,6 +826,40 @@ START_TEST(test_weight_budget) {
 }
 END_TEST
 
+/* ONNX models that ask for huge values at import: a 251-byte file Expanding a constant to 2^31
+ * int64 values (16 GiB), a 230-byte one with a 40000 x 40000 ConstantOfShape (5.96 GiB). The
+ * importer folded them with no limit, filling the memory before the weight budget was ever
+ * asked; now the values computed at import count against the same budget, and the node that
+ * would pass it is named. Files written by tools/gen_fuzz_onnx_seeds.py. */
+static int onnx_diag(const char *path, uint64_t budget, char **out_text) {
+  mlg_source src;
+  ck_assert_int_eq(mlg_pipeline_source_load(&src, path), 0);
+  return compile_source_diag(&src, budget, 0, out_text);
+}
+
+START_TEST(test_onnx_fold_budget) {
+  char *text = NULL;
+  ck_assert_int_ne(onnx_diag(HOSTILE_DIR "/expand_bomb.onnx", 0, &text), 0);
+  ck_assert_msg(strstr(text, "node 'expand_big' (Expand, opset 17): folding it at import needs 16.0 GiB (2147483648 "
+                             "values), which takes the values computed at import past the compiler's budget of "
+                             "4.00 GiB; raise it with --max-weight-bytes"), "%s", text);
+  free(text);
+  ck_assert_int_ne(onnx_diag(HOSTILE_DIR "/constant_of_shape_bomb.onnx", 0, &text), 0);
+  ck_assert_msg(strstr(text, "node 'constantofshape_c' (ConstantOfShape, opset 17): folding it at import needs "
+                             "5.96 GiB (1600000000 values)"), "%s", text);
+  free(text);
+  /* The caller's budget counts too: the fuzz seed's 2 x 3 ConstantOfShape (24 bytes folded)
+   * imports within 1 KiB, not within 16 bytes. */
+  ck_assert_int_eq(onnx_diag(MLG_SOURCE_DIR "/tests/fuzz/corpus/onnx/constant_of_shape.onnx", 1024, &text), 0);
+  free(text);
+  ck_assert_int_ne(onnx_diag(MLG_SOURCE_DIR "/tests/fuzz/corpus/onnx/constant_of_shape.onnx", 16, &text), 0);
+  ck_assert_msg(strstr(text, "node 'constantofshape_c' (ConstantOfShape, opset 13): folding it at import needs 24 "
+                             "bytes (6 values), which takes the values computed at import past the compiler's budget "
+                             "of 16 bytes"), "%s", text);
+  free(text);
+}
+END_TEST
+
 static Suite *hostile_suite(void) {
   Suite *s = suite_create("hostile");
   TCase *drivers = tcase_create("drivers");
@@ -811,9 +885,11 @@ static Suite *hostile_suite(void) {
   TCase *weights = tcase_create("weights");
   tcase_add_test(weights, test_weight_over_int32);
   tcase_add_test(weights, test_weight_budget);
+  tcase_add_test(weights, test_onnx_fold_budget);
   suite_add_tcase(s, weights);
   TCase *files = tcase_create("files");
   tcase_add_test(files, test_bundle_not_a_file);
+  tcase_add_test(files, test_onnx_not_a_file);
   suite_add_tcase(s, files);
   return s;
 }
