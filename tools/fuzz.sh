@@ -4,7 +4,7 @@
 #   tools/fuzz.sh [--seconds N] [--build DIR] [--no-build] [--seeds-only] [--jobs J] [NAME...]
 #   tools/fuzz.sh --seeds [--build DIR]
 #
-# NAME is one of: mlg bundle_read bundle_load_opencl bundle_load_vulkan npy safetensors tuning
+# NAME is one of: mlg bundle_read bundle_load_opencl bundle_load_vulkan npy safetensors tuning onnx
 # (default: all). Each runs for N seconds (default 600) at nice 19, from its committed seeds
 # (tests/fuzz/corpus/NAME) and a working corpus that grows in DIR/fuzz-corpus/NAME; what it
 # finds (crash-*, leak-*, timeout-*, oom-*) goes to DIR/fuzz-artifacts/NAME. The last lines give,
@@ -15,12 +15,13 @@
 # way, a few seconds per harness. Exits non-zero when a harness finds anything.
 #
 # --seeds rewrites tests/fuzz/corpus/ from the example models, the seed models in
-# tests/fuzz/seeds/ (compiled by DIR's mlgc for both targets), the tensor-file test data and two
-# tuning tables.
+# tests/fuzz/seeds/ (compiled by DIR's mlgc for both targets), the tensor-file test data, two
+# tuning tables and small ONNX models (tools/gen_fuzz_onnx_seeds.py, and the smaller models of
+# tests/onnx/).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ALL=(mlg bundle_read bundle_load_opencl bundle_load_vulkan npy safetensors tuning)
+ALL=(mlg bundle_read bundle_load_opencl bundle_load_vulkan npy safetensors tuning onnx)
 seconds=600
 build="$ROOT/build-fuzz"
 do_build=1
@@ -60,7 +61,7 @@ corpus="$ROOT/tests/fuzz/corpus"
 if [ "$seeds" = 1 ]; then
   mlgc="$build/bin/mlgc"
   rm -rf "$corpus"
-  mkdir -p "$corpus"/{mlg,bundle_read,bundle_load_opencl,bundle_load_vulkan,npy,safetensors,tuning}
+  mkdir -p "$corpus"/{mlg,bundle_read,bundle_load_opencl,bundle_load_vulkan,npy,safetensors,tuning,onnx}
   cp "$ROOT"/models/*.mlg "$ROOT"/tests/fuzz/seeds/*.mlg "$corpus/mlg/"
   for f in "$ROOT"/tests/diag/*.mlg; do cp "$f" "$corpus/mlg/diag_$(basename "$f")"; done
   for m in "$ROOT"/tests/fuzz/seeds/*.mlg; do
@@ -91,6 +92,8 @@ for name, body in tables.items():
     text = body + "end %016x\n" % fnv(body.encode())
     open(sys.argv[1] + "/" + name, "w").write(text)
 PY
+  python3 "$ROOT/tools/gen_fuzz_onnx_seeds.py" --corpus "$corpus/onnx" --hostile "$ROOT/tests/data/hostile" >/dev/null
+  for m in mobilenet unsupported; do cp "$ROOT/tests/onnx/$m/model.onnx" "$corpus/onnx/$m.onnx"; done
   echo "fuzz.sh: seeds written to $corpus"
   exit 0
 fi

@@ -97,7 +97,7 @@ else
 fi
 if [ "$clang_ok" = 1 ]; then
   echo "== test: fuzz smoke runs (tools/fuzz.sh, ${MLG_FUZZ_SECONDS:-4}s each)"
-  for h in mlg bundle_read bundle_load_opencl bundle_load_vulkan npy safetensors tuning; do
+  for h in mlg bundle_read bundle_load_opencl bundle_load_vulkan npy safetensors tuning onnx; do
     if "$ROOT/tools/fuzz.sh" --build "$ROOT/build-clang" --no-build --seeds-only --seconds "${MLG_FUZZ_SECONDS:-4}" "$h" |
          tail -n 1; then
       passed=$((passed + 1))
