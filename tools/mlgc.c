@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ast.h"
 #include "compile.h"
@@ -97,15 +98,44 @@ static int make_parent_dirs(const char *path) {
   return mlg_make_dirs(dir);
 }
 
-/* --svg FILE: the plan's picture. Returns 0, or 1 after an error message. */
-static int write_svg(const char *path, const mlg_pipeline *p) {
-  FILE *f = make_parent_dirs(path) == 0 ? fopen(path, "w") : NULL;
-  if (f) {
-    mlg_plan_svg(p->plan, p->optimized, p->lowered, f);
-    if (fclose(f) == 0) return 0;
+/* Writes `size` bytes to `path` as a whole file or not at all (a temporary file beside it,
+ * fsync'd and renamed: file_util.h), so that a full disk never leaves a cut bundle or text
+ * behind, and an old file stays whole. A path that exists as no regular file (/dev/null, a
+ * FIFO, /dev/stdout) is written to as it is, never replaced. Returns 0, or 1 after an error
+ * message. */
+static int write_output(const char *path, const void *data, size_t size) {
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    FILE *f = fopen(path, "wb");
+    if (f) {
+      int bad = fwrite(data, 1, size, f) != size || fflush(f) != 0;
+      if (fclose(f) == 0 && !bad) return 0;
+    }
+  } else if (make_parent_dirs(path) == 0 && mlg_write_file_atomic(path, data, size, NULL, 0) == 0) {
+    return 0;
   }
   fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", path, strerror(errno));
   return 1;
+}
+
+/* A memory stream for text printed to a file, so that write_output writes it whole. NULL after
+ * an error message. */
+static FILE *text_stream(char **text, size_t *len) {
+  FILE *f = open_memstream(text, len);
+  if (!f) fprintf(stderr, "mlgc: error: out of memory\n");
+  return f;
+}
+
+/* --svg FILE: the plan's picture. Returns 0, or 1 after an error message. */
+static int write_svg(const char *path, const mlg_pipeline *p) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = text_stream(&text, &len);
+  if (!f) return 1;
+  mlg_plan_svg(p->plan, p->optimized, p->lowered, f);
+  int rc = fclose(f) == 0 ? write_output(path, text, len) : 1;
+  free(text);
+  return rc;
 }
 
 static char *default_output(const char *input) {
@@ -289,9 +319,11 @@ int main(int argc, char **argv) {
   if (status == 0) {
     char *default_out = NULL;
     if (!emit && !output) output = default_out = default_output(input);
+    /* Text for a file is printed to memory first, then written whole (write_output). */
     FILE *out = stdout;
-    if (output && (make_parent_dirs(output) != 0 || !(out = fopen(output, emit ? "w" : "wb")))) {
-      fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", output, strerror(errno));
+    char *text = NULL;
+    size_t text_len = 0;
+    if (output && last != MLG_STAGE_BUNDLE && !(out = text_stream(&text, &text_len))) {
       status = 1;
     } else {
       switch (last) {
@@ -306,15 +338,24 @@ int main(int argc, char **argv) {
         else print_kernels(&p, out);
         break;
       case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.optimized, p.lowered, out); break;
-      case MLG_STAGE_BUNDLE: fwrite(p.bundle, 1, p.bundle_size, out); break;
+      case MLG_STAGE_BUNDLE:
+        if (output) status = write_output(output, p.bundle, p.bundle_size);
+        else fwrite(p.bundle, 1, p.bundle_size, out);
+        break;
       }
-      if (out != stdout ? fclose(out) != 0 : fflush(out) != 0) {
-        fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", output ? output : "<stdout>",
-                strerror(errno));
+      if (out != stdout) {
+        if (fclose(out) != 0) {
+          fprintf(stderr, "mlgc: error: out of memory\n");
+          status = 1;
+        } else if (status == 0) {
+          status = write_output(output, text, text_len);
+        }
+      } else if (fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "mlgc: error: cannot write to the standard output: %s\n", strerror(errno));
         status = 1;
-        if (output && !emit) remove(output);
       }
     }
+    free(text);
     free(default_out);
   }
   if (status == 0 && svg && write_svg(svg, &p) != 0) status = 1;
