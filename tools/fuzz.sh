@@ -119,10 +119,14 @@ for n in "${names[@]}"; do
   echo "== fuzz: $n for ${seconds}s ($binary)"
   # -rss_limit_mb: the harnesses hold inputs of at most a few MB; a PoCL build needs some room.
   # The program cache for the loader lives in the build folder, warm across runs.
+  # Inputs that once crashed a harness (tests/fuzz/regress/NAME/, also run by test_fuzz) are
+  # read as seeds too.
+  regress=()
+  [ -d "$ROOT/tests/fuzz/regress/$n" ] && regress=("$ROOT/tests/fuzz/regress/$n")
   set +e
   env "${env[@]}" MLG_FUZZ_CACHE="$build/fuzz-cache" nice -n 19 "$binary" -max_total_time="$seconds" \
     -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 -artifact_prefix="$artifacts/" \
-    "$work" "$corpus/$n" >"$log" 2>&1
+    "$work" "$corpus/$n" "${regress[@]}" >"$log" 2>&1
   rc=$?
   set -e
   [ "$seeds_only" = 1 ] && rm -rf "$work"

@@ -344,6 +344,17 @@ static int read_window(ox_ctx *c, int spatial, const int64_t *in, const int64_t 
     w->pads[k] = v[k];
     w->pads[2 + k] = v[spatial + k];
   }
+  /* Before any arithmetic on them (auto_pad divides by the stride; a fuzzed model had 0):
+   * each in mlg's range, so that no sum or product below overflows. */
+  for (int k = 0; k < spatial; k++) {
+    if (w->kernel[k] > INT32_MAX) return ox_fail(c, "kernel_shape %lld is larger than 2^31-1", (long long)w->kernel[k]);
+    if (w->stride[k] < 1 || w->stride[k] > INT32_MAX)
+      return ox_fail(c, "strides must be in [1, 2^31-1], not %lld", (long long)w->stride[k]);
+    if (w->dilation[k] < 1 || w->dilation[k] > INT32_MAX)
+      return ox_fail(c, "dilations must be in [1, 2^31-1], not %lld", (long long)w->dilation[k]);
+    if (w->pads[k] > INT32_MAX || w->pads[2 + k] > INT32_MAX)
+      return ox_fail(c, "pads larger than 2^31-1 are not supported");
+  }
   const char *auto_pad = ox_attr_string(c, "auto_pad", "NOTSET");
   if (strcmp(auto_pad, "VALID") == 0) {
     memset(w->pads, 0, sizeof w->pads);
