@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../runtime/bundle.h"
+#include "../runtime/file_util.h"
 #include "ast.h"
 #include "bundle_emit.h"
 #include "emit_code.h"
@@ -132,9 +133,12 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
   return rc;
 }
 
-int mlg_pipeline_source_load(mlg_source *out_source, const char *path) {
-  if (mlg_onnx_is_model_path(path)) return mlg_source_from_memory(out_source, path, "", 0);
-  return mlg_source_load(out_source, path);
+int mlg_pipeline_source_load(mlg_source *out_source, const char *path, char *err, size_t err_size) {
+  if (mlg_onnx_is_model_path(path)) {
+    if (mlg_source_from_memory(out_source, path, "", 0) == 0) return 0;
+    return mlg_errorf(err, err_size, "out of memory");
+  }
+  return mlg_source_read(out_source, path, err, err_size);
 }
 
 /* The ONNX front end, then the same stages. */

@@ -58,11 +58,12 @@ typedef struct mlg_pipeline {
   size_t bundle_size;
 } mlg_pipeline;
 
-/* Loads the source for `path` as the pipeline reads it: mlg text (mlg_source_load), or, for an
+/* Loads the source for `path` as the pipeline reads it: mlg text (mlg_source_read), or, for an
  * ONNX model (a path ending in .onnx), an empty source that names the file, which
  * mlg_pipeline_run and mlg_compile hand to the ONNX front end (compiler/onnx/, which reads the
- * file itself; docs/onnx.md). Returns 0, or -1 with errno set. */
-int  mlg_pipeline_source_load(mlg_source *out_source, const char *path);
+ * file itself; docs/onnx.md). Returns 0, or -1 with errno set and a message in err
+ * ("cannot read 'PATH': ..."). */
+int  mlg_pipeline_source_load(mlg_source *out_source, const char *path, char *err, size_t err_size);
 
 /* Runs the stages up to and including `last`. The front end is the checker for mlg text, the
  * ONNX importer for the source mlg_pipeline_source_load makes for a .onnx file (no text, named

@@ -23,64 +23,41 @@ static char *dup_string(const char *s) {
   return p;
 }
 
-int mlg_source_load(mlg_source *out_source, const char *path) {
+int mlg_source_read(mlg_source *out_source, const char *path, char *err, size_t err_size) {
   memset(out_source, 0, sizeof *out_source);
   if (!path) {
     errno = EINVAL;
+    return mlg_errorf(err, err_size, "no path given");
+  }
+  /* A regular file only (a FIFO would hang the read, /dev/zero never end), of at most 64 MiB
+   * and within the host memory (file_util.h). Its messages start with "PATH: ". */
+  uint8_t *data;
+  size_t len;
+  char why[1200];
+  if (mlg_read_file_limit(path, MAX_SOURCE_BYTES, &data, &len, why, sizeof why) != 0) {
+    int e = errno;
+    size_t skip = strncmp(why, path, strlen(path)) == 0 && why[strlen(path)] == ':' ? strlen(path) + 2 : 0;
+    mlg_errorf(err, err_size, "cannot read '%s': %s", path, why + (skip < strlen(why) ? skip : 0));
+    errno = e;
     return -1;
   }
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  size_t cap = 64 * 1024, len = 0;
-  char *buf = malloc(cap + 1);
-  if (!buf) {
-    fclose(f);
+  char *buf = realloc(data, len + 1); /* room for the terminator */
+  out_source->path = dup_string(path);
+  if (!buf || !out_source->path) {
+    free(buf ? buf : (char *)data);
+    free(out_source->path);
+    out_source->path = NULL;
     errno = ENOMEM;
-    return -1;
-  }
-  for (;;) {
-    if (len == cap) {
-      if (cap > MAX_SOURCE_BYTES) break; /* read one byte past the limit: too big */
-      size_t ncap = cap * 2 > (size_t)MAX_SOURCE_BYTES + 1 ? (size_t)MAX_SOURCE_BYTES + 1 : cap * 2;
-      char *nbuf = realloc(buf, ncap + 1);
-      if (!nbuf) {
-        free(buf);
-        fclose(f);
-        errno = ENOMEM;
-        return -1;
-      }
-      buf = nbuf;
-      cap = ncap;
-    }
-    size_t got = fread(buf + len, 1, cap - len, f);
-    len += got;
-    if (got == 0) {
-      if (ferror(f)) {
-        int err = errno ? errno : EIO;
-        free(buf);
-        fclose(f);
-        errno = err;
-        return -1;
-      }
-      break;
-    }
-  }
-  fclose(f);
-  if (len > MAX_SOURCE_BYTES) {
-    free(buf);
-    errno = EFBIG;
-    return -1;
+    return mlg_errorf(err, err_size, "cannot read '%s': out of memory", path);
   }
   buf[len] = '\0';
-  out_source->path = dup_string(path);
-  if (!out_source->path) {
-    free(buf);
-    errno = ENOMEM;
-    return -1;
-  }
   out_source->text = buf;
   out_source->length = len;
   return 0;
+}
+
+int mlg_source_load(mlg_source *out_source, const char *path) {
+  return mlg_source_read(out_source, path, NULL, 0);
 }
 
 int mlg_source_from_memory(mlg_source *out_source, const char *name, const char *text, size_t length) {

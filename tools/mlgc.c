@@ -289,8 +289,10 @@ int main(int argc, char **argv) {
 
   /* The front end: mlg text (parse + check), or an ONNX model (compiler/onnx/). */
   mlg_source source;
-  if (mlg_pipeline_source_load(&source, input) != 0) {
-    fprintf(stderr, "mlgc: error: cannot read '%s': %s\n", input, strerror(errno));
+  char why[1400];
+  if (mlg_pipeline_source_load(&source, input, why, sizeof why) != 0) {
+    char shown[1400]; /* the path, as typed, may hold anything */
+    fprintf(stderr, "mlgc: error: %s\n", mlg_sanitize(why, 0, shown, sizeof shown));
     return 1;
   }
   mlg_diag diag;

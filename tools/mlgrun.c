@@ -409,8 +409,8 @@ static int tuning_only(const args *a) {
 static int compile_source(const args *a, int target, const mlg_device_info *dev, uint8_t **out_data,
                           size_t *out_size) {
   mlg_source src;
-  if (mlg_pipeline_source_load(&src, a->model) != 0)
-    return error("cannot read '%s': %s", a->model, strerror(errno));
+  char why[1400];
+  if (mlg_pipeline_source_load(&src, a->model, why, sizeof why) != 0) return error("%s", why);
   mlg_diag diag;
   mlg_diag_init(&diag, &src, stderr);
   diag.color = isatty(STDERR_FILENO);

@@ -108,12 +108,18 @@ static const char *MODEL =
     "  output s = sum(h, axes=[1])\n"
     "}\n";
 
-/* Compiles MODEL for `target`; 0 with the bundle, or -1 (then a diagnostic was given). */
+/* An ONNX model (a Conv, Relu, MaxPool and pooling fuzz seed): the importer, and protobuf-c,
+ * which decodes with the importer's allocator and so is failed too. */
+#define ONNX_MODEL MLG_SOURCE_DIR "/tests/fuzz/corpus/onnx/conv.onnx"
+
+/* Compiles MODEL for `target` (3: ONNX_MODEL for OpenCL); 0 with the bundle, or -1 (then a
+ * diagnostic was given). */
 static int compile(int target, uint8_t **out, size_t *out_size, int *out_errors) {
   mlg_source src;
   *out = NULL;
   *out_size = 0;
-  if (mlg_source_from_memory(&src, "dense.mlg", MODEL, strlen(MODEL)) != 0) {
+  if (target == 3 ? mlg_pipeline_source_load(&src, ONNX_MODEL, NULL, 0) != 0
+                  : mlg_source_from_memory(&src, "dense.mlg", MODEL, strlen(MODEL)) != 0) {
     *out_errors = 1; /* out of memory before there was a source to report against */
     return -1;
   }
@@ -121,7 +127,7 @@ static int compile(int target, uint8_t **out, size_t *out_size, int *out_errors)
   if (!null) null = fopen("/dev/null", "w");
   mlg_diag diag;
   mlg_diag_init(&diag, &src, null);
-  mlg_compile_options o = {.target = target, .opt_level = 2};
+  mlg_compile_options o = {.target = target == 3 ? 1 : target, .opt_level = 2};
   int rc = mlg_compile(&src, &o, &diag, out, out_size);
   *out_errors = diag.n_errors;
   mlg_source_free(&src);
@@ -180,13 +186,14 @@ static int compile_step(void *arg) {
   return rc;
 }
 
-/* _i: 1 OpenCL C, 2 GLSL and SPIR-V through shaderc (whose own allocations are C++'s). */
+/* _i: 1 OpenCL C, 2 GLSL and SPIR-V through shaderc (whose own allocations are C++'s), 3 an
+ * ONNX model to OpenCL C. */
 START_TEST(test_compile) {
   compile_case c = {.target = _i};
   int errors;
   fail_at(-1);
   ck_assert_int_eq(compile(c.target, &c.reference, &c.reference_size, &errors), 0);
-  sweep(_i == 1 ? "compile opencl" : "compile vulkan", compile_step, &c);
+  sweep(_i == 1 ? "compile opencl" : _i == 2 ? "compile vulkan" : "compile onnx", compile_step, &c);
   free(c.reference);
 }
 END_TEST
@@ -342,7 +349,7 @@ END_TEST
 static Suite *alloc_fail_suite(void) {
   Suite *s = suite_create("alloc_fail");
   TCase *tc = tcase_create("sweep");
-  tcase_add_loop_test(tc, test_compile, 1, 3);
+  tcase_add_loop_test(tc, test_compile, 1, 4);
   tcase_add_test(tc, test_load_opencl);
   tcase_add_test(tc, test_load_opencl_no_cache);
   tcase_add_test(tc, test_load_vulkan);

@@ -482,22 +482,32 @@ START_TEST(test_bundle_not_a_file) {
 }
 END_TEST
 
-/* The ONNX reader opened any path with fopen: a FIFO named model.onnx hung the compile, and
- * /dev/zero was read up to 1 GiB before it was refused. Now it takes regular files only, as
- * every reader does, within its limit and the host memory. */
+/* The compiler's readers opened any path with fopen: a FIFO named model.mlg or model.onnx hung
+ * mlgc, and /dev/zero was read up to 64 MiB (mlg text) or 1 GiB (ONNX) before it was refused.
+ * Now both take regular files only, as every reader does, within their limit and the host
+ * memory, and say what the path is. */
 static int onnx_diag(const char *path, uint64_t budget, char **out_text);
 
-START_TEST(test_onnx_not_a_file) {
-  char dir[4096], fifo[4200];
+START_TEST(test_compiler_inputs_not_files) {
+  char dir[4096], fifo[4200], why[1400];
   temp_dir(dir, sizeof dir);
+  snprintf(fifo, sizeof fifo, "%s/model.mlg", dir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  alarm(30);
+  mlg_source src;
+  ck_assert_int_ne(mlg_pipeline_source_load(&src, fifo, why, sizeof why), 0);
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert_msg(strstr(why, "model.mlg': is a FIFO, not a regular file; give the path of a file"), "%s", why);
+  ck_assert_int_ne(mlg_pipeline_source_load(&src, "/dev/zero", why, sizeof why), 0);
+  ck_assert_str_eq(why, "cannot read '/dev/zero': is a character device, not a regular file; give the path of a file");
+  ck_assert_int_ne(mlg_pipeline_source_load(&src, dir, why, sizeof why), 0);
+  ck_assert_msg(strstr(why, "': is a folder, not a regular file"), "%s", why);
   snprintf(fifo, sizeof fifo, "%s/model.onnx", dir);
   ck_assert_int_eq(mkfifo(fifo, 0600), 0);
   char *text = NULL;
-  alarm(30);
   ck_assert_int_ne(onnx_diag(fifo, 0, &text), 0);
   ck_assert_msg(strstr(text, "model.onnx: is a FIFO, not a regular file; give the path of a file"), "%s", text);
   free(text);
-  mlg_source src;
   ck_assert_int_eq(mlg_source_from_memory(&src, "zero", "", 0), 0);
   size_t len = 0;
   FILE *out = open_memstream(&text, &len);
@@ -833,7 +843,7 @@ END_TEST
  * would pass it is named. Files written by tools/gen_fuzz_onnx_seeds.py. */
 static int onnx_diag(const char *path, uint64_t budget, char **out_text) {
   mlg_source src;
-  ck_assert_int_eq(mlg_pipeline_source_load(&src, path), 0);
+  ck_assert_int_eq(mlg_pipeline_source_load(&src, path, NULL, 0), 0);
   return compile_source_diag(&src, budget, 0, out_text);
 }
 
@@ -889,7 +899,7 @@ static Suite *hostile_suite(void) {
   suite_add_tcase(s, weights);
   TCase *files = tcase_create("files");
   tcase_add_test(files, test_bundle_not_a_file);
-  tcase_add_test(files, test_onnx_not_a_file);
+  tcase_add_test(files, test_compiler_inputs_not_files);
   suite_add_tcase(s, files);
   return s;
 }
