@@ -8,7 +8,8 @@ The protobuf is written by hand (field numbers from onnx/onnx.proto), so that no
 Python's standard library is needed: each seed is a few hundred bytes that exercise one part
 of the importer (elementwise ops, MatMul with an initializer, Conv and pooling, shape
 arithmetic that is folded at import, ConstantOfShape, Reshape, Softmax, a symbolic dim).
-The hostile ones are small files that ask the importer to compute huge values at import.
+The hostile ones are small files that ask the importer to compute huge values at import; the
+regressions (tests/fuzz/regress/onnx/) are models that crashed it.
 """
 import argparse
 import os
@@ -170,13 +171,46 @@ def hostile():
     return h
 
 
+def regressions():
+    """Models that crashed the importer: each named after what it broke (the fuzzer's own
+    findings are committed as it wrote them)."""
+    r = {}
+    # num_outputs=100 wrote 100 split sizes into an array of 64.
+    r["split-num-outputs-past-64.onnx"] = model(
+        "split_many",
+        [node("Split", ["x"], ["a", "b"], [attr("axis", ATTR_INT, 1), attr("num_outputs", ATTR_INT, 100)])],
+        [value_info("x", [2, 4])], [value_info("a", [2, 2]), value_info("b", [2, 2])], opset=18)
+    # Range to +inf: the element count, infinite, was converted to int64.
+    r["range-to-infinity.onnx"] = model(
+        "range_inf",
+        [node("Range", ["start", "limit", "delta"], ["r"]), node("Add", ["x", "r"], ["y"])],
+        [value_info("x", [4])], [value_info("y", [4])],
+        [tensor("start", FLOAT, [], [0.0]), tensor("limit", FLOAT, [], [float("inf")]),
+         tensor("delta", FLOAT, [], [1.0])])
+    # An int64 Range whose last values pass 2^63: start + k * delta overflowed.
+    r["range-int64-overflow.onnx"] = model(
+        "range_overflow",
+        [node("Range", ["start", "limit", "delta"], ["r"]), node("Cast", ["r"], ["f"], [attr("to", ATTR_INT, FLOAT)]),
+         node("ReduceSum", ["f"], ["s"], [attr("keepdims", ATTR_INT, 1)]), node("Add", ["x", "s"], ["y"])],
+        [value_info("x", [1])], [value_info("y", [1])],
+        [tensor("start", INT64, [], [-(1 << 62)]), tensor("limit", INT64, [], [(1 << 63) - 1]),
+         tensor("delta", INT64, [], [1 << 41])], opset=11)
+    # blocksize 2^32: blocksize * blocksize overflowed.
+    r["depth-to-space-blocksize-2-32.onnx"] = model(
+        "depth_to_space_big",
+        [node("DepthToSpace", ["x"], ["y"], [attr("blocksize", ATTR_INT, 1 << 32)])],
+        [value_info("x", [1, 4, 2, 2])], [value_info("y", [1, 1, 4, 4])])
+    return r
+
+
 def main():
     root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=os.path.join(root, "tests/fuzz/corpus/onnx"))
     ap.add_argument("--hostile", default=os.path.join(root, "tests/data/hostile"))
+    ap.add_argument("--regress", default=os.path.join(root, "tests/fuzz/regress/onnx"))
     a = ap.parse_args()
-    for folder, files in ((a.corpus, seeds()), (a.hostile, hostile())):
+    for folder, files in ((a.corpus, seeds()), (a.hostile, hostile()), (a.regress, regressions())):
         os.makedirs(folder, exist_ok=True)
         for name, data in files.items():
             with open(os.path.join(folder, name), "wb") as f:
