@@ -200,6 +200,12 @@ def regressions():
         "depth_to_space_big",
         [node("DepthToSpace", ["x"], ["y"], [attr("blocksize", ATTR_INT, 1 << 32)])],
         [value_info("x", [1, 4, 2, 2])], [value_info("y", [1, 1, 4, 4])])
+    # EyeLike with k = 2^63-1: row + k overflowed.
+    r["eye-like-k-int64-max.onnx"] = model(
+        "eye_like_k",
+        [node("EyeLike", ["e"], ["i"], [attr("k", ATTR_INT, (1 << 63) - 1)]), node("Add", ["x", "i"], ["y"])],
+        [value_info("x", [3, 3])], [value_info("y", [3, 3])],
+        [tensor("e", FLOAT, [3, 3], [0.0] * 9)])
     return r
 
 

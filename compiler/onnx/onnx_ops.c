@@ -561,6 +561,8 @@ static int m_eye_like(ox_ctx *c) {
   int64_t *v;
   ox_tensor *t = ox_new_tensor(c, dtype, 2, dims, &f, &v);
   if (!t) return ox_oom(c);
+  /* A diagonal outside the matrix leaves it zero; clamped, so that r + k cannot overflow. */
+  k = k > dims[1] ? dims[1] : k < -dims[0] ? -dims[0] : k;
   for (int64_t r = 0; r < dims[0]; r++)
     if (r + k >= 0 && r + k < dims[1]) {
       if (f) f[r * dims[1] + r + k] = 1.0f;
