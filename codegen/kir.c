@@ -497,6 +497,12 @@ kir_expr *kir_i32(kir_builder *b, int64_t v) {
   return e;
 }
 
+kir_expr *kir_bool(kir_builder *b, int v) {
+  kir_expr *e = new_expr(b, KIR_E_CONST_I, kir_t(KIR_BOOL));
+  if (e) e->i = v != 0;
+  return e;
+}
+
 kir_expr *kir_var(kir_builder *b, int var) {
   if (!b || var < 0 || var >= b->k->n_vars) {
     if (b) b->failed = 1;

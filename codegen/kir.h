@@ -49,7 +49,7 @@ typedef enum kir_binop {
 
 typedef enum kir_expr_kind {
   KIR_E_CONST_F,   /* f */
-  KIR_E_CONST_I,   /* i (type says I32 or U32) */
+  KIR_E_CONST_I,   /* i (type says I32, U32 or BOOL) */
   KIR_E_VAR,       /* index = variable id */
   KIR_E_GLOBAL_ID, /* index = dimension 0..2 */
   KIR_E_LOCAL_ID,
@@ -214,6 +214,8 @@ int        kir_storage_bytes(kir_scalar s);
 
 kir_expr *kir_f32(kir_builder *b, double v);
 kir_expr *kir_i32(kir_builder *b, int64_t v);
+/* A BOOL constant: `true` / `false` in both languages. */
+kir_expr *kir_bool(kir_builder *b, int v);
 kir_expr *kir_var(kir_builder *b, int var);
 kir_expr *kir_global_id(kir_builder *b, int dim);   /* I32 */
 kir_expr *kir_local_id(kir_builder *b, int dim);

@@ -93,7 +93,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     bt->offset = (uint64_t)p->offset;
     bt->size = (uint64_t)p->size;
     if (ty) {
-      bt->dtype = ty->dtype == MLG_I32 ? MLGB_I32 : MLGB_F32;
+      bt->dtype = (uint32_t)ty->dtype; /* numbered alike (runtime/dtype.h) */
       bt->rank = (uint32_t)ty->rank;
       for (int d = 0; d < ty->rank; d++) bt->dims[d] = ty->dims[d];
     } else {

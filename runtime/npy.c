@@ -126,6 +126,12 @@ static int parse_shape(cursor *c, int *out_rank, int64_t *dims) {
   return 0;
 }
 
+_Static_assert((int)MLG_TF_F32 == MLG_DT_F32 && (int)MLG_TF_I32 == MLG_DT_I32 &&
+                   (int)MLG_TF_BOOL == MLG_DT_BOOL && (int)MLG_TF_I64 == MLG_DT_I64 &&
+                   (int)MLG_TF_F16 == MLG_DT_F16 && (int)MLG_TF_I8 == MLG_DT_I8 &&
+                   (int)MLG_TF_U8 == MLG_DT_U8,
+               "tensor-file dtypes are numbered as dtype.h");
+
 /* Maps a descr to a dtype (the descr numpy writes for it, dtype.h), or explains why not. */
 static int parse_descr(cursor *c, const char *d, size_t len, mlg_tf_dtype *out) {
   for (uint32_t k = 0; k < MLG_DT_COUNT; k++)
