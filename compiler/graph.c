@@ -47,6 +47,18 @@ int mlg_dtype_is_int(mlg_ir_dtype dtype) {
   return dtype == MLG_I32 || dtype == MLG_I64 || dtype == MLG_I8 || dtype == MLG_U8;
 }
 
+int mlg_dtype_is_narrow(mlg_ir_dtype dtype) {
+  return dtype == MLG_F16 || dtype == MLG_I8 || dtype == MLG_U8;
+}
+
+int mlg_dtype_promote(mlg_ir_dtype a, mlg_ir_dtype b, mlg_ir_dtype *out) {
+  if (a == b) *out = a;
+  else if (mlg_dtype_is_float(a) && mlg_dtype_is_float(b)) *out = MLG_F32;
+  else if (mlg_dtype_is_int(a) && mlg_dtype_is_int(b)) *out = a == MLG_I64 || b == MLG_I64 ? MLG_I64 : MLG_I32;
+  else return -1;
+  return 0;
+}
+
 double mlg_data_get(mlg_ir_dtype dtype, const void *data, int64_t i) {
   const unsigned char *p = (const unsigned char *)data + i * mlg_dtype_size(dtype);
   float f;
@@ -237,6 +249,7 @@ static void print_attr(FILE *out, const mlg_attr *a) {
       fprintf(out, "%s%" PRId64, i ? ", " : "", a->ints[i]);
     fputc(']', out);
     break;
+  case MLG_ATTR_DTYPE: fputs(mlg_dtype_name((mlg_ir_dtype)a->ints[0]), out); break;
   }
 }
 

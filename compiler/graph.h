@@ -35,7 +35,8 @@ typedef enum mlg_attr_kind {
   MLG_ATTR_NONE = 0,             /* not given and no default */
   MLG_ATTR_INT,                  /* ints[0] (bools are 0/1) */
   MLG_ATTR_FLOAT,                /* f */
-  MLG_ATTR_INTS                  /* n ints */
+  MLG_ATTR_INTS,                 /* n ints */
+  MLG_ATTR_DTYPE                 /* ints[0]: an mlg_ir_dtype, written as a type name (i32) */
 } mlg_attr_kind;
 
 typedef struct mlg_attr {
@@ -107,6 +108,14 @@ int     mlg_dtype_size(mlg_ir_dtype dtype);
 int64_t mlg_type_bytes(const mlg_type *type);
 int     mlg_dtype_is_float(mlg_ir_dtype dtype);     /* f32, f16 */
 int     mlg_dtype_is_int(mlg_ir_dtype dtype);       /* i32, i64, i8, u8 */
+/* f16, i8, u8: values computed in a wider type (f32, i32) and rounded or wrapped where they
+ * are stored, so every op's result of such a type is stored (never fused away): each op rounds
+ * exactly as it does alone. */
+int     mlg_dtype_is_narrow(mlg_ir_dtype dtype);
+/* The dtype an op mixing a and b computes in (language.md, "Types"): a when they are equal;
+ * f16 with f32 gives f32; two integer types give i64 when one is i64, else i32. Returns 0, or
+ * -1 for any other pair (a float with an integer, bool with a number): a cast is needed. */
+int     mlg_dtype_promote(mlg_ir_dtype a, mlg_ir_dtype b, mlg_ir_dtype *out);
 /* Element i of values stored as dtype (f16 as binary16 bits, i64 as i32, bool as a 0/1 byte),
  * as a double: exact for every dtype. */
 double  mlg_data_get(mlg_ir_dtype dtype, const void *data, int64_t i);

@@ -17,6 +17,7 @@ static int attrs_equal(const mlg_attr *a, const mlg_attr *b) {
       if (memcmp(&a[i].f, &b[i].f, sizeof(double)) != 0) return 0;
       break;
     case MLG_ATTR_INT:
+    case MLG_ATTR_DTYPE:
       if (a[i].ints[0] != b[i].ints[0]) return 0;
       break;
     case MLG_ATTR_INTS:

@@ -18,6 +18,10 @@
 int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shape_error *err);
 /* All n inputs must be f32. */
 int mlg_require_f32(const mlg_type *in, int n, mlg_shape_error *err);
+/* All n inputs must be floats (f32 or f16): math that has no integer meaning. */
+int mlg_require_float(const mlg_type *in, int n, mlg_shape_error *err);
+/* All n inputs must be numbers (any dtype but bool). */
+int mlg_require_numeric(const mlg_type *in, int n, mlg_shape_error *err);
 int mlg_require_rank(const mlg_type *t, int input, int rank, const char *layout,
                      mlg_shape_error *err);
 /* Output type sanity: every dim in [1, 2^31-1], rank <= MLG_MAX_RANK, numel < 2^40. */

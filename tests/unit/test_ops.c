@@ -9,11 +9,20 @@
 #include "op.h"
 #include "ops/op_util.h"
 
-/* "f32[1, 784]" / "i32[]" → mlg_type. */
+/* "f32[1, 784]" / "i32[]" / "bool[2]" → mlg_type. */
 static mlg_type ty(const char *spec) {
-  mlg_type t = { .dtype = strncmp(spec, "i32", 3) == 0 ? MLG_I32 : MLG_F32 };
+  mlg_type t = { .dtype = MLG_F32 };
   const char *p = strchr(spec, '[');
   ck_assert_ptr_nonnull(p);
+  int found = 0;
+  for (int d = 0; d < MLG_N_DTYPES && !found; d++) {
+    const char *name = mlg_dtype_name((mlg_ir_dtype)d);
+    if (strlen(name) == (size_t)(p - spec) && strncmp(spec, name, strlen(name)) == 0) {
+      t.dtype = (mlg_ir_dtype)d;
+      found = 1;
+    }
+  }
+  ck_assert_msg(found, "dtype of %s", spec);
   p++;
   while (*p && *p != ']') {
     char *end;
@@ -178,7 +187,35 @@ START_TEST(test_elementwise) {
   call_init(&c, "pow");
   ck_assert_int_ne(run(&c, 2, "f32[2]", "i32[2]"), 0);
   ck_assert_int_eq(c.err.input, 1);
-  ck_assert_str_eq(c.err.msg, "input 1 must be f32, got i32");
+  ck_assert_str_eq(c.err.msg, "input 1 is i32 but input 0 is f32; mlg does not mix them: convert "
+                              "one with cast(..., dtype=f32)");
+  ck_assert_int_ne(run(&c, 2, "i32[2]", "i32[2]"), 0); /* no integer pow, nor division */
+  ck_assert_str_eq(c.err.msg, "input 0 must be f32 or f16, got i32 (convert it with "
+                              "cast(..., dtype=f32))");
+  /* Promotions: f16 with f32, and integer types, mix (language.md); bool has no arithmetic. */
+  call_init(&c, "add");
+  run_rc = run(&c, 2, "f16[2]", "f32[3, 2]");
+  ASSERT_OK(c, "f32[3, 2]");
+  run_rc = run(&c, 2, "f16[2]", "f16[2]");
+  ASSERT_OK(c, "f16[2]");
+  run_rc = run(&c, 2, "i8[2]", "u8[2]");
+  ASSERT_OK(c, "i32[2]");
+  run_rc = run(&c, 2, "i32[2]", "i64[2]");
+  ASSERT_OK(c, "i64[2]");
+  run_rc = run(&c, 2, "u8[2]", "u8[2]");
+  ASSERT_OK(c, "u8[2]");
+  ck_assert_int_ne(run(&c, 2, "bool[2]", "bool[2]"), 0);
+  ck_assert_str_eq(c.err.msg, "input 0 is bool, which has no arithmetic (convert it with "
+                              "cast(..., dtype=f32), or use the logical_* ops)");
+  ck_assert_int_ne(run(&c, 2, "f16[2]", "i64[2]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  call_init(&c, "neg");
+  run_rc = run(&c, 1, "i8[3]");
+  ASSERT_OK(c, "i8[3]");
+  call_init(&c, "exp");
+  run_rc = run(&c, 1, "f16[3]");
+  ASSERT_OK(c, "f16[3]");
+  ck_assert_int_ne(run(&c, 1, "i32[3]"), 0);
   call_init(&c, "gelu");
   run_rc = run(&c, 1, "f32[7, 3]");
   ASSERT_OK(c, "f32[7, 3]");
@@ -479,7 +516,8 @@ START_TEST(test_concat_gather_squeeze) {
   ASSERT_OK(c, "f32[10]");
   ck_assert_int_ne(run(&c, 2, "f32[10, 4]", "f32[2]"), 0);
   ck_assert_int_eq(c.err.input, 1);
-  ck_assert_str_eq(c.err.msg, "input 1 must be i32, got f32");
+  ck_assert_str_eq(c.err.msg, "input 1 (the indices) must be i32 or i64, got f32 (convert it "
+                              "with cast(..., dtype=i32))");
 
   call_init(&c, "squeeze");
   run_rc = run(&c, 1, "f32[1, 3, 1, 4]");
