@@ -574,9 +574,25 @@ static int attr_index(const mlg_op_def *def, const char *name) {
 
 /* ---- op calls --------------------------------------------------------------------------- */
 
+/* Other frameworks' names of mlg's types, for a type attribute given one of them. */
+static const char *const foreign_types[][2] = {
+  {"float32", "f32"}, {"float", "f32"}, {"float16", "f16"}, {"half", "f16"}, {"int32", "i32"},
+  {"int", "i32"}, {"int64", "i64"}, {"long", "i64"}, {"int8", "i8"}, {"uint8", "u8"},
+  {"bool_", "bool"}, {"boolean", "bool"},
+};
+
 /* An attribute's value; an integer attribute is an integer-only context. */
 static value eval_attr_value(checker *c, scope *sc, const mlg_op_def *def,
                              const mlg_attr_def *ad, const mlg_expr *e) {
+  int hidden;
+  if (ad->kind == MLG_ATTR_DTYPE && e->kind == MLG_EXPR_NAME && !scope_lookup(sc, e->text, &hidden)) {
+    for (size_t i = 0; i < sizeof foreign_types / sizeof foreign_types[0]; i++)
+      if (strcmp(e->text, foreign_types[i][0]) == 0) {
+        chk_error(c, e->span, "%s: attribute '%s': '%s' is not an mlg type; write %s", def->name,
+                  ad->name, e->text, foreign_types[i][1]);
+        return poison();
+      }
+  }
   int_ctx ctx = { .kind = ICTX_ATTR, .name = ad->name, .op = def->name };
   int ints = ad->kind == MLG_ATTR_INT || ad->kind == MLG_ATTR_INTS;
   const int_ctx *saved = c->ictx;

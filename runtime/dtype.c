@@ -65,6 +65,22 @@ void mlg_dtype_from_storage(uint32_t dtype, const void *src, void *dst, size_t n
   if (t && n) memcpy(dst, src, n * (size_t)t->storage_bytes);
 }
 
+double mlg_dtype_host_value(uint32_t dtype, const void *data, size_t i) {
+  const unsigned char *p = data;
+  float f;
+  int32_t w;
+  int64_t q;
+  uint16_t h;
+  switch (dtype) {
+  case MLG_DT_F32: memcpy(&f, p + 4 * i, 4); return f;
+  case MLG_DT_I32: memcpy(&w, p + 4 * i, 4); return w;
+  case MLG_DT_I64: memcpy(&q, p + 8 * i, 8); return (double)q;
+  case MLG_DT_F16: memcpy(&h, p + 2 * i, 2); return mlg_f16_to_f32(h);
+  case MLG_DT_I8: return (signed char)p[i];
+  default: return p[i]; /* bool, u8 */
+  }
+}
+
 uint16_t mlg_f32_to_f16(float f) {
   uint32_t x;
   memcpy(&x, &f, 4);

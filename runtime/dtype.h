@@ -43,6 +43,9 @@ int  mlg_dtype_to_storage(uint32_t dtype, const void *src, void *dst, size_t n, 
 /* n elements of dtype from device storage to host form (dst: n * host_bytes). */
 void mlg_dtype_from_storage(uint32_t dtype, const void *src, void *dst, size_t n);
 
+/* Element i of n elements of dtype in host form, as a double (exact for every dtype). */
+double mlg_dtype_host_value(uint32_t dtype, const void *data, size_t i);
+
 /* IEEE binary16: f32 → half bits rounding to nearest, ties to even (overflow → infinity, NaN →
  * a quiet NaN of the same sign), and half bits → f32 (exact). The devices round alike
  * (OpenCL vstore_half, the GLSL printer's mlg_f16_bits). */

@@ -530,23 +530,6 @@ static int fill_input(const args *a, const mlg_tensor_info *info, uint64_t *rng,
   return 0;
 }
 
-/* Element i of host data of dtype, as a double (exact for every dtype). */
-static double host_value(mlg_dtype dtype, const void *data, size_t i) {
-  const uint8_t *p = data;
-  float f;
-  int32_t w;
-  int64_t q;
-  uint16_t h;
-  switch (dtype) {
-  case MLG_DTYPE_F32: memcpy(&f, p + 4 * i, 4); return f;
-  case MLG_DTYPE_I32: memcpy(&w, p + 4 * i, 4); return w;
-  case MLG_DTYPE_I64: memcpy(&q, p + 8 * i, 8); return (double)q;
-  case MLG_DTYPE_F16: memcpy(&h, p + 2 * i, 2); return mlg_f16_to_f32(h);
-  case MLG_DTYPE_I8: return (int8_t)p[i];
-  default: return p[i]; /* bool, u8 */
-  }
-}
-
 static void format_number(char *buf, size_t size, double v) {
   double m = fabs(v);
   if (v == 0 || (m >= 1e-3 && m < 1e6) || isnan(v) || isinf(v))
@@ -562,7 +545,7 @@ static void summarize(const mlg_tensor_info *info, const void *data) {
   double lo = INFINITY, hi = -INFINITY, sum = 0;
   size_t nans = 0;
   for (size_t i = 0; i < n; i++) {
-    double v = host_value(info->dtype, data, i);
+    double v = mlg_dtype_host_value((uint32_t)info->dtype, data, i);
     if (isnan(v)) {
       nans++;
       continue;
@@ -580,7 +563,7 @@ static void summarize(const mlg_tensor_info *info, const void *data) {
   if (nans) printf("  (%zu NaN)", nans);
   printf("  [");
   for (size_t i = 0; i < n && i < SUMMARY_VALUES; i++) {
-    double v = host_value(info->dtype, data, i);
+    double v = mlg_dtype_host_value((uint32_t)info->dtype, data, i);
     if (info->dtype == MLG_DTYPE_BOOL) printf("%s%s", i ? ", " : "", v != 0 ? "true" : "false");
     else if (is_float) printf("%s%.6g", i ? ", " : "", v);
     else printf("%s%" PRId64, i ? ", " : "", (int64_t)v);

@@ -201,6 +201,22 @@ int mlg_normalize_axes(mlg_attr *a, int attr, int rank, mlg_shape_error *err) {
   return 0;
 }
 
+int mlg_normalize_axis_attr(mlg_attr *attrs, int attr, const mlg_type *x, mlg_shape_error *err) {
+  int axis = mlg_normalize_axis(attrs[attr].ints[0], x->rank);
+  if (axis < 0) {
+    char s[128];
+    mlg_shape_errorf(err, -1, attr, "axis %lld is out of range for %s",
+                     (long long)attrs[attr].ints[0], mlg_type_format(x, s, sizeof s));
+    return -1;
+  }
+  attrs[attr].ints[0] = axis;
+  return axis;
+}
+
+void mlg_cost_per_input_element(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
+}
+
 int mlg_require_bool(const mlg_attr *a, int attr, const char *name, mlg_shape_error *err) {
   if (a->kind == MLG_ATTR_INT && (a->ints[0] == 0 || a->ints[0] == 1)) return 0;
   mlg_shape_errorf(err, -1, attr, "'%s' must be 0 or 1", name);

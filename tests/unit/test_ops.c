@@ -238,6 +238,75 @@ START_TEST(test_elementwise) {
 }
 END_TEST
 
+/* Comparisons, logic, where, cast, argmax/argmin: what dtypes they take and give. */
+START_TEST(test_types_ops) {
+  call c;
+  int run_rc;
+  call_init(&c, "less");
+  run_rc = run(&c, 2, "f32[2, 1, 4]", "f32[3, 1]");
+  ASSERT_OK(c, "bool[2, 3, 4]");
+  run_rc = run(&c, 2, "u8[4]", "i32[]");
+  ASSERT_OK(c, "bool[4]");
+  run_rc = run(&c, 2, "bool[4]", "bool[4]");
+  ASSERT_OK(c, "bool[4]");
+  ck_assert_int_ne(run(&c, 2, "f32[4]", "bool[4]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_uint_eq(c.def->same_dtype, 3);
+
+  call_init(&c, "logical_xor");
+  run_rc = run(&c, 2, "bool[2, 3]", "bool[3]");
+  ASSERT_OK(c, "bool[2, 3]");
+  ck_assert_int_ne(run(&c, 2, "bool[3]", "f32[3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_str_eq(c.err.msg, "input 1 must be bool, got f32 (make one with a comparison, e.g. "
+                              "not_equal(x, 0), or cast(x, dtype=bool))");
+  call_init(&c, "logical_not");
+  run_rc = run(&c, 1, "bool[]");
+  ASSERT_OK(c, "bool[]");
+
+  call_init(&c, "where");
+  run_rc = run(&c, 3, "bool[4, 1]", "f32[3, 1, 5]", "f32[5]");
+  ASSERT_OK(c, "f32[3, 4, 5]");
+  run_rc = run(&c, 3, "bool[2]", "f16[2]", "f32[]");
+  ASSERT_OK(c, "f32[2]");
+  run_rc = run(&c, 3, "bool[2]", "i8[2]", "i8[2]");
+  ASSERT_OK(c, "i8[2]");
+  ck_assert_int_ne(run(&c, 3, "f32[2]", "f32[2]", "f32[2]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+  ck_assert_int_ne(run(&c, 3, "bool[2]", "f32[2]", "i32[2]"), 0);
+  ck_assert_int_eq(c.err.input, 2);
+  ck_assert_uint_eq(c.def->same_dtype, 6);
+
+  call_init(&c, "cast");
+  set(&c, "dtype", (mlg_attr){.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_U8}});
+  run_rc = run(&c, 1, "f32[2, 3]");
+  ASSERT_OK(c, "u8[2, 3]");
+  run_rc = run(&c, 1, "bool[]");
+  ASSERT_OK(c, "u8[]");
+  set(&c, "dtype", (mlg_attr){.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_N_DTYPES}});
+  ck_assert_int_ne(run(&c, 1, "f32[2]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+
+  call_init(&c, "argmax");
+  run_rc = run(&c, 1, "f32[3, 4, 5]");
+  ASSERT_OK(c, "i32[3, 4]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 2);
+  set(&c, "axis", one(-2));
+  set(&c, "keepdims", one(1));
+  run_rc = run(&c, 1, "u8[3, 4, 5]");
+  ASSERT_OK(c, "i32[3, 1, 5]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 1);
+  call_init(&c, "argmin");
+  run_rc = run(&c, 1, "i64[7]");
+  ASSERT_OK(c, "i32[]");
+  ck_assert_int_ne(run(&c, 1, "bool[7]"), 0);
+  ck_assert_int_ne(run(&c, 1, "f32[]"), 0);
+  set(&c, "axis", one(3));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 2]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+}
+END_TEST
+
 START_TEST(test_matmul) {
   call c;
   int run_rc;
@@ -733,6 +802,7 @@ int main(void) {
   TCase *tc = tcase_create("shape_rules");
   tcase_add_test(tc, test_registry);
   tcase_add_test(tc, test_elementwise);
+  tcase_add_test(tc, test_types_ops);
   tcase_add_test(tc, test_matmul);
   tcase_add_test(tc, test_conv2d);
   tcase_add_test(tc, test_pool);
