@@ -1,13 +1,29 @@
-/* binary.c — elementwise ops of two f32 tensors with NumPy broadcasting. Their identities
- * (x + 0, x * 1, ...) hold for every IEEE value, so simplify may drop them; x * 0 and x - x
- * are not identities (inf, NaN). */
+/* binary.c — elementwise arithmetic of two tensors with NumPy broadcasting, in the dtype they
+ * promote to (mlg_dtype_promote): add, sub, mul, maximum and minimum of any numbers (integers
+ * wrap at their width), div and pow of floats. Their identities (x + 0, x * 1, ...) hold for
+ * every IEEE value, so simplify may drop them; x * 0 and x - x are not identities (inf, NaN). */
 #include "op_util.h"
 #include "templates/elementwise.h"
 
+static int binary_out(const mlg_type *in, mlg_ir_dtype dt, mlg_type *out, mlg_shape_error *err) {
+  if (mlg_broadcast_types(&in[0], &in[1], out, err)) return -1;
+  out->dtype = dt;
+  return 0;
+}
+
 static int binary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
-  if (mlg_require_f32(in, n_in, err)) return -1;
-  return mlg_broadcast_types(&in[0], &in[1], out, err);
+  mlg_ir_dtype dt;
+  if (mlg_unify_dtypes(in, n_in, 3, &dt, err) || mlg_require_numeric(in, n_in, err)) return -1;
+  return binary_out(in, dt, out, err);
+}
+
+/* div and pow: floats only (mlg has no integer division). */
+static int float_binary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                              mlg_shape_error *err) {
+  mlg_ir_dtype dt;
+  if (mlg_unify_dtypes(in, n_in, 3, &dt, err) || mlg_require_float(in, n_in, err)) return -1;
+  return binary_out(in, dt, out, err);
 }
 
 /* The scalar formula of each op, shared by the elementwise kernel template and fusion. */
@@ -29,6 +45,7 @@ const mlg_op_def mlg_op_add = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .same_dtype = 3,
   .scalar = add_scalar,
   .algebra = { .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0 },
   .input_names = "a, b",
@@ -42,6 +59,7 @@ const mlg_op_def mlg_op_sub = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .same_dtype = 3,
   .scalar = sub_scalar,
   .algebra = { .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0 },
   .input_names = "a, b",
@@ -55,6 +73,7 @@ const mlg_op_def mlg_op_mul = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .same_dtype = 3,
   .scalar = mul_scalar,
   .algebra = { .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1 },
   .input_names = "a, b",
@@ -67,7 +86,8 @@ const mlg_op_def mlg_op_div = {
   .cls = MLG_OPC_ELEMENTWISE,
   .min_inputs = 2,
   .max_inputs = 2,
-  .infer = binary_infer,
+  .infer = float_binary_infer,
+  .same_dtype = 3,
   .scalar = div_scalar,
   .algebra = { .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1 },
   .input_names = "a, b",
@@ -80,7 +100,8 @@ const mlg_op_def mlg_op_pow = {
   .cls = MLG_OPC_ELEMENTWISE,
   .min_inputs = 2,
   .max_inputs = 2,
-  .infer = binary_infer,
+  .infer = float_binary_infer,
+  .same_dtype = 3,
   .scalar = pow_scalar,
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",
@@ -93,6 +114,7 @@ const mlg_op_def mlg_op_maximum = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .same_dtype = 3,
   .scalar = maximum_scalar,
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",
@@ -105,6 +127,7 @@ const mlg_op_def mlg_op_minimum = {
   .min_inputs = 2,
   .max_inputs = 2,
   .infer = binary_infer,
+  .same_dtype = 3,
   .scalar = minimum_scalar,
   .input_names = "a, b",
   .shape_doc = "NumPy broadcast of a and b",

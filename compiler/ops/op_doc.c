@@ -30,13 +30,17 @@ static void print_value(FILE *out, const mlg_attr *a) {
     print_float(out, a->f);
     return;
   }
+  if (a->kind == MLG_ATTR_DTYPE) {
+    fputs(mlg_dtype_name((mlg_ir_dtype)a->ints[0]), out);
+    return;
+  }
   if (a->n != 1) fputc('[', out);
   for (int i = 0; i < a->n; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)a->ints[i]);
   if (a->n != 1) fputc(']', out);
 }
 
 static void print_attrs(FILE *out, const mlg_op_def *d) {
-  static const char *const kinds[] = {"none", "int", "float", "ints"};
+  static const char *const kinds[] = {"none", "int", "float", "ints", "type"};
   if (d->n_attrs == 0) fputs("—", out);
   for (int k = 0; k < d->n_attrs; k++) {
     const mlg_attr_def *a = &d->attrs[k];

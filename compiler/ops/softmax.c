@@ -9,14 +9,7 @@ enum { A_AXIS };
 static int softmax_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                          mlg_shape_error *err) {
   if (mlg_require_f32(in, n_in, err)) return -1;
-  char s[128];
-  int axis = mlg_normalize_axis(attrs[A_AXIS].ints[0], in[0].rank);
-  if (axis < 0) {
-    mlg_shape_errorf(err, -1, A_AXIS, "axis %lld is out of range for %s",
-                     (long long)attrs[A_AXIS].ints[0], mlg_type_format(&in[0], s, sizeof s));
-    return -1;
-  }
-  attrs[A_AXIS].ints[0] = axis;
+  if (mlg_normalize_axis_attr(attrs, A_AXIS, &in[0], err) < 0) return -1;
   *out = in[0];
   return 0;
 }
