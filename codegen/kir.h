@@ -29,9 +29,11 @@ typedef struct kir_type {
   int width;
 } kir_type;
 
+/* KIR_ROUND rounds half to even (OpenCL rint, GLSL roundEven). */
 typedef enum kir_unop {
   KIR_NEG, KIR_ABS, KIR_EXP, KIR_LOG, KIR_SQRT, KIR_RSQRT, KIR_TANH, KIR_ERF,
-  KIR_FLOOR, KIR_CEIL, KIR_NOT
+  KIR_FLOOR, KIR_CEIL, KIR_NOT, KIR_SIN, KIR_COS, KIR_TAN, KIR_ROUND,
+  KIR_UNOP_COUNT
 } kir_unop;
 
 typedef enum kir_binop {
@@ -274,13 +276,13 @@ int kir_opencl_check(const kir_kernel *k, char *err, size_t err_size);
  * (bound to the whole buffer holding the tensor) and its element offset is pc.off[i] of
  * `layout(push_constant) uniform PC { uint off[n_buffers]; } pc;`: element e is
  * NAME[pc.off[i] + (e)]. Local arrays are `shared`; a barrier is memoryBarrierShared() plus
- * barrier(); erf, tanh, pow, fmod, fmin, fmax and vector loads/stores go through mlg_* helper
- * functions emitted only into the shaders that use them. Returns 0, or -1 on a write error or
+ * barrier(); erf, tanh, sin, cos, tan, pow, fmod, fmin, fmax and vector loads/stores go through
+ * mlg_* helper functions emitted only into the shaders that use them. Returns 0, or -1 on a write error or
  * a kernel that kir_glsl_check rejects (nothing useful is printed then). */
 int kir_print_glsl_kernel(const kir_kernel *k, FILE *out);
 /* 0 if GLSL can express `k`; else -1 and a message naming the kernel in err (may be NULL):
- * vectors of width 8 or 16, vector comparisons/select/logic, erf/tanh/pow/fmod/fmin/fmax of
- * vectors, more than 32 buffer parameters (the push-constant block must fit 128 bytes), or a
+ * vectors of width 8 or 16, vector comparisons/select/logic, erf/tanh/sin/cos/tan/pow/fmod/
+ * fmin/fmax of vectors, more than 32 buffer parameters (the push-constant block must fit 128 bytes), or a
  * name the GLSL frame uses itself (pc, PC, main, B<digits>, mlg_*). A kernel with subgroup
  * operations gets `#extension GL_KHR_shader_subgroup_basic` (and `_arithmetic` when it reduces)
  * and needs a Vulkan 1.1 device that supports them in compute shaders. */

@@ -315,6 +315,53 @@ def elementwise():
     f.out("y", "leaky_relu(x, alpha=0.2)", lambda t: F.leaky_relu(t["x"], 0.2))
     f = fx("leaky_relu_default").inp("x", [33], -3, 3)
     f.out("y", "leaky_relu(x)", lambda t: F.leaky_relu(t["x"], 0.01))
+    math_ops()
+
+
+def math_ops():
+    """Issue 11, part 3: trigonometry, rounding, sign, reciprocal, fmod, gelu's tanh form."""
+    for op, fn, lo, hi in (("sin", torch.sin, -10, 10), ("cos", torch.cos, -10, 10),
+                           ("tan", torch.tan, -1.4, 1.4), ("floor", torch.floor, -5, 5),
+                           ("ceil", torch.ceil, -5, 5)):
+        f = fx(f"{op}_basic").inp("x", [3, 17], lo, hi)
+        f.out("y", f"{op}(x)", lambda t, fn=fn: fn(t["x"]))
+    # Whole and half values (halves go to the even neighbour), then random ones.
+    f = fx("round_half_even")
+    halves = np.arange(-12, 13, dtype=np.float32) / 2
+    f.inp("x", data=np.concatenate([halves, f.u([26], -20, 20)]).reshape(3, 17))
+    f.out("y", "round(x)", lambda t: torch.round(t["x"]))
+    f = fx("sign_basic")
+    f.inp("x", data=np.concatenate([np.zeros(4, np.float32), f.u([20], -3, 3)]).reshape(4, 6))
+    f.out("y", "sign(x)", lambda t: torch.sign(t["x"]))
+    f = fx("reciprocal_basic").inp("x", data=fx_nonzero(f, [5, 7]))
+    f.out("y", "reciprocal(x)", lambda t: torch.reciprocal(t["x"]))
+    # fmod: the sign of a; |a / b| up to 20, exact multiples among them.
+    f = fx("fmod_bcast").inp("a", [3, 1, 5], -10, 10).inp("b", data=fx_nonzero(f, [4, 5]))
+    f.out("y", "fmod(a, b)", lambda t: torch.fmod(t["a"], t["b"]))
+    f = fx("fmod_multiples")
+    b = fx_nonzero(f, [12])
+    k = f.rng.integers(-6, 7, size=[12]).astype(np.float32)
+    f.inp("a", data=(b * k).astype(np.float32)).inp("b", data=b)
+    f.out("y", "fmod(a, b)", lambda t: torch.fmod(t["a"], t["b"]))
+    # C's special cases: NaN for an infinite a, a zero or NaN b; a itself for an infinite b;
+    # zeros keep a's sign; quotients of 2^200 and more (a long division on Vulkan). NumPy's
+    # fmod (C's) is the reference: float32 torch.fmod gives NaN once a / b overflows.
+    f = fx("fmod_special")
+    inf, nan = np.inf, np.nan
+    f.inp("a", data=np.array([inf, -inf, nan, 5.0, -5.0, 0.0, -0.0, 7.5, -7.5, 3e38, -3e38,
+                              1e-3, 6.0, -6.0, 2.5, 1.0], dtype=np.float32))
+    f.inp("b", data=np.array([2.0, 3.0, 1.0, 0.0, nan, 2.0, 2.0, inf, -inf, 1e-30, 7e-31,
+                              3.0, 2.0, 2.0, -0.75, 1.0], dtype=np.float32))
+    with np.errstate(invalid="ignore"):
+        want = np.fmod(f.inputs["a"], f.inputs["b"])
+    f.out("y", "fmod(a, b)", lambda t: want)
+    f = fx("gelu_tanh").inp("x", [3, 17], -5, 5)
+    f.out("y", "gelu(x, approximate=tanh)", lambda t: F.gelu(t["x"], approximate="tanh"))
+    # Fused into one elementwise kernel at -O2, one kernel per op at -O0.
+    f = fx("comp_trig_round").inp("x", [4, 9], -4, 4)
+    f.out("y", "sin(x) * cos(2 * x) + round(x) - sign(x) * reciprocal(1 + x * x)",
+          lambda t: torch.sin(t["x"]) * torch.cos(2 * t["x"]) + torch.round(t["x"])
+          - torch.sign(t["x"]) * torch.reciprocal(1 + t["x"] * t["x"]))
 
 
 def fx_nonzero(f, shape):

@@ -22,91 +22,32 @@ BINARY_SCALAR(div)
 BINARY_SCALAR(pow)
 BINARY_SCALAR(maximum)
 BINARY_SCALAR(minimum)
+BINARY_SCALAR(fmod)
 
-const mlg_op_def mlg_op_add = {
-  .name = "add",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = add_scalar,
-  .algebra = { .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a + b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_sub = {
-  .name = "sub",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = sub_scalar,
-  .algebra = { .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a - b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_mul = {
-  .name = "mul",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = mul_scalar,
-  .algebra = { .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a * b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_div = {
-  .name = "div",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = div_scalar,
-  .algebra = { .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a / b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_pow = {
-  .name = "pow",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = pow_scalar,
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a ^ b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_maximum = {
-  .name = "maximum",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = maximum_scalar,
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "elementwise max(a, b) (broadcasting)",
-};
-
-const mlg_op_def mlg_op_minimum = {
-  .name = "minimum",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = minimum_scalar,
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "elementwise min(a, b) (broadcasting)",
-};
+/* The binary ops differ in name, formula, summary and algebra (the trailing arguments: the
+ * mlg_algebra fields, or 0). */
+#define BINARY_OP(op, summary, ...)                                                         \
+  const mlg_op_def mlg_op_##op = {                                                          \
+    .name = #op,                                                                            \
+    .cls = MLG_OPC_ELEMENTWISE,                                                             \
+    .min_inputs = 2,                                                                        \
+    .max_inputs = 2,                                                                        \
+    .infer = binary_infer,                                                                  \
+    .scalar = op##_scalar,                                                                  \
+    .algebra = { __VA_ARGS__ },                                                             \
+    .input_names = "a, b",                                                                  \
+    .shape_doc = "NumPy broadcast of a and b",                                              \
+    .doc = summary,                                                                         \
+  };
+BINARY_OP(add, "a + b (broadcasting)",
+          .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0)
+BINARY_OP(sub, "a - b (broadcasting)",
+          .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0)
+BINARY_OP(mul, "a * b (broadcasting)",
+          .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1)
+BINARY_OP(div, "a / b (broadcasting)",
+          .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1)
+BINARY_OP(pow, "a ^ b (broadcasting)", 0)
+BINARY_OP(maximum, "elementwise max(a, b) (broadcasting)", 0)
+BINARY_OP(minimum, "elementwise min(a, b) (broadcasting)", 0)
+BINARY_OP(fmod, "a - b * trunc(a / b), the sign of a (C fmod, torch.fmod, ONNX Mod fmod=1)", 0)

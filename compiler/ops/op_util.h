@@ -13,6 +13,8 @@
 #define MLG_DEFAULT_INT(v)   { .kind = MLG_ATTR_INT, .n = 1, .ints = { (v) } }
 #define MLG_DEFAULT_FLOAT(v) { .kind = MLG_ATTR_FLOAT, .n = 1, .f = (v) }
 #define MLG_DEFAULT_INTS1(v) { .kind = MLG_ATTR_INTS, .n = 1, .ints = { (v) } }
+/* Choice number `i` of an ENUM attribute's list. */
+#define MLG_DEFAULT_ENUM(i)  { .kind = MLG_ATTR_ENUM, .n = 1, .ints = { (i) } }
 
 /* Each returns 0, or -1 with err filled (naming input `input`). */
 int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shape_error *err);

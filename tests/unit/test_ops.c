@@ -182,6 +182,23 @@ START_TEST(test_elementwise) {
   call_init(&c, "gelu");
   run_rc = run(&c, 1, "f32[7, 3]");
   ASSERT_OK(c, "f32[7, 3]");
+  /* approximate is an enum: its default is the first of its choices, none */
+  ck_assert(get(&c, "approximate")->kind == MLG_ATTR_ENUM && get(&c, "approximate")->ints[0] == 0);
+  ck_assert_str_eq(mlg_attr_choice(&c.def->attrs[0], 1), "tanh");
+  ck_assert_ptr_null(mlg_attr_choice(&c.def->attrs[0], 2));
+  call_init(&c, "fmod");
+  run_rc = run(&c, 2, "f32[3, 1, 5]", "f32[4, 5]");
+  ASSERT_OK(c, "f32[3, 4, 5]");
+  ck_assert_int_ne(run(&c, 2, "f32[3]", "i32[3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  static const char *const unary_new[] = {"sin", "cos", "tan", "floor", "ceil", "round", "sign",
+                                          "reciprocal"};
+  for (size_t i = 0; i < sizeof unary_new / sizeof unary_new[0]; i++) {
+    call_init(&c, unary_new[i]);
+    run_rc = run(&c, 1, "f32[2, 1, 3]");
+    ASSERT_OK(c, "f32[2, 1, 3]");
+    ck_assert_int_ne(run(&c, 1, "i32[2]"), 0);
+  }
   call_init(&c, "relu");
   ck_assert_int_ne(run(&c, 1, "i32[3]"), 0);
   ck_assert_int_eq(c.err.input, 0);
