@@ -477,7 +477,10 @@ static void gl_subgroup(kir_printer *p, const kir_expr *e) {
     fprintf(p->out, "int(%s)", builtin[e->index]);
     return;
   }
-  fputs(e->op == KIR_MIN ? "subgroupMin(" : e->op == KIR_MAX ? "subgroupMax(" : "subgroupAdd(",
+  fputs(e->op == KIR_MIN   ? "subgroupMin("
+        : e->op == KIR_MAX ? "subgroupMax("
+        : e->op == KIR_MUL ? "subgroupMul("
+                           : "subgroupAdd(",
         p->out);
   kir_print_expr(p, e->a);
   fputc(')', p->out);

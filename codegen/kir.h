@@ -58,7 +58,7 @@ typedef enum kir_expr_kind {
   KIR_E_VECTOR,    /* a vector of type.width (2 or 4) scalars: a, b (, c, d) */
   KIR_E_SWIZZLE,   /* lanes index .. index + type.width − 1 of the vector a */
   KIR_E_SUBGROUP,  /* subgroup builtin `index` (kir_subgroup_builtin), I32 — Vulkan only */
-  KIR_E_SUBGROUP_REDUCE /* op (KIR_ADD/MIN/MAX) of scalar a over the subgroup — Vulkan only */
+  KIR_E_SUBGROUP_REDUCE /* op (KIR_ADD/MUL/MIN/MAX) of scalar a over the subgroup — Vulkan only */
 } kir_expr_kind;
 
 /* Subgroup builtins (GLSL gl_SubgroupSize, gl_SubgroupID, gl_SubgroupInvocationID,
@@ -224,7 +224,7 @@ kir_expr *kir_swizzle(kir_builder *b, kir_expr *v, int start, int width);
  * `(float4)(a, b, c, d)`, GLSL `vec4(a, b, c, d)`. Width 1 returns parts[0]. */
 kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]);
 /* Subgroup operations (Vulkan only: the OpenCL printer refuses a kernel that uses them, see
- * kir_opencl_check). A subgroup builtin as I32; and op (KIR_ADD, KIR_MIN or KIR_MAX) of the
+ * kir_opencl_check). A subgroup builtin as I32; and op (KIR_ADD, KIR_MUL, KIR_MIN or KIR_MAX) of the
  * scalar F32 or I32 `value` over the active invocations of the subgroup, the result in each —
  * to be reached in uniform control flow of the subgroup. They set the kernel's features. */
 kir_expr *kir_subgroup(kir_builder *b, kir_subgroup_builtin which);

@@ -230,6 +230,11 @@ def reduce_ref(op, x, axes, keepdims):
         return torch.sum(x, dim=axes, keepdim=keepdims)
     if op == "mean":
         return torch.mean(x, dim=axes, keepdim=keepdims)
+    if op == "prod":
+        r = x
+        for a in sorted(axes, reverse=True):
+            r = torch.prod(r, dim=a, keepdim=keepdims)
+        return r
     r = x
     for a in sorted(axes, reverse=True):
         r = (torch.amax if op == "max" else torch.amin)(r, dim=a, keepdim=keepdims)
@@ -550,6 +555,17 @@ def reductions():
             f = fx(f"{op}_{var}").inp("x", xs)
             f.out("y", f"{op}({args})",
                   lambda t, op=op, axes=axes, keep=keep: reduce_ref(op, t["x"], axes, keep))
+    # prod: factors near 1, so that 60 of them neither vanish nor overflow.
+    for var, xs, axes, keep in (("axis1", [3, 7, 4], [1], False),
+                                ("axes02_keepdims", [3, 5, 4], [0, 2], True),
+                                ("all", [3, 4, 5], None, False),
+                                ("inner", [4, 9], [-1], False)):
+        args = "x" + (f", axes={attr_list(axes)}" if axes is not None else "")
+        f = fx(f"prod_{var}").inp("x", xs, 0.7, 1.3)
+        f.out("y", f"prod({args}, keepdims={mlg_bool(keep)})",
+              lambda t, axes=axes, keep=keep: reduce_ref("prod", t["x"], axes, keep))
+    f = fx("prod_wide").inp("x", [2, 1111], 0.99, 1.01)
+    f.out("y", "prod(x, axes=[1])", lambda t: torch.prod(t["x"], dim=1))
     f = fx("sum_wide").inp("x", [2, 1111])
     f.out("y", "sum(x, axes=[1], keepdims=false)", lambda t: torch.sum(t["x"], dim=1))
     f.tol(1e-4, 1e-4, "a sum of 1111 terms in [-1, 1] has magnitude ~ 20 and float32\n"
@@ -633,6 +649,22 @@ def shapes():
             i = t["idx"].numpy()
             return torch.from_numpy(np.take(x, i % x.shape[axis], axis=axis))
         f.out("y", f"gather(x, idx, axis={axis})", gref)
+
+    # expand = numpy.broadcast_to: new leading dims and 1s repeated; fused with what reads it,
+    # folded when its input is a const, and as a reduction's prologue.
+    f = fx("expand_basic").inp("x", [3, 1])
+    f.out("y", "expand(x, shape=[2, 3, 4])",
+          lambda t: torch.from_numpy(np.broadcast_to(t["x"].numpy(), (2, 3, 4)).copy()))
+    f = fx("expand_fused").inp("x", [1, 4, 1]).inp("z", [3, 4, 5])
+    f.out("y", "exp(expand(x, [3, 4, 5])) * z + 1",
+          lambda t: torch.exp(t["x"].expand(3, 4, 5)) * t["z"] + 1)
+    f = fx("expand_const").inp("x", [2, 3])
+    f.const("const c : f32[3] = [1, 2, 3]")
+    f.out("y", "x + expand(c * 2, shape=[2, 3])",
+          lambda t: t["x"] + torch.tensor([2.0, 4.0, 6.0], dtype=t["x"].dtype))
+    f = fx("expand_sum").inp("x", [4, 1])
+    f.out("y", "sum(expand(x, [4, 6]) * 0.5, axes=[1])",
+          lambda t: torch.sum(t["x"].expand(4, 6) * 0.5, dim=1))
 
     # Run-time indices outside [-d, d) are clamped (docs/ops.md): negative ones get d added
     # once, then the result is clipped into [0, d - 1].

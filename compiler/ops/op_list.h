@@ -54,8 +54,9 @@ MLG_OP(sum)
 MLG_OP(mean)
 MLG_OP(max)
 MLG_OP(min)
+MLG_OP(prod)
 /* shape (reshape.c, transpose.c, flatten.c, concat.c, slice.c, squeeze.c, unsqueeze.c,
- * gather.c) */
+ * gather.c, expand.c) */
 MLG_OP(reshape)
 MLG_OP(transpose)
 MLG_OP(flatten)
@@ -64,3 +65,4 @@ MLG_OP(slice)
 MLG_OP(squeeze)
 MLG_OP(unsqueeze)
 MLG_OP(gather)
+MLG_OP(expand)

@@ -387,6 +387,12 @@ END_TEST
 START_TEST(test_reductions) {
   call c;
   int run_rc;
+  call_init(&c, "prod");
+  set(&c, "axes", ints(1, -2LL));
+  set(&c, "keepdims", one(1));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[2, 1, 4]");
+  ck_assert_int_eq(get(&c, "axes")->ints[0], 1);
   call_init(&c, "sum");
   run_rc = run(&c, 1, "f32[2, 3, 4]");
   ASSERT_OK(c, "f32[]");
@@ -471,6 +477,26 @@ START_TEST(test_reshape_transpose_flatten) {
   ASSERT_OK(c, "f32[24, 1]");
   set(&c, "axis", one(4));
   ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+}
+END_TEST
+
+START_TEST(test_expand) {
+  call c;
+  int run_rc;
+  call_init(&c, "expand");
+  set(&c, "shape", ints(3, 2LL, 3LL, 4LL));
+  run_rc = run(&c, 1, "f32[3, 1]");
+  ASSERT_OK(c, "f32[2, 3, 4]");
+  run_rc = run(&c, 1, "i32[4]");
+  ASSERT_OK(c, "i32[2, 3, 4]");
+  ck_assert_int_ne(run(&c, 1, "f32[2, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "cannot broadcast f32[2, 4] to shape[1] = 3: dim 0 is 2, not 1 or 3");
+  ck_assert_int_eq(c.err.input, 0);
+  ck_assert_int_ne(run(&c, 1, "f32[1, 1, 1, 1]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+  set(&c, "shape", ints(2, 0LL, 4LL));
+  ck_assert_int_ne(run(&c, 1, "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "shape[0] is 0 (dims are at least 1)");
 }
 END_TEST
 
@@ -719,6 +745,7 @@ int main(void) {
   tcase_add_test(tc, test_reductions);
   tcase_add_test(tc, test_reshape_transpose_flatten);
   tcase_add_test(tc, test_concat_gather_squeeze);
+  tcase_add_test(tc, test_expand);
   tcase_add_test(tc, test_slice);
   tcase_add_test(tc, test_limits_and_utils);
   suite_add_tcase(s, tc);
