@@ -241,6 +241,21 @@ def reduce_ref(op, x, axes, keepdims):
     return r
 
 
+def pad_ref(x, pads, mode, value=0.0):
+    """ONNX Pad through numpy.pad (its reflect and edge are ONNX's): negative pads crop."""
+    a = x.numpy()
+    r = a.ndim
+    begins, ends = pads[:r], pads[r:]
+    crop = tuple(slice(max(-b, 0), a.shape[i] - max(-e, 0)) for i, (b, e) in enumerate(zip(begins, ends)))
+    a = a[crop]
+    width = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
+    if mode == "constant":
+        out = np.pad(a, width, mode="constant", constant_values=value)
+    else:
+        out = np.pad(a, width, mode=mode)
+    return torch.from_numpy(np.ascontiguousarray(out))
+
+
 def attr_list(v):
     return "[" + ", ".join(str(i) for i in v) + "]"
 
@@ -480,6 +495,35 @@ def pooling():
         f.out("y", "global_avg_pool2d(x)", lambda t: torch.mean(t["x"], dim=(2, 3), keepdim=True))
 
 
+def resizing():
+    """resize as torch.nn.functional.interpolate. PyTorch picks source pixels in float (the
+    scale 1/s or in/out rounded to float, then floor), so the reference is float32 PyTorch's
+    own result: in float64 the floor can land on the other pixel."""
+    def interp(t, **kw):
+        return F.interpolate(t["x"].to(torch.float32), **kw).to(t["x"].dtype)
+
+    cases = [
+        ("nearest_x2", [1, 2, 3, 4], "scale=[2, 2]", dict(scale_factor=2.0, mode="nearest")),
+        ("nearest_frac", [2, 3, 5, 7], "scale=[1.5, 0.6]",
+         dict(scale_factor=(1.5, 0.6), mode="nearest")),
+        ("nearest_size", [1, 2, 5, 4], "size=[7, 9]", dict(size=(7, 9), mode="nearest")),
+        ("nearest_down", [1, 1, 9, 8], "size=[4, 3]", dict(size=(4, 3), mode="nearest")),
+        ("linear_x2", [1, 2, 4, 5], "scale=[2, 2], mode=linear",
+         dict(scale_factor=2.0, mode="bilinear", align_corners=False)),
+        ("linear_frac", [2, 2, 5, 6], "scale=[1.7, 0.8], mode=linear",
+         dict(scale_factor=(1.7, 0.8), mode="bilinear", align_corners=False)),
+        ("linear_size_align", [1, 3, 4, 6], "size=[7, 5], mode=linear, align_corners=1",
+         dict(size=(7, 5), mode="bilinear", align_corners=True)),
+        ("linear_size", [1, 2, 6, 3], "size=[4, 8], mode=linear",
+         dict(size=(4, 8), mode="bilinear", align_corners=False)),
+        ("linear_to_1", [1, 1, 5, 4], "size=[1, 3], mode=linear, align_corners=1",
+         dict(size=(1, 3), mode="bilinear", align_corners=True)),
+    ]
+    for var, xs, attrs, kw in cases:
+        f = fx(f"resize_{var}").inp("x", xs)
+        f.out("y", f"resize(x, {attrs})", lambda t, kw=kw: interp(t, **kw))
+
+
 def normalization():
     for var, xs, eps in (("4d", [2, 3, 5, 4], 1e-5), ("2d_eps1e-3", [4, 3], 1e-3)):
         c = xs[1]
@@ -534,6 +578,36 @@ def normalization():
             if op == "log_softmax" and var == "large_vals":
                 f.tol(1e-4, 1e-4, "log_softmax = x - max - log(sum): with |x| up to 60 the float32\n"
                       "subtraction loses absolute precision ~ 60 * 2^-24 per term")
+
+
+def cumsum_ref(x, axis, exclusive=False, reverse=False):
+    if reverse:
+        x = torch.flip(x, [axis])
+    y = torch.cumsum(x, dim=axis)
+    if exclusive:
+        y = y - x
+    return torch.flip(y, [axis]) if reverse else y
+
+
+def scans():
+    cases = [
+        ("last", [3, 7], -1, 0, 0), ("axis0", [6, 4, 3], 0, 0, 0), ("middle", [2, 9, 5], 1, 0, 0),
+        ("exclusive", [4, 11], 1, 1, 0), ("reverse", [3, 8, 2], -2, 0, 1),
+        ("exclusive_reverse", [5, 6], 0, 1, 1),
+        # long lines, few of them: a work-group per line
+        ("long", [2, 1500], 1, 0, 0), ("long_exclusive_reverse", [1, 3, 777, 1], 2, 1, 1),
+    ]
+    for var, xs, axis, excl, rev in cases:
+        f = fx(f"cumsum_{var}").inp("x", xs)
+        attrs = f"axis={axis}" + (", exclusive=1" if excl else "") + (", reverse=1" if rev else "")
+        f.out("y", f"cumsum(x, {attrs})",
+              lambda t, a=axis, e=excl, r=rev: cumsum_ref(t["x"], a, bool(e), bool(r)))
+        if var.startswith("long"):
+            f.tol(1e-4, 1e-4, "float32 running sums of up to 1500 terms in [-1, 1]: magnitude ~40,\n"
+                  "rounding error ~ sqrt(n) * 40 * 2^-24; near-zero sums need an absolute bound")
+    # Elementwise ops before it run in its loads, after it in its stores.
+    f = fx("cumsum_fused").inp("x", [4, 10]).inp("z", [4, 10])
+    f.out("y", "cumsum(x * 2 + 1, axis=1) * z", lambda t: torch.cumsum(t["x"] * 2 + 1, dim=1) * t["z"])
 
 
 def reductions():
@@ -666,6 +740,24 @@ def shapes():
     f.out("y", "sum(expand(x, [4, 6]) * 0.5, axes=[1])",
           lambda t: torch.sum(t["x"].expand(4, 6) * 0.5, dim=1))
 
+    # pad: ONNX pads (all begins, then all ends); torch's own F.pad as the reference where it
+    # has the mode, numpy.pad otherwise (negative pads crop).
+    f = fx("pad_constant").inp("x", [3, 5])
+    f.out("y", "pad(x, pads=[1, 2, 0, 3], value=1.5)",
+          lambda t: F.pad(t["x"], (2, 3, 1, 0), value=1.5))
+    f = fx("pad_constant_crop").inp("x", [2, 4, 6])
+    f.out("y", "pad(x, [0, -1, 2, 1, 1, -3])",
+          lambda t: pad_ref(t["x"], [0, -1, 2, 1, 1, -3], "constant"))
+    f = fx("pad_reflect_nchw").inp("x", [2, 3, 5, 6])
+    f.out("y", "pad(x, pads=[0, 0, 2, 1, 0, 0, 3, 4], mode=reflect)",
+          lambda t: F.pad(t["x"], (1, 4, 2, 3), mode="reflect"))
+    f = fx("pad_reflect_3d").inp("x", [3, 4, 5])
+    f.out("y", "pad(x, [1, 0, 4, 2, 3, 1], mode=reflect)",
+          lambda t: pad_ref(t["x"], [1, 0, 4, 2, 3, 1], "reflect"))
+    f = fx("pad_edge").inp("x", [1, 2, 4, 3])
+    f.out("y", "pad(x, pads=[0, 0, 3, 0, 0, 0, 1, 5], mode=edge)",
+          lambda t: F.pad(t["x"], (0, 5, 3, 1), mode="replicate"))
+
     # Run-time indices outside [-d, d) are clamped (docs/ops.md): negative ones get d added
     # once, then the result is clipped into [0, d - 1].
     f = fx("gather_clamped").inp("x", [5, 3])
@@ -762,8 +854,10 @@ def build_all():
     linalg()
     conv()
     pooling()
+    resizing()
     normalization()
     reductions()
+    scans()
     shapes()
     compositions()
     in_place_views()

@@ -10,15 +10,9 @@ enum { A_AXIS };
 static int gather_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
   const mlg_type *x = &in[0], *idx = &in[1];
-  char s[128];
   if (mlg_require_dtype(idx, 1, MLG_I32, err)) return -1;
-  int axis = mlg_normalize_axis(attrs[A_AXIS].ints[0], x->rank);
-  if (axis < 0) {
-    mlg_shape_errorf(err, -1, A_AXIS, "axis %lld is out of range for %s",
-                     (long long)attrs[A_AXIS].ints[0], mlg_type_format(x, s, sizeof s));
-    return -1;
-  }
-  attrs[A_AXIS].ints[0] = axis;
+  if (mlg_normalize_axis_attr(&attrs[A_AXIS], A_AXIS, x, err)) return -1;
+  int axis = (int)attrs[A_AXIS].ints[0];
   int r = x->rank - 1 + idx->rank;
   if (r > MLG_MAX_RANK) {
     mlg_shape_errorf(err, -1, -1, "result rank %d exceeds the limit of %d", r, MLG_MAX_RANK);

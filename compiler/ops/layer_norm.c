@@ -12,13 +12,8 @@ static int layer_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_t
   if (mlg_require_f32(in, n_in, err)) return -1;
   const mlg_type *x = &in[0];
   char s[128], s2[128];
-  int axis = mlg_normalize_axis(attrs[A_AXIS].ints[0], x->rank);
-  if (axis < 0) {
-    mlg_shape_errorf(err, -1, A_AXIS, "axis %lld is out of range for %s",
-                     (long long)attrs[A_AXIS].ints[0], mlg_type_format(x, s, sizeof s));
-    return -1;
-  }
-  attrs[A_AXIS].ints[0] = axis;
+  if (mlg_normalize_axis_attr(&attrs[A_AXIS], A_AXIS, x, err)) return -1;
+  int axis = (int)attrs[A_AXIS].ints[0];
   mlg_type norm = { .dtype = MLG_F32, .rank = x->rank - axis };
   for (int i = axis; i < x->rank; i++) norm.dims[i - axis] = x->dims[i];
   for (int i = 1; i < n_in; i++) {

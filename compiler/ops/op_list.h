@@ -39,16 +39,18 @@ MLG_OP(reciprocal)
 /* linear algebra (matmul.c, linear.c) */
 MLG_OP(matmul)
 MLG_OP(linear)
-/* convolution and pooling, NCHW (conv2d.c, pool.c) */
+/* convolution, pooling and resizing, NCHW (conv2d.c, pool.c, resize.c) */
 MLG_OP(conv2d)
 MLG_OP(max_pool2d)
 MLG_OP(avg_pool2d)
 MLG_OP(global_avg_pool2d)
-/* normalization (batch_norm.c, layer_norm.c, softmax.c) */
+MLG_OP(resize)
+/* normalization and scans (batch_norm.c, layer_norm.c, softmax.c, cumsum.c) */
 MLG_OP(batch_norm)
 MLG_OP(layer_norm)
 MLG_OP(softmax)
 MLG_OP(log_softmax)
+MLG_OP(cumsum)
 /* reductions (reduce.c) */
 MLG_OP(sum)
 MLG_OP(mean)
@@ -56,7 +58,7 @@ MLG_OP(max)
 MLG_OP(min)
 MLG_OP(prod)
 /* shape (reshape.c, transpose.c, flatten.c, concat.c, slice.c, squeeze.c, unsqueeze.c,
- * gather.c, expand.c) */
+ * gather.c, expand.c, pad.c) */
 MLG_OP(reshape)
 MLG_OP(transpose)
 MLG_OP(flatten)
@@ -66,3 +68,4 @@ MLG_OP(squeeze)
 MLG_OP(unsqueeze)
 MLG_OP(gather)
 MLG_OP(expand)
+MLG_OP(pad)

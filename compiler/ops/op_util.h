@@ -34,6 +34,11 @@ int mlg_expand_padding(mlg_attr *a, int attr, mlg_shape_error *err);
 /* Normalizes an INTS list of axes against `rank`: negatives made non-negative, sorted,
  * duplicates and out-of-range values rejected. */
 int mlg_normalize_axes(mlg_attr *a, int attr, int rank, mlg_shape_error *err);
+/* Normalizes the INT attribute `attr` holding an axis of x in place to [0, rank); reports "axis
+ * A is out of range for f32[...]". */
+int mlg_normalize_axis_attr(mlg_attr *a, int attr, const mlg_type *x, mlg_shape_error *err);
+/* x's dims as [outer, len, inner] around dim `axis`: the products before, at and after it. */
+void mlg_split_axis(const mlg_type *x, int axis, int64_t *outer, int64_t *len, int64_t *inner);
 /* Validates a 0/1 INT attribute. */
 int mlg_require_bool(const mlg_attr *a, int attr, const char *name, mlg_shape_error *err);
 

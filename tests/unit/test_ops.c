@@ -34,6 +34,10 @@ static mlg_attr ints(int n, ...) {
 }
 static mlg_attr one(long long v) { return (mlg_attr){ .kind = MLG_ATTR_INT, .n = 1, .ints = { v } }; }
 static mlg_attr flt(double v) { return (mlg_attr){ .kind = MLG_ATTR_FLOAT, .n = 1, .f = v }; }
+static mlg_attr flts2(double a, double b) {
+  return (mlg_attr){ .kind = MLG_ATTR_FLOATS, .n = 2, .floats = { a, b } };
+}
+static mlg_attr choice(long long i) { return (mlg_attr){ .kind = MLG_ATTR_ENUM, .n = 1, .ints = { i } }; }
 
 /* One call of a shape rule: inputs as type specs, attributes given by name over the defaults. */
 typedef struct call {
@@ -500,6 +504,73 @@ START_TEST(test_expand) {
 }
 END_TEST
 
+START_TEST(test_pad_resize_cumsum) {
+  call c;
+  int run_rc;
+  call_init(&c, "pad");
+  set(&c, "pads", ints(4, 1LL, 2LL, 0LL, -1LL));
+  run_rc = run(&c, 1, "f32[3, 5]");
+  ASSERT_OK(c, "f32[4, 6]");
+  run_rc = run(&c, 1, "i32[3, 5]");
+  ASSERT_OK(c, "i32[4, 6]");
+  ck_assert_int_ne(run(&c, 1, "f32[3, 5, 2]"), 0);
+  ck_assert_str_eq(c.err.msg, "pads must have 6 values for f32[3, 5, 2] (all begins, then all "
+                              "ends), got 4");
+  set(&c, "pads", ints(2, -2LL, -1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[3]"), 0);
+  ck_assert_str_eq(c.err.msg, "dim 0 (3) padded by -2 and -1 leaves no element");
+  set(&c, "pads", ints(2, 3LL, 0LL));
+  set(&c, "mode", choice(1)); /* reflect */
+  ck_assert_int_ne(run(&c, 1, "f32[3]"), 0);
+  ck_assert_str_eq(c.err.msg, "reflect padding of dim 0 (3 and 0) must be smaller than the dim (3)");
+  set(&c, "mode", choice(2)); /* edge */
+  run_rc = run(&c, 1, "f32[3]");
+  ASSERT_OK(c, "f32[6]");
+  ck_assert_int_ne(run(&c, 1, "f32[1, 1, 1, 1, 1]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+
+  call_init(&c, "resize");
+  set(&c, "scale", flts2(2, 1.5));
+  run_rc = run(&c, 1, "f32[1, 3, 5, 5]");
+  ASSERT_OK(c, "f32[1, 3, 10, 7]");
+  ck_assert(get(&c, "size")->n == 2 && get(&c, "size")->ints[1] == 7);
+  run_rc = run(&c, 1, "f32[1, 3, 5, 5]"); /* normalized attributes check again */
+  ASSERT_OK(c, "f32[1, 3, 10, 7]");
+  set(&c, "size", ints(2, 9LL, 9LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "give either scale=[sh, sw] or size=[h, w], not both");
+  call_init(&c, "resize");
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "give either scale=[sh, sw] or size=[h, w]");
+  set(&c, "scale", flts2(0.1, 1));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "scale 0.1 turns height 5 into 0 (dims are at least 1)");
+  call_init(&c, "resize");
+  set(&c, "size", ints(1, 4LL));
+  set(&c, "align_corners", one(1));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "align_corners applies to mode=linear only (as in PyTorch)");
+  set(&c, "mode", choice(1));
+  run_rc = run(&c, 1, "f32[1, 3, 5, 5]");
+  ASSERT_OK(c, "f32[1, 3, 4, 4]");
+  ck_assert_int_ne(run(&c, 1, "f32[3, 5, 5]"), 0);
+
+  call_init(&c, "cumsum");
+  ck_assert(c.def->attrs[0].required);
+  set(&c, "axis", one(-2));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[2, 3, 4]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 1);
+  set(&c, "axis", one(3));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+  set(&c, "axis", one(0));
+  set(&c, "reverse", one(2));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 2);
+}
+END_TEST
+
 START_TEST(test_concat_gather_squeeze) {
   call c;
   int run_rc;
@@ -715,6 +786,12 @@ START_TEST(test_costs) {
   int s = add_checked(&gb, "slice", x, 3, slice_n, sl);          /* f32[2, 3, 2] */
   int e = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("exp"),
                                          .type = xn.type, .n_inputs = 1, .inputs = &x });
+  static const char *const cumsum_n[] = { "axis" };
+  mlg_attr cs[1] = { one(1) };
+  int cu = add_checked(&gb, "cumsum", x, 1, cumsum_n, cs);
+  static const char *const expand_n[] = { "shape" };
+  mlg_attr ex[1] = { ints(4, 3LL, 2LL, 3LL, 4LL) };
+  int xp = add_checked(&gb, "expand", x, 1, expand_n, ex);      /* f32[3, 2, 3, 4] */
   int mm_in[2] = { x, w };
   int mm = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("matmul"),
                                           .type = ty("f32[2, 3, 5]"), .n_inputs = 2,
@@ -727,6 +804,10 @@ START_TEST(test_costs) {
   ck_assert(c.flops == 24 && c.bytes == 2 * 24 * 4);
   mlg_node_cost(g, s, &c);                  /* reads only what it keeps */
   ck_assert(c.flops == 0 && c.bytes == 2 * 12 * 4);
+  mlg_node_cost(g, cu, &c);                 /* one addition per element */
+  ck_assert(c.flops == 24 && c.bytes == 2 * 24 * 4);
+  mlg_node_cost(g, xp, &c);                 /* copies, no arithmetic */
+  ck_assert(c.flops == 0 && c.bytes == (24 + 72) * 4);
   mlg_node_cost(g, mm, &c);                 /* 2·K per output element */
   ck_assert(c.flops == 2 * 30 * 4 && c.bytes == (24 + 20 + 30) * 4);
   mlg_graph_free(g);
@@ -746,6 +827,7 @@ int main(void) {
   tcase_add_test(tc, test_reshape_transpose_flatten);
   tcase_add_test(tc, test_concat_gather_squeeze);
   tcase_add_test(tc, test_expand);
+  tcase_add_test(tc, test_pad_resize_cumsum);
   tcase_add_test(tc, test_slice);
   tcase_add_test(tc, test_limits_and_utils);
   suite_add_tcase(s, tc);

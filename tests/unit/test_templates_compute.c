@@ -1,5 +1,5 @@
 /* test_templates_compute.c — the compute kernel templates (matmul, conv2d, pool, reduce,
- * rowwise) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
+ * rowwise, cumsum, pad, resize) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
  * compared with plain C references computed in double.
  *
  * Tolerance: |got − ref| <= 1e-4 · max(|ref|, floor), i.e. relative 1e-4, with values smaller
@@ -16,6 +16,9 @@
 
 #include "kir.h"
 #include "templates/conv2d.h"
+#include "templates/cumsum.h"
+#include "templates/pad.h"
+#include "templates/resize.h"
 #include "templates/matmul_cpu.h"
 #include "templates/matmul.h"
 #include "templates/pool.h"
@@ -756,13 +759,74 @@ START_TEST(rowwise_rejects_bad_descriptors) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- scans, padding, resizing */
+
+/* cumsum against a double reference: serial lines, and long lines a work-group each (chunks
+ * that do not divide the line, every direction). */
+START_TEST(cumsum_serial_and_work_group) {
+  static const struct { int64_t outer, len, inner; int excl, rev; } cases[] = {
+    {3, 7, 5, 0, 0}, {2, 9, 1, 1, 1}, {1, 1000, 1, 0, 0}, {2, 301, 3, 1, 0}, {1, 700, 2, 0, 1},
+    {3, 1029, 1, 1, 1},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    kt_cumsum_desc d = {.outer = cases[c].outer, .len = cases[c].len, .inner = cases[c].inner,
+                        .exclusive = cases[c].excl, .reverse = cases[c].rev};
+    int64_t n = d.outer * d.len * d.inner;
+    kir_module *m = kir_module_new();
+    kir_kernel *k;
+    int64_t g[3];
+    ck_assert_int_eq(kt_cumsum(m, "k_cumsum", &d, &k, g), 0);
+    float *x = rand_vec(n), *y = nan_vec(n);
+    double *ref = malloc(n * sizeof(double));
+    ck_assert_ptr_nonnull(ref);
+    for (int64_t o = 0; o < d.outer; o++)
+      for (int64_t i = 0; i < d.inner; i++) {
+        double acc = 0;
+        for (int64_t s = 0; s < d.len; s++) {
+          int64_t j = d.reverse ? d.len - 1 - s : s, at = (o * d.len + j) * d.inner + i;
+          if (d.exclusive) ref[at] = acc;
+          acc += x[at];
+          if (!d.exclusive) ref[at] = acc;
+        }
+      }
+    run_arg args[2] = {{x, n}, {y, n}};
+    run_kernel(k, g, args, 2);
+    expect_close("cumsum", y, ref, n, 1.0);
+    free(x);
+    free(y);
+    free(ref);
+    kir_module_free(m);
+  }
+}
+END_TEST
+
+START_TEST(resample_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_cumsum_desc c = {.outer = 1, .len = 0, .inner = 1};
+  ASSERT_REJECTS(m, kt_cumsum(m, "c0", &c, &k, g), "at least 1");
+  c = (kt_cumsum_desc){.outer = 1, .len = 5000, .inner = 1, .local_size = 96};
+  ASSERT_REJECTS(m, kt_cumsum(m, "c1", &c, &k, g), "local size 96");
+  kt_pad_desc p = {.rank = 1, .shape = {3}, .begin = {-2}, .end = {-1}, .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_pad(m, "p0", &p, &k, g), "leave none");
+  p = (kt_pad_desc){.rank = 1, .shape = {3}, .begin = {3}, .mode = KT_PAD_REFLECT,
+                    .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_pad(m, "p1", &p, &k, g), "smaller than the dim");
+  kt_resize_desc r = {.n = 1, .c = 1, .h = 4, .w = 4, .out_h = 0, .out_w = 2};
+  ASSERT_REJECTS(m, kt_resize(m, "r0", &r, &k, g), "at least 1");
+  ck_assert_int_eq(kir_module_count(m), 0);
+  kir_module_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- allocation failure */
 
 /* Every template, with the module's allocator failing after n allocations for each n up to
  * success: the template returns -1, no kernel and a reason (never crashes), then 0 once it
  * fits. */
 START_TEST(templates_survive_allocation_failure) {
-  for (int which = 0; which < 8; which++) {
+  for (int which = 0; which < 12; which++) {
     int ok = 0;
     for (long n = 0; n < 100000 && !ok; n++) {
       kir_module *m = kir_module_new();
@@ -802,9 +866,27 @@ START_TEST(templates_survive_allocation_failure) {
         kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0};
         rc = kt_layer_norm(m, "k", &d, &k, g);
       } break;
-      default: {
+      case 7: {
         kt_batch_norm_desc d = {2, 3, 4, 1e-5, 1, 1, 0};
         rc = kt_batch_norm(m, "k", &d, &k, g);
+      } break;
+      case 8: {
+        kt_cumsum_desc d = {.outer = 2, .len = 600, .inner = 1, .exclusive = 1, .reverse = 1};
+        rc = kt_cumsum(m, "k", &d, &k, g);
+      } break;
+      case 9: {
+        kt_pad_desc d = {.rank = 2, .shape = {3, 4}, .begin = {1, 0}, .end = {0, 2},
+                         .dtype = KIR_F32};
+        rc = kt_pad(m, "k", &d, &k, g);
+      } break;
+      case 10: {
+        kt_resize_desc d = {.n = 1, .c = 2, .h = 3, .w = 4, .out_h = 5, .out_w = 7,
+                            .mode = KT_RESIZE_LINEAR, .scale_h = 0.6f, .scale_w = 0.57f};
+        rc = kt_resize(m, "k", &d, &k, g);
+      } break;
+      default: {
+        kt_cumsum_desc d = {.outer = 3, .len = 5, .inner = 2};
+        rc = kt_cumsum(m, "k", &d, &k, g);
       } break;
       }
       if (rc == 0) {
@@ -855,6 +937,10 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, rowwise_layer_norm);
   tcase_add_test(tc, rowwise_batch_norm);
   tcase_add_test(tc, rowwise_rejects_bad_descriptors);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("resample");
+  tcase_add_test(tc, cumsum_serial_and_work_group);
+  tcase_add_test(tc, resample_rejects_bad_descriptors);
   suite_add_tcase(s, tc);
   tc = tcase_create("robustness");
   tcase_add_test(tc, templates_survive_allocation_failure);
