@@ -490,6 +490,35 @@ def pooling():
     f = fx("avg_pool2d_pad_tlbr").inp("x", [2, 1, 7, 6])
     f.out("y", "avg_pool2d(x, kernel=3, stride=2, padding=[0, 1, 1, 0])",
           lambda t: F.avg_pool2d(F.pad(t["x"], (1, 0, 0, 1)), 3, 2))
+    # ceil_mode, dilation, count_include_pad (issue 11): PyTorch's windows and divisors.
+    cases = [
+        ("max", "ceil", [1, 2, 7, 8], "kernel=3, stride=2, ceil_mode=1",
+         dict(kernel_size=3, stride=2, ceil_mode=True)),
+        ("max", "ceil_pad", [1, 2, 6, 9], "kernel=[2, 3], stride=[2, 2], padding=1, ceil_mode=1",
+         dict(kernel_size=(2, 3), stride=2, padding=1, ceil_mode=True)),
+        ("max", "dilation2", [1, 2, 9, 8], "kernel=3, stride=1, padding=1, dilation=2",
+         dict(kernel_size=3, stride=1, padding=1, dilation=2)),
+        ("max", "dilation_ceil", [2, 1, 10, 7], "kernel=2, stride=3, dilation=[2, 3], ceil_mode=1",
+         dict(kernel_size=2, stride=3, dilation=(2, 3), ceil_mode=True)),
+        ("avg", "exclude_pad", [1, 2, 6, 7], "kernel=3, stride=2, padding=1, count_include_pad=0",
+         dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+        ("avg", "ceil", [1, 2, 7, 8], "kernel=3, stride=2, ceil_mode=1",
+         dict(kernel_size=3, stride=2, ceil_mode=True)),
+        ("avg", "ceil_pad", [1, 3, 8, 6], "kernel=[3, 2], stride=2, padding=1, ceil_mode=1",
+         dict(kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True, count_include_pad=True)),
+        ("avg", "ceil_pad_exclude", [2, 1, 8, 6],
+         "kernel=[3, 2], stride=2, padding=1, ceil_mode=1, count_include_pad=0",
+         dict(kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+    ]
+    for kind, var, xs, attrs, kw in cases:
+        fn = F.max_pool2d if kind == "max" else F.avg_pool2d
+        f = fx(f"{kind}_pool2d_{var}").inp("x", xs)
+        f.out("y", f"{kind}_pool2d(x, {attrs})", lambda t, fn=fn, kw=kw: fn(t["x"], **kw))
+    # Padding up to kernel - 1 (ONNX allows it, PyTorch stops at half the kernel): the
+    # reference pads with -inf explicitly.
+    f = fx("max_pool2d_pad_k_minus_1").inp("x", [1, 2, 5, 6])
+    f.out("y", "max_pool2d(x, kernel=3, stride=1, padding=[2, 1, 2, 2])",
+          lambda t: F.max_pool2d(F.pad(t["x"], (1, 2, 2, 2), value=-float("inf")), 3, 1))
     for var, xs in (("basic", [2, 3, 5, 7]), ("1x1", [1, 4, 1, 1]), ("big", [1, 2, 17, 33])):
         f = fx(f"global_avg_pool2d_{var}").inp("x", xs)
         f.out("y", "global_avg_pool2d(x)", lambda t: torch.mean(t["x"], dim=(2, 3), keepdim=True))

@@ -334,12 +334,36 @@ START_TEST(test_pool) {
   set(&c, "padding", ints(1, 1LL));
   run_rc = run(&c, 1, "f32[1, 2, 5, 7]");
   ASSERT_OK(c, "f32[1, 2, 5, 7]");
-  set(&c, "padding", ints(1, 2LL));
+  ck_assert_int_eq(get(&c, "count_include_pad")->ints[0], 1);
+  set(&c, "padding", ints(1, 2LL)); /* up to kernel - 1 (ONNX), beyond PyTorch's half */
+  run_rc = run(&c, 1, "f32[1, 2, 5, 7]");
+  ASSERT_OK(c, "f32[1, 2, 7, 9]");
+  set(&c, "padding", ints(1, 3LL));
   ck_assert_int_ne(run(&c, 1, "f32[1, 2, 5, 7]"), 0);
-  ck_assert_str_eq(c.err.msg, "padding (2) must be at most half the kernel size (3)");
+  ck_assert_str_eq(c.err.msg, "padding (3) must be smaller than the kernel (3)");
+  set(&c, "padding", ints(1, 0LL));
+  set(&c, "stride", ints(1, 2LL));
+  set(&c, "ceil_mode", one(1)); /* 4 windows along W where floor mode has 3 */
+  run_rc = run(&c, 1, "f32[1, 2, 7, 8]");
+  ASSERT_OK(c, "f32[1, 2, 3, 4]");
+  set(&c, "count_include_pad", one(2));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 2, 7, 8]"), 0);
+  ck_assert_int_eq(c.err.attr, 4);
   call_init(&c, "max_pool2d");
   set(&c, "kernel", ints(1, 9LL));
   ck_assert_int_ne(run(&c, 1, "f32[1, 2, 5, 7]"), 0);
+  /* dilation 2 from one element before a 1-wide input: both taps miss it */
+  set(&c, "kernel", ints(2, 1LL, 2LL));
+  set(&c, "padding", ints(2, 0LL, 1LL));
+  set(&c, "dilation", ints(1, 2LL));
+  set(&c, "stride", ints(1, 1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 1, 3, 1]"), 0);
+  ck_assert_str_eq(c.err.msg, "window 0 along W lies in the padding only (every window must keep "
+                              "an element of the input)");
+  set(&c, "dilation", ints(1, 1LL));
+  run_rc = run(&c, 1, "f32[1, 1, 3, 1]");
+  ASSERT_OK(c, "f32[1, 1, 3, 2]");
+  ck_assert(get(&c, "dilation")->n == 2);
   call_init(&c, "global_avg_pool2d");
   run_rc = run(&c, 1, "f32[1, 16, 32, 32]");
   ASSERT_OK(c, "f32[1, 16, 1, 1]");
