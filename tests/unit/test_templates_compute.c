@@ -647,7 +647,7 @@ START_TEST(rowwise_maps_short_rows_to_items) {
   ck_assert_int_eq(k->local_size[0], 128);
   ck_assert_int_eq(g[0], 256);
   ck_assert_int_eq(k->n_locals, 1);
-  kt_layer_norm_desc ln = {100, 16, 1e-5, 1, 1, 32, 0};
+  kt_layer_norm_desc ln = {100, 16, 1e-5, 1, 1, 32, 0, 0, 0, 0};
   ck_assert_int_eq(kt_layer_norm(m, "ln_short", &ln, &k, g), 0);
   ck_assert_int_eq(k->local_size[0], 32);
   ck_assert_int_eq(g[0], 4);
@@ -657,23 +657,29 @@ START_TEST(rowwise_maps_short_rows_to_items) {
 }
 END_TEST
 
+/* layer_norm, and its rms_norm and group_norm forms (rowwise.h). */
 static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
   int64_t xn = d.rows * d.norm_size;
-  float *x = rand_vec(xn), *w = rand_vec(d.norm_size), *bias = rand_vec(d.norm_size), *y = nan_vec(xn);
+  /* group_norm's weight and bias hold one value per channel of the image. */
+  int64_t wn = d.groups > 0 ? d.groups * (d.norm_size / d.spatial) : d.norm_size;
+  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(wn), *y = nan_vec(xn);
   for (int64_t i = 0; i < xn; i++) x[i] = x[i] * 2.0f + 0.5f; /* a non-zero mean */
   double *ref = malloc(xn * sizeof(double));
   ck_assert_ptr_nonnull(ref);
   for (int64_t r = 0; r < d.rows; r++) {
     const float *row = x + r * d.norm_size;
     double mu = 0, var = 0;
-    for (int64_t j = 0; j < d.norm_size; j++) mu += row[j];
-    mu /= (double)d.norm_size;
+    if (!d.rms) {
+      for (int64_t j = 0; j < d.norm_size; j++) mu += row[j];
+      mu /= (double)d.norm_size;
+    }
     for (int64_t j = 0; j < d.norm_size; j++) var += (row[j] - mu) * (row[j] - mu);
     var /= (double)d.norm_size;
     for (int64_t j = 0; j < d.norm_size; j++) {
+      int64_t c = d.groups > 0 ? (r % d.groups) * (d.norm_size / d.spatial) + j / d.spatial : j;
       double v = (row[j] - mu) / sqrt(var + d.eps);
-      if (d.has_weight) v *= w[j];
-      if (d.has_bias) v += bias[j];
+      if (d.has_weight) v *= w[c];
+      if (d.has_bias) v += bias[c];
       ref[r * d.norm_size + j] = v;
     }
   }
@@ -684,8 +690,8 @@ static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
   run_arg args[4];
   int na = 0;
   args[na++] = (run_arg){x, xn};
-  if (d.has_weight) args[na++] = (run_arg){w, d.norm_size};
-  if (d.has_bias) args[na++] = (run_arg){bias, d.norm_size};
+  if (d.has_weight) args[na++] = (run_arg){w, wn};
+  if (d.has_bias) args[na++] = (run_arg){bias, wn};
   args[na++] = (run_arg){y, xn};
   run_kernel(k, g, args, na);
   expect_close(what, y, ref, xn, 1.0);
@@ -694,12 +700,17 @@ static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
 }
 
 START_TEST(rowwise_layer_norm) {
-  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0});
-  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32, 0});
-  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0});
-  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0});
-  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0});
-  check_layer_norm("layer_norm short rows [100,24] w+b", (kt_layer_norm_desc){100, 24, 1e-5, 1, 1, 0, 0});
+  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm short rows [100,24] w+b", (kt_layer_norm_desc){100, 24, 1e-5, 1, 1, 0, 0, 0, 0, 0});
+  check_layer_norm("rms_norm [6,40] weight", (kt_layer_norm_desc){6, 40, 1e-6, 1, 0, 0, 0, 1, 0, 0});
+  check_layer_norm("rms_norm [3,777] plain", (kt_layer_norm_desc){3, 777, 1e-6, 0, 0, 0, 0, 1, 0, 0});
+  /* group_norm: 2 images × 3 groups of 2 channels × 5 pixels; 4 groups of 3 channels × 40 */
+  check_layer_norm("group_norm [2·3, 2·5] w+b", (kt_layer_norm_desc){6, 10, 1e-5, 1, 1, 0, 0, 0, 3, 5});
+  check_layer_norm("group_norm [4, 3·40] weight", (kt_layer_norm_desc){4, 120, 1e-5, 1, 0, 0, 0, 0, 4, 40});
 }
 END_TEST
 
@@ -750,7 +761,7 @@ START_TEST(rowwise_rejects_bad_descriptors) {
   ASSERT_REJECTS(m, kt_softmax(m, "s0", &s, &k, g), "at least 1");
   s = (kt_softmax_desc){2, 5, 1, 0, 48, 0};
   ASSERT_REJECTS(m, kt_softmax(m, "s1", &s, &k, g), "local size 48");
-  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0};
+  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0, 0, 0, 0};
   ASSERT_REJECTS(m, kt_layer_norm(m, "l0", &l, &k, g), "at least 1");
   kt_batch_norm_desc bn = {1, 1, 1, 1e-5, 0, 0, 2000};
   ASSERT_REJECTS(m, kt_batch_norm(m, "b0", &bn, &k, g), "local size 2000");
@@ -863,7 +874,7 @@ START_TEST(templates_survive_allocation_failure) {
         rc = kt_softmax(m, "k", &d, &k, g);
       } break;
       case 6: {
-        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0};
+        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0, 1, 0, 0};
         rc = kt_layer_norm(m, "k", &d, &k, g);
       } break;
       case 7: {
