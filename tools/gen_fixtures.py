@@ -421,6 +421,19 @@ def linalg():
     f.out("y", "linear(x, w, b)", lambda t: F.linear(t["x"], t["w"], t["b"]))
 
 
+def conv_fixture(name, xs, layer, ws, n_bias, attrs):
+    """A convolution's fixture with input x, param <layer>.weight and, when n_bias, an
+    [n_bias] <layer>.bias; returns it and the call's arguments (attrs appended)."""
+    f = fx(name).inp("x", xs).par(f"{layer}.weight", ws, -0.5, 0.5)
+    args = f"x, {layer}.weight"
+    if n_bias:
+        f.par(f"{layer}.bias", [n_bias])
+        args += f", {layer}.bias"
+    if attrs:
+        args += ", " + attrs
+    return f, args
+
+
 def conv():
     # name, x shape, w shape, bias?, attrs (mlg text), reference kwargs
     cases = [
@@ -449,13 +462,7 @@ def conv():
          dict(padding=1)),
     ]
     for var, xs, ws, bias, attrs, kw in cases:
-        f = fx(f"conv2d_{var}").inp("x", xs).par("conv.weight", ws, -0.5, 0.5)
-        args = "x, conv.weight"
-        if bias:
-            f.par("conv.bias", [ws[0]])
-            args += ", conv.bias"
-        if attrs:
-            args += ", " + attrs
+        f, args = conv_fixture(f"conv2d_{var}", xs, "conv", ws, ws[0] if bias else 0, attrs)
         f.out("y", f"conv2d({args})", lambda t, kw=kw, bias=bias: conv_ref(
             t["x"], t["conv.weight"], t["conv.bias"] if bias else None, **kw))
 
@@ -522,6 +529,51 @@ def pooling():
     for var, xs in (("basic", [2, 3, 5, 7]), ("1x1", [1, 4, 1, 1]), ("big", [1, 2, 17, 33])):
         f = fx(f"global_avg_pool2d_{var}").inp("x", xs)
         f.out("y", "global_avg_pool2d(x)", lambda t: torch.mean(t["x"], dim=(2, 3), keepdim=True))
+
+
+def conv_more():
+    """conv1d (torch conv1d) and conv_transpose2d (torch conv_transpose2d)."""
+    c1 = [
+        ("basic", [2, 3, 11], [4, 3, 3], True, "", {}),
+        ("stride2_pad1", [1, 4, 12], [5, 4, 3], True, "stride=2, padding=1",
+         dict(stride=2, padding=1)),
+        ("dilation_groups", [2, 4, 13], [6, 2, 3], False, "dilation=2, groups=2, padding=2",
+         dict(dilation=2, groups=2, padding=2)),
+        ("pad_asym", [1, 2, 9], [3, 2, 4], True, "padding=[2, 1]", None),
+    ]
+    for var, xs, ws, bias, attrs, kw in c1:
+        f, args = conv_fixture(f"conv1d_{var}", xs, "conv", ws, ws[0] if bias else 0, attrs)
+
+        def ref(t, kw=kw, bias=bias):
+            x, b = t["x"], t["conv.bias"] if bias else None
+            if kw is None:  # [begin, end] padding: pad first (torch takes one value)
+                return F.conv1d(F.pad(x, (2, 1)), t["conv.weight"], b)
+            return F.conv1d(x, t["conv.weight"], b, **kw)
+        f.out("y", f"conv1d({args})", ref)
+
+    ct = [
+        ("basic", [1, 3, 4, 5], [3, 2, 3, 3], True, "", {}),
+        ("stride2", [2, 4, 3, 4], [4, 3, 2, 2], True, "stride=2", dict(stride=2)),
+        ("stride2_pad1_outpad1", [1, 3, 5, 4], [3, 4, 3, 3], True,
+         "stride=2, padding=1, output_padding=1", dict(stride=2, padding=1, output_padding=1)),
+        ("asym", [1, 2, 4, 6], [2, 3, 3, 2], False,
+         "stride=[2, 3], padding=[1, 0], output_padding=[1, 2]",
+         dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2))),
+        ("dilation_groups", [2, 4, 5, 5], [4, 3, 3, 3], True, "dilation=2, groups=2, padding=1",
+         dict(dilation=2, groups=2, padding=1)),
+        ("depthwise", [1, 3, 4, 4], [3, 1, 3, 3], True, "stride=2, groups=3",
+         dict(stride=2, groups=3)),
+    ]
+    for var, xs, ws, bias, attrs, kw in ct:
+        groups = kw.get("groups", 1)
+        f, args = conv_fixture(f"conv_transpose2d_{var}", xs, "up", ws,
+                               ws[1] * groups if bias else 0, attrs)
+        f.out("y", f"conv_transpose2d({args})", lambda t, kw=kw, bias=bias: F.conv_transpose2d(
+            t["x"], t["up.weight"], t["up.bias"] if bias else None, **kw))
+    f = fx("conv_transpose2d_fused_relu").inp("x", [1, 2, 3, 3]).par("up.weight", [2, 3, 2, 2])
+    f.par("up.bias", [3])
+    f.out("y", "relu(conv_transpose2d(x, up.weight, up.bias, stride=2))",
+          lambda t: F.relu(F.conv_transpose2d(t["x"], t["up.weight"], t["up.bias"], stride=2)))
 
 
 def resizing():
@@ -591,6 +643,40 @@ def normalization():
             args += ", " + attrs
         f.out("y", f"layer_norm({args})", lambda t, axis=axis, hw=has_w, hb=has_b: ln_ref(
             t, axis, "ln.weight" if hw else None, "ln.bias" if hb else None, 1e-5))
+
+    def rms_ref(t, axis, w, eps):
+        x = t["x"]
+        return F.rms_norm(x, list(x.shape[axis % x.dim():]), t.get(w), eps)
+
+    for var, xs, axis, has_w, attrs, eps in (
+            ("last", [2, 3, 16], -1, True, "", 1e-6), ("noweight", [4, 9], -1, False, "", 1e-6),
+            ("axis_m2_eps", [2, 3, 5], -2, True, ", eps=1e-3, axis=-2", 1e-3),
+            ("wide", [2, 1100], -1, True, "", 1e-6)):
+        f = fx(f"rms_norm_{var}").inp("x", xs, -2, 3)
+        args = "x"
+        if has_w:
+            f.par("norm.weight", xs[axis % len(xs):], 0.5, 1.5)
+            args += ", norm.weight"
+        f.out("y", f"rms_norm({args}{attrs})", lambda t, axis=axis, hw=has_w, eps=eps: rms_ref(
+            t, axis, "norm.weight" if hw else None, eps))
+
+    for var, xs, g, aff, attrs, eps in (
+            ("4d", [2, 6, 4, 5], 3, 2, "groups=3", 1e-5),
+            ("weight_only", [1, 4, 7], 2, 1, "groups=2", 1e-5),
+            ("plain_eps", [2, 8, 3, 3], 4, 0, "groups=4, eps=1e-3", 1e-3),
+            ("one_group", [2, 3, 5, 5], 1, 2, "groups=1", 1e-5),
+            ("per_channel", [3, 5, 2, 3], 5, 2, "groups=5", 1e-5),
+            ("big_group", [1, 4, 24, 24], 2, 2, "groups=2", 1e-5)):
+        f = fx(f"group_norm_{var}").inp("x", xs, -2, 3)
+        args = "x"
+        if aff >= 1:
+            f.par("gn.weight", [xs[1]], 0.5, 1.5)
+            args += ", gn.weight"
+        if aff >= 2:
+            f.par("gn.bias", [xs[1]])
+            args += ", gn.bias"
+        f.out("y", f"group_norm({args}, {attrs})", lambda t, g=g, eps=eps: F.group_norm(
+            t["x"], g, t.get("gn.weight"), t.get("gn.bias"), eps))
 
     sm = [
         ("last", [3, 4, 5], -1, 3.0), ("axis0", [3, 4, 5], 0, 3.0), ("neg2", [3, 4, 5], -2, 3.0),
@@ -882,6 +968,7 @@ def build_all():
     elementwise()
     linalg()
     conv()
+    conv_more()
     pooling()
     resizing()
     normalization()

@@ -39,15 +39,21 @@ MLG_OP(reciprocal)
 /* linear algebra (matmul.c, linear.c) */
 MLG_OP(matmul)
 MLG_OP(linear)
-/* convolution, pooling and resizing, NCHW (conv2d.c, pool.c, resize.c) */
+/* convolution, pooling and resizing, NCHW (conv2d.c: also conv1d, conv_transpose2d; pool.c,
+ * resize.c) */
 MLG_OP(conv2d)
+MLG_OP(conv1d)
+MLG_OP(conv_transpose2d)
 MLG_OP(max_pool2d)
 MLG_OP(avg_pool2d)
 MLG_OP(global_avg_pool2d)
 MLG_OP(resize)
-/* normalization and scans (batch_norm.c, layer_norm.c, softmax.c, cumsum.c) */
+/* normalization and scans (batch_norm.c, layer_norm.c: also rms_norm, group_norm; softmax.c,
+ * cumsum.c) */
 MLG_OP(batch_norm)
 MLG_OP(layer_norm)
+MLG_OP(rms_norm)
+MLG_OP(group_norm)
 MLG_OP(softmax)
 MLG_OP(log_softmax)
 MLG_OP(cumsum)

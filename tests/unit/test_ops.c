@@ -319,6 +319,55 @@ START_TEST(test_conv2d) {
 }
 END_TEST
 
+START_TEST(test_conv1d_conv_transpose2d) {
+  call c;
+  int run_rc;
+  call_init(&c, "conv1d");
+  run_rc = run(&c, 3, "f32[2, 4, 16]", "f32[8, 4, 3]", "f32[8]");
+  ASSERT_OK(c, "f32[2, 8, 14]");
+  ck_assert(get(&c, "padding")->n == 2 && get(&c, "stride")->n == 1);
+  set(&c, "padding", ints(2, 2LL, 1LL)); /* [begin, end] */
+  set(&c, "stride", ints(1, 2LL));
+  run_rc = run(&c, 2, "f32[1, 4, 9]", "f32[8, 4, 4]");
+  ASSERT_OK(c, "f32[1, 8, 5]");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 9, 1]", "f32[8, 4, 4]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+  ck_assert_int_ne(run(&c, 2, "f32[1, 3, 9]", "f32[8, 4, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "weight f32[8, 4, 1, 4] expects 4 input channels, input has 3");
+  set(&c, "padding", ints(3, 1LL, 1LL, 1LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 9]", "f32[8, 4, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 1);
+
+  call_init(&c, "conv_transpose2d");
+  set(&c, "stride", ints(1, 2LL));
+  run_rc = run(&c, 3, "f32[1, 16, 8, 8]", "f32[16, 8, 2, 2]", "f32[8]");
+  ASSERT_OK(c, "f32[1, 8, 16, 16]");
+  ck_assert(get(&c, "padding")->n == 4 && get(&c, "output_padding")->n == 2);
+  /* (5 - 1)·2 - 2 + 1·(3 - 1) + 1 + 1 = 10 rows; groups 2: 2·3 output channels */
+  set(&c, "padding", ints(1, 1LL));
+  set(&c, "output_padding", ints(1, 1LL));
+  set(&c, "groups", one(2));
+  run_rc = run(&c, 2, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]");
+  ASSERT_OK(c, "f32[1, 6, 10, 12]");
+  set(&c, "output_padding", ints(1, 2LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]"), 0);
+  ck_assert_str_eq(c.err.msg, "output_padding (2) must be smaller than the stride (2) or the "
+                              "dilation (1)");
+  call_init(&c, "conv_transpose2d");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 5, 6]", "f32[3, 3, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_int_ne(run(&c, 3, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]", "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "bias must be f32[3], got f32[4]");
+  set(&c, "groups", one(3));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.attr, 4);
+  call_init(&c, "conv_transpose2d"); /* padding that eats the whole output */
+  set(&c, "padding", ints(1, 2LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 1, 1]", "f32[4, 3, 3, 3]"), 0);
+  ck_assert_str_eq(c.err.msg, "the padding [2, 2, 2, 2] leaves a -1x-1 output");
+}
+END_TEST
+
 START_TEST(test_pool) {
   call c;
   int run_rc;
@@ -395,6 +444,29 @@ START_TEST(test_norms) {
   call_init(&c, "layer_norm");
   run_rc = run(&c, 1, "f32[4, 5]");
   ASSERT_OK(c, "f32[4, 5]");
+
+  call_init(&c, "rms_norm");
+  ck_assert(get(&c, "eps")->f == 1e-6);
+  run_rc = run(&c, 2, "f32[2, 7, 32]", "f32[32]");
+  ASSERT_OK(c, "f32[2, 7, 32]");
+  set(&c, "axis", one(-2));
+  ck_assert_int_ne(run(&c, 2, "f32[2, 7, 32]", "f32[32]"), 0);
+  ck_assert_str_eq(c.err.msg, "weight must be f32[7, 32] (the normalized dims), got f32[32]");
+
+  call_init(&c, "group_norm");
+  ck_assert(c.def->attrs[0].required);
+  set(&c, "groups", one(4));
+  run_rc = run(&c, 3, "f32[2, 8, 5, 5]", "f32[8]", "f32[8]");
+  ASSERT_OK(c, "f32[2, 8, 5, 5]");
+  run_rc = run(&c, 1, "f32[3, 4]");
+  ASSERT_OK(c, "f32[3, 4]");
+  ck_assert_int_ne(run(&c, 1, "f32[2, 6, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "'groups' (4) must divide the 6 channels of x");
+  ck_assert_int_eq(c.err.attr, 0);
+  ck_assert_int_ne(run(&c, 2, "f32[2, 8, 5, 5]", "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "weight must be f32[8] (one per channel), got f32[4]");
+  ck_assert_int_ne(run(&c, 1, "f32[8]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
 
   call_init(&c, "softmax");
   run_rc = run(&c, 1, "f32[2, 10]");
@@ -845,6 +917,7 @@ int main(void) {
   tcase_add_test(tc, test_elementwise);
   tcase_add_test(tc, test_matmul);
   tcase_add_test(tc, test_conv2d);
+  tcase_add_test(tc, test_conv1d_conv_transpose2d);
   tcase_add_test(tc, test_pool);
   tcase_add_test(tc, test_norms);
   tcase_add_test(tc, test_reductions);
