@@ -10,14 +10,22 @@
 
 #define MLG_PRODUCER "mlgc " MLG_VERSION_STRING
 
+/* Whether `name` is the name of one of g's outputs. */
+static int is_output_name(const mlg_graph *g, const char *name) {
+  for (int o = 0; o < g->n_outputs; o++)
+    if (g->outputs[o].name && strcmp(g->outputs[o].name, name) == 0) return 1;
+  return 0;
+}
+
 /* Bundle tensor names are unique: inputs, params and consts keep their declared names, outputs
- * their output names, and everything else is "%ID" or "%ID:binding". */
+ * their output names, and everything else is "%ID" or "%ID:binding" — as is a const that
+ * folding made of the op an output names (the output is then a copy of it). */
 static char *tensor_name(const mlg_graph *g, int t, const char *output_name) {
   char buf[512];
   if (output_name) return strdup(output_name);
   if (t < g->n_nodes) {
     const mlg_node *n = &g->nodes[t];
-    if (n->kind != MLG_NODE_OP && n->name) return strdup(n->name);
+    if (n->kind != MLG_NODE_OP && n->name && !is_output_name(g, n->name)) return strdup(n->name);
     if (n->name) {
       snprintf(buf, sizeof(buf), "%%%d:%s", t, n->name);
       return strdup(buf);
