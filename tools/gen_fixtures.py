@@ -889,6 +889,14 @@ def shapes():
 
 
 def compositions():
+    # An output that folding turns into a const: the const and the output are two tensors of
+    # the bundle, and must not both take the output's name.
+    f = fx("comp_folded_output").inp("x", [2, 3])
+    f.const("const c : f32[3] = [0.5, 1.5, -2]")
+    f.out("y", "sin(c) * 2", lambda t: torch.sin(torch.tensor([0.5, 1.5, -2.0],
+                                                              dtype=t["x"].dtype)) * 2)
+    f.out("z", "x + c", lambda t: t["x"] + torch.tensor([0.5, 1.5, -2.0], dtype=t["x"].dtype))
+
     T, D = 5, 8
     mask = np.triu(np.full((T, T), -1e9, dtype=np.float32), k=1)
     f = fx("comp_attention").inp("q", [2, T, D]).inp("k", [2, D, T]).inp("v", [2, T, D])
