@@ -16,6 +16,7 @@
 
 #include "kir.h"
 #include "templates/conv2d.h"
+#include "templates/conv_transpose2d.h"
 #include "templates/cumsum.h"
 #include "templates/pad.h"
 #include "templates/resize.h"
@@ -295,6 +296,84 @@ static void check_conv(const char *what, kt_conv2d_desc d) { check_conv_on(what,
 
 /* stride, dilation and groups left 0 mean 1 */
 #define CONV(...) ((kt_conv2d_desc){__VA_ARGS__})
+
+/* conv_transpose2d against its definition written the other way round: each input pixel
+ * scatters its window into the (unpadded) full output, which is then cropped. */
+static void check_conv_transpose(const char *what, kt_conv_transpose2d_desc d) {
+  int64_t ho, wo;
+  ck_assert_int_eq(kt_conv_transpose2d_out_size(&d, &ho, &wo), 0);
+  int64_t sh = d.stride_h ? d.stride_h : 1, sw = d.stride_w ? d.stride_w : 1;
+  int64_t dh = d.dil_h ? d.dil_h : 1, dw = d.dil_w ? d.dil_w : 1, groups = d.groups ? d.groups : 1;
+  int64_t cin_g = d.c_in / groups, cout_g = d.c_out / groups;
+  int64_t xn = d.n * d.c_in * d.h * d.w, wn = d.c_in * cout_g * d.kh * d.kw;
+  int64_t yn = d.n * d.c_out * ho * wo;
+  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(d.c_out), *y = nan_vec(yn);
+  double *ref = calloc((size_t)yn, sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t n = 0; n < d.n; n++)
+    for (int64_t c = 0; c < d.c_in; c++)
+      for (int64_t ih = 0; ih < d.h; ih++)
+        for (int64_t iw = 0; iw < d.w; iw++)
+          for (int64_t ol = 0; ol < cout_g; ol++)
+            for (int64_t r = 0; r < d.kh; r++)
+              for (int64_t q = 0; q < d.kw; q++) {
+                int64_t oh = ih * sh + r * dh - d.pad_top, ow = iw * sw + q * dw - d.pad_left;
+                if (oh < 0 || oh >= ho || ow < 0 || ow >= wo) continue;
+                int64_t o = c / cin_g * cout_g + ol;
+                ref[((n * d.c_out + o) * ho + oh) * wo + ow] +=
+                    (double)x[((n * d.c_in + c) * d.h + ih) * d.w + iw] *
+                    w[((c * cout_g + ol) * d.kh + r) * d.kw + q];
+              }
+  if (d.has_bias)
+    for (int64_t i = 0; i < yn; i++) ref[i] += bias[i / (ho * wo) % d.c_out];
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t gr[3];
+  run_arg args[4];
+  int na = 0;
+  ck_assert_msg(kt_conv_transpose2d(m, "convt", &d, &k, gr) == 0, "%s: %s", what, kir_module_error(m));
+  args[na++] = (run_arg){x, xn};
+  args[na++] = (run_arg){w, wn};
+  if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
+  args[na++] = (run_arg){y, yn};
+  run_kernel(k, gr, args, na);
+  expect_close(what, y, ref, yn, 1.0);
+  kir_module_free(m);
+  free(x), free(w), free(bias), free(y), free(ref);
+}
+
+#define CONVT(...) ((kt_conv_transpose2d_desc){__VA_ARGS__})
+
+START_TEST(conv_transpose) {
+  check_conv_transpose("3x3 stride 1", CONVT(.n = 1, .c_in = 3, .h = 4, .w = 5, .c_out = 2, .kh = 3, .kw = 3, .has_bias = 1));
+  check_conv_transpose("2x2 stride 2 (U-Net up)", CONVT(.n = 2, .c_in = 4, .h = 3, .w = 3, .c_out = 3, .kh = 2, .kw = 2,
+                                                        .stride_h = 2, .stride_w = 2, .has_bias = 1));
+  check_conv_transpose("stride [2,3], pads, output padding", CONVT(.n = 1, .c_in = 2, .h = 4, .w = 5, .c_out = 4, .kh = 3,
+                                                                   .kw = 2, .stride_h = 2, .stride_w = 3, .pad_top = 1,
+                                                                   .pad_left = 0, .pad_bottom = 2, .pad_right = 1,
+                                                                   .out_pad_h = 1, .out_pad_w = 2));
+  check_conv_transpose("dilation 2, groups 2, 65 outputs a group", CONVT(.n = 1, .c_in = 4, .h = 5, .w = 7, .c_out = 6, .kh = 3,
+                                                                         .kw = 3, .dil_h = 2, .dil_w = 2, .groups = 2,
+                                                                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+                                                                         .pad_right = 1, .has_bias = 1, .local_size = 65));
+}
+END_TEST
+
+START_TEST(conv_transpose_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_conv_transpose2d_desc d = CONVT(.n = 1, .c_in = 3, .h = 4, .w = 4, .c_out = 4, .kh = 3, .kw = 3, .groups = 2);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "g", &d, &k, g), "groups (2) must divide the input channels (3)");
+  d = CONVT(.n = 1, .c_in = 2, .h = 1, .w = 1, .c_out = 2, .kh = 1, .kw = 1, .pad_top = 1);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "p", &d, &k, g), "leaves an empty output");
+  d = CONVT(.n = 1, .c_in = 2, .h = 2, .w = 2, .c_out = 2, .kh = 1, .kw = 1, .out_pad_w = -1);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "o", &d, &k, g), "paddings >= 0");
+  d = CONVT(.n = 1, .c_in = 2, .h = 2, .w = 2, .c_out = 2, .kh = 1, .kw = 1, .local_size = 2048);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "l", &d, &k, g), "local size 2048");
+  kir_module_free(m);
+}
+END_TEST
 
 START_TEST(conv_basic) {
   check_conv("lenet conv1", CONV(.n = 1, .c_in = 1, .h = 28, .w = 28, .c_out = 6, .kh = 5, .kw = 5, .has_bias = 1));
@@ -837,7 +916,7 @@ END_TEST
  * success: the template returns -1, no kernel and a reason (never crashes), then 0 once it
  * fits. */
 START_TEST(templates_survive_allocation_failure) {
-  for (int which = 0; which < 12; which++) {
+  for (int which = 0; which < 13; which++) {
     int ok = 0;
     for (long n = 0; n < 100000 && !ok; n++) {
       kir_module *m = kir_module_new();
@@ -895,6 +974,11 @@ START_TEST(templates_survive_allocation_failure) {
                             .mode = KT_RESIZE_LINEAR, .scale_h = 0.6f, .scale_w = 0.57f};
         rc = kt_resize(m, "k", &d, &k, g);
       } break;
+      case 11: {
+        kt_conv_transpose2d_desc d = {.n = 1, .c_in = 4, .h = 3, .w = 3, .c_out = 2, .kh = 2, .kw = 2,
+                                      .stride_h = 2, .stride_w = 2, .pad_top = 1, .groups = 2, .has_bias = 1};
+        rc = kt_conv_transpose2d(m, "k", &d, &k, g);
+      } break;
       default: {
         kt_cumsum_desc d = {.outer = 3, .len = 5, .inner = 2};
         rc = kt_cumsum(m, "k", &d, &k, g);
@@ -930,6 +1014,8 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, conv_stride_dilation_padding);
   tcase_add_test(tc, conv_groups);
   tcase_add_test(tc, conv_cpu);
+  tcase_add_test(tc, conv_transpose);
+  tcase_add_test(tc, conv_transpose_rejects_bad_descriptors);
   suite_add_tcase(s, tc);
   tc = tcase_create("pool");
   tcase_add_test(tc, pool_max);
