@@ -799,7 +799,7 @@ START_TEST(test_subgroup_nodes) {
   ck_assert_int_eq(kir_eval(kir_subgroup_reduce(b, KIR_ADD, kir_f32(b, 1.0)), NULL, &out), -1);
   ck_assert(!kir_builder_failed(b));
   /* Misuse poisons the builder: another op, a vector, a bad builtin. */
-  ck_assert_ptr_null(kir_subgroup_reduce(b, KIR_MUL, kir_f32(b, 1.0)));
+  ck_assert_ptr_null(kir_subgroup_reduce(b, KIR_SUB, kir_f32(b, 1.0)));
   ck_assert(kir_builder_failed(b));
   ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
   b = kir_kernel_begin(m, "k_vec", 1, 1, 1);
