@@ -215,6 +215,15 @@ static int conv1d_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   if (mlg_expand_ints(&attrs[A_PADDING], A_PADDING, "padding", 2, 0, MLG_DIM_LIMIT, err)) return -1;
   if (mlg_expand_ints(&attrs[A_DILATION], A_DILATION, "dilation", 1, 1, MLG_DIM_LIMIT, err))
     return -1;
+  /* conv2d's rule on the [N, C, 1, L] view says the rest; this one names the 3-D weight. */
+  int64_t groups = attrs[A_GROUPS].ints[0];
+  char s[128];
+  if (groups >= 1 && in[1].dims[1] * groups != in[0].dims[1]) {
+    mlg_shape_errorf(err, 1, -1, "weight %s expects %lld input channels, input has %lld",
+                     mlg_type_format(&in[1], s, sizeof s), (long long)(in[1].dims[1] * groups),
+                     (long long)in[0].dims[1]);
+    return -1;
+  }
   mlg_type in2[3];
   mlg_attr attrs2[MLG_MAX_ATTRS];
   conv1d_as_2d(in, n_in, attrs, in2, attrs2);
