@@ -441,10 +441,6 @@ static int m_conv_transpose(ox_ctx *c) {
       return ox_fail(c, "%s has %d values for %d spatial dims", lists[l].name, n, spatial);
     for (int k = 0; k < n; k++) lists[l].out[k] = v[k];
   }
-  if (spatial == 2) { /* ONNX pads are [top, left, bottom, right] already */
-  } else {
-    pads[2] = pads[1];
-  }
   const char *auto_pad = ox_attr_string(c, "auto_pad", "NOTSET");
   int same = strncmp(auto_pad, "SAME_", 5) == 0;
   if (!same && strcmp(auto_pad, "NOTSET") != 0 && strcmp(auto_pad, "VALID") != 0)
@@ -1210,8 +1206,7 @@ static int m_tile(ox_ctx *c) {
   return out_node(c, y);
 }
 
-/* Pad: the pads (and axes) known at import; every mode is mlg's pad. opset < 11 takes the pads
- * and value as attributes. */
+/* Pad: the pads (and axes) known at import; every mode is mlg's pad. */
 static int m_pad(ox_ctx *c) {
   const char *mode = ox_attr_string(c, "mode", "constant");
   const char *mlg_mode = strcmp(mode, "constant") == 0 ? "constant" : strcmp(mode, "reflect") == 0 ? "reflect"
@@ -1222,14 +1217,9 @@ static int m_pad(ox_ctx *c) {
   int rank = ox_type(c, x)->rank;
   int64_t pads[2 * MAXR], axes[MAXR], full[2 * MAXR] = {0};
   double value = 0;
-  int n;
-  if (ox_opset(c) < 11) {
-    if ((n = ox_attr_ints(c, "pads", pads, 2 * MAXR)) < 0) return n == -1 ? ox_fail(c, "pads is missing") : -1;
-    value = ox_attr_float(c, "value", 0.0);
-  } else {
-    if ((n = ints_in(c, 1, "pads", pads, 2 * MAXR)) < 0) return -1;
-    if (ox_has_input(c, 2) && num_in(c, 2, "constant_value", &value) != 0) return -1;
-  }
+  int n = ints_in(c, 1, "pads", pads, 2 * MAXR);
+  if (n < 0) return -1;
+  if (ox_has_input(c, 2) && num_in(c, 2, "constant_value", &value) != 0) return -1;
   int n_axes = rank;
   for (int d = 0; d < rank; d++) axes[d] = d;
   if (ox_has_input(c, 3) && (n_axes = ints_in(c, 3, "axes", axes, MAXR)) < 0) return -1;
