@@ -29,7 +29,8 @@
  *    step per binary digit of the quotient (at most 254), with C's NaNs and zeros.
  *  - fmin/fmax: GLSL's min/max are undefined on NaN; mlg_fmin/mlg_fmax return the other
  *    operand, as OpenCL's fmin/fmax do.
- *  - vector loads/stores (vloadN/vstoreN): mlg_loadN_NAME / mlg_storeN_NAME per buffer.
+ *  - vector loads/stores (vloadN/vstoreN): mlg_loadN_NAME / mlg_storeN_NAME per buffer, through
+ *    a vector view of the binding (NAME_vN) where the index is a multiple of N.
  * Subgroup builtins and reductions are GL_KHR_shader_subgroup_basic / _arithmetic (gl_SubgroupSize,
  * subgroupAdd, ...); the #extension lines go only into the shaders that use them.
  * Integer / and % are GLSL's (truncating division; the remainder agrees with C whenever both
@@ -392,6 +393,15 @@ static void gl_cast(kir_printer *p, kir_type t, const kir_expr *a) {
 /* GLSL has no portable unroll pragma; drivers unroll constant-trip loops themselves. */
 static void gl_unroll(kir_printer *p, int unroll) {}
 
+/* A read-only or write-only buffer with vector accesses also gets a vector view of its binding
+ * (NAME_vW, the same memory): an access at an index that is a multiple of W goes through it, one
+ * W-wide load or store, since a driver cannot tell that W scalar ones are aligned. (A read-write
+ * buffer keeps the scalar forms: `restrict` views of it would let the compiler reorder a store
+ * through one and a load through the other.) */
+static int has_vector_view(const kir_buffer *b, const glsl_uses *u, int i, int w) {
+  return b->access != KIR_READ_WRITE && ((u->load_w[i] | u->store_w[i]) & (1u << w));
+}
+
 static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses *u) {
   static const char lane[] = "xyzw";
   char tbuf[32];
@@ -399,8 +409,11 @@ static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses 
     const kir_buffer *b = &k->buffers[i];
     for (int w = 2; w <= 4; w += 2) {
       const char *vt = gl_type_name(kir_tv(b->elem.scalar, w), tbuf, sizeof(tbuf));
+      int view = has_vector_view(b, u, i, w);
       if (u->load_w[i] & (1u << w)) {
-        fprintf(out, "%s mlg_load%d_%s(uint i) {\n  return %s(", vt, w, b->name, vt);
+        fprintf(out, "%s mlg_load%d_%s(uint i) {\n", vt, w, b->name);
+        if (view) fprintf(out, "  if ((i & %du) == 0u) return %s_v%d[i >> %d];\n", w - 1, b->name, w, w / 2);
+        fprintf(out, "  return %s(", vt);
         for (int l = 0; l < w; l++) {
           if (l)
             fprintf(out, ", %s[i + %du]", b->name, l);
@@ -411,6 +424,7 @@ static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses 
       }
       if (u->store_w[i] & (1u << w)) {
         fprintf(out, "void mlg_store%d_%s(uint i, %s v) {\n", w, b->name, vt);
+        if (view) fprintf(out, "  if ((i & %du) == 0u) {\n    %s_v%d[i >> %d] = v;\n    return;\n  }\n", w - 1, b->name, w, w / 2);
         for (int l = 0; l < w; l++) {
           if (l)
             fprintf(out, "  %s[i + %du] = v.%c;\n", b->name, l, lane[l]);
@@ -441,6 +455,10 @@ static void gl_kernel_begin(kir_printer *p) {
     const char *q = b->access == KIR_READ ? "readonly " : b->access == KIR_WRITE ? "writeonly " : "";
     fprintf(out, "layout(std430, set = 0, binding = %d) restrict %sbuffer B%d { %s %s[]; };\n", i,
             q, i, gl_type_name(b->elem, buf, sizeof(buf)), b->name);
+    for (int w = 2; w <= 4 && i < GLSL_MAX_BUFFERS; w += 2)
+      if (has_vector_view(b, &u, i, w))
+        fprintf(out, "layout(std430, set = 0, binding = %d) restrict %sbuffer B%dv%d { %s %s_v%d[]; };\n", i, q, i,
+                w, gl_type_name(kir_tv(b->elem.scalar, w), buf, sizeof(buf)), b->name, w);
   }
   if (k->n_buffers)
     fprintf(out, "layout(push_constant) uniform PC { uint off[%d]; } pc;\n", k->n_buffers);

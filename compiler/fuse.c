@@ -335,7 +335,7 @@ static int cmp_group_root(const void *a, const void *b) {
 
 void mlg_fusion_free(mlg_fusion *fu) {
   if (!fu) return;
-  for (int i = 0; i < fu->n_groups; i++) free(fu->groups[i].nodes);
+  for (int i = 0; fu->groups && i < fu->n_groups; i++) free(fu->groups[i].nodes);
   free(fu->groups);
   free(fu->role);
   free(fu->group_of);

@@ -198,10 +198,14 @@ static int lower_node(mlg_lower_ctx *ctx, int node) {
   int64_t numel = mlg_type_numel(&n->type);
   if (numel < 0 || numel > MLG_KERNEL_NUMEL_LIMIT - 1) {
     char buf[128];
+    mlg_type_format(&n->type, buf, sizeof(buf));
+    if (n->name)
+      return mlg_lower_fail(ctx, node,
+                            "tensor '%s' (%s) has too many elements for 32-bit kernel indexing "
+                            "(the limit is 2^31 - 1)", n->name, buf);
     return mlg_lower_fail(ctx, node,
                           "tensor %s has too many elements for 32-bit kernel indexing "
-                          "(the limit is 2^31 - 1)",
-                          mlg_type_format(&n->type, buf, sizeof(buf)));
+                          "(the limit is 2^31 - 1)", buf);
   }
   if (n->kind != MLG_NODE_OP) return 0;
   if (!n->op) return mlg_lower_fail(ctx, node, "internal error: op node without an op");
@@ -249,10 +253,9 @@ static int own_outputs(mlg_lower_ctx *ctx) {
 static int lower_fused_node(mlg_lower_ctx *ctx, int node) {
   const mlg_fusion *fu = ctx->fusion;
   const mlg_node *n = &ctx->graph->nodes[node];
-  if (n->kind == MLG_NODE_OP) {
-    int64_t numel = mlg_type_numel(&n->type);
-    if (numel < 0 || numel > MLG_KERNEL_NUMEL_LIMIT - 1) return lower_node(ctx, node);
-  }
+  /* Every tensor, a kernel's operands (params, inputs) as well as its results. */
+  int64_t numel = mlg_type_numel(&n->type);
+  if (numel < 0 || numel > MLG_KERNEL_NUMEL_LIMIT - 1) return lower_node(ctx, node);
   switch (fu->role[node]) {
   case MLG_ROLE_ALIAS:
     ctx->alias(ctx, node, n->inputs[0]);

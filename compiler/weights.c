@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../runtime/bundle.h"
+#include "../runtime/file_util.h"
 #include "../runtime/tensor_file.h"
 
 #define MLG_PI 3.14159265358979323846
@@ -120,6 +121,37 @@ static int load_param(const mlg_node *n, const mlg_safetensors *file, const char
     return -1;
   }
   return 0;
+}
+
+int mlg_weights_check_budget(const mlg_graph *g, int params, uint64_t budget, mlg_diag *diag) {
+  uint64_t total = 0, largest = 0;
+  int at = -1;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const mlg_node *n = &g->nodes[i];
+    if (n->kind != MLG_NODE_CONST && !(params && n->kind == MLG_NODE_PARAM)) continue;
+    int64_t numel = mlg_type_numel(&n->type);
+    uint64_t bytes = numel < 0 ? UINT64_MAX / 4 : (uint64_t)numel * 4;
+    total = total > UINT64_MAX - bytes ? UINT64_MAX : total + bytes;
+    if (bytes > largest) {
+      largest = bytes;
+      at = i;
+    }
+  }
+  if (total <= budget) return 0;
+  const mlg_node *n = &g->nodes[at];
+  char a[32], b[32], c[32], type[128];
+  /* A budget that would do: the total rounded up to a whole MiB or GiB. */
+  int shift = total < ((uint64_t)1 << 30) ? 20 : 30;
+  unsigned long long whole = total > ((uint64_t)1 << 62) ? 1ull << 32
+                             : (unsigned long long)((total + ((uint64_t)1 << shift) - 1) >> shift);
+  mlg_diag_error(diag, n->span,
+                 "the weights of model '%s' take %s, more than the compiler's budget of %s (the largest: %s "
+                 "'%s' %s, %s); raise the budget with --max-weight-bytes=%llu%c, or compile with --no-weights and "
+                 "bind the params at load", g->model_name ? g->model_name : "", mlg_format_bytes(total, a, sizeof a),
+                 mlg_format_bytes(budget, b, sizeof b), n->kind == MLG_NODE_PARAM ? "param" : "const",
+                 n->name ? n->name : "?", mlg_type_format(&n->type, type, sizeof type),
+                 mlg_format_bytes(largest, c, sizeof c), whole, shift == 20 ? 'M' : 'G');
+  return -1;
 }
 
 int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file *wf, int params,

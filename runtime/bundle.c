@@ -86,6 +86,10 @@ static uint64_t bundle_checksum(const uint8_t *p, size_t n) {
   return mlg_fnv1a(h, p + OFF_CHECKSUM + 8, n - OFF_CHECKSUM - 8);
 }
 
+void mlgb_seal(uint8_t *data, size_t size) {
+  if (size >= HDR_SIZE) put_u64(data + OFF_CHECKSUM, bundle_checksum(data, size));
+}
+
 /* A name for messages: quoted, at most 48 characters, non-printable bytes shown as '?'. */
 static const char *show(const char *s, char buf[64]) {
   size_t j = 0;
@@ -214,8 +218,17 @@ static int check_module(const mlgb_module *m, uint32_t i, const char *what, char
     return mlg_errorf(err, err_size, "%s: module %u has unknown kind %u", what, i, m->kind);
   if (m->size == 0 || !m->data) return mlg_errorf(err, err_size, "%s: module %u is empty", what, i);
   if (m->kind == MLGB_MODULE_OPENCL_C) {
-    if (memchr(m->data, 0, m->size))
-      return mlg_errorf(err, err_size, "%s: module %u (OpenCL C) contains a NUL byte", what, i);
+    /* Printable ASCII and line breaks only: what mlgc writes, and all a driver's compiler is
+     * given (PoCL's clang crashed on a control byte). */
+    uint64_t line = 1;
+    for (uint64_t k = 0; k < m->size; k++) {
+      uint8_t c = m->data[k];
+      if (c == '\n') line++;
+      if ((c < 0x20 || c > 0x7e) && c != '\n' && c != '\t' && c != '\r')
+        return mlg_errorf(err, err_size, "%s: module %u (OpenCL C) has byte 0x%02x at offset %llu (line %llu); "
+                          "OpenCL C sources are printable ASCII text", what, i, c, (unsigned long long)k,
+                          (unsigned long long)line);
+    }
   } else {
     if (m->size % 4 != 0 || m->size < 20)
       return mlg_errorf(err, err_size, "%s: module %u (SPIR-V) has %llu bytes, not a whole SPIR-V module",

@@ -103,6 +103,10 @@ typedef struct mlgb_bundle {
 int  mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *err, size_t err_size);
 /* Serializes a bundle. Returns 0, or -1 with err (allocation failure, inconsistent tables). */
 int  mlgb_write(const mlgb_bundle *bundle, uint8_t **out_data, size_t *out_size, char *err, size_t err_size);
+/* Writes the checksum of a whole bundle file's bytes into its header (files of at least the
+ * header's size): for tools and tests that edit a bundle in place, e.g. the fuzzers, whose
+ * mutations must get past the checksum to reach the checks behind it. */
+void mlgb_seal(uint8_t *data, size_t size);
 /* Frees a bundle returned by mlgb_read, or one the compiler assembled with malloc'd fields. */
 void mlgb_free(mlgb_bundle *bundle);
 

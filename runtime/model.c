@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cache_entry.h"
+#include "file_util.h"
 #include "internal.h"
 #include "tensor_file.h"
 
@@ -115,11 +118,16 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
   char err[1024];
   mlg_safetensors file;
   if (mlg_safetensors_read_file(path, &file, err, sizeof err) != 0) {
+    int e = errno;
     free(image);
-    /* The reader does not tell I/O from format problems; a file we cannot open is I/O. */
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return mlg_fail(MLG_ERR_IO, "cannot read weights '%s': %s", path, err);
-    fclose(probe);
+    /* The reader does not tell I/O from format problems; a file we cannot open (or that is no
+     * regular file, or too large for memory) is I/O. */
+    uint64_t bytes;
+    const char *kind;
+    int fd = mlg_open_regular(path, 0, &bytes, &kind);
+    if (fd < 0) return mlg_fail(MLG_ERR_IO, "cannot read weights '%s': %s", path, err);
+    close(fd);
+    if (e == ENOMEM) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "cannot read weights '%s': %s", path, err);
     return mlg_fail(MLG_ERR_FORMAT, "weights '%s': %s", path, err);
   }
   mlg_status st = MLG_OK;
@@ -220,6 +228,7 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
       st = mlg_fail(MLG_ERR_FORMAT, "%s: %s", where, err);
   }
   if (st == MLG_OK) st = check_bundle(rt, m->bundle, where);
+  if (st == MLG_OK) st = mlg_check_plan_memory(rt, m->bundle, where, 0);
   if (st == MLG_OK) st = collect_io(m);
   uint8_t *weights = NULL;
   if (st == MLG_OK) st = bind_weights(m->bundle, where, options, &weights);
@@ -228,6 +237,8 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
   if (st == MLG_OK)
     st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats, options ? options->progress : NULL,
                             options ? options->progress_user : NULL);
+  /* Entries were added: keep the folder within its limit (cache_entry.h). */
+  if (m->cache_stats.writes > 0 && rt->cache_dir) mlg_cache_trim(rt->cache_dir, mlg_cache_limit());
   if (st != MLG_OK) {
     mlg_model_destroy(m);
     return st;
@@ -252,30 +263,12 @@ mlg_status mlg_model_load_file(mlg_runtime *runtime, const char *path, const mlg
   if (!runtime || !path)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_model_load_file: %s is NULL", runtime ? "path" : "runtime");
 
-  FILE *f = fopen(path, "rb");
-  if (!f) return mlg_fail(MLG_ERR_IO, "cannot open bundle '%s': %s", path, strerror(errno));
   uint8_t *data = NULL;
-  size_t size = 0, cap = 0;
+  size_t size = 0;
+  char err[1024];
   mlg_status st = MLG_OK;
-  for (;;) {
-    if (size == cap) {
-      size_t ncap = cap ? cap * 2 : 1 << 16;
-      uint8_t *nd = realloc(data, ncap);
-      if (!nd) {
-        st = mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory reading '%s'", path);
-        break;
-      }
-      data = nd;
-      cap = ncap;
-    }
-    size_t got = fread(data + size, 1, cap - size, f);
-    size += got;
-    if (got == 0) {
-      if (ferror(f)) st = mlg_fail(MLG_ERR_IO, "cannot read bundle '%s': %s", path, strerror(errno));
-      break;
-    }
-  }
-  fclose(f);
+  if (mlg_read_file(path, &data, &size, err, sizeof err) != 0)
+    st = mlg_fail(errno == ENOMEM ? MLG_ERR_OUT_OF_MEMORY : MLG_ERR_IO, "cannot read bundle: %s", err);
   if (st == MLG_OK) st = load(runtime, data, size, path, options, out_model);
   free(data);
   return st;

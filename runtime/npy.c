@@ -311,11 +311,9 @@ int mlg_npy_write_file(const char *path, const mlg_tf_tensor *t, char *err, size
   memset(pre + 10 + len, ' ', hlen - (size_t)len - 1);
   pre[padded - 1] = '\n';
 
-  FILE *f = fopen(path, "wb");
-  if (!f) return mlg_errorf(err, err_size, "%s: cannot create: %s", path, strerror(errno));
-  int ok = fwrite(pre, 1, padded, f) == padded && fwrite(t->data, 1, t->size, f) == t->size;
-  if (fclose(f) != 0) ok = 0;
-  if (!ok) return mlg_errorf(err, err_size, "%s: write error: %s", path, strerror(errno));
+  /* Written whole or not at all: a full disk leaves no partial file behind. */
+  if (mlg_write_file_atomic(path, pre, padded, t->data, t->size) != 0)
+    return mlg_errorf(err, err_size, "%s: cannot write: %s", path, strerror(errno));
   return 0;
 }
 

@@ -26,11 +26,14 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
   const mlgb_bundle *b = model->bundle;
   int n = model->n_inputs + model->n_outputs;
 
+  /* The load checked one session's worth; each further one is checked again, as it comes. */
+  mlg_status st = mlg_check_plan_memory(model->runtime, b, "mlg_session_create", 1);
+  if (st != MLG_OK) return st;
   mlg_session *s = calloc(1, sizeof *s);
   if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
   s->model = model;
   mlg_runtime *rt = model->runtime;
-  mlg_status st = rt->backend->record(model->backend_model, &s->backend_session);
+  st = rt->backend->record(model->backend_model, &s->backend_session);
   if (st != MLG_OK) {
     mlg_session_destroy(s);
     return st;

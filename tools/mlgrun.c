@@ -128,14 +128,18 @@ static int runtime_error(void) {
   return 1;
 }
 
+/* Names, paths and messages come from bundles and files: what mlgrun prints of them is made safe
+ * for the terminal first (control characters as \xHH, file_util.h). */
+static const char *safe(const char *text, char *buf, size_t size) { return mlg_sanitize(text, 0, buf, size); }
+
 static int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int error(const char *fmt, ...) {
+  char raw[4096], text[4096];
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "mlgrun: error: ");
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  fprintf(stderr, "mlgrun: error: %s\n", mlg_sanitize(raw, 1, text, sizeof text));
   return 1;
 }
 
@@ -405,8 +409,8 @@ static int tuning_only(const args *a) {
 static int compile_source(const args *a, int target, const mlg_device_info *dev, uint8_t **out_data,
                           size_t *out_size) {
   mlg_source src;
-  if (mlg_pipeline_source_load(&src, a->model) != 0)
-    return error("cannot read '%s': %s", a->model, strerror(errno));
+  char why[1400];
+  if (mlg_pipeline_source_load(&src, a->model, why, sizeof why) != 0) return error("%s", why);
   mlg_diag diag;
   mlg_diag_init(&diag, &src, stderr);
   diag.color = isatty(STDERR_FILENO);
@@ -467,9 +471,12 @@ static void report_generated_inputs(const args *a, const mlg_model *model) {
     }
   }
   if (!n_f32 && !n_i32) return;
+  char shown[1024]; /* the names come from the bundle */
   fprintf(stderr, "mlgrun: inputs without --input:");
-  if (n_f32) fprintf(stderr, " %s random in [-1, 1) (--seed %" PRIu64 ")%s", f32, a->seed, n_i32 ? ";" : "");
-  if (n_i32) fprintf(stderr, " %s all 0 (i32)", i32);
+  if (n_f32)
+    fprintf(stderr, " %s random in [-1, 1) (--seed %" PRIu64 ")%s", safe(f32, shown, sizeof shown), a->seed,
+            n_i32 ? ";" : "");
+  if (n_i32) fprintf(stderr, " %s all 0 (i32)", safe(i32, shown, sizeof shown));
   fputc('\n', stderr);
 }
 
@@ -533,8 +540,9 @@ static void summarize(const mlg_tensor_info *info, const void *data) {
   format_number(mn, sizeof mn, counted ? lo : NAN);
   format_number(mx, sizeof mx, counted ? hi : NAN);
   format_number(mean, sizeof mean, counted ? sum / (double)counted : NAN);
-  printf("%s: %s  min %s max %s mean %s", info->name, shape_string(shape, sizeof shape, info->dtype, info->rank, info->dims),
-         mn, mx, mean);
+  char name[256];
+  printf("%s: %s  min %s max %s mean %s", safe(info->name, name, sizeof name),
+         shape_string(shape, sizeof shape, info->dtype, info->rank, info->dims), mn, mx, mean);
   if (nans) printf("  (%zu NaN)", nans);
   printf("  [");
   for (size_t i = 0; i < n && i < SUMMARY_VALUES; i++) {
@@ -632,8 +640,9 @@ static int measure(const args *a, run_state *s) {
     double wms = now_ms() - t0;
     if (rc == 0) rc = device_ms(s, prof, n_disp, &dms);
     if (rc == 0) {
+      char name[256];
       printf("profile of model '%s' (one run after warm-up): %.3f ms wall, %.3f ms device\n",
-             mlg_model_name(s->model), wms, dms);
+             safe(mlg_model_name(s->model), name, sizeof name), wms, dms);
       perf_print_profile(stdout, s->bundle, prof, n_disp, &limits);
     }
   }
@@ -770,9 +779,10 @@ static int run_model(const args *a, run_state *s) {
       return error("writing output '%s': %s", info.name, err);
     summarize(&info, s->buffer);
   }
+  char name[256];
   if (!a->quiet)
-    fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n", mlg_model_name(s->model),
-            dev->spec, dev->name, t1 - t0, t3 - t2);
+    fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n",
+            safe(mlg_model_name(s->model), name, sizeof name), dev->spec, dev->name, t1 - t0, t3 - t2);
   if (a->profile || a->bench || a->limits) return measure(a, s);
   return 0;
 }

@@ -226,7 +226,12 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
     }
   }
   int ybuf = kir_buffer_param(b, "y", out_dtype, KIR_WRITE);
-  for (int l = 0; l < width; l++) kir_store(b, ybuf, index[l], result[l]);
+  /* One vector store of the lanes: W scalar stores are not merged into one by a driver that
+   * cannot prove their alignment. */
+  if (width > 1 && out_dtype == KIR_F32)
+    kir_store(b, ybuf, base, kir_vector(b, width, result));
+  else
+    for (int l = 0; l < width; l++) kir_store(b, ybuf, index[l], result[l]);
   if (kir_kernel_end(b, out_kernel)) return -1;
   if (out_groups) {
     out_groups[0] = (items + ls - 1) / ls;

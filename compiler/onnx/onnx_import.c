@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../runtime/file_util.h"
 #include "emit_mlg.h"
 #include "onnx_file.h"
 #include "onnx_internal.h"
 #include "op.h"
 #include "ops/op_util.h"
+#include "weights.h"
 
 #define OX_NAME_MAX 200
 
@@ -32,6 +34,9 @@ struct ox_ctx {
   const char *path;
   int opset;
   int oom;
+  /* bytes of values computed at import (ox_new_tensor), against the weight budget */
+  uint64_t value_bytes, value_budget;
+  int over_budget;           /* the last ox_new_tensor failed on the budget, not the memory */
   /* values by ONNX name: open addressing over `values` */
   ox_value *values;
   int n_values, cap_values;
@@ -59,6 +64,11 @@ static uint32_t hash_str(const char *s) {
 }
 
 int ox_oom(ox_ctx *c) {
+  /* A value over the budget is the node's failure (ox_new_tensor said why), not the memory's. */
+  if (c->over_budget) {
+    c->over_budget = 0;
+    return -1;
+  }
   c->oom = 1;
   return ox_fail(c, "out of memory");
 }
@@ -282,6 +292,18 @@ ox_tensor *ox_new_tensor(ox_ctx *c, int dtype, int rank, const int64_t *dims, fl
   }
   t->numel = numel;
   size_t n = (size_t)(numel ? numel : 1);
+  /* Folding is the compiler materializing values: held to the weight budget, in total, so that
+   * a small file cannot make the import fill the memory (Expand or ConstantOfShape to 2^31). */
+  uint64_t bytes = (uint64_t)n * (dtype == OX_FLOAT ? sizeof(float) : sizeof(int64_t));
+  if (bytes > c->value_budget - c->value_bytes) {
+    char a[32], b[32];
+    ox_fail(c, "folding it at import needs %s (%lld values), which takes the values computed at import past "
+            "the compiler's budget of %s; raise it with --max-weight-bytes", mlg_format_bytes(bytes, a, sizeof a),
+            (long long)numel, mlg_format_bytes(c->value_budget, b, sizeof b));
+    c->over_budget = 1;
+    return NULL;
+  }
+  c->value_bytes += bytes;
   if (dtype == OX_FLOAT) {
     float *f = mlg_arena_calloc(&c->arena, n, sizeof *f);
     if (!f) return NULL;
@@ -820,7 +842,8 @@ int mlg_onnx_import(const uint8_t *bytes, size_t size, const char *path,
     mlg_diag_error(diag, (mlg_span){0, 0}, "%s", err);
     return -1;
   }
-  ox_ctx c = {.diag = diag, .path = what};
+  ox_ctx c = {.diag = diag, .path = what,
+              .value_budget = options->max_weight_bytes ? options->max_weight_bytes : MLG_DEFAULT_MAX_WEIGHT_BYTES};
   mlg_arena_init(&c.arena);
   int rc = -1;
   char name[OX_NAME_MAX + 1];

@@ -42,6 +42,10 @@ typedef struct mlg_onnx_options {
   const mlg_dim_binding *dims;
   int n_const_inputs;
   const mlg_onnx_const_input *const_inputs;
+  /* The most bytes of values the import may compute (folding: Expand, ConstantOfShape, shape
+   * arithmetic, ...), all together; a node past it is reported like any node that cannot be
+   * imported. 0 → MLG_DEFAULT_MAX_WEIGHT_BYTES; the compiler passes its weight budget. */
+  uint64_t max_weight_bytes;
 } mlg_onnx_options;
 
 /* Imports a model from memory; `path` names it in messages and gives the model its name when

@@ -354,6 +354,17 @@ static int read_window(ox_ctx *c, int spatial, const int64_t *in, const int64_t 
     w->pads[k] = v[k];
     w->pads[2 + k] = v[spatial + k];
   }
+  /* Before any arithmetic on them (auto_pad divides by the stride; a fuzzed model had 0):
+   * each in mlg's range, so that no sum or product below overflows. */
+  for (int k = 0; k < spatial; k++) {
+    if (w->kernel[k] > INT32_MAX) return ox_fail(c, "kernel_shape %lld is larger than 2^31-1", (long long)w->kernel[k]);
+    if (w->stride[k] < 1 || w->stride[k] > INT32_MAX)
+      return ox_fail(c, "strides must be in [1, 2^31-1], not %lld", (long long)w->stride[k]);
+    if (w->dilation[k] < 1 || w->dilation[k] > INT32_MAX)
+      return ox_fail(c, "dilations must be in [1, 2^31-1], not %lld", (long long)w->dilation[k]);
+    if (w->pads[k] > INT32_MAX || w->pads[2 + k] > INT32_MAX)
+      return ox_fail(c, "pads larger than 2^31-1 are not supported");
+  }
   const char *auto_pad = ox_attr_string(c, "auto_pad", "NOTSET");
   if (strcmp(auto_pad, "VALID") == 0) {
     memset(w->pads, 0, sizeof w->pads);
@@ -621,6 +632,8 @@ static int m_eye_like(ox_ctx *c) {
   int64_t *v;
   ox_tensor *t = ox_new_tensor(c, dtype, 2, dims, &f, &v);
   if (!t) return ox_oom(c);
+  /* A diagonal outside the matrix leaves it zero; clamped, so that r + k cannot overflow. */
+  k = k > dims[1] ? dims[1] : k < -dims[0] ? -dims[0] : k;
   for (int64_t r = 0; r < dims[0]; r++)
     if (r + k >= 0 && r + k < dims[1]) {
       if (f) f[r * dims[1] + r + k] = 1.0f;
@@ -859,15 +872,18 @@ static int m_range(ox_ctx *c) {
   double start = ox_tensor_num(s, 0), limit = ox_tensor_num(l, 0), delta = ox_tensor_num(d, 0);
   if (delta == 0) return ox_fail(c, "delta is 0");
   double count = ceil((limit - start) / delta);
+  /* Compared as a double, before the conversion: a range to infinity has no int64 count. */
+  if (count > (double)((int64_t)1 << 24)) return ox_fail(c, "the range has more than 2^24 elements");
   int64_t n = count > 0 ? (int64_t)count : 0;
-  if (n > ((int64_t)1 << 24)) return ox_fail(c, "the range has more than 2^24 elements");
   float *f;
   int64_t *v;
   ox_tensor *t = ox_new_tensor(c, s->dtype, 1, &n, &f, &v);
   if (!t) return ox_oom(c);
   for (int64_t k = 0; k < n; k++) {
+    int64_t step;
     if (f) f[k] = (float)(s->f[0] + (float)k * d->f[0]);
-    else v[k] = s->i[0] + k * d->i[0];
+    else if (__builtin_mul_overflow(k, d->i[0], &step) || __builtin_add_overflow(s->i[0], step, &v[k]))
+      return ox_fail(c, "the range's values pass the int64 range");
   }
   return out_const(c, t);
 }
@@ -1030,6 +1046,9 @@ static int m_split(ox_ctx *c) {
   if (n < 0) {
     int64_t parts = num_outputs ? num_outputs : outs;
     if (parts < 1) return ox_fail(c, "no outputs");
+    /* sizes holds 64: num_outputs=100 once wrote past it. */
+    if (parts != outs)
+      return ox_fail(c, "num_outputs=%lld, but the node has %d outputs", (long long)parts, outs);
     int64_t each = (dims[axis] + parts - 1) / parts; /* the last part may be smaller */
     n = (int)parts;
     for (int k = 0; k < n; k++) {
@@ -1309,7 +1328,9 @@ static int m_depth_to_space(ox_ctx *c) {
   const mlg_type *t = ox_type(c, x);
   int64_t b = ox_attr_int(c, "blocksize", 0);
   const char *mode = ox_attr_string(c, "mode", "DCR");
-  if (t->rank != 4 || b < 1 || t->dims[1] % (b * b)) return ox_fail(c, "blocksize must divide the channels of a 4-D input");
+  /* b <= the channels first: blocksize 2^32 overflowed b * b. */
+  if (t->rank != 4 || b < 1 || b > t->dims[1] || t->dims[1] % (b * b))
+    return ox_fail(c, "blocksize^2 must divide the channels of a 4-D input");
   int64_t n = t->dims[0], ch = t->dims[1] / (b * b), h = t->dims[2], w = t->dims[3];
   int crd = strcmp(mode, "CRD") == 0;
   if (!crd && strcmp(mode, "DCR") != 0) return ox_fail(c, "mode='%s' is not supported", mode);

@@ -65,10 +65,25 @@ static struct {
   PFN_vkGetInstanceProcAddr gipa;
 } loaders[4];
 
-/* vkGetInstanceProcAddr of $MLG_VULKAN_LIBRARY (default libvulkan.so.1), or NULL with `why`. */
+/* Why the last attempt to open the loader failed ("" after one that worked), under loader_lock. */
+static char loader_failure[1024];
+
+const char *mlg_vk_why_no_devices(void) {
+  static _Thread_local char copy[sizeof loader_failure];
+  pthread_mutex_lock(&loader_lock);
+  snprintf(copy, sizeof copy, "%s", loader_failure);
+  pthread_mutex_unlock(&loader_lock);
+  return copy;
+}
+
+/* vkGetInstanceProcAddr of $MLG_VULKAN_LIBRARY (default libvulkan.so.1), or NULL with `why`. A
+ * loader the user named that does not open is worth a warning (once): no Vulkan device would be
+ * listed, and nothing else would say why. */
 static PFN_vkGetInstanceProcAddr open_loader(char *why, size_t why_size) {
+  static int warned;
   const char *path = getenv("MLG_VULKAN_LIBRARY");
-  if (!path || !*path) path = DEFAULT_LOADER;
+  int named = path && *path;
+  if (!named) path = DEFAULT_LOADER;
   PFN_vkGetInstanceProcAddr gipa = NULL;
   pthread_mutex_lock(&loader_lock);
   int slot = -1;
@@ -97,7 +112,11 @@ static PFN_vkGetInstanceProcAddr open_loader(char *why, size_t why_size) {
       }
     }
   }
+  snprintf(loader_failure, sizeof loader_failure, "%s", gipa ? "" : why);
+  int warn = !gipa && named && !warned;
+  if (warn) warned = 1;
   pthread_mutex_unlock(&loader_lock);
+  if (warn) mlg_warn("MLG_VULKAN_LIBRARY: %s; no Vulkan device is listed", why);
   return gipa;
 }
 
@@ -252,6 +271,21 @@ void mlg_vk_instance_destroy(mlg_vk_instance *inst) {
 /* ---- physical devices ---- */
 
 /* The first queue family that can run compute (and its timestamp bits), or -1. */
+/* The fence polling time (see mlg_backend_device.spin_ns): MLG_VK_SPIN_US when set, else
+ * 1 ms on a GPU and none on a CPU device. */
+static mlg_status fence_spin_ns(int is_gpu, uint64_t *out_ns) {
+  const char *v = getenv("MLG_VK_SPIN_US");
+  *out_ns = is_gpu ? 1000000u : 0;
+  if (!v || !*v) return MLG_OK;
+  char *end = NULL;
+  unsigned long us = strtoul(v, &end, 10);
+  if (*end || v[0] == '-' || us > 1000000ul)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT,
+                    "MLG_VK_SPIN_US='%.40s' is not a number of microseconds from 0 to 1000000", v);
+  *out_ns = (uint64_t)us * 1000u;
+  return MLG_OK;
+}
+
 static int compute_family(const mlg_vk_fns *vk, VkPhysicalDevice pd, uint32_t *out_timestamp_bits) {
   uint32_t n = 0;
   vk->vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, NULL);
@@ -415,6 +449,11 @@ mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_dev
   dev->subgroup_size = (uint32_t)out_info->subgroup_size;
   dev->queue_family = (uint32_t)compute_family(vk, dev->physical, &dev->timestamp_bits);
   dev->profiling = enable_profiling;
+  mlg_status spin = fence_spin_ns(out_info->is_gpu, &dev->spin_ns);
+  if (spin != MLG_OK) {
+    mlg_vk_device_destroy(dev);
+    return spin;
+  }
 
   float priority = 1.0f;
   VkDeviceQueueCreateInfo queue = {

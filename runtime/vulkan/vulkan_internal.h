@@ -56,6 +56,7 @@
   X(vkAllocateCommandBuffers) X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkCmdBindPipeline) \
   X(vkCmdBindDescriptorSets) X(vkCmdPushConstants) X(vkCmdDispatch) X(vkCmdPipelineBarrier) \
   X(vkCmdCopyBuffer) X(vkCreateFence) X(vkDestroyFence) X(vkResetFences) X(vkWaitForFences) \
+  X(vkGetFenceStatus) \
   X(vkQueueSubmit) X(vkDeviceWaitIdle) X(vkCreateQueryPool) X(vkDestroyQueryPool) \
   X(vkCmdResetQueryPool) X(vkCmdWriteTimestamp) X(vkGetQueryPoolResults)
 
@@ -102,6 +103,10 @@ struct mlg_backend_device {
   int subgroup_arithmetic;
   uint32_t subgroup_size;
   int profiling;             /* sessions write a timestamp around each dispatch */
+  /* How long a wait polls its fence before it blocks (MLG_VK_SPIN_US): a blocked wait wakes
+   * tens of microseconds after the work ends on some GPU drivers, more than a small model's
+   * whole run; on a CPU device polling would take a core from the work itself, so 0 there. */
+  uint64_t spin_ns;
   uint32_t timestamp_bits;   /* valid bits of the queue's timestamps; 0: none */
   char name[256];
   char spec[32];
@@ -190,6 +195,8 @@ mlg_status mlg_vk_upload(mlg_backend_device *dev, VkBuffer dst, const void *data
                          const char *what);
 /* Submits `commands` on the device's queue, signalling `fence` (under the queue lock). */
 VkResult   mlg_vk_submit(mlg_backend_device *dev, VkCommandBuffer commands, VkFence fence);
+/* Waits for `fence`: polls it for up to the device's spin_ns, then blocks. */
+VkResult   mlg_vk_wait(mlg_backend_device *dev, VkFence fence);
 
 /* SPIR-V reflection (vulkan_spirv.c): what the runtime must know of a compute shader. */
 #define MLG_SPV_MAX_BINDINGS 64
@@ -210,6 +217,12 @@ typedef struct mlg_spv_info {
 /* Parses `size` bytes of SPIR-V. Returns 0, or -1 with a message in err for a malformed
  * module. */
 int mlg_spv_reflect(const void *code, size_t size, mlg_spv_info *out, char *err, size_t err_size);
+
+/* SPIRV-Tools' validator, opened with dlopen (vulkan_spirv_validate.c). Validation is on unless
+ * $MLG_SPIRV_VALIDATION is "0". validate returns 0 for a valid module, -1 with SPIRV-Tools'
+ * diagnostic in err for an invalid one, -2 with the reason when the validator is unavailable. */
+int mlg_vk_spirv_validation_on(void);
+int mlg_vk_spirv_validate(const void *code, size_t size, char *err, size_t err_size);
 
 /* Pipeline-cache files (vulkan_pipeline_cache.c). One file per (distinct kernel, device,
  * driver): the key names the file, and the header inside repeats vendorID, deviceID,
@@ -247,6 +260,8 @@ int        mlg_vk_host_staging(mlg_backend_session *session, mlg_transfer *trans
 mlg_status mlg_vk_run(mlg_backend_session *session, const mlg_transfer *inputs, int n_inputs,
                       const mlg_transfer *outputs, int n_outputs);
 mlg_status mlg_vk_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
+uint64_t   mlg_vk_max_buffer(const mlg_backend_device *device);
+const char *mlg_vk_why_no_devices(void);
 
 extern const mlg_backend mlg_vulkan_backend;
 

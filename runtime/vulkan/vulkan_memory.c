@@ -2,6 +2,7 @@
  * submission. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "vulkan_internal.h"
 
@@ -101,6 +102,24 @@ VkResult mlg_vk_submit(mlg_backend_device *dev, VkCommandBuffer commands, VkFenc
   return r;
 }
 
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+VkResult mlg_vk_wait(mlg_backend_device *dev, VkFence fence) {
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  if (dev->spin_ns) {
+    uint64_t until = now_ns() + dev->spin_ns;
+    do {
+      VkResult r = vk->vkGetFenceStatus(dev->device, fence);
+      if (r != VK_NOT_READY) return r;
+    } while (now_ns() < until);
+  }
+  return vk->vkWaitForFences(dev->device, 1, &fence, VK_TRUE, UINT64_MAX);
+}
+
 mlg_status mlg_vk_upload(mlg_backend_device *dev, VkBuffer dst, const void *data, uint64_t size, const char *what) {
   const mlg_vk_fns *vk = &dev->inst.vk;
   if (size == 0) return MLG_OK;
@@ -168,7 +187,7 @@ mlg_status mlg_vk_upload(mlg_backend_device *dev, VkBuffer dst, const void *data
   }
   if (r == VK_SUCCESS) {
     call = "vkWaitForFences";
-    r = vk->vkWaitForFences(dev->device, 1, &fence, VK_TRUE, UINT64_MAX);
+    r = mlg_vk_wait(dev, fence);
   }
   if (fence) vk->vkDestroyFence(dev->device, fence, NULL);
   if (pool) vk->vkDestroyCommandPool(dev->device, pool, NULL);

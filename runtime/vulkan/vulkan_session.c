@@ -417,7 +417,7 @@ mlg_status mlg_vk_run(mlg_backend_session *s, const mlg_transfer *inputs, int n_
   }
   if (r == VK_SUCCESS) {
     call = "vkWaitForFences";
-    r = vk->vkWaitForFences(dev->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
+    r = mlg_vk_wait(dev, s->fence);
   }
   if (r != VK_SUCCESS)
     return mlg_fail(mlg_vk_status(r), "%s (running model '%s', %u dispatches) on '%s' failed: %s%s", call,

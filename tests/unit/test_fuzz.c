@@ -1,6 +1,7 @@
 /* test_fuzz.c — a fuzz smoke test of the front ends: a few thousand generated and mutated
  * inputs through mlg_parse + mlg_check (and a subset through mlg_compile at -O2, -O1 and -O0),
- * and mutated ONNX models (tests/onnx/) through the ONNX importer.
+ * and mutated ONNX models (tests/onnx/) through the ONNX importer; and what libFuzzer found
+ * (tests/fuzz/regress/), each input that once crashed.
  *
  * For every input: it either checks cleanly (a graph, no errors) or reports at least one error
  * (no graph) — never both, never neither — and it never crashes (ASan/UBSan turn a crash or an
@@ -654,6 +655,31 @@ START_TEST(onnx_mutations) {
 }
 END_TEST
 
+/* What the libFuzzer harnesses found (tests/fuzz/regress/<harness>/, one file per finding, named
+ * after what it broke): each must now import or be refused, and compile when it imports. */
+START_TEST(fuzz_findings) {
+  const char *dir = MLG_SOURCE_DIR "/tests/fuzz/regress/onnx";
+  DIR *d = opendir(dir);
+  ck_assert_msg(d != NULL, "%s", dir);
+  stats st = {0};
+  double t0 = now_s();
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    uint8_t *bytes;
+    size_t len;
+    ck_assert_msg(mlg_onnx_read_bytes(path, &bytes, &len, err, sizeof err) == 0, "%s", err);
+    run_onnx(bytes, len, e->d_name, 1, &st);
+    free(bytes);
+  }
+  closedir(d);
+  report("fuzz findings", &st, t0, 0);
+  ck_assert_int_gt(st.inputs, 0);
+}
+END_TEST
+
 /* Inputs built to break recursion and arithmetic: each must be rejected or accepted, not crash. */
 static void run_one(const char *what, const buf *b, stats *st) {
   double t0 = now_s();
@@ -831,6 +857,7 @@ int main(void) {
   tcase_add_test(tc, long_lines);
   tcase_add_test(tc, huge_dims);
   tcase_add_test(tc, onnx_mutations);
+  tcase_add_test(tc, fuzz_findings);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -281,13 +281,30 @@ START_TEST(test_vectors) {
   ck_assert_int_eq(build_vec(m, "k1_vec2", 2, &k2), 0);
   ck_assert_int_eq(build_vec(m, "k2_vec8", 8, &k8), 0);
   char *s = print_glsl(k4);
-  ck_assert_ptr_nonnull(strstr(s, "vec4 mlg_load4_x(uint i) {\n"
+  /* Aligned accesses go through a vector view of the binding; others lane by lane. */
+  ck_assert_ptr_nonnull(strstr(s, "layout(std430, set = 0, binding = 0) restrict readonly buffer B0v4 { vec4 x_v4[]; };\n"));
+  ck_assert_ptr_nonnull(strstr(s, "layout(std430, set = 0, binding = 1) restrict writeonly buffer B1v4 { vec4 y_v4[]; };\n"));
+  ck_assert_ptr_nonnull(strstr(s, "vec4 mlg_load4_x(uint i) {\n  if ((i & 3u) == 0u) return x_v4[i >> 2];\n"
                                   "  return vec4(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);\n}\n"));
-  ck_assert_ptr_nonnull(strstr(s, "void mlg_store4_y(uint i, vec4 v) {\n  y[i] = v.x;\n"
+  ck_assert_ptr_nonnull(strstr(s, "void mlg_store4_y(uint i, vec4 v) {\n  if ((i & 3u) == 0u) {\n    y_v4[i >> 2] = v;\n"
+                                  "    return;\n  }\n  y[i] = v.x;\n"
                                   "  y[i + 1u] = v.y;\n  y[i + 2u] = v.z;\n  y[i + 3u] = v.w;\n}\n"));
   ck_assert_ptr_nonnull(strstr(s, "  vec4 v = mlg_load4_x(pc.off[0] + i);\n"));
   ck_assert_ptr_nonnull(strstr(s, "  mlg_store4_y(pc.off[1] + i, v * 2.0);\n"));
   free(s);
+  /* A read-write buffer has no vector view (restrict views could be reordered). */
+  kir_builder *b = kir_kernel_begin(m, "k3_rw", 64, 1, 1);
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ_WRITE);
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, i, kir_mul(b, kir_global_id(b, 0), kir_i32(b, 4)));
+  kir_store(b, x, kir_var(b, i), kir_bin(b, KIR_MUL, kir_load_vec(b, x, kir_var(b, i), 4), kir_f32(b, 2.0)));
+  kir_kernel *krw;
+  ck_assert_int_eq(kir_kernel_end(b, &krw), 0);
+  s = print_glsl(krw);
+  ck_assert_ptr_null(strstr(s, "x_v4"));
+  ck_assert_ptr_nonnull(strstr(s, "vec4 mlg_load4_x(uint i) {\n  return vec4(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);\n}\n"));
+  free(s);
+  compile_ok(sc, krw, "read-write vec4");
   compile_ok(sc, k4, "vec4");
   compile_ok(sc, k2, "vec2");
   char err[512];

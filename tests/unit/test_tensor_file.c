@@ -1,10 +1,16 @@
 /* test_tensor_file.c — .npy and .safetensors readers and writers: round trips, files written by
  * numpy and the safetensors package (tests/data/tf_*), and a catalogue of malformed files
- * (tests/data/bad/, made by tools/make_bad_tensor_files.py), each with its expected message. */
+ * (tests/data/bad/, made by tools/make_bad_tensor_files.py), each with its expected message;
+ * paths that are no regular file, and writes on a full disk. */
 #include <check.h>
+#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tensor_file.h"
@@ -437,6 +443,76 @@ START_TEST(st_flip_every_byte) {
 }
 END_TEST
 
+/* ---- files that are not files, and disks that fill up (issue 15) ---- */
+
+/* /dev/zero, a FIFO and a folder are refused before a byte is read: /dev/zero used to be read
+ * until memory ran out, and a FIFO hung the reader. */
+START_TEST(tf_not_regular_files) {
+  char fifo[512];
+  tmp_path(fifo, sizeof fifo, "fifo");
+  unlink(fifo);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  const char *paths[3] = {"/dev/zero", fifo, DATA_DIR};
+  const char *kinds[3] = {"is a character device, not a regular file", "is a FIFO, not a regular file",
+                          "is a folder, not a regular file"};
+  alarm(20); /* a hang fails here instead of at the suite's timeout */
+  for (int i = 0; i < 3; i++) {
+    mlg_tf_tensor t;
+    mlg_safetensors f;
+    err[0] = '\0';
+    ck_assert_int_eq(mlg_npy_read_file(paths[i], &t, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, kinds[i]) && strstr(err, paths[i]), "%s", err);
+    err[0] = '\0';
+    ck_assert_int_eq(mlg_safetensors_read_file(paths[i], &f, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, kinds[i]) && strstr(err, paths[i]), "%s", err);
+  }
+  alarm(0);
+  unlink(fifo);
+}
+END_TEST
+
+/* Writes with the file size limited to 100 bytes, as on a full disk (SIGXFSZ ignored, so the
+ * write fails with EFBIG): the writer fails and leaves neither the file nor a partial one (it
+ * used to leave a truncated .npy behind). Runs in a child, which the limit must not outlive. */
+static void write_on_full_disk(int safetensors) {
+  char p[512];
+  tmp_path(p, sizeof p, safetensors ? "full.safetensors" : "full.npy");
+  unlink(p);
+  static float data[1024];
+  mlg_tf_tensor t = { .name = (char *)"big", .dtype = MLG_TF_F32, .rank = 1, .dims = { 1024 },
+                      .size = sizeof data, .data = data };
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = { 100, 100 };
+    setrlimit(RLIMIT_FSIZE, &rl);
+    char e[512] = "";
+    int rc = safetensors ? mlg_safetensors_write_file(p, &t, 1, e, sizeof e) : mlg_npy_write_file(p, &t, e, sizeof e);
+    _exit(rc == -1 && strstr(e, "cannot write") && strstr(e, p) ? 0 : 1);
+  }
+  int status = 0;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writer did not fail with a message");
+  struct stat st;
+  ck_assert_msg(stat(p, &st) != 0, "a partial file of %lld bytes was left behind", (long long)st.st_size);
+  /* Nor a temporary file beside it. */
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", MLG_BINARY_DIR);
+  DIR *d = opendir(dir);
+  ck_assert_ptr_nonnull(d);
+  const char *base = strrchr(p, '/') + 1;
+  for (struct dirent *e; (e = readdir(d));)
+    ck_assert_msg(strncmp(e->d_name, base, strlen(base)) != 0, "left behind: %s", e->d_name);
+  closedir(d);
+}
+
+START_TEST(tf_full_disk_leaves_nothing) {
+  write_on_full_disk(0);
+  write_on_full_disk(1);
+}
+END_TEST
+
 static Suite *tensor_file_suite(void) {
   Suite *s = suite_create("tensor_file");
   TCase *npy = tcase_create("npy");
@@ -460,6 +536,10 @@ static Suite *tensor_file_suite(void) {
   tcase_add_loop_test(st, st_bad_catalogue, 0, (int)(sizeof bad_st / sizeof bad_st[0]));
   tcase_add_test(st, st_flip_every_byte);
   suite_add_tcase(s, st);
+  TCase *hostile = tcase_create("hostile");
+  tcase_add_test(hostile, tf_not_regular_files);
+  tcase_add_test(hostile, tf_full_disk_leaves_nothing);
+  suite_add_tcase(s, hostile);
   return s;
 }
 

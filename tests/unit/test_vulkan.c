@@ -630,6 +630,43 @@ START_TEST(test_no_such_device) {
 }
 END_TEST
 
+/* MLG_VK_SPIN_US: a bad value is refused at device creation; lavapipe is a CPU device, so it
+ * blocks by default, and a run that polls its fence first gives the same results. */
+START_TEST(test_fence_spin) {
+  mlg_backend_device *dev = NULL;
+  mlg_device_info info;
+  const char *bad[] = {"abc", "-1", "1000001", "5us"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    setenv("MLG_VK_SPIN_US", bad[i], 1);
+    ck_assert_int_eq(B->device_create(0, 0, &dev, &info), MLG_ERR_INVALID_ARGUMENT);
+    ck_assert(dev == NULL);
+    ck_assert_msg(strstr(mlg_last_error(), "MLG_VK_SPIN_US"), "message: %s", mlg_last_error());
+  }
+  unsetenv("MLG_VK_SPIN_US");
+  dev = open_device();
+  ck_assert_uint_eq(dev->spin_ns, 0);
+  close_device(dev);
+  setenv("MLG_VK_SPIN_US", "200", 1);
+  dev = open_device();
+  unsetenv("MLG_VK_SPIN_US");
+  ck_assert_uint_eq(dev->spin_ns, 200000);
+  model_spec spec = double_add();
+  mlgb_bundle *b = make_bundle(&spec);
+  mlg_backend_model *m = load(dev, b, NULL, NULL);
+  mlg_backend_session *s = NULL;
+  ck_assert_msg(B->record(m, &s) == MLG_OK, "record: %s", mlg_last_error());
+  host_io io;
+  host_io_init(&io, b);
+  for (int i = 0; i < 4; i++) io.data[0][i] = (float)i;
+  run(s, &io);
+  for (int i = 0; i < 4; i++) ck_assert_float_eq(io.data[1][i], (float)i * 2.0f + 0.5f * (float)(i + 1));
+  B->session_destroy(s);
+  B->model_destroy(m);
+  mlgb_free(b);
+  close_device(dev);
+}
+END_TEST
+
 START_TEST(test_result_names) {
   ck_assert_str_eq(mlg_vk_result_name(VK_ERROR_OUT_OF_DEVICE_MEMORY), "VK_ERROR_OUT_OF_DEVICE_MEMORY");
   ck_assert_str_eq(mlg_vk_result_name(VK_ERROR_DEVICE_LOST), "VK_ERROR_DEVICE_LOST");
@@ -787,6 +824,7 @@ static Suite *vulkan_suite(void) {
   tcase_add_test(tc, test_no_loader);
   tcase_add_test(tc, test_no_such_device);
   tcase_add_test(tc, test_double_add);
+  tcase_add_test(tc, test_fence_spin);
   tcase_add_test(tc, test_barriers_only_where_needed);
   tcase_add_test(tc, test_shared_memory_reduction);
   tcase_add_test(tc, test_profile);
