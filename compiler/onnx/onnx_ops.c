@@ -452,6 +452,14 @@ static int m_conv_transpose(ox_ctx *c) {
       return ox_fail(c, "%s has %d values for %d spatial dims", lists[l].name, n, spatial);
     for (int k = 0; k < n; k++) lists[l].out[k] = v[k];
   }
+  /* In mlg's range before any arithmetic on them (output_shape's pads are a sum of products). */
+  for (int k = 0; k < spatial; k++) {
+    if (stride[k] < 1 || stride[k] > INT32_MAX || dil[k] < 1 || dil[k] > INT32_MAX)
+      return ox_fail(c, "strides and dilations must be in [1, 2^31-1]");
+    if (opad[k] < 0 || opad[k] > INT32_MAX || pads[k] < 0 || pads[k] > INT32_MAX ||
+        pads[spatial + k] < 0 || pads[spatial + k] > INT32_MAX)
+      return ox_fail(c, "pads and output_padding must be in [0, 2^31-1]");
+  }
   const char *auto_pad = ox_attr_string(c, "auto_pad", "NOTSET");
   int same = strncmp(auto_pad, "SAME_", 5) == 0;
   if (!same && strcmp(auto_pad, "NOTSET") != 0 && strcmp(auto_pad, "VALID") != 0)
@@ -462,6 +470,8 @@ static int m_conv_transpose(ox_ctx *c) {
   if (n >= 0 && n != spatial) return ox_fail(c, "output_shape has %d values for %d spatial dims", n, spatial);
   if (n > 0 || same) {
     for (int k = 0; k < spatial; k++) {
+      if (n > 0 && (oshape[k] < 1 || oshape[k] > INT32_MAX))
+        return ox_fail(c, "output_shape must be in [1, 2^31-1], not %lld", (long long)oshape[k]);
       int64_t in = xt->dims[2 + k], want = n > 0 ? oshape[k] : in * stride[k];
       int64_t total = stride[k] * (in - 1) + opad[k] + (kernel[k] - 1) * dil[k] + 1 - want;
       int upper = strcmp(auto_pad, "SAME_UPPER") == 0;
@@ -1286,6 +1296,9 @@ static int m_resize(ox_ctx *c) {
     if (!t) return -1;
     if (t->numel != n_axes) return ox_fail(c, "scales has %lld values for %d axes", (long long)t->numel, n_axes);
     for (int k = 0; k < n_axes; k++) scale[axes[k]] = ox_tensor_num(t, k);
+    for (int k = 2; k < 4; k++) /* before the sizes are computed from them */
+      if (!(scale[k] > 0) || (double)xt->dims[k] * scale[k] >= 2147483648.0)
+        return ox_fail(c, "scale %g must be positive and keep the output below 2^31", scale[k]);
   } else {
     int64_t v[4];
     int n = ox_has_input(c, 3) ? ints_in(c, 3, "sizes", v, 4) : ox_fail(c, "neither scales nor sizes is given");
