@@ -16,10 +16,17 @@
  *    polynomial for |x| < 0.625 (no cancellation near 0) and 1 - 2/(exp(2|x|) + 1) above, with
  *    |x| clamped to 9 (tanh(9) rounds to 1.0f): 8.2e-8 absolute, 1.5e-7 relative in float
  *    (lavapipe: 1.1e-7 and 1.8e-7).
+ *  - sin, cos, tan: Vulkan only promises 2^-11 absolute for sin and cos on [-pi, pi] (and tan
+ *    as their quotient). mlg_trig reduces x by pi/2 in three parts (Cody-Waite: k·C1 and k·C2
+ *    are exact for |k| < 2^12) and evaluates our own least-squares fits of sin and cos on
+ *    [-pi/4, pi/4] (coefficients below, against their Taylor series in float64). In float, over
+ *    |x| <= 5000: 9.1e-8 absolute for sin and cos; tan within 7.1e-7 of max(1, |tan x|). Beyond
+ *    |x| ~ 6400 the reduction loses digits.
  *  - pow: GLSL leaves x < 0 and x == 0 undefined; mlg_pow gives C's results for a negative x
  *    with an integral y, for x == 0, y == 0 and x == 1.
- *  - fmod: GLSL's mod floors; mlg_fmod truncates like C (a - b·trunc(a/b), not exact when
- *    |a/b| is huge).
+ *  - fmod: GLSL's mod floors, and a - b·trunc(a/b) is off whenever a/b rounds up to an
+ *    integer. mlg_fmod is exact like C's: a long division of the significands in integers, one
+ *    step per binary digit of the quotient (at most 254), with C's NaNs and zeros.
  *  - fmin/fmax: GLSL's min/max are undefined on NaN; mlg_fmin/mlg_fmax return the other
  *    operand, as OpenCL's fmin/fmax do.
  *  - vector loads/stores (vloadN/vstoreN): mlg_loadN_NAME / mlg_storeN_NAME per buffer, through
@@ -56,6 +63,9 @@ static const double erf_q[] = {0.119280629, -0.471049935, 0.563167095, -0.103617
 /* tanh(x) = x·T(x²) for |x| < 0.625. */
 static const double tanh_t[] = {-0.00569752231, 0.0206303075, -0.0537358634, 0.133313656,
                                 -0.333332747, 1.0};
+/* On |r| <= pi/4: sin(r) = r + r³·S(r²), cos(r) = 1 − r²/2 + r⁴·C(r²). */
+static const double sin_s[] = {-0.000194934968, 0.00833195820, -0.166666508};
+static const double cos_c[] = {2.44358525e-05, -0.00138873421, 0.0416666456};
 
 /* A coefficient as a GLSL float literal (always with a '.' or an exponent). */
 static void print_coef(FILE *out, double v) {
@@ -106,6 +116,43 @@ static void emit_tanh(FILE *out) {
         "}\n", out);
 }
 
+/* Reduces x to r = x − k·pi/2 (|r| <= pi/4), fills sin r and cos r, returns k mod 4. */
+static void emit_trig(FILE *out) {
+  fputs("int mlg_trig(float x, out float s, out float c) {\n"
+        "  float k = roundEven(x * 0.636619747);\n"
+        "  float r = ((x - k * 1.5703125) - k * 0.000483751297) - k * 7.54979013e-08;\n"
+        "  float z = r * r;\n"
+        "  s = r + r * z * (", out);
+  print_horner(out, sin_s, (int)(sizeof(sin_s) / sizeof(sin_s[0])), "z");
+  fputs(");\n"
+        "  c = 1.0 - 0.5 * z + z * z * (", out);
+  print_horner(out, cos_c, (int)(sizeof(cos_c) / sizeof(cos_c[0])), "z");
+  fputs(");\n"
+        "  return int(k) & 3;\n"
+        "}\n", out);
+}
+
+static const char sin_src[] =
+    "float mlg_sin(float x) {\n"
+    "  float s, c;\n"
+    "  int q = mlg_trig(x, s, c);\n"
+    "  return q == 0 ? s : q == 1 ? c : q == 2 ? -s : -c;\n"
+    "}\n";
+
+static const char cos_src[] =
+    "float mlg_cos(float x) {\n"
+    "  float s, c;\n"
+    "  int q = mlg_trig(x, s, c);\n"
+    "  return q == 0 ? c : q == 1 ? -s : q == 2 ? -c : s;\n"
+    "}\n";
+
+static const char tan_src[] =
+    "float mlg_tan(float x) {\n"
+    "  float s, c;\n"
+    "  int q = mlg_trig(x, s, c);\n"
+    "  return (q & 1) == 0 ? s / c : -c / s;\n"
+    "}\n";
+
 static const char pow_src[] =
     "float mlg_pow(float x, float y) {\n"
     "  if (y == 0.0 || x == 1.0) return 1.0;\n"
@@ -118,9 +165,26 @@ static const char pow_src[] =
     "  return r;\n"
     "}\n";
 
+/* Long division of the magnitudes' integer significands (a subnormal counts as exponent 1
+ * without its hidden bit): one conditional subtraction per binary digit of the quotient. */
 static const char fmod_src[] =
     "float mlg_fmod(float a, float b) {\n"
-    "  return a - b * trunc(a / b);\n"
+    "  uint ua = floatBitsToUint(a) & 0x7FFFFFFFu, ub = floatBitsToUint(b) & 0x7FFFFFFFu;\n"
+    "  uint sa = floatBitsToUint(a) & 0x80000000u;\n"
+    "  if (ub == 0u || ua >= 0x7F800000u || ub > 0x7F800000u) return uintBitsToFloat(0x7FC00000u);\n"
+    "  if (ua < ub) return a;\n"
+    "  int ea = max(int(ua >> 23), 1), eb = max(int(ub >> 23), 1);\n"
+    "  uint ma = ua >= 0x800000u ? (ua & 0x7FFFFFu) | 0x800000u : ua;\n"
+    "  uint mb = ub >= 0x800000u ? (ub & 0x7FFFFFu) | 0x800000u : ub;\n"
+    "  for (; ea > eb; ea--) {\n"
+    "    if (ma >= mb) ma -= mb;\n"
+    "    ma <<= 1;\n"
+    "  }\n"
+    "  if (ma >= mb) ma -= mb;\n"
+    "  if (ma == 0u) return uintBitsToFloat(sa);\n"
+    "  for (; ma < 0x800000u && eb > 1; eb--) ma <<= 1;\n"
+    "  uint r = ma < 0x800000u ? ma : (uint(eb) << 23) | (ma & 0x7FFFFFu);\n"
+    "  return uintBitsToFloat(r | sa);\n"
     "}\n";
 
 static const char fmin_src[] =
@@ -136,7 +200,7 @@ static const char fmax_src[] =
 /* ---- what a kernel uses (one scan before printing) and whether GLSL can express it ---- */
 
 typedef struct glsl_uses {
-  int erf, tanh, pow, fmod, fmin, fmax;
+  int erf, tanh, sin, cos, tan, pow, fmod, fmin, fmax;
   int f16_bits;                       /* mlg_f16_bits: a store to an F16 buffer */
   char narrow_ld[GLSL_MAX_BUFFERS];   /* mlg_ld_NAME / mlg_st_NAME of a packed buffer */
   char narrow_st[GLSL_MAX_BUFFERS];
@@ -166,8 +230,12 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   case KIR_E_UNARY:
     if (e->op == KIR_ERF) u->erf = 1;
     if (e->op == KIR_TANH) u->tanh = 1;
-    if (vec && (e->op == KIR_ERF || e->op == KIR_TANH))
-      u->problem = "erf or tanh of a vector";
+    if (e->op == KIR_SIN) u->sin = 1;
+    if (e->op == KIR_COS) u->cos = 1;
+    if (e->op == KIR_TAN) u->tan = 1;
+    if (vec && (e->op == KIR_ERF || e->op == KIR_TANH || e->op == KIR_SIN || e->op == KIR_COS ||
+                e->op == KIR_TAN))
+      u->problem = "erf, tanh, sin, cos or tan of a vector";
     if (vec && e->op == KIR_NOT) u->problem = "logical not of a vector";
     break;
   case KIR_E_BINARY: {
@@ -229,7 +297,8 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
 static int name_clashes(const char *name) {
   static const char *const taken[] = {
     "pc", "PC", "main", "ivec2", "ivec4", "uvec2", "uvec4", "bvec2", "bvec4", "inversesqrt",
-    "uintBitsToFloat", "memoryBarrierShared", "isnan", "trunc", "fract", NULL};
+    "uintBitsToFloat", "memoryBarrierShared", "isnan", "trunc", "fract", "roundEven",
+    "floatBitsToUint", NULL};
   for (int i = 0; taken[i]; i++)
     if (strcmp(name, taken[i]) == 0) return 1;
   if (strncmp(name, "mlg_", 4) == 0 || strncmp(name, "gl_", 3) == 0) return 1;
@@ -510,12 +579,17 @@ static void gl_kernel_begin(kir_printer *p) {
     fprintf(out, "shared %s %s[%d];\n", gl_type_name(l->elem, buf, sizeof(buf)), l->name,
             l->count);
   }
-  int any_helper = u.erf || u.tanh || u.pow || u.fmod || u.fmin || u.fmax;
+  int trig = u.sin || u.cos || u.tan;
+  int any_helper = u.erf || u.tanh || trig || u.pow || u.fmod || u.fmin || u.fmax;
   for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
     any_helper |= u.load_w[i] || u.store_w[i] || u.narrow_ld[i] || u.narrow_st[i];
   if (any_helper) fputc('\n', out);
   if (u.erf) emit_erf(out);
   if (u.tanh) emit_tanh(out);
+  if (trig) emit_trig(out);
+  if (u.sin) fputs(sin_src, out);
+  if (u.cos) fputs(cos_src, out);
+  if (u.tan) fputs(tan_src, out);
   if (u.pow) fputs(pow_src, out);
   if (u.fmod) fputs(fmod_src, out);
   if (u.fmin) fputs(fmin_src, out);
@@ -537,7 +611,10 @@ static void gl_subgroup(kir_printer *p, const kir_expr *e) {
     fprintf(p->out, "int(%s)", builtin[e->index]);
     return;
   }
-  fputs(e->op == KIR_MIN ? "subgroupMin(" : e->op == KIR_MAX ? "subgroupMax(" : "subgroupAdd(",
+  fputs(e->op == KIR_MIN   ? "subgroupMin("
+        : e->op == KIR_MAX ? "subgroupMax("
+        : e->op == KIR_MUL ? "subgroupMul("
+                           : "subgroupAdd(",
         p->out);
   kir_print_expr(p, e->a);
   fputc(')', p->out);
@@ -549,7 +626,8 @@ static const kir_dialect glsl_dialect = {
   .type_name = gl_type_name,
   .unop_fn = {[KIR_ABS] = "abs", [KIR_EXP] = "exp", [KIR_LOG] = "log", [KIR_SQRT] = "sqrt",
               [KIR_RSQRT] = "inversesqrt", [KIR_TANH] = "mlg_tanh", [KIR_ERF] = "mlg_erf",
-              [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil"},
+              [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil", [KIR_SIN] = "mlg_sin",
+              [KIR_COS] = "mlg_cos", [KIR_TAN] = "mlg_tan", [KIR_ROUND] = "roundEven"},
   .fmin_fn = "mlg_fmin", .fmax_fn = "mlg_fmax", .imin_fn = "min", .imax_fn = "max",
   .pow_fn = "mlg_pow", .fmod_fn = "mlg_fmod",
   .work_item_id = gl_work_item_id,

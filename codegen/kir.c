@@ -703,7 +703,7 @@ kir_expr *kir_subgroup_reduce(kir_builder *b, kir_binop op, kir_expr *value) {
   if (bad(b, value)) return NULL;
   int scalar_ok = value->type.width == 1 &&
                   (value->type.scalar == KIR_F32 || value->type.scalar == KIR_I32);
-  if (!scalar_ok || (op != KIR_ADD && op != KIR_MIN && op != KIR_MAX)) {
+  if (!scalar_ok || (op != KIR_ADD && op != KIR_MUL && op != KIR_MIN && op != KIR_MAX)) {
     b->failed = 1;
     return NULL;
   }

@@ -37,9 +37,11 @@ typedef struct kir_type {
   int width;
 } kir_type;
 
+/* KIR_ROUND rounds half to even (OpenCL rint, GLSL roundEven). */
 typedef enum kir_unop {
   KIR_NEG, KIR_ABS, KIR_EXP, KIR_LOG, KIR_SQRT, KIR_RSQRT, KIR_TANH, KIR_ERF,
-  KIR_FLOOR, KIR_CEIL, KIR_NOT
+  KIR_FLOOR, KIR_CEIL, KIR_NOT, KIR_SIN, KIR_COS, KIR_TAN, KIR_ROUND,
+  KIR_UNOP_COUNT
 } kir_unop;
 
 typedef enum kir_binop {
@@ -64,7 +66,7 @@ typedef enum kir_expr_kind {
   KIR_E_VECTOR,    /* a vector of type.width (2 or 4) scalars: a, b (, c, d) */
   KIR_E_SWIZZLE,   /* lanes index .. index + type.width − 1 of the vector a */
   KIR_E_SUBGROUP,  /* subgroup builtin `index` (kir_subgroup_builtin), I32 — Vulkan only */
-  KIR_E_SUBGROUP_REDUCE /* op (KIR_ADD/MIN/MAX) of scalar a over the subgroup — Vulkan only */
+  KIR_E_SUBGROUP_REDUCE /* op (KIR_ADD/MUL/MIN/MAX) of scalar a over the subgroup — Vulkan only */
 } kir_expr_kind;
 
 /* Subgroup builtins (GLSL gl_SubgroupSize, gl_SubgroupID, gl_SubgroupInvocationID,
@@ -242,7 +244,7 @@ kir_expr *kir_swizzle(kir_builder *b, kir_expr *v, int start, int width);
  * `(float4)(a, b, c, d)`, GLSL `vec4(a, b, c, d)`. Width 1 returns parts[0]. */
 kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]);
 /* Subgroup operations (Vulkan only: the OpenCL printer refuses a kernel that uses them, see
- * kir_opencl_check). A subgroup builtin as I32; and op (KIR_ADD, KIR_MIN or KIR_MAX) of the
+ * kir_opencl_check). A subgroup builtin as I32; and op (KIR_ADD, KIR_MUL, KIR_MIN or KIR_MAX) of the
  * scalar F32 or I32 `value` over the active invocations of the subgroup, the result in each —
  * to be reached in uniform control flow of the subgroup. They set the kernel's features. */
 kir_expr *kir_subgroup(kir_builder *b, kir_subgroup_builtin which);
@@ -302,13 +304,13 @@ int kir_opencl_check(const kir_kernel *k, char *err, size_t err_size);
  * mlg_st_NAME (the stores as two atomic operations on the word, since neighbouring elements
  * belong to other invocations): portable to every Vulkan 1.1 device, no 8- or 16-bit storage
  * feature needed. Local arrays are `shared`; a barrier is memoryBarrierShared() plus
- * barrier(); erf, tanh, pow, fmod, fmin, fmax and vector loads/stores go through mlg_* helper
+ * barrier(); erf, tanh, sin, cos, tan, pow, fmod, fmin, fmax and vector loads/stores go through mlg_* helper
  * functions emitted only into the shaders that use them. Returns 0, or -1 on a write error or
  * a kernel that kir_glsl_check rejects (nothing useful is printed then). */
 int kir_print_glsl_kernel(const kir_kernel *k, FILE *out);
 /* 0 if GLSL can express `k`; else -1 and a message naming the kernel in err (may be NULL):
- * vectors of width 8 or 16, vector comparisons/select/logic, erf/tanh/pow/fmod/fmin/fmax of
- * vectors, more than 32 buffer parameters (the push-constant block must fit 128 bytes), or a
+ * vectors of width 8 or 16, vector comparisons/select/logic, erf/tanh/sin/cos/tan/pow/fmod/
+ * fmin/fmax of vectors, more than 32 buffer parameters (the push-constant block must fit 128 bytes), or a
  * name the GLSL frame uses itself (pc, PC, main, B<digits>, mlg_*). A kernel with subgroup
  * operations gets `#extension GL_KHR_shader_subgroup_basic` (and `_arithmetic` when it reduces)
  * and needs a Vulkan 1.1 device that supports them in compute shaders. */

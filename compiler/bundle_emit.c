@@ -10,9 +10,10 @@
 
 #define MLG_PRODUCER "mlgc " MLG_VERSION_STRING
 
+/* Whether `name` is the name of one of g's outputs. */
 static int is_output_name(const mlg_graph *g, const char *name) {
   for (int o = 0; o < g->n_outputs; o++)
-    if (strcmp(g->outputs[o].name, name) == 0) return 1;
+    if (g->outputs[o].name && strcmp(g->outputs[o].name, name) == 0) return 1;
   return 0;
 }
 

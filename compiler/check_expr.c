@@ -504,42 +504,46 @@ static int to_attr(checker *c, const mlg_op_def *def, const mlg_attr_def *ad, co
     *out = a;
     return 0;
   case MLG_ATTR_INTS:
-    if (v->kind == V_INT) {
-      a.n = 1;
-      a.ints[0] = v->i;
-      *out = a;
-      return 0;
-    }
-    if (v->kind != V_LIST) break;
-    if (v->n > MLG_MAX_ATTR_INTS) {
+  case MLG_ATTR_FLOATS: {
+    /* A list, or one value taken as a list of one. */
+    int floats = ad->kind == MLG_ATTR_FLOATS;
+    const value *items = v->kind == V_LIST ? v->items : v;
+    int n = v->kind == V_LIST ? v->n : 1;
+    if (v->kind != V_LIST && v->kind != V_INT && !(floats && v->kind == V_FLOAT)) break;
+    if (n > MLG_MAX_ATTR_INTS) {
       chk_error(c, v->span, "%s: attribute '%s' has %d values (at most %d)", def->name, ad->name,
-                v->n, MLG_MAX_ATTR_INTS);
+                n, MLG_MAX_ATTR_INTS);
       return -1;
     }
-    for (int i = 0; i < v->n; i++) {
-      if (v->items[i].kind != V_INT) {
-        chk_error(c, v->items[i].span, "%s: attribute '%s' expects integers, got %s", def->name,
-                  ad->name, kind_name(v->items[i].kind));
+    for (int i = 0; i < n; i++) {
+      vkind k = items[i].kind;
+      if (k != V_INT && !(floats && k == V_FLOAT)) {
+        chk_error(c, items[i].span, "%s: attribute '%s' expects %s, got %s", def->name, ad->name,
+                  floats ? "numbers" : "integers", kind_name(k));
         return -1;
       }
-      a.ints[i] = v->items[i].i;
+      if (floats) a.floats[i] = k == V_INT ? (double)items[i].i : items[i].f;
+      else a.ints[i] = items[i].i;
     }
-    a.n = v->n;
+    a.n = n;
     *out = a;
     return 0;
+  }
   case MLG_ATTR_DTYPE:
     if (v->kind != V_DTYPE) break;
     a.n = 1;
     a.ints[0] = v->i;
     *out = a;
     return 0;
+  case MLG_ATTR_ENUM: /* a bare name, read by enum_attr before any evaluation */
   case MLG_ATTR_NONE:
     break;
   }
-  const char *want = ad->kind == MLG_ATTR_INT     ? "an integer"
-                     : ad->kind == MLG_ATTR_FLOAT ? "a number"
-                     : ad->kind == MLG_ATTR_DTYPE ? "a type name (f32, f16, i32, i64, i8, u8 or bool)"
-                                                  : "an integer or a list of integers";
+  const char *want = ad->kind == MLG_ATTR_INT      ? "an integer"
+                     : ad->kind == MLG_ATTR_FLOAT  ? "a number"
+                     : ad->kind == MLG_ATTR_FLOATS ? "a number or a list of numbers"
+                     : ad->kind == MLG_ATTR_DTYPE  ? "a type name (f32, f16, i32, i64, i8, u8 or bool)"
+                                                   : "an integer or a list of integers";
   char got[256];
   chk_describe(c, v, got, sizeof got);
   if (v->kind == V_TENSOR)
@@ -570,6 +574,48 @@ static int attr_index(const mlg_op_def *def, const char *name) {
   if (k >= 0 || strcmp(name, "dim") != 0) return k;
   k = mlg_op_attr_index(def, "axis");
   return k >= 0 ? k : mlg_op_attr_index(def, "axes");
+}
+
+/* "none, tanh" into buf: the names an ENUM attribute takes. */
+static void choice_list(const mlg_attr_def *ad, char *buf, size_t cap) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int i = 0; ad->choices && ad->choices[i] && n < cap; i++)
+    n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", ad->choices[i]);
+}
+
+/* An ENUM attribute: the expression must be a bare identifier naming one of its choices (it is
+ * never looked up as a binding: `mode=reflect` names the choice even where a value is called
+ * `reflect`). Fills *out with the choice's index; 0, or -1 (reported). */
+static int enum_attr(checker *c, const mlg_op_def *def, const mlg_attr_def *ad, const mlg_expr *e,
+                     mlg_attr *out) {
+  char names[160];
+  choice_list(ad, names, sizeof names);
+  if (e->kind != MLG_EXPR_NAME) {
+    chk_error(c, e->span, "%s: attribute '%s' expects one of %s, written as a bare name "
+              "(%s=%s)", def->name, ad->name, names, ad->name, ad->choices[0]);
+    return -1;
+  }
+  const char *best = NULL;
+  int best_d = 3;
+  for (int i = 0; ad->choices[i]; i++) {
+    if (strcmp(ad->choices[i], e->text) == 0) {
+      *out = (mlg_attr){ .kind = MLG_ATTR_ENUM, .n = 1, .ints = { i } };
+      return 0;
+    }
+    int d = mlg_suggest_distance(e->text, ad->choices[i]);
+    if (d >= 0 && d < best_d) {
+      best_d = d;
+      best = ad->choices[i];
+    }
+  }
+  if (best)
+    chk_error(c, e->span, "%s: attribute '%s' is one of %s, not '%s'; did you mean '%s'?",
+              def->name, ad->name, names, e->text, best);
+  else
+    chk_error(c, e->span, "%s: attribute '%s' is one of %s, not '%s'", def->name, ad->name,
+              names, e->text);
+  return -1;
 }
 
 /* ---- op calls --------------------------------------------------------------------------- */
@@ -670,15 +716,22 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
   for (int k = 0; k < def->n_attrs; k++) attrs[k] = def->attrs[k].deflt;
   for (int i = max_in; i < n_pos; i++) {
     int k = i - max_in;
-    value v = eval_attr_value(c, sc, def, &def->attrs[k], e->args[i]);
-    if (to_attr(c, def, &def->attrs[k], &v, &attrs[k])) bad = 1;
+    if (def->attrs[k].kind == MLG_ATTR_ENUM) {
+      if (enum_attr(c, def, &def->attrs[k], e->args[i], &attrs[k])) bad = 1;
+    } else {
+      value v = eval_attr_value(c, sc, def, &def->attrs[k], e->args[i]);
+      if (to_attr(c, def, &def->attrs[k], &v, &attrs[k])) bad = 1;
+    }
     given[k] = 1;
     attr_spans[k] = e->args[i]->span;
   }
   for (int j = 0; j < e->n_kwargs; j++) {
     const mlg_kwarg *kw = &e->kwargs[j];
     int k = attr_index(def, kw->name);
-    value v = k < 0 ? chk_eval(c, sc, kw->value) : eval_attr_value(c, sc, def, &def->attrs[k], kw->value);
+    int is_enum = k >= 0 && def->attrs[k].kind == MLG_ATTR_ENUM;
+    value v = k < 0     ? chk_eval(c, sc, kw->value)
+              : is_enum ? poison()
+                        : eval_attr_value(c, sc, def, &def->attrs[k], kw->value);
     if (k < 0) {
       const char *hint = suggest_attr(def, kw->name);
       if (hint)
@@ -703,7 +756,9 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
     }
     given[k] = 1;
     attr_spans[k] = kw->value->span;
-    if (to_attr(c, def, &def->attrs[k], &v, &attrs[k])) bad = 1;
+    if (is_enum ? enum_attr(c, def, &def->attrs[k], kw->value, &attrs[k])
+                : to_attr(c, def, &def->attrs[k], &v, &attrs[k]))
+      bad = 1;
   }
   if (bad) return poison();
   if (n_in < def->min_inputs) {

@@ -272,18 +272,29 @@ static void print_float(FILE *out, float v) {
   fputs(buf, out);
 }
 
-static void print_attr(FILE *out, const mlg_attr *a) {
+/* Attribute `a` of the kind its definition `ad` gives (an ENUM prints its choice's name). */
+static void print_attr(FILE *out, const mlg_attr_def *ad, const mlg_attr *a) {
   switch (a->kind) {
   case MLG_ATTR_NONE: fputs("none", out); break;
   case MLG_ATTR_INT: fprintf(out, "%" PRId64, a->ints[0]); break;
   case MLG_ATTR_FLOAT: print_double(out, a->f); break;
   case MLG_ATTR_INTS:
+  case MLG_ATTR_FLOATS:
     fputc('[', out);
-    for (int i = 0; i < a->n && i < MLG_MAX_ATTR_INTS; i++)
-      fprintf(out, "%s%" PRId64, i ? ", " : "", a->ints[i]);
+    for (int i = 0; i < a->n && i < MLG_MAX_ATTR_INTS; i++) {
+      if (i) fputs(", ", out);
+      if (a->kind == MLG_ATTR_INTS) fprintf(out, "%" PRId64, a->ints[i]);
+      else print_double(out, a->floats[i]);
+    }
     fputc(']', out);
     break;
   case MLG_ATTR_DTYPE: fputs(mlg_dtype_name((mlg_ir_dtype)a->ints[0]), out); break;
+  case MLG_ATTR_ENUM: {
+    const char *name = mlg_attr_choice(ad, a->ints[0]);
+    if (name) fputs(name, out);
+    else fprintf(out, "%" PRId64, a->ints[0]);
+    break;
+  }
   }
 }
 
@@ -404,7 +415,7 @@ void mlg_graph_print(const mlg_graph *graph, const mlg_source *source, FILE *out
         for (int k = 0; n->op && k < n->op->n_attrs && k < MLG_MAX_ATTRS; k++) {
           if (n->attrs[k].kind == MLG_ATTR_NONE) continue;
           fprintf(out, " %s=", n->op->attrs[k].name);
-          print_attr(out, &n->attrs[k]);
+          print_attr(out, &n->op->attrs[k], &n->attrs[k]);
         }
         fprintf(out, " : %s", tbuf);
         break;

@@ -36,14 +36,20 @@ typedef enum mlg_attr_kind {
   MLG_ATTR_INT,                  /* ints[0] (bools are 0/1) */
   MLG_ATTR_FLOAT,                /* f */
   MLG_ATTR_INTS,                 /* n ints */
-  MLG_ATTR_DTYPE                 /* ints[0]: an mlg_ir_dtype, written as a type name (i32) */
+  MLG_ATTR_DTYPE,                /* ints[0]: an mlg_ir_dtype, written as a type name (i32) */
+  MLG_ATTR_FLOATS,               /* n numbers in floats[] */
+  MLG_ATTR_ENUM                  /* ints[0]: the index of a name in the attribute's choices
+                                    (op.h mlg_attr_def), written as a bare identifier */
 } mlg_attr_kind;
 
 typedef struct mlg_attr {
   mlg_attr_kind kind;
   int n;
-  int64_t ints[MLG_MAX_ATTR_INTS];
-  double f;
+  union {
+    int64_t ints[MLG_MAX_ATTR_INTS];    /* INT, INTS, ENUM */
+    double floats[MLG_MAX_ATTR_INTS];   /* FLOATS */
+  };
+  double f;                      /* FLOAT */
 } mlg_attr;
 
 typedef enum mlg_node_kind {

@@ -32,9 +32,11 @@ typedef enum mlg_op_class {
 typedef struct mlg_attr_def {
   const char *name;
   mlg_attr_kind kind;   /* INT (also bools), FLOAT (ints accepted), INTS (a single int accepted
-                           as a 1-element list) */
+                           as a 1-element list), FLOATS (numbers; a single number accepted as a
+                           1-element list), ENUM (one of `choices`, a bare identifier) */
   int required;
   mlg_attr deflt;       /* used when not given and not required (kind NONE = absent) */
+  const char *const *choices; /* ENUM: the names it takes, NULL last; stored as their index */
 } mlg_attr_def;
 
 /* What a shape rule reports when the call is wrong. */
@@ -217,12 +219,14 @@ int mlg_op_count(void);
 const mlg_op_def *mlg_op_at(int i);
 /* Index of an attribute by name in def->attrs, or -1. */
 int mlg_op_attr_index(const mlg_op_def *def, const char *name);
+/* The name of choice `index` of ENUM attribute `ad`, or NULL when out of range. */
+const char *mlg_attr_choice(const mlg_attr_def *ad, int64_t index);
 
 /* Attributes, the one way every stage after the checker reads them: attribute k of node n by
  * its op's schema index (the op file's A_* enum), the node's value or else the schema default;
  * kind NONE when neither (an optional attribute without default, not given). */
 const mlg_attr *mlg_attr_at(const mlg_node *n, int k);
-/* ints[0] (a FLOAT truncated); 0 when absent. */
+/* ints[0] (a FLOAT truncated; an ENUM's index); 0 when absent. */
 int64_t mlg_attr_int(const mlg_node *n, int k);
 /* f (an INT converted); 0 when absent. */
 double  mlg_attr_float(const mlg_node *n, int k);

@@ -18,7 +18,12 @@ static int attrs_equal(const mlg_attr *a, const mlg_attr *b) {
       break;
     case MLG_ATTR_INT:
     case MLG_ATTR_DTYPE:
+    case MLG_ATTR_ENUM:
       if (a[i].ints[0] != b[i].ints[0]) return 0;
+      break;
+    case MLG_ATTR_FLOATS:
+      if (a[i].n != b[i].n || memcmp(a[i].floats, b[i].floats, sizeof(double) * (size_t)a[i].n))
+        return 0;
       break;
     case MLG_ATTR_INTS:
       if (a[i].n != b[i].n || memcmp(a[i].ints, b[i].ints, sizeof(int64_t) * (size_t)a[i].n)) return 0;

@@ -252,10 +252,30 @@ def reduce_ref(op, x, axes, keepdims):
         return torch.sum(x, dim=axes, keepdim=keepdims)
     if op == "mean":
         return torch.mean(x, dim=axes, keepdim=keepdims)
+    if op == "prod":
+        r = x
+        for a in sorted(axes, reverse=True):
+            r = torch.prod(r, dim=a, keepdim=keepdims)
+        return r
     r = x
     for a in sorted(axes, reverse=True):
         r = (torch.amax if op == "max" else torch.amin)(r, dim=a, keepdim=keepdims)
     return r
+
+
+def pad_ref(x, pads, mode, value=0.0):
+    """ONNX Pad through numpy.pad (its reflect and edge are ONNX's): negative pads crop."""
+    a = x.numpy()
+    r = a.ndim
+    begins, ends = pads[:r], pads[r:]
+    crop = tuple(slice(max(-b, 0), a.shape[i] - max(-e, 0)) for i, (b, e) in enumerate(zip(begins, ends)))
+    a = a[crop]
+    width = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
+    if mode == "constant":
+        out = np.pad(a, width, mode="constant", constant_values=value)
+    else:
+        out = np.pad(a, width, mode=mode)
+    return torch.from_numpy(np.ascontiguousarray(out))
 
 
 def attr_list(v):
@@ -337,6 +357,53 @@ def elementwise():
     f.out("y", "leaky_relu(x, alpha=0.2)", lambda t: F.leaky_relu(t["x"], 0.2))
     f = fx("leaky_relu_default").inp("x", [33], -3, 3)
     f.out("y", "leaky_relu(x)", lambda t: F.leaky_relu(t["x"], 0.01))
+    math_ops()
+
+
+def math_ops():
+    """Issue 11, part 3: trigonometry, rounding, sign, reciprocal, fmod, gelu's tanh form."""
+    for op, fn, lo, hi in (("sin", torch.sin, -10, 10), ("cos", torch.cos, -10, 10),
+                           ("tan", torch.tan, -1.4, 1.4), ("floor", torch.floor, -5, 5),
+                           ("ceil", torch.ceil, -5, 5)):
+        f = fx(f"{op}_basic").inp("x", [3, 17], lo, hi)
+        f.out("y", f"{op}(x)", lambda t, fn=fn: fn(t["x"]))
+    # Whole and half values (halves go to the even neighbour), then random ones.
+    f = fx("round_half_even")
+    halves = np.arange(-12, 13, dtype=np.float32) / 2
+    f.inp("x", data=np.concatenate([halves, f.u([26], -20, 20)]).reshape(3, 17))
+    f.out("y", "round(x)", lambda t: torch.round(t["x"]))
+    f = fx("sign_basic")
+    f.inp("x", data=np.concatenate([np.zeros(4, np.float32), f.u([20], -3, 3)]).reshape(4, 6))
+    f.out("y", "sign(x)", lambda t: torch.sign(t["x"]))
+    f = fx("reciprocal_basic").inp("x", data=fx_nonzero(f, [5, 7]))
+    f.out("y", "reciprocal(x)", lambda t: torch.reciprocal(t["x"]))
+    # fmod: the sign of a; |a / b| up to 20, exact multiples among them.
+    f = fx("fmod_bcast").inp("a", [3, 1, 5], -10, 10).inp("b", data=fx_nonzero(f, [4, 5]))
+    f.out("y", "fmod(a, b)", lambda t: torch.fmod(t["a"], t["b"]))
+    f = fx("fmod_multiples")
+    b = fx_nonzero(f, [12])
+    k = f.rng.integers(-6, 7, size=[12]).astype(np.float32)
+    f.inp("a", data=(b * k).astype(np.float32)).inp("b", data=b)
+    f.out("y", "fmod(a, b)", lambda t: torch.fmod(t["a"], t["b"]))
+    # C's special cases: NaN for an infinite a, a zero or NaN b; a itself for an infinite b;
+    # zeros keep a's sign; quotients of 2^200 and more (a long division on Vulkan). NumPy's
+    # fmod (C's) is the reference: float32 torch.fmod gives NaN once a / b overflows.
+    f = fx("fmod_special")
+    inf, nan = np.inf, np.nan
+    f.inp("a", data=np.array([inf, -inf, nan, 5.0, -5.0, 0.0, -0.0, 7.5, -7.5, 3e38, -3e38,
+                              1e-3, 6.0, -6.0, 2.5, 1.0], dtype=np.float32))
+    f.inp("b", data=np.array([2.0, 3.0, 1.0, 0.0, nan, 2.0, 2.0, inf, -inf, 1e-30, 7e-31,
+                              3.0, 2.0, 2.0, -0.75, 1.0], dtype=np.float32))
+    with np.errstate(invalid="ignore"):
+        want = np.fmod(f.inputs["a"], f.inputs["b"])
+    f.out("y", "fmod(a, b)", lambda t: want)
+    f = fx("gelu_tanh").inp("x", [3, 17], -5, 5)
+    f.out("y", "gelu(x, approximate=tanh)", lambda t: F.gelu(t["x"], approximate="tanh"))
+    # Fused into one elementwise kernel at -O2, one kernel per op at -O0.
+    f = fx("comp_trig_round").inp("x", [4, 9], -4, 4)
+    f.out("y", "sin(x) * cos(2 * x) + round(x) - sign(x) * reciprocal(1 + x * x)",
+          lambda t: torch.sin(t["x"]) * torch.cos(2 * t["x"]) + torch.round(t["x"])
+          - torch.sign(t["x"]) * torch.reciprocal(1 + t["x"] * t["x"]))
 
 
 def fx_nonzero(f, shape):
@@ -376,6 +443,19 @@ def linalg():
     f.out("y", "linear(x, w, b)", lambda t: F.linear(t["x"], t["w"], t["b"]))
 
 
+def conv_fixture(name, xs, layer, ws, n_bias, attrs):
+    """A convolution's fixture with input x, param <layer>.weight and, when n_bias, an
+    [n_bias] <layer>.bias; returns it and the call's arguments (attrs appended)."""
+    f = fx(name).inp("x", xs).par(f"{layer}.weight", ws, -0.5, 0.5)
+    args = f"x, {layer}.weight"
+    if n_bias:
+        f.par(f"{layer}.bias", [n_bias])
+        args += f", {layer}.bias"
+    if attrs:
+        args += ", " + attrs
+    return f, args
+
+
 def conv():
     # name, x shape, w shape, bias?, attrs (mlg text), reference kwargs
     cases = [
@@ -404,13 +484,7 @@ def conv():
          dict(padding=1)),
     ]
     for var, xs, ws, bias, attrs, kw in cases:
-        f = fx(f"conv2d_{var}").inp("x", xs).par("conv.weight", ws, -0.5, 0.5)
-        args = "x, conv.weight"
-        if bias:
-            f.par("conv.bias", [ws[0]])
-            args += ", conv.bias"
-        if attrs:
-            args += ", " + attrs
+        f, args = conv_fixture(f"conv2d_{var}", xs, "conv", ws, ws[0] if bias else 0, attrs)
         f.out("y", f"conv2d({args})", lambda t, kw=kw, bias=bias: conv_ref(
             t["x"], t["conv.weight"], t["conv.bias"] if bias else None, **kw))
 
@@ -445,9 +519,112 @@ def pooling():
     f = fx("avg_pool2d_pad_tlbr").inp("x", [2, 1, 7, 6])
     f.out("y", "avg_pool2d(x, kernel=3, stride=2, padding=[0, 1, 1, 0])",
           lambda t: F.avg_pool2d(F.pad(t["x"], (1, 0, 0, 1)), 3, 2))
+    # ceil_mode, dilation, count_include_pad (issue 11): PyTorch's windows and divisors.
+    cases = [
+        ("max", "ceil", [1, 2, 7, 8], "kernel=3, stride=2, ceil_mode=1",
+         dict(kernel_size=3, stride=2, ceil_mode=True)),
+        ("max", "ceil_pad", [1, 2, 6, 9], "kernel=[2, 3], stride=[2, 2], padding=1, ceil_mode=1",
+         dict(kernel_size=(2, 3), stride=2, padding=1, ceil_mode=True)),
+        ("max", "dilation2", [1, 2, 9, 8], "kernel=3, stride=1, padding=1, dilation=2",
+         dict(kernel_size=3, stride=1, padding=1, dilation=2)),
+        ("max", "dilation_ceil", [2, 1, 10, 7], "kernel=2, stride=3, dilation=[2, 3], ceil_mode=1",
+         dict(kernel_size=2, stride=3, dilation=(2, 3), ceil_mode=True)),
+        ("avg", "exclude_pad", [1, 2, 6, 7], "kernel=3, stride=2, padding=1, count_include_pad=0",
+         dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+        ("avg", "ceil", [1, 2, 7, 8], "kernel=3, stride=2, ceil_mode=1",
+         dict(kernel_size=3, stride=2, ceil_mode=True)),
+        ("avg", "ceil_pad", [1, 3, 8, 6], "kernel=[3, 2], stride=2, padding=1, ceil_mode=1",
+         dict(kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True, count_include_pad=True)),
+        ("avg", "ceil_pad_exclude", [2, 1, 8, 6],
+         "kernel=[3, 2], stride=2, padding=1, ceil_mode=1, count_include_pad=0",
+         dict(kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+    ]
+    for kind, var, xs, attrs, kw in cases:
+        fn = F.max_pool2d if kind == "max" else F.avg_pool2d
+        f = fx(f"{kind}_pool2d_{var}").inp("x", xs)
+        f.out("y", f"{kind}_pool2d(x, {attrs})", lambda t, fn=fn, kw=kw: fn(t["x"], **kw))
+    # Padding up to kernel - 1 (ONNX allows it, PyTorch stops at half the kernel): the
+    # reference pads with -inf explicitly.
+    f = fx("max_pool2d_pad_k_minus_1").inp("x", [1, 2, 5, 6])
+    f.out("y", "max_pool2d(x, kernel=3, stride=1, padding=[2, 1, 2, 2])",
+          lambda t: F.max_pool2d(F.pad(t["x"], (1, 2, 2, 2), value=-float("inf")), 3, 1))
     for var, xs in (("basic", [2, 3, 5, 7]), ("1x1", [1, 4, 1, 1]), ("big", [1, 2, 17, 33])):
         f = fx(f"global_avg_pool2d_{var}").inp("x", xs)
         f.out("y", "global_avg_pool2d(x)", lambda t: torch.mean(t["x"], dim=(2, 3), keepdim=True))
+
+
+def conv_more():
+    """conv1d (torch conv1d) and conv_transpose2d (torch conv_transpose2d)."""
+    c1 = [
+        ("basic", [2, 3, 11], [4, 3, 3], True, "", {}),
+        ("stride2_pad1", [1, 4, 12], [5, 4, 3], True, "stride=2, padding=1",
+         dict(stride=2, padding=1)),
+        ("dilation_groups", [2, 4, 13], [6, 2, 3], False, "dilation=2, groups=2, padding=2",
+         dict(dilation=2, groups=2, padding=2)),
+        ("pad_asym", [1, 2, 9], [3, 2, 4], True, "padding=[2, 1]", None),
+    ]
+    for var, xs, ws, bias, attrs, kw in c1:
+        f, args = conv_fixture(f"conv1d_{var}", xs, "conv", ws, ws[0] if bias else 0, attrs)
+
+        def ref(t, kw=kw, bias=bias):
+            x, b = t["x"], t["conv.bias"] if bias else None
+            if kw is None:  # [begin, end] padding: pad first (torch takes one value)
+                return F.conv1d(F.pad(x, (2, 1)), t["conv.weight"], b)
+            return F.conv1d(x, t["conv.weight"], b, **kw)
+        f.out("y", f"conv1d({args})", ref)
+
+    ct = [
+        ("basic", [1, 3, 4, 5], [3, 2, 3, 3], True, "", {}),
+        ("stride2", [2, 4, 3, 4], [4, 3, 2, 2], True, "stride=2", dict(stride=2)),
+        ("stride2_pad1_outpad1", [1, 3, 5, 4], [3, 4, 3, 3], True,
+         "stride=2, padding=1, output_padding=1", dict(stride=2, padding=1, output_padding=1)),
+        ("asym", [1, 2, 4, 6], [2, 3, 3, 2], False,
+         "stride=[2, 3], padding=[1, 0], output_padding=[1, 2]",
+         dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2))),
+        ("dilation_groups", [2, 4, 5, 5], [4, 3, 3, 3], True, "dilation=2, groups=2, padding=1",
+         dict(dilation=2, groups=2, padding=1)),
+        ("depthwise", [1, 3, 4, 4], [3, 1, 3, 3], True, "stride=2, groups=3",
+         dict(stride=2, groups=3)),
+    ]
+    for var, xs, ws, bias, attrs, kw in ct:
+        groups = kw.get("groups", 1)
+        f, args = conv_fixture(f"conv_transpose2d_{var}", xs, "up", ws,
+                               ws[1] * groups if bias else 0, attrs)
+        f.out("y", f"conv_transpose2d({args})", lambda t, kw=kw, bias=bias: F.conv_transpose2d(
+            t["x"], t["up.weight"], t["up.bias"] if bias else None, **kw))
+    f = fx("conv_transpose2d_fused_relu").inp("x", [1, 2, 3, 3]).par("up.weight", [2, 3, 2, 2])
+    f.par("up.bias", [3])
+    f.out("y", "relu(conv_transpose2d(x, up.weight, up.bias, stride=2))",
+          lambda t: F.relu(F.conv_transpose2d(t["x"], t["up.weight"], t["up.bias"], stride=2)))
+
+
+def resizing():
+    """resize as torch.nn.functional.interpolate. PyTorch picks source pixels in float (the
+    scale 1/s or in/out rounded to float, then floor), so the reference is float32 PyTorch's
+    own result: in float64 the floor can land on the other pixel."""
+    def interp(t, **kw):
+        return F.interpolate(t["x"].to(torch.float32), **kw).to(t["x"].dtype)
+
+    cases = [
+        ("nearest_x2", [1, 2, 3, 4], "scale=[2, 2]", dict(scale_factor=2.0, mode="nearest")),
+        ("nearest_frac", [2, 3, 5, 7], "scale=[1.5, 0.6]",
+         dict(scale_factor=(1.5, 0.6), mode="nearest")),
+        ("nearest_size", [1, 2, 5, 4], "size=[7, 9]", dict(size=(7, 9), mode="nearest")),
+        ("nearest_down", [1, 1, 9, 8], "size=[4, 3]", dict(size=(4, 3), mode="nearest")),
+        ("linear_x2", [1, 2, 4, 5], "scale=[2, 2], mode=linear",
+         dict(scale_factor=2.0, mode="bilinear", align_corners=False)),
+        ("linear_frac", [2, 2, 5, 6], "scale=[1.7, 0.8], mode=linear",
+         dict(scale_factor=(1.7, 0.8), mode="bilinear", align_corners=False)),
+        ("linear_size_align", [1, 3, 4, 6], "size=[7, 5], mode=linear, align_corners=1",
+         dict(size=(7, 5), mode="bilinear", align_corners=True)),
+        ("linear_size", [1, 2, 6, 3], "size=[4, 8], mode=linear",
+         dict(size=(4, 8), mode="bilinear", align_corners=False)),
+        ("linear_to_1", [1, 1, 5, 4], "size=[1, 3], mode=linear, align_corners=1",
+         dict(size=(1, 3), mode="bilinear", align_corners=True)),
+    ]
+    for var, xs, attrs, kw in cases:
+        f = fx(f"resize_{var}").inp("x", xs)
+        f.out("y", f"resize(x, {attrs})", lambda t, kw=kw: interp(t, **kw))
 
 
 def normalization():
@@ -489,6 +666,40 @@ def normalization():
         f.out("y", f"layer_norm({args})", lambda t, axis=axis, hw=has_w, hb=has_b: ln_ref(
             t, axis, "ln.weight" if hw else None, "ln.bias" if hb else None, 1e-5))
 
+    def rms_ref(t, axis, w, eps):
+        x = t["x"]
+        return F.rms_norm(x, list(x.shape[axis % x.dim():]), t.get(w), eps)
+
+    for var, xs, axis, has_w, attrs, eps in (
+            ("last", [2, 3, 16], -1, True, "", 1e-6), ("noweight", [4, 9], -1, False, "", 1e-6),
+            ("axis_m2_eps", [2, 3, 5], -2, True, ", eps=1e-3, axis=-2", 1e-3),
+            ("wide", [2, 1100], -1, True, "", 1e-6)):
+        f = fx(f"rms_norm_{var}").inp("x", xs, -2, 3)
+        args = "x"
+        if has_w:
+            f.par("norm.weight", xs[axis % len(xs):], 0.5, 1.5)
+            args += ", norm.weight"
+        f.out("y", f"rms_norm({args}{attrs})", lambda t, axis=axis, hw=has_w, eps=eps: rms_ref(
+            t, axis, "norm.weight" if hw else None, eps))
+
+    for var, xs, g, aff, attrs, eps in (
+            ("4d", [2, 6, 4, 5], 3, 2, "groups=3", 1e-5),
+            ("weight_only", [1, 4, 7], 2, 1, "groups=2", 1e-5),
+            ("plain_eps", [2, 8, 3, 3], 4, 0, "groups=4, eps=1e-3", 1e-3),
+            ("one_group", [2, 3, 5, 5], 1, 2, "groups=1", 1e-5),
+            ("per_channel", [3, 5, 2, 3], 5, 2, "groups=5", 1e-5),
+            ("big_group", [1, 4, 24, 24], 2, 2, "groups=2", 1e-5)):
+        f = fx(f"group_norm_{var}").inp("x", xs, -2, 3)
+        args = "x"
+        if aff >= 1:
+            f.par("gn.weight", [xs[1]], 0.5, 1.5)
+            args += ", gn.weight"
+        if aff >= 2:
+            f.par("gn.bias", [xs[1]])
+            args += ", gn.bias"
+        f.out("y", f"group_norm({args}, {attrs})", lambda t, g=g, eps=eps: F.group_norm(
+            t["x"], g, t.get("gn.weight"), t.get("gn.bias"), eps))
+
     sm = [
         ("last", [3, 4, 5], -1, 3.0), ("axis0", [3, 4, 5], 0, 3.0), ("neg2", [3, 4, 5], -2, 3.0),
         ("axis1_4d", [2, 3, 4, 2], 1, 3.0), ("row1", [4, 1], -1, 3.0),
@@ -504,6 +715,36 @@ def normalization():
             if op == "log_softmax" and var == "large_vals":
                 f.tol(1e-4, 1e-4, "log_softmax = x - max - log(sum): with |x| up to 60 the float32\n"
                       "subtraction loses absolute precision ~ 60 * 2^-24 per term")
+
+
+def cumsum_ref(x, axis, exclusive=False, reverse=False):
+    if reverse:
+        x = torch.flip(x, [axis])
+    y = torch.cumsum(x, dim=axis)
+    if exclusive:
+        y = y - x
+    return torch.flip(y, [axis]) if reverse else y
+
+
+def scans():
+    cases = [
+        ("last", [3, 7], -1, 0, 0), ("axis0", [6, 4, 3], 0, 0, 0), ("middle", [2, 9, 5], 1, 0, 0),
+        ("exclusive", [4, 11], 1, 1, 0), ("reverse", [3, 8, 2], -2, 0, 1),
+        ("exclusive_reverse", [5, 6], 0, 1, 1),
+        # long lines, few of them: a work-group per line
+        ("long", [2, 1500], 1, 0, 0), ("long_exclusive_reverse", [1, 3, 777, 1], 2, 1, 1),
+    ]
+    for var, xs, axis, excl, rev in cases:
+        f = fx(f"cumsum_{var}").inp("x", xs)
+        attrs = f"axis={axis}" + (", exclusive=1" if excl else "") + (", reverse=1" if rev else "")
+        f.out("y", f"cumsum(x, {attrs})",
+              lambda t, a=axis, e=excl, r=rev: cumsum_ref(t["x"], a, bool(e), bool(r)))
+        if var.startswith("long"):
+            f.tol(1e-4, 1e-4, "float32 running sums of up to 1500 terms in [-1, 1]: magnitude ~40,\n"
+                  "rounding error ~ sqrt(n) * 40 * 2^-24; near-zero sums need an absolute bound")
+    # Elementwise ops before it run in its loads, after it in its stores.
+    f = fx("cumsum_fused").inp("x", [4, 10]).inp("z", [4, 10])
+    f.out("y", "cumsum(x * 2 + 1, axis=1) * z", lambda t: torch.cumsum(t["x"] * 2 + 1, dim=1) * t["z"])
 
 
 def reductions():
@@ -525,6 +766,17 @@ def reductions():
             f = fx(f"{op}_{var}").inp("x", xs)
             f.out("y", f"{op}({args})",
                   lambda t, op=op, axes=axes, keep=keep: reduce_ref(op, t["x"], axes, keep))
+    # prod: factors near 1, so that 60 of them neither vanish nor overflow.
+    for var, xs, axes, keep in (("axis1", [3, 7, 4], [1], False),
+                                ("axes02_keepdims", [3, 5, 4], [0, 2], True),
+                                ("all", [3, 4, 5], None, False),
+                                ("inner", [4, 9], [-1], False)):
+        args = "x" + (f", axes={attr_list(axes)}" if axes is not None else "")
+        f = fx(f"prod_{var}").inp("x", xs, 0.7, 1.3)
+        f.out("y", f"prod({args}, keepdims={mlg_bool(keep)})",
+              lambda t, axes=axes, keep=keep: reduce_ref("prod", t["x"], axes, keep))
+    f = fx("prod_wide").inp("x", [2, 1111], 0.99, 1.01)
+    f.out("y", "prod(x, axes=[1])", lambda t: torch.prod(t["x"], dim=1))
     f = fx("sum_wide").inp("x", [2, 1111])
     f.out("y", "sum(x, axes=[1], keepdims=false)", lambda t: torch.sum(t["x"], dim=1))
     f.tol(1e-4, 1e-4, "a sum of 1111 terms in [-1, 1] has magnitude ~ 20 and float32\n"
@@ -609,6 +861,40 @@ def shapes():
             return torch.from_numpy(np.take(x, i % x.shape[axis], axis=axis))
         f.out("y", f"gather(x, idx, axis={axis})", gref)
 
+    # expand = numpy.broadcast_to: new leading dims and 1s repeated; fused with what reads it,
+    # folded when its input is a const, and as a reduction's prologue.
+    f = fx("expand_basic").inp("x", [3, 1])
+    f.out("y", "expand(x, shape=[2, 3, 4])",
+          lambda t: torch.from_numpy(np.broadcast_to(t["x"].numpy(), (2, 3, 4)).copy()))
+    f = fx("expand_fused").inp("x", [1, 4, 1]).inp("z", [3, 4, 5])
+    f.out("y", "exp(expand(x, [3, 4, 5])) * z + 1",
+          lambda t: torch.exp(t["x"].expand(3, 4, 5)) * t["z"] + 1)
+    f = fx("expand_const").inp("x", [2, 3])
+    f.const("const c : f32[3] = [1, 2, 3]")
+    f.out("y", "x + expand(c * 2, shape=[2, 3])",
+          lambda t: t["x"] + torch.tensor([2.0, 4.0, 6.0], dtype=t["x"].dtype))
+    f = fx("expand_sum").inp("x", [4, 1])
+    f.out("y", "sum(expand(x, [4, 6]) * 0.5, axes=[1])",
+          lambda t: torch.sum(t["x"].expand(4, 6) * 0.5, dim=1))
+
+    # pad: ONNX pads (all begins, then all ends); torch's own F.pad as the reference where it
+    # has the mode, numpy.pad otherwise (negative pads crop).
+    f = fx("pad_constant").inp("x", [3, 5])
+    f.out("y", "pad(x, pads=[1, 2, 0, 3], value=1.5)",
+          lambda t: F.pad(t["x"], (2, 3, 1, 0), value=1.5))
+    f = fx("pad_constant_crop").inp("x", [2, 4, 6])
+    f.out("y", "pad(x, [0, -1, 2, 1, 1, -3])",
+          lambda t: pad_ref(t["x"], [0, -1, 2, 1, 1, -3], "constant"))
+    f = fx("pad_reflect_nchw").inp("x", [2, 3, 5, 6])
+    f.out("y", "pad(x, pads=[0, 0, 2, 1, 0, 0, 3, 4], mode=reflect)",
+          lambda t: F.pad(t["x"], (1, 4, 2, 3), mode="reflect"))
+    f = fx("pad_reflect_3d").inp("x", [3, 4, 5])
+    f.out("y", "pad(x, [1, 0, 4, 2, 3, 1], mode=reflect)",
+          lambda t: pad_ref(t["x"], [1, 0, 4, 2, 3, 1], "reflect"))
+    f = fx("pad_edge").inp("x", [1, 2, 4, 3])
+    f.out("y", "pad(x, pads=[0, 0, 3, 0, 0, 0, 1, 5], mode=edge)",
+          lambda t: F.pad(t["x"], (0, 5, 3, 1), mode="replicate"))
+
     # Run-time indices outside [-d, d) are clamped (docs/ops.md): negative ones get d added
     # once, then the result is clipped into [0, d - 1].
     f = fx("gather_clamped").inp("x", [5, 3])
@@ -625,6 +911,14 @@ def shapes():
 
 
 def compositions():
+    # An output that folding turns into a const: the const and the output are two tensors of
+    # the bundle, and must not both take the output's name.
+    f = fx("comp_folded_output").inp("x", [2, 3])
+    f.const("const c : f32[3] = [0.5, 1.5, -2]")
+    f.out("y", "sin(c) * 2", lambda t: torch.sin(torch.tensor([0.5, 1.5, -2.0],
+                                                              dtype=t["x"].dtype)) * 2)
+    f.out("z", "x + c", lambda t: t["x"] + torch.tensor([0.5, 1.5, -2.0], dtype=t["x"].dtype))
+
     T, D = 5, 8
     mask = np.triu(np.full((T, T), -1e9, dtype=np.float32), k=1)
     f = fx("comp_attention").inp("q", [2, T, D]).inp("k", [2, D, T]).inp("v", [2, T, D])
@@ -918,9 +1212,12 @@ def build_all():
     elementwise()
     linalg()
     conv()
+    conv_more()
     pooling()
+    resizing()
     normalization()
     reductions()
+    scans()
     shapes()
     compositions()
     in_place_views()

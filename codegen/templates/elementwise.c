@@ -252,6 +252,21 @@ kir_expr *kt_sf_sqrt(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_SQRT, x
 kir_expr *kt_sf_rsqrt(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_RSQRT, x); }
 kir_expr *kt_sf_tanh(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_TANH, x); }
 kir_expr *kt_sf_erf(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_ERF, x); }
+kir_expr *kt_sf_sin(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_SIN, x); }
+kir_expr *kt_sf_cos(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_COS, x); }
+kir_expr *kt_sf_tan(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_TAN, x); }
+kir_expr *kt_sf_floor(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_FLOOR, x); }
+kir_expr *kt_sf_ceil(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_CEIL, x); }
+kir_expr *kt_sf_round(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_ROUND, x); }
+
+kir_expr *kt_sf_sign(kir_builder *b, kir_expr *x) {
+  kir_expr *neg = kir_select(b, kir_bin(b, KIR_LT, x, kir_f32(b, 0.0)), kir_f32(b, -1.0), x);
+  return kir_select(b, kir_bin(b, KIR_GT, x, kir_f32(b, 0.0)), kir_f32(b, 1.0), neg);
+}
+
+kir_expr *kt_sf_reciprocal(kir_builder *b, kir_expr *x) {
+  return kir_bin(b, KIR_DIV, kir_f32(b, 1.0), x);
+}
 
 kir_expr *kt_sf_relu(kir_builder *b, kir_expr *x) {
   return kir_select(b, kir_bin(b, KIR_LT, x, kir_f32(b, 0.0)), kir_f32(b, 0.0), x);
@@ -296,6 +311,7 @@ kir_expr *kt_sf_sub(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b
 kir_expr *kt_sf_mul(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_MUL, x, y); }
 kir_expr *kt_sf_div(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_DIV, x, y); }
 kir_expr *kt_sf_pow(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_POW, x, y); }
+kir_expr *kt_sf_fmod(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_MOD, x, y); }
 kir_expr *kt_sf_maximum(kir_builder *b, kir_expr *x, kir_expr *y) {
   return kir_bin(b, KIR_MAX, x, y);
 }

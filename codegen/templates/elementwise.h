@@ -80,7 +80,7 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
                               kir_kernel **out_kernel, int64_t out_groups[3]);
 
 /* ---- scalar formulas (float operands; NULL in → NULL out). Arguments that a formula uses more
- * than once (gelu, silu, leaky_relu, relu) are duplicated in the tree: pass variables. ---- */
+ * than once (gelu, silu, leaky_relu, relu, sign) are duplicated in the tree: pass variables. ---- */
 kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_abs(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_exp(kir_builder *b, kir_expr *x);
@@ -99,6 +99,17 @@ kir_expr *kt_sf_gelu_tanh(kir_builder *b, kir_expr *x);
 /* x / (1 + exp(-x)). */
 kir_expr *kt_sf_silu(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_erf(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_sin(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_cos(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_tan(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_floor(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_ceil(kir_builder *b, kir_expr *x);
+/* Nearest integer, halves to even (torch.round, numpy.round). */
+kir_expr *kt_sf_round(kir_builder *b, kir_expr *x);
+/* 1, -1, or x itself for ±0 and NaN (torch.sign). */
+kir_expr *kt_sf_sign(kir_builder *b, kir_expr *x);
+/* 1 / x. */
+kir_expr *kt_sf_reciprocal(kir_builder *b, kir_expr *x);
 /* x < 0 ? alpha * x : x. */
 kir_expr *kt_sf_leaky_relu(kir_builder *b, kir_expr *x, double alpha);
 /* min(max(x, lo), hi) (fmin/fmax: a NaN x gives lo). */
@@ -109,6 +120,8 @@ kir_expr *kt_sf_mul(kir_builder *b, kir_expr *x, kir_expr *y);
 kir_expr *kt_sf_div(kir_builder *b, kir_expr *x, kir_expr *y);
 /* pow(x, y) (C semantics: a negative x with an integral y is fine). */
 kir_expr *kt_sf_pow(kir_builder *b, kir_expr *x, kir_expr *y);
+/* C's fmod: x - y·trunc(x / y), exact; the sign of x. */
+kir_expr *kt_sf_fmod(kir_builder *b, kir_expr *x, kir_expr *y);
 /* fmax / fmin: a NaN operand yields the other operand (OpenCL/C semantics). */
 kir_expr *kt_sf_maximum(kir_builder *b, kir_expr *x, kir_expr *y);
 kir_expr *kt_sf_minimum(kir_builder *b, kir_expr *x, kir_expr *y);

@@ -237,6 +237,21 @@ mlg_attr ox_is(const int64_t *v, int n) {
   return a;
 }
 
+mlg_attr ox_fs(const double *v, int n) {
+  mlg_attr a = {.kind = MLG_ATTR_FLOATS, .n = n < 0 ? 0 : n > MLG_MAX_ATTR_INTS ? MLG_MAX_ATTR_INTS : n};
+  for (int k = 0; k < a.n; k++) a.floats[k] = v[k];
+  return a;
+}
+
+mlg_attr ox_enum(const char *op, const char *attr, const char *choice) {
+  const mlg_op_def *def = mlg_op_find(op);
+  int k = def ? mlg_op_attr_index(def, attr) : -1;
+  for (int64_t i = 0; k >= 0 && mlg_attr_choice(&def->attrs[k], i); i++)
+    if (strcmp(mlg_attr_choice(&def->attrs[k], i), choice) == 0)
+      return (mlg_attr){.kind = MLG_ATTR_ENUM, .n = 1, .ints = {i}};
+  return (mlg_attr){.kind = MLG_ATTR_NONE};
+}
+
 int ox_op(ox_ctx *c, const char *op, const int *in, int n_in, const ox_kv *kv) {
   const mlg_op_def *def = mlg_op_find(op);
   if (!def) return ox_fail(c, "internal error: no mlg op '%s'", op);

@@ -86,6 +86,9 @@ typedef struct ox_kv {
 mlg_attr    ox_i(int64_t v);
 mlg_attr    ox_f(double v);
 mlg_attr    ox_is(const int64_t *v, int n);
+mlg_attr    ox_fs(const double *v, int n);
+/* Choice `choice` of ENUM attribute `attr` of mlg op `op` (kind NONE when there is none). */
+mlg_attr    ox_enum(const char *op, const char *attr, const char *choice);
 
 /* Applies mlg op `op` to graph nodes `in` with attributes `kv` (NULL or an OX_END-terminated
  * list; the rest take the op's defaults) through its shape rule. Returns the node id, or -1

@@ -1,6 +1,6 @@
 /* binary.c — elementwise arithmetic of two tensors with NumPy broadcasting, in the dtype they
  * promote to (mlg_dtype_promote): add, sub, mul, maximum and minimum of any numbers (integers
- * wrap at their width), div and pow of floats. Their identities (x + 0, x * 1, ...) hold for
+ * wrap at their width), div, pow and fmod of floats. Their identities (x + 0, x * 1, ...) hold for
  * every IEEE value, so simplify may drop them; x * 0 and x - x are not identities (inf, NaN). */
 #include "op_util.h"
 #include "templates/elementwise.h"
@@ -18,7 +18,7 @@ static int binary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   return binary_out(in, dt, out, err);
 }
 
-/* div and pow: floats only (mlg has no integer division). */
+/* div, pow and fmod: floats only (mlg has no integer division). */
 static int float_binary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                               mlg_shape_error *err) {
   mlg_ir_dtype dt;
@@ -38,98 +38,33 @@ BINARY_SCALAR(div)
 BINARY_SCALAR(pow)
 BINARY_SCALAR(maximum)
 BINARY_SCALAR(minimum)
+BINARY_SCALAR(fmod)
 
-const mlg_op_def mlg_op_add = {
-  .name = "add",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .same_dtype = 3,
-  .scalar = add_scalar,
-  .algebra = { .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a + b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_sub = {
-  .name = "sub",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .same_dtype = 3,
-  .scalar = sub_scalar,
-  .algebra = { .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a - b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_mul = {
-  .name = "mul",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .same_dtype = 3,
-  .scalar = mul_scalar,
-  .algebra = { .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a * b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_div = {
-  .name = "div",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = float_binary_infer,
-  .same_dtype = 3,
-  .scalar = div_scalar,
-  .algebra = { .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a / b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_pow = {
-  .name = "pow",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = float_binary_infer,
-  .same_dtype = 3,
-  .scalar = pow_scalar,
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a ^ b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_maximum = {
-  .name = "maximum",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .same_dtype = 3,
-  .scalar = maximum_scalar,
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "elementwise max(a, b) (broadcasting)",
-};
-
-const mlg_op_def mlg_op_minimum = {
-  .name = "minimum",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .same_dtype = 3,
-  .scalar = minimum_scalar,
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "elementwise min(a, b) (broadcasting)",
-};
+/* The binary ops differ in name, type rule (any numbers, or floats only), formula, summary and
+ * algebra (the trailing arguments: the mlg_algebra fields, or 0). */
+#define BINARY_OP(op, infer_fn, summary, ...)                                               \
+  const mlg_op_def mlg_op_##op = {                                                          \
+    .name = #op,                                                                            \
+    .cls = MLG_OPC_ELEMENTWISE,                                                             \
+    .min_inputs = 2,                                                                        \
+    .max_inputs = 2,                                                                        \
+    .infer = infer_fn,                                                                      \
+    .same_dtype = 3,                                                                        \
+    .scalar = op##_scalar,                                                                  \
+    .algebra = { __VA_ARGS__ },                                                             \
+    .input_names = "a, b",                                                                  \
+    .shape_doc = "NumPy broadcast of a and b",                                              \
+    .doc = summary,                                                                         \
+  };
+BINARY_OP(add, binary_infer, "a + b (broadcasting)",
+          .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0)
+BINARY_OP(sub, binary_infer, "a - b (broadcasting)",
+          .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0)
+BINARY_OP(mul, binary_infer, "a * b (broadcasting)",
+          .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1)
+BINARY_OP(div, float_binary_infer, "a / b (broadcasting)",
+          .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1)
+BINARY_OP(pow, float_binary_infer, "a ^ b (broadcasting)", 0)
+BINARY_OP(maximum, binary_infer, "elementwise max(a, b) (broadcasting)", 0)
+BINARY_OP(minimum, binary_infer, "elementwise min(a, b) (broadcasting)", 0)
+BINARY_OP(fmod, float_binary_infer, "a - b * trunc(a / b), the sign of a (C fmod, torch.fmod, ONNX Mod fmod=1)", 0)

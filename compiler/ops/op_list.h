@@ -12,6 +12,7 @@ MLG_OP(div)
 MLG_OP(pow)
 MLG_OP(maximum)
 MLG_OP(minimum)
+MLG_OP(fmod)
 /* elementwise, unary (unary.c, clamp.c, leaky_relu.c) */
 MLG_OP(neg)
 MLG_OP(abs)
@@ -41,19 +42,35 @@ MLG_OP(logical_xor)
 MLG_OP(logical_not)
 MLG_OP(where)
 MLG_OP(cast)
+MLG_OP(sin)
+MLG_OP(cos)
+MLG_OP(tan)
+MLG_OP(floor)
+MLG_OP(ceil)
+MLG_OP(round)
+MLG_OP(sign)
+MLG_OP(reciprocal)
 /* linear algebra (matmul.c, linear.c) */
 MLG_OP(matmul)
 MLG_OP(linear)
-/* convolution and pooling, NCHW (conv2d.c, pool.c) */
+/* convolution, pooling and resizing, NCHW (conv2d.c: also conv1d, conv_transpose2d; pool.c,
+ * resize.c) */
 MLG_OP(conv2d)
+MLG_OP(conv1d)
+MLG_OP(conv_transpose2d)
 MLG_OP(max_pool2d)
 MLG_OP(avg_pool2d)
 MLG_OP(global_avg_pool2d)
-/* normalization (batch_norm.c, layer_norm.c, softmax.c) */
+MLG_OP(resize)
+/* normalization and scans (batch_norm.c, layer_norm.c: also rms_norm, group_norm; softmax.c,
+ * cumsum.c) */
 MLG_OP(batch_norm)
 MLG_OP(layer_norm)
+MLG_OP(rms_norm)
+MLG_OP(group_norm)
 MLG_OP(softmax)
 MLG_OP(log_softmax)
+MLG_OP(cumsum)
 /* reductions (reduce.c) */
 MLG_OP(sum)
 MLG_OP(mean)
@@ -62,8 +79,9 @@ MLG_OP(min)
 /* index of the extreme along an axis (argmax.c) */
 MLG_OP(argmax)
 MLG_OP(argmin)
+MLG_OP(prod)
 /* shape (reshape.c, transpose.c, flatten.c, concat.c, slice.c, squeeze.c, unsqueeze.c,
- * gather.c) */
+ * gather.c, expand.c, pad.c) */
 MLG_OP(reshape)
 MLG_OP(transpose)
 MLG_OP(flatten)
@@ -72,3 +90,5 @@ MLG_OP(slice)
 MLG_OP(squeeze)
 MLG_OP(unsqueeze)
 MLG_OP(gather)
+MLG_OP(expand)
+MLG_OP(pad)

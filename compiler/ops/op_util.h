@@ -13,6 +13,8 @@
 #define MLG_DEFAULT_INT(v)   { .kind = MLG_ATTR_INT, .n = 1, .ints = { (v) } }
 #define MLG_DEFAULT_FLOAT(v) { .kind = MLG_ATTR_FLOAT, .n = 1, .f = (v) }
 #define MLG_DEFAULT_INTS1(v) { .kind = MLG_ATTR_INTS, .n = 1, .ints = { (v) } }
+/* Choice number `i` of an ENUM attribute's list. */
+#define MLG_DEFAULT_ENUM(i)  { .kind = MLG_ATTR_ENUM, .n = 1, .ints = { (i) } }
 
 /* Each returns 0, or -1 with err filled (naming input `input`). */
 int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shape_error *err);
@@ -39,6 +41,8 @@ int mlg_normalize_axes(mlg_attr *a, int attr, int rank, mlg_shape_error *err);
 /* Normalizes the axis of x in INT attribute attrs[attr] to [0, rank) in place; returns it, or
  * -1 with "axis N is out of range for T" on that attribute. */
 int mlg_normalize_axis_attr(mlg_attr *attrs, int attr, const mlg_type *x, mlg_shape_error *err);
+/* x's dims as [outer, len, inner] around dim `axis`: the products before, at and after it. */
+void mlg_split_axis(const mlg_type *x, int axis, int64_t *outer, int64_t *len, int64_t *inner);
 /* Validates a 0/1 INT attribute. */
 int mlg_require_bool(const mlg_attr *a, int attr, const char *name, mlg_shape_error *err);
 

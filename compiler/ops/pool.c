@@ -1,44 +1,96 @@
 /* pool.c — 2-D pooling, NCHW: max_pool2d and avg_pool2d (sliding windows, as
- * torch.nn.functional.max_pool2d / avg_pool2d with ceil_mode=False) and global_avg_pool2d.
+ * torch.nn.functional.max_pool2d / avg_pool2d) and global_avg_pool2d.
  * Normalized attributes: kernel [kh, kw], stride [sh, sw] (default: the kernel),
- * padding [top, left, bottom, right]. avg_pool2d counts padded zeros in the average
- * (PyTorch's default count_include_pad=True): every window divides by kh * kw. */
+ * padding [top, left, bottom, right], dilation [dh, dw] (max). Windows are PyTorch's, output
+ * sizes rounded down or (ceil_mode) up; padding may reach up to kernel − 1 on a side as long as
+ * every window keeps a real element (PyTorch allows half the kernel; ONNX, kernel − 1). avg
+ * divides by the window's taps within the padded image (count_include_pad=1, PyTorch's
+ * default) or by its real elements. */
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/pool.h"
 
-enum { A_KERNEL, A_STRIDE, A_PADDING };
+/* The two ops' attributes, in PyTorch's positional order. */
+enum { A_KERNEL, A_STRIDE, A_PADDING, MAX_A_DILATION, MAX_A_CEIL_MODE };
+enum { AVG_A_CEIL_MODE = 3, AVG_A_COUNT_INCLUDE_PAD };
 
-static int pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
-                      mlg_shape_error *err) {
+/* The first window along one axis none of whose taps is a real element, or -1. Only windows
+ * that start before the input or end after it can miss it. */
+static int64_t window_without_input(int64_t size, int64_t pad_lo, int64_t k, int64_t dil,
+                                    int64_t stride, int64_t n) {
+  for (int64_t o = 0; o < n; o++) {
+    int64_t start = o * stride - pad_lo, last = start + (k - 1) * dil;
+    if (start >= 0 && last < size) {
+      o = (size - 1 - (k - 1) * dil + pad_lo) / stride; /* skip the windows inside */
+      continue;
+    }
+    /* The first tap at or after element 0 must exist and lie before the end. */
+    int64_t j0 = start >= 0 ? 0 : (-start + dil - 1) / dil;
+    if (j0 >= k || start + j0 * dil >= size) return o;
+  }
+  return -1;
+}
+
+/* The shape rule of both ops, with the index of the dilation attribute (-1: none) and of
+ * ceil_mode. */
+static int pool_infer_common(const mlg_type *in, int n_in, mlg_attr *attrs, int a_dilation,
+                             int a_ceil, mlg_type *out, mlg_shape_error *err) {
   if (mlg_require_f32(in, n_in, err)) return -1;
   if (mlg_require_rank(&in[0], 0, 4, "[N, C, H, W]", err)) return -1;
   if (mlg_expand_ints(&attrs[A_KERNEL], A_KERNEL, "kernel", 2, 1, MLG_DIM_LIMIT, err)) return -1;
   if (attrs[A_STRIDE].kind == MLG_ATTR_NONE) attrs[A_STRIDE] = attrs[A_KERNEL];
   if (mlg_expand_ints(&attrs[A_STRIDE], A_STRIDE, "stride", 2, 1, MLG_DIM_LIMIT, err)) return -1;
   if (mlg_expand_padding(&attrs[A_PADDING], A_PADDING, err)) return -1;
+  if (a_dilation >= 0 &&
+      mlg_expand_ints(&attrs[a_dilation], a_dilation, "dilation", 2, 1, MLG_DIM_LIMIT, err))
+    return -1;
+  if (mlg_require_bool(&attrs[a_ceil], a_ceil, "ceil_mode", err)) return -1;
   const int64_t *k = attrs[A_KERNEL].ints, *st = attrs[A_STRIDE].ints,
                 *pd = attrs[A_PADDING].ints;
-  /* As PyTorch: padding may be at most half the window, so no window lies in padding only. */
+  const int64_t one[2] = {1, 1}, *dl = a_dilation >= 0 ? attrs[a_dilation].ints : one;
+  int ceil_mode = (int)attrs[a_ceil].ints[0];
   for (int i = 0; i < 4; i++) {
-    if (pd[i] > k[i % 2] / 2) {
-      mlg_shape_errorf(err, -1, A_PADDING,
-                       "padding (%lld) must be at most half the kernel size (%lld)",
+    if (pd[i] >= k[i % 2]) {
+      mlg_shape_errorf(err, -1, A_PADDING, "padding (%lld) must be smaller than the kernel (%lld)",
                        (long long)pd[i], (long long)k[i % 2]);
       return -1;
     }
   }
   const mlg_type *x = &in[0];
-  int64_t oh = mlg_conv_out_size(x->dims[2], pd[0], pd[2], k[0], st[0], 1);
-  int64_t ow = mlg_conv_out_size(x->dims[3], pd[1], pd[3], k[1], st[1], 1);
-  if (oh < 1 || ow < 1) {
-    mlg_shape_errorf(err, -1, A_KERNEL, "the %lldx%lld window does not fit the padded %lldx%lld input",
-                     (long long)k[0], (long long)k[1], (long long)(x->dims[2] + pd[0] + pd[2]),
-                     (long long)(x->dims[3] + pd[1] + pd[3]));
-    return -1;
+  int64_t o[2];
+  for (int a = 0; a < 2; a++) {
+    int64_t size = x->dims[2 + a];
+    o[a] = kt_pool_window_count(size, pd[a], pd[a + 2], k[a], dl[a], st[a], ceil_mode);
+    if (o[a] < 1) {
+      mlg_shape_errorf(err, -1, A_KERNEL, "the %lldx%lld window (dilation [%lld, %lld]) does not "
+                       "fit the padded %lldx%lld input", (long long)k[0], (long long)k[1],
+                       (long long)dl[0], (long long)dl[1], (long long)(x->dims[2] + pd[0] + pd[2]),
+                       (long long)(x->dims[3] + pd[1] + pd[3]));
+      return -1;
+    }
+    int64_t miss = window_without_input(size, pd[a], k[a], dl[a], st[a], o[a]);
+    if (miss >= 0) {
+      mlg_shape_errorf(err, -1, A_PADDING, "window %lld along %s lies in the padding only "
+                       "(every window must keep an element of the input)", (long long)miss,
+                       a ? "W" : "H");
+      return -1;
+    }
   }
-  *out = (mlg_type){ .dtype = MLG_F32, .rank = 4, .dims = { x->dims[0], x->dims[1], oh, ow } };
+  *out = (mlg_type){ .dtype = MLG_F32, .rank = 4, .dims = { x->dims[0], x->dims[1], o[0], o[1] } };
   return 0;
+}
+
+static int max_pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                          mlg_shape_error *err) {
+  return pool_infer_common(in, n_in, attrs, MAX_A_DILATION, MAX_A_CEIL_MODE, out, err);
+}
+
+static int avg_pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                          mlg_shape_error *err) {
+  if (mlg_require_bool(&attrs[AVG_A_COUNT_INCLUDE_PAD], AVG_A_COUNT_INCLUDE_PAD,
+                       "count_include_pad", err))
+    return -1;
+  return pool_infer_common(in, n_in, attrs, -1, AVG_A_CEIL_MODE, out, err);
 }
 
 /* The op's variant is the kt_pool_kind. */
@@ -47,12 +99,19 @@ static int pool2d_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   const int64_t *k = mlg_attr_at(n, A_KERNEL)->ints, *st = mlg_attr_at(n, A_STRIDE)->ints,
                 *pd = mlg_attr_at(n, A_PADDING)->ints;
+  int is_max = n->op->variant == KT_POOL_MAX;
   kt_pool2d_desc d = {
       .kind = n->op->variant,
       .n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
       .kh = k[0], .kw = k[1], .stride_h = st[0], .stride_w = st[1],
       .pad_top = pd[0], .pad_left = pd[1], .pad_bottom = pd[2], .pad_right = pd[3],
+      .ceil_mode = (int)mlg_attr_int(n, is_max ? MAX_A_CEIL_MODE : AVG_A_CEIL_MODE),
+      .exclude_pad = !is_max && !mlg_attr_int(n, AVG_A_COUNT_INCLUDE_PAD),
   };
+  if (is_max) {
+    d.dil_h = mlg_attr_at(n, MAX_A_DILATION)->ints[0];
+    d.dil_w = mlg_attr_at(n, MAX_A_DILATION)->ints[1];
+  }
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_pool2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
@@ -82,21 +141,22 @@ static void global_pool_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
 }
 
-/* max_pool2d and avg_pool2d share attributes, shape rule and lowering (the variant picks the
- * kind). */
-#define WINDOW_POOL_OP(op, pool_kind, summary)                                              \
+/* max_pool2d and avg_pool2d share the window attributes, lowering and cost; the variant picks
+ * the kind, the trailing arguments are the attributes after padding. */
+#define WINDOW_POOL_OP(op, pool_kind, infer_fn, summary, ...)                               \
   const mlg_op_def mlg_op_##op = {                                                          \
     .name = #op,                                                                            \
     .cls = MLG_OPC_POOL,                                                                    \
     .min_inputs = 1,                                                                        \
     .max_inputs = 1,                                                                        \
-    .n_attrs = 3,                                                                           \
+    .n_attrs = 5,                                                                           \
     .attrs = {                                                                              \
       { .name = "kernel", .kind = MLG_ATTR_INTS, .required = 1 },                           \
       { .name = "stride", .kind = MLG_ATTR_INTS },                                          \
       { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },          \
+      __VA_ARGS__                                                                           \
     },                                                                                      \
-    .infer = pool_infer,                                                                    \
+    .infer = infer_fn,                                                                      \
     .lower = pool2d_lower,                                                                  \
     .cost = pool2d_cost,                                                                    \
     .variant = pool_kind,                                                                   \
@@ -104,9 +164,14 @@ static void global_pool_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
     .shape_doc = "[N, C, H, W] → [N, C, H′, W′]",                                           \
     .doc = summary,                                                                         \
   };
-WINDOW_POOL_OP(max_pool2d, KT_POOL_MAX, "max over each kernel window, NCHW (torch.nn.functional.max_pool2d)")
-WINDOW_POOL_OP(avg_pool2d, KT_POOL_AVG,
-               "mean over each kernel window, padding counted (torch avg_pool2d, count_include_pad=True)")
+WINDOW_POOL_OP(max_pool2d, KT_POOL_MAX, max_pool_infer,
+               "max over each kernel window, NCHW (torch.nn.functional.max_pool2d)",
+               { .name = "dilation", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(1) },
+               { .name = "ceil_mode", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) })
+WINDOW_POOL_OP(avg_pool2d, KT_POOL_AVG, avg_pool_infer,
+               "mean over each kernel window, NCHW (torch.nn.functional.avg_pool2d)",
+               { .name = "ceil_mode", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(0) },
+               { .name = "count_include_pad", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(1) })
 
 static int global_pool_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                              mlg_shape_error *err) {

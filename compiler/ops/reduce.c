@@ -1,5 +1,5 @@
-/* reduce.c — reductions over axes (ONNX ReduceSum/Mean/Max/Min; torch.sum/mean/amax/amin):
- * sum, mean, max, min (x, axes=[...], keepdims=0). No axes (or an empty list) reduces every
+/* reduce.c — reductions over axes (ONNX ReduceSum/Mean/Max/Min/Prod;
+ * torch.sum/mean/amax/amin/prod): sum, mean, max, min, prod (x, axes=[...], keepdims=0). No axes (or an empty list) reduces every
  * axis. Normalized: axes sorted, non-negative, unique, and filled in when absent. */
 #include "op_util.h"
 #include "../lower_util.h"
@@ -48,7 +48,7 @@ static int reduce_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, d.prologue.fn ? 0 : 1);
 }
 
-/* The four reductions differ only in name, formula (the variant, a kt_reduce_op) and doc. */
+/* The reductions differ only in name, formula (the variant, a kt_reduce_op) and doc. */
 #define REDUCE_OP(op, formula, summary)                                                     \
   const mlg_op_def mlg_op_##op = {                                                          \
     .name = #op,                                                                            \
@@ -73,3 +73,4 @@ REDUCE_OP(sum, KT_RED_SUM, "sum over axes (default: all)")
 REDUCE_OP(mean, KT_RED_MEAN, "arithmetic mean over axes (default: all)")
 REDUCE_OP(max, KT_RED_MAX, "maximum over axes (default: all)")
 REDUCE_OP(min, KT_RED_MIN, "minimum over axes (default: all)")
+REDUCE_OP(prod, KT_RED_PROD, "product over axes (default: all)")

@@ -20,6 +20,11 @@ int mlg_normalize_axis(int64_t axis, int rank) {
   return (int)(axis < 0 ? axis + rank : axis);
 }
 
+void mlg_split_axis(const mlg_type *x, int axis, int64_t *outer, int64_t *len, int64_t *inner) {
+  *outer = *len = *inner = 1;
+  for (int i = 0; i < x->rank; i++) *(i < axis ? outer : i == axis ? len : inner) *= x->dims[i];
+}
+
 int mlg_broadcast_types(const mlg_type *a, const mlg_type *b, mlg_type *out, mlg_shape_error *err) {
   int rank = a->rank > b->rank ? a->rank : b->rank;
   mlg_type t = { .dtype = a->dtype, .rank = rank };

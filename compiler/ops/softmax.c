@@ -19,10 +19,8 @@ static int softmax_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   int axis = (int)mlg_attr_int(n, A_AXIS);
-  kt_softmax_desc d = {.outer = 1, .axis_len = 1, .inner = 1, .log = n->op->variant,
-                       .subgroups = ctx->subgroups};
-  for (int i = 0; i < x->rank; i++)
-    *(i < axis ? &d.outer : i == axis ? &d.axis_len : &d.inner) *= x->dims[i];
+  kt_softmax_desc d = {.log = n->op->variant, .subgroups = ctx->subgroups};
+  mlg_split_axis(x, axis, &d.outer, &d.axis_len, &d.inner);
   kt_prologue pro = mlg_lower_prologue(ctx, node);
   kt_epilogue epi = mlg_lower_epilogue(ctx, node);
   mlg_kernel_build kb;

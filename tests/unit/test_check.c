@@ -472,6 +472,15 @@ static const bad_case bad_cases[] = {
     "4:24: error: gather: index -4 at position [1] is out of range for axis 1 of size 3 (valid: -3 to 2)", 1 },
   { "model m {\n  input x : f32[1, 4]\n  output y = relu(x, dim=1)\n}\n",
     "3:22: error: relu: unknown attribute 'dim' (relu takes no attributes)", 1 },
+  /* enum attributes take a bare name, never a value, and never look a binding up */
+  { "model m {\n  input x : f32[1, 4]\n  output y = gelu(x, approximate=1)\n}\n",
+    "3:34: error: gelu: attribute 'approximate' expects one of none, tanh, written as a bare name "
+    "(approximate=none)", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  output y = gelu(x, Tanh)\n}\n",
+    "3:22: error: gelu: attribute 'approximate' is one of none, tanh, not 'Tanh'; did you mean "
+    "'tanh'?", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  erf = x\n  output y = gelu(x, approximate=erf)\n}\n",
+    "4:34: error: gelu: attribute 'approximate' is one of none, tanh, not 'erf'", 1 },
 };
 
 static int parses(const char *text) {

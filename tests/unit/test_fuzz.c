@@ -407,15 +407,32 @@ static void gen_type(rng *r, buf *b) {
   buf_puts(b, "]");
 }
 
-static void gen_attr_value(rng *r, buf *b, mlg_attr_kind kind) {
+static void gen_attr_value(rng *r, buf *b, const mlg_attr_def *ad) {
   static const int64_t ints[] = {-3, -2, -1, 0, 1, 1, 2, 3, 4, 8, 100, INT64_C(4611686018427387904)};
   size_t n_ints = sizeof(ints) / sizeof(ints[0]);
+  mlg_attr_kind kind = ad->kind;
   /* Mostly the right kind, sometimes another. */
-  if (rng_below(r, 5) == 0) kind = (mlg_attr_kind)(1 + rng_below(r, 3));
+  if (rng_below(r, 5) == 0) kind = (mlg_attr_kind)(1 + rng_below(r, 5));
   switch (kind) {
   case MLG_ATTR_FLOAT:
     buf_printf(b, "%g", (double)(int64_t)rng_below(r, 2000) / 100.0 - 5.0);
     break;
+  case MLG_ATTR_FLOATS: {
+    size_t n = rng_below(r, MLG_MAX_ATTR_INTS + 2);
+    buf_puts(b, "[");
+    for (size_t i = 0; i < n; i++)
+      buf_printf(b, "%s%g", i ? ", " : "", (double)(int64_t)rng_below(r, 800) / 100.0 - 2.0);
+    buf_puts(b, "]");
+    break;
+  }
+  case MLG_ATTR_ENUM: {
+    /* One of its names, or a name it does not take. */
+    size_t n = 0;
+    while (ad->choices && ad->choices[n]) n++;
+    if (n == 0 || rng_below(r, 6) == 0) buf_puts(b, "nonesuch");
+    else buf_puts(b, ad->choices[rng_below(r, n)]);
+    break;
+  }
   case MLG_ATTR_INTS: {
     size_t n = rng_below(r, MLG_MAX_ATTR_INTS + 2);
     buf_puts(b, "[");
@@ -466,7 +483,7 @@ static void gen_op_program(rng *r, buf *b) {
       if (!def->attrs[a].required && rng_below(r, 2)) continue;
       if (def->attrs[a].required && rng_below(r, 20) == 0) continue;
       buf_printf(b, "%s%s=", sep, def->attrs[a].name);
-      gen_attr_value(r, b, def->attrs[a].kind);
+      gen_attr_value(r, b, &def->attrs[a]);
       sep = ", ";
     }
     buf_puts(b, ")\n");

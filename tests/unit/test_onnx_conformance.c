@@ -14,9 +14,10 @@
  *                mlg does not have), listed
  *   failed       anything else: a compile error after a successful import, a run error, or a
  *                wrong value. The suite fails when any test fails.
- * Inputs that mlg cannot take at run time (a dtype mlg does not have, or a scalar such as
- * Clip's bounds) are bound as constants at import (mlg_onnx_options.const_inputs), as an exporter
- * writes them. The summary prints totals, per-op counts and the unsupported reasons by
+ * Inputs that mlg cannot take at run time (a dtype mlg does not have, a scalar such as Clip's
+ * bounds, or Resize's roi and scales) are bound as constants at import
+ * (mlg_onnx_options.const_inputs), as an exporter writes them. The summary prints totals, per-op
+ * counts and the unsupported reasons by
  * frequency; MLG_ONNX_TESTS=TEXT|TEXT... runs the tests whose name contains one of them,
  * MLG_ONNX_VERBOSE=1 prints every test's result and time. MLG_ONNX_RUN=sample imports and
  * compiles every test but runs only the first one of each op (and of each family of function
@@ -178,6 +179,18 @@ static int compare(const ox_tensor *want, mlg_ir_dtype dtype, const void *got, c
 }
 
 /* Runs one test folder; fills t. */
+/* Whether graph input `name` is the roi or the scales of a Resize node (values an exporter
+ * writes as constants, and mlg needs known at import). */
+static int resize_parameter(const Onnx__GraphProto *g, const char *name) {
+  for (size_t k = 0; k < g->n_node; k++) {
+    const Onnx__NodeProto *n = g->node[k];
+    if (!n || !n->op_type || strcmp(n->op_type, "Resize") != 0) continue;
+    for (size_t i = 1; i < 3 && i < n->n_input; i++)
+      if (n->input[i] && strcmp(n->input[i], name) == 0) return 1;
+  }
+  return 0;
+}
+
 static void run_test(const char *dir, node_test *t) {
   char err[1024];
   uint8_t *bytes = NULL;
@@ -242,7 +255,7 @@ static void run_test(const char *dir, node_test *t) {
   for (;;) {
     int n_consts = 0, retry = 0;
     for (int k = 0; k < n_ins; k++) {
-      if (!run_time_input(&ins[k].value, float_only))
+      if (!run_time_input(&ins[k].value, float_only) || resize_parameter(g, in_names[k]))
         consts[n_consts++] = (mlg_onnx_const_input){.name = in_names[k], .value = ins[k].proto};
       else if (!float_only && ins[k].value.dtype != OX_FLOAT)
         retry = 1;

@@ -43,6 +43,10 @@ static mlg_attr ints(int n, ...) {
 }
 static mlg_attr one(long long v) { return (mlg_attr){ .kind = MLG_ATTR_INT, .n = 1, .ints = { v } }; }
 static mlg_attr flt(double v) { return (mlg_attr){ .kind = MLG_ATTR_FLOAT, .n = 1, .f = v }; }
+static mlg_attr flts2(double a, double b) {
+  return (mlg_attr){ .kind = MLG_ATTR_FLOATS, .n = 2, .floats = { a, b } };
+}
+static mlg_attr choice(long long i) { return (mlg_attr){ .kind = MLG_ATTR_ENUM, .n = 1, .ints = { i } }; }
 
 /* One call of a shape rule: inputs as type specs, attributes given by name over the defaults. */
 typedef struct call {
@@ -219,6 +223,23 @@ START_TEST(test_elementwise) {
   call_init(&c, "gelu");
   run_rc = run(&c, 1, "f32[7, 3]");
   ASSERT_OK(c, "f32[7, 3]");
+  /* approximate is an enum: its default is the first of its choices, none */
+  ck_assert(get(&c, "approximate")->kind == MLG_ATTR_ENUM && get(&c, "approximate")->ints[0] == 0);
+  ck_assert_str_eq(mlg_attr_choice(&c.def->attrs[0], 1), "tanh");
+  ck_assert_ptr_null(mlg_attr_choice(&c.def->attrs[0], 2));
+  call_init(&c, "fmod");
+  run_rc = run(&c, 2, "f32[3, 1, 5]", "f32[4, 5]");
+  ASSERT_OK(c, "f32[3, 4, 5]");
+  ck_assert_int_ne(run(&c, 2, "f32[3]", "i32[3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  static const char *const unary_new[] = {"sin", "cos", "tan", "floor", "ceil", "round", "sign",
+                                          "reciprocal"};
+  for (size_t i = 0; i < sizeof unary_new / sizeof unary_new[0]; i++) {
+    call_init(&c, unary_new[i]);
+    run_rc = run(&c, 1, "f32[2, 1, 3]");
+    ASSERT_OK(c, "f32[2, 1, 3]");
+    ck_assert_int_ne(run(&c, 1, "i32[2]"), 0);
+  }
   call_init(&c, "relu");
   ck_assert_int_ne(run(&c, 1, "i32[3]"), 0);
   ck_assert_int_eq(c.err.input, 0);
@@ -404,6 +425,55 @@ START_TEST(test_conv2d) {
 }
 END_TEST
 
+START_TEST(test_conv1d_conv_transpose2d) {
+  call c;
+  int run_rc;
+  call_init(&c, "conv1d");
+  run_rc = run(&c, 3, "f32[2, 4, 16]", "f32[8, 4, 3]", "f32[8]");
+  ASSERT_OK(c, "f32[2, 8, 14]");
+  ck_assert(get(&c, "padding")->n == 2 && get(&c, "stride")->n == 1);
+  set(&c, "padding", ints(2, 2LL, 1LL)); /* [begin, end] */
+  set(&c, "stride", ints(1, 2LL));
+  run_rc = run(&c, 2, "f32[1, 4, 9]", "f32[8, 4, 4]");
+  ASSERT_OK(c, "f32[1, 8, 5]");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 9, 1]", "f32[8, 4, 4]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+  ck_assert_int_ne(run(&c, 2, "f32[1, 3, 9]", "f32[8, 4, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "weight f32[8, 4, 4] expects 4 input channels, input has 3");
+  set(&c, "padding", ints(3, 1LL, 1LL, 1LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 9]", "f32[8, 4, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 1);
+
+  call_init(&c, "conv_transpose2d");
+  set(&c, "stride", ints(1, 2LL));
+  run_rc = run(&c, 3, "f32[1, 16, 8, 8]", "f32[16, 8, 2, 2]", "f32[8]");
+  ASSERT_OK(c, "f32[1, 8, 16, 16]");
+  ck_assert(get(&c, "padding")->n == 4 && get(&c, "output_padding")->n == 2);
+  /* (5 - 1)·2 - 2 + 1·(3 - 1) + 1 + 1 = 10 rows; groups 2: 2·3 output channels */
+  set(&c, "padding", ints(1, 1LL));
+  set(&c, "output_padding", ints(1, 1LL));
+  set(&c, "groups", one(2));
+  run_rc = run(&c, 2, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]");
+  ASSERT_OK(c, "f32[1, 6, 10, 12]");
+  set(&c, "output_padding", ints(1, 2LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]"), 0);
+  ck_assert_str_eq(c.err.msg, "output_padding (2) must be smaller than the stride (2) or the "
+                              "dilation (1)");
+  call_init(&c, "conv_transpose2d");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 5, 6]", "f32[3, 3, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_int_ne(run(&c, 3, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]", "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "bias must be f32[3], got f32[4]");
+  set(&c, "groups", one(3));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.attr, 4);
+  call_init(&c, "conv_transpose2d"); /* padding that eats the whole output */
+  set(&c, "padding", ints(1, 2LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 1, 1]", "f32[4, 3, 3, 3]"), 0);
+  ck_assert_str_eq(c.err.msg, "the padding [2, 2, 2, 2] leaves a -1x-1 output");
+}
+END_TEST
+
 START_TEST(test_pool) {
   call c;
   int run_rc;
@@ -419,12 +489,36 @@ START_TEST(test_pool) {
   set(&c, "padding", ints(1, 1LL));
   run_rc = run(&c, 1, "f32[1, 2, 5, 7]");
   ASSERT_OK(c, "f32[1, 2, 5, 7]");
-  set(&c, "padding", ints(1, 2LL));
+  ck_assert_int_eq(get(&c, "count_include_pad")->ints[0], 1);
+  set(&c, "padding", ints(1, 2LL)); /* up to kernel - 1 (ONNX), beyond PyTorch's half */
+  run_rc = run(&c, 1, "f32[1, 2, 5, 7]");
+  ASSERT_OK(c, "f32[1, 2, 7, 9]");
+  set(&c, "padding", ints(1, 3LL));
   ck_assert_int_ne(run(&c, 1, "f32[1, 2, 5, 7]"), 0);
-  ck_assert_str_eq(c.err.msg, "padding (2) must be at most half the kernel size (3)");
+  ck_assert_str_eq(c.err.msg, "padding (3) must be smaller than the kernel (3)");
+  set(&c, "padding", ints(1, 0LL));
+  set(&c, "stride", ints(1, 2LL));
+  set(&c, "ceil_mode", one(1)); /* 4 windows along W where floor mode has 3 */
+  run_rc = run(&c, 1, "f32[1, 2, 7, 8]");
+  ASSERT_OK(c, "f32[1, 2, 3, 4]");
+  set(&c, "count_include_pad", one(2));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 2, 7, 8]"), 0);
+  ck_assert_int_eq(c.err.attr, 4);
   call_init(&c, "max_pool2d");
   set(&c, "kernel", ints(1, 9LL));
   ck_assert_int_ne(run(&c, 1, "f32[1, 2, 5, 7]"), 0);
+  /* dilation 2 from one element before a 1-wide input: both taps miss it */
+  set(&c, "kernel", ints(2, 1LL, 2LL));
+  set(&c, "padding", ints(2, 0LL, 1LL));
+  set(&c, "dilation", ints(1, 2LL));
+  set(&c, "stride", ints(1, 1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 1, 3, 1]"), 0);
+  ck_assert_str_eq(c.err.msg, "window 0 along W lies in the padding only (every window must keep "
+                              "an element of the input)");
+  set(&c, "dilation", ints(1, 1LL));
+  run_rc = run(&c, 1, "f32[1, 1, 3, 1]");
+  ASSERT_OK(c, "f32[1, 1, 3, 2]");
+  ck_assert(get(&c, "dilation")->n == 2);
   call_init(&c, "global_avg_pool2d");
   run_rc = run(&c, 1, "f32[1, 16, 32, 32]");
   ASSERT_OK(c, "f32[1, 16, 1, 1]");
@@ -457,6 +551,29 @@ START_TEST(test_norms) {
   run_rc = run(&c, 1, "f32[4, 5]");
   ASSERT_OK(c, "f32[4, 5]");
 
+  call_init(&c, "rms_norm");
+  ck_assert(get(&c, "eps")->f == 1e-6);
+  run_rc = run(&c, 2, "f32[2, 7, 32]", "f32[32]");
+  ASSERT_OK(c, "f32[2, 7, 32]");
+  set(&c, "axis", one(-2));
+  ck_assert_int_ne(run(&c, 2, "f32[2, 7, 32]", "f32[32]"), 0);
+  ck_assert_str_eq(c.err.msg, "weight must be f32[7, 32] (the normalized dims), got f32[32]");
+
+  call_init(&c, "group_norm");
+  ck_assert(c.def->attrs[0].required);
+  set(&c, "groups", one(4));
+  run_rc = run(&c, 3, "f32[2, 8, 5, 5]", "f32[8]", "f32[8]");
+  ASSERT_OK(c, "f32[2, 8, 5, 5]");
+  run_rc = run(&c, 1, "f32[3, 4]");
+  ASSERT_OK(c, "f32[3, 4]");
+  ck_assert_int_ne(run(&c, 1, "f32[2, 6, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "'groups' (4) must divide the 6 channels of x");
+  ck_assert_int_eq(c.err.attr, 0);
+  ck_assert_int_ne(run(&c, 2, "f32[2, 8, 5, 5]", "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "weight must be f32[8] (one per channel), got f32[4]");
+  ck_assert_int_ne(run(&c, 1, "f32[8]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+
   call_init(&c, "softmax");
   run_rc = run(&c, 1, "f32[2, 10]");
   ASSERT_OK(c, "f32[2, 10]");
@@ -476,6 +593,12 @@ END_TEST
 START_TEST(test_reductions) {
   call c;
   int run_rc;
+  call_init(&c, "prod");
+  set(&c, "axes", ints(1, -2LL));
+  set(&c, "keepdims", one(1));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[2, 1, 4]");
+  ck_assert_int_eq(get(&c, "axes")->ints[0], 1);
   call_init(&c, "sum");
   run_rc = run(&c, 1, "f32[2, 3, 4]");
   ASSERT_OK(c, "f32[]");
@@ -560,6 +683,93 @@ START_TEST(test_reshape_transpose_flatten) {
   ASSERT_OK(c, "f32[24, 1]");
   set(&c, "axis", one(4));
   ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+}
+END_TEST
+
+START_TEST(test_expand) {
+  call c;
+  int run_rc;
+  call_init(&c, "expand");
+  set(&c, "shape", ints(3, 2LL, 3LL, 4LL));
+  run_rc = run(&c, 1, "f32[3, 1]");
+  ASSERT_OK(c, "f32[2, 3, 4]");
+  run_rc = run(&c, 1, "i32[4]");
+  ASSERT_OK(c, "i32[2, 3, 4]");
+  ck_assert_int_ne(run(&c, 1, "f32[2, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "cannot broadcast f32[2, 4] to shape[1] = 3: dim 0 is 2, not 1 or 3");
+  ck_assert_int_eq(c.err.input, 0);
+  ck_assert_int_ne(run(&c, 1, "f32[1, 1, 1, 1]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+  set(&c, "shape", ints(2, 0LL, 4LL));
+  ck_assert_int_ne(run(&c, 1, "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "shape[0] is 0 (dims are at least 1)");
+}
+END_TEST
+
+START_TEST(test_pad_resize_cumsum) {
+  call c;
+  int run_rc;
+  call_init(&c, "pad");
+  set(&c, "pads", ints(4, 1LL, 2LL, 0LL, -1LL));
+  run_rc = run(&c, 1, "f32[3, 5]");
+  ASSERT_OK(c, "f32[4, 6]");
+  run_rc = run(&c, 1, "i32[3, 5]");
+  ASSERT_OK(c, "i32[4, 6]");
+  ck_assert_int_ne(run(&c, 1, "f32[3, 5, 2]"), 0);
+  ck_assert_str_eq(c.err.msg, "pads must have 6 values for f32[3, 5, 2] (all begins, then all "
+                              "ends), got 4");
+  set(&c, "pads", ints(2, -2LL, -1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[3]"), 0);
+  ck_assert_str_eq(c.err.msg, "dim 0 (3) padded by -2 and -1 leaves no element");
+  set(&c, "pads", ints(2, 3LL, 0LL));
+  set(&c, "mode", choice(1)); /* reflect */
+  ck_assert_int_ne(run(&c, 1, "f32[3]"), 0);
+  ck_assert_str_eq(c.err.msg, "reflect padding of dim 0 (3 and 0) must be smaller than the dim (3)");
+  set(&c, "mode", choice(2)); /* edge */
+  run_rc = run(&c, 1, "f32[3]");
+  ASSERT_OK(c, "f32[6]");
+  ck_assert_int_ne(run(&c, 1, "f32[1, 1, 1, 1, 1]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+
+  call_init(&c, "resize");
+  set(&c, "scale", flts2(2, 1.5));
+  run_rc = run(&c, 1, "f32[1, 3, 5, 5]");
+  ASSERT_OK(c, "f32[1, 3, 10, 7]");
+  ck_assert(get(&c, "size")->n == 2 && get(&c, "size")->ints[1] == 7);
+  run_rc = run(&c, 1, "f32[1, 3, 5, 5]"); /* normalized attributes check again */
+  ASSERT_OK(c, "f32[1, 3, 10, 7]");
+  set(&c, "size", ints(2, 9LL, 9LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "give either scale=[sh, sw] or size=[h, w], not both");
+  call_init(&c, "resize");
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "give either scale=[sh, sw] or size=[h, w]");
+  set(&c, "scale", flts2(0.1, 1));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "scale 0.1 turns height 5 into 0 (dims are at least 1)");
+  call_init(&c, "resize");
+  set(&c, "size", ints(1, 4LL));
+  set(&c, "align_corners", one(1));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "align_corners applies to mode=linear only (as in PyTorch)");
+  set(&c, "mode", choice(1));
+  run_rc = run(&c, 1, "f32[1, 3, 5, 5]");
+  ASSERT_OK(c, "f32[1, 3, 4, 4]");
+  ck_assert_int_ne(run(&c, 1, "f32[3, 5, 5]"), 0);
+
+  call_init(&c, "cumsum");
+  ck_assert(c.def->attrs[0].required);
+  set(&c, "axis", one(-2));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[2, 3, 4]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 1);
+  set(&c, "axis", one(3));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+  set(&c, "axis", one(0));
+  set(&c, "reverse", one(2));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 2);
 }
 END_TEST
 
@@ -779,6 +989,12 @@ START_TEST(test_costs) {
   int s = add_checked(&gb, "slice", x, 3, slice_n, sl);          /* f32[2, 3, 2] */
   int e = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("exp"),
                                          .type = xn.type, .n_inputs = 1, .inputs = &x });
+  static const char *const cumsum_n[] = { "axis" };
+  mlg_attr cs[1] = { one(1) };
+  int cu = add_checked(&gb, "cumsum", x, 1, cumsum_n, cs);
+  static const char *const expand_n[] = { "shape" };
+  mlg_attr ex[1] = { ints(4, 3LL, 2LL, 3LL, 4LL) };
+  int xp = add_checked(&gb, "expand", x, 1, expand_n, ex);      /* f32[3, 2, 3, 4] */
   int mm_in[2] = { x, w };
   int mm = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("matmul"),
                                           .type = ty("f32[2, 3, 5]"), .n_inputs = 2,
@@ -791,6 +1007,10 @@ START_TEST(test_costs) {
   ck_assert(c.flops == 24 && c.bytes == 2 * 24 * 4);
   mlg_node_cost(g, s, &c);                  /* reads only what it keeps */
   ck_assert(c.flops == 0 && c.bytes == 2 * 12 * 4);
+  mlg_node_cost(g, cu, &c);                 /* one addition per element */
+  ck_assert(c.flops == 24 && c.bytes == 2 * 24 * 4);
+  mlg_node_cost(g, xp, &c);                 /* copies, no arithmetic */
+  ck_assert(c.flops == 0 && c.bytes == (24 + 72) * 4);
   mlg_node_cost(g, mm, &c);                 /* 2·K per output element */
   ck_assert(c.flops == 2 * 30 * 4 && c.bytes == (24 + 20 + 30) * 4);
   mlg_graph_free(g);
@@ -805,11 +1025,14 @@ int main(void) {
   tcase_add_test(tc, test_types_ops);
   tcase_add_test(tc, test_matmul);
   tcase_add_test(tc, test_conv2d);
+  tcase_add_test(tc, test_conv1d_conv_transpose2d);
   tcase_add_test(tc, test_pool);
   tcase_add_test(tc, test_norms);
   tcase_add_test(tc, test_reductions);
   tcase_add_test(tc, test_reshape_transpose_flatten);
   tcase_add_test(tc, test_concat_gather_squeeze);
+  tcase_add_test(tc, test_expand);
+  tcase_add_test(tc, test_pad_resize_cumsum);
   tcase_add_test(tc, test_slice);
   tcase_add_test(tc, test_limits_and_utils);
   suite_add_tcase(s, tc);

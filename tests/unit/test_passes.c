@@ -85,6 +85,10 @@ START_TEST(test_eval_unops_match_libm) {
     ck_assert(same_float(evf(kir_un(f.b, KIR_ERF, c)), erff(x)));
     ck_assert(same_float(evf(kir_un(f.b, KIR_FLOOR, c)), floorf(x)));
     ck_assert(same_float(evf(kir_un(f.b, KIR_CEIL, c)), ceilf(x)));
+    ck_assert(same_float(evf(kir_un(f.b, KIR_SIN, c)), sinf(x)));
+    ck_assert(same_float(evf(kir_un(f.b, KIR_COS, c)), cosf(x)));
+    ck_assert(same_float(evf(kir_un(f.b, KIR_TAN, c)), tanf(x)));
+    ck_assert(same_float(evf(kir_un(f.b, KIR_ROUND, c)), rintf(x)));
     kir_value nv = ev(kir_un(f.b, KIR_NOT, kir_bin(f.b, KIR_LT, c, kir_f32(f.b, 0.0))));
     ck_assert_int_eq(nv.type, KIR_BOOL);
     ck_assert_int_eq(nv.i, !(x < 0.0f));
@@ -93,6 +97,10 @@ START_TEST(test_eval_unops_match_libm) {
   ck_assert_float_eq_tol(evf(kir_un(f.b, KIR_EXP, kir_f32(f.b, 1.0))), (float)exp(1.0), 1e-6);
   ck_assert_float_eq_tol(evf(kir_un(f.b, KIR_ERF, kir_f32(f.b, 0.5))), (float)erf(0.5), 1e-6);
   ck_assert_float_eq_tol(evf(kir_un(f.b, KIR_TANH, kir_f32(f.b, 0.3))), (float)tanh(0.3), 1e-6);
+  /* round: halves to even, as torch.round. */
+  ck_assert(same_float(evf(kir_un(f.b, KIR_ROUND, kir_f32(f.b, 2.5))), 2.0f));
+  ck_assert(same_float(evf(kir_un(f.b, KIR_ROUND, kir_f32(f.b, -3.5))), -4.0f));
+  ck_assert_int_eq(ev(kir_un(f.b, KIR_ROUND, kir_i32(f.b, -7))).i, -7);
   /* Integer unary ops. */
   ck_assert_int_eq(ev(kir_un(f.b, KIR_NEG, kir_i32(f.b, 5))).i, -5);
   ck_assert_int_eq(ev(kir_un(f.b, KIR_NEG, kir_i32(f.b, INT32_MIN))).i, INT32_MIN); /* wraps */

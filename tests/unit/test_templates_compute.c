@@ -1,5 +1,5 @@
 /* test_templates_compute.c — the compute kernel templates (matmul, conv2d, pool, reduce,
- * rowwise) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
+ * rowwise, cumsum, pad, resize) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
  * compared with plain C references computed in double.
  *
  * Tolerance: |got − ref| <= 1e-4 · max(|ref|, floor), i.e. relative 1e-4, with values smaller
@@ -17,6 +17,10 @@
 #include "kir.h"
 #include "templates/argreduce.h"
 #include "templates/conv2d.h"
+#include "templates/conv_transpose2d.h"
+#include "templates/cumsum.h"
+#include "templates/pad.h"
+#include "templates/resize.h"
 #include "templates/matmul_cpu.h"
 #include "templates/matmul.h"
 #include "templates/pool.h"
@@ -293,6 +297,84 @@ static void check_conv(const char *what, kt_conv2d_desc d) { check_conv_on(what,
 
 /* stride, dilation and groups left 0 mean 1 */
 #define CONV(...) ((kt_conv2d_desc){__VA_ARGS__})
+
+/* conv_transpose2d against its definition written the other way round: each input pixel
+ * scatters its window into the (unpadded) full output, which is then cropped. */
+static void check_conv_transpose(const char *what, kt_conv_transpose2d_desc d) {
+  int64_t ho, wo;
+  ck_assert_int_eq(kt_conv_transpose2d_out_size(&d, &ho, &wo), 0);
+  int64_t sh = d.stride_h ? d.stride_h : 1, sw = d.stride_w ? d.stride_w : 1;
+  int64_t dh = d.dil_h ? d.dil_h : 1, dw = d.dil_w ? d.dil_w : 1, groups = d.groups ? d.groups : 1;
+  int64_t cin_g = d.c_in / groups, cout_g = d.c_out / groups;
+  int64_t xn = d.n * d.c_in * d.h * d.w, wn = d.c_in * cout_g * d.kh * d.kw;
+  int64_t yn = d.n * d.c_out * ho * wo;
+  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(d.c_out), *y = nan_vec(yn);
+  double *ref = calloc((size_t)yn, sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t n = 0; n < d.n; n++)
+    for (int64_t c = 0; c < d.c_in; c++)
+      for (int64_t ih = 0; ih < d.h; ih++)
+        for (int64_t iw = 0; iw < d.w; iw++)
+          for (int64_t ol = 0; ol < cout_g; ol++)
+            for (int64_t r = 0; r < d.kh; r++)
+              for (int64_t q = 0; q < d.kw; q++) {
+                int64_t oh = ih * sh + r * dh - d.pad_top, ow = iw * sw + q * dw - d.pad_left;
+                if (oh < 0 || oh >= ho || ow < 0 || ow >= wo) continue;
+                int64_t o = c / cin_g * cout_g + ol;
+                ref[((n * d.c_out + o) * ho + oh) * wo + ow] +=
+                    (double)x[((n * d.c_in + c) * d.h + ih) * d.w + iw] *
+                    w[((c * cout_g + ol) * d.kh + r) * d.kw + q];
+              }
+  if (d.has_bias)
+    for (int64_t i = 0; i < yn; i++) ref[i] += bias[i / (ho * wo) % d.c_out];
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t gr[3];
+  run_arg args[4];
+  int na = 0;
+  ck_assert_msg(kt_conv_transpose2d(m, "convt", &d, &k, gr) == 0, "%s: %s", what, kir_module_error(m));
+  args[na++] = (run_arg){x, xn};
+  args[na++] = (run_arg){w, wn};
+  if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
+  args[na++] = (run_arg){y, yn};
+  run_kernel(k, gr, args, na);
+  expect_close(what, y, ref, yn, 1.0);
+  kir_module_free(m);
+  free(x), free(w), free(bias), free(y), free(ref);
+}
+
+#define CONVT(...) ((kt_conv_transpose2d_desc){__VA_ARGS__})
+
+START_TEST(conv_transpose) {
+  check_conv_transpose("3x3 stride 1", CONVT(.n = 1, .c_in = 3, .h = 4, .w = 5, .c_out = 2, .kh = 3, .kw = 3, .has_bias = 1));
+  check_conv_transpose("2x2 stride 2 (U-Net up)", CONVT(.n = 2, .c_in = 4, .h = 3, .w = 3, .c_out = 3, .kh = 2, .kw = 2,
+                                                        .stride_h = 2, .stride_w = 2, .has_bias = 1));
+  check_conv_transpose("stride [2,3], pads, output padding", CONVT(.n = 1, .c_in = 2, .h = 4, .w = 5, .c_out = 4, .kh = 3,
+                                                                   .kw = 2, .stride_h = 2, .stride_w = 3, .pad_top = 1,
+                                                                   .pad_left = 0, .pad_bottom = 2, .pad_right = 1,
+                                                                   .out_pad_h = 1, .out_pad_w = 2));
+  check_conv_transpose("dilation 2, groups 2, 65 outputs a group", CONVT(.n = 1, .c_in = 4, .h = 5, .w = 7, .c_out = 6, .kh = 3,
+                                                                         .kw = 3, .dil_h = 2, .dil_w = 2, .groups = 2,
+                                                                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+                                                                         .pad_right = 1, .has_bias = 1, .local_size = 65));
+}
+END_TEST
+
+START_TEST(conv_transpose_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_conv_transpose2d_desc d = CONVT(.n = 1, .c_in = 3, .h = 4, .w = 4, .c_out = 4, .kh = 3, .kw = 3, .groups = 2);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "g", &d, &k, g), "groups (2) must divide the input channels (3)");
+  d = CONVT(.n = 1, .c_in = 2, .h = 1, .w = 1, .c_out = 2, .kh = 1, .kw = 1, .pad_top = 1);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "p", &d, &k, g), "leaves an empty output");
+  d = CONVT(.n = 1, .c_in = 2, .h = 2, .w = 2, .c_out = 2, .kh = 1, .kw = 1, .out_pad_w = -1);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "o", &d, &k, g), "paddings >= 0");
+  d = CONVT(.n = 1, .c_in = 2, .h = 2, .w = 2, .c_out = 2, .kh = 1, .kw = 1, .local_size = 2048);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "l", &d, &k, g), "local size 2048");
+  kir_module_free(m);
+}
+END_TEST
 
 START_TEST(conv_basic) {
   check_conv("lenet conv1", CONV(.n = 1, .c_in = 1, .h = 28, .w = 28, .c_out = 6, .kh = 5, .kw = 5, .has_bias = 1));
@@ -709,7 +791,7 @@ START_TEST(rowwise_maps_short_rows_to_items) {
   ck_assert_int_eq(k->local_size[0], 128);
   ck_assert_int_eq(g[0], 256);
   ck_assert_int_eq(k->n_locals, 1);
-  kt_layer_norm_desc ln = {100, 16, 1e-5, 1, 1, 32, 0};
+  kt_layer_norm_desc ln = {100, 16, 1e-5, 1, 1, 32, 0, 0, 0, 0};
   ck_assert_int_eq(kt_layer_norm(m, "ln_short", &ln, &k, g), 0);
   ck_assert_int_eq(k->local_size[0], 32);
   ck_assert_int_eq(g[0], 4);
@@ -719,23 +801,29 @@ START_TEST(rowwise_maps_short_rows_to_items) {
 }
 END_TEST
 
+/* layer_norm, and its rms_norm and group_norm forms (rowwise.h). */
 static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
   int64_t xn = d.rows * d.norm_size;
-  float *x = rand_vec(xn), *w = rand_vec(d.norm_size), *bias = rand_vec(d.norm_size), *y = nan_vec(xn);
+  /* group_norm's weight and bias hold one value per channel of the image. */
+  int64_t wn = d.groups > 0 ? d.groups * (d.norm_size / d.spatial) : d.norm_size;
+  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(wn), *y = nan_vec(xn);
   for (int64_t i = 0; i < xn; i++) x[i] = x[i] * 2.0f + 0.5f; /* a non-zero mean */
   double *ref = malloc(xn * sizeof(double));
   ck_assert_ptr_nonnull(ref);
   for (int64_t r = 0; r < d.rows; r++) {
     const float *row = x + r * d.norm_size;
     double mu = 0, var = 0;
-    for (int64_t j = 0; j < d.norm_size; j++) mu += row[j];
-    mu /= (double)d.norm_size;
+    if (!d.rms) {
+      for (int64_t j = 0; j < d.norm_size; j++) mu += row[j];
+      mu /= (double)d.norm_size;
+    }
     for (int64_t j = 0; j < d.norm_size; j++) var += (row[j] - mu) * (row[j] - mu);
     var /= (double)d.norm_size;
     for (int64_t j = 0; j < d.norm_size; j++) {
+      int64_t c = d.groups > 0 ? (r % d.groups) * (d.norm_size / d.spatial) + j / d.spatial : j;
       double v = (row[j] - mu) / sqrt(var + d.eps);
-      if (d.has_weight) v *= w[j];
-      if (d.has_bias) v += bias[j];
+      if (d.has_weight) v *= w[c];
+      if (d.has_bias) v += bias[c];
       ref[r * d.norm_size + j] = v;
     }
   }
@@ -746,8 +834,8 @@ static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
   run_arg args[4];
   int na = 0;
   args[na++] = (run_arg){x, xn};
-  if (d.has_weight) args[na++] = (run_arg){w, d.norm_size};
-  if (d.has_bias) args[na++] = (run_arg){bias, d.norm_size};
+  if (d.has_weight) args[na++] = (run_arg){w, wn};
+  if (d.has_bias) args[na++] = (run_arg){bias, wn};
   args[na++] = (run_arg){y, xn};
   run_kernel(k, g, args, na);
   expect_close(what, y, ref, xn, 1.0);
@@ -756,12 +844,17 @@ static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
 }
 
 START_TEST(rowwise_layer_norm) {
-  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0});
-  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32, 0});
-  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0});
-  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0});
-  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0});
-  check_layer_norm("layer_norm short rows [100,24] w+b", (kt_layer_norm_desc){100, 24, 1e-5, 1, 1, 0, 0});
+  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm short rows [100,24] w+b", (kt_layer_norm_desc){100, 24, 1e-5, 1, 1, 0, 0, 0, 0, 0});
+  check_layer_norm("rms_norm [6,40] weight", (kt_layer_norm_desc){6, 40, 1e-6, 1, 0, 0, 0, 1, 0, 0});
+  check_layer_norm("rms_norm [3,777] plain", (kt_layer_norm_desc){3, 777, 1e-6, 0, 0, 0, 0, 1, 0, 0});
+  /* group_norm: 2 images × 3 groups of 2 channels × 5 pixels; 4 groups of 3 channels × 40 */
+  check_layer_norm("group_norm [2·3, 2·5] w+b", (kt_layer_norm_desc){6, 10, 1e-5, 1, 1, 0, 0, 0, 3, 5});
+  check_layer_norm("group_norm [4, 3·40] weight", (kt_layer_norm_desc){4, 120, 1e-5, 1, 0, 0, 0, 0, 4, 40});
 }
 END_TEST
 
@@ -812,10 +905,71 @@ START_TEST(rowwise_rejects_bad_descriptors) {
   ASSERT_REJECTS(m, kt_softmax(m, "s0", &s, &k, g), "at least 1");
   s = (kt_softmax_desc){2, 5, 1, 0, 48, 0};
   ASSERT_REJECTS(m, kt_softmax(m, "s1", &s, &k, g), "local size 48");
-  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0};
+  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0, 0, 0, 0};
   ASSERT_REJECTS(m, kt_layer_norm(m, "l0", &l, &k, g), "at least 1");
   kt_batch_norm_desc bn = {1, 1, 1, 1e-5, 0, 0, 2000};
   ASSERT_REJECTS(m, kt_batch_norm(m, "b0", &bn, &k, g), "local size 2000");
+  ck_assert_int_eq(kir_module_count(m), 0);
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- scans, padding, resizing */
+
+/* cumsum against a double reference: serial lines, and long lines a work-group each (chunks
+ * that do not divide the line, every direction). */
+START_TEST(cumsum_serial_and_work_group) {
+  static const struct { int64_t outer, len, inner; int excl, rev; } cases[] = {
+    {3, 7, 5, 0, 0}, {2, 9, 1, 1, 1}, {1, 1000, 1, 0, 0}, {2, 301, 3, 1, 0}, {1, 700, 2, 0, 1},
+    {3, 1029, 1, 1, 1},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    kt_cumsum_desc d = {.outer = cases[c].outer, .len = cases[c].len, .inner = cases[c].inner,
+                        .exclusive = cases[c].excl, .reverse = cases[c].rev};
+    int64_t n = d.outer * d.len * d.inner;
+    kir_module *m = kir_module_new();
+    kir_kernel *k;
+    int64_t g[3];
+    ck_assert_int_eq(kt_cumsum(m, "k_cumsum", &d, &k, g), 0);
+    float *x = rand_vec(n), *y = nan_vec(n);
+    double *ref = malloc(n * sizeof(double));
+    ck_assert_ptr_nonnull(ref);
+    for (int64_t o = 0; o < d.outer; o++)
+      for (int64_t i = 0; i < d.inner; i++) {
+        double acc = 0;
+        for (int64_t s = 0; s < d.len; s++) {
+          int64_t j = d.reverse ? d.len - 1 - s : s, at = (o * d.len + j) * d.inner + i;
+          if (d.exclusive) ref[at] = acc;
+          acc += x[at];
+          if (!d.exclusive) ref[at] = acc;
+        }
+      }
+    run_arg args[2] = {{x, n}, {y, n}};
+    run_kernel(k, g, args, 2);
+    expect_close("cumsum", y, ref, n, 1.0);
+    free(x);
+    free(y);
+    free(ref);
+    kir_module_free(m);
+  }
+}
+END_TEST
+
+START_TEST(resample_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_cumsum_desc c = {.outer = 1, .len = 0, .inner = 1};
+  ASSERT_REJECTS(m, kt_cumsum(m, "c0", &c, &k, g), "at least 1");
+  c = (kt_cumsum_desc){.outer = 1, .len = 5000, .inner = 1, .local_size = 96};
+  ASSERT_REJECTS(m, kt_cumsum(m, "c1", &c, &k, g), "local size 96");
+  kt_pad_desc p = {.rank = 1, .shape = {3}, .begin = {-2}, .end = {-1}, .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_pad(m, "p0", &p, &k, g), "leave none");
+  p = (kt_pad_desc){.rank = 1, .shape = {3}, .begin = {3}, .mode = KT_PAD_REFLECT,
+                    .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_pad(m, "p1", &p, &k, g), "smaller than the dim");
+  kt_resize_desc r = {.n = 1, .c = 1, .h = 4, .w = 4, .out_h = 0, .out_w = 2};
+  ASSERT_REJECTS(m, kt_resize(m, "r0", &r, &k, g), "at least 1");
   ck_assert_int_eq(kir_module_count(m), 0);
   kir_module_free(m);
 }
@@ -827,7 +981,7 @@ END_TEST
  * success: the template returns -1, no kernel and a reason (never crashes), then 0 once it
  * fits. */
 START_TEST(templates_survive_allocation_failure) {
-  for (int which = 0; which < 8; which++) {
+  for (int which = 0; which < 13; which++) {
     int ok = 0;
     for (long n = 0; n < 100000 && !ok; n++) {
       kir_module *m = kir_module_new();
@@ -864,12 +1018,35 @@ START_TEST(templates_survive_allocation_failure) {
         rc = kt_softmax(m, "k", &d, &k, g);
       } break;
       case 6: {
-        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0};
+        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0, 1, 0, 0};
         rc = kt_layer_norm(m, "k", &d, &k, g);
       } break;
-      default: {
+      case 7: {
         kt_batch_norm_desc d = {2, 3, 4, 1e-5, 1, 1, 0};
         rc = kt_batch_norm(m, "k", &d, &k, g);
+      } break;
+      case 8: {
+        kt_cumsum_desc d = {.outer = 2, .len = 600, .inner = 1, .exclusive = 1, .reverse = 1};
+        rc = kt_cumsum(m, "k", &d, &k, g);
+      } break;
+      case 9: {
+        kt_pad_desc d = {.rank = 2, .shape = {3, 4}, .begin = {1, 0}, .end = {0, 2},
+                         .dtype = KIR_F32};
+        rc = kt_pad(m, "k", &d, &k, g);
+      } break;
+      case 10: {
+        kt_resize_desc d = {.n = 1, .c = 2, .h = 3, .w = 4, .out_h = 5, .out_w = 7,
+                            .mode = KT_RESIZE_LINEAR, .scale_h = 0.6f, .scale_w = 0.57f};
+        rc = kt_resize(m, "k", &d, &k, g);
+      } break;
+      case 11: {
+        kt_conv_transpose2d_desc d = {.n = 1, .c_in = 4, .h = 3, .w = 3, .c_out = 2, .kh = 2, .kw = 2,
+                                      .stride_h = 2, .stride_w = 2, .pad_top = 1, .groups = 2, .has_bias = 1};
+        rc = kt_conv_transpose2d(m, "k", &d, &k, g);
+      } break;
+      default: {
+        kt_cumsum_desc d = {.outer = 3, .len = 5, .inner = 2};
+        rc = kt_cumsum(m, "k", &d, &k, g);
       } break;
       }
       if (rc == 0) {
@@ -902,6 +1079,8 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, conv_stride_dilation_padding);
   tcase_add_test(tc, conv_groups);
   tcase_add_test(tc, conv_cpu);
+  tcase_add_test(tc, conv_transpose);
+  tcase_add_test(tc, conv_transpose_rejects_bad_descriptors);
   suite_add_tcase(s, tc);
   tc = tcase_create("pool");
   tcase_add_test(tc, pool_max);
@@ -922,6 +1101,10 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, rowwise_layer_norm);
   tcase_add_test(tc, rowwise_batch_norm);
   tcase_add_test(tc, rowwise_rejects_bad_descriptors);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("resample");
+  tcase_add_test(tc, cumsum_serial_and_work_group);
+  tcase_add_test(tc, resample_rejects_bad_descriptors);
   suite_add_tcase(s, tc);
   tc = tcase_create("robustness");
   tcase_add_test(tc, templates_survive_allocation_failure);
