@@ -60,8 +60,10 @@ kir_expr *kt_fast_exp(kir_builder *b, kir_expr *x) {
                             f(b, -104.0)));
   /* n = round(x / ln2); r = x − n·ln2 with ln2 split in two (the first part has 9 significant
    * bits, so n·ln2_hi is exact for |n| < 2^15). */
-  kir_expr *n = let(b, "ex_n", kir_un(b, KIR_FLOOR, add(b, mul(b, xc, f(b, 1.44269504088896341)), f(b, 0.5))));
-  kir_expr *r = let(b, "ex_r", sub(b, sub(b, xc, mul(b, n, f(b, 0.693359375))), mul(b, n, f(b, -2.12194440e-4))));
+  kir_expr *scaled = add(b, mul(b, xc, f(b, 1.44269504088896341)), f(b, 0.5));
+  kir_expr *n = let(b, "ex_n", kir_un(b, KIR_FLOOR, scaled));
+  kir_expr *hi = sub(b, xc, mul(b, n, f(b, 0.693359375)));
+  kir_expr *r = let(b, "ex_r", sub(b, hi, mul(b, n, f(b, -2.12194440e-4))));
   kir_expr *p = horner(b, exp_c, COUNT(exp_c), r);
   /* 2^n as 2^n1 · 2^(n − n1), n1 = floor(n/2): both factors are normal floats for every n in
    * [−150, 129], so subnormal and overflowing results round once, in the last multiply. */
@@ -74,7 +76,8 @@ kir_expr *kt_fast_erf(kir_builder *b, kir_expr *x) {
   x = operand(b, "ef_in", x);
   kir_expr *a = let(b, "ef_a", kir_un(b, KIR_ABS, x));
   kir_expr *small = mul(b, x, horner(b, kt_fm_erf_p, KT_FM_ERF_P, let(b, "ef_t", mul(b, x, x))));
-  kir_expr *u = let(b, "ef_u", kir_bin(b, KIR_DIV, f(b, 1.0), add(b, f(b, 1.0), mul(b, f(b, 0.5), a))));
+  kir_expr *den = add(b, f(b, 1.0), mul(b, f(b, 0.5), a));
+  kir_expr *u = let(b, "ef_u", kir_bin(b, KIR_DIV, f(b, 1.0), den));
   kir_expr *q = horner(b, kt_fm_erf_q, KT_FM_ERF_Q, u);
   /* Large |x|: exp(−x²) underflows to 0 and the result is exactly ±1; NaN stays NaN. */
   kir_expr *e = kt_fast_exp(b, let(b, "ef_x2", kir_un(b, KIR_NEG, mul(b, a, a))));

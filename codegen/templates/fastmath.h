@@ -12,15 +12,15 @@
  * Accuracy, measured on PoCL by test_templates_compute (`fastmath_accuracy`) against the
  * double-precision libm result over a dense sweep:
  *  - exp: Cody–Waite reduction x = n·ln2 + r, |r| <= ln2/2, a degree-7 Taylor polynomial, and
- *    2^n built as two exponent fields through kir_bitcast (so results down to the subnormals
- *    round once): 0.9 ulp. exp(x) = 0 below -104, +inf above 89 (and where float overflows);
+ *    2^n built as two exponent fields through kir_bitcast (so results down to the
+ *    subnormals round once): 0.9 ulp. exp(x) = 0 below -104, +inf above 89 (and where float overflows);
  *    NaN in, NaN out.
  *  - erf: x·P(x²) for |x| < 1; 1 − exp(−x²)·Q(1/(1 + |x|/2)) above: 2.3 ulp, 1.3e-7 absolute.
  *    The fits are the project's own least-squares fits, also printed by the GLSL printer's
  *    mlg_erf (the spelling of the IR's KIR_ERF there).
  *
- * Each function declares its intermediate values as variables (kir_decl in the builder's current
- * block, names starting ex_ and ef_) and returns an expression over them, to be used in that
+ * Each function declares its intermediate values as variables (kir_decl in the builder's
+ * current block, names starting ex_ and ef_) and returns an expression over them, to be used in that
  * block: call it where the value is needed, as the kernel templates call scalar formulas.
  * Constant folding evaluates such formulas with kir_eval_decls. NULL in → NULL out.
  * Thread safety: as the builder. */
