@@ -8,7 +8,8 @@
  *
  * What GLSL spells differently is written once here, as helper functions emitted only into the
  * shaders that use them (names start with mlg_, which the frame reserves):
- *  - erf: GLSL has none. mlg_erf is our own fit (two pieces, coefficients below; the fit
+ *  - erf: GLSL has none. mlg_erf is our own fit (two pieces, coefficients in
+ *    templates/fastmath.c, whose IR form the kernel templates build instead of KIR_ERF; the fit
  *    itself is within 1.2e-9). Evaluated in float against mpmath on a dense grid over [-6, 6]
  *    plus magnitudes down to 1e-30: 1.28e-7 absolute, 1.7e-7 relative; run on lavapipe
  *    (200,000 points over [-8, 8] and tiny values, against C's erf): 1.35e-7 and 1.7e-7.
@@ -48,19 +49,13 @@
 
 #include "kir.h"
 #include "kir_print.h"
+#include "templates/fastmath.h"
 
 #define GLSL_MAX_BUFFERS 32
 
 /* ---- helper function sources ---- */
 
-/* erf(x) = x·P(x²) for |x| < 1; 1 − exp(−x²)·Q(u), u = 1/(1 + |x|/2), for 1 <= |x| < 4; ±1
- * beyond (erf(4) rounds to 1.0f). Least-squares fits on Chebyshev nodes against mpmath,
- * coefficients rounded to float, highest degree first. */
-static const double erf_p[] = {7.89821061e-05, -0.000802435388, 0.00519005349, -0.0268548094,
-                               0.112836123, -0.376126289, 1.12837923};
-static const double erf_q[] = {0.119280629, -0.471049935, 0.563167095, -0.103617974,
-                               0.347843736, 0.259666681, 0.284917027, -0.000154544046};
-/* tanh(x) = x·T(x²) for |x| < 0.625. */
+/* erf: fastmath.h's fits (kt_fm_erf_p, kt_fm_erf_q). tanh(x) = x·T(x²) for |x| < 0.625. */
 static const double tanh_t[] = {-0.00569752231, 0.0206303075, -0.0537358634, 0.133313656,
                                 -0.333332747, 1.0};
 /* On |r| <= pi/4: sin(r) = r + r³·S(r²), cos(r) = 1 − r²/2 + r⁴·C(r²). */
@@ -90,12 +85,12 @@ static void emit_erf(FILE *out) {
         "  if (a < 1.0) {\n"
         "    float t = x * x;\n"
         "    return x * (", out);
-  print_horner(out, erf_p, (int)(sizeof(erf_p) / sizeof(erf_p[0])), "t");
+  print_horner(out, kt_fm_erf_p, KT_FM_ERF_P, "t");
   fputs(");\n"
         "  }\n"
         "  float u = 1.0 / (1.0 + 0.5 * a);\n"
         "  float q = ", out);
-  print_horner(out, erf_q, (int)(sizeof(erf_q) / sizeof(erf_q[0])), "u");
+  print_horner(out, kt_fm_erf_q, KT_FM_ERF_Q, "u");
   fputs(";\n"
         "  float r = a >= 4.0 ? 1.0 : 1.0 - exp(-a * a) * q;\n"
         "  return x < 0.0 ? -r : r;\n"
@@ -426,6 +421,16 @@ static void gl_cast(kir_printer *p, kir_type t, const kir_expr *a) {
   fputc(')', p->out);
 }
 
+static void gl_bitcast(kir_printer *p, kir_type t, const kir_expr *a) {
+  const char *fn = t.scalar == KIR_I32   ? "floatBitsToInt("
+                   : t.scalar == KIR_U32 ? "floatBitsToUint("
+                   : a->type.scalar == KIR_U32 ? "uintBitsToFloat("
+                                               : "intBitsToFloat(";
+  fputs(fn, p->out);
+  kir_print_expr(p, a);
+  fputc(')', p->out);
+}
+
 /* GLSL has no portable unroll pragma; drivers unroll constant-trip loops themselves. */
 static void gl_unroll(kir_printer *p, int unroll) {}
 
@@ -633,7 +638,7 @@ static const kir_dialect glsl_dialect = {
   .work_item_id = gl_work_item_id,
   .inf = "uintBitsToFloat(0x7F800000u)", .nan = "uintBitsToFloat(0x7FC00000u)",
   .float_suffix = "",
-  .load = gl_load, .store = gl_store, .cast = gl_cast,
+  .load = gl_load, .store = gl_store, .cast = gl_cast, .bitcast = gl_bitcast,
   /* A control barrier plus visibility of shared-memory writes (tree reductions need both). */
   .barrier = "memoryBarrierShared(); barrier();",
   .component_fmt = "[%d]",

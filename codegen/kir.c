@@ -635,6 +635,18 @@ kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a) {
   return e;
 }
 
+kir_expr *kir_bitcast(kir_builder *b, kir_type to, kir_expr *a) {
+  if (bad(b, a)) return NULL;
+  if (a->type.width != to.width || (a->type.scalar == KIR_F32) == (to.scalar == KIR_F32) ||
+      a->type.scalar == KIR_BOOL || to.scalar == KIR_BOOL) {
+    b->failed = 1; /* only float <-> int of one width has a spelling in both languages */
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_BITCAST, to);
+  if (e) e->a = a;
+  return e;
+}
+
 kir_expr *kir_component(kir_builder *b, kir_expr *v, int i) {
   if (bad(b, v)) return NULL;
   if (i < 0 || i >= v->type.width) {

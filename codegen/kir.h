@@ -66,7 +66,8 @@ typedef enum kir_expr_kind {
   KIR_E_VECTOR,    /* a vector of type.width (2 or 4) scalars: a, b (, c, d) */
   KIR_E_SWIZZLE,   /* lanes index .. index + type.width − 1 of the vector a */
   KIR_E_SUBGROUP,  /* subgroup builtin `index` (kir_subgroup_builtin), I32 — Vulkan only */
-  KIR_E_SUBGROUP_REDUCE /* op (KIR_ADD/MUL/MIN/MAX) of scalar a over the subgroup — Vulkan only */
+  KIR_E_SUBGROUP_REDUCE, /* op (KIR_ADD/MUL/MIN/MAX) of scalar a over the subgroup — Vulkan only */
+  KIR_E_BITCAST    /* a's bits read as type (F32 <-> I32/U32, same width): as_float / intBitsToFloat */
 } kir_expr_kind;
 
 /* Subgroup builtins (GLSL gl_SubgroupSize, gl_SubgroupID, gl_SubgroupInvocationID,
@@ -235,6 +236,9 @@ kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr
 /* `a` converted to `to` (a storage type converts to its compute type: the rounding to the
  * storage type happens where the value is stored). */
 kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a);
+/* a's bits reinterpreted as `to` (F32 to I32/U32 or back, width kept): OpenCL `as_float(a)`,
+ * GLSL `intBitsToFloat(a)`. The fast math of codegen/templates/fastmath.h builds 2^n with it. */
+kir_expr *kir_bitcast(kir_builder *b, kir_type to, kir_expr *a);
 /* Component i (0 <= i < width) of vector v: OpenCL `(v).sI`, GLSL `(v)[i]`. */
 kir_expr *kir_component(kir_builder *b, kir_expr *v, int i);
 /* Lanes start .. start + width − 1 of vector v as a vector of `width` (2, 4 or 8; 1 gives

@@ -53,5 +53,10 @@ double kir_value_as_double(kir_value v);
  * variable or load callback, a subgroup builtin or reduction (device state), an integer
  * division by zero, or nesting deeper than 512. */
 int kir_eval(const kir_expr *e, const kir_eval_env *env, kir_value *out);
+/* Runs the top-level statements of k, which must all be declarations or assignments (a scalar
+ * formula that names its parts, fastmath.h): each value evaluated in env and stored in
+ * vars[var], where env->vars points at vars (k->n_vars of them). Returns 0, or -1 when a
+ * statement is of another kind or a value cannot be evaluated. */
+int kir_eval_decls(const kir_kernel *k, const kir_eval_env *env, kir_value *vars);
 
 #endif

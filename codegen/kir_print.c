@@ -154,6 +154,9 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
   case KIR_E_CAST:
     d->cast(p, e->type, e->a);
     break;
+  case KIR_E_BITCAST:
+    d->bitcast(p, e->type, e->a);
+    break;
   case KIR_E_COMPONENT:
     kir_print_expr_prec(p, e->a, PREC_ATOM);
     fprintf(out, d->component_fmt, e->index);

@@ -32,6 +32,8 @@ typedef struct kir_dialect {
   void (*store)(kir_printer *p, const kir_stmt *s);
   /* Conversion of `a` to `t`. */
   void (*cast)(kir_printer *p, kir_type t, const kir_expr *a);
+  /* The bits of `a` read as `t` (KIR_E_BITCAST). */
+  void (*bitcast)(kir_printer *p, kir_type t, const kir_expr *a);
   const char *barrier;                    /* full statement text without indentation */
   /* Vector component access after the parenthesized vector: ".s%X" (OpenCL), "[%d]" (GLSL). */
   const char *component_fmt;

@@ -128,6 +128,13 @@ static void cl_cast(kir_printer *p, kir_type t, const kir_expr *a) {
   kir_print_expr_prec(p, a, KIR_PREC_ATOM); /* parenthesized unless an atom */
 }
 
+static void cl_bitcast(kir_printer *p, kir_type t, const kir_expr *a) {
+  char buf[32];
+  fprintf(p->out, "as_%s(", cl_type_name(t, buf, sizeof(buf)));
+  kir_print_expr(p, a);
+  fputc(')', p->out);
+}
+
 static void cl_unroll(kir_printer *p, int unroll) {
   kir_print_indent(p);
   if (unroll < 0)
@@ -169,7 +176,7 @@ static const kir_dialect opencl_dialect = {
   .fmod_fn = "fmod",
   .work_item_id = cl_work_item_id,
   .inf = "INFINITY", .nan = "NAN", .float_suffix = "f",
-  .load = cl_load, .store = cl_store, .cast = cl_cast,
+  .load = cl_load, .store = cl_store, .cast = cl_cast, .bitcast = cl_bitcast,
   .barrier = "barrier(CLK_LOCAL_MEM_FENCE);",
   .component_fmt = ".s%X",
   .vector_ctor_is_cast = 1,

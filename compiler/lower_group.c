@@ -26,12 +26,18 @@
 #include "lower_util.h"
 #include "op.h"
 #include "templates/elementwise.h"
+#include "templates/matmul.h"
 
 #define FK_MAX_BUFS 30   /* GLSL allows 32 buffer parameters; leave room for the template's */
 #define FK_MAX_MEMO 512
 #define FK_MAX_DECOMP 64
-/* ELEMENTWISE groups: consecutive elements per work-item (vector loads of direct inputs). */
+/* ELEMENTWISE groups: consecutive elements per work-item (vector loads of direct inputs). Not on
+ * a CPU: PoCL vectorizes the loop over a work-group's items itself (8 lanes on this AVX-512 host)
+ * only when the kernel has no vector-typed value ("instruction return type cannot be vectorized"
+ * for the vload4), and then runs its library exp and tanh, and fastmath.h's erf, 8 elements at a
+ * time (docs/performance.md, Transcendentals). */
 #define KT_EW_VEC_WIDTH 4
+#define KT_EW_VEC_WIDTH_CPU 1
 
 /* An element position in a tensor of `rank` dims: its contiguous linear index and/or its
  * coordinates (c[d] NULL for dims of size 1, which are always 0). */
@@ -568,7 +574,9 @@ int mlg_lower_group(mlg_lower_ctx *ctx, int gi) {
     ctx->fused = fk; /* no anchor: only for mlg_lower_fused_failure */
     int64_t n = mlg_type_numel(&root->type);
     rc = kt_elementwise_body_lanes(ctx->out->module, kb.name, n, mlg_kir_scalar(root->type.dtype),
-                                   KT_EW_VEC_WIDTH, body_cb, fk, 0, &kb.kernel, kb.groups);
+                                   ctx->device_class == KT_DEVICE_CPU ? KT_EW_VEC_WIDTH_CPU
+                                                                      : KT_EW_VEC_WIDTH,
+                                   body_cb, fk, 0, &kb.kernel, kb.groups);
     rc = mlg_lower_finish(ctx, gr->root, &kb, rc, fk->buf_tensor, fk->n_bufs);
     ctx->fused = NULL;
     ctx->group_label = NULL;

@@ -50,8 +50,10 @@ static void broadcast_strides(const mlg_type *in, int rank, int64_t *st) {
   }
 }
 
-/* Evaluates old's scalar formula over the const inputs c[0..n) into out. Returns 0, or -1 when
- * the formula cannot be built or evaluated (the node is then left as it is). */
+/* Evaluates old's scalar formula over the const inputs c[0..n) into out. A formula may declare
+ * variables of its own before its value (fastmath.h's exp, tanh, erf): the scratch kernel's
+ * declarations are evaluated in order, then the value. Returns 0, or -1 when the formula cannot
+ * be built or evaluated (the node is then left as it is). */
 static int fold_elementwise(kir_module *m, const mlg_node *old, const mlg_node *const *c,
                             void *out) {
   int n = old->n_inputs;
@@ -64,19 +66,23 @@ static int fold_elementwise(kir_module *m, const mlg_node *old, const mlg_node *
     leaves[k] = v == k ? kir_var(b, v) : NULL;
   }
   kir_expr *f = kir_builder_failed(b) ? NULL : old->op->scalar(b, leaves, old);
-  int rc = f && !kir_builder_failed(b) ? 0 : -1;
+  kir_kernel *scratch = NULL;
+  /* Frees the builder; the scratch kernel is taken out of the module's list below, its memory
+   * dies with the module. */
+  if (kir_kernel_end(b, &scratch) != 0) return -1;
+  kir_value *vals = f ? calloc((size_t)scratch->n_vars, sizeof *vals) : NULL;
+  int rc = vals ? 0 : -1;
 
   const mlg_type *t = &old->type;
   int64_t numel = mlg_type_numel(t);
   int64_t st[FOLD_MAX_INPUTS][MLG_MAX_RANK], off[FOLD_MAX_INPUTS] = {0};
   int64_t coord[MLG_MAX_RANK] = {0};
-  kir_value vals[FOLD_MAX_INPUTS];
-  kir_eval_env env = {.n_vars = n, .vars = vals};
+  kir_eval_env env = {.n_vars = scratch->n_vars, .vars = vals};
   for (int k = 0; k < n; k++) broadcast_strides(&c[k]->type, t->rank, st[k]);
   for (int64_t i = 0; rc == 0 && i < numel; i++) {
     for (int k = 0; k < n; k++) vals[k] = read_value(c[k], off[k]);
     kir_value v;
-    if (kir_eval(f, &env, &v) != 0) {
+    if (kir_eval_decls(scratch, &env, vals) != 0 || kir_eval(f, &env, &v) != 0) {
       rc = -1;
       break;
     }
@@ -89,7 +95,8 @@ static int fold_elementwise(kir_module *m, const mlg_node *old, const mlg_node *
       coord[d] = 0;
     }
   }
-  kir_kernel_end(b, NULL); /* frees the builder; the scratch kernel dies with the module */
+  free(vals);
+  if (kir_module_remove(m, scratch) != 0) rc = -1;
   return rc;
 }
 

@@ -80,7 +80,10 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
                               kir_kernel **out_kernel, int64_t out_groups[3]);
 
 /* ---- scalar formulas (float operands; NULL in → NULL out). Arguments that a formula uses more
- * than once (gelu, silu, leaky_relu, relu, sign) are duplicated in the tree: pass variables. ---- */
+ * than once (gelu, silu, leaky_relu, relu, sign) are duplicated in the tree: pass variables. erf (and
+ * gelu through it) is fastmath.h's branch-free form, which declares variables in the builder's
+ * current block, on every device: PoCL's library erf stays a scalar call even where it
+ * vectorizes exp and tanh. ---- */
 kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_abs(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_exp(kir_builder *b, kir_expr *x);

@@ -239,7 +239,8 @@ START_TEST(test_eval_environment) {
 }
 END_TEST
 
-/* The real scalar formulas of the elementwise templates, evaluated, against double references. */
+/* The real scalar formulas of the elementwise templates, evaluated (with the variables the fast
+ * exp/erf declare, kir_eval_decls), against double references. */
 START_TEST(test_eval_template_formulas) {
   eval_fixture f = ev_begin();
   int vx = kir_var_new(f.b, "x", kir_t(KIR_F32));
@@ -247,9 +248,15 @@ START_TEST(test_eval_template_formulas) {
   kir_expr *gelu = kt_sf_gelu(f.b, x), *sig = kt_sf_sigmoid(f.b, x), *silu = kt_sf_silu(f.b, x);
   kir_expr *relu = kt_sf_relu(f.b, x), *lrelu = kt_sf_leaky_relu(f.b, x, 0.1);
   kir_expr *clamp = kt_sf_clamp(f.b, x, -1.0, 2.0);
+  kir_kernel *k = NULL;
+  ck_assert_int_eq(kir_kernel_end(f.b, &k), 0);
+  f.b = NULL;
+  kir_value *vars = calloc((size_t)k->n_vars, sizeof *vars);
+  ck_assert_ptr_nonnull(vars);
   for (double xv = -6.0; xv <= 6.0; xv += 0.37) {
-    kir_value vars[1] = {kir_value_f32((float)xv)};
-    kir_eval_env env = {.n_vars = 1, .vars = vars};
+    vars[vx] = kir_value_f32((float)xv);
+    kir_eval_env env = {.n_vars = k->n_vars, .vars = vars};
+    ck_assert_int_eq(kir_eval_decls(k, &env, vars), 0);
     kir_value v;
     double xd = (float)xv;
     ck_assert_int_eq(kir_eval(gelu, &env, &v), 0);
@@ -265,7 +272,8 @@ START_TEST(test_eval_template_formulas) {
     ck_assert_int_eq(kir_eval(clamp, &env, &v), 0);
     ck_assert(v.f == (float)fmin(fmax(xd, -1.0), 2.0));
   }
-  ev_end(&f);
+  free(vars);
+  kir_module_free(f.m);
 }
 END_TEST
 

@@ -1,5 +1,5 @@
 /* test_templates_compute.c — the compute kernel templates (matmul, conv2d, pool, reduce,
- * rowwise, cumsum, pad, resize) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
+ * rowwise, cumsum, pad, resize, and the fast math of fastmath.h) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
  * compared with plain C references computed in double.
  *
  * Tolerance: |got − ref| <= 1e-4 · max(|ref|, floor), i.e. relative 1e-4, with values smaller
@@ -8,6 +8,7 @@
  * absolutely accurate) and 1e-6 for max/min/pooling/softmax probabilities (exact or
  * relatively accurate). */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,12 +20,14 @@
 #include "templates/conv2d.h"
 #include "templates/conv_transpose2d.h"
 #include "templates/cumsum.h"
-#include "templates/pad.h"
-#include "templates/resize.h"
+#include "templates/elementwise.h"
+#include "templates/fastmath.h"
 #include "templates/matmul_cpu.h"
 #include "templates/matmul.h"
+#include "templates/pad.h"
 #include "templates/pool.h"
 #include "templates/reduce.h"
+#include "templates/resize.h"
 #include "templates/rowwise.h"
 
 #include "cl_harness.c"
@@ -914,6 +917,90 @@ START_TEST(rowwise_rejects_bad_descriptors) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- fast math */
+
+typedef struct fm_case {
+  const char *name;
+  kir_expr *(*formula)(kir_builder *b, kir_expr *x);
+  double (*ref)(double x);
+  double lo, hi;        /* the dense sweep */
+  double max_ulp;       /* bound on the error in units of the float result's last place */
+  double max_abs;       /* ... or on the absolute error, whichever is looser at that point */
+} fm_case;
+
+static double ref_gelu(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+
+static kir_expr *fm_body(kir_builder *b, kir_expr *index, void *user) {
+  const fm_case *c = user;
+  int xb = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int v = kir_var_new(b, "xv", kir_t(KIR_F32));
+  kir_decl(b, v, kir_load(b, xb, index));
+  return c->formula(b, kir_var(b, v));
+}
+
+/* Spacing of floats at |r| (the smallest subnormal near 0). */
+static double ulp_of(double r) {
+  float a = fabsf((float)r);
+  if (isinf(a)) a = FLT_MAX;
+  return (double)nextafterf(a, INFINITY) - (double)a;
+}
+
+/* exp, erf (and gelu built on it) run on the device over a dense sweep of
+ * 2^20 points plus special values, against libm in double: the max error in ulp (and absolute)
+ * is printed and bounded. */
+START_TEST(fastmath_accuracy) {
+  const fm_case cases[] = {
+      {"exp", kt_fast_exp, exp, -104.0, 89.0, 2.0, 0.0},
+      {"erf", kt_fast_erf, erf, -6.0, 6.0, 3.0, 0.0},
+      /* 1 + erf(x/√2) cancels for negative x: absolute error, scaled by |x|. */
+      {"gelu", kt_sf_gelu, ref_gelu, -10.0, 10.0, 4.0, 2.5e-7},
+  };
+  const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f, -1e-30f, 1e-45f,
+                           200.0f, -200.0f, 88.72f, -86.5f, -103.9f, 0.625f, -0.625f, 1.0f, -1.0f};
+  const size_t n_special = sizeof special / sizeof special[0];
+  const size_t n_sweep = (size_t)1 << 20, n = n_sweep + n_special;
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    const fm_case *c = &cases[ci];
+    kir_module *m = kir_module_new();
+    ck_assert_ptr_nonnull(m);
+    kir_kernel *k = NULL;
+    int64_t g[3];
+    ck_assert_int_eq(kt_elementwise_body(m, "fm", (int64_t)n, KIR_F32, fm_body, (void *)c, 0, &k, g), 0);
+    float *x = malloc(n * sizeof(float)), *y = nan_vec(n);
+    ck_assert_ptr_nonnull(x);
+    for (size_t i = 0; i < n_sweep; i++)
+      x[i] = (float)(c->lo + (c->hi - c->lo) * (double)i / (double)(n_sweep - 1));
+    memcpy(x + n_sweep, special, sizeof special);
+    run_arg args[] = {{x, n}, {y, n}};
+    run_kernel(k, g, args, 2);
+    double worst_ulp = 0, worst_abs = 0;
+    float at_ulp = 0, at_abs = 0;
+    for (size_t i = 0; i < n; i++) {
+      double r = c->ref((double)x[i]);
+      if (isnan(r)) {
+        ck_assert_msg(isnan(y[i]), "%s(NaN) = %g, not NaN", c->name, (double)y[i]);
+        continue;
+      }
+      if (isinf((float)r) || isinf(y[i])) {
+        ck_assert_msg((float)r == y[i], "%s(%g) = %g, libm %g", c->name, (double)x[i], (double)y[i], r);
+        continue;
+      }
+      double err = fabs((double)y[i] - r), ulp = err / ulp_of(r);
+      int ok = ulp <= c->max_ulp || err <= c->max_abs * fmax(1.0, fabs((double)x[i]));
+      ck_assert_msg(ok, "%s(%.9g) = %.9g, libm %.9g: %.2f ulp, %.3g absolute", c->name,
+                    (double)x[i], (double)y[i], r, ulp, err);
+      if (ulp > worst_ulp) worst_ulp = ulp, at_ulp = x[i];
+      if (err > worst_abs) worst_abs = err, at_abs = x[i];
+    }
+    fprintf(stderr, "fastmath %-7s over [%g, %g]: max %.2f ulp (at %.7g), max abs %.3g (at %.7g)\n",
+            c->name, c->lo, c->hi, worst_ulp, (double)at_ulp, worst_abs, (double)at_abs);
+    free(x);
+    free(y);
+    kir_module_free(m);
+  }
+}
+END_TEST
+
 /* ---------------------------------------------------------------- scans, padding, resizing */
 
 /* cumsum against a double reference: serial lines, and long lines a work-group each (chunks
@@ -1108,6 +1195,10 @@ static Suite *templates_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("robustness");
   tcase_add_test(tc, templates_survive_allocation_failure);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("fastmath");
+  tcase_add_test(tc, fastmath_accuracy);
+  tcase_set_timeout(tc, 600); /* 3 sweeps of 2^20 points: 69 s at load 15 */
   suite_add_tcase(s, tc);
   return s;
 }
