@@ -531,7 +531,7 @@ static const kir_dialect glsl_dialect = {
   .type_name = gl_type_name,
   .unop_fn = {[KIR_ABS] = "abs", [KIR_EXP] = "exp", [KIR_LOG] = "log", [KIR_SQRT] = "sqrt",
               [KIR_RSQRT] = "inversesqrt", [KIR_TANH] = "mlg_tanh", [KIR_ERF] = "mlg_erf",
-              [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil"},
+              [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil", [KIR_RINT] = "roundEven"},
   .fmin_fn = "mlg_fmin", .fmax_fn = "mlg_fmax", .imin_fn = "min", .imax_fn = "max",
   .pow_fn = "mlg_pow", .fmod_fn = "mlg_fmod",
   .work_item_id = gl_work_item_id,

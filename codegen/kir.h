@@ -39,7 +39,9 @@ typedef struct kir_type {
 
 typedef enum kir_unop {
   KIR_NEG, KIR_ABS, KIR_EXP, KIR_LOG, KIR_SQRT, KIR_RSQRT, KIR_TANH, KIR_ERF,
-  KIR_FLOOR, KIR_CEIL, KIR_NOT
+  KIR_FLOOR, KIR_CEIL,
+  KIR_RINT /* round to the nearest integer, ties to even (OpenCL rint, GLSL roundEven) */,
+  KIR_NOT
 } kir_unop;
 
 typedef enum kir_binop {

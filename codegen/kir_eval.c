@@ -81,7 +81,8 @@ static int eval_unary(const kir_expr *e, kir_value a, kir_value *out) {
     case KIR_NEG: *out = kir_value_i32((int32_t)(0u - u)); break;
     case KIR_ABS: *out = kir_value_i32(s.i < 0 ? (int32_t)(0u - u) : s.i); break;
     case KIR_FLOOR:
-    case KIR_CEIL: *out = s; break;
+    case KIR_CEIL:
+    case KIR_RINT: *out = s; break;
     default: return -1;
     }
     *out = kir_value_convert(*out, e->type.scalar);
@@ -99,6 +100,7 @@ static int eval_unary(const kir_expr *e, kir_value a, kir_value *out) {
   case KIR_ERF: r = erff(x); break;
   case KIR_FLOOR: r = floorf(x); break;
   case KIR_CEIL: r = ceilf(x); break;
+  case KIR_RINT: r = nearbyintf(x); break; /* the default rounding mode: ties to even */
   default: return -1;
   }
   *out = kir_value_convert(kir_value_f32(r), e->type.scalar);

@@ -163,7 +163,7 @@ static const kir_dialect opencl_dialect = {
   .type_name = cl_type_name,
   .unop_fn = {[KIR_ABS] = "fabs", [KIR_EXP] = "exp", [KIR_LOG] = "log", [KIR_SQRT] = "sqrt",
               [KIR_RSQRT] = "rsqrt", [KIR_TANH] = "tanh", [KIR_ERF] = "erf",
-              [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil"},
+              [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil", [KIR_RINT] = "rint"},
   .fmin_fn = "fmin", .fmax_fn = "fmax", .imin_fn = "min", .imax_fn = "max", .pow_fn = "pow",
   .fmod_fn = "fmod",
   .work_item_id = cl_work_item_id,

@@ -45,6 +45,9 @@ MLG_OP(sum)
 MLG_OP(mean)
 MLG_OP(max)
 MLG_OP(min)
+/* quantization (quantize.c, qlinear.c) */
+MLG_OP(quantize_linear)
+MLG_OP(dequantize_linear)
 /* shape (reshape.c, transpose.c, flatten.c, concat.c, slice.c, squeeze.c, unsqueeze.c,
  * gather.c) */
 MLG_OP(reshape)

@@ -21,6 +21,7 @@
 
 #include "bundle.h"
 #include "compile.h"
+#include "dtype.h"
 #include "mlg.h"
 #include "tensor_file.h"
 
@@ -91,15 +92,23 @@ static int scan_cases(const char *root, int models, const char *filter) {
   return g_n_cases - first;
 }
 
-/* Reads `rtol=A atol=B` from the tolerance file (lines starting with '#' are reasons). */
-static int read_tolerance(const char *path, double *rtol, double *atol) {
+/* Reads `rtol=A atol=B` from the tolerance file (lines starting with '#' are reasons), and for
+ * integer outputs the optional `quantum=Q fraction=F` (default 0 and 0: exactly equal). */
+typedef struct tolerance {
+  double rtol, atol;
+  double quantum, fraction;
+} tolerance;
+
+static int read_tolerance(const char *path, tolerance *t) {
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   char line[512];
   int found = 0;
+  t->quantum = t->fraction = 0.0;
   while (fgets(line, sizeof line, f)) {
     if (line[0] == '#' || line[0] == '\n') continue;
-    if (sscanf(line, "rtol=%lf atol=%lf", rtol, atol) == 2) found = 1;
+    if (sscanf(line, "rtol=%lf atol=%lf", &t->rtol, &t->atol) == 2) found = 1;
+    (void)sscanf(line, "quantum=%lf fraction=%lf", &t->quantum, &t->fraction);
   }
   fclose(f);
   return found ? 0 : -1;
@@ -174,6 +183,46 @@ static void compare_output(const fixture_case *c, const char *out_name, const fl
                c->name, out_name, n_bad, n, rtol, atol, where, worst, (double)got[worst],
                (double)want[worst], fabs((double)got[worst] - (double)want[worst]),
                atol + rtol * fabs((double)want[worst]));
+}
+
+/* Element i of an integer host tensor of dtype as a double. */
+static double int_at(int dtype, const void *data, size_t i) {
+  switch (dtype) {
+  case MLG_DTYPE_I8: return ((const int8_t *)data)[i];
+  case MLG_DTYPE_U8: return ((const uint8_t *)data)[i];
+  case MLG_DTYPE_BOOL: return ((const uint8_t *)data)[i];
+  case MLG_DTYPE_I64: return (double)((const int64_t *)data)[i];
+  default: return ((const int32_t *)data)[i];
+  }
+}
+
+/* Compares an integer output: every element at most tol->quantum from the reference, and at
+ * most the fraction tol->fraction of them different at all (quantized results may round a tie
+ * the other way, docs/testing.md). */
+static void compare_ints(const fixture_case *c, const char *out_name, int dtype, const void *got,
+                         const void *want, size_t n, const int64_t *dims, int rank,
+                         const tolerance *tol) {
+  size_t n_diff = 0, worst = 0;
+  double worst_diff = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs(int_at(dtype, got, i) - int_at(dtype, want, i));
+    if (d > 0) n_diff++;
+    if (d > worst_diff) {
+      worst_diff = d;
+      worst = i;
+    }
+  }
+  double frac = n ? (double)n_diff / (double)n : 0.0;
+  if (getenv("MLG_FIXTURES_VERBOSE"))
+    printf("%-40s %-10s %zu of %zu elements differ (at most %g apart)\n", c->name, out_name,
+           n_diff, n, worst_diff);
+  if (worst_diff <= tol->quantum && frac <= tol->fraction) return;
+  char where[256];
+  format_index(dims, rank, worst, where, sizeof where);
+  ck_abort_msg("%s: output '%s': %zu of %zu elements differ (allowed: a fraction %g, each at most "
+               "%g apart); worst at %s: got %.0f, want %.0f", c->name, out_name, n_diff, n,
+               tol->fraction, tol->quantum, where, int_at(dtype, got, worst),
+               int_at(dtype, want, worst));
 }
 
 /* The device the suite runs on: $MLG_TEST_DEVICE ("cpu" = the first CPU device, PoCL;
@@ -276,9 +325,9 @@ static void set_inputs(const fixture_case *c, const mlg_model *model, mlg_sessio
 
 static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_session *session) {
   char path[PATH_LEN], err[512];
-  double rtol, atol;
+  tolerance tol;
   tjoin(path, sizeof path, c->dir, "tolerance");
-  ck_assert_msg(read_tolerance(path, &rtol, &atol) == 0,
+  ck_assert_msg(read_tolerance(path, &tol) == 0,
                 "%s: %s is missing or has no 'rtol=... atol=...' line", c->name, path);
   int n_out = mlg_model_output_count(model);
   ck_assert_msg(n_out == count_expected(c->dir),
@@ -296,12 +345,15 @@ static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_ses
     char want_dims[128], got_dims[128];
     format_dims(want.dims, want.rank, want_dims, sizeof want_dims);
     format_dims(info.dims, info.rank, got_dims, sizeof got_dims);
-    int same = want.rank == info.rank && info.dtype == MLG_DTYPE_F32 && want.size == info.bytes;
+    int same = want.rank == info.rank && (int)want.dtype == (int)info.dtype &&
+               want.size == info.bytes && info.dtype != MLG_DTYPE_F16;
     for (int d = 0; same && d < want.rank; d++) same = want.dims[d] == info.dims[d];
     if (!same) {
+      int want_dtype = (int)want.dtype;
       mlg_tf_tensor_free(&want);
-      ck_abort_msg("%s: output '%s': model gives %s%s, reference is f32%s", c->name, info.name,
-                   info.dtype == MLG_DTYPE_I32 ? "i32" : "f32", got_dims, want_dims);
+      ck_abort_msg("%s: output '%s': model gives %s%s, reference is %s%s", c->name, info.name,
+                   mlg_dtype_get(info.dtype)->name, got_dims,
+                   mlg_dtype_get((uint32_t)want_dtype)->name, want_dims);
     }
     float *got = malloc(info.bytes ? info.bytes : 1);
     ck_assert_ptr_nonnull(got);
@@ -311,8 +363,13 @@ static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_ses
       mlg_tf_tensor_free(&want);
       ck_abort_msg("%s: get_output '%s': %s", c->name, info.name, mlg_last_error());
     }
-    compare_output(c, info.name, got, want.data, info.bytes / sizeof(float), info.dims,
-                   info.rank, rtol, atol);
+    if (info.dtype == MLG_DTYPE_F32)
+      compare_output(c, info.name, got, want.data, info.bytes / sizeof(float), info.dims,
+                     info.rank, tol.rtol, tol.atol);
+    else
+      compare_ints(c, info.name, info.dtype, got, want.data,
+                   info.bytes / (size_t)mlg_dtype_get(info.dtype)->host_bytes, info.dims,
+                   info.rank, &tol);
     free(got);
     mlg_tf_tensor_free(&want);
   }
@@ -438,9 +495,10 @@ START_TEST(test_cross_backend) {
   const fixture_case *c = &g_cases[g_n_ops + _i];
   char weights[PATH_LEN], path[PATH_LEN];
   const char *w = case_weights(c, weights, sizeof weights);
-  double rtol, atol;
+  tolerance tol;
   tjoin(path, sizeof path, c->dir, "tolerance");
-  ck_assert_int_eq(read_tolerance(path, &rtol, &atol), 0);
+  ck_assert_int_eq(read_tolerance(path, &tol), 0);
+  double rtol = tol.rtol, atol = tol.atol;
   size_t n_cl = 0, n_vk = 0, size_cl = 0, size_vk = 0;
   uint8_t *b_cl = compile_for(c, w, 2, MLGB_TARGET_OPENCL, &size_cl);
   uint8_t *b_vk = compile_for(c, w, 2, MLGB_TARGET_VULKAN, &size_vk);

@@ -85,10 +85,16 @@ START_TEST(test_eval_unops_match_libm) {
     ck_assert(same_float(evf(kir_un(f.b, KIR_ERF, c)), erff(x)));
     ck_assert(same_float(evf(kir_un(f.b, KIR_FLOOR, c)), floorf(x)));
     ck_assert(same_float(evf(kir_un(f.b, KIR_CEIL, c)), ceilf(x)));
+    ck_assert(same_float(evf(kir_un(f.b, KIR_RINT, c)), nearbyintf(x)));
     kir_value nv = ev(kir_un(f.b, KIR_NOT, kir_bin(f.b, KIR_LT, c, kir_f32(f.b, 0.0))));
     ck_assert_int_eq(nv.type, KIR_BOOL);
     ck_assert_int_eq(nv.i, !(x < 0.0f));
   }
+  /* rint rounds ties to even */
+  const float ties[][2] = {{0.5f, 0.0f}, {1.5f, 2.0f}, {2.5f, 2.0f}, {-0.5f, -0.0f},
+                           {-2.5f, -2.0f}, {-3.5f, -4.0f}, {2.4999998f, 2.0f}};
+  for (size_t i = 0; i < sizeof ties / sizeof ties[0]; i++)
+    ck_assert(same_float(evf(kir_un(f.b, KIR_RINT, kir_f32(f.b, ties[i][0]))), ties[i][1]));
   /* Against double-precision references: float32 results within a few ulp. */
   ck_assert_float_eq_tol(evf(kir_un(f.b, KIR_EXP, kir_f32(f.b, 1.0))), (float)exp(1.0), 1e-6);
   ck_assert_float_eq_tol(evf(kir_un(f.b, KIR_ERF, kir_f32(f.b, 0.5))), (float)erf(0.5), 1e-6);
