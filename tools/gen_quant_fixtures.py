@@ -199,7 +199,85 @@ def qdq():
            axis=1)
 
 
-GROUPS = [qdq]
+REQUANT = """the requantization rounds f32(acc) * multiplier to an integer: a device that contracts
+the multiply into another instruction, or onnxruntime's vectorized path, can land on the other
+side of a tie k + 0.5"""
+
+
+def qscale(f, acc_std, spread=40.0):
+    """A y_scale that spreads a result of standard deviation acc_std over about `spread` steps,
+    so that some results saturate and most do not."""
+    return np.float32(acc_std / spread)
+
+
+def qconv(name, n, c, h, w, o, k, xdt=np.uint8, wdt=np.int8, ydt=np.uint8, stride=1, pad=0,
+          dil=1, groups=1, per_channel=False, bias=True):
+    f = QFx(name, fraction=0.01, why=REQUANT)
+    kh, kw = (k, k) if isinstance(k, int) else k
+    f.inp("x", f.ints((n, c, h, w), xdt))
+    f.par("w", f.ints((o, c // groups, kh, kw), wdt))
+    xs, xz = np.float32(0.02), np.asarray(128 if xdt == np.uint8 else 3, xdt)
+    f.const("xs", xs)
+    f.const("xz", xz)
+    if per_channel:
+        ws = f.u((o,), 0.002, 0.02)
+        wz = (f.ints((o,), wdt) // 16).astype(wdt)
+    else:
+        ws = np.float32(0.01)
+        wz = np.asarray(-2 if wdt == np.int8 else 120, wdt)
+    f.const("ws", ws)
+    f.const("wz", wz)
+    taps = (c // groups) * kh * kw
+    f.const("ys", qscale(f, float(np.sqrt(taps)) * 64 * 64 * 0.02 * float(np.mean(ws)) * 0.6))
+    f.const("yz", np.asarray(128 if ydt == np.uint8 else -1, ydt))
+    ins = ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"]
+    if bias:
+        f.par("b", f.rng.integers(-3000, 3000, size=(o,)).astype(np.int32))
+        ins.append("b")
+    pads = [pad] * 4 if isinstance(pad, int) else list(pad)
+    st = [stride] * 2 if isinstance(stride, int) else list(stride)
+    attrs = dict(strides=st, pads=pads, dilations=[dil, dil], group=groups, kernel_shape=[kh, kw])
+    f.node("QLinearConv", ins, "y",
+           f"qlinear_conv2d({', '.join(ins)}, stride={st}, padding={pads}, dilation={dil}, "
+           f"groups={groups})", out=True, **attrs)
+
+
+def qmatmul(name, ashape, bshape, adt=np.uint8, bdt=np.int8, ydt=np.uint8, per_column=False):
+    f = QFx(name, fraction=0.01, why=REQUANT)
+    f.inp("a", f.ints(ashape, adt))
+    f.par("b", f.ints(bshape, bdt))
+    f.const("a_s", np.float32(0.03))
+    f.const("a_z", np.asarray(120 if adt == np.uint8 else -4, adt))
+    n = bshape[-1]
+    if per_column:
+        bs = f.u((n,), 0.002, 0.02)
+        bz = np.zeros(n, bdt)
+    else:
+        bs = np.float32(0.01)
+        bz = np.asarray(5 if bdt == np.int8 else 128, bdt)
+    f.const("bs", bs)
+    f.const("bz", bz)
+    k = ashape[-1]
+    f.const("ys", qscale(f, float(np.sqrt(k)) * 64 * 64 * 0.03 * float(np.mean(bs)) * 0.6))
+    f.const("yz", np.asarray(128 if ydt == np.uint8 else 0, ydt))
+    ins = ["a", "a_s", "a_z", "b", "bs", "bz", "ys", "yz"]
+    f.node("QLinearMatMul", ins, "y", f"qlinear_matmul({', '.join(ins)})", out=True)
+
+
+def qlinear():
+    qconv("q_qconv_u8_pad_bias", 2, 3, 7, 6, 4, 3, pad=1)
+    qconv("q_qconv_channel_stride", 1, 4, 9, 9, 6, 3, stride=2, pad=[1, 0, 2, 1],
+          per_channel=True)
+    qconv("q_qconv_groups_dilation", 2, 4, 9, 8, 6, 3, groups=2, dil=2, pad=2, bias=False)
+    qconv("q_qconv_depthwise_i8", 1, 8, 10, 10, 8, 3, xdt=np.int8, ydt=np.int8, stride=2, pad=1,
+          groups=8, per_channel=True)
+    qconv("q_qconv_1x1_u8w", 2, 17, 5, 5, 9, 1, wdt=np.uint8)
+    qmatmul("q_qmatmul_u8", (5, 17), (17, 9))
+    qmatmul("q_qmatmul_i8_batched", (2, 3, 33), (2, 33, 7), adt=np.int8, ydt=np.int8)
+    qmatmul("q_qmatmul_per_column", (3, 4, 65), (65, 10), per_column=True)
+
+
+GROUPS = [qdq, qlinear]
 
 
 def main():

@@ -48,6 +48,8 @@ MLG_OP(min)
 /* quantization (quantize.c, qlinear.c) */
 MLG_OP(quantize_linear)
 MLG_OP(dequantize_linear)
+MLG_OP(qlinear_conv2d)
+MLG_OP(qlinear_matmul)
 /* shape (reshape.c, transpose.c, flatten.c, concat.c, slice.c, squeeze.c, unsqueeze.c,
  * gather.c) */
 MLG_OP(reshape)

@@ -17,6 +17,7 @@
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/elementwise.h"
+#include "templates/qlinear.h"
 
 enum { A_AXIS, A_DTYPE };
 
@@ -118,25 +119,15 @@ static void param_shape(const mlg_type *x, const mlg_type *p, int axis, kt_ew_in
   for (int d = 1; d < out->rank; d++) out->shape[d] = 1;
 }
 
-/* The integer range of storage dtype q. */
-static void q_range(kir_scalar q, double *lo, double *hi) {
-  *lo = q == KIR_I8 ? -128.0 : 0.0;
-  *hi = q == KIR_I8 ? 127.0 : 255.0;
-}
-
 typedef struct q_formula {
   kir_scalar q;     /* quantize: the output storage type */
   int has_zp;
 } q_formula;
 
-/* min(max(rint(x / s) + zp, lo), hi), converted to I32 (exactly: an integral value in range). */
+/* min(max(rint(x / s) + zp, lo), hi) as I32 (templates/qlinear.h kt_q_saturate). */
 static kir_expr *quantize_scalar(kir_builder *b, kir_expr **in, const void *user) {
   const q_formula *f = user;
-  kir_expr *v = kir_un(b, KIR_RINT, kir_bin(b, KIR_DIV, in[0], in[1]));
-  if (f->has_zp) v = kir_bin(b, KIR_ADD, v, kir_cast(b, kir_t(KIR_F32), in[2]));
-  double lo, hi;
-  q_range(f->q, &lo, &hi);
-  return kir_cast(b, kir_t(KIR_I32), kt_sf_clamp(b, v, lo, hi));
+  return kt_q_saturate(b, kir_bin(b, KIR_DIV, in[0], in[1]), f->has_zp ? in[2] : NULL, f->q);
 }
 
 /* f32(q - zp) * s: the integer difference is exact, so is its conversion (|q - zp| < 2^24 for
