@@ -43,9 +43,11 @@ def literal(arr):
         if arr.dtype == np.float32:
             return repr(float(v))
         return str(int(v))
-    if arr.ndim == 0:
-        return fmt(arr)
-    return "[" + ", ".join(fmt(v) for v in arr.reshape(-1)) + "]"
+    def nest(a):
+        if a.ndim == 0:
+            return fmt(a)
+        return "[" + ", ".join(nest(v) for v in a) + "]"
+    return nest(arr)
 
 
 class QFx:
@@ -107,7 +109,9 @@ class QFx:
         return "\n".join(out) + "\n"
 
     def run_onnx(self):
-        inits = [numpy_helper.from_array(v, k) for k, v in {**self.params, **self.consts}.items()]
+        extra = getattr(self, "onnx_only", {})
+        inits = [numpy_helper.from_array(np.asarray(v), k)
+                 for k, v in {**self.params, **self.consts, **extra}.items()]
         g_in = [helper.make_tensor_value_info(k, ONNX_TYPE[v.dtype], list(v.shape))
                 for k, v in self.inputs.items()]
         g_out = [helper.make_empty_tensor_value_info(k) for k in self.outputs]
@@ -277,7 +281,77 @@ def qlinear():
     qmatmul("q_qmatmul_per_column", (3, 4, 65), (65, 10), per_column=True)
 
 
-GROUPS = [qdq, qlinear]
+QDQ = """the QDQ graph is computed in f32 by onnxruntime (dequantize, f32 conv/matmul, quantize);
+mlg rewrites it into one integer kernel (i32 sums, the bias rounded to i32, one requantization),
+which can round a result near a tie k + 0.5 to the neighbouring integer"""
+
+
+def qdq_fixture(name, kind, xshape, wshape, epi=None, own_bias=True, per_channel=True,
+                conv_attrs=None):
+    """quantize_linear(E(L(dequantize_linear(xq), dequantize_linear(wq)) + bias)) with L conv2d,
+    matmul or linear, E relu / clamp(0, 6) / nothing: pass_qdq.c's pattern."""
+    f = QFx(name, fraction=0.02, why=QDQ)
+    f.inp("xq", f.ints(xshape, np.uint8))
+    f.const("xs", np.float32(0.02))
+    f.const("xz", np.uint8(128))
+    o = wshape[1] if kind == "matmul" else wshape[0]
+    f.const("wq", f.ints(wshape, np.int8))
+    f.const("ws", f.u((o,), 0.002, 0.01) if per_channel else np.float32(0.005))
+    f.const("bias", f.u((o,), -0.5, 0.5))
+    f.const("ys", np.float32(0.06))
+    f.const("yz", np.uint8(100))
+    axis = 1 if kind == "matmul" else 0
+    f.node("DequantizeLinear", ["xq", "xs", "xz"], "x", "dequantize_linear(xq, xs, xz)")
+    f.node("DequantizeLinear", ["wq", "ws"], "w", f"dequantize_linear(wq, ws, axis={axis})",
+           axis=axis)
+    if kind == "conv":
+        a = conv_attrs or {}
+        pads = a.get("pads", [0, 0, 0, 0])
+        st = a.get("strides", [1, 1])
+        grp = a.get("group", 1)
+        if own_bias:
+            f.node("Conv", ["x", "w", "bias"], "t",
+                   f"conv2d(x, w, bias, stride={st}, padding={pads}, groups={grp})",
+                   strides=st, pads=pads, group=grp)
+        else:
+            f.const("bias3", f.consts["bias"].reshape(o, 1, 1))
+            f.node("Conv", ["x", "w"], "c",
+                   f"conv2d(x, w, stride={st}, padding={pads}, groups={grp})",
+                   strides=st, pads=pads, group=grp)
+            f.node("Add", ["c", "bias3"], "t", "c + bias3")
+    elif kind == "matmul":
+        f.node("MatMul", ["x", "w"], "c", "x @ w")
+        f.node("Add", ["c", "bias"], "t", "c + bias")
+    else:
+        f.node("Gemm", ["x", "w", "bias"], "t", "linear(x, w, bias)", transB=1)
+    v = "t"
+    if epi == "relu":
+        f.node("Relu", ["t"], "e", "relu(t)")
+        v = "e"
+    elif epi == "clamp":
+        f.const("lo", np.float32(0.0))
+        f.const("hi", np.float32(6.0))
+        # mlg's clamp takes its bounds as attributes; ONNX Clip as inputs (lo, hi unused in mlg)
+        f.nodes.append(helper.make_node("Clip", ["t", "lo", "hi"], ["e"]))
+        f.lines.append("e = clamp(t, 0, 6)")
+        del f.consts["lo"], f.consts["hi"]
+        f.onnx_only = {"lo": np.float32(0.0), "hi": np.float32(6.0)}
+        v = "e"
+    f.node("QuantizeLinear", [v, "ys", "yz"], "y", f"quantize_linear({v}, ys, yz)", out=True)
+
+
+def qdq_patterns():
+    qdq_fixture("q_qdq_conv_relu", "conv", (2, 3, 9, 9), (8, 3, 3, 3), epi="relu",
+                conv_attrs={"pads": [1, 1, 1, 1]})
+    qdq_fixture("q_qdq_conv_add_clamp", "conv", (1, 4, 10, 10), (6, 4, 3, 3), epi="clamp",
+                own_bias=False, conv_attrs={"strides": [2, 2], "pads": [1, 0, 1, 0]})
+    qdq_fixture("q_qdq_depthwise", "conv", (1, 8, 7, 7), (8, 1, 3, 3), epi="relu",
+                per_channel=False, conv_attrs={"pads": [1, 1, 1, 1], "group": 8})
+    qdq_fixture("q_qdq_matmul_bias", "matmul", (5, 33), (33, 12))
+    qdq_fixture("q_qdq_linear_relu", "linear", (4, 65), (10, 65), epi="relu")
+
+
+GROUPS = [qdq, qlinear, qdq_patterns]
 
 
 def main():

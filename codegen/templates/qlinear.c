@@ -8,18 +8,34 @@
 
 #define LIMIT32 ((int64_t)1 << 31)
 
-kir_expr *kt_q_saturate(kir_builder *b, kir_expr *v, kir_expr *zp, kir_scalar q_type) {
+void kt_q_range(kir_scalar q_type, int64_t *lo, int64_t *hi) {
+  *lo = q_type == KIR_I8 ? -128 : 0;
+  *hi = q_type == KIR_I8 ? 127 : 255;
+}
+
+kir_expr *kt_q_saturate(kir_builder *b, kir_expr *v, kir_expr *zp, int64_t lo, int64_t hi) {
   kir_expr *r = kir_un(b, KIR_RINT, v);
   if (zp) r = kir_bin(b, KIR_ADD, r, kir_cast(b, kir_t(KIR_F32), zp));
-  double lo = q_type == KIR_I8 ? -128.0 : 0.0, hi = q_type == KIR_I8 ? 127.0 : 255.0;
-  r = kir_bin(b, KIR_MIN, kir_bin(b, KIR_MAX, r, kir_f32(b, lo)), kir_f32(b, hi));
+  r = kir_bin(b, KIR_MIN, kir_bin(b, KIR_MAX, r, kir_f32(b, (double)lo)), kir_f32(b, (double)hi));
   return kir_cast(b, kir_t(KIR_I32), r);
 }
 
 kir_expr *kt_requantize(kir_builder *b, kir_expr *acc, kir_expr *mult, kir_expr *y_zp,
-                        kir_scalar y_type) {
+                        int64_t lo, int64_t hi) {
   return kt_q_saturate(b, kir_bin(b, KIR_MUL, kir_cast(b, kir_t(KIR_F32), acc), mult), y_zp,
-                       y_type);
+                       lo, hi);
+}
+
+/* [lo, hi] of a descriptor: its own, or y_type's range when both are 0; -1 when it leaves
+ * y_type's range or is empty. */
+static int out_range(kir_scalar y_type, int64_t lo, int64_t hi, int64_t *out_lo,
+                     int64_t *out_hi) {
+  kt_q_range(y_type, out_lo, out_hi);
+  if (lo == 0 && hi == 0) return 0;
+  if (lo < *out_lo || hi > *out_hi || lo > hi) return -1;
+  *out_lo = lo;
+  *out_hi = hi;
+  return 0;
 }
 
 static int is_q8(kir_scalar s) { return s == KIR_I8 || s == KIR_U8; }
@@ -72,6 +88,10 @@ int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_d
     return kt_fail(m, "every dim must be at least 1");
   if (!is_q8(d->x_type) || !is_q8(d->w_type) || !is_q8(d->y_type))
     return kt_fail(m, "x, w and y must be i8 or u8");
+  int64_t lo, hi;
+  if (out_range(d->y_type, d->lo, d->hi, &lo, &hi))
+    return kt_fail(m, "the range [%lld, %lld] is not within y's type", (long long)d->lo,
+                   (long long)d->hi);
   if (d->c_in % g || d->c_out % g)
     return kt_fail(m, "groups (%lld) must divide the input channels (%lld) and the output "
                    "channels (%lld)", (long long)g, (long long)d->c_in, (long long)d->c_out);
@@ -146,7 +166,7 @@ int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_d
   kir_end(b); /* c */
   kir_expr *mult = multiplier(b, bxs, bws, d->w_per_channel ? kir_var(b, oc) : kir_i32(b, 0), bys);
   kir_store(b, by, kir_var(b, i),
-            kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), d->y_type));
+            kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), lo, hi));
   out_groups[0] = kt_ceil_div(total, ls);
   return kir_kernel_end(b, out_kernel);
 }
@@ -159,6 +179,10 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
     return kt_fail(m, "every dim must be at least 1");
   if (!is_q8(d->a_type) || !is_q8(d->b_type) || !is_q8(d->y_type))
     return kt_fail(m, "a, b and y must be i8 or u8");
+  int64_t lo, hi;
+  if (out_range(d->y_type, d->lo, d->hi, &lo, &hi))
+    return kt_fail(m, "the range [%lld, %lld] is not within y's type", (long long)d->lo,
+                   (long long)d->hi);
   const int64_t M = d->m, K = d->k, N = d->n, total = d->batch * M * N;
   if (total >= LIMIT32 || d->batch * M * K >= LIMIT32 ||
       (d->b_batched ? d->batch : 1) * K * N >= LIMIT32)
@@ -171,6 +195,7 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
   kir_type i32 = kir_t(KIR_I32);
   q_buffers q = q_buffers_declare(b, "a", d->a_type, "b", d->b_type, d->y_type);
   int ba = q.x, bas = q.xs, baz = q.xz, bb = q.w, bbs = q.ws, bbz = q.wz, bys = q.ys, byz = q.yz;
+  int bbias = d->has_bias ? kir_buffer_param(b, "bias", KIR_I32, KIR_READ) : -1;
   int by = kir_buffer_param(b, "y", d->y_type, KIR_WRITE);
 
   int i = decl(b, "i", i32, kir_global_id(b, 0));
@@ -188,7 +213,7 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
     b_base = kir_add(b, b_base, kir_mul(b, kir_div(b, kir_var(b, row), kir_i32(b, M)),
                                         kir_i32(b, K * N)));
   int b0 = decl(b, "b_base", i32, b_base);
-  int acc = decl(b, "acc", i32, kir_i32(b, 0));
+  int acc = decl(b, "acc", i32, d->has_bias ? kir_load(b, bbias, kir_var(b, col)) : kir_i32(b, 0));
   int k = kir_var_new(b, "k", i32);
   kir_for(b, k, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
   kir_expr *av = kir_load(b, ba, kir_add(b, kir_var(b, a0), kir_var(b, k)));
@@ -199,7 +224,7 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
   kir_end(b);
   kir_expr *mult = multiplier(b, bas, bbs, d->b_per_column ? kir_var(b, col) : kir_i32(b, 0), bys);
   kir_store(b, by, kir_var(b, i),
-            kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), d->y_type));
+            kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), lo, hi));
   out_groups[0] = kt_ceil_div(total, ls);
   return kir_kernel_end(b, out_kernel);
 }

@@ -19,13 +19,15 @@
 
 #define KT_Q_LOCAL_SIZE 64
 
-/* min(max(rint(v) + zp, lo), hi) as I32, [lo, hi] the range of q_type (KIR_I8: −128..127,
- * KIR_U8: 0..255): F32 v, I32 zp or NULL (0). ONNX QuantizeLinear's rounding and saturation;
- * a NaN v gives lo. */
-kir_expr *kt_q_saturate(kir_builder *b, kir_expr *v, kir_expr *zp, kir_scalar q_type);
-/* kt_q_saturate(f32(acc) · mult, y_zp): acc I32, mult F32. */
+/* The range of q_type: KIR_I8 −128..127, KIR_U8 0..255. */
+void kt_q_range(kir_scalar q_type, int64_t *lo, int64_t *hi);
+/* min(max(rint(v) + zp, lo), hi) as I32: F32 v, I32 zp or NULL (0). ONNX QuantizeLinear's
+ * rounding and saturation with [lo, hi] the output type's range (kt_q_range); a narrower
+ * range applies a fused relu or clamp. A NaN v gives lo. */
+kir_expr *kt_q_saturate(kir_builder *b, kir_expr *v, kir_expr *zp, int64_t lo, int64_t hi);
+/* kt_q_saturate(f32(acc) · mult, y_zp, lo, hi): acc I32, mult F32. */
 kir_expr *kt_requantize(kir_builder *b, kir_expr *acc, kir_expr *mult, kir_expr *y_zp,
-                        kir_scalar y_type);
+                        int64_t lo, int64_t hi);
 
 /* Buffers, in ONNX QLinearConv's input order: x [n, c_in, h, w], x_scale (f32, 1), x_zp (1),
  * w [c_out, c_in / groups, kh, kw], w_scale (f32, 1 or c_out), w_zp (1 or c_out), y_scale
@@ -40,6 +42,8 @@ typedef struct kt_qlinear_conv2d_desc {
   kir_scalar x_type, w_type, y_type;    /* KIR_I8 or KIR_U8 each */
   int w_per_channel;                    /* w_scale and w_zp hold c_out values */
   int has_bias;
+  int64_t lo, hi;                       /* the results' range (a fused relu/clamp); lo = hi = 0:
+                                           y_type's */
   int local_size;                       /* 0 = KT_Q_LOCAL_SIZE */
 } kt_qlinear_conv2d_desc;
 
@@ -48,12 +52,15 @@ int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_d
 
 /* Buffers, in ONNX QLinearMatMul's input order: a [batch, m, k], a_scale (f32, 1), a_zp (1),
  * b [k, n] (or [batch, k, n] when b_batched), b_scale (f32, 1 or n), b_zp (1 or n), y_scale
- * (f32, 1), y_zp (1), then y [batch, m, n] (write). Launch as above. */
+ * (f32, 1), y_zp (1), bias (i32 [n], when has_bias), then y [batch, m, n] (write). Launch as
+ * above. */
 typedef struct kt_qlinear_matmul_desc {
   int64_t batch, m, k, n;
   int b_batched;
   kir_scalar a_type, b_type, y_type;    /* KIR_I8 or KIR_U8 each */
   int b_per_column;                     /* b_scale and b_zp hold n values */
+  int has_bias;
+  int64_t lo, hi;                       /* as kt_qlinear_conv2d_desc's */
   int local_size;                       /* 0 = KT_Q_LOCAL_SIZE */
 } kt_qlinear_matmul_desc;
 

@@ -2,16 +2,19 @@
  * QLinearConv and QLinearMatMul, with their argument order:
  *   qlinear_conv2d(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,
  *                  bias?, stride, padding, dilation, groups)
- *   qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point)
+ *   qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point,
+ *                  bias?)
  * x, w, a, b and the zero points are i8 or u8 (each zero point its tensor's type); scales f32.
  * The scales and zero points are 0-d, except w's (b's) which may be 1-d per output channel
  * (per column), the scale and zero point alike; bias is i32 [O] (scale x_scale · w_scale, zero
- * point 0). The result has y_zero_point's type. Kernels: templates/qlinear.h. */
+ * point 0; ONNX's QLinearMatMul has none, mlg's takes one as QLinearConv does). The result has y_zero_point's type, saturated to its range, or to [lo, hi] when
+ * given (a fused relu or clamp: pass_qdq.c). Kernels: templates/qlinear.h. */
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/qlinear.h"
 
-enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS };
+enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS, A_CONV_LO, A_CONV_HI };
+enum { A_MM_LO, A_MM_HI };
 enum { I_X, I_XS, I_XZ, I_W, I_WS, I_WZ, I_YS, I_YZ, I_BIAS };
 
 static int is_q8(mlg_ir_dtype d) { return d == MLG_I8 || d == MLG_U8; }
@@ -50,6 +53,45 @@ static int require_qparams(const mlg_type *in, int of, int scale, int zp, int64_
   return 0;
 }
 
+/* lo and hi (attributes lo_at, lo_at + 1), when given, within the type of y and ordered. */
+static int check_range(const mlg_type *in, const mlg_attr *attrs, int lo_at, mlg_shape_error *err) {
+  const mlg_attr *lo = &attrs[lo_at], *hi = &attrs[lo_at + 1];
+  if (lo->kind == MLG_ATTR_NONE && hi->kind == MLG_ATTR_NONE) return 0;
+  int64_t tlo = in[I_YZ].dtype == MLG_I8 ? -128 : 0, thi = in[I_YZ].dtype == MLG_I8 ? 127 : 255;
+  int64_t l = lo->kind == MLG_ATTR_NONE ? tlo : lo->ints[0];
+  int64_t h = hi->kind == MLG_ATTR_NONE ? thi : hi->ints[0];
+  if (l < tlo || h > thi || l > h) {
+    mlg_shape_errorf(err, -1, lo->kind == MLG_ATTR_NONE ? lo_at + 1 : lo_at,
+                     "lo and hi must be ordered integers within %s's range [%lld, %lld], got "
+                     "[%lld, %lld]", mlg_dtype_name(in[I_YZ].dtype), (long long)tlo,
+                     (long long)thi, (long long)l, (long long)h);
+    return -1;
+  }
+  return 0;
+}
+
+/* The results' range of node n for the template: lo = hi = 0 for the whole type. */
+static void node_range(const mlg_node *n, int lo_at, int64_t *lo, int64_t *hi) {
+  *lo = *hi = 0;
+  const mlg_attr *l = mlg_attr_at(n, lo_at), *h = mlg_attr_at(n, lo_at + 1);
+  if (l->kind == MLG_ATTR_NONE && h->kind == MLG_ATTR_NONE) return;
+  int64_t tlo = n->type.dtype == MLG_I8 ? -128 : 0, thi = n->type.dtype == MLG_I8 ? 127 : 255;
+  *lo = l->kind == MLG_ATTR_NONE ? tlo : l->ints[0];
+  *hi = h->kind == MLG_ATTR_NONE ? thi : h->ints[0];
+}
+
+/* The optional bias: i32 [channels]. */
+static int check_bias(const mlg_type *in, int n_in, int64_t channels, mlg_shape_error *err) {
+  if (n_in <= I_BIAS) return 0;
+  const mlg_type *b = &in[I_BIAS];
+  if (b->dtype == MLG_I32 && b->rank == 1 && b->dims[0] == channels) return 0;
+  char s[128];
+  mlg_shape_errorf(err, I_BIAS, -1, "bias must be i32[%lld] (quantized with scale x_scale * "
+                   "w_scale, zero point 0), got %s", (long long)channels,
+                   mlg_type_format(b, s, sizeof s));
+  return -1;
+}
+
 /* The checks both ops share: the 8-bit operands and every scale and zero point. */
 static int qlinear_common(const mlg_type *in, int64_t w_channels, const char *per,
                           mlg_shape_error *err) {
@@ -75,14 +117,8 @@ static int qconv_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *
     return -1;
   int64_t o = in[I_W].dims[0];
   if (qlinear_common(in, o, "per output channel", err)) return -1;
-  if (n_in > I_BIAS && (in[I_BIAS].dtype != MLG_I32 || in[I_BIAS].rank != 1 ||
-                        in[I_BIAS].dims[0] != o)) {
-    char s[128];
-    mlg_shape_errorf(err, I_BIAS, -1, "bias must be i32[%lld] (quantized with scale x_scale * "
-                     "w_scale, zero point 0), got %s", (long long)o,
-                     mlg_type_format(&in[I_BIAS], s, sizeof s));
-    return -1;
-  }
+  if (check_bias(in, n_in, o, err)) return -1;
+  if (check_range(in, attrs, A_CONV_LO, err)) return -1;
   if (mlg_conv2d_shape(&in[I_X], &in[I_W], I_W, attrs, out, err)) return -1;
   out->dtype = in[I_YZ].dtype;
   return 0;
@@ -100,6 +136,7 @@ static int qmatmul_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type
   }
   int64_t k = a->dims[a->rank - 1], n = b->dims[b->rank - 1];
   if (qlinear_common(in, n, "per column", err)) return -1;
+  if (check_range(in, attrs, A_MM_LO, err) || check_bias(in, n_in, n, err)) return -1;
   if (b->dims[b->rank - 2] != k) {
     mlg_shape_errorf(err, I_W, -1, "inner dimensions differ (%lld vs %lld)", (long long)k,
                      (long long)b->dims[b->rank - 2]);
@@ -117,8 +154,6 @@ static int qmatmul_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type
   *out = *a;
   out->dims[out->rank - 1] = n;
   out->dtype = in[I_YZ].dtype;
-  (void)n_in;
-  (void)attrs;
   return mlg_check_type_limits(out, err);
 }
 
@@ -142,6 +177,7 @@ static int qconv_lower(mlg_lower_ctx *ctx, int node) {
       .w_per_channel = g->nodes[n->inputs[I_WS]].type.rank == 1,
       .has_bias = n->n_inputs > I_BIAS,
   };
+  node_range(n, A_CONV_LO, &d.lo, &d.hi);
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_qlinear_conv2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
@@ -160,7 +196,9 @@ static int qmatmul_lower(mlg_lower_ctx *ctx, int node) {
       .a_type = mlg_kir_scalar(a->dtype), .b_type = mlg_kir_scalar(b->dtype),
       .y_type = mlg_kir_scalar(n->type.dtype),
       .b_per_column = g->nodes[n->inputs[I_WS]].type.rank == 1,
+      .has_bias = n->n_inputs > I_BIAS,
   };
+  node_range(n, A_MM_LO, &d.lo, &d.hi);
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_qlinear_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
@@ -197,8 +235,12 @@ const mlg_op_def mlg_op_qlinear_conv2d = {
   .cls = MLG_OPC_OPAQUE,
   .min_inputs = 8,
   .max_inputs = 9,
-  .n_attrs = 4,
-  .attrs = { MLG_CONV2D_ATTRS },
+  .n_attrs = 6,
+  .attrs = {
+    MLG_CONV2D_ATTRS,
+    { .name = "lo", .kind = MLG_ATTR_INT },
+    { .name = "hi", .kind = MLG_ATTR_INT },
+  },
   .infer = qconv_infer,
   .lower = qconv_lower,
   .cost = qconv_cost,
@@ -213,11 +255,17 @@ const mlg_op_def mlg_op_qlinear_matmul = {
   .name = "qlinear_matmul",
   .cls = MLG_OPC_OPAQUE,
   .min_inputs = 8,
-  .max_inputs = 8,
+  .max_inputs = 9,
+  .n_attrs = 2,
+  .attrs = {
+    { .name = "lo", .kind = MLG_ATTR_INT },
+    { .name = "hi", .kind = MLG_ATTR_INT },
+  },
   .infer = qmatmul_infer,
   .lower = qmatmul_lower,
   .cost = qmatmul_cost,
-  .input_names = "a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point",
+  .input_names = "a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, "
+                 "bias?",
   .shape_doc = "[..., M, K] @ [K, N] (or [..., K, N]) → [..., M, N]; the type of y_zero_point",
   .doc = "matrix product of 8-bit integers, i32 sums requantized (ONNX QLinearMatMul)",
   .foreign = qmatmul_foreign,

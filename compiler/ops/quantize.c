@@ -127,7 +127,9 @@ typedef struct q_formula {
 /* min(max(rint(x / s) + zp, lo), hi) as I32 (templates/qlinear.h kt_q_saturate). */
 static kir_expr *quantize_scalar(kir_builder *b, kir_expr **in, const void *user) {
   const q_formula *f = user;
-  return kt_q_saturate(b, kir_bin(b, KIR_DIV, in[0], in[1]), f->has_zp ? in[2] : NULL, f->q);
+  int64_t lo, hi;
+  kt_q_range(f->q, &lo, &hi);
+  return kt_q_saturate(b, kir_bin(b, KIR_DIV, in[0], in[1]), f->has_zp ? in[2] : NULL, lo, hi);
 }
 
 /* f32(q - zp) * s: the integer difference is exact, so is its conversion (|q - zp| < 2^24 for
