@@ -114,9 +114,8 @@ int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_d
   int by = kir_buffer_param(b, "y", d->y_type, KIR_WRITE);
 
   int i = decl(b, "i", i32, kir_global_id(b, 0));
-  kir_if(b, kir_bin(b, KIR_GE, kir_var(b, i), kir_i32(b, total)));
-  kir_return(b);
-  kir_end(b);
+  int partial = total % ls != 0; /* a guard only where the last work-group is partial */
+  if (partial) kir_if(b, kir_bin(b, KIR_LT, kir_var(b, i), kir_i32(b, total)));
   int ox = decl(b, "ox", i32, kir_mod(b, kir_var(b, i), kir_i32(b, ow)));
   int oy = decl(b, "oy", i32, kir_mod(b, kir_div(b, kir_var(b, i), kir_i32(b, ow)), kir_i32(b, oh)));
   int oc = decl(b, "oc", i32,
@@ -167,6 +166,7 @@ int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_d
   kir_expr *mult = multiplier(b, bxs, bws, d->w_per_channel ? kir_var(b, oc) : kir_i32(b, 0), bys);
   kir_store(b, by, kir_var(b, i),
             kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), lo, hi));
+  if (partial) kir_end(b);
   out_groups[0] = kt_ceil_div(total, ls);
   return kir_kernel_end(b, out_kernel);
 }
@@ -199,9 +199,8 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
   int by = kir_buffer_param(b, "y", d->y_type, KIR_WRITE);
 
   int i = decl(b, "i", i32, kir_global_id(b, 0));
-  kir_if(b, kir_bin(b, KIR_GE, kir_var(b, i), kir_i32(b, total)));
-  kir_return(b);
-  kir_end(b);
+  int partial = total % ls != 0; /* a guard only where the last work-group is partial */
+  if (partial) kir_if(b, kir_bin(b, KIR_LT, kir_var(b, i), kir_i32(b, total)));
   int col = decl(b, "col", i32, kir_mod(b, kir_var(b, i), kir_i32(b, N)));
   int row = decl(b, "row", i32, kir_div(b, kir_var(b, i), kir_i32(b, N))); /* batch · M + m */
   kir_expr *bi = d->b_per_column ? kir_var(b, col) : kir_i32(b, 0);
@@ -216,6 +215,7 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
   int acc = decl(b, "acc", i32, d->has_bias ? kir_load(b, bbias, kir_var(b, col)) : kir_i32(b, 0));
   int k = kir_var_new(b, "k", i32);
   kir_for(b, k, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
+  kir_for_unroll(b, 4);
   kir_expr *av = kir_load(b, ba, kir_add(b, kir_var(b, a0), kir_var(b, k)));
   kir_expr *bv = kir_load(b, bb, kir_add(b, kir_var(b, b0), kir_mul(b, kir_var(b, k), kir_i32(b, N))));
   kir_assign(b, acc, kir_add(b, kir_var(b, acc),
@@ -225,6 +225,7 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
   kir_expr *mult = multiplier(b, bas, bbs, d->b_per_column ? kir_var(b, col) : kir_i32(b, 0), bys);
   kir_store(b, by, kir_var(b, i),
             kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), lo, hi));
+  if (partial) kir_end(b);
   out_groups[0] = kt_ceil_div(total, ls);
   return kir_kernel_end(b, out_kernel);
 }

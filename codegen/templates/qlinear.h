@@ -7,7 +7,8 @@
  * with the multiplier computed in f32 in that order (kt_requantize). Padding positions
  * contribute nothing (onnxruntime pads with x_zp).
  *
- * One work-item per output element, on a 1-D grid guarded `if (i >= n) return;`.
+ * One work-item per output element, on a 1-D grid (guarded `if (i < n)` when the last
+ * work-group is partial).
  * Index arithmetic is 32-bit: every tensor must have fewer than 2^31 elements (else -1).
  * Thread safety: reentrant. */
 #ifndef MLG_KT_QLINEAR_H
