@@ -159,9 +159,9 @@ static const char *const reserved_words[] = {
   "restrict", "return", "sample", "shared", "short", "signed", "sizeof", "smooth", "static",
   "struct", "subroutine", "superp", "switch", "template", "this", "typedef", "uint", "uniform",
   "union", "unsigned", "using", "varying", "vec2", "vec3", "vec4", "void", "volatile", "while",
-  "write_only", "pow", "exp", "log", "sqrt", "erf", "tanh", "abs", "floor", "ceil", "select",
-  "mix", "clamp", "sign", "step", "length", "dot", "cross", "distance", "normalize", "fma",
-  "pc", "mlg_erf", NULL};
+  "write_only", "pow", "exp", "log", "sqrt", "erf", "tanh", "abs", "floor", "ceil", "rint",
+  "roundEven", "select", "mix", "clamp", "sign", "step", "length", "dot", "cross", "distance",
+  "normalize", "fma", "pc", "mlg_erf", NULL};
 
 static int reserved(const kir_kernel *k, const char *name) {
   for (int i = 0; reserved_words[i]; i++)

@@ -1243,7 +1243,10 @@ def main():
         fixtures = [f for f in fixtures if f.name.startswith(args.only)]
     if not args.check:
         if args.only is None and os.path.isdir(args.out):
-            shutil.rmtree(args.out)
+            # every folder but the q_* ones, which tools/gen_quant_fixtures.py owns
+            for name in os.listdir(args.out):
+                if not name.startswith("q_"):
+                    shutil.rmtree(os.path.join(args.out, name))
         for f in fixtures:
             d = os.path.join(args.out, f.name)
             if os.path.isdir(d):

@@ -19,62 +19,20 @@
 
 enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS };
 
-/* conv2d's and conv1d's attributes, in that order. */
-#define CONV_ATTRS {                                                                    \
-    { .name = "stride", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(1) },           \
-    { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },          \
-    { .name = "dilation", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(1) },         \
-    { .name = "groups", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(1) },              \
-  }
-
 static int conv2d_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
   if (mlg_require_f32(in, n_in, err)) return -1;
   if (mlg_require_rank(&in[0], 0, 4, "[N, C, H, W]", err)) return -1;
   if (mlg_require_rank(&in[1], 1, 4, "[out_channels, in_channels / groups, kh, kw]", err))
     return -1;
-  if (mlg_expand_ints(&attrs[A_STRIDE], A_STRIDE, "stride", 2, 1, MLG_DIM_LIMIT, err)) return -1;
-  if (mlg_expand_padding(&attrs[A_PADDING], A_PADDING, err)) return -1;
-  if (mlg_expand_ints(&attrs[A_DILATION], A_DILATION, "dilation", 2, 1, MLG_DIM_LIMIT, err))
-    return -1;
-  const mlg_type *x = &in[0], *w = &in[1];
-  int64_t groups = attrs[A_GROUPS].ints[0];
-  int64_t c = x->dims[1], o = w->dims[0];
+  if (mlg_conv2d_shape(&in[0], &in[1], 1, attrs, out, err)) return -1;
+  int64_t o = in[1].dims[0];
   char s[128];
-  if (groups < 1 || groups > MLG_DIM_LIMIT) {
-    mlg_shape_errorf(err, -1, A_GROUPS, "'groups' must be >= 1, got %lld", (long long)groups);
-    return -1;
-  }
-  if (c % groups != 0 || o % groups != 0) {
-    mlg_shape_errorf(err, -1, A_GROUPS,
-                     "groups (%lld) must divide both input channels (%lld) and output channels (%lld)",
-                     (long long)groups, (long long)c, (long long)o);
-    return -1;
-  }
-  if (w->dims[1] * groups != c) {
-    mlg_shape_errorf(err, 1, -1, "weight %s expects %lld input channels, input has %lld",
-                     mlg_type_format(w, s, sizeof s), (long long)(w->dims[1] * groups),
-                     (long long)c);
-    return -1;
-  }
   if (n_in == 3 && (in[2].rank != 1 || in[2].dims[0] != o)) {
     mlg_shape_errorf(err, 2, -1, "bias must be f32[%lld], got %s", (long long)o,
                      mlg_type_format(&in[2], s, sizeof s));
     return -1;
   }
-  const int64_t *st = attrs[A_STRIDE].ints, *pd = attrs[A_PADDING].ints,
-                *dl = attrs[A_DILATION].ints;
-  int64_t oh = mlg_conv_out_size(x->dims[2], pd[0], pd[2], w->dims[2], st[0], dl[0]);
-  int64_t ow = mlg_conv_out_size(x->dims[3], pd[1], pd[3], w->dims[3], st[1], dl[1]);
-  if (oh < 1 || ow < 1) {
-    mlg_shape_errorf(err, -1, -1,
-                     "the %lldx%lld kernel (dilation [%lld, %lld]) does not fit the padded %lldx%lld input",
-                     (long long)w->dims[2], (long long)w->dims[3], (long long)dl[0],
-                     (long long)dl[1], (long long)(x->dims[2] + pd[0] + pd[2]),
-                     (long long)(x->dims[3] + pd[1] + pd[3]));
-    return -1;
-  }
-  *out = (mlg_type){ .dtype = MLG_F32, .rank = 4, .dims = { x->dims[0], o, oh, ow } };
   return 0;
 }
 
@@ -172,7 +130,7 @@ const mlg_op_def mlg_op_conv2d = {
   .min_inputs = 2,
   .max_inputs = 3,
   .n_attrs = 4,
-  .attrs = CONV_ATTRS,
+  .attrs = { MLG_CONV2D_ATTRS },
   .infer = conv2d_infer,
   .lower = conv2d_lower,
   .cost = conv2d_cost,
@@ -258,7 +216,7 @@ const mlg_op_def mlg_op_conv1d = {
   .min_inputs = 2,
   .max_inputs = 3,
   .n_attrs = 4,
-  .attrs = CONV_ATTRS,
+  .attrs = { MLG_CONV2D_ATTRS },
   .infer = conv1d_infer,
   .lower = conv1d_lower,
   .cost = conv2d_cost,

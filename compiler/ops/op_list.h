@@ -80,6 +80,11 @@ MLG_OP(min)
 MLG_OP(argmax)
 MLG_OP(argmin)
 MLG_OP(prod)
+/* quantization (quantize.c, qlinear.c) */
+MLG_OP(quantize_linear)
+MLG_OP(dequantize_linear)
+MLG_OP(qlinear_conv2d)
+MLG_OP(qlinear_matmul)
 /* shape (reshape.c, transpose.c, flatten.c, concat.c, slice.c, squeeze.c, unsqueeze.c,
  * gather.c, expand.c, pad.c) */
 MLG_OP(reshape)

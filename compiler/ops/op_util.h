@@ -16,6 +16,14 @@
 /* Choice number `i` of an ENUM attribute's list. */
 #define MLG_DEFAULT_ENUM(i)  { .kind = MLG_ATTR_ENUM, .n = 1, .ints = { (i) } }
 
+/* The attribute schema of conv2d, conv1d and qlinear_conv2d (mlg_conv2d_shape normalizes
+ * conv2d's). */
+#define MLG_CONV2D_ATTRS                                                             \
+  { .name = "stride", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(1) },         \
+  { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },        \
+  { .name = "dilation", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(1) },       \
+  { .name = "groups", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(1) }
+
 /* Each returns 0, or -1 with err filled (naming input `input`). */
 int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shape_error *err);
 /* All n inputs must be f32. */
@@ -56,5 +64,11 @@ void mlg_cost_per_input_element(const mlg_graph *g, int node, mlg_op_cost *out);
 /* Output size of a sliding window along one axis (conv2d, pooling): 0 when it does not fit. */
 int64_t mlg_conv_out_size(int64_t in, int64_t pad_a, int64_t pad_b, int64_t k, int64_t stride,
                           int64_t dilation);
+
+/* The output type (f32) of a 2-D convolution of x (NCHW) by w (input w_in, [O, C / groups,
+ * kh, kw]), both 4-D, with attrs[0..3] = stride, padding, dilation, groups (normalized here:
+ * stride and dilation to 2 values, padding to 4). */
+int mlg_conv2d_shape(const mlg_type *x, const mlg_type *w, int w_in, mlg_attr *attrs,
+                     mlg_type *out, mlg_shape_error *err);
 
 #endif

@@ -243,3 +243,46 @@ int mlg_index_same_order(const mlg_node *n, mlg_index_map *map) {
   map->kind = MLG_INDEX_SAME_ORDER;
   return 0;
 }
+
+/* attrs[0..3]: stride, padding, dilation, groups (conv2d's and qlinear_conv2d's schema). */
+int mlg_conv2d_shape(const mlg_type *x, const mlg_type *w, int w_in, mlg_attr *attrs,
+                     mlg_type *out, mlg_shape_error *err) {
+  enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS };
+  if (mlg_expand_ints(&attrs[A_STRIDE], A_STRIDE, "stride", 2, 1, MLG_DIM_LIMIT, err)) return -1;
+  if (mlg_expand_padding(&attrs[A_PADDING], A_PADDING, err)) return -1;
+  if (mlg_expand_ints(&attrs[A_DILATION], A_DILATION, "dilation", 2, 1, MLG_DIM_LIMIT, err))
+    return -1;
+  int64_t groups = attrs[A_GROUPS].ints[0];
+  int64_t c = x->dims[1], o = w->dims[0];
+  char s[128];
+  if (groups < 1 || groups > MLG_DIM_LIMIT) {
+    mlg_shape_errorf(err, -1, A_GROUPS, "'groups' must be >= 1, got %lld", (long long)groups);
+    return -1;
+  }
+  if (c % groups != 0 || o % groups != 0) {
+    mlg_shape_errorf(err, -1, A_GROUPS,
+                     "groups (%lld) must divide both input channels (%lld) and output channels (%lld)",
+                     (long long)groups, (long long)c, (long long)o);
+    return -1;
+  }
+  if (w->dims[1] * groups != c) {
+    mlg_shape_errorf(err, w_in, -1, "weight %s expects %lld input channels, input has %lld",
+                     mlg_type_format(w, s, sizeof s), (long long)(w->dims[1] * groups),
+                     (long long)c);
+    return -1;
+  }
+  const int64_t *st = attrs[A_STRIDE].ints, *pd = attrs[A_PADDING].ints,
+                *dl = attrs[A_DILATION].ints;
+  int64_t oh = mlg_conv_out_size(x->dims[2], pd[0], pd[2], w->dims[2], st[0], dl[0]);
+  int64_t ow = mlg_conv_out_size(x->dims[3], pd[1], pd[3], w->dims[3], st[1], dl[1]);
+  if (oh < 1 || ow < 1) {
+    mlg_shape_errorf(err, -1, -1,
+                     "the %lldx%lld kernel (dilation [%lld, %lld]) does not fit the padded %lldx%lld input",
+                     (long long)w->dims[2], (long long)w->dims[3], (long long)dl[0],
+                     (long long)dl[1], (long long)(x->dims[2] + pd[0] + pd[2]),
+                     (long long)(x->dims[3] + pd[1] + pd[3]));
+    return -1;
+  }
+  *out = (mlg_type){ .dtype = MLG_F32, .rank = 4, .dims = { x->dims[0], o, oh, ow } };
+  return 0;
+}
