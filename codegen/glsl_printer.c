@@ -8,7 +8,8 @@
  *
  * What GLSL spells differently is written once here, as helper functions emitted only into the
  * shaders that use them (names start with mlg_, which the frame reserves):
- *  - erf: GLSL has none. mlg_erf is our own fit (two pieces, coefficients below; the fit
+ *  - erf: GLSL has none. mlg_erf is our own fit (two pieces, coefficients in
+ *    templates/fastmath.c, whose IR form the kernel templates build instead of KIR_ERF; the fit
  *    itself is within 1.2e-9). Evaluated in float against mpmath on a dense grid over [-6, 6]
  *    plus magnitudes down to 1e-30: 1.28e-7 absolute, 1.7e-7 relative; run on lavapipe
  *    (200,000 points over [-8, 8] and tiny values, against C's erf): 1.35e-7 and 1.7e-7.
@@ -16,14 +17,29 @@
  *    polynomial for |x| < 0.625 (no cancellation near 0) and 1 - 2/(exp(2|x|) + 1) above, with
  *    |x| clamped to 9 (tanh(9) rounds to 1.0f): 8.2e-8 absolute, 1.5e-7 relative in float
  *    (lavapipe: 1.1e-7 and 1.8e-7).
+ *  - sin, cos, tan: Vulkan only promises 2^-11 absolute for sin and cos on [-pi, pi] (and tan
+ *    as their quotient). mlg_trig reduces x by pi/2 in three parts (Cody-Waite: k·C1 and k·C2
+ *    are exact for |k| < 2^12) and evaluates our own least-squares fits of sin and cos on
+ *    [-pi/4, pi/4] (coefficients below, against their Taylor series in float64). In float, over
+ *    |x| <= 5000: 9.1e-8 absolute for sin and cos; tan within 7.1e-7 of max(1, |tan x|). Beyond
+ *    |x| ~ 6400 the reduction loses digits.
  *  - pow: GLSL leaves x < 0 and x == 0 undefined; mlg_pow gives C's results for a negative x
  *    with an integral y, for x == 0, y == 0 and x == 1.
- *  - fmod: GLSL's mod floors; mlg_fmod truncates like C (a - b·trunc(a/b), not exact when
- *    |a/b| is huge).
+ *  - fmod: GLSL's mod floors, and a - b·trunc(a/b) is off whenever a/b rounds up to an
+ *    integer. mlg_fmod is exact like C's: a long division of the significands in integers, one
+ *    step per binary digit of the quotient (at most 254), with C's NaNs and zeros.
  *  - fmin/fmax: GLSL's min/max are undefined on NaN; mlg_fmin/mlg_fmax return the other
  *    operand, as OpenCL's fmin/fmax do.
  *  - vector loads/stores (vloadN/vstoreN): mlg_loadN_NAME / mlg_storeN_NAME per buffer, through
  *    a vector view of the binding (NAME_vN) where the index is a multiple of N.
+ *  - buffers of 1- and 2-byte elements (BOOL, I8, U8, F16): a `uint` array, 4 or 2 elements
+ *    per word, through mlg_ld_NAME / mlg_st_NAME. A load extracts its element (bitfieldExtract,
+ *    which sign-extends I8; unpackHalf2x16, exact); a store clears its bits and sets them with
+ *    two atomic operations on the word (atomicAnd, atomicOr), since the word's other elements
+ *    belong to other invocations. Halves are rounded by mlg_f16_bits, to nearest with ties to
+ *    even like OpenCL's vstore_half (packHalf2x16 leaves the rounding to the driver). Core
+ *    Vulkan 1.1, no 8- or 16-bit storage feature needed; such buffers are never written in
+ *    place of one they read (lowering gives them no in-place reuse).
  * Subgroup builtins and reductions are GL_KHR_shader_subgroup_basic / _arithmetic (gl_SubgroupSize,
  * subgroupAdd, ...); the #extension lines go only into the shaders that use them.
  * Integer / and % are GLSL's (truncating division; the remainder agrees with C whenever both
@@ -33,21 +49,18 @@
 
 #include "kir.h"
 #include "kir_print.h"
+#include "templates/fastmath.h"
 
 #define GLSL_MAX_BUFFERS 32
 
 /* ---- helper function sources ---- */
 
-/* erf(x) = x·P(x²) for |x| < 1; 1 − exp(−x²)·Q(u), u = 1/(1 + |x|/2), for 1 <= |x| < 4; ±1
- * beyond (erf(4) rounds to 1.0f). Least-squares fits on Chebyshev nodes against mpmath,
- * coefficients rounded to float, highest degree first. */
-static const double erf_p[] = {7.89821061e-05, -0.000802435388, 0.00519005349, -0.0268548094,
-                               0.112836123, -0.376126289, 1.12837923};
-static const double erf_q[] = {0.119280629, -0.471049935, 0.563167095, -0.103617974,
-                               0.347843736, 0.259666681, 0.284917027, -0.000154544046};
-/* tanh(x) = x·T(x²) for |x| < 0.625. */
+/* erf: fastmath.h's fits (kt_fm_erf_p, kt_fm_erf_q). tanh(x) = x·T(x²) for |x| < 0.625. */
 static const double tanh_t[] = {-0.00569752231, 0.0206303075, -0.0537358634, 0.133313656,
                                 -0.333332747, 1.0};
+/* On |r| <= pi/4: sin(r) = r + r³·S(r²), cos(r) = 1 − r²/2 + r⁴·C(r²). */
+static const double sin_s[] = {-0.000194934968, 0.00833195820, -0.166666508};
+static const double cos_c[] = {2.44358525e-05, -0.00138873421, 0.0416666456};
 
 /* A coefficient as a GLSL float literal (always with a '.' or an exponent). */
 static void print_coef(FILE *out, double v) {
@@ -72,12 +85,12 @@ static void emit_erf(FILE *out) {
         "  if (a < 1.0) {\n"
         "    float t = x * x;\n"
         "    return x * (", out);
-  print_horner(out, erf_p, (int)(sizeof(erf_p) / sizeof(erf_p[0])), "t");
+  print_horner(out, kt_fm_erf_p, KT_FM_ERF_P, "t");
   fputs(");\n"
         "  }\n"
         "  float u = 1.0 / (1.0 + 0.5 * a);\n"
         "  float q = ", out);
-  print_horner(out, erf_q, (int)(sizeof(erf_q) / sizeof(erf_q[0])), "u");
+  print_horner(out, kt_fm_erf_q, KT_FM_ERF_Q, "u");
   fputs(";\n"
         "  float r = a >= 4.0 ? 1.0 : 1.0 - exp(-a * a) * q;\n"
         "  return x < 0.0 ? -r : r;\n"
@@ -98,6 +111,43 @@ static void emit_tanh(FILE *out) {
         "}\n", out);
 }
 
+/* Reduces x to r = x − k·pi/2 (|r| <= pi/4), fills sin r and cos r, returns k mod 4. */
+static void emit_trig(FILE *out) {
+  fputs("int mlg_trig(float x, out float s, out float c) {\n"
+        "  float k = roundEven(x * 0.636619747);\n"
+        "  float r = ((x - k * 1.5703125) - k * 0.000483751297) - k * 7.54979013e-08;\n"
+        "  float z = r * r;\n"
+        "  s = r + r * z * (", out);
+  print_horner(out, sin_s, (int)(sizeof(sin_s) / sizeof(sin_s[0])), "z");
+  fputs(");\n"
+        "  c = 1.0 - 0.5 * z + z * z * (", out);
+  print_horner(out, cos_c, (int)(sizeof(cos_c) / sizeof(cos_c[0])), "z");
+  fputs(");\n"
+        "  return int(k) & 3;\n"
+        "}\n", out);
+}
+
+static const char sin_src[] =
+    "float mlg_sin(float x) {\n"
+    "  float s, c;\n"
+    "  int q = mlg_trig(x, s, c);\n"
+    "  return q == 0 ? s : q == 1 ? c : q == 2 ? -s : -c;\n"
+    "}\n";
+
+static const char cos_src[] =
+    "float mlg_cos(float x) {\n"
+    "  float s, c;\n"
+    "  int q = mlg_trig(x, s, c);\n"
+    "  return q == 0 ? c : q == 1 ? -s : q == 2 ? -c : s;\n"
+    "}\n";
+
+static const char tan_src[] =
+    "float mlg_tan(float x) {\n"
+    "  float s, c;\n"
+    "  int q = mlg_trig(x, s, c);\n"
+    "  return (q & 1) == 0 ? s / c : -c / s;\n"
+    "}\n";
+
 static const char pow_src[] =
     "float mlg_pow(float x, float y) {\n"
     "  if (y == 0.0 || x == 1.0) return 1.0;\n"
@@ -110,9 +160,26 @@ static const char pow_src[] =
     "  return r;\n"
     "}\n";
 
+/* Long division of the magnitudes' integer significands (a subnormal counts as exponent 1
+ * without its hidden bit): one conditional subtraction per binary digit of the quotient. */
 static const char fmod_src[] =
     "float mlg_fmod(float a, float b) {\n"
-    "  return a - b * trunc(a / b);\n"
+    "  uint ua = floatBitsToUint(a) & 0x7FFFFFFFu, ub = floatBitsToUint(b) & 0x7FFFFFFFu;\n"
+    "  uint sa = floatBitsToUint(a) & 0x80000000u;\n"
+    "  if (ub == 0u || ua >= 0x7F800000u || ub > 0x7F800000u) return uintBitsToFloat(0x7FC00000u);\n"
+    "  if (ua < ub) return a;\n"
+    "  int ea = max(int(ua >> 23), 1), eb = max(int(ub >> 23), 1);\n"
+    "  uint ma = ua >= 0x800000u ? (ua & 0x7FFFFFu) | 0x800000u : ua;\n"
+    "  uint mb = ub >= 0x800000u ? (ub & 0x7FFFFFu) | 0x800000u : ub;\n"
+    "  for (; ea > eb; ea--) {\n"
+    "    if (ma >= mb) ma -= mb;\n"
+    "    ma <<= 1;\n"
+    "  }\n"
+    "  if (ma >= mb) ma -= mb;\n"
+    "  if (ma == 0u) return uintBitsToFloat(sa);\n"
+    "  for (; ma < 0x800000u && eb > 1; eb--) ma <<= 1;\n"
+    "  uint r = ma < 0x800000u ? ma : (uint(eb) << 23) | (ma & 0x7FFFFFu);\n"
+    "  return uintBitsToFloat(r | sa);\n"
     "}\n";
 
 static const char fmin_src[] =
@@ -128,7 +195,10 @@ static const char fmax_src[] =
 /* ---- what a kernel uses (one scan before printing) and whether GLSL can express it ---- */
 
 typedef struct glsl_uses {
-  int erf, tanh, pow, fmod, fmin, fmax;
+  int erf, tanh, sin, cos, tan, pow, fmod, fmin, fmax;
+  int f16_bits;                       /* mlg_f16_bits: a store to an F16 buffer */
+  char narrow_ld[GLSL_MAX_BUFFERS];   /* mlg_ld_NAME / mlg_st_NAME of a packed buffer */
+  char narrow_st[GLSL_MAX_BUFFERS];
   int sg_basic, sg_arith;             /* subgroup builtins, reductions: #extension lines */
   unsigned load_w[GLSL_MAX_BUFFERS];  /* bit w set: a width-w vector load of buffer i */
   unsigned store_w[GLSL_MAX_BUFFERS];
@@ -136,6 +206,9 @@ typedef struct glsl_uses {
 } glsl_uses;
 
 static int width_ok(kir_type t) { return t.width == 1 || t.width == 2 || t.width == 4; }
+
+/* Elements packed into uint words (1- and 2-byte storage types). */
+static int packed(kir_scalar s) { return kir_storage_bytes(s) < 4; }
 
 static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   if (!e) return;
@@ -145,12 +218,19 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   case KIR_E_LOAD:
     if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec)
       u->load_w[e->index] |= 1u << e->type.width;
+    if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS &&
+        packed(k->buffers[e->index].elem.scalar))
+      u->narrow_ld[e->index] = 1;
     break;
   case KIR_E_UNARY:
     if (e->op == KIR_ERF) u->erf = 1;
     if (e->op == KIR_TANH) u->tanh = 1;
-    if (vec && (e->op == KIR_ERF || e->op == KIR_TANH))
-      u->problem = "erf or tanh of a vector";
+    if (e->op == KIR_SIN) u->sin = 1;
+    if (e->op == KIR_COS) u->cos = 1;
+    if (e->op == KIR_TAN) u->tan = 1;
+    if (vec && (e->op == KIR_ERF || e->op == KIR_TANH || e->op == KIR_SIN || e->op == KIR_COS ||
+                e->op == KIR_TAN))
+      u->problem = "erf, tanh, sin, cos or tan of a vector";
     if (vec && e->op == KIR_NOT) u->problem = "logical not of a vector";
     break;
   case KIR_E_BINARY: {
@@ -193,6 +273,11 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
     if (s->kind == KIR_S_STORE && s->value && s->value->type.width > 1 && s->target >= 0 &&
         s->target < GLSL_MAX_BUFFERS)
       u->store_w[s->target] |= 1u << s->value->type.width;
+    if (s->kind == KIR_S_STORE && s->target >= 0 && s->target < k->n_buffers &&
+        s->target < GLSL_MAX_BUFFERS && packed(k->buffers[s->target].elem.scalar)) {
+      u->narrow_st[s->target] = 1;
+      if (k->buffers[s->target].elem.scalar == KIR_F16) u->f16_bits = 1;
+    }
     scan_expr(u, k, s->index);
     scan_expr(u, k, s->value);
     scan_expr(u, k, s->end);
@@ -207,7 +292,8 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
 static int name_clashes(const char *name) {
   static const char *const taken[] = {
     "pc", "PC", "main", "ivec2", "ivec4", "uvec2", "uvec4", "bvec2", "bvec4", "inversesqrt",
-    "uintBitsToFloat", "memoryBarrierShared", "isnan", "trunc", "fract", NULL};
+    "uintBitsToFloat", "memoryBarrierShared", "isnan", "trunc", "fract", "roundEven",
+    "floatBitsToUint", NULL};
   for (int i = 0; taken[i]; i++)
     if (strcmp(name, taken[i]) == 0) return 1;
   if (strncmp(name, "mlg_", 4) == 0 || strncmp(name, "gl_", 3) == 0) return 1;
@@ -289,6 +375,12 @@ static void gl_offset_index(kir_printer *p, int buffer, const kir_expr *index) {
 
 static void gl_load(kir_printer *p, const kir_expr *e) {
   const char *name = p->k->buffers[e->index].name;
+  if (packed(p->k->buffers[e->index].elem.scalar)) {
+    fprintf(p->out, "mlg_ld_%s(", name);
+    gl_offset_index(p, e->index, e->a);
+    fputc(')', p->out);
+    return;
+  }
   if (e->type.width > 1)
     fprintf(p->out, "mlg_load%d_%s(", e->type.width, name);
   else
@@ -299,6 +391,14 @@ static void gl_load(kir_printer *p, const kir_expr *e) {
 
 static void gl_store(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->buffers[s->target].name;
+  if (packed(p->k->buffers[s->target].elem.scalar)) {
+    fprintf(p->out, "mlg_st_%s(", name);
+    gl_offset_index(p, s->target, s->index);
+    fputs(", ", p->out);
+    kir_print_expr(p, s->value);
+    fputs(");\n", p->out);
+    return;
+  }
   if (s->value->type.width > 1) {
     fprintf(p->out, "mlg_store%d_%s(", s->value->type.width, name);
     gl_offset_index(p, s->target, s->index);
@@ -321,6 +421,16 @@ static void gl_cast(kir_printer *p, kir_type t, const kir_expr *a) {
   fputc(')', p->out);
 }
 
+static void gl_bitcast(kir_printer *p, kir_type t, const kir_expr *a) {
+  const char *fn = t.scalar == KIR_I32   ? "floatBitsToInt("
+                   : t.scalar == KIR_U32 ? "floatBitsToUint("
+                   : a->type.scalar == KIR_U32 ? "uintBitsToFloat("
+                                               : "intBitsToFloat(";
+  fputs(fn, p->out);
+  kir_print_expr(p, a);
+  fputc(')', p->out);
+}
+
 /* GLSL has no portable unroll pragma; drivers unroll constant-trip loops themselves. */
 static void gl_unroll(kir_printer *p, int unroll) {}
 
@@ -330,7 +440,7 @@ static void gl_unroll(kir_printer *p, int unroll) {}
  * buffer keeps the scalar forms: `restrict` views of it would let the compiler reorder a store
  * through one and a load through the other.) */
 static int has_vector_view(const kir_buffer *b, const glsl_uses *u, int i, int w) {
-  return b->access != KIR_READ_WRITE && ((u->load_w[i] | u->store_w[i]) & (1u << w));
+  return b->access != KIR_READ_WRITE && !packed(b->elem.scalar) && ((u->load_w[i] | u->store_w[i]) & (1u << w));
 }
 
 static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses *u) {
@@ -338,6 +448,7 @@ static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses 
   char tbuf[32];
   for (int i = 0; i < k->n_buffers; i++) {
     const kir_buffer *b = &k->buffers[i];
+    if (packed(b->elem.scalar)) continue; /* never vector-accessed (kir_load_vec) */
     for (int w = 2; w <= 4; w += 2) {
       const char *vt = gl_type_name(kir_tv(b->elem.scalar, w), tbuf, sizeof(tbuf));
       int view = has_vector_view(b, u, i, w);
@@ -368,6 +479,78 @@ static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses 
   }
 }
 
+/* f32 → binary16 bits, rounding to nearest with ties to even; overflow gives infinity, NaN a
+ * quiet NaN. The same rule as the host's (runtime/dtype.c) and OpenCL's vstore_half. */
+static const char f16_bits_src[] =
+    "uint mlg_f16_bits(float v) {\n"
+    "  uint x = floatBitsToUint(v);\n"
+    "  uint sgn = (x >> 16u) & 0x8000u;\n"
+    "  uint e = (x >> 23u) & 0xFFu;\n"
+    "  uint m = x & 0x7FFFFFu;\n"
+    "  if (e == 255u) return sgn | 0x7C00u | (m != 0u ? 0x200u : 0u);\n"
+    "  int ue = int(e) - 112;\n"
+    "  if (ue >= 31) return sgn | 0x7C00u;\n"
+    "  uint h, rem, tie;\n"
+    "  if (ue <= 0) {\n"
+    "    if (ue < -10) return sgn;\n"
+    "    m |= 0x800000u;\n"
+    "    uint sh = uint(14 - ue);\n"
+    "    h = m >> sh;\n"
+    "    rem = m & ((1u << sh) - 1u);\n"
+    "    tie = 1u << (sh - 1u);\n"
+    "  } else {\n"
+    "    h = (uint(ue) << 10u) | (m >> 13u);\n"
+    "    rem = m & 0x1FFFu;\n"
+    "    tie = 0x1000u;\n"
+    "  }\n"
+    "  if (rem > tie || (rem == tie && (h & 1u) != 0u)) h += 1u;\n"
+    "  return sgn | h;\n"
+    "}\n";
+
+/* mlg_ld_NAME / mlg_st_NAME of a buffer whose elements are packed into uint words. Their own
+ * names start with mlg_, which no buffer name does, so they shadow nothing. */
+static void emit_packed_store(FILE *out, const char *n, const char *type, int bits,
+                              const char *word_bits) {
+  int per_word = 32 / bits;
+  fprintf(out, "void mlg_st_%s(uint mlg_i, %s mlg_v) {\n"
+          "  uint mlg_s = (mlg_i & %du) * %du;\n"
+          "  atomicAnd(%s[mlg_i >> %du], ~(0x%Xu << mlg_s));\n"
+          "  atomicOr(%s[mlg_i >> %du], %s << mlg_s);\n}\n",
+          n, type, per_word - 1, bits, n, per_word / 2, (1u << bits) - 1u, n, per_word / 2,
+          word_bits);
+}
+
+static void emit_packed_helpers(FILE *out, const kir_buffer *b, int load, int store) {
+  const char *n = b->name;
+  switch (b->elem.scalar) {
+  case KIR_F16:
+    if (load)
+      fprintf(out, "float mlg_ld_%s(uint mlg_i) {\n"
+              "  vec2 mlg_h = unpackHalf2x16(%s[mlg_i >> 1u]);\n"
+              "  return (mlg_i & 1u) == 0u ? mlg_h.x : mlg_h.y;\n}\n", n, n);
+    if (store) emit_packed_store(out, n, "float", 16, "mlg_f16_bits(mlg_v)");
+    return;
+  case KIR_BOOL:
+    if (load)
+      fprintf(out, "bool mlg_ld_%s(uint mlg_i) {\n"
+              "  return bitfieldExtract(%s[mlg_i >> 2u], int(mlg_i & 3u) * 8, 8) != 0u;\n}\n",
+              n, n);
+    if (store) emit_packed_store(out, n, "bool", 8, "(mlg_v ? 1u : 0u)");
+    return;
+  default: /* I8, U8: computed as int */
+    if (load && b->elem.scalar == KIR_I8)
+      fprintf(out, "int mlg_ld_%s(uint mlg_i) {\n"
+              "  return bitfieldExtract(int(%s[mlg_i >> 2u]), int(mlg_i & 3u) * 8, 8);\n}\n",
+              n, n);
+    else if (load)
+      fprintf(out, "int mlg_ld_%s(uint mlg_i) {\n"
+              "  return int(bitfieldExtract(%s[mlg_i >> 2u], int(mlg_i & 3u) * 8, 8));\n}\n",
+              n, n);
+    if (store) emit_packed_store(out, n, "int", 8, "(uint(mlg_v) & 0xFFu)");
+    return;
+  }
+}
+
 static void gl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
@@ -383,9 +566,11 @@ static void gl_kernel_begin(kir_printer *p) {
   if (k->n_buffers) fputc('\n', out);
   for (int i = 0; i < k->n_buffers; i++) {
     const kir_buffer *b = &k->buffers[i];
-    const char *q = b->access == KIR_READ ? "readonly " : b->access == KIR_WRITE ? "writeonly " : "";
+    int pk = packed(b->elem.scalar); /* atomics read the words they write: not writeonly */
+    const char *q = b->access == KIR_READ ? "readonly "
+                    : b->access == KIR_WRITE && !pk ? "writeonly " : "";
     fprintf(out, "layout(std430, set = 0, binding = %d) restrict %sbuffer B%d { %s %s[]; };\n", i,
-            q, i, gl_type_name(b->elem, buf, sizeof(buf)), b->name);
+            q, i, pk ? "uint" : gl_type_name(b->elem, buf, sizeof(buf)), b->name);
     for (int w = 2; w <= 4 && i < GLSL_MAX_BUFFERS; w += 2)
       if (has_vector_view(b, &u, i, w))
         fprintf(out, "layout(std430, set = 0, binding = %d) restrict %sbuffer B%dv%d { %s %s_v%d[]; };\n", i, q, i,
@@ -399,16 +584,26 @@ static void gl_kernel_begin(kir_printer *p) {
     fprintf(out, "shared %s %s[%d];\n", gl_type_name(l->elem, buf, sizeof(buf)), l->name,
             l->count);
   }
-  int any_helper = u.erf || u.tanh || u.pow || u.fmod || u.fmin || u.fmax;
-  for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++) any_helper |= u.load_w[i] || u.store_w[i];
+  int trig = u.sin || u.cos || u.tan;
+  int any_helper = u.erf || u.tanh || trig || u.pow || u.fmod || u.fmin || u.fmax;
+  for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
+    any_helper |= u.load_w[i] || u.store_w[i] || u.narrow_ld[i] || u.narrow_st[i];
   if (any_helper) fputc('\n', out);
   if (u.erf) emit_erf(out);
   if (u.tanh) emit_tanh(out);
+  if (trig) emit_trig(out);
+  if (u.sin) fputs(sin_src, out);
+  if (u.cos) fputs(cos_src, out);
+  if (u.tan) fputs(tan_src, out);
   if (u.pow) fputs(pow_src, out);
   if (u.fmod) fputs(fmod_src, out);
   if (u.fmin) fputs(fmin_src, out);
   if (u.fmax) fputs(fmax_src, out);
   emit_vector_helpers(out, k, &u);
+  if (u.f16_bits) fputs(f16_bits_src, out);
+  for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
+    if (u.narrow_ld[i] || u.narrow_st[i])
+      emit_packed_helpers(out, &k->buffers[i], u.narrow_ld[i], u.narrow_st[i]);
   fputs("\nvoid main() {\n", out);
 }
 
@@ -421,7 +616,10 @@ static void gl_subgroup(kir_printer *p, const kir_expr *e) {
     fprintf(p->out, "int(%s)", builtin[e->index]);
     return;
   }
-  fputs(e->op == KIR_MIN ? "subgroupMin(" : e->op == KIR_MAX ? "subgroupMax(" : "subgroupAdd(",
+  fputs(e->op == KIR_MIN   ? "subgroupMin("
+        : e->op == KIR_MAX ? "subgroupMax("
+        : e->op == KIR_MUL ? "subgroupMul("
+                           : "subgroupAdd(",
         p->out);
   kir_print_expr(p, e->a);
   fputc(')', p->out);
@@ -433,13 +631,14 @@ static const kir_dialect glsl_dialect = {
   .type_name = gl_type_name,
   .unop_fn = {[KIR_ABS] = "abs", [KIR_EXP] = "exp", [KIR_LOG] = "log", [KIR_SQRT] = "sqrt",
               [KIR_RSQRT] = "inversesqrt", [KIR_TANH] = "mlg_tanh", [KIR_ERF] = "mlg_erf",
-              [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil"},
+              [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil", [KIR_SIN] = "mlg_sin",
+              [KIR_COS] = "mlg_cos", [KIR_TAN] = "mlg_tan", [KIR_ROUND] = "roundEven"},
   .fmin_fn = "mlg_fmin", .fmax_fn = "mlg_fmax", .imin_fn = "min", .imax_fn = "max",
   .pow_fn = "mlg_pow", .fmod_fn = "mlg_fmod",
   .work_item_id = gl_work_item_id,
   .inf = "uintBitsToFloat(0x7F800000u)", .nan = "uintBitsToFloat(0x7FC00000u)",
   .float_suffix = "",
-  .load = gl_load, .store = gl_store, .cast = gl_cast,
+  .load = gl_load, .store = gl_store, .cast = gl_cast, .bitcast = gl_bitcast,
   /* A control barrier plus visibility of shared-memory writes (tree reductions need both). */
   .barrier = "memoryBarrierShared(); barrier();",
   .component_fmt = "[%d]",

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 enum { KIR_EVAL_MAX_DEPTH = 512 };
 
@@ -36,6 +37,7 @@ static int truthy(kir_value v) {
 }
 
 kir_value kir_value_convert(kir_value v, kir_scalar to) {
+  to = kir_compute_scalar(to); /* as kir_cast: storage types round where they are stored */
   if (v.type == to) return v;
   switch (to) {
   case KIR_F32:
@@ -50,6 +52,8 @@ kir_value kir_value_convert(kir_value v, kir_scalar to) {
     return kir_value_u32((uint32_t)v.i);
   case KIR_BOOL:
     return kir_value_bool(truthy(v));
+  default:
+    break;
   }
   return v;
 }
@@ -78,7 +82,8 @@ static int eval_unary(const kir_expr *e, kir_value a, kir_value *out) {
     case KIR_NEG: *out = kir_value_i32((int32_t)(0u - u)); break;
     case KIR_ABS: *out = kir_value_i32(s.i < 0 ? (int32_t)(0u - u) : s.i); break;
     case KIR_FLOOR:
-    case KIR_CEIL: *out = s; break;
+    case KIR_CEIL:
+    case KIR_ROUND: *out = s; break;
     default: return -1;
     }
     *out = kir_value_convert(*out, e->type.scalar);
@@ -96,6 +101,10 @@ static int eval_unary(const kir_expr *e, kir_value a, kir_value *out) {
   case KIR_ERF: r = erff(x); break;
   case KIR_FLOOR: r = floorf(x); break;
   case KIR_CEIL: r = ceilf(x); break;
+  case KIR_SIN: r = sinf(x); break;
+  case KIR_COS: r = cosf(x); break;
+  case KIR_TAN: r = tanf(x); break;
+  case KIR_ROUND: r = rintf(x); break; /* the default rounding mode: to nearest, ties to even */
   default: return -1;
   }
   *out = kir_value_convert(kir_value_f32(r), e->type.scalar);
@@ -256,6 +265,20 @@ static int eval(const kir_expr *e, const kir_eval_env *env, kir_value *out, int 
     if (eval(e->a, env, &a, depth + 1) != 0) return -1;
     *out = kir_value_convert(a, e->type.scalar);
     return 0;
+  case KIR_E_BITCAST: {
+    if (eval(e->a, env, &a, depth + 1) != 0) return -1;
+    uint32_t bits;
+    if (a.type == KIR_F32) memcpy(&bits, &a.f, sizeof bits);
+    else bits = a.type == KIR_U32 ? a.u : (uint32_t)a.i;
+    if (e->type.scalar == KIR_F32) {
+      float f;
+      memcpy(&f, &bits, sizeof f);
+      *out = kir_value_f32(f);
+    } else {
+      *out = e->type.scalar == KIR_U32 ? kir_value_u32(bits) : kir_value_i32((int32_t)bits);
+    }
+    return 0;
+  }
   case KIR_E_COMPONENT: /* vectors are not evaluated on the host */
   case KIR_E_VECTOR:
   case KIR_E_SWIZZLE:
@@ -268,4 +291,17 @@ static int eval(const kir_expr *e, const kir_eval_env *env, kir_value *out, int 
 
 int kir_eval(const kir_expr *e, const kir_eval_env *env, kir_value *out) {
   return eval(e, env, out, 0);
+}
+
+int kir_eval_decls(const kir_kernel *k, const kir_eval_env *env, kir_value *vars) {
+  if (!k || !env || env->vars != vars || env->n_vars < k->n_vars) return -1;
+  for (int i = 0; i < k->n_body; i++) {
+    const kir_stmt *s = k->body[i];
+    if ((s->kind != KIR_S_DECL && s->kind != KIR_S_ASSIGN) || s->var < 0 || s->var >= k->n_vars)
+      return -1;
+    kir_value v;
+    if (eval(s->value, env, &v, 0) != 0) return -1;
+    vars[s->var] = kir_value_convert(v, k->vars[s->var].type.scalar);
+  }
+  return 0;
 }

@@ -42,7 +42,8 @@ kir_value kir_value_i32(int32_t i);
 kir_value kir_value_u32(uint32_t u);
 kir_value kir_value_bool(int b);
 /* Converts between kir scalar types as a C cast would (bool: nonzero → 1; float → int
- * saturating, NaN → 0). */
+ * saturating, NaN → 0). A storage type (F16, I8, U8) converts to its compute type, as kir_cast
+ * does. */
 kir_value kir_value_convert(kir_value v, kir_scalar to);
 /* The value as a double (exact for every kir scalar). */
 double kir_value_as_double(kir_value v);
@@ -52,5 +53,10 @@ double kir_value_as_double(kir_value v);
  * variable or load callback, a subgroup builtin or reduction (device state), an integer
  * division by zero, or nesting deeper than 512. */
 int kir_eval(const kir_expr *e, const kir_eval_env *env, kir_value *out);
+/* Runs the top-level statements of k, which must all be declarations or assignments (a scalar
+ * formula that names its parts, fastmath.h): each value evaluated in env and stored in
+ * vars[var], where env->vars points at vars (k->n_vars of them). Returns 0, or -1 when a
+ * statement is of another kind or a value cannot be evaluated. */
+int kir_eval_decls(const kir_kernel *k, const kir_eval_env *env, kir_value *vars);
 
 #endif

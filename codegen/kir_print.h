@@ -19,7 +19,7 @@ typedef struct kir_dialect {
   const char *(*type_name)(kir_type t, char *buf, size_t size);
   /* Builtin function names for unary ops (indexed by kir_unop; KIR_NEG and KIR_NOT are
    * operators and ignored here). */
-  const char *unop_fn[KIR_NOT + 1];
+  const char *unop_fn[KIR_UNOP_COUNT];
   /* float and int spellings of min/max (fmin vs min in OpenCL), and pow. */
   const char *fmin_fn, *fmax_fn, *imin_fn, *imax_fn, *pow_fn, *fmod_fn;
   /* "get_global_id(%d)"-style format for work-item ids; already int-typed. */
@@ -32,6 +32,8 @@ typedef struct kir_dialect {
   void (*store)(kir_printer *p, const kir_stmt *s);
   /* Conversion of `a` to `t`. */
   void (*cast)(kir_printer *p, kir_type t, const kir_expr *a);
+  /* The bits of `a` read as `t` (KIR_E_BITCAST). */
+  void (*bitcast)(kir_printer *p, kir_type t, const kir_expr *a);
   const char *barrier;                    /* full statement text without indentation */
   /* Vector component access after the parenthesized vector: ".s%X" (OpenCL), "[%d]" (GLSL). */
   const char *component_fmt;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../runtime/bundle.h"
+#include "../runtime/file_util.h"
 #include "ast.h"
 #include "bundle_emit.h"
 #include "emit_code.h"
@@ -77,6 +78,8 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
                             mlg_weights_file *weights_file, mlg_diag *diag, mlg_pipeline *out) {
   if (last <= MLG_STAGE_GRAPH) return 0;
   if (!options->no_weights && mlg_weights_check_names(out->graph, weights_file, diag) != 0) return -1;
+  uint64_t budget = options->max_weight_bytes ? options->max_weight_bytes : MLG_DEFAULT_MAX_WEIGHT_BYTES;
+  if (mlg_weights_check_budget(out->graph, !options->no_weights, budget, diag) != 0) return -1;
   out->optimized = optimize(out->graph, options, weights_file, diag);
   if (!out->optimized) return -1;
   const mlg_graph *g = out->optimized;
@@ -117,6 +120,8 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
   }
   if (last == MLG_STAGE_PLAN) return 0;
 
+  /* Again after the passes, which may fold weights into new consts. */
+  if (mlg_weights_check_budget(g, !options->no_weights, budget, diag) != 0) return -1;
   mlg_emit_input emit = {
       .graph = g, .lowered = out->lowered, .plan = out->plan, .target = target,
       .code = out->code, .has_params = !options->no_weights,
@@ -128,9 +133,12 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
   return rc;
 }
 
-int mlg_pipeline_source_load(mlg_source *out_source, const char *path) {
-  if (mlg_onnx_is_model_path(path)) return mlg_source_from_memory(out_source, path, "", 0);
-  return mlg_source_load(out_source, path);
+int mlg_pipeline_source_load(mlg_source *out_source, const char *path, char *err, size_t err_size) {
+  if (mlg_onnx_is_model_path(path)) {
+    if (mlg_source_from_memory(out_source, path, "", 0) == 0) return 0;
+    return mlg_errorf(err, err_size, "out of memory");
+  }
+  return mlg_source_read(out_source, path, err, err_size);
 }
 
 /* The ONNX front end, then the same stages. */
@@ -141,7 +149,8 @@ static int run_onnx(const mlg_source *source, const mlg_compile_options *options
                    "graph (print it with --emit=mlg or --emit=graph)");
     return -1;
   }
-  mlg_onnx_options io = {.n_dims = options->n_dims, .dims = options->dims};
+  mlg_onnx_options io = {.n_dims = options->n_dims, .dims = options->dims,
+                         .max_weight_bytes = options->max_weight_bytes};
   mlg_graph *graph = NULL;
   if (mlg_onnx_import_file(source->path, &io, diag, &graph) != 0) return -1;
   return mlg_pipeline_run_graph(graph, options, last, diag, out);

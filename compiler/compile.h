@@ -34,6 +34,10 @@ typedef struct mlg_compile_options {
   /* Tiles of the tiled GEMM kernel per shape class, measured on the device (gemm_tuning.h;
    * mlgrun's tuner, mlgc --tuning FILE). NULL: the built-in choice for device_class. */
   const struct mlg_gemm_tuning *gemm_tuning;
+  /* The most bytes of weights the compiler reads or generates into the bundle (consts, and the
+   * params unless no_weights); a model over it is an error naming the budget and its largest
+   * tensor. 0 → MLG_DEFAULT_MAX_WEIGHT_BYTES (4 GiB, weights.h). */
+  uint64_t max_weight_bytes;
 } mlg_compile_options;
 
 /* The stages, in order; a pipeline can stop after any of them (mlgc --emit=STAGE). */
@@ -54,11 +58,12 @@ typedef struct mlg_pipeline {
   size_t bundle_size;
 } mlg_pipeline;
 
-/* Loads the source for `path` as the pipeline reads it: mlg text (mlg_source_load), or, for an
+/* Loads the source for `path` as the pipeline reads it: mlg text (mlg_source_read), or, for an
  * ONNX model (a path ending in .onnx), an empty source that names the file, which
  * mlg_pipeline_run and mlg_compile hand to the ONNX front end (compiler/onnx/, which reads the
- * file itself; docs/onnx.md). Returns 0, or -1 with errno set. */
-int  mlg_pipeline_source_load(mlg_source *out_source, const char *path);
+ * file itself; docs/onnx.md). Returns 0, or -1 with errno set and a message in err
+ * ("cannot read 'PATH': ..."). */
+int  mlg_pipeline_source_load(mlg_source *out_source, const char *path, char *err, size_t err_size);
 
 /* Runs the stages up to and including `last`. The front end is the checker for mlg text, the
  * ONNX importer for the source mlg_pipeline_source_load makes for a .onnx file (no text, named

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../runtime/file_util.h"
+
 enum {
   MAX_SOURCE_BYTES = 64 * 1024 * 1024,
   WINDOW = 160,        /* most bytes of one source line echoed under a message */
@@ -21,64 +23,41 @@ static char *dup_string(const char *s) {
   return p;
 }
 
-int mlg_source_load(mlg_source *out_source, const char *path) {
+int mlg_source_read(mlg_source *out_source, const char *path, char *err, size_t err_size) {
   memset(out_source, 0, sizeof *out_source);
   if (!path) {
     errno = EINVAL;
+    return mlg_errorf(err, err_size, "no path given");
+  }
+  /* A regular file only (a FIFO would hang the read, /dev/zero never end), of at most 64 MiB
+   * and within the host memory (file_util.h). Its messages start with "PATH: ". */
+  uint8_t *data;
+  size_t len;
+  char why[1200];
+  if (mlg_read_file_limit(path, MAX_SOURCE_BYTES, &data, &len, why, sizeof why) != 0) {
+    int e = errno;
+    size_t skip = strncmp(why, path, strlen(path)) == 0 && why[strlen(path)] == ':' ? strlen(path) + 2 : 0;
+    mlg_errorf(err, err_size, "cannot read '%s': %s", path, why + (skip < strlen(why) ? skip : 0));
+    errno = e;
     return -1;
   }
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  size_t cap = 64 * 1024, len = 0;
-  char *buf = malloc(cap + 1);
-  if (!buf) {
-    fclose(f);
+  char *buf = realloc(data, len + 1); /* room for the terminator */
+  out_source->path = dup_string(path);
+  if (!buf || !out_source->path) {
+    free(buf ? buf : (char *)data);
+    free(out_source->path);
+    out_source->path = NULL;
     errno = ENOMEM;
-    return -1;
-  }
-  for (;;) {
-    if (len == cap) {
-      if (cap > MAX_SOURCE_BYTES) break; /* read one byte past the limit: too big */
-      size_t ncap = cap * 2 > (size_t)MAX_SOURCE_BYTES + 1 ? (size_t)MAX_SOURCE_BYTES + 1 : cap * 2;
-      char *nbuf = realloc(buf, ncap + 1);
-      if (!nbuf) {
-        free(buf);
-        fclose(f);
-        errno = ENOMEM;
-        return -1;
-      }
-      buf = nbuf;
-      cap = ncap;
-    }
-    size_t got = fread(buf + len, 1, cap - len, f);
-    len += got;
-    if (got == 0) {
-      if (ferror(f)) {
-        int err = errno ? errno : EIO;
-        free(buf);
-        fclose(f);
-        errno = err;
-        return -1;
-      }
-      break;
-    }
-  }
-  fclose(f);
-  if (len > MAX_SOURCE_BYTES) {
-    free(buf);
-    errno = EFBIG;
-    return -1;
+    return mlg_errorf(err, err_size, "cannot read '%s': out of memory", path);
   }
   buf[len] = '\0';
-  out_source->path = dup_string(path);
-  if (!out_source->path) {
-    free(buf);
-    errno = ENOMEM;
-    return -1;
-  }
   out_source->text = buf;
   out_source->length = len;
   return 0;
+}
+
+int mlg_source_load(mlg_source *out_source, const char *path) {
+  return mlg_source_read(out_source, path, NULL, 0);
 }
 
 int mlg_source_from_memory(mlg_source *out_source, const char *name, const char *text, size_t length) {
@@ -294,7 +273,16 @@ void mlg_diag_vreport(mlg_diag *diag, mlg_diag_level level, mlg_span span, const
 
   int line;
   print_header(diag, level, span, &line);
-  fprintf(diag->out, "%s\n", msg);
+  /* Names in a message can come from a weights file: shown safe for a terminal (file_util.h). */
+  char safe_small[1024];
+  size_t cap = strlen(msg) * 4 + 1;
+  char *safe = cap <= sizeof safe_small ? safe_small : malloc(cap);
+  if (!safe) {
+    safe = safe_small;
+    cap = sizeof safe_small;
+  }
+  fprintf(diag->out, "%s\n", mlg_sanitize(msg, 1, safe, cap));
+  if (safe != safe_small) free(safe);
   if (msg != small) free(msg);
   if (line > 0 && diag->source->text) render_line(diag, span, line);
 

@@ -41,8 +41,11 @@ typedef struct mlg_diag {
   int color;                /* nonzero: ANSI colors */
 } mlg_diag;
 
-/* Reads a whole file. Returns 0 on success, -1 with errno set on failure. Rejects files over
- * 64 MiB (errno = EFBIG). */
+/* Reads a whole regular file (anything else, such as a FIFO or /dev/zero, is refused before a
+ * byte is read: errno = EINVAL). Returns 0 on success, -1 with errno set on failure and, in
+ * err, "cannot read 'PATH': why". Rejects files over 64 MiB (errno = EFBIG) or larger than the
+ * host memory the process may use (ENOMEM). mlg_source_load is mlg_source_read without err. */
+int  mlg_source_read(mlg_source *out_source, const char *path, char *err, size_t err_size);
 int  mlg_source_load(mlg_source *out_source, const char *path);
 /* Makes a source from memory (copied). */
 int  mlg_source_from_memory(mlg_source *out_source, const char *name, const char *text, size_t length);

@@ -21,6 +21,10 @@
  * stored then and may be read by several kernels. A view whose reader needs bytes is an ALIAS
  * of the tensor it views.
  *
+ * Rules that keep results exact: an op whose result is narrow (f16, i8, u8: computed wider,
+ * rounded or wrapped where stored) is always stored, so it rounds as it does alone; an anchor's
+ * epilogue ends in a root of the anchor's dtype (its template's output buffer).
+ *
  * A train step reads every leaf's value from before the step: a group that stores updates
  * reads no leaf that another group's update replaces (that value is stored by an earlier
  * kernel), and takes no anchor (update kernels are elementwise).

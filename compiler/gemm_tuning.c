@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,24 +65,55 @@ int mlg_gemm_tuning_same_device(const mlg_gemm_tuning *t, const char *device, co
          strcmp(t->backend, want.backend) == 0;
 }
 
+/* Appends printf output to a growing buffer; 0, or -1 when memory runs out. */
+static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return -1;
+  if (*cap - *len <= (size_t)n) {
+    size_t ncap = *len + (size_t)n + 256;
+    char *nbuf = realloc(*buf, ncap);
+    if (!nbuf) return -1;
+    *buf = nbuf;
+    *cap = ncap;
+  }
+  va_start(ap, fmt);
+  vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+  va_end(ap);
+  *len += (size_t)n;
+  return 0;
+}
+
 int mlg_gemm_tuning_format(const mlg_gemm_tuning *t, char **out_text, size_t *out_size) {
   *out_text = NULL;
   *out_size = 0;
-  size_t cap = 1024 + sizeof t->device + sizeof t->driver + sizeof t->backend;
-  char *buf = malloc(cap);
-  if (!buf) return -1;
-  int n = snprintf(buf, cap, "%s %d\ndevice %s\ndriver %s\nbackend %s\n", MAGIC,
-                   MLG_GEMM_TUNING_VERSION, t->device, t->driver, t->backend);
-  for (int c = 0; c < MLG_GEMM_N_CLASSES; c++) {
+  /* The identity fields as set_device stores them: one line each, terminated within the field. */
+  mlg_gemm_tuning id;
+  char device[sizeof t->device], driver[sizeof t->driver], backend[sizeof t->backend];
+  snprintf(device, sizeof device, "%.*s", (int)strnlen(t->device, sizeof t->device - 1), t->device);
+  snprintf(driver, sizeof driver, "%.*s", (int)strnlen(t->driver, sizeof t->driver - 1), t->driver);
+  snprintf(backend, sizeof backend, "%.*s", (int)strnlen(t->backend, sizeof t->backend - 1), t->backend);
+  mlg_gemm_tuning_set_device(&id, device, driver, backend);
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  int rc = append(&buf, &len, &cap, "%s %d\ndevice %s\ndriver %s\nbackend %s\n", MAGIC, MLG_GEMM_TUNING_VERSION,
+                  id.device, id.driver, id.backend);
+  for (int c = 0; c < MLG_GEMM_N_CLASSES && rc == 0; c++) {
     const mlg_gemm_tiles *e = &t->cls[c];
     if (!e->tile_m) continue;
-    n += snprintf(buf + n, cap - (size_t)n, "%s %d %d %d %d %d %.1f\n", CLASS_NAMES[c], e->tile_m,
-                  e->tile_n, e->tile_k, e->reg_m, e->reg_n, isfinite(e->gflops) ? e->gflops : 0.0);
+    rc = append(&buf, &len, &cap, "%s %d %d %d %d %d %.1f\n", CLASS_NAMES[c], e->tile_m, e->tile_n, e->tile_k,
+                e->reg_m, e->reg_n, isfinite(e->gflops) && e->gflops >= 0 ? e->gflops : 0.0);
   }
-  uint64_t h = mlg_fnv1a(MLG_FNV_SEED, buf, (size_t)n);
-  n += snprintf(buf + n, cap - (size_t)n, "end %016" PRIx64 "\n", h);
+  if (rc == 0) rc = append(&buf, &len, &cap, "end %016" PRIx64 "\n", mlg_fnv1a(MLG_FNV_SEED, buf, len));
+  if (rc != 0) {
+    free(buf);
+    return -1;
+  }
   *out_text = buf;
-  *out_size = (size_t)n;
+  *out_size = len;
   return 0;
 }
 
@@ -195,7 +227,7 @@ int mlg_gemm_tuning_load(const char *path, mlg_gemm_tuning *out, char *err, size
   uint8_t *data = NULL;
   size_t size = 0;
   char why[512];
-  if (mlg_read_file(path, &data, &size, why, sizeof why))
+  if (mlg_read_file_limit(path, MLG_READ_LIMIT_TEXT, &data, &size, why, sizeof why))
     return mlg_errorf(err, err_size, "%s", why);
   int rc = mlg_gemm_tuning_parse((const char *)data, size, out, why, sizeof why);
   free(data);

@@ -192,8 +192,9 @@ static int lower_elementwise(mlg_lower_ctx *ctx, int node) {
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_elementwise(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
   if (mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs)) return -1;
-  /* An input of the output's own shape is read only at the element each work-item writes. */
-  for (int i = 0; i < n->n_inputs; i++)
+  /* An input of the output's own shape is read only at the element each work-item writes
+   * (not for 1- and 2-byte elements: the GLSL printer stores them into shared words). */
+  for (int i = 0; i < n->n_inputs && mlg_dtype_size(n->type.dtype) == 4; i++)
     if (mlg_type_equal(&ctx->graph->nodes[n->inputs[i]].type, &n->type)) {
       ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
       break;
@@ -206,10 +207,14 @@ static int lower_node(mlg_lower_ctx *ctx, int node) {
   int64_t numel = mlg_type_numel(&n->type);
   if (numel < 0 || numel > MLG_KERNEL_NUMEL_LIMIT - 1) {
     char buf[128];
+    mlg_type_format(&n->type, buf, sizeof(buf));
+    if (n->name)
+      return mlg_lower_fail(ctx, node,
+                            "tensor '%s' (%s) has too many elements for 32-bit kernel indexing "
+                            "(the limit is 2^31 - 1)", n->name, buf);
     return mlg_lower_fail(ctx, node,
                           "tensor %s has too many elements for 32-bit kernel indexing "
-                          "(the limit is 2^31 - 1)",
-                          mlg_type_format(&n->type, buf, sizeof(buf)));
+                          "(the limit is 2^31 - 1)", buf);
   }
   if (n->kind != MLG_NODE_OP) return 0;
   if (!n->op) return mlg_lower_fail(ctx, node, "internal error: op node without an op");
@@ -243,8 +248,7 @@ static int own_outputs(mlg_lower_ctx *ctx) {
       lw->alias_of[node] = -1;
       if (mlg_lower_copy(ctx, node, src, node, numel, n->type.dtype)) return -1;
     } else if (n->kind != MLG_NODE_OP) {
-      int64_t elem = 4; /* f32 and i32 */
-      int t = ctx->temp(ctx, numel * elem);
+      int t = ctx->temp(ctx, numel * mlg_dtype_size(n->type.dtype));
       if (t < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
       if (mlg_lower_copy(ctx, node, node, t, numel, n->type.dtype)) return -1;
       lw->output_tensor[o] = t;
@@ -257,10 +261,9 @@ static int own_outputs(mlg_lower_ctx *ctx) {
 static int lower_fused_node(mlg_lower_ctx *ctx, int node) {
   const mlg_fusion *fu = ctx->fusion;
   const mlg_node *n = &ctx->graph->nodes[node];
-  if (n->kind == MLG_NODE_OP) {
-    int64_t numel = mlg_type_numel(&n->type);
-    if (numel < 0 || numel > MLG_KERNEL_NUMEL_LIMIT - 1) return lower_node(ctx, node);
-  }
+  /* Every tensor, a kernel's operands (params, inputs) as well as its results. */
+  int64_t numel = mlg_type_numel(&n->type);
+  if (numel < 0 || numel > MLG_KERNEL_NUMEL_LIMIT - 1) return lower_node(ctx, node);
   switch (fu->role[node]) {
   case MLG_ROLE_ALIAS:
     ctx->alias(ctx, node, n->inputs[0]);

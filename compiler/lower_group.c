@@ -26,12 +26,18 @@
 #include "lower_util.h"
 #include "op.h"
 #include "templates/elementwise.h"
+#include "templates/matmul.h"
 
 #define FK_MAX_BUFS 30   /* GLSL allows 32 buffer parameters; leave room for the template's */
 #define FK_MAX_MEMO 512
 #define FK_MAX_DECOMP 64
-/* ELEMENTWISE groups: consecutive elements per work-item (vector loads of direct inputs). */
+/* ELEMENTWISE groups: consecutive elements per work-item (vector loads of direct inputs). Not on
+ * a CPU: PoCL vectorizes the loop over a work-group's items itself (8 lanes on this AVX-512 host)
+ * only when the kernel has no vector-typed value ("instruction return type cannot be vectorized"
+ * for the vload4), and then runs its library exp and tanh, and fastmath.h's erf, 8 elements at a
+ * time (docs/performance.md, Transcendentals). */
 #define KT_EW_VEC_WIDTH 4
+#define KT_EW_VEC_WIDTH_CPU 1
 
 /* An element position in a tensor of `rank` dims: its contiguous linear index and/or its
  * coordinates (c[d] NULL for dims of size 1, which are always 0). */
@@ -297,8 +303,7 @@ static kir_expr *load_tensor(fk_t *fk, int node, pos *p) {
   const mlg_node *n = &fk->ctx->graph->nodes[node];
   kir_builder *b = fk->b;
   if (n->kind == MLG_NODE_CONST && n->data && mlg_type_numel(&n->type) == 1)
-    return n->type.dtype == MLG_I32 ? kir_i32(b, *(const int32_t *)n->data)
-                                    : kir_f32(b, *(const float *)n->data);
+    return mlg_kir_const(b, n, 0);
   kir_expr *hit = memo_find(fk, node, p);
   if (hit) return hit;
   int buf = buffer_of(fk, node);
@@ -312,7 +317,8 @@ static kir_expr *load_tensor(fk_t *fk, int node, pos *p) {
   fk->buf_reads[bi] |= direct ? 1 : 2;
   char hint[24];
   kir_expr *v;
-  if (direct && fk->vec_width > 1) {
+  /* Vector loads need 4-byte elements (kir.h); other buffers are read a lane at a time. */
+  if (direct && fk->vec_width > 1 && kir_storage_bytes(mlg_kir_scalar(n->type.dtype)) == 4) {
     if (!fk->vec_var[bi]) {
       snprintf(hint, sizeof hint, "vld%d", bi);
       fk->vec_var[bi] = as_var(fk, kir_load_vec(b, buf, fk->vec_base, fk->vec_width), hint);
@@ -601,12 +607,15 @@ int mlg_lower_group(mlg_lower_ctx *ctx, int gi) {
     ctx->fused = fk; /* no anchor: only for mlg_lower_fused_failure */
     int64_t n = mlg_type_numel(&root->type);
     rc = kt_elementwise_body_lanes(ctx->out->module, kb.name, n, mlg_kir_scalar(root->type.dtype),
-                                   KT_EW_VEC_WIDTH, body_cb, fk, 0, &kb.kernel, kb.groups);
+                                   ctx->device_class == KT_DEVICE_CPU ? KT_EW_VEC_WIDTH_CPU
+                                                                      : KT_EW_VEC_WIDTH,
+                                   body_cb, fk, 0, &kb.kernel, kb.groups);
     rc = mlg_lower_finish(ctx, gr->root, &kb, rc, fk->buf_tensor, fk->n_bufs);
     ctx->fused = NULL;
     ctx->group_label = NULL;
     for (int i = 0; rc == 0 && i < fk->n_bufs; i++)
-      if (fk->buf_reads[i] == 1 && g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype) {
+      if (fk->buf_reads[i] == 1 && g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype &&
+          mlg_dtype_size(root->type.dtype) == 4) { /* packed words are stored atomically */
         ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
         break;
       }

@@ -32,9 +32,11 @@ typedef enum mlg_op_class {
 typedef struct mlg_attr_def {
   const char *name;
   mlg_attr_kind kind;   /* INT (also bools), FLOAT (ints accepted), INTS (a single int accepted
-                           as a 1-element list) */
+                           as a 1-element list), FLOATS (numbers; a single number accepted as a
+                           1-element list), ENUM (one of `choices`, a bare identifier) */
   int required;
   mlg_attr deflt;       /* used when not given and not required (kind NONE = absent) */
+  const char *const *choices; /* ENUM: the names it takes, NULL last; stored as their index */
 } mlg_attr_def;
 
 /* What a shape rule reports when the call is wrong. */
@@ -224,6 +226,10 @@ struct mlg_op_def {
   mlg_attr_def attrs[MLG_MAX_ATTRS];
   mlg_shape_fn infer;
   mlg_value_check_fn check_values; /* optional: rules on const inputs (gather's indices) */
+  /* Bit i set: input i's dtype unifies with the other such inputs' (mlg_dtype_promote: add's
+   * a and b, where's branches); a compile-time number given for one of them takes the dtype
+   * they unify to (`x + 1` with an i32 x adds an i32 1). The shape rule still checks them. */
+  unsigned same_dtype;
   mlg_scalar_fn scalar; /* ELEMENTWISE only */
   mlg_lower_fn lower;   /* non-ELEMENTWISE */
   int variant;          /* a family sharing hooks: which member, in the family's own terms
@@ -255,12 +261,14 @@ int mlg_op_count(void);
 const mlg_op_def *mlg_op_at(int i);
 /* Index of an attribute by name in def->attrs, or -1. */
 int mlg_op_attr_index(const mlg_op_def *def, const char *name);
+/* The name of choice `index` of ENUM attribute `ad`, or NULL when out of range. */
+const char *mlg_attr_choice(const mlg_attr_def *ad, int64_t index);
 
 /* Attributes, the one way every stage after the checker reads them: attribute k of node n by
  * its op's schema index (the op file's A_* enum), the node's value or else the schema default;
  * kind NONE when neither (an optional attribute without default, not given). */
 const mlg_attr *mlg_attr_at(const mlg_node *n, int k);
-/* ints[0] (a FLOAT truncated); 0 when absent. */
+/* ints[0] (a FLOAT truncated; an ENUM's index); 0 when absent. */
 int64_t mlg_attr_int(const mlg_node *n, int k);
 /* f (an INT converted); 0 when absent. */
 double  mlg_attr_float(const mlg_node *n, int k);
@@ -297,6 +305,10 @@ void mlg_op_doc_print(FILE *out);
 
 /* Helpers for shape rules (ops/shape_util.c). */
 int mlg_broadcast_types(const mlg_type *a, const mlg_type *b, mlg_type *out, mlg_shape_error *err);
+/* The dtype inputs `mask` (bit i: in[i]) of in[0..n) unify to (mlg_dtype_promote), or -1 with
+ * err naming the input that does not mix and how to cast it. */
+int mlg_unify_dtypes(const mlg_type *in, int n, unsigned mask, mlg_ir_dtype *out,
+                     mlg_shape_error *err);
 /* Normalizes an axis in [-rank, rank) to [0, rank); returns -1 if out of range. */
 int mlg_normalize_axis(int64_t axis, int rank);
 void mlg_shape_errorf(mlg_shape_error *err, int input, int attr, const char *fmt, ...)

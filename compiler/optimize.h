@@ -13,9 +13,13 @@
  *            MLG_FOLD_MAX_NUMEL elements
  *   bn_fold  batch_norm after conv2d / 2-D linear folded into that op's weight and bias, when
  *            their values are known at compile time (pass_bn_fold.c)
+ *   qdq      quantize_linear(relu|clamp(conv2d|matmul|linear(dequantize_linear(qx),
+ *            dequantize_linear(qw)) + bias)) as one qlinear_conv2d / qlinear_matmul on the
+ *            integers (pass_qdq.c)
  *
  * -O1 and -O2 run: (simplify, fold) to a fixed point (at most 4 rounds), bn_fold, (simplify,
- * fold) once more if bn_fold changed anything, cse, dce.
+ * fold) once more if bn_fold changed anything, qdq, (simplify, fold) once more if qdq rewrote
+ * anything, cse, dce.
  *
  * Thread safety: reentrant. */
 #ifndef MLG_OPTIMIZE_H
@@ -53,6 +57,8 @@ mlg_graph *mlg_pass_simplify(const mlg_graph *graph);
 mlg_graph *mlg_pass_simplify_n(const mlg_graph *graph, int *out_rewrites);
 mlg_graph *mlg_pass_fold(const mlg_graph *graph);
 mlg_graph *mlg_pass_fold_n(const mlg_graph *graph, int *out_rewrites);
+mlg_graph *mlg_pass_qdq(const mlg_graph *graph);
+mlg_graph *mlg_pass_qdq_n(const mlg_graph *graph, int *out_rewrites);
 
 /* Values of params known at compile time, indexed by node id of the graph they come with:
  * data[i] holds numel floats of f32 param node i, or is NULL (unknown; also for every other

@@ -12,21 +12,27 @@
 
 #include "kir.h"
 #include "kir_eval.h"
+#include "lower_util.h"
 #include "op.h"
 #include "optimize.h"
 
 enum { FOLD_MAX_INPUTS = 8 };
 
-static kir_scalar kir_scalar_of(mlg_ir_dtype d) { return d == MLG_I32 ? KIR_I32 : KIR_F32; }
+/* The type a dtype's values compute in (f16 → f32; bool, i8, u8, i64 → i32 or bool). */
+static kir_scalar kir_scalar_of(mlg_ir_dtype d) { return kir_compute_scalar(mlg_kir_scalar(d)); }
 
 static kir_value read_value(const mlg_node *c, int64_t i) {
-  if (c->type.dtype == MLG_I32) return kir_value_i32(((const int32_t *)c->data)[i]);
-  return kir_value_f32(((const float *)c->data)[i]);
+  double v = mlg_data_get(c->type.dtype, c->data, i);
+  switch (kir_scalar_of(c->type.dtype)) {
+  case KIR_F32: return kir_value_f32((float)v);
+  case KIR_BOOL: return kir_value_bool(v != 0);
+  default: return kir_value_i32((int32_t)v);
+  }
 }
 
+/* As the kernel stores it: converted to the dtype's compute type, then to its storage. */
 static void write_value(void *data, mlg_ir_dtype dtype, int64_t i, kir_value v) {
-  if (dtype == MLG_I32) ((int32_t *)data)[i] = kir_value_convert(v, KIR_I32).i;
-  else ((float *)data)[i] = kir_value_convert(v, KIR_F32).f;
+  mlg_data_set(dtype, data, i, kir_value_as_double(kir_value_convert(v, kir_scalar_of(dtype))));
 }
 
 /* Element strides of `in` seen from an output of rank `rank` (NumPy broadcasting: dims are
@@ -44,8 +50,10 @@ static void broadcast_strides(const mlg_type *in, int rank, int64_t *st) {
   }
 }
 
-/* Evaluates old's scalar formula over the const inputs c[0..n) into out. Returns 0, or -1 when
- * the formula cannot be built or evaluated (the node is then left as it is). */
+/* Evaluates old's scalar formula over the const inputs c[0..n) into out. A formula may declare
+ * variables of its own before its value (fastmath.h's exp, tanh, erf): the scratch kernel's
+ * declarations are evaluated in order, then the value. Returns 0, or -1 when the formula cannot
+ * be built or evaluated (the node is then left as it is). */
 static int fold_elementwise(kir_module *m, const mlg_node *old, const mlg_node *const *c,
                             void *out) {
   int n = old->n_inputs;
@@ -58,19 +66,23 @@ static int fold_elementwise(kir_module *m, const mlg_node *old, const mlg_node *
     leaves[k] = v == k ? kir_var(b, v) : NULL;
   }
   kir_expr *f = kir_builder_failed(b) ? NULL : old->op->scalar(b, leaves, old);
-  int rc = f && !kir_builder_failed(b) ? 0 : -1;
+  kir_kernel *scratch = NULL;
+  /* Frees the builder; the scratch kernel is taken out of the module's list below, its memory
+   * dies with the module. */
+  if (kir_kernel_end(b, &scratch) != 0) return -1;
+  kir_value *vals = f ? calloc((size_t)scratch->n_vars, sizeof *vals) : NULL;
+  int rc = vals ? 0 : -1;
 
   const mlg_type *t = &old->type;
   int64_t numel = mlg_type_numel(t);
   int64_t st[FOLD_MAX_INPUTS][MLG_MAX_RANK], off[FOLD_MAX_INPUTS] = {0};
   int64_t coord[MLG_MAX_RANK] = {0};
-  kir_value vals[FOLD_MAX_INPUTS];
-  kir_eval_env env = {.n_vars = n, .vars = vals};
+  kir_eval_env env = {.n_vars = scratch->n_vars, .vars = vals};
   for (int k = 0; k < n; k++) broadcast_strides(&c[k]->type, t->rank, st[k]);
   for (int64_t i = 0; rc == 0 && i < numel; i++) {
     for (int k = 0; k < n; k++) vals[k] = read_value(c[k], off[k]);
     kir_value v;
-    if (kir_eval(f, &env, &v) != 0) {
+    if (kir_eval_decls(scratch, &env, vals) != 0 || kir_eval(f, &env, &v) != 0) {
       rc = -1;
       break;
     }
@@ -83,7 +95,8 @@ static int fold_elementwise(kir_module *m, const mlg_node *old, const mlg_node *
       coord[d] = 0;
     }
   }
-  kir_kernel_end(b, NULL); /* frees the builder; the scratch kernel dies with the module */
+  free(vals);
+  if (kir_module_remove(m, scratch) != 0) rc = -1;
   return rc;
 }
 

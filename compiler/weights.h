@@ -31,6 +31,16 @@ typedef struct mlg_weights_file {
 void mlg_weights_file_init(mlg_weights_file *file, const char *path);
 void mlg_weights_file_close(mlg_weights_file *file);
 
+/* What the compiler materializes of a model's weights at most, unless told otherwise
+ * (mlg_compile_options.max_weight_bytes, mlgc --max-weight-bytes). */
+#define MLG_DEFAULT_MAX_WEIGHT_BYTES ((uint64_t)4 << 30)
+
+/* Checks the bytes of the weights the bundle will embed — the consts, and with `params` the
+ * params — against `budget`, before any is read or generated: a 40000 x 40000 param took 3.2 GB
+ * and minutes before. Reports the total, the budget and the largest tensor, and what to do.
+ * 0, or -1 after reporting. */
+int mlg_weights_check_budget(const mlg_graph *graph, int params, uint64_t budget, mlg_diag *diag);
+
 /* Builds the images of the weights and params regions (out_images[r]: plan->region_size[r]
  * bytes; NULL for the other regions; free with mlg_weights_images_free): every const from its
  * data, and with `params` every param from `file` (path NULL: initializers only); without,

@@ -40,7 +40,7 @@ def version():
 
 
 class BuildWithLibraries(build_py):
-    """build_py, then CMake's libmlgrt and libmlgc into the package's _lib folder."""
+    """build_py, then CMake's libmlgrt, libmlgc and libmlgspirv into the package's _lib folder."""
 
     def run(self):
         super().run()
@@ -54,7 +54,7 @@ class BuildWithLibraries(build_py):
             if re.search(r"^MLG_SANITIZE:BOOL=ON$", f.read(), re.M):
                 sys.exit("mlg: %s is a sanitizer build; its libraries cannot be loaded into "
                          "Python (use a build without MLG_SANITIZE)" % build)
-        self.spawn(["cmake", "--build", build, "-j", jobs, "--target", "mlgrt", "mlgc_shared"])
+        self.spawn(["cmake", "--build", build, "-j", jobs, "--target", "mlgrt", "mlgc_shared", "mlgspirv"])
         libdir = os.path.join(build, "lib")
         dest = os.path.join(self.build_lib, "mlg", "_lib")
         os.makedirs(dest, exist_ok=True)
@@ -62,7 +62,8 @@ class BuildWithLibraries(build_py):
         runtime = sorted((n for n in os.listdir(libdir) if n.startswith("libmlgrt.so.")), key=len)
         if not runtime:
             sys.exit("mlg: the CMake build made no libmlgrt.so.* in %s" % libdir)
-        for name in (runtime[0], "libmlgc.so"):
+        # libmlgspirv.so: the SPIR-V validator libmlgrt opens beside itself for Vulkan bundles.
+        for name in (runtime[0], "libmlgc.so", "libmlgspirv.so"):
             shutil.copyfile(os.path.join(libdir, name), os.path.join(dest, name))
 
 

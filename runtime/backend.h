@@ -86,6 +86,13 @@ typedef struct mlg_backend {
                      void *host);
   mlg_status (*write)(mlg_backend_session *session, uint32_t region, uint64_t offset, uint64_t size,
                       const void *host);
+  /* Optional (NULL: never said). Why the backend lists no devices, when it knows ("cannot load
+   * the Vulkan loader '…' (…)"), for the message of a spec that found none; "" otherwise. */
+  const char *(*why_no_devices)(void);
+  /* Optional (NULL: unknown). The largest buffer the device allocates in one piece
+   * (CL_DEVICE_MAX_MEM_ALLOC_SIZE; Vulkan's maxMemoryAllocationSize). The runtime compares every
+   * region of a model's plan with it before allocating anything (memory_plan.c). */
+  uint64_t (*max_buffer)(const mlg_backend_device *device);
   /* Optional (NULL: the backend cannot time dispatches; mlg_session_profile then reports
    * MLG_ERR_UNSUPPORTED). Called only for sessions of a device created with enable_profiling,
    * after a successful run: writes the device time in ns of each of the bundle's

@@ -6,13 +6,14 @@
  * check done before it, with overflow-safe arithmetic (a <= n && b <= n - a, never a + b <= n). */
 #include "bundle.h"
 
+#include "dtype.h"
 #include "file_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- on-disk constants (version 4) ---- */
+/* ---- on-disk constants (version 5) ---- */
 
 enum {
   HDR_FIXED = 48,            /* magic .. required features, before the section table */
@@ -85,6 +86,10 @@ static uint64_t bundle_checksum(const uint8_t *p, size_t n) {
   uint64_t h = mlg_fnv1a(MLG_FNV_SEED, p, OFF_CHECKSUM);
   h = mlg_fnv1a(h, zeros, 8);
   return mlg_fnv1a(h, p + OFF_CHECKSUM + 8, n - OFF_CHECKSUM - 8);
+}
+
+void mlgb_seal(uint8_t *data, size_t size) {
+  if (size >= HDR_SIZE) put_u64(data + OFF_CHECKSUM, bundle_checksum(data, size));
 }
 
 /* A name for messages: quoted, at most 48 characters, non-printable bytes shown as '?'. */
@@ -166,13 +171,19 @@ static int check_unique_names(const mlgb_bundle *b, const char *what, char *err,
   return 0;
 }
 
+_Static_assert((int)MLGB_F32 == MLG_DT_F32 && (int)MLGB_I32 == MLG_DT_I32 &&
+                   (int)MLGB_BOOL == MLG_DT_BOOL && (int)MLGB_I64 == MLG_DT_I64 &&
+                   (int)MLGB_F16 == MLG_DT_F16 && (int)MLGB_I8 == MLG_DT_I8 &&
+                   (int)MLGB_U8 == MLG_DT_U8,
+               "bundle dtypes are numbered as dtype.h");
+
 static int check_tensor(const mlgb_bundle *b, uint32_t i, const char *what, char *err, size_t err_size) {
   const mlgb_tensor *t = &b->tensors[i];
   char nb[64];
   if (!t->name || !t->name[0]) return mlg_errorf(err, err_size, "%s: tensor %u has an empty name", what, i);
   const char *name = show(t->name, nb);
-  if (t->dtype > MLGB_I32)
-    return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown dtype %u", what, i, name, t->dtype);
+  const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+  if (!dt) return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown dtype %u", what, i, name, t->dtype);
   if (t->role > MLGB_ROLE_STATE)
     return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown role %u", what, i, name, t->role);
   if (t->region >= MLGB_N_REGIONS)
@@ -201,9 +212,10 @@ static int check_tensor(const mlgb_bundle *b, uint32_t i, const char *what, char
                   i, name, d);
     numel *= (uint64_t)t->dims[d];
   }
-  if (t->size != numel * 4)
+  uint64_t need = numel * (uint64_t)dt->storage_bytes;
+  if (t->size != need)
     return mlg_errorf(err, err_size, "%s: tensor %u %s has size %llu bytes, its shape needs %llu", what, i,
-                name, (unsigned long long)t->size, (unsigned long long)(numel * 4));
+                name, (unsigned long long)t->size, (unsigned long long)need);
   if (t->offset % b->alignment != 0)
     return mlg_errorf(err, err_size, "%s: tensor %u %s offset %llu is not a multiple of the alignment %u",
                 what, i, name, (unsigned long long)t->offset, b->alignment);
@@ -220,8 +232,17 @@ static int check_module(const mlgb_module *m, uint32_t i, const char *what, char
     return mlg_errorf(err, err_size, "%s: module %u has unknown kind %u", what, i, m->kind);
   if (m->size == 0 || !m->data) return mlg_errorf(err, err_size, "%s: module %u is empty", what, i);
   if (m->kind == MLGB_MODULE_OPENCL_C) {
-    if (memchr(m->data, 0, m->size))
-      return mlg_errorf(err, err_size, "%s: module %u (OpenCL C) contains a NUL byte", what, i);
+    /* Printable ASCII and line breaks only: what mlgc writes, and all a driver's compiler is
+     * given (PoCL's clang crashed on a control byte). */
+    uint64_t line = 1;
+    for (uint64_t k = 0; k < m->size; k++) {
+      uint8_t c = m->data[k];
+      if (c == '\n') line++;
+      if ((c < 0x20 || c > 0x7e) && c != '\n' && c != '\t' && c != '\r')
+        return mlg_errorf(err, err_size, "%s: module %u (OpenCL C) has byte 0x%02x at offset %llu (line %llu); "
+                          "OpenCL C sources are printable ASCII text", what, i, c, (unsigned long long)k,
+                          (unsigned long long)line);
+    }
   } else {
     if (m->size % 4 != 0 || m->size < 20)
       return mlg_errorf(err, err_size, "%s: module %u (SPIR-V) has %llu bytes, not a whole SPIR-V module",
@@ -336,6 +357,11 @@ void mlgb_weights_unpack(const mlgb_bundle *b, uint8_t *const images[MLGB_N_REGI
   }
 }
 
+uint64_t mlgb_element_offset(const mlgb_tensor *t) {
+  const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+  return t->offset / (uint64_t)(dt ? dt->storage_bytes : 4);
+}
+
 void mlgb_weights_pack(const mlgb_bundle *b, const uint8_t *const images[MLGB_N_REGIONS], uint8_t *out) {
   uint64_t at = 0;
   for (uint32_t i = 0; i < b->n_tensors; i++) {
@@ -358,10 +384,15 @@ static int bundle_validate(const mlgb_bundle *b, const char *what, char *err, si
   if (!is_pow2(b->alignment) || b->alignment < MIN_ALIGNMENT || b->alignment > MAX_ALIGNMENT)
     return mlg_errorf(err, err_size, "%s: alignment %u is not a power of two between %d and %d", what,
                 b->alignment, MIN_ALIGNMENT, MAX_ALIGNMENT);
-  for (int r = 0; r < MLGB_N_REGIONS; r++)
+  for (int r = 0; r < MLGB_N_REGIONS; r++) {
     if (b->region_size[r] > MAX_REGION_SIZE)
       return mlg_errorf(err, err_size, "%s: %s region size %llu exceeds the limit of 2^48 bytes", what,
                   region_names[r], (unsigned long long)b->region_size[r]);
+    /* Kernels may read 1- and 2-byte elements as whole 32-bit words (the GLSL printer does). */
+    if (b->region_size[r] % 4 != 0)
+      return mlg_errorf(err, err_size, "%s: %s region size %llu is not a multiple of 4 bytes", what,
+                  region_names[r], (unsigned long long)b->region_size[r]);
+  }
   if ((b->n_tensors && !b->tensors) || (b->n_modules && !b->modules) ||
       (b->n_kernels && !b->kernels) || (b->n_dispatches && !b->dispatches))
     return mlg_errorf(err, err_size, "%s: a table has a count but no entries", what);
@@ -485,7 +516,7 @@ static int read_header(reader *r, mlgb_bundle *b) {
   b->has_params = (flags & FLAG_HAS_PARAMS) != 0;
   uint32_t hdr_size = get_u32(p + 32), n_sections = get_u32(p + 36);
   if (hdr_size != HDR_SIZE || n_sections != N_SECTIONS)
-    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 4 has %d with %d)",
+    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 5 has %d with %d)",
                 hdr_size, n_sections, HDR_SIZE, N_SECTIONS);
   b->required_features = get_u64(p + OFF_FEATURES); /* checked with the tables (bundle_validate) */
 

@@ -18,6 +18,9 @@
 /* Formats the thread's last error and returns `status`, so a failure reads
  * `return mlg_fail(MLG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));`. */
 mlg_status mlg_fail(mlg_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "mlg: warning: ..." on stderr, made safe for a terminal (file_util.h mlg_sanitize): for
+ * what a call recovers from but a user should know (a cache entry discarded). */
+void mlg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Clears the thread's last error (each public entry point that succeeds leaves it as it was). */
 void mlg_clear_error(void);
 
@@ -72,6 +75,12 @@ struct mlg_session {
  * from source (misses), and were written back (writes). */
 void mlg_model_cache_stats(const mlg_model *model, int *out_hits, int *out_misses,
                                    int *out_writes);
+
+/* Compares a bundle's memory plan with the device (the largest buffer, its memory) and with the
+ * host memory the process may still use (host_memory.h), before anything is allocated: at load
+ * the weights and one session, with `session_only` one more session. MLG_OK, or
+ * MLG_ERR_OUT_OF_MEMORY with the figures (memory_plan.c). */
+mlg_status mlg_check_plan_memory(const mlg_runtime *rt, const mlgb_bundle *b, const char *where, int session_only);
 
 /* "weights", "io", "arena", "params" or "state" for an mlgb_region, "?" for another value
  * (status.c). */

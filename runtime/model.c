@@ -6,12 +6,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cache_entry.h"
+#include "dtype.h"
+#include "file_util.h"
 #include "internal.h"
 #include "tensor_file.h"
 
+_Static_assert((int)MLG_DTYPE_F32 == MLG_DT_F32 && (int)MLG_DTYPE_I32 == MLG_DT_I32 &&
+                   (int)MLG_DTYPE_BOOL == MLG_DT_BOOL && (int)MLG_DTYPE_I64 == MLG_DT_I64 &&
+                   (int)MLG_DTYPE_F16 == MLG_DT_F16 && (int)MLG_DTYPE_I8 == MLG_DT_I8 &&
+                   (int)MLG_DTYPE_U8 == MLG_DT_U8,
+               "mlg.h's dtypes are numbered as dtype.h");
+
 static const char *dtype_name(uint32_t dtype) {
-  return dtype == MLGB_F32 ? "f32" : dtype == MLGB_I32 ? "i32" : "?";
+  const mlg_dtype_info *t = mlg_dtype_get(dtype);
+  return t ? t->name : "?";
 }
 
 /* "f32[784, 10]" into buf. */
@@ -55,10 +66,11 @@ static mlg_status check_bundle(const mlg_runtime *rt, const mlgb_bundle *b, cons
                       vk ? "SPIR-V" : "OpenCL C source");
   for (uint32_t i = 0; i < b->n_tensors; i++) {
     const mlgb_tensor *t = &b->tensors[i];
-    if (t->dtype != MLGB_F32 && t->dtype != MLGB_I32)
+    const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+    if (!dt)
       return mlg_fail(MLG_ERR_UNSUPPORTED, "%s: tensor '%s' has unknown dtype %u", where, t->name, t->dtype);
     /* Kernels address tensors as (buffer, element offset as uint). */
-    if (t->offset % 4 != 0 || t->offset / 4 > UINT32_MAX)
+    if (t->offset % (uint64_t)dt->storage_bytes != 0 || mlgb_element_offset(t) > UINT32_MAX)
       return mlg_fail(MLG_ERR_UNSUPPORTED,
                       "%s: tensor '%s' sits at byte offset %" PRIu64
                       ", which a 32-bit element offset cannot address", where, t->name, t->offset);
@@ -132,11 +144,16 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
   char err[1024];
   mlg_safetensors file;
   if (mlg_safetensors_read_file(path, &file, err, sizeof err) != 0) {
+    int e = errno;
     free_images(images, MLG_OK);
-    /* The reader does not tell I/O from format problems; a file we cannot open is I/O. */
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return mlg_fail(MLG_ERR_IO, "cannot read weights '%s': %s", path, err);
-    fclose(probe);
+    /* The reader does not tell I/O from format problems; a file we cannot open (or that is no
+     * regular file, or too large for memory) is I/O. */
+    uint64_t bytes;
+    const char *kind;
+    int fd = mlg_open_regular(path, 0, &bytes, &kind);
+    if (fd < 0) return mlg_fail(MLG_ERR_IO, "cannot read weights '%s': %s", path, err);
+    close(fd);
+    if (e == ENOMEM) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "cannot read weights '%s': %s", path, err);
     return mlg_fail(MLG_ERR_FORMAT, "weights '%s': %s", path, err);
   }
   mlg_status st = MLG_OK;
@@ -157,8 +174,10 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
       continue;
     }
     n_bound++;
-    uint32_t fdtype = f->dtype == MLG_TF_F32 ? MLGB_F32 : f->dtype == MLG_TF_I32 ? MLGB_I32 : 99;
-    int same = fdtype == t->dtype && f->rank == (int)t->rank && f->size == t->size;
+    uint32_t fdtype = (uint32_t)f->dtype; /* numbered alike (dtype.h) */
+    const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+    int same = fdtype == t->dtype && f->rank == (int)t->rank && dt &&
+               f->size == t->size / (uint64_t)dt->storage_bytes * (uint64_t)dt->host_bytes;
     for (int d = 0; same && d < f->rank; d++) same = f->dims[d] == t->dims[d];
     if (!same) {
       st = mlg_fail(MLG_ERR_MISMATCH, "weight '%s' in '%s' is %s, but the model expects %s", t->name,
@@ -166,7 +185,12 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
                     shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims));
       continue;
     }
-    memcpy(images[t->region] + t->offset, f->data, (size_t)t->size);
+    size_t bad;
+    int64_t bad_value;
+    if (mlg_dtype_to_storage(t->dtype, f->data, images[t->region] + t->offset, (size_t)(t->size / (uint64_t)dt->storage_bytes),
+                             &bad, &bad_value) != 0)
+      st = mlg_fail(MLG_ERR_MISMATCH, "weight '%s' in '%s': element %zu is %" PRId64 ", which does not "
+                    "fit in 32 bits (mlg computes i64 as i32)", t->name, path, bad, bad_value);
   }
   /* A file that replaces nothing was meant for another model, or for weights named otherwise. */
   if (st == MLG_OK && n_bound == 0 && file.n_tensors > 0) {
@@ -242,6 +266,7 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
       st = mlg_fail(MLG_ERR_FORMAT, "%s: %s", where, err);
   }
   if (st == MLG_OK) st = check_bundle(rt, m->bundle, where);
+  if (st == MLG_OK) st = mlg_check_plan_memory(rt, m->bundle, where, 0);
   if (st == MLG_OK) st = collect_io(m);
   uint8_t *images[MLGB_N_REGIONS] = {NULL};
   if (st == MLG_OK) st = bind_weights(m->bundle, where, options, images);
@@ -253,6 +278,8 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
   if (st == MLG_OK)
     st = rt->backend->build(m->backend_model, rt->cache_dir, &m->cache_stats, options ? options->progress : NULL,
                             options ? options->progress_user : NULL);
+  /* Entries were added: keep the folder within its limit (cache_entry.h). */
+  if (m->cache_stats.writes > 0 && rt->cache_dir) mlg_cache_trim(rt->cache_dir, mlg_cache_limit());
   if (st != MLG_OK) {
     mlg_model_destroy(m);
     return st;
@@ -277,30 +304,12 @@ mlg_status mlg_model_load_file(mlg_runtime *runtime, const char *path, const mlg
   if (!runtime || !path)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_model_load_file: %s is NULL", runtime ? "path" : "runtime");
 
-  FILE *f = fopen(path, "rb");
-  if (!f) return mlg_fail(MLG_ERR_IO, "cannot open bundle '%s': %s", path, strerror(errno));
   uint8_t *data = NULL;
-  size_t size = 0, cap = 0;
+  size_t size = 0;
+  char err[1024];
   mlg_status st = MLG_OK;
-  for (;;) {
-    if (size == cap) {
-      size_t ncap = cap ? cap * 2 : 1 << 16;
-      uint8_t *nd = realloc(data, ncap);
-      if (!nd) {
-        st = mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory reading '%s'", path);
-        break;
-      }
-      data = nd;
-      cap = ncap;
-    }
-    size_t got = fread(data + size, 1, cap - size, f);
-    size += got;
-    if (got == 0) {
-      if (ferror(f)) st = mlg_fail(MLG_ERR_IO, "cannot read bundle '%s': %s", path, strerror(errno));
-      break;
-    }
-  }
-  fclose(f);
+  if (mlg_read_file(path, &data, &size, err, sizeof err) != 0)
+    st = mlg_fail(errno == ENOMEM ? MLG_ERR_OUT_OF_MEMORY : MLG_ERR_IO, "cannot read bundle: %s", err);
   if (st == MLG_OK) st = load(runtime, data, size, path, options, out_model);
   free(data);
   return st;
@@ -335,10 +344,12 @@ static mlg_status tensor_info(const mlg_model *m, const uint32_t *list, int n, i
                     what, index, mlg_model_name(m), n, what);
   const mlgb_tensor *t = &m->bundle->tensors[list[index]];
   out->name = t->name;
-  out->dtype = t->dtype == MLGB_I32 ? MLG_DTYPE_I32 : MLG_DTYPE_F32;
+  out->dtype = (mlg_dtype)t->dtype; /* numbered alike (dtype.h) */
   out->rank = (int)t->rank;
   for (uint32_t d = 0; d < t->rank && d < MLG_MAX_DIMS; d++) out->dims[d] = t->dims[d];
-  out->bytes = (size_t)t->size;
+  /* What the caller passes: host elements (an i64 is 8 bytes, stored as 4). */
+  const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+  out->bytes = (size_t)(t->size / (uint64_t)dt->storage_bytes * (uint64_t)dt->host_bytes);
   if (list == m->inputs) out->programs = m->input_programs[index];
   else if (list == m->outputs) out->programs = MLG_PROGRAM_RUN;
   else out->programs = t->region == MLGB_REGION_PARAMS ? MLG_PROGRAM_TRAIN : 0;

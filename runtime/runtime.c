@@ -126,7 +126,10 @@ static mlg_status choose_device(const char *spec, const char *from, const mlg_de
         return MLG_OK;
       }
     mlg_format_device_list(available, sizeof available);
-    return mlg_fail(MLG_ERR_NO_DEVICE, "no device '%s'%s; available: %s", spec, from, available);
+    /* Why the backend found none, when it knows (a loader that would not open). */
+    const char *why = backends[b]->why_no_devices ? backends[b]->why_no_devices() : NULL;
+    return mlg_fail(MLG_ERR_NO_DEVICE, "no device '%s'%s; available: %s%s%s", spec, from, available,
+                    why && *why ? "; " : "", why && *why ? why : "");
   }
   mlg_format_device_list(available, sizeof available);
   return mlg_fail(MLG_ERR_INVALID_ARGUMENT,

@@ -1,4 +1,5 @@
-/* safetensors.c — strict .safetensors reader and writer (F32 and I32 tensors).
+/* safetensors.c — strict .safetensors reader and writer (F32, I32, BOOL, I64, F16, I8 and U8
+ * tensors).
  *
  * File: u64 little-endian header length N, N bytes of JSON, then the data buffer. The JSON is
  * parsed by a small RFC 8259 parser into a tree (depth-limited), then interpreted: an object
@@ -6,10 +7,12 @@
  * strings. The tensors' byte ranges must tile the data buffer exactly: no gaps, no overlap. */
 #include "tensor_file.h"
 
+#include "dtype.h"
 #include "file_util.h"
 #include "suggest.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,40 +42,12 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   return len;
 }
 
-/* ---- JSON tree ---- */
-
-typedef enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
-
-typedef struct jval jval;
-struct jval {
-  jtype type;
-  size_t pos;            /* byte offset in the header, for messages */
-  const char *num;       /* J_NUM: the raw token */
-  size_t num_len;
-  char *str;             /* J_STR: decoded, NUL-terminated (may hold an embedded NUL) */
-  size_t str_len;
-  int n;                 /* J_ARR, J_OBJ */
-  jval *items;
-  jval *keys;            /* J_OBJ: J_STR keys, parallel to items */
-};
-
-static const char *jtype_name(jtype t) {
-  static const char *const names[] = { "null", "a boolean", "a number", "a string", "an array",
-                                       "an object" };
-  return names[t];
-}
-
-static void jfree(jval *v) {
-  if (!v) return;
-  free(v->str);
-  for (int i = 0; i < v->n; i++) {
-    if (v->items) jfree(&v->items[i]);
-    if (v->keys) jfree(&v->keys[i]);
-  }
-  free(v->items);
-  free(v->keys);
-  memset(v, 0, sizeof *v);
-}
+/* ---- JSON, read in place ----
+ *
+ * Two passes over the header text, neither of which builds a tree: the first checks the syntax
+ * of the whole header (RFC 8259, nesting at most ST_MAX_DEPTH) without allocating; the second
+ * interprets the checked text, allocating only the tensor list and each tensor's name. Memory is
+ * therefore linear in the number of tensors, each of which takes some 50 bytes of header. */
 
 typedef struct jparser {
   const char *s;
@@ -81,6 +56,11 @@ typedef struct jparser {
   char *err;
   size_t es;
 } jparser;
+
+static const char *jtype_name(char c) {
+  return c == '{' ? "an object" : c == '[' ? "an array" : c == '"' ? "a string"
+         : c == 't' || c == 'f' ? "a boolean" : c == 'n' ? "null" : "a number";
+}
 
 static int jerr(jparser *p, const char *what) {
   if (p->i >= p->n)
@@ -125,72 +105,81 @@ static size_t put_utf8(char *o, unsigned cp) {
   return 4;
 }
 
-/* At the opening quote. Escapes never lengthen the text, so the raw length bounds the output. */
-static int jstring(jparser *p, jval *v) {
-  v->type = J_STR;
-  v->pos = p->i;
+/* At the opening quote: checks the string and moves past it. With `out`, a malloc'd decoded copy
+ * (NUL-terminated; it may hold an embedded NUL) goes to *out and its length to *out_len. Escapes
+ * never lengthen the text, so the raw length bounds the copy. */
+static int jstring(jparser *p, char **out, size_t *out_len) {
+  size_t pos = p->i;
   p->i++;
   size_t start = p->i;
   while (p->i < p->n && p->s[p->i] != '"') p->i += p->s[p->i] == '\\' && p->i + 1 < p->n ? 2 : 1;
-  if (p->i >= p->n) { p->i = v->pos; return jerr(p, "unterminated string"); }
+  if (p->i >= p->n) { p->i = pos; return jerr(p, "unterminated string"); }
   size_t raw = p->i - start;
   p->i = start;
-  char *o = malloc(raw + 1);
-  if (!o) return mlg_errorf(p->err, p->es, "%s: out of memory", p->name);
-  v->str = o;
+  char scratch[8];
+  char *o = NULL;
+  if (out) {
+    *out = NULL;
+    if (!(o = malloc(raw + 1))) return mlg_errorf(p->err, p->es, "%s: out of memory", p->name);
+  }
   size_t k = 0;
+#define EMIT(ptr, len)                             \
+  do {                                             \
+    if (o) memcpy(o + k, (ptr), (len));            \
+    k += (len);                                    \
+  } while (0)
   while (p->s[p->i] != '"') {
     unsigned char c = (unsigned char)p->s[p->i];
-    if (c < 0x20) return jerr(p, "control character in string");
+    if (c < 0x20) { jerr(p, "control character in string"); goto fail; }
     if (c != '\\') {
       size_t len = utf8_len((const unsigned char *)p->s + p->i, p->n - p->i);
-      if (!len) return jerr(p, "invalid UTF-8 in string");
-      memcpy(o + k, p->s + p->i, len);
-      k += len;
+      if (!len) { jerr(p, "invalid UTF-8 in string"); goto fail; }
+      EMIT(p->s + p->i, len);
       p->i += len;
       continue;
     }
     p->i++;
     char e = p->s[p->i++];
-    switch (e) {
-    case '"': o[k++] = '"'; break;
-    case '\\': o[k++] = '\\'; break;
-    case '/': o[k++] = '/'; break;
-    case 'b': o[k++] = '\b'; break;
-    case 'f': o[k++] = '\f'; break;
-    case 'n': o[k++] = '\n'; break;
-    case 'r': o[k++] = '\r'; break;
-    case 't': o[k++] = '\t'; break;
-    case 'u': {
-      unsigned cp;
-      if (hex4(p, &cp)) return -1;
-      if (cp >= 0xdc00 && cp <= 0xdfff) return jerr(p, "unpaired low surrogate in \\u escape");
-      if (cp >= 0xd800 && cp <= 0xdbff) {
-        unsigned lo;
-        if (p->n - p->i < 2 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
-          return jerr(p, "unpaired high surrogate in \\u escape");
-        p->i += 2;
-        if (hex4(p, &lo)) return -1;
-        if (lo < 0xdc00 || lo > 0xdfff) return jerr(p, "bad low surrogate in \\u escape");
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-      }
-      k += put_utf8(o + k, cp);
-      break;
+    char one = e == '"' ? '"' : e == '\\' ? '\\' : e == '/' ? '/' : e == 'b' ? '\b' : e == 'f' ? '\f'
+               : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : 0;
+    if (one) {
+      EMIT(&one, 1);
+      continue;
     }
-    default:
+    if (e != 'u') {
       p->i--;
-      return jerr(p, "bad escape in string");
+      { jerr(p, "bad escape in string"); goto fail; }
     }
+    unsigned cp;
+    if (hex4(p, &cp)) goto fail;
+    if (cp >= 0xdc00 && cp <= 0xdfff) { jerr(p, "unpaired low surrogate in \\u escape"); goto fail; }
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+      unsigned lo;
+      if (p->n - p->i < 2 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
+        { jerr(p, "unpaired high surrogate in \\u escape"); goto fail; }
+      p->i += 2;
+      if (hex4(p, &lo)) goto fail;
+      if (lo < 0xdc00 || lo > 0xdfff) { jerr(p, "bad low surrogate in \\u escape"); goto fail; }
+      cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+    }
+    size_t len = put_utf8(scratch, cp);
+    EMIT(scratch, len);
   }
+#undef EMIT
   p->i++;
-  o[k] = '\0';
-  v->str_len = k;
+  if (o) {
+    o[k] = '\0';
+    *out = o;
+    *out_len = k;
+  }
   return 0;
+fail:
+  free(o);
+  return -1;
 }
 
-static int jnumber(jparser *p, jval *v) {
-  v->type = J_NUM;
-  v->pos = p->i;
+/* At a number: checks it and moves past it; the token goes to *tok and *tok_len. */
+static int jnumber(jparser *p, const char **tok, size_t *tok_len) {
   size_t i = p->i;
   if (i < p->n && p->s[i] == '-') i++;
   if (i < p->n && p->s[i] == '0') i++;
@@ -207,83 +196,52 @@ static int jnumber(jparser *p, jval *v) {
     if (i >= p->n || p->s[i] < '0' || p->s[i] > '9') { p->i = i; return jerr(p, "bad number"); }
     while (i < p->n && p->s[i] >= '0' && p->s[i] <= '9') i++;
   }
-  v->num = p->s + p->i;
-  v->num_len = i - p->i;
+  *tok = p->s + p->i;
+  *tok_len = i - p->i;
   p->i = i;
   return 0;
 }
 
-static int jvalue(jparser *p, jval *v, int depth);
-
-/* Appends an element to a growing (items, keys) pair; `cap` is the current capacity. */
-static int jgrow(jparser *p, jval *v, int *cap, int with_keys) {
-  if (v->n < *cap) return 0;
-  if (*cap > (1 << 24)) return jerr(p, "too many elements");
-  int nc = *cap ? *cap * 2 : 4;
-  jval *items = realloc(v->items, (size_t)nc * sizeof *items);
-  if (!items) return mlg_errorf(p->err, p->es, "%s: out of memory", p->name);
-  v->items = items;
-  if (with_keys) {
-    jval *keys = realloc(v->keys, (size_t)nc * sizeof *keys);
-    if (!keys) return mlg_errorf(p->err, p->es, "%s: out of memory", p->name);
-    v->keys = keys;
-  }
-  *cap = nc;
-  return 0;
-}
-
-static int jcontainer(jparser *p, jval *v, int depth) {
-  int is_obj = p->s[p->i] == '{';
-  char close = is_obj ? '}' : ']';
-  v->type = is_obj ? J_OBJ : J_ARR;
-  v->pos = p->i;
-  if (depth >= ST_MAX_DEPTH)
-    return mlg_errorf(p->err, p->es, "%s: bad JSON header: nesting deeper than %d levels at byte %zu",
-                p->name, ST_MAX_DEPTH, p->i);
-  p->i++;
-  jws(p);
-  if (p->i < p->n && p->s[p->i] == close) { p->i++; return 0; }
-  int cap = 0;
-  for (;;) {
-    if (jgrow(p, v, &cap, is_obj)) return -1;
-    jval *item = &v->items[v->n];
-    memset(item, 0, sizeof *item);
-    if (is_obj) {
-      jval *key = &v->keys[v->n];
-      memset(key, 0, sizeof *key);
-      v->n++;  /* counted now so a failure below frees what was parsed */
-      jws(p);
-      if (p->i >= p->n || p->s[p->i] != '"') return jerr(p, "expected a string key");
-      if (jstring(p, key)) return -1;
-      jws(p);
-      if (p->i >= p->n || p->s[p->i] != ':') return jerr(p, "expected ':'");
-      p->i++;
-    } else {
-      v->n++;
-    }
-    if (jvalue(p, item, depth + 1)) return -1;
-    jws(p);
-    if (p->i < p->n && p->s[p->i] == ',') { p->i++; continue; }
-    if (p->i < p->n && p->s[p->i] == close) { p->i++; return 0; }
-    return jerr(p, is_obj ? "expected ',' or '}'" : "expected ',' or ']'");
-  }
-}
-
-static int jvalue(jparser *p, jval *v, int depth) {
+/* Checks one value (after optional whitespace) and moves past it. Allocates nothing. */
+static int jskip(jparser *p, int depth) {
   jws(p);
   if (p->i >= p->n) return jerr(p, "expected a value");
   char c = p->s[p->i];
-  if (c == '{' || c == '[') return jcontainer(p, v, depth);
-  if (c == '"') return jstring(p, v);
-  if (c == '-' || (c >= '0' && c <= '9')) return jnumber(p, v);
-  v->pos = p->i;
-  static const struct { const char *word; jtype type; } words[] = {
-    { "true", J_BOOL }, { "false", J_BOOL }, { "null", J_NULL }
-  };
-  for (size_t k = 0; k < sizeof words / sizeof words[0]; k++) {
-    size_t len = strlen(words[k].word);
-    if (p->n - p->i >= len && memcmp(p->s + p->i, words[k].word, len) == 0) {
-      v->type = words[k].type;
+  if (c == '"') return jstring(p, NULL, NULL);
+  if (c == '-' || (c >= '0' && c <= '9')) {
+    const char *tok;
+    size_t len;
+    return jnumber(p, &tok, &len);
+  }
+  if (c == '{' || c == '[') {
+    int is_obj = c == '{';
+    char close = is_obj ? '}' : ']';
+    if (depth >= ST_MAX_DEPTH)
+      return mlg_errorf(p->err, p->es, "%s: bad JSON header: nesting deeper than %d levels at byte %zu", p->name,
+                        ST_MAX_DEPTH, p->i);
+    p->i++;
+    jws(p);
+    if (p->i < p->n && p->s[p->i] == close) { p->i++; return 0; }
+    for (;;) {
+      if (is_obj) {
+        jws(p);
+        if (p->i >= p->n || p->s[p->i] != '"') return jerr(p, "expected a string key");
+        if (jstring(p, NULL, NULL)) return -1;
+        jws(p);
+        if (p->i >= p->n || p->s[p->i] != ':') return jerr(p, "expected ':'");
+        p->i++;
+      }
+      if (jskip(p, depth + 1)) return -1;
+      jws(p);
+      if (p->i < p->n && p->s[p->i] == ',') { p->i++; continue; }
+      if (p->i < p->n && p->s[p->i] == close) { p->i++; return 0; }
+      return jerr(p, is_obj ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+  }
+  static const char *const words[] = {"true", "false", "null"};
+  for (size_t k = 0; k < 3; k++) {
+    size_t len = strlen(words[k]);
+    if (p->n - p->i >= len && memcmp(p->s + p->i, words[k], len) == 0) {
       p->i += len;
       return 0;
     }
@@ -291,20 +249,53 @@ static int jvalue(jparser *p, jval *v, int depth) {
   return jerr(p, "expected a value");
 }
 
+/* Walking text the first pass checked: the first character of the value at p (its type). */
+static char jpeek(jparser *p) {
+  jws(p);
+  return p->s[p->i];
+}
+
+/* At '{' or '[': moves inside. 0 when the container is empty (and moves past it), else 1. */
+static int jenter(jparser *p) {
+  p->i++;
+  jws(p);
+  if (p->s[p->i] == '}' || p->s[p->i] == ']') {
+    p->i++;
+    return 0;
+  }
+  return 1;
+}
+
+/* After an element: 1 and past the ',' when another follows, else 0 and past the close. */
+static int jnext(jparser *p) {
+  jws(p);
+  return p->s[p->i++] == ',';
+}
+
+/* At a member: its key decoded into a malloc'd *key, and p at its value. */
+static int jkey(jparser *p, char **key, size_t *key_len) {
+  jws(p);
+  if (jstring(p, key, key_len)) return -1;
+  jws(p);
+  p->i++; /* ':' */
+  return 0;
+}
+
 /* ---- interpretation ---- */
 
 typedef struct st_entry {
-  const jval *key;
+  const char *name;
+  size_t name_len;
   uint64_t begin, end;
   int index;           /* position in the output tensor list */
 } st_entry;
 
 static int cmp_by_name(const void *a, const void *b) {
   const st_entry *x = a, *y = b;
-  size_t n = x->key->str_len < y->key->str_len ? x->key->str_len : y->key->str_len;
-  int c = memcmp(x->key->str, y->key->str, n);
+  size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+  int c = memcmp(x->name, y->name, n);
   if (c) return c;
-  return (x->key->str_len > y->key->str_len) - (x->key->str_len < y->key->str_len);
+  return (x->name_len > y->name_len) - (x->name_len < y->name_len);
 }
 
 static int cmp_by_begin(const void *a, const void *b) {
@@ -313,14 +304,21 @@ static int cmp_by_begin(const void *a, const void *b) {
   return (x->end > y->end) - (x->end < y->end);
 }
 
-/* A non-negative integer no larger than 2^62 (so sums and products below stay in range). */
-static int juint(const jval *v, uint64_t *out) {
-  if (v->type != J_NUM || v->num_len == 0) return -1;
+/* The value at p as a non-negative integer no larger than 2^62 (so sums and products below
+ * stay in range); p moves past it either way. */
+static int juint(jparser *p, uint64_t *out) {
+  char c = jpeek(p);
+  if (c != '-' && (c < '0' || c > '9')) {
+    jskip(p, 1);
+    return -1;
+  }
+  const char *tok;
+  size_t len;
+  jnumber(p, &tok, &len);
   uint64_t r = 0;
-  for (size_t i = 0; i < v->num_len; i++) {
-    char c = v->num[i];
-    if (c < '0' || c > '9') return -1;
-    uint64_t digit = (uint64_t)(c - '0');
+  for (size_t i = 0; i < len; i++) {
+    if (tok[i] < '0' || tok[i] > '9') return -1;
+    uint64_t digit = (uint64_t)(tok[i] - '0');
     if (r > (ST_MAX_INT - digit) / 10) return -1;
     r = r * 10 + digit;
   }
@@ -330,91 +328,152 @@ static int juint(const jval *v, uint64_t *out) {
 
 /* Shown names in messages: at most 64 bytes. */
 #define NAMEF "'%.*s'"
-#define NAMEA(k) ((k)->str_len > 64 ? 64 : (int)(k)->str_len), (k)->str
+#define NAMEA(str, len) ((len) > 64 ? 64 : (int)(len)), (str)
 
-static int read_tensor_entry(const char *fname, const jval *key, const jval *v, uint64_t data_len,
-                             mlg_tf_tensor *t, st_entry *e, char *err, size_t es) {
-  if (key->str_len == 0) return mlg_errorf(err, es, "%s: a tensor has an empty name", fname);
-  if (memchr(key->str, 0, key->str_len))
-    return mlg_errorf(err, es, "%s: tensor name " NAMEF " contains a NUL character", fname, NAMEA(key));
-  if (v->type != J_OBJ)
-    return mlg_errorf(err, es, "%s: tensor " NAMEF " is %s, expected an object", fname, NAMEA(key),
-                jtype_name(v->type));
-  const jval *dtype = NULL, *shape = NULL, *offs = NULL;
-  for (int i = 0; i < v->n; i++) {
-    const jval *k = &v->keys[i];
-    const jval **slot = strcmp(k->str, "dtype") == 0 ? &dtype : strcmp(k->str, "shape") == 0 ? &shape
-                      : strcmp(k->str, "data_offsets") == 0 ? &offs : NULL;
-    if (!slot || k->str_len != strlen(k->str))
-      return mlg_errorf(err, es, "%s: tensor " NAMEF " has unknown field " NAMEF, fname, NAMEA(key), NAMEA(k));
-    if (*slot)
-      return mlg_errorf(err, es, "%s: tensor " NAMEF " has field " NAMEF " twice", fname, NAMEA(key), NAMEA(k));
-    *slot = &v->items[i];
+static int key_is(const char *key, size_t len, const char *want) {
+  return len == strlen(want) && memcmp(key, want, len) == 0;
+}
+
+/* Tensor `name` (its key), whose value is at p: fills t (but its name) and e's offsets. */
+static int read_tensor_entry(jparser *p, const char *name, size_t name_len, uint64_t data_len, mlg_tf_tensor *t,
+                             st_entry *e) {
+  const char *fname = p->name;
+  char *err = p->err;
+  size_t es = p->es;
+  if (name_len == 0) return mlg_errorf(err, es, "%s: a tensor has an empty name", fname);
+  if (memchr(name, 0, name_len))
+    return mlg_errorf(err, es, "%s: tensor name " NAMEF " contains a NUL character", fname, NAMEA(name, name_len));
+  char type = jpeek(p);
+  if (type != '{')
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " is %s, expected an object", fname, NAMEA(name, name_len),
+                      jtype_name(type));
+  /* Where each field's value starts; 0 while absent (no value starts at byte 0). */
+  static const char *const fields[3] = {"dtype", "shape", "data_offsets"};
+  size_t at[3] = {0, 0, 0};
+  for (int more = jenter(p); more; more = jnext(p)) {
+    char *k;
+    size_t klen;
+    if (jkey(p, &k, &klen)) return -1;
+    int f = 0;
+    while (f < 3 && !key_is(k, klen, fields[f])) f++;
+    int rc = 0;
+    if (f == 3)
+      rc = mlg_errorf(err, es, "%s: tensor " NAMEF " has unknown field " NAMEF, fname, NAMEA(name, name_len),
+                      NAMEA(k, klen));
+    else if (at[f])
+      rc = mlg_errorf(err, es, "%s: tensor " NAMEF " has field " NAMEF " twice", fname, NAMEA(name, name_len),
+                      NAMEA(k, klen));
+    free(k);
+    if (rc) return rc;
+    jws(p);
+    at[f] = p->i;
+    jskip(p, 1);
   }
-  const char *missing = !dtype ? "dtype" : !shape ? "shape" : !offs ? "data_offsets" : NULL;
-  if (missing) return mlg_errorf(err, es, "%s: tensor " NAMEF " lacks \"%s\"", fname, NAMEA(key), missing);
+  for (int f = 0; f < 3; f++)
+    if (!at[f])
+      return mlg_errorf(err, es, "%s: tensor " NAMEF " lacks \"%s\"", fname, NAMEA(name, name_len), fields[f]);
 
-  if (dtype->type != J_STR)
-    return mlg_errorf(err, es, "%s: tensor " NAMEF " dtype is %s, expected a string", fname, NAMEA(key),
-                jtype_name(dtype->type));
-  if (strcmp(dtype->str, "F32") == 0 && dtype->str_len == 3) t->dtype = MLG_TF_F32;
-  else if (strcmp(dtype->str, "I32") == 0 && dtype->str_len == 3) t->dtype = MLG_TF_I32;
-  else
-    return mlg_errorf(err, es, "%s: tensor " NAMEF " has dtype " NAMEF "; only F32 and I32 are supported "
-                "(save as float32)", fname, NAMEA(key), NAMEA(dtype));
+  p->i = at[0];
+  if (jpeek(p) != '"')
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " dtype is %s, expected a string", fname, NAMEA(name, name_len),
+                      jtype_name(jpeek(p)));
+  char *dtype;
+  size_t dlen;
+  if (jstring(p, &dtype, &dlen)) return -1;
+  int dt = -1;
+  for (uint32_t k = 0; k < MLG_DT_COUNT && dt < 0; k++)
+    if (key_is(dtype, dlen, mlg_dtype_get(k)->safetensors)) dt = (int)k;
+  int rc = 0;
+  if (dt < 0)
+    rc = mlg_errorf(err, es, "%s: tensor " NAMEF " has dtype " NAMEF "; mlg reads F32, F16, I32, I64, I8, U8 and "
+                    "BOOL (save as float32)", fname, NAMEA(name, name_len), NAMEA(dtype, dlen));
+  free(dtype);
+  if (rc) return rc;
+  t->dtype = (mlg_tf_dtype)dt;
+  uint64_t esize = (uint64_t)mlg_dtype_get((uint32_t)dt)->host_bytes;
 
-  if (shape->type != J_ARR)
-    return mlg_errorf(err, es, "%s: tensor " NAMEF " shape is %s, expected an array", fname, NAMEA(key),
-                jtype_name(shape->type));
-  if (shape->n > MLG_TF_MAX_RANK)
-    return mlg_errorf(err, es, "%s: tensor " NAMEF " has rank %d (at most %d)", fname, NAMEA(key), shape->n,
-                MLG_TF_MAX_RANK);
-  t->rank = shape->n;
+  p->i = at[1];
+  if (jpeek(p) != '[')
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " shape is %s, expected an array", fname, NAMEA(name, name_len),
+                      jtype_name(jpeek(p)));
+  size_t start = p->i;
+  int rank = 0;
+  for (int more = jenter(p); more; more = jnext(p)) {
+    jskip(p, 1);
+    if (rank < INT_MAX) rank++;
+  }
+  if (rank > MLG_TF_MAX_RANK)
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " has rank %d (at most %d)", fname, NAMEA(name, name_len), rank,
+                      MLG_TF_MAX_RANK);
+  p->i = start;
+  t->rank = rank;
   uint64_t numel = 1;
-  for (int d = 0; d < shape->n; d++) {
+  int d = 0;
+  for (int more = jenter(p); more; more = jnext(p), d++) {
     uint64_t dim;
-    if (juint(&shape->items[d], &dim))
-      return mlg_errorf(err, es, "%s: tensor " NAMEF " shape[%d] is not a non-negative integer below 2^62",
-                  fname, NAMEA(key), d);
+    if (juint(p, &dim))
+      return mlg_errorf(err, es, "%s: tensor " NAMEF " shape[%d] is not a non-negative integer below 2^62", fname,
+                        NAMEA(name, name_len), d);
     if (dim == 0)
       return mlg_errorf(err, es, "%s: tensor " NAMEF " shape[%d] is 0; empty tensors not supported", fname,
-                  NAMEA(key), d);
-    if (dim > (ST_MAX_INT / 4) / numel)
-      return mlg_errorf(err, es, "%s: tensor " NAMEF " shape overflows", fname, NAMEA(key));
+                        NAMEA(name, name_len), d);
+    if (dim > (ST_MAX_INT / 8) / numel)
+      return mlg_errorf(err, es, "%s: tensor " NAMEF " shape overflows", fname, NAMEA(name, name_len));
     numel *= dim;
     t->dims[d] = (int64_t)dim;
   }
-  if (offs->type != J_ARR || offs->n != 2 || juint(&offs->items[0], &e->begin) ||
-      juint(&offs->items[1], &e->end))
+
+  p->i = at[2];
+  int n_offs = 0, bad = jpeek(p) != '[';
+  for (int more = bad ? 0 : jenter(p); more && !bad; more = jnext(p)) {
+    uint64_t v = 0;
+    bad = n_offs == 2 || juint(p, &v) != 0;
+    if (!bad) *(n_offs++ ? &e->end : &e->begin) = v;
+  }
+  if (bad || n_offs != 2)
     return mlg_errorf(err, es, "%s: tensor " NAMEF " data_offsets must be [begin, end] with non-negative "
-                "integers", fname, NAMEA(key));
+                      "integers", fname, NAMEA(name, name_len));
   if (e->begin > e->end)
-    return mlg_errorf(err, es, "%s: tensor " NAMEF " data_offsets [%llu, %llu] are unordered (begin > end)",
-                fname, NAMEA(key), (unsigned long long)e->begin, (unsigned long long)e->end);
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " data_offsets [%llu, %llu] are unordered (begin > end)", fname,
+                      NAMEA(name, name_len), (unsigned long long)e->begin, (unsigned long long)e->end);
   if (e->end > data_len)
     return mlg_errorf(err, es, "%s: tensor " NAMEF " data_offsets [%llu, %llu] out of range: the data "
-                "buffer has %llu bytes", fname, NAMEA(key), (unsigned long long)e->begin,
-                (unsigned long long)e->end, (unsigned long long)data_len);
-  if (e->end - e->begin != numel * 4)
+                      "buffer has %llu bytes", fname, NAMEA(name, name_len), (unsigned long long)e->begin,
+                      (unsigned long long)e->end, (unsigned long long)data_len);
+  if (e->end - e->begin != numel * esize)
     return mlg_errorf(err, es, "%s: tensor " NAMEF " has %llu bytes of data, its shape needs %llu", fname,
-                NAMEA(key), (unsigned long long)(e->end - e->begin), (unsigned long long)(numel * 4));
-  t->size = (size_t)(numel * 4);
-  e->key = key;
+                      NAMEA(name, name_len), (unsigned long long)(e->end - e->begin),
+                      (unsigned long long)(numel * esize));
+  t->size = (size_t)(numel * esize);
+  e->name = name;
+  e->name_len = name_len;
   return 0;
 }
 
-static int check_metadata(const char *fname, const jval *v, char *err, size_t es) {
-  if (v->type != J_OBJ)
-    return mlg_errorf(err, es, "%s: __metadata__ is %s, expected an object of strings", fname,
-                jtype_name(v->type));
-  for (int i = 0; i < v->n; i++)
-    if (v->items[i].type != J_STR)
-      return mlg_errorf(err, es, "%s: __metadata__ entry " NAMEF " is %s, expected a string", fname,
-                  NAMEA(&v->keys[i]), jtype_name(v->items[i].type));
+/* The __metadata__ value at p: an object of strings. */
+static int check_metadata(jparser *p) {
+  char type = jpeek(p);
+  if (type != '{')
+    return mlg_errorf(p->err, p->es, "%s: __metadata__ is %s, expected an object of strings", p->name,
+                      jtype_name(type));
+  for (int more = jenter(p); more; more = jnext(p)) {
+    char *k;
+    size_t klen;
+    if (jkey(p, &k, &klen)) return -1;
+    type = jpeek(p);
+    int rc = type == '"' ? 0
+             : mlg_errorf(p->err, p->es, "%s: __metadata__ entry " NAMEF " is %s, expected a string", p->name,
+                          NAMEA(k, klen), jtype_name(type));
+    free(k);
+    if (rc) return rc;
+    jskip(p, 1);
+  }
   return 0;
 }
 
-static int st_parse(const char *fname, const uint8_t *bytes, size_t size, mlg_safetensors *out,
+/* Parses bytes[0, size). With `adopt` (== bytes, malloc'd), the data buffer is moved to its start
+ * and kept as the file's storage on success, instead of copied. */
+static int st_parse(const char *fname, const uint8_t *bytes, size_t size, uint8_t *adopt, mlg_safetensors *out,
                     char *err, size_t es) {
   if (size < 8)
     return mlg_errorf(err, es, "%s: truncated: %zu bytes, a .safetensors file starts with an 8-byte "
@@ -432,39 +491,54 @@ static int st_parse(const char *fname, const uint8_t *bytes, size_t size, mlg_sa
   uint64_t data_len = size - 8 - hlen;
 
   jparser p = { (const char *)bytes + 8, 0, (size_t)hlen, fname, err, es };
-  jval root;
-  memset(&root, 0, sizeof root);
   st_entry *entries = NULL;
-  int rc = -1, n_tensors = 0;
-  if (jvalue(&p, &root, 0)) goto done;
+  int rc = -1, n_tensors = 0, n_named = 0, n_metadata = 0;
+  if (jskip(&p, 0)) goto done;
   jws(&p);
   if (p.i != p.n) { jerr(&p, "trailing characters after the JSON object"); goto done; }
 
-  for (int i = 0; i < root.n; i++)
-    if (strcmp(root.keys[i].str, "__metadata__") != 0 || root.keys[i].str_len != 12) n_tensors++;
-  if (n_tensors < root.n - 1) {
+  /* Count the tensors, so their list is allocated once, at its size. */
+  p.i = 0;
+  for (int more = jenter(&p); more; more = jnext(&p)) {
+    char *k;
+    size_t klen;
+    if (jkey(&p, &k, &klen)) goto done;
+    if (key_is(k, klen, "__metadata__")) n_metadata++;
+    else n_tensors++;
+    free(k);
+    jskip(&p, 1);
+  }
+  if (n_metadata > 1) {
     mlg_errorf(err, es, "%s: \"__metadata__\" appears more than once", fname);
     goto done;
   }
   out->tensors = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *out->tensors);
   entries = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *entries);
   if (!out->tensors || !entries) { mlg_errorf(err, es, "%s: out of memory", fname); goto done; }
-  for (int i = 0, k = 0; i < root.n; i++) {
-    if (strcmp(root.keys[i].str, "__metadata__") == 0 && root.keys[i].str_len == 12) {
-      if (check_metadata(fname, &root.items[i], err, es)) goto done;
+  p.i = 0;
+  for (int more = jenter(&p); more; more = jnext(&p)) {
+    char *k;
+    size_t klen;
+    if (jkey(&p, &k, &klen)) goto done;
+    if (key_is(k, klen, "__metadata__")) {
+      free(k);
+      if (check_metadata(&p)) goto done;
       continue;
     }
-    entries[k].index = k;
-    if (read_tensor_entry(fname, &root.keys[i], &root.items[i], data_len, &out->tensors[k],
-                          &entries[k], err, es))
-      goto done;
-    k++;
+    int i = n_named++;
+    out->tensors[i].name = k; /* owned by the list from here on, freed with it on failure */
+    entries[i].index = i;
+    jws(&p);
+    size_t value = p.i;
+    if (read_tensor_entry(&p, k, klen, data_len, &out->tensors[i], &entries[i])) goto done;
+    p.i = value; /* the entry's fields were read in their own order: step over it whole */
+    jskip(&p, 1);
   }
   /* Duplicate names: neighbours once sorted. */
   qsort(entries, (size_t)n_tensors, sizeof *entries, cmp_by_name);
   for (int k = 1; k < n_tensors; k++)
     if (cmp_by_name(&entries[k - 1], &entries[k]) == 0) {
-      mlg_errorf(err, es, "%s: duplicate tensor name " NAMEF, fname, NAMEA(entries[k].key));
+      mlg_errorf(err, es, "%s: duplicate tensor name " NAMEF, fname, NAMEA(entries[k].name, entries[k].name_len));
       goto done;
     }
   /* The byte ranges must tile [0, data_len) in some order. */
@@ -473,12 +547,13 @@ static int st_parse(const char *fname, const uint8_t *bytes, size_t size, mlg_sa
   for (int k = 0; k < n_tensors; k++) {
     if (entries[k].begin < pos) {
       mlg_errorf(err, es, "%s: data of tensors " NAMEF " and " NAMEF " overlap", fname,
-           NAMEA(entries[k - 1].key), NAMEA(entries[k].key));
+                 NAMEA(entries[k - 1].name, entries[k - 1].name_len), NAMEA(entries[k].name, entries[k].name_len));
       goto done;
     }
     if (entries[k].begin > pos) {
       mlg_errorf(err, es, "%s: %llu-byte gap in the data before tensor " NAMEF " (offsets must be "
-           "contiguous)", fname, (unsigned long long)(entries[k].begin - pos), NAMEA(entries[k].key));
+                 "contiguous)", fname, (unsigned long long)(entries[k].begin - pos),
+                 NAMEA(entries[k].name, entries[k].name_len));
       goto done;
     }
     pos = entries[k].end;
@@ -489,28 +564,30 @@ static int st_parse(const char *fname, const uint8_t *bytes, size_t size, mlg_sa
     goto done;
   }
 
-  out->storage = malloc(data_len ? (size_t)data_len : 1);
-  if (!out->storage) { mlg_errorf(err, es, "%s: out of memory for %llu bytes", fname, (unsigned long long)data_len); goto done; }
-  memcpy(out->storage, bytes + 8 + hlen, (size_t)data_len);
-  for (int k = 0; k < n_tensors; k++) {
-    mlg_tf_tensor *t = &out->tensors[entries[k].index];
-    const jval *key = entries[k].key;
-    t->data = (uint8_t *)out->storage + entries[k].begin;
-    if (!(t->name = malloc(key->str_len + 1))) { mlg_errorf(err, es, "%s: out of memory", fname); goto done; }
-    memcpy(t->name, key->str, key->str_len + 1);
+  if (adopt) {
+    memmove(adopt, bytes + 8 + hlen, (size_t)data_len);
+    uint8_t *shrunk = realloc(adopt, data_len ? (size_t)data_len : 1);
+    out->storage = shrunk ? shrunk : adopt;
+  } else {
+    out->storage = malloc(data_len ? (size_t)data_len : 1);
+    if (!out->storage) {
+      mlg_errorf(err, es, "%s: out of memory for %llu bytes", fname, (unsigned long long)data_len);
+      goto done;
+    }
+    memcpy(out->storage, bytes + 8 + hlen, (size_t)data_len);
   }
+  for (int k = 0; k < n_tensors; k++)
+    out->tensors[entries[k].index].data = (uint8_t *)out->storage + entries[k].begin;
   out->n_tensors = n_tensors;
   rc = 0;
 done:
   if (rc) {
     if (out->tensors)
-      for (int k = 0; k < n_tensors; k++) free(out->tensors[k].name);
+      for (int k = 0; k < n_named; k++) free(out->tensors[k].name);
     free(out->tensors);
-    free(out->storage);
     memset(out, 0, sizeof *out);
   }
   free(entries);
-  jfree(&root);
   return rc;
 }
 
@@ -519,7 +596,7 @@ int mlg_safetensors_read_memory(const void *bytes, size_t size, mlg_safetensors 
   if (!out) return mlg_errorf(err, err_size, "mlg_safetensors_read_memory: invalid arguments");
   memset(out, 0, sizeof *out);
   if (!bytes && size) return mlg_errorf(err, err_size, "mlg_safetensors_read_memory: invalid arguments");
-  return st_parse("safetensors data", bytes, size, out, err, err_size);
+  return st_parse("safetensors data", bytes, size, NULL, out, err, err_size);
 }
 
 int mlg_safetensors_read_file(const char *path, mlg_safetensors *out, char *err, size_t err_size) {
@@ -528,8 +605,12 @@ int mlg_safetensors_read_file(const char *path, mlg_safetensors *out, char *err,
   uint8_t *buf;
   size_t n;
   if (mlg_read_file(path, &buf, &n, err, err_size)) return -1;
-  int rc = st_parse(path, buf, n, out, err, err_size);
-  free(buf);
+  errno = 0;
+  int rc = st_parse(path, buf, n, buf, out, err, err_size);
+  if (rc) {
+    if (errno != ENOMEM) errno = EINVAL;
+    free(buf);
+  }
   return rc;
 }
 
@@ -615,21 +696,22 @@ static int check_write_tensor(const char *path, const mlg_tf_tensor *t, int i, c
     if (!l) return mlg_errorf(err, es, "%s: tensor %d name is not valid UTF-8", path, i);
     k += l;
   }
-  if (t->dtype != MLG_TF_F32 && t->dtype != MLG_TF_I32)
-    return mlg_errorf(err, es, "%s: tensor '%s' has unknown dtype %d", path, t->name, (int)t->dtype);
+  const mlg_dtype_info *dt = mlg_dtype_get((uint32_t)t->dtype);
+  if (!dt) return mlg_errorf(err, es, "%s: tensor '%s' has unknown dtype %d", path, t->name, (int)t->dtype);
   if (t->rank < 0 || t->rank > MLG_TF_MAX_RANK)
     return mlg_errorf(err, es, "%s: tensor '%s' has rank %d (at most %d)", path, t->name, t->rank,
                 MLG_TF_MAX_RANK);
   uint64_t numel = 1;
   for (int d = 0; d < t->rank; d++) {
-    if (t->dims[d] < 1 || (uint64_t)t->dims[d] > (ST_MAX_INT / 4) / numel)
+    if (t->dims[d] < 1 || (uint64_t)t->dims[d] > (ST_MAX_INT / 8) / numel)
       return mlg_errorf(err, es, "%s: tensor '%s' dimension %d is %lld", path, t->name, d,
                   (long long)t->dims[d]);
     numel *= (uint64_t)t->dims[d];
   }
-  if (t->size != numel * 4 || !t->data)
+  uint64_t need = numel * (uint64_t)dt->host_bytes;
+  if (t->size != need || !t->data)
     return mlg_errorf(err, es, "%s: tensor '%s' has %zu bytes of data, its shape needs %llu", path,
-                t->name, t->size, (unsigned long long)(numel * 4));
+                t->name, t->size, (unsigned long long)need);
   return 0;
 }
 
@@ -650,7 +732,9 @@ int mlg_safetensors_write_file(const char *path, const mlg_tf_tensor *tensors, i
     const mlg_tf_tensor *t = &tensors[i];
     if (i) sb_str(&h, ",");
     sb_json_string(&h, t->name);
-    sb_str(&h, t->dtype == MLG_TF_F32 ? ":{\"dtype\":\"F32\",\"shape\":[" : ":{\"dtype\":\"I32\",\"shape\":[");
+    sb_str(&h, ":{\"dtype\":\"");
+    sb_str(&h, mlg_dtype_get((uint32_t)t->dtype)->safetensors);
+    sb_str(&h, "\",\"shape\":[");
     for (int d = 0; d < t->rank; d++) sb_fmt(&h, d ? ",%llu" : "%llu", (unsigned long long)t->dims[d]);
     sb_fmt(&h, "],\"data_offsets\":[%llu,", pos);
     pos += t->size;
@@ -663,13 +747,16 @@ int mlg_safetensors_write_file(const char *path, const mlg_tf_tensor *tensors, i
 
   uint8_t len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
-  FILE *f = fopen(path, "wb");
-  if (!f) { free(h.p); return mlg_errorf(err, err_size, "%s: cannot create: %s", path, strerror(errno)); }
-  int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h.p, 1, h.n, f) == h.n;
-  for (int i = 0; ok && i < n; i++)
-    ok = fwrite(tensors[i].data, 1, tensors[i].size, f) == tensors[i].size;
-  if (fclose(f) != 0) ok = 0;
+  /* Written whole or not at all: a full disk leaves no partial file behind. */
+  mlg_file_part *parts = malloc(((size_t)n + 2) * sizeof *parts);
+  if (!parts) { free(h.p); return mlg_errorf(err, err_size, "%s: out of memory", path); }
+  parts[0] = (mlg_file_part){len8, 8};
+  parts[1] = (mlg_file_part){h.p, h.n};
+  for (int i = 0; i < n; i++) parts[2 + i] = (mlg_file_part){tensors[i].data, tensors[i].size};
+  int rc = mlg_write_parts_atomic(path, parts, n + 2);
+  int e = errno;
+  free(parts);
   free(h.p);
-  if (!ok) return mlg_errorf(err, err_size, "%s: write error: %s", path, strerror(errno));
+  if (rc != 0) return mlg_errorf(err, err_size, "%s: cannot write: %s", path, strerror(e));
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtype.h"
 #include "internal.h"
 #include "tensor_file.h"
 
@@ -30,11 +31,14 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
   int extra_loss = b->has_train && b->tensors[b->train_loss].role != MLGB_ROLE_OUTPUT;
   int n = model->n_inputs + model->n_outputs + extra_loss;
 
+  /* The load checked one session's worth; each further one is checked again, as it comes. */
+  mlg_status st = mlg_check_plan_memory(model->runtime, b, "mlg_session_create", 1);
+  if (st != MLG_OK) return st;
   mlg_session *s = calloc(1, sizeof *s);
   if (!s) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
   s->model = model;
   mlg_runtime *rt = model->runtime;
-  mlg_status st = rt->backend->record(model->backend_model, model->params_image, &s->backend_session);
+  st = rt->backend->record(model->backend_model, model->params_image, &s->backend_session);
   if (st != MLG_OK) {
     mlg_session_destroy(s);
     return st;
@@ -125,6 +129,19 @@ void mlg_session_destroy(mlg_session *session) {
   free(session);
 }
 
+/* The bundle tensor of transfer i (inputs first, then outputs), its dtype's row, and the bytes a
+ * caller passes for it (host elements: an i64 is 8 bytes, stored as 4). */
+static const mlgb_tensor *tensor_of(const mlg_session *s, int i) {
+  const mlg_model *m = s->model;
+  return &m->bundle->tensors[i < m->n_inputs ? m->inputs[i] : m->outputs[i - m->n_inputs]];
+}
+
+static uint64_t host_bytes(const mlgb_tensor *t, uint64_t *out_numel) {
+  const mlg_dtype_info *dt = mlg_dtype_get(t->dtype); /* model.c checked every dtype */
+  *out_numel = t->size / (uint64_t)dt->storage_bytes;
+  return *out_numel * (uint64_t)dt->host_bytes;
+}
+
 /* Index into transfers of the named input (outputs: n_inputs + k), or -1. */
 static int find(const mlg_session *s, const char *name, int outputs) {
   const mlg_model *m = s->model;
@@ -162,10 +179,18 @@ mlg_status mlg_session_set_input(mlg_session *session, const char *name, const v
                     mlg_model_name(session->model), name, names);
   }
   mlg_transfer *t = &session->transfers[i];
-  if (bytes != t->size)
+  const mlgb_tensor *tensor = tensor_of(session, i);
+  uint64_t numel, want = host_bytes(tensor, &numel);
+  if (bytes != want)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' takes %llu bytes, got %zu", name,
-                    (unsigned long long)t->size, bytes);
-  if (bytes) memcpy(t->host, data, bytes);
+                    (unsigned long long)want, bytes);
+  size_t bad;
+  int64_t bad_value;
+  session->input_set[i] = 0;
+  if (bytes && mlg_dtype_to_storage(tensor->dtype, data, t->host, (size_t)numel, &bad, &bad_value) != 0)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT,
+                    "input '%s': element %zu is %lld, which does not fit in 32 bits (mlg computes "
+                    "i64 as i32)", name, bad, (long long)bad_value);
   session->input_set[i] = 1;
   return MLG_OK;
 }
@@ -245,15 +270,29 @@ static mlg_status param_copy(mlg_session *session, const char *name, void *data,
   int k = find_param(session, name, what);
   if (k < 0) return MLG_ERR_INVALID_ARGUMENT;
   const mlgb_tensor *t = &session->model->bundle->tensors[session->model->params[k]];
-  if (bytes != t->size)
+  uint64_t numel, want = host_bytes(t, &numel);
+  if (bytes != want)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "%s: param '%s' has %llu bytes, got %zu", what, name,
-                    (unsigned long long)t->size, bytes);
+                    (unsigned long long)want, bytes);
   if (set && t->region != MLGB_REGION_PARAMS)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT,
                     "mlg_session_set_param: param '%s' is not trained by model '%s' (frozen, or not on the "
                     "loss's path): it is the model's, read-only; load other values with the weights_path load option",
                     name, mlg_model_name(session->model));
-  return region_copy(session, t, data, set);
+  if (want == t->size && t->dtype != MLGB_BOOL) return region_copy(session, t, data, set);
+  /* Host and device forms differ (an i64 stored as i32, a bool normalized): through a copy. */
+  uint8_t *stored = malloc(t->size ? (size_t)t->size : 1);
+  if (!stored) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "%s: out of host memory", what);
+  mlg_status st = MLG_OK;
+  size_t bad;
+  int64_t bad_value;
+  if (set && mlg_dtype_to_storage(t->dtype, data, stored, (size_t)numel, &bad, &bad_value) != 0)
+    st = mlg_fail(MLG_ERR_INVALID_ARGUMENT, "%s: param '%s': element %zu is %lld, which does not fit in "
+                  "32 bits (mlg computes i64 as i32)", what, name, bad, (long long)bad_value);
+  if (st == MLG_OK) st = region_copy(session, t, stored, set);
+  if (st == MLG_OK && !set) mlg_dtype_from_storage(t->dtype, stored, data, (size_t)numel);
+  free(stored);
+  return st;
 }
 
 mlg_status mlg_session_get_param(mlg_session *session, const char *name, void *data, size_t bytes) {
@@ -269,8 +308,8 @@ mlg_status mlg_session_save_weights(mlg_session *session, const char *path) {
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "mlg_session_save_weights: %s is NULL", session ? "path" : "session");
   const mlg_model *m = session->model;
   const mlgb_bundle *b = m->bundle;
-  uint64_t total = 0;
-  for (int k = 0; k < m->n_params; k++) total += b->tensors[m->params[k]].size;
+  uint64_t total = 0, numel;
+  for (int k = 0; k < m->n_params; k++) total += host_bytes(&b->tensors[m->params[k]], &numel);
   mlg_tf_tensor *tensors = calloc((size_t)m->n_params + 1, sizeof *tensors);
   uint8_t *bytes = malloc(total ? (size_t)total : 1);
   if (!tensors || !bytes) {
@@ -284,13 +323,13 @@ mlg_status mlg_session_save_weights(mlg_session *session, const char *path) {
     const mlgb_tensor *t = &b->tensors[m->params[k]];
     mlg_tf_tensor *f = &tensors[k];
     f->name = t->name; /* borrowed: the writer only reads it */
-    f->dtype = t->dtype == MLGB_I32 ? MLG_TF_I32 : MLG_TF_F32;
+    f->dtype = (mlg_tf_dtype)t->dtype; /* numbered alike (dtype.h) */
     f->rank = (int)t->rank;
     for (uint32_t d = 0; d < t->rank; d++) f->dims[d] = t->dims[d];
-    f->size = t->size;
+    f->size = host_bytes(t, &numel);
     f->data = bytes + at;
-    st = region_copy(session, t, bytes + at, 0);
-    at += t->size;
+    st = param_copy(session, t->name, bytes + at, (size_t)f->size, 0);
+    at += f->size;
   }
   char err[512];
   if (st == MLG_OK && mlg_safetensors_write_file(path, tensors, m->n_params, err, sizeof err) != 0)
@@ -312,15 +351,17 @@ mlg_status mlg_session_get_output(mlg_session *session, const char *name, void *
                     mlg_model_name(session->model), name, names);
   }
   const mlg_transfer *t = &session->transfers[i];
-  if (bytes != t->size)
+  const mlgb_tensor *tensor = tensor_of(session, i);
+  uint64_t numel, want = host_bytes(tensor, &numel);
+  if (bytes != want)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s' has %llu bytes, got room for %zu", name,
-                    (unsigned long long)t->size, bytes);
+                    (unsigned long long)want, bytes);
   if (session->has_run != 1)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s': %s", name,
                     session->has_run ? "the last call was a train step, which returns only its loss; "
                                        "mlg_session_run computes the outputs"
                                      : "the session has not run successfully yet");
-  if (bytes) memcpy(data, t->host, bytes);
+  if (bytes) mlg_dtype_from_storage(tensor->dtype, t->host, data, (size_t)numel);
   return MLG_OK;
 }
 

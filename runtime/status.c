@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "file_util.h"
 #include "internal.h"
 
 static _Thread_local char last_error[MLG_ERROR_CAPACITY];
@@ -41,15 +42,29 @@ const char *mlg_last_error(void) { return last_error; }
 
 void mlg_clear_error(void) { last_error[0] = '\0'; }
 
+/* Messages name tensors, kernels and files that come from bundles and weights files, which may
+ * hold anything: each is kept safe for a terminal (control characters and invalid UTF-8 become
+ * \xHH escapes; line breaks and tabs stay, for build logs). */
 mlg_status mlg_fail(mlg_status status, const char *fmt, ...) {
+  char raw[MLG_ERROR_CAPACITY];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
+  int n = vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
   if (n < 0) {
     snprintf(last_error, sizeof last_error, "%s", mlg_status_string(status));
-  } else if ((size_t)n >= sizeof last_error) {
-    memcpy(last_error + sizeof last_error - 4, "...", 4);
+    return status;
   }
+  if ((size_t)n >= sizeof raw) memcpy(raw + sizeof raw - 4, "...", 4);
+  mlg_sanitize(raw, 1, last_error, sizeof last_error);
   return status;
+}
+
+void mlg_warn(const char *fmt, ...) {
+  char raw[2048], safe[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(raw, sizeof raw, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "mlg: warning: %s\n", mlg_sanitize(raw, 0, safe, sizeof safe));
 }

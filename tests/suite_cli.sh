@@ -8,6 +8,8 @@
 #   weights whose names match no param: a warning listing them (here besides shape errors)
 #   --limits on a device without an OpenCL twin: says what it cannot measure, prints no zeros
 #   --profile twice: the second takes the cached copy bandwidth
+#   a full disk (the file size limit, as ulimit -f): mlgc and mlgrun fail with the reason and
+#   leave no cut file; an old bundle stays whole (mlgc wrote part of a bundle and exited 0)
 set -uo pipefail
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$2" && pwd)
@@ -62,6 +64,32 @@ expect "--profile measures" 0 "measured now)" "$MLGRUN" models/mlp.mlg --device 
 expect "--profile again: cached" 0 "; cached in $MLG_CACHE_DIR/copy-bandwidth-" \
   "$MLGRUN" models/mlp.mlg --device opencl:0 --profile --copy-mib 4 --no-outputs
 expect "--limits measures again" 0 "measured now)" "$MLGRUN" --limits --device opencl --copy-mib 4
+
+# A full disk, as the file size limit: with SIGXFSZ ignored a write past it fails (EFBIG).
+full_disk() { (trap '' XFSZ; ulimit -f 8; "$@"); }
+# same NAME A B: files A and B are equal.
+same() {
+  if cmp -s "$2" "$3"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $1: $2 differs from $3"; fi
+}
+# none NAME GLOB...: no file matches.
+none() {
+  local name=$1
+  shift
+  if [ -e "$1" ]; then failed=$((failed + 1)); echo "FAIL: $name: left behind: $*"; else passed=$((passed + 1)); fi
+}
+"$MLGC" models/mlp.mlg -o "$TMP/old.mlgb" && cp "$TMP/old.mlgb" "$TMP/full.mlgb"
+expect "full disk: mlgc" 1 "mlgc: error: cannot write '$TMP/full.mlgb': File too large" \
+  full_disk "$MLGC" models/mlp.mlg -O0 -o "$TMP/full.mlgb"
+same "full disk: the old bundle stays whole" "$TMP/old.mlgb" "$TMP/full.mlgb"
+none "full disk: no temporary file" "$TMP"/full.mlgb.tmp.*
+expect "full disk: mlgc --emit" 1 "mlgc: error: cannot write '$TMP/new/kernels.cl': File too large" \
+  full_disk "$MLGC" models/resnet_block.mlg --emit=kernels -o "$TMP/new/kernels.cl"
+none "full disk: no cut text" "$TMP/new/kernels.cl"
+# Warm PoCL's own cache first: the driver's LLVM exits on a write past the limit.
+"$MLGRUN" models/mlp.mlg --device opencl:0 -D N=512 --no-outputs >/dev/null 2>&1
+expect "full disk: mlgrun" 1 "mlgrun: error: writing output 'probs': $TMP/outs/probs.npy: cannot write: File too large" full_disk "$MLGRUN" models/mlp.mlg --device opencl:0 \
+  -D N=512 --output-dir "$TMP/outs"
+none "full disk: no cut .npy" "$TMP"/outs/*.npy
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

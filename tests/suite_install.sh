@@ -42,7 +42,7 @@ soname="libmlgrt.so.$major.$minor"
 [ "$major" != 0 ] && soname="libmlgrt.so.$major"
 
 for f in bin/mlgc bin/mlgrun include/mlg.h "$libdir/libmlgrt.so" "$libdir/$soname" \
-         "$libdir/libmlgrt.so.$version" "$libdir/libmlgrt.a" "$libdir/pkgconfig/mlg.pc" \
+         "$libdir/libmlgrt.so.$version" "$libdir/libmlgrt.a" "$libdir/libmlgspirv.so" "$libdir/pkgconfig/mlg.pc" \
          "$libdir/cmake/mlg/mlgConfig.cmake" "$libdir/cmake/mlg/mlgConfigVersion.cmake" \
          share/man/man1/mlgc.1 share/man/man1/mlgrun.1; do
   check test -e "$P/$f"
@@ -60,6 +60,10 @@ check grep -qx "mlgc $version" <(env -u LD_LIBRARY_PATH "$P/bin/mlgc" --version)
 check grep -qx "mlgrun $version (libmlgrt $version)" <(env -u LD_LIBRARY_PATH "$P/bin/mlgrun" --version)
 bundle="$TMP/mlp.mlgb"
 run mlgc "$P/bin/mlgc" "$SRC/models/mlp.mlg" -D N=2 -o "$bundle"
+# The installed runtime finds its SPIR-V validator (libmlgspirv.so) beside itself.
+run mlgc-vulkan "$P/bin/mlgc" "$SRC/models/mlp.mlg" --target vulkan -o "$TMP/mlp_vk.mlgb" &&
+  run mlgrun-vulkan env -u LD_LIBRARY_PATH MLG_CACHE_DIR= "$P/bin/mlgrun" "$TMP/mlp_vk.mlgb" --device vulkan:0 \
+      --no-outputs --quiet
 
 # Every option of each tool's --help is in its man page.
 for tool in mlgc mlgrun; do

@@ -8,8 +8,10 @@ float64 and stored as float32.
 Every fixture directory holds:
     model.mlg              the model (inputs as `input`, weights as `param` without initializer)
     weights.safetensors    the params (only when the model has some)
-    <input>.npy            one per input (float32; int32 for gather indices)
-    expected/<output>.npy  the reference output, float32
+    <input>.npy            one per input, of its dtype (float32 mostly; int32 or int64 indices,
+                           bool masks, float16, int8, uint8 for the type fixtures)
+    expected/<output>.npy  the reference output, of the output's dtype (float32 unless the
+                           fixture says otherwise; integer and bool outputs must match exactly)
     tolerance              `rtol=... atol=...`, with `# why` comment lines when looser than default
 
 Gradient fixtures (grad_*) output `grad(loss, x)` of a loss sum(f(...) * r) (r a random input,
@@ -48,8 +50,16 @@ def shape_str(shape):
     return "[" + ", ".join(str(int(d)) for d in shape) + "]"
 
 
+# mlg's dtypes and the NumPy dtype of each (runtime/dtype.c).
+NP_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "i64": np.int64,
+             "i8": np.int8, "u8": np.uint8, "bool": np.bool_}
+
+
 def dtype_str(arr):
-    return "i32" if arr.dtype == np.int32 else "f32"
+    for name, t in NP_DTYPES.items():
+        if arr.dtype == t:
+            return name
+    raise SystemExit(f"no mlg dtype for {arr.dtype}")
 
 
 def write_tolerance(path, rtol, atol, why):
@@ -66,7 +76,11 @@ def sci(v):
 
 
 def to_torch(arr, dtype):
-    if arr.dtype == np.int32:
+    """Floats in the evaluation dtype (float64 reference, float32 check); integers as int64
+    (what torch indexes with); bools as bools."""
+    if arr.dtype == np.bool_:
+        return torch.from_numpy(arr.copy())
+    if arr.dtype.kind in "iu":
         return torch.from_numpy(arr.astype(np.int64))
     return torch.from_numpy(arr).to(dtype)
 
@@ -82,9 +96,13 @@ def tol_ratio(got, want, rtol, atol):
     fin = np.isfinite(want)
     if not np.array_equal(np.isnan(got), np.isnan(want)):
         return float("inf")
-    if np.any(~fin & ~np.isnan(want)) and not np.array_equal(got[~fin], want[~fin]):
+    inf = np.isinf(want)
+    if np.any(inf) and not np.array_equal(got[inf], want[inf]):
         return float("inf")
-    err = np.abs(got[fin] - want[fin]) / (atol + rtol * np.abs(want[fin]))
+    diff = np.abs(got[fin] - want[fin])
+    allowed = atol + rtol * np.abs(want[fin])
+    # An exact tolerance (rtol = atol = 0): equal is 0, anything else is out.
+    err = np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1), np.where(diff > 0, np.inf, 0))
     return float(err.max()) if err.size else 0.0
 
 
@@ -101,7 +119,7 @@ class Fx:
         self.params = {}
         self.consts = []
         self.lines = []
-        self.outputs = []     # (name, reference function)
+        self.outputs = []     # (name, reference function, mlg dtype)
         self.rtol, self.atol, self.why = rtol, atol, why
 
     # data helpers -------------------------------------------------------------------------
@@ -127,10 +145,11 @@ class Fx:
         self.lines.append(line)
         return self
 
-    def out(self, name, expr, ref):
-        """`output name = expr` (expr None: `output name` for an existing binding)."""
+    def out(self, name, expr, ref, dtype="f32"):
+        """`output name = expr` (expr None: `output name` for an existing binding), whose
+        reference `ref` is stored as mlg dtype `dtype`."""
         self.lines.append(f"output {name} = {expr}" if expr is not None else f"output {name}")
-        self.outputs.append((name, ref))
+        self.outputs.append((name, ref, dtype))
         return self
 
     def tol(self, rtol, atol, why):
@@ -156,10 +175,10 @@ class Fx:
         t = {k: to_torch(v, dtype) for k, v in {**self.inputs, **self.params}.items()}
         res = {}
         with torch.no_grad():
-            for name, ref in self.outputs:
+            for name, ref, _ in self.outputs:
                 r = ref(t)
-                if isinstance(r, np.ndarray):
-                    r = torch.from_numpy(r)
+                if not torch.is_tensor(r):  # a NumPy array or scalar
+                    r = torch.from_numpy(np.asarray(r))
                 res[name] = r.detach().to(torch.float64).numpy()
         return res
 
@@ -183,9 +202,12 @@ class Fx:
                       os.path.join(d, "weights.safetensors"))
         for k, v in self.inputs.items():
             np.save(os.path.join(d, k + ".npy"), np.array(v, order="C"))  # keeps a 0-d input 0-d
-        for k, v in want.items():
-            # astype, not ascontiguousarray: that would turn a 0-d result into shape (1,)
-            np.save(os.path.join(d, "expected", k + ".npy"), v.astype(np.float32, order="C"))
+        for k, _, dt in self.outputs:
+            # astype, not ascontiguousarray: that would turn a 0-d result into shape (1,); a
+            # float16 beyond its range is meant to be infinity
+            with np.errstate(over="ignore"):
+                np.save(os.path.join(d, "expected", k + ".npy"),
+                        want[k].astype(NP_DTYPES[dt], order="C"))
         write_tolerance(os.path.join(d, "tolerance"), self.rtol, self.atol, self.why)
         return worst
 
@@ -237,10 +259,30 @@ def reduce_ref(op, x, axes, keepdims):
         return torch.sum(x, dim=axes, keepdim=keepdims)
     if op == "mean":
         return torch.mean(x, dim=axes, keepdim=keepdims)
+    if op == "prod":
+        r = x
+        for a in sorted(axes, reverse=True):
+            r = torch.prod(r, dim=a, keepdim=keepdims)
+        return r
     r = x
     for a in sorted(axes, reverse=True):
         r = (torch.amax if op == "max" else torch.amin)(r, dim=a, keepdim=keepdims)
     return r
+
+
+def pad_ref(x, pads, mode, value=0.0):
+    """ONNX Pad through numpy.pad (its reflect and edge are ONNX's): negative pads crop."""
+    a = x.numpy()
+    r = a.ndim
+    begins, ends = pads[:r], pads[r:]
+    crop = tuple(slice(max(-b, 0), a.shape[i] - max(-e, 0)) for i, (b, e) in enumerate(zip(begins, ends)))
+    a = a[crop]
+    width = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
+    if mode == "constant":
+        out = np.pad(a, width, mode="constant", constant_values=value)
+    else:
+        out = np.pad(a, width, mode=mode)
+    return torch.from_numpy(np.ascontiguousarray(out))
 
 
 def attr_list(v):
@@ -322,6 +364,53 @@ def elementwise():
     f.out("y", "leaky_relu(x, alpha=0.2)", lambda t: F.leaky_relu(t["x"], 0.2))
     f = fx("leaky_relu_default").inp("x", [33], -3, 3)
     f.out("y", "leaky_relu(x)", lambda t: F.leaky_relu(t["x"], 0.01))
+    math_ops()
+
+
+def math_ops():
+    """Issue 11, part 3: trigonometry, rounding, sign, reciprocal, fmod, gelu's tanh form."""
+    for op, fn, lo, hi in (("sin", torch.sin, -10, 10), ("cos", torch.cos, -10, 10),
+                           ("tan", torch.tan, -1.4, 1.4), ("floor", torch.floor, -5, 5),
+                           ("ceil", torch.ceil, -5, 5)):
+        f = fx(f"{op}_basic").inp("x", [3, 17], lo, hi)
+        f.out("y", f"{op}(x)", lambda t, fn=fn: fn(t["x"]))
+    # Whole and half values (halves go to the even neighbour), then random ones.
+    f = fx("round_half_even")
+    halves = np.arange(-12, 13, dtype=np.float32) / 2
+    f.inp("x", data=np.concatenate([halves, f.u([26], -20, 20)]).reshape(3, 17))
+    f.out("y", "round(x)", lambda t: torch.round(t["x"]))
+    f = fx("sign_basic")
+    f.inp("x", data=np.concatenate([np.zeros(4, np.float32), f.u([20], -3, 3)]).reshape(4, 6))
+    f.out("y", "sign(x)", lambda t: torch.sign(t["x"]))
+    f = fx("reciprocal_basic").inp("x", data=fx_nonzero(f, [5, 7]))
+    f.out("y", "reciprocal(x)", lambda t: torch.reciprocal(t["x"]))
+    # fmod: the sign of a; |a / b| up to 20, exact multiples among them.
+    f = fx("fmod_bcast").inp("a", [3, 1, 5], -10, 10).inp("b", data=fx_nonzero(f, [4, 5]))
+    f.out("y", "fmod(a, b)", lambda t: torch.fmod(t["a"], t["b"]))
+    f = fx("fmod_multiples")
+    b = fx_nonzero(f, [12])
+    k = f.rng.integers(-6, 7, size=[12]).astype(np.float32)
+    f.inp("a", data=(b * k).astype(np.float32)).inp("b", data=b)
+    f.out("y", "fmod(a, b)", lambda t: torch.fmod(t["a"], t["b"]))
+    # C's special cases: NaN for an infinite a, a zero or NaN b; a itself for an infinite b;
+    # zeros keep a's sign; quotients of 2^200 and more (a long division on Vulkan). NumPy's
+    # fmod (C's) is the reference: float32 torch.fmod gives NaN once a / b overflows.
+    f = fx("fmod_special")
+    inf, nan = np.inf, np.nan
+    f.inp("a", data=np.array([inf, -inf, nan, 5.0, -5.0, 0.0, -0.0, 7.5, -7.5, 3e38, -3e38,
+                              1e-3, 6.0, -6.0, 2.5, 1.0], dtype=np.float32))
+    f.inp("b", data=np.array([2.0, 3.0, 1.0, 0.0, nan, 2.0, 2.0, inf, -inf, 1e-30, 7e-31,
+                              3.0, 2.0, 2.0, -0.75, 1.0], dtype=np.float32))
+    with np.errstate(invalid="ignore"):
+        want = np.fmod(f.inputs["a"], f.inputs["b"])
+    f.out("y", "fmod(a, b)", lambda t: want)
+    f = fx("gelu_tanh").inp("x", [3, 17], -5, 5)
+    f.out("y", "gelu(x, approximate=tanh)", lambda t: F.gelu(t["x"], approximate="tanh"))
+    # Fused into one elementwise kernel at -O2, one kernel per op at -O0.
+    f = fx("comp_trig_round").inp("x", [4, 9], -4, 4)
+    f.out("y", "sin(x) * cos(2 * x) + round(x) - sign(x) * reciprocal(1 + x * x)",
+          lambda t: torch.sin(t["x"]) * torch.cos(2 * t["x"]) + torch.round(t["x"])
+          - torch.sign(t["x"]) * torch.reciprocal(1 + t["x"] * t["x"]))
 
 
 def fx_nonzero(f, shape):
@@ -361,6 +450,19 @@ def linalg():
     f.out("y", "linear(x, w, b)", lambda t: F.linear(t["x"], t["w"], t["b"]))
 
 
+def conv_fixture(name, xs, layer, ws, n_bias, attrs):
+    """A convolution's fixture with input x, param <layer>.weight and, when n_bias, an
+    [n_bias] <layer>.bias; returns it and the call's arguments (attrs appended)."""
+    f = fx(name).inp("x", xs).par(f"{layer}.weight", ws, -0.5, 0.5)
+    args = f"x, {layer}.weight"
+    if n_bias:
+        f.par(f"{layer}.bias", [n_bias])
+        args += f", {layer}.bias"
+    if attrs:
+        args += ", " + attrs
+    return f, args
+
+
 def conv():
     # name, x shape, w shape, bias?, attrs (mlg text), reference kwargs
     cases = [
@@ -389,13 +491,7 @@ def conv():
          dict(padding=1)),
     ]
     for var, xs, ws, bias, attrs, kw in cases:
-        f = fx(f"conv2d_{var}").inp("x", xs).par("conv.weight", ws, -0.5, 0.5)
-        args = "x, conv.weight"
-        if bias:
-            f.par("conv.bias", [ws[0]])
-            args += ", conv.bias"
-        if attrs:
-            args += ", " + attrs
+        f, args = conv_fixture(f"conv2d_{var}", xs, "conv", ws, ws[0] if bias else 0, attrs)
         f.out("y", f"conv2d({args})", lambda t, kw=kw, bias=bias: conv_ref(
             t["x"], t["conv.weight"], t["conv.bias"] if bias else None, **kw))
 
@@ -430,9 +526,112 @@ def pooling():
     f = fx("avg_pool2d_pad_tlbr").inp("x", [2, 1, 7, 6])
     f.out("y", "avg_pool2d(x, kernel=3, stride=2, padding=[0, 1, 1, 0])",
           lambda t: F.avg_pool2d(F.pad(t["x"], (1, 0, 0, 1)), 3, 2))
+    # ceil_mode, dilation, count_include_pad (issue 11): PyTorch's windows and divisors.
+    cases = [
+        ("max", "ceil", [1, 2, 7, 8], "kernel=3, stride=2, ceil_mode=1",
+         dict(kernel_size=3, stride=2, ceil_mode=True)),
+        ("max", "ceil_pad", [1, 2, 6, 9], "kernel=[2, 3], stride=[2, 2], padding=1, ceil_mode=1",
+         dict(kernel_size=(2, 3), stride=2, padding=1, ceil_mode=True)),
+        ("max", "dilation2", [1, 2, 9, 8], "kernel=3, stride=1, padding=1, dilation=2",
+         dict(kernel_size=3, stride=1, padding=1, dilation=2)),
+        ("max", "dilation_ceil", [2, 1, 10, 7], "kernel=2, stride=3, dilation=[2, 3], ceil_mode=1",
+         dict(kernel_size=2, stride=3, dilation=(2, 3), ceil_mode=True)),
+        ("avg", "exclude_pad", [1, 2, 6, 7], "kernel=3, stride=2, padding=1, count_include_pad=0",
+         dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+        ("avg", "ceil", [1, 2, 7, 8], "kernel=3, stride=2, ceil_mode=1",
+         dict(kernel_size=3, stride=2, ceil_mode=True)),
+        ("avg", "ceil_pad", [1, 3, 8, 6], "kernel=[3, 2], stride=2, padding=1, ceil_mode=1",
+         dict(kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True, count_include_pad=True)),
+        ("avg", "ceil_pad_exclude", [2, 1, 8, 6],
+         "kernel=[3, 2], stride=2, padding=1, ceil_mode=1, count_include_pad=0",
+         dict(kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+    ]
+    for kind, var, xs, attrs, kw in cases:
+        fn = F.max_pool2d if kind == "max" else F.avg_pool2d
+        f = fx(f"{kind}_pool2d_{var}").inp("x", xs)
+        f.out("y", f"{kind}_pool2d(x, {attrs})", lambda t, fn=fn, kw=kw: fn(t["x"], **kw))
+    # Padding up to kernel - 1 (ONNX allows it, PyTorch stops at half the kernel): the
+    # reference pads with -inf explicitly.
+    f = fx("max_pool2d_pad_k_minus_1").inp("x", [1, 2, 5, 6])
+    f.out("y", "max_pool2d(x, kernel=3, stride=1, padding=[2, 1, 2, 2])",
+          lambda t: F.max_pool2d(F.pad(t["x"], (1, 2, 2, 2), value=-float("inf")), 3, 1))
     for var, xs in (("basic", [2, 3, 5, 7]), ("1x1", [1, 4, 1, 1]), ("big", [1, 2, 17, 33])):
         f = fx(f"global_avg_pool2d_{var}").inp("x", xs)
         f.out("y", "global_avg_pool2d(x)", lambda t: torch.mean(t["x"], dim=(2, 3), keepdim=True))
+
+
+def conv_more():
+    """conv1d (torch conv1d) and conv_transpose2d (torch conv_transpose2d)."""
+    c1 = [
+        ("basic", [2, 3, 11], [4, 3, 3], True, "", {}),
+        ("stride2_pad1", [1, 4, 12], [5, 4, 3], True, "stride=2, padding=1",
+         dict(stride=2, padding=1)),
+        ("dilation_groups", [2, 4, 13], [6, 2, 3], False, "dilation=2, groups=2, padding=2",
+         dict(dilation=2, groups=2, padding=2)),
+        ("pad_asym", [1, 2, 9], [3, 2, 4], True, "padding=[2, 1]", None),
+    ]
+    for var, xs, ws, bias, attrs, kw in c1:
+        f, args = conv_fixture(f"conv1d_{var}", xs, "conv", ws, ws[0] if bias else 0, attrs)
+
+        def ref(t, kw=kw, bias=bias):
+            x, b = t["x"], t["conv.bias"] if bias else None
+            if kw is None:  # [begin, end] padding: pad first (torch takes one value)
+                return F.conv1d(F.pad(x, (2, 1)), t["conv.weight"], b)
+            return F.conv1d(x, t["conv.weight"], b, **kw)
+        f.out("y", f"conv1d({args})", ref)
+
+    ct = [
+        ("basic", [1, 3, 4, 5], [3, 2, 3, 3], True, "", {}),
+        ("stride2", [2, 4, 3, 4], [4, 3, 2, 2], True, "stride=2", dict(stride=2)),
+        ("stride2_pad1_outpad1", [1, 3, 5, 4], [3, 4, 3, 3], True,
+         "stride=2, padding=1, output_padding=1", dict(stride=2, padding=1, output_padding=1)),
+        ("asym", [1, 2, 4, 6], [2, 3, 3, 2], False,
+         "stride=[2, 3], padding=[1, 0], output_padding=[1, 2]",
+         dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2))),
+        ("dilation_groups", [2, 4, 5, 5], [4, 3, 3, 3], True, "dilation=2, groups=2, padding=1",
+         dict(dilation=2, groups=2, padding=1)),
+        ("depthwise", [1, 3, 4, 4], [3, 1, 3, 3], True, "stride=2, groups=3",
+         dict(stride=2, groups=3)),
+    ]
+    for var, xs, ws, bias, attrs, kw in ct:
+        groups = kw.get("groups", 1)
+        f, args = conv_fixture(f"conv_transpose2d_{var}", xs, "up", ws,
+                               ws[1] * groups if bias else 0, attrs)
+        f.out("y", f"conv_transpose2d({args})", lambda t, kw=kw, bias=bias: F.conv_transpose2d(
+            t["x"], t["up.weight"], t["up.bias"] if bias else None, **kw))
+    f = fx("conv_transpose2d_fused_relu").inp("x", [1, 2, 3, 3]).par("up.weight", [2, 3, 2, 2])
+    f.par("up.bias", [3])
+    f.out("y", "relu(conv_transpose2d(x, up.weight, up.bias, stride=2))",
+          lambda t: F.relu(F.conv_transpose2d(t["x"], t["up.weight"], t["up.bias"], stride=2)))
+
+
+def resizing():
+    """resize as torch.nn.functional.interpolate. PyTorch picks source pixels in float (the
+    scale 1/s or in/out rounded to float, then floor), so the reference is float32 PyTorch's
+    own result: in float64 the floor can land on the other pixel."""
+    def interp(t, **kw):
+        return F.interpolate(t["x"].to(torch.float32), **kw).to(t["x"].dtype)
+
+    cases = [
+        ("nearest_x2", [1, 2, 3, 4], "scale=[2, 2]", dict(scale_factor=2.0, mode="nearest")),
+        ("nearest_frac", [2, 3, 5, 7], "scale=[1.5, 0.6]",
+         dict(scale_factor=(1.5, 0.6), mode="nearest")),
+        ("nearest_size", [1, 2, 5, 4], "size=[7, 9]", dict(size=(7, 9), mode="nearest")),
+        ("nearest_down", [1, 1, 9, 8], "size=[4, 3]", dict(size=(4, 3), mode="nearest")),
+        ("linear_x2", [1, 2, 4, 5], "scale=[2, 2], mode=linear",
+         dict(scale_factor=2.0, mode="bilinear", align_corners=False)),
+        ("linear_frac", [2, 2, 5, 6], "scale=[1.7, 0.8], mode=linear",
+         dict(scale_factor=(1.7, 0.8), mode="bilinear", align_corners=False)),
+        ("linear_size_align", [1, 3, 4, 6], "size=[7, 5], mode=linear, align_corners=1",
+         dict(size=(7, 5), mode="bilinear", align_corners=True)),
+        ("linear_size", [1, 2, 6, 3], "size=[4, 8], mode=linear",
+         dict(size=(4, 8), mode="bilinear", align_corners=False)),
+        ("linear_to_1", [1, 1, 5, 4], "size=[1, 3], mode=linear, align_corners=1",
+         dict(size=(1, 3), mode="bilinear", align_corners=True)),
+    ]
+    for var, xs, attrs, kw in cases:
+        f = fx(f"resize_{var}").inp("x", xs)
+        f.out("y", f"resize(x, {attrs})", lambda t, kw=kw: interp(t, **kw))
 
 
 def normalization():
@@ -474,6 +673,40 @@ def normalization():
         f.out("y", f"layer_norm({args})", lambda t, axis=axis, hw=has_w, hb=has_b: ln_ref(
             t, axis, "ln.weight" if hw else None, "ln.bias" if hb else None, 1e-5))
 
+    def rms_ref(t, axis, w, eps):
+        x = t["x"]
+        return F.rms_norm(x, list(x.shape[axis % x.dim():]), t.get(w), eps)
+
+    for var, xs, axis, has_w, attrs, eps in (
+            ("last", [2, 3, 16], -1, True, "", 1e-6), ("noweight", [4, 9], -1, False, "", 1e-6),
+            ("axis_m2_eps", [2, 3, 5], -2, True, ", eps=1e-3, axis=-2", 1e-3),
+            ("wide", [2, 1100], -1, True, "", 1e-6)):
+        f = fx(f"rms_norm_{var}").inp("x", xs, -2, 3)
+        args = "x"
+        if has_w:
+            f.par("norm.weight", xs[axis % len(xs):], 0.5, 1.5)
+            args += ", norm.weight"
+        f.out("y", f"rms_norm({args}{attrs})", lambda t, axis=axis, hw=has_w, eps=eps: rms_ref(
+            t, axis, "norm.weight" if hw else None, eps))
+
+    for var, xs, g, aff, attrs, eps in (
+            ("4d", [2, 6, 4, 5], 3, 2, "groups=3", 1e-5),
+            ("weight_only", [1, 4, 7], 2, 1, "groups=2", 1e-5),
+            ("plain_eps", [2, 8, 3, 3], 4, 0, "groups=4, eps=1e-3", 1e-3),
+            ("one_group", [2, 3, 5, 5], 1, 2, "groups=1", 1e-5),
+            ("per_channel", [3, 5, 2, 3], 5, 2, "groups=5", 1e-5),
+            ("big_group", [1, 4, 24, 24], 2, 2, "groups=2", 1e-5)):
+        f = fx(f"group_norm_{var}").inp("x", xs, -2, 3)
+        args = "x"
+        if aff >= 1:
+            f.par("gn.weight", [xs[1]], 0.5, 1.5)
+            args += ", gn.weight"
+        if aff >= 2:
+            f.par("gn.bias", [xs[1]])
+            args += ", gn.bias"
+        f.out("y", f"group_norm({args}, {attrs})", lambda t, g=g, eps=eps: F.group_norm(
+            t["x"], g, t.get("gn.weight"), t.get("gn.bias"), eps))
+
     sm = [
         ("last", [3, 4, 5], -1, 3.0), ("axis0", [3, 4, 5], 0, 3.0), ("neg2", [3, 4, 5], -2, 3.0),
         ("axis1_4d", [2, 3, 4, 2], 1, 3.0), ("row1", [4, 1], -1, 3.0),
@@ -489,6 +722,36 @@ def normalization():
             if op == "log_softmax" and var == "large_vals":
                 f.tol(1e-4, 1e-4, "log_softmax = x - max - log(sum): with |x| up to 60 the float32\n"
                       "subtraction loses absolute precision ~ 60 * 2^-24 per term")
+
+
+def cumsum_ref(x, axis, exclusive=False, reverse=False):
+    if reverse:
+        x = torch.flip(x, [axis])
+    y = torch.cumsum(x, dim=axis)
+    if exclusive:
+        y = y - x
+    return torch.flip(y, [axis]) if reverse else y
+
+
+def scans():
+    cases = [
+        ("last", [3, 7], -1, 0, 0), ("axis0", [6, 4, 3], 0, 0, 0), ("middle", [2, 9, 5], 1, 0, 0),
+        ("exclusive", [4, 11], 1, 1, 0), ("reverse", [3, 8, 2], -2, 0, 1),
+        ("exclusive_reverse", [5, 6], 0, 1, 1),
+        # long lines, few of them: a work-group per line
+        ("long", [2, 1500], 1, 0, 0), ("long_exclusive_reverse", [1, 3, 777, 1], 2, 1, 1),
+    ]
+    for var, xs, axis, excl, rev in cases:
+        f = fx(f"cumsum_{var}").inp("x", xs)
+        attrs = f"axis={axis}" + (", exclusive=1" if excl else "") + (", reverse=1" if rev else "")
+        f.out("y", f"cumsum(x, {attrs})",
+              lambda t, a=axis, e=excl, r=rev: cumsum_ref(t["x"], a, bool(e), bool(r)))
+        if var.startswith("long"):
+            f.tol(1e-4, 1e-4, "float32 running sums of up to 1500 terms in [-1, 1]: magnitude ~40,\n"
+                  "rounding error ~ sqrt(n) * 40 * 2^-24; near-zero sums need an absolute bound")
+    # Elementwise ops before it run in its loads, after it in its stores.
+    f = fx("cumsum_fused").inp("x", [4, 10]).inp("z", [4, 10])
+    f.out("y", "cumsum(x * 2 + 1, axis=1) * z", lambda t: torch.cumsum(t["x"] * 2 + 1, dim=1) * t["z"])
 
 
 def reductions():
@@ -510,6 +773,17 @@ def reductions():
             f = fx(f"{op}_{var}").inp("x", xs)
             f.out("y", f"{op}({args})",
                   lambda t, op=op, axes=axes, keep=keep: reduce_ref(op, t["x"], axes, keep))
+    # prod: factors near 1, so that 60 of them neither vanish nor overflow.
+    for var, xs, axes, keep in (("axis1", [3, 7, 4], [1], False),
+                                ("axes02_keepdims", [3, 5, 4], [0, 2], True),
+                                ("all", [3, 4, 5], None, False),
+                                ("inner", [4, 9], [-1], False)):
+        args = "x" + (f", axes={attr_list(axes)}" if axes is not None else "")
+        f = fx(f"prod_{var}").inp("x", xs, 0.7, 1.3)
+        f.out("y", f"prod({args}, keepdims={mlg_bool(keep)})",
+              lambda t, axes=axes, keep=keep: reduce_ref("prod", t["x"], axes, keep))
+    f = fx("prod_wide").inp("x", [2, 1111], 0.99, 1.01)
+    f.out("y", "prod(x, axes=[1])", lambda t: torch.prod(t["x"], dim=1))
     f = fx("sum_wide").inp("x", [2, 1111])
     f.out("y", "sum(x, axes=[1], keepdims=false)", lambda t: torch.sum(t["x"], dim=1))
     f.tol(1e-4, 1e-4, "a sum of 1111 terms in [-1, 1] has magnitude ~ 20 and float32\n"
@@ -594,6 +868,40 @@ def shapes():
             return torch.from_numpy(np.take(x, i % x.shape[axis], axis=axis))
         f.out("y", f"gather(x, idx, axis={axis})", gref)
 
+    # expand = numpy.broadcast_to: new leading dims and 1s repeated; fused with what reads it,
+    # folded when its input is a const, and as a reduction's prologue.
+    f = fx("expand_basic").inp("x", [3, 1])
+    f.out("y", "expand(x, shape=[2, 3, 4])",
+          lambda t: torch.from_numpy(np.broadcast_to(t["x"].numpy(), (2, 3, 4)).copy()))
+    f = fx("expand_fused").inp("x", [1, 4, 1]).inp("z", [3, 4, 5])
+    f.out("y", "exp(expand(x, [3, 4, 5])) * z + 1",
+          lambda t: torch.exp(t["x"].expand(3, 4, 5)) * t["z"] + 1)
+    f = fx("expand_const").inp("x", [2, 3])
+    f.const("const c : f32[3] = [1, 2, 3]")
+    f.out("y", "x + expand(c * 2, shape=[2, 3])",
+          lambda t: t["x"] + torch.tensor([2.0, 4.0, 6.0], dtype=t["x"].dtype))
+    f = fx("expand_sum").inp("x", [4, 1])
+    f.out("y", "sum(expand(x, [4, 6]) * 0.5, axes=[1])",
+          lambda t: torch.sum(t["x"].expand(4, 6) * 0.5, dim=1))
+
+    # pad: ONNX pads (all begins, then all ends); torch's own F.pad as the reference where it
+    # has the mode, numpy.pad otherwise (negative pads crop).
+    f = fx("pad_constant").inp("x", [3, 5])
+    f.out("y", "pad(x, pads=[1, 2, 0, 3], value=1.5)",
+          lambda t: F.pad(t["x"], (2, 3, 1, 0), value=1.5))
+    f = fx("pad_constant_crop").inp("x", [2, 4, 6])
+    f.out("y", "pad(x, [0, -1, 2, 1, 1, -3])",
+          lambda t: pad_ref(t["x"], [0, -1, 2, 1, 1, -3], "constant"))
+    f = fx("pad_reflect_nchw").inp("x", [2, 3, 5, 6])
+    f.out("y", "pad(x, pads=[0, 0, 2, 1, 0, 0, 3, 4], mode=reflect)",
+          lambda t: F.pad(t["x"], (1, 4, 2, 3), mode="reflect"))
+    f = fx("pad_reflect_3d").inp("x", [3, 4, 5])
+    f.out("y", "pad(x, [1, 0, 4, 2, 3, 1], mode=reflect)",
+          lambda t: pad_ref(t["x"], [1, 0, 4, 2, 3, 1], "reflect"))
+    f = fx("pad_edge").inp("x", [1, 2, 4, 3])
+    f.out("y", "pad(x, pads=[0, 0, 3, 0, 0, 0, 1, 5], mode=edge)",
+          lambda t: F.pad(t["x"], (0, 5, 3, 1), mode="replicate"))
+
     # Run-time indices outside [-d, d) are clamped (docs/ops.md): negative ones get d added
     # once, then the result is clipped into [0, d - 1].
     f = fx("gather_clamped").inp("x", [5, 3])
@@ -610,6 +918,14 @@ def shapes():
 
 
 def compositions():
+    # An output that folding turns into a const: the const and the output are two tensors of
+    # the bundle, and must not both take the output's name.
+    f = fx("comp_folded_output").inp("x", [2, 3])
+    f.const("const c : f32[3] = [0.5, 1.5, -2]")
+    f.out("y", "sin(c) * 2", lambda t: torch.sin(torch.tensor([0.5, 1.5, -2.0],
+                                                              dtype=t["x"].dtype)) * 2)
+    f.out("z", "x + c", lambda t: t["x"] + torch.tensor([0.5, 1.5, -2.0], dtype=t["x"].dtype))
+
     T, D = 5, 8
     mask = np.triu(np.full((T, T), -1e9, dtype=np.float32), k=1)
     f = fx("comp_attention").inp("q", [2, T, D]).inp("k", [2, D, T]).inp("v", [2, T, D])
@@ -692,12 +1008,6 @@ def training_ops():
     f = fx("heaviside_bcast").inp("x", data=np.array([[-1.5, 0.0, 2.0, 0.0], [0.5, -0.25, 0.0, 3.0]],
                                                       dtype=np.float32)).inp("v", [4])
     f.out("y", "heaviside(x, v)", lambda t: torch.heaviside(t["x"], t["v"]))
-    f = fx("sign_basic").inp("x", data=np.array([-2.0, 0.0, 0.5, -0.0, 3.0], dtype=np.float32))
-    f.out("y", "sign(x)", lambda t: torch.sign(t["x"]))
-    f = fx("expand_basic").inp("x", [3, 1, 4])
-    f.out("y", "expand(x, shape=[3, 5, 4]) * 2", lambda t: t["x"].expand(3, 5, 4) * 2)
-    f = fx("expand_keep").inp("x", [1, 6])
-    f.out("y", "exp(expand(x, shape=[4, -1]))", lambda t: torch.exp(t["x"].expand(4, 6)))
     f = fx("one_hot_basic").inp("y", data=np.array([[2, 0], [4, 1]], dtype=np.int32))
     f.out("h", "one_hot(y, num_classes=5)", lambda t: F.one_hot(t["y"], 5).to(torch.float64))
     f = fx("cross_entropy_2d").inp("logits", [6, 5], -3, 3)
@@ -775,10 +1085,17 @@ def gradients():
         "log": (torch.log, 0.1, 5), "sqrt": (torch.sqrt, 0.1, 5), "rsqrt": (torch.rsqrt, 0.2, 5),
         "relu": (torch.relu, -3, 3), "sigmoid": (torch.sigmoid, -6, 6), "tanh": (torch.tanh, -3, 3),
         "gelu": (F.gelu, -4, 4), "silu": (F.silu, -5, 5), "erf": (torch.erf, -2.5, 2.5),
+        "sin": (torch.sin, -4, 4), "cos": (torch.cos, -4, 4), "tan": (torch.tan, -1.2, 1.2),
+        "reciprocal": (torch.reciprocal, 0.3, 3),
     }
     for op, (fn, lo, hi) in unary.items():
         f = g(op, lambda t, fn=fn: fn(t["x"]), f"{op}(x)", ["x"], [4, 9])
         f.inp("x", [4, 9], lo, hi)
+    f = g("gelu_tanh", lambda t: F.gelu(t["x"], approximate="tanh"), "gelu(x, approximate=tanh)",
+          ["x"], [4, 9])
+    f.inp("x", [4, 9], -4, 4)
+    f = g("fmod", lambda t: torch.fmod(t["a"], t["b"]), "fmod(a, b)", ["a", "b"], [3, 5])
+    f.inp("a", [3, 5], -4, 4).inp("b", [3, 5], 0.7, 1.9)
     f = g("clamp", lambda t: torch.clamp(t["x"], -0.5, 0.75), "clamp(x, -0.5, 0.75)", ["x"], [5, 8])
     f.inp("x", [5, 8], -2, 2)
     f = g("leaky_relu", lambda t: F.leaky_relu(t["x"], 0.2), "leaky_relu(x, alpha=0.2)", ["x"], [5, 8])
@@ -997,17 +1314,233 @@ def training():
     Fx.registry.append(f)
     f.inp("x", [N, B, D]).inp("y", [N, B, 2]).par("w1", [H, D], -0.5, 0.5).par("w2", [2, H], -0.5, 0.5)
 
+# ---------------------------------------------------------------------------------------------
+# Types (issue 11): every dtype through inputs, params, consts, outputs, and the ops on them.
+# References compute in NumPy on the exact values (int64 / float64) and apply the output
+# dtype's rounding (half: to nearest even) or wrapping (8-bit integers) at the end, as each
+# mlg op does where it stores.
+
+F16_WHY = "the output is float16: the kernel rounds its f32 result, the reference its float64 one, to the nearest half; they may differ by one half ulp (2^-11 relative)"
+
+
+def npv(t, name):
+    """Input or param `name` of a reference call as a NumPy array of its file dtype."""
+    return t[name].numpy()
+
+
+def wrap(a, dtype):
+    """Integers kept to dtype's width (two's complement), as mlg's 8-bit stores do."""
+    return np.asarray(a, dtype=np.int64).astype(NP_DTYPES[dtype])
+
+
+def sat_i32(x):
+    """mlg's float → int: toward zero, saturating at the int32 range, NaN → 0 (cast.c)."""
+    x = np.asarray(x, dtype=np.float64)
+    r = np.where(np.isnan(x), 0, np.trunc(np.clip(x, -2147483648.0, 2147483647.0)))
+    return r.astype(np.int64)
+
+
+def cast_ref(x, src, dst):
+    """cast(x, dtype=dst) of NumPy values x of mlg dtype src (mlg semantics, ONNX Cast where it
+    defines them)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # to f16: overflow is infinity
+        if dst == "bool":
+            return x != 0
+        if dst in ("f32", "f16"):
+            return x.astype(np.float64).astype(np.float32).astype(NP_DTYPES[dst])
+        if src in ("f32", "f16"):
+            return wrap(sat_i32(x), dst)
+        return wrap(x.astype(np.int64), dst)
+
+
+def types_and_logic():
+    rng_vals = np.array([-2.75, -1.5, -0.5, -0.0, 0.0, 0.25, 1.0, 2.5], dtype=np.float32)
+
+    # ---- the dtypes through a model: inputs, params, consts, outputs ----
+    f = fx("types_f16_arith", rtol=1e-3, atol=1e-3, why=F16_WHY)
+    f.inp("a", data=f.u([3, 5], -4, 4).astype(np.float16))
+    f.inp("b", data=f.u([5], -2, 2).astype(np.float16)).inp("c", [3, 5])
+    f.out("y", "a * b + a", lambda t: (npv(t, "a").astype(np.float64) * npv(t, "b")).astype(
+        np.float16).astype(np.float64) + npv(t, "a"), "f16")
+    f.out("z", "exp(b) - 1.0", lambda t: np.exp(npv(t, "b").astype(np.float64)) - 1.0, "f16")
+    f.out("w", "a + c", lambda t: npv(t, "a").astype(np.float64) + npv(t, "c"))  # f16, f32: f32
+
+    f = fx("types_u8_wrap").inp("a", data=np.array([0, 7, 200, 250, 255, 128], np.uint8))
+    f.inp("b", data=np.array([3, 255, 100, 10, 1, 128], np.uint8))
+    f.out("s", "a + b", lambda t: wrap(npv(t, "a").astype(np.int64) + npv(t, "b"), "u8"), "u8")
+    f.out("d", "a - b", lambda t: wrap(npv(t, "a").astype(np.int64) - npv(t, "b"), "u8"), "u8")
+    f.out("m", "a * 3", lambda t: wrap(npv(t, "a").astype(np.int64) * 3, "u8"), "u8")
+    f.out("x", "maximum(a, b)", lambda t: np.maximum(npv(t, "a"), npv(t, "b")), "u8")
+
+    f = fx("types_i8_wrap").inp("a", data=np.array([-128, -5, 0, 3, 127, 100], np.int8))
+    f.inp("b", data=np.array([1, -128, 5, -3, 1, 100], np.int8))
+    f.out("n", "-a", lambda t: wrap(-npv(t, "a").astype(np.int64), "i8"), "i8")
+    f.out("abs_a", "abs(a)", lambda t: wrap(np.abs(npv(t, "a").astype(np.int64)), "i8"), "i8")
+    f.out("s", "a + b", lambda t: wrap(npv(t, "a").astype(np.int64) + npv(t, "b"), "i8"), "i8")
+    f.out("lo", "minimum(a, b)", lambda t: np.minimum(npv(t, "a"), npv(t, "b")), "i8")
+
+    # i64 inputs are computed as i32; integers of different widths promote (i8 + u8 → i32).
+    f = fx("types_int_promote")
+    f.inp("ids", data=np.array([[5, -7, 2147483000], [0, 1, -2147483000]], np.int64))
+    f.inp("k", data=np.array([1, 2, 3], np.int32))
+    f.inp("s", data=np.array([-100, 100, 7], np.int8)).inp("u", data=np.array([200, 255, 0], np.uint8))
+    f.out("y", "ids + k", lambda t: npv(t, "ids") + npv(t, "k"), "i64")
+    f.out("z", "s + u", lambda t: npv(t, "s").astype(np.int64) + npv(t, "u"), "i32")
+    f.out("w", "ids * 2 - 1", lambda t: wrap(npv(t, "ids") * 2 - 1, "i32").astype(np.int64), "i64")
+
+    # Params and consts of every dtype, from weights.safetensors and from literals.
+    f = fx("types_params_consts", rtol=1e-3, atol=1e-3, why=F16_WHY)
+    f.inp("x", data=f.u([2, 4], -2, 2).astype(np.float16))
+    f.par("wh", data=f.u([4], -2, 2).astype(np.float16))
+    f.par("wb", data=np.array([True, False, False, True]))
+    f.par("wi", data=np.array([-3, 9, -128, 127], np.int8))
+    f.par("wl", data=np.array([[1, -1, 3, 2**31 - 1]], np.int64))
+    f.const("const cu : u8[4] = [0, 1, 200, 255]")
+    f.const("const cb : bool[4] = [true, false, 1, 0]")
+    f.const("const ch : f16[2] = [0.5, -65504]")
+    f.out("y", "where(wb, x * wh, x)", lambda t: np.where(
+        npv(t, "wb"), (npv(t, "x").astype(np.float64) * npv(t, "wh")), npv(t, "x")), "f16")
+    f.out("i", "wi + cu", lambda t: npv(t, "wi").astype(np.int64) + np.array([0, 1, 200, 255]), "i32")
+    f.out("l", "wl", lambda t: npv(t, "wl"), "i64")
+    f.out("b", "logical_xor(wb, cb)", lambda t: npv(t, "wb") ^ np.array([1, 0, 1, 0], bool), "bool")
+    f.out("h", "ch * 2.0", lambda t: np.array([1.0, -131008.0]), "f16")   # -65504·2 → -inf
+    f.tol(1e-3, 1e-3, F16_WHY)
+
+    # A bool input straight through, and into an f32 computation.
+    f = fx("types_bool_io").inp("m", data=f.rng.random([3, 4]) < 0.5).inp("x", [3, 4])
+    f.out("m2", "m", lambda t: npv(t, "m"), "bool")
+    f.out("y", "x * cast(m, dtype=f32)", lambda t: t["x"] * t["m"].to(t["x"].dtype))
+
+    # ---- comparisons: broadcasting, scalars, NaN, every operand type ----
+    cmp = {"equal": np.equal, "not_equal": np.not_equal, "less": np.less,
+           "less_equal": np.less_equal, "greater": np.greater, "greater_equal": np.greater_equal}
+    for op, fn in cmp.items():
+        f = fx(f"{op}_bcast")
+        a = f.rng.choice(rng_vals, size=[3, 1, 4]).astype(np.float32)
+        a[0, 0, 1] = np.nan
+        b = f.rng.choice(rng_vals, size=[5, 4]).astype(np.float32)
+        f.inp("a", data=a).inp("b", data=b)
+        f.out("y", f"{op}(a, b)", lambda t, fn=fn: fn(npv(t, "a"), npv(t, "b")), "bool")
+    f = fx("less_scalar").inp("x", data=rng_vals)
+    f.out("y", "less(x, 0)", lambda t: npv(t, "x") < 0, "bool")
+    f.out("z", "greater_equal(0.25, x)", lambda t: np.float32(0.25) >= npv(t, "x"), "bool")
+    f = fx("equal_int_types").inp("a", data=np.array([[1, -2, 3], [4, 0, -6]], np.int32))
+    f.inp("b", data=np.array([1, 0, 3], np.int64)).inp("u", data=np.array([255, 0, 3], np.uint8))
+    f.out("y", "equal(a, b)", lambda t: npv(t, "a") == npv(t, "b"), "bool")
+    f.out("z", "greater(u, a)", lambda t: npv(t, "u").astype(np.int64) > npv(t, "a"), "bool")
+    f.out("w", "not_equal(u, 255)", lambda t: npv(t, "u") != 255, "bool")
+    f = fx("compare_bools").inp("p", data=np.array([True, True, False, False]))
+    f.inp("q", data=np.array([True, False, True, False]))
+    f.out("lt", "less(p, q)", lambda t: npv(t, "p").astype(int) < npv(t, "q").astype(int), "bool")
+    f.out("eq", "equal(p, q)", lambda t: npv(t, "p") == npv(t, "q"), "bool")
+    f = fx("compare_f16", rtol=0, atol=0)
+    f.inp("a", data=np.array([0.1, -2, 65504, 1e-7], np.float16))
+    f.inp("b", data=np.array([0.1, -2.5, 1e5, 0], np.float32))
+    f.out("y", "less_equal(a, b)", lambda t: npv(t, "a").astype(np.float32) <= npv(t, "b"), "bool")
+
+    # ---- logic ----
+    f = fx("logical_ops").inp("p", data=f.rng.random([2, 3, 4]) < 0.5)
+    f.inp("q", data=f.rng.random([3, 1]) < 0.5)
+    f.out("a", "logical_and(p, q)", lambda t: npv(t, "p") & npv(t, "q"), "bool")
+    f.out("o", "logical_or(p, q)", lambda t: npv(t, "p") | npv(t, "q"), "bool")
+    f.out("x", "logical_xor(p, q)", lambda t: npv(t, "p") ^ npv(t, "q"), "bool")
+    f.out("n", "logical_not(q)", lambda t: ~npv(t, "q"), "bool")
+    f.out("c", "logical_and(p, true)", lambda t: npv(t, "p"), "bool")
+
+    # ---- where ----
+    f = fx("where_bcast").inp("c", data=f.rng.random([4, 1]) < 0.5).inp("a", [3, 1, 5])
+    f.inp("b", [5])
+    f.out("y", "where(c, a, b)", lambda t: torch.where(t["c"], t["a"], t["b"]))
+    f = fx("where_scalar_branches").inp("x", [3, 6], -2, 2)
+    f.out("relu_like", "where(greater(x, 0), x, 0)", lambda t: torch.where(t["x"] > 0, t["x"], 0.0))
+    f.out("sign", "where(less(x, 0), -1.0, 1.0)", lambda t: torch.where(t["x"] < 0, -1.0, 1.0) +
+          0 * t["x"])
+    f = fx("where_int_f16", rtol=1e-3, atol=1e-3, why=F16_WHY)
+    f.inp("m", data=np.array([[True, False, True], [False, True, False]]))
+    f.inp("i", data=np.array([1, -2, 300], np.int32)).inp("h", data=np.array([0.5, 1, 2], np.float16))
+    f.out("wi", "where(m, i, 7)", lambda t: np.where(npv(t, "m"), npv(t, "i"), 7), "i32")
+    f.out("wh", "where(m, h, -1.5)", lambda t: np.where(npv(t, "m"), npv(t, "h"), -1.5), "f16")
+
+    # ---- cast: every source to every target, the edges ONNX defines and the ones mlg does ----
+    srcs = {
+        "f32": np.array([-300.75, -128.5, -1.5, -0.75, -0.0, 0.0, 0.5, 1.99, 127.9, 200.5, 255.5,
+                         65519.0, 65520.0, 1e10, -1e10, np.nan, np.inf, -np.inf], np.float32),
+        "f16": np.array([-2.5, -0.0, 0.25, 3.75, 300, 65504, -np.inf], np.float16),
+        "i32": np.array([-2147483648, -129, -128, -1, 0, 1, 127, 128, 255, 256, 70000,
+                         2147483647], np.int32),
+        "i64": np.array([-2147483648, -5, 0, 7, 2147483647], np.int64),
+        "i8": np.array([-128, -1, 0, 1, 127], np.int8),
+        "u8": np.array([0, 1, 127, 128, 255], np.uint8),
+        "bool": np.array([True, False, True]),
+    }
+    for src, x in srcs.items():
+        f = fx(f"cast_from_{src}", rtol=0, atol=0)
+        f.inp("x", data=x)
+        for dst in NP_DTYPES:
+            f.out(f"to_{dst}", f"cast(x, dtype={dst})",
+                  lambda t, src=src, dst=dst: cast_ref(npv(t, "x"), src, dst), dst)
+        f.why = ("exact: a cast is one rounding (f16: to nearest even, from the value itself), "
+                 "or none")
+    # to f16 from the f32 values that tie between two halves (rounds to even)
+    f = fx("cast_f16_ties", rtol=0, atol=0, why="exact: one rounding to nearest even")
+    f.inp("x", data=np.array([1 + 2**-11, 1 + 3 * 2**-11, 2**-25, 3 * 2**-25, 2**-24 + 2**-25,
+                              65504 + 16, -(1 + 2**-11)], np.float32))
+    f.out("y", "cast(x, f16)", lambda t: cast_ref(npv(t, "x"), "f32", "f16"), "f16")
+
+    # ---- argmax / argmin ----
+    for op, fn in (("argmax", np.argmax), ("argmin", np.argmin)):
+        f = fx(f"{op}_axes")
+        x = f.rng.choice(np.arange(-3, 4, dtype=np.float32), size=[3, 4, 5])  # ties galore
+        f.inp("x", data=x)
+        f.out("last", f"{op}(x)", lambda t, fn=fn: fn(npv(t, "x"), axis=-1), "i32")
+        f.out("first", f"{op}(x, axis=0)", lambda t, fn=fn: fn(npv(t, "x"), axis=0), "i32")
+        f.out("keep", f"{op}(x, axis=1, keepdims=1)",
+              lambda t, fn=fn: np.expand_dims(fn(npv(t, "x"), axis=1), 1), "i32")
+    f = fx("argmax_nan_int").inp("x", data=np.array([[1, np.nan, 3, np.nan], [2, 5, 5, -1]],
+                                                    np.float32))
+    f.inp("u", data=np.array([7, 255, 3, 255], np.uint8))
+    f.out("y", "argmax(x, axis=1)", lambda t: np.argmax(npv(t, "x"), axis=1), "i32")
+    f.out("z", "argmin(x, axis=-1)", lambda t: np.argmin(npv(t, "x"), axis=1), "i32")
+    f.out("u_max", "argmax(u)", lambda t: np.argmax(npv(t, "u")), "i32")
+
+    # ---- fused with the float ops, and folded when known at compile time ----
+    f = fx("comp_masked_fill").inp("x", [4, 6], -2, 2)
+    f.out("y", "where(less(x, -0.5), 0, x * 2) + 1", lambda t: torch.where(
+        t["x"] < -0.5, 0.0, t["x"] * 2) + 1)
+    f = fx("comp_count_positive").inp("x", [3, 7], -1, 1)
+    f.out("n", "sum(cast(greater(x, 0), dtype=f32), axes=[1])",
+          lambda t: torch.sum((t["x"] > 0).to(t["x"].dtype), dim=1))
+    f.out("top", "argmax(softmax(x, axis=-1))", lambda t: np.argmax(t["x"].numpy(), axis=-1), "i32")
+    # argmax's elementwise producers computed in its loads, its consumers in its stores
+    f = fx("comp_argmax_fused").inp("x", [5, 7], -2, 2)
+    f.out("y", "argmax(x * 2.0 - 1.0, axis=1) + 1",
+          lambda t: np.argmax(npv(t, "x").astype(np.float64) * 2 - 1, axis=1) + 1, "i32")
+    f.out("z", "argmin(exp(x), axis=0, keepdims=1)",
+          lambda t: np.argmin(np.exp(npv(t, "x").astype(np.float64)), axis=0)[None, :], "i32")
+    f = fx("comp_folded_types").inp("x", [4])
+    f.const("const k : f32[4] = [-1.5, 0.25, 0.75, 2]")
+    f.const("const ids : i64[2] = [3, -4]")
+    f.out("y", "x + cast(less(k, 0.5), dtype=f32) * cast(cast(k, i8), f32)",
+          lambda t: t["x"] + torch.tensor([-1.0, 0.0, 0.0, 0.0], dtype=t["x"].dtype))
+    f.out("g", "gather(x, ids)", lambda t: t["x"][[3, 0]])
+    f.out("c", "cast(cast(k * 100.0, u8), i32)",
+          lambda t: np.array([106, 25, 75, 200], np.int64), "i32")
+
 
 def build_all():
     elementwise()
     linalg()
     conv()
+    conv_more()
     pooling()
+    resizing()
     normalization()
     reductions()
+    scans()
     shapes()
     compositions()
     in_place_views()
+    types_and_logic()
     training_ops()
     gradients()
     training()
@@ -1032,7 +1565,10 @@ def main():
         fixtures = [f for f in fixtures if f.name.startswith(args.only)]
     if not args.check:
         if args.only is None and os.path.isdir(args.out):
-            shutil.rmtree(args.out)
+            # every folder but the q_* ones, which tools/gen_quant_fixtures.py owns
+            for name in os.listdir(args.out):
+                if not name.startswith("q_"):
+                    shutil.rmtree(os.path.join(args.out, name))
         for f in fixtures:
             d = os.path.join(args.out, f.name)
             if os.path.isdir(d):

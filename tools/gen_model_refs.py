@@ -4,7 +4,7 @@ weights.safetensors (random weights, named exactly as the params of models/<mode
 the seeded inputs (<input>.npy), expected/<output>.npy and a tolerance file. The model
 source itself is models/<model>.mlg, compiled with its default dims.
 
-    python3 tools/gen_model_refs.py [--out tests/models] [--check]
+    python3 tools/gen_model_refs.py [--out tests/models] [--check] [--only NAME,...]
 
 Each model is written again here in PyTorch (CPU), op by op as the .mlg file defines it, and
 evaluated in float64; the expected outputs are stored as float32. As in gen_fixtures.py, the
@@ -182,16 +182,61 @@ def transformer_block():
     return m
 
 
-MODELS = [mlp, lenet, resnet_block, transformer_block]
+def unet():
+    m = Model("unet")
+    m.inputs["x"] = m.normal([1, 3, 32, 32], 1.0)
+    blocks = (("enc1", 3, 8), ("enc2", 8, 16), ("mid", 16, 32), ("dec2", 32, 16), ("dec1", 16, 8))
+    for p, cin, cout in blocks:
+        m.params[p + ".conv1.weight"] = m.normal([cout, cin, 3, 3], (2.0 / (9 * cin)) ** 0.5)
+        m.params[p + ".conv1.bias"] = m.normal([cout], 0.1)
+        m.params[p + ".gn1.weight"] = m.uniform([cout], 0.5, 1.5)
+        m.params[p + ".gn1.bias"] = m.uniform([cout], -0.2, 0.2)
+        m.params[p + ".conv2.weight"] = m.normal([cout, cout, 3, 3], (2.0 / (9 * cout)) ** 0.5)
+        m.params[p + ".conv2.bias"] = m.normal([cout], 0.1)
+        m.params[p + ".gn2.weight"] = m.uniform([cout], 0.5, 1.5)
+        m.params[p + ".gn2.bias"] = m.uniform([cout], -0.2, 0.2)
+    m.params["up2.weight"] = m.normal([32, 16, 2, 2], 0.15)
+    m.params["up2.bias"] = m.normal([16], 0.1)
+    m.params["up1.weight"] = m.normal([8, 16, 1, 1], 0.3)
+    m.params["up1.bias"] = m.normal([8], 0.1)
+    m.params["head.weight"] = m.normal([2, 8, 1, 1], 0.4)
+    m.params["head.bias"] = m.normal([2], 0.1)
+
+    def double_conv(t, p, x):
+        for k in ("1", "2"):
+            x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), t[f"{p}.conv{k}.weight"],
+                         t[f"{p}.conv{k}.bias"])
+            x = torch.relu(F.group_norm(x, 4, t[f"{p}.gn{k}.weight"], t[f"{p}.gn{k}.bias"], 1e-5))
+        return x
+
+    def ref(t):
+        e1 = double_conv(t, "enc1", t["x"])
+        e2 = double_conv(t, "enc2", F.max_pool2d(e1, 2))
+        mid = double_conv(t, "mid", F.max_pool2d(e2, 2))
+        u2 = F.conv_transpose2d(mid, t["up2.weight"], t["up2.bias"], stride=2)
+        d2 = double_conv(t, "dec2", torch.cat([u2, e2], dim=1))
+        up = F.interpolate(d2, scale_factor=2.0, mode="bilinear", align_corners=False)
+        u1 = F.conv2d(up, t["up1.weight"], t["up1.bias"])
+        d1 = double_conv(t, "dec1", torch.cat([u1, e1], dim=1))
+        return F.conv2d(d1, t["head.weight"], t["head.bias"])
+    m.outputs.append(("y", ref))
+    return m
+
+
+MODELS = [mlp, lenet, resnet_block, transformer_block, unet]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "models"))
     ap.add_argument("--check", action="store_true", help="check tolerances only; write nothing")
+    ap.add_argument("--only", default=None, help="comma-separated model names (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    only = set(args.only.split(",")) if args.only else None
     for make in MODELS:
+        if only and make.__name__ not in only:
+            continue
         m = make()
         if not os.path.exists(os.path.join(ROOT, "models", m.name + ".mlg")):
             raise SystemExit(f"models/{m.name}.mlg not found")

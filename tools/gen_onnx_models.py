@@ -152,12 +152,12 @@ def unsupported(out_dir):
     nodes = [
         helper.make_node("Relu", ["x"], ["r"], name="fine"),
         helper.make_node("Resize", ["r", "", "scales"], ["up"], name="upsample", mode="nearest"),
-        helper.make_node("MaxPool", ["r"], ["p"], name="pool_ceil", kernel_shape=[2, 2], strides=[2, 2],
-                         ceil_mode=1),
+        helper.make_node("MaxPool", ["r"], ["p", "p_indices"], name="pool_indices", kernel_shape=[2, 2],
+                         strides=[2, 2]),
         helper.make_node("Relu", ["p"], ["q"], name="after_pool"),
-        helper.make_node("Sin", ["up"], ["s"], name="sine"),
+        helper.make_node("Asin", ["up"], ["s"], name="arcsine"),
         helper.make_node("Conv", ["r", "w"], ["y"], name="conv_odd", kernel_shape=[1, 1], foo=3),
-        helper.make_node("Cos", ["q"], ["z"], name="cosine"),
+        helper.make_node("Acos", ["q"], ["z"], name="arccosine"),
     ]
     inits = [helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2]),
              helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], [1, 0, 0, 1])]

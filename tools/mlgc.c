@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ast.h"
 #include "compile.h"
@@ -28,7 +29,7 @@ static const char usage[] =
     "usage: mlgc FILE.mlg|FILE.onnx [-o OUT] [--emit=ast|graph|mlg|fused|dot|kernels|plan [--svg FILE]]\n"
     "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
     "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
-    "            [--tuning FILE] [--no-memory-reuse]\n"
+    "            [--tuning FILE] [--no-memory-reuse] [--max-weight-bytes=SIZE]\n"
     "       mlgc --ops-doc\n"
     "\n"
     "Compiles an mlg model, or an ONNX model (FILE.onnx, docs/onnx.md), into a bundle (.mlgb;\n"
@@ -51,6 +52,8 @@ static const char usage[] =
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
     "  --weights FILE    take params from a .safetensors file (by name)\n"
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
+    "  --max-weight-bytes=SIZE  the most weights (bytes; K, M, G suffixes) the compiler reads or\n"
+    "                    generates into the bundle, or an ONNX import computes (default 4G)\n"
     "  -O0, -O2          graph passes off / on (default -O2: simplify, fold constants and\n"
     "                    batch_norm, CSE, dead-code elimination)\n"
     "  --no-memory-reuse debug: give every intermediate its own arena bytes (no sharing,\n"
@@ -95,15 +98,44 @@ static int make_parent_dirs(const char *path) {
   return mlg_make_dirs(dir);
 }
 
-/* --svg FILE: the plan's picture. Returns 0, or 1 after an error message. */
-static int write_svg(const char *path, const mlg_pipeline *p) {
-  FILE *f = make_parent_dirs(path) == 0 ? fopen(path, "w") : NULL;
-  if (f) {
-    mlg_plan_svg(p->plan, p->optimized, p->lowered, f);
-    if (fclose(f) == 0) return 0;
+/* Writes `size` bytes to `path` as a whole file or not at all (a temporary file beside it,
+ * fsync'd and renamed: file_util.h), so that a full disk never leaves a cut bundle or text
+ * behind, and an old file stays whole. A path that exists as no regular file (/dev/null, a
+ * FIFO, /dev/stdout) is written to as it is, never replaced. Returns 0, or 1 after an error
+ * message. */
+static int write_output(const char *path, const void *data, size_t size) {
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    FILE *f = fopen(path, "wb");
+    if (f) {
+      int bad = fwrite(data, 1, size, f) != size || fflush(f) != 0;
+      if (fclose(f) == 0 && !bad) return 0;
+    }
+  } else if (make_parent_dirs(path) == 0 && mlg_write_file_atomic(path, data, size, NULL, 0) == 0) {
+    return 0;
   }
   fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", path, strerror(errno));
   return 1;
+}
+
+/* A memory stream for text printed to a file, so that write_output writes it whole. NULL after
+ * an error message. */
+static FILE *text_stream(char **text, size_t *len) {
+  FILE *f = open_memstream(text, len);
+  if (!f) fprintf(stderr, "mlgc: error: out of memory\n");
+  return f;
+}
+
+/* --svg FILE: the plan's picture. Returns 0, or 1 after an error message. */
+static int write_svg(const char *path, const mlg_pipeline *p) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = text_stream(&text, &len);
+  if (!f) return 1;
+  mlg_plan_svg(p->plan, p->optimized, p->lowered, f);
+  int rc = fclose(f) == 0 ? write_output(path, text, len) : 1;
+  free(text);
+  return rc;
 }
 
 static char *default_output(const char *input) {
@@ -201,6 +233,11 @@ int main(int argc, char **argv) {
       if (!tuning_path || !*tuning_path) return usage_error("%s needs a tuning file", a);
     } else if (strcmp(a, "--no-weights") == 0) {
       options.no_weights = 1;
+    } else if (strcmp(a, "--max-weight-bytes") == 0 || strncmp(a, "--max-weight-bytes=", 19) == 0) {
+      const char *v = a[18] == '=' ? a + 19 : (++i < argc ? argv[i] : NULL);
+      if (!v || mlg_parse_bytes(v, &options.max_weight_bytes) != 0)
+        return usage_error("bad --max-weight-bytes '%s': expected a size in bytes, with an optional K, M or G "
+                           "suffix (e.g. 8G)", v ? v : "");
     } else if (strcmp(a, "--no-memory-reuse") == 0) {
       options.no_memory_reuse = 1;
     } else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0) {
@@ -252,8 +289,10 @@ int main(int argc, char **argv) {
 
   /* The front end: mlg text (parse + check), or an ONNX model (compiler/onnx/). */
   mlg_source source;
-  if (mlg_pipeline_source_load(&source, input) != 0) {
-    fprintf(stderr, "mlgc: error: cannot read '%s': %s\n", input, strerror(errno));
+  char why[1400];
+  if (mlg_pipeline_source_load(&source, input, why, sizeof why) != 0) {
+    char shown[1400]; /* the path, as typed, may hold anything */
+    fprintf(stderr, "mlgc: error: %s\n", mlg_sanitize(why, 0, shown, sizeof shown));
     return 1;
   }
   mlg_diag diag;
@@ -282,9 +321,11 @@ int main(int argc, char **argv) {
   if (status == 0) {
     char *default_out = NULL;
     if (!emit && !output) output = default_out = default_output(input);
+    /* Text for a file is printed to memory first, then written whole (write_output). */
     FILE *out = stdout;
-    if (output && (make_parent_dirs(output) != 0 || !(out = fopen(output, emit ? "w" : "wb")))) {
-      fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", output, strerror(errno));
+    char *text = NULL;
+    size_t text_len = 0;
+    if (output && last != MLG_STAGE_BUNDLE && !(out = text_stream(&text, &text_len))) {
       status = 1;
     } else {
       switch (last) {
@@ -299,15 +340,24 @@ int main(int argc, char **argv) {
         else print_kernels(&p, out);
         break;
       case MLG_STAGE_PLAN: mlg_plan_print(p.plan, p.optimized, p.lowered, out); break;
-      case MLG_STAGE_BUNDLE: fwrite(p.bundle, 1, p.bundle_size, out); break;
+      case MLG_STAGE_BUNDLE:
+        if (output) status = write_output(output, p.bundle, p.bundle_size);
+        else fwrite(p.bundle, 1, p.bundle_size, out);
+        break;
       }
-      if (out != stdout ? fclose(out) != 0 : fflush(out) != 0) {
-        fprintf(stderr, "mlgc: error: cannot write '%s': %s\n", output ? output : "<stdout>",
-                strerror(errno));
+      if (out != stdout) {
+        if (fclose(out) != 0) {
+          fprintf(stderr, "mlgc: error: out of memory\n");
+          status = 1;
+        } else if (status == 0) {
+          status = write_output(output, text, text_len);
+        }
+      } else if (fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "mlgc: error: cannot write to the standard output: %s\n", strerror(errno));
         status = 1;
-        if (output && !emit) remove(output);
       }
     }
+    free(text);
     free(default_out);
   }
   if (status == 0 && svg && write_svg(svg, &p) != 0) status = 1;

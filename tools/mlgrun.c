@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "dtype.h"
 #include "file_util.h"
 #include "compile.h"
 #include "onnx/onnx_import.h"
@@ -48,8 +49,8 @@ static const char USAGE[] =
     "  --validate                   Vulkan: enable the validation layers; a validation error\n"
     "                               fails the run (same as MLG_VK_VALIDATION=1)\n"
     "  -D NAME=VALUE                bind a dimension of a .mlg or .onnx model (repeatable)\n"
-    "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
-    "                               uniform in [-1, 1), i32 inputs are 0\n"
+    "  --seed S                     seed of the random inputs (default 0); f32 and f16 inputs\n"
+    "                               are uniform in [-1, 1), bools random, integers 0\n"
     "  --list-devices               list devices and exit\n"
     "  --quiet                      print nothing on stderr but errors and warnings (no\n"
     "                               progress line, load summary or random-input note)\n"
@@ -146,14 +147,18 @@ static int runtime_error(void) {
   return 1;
 }
 
+/* Names, paths and messages come from bundles and files: what mlgrun prints of them is made safe
+ * for the terminal first (control characters as \xHH, file_util.h). */
+static const char *safe(const char *text, char *buf, size_t size) { return mlg_sanitize(text, 0, buf, size); }
+
 static int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int error(const char *fmt, ...) {
+  char raw[4096], text[4096];
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "mlgrun: error: ");
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  fprintf(stderr, "mlgrun: error: %s\n", mlg_sanitize(raw, 1, text, sizeof text));
   return 1;
 }
 
@@ -446,8 +451,8 @@ static int tuning_only(const args *a) {
 static int compile_source(const args *a, int target, const mlg_device_info *dev, uint8_t **out_data,
                           size_t *out_size) {
   mlg_source src;
-  if (mlg_pipeline_source_load(&src, a->model) != 0)
-    return error("cannot read '%s': %s", a->model, strerror(errno));
+  char why[1400];
+  if (mlg_pipeline_source_load(&src, a->model, why, sizeof why) != 0) return error("%s", why);
   mlg_diag diag;
   mlg_diag_init(&diag, &src, stderr);
   diag.color = isatty(STDERR_FILENO);
@@ -471,7 +476,7 @@ static int compile_source(const args *a, int target, const mlg_device_info *dev,
 }
 
 static const char *shape_string(char *buf, size_t size, mlg_dtype dtype, int rank, const int64_t *dims) {
-  size_t used = (size_t)snprintf(buf, size, "%s[", dtype == MLG_DTYPE_I32 ? "i32" : "f32");
+  size_t used = (size_t)snprintf(buf, size, "%s[", mlg_dtype_get((uint32_t)dtype)->name);
   for (int i = 0; i < rank && used < size; i++)
     used += (size_t)snprintf(buf + used, size - used, "%s%" PRId64, i ? ", " : "", dims[i]);
   if (used < size) snprintf(buf + used, size - used, "]");
@@ -492,25 +497,41 @@ static int input_given(const args *a, const char *name) {
   return 0;
 }
 
+/* How fill_input makes up an input's values: floats (f32, f16) random in [-1, 1), bools random,
+ * integers 0 (always a valid index). */
+typedef enum made_up { MADE_RANDOM, MADE_BOOL, MADE_ZERO } made_up;
+
+static made_up made_up_kind(mlg_dtype dtype) {
+  if (dtype == MLG_DTYPE_F32 || dtype == MLG_DTYPE_F16) return MADE_RANDOM;
+  return dtype == MLG_DTYPE_BOOL ? MADE_BOOL : MADE_ZERO;
+}
+
 /* One line on stderr naming the inputs that fill_input made up (none: no line), so that a run
  * on random data is never mistaken for a run on real inputs. */
 static void report_generated_inputs(const args *a, const mlg_model *model) {
-  char f32[1024] = "", i32[1024] = "";
-  size_t n_f32 = 0, n_i32 = 0;
+  char list[3][1024] = {"", "", ""};
+  size_t used[3] = {0, 0, 0};
   for (int i = 0; i < mlg_model_input_count(model); i++) {
     mlg_tensor_info info;
     if (mlg_model_input_info(model, i, &info) != MLG_OK || input_given(a, info.name)) continue;
-    char *list = info.dtype == MLG_DTYPE_I32 ? i32 : f32;
-    size_t *used = info.dtype == MLG_DTYPE_I32 ? &n_i32 : &n_f32;
-    if (*used < sizeof f32) {
-      int w = snprintf(list + *used, sizeof f32 - *used, "%s%s", *used ? ", " : "", info.name);
-      if (w > 0) *used += (size_t)w;
-    }
+    made_up k = made_up_kind(info.dtype);
+    int w = snprintf(list[k] + used[k], sizeof list[k] - used[k], "%s%s", used[k] ? ", " : "", info.name);
+    if (w > 0 && used[k] + (size_t)w < sizeof list[k]) used[k] += (size_t)w;
   }
-  if (!n_f32 && !n_i32) return;
+  if (!used[0] && !used[1] && !used[2]) return;
+  char shown[1024]; /* the names come from the bundle */
   fprintf(stderr, "mlgrun: inputs without --input:");
-  if (n_f32) fprintf(stderr, " %s random in [-1, 1) (--seed %" PRIu64 ")%s", f32, a->seed, n_i32 ? ";" : "");
-  if (n_i32) fprintf(stderr, " %s all 0 (i32)", i32);
+  const char *sep = "";
+  if (used[MADE_RANDOM]) {
+    fprintf(stderr, " %s random in [-1, 1) (--seed %" PRIu64 ")", safe(list[MADE_RANDOM], shown, sizeof shown), a->seed);
+    sep = ";";
+  }
+  if (used[MADE_BOOL]) {
+    fprintf(stderr, "%s %s random true/false (--seed %" PRIu64 ")", sep, safe(list[MADE_BOOL], shown, sizeof shown),
+            a->seed);
+    sep = ";";
+  }
+  if (used[MADE_ZERO]) fprintf(stderr, "%s %s all 0 (integers)", sep, safe(list[MADE_ZERO], shown, sizeof shown));
   fputc('\n', stderr);
 }
 
@@ -522,7 +543,7 @@ static int fill_input(const args *a, const mlg_tensor_info *info, uint64_t *rng,
     mlg_tf_tensor t;
     char err[1024];
     if (mlg_npy_read_file(a->inputs[k].path, &t, err, sizeof err) != 0) return error("input '%s': %s", info->name, err);
-    mlg_dtype dtype = t.dtype == MLG_TF_I32 ? MLG_DTYPE_I32 : MLG_DTYPE_F32;
+    mlg_dtype dtype = (mlg_dtype)t.dtype; /* numbered alike (dtype.h) */
     int same = dtype == info->dtype && t.rank == info->rank && t.size == info->bytes;
     for (int d = 0; same && d < t.rank; d++) same = t.dims[d] == info->dims[d];
     if (!same) {
@@ -536,13 +557,22 @@ static int fill_input(const args *a, const mlg_tensor_info *info, uint64_t *rng,
     mlg_tf_tensor_free(&t);
     return 0;
   }
-  size_t n = info->bytes / 4;
-  if (info->dtype == MLG_DTYPE_I32) {
+  size_t n = info->bytes / (size_t)mlg_dtype_get((uint32_t)info->dtype)->host_bytes;
+  switch (made_up_kind(info->dtype)) {
+  case MADE_ZERO:
     memset(data, 0, info->bytes);
-  } else {
-    float *f = data;
-    /* 24 random bits: every value is exact in f32 and in [-1, 1). */
-    for (size_t i = 0; i < n; i++) f[i] = (float)(next_random(rng) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+    break;
+  case MADE_BOOL:
+    for (size_t i = 0; i < n; i++) ((uint8_t *)data)[i] = (uint8_t)(next_random(rng) >> 63);
+    break;
+  case MADE_RANDOM:
+    for (size_t i = 0; i < n; i++) {
+      /* 24 random bits: every value is exact in f32 and in [-1, 1) (f16 rounds it). */
+      float f = (float)(next_random(rng) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+      if (info->dtype == MLG_DTYPE_F16) ((uint16_t *)data)[i] = mlg_f32_to_f16(f);
+      else ((float *)data)[i] = f;
+    }
+    break;
   }
   return 0;
 }
@@ -557,11 +587,12 @@ static void format_number(char *buf, size_t size, double v) {
 
 static void summarize(const mlg_tensor_info *info, const void *data) {
   char shape[256], mn[48], mx[48], mean[48];
-  size_t n = info->bytes / 4;
+  size_t n = info->bytes / (size_t)mlg_dtype_get((uint32_t)info->dtype)->host_bytes;
+  int is_float = info->dtype == MLG_DTYPE_F32 || info->dtype == MLG_DTYPE_F16;
   double lo = INFINITY, hi = -INFINITY, sum = 0;
   size_t nans = 0;
   for (size_t i = 0; i < n; i++) {
-    double v = info->dtype == MLG_DTYPE_I32 ? (double)((const int32_t *)data)[i] : (double)((const float *)data)[i];
+    double v = mlg_dtype_host_value((uint32_t)info->dtype, data, i);
     if (isnan(v)) {
       nans++;
       continue;
@@ -574,15 +605,16 @@ static void summarize(const mlg_tensor_info *info, const void *data) {
   format_number(mn, sizeof mn, counted ? lo : NAN);
   format_number(mx, sizeof mx, counted ? hi : NAN);
   format_number(mean, sizeof mean, counted ? sum / (double)counted : NAN);
-  printf("%s: %s  min %s max %s mean %s", info->name, shape_string(shape, sizeof shape, info->dtype, info->rank, info->dims),
-         mn, mx, mean);
+  char name[256];
+  printf("%s: %s  min %s max %s mean %s", safe(info->name, name, sizeof name),
+         shape_string(shape, sizeof shape, info->dtype, info->rank, info->dims), mn, mx, mean);
   if (nans) printf("  (%zu NaN)", nans);
   printf("  [");
   for (size_t i = 0; i < n && i < SUMMARY_VALUES; i++) {
-    if (info->dtype == MLG_DTYPE_I32)
-      printf("%s%" PRId32, i ? ", " : "", ((const int32_t *)data)[i]);
-    else
-      printf("%s%.6g", i ? ", " : "", (double)((const float *)data)[i]);
+    double v = mlg_dtype_host_value((uint32_t)info->dtype, data, i);
+    if (info->dtype == MLG_DTYPE_BOOL) printf("%s%s", i ? ", " : "", v != 0 ? "true" : "false");
+    else if (is_float) printf("%s%.6g", i ? ", " : "", v);
+    else printf("%s%" PRId64, i ? ", " : "", (int64_t)v);
   }
   printf("%s]\n", n > SUMMARY_VALUES ? ", ..." : "");
 }
@@ -673,8 +705,9 @@ static int measure(const args *a, run_state *s) {
     double wms = now_ms() - t0;
     if (rc == 0) rc = device_ms(s, prof, n_disp, &dms);
     if (rc == 0) {
+      char name[256];
       printf("profile of model '%s' (one run after warm-up): %.3f ms wall, %.3f ms device\n",
-             mlg_model_name(s->model), wms, dms);
+             safe(mlg_model_name(s->model), name, sizeof name), wms, dms);
       perf_print_profile(stdout, s->bundle, prof, n_disp, &limits);
     }
   }
@@ -814,7 +847,7 @@ static int run_model(const args *a, run_state *s) {
     file_name(info.name, fname, sizeof fname);
     snprintf(path, sizeof path, "%s/%s.npy", a->output_dir, fname);
     mlg_tf_tensor t = {0};
-    t.dtype = info.dtype == MLG_DTYPE_I32 ? MLG_TF_I32 : MLG_TF_F32;
+    t.dtype = (mlg_tf_dtype)info.dtype; /* numbered alike (dtype.h) */
     t.rank = info.rank;
     for (int d = 0; d < info.rank; d++) t.dims[d] = info.dims[d];
     t.size = info.bytes;
@@ -823,9 +856,10 @@ static int run_model(const args *a, run_state *s) {
       return error("writing output '%s': %s", info.name, err);
     summarize(&info, s->buffer);
   }
+  char name[256];
   if (!a->quiet)
-    fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n", mlg_model_name(s->model),
-            dev->spec, dev->name, t1 - t0, t3 - t2);
+    fprintf(stderr, "mlgrun: model '%s' on %s (%s): load %.1f ms, run %.1f ms\n",
+            safe(mlg_model_name(s->model), name, sizeof name), dev->spec, dev->name, t1 - t0, t3 - t2);
   if (a->profile || a->bench || a->limits) return measure(a, s);
   return 0;
 }

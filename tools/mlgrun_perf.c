@@ -123,7 +123,7 @@ static int copy_cache_read(const char *path, const char *key, double *out_gbps) 
   uint8_t *data = NULL;
   size_t size = 0;
   char err[256];
-  if (mlg_read_file(path, &data, &size, err, sizeof err) != 0) return 0;
+  if (mlg_read_file_limit(path, MLG_READ_LIMIT_TEXT, &data, &size, err, sizeof err) != 0) return 0;
   size_t klen = strlen(key);
   int ok = size > klen && memcmp(data, key, klen) == 0;
   if (ok) {
@@ -254,8 +254,9 @@ void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profil
       snprintf(lim_s, sizeof lim_s, "%.1f", 100 * (mem_frac > flop_frac ? mem_frac : flop_frac));
     else
       snprintf(lim_s, sizeof lim_s, "-");
-    fprintf(f, "%4d  %-16.16s %-24.24s %10.1f %6.1f %9s %8.1f %9s %9.1f %6s %4s\n", p->dispatch_index, p->name,
-            p->kernel,
+    char name_s[80], kernel_s[80]; /* from the bundle: made safe for the terminal */
+    fprintf(f, "%4d  %-16.16s %-24.24s %10.1f %6.1f %9s %8.1f %9s %9.1f %6s %4s\n", p->dispatch_index,
+            mlg_sanitize(p->name, 0, name_s, sizeof name_s), mlg_sanitize(p->kernel, 0, kernel_s, sizeof kernel_s),
             p->device_ns / 1e3, total_ns ? 100.0 * p->device_ns / total_ns : 0.0, human(bytes_s, sizeof bytes_s, bytes),
             gbps, human(flops_s, sizeof flops_s, (double)flops), gflops, lim_s,
             mem_frac == 0 && flop_frac == 0 ? "" : mem_frac > flop_frac ? "mem" : "flop");

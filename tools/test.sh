@@ -3,10 +3,14 @@
 #   1. installs missing Debian packages (tools/deps.sh, with the test-only ones),
 #   2. builds build-test/ with gcc, ASan+UBSan and -Werror, fetches the ONNX backend node tests
 #      once (tools/onnx_tests.sh, into .cache/), and runs all suites with ctest,
-#   3. builds build-clang/ with clang and -Werror (build only) so clang warnings fail too,
-#   4. installs the Python package (pip install ./python, which builds its libraries with CMake
+#   3. builds build-clang/ with clang and -Werror, and with the libFuzzer harnesses (MLG_FUZZ:
+#      ASan, UBSan and coverage everywhere), so clang warnings fail too; runs each harness for a
+#      few seconds on its seeds (tools/fuzz.sh; MLG_FUZZ_SECONDS, default 4),
+#   4. builds build-tsan/ with ThreadSanitizer (the runtime and test_concurrency only) and runs
+#      concurrent runtimes, loads and sessions under it (suppressions: tests/tsan.supp),
+#   5. installs the Python package (pip install ./python, which builds its libraries with CMake
 #      in python/build/cmake/) into a fresh virtual environment and runs tests/python/,
-#   5. prints "N passed, N failed" as its last line; exits non-zero on any failure.
+#   6. prints "N passed, N failed" as its last line; exits non-zero on any failure.
 # MLG_UPDATE_GOLDEN=1 tools/test.sh rewrites the golden files instead of comparing them.
 # Environment: MLG_TEST_JOBS (default 2), MLG_TEST_TIMEOUT (seconds per test, default 900).
 set -euo pipefail
@@ -79,15 +83,47 @@ if [ "$gcc_ok" = 1 ]; then
   fi
 fi
 
-# --- clang: build only, warnings are errors --------------------------------------------------
-echo "== test: clang build with -Werror (build-clang/)"
+# --- clang: warnings are errors; the fuzzers, a few seconds each ------------------------------
+echo "== test: clang build with -Werror and the fuzzers (build-clang/)"
+clang_ok=0
 if CC=clang cmake -S "$ROOT" -B "$ROOT/build-clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-       -DMLG_SANITIZE=OFF -DMLG_WERROR=ON -DMLG_BUILD_TESTS=ON >/dev/null &&
+       -DMLG_SANITIZE=OFF -DMLG_FUZZ=ON -DMLG_WERROR=ON -DMLG_BUILD_TESTS=ON >/dev/null &&
    cmake --build "$ROOT/build-clang" -j"$JOBS"; then
   passed=$((passed + 1))
+  clang_ok=1
 else
   failed=$((failed + 1))
   failures+=("clang-build")
+fi
+if [ "$clang_ok" = 1 ]; then
+  echo "== test: fuzz smoke runs (tools/fuzz.sh, ${MLG_FUZZ_SECONDS:-4}s each)"
+  for h in mlg bundle_read bundle_load_opencl bundle_load_vulkan npy safetensors tuning onnx; do
+    if "$ROOT/tools/fuzz.sh" --build "$ROOT/build-clang" --no-build --seeds-only --seconds "${MLG_FUZZ_SECONDS:-4}" "$h" |
+         tail -n 1; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+      failures+=("fuzz-$h")
+    fi
+  done
+fi
+
+# --- ThreadSanitizer: concurrent runtimes, loads and sessions ---------------------------------
+# The runtime and test_concurrency only (it links libmlgrt alone; its bundles come from the gcc
+# build's mlgc), so this build takes seconds. Races inside the drivers: tests/tsan.supp.
+echo "== test: ThreadSanitizer (build-tsan/, test_concurrency)"
+if [ "$gcc_ok" = 1 ] &&
+   CC=gcc cmake -S "$ROOT" -B "$ROOT/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLG_TSAN=ON \
+       -DMLG_WERROR=ON -DMLG_BUILD_TESTS=ON >/dev/null &&
+   cmake --build "$ROOT/build-tsan" -j"$JOBS" --target test_concurrency >/dev/null &&
+   (cd "$ROOT/build-tsan" && env -u ASAN_OPTIONS -u LSAN_OPTIONS MLG_TEST_MLGC="$ROOT/build-test/bin/mlgc" \
+      MLG_CACHE_DIR="$ROOT/build-tsan/program-cache" CK_DEFAULT_TIMEOUT=600 \
+      TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1" \
+      ./bin/test_concurrency); then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  failures+=("tsan")
 fi
 
 # --- Python: the package as pip installs it, in a virtual environment ------------------------

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "fastmath.h"
 #include "kt_util.h"
 
 #define INDEX_LIMIT INT64_C(2147483647)
@@ -129,12 +130,12 @@ int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d
     }
     char nm[32];
     snprintf(nm, sizeof(nm), "v%d", j);
-    int v = kir_var_new(b, nm, kir_t(d->inputs[j].dtype));
+    int v = kir_var_new(b, nm, kir_t(kir_compute_scalar(d->inputs[j].dtype)));
     kir_decl(b, v, kir_load(b, buf[j], idx));
     vals[j] = kir_var(b, v);
   }
   kir_expr *result = kir_builder_failed(b) ? NULL : d->scalar(b, vals, d->user);
-  if (result && result->type.scalar != d->out_dtype)
+  if (result && result->type.scalar != kir_compute_scalar(d->out_dtype))
     result = kir_cast(b, kir_t(d->out_dtype), result);
   kir_store(b, ybuf, kir_var(b, vi), result);
   if (kir_kernel_end(b, out_kernel)) return -1;
@@ -167,7 +168,8 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
     kir_kernel_end(b, NULL);
     return kt_fail(m, "the fused body could not be built");
   }
-  if (result->type.scalar != out_dtype) result = kir_cast(b, kir_t(out_dtype), result);
+  if (result->type.scalar != kir_compute_scalar(out_dtype))
+    result = kir_cast(b, kir_t(out_dtype), result);
   int ybuf = kir_buffer_param(b, "y", out_dtype, KIR_WRITE);
   kir_store(b, ybuf, kir_var(b, vi), result);
   if (kir_kernel_end(b, out_kernel)) return -1;
@@ -217,10 +219,11 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
       kir_kernel_end(b, NULL);
       return kt_fail(m, "the fused body could not be built");
     }
-    if (result[l]->type.scalar != out_dtype) result[l] = kir_cast(b, kir_t(out_dtype), result[l]);
+    if (result[l]->type.scalar != kir_compute_scalar(out_dtype))
+      result[l] = kir_cast(b, kir_t(out_dtype), result[l]);
     if (width > 1 && result[l]->kind != KIR_E_VAR && result[l]->kind != KIR_E_CONST_F &&
         result[l]->kind != KIR_E_CONST_I) {
-      int vr = kir_var_new(b, "r", kir_t(out_dtype));
+      int vr = kir_var_new(b, "r", kir_t(kir_compute_scalar(out_dtype)));
       kir_decl(b, vr, result[l]);
       result[l] = kir_var(b, vr);
     }
@@ -249,7 +252,22 @@ kir_expr *kt_sf_log(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_LOG, x);
 kir_expr *kt_sf_sqrt(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_SQRT, x); }
 kir_expr *kt_sf_rsqrt(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_RSQRT, x); }
 kir_expr *kt_sf_tanh(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_TANH, x); }
-kir_expr *kt_sf_erf(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_ERF, x); }
+kir_expr *kt_sf_erf(kir_builder *b, kir_expr *x) { return kt_fast_erf(b, x); }
+kir_expr *kt_sf_sin(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_SIN, x); }
+kir_expr *kt_sf_cos(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_COS, x); }
+kir_expr *kt_sf_tan(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_TAN, x); }
+kir_expr *kt_sf_floor(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_FLOOR, x); }
+kir_expr *kt_sf_ceil(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_CEIL, x); }
+kir_expr *kt_sf_round(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_ROUND, x); }
+
+kir_expr *kt_sf_sign(kir_builder *b, kir_expr *x) {
+  kir_expr *neg = kir_select(b, kir_bin(b, KIR_LT, x, kir_f32(b, 0.0)), kir_f32(b, -1.0), x);
+  return kir_select(b, kir_bin(b, KIR_GT, x, kir_f32(b, 0.0)), kir_f32(b, 1.0), neg);
+}
+
+kir_expr *kt_sf_reciprocal(kir_builder *b, kir_expr *x) {
+  return kir_bin(b, KIR_DIV, kir_f32(b, 1.0), x);
+}
 
 kir_expr *kt_sf_relu(kir_builder *b, kir_expr *x) {
   return kir_select(b, kir_bin(b, KIR_LT, x, kir_f32(b, 0.0)), kir_f32(b, 0.0), x);
@@ -262,7 +280,7 @@ kir_expr *kt_sf_sigmoid(kir_builder *b, kir_expr *x) {
 
 kir_expr *kt_sf_gelu(kir_builder *b, kir_expr *x) {
   /* 1/sqrt(2) to double precision; the printer rounds it to the nearest float. */
-  kir_expr *t = kir_un(b, KIR_ERF, kir_bin(b, KIR_MUL, x, kir_f32(b, 0.70710678118654752440)));
+  kir_expr *t = kt_fast_erf(b, kir_bin(b, KIR_MUL, x, kir_f32(b, 0.70710678118654752440)));
   kir_expr *half_x = kir_bin(b, KIR_MUL, kir_f32(b, 0.5), x);
   return kir_bin(b, KIR_MUL, half_x, kir_bin(b, KIR_ADD, kir_f32(b, 1.0), t));
 }
@@ -289,11 +307,6 @@ kir_expr *kt_sf_clamp(kir_builder *b, kir_expr *x, double lo, double hi) {
   return kir_bin(b, KIR_MIN, kir_bin(b, KIR_MAX, x, kir_f32(b, lo)), kir_f32(b, hi));
 }
 
-kir_expr *kt_sf_sign(kir_builder *b, kir_expr *x) {
-  kir_expr *neg = kir_select(b, kir_bin(b, KIR_LT, x, kir_f32(b, 0.0)), kir_f32(b, -1.0), kir_f32(b, 0.0));
-  return kir_select(b, kir_bin(b, KIR_GT, x, kir_f32(b, 0.0)), kir_f32(b, 1.0), neg);
-}
-
 kir_expr *kt_sf_heaviside(kir_builder *b, kir_expr *x, kir_expr *v) {
   kir_expr *step = kir_select(b, kir_bin(b, KIR_GT, x, kir_f32(b, 0.0)), kir_f32(b, 1.0), kir_f32(b, 0.0));
   return kir_select(b, kir_bin(b, KIR_EQ, x, kir_f32(b, 0.0)), v, step);
@@ -304,6 +317,7 @@ kir_expr *kt_sf_sub(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b
 kir_expr *kt_sf_mul(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_MUL, x, y); }
 kir_expr *kt_sf_div(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_DIV, x, y); }
 kir_expr *kt_sf_pow(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_POW, x, y); }
+kir_expr *kt_sf_fmod(kir_builder *b, kir_expr *x, kir_expr *y) { return kir_bin(b, KIR_MOD, x, y); }
 kir_expr *kt_sf_maximum(kir_builder *b, kir_expr *x, kir_expr *y) {
   return kir_bin(b, KIR_MAX, x, y);
 }

@@ -33,13 +33,14 @@ typedef kir_expr *(*kt_scalar_fn)(kir_builder *b, kir_expr **in, const void *use
 typedef struct kt_ew_input {
   int rank;                       /* <= the output rank; dims align from the right (NumPy) */
   int64_t shape[KT_MAX_RANK];     /* each dim equals the output's aligned dim, or is 1 */
-  kir_scalar dtype;               /* KIR_F32 or KIR_I32 */
+  kir_scalar dtype;               /* as stored (any kir scalar); loaded as its compute type */
 } kt_ew_input;
 
 typedef struct kt_elementwise_desc {
   int rank;                       /* output rank, 0..KT_MAX_RANK */
   int64_t shape[KT_MAX_RANK];     /* output dims, each >= 1 */
-  kir_scalar out_dtype;           /* KIR_F32 or KIR_I32; the formula is cast if it differs */
+  kir_scalar out_dtype;           /* as stored; the formula is cast to its compute type if it
+                                     differs */
   int n_inputs;                   /* 1..KT_EW_MAX_INPUTS */
   kt_ew_input inputs[KT_EW_MAX_INPUTS];
   kt_scalar_fn scalar;
@@ -79,7 +80,10 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
                               kir_kernel **out_kernel, int64_t out_groups[3]);
 
 /* ---- scalar formulas (float operands; NULL in → NULL out). Arguments that a formula uses more
- * than once (gelu, silu, leaky_relu, relu) are duplicated in the tree: pass variables. ---- */
+ * than once (gelu, silu, leaky_relu, relu, sign) are duplicated in the tree: pass variables. erf (and
+ * gelu through it) is fastmath.h's branch-free form, which declares variables in the builder's
+ * current block, on every device: PoCL's library erf stays a scalar call even where it
+ * vectorizes exp and tanh. ---- */
 kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_abs(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_exp(kir_builder *b, kir_expr *x);
@@ -98,12 +102,21 @@ kir_expr *kt_sf_gelu_tanh(kir_builder *b, kir_expr *x);
 /* x / (1 + exp(-x)). */
 kir_expr *kt_sf_silu(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_erf(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_sin(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_cos(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_tan(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_floor(kir_builder *b, kir_expr *x);
+kir_expr *kt_sf_ceil(kir_builder *b, kir_expr *x);
+/* Nearest integer, halves to even (torch.round, numpy.round). */
+kir_expr *kt_sf_round(kir_builder *b, kir_expr *x);
+/* 1, -1, or x itself for ±0 and NaN (torch.sign). */
+kir_expr *kt_sf_sign(kir_builder *b, kir_expr *x);
+/* 1 / x. */
+kir_expr *kt_sf_reciprocal(kir_builder *b, kir_expr *x);
 /* x < 0 ? alpha * x : x. */
 kir_expr *kt_sf_leaky_relu(kir_builder *b, kir_expr *x, double alpha);
 /* min(max(x, lo), hi) (fmin/fmax: a NaN x gives lo). */
 kir_expr *kt_sf_clamp(kir_builder *b, kir_expr *x, double lo, double hi);
-/* x > 0 ? 1 : x < 0 ? -1 : 0 (0 for NaN). */
-kir_expr *kt_sf_sign(kir_builder *b, kir_expr *x);
 /* x == 0 ? v : x > 0 ? 1 : 0 (torch.heaviside: 0 for a NaN x). */
 kir_expr *kt_sf_heaviside(kir_builder *b, kir_expr *x, kir_expr *v);
 kir_expr *kt_sf_add(kir_builder *b, kir_expr *x, kir_expr *y);
@@ -112,6 +125,8 @@ kir_expr *kt_sf_mul(kir_builder *b, kir_expr *x, kir_expr *y);
 kir_expr *kt_sf_div(kir_builder *b, kir_expr *x, kir_expr *y);
 /* pow(x, y) (C semantics: a negative x with an integral y is fine). */
 kir_expr *kt_sf_pow(kir_builder *b, kir_expr *x, kir_expr *y);
+/* C's fmod: x - y·trunc(x / y), exact; the sign of x. */
+kir_expr *kt_sf_fmod(kir_builder *b, kir_expr *x, kir_expr *y);
 /* fmax / fmin: a NaN operand yields the other operand (OpenCL/C semantics). */
 kir_expr *kt_sf_maximum(kir_builder *b, kir_expr *x, kir_expr *y);
 kir_expr *kt_sf_minimum(kir_builder *b, kir_expr *x, kir_expr *y);

@@ -17,16 +17,52 @@ static kt_pool2d_desc normalized(const kt_pool2d_desc *in) {
   return d;
 }
 
+int64_t kt_pool_window_count(int64_t size, int64_t pad_lo, int64_t pad_hi, int64_t k,
+                             int64_t dil, int64_t stride, int ceil_mode) {
+  int64_t n = kt_window_count(size, pad_lo, pad_hi, k, dil, stride);
+  if (n < 0 || !ceil_mode) return n;
+  int64_t span = size + pad_lo + pad_hi - dil * (k - 1) - 1;
+  if (span % stride != 0) n++;
+  if ((n - 1) * stride >= size + pad_lo) n--;
+  return n;
+}
+
 int kt_pool2d_out_size(const kt_pool2d_desc *in, int64_t *out_h, int64_t *out_w) {
   *out_h = *out_w = 0;
   kt_pool2d_desc nd = normalized(in);
   const kt_pool2d_desc *d = &nd;
-  int64_t oh = kt_window_count(d->h, d->pad_top, d->pad_bottom, d->kh, d->dil_h, d->stride_h);
-  int64_t ow = kt_window_count(d->w, d->pad_left, d->pad_right, d->kw, d->dil_w, d->stride_w);
+  int64_t oh = kt_pool_window_count(d->h, d->pad_top, d->pad_bottom, d->kh, d->dil_h,
+                                    d->stride_h, d->ceil_mode);
+  int64_t ow = kt_pool_window_count(d->w, d->pad_left, d->pad_right, d->kw, d->dil_w,
+                                    d->stride_w, d->ceil_mode);
   if (oh < 0 || ow < 0) return -1;
   *out_h = oh;
   *out_w = ow;
   return 0;
+}
+
+/* The taps of a window starting at var `start` along an axis of `size` with padding lo, hi,
+ * that avg divides by: those within the padded image (all k unless a window reaches past it),
+ * or (exclude_pad) those within the image. NULL when that is k for every window. */
+static kir_expr *axis_taps(kir_builder *b, int start, int64_t k, int64_t size, int64_t lo,
+                           int64_t hi, int64_t past, int exclude_pad) {
+  if (exclude_pad ? (lo <= 0 && past <= 0) : past <= hi) return NULL;
+  kir_expr *s = kir_var(b, start);
+  kir_expr *end = kir_bin(b, KIR_MIN, kir_add(b, s, kir_i32(b, k)),
+                          kir_i32(b, exclude_pad ? size : size + hi));
+  if (exclude_pad && lo > 0) s = kir_bin(b, KIR_MAX, s, kir_i32(b, 0));
+  return kir_bin(b, KIR_SUB, end, s);
+}
+
+/* avg's divisor for the window at (ih0, iw0), PyTorch's (pool.h). */
+static kir_expr *avg_divisor(kir_builder *b, const kt_pool2d_desc *d, int ih0, int iw0,
+                             int64_t past_h, int64_t past_w) {
+  kir_expr *th = axis_taps(b, ih0, d->kh, d->h, d->pad_top, d->pad_bottom, past_h, d->exclude_pad);
+  kir_expr *tw = axis_taps(b, iw0, d->kw, d->w, d->pad_left, d->pad_right, past_w, d->exclude_pad);
+  if (!th && !tw) return kir_f32(b, (double)(d->kh * d->kw));
+  kir_expr *n = th && tw ? kir_mul(b, th, tw) : th ? kir_mul(b, th, kir_i32(b, d->kw))
+                                                   : kir_mul(b, tw, kir_i32(b, d->kh));
+  return kir_cast(b, kir_t(KIR_F32), n);
 }
 
 /* The checks both pooling templates start with; fills *d (the normalized descriptor) and the
@@ -63,6 +99,10 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
   int ls = d->local_size ? d->local_size : 64;
   if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
   const int64_t H = d->h, W = d->w, hw_out = ho * wo;
+  /* How far the last window's taps reach past the image (into the padding, or beyond it in
+   * ceil mode): the guards check that side only when they do. */
+  int64_t past_h = (ho - 1) * d->stride_h - d->pad_top + (d->kh - 1) * dh + 1 - H;
+  int64_t past_w = (wo - 1) * d->stride_w - d->pad_left + (d->kw - 1) * dw + 1 - W;
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
@@ -91,11 +131,11 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
   int iw = kir_var_new(b, "iw", kir_t(KIR_I32));
   kir_for(b, r, kir_i32(b, 0), kir_i32(b, d->kh), kir_i32(b, 1));
   kir_decl(b, ih, kir_add(b, kir_var(b, ih0), kir_mul(b, kir_var(b, r), kir_i32(b, dh))));
-  kir_expr *gh = kt_axis_guard(b, ih, d->pad_top, d->pad_bottom, H);
+  kir_expr *gh = kt_axis_guard(b, ih, d->pad_top, past_h, H);
   if (gh) kir_if(b, gh);
   kir_for(b, s, kir_i32(b, 0), kir_i32(b, d->kw), kir_i32(b, 1));
   kir_decl(b, iw, kir_add(b, kir_var(b, iw0), kir_mul(b, kir_var(b, s), kir_i32(b, dw))));
-  kir_expr *gw = kt_axis_guard(b, iw, d->pad_left, d->pad_right, W);
+  kir_expr *gw = kt_axis_guard(b, iw, d->pad_left, past_w, W);
   if (gw) kir_if(b, gw);
   kir_expr *v = kir_load(b, bx, kir_add(b, kir_var(b, xb),
                                         kir_add(b, kir_mul(b, kir_var(b, ih), kir_i32(b, W)),
@@ -107,7 +147,7 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
   kir_end(b); /* r */
 
   kir_expr *out = kir_var(b, acc);
-  if (!is_max) out = kir_bin(b, KIR_DIV, out, kir_f32(b, (double)(d->kh * d->kw)));
+  if (!is_max) out = kir_bin(b, KIR_DIV, out, avg_divisor(b, d, ih0, iw0, past_h, past_w));
   kir_store(b, by, kir_add(b, kir_mul(b, kir_var(b, plane), kir_i32(b, hw_out)), kir_var(b, p)), out);
   if (partial) kir_end(b);
 
@@ -154,6 +194,8 @@ int kt_pool2d_grad(kir_module *m, const char *name, const kt_pool2d_desc *in,
   int64_t ho, wo;
   if (check_pool(m, in, &nd, &ho, &wo, out_kernel, out_groups)) return -1;
   if (d->dil_h != 1 || d->dil_w != 1) return kt_fail(m, "dilation (only 1 is supported)");
+  if (d->ceil_mode || d->exclude_pad)
+    return kt_fail(m, "ceil_mode or exclude_pad (the gradient supports neither)");
   int ls = d->local_size ? d->local_size : 64;
   if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
   int is_max = d->kind == KT_POOL_MAX;

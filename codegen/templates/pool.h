@@ -1,11 +1,15 @@
 /* pool.h — kernel templates for NCHW pooling: max_pool2d, avg_pool2d, global_avg_pool2d.
  *
- * max_pool2d / avg_pool2d (kt_pool2d): windows of kh × kw at stride, with 4-sided padding,
- * floor output size h_out = (h + pad_top + pad_bottom − dil_h·(kh − 1) − 1) / stride_h + 1.
- *   max: padding is ignored (only real pixels compete; a window wholly in padding, which
- *        PyTorch forbids, gives −∞).
- *   avg: padded zeros count, as PyTorch's count_include_pad=True default: every window divides
- *        by kh·kw (in floor mode every window lies inside the padded image). dil must be 1.
+ * max_pool2d / avg_pool2d (kt_pool2d): windows of kh × kw taps at stride and dilation, with
+ * 4-sided padding, as PyTorch: h_out = (h + pad_top + pad_bottom − dil_h·(kh − 1) − 1) /
+ * stride_h + 1, rounded down, or up with ceil_mode — where a last window that would start in
+ * the bottom padding is dropped. Taps outside the image (in the padding, or past it in ceil
+ * mode) are skipped.
+ *   max: only real pixels compete (a window wholly outside the image gives −∞; the op's shape
+ *        rule rejects those).
+ *   avg: the window's sum divided by its taps within the padded image (count_include_pad, as
+ *        PyTorch: padding counts, positions past the padding in ceil mode do not) or by its real
+ *        pixels only. dil must be 1.
  * One work-item per output element; work-groups of `local_size` items along the output pixels
  * of one (n, c) plane.
  * Buffers, in order: x (read, [n, c, h, w]), y (write, [n, c, h_out, w_out]).
@@ -35,6 +39,9 @@ typedef struct kt_pool2d_desc {
   int64_t stride_h, stride_w;                      /* >= 1 (0 is taken as 1) */
   int64_t pad_top, pad_left, pad_bottom, pad_right; /* >= 0 */
   int64_t dil_h, dil_w;                            /* >= 1 (0 is taken as 1); avg needs 1 */
+  int ceil_mode;                                   /* output sizes rounded up (see above) */
+  int exclude_pad;                                 /* avg: divide by the real pixels only
+                                                      (PyTorch's count_include_pad=False) */
   int local_size;                                  /* 1..1024; 0 = 64 */
 } kt_pool2d_desc;
 
@@ -46,7 +53,7 @@ typedef struct kt_global_pool_desc {
 } kt_global_pool_desc;
 
 /* The gradient of max_pool2d / avg_pool2d with respect to x (kt_pool2d_grad), for the same
- * descriptor (dilation 1): one work-item per element of x, which adds the dy of every window
+ * descriptor (dilation 1, no ceil_mode, no exclude_pad): one work-item per element of x, which adds the dy of every window
  * that holds it — max: only the windows whose maximum it is (the first in the window's row-major
  * order, as PyTorch picks among equal values); avg: every window, divided by kh·kw.
  * Buffers, in order: dy (read, [n, c, h_out, w_out]), then for max x (read, [n, c, h, w]),
@@ -55,6 +62,11 @@ typedef struct kt_global_pool_desc {
 
 /* Output spatial size; -1 if invalid or empty. */
 int kt_pool2d_out_size(const kt_pool2d_desc *d, int64_t *out_h, int64_t *out_w);
+/* Windows along one axis (PyTorch's pooling_output_shape): floor or ceil, the ceil one dropped
+ * when it would start in the padding after the input. -1 when k, dil or stride is below 1, a
+ * pad is negative, or no window fits. */
+int64_t kt_pool_window_count(int64_t size, int64_t pad_lo, int64_t pad_hi, int64_t k,
+                             int64_t dil, int64_t stride, int ceil_mode);
 
 /* Build the kernel. Return 0, or -1 on an invalid descriptor or allocation failure. */
 int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *d, kir_kernel **out_kernel,

@@ -1,4 +1,4 @@
-/* reduce.c — sum / mean / max / min over axes; the shared work-group tree reduction. */
+/* reduce.c — sum / mean / max / min / prod over axes; the shared work-group tree reduction. */
 #include "reduce.h"
 
 #include <math.h>
@@ -11,7 +11,10 @@ int64_t kt_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int is_pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
 static kir_expr *identity(kir_builder *b, kir_binop op) {
-  return kir_f32(b, op == KIR_MAX ? -INFINITY : op == KIR_MIN ? INFINITY : 0.0);
+  return kir_f32(b, op == KIR_MAX   ? -INFINITY
+                    : op == KIR_MIN ? INFINITY
+                    : op == KIR_MUL ? 1.0
+                                    : 0.0);
 }
 
 /* Subgroup path: each subgroup reduces in registers, its first invocation writes one partial
@@ -126,7 +129,12 @@ static kir_expr *epilogue(kir_builder *b, const kt_reduce_desc *d, kir_expr *v, 
 }
 
 static kir_binop combine_op(kt_reduce_op op) {
-  return op == KT_RED_MAX ? KIR_MAX : op == KT_RED_MIN ? KIR_MIN : KIR_ADD;
+  switch (op) {
+  case KT_RED_MAX: return KIR_MAX;
+  case KT_RED_MIN: return KIR_MIN;
+  case KT_RED_PROD: return KIR_MUL;
+  default: return KIR_ADD;
+  }
 }
 
 int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kernel **out_kernel,
@@ -179,7 +187,8 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
                                                            : KT_REDUCE_ITEM_PER_OUTPUT;
   }
   kir_binop cop = combine_op(d->op);
-  int is_sum = d->op == KT_RED_SUM || d->op == KT_RED_MEAN;
+  /* Sums and products start from their identity; max and min from an element of the row. */
+  int is_sum = d->op == KT_RED_SUM || d->op == KT_RED_MEAN || d->op == KT_RED_PROD;
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
@@ -196,7 +205,7 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
     kir_decl(b, lid, kir_local_id(b, 0));
     kir_decl(b, base, offset_of(b, kir_group_id(b, 0), kept, n_kept));
     if (is_sum) {
-      kir_decl(b, acc, kir_f32(b, 0.0));
+      kir_decl(b, acc, identity(b, cop));
       kir_for(b, r, kir_var(b, lid), kir_i32(b, n_r), kir_i32(b, ls));
     } else {
       /* Work-items past the end repeat the last element: harmless for max and min. */
@@ -229,7 +238,7 @@ int kt_reduce(kir_module *m, const char *name, const kt_reduce_desc *d, kir_kern
     ptr[0] = base;
     int loops[KT_MAX_RANK];
     if (is_sum) {
-      kir_decl(b, acc, kir_f32(b, 0.0));
+      kir_decl(b, acc, identity(b, cop));
     } else {
       kir_decl(b, acc, load_x(b, &src, kir_var(b, base)));
     }

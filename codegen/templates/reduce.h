@@ -1,4 +1,4 @@
-/* reduce.h — kernel template for sum / mean / max / min over any set of axes, and the
+/* reduce.h — kernel template for sum / mean / max / min / prod over any set of axes, and the
  * work-group tree reduction that the pool and rowwise templates build on.
  *
  * The input is a contiguous C-order tensor of `rank` dims; the output holds one element per
@@ -37,7 +37,7 @@
 #define KT_MAX_RANK 8
 #endif
 
-typedef enum kt_reduce_op { KT_RED_SUM, KT_RED_MEAN, KT_RED_MAX, KT_RED_MIN } kt_reduce_op;
+typedef enum kt_reduce_op { KT_RED_SUM, KT_RED_MEAN, KT_RED_MAX, KT_RED_MIN, KT_RED_PROD } kt_reduce_op;
 
 typedef enum kt_reduce_strategy {
   KT_REDUCE_AUTO = 0,
@@ -73,7 +73,7 @@ int kt_reduce_out_shape(const kt_reduce_desc *d, int64_t out_shape[KT_MAX_RANK])
 int64_t kt_ceil_div(int64_t a, int64_t b);
 
 /* Emits a reduction over a work-group of `local_size` work-items: every
- * work-item contributes `value` (an F32 expression), `op` combines (KIR_ADD, KIR_MAX or
+ * work-item contributes `value` (an F32 expression), `op` combines (KIR_ADD, KIR_MUL, KIR_MAX or
  * KIR_MIN), `scratch` is a local F32 array of at least local_size elements and `lid` an I32
  * variable holding the linear local id. Without subgroups: a tree in local memory,
  * log2(local_size) + 2 barriers (local_size must be a power of two). With `subgroups` (Vulkan only: kir_subgroup_reduce): one

@@ -193,6 +193,10 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
     return kt_fail(m, "x has 2^31 elements or more (32-bit indexing)");
   if (!(d->eps >= 0.0)) return kt_fail(m, "eps (%g) must be >= 0", d->eps);
   const int64_t L = d->norm_size;
+  if (d->groups < 0 || (d->groups > 0 && (d->spatial < 1 || L % d->spatial != 0 ||
+                                          d->rows % d->groups != 0)))
+    return kt_fail(m, "%lld groups of %lld rows with %lld elements per channel in rows of %lld",
+                   (long long)d->groups, (long long)d->rows, (long long)d->spatial, (long long)L);
   row_map r;
   if (row_map_plan(d->rows, L, d->local_size, d->subgroups, &r))
     return kt_fail(m, "local size %d (a power of two, at most 1024)", d->local_size);
@@ -207,26 +211,32 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
   int base = kir_var_new(b, "base", kir_t(KIR_I32));
   kir_decl(b, base, kir_mul(b, kir_var(b, r.row), kir_i32(b, L)));
 
-  int s1 = kir_var_new(b, "sum", kir_t(KIR_F32));
-  int j = kir_var_new(b, "j", kir_t(KIR_I32));
-  kir_decl(b, s1, kir_f32(b, 0.0));
-  row_for(b, &r, j, L);
-  kir_assign(b, s1, kir_add(b, kir_var(b, s1), row_elem(b, &bx, base, j, 1)));
-  kir_end(b);
-  int tot = row_total(b, &r, KIR_ADD, s1, "row_sum");
-  if (tot < 0) {
-    kir_kernel_end(b, NULL);
-    return kt_fail(m, "out of memory");
+  /* mean = Σx / L, then Σ(x − mean)²; rms_norm's statistic is Σx² alone. */
+  kir_expr *mean = NULL;
+  if (!d->rms) {
+    int s1 = kir_var_new(b, "sum", kir_t(KIR_F32));
+    int j = kir_var_new(b, "j", kir_t(KIR_I32));
+    kir_decl(b, s1, kir_f32(b, 0.0));
+    row_for(b, &r, j, L);
+    kir_assign(b, s1, kir_add(b, kir_var(b, s1), row_elem(b, &bx, base, j, 1)));
+    kir_end(b);
+    int tot = row_total(b, &r, KIR_ADD, s1, "row_sum");
+    if (tot < 0) {
+      kir_kernel_end(b, NULL);
+      return kt_fail(m, "out of memory");
+    }
+    int vmean = kir_var_new(b, "mean", kir_t(KIR_F32));
+    kir_decl(b, vmean, kir_bin(b, KIR_DIV, kir_var(b, tot), kir_f32(b, (double)L)));
+    mean = kir_var(b, vmean);
   }
-  int mean = kir_var_new(b, "mean", kir_t(KIR_F32));
-  kir_decl(b, mean, kir_bin(b, KIR_DIV, kir_var(b, tot), kir_f32(b, (double)L)));
 
   int s2 = kir_var_new(b, "sq", kir_t(KIR_F32));
   int j2 = kir_var_new(b, "j", kir_t(KIR_I32));
   int dv = kir_var_new(b, "dev", kir_t(KIR_F32));
   kir_decl(b, s2, kir_f32(b, 0.0));
   row_for(b, &r, j2, L);
-  kir_decl(b, dv, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j2, 1), kir_var(b, mean)));
+  kir_expr *x2 = row_elem(b, &bx, base, j2, 1);
+  kir_decl(b, dv, mean ? kir_bin(b, KIR_SUB, x2, mean) : x2);
   kir_assign(b, s2, kir_add(b, kir_var(b, s2), kir_mul(b, kir_var(b, dv), kir_var(b, dv))));
   kir_end(b);
   int sq = row_total(b, &r, KIR_ADD, s2, "row_sq");
@@ -241,10 +251,21 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
 
   int j3 = kir_var_new(b, "j", kir_t(KIR_I32));
   row_for(b, &r, j3, L);
-  kir_expr *v = kir_mul(b, kir_bin(b, KIR_SUB, row_elem(b, &bx, base, j3, 1), kir_var(b, mean)),
-                        kir_var(b, inv));
-  if (bw >= 0) v = kir_mul(b, v, kir_load(b, bw, kir_var(b, j3)));
-  if (bb >= 0) v = kir_add(b, v, kir_load(b, bb, kir_var(b, j3)));
+  kir_expr *x3 = row_elem(b, &bx, base, j3, 1);
+  kir_expr *v = kir_mul(b, mean ? kir_bin(b, KIR_SUB, x3, mean) : x3, kir_var(b, inv));
+  /* The weight and bias of element j: its own, or its channel's (group_norm). */
+  kir_expr *wi = kir_var(b, j3);
+  if (d->groups > 0 && (bw >= 0 || bb >= 0)) {
+    int64_t cpg = L / d->spatial;
+    kir_expr *g = d->rows > d->groups ? kir_mod(b, kir_var(b, r.row), kir_i32(b, d->groups))
+                                      : kir_var(b, r.row);
+    int vc = kir_var_new(b, "ch", kir_t(KIR_I32));
+    kir_decl(b, vc, kir_add(b, kir_mul(b, g, kir_i32(b, cpg)),
+                            kir_div(b, kir_var(b, j3), kir_i32(b, d->spatial))));
+    wi = kir_var(b, vc);
+  }
+  if (bw >= 0) v = kir_mul(b, v, kir_load(b, bw, wi));
+  if (bb >= 0) v = kir_add(b, v, kir_load(b, bb, wi));
   store_out(b, by, &epilogue, v, kir_add(b, kir_var(b, base), kir_var(b, j3)));
   kir_end(b);
 

@@ -20,9 +20,13 @@
  * (x viewed as [rows, norm_size]), PyTorch semantics:
  *   μ = mean(x_row);  σ² = mean((x_row − μ)²) (biased);  y = (x − μ) / sqrt(σ² + eps) · w + b.
  * Two-pass mean then variance (no E[x²] − μ² cancellation). Rows map to work-items as in
- * softmax (a work-group per long row, a work-item per short one).
- * Buffers, in order: x (read), weight (read, [norm_size], only if has_weight),
- *                    bias (read, [norm_size], only if has_bias), y (write).
+ * softmax (a work-group per long row, a work-item per short one). Variants of the same kernel:
+ *   rms (rms_norm): no mean: y = x / sqrt(mean(x²) + eps) · w + b, one pass for the statistic;
+ *   groups > 0 (group_norm): rows are (image, group) pairs of x [n, groups·cpg, spatial] viewed
+ *     as [n·groups, cpg·spatial]; the weight and bias are per channel: element j of row r takes
+ *     channel (r mod groups)·cpg + j / spatial.
+ * Buffers, in order: x (read), weight (read, [norm_size], or [groups·cpg] for group_norm; only
+ *                    if has_weight), bias (read, the same, only if has_bias), y (write).
  * Launch: as softmax's, over its rows.
  *
  * batch_norm (kt_batch_norm), inference with running statistics, elementwise over NCHW
@@ -63,6 +67,10 @@ typedef struct kt_layer_norm_desc {
   int has_weight, has_bias;
   int local_size;                  /* power of two, 1..1024; 0 = 128 (short rows: min(rows, 64)) */
   int subgroups;                   /* reduce through subgroup operations (Vulkan only) */
+  int rms;                         /* 1: root mean square, no mean subtracted (rms_norm) */
+  int64_t groups, spatial;         /* group_norm: groups per image and the elements per channel
+                                      (norm_size = cpg·spatial); weight and bias per channel.
+                                      0: per element of the row */
 } kt_layer_norm_desc;
 
 typedef struct kt_batch_norm_desc {

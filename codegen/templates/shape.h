@@ -3,7 +3,8 @@
  *
  * All kernels: one work-item per output element on a 1-D grid of work-group size
  * KT_SHAPE_LOCAL_SIZE, guarded `if (i >= n) return;`; groups = (max(1, ceil(n / 256)), 1, 1).
- * Tensors are contiguous C-order; the dtype (KIR_F32 or KIR_I32) only changes the buffer type.
+ * Tensors are contiguous C-order; the dtype (any kir scalar, storage types included) only changes
+ * the buffer type.
  * Index arithmetic is 32-bit: every tensor must have fewer than 2^31 elements (else -1).
  *
  * transpose and slice share one "strided read" kernel: y[i] = x[base + Σ_c coord_c · stride_c]
@@ -71,18 +72,6 @@ int kt_slice(kir_module *m, const char *name, const kt_slice_desc *d, kir_kernel
  * reads, zeros elsewhere. One work-item per element of y. Buffers: dy (read), y (write). ---- */
 int kt_slice_grad(kir_module *m, const char *name, const kt_slice_desc *d, kir_kernel **out_kernel,
                   int64_t out_groups[3]);
-
-/* ---- expand (NumPy broadcast_to, equal ranks): y[c] = x[c'] with c'_d = 0 where x's dim d is
- * 1 and the output's is not, else c_d. Buffers: x (read), y (write). ---- */
-typedef struct kt_expand_desc {
-  int rank;
-  int64_t in_shape[KT_MAX_RANK];  /* each 1 or out_shape[d] */
-  int64_t out_shape[KT_MAX_RANK];
-  kir_scalar dtype;
-} kt_expand_desc;
-
-int kt_expand(kir_module *m, const char *name, const kt_expand_desc *d, kir_kernel **out_kernel,
-              int64_t out_groups[3]);
 
 /* ---- concat along `axis`: one kernel for all inputs. Each work-item finds its input by an
  * if / else-if chain over the axis coordinate (inputs in order), so there is one launch however

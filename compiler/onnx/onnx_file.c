@@ -1,11 +1,12 @@
 /* onnx_file.c — bounded reads of ONNX protobuf files through protobuf-c (see onnx_file.h). */
 #include "onnx_file.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../../runtime/file_util.h"
 
 
 static void set_err(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -19,56 +20,9 @@ static void set_err(char *err, size_t size, const char *fmt, ...) {
 
 int mlg_onnx_read_bytes(const char *path, uint8_t **out_bytes, size_t *out_size, char *err,
                         size_t err_size) {
-  *out_bytes = NULL;
-  *out_size = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    set_err(err, err_size, "cannot read '%s': %s", path, strerror(errno));
-    return -1;
-  }
-  size_t cap = 1 << 16, len = 0;
-  uint8_t *buf = malloc(cap);
-  int rc = buf ? 0 : -1;
-  while (rc == 0) {
-    if (len == cap) {
-      if (cap > MLG_ONNX_MAX_FILE_BYTES) {
-        set_err(err, err_size, "'%s' is larger than %zu MiB, the most mlg imports", path,
-                MLG_ONNX_MAX_FILE_BYTES >> 20);
-        rc = -1;
-        break;
-      }
-      uint8_t *nbuf = realloc(buf, cap * 2);
-      if (!nbuf) {
-        rc = -1;
-        break;
-      }
-      buf = nbuf;
-      cap *= 2;
-    }
-    size_t got = fread(buf + len, 1, cap - len, f);
-    len += got;
-    if (got == 0) {
-      if (ferror(f)) {
-        set_err(err, err_size, "cannot read '%s': %s", path, strerror(errno ? errno : EIO));
-        rc = -1;
-      }
-      break;
-    }
-  }
-  fclose(f);
-  if (rc == 0 && len > MLG_ONNX_MAX_FILE_BYTES) {
-    set_err(err, err_size, "'%s' is larger than %zu MiB, the most mlg imports", path,
-            MLG_ONNX_MAX_FILE_BYTES >> 20);
-    rc = -1;
-  }
-  if (rc != 0) {
-    if (!buf) set_err(err, err_size, "out of memory reading '%s'", path);
-    free(buf);
-    return -1;
-  }
-  *out_bytes = buf;
-  *out_size = len;
-  return 0;
+  /* As every reader: a regular file only (a FIFO or /dev/zero is refused before a byte is
+   * read), within the limit and the host memory the process may use (file_util.h). */
+  return mlg_read_file_limit(path, MLG_ONNX_MAX_FILE_BYTES, out_bytes, out_size, err, err_size);
 }
 
 /* ---- the structural walk ------------------------------------------------------------------ */

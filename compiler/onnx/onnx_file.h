@@ -4,8 +4,10 @@
  * Before protobuf-c unpacks anything, the bytes are walked once with the schema's descriptors:
  * every length must fit in what is left, and messages may nest at most MLG_ONNX_MAX_DEPTH
  * deep (a hostile file cannot exhaust the stack). protobuf-c then unpacks with an allocator
- * that refuses to hold more than twice the file's size plus 256 MiB. Files larger than
- * MLG_ONNX_MAX_FILE_BYTES are refused; tensors kept in external data files are not supported
+ * that refuses to hold more than twice the file's size plus 256 MiB. Only regular files are
+ * read (a FIFO, a device or a folder is refused before a byte is read), and files larger than
+ * MLG_ONNX_MAX_FILE_BYTES or than the host memory the process may use are refused
+ * (mlg_read_file_limit, file_util.h); tensors kept in external data files are not supported
  * (onnx_tensor.c says so when it meets one).
  * Thread safety: reentrant. */
 #ifndef MLG_ONNX_FILE_H
@@ -19,7 +21,7 @@
 #define MLG_ONNX_MAX_FILE_BYTES ((size_t)1 << 30) /* 1 GiB */
 #define MLG_ONNX_MAX_DEPTH 64
 
-/* Reads a whole file of at most MLG_ONNX_MAX_FILE_BYTES; caller frees *out_bytes. */
+/* Reads a whole regular file of at most MLG_ONNX_MAX_FILE_BYTES; caller frees *out_bytes. */
 int  mlg_onnx_read_bytes(const char *path, uint8_t **out_bytes, size_t *out_size, char *err,
                          size_t err_size);
 /* Unpacks a ModelProto. `what` names the bytes in messages (the file's path). Returns 0, or -1

@@ -21,8 +21,14 @@ enum {
   OX_UINT64 = 13
 };
 
+/* The mlg dtype of an ONNX one (float, float16, int32, int64, int8, uint8, bool): 0, or -1
+ * for the others. */
+int ox_mlg_dtype(int onnx_dtype, mlg_ir_dtype *out);
+/* The ONNX dtype of an mlg one. */
+int ox_onnx_dtype(mlg_ir_dtype dtype);
+
 /* A tensor known at import: an initializer, a Constant, an input bound as a constant, or the
- * result of folding. FLOAT values are in `f`, every integer type and BOOL in `i`. */
+ * result of folding. FLOAT and FLOAT16 values are in `f`, every integer type and BOOL in `i`. */
 typedef struct ox_tensor {
   int dtype;
   int rank;
@@ -80,6 +86,9 @@ typedef struct ox_kv {
 mlg_attr    ox_i(int64_t v);
 mlg_attr    ox_f(double v);
 mlg_attr    ox_is(const int64_t *v, int n);
+mlg_attr    ox_fs(const double *v, int n);
+/* Choice `choice` of ENUM attribute `attr` of mlg op `op` (kind NONE when there is none). */
+mlg_attr    ox_enum(const char *op, const char *attr, const char *choice);
 
 /* Applies mlg op `op` to graph nodes `in` with attributes `kv` (NULL or an OX_END-terminated
  * list; the rest take the op's defaults) through its shape rule. Returns the node id, or -1

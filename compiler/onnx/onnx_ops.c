@@ -106,6 +106,13 @@ static int m_log(ox_ctx *c) { return unary(c, "log"); }
 static int m_sqrt(ox_ctx *c) { return unary(c, "sqrt"); }
 static int m_abs(ox_ctx *c) { return unary(c, "abs"); }
 static int m_erf(ox_ctx *c) { return unary(c, "erf"); }
+static int m_sin(ox_ctx *c) { return unary(c, "sin"); }
+static int m_cos(ox_ctx *c) { return unary(c, "cos"); }
+static int m_tan(ox_ctx *c) { return unary(c, "tan"); }
+static int m_floor(ox_ctx *c) { return unary(c, "floor"); }
+static int m_ceil(ox_ctx *c) { return unary(c, "ceil"); }
+static int m_round(ox_ctx *c) { return unary(c, "round"); }
+static int m_sign(ox_ctx *c) { return unary(c, "sign"); }
 
 static int m_neg(ox_ctx *c) {
   const ox_tensor *k = ox_known(c, 0);
@@ -116,10 +123,7 @@ static int m_neg(ox_ctx *c) {
   return unary(c, "neg");
 }
 
-static int m_reciprocal(ox_ctx *c) {
-  int x = ox_tensor_in(c, 0);
-  return out_node(c, bin(c, "div", ox_scalar(c, 1.0f), x));
-}
+static int m_reciprocal(ox_ctx *c) { return unary(c, "reciprocal"); }
 
 static int m_identity(ox_ctx *c) {
   const ox_tensor *k = ox_known(c, 0);
@@ -153,6 +157,15 @@ static int m_sub(ox_ctx *c) { return binary(c, "sub", OX_SUB); }
 static int m_mul(ox_ctx *c) { return binary(c, "mul", OX_MUL); }
 static int m_div(ox_ctx *c) { return binary(c, "div", OX_DIV); }
 static int m_pow(ox_ctx *c) { return binary(c, "pow", OX_POW); }
+
+/* Mod with fmod=1 is C's fmod (the sign of the dividend); fmod=0, the sign of the divisor, is
+ * for integers, which mlg does not compute. */
+static int m_mod(ox_ctx *c) {
+  if (ox_attr_int(c, "fmod", 0) != 1)
+    return ox_fail(c, "fmod=0 (integer Mod) is not supported; fmod=1 is (mlg's fmod)");
+  int a = ox_tensor_in(c, 0), b = ox_tensor_in(c, 1);
+  return out_node(c, bin(c, "fmod", a, b));
+}
 
 /* Max, Min, Sum, Mean of any number of inputs. */
 static int variadic(ox_ctx *c, const char *op, ox_fold_op fold, int mean) {
@@ -262,10 +275,7 @@ static int m_gelu(ox_ctx *c) {
   const char *approx = ox_attr_string(c, "approximate", "none");
   if (strcmp(approx, "none") == 0) return out_node(c, un(c, "gelu", x));
   if (strcmp(approx, "tanh") != 0) return ox_fail(c, "approximate='%s' is not supported", approx);
-  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-  int x3 = bin(c, "mul", bin(c, "mul", x, x), x);
-  int inner = mul_s(c, bin(c, "add", x, mul_s(c, x3, 0.044715f)), 0.7978845608028654f);
-  return out_node(c, bin(c, "mul", mul_s(c, x, 0.5f), add_s(c, un(c, "tanh", inner), 1.0f)));
+  return out_node(c, x < 0 ? -1 : ox_op1(c, "gelu", x, (ox_kv[]){{"approximate", ox_enum("gelu", "approximate", "tanh")}, OX_END}));
 }
 
 static int m_prelu(ox_ctx *c) {
@@ -344,6 +354,17 @@ static int read_window(ox_ctx *c, int spatial, const int64_t *in, const int64_t 
     w->pads[k] = v[k];
     w->pads[2 + k] = v[spatial + k];
   }
+  /* Before any arithmetic on them (auto_pad divides by the stride; a fuzzed model had 0):
+   * each in mlg's range, so that no sum or product below overflows. */
+  for (int k = 0; k < spatial; k++) {
+    if (w->kernel[k] > INT32_MAX) return ox_fail(c, "kernel_shape %lld is larger than 2^31-1", (long long)w->kernel[k]);
+    if (w->stride[k] < 1 || w->stride[k] > INT32_MAX)
+      return ox_fail(c, "strides must be in [1, 2^31-1], not %lld", (long long)w->stride[k]);
+    if (w->dilation[k] < 1 || w->dilation[k] > INT32_MAX)
+      return ox_fail(c, "dilations must be in [1, 2^31-1], not %lld", (long long)w->dilation[k]);
+    if (w->pads[k] > INT32_MAX || w->pads[2 + k] > INT32_MAX)
+      return ox_fail(c, "pads larger than 2^31-1 are not supported");
+  }
   const char *auto_pad = ox_attr_string(c, "auto_pad", "NOTSET");
   if (strcmp(auto_pad, "VALID") == 0) {
     memset(w->pads, 0, sizeof w->pads);
@@ -405,13 +426,84 @@ static int m_conv(ox_ctx *c) {
   return out_node(c, from_2d(c, y, spatial));
 }
 
-/* Whether ceil_mode changes the output size of any spatial dim (it is then unsupported). */
-static int ceil_differs(const int64_t *in, const window *w) {
-  for (int k = 0; k < 2; k++) {
-    int64_t size = in[k] + w->pads[k] + w->pads[2 + k] - ((w->kernel[k] - 1) * w->dilation[k] + 1);
-    if (size >= 0 && size % w->stride[k] != 0) return 1;
+/* ConvTranspose: conv_transpose2d (1-D through unsqueeze/squeeze). output_shape (or auto_pad
+ * SAME_*, whose output is input·stride) sets the pads as the ONNX spec says; rows it asks for
+ * past the full output are output_padding. */
+static int m_conv_transpose(ox_ctx *c) {
+  int x = ox_tensor_in(c, 0), w = ox_tensor_in(c, 1);
+  if (x < 0 || w < 0) return -1;
+  const mlg_type *xt = ox_type(c, x), *wt = ox_type(c, w);
+  int spatial = xt->rank - 2;
+  if (spatial < 1 || spatial > 2 || wt->rank != xt->rank)
+    return ox_fail(c, "%d-D transposed convolutions are not supported (1-D and 2-D are)", spatial);
+  int64_t kernel[2], stride[2] = {1, 1}, dil[2] = {1, 1}, opad[2] = {0, 0}, pads[4] = {0, 0, 0, 0};
+  int64_t oshape[2], v[4];
+  for (int k = 0; k < spatial; k++) kernel[k] = wt->dims[2 + k];
+  int n = ox_attr_ints(c, "kernel_shape", v, 2);
+  for (int k = 0; k < n; k++)
+    if (n != spatial || v[k] != kernel[k]) return ox_fail(c, "kernel_shape differs from the weight's");
+  struct { const char *name; int64_t *out; int count; } lists[] = {
+      {"strides", stride, spatial}, {"dilations", dil, spatial}, {"output_padding", opad, spatial},
+      {"pads", pads, 2 * spatial}};
+  for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+    n = ox_attr_ints(c, lists[l].name, v, 4);
+    if (n == -2) return -1;
+    if (n >= 0 && n != lists[l].count)
+      return ox_fail(c, "%s has %d values for %d spatial dims", lists[l].name, n, spatial);
+    for (int k = 0; k < n; k++) lists[l].out[k] = v[k];
   }
-  return 0;
+  /* In mlg's range before any arithmetic on them (output_shape's pads are a sum of products). */
+  for (int k = 0; k < spatial; k++) {
+    if (stride[k] < 1 || stride[k] > INT32_MAX || dil[k] < 1 || dil[k] > INT32_MAX)
+      return ox_fail(c, "strides and dilations must be in [1, 2^31-1]");
+    if (opad[k] < 0 || opad[k] > INT32_MAX || pads[k] < 0 || pads[k] > INT32_MAX ||
+        pads[spatial + k] < 0 || pads[spatial + k] > INT32_MAX)
+      return ox_fail(c, "pads and output_padding must be in [0, 2^31-1]");
+  }
+  const char *auto_pad = ox_attr_string(c, "auto_pad", "NOTSET");
+  int same = strncmp(auto_pad, "SAME_", 5) == 0;
+  if (!same && strcmp(auto_pad, "NOTSET") != 0 && strcmp(auto_pad, "VALID") != 0)
+    return ox_fail(c, "auto_pad='%s' is not supported", auto_pad);
+  if (strcmp(auto_pad, "VALID") == 0) memset(pads, 0, sizeof pads);
+  n = ox_attr_ints(c, "output_shape", oshape, 2);
+  if (n == -2) return -1;
+  if (n >= 0 && n != spatial) return ox_fail(c, "output_shape has %d values for %d spatial dims", n, spatial);
+  if (n > 0 || same) {
+    for (int k = 0; k < spatial; k++) {
+      if (n > 0 && (oshape[k] < 1 || oshape[k] > INT32_MAX))
+        return ox_fail(c, "output_shape must be in [1, 2^31-1], not %lld", (long long)oshape[k]);
+      int64_t in = xt->dims[2 + k], want = n > 0 ? oshape[k] : in * stride[k];
+      int64_t total = stride[k] * (in - 1) + opad[k] + (kernel[k] - 1) * dil[k] + 1 - want;
+      int upper = strcmp(auto_pad, "SAME_UPPER") == 0;
+      int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2); /* floor, as the spec's // */
+      int64_t begin = upper ? half : total - half, end = total - begin;
+      if (end < 0) { /* rows past the full output: output_padding */
+        opad[k] -= end;
+        end = 0;
+      }
+      if (begin < 0) return ox_fail(c, "output_shape %lld needs negative pads", (long long)want);
+      pads[k] = begin;
+      pads[spatial + k] = end;
+    }
+  }
+  int64_t p4[4], s2[2], d2[2], o2[2];
+  if (spatial == 2) {
+    memcpy(p4, pads, sizeof p4);
+    memcpy(s2, stride, sizeof s2), memcpy(d2, dil, sizeof d2), memcpy(o2, opad, sizeof o2);
+  } else { /* a height of 1 */
+    p4[0] = p4[2] = 0, p4[1] = pads[0], p4[3] = pads[1];
+    s2[0] = d2[0] = 1, o2[0] = 0, s2[1] = stride[0], d2[1] = dil[0], o2[1] = opad[0];
+  }
+  int in[3] = {as_2d(c, x, spatial), as_2d(c, w, spatial), -1};
+  int n_in = 2;
+  if (ox_has_input(c, 2)) in[n_in++] = ox_tensor_in(c, 2);
+  for (int i = 0; i < n_in; i++)
+    if (in[i] < 0) return -1;
+  int y = ox_op(c, "conv_transpose2d", in, n_in,
+                (ox_kv[]){{"stride", ox_is(s2, 2)}, {"padding", ox_is(p4, 4)},
+                          {"output_padding", ox_is(o2, 2)}, {"dilation", ox_is(d2, 2)},
+                          {"groups", ox_i(ox_attr_int(c, "group", 1))}, OX_END});
+  return out_node(c, from_2d(c, y, spatial));
 }
 
 static int pool(ox_ctx *c, const char *op, int avg) {
@@ -422,20 +514,18 @@ static int pool(ox_ctx *c, const char *op, int avg) {
   if (spatial < 1 || spatial > 2) return ox_fail(c, "%d-D pooling is not supported (1-D and 2-D are)", spatial);
   window win;
   if (read_window(c, spatial, xt->dims + 2, NULL, &win) != 0) return -1;
-  if (win.dilation[0] != 1 || win.dilation[1] != 1) return ox_fail(c, "dilations other than 1 are not supported");
-  int64_t in2[2] = {spatial == 1 ? 1 : xt->dims[2], xt->dims[xt->rank - 1]};
-  if (ox_attr_int(c, "ceil_mode", 0) && ceil_differs(in2, &win))
-    return ox_fail(c, "ceil_mode=1 where it changes the output size is not supported");
+  if (avg && (win.dilation[0] != 1 || win.dilation[1] != 1))
+    return ox_fail(c, "dilations other than 1 are not supported for AveragePool (mlg's avg_pool2d has none)");
+  int64_t ceil_mode = ox_attr_int(c, "ceil_mode", 0);
   if (!avg && ox_attr_int(c, "storage_order", 0) != 0 && ox_has_output(c, 1))
     return ox_fail(c, "storage_order=1 is not supported");
   if (ox_has_output(c, 1)) return ox_fail(c, "output 1 (Indices) is not supported");
-  int padded = win.pads[0] || win.pads[1] || win.pads[2] || win.pads[3];
-  if (avg && padded && ox_attr_int(c, "count_include_pad", 0) == 0)
-    return ox_fail(c, "count_include_pad=0 with padding is not supported (mlg's avg_pool2d counts "
-                   "padded positions as zeros)");
-  int y = ox_op1(c, op, as_2d(c, x, spatial),
-                 (ox_kv[]){{"kernel", ox_is(win.kernel, 2)}, {"stride", ox_is(win.stride, 2)},
-                           {"padding", ox_is(win.pads, 4)}, OX_END});
+  ox_kv kv[6] = {{"kernel", ox_is(win.kernel, 2)}, {"stride", ox_is(win.stride, 2)},
+                 {"padding", ox_is(win.pads, 4)}, {"ceil_mode", ox_i(ceil_mode)}, OX_END, OX_END};
+  /* ONNX's default for AveragePool is count_include_pad=0, PyTorch's (and mlg's) 1. */
+  if (avg) kv[4] = (ox_kv){"count_include_pad", ox_i(ox_attr_int(c, "count_include_pad", 0))};
+  else kv[4] = (ox_kv){"dilation", ox_is(win.dilation, 2)};
+  int y = ox_op1(c, op, as_2d(c, x, spatial), kv);
   return out_node(c, from_2d(c, y, spatial));
 }
 
@@ -525,11 +615,13 @@ static int m_rms_norm(ox_ctx *c) {
   int rank = ox_type(c, x)->rank;
   int a = axis_of(c, axis, rank, "axis");
   if (a < 0) return -1;
-  int64_t axes[MAXR];
-  for (int k = a; k < rank; k++) axes[k - a] = k;
-  int ms = reduce_op(c, "mean", bin(c, "mul", x, x), axes, rank - a, 1);
-  int y = bin(c, "mul", x, un(c, "rsqrt", add_s(c, ms, (float)eps)));
-  return out_node(c, bin(c, "mul", y, s));
+  /* The scale broadcasts to the normalized dims; rms_norm takes it when it has exactly them. */
+  const mlg_type *xt = ox_type(c, x), *st = ox_type(c, s);
+  int exact = st->rank == rank - a;
+  for (int k = 0; exact && k < st->rank; k++) exact = st->dims[k] == xt->dims[a + k];
+  int in[2] = {x, s};
+  int y = ox_op(c, "rms_norm", in, exact ? 2 : 1, (ox_kv[]){{"eps", ox_f(eps)}, {"axis", ox_i(a)}, OX_END});
+  return out_node(c, exact ? y : bin(c, "mul", y, s));
 }
 
 static int m_swish(ox_ctx *c) {
@@ -550,6 +642,8 @@ static int m_eye_like(ox_ctx *c) {
   int64_t *v;
   ox_tensor *t = ox_new_tensor(c, dtype, 2, dims, &f, &v);
   if (!t) return ox_oom(c);
+  /* A diagonal outside the matrix leaves it zero; clamped, so that r + k cannot overflow. */
+  k = k > dims[1] ? dims[1] : k < -dims[0] ? -dims[0] : k;
   for (int64_t r = 0; r < dims[0]; r++)
     if (r + k >= 0 && r + k < dims[1]) {
       if (f) f[r * dims[1] + r + k] = 1.0f;
@@ -570,21 +664,21 @@ static int m_group_norm(ox_ctx *c) {
   if (rank < 3 || groups < 1 || ch % groups != 0)
     return ox_fail(c, "num_groups=%lld must divide the %lld channels of an input with spatial dims",
                    (long long)groups, (long long)ch);
+  if (ox_opset(c) >= 21) { /* scale and bias per channel: group_norm's own */
+    int in[3] = {x, s, b};
+    return out_node(c, ox_op(c, "group_norm", in, 3,
+                             (ox_kv[]){{"groups", ox_i(groups)}, {"eps", ox_f(eps)}, OX_END}));
+  }
   int64_t dims[MAXR];
   memcpy(dims, xt->dims, sizeof dims);
   int64_t grouped[3] = {xt->dims[0], groups, mlg_type_numel(xt) / (xt->dims[0] * groups)};
   int64_t axis = 2;
   int y = normalize(c, reshape_to(c, x, 3, grouped), &axis, 1, eps);
-  int per_group = ox_opset(c) < 21; /* opset 18: scale and bias per group; 21: per channel */
-  if (per_group) {
-    int64_t gv[2] = {groups, 1};
-    y = bin(c, "mul", y, reshape_to(c, s, 2, gv));
-    y = bin(c, "add", y, reshape_to(c, b, 2, gv));
-    return out_node(c, reshape_to(c, y, rank, dims));
-  }
-  y = reshape_to(c, y, rank, dims);
-  y = bin(c, "mul", y, channel_view(c, s, rank));
-  return out_node(c, bin(c, "add", y, channel_view(c, b, rank)));
+  /* opset 18: scale and bias per group */
+  int64_t gv[2] = {groups, 1};
+  y = bin(c, "mul", y, reshape_to(c, s, 2, gv));
+  y = bin(c, "add", y, reshape_to(c, b, 2, gv));
+  return out_node(c, reshape_to(c, y, rank, dims));
 }
 
 static int m_lp_norm(ox_ctx *c) {
@@ -634,7 +728,7 @@ static int m_log_softmax(ox_ctx *c) { return softmax(c, "log_softmax"); }
 
 /* ---- reductions ------------------------------------------------------------------------------ */
 
-typedef enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_L1, R_L2, R_SUMSQ, R_LOGSUM, R_LOGSUMEXP } reduce_kind;
+typedef enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_PROD, R_L1, R_L2, R_SUMSQ, R_LOGSUM, R_LOGSUMEXP } reduce_kind;
 
 static int reduce(ox_ctx *c, reduce_kind kind) {
   int x = ox_tensor_in(c, 0);
@@ -665,6 +759,7 @@ static int reduce(ox_ctx *c, reduce_kind kind) {
   case R_MEAN: y = reduce_op(c, "mean", x, axes, n, (int)keep); break;
   case R_MAX: y = reduce_op(c, "max", x, axes, n, (int)keep); break;
   case R_MIN: y = reduce_op(c, "min", x, axes, n, (int)keep); break;
+  case R_PROD: y = reduce_op(c, "prod", x, axes, n, (int)keep); break;
   case R_L1: y = reduce_op(c, "sum", un(c, "abs", x), axes, n, (int)keep); break;
   case R_L2: y = un(c, "sqrt", reduce_op(c, "sum", bin(c, "mul", x, x), axes, n, (int)keep)); break;
   case R_SUMSQ: y = reduce_op(c, "sum", bin(c, "mul", x, x), axes, n, (int)keep); break;
@@ -683,6 +778,19 @@ static int m_reduce_sum(ox_ctx *c) { return reduce(c, R_SUM); }
 static int m_reduce_mean(ox_ctx *c) { return reduce(c, R_MEAN); }
 static int m_reduce_max(ox_ctx *c) { return reduce(c, R_MAX); }
 static int m_reduce_min(ox_ctx *c) { return reduce(c, R_MIN); }
+static int m_reduce_prod(ox_ctx *c) { return reduce(c, R_PROD); }
+
+/* CumSum: the axis, an input, known at import. */
+static int m_cumsum(ox_ctx *c) {
+  int x = ox_tensor_in(c, 0);
+  int64_t axis;
+  if (x < 0 || ints_in(c, 1, "axis", &axis, 1) != 1) return -1;
+  int a = axis_of(c, axis, ox_type(c, x)->rank, "axis");
+  if (a < 0) return -1;
+  return out_node(c, ox_op1(c, "cumsum", x, (ox_kv[]){{"axis", ox_i(a)},
+                                                      {"exclusive", ox_i(ox_attr_int(c, "exclusive", 0))},
+                                                      {"reverse", ox_i(ox_attr_int(c, "reverse", 0))}, OX_END}));
+}
 static int m_reduce_l1(ox_ctx *c) { return reduce(c, R_L1); }
 static int m_reduce_l2(ox_ctx *c) { return reduce(c, R_L2); }
 static int m_reduce_sum_square(ox_ctx *c) { return reduce(c, R_SUMSQ); }
@@ -774,40 +882,47 @@ static int m_range(ox_ctx *c) {
   double start = ox_tensor_num(s, 0), limit = ox_tensor_num(l, 0), delta = ox_tensor_num(d, 0);
   if (delta == 0) return ox_fail(c, "delta is 0");
   double count = ceil((limit - start) / delta);
+  /* Compared as a double, before the conversion: a range to infinity has no int64 count. */
+  if (count > (double)((int64_t)1 << 24)) return ox_fail(c, "the range has more than 2^24 elements");
   int64_t n = count > 0 ? (int64_t)count : 0;
-  if (n > ((int64_t)1 << 24)) return ox_fail(c, "the range has more than 2^24 elements");
   float *f;
   int64_t *v;
   ox_tensor *t = ox_new_tensor(c, s->dtype, 1, &n, &f, &v);
   if (!t) return ox_oom(c);
   for (int64_t k = 0; k < n; k++) {
+    int64_t step;
     if (f) f[k] = (float)(s->f[0] + (float)k * d->f[0]);
-    else v[k] = s->i[0] + k * d->i[0];
+    else if (__builtin_mul_overflow(k, d->i[0], &step) || __builtin_add_overflow(s->i[0], step, &v[k]))
+      return ox_fail(c, "the range's values pass the int64 range");
   }
   return out_const(c, t);
 }
 
-static int m_cast(ox_ctx *c) {
-  int64_t to = ox_attr_int(c, "to", 0);
-  ox_attr_ignore(c, "saturate");
-  const ox_tensor *k = ox_known(c, 0);
-  if (k) {
-    if (!(to == OX_FLOAT || ox_is_int_dtype((int)to)))
-      return ox_fail(c, "Cast to %s is not supported", ox_dtype_name((int)to));
-    return out_const(c, ox_fold_cast(c, k, (int)to));
-  }
-  if (to == OX_FLOAT && ox_dtype_in(c, 0) == OX_FLOAT) return m_identity(c);
-  return ox_fail(c, "Cast of a tensor computed at run time to %s: mlg computes in float32 only "
-                 "(more dtypes are coming with issue 11)", ox_dtype_name((int)to));
-}
-
-static int m_cast_like(ox_ctx *c) {
-  int to = ox_dtype_in(c, 1);
-  ox_attr_ignore(c, "saturate");
+/* cast(x, dtype=to), or the value folded when x is known at import (every integer type and
+ * float32); float32 to float32 is the identity. */
+static int cast_to(ox_ctx *c, int to, const char *op) {
   const ox_tensor *k = ox_known(c, 0);
   if (k && (to == OX_FLOAT || ox_is_int_dtype(to))) return out_const(c, ox_fold_cast(c, k, to));
   if (to == OX_FLOAT && ox_dtype_in(c, 0) == OX_FLOAT) return m_identity(c);
-  return ox_fail(c, "CastLike to %s of a run-time tensor is not supported", ox_dtype_name(to));
+  mlg_ir_dtype dt;
+  if (ox_mlg_dtype(to, &dt) != 0)
+    return ox_fail(c, "%s to %s: mlg's types are float32, float16, int32, int64, int8, uint8 and "
+                   "bool", op, ox_dtype_name(to));
+  int x = ox_tensor_in(c, 0);
+  mlg_attr a = {.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {dt}};
+  return out_node(c, x < 0 ? -1 : ox_op1(c, "cast", x, (ox_kv[]){{"dtype", a}, OX_END}));
+}
+
+static int m_cast(ox_ctx *c) {
+  ox_attr_ignore(c, "saturate"); /* float8 targets only */
+  ox_attr_ignore(c, "round_mode");
+  return cast_to(c, (int)ox_attr_int(c, "to", 0), "Cast");
+}
+
+static int m_cast_like(ox_ctx *c) {
+  ox_attr_ignore(c, "saturate");
+  ox_attr_ignore(c, "round_mode");
+  return cast_to(c, ox_dtype_in(c, 1), "CastLike");
 }
 
 static int m_reshape(ox_ctx *c) {
@@ -945,6 +1060,9 @@ static int m_split(ox_ctx *c) {
   if (n < 0) {
     int64_t parts = num_outputs ? num_outputs : outs;
     if (parts < 1) return ox_fail(c, "no outputs");
+    /* sizes holds 64: num_outputs=100 once wrote past it. */
+    if (parts != outs)
+      return ox_fail(c, "num_outputs=%lld, but the node has %d outputs", (long long)parts, outs);
     int64_t each = (dims[axis] + parts - 1) / parts; /* the last part may be smaller */
     n = (int)parts;
     for (int k = 0; k < n; k++) {
@@ -1095,25 +1213,10 @@ static int m_expand(ox_ctx *c) {
   if (ox_broadcast_dims(&a, &b, &out_rank, out) != 0) return ox_fail(c, "the shape does not broadcast with the input");
   const ox_tensor *k = ox_known(c, 0);
   if (k) return out_const(c, ox_fold_expand(c, k, out_rank, out));
-  /* x * ones, the ones only as large as the dims x grows along: exact for every value. */
-  int64_t ones_dims[MAXR];
-  int grows = 0;
-  for (int d = 0; d < out_rank; d++) {
-    int64_t xd = d < out_rank - rank ? 1 : dims[d - (out_rank - rank)];
-    ones_dims[d] = xd == out[d] ? 1 : out[d];
-    grows |= xd != out[d];
-  }
   int x = ox_tensor_in(c, 0);
-  if (!grows && out_rank == rank) return out_node(c, x);
-  mlg_type t = {.dtype = MLG_F32, .rank = out_rank};
-  memcpy(t.dims, ones_dims, sizeof ones_dims);
-  int64_t numel = mlg_type_numel(&t);
-  float *ones = numel > 0 && numel <= ((int64_t)1 << 26) ? malloc(sizeof(float) * (size_t)numel) : NULL;
-  if (!ones) return ox_fail(c, "the expanded shape is too large");
-  for (int64_t e = 0; e < numel; e++) ones[e] = 1.0f;
-  int o = ox_const_node(c, &t, ones, NULL);
-  free(ones);
-  return out_node(c, bin(c, "mul", x, o));
+  if (x < 0) return -1;
+  if (out_rank == rank && memcmp(out, dims, sizeof(int64_t) * (size_t)rank) == 0) return out_node(c, x);
+  return out_node(c, ox_op1(c, "expand", x, (ox_kv[]){{"shape", ox_is(out, out_rank)}, OX_END}));
 }
 
 static int m_tile(ox_ctx *c) {
@@ -1136,49 +1239,103 @@ static int m_tile(ox_ctx *c) {
   return out_node(c, y);
 }
 
+/* Pad: the pads (and axes) known at import; every mode is mlg's pad. */
 static int m_pad(ox_ctx *c) {
   const char *mode = ox_attr_string(c, "mode", "constant");
-  if (strcmp(mode, "constant") != 0) return ox_fail(c, "mode='%s' is not supported (constant is)", mode);
+  const char *mlg_mode = strcmp(mode, "constant") == 0 ? "constant" : strcmp(mode, "reflect") == 0 ? "reflect"
+                         : strcmp(mode, "edge") == 0 ? "edge" : NULL;
+  if (!mlg_mode) return ox_fail(c, "mode='%s' is not supported (constant, reflect and edge are)", mode);
   int x = ox_tensor_in(c, 0);
   if (x < 0) return -1;
-  const mlg_type *xt = ox_type(c, x);
-  int rank = xt->rank;
-  int64_t pads[2 * MAXR], axes[MAXR];
+  int rank = ox_type(c, x)->rank;
+  int64_t pads[2 * MAXR], axes[MAXR], full[2 * MAXR] = {0};
+  double value = 0;
   int n = ints_in(c, 1, "pads", pads, 2 * MAXR);
   if (n < 0) return -1;
-  double value = 0;
   if (ox_has_input(c, 2) && num_in(c, 2, "constant_value", &value) != 0) return -1;
   int n_axes = rank;
   for (int d = 0; d < rank; d++) axes[d] = d;
   if (ox_has_input(c, 3) && (n_axes = ints_in(c, 3, "axes", axes, MAXR)) < 0) return -1;
   if (n != 2 * n_axes) return ox_fail(c, "pads has %d entries for %d axes", n, n_axes);
-  int y = x;
-  for (int k = 0; k < n_axes && y >= 0; k++) {
+  for (int k = 0; k < n_axes; k++) {
     int a = axis_of(c, axes[k], rank, "axis");
     if (a < 0) return -1;
-    for (int side = 0; side < 2 && y >= 0; side++) {
-      int64_t p = pads[side * n_axes + k];
-      if (p == 0) continue;
-      mlg_type t = *ox_type(c, y);
-      if (p < 0) {
-        int64_t begin = side ? 0 : -p, end = side ? t.dims[a] + p : t.dims[a], ax = a;
-        if (end <= begin) return ox_fail(c, "negative pads leave nothing");
-        y = ox_op1(c, "slice", y, (ox_kv[]){{"starts", ox_is(&begin, 1)}, {"ends", ox_is(&end, 1)},
-                                            {"axes", ox_is(&ax, 1)}, OX_END});
-        continue;
-      }
-      t.dims[a] = p;
-      int64_t numel = mlg_type_numel(&t);
-      float *fill = numel > 0 && numel <= ((int64_t)1 << 26) ? malloc(sizeof(float) * (size_t)numel) : NULL;
-      if (!fill) return ox_fail(c, "the padding is too large");
-      for (int64_t e = 0; e < numel; e++) fill[e] = (float)value;
-      int k2 = ox_const_node(c, &t, fill, NULL);
-      free(fill);
-      int in[2] = {side ? y : k2, side ? k2 : y};
-      y = ox_op(c, "concat", in, 2, (ox_kv[]){{"axis", ox_i(a)}, OX_END});
-    }
+    full[a] = pads[k];
+    full[rank + a] = pads[n_axes + k];
   }
-  return out_node(c, y);
+  return out_node(c, ox_op1(c, "pad", x, (ox_kv[]){{"pads", ox_is(full, 2 * rank)},
+                                                   {"mode", ox_enum("pad", "mode", mlg_mode)},
+                                                   {"value", ox_f(value)}, OX_END}));
+}
+
+/* Resize (opset 11 and later) on NCHW, the batch and channel dims kept: nearest as
+ * asymmetric/floor, linear as half_pixel (pytorch_half_pixel where no output dim is 1) or
+ * align_corners; the scales or the sizes known at import. */
+static int m_resize(ox_ctx *c) {
+  int x = ox_tensor_in(c, 0);
+  if (x < 0) return -1;
+  const mlg_type *xt = ox_type(c, x);
+  if (xt->rank != 4) return ox_fail(c, "only 4-D (NCHW) inputs are supported, not rank %d", xt->rank);
+  const char *mode = ox_attr_string(c, "mode", "nearest");
+  const char *ctm = ox_attr_string(c, "coordinate_transformation_mode", "half_pixel");
+  const char *nearest = ox_attr_string(c, "nearest_mode", "round_prefer_floor");
+  ox_attr_ignore(c, "cubic_coeff_a");
+  ox_attr_ignore(c, "exclude_outside");
+  ox_attr_ignore(c, "extrapolation_value");
+  if (ox_attr_int(c, "antialias", 0)) return ox_fail(c, "antialias=1 is not supported");
+  if (strcmp(ox_attr_string(c, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0)
+    return ox_fail(c, "keep_aspect_ratio_policy other than stretch is not supported");
+  int64_t axes[4] = {0, 1, 2, 3};
+  int n_axes = ox_attr_ints(c, "axes", axes, 4);
+  if (n_axes == -2) return -1;
+  if (n_axes < 0) n_axes = 4;
+  for (int k = 0; k < n_axes; k++)
+    if ((axes[k] = axis_of(c, axes[k], 4, "axis")) < 0) return -1;
+  /* scales (input 2) or sizes (input 3), per listed axis */
+  double scale[4] = {1, 1, 1, 1};
+  int64_t size[4] = {xt->dims[0], xt->dims[1], xt->dims[2], xt->dims[3]};
+  int by_scale = ox_has_input(c, 2) && (!ox_known(c, 2) || ox_known(c, 2)->numel > 0);
+  if (by_scale) {
+    const ox_tensor *t = ox_const_in(c, 2, "scales");
+    if (!t) return -1;
+    if (t->numel != n_axes) return ox_fail(c, "scales has %lld values for %d axes", (long long)t->numel, n_axes);
+    for (int k = 0; k < n_axes; k++) scale[axes[k]] = ox_tensor_num(t, k);
+    for (int k = 2; k < 4; k++) /* before the sizes are computed from them */
+      if (!(scale[k] > 0) || (double)xt->dims[k] * scale[k] >= 2147483648.0)
+        return ox_fail(c, "scale %g must be positive and keep the output below 2^31", scale[k]);
+  } else {
+    int64_t v[4];
+    int n = ox_has_input(c, 3) ? ints_in(c, 3, "sizes", v, 4) : ox_fail(c, "neither scales nor sizes is given");
+    if (n < 0) return -1;
+    if (n != n_axes) return ox_fail(c, "sizes has %d values for %d axes", n, n_axes);
+    for (int k = 0; k < n_axes; k++) size[axes[k]] = v[k];
+  }
+  if (by_scale ? scale[0] != 1 || scale[1] != 1 : size[0] != xt->dims[0] || size[1] != xt->dims[1])
+    return ox_fail(c, "resizing the batch or channel dims is not supported (H and W are)");
+  int linear = strcmp(mode, "linear") == 0, align = 0;
+  if (!linear && strcmp(mode, "nearest") != 0) return ox_fail(c, "mode='%s' is not supported (nearest and linear are)", mode);
+  if (linear) {
+    int64_t oh = by_scale ? (int64_t)floor((double)xt->dims[2] * scale[2]) : size[2];
+    int64_t ow = by_scale ? (int64_t)floor((double)xt->dims[3] * scale[3]) : size[3];
+    align = strcmp(ctm, "align_corners") == 0;
+    /* ONNX maps align_corners coordinates with in·scale unrounded, mlg (as PyTorch) with the
+     * output size: the same only where in·scale is a whole number. */
+    for (int k = 2; align && by_scale && k < 4; k++)
+      if ((double)xt->dims[k] * scale[k] != floor((double)xt->dims[k] * scale[k]))
+        return ox_fail(c, "align_corners with a scale whose output size is not a whole number "
+                       "(%lld x %g) is not supported (give sizes)", (long long)xt->dims[k], scale[k]);
+    int pytorch = strcmp(ctm, "pytorch_half_pixel") == 0 && oh > 1 && ow > 1;
+    if (!align && !pytorch && strcmp(ctm, "half_pixel") != 0)
+      return ox_fail(c, "linear with coordinate_transformation_mode='%s' is not supported (half_pixel, "
+                     "align_corners, and pytorch_half_pixel without an output dim of 1 are)", ctm);
+  } else if (strcmp(ctm, "asymmetric") != 0 || strcmp(nearest, "floor") != 0) {
+    return ox_fail(c, "nearest with coordinate_transformation_mode='%s', nearest_mode='%s' is not "
+                   "supported (asymmetric with floor is: PyTorch's nearest)", ctm, nearest);
+  }
+  ox_kv kv[4] = {{"mode", ox_enum("resize", "mode", linear ? "linear" : "nearest")},
+                 {"align_corners", ox_i(align)}, OX_END, OX_END};
+  kv[2] = by_scale ? (ox_kv){"scale", ox_fs(scale + 2, 2)} : (ox_kv){"size", ox_is(size + 2, 2)};
+  return out_node(c, ox_op1(c, "resize", x, kv));
 }
 
 /* DepthToSpace and SpaceToDepth: a reshape, a transpose and a reshape. */
@@ -1188,7 +1345,9 @@ static int m_depth_to_space(ox_ctx *c) {
   const mlg_type *t = ox_type(c, x);
   int64_t b = ox_attr_int(c, "blocksize", 0);
   const char *mode = ox_attr_string(c, "mode", "DCR");
-  if (t->rank != 4 || b < 1 || t->dims[1] % (b * b)) return ox_fail(c, "blocksize must divide the channels of a 4-D input");
+  /* b <= the channels first: blocksize 2^32 overflowed b * b. */
+  if (t->rank != 4 || b < 1 || b > t->dims[1] || t->dims[1] % (b * b))
+    return ox_fail(c, "blocksize^2 must divide the channels of a 4-D input");
   int64_t n = t->dims[0], ch = t->dims[1] / (b * b), h = t->dims[2], w = t->dims[3];
   int crd = strcmp(mode, "CRD") == 0;
   if (!crd && strcmp(mode, "DCR") != 0) return ox_fail(c, "mode='%s' is not supported", mode);
@@ -1214,35 +1373,102 @@ static int m_space_to_depth(ox_ctx *c) {
   return out_node(c, reshape_to(c, y, 4, out));
 }
 
-/* Comparisons and Where: folded when every input is known (shape arithmetic); at run time they
- * need mlg's bool type. */
-static int fold_only(ox_ctx *c, ox_fold_op op) {
+/* Comparisons and Where: folded when every input is known (shape arithmetic), else mlg's op
+ * on the run-time tensors. */
+static int compare(ox_ctx *c, ox_fold_op op, const char *mlg_op) {
   const ox_tensor *a = ox_known(c, 0), *b = ox_known(c, 1);
-  if (!a || !b) return ox_fail(c, "on tensors computed at run time it needs mlg's comparison ops and bool type (issue 11)");
-  return out_const(c, ox_fold_binary(c, op, a, b));
+  if (a && b) return out_const(c, ox_fold_binary(c, op, a, b));
+  int x = ox_tensor_in(c, 0), y = x < 0 ? -1 : ox_tensor_in(c, 1);
+  return out_node(c, y < 0 ? -1 : ox_op2(c, mlg_op, x, y));
 }
 
-static int m_equal(ox_ctx *c) { return fold_only(c, OX_EQ); }
-static int m_less(ox_ctx *c) { return fold_only(c, OX_LT); }
-static int m_greater(ox_ctx *c) { return fold_only(c, OX_GT); }
-static int m_less_equal(ox_ctx *c) { return fold_only(c, OX_LE); }
-static int m_greater_equal(ox_ctx *c) { return fold_only(c, OX_GE); }
+static int m_equal(ox_ctx *c) { return compare(c, OX_EQ, "equal"); }
+static int m_less(ox_ctx *c) { return compare(c, OX_LT, "less"); }
+static int m_greater(ox_ctx *c) { return compare(c, OX_GT, "greater"); }
+static int m_less_equal(ox_ctx *c) { return compare(c, OX_LE, "less_equal"); }
+static int m_greater_equal(ox_ctx *c) { return compare(c, OX_GE, "greater_equal"); }
 
 static int m_where(ox_ctx *c) {
   const ox_tensor *k = ox_known(c, 0), *x = ox_known(c, 1), *y = ox_known(c, 2);
-  if (!k || !x || !y) return ox_fail(c, "on tensors computed at run time it needs mlg's where op and bool type (issue 11)");
-  return out_const(c, ox_fold_where(c, k, x, y));
+  if (k && x && y) return out_const(c, ox_fold_where(c, k, x, y));
+  int in[3];
+  for (int i = 0; i < 3; i++)
+    if ((in[i] = ox_tensor_in(c, i)) < 0) return -1;
+  return out_node(c, ox_op(c, "where", in, 3, NULL));
 }
 
 static int m_not(ox_ctx *c) {
   const ox_tensor *k = ox_known(c, 0);
-  if (!k || !k->i) return ox_fail(c, "on tensors computed at run time it needs mlg's bool type (issue 11)");
-  int64_t *v;
-  ox_tensor *t = ox_new_tensor(c, OX_BOOL, k->rank, k->dims, NULL, &v);
-  if (!t) return ox_oom(c);
-  for (int64_t e = 0; e < k->numel; e++) v[e] = !k->i[e];
-  return out_const(c, t);
+  if (k && k->i) {
+    int64_t *v;
+    ox_tensor *t = ox_new_tensor(c, OX_BOOL, k->rank, k->dims, NULL, &v);
+    if (!t) return ox_oom(c);
+    for (int64_t e = 0; e < k->numel; e++) v[e] = !k->i[e];
+    return out_const(c, t);
+  }
+  return unary(c, "logical_not");
 }
+
+static int logical(ox_ctx *c, const char *op) {
+  int x = ox_tensor_in(c, 0), y = x < 0 ? -1 : ox_tensor_in(c, 1);
+  return out_node(c, y < 0 ? -1 : ox_op2(c, op, x, y));
+}
+static int m_and(ox_ctx *c) { return logical(c, "logical_and"); }
+static int m_or(ox_ctx *c) { return logical(c, "logical_or"); }
+static int m_xor(ox_ctx *c) { return logical(c, "logical_xor"); }
+
+/* ThresholdedRelu: x where x > alpha, else 0. */
+static int m_thresholded_relu(ox_ctx *c) {
+  float alpha = (float)ox_attr_float(c, "alpha", 1.0);
+  int x = ox_tensor_in(c, 0);
+  if (x < 0) return -1;
+  int keep = ox_op2(c, "greater", x, ox_scalar(c, alpha));
+  int in[3] = {keep, x, ox_scalar(c, 0.0f)};
+  return out_node(c, keep < 0 ? -1 : ox_op(c, "where", in, 3, NULL));
+}
+
+/* Shrink: x + bias where x < -lambd, x - bias where x > lambd, else 0. */
+static int m_shrink(ox_ctx *c) {
+  float bias = (float)ox_attr_float(c, "bias", 0.0), lambd = (float)ox_attr_float(c, "lambd", 0.5);
+  int x = ox_tensor_in(c, 0);
+  if (x < 0) return -1;
+  int hi[3] = {ox_op2(c, "greater", x, ox_scalar(c, lambd)), ox_op2(c, "sub", x, ox_scalar(c, bias)),
+               ox_scalar(c, 0.0f)};
+  int upper = ox_op(c, "where", hi, 3, NULL);
+  int lo[3] = {ox_op2(c, "less", x, ox_scalar(c, -lambd)), ox_op2(c, "add", x, ox_scalar(c, bias)),
+               upper};
+  return out_node(c, upper < 0 ? -1 : ox_op(c, "where", lo, 3, NULL));
+}
+
+/* ArgMax, ArgMin: mlg's i32 index, cast to ONNX's int64. mlg gives the first index on ties;
+ * select_last_index=1 takes the first of x reversed along the axis, k, as dim - 1 - k. */
+static int arg_extreme(ox_ctx *c, const char *op) {
+  int64_t axis = ox_attr_int(c, "axis", 0), keep = ox_attr_int(c, "keepdims", 1);
+  int64_t last = ox_attr_int(c, "select_last_index", 0);
+  int x = ox_tensor_in(c, 0);
+  if (x < 0) return -1;
+  if (keep != 0 && keep != 1) return ox_fail(c, "keepdims must be 0 or 1");
+  if (last != 0 && last != 1) return ox_fail(c, "select_last_index must be 0 or 1");
+  const mlg_type *t = ox_type(c, x);
+  int64_t a = axis < 0 ? axis + t->rank : axis;
+  if (a < 0 || a >= t->rank) return ox_fail(c, "axis %lld is out of range for rank %d", (long long)axis, t->rank);
+  int64_t dim = t->dims[a];
+  if (last) {
+    int64_t start = dim - 1, stop = -dim - 1, step = -1;
+    x = ox_op1(c, "slice", x, (ox_kv[]){{"starts", ox_is(&start, 1)}, {"ends", ox_is(&stop, 1)},
+                                         {"axes", ox_is(&a, 1)}, {"steps", ox_is(&step, 1)}, OX_END});
+  }
+  int y = x < 0 ? -1 : ox_op1(c, op, x, (ox_kv[]){{"axis", ox_i(a)}, {"keepdims", ox_i(keep)}, OX_END});
+  if (last && y >= 0) {
+    mlg_type i32 = {.dtype = MLG_I32, .rank = 0};
+    int32_t top = (int32_t)(dim - 1);
+    y = ox_op2(c, "sub", ox_const_node(c, &i32, NULL, &top), y);
+  }
+  mlg_attr i64 = {.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_I64}};
+  return out_node(c, y < 0 ? -1 : ox_op1(c, "cast", y, (ox_kv[]){{"dtype", i64}, OX_END}));
+}
+static int m_arg_max(ox_ctx *c) { return arg_extreme(c, "argmax"); }
+static int m_arg_min(ox_ctx *c) { return arg_extreme(c, "argmin"); }
 
 /* ---- the table (alphabetical, as docs/onnx.md lists it) ------------------------------------------------------------------------------ */
 
@@ -1250,41 +1476,49 @@ static const ox_op_entry table[] = {
     {"Abs", m_abs, "abs"},
     {"Add", m_add, "add"},
     {"AveragePool", m_average_pool, "avg_pool2d (1-D through unsqueeze/squeeze)"},
+    {"And", m_and, "logical_and"},
+    {"ArgMax", m_arg_max, "argmax (of x reversed with slice for select_last_index=1), cast to int64"},
+    {"ArgMin", m_arg_min, "argmin (of x reversed with slice for select_last_index=1), cast to int64"},
     {"BatchNormalization", m_batch_norm, "batch_norm"},
-    {"Cast", m_cast, "folded at import; float32 to float32 is the identity"},
-    {"CastLike", m_cast_like, "as Cast"},
+    {"Cast", m_cast, "cast (folded when known at import)"},
+    {"CastLike", m_cast_like, "cast, as Cast"},
+    {"Ceil", m_ceil, "ceil"},
     {"Celu", m_celu, "relu, exp, minimum, mul, add"},
     {"Clip", m_clip, "clamp, or maximum/minimum for one bound"},
     {"Concat", m_concat, "concat"},
     {"Constant", m_constant, "a const"},
     {"ConstantOfShape", m_constant_of_shape, "a const"},
     {"Conv", m_conv, "conv2d (1-D through unsqueeze/squeeze)"},
+    {"ConvTranspose", m_conv_transpose, "conv_transpose2d (1-D through unsqueeze/squeeze)"},
+    {"Cos", m_cos, "cos"},
+    {"CumSum", m_cumsum, "cumsum (the axis known at import)"},
     {"DepthToSpace", m_depth_to_space, "reshape, transpose, reshape"},
     {"Div", m_div, "div"},
     {"Dropout", m_dropout, "the identity (inference)"},
     {"Elu", m_elu, "relu, minimum, exp, mul, add"},
-    {"Equal", m_equal, "folded at import"},
+    {"Equal", m_equal, "equal"},
     {"Erf", m_erf, "erf"},
     {"Exp", m_exp, "exp"},
     {"EyeLike", m_eye_like, "a const"},
-    {"Expand", m_expand, "mul by ones"},
+    {"Expand", m_expand, "expand (the shape known at import)"},
     {"Flatten", m_flatten, "flatten"},
+    {"Floor", m_floor, "floor"},
     {"Gather", m_gather, "gather (indices known at import)"},
-    {"Gelu", m_gelu, "gelu, or the tanh formula"},
+    {"Gelu", m_gelu, "gelu (approximate none or tanh)"},
     {"Gemm", m_gemm, "linear, or matmul with transposes, mul, add"},
     {"GlobalAveragePool", m_global_average_pool, "global_avg_pool2d, or mean"},
     {"GlobalMaxPool", m_global_max_pool, "max over the spatial axes"},
-    {"Greater", m_greater, "folded at import"},
-    {"GreaterOrEqual", m_greater_equal, "folded at import"},
-    {"GroupNormalization", m_group_norm, "reshape, mean, sub, mul, rsqrt, add"},
+    {"Greater", m_greater, "greater"},
+    {"GreaterOrEqual", m_greater_equal, "greater_equal"},
+    {"GroupNormalization", m_group_norm, "group_norm (opset 21); opset 18's per-group scale: reshape, mean, sub, mul, rsqrt, add"},
     {"HardSigmoid", m_hard_sigmoid, "mul, add, clamp"},
     {"HardSwish", m_hard_swish, "mul, add, clamp"},
     {"Identity", m_identity, "nothing"},
     {"InstanceNormalization", m_instance_norm, "mean, sub, mul, rsqrt, add"},
     {"LayerNormalization", m_layer_norm, "layer_norm"},
     {"LeakyRelu", m_leaky_relu, "leaky_relu"},
-    {"Less", m_less, "folded at import"},
-    {"LessOrEqual", m_less_equal, "folded at import"},
+    {"Less", m_less, "less"},
+    {"LessOrEqual", m_less_equal, "less_equal"},
     {"Log", m_log, "log"},
     {"LogSoftmax", m_log_softmax, "log_softmax"},
     {"LpNormalization", m_lp_norm, "sum, sqrt or abs, div"},
@@ -1295,14 +1529,16 @@ static const ox_op_entry table[] = {
     {"MeanVarianceNormalization", m_mvn, "mean, sub, mul, sqrt, div"},
     {"Min", m_min, "minimum"},
     {"Mish", m_mish, "softplus as relu, abs, exp, log; tanh, mul"},
+    {"Mod", m_mod, "fmod (fmod=1)"},
     {"Mul", m_mul, "mul"},
     {"Neg", m_neg, "neg"},
-    {"Not", m_not, "folded at import"},
+    {"Not", m_not, "logical_not"},
+    {"Or", m_or, "logical_or"},
     {"PRelu", m_prelu, "relu, minimum, mul, add"},
-    {"Pad", m_pad, "concat with consts (constant mode), slice (negative pads)"},
+    {"Pad", m_pad, "pad (constant, reflect, edge; the pads known at import)"},
     {"Pow", m_pow, "pow"},
     {"Range", m_range, "folded at import"},
-    {"Reciprocal", m_reciprocal, "div"},
+    {"Reciprocal", m_reciprocal, "reciprocal"},
     {"ReduceL1", m_reduce_l1, "abs, sum"},
     {"ReduceL2", m_reduce_l2, "mul, sum, sqrt"},
     {"ReduceLogSum", m_reduce_log_sum, "sum, log"},
@@ -1310,14 +1546,20 @@ static const ox_op_entry table[] = {
     {"ReduceMax", m_reduce_max, "max"},
     {"ReduceMean", m_reduce_mean, "mean"},
     {"ReduceMin", m_reduce_min, "min"},
+    {"ReduceProd", m_reduce_prod, "prod"},
     {"ReduceSum", m_reduce_sum, "sum"},
     {"ReduceSumSquare", m_reduce_sum_square, "mul, sum"},
     {"Relu", m_relu, "relu"},
-    {"RMSNormalization", m_rms_norm, "mul, mean, add, rsqrt, mul"},
+    {"RMSNormalization", m_rms_norm, "rms_norm (and mul for a scale that broadcasts)"},
     {"Reshape", m_reshape, "reshape (the target known at import)"},
+    {"Resize", m_resize, "resize (NCHW; nearest asymmetric/floor, linear half_pixel or align_corners)"},
+    {"Round", m_round, "round"},
     {"Selu", m_selu, "relu, minimum, exp, mul, add"},
     {"Shape", m_shape, "folded at import"},
+    {"Shrink", m_shrink, "greater, less, sub, add, where"},
     {"Sigmoid", m_sigmoid, "sigmoid"},
+    {"Sign", m_sign, "sign"},
+    {"Sin", m_sin, "sin"},
     {"Size", m_size, "folded at import"},
     {"Slice", m_slice, "slice (bounds known at import)"},
     {"Softmax", m_softmax, "softmax (before opset 13: over a 2-D reshape)"},
@@ -1330,11 +1572,14 @@ static const ox_op_entry table[] = {
     {"Sub", m_sub, "sub"},
     {"Sum", m_sum, "add"},
     {"Swish", m_swish, "sigmoid, mul"},
+    {"Tan", m_tan, "tan"},
     {"Tanh", m_tanh, "tanh"},
+    {"ThresholdedRelu", m_thresholded_relu, "greater, where"},
     {"Tile", m_tile, "concat of copies"},
     {"Transpose", m_transpose, "transpose"},
     {"Unsqueeze", m_unsqueeze, "unsqueeze"},
-    {"Where", m_where, "folded at import"},
+    {"Where", m_where, "where"},
+    {"Xor", m_xor, "logical_xor"},
 };
 
 const ox_op_entry *ox_find_op(const char *onnx_op) {
@@ -1353,17 +1598,16 @@ static const struct {
   const char *ops;
   const char *reason;
 } missing[] = {
-    {" Sin Cos Tan Asin Acos Atan Sinh Cosh Asinh Acosh Atanh Floor Ceil Round Sign IsNaN IsInf "
-     "Mod BitShift BitwiseAnd BitwiseOr BitwiseXor BitwiseNot And Or Xor ",
+    {" Asin Acos Atan Sinh Cosh Asinh Acosh Atanh IsNaN IsInf "
+     "BitShift BitwiseAnd BitwiseOr BitwiseXor BitwiseNot ",
      "needs an mlg elementwise op or type that does not exist yet (issue 11)"},
-    {" Resize Upsample ConvTranspose CumSum ArgMax ArgMin TopK Einsum Trilu OneHot Attention ",
+    {" Upsample TopK Einsum Trilu OneHot Attention ",
      "needs an mlg op that does not exist yet (issue 11)"},
-    {" ThresholdedRelu Shrink ", "needs mlg's comparison ops (issue 11)"},
     {" RotaryEmbedding AffineGrid GridSample DeformConv Col2Im CenterCropPad Det DFT STFT "
      "BlackmanWindow HammingWindow HannWindow MelWeightMatrix NonMaxSuppression "
      "NegativeLogLikelihoodLoss SoftmaxCrossEntropyLoss TensorScatter ImageDecoder ",
      "needs an mlg op that does not exist (not planned yet)"},
-    {" ReduceProd Hardmax LRN LpPool MaxUnpool MaxRoiPool RoiAlign ReverseSequence ",
+    {" Hardmax LRN LpPool MaxUnpool MaxRoiPool RoiAlign ReverseSequence ",
      "needs an mlg op that does not exist yet"},
     {" GatherElements GatherND ScatterND ScatterElements Scatter Compress NonZero Unique ",
      "needs data-dependent indexing, which mlg does not have"},

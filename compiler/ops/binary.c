@@ -1,14 +1,30 @@
-/* binary.c — elementwise ops of two f32 tensors with NumPy broadcasting. Their identities
- * (x + 0, x * 1, ...) hold for every IEEE value, so simplify may drop them; x * 0 and x - x
- * are not identities (inf, NaN). */
+/* binary.c — elementwise arithmetic of two tensors with NumPy broadcasting, in the dtype they
+ * promote to (mlg_dtype_promote): add, sub, mul, maximum and minimum of any numbers (integers
+ * wrap at their width), div, pow and fmod of floats. Their identities (x + 0, x * 1, ...) hold for
+ * every IEEE value, so simplify may drop them; x * 0 and x - x are not identities (inf, NaN). */
 #include "op_defs.h"
 #include "op_util.h"
 #include "templates/elementwise.h"
 
+static int binary_out(const mlg_type *in, mlg_ir_dtype dt, mlg_type *out, mlg_shape_error *err) {
+  if (mlg_broadcast_types(&in[0], &in[1], out, err)) return -1;
+  out->dtype = dt;
+  return 0;
+}
+
 static int binary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
-  if (mlg_require_f32(in, n_in, err)) return -1;
-  return mlg_broadcast_types(&in[0], &in[1], out, err);
+  mlg_ir_dtype dt;
+  if (mlg_unify_dtypes(in, n_in, 3, &dt, err) || mlg_require_numeric(in, n_in, err)) return -1;
+  return binary_out(in, dt, out, err);
+}
+
+/* div, pow and fmod: floats only (mlg has no integer division). */
+static int float_binary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                              mlg_shape_error *err) {
+  mlg_ir_dtype dt;
+  if (mlg_unify_dtypes(in, n_in, 3, &dt, err) || mlg_require_float(in, n_in, err)) return -1;
+  return binary_out(in, dt, out, err);
 }
 
 /* The scalar formula of each op, shared by the elementwise kernel template and fusion. */
@@ -23,6 +39,7 @@ BINARY_SCALAR(div)
 BINARY_SCALAR(pow)
 BINARY_SCALAR(maximum)
 BINARY_SCALAR(minimum)
+BINARY_SCALAR(fmod)
 BINARY_SCALAR(heaviside)
 
 /* Gradients (torch.autograd's formulas), each reduced back over the dims broadcasting added
@@ -103,6 +120,20 @@ static int minimum_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, 
                  needs[1] ? choose(ob, dy, A_IN, B_IN) : -1);
 }
 
+/* d fmod(a, b) = dy, and -dy * trunc(a / b) (trunc(q) = sign(q) floor(|q|)). */
+static int fmod_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
+                    int *dx) {
+  (void)node;
+  int gb = -1;
+  if (needs[1]) {
+    int q = mlg_b2(ob, &mlg_op_div, A_IN, B_IN);
+    int t = mlg_b2(ob, &mlg_op_mul, mlg_b1(ob, &mlg_op_sign, q),
+                   mlg_b1(ob, &mlg_op_floor, mlg_b1(ob, &mlg_op_abs, q)));
+    gb = mlg_b2(ob, &mlg_op_mul, mlg_b1(ob, &mlg_op_neg, dy), t);
+  }
+  return finish2(ob, n, needs, dx, needs[0] ? dy : -1, gb);
+}
+
 /* A step function: its gradient is zero wherever it has one. */
 static int heaviside_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
                          int *dx) {
@@ -110,107 +141,43 @@ static int heaviside_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy
   return 0;
 }
 
-const mlg_op_def mlg_op_add = {
-  .name = "add",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = add_scalar,
-  .vjp = add_vjp,
-  .algebra = { .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a + b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_sub = {
-  .name = "sub",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = sub_scalar,
-  .vjp = sub_vjp,
-  .algebra = { .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a - b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_mul = {
-  .name = "mul",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = mul_scalar,
-  .vjp = mul_vjp,
-  .algebra = { .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a * b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_div = {
-  .name = "div",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = div_scalar,
-  .vjp = div_vjp,
-  .algebra = { .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1 },
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a / b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_pow = {
-  .name = "pow",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = pow_scalar,
-  .vjp = pow_vjp,
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "a ^ b (broadcasting)",
-};
-
-const mlg_op_def mlg_op_maximum = {
-  .name = "maximum",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = maximum_scalar,
-  .vjp = maximum_vjp,
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "elementwise max(a, b) (broadcasting)",
-};
-
-const mlg_op_def mlg_op_minimum = {
-  .name = "minimum",
-  .cls = MLG_OPC_ELEMENTWISE,
-  .min_inputs = 2,
-  .max_inputs = 2,
-  .infer = binary_infer,
-  .scalar = minimum_scalar,
-  .vjp = minimum_vjp,
-  .input_names = "a, b",
-  .shape_doc = "NumPy broadcast of a and b",
-  .doc = "elementwise min(a, b) (broadcasting)",
-};
+/* The binary ops differ in name, type rule (any numbers, or floats only), formula (op_scalar),
+ * gradient (op_vjp), summary and algebra (the trailing arguments: the mlg_algebra fields, or 0). */
+#define BINARY_OP(op, infer_fn, summary, ...)                                               \
+  const mlg_op_def mlg_op_##op = {                                                          \
+    .name = #op,                                                                            \
+    .cls = MLG_OPC_ELEMENTWISE,                                                             \
+    .min_inputs = 2,                                                                        \
+    .max_inputs = 2,                                                                        \
+    .infer = infer_fn,                                                                      \
+    .same_dtype = 3,                                                                        \
+    .scalar = op##_scalar,                                                                  \
+    .vjp = op##_vjp,                                                                        \
+    .algebra = { __VA_ARGS__ },                                                             \
+    .input_names = "a, b",                                                                  \
+    .shape_doc = "NumPy broadcast of a and b",                                              \
+    .doc = summary,                                                                         \
+  };
+BINARY_OP(add, binary_infer, "a + b (broadcasting)",
+          .operator_sym = '+', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 0)
+BINARY_OP(sub, binary_infer, "a - b (broadcasting)",
+          .operator_sym = '-', .identity_sides = MLG_ID_RIGHT, .identity = 0)
+BINARY_OP(mul, binary_infer, "a * b (broadcasting)",
+          .operator_sym = '*', .identity_sides = MLG_ID_RIGHT | MLG_ID_LEFT, .identity = 1)
+BINARY_OP(div, float_binary_infer, "a / b (broadcasting)",
+          .operator_sym = '/', .identity_sides = MLG_ID_RIGHT, .identity = 1)
+BINARY_OP(pow, float_binary_infer, "a ^ b (broadcasting)", 0)
+BINARY_OP(maximum, binary_infer, "elementwise max(a, b) (broadcasting)", 0)
+BINARY_OP(minimum, binary_infer, "elementwise min(a, b) (broadcasting)", 0)
+BINARY_OP(fmod, float_binary_infer, "a - b * trunc(a / b), the sign of a (C fmod, torch.fmod, ONNX Mod fmod=1)", 0)
 
 const mlg_op_def mlg_op_heaviside = {
   .name = "heaviside",
   .cls = MLG_OPC_ELEMENTWISE,
   .min_inputs = 2,
   .max_inputs = 2,
-  .infer = binary_infer,
+  .infer = float_binary_infer,
+  .same_dtype = 3,
   .scalar = heaviside_scalar,
   .vjp = heaviside_vjp,
   .input_names = "x, values",

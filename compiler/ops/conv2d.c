@@ -1,13 +1,21 @@
-/* conv2d.c — 2-D convolution, NCHW, as torch.nn.functional.conv2d / ONNX Conv.
- * x [N, C, H, W], weight [O, C / groups, kh, kw], bias [O].
- * Normalized attributes: stride [sh, sw], padding [top, left, bottom, right],
- * dilation [dh, dw], groups. */
+/* conv2d.c — the convolutions:
+ *   conv2d: 2-D convolution, NCHW, as torch.nn.functional.conv2d / ONNX Conv.
+ *     x [N, C, H, W], weight [O, C / groups, kh, kw], bias [O]. Normalized attributes:
+ *     stride [sh, sw], padding [top, left, bottom, right], dilation [dh, dw], groups.
+ *   conv1d: x [N, C, L], weight [O, C / groups, k], bias [O] (torch conv1d), computed as the
+ *     conv2d of x viewed as [N, C, 1, L] (the same bytes). Normalized: stride [s], padding
+ *     [begin, end], dilation [d].
+ *   conv_transpose2d: x [N, C, H, W], weight [C, O / groups, kh, kw], bias [O], as
+ *     torch.nn.functional.conv_transpose2d (template conv_transpose2d.h). Normalized: stride,
+ *     dilation and output_padding [h, w], padding [top, left, bottom, right]. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/conv2d.h"
+#include "templates/conv_transpose2d.h"
 #include "templates/matmul.h"
 #include "templates/matmul_cpu.h"
 
@@ -19,48 +27,14 @@ static int conv2d_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
   if (mlg_require_rank(&in[0], 0, 4, "[N, C, H, W]", err)) return -1;
   if (mlg_require_rank(&in[1], 1, 4, "[out_channels, in_channels / groups, kh, kw]", err))
     return -1;
-  if (mlg_expand_ints(&attrs[A_STRIDE], A_STRIDE, "stride", 2, 1, MLG_DIM_LIMIT, err)) return -1;
-  if (mlg_expand_padding(&attrs[A_PADDING], A_PADDING, err)) return -1;
-  if (mlg_expand_ints(&attrs[A_DILATION], A_DILATION, "dilation", 2, 1, MLG_DIM_LIMIT, err))
-    return -1;
-  const mlg_type *x = &in[0], *w = &in[1];
-  int64_t groups = attrs[A_GROUPS].ints[0];
-  int64_t c = x->dims[1], o = w->dims[0];
+  if (mlg_conv2d_shape(&in[0], &in[1], 1, attrs, out, err)) return -1;
+  int64_t o = in[1].dims[0];
   char s[128];
-  if (groups < 1 || groups > MLG_DIM_LIMIT) {
-    mlg_shape_errorf(err, -1, A_GROUPS, "'groups' must be >= 1, got %lld", (long long)groups);
-    return -1;
-  }
-  if (c % groups != 0 || o % groups != 0) {
-    mlg_shape_errorf(err, -1, A_GROUPS,
-                     "groups (%lld) must divide both input channels (%lld) and output channels (%lld)",
-                     (long long)groups, (long long)c, (long long)o);
-    return -1;
-  }
-  if (w->dims[1] * groups != c) {
-    mlg_shape_errorf(err, 1, -1, "weight %s expects %lld input channels, input has %lld",
-                     mlg_type_format(w, s, sizeof s), (long long)(w->dims[1] * groups),
-                     (long long)c);
-    return -1;
-  }
   if (n_in == 3 && (in[2].rank != 1 || in[2].dims[0] != o)) {
     mlg_shape_errorf(err, 2, -1, "bias must be f32[%lld], got %s", (long long)o,
                      mlg_type_format(&in[2], s, sizeof s));
     return -1;
   }
-  const int64_t *st = attrs[A_STRIDE].ints, *pd = attrs[A_PADDING].ints,
-                *dl = attrs[A_DILATION].ints;
-  int64_t oh = mlg_conv_out_size(x->dims[2], pd[0], pd[2], w->dims[2], st[0], dl[0]);
-  int64_t ow = mlg_conv_out_size(x->dims[3], pd[1], pd[3], w->dims[3], st[1], dl[1]);
-  if (oh < 1 || ow < 1) {
-    mlg_shape_errorf(err, -1, -1,
-                     "the %lldx%lld kernel (dilation [%lld, %lld]) does not fit the padded %lldx%lld input",
-                     (long long)w->dims[2], (long long)w->dims[3], (long long)dl[0],
-                     (long long)dl[1], (long long)(x->dims[2] + pd[0] + pd[2]),
-                     (long long)(x->dims[3] + pd[1] + pd[3]));
-    return -1;
-  }
-  *out = (mlg_type){ .dtype = MLG_F32, .rank = 4, .dims = { x->dims[0], o, oh, ow } };
   return 0;
 }
 
@@ -107,6 +81,22 @@ static int conv2d_lower_cpu(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *
   return mlg_lower_finish(ctx, node, &kb, rc, inputs, n->n_inputs);
 }
 
+/* The convolution d (its epilogue set) on the device's best kernel. */
+static int conv_lower_desc(mlg_lower_ctx *ctx, int node, kt_conv2d_desc d) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  kt_conv2d_cpu_plan plan;
+  if (ctx->device_class == KT_DEVICE_CPU &&
+      kt_conv2d_cpu_plan_for(&d, mlg_lower_max_vec(ctx), &plan) == 0)
+    return conv2d_lower_cpu(ctx, node, &d, &plan);
+  kt_matmul_desc md;
+  if (ctx->device_class != KT_DEVICE_UNKNOWN && kt_conv2d_gemm_desc(&d, &md) == 0)
+    return conv2d_lower_gemm(ctx, node, &md);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_conv2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);
+}
+
 static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
@@ -124,17 +114,7 @@ static int conv2d_lower(mlg_lower_ctx *ctx, int node) {
       .groups = mlg_attr_int(n, A_GROUPS), .has_bias = n->n_inputs == 3,
       .epilogue = mlg_lower_epilogue(ctx, node),
   };
-  kt_conv2d_cpu_plan plan;
-  if (ctx->device_class == KT_DEVICE_CPU &&
-      kt_conv2d_cpu_plan_for(&d, mlg_lower_max_vec(ctx), &plan) == 0)
-    return conv2d_lower_cpu(ctx, node, &d, &plan);
-  kt_matmul_desc md;
-  if (ctx->device_class != KT_DEVICE_UNKNOWN && kt_conv2d_gemm_desc(&d, &md) == 0)
-    return conv2d_lower_gemm(ctx, node, &md);
-  mlg_kernel_build kb;
-  mlg_lower_begin(ctx, node, &kb);
-  int rc = kt_conv2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
-  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);
+  return conv_lower_desc(ctx, node, d);
 }
 
 /* Each output element is a dot product over its group's channels and the window (2 flops per
@@ -270,12 +250,7 @@ const mlg_op_def mlg_op_conv2d = {
   .min_inputs = 2,
   .max_inputs = 3,
   .n_attrs = 4,
-  .attrs = {
-    { .name = "stride", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(1) },
-    { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
-    { .name = "dilation", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(1) },
-    { .name = "groups", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(1) },
-  },
+  .attrs = { MLG_CONV2D_ATTRS },
   .infer = conv2d_infer,
   .lower = conv2d_lower,
   .cost = conv2d_cost,
@@ -285,4 +260,208 @@ const mlg_op_def mlg_op_conv2d = {
   .input_names = "x, weight, bias?",
   .shape_doc = "[N, C, H, W] → [N, O, H′, W′]",
   .doc = "2-D convolution, NCHW (torch.nn.functional.conv2d)",
+};
+
+/* ---- conv1d: conv2d on [N, C, 1, L] ---- */
+
+/* x, weight and attributes as conv2d's: a height of 1, no padding or stride along it. */
+static void conv1d_as_2d(const mlg_type *in, int n_in, const mlg_attr *attrs, mlg_type *in2,
+                         mlg_attr *attrs2) {
+  for (int i = 0; i < n_in; i++) {
+    in2[i] = in[i];
+    if (i < 2 && in[i].rank == 3) {
+      in2[i].rank = 4;
+      in2[i].dims[3] = in[i].dims[2];
+      in2[i].dims[2] = 1;
+    }
+  }
+  memcpy(attrs2, attrs, sizeof(mlg_attr) * MLG_MAX_ATTRS);
+  attrs2[A_STRIDE].n = attrs2[A_DILATION].n = 2;
+  attrs2[A_STRIDE].ints[1] = attrs[A_STRIDE].ints[0], attrs2[A_STRIDE].ints[0] = 1;
+  attrs2[A_DILATION].ints[1] = attrs[A_DILATION].ints[0], attrs2[A_DILATION].ints[0] = 1;
+  attrs2[A_PADDING].n = 4;
+  attrs2[A_PADDING].ints[0] = attrs2[A_PADDING].ints[2] = 0;
+  attrs2[A_PADDING].ints[1] = attrs[A_PADDING].ints[0];
+  attrs2[A_PADDING].ints[3] = attrs[A_PADDING].ints[1];
+}
+
+static int conv1d_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                        mlg_shape_error *err) {
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_rank(&in[0], 0, 3, "[N, C, L]", err)) return -1;
+  if (mlg_require_rank(&in[1], 1, 3, "[out_channels, in_channels / groups, k]", err)) return -1;
+  if (mlg_expand_ints(&attrs[A_STRIDE], A_STRIDE, "stride", 1, 1, MLG_DIM_LIMIT, err)) return -1;
+  if (mlg_expand_ints(&attrs[A_PADDING], A_PADDING, "padding", 2, 0, MLG_DIM_LIMIT, err)) return -1;
+  if (mlg_expand_ints(&attrs[A_DILATION], A_DILATION, "dilation", 1, 1, MLG_DIM_LIMIT, err))
+    return -1;
+  /* conv2d's rule on the [N, C, 1, L] view says the rest; this one names the 3-D weight. */
+  int64_t groups = attrs[A_GROUPS].ints[0];
+  char s[128];
+  if (groups >= 1 && in[1].dims[1] * groups != in[0].dims[1]) {
+    mlg_shape_errorf(err, 1, -1, "weight %s expects %lld input channels, input has %lld",
+                     mlg_type_format(&in[1], s, sizeof s), (long long)(in[1].dims[1] * groups),
+                     (long long)in[0].dims[1]);
+    return -1;
+  }
+  mlg_type in2[3];
+  mlg_attr attrs2[MLG_MAX_ATTRS];
+  conv1d_as_2d(in, n_in, attrs, in2, attrs2);
+  mlg_type out2;
+  if (conv2d_infer(in2, n_in, attrs2, &out2, err)) return -1;
+  *out = (mlg_type){ .dtype = MLG_F32, .rank = 3, .dims = { out2.dims[0], out2.dims[1], out2.dims[3] } };
+  return 0;
+}
+
+static int conv1d_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  const mlg_type *w = &ctx->graph->nodes[n->inputs[1]].type;
+  const mlg_attr *stride = mlg_attr_at(n, A_STRIDE), *pad = mlg_attr_at(n, A_PADDING);
+  const mlg_attr *dil = mlg_attr_at(n, A_DILATION);
+  if (stride->n != 1 || pad->n != 2 || dil->n != 1)
+    return mlg_lower_fail(ctx, node, "conv1d: attributes are not normalized");
+  kt_conv2d_desc d = {
+      .n = x->dims[0], .c_in = x->dims[1], .h = 1, .w = x->dims[2],
+      .c_out = w->dims[0], .kh = 1, .kw = w->dims[2],
+      .stride_h = 1, .stride_w = stride->ints[0],
+      .pad_left = pad->ints[0], .pad_right = pad->ints[1], .dil_h = 1, .dil_w = dil->ints[0],
+      .groups = mlg_attr_int(n, A_GROUPS), .has_bias = n->n_inputs == 3,
+      .epilogue = mlg_lower_epilogue(ctx, node),
+  };
+  return conv_lower_desc(ctx, node, d);
+}
+
+const mlg_op_def mlg_op_conv1d = {
+  .name = "conv1d",
+  .cls = MLG_OPC_CONV,
+  .min_inputs = 2,
+  .max_inputs = 3,
+  .n_attrs = 4,
+  .attrs = { MLG_CONV2D_ATTRS },
+  .infer = conv1d_infer,
+  .lower = conv1d_lower,
+  .cost = conv2d_cost,
+  .fusion = { .anchor = 1 },
+  .input_names = "x, weight, bias?",
+  .shape_doc = "[N, C, L] → [N, O, L′]",
+  .doc = "1-D convolution, NCL (torch.nn.functional.conv1d); padding [p] or [begin, end]",
+};
+
+/* ---- conv_transpose2d ---- */
+
+enum { T_STRIDE, T_PADDING, T_OUTPUT_PADDING, T_DILATION, T_GROUPS };
+
+static int conv_transpose2d_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                                  mlg_shape_error *err) {
+  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_rank(&in[0], 0, 4, "[N, C, H, W]", err)) return -1;
+  if (mlg_require_rank(&in[1], 1, 4, "[in_channels, out_channels / groups, kh, kw]", err))
+    return -1;
+  if (mlg_expand_ints(&attrs[T_STRIDE], T_STRIDE, "stride", 2, 1, MLG_DIM_LIMIT, err)) return -1;
+  if (mlg_expand_padding(&attrs[T_PADDING], T_PADDING, err)) return -1;
+  if (mlg_expand_ints(&attrs[T_OUTPUT_PADDING], T_OUTPUT_PADDING, "output_padding", 2, 0,
+                      MLG_DIM_LIMIT, err))
+    return -1;
+  if (mlg_expand_ints(&attrs[T_DILATION], T_DILATION, "dilation", 2, 1, MLG_DIM_LIMIT, err))
+    return -1;
+  const mlg_type *x = &in[0], *w = &in[1];
+  int64_t groups = attrs[T_GROUPS].ints[0], c = x->dims[1];
+  char s[128];
+  if (groups < 1 || groups > MLG_DIM_LIMIT || c % groups != 0) {
+    mlg_shape_errorf(err, -1, T_GROUPS, "'groups' (%lld) must be >= 1 and divide the %lld input "
+                     "channels", (long long)groups, (long long)c);
+    return -1;
+  }
+  if (w->dims[0] != c) {
+    mlg_shape_errorf(err, 1, -1, "weight %s must have the input's %lld channels first "
+                     "([in_channels, out_channels / groups, kh, kw])",
+                     mlg_type_format(w, s, sizeof s), (long long)c);
+    return -1;
+  }
+  int64_t o = w->dims[1] * groups;
+  if (n_in == 3 && (in[2].rank != 1 || in[2].dims[0] != o)) {
+    mlg_shape_errorf(err, 2, -1, "bias must be f32[%lld], got %s", (long long)o,
+                     mlg_type_format(&in[2], s, sizeof s));
+    return -1;
+  }
+  const int64_t *st = attrs[T_STRIDE].ints, *pd = attrs[T_PADDING].ints,
+                *op = attrs[T_OUTPUT_PADDING].ints, *dl = attrs[T_DILATION].ints;
+  for (int k = 0; k < 2; k++) {
+    if (op[k] >= st[k] && op[k] >= dl[k]) {
+      mlg_shape_errorf(err, -1, T_OUTPUT_PADDING, "output_padding (%lld) must be smaller than "
+                       "the stride (%lld) or the dilation (%lld)", (long long)op[k],
+                       (long long)st[k], (long long)dl[k]);
+      return -1;
+    }
+  }
+  kt_conv_transpose2d_desc d = {
+      .h = x->dims[2], .w = x->dims[3], .kh = w->dims[2], .kw = w->dims[3],
+      .stride_h = st[0], .stride_w = st[1], .pad_top = pd[0], .pad_left = pd[1],
+      .pad_bottom = pd[2], .pad_right = pd[3], .out_pad_h = op[0], .out_pad_w = op[1],
+      .dil_h = dl[0], .dil_w = dl[1]};
+  int64_t oh, ow;
+  if (kt_conv_transpose2d_out_size(&d, &oh, &ow) || oh > MLG_DIM_LIMIT || ow > MLG_DIM_LIMIT) {
+    mlg_shape_errorf(err, -1, T_PADDING, "the padding [%lld, %lld, %lld, %lld] leaves a %lldx%lld "
+                     "output", (long long)pd[0], (long long)pd[1], (long long)pd[2],
+                     (long long)pd[3], (long long)oh, (long long)ow);
+    return -1;
+  }
+  *out = (mlg_type){ .dtype = MLG_F32, .rank = 4, .dims = { x->dims[0], o, oh, ow } };
+  return mlg_check_type_limits(out, err);
+}
+
+static int conv_transpose2d_lower(mlg_lower_ctx *ctx, int node) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
+  const mlg_type *w = &ctx->graph->nodes[n->inputs[1]].type;
+  const mlg_attr *st = mlg_attr_at(n, T_STRIDE), *pd = mlg_attr_at(n, T_PADDING);
+  const mlg_attr *op = mlg_attr_at(n, T_OUTPUT_PADDING), *dl = mlg_attr_at(n, T_DILATION);
+  if (st->n != 2 || pd->n != 4 || op->n != 2 || dl->n != 2)
+    return mlg_lower_fail(ctx, node, "conv_transpose2d: attributes are not normalized");
+  int64_t groups = mlg_attr_int(n, T_GROUPS);
+  kt_conv_transpose2d_desc d = {
+      .n = x->dims[0], .c_in = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+      .c_out = w->dims[1] * groups, .kh = w->dims[2], .kw = w->dims[3],
+      .stride_h = st->ints[0], .stride_w = st->ints[1], .pad_top = pd->ints[0],
+      .pad_left = pd->ints[1], .pad_bottom = pd->ints[2], .pad_right = pd->ints[3],
+      .out_pad_h = op->ints[0], .out_pad_w = op->ints[1], .dil_h = dl->ints[0],
+      .dil_w = dl->ints[1], .groups = groups, .has_bias = n->n_inputs == 3,
+      .epilogue = mlg_lower_epilogue(ctx, node),
+  };
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  int rc = kt_conv_transpose2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);
+}
+
+/* Each input element meets every tap of its group's output channels once (2 flops), plus the
+ * bias per output element. */
+static void conv_transpose2d_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
+  const mlg_node *n = &g->nodes[node];
+  const mlg_type *x = &g->nodes[n->inputs[0]].type, *w = &g->nodes[n->inputs[1]].type;
+  int64_t y = mlg_type_numel(&n->type);
+  out->flops = 2 * mlg_type_numel(x) * (mlg_type_numel(w) / w->dims[0]) +
+               (n->n_inputs == 3 ? y : 0);
+}
+
+const mlg_op_def mlg_op_conv_transpose2d = {
+  .name = "conv_transpose2d",
+  .cls = MLG_OPC_CONV,
+  .min_inputs = 2,
+  .max_inputs = 3,
+  .n_attrs = 5,
+  .attrs = {
+    { .name = "stride", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(1) },
+    { .name = "padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
+    { .name = "output_padding", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(0) },
+    { .name = "dilation", .kind = MLG_ATTR_INTS, .deflt = MLG_DEFAULT_INTS1(1) },
+    { .name = "groups", .kind = MLG_ATTR_INT, .deflt = MLG_DEFAULT_INT(1) },
+  },
+  .infer = conv_transpose2d_infer,
+  .lower = conv_transpose2d_lower,
+  .cost = conv_transpose2d_cost,
+  .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
+  .input_names = "x, weight, bias?",
+  .shape_doc = "[N, C, H, W] → [N, O, H′, W′]",
+  .doc = "2-D transposed convolution, NCHW (torch.nn.functional.conv_transpose2d)",
 };

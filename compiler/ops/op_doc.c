@@ -25,29 +25,47 @@ static void print_float(FILE *out, double v) {
   fputs(buf, out);
 }
 
-static void print_value(FILE *out, const mlg_attr *a) {
+static void print_value(FILE *out, const mlg_attr_def *ad, const mlg_attr *a) {
   if (a->kind == MLG_ATTR_FLOAT) {
     print_float(out, a->f);
     return;
   }
+  if (a->kind == MLG_ATTR_DTYPE) {
+    fputs(mlg_dtype_name((mlg_ir_dtype)a->ints[0]), out);
+    return;
+  }
+  if (a->kind == MLG_ATTR_ENUM) {
+    const char *name = mlg_attr_choice(ad, a->ints[0]);
+    fputs(name ? name : "?", out);
+    return;
+  }
   if (a->n != 1) fputc('[', out);
-  for (int i = 0; i < a->n; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)a->ints[i]);
+  for (int i = 0; i < a->n; i++) {
+    if (i) fputs(", ", out);
+    if (a->kind == MLG_ATTR_FLOATS) print_float(out, a->floats[i]);
+    else fprintf(out, "%lld", (long long)a->ints[i]);
+  }
   if (a->n != 1) fputc(']', out);
 }
 
 static void print_attrs(FILE *out, const mlg_op_def *d) {
-  static const char *const kinds[] = {"none", "int", "float", "ints"};
+  static const char *const kinds[] = {"none", "int", "float", "ints", "type", "floats", "enum"};
   if (d->n_attrs == 0) fputs("—", out);
   for (int k = 0; k < d->n_attrs; k++) {
     const mlg_attr_def *a = &d->attrs[k];
     fprintf(out, "%s`%s` %s", k ? ", " : "", a->name, kinds[a->kind]);
+    if (a->kind == MLG_ATTR_ENUM) {
+      fputs(" `", out);
+      for (int i = 0; a->choices && a->choices[i]; i++) fprintf(out, "%s%s", i ? "\\|" : "", a->choices[i]);
+      fputc('`', out);
+    }
     if (a->required) {
       fputs(" (required)", out);
     } else if (a->deflt.kind == MLG_ATTR_NONE) {
       fputs(" (optional)", out);
     } else {
       fputs(" = ", out);
-      print_value(out, &a->deflt);
+      print_value(out, a, &a->deflt);
     }
   }
 }

@@ -1,5 +1,5 @@
-/* reduce.c — reductions over axes (ONNX ReduceSum/Mean/Max/Min; torch.sum/mean/amax/amin):
- * sum, mean, max, min (x, axes=[...], keepdims=0). No axes (or an empty list) reduces every
+/* reduce.c — reductions over axes (ONNX ReduceSum/Mean/Max/Min/Prod;
+ * torch.sum/mean/amax/amin/prod): sum, mean, max, min, prod (x, axes=[...], keepdims=0). No axes (or an empty list) reduces every
  * axis. Normalized: axes sorted, non-negative, unique, and filled in when absent. */
 #include "op_defs.h"
 #include "op_util.h"
@@ -49,12 +49,7 @@ static int reduce_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, d.prologue.fn ? 0 : 1);
 }
 
-/* One combining operation per input element. */
-static void reduce_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
-  out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
-}
-
-/* The gradient: dy spread back over the elements each output reduced — divided by their count
+/* The gradient of sum, mean, max, min: dy spread back over the elements each output reduced — divided by their count
  * for mean; for max and min only to the elements equal to the result, shared evenly among
  * ties (torch.amax / amin). */
 static int reduce_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
@@ -88,7 +83,7 @@ static int reduce_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, c
   return ob->failed ? -1 : 0;
 }
 
-/* The four reductions differ only in name, formula (the variant, a kt_reduce_op) and doc. */
+/* The reductions differ only in name, formula (the variant, a kt_reduce_op) and doc. */
 #define REDUCE_OP(op, formula, summary)                                                     \
   const mlg_op_def mlg_op_##op = {                                                          \
     .name = #op,                                                                            \
@@ -102,8 +97,8 @@ static int reduce_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, c
     },                                                                                      \
     .infer = reduce_infer,                                                                  \
     .lower = reduce_lower,                                                                  \
-    .cost = reduce_cost,                                                                    \
-    .vjp = reduce_vjp,                                                                      \
+    .cost = mlg_cost_per_input_element,                                                     \
+    .vjp = (formula) == KT_RED_PROD ? NULL : reduce_vjp, /* prod: none yet (zeros) */         \
     .variant = formula,                                                                     \
     .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },                               \
     .input_names = "x",                                                                     \
@@ -114,3 +109,4 @@ REDUCE_OP(sum, KT_RED_SUM, "sum over axes (default: all)")
 REDUCE_OP(mean, KT_RED_MEAN, "arithmetic mean over axes (default: all)")
 REDUCE_OP(max, KT_RED_MAX, "maximum over axes (default: all)")
 REDUCE_OP(min, KT_RED_MIN, "minimum over axes (default: all)")
+REDUCE_OP(prod, KT_RED_PROD, "product over axes (default: all)")

@@ -51,6 +51,13 @@ int mlg_op_attr_index(const mlg_op_def *def, const char *name) {
   return -1;
 }
 
+const char *mlg_attr_choice(const mlg_attr_def *ad, int64_t index) {
+  if (!ad || !ad->choices || index < 0) return NULL;
+  for (int64_t i = 0; ad->choices[i]; i++)
+    if (i == index) return ad->choices[i];
+  return NULL;
+}
+
 int mlg_node_is_index(const mlg_node *n) {
   return n->kind == MLG_NODE_OP && n->op && n->op->index && n->n_inputs == 1;
 }
@@ -124,12 +131,14 @@ const mlg_attr *mlg_attr_at(const mlg_node *n, int k) {
 int64_t mlg_attr_int(const mlg_node *n, int k) {
   const mlg_attr *a = mlg_attr_at(n, k);
   if (a->kind == MLG_ATTR_FLOAT) return (int64_t)a->f;
+  if (a->kind == MLG_ATTR_FLOATS) return a->n >= 1 ? (int64_t)a->floats[0] : 0;
   return a->kind != MLG_ATTR_NONE && a->n >= 1 ? a->ints[0] : 0;
 }
 
 double mlg_attr_float(const mlg_node *n, int k) {
   const mlg_attr *a = mlg_attr_at(n, k);
   if (a->kind == MLG_ATTR_FLOAT) return a->f;
+  if (a->kind == MLG_ATTR_FLOATS) return a->n >= 1 ? a->floats[0] : 0;
   return a->kind != MLG_ATTR_NONE && a->n >= 1 ? (double)a->ints[0] : 0;
 }
 

@@ -20,6 +20,11 @@ int mlg_normalize_axis(int64_t axis, int rank) {
   return (int)(axis < 0 ? axis + rank : axis);
 }
 
+void mlg_split_axis(const mlg_type *x, int axis, int64_t *outer, int64_t *len, int64_t *inner) {
+  *outer = *len = *inner = 1;
+  for (int i = 0; i < x->rank; i++) *(i < axis ? outer : i == axis ? len : inner) *= x->dims[i];
+}
+
 int mlg_broadcast_types(const mlg_type *a, const mlg_type *b, mlg_type *out, mlg_shape_error *err) {
   int rank = a->rank > b->rank ? a->rank : b->rank;
   mlg_type t = { .dtype = a->dtype, .rank = rank };
@@ -39,16 +44,56 @@ int mlg_broadcast_types(const mlg_type *a, const mlg_type *b, mlg_type *out, mlg
   return 0;
 }
 
+int mlg_unify_dtypes(const mlg_type *in, int n, unsigned mask, mlg_ir_dtype *out,
+                     mlg_shape_error *err) {
+  int first = -1;
+  mlg_ir_dtype d = MLG_F32;
+  for (int i = 0; i < n; i++) {
+    if (!(mask & (1u << i))) continue;
+    if (first < 0) {
+      first = i;
+      d = in[i].dtype;
+    } else if (mlg_dtype_promote(d, in[i].dtype, &d) != 0) {
+      mlg_shape_errorf(err, i, -1, "input %d is %s but input %d is %s; mlg does not mix them: "
+                       "convert one with cast(..., dtype=%s)", i, mlg_dtype_name(in[i].dtype),
+                       first, mlg_dtype_name(in[first].dtype), mlg_dtype_name(in[first].dtype));
+      return -1;
+    }
+  }
+  *out = d;
+  return 0;
+}
+
 int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shape_error *err) {
   if (t->dtype == dtype) return 0;
-  mlg_shape_errorf(err, input, -1, "input %d must be %s, got %s", input, mlg_dtype_name(dtype),
-                   mlg_dtype_name(t->dtype));
+  mlg_shape_errorf(err, input, -1, "input %d must be %s, got %s (convert it with cast(..., dtype=%s))",
+                   input, mlg_dtype_name(dtype), mlg_dtype_name(t->dtype), mlg_dtype_name(dtype));
   return -1;
 }
 
 int mlg_require_f32(const mlg_type *in, int n, mlg_shape_error *err) {
   for (int i = 0; i < n; i++)
     if (mlg_require_dtype(&in[i], i, MLG_F32, err)) return -1;
+  return 0;
+}
+
+int mlg_require_float(const mlg_type *in, int n, mlg_shape_error *err) {
+  for (int i = 0; i < n; i++) {
+    if (mlg_dtype_is_float(in[i].dtype)) continue;
+    mlg_shape_errorf(err, i, -1, "input %d must be f32 or f16, got %s (convert it with "
+                     "cast(..., dtype=f32))", i, mlg_dtype_name(in[i].dtype));
+    return -1;
+  }
+  return 0;
+}
+
+int mlg_require_numeric(const mlg_type *in, int n, mlg_shape_error *err) {
+  for (int i = 0; i < n; i++) {
+    if (in[i].dtype != MLG_BOOL) continue;
+    mlg_shape_errorf(err, i, -1, "input %d is bool, which has no arithmetic (convert it with "
+                     "cast(..., dtype=f32), or use the logical_* ops)", i);
+    return -1;
+  }
   return 0;
 }
 
@@ -161,6 +206,22 @@ int mlg_normalize_axes(mlg_attr *a, int attr, int rank, mlg_shape_error *err) {
   return 0;
 }
 
+int mlg_normalize_axis_attr(mlg_attr *attrs, int attr, const mlg_type *x, mlg_shape_error *err) {
+  int axis = mlg_normalize_axis(attrs[attr].ints[0], x->rank);
+  if (axis < 0) {
+    char s[128];
+    mlg_shape_errorf(err, -1, attr, "axis %lld is out of range for %s",
+                     (long long)attrs[attr].ints[0], mlg_type_format(x, s, sizeof s));
+    return -1;
+  }
+  attrs[attr].ints[0] = axis;
+  return axis;
+}
+
+void mlg_cost_per_input_element(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
+}
+
 int mlg_require_bool(const mlg_attr *a, int attr, const char *name, mlg_shape_error *err) {
   if (a->kind == MLG_ATTR_INT && (a->ints[0] == 0 || a->ints[0] == 1)) return 0;
   mlg_shape_errorf(err, -1, attr, "'%s' must be 0 or 1", name);
@@ -180,5 +241,48 @@ int64_t mlg_conv_out_size(int64_t in, int64_t pad_a, int64_t pad_b, int64_t k, i
 int mlg_index_same_order(const mlg_node *n, mlg_index_map *map) {
   (void)n;
   map->kind = MLG_INDEX_SAME_ORDER;
+  return 0;
+}
+
+/* attrs[0..3]: stride, padding, dilation, groups (conv2d's and qlinear_conv2d's schema). */
+int mlg_conv2d_shape(const mlg_type *x, const mlg_type *w, int w_in, mlg_attr *attrs,
+                     mlg_type *out, mlg_shape_error *err) {
+  enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS };
+  if (mlg_expand_ints(&attrs[A_STRIDE], A_STRIDE, "stride", 2, 1, MLG_DIM_LIMIT, err)) return -1;
+  if (mlg_expand_padding(&attrs[A_PADDING], A_PADDING, err)) return -1;
+  if (mlg_expand_ints(&attrs[A_DILATION], A_DILATION, "dilation", 2, 1, MLG_DIM_LIMIT, err))
+    return -1;
+  int64_t groups = attrs[A_GROUPS].ints[0];
+  int64_t c = x->dims[1], o = w->dims[0];
+  char s[128];
+  if (groups < 1 || groups > MLG_DIM_LIMIT) {
+    mlg_shape_errorf(err, -1, A_GROUPS, "'groups' must be >= 1, got %lld", (long long)groups);
+    return -1;
+  }
+  if (c % groups != 0 || o % groups != 0) {
+    mlg_shape_errorf(err, -1, A_GROUPS,
+                     "groups (%lld) must divide both input channels (%lld) and output channels (%lld)",
+                     (long long)groups, (long long)c, (long long)o);
+    return -1;
+  }
+  if (w->dims[1] * groups != c) {
+    mlg_shape_errorf(err, w_in, -1, "weight %s expects %lld input channels, input has %lld",
+                     mlg_type_format(w, s, sizeof s), (long long)(w->dims[1] * groups),
+                     (long long)c);
+    return -1;
+  }
+  const int64_t *st = attrs[A_STRIDE].ints, *pd = attrs[A_PADDING].ints,
+                *dl = attrs[A_DILATION].ints;
+  int64_t oh = mlg_conv_out_size(x->dims[2], pd[0], pd[2], w->dims[2], st[0], dl[0]);
+  int64_t ow = mlg_conv_out_size(x->dims[3], pd[1], pd[3], w->dims[3], st[1], dl[1]);
+  if (oh < 1 || ow < 1) {
+    mlg_shape_errorf(err, -1, -1,
+                     "the %lldx%lld kernel (dilation [%lld, %lld]) does not fit the padded %lldx%lld input",
+                     (long long)w->dims[2], (long long)w->dims[3], (long long)dl[0],
+                     (long long)dl[1], (long long)(x->dims[2] + pd[0] + pd[2]),
+                     (long long)(x->dims[3] + pd[1] + pd[3]));
+    return -1;
+  }
+  *out = (mlg_type){ .dtype = MLG_F32, .rank = 4, .dims = { x->dims[0], o, oh, ow } };
   return 0;
 }

@@ -10,14 +10,7 @@ enum { A_AXIS };
 static int softmax_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                          mlg_shape_error *err) {
   if (mlg_require_f32(in, n_in, err)) return -1;
-  char s[128];
-  int axis = mlg_normalize_axis(attrs[A_AXIS].ints[0], in[0].rank);
-  if (axis < 0) {
-    mlg_shape_errorf(err, -1, A_AXIS, "axis %lld is out of range for %s",
-                     (long long)attrs[A_AXIS].ints[0], mlg_type_format(&in[0], s, sizeof s));
-    return -1;
-  }
-  attrs[A_AXIS].ints[0] = axis;
+  if (mlg_normalize_axis_attr(attrs, A_AXIS, &in[0], err) < 0) return -1;
   *out = in[0];
   return 0;
 }
@@ -27,10 +20,8 @@ static int softmax_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   int axis = (int)mlg_attr_int(n, A_AXIS);
-  kt_softmax_desc d = {.outer = 1, .axis_len = 1, .inner = 1, .log = n->op->variant,
-                       .subgroups = ctx->subgroups};
-  for (int i = 0; i < x->rank; i++)
-    *(i < axis ? &d.outer : i == axis ? &d.axis_len : &d.inner) *= x->dims[i];
+  kt_softmax_desc d = {.log = n->op->variant, .subgroups = ctx->subgroups};
+  mlg_split_axis(x, axis, &d.outer, &d.axis_len, &d.inner);
   kt_prologue pro = mlg_lower_prologue(ctx, node);
   kt_epilogue epi = mlg_lower_epilogue(ctx, node);
   mlg_kernel_build kb;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_entry.h"
 #include "opencl_internal.h"
 
 #define BUILD_OPTIONS "-cl-std=CL1.2"
@@ -27,7 +28,10 @@ const mlg_backend mlg_opencl_backend = {
     .read = mlg_cl_read,
     .write = mlg_cl_write,
     .profile = mlg_cl_profile,
+    .max_buffer = mlg_cl_max_buffer,
 };
+
+uint64_t mlg_cl_max_buffer(const mlg_backend_device *dev) { return dev->max_alloc; }
 
 static mlg_status alloc_error(cl_int err) {
   return err == CL_OUT_OF_HOST_MEMORY ? MLG_ERR_OUT_OF_MEMORY
@@ -110,10 +114,12 @@ static void build_log(const mlg_backend_device *dev, cl_program program, char *b
   free(log);
 }
 
-/* Tries the cached binary for `key`; returns a built program, or NULL for a miss. */
-static cl_program build_from_cache(mlg_backend_device *dev, const char *dir, mlg_cl_cache_key key) {
+/* Tries the cached binary for `key`; returns a built program, or NULL for a miss. *out_refused
+ * is set when there was an entry but the driver would not build it. */
+static cl_program build_from_cache(mlg_backend_device *dev, const char *dir, mlg_cl_cache_key key, int *out_refused) {
   uint8_t *binary;
   size_t size;
+  *out_refused = 0;
   if (mlg_cl_cache_load(dir, key, &binary, &size) != 0) return NULL;
   cl_int status = CL_SUCCESS, err = CL_SUCCESS;
   const unsigned char *bins[1] = {binary};
@@ -121,10 +127,12 @@ static cl_program build_from_cache(mlg_backend_device *dev, const char *dir, mlg
   free(binary);
   if (err != CL_SUCCESS || status != CL_SUCCESS || !p) {
     if (p) clReleaseProgram(p);
+    *out_refused = 1;
     return NULL;
   }
   if (clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL) != CL_SUCCESS) {
     clReleaseProgram(p);
+    *out_refused = 1;
     return NULL;
   }
   return p;
@@ -207,53 +215,86 @@ static int check_kernel(mlg_backend_model *m, uint32_t k, module_build *r) {
   return 0;
 }
 
+/* Builds module `index` from source into m->programs[index]. `salted` appends a declaration to
+ * the source (not a comment: PoCL hashes the preprocessed text): the driver then sees a program
+ * of its own, not one its own cache may hold from the binary of a bad entry (PoCL unpacks a
+ * binary into its kernel cache, under the source's hash, and a damaged one aborted every later
+ * build of that source). */
+static int build_from_source(mlg_backend_model *m, int index, int salted, module_build *r) {
+  mlg_backend_device *dev = m->dev;
+  const mlgb_module *mod = &m->bundle->modules[index];
+  const char *model = m->bundle->model_name ? m->bundle->model_name : "";
+  static const char salt[] = "\ntypedef int mlg_built_again_after_a_bad_cache_entry;\n";
+  cl_int err = CL_SUCCESS;
+  const char *parts[2] = {(const char *)mod->data, salt};
+  size_t lens[2] = {(size_t)mod->size, sizeof salt - 1};
+  cl_program p = clCreateProgramWithSource(dev->context, salted ? 2 : 1, parts, lens, &err);
+  if (err != CL_SUCCESS || !p)
+    return job_fail(r, alloc_error(err), "clCreateProgramWithSource (module %d of model '%s') failed: %s", index,
+                    model, mlg_cl_error_name(err));
+  m->programs[index] = p;
+  r->from_source = 1;
+  err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    char log[MAX_LOG + 64];
+    build_log(dev, p, log, sizeof log);
+    return job_fail(r, err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE,
+                    "clBuildProgram (module %d of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
+                    mlg_cl_error_name(err), log);
+  }
+  return 0;
+}
+
 /* Builds module `index` from the cache or from source into m->programs[index], checks its
  * kernels, and stores a binary built from source in the cache. The binary is stored only after
  * every kernel was created from it: some drivers (PoCL) finish a program's kernels lazily, and
  * an entry saved earlier can be incomplete; fetching it also has PoCL compile the kernels for
- * their work-group size here, on this thread, rather than at the first run. */
+ * their work-group size here, on this thread, rather than at the first run.
+ *
+ * All of it happens under the entry's in-use mark (cache_entry.h): when the driver crashes the
+ * process on a cached binary (or on its own cache), the next load finds the mark unheld, drops
+ * the entry and builds a salted source. A binary the driver refuses, or whose kernels it cannot
+ * create, is dropped and rebuilt at once. */
 static int build_module(void *user, int index) {
   build_job *job = user;
   mlg_backend_model *m = job->m;
   module_build *r = &job->results[index];
-  mlg_backend_device *dev = m->dev;
   const mlgb_bundle *b = m->bundle;
   const mlgb_module *mod = &b->modules[index];
-  const char *model = b->model_name ? b->model_name : "";
-  mlg_cl_cache_key key = mlg_cl_cache_key_make(dev, mod->data, (size_t)mod->size, BUILD_OPTIONS);
-
+  mlg_cl_cache_key key = mlg_cl_cache_key_make(m->dev, mod->data, (size_t)mod->size, BUILD_OPTIONS);
+  char path[4096] = "";
+  mlg_cache_mark mark = {.fd = -1};
+  int salted = 0;
   if (job->cache_dir) {
-    m->programs[index] = build_from_cache(dev, job->cache_dir, key);
+    mlg_cl_cache_path(job->cache_dir, key, path, sizeof path);
+    salted = mlg_cache_mark_begin(path, &mark) != 0;
+    int refused = 0;
+    if (!salted) m->programs[index] = build_from_cache(m->dev, job->cache_dir, key, &refused);
+    for (uint32_t k = 0; m->programs[index] && k < b->n_kernels; k++)
+      if (b->kernels[k].module == (uint32_t)index && check_kernel(m, k, r) != 0) {
+        clReleaseProgram(m->programs[index]);
+        m->programs[index] = NULL;
+        refused = 1;
+        r->status = MLG_OK;
+        r->message[0] = '\0';
+      }
+    if (refused) {
+      mlg_cache_discard(path);
+      salted = 1;
+    }
     r->cache_hit = m->programs[index] != NULL;
   }
-  if (!m->programs[index]) {
-    cl_int err = CL_SUCCESS;
-    const char *src = (const char *)mod->data;
-    size_t len = (size_t)mod->size;
-    cl_program p = clCreateProgramWithSource(dev->context, 1, &src, &len, &err);
-    if (err != CL_SUCCESS || !p)
-      return job_fail(r, alloc_error(err), "clCreateProgramWithSource (module %d of model '%s') failed: %s", index,
-                      model, mlg_cl_error_name(err));
-    m->programs[index] = p;
-    r->from_source = 1;
-    err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
-    if (err != CL_SUCCESS) {
-      char log[MAX_LOG + 64];
-      build_log(dev, p, log, sizeof log);
-      return job_fail(r, err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE,
-                      "clBuildProgram (module %d of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
-                      mlg_cl_error_name(err), log);
-    }
-  }
-  for (uint32_t k = 0; k < b->n_kernels; k++)
-    if (b->kernels[k].module == (uint32_t)index && check_kernel(m, k, r) != 0) return -1;
+  int rc = m->programs[index] ? 0 : build_from_source(m, index, salted, r);
+  for (uint32_t k = 0; rc == 0 && r->from_source && k < b->n_kernels; k++)
+    if (b->kernels[k].module == (uint32_t)index) rc = check_kernel(m, k, r);
   size_t n_kernels = 0;
-  if (r->from_source && job->cache_dir &&
+  if (rc == 0 && r->from_source && job->cache_dir &&
       clGetProgramInfo(m->programs[index], CL_PROGRAM_NUM_KERNELS, sizeof n_kernels, &n_kernels, NULL) ==
           CL_SUCCESS &&
       n_kernels > 0)
-    r->written = store_in_cache(dev, m->programs[index], job->cache_dir, key) == 0;
-  return 0;
+    r->written = store_in_cache(m->dev, m->programs[index], job->cache_dir, key) == 0;
+  if (job->cache_dir) mlg_cache_mark_end(&mark);
+  return rc;
 }
 
 mlg_status mlg_cl_build(mlg_backend_model *m, const char *cache_dir, mlg_backend_cache_stats *stats,
@@ -304,7 +345,7 @@ static mlg_status create_kernel(mlg_backend_session *s, uint32_t i) {
   }
   for (uint32_t a = 0; a < d->n_args; a++) {
     const mlgb_tensor *t = &b->tensors[d->args[a]];
-    cl_uint offset = (cl_uint)(t->offset / 4);
+    cl_uint offset = (cl_uint)mlgb_element_offset(t);
     err = clSetKernelArg(s->kernels[i], 2 * a, sizeof(cl_mem), &s->regions[t->region]);
     if (err == CL_SUCCESS) err = clSetKernelArg(s->kernels[i], 2 * a + 1, sizeof offset, &offset);
     if (err != CL_SUCCESS)

@@ -6,17 +6,14 @@
  *
  * all little-endian as the host writes them (a cache never travels between machines). Anything
  * that does not match exactly is a miss; the caller rebuilds and overwrites the entry. */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "opencl_internal.h"
+#include "cache_entry.h"
 #include "file_util.h"
+#include "opencl_internal.h"
 
 #define CACHE_MAGIC "MLGCLBIN"
 #define CACHE_FORMAT 1u
@@ -61,31 +58,26 @@ int mlg_cl_cache_load(const char *dir, mlg_cl_cache_key key, uint8_t **out_binar
   *out_size = 0;
   char path[4096];
   mlg_cl_cache_path(dir, key, path, sizeof path);
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  uint8_t header[HEADER_SIZE];
-  uint8_t *binary = NULL;
-  int ok = fread(header, 1, sizeof header, f) == sizeof header && memcmp(header, CACHE_MAGIC, 8) == 0;
+  uint8_t *file;
+  size_t n;
+  if (mlg_cache_read(path, HEADER_SIZE + MAX_BINARY, &file, &n) != 0) return -1;
   uint32_t format = 0;
   uint64_t check = 0, size = 0, hash = 0;
+  int ok = n >= HEADER_SIZE && memcmp(file, CACHE_MAGIC, 8) == 0;
   if (ok) {
-    memcpy(&format, header + 8, 4);
-    memcpy(&check, header + 16, 8);
-    memcpy(&size, header + 24, 8);
-    memcpy(&hash, header + 32, 8);
-    ok = format == CACHE_FORMAT && check == key.check_hash && size > 0 && size <= MAX_BINARY;
+    memcpy(&format, file + 8, 4);
+    memcpy(&check, file + 16, 8);
+    memcpy(&size, file + 24, 8);
+    memcpy(&hash, file + 32, 8);
+    ok = format == CACHE_FORMAT && check == key.check_hash && size > 0 && size == n - HEADER_SIZE &&
+         mlg_fnv1a(MLG_FNV_SEED, file + HEADER_SIZE, (size_t)size) == hash;
   }
-  if (ok) {
-    binary = malloc((size_t)size);
-    ok = binary && fread(binary, 1, (size_t)size, f) == size && fgetc(f) == EOF &&
-         mlg_fnv1a(MLG_FNV_SEED, binary, (size_t)size) == hash;
-  }
-  fclose(f);
   if (!ok) {
-    free(binary);
+    free(file);
     return -1;
   }
-  *out_binary = binary;
+  memmove(file, file + HEADER_SIZE, (size_t)size);
+  *out_binary = file;
   *out_size = (size_t)size;
   return 0;
 }

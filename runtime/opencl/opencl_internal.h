@@ -87,6 +87,7 @@ mlg_status mlg_cl_run(mlg_backend_session *session, uint32_t program, const mlg_
                       const mlg_transfer *outputs, int n_outputs);
 int        mlg_cl_host_staging(mlg_backend_session *session, mlg_transfer *transfers, int n_transfers);
 mlg_status mlg_cl_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
+uint64_t   mlg_cl_max_buffer(const mlg_backend_device *device);
 
 /* Program-binary disk cache (opencl_cache.c). The key covers the source, the build options,
  * the device name, the platform and driver versions, and the mlg version. */

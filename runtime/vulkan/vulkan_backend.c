@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_entry.h"
 #include "vulkan_internal.h"
 
 const mlg_backend mlg_vulkan_backend = {
@@ -29,7 +30,11 @@ const mlg_backend mlg_vulkan_backend = {
     .read = mlg_vk_read,
     .write = mlg_vk_write,
     .profile = mlg_vk_profile,
+    .max_buffer = mlg_vk_max_buffer,
+    .why_no_devices = mlg_vk_why_no_devices,
 };
+
+uint64_t mlg_vk_max_buffer(const mlg_backend_device *dev) { return dev->max_allocation; }
 
 static const char *model_name(const mlgb_bundle *b) { return b->model_name ? b->model_name : ""; }
 
@@ -200,8 +205,15 @@ static mlg_status create_modules(mlg_backend_model *m) {
       memcpy(words, mod->data, (size_t)mod->size);
       code = words;
     }
-    char err[512];
-    if (mlg_spv_reflect(code, (size_t)mod->size, &infos[i], err, sizeof err) != 0) {
+    char err[1400];
+    int invalid = mlg_vk_spirv_validation_on() ? mlg_vk_spirv_validate(code, (size_t)mod->size, err, sizeof err) : 0;
+    if (invalid == -2) {
+      st = mlg_fail(MLG_ERR_UNSUPPORTED, "model '%s': %s", model_name(b), err);
+    } else if (invalid) {
+      st = mlg_fail(MLG_ERR_FORMAT,
+                    "model '%s': module %u is not valid SPIR-V for Vulkan 1.1 (SPIRV-Tools: %s); it was not "
+                    "given to the driver (recompile the bundle with mlgc)", model_name(b), i, err);
+    } else if (mlg_spv_reflect(code, (size_t)mod->size, &infos[i], err, sizeof err) != 0) {
       st = mlg_fail(MLG_ERR_FORMAT, "model '%s': module %u is not valid SPIR-V: %s", model_name(b), i, err);
     } else {
       VkShaderModuleCreateInfo info = {
@@ -285,34 +297,10 @@ typedef struct pipelines_job {
   pipeline_build *results;
 } pipelines_job;
 
-static int build_pipeline(void *user, int k) {
-  pipelines_job *job = user;
-  mlg_backend_model *m = job->m;
+/* Creates kernel k's pipeline through `cache` (VK_NULL_HANDLE: none). */
+static VkResult create_pipeline(mlg_backend_model *m, uint32_t k, VkPipelineCache cache) {
   mlg_backend_device *dev = m->dev;
-  const mlg_vk_fns *vk = &dev->inst.vk;
   const mlgb_kernel *kd = &m->bundle->kernels[k];
-  pipeline_build *r = &job->results[k];
-  mlg_vk_cache_key key = mlg_vk_cache_key_make(&dev->props, &m->bundle->modules[kd->module], kd->n_params);
-  uint8_t *data = NULL;
-  size_t size = 0;
-  r->hit = job->cache_dir && mlg_vk_cache_load(job->cache_dir, key, &dev->props, &data, &size) == 0;
-  VkPipelineCacheCreateInfo info = {
-      .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
-      .initialDataSize = r->hit ? size : 0,
-      .pInitialData = r->hit ? data : NULL,
-  };
-  VkPipelineCache cache = VK_NULL_HANDLE;
-  r->call = "vkCreatePipelineCache";
-  r->result = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
-  if (r->result != VK_SUCCESS && r->hit) {
-    /* The driver refused the data: a miss, like any other bad entry. */
-    r->hit = 0;
-    info.initialDataSize = 0;
-    info.pInitialData = NULL;
-    r->result = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
-  }
-  free(data);
-  if (r->result != VK_SUCCESS) return -1;
   VkComputePipelineCreateInfo pinfo = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .stage = {
@@ -323,9 +311,63 @@ static int build_pipeline(void *user, int k) {
       },
       .layout = m->layouts[kd->n_params],
   };
-  r->call = "vkCreateComputePipelines";
-  r->result = vk->vkCreateComputePipelines(dev->device, cache, 1, &pinfo, NULL, &m->pipelines[k]);
-  if (r->result != VK_SUCCESS) m->pipelines[k] = VK_NULL_HANDLE;
+  VkResult r = dev->inst.vk.vkCreateComputePipelines(dev->device, cache, 1, &pinfo, NULL, &m->pipelines[k]);
+  if (r != VK_SUCCESS) m->pipelines[k] = VK_NULL_HANDLE;
+  return r;
+}
+
+/* The driver reads a cache entry and builds the pipeline under the entry's in-use mark
+ * (cache_entry.h): data that crashes it is found marked by the next load and rebuilt from SPIR-V;
+ * data it refuses is discarded now. */
+static int build_pipeline(void *user, int k) {
+  pipelines_job *job = user;
+  mlg_backend_model *m = job->m;
+  mlg_backend_device *dev = m->dev;
+  const mlg_vk_fns *vk = &dev->inst.vk;
+  const mlgb_kernel *kd = &m->bundle->kernels[k];
+  pipeline_build *r = &job->results[k];
+  mlg_vk_cache_key key = mlg_vk_cache_key_make(&dev->props, &m->bundle->modules[kd->module], kd->n_params);
+  char path[4096] = "";
+  mlg_cache_mark mark = {.fd = -1};
+  uint8_t *data = NULL;
+  size_t size = 0;
+  int marked = 0;
+  if (job->cache_dir) {
+    mlg_vk_cache_path(job->cache_dir, key, path, sizeof path);
+    marked = 1;
+    r->hit = mlg_cache_mark_begin(path, &mark) == 0 &&
+             mlg_vk_cache_load(job->cache_dir, key, &dev->props, &data, &size) == 0;
+  }
+  VkPipelineCacheCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+      .initialDataSize = r->hit ? size : 0,
+      .pInitialData = r->hit ? data : NULL,
+  };
+  VkPipelineCache cache = VK_NULL_HANDLE;
+  r->call = "vkCreatePipelineCache";
+  r->result = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
+  int refused = 0;
+  if (r->result == VK_SUCCESS) {
+    r->call = "vkCreateComputePipelines";
+    r->result = create_pipeline(m, (uint32_t)k, cache);
+  }
+  if (r->result != VK_SUCCESS && r->hit) {
+    /* The driver refused the data, or could not build from it: a miss, like any other bad entry. */
+    refused = 1;
+    r->hit = 0;
+    if (cache) vk->vkDestroyPipelineCache(dev->device, cache, NULL);
+    cache = VK_NULL_HANDLE;
+    info.initialDataSize = 0;
+    info.pInitialData = NULL;
+    r->call = "vkCreatePipelineCache";
+    r->result = vk->vkCreatePipelineCache(dev->device, &info, NULL, &cache);
+    if (r->result == VK_SUCCESS) {
+      r->call = "vkCreateComputePipelines";
+      r->result = create_pipeline(m, (uint32_t)k, cache);
+    }
+  }
+  if (refused) mlg_cache_discard(path);
+  free(data);
   if (r->result == VK_SUCCESS && job->cache_dir && !r->hit) {
     size_t n = 0;
     uint8_t *out = NULL;
@@ -335,7 +377,8 @@ static int build_pipeline(void *user, int k) {
       r->written = 1;
     free(out);
   }
-  vk->vkDestroyPipelineCache(dev->device, cache, NULL);
+  if (cache) vk->vkDestroyPipelineCache(dev->device, cache, NULL);
+  if (marked) mlg_cache_mark_end(&mark);
   return r->result == VK_SUCCESS ? 0 : -1;
 }
 

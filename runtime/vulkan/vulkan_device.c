@@ -65,10 +65,25 @@ static struct {
   PFN_vkGetInstanceProcAddr gipa;
 } loaders[4];
 
-/* vkGetInstanceProcAddr of $MLG_VULKAN_LIBRARY (default libvulkan.so.1), or NULL with `why`. */
+/* Why the last attempt to open the loader failed ("" after one that worked), under loader_lock. */
+static char loader_failure[1024];
+
+const char *mlg_vk_why_no_devices(void) {
+  static _Thread_local char copy[sizeof loader_failure];
+  pthread_mutex_lock(&loader_lock);
+  snprintf(copy, sizeof copy, "%s", loader_failure);
+  pthread_mutex_unlock(&loader_lock);
+  return copy;
+}
+
+/* vkGetInstanceProcAddr of $MLG_VULKAN_LIBRARY (default libvulkan.so.1), or NULL with `why`. A
+ * loader the user named that does not open is worth a warning (once): no Vulkan device would be
+ * listed, and nothing else would say why. */
 static PFN_vkGetInstanceProcAddr open_loader(char *why, size_t why_size) {
+  static int warned;
   const char *path = getenv("MLG_VULKAN_LIBRARY");
-  if (!path || !*path) path = DEFAULT_LOADER;
+  int named = path && *path;
+  if (!named) path = DEFAULT_LOADER;
   PFN_vkGetInstanceProcAddr gipa = NULL;
   pthread_mutex_lock(&loader_lock);
   int slot = -1;
@@ -97,7 +112,11 @@ static PFN_vkGetInstanceProcAddr open_loader(char *why, size_t why_size) {
       }
     }
   }
+  snprintf(loader_failure, sizeof loader_failure, "%s", gipa ? "" : why);
+  int warn = !gipa && named && !warned;
+  if (warn) warned = 1;
   pthread_mutex_unlock(&loader_lock);
+  if (warn) mlg_warn("MLG_VULKAN_LIBRARY: %s; no Vulkan device is listed", why);
   return gipa;
 }
 

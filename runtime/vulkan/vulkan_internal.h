@@ -227,6 +227,12 @@ typedef struct mlg_spv_info {
  * module. */
 int mlg_spv_reflect(const void *code, size_t size, mlg_spv_info *out, char *err, size_t err_size);
 
+/* SPIRV-Tools' validator, opened with dlopen (vulkan_spirv_validate.c). Validation is on unless
+ * $MLG_SPIRV_VALIDATION is "0". validate returns 0 for a valid module, -1 with SPIRV-Tools'
+ * diagnostic in err for an invalid one, -2 with the reason when the validator is unavailable. */
+int mlg_vk_spirv_validation_on(void);
+int mlg_vk_spirv_validate(const void *code, size_t size, char *err, size_t err_size);
+
 /* Pipeline-cache files (vulkan_pipeline_cache.c). One file per (distinct kernel, device,
  * driver): the key names the file, and the header inside repeats vendorID, deviceID,
  * driverVersion and pipelineCacheUUID, which must all match. */
@@ -267,6 +273,8 @@ mlg_status mlg_vk_read(mlg_backend_session *session, uint32_t region, uint64_t o
 mlg_status mlg_vk_write(mlg_backend_session *session, uint32_t region, uint64_t offset, uint64_t size,
                         const void *host);
 mlg_status mlg_vk_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
+uint64_t   mlg_vk_max_buffer(const mlg_backend_device *device);
+const char *mlg_vk_why_no_devices(void);
 
 extern const mlg_backend mlg_vulkan_backend;
 

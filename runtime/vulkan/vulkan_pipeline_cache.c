@@ -8,17 +8,14 @@
  * in host byte order (a cache never travels between machines). The data itself must also start
  * with Vulkan's own cache header for the same device. Anything that does not match is a miss;
  * the caller rebuilds and overwrites the entry. */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "vulkan_internal.h"
+#include "cache_entry.h"
 #include "file_util.h"
+#include "vulkan_internal.h"
 
 #define CACHE_MAGIC "MLGVKPC"
 #define CACHE_FORMAT 1u
@@ -88,30 +85,26 @@ int mlg_vk_cache_load(const char *dir, mlg_vk_cache_key key, const VkPhysicalDev
   *out_size = 0;
   char path[4096];
   mlg_vk_cache_path(dir, key, path, sizeof path);
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  uint8_t header[HEADER_SIZE], want[HEADER_SIZE];
-  uint8_t *data = NULL;
+  uint8_t *file, want[HEADER_SIZE];
+  size_t n;
+  if (mlg_cache_read(path, HEADER_SIZE + MAX_DATA, &file, &n) != 0) return -1;
   uint64_t size = 0, hash = 0;
-  int ok = fread(header, 1, sizeof header, f) == sizeof header;
+  int ok = n >= HEADER_SIZE;
   if (ok) {
-    memcpy(&size, header + 48, 8);
-    memcpy(&hash, header + 56, 8);
+    memcpy(&size, file + 48, 8);
+    memcpy(&hash, file + 56, 8);
     make_header(want, key, props, size, hash);
     /* Everything but size and data hash must be exactly ours: device, driver, UUID, key. */
-    ok = memcmp(header, want, 48) == 0 && size > 0 && size <= MAX_DATA;
+    ok = memcmp(file, want, 48) == 0 && size > 0 && size == n - HEADER_SIZE &&
+         mlg_fnv1a(SEED_A, file + HEADER_SIZE, (size_t)size) == hash &&
+         vulkan_header_matches(file + HEADER_SIZE, (size_t)size, props);
   }
-  if (ok) {
-    data = malloc((size_t)size);
-    ok = data && fread(data, 1, (size_t)size, f) == size && fgetc(f) == EOF && mlg_fnv1a(SEED_A, data, (size_t)size) == hash &&
-         vulkan_header_matches(data, (size_t)size, props);
-  }
-  fclose(f);
   if (!ok) {
-    free(data);
+    free(file);
     return -1;
   }
-  *out_data = data;
+  memmove(file, file + HEADER_SIZE, (size_t)size);
+  *out_data = file;
   *out_size = (size_t)size;
   return 0;
 }

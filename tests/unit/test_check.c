@@ -359,8 +359,9 @@ static const bad_case bad_cases[] = {
     "3:22: error: relu: too many arguments (at most 1)", 1 },
   { "model m {\n  input x : f32[1, 4]\n  output y = linear(x)\n}\n",
     "3:14: error: linear: expected at least 2 inputs, got 1", 1 },
-  { "model m {\n  input x : f16[1, 4]\n  output y = relu(x)\n}\n",
-    "2:13: error: f16 is not supported yet", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  input i : i32[1, 4]\n  output y = x * i\n}\n",
+    "4:18: error: mul: input 1 is i32 but input 0 is f32; mlg does not mix them: convert one with "
+    "cast(..., dtype=f32)", 1 },
   { "model m {\n  dim C = 64\n  dim H = 5\n  dim D = C / H\n  input x : f32[D]\n  output y = relu(x)\n}\n",
     "4:11: error: dim D = C / H: 64 / 5 is not an integer; a dim must divide exactly\n", 1 },
   { "model m {\n  dim N = 0\n  input x : f32[N]\n  output y = relu(x)\n}\n",
@@ -397,7 +398,7 @@ static const bad_case bad_cases[] = {
   { "model m {\n  input x : f32[4]\n  output y = 2 * 3\n}\n",
     "3:10: error: output 'y' must be a tensor, not a compile-time scalar", 1 },
   { "model m {\n  input x : f32[10, 4]\n  input i : f32[3]\n  output y = gather(x, i)\n}\n",
-    "4:24: error: gather: input 1 must be i32, got f32", 1 },
+    "4:24: error: gather: input 1 (the indices) must be i32 or i64, got f32", 1 },
   { "model m {\n  input x : f32[4]\n  param w : f32[4] = glorot\n  output y = x * w\n}\n",
     "3:22: error: a param initializer is zeros, ones, normal(mean, std, seed=S) or uniform(lo, hi, seed=S)", 1 },
   { "model m {\n  input x : f32[4]\n  output y = relu(x)\n  output y\n}\n",
@@ -471,6 +472,15 @@ static const bad_case bad_cases[] = {
     "4:24: error: gather: index -4 at position [1] is out of range for axis 1 of size 3 (valid: -3 to 2)", 1 },
   { "model m {\n  input x : f32[1, 4]\n  output y = relu(x, dim=1)\n}\n",
     "3:22: error: relu: unknown attribute 'dim' (relu takes no attributes)", 1 },
+  /* enum attributes take a bare name, never a value, and never look a binding up */
+  { "model m {\n  input x : f32[1, 4]\n  output y = gelu(x, approximate=1)\n}\n",
+    "3:34: error: gelu: attribute 'approximate' expects one of none, tanh, written as a bare name "
+    "(approximate=none)", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  output y = gelu(x, Tanh)\n}\n",
+    "3:22: error: gelu: attribute 'approximate' is one of none, tanh, not 'Tanh'; did you mean "
+    "'tanh'?", 1 },
+  { "model m {\n  input x : f32[1, 4]\n  erf = x\n  output y = gelu(x, approximate=erf)\n}\n",
+    "4:34: error: gelu: attribute 'approximate' is one of none, tanh, not 'erf'", 1 },
 };
 
 static int parses(const char *text) {

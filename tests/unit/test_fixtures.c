@@ -24,6 +24,7 @@
 
 #include "bundle.h"
 #include "compile.h"
+#include "dtype.h"
 #include "mlg.h"
 #include "tensor_file.h"
 
@@ -94,15 +95,23 @@ static int scan_cases(const char *root, int models, const char *filter) {
   return g_n_cases - first;
 }
 
-/* Reads `rtol=A atol=B` from the tolerance file (lines starting with '#' are reasons). */
-static int read_tolerance(const char *path, double *rtol, double *atol) {
+/* Reads `rtol=A atol=B` from the tolerance file (lines starting with '#' are reasons), and for
+ * integer outputs the optional `quantum=Q fraction=F` (default 0 and 0: exactly equal). */
+typedef struct tolerance {
+  double rtol, atol;
+  double quantum, fraction;
+} tolerance;
+
+static int read_tolerance(const char *path, tolerance *t) {
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   char line[512];
   int found = 0;
+  t->quantum = t->fraction = 0.0;
   while (fgets(line, sizeof line, f)) {
     if (line[0] == '#' || line[0] == '\n') continue;
-    if (sscanf(line, "rtol=%lf atol=%lf", rtol, atol) == 2) found = 1;
+    if (sscanf(line, "rtol=%lf atol=%lf", &t->rtol, &t->atol) == 2) found = 1;
+    (void)sscanf(line, "quantum=%lf fraction=%lf", &t->quantum, &t->fraction);
   }
   fclose(f);
   return found ? 0 : -1;
@@ -142,22 +151,29 @@ static int count_expected(const char *dir) {
   return n;
 }
 
-/* Compares one output elementwise; on mismatch fails the test with the worst element. */
-static void compare_output(const fixture_case *c, const char *out_name, const float *got,
-                           const float *want, size_t n, const int64_t *dims, int rank,
-                           double rtol, double atol) {
+/* Compares one output elementwise, both as `dtype` in host form (the .npy's); on mismatch fails
+ * the test with the worst element. Floats (f32, f16) within the tolerance (NaN where the
+ * reference has NaN, infinities exactly); integers and bools exactly. */
+static void compare_output(const fixture_case *c, const char *out_name, uint32_t dtype,
+                           const void *got, const void *want, size_t n, const int64_t *dims,
+                           int rank, double rtol, double atol) {
+  int exact = dtype != MLG_DT_F32 && dtype != MLG_DT_F16;
   size_t n_bad = 0, worst = 0;
   double worst_excess = -1.0;
   for (size_t i = 0; i < n; i++) {
-    double g = got[i], w = want[i];
+    double g = mlg_dtype_host_value(dtype, got, i), w = mlg_dtype_host_value(dtype, want, i);
     double allowed = atol + rtol * fabs(w);
     double excess;
-    if (isnan(w))
+    if (exact)
+      excess = g == w ? 0.0 : INFINITY;
+    else if (isnan(w))
       excess = isnan(g) ? 0.0 : INFINITY;
     else if (isinf(w))
       excess = (g == w) ? 0.0 : INFINITY;
     else if (!isfinite(g))
       excess = INFINITY;
+    else if (allowed == 0)
+      excess = g == w ? 0.0 : INFINITY; /* rtol = atol = 0: exact */
     else
       excess = fabs(g - w) / allowed;
     if (excess > 1.0) n_bad++;
@@ -172,11 +188,44 @@ static void compare_output(const fixture_case *c, const char *out_name, const fl
   if (n_bad == 0) return;
   char where[256];
   format_index(dims, rank, worst, where, sizeof where);
+  double g = mlg_dtype_host_value(dtype, got, worst), w = mlg_dtype_host_value(dtype, want, worst);
+  if (exact)
+    ck_abort_msg("%s: output '%s' (%s): %zu of %zu elements differ; first worst at %s (flat %zu): "
+                 "got %.17g, want %.17g", c->name, out_name, mlg_dtype_get(dtype)->name, n_bad, n,
+                 where, worst, g, w);
   ck_abort_msg("%s: output '%s': %zu of %zu elements outside rtol=%g atol=%g; worst at %s "
                "(flat %zu): got %.9g, want %.9g (|diff| %.3g, allowed %.3g)",
-               c->name, out_name, n_bad, n, rtol, atol, where, worst, (double)got[worst],
-               (double)want[worst], fabs((double)got[worst] - (double)want[worst]),
-               atol + rtol * fabs((double)want[worst]));
+               c->name, out_name, n_bad, n, rtol, atol, where, worst, g, w, fabs(g - w),
+               atol + rtol * fabs(w));
+}
+
+/* Compares an integer output: every element at most tol->quantum from the reference, and at
+ * most the fraction tol->fraction of them different at all (quantized results may round a tie
+ * the other way, docs/testing.md). */
+static void compare_ints(const fixture_case *c, const char *out_name, int dtype, const void *got,
+                         const void *want, size_t n, const int64_t *dims, int rank,
+                         const tolerance *tol) {
+  size_t n_diff = 0, worst = 0;
+  double worst_diff = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs(mlg_dtype_host_value((uint32_t)dtype, got, i) - mlg_dtype_host_value((uint32_t)dtype, want, i));
+    if (d > 0) n_diff++;
+    if (d > worst_diff) {
+      worst_diff = d;
+      worst = i;
+    }
+  }
+  double frac = n ? (double)n_diff / (double)n : 0.0;
+  if (getenv("MLG_FIXTURES_VERBOSE"))
+    printf("%-40s %-10s %zu of %zu elements differ (at most %g apart)\n", c->name, out_name,
+           n_diff, n, worst_diff);
+  if (worst_diff <= tol->quantum && frac <= tol->fraction) return;
+  char where[256];
+  format_index(dims, rank, worst, where, sizeof where);
+  ck_abort_msg("%s: output '%s': %zu of %zu elements differ (allowed: a fraction %g, each at most "
+               "%g apart); worst at %s: got %.0f, want %.0f", c->name, out_name, n_diff, n,
+               tol->fraction, tol->quantum, where, mlg_dtype_host_value((uint32_t)dtype, got, worst),
+               mlg_dtype_host_value((uint32_t)dtype, want, worst));
 }
 
 /* The device the suite runs on: $MLG_TEST_DEVICE ("cpu" = the first CPU device, PoCL;
@@ -268,8 +317,9 @@ static void set_inputs(const fixture_case *c, const mlg_model *model, mlg_sessio
     for (int d = 0; same && d < t.rank; d++) same = t.dims[d] == info.dims[d];
     if (!same) {
       mlg_tf_tensor_free(&t);
-      ck_abort_msg("%s: input '%s': model wants %s%s, %s holds %s", c->name, info.name,
-                   info.dtype == MLG_DTYPE_I32 ? "i32" : "f32", want_dims, path, got_dims);
+      ck_abort_msg("%s: input '%s': model wants %s%s, %s holds %s%s", c->name, info.name,
+                   mlg_dtype_get((uint32_t)info.dtype)->name, want_dims, path,
+                   mlg_dtype_get((uint32_t)t.dtype)->name, got_dims);
     }
     mlg_status st = mlg_session_set_input(session, info.name, t.data, t.size);
     mlg_tf_tensor_free(&t);
@@ -279,9 +329,9 @@ static void set_inputs(const fixture_case *c, const mlg_model *model, mlg_sessio
 
 static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_session *session) {
   char path[PATH_LEN], err[512];
-  double rtol, atol;
+  tolerance tol;
   tjoin(path, sizeof path, c->dir, "tolerance");
-  ck_assert_msg(read_tolerance(path, &rtol, &atol) == 0,
+  ck_assert_msg(read_tolerance(path, &tol) == 0,
                 "%s: %s is missing or has no 'rtol=... atol=...' line", c->name, path);
   int n_out = mlg_model_output_count(model);
   ck_assert_msg(n_out == count_expected(c->dir),
@@ -299,14 +349,17 @@ static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_ses
     char want_dims[128], got_dims[128];
     format_dims(want.dims, want.rank, want_dims, sizeof want_dims);
     format_dims(info.dims, info.rank, got_dims, sizeof got_dims);
-    int same = want.rank == info.rank && info.dtype == MLG_DTYPE_F32 && want.size == info.bytes;
+    int same = want.rank == info.rank && (int)want.dtype == (int)info.dtype &&
+               want.size == info.bytes;
     for (int d = 0; same && d < want.rank; d++) same = want.dims[d] == info.dims[d];
     if (!same) {
+      int want_dtype = (int)want.dtype;
       mlg_tf_tensor_free(&want);
-      ck_abort_msg("%s: output '%s': model gives %s%s, reference is f32%s", c->name, info.name,
-                   info.dtype == MLG_DTYPE_I32 ? "i32" : "f32", got_dims, want_dims);
+      ck_abort_msg("%s: output '%s': model gives %s%s, reference is %s%s", c->name, info.name,
+                   mlg_dtype_get((uint32_t)info.dtype)->name, got_dims,
+                   mlg_dtype_get((uint32_t)want_dtype)->name, want_dims);
     }
-    float *got = malloc(info.bytes ? info.bytes : 1);
+    void *got = malloc(info.bytes ? info.bytes : 1);
     ck_assert_ptr_nonnull(got);
     mlg_status st = mlg_session_get_output(session, info.name, got, info.bytes);
     if (st != MLG_OK) {
@@ -314,8 +367,13 @@ static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_ses
       mlg_tf_tensor_free(&want);
       ck_abort_msg("%s: get_output '%s': %s", c->name, info.name, mlg_last_error());
     }
-    compare_output(c, info.name, got, want.data, info.bytes / sizeof(float), info.dims,
-                   info.rank, rtol, atol);
+    uint32_t dt = (uint32_t)info.dtype;
+    size_t n = info.bytes / (size_t)mlg_dtype_get(dt)->host_bytes;
+    /* Quantized outputs may be a quantum apart on a stated fraction (rounding of ties). */
+    if (tol.quantum > 0 && dt != MLG_DT_F32 && dt != MLG_DT_F16)
+      compare_ints(c, info.name, info.dtype, got, want.data, n, info.dims, info.rank, &tol);
+    else
+      compare_output(c, info.name, dt, got, want.data, n, info.dims, info.rank, tol.rtol, tol.atol);
     free(got);
     mlg_tf_tensor_free(&want);
   }
@@ -351,7 +409,7 @@ static void compare_expected(const fixture_case *c, const char *name, const floa
                 c->name, name, err);
   ck_assert_msg(want.size == n * sizeof(float), "%s: '%s': %zu values, the reference has %zu", c->name,
                 name, n, want.size / sizeof(float));
-  compare_output(c, name, got, want.data, n, want.dims, want.rank, rtol, atol);
+  compare_output(c, name, MLG_DT_F32, got, want.data, n, want.dims, want.rank, rtol, atol);
   mlg_tf_tensor_free(&want);
 }
 
@@ -359,9 +417,10 @@ static void compare_expected(const fixture_case *c, const char *name, const floa
  * batch...]); then each step's loss and every param against expected/. */
 static void run_train_bundle(const fixture_case *c, mlg_model *model, mlg_session *session, int steps) {
   char path[PATH_LEN], err[512];
-  double rtol, atol;
+  tolerance tol;
   tjoin(path, sizeof path, c->dir, "tolerance");
-  ck_assert_int_eq(read_tolerance(path, &rtol, &atol), 0);
+  ck_assert_int_eq(read_tolerance(path, &tol), 0);
+  const double rtol = tol.rtol, atol = tol.atol;
   int n_in = mlg_model_input_count(model), n_params = mlg_model_param_count(model);
   ck_assert_msg(count_expected(c->dir) == n_params + 1, "%s: %d params and the loss, but expected/ holds %d",
                 c->name, n_params, count_expected(c->dir));
@@ -524,9 +583,10 @@ START_TEST(test_cross_backend) {
   const fixture_case *c = &g_cases[g_n_ops + _i];
   char weights[PATH_LEN], path[PATH_LEN];
   const char *w = case_weights(c, weights, sizeof weights);
-  double rtol, atol;
+  tolerance tol;
   tjoin(path, sizeof path, c->dir, "tolerance");
-  ck_assert_int_eq(read_tolerance(path, &rtol, &atol), 0);
+  ck_assert_int_eq(read_tolerance(path, &tol), 0);
+  double rtol = tol.rtol, atol = tol.atol;
   size_t n_cl = 0, n_vk = 0, size_cl = 0, size_vk = 0;
   uint8_t *b_cl = compile_for(c, w, 2, MLGB_TARGET_OPENCL, &size_cl);
   uint8_t *b_vk = compile_for(c, w, 2, MLGB_TARGET_VULKAN, &size_vk);

@@ -1,6 +1,7 @@
 /* test_fuzz.c — a fuzz smoke test of the front ends: a few thousand generated and mutated
  * inputs through mlg_parse + mlg_check (and a subset through mlg_compile at -O2, -O1 and -O0),
- * and mutated ONNX models (tests/onnx/) through the ONNX importer.
+ * and mutated ONNX models (tests/onnx/) through the ONNX importer; and what libFuzzer found
+ * (tests/fuzz/regress/), each input that once crashed.
  *
  * For every input: it either checks cleanly (a graph, no errors) or reports at least one error
  * (no graph) — never both, never neither — and it never crashes (ASan/UBSan turn a crash or an
@@ -406,15 +407,32 @@ static void gen_type(rng *r, buf *b) {
   buf_puts(b, "]");
 }
 
-static void gen_attr_value(rng *r, buf *b, mlg_attr_kind kind) {
+static void gen_attr_value(rng *r, buf *b, const mlg_attr_def *ad) {
   static const int64_t ints[] = {-3, -2, -1, 0, 1, 1, 2, 3, 4, 8, 100, INT64_C(4611686018427387904)};
   size_t n_ints = sizeof(ints) / sizeof(ints[0]);
+  mlg_attr_kind kind = ad->kind;
   /* Mostly the right kind, sometimes another. */
-  if (rng_below(r, 5) == 0) kind = (mlg_attr_kind)(1 + rng_below(r, 3));
+  if (rng_below(r, 5) == 0) kind = (mlg_attr_kind)(1 + rng_below(r, 5));
   switch (kind) {
   case MLG_ATTR_FLOAT:
     buf_printf(b, "%g", (double)(int64_t)rng_below(r, 2000) / 100.0 - 5.0);
     break;
+  case MLG_ATTR_FLOATS: {
+    size_t n = rng_below(r, MLG_MAX_ATTR_INTS + 2);
+    buf_puts(b, "[");
+    for (size_t i = 0; i < n; i++)
+      buf_printf(b, "%s%g", i ? ", " : "", (double)(int64_t)rng_below(r, 800) / 100.0 - 2.0);
+    buf_puts(b, "]");
+    break;
+  }
+  case MLG_ATTR_ENUM: {
+    /* One of its names, or a name it does not take. */
+    size_t n = 0;
+    while (ad->choices && ad->choices[n]) n++;
+    if (n == 0 || rng_below(r, 6) == 0) buf_puts(b, "nonesuch");
+    else buf_puts(b, ad->choices[rng_below(r, n)]);
+    break;
+  }
   case MLG_ATTR_INTS: {
     size_t n = rng_below(r, MLG_MAX_ATTR_INTS + 2);
     buf_puts(b, "[");
@@ -465,7 +483,7 @@ static void gen_op_program(rng *r, buf *b) {
       if (!def->attrs[a].required && rng_below(r, 2)) continue;
       if (def->attrs[a].required && rng_below(r, 20) == 0) continue;
       buf_printf(b, "%s%s=", sep, def->attrs[a].name);
-      gen_attr_value(r, b, def->attrs[a].kind);
+      gen_attr_value(r, b, &def->attrs[a]);
       sep = ", ";
     }
     buf_puts(b, ")\n");
@@ -634,6 +652,31 @@ START_TEST(onnx_mutations) {
   for (int k = 0; k < N_MODELS; k++) free(orig[k]);
   report("onnx", &st, t0, stopped);
   ck_assert_int_gt(st.rejected, 0);
+}
+END_TEST
+
+/* What the libFuzzer harnesses found (tests/fuzz/regress/<harness>/, one file per finding, named
+ * after what it broke): each must now import or be refused, and compile when it imports. */
+START_TEST(fuzz_findings) {
+  const char *dir = MLG_SOURCE_DIR "/tests/fuzz/regress/onnx";
+  DIR *d = opendir(dir);
+  ck_assert_msg(d != NULL, "%s", dir);
+  stats st = {0};
+  double t0 = now_s();
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    uint8_t *bytes;
+    size_t len;
+    ck_assert_msg(mlg_onnx_read_bytes(path, &bytes, &len, err, sizeof err) == 0, "%s", err);
+    run_onnx(bytes, len, e->d_name, 1, &st);
+    free(bytes);
+  }
+  closedir(d);
+  report("fuzz findings", &st, t0, 0);
+  ck_assert_int_gt(st.inputs, 0);
 }
 END_TEST
 
@@ -814,6 +857,7 @@ int main(void) {
   tcase_add_test(tc, long_lines);
   tcase_add_test(tc, huge_dims);
   tcase_add_test(tc, onnx_mutations);
+  tcase_add_test(tc, fuzz_findings);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -88,6 +88,57 @@ START_TEST(test_round_trip) {
 }
 END_TEST
 
+/* Identity fields filled to the last byte without a terminator, and GFLOP/s of 1e300 (301
+ * digits each): the text grows to fit (it used to be written past a fixed buffer), and the
+ * table reads back. Hostile input from issue 15. */
+START_TEST(test_format_long_fields) {
+  mlg_gemm_tuning t = sample(), back;
+  memset(t.device, 'D', sizeof t.device);
+  memset(t.driver, 'v', sizeof t.driver);
+  memset(t.backend, 'b', sizeof t.backend);
+  for (int c = 0; c < MLG_GEMM_N_CLASSES; c++) t.cls[c] = (mlg_gemm_tiles){64, 64, 16, 4, 4, 1e300};
+  char *text;
+  size_t size;
+  char err[256];
+  ck_assert_int_eq(mlg_gemm_tuning_format(&t, &text, &size), 0);
+  ck_assert_uint_eq(strlen(text), size);
+  ck_assert_uint_gt(size, 3 * 300);
+  ck_assert_msg(mlg_gemm_tuning_parse(text, size, &back, err, sizeof err) == 0, "%s", err);
+  ck_assert_uint_eq(strlen(back.device), sizeof t.device - 1);
+  ck_assert_uint_eq(strlen(back.driver), sizeof t.driver - 1);
+  ck_assert_double_eq_tol(back.cls[MLG_GEMM_HUGE].gflops, 1e300, 1e288);
+  free(text);
+}
+END_TEST
+
+/* A tuning table is a small text file: /dev/zero, a FIFO and a folder are refused at once
+ * (they used to be read without end, or hang), and so is a file over 1 MiB. */
+START_TEST(test_load_not_regular) {
+  mlg_gemm_tuning t;
+  char err[512], path[512];
+  ck_assert_int_ne(mlg_gemm_tuning_load("/dev/zero", &t, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "/dev/zero: is a character device, not a regular file"), "%s", err);
+  snprintf(path, sizeof path, "%s/test_gemm_tuning_fifo_%ld", MLG_BINARY_DIR, (long)getpid());
+  unlink(path);
+  ck_assert_int_eq(mkfifo(path, 0600), 0);
+  alarm(20); /* a hang fails the test instead of the suite's timeout */
+  ck_assert_int_ne(mlg_gemm_tuning_load(path, &t, err, sizeof err), 0);
+  alarm(0);
+  ck_assert_msg(strstr(err, "is a FIFO, not a regular file"), "%s", err);
+  unlink(path);
+  ck_assert_int_ne(mlg_gemm_tuning_load(MLG_BINARY_DIR, &t, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "is a folder"), "%s", err);
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(fseek(f, (2 << 20) - 1, SEEK_SET), 0);
+  fputc('\n', f);
+  fclose(f);
+  ck_assert_int_ne(mlg_gemm_tuning_load(path, &t, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "the file has 2.00 MiB, more than the 1.00 MiB this reader takes"), "%s", err);
+  unlink(path);
+}
+END_TEST
+
 START_TEST(test_truncated_and_flipped) {
   mlg_gemm_tuning t = sample();
   char *text;
@@ -754,6 +805,8 @@ int main(void) {
   TCase *table = tcase_create("table");
   tcase_add_test(table, test_round_trip);
   tcase_add_test(table, test_truncated_and_flipped);
+  tcase_add_test(table, test_format_long_fields);
+  tcase_add_test(table, test_load_not_regular);
   tcase_add_test(table, test_bad_content);
   tcase_add_test(table, test_identity_and_classes);
   tcase_add_test(table, test_apply);

@@ -181,6 +181,8 @@ static kir_expr *sf_gelu(kir_builder *b, kir_expr **in, const void *u) { return 
 static kir_expr *sf_gelu_tanh(kir_builder *b, kir_expr **in, const void *u) {
   return kt_sf_gelu_tanh(b, in[0]);
 }
+/* The IR's own erf (the templates build fastmath.h's form instead). */
+static kir_expr *sf_ir_erf(kir_builder *b, kir_expr **in, const void *u) { return kir_un(b, KIR_ERF, in[0]); }
 static kir_expr *sf_pow(kir_builder *b, kir_expr **in, const void *u) {
   return kt_sf_pow(b, in[0], in[1]);
 }
@@ -196,6 +198,14 @@ static kir_expr *sf_sigmoid(kir_builder *b, kir_expr **in, const void *u) {
 }
 static kir_expr *sf_leaky(kir_builder *b, kir_expr **in, const void *u) {
   return kt_sf_leaky_relu(b, in[0], 0.01);
+}
+static kir_expr *sf_sin(kir_builder *b, kir_expr **in, const void *u) { return kt_sf_sin(b, in[0]); }
+static kir_expr *sf_tan(kir_builder *b, kir_expr **in, const void *u) { return kt_sf_tan(b, in[0]); }
+static kir_expr *sf_fmod(kir_builder *b, kir_expr **in, const void *u) {
+  return kt_sf_fmod(b, in[0], in[1]);
+}
+static kir_expr *sf_round(kir_builder *b, kir_expr **in, const void *u) {
+  return kt_sf_round(b, in[0]);
 }
 static kir_expr *sf_unary_mix(kir_builder *b, kir_expr **in, const void *u) {
   kir_expr *x = in[0];
@@ -225,11 +235,17 @@ static kir_kernel *ew(kir_module *m, const char *name, kt_scalar_fn fn, int n_in
 START_TEST(test_helpers_only_where_used) {
   kir_module *m = kir_module_new();
   struct { kt_scalar_fn fn; int n_in; const char *has; const char *lacks; } cases[] = {
-    {sf_gelu, 1, "float mlg_erf(float x)", "mlg_tanh"},
+    {sf_ir_erf, 1, "float mlg_erf(float x)", "mlg_tanh"},
+    /* fastmath.h's erf: arithmetic and 2^n through intBitsToFloat, no helper. */
+    {sf_gelu, 1, "intBitsToFloat(int(", "mlg_erf"},
     {sf_gelu_tanh, 1, "float mlg_tanh(float x)", "mlg_erf"},
     {sf_pow, 2, "float mlg_pow(float x, float y)", "mlg_erf"},
     {sf_clamp, 1, "float mlg_fmax(float a, float b)", "mlg_pow"},
     {sf_add, 2, "void main", "mlg_"},
+    {sf_sin, 1, "float mlg_sin(float x)", "mlg_cos"},
+    {sf_tan, 1, "int mlg_trig(float x, out float s, out float c)", "mlg_sin"},
+    {sf_fmod, 2, "float mlg_fmod(float a, float b)", "mlg_trig"},
+    {sf_round, 1, "roundEven(v0)", "mlg_"},
   };
   for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
     char name[32];
@@ -804,7 +820,7 @@ START_TEST(test_subgroup_nodes) {
   ck_assert_int_eq(kir_eval(kir_subgroup_reduce(b, KIR_ADD, kir_f32(b, 1.0)), NULL, &out), -1);
   ck_assert(!kir_builder_failed(b));
   /* Misuse poisons the builder: another op, a vector, a bad builtin. */
-  ck_assert_ptr_null(kir_subgroup_reduce(b, KIR_MUL, kir_f32(b, 1.0)));
+  ck_assert_ptr_null(kir_subgroup_reduce(b, KIR_SUB, kir_f32(b, 1.0)));
   ck_assert(kir_builder_failed(b));
   ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
   b = kir_kernel_begin(m, "k_vec", 1, 1, 1);
@@ -889,6 +905,36 @@ START_TEST(test_compile_option_subgroups) {
 }
 END_TEST
 
+/* Storage types: packed uint words, helpers per buffer, atomics for the stores, the half
+ * rounding helper only where a half is stored; and shaderc takes it. */
+START_TEST(test_storage_types) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  ck_assert_int_eq(build_storage(m, &k), 0);
+  char *s = print_glsl(k);
+  FILE *dump = getenv("MLG_DUMP_GLSL") ? stderr : NULL;
+  if (dump) fputs(s, dump);
+  ck_assert_ptr_nonnull(strstr(s, "restrict readonly buffer B0 { uint h[]; };"));
+  ck_assert_ptr_nonnull(strstr(s, "restrict buffer B4 { uint yh[]; };")); /* not writeonly */
+  ck_assert_ptr_nonnull(strstr(s, "float mlg_ld_h(uint mlg_i) {\n"
+                                  "  vec2 mlg_h = unpackHalf2x16(h[mlg_i >> 1u]);"));
+  ck_assert_ptr_nonnull(strstr(s, "return bitfieldExtract(int(s8[mlg_i >> 2u]), int(mlg_i & 3u) * 8, 8);"));
+  ck_assert_ptr_nonnull(strstr(s, "return int(bitfieldExtract(u8[mlg_i >> 2u], int(mlg_i & 3u) * 8, 8));"));
+  ck_assert_ptr_nonnull(strstr(s, "atomicAnd(yh[mlg_i >> 1u], ~(0xFFFFu << mlg_s));"));
+  ck_assert_ptr_nonnull(strstr(s, "atomicOr(yh[mlg_i >> 1u], mlg_f16_bits(mlg_v) << mlg_s);"));
+  ck_assert_ptr_nonnull(strstr(s, "atomicOr(yb[mlg_i >> 2u], (mlg_v ? 1u : 0u) << mlg_s);"));
+  ck_assert_ptr_nonnull(strstr(s, "uint mlg_f16_bits(float v) {"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_st_yh(pc.off[4] + i, mlg_ld_h(pc.off[0] + i) * 2.0);\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_st_yi(pc.off[6] + i, mlg_ld_s8(pc.off[2] + i) + mlg_ld_u8(pc.off[3] + i));\n"));
+  free(s);
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  compile_ok(sc, k, "storage types");
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
 static Suite *glsl_suite(void) {
   Suite *s = suite_create("glsl");
   TCase *tc = tcase_create("printer");
@@ -896,6 +942,7 @@ static Suite *glsl_suite(void) {
   tcase_add_test(tc, test_text_mixed);
   tcase_add_test(tc, test_helpers_only_where_used);
   tcase_add_test(tc, test_vectors);
+  tcase_add_test(tc, test_storage_types);
   tcase_add_test(tc, test_vector_locals);
   tcase_add_test(tc, test_refuses_too_many_buffers_and_reserved_names);
   suite_add_tcase(s, tc);

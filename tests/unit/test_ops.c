@@ -9,11 +9,20 @@
 #include "op.h"
 #include "ops/op_util.h"
 
-/* "f32[1, 784]" / "i32[]" → mlg_type. */
+/* "f32[1, 784]" / "i32[]" / "bool[2]" → mlg_type. */
 static mlg_type ty(const char *spec) {
-  mlg_type t = { .dtype = strncmp(spec, "i32", 3) == 0 ? MLG_I32 : MLG_F32 };
+  mlg_type t = { .dtype = MLG_F32 };
   const char *p = strchr(spec, '[');
   ck_assert_ptr_nonnull(p);
+  int found = 0;
+  for (int d = 0; d < MLG_N_DTYPES && !found; d++) {
+    const char *name = mlg_dtype_name((mlg_ir_dtype)d);
+    if (strlen(name) == (size_t)(p - spec) && strncmp(spec, name, strlen(name)) == 0) {
+      t.dtype = (mlg_ir_dtype)d;
+      found = 1;
+    }
+  }
+  ck_assert_msg(found, "dtype of %s", spec);
   p++;
   while (*p && *p != ']') {
     char *end;
@@ -34,6 +43,10 @@ static mlg_attr ints(int n, ...) {
 }
 static mlg_attr one(long long v) { return (mlg_attr){ .kind = MLG_ATTR_INT, .n = 1, .ints = { v } }; }
 static mlg_attr flt(double v) { return (mlg_attr){ .kind = MLG_ATTR_FLOAT, .n = 1, .f = v }; }
+static mlg_attr flts2(double a, double b) {
+  return (mlg_attr){ .kind = MLG_ATTR_FLOATS, .n = 2, .floats = { a, b } };
+}
+static mlg_attr choice(long long i) { return (mlg_attr){ .kind = MLG_ATTR_ENUM, .n = 1, .ints = { i } }; }
 
 /* One call of a shape rule: inputs as type specs, attributes given by name over the defaults. */
 typedef struct call {
@@ -181,10 +194,55 @@ START_TEST(test_elementwise) {
   call_init(&c, "pow");
   ck_assert_int_ne(run(&c, 2, "f32[2]", "i32[2]"), 0);
   ck_assert_int_eq(c.err.input, 1);
-  ck_assert_str_eq(c.err.msg, "input 1 must be f32, got i32");
+  ck_assert_str_eq(c.err.msg, "input 1 is i32 but input 0 is f32; mlg does not mix them: convert "
+                              "one with cast(..., dtype=f32)");
+  ck_assert_int_ne(run(&c, 2, "i32[2]", "i32[2]"), 0); /* no integer pow, nor division */
+  ck_assert_str_eq(c.err.msg, "input 0 must be f32 or f16, got i32 (convert it with "
+                              "cast(..., dtype=f32))");
+  /* Promotions: f16 with f32, and integer types, mix (language.md); bool has no arithmetic. */
+  call_init(&c, "add");
+  run_rc = run(&c, 2, "f16[2]", "f32[3, 2]");
+  ASSERT_OK(c, "f32[3, 2]");
+  run_rc = run(&c, 2, "f16[2]", "f16[2]");
+  ASSERT_OK(c, "f16[2]");
+  run_rc = run(&c, 2, "i8[2]", "u8[2]");
+  ASSERT_OK(c, "i32[2]");
+  run_rc = run(&c, 2, "i32[2]", "i64[2]");
+  ASSERT_OK(c, "i64[2]");
+  run_rc = run(&c, 2, "u8[2]", "u8[2]");
+  ASSERT_OK(c, "u8[2]");
+  ck_assert_int_ne(run(&c, 2, "bool[2]", "bool[2]"), 0);
+  ck_assert_str_eq(c.err.msg, "input 0 is bool, which has no arithmetic (convert it with "
+                              "cast(..., dtype=f32), or use the logical_* ops)");
+  ck_assert_int_ne(run(&c, 2, "f16[2]", "i64[2]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  call_init(&c, "neg");
+  run_rc = run(&c, 1, "i8[3]");
+  ASSERT_OK(c, "i8[3]");
+  call_init(&c, "exp");
+  run_rc = run(&c, 1, "f16[3]");
+  ASSERT_OK(c, "f16[3]");
+  ck_assert_int_ne(run(&c, 1, "i32[3]"), 0);
   call_init(&c, "gelu");
   run_rc = run(&c, 1, "f32[7, 3]");
   ASSERT_OK(c, "f32[7, 3]");
+  /* approximate is an enum: its default is the first of its choices, none */
+  ck_assert(get(&c, "approximate")->kind == MLG_ATTR_ENUM && get(&c, "approximate")->ints[0] == 0);
+  ck_assert_str_eq(mlg_attr_choice(&c.def->attrs[0], 1), "tanh");
+  ck_assert_ptr_null(mlg_attr_choice(&c.def->attrs[0], 2));
+  call_init(&c, "fmod");
+  run_rc = run(&c, 2, "f32[3, 1, 5]", "f32[4, 5]");
+  ASSERT_OK(c, "f32[3, 4, 5]");
+  ck_assert_int_ne(run(&c, 2, "f32[3]", "i32[3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  static const char *const unary_new[] = {"sin", "cos", "tan", "floor", "ceil", "round", "sign",
+                                          "reciprocal"};
+  for (size_t i = 0; i < sizeof unary_new / sizeof unary_new[0]; i++) {
+    call_init(&c, unary_new[i]);
+    run_rc = run(&c, 1, "f32[2, 1, 3]");
+    ASSERT_OK(c, "f32[2, 1, 3]");
+    ck_assert_int_ne(run(&c, 1, "i32[2]"), 0);
+  }
   call_init(&c, "relu");
   ck_assert_int_ne(run(&c, 1, "i32[3]"), 0);
   ck_assert_int_eq(c.err.input, 0);
@@ -201,6 +259,75 @@ START_TEST(test_elementwise) {
   set(&c, "lo", flt(7));
   ck_assert_int_ne(run(&c, 1, "f32[2]"), 0);
   ck_assert_str_eq(c.err.msg, "lo (7) is greater than hi (6)");
+}
+END_TEST
+
+/* Comparisons, logic, where, cast, argmax/argmin: what dtypes they take and give. */
+START_TEST(test_types_ops) {
+  call c;
+  int run_rc;
+  call_init(&c, "less");
+  run_rc = run(&c, 2, "f32[2, 1, 4]", "f32[3, 1]");
+  ASSERT_OK(c, "bool[2, 3, 4]");
+  run_rc = run(&c, 2, "u8[4]", "i32[]");
+  ASSERT_OK(c, "bool[4]");
+  run_rc = run(&c, 2, "bool[4]", "bool[4]");
+  ASSERT_OK(c, "bool[4]");
+  ck_assert_int_ne(run(&c, 2, "f32[4]", "bool[4]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_uint_eq(c.def->same_dtype, 3);
+
+  call_init(&c, "logical_xor");
+  run_rc = run(&c, 2, "bool[2, 3]", "bool[3]");
+  ASSERT_OK(c, "bool[2, 3]");
+  ck_assert_int_ne(run(&c, 2, "bool[3]", "f32[3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_str_eq(c.err.msg, "input 1 must be bool, got f32 (make one with a comparison, e.g. "
+                              "not_equal(x, 0), or cast(x, dtype=bool))");
+  call_init(&c, "logical_not");
+  run_rc = run(&c, 1, "bool[]");
+  ASSERT_OK(c, "bool[]");
+
+  call_init(&c, "where");
+  run_rc = run(&c, 3, "bool[4, 1]", "f32[3, 1, 5]", "f32[5]");
+  ASSERT_OK(c, "f32[3, 4, 5]");
+  run_rc = run(&c, 3, "bool[2]", "f16[2]", "f32[]");
+  ASSERT_OK(c, "f32[2]");
+  run_rc = run(&c, 3, "bool[2]", "i8[2]", "i8[2]");
+  ASSERT_OK(c, "i8[2]");
+  ck_assert_int_ne(run(&c, 3, "f32[2]", "f32[2]", "f32[2]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+  ck_assert_int_ne(run(&c, 3, "bool[2]", "f32[2]", "i32[2]"), 0);
+  ck_assert_int_eq(c.err.input, 2);
+  ck_assert_uint_eq(c.def->same_dtype, 6);
+
+  call_init(&c, "cast");
+  set(&c, "dtype", (mlg_attr){.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_U8}});
+  run_rc = run(&c, 1, "f32[2, 3]");
+  ASSERT_OK(c, "u8[2, 3]");
+  run_rc = run(&c, 1, "bool[]");
+  ASSERT_OK(c, "u8[]");
+  set(&c, "dtype", (mlg_attr){.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_N_DTYPES}});
+  ck_assert_int_ne(run(&c, 1, "f32[2]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+
+  call_init(&c, "argmax");
+  run_rc = run(&c, 1, "f32[3, 4, 5]");
+  ASSERT_OK(c, "i32[3, 4]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 2);
+  set(&c, "axis", one(-2));
+  set(&c, "keepdims", one(1));
+  run_rc = run(&c, 1, "u8[3, 4, 5]");
+  ASSERT_OK(c, "i32[3, 1, 5]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 1);
+  call_init(&c, "argmin");
+  run_rc = run(&c, 1, "i64[7]");
+  ASSERT_OK(c, "i32[]");
+  ck_assert_int_ne(run(&c, 1, "bool[7]"), 0);
+  ck_assert_int_ne(run(&c, 1, "f32[]"), 0);
+  set(&c, "axis", one(3));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 2]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
 }
 END_TEST
 
@@ -301,6 +428,55 @@ START_TEST(test_conv2d) {
 }
 END_TEST
 
+START_TEST(test_conv1d_conv_transpose2d) {
+  call c;
+  int run_rc;
+  call_init(&c, "conv1d");
+  run_rc = run(&c, 3, "f32[2, 4, 16]", "f32[8, 4, 3]", "f32[8]");
+  ASSERT_OK(c, "f32[2, 8, 14]");
+  ck_assert(get(&c, "padding")->n == 2 && get(&c, "stride")->n == 1);
+  set(&c, "padding", ints(2, 2LL, 1LL)); /* [begin, end] */
+  set(&c, "stride", ints(1, 2LL));
+  run_rc = run(&c, 2, "f32[1, 4, 9]", "f32[8, 4, 4]");
+  ASSERT_OK(c, "f32[1, 8, 5]");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 9, 1]", "f32[8, 4, 4]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+  ck_assert_int_ne(run(&c, 2, "f32[1, 3, 9]", "f32[8, 4, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "weight f32[8, 4, 4] expects 4 input channels, input has 3");
+  set(&c, "padding", ints(3, 1LL, 1LL, 1LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 9]", "f32[8, 4, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 1);
+
+  call_init(&c, "conv_transpose2d");
+  set(&c, "stride", ints(1, 2LL));
+  run_rc = run(&c, 3, "f32[1, 16, 8, 8]", "f32[16, 8, 2, 2]", "f32[8]");
+  ASSERT_OK(c, "f32[1, 8, 16, 16]");
+  ck_assert(get(&c, "padding")->n == 4 && get(&c, "output_padding")->n == 2);
+  /* (5 - 1)·2 - 2 + 1·(3 - 1) + 1 + 1 = 10 rows; groups 2: 2·3 output channels */
+  set(&c, "padding", ints(1, 1LL));
+  set(&c, "output_padding", ints(1, 1LL));
+  set(&c, "groups", one(2));
+  run_rc = run(&c, 2, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]");
+  ASSERT_OK(c, "f32[1, 6, 10, 12]");
+  set(&c, "output_padding", ints(1, 2LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]"), 0);
+  ck_assert_str_eq(c.err.msg, "output_padding (2) must be smaller than the stride (2) or the "
+                              "dilation (1)");
+  call_init(&c, "conv_transpose2d");
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 5, 6]", "f32[3, 3, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_int_ne(run(&c, 3, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]", "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "bias must be f32[3], got f32[4]");
+  set(&c, "groups", one(3));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 5, 6]", "f32[4, 3, 3, 3]"), 0);
+  ck_assert_int_eq(c.err.attr, 4);
+  call_init(&c, "conv_transpose2d"); /* padding that eats the whole output */
+  set(&c, "padding", ints(1, 2LL));
+  ck_assert_int_ne(run(&c, 2, "f32[1, 4, 1, 1]", "f32[4, 3, 3, 3]"), 0);
+  ck_assert_str_eq(c.err.msg, "the padding [2, 2, 2, 2] leaves a -1x-1 output");
+}
+END_TEST
+
 START_TEST(test_pool) {
   call c;
   int run_rc;
@@ -316,12 +492,36 @@ START_TEST(test_pool) {
   set(&c, "padding", ints(1, 1LL));
   run_rc = run(&c, 1, "f32[1, 2, 5, 7]");
   ASSERT_OK(c, "f32[1, 2, 5, 7]");
-  set(&c, "padding", ints(1, 2LL));
+  ck_assert_int_eq(get(&c, "count_include_pad")->ints[0], 1);
+  set(&c, "padding", ints(1, 2LL)); /* up to kernel - 1 (ONNX), beyond PyTorch's half */
+  run_rc = run(&c, 1, "f32[1, 2, 5, 7]");
+  ASSERT_OK(c, "f32[1, 2, 7, 9]");
+  set(&c, "padding", ints(1, 3LL));
   ck_assert_int_ne(run(&c, 1, "f32[1, 2, 5, 7]"), 0);
-  ck_assert_str_eq(c.err.msg, "padding (2) must be at most half the kernel size (3)");
+  ck_assert_str_eq(c.err.msg, "padding (3) must be smaller than the kernel (3)");
+  set(&c, "padding", ints(1, 0LL));
+  set(&c, "stride", ints(1, 2LL));
+  set(&c, "ceil_mode", one(1)); /* 4 windows along W where floor mode has 3 */
+  run_rc = run(&c, 1, "f32[1, 2, 7, 8]");
+  ASSERT_OK(c, "f32[1, 2, 3, 4]");
+  set(&c, "count_include_pad", one(2));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 2, 7, 8]"), 0);
+  ck_assert_int_eq(c.err.attr, 4);
   call_init(&c, "max_pool2d");
   set(&c, "kernel", ints(1, 9LL));
   ck_assert_int_ne(run(&c, 1, "f32[1, 2, 5, 7]"), 0);
+  /* dilation 2 from one element before a 1-wide input: both taps miss it */
+  set(&c, "kernel", ints(2, 1LL, 2LL));
+  set(&c, "padding", ints(2, 0LL, 1LL));
+  set(&c, "dilation", ints(1, 2LL));
+  set(&c, "stride", ints(1, 1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 1, 3, 1]"), 0);
+  ck_assert_str_eq(c.err.msg, "window 0 along W lies in the padding only (every window must keep "
+                              "an element of the input)");
+  set(&c, "dilation", ints(1, 1LL));
+  run_rc = run(&c, 1, "f32[1, 1, 3, 1]");
+  ASSERT_OK(c, "f32[1, 1, 3, 2]");
+  ck_assert(get(&c, "dilation")->n == 2);
   call_init(&c, "global_avg_pool2d");
   run_rc = run(&c, 1, "f32[1, 16, 32, 32]");
   ASSERT_OK(c, "f32[1, 16, 1, 1]");
@@ -354,6 +554,29 @@ START_TEST(test_norms) {
   run_rc = run(&c, 1, "f32[4, 5]");
   ASSERT_OK(c, "f32[4, 5]");
 
+  call_init(&c, "rms_norm");
+  ck_assert(get(&c, "eps")->f == 1e-6);
+  run_rc = run(&c, 2, "f32[2, 7, 32]", "f32[32]");
+  ASSERT_OK(c, "f32[2, 7, 32]");
+  set(&c, "axis", one(-2));
+  ck_assert_int_ne(run(&c, 2, "f32[2, 7, 32]", "f32[32]"), 0);
+  ck_assert_str_eq(c.err.msg, "weight must be f32[7, 32] (the normalized dims), got f32[32]");
+
+  call_init(&c, "group_norm");
+  ck_assert(c.def->attrs[0].required);
+  set(&c, "groups", one(4));
+  run_rc = run(&c, 3, "f32[2, 8, 5, 5]", "f32[8]", "f32[8]");
+  ASSERT_OK(c, "f32[2, 8, 5, 5]");
+  run_rc = run(&c, 1, "f32[3, 4]");
+  ASSERT_OK(c, "f32[3, 4]");
+  ck_assert_int_ne(run(&c, 1, "f32[2, 6, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "'groups' (4) must divide the 6 channels of x");
+  ck_assert_int_eq(c.err.attr, 0);
+  ck_assert_int_ne(run(&c, 2, "f32[2, 8, 5, 5]", "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "weight must be f32[8] (one per channel), got f32[4]");
+  ck_assert_int_ne(run(&c, 1, "f32[8]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+
   call_init(&c, "softmax");
   run_rc = run(&c, 1, "f32[2, 10]");
   ASSERT_OK(c, "f32[2, 10]");
@@ -373,6 +596,12 @@ END_TEST
 START_TEST(test_reductions) {
   call c;
   int run_rc;
+  call_init(&c, "prod");
+  set(&c, "axes", ints(1, -2LL));
+  set(&c, "keepdims", one(1));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[2, 1, 4]");
+  ck_assert_int_eq(get(&c, "axes")->ints[0], 1);
   call_init(&c, "sum");
   run_rc = run(&c, 1, "f32[2, 3, 4]");
   ASSERT_OK(c, "f32[]");
@@ -460,6 +689,93 @@ START_TEST(test_reshape_transpose_flatten) {
 }
 END_TEST
 
+START_TEST(test_expand) {
+  call c;
+  int run_rc;
+  call_init(&c, "expand");
+  set(&c, "shape", ints(3, 2LL, 3LL, 4LL));
+  run_rc = run(&c, 1, "f32[3, 1]");
+  ASSERT_OK(c, "f32[2, 3, 4]");
+  run_rc = run(&c, 1, "i32[4]");
+  ASSERT_OK(c, "i32[2, 3, 4]");
+  ck_assert_int_ne(run(&c, 1, "f32[2, 4]"), 0);
+  ck_assert_str_eq(c.err.msg, "cannot broadcast f32[2, 4] to shape[1] = 3: dim 0 is 2, not 1 or 3");
+  ck_assert_int_eq(c.err.input, 0);
+  ck_assert_int_ne(run(&c, 1, "f32[1, 1, 1, 1]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+  set(&c, "shape", ints(2, 0LL, 4LL));
+  ck_assert_int_ne(run(&c, 1, "f32[4]"), 0);
+  ck_assert_str_eq(c.err.msg, "shape[0] is 0 (dims are at least 1)");
+}
+END_TEST
+
+START_TEST(test_pad_resize_cumsum) {
+  call c;
+  int run_rc;
+  call_init(&c, "pad");
+  set(&c, "pads", ints(4, 1LL, 2LL, 0LL, -1LL));
+  run_rc = run(&c, 1, "f32[3, 5]");
+  ASSERT_OK(c, "f32[4, 6]");
+  run_rc = run(&c, 1, "i32[3, 5]");
+  ASSERT_OK(c, "i32[4, 6]");
+  ck_assert_int_ne(run(&c, 1, "f32[3, 5, 2]"), 0);
+  ck_assert_str_eq(c.err.msg, "pads must have 6 values for f32[3, 5, 2] (all begins, then all "
+                              "ends), got 4");
+  set(&c, "pads", ints(2, -2LL, -1LL));
+  ck_assert_int_ne(run(&c, 1, "f32[3]"), 0);
+  ck_assert_str_eq(c.err.msg, "dim 0 (3) padded by -2 and -1 leaves no element");
+  set(&c, "pads", ints(2, 3LL, 0LL));
+  set(&c, "mode", choice(1)); /* reflect */
+  ck_assert_int_ne(run(&c, 1, "f32[3]"), 0);
+  ck_assert_str_eq(c.err.msg, "reflect padding of dim 0 (3 and 0) must be smaller than the dim (3)");
+  set(&c, "mode", choice(2)); /* edge */
+  run_rc = run(&c, 1, "f32[3]");
+  ASSERT_OK(c, "f32[6]");
+  ck_assert_int_ne(run(&c, 1, "f32[1, 1, 1, 1, 1]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+
+  call_init(&c, "resize");
+  set(&c, "scale", flts2(2, 1.5));
+  run_rc = run(&c, 1, "f32[1, 3, 5, 5]");
+  ASSERT_OK(c, "f32[1, 3, 10, 7]");
+  ck_assert(get(&c, "size")->n == 2 && get(&c, "size")->ints[1] == 7);
+  run_rc = run(&c, 1, "f32[1, 3, 5, 5]"); /* normalized attributes check again */
+  ASSERT_OK(c, "f32[1, 3, 10, 7]");
+  set(&c, "size", ints(2, 9LL, 9LL));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "give either scale=[sh, sw] or size=[h, w], not both");
+  call_init(&c, "resize");
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "give either scale=[sh, sw] or size=[h, w]");
+  set(&c, "scale", flts2(0.1, 1));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "scale 0.1 turns height 5 into 0 (dims are at least 1)");
+  call_init(&c, "resize");
+  set(&c, "size", ints(1, 4LL));
+  set(&c, "align_corners", one(1));
+  ck_assert_int_ne(run(&c, 1, "f32[1, 3, 5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "align_corners applies to mode=linear only (as in PyTorch)");
+  set(&c, "mode", choice(1));
+  run_rc = run(&c, 1, "f32[1, 3, 5, 5]");
+  ASSERT_OK(c, "f32[1, 3, 4, 4]");
+  ck_assert_int_ne(run(&c, 1, "f32[3, 5, 5]"), 0);
+
+  call_init(&c, "cumsum");
+  ck_assert(c.def->attrs[0].required);
+  set(&c, "axis", one(-2));
+  run_rc = run(&c, 1, "f32[2, 3, 4]");
+  ASSERT_OK(c, "f32[2, 3, 4]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 1);
+  set(&c, "axis", one(3));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+  set(&c, "axis", one(0));
+  set(&c, "reverse", one(2));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 3, 4]"), 0);
+  ck_assert_int_eq(c.err.attr, 2);
+}
+END_TEST
+
 START_TEST(test_concat_gather_squeeze) {
   call c;
   int run_rc;
@@ -482,7 +798,8 @@ START_TEST(test_concat_gather_squeeze) {
   ASSERT_OK(c, "f32[10]");
   ck_assert_int_ne(run(&c, 2, "f32[10, 4]", "f32[2]"), 0);
   ck_assert_int_eq(c.err.input, 1);
-  ck_assert_str_eq(c.err.msg, "input 1 must be i32, got f32");
+  ck_assert_str_eq(c.err.msg, "input 1 (the indices) must be i32 or i64, got f32 (convert it "
+                              "with cast(..., dtype=i32))");
 
   call_init(&c, "squeeze");
   run_rc = run(&c, 1, "f32[1, 3, 1, 4]");
@@ -536,7 +853,7 @@ START_TEST(test_slice) {
   set(&c, "steps", ints(1, -1LL));
   run_rc = run(&c, 1, "f32[6]");
   ASSERT_OK(c, "f32[6]");
-  ck_assert(get(&c, "starts")->ints[0] == 5 && get(&c, "ends")->ints[0] == -1);
+  ck_assert(get(&c, "starts")->ints[0] == 5 && get(&c, "ends")->ints[0] == -7); /* -(6+1) */
 
   call_init(&c, "slice"); /* step 2 rounds up; step 3 from 1 to 8 → 1, 4, 7 */
   set(&c, "starts", ints(2, 0LL, 1LL));
@@ -675,6 +992,12 @@ START_TEST(test_costs) {
   int s = add_checked(&gb, "slice", x, 3, slice_n, sl);          /* f32[2, 3, 2] */
   int e = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("exp"),
                                          .type = xn.type, .n_inputs = 1, .inputs = &x });
+  static const char *const cumsum_n[] = { "axis" };
+  mlg_attr cs[1] = { one(1) };
+  int cu = add_checked(&gb, "cumsum", x, 1, cumsum_n, cs);
+  static const char *const expand_n[] = { "shape" };
+  mlg_attr ex[1] = { ints(4, 3LL, 2LL, 3LL, 4LL) };
+  int xp = add_checked(&gb, "expand", x, 1, expand_n, ex);      /* f32[3, 2, 3, 4] */
   int mm_in[2] = { x, w };
   int mm = mlg_graph_add(&gb, &(mlg_node){ .kind = MLG_NODE_OP, .op = mlg_op_find("matmul"),
                                           .type = ty("f32[2, 3, 5]"), .n_inputs = 2,
@@ -687,6 +1010,10 @@ START_TEST(test_costs) {
   ck_assert(c.flops == 24 && c.bytes == 2 * 24 * 4);
   mlg_node_cost(g, s, &c);                  /* reads only what it keeps */
   ck_assert(c.flops == 0 && c.bytes == 2 * 12 * 4);
+  mlg_node_cost(g, cu, &c);                 /* one addition per element */
+  ck_assert(c.flops == 24 && c.bytes == 2 * 24 * 4);
+  mlg_node_cost(g, xp, &c);                 /* copies, no arithmetic */
+  ck_assert(c.flops == 0 && c.bytes == (24 + 72) * 4);
   mlg_node_cost(g, mm, &c);                 /* 2·K per output element */
   ck_assert(c.flops == 2 * 30 * 4 && c.bytes == (24 + 20 + 30) * 4);
   mlg_graph_free(g);
@@ -698,13 +1025,17 @@ int main(void) {
   TCase *tc = tcase_create("shape_rules");
   tcase_add_test(tc, test_registry);
   tcase_add_test(tc, test_elementwise);
+  tcase_add_test(tc, test_types_ops);
   tcase_add_test(tc, test_matmul);
   tcase_add_test(tc, test_conv2d);
+  tcase_add_test(tc, test_conv1d_conv_transpose2d);
   tcase_add_test(tc, test_pool);
   tcase_add_test(tc, test_norms);
   tcase_add_test(tc, test_reductions);
   tcase_add_test(tc, test_reshape_transpose_flatten);
   tcase_add_test(tc, test_concat_gather_squeeze);
+  tcase_add_test(tc, test_expand);
+  tcase_add_test(tc, test_pad_resize_cumsum);
   tcase_add_test(tc, test_slice);
   tcase_add_test(tc, test_limits_and_utils);
   suite_add_tcase(s, tc);

@@ -85,14 +85,27 @@ START_TEST(test_eval_unops_match_libm) {
     ck_assert(same_float(evf(kir_un(f.b, KIR_ERF, c)), erff(x)));
     ck_assert(same_float(evf(kir_un(f.b, KIR_FLOOR, c)), floorf(x)));
     ck_assert(same_float(evf(kir_un(f.b, KIR_CEIL, c)), ceilf(x)));
+    ck_assert(same_float(evf(kir_un(f.b, KIR_SIN, c)), sinf(x)));
+    ck_assert(same_float(evf(kir_un(f.b, KIR_COS, c)), cosf(x)));
+    ck_assert(same_float(evf(kir_un(f.b, KIR_TAN, c)), tanf(x)));
+    ck_assert(same_float(evf(kir_un(f.b, KIR_ROUND, c)), rintf(x)));
     kir_value nv = ev(kir_un(f.b, KIR_NOT, kir_bin(f.b, KIR_LT, c, kir_f32(f.b, 0.0))));
     ck_assert_int_eq(nv.type, KIR_BOOL);
     ck_assert_int_eq(nv.i, !(x < 0.0f));
   }
+  /* round: ties to even */
+  const float ties[][2] = {{0.5f, 0.0f}, {1.5f, 2.0f}, {2.5f, 2.0f}, {-0.5f, -0.0f},
+                           {-2.5f, -2.0f}, {-3.5f, -4.0f}, {2.4999998f, 2.0f}};
+  for (size_t i = 0; i < sizeof ties / sizeof ties[0]; i++)
+    ck_assert(same_float(evf(kir_un(f.b, KIR_ROUND, kir_f32(f.b, ties[i][0]))), ties[i][1]));
   /* Against double-precision references: float32 results within a few ulp. */
   ck_assert_float_eq_tol(evf(kir_un(f.b, KIR_EXP, kir_f32(f.b, 1.0))), (float)exp(1.0), 1e-6);
   ck_assert_float_eq_tol(evf(kir_un(f.b, KIR_ERF, kir_f32(f.b, 0.5))), (float)erf(0.5), 1e-6);
   ck_assert_float_eq_tol(evf(kir_un(f.b, KIR_TANH, kir_f32(f.b, 0.3))), (float)tanh(0.3), 1e-6);
+  /* round: halves to even, as torch.round. */
+  ck_assert(same_float(evf(kir_un(f.b, KIR_ROUND, kir_f32(f.b, 2.5))), 2.0f));
+  ck_assert(same_float(evf(kir_un(f.b, KIR_ROUND, kir_f32(f.b, -3.5))), -4.0f));
+  ck_assert_int_eq(ev(kir_un(f.b, KIR_ROUND, kir_i32(f.b, -7))).i, -7);
   /* Integer unary ops. */
   ck_assert_int_eq(ev(kir_un(f.b, KIR_NEG, kir_i32(f.b, 5))).i, -5);
   ck_assert_int_eq(ev(kir_un(f.b, KIR_NEG, kir_i32(f.b, INT32_MIN))).i, INT32_MIN); /* wraps */
@@ -231,7 +244,8 @@ START_TEST(test_eval_environment) {
 }
 END_TEST
 
-/* The real scalar formulas of the elementwise templates, evaluated, against double references. */
+/* The real scalar formulas of the elementwise templates, evaluated (with the variables the fast
+ * exp/erf declare, kir_eval_decls), against double references. */
 START_TEST(test_eval_template_formulas) {
   eval_fixture f = ev_begin();
   int vx = kir_var_new(f.b, "x", kir_t(KIR_F32));
@@ -239,9 +253,15 @@ START_TEST(test_eval_template_formulas) {
   kir_expr *gelu = kt_sf_gelu(f.b, x), *sig = kt_sf_sigmoid(f.b, x), *silu = kt_sf_silu(f.b, x);
   kir_expr *relu = kt_sf_relu(f.b, x), *lrelu = kt_sf_leaky_relu(f.b, x, 0.1);
   kir_expr *clamp = kt_sf_clamp(f.b, x, -1.0, 2.0);
+  kir_kernel *k = NULL;
+  ck_assert_int_eq(kir_kernel_end(f.b, &k), 0);
+  f.b = NULL;
+  kir_value *vars = calloc((size_t)k->n_vars, sizeof *vars);
+  ck_assert_ptr_nonnull(vars);
   for (double xv = -6.0; xv <= 6.0; xv += 0.37) {
-    kir_value vars[1] = {kir_value_f32((float)xv)};
-    kir_eval_env env = {.n_vars = 1, .vars = vars};
+    vars[vx] = kir_value_f32((float)xv);
+    kir_eval_env env = {.n_vars = k->n_vars, .vars = vars};
+    ck_assert_int_eq(kir_eval_decls(k, &env, vars), 0);
     kir_value v;
     double xd = (float)xv;
     ck_assert_int_eq(kir_eval(gelu, &env, &v), 0);
@@ -257,7 +277,8 @@ START_TEST(test_eval_template_formulas) {
     ck_assert_int_eq(kir_eval(clamp, &env, &v), 0);
     ck_assert(v.f == (float)fmin(fmax(xd, -1.0), 2.0));
   }
-  ev_end(&f);
+  free(vars);
+  kir_module_free(f.m);
 }
 END_TEST
 
@@ -990,6 +1011,67 @@ START_TEST(test_models) {
 }
 END_TEST
 
+/* The -O2 graph of a model given as text, its checked graph's op count in *ops0. */
+static mlg_graph *optimize_text(const char *text, int *ops0) {
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, NULL);
+  mlg_pipeline p;
+  ck_assert_int_eq(mlg_pipeline_run(&src, NULL, MLG_STAGE_GRAPH, &diag, &p), 0);
+  *ops0 = count_kind(p.graph, MLG_NODE_OP);
+  mlg_graph *o = mlg_optimize(p.graph, 2, &diag);
+  ck_assert_ptr_nonnull(o);
+  assert_well_formed(o);
+  mlg_pipeline_free(&p);
+  mlg_source_free(&src);
+  return o;
+}
+
+#define QDQ_HEAD                                                                            \
+  "model q {\n input xq : u8[1, 2, 4, 4]\n const xs : f32 = 0.02\n const xz : u8 = 128\n"  \
+  " const wq : i8[3, 2, 1, 1] = 5\n const ws : f32[3] = [0.01, 0.02, 0.03]\n"               \
+  " const b : f32[3] = [0.1, 0.2, 0.3]\n const ys : f32 = 0.05\n const yz : u8 = 7\n"        \
+  " x = dequantize_linear(xq, xs, xz)\n w = dequantize_linear(wq, ws, axis=0)\n"
+
+/* quantize(relu(conv2d(dq, dq, b))) is one qlinear_conv2d whose range starts at yz; the f32
+ * bias became i32 round(b / (xs·ws)). */
+START_TEST(test_qdq_conv_relu) {
+  int ops0;
+  mlg_graph *o = optimize_text(QDQ_HEAD
+                               " output y = quantize_linear(relu(conv2d(x, w, b)), ys, yz)\n}\n",
+                               &ops0);
+  ck_assert_int_eq(ops0, 5);
+  ck_assert_int_eq(count_kind(o, MLG_NODE_OP), 1);
+  const mlg_node *q = out_node(o);
+  ck_assert_ptr_eq(q->op, &mlg_op_qlinear_conv2d);
+  ck_assert_int_eq(q->n_inputs, 9);
+  ck_assert_int_eq(mlg_attr_int(q, 4), 7);   /* lo: relu's 0 is the zero point */
+  ck_assert_int_eq(mlg_attr_int(q, 5), 255); /* hi: u8's top */
+  const mlg_node *bias = &o->nodes[q->inputs[8]];
+  ck_assert_int_eq(bias->type.dtype, MLG_I32);
+  ck_assert_int_eq(((const int32_t *)bias->data)[0], 500);  /* 0.1 / (0.02 · 0.01) */
+  ck_assert_int_eq(((const int32_t *)bias->data)[2], 500);  /* 0.3 / (0.02 · 0.03) */
+  mlg_graph_free(o);
+}
+END_TEST
+
+/* What the pass leaves alone: a conv whose result is also an output, a non-const scale. */
+START_TEST(test_qdq_refused) {
+  int ops0;
+  mlg_graph *o = optimize_text(QDQ_HEAD " output c = conv2d(x, w, b)\n"
+                               " output y = quantize_linear(c, ys, yz)\n}\n", &ops0);
+  ck_assert_int_eq(count_op(o, &mlg_op_qlinear_conv2d), 0);
+  mlg_graph_free(o);
+  o = optimize_text("model q {\n input xq : u8[2, 8]\n input xs : f32\n const xz : u8 = 1\n"
+                    " const wq : i8[8, 3] = 1\n const ws : f32 = 0.5\n const yz : u8 = 0\n"
+                    " a = dequantize_linear(xq, xs, xz)\n w = dequantize_linear(wq, ws)\n"
+                    " output y = quantize_linear(a @ w, ws, yz)\n}\n", &ops0);
+  ck_assert_int_eq(count_op(o, &mlg_op_qlinear_matmul), 0);
+  mlg_graph_free(o);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("passes");
   TCase *te = tcase_create("kir_eval");
@@ -1022,6 +1104,10 @@ int main(void) {
   tcase_add_test(tb, test_bn_fold_refused);
   tcase_add_test(tb, test_bn_fold_linear);
   suite_add_tcase(s, tb);
+  TCase *tq = tcase_create("qdq");
+  tcase_add_test(tq, test_qdq_conv_relu);
+  tcase_add_test(tq, test_qdq_refused);
+  suite_add_tcase(s, tq);
   TCase *tp = tcase_create("pipeline");
   tcase_set_timeout(tp, 60);
   tcase_add_test(tp, test_pipeline_levels_and_fixed_point);

@@ -14,6 +14,7 @@
 #include "compile.h"
 #include "internal.h"
 #include "mlg.h"
+#include "temp_files.c"
 
 /* y = x * 2 + w, through an intermediate t in the arena; every tensor sits at a nonzero offset
  * except x, so a kernel that ignored its offsets would read the garbage around them. */
@@ -135,30 +136,6 @@ static void run_and_check(mlg_session *s, float scale, const float *w) {
     ck_assert_msg(y[i] == x[i] * 2.0f + w[i], "y[%d] = %g, want %g", i, y[i], x[i] * 2.0f + w[i]);
 }
 
-/* A fresh folder under the build tree. */
-static void temp_dir(char *buf, size_t size) {
-  snprintf(buf, size, "%s/test_runtime_XXXXXX", MLG_BINARY_DIR);
-  ck_assert_msg(mkdtemp(buf) != NULL, "mkdtemp %s", buf);
-}
-
-/* rm -r: the temporary folders' trees are a few levels deep at most. */
-static void remove_tree(const char *path) {
-  DIR *d = opendir(path);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-      char child[4400];
-      snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-      remove_tree(child);
-    }
-    closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
 /* The single entry in dir (path into buf); fails the test unless there is exactly one. */
 static void only_entry(const char *dir, char *buf, size_t size) {
   DIR *d = opendir(dir);
@@ -172,13 +149,6 @@ static void only_entry(const char *dir, char *buf, size_t size) {
   }
   closedir(d);
   ck_assert_int_eq(n, 1);
-}
-
-static void write_file(const char *path, const void *data, size_t size) {
-  FILE *f = fopen(path, "wb");
-  ck_assert_msg(f != NULL, "fopen %s", path);
-  ck_assert_uint_eq(fwrite(data, 1, size, f), size);
-  fclose(f);
 }
 
 /* A .safetensors file written by hand: header length, JSON header padded to 8, data. */

@@ -1,5 +1,5 @@
 /* test_templates_compute.c — the compute kernel templates (matmul, conv2d, pool, reduce,
- * rowwise) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
+ * rowwise, cumsum, pad, resize, and the fast math of fastmath.h) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
  * compared with plain C references computed in double.
  *
  * Tolerance: |got − ref| <= 1e-4 · max(|ref|, floor), i.e. relative 1e-4, with values smaller
@@ -8,6 +8,7 @@
  * absolutely accurate) and 1e-6 for max/min/pooling/softmax probabilities (exact or
  * relatively accurate). */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,11 +16,18 @@
 #include <string.h>
 
 #include "kir.h"
+#include "templates/argreduce.h"
 #include "templates/conv2d.h"
+#include "templates/conv_transpose2d.h"
+#include "templates/cumsum.h"
+#include "templates/elementwise.h"
+#include "templates/fastmath.h"
 #include "templates/matmul_cpu.h"
 #include "templates/matmul.h"
+#include "templates/pad.h"
 #include "templates/pool.h"
 #include "templates/reduce.h"
+#include "templates/resize.h"
 #include "templates/rowwise.h"
 
 #include "cl_harness.c"
@@ -292,6 +300,84 @@ static void check_conv(const char *what, kt_conv2d_desc d) { check_conv_on(what,
 
 /* stride, dilation and groups left 0 mean 1 */
 #define CONV(...) ((kt_conv2d_desc){__VA_ARGS__})
+
+/* conv_transpose2d against its definition written the other way round: each input pixel
+ * scatters its window into the (unpadded) full output, which is then cropped. */
+static void check_conv_transpose(const char *what, kt_conv_transpose2d_desc d) {
+  int64_t ho, wo;
+  ck_assert_int_eq(kt_conv_transpose2d_out_size(&d, &ho, &wo), 0);
+  int64_t sh = d.stride_h ? d.stride_h : 1, sw = d.stride_w ? d.stride_w : 1;
+  int64_t dh = d.dil_h ? d.dil_h : 1, dw = d.dil_w ? d.dil_w : 1, groups = d.groups ? d.groups : 1;
+  int64_t cin_g = d.c_in / groups, cout_g = d.c_out / groups;
+  int64_t xn = d.n * d.c_in * d.h * d.w, wn = d.c_in * cout_g * d.kh * d.kw;
+  int64_t yn = d.n * d.c_out * ho * wo;
+  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(d.c_out), *y = nan_vec(yn);
+  double *ref = calloc((size_t)yn, sizeof(double));
+  ck_assert_ptr_nonnull(ref);
+  for (int64_t n = 0; n < d.n; n++)
+    for (int64_t c = 0; c < d.c_in; c++)
+      for (int64_t ih = 0; ih < d.h; ih++)
+        for (int64_t iw = 0; iw < d.w; iw++)
+          for (int64_t ol = 0; ol < cout_g; ol++)
+            for (int64_t r = 0; r < d.kh; r++)
+              for (int64_t q = 0; q < d.kw; q++) {
+                int64_t oh = ih * sh + r * dh - d.pad_top, ow = iw * sw + q * dw - d.pad_left;
+                if (oh < 0 || oh >= ho || ow < 0 || ow >= wo) continue;
+                int64_t o = c / cin_g * cout_g + ol;
+                ref[((n * d.c_out + o) * ho + oh) * wo + ow] +=
+                    (double)x[((n * d.c_in + c) * d.h + ih) * d.w + iw] *
+                    w[((c * cout_g + ol) * d.kh + r) * d.kw + q];
+              }
+  if (d.has_bias)
+    for (int64_t i = 0; i < yn; i++) ref[i] += bias[i / (ho * wo) % d.c_out];
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t gr[3];
+  run_arg args[4];
+  int na = 0;
+  ck_assert_msg(kt_conv_transpose2d(m, "convt", &d, &k, gr) == 0, "%s: %s", what, kir_module_error(m));
+  args[na++] = (run_arg){x, xn};
+  args[na++] = (run_arg){w, wn};
+  if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
+  args[na++] = (run_arg){y, yn};
+  run_kernel(k, gr, args, na);
+  expect_close(what, y, ref, yn, 1.0);
+  kir_module_free(m);
+  free(x), free(w), free(bias), free(y), free(ref);
+}
+
+#define CONVT(...) ((kt_conv_transpose2d_desc){__VA_ARGS__})
+
+START_TEST(conv_transpose) {
+  check_conv_transpose("3x3 stride 1", CONVT(.n = 1, .c_in = 3, .h = 4, .w = 5, .c_out = 2, .kh = 3, .kw = 3, .has_bias = 1));
+  check_conv_transpose("2x2 stride 2 (U-Net up)", CONVT(.n = 2, .c_in = 4, .h = 3, .w = 3, .c_out = 3, .kh = 2, .kw = 2,
+                                                        .stride_h = 2, .stride_w = 2, .has_bias = 1));
+  check_conv_transpose("stride [2,3], pads, output padding", CONVT(.n = 1, .c_in = 2, .h = 4, .w = 5, .c_out = 4, .kh = 3,
+                                                                   .kw = 2, .stride_h = 2, .stride_w = 3, .pad_top = 1,
+                                                                   .pad_left = 0, .pad_bottom = 2, .pad_right = 1,
+                                                                   .out_pad_h = 1, .out_pad_w = 2));
+  check_conv_transpose("dilation 2, groups 2, 65 outputs a group", CONVT(.n = 1, .c_in = 4, .h = 5, .w = 7, .c_out = 6, .kh = 3,
+                                                                         .kw = 3, .dil_h = 2, .dil_w = 2, .groups = 2,
+                                                                         .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+                                                                         .pad_right = 1, .has_bias = 1, .local_size = 65));
+}
+END_TEST
+
+START_TEST(conv_transpose_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_conv_transpose2d_desc d = CONVT(.n = 1, .c_in = 3, .h = 4, .w = 4, .c_out = 4, .kh = 3, .kw = 3, .groups = 2);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "g", &d, &k, g), "groups (2) must divide the input channels (3)");
+  d = CONVT(.n = 1, .c_in = 2, .h = 1, .w = 1, .c_out = 2, .kh = 1, .kw = 1, .pad_top = 1);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "p", &d, &k, g), "leaves an empty output");
+  d = CONVT(.n = 1, .c_in = 2, .h = 2, .w = 2, .c_out = 2, .kh = 1, .kw = 1, .out_pad_w = -1);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "o", &d, &k, g), "paddings >= 0");
+  d = CONVT(.n = 1, .c_in = 2, .h = 2, .w = 2, .c_out = 2, .kh = 1, .kw = 1, .local_size = 2048);
+  ASSERT_REJECTS(m, kt_conv_transpose2d(m, "l", &d, &k, g), "local size 2048");
+  kir_module_free(m);
+}
+END_TEST
 
 START_TEST(conv_basic) {
   check_conv("lenet conv1", CONV(.n = 1, .c_in = 1, .h = 28, .w = 28, .c_out = 6, .kh = 5, .kw = 5, .has_bias = 1));
@@ -576,6 +662,70 @@ START_TEST(reduce_rejects_bad_descriptors) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- argreduce */
+
+/* argmax/argmin of x (f32) along d.axis against a first-extreme scan (a NaN beats every number,
+ * the first NaN wins); the I32 result is read back through the float buffer's bytes. */
+static void check_argreduce(const char *what, kt_argreduce_desc d, const float *x) {
+  int64_t outer = 1, inner = 1, dim = d.shape[d.axis];
+  for (int k = 0; k < d.rank; k++) {
+    if (k < d.axis) outer *= d.shape[k];
+    if (k > d.axis) inner *= d.shape[k];
+  }
+  int64_t yn = outer * inner;
+  float *y = nan_vec((size_t)yn);
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_msg(kt_argreduce(m, "arg", &d, &k, g) == 0, "%s: kt_argreduce failed: %s", what,
+                kir_module_error(m));
+  run_arg args[2] = {{(float *)x, (size_t)(outer * dim * inner)}, {y, (size_t)yn}};
+  run_kernel(k, g, args, 2);
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t in = 0; in < inner; in++) {
+      int64_t base = o * dim * inner + in, best = 0;
+      for (int64_t j = 1; j < dim; j++) {
+        float v = x[base + j * inner], b = x[base + best * inner];
+        int better = d.find_max ? v > b : v < b;
+        if (better || (isnan(v) && !isnan(b))) best = j;
+      }
+      int32_t got;
+      memcpy(&got, &y[o * inner + in], 4);
+      ck_assert_msg(got == best, "%s: result %lld is %d, want %lld", what, (long long)(o * inner + in),
+                    got, (long long)best);
+    }
+  kir_module_free(m);
+  free(y);
+}
+
+START_TEST(argreduce_axes_ties_nan) {
+  float *x = rand_vec(3 * 17 * 5);
+  check_argreduce("argmax last axis [15,17]", (kt_argreduce_desc){.rank = 2, .shape = {15, 17}, .axis = 1, .find_max = 1, .dtype = KIR_F32}, x);
+  check_argreduce("argmin middle axis [3,17,5]", (kt_argreduce_desc){.rank = 3, .shape = {3, 17, 5}, .axis = 1, .find_max = 0, .dtype = KIR_F32}, x);
+  check_argreduce("argmax axis 0 [3,85]", (kt_argreduce_desc){.rank = 2, .shape = {3, 85}, .axis = 0, .find_max = 1, .dtype = KIR_F32}, x);
+  /* ties and NaNs: values from {-1, 0, 1}, a few NaN */
+  for (int i = 0; i < 3 * 17 * 5; i++) x[i] = i % 23 == 7 ? NAN : (float)((int)(x[i] * 1.5f));
+  check_argreduce("argmax ties, NaN [5,51]", (kt_argreduce_desc){.rank = 2, .shape = {5, 51}, .axis = 1, .find_max = 1, .dtype = KIR_F32}, x);
+  check_argreduce("argmin ties, NaN [51,5]", (kt_argreduce_desc){.rank = 2, .shape = {51, 5}, .axis = 0, .find_max = 0, .dtype = KIR_F32}, x);
+  check_argreduce("one element per line [255]", (kt_argreduce_desc){.rank = 2, .shape = {255, 1}, .axis = 1, .find_max = 1, .dtype = KIR_F32}, x);
+  free(x);
+}
+END_TEST
+
+START_TEST(argreduce_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_argreduce_desc d = {.rank = 2, .shape = {3, 4}, .axis = 2, .find_max = 1, .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_argreduce(m, "axis", &d, &k, g), "axis 2");
+  d = (kt_argreduce_desc){.rank = 2, .shape = {3, 4}, .axis = 0, .find_max = 1, .dtype = KIR_BOOL};
+  ASSERT_REJECTS(m, kt_argreduce(m, "bool", &d, &k, g), "a number");
+  d = (kt_argreduce_desc){.rank = 2, .shape = {3, 0}, .axis = 0, .find_max = 1, .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_argreduce(m, "empty", &d, &k, g), "empty dim");
+  kir_module_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- rowwise */
 
 static void check_softmax(const char *what, kt_softmax_desc d, float scale, float shift) {
@@ -644,7 +794,7 @@ START_TEST(rowwise_maps_short_rows_to_items) {
   ck_assert_int_eq(k->local_size[0], 128);
   ck_assert_int_eq(g[0], 256);
   ck_assert_int_eq(k->n_locals, 1);
-  kt_layer_norm_desc ln = {100, 16, 1e-5, 1, 1, 32, 0};
+  kt_layer_norm_desc ln = {100, 16, 1e-5, 1, 1, 32, 0, 0, 0, 0};
   ck_assert_int_eq(kt_layer_norm(m, "ln_short", &ln, &k, g), 0);
   ck_assert_int_eq(k->local_size[0], 32);
   ck_assert_int_eq(g[0], 4);
@@ -654,23 +804,29 @@ START_TEST(rowwise_maps_short_rows_to_items) {
 }
 END_TEST
 
+/* layer_norm, and its rms_norm and group_norm forms (rowwise.h). */
 static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
   int64_t xn = d.rows * d.norm_size;
-  float *x = rand_vec(xn), *w = rand_vec(d.norm_size), *bias = rand_vec(d.norm_size), *y = nan_vec(xn);
+  /* group_norm's weight and bias hold one value per channel of the image. */
+  int64_t wn = d.groups > 0 ? d.groups * (d.norm_size / d.spatial) : d.norm_size;
+  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(wn), *y = nan_vec(xn);
   for (int64_t i = 0; i < xn; i++) x[i] = x[i] * 2.0f + 0.5f; /* a non-zero mean */
   double *ref = malloc(xn * sizeof(double));
   ck_assert_ptr_nonnull(ref);
   for (int64_t r = 0; r < d.rows; r++) {
     const float *row = x + r * d.norm_size;
     double mu = 0, var = 0;
-    for (int64_t j = 0; j < d.norm_size; j++) mu += row[j];
-    mu /= (double)d.norm_size;
+    if (!d.rms) {
+      for (int64_t j = 0; j < d.norm_size; j++) mu += row[j];
+      mu /= (double)d.norm_size;
+    }
     for (int64_t j = 0; j < d.norm_size; j++) var += (row[j] - mu) * (row[j] - mu);
     var /= (double)d.norm_size;
     for (int64_t j = 0; j < d.norm_size; j++) {
+      int64_t c = d.groups > 0 ? (r % d.groups) * (d.norm_size / d.spatial) + j / d.spatial : j;
       double v = (row[j] - mu) / sqrt(var + d.eps);
-      if (d.has_weight) v *= w[j];
-      if (d.has_bias) v += bias[j];
+      if (d.has_weight) v *= w[c];
+      if (d.has_bias) v += bias[c];
       ref[r * d.norm_size + j] = v;
     }
   }
@@ -681,8 +837,8 @@ static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
   run_arg args[4];
   int na = 0;
   args[na++] = (run_arg){x, xn};
-  if (d.has_weight) args[na++] = (run_arg){w, d.norm_size};
-  if (d.has_bias) args[na++] = (run_arg){bias, d.norm_size};
+  if (d.has_weight) args[na++] = (run_arg){w, wn};
+  if (d.has_bias) args[na++] = (run_arg){bias, wn};
   args[na++] = (run_arg){y, xn};
   run_kernel(k, g, args, na);
   expect_close(what, y, ref, xn, 1.0);
@@ -691,12 +847,17 @@ static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
 }
 
 START_TEST(rowwise_layer_norm) {
-  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0});
-  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32, 0});
-  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0});
-  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0});
-  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0});
-  check_layer_norm("layer_norm short rows [100,24] w+b", (kt_layer_norm_desc){100, 24, 1e-5, 1, 1, 0, 0});
+  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm short rows [100,24] w+b", (kt_layer_norm_desc){100, 24, 1e-5, 1, 1, 0, 0, 0, 0, 0});
+  check_layer_norm("rms_norm [6,40] weight", (kt_layer_norm_desc){6, 40, 1e-6, 1, 0, 0, 0, 1, 0, 0});
+  check_layer_norm("rms_norm [3,777] plain", (kt_layer_norm_desc){3, 777, 1e-6, 0, 0, 0, 0, 1, 0, 0});
+  /* group_norm: 2 images × 3 groups of 2 channels × 5 pixels; 4 groups of 3 channels × 40 */
+  check_layer_norm("group_norm [2·3, 2·5] w+b", (kt_layer_norm_desc){6, 10, 1e-5, 1, 1, 0, 0, 0, 3, 5});
+  check_layer_norm("group_norm [4, 3·40] weight", (kt_layer_norm_desc){4, 120, 1e-5, 1, 0, 0, 0, 0, 4, 40});
 }
 END_TEST
 
@@ -747,10 +908,155 @@ START_TEST(rowwise_rejects_bad_descriptors) {
   ASSERT_REJECTS(m, kt_softmax(m, "s0", &s, &k, g), "at least 1");
   s = (kt_softmax_desc){2, 5, 1, 0, 48, 0};
   ASSERT_REJECTS(m, kt_softmax(m, "s1", &s, &k, g), "local size 48");
-  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0};
+  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0, 0, 0, 0};
   ASSERT_REJECTS(m, kt_layer_norm(m, "l0", &l, &k, g), "at least 1");
   kt_batch_norm_desc bn = {1, 1, 1, 1e-5, 0, 0, 2000};
   ASSERT_REJECTS(m, kt_batch_norm(m, "b0", &bn, &k, g), "local size 2000");
+  ck_assert_int_eq(kir_module_count(m), 0);
+  kir_module_free(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- fast math */
+
+typedef struct fm_case {
+  const char *name;
+  kir_expr *(*formula)(kir_builder *b, kir_expr *x);
+  double (*ref)(double x);
+  double lo, hi;        /* the dense sweep */
+  double max_ulp;       /* bound on the error in units of the float result's last place */
+  double max_abs;       /* ... or on the absolute error, whichever is looser at that point */
+} fm_case;
+
+static double ref_gelu(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+
+static kir_expr *fm_body(kir_builder *b, kir_expr *index, void *user) {
+  const fm_case *c = user;
+  int xb = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int v = kir_var_new(b, "xv", kir_t(KIR_F32));
+  kir_decl(b, v, kir_load(b, xb, index));
+  return c->formula(b, kir_var(b, v));
+}
+
+/* Spacing of floats at |r| (the smallest subnormal near 0). */
+static double ulp_of(double r) {
+  float a = fabsf((float)r);
+  if (isinf(a)) a = FLT_MAX;
+  return (double)nextafterf(a, INFINITY) - (double)a;
+}
+
+/* exp, erf (and gelu built on it) run on the device over a dense sweep of
+ * 2^20 points plus special values, against libm in double: the max error in ulp (and absolute)
+ * is printed and bounded. */
+START_TEST(fastmath_accuracy) {
+  const fm_case cases[] = {
+      {"exp", kt_fast_exp, exp, -104.0, 89.0, 2.0, 0.0},
+      {"erf", kt_fast_erf, erf, -6.0, 6.0, 3.0, 0.0},
+      /* 1 + erf(x/√2) cancels for negative x: absolute error, scaled by |x|. */
+      {"gelu", kt_sf_gelu, ref_gelu, -10.0, 10.0, 4.0, 2.5e-7},
+  };
+  const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f, -1e-30f, 1e-45f,
+                           200.0f, -200.0f, 88.72f, -86.5f, -103.9f, 0.625f, -0.625f, 1.0f, -1.0f};
+  const size_t n_special = sizeof special / sizeof special[0];
+  const size_t n_sweep = (size_t)1 << 20, n = n_sweep + n_special;
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    const fm_case *c = &cases[ci];
+    kir_module *m = kir_module_new();
+    ck_assert_ptr_nonnull(m);
+    kir_kernel *k = NULL;
+    int64_t g[3];
+    ck_assert_int_eq(kt_elementwise_body(m, "fm", (int64_t)n, KIR_F32, fm_body, (void *)c, 0, &k, g), 0);
+    float *x = malloc(n * sizeof(float)), *y = nan_vec(n);
+    ck_assert_ptr_nonnull(x);
+    for (size_t i = 0; i < n_sweep; i++)
+      x[i] = (float)(c->lo + (c->hi - c->lo) * (double)i / (double)(n_sweep - 1));
+    memcpy(x + n_sweep, special, sizeof special);
+    run_arg args[] = {{x, n}, {y, n}};
+    run_kernel(k, g, args, 2);
+    double worst_ulp = 0, worst_abs = 0;
+    float at_ulp = 0, at_abs = 0;
+    for (size_t i = 0; i < n; i++) {
+      double r = c->ref((double)x[i]);
+      if (isnan(r)) {
+        ck_assert_msg(isnan(y[i]), "%s(NaN) = %g, not NaN", c->name, (double)y[i]);
+        continue;
+      }
+      if (isinf((float)r) || isinf(y[i])) {
+        ck_assert_msg((float)r == y[i], "%s(%g) = %g, libm %g", c->name, (double)x[i], (double)y[i], r);
+        continue;
+      }
+      double err = fabs((double)y[i] - r), ulp = err / ulp_of(r);
+      int ok = ulp <= c->max_ulp || err <= c->max_abs * fmax(1.0, fabs((double)x[i]));
+      ck_assert_msg(ok, "%s(%.9g) = %.9g, libm %.9g: %.2f ulp, %.3g absolute", c->name,
+                    (double)x[i], (double)y[i], r, ulp, err);
+      if (ulp > worst_ulp) worst_ulp = ulp, at_ulp = x[i];
+      if (err > worst_abs) worst_abs = err, at_abs = x[i];
+    }
+    fprintf(stderr, "fastmath %-7s over [%g, %g]: max %.2f ulp (at %.7g), max abs %.3g (at %.7g)\n",
+            c->name, c->lo, c->hi, worst_ulp, (double)at_ulp, worst_abs, (double)at_abs);
+    free(x);
+    free(y);
+    kir_module_free(m);
+  }
+}
+END_TEST
+
+/* ---------------------------------------------------------------- scans, padding, resizing */
+
+/* cumsum against a double reference: serial lines, and long lines a work-group each (chunks
+ * that do not divide the line, every direction). */
+START_TEST(cumsum_serial_and_work_group) {
+  static const struct { int64_t outer, len, inner; int excl, rev; } cases[] = {
+    {3, 7, 5, 0, 0}, {2, 9, 1, 1, 1}, {1, 1000, 1, 0, 0}, {2, 301, 3, 1, 0}, {1, 700, 2, 0, 1},
+    {3, 1029, 1, 1, 1},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    kt_cumsum_desc d = {.outer = cases[c].outer, .len = cases[c].len, .inner = cases[c].inner,
+                        .exclusive = cases[c].excl, .reverse = cases[c].rev};
+    int64_t n = d.outer * d.len * d.inner;
+    kir_module *m = kir_module_new();
+    kir_kernel *k;
+    int64_t g[3];
+    ck_assert_int_eq(kt_cumsum(m, "k_cumsum", &d, &k, g), 0);
+    float *x = rand_vec(n), *y = nan_vec(n);
+    double *ref = malloc(n * sizeof(double));
+    ck_assert_ptr_nonnull(ref);
+    for (int64_t o = 0; o < d.outer; o++)
+      for (int64_t i = 0; i < d.inner; i++) {
+        double acc = 0;
+        for (int64_t s = 0; s < d.len; s++) {
+          int64_t j = d.reverse ? d.len - 1 - s : s, at = (o * d.len + j) * d.inner + i;
+          if (d.exclusive) ref[at] = acc;
+          acc += x[at];
+          if (!d.exclusive) ref[at] = acc;
+        }
+      }
+    run_arg args[2] = {{x, n}, {y, n}};
+    run_kernel(k, g, args, 2);
+    expect_close("cumsum", y, ref, n, 1.0);
+    free(x);
+    free(y);
+    free(ref);
+    kir_module_free(m);
+  }
+}
+END_TEST
+
+START_TEST(resample_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_cumsum_desc c = {.outer = 1, .len = 0, .inner = 1};
+  ASSERT_REJECTS(m, kt_cumsum(m, "c0", &c, &k, g), "at least 1");
+  c = (kt_cumsum_desc){.outer = 1, .len = 5000, .inner = 1, .local_size = 96};
+  ASSERT_REJECTS(m, kt_cumsum(m, "c1", &c, &k, g), "local size 96");
+  kt_pad_desc p = {.rank = 1, .shape = {3}, .begin = {-2}, .end = {-1}, .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_pad(m, "p0", &p, &k, g), "leave none");
+  p = (kt_pad_desc){.rank = 1, .shape = {3}, .begin = {3}, .mode = KT_PAD_REFLECT,
+                    .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_pad(m, "p1", &p, &k, g), "smaller than the dim");
+  kt_resize_desc r = {.n = 1, .c = 1, .h = 4, .w = 4, .out_h = 0, .out_w = 2};
+  ASSERT_REJECTS(m, kt_resize(m, "r0", &r, &k, g), "at least 1");
   ck_assert_int_eq(kir_module_count(m), 0);
   kir_module_free(m);
 }
@@ -762,7 +1068,7 @@ END_TEST
  * success: the template returns -1, no kernel and a reason (never crashes), then 0 once it
  * fits. */
 START_TEST(templates_survive_allocation_failure) {
-  for (int which = 0; which < 8; which++) {
+  for (int which = 0; which < 13; which++) {
     int ok = 0;
     for (long n = 0; n < 100000 && !ok; n++) {
       kir_module *m = kir_module_new();
@@ -799,12 +1105,35 @@ START_TEST(templates_survive_allocation_failure) {
         rc = kt_softmax(m, "k", &d, &k, g);
       } break;
       case 6: {
-        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0};
+        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0, 1, 0, 0};
         rc = kt_layer_norm(m, "k", &d, &k, g);
       } break;
-      default: {
+      case 7: {
         kt_batch_norm_desc d = {2, 3, 4, 1e-5, 1, 1, 0};
         rc = kt_batch_norm(m, "k", &d, &k, g);
+      } break;
+      case 8: {
+        kt_cumsum_desc d = {.outer = 2, .len = 600, .inner = 1, .exclusive = 1, .reverse = 1};
+        rc = kt_cumsum(m, "k", &d, &k, g);
+      } break;
+      case 9: {
+        kt_pad_desc d = {.rank = 2, .shape = {3, 4}, .begin = {1, 0}, .end = {0, 2},
+                         .dtype = KIR_F32};
+        rc = kt_pad(m, "k", &d, &k, g);
+      } break;
+      case 10: {
+        kt_resize_desc d = {.n = 1, .c = 2, .h = 3, .w = 4, .out_h = 5, .out_w = 7,
+                            .mode = KT_RESIZE_LINEAR, .scale_h = 0.6f, .scale_w = 0.57f};
+        rc = kt_resize(m, "k", &d, &k, g);
+      } break;
+      case 11: {
+        kt_conv_transpose2d_desc d = {.n = 1, .c_in = 4, .h = 3, .w = 3, .c_out = 2, .kh = 2, .kw = 2,
+                                      .stride_h = 2, .stride_w = 2, .pad_top = 1, .groups = 2, .has_bias = 1};
+        rc = kt_conv_transpose2d(m, "k", &d, &k, g);
+      } break;
+      default: {
+        kt_cumsum_desc d = {.outer = 3, .len = 5, .inner = 2};
+        rc = kt_cumsum(m, "k", &d, &k, g);
       } break;
       }
       if (rc == 0) {
@@ -837,6 +1166,8 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, conv_stride_dilation_padding);
   tcase_add_test(tc, conv_groups);
   tcase_add_test(tc, conv_cpu);
+  tcase_add_test(tc, conv_transpose);
+  tcase_add_test(tc, conv_transpose_rejects_bad_descriptors);
   suite_add_tcase(s, tc);
   tc = tcase_create("pool");
   tcase_add_test(tc, pool_max);
@@ -848,6 +1179,8 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, reduce_strided);
   tcase_add_test(tc, reduce_item_per_output);
   tcase_add_test(tc, reduce_rejects_bad_descriptors);
+  tcase_add_test(tc, argreduce_axes_ties_nan);
+  tcase_add_test(tc, argreduce_rejects_bad_descriptors);
   suite_add_tcase(s, tc);
   tc = tcase_create("rowwise");
   tcase_add_test(tc, rowwise_softmax);
@@ -856,8 +1189,16 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, rowwise_batch_norm);
   tcase_add_test(tc, rowwise_rejects_bad_descriptors);
   suite_add_tcase(s, tc);
+  tc = tcase_create("resample");
+  tcase_add_test(tc, cumsum_serial_and_work_group);
+  tcase_add_test(tc, resample_rejects_bad_descriptors);
+  suite_add_tcase(s, tc);
   tc = tcase_create("robustness");
   tcase_add_test(tc, templates_survive_allocation_failure);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("fastmath");
+  tcase_add_test(tc, fastmath_accuracy);
+  tcase_set_timeout(tc, 600); /* 3 sweeps of 2^20 points: 69 s at load 15 */
   suite_add_tcase(s, tc);
   return s;
 }

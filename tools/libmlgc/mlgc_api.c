@@ -153,9 +153,9 @@ mlg_status mlgc_compile_file(const char *path, const mlgc_options *options, void
   *out_size = 0;
   if (!path) return fail(MLG_ERR_INVALID_ARGUMENT, "mlgc_compile_file: path is NULL");
   mlg_source source;
-  if (mlg_pipeline_source_load(&source, path) != 0) /* .mlg text, or a .onnx model (docs/onnx.md) */
-    return fail(errno == ENOMEM ? MLG_ERR_OUT_OF_MEMORY : MLG_ERR_IO, "cannot read '%s': %s", path,
-                strerror(errno));
+  char why[1400];
+  if (mlg_pipeline_source_load(&source, path, why, sizeof why) != 0) /* .mlg text, or a .onnx model */
+    return fail(errno == ENOMEM ? MLG_ERR_OUT_OF_MEMORY : MLG_ERR_IO, "%s", why);
   mlg_status st = compile(&source, options, out_bundle, out_size);
   mlg_source_free(&source);
   return st;
