@@ -254,6 +254,19 @@ static void stmt_dim(checker *c, scope *sc, const mlg_stmt *st) {
     }
   }
   define(c, sc, st->name, st->name_span, SYM_DIM, v);
+  /* Recorded in the graph, for --emit=mlg (emit_mlg.h). */
+  if (v.kind == V_INT && mlg_graph_add_dim(&c->b, st->name, v.i) < 0) chk_oom(c);
+}
+
+/* The graph's dims that an input's axes name directly (`input x : f32[N, 784]`). */
+static void record_dim_uses(checker *c, const mlg_ast_type *t, int node) {
+  const mlg_graph *g = c->b.graph;
+  for (int i = 0; i < t->rank; i++) {
+    const mlg_expr *e = t->dims[i].value;
+    if (!e || e->kind != MLG_EXPR_NAME) continue;
+    for (int d = 0; d < g->n_dims; d++)
+      if (strcmp(g->dims[d].name, e->text) == 0 && mlg_graph_add_dim_use(&c->b, node, i, d) != 0) chk_oom(c);
+  }
 }
 
 /* Reports a second definition of a name in the same scope before anything is created. */
@@ -273,7 +286,10 @@ static void stmt_input(checker *c, scope *sc, const mlg_stmt *st) {
                                                              (mlg_span){ 0, 0 }) == 0) {
     mlg_node n = { .kind = MLG_NODE_INPUT, .name = st->name, .type = t, .span = st->name_span };
     int id = chk_add_node(c, &n);
-    if (id >= 0) v = (value){ .kind = V_TENSOR, .node = id };
+    if (id >= 0) {
+      v = (value){ .kind = V_TENSOR, .node = id };
+      record_dim_uses(c, &st->type, id);
+    }
   }
   define(c, sc, st->name, st->name_span, SYM_INPUT, v);
 }

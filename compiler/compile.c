@@ -11,6 +11,7 @@
 #include "fuse.h"
 #include "graph.h"
 #include "lower.h"
+#include "onnx/onnx_import.h"
 #include "optimize.h"
 #include "parse.h"
 #include "plan.h"
@@ -38,15 +39,24 @@ static mlg_graph *optimize(const mlg_graph *graph, const mlg_compile_options *op
   return g;
 }
 
-/* The stages of mlg_pipeline_run; `weights_file` is read at most once across them. */
-static int run_stages(const mlg_source *source, const mlg_compile_options *options,
-                      mlg_stage last, mlg_weights_file *weights_file, mlg_diag *diag,
-                      mlg_pipeline *out) {
+static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, int target,
+                            mlg_weights_file *weights_file, mlg_diag *diag, mlg_pipeline *out);
+
+static int check_target(const mlg_compile_options *options, mlg_diag *diag) {
   int target = options->target ? options->target : MLGB_TARGET_OPENCL;
   if (target != MLGB_TARGET_OPENCL && target != MLGB_TARGET_VULKAN) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "unknown target %d (expected opencl or vulkan)", target);
     return -1;
   }
+  return target;
+}
+
+/* The stages of mlg_pipeline_run; `weights_file` is read at most once across them. */
+static int run_stages(const mlg_source *source, const mlg_compile_options *options,
+                      mlg_stage last, mlg_weights_file *weights_file, mlg_diag *diag,
+                      mlg_pipeline *out) {
+  int target = check_target(options, diag);
+  if (target < 0) return -1;
 
   out->ast = mlg_parse(source, diag);
   if (!out->ast) {
@@ -59,9 +69,14 @@ static int run_stages(const mlg_source *source, const mlg_compile_options *optio
   mlg_check_options check = {.n_dims = options->n_dims, .dims = options->dims};
   out->graph = mlg_check(out->ast, &check, diag);
   if (!out->graph) return -1;
-  if (last == MLG_STAGE_GRAPH) return 0;
-  if (!options->no_weights && mlg_weights_check_names(out->graph, weights_file, diag) != 0) return -1;
+  return run_graph_stages(options, last, target, weights_file, diag, out);
+}
 
+/* The stages after the graph (out->graph), whichever front end built it. */
+static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, int target,
+                            mlg_weights_file *weights_file, mlg_diag *diag, mlg_pipeline *out) {
+  if (last <= MLG_STAGE_GRAPH) return 0;
+  if (!options->no_weights && mlg_weights_check_names(out->graph, weights_file, diag) != 0) return -1;
   out->optimized = optimize(out->graph, options, weights_file, diag);
   if (!out->optimized) return -1;
   const mlg_graph *g = out->optimized;
@@ -113,14 +128,51 @@ static int run_stages(const mlg_source *source, const mlg_compile_options *optio
   return rc;
 }
 
+int mlg_pipeline_source_load(mlg_source *out_source, const char *path) {
+  if (mlg_onnx_is_model_path(path)) return mlg_source_from_memory(out_source, path, "", 0);
+  return mlg_source_load(out_source, path);
+}
+
+/* The ONNX front end, then the same stages. */
+static int run_onnx(const mlg_source *source, const mlg_compile_options *options, mlg_stage last,
+                    mlg_diag *diag, mlg_pipeline *out) {
+  if (last == MLG_STAGE_AST) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "an ONNX model has no AST: it is imported straight into a "
+                   "graph (print it with --emit=mlg or --emit=graph)");
+    return -1;
+  }
+  mlg_onnx_options io = {.n_dims = options->n_dims, .dims = options->dims};
+  mlg_graph *graph = NULL;
+  if (mlg_onnx_import_file(source->path, &io, diag, &graph) != 0) return -1;
+  return mlg_pipeline_run_graph(graph, options, last, diag, out);
+}
+
 int mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *options, mlg_stage last,
                      mlg_diag *diag, mlg_pipeline *out) {
   static const mlg_compile_options defaults = {0};
   if (!options) options = &defaults;
   memset(out, 0, sizeof(*out));
+  /* mlg_pipeline_source_load's stand-in for an ONNX file: no text, a path ending in .onnx. */
+  if (source && source->length == 0 && mlg_onnx_is_model_path(source->path))
+    return run_onnx(source, options, last, diag, out);
   mlg_weights_file weights_file;
   mlg_weights_file_init(&weights_file, options->weights_path);
   int rc = run_stages(source, options, last, &weights_file, diag, out);
+  mlg_weights_file_close(&weights_file);
+  return rc;
+}
+
+int mlg_pipeline_run_graph(mlg_graph *graph, const mlg_compile_options *options, mlg_stage last,
+                           mlg_diag *diag, mlg_pipeline *out) {
+  static const mlg_compile_options defaults = {0};
+  if (!options) options = &defaults;
+  memset(out, 0, sizeof(*out));
+  out->graph = graph;
+  int target = check_target(options, diag);
+  if (target < 0) return -1;
+  mlg_weights_file weights_file;
+  mlg_weights_file_init(&weights_file, options->weights_path);
+  int rc = run_graph_stages(options, last, target, &weights_file, diag, out);
   mlg_weights_file_close(&weights_file);
   return rc;
 }

@@ -54,10 +54,22 @@ typedef struct mlg_pipeline {
   size_t bundle_size;
 } mlg_pipeline;
 
-/* Runs the stages up to and including `last`. Returns 0, or -1 when a stage failed (reported
- * to diag); whatever was produced is in *out either way and freed by mlg_pipeline_free. */
+/* Loads the source for `path` as the pipeline reads it: mlg text (mlg_source_load), or, for an
+ * ONNX model (a path ending in .onnx), an empty source that names the file, which
+ * mlg_pipeline_run and mlg_compile hand to the ONNX front end (compiler/onnx/, which reads the
+ * file itself; docs/onnx.md). Returns 0, or -1 with errno set. */
+int  mlg_pipeline_source_load(mlg_source *out_source, const char *path);
+
+/* Runs the stages up to and including `last`. The front end is the checker for mlg text, the
+ * ONNX importer for the source mlg_pipeline_source_load makes for a .onnx file (no text, named
+ * *.onnx; MLG_STAGE_AST is then an error). Returns 0, or -1 when a stage failed (reported to diag); whatever was produced is in *out either way and freed by mlg_pipeline_free. */
 int  mlg_pipeline_run(const mlg_source *source, const mlg_compile_options *options, mlg_stage last,
                       mlg_diag *diag, mlg_pipeline *out);
+/* The same stages from the graph on, for a graph another front end built (compiler/onnx/):
+ * takes ownership of `graph` (out->graph, freed by mlg_pipeline_free in every case); `last` at
+ * MLG_STAGE_AST or MLG_STAGE_GRAPH stops at once. */
+int  mlg_pipeline_run_graph(struct mlg_graph *graph, const mlg_compile_options *options,
+                            mlg_stage last, mlg_diag *diag, mlg_pipeline *out);
 void mlg_pipeline_free(mlg_pipeline *pipeline);
 
 /* Compiles `source` into bundle bytes (caller frees *out_data with free). Diagnostics go to

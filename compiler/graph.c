@@ -133,17 +133,51 @@ int mlg_graph_add_output(mlg_graph_builder *b, const char *name, int node) {
   return 0;
 }
 
+/* Grows an array kept in the graph's arena (dims are few: doubling copies are cheap). */
+static void *arena_grow(mlg_arena *arena, void *old, int n, int *cap, size_t elem) {
+  if (n < *cap) return old;
+  if (*cap > INT32_MAX / 4) return NULL;
+  int ncap = *cap ? *cap * 2 : 8;
+  void *p = mlg_arena_calloc(arena, (size_t)ncap, elem);
+  if (!p) return NULL;
+  if (old && n) memcpy(p, old, (size_t)n * elem);
+  *cap = ncap;
+  return p;
+}
+
+int mlg_graph_add_dim(mlg_graph_builder *b, const char *name, int64_t value) {
+  mlg_graph *g = b->graph;
+  if (!g || !name) return -1;
+  mlg_graph_dim *dims = arena_grow(&g->arena, g->dims, g->n_dims, &b->dim_capacity, sizeof *dims);
+  const char *copy = mlg_arena_strdup(&g->arena, name);
+  if (!dims || !copy) return -1;
+  g->dims = dims;
+  g->dims[g->n_dims] = (mlg_graph_dim){copy, value};
+  return g->n_dims++;
+}
+
+int mlg_graph_add_dim_use(mlg_graph_builder *b, int node, int axis, int dim) {
+  mlg_graph *g = b->graph;
+  if (!g || node < 0 || node >= g->n_nodes || dim < 0 || dim >= g->n_dims) return -1;
+  mlg_graph_dim_use *uses = arena_grow(&g->arena, g->dim_uses, g->n_dim_uses, &b->dim_use_capacity,
+                                       sizeof *uses);
+  if (!uses) return -1;
+  g->dim_uses = uses;
+  g->dim_uses[g->n_dim_uses++] = (mlg_graph_dim_use){node, axis, dim};
+  return 0;
+}
+
 mlg_graph *mlg_graph_builder_finish(mlg_graph_builder *b) {
   mlg_graph *g = b->graph;
   b->graph = NULL;
-  b->capacity = b->output_capacity = 0;
+  b->capacity = b->output_capacity = b->dim_capacity = b->dim_use_capacity = 0;
   return g;
 }
 
 void mlg_graph_builder_abandon(mlg_graph_builder *b) {
   mlg_graph_free(b->graph);
   b->graph = NULL;
-  b->capacity = b->output_capacity = 0;
+  b->capacity = b->output_capacity = b->dim_capacity = b->dim_use_capacity = 0;
 }
 
 void mlg_graph_free(mlg_graph *graph) {
@@ -205,6 +239,7 @@ static void print_init(FILE *out, const mlg_init *init) {
   case MLG_INIT_NONE: break;
   case MLG_INIT_ZEROS: fputs(" = zeros", out); break;
   case MLG_INIT_ONES: fputs(" = ones", out); break;
+  case MLG_INIT_DATA: fputs(" = <data>", out); break;
   case MLG_INIT_NORMAL:
   case MLG_INIT_UNIFORM:
     fputs(init->kind == MLG_INIT_NORMAL ? " = normal(" : " = uniform(", out);

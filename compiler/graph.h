@@ -57,7 +57,8 @@ typedef enum mlg_init_kind {
   MLG_INIT_NONE,                 /* must come from a weights file */
   MLG_INIT_ZEROS, MLG_INIT_ONES,
   MLG_INIT_NORMAL,               /* a = mean, b = std */
-  MLG_INIT_UNIFORM               /* a = lo, b = hi */
+  MLG_INIT_UNIFORM,              /* a = lo, b = hi */
+  MLG_INIT_DATA                  /* the node's `data` (an imported model's weights) */
 } mlg_init_kind;
 
 typedef struct mlg_init {
@@ -78,7 +79,8 @@ typedef struct mlg_node {
   mlg_attr attrs[MLG_MAX_ATTRS]; /* in the op's schema order, normalized by its shape rule */
   mlg_span span;                 /* where in the source this node came from */
   mlg_init init;                 /* PARAM */
-  const void *data;              /* CONST: float or int32_t values, C order, count = numel */
+  const void *data;              /* CONST, and PARAM with MLG_INIT_DATA: float or int32_t
+                                    values, C order, count = numel */
 } mlg_node;
 
 typedef struct mlg_graph_output {
@@ -86,13 +88,32 @@ typedef struct mlg_graph_output {
   int node;
 } mlg_graph_output;
 
+/* A symbolic dim of the model (`dim N = 1`, an ONNX input's dim_param) with the value it was
+ * bound to, and where the inputs use it: what `--emit=mlg` prints back as `dim` declarations
+ * and input types. Every shape in the graph is concrete either way. */
+typedef struct mlg_graph_dim {
+  const char *name;
+  int64_t value;
+} mlg_graph_dim;
+
+typedef struct mlg_graph_dim_use {
+  int node;                      /* an INPUT node */
+  int axis;
+  int dim;                       /* index into dims */
+} mlg_graph_dim_use;
+
 typedef struct mlg_graph {
-  mlg_arena arena;               /* owns nodes, names, inputs arrays, const data */
+  mlg_arena arena;               /* owns nodes, names, inputs arrays, const and param data */
   const char *model_name;
   int n_nodes;
   mlg_node *nodes;               /* topological: node i reads only nodes < i */
   int n_outputs;
   mlg_graph_output *outputs;
+  /* The model's symbolic dims, as declared (front ends fill them; the passes' graphs have none). */
+  int n_dims;
+  mlg_graph_dim *dims;
+  int n_dim_uses;
+  mlg_graph_dim_use *dim_uses;
 } mlg_graph;
 
 /* Number of elements; -1 on overflow (the checker rejects such types). */
@@ -110,6 +131,7 @@ typedef struct mlg_graph_builder {
   mlg_graph *graph;
   int capacity;
   int output_capacity;
+  int dim_capacity, dim_use_capacity;
 } mlg_graph_builder;
 
 int  mlg_graph_builder_init(mlg_graph_builder *b, const char *model_name);
@@ -117,6 +139,9 @@ int  mlg_graph_builder_init(mlg_graph_builder *b, const char *model_name);
  * copied into the graph's arena. */
 int  mlg_graph_add(mlg_graph_builder *b, const mlg_node *node);
 int  mlg_graph_add_output(mlg_graph_builder *b, const char *name, int node);
+/* Declares a symbolic dim (returns its index, or -1), and its use by an input's axis. */
+int  mlg_graph_add_dim(mlg_graph_builder *b, const char *name, int64_t value);
+int  mlg_graph_add_dim_use(mlg_graph_builder *b, int node, int axis, int dim);
 /* Hands the finished graph to the caller (free with mlg_graph_free). */
 mlg_graph *mlg_graph_builder_finish(mlg_graph_builder *b);
 void mlg_graph_builder_abandon(mlg_graph_builder *b);

@@ -23,6 +23,7 @@ void mlg_init_fill(const mlg_init *init, float *out, int64_t n) {
   uint64_t state = init->seed;
   switch (init->kind) {
   case MLG_INIT_NONE:
+  case MLG_INIT_DATA:
   case MLG_INIT_ZEROS:
     memset(out, 0, (size_t)n * sizeof(float));
     break;
@@ -84,7 +85,7 @@ static int open_weights(mlg_weights_file *file, mlg_diag *diag, const mlg_safete
 }
 
 /* Fills dst (size bytes) with param n's values: the file's tensor of that name when there is
- * one, else its initializer. Returns 0, or -1 when the param has no usable source (reported to
+ * one, else its initializer (or its data: an imported model's weights). Returns 0, or -1 when the param has no usable source (reported to
  * diag unless diag is NULL). */
 static int load_param(const mlg_node *n, const mlg_safetensors *file, const char *weights_path,
                       mlg_diag *diag, void *dst, size_t size) {
@@ -102,7 +103,9 @@ static int load_param(const mlg_node *n, const mlg_safetensors *file, const char
       return -1;
     }
     memcpy(dst, f->data, size);
-  } else if (n->init.kind != MLG_INIT_NONE) {
+  } else if (n->init.kind == MLG_INIT_DATA && n->data) {
+    memcpy(dst, n->data, size);
+  } else if (n->init.kind != MLG_INIT_NONE && n->init.kind != MLG_INIT_DATA) {
     mlg_init_fill(&n->init, (float *)dst, (int64_t)(size / 4));
   } else {
     const char *near = mlg_safetensors_closest(file, n->name);

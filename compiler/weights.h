@@ -14,7 +14,8 @@
 #include "plan.h"
 #include "../runtime/tensor_file.h"
 
-/* Fills `n` floats from an initializer (ZEROS, ONES, NORMAL, UNIFORM). */
+/* Fills `n` floats from an initializer (ZEROS, ONES, NORMAL, UNIFORM; DATA is copied by the
+ * callers from the node's data). */
 void mlg_init_fill(const mlg_init *init, float *out, int64_t n);
 
 /* The .safetensors file params come from, read once on first use and shared by every call that

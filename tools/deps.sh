@@ -3,12 +3,14 @@
 # Source it (". tools/deps.sh"); it defines functions and changes nothing by itself.
 
 # Packages the build, the tests and the examples need on Debian 12. The Vulkan ones
-# (libshaderc-dev, libvulkan-dev, mesa-vulkan-drivers) are for the Vulkan backend.
+# (libshaderc-dev, libvulkan-dev, mesa-vulkan-drivers) are for the Vulkan backend; the ONNX
+# importer parses with protobuf-c, its C code generated from libonnx-dev's onnx/onnx.proto.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 MLG_DEBIAN_PACKAGES=(
   build-essential cmake pkg-config re2c lemon check
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   libshaderc-dev libvulkan-dev mesa-vulkan-drivers
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev
 )
 # Only the tests need these: clang (tools/test.sh builds with it too), the Khronos validation
 # layer that tests/unit/test_vulkan.c runs every Vulkan device under, Graphviz and xmllint to

@@ -9,12 +9,14 @@
 #include "diag.h"
 #include "dot.h"
 #include "emit_code.h"
+#include "emit_mlg.h"
 #include "fuse.h"
 #include "gemm_tuning.h"
 #include "graph.h"
 #include "lower.h"
 #include "op.h"
 #include "plan.h"
+#include "onnx/onnx_import.h"
 #include "plan_svg.h"
 #include "../runtime/bundle.h"
 #include "../runtime/file_util.h"
@@ -23,16 +25,18 @@
 #define MAX_DIMS 64
 
 static const char usage[] =
-    "usage: mlgc FILE.mlg [-o OUT] [--emit=ast|graph|fused|dot|kernels|plan [--svg FILE]]\n"
+    "usage: mlgc FILE.mlg|FILE.onnx [-o OUT] [--emit=ast|graph|mlg|fused|dot|kernels|plan [--svg FILE]]\n"
     "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
     "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
     "            [--tuning FILE] [--no-memory-reuse]\n"
     "       mlgc --ops-doc\n"
     "\n"
-    "Compiles an mlg model into a bundle (.mlgb; default: FILE with .mlgb in place of .mlg),\n"
-    "or prints one stage with --emit (to stdout, or to -o OUT).\n"
+    "Compiles an mlg model, or an ONNX model (FILE.onnx, docs/onnx.md), into a bundle (.mlgb;\n"
+    "default: FILE with .mlgb in place of .mlg or .onnx), or prints one stage with --emit (to\n"
+    "stdout, or to -o OUT).\n"
     "  -o OUT            output file (its folder is created when missing)\n"
-    "  --emit=STAGE      ast | graph | fused (the ops each kernel holds) |\n"
+    "  --emit=STAGE      ast | graph | mlg (the graph as mlg text; with -o OUT.mlg the params'\n"
+    "                    values go to OUT.safetensors) | fused (the ops each kernel holds) |\n"
     "                    dot (the fused graph for Graphviz: dot -Tsvg) |\n"
     "                    kernels (OpenCL C or GLSL) | plan (memory plan)\n"
     "  --svg FILE        with --emit=plan: also draw the arena as SVG (tensors over launches\n"
@@ -107,6 +111,7 @@ static char *default_output(const char *input) {
   base = base ? base + 1 : input;
   size_t n = strlen(base);
   if (n > 4 && strcmp(base + n - 4, ".mlg") == 0) n -= 4;
+  else if (n > 5 && strcmp(base + n - 5, ".onnx") == 0) n -= 5;
   char *out = malloc(n + 6);
   if (!out) return NULL;
   memcpy(out, base, n);
@@ -227,29 +232,52 @@ int main(int argc, char **argv) {
   }
 
   mlg_stage last = MLG_STAGE_BUNDLE;
-  int emit_fused = 0, emit_dot = 0;
+  int emit_fused = 0, emit_dot = 0, emit_mlg = 0;
+  int onnx = mlg_onnx_is_model_path(input);
   if (emit) {
     if (strcmp(emit, "ast") == 0) last = MLG_STAGE_AST;
     else if (strcmp(emit, "graph") == 0) last = MLG_STAGE_GRAPH;
+    else if (strcmp(emit, "mlg") == 0) last = MLG_STAGE_GRAPH, emit_mlg = 1;
     else if (strcmp(emit, "kernels") == 0) last = MLG_STAGE_KERNELS;
     else if (strcmp(emit, "fused") == 0) last = MLG_STAGE_KERNELS, emit_fused = 1;
     else if (strcmp(emit, "dot") == 0) last = MLG_STAGE_KERNELS, emit_dot = 1;
     else if (strcmp(emit, "plan") == 0) last = MLG_STAGE_PLAN;
-    else return usage_error("unknown --emit stage '%s' (ast, graph, fused, dot, kernels, plan)", emit);
+    else return usage_error("unknown --emit stage '%s' (ast, graph, mlg, fused, dot, kernels, plan)", emit);
   }
   if (svg && last != MLG_STAGE_PLAN)
     return usage_error("%s", "--svg draws the memory plan: use it with --emit=plan");
+  if (onnx && last == MLG_STAGE_AST)
+    return usage_error("--emit=ast: '%s' is an ONNX model, imported straight into a graph (try "
+                       "--emit=mlg or --emit=graph)", input);
 
+  /* The front end: mlg text (parse + check), or an ONNX model (compiler/onnx/). */
   mlg_source source;
-  if (mlg_source_load(&source, input) != 0) {
+  if (mlg_pipeline_source_load(&source, input) != 0) {
     fprintf(stderr, "mlgc: error: cannot read '%s': %s\n", input, strerror(errno));
     return 1;
   }
   mlg_diag diag;
   mlg_diag_init(&diag, &source, stderr);
+  if (onnx) diag.max_errors = 0; /* one error may list many nodes; -D errors are few */
   mlg_pipeline p;
   int rc = mlg_pipeline_run(&source, &options, last, &diag, &p);
   int status = rc == 0 && diag.n_errors == 0 ? 0 : 1;
+  char *weights_out = NULL;
+  if (status == 0 && emit_mlg && output) {
+    /* OUT.mlg's params go to OUT.safetensors (the -o name with its extension replaced). */
+    const char *dot = strrchr(output, '.'), *slash = strrchr(output, '/');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - output) : strlen(output);
+    weights_out = malloc(stem + 13);
+    if (weights_out) {
+      memcpy(weights_out, output, stem);
+      memcpy(weights_out + stem, ".safetensors", 13);
+    }
+    if (!weights_out || strcmp(weights_out, output) == 0) {
+      fprintf(stderr, "mlgc: error: %s\n", weights_out ? "-o names a .safetensors file, which the "
+              "weights would overwrite; name the text OUT.mlg" : "out of memory");
+      status = 1;
+    }
+  }
 
   if (status == 0) {
     char *default_out = NULL;
@@ -261,7 +289,10 @@ int main(int argc, char **argv) {
     } else {
       switch (last) {
       case MLG_STAGE_AST: mlg_ast_print(p.ast, out); break;
-      case MLG_STAGE_GRAPH: mlg_graph_print(p.graph, &source, out); break;
+      case MLG_STAGE_GRAPH:
+        if (!emit_mlg) mlg_graph_print(p.graph, &source, out);
+        else if (mlg_emit_mlg(p.graph, input, weights_out, &diag, out) != 0) status = 1;
+        break;
       case MLG_STAGE_KERNELS:
         if (emit_fused) mlg_fusion_print(p.fusion, p.optimized, p.lowered, out);
         else if (emit_dot) mlg_dot_print(p.optimized, p.fusion, p.lowered, out);
@@ -280,6 +311,7 @@ int main(int argc, char **argv) {
     free(default_out);
   }
   if (status == 0 && svg && write_svg(svg, &p) != 0) status = 1;
+  free(weights_out);
   mlg_pipeline_free(&p);
   mlg_source_free(&source);
   return status;

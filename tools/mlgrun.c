@@ -15,6 +15,7 @@
 #include "bundle.h"
 #include "file_util.h"
 #include "compile.h"
+#include "onnx/onnx_import.h"
 #include "gemm_tune.h"
 #include "mlg.h"
 #include "mlg_version.h"
@@ -31,8 +32,8 @@
 static const char USAGE[] =
     "usage: mlgrun MODEL [options]\n"
     "\n"
-    "Runs MODEL (.mlgb bundle, or .mlg source compiled in memory) and writes each output to\n"
-    "DIR/NAME.npy.\n"
+    "Runs MODEL (.mlgb bundle, or .mlg source or .onnx model compiled in memory) and writes each\n"
+    "output to DIR/NAME.npy.\n"
     "\n"
     "options:\n"
     "  --weights FILE.safetensors   weights to bind by name (for .mlg: given to the compiler)\n"
@@ -44,7 +45,7 @@ static const char USAGE[] =
     "                               CPU device); an empty SPEC lists the forms and the devices\n"
     "  --validate                   Vulkan: enable the validation layers; a validation error\n"
     "                               fails the run (same as MLG_VK_VALIDATION=1)\n"
-    "  -D NAME=VALUE                bind a dimension of a .mlg model (repeatable)\n"
+    "  -D NAME=VALUE                bind a dimension of a .mlg or .onnx model (repeatable)\n"
     "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
     "                               uniform in [-1, 1), i32 inputs are 0\n"
     "  --list-devices               list devices and exit\n"
@@ -339,7 +340,7 @@ static int ends_with(const char *s, const char *suffix) {
 /* A .mlgb by name, or any file that starts with the bundle magic. */
 static int is_bundle(const char *path) {
   if (ends_with(path, ".mlgb")) return 1;
-  if (ends_with(path, ".mlg")) return 0;
+  if (ends_with(path, ".mlg") || ends_with(path, ".onnx")) return 0;
   char magic[4] = {0};
   FILE *f = fopen(path, "rb");
   if (!f) return 0;
@@ -400,14 +401,16 @@ static int tuning_only(const args *a) {
   return 0;
 }
 
-/* Compiles a .mlg in memory; diagnostics go to stderr. */
+/* Compiles a .mlg (or imports a .onnx) in memory; diagnostics go to stderr. */
 static int compile_source(const args *a, int target, const mlg_device_info *dev, uint8_t **out_data,
                           size_t *out_size) {
   mlg_source src;
-  if (mlg_source_load(&src, a->model) != 0) return error("cannot read '%s': %s", a->model, strerror(errno));
+  if (mlg_pipeline_source_load(&src, a->model) != 0)
+    return error("cannot read '%s': %s", a->model, strerror(errno));
   mlg_diag diag;
   mlg_diag_init(&diag, &src, stderr);
   diag.color = isatty(STDERR_FILENO);
+  if (mlg_onnx_is_model_path(a->model)) diag.max_errors = 0; /* one error lists every node */
   mlg_compile_options opts = {0};
   opts.target = target;
   opts.n_dims = a->n_dims;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/test.sh — builds mlg with sanitizers and runs every test suite.
 #   1. installs missing Debian packages (tools/deps.sh, with the test-only ones),
-#   2. builds build-test/ with gcc, ASan+UBSan and -Werror, and runs all suites with ctest,
+#   2. builds build-test/ with gcc, ASan+UBSan and -Werror, fetches the ONNX backend node tests
+#      once (tools/onnx_tests.sh, into .cache/), and runs all suites with ctest,
 #   3. builds build-clang/ with clang and -Werror (build only) so clang warnings fail too,
 #   4. installs the Python package (pip install ./python, which builds its libraries with CMake
 #      in python/build/cmake/) into a fresh virtual environment and runs tests/python/,
@@ -51,6 +52,10 @@ if ! CC=gcc cmake -S "$ROOT" -B "$ROOT/build-test" -DCMAKE_BUILD_TYPE=RelWithDeb
 fi
 
 if [ "$gcc_ok" = 1 ]; then
+  # The ONNX backend node tests (test_onnx_conformance), fetched once into .cache/. If they
+  # cannot be fetched, that suite fails and says so; the others still run.
+  echo "== test: ONNX backend node tests"
+  bash "$ROOT/tools/onnx_tests.sh" || echo "test: could not fetch the ONNX node tests; test_onnx_conformance will fail" >&2
   echo "== test: ctest (-j$JOBS, ${TIMEOUT}s per test)"
   log="$ROOT/build-test/ctest.log"
   set +e

@@ -1,5 +1,6 @@
-/* test_fuzz.c — a fuzz smoke test of the front end: a few thousand generated and mutated
- * inputs through mlg_parse + mlg_check (and a subset through mlg_compile at -O2, -O1 and -O0).
+/* test_fuzz.c — a fuzz smoke test of the front ends: a few thousand generated and mutated
+ * inputs through mlg_parse + mlg_check (and a subset through mlg_compile at -O2, -O1 and -O0),
+ * and mutated ONNX models (tests/onnx/) through the ONNX importer.
  *
  * For every input: it either checks cleanly (a graph, no errors) or reports at least one error
  * (no graph) — never both, never neither — and it never crashes (ASan/UBSan turn a crash or an
@@ -24,6 +25,8 @@
 #include "compile.h"
 #include "diag.h"
 #include "graph.h"
+#include "onnx/onnx_file.h"
+#include "onnx/onnx_import.h"
 #include "op.h"
 #include "parse.h"
 
@@ -552,6 +555,105 @@ START_TEST(corpus_as_is) {
 }
 END_TEST
 
+/* ---- ONNX models: mutations of the exported models in tests/onnx/ through the importer ------- */
+
+/* Imports one (mutated) model: a valid graph or at least one error, never both, never neither;
+ * every `compile`-th clean graph goes on through the pipeline to the kernels. */
+static int run_onnx(const uint8_t *bytes, size_t len, const char *what, int compile, stats *st) {
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "<fuzz.onnx>", "", 0), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, g_diag_out);
+  diag.max_errors = 0;
+  mlg_graph *g = NULL;
+  st->inputs++;
+  int rc = mlg_onnx_import(bytes, len, "<fuzz.onnx>", NULL, &diag, &g);
+  if (rc == 0) {
+    ck_assert_msg(g && diag.n_errors == 0, "%s: a graph and %d errors", what, diag.n_errors);
+    assert_graph_valid(g, what);
+    st->clean++;
+    if (compile) {
+      mlg_pipeline p;
+      mlg_compile_options o = {.opt_level = 2, .no_weights = 1};
+      if (mlg_pipeline_run_graph(g, &o, MLG_STAGE_PLAN, &diag, &p) == 0) st->compiled++;
+      else ck_assert_msg(diag.n_errors >= 1, "%s: the pipeline failed without an error", what);
+      mlg_pipeline_free(&p);
+      g = NULL;
+    }
+  } else {
+    ck_assert_msg(!g && diag.n_errors >= 1, "%s: no graph and no error reported", what);
+    st->rejected++;
+  }
+  mlg_graph_free(g);
+  mlg_source_free(&src);
+  return rc == 0;
+}
+
+START_TEST(onnx_mutations) {
+  static const char *const models[] = {"mobilenet", "resnet", "gpt2", "unsupported"};
+  enum { N_MODELS = sizeof models / sizeof models[0] };
+  uint8_t *orig[N_MODELS];
+  size_t orig_len[N_MODELS];
+  for (int k = 0; k < N_MODELS; k++) {
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/tests/onnx/%s/model.onnx", MLG_SOURCE_DIR, models[k]);
+    ck_assert_msg(mlg_onnx_read_bytes(path, &orig[k], &orig_len[k], err, sizeof err) == 0, "%s", err);
+  }
+  rng r = rng_for("onnx");
+  stats st = {0};
+  buf b = {0};
+  double t0 = now_s();
+  int stopped = 0;
+  /* Each model as it is first: the exported ones import (and compile), the other is rejected. */
+  for (int k = 0; k < N_MODELS; k++)
+    ck_assert_int_eq(run_onnx(orig[k], orig_len[k], models[k], 1, &st), k < 3);
+  for (int i = 0; i < 3000 * g_scale; i++) {
+    if (now_s() - t0 > CASE_BUDGET_S) {
+      stopped = 1;
+      break;
+    }
+    /* The small models more often: their bytes are mostly structure, not weights. */
+    size_t which = rng_below(&r, 8);
+    which = which < 4 ? 0 : which < 6 ? 3 : which - 5;
+    buf_reset(&b);
+    buf_add(&b, (const char *)orig[which], orig_len[which]);
+    int n_mut = 1 + (int)rng_below(&r, 4);
+    for (int m = 0; m < n_mut && b.len > 0; m++) {
+      size_t pos = rng_below(&r, b.len);
+      switch (rng_below(&r, 5)) {
+      case 0: b.data[pos] = (char)(b.data[pos] ^ (1u << rng_below(&r, 8))); break;
+      case 1: {
+        static const unsigned char interesting[] = {0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x0a, 0x12, 0x3a};
+        b.data[pos] = (char)interesting[rng_below(&r, sizeof interesting)];
+        break;
+      }
+      case 2: { /* a varint that claims a huge length or value */
+        static const unsigned char big[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+        size_t n = b.len - pos < sizeof big ? b.len - pos : sizeof big;
+        memcpy(b.data + pos, big, n);
+        break;
+      }
+      case 3: { /* delete a run */
+        size_t n = 1 + rng_below(&r, 32);
+        if (n > b.len - pos) n = b.len - pos;
+        memmove(b.data + pos, b.data + pos + n, b.len - pos - n);
+        b.len -= n;
+        break;
+      }
+      default: b.len = pos; break; /* truncate */
+      }
+    }
+    char what[96];
+    snprintf(what, sizeof what, "onnx #%d (seed 0x%" PRIx64 ")", i, g_seed);
+    run_onnx((const uint8_t *)b.data, b.len, what, st.clean % 8 == 0 && st.compiled < 20 * g_scale, &st);
+  }
+  buf_free(&b);
+  for (int k = 0; k < N_MODELS; k++) free(orig[k]);
+  report("onnx", &st, t0, stopped);
+  ck_assert_int_gt(st.rejected, 0);
+}
+END_TEST
+
 /* Inputs built to break recursion and arithmetic: each must be rejected or accepted, not crash. */
 static void run_one(const char *what, const buf *b, stats *st) {
   double t0 = now_s();
@@ -728,6 +830,7 @@ int main(void) {
   tcase_add_test(tc, deep_nesting);
   tcase_add_test(tc, long_lines);
   tcase_add_test(tc, huge_dims);
+  tcase_add_test(tc, onnx_mutations);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -49,7 +49,8 @@ typedef struct mlgc_options {
 
 /* mlgc's defaults: OpenCL, -O2, initializers, subgroups on for vulkan. */
 MLG_API void        mlgc_options_init(mlgc_options *options);
-/* Compiles the file at `path` (options NULL: the defaults) into *out_bundle (*out_size bytes). */
+/* Compiles the file at `path` (options NULL: the defaults) into *out_bundle (*out_size bytes):
+ * mlg text, or an ONNX model when the path ends in .onnx (docs/onnx.md). */
 MLG_API mlg_status  mlgc_compile_file(const char *path, const mlgc_options *options,
                                       void **out_bundle, size_t *out_size);
 /* The same from `length` bytes of source text; `name` is the path diagnostics show. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "onnx/onnx_import.h"
 #include "gemm_tune.h"
 #include "../runtime/bundle.h"
 
@@ -128,6 +129,7 @@ static mlg_status compile(const mlg_source *source, const mlgc_options *options,
   if (!log) return fail(MLG_ERR_OUT_OF_MEMORY, "out of memory for the compiler's diagnostics");
   mlg_diag diag;
   mlg_diag_init(&diag, source, log);
+  if (mlg_onnx_is_model_path(source->path)) diag.max_errors = 0; /* one error lists every node */
   uint8_t *data = NULL;
   size_t size = 0;
   int rc = mlg_compile(source, &co, &diag, &data, &size);
@@ -151,7 +153,7 @@ mlg_status mlgc_compile_file(const char *path, const mlgc_options *options, void
   *out_size = 0;
   if (!path) return fail(MLG_ERR_INVALID_ARGUMENT, "mlgc_compile_file: path is NULL");
   mlg_source source;
-  if (mlg_source_load(&source, path) != 0)
+  if (mlg_pipeline_source_load(&source, path) != 0) /* .mlg text, or a .onnx model (docs/onnx.md) */
     return fail(errno == ENOMEM ? MLG_ERR_OUT_OF_MEMORY : MLG_ERR_IO, "cannot read '%s': %s", path,
                 strerror(errno));
   mlg_status st = compile(&source, options, out_bundle, out_size);

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""mlg beside onnxruntime on the exported models of tests/onnx/ (tools/gen_onnx_models.py):
+the same .onnx file imported by mlg and run by onnxruntime, on the CPU or on a GPU.
+
+    python3 tools/bench/onnx_models.py [--build build] [--device cpu|gpu] [--backend opencl|vulkan]
+                                       [--runs 50] [--warmup 5]
+
+For each model it prints the ONNX nodes and op types, mlg's ops after import and optimization,
+its launches and distinct kernels after fusion (mlgc --emit=fused), the largest difference
+from onnxruntime's output on the committed input, and the median time per run: mlg's wall
+and device time from `mlgrun --bench` (copying the input in and the output out included in
+wall), onnxruntime's wall time per session.run (CPU provider, or CUDA with --device gpu).
+It builds nothing: BUILD/bin/mlgc and BUILD/bin/mlgrun must exist (a release build).
+Needs numpy, onnx and onnxruntime (onnxruntime-gpu for --device gpu).
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODELS = [("resnet", []), ("mobilenet", []), ("gpt2", ["-D", "batch=2"])]
+BENCH_RE = re.compile(r"^bench: median ([0-9.]+) ms wall, ([0-9.]+) ms device over (\d+) runs$")
+FUSED_RE = re.compile(r"^fusion \S+: (\d+) ops, (\d+) launches per run of (\d+) distinct kernels?$")
+
+
+def run(cmd, env=None):
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {res.returncode}:\n{res.stderr[-2000:]}")
+    return res.stdout
+
+
+def ort_time(path, x, device, runs, warmup):
+    import onnxruntime as ort
+    providers = ["CUDAExecutionProvider"] if device == "gpu" else ["CPUExecutionProvider"]
+    sess = ort.InferenceSession(path, providers=providers)
+    feed = {sess.get_inputs()[0].name: x}
+    for _ in range(warmup):
+        y = sess.run(None, feed)[0]
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        y = sess.run(None, feed)[0]
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times), y
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    ap.add_argument("--backend", choices=["opencl", "vulkan"], default="opencl")
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=5)
+    args = ap.parse_args()
+    mlgc, mlgrun = os.path.join(args.build, "bin", "mlgc"), os.path.join(args.build, "bin", "mlgrun")
+    for tool in (mlgc, mlgrun):
+        if not os.path.exists(tool):
+            sys.exit(f"{tool} is missing: build first (cmake --build {args.build})")
+    import onnx
+
+    work = tempfile.mkdtemp(prefix="mlg-onnx-bench-")
+    mlg_device = args.device if args.backend == "opencl" else "vulkan:0"
+    rows = []
+    for name, flags in MODELS:
+        d = os.path.join(ROOT, "tests", "onnx", name)
+        path = os.path.join(d, "model.onnx")
+        x = np.load(os.path.join(d, "input.npy"))
+        model = onnx.load(path)
+        nodes = len(model.graph.node)
+        op_types = sorted({n.op_type for n in model.graph.node})
+        hint = ["--device-hint=" + args.device, "--target", args.backend]
+        fused = run([mlgc, path, "--emit=fused"] + flags + hint).splitlines()[0]
+        m = FUSED_RE.match(fused)
+        ops, launches, kernels = (m.group(1), m.group(2), m.group(3)) if m else ("?", "?", "?")
+        bundle = os.path.join(work, f"{name}.mlgb")
+        run([mlgc, path, "-o", bundle] + flags + hint)
+        out_dir = os.path.join(work, name)
+        cmd = [mlgrun, bundle, "--device", mlg_device, "--input", f"x={os.path.join(d, 'input.npy')}",
+               "--bench", str(args.runs), "--warmup", str(args.warmup), "--output-dir", out_dir]
+        last = run(cmd).strip().splitlines()[-1]
+        b = BENCH_RE.match(last)
+        if not b:
+            raise RuntimeError(f"no bench line from mlgrun: {last!r}")
+        y = np.load(os.path.join(out_dir, "y.npy"))
+        ort_ms, ref = ort_time(path, x, args.device, args.runs, args.warmup)
+        err = float(np.max(np.abs(y.astype(np.float64) - ref.astype(np.float64))))
+        rows.append((name, nodes, ", ".join(op_types), ops, launches, kernels, err, float(b.group(1)),
+                     float(b.group(2)), ort_ms))
+    print(f"device: {args.device} ({args.backend}), {args.runs} runs after {args.warmup} warm-up\n")
+    print("| model | ONNX nodes | ONNX ops | mlg ops | launches | distinct kernels | max abs error vs onnxruntime "
+          "| mlg wall ms | mlg device ms | onnxruntime ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]:.2g} | {r[7]:.3f} | {r[8]:.3f} "
+              f"| {r[9]:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
