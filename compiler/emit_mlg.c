@@ -175,11 +175,17 @@ static int attr_equal(const mlg_attr *a, const mlg_attr *b) {
   switch (a->kind) {
   case MLG_ATTR_NONE: return 1;
   case MLG_ATTR_FLOAT: return a->f == b->f;
-  case MLG_ATTR_INT: return a->ints[0] == b->ints[0];
+  case MLG_ATTR_INT:
+  case MLG_ATTR_ENUM: return a->ints[0] == b->ints[0];
   case MLG_ATTR_INTS:
     if (a->n != b->n) return 0;
     for (int k = 0; k < a->n; k++)
       if (a->ints[k] != b->ints[k]) return 0;
+    return 1;
+  case MLG_ATTR_FLOATS:
+    if (a->n != b->n) return 0;
+    for (int k = 0; k < a->n; k++)
+      if (a->floats[k] != b->floats[k]) return 0;
     return 1;
   }
   return 0;
@@ -202,19 +208,41 @@ static int same_after_infer(const printer *p, const mlg_node *n, const mlg_attr 
 
 static void print_expr(printer *p, int id, int operand);
 
-static void print_attr_value(printer *p, const mlg_attr *a) {
+static void print_float_attr(printer *p, double f) {
   char buf[48];
+  if (!isfinite(f)) {
+    mlg_diag_error(p->diag, (mlg_span){0, 0}, "--emit=mlg: an attribute is not finite (%g); mlg "
+                   "text cannot spell it", f);
+    p->failed = 1;
+  }
+  format_double(f, buf, sizeof buf);
+  fputs(buf, p->out);
+}
+
+/* Value `a` of attribute `ad`. */
+static void print_attr_value(printer *p, const mlg_attr_def *ad, const mlg_attr *a) {
+  const char *choice;
   switch (a->kind) {
   case MLG_ATTR_NONE: break;
   case MLG_ATTR_INT: fprintf(p->out, "%" PRId64, a->ints[0]); break;
-  case MLG_ATTR_FLOAT:
-    if (!isfinite(a->f)) {
-      mlg_diag_error(p->diag, (mlg_span){0, 0}, "--emit=mlg: an attribute is not finite (%g); mlg "
-                     "text cannot spell it", a->f);
+  case MLG_ATTR_ENUM:
+    choice = mlg_attr_choice(ad, a->ints[0]);
+    if (!choice) {
+      mlg_diag_error(p->diag, (mlg_span){0, 0}, "--emit=mlg: attribute %s has no choice %" PRId64,
+                     ad->name, a->ints[0]);
       p->failed = 1;
+      break;
     }
-    format_double(a->f, buf, sizeof buf);
-    fputs(buf, p->out);
+    fputs(choice, p->out);
+    break;
+  case MLG_ATTR_FLOAT: print_float_attr(p, a->f); break;
+  case MLG_ATTR_FLOATS:
+    fputc('[', p->out);
+    for (int k = 0; k < a->n; k++) {
+      if (k) fputs(", ", p->out);
+      print_float_attr(p, a->floats[k]);
+    }
+    fputc(']', p->out);
     break;
   case MLG_ATTR_INTS:
     fputc('[', p->out);
@@ -260,7 +288,7 @@ static void print_call(printer *p, const mlg_node *n) {
       continue;
     fprintf(p->out, "%s%s=", n->n_inputs || k ? ", " : "", op->attrs[k].name);
     if (written[k].kind == MLG_ATTR_INTS && written[k].n == 1) fprintf(p->out, "%" PRId64, written[k].ints[0]);
-    else print_attr_value(p, &written[k]);
+    else print_attr_value(p, &op->attrs[k], &written[k]);
   }
   fputc(')', p->out);
 }
