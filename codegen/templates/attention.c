@@ -1,0 +1,310 @@
+/* attention.c — fused scaled dot-product attention with an online softmax (attention.h). */
+#include "attention.h"
+
+#include <math.h>
+
+#include "kt_util.h"
+#include "matmul.h"
+
+#define INDEX_LIMIT INT64_C(2147483647)
+
+typedef struct attn_ctx {
+  const kt_attention_desc *d;
+  int q, k, v, mask, out;          /* buffers (mask -1 without one) */
+  int wq, wv;                      /* vector widths along d and dv */
+  int nq, nv;                      /* vectors per row: d / wq, dv / wv */
+  int bq, bk;                      /* queries per work-group, keys per tile */
+  int bidx, qi, qrow;              /* variables: batch index, query, query clamped into range */
+} attn_ctx;
+
+/* The largest element index view `w` reaches over rows [0, rows) and columns [0, cols) of
+ * every batch item, or -1 when a stride is negative (views here never are). */
+static int64_t view_reach(const kt_attention_desc *d, const kt_attn_view *w, int64_t rows,
+                          int64_t cols) {
+  if (w->offset < 0 || w->stride_r < 0 || w->stride_c < 0) return -1;
+  int64_t top = w->offset + (rows - 1) * w->stride_r + (cols - 1) * w->stride_c;
+  for (int i = 0; i < d->n_batch; i++) {
+    if (w->batch_stride[i] < 0) return -1;
+    top += (d->batch[i] - 1) * w->batch_stride[i];
+  }
+  return top;
+}
+
+static int widest(int64_t n, int max_vec) {
+  if (max_vec >= 4 && n % 4 == 0) return 4;
+  if (max_vec >= 2 && n % 2 == 0) return 2;
+  return 1;
+}
+
+/* Element base of the work-group's batch item in view w. */
+static kir_expr *batch_base(kir_builder *b, const attn_ctx *a, const kt_attn_view *w) {
+  const kt_attention_desc *d = a->d;
+  kir_expr *base = kt_batch_offset(b, kir_var(b, a->bidx), d->n_batch, d->batch, w->batch_stride);
+  return kir_add(b, base, kir_i32(b, w->offset));
+}
+
+/* `width` elements of buffer buf from element `at` on, `stride` apart: one vector load when
+ * they are consecutive. */
+static kir_expr *load_row_vec(kir_builder *b, int buf, kir_expr *at, int64_t stride, int width) {
+  if (width == 1) return kir_load(b, buf, at);
+  if (stride == 1) return kir_load_vec(b, buf, at, width);
+  kir_expr *parts[4];
+  for (int i = 0; i < width; i++) parts[i] = kir_load(b, buf, kir_add(b, at, kt_scaled(b, kir_i32(b, i), stride)));
+  return kir_vector(b, width, parts);
+}
+
+/* Stages rows t0 .. t0 + bk − 1 (those below kend) of k or v into local array `tile`: vector c
+ * of row r at tile[r·n + c]; the block_q work-items take vectors lid, lid + block_q, .... */
+static void stage_tile(kir_builder *b, const attn_ctx *a, int buf, int tile, int base, int t0,
+                       int kend, int lid, const kt_attn_view *w, int n, int width) {
+  int e = kir_var_new(b, "e", kir_t(KIR_I32));
+  int row = kir_var_new(b, "row", kir_t(KIR_I32));
+  kir_for(b, e, kir_var(b, lid), kir_i32(b, (int64_t)a->bk * n), kir_i32(b, a->bq));
+  kir_decl(b, row, kir_add(b, kir_var(b, t0), kir_div(b, kir_var(b, e), kir_i32(b, n))));
+  kir_if(b, kir_bin(b, KIR_LT, kir_var(b, row), kir_var(b, kend)));
+  kir_expr *col = kt_scaled(b, kir_mod(b, kir_var(b, e), kir_i32(b, n)), (int64_t)width * w->stride_c);
+  kir_expr *at = kir_add(b, kir_add(b, kir_var(b, base), kt_scaled(b, kir_var(b, row), w->stride_r)), col);
+  kir_local_store(b, tile, kir_var(b, e), load_row_vec(b, buf, at, w->stride_c, width));
+  kir_end(b);
+  kir_end(b);
+}
+
+/* Σ of the components of vector variable `v` (a scalar stays as it is). */
+static kir_expr *hsum(kir_builder *b, int v, int width) {
+  if (width == 1) return kir_var(b, v);
+  kir_expr *s = kir_component(b, kir_var(b, v), 0);
+  for (int i = 1; i < width; i++) s = kir_bin(b, KIR_ADD, s, kir_component(b, kir_var(b, v), i));
+  return s;
+}
+
+/* Stores the finished output row: o_c / l, through the epilogue when there is one. */
+static void store_out(kir_builder *b, const attn_ctx *a, const int *o, int l) {
+  const kt_attention_desc *d = a->d;
+  int inv = kir_var_new(b, "inv", kir_t(KIR_F32));
+  int ob = kir_var_new(b, "ob", kir_t(KIR_I32));
+  kir_decl(b, inv, kir_bin(b, KIR_DIV, kir_f32(b, 1.0), kir_var(b, l)));
+  kir_decl(b, ob, kir_add(b, batch_base(b, a, &d->out), kt_scaled(b, kir_var(b, a->qi), d->out.stride_r)));
+  kir_type vt = kir_tv(KIR_F32, a->wv);
+  for (int c = 0; c < a->nv; c++) {
+    kir_expr *val = kir_bin(b, KIR_MUL, kir_var(b, o[c]),
+                            a->wv == 1 ? kir_var(b, inv) : kir_cast(b, vt, kir_var(b, inv)));
+    int64_t col0 = (int64_t)c * a->wv;
+    if (!d->epilogue.fn && (a->wv == 1 || d->out.stride_c == 1)) {
+      kir_store(b, a->out, kir_add(b, kir_var(b, ob), kir_i32(b, col0 * d->out.stride_c)), val);
+      continue;
+    }
+    int ov = kir_var_new(b, "ov", vt);
+    kir_decl(b, ov, val);
+    for (int i = 0; i < a->wv; i++) {
+      kir_expr *x = a->wv == 1 ? kir_var(b, ov) : kir_component(b, kir_var(b, ov), i);
+      if (d->epilogue.fn) {
+        kir_expr *row = kir_var(b, a->qi), *col = kir_i32(b, col0 + i);
+        kir_expr *lin = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_var(b, a->bidx), kir_i32(b, d->tq)),
+                                                      kir_var(b, a->qi)),
+                                           kir_i32(b, d->dv)),
+                                kir_i32(b, col0 + i));
+        kt_out_pos at = {lin, kir_var(b, a->bidx), row, col};
+        x = d->epilogue.fn(b, x, &at, d->epilogue.user);
+      }
+      kir_store(b, a->out, kir_add(b, kir_var(b, ob), kir_i32(b, (col0 + i) * d->out.stride_c)), x);
+    }
+  }
+}
+
+/* Fills in the tiling; 0, or -1 (reason in m) when it does not fit. */
+static int pick_tiles(kir_module *m, const kt_attention_desc *d, attn_ctx *a) {
+  int64_t budget = d->local_mem_bytes > 0 ? d->local_mem_bytes : 48 * 1024;
+  a->bq = d->block_q ? d->block_q : (d->device_class == KT_DEVICE_CPU ? 16 : 64);
+  if (a->bq < 1 || a->bq > 1024) return kt_fail(m, "block_q %d (1 to 1024 work-items)", a->bq);
+  /* Tiles of at most 32 keys leave local memory for several work-groups per compute unit. */
+  int bk = d->block_k;
+  if (!bk) {
+    bk = d->device_class == KT_DEVICE_CPU ? 64 : 32;
+    while (bk > 8 && (int64_t)bk * (d->d + d->dv + a->bq) * 4 > budget / 2) bk /= 2;
+  }
+  if (bk < 1 || (int64_t)bk * (d->d + d->dv + a->bq) * 4 > budget)
+    return kt_fail(m, "block_k %d with head dims %lld and %lld needs more than %lld bytes of local memory",
+                   bk, (long long)d->d, (long long)d->dv, (long long)budget);
+  a->bk = bk;
+  return 0;
+}
+
+static int check_desc(kir_module *m, const kt_attention_desc *d) {
+  if (d->tq < 1 || d->tk < 1 || d->d < 1 || d->dv < 1)
+    return kt_fail(m, "every length and head dim must be at least 1");
+  if (d->d > KT_ATTN_MAX_HEAD || d->dv > KT_ATTN_MAX_HEAD)
+    return kt_fail(m, "head dims %lld and %lld: at most %d are supported (a query row and its "
+                   "output are kept in registers)", (long long)d->d, (long long)d->dv,
+                   KT_ATTN_MAX_HEAD);
+  if (d->n_batch < 0 || d->n_batch > KT_ATTN_MAX_BATCH)
+    return kt_fail(m, "%d batch dims (at most %d)", d->n_batch, KT_ATTN_MAX_BATCH);
+  int64_t items = 1;
+  for (int i = 0; i < d->n_batch; i++) {
+    if (d->batch[i] < 1) return kt_fail(m, "batch dim %d is %lld", i, (long long)d->batch[i]);
+    items *= d->batch[i];
+  }
+  if (items >= INDEX_LIMIT || d->tq >= INDEX_LIMIT) return kt_fail(m, "too many batch items");
+  if (d->mask_kind < KT_ATTN_MASK_NONE || d->mask_kind > KT_ATTN_MASK_BOOL)
+    return kt_fail(m, "unknown mask kind %d", d->mask_kind);
+  const struct { const kt_attn_view *w; int64_t rows, cols; const char *name; } views[] = {
+    {&d->q, d->tq, d->d, "q"}, {&d->k, d->tk, d->d, "k"}, {&d->v, d->tk, d->dv, "v"},
+    {&d->out, d->tq, d->dv, "out"}, {&d->mask, d->tq, d->tk, "mask"},
+  };
+  int n_views = d->mask_kind ? 5 : 4;
+  for (int i = 0; i < n_views; i++) {
+    int64_t top = view_reach(d, views[i].w, views[i].rows, views[i].cols);
+    if (top < 0) return kt_fail(m, "%s: negative offset or stride", views[i].name);
+    if (top >= INDEX_LIMIT)
+      return kt_fail(m, "%s reaches element %lld: 2^31 or more (32-bit indexing)", views[i].name,
+                     (long long)top);
+  }
+  return 0;
+}
+
+int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
+                 kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  if (check_desc(m, d)) return -1;
+  attn_ctx a = {.d = d, .mask = -1};
+  if (pick_tiles(m, d, &a)) return -1;
+  int max_vec = d->max_vec ? d->max_vec : 4;
+  a.wq = widest(d->d, max_vec);
+  a.wv = widest(d->dv, max_vec);
+  a.nq = (int)(d->d / a.wq);
+  a.nv = (int)(d->dv / a.wv);
+  kir_type tq = kir_tv(KIR_F32, a.wq), tv = kir_tv(KIR_F32, a.wv);
+  const kir_scalar f = KIR_F32;
+
+  kir_builder *b = kir_kernel_begin(m, name, a.bq, 1, 1);
+  if (!b) return -1;
+  a.q = kir_buffer_param(b, "q", f, KIR_READ);
+  a.k = kir_buffer_param(b, "k", f, KIR_READ);
+  a.v = kir_buffer_param(b, "v", f, KIR_READ);
+  if (d->mask_kind)
+    a.mask = kir_buffer_param(b, "mask", d->mask_kind == KT_ATTN_MASK_BOOL ? KIR_BOOL : f, KIR_READ);
+  a.out = kir_buffer_param(b, "out", f, KIR_WRITE);
+  int ktile = kir_local_array_t(b, "ktile", tq, a.bk * a.nq);
+  int vtile = kir_local_array_t(b, "vtile", tv, a.bk * a.nv);
+  int stile = kir_local_array(b, "stile", f, a.bk * a.bq);
+
+  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  a.bidx = kir_var_new(b, "bidx", kir_t(KIR_I32));
+  a.qi = kir_var_new(b, "qi", kir_t(KIR_I32));
+  a.qrow = kir_var_new(b, "qrow", kir_t(KIR_I32));
+  int kend = kir_var_new(b, "kend", kir_t(KIR_I32));
+  int kb = kir_var_new(b, "kb", kir_t(KIR_I32));
+  int vb = kir_var_new(b, "vb", kir_t(KIR_I32));
+  int mb = d->mask_kind ? kir_var_new(b, "mb", kir_t(KIR_I32)) : -1;
+  int qv[KT_ATTN_MAX_HEAD], ov[KT_ATTN_MAX_HEAD];
+  kir_decl(b, lid, kir_local_id(b, 0));
+  kir_decl(b, a.bidx, kir_group_id(b, 1));
+  kir_decl(b, a.qi, kir_add(b, kir_mul(b, kir_group_id(b, 0), kir_i32(b, a.bq)), kir_var(b, lid)));
+  /* Work-items past the last query still stage tiles; they compute on the last query. */
+  kir_decl(b, a.qrow, d->tq % a.bq ? kir_bin(b, KIR_MIN, kir_var(b, a.qi), kir_i32(b, d->tq - 1))
+                                   : kir_var(b, a.qi));
+  /* Causal: the work-group's last query sees keys up to itself. */
+  kir_expr *all = kir_i32(b, d->tk);
+  kir_decl(b, kend, d->causal ? kir_bin(b, KIR_MIN, all, kir_mul(b, kir_add(b, kir_group_id(b, 0), kir_i32(b, 1)),
+                                                                 kir_i32(b, a.bq)))
+                              : all);
+  kir_decl(b, kb, batch_base(b, &a, &d->k));
+  kir_decl(b, vb, batch_base(b, &a, &d->v));
+  if (d->mask_kind)
+    kir_decl(b, mb, kir_add(b, batch_base(b, &a, &d->mask), kt_scaled(b, kir_var(b, a.qrow), d->mask.stride_r)));
+  {
+    int qb = kir_var_new(b, "qb", kir_t(KIR_I32));
+    kir_decl(b, qb, kir_add(b, batch_base(b, &a, &d->q), kt_scaled(b, kir_var(b, a.qrow), d->q.stride_r)));
+    kir_expr *sc = kir_f32(b, d->scale);
+    for (int c = 0; c < a.nq; c++) {
+      qv[c] = kir_var_new(b, "qv", tq);
+      kir_expr *at = kir_add(b, kir_var(b, qb), kir_i32(b, (int64_t)c * a.wq * d->q.stride_c));
+      kir_decl(b, qv[c], kir_bin(b, KIR_MUL, load_row_vec(b, a.q, at, d->q.stride_c, a.wq),
+                                 a.wq == 1 ? sc : kir_cast(b, tq, sc)));
+    }
+  }
+  for (int c = 0; c < a.nv; c++) {
+    ov[c] = kir_var_new(b, "acc", tv);
+    kir_decl(b, ov[c], a.wv == 1 ? kir_f32(b, 0.0) : kir_cast(b, tv, kir_f32(b, 0.0)));
+  }
+  int mrun = kir_var_new(b, "mrun", kir_t(KIR_F32));
+  int lrun = kir_var_new(b, "lrun", kir_t(KIR_F32));
+  kir_decl(b, mrun, kir_f32(b, -INFINITY));
+  kir_decl(b, lrun, kir_f32(b, 0.0));
+
+  int t0 = kir_var_new(b, "t0", kir_t(KIR_I32));
+  kir_for(b, t0, kir_i32(b, 0), kir_var(b, kend), kir_i32(b, a.bk));
+  stage_tile(b, &a, a.k, ktile, kb, t0, kend, lid, &d->k, a.nq, a.wq);
+  stage_tile(b, &a, a.v, vtile, vb, t0, kend, lid, &d->v, a.nv, a.wv);
+  kir_barrier(b);
+  /* Scores of this tile's keys into this work-item's column of stile, and their maximum. */
+  int jn = kir_var_new(b, "jn", kir_t(KIR_I32));
+  int mt = kir_var_new(b, "mt", kir_t(KIR_F32));
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));
+  int dot = kir_var_new(b, "dot", tq);
+  int s = kir_var_new(b, "s", kir_t(KIR_F32));
+  kir_decl(b, jn, kir_bin(b, KIR_MIN, kir_i32(b, a.bk), kir_bin(b, KIR_SUB, kir_var(b, kend), kir_var(b, t0))));
+  kir_decl(b, mt, kir_f32(b, -INFINITY));
+  kir_for(b, j, kir_i32(b, 0), kir_var(b, jn), kir_i32(b, 1));
+  kir_decl(b, dot, kir_bin(b, KIR_MUL, kir_var(b, qv[0]), kir_local_load(b, ktile, kir_mul(b, kir_var(b, j), kir_i32(b, a.nq)))));
+  for (int c = 1; c < a.nq; c++) {
+    kir_expr *kv = kir_local_load(b, ktile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a.nq)), kir_i32(b, c)));
+    kir_assign(b, dot, kir_bin(b, KIR_ADD, kir_var(b, dot), kir_bin(b, KIR_MUL, kir_var(b, qv[c]), kv)));
+  }
+  kir_decl(b, s, hsum(b, dot, a.wq));
+  kir_expr *key = kir_add(b, kir_var(b, t0), kir_var(b, j));
+  if (d->mask_kind) {
+    kir_expr *mv = kir_load(b, a.mask, kir_add(b, kir_var(b, mb), kt_scaled(b, key, d->mask.stride_c)));
+    kir_assign(b, s, d->mask_kind == KT_ATTN_MASK_ADD
+                         ? kir_bin(b, KIR_ADD, kir_var(b, s), mv)
+                         : kir_select(b, mv, kir_var(b, s), kir_f32(b, -INFINITY)));
+    key = kir_add(b, kir_var(b, t0), kir_var(b, j));
+  }
+  if (d->causal)
+    kir_assign(b, s, kir_select(b, kir_bin(b, KIR_GT, key, kir_var(b, a.qi)), kir_f32(b, -INFINITY),
+                                kir_var(b, s)));
+  kir_local_store(b, stile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a.bq)), kir_var(b, lid)),
+                  kir_var(b, s));
+  kir_assign(b, mt, kir_bin(b, KIR_MAX, kir_var(b, mt), kir_var(b, s)));
+  kir_end(b);
+  /* Rescale what was summed so far to the new maximum (a maximum still −inf counts as 0, so
+   * masked keys add exp(−inf) = 0 and nothing turns into NaN before the end). */
+  int mnew = kir_var_new(b, "mnew", kir_t(KIR_F32));
+  int muse = kir_var_new(b, "muse", kir_t(KIR_F32));
+  int corr = kir_var_new(b, "corr", kir_t(KIR_F32));
+  int p = kir_var_new(b, "p", kir_t(KIR_F32));
+  kir_decl(b, mnew, kir_bin(b, KIR_MAX, kir_var(b, mrun), kir_var(b, mt)));
+  kir_decl(b, muse, kir_select(b, kir_bin(b, KIR_EQ, kir_var(b, mnew), kir_f32(b, -INFINITY)),
+                               kir_f32(b, 0.0), kir_var(b, mnew)));
+  kir_decl(b, corr, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, kir_var(b, mrun), kir_var(b, muse))));
+  kir_assign(b, lrun, kir_bin(b, KIR_MUL, kir_var(b, lrun), kir_var(b, corr)));
+  for (int c = 0; c < a.nv; c++)
+    kir_assign(b, ov[c], kir_bin(b, KIR_MUL, kir_var(b, ov[c]),
+                                 a.wv == 1 ? kir_var(b, corr) : kir_cast(b, tv, kir_var(b, corr))));
+  kir_assign(b, mrun, kir_var(b, mnew));
+  kir_for(b, j, kir_i32(b, 0), kir_var(b, jn), kir_i32(b, 1));
+  kir_decl(b, p, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB,
+                                           kir_local_load(b, stile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a.bq)),
+                                                                            kir_var(b, lid))),
+                                           kir_var(b, muse))));
+  kir_assign(b, lrun, kir_bin(b, KIR_ADD, kir_var(b, lrun), kir_var(b, p)));
+  for (int c = 0; c < a.nv; c++) {
+    kir_expr *vv = kir_local_load(b, vtile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a.nv)), kir_i32(b, c)));
+    kir_expr *pv = a.wv == 1 ? kir_var(b, p) : kir_cast(b, tv, kir_var(b, p));
+    kir_assign(b, ov[c], kir_bin(b, KIR_ADD, kir_var(b, ov[c]), kir_bin(b, KIR_MUL, pv, vv)));
+  }
+  kir_end(b);
+  kir_barrier(b); /* the next tile overwrites ktile and vtile */
+  kir_end(b);
+
+  if (d->tq % a.bq) kir_if(b, kt_lt(b, kir_var(b, a.qi), d->tq));
+  store_out(b, &a, ov, lrun);
+  if (d->tq % a.bq) kir_end(b);
+
+  int64_t items = 1;
+  for (int i = 0; i < d->n_batch; i++) items *= d->batch[i];
+  out_groups[0] = (d->tq + a.bq - 1) / a.bq;
+  out_groups[1] = items;
+  return kir_kernel_end(b, out_kernel);
+}
