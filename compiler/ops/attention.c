@@ -8,6 +8,7 @@
  * Normalized: scale is always set (1/sqrt(d) when not given). */
 #include <math.h>
 
+#include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/attention.h"
@@ -152,6 +153,75 @@ static void attention_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   out->flops = rows * tk * (2 * q->dims[q->rank - 1] + 5 + 2 * o->dims[o->rank - 1]);
 }
 
+/* ---- recognizing attention written as matmul → (scale) → (mask) → softmax → matmul ---- */
+
+/* Node id's op node when it is op `op` with n inputs, read by nothing but one consumer. */
+static const mlg_node *sole(const mlg_graph *g, const int *uses, int id, const mlg_op_def *op,
+                            int n) {
+  const mlg_node *nd = &g->nodes[id];
+  if (nd->kind != MLG_NODE_OP || nd->op != op || nd->n_inputs != n || uses[id] != 1) return NULL;
+  return nd;
+}
+
+/* The value of a one-element f32 const, in *out. */
+static int scalar_const(const mlg_graph *g, int id, double *out) {
+  const mlg_node *nd = &g->nodes[id];
+  if (nd->kind != MLG_NODE_CONST || !nd->data || nd->type.dtype != MLG_F32 ||
+      mlg_type_numel(&nd->type) != 1)
+    return -1;
+  *out = ((const float *)nd->data)[0];
+  return 0;
+}
+
+/* s = z, z·c, c·z or z / c with z = q @ kᵀ: fills q, kᵀ and the scale; 0 or -1. */
+static int scaled_scores(const mlg_graph *g, const int *uses, int s, int *q, int *kt,
+                         double *scale) {
+  const mlg_node *nd = &g->nodes[s], *z = NULL;
+  *scale = 1.0;
+  double c = 1.0;
+  if ((nd = sole(g, uses, s, &mlg_op_mul, 2)) != NULL) {
+    if (scalar_const(g, nd->inputs[1], &c) == 0) z = sole(g, uses, nd->inputs[0], &mlg_op_matmul, 2);
+    else if (scalar_const(g, nd->inputs[0], &c) == 0) z = sole(g, uses, nd->inputs[1], &mlg_op_matmul, 2);
+    *scale = c;
+  } else if ((nd = sole(g, uses, s, &mlg_op_div, 2)) != NULL) {
+    if (scalar_const(g, nd->inputs[1], &c) == 0 && c != 0.0) {
+      z = sole(g, uses, nd->inputs[0], &mlg_op_matmul, 2);
+      *scale = 1.0 / c;
+    }
+  } else {
+    z = sole(g, uses, s, &mlg_op_matmul, 2);
+  }
+  /* The scale may not widen the scores (a const of a higher rank broadcasts them). */
+  if (!z || (nd && !mlg_type_equal(&nd->type, &z->type))) return -1;
+  *q = z->inputs[0];
+  *kt = z->inputs[1];
+  return g->nodes[*q].type.rank >= 2 && g->nodes[*kt].type.rank >= 2 ? 0 : -1;
+}
+
+/* root = softmax(scores (+ mask), axis=-1) @ v, the scores as scaled_scores reads them. */
+static int attention_recognize(const mlg_graph *g, int root, const int *uses, mlg_recognized *out) {
+  const mlg_node *r = &g->nodes[root];
+  if (r->kind != MLG_NODE_OP || r->op != &mlg_op_matmul || r->n_inputs != 2) return -1;
+  const mlg_node *p = sole(g, uses, r->inputs[0], &mlg_op_softmax, 1);
+  int v = r->inputs[1];
+  if (!p || g->nodes[v].type.rank < 2 || mlg_attr_int(p, 0) != p->type.rank - 1) return -1;
+  int q, kt, mask = -1;
+  double scale;
+  if (scaled_scores(g, uses, p->inputs[0], &q, &kt, &scale) != 0) {
+    const mlg_node *a = sole(g, uses, p->inputs[0], &mlg_op_add, 2);
+    if (!a) return -1;
+    int side = scaled_scores(g, uses, a->inputs[0], &q, &kt, &scale) == 0 ? 0
+             : scaled_scores(g, uses, a->inputs[1], &q, &kt, &scale) == 0 ? 1 : -1;
+    if (side < 0 || !mlg_type_equal(&a->type, &g->nodes[a->inputs[side]].type)) return -1;
+    mask = a->inputs[1 - side];
+  }
+  *out = (mlg_recognized){.n_inputs = mask >= 0 ? 4 : 3, .inputs = {q, kt, v, mask},
+                          .swap_last2 = 2u};
+  out->attrs[A_CAUSAL] = (mlg_attr)MLG_DEFAULT_INT(0);
+  out->attrs[A_SCALE] = (mlg_attr){.kind = MLG_ATTR_FLOAT, .n = 1, .f = scale};
+  return 0;
+}
+
 static const mlg_op_spelling attention_foreign[] = {
   {"sdpa", "scaled_dot_product_attention(q, k, v, mask?, causal=0, scale=1/sqrt(d))"},
   {"attention", "scaled_dot_product_attention(q, k, v, mask?, causal=0, scale=1/sqrt(d))"},
@@ -171,6 +241,7 @@ const mlg_op_def mlg_op_scaled_dot_product_attention = {
   .infer = attention_infer,
   .lower = attention_lower,
   .cost = attention_cost,
+  .algebra = { .recognize = attention_recognize },
   /* Every operand a strided view (heads split by transposes need no copy); the output may be
    * stored through the transpose and reshape that merge the heads again. */
   .fusion = {
