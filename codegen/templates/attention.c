@@ -14,6 +14,10 @@ typedef struct attn_ctx {
   int wq, wv;                      /* vector widths along d and dv */
   int nq, nv;                      /* vectors per row: d / wq, dv / wv */
   int bq, bk;                      /* queries per work-group, keys per tile */
+  int stage;                       /* keys and values staged in local memory (GPU); else read
+                                      from global memory where they are used (CPU) */
+  int ktile, vtile;                /* local arrays (staging) */
+  int kb, vb;                      /* variables: element bases of k and v */
   int bidx, qi, qrow;              /* variables: batch index, query, query clamped into range */
 } attn_ctx;
 
@@ -31,6 +35,8 @@ static int64_t view_reach(const kt_attention_desc *d, const kt_attn_view *w, int
 }
 
 static int widest(int64_t n, int max_vec) {
+  for (int w = 16; w > 4; w /= 2)
+    if (max_vec >= w && n % w == 0) return w;
   if (max_vec >= 4 && n % 4 == 0) return 4;
   if (max_vec >= 2 && n % 2 == 0) return 2;
   return 1;
@@ -48,6 +54,7 @@ static kir_expr *batch_base(kir_builder *b, const attn_ctx *a, const kt_attn_vie
 static kir_expr *load_row_vec(kir_builder *b, int buf, kir_expr *at, int64_t stride, int width) {
   if (width == 1) return kir_load(b, buf, at);
   if (stride == 1) return kir_load_vec(b, buf, at, width);
+  /* (widths above 4 only for consecutive elements: kt_attention picks them so) */
   kir_expr *parts[4];
   for (int i = 0; i < width; i++) parts[i] = kir_load(b, buf, kir_add(b, at, kt_scaled(b, kir_i32(b, i), stride)));
   return kir_vector(b, width, parts);
@@ -69,12 +76,33 @@ static void stage_tile(kir_builder *b, const attn_ctx *a, int buf, int tile, int
   kir_end(b);
 }
 
-/* Σ of the components of vector variable `v` (a scalar stays as it is). */
+/* Σ of the components of vector variable `v` (a scalar stays as it is): halves added while
+ * wider than 4, then the components. */
 static kir_expr *hsum(kir_builder *b, int v, int width) {
   if (width == 1) return kir_var(b, v);
-  kir_expr *s = kir_component(b, kir_var(b, v), 0);
-  for (int i = 1; i < width; i++) s = kir_bin(b, KIR_ADD, s, kir_component(b, kir_var(b, v), i));
+  int cur = v;
+  for (; width > 4; width /= 2) {
+    int half = kir_var_new(b, "half", kir_tv(KIR_F32, width / 2));
+    kir_decl(b, half, kir_bin(b, KIR_ADD, kir_swizzle(b, kir_var(b, cur), 0, width / 2),
+                              kir_swizzle(b, kir_var(b, cur), width / 2, width / 2)));
+    cur = half;
+  }
+  kir_expr *s = kir_component(b, kir_var(b, cur), 0);
+  for (int i = 1; i < width; i++) s = kir_bin(b, KIR_ADD, s, kir_component(b, kir_var(b, cur), i));
   return s;
+}
+
+/* Vector c of key (or value) row t0 + j: from the staged tile, or from global memory. */
+static kir_expr *kv_row(kir_builder *b, const attn_ctx *a, int is_v, int t0, int j, int c) {
+  int n = is_v ? a->nv : a->nq, width = is_v ? a->wv : a->wq;
+  if (a->stage)
+    return kir_local_load(b, is_v ? a->vtile : a->ktile,
+                          kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, n)), kir_i32(b, c)));
+  const kt_attn_view *w = is_v ? &a->d->v : &a->d->k;
+  kir_expr *row = kir_add(b, kir_var(b, t0), kir_var(b, j));
+  kir_expr *at = kir_add(b, kir_add(b, kir_var(b, is_v ? a->vb : a->kb), kt_scaled(b, row, w->stride_r)),
+                         kir_i32(b, (int64_t)c * width * w->stride_c));
+  return load_row_vec(b, is_v ? a->v : a->k, at, w->stride_c, width);
 }
 
 /* Stores the finished output row: o_c / l, through the epilogue when there is one. */
@@ -114,15 +142,17 @@ static void store_out(kir_builder *b, const attn_ctx *a, const int *o, int l) {
 /* Fills in the tiling; 0, or -1 (reason in m) when it does not fit. */
 static int pick_tiles(kir_module *m, const kt_attention_desc *d, attn_ctx *a) {
   int64_t budget = d->local_mem_bytes > 0 ? d->local_mem_bytes : 48 * 1024;
+  a->stage = d->device_class != KT_DEVICE_CPU;
   a->bq = d->block_q ? d->block_q : (d->device_class == KT_DEVICE_CPU ? 16 : 64);
   if (a->bq < 1 || a->bq > 1024) return kt_fail(m, "block_q %d (1 to 1024 work-items)", a->bq);
   /* Tiles of at most 32 keys leave local memory for several work-groups per compute unit. */
   int bk = d->block_k;
+  int64_t per_key = (a->stage ? d->d + d->dv : 0) + a->bq; /* floats of local memory per key */
   if (!bk) {
     bk = d->device_class == KT_DEVICE_CPU ? 64 : 32;
-    while (bk > 8 && (int64_t)bk * (d->d + d->dv + a->bq) * 4 > budget / 2) bk /= 2;
+    while (bk > 8 && (int64_t)bk * per_key * 4 > budget / 2) bk /= 2;
   }
-  if (bk < 1 || (int64_t)bk * (d->d + d->dv + a->bq) * 4 > budget)
+  if (bk < 1 || (int64_t)bk * per_key * 4 > budget)
     return kt_fail(m, "block_k %d with head dims %lld and %lld needs more than %lld bytes of local memory",
                    bk, (long long)d->d, (long long)d->dv, (long long)budget);
   a->bk = bk;
@@ -169,9 +199,12 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
   if (check_desc(m, d)) return -1;
   attn_ctx a = {.d = d, .mask = -1};
   if (pick_tiles(m, d, &a)) return -1;
+  /* Local arrays hold vectors of up to 4; wider ones (CPU, read from global memory) only where
+   * the elements are consecutive. */
   int max_vec = d->max_vec ? d->max_vec : 4;
-  a.wq = widest(d->d, max_vec);
-  a.wv = widest(d->dv, max_vec);
+  int narrow = max_vec < 4 ? max_vec : 4;
+  a.wq = widest(d->d, !a.stage && d->q.stride_c == 1 && d->k.stride_c == 1 ? max_vec : narrow);
+  a.wv = widest(d->dv, !a.stage && d->v.stride_c == 1 ? max_vec : narrow);
   a.nq = (int)(d->d / a.wq);
   a.nv = (int)(d->dv / a.wv);
   kir_type tq = kir_tv(KIR_F32, a.wq), tv = kir_tv(KIR_F32, a.wv);
@@ -185,8 +218,10 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
   if (d->mask_kind)
     a.mask = kir_buffer_param(b, "mask", d->mask_kind == KT_ATTN_MASK_BOOL ? KIR_BOOL : f, KIR_READ);
   a.out = kir_buffer_param(b, "out", f, KIR_WRITE);
-  int ktile = kir_local_array_t(b, "ktile", tq, a.bk * a.nq);
-  int vtile = kir_local_array_t(b, "vtile", tv, a.bk * a.nv);
+  if (a.stage) {
+    a.ktile = kir_local_array_t(b, "ktile", tq, a.bk * a.nq);
+    a.vtile = kir_local_array_t(b, "vtile", tv, a.bk * a.nv);
+  }
   int stile = kir_local_array(b, "stile", f, a.bk * a.bq);
 
   int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
@@ -194,8 +229,8 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
   a.qi = kir_var_new(b, "qi", kir_t(KIR_I32));
   a.qrow = kir_var_new(b, "qrow", kir_t(KIR_I32));
   int kend = kir_var_new(b, "kend", kir_t(KIR_I32));
-  int kb = kir_var_new(b, "kb", kir_t(KIR_I32));
-  int vb = kir_var_new(b, "vb", kir_t(KIR_I32));
+  a.kb = kir_var_new(b, "kb", kir_t(KIR_I32));
+  a.vb = kir_var_new(b, "vb", kir_t(KIR_I32));
   int mb = d->mask_kind ? kir_var_new(b, "mb", kir_t(KIR_I32)) : -1;
   int qv[KT_ATTN_MAX_HEAD], ov[KT_ATTN_MAX_HEAD];
   kir_decl(b, lid, kir_local_id(b, 0));
@@ -209,8 +244,8 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
   kir_decl(b, kend, d->causal ? kir_bin(b, KIR_MIN, all, kir_mul(b, kir_add(b, kir_group_id(b, 0), kir_i32(b, 1)),
                                                                  kir_i32(b, a.bq)))
                               : all);
-  kir_decl(b, kb, batch_base(b, &a, &d->k));
-  kir_decl(b, vb, batch_base(b, &a, &d->v));
+  kir_decl(b, a.kb, batch_base(b, &a, &d->k));
+  kir_decl(b, a.vb, batch_base(b, &a, &d->v));
   if (d->mask_kind)
     kir_decl(b, mb, kir_add(b, batch_base(b, &a, &d->mask), kt_scaled(b, kir_var(b, a.qrow), d->mask.stride_r)));
   {
@@ -235,9 +270,11 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
 
   int t0 = kir_var_new(b, "t0", kir_t(KIR_I32));
   kir_for(b, t0, kir_i32(b, 0), kir_var(b, kend), kir_i32(b, a.bk));
-  stage_tile(b, &a, a.k, ktile, kb, t0, kend, lid, &d->k, a.nq, a.wq);
-  stage_tile(b, &a, a.v, vtile, vb, t0, kend, lid, &d->v, a.nv, a.wv);
-  kir_barrier(b);
+  if (a.stage) {
+    stage_tile(b, &a, a.k, a.ktile, a.kb, t0, kend, lid, &d->k, a.nq, a.wq);
+    stage_tile(b, &a, a.v, a.vtile, a.vb, t0, kend, lid, &d->v, a.nv, a.wv);
+    kir_barrier(b);
+  }
   /* Scores of this tile's keys into this work-item's column of stile, and their maximum. */
   int jn = kir_var_new(b, "jn", kir_t(KIR_I32));
   int mt = kir_var_new(b, "mt", kir_t(KIR_F32));
@@ -247,9 +284,9 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
   kir_decl(b, jn, kir_bin(b, KIR_MIN, kir_i32(b, a.bk), kir_bin(b, KIR_SUB, kir_var(b, kend), kir_var(b, t0))));
   kir_decl(b, mt, kir_f32(b, -INFINITY));
   kir_for(b, j, kir_i32(b, 0), kir_var(b, jn), kir_i32(b, 1));
-  kir_decl(b, dot, kir_bin(b, KIR_MUL, kir_var(b, qv[0]), kir_local_load(b, ktile, kir_mul(b, kir_var(b, j), kir_i32(b, a.nq)))));
+  kir_decl(b, dot, kir_bin(b, KIR_MUL, kir_var(b, qv[0]), kv_row(b, &a, 0, t0, j, 0)));
   for (int c = 1; c < a.nq; c++) {
-    kir_expr *kv = kir_local_load(b, ktile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a.nq)), kir_i32(b, c)));
+    kir_expr *kv = kv_row(b, &a, 0, t0, j, c);
     kir_assign(b, dot, kir_bin(b, KIR_ADD, kir_var(b, dot), kir_bin(b, KIR_MUL, kir_var(b, qv[c]), kv)));
   }
   kir_decl(b, s, hsum(b, dot, a.wq));
@@ -290,12 +327,12 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
                                            kir_var(b, muse))));
   kir_assign(b, lrun, kir_bin(b, KIR_ADD, kir_var(b, lrun), kir_var(b, p)));
   for (int c = 0; c < a.nv; c++) {
-    kir_expr *vv = kir_local_load(b, vtile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a.nv)), kir_i32(b, c)));
+    kir_expr *vv = kv_row(b, &a, 1, t0, j, c);
     kir_expr *pv = a.wv == 1 ? kir_var(b, p) : kir_cast(b, tv, kir_var(b, p));
     kir_assign(b, ov[c], kir_bin(b, KIR_ADD, kir_var(b, ov[c]), kir_bin(b, KIR_MUL, pv, vv)));
   }
   kir_end(b);
-  kir_barrier(b); /* the next tile overwrites ktile and vtile */
+  if (a.stage) kir_barrier(b); /* the next tile overwrites ktile and vtile */
   kir_end(b);
 
   if (d->tq % a.bq) kir_if(b, kt_lt(b, kir_var(b, a.qi), d->tq));

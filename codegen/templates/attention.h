@@ -6,12 +6,16 @@
  *
  * Work: a work-group of block_q work-items takes block_q consecutive queries of one batch item,
  * a work-item one query. The query row (pre-multiplied by `scale`) and the output accumulator
- * live in registers as vectors of up to 4 along the head dim. Keys and values are walked in
- * tiles of block_k rows: the work-group stages the K and V tile in local memory (each work-item
+ * live in registers as vectors along the head dim (up to 4 wide where staged). Keys and values
+ * are walked in tiles of block_k rows: the work-group stages the K and V tile in local memory (each work-item
  * loads a share), then every work-item computes its block_k scores against the staged keys,
  * keeps them in its own column of a local score tile, takes the tile's maximum, rescales its
  * accumulator and running sum once by exp(m_old − m_new), and adds p_j · v_j for the tile.
  * Work per key and query: d multiply-adds for the score, dv for the value, one exp.
+ * For a CPU (device_class KT_DEVICE_CPU) nothing is staged: each work-item reads the key and
+ * value rows from global memory (they stay in the caches), with vectors as wide as max_vec
+ * where the elements are consecutive, so the kernel has no barrier (a CPU runtime then runs a
+ * work-group's items as a plain loop).
  *
  * Masking: `causal` keeps key j for query i when j <= i (torch's is_causal: lower-triangular,
  * aligned top-left when Tq ≠ Tk), and a work-group stops at the last key its last query sees.
@@ -62,10 +66,12 @@ typedef struct kt_attention_desc {
   double scale;                          /* multiplies q·k (torch: 1/sqrt(d) by default) */
   kt_epilogue epilogue;
   /* Tiling: 0 = chosen from device_class. block_q work-items (1..1024); block_k keys per tile;
-   * (block_k·(d + dv + block_q))·4 bytes of local memory must fit local_mem_bytes. */
+   * (block_k·(d + dv + block_q))·4 bytes of local memory (block_k·block_q·4 unstaged) must
+   * fit local_mem_bytes. */
   int block_q, block_k;
   int device_class;                      /* kt_device_class (matmul.h) */
-  int max_vec;                           /* widest vector along d; 0 → 4 */
+  int max_vec;                           /* widest vector along d and dv (4 where staged;
+                                            8 and 16 OpenCL only); 0 → 4 */
   int64_t local_mem_bytes;               /* 0 → 48 KiB */
 } kt_attention_desc;
 

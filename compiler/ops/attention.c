@@ -118,6 +118,7 @@ static int attention_lower(mlg_lower_ctx *ctx, int node) {
     .tk = g->nodes[n->inputs[IN_K]].type.dims[g->nodes[n->inputs[IN_K]].type.rank - 2],
     .n_batch = nb, .causal = (int)mlg_attr_int(n, A_CAUSAL), .scale = mlg_attr_float(n, A_SCALE),
     .device_class = ctx->device_class, .local_mem_bytes = ctx->local_mem_bytes,
+    .max_vec = mlg_lower_max_vec(ctx),
   };
   for (int i = 0; i < nb; i++) d.batch[i] = o->dims[i];
   mlg_layout l[4];

@@ -831,12 +831,14 @@ static kt_attn_view attn_view(int64_t rows, int64_t cols) {
 /* One attention case against a double reference: `mask_kind` an additive mask [tq, tk] shared by
  * the batch items (stride 0), with -inf entries but never a whole row. */
 static void check_attention(int64_t items, int64_t tq, int64_t tk, int64_t dh, int64_t dv,
-                            int causal, int mask_kind, int bq, int bk, int device_class) {
+                            int causal, int mask_kind, int bq, int bk, int device_class,
+                            int max_vec) {
   kt_attention_desc d = {.tq = tq, .tk = tk, .d = dh, .dv = dv, .n_batch = 1, .batch = {items},
                          .q = attn_view(tq, dh), .k = attn_view(tk, dh), .v = attn_view(tk, dv),
                          .out = attn_view(tq, dv), .mask = {.stride_r = tk, .stride_c = 1},
                          .mask_kind = mask_kind, .causal = causal, .scale = 1.0 / sqrt((double)dh),
-                         .block_q = bq, .block_k = bk, .device_class = device_class};
+                         .block_q = bq, .block_k = bk, .device_class = device_class,
+                         .max_vec = max_vec};
   float *q = rand_vec(items * tq * dh), *k = rand_vec(items * tk * dh), *v = rand_vec(items * tk * dv);
   float *mask = rand_vec(tq * tk), *out = nan_vec(items * tq * dv);
   for (int64_t i = 0; i < tq * tk; i++)
@@ -880,15 +882,19 @@ static void check_attention(int64_t items, int64_t tq, int64_t tk, int64_t dh, i
 }
 
 /* Tiles that divide and do not divide the keys and queries, one key per tile, a work-group of
- * one query, causal with Tq below and above Tk, masks, and head dims of vector width 4, 2, 1. */
+ * one query, causal with Tq below and above Tk, masks, head dims of vector width 16, 8, 4, 2
+ * and 1, staged (GPU, portable) and read from global memory (CPU). */
 START_TEST(attention_tiles_masks_widths) {
-  check_attention(2, 37, 45, 16, 8, 0, 0, 0, 0, 0);
-  check_attention(2, 37, 45, 16, 8, 1, 0, 0, 0, 2);
-  check_attention(1, 70, 70, 8, 8, 1, KT_ATTN_MASK_ADD, 16, 64, 1);
-  check_attention(3, 20, 75, 12, 6, 1, 0, 8, 5, 0);
-  check_attention(1, 90, 33, 5, 3, 1, KT_ATTN_MASK_ADD, 32, 1, 0);
-  check_attention(2, 1, 130, 32, 32, 0, KT_ATTN_MASK_ADD, 1, 7, 0);
-  check_attention(1, 64, 64, 64, 64, 1, 0, 64, 32, 2);
+  check_attention(2, 37, 45, 16, 8, 0, 0, 0, 0, 0, 0);
+  check_attention(2, 37, 45, 16, 8, 1, 0, 0, 0, 2, 4);
+  check_attention(1, 70, 70, 8, 8, 1, KT_ATTN_MASK_ADD, 16, 64, 1, 4);
+  check_attention(3, 20, 75, 12, 6, 1, 0, 8, 5, 0, 0);
+  check_attention(1, 90, 33, 5, 3, 1, KT_ATTN_MASK_ADD, 32, 1, 0, 0);
+  check_attention(2, 1, 130, 32, 32, 0, KT_ATTN_MASK_ADD, 1, 7, 0, 0);
+  check_attention(1, 64, 64, 64, 64, 1, 0, 64, 32, 2, 16);
+  /* CPU: keys and values from global memory, vectors of 16 and 8 (halves summed), no barrier */
+  check_attention(2, 50, 70, 64, 24, 1, KT_ATTN_MASK_ADD, 0, 0, 1, 16);
+  check_attention(1, 9, 100, 8, 16, 0, 0, 4, 16, 1, 16);
 }
 END_TEST
 
