@@ -30,6 +30,14 @@
  *  - fmin/fmax: GLSL's min/max are undefined on NaN; mlg_fmin/mlg_fmax return the other
  *    operand, as OpenCL's fmin/fmax do.
  *  - vector loads/stores (vloadN/vstoreN): mlg_loadN_NAME / mlg_storeN_NAME per buffer.
+ *  - buffers of 1- and 2-byte elements (BOOL, I8, U8, F16): a `uint` array, 4 or 2 elements
+ *    per word, through mlg_ld_NAME / mlg_st_NAME. A load extracts its element (bitfieldExtract,
+ *    which sign-extends I8; unpackHalf2x16, exact); a store clears its bits and sets them with
+ *    two atomic operations on the word (atomicAnd, atomicOr), since the word's other elements
+ *    belong to other invocations. Halves are rounded by mlg_f16_bits, to nearest with ties to
+ *    even like OpenCL's vstore_half (packHalf2x16 leaves the rounding to the driver). Core
+ *    Vulkan 1.1, no 8- or 16-bit storage feature needed; such buffers are never written in
+ *    place of one they read (lowering gives them no in-place reuse).
  * Subgroup builtins and reductions are GL_KHR_shader_subgroup_basic / _arithmetic (gl_SubgroupSize,
  * subgroupAdd, ...); the #extension lines go only into the shaders that use them.
  * Integer / and % are GLSL's (truncating division; the remainder agrees with C whenever both
@@ -192,6 +200,9 @@ static const char fmax_src[] =
 
 typedef struct glsl_uses {
   int erf, tanh, sin, cos, tan, pow, fmod, fmin, fmax;
+  int f16_bits;                       /* mlg_f16_bits: a store to an F16 buffer */
+  char narrow_ld[GLSL_MAX_BUFFERS];   /* mlg_ld_NAME / mlg_st_NAME of a packed buffer */
+  char narrow_st[GLSL_MAX_BUFFERS];
   int sg_basic, sg_arith;             /* subgroup builtins, reductions: #extension lines */
   unsigned load_w[GLSL_MAX_BUFFERS];  /* bit w set: a width-w vector load of buffer i */
   unsigned store_w[GLSL_MAX_BUFFERS];
@@ -199,6 +210,9 @@ typedef struct glsl_uses {
 } glsl_uses;
 
 static int width_ok(kir_type t) { return t.width == 1 || t.width == 2 || t.width == 4; }
+
+/* Elements packed into uint words (1- and 2-byte storage types). */
+static int packed(kir_scalar s) { return kir_storage_bytes(s) < 4; }
 
 static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   if (!e) return;
@@ -208,6 +222,9 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   case KIR_E_LOAD:
     if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec)
       u->load_w[e->index] |= 1u << e->type.width;
+    if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS &&
+        packed(k->buffers[e->index].elem.scalar))
+      u->narrow_ld[e->index] = 1;
     break;
   case KIR_E_UNARY:
     if (e->op == KIR_ERF) u->erf = 1;
@@ -260,6 +277,11 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
     if (s->kind == KIR_S_STORE && s->value && s->value->type.width > 1 && s->target >= 0 &&
         s->target < GLSL_MAX_BUFFERS)
       u->store_w[s->target] |= 1u << s->value->type.width;
+    if (s->kind == KIR_S_STORE && s->target >= 0 && s->target < k->n_buffers &&
+        s->target < GLSL_MAX_BUFFERS && packed(k->buffers[s->target].elem.scalar)) {
+      u->narrow_st[s->target] = 1;
+      if (k->buffers[s->target].elem.scalar == KIR_F16) u->f16_bits = 1;
+    }
     scan_expr(u, k, s->index);
     scan_expr(u, k, s->value);
     scan_expr(u, k, s->end);
@@ -357,6 +379,12 @@ static void gl_offset_index(kir_printer *p, int buffer, const kir_expr *index) {
 
 static void gl_load(kir_printer *p, const kir_expr *e) {
   const char *name = p->k->buffers[e->index].name;
+  if (packed(p->k->buffers[e->index].elem.scalar)) {
+    fprintf(p->out, "mlg_ld_%s(", name);
+    gl_offset_index(p, e->index, e->a);
+    fputc(')', p->out);
+    return;
+  }
   if (e->type.width > 1)
     fprintf(p->out, "mlg_load%d_%s(", e->type.width, name);
   else
@@ -367,6 +395,14 @@ static void gl_load(kir_printer *p, const kir_expr *e) {
 
 static void gl_store(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->buffers[s->target].name;
+  if (packed(p->k->buffers[s->target].elem.scalar)) {
+    fprintf(p->out, "mlg_st_%s(", name);
+    gl_offset_index(p, s->target, s->index);
+    fputs(", ", p->out);
+    kir_print_expr(p, s->value);
+    fputs(");\n", p->out);
+    return;
+  }
   if (s->value->type.width > 1) {
     fprintf(p->out, "mlg_store%d_%s(", s->value->type.width, name);
     gl_offset_index(p, s->target, s->index);
@@ -397,6 +433,7 @@ static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses 
   char tbuf[32];
   for (int i = 0; i < k->n_buffers; i++) {
     const kir_buffer *b = &k->buffers[i];
+    if (packed(b->elem.scalar)) continue; /* never vector-accessed (kir_load_vec) */
     for (int w = 2; w <= 4; w += 2) {
       const char *vt = gl_type_name(kir_tv(b->elem.scalar, w), tbuf, sizeof(tbuf));
       if (u->load_w[i] & (1u << w)) {
@@ -423,6 +460,78 @@ static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses 
   }
 }
 
+/* f32 → binary16 bits, rounding to nearest with ties to even; overflow gives infinity, NaN a
+ * quiet NaN. The same rule as the host's (runtime/dtype.c) and OpenCL's vstore_half. */
+static const char f16_bits_src[] =
+    "uint mlg_f16_bits(float v) {\n"
+    "  uint x = floatBitsToUint(v);\n"
+    "  uint sgn = (x >> 16u) & 0x8000u;\n"
+    "  uint e = (x >> 23u) & 0xFFu;\n"
+    "  uint m = x & 0x7FFFFFu;\n"
+    "  if (e == 255u) return sgn | 0x7C00u | (m != 0u ? 0x200u : 0u);\n"
+    "  int ue = int(e) - 112;\n"
+    "  if (ue >= 31) return sgn | 0x7C00u;\n"
+    "  uint h, rem, tie;\n"
+    "  if (ue <= 0) {\n"
+    "    if (ue < -10) return sgn;\n"
+    "    m |= 0x800000u;\n"
+    "    uint sh = uint(14 - ue);\n"
+    "    h = m >> sh;\n"
+    "    rem = m & ((1u << sh) - 1u);\n"
+    "    tie = 1u << (sh - 1u);\n"
+    "  } else {\n"
+    "    h = (uint(ue) << 10u) | (m >> 13u);\n"
+    "    rem = m & 0x1FFFu;\n"
+    "    tie = 0x1000u;\n"
+    "  }\n"
+    "  if (rem > tie || (rem == tie && (h & 1u) != 0u)) h += 1u;\n"
+    "  return sgn | h;\n"
+    "}\n";
+
+/* mlg_ld_NAME / mlg_st_NAME of a buffer whose elements are packed into uint words. Their own
+ * names start with mlg_, which no buffer name does, so they shadow nothing. */
+static void emit_packed_store(FILE *out, const char *n, const char *type, int bits,
+                              const char *word_bits) {
+  int per_word = 32 / bits;
+  fprintf(out, "void mlg_st_%s(uint mlg_i, %s mlg_v) {\n"
+          "  uint mlg_s = (mlg_i & %du) * %du;\n"
+          "  atomicAnd(%s[mlg_i >> %du], ~(0x%Xu << mlg_s));\n"
+          "  atomicOr(%s[mlg_i >> %du], %s << mlg_s);\n}\n",
+          n, type, per_word - 1, bits, n, per_word / 2, (1u << bits) - 1u, n, per_word / 2,
+          word_bits);
+}
+
+static void emit_packed_helpers(FILE *out, const kir_buffer *b, int load, int store) {
+  const char *n = b->name;
+  switch (b->elem.scalar) {
+  case KIR_F16:
+    if (load)
+      fprintf(out, "float mlg_ld_%s(uint mlg_i) {\n"
+              "  vec2 mlg_h = unpackHalf2x16(%s[mlg_i >> 1u]);\n"
+              "  return (mlg_i & 1u) == 0u ? mlg_h.x : mlg_h.y;\n}\n", n, n);
+    if (store) emit_packed_store(out, n, "float", 16, "mlg_f16_bits(mlg_v)");
+    return;
+  case KIR_BOOL:
+    if (load)
+      fprintf(out, "bool mlg_ld_%s(uint mlg_i) {\n"
+              "  return bitfieldExtract(%s[mlg_i >> 2u], int(mlg_i & 3u) * 8, 8) != 0u;\n}\n",
+              n, n);
+    if (store) emit_packed_store(out, n, "bool", 8, "(mlg_v ? 1u : 0u)");
+    return;
+  default: /* I8, U8: computed as int */
+    if (load && b->elem.scalar == KIR_I8)
+      fprintf(out, "int mlg_ld_%s(uint mlg_i) {\n"
+              "  return bitfieldExtract(int(%s[mlg_i >> 2u]), int(mlg_i & 3u) * 8, 8);\n}\n",
+              n, n);
+    else if (load)
+      fprintf(out, "int mlg_ld_%s(uint mlg_i) {\n"
+              "  return int(bitfieldExtract(%s[mlg_i >> 2u], int(mlg_i & 3u) * 8, 8));\n}\n",
+              n, n);
+    if (store) emit_packed_store(out, n, "int", 8, "(uint(mlg_v) & 0xFFu)");
+    return;
+  }
+}
+
 static void gl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
@@ -438,9 +547,11 @@ static void gl_kernel_begin(kir_printer *p) {
   if (k->n_buffers) fputc('\n', out);
   for (int i = 0; i < k->n_buffers; i++) {
     const kir_buffer *b = &k->buffers[i];
-    const char *q = b->access == KIR_READ ? "readonly " : b->access == KIR_WRITE ? "writeonly " : "";
+    int pk = packed(b->elem.scalar); /* atomics read the words they write: not writeonly */
+    const char *q = b->access == KIR_READ ? "readonly "
+                    : b->access == KIR_WRITE && !pk ? "writeonly " : "";
     fprintf(out, "layout(std430, set = 0, binding = %d) restrict %sbuffer B%d { %s %s[]; };\n", i,
-            q, i, gl_type_name(b->elem, buf, sizeof(buf)), b->name);
+            q, i, pk ? "uint" : gl_type_name(b->elem, buf, sizeof(buf)), b->name);
   }
   if (k->n_buffers)
     fprintf(out, "layout(push_constant) uniform PC { uint off[%d]; } pc;\n", k->n_buffers);
@@ -452,7 +563,8 @@ static void gl_kernel_begin(kir_printer *p) {
   }
   int trig = u.sin || u.cos || u.tan;
   int any_helper = u.erf || u.tanh || trig || u.pow || u.fmod || u.fmin || u.fmax;
-  for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++) any_helper |= u.load_w[i] || u.store_w[i];
+  for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
+    any_helper |= u.load_w[i] || u.store_w[i] || u.narrow_ld[i] || u.narrow_st[i];
   if (any_helper) fputc('\n', out);
   if (u.erf) emit_erf(out);
   if (u.tanh) emit_tanh(out);
@@ -465,6 +577,10 @@ static void gl_kernel_begin(kir_printer *p) {
   if (u.fmin) fputs(fmin_src, out);
   if (u.fmax) fputs(fmax_src, out);
   emit_vector_helpers(out, k, &u);
+  if (u.f16_bits) fputs(f16_bits_src, out);
+  for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
+    if (u.narrow_ld[i] || u.narrow_st[i])
+      emit_packed_helpers(out, &k->buffers[i], u.narrow_ld[i], u.narrow_st[i]);
   fputs("\nvoid main() {\n", out);
 }
 

@@ -326,6 +326,10 @@ kir_builder *kir_kernel_begin(kir_module *m, const char *name, int lx, int ly, i
 
 int kir_buffer_param(kir_builder *b, const char *name, kir_scalar elem, kir_access access) {
   if (!b || b->failed) return -1;
+  if ((unsigned)elem >= KIR_N_SCALARS) {
+    b->failed = 1;
+    return -1;
+  }
   kir_kernel *k = b->k;
   if (grow(b->m, (void **)&k->buffers, k->n_buffers, &b->cap_buffers, sizeof(kir_buffer))) {
     b->failed = 1;
@@ -344,10 +348,14 @@ int kir_local_array(kir_builder *b, const char *name, kir_scalar elem, int count
   return kir_local_array_t(b, name, kir_t(elem), count);
 }
 
+/* Variables and local arrays hold compute types only. */
+static int is_compute(kir_scalar s) { return kir_compute_scalar(s) == s; }
+
 int kir_local_array_t(kir_builder *b, const char *name, kir_type elem, int count) {
   if (!b || b->failed) return -1;
   kir_kernel *k = b->k;
-  if (count <= 0 || !(elem.width == 1 || elem.width == 2 || elem.width == 4)) {
+  if (count <= 0 || !(elem.width == 1 || elem.width == 2 || elem.width == 4) ||
+      !is_compute(elem.scalar)) {
     b->failed = 1;
     return -1;
   }
@@ -367,6 +375,10 @@ int kir_local_array_t(kir_builder *b, const char *name, kir_type elem, int count
 int kir_var_new(kir_builder *b, const char *name_hint, kir_type type) {
   if (!b || b->failed) return -1;
   kir_kernel *k = b->k;
+  if (!is_compute(type.scalar)) {
+    b->failed = 1;
+    return -1;
+  }
   if (grow(b->m, (void **)&k->vars, k->n_vars, &b->cap_vars, sizeof(kir_variable))) {
     b->failed = 1;
     return -1;
@@ -437,6 +449,25 @@ int kir_kernel_rename(kir_module *m, kir_kernel *k, const char *name) {
 kir_type kir_t(kir_scalar s) { return (kir_type){s, 1}; }
 kir_type kir_tv(kir_scalar s, int width) { return (kir_type){s, width}; }
 
+kir_scalar kir_compute_scalar(kir_scalar s) {
+  switch (s) {
+  case KIR_F16: return KIR_F32;
+  case KIR_I8:
+  case KIR_U8: return KIR_I32;
+  default: return s;
+  }
+}
+
+int kir_storage_bytes(kir_scalar s) {
+  switch (s) {
+  case KIR_F16: return 2;
+  case KIR_I8:
+  case KIR_U8:
+  case KIR_BOOL: return 1;
+  default: return 4;
+  }
+}
+
 static kir_expr *new_expr(kir_builder *b, kir_expr_kind kind, kir_type type) {
   if (!b || b->failed) return NULL;
   kir_expr *e = balloc(b, sizeof(kir_expr));
@@ -463,6 +494,12 @@ kir_expr *kir_f32(kir_builder *b, double v) {
 kir_expr *kir_i32(kir_builder *b, int64_t v) {
   kir_expr *e = new_expr(b, KIR_E_CONST_I, kir_t(KIR_I32));
   if (e) e->i = v;
+  return e;
+}
+
+kir_expr *kir_bool(kir_builder *b, int v) {
+  kir_expr *e = new_expr(b, KIR_E_CONST_I, kir_t(KIR_BOOL));
+  if (e) e->i = v != 0;
   return e;
 }
 
@@ -496,11 +533,13 @@ kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index) {
 
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width) {
   if (!b || bad(b, index)) return NULL;
-  if (buffer < 0 || buffer >= b->k->n_buffers || width < 1) {
+  if (buffer < 0 || buffer >= b->k->n_buffers || width < 1 ||
+      (width > 1 && kir_storage_bytes(b->k->buffers[buffer].elem.scalar) != 4)) {
     b->failed = 1;
     return NULL;
   }
-  kir_expr *e = new_expr(b, KIR_E_LOAD, kir_tv(b->k->buffers[buffer].elem.scalar, width));
+  kir_scalar s = kir_compute_scalar(b->k->buffers[buffer].elem.scalar);
+  kir_expr *e = new_expr(b, KIR_E_LOAD, kir_tv(s, width));
   if (e) {
     e->index = buffer;
     e->a = index;
@@ -587,6 +626,7 @@ kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr
 
 kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a) {
   if (bad(b, a)) return NULL;
+  to.scalar = kir_compute_scalar(to.scalar);
   if (a->type.scalar == to.scalar && a->type.width == to.width) return a;
   if (a->kind == KIR_E_CONST_I && to.width == 1 && to.scalar == KIR_F32)
     return kir_f32(b, (double)a->i);
@@ -801,6 +841,15 @@ void kir_store(kir_builder *b, int buffer, kir_expr *index, kir_expr *value) {
   if (buffer < 0 || buffer >= b->k->n_buffers) {
     b->failed = 1;
     return;
+  }
+  kir_scalar elem = b->k->buffers[buffer].elem.scalar;
+  if (value->type.width > 1 && kir_storage_bytes(elem) != 4) {
+    b->failed = 1;
+    return;
+  }
+  if (value->type.width == 1 && value->type.scalar != kir_compute_scalar(elem)) {
+    value = kir_cast(b, kir_t(elem), value);
+    if (!value) return;
   }
   kir_stmt *s = append(b, KIR_S_STORE);
   if (s) {

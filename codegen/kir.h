@@ -21,7 +21,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum kir_scalar { KIR_F32, KIR_I32, KIR_U32, KIR_BOOL } kir_scalar;
+/* Scalar types. Expressions compute in F32, I32, U32 and BOOL. F16, I8 and U8 are storage types
+ * only: a buffer's elements may be stored as them (and a BOOL buffer stores one byte per
+ * element, 0 or 1). A load from such a buffer yields its compute type (kir_compute_scalar: F16
+ * → F32, I8 and U8 → I32, BOOL → BOOL) and a store converts the value back: F16 rounds to the
+ * nearest half (ties to even), I8 and U8 keep the low 8 bits (two's complement), BOOL stores 0
+ * or 1. Variables and local arrays have compute types; vector loads and stores need a 4-byte
+ * element type. */
+typedef enum kir_scalar { KIR_F32, KIR_I32, KIR_U32, KIR_BOOL, KIR_F16, KIR_I8, KIR_U8 } kir_scalar;
+#define KIR_N_SCALARS 7
 
 /* A value type: a scalar or a short vector (width 1, 2, 4; 8 and 16 OpenCL only). */
 typedef struct kir_type {
@@ -43,7 +51,7 @@ typedef enum kir_binop {
 
 typedef enum kir_expr_kind {
   KIR_E_CONST_F,   /* f */
-  KIR_E_CONST_I,   /* i (type says I32 or U32) */
+  KIR_E_CONST_I,   /* i (type says I32, U32 or BOOL) */
   KIR_E_VAR,       /* index = variable id */
   KIR_E_GLOBAL_ID, /* index = dimension 0..2 */
   KIR_E_LOCAL_ID,
@@ -115,7 +123,8 @@ typedef enum kir_access { KIR_READ = 1, KIR_WRITE = 2, KIR_READ_WRITE = 3 } kir_
 
 typedef struct kir_buffer {
   const char *name;  /* printed as the parameter name, e.g. "x" → x, x_off */
-  kir_type elem;     /* element type as seen by loads/stores (F32 or I32, width 1) */
+  kir_type elem;     /* element type as stored (width 1): any kir_scalar; loads yield
+                        kir_compute_scalar(elem.scalar) */
   kir_access access;
 } kir_buffer;
 
@@ -181,6 +190,7 @@ uint64_t kir_kernel_hash(const kir_kernel *k);
 typedef struct kir_builder kir_builder;
 
 kir_builder *kir_kernel_begin(kir_module *m, const char *name, int lx, int ly, int lz);
+/* A buffer parameter whose elements are stored as `elem` (any kir_scalar, see above). */
 int          kir_buffer_param(kir_builder *b, const char *name, kir_scalar elem, kir_access access);
 int          kir_local_array(kir_builder *b, const char *name, kir_scalar elem, int count);
 /* A local array of `count` elements of type `elem` (a vector of width 2 or 4, or a scalar):
@@ -199,21 +209,31 @@ int          kir_builder_failed(const kir_builder *b);
 
 kir_type kir_t(kir_scalar s);                       /* width 1 */
 kir_type kir_tv(kir_scalar s, int width);
+/* The type values of storage type s compute in: F16 → F32, I8 and U8 → I32, others s. */
+kir_scalar kir_compute_scalar(kir_scalar s);
+/* Bytes per element of a buffer of s: F16 2; I8, U8 and BOOL 1; the others 4. */
+int        kir_storage_bytes(kir_scalar s);
 
 kir_expr *kir_f32(kir_builder *b, double v);
 kir_expr *kir_i32(kir_builder *b, int64_t v);
+/* A BOOL constant: `true` / `false` in both languages. */
+kir_expr *kir_bool(kir_builder *b, int v);
 kir_expr *kir_var(kir_builder *b, int var);
 kir_expr *kir_global_id(kir_builder *b, int dim);   /* I32 */
 kir_expr *kir_local_id(kir_builder *b, int dim);
 kir_expr *kir_group_id(kir_builder *b, int dim);
+/* Element `index` of a buffer, of the buffer's compute type. */
 kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index);
 /* A vector of `width` consecutive elements starting at element `index` (OpenCL vloadN). A store
- * whose value has width > 1 writes that many consecutive elements (vstoreN). */
+ * whose value has width > 1 writes that many consecutive elements (vstoreN). Both need a
+ * buffer of 4-byte elements. */
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width);
 kir_expr *kir_local_load(kir_builder *b, int local, kir_expr *index);
 kir_expr *kir_un(kir_builder *b, kir_unop op, kir_expr *a);
 kir_expr *kir_bin(kir_builder *b, kir_binop op, kir_expr *a, kir_expr *c);
 kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr *if_false);
+/* `a` converted to `to` (a storage type converts to its compute type: the rounding to the
+ * storage type happens where the value is stored). */
 kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a);
 /* Component i (0 <= i < width) of vector v: OpenCL `(v).sI`, GLSL `(v)[i]`. */
 kir_expr *kir_component(kir_builder *b, kir_expr *v, int i);
@@ -244,6 +264,8 @@ kir_expr *kir_mod(kir_builder *b, kir_expr *x, kir_expr *y);
 /* Statements are appended to the current block; for/if open a nested block closed by kir_end. */
 void kir_decl(kir_builder *b, int var, kir_expr *value);
 void kir_assign(kir_builder *b, int var, kir_expr *value);
+/* buffer[index] = value; a scalar value of another type than the buffer's compute type is
+ * converted to it first. */
 void kir_store(kir_builder *b, int buffer, kir_expr *index, kir_expr *value);
 void kir_local_store(kir_builder *b, int local, kir_expr *index, kir_expr *value);
 void kir_for(kir_builder *b, int var, kir_expr *begin, kir_expr *end, kir_expr *step);
@@ -258,7 +280,9 @@ void kir_return(kir_builder *b);
 /* ---- printers ---- */
 /* OpenCL C 1.2: every kernel of the module in one program source (kernels separated by a blank
  * line); each buffer parameter is `__global [const] float *restrict NAME, const uint NAME_off`
- * (const for KIR_READ buffers; int for I32) and element e is NAME[NAME_off + (e)]. Work-item ids
+ * (const for KIR_READ buffers; int for I32, half for F16, char for I8, uchar for U8 and BOOL)
+ * and element e is NAME[NAME_off + (e)]; halves are read and written with vload_half and
+ * vstore_half, which need no cl_khr_fp16 (the arithmetic stays in float). Work-item ids
  * are (int)get_global_id(d) etc.; float constants print as the shortest literal that reads back
  * as the same float ("0.1f", "1.0f", "-0.0f", INFINITY, NAN). Output is stable (golden files).
  * The walk shared with the GLSL printer lives in kir_print.c; opencl_printer.c holds only the
@@ -275,7 +299,11 @@ int kir_opencl_check(const kir_kernel *k, char *err, size_t err_size);
  * `layout(std430, set = 0, binding = i) restrict [readonly|writeonly] buffer B<i> { T NAME[]; }`
  * (bound to the whole buffer holding the tensor) and its element offset is pc.off[i] of
  * `layout(push_constant) uniform PC { uint off[n_buffers]; } pc;`: element e is
- * NAME[pc.off[i] + (e)]. Local arrays are `shared`; a barrier is memoryBarrierShared() plus
+ * NAME[pc.off[i] + (e)]. A buffer of 1- or 2-byte elements (BOOL, I8, U8, F16) is a `uint`
+ * array holding 4 or 2 elements per word, read and written through helpers mlg_ld_NAME and
+ * mlg_st_NAME (the stores as two atomic operations on the word, since neighbouring elements
+ * belong to other invocations): portable to every Vulkan 1.1 device, no 8- or 16-bit storage
+ * feature needed. Local arrays are `shared`; a barrier is memoryBarrierShared() plus
  * barrier(); erf, tanh, sin, cos, tan, pow, fmod, fmin, fmax and vector loads/stores go through
  * mlg_* helper functions emitted only into the shaders that use them. Returns 0, or -1 on a write error or
  * a kernel that kir_glsl_check rejects (nothing useful is printed then). */

@@ -36,6 +36,7 @@ static int truthy(kir_value v) {
 }
 
 kir_value kir_value_convert(kir_value v, kir_scalar to) {
+  to = kir_compute_scalar(to); /* as kir_cast: storage types round where they are stored */
   if (v.type == to) return v;
   switch (to) {
   case KIR_F32:
@@ -50,6 +51,8 @@ kir_value kir_value_convert(kir_value v, kir_scalar to) {
     return kir_value_u32((uint32_t)v.i);
   case KIR_BOOL:
     return kir_value_bool(truthy(v));
+  default:
+    break;
   }
   return v;
 }

@@ -42,7 +42,8 @@ kir_value kir_value_i32(int32_t i);
 kir_value kir_value_u32(uint32_t u);
 kir_value kir_value_bool(int b);
 /* Converts between kir scalar types as a C cast would (bool: nonzero → 1; float → int
- * saturating, NaN → 0). */
+ * saturating, NaN → 0). A storage type (F16, I8, U8) converts to its compute type, as kir_cast
+ * does. */
 kir_value kir_value_convert(kir_value v, kir_scalar to);
 /* The value as a double (exact for every kir scalar). */
 double kir_value_as_double(kir_value v);

@@ -84,7 +84,9 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
     kir_print_float(p, e->f);
     break;
   case KIR_E_CONST_I:
-    if (e->i == INT32_MIN)
+    if (e->type.scalar == KIR_BOOL)
+      fputs(e->i ? "true" : "false", out);
+    else if (e->i == INT32_MIN)
       fputs("(-2147483647 - 1)", out);
     else
       fprintf(out, e->type.scalar == KIR_U32 ? "%lldu" : "%lld", (long long)e->i);

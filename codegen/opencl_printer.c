@@ -5,7 +5,12 @@
  * lowering rejects tensors of 2^31 elements or more). Math uses the full-precision builtins
  * (never native_*): accuracy first. Subgroup operations have no portable spelling in OpenCL C
  * 1.2 (cl_khr_subgroups is 2.x and absent from NVIDIA's driver): kernels that use them are
- * refused (kir_opencl_check), and the templates never build them for this target. */
+ * refused (kir_opencl_check), and the templates never build them for this target.
+ *
+ * Storage types: a BOOL or U8 buffer is `uchar *`, I8 `char *`, F16 `half *`. Bytes are loaded
+ * as `convert_int(x[i])` (BOOL: `(x[i] != 0)`) and stored as `(uchar)(v)`; halves go through
+ * vload_half / vstore_half (round to nearest even), which OpenCL C 1.2 has without
+ * cl_khr_fp16, so the arithmetic is float on every device. */
 #include <string.h>
 
 #include "kir.h"
@@ -13,7 +18,8 @@
 
 static const char *cl_type_name(kir_type t, char *buf, size_t size) {
   static const char *const base[] = {[KIR_F32] = "float", [KIR_I32] = "int",
-                                     [KIR_U32] = "uint", [KIR_BOOL] = "bool"};
+                                     [KIR_U32] = "uint", [KIR_BOOL] = "bool",
+                                     [KIR_F16] = "half", [KIR_I8] = "char", [KIR_U8] = "uchar"};
   /* OpenCL has no bool vectors: a vector comparison yields int lanes. */
   const char *name = base[t.scalar];
   if (t.width > 1 && t.scalar == KIR_BOOL) name = "int";
@@ -41,8 +47,26 @@ static void cl_offset_index(kir_printer *p, const char *name, const kir_expr *in
   kir_print_expr_prec(p, index, KIR_PREC_ADD_RHS);
 }
 
+/* The element type of a buffer as declared: a bool is a byte. */
+static const char *cl_storage_name(kir_scalar s, char *buf, size_t size) {
+  return cl_type_name(kir_t(s == KIR_BOOL ? KIR_U8 : s), buf, size);
+}
+
 static void cl_load(kir_printer *p, const kir_expr *e) {
   const char *name = p->k->buffers[e->index].name;
+  kir_scalar st = p->k->buffers[e->index].elem.scalar;
+  if (st == KIR_F16) {
+    fputs("vload_half(", p->out);
+    cl_offset_index(p, name, e->a);
+    fprintf(p->out, ", %s)", name);
+    return;
+  }
+  if (st == KIR_BOOL || st == KIR_I8 || st == KIR_U8) {
+    fprintf(p->out, st == KIR_BOOL ? "(%s[" : "convert_int(%s[", name);
+    cl_offset_index(p, name, e->a);
+    fputs(st == KIR_BOOL ? "] != 0)" : "])", p->out);
+    return;
+  }
   if (e->type.width > 1) {
     fprintf(p->out, "vload%d(0, %s + ", e->type.width, name);
     cl_offset_index(p, name, e->a);
@@ -56,6 +80,15 @@ static void cl_load(kir_printer *p, const kir_expr *e) {
 
 static void cl_store(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->buffers[s->target].name;
+  kir_scalar st = p->k->buffers[s->target].elem.scalar;
+  if (st == KIR_F16) {
+    fputs("vstore_half(", p->out);
+    kir_print_expr(p, s->value);
+    fputs(", ", p->out);
+    cl_offset_index(p, name, s->index);
+    fprintf(p->out, ", %s);\n", name);
+    return;
+  }
   if (s->value->type.width > 1) {
     fprintf(p->out, "vstore%d(", s->value->type.width);
     kir_print_expr(p, s->value);
@@ -67,7 +100,13 @@ static void cl_store(kir_printer *p, const kir_stmt *s) {
   fprintf(p->out, "%s[", name);
   cl_offset_index(p, name, s->index);
   fputs("] = ", p->out);
-  kir_print_expr(p, s->value);
+  if (st == KIR_BOOL || st == KIR_I8 || st == KIR_U8) {
+    char buf[16];
+    fprintf(p->out, "(%s)", cl_storage_name(st, buf, sizeof buf));
+    kir_print_expr_prec(p, s->value, KIR_PREC_ATOM);
+  } else {
+    kir_print_expr(p, s->value);
+  }
   fputs(";\n", p->out);
 }
 
@@ -107,7 +146,7 @@ static void cl_kernel_begin(kir_printer *p) {
   for (int i = 0; i < k->n_buffers; i++) {
     const kir_buffer *b = &k->buffers[i];
     fprintf(out, "%s__global %s%s *restrict %s, const uint %s_off", i ? ",\n    " : "",
-            b->access == KIR_READ ? "const " : "", cl_type_name(b->elem, buf, sizeof(buf)),
+            b->access == KIR_READ ? "const " : "", cl_storage_name(b->elem.scalar, buf, sizeof(buf)),
             b->name, b->name);
   }
   fputs(") {\n", out);

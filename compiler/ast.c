@@ -59,8 +59,11 @@ static const char *dtype_name(mlg_ast_dtype d) {
   switch (d) {
   case MLG_AST_F32: return "f32";
   case MLG_AST_I32: return "i32";
+  case MLG_AST_BOOL: return "bool";
+  case MLG_AST_I64: return "i64";
   case MLG_AST_F16: return "f16";
   case MLG_AST_I8: return "i8";
+  case MLG_AST_U8: return "u8";
   }
   return "?";
 }
@@ -81,6 +84,7 @@ static void print_inline(const mlg_expr *e, FILE *out) {
   case MLG_EXPR_INT: fprintf(out, "%" PRId64, e->int_value); break;
   case MLG_EXPR_FLOAT: fputs(e->text ? e->text : "?", out); break;
   case MLG_EXPR_BOOL: fputs(e->int_value ? "true" : "false", out); break;
+  case MLG_EXPR_DTYPE: fputs(dtype_name((mlg_ast_dtype)e->int_value), out); break;
   case MLG_EXPR_NAME: fputs(e->text, out); break;
   case MLG_EXPR_UNARY: {
     fputc(e->op, out);
@@ -147,6 +151,7 @@ static void print_expr(const line_index *ix, const mlg_expr *e, int depth, FILE 
   case MLG_EXPR_INT: fprintf(out, "int %" PRId64, e->int_value); break;
   case MLG_EXPR_FLOAT: fprintf(out, "float %s", e->text ? e->text : "?"); break;
   case MLG_EXPR_BOOL: fprintf(out, "bool %s", e->int_value ? "true" : "false"); break;
+  case MLG_EXPR_DTYPE: fprintf(out, "dtype %s", dtype_name((mlg_ast_dtype)e->int_value)); break;
   case MLG_EXPR_NAME: fprintf(out, "name %s", e->text); break;
   case MLG_EXPR_UNARY: fprintf(out, "unary %c", e->op); break;
   case MLG_EXPR_BINARY: fprintf(out, "binary %c", e->op); break;

@@ -12,9 +12,10 @@
 #include "arena.h"
 #include "diag.h"
 
+/* The type keywords, in the order of the graph's mlg_ir_dtype (the checker casts one to the
+ * other). */
 typedef enum mlg_ast_dtype {
-  MLG_AST_F32, MLG_AST_I32,
-  MLG_AST_F16, MLG_AST_I8 /* reserved: parsed, rejected by the checker */
+  MLG_AST_F32, MLG_AST_I32, MLG_AST_BOOL, MLG_AST_I64, MLG_AST_F16, MLG_AST_I8, MLG_AST_U8
 } mlg_ast_dtype;
 
 typedef enum mlg_expr_kind {
@@ -25,7 +26,8 @@ typedef enum mlg_expr_kind {
   MLG_EXPR_UNARY,  /* op '-', operand = args[0] */
   MLG_EXPR_BINARY, /* op '+','-','*','/','@'; args[0], args[1] */
   MLG_EXPR_CALL,   /* name = callee; args (positional) then kwargs; `as_prefix` optional */
-  MLG_EXPR_LIST    /* args = elements: [a, b, c] */
+  MLG_EXPR_LIST,   /* args = elements: [a, b, c] */
+  MLG_EXPR_DTYPE   /* a type name as a value (int_value = mlg_ast_dtype): cast(x, dtype=i32) */
 } mlg_expr_kind;
 
 typedef struct mlg_expr mlg_expr;
@@ -40,7 +42,8 @@ struct mlg_expr {
   mlg_expr_kind kind;
   mlg_span span;           /* whole expression */
   int op;                  /* UNARY/BINARY: the operator character */
-  int64_t int_value;       /* INT, BOOL. Literals that overflow int64 are a parse error. */
+  int64_t int_value;       /* INT, BOOL, DTYPE. Literals that overflow int64 are a parse
+                              error. */
   double float_value;      /* FLOAT */
   const char *text;        /* FLOAT: source spelling; NAME/CALL: the name */
   mlg_span name_span;      /* CALL: the callee name */

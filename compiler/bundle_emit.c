@@ -10,14 +10,24 @@
 
 #define MLG_PRODUCER "mlgc " MLG_VERSION_STRING
 
+static int is_output_name(const mlg_graph *g, const char *name) {
+  for (int o = 0; o < g->n_outputs; o++)
+    if (strcmp(g->outputs[o].name, name) == 0) return 1;
+  return 0;
+}
+
 /* Bundle tensor names are unique: inputs, params and consts keep their declared names, outputs
- * their output names, and everything else is "%ID" or "%ID:binding". */
+ * their output names, and everything else is "%ID" or "%ID:binding" — also a const folded from
+ * an output's value, which keeps its binding's name while the output (a copy of it) is named so
+ * too. */
 static char *tensor_name(const mlg_graph *g, int t, const char *output_name) {
   char buf[512];
   if (output_name) return strdup(output_name);
   if (t < g->n_nodes) {
     const mlg_node *n = &g->nodes[t];
-    if (n->kind != MLG_NODE_OP && n->name) return strdup(n->name);
+    if (n->kind != MLG_NODE_OP && n->name &&
+        !(n->kind == MLG_NODE_CONST && is_output_name(g, n->name)))
+      return strdup(n->name);
     if (n->name) {
       snprintf(buf, sizeof(buf), "%%%d:%s", t, n->name);
       return strdup(buf);
@@ -93,7 +103,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     bt->offset = (uint64_t)p->offset;
     bt->size = (uint64_t)p->size;
     if (ty) {
-      bt->dtype = ty->dtype == MLG_I32 ? MLGB_I32 : MLGB_F32;
+      bt->dtype = (uint32_t)ty->dtype; /* numbered alike (runtime/dtype.h) */
       bt->rank = (uint32_t)ty->rank;
       for (int d = 0; d < ty->rank; d++) bt->dims[d] = ty->dims[d];
     } else {

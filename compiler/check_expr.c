@@ -16,6 +16,7 @@ static const char *kind_name(vkind k) {
   case V_FLOAT: return "a number";
   case V_TENSOR: return "a tensor";
   case V_LIST: return "a list";
+  case V_DTYPE: return "a type name";
   case V_POISON: break;
   }
   return "an invalid value";
@@ -81,6 +82,7 @@ void chk_describe(const checker *c, const value *v, char *buf, size_t cap) {
              mlg_type_format(&c->b.graph->nodes[v->node].type, type, sizeof type));
     break;
   case V_LIST: snprintf(what, sizeof what, "a list"); break;
+  case V_DTYPE: snprintf(what, sizeof what, "the type %s", mlg_dtype_name((mlg_ir_dtype)v->i)); break;
   case V_POISON: snprintf(what, sizeof what, "an invalid value"); break;
   }
   /* A name says which binding the user passed; `true` and `false` are literals. */
@@ -210,31 +212,111 @@ static value fold_float(checker *c, int op, double a, double b, mlg_span span) {
 
 /* ---- tensors ---------------------------------------------------------------------------- */
 
+/* The range of an integer dtype as mlg computes it (i64 as i32). */
+static void int_range(mlg_ir_dtype dtype, int64_t *lo, int64_t *hi) {
+  switch (dtype) {
+  case MLG_I8: *lo = -128; *hi = 127; break;
+  case MLG_U8: *lo = 0; *hi = 255; break;
+  default: *lo = INT32_MIN; *hi = INT32_MAX; break;
+  }
+}
+
+/* "an i32", "a bool". */
+static const char *with_article(mlg_ir_dtype dtype, char *buf, size_t cap) {
+  const char *n = mlg_dtype_name(dtype);
+  snprintf(buf, cap, "%s %s", n[0] == 'i' || n[0] == 'f' ? "an" : "a", n);
+  return buf;
+}
+
+int chk_store_number(checker *c, const value *v, mlg_ir_dtype dtype, const char *why, void *data,
+                     int64_t pos) {
+  char got[256], a_type[16];
+  with_article(dtype, a_type, sizeof a_type);
+  if (v->kind != V_INT && v->kind != V_FLOAT) {
+    chk_describe(c, v, got, sizeof got);
+    chk_error(c, v->span, "%s value must be a number, got %s", a_type, got);
+    return -1;
+  }
+  double x = v->kind == V_INT ? (double)v->i : v->f;
+  if (dtype == MLG_BOOL) {
+    if (v->kind != V_INT || (v->i != 0 && v->i != 1)) {
+      chk_describe(c, v, got, sizeof got);
+      chk_error(c, v->span, "a bool value must be true or false (or 1, 0), got %s%s", got, why);
+      return -1;
+    }
+  } else if (mlg_dtype_is_int(dtype)) {
+    int64_t lo, hi;
+    int_range(dtype, &lo, &hi);
+    chk_describe(c, v, got, sizeof got);
+    if (v->kind != V_INT && why[0]) {
+      chk_error(c, v->span, "%s is not %s value%s; write an integer, or convert the tensor with "
+                "cast(..., dtype=f32)", got, a_type, why);
+      return -1;
+    }
+    if (v->kind != V_INT) {
+      chk_error(c, v->span, "%s value must be an integer, got %s", a_type, got);
+      return -1;
+    }
+    if (v->i < lo || v->i > hi) {
+      chk_error(c, v->span, "%s does not fit in %s (%lld to %lld%s)%s", got, mlg_dtype_name(dtype),
+                (long long)lo, (long long)hi, dtype == MLG_I64 ? ": mlg computes i64 as i32" : "",
+                why);
+      return -1;
+    }
+  } else if (dtype == MLG_F16 && isfinite(x) && fabs(x) >= 65520.0) {
+    chk_describe(c, v, got, sizeof got);
+    chk_error(c, v->span, "%s is beyond the range of f16 (at most 65504 in magnitude)%s", got, why);
+    return -1;
+  }
+  mlg_data_set(dtype, data, pos, x);
+  return 0;
+}
+
 int chk_as_tensor(checker *c, value *v) {
   if (v->kind == V_TENSOR) return v->node;
   if (v->kind == V_INT || v->kind == V_FLOAT) {
     mlg_node n = { .kind = MLG_NODE_CONST, .span = v->span };
     n.type = (mlg_type){ .dtype = v->dtype, .rank = 0 };
-    float f;
-    int32_t i;
-    if (v->dtype == MLG_I32) {
-      if (v->kind != V_INT || v->i < INT32_MIN || v->i > INT32_MAX) {
-        chk_error(c, v->span, "value does not fit i32");
-        return -1;
-      }
-      i = (int32_t)v->i;
-      n.data = &i;
-    } else {
-      f = v->kind == V_INT ? (float)v->i : (float)v->f;
-      n.data = &f;
-    }
+    unsigned char data[8];
+    /* A number that took the dtype of the tensors it meets says so when it does not fit. */
+    const char *why = v->typed || v->dtype == MLG_F32 ? "" : ", the dtype of the tensor it meets";
+    if (chk_store_number(c, v, v->dtype, why, data, 0)) return -1;
+    n.data = data;
     int id = chk_add_node(c, &n);
     if (id < 0) return -1;
     *v = (value){ .kind = V_TENSOR, .node = id, .span = v->span };
     return id;
   }
   if (v->kind == V_LIST) chk_error(c, v->span, "expected a tensor, got a list");
+  if (v->kind == V_DTYPE)
+    chk_error(c, v->span, "the type name %s is not a tensor; a type is the value of an attribute, "
+              "as in cast(x, dtype=%s)", mlg_dtype_name((mlg_ir_dtype)v->i),
+              mlg_dtype_name((mlg_ir_dtype)v->i));
   return -1;
+}
+
+/* Compile-time numbers given for the inputs of `def` that unify (op.h same_dtype) take the
+ * dtype the other such inputs promote to, so `x + 1` with an i32 x adds an i32 1 and
+ * where(m, x, 0.0) with an f16 x an f16 0. Inputs that do not mix are left for the shape rule
+ * to report. */
+static void adapt_numbers(checker *c, const mlg_op_def *def, value *vals, int n) {
+  int have = 0;
+  mlg_ir_dtype dt = MLG_F32;
+  for (int i = 0; i < n && i < 32; i++) {
+    if (!(def->same_dtype & (1u << i))) continue;
+    const value *v = &vals[i];
+    mlg_ir_dtype d;
+    if (v->kind == V_TENSOR) d = c->b.graph->nodes[v->node].type.dtype;
+    else if ((v->kind == V_INT || v->kind == V_FLOAT) && v->typed) d = v->dtype;
+    else continue;
+    if (!have) dt = d;
+    else if (mlg_dtype_promote(dt, d, &dt) != 0) return;
+    have = 1;
+  }
+  for (int i = 0; have && i < n && i < 32; i++)
+    if ((def->same_dtype & (1u << i)) && (vals[i].kind == V_INT || vals[i].kind == V_FLOAT) &&
+        !vals[i].typed)
+      vals[i].dtype = dt;
 }
 
 static const mlg_type *node_type(checker *c, int id) { return &c->b.graph->nodes[id].type; }
@@ -284,6 +366,10 @@ static value apply_op(checker *c, const mlg_op_def *def, const int *inputs, int 
 }
 
 static value apply_binary(checker *c, const mlg_op_def *def, value a, value b, mlg_span span) {
+  value ab[2] = { a, b };
+  adapt_numbers(c, def, ab, 2);
+  a = ab[0];
+  b = ab[1];
   int ia = chk_as_tensor(c, &a), ib = chk_as_tensor(c, &b);
   if (ia < 0 || ib < 0) return poison();
   int in[2] = { ia, ib };
@@ -299,15 +385,24 @@ static value eval_binary(checker *c, scope *sc, const mlg_expr *e) {
     chk_error(c, a.kind == V_LIST ? a.span : b.span, "'%c' cannot take a list operand", e->op);
     return poison();
   }
+  if (a.kind == V_DTYPE || b.kind == V_DTYPE) {
+    chk_error(c, a.kind == V_DTYPE ? a.span : b.span, "'%c' cannot take a type name as an operand",
+              e->op);
+    return poison();
+  }
   int scalars = a.kind != V_TENSOR && b.kind != V_TENSOR;
   if (scalars && e->op != '@') {
     value r;
-    if (a.kind == V_INT && b.kind == V_INT) {
+    if (a.kind == V_INT && b.kind == V_INT)
       r = fold_int(c, e->op, a.i, b.i, e->span);
-      if (r.kind == V_INT && (a.dtype == MLG_I32 || b.dtype == MLG_I32)) r.dtype = MLG_I32;
-    } else {
+    else
       r = fold_float(c, e->op, a.kind == V_INT ? (double)a.i : a.f,
                      b.kind == V_INT ? (double)b.i : b.f, e->span);
+    /* The result keeps a declared type of an operand (a's first). */
+    const value *typed = a.typed ? &a : b.typed ? &b : NULL;
+    if (r.kind != V_POISON && typed) {
+      r.typed = 1;
+      r.dtype = typed->dtype;
     }
     return r;
   }
@@ -346,7 +441,7 @@ static value eval_unary(checker *c, scope *sc, const mlg_expr *e) {
     return apply_op(c, def, in, 1, spans, NULL, NULL, e->span);
   }
   default:
-    chk_error(c, e->span, "unary '-' cannot take a list");
+    chk_error(c, e->span, "unary '-' cannot take %s", a.kind == V_DTYPE ? "a type name" : "a list");
     return poison();
   }
 }
@@ -434,6 +529,12 @@ static int to_attr(checker *c, const mlg_op_def *def, const mlg_attr_def *ad, co
     *out = a;
     return 0;
   }
+  case MLG_ATTR_DTYPE:
+    if (v->kind != V_DTYPE) break;
+    a.n = 1;
+    a.ints[0] = v->i;
+    *out = a;
+    return 0;
   case MLG_ATTR_ENUM: /* a bare name, read by enum_attr before any evaluation */
   case MLG_ATTR_NONE:
     break;
@@ -441,6 +542,7 @@ static int to_attr(checker *c, const mlg_op_def *def, const mlg_attr_def *ad, co
   const char *want = ad->kind == MLG_ATTR_INT      ? "an integer"
                      : ad->kind == MLG_ATTR_FLOAT  ? "a number"
                      : ad->kind == MLG_ATTR_FLOATS ? "a number or a list of numbers"
+                     : ad->kind == MLG_ATTR_DTYPE  ? "a type name (f32, f16, i32, i64, i8, u8 or bool)"
                                                    : "an integer or a list of integers";
   char got[256];
   chk_describe(c, v, got, sizeof got);
@@ -518,9 +620,25 @@ static int enum_attr(checker *c, const mlg_op_def *def, const mlg_attr_def *ad, 
 
 /* ---- op calls --------------------------------------------------------------------------- */
 
+/* Other frameworks' names of mlg's types, for a type attribute given one of them. */
+static const char *const foreign_types[][2] = {
+  {"float32", "f32"}, {"float", "f32"}, {"float16", "f16"}, {"half", "f16"}, {"int32", "i32"},
+  {"int", "i32"}, {"int64", "i64"}, {"long", "i64"}, {"int8", "i8"}, {"uint8", "u8"},
+  {"bool_", "bool"}, {"boolean", "bool"},
+};
+
 /* An attribute's value; an integer attribute is an integer-only context. */
 static value eval_attr_value(checker *c, scope *sc, const mlg_op_def *def,
                              const mlg_attr_def *ad, const mlg_expr *e) {
+  int hidden;
+  if (ad->kind == MLG_ATTR_DTYPE && e->kind == MLG_EXPR_NAME && !scope_lookup(sc, e->text, &hidden)) {
+    for (size_t i = 0; i < sizeof foreign_types / sizeof foreign_types[0]; i++)
+      if (strcmp(e->text, foreign_types[i][0]) == 0) {
+        chk_error(c, e->span, "%s: attribute '%s': '%s' is not an mlg type; write %s", def->name,
+                  ad->name, e->text, foreign_types[i][1]);
+        return poison();
+      }
+  }
   int_ctx ctx = { .kind = ICTX_ATTR, .name = ad->name, .op = def->name };
   int ints = ad->kind == MLG_ATTR_INT || ad->kind == MLG_ATTR_INTS;
   const int_ctx *saved = c->ictx;
@@ -579,9 +697,15 @@ static value eval_op_call(checker *c, scope *sc, const mlg_expr *e, const mlg_op
       }
     }
   } else {
+    value *vals = mlg_arena_calloc(&c->scratch, (size_t)(cap ? cap : 1), sizeof *vals);
+    if (!vals) {
+      chk_oom(c);
+      return poison();
+    }
+    for (int i = 0; i < n_tensor_args; i++) vals[i] = chk_eval(c, sc, e->args[i]);
+    adapt_numbers(c, def, vals, n_tensor_args);
     for (int i = 0; i < n_tensor_args; i++) {
-      value v = chk_eval(c, sc, e->args[i]);
-      int id = chk_as_tensor(c, &v);
+      int id = chk_as_tensor(c, &vals[i]);
       if (id < 0) bad = 1;
       in_spans[n_in] = e->args[i]->span;
       inputs[n_in++] = id;
@@ -755,6 +879,7 @@ value chk_eval(checker *c, scope *sc, const mlg_expr *e) {
   case MLG_EXPR_BINARY: v = eval_binary(c, sc, e); break;
   case MLG_EXPR_CALL: v = eval_call(c, sc, e); break;
   case MLG_EXPR_LIST: v = eval_list(c, sc, e); break;
+  case MLG_EXPR_DTYPE: v = (value){ .kind = V_DTYPE, .i = e->int_value, .span = e->span }; break;
   }
   c->depth--;
   return v;
@@ -763,16 +888,11 @@ value chk_eval(checker *c, scope *sc, const mlg_expr *e) {
 /* ---- types and tensor literals ---------------------------------------------------------- */
 
 int chk_eval_type(checker *c, scope *sc, const mlg_ast_type *t, mlg_type *out) {
-  if (t->dtype == MLG_AST_F16 || t->dtype == MLG_AST_I8) {
-    chk_error(c, t->span, "%s is not supported yet (use f32, or i32 for indices)",
-              t->dtype == MLG_AST_F16 ? "f16" : "i8");
-    return -1;
-  }
   if (t->rank > MLG_MAX_RANK || t->rank < 0) {
     chk_error(c, t->span, "rank %d exceeds the limit of %d", t->rank, MLG_MAX_RANK);
     return -1;
   }
-  mlg_type r = { .dtype = t->dtype == MLG_AST_I32 ? MLG_I32 : MLG_F32, .rank = t->rank };
+  mlg_type r = { .dtype = (mlg_ir_dtype)t->dtype, .rank = t->rank }; /* numbered alike (ast.h) */
   int bad = 0;
   int_ctx ctx = { .kind = ICTX_TYPE, .span = t->span };
   for (int i = 0; i < t->rank; i++) {
@@ -830,16 +950,7 @@ static int literal_fill(checker *c, const value *v, const mlg_type *shape, int d
       chk_error(c, v->span, "tensor literal elements must be numbers, got %s", kind_name(v->kind));
       return -1;
     }
-    if (dtype == MLG_I32) {
-      if (v->kind != V_INT || v->i < INT32_MIN || v->i > INT32_MAX) {
-        chk_error(c, v->span, "i32 literal element must be an integer in the i32 range");
-        return -1;
-      }
-      ((int32_t *)data)[(*pos)++] = (int32_t)v->i;
-    } else {
-      ((float *)data)[(*pos)++] = v->kind == V_INT ? (float)v->i : (float)v->f;
-    }
-    return 0;
+    return chk_store_number(c, v, dtype, "", data, (*pos)++);
   }
   if (v->kind != V_LIST || v->n != shape->dims[depth]) {
     if (v->kind == V_LIST)
@@ -876,7 +987,8 @@ int chk_const_from_value(checker *c, const value *v, const mlg_type *declared, m
     chk_error(c, span, "constant has too many elements (limit %d)", CHECK_CONST_LIMIT);
     return -1;
   }
-  void *data = calloc((size_t)(numel ? numel : 1), 4);
+  size_t esize = (size_t)mlg_dtype_size(t.dtype);
+  void *data = calloc((size_t)(numel ? numel : 1), esize);
   if (!data) {
     chk_oom(c);
     return -1;
@@ -885,16 +997,10 @@ int chk_const_from_value(checker *c, const value *v, const mlg_type *declared, m
   if (v->kind == V_LIST) {
     int64_t pos = 0;
     rc = literal_fill(c, v, &t, 0, t.dtype, data, &pos);
-  } else if (t.dtype == MLG_I32) {
-    if (v->kind != V_INT || v->i < INT32_MIN || v->i > INT32_MAX) {
-      chk_error(c, v->span, "i32 constant must be an integer in the i32 range");
-      rc = -1;
-    } else {
-      for (int64_t i = 0; i < numel; i++) ((int32_t *)data)[i] = (int32_t)v->i;
-    }
   } else {
-    float f = v->kind == V_INT ? (float)v->i : (float)v->f;
-    for (int64_t i = 0; i < numel; i++) ((float *)data)[i] = f;
+    rc = chk_store_number(c, v, t.dtype, "", data, 0);
+    for (int64_t i = 1; rc == 0 && i < numel; i++)
+      memcpy((char *)data + (size_t)i * esize, data, esize);
   }
   int id = -1;
   if (rc == 0) {

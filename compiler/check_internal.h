@@ -20,13 +20,16 @@ enum {
 
 /* What an expression evaluates to. Compile-time scalars (V_INT, V_FLOAT) become 0-d const
  * nodes when used as tensor operands; lists only serve as attributes, concat inputs and tensor
- * literals. V_POISON: the expression failed and its error was already reported. */
-typedef enum vkind { V_POISON, V_INT, V_FLOAT, V_TENSOR, V_LIST } vkind;
+ * literals; a type name (V_DTYPE) only as an attribute. V_POISON: the expression failed and its
+ * error was already reported. */
+typedef enum vkind { V_POISON, V_INT, V_FLOAT, V_TENSOR, V_LIST, V_DTYPE } vkind;
 
 typedef struct value {
   vkind kind;
-  mlg_ir_dtype dtype;      /* V_INT/V_FLOAT: dtype of the const it becomes (f32 unless declared) */
-  int64_t i;            /* V_INT */
+  mlg_ir_dtype dtype;   /* V_INT/V_FLOAT: dtype of the const it becomes: declared (typed), else
+                           the dtype of the op inputs it joins (op.h same_dtype), else f32 */
+  int typed;            /* V_INT/V_FLOAT: a const declared its type */
+  int64_t i;            /* V_INT; V_DTYPE: the mlg_ir_dtype */
   double f;             /* V_FLOAT */
   int node;             /* V_TENSOR */
   int n;                /* V_LIST */
@@ -113,9 +116,15 @@ void        chk_stmt(checker *c, scope *sc, const mlg_stmt *st, value *out_ret, 
 
 /* check_expr.c */
 value       chk_eval(checker *c, scope *sc, const mlg_expr *e);
-/* Turns a value into a tensor node (materializing scalars); -1 when poison or not a tensor
- * (reported). */
+/* Turns a value into a tensor node (materializing scalars as v->dtype); -1 when poison or not
+ * a tensor (reported). */
 int         chk_as_tensor(checker *c, value *v);
+/* Stores compile-time number v as element pos of data of `dtype`, or reports at v why it cannot
+ * be one (`why` is appended to the message): a bool takes true, false, 1 or 0; an integer type
+ * an integer in its range (i64: in 32 bits, as mlg computes it); f16 a number within ±65504.
+ * Returns 0 or -1 (reported). */
+int         chk_store_number(checker *c, const value *v, mlg_ir_dtype dtype, const char *why,
+                             void *data, int64_t pos);
 /* A compile-time integer; returns 0, or -1 (reported, or poison). */
 int         chk_as_int(checker *c, const value *v, const char *what, int64_t *out);
 int         chk_as_number(checker *c, const value *v, const char *what, double *out);

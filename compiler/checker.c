@@ -372,6 +372,13 @@ static void stmt_param(checker *c, scope *sc, const mlg_stmt *st) {
   int ok_type = chk_eval_type(c, sc, &st->type, &t) == 0;
   const char *full = prefixed(c, sc->prefix, st->name);
   int ok_init = param_init(c, sc, st->value, full ? full : st->name, &init) == 0;
+  if (ok_type && ok_init && (init.kind == MLG_INIT_NORMAL || init.kind == MLG_INIT_UNIFORM) &&
+      !mlg_dtype_is_float(t.dtype)) {
+    chk_error(c, st->value->span, "%s draws floats; a %s param starts as zeros or ones, or comes "
+              "from a weights file", init.kind == MLG_INIT_NORMAL ? "normal" : "uniform",
+              mlg_dtype_name(t.dtype));
+    ok_init = 0;
+  }
   if (ok_type && ok_init && full && claim_leaf(c, full, st->name_span, sc->call_span) == 0) {
     mlg_node n = { .kind = MLG_NODE_PARAM, .name = full, .type = t, .init = init,
                    .span = st->name_span };
@@ -382,8 +389,9 @@ static void stmt_param(checker *c, scope *sc, const mlg_stmt *st) {
 }
 
 static void stmt_const(checker *c, scope *sc, const mlg_stmt *st) {
-  int_ctx ctx = { .kind = ICTX_OTHER, .name = "an i32 const" };
-  c->ictx = st->has_type && st->type.dtype == MLG_AST_I32 ? &ctx : NULL;
+  int_ctx ctx = { .kind = ICTX_OTHER, .name = "an integer const" };
+  int int_typed = st->has_type && mlg_dtype_is_int((mlg_ir_dtype)st->type.dtype);
+  c->ictx = int_typed ? &ctx : NULL;
   value v = chk_eval(c, sc, st->value);
   c->ictx = NULL;
   value r = poison_at(st->name_span);
@@ -404,16 +412,15 @@ static void stmt_const(checker *c, scope *sc, const mlg_stmt *st) {
       r = v;
     }
   } else if (typed && t.rank == 0) {
-    if (t.dtype == MLG_I32 && v.kind != V_INT) {
-      chk_error(c, st->value->span, "const '%s' is declared i32 but its value is not an integer",
-                st->name);
-    } else if (v.kind == V_LIST) {
+    unsigned char scratch[8];
+    if (v.kind == V_LIST) {
       chk_error(c, st->value->span, "const '%s' is declared a scalar but its value is a list",
                 st->name);
-    } else {
+    } else if (chk_store_number(c, &v, t.dtype, "", scratch, 0) == 0) {
       r = v;
       r.dtype = t.dtype;
-      if (t.dtype == MLG_F32 && r.kind == V_INT) {
+      r.typed = 1;
+      if (mlg_dtype_is_float(t.dtype) && r.kind == V_INT) {
         r.kind = V_FLOAT;
         r.f = (double)r.i;
       }

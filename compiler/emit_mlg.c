@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "op.h"
+#include "../runtime/dtype.h"
 #include "../runtime/tensor_file.h"
 
 enum { LITERAL_MAX = 64, NAME_MAX_LEN = 200 };
@@ -99,10 +100,10 @@ static void format_double(double v, char *buf, size_t size) {
 }
 
 static int finite_data(const mlg_node *n) {
-  if (n->type.dtype != MLG_F32 || !n->data) return 1;
+  if (!mlg_dtype_is_float(n->type.dtype) || !n->data) return 1;
   int64_t numel = mlg_type_numel(&n->type);
   for (int64_t i = 0; i < numel; i++)
-    if (!isfinite(((const float *)n->data)[i])) return 0;
+    if (!isfinite(mlg_data_get(n->type.dtype, n->data, i))) return 0;
   return 1;
 }
 
@@ -141,11 +142,16 @@ static void print_type(printer *p, int id) {
 
 static void print_value(printer *p, const mlg_node *n, int64_t i) {
   char buf[48];
-  if (n->type.dtype == MLG_I32) {
-    fprintf(p->out, "%" PRId32, ((const int32_t *)n->data)[i]);
+  double v = mlg_data_get(n->type.dtype, n->data, i);
+  if (n->type.dtype == MLG_BOOL) {
+    fputs(v != 0 ? "true" : "false", p->out);
     return;
   }
-  format_float(((const float *)n->data)[i], buf, sizeof buf);
+  if (mlg_dtype_is_int(n->type.dtype)) {
+    fprintf(p->out, "%" PRId64, (int64_t)v);
+    return;
+  }
+  format_float((float)v, buf, sizeof buf);
   fputs(buf, p->out);
 }
 
@@ -176,7 +182,8 @@ static int attr_equal(const mlg_attr *a, const mlg_attr *b) {
   case MLG_ATTR_NONE: return 1;
   case MLG_ATTR_FLOAT: return a->f == b->f;
   case MLG_ATTR_INT:
-  case MLG_ATTR_ENUM: return a->ints[0] == b->ints[0];
+  case MLG_ATTR_ENUM:
+  case MLG_ATTR_DTYPE: return a->ints[0] == b->ints[0];
   case MLG_ATTR_INTS:
     if (a->n != b->n) return 0;
     for (int k = 0; k < a->n; k++)
@@ -225,6 +232,7 @@ static void print_attr_value(printer *p, const mlg_attr_def *ad, const mlg_attr 
   switch (a->kind) {
   case MLG_ATTR_NONE: break;
   case MLG_ATTR_INT: fprintf(p->out, "%" PRId64, a->ints[0]); break;
+  case MLG_ATTR_DTYPE: fputs(mlg_dtype_name((mlg_ir_dtype)a->ints[0]), p->out); break;
   case MLG_ATTR_ENUM:
     choice = mlg_attr_choice(ad, a->ints[0]);
     if (!choice) {
@@ -409,10 +417,18 @@ int mlg_emit_mlg(const mlg_graph *g, const char *source_note, const char *weight
         char buf[48];
         const mlg_init *in = &nd->init;
         if (needs_weights_file(nd)) {
+          /* The file holds host values: an i64 widened from its 32-bit storage. */
+          const mlg_dtype_info *dt = mlg_dtype_get((uint32_t)nd->type.dtype);
+          size_t numel = (size_t)mlg_type_numel(&nd->type);
+          void *host = (void *)nd->data;
+          if (dt->host_bytes != dt->storage_bytes) {
+            host = malloc(numel * (size_t)dt->host_bytes);
+            if (!host) goto oom;
+            mlg_dtype_from_storage((uint32_t)nd->type.dtype, nd->data, host, numel);
+          }
           weights[n_weights++] = (mlg_tf_tensor){
-              .name = p.names[i], .dtype = nd->type.dtype == MLG_I32 ? MLG_TF_I32 : MLG_TF_F32,
-              .rank = nd->type.rank, .size = (size_t)mlg_type_numel(&nd->type) * 4,
-              .data = (void *)nd->data};
+              .name = p.names[i], .dtype = (mlg_tf_dtype)nd->type.dtype, .rank = nd->type.rank,
+              .size = numel * (size_t)dt->host_bytes, .data = host};
           memcpy(weights[n_weights - 1].dims, nd->type.dims, sizeof(int64_t) * (size_t)nd->type.rank);
         } else if (in->kind == MLG_INIT_ZEROS || in->kind == MLG_INIT_ONES) {
           fputs(in->kind == MLG_INIT_ZEROS ? " = zeros" : " = ones", out);
@@ -474,6 +490,10 @@ done:
   free(p.used);
   free(p.names);
   free(p.uses);
+  for (int k = 0; k < n_weights; k++) {
+    const mlg_dtype_info *dt = mlg_dtype_get((uint32_t)weights[k].dtype);
+    if (dt->host_bytes != dt->storage_bytes) free(weights[k].data);
+  }
   free(weights);
   return rc;
 }

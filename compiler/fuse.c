@@ -225,6 +225,8 @@ static int epilogue_ok(fuser *f, int a, int g) {
   if (ok) dep[a] = 1;
   int is_mm = node(f, a)->op->fusion.store_strided;
   int64_t count = numel(node(f, a));
+  /* The anchor's template stores the group's root as the anchor's own dtype. */
+  if (node(f, gb->root)->type.dtype != node(f, a)->type.dtype) ok = 0;
   /* Nothing past the root belongs to the group's kernel. */
   for (int i = a + 1; ok && i <= gb->root; i++) {
     const mlg_node *nd = node(f, i);
@@ -290,7 +292,9 @@ static void decide(fuser *f, int n, int flags) {
     return;
   }
   if (cls == MLG_OPC_ELEMENTWISE) {
-    int g = out || n_uses < 0 ? -1 : common_group(uses, n_uses, 1);
+    /* A narrow result (f16, i8, u8) is stored, rounded as its op alone rounds it. */
+    int g = out || n_uses < 0 || mlg_dtype_is_narrow(nd->type.dtype) ? -1
+                                                                     : common_group(uses, n_uses, 1);
     if (g >= 0 && f->groups[g].n_nodes < MAX_GROUP_NODES && reads_ok(f, g, n))
       add_member(f, g, n, MLG_ROLE_INNER);
     else make_root(f, n, MLG_GROUP_ELEMENTWISE);

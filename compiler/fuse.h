@@ -19,6 +19,9 @@
  * stored then and may be read by several kernels. A view whose reader needs bytes is an ALIAS
  * of the tensor it views.
  *
+ * Rules that keep results exact: an op whose result is narrow (f16, i8, u8: computed wider,
+ * rounded or wrapped where stored) is always stored, so it rounds as it does alone; an anchor's
+ * epilogue ends in a root of the anchor's dtype (its template's output buffer).
  * Rules that keep fusion from adding work: a value read by ops of different kernels is stored
  * (only INDEX nodes, which cost no arithmetic, are read through by several kernels); anchors
  * are never recomputed; an epilogue never grows the anchor's iteration space (each epilogue op

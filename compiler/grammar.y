@@ -45,7 +45,8 @@
 }
 
 /* Token order fixes the codes in grammar.h. */
-%token MODEL FN RETURN AS DIM INPUT PARAM CONST OUTPUT F32 I32 F16 I8 TRUE FALSE ID INT FLOAT
+%token MODEL FN RETURN AS DIM INPUT PARAM CONST OUTPUT F32 I32 F16 I8 BOOL I64 U8 TRUE FALSE ID INT
+       FLOAT
        LBRACE RBRACE LPAREN RPAREN LBRACKET RBRACKET COMMA COLON EQ NEWLINE.
 
 %left PLUS MINUS.
@@ -117,6 +118,9 @@ dtype(A) ::= F32(T).                                    { A = T; A.int_value = M
 dtype(A) ::= I32(T).                                    { A = T; A.int_value = MLG_AST_I32; }
 dtype(A) ::= F16(T).                                    { A = T; A.int_value = MLG_AST_F16; }
 dtype(A) ::= I8(T).                                     { A = T; A.int_value = MLG_AST_I8; }
+dtype(A) ::= BOOL(T).                                   { A = T; A.int_value = MLG_AST_BOOL; }
+dtype(A) ::= I64(T).                                    { A = T; A.int_value = MLG_AST_I64; }
+dtype(A) ::= U8(T).                                     { A = T; A.int_value = MLG_AST_U8; }
 
 %type type {mlg_ast_type *}
 type(A) ::= dtype(D).                                   { A = mlg_syn_type(p, &D, NULL, NULL); }
@@ -131,6 +135,8 @@ expr(A) ::= FLOAT(T).                                   { A = mlg_syn_float(p, &
 expr(A) ::= TRUE(T).                                    { A = mlg_syn_bool(p, &T, 1); }
 expr(A) ::= FALSE(T).                                   { A = mlg_syn_bool(p, &T, 0); }
 expr(A) ::= ID(T).                                      { A = mlg_syn_name(p, &T); }
+/* A type name as a value: only an attribute takes one (cast(x, dtype=i32)). */
+expr(A) ::= dtype(D).                                   { A = mlg_syn_dtype(p, &D); }
 expr(A) ::= LPAREN(L) expr(E) RPAREN(R).                { A = mlg_syn_paren(p, &L, E, &R); }
 expr(A) ::= MINUS(M) expr(E). [UMINUS]                  { A = mlg_syn_unary(p, &M, '-', E); }
 expr(A) ::= expr(L) PLUS expr(R).                       { A = mlg_syn_binary(p, L, '+', R); }
@@ -179,6 +185,9 @@ const char *mlg_token_name(int code) {
   case TK_I32: return "'i32'";
   case TK_F16: return "'f16'";
   case TK_I8: return "'i8'";
+  case TK_BOOL: return "'bool'";
+  case TK_I64: return "'i64'";
+  case TK_U8: return "'u8'";
   case TK_TRUE: return "'true'";
   case TK_FALSE: return "'false'";
   case TK_ID: return "name";
@@ -240,7 +249,7 @@ static const token_group GROUPS[] = {
   {"statement", {TK_DIM, TK_INPUT, TK_PARAM, TK_CONST, TK_OUTPUT, TK_RETURN, TK_FN, TK_ID, 0}},
   {"expression", {TK_ID, TK_INT, TK_FLOAT, TK_TRUE, TK_FALSE, TK_LPAREN, TK_LBRACKET, TK_MINUS, 0}},
   {"operator", {TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_AT, 0}},
-  {"type", {TK_F32, TK_I32, TK_F16, TK_I8, 0}},
+  {"type", {TK_F32, TK_I32, TK_F16, TK_I8, TK_BOOL, TK_I64, TK_U8, 0}},
 };
 
 /* The offending token as the user wrote it: 'text' (shortened, escaped), or a description. */
@@ -303,10 +312,19 @@ static void syntax_error(mlg_parser *p, const yyParser *pp, int major, const mlg
   int n_items = 0;
   int left[YYNTOKEN];
   memcpy(left, ok, sizeof left);
+  int expression = 0;
   for (size_t g = 0; g < sizeof GROUPS / sizeof GROUPS[0]; g++) {
     int all = 1;
     for (int k = 0; GROUPS[g].members[k]; k++) all &= ok[GROUPS[g].members[k]];
     if (!all) continue;
+    /* A type name is an expression too (an attribute's value): where an expression may start,
+     * "expression" says it all. */
+    int is_type = strcmp(GROUPS[g].name, "type") == 0;
+    expression |= strcmp(GROUPS[g].name, "expression") == 0;
+    if (is_type && expression) {
+      for (int k = 0; GROUPS[g].members[k]; k++) left[GROUPS[g].members[k]] = 0;
+      continue;
+    }
     for (int k = 0; GROUPS[g].members[k]; k++) left[GROUPS[g].members[k]] = 0;
     items[n_items++] = GROUPS[g].name;
   }

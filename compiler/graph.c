@@ -2,9 +2,11 @@
 #include "graph.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../runtime/dtype.h"
 #include "op.h"
 
 int64_t mlg_type_numel(const mlg_type *type) {
@@ -23,20 +25,82 @@ int mlg_type_equal(const mlg_type *a, const mlg_type *b) {
   return 1;
 }
 
+_Static_assert((int)MLG_F32 == MLG_DT_F32 && (int)MLG_I32 == MLG_DT_I32 &&
+                   (int)MLG_BOOL == MLG_DT_BOOL && (int)MLG_I64 == MLG_DT_I64 &&
+                   (int)MLG_F16 == MLG_DT_F16 && (int)MLG_I8 == MLG_DT_I8 &&
+                   (int)MLG_U8 == MLG_DT_U8,
+               "graph dtypes are numbered as dtype.h");
+
 const char *mlg_dtype_name(mlg_ir_dtype dtype) {
-  switch (dtype) {
-  case MLG_F32: return "f32";
-  case MLG_I32: return "i32";
-  }
-  return "?";
+  const mlg_dtype_info *t = mlg_dtype_get((uint32_t)dtype);
+  return t ? t->name : "?";
 }
 
 int mlg_dtype_size(mlg_ir_dtype dtype) {
+  const mlg_dtype_info *t = mlg_dtype_get((uint32_t)dtype);
+  return t ? t->storage_bytes : 4;
+}
+
+int mlg_dtype_is_float(mlg_ir_dtype dtype) { return dtype == MLG_F32 || dtype == MLG_F16; }
+
+int mlg_dtype_is_int(mlg_ir_dtype dtype) {
+  return dtype == MLG_I32 || dtype == MLG_I64 || dtype == MLG_I8 || dtype == MLG_U8;
+}
+
+int mlg_dtype_is_narrow(mlg_ir_dtype dtype) {
+  return dtype == MLG_F16 || dtype == MLG_I8 || dtype == MLG_U8;
+}
+
+int mlg_dtype_promote(mlg_ir_dtype a, mlg_ir_dtype b, mlg_ir_dtype *out) {
+  if (a == b) *out = a;
+  else if (mlg_dtype_is_float(a) && mlg_dtype_is_float(b)) *out = MLG_F32;
+  else if (mlg_dtype_is_int(a) && mlg_dtype_is_int(b)) *out = a == MLG_I64 || b == MLG_I64 ? MLG_I64 : MLG_I32;
+  else return -1;
+  return 0;
+}
+
+double mlg_data_get(mlg_ir_dtype dtype, const void *data, int64_t i) {
+  const unsigned char *p = (const unsigned char *)data + i * mlg_dtype_size(dtype);
+  float f;
+  int32_t w;
+  uint16_t h;
   switch (dtype) {
-  case MLG_F32: return 4;
-  case MLG_I32: return 4;
+  case MLG_F32: memcpy(&f, p, 4); return f;
+  case MLG_F16: memcpy(&h, p, 2); return mlg_f16_to_f32(h);
+  case MLG_I8: return (double)(int8_t)p[0];
+  case MLG_U8:
+  case MLG_BOOL: return p[0];
+  default: memcpy(&w, p, 4); return w; /* i32, i64 */
   }
-  return 4;
+}
+
+void mlg_data_set(mlg_ir_dtype dtype, void *data, int64_t i, double v) {
+  unsigned char *p = (unsigned char *)data + i * mlg_dtype_size(dtype);
+  if (dtype == MLG_F32) {
+    float f = (float)v;
+    memcpy(p, &f, 4);
+    return;
+  }
+  if (dtype == MLG_F16) {
+    uint16_t h = mlg_f32_to_f16((float)v);
+    memcpy(p, &h, 2);
+    return;
+  }
+  if (dtype == MLG_BOOL) {
+    p[0] = v != 0;
+    return;
+  }
+  /* Integers: toward zero, then the low bits (as unsigned arithmetic, which wraps). */
+  double t = isnan(v) ? 0 : trunc(v);
+  uint64_t u = t >= 9.2e18 ? UINT64_C(0x7FFFFFFFFFFFFFFF)
+               : t <= -9.2e18 ? UINT64_C(0x8000000000000000)
+                              : (uint64_t)(int64_t)t;
+  if (dtype == MLG_I8 || dtype == MLG_U8) {
+    p[0] = (unsigned char)(u & 0xFF);
+  } else {
+    uint32_t w = (uint32_t)u;
+    memcpy(p, &w, 4);
+  }
 }
 
 int64_t mlg_type_bytes(const mlg_type *type) {
@@ -76,8 +140,6 @@ int mlg_graph_builder_init(mlg_graph_builder *b, const char *model_name) {
   return 0;
 }
 
-static size_t dtype_size(mlg_ir_dtype dtype) { return dtype == MLG_I32 ? sizeof(int32_t) : sizeof(float); }
-
 int mlg_graph_add(mlg_graph_builder *b, const mlg_node *node) {
   mlg_graph *g = b->graph;
   if (!g) return -1;
@@ -106,9 +168,10 @@ int mlg_graph_add(mlg_graph_builder *b, const mlg_node *node) {
   if (node->data) {
     int64_t numel = mlg_type_numel(&node->type);
     if (numel < 0) return -1;
-    void *d = mlg_arena_calloc(&g->arena, (size_t)numel, dtype_size(node->type.dtype));
+    size_t esize = (size_t)mlg_dtype_size(node->type.dtype);
+    void *d = mlg_arena_calloc(&g->arena, (size_t)numel, esize);
     if (!d) return -1;
-    memcpy(d, node->data, (size_t)numel * dtype_size(node->type.dtype));
+    memcpy(d, node->data, (size_t)numel * esize);
     n.data = d;
   }
   g->nodes[g->n_nodes] = n;
@@ -231,6 +294,7 @@ static void print_attr(FILE *out, const mlg_attr_def *ad, const mlg_attr *a) {
     else fprintf(out, "%" PRId64, a->ints[0]);
     break;
   }
+  case MLG_ATTR_DTYPE: fputs(mlg_dtype_name((mlg_ir_dtype)a->ints[0]), out); break;
   }
 }
 
@@ -263,8 +327,10 @@ static void print_const_data(FILE *out, const mlg_node *n) {
   fputs(n->type.rank == 0 ? " = " : " = [", out);
   for (int64_t i = 0; i < numel; i++) {
     if (i) fputs(", ", out);
-    if (n->type.dtype == MLG_I32) fprintf(out, "%" PRId32, ((const int32_t *)n->data)[i]);
-    else print_float(out, ((const float *)n->data)[i]);
+    double v = mlg_data_get(n->type.dtype, n->data, i);
+    if (mlg_dtype_is_float(n->type.dtype)) print_float(out, (float)v);
+    else if (n->type.dtype == MLG_BOOL) fputs(v != 0 ? "true" : "false", out);
+    else fprintf(out, "%" PRId64, (int64_t)v);
   }
   if (n->type.rank != 0) fputc(']', out);
 }

@@ -18,7 +18,12 @@
 #define MLG_MAX_ATTRS 8
 #define MLG_MAX_ATTR_INTS 8
 
-typedef enum mlg_ir_dtype { MLG_F32 = 0, MLG_I32 = 1 } mlg_ir_dtype;
+/* Element types, numbered as runtime/dtype.h (and the bundle). Devices compute f16 in f32, and
+ * bool, i8, u8 and i64 in i32; each is stored as it is (i64 as i32: see language.md). */
+typedef enum mlg_ir_dtype {
+  MLG_F32 = 0, MLG_I32 = 1, MLG_BOOL = 2, MLG_I64 = 3, MLG_F16 = 4, MLG_I8 = 5, MLG_U8 = 6
+} mlg_ir_dtype;
+#define MLG_N_DTYPES 7
 
 typedef struct mlg_type {
   mlg_ir_dtype dtype;
@@ -32,8 +37,9 @@ typedef enum mlg_attr_kind {
   MLG_ATTR_FLOAT,                /* f */
   MLG_ATTR_INTS,                 /* n ints */
   MLG_ATTR_FLOATS,               /* n numbers in floats[] */
-  MLG_ATTR_ENUM                  /* ints[0]: the index of a name in the attribute's choices
+  MLG_ATTR_ENUM,                 /* ints[0]: the index of a name in the attribute's choices
                                     (op.h mlg_attr_def), written as a bare identifier */
+  MLG_ATTR_DTYPE                 /* ints[0]: an mlg_ir_dtype, written as a type name (i32) */
 } mlg_attr_kind;
 
 typedef struct mlg_attr {
@@ -79,8 +85,9 @@ typedef struct mlg_node {
   mlg_attr attrs[MLG_MAX_ATTRS]; /* in the op's schema order, normalized by its shape rule */
   mlg_span span;                 /* where in the source this node came from */
   mlg_init init;                 /* PARAM */
-  const void *data;              /* CONST, and PARAM with MLG_INIT_DATA: float or int32_t
-                                    values, C order, count = numel */
+  const void *data;              /* CONST, and PARAM with MLG_INIT_DATA: values as stored
+                                    (mlg_dtype_size bytes each, C order, count = numel): read
+                                    and write them with mlg_data_get/set */
 } mlg_node;
 
 typedef struct mlg_graph_output {
@@ -122,9 +129,27 @@ int     mlg_type_equal(const mlg_type *a, const mlg_type *b);
 /* "f32[1, 784]" into buf; returns buf. */
 char   *mlg_type_format(const mlg_type *type, char *buf, size_t size);
 const char *mlg_dtype_name(mlg_ir_dtype dtype);
-/* Bytes per element, and bytes of a whole tensor (-1 on overflow). */
+/* Bytes per element as stored (f16 2; bool, i8, u8 1; i64 4, as i32; else 4), and bytes of a
+ * whole tensor (-1 on overflow). */
 int     mlg_dtype_size(mlg_ir_dtype dtype);
 int64_t mlg_type_bytes(const mlg_type *type);
+int     mlg_dtype_is_float(mlg_ir_dtype dtype);     /* f32, f16 */
+int     mlg_dtype_is_int(mlg_ir_dtype dtype);       /* i32, i64, i8, u8 */
+/* f16, i8, u8: values computed in a wider type (f32, i32) and rounded or wrapped where they
+ * are stored, so every op's result of such a type is stored (never fused away): each op rounds
+ * exactly as it does alone. */
+int     mlg_dtype_is_narrow(mlg_ir_dtype dtype);
+/* The dtype an op mixing a and b computes in (language.md, "Types"): a when they are equal;
+ * f16 with f32 gives f32; two integer types give i64 when one is i64, else i32. Returns 0, or
+ * -1 for any other pair (a float with an integer, bool with a number): a cast is needed. */
+int     mlg_dtype_promote(mlg_ir_dtype a, mlg_ir_dtype b, mlg_ir_dtype *out);
+/* Element i of values stored as dtype (f16 as binary16 bits, i64 as i32, bool as a 0/1 byte),
+ * as a double: exact for every dtype. */
+double  mlg_data_get(mlg_ir_dtype dtype, const void *data, int64_t i);
+/* Stores v as element i the way a kernel's store converts a computed value: f32 and f16 round
+ * to nearest (ties to even); an integer type truncates toward zero and keeps the low bits of
+ * its width (two's complement; i64 keeps 32); bool stores v != 0. */
+void    mlg_data_set(mlg_ir_dtype dtype, void *data, int64_t i, double v);
 
 /* Builder: append nodes in topological order; the graph takes a copy of everything passed. */
 typedef struct mlg_graph_builder {

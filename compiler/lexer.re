@@ -212,6 +212,9 @@ int mlg_lexer_next(mlg_lexer *lx, mlg_token *out) {
       "i32"    { code = TK_I32; goto simple; }
       "f16"    { code = TK_F16; goto simple; }
       "i8"     { code = TK_I8; goto simple; }
+      "bool"   { code = TK_BOOL; goto simple; }
+      "i64"    { code = TK_I64; goto simple; }
+      "u8"     { code = TK_U8; goto simple; }
       "true"   { out->int_value = 1; code = TK_TRUE; goto simple; }
       "false"  { out->int_value = 0; code = TK_FALSE; goto simple; }
 

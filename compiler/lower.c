@@ -184,8 +184,9 @@ static int lower_elementwise(mlg_lower_ctx *ctx, int node) {
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_elementwise(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
   if (mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs)) return -1;
-  /* An input of the output's own shape is read only at the element each work-item writes. */
-  for (int i = 0; i < n->n_inputs; i++)
+  /* An input of the output's own shape is read only at the element each work-item writes
+   * (not for 1- and 2-byte elements: the GLSL printer stores them into shared words). */
+  for (int i = 0; i < n->n_inputs && mlg_dtype_size(n->type.dtype) == 4; i++)
     if (mlg_type_equal(&ctx->graph->nodes[n->inputs[i]].type, &n->type)) {
       ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
       break;
@@ -235,8 +236,7 @@ static int own_outputs(mlg_lower_ctx *ctx) {
       lw->alias_of[node] = -1;
       if (mlg_lower_copy(ctx, node, src, node, numel, n->type.dtype)) return -1;
     } else if (n->kind != MLG_NODE_OP) {
-      int64_t elem = 4; /* f32 and i32 */
-      int t = ctx->temp(ctx, numel * elem);
+      int t = ctx->temp(ctx, numel * mlg_dtype_size(n->type.dtype));
       if (t < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
       if (mlg_lower_copy(ctx, node, node, t, numel, n->type.dtype)) return -1;
       lw->output_tensor[o] = t;

@@ -297,8 +297,7 @@ static kir_expr *load_tensor(fk_t *fk, int node, pos *p) {
   const mlg_node *n = &fk->ctx->graph->nodes[node];
   kir_builder *b = fk->b;
   if (n->kind == MLG_NODE_CONST && n->data && mlg_type_numel(&n->type) == 1)
-    return n->type.dtype == MLG_I32 ? kir_i32(b, *(const int32_t *)n->data)
-                                    : kir_f32(b, *(const float *)n->data);
+    return mlg_kir_const(b, n, 0);
   kir_expr *hit = memo_find(fk, node, p);
   if (hit) return hit;
   int buf = buffer_of(fk, node);
@@ -312,7 +311,8 @@ static kir_expr *load_tensor(fk_t *fk, int node, pos *p) {
   fk->buf_reads[bi] |= direct ? 1 : 2;
   char hint[24];
   kir_expr *v;
-  if (direct && fk->vec_width > 1) {
+  /* Vector loads need 4-byte elements (kir.h); other buffers are read a lane at a time. */
+  if (direct && fk->vec_width > 1 && kir_storage_bytes(mlg_kir_scalar(n->type.dtype)) == 4) {
     if (!fk->vec_var[bi]) {
       snprintf(hint, sizeof hint, "vld%d", bi);
       fk->vec_var[bi] = as_var(fk, kir_load_vec(b, buf, fk->vec_base, fk->vec_width), hint);
@@ -573,7 +573,8 @@ int mlg_lower_group(mlg_lower_ctx *ctx, int gi) {
     ctx->fused = NULL;
     ctx->group_label = NULL;
     for (int i = 0; rc == 0 && i < fk->n_bufs; i++)
-      if (fk->buf_reads[i] == 1 && g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype) {
+      if (fk->buf_reads[i] == 1 && g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype &&
+          mlg_dtype_size(root->type.dtype) == 4) { /* packed words are stored atomically */
         ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
         break;
       }

@@ -24,7 +24,11 @@
 /* Largest element count a kernel's 32-bit index math allows (exclusive bound is 2^31). */
 #define MLG_KERNEL_NUMEL_LIMIT INT64_C(2147483647)
 
+/* How a tensor of dtype is stored in a kernel buffer (an i64 as I32; kir.h: loads widen a
+ * storage type to its compute type), and a const's element i as a kir literal (f16 as its
+ * float value, bool as true/false). */
 kir_scalar  mlg_kir_scalar(mlg_ir_dtype dtype);
+kir_expr   *mlg_kir_const(kir_builder *b, const mlg_node *n, int64_t i);
 /* C-order element strides of `t` (stride of the last dim is 1). */
 void        mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]);
 

@@ -202,6 +202,10 @@ struct mlg_op_def {
   mlg_attr_def attrs[MLG_MAX_ATTRS];
   mlg_shape_fn infer;
   mlg_value_check_fn check_values; /* optional: rules on const inputs (gather's indices) */
+  /* Bit i set: input i's dtype unifies with the other such inputs' (mlg_dtype_promote: add's
+   * a and b, where's branches); a compile-time number given for one of them takes the dtype
+   * they unify to (`x + 1` with an i32 x adds an i32 1). The shape rule still checks them. */
+  unsigned same_dtype;
   mlg_scalar_fn scalar; /* ELEMENTWISE only */
   mlg_lower_fn lower;   /* non-ELEMENTWISE */
   int variant;          /* a family sharing hooks: which member, in the family's own terms
@@ -275,6 +279,10 @@ void mlg_op_doc_print(FILE *out);
 
 /* Helpers for shape rules (ops/shape_util.c). */
 int mlg_broadcast_types(const mlg_type *a, const mlg_type *b, mlg_type *out, mlg_shape_error *err);
+/* The dtype inputs `mask` (bit i: in[i]) of in[0..n) unify to (mlg_dtype_promote), or -1 with
+ * err naming the input that does not mix and how to cast it. */
+int mlg_unify_dtypes(const mlg_type *in, int n, unsigned mask, mlg_ir_dtype *out,
+                     mlg_shape_error *err);
 /* Normalizes an axis in [-rank, rank) to [0, rank); returns -1 if out of range. */
 int mlg_normalize_axis(int64_t axis, int rank);
 void mlg_shape_errorf(mlg_shape_error *err, int input, int attr, const char *fmt, ...)

@@ -123,6 +123,12 @@ mlg_expr *mlg_syn_bool(mlg_parser *p, const mlg_token *t, int value) {
   return e;
 }
 
+mlg_expr *mlg_syn_dtype(mlg_parser *p, const mlg_token *t) {
+  mlg_expr *e = new_expr(p, MLG_EXPR_DTYPE, t->span, 0);
+  if (e) e->int_value = t->int_value;
+  return e;
+}
+
 mlg_expr *mlg_syn_name(mlg_parser *p, const mlg_token *t) {
   mlg_expr *e = new_expr(p, MLG_EXPR_NAME, t->span, 0);
   if (e) e->text = t->text;

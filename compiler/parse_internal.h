@@ -83,6 +83,8 @@ mlg_vec    *mlg_syn_push(mlg_parser *p, mlg_vec *v, void *item);
 mlg_expr   *mlg_syn_int(mlg_parser *p, const mlg_token *t);
 mlg_expr   *mlg_syn_float(mlg_parser *p, const mlg_token *t);
 mlg_expr   *mlg_syn_bool(mlg_parser *p, const mlg_token *t, int value);
+/* A type name used as a value (dtype_tok->int_value: the mlg_ast_dtype). */
+mlg_expr   *mlg_syn_dtype(mlg_parser *p, const mlg_token *dtype_tok);
 mlg_expr   *mlg_syn_name(mlg_parser *p, const mlg_token *t);
 /* (e): widens e's span over the parentheses; adds no node. */
 mlg_expr   *mlg_syn_paren(mlg_parser *p, const mlg_token *lparen, mlg_expr *e, const mlg_token *rparen);

@@ -18,6 +18,7 @@ static int attrs_equal(const mlg_attr *a, const mlg_attr *b) {
       break;
     case MLG_ATTR_INT:
     case MLG_ATTR_ENUM:
+    case MLG_ATTR_DTYPE:
       if (a[i].ints[0] != b[i].ints[0]) return 0;
       break;
     case MLG_ATTR_FLOATS:
@@ -37,8 +38,7 @@ static int attrs_equal(const mlg_attr *a, const mlg_attr *b) {
 static int same_value(const mlg_rewriter *rw, const mlg_node *old, const mlg_node *cand) {
   if (old->kind != cand->kind || !mlg_type_equal(&old->type, &cand->type)) return 0;
   if (old->kind == MLG_NODE_CONST) {
-    int64_t n = mlg_type_numel(&old->type);
-    return memcmp(old->data, cand->data, (size_t)n * 4) == 0;
+    return memcmp(old->data, cand->data, (size_t)mlg_type_bytes(&old->type)) == 0;
   }
   if (old->kind != MLG_NODE_OP || old->op != cand->op || old->n_inputs != cand->n_inputs) return 0;
   for (int k = 0; k < old->n_inputs; k++)

@@ -12,21 +12,27 @@
 
 #include "kir.h"
 #include "kir_eval.h"
+#include "lower_util.h"
 #include "op.h"
 #include "optimize.h"
 
 enum { FOLD_MAX_INPUTS = 8 };
 
-static kir_scalar kir_scalar_of(mlg_ir_dtype d) { return d == MLG_I32 ? KIR_I32 : KIR_F32; }
+/* The type a dtype's values compute in (f16 → f32; bool, i8, u8, i64 → i32 or bool). */
+static kir_scalar kir_scalar_of(mlg_ir_dtype d) { return kir_compute_scalar(mlg_kir_scalar(d)); }
 
 static kir_value read_value(const mlg_node *c, int64_t i) {
-  if (c->type.dtype == MLG_I32) return kir_value_i32(((const int32_t *)c->data)[i]);
-  return kir_value_f32(((const float *)c->data)[i]);
+  double v = mlg_data_get(c->type.dtype, c->data, i);
+  switch (kir_scalar_of(c->type.dtype)) {
+  case KIR_F32: return kir_value_f32((float)v);
+  case KIR_BOOL: return kir_value_bool(v != 0);
+  default: return kir_value_i32((int32_t)v);
+  }
 }
 
+/* As the kernel stores it: converted to the dtype's compute type, then to its storage. */
 static void write_value(void *data, mlg_ir_dtype dtype, int64_t i, kir_value v) {
-  if (dtype == MLG_I32) ((int32_t *)data)[i] = kir_value_convert(v, KIR_I32).i;
-  else ((float *)data)[i] = kir_value_convert(v, KIR_F32).f;
+  mlg_data_set(dtype, data, i, kir_value_as_double(kir_value_convert(v, kir_scalar_of(dtype))));
 }
 
 /* Element strides of `in` seen from an output of rank `rank` (NumPy broadcasting: dims are

@@ -21,7 +21,7 @@ static int alias_root(const mlg_lowered *lw, int t) {
 }
 
 static int64_t tensor_bytes(const mlg_graph *g, const mlg_lowered *lw, int t) {
-  if (t < g->n_nodes) return mlg_type_numel(&g->nodes[t].type) * 4;
+  if (t < g->n_nodes) return mlg_type_bytes(&g->nodes[t].type);
   return lw->temp_bytes[t - g->n_nodes];
 }
 

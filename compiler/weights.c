@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../runtime/bundle.h"
+#include "../runtime/dtype.h"
 #include "../runtime/tensor_file.h"
 
 #define MLG_PI 3.14159265358979323846
@@ -53,7 +54,7 @@ static int shape_matches(const mlg_type *t, const mlg_tf_tensor *f) {
 }
 
 static void format_file_shape(const mlg_tf_tensor *f, char *buf, size_t size) {
-  size_t used = (size_t)snprintf(buf, size, "%s[", f->dtype == MLG_TF_F32 ? "f32" : "i32");
+  size_t used = (size_t)snprintf(buf, size, "%s[", mlg_dtype_get((uint32_t)f->dtype)->name);
   for (int i = 0; i < f->rank && used < size; i++)
     used += (size_t)snprintf(buf + used, size - used, i ? ", %lld" : "%lld", (long long)f->dims[i]);
   if (used < size) snprintf(buf + used, size - used, "]");
@@ -92,8 +93,7 @@ static int load_param(const mlg_node *n, const mlg_safetensors *file, const char
   const mlg_tf_tensor *f = file ? mlg_safetensors_find(file, n->name) : NULL;
   char want[128], got[128];
   if (f) {
-    mlg_tf_dtype dt = n->type.dtype == MLG_I32 ? MLG_TF_I32 : MLG_TF_F32;
-    if (f->dtype != dt || !shape_matches(&n->type, f)) {
+    if ((int)f->dtype != (int)n->type.dtype || !shape_matches(&n->type, f)) {
       if (diag) {
         mlg_type_format(&n->type, want, sizeof(want));
         format_file_shape(f, got, sizeof(got));
@@ -102,11 +102,32 @@ static int load_param(const mlg_node *n, const mlg_safetensors *file, const char
       }
       return -1;
     }
-    memcpy(dst, f->data, size);
+    size_t bad;
+    int64_t bad_value;
+    if (mlg_dtype_to_storage((uint32_t)n->type.dtype, f->data, dst, (size_t)mlg_type_numel(&n->type),
+                             &bad, &bad_value) != 0) {
+      if (diag)
+        mlg_diag_error(diag, n->span, "weight '%s' in %s: element %zu is %lld, which does not fit "
+                       "in 32 bits (mlg computes i64 as i32)", n->name, weights_path, bad,
+                       (long long)bad_value);
+      return -1;
+    }
   } else if (n->init.kind == MLG_INIT_DATA && n->data) {
     memcpy(dst, n->data, size);
   } else if (n->init.kind != MLG_INIT_NONE && n->init.kind != MLG_INIT_DATA) {
-    mlg_init_fill(&n->init, (float *)dst, (int64_t)(size / 4));
+    int64_t numel = mlg_type_numel(&n->type);
+    if (n->type.dtype == MLG_F32) {
+      mlg_init_fill(&n->init, (float *)dst, numel);
+    } else { /* the same values, stored as the param's dtype */
+      float *v = malloc((size_t)(numel ? numel : 1) * sizeof(float));
+      if (!v) {
+        if (diag) mlg_diag_error(diag, n->span, "out of memory while initializing '%s'", n->name);
+        return -1;
+      }
+      mlg_init_fill(&n->init, v, numel);
+      for (int64_t i = 0; i < numel; i++) mlg_data_set(n->type.dtype, dst, i, v[i]);
+      free(v);
+    }
   } else {
     const char *near = mlg_safetensors_closest(file, n->name);
     if (diag && near)

@@ -6,6 +6,7 @@
  * check done before it, with overflow-safe arithmetic (a <= n && b <= n - a, never a + b <= n). */
 #include "bundle.h"
 
+#include "dtype.h"
 #include "file_util.h"
 
 #include <stdio.h>
@@ -160,13 +161,19 @@ static int check_unique_names(const mlgb_bundle *b, const char *what, char *err,
   return 0;
 }
 
+_Static_assert((int)MLGB_F32 == MLG_DT_F32 && (int)MLGB_I32 == MLG_DT_I32 &&
+                   (int)MLGB_BOOL == MLG_DT_BOOL && (int)MLGB_I64 == MLG_DT_I64 &&
+                   (int)MLGB_F16 == MLG_DT_F16 && (int)MLGB_I8 == MLG_DT_I8 &&
+                   (int)MLGB_U8 == MLG_DT_U8,
+               "bundle dtypes are numbered as dtype.h");
+
 static int check_tensor(const mlgb_bundle *b, uint32_t i, const char *what, char *err, size_t err_size) {
   const mlgb_tensor *t = &b->tensors[i];
   char nb[64];
   if (!t->name || !t->name[0]) return mlg_errorf(err, err_size, "%s: tensor %u has an empty name", what, i);
   const char *name = show(t->name, nb);
-  if (t->dtype > MLGB_I32)
-    return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown dtype %u", what, i, name, t->dtype);
+  const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+  if (!dt) return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown dtype %u", what, i, name, t->dtype);
   if (t->role > MLGB_ROLE_INTERMEDIATE)
     return mlg_errorf(err, err_size, "%s: tensor %u %s has unknown role %u", what, i, name, t->role);
   if (t->region >= MLGB_N_REGIONS)
@@ -195,9 +202,10 @@ static int check_tensor(const mlgb_bundle *b, uint32_t i, const char *what, char
                   i, name, d);
     numel *= (uint64_t)t->dims[d];
   }
-  if (t->size != numel * 4)
+  uint64_t need = numel * (uint64_t)dt->storage_bytes;
+  if (t->size != need)
     return mlg_errorf(err, err_size, "%s: tensor %u %s has size %llu bytes, its shape needs %llu", what, i,
-                name, (unsigned long long)t->size, (unsigned long long)(numel * 4));
+                name, (unsigned long long)t->size, (unsigned long long)need);
   if (t->offset % b->alignment != 0)
     return mlg_errorf(err, err_size, "%s: tensor %u %s offset %llu is not a multiple of the alignment %u",
                 what, i, name, (unsigned long long)t->offset, b->alignment);
@@ -304,6 +312,11 @@ static void copy_embedded(const mlgb_bundle *b, uint8_t *image, const uint8_t *f
   }
 }
 
+uint64_t mlgb_element_offset(const mlgb_tensor *t) {
+  const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+  return t->offset / (uint64_t)(dt ? dt->storage_bytes : 4);
+}
+
 void mlgb_weights_unpack(const mlgb_bundle *b, uint8_t *image) { copy_embedded(b, image, NULL, NULL, b->weights); }
 
 void mlgb_weights_pack(const mlgb_bundle *b, const uint8_t *image, uint8_t *out) {
@@ -322,10 +335,15 @@ static int bundle_validate(const mlgb_bundle *b, const char *what, char *err, si
   if (!is_pow2(b->alignment) || b->alignment < MIN_ALIGNMENT || b->alignment > MAX_ALIGNMENT)
     return mlg_errorf(err, err_size, "%s: alignment %u is not a power of two between %d and %d", what,
                 b->alignment, MIN_ALIGNMENT, MAX_ALIGNMENT);
-  for (int r = 0; r < MLGB_N_REGIONS; r++)
+  for (int r = 0; r < MLGB_N_REGIONS; r++) {
     if (b->region_size[r] > MAX_REGION_SIZE)
       return mlg_errorf(err, err_size, "%s: %s region size %llu exceeds the limit of 2^48 bytes", what,
                   region_names[r], (unsigned long long)b->region_size[r]);
+    /* Kernels may read 1- and 2-byte elements as whole 32-bit words (the GLSL printer does). */
+    if (b->region_size[r] % 4 != 0)
+      return mlg_errorf(err, err_size, "%s: %s region size %llu is not a multiple of 4 bytes", what,
+                  region_names[r], (unsigned long long)b->region_size[r]);
+  }
   if ((b->n_tensors && !b->tensors) || (b->n_modules && !b->modules) ||
       (b->n_kernels && !b->kernels) || (b->n_dispatches && !b->dispatches))
     return mlg_errorf(err, err_size, "%s: a table has a count but no entries", what);

@@ -11,11 +11,15 @@
 #include <stdint.h>
 
 #define MLGB_MAGIC "MLGB"
-#define MLGB_VERSION 3
+#define MLGB_VERSION 4
 #define MLGB_MAX_RANK 8
 
 typedef enum mlgb_target { MLGB_TARGET_OPENCL = 1, MLGB_TARGET_VULKAN = 2 } mlgb_target;
-typedef enum mlgb_dtype { MLGB_F32 = 0, MLGB_I32 = 1 } mlgb_dtype;
+/* Numbered as dtype.h (MLG_DT_*), which gives each one's storage size; an i64 is stored as
+ * i32 (4 bytes). */
+typedef enum mlgb_dtype {
+  MLGB_F32 = 0, MLGB_I32 = 1, MLGB_BOOL = 2, MLGB_I64 = 3, MLGB_F16 = 4, MLGB_I8 = 5, MLGB_U8 = 6
+} mlgb_dtype;
 typedef enum mlgb_role {
   MLGB_ROLE_INPUT = 0, MLGB_ROLE_OUTPUT = 1, MLGB_ROLE_PARAM = 2, MLGB_ROLE_CONST = 3,
   MLGB_ROLE_INTERMEDIATE = 4
@@ -41,7 +45,7 @@ typedef struct mlgb_tensor {
   uint32_t rank;
   int64_t dims[MLGB_MAX_RANK];
   uint64_t offset;           /* bytes into the region, aligned to the bundle's alignment */
-  uint64_t size;             /* bytes = numel * 4 */
+  uint64_t size;             /* bytes = numel * the dtype's storage size (dtype.h) */
 } mlgb_tensor;
 
 typedef struct mlgb_module {
@@ -105,6 +109,11 @@ int  mlgb_read(const void *data, size_t size, mlgb_bundle **out_bundle, char *er
 int  mlgb_write(const mlgb_bundle *bundle, uint8_t **out_data, size_t *out_size, char *err, size_t err_size);
 /* Frees a bundle returned by mlgb_read, or one the compiler assembled with malloc'd fields. */
 void mlgb_free(mlgb_bundle *bundle);
+
+/* Tensor t's offset in elements of its dtype's storage size: what kernels are given to address
+ * it (OpenCL NAME_off, Vulkan pc.off[i]). A valid bundle's offsets divide evenly (its
+ * alignment is at least 4). */
+uint64_t mlgb_element_offset(const mlgb_tensor *t);
 
 /* The weights section of a valid bundle against the weights region's image (region_size[WEIGHTS]
  * bytes): unpack writes each embedded tensor's bytes at its offset of `image` (other bytes

@@ -6,11 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtype.h"
 #include "internal.h"
 #include "tensor_file.h"
 
+_Static_assert((int)MLG_DTYPE_F32 == MLG_DT_F32 && (int)MLG_DTYPE_I32 == MLG_DT_I32 &&
+                   (int)MLG_DTYPE_BOOL == MLG_DT_BOOL && (int)MLG_DTYPE_I64 == MLG_DT_I64 &&
+                   (int)MLG_DTYPE_F16 == MLG_DT_F16 && (int)MLG_DTYPE_I8 == MLG_DT_I8 &&
+                   (int)MLG_DTYPE_U8 == MLG_DT_U8,
+               "mlg.h's dtypes are numbered as dtype.h");
+
 static const char *dtype_name(uint32_t dtype) {
-  return dtype == MLGB_F32 ? "f32" : dtype == MLGB_I32 ? "i32" : "?";
+  const mlg_dtype_info *t = mlg_dtype_get(dtype);
+  return t ? t->name : "?";
 }
 
 /* "f32[784, 10]" into buf. */
@@ -52,10 +60,11 @@ static mlg_status check_bundle(const mlg_runtime *rt, const mlgb_bundle *b, cons
                       vk ? "SPIR-V" : "OpenCL C source");
   for (uint32_t i = 0; i < b->n_tensors; i++) {
     const mlgb_tensor *t = &b->tensors[i];
-    if (t->dtype != MLGB_F32 && t->dtype != MLGB_I32)
+    const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+    if (!dt)
       return mlg_fail(MLG_ERR_UNSUPPORTED, "%s: tensor '%s' has unknown dtype %u", where, t->name, t->dtype);
     /* Kernels address tensors as (buffer, element offset as uint). */
-    if (t->offset % 4 != 0 || t->offset / 4 > UINT32_MAX)
+    if (t->offset % (uint64_t)dt->storage_bytes != 0 || mlgb_element_offset(t) > UINT32_MAX)
       return mlg_fail(MLG_ERR_UNSUPPORTED,
                       "%s: tensor '%s' sits at byte offset %" PRIu64
                       ", which a 32-bit element offset cannot address", where, t->name, t->offset);
@@ -140,8 +149,10 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
       continue;
     }
     n_bound++;
-    uint32_t fdtype = f->dtype == MLG_TF_F32 ? MLGB_F32 : f->dtype == MLG_TF_I32 ? MLGB_I32 : 99;
-    int same = fdtype == t->dtype && f->rank == (int)t->rank && f->size == t->size;
+    uint32_t fdtype = (uint32_t)f->dtype; /* numbered alike (dtype.h) */
+    const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+    int same = fdtype == t->dtype && f->rank == (int)t->rank && dt &&
+               f->size == t->size / (uint64_t)dt->storage_bytes * (uint64_t)dt->host_bytes;
     for (int d = 0; same && d < f->rank; d++) same = f->dims[d] == t->dims[d];
     if (!same) {
       st = mlg_fail(MLG_ERR_MISMATCH, "weight '%s' in '%s' is %s, but the model expects %s", t->name,
@@ -149,7 +160,12 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
                     shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims));
       continue;
     }
-    memcpy(image + t->offset, f->data, (size_t)t->size);
+    size_t bad;
+    int64_t bad_value;
+    if (mlg_dtype_to_storage(t->dtype, f->data, image + t->offset, (size_t)(t->size / (uint64_t)dt->storage_bytes),
+                             &bad, &bad_value) != 0)
+      st = mlg_fail(MLG_ERR_MISMATCH, "weight '%s' in '%s': element %zu is %" PRId64 ", which does not "
+                    "fit in 32 bits (mlg computes i64 as i32)", t->name, path, bad, bad_value);
   }
   /* A file that replaces nothing was meant for another model, or for weights named otherwise. */
   if (st == MLG_OK && n_bound == 0 && file.n_tensors > 0) {
@@ -307,10 +323,12 @@ static mlg_status tensor_info(const mlg_model *m, const uint32_t *list, int n, i
                     what, index, mlg_model_name(m), n, what);
   const mlgb_tensor *t = &m->bundle->tensors[list[index]];
   out->name = t->name;
-  out->dtype = t->dtype == MLGB_I32 ? MLG_DTYPE_I32 : MLG_DTYPE_F32;
+  out->dtype = (mlg_dtype)t->dtype; /* numbered alike (dtype.h) */
   out->rank = (int)t->rank;
   for (uint32_t d = 0; d < t->rank && d < MLG_MAX_DIMS; d++) out->dims[d] = t->dims[d];
-  out->bytes = (size_t)t->size;
+  /* What the caller passes: host elements (an i64 is 8 bytes, stored as 4). */
+  const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
+  out->bytes = (size_t)(t->size / (uint64_t)dt->storage_bytes * (uint64_t)dt->host_bytes);
   return MLG_OK;
 }
 

@@ -6,6 +6,7 @@
  * error that says what was found. */
 #include "tensor_file.h"
 
+#include "dtype.h"
 #include "file_util.h"
 
 #include <errno.h>
@@ -125,10 +126,19 @@ static int parse_shape(cursor *c, int *out_rank, int64_t *dims) {
   return 0;
 }
 
-/* Maps a descr to a dtype, or explains why not. */
+_Static_assert((int)MLG_TF_F32 == MLG_DT_F32 && (int)MLG_TF_I32 == MLG_DT_I32 &&
+                   (int)MLG_TF_BOOL == MLG_DT_BOOL && (int)MLG_TF_I64 == MLG_DT_I64 &&
+                   (int)MLG_TF_F16 == MLG_DT_F16 && (int)MLG_TF_I8 == MLG_DT_I8 &&
+                   (int)MLG_TF_U8 == MLG_DT_U8,
+               "tensor-file dtypes are numbered as dtype.h");
+
+/* Maps a descr to a dtype (the descr numpy writes for it, dtype.h), or explains why not. */
 static int parse_descr(cursor *c, const char *d, size_t len, mlg_tf_dtype *out) {
-  if (len == 3 && memcmp(d, "<f4", 3) == 0) { *out = MLG_TF_F32; return 0; }
-  if (len == 3 && memcmp(d, "<i4", 3) == 0) { *out = MLG_TF_I32; return 0; }
+  for (uint32_t k = 0; k < MLG_DT_COUNT; k++)
+    if (len == strlen(mlg_dtype_get(k)->npy) && memcmp(d, mlg_dtype_get(k)->npy, len) == 0) {
+      *out = (mlg_tf_dtype)k;
+      return 0;
+    }
   int shown = len > 32 ? 32 : (int)len;
   if (len >= 2 && d[0] == '>' && d[1] != 'O')
     return mlg_errorf(c->err, c->es, "%s: big-endian dtype '%.*s' not supported; save little-endian "
@@ -137,8 +147,8 @@ static int parse_descr(cursor *c, const char *d, size_t len, mlg_tf_dtype *out) 
   if (kind < len && d[kind] == 'O')
     return mlg_errorf(c->err, c->es, "%s: object dtype '%.*s' not supported (arrays of Python objects); "
                 "save as float32", c->name, shown, d);
-  return mlg_errorf(c->err, c->es, "%s: dtype '%.*s' not supported; save as float32 (or int32)", c->name,
-              shown, d);
+  return mlg_errorf(c->err, c->es, "%s: dtype '%.*s' not supported; save as float32 (mlg also reads "
+              "float16, int32, int64, int8, uint8 and bool)", c->name, shown, d);
 }
 
 static int parse_header(cursor *c, mlg_tf_tensor *t) {
@@ -232,15 +242,15 @@ static int npy_parse(const char *name, const uint8_t *p, size_t n, mlg_tf_tensor
   cursor c = { (const char *)p + hstart, 0, hlen - 1, name, err, es };
   if (parse_header(&c, &t)) return -1;
 
-  size_t numel = 1;
+  size_t numel = 1, esize = (size_t)mlg_dtype_get(t.dtype)->host_bytes;
   for (int d = 0; d < t.rank; d++) {
     if (t.dims[d] == 0)
       return mlg_errorf(err, es, "%s: dimension %d is 0; empty arrays not supported", name, d);
-    if ((uint64_t)t.dims[d] > (SIZE_MAX / 4) / numel)
+    if ((uint64_t)t.dims[d] > (SIZE_MAX / 8) / numel)
       return mlg_errorf(err, es, "%s: shape overflows the addressable size", name);
     numel *= (size_t)t.dims[d];
   }
-  size_t need = numel * 4, have = n - hstart - hlen;
+  size_t need = numel * esize, have = n - hstart - hlen;
   char sh[160];
   if (have < need) {
     shape_str(t.dims, t.rank, sh, sizeof sh);
@@ -277,26 +287,27 @@ int mlg_npy_read_file(const char *path, mlg_tf_tensor *out, char *err, size_t er
 
 int mlg_npy_write_file(const char *path, const mlg_tf_tensor *t, char *err, size_t err_size) {
   if (!path || !t) return mlg_errorf(err, err_size, "mlg_npy_write_file: invalid arguments");
-  if (t->dtype != MLG_TF_F32 && t->dtype != MLG_TF_I32)
-    return mlg_errorf(err, err_size, "%s: unknown dtype %d", path, (int)t->dtype);
+  const mlg_dtype_info *dt = mlg_dtype_get((uint32_t)t->dtype);
+  if (!dt) return mlg_errorf(err, err_size, "%s: unknown dtype %d", path, (int)t->dtype);
   if (t->rank < 0 || t->rank > MLG_TF_MAX_RANK)
     return mlg_errorf(err, err_size, "%s: rank %d (at most %d)", path, t->rank, MLG_TF_MAX_RANK);
   size_t numel = 1;
   for (int d = 0; d < t->rank; d++) {
     if (t->dims[d] < 1 || t->dims[d] > NPY_MAX_DIM)
       return mlg_errorf(err, err_size, "%s: dimension %d is %lld", path, d, (long long)t->dims[d]);
-    if ((uint64_t)t->dims[d] > (SIZE_MAX / 4) / numel)
+    if ((uint64_t)t->dims[d] > (SIZE_MAX / 8) / numel)
       return mlg_errorf(err, err_size, "%s: shape overflows", path);
     numel *= (size_t)t->dims[d];
   }
-  if (t->size != numel * 4 || !t->data)
+  size_t need = numel * (size_t)dt->host_bytes;
+  if (t->size != need || !t->data)
     return mlg_errorf(err, err_size, "%s: tensor has %zu bytes of data, its shape needs %zu", path, t->size,
-                numel * 4);
+                need);
 
   char sh[200], header[320];
   shape_str(t->dims, t->rank, sh, sizeof sh);
   int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-                     t->dtype == MLG_TF_F32 ? "<f4" : "<i4", sh);
+                     dt->npy, sh);
   /* Pad with spaces so magic + length + header + '\n' is a multiple of 64 (numpy's alignment). */
   size_t total = 10 + (size_t)len + 1;
   size_t padded = (total + NPY_HEADER_ALIGN - 1) / NPY_HEADER_ALIGN * NPY_HEADER_ALIGN;

@@ -1,4 +1,5 @@
-/* safetensors.c — strict .safetensors reader and writer (F32 and I32 tensors).
+/* safetensors.c — strict .safetensors reader and writer (F32, I32, BOOL, I64, F16, I8 and U8
+ * tensors).
  *
  * File: u64 little-endian header length N, N bytes of JSON, then the data buffer. The JSON is
  * parsed by a small RFC 8259 parser into a tree (depth-limited), then interpreted: an object
@@ -6,6 +7,7 @@
  * strings. The tensors' byte ranges must tile the data buffer exactly: no gaps, no overlap. */
 #include "tensor_file.h"
 
+#include "dtype.h"
 #include "file_util.h"
 #include "suggest.h"
 
@@ -357,11 +359,16 @@ static int read_tensor_entry(const char *fname, const jval *key, const jval *v, 
   if (dtype->type != J_STR)
     return mlg_errorf(err, es, "%s: tensor " NAMEF " dtype is %s, expected a string", fname, NAMEA(key),
                 jtype_name(dtype->type));
-  if (strcmp(dtype->str, "F32") == 0 && dtype->str_len == 3) t->dtype = MLG_TF_F32;
-  else if (strcmp(dtype->str, "I32") == 0 && dtype->str_len == 3) t->dtype = MLG_TF_I32;
-  else
-    return mlg_errorf(err, es, "%s: tensor " NAMEF " has dtype " NAMEF "; only F32 and I32 are supported "
-                "(save as float32)", fname, NAMEA(key), NAMEA(dtype));
+  int dt = -1;
+  for (uint32_t k = 0; k < MLG_DT_COUNT && dt < 0; k++)
+    if (strcmp(dtype->str, mlg_dtype_get(k)->safetensors) == 0 &&
+        dtype->str_len == strlen(mlg_dtype_get(k)->safetensors))
+      dt = (int)k;
+  if (dt < 0)
+    return mlg_errorf(err, es, "%s: tensor " NAMEF " has dtype " NAMEF "; mlg reads F32, F16, I32, I64, "
+                "I8, U8 and BOOL (save as float32)", fname, NAMEA(key), NAMEA(dtype));
+  t->dtype = (mlg_tf_dtype)dt;
+  uint64_t esize = (uint64_t)mlg_dtype_get((uint32_t)dt)->host_bytes;
 
   if (shape->type != J_ARR)
     return mlg_errorf(err, es, "%s: tensor " NAMEF " shape is %s, expected an array", fname, NAMEA(key),
@@ -379,7 +386,7 @@ static int read_tensor_entry(const char *fname, const jval *key, const jval *v, 
     if (dim == 0)
       return mlg_errorf(err, es, "%s: tensor " NAMEF " shape[%d] is 0; empty tensors not supported", fname,
                   NAMEA(key), d);
-    if (dim > (ST_MAX_INT / 4) / numel)
+    if (dim > (ST_MAX_INT / 8) / numel)
       return mlg_errorf(err, es, "%s: tensor " NAMEF " shape overflows", fname, NAMEA(key));
     numel *= dim;
     t->dims[d] = (int64_t)dim;
@@ -395,10 +402,10 @@ static int read_tensor_entry(const char *fname, const jval *key, const jval *v, 
     return mlg_errorf(err, es, "%s: tensor " NAMEF " data_offsets [%llu, %llu] out of range: the data "
                 "buffer has %llu bytes", fname, NAMEA(key), (unsigned long long)e->begin,
                 (unsigned long long)e->end, (unsigned long long)data_len);
-  if (e->end - e->begin != numel * 4)
+  if (e->end - e->begin != numel * esize)
     return mlg_errorf(err, es, "%s: tensor " NAMEF " has %llu bytes of data, its shape needs %llu", fname,
-                NAMEA(key), (unsigned long long)(e->end - e->begin), (unsigned long long)(numel * 4));
-  t->size = (size_t)(numel * 4);
+                NAMEA(key), (unsigned long long)(e->end - e->begin), (unsigned long long)(numel * esize));
+  t->size = (size_t)(numel * esize);
   e->key = key;
   return 0;
 }
@@ -615,21 +622,22 @@ static int check_write_tensor(const char *path, const mlg_tf_tensor *t, int i, c
     if (!l) return mlg_errorf(err, es, "%s: tensor %d name is not valid UTF-8", path, i);
     k += l;
   }
-  if (t->dtype != MLG_TF_F32 && t->dtype != MLG_TF_I32)
-    return mlg_errorf(err, es, "%s: tensor '%s' has unknown dtype %d", path, t->name, (int)t->dtype);
+  const mlg_dtype_info *dt = mlg_dtype_get((uint32_t)t->dtype);
+  if (!dt) return mlg_errorf(err, es, "%s: tensor '%s' has unknown dtype %d", path, t->name, (int)t->dtype);
   if (t->rank < 0 || t->rank > MLG_TF_MAX_RANK)
     return mlg_errorf(err, es, "%s: tensor '%s' has rank %d (at most %d)", path, t->name, t->rank,
                 MLG_TF_MAX_RANK);
   uint64_t numel = 1;
   for (int d = 0; d < t->rank; d++) {
-    if (t->dims[d] < 1 || (uint64_t)t->dims[d] > (ST_MAX_INT / 4) / numel)
+    if (t->dims[d] < 1 || (uint64_t)t->dims[d] > (ST_MAX_INT / 8) / numel)
       return mlg_errorf(err, es, "%s: tensor '%s' dimension %d is %lld", path, t->name, d,
                   (long long)t->dims[d]);
     numel *= (uint64_t)t->dims[d];
   }
-  if (t->size != numel * 4 || !t->data)
+  uint64_t need = numel * (uint64_t)dt->host_bytes;
+  if (t->size != need || !t->data)
     return mlg_errorf(err, es, "%s: tensor '%s' has %zu bytes of data, its shape needs %llu", path,
-                t->name, t->size, (unsigned long long)(numel * 4));
+                t->name, t->size, (unsigned long long)need);
   return 0;
 }
 
@@ -650,7 +658,9 @@ int mlg_safetensors_write_file(const char *path, const mlg_tf_tensor *tensors, i
     const mlg_tf_tensor *t = &tensors[i];
     if (i) sb_str(&h, ",");
     sb_json_string(&h, t->name);
-    sb_str(&h, t->dtype == MLG_TF_F32 ? ":{\"dtype\":\"F32\",\"shape\":[" : ":{\"dtype\":\"I32\",\"shape\":[");
+    sb_str(&h, ":{\"dtype\":\"");
+    sb_str(&h, mlg_dtype_get((uint32_t)t->dtype)->safetensors);
+    sb_str(&h, "\",\"shape\":[");
     for (int d = 0; d < t->rank; d++) sb_fmt(&h, d ? ",%llu" : "%llu", (unsigned long long)t->dims[d]);
     sb_fmt(&h, "],\"data_offsets\":[%llu,", pos);
     pos += t->size;

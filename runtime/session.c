@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtype.h"
 #include "internal.h"
 
 /* Bytes a dispatch binds: each distinct tensor among its arguments once. */
@@ -93,6 +94,19 @@ void mlg_session_destroy(mlg_session *session) {
   free(session);
 }
 
+/* The bundle tensor of transfer i (inputs first, then outputs), its dtype's row, and the bytes a
+ * caller passes for it (host elements: an i64 is 8 bytes, stored as 4). */
+static const mlgb_tensor *tensor_of(const mlg_session *s, int i) {
+  const mlg_model *m = s->model;
+  return &m->bundle->tensors[i < m->n_inputs ? m->inputs[i] : m->outputs[i - m->n_inputs]];
+}
+
+static uint64_t host_bytes(const mlgb_tensor *t, uint64_t *out_numel) {
+  const mlg_dtype_info *dt = mlg_dtype_get(t->dtype); /* model.c checked every dtype */
+  *out_numel = t->size / (uint64_t)dt->storage_bytes;
+  return *out_numel * (uint64_t)dt->host_bytes;
+}
+
 /* Index into transfers of the named input (outputs: n_inputs + k), or -1. */
 static int find(const mlg_session *s, const char *name, int outputs) {
   const mlg_model *m = s->model;
@@ -130,10 +144,18 @@ mlg_status mlg_session_set_input(mlg_session *session, const char *name, const v
                     mlg_model_name(session->model), name, names);
   }
   mlg_transfer *t = &session->transfers[i];
-  if (bytes != t->size)
+  const mlgb_tensor *tensor = tensor_of(session, i);
+  uint64_t numel, want = host_bytes(tensor, &numel);
+  if (bytes != want)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' takes %llu bytes, got %zu", name,
-                    (unsigned long long)t->size, bytes);
-  if (bytes) memcpy(t->host, data, bytes);
+                    (unsigned long long)want, bytes);
+  size_t bad;
+  int64_t bad_value;
+  session->input_set[i] = 0;
+  if (bytes && mlg_dtype_to_storage(tensor->dtype, data, t->host, (size_t)numel, &bad, &bad_value) != 0)
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT,
+                    "input '%s': element %zu is %lld, which does not fit in 32 bits (mlg computes "
+                    "i64 as i32)", name, bad, (long long)bad_value);
   session->input_set[i] = 1;
   return MLG_OK;
 }
@@ -163,12 +185,14 @@ mlg_status mlg_session_get_output(mlg_session *session, const char *name, void *
                     mlg_model_name(session->model), name, names);
   }
   const mlg_transfer *t = &session->transfers[i];
-  if (bytes != t->size)
+  const mlgb_tensor *tensor = tensor_of(session, i);
+  uint64_t numel, want = host_bytes(tensor, &numel);
+  if (bytes != want)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s' has %llu bytes, got room for %zu", name,
-                    (unsigned long long)t->size, bytes);
+                    (unsigned long long)want, bytes);
   if (!session->has_run)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s': the session has not run successfully yet", name);
-  if (bytes) memcpy(data, t->host, bytes);
+  if (bytes) mlg_dtype_from_storage(tensor->dtype, t->host, data, (size_t)numel);
   return MLG_OK;
 }
 

@@ -1,5 +1,7 @@
-/* tensor_file.h — strict readers and writers for .npy (v1.0/2.0/3.0, little-endian float32 and
- * int32, C order) and .safetensors (F32, I32) files.
+/* tensor_file.h — strict readers and writers for .npy (v1.0/2.0/3.0, little-endian, C order)
+ * and .safetensors files, of every mlg dtype: float32, int32, bool, int64, float16, int8 and
+ * uint8 (npy descr '<f4' '<i4' '|b1' '<i8' '<f2' '|i1' '|u1'; safetensors F32 I32 BOOL I64 F16
+ * I8 U8). Data is kept as the file holds it (dtype.h's host form: an int64 is 8 bytes).
  *
  * Every header is validated (bounds, JSON syntax, dtype, shape, sizes that match the data, no
  * overflow) before any data is touched; failures return -1 with a message naming the file and
@@ -12,7 +14,11 @@
 
 #define MLG_TF_MAX_RANK 8
 
-typedef enum mlg_tf_dtype { MLG_TF_F32 = 0, MLG_TF_I32 = 1 } mlg_tf_dtype;
+/* Numbered as dtype.h (MLG_DT_*), which gives each one's name and size. */
+typedef enum mlg_tf_dtype {
+  MLG_TF_F32 = 0, MLG_TF_I32 = 1, MLG_TF_BOOL = 2, MLG_TF_I64 = 3, MLG_TF_F16 = 4, MLG_TF_I8 = 5,
+  MLG_TF_U8 = 6
+} mlg_tf_dtype;
 
 typedef struct mlg_tf_tensor {
   char *name;                 /* safetensors: the key; npy: NULL */

@@ -39,11 +39,11 @@ done
 fx="$SRC/tests/fixtures/gather_axis0"
 run() { "${MLGRUN[@]}" "$fx/model.mlg" "$@" >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err"; return 1; }; }
 check run --seed 7
-check grep -qx "mlgrun: inputs without --input: x random in \[-1, 1) (--seed 7); idx all 0 (i32)" "$TMP/err"
+check grep -qx "mlgrun: inputs without --input: x random in \[-1, 1) (--seed 7); idx all 0 (integers)" "$TMP/err"
 check run --input "idx=$fx/idx.npy"
 check grep -qx "mlgrun: inputs without --input: x random in \[-1, 1) (--seed 0)" "$TMP/err"
 check run --input "x=$fx/x.npy"
-check grep -qx "mlgrun: inputs without --input: idx all 0 (i32)" "$TMP/err"
+check grep -qx "mlgrun: inputs without --input: idx all 0 (integers)" "$TMP/err"
 check run --input "x=$fx/x.npy" --input "idx=$fx/idx.npy"
 check test "$(grep -c 'without --input' "$TMP/err")" -eq 0
 check test "$(wc -l <"$TMP/err")" -eq 1 # the load/run line alone

@@ -8,8 +8,10 @@ float64 and stored as float32.
 Every fixture directory holds:
     model.mlg              the model (inputs as `input`, weights as `param` without initializer)
     weights.safetensors    the params (only when the model has some)
-    <input>.npy            one per input (float32; int32 for gather indices)
-    expected/<output>.npy  the reference output, float32
+    <input>.npy            one per input, of its dtype (float32 mostly; int32 or int64 indices,
+                           bool masks, float16, int8, uint8 for the type fixtures)
+    expected/<output>.npy  the reference output, of the output's dtype (float32 unless the
+                           fixture says otherwise; integer and bool outputs must match exactly)
     tolerance              `rtol=... atol=...`, with `# why` comment lines when looser than default
 
 Each fixture seeds its own RNG from its name, so adding or removing a fixture leaves the
@@ -41,8 +43,16 @@ def shape_str(shape):
     return "[" + ", ".join(str(int(d)) for d in shape) + "]"
 
 
+# mlg's dtypes and the NumPy dtype of each (runtime/dtype.c).
+NP_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "i64": np.int64,
+             "i8": np.int8, "u8": np.uint8, "bool": np.bool_}
+
+
 def dtype_str(arr):
-    return "i32" if arr.dtype == np.int32 else "f32"
+    for name, t in NP_DTYPES.items():
+        if arr.dtype == t:
+            return name
+    raise SystemExit(f"no mlg dtype for {arr.dtype}")
 
 
 def write_tolerance(path, rtol, atol, why):
@@ -59,7 +69,11 @@ def sci(v):
 
 
 def to_torch(arr, dtype):
-    if arr.dtype == np.int32:
+    """Floats in the evaluation dtype (float64 reference, float32 check); integers as int64
+    (what torch indexes with); bools as bools."""
+    if arr.dtype == np.bool_:
+        return torch.from_numpy(arr.copy())
+    if arr.dtype.kind in "iu":
         return torch.from_numpy(arr.astype(np.int64))
     return torch.from_numpy(arr).to(dtype)
 
@@ -75,9 +89,13 @@ def tol_ratio(got, want, rtol, atol):
     fin = np.isfinite(want)
     if not np.array_equal(np.isnan(got), np.isnan(want)):
         return float("inf")
-    if np.any(~fin & ~np.isnan(want)) and not np.array_equal(got[~fin], want[~fin]):
+    inf = np.isinf(want)
+    if np.any(inf) and not np.array_equal(got[inf], want[inf]):
         return float("inf")
-    err = np.abs(got[fin] - want[fin]) / (atol + rtol * np.abs(want[fin]))
+    diff = np.abs(got[fin] - want[fin])
+    allowed = atol + rtol * np.abs(want[fin])
+    # An exact tolerance (rtol = atol = 0): equal is 0, anything else is out.
+    err = np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1), np.where(diff > 0, np.inf, 0))
     return float(err.max()) if err.size else 0.0
 
 
@@ -94,7 +112,7 @@ class Fx:
         self.params = {}
         self.consts = []
         self.lines = []
-        self.outputs = []     # (name, reference function)
+        self.outputs = []     # (name, reference function, mlg dtype)
         self.rtol, self.atol, self.why = rtol, atol, why
 
     # data helpers -------------------------------------------------------------------------
@@ -120,10 +138,11 @@ class Fx:
         self.lines.append(line)
         return self
 
-    def out(self, name, expr, ref):
-        """`output name = expr` (expr None: `output name` for an existing binding)."""
+    def out(self, name, expr, ref, dtype="f32"):
+        """`output name = expr` (expr None: `output name` for an existing binding), whose
+        reference `ref` is stored as mlg dtype `dtype`."""
         self.lines.append(f"output {name} = {expr}" if expr is not None else f"output {name}")
-        self.outputs.append((name, ref))
+        self.outputs.append((name, ref, dtype))
         return self
 
     def tol(self, rtol, atol, why):
@@ -149,10 +168,10 @@ class Fx:
         t = {k: to_torch(v, dtype) for k, v in {**self.inputs, **self.params}.items()}
         res = {}
         with torch.no_grad():
-            for name, ref in self.outputs:
+            for name, ref, _ in self.outputs:
                 r = ref(t)
-                if isinstance(r, np.ndarray):
-                    r = torch.from_numpy(r)
+                if not torch.is_tensor(r):  # a NumPy array or scalar
+                    r = torch.from_numpy(np.asarray(r))
                 res[name] = r.detach().to(torch.float64).numpy()
         return res
 
@@ -176,9 +195,12 @@ class Fx:
                       os.path.join(d, "weights.safetensors"))
         for k, v in self.inputs.items():
             np.save(os.path.join(d, k + ".npy"), np.ascontiguousarray(v))
-        for k, v in want.items():
-            # astype, not ascontiguousarray: that would turn a 0-d result into shape (1,)
-            np.save(os.path.join(d, "expected", k + ".npy"), v.astype(np.float32, order="C"))
+        for k, _, dt in self.outputs:
+            # astype, not ascontiguousarray: that would turn a 0-d result into shape (1,); a
+            # float16 beyond its range is meant to be infinity
+            with np.errstate(over="ignore"):
+                np.save(os.path.join(d, "expected", k + ".npy"),
+                        want[k].astype(NP_DTYPES[dt], order="C"))
         write_tolerance(os.path.join(d, "tolerance"), self.rtol, self.atol, self.why)
         return worst
 
@@ -955,6 +977,214 @@ def in_place_views():
           lambda t: torch.softmax((t["x"] @ t["w"]).reshape(8, 4) * 2.0, dim=-1))
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Types (issue 11): every dtype through inputs, params, consts, outputs, and the ops on them.
+# References compute in NumPy on the exact values (int64 / float64) and apply the output
+# dtype's rounding (half: to nearest even) or wrapping (8-bit integers) at the end, as each
+# mlg op does where it stores.
+
+F16_WHY = "the output is float16: the kernel rounds its f32 result, the reference its float64 one, to the nearest half; they may differ by one half ulp (2^-11 relative)"
+
+
+def npv(t, name):
+    """Input or param `name` of a reference call as a NumPy array of its file dtype."""
+    return t[name].numpy()
+
+
+def wrap(a, dtype):
+    """Integers kept to dtype's width (two's complement), as mlg's 8-bit stores do."""
+    return np.asarray(a, dtype=np.int64).astype(NP_DTYPES[dtype])
+
+
+def sat_i32(x):
+    """mlg's float → int: toward zero, saturating at the int32 range, NaN → 0 (cast.c)."""
+    x = np.asarray(x, dtype=np.float64)
+    r = np.where(np.isnan(x), 0, np.trunc(np.clip(x, -2147483648.0, 2147483647.0)))
+    return r.astype(np.int64)
+
+
+def cast_ref(x, src, dst):
+    """cast(x, dtype=dst) of NumPy values x of mlg dtype src (mlg semantics, ONNX Cast where it
+    defines them)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # to f16: overflow is infinity
+        if dst == "bool":
+            return x != 0
+        if dst in ("f32", "f16"):
+            return x.astype(np.float64).astype(np.float32).astype(NP_DTYPES[dst])
+        if src in ("f32", "f16"):
+            return wrap(sat_i32(x), dst)
+        return wrap(x.astype(np.int64), dst)
+
+
+def types_and_logic():
+    rng_vals = np.array([-2.75, -1.5, -0.5, -0.0, 0.0, 0.25, 1.0, 2.5], dtype=np.float32)
+
+    # ---- the dtypes through a model: inputs, params, consts, outputs ----
+    f = fx("types_f16_arith", rtol=1e-3, atol=1e-3, why=F16_WHY)
+    f.inp("a", data=f.u([3, 5], -4, 4).astype(np.float16))
+    f.inp("b", data=f.u([5], -2, 2).astype(np.float16)).inp("c", [3, 5])
+    f.out("y", "a * b + a", lambda t: (npv(t, "a").astype(np.float64) * npv(t, "b")).astype(
+        np.float16).astype(np.float64) + npv(t, "a"), "f16")
+    f.out("z", "exp(b) - 1.0", lambda t: np.exp(npv(t, "b").astype(np.float64)) - 1.0, "f16")
+    f.out("w", "a + c", lambda t: npv(t, "a").astype(np.float64) + npv(t, "c"))  # f16, f32: f32
+
+    f = fx("types_u8_wrap").inp("a", data=np.array([0, 7, 200, 250, 255, 128], np.uint8))
+    f.inp("b", data=np.array([3, 255, 100, 10, 1, 128], np.uint8))
+    f.out("s", "a + b", lambda t: wrap(npv(t, "a").astype(np.int64) + npv(t, "b"), "u8"), "u8")
+    f.out("d", "a - b", lambda t: wrap(npv(t, "a").astype(np.int64) - npv(t, "b"), "u8"), "u8")
+    f.out("m", "a * 3", lambda t: wrap(npv(t, "a").astype(np.int64) * 3, "u8"), "u8")
+    f.out("x", "maximum(a, b)", lambda t: np.maximum(npv(t, "a"), npv(t, "b")), "u8")
+
+    f = fx("types_i8_wrap").inp("a", data=np.array([-128, -5, 0, 3, 127, 100], np.int8))
+    f.inp("b", data=np.array([1, -128, 5, -3, 1, 100], np.int8))
+    f.out("n", "-a", lambda t: wrap(-npv(t, "a").astype(np.int64), "i8"), "i8")
+    f.out("abs_a", "abs(a)", lambda t: wrap(np.abs(npv(t, "a").astype(np.int64)), "i8"), "i8")
+    f.out("s", "a + b", lambda t: wrap(npv(t, "a").astype(np.int64) + npv(t, "b"), "i8"), "i8")
+    f.out("lo", "minimum(a, b)", lambda t: np.minimum(npv(t, "a"), npv(t, "b")), "i8")
+
+    # i64 inputs are computed as i32; integers of different widths promote (i8 + u8 → i32).
+    f = fx("types_int_promote")
+    f.inp("ids", data=np.array([[5, -7, 2147483000], [0, 1, -2147483000]], np.int64))
+    f.inp("k", data=np.array([1, 2, 3], np.int32))
+    f.inp("s", data=np.array([-100, 100, 7], np.int8)).inp("u", data=np.array([200, 255, 0], np.uint8))
+    f.out("y", "ids + k", lambda t: npv(t, "ids") + npv(t, "k"), "i64")
+    f.out("z", "s + u", lambda t: npv(t, "s").astype(np.int64) + npv(t, "u"), "i32")
+    f.out("w", "ids * 2 - 1", lambda t: wrap(npv(t, "ids") * 2 - 1, "i32").astype(np.int64), "i64")
+
+    # Params and consts of every dtype, from weights.safetensors and from literals.
+    f = fx("types_params_consts", rtol=1e-3, atol=1e-3, why=F16_WHY)
+    f.inp("x", data=f.u([2, 4], -2, 2).astype(np.float16))
+    f.par("wh", data=f.u([4], -2, 2).astype(np.float16))
+    f.par("wb", data=np.array([True, False, False, True]))
+    f.par("wi", data=np.array([-3, 9, -128, 127], np.int8))
+    f.par("wl", data=np.array([[1, -1, 3, 2**31 - 1]], np.int64))
+    f.const("const cu : u8[4] = [0, 1, 200, 255]")
+    f.const("const cb : bool[4] = [true, false, 1, 0]")
+    f.const("const ch : f16[2] = [0.5, -65504]")
+    f.out("y", "where(wb, x * wh, x)", lambda t: np.where(
+        npv(t, "wb"), (npv(t, "x").astype(np.float64) * npv(t, "wh")), npv(t, "x")), "f16")
+    f.out("i", "wi + cu", lambda t: npv(t, "wi").astype(np.int64) + np.array([0, 1, 200, 255]), "i32")
+    f.out("l", "wl", lambda t: npv(t, "wl"), "i64")
+    f.out("b", "logical_xor(wb, cb)", lambda t: npv(t, "wb") ^ np.array([1, 0, 1, 0], bool), "bool")
+    f.out("h", "ch * 2.0", lambda t: np.array([1.0, -131008.0]), "f16")   # -65504·2 → -inf
+    f.tol(1e-3, 1e-3, F16_WHY)
+
+    # A bool input straight through, and into an f32 computation.
+    f = fx("types_bool_io").inp("m", data=f.rng.random([3, 4]) < 0.5).inp("x", [3, 4])
+    f.out("m2", "m", lambda t: npv(t, "m"), "bool")
+    f.out("y", "x * cast(m, dtype=f32)", lambda t: t["x"] * t["m"].to(t["x"].dtype))
+
+    # ---- comparisons: broadcasting, scalars, NaN, every operand type ----
+    cmp = {"equal": np.equal, "not_equal": np.not_equal, "less": np.less,
+           "less_equal": np.less_equal, "greater": np.greater, "greater_equal": np.greater_equal}
+    for op, fn in cmp.items():
+        f = fx(f"{op}_bcast")
+        a = f.rng.choice(rng_vals, size=[3, 1, 4]).astype(np.float32)
+        a[0, 0, 1] = np.nan
+        b = f.rng.choice(rng_vals, size=[5, 4]).astype(np.float32)
+        f.inp("a", data=a).inp("b", data=b)
+        f.out("y", f"{op}(a, b)", lambda t, fn=fn: fn(npv(t, "a"), npv(t, "b")), "bool")
+    f = fx("less_scalar").inp("x", data=rng_vals)
+    f.out("y", "less(x, 0)", lambda t: npv(t, "x") < 0, "bool")
+    f.out("z", "greater_equal(0.25, x)", lambda t: np.float32(0.25) >= npv(t, "x"), "bool")
+    f = fx("equal_int_types").inp("a", data=np.array([[1, -2, 3], [4, 0, -6]], np.int32))
+    f.inp("b", data=np.array([1, 0, 3], np.int64)).inp("u", data=np.array([255, 0, 3], np.uint8))
+    f.out("y", "equal(a, b)", lambda t: npv(t, "a") == npv(t, "b"), "bool")
+    f.out("z", "greater(u, a)", lambda t: npv(t, "u").astype(np.int64) > npv(t, "a"), "bool")
+    f.out("w", "not_equal(u, 255)", lambda t: npv(t, "u") != 255, "bool")
+    f = fx("compare_bools").inp("p", data=np.array([True, True, False, False]))
+    f.inp("q", data=np.array([True, False, True, False]))
+    f.out("lt", "less(p, q)", lambda t: npv(t, "p").astype(int) < npv(t, "q").astype(int), "bool")
+    f.out("eq", "equal(p, q)", lambda t: npv(t, "p") == npv(t, "q"), "bool")
+    f = fx("compare_f16", rtol=0, atol=0)
+    f.inp("a", data=np.array([0.1, -2, 65504, 1e-7], np.float16))
+    f.inp("b", data=np.array([0.1, -2.5, 1e5, 0], np.float32))
+    f.out("y", "less_equal(a, b)", lambda t: npv(t, "a").astype(np.float32) <= npv(t, "b"), "bool")
+
+    # ---- logic ----
+    f = fx("logical_ops").inp("p", data=f.rng.random([2, 3, 4]) < 0.5)
+    f.inp("q", data=f.rng.random([3, 1]) < 0.5)
+    f.out("a", "logical_and(p, q)", lambda t: npv(t, "p") & npv(t, "q"), "bool")
+    f.out("o", "logical_or(p, q)", lambda t: npv(t, "p") | npv(t, "q"), "bool")
+    f.out("x", "logical_xor(p, q)", lambda t: npv(t, "p") ^ npv(t, "q"), "bool")
+    f.out("n", "logical_not(q)", lambda t: ~npv(t, "q"), "bool")
+    f.out("c", "logical_and(p, true)", lambda t: npv(t, "p"), "bool")
+
+    # ---- where ----
+    f = fx("where_bcast").inp("c", data=f.rng.random([4, 1]) < 0.5).inp("a", [3, 1, 5])
+    f.inp("b", [5])
+    f.out("y", "where(c, a, b)", lambda t: torch.where(t["c"], t["a"], t["b"]))
+    f = fx("where_scalar_branches").inp("x", [3, 6], -2, 2)
+    f.out("relu_like", "where(greater(x, 0), x, 0)", lambda t: torch.where(t["x"] > 0, t["x"], 0.0))
+    f.out("sign", "where(less(x, 0), -1.0, 1.0)", lambda t: torch.where(t["x"] < 0, -1.0, 1.0) +
+          0 * t["x"])
+    f = fx("where_int_f16", rtol=1e-3, atol=1e-3, why=F16_WHY)
+    f.inp("m", data=np.array([[True, False, True], [False, True, False]]))
+    f.inp("i", data=np.array([1, -2, 300], np.int32)).inp("h", data=np.array([0.5, 1, 2], np.float16))
+    f.out("wi", "where(m, i, 7)", lambda t: np.where(npv(t, "m"), npv(t, "i"), 7), "i32")
+    f.out("wh", "where(m, h, -1.5)", lambda t: np.where(npv(t, "m"), npv(t, "h"), -1.5), "f16")
+
+    # ---- cast: every source to every target, the edges ONNX defines and the ones mlg does ----
+    srcs = {
+        "f32": np.array([-300.75, -128.5, -1.5, -0.75, -0.0, 0.0, 0.5, 1.99, 127.9, 200.5, 255.5,
+                         65519.0, 65520.0, 1e10, -1e10, np.nan, np.inf, -np.inf], np.float32),
+        "f16": np.array([-2.5, -0.0, 0.25, 3.75, 300, 65504, -np.inf], np.float16),
+        "i32": np.array([-2147483648, -129, -128, -1, 0, 1, 127, 128, 255, 256, 70000,
+                         2147483647], np.int32),
+        "i64": np.array([-2147483648, -5, 0, 7, 2147483647], np.int64),
+        "i8": np.array([-128, -1, 0, 1, 127], np.int8),
+        "u8": np.array([0, 1, 127, 128, 255], np.uint8),
+        "bool": np.array([True, False, True]),
+    }
+    for src, x in srcs.items():
+        f = fx(f"cast_from_{src}", rtol=0, atol=0)
+        f.inp("x", data=x)
+        for dst in NP_DTYPES:
+            f.out(f"to_{dst}", f"cast(x, dtype={dst})",
+                  lambda t, src=src, dst=dst: cast_ref(npv(t, "x"), src, dst), dst)
+        f.why = ("exact: a cast is one rounding (f16: to nearest even, from the value itself), "
+                 "or none")
+    # to f16 from the f32 values that tie between two halves (rounds to even)
+    f = fx("cast_f16_ties", rtol=0, atol=0, why="exact: one rounding to nearest even")
+    f.inp("x", data=np.array([1 + 2**-11, 1 + 3 * 2**-11, 2**-25, 3 * 2**-25, 2**-24 + 2**-25,
+                              65504 + 16, -(1 + 2**-11)], np.float32))
+    f.out("y", "cast(x, f16)", lambda t: cast_ref(npv(t, "x"), "f32", "f16"), "f16")
+
+    # ---- argmax / argmin ----
+    for op, fn in (("argmax", np.argmax), ("argmin", np.argmin)):
+        f = fx(f"{op}_axes")
+        x = f.rng.choice(np.arange(-3, 4, dtype=np.float32), size=[3, 4, 5])  # ties galore
+        f.inp("x", data=x)
+        f.out("last", f"{op}(x)", lambda t, fn=fn: fn(npv(t, "x"), axis=-1), "i32")
+        f.out("first", f"{op}(x, axis=0)", lambda t, fn=fn: fn(npv(t, "x"), axis=0), "i32")
+        f.out("keep", f"{op}(x, axis=1, keepdims=1)",
+              lambda t, fn=fn: np.expand_dims(fn(npv(t, "x"), axis=1), 1), "i32")
+    f = fx("argmax_nan_int").inp("x", data=np.array([[1, np.nan, 3, np.nan], [2, 5, 5, -1]],
+                                                    np.float32))
+    f.inp("u", data=np.array([7, 255, 3, 255], np.uint8))
+    f.out("y", "argmax(x, axis=1)", lambda t: np.argmax(npv(t, "x"), axis=1), "i32")
+    f.out("z", "argmin(x, axis=-1)", lambda t: np.argmin(npv(t, "x"), axis=1), "i32")
+    f.out("u_max", "argmax(u)", lambda t: np.argmax(npv(t, "u")), "i32")
+
+    # ---- fused with the float ops, and folded when known at compile time ----
+    f = fx("comp_masked_fill").inp("x", [4, 6], -2, 2)
+    f.out("y", "where(less(x, -0.5), 0, x * 2) + 1", lambda t: torch.where(
+        t["x"] < -0.5, 0.0, t["x"] * 2) + 1)
+    f = fx("comp_count_positive").inp("x", [3, 7], -1, 1)
+    f.out("n", "sum(cast(greater(x, 0), dtype=f32), axes=[1])",
+          lambda t: torch.sum((t["x"] > 0).to(t["x"].dtype), dim=1))
+    f.out("top", "argmax(softmax(x, axis=-1))", lambda t: np.argmax(t["x"].numpy(), axis=-1), "i32")
+    f = fx("comp_folded_types").inp("x", [4])
+    f.const("const k : f32[4] = [-1.5, 0.25, 0.75, 2]")
+    f.const("const ids : i64[2] = [3, -4]")
+    f.out("y", "x + cast(less(k, 0.5), dtype=f32) * cast(cast(k, i8), f32)",
+          lambda t: t["x"] + torch.tensor([-1.0, 0.0, 0.0, 0.0], dtype=t["x"].dtype))
+    f.out("g", "gather(x, ids)", lambda t: t["x"][[3, 0]])
+    f.out("c", "cast(cast(k * 100.0, u8), i32)",
+          lambda t: np.array([106, 25, 75, 200], np.int64), "i32")
+
+
 def build_all():
     elementwise()
     linalg()
@@ -968,6 +1198,7 @@ def build_all():
     shapes()
     compositions()
     in_place_views()
+    types_and_logic()
     names = [f.name for f in Fx.registry]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

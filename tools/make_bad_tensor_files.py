@@ -44,6 +44,17 @@ def make_good():
         "steps": np.array([[1, -2], [3, -4]], dtype=np.int32),
         "scale": np.array(2.0, dtype=np.float32),
     }, os.path.join(ROOT, "tf_weights.safetensors"), metadata={"format": "np", "source": "mlg"})
+    # Every other dtype, as numpy and the safetensors package write them.
+    others = {
+        "bool": np.array([[True, False, True], [False, False, True]]),
+        "i64": np.array([-3, 0, 2**31 - 1, -2**31, 7], dtype=np.int64),
+        "f16": np.array([1.5, -0.0, 65504.0, 2.0**-24, np.inf], dtype=np.float16),
+        "i8": np.array([-128, -1, 0, 127], dtype=np.int8),
+        "u8": np.array([[0, 1], [128, 255]], dtype=np.uint8),
+    }
+    for name, a in others.items():
+        np.save(os.path.join(ROOT, "tf_%s.npy" % name), a)
+    save_file(others, os.path.join(ROOT, "tf_dtypes.safetensors"))
 
 
 # ---- bad .npy ----

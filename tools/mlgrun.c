@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "dtype.h"
 #include "file_util.h"
 #include "compile.h"
 #include "onnx/onnx_import.h"
@@ -46,8 +47,8 @@ static const char USAGE[] =
     "  --validate                   Vulkan: enable the validation layers; a validation error\n"
     "                               fails the run (same as MLG_VK_VALIDATION=1)\n"
     "  -D NAME=VALUE                bind a dimension of a .mlg or .onnx model (repeatable)\n"
-    "  --seed S                     seed of the random inputs (default 0); f32 inputs are\n"
-    "                               uniform in [-1, 1), i32 inputs are 0\n"
+    "  --seed S                     seed of the random inputs (default 0); f32 and f16 inputs\n"
+    "                               are uniform in [-1, 1), bools random, integers 0\n"
     "  --list-devices               list devices and exit\n"
     "  --quiet                      print nothing on stderr but errors and warnings (no\n"
     "                               progress line, load summary or random-input note)\n"
@@ -430,7 +431,7 @@ static int compile_source(const args *a, int target, const mlg_device_info *dev,
 }
 
 static const char *shape_string(char *buf, size_t size, mlg_dtype dtype, int rank, const int64_t *dims) {
-  size_t used = (size_t)snprintf(buf, size, "%s[", dtype == MLG_DTYPE_I32 ? "i32" : "f32");
+  size_t used = (size_t)snprintf(buf, size, "%s[", mlg_dtype_get((uint32_t)dtype)->name);
   for (int i = 0; i < rank && used < size; i++)
     used += (size_t)snprintf(buf + used, size - used, "%s%" PRId64, i ? ", " : "", dims[i]);
   if (used < size) snprintf(buf + used, size - used, "]");
@@ -451,25 +452,39 @@ static int input_given(const args *a, const char *name) {
   return 0;
 }
 
+/* How fill_input makes up an input's values: floats (f32, f16) random in [-1, 1), bools random,
+ * integers 0 (always a valid index). */
+typedef enum made_up { MADE_RANDOM, MADE_BOOL, MADE_ZERO } made_up;
+
+static made_up made_up_kind(mlg_dtype dtype) {
+  if (dtype == MLG_DTYPE_F32 || dtype == MLG_DTYPE_F16) return MADE_RANDOM;
+  return dtype == MLG_DTYPE_BOOL ? MADE_BOOL : MADE_ZERO;
+}
+
 /* One line on stderr naming the inputs that fill_input made up (none: no line), so that a run
  * on random data is never mistaken for a run on real inputs. */
 static void report_generated_inputs(const args *a, const mlg_model *model) {
-  char f32[1024] = "", i32[1024] = "";
-  size_t n_f32 = 0, n_i32 = 0;
+  char list[3][1024] = {"", "", ""};
+  size_t used[3] = {0, 0, 0};
   for (int i = 0; i < mlg_model_input_count(model); i++) {
     mlg_tensor_info info;
     if (mlg_model_input_info(model, i, &info) != MLG_OK || input_given(a, info.name)) continue;
-    char *list = info.dtype == MLG_DTYPE_I32 ? i32 : f32;
-    size_t *used = info.dtype == MLG_DTYPE_I32 ? &n_i32 : &n_f32;
-    if (*used < sizeof f32) {
-      int w = snprintf(list + *used, sizeof f32 - *used, "%s%s", *used ? ", " : "", info.name);
-      if (w > 0) *used += (size_t)w;
-    }
+    made_up k = made_up_kind(info.dtype);
+    int w = snprintf(list[k] + used[k], sizeof list[k] - used[k], "%s%s", used[k] ? ", " : "", info.name);
+    if (w > 0 && used[k] + (size_t)w < sizeof list[k]) used[k] += (size_t)w;
   }
-  if (!n_f32 && !n_i32) return;
+  if (!used[0] && !used[1] && !used[2]) return;
   fprintf(stderr, "mlgrun: inputs without --input:");
-  if (n_f32) fprintf(stderr, " %s random in [-1, 1) (--seed %" PRIu64 ")%s", f32, a->seed, n_i32 ? ";" : "");
-  if (n_i32) fprintf(stderr, " %s all 0 (i32)", i32);
+  const char *sep = "";
+  if (used[MADE_RANDOM]) {
+    fprintf(stderr, " %s random in [-1, 1) (--seed %" PRIu64 ")", list[MADE_RANDOM], a->seed);
+    sep = ";";
+  }
+  if (used[MADE_BOOL]) {
+    fprintf(stderr, "%s %s random true/false (--seed %" PRIu64 ")", sep, list[MADE_BOOL], a->seed);
+    sep = ";";
+  }
+  if (used[MADE_ZERO]) fprintf(stderr, "%s %s all 0 (integers)", sep, list[MADE_ZERO]);
   fputc('\n', stderr);
 }
 
@@ -481,7 +496,7 @@ static int fill_input(const args *a, const mlg_tensor_info *info, uint64_t *rng,
     mlg_tf_tensor t;
     char err[1024];
     if (mlg_npy_read_file(a->inputs[k].path, &t, err, sizeof err) != 0) return error("input '%s': %s", info->name, err);
-    mlg_dtype dtype = t.dtype == MLG_TF_I32 ? MLG_DTYPE_I32 : MLG_DTYPE_F32;
+    mlg_dtype dtype = (mlg_dtype)t.dtype; /* numbered alike (dtype.h) */
     int same = dtype == info->dtype && t.rank == info->rank && t.size == info->bytes;
     for (int d = 0; same && d < t.rank; d++) same = t.dims[d] == info->dims[d];
     if (!same) {
@@ -495,13 +510,22 @@ static int fill_input(const args *a, const mlg_tensor_info *info, uint64_t *rng,
     mlg_tf_tensor_free(&t);
     return 0;
   }
-  size_t n = info->bytes / 4;
-  if (info->dtype == MLG_DTYPE_I32) {
+  size_t n = info->bytes / (size_t)mlg_dtype_get((uint32_t)info->dtype)->host_bytes;
+  switch (made_up_kind(info->dtype)) {
+  case MADE_ZERO:
     memset(data, 0, info->bytes);
-  } else {
-    float *f = data;
-    /* 24 random bits: every value is exact in f32 and in [-1, 1). */
-    for (size_t i = 0; i < n; i++) f[i] = (float)(next_random(rng) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+    break;
+  case MADE_BOOL:
+    for (size_t i = 0; i < n; i++) ((uint8_t *)data)[i] = (uint8_t)(next_random(rng) >> 63);
+    break;
+  case MADE_RANDOM:
+    for (size_t i = 0; i < n; i++) {
+      /* 24 random bits: every value is exact in f32 and in [-1, 1) (f16 rounds it). */
+      float f = (float)(next_random(rng) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+      if (info->dtype == MLG_DTYPE_F16) ((uint16_t *)data)[i] = mlg_f32_to_f16(f);
+      else ((float *)data)[i] = f;
+    }
+    break;
   }
   return 0;
 }
@@ -516,11 +540,12 @@ static void format_number(char *buf, size_t size, double v) {
 
 static void summarize(const mlg_tensor_info *info, const void *data) {
   char shape[256], mn[48], mx[48], mean[48];
-  size_t n = info->bytes / 4;
+  size_t n = info->bytes / (size_t)mlg_dtype_get((uint32_t)info->dtype)->host_bytes;
+  int is_float = info->dtype == MLG_DTYPE_F32 || info->dtype == MLG_DTYPE_F16;
   double lo = INFINITY, hi = -INFINITY, sum = 0;
   size_t nans = 0;
   for (size_t i = 0; i < n; i++) {
-    double v = info->dtype == MLG_DTYPE_I32 ? (double)((const int32_t *)data)[i] : (double)((const float *)data)[i];
+    double v = mlg_dtype_host_value((uint32_t)info->dtype, data, i);
     if (isnan(v)) {
       nans++;
       continue;
@@ -538,10 +563,10 @@ static void summarize(const mlg_tensor_info *info, const void *data) {
   if (nans) printf("  (%zu NaN)", nans);
   printf("  [");
   for (size_t i = 0; i < n && i < SUMMARY_VALUES; i++) {
-    if (info->dtype == MLG_DTYPE_I32)
-      printf("%s%" PRId32, i ? ", " : "", ((const int32_t *)data)[i]);
-    else
-      printf("%s%.6g", i ? ", " : "", (double)((const float *)data)[i]);
+    double v = mlg_dtype_host_value((uint32_t)info->dtype, data, i);
+    if (info->dtype == MLG_DTYPE_BOOL) printf("%s%s", i ? ", " : "", v != 0 ? "true" : "false");
+    else if (is_float) printf("%s%.6g", i ? ", " : "", v);
+    else printf("%s%" PRId64, i ? ", " : "", (int64_t)v);
   }
   printf("%s]\n", n > SUMMARY_VALUES ? ", ..." : "");
 }
@@ -761,7 +786,7 @@ static int run_model(const args *a, run_state *s) {
     file_name(info.name, fname, sizeof fname);
     snprintf(path, sizeof path, "%s/%s.npy", a->output_dir, fname);
     mlg_tf_tensor t = {0};
-    t.dtype = info.dtype == MLG_DTYPE_I32 ? MLG_TF_I32 : MLG_TF_F32;
+    t.dtype = (mlg_tf_dtype)info.dtype; /* numbered alike (dtype.h) */
     t.rank = info.rank;
     for (int d = 0; d < info.rank; d++) t.dims[d] = info.dims[d];
     t.size = info.bytes;

@@ -129,12 +129,12 @@ int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d
     }
     char nm[32];
     snprintf(nm, sizeof(nm), "v%d", j);
-    int v = kir_var_new(b, nm, kir_t(d->inputs[j].dtype));
+    int v = kir_var_new(b, nm, kir_t(kir_compute_scalar(d->inputs[j].dtype)));
     kir_decl(b, v, kir_load(b, buf[j], idx));
     vals[j] = kir_var(b, v);
   }
   kir_expr *result = kir_builder_failed(b) ? NULL : d->scalar(b, vals, d->user);
-  if (result && result->type.scalar != d->out_dtype)
+  if (result && result->type.scalar != kir_compute_scalar(d->out_dtype))
     result = kir_cast(b, kir_t(d->out_dtype), result);
   kir_store(b, ybuf, kir_var(b, vi), result);
   if (kir_kernel_end(b, out_kernel)) return -1;
@@ -167,7 +167,8 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
     kir_kernel_end(b, NULL);
     return kt_fail(m, "the fused body could not be built");
   }
-  if (result->type.scalar != out_dtype) result = kir_cast(b, kir_t(out_dtype), result);
+  if (result->type.scalar != kir_compute_scalar(out_dtype))
+    result = kir_cast(b, kir_t(out_dtype), result);
   int ybuf = kir_buffer_param(b, "y", out_dtype, KIR_WRITE);
   kir_store(b, ybuf, kir_var(b, vi), result);
   if (kir_kernel_end(b, out_kernel)) return -1;
@@ -217,10 +218,11 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
       kir_kernel_end(b, NULL);
       return kt_fail(m, "the fused body could not be built");
     }
-    if (result[l]->type.scalar != out_dtype) result[l] = kir_cast(b, kir_t(out_dtype), result[l]);
+    if (result[l]->type.scalar != kir_compute_scalar(out_dtype))
+      result[l] = kir_cast(b, kir_t(out_dtype), result[l]);
     if (width > 1 && result[l]->kind != KIR_E_VAR && result[l]->kind != KIR_E_CONST_F &&
         result[l]->kind != KIR_E_CONST_I) {
-      int vr = kir_var_new(b, "r", kir_t(out_dtype));
+      int vr = kir_var_new(b, "r", kir_t(kir_compute_scalar(out_dtype)));
       kir_decl(b, vr, result[l]);
       result[l] = kir_var(b, vr);
     }

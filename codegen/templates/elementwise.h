@@ -33,13 +33,14 @@ typedef kir_expr *(*kt_scalar_fn)(kir_builder *b, kir_expr **in, const void *use
 typedef struct kt_ew_input {
   int rank;                       /* <= the output rank; dims align from the right (NumPy) */
   int64_t shape[KT_MAX_RANK];     /* each dim equals the output's aligned dim, or is 1 */
-  kir_scalar dtype;               /* KIR_F32 or KIR_I32 */
+  kir_scalar dtype;               /* as stored (any kir scalar); loaded as its compute type */
 } kt_ew_input;
 
 typedef struct kt_elementwise_desc {
   int rank;                       /* output rank, 0..KT_MAX_RANK */
   int64_t shape[KT_MAX_RANK];     /* output dims, each >= 1 */
-  kir_scalar out_dtype;           /* KIR_F32 or KIR_I32; the formula is cast if it differs */
+  kir_scalar out_dtype;           /* as stored; the formula is cast to its compute type if it
+                                     differs */
   int n_inputs;                   /* 1..KT_EW_MAX_INPUTS */
   kt_ew_input inputs[KT_EW_MAX_INPUTS];
   kt_scalar_fn scalar;

@@ -47,14 +47,15 @@ static kir_expr *bind(kir_builder *b, const char *name, kir_expr *value) {
   return kir_var(b, v);
 }
 
-static int valid_dtype(kir_scalar s) { return s == KIR_F32 || s == KIR_I32; }
+/* Any element type the kernel IR stores: the data is moved, never computed on. */
+static int valid_dtype(kir_scalar s) { return s >= KIR_F32 && (int)s < KIR_N_SCALARS; }
 
 int kt_copy(kir_module *m, const char *name, int64_t n, kir_scalar dtype,
             kir_kernel **out_kernel, int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
   if (!m || !name) return kt_fail(m, "no module or name");
   if (n < 1 || n >= INDEX_LIMIT) return kt_fail(m, "%lld elements (1 to 2^31 - 1)", (long long)n);
-  if (!valid_dtype(dtype)) return kt_fail(m, "element type %d (f32 or i32)", (int)dtype);
+  if (!valid_dtype(dtype)) return kt_fail(m, "element type %d (no kir scalar)", (int)dtype);
   kir_builder *b = kir_kernel_begin(m, name, KT_SHAPE_LOCAL_SIZE, 1, 1);
   if (!b) return -1;
   int x = kir_buffer_param(b, "x", dtype, KIR_READ);
@@ -122,7 +123,7 @@ int kt_transpose(kir_module *m, const char *name, const kt_transpose_desc *d,
   if (d->rank < 0 || d->rank > KT_MAX_RANK || !valid_dtype(d->dtype) ||
       numel(d->rank, d->shape) < 0)
     return kt_fail(m, "rank %d, element type %d, or an empty or 2^31-element input (rank at most "
-                   "%d, f32 or i32)", d->rank, (int)d->dtype, KT_MAX_RANK);
+                   "%d, a kir scalar)", d->rank, (int)d->dtype, KT_MAX_RANK);
   int seen[KT_MAX_RANK] = {0};
   int64_t in_stride[KT_MAX_RANK], out_dims[KT_MAX_RANK], stride[KT_MAX_RANK];
   contiguous_strides(d->rank, d->shape, in_stride);
@@ -189,7 +190,7 @@ int kt_slice(kir_module *m, const char *name, const kt_slice_desc *d, kir_kernel
   if (d->rank < 0 || d->rank > KT_MAX_RANK || !valid_dtype(d->dtype) ||
       numel(d->rank, d->in_shape) < 0)
     return kt_fail(m, "rank %d, element type %d, or an empty or 2^31-element input (rank at most "
-                   "%d, f32 or i32)", d->rank, (int)d->dtype, KT_MAX_RANK);
+                   "%d, a kir scalar)", d->rank, (int)d->dtype, KT_MAX_RANK);
   int64_t in_stride[KT_MAX_RANK], stride[KT_MAX_RANK], base = 0;
   contiguous_strides(d->rank, d->in_shape, in_stride);
   for (int k = 0; k < d->rank; k++) {
@@ -221,7 +222,7 @@ int kt_concat(kir_module *m, const char *name, const kt_concat_desc *d, kir_kern
   if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
   if (d->rank < 1 || d->rank > KT_MAX_RANK || d->axis < 0 || d->axis >= d->rank ||
       !valid_dtype(d->dtype))
-    return kt_fail(m, "rank %d, axis %d or element type %d (rank 1..%d, f32 or i32)", d->rank,
+    return kt_fail(m, "rank %d, axis %d or element type %d (rank 1..%d, kir scalars)", d->rank,
                    d->axis, (int)d->dtype, KT_MAX_RANK);
   if (d->n_inputs < 1 || d->n_inputs > KT_CONCAT_MAX_INPUTS)
     return kt_fail(m, "%d inputs (1 to %d)", d->n_inputs, KT_CONCAT_MAX_INPUTS);
@@ -278,7 +279,7 @@ int kt_gather(kir_module *m, const char *name, const kt_gather_desc *d, kir_kern
   if (d->rank < 1 || d->rank > KT_MAX_RANK || d->axis < 0 || d->axis >= d->rank ||
       !valid_dtype(d->dtype) || !valid_dtype(d->index_dtype) || numel(d->rank, d->shape) < 0)
     return kt_fail(m, "rank %d, axis %d, element types %d and %d, or an empty or 2^31-element "
-                   "x (rank 1..%d, f32 or i32)", d->rank, d->axis, (int)d->dtype,
+                   "x (rank 1..%d, kir scalars)", d->rank, d->axis, (int)d->dtype,
                    (int)d->index_dtype, KT_MAX_RANK);
   if (d->n_indices < 1 || d->n_indices >= INDEX_LIMIT)
     return kt_fail(m, "%lld indices (1 to 2^31 - 1)", (long long)d->n_indices);

@@ -3,7 +3,8 @@
  *
  * All kernels: one work-item per output element on a 1-D grid of work-group size
  * KT_SHAPE_LOCAL_SIZE, guarded `if (i >= n) return;`; groups = (max(1, ceil(n / 256)), 1, 1).
- * Tensors are contiguous C-order; the dtype (KIR_F32 or KIR_I32) only changes the buffer type.
+ * Tensors are contiguous C-order; the dtype (any kir scalar, storage types included) only changes
+ * the buffer type.
  * Index arithmetic is 32-bit: every tensor must have fewer than 2^31 elements (else -1).
  *
  * transpose and slice share one "strided read" kernel: y[i] = x[base + Σ_c coord_c · stride_c]

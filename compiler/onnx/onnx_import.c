@@ -52,6 +52,27 @@ struct ox_ctx {
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
+int ox_mlg_dtype(int onnx_dtype, mlg_ir_dtype *out) {
+  switch (onnx_dtype) {
+  case OX_FLOAT: *out = MLG_F32; return 0;
+  case OX_FLOAT16: *out = MLG_F16; return 0;
+  case OX_INT32: *out = MLG_I32; return 0;
+  case OX_INT64: *out = MLG_I64; return 0;
+  case OX_INT8: *out = MLG_I8; return 0;
+  case OX_UINT8: *out = MLG_U8; return 0;
+  case OX_BOOL: *out = MLG_BOOL; return 0;
+  default: return -1;
+  }
+}
+
+int ox_onnx_dtype(mlg_ir_dtype dtype) {
+  static const int onnx[MLG_N_DTYPES] = {
+    [MLG_F32] = OX_FLOAT, [MLG_I32] = OX_INT32, [MLG_BOOL] = OX_BOOL, [MLG_I64] = OX_INT64,
+    [MLG_F16] = OX_FLOAT16, [MLG_I8] = OX_INT8, [MLG_U8] = OX_UINT8,
+  };
+  return (int)dtype >= 0 && (int)dtype < MLG_N_DTYPES ? onnx[dtype] : 0;
+}
+
 static uint32_t hash_str(const char *s) {
   uint32_t h = 2166136261u;
   for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
@@ -267,7 +288,7 @@ ox_tensor *ox_new_tensor(ox_ctx *c, int dtype, int rank, const int64_t *dims, fl
   }
   t->numel = numel;
   size_t n = (size_t)(numel ? numel : 1);
-  if (dtype == OX_FLOAT) {
+  if (dtype == OX_FLOAT || dtype == OX_FLOAT16) {
     float *f = mlg_arena_calloc(&c->arena, n, sizeof *f);
     if (!f) return NULL;
     t->f = f;
@@ -308,15 +329,28 @@ static int materialize(ox_ctx *c, ox_value *v) {
   if (t->numel == 0)
     return ox_fail(c, "'%s' is an empty tensor; mlg tensors have at least one element",
                    shown(c, v->name));
-  mlg_type type = {.dtype = MLG_F32, .rank = t->rank};
+  mlg_type type = {.rank = t->rank};
   memcpy(type.dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
-  if (t->dtype != OX_FLOAT)
-    return ox_fail(c, "'%s' is %s; mlg computes in float32 (integer tensors only as indices "
-                   "known at import)", shown(c, v->name), ox_dtype_name(t->dtype));
+  if (ox_mlg_dtype(t->dtype, &type.dtype) != 0)
+    return ox_fail(c, "'%s' is %s; mlg tensors are float32, float16, int32, int64, int8, uint8 "
+                   "or bool", shown(c, v->name), ox_dtype_name(t->dtype));
+  const void *data = t->f;
+  if (type.dtype != MLG_F32) { /* the values as the dtype stores them */
+    void *stored = mlg_arena_calloc(&c->arena, (size_t)t->numel, (size_t)mlg_dtype_size(type.dtype));
+    if (!stored) return ox_oom(c);
+    for (int64_t k = 0; k < t->numel; k++) {
+      double x = ox_tensor_num(t, k);
+      if (type.dtype == MLG_I64 && (x < INT32_MIN || x > INT32_MAX))
+        return ox_fail(c, "'%s' is int64 and its element %lld is %.0f, which does not fit in 32 "
+                       "bits (mlg computes int64 as int32)", shown(c, v->name), (long long)k, x);
+      mlg_data_set(type.dtype, stored, k, x);
+    }
+    data = stored;
+  }
   const char *name = mlg_name(c, v->name);
   if (!name) return ox_oom(c);
   mlg_node n = {.kind = v->initializer ? MLG_NODE_PARAM : MLG_NODE_CONST, .name = name,
-                .type = type, .data = t->f};
+                .type = type, .data = data};
   if (v->initializer) n.init.kind = MLG_INIT_DATA;
   v->node = add_node(c, &n);
   return v->node;
@@ -445,7 +479,7 @@ int ox_set_output(ox_ctx *c, int k, int node) {
   ox_value *v = define_value(c, c->node->output[k]);
   if (!v) return ox_oom(c);
   v->node = node;
-  v->dtype = c->b.graph->nodes[node].type.dtype == MLG_F32 ? OX_FLOAT : OX_INT32;
+  v->dtype = ox_onnx_dtype(c->b.graph->nodes[node].type.dtype);
   mlg_node *n = &c->b.graph->nodes[node];
   if (n->kind == MLG_NODE_OP && !n->name) {
     const char *name = mlg_name(c, v->name);
@@ -543,9 +577,10 @@ static int import_inputs(ox_ctx *c, const Onnx__GraphProto *g, const mlg_onnx_op
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     int dtype = tt->has_elem_type ? tt->elem_type : 0;
     v->dtype = dtype;
-    if (dtype != OX_FLOAT) {
-      report_add(c, "  input '%s' is %s; mlg model inputs are float32", shown(c, in->name),
-                 ox_dtype_name(dtype));
+    mlg_ir_dtype in_dtype;
+    if (ox_mlg_dtype(dtype, &in_dtype) != 0) {
+      report_add(c, "  input '%s' is %s; mlg model inputs are float32, float16, int32, int64, "
+                 "int8, uint8 or bool", shown(c, in->name), ox_dtype_name(dtype));
       c->n_unsupported++;
       v->bad = "";
       continue;
@@ -564,7 +599,7 @@ static int import_inputs(ox_ctx *c, const Onnx__GraphProto *g, const mlg_onnx_op
       v->bad = "";
       continue;
     }
-    mlg_type type = {.dtype = MLG_F32, .rank = (int)sh->n_dim};
+    mlg_type type = {.dtype = in_dtype, .rank = (int)sh->n_dim};
     int dim_of[MLG_MAX_RANK];
     int ok = 1;
     for (size_t d = 0; d < sh->n_dim; d++) {
@@ -728,12 +763,7 @@ static int import_outputs(ox_ctx *c, const Onnx__GraphProto *g) {
     c->node = NULL;
     c->reason[0] = '\0';
     int id = -1;
-    if (v->node < 0 && v->k && v->k->dtype != OX_FLOAT)
-      ox_fail(c, "it is %s, known at import; mlg outputs are float32", ox_dtype_name(v->k->dtype));
-    else
-      id = materialize(c, v);
-    if (id >= 0 && c->b.graph->nodes[id].type.dtype != MLG_F32)
-      ox_fail(c, "it is %s; mlg outputs are float32", mlg_dtype_name(c->b.graph->nodes[id].type.dtype));
+    id = materialize(c, v);
     if (c->reason[0]) {
       report_add(c, "  output '%s': %s", shown(c, name), c->reason);
       c->n_unsupported++;

@@ -8,6 +8,9 @@
  *   - Each ONNX op maps through one entry of the op table (onnx_ops.c): a function that builds
  *     mlg ops with the registry's shape rules, reads the attributes it handles, and says why
  *     when it cannot. An attribute nobody read is reported.
+ *   - Tensors of float32, float16, int32, int64, int8, uint8 and bool become mlg's f32 f16 i32
+ *     i64 i8 u8 bool (an int64 value known at import must fit in 32 bits); other dtypes only
+ *     as values known at import.
  *   - Names are mapped to mlg names (mlg_name_sanitize in emit_mlg.h; docs/onnx.md).
  *   - A symbolic input dim (dim_param) becomes a graph dim, bound by options->dims (by its ONNX
  *     or mlg name) or 1.

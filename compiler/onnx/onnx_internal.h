@@ -21,8 +21,14 @@ enum {
   OX_UINT64 = 13
 };
 
+/* The mlg dtype of an ONNX one (float, float16, int32, int64, int8, uint8, bool): 0, or -1
+ * for the others. */
+int ox_mlg_dtype(int onnx_dtype, mlg_ir_dtype *out);
+/* The ONNX dtype of an mlg one. */
+int ox_onnx_dtype(mlg_ir_dtype dtype);
+
 /* A tensor known at import: an initializer, a Constant, an input bound as a constant, or the
- * result of folding. FLOAT values are in `f`, every integer type and BOOL in `i`. */
+ * result of folding. FLOAT and FLOAT16 values are in `f`, every integer type and BOOL in `i`. */
 typedef struct ox_tensor {
   int dtype;
   int rank;

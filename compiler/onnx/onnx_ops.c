@@ -787,27 +787,31 @@ static int m_range(ox_ctx *c) {
   return out_const(c, t);
 }
 
-static int m_cast(ox_ctx *c) {
-  int64_t to = ox_attr_int(c, "to", 0);
-  ox_attr_ignore(c, "saturate");
-  const ox_tensor *k = ox_known(c, 0);
-  if (k) {
-    if (!(to == OX_FLOAT || ox_is_int_dtype((int)to)))
-      return ox_fail(c, "Cast to %s is not supported", ox_dtype_name((int)to));
-    return out_const(c, ox_fold_cast(c, k, (int)to));
-  }
-  if (to == OX_FLOAT && ox_dtype_in(c, 0) == OX_FLOAT) return m_identity(c);
-  return ox_fail(c, "Cast of a tensor computed at run time to %s: mlg computes in float32 only "
-                 "(more dtypes are coming with issue 11)", ox_dtype_name((int)to));
-}
-
-static int m_cast_like(ox_ctx *c) {
-  int to = ox_dtype_in(c, 1);
-  ox_attr_ignore(c, "saturate");
+/* cast(x, dtype=to), or the value folded when x is known at import (every integer type and
+ * float32); float32 to float32 is the identity. */
+static int cast_to(ox_ctx *c, int to, const char *op) {
   const ox_tensor *k = ox_known(c, 0);
   if (k && (to == OX_FLOAT || ox_is_int_dtype(to))) return out_const(c, ox_fold_cast(c, k, to));
   if (to == OX_FLOAT && ox_dtype_in(c, 0) == OX_FLOAT) return m_identity(c);
-  return ox_fail(c, "CastLike to %s of a run-time tensor is not supported", ox_dtype_name(to));
+  mlg_ir_dtype dt;
+  if (ox_mlg_dtype(to, &dt) != 0)
+    return ox_fail(c, "%s to %s: mlg's types are float32, float16, int32, int64, int8, uint8 and "
+                   "bool", op, ox_dtype_name(to));
+  int x = ox_tensor_in(c, 0);
+  mlg_attr a = {.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {dt}};
+  return out_node(c, x < 0 ? -1 : ox_op1(c, "cast", x, (ox_kv[]){{"dtype", a}, OX_END}));
+}
+
+static int m_cast(ox_ctx *c) {
+  ox_attr_ignore(c, "saturate"); /* float8 targets only */
+  ox_attr_ignore(c, "round_mode");
+  return cast_to(c, (int)ox_attr_int(c, "to", 0), "Cast");
+}
+
+static int m_cast_like(ox_ctx *c) {
+  ox_attr_ignore(c, "saturate");
+  ox_attr_ignore(c, "round_mode");
+  return cast_to(c, ox_dtype_in(c, 1), "CastLike");
 }
 
 static int m_reshape(ox_ctx *c) {
@@ -1214,35 +1218,87 @@ static int m_space_to_depth(ox_ctx *c) {
   return out_node(c, reshape_to(c, y, 4, out));
 }
 
-/* Comparisons and Where: folded when every input is known (shape arithmetic); at run time they
- * need mlg's bool type. */
-static int fold_only(ox_ctx *c, ox_fold_op op) {
+/* Comparisons and Where: folded when every input is known (shape arithmetic), else mlg's op
+ * on the run-time tensors. */
+static int compare(ox_ctx *c, ox_fold_op op, const char *mlg_op) {
   const ox_tensor *a = ox_known(c, 0), *b = ox_known(c, 1);
-  if (!a || !b) return ox_fail(c, "on tensors computed at run time it needs mlg's comparison ops and bool type (issue 11)");
-  return out_const(c, ox_fold_binary(c, op, a, b));
+  if (a && b) return out_const(c, ox_fold_binary(c, op, a, b));
+  int x = ox_tensor_in(c, 0), y = x < 0 ? -1 : ox_tensor_in(c, 1);
+  return out_node(c, y < 0 ? -1 : ox_op2(c, mlg_op, x, y));
 }
 
-static int m_equal(ox_ctx *c) { return fold_only(c, OX_EQ); }
-static int m_less(ox_ctx *c) { return fold_only(c, OX_LT); }
-static int m_greater(ox_ctx *c) { return fold_only(c, OX_GT); }
-static int m_less_equal(ox_ctx *c) { return fold_only(c, OX_LE); }
-static int m_greater_equal(ox_ctx *c) { return fold_only(c, OX_GE); }
+static int m_equal(ox_ctx *c) { return compare(c, OX_EQ, "equal"); }
+static int m_less(ox_ctx *c) { return compare(c, OX_LT, "less"); }
+static int m_greater(ox_ctx *c) { return compare(c, OX_GT, "greater"); }
+static int m_less_equal(ox_ctx *c) { return compare(c, OX_LE, "less_equal"); }
+static int m_greater_equal(ox_ctx *c) { return compare(c, OX_GE, "greater_equal"); }
 
 static int m_where(ox_ctx *c) {
   const ox_tensor *k = ox_known(c, 0), *x = ox_known(c, 1), *y = ox_known(c, 2);
-  if (!k || !x || !y) return ox_fail(c, "on tensors computed at run time it needs mlg's where op and bool type (issue 11)");
-  return out_const(c, ox_fold_where(c, k, x, y));
+  if (k && x && y) return out_const(c, ox_fold_where(c, k, x, y));
+  int in[3];
+  for (int i = 0; i < 3; i++)
+    if ((in[i] = ox_tensor_in(c, i)) < 0) return -1;
+  return out_node(c, ox_op(c, "where", in, 3, NULL));
 }
 
 static int m_not(ox_ctx *c) {
   const ox_tensor *k = ox_known(c, 0);
-  if (!k || !k->i) return ox_fail(c, "on tensors computed at run time it needs mlg's bool type (issue 11)");
-  int64_t *v;
-  ox_tensor *t = ox_new_tensor(c, OX_BOOL, k->rank, k->dims, NULL, &v);
-  if (!t) return ox_oom(c);
-  for (int64_t e = 0; e < k->numel; e++) v[e] = !k->i[e];
-  return out_const(c, t);
+  if (k && k->i) {
+    int64_t *v;
+    ox_tensor *t = ox_new_tensor(c, OX_BOOL, k->rank, k->dims, NULL, &v);
+    if (!t) return ox_oom(c);
+    for (int64_t e = 0; e < k->numel; e++) v[e] = !k->i[e];
+    return out_const(c, t);
+  }
+  return unary(c, "logical_not");
 }
+
+static int logical(ox_ctx *c, const char *op) {
+  int x = ox_tensor_in(c, 0), y = x < 0 ? -1 : ox_tensor_in(c, 1);
+  return out_node(c, y < 0 ? -1 : ox_op2(c, op, x, y));
+}
+static int m_and(ox_ctx *c) { return logical(c, "logical_and"); }
+static int m_or(ox_ctx *c) { return logical(c, "logical_or"); }
+static int m_xor(ox_ctx *c) { return logical(c, "logical_xor"); }
+
+/* ThresholdedRelu: x where x > alpha, else 0. */
+static int m_thresholded_relu(ox_ctx *c) {
+  float alpha = (float)ox_attr_float(c, "alpha", 1.0);
+  int x = ox_tensor_in(c, 0);
+  if (x < 0) return -1;
+  int keep = ox_op2(c, "greater", x, ox_scalar(c, alpha));
+  int in[3] = {keep, x, ox_scalar(c, 0.0f)};
+  return out_node(c, keep < 0 ? -1 : ox_op(c, "where", in, 3, NULL));
+}
+
+/* Shrink: x + bias where x < -lambd, x - bias where x > lambd, else 0. */
+static int m_shrink(ox_ctx *c) {
+  float bias = (float)ox_attr_float(c, "bias", 0.0), lambd = (float)ox_attr_float(c, "lambd", 0.5);
+  int x = ox_tensor_in(c, 0);
+  if (x < 0) return -1;
+  int hi[3] = {ox_op2(c, "greater", x, ox_scalar(c, lambd)), ox_op2(c, "sub", x, ox_scalar(c, bias)),
+               ox_scalar(c, 0.0f)};
+  int upper = ox_op(c, "where", hi, 3, NULL);
+  int lo[3] = {ox_op2(c, "less", x, ox_scalar(c, -lambd)), ox_op2(c, "add", x, ox_scalar(c, bias)),
+               upper};
+  return out_node(c, upper < 0 ? -1 : ox_op(c, "where", lo, 3, NULL));
+}
+
+/* ArgMax, ArgMin: mlg's i32 index, cast to ONNX's int64. */
+static int arg_extreme(ox_ctx *c, const char *op) {
+  if (ox_attr_int(c, "select_last_index", 0) != 0)
+    return ox_fail(c, "select_last_index=1 (the last index on ties): mlg's %s gives the first", op);
+  int64_t axis = ox_attr_int(c, "axis", 0), keep = ox_attr_int(c, "keepdims", 1);
+  int x = ox_tensor_in(c, 0);
+  if (x < 0) return -1;
+  if (keep != 0 && keep != 1) return ox_fail(c, "keepdims must be 0 or 1");
+  int y = ox_op1(c, op, x, (ox_kv[]){{"axis", ox_i(axis)}, {"keepdims", ox_i(keep)}, OX_END});
+  mlg_attr i64 = {.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_I64}};
+  return out_node(c, y < 0 ? -1 : ox_op1(c, "cast", y, (ox_kv[]){{"dtype", i64}, OX_END}));
+}
+static int m_arg_max(ox_ctx *c) { return arg_extreme(c, "argmax"); }
+static int m_arg_min(ox_ctx *c) { return arg_extreme(c, "argmin"); }
 
 /* ---- the table (alphabetical, as docs/onnx.md lists it) ------------------------------------------------------------------------------ */
 
@@ -1340,9 +1396,12 @@ static const ox_op_entry table[] = {
     {"Add", m_add, "add"},
     {"Attention", m_attention, "scaled_dot_product_attention (3-D inputs and grouped-query heads through reshape, transpose)"},
     {"AveragePool", m_average_pool, "avg_pool2d (1-D through unsqueeze/squeeze)"},
+    {"And", m_and, "logical_and"},
+    {"ArgMax", m_arg_max, "argmax, cast to int64"},
+    {"ArgMin", m_arg_min, "argmin, cast to int64"},
     {"BatchNormalization", m_batch_norm, "batch_norm"},
-    {"Cast", m_cast, "folded at import; float32 to float32 is the identity"},
-    {"CastLike", m_cast_like, "as Cast"},
+    {"Cast", m_cast, "cast (folded when known at import)"},
+    {"CastLike", m_cast_like, "cast, as Cast"},
     {"Celu", m_celu, "relu, exp, minimum, mul, add"},
     {"Clip", m_clip, "clamp, or maximum/minimum for one bound"},
     {"Concat", m_concat, "concat"},
@@ -1353,7 +1412,7 @@ static const ox_op_entry table[] = {
     {"Div", m_div, "div"},
     {"Dropout", m_dropout, "the identity (inference)"},
     {"Elu", m_elu, "relu, minimum, exp, mul, add"},
-    {"Equal", m_equal, "folded at import"},
+    {"Equal", m_equal, "equal"},
     {"Erf", m_erf, "erf"},
     {"Exp", m_exp, "exp"},
     {"EyeLike", m_eye_like, "a const"},
@@ -1364,8 +1423,8 @@ static const ox_op_entry table[] = {
     {"Gemm", m_gemm, "linear, or matmul with transposes, mul, add"},
     {"GlobalAveragePool", m_global_average_pool, "global_avg_pool2d, or mean"},
     {"GlobalMaxPool", m_global_max_pool, "max over the spatial axes"},
-    {"Greater", m_greater, "folded at import"},
-    {"GreaterOrEqual", m_greater_equal, "folded at import"},
+    {"Greater", m_greater, "greater"},
+    {"GreaterOrEqual", m_greater_equal, "greater_equal"},
     {"GroupNormalization", m_group_norm, "reshape, mean, sub, mul, rsqrt, add"},
     {"HardSigmoid", m_hard_sigmoid, "mul, add, clamp"},
     {"HardSwish", m_hard_swish, "mul, add, clamp"},
@@ -1373,8 +1432,8 @@ static const ox_op_entry table[] = {
     {"InstanceNormalization", m_instance_norm, "mean, sub, mul, rsqrt, add"},
     {"LayerNormalization", m_layer_norm, "layer_norm"},
     {"LeakyRelu", m_leaky_relu, "leaky_relu"},
-    {"Less", m_less, "folded at import"},
-    {"LessOrEqual", m_less_equal, "folded at import"},
+    {"Less", m_less, "less"},
+    {"LessOrEqual", m_less_equal, "less_equal"},
     {"Log", m_log, "log"},
     {"LogSoftmax", m_log_softmax, "log_softmax"},
     {"LpNormalization", m_lp_norm, "sum, sqrt or abs, div"},
@@ -1387,7 +1446,8 @@ static const ox_op_entry table[] = {
     {"Mish", m_mish, "softplus as relu, abs, exp, log; tanh, mul"},
     {"Mul", m_mul, "mul"},
     {"Neg", m_neg, "neg"},
-    {"Not", m_not, "folded at import"},
+    {"Not", m_not, "logical_not"},
+    {"Or", m_or, "logical_or"},
     {"PRelu", m_prelu, "relu, minimum, mul, add"},
     {"Pad", m_pad, "concat with consts (constant mode), slice (negative pads)"},
     {"Pow", m_pow, "pow"},
@@ -1407,6 +1467,7 @@ static const ox_op_entry table[] = {
     {"Reshape", m_reshape, "reshape (the target known at import)"},
     {"Selu", m_selu, "relu, minimum, exp, mul, add"},
     {"Shape", m_shape, "folded at import"},
+    {"Shrink", m_shrink, "greater, less, sub, add, where"},
     {"Sigmoid", m_sigmoid, "sigmoid"},
     {"Size", m_size, "folded at import"},
     {"Slice", m_slice, "slice (bounds known at import)"},
@@ -1421,10 +1482,12 @@ static const ox_op_entry table[] = {
     {"Sum", m_sum, "add"},
     {"Swish", m_swish, "sigmoid, mul"},
     {"Tanh", m_tanh, "tanh"},
+    {"ThresholdedRelu", m_thresholded_relu, "greater, where"},
     {"Tile", m_tile, "concat of copies"},
     {"Transpose", m_transpose, "transpose"},
     {"Unsqueeze", m_unsqueeze, "unsqueeze"},
-    {"Where", m_where, "folded at import"},
+    {"Where", m_where, "where"},
+    {"Xor", m_xor, "logical_xor"},
 };
 
 const ox_op_entry *ox_find_op(const char *onnx_op) {
@@ -1444,11 +1507,10 @@ static const struct {
   const char *reason;
 } missing[] = {
     {" Sin Cos Tan Asin Acos Atan Sinh Cosh Asinh Acosh Atanh Floor Ceil Round Sign IsNaN IsInf "
-     "Mod BitShift BitwiseAnd BitwiseOr BitwiseXor BitwiseNot And Or Xor ",
+     "Mod BitShift BitwiseAnd BitwiseOr BitwiseXor BitwiseNot ",
      "needs an mlg elementwise op or type that does not exist yet (issue 11)"},
-    {" Resize Upsample ConvTranspose CumSum ArgMax ArgMin TopK Einsum Trilu OneHot ",
+    {" Resize Upsample ConvTranspose CumSum TopK Einsum Trilu OneHot ",
      "needs an mlg op that does not exist yet (issue 11)"},
-    {" ThresholdedRelu Shrink ", "needs mlg's comparison ops (issue 11)"},
     {" RotaryEmbedding AffineGrid GridSample DeformConv Col2Im CenterCropPad Det DFT STFT "
      "BlackmanWindow HammingWindow HannWindow MelWeightMatrix NonMaxSuppression "
      "NegativeLogLikelihoodLoss SoftmaxCrossEntropyLoss TensorScatter ImageDecoder ",

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "onnx_internal.h"
+#include "../runtime/dtype.h"
 
 #define OX_MAX_NUMEL ((int64_t)1 << 31)
 
@@ -79,9 +80,9 @@ int ox_tensor_decode(mlg_arena *arena, const Onnx__TensorProto *t, ox_tensor *ou
   }
   out->numel = numel;
   size_t esize = raw_size(dtype);
-  if (esize == 0 || dtype == OX_FLOAT16 || dtype == OX_DOUBLE) {
-    snprintf(err, err_size, "its dtype is %s; mlg imports float32 tensors, and integer or bool "
-             "tensors as values known at import", ox_dtype_name(dtype));
+  if (esize == 0 || dtype == OX_DOUBLE) {
+    snprintf(err, err_size, "its dtype is %s; mlg imports float32, float16, integer and bool "
+             "tensors", ox_dtype_name(dtype));
     return -1;
   }
   size_t n = (size_t)numel;
@@ -100,6 +101,18 @@ int ox_tensor_decode(mlg_arena *arena, const Onnx__TensorProto *t, ox_tensor *ou
     if (!f) goto oom;
     if (n) memcpy(f, t->has_raw_data ? (const void *)t->raw_data.data : (const void *)t->float_data,
                   n * sizeof *f);
+    out->f = f;
+    return 0;
+  }
+  if (dtype == OX_FLOAT16) { /* binary16 bits, in raw_data or one per int32_data */
+    float *f = mlg_arena_calloc(arena, n ? n : 1, sizeof *f);
+    if (!f) goto oom;
+    for (size_t k = 0; k < n; k++) {
+      uint16_t h;
+      if (t->has_raw_data) memcpy(&h, t->raw_data.data + 2 * k, 2);
+      else h = (uint16_t)t->int32_data[k];
+      f[k] = mlg_f16_to_f32(h);
+    }
     out->f = f;
     return 0;
   }

@@ -64,7 +64,7 @@ static int attention_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_ty
   t.dims[t.rank++] = dv;
   if (n_in > IN_MASK) {
     const mlg_type *mk = &in[IN_MASK];
-    if (mk->dtype != MLG_F32) {
+    if (mk->dtype != MLG_F32 && mk->dtype != MLG_BOOL) {
       mlg_shape_errorf(err, IN_MASK, -1, "mask must be f32 (added to the scores) or bool (true "
                        "= keep), got %s", mlg_dtype_name(mk->dtype));
       return -1;

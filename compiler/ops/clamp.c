@@ -6,7 +6,7 @@ enum { A_LO, A_HI };
 
 static int clamp_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                        mlg_shape_error *err) {
-  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_float(in, n_in, err)) return -1;
   if (attrs[A_LO].f > attrs[A_HI].f) {
     mlg_shape_errorf(err, -1, A_LO, "lo (%g) is greater than hi (%g)", attrs[A_LO].f,
                      attrs[A_HI].f);

@@ -1,6 +1,6 @@
 /* gather.c — gather(x, indices, axis=0) as ONNX Gather / numpy.take: out shape is
- * x.dims[:axis] + indices.dims + x.dims[axis+1:]; indices are i32 (negative counts from the
- * end). Normalized: axis in [0, rank). */
+ * x.dims[:axis] + indices.dims + x.dims[axis+1:]; x of any dtype, indices i32 or i64 (stored
+ * as i32; negative counts from the end). Normalized: axis in [0, rank). */
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/shape.h"
@@ -10,9 +10,13 @@ enum { A_AXIS };
 static int gather_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
   const mlg_type *x = &in[0], *idx = &in[1];
-  if (mlg_require_dtype(idx, 1, MLG_I32, err)) return -1;
-  if (mlg_normalize_axis_attr(&attrs[A_AXIS], A_AXIS, x, err)) return -1;
-  int axis = (int)attrs[A_AXIS].ints[0];
+  if (idx->dtype != MLG_I32 && idx->dtype != MLG_I64) {
+    mlg_shape_errorf(err, 1, -1, "input 1 (the indices) must be i32 or i64, got %s (convert it "
+                     "with cast(..., dtype=i32))", mlg_dtype_name(idx->dtype));
+    return -1;
+  }
+  int axis = mlg_normalize_axis_attr(attrs, A_AXIS, x, err);
+  if (axis < 0) return -1;
   int r = x->rank - 1 + idx->rank;
   if (r > MLG_MAX_RANK) {
     mlg_shape_errorf(err, -1, -1, "result rank %d exceeds the limit of %d", r, MLG_MAX_RANK);

@@ -12,8 +12,8 @@ static int layer_norm_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_t
   if (mlg_require_f32(in, n_in, err)) return -1;
   const mlg_type *x = &in[0];
   char s[128], s2[128];
-  if (mlg_normalize_axis_attr(&attrs[A_AXIS], A_AXIS, x, err)) return -1;
-  int axis = (int)attrs[A_AXIS].ints[0];
+  int axis = mlg_normalize_axis_attr(attrs, A_AXIS, x, err);
+  if (axis < 0) return -1;
   mlg_type norm = { .dtype = MLG_F32, .rank = x->rank - axis };
   for (int i = axis; i < x->rank; i++) norm.dims[i - axis] = x->dims[i];
   for (int i = 1; i < n_in; i++) {

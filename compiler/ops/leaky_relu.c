@@ -6,7 +6,7 @@ enum { A_ALPHA };
 
 static int leaky_relu_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                             mlg_shape_error *err) {
-  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_float(in, n_in, err)) return -1;
   *out = in[0];
   return 0;
 }

@@ -11,7 +11,23 @@
 #include "templates/matmul.h"
 #include "templates/shape.h"
 
-kir_scalar mlg_kir_scalar(mlg_ir_dtype dtype) { return dtype == MLG_I32 ? KIR_I32 : KIR_F32; }
+kir_scalar mlg_kir_scalar(mlg_ir_dtype dtype) {
+  switch (dtype) {
+  case MLG_F32: return KIR_F32;
+  case MLG_BOOL: return KIR_BOOL;
+  case MLG_F16: return KIR_F16;
+  case MLG_I8: return KIR_I8;
+  case MLG_U8: return KIR_U8;
+  default: return KIR_I32; /* i32, i64 */
+  }
+}
+
+kir_expr *mlg_kir_const(kir_builder *b, const mlg_node *n, int64_t i) {
+  double v = mlg_data_get(n->type.dtype, n->data, i);
+  if (mlg_dtype_is_float(n->type.dtype)) return kir_f32(b, v);
+  if (n->type.dtype == MLG_BOOL) return kir_bool(b, v != 0);
+  return kir_i32(b, (int64_t)v);
+}
 
 void mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]) {
   int64_t s = 1;

@@ -35,6 +35,10 @@ static void print_value(FILE *out, const mlg_attr_def *ad, const mlg_attr *a) {
     fputs(name ? name : "?", out);
     return;
   }
+  if (a->kind == MLG_ATTR_DTYPE) {
+    fputs(mlg_dtype_name((mlg_ir_dtype)a->ints[0]), out);
+    return;
+  }
   if (a->n != 1) fputc('[', out);
   for (int i = 0; i < a->n; i++) {
     if (i) fputs(", ", out);
@@ -45,7 +49,7 @@ static void print_value(FILE *out, const mlg_attr_def *ad, const mlg_attr *a) {
 }
 
 static void print_attrs(FILE *out, const mlg_op_def *d) {
-  static const char *const kinds[] = {"none", "int", "float", "ints", "floats", "enum"};
+  static const char *const kinds[] = {"none", "int", "float", "ints", "floats", "enum", "type"};
   if (d->n_attrs == 0) fputs("—", out);
   for (int k = 0; k < d->n_attrs; k++) {
     const mlg_attr_def *a = &d->attrs[k];

@@ -36,6 +36,20 @@ MLG_OP(ceil)
 MLG_OP(round)
 MLG_OP(sign)
 MLG_OP(reciprocal)
+/* elementwise, comparisons giving bool (compare.c), logic of bools (logical.c), select
+ * (where.c) and type conversion (cast.c) */
+MLG_OP(equal)
+MLG_OP(not_equal)
+MLG_OP(less)
+MLG_OP(less_equal)
+MLG_OP(greater)
+MLG_OP(greater_equal)
+MLG_OP(logical_and)
+MLG_OP(logical_or)
+MLG_OP(logical_xor)
+MLG_OP(logical_not)
+MLG_OP(where)
+MLG_OP(cast)
 /* linear algebra (matmul.c, linear.c) */
 MLG_OP(matmul)
 MLG_OP(linear)
@@ -59,6 +73,9 @@ MLG_OP(mean)
 MLG_OP(max)
 MLG_OP(min)
 MLG_OP(prod)
+/* index of the extreme along an axis (argmax.c) */
+MLG_OP(argmax)
+MLG_OP(argmin)
 /* shape (reshape.c, transpose.c, flatten.c, concat.c, slice.c, squeeze.c, unsqueeze.c,
  * gather.c, expand.c, pad.c) */
 MLG_OP(reshape)

@@ -20,6 +20,10 @@
 int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shape_error *err);
 /* All n inputs must be f32. */
 int mlg_require_f32(const mlg_type *in, int n, mlg_shape_error *err);
+/* All n inputs must be floats (f32 or f16): math that has no integer meaning. */
+int mlg_require_float(const mlg_type *in, int n, mlg_shape_error *err);
+/* All n inputs must be numbers (any dtype but bool). */
+int mlg_require_numeric(const mlg_type *in, int n, mlg_shape_error *err);
 int mlg_require_rank(const mlg_type *t, int input, int rank, const char *layout,
                      mlg_shape_error *err);
 /* Output type sanity: every dim in [1, 2^31-1], rank <= MLG_MAX_RANK, numel < 2^40. */
@@ -34,9 +38,9 @@ int mlg_expand_padding(mlg_attr *a, int attr, mlg_shape_error *err);
 /* Normalizes an INTS list of axes against `rank`: negatives made non-negative, sorted,
  * duplicates and out-of-range values rejected. */
 int mlg_normalize_axes(mlg_attr *a, int attr, int rank, mlg_shape_error *err);
-/* Normalizes the INT attribute `attr` holding an axis of x in place to [0, rank); reports "axis
- * A is out of range for f32[...]". */
-int mlg_normalize_axis_attr(mlg_attr *a, int attr, const mlg_type *x, mlg_shape_error *err);
+/* Normalizes the axis of x in INT attribute attrs[attr] to [0, rank) in place; returns it, or
+ * -1 with "axis N is out of range for T" on that attribute. */
+int mlg_normalize_axis_attr(mlg_attr *attrs, int attr, const mlg_type *x, mlg_shape_error *err);
 /* x's dims as [outer, len, inner] around dim `axis`: the products before, at and after it. */
 void mlg_split_axis(const mlg_type *x, int axis, int64_t *outer, int64_t *len, int64_t *inner);
 /* Validates a 0/1 INT attribute. */
@@ -44,6 +48,10 @@ int mlg_require_bool(const mlg_attr *a, int attr, const char *name, mlg_shape_er
 
 /* The index hook of every view op (reshape, flatten, squeeze, unsqueeze): same element order. */
 int mlg_index_same_order(const mlg_node *n, mlg_index_map *map);
+
+/* A cost rule (op.h mlg_cost_fn): one operation per element of input 0, a reduction's
+ * combining steps. */
+void mlg_cost_per_input_element(const mlg_graph *g, int node, mlg_op_cost *out);
 
 /* Output size of a sliding window along one axis (conv2d, pooling): 0 when it does not fit. */
 int64_t mlg_conv_out_size(int64_t in, int64_t pad_a, int64_t pad_b, int64_t k, int64_t stride,

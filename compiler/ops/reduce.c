@@ -48,11 +48,6 @@ static int reduce_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, d.prologue.fn ? 0 : 1);
 }
 
-/* One combining operation per input element. */
-static void reduce_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
-  out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
-}
-
 /* The reductions differ only in name, formula (the variant, a kt_reduce_op) and doc. */
 #define REDUCE_OP(op, formula, summary)                                                     \
   const mlg_op_def mlg_op_##op = {                                                          \
@@ -67,7 +62,7 @@ static void reduce_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
     },                                                                                      \
     .infer = reduce_infer,                                                                  \
     .lower = reduce_lower,                                                                  \
-    .cost = reduce_cost,                                                                    \
+    .cost = mlg_cost_per_input_element,                                                     \
     .variant = formula,                                                                     \
     .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },                               \
     .input_names = "x",                                                                     \

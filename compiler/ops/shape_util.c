@@ -20,18 +20,6 @@ int mlg_normalize_axis(int64_t axis, int rank) {
   return (int)(axis < 0 ? axis + rank : axis);
 }
 
-int mlg_normalize_axis_attr(mlg_attr *a, int attr, const mlg_type *x, mlg_shape_error *err) {
-  int axis = mlg_normalize_axis(a->ints[0], x->rank);
-  if (axis < 0) {
-    char s[128];
-    mlg_shape_errorf(err, -1, attr, "axis %lld is out of range for %s", (long long)a->ints[0],
-                     mlg_type_format(x, s, sizeof s));
-    return -1;
-  }
-  a->ints[0] = axis;
-  return 0;
-}
-
 void mlg_split_axis(const mlg_type *x, int axis, int64_t *outer, int64_t *len, int64_t *inner) {
   *outer = *len = *inner = 1;
   for (int i = 0; i < x->rank; i++) *(i < axis ? outer : i == axis ? len : inner) *= x->dims[i];
@@ -56,16 +44,56 @@ int mlg_broadcast_types(const mlg_type *a, const mlg_type *b, mlg_type *out, mlg
   return 0;
 }
 
+int mlg_unify_dtypes(const mlg_type *in, int n, unsigned mask, mlg_ir_dtype *out,
+                     mlg_shape_error *err) {
+  int first = -1;
+  mlg_ir_dtype d = MLG_F32;
+  for (int i = 0; i < n; i++) {
+    if (!(mask & (1u << i))) continue;
+    if (first < 0) {
+      first = i;
+      d = in[i].dtype;
+    } else if (mlg_dtype_promote(d, in[i].dtype, &d) != 0) {
+      mlg_shape_errorf(err, i, -1, "input %d is %s but input %d is %s; mlg does not mix them: "
+                       "convert one with cast(..., dtype=%s)", i, mlg_dtype_name(in[i].dtype),
+                       first, mlg_dtype_name(in[first].dtype), mlg_dtype_name(in[first].dtype));
+      return -1;
+    }
+  }
+  *out = d;
+  return 0;
+}
+
 int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shape_error *err) {
   if (t->dtype == dtype) return 0;
-  mlg_shape_errorf(err, input, -1, "input %d must be %s, got %s", input, mlg_dtype_name(dtype),
-                   mlg_dtype_name(t->dtype));
+  mlg_shape_errorf(err, input, -1, "input %d must be %s, got %s (convert it with cast(..., dtype=%s))",
+                   input, mlg_dtype_name(dtype), mlg_dtype_name(t->dtype), mlg_dtype_name(dtype));
   return -1;
 }
 
 int mlg_require_f32(const mlg_type *in, int n, mlg_shape_error *err) {
   for (int i = 0; i < n; i++)
     if (mlg_require_dtype(&in[i], i, MLG_F32, err)) return -1;
+  return 0;
+}
+
+int mlg_require_float(const mlg_type *in, int n, mlg_shape_error *err) {
+  for (int i = 0; i < n; i++) {
+    if (mlg_dtype_is_float(in[i].dtype)) continue;
+    mlg_shape_errorf(err, i, -1, "input %d must be f32 or f16, got %s (convert it with "
+                     "cast(..., dtype=f32))", i, mlg_dtype_name(in[i].dtype));
+    return -1;
+  }
+  return 0;
+}
+
+int mlg_require_numeric(const mlg_type *in, int n, mlg_shape_error *err) {
+  for (int i = 0; i < n; i++) {
+    if (in[i].dtype != MLG_BOOL) continue;
+    mlg_shape_errorf(err, i, -1, "input %d is bool, which has no arithmetic (convert it with "
+                     "cast(..., dtype=f32), or use the logical_* ops)", i);
+    return -1;
+  }
   return 0;
 }
 
@@ -176,6 +204,22 @@ int mlg_normalize_axes(mlg_attr *a, int attr, int rank, mlg_shape_error *err) {
     }
   }
   return 0;
+}
+
+int mlg_normalize_axis_attr(mlg_attr *attrs, int attr, const mlg_type *x, mlg_shape_error *err) {
+  int axis = mlg_normalize_axis(attrs[attr].ints[0], x->rank);
+  if (axis < 0) {
+    char s[128];
+    mlg_shape_errorf(err, -1, attr, "axis %lld is out of range for %s",
+                     (long long)attrs[attr].ints[0], mlg_type_format(x, s, sizeof s));
+    return -1;
+  }
+  attrs[attr].ints[0] = axis;
+  return axis;
+}
+
+void mlg_cost_per_input_element(const mlg_graph *g, int node, mlg_op_cost *out) {
+  out->flops = mlg_type_numel(&g->nodes[g->nodes[node].inputs[0]].type);
 }
 
 int mlg_require_bool(const mlg_attr *a, int attr, const char *name, mlg_shape_error *err) {

@@ -1,8 +1,9 @@
 /* slice.c — slice(x, starts=, ends=, axes=, steps=) with ONNX Slice semantics: negative
  * starts/ends count from the end, then clamp to the dim ([0, d] for positive steps, [0, d-1]
  * for starts and [-1, d-1] for ends with negative steps); axes default to 0..n-1, steps to 1.
- * Normalized to full rank: starts, ends, steps have one absolute entry per dim and axes is
- * [0, 1, ..., rank-1]; element i along a dim reads starts + i * steps. */
+ * Normalized to full rank: starts, ends, steps have one absolute entry per dim (an end before
+ * the front, for a negative step, as -(dim+1)) and axes is [0, 1, ..., rank-1]; element i along
+ * a dim reads starts + i * steps. */
 #include "op_util.h"
 #include "../lower_util.h"
 #include "templates/shape.h"
@@ -91,7 +92,10 @@ static int slice_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *
   }
   for (int d = 0; d < r; d++) {
     attrs[A_STARTS].ints[d] = st[d];
-    attrs[A_ENDS].ints[d] = en[d];
+    /* "Before the front" (negative steps) is stored as -(dim+1), which reads back as itself
+     * when the normalized attributes are printed as mlg text and checked again (-1 would be
+     * the last element). */
+    attrs[A_ENDS].ints[d] = en[d] < 0 ? -x->dims[d] - 1 : en[d];
     attrs[A_AXES].ints[d] = d;
     attrs[A_STEPS].ints[d] = sp[d];
   }

@@ -9,7 +9,7 @@ enum { A_AXIS };
 static int softmax_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                          mlg_shape_error *err) {
   if (mlg_require_f32(in, n_in, err)) return -1;
-  if (mlg_normalize_axis_attr(&attrs[A_AXIS], A_AXIS, &in[0], err)) return -1;
+  if (mlg_normalize_axis_attr(attrs, A_AXIS, &in[0], err) < 0) return -1;
   *out = in[0];
   return 0;
 }

@@ -1,10 +1,19 @@
-/* unary.c — elementwise ops of one f32 tensor: out[i] = f(x[i]), same type as x. */
+/* unary.c — elementwise ops of one tensor: out[i] = f(x[i]), same type as x. neg and abs take
+ * any number (integers wrap at their width: abs of i8 -128 is -128, as in PyTorch); the others
+ * are float math (f32, f16). */
 #include "op_util.h"
 #include "templates/elementwise.h"
 
 static int unary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                        mlg_shape_error *err) {
-  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_float(in, n_in, err)) return -1;
+  *out = in[0];
+  return 0;
+}
+
+static int numeric_unary_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
+                               mlg_shape_error *err) {
+  if (mlg_require_numeric(in, n_in, err)) return -1;
   *out = in[0];
   return 0;
 }
@@ -39,7 +48,7 @@ const mlg_op_def mlg_op_neg = {
   .cls = MLG_OPC_ELEMENTWISE,
   .min_inputs = 1,
   .max_inputs = 1,
-  .infer = unary_infer,
+  .infer = numeric_unary_infer,
   .scalar = neg_scalar,
   .algebra = { .operator_sym = '-', .involution = 1 },
   .input_names = "x",
@@ -47,7 +56,19 @@ const mlg_op_def mlg_op_neg = {
   .doc = "-x",
 };
 
-/* The unary ops that differ only in name, formula, summary and other frameworks' names. */
+const mlg_op_def mlg_op_abs = {
+  .name = "abs",
+  .cls = MLG_OPC_ELEMENTWISE,
+  .min_inputs = 1,
+  .max_inputs = 1,
+  .infer = numeric_unary_infer,
+  .scalar = abs_scalar,
+  .input_names = "x",
+  .shape_doc = "as x",
+  .doc = "|x|",
+};
+
+/* The float unary ops that differ only in name, formula, summary and other frameworks' names. */
 #define UNARY_OP(op, summary, foreign_names)                                                \
   const mlg_op_def mlg_op_##op = {                                                          \
     .name = #op,                                                                            \
@@ -61,7 +82,6 @@ const mlg_op_def mlg_op_neg = {
     .doc = summary,                                                                         \
     .foreign = foreign_names,                                                               \
   };
-UNARY_OP(abs, "|x|", NULL)
 UNARY_OP(exp, "e^x", NULL)
 UNARY_OP(log, "natural logarithm", NULL)
 UNARY_OP(sqrt, "square root", NULL)

@@ -10,7 +10,12 @@ import numpy as np
 from . import _native as N
 from ._weights import WeightsFile
 
-_DTYPES = {N.DTYPE_F32: np.dtype(np.float32), N.DTYPE_I32: np.dtype(np.int32)}
+# Each mlg dtype and the NumPy dtype whose bytes the runtime takes and gives (mlg.h: f16 as
+# binary16, bool as a 0/1 byte, i64 as int64 that must fit in 32 bits).
+_DTYPES = {N.DTYPE_F32: np.dtype(np.float32), N.DTYPE_I32: np.dtype(np.int32),
+           N.DTYPE_BOOL: np.dtype(np.bool_), N.DTYPE_I64: np.dtype(np.int64),
+           N.DTYPE_F16: np.dtype(np.float16), N.DTYPE_I8: np.dtype(np.int8),
+           N.DTYPE_U8: np.dtype(np.uint8)}
 _BUNDLE_MAGIC = b"MLGB"
 _INVALID_ARGUMENT = 1  # mlg_status MLG_ERR_INVALID_ARGUMENT, for mistakes found here
 
@@ -239,8 +244,8 @@ class Model:
     def run(self, inputs=None, /, **kwargs):
         """Runs the model on `inputs` (a dict of name to array, or keyword arguments) and
         returns its outputs as a dict of name to a new NumPy array, in declaration order.
-        Arrays of another dtype of the same kind are converted (float64 to float32); the shape
-        must be the input's."""
+        Arrays of another dtype of the same kind are converted (float64 to float32, int32 to
+        int64); the shape must be the input's."""
         given = dict(inputs or {})
         given.update(kwargs)
         names = [i.name for i in self.inputs]

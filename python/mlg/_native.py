@@ -8,8 +8,14 @@ import os
 
 MAX_DIMS = 8
 
+# mlg_dtype (runtime/include/mlg.h)
 DTYPE_F32 = 0
 DTYPE_I32 = 1
+DTYPE_BOOL = 2
+DTYPE_I64 = 3
+DTYPE_F16 = 4
+DTYPE_I8 = 5
+DTYPE_U8 = 6
 
 
 class DeviceInfo(ctypes.Structure):

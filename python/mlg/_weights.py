@@ -12,17 +12,26 @@ from collections.abc import Mapping
 import numpy as np
 
 
+# The NumPy dtypes mlg stores as they are, with their .safetensors names (runtime/dtype.c).
+_KEPT = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int32): "I32",
+         np.dtype(np.int64): "I64", np.dtype(np.int8): "I8", np.dtype(np.uint8): "U8",
+         np.dtype(np.bool_): "BOOL"}
+
+
 def _as_array(name, value):
     if hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy"):
         value = value.detach().cpu().numpy()  # a torch.Tensor (or anything shaped like one)
     a = np.asarray(value)
+    if a.dtype in _KEPT:
+        return np.ascontiguousarray(a)
     if a.dtype.kind == "f":
         return np.ascontiguousarray(a, dtype=np.float32)
     if a.dtype.kind in "iu":
         if a.size and (a.min() < -2**31 or a.max() >= 2**31):
             raise ValueError("weight '%s' holds integers outside int32" % name)
         return np.ascontiguousarray(a, dtype=np.int32)
-    raise ValueError("weight '%s' is %s; mlg weights are float32 or int32" % (name, a.dtype))
+    raise ValueError("weight '%s' is %s; mlg weights are float32, float16, int32, int64, int8, "
+                     "uint8 or bool" % (name, a.dtype))
 
 
 def write_safetensors(weights, path):
@@ -35,7 +44,7 @@ def write_safetensors(weights, path):
         if not isinstance(name, str):
             raise TypeError("weight names must be strings, got %r" % (name,))
         a = _as_array(name, value)
-        header[name] = {"dtype": "F32" if a.dtype == np.float32 else "I32",
+        header[name] = {"dtype": _KEPT[a.dtype],
                         "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         arrays.append(a)
         offset += a.nbytes

@@ -43,7 +43,15 @@ typedef enum mlg_status {
   MLG_ERR_OUT_OF_MEMORY      /* host or device allocation failed */
 } mlg_status;
 
-typedef enum mlg_dtype { MLG_DTYPE_F32 = 0, MLG_DTYPE_I32 = 1 } mlg_dtype;
+/* Element types, as a caller passes and receives them: f32 float, i32 int32_t, bool one byte
+ * (0 or 1; any nonzero byte reads as 1), i64 int64_t, f16 IEEE binary16 bits (uint16_t), i8
+ * int8_t, u8 uint8_t. Devices compute i64 as i32: mlg_session_set_input refuses an i64 value
+ * beyond 32 bits (naming the element), and outputs come back widened. f16 is stored as half
+ * and computed in float. */
+typedef enum mlg_dtype {
+  MLG_DTYPE_F32 = 0, MLG_DTYPE_I32 = 1, MLG_DTYPE_BOOL = 2, MLG_DTYPE_I64 = 3, MLG_DTYPE_F16 = 4,
+  MLG_DTYPE_I8 = 5, MLG_DTYPE_U8 = 6
+} mlg_dtype;
 
 typedef struct mlg_runtime mlg_runtime;
 typedef struct mlg_model mlg_model;
@@ -77,7 +85,7 @@ typedef struct mlg_tensor_info {
   mlg_dtype dtype;
   int rank;
   int64_t dims[MLG_MAX_DIMS];
-  size_t bytes;
+  size_t bytes;              /* what set_input / get_output take: elements × the dtype's size */
 } mlg_tensor_info;
 
 typedef struct mlg_runtime_options {
@@ -152,7 +160,9 @@ MLG_API mlg_status mlg_model_output_info(const mlg_model *model, int index, mlg_
 /* ---- session ---- */
 MLG_API mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session);
 MLG_API void       mlg_session_destroy(mlg_session *session);
-/* Copies `bytes` (must equal the input's size) into the session's staging memory. */
+/* Copies `bytes` (must equal the input's size, mlg_tensor_info.bytes) into the session's
+ * staging memory; an i64 input whose value does not fit in 32 bits is MLG_ERR_INVALID_ARGUMENT
+ * and leaves the input unset. */
 MLG_API mlg_status mlg_session_set_input(mlg_session *session, const char *name,
                                          const void *data, size_t bytes);
 /* Copies inputs to the device, runs every dispatch, copies outputs back; waits. Allocates

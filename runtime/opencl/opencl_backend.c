@@ -302,7 +302,7 @@ static mlg_status create_kernel(mlg_backend_session *s, uint32_t i) {
   }
   for (uint32_t a = 0; a < d->n_args; a++) {
     const mlgb_tensor *t = &b->tensors[d->args[a]];
-    cl_uint offset = (cl_uint)(t->offset / 4);
+    cl_uint offset = (cl_uint)mlgb_element_offset(t);
     err = clSetKernelArg(s->kernels[i], 2 * a, sizeof(cl_mem), &s->regions[t->region]);
     if (err == CL_SUCCESS) err = clSetKernelArg(s->kernels[i], 2 * a + 1, sizeof offset, &offset);
     if (err != CL_SUCCESS)

@@ -212,7 +212,7 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb) 
       vk->vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, m->layouts[d->n_args], 0, 1, &s->sets[i], 0,
                                   NULL);
       uint32_t off[MLG_VK_MAX_ARGS];
-      for (uint32_t a = 0; a < d->n_args; a++) off[a] = (uint32_t)(b->tensors[d->args[a]].offset / 4);
+      for (uint32_t a = 0; a < d->n_args; a++) off[a] = (uint32_t)mlgb_element_offset(&b->tensors[d->args[a]]);
       vk->vkCmdPushConstants(cb, m->layouts[d->n_args], VK_SHADER_STAGE_COMPUTE_BIT, 0, d->n_args * 4, off);
     }
     uint32_t q = 2 * s->n_recorded_dispatches;

@@ -21,3 +21,23 @@ static int build_relu(kir_module *m, kir_kernel **out) {
                        kir_var(b, v)));
   return kir_kernel_end(b, out);
 }
+
+/* Every storage type: y = bool and halves and bytes in, each loaded once and stored back. */
+static int build_storage(kir_module *m, kir_kernel **out) {
+  kir_builder *b = kir_kernel_begin(m, "k_storage", 64, 1, 1);
+  if (!b) return -1;
+  int h = kir_buffer_param(b, "h", KIR_F16, KIR_READ);
+  int c = kir_buffer_param(b, "c", KIR_BOOL, KIR_READ);
+  int s8 = kir_buffer_param(b, "s8", KIR_I8, KIR_READ);
+  int u8 = kir_buffer_param(b, "u8", KIR_U8, KIR_READ);
+  int yh = kir_buffer_param(b, "yh", KIR_F16, KIR_WRITE);
+  int yb = kir_buffer_param(b, "yb", KIR_BOOL, KIR_WRITE);
+  int yi = kir_buffer_param(b, "yi", KIR_I8, KIR_WRITE);
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, i, kir_global_id(b, 0));
+  kir_expr *sum = kir_bin(b, KIR_ADD, kir_load(b, s8, kir_var(b, i)), kir_load(b, u8, kir_var(b, i)));
+  kir_store(b, yh, kir_var(b, i), kir_bin(b, KIR_MUL, kir_load(b, h, kir_var(b, i)), kir_f32(b, 2)));
+  kir_store(b, yb, kir_var(b, i), kir_un(b, KIR_NOT, kir_load(b, c, kir_var(b, i))));
+  kir_store(b, yi, kir_var(b, i), sum);
+  return kir_kernel_end(b, out);
+}

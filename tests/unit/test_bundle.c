@@ -337,9 +337,10 @@ typedef struct corruption {
 } corruption;
 
 static void c_magic(uint8_t *b, size_t *n) { b[3] = 'X'; }
-static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 4); }
+static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 5); }
 static void c_version1(uint8_t *b, size_t *n) { wr32(b + 4, 1); }
 static void c_version2(uint8_t *b, size_t *n) { wr32(b + 4, 2); }
+static void c_version3(uint8_t *b, size_t *n) { wr32(b + 4, 3); }
 static void c_features(uint8_t *b, size_t *n) { wr64(b + 40, 6); }
 static void c_opencl_subgroups(uint8_t *b, size_t *n) { wr64(b + 40, MLGB_FEATURE_SUBGROUP_ARITH); }
 static void c_target(uint8_t *b, size_t *n) { wr32(b + 8, 7); }
@@ -387,7 +388,10 @@ static void c_numel_overflow(uint8_t *b, size_t *n) {
 static void c_size(uint8_t *b, size_t *n) { wr64(tensor_rec(b, 1) + 32, 44); }
 static void c_region(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 3) + 16, 3); }
 static void c_role_region(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 0) + 12, MLGB_ROLE_PARAM); }
-static void c_dtype(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 0) + 8, 5); }
+static void c_dtype(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 0) + 8, 7); }
+/* x (f32[1, 3], 12 bytes) read as bool: 3 bytes. */
+static void c_dtype_size(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 0) + 8, MLGB_BOOL); }
+static void c_region_size4(uint8_t *b, size_t *n) { wr64(b + sec_off(b, S_PLAN) + 16, 126); }
 static void c_duplicate(uint8_t *b, size_t *n) { memcpy(tensor_rec(b, 4), tensor_rec(b, 0), 8); }
 static void c_alignment(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_PLAN), 48); }
 /* A param turned intermediate: the weights section carries 48 bytes the table no longer embeds. */
@@ -399,11 +403,13 @@ static void c_module_range(uint8_t *b, size_t *n) { wr64(b + sec_off(b, S_MODULE
 static const corruption corruptions[] = {
   { "wrong magic", c_magic, 0, "not a bundle: magic is 'MLGX' (expected 'MLGB')" },
   { "wrong version", c_version, 0,
-    "bundle version 4 not supported by this runtime (expects 3); recompile with this mlgc" },
+    "bundle version 5 not supported by this runtime (expects 4); recompile with this mlgc" },
   { "version 1 (before required features)", c_version1, 1,
-    "bundle version 1 not supported by this runtime (expects 3); recompile with this mlgc" },
+    "bundle version 1 not supported by this runtime (expects 4); recompile with this mlgc" },
   { "version 2 (arguments per kernel)", c_version2, 1,
-    "bundle version 2 not supported by this runtime (expects 3); recompile with this mlgc" },
+    "bundle version 2 not supported by this runtime (expects 4); recompile with this mlgc" },
+  { "version 3 (f32 and i32 only)", c_version3, 1,
+    "bundle version 3 not supported by this runtime (expects 4); recompile with this mlgc" },
   { "unknown required features", c_features, 1,
     "bundle corrupt: requires unknown features 0x6; recompile with this mlgc" },
   { "OpenCL bundle requiring subgroups", c_opencl_subgroups, 1,
@@ -449,7 +455,9 @@ static const corruption corruptions[] = {
   { "size vs shape", c_size, 1, "tensor 1 'fc1.weight' has size 44 bytes, its shape needs 48" },
   { "region out of range", c_region, 1, "tensor 3 'h' has region 3 (must be < 3)" },
   { "role in wrong region", c_role_region, 1, "tensor 0 'x' is a param tensor in the io region (expected weights)" },
-  { "unknown dtype", c_dtype, 1, "tensor 0 'x' has unknown dtype 5" },
+  { "unknown dtype", c_dtype, 1, "tensor 0 'x' has unknown dtype 7" },
+  { "size vs dtype", c_dtype_size, 1, "tensor 0 'x' has size 12 bytes, its shape needs 3" },
+  { "region size not in words", c_region_size4, 1, "io region size 126 is not a multiple of 4 bytes" },
   { "duplicate names", c_duplicate, 1, "tensors 0 and 4 have the same name 'x'" },
   { "alignment not a power of two", c_alignment, 1, "alignment 48 is not a power of two" },
   { "weights size mismatch", c_weights_size, 1,

@@ -21,6 +21,7 @@
 
 #include "bundle.h"
 #include "compile.h"
+#include "dtype.h"
 #include "mlg.h"
 #include "tensor_file.h"
 
@@ -139,22 +140,29 @@ static int count_expected(const char *dir) {
   return n;
 }
 
-/* Compares one output elementwise; on mismatch fails the test with the worst element. */
-static void compare_output(const fixture_case *c, const char *out_name, const float *got,
-                           const float *want, size_t n, const int64_t *dims, int rank,
-                           double rtol, double atol) {
+/* Compares one output elementwise, both as `dtype` in host form (the .npy's); on mismatch fails
+ * the test with the worst element. Floats (f32, f16) within the tolerance (NaN where the
+ * reference has NaN, infinities exactly); integers and bools exactly. */
+static void compare_output(const fixture_case *c, const char *out_name, uint32_t dtype,
+                           const void *got, const void *want, size_t n, const int64_t *dims,
+                           int rank, double rtol, double atol) {
+  int exact = dtype != MLG_DT_F32 && dtype != MLG_DT_F16;
   size_t n_bad = 0, worst = 0;
   double worst_excess = -1.0;
   for (size_t i = 0; i < n; i++) {
-    double g = got[i], w = want[i];
+    double g = mlg_dtype_host_value(dtype, got, i), w = mlg_dtype_host_value(dtype, want, i);
     double allowed = atol + rtol * fabs(w);
     double excess;
-    if (isnan(w))
+    if (exact)
+      excess = g == w ? 0.0 : INFINITY;
+    else if (isnan(w))
       excess = isnan(g) ? 0.0 : INFINITY;
     else if (isinf(w))
       excess = (g == w) ? 0.0 : INFINITY;
     else if (!isfinite(g))
       excess = INFINITY;
+    else if (allowed == 0)
+      excess = g == w ? 0.0 : INFINITY; /* rtol = atol = 0: exact */
     else
       excess = fabs(g - w) / allowed;
     if (excess > 1.0) n_bad++;
@@ -169,11 +177,15 @@ static void compare_output(const fixture_case *c, const char *out_name, const fl
   if (n_bad == 0) return;
   char where[256];
   format_index(dims, rank, worst, where, sizeof where);
+  double g = mlg_dtype_host_value(dtype, got, worst), w = mlg_dtype_host_value(dtype, want, worst);
+  if (exact)
+    ck_abort_msg("%s: output '%s' (%s): %zu of %zu elements differ; first worst at %s (flat %zu): "
+                 "got %.17g, want %.17g", c->name, out_name, mlg_dtype_get(dtype)->name, n_bad, n,
+                 where, worst, g, w);
   ck_abort_msg("%s: output '%s': %zu of %zu elements outside rtol=%g atol=%g; worst at %s "
                "(flat %zu): got %.9g, want %.9g (|diff| %.3g, allowed %.3g)",
-               c->name, out_name, n_bad, n, rtol, atol, where, worst, (double)got[worst],
-               (double)want[worst], fabs((double)got[worst] - (double)want[worst]),
-               atol + rtol * fabs((double)want[worst]));
+               c->name, out_name, n_bad, n, rtol, atol, where, worst, g, w, fabs(g - w),
+               atol + rtol * fabs(w));
 }
 
 /* The device the suite runs on: $MLG_TEST_DEVICE ("cpu" = the first CPU device, PoCL;
@@ -265,8 +277,9 @@ static void set_inputs(const fixture_case *c, const mlg_model *model, mlg_sessio
     for (int d = 0; same && d < t.rank; d++) same = t.dims[d] == info.dims[d];
     if (!same) {
       mlg_tf_tensor_free(&t);
-      ck_abort_msg("%s: input '%s': model wants %s%s, %s holds %s", c->name, info.name,
-                   info.dtype == MLG_DTYPE_I32 ? "i32" : "f32", want_dims, path, got_dims);
+      ck_abort_msg("%s: input '%s': model wants %s%s, %s holds %s%s", c->name, info.name,
+                   mlg_dtype_get((uint32_t)info.dtype)->name, want_dims, path,
+                   mlg_dtype_get((uint32_t)t.dtype)->name, got_dims);
     }
     mlg_status st = mlg_session_set_input(session, info.name, t.data, t.size);
     mlg_tf_tensor_free(&t);
@@ -296,14 +309,16 @@ static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_ses
     char want_dims[128], got_dims[128];
     format_dims(want.dims, want.rank, want_dims, sizeof want_dims);
     format_dims(info.dims, info.rank, got_dims, sizeof got_dims);
-    int same = want.rank == info.rank && info.dtype == MLG_DTYPE_F32 && want.size == info.bytes;
+    int same = want.rank == info.rank && (int)want.dtype == (int)info.dtype &&
+               want.size == info.bytes;
     for (int d = 0; same && d < want.rank; d++) same = want.dims[d] == info.dims[d];
     if (!same) {
       mlg_tf_tensor_free(&want);
-      ck_abort_msg("%s: output '%s': model gives %s%s, reference is f32%s", c->name, info.name,
-                   info.dtype == MLG_DTYPE_I32 ? "i32" : "f32", got_dims, want_dims);
+      ck_abort_msg("%s: output '%s': model gives %s%s, reference is %s%s", c->name, info.name,
+                   mlg_dtype_get((uint32_t)info.dtype)->name, got_dims,
+                   mlg_dtype_get((uint32_t)want.dtype)->name, want_dims);
     }
-    float *got = malloc(info.bytes ? info.bytes : 1);
+    void *got = malloc(info.bytes ? info.bytes : 1);
     ck_assert_ptr_nonnull(got);
     mlg_status st = mlg_session_get_output(session, info.name, got, info.bytes);
     if (st != MLG_OK) {
@@ -311,8 +326,9 @@ static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_ses
       mlg_tf_tensor_free(&want);
       ck_abort_msg("%s: get_output '%s': %s", c->name, info.name, mlg_last_error());
     }
-    compare_output(c, info.name, got, want.data, info.bytes / sizeof(float), info.dims,
-                   info.rank, rtol, atol);
+    uint32_t dt = (uint32_t)info.dtype;
+    compare_output(c, info.name, dt, got, want.data, info.bytes / (size_t)mlg_dtype_get(dt)->host_bytes,
+                   info.dims, info.rank, rtol, atol);
     free(got);
     mlg_tf_tensor_free(&want);
   }

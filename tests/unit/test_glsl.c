@@ -799,7 +799,7 @@ START_TEST(test_subgroup_nodes) {
   ck_assert_int_eq(kir_eval(kir_subgroup_reduce(b, KIR_ADD, kir_f32(b, 1.0)), NULL, &out), -1);
   ck_assert(!kir_builder_failed(b));
   /* Misuse poisons the builder: another op, a vector, a bad builtin. */
-  ck_assert_ptr_null(kir_subgroup_reduce(b, KIR_MUL, kir_f32(b, 1.0)));
+  ck_assert_ptr_null(kir_subgroup_reduce(b, KIR_SUB, kir_f32(b, 1.0)));
   ck_assert(kir_builder_failed(b));
   ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
   b = kir_kernel_begin(m, "k_vec", 1, 1, 1);
@@ -884,6 +884,36 @@ START_TEST(test_compile_option_subgroups) {
 }
 END_TEST
 
+/* Storage types: packed uint words, helpers per buffer, atomics for the stores, the half
+ * rounding helper only where a half is stored; and shaderc takes it. */
+START_TEST(test_storage_types) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  ck_assert_int_eq(build_storage(m, &k), 0);
+  char *s = print_glsl(k);
+  FILE *dump = getenv("MLG_DUMP_GLSL") ? stderr : NULL;
+  if (dump) fputs(s, dump);
+  ck_assert_ptr_nonnull(strstr(s, "restrict readonly buffer B0 { uint h[]; };"));
+  ck_assert_ptr_nonnull(strstr(s, "restrict buffer B4 { uint yh[]; };")); /* not writeonly */
+  ck_assert_ptr_nonnull(strstr(s, "float mlg_ld_h(uint mlg_i) {\n"
+                                  "  vec2 mlg_h = unpackHalf2x16(h[mlg_i >> 1u]);"));
+  ck_assert_ptr_nonnull(strstr(s, "return bitfieldExtract(int(s8[mlg_i >> 2u]), int(mlg_i & 3u) * 8, 8);"));
+  ck_assert_ptr_nonnull(strstr(s, "return int(bitfieldExtract(u8[mlg_i >> 2u], int(mlg_i & 3u) * 8, 8));"));
+  ck_assert_ptr_nonnull(strstr(s, "atomicAnd(yh[mlg_i >> 1u], ~(0xFFFFu << mlg_s));"));
+  ck_assert_ptr_nonnull(strstr(s, "atomicOr(yh[mlg_i >> 1u], mlg_f16_bits(mlg_v) << mlg_s);"));
+  ck_assert_ptr_nonnull(strstr(s, "atomicOr(yb[mlg_i >> 2u], (mlg_v ? 1u : 0u) << mlg_s);"));
+  ck_assert_ptr_nonnull(strstr(s, "uint mlg_f16_bits(float v) {"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_st_yh(pc.off[4] + i, mlg_ld_h(pc.off[0] + i) * 2.0);\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_st_yi(pc.off[6] + i, mlg_ld_s8(pc.off[2] + i) + mlg_ld_u8(pc.off[3] + i));\n"));
+  free(s);
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  compile_ok(sc, k, "storage types");
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
 static Suite *glsl_suite(void) {
   Suite *s = suite_create("glsl");
   TCase *tc = tcase_create("printer");
@@ -891,6 +921,7 @@ static Suite *glsl_suite(void) {
   tcase_add_test(tc, test_text_mixed);
   tcase_add_test(tc, test_helpers_only_where_used);
   tcase_add_test(tc, test_vectors);
+  tcase_add_test(tc, test_storage_types);
   tcase_add_test(tc, test_vector_locals);
   tcase_add_test(tc, test_refuses_too_many_buffers_and_reserved_names);
   suite_add_tcase(s, tc);

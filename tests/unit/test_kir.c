@@ -45,6 +45,58 @@ START_TEST(test_print_relu) {
 END_TEST
 
 /* A reduction-shaped kernel: local array, loop, barrier, else-if chain, unroll hint. */
+/* Storage types: uchar/char/half buffers, bytes widened to int, halves through
+ * vload_half/vstore_half. */
+START_TEST(test_print_storage_types) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  ck_assert_int_eq(build_storage(m, &k), 0);
+  ck_assert_int_eq(k->buffers[0].elem.scalar, KIR_F16);
+  char *s = print_kernel(k);
+  ck_assert_str_eq(s,
+                   "__kernel __attribute__((reqd_work_group_size(64, 1, 1)))\n"
+                   "void k_storage(__global const half *restrict h, const uint h_off,\n"
+                   "    __global const uchar *restrict c, const uint c_off,\n"
+                   "    __global const char *restrict s8, const uint s8_off,\n"
+                   "    __global const uchar *restrict u8, const uint u8_off,\n"
+                   "    __global half *restrict yh, const uint yh_off,\n"
+                   "    __global uchar *restrict yb, const uint yb_off,\n"
+                   "    __global char *restrict yi, const uint yi_off) {\n"
+                   "  int i = (int)get_global_id(0);\n"
+                   "  vstore_half(vload_half(h_off + i, h) * 2.0f, yh_off + i, yh);\n"
+                   "  yb[yb_off + i] = (uchar)(!(c[c_off + i] != 0));\n"
+                   "  yi[yi_off + i] = (char)(convert_int(s8[s8_off + i]) + convert_int(u8[u8_off + i]));\n"
+                   "}\n");
+  free(s);
+  kir_module_free(m);
+}
+END_TEST
+
+/* Storage types hold values, never compute: no variable, local or vector of them. */
+START_TEST(test_storage_types_misuse) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "k", 1, 1, 1);
+  ck_assert_int_lt(kir_var_new(b, "v", kir_t(KIR_F16)), 0);
+  ck_assert(kir_builder_failed(b));
+  ck_assert_int_ne(kir_kernel_end(b, NULL), 0);
+  b = kir_kernel_begin(m, "k", 1, 1, 1);
+  int x = kir_buffer_param(b, "x", KIR_U8, KIR_READ);
+  ck_assert_ptr_null(kir_load_vec(b, x, kir_i32(b, 0), 4));
+  ck_assert_int_ne(kir_kernel_end(b, NULL), 0);
+  b = kir_kernel_begin(m, "k", 1, 1, 1);
+  x = kir_buffer_param(b, "x", KIR_I8, KIR_READ);
+  kir_expr *v = kir_load(b, x, kir_i32(b, 0));
+  ck_assert_int_eq(v->type.scalar, KIR_I32);
+  ck_assert_int_eq(kir_cast(b, kir_t(KIR_F16), v)->type.scalar, KIR_F32);
+  ck_assert_int_eq(kir_compute_scalar(KIR_U8), KIR_I32);
+  ck_assert_int_eq(kir_storage_bytes(KIR_F16), 2);
+  ck_assert_int_eq(kir_storage_bytes(KIR_BOOL), 1);
+  ck_assert_int_eq(kir_local_array(b, "l", KIR_I8, 4), -1);
+  ck_assert_int_ne(kir_kernel_end(b, NULL), 0);
+  kir_module_free(m);
+}
+END_TEST
+
 START_TEST(test_print_loops_locals) {
   kir_module *m = kir_module_new();
   kir_builder *b = kir_kernel_begin(m, "k1_sum", 64, 1, 1);
@@ -439,6 +491,8 @@ int main(void) {
   TCase *tc = tcase_create("kir");
   tcase_add_test(tc, test_print_relu);
   tcase_add_test(tc, test_print_loops_locals);
+  tcase_add_test(tc, test_print_storage_types);
+  tcase_add_test(tc, test_storage_types_misuse);
   tcase_add_test(tc, test_vector_locals_and_constructor);
   tcase_add_test(tc, test_print_precedence);
   tcase_add_test(tc, test_float_constants);

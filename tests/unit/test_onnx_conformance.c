@@ -14,8 +14,8 @@
  *                mlg does not have), listed
  *   failed       anything else: a compile error after a successful import, a run error, or a
  *                wrong value. The suite fails when any test fails.
- * Inputs that mlg cannot take at run time (not float32, or a float32 scalar such as Clip's
- * bounds) are bound as constants at import (mlg_onnx_options.const_inputs), as an exporter
+ * Inputs that mlg cannot take at run time (a dtype mlg does not have, or a scalar such as
+ * Clip's bounds) are bound as constants at import (mlg_onnx_options.const_inputs), as an exporter
  * writes them. The summary prints totals, per-op counts and the unsupported reasons by
  * frequency; MLG_ONNX_TESTS=TEXT|TEXT... runs the tests whose name contains one of them,
  * MLG_ONNX_VERBOSE=1 prints every test's result and time. MLG_ONNX_RUN=sample imports and
@@ -36,6 +36,7 @@
 
 #include "bundle.h"
 #include "compile.h"
+#include "dtype.h"
 #include "emit_mlg.h"
 #include "mlg.h"
 #include "onnx/onnx_file.h"
@@ -129,11 +130,44 @@ static int read_io(const char *dir, const char *kind, int k, mlg_arena *arena, i
   return ox_tensor_decode(arena, out->proto, &out->value, err, err_size);
 }
 
-static int compare(const ox_tensor *want, const float *got, char *msg, size_t size) {
+/* Whether input value v is fed at run time: not a scalar, and a dtype mlg has (float32 only
+ * with `float_only`, the retry for a model whose integer inputs are shapes or axes). */
+static int run_time_input(const ox_tensor *v, int float_only) {
+  mlg_ir_dtype dt;
+  if (float_only) return v->rank > 0 && v->dtype == OX_FLOAT;
+  return v->rank > 0 && ox_mlg_dtype(v->dtype, &dt) == 0;
+}
+
+/* v's values in host form of `dtype` (the API's: i64 8 bytes, f16 binary16 bits). */
+static void *host_values(const ox_tensor *v, mlg_ir_dtype dtype, size_t *out_size) {
+  size_t n = (size_t)v->numel, hb = (size_t)mlg_dtype_get((uint32_t)dtype)->host_bytes;
+  unsigned char *p = malloc(n ? n * hb : 1);
+  if (!p) return NULL;
+  for (size_t k = 0; k < n; k++) {
+    double x = ox_tensor_num(v, (int64_t)k);
+    unsigned char *e = p + k * hb;
+    switch (dtype) {
+    case MLG_F32: { float f = (float)x; memcpy(e, &f, 4); break; }
+    case MLG_F16: { uint16_t h = mlg_f32_to_f16((float)x); memcpy(e, &h, 2); break; }
+    case MLG_I32: { int32_t w = (int32_t)ox_tensor_int(v, (int64_t)k); memcpy(e, &w, 4); break; }
+    case MLG_I64: { int64_t q = ox_tensor_int(v, (int64_t)k); memcpy(e, &q, 8); break; }
+    default: e[0] = (unsigned char)ox_tensor_int(v, (int64_t)k); break; /* bool, i8, u8 */
+    }
+  }
+  *out_size = n * hb;
+  return p;
+}
+
+/* Compares an output of `dtype` (host form) with the test's: floats within the tolerance,
+ * integers and bools exactly. */
+static int compare(const ox_tensor *want, mlg_ir_dtype dtype, const void *got, char *msg,
+                   size_t size) {
   const double rtol = 1e-3, atol = 1e-5;
+  int exact = !mlg_dtype_is_float(dtype);
   for (int64_t i = 0; i < want->numel; i++) {
-    double w = ox_tensor_num(want, i), g = got[i];
-    int ok = isnan(w) ? isnan(g) : isinf(w) ? g == w : isfinite(g) && fabs(g - w) <= atol + rtol * fabs(w);
+    double w = ox_tensor_num(want, i), g = mlg_dtype_host_value((uint32_t)dtype, got, (size_t)i);
+    int ok = exact ? g == w
+             : isnan(w) ? isnan(g) : isinf(w) ? g == w : isfinite(g) && fabs(g - w) <= atol + rtol * fabs(w);
     if (!ok) {
       snprintf(msg, size, "element %lld of %lld: got %.9g, want %.9g", (long long)i,
                (long long)want->numel, g, w);
@@ -154,7 +188,8 @@ static void run_test(const char *dir, node_test *t) {
   io_tensor ins[MAX_IO], outs[MAX_IO];
   int n_ins = 0, n_outs = 0;
   mlg_onnx_const_input consts[MAX_IO];
-  int n_consts = 0;
+  const char *in_names[MAX_IO];
+  int float_only = 0;
   mlg_graph *graph = NULL;
   mlg_pipeline p;
   memset(&p, 0, sizeof p);
@@ -189,9 +224,7 @@ static void run_test(const char *dir, node_test *t) {
       set_detail(t, R_UNSUPPORTED, "an input: %s", err);
       goto done;
     }
-    const ox_tensor *v = &ins[n_ins].value;
-    if (v->dtype != OX_FLOAT || v->rank == 0)
-      consts[n_consts++] = (mlg_onnx_const_input){.name = name, .value = ins[n_ins].proto};
+    in_names[n_ins] = name;
     n_ins++;
   }
   for (size_t k = 0; g && k < g->n_output && n_outs < MAX_IO; k++) {
@@ -203,30 +236,45 @@ static void run_test(const char *dir, node_test *t) {
     n_outs++;
   }
 
-  FILE *log_stream = open_memstream(&log, &log_size);
-  if (!log_stream) {
-    set_detail(t, R_FAILED, "open_memstream failed");
-    goto done;
+  /* Inputs of every dtype mlg has are fed at run time; when the import needs the integer ones
+   * known (shapes, axes, indices), it is tried again with them bound, as an exporter writes them. */
+  int imported = 0, compiled = 0;
+  for (;;) {
+    int n_consts = 0, retry = 0;
+    for (int k = 0; k < n_ins; k++) {
+      if (!run_time_input(&ins[k].value, float_only))
+        consts[n_consts++] = (mlg_onnx_const_input){.name = in_names[k], .value = ins[k].proto};
+      else if (!float_only && ins[k].value.dtype != OX_FLOAT)
+        retry = 1;
+    }
+    free(log);
+    log = NULL;
+    FILE *log_stream = open_memstream(&log, &log_size);
+    if (!log_stream) {
+      set_detail(t, R_FAILED, "open_memstream failed");
+      goto done;
+    }
+    mlg_source src;
+    mlg_source_from_memory(&src, "model.onnx", "", 0);
+    mlg_diag diag;
+    mlg_diag_init(&diag, &src, log_stream);
+    diag.max_errors = 0;
+    mlg_onnx_options io = {.n_const_inputs = n_consts, .const_inputs = consts};
+    imported = mlg_onnx_import(bytes, size, "model.onnx", &io, &diag, &graph) == 0;
+    if (imported) {
+      mlg_compile_options opt;
+      memset(&opt, 0, sizeof opt);
+      opt.target = g_target;
+      opt.opt_level = 2;
+      opt.subgroups = 0;
+      compiled = mlg_pipeline_run_graph(graph, &opt, MLG_STAGE_BUNDLE, &diag, &p) == 0;
+      graph = NULL; /* owned by p */
+    }
+    fclose(log_stream);
+    mlg_source_free(&src);
+    if (imported || !retry) break;
+    float_only = 1;
   }
-  mlg_source src;
-  mlg_source_from_memory(&src, "model.onnx", "", 0);
-  mlg_diag diag;
-  mlg_diag_init(&diag, &src, log_stream);
-  diag.max_errors = 0;
-  mlg_onnx_options io = {.n_const_inputs = n_consts, .const_inputs = consts};
-  int imported = mlg_onnx_import(bytes, size, "model.onnx", &io, &diag, &graph) == 0;
-  int compiled = 0;
-  if (imported) {
-    mlg_compile_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.target = g_target;
-    opt.opt_level = 2;
-    opt.subgroups = 0;
-    compiled = mlg_pipeline_run_graph(graph, &opt, MLG_STAGE_BUNDLE, &diag, &p) == 0;
-    graph = NULL; /* owned by p */
-  }
-  fclose(log_stream);
-  mlg_source_free(&src);
   if (!imported) {
     first_reason(log ? log : "", t->detail, sizeof t->detail);
     t->r = R_UNSUPPORTED;
@@ -251,13 +299,22 @@ static void run_test(const char *dir, node_test *t) {
   int next = 0;
   for (int i = 0; i < gr->n_nodes; i++) {
     if (gr->nodes[i].kind != MLG_NODE_INPUT) continue;
-    while (next < n_ins && (ins[next].value.dtype != OX_FLOAT || ins[next].value.rank == 0)) next++;
+    while (next < n_ins && !run_time_input(&ins[next].value, float_only)) next++;
     if (next >= n_ins) {
       set_detail(t, R_FAILED, "the graph has more inputs than the test");
       goto done;
     }
     const ox_tensor *v = &ins[next++].value;
-    st = mlg_session_set_input(session, gr->nodes[i].name, v->f, sizeof(float) * (size_t)v->numel);
+    size_t bytes = 0;
+    void *host = host_values(v, gr->nodes[i].type.dtype, &bytes);
+    if (!host) goto done;
+    st = mlg_session_set_input(session, gr->nodes[i].name, host, bytes);
+    free(host);
+    if (st != MLG_OK && gr->nodes[i].type.dtype == MLG_I64) {
+      /* mlg computes int64 as int32: values beyond it are refused, with their index. */
+      set_detail(t, R_UNSUPPORTED, "input %s: %s", gr->nodes[i].name, mlg_last_error());
+      goto done;
+    }
     if (st != MLG_OK) {
       set_detail(t, R_FAILED, "set_input %s: %s", gr->nodes[i].name, mlg_last_error());
       goto done;
@@ -280,12 +337,16 @@ static void run_test(const char *dir, node_test *t) {
                  (long long)mlg_type_numel(type), type->rank, (long long)want->numel, want->rank);
       goto done;
     }
-    float *got = malloc(sizeof(float) * (size_t)(want->numel ? want->numel : 1));
+    size_t bytes = (size_t)want->numel * (size_t)mlg_dtype_get((uint32_t)type->dtype)->host_bytes;
+    void *got = malloc(bytes ? bytes : 1);
     if (!got) goto done;
-    st = mlg_session_get_output(session, gr->outputs[o].name, got, sizeof(float) * (size_t)want->numel);
+    st = mlg_session_get_output(session, gr->outputs[o].name, got, bytes);
     char msg[256];
     int bad = st != MLG_OK ? (snprintf(msg, sizeof msg, "get_output: %s", mlg_last_error()), 1)
-                           : compare(want, got, msg, sizeof msg) != 0;
+              : ox_onnx_dtype(type->dtype) != want->dtype
+                  ? (snprintf(msg, sizeof msg, "it is %s, the test's is %s", mlg_dtype_name(type->dtype),
+                              ox_dtype_name(want->dtype)), 1)
+                  : compare(want, type->dtype, got, msg, sizeof msg) != 0;
     free(got);
     if (bad) {
       set_detail(t, R_FAILED, "output %d (%s): %s", o, gr->outputs[o].name, msg);

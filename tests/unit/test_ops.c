@@ -9,11 +9,20 @@
 #include "op.h"
 #include "ops/op_util.h"
 
-/* "f32[1, 784]" / "i32[]" → mlg_type. */
+/* "f32[1, 784]" / "i32[]" / "bool[2]" → mlg_type. */
 static mlg_type ty(const char *spec) {
-  mlg_type t = { .dtype = strncmp(spec, "i32", 3) == 0 ? MLG_I32 : MLG_F32 };
+  mlg_type t = { .dtype = MLG_F32 };
   const char *p = strchr(spec, '[');
   ck_assert_ptr_nonnull(p);
+  int found = 0;
+  for (int d = 0; d < MLG_N_DTYPES && !found; d++) {
+    const char *name = mlg_dtype_name((mlg_ir_dtype)d);
+    if (strlen(name) == (size_t)(p - spec) && strncmp(spec, name, strlen(name)) == 0) {
+      t.dtype = (mlg_ir_dtype)d;
+      found = 1;
+    }
+  }
+  ck_assert_msg(found, "dtype of %s", spec);
   p++;
   while (*p && *p != ']') {
     char *end;
@@ -182,7 +191,35 @@ START_TEST(test_elementwise) {
   call_init(&c, "pow");
   ck_assert_int_ne(run(&c, 2, "f32[2]", "i32[2]"), 0);
   ck_assert_int_eq(c.err.input, 1);
-  ck_assert_str_eq(c.err.msg, "input 1 must be f32, got i32");
+  ck_assert_str_eq(c.err.msg, "input 1 is i32 but input 0 is f32; mlg does not mix them: convert "
+                              "one with cast(..., dtype=f32)");
+  ck_assert_int_ne(run(&c, 2, "i32[2]", "i32[2]"), 0); /* no integer pow, nor division */
+  ck_assert_str_eq(c.err.msg, "input 0 must be f32 or f16, got i32 (convert it with "
+                              "cast(..., dtype=f32))");
+  /* Promotions: f16 with f32, and integer types, mix (language.md); bool has no arithmetic. */
+  call_init(&c, "add");
+  run_rc = run(&c, 2, "f16[2]", "f32[3, 2]");
+  ASSERT_OK(c, "f32[3, 2]");
+  run_rc = run(&c, 2, "f16[2]", "f16[2]");
+  ASSERT_OK(c, "f16[2]");
+  run_rc = run(&c, 2, "i8[2]", "u8[2]");
+  ASSERT_OK(c, "i32[2]");
+  run_rc = run(&c, 2, "i32[2]", "i64[2]");
+  ASSERT_OK(c, "i64[2]");
+  run_rc = run(&c, 2, "u8[2]", "u8[2]");
+  ASSERT_OK(c, "u8[2]");
+  ck_assert_int_ne(run(&c, 2, "bool[2]", "bool[2]"), 0);
+  ck_assert_str_eq(c.err.msg, "input 0 is bool, which has no arithmetic (convert it with "
+                              "cast(..., dtype=f32), or use the logical_* ops)");
+  ck_assert_int_ne(run(&c, 2, "f16[2]", "i64[2]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  call_init(&c, "neg");
+  run_rc = run(&c, 1, "i8[3]");
+  ASSERT_OK(c, "i8[3]");
+  call_init(&c, "exp");
+  run_rc = run(&c, 1, "f16[3]");
+  ASSERT_OK(c, "f16[3]");
+  ck_assert_int_ne(run(&c, 1, "i32[3]"), 0);
   call_init(&c, "gelu");
   run_rc = run(&c, 1, "f32[7, 3]");
   ASSERT_OK(c, "f32[7, 3]");
@@ -219,6 +256,75 @@ START_TEST(test_elementwise) {
   set(&c, "lo", flt(7));
   ck_assert_int_ne(run(&c, 1, "f32[2]"), 0);
   ck_assert_str_eq(c.err.msg, "lo (7) is greater than hi (6)");
+}
+END_TEST
+
+/* Comparisons, logic, where, cast, argmax/argmin: what dtypes they take and give. */
+START_TEST(test_types_ops) {
+  call c;
+  int run_rc;
+  call_init(&c, "less");
+  run_rc = run(&c, 2, "f32[2, 1, 4]", "f32[3, 1]");
+  ASSERT_OK(c, "bool[2, 3, 4]");
+  run_rc = run(&c, 2, "u8[4]", "i32[]");
+  ASSERT_OK(c, "bool[4]");
+  run_rc = run(&c, 2, "bool[4]", "bool[4]");
+  ASSERT_OK(c, "bool[4]");
+  ck_assert_int_ne(run(&c, 2, "f32[4]", "bool[4]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_uint_eq(c.def->same_dtype, 3);
+
+  call_init(&c, "logical_xor");
+  run_rc = run(&c, 2, "bool[2, 3]", "bool[3]");
+  ASSERT_OK(c, "bool[2, 3]");
+  ck_assert_int_ne(run(&c, 2, "bool[3]", "f32[3]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_str_eq(c.err.msg, "input 1 must be bool, got f32 (make one with a comparison, e.g. "
+                              "not_equal(x, 0), or cast(x, dtype=bool))");
+  call_init(&c, "logical_not");
+  run_rc = run(&c, 1, "bool[]");
+  ASSERT_OK(c, "bool[]");
+
+  call_init(&c, "where");
+  run_rc = run(&c, 3, "bool[4, 1]", "f32[3, 1, 5]", "f32[5]");
+  ASSERT_OK(c, "f32[3, 4, 5]");
+  run_rc = run(&c, 3, "bool[2]", "f16[2]", "f32[]");
+  ASSERT_OK(c, "f32[2]");
+  run_rc = run(&c, 3, "bool[2]", "i8[2]", "i8[2]");
+  ASSERT_OK(c, "i8[2]");
+  ck_assert_int_ne(run(&c, 3, "f32[2]", "f32[2]", "f32[2]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+  ck_assert_int_ne(run(&c, 3, "bool[2]", "f32[2]", "i32[2]"), 0);
+  ck_assert_int_eq(c.err.input, 2);
+  ck_assert_uint_eq(c.def->same_dtype, 6);
+
+  call_init(&c, "cast");
+  set(&c, "dtype", (mlg_attr){.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_U8}});
+  run_rc = run(&c, 1, "f32[2, 3]");
+  ASSERT_OK(c, "u8[2, 3]");
+  run_rc = run(&c, 1, "bool[]");
+  ASSERT_OK(c, "u8[]");
+  set(&c, "dtype", (mlg_attr){.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_N_DTYPES}});
+  ck_assert_int_ne(run(&c, 1, "f32[2]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+
+  call_init(&c, "argmax");
+  run_rc = run(&c, 1, "f32[3, 4, 5]");
+  ASSERT_OK(c, "i32[3, 4]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 2);
+  set(&c, "axis", one(-2));
+  set(&c, "keepdims", one(1));
+  run_rc = run(&c, 1, "u8[3, 4, 5]");
+  ASSERT_OK(c, "i32[3, 1, 5]");
+  ck_assert_int_eq(get(&c, "axis")->ints[0], 1);
+  call_init(&c, "argmin");
+  run_rc = run(&c, 1, "i64[7]");
+  ASSERT_OK(c, "i32[]");
+  ck_assert_int_ne(run(&c, 1, "bool[7]"), 0);
+  ck_assert_int_ne(run(&c, 1, "f32[]"), 0);
+  set(&c, "axis", one(3));
+  ck_assert_int_ne(run(&c, 1, "f32[2, 2]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
 }
 END_TEST
 
@@ -665,7 +771,8 @@ START_TEST(test_concat_gather_squeeze) {
   ASSERT_OK(c, "f32[10]");
   ck_assert_int_ne(run(&c, 2, "f32[10, 4]", "f32[2]"), 0);
   ck_assert_int_eq(c.err.input, 1);
-  ck_assert_str_eq(c.err.msg, "input 1 must be i32, got f32");
+  ck_assert_str_eq(c.err.msg, "input 1 (the indices) must be i32 or i64, got f32 (convert it "
+                              "with cast(..., dtype=i32))");
 
   call_init(&c, "squeeze");
   run_rc = run(&c, 1, "f32[1, 3, 1, 4]");
@@ -719,7 +826,7 @@ START_TEST(test_slice) {
   set(&c, "steps", ints(1, -1LL));
   run_rc = run(&c, 1, "f32[6]");
   ASSERT_OK(c, "f32[6]");
-  ck_assert(get(&c, "starts")->ints[0] == 5 && get(&c, "ends")->ints[0] == -1);
+  ck_assert(get(&c, "starts")->ints[0] == 5 && get(&c, "ends")->ints[0] == -7); /* -(6+1) */
 
   call_init(&c, "slice"); /* step 2 rounds up; step 3 from 1 to 8 → 1, 4, 7 */
   set(&c, "starts", ints(2, 0LL, 1LL));
@@ -891,6 +998,7 @@ int main(void) {
   TCase *tc = tcase_create("shape_rules");
   tcase_add_test(tc, test_registry);
   tcase_add_test(tc, test_elementwise);
+  tcase_add_test(tc, test_types_ops);
   tcase_add_test(tc, test_matmul);
   tcase_add_test(tc, test_conv2d);
   tcase_add_test(tc, test_pool);

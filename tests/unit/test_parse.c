@@ -56,6 +56,7 @@ static void shape(const mlg_expr *e, char *buf, size_t cap) {
   case MLG_EXPR_INT: snprintf(buf + n, cap - n, "%lld", (long long)e->int_value); break;
   case MLG_EXPR_FLOAT: snprintf(buf + n, cap - n, "%s", e->text); break;
   case MLG_EXPR_BOOL: snprintf(buf + n, cap - n, "%s", e->int_value ? "true" : "false"); break;
+  case MLG_EXPR_DTYPE: snprintf(buf + n, cap - n, "<dtype %d>", (int)e->int_value); break;
   case MLG_EXPR_NAME: snprintf(buf + n, cap - n, "%s", e->text); break;
   case MLG_EXPR_UNARY:
     snprintf(buf + n, cap - n, "(%c", e->op);

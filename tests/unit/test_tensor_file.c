@@ -2,11 +2,13 @@
  * numpy and the safetensors package (tests/data/tf_*), and a catalogue of malformed files
  * (tests/data/bad/, made by tools/make_bad_tensor_files.py), each with its expected message. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dtype.h"
 #include "tensor_file.h"
 
 #define DATA_DIR MLG_SOURCE_DIR "/tests/data"
@@ -76,6 +78,110 @@ START_TEST(npy_numpy_i32_2d) {
   ck_assert_int_eq(t.dims[1], 3);
   for (int i = 0; i < 6; i++) ck_assert_int_eq(i32_at(&t, (size_t)i), i - 2);
   mlg_tf_tensor_free(&t);
+}
+END_TEST
+
+/* The other dtypes, as numpy and the safetensors package write them (make_bad_tensor_files.py):
+ * the bytes of each, in file order. */
+typedef struct dtype_file {
+  const char *name;
+  mlg_tf_dtype dtype;
+  int rank;
+  int64_t dims[2];
+  size_t size;
+  const void *bytes;
+} dtype_file;
+
+static const uint8_t bool_bytes[] = {1, 0, 1, 0, 0, 1};
+static const int64_t i64_vals[] = {-3, 0, 2147483647, -2147483648LL, 7};
+static const uint16_t f16_bits[] = {0x3E00, 0x8000, 0x7BFF, 0x0001, 0x7C00};
+static const int8_t i8_vals[] = {-128, -1, 0, 127};
+static const uint8_t u8_vals[] = {0, 1, 128, 255};
+static const dtype_file dtype_files[] = {
+  {"bool", MLG_TF_BOOL, 2, {2, 3}, 6, bool_bytes},
+  {"i64", MLG_TF_I64, 1, {5}, 40, i64_vals},
+  {"f16", MLG_TF_F16, 1, {5}, 10, f16_bits},
+  {"i8", MLG_TF_I8, 1, {4}, 4, i8_vals},
+  {"u8", MLG_TF_U8, 2, {2, 2}, 4, u8_vals},
+};
+
+static void check_dtype_file(const mlg_tf_tensor *t, const dtype_file *want) {
+  ck_assert_int_eq(t->dtype, want->dtype);
+  ck_assert_int_eq(t->rank, want->rank);
+  for (int d = 0; d < want->rank; d++) ck_assert_int_eq(t->dims[d], want->dims[d]);
+  ck_assert_uint_eq(t->size, want->size);
+  ck_assert_mem_eq(t->data, want->bytes, want->size);
+}
+
+START_TEST(npy_numpy_dtypes) {
+  for (size_t k = 0; k < sizeof dtype_files / sizeof dtype_files[0]; k++) {
+    char p[512], file[64];
+    snprintf(file, sizeof file, "tf_%s.npy", dtype_files[k].name);
+    data_path(p, sizeof p, file);
+    mlg_tf_tensor t;
+    ck_assert_msg(mlg_npy_read_file(p, &t, err, sizeof err) == 0, "%s", err);
+    check_dtype_file(&t, &dtype_files[k]);
+    /* Written back, it reads the same. */
+    char q[512];
+    tmp_path(q, sizeof q, "dt.npy");
+    ck_assert_msg(mlg_npy_write_file(q, &t, err, sizeof err) == 0, "%s", err);
+    mlg_tf_tensor u;
+    ck_assert_msg(mlg_npy_read_file(q, &u, err, sizeof err) == 0, "%s", err);
+    check_dtype_file(&u, &dtype_files[k]);
+    mlg_tf_tensor_free(&u);
+    mlg_tf_tensor_free(&t);
+    unlink(q);
+  }
+}
+END_TEST
+
+/* The dtype table: names, sizes, the i64 narrowing and its refusal, half rounding. */
+START_TEST(dtype_conversions) {
+  ck_assert_str_eq(mlg_dtype_get(MLG_DT_BOOL)->name, "bool");
+  ck_assert_int_eq(mlg_dtype_get(MLG_DT_I64)->host_bytes, 8);
+  ck_assert_int_eq(mlg_dtype_get(MLG_DT_I64)->storage_bytes, 4);
+  ck_assert_ptr_null(mlg_dtype_get(MLG_DT_COUNT));
+  ck_assert_int_eq(mlg_dtype_by_name("u8"), MLG_DT_U8);
+  ck_assert_int_eq(mlg_dtype_by_name("f64"), -1);
+  int32_t st[5];
+  int64_t back[5];
+  size_t bad = 0;
+  int64_t bad_value = 0;
+  ck_assert_int_eq(mlg_dtype_to_storage(MLG_DT_I64, i64_vals, st, 5, &bad, &bad_value), 0);
+  ck_assert_int_eq(st[2], 2147483647);
+  ck_assert_int_eq(st[3], INT32_MIN);
+  mlg_dtype_from_storage(MLG_DT_I64, st, back, 5);
+  ck_assert_mem_eq(back, i64_vals, sizeof back);
+  int64_t big[3] = {1, -2147483649LL, 5};
+  ck_assert_int_eq(mlg_dtype_to_storage(MLG_DT_I64, big, st, 3, &bad, &bad_value), -1);
+  ck_assert_uint_eq(bad, 1);
+  ck_assert_int_eq(bad_value, -2147483649LL);
+  uint8_t b[3] = {0, 2, 255}, bs[3];
+  ck_assert_int_eq(mlg_dtype_to_storage(MLG_DT_BOOL, b, bs, 3, NULL, NULL), 0);
+  ck_assert_int_eq(bs[0], 0);
+  ck_assert_int_eq(bs[1], 1);
+  ck_assert_int_eq(bs[2], 1);
+  /* Half: exact values, ties to even, overflow, subnormals, NaN, and back. */
+  ck_assert_uint_eq(mlg_f32_to_f16(1.5f), 0x3E00);
+  ck_assert_uint_eq(mlg_f32_to_f16(65504.0f), 0x7BFF);
+  ck_assert_uint_eq(mlg_f32_to_f16(65520.0f), 0x7C00);             /* rounds up to inf */
+  ck_assert_uint_eq(mlg_f32_to_f16(65519.0f), 0x7BFF);
+  ck_assert_uint_eq(mlg_f32_to_f16(1.0f + 1.0f / 2048), 0x3C00);   /* tie, to even */
+  ck_assert_uint_eq(mlg_f32_to_f16(1.0f + 3.0f / 2048), 0x3C02);   /* tie, to even (up) */
+  ck_assert_uint_eq(mlg_f32_to_f16(0x1p-24f), 0x0001);
+  ck_assert_uint_eq(mlg_f32_to_f16(0x1p-25f), 0x0000);             /* tie, to even (zero) */
+  ck_assert_uint_eq(mlg_f32_to_f16(0x1.8p-25f), 0x0001);
+  ck_assert_uint_eq(mlg_f32_to_f16(-0.0f), 0x8000);
+  ck_assert_uint_eq(mlg_f32_to_f16(-INFINITY), 0xFC00);
+  ck_assert_uint_eq(mlg_f32_to_f16(NAN) & 0x7E00, 0x7E00);
+  ck_assert_float_eq(mlg_f16_to_f32(0x0001), 0x1p-24f);
+  ck_assert_float_eq(mlg_f16_to_f32(0x03FF), 1023 * 0x1p-24f);
+  ck_assert_float_eq(mlg_f16_to_f32(0xC000), -2.0f);
+  ck_assert(isnan(mlg_f16_to_f32(0x7E00)));
+  for (uint32_t h = 0; h < 0x10000; h++) { /* every finite half survives a round trip */
+    if ((h & 0x7C00) == 0x7C00) continue;
+    ck_assert_uint_eq(mlg_f32_to_f16(mlg_f16_to_f32((uint16_t)h)), h);
+  }
 }
 END_TEST
 
@@ -236,7 +342,8 @@ static const struct { const char *file, *message; } bad_npy[] = {
   { "big_endian.npy", "big-endian dtype '>f4' not supported" },
   { "fortran_order.npy", "fortran_order True not supported" },
   { "object_dtype.npy", "object dtype '|O' not supported" },
-  { "float64.npy", "float64.npy: dtype '<f8' not supported; save as float32" },
+  { "float64.npy", "float64.npy: dtype '<f8' not supported; save as float32 (mlg also reads float16, "
+                   "int32, int64, int8, uint8 and bool)" },
   { "structured.npy", "structured dtype not supported" },
   { "data_truncated.npy", "data truncated: shape (2, 3) needs 24 bytes, file has 8" },
   { "trailing_bytes.npy", "4 trailing bytes after the data" },
@@ -296,6 +403,31 @@ START_TEST(st_from_safetensors_package) {
   ck_assert_ptr_null(mlg_safetensors_find(&f, "__metadata__"));
   mlg_safetensors_free(&f);
   ck_assert_int_eq(f.n_tensors, 0);
+}
+END_TEST
+
+START_TEST(st_dtypes_from_safetensors_package) {
+  char p[512];
+  data_path(p, sizeof p, "tf_dtypes.safetensors");
+  mlg_safetensors f;
+  ck_assert_msg(mlg_safetensors_read_file(p, &f, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(f.n_tensors, 5);
+  for (size_t k = 0; k < sizeof dtype_files / sizeof dtype_files[0]; k++) {
+    const mlg_tf_tensor *t = mlg_safetensors_find(&f, dtype_files[k].name);
+    ck_assert_msg(t != NULL, "%s missing", dtype_files[k].name);
+    check_dtype_file(t, &dtype_files[k]);
+  }
+  /* Written back, it reads the same. */
+  char q[512];
+  tmp_path(q, sizeof q, "dt.safetensors");
+  ck_assert_msg(mlg_safetensors_write_file(q, f.tensors, f.n_tensors, err, sizeof err) == 0, "%s", err);
+  mlg_safetensors g;
+  ck_assert_msg(mlg_safetensors_read_file(q, &g, err, sizeof err) == 0, "%s", err);
+  for (size_t k = 0; k < sizeof dtype_files / sizeof dtype_files[0]; k++)
+    check_dtype_file(mlg_safetensors_find(&g, dtype_files[k].name), &dtype_files[k]);
+  mlg_safetensors_free(&g);
+  mlg_safetensors_free(&f);
+  unlink(q);
 }
 END_TEST
 
@@ -382,7 +514,7 @@ static const struct { const char *file, *message; } bad_st[] = {
   { "bad_escape.safetensors", "bad JSON header: bad escape in string" },
   { "bad_utf8.safetensors", "invalid UTF-8 in string" },
   { "deep_nesting.safetensors", "nesting deeper than 32 levels" },
-  { "f64.safetensors", "tensor 'a' has dtype 'F64'; only F32 and I32 are supported" },
+  { "f64.safetensors", "tensor 'a' has dtype 'F64'; mlg reads F32, F16, I32, I64, I8, U8 and BOOL" },
   { "offsets_out_of_range.safetensors", "data_offsets [8, 16] out of range: the data buffer has 8 bytes" },
   { "overlap.safetensors", "data of tensors 'a' and 'b' overlap" },
   { "unordered.safetensors", "data_offsets [8, 0] are unordered" },
@@ -442,6 +574,8 @@ static Suite *tensor_file_suite(void) {
   TCase *npy = tcase_create("npy");
   tcase_add_test(npy, npy_numpy_f32_1d);
   tcase_add_test(npy, npy_numpy_i32_2d);
+  tcase_add_test(npy, npy_numpy_dtypes);
+  tcase_add_test(npy, dtype_conversions);
   tcase_add_test(npy, npy_numpy_scalar);
   tcase_add_test(npy, npy_numpy_4d);
   tcase_add_test(npy, npy_numpy_v2_v3);
@@ -455,6 +589,7 @@ static Suite *tensor_file_suite(void) {
   TCase *st = tcase_create("safetensors");
   tcase_add_test(st, st_from_safetensors_package);
   tcase_add_test(st, st_round_trip);
+  tcase_add_test(st, st_dtypes_from_safetensors_package);
   tcase_add_test(st, st_empty_file_round_trip);
   tcase_add_test(st, st_write_rejects_invalid);
   tcase_add_loop_test(st, st_bad_catalogue, 0, (int)(sizeof bad_st / sizeof bad_st[0]));

@@ -1,0 +1,67 @@
+/* argreduce.c — argmax / argmin along an axis (see argreduce.h). */
+#include "argreduce.h"
+
+#include "kt_util.h"
+
+#define INDEX_LIMIT INT64_C(2147483647)
+
+int kt_argreduce(kir_module *m, const char *name, const kt_argreduce_desc *d,
+                 kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  if (d->rank < 1 || d->rank > KT_MAX_RANK || d->axis < 0 || d->axis >= d->rank)
+    return kt_fail(m, "rank %d, axis %d (rank 1..%d, axis inside it)", d->rank, d->axis, KT_MAX_RANK);
+  if (d->dtype == KIR_BOOL || (int)d->dtype < 0 || (int)d->dtype >= KIR_N_SCALARS)
+    return kt_fail(m, "element type %d (a number)", (int)d->dtype);
+  int64_t outer = 1, inner = 1, dim = d->shape[d->axis], total = 1;
+  for (int k = 0; k < d->rank; k++) {
+    if (d->shape[k] < 1 || d->shape[k] >= INDEX_LIMIT || total > (INDEX_LIMIT - 1) / d->shape[k])
+      return kt_fail(m, "an empty dim, or 2^31 elements or more (32-bit indexing)");
+    total *= d->shape[k];
+    if (k < d->axis) outer *= d->shape[k];
+    if (k > d->axis) inner *= d->shape[k];
+  }
+  int64_t n = outer * inner;
+  kir_builder *b = kir_kernel_begin(m, name, KT_ARG_LOCAL_SIZE, 1, 1);
+  if (!b) return -1;
+  int x = kir_buffer_param(b, "x", d->dtype, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_I32, KIR_WRITE);
+  int vi = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, vi, kir_global_id(b, 0));
+  kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, n)));
+  kir_return(b);
+  kir_end(b);
+  /* base = outer·dim·inner + in; element k of the line at base + k·inner. */
+  kir_expr *o = kir_div(b, kir_var(b, vi), kir_i32(b, inner));
+  kir_expr *in = kir_mod(b, kir_var(b, vi), kir_i32(b, inner));
+  int vbase = kir_var_new(b, "base", kir_t(KIR_I32));
+  kir_decl(b, vbase, kir_add(b, kir_mul(b, o, kir_i32(b, dim * inner)), in));
+  kir_scalar cs = kir_compute_scalar(d->dtype);
+  int vbest = kir_var_new(b, "best", kir_t(cs));
+  kir_decl(b, vbest, kir_load(b, x, kir_var(b, vbase)));
+  int vat = kir_var_new(b, "at", kir_t(KIR_I32));
+  kir_decl(b, vat, kir_i32(b, 0));
+  int vk = kir_var_new(b, "k", kir_t(KIR_I32));
+  kir_for(b, vk, kir_i32(b, 1), kir_i32(b, dim), kir_i32(b, 1));
+  int vv = kir_var_new(b, "v", kir_t(cs));
+  kir_decl(b, vv, kir_load(b, x, kir_add(b, kir_var(b, vbase), kir_mul(b, kir_var(b, vk), kir_i32(b, inner)))));
+  /* Strictly better, so the first of equal extremes stays; for floats a NaN beats every
+   * number (v != v) and the first NaN stays (best == best). */
+  kir_expr *better = kir_bin(b, d->find_max ? KIR_GT : KIR_LT, kir_var(b, vv), kir_var(b, vbest));
+  if (cs == KIR_F32)
+    better = kir_bin(b, KIR_OR, better,
+                     kir_bin(b, KIR_AND, kir_bin(b, KIR_NE, kir_var(b, vv), kir_var(b, vv)),
+                             kir_bin(b, KIR_EQ, kir_var(b, vbest), kir_var(b, vbest))));
+  kir_if(b, better);
+  kir_assign(b, vbest, kir_var(b, vv));
+  kir_assign(b, vat, kir_var(b, vk));
+  kir_end(b);
+  kir_end(b);
+  kir_store(b, y, kir_var(b, vi), kir_var(b, vat));
+  if (kir_kernel_end(b, out_kernel)) return -1;
+  if (out_groups) {
+    out_groups[0] = (n + KT_ARG_LOCAL_SIZE - 1) / KT_ARG_LOCAL_SIZE;
+    out_groups[1] = out_groups[2] = 1;
+  }
+  return 0;
+}
