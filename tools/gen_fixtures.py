@@ -869,6 +869,22 @@ def attention():
     sdpa("sdpa_mask_float_bcast", [2, 2, 24, 8], [2, 2, 40, 8], [2, 2, 40, 8],
          "scaled_dot_product_attention(q, k, v, mask)",
          lambda t: sdpa_ref(t["q"], t["k"], t["v"], t["mask"]), mask=m)
+    # A bool mask (true = keep) per batch item, broadcast over heads; one row keeps nothing
+    # (torch gives 0 there) and one keeps a single key.
+    rng = np.random.default_rng(6)
+    mb = rng.uniform(size=[2, 1, 19, 70]) < 0.6
+    mb[0, 0, 3, :] = False
+    mb[1, 0, 5, :] = False
+    mb[1, 0, 5, 42] = True
+    sdpa("sdpa_mask_bool", [2, 3, 19, 16], [2, 3, 70, 16], [2, 3, 70, 16],
+         "scaled_dot_product_attention(q, k, v, mask)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], t["mask"]), mask=mb)
+    # A bool mask with causal=1, both applied.
+    mc = np.random.default_rng(8).uniform(size=[12, 12]) < 0.7
+    np.fill_diagonal(mc, True)
+    sdpa("sdpa_mask_bool_causal", [1, 2, 12, 8], [1, 2, 12, 8], [1, 2, 12, 8],
+         "scaled_dot_product_attention(q, k, v, mask, causal=1)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], t["mask"], causal=True), mask=mc)
     # A per-head mask [B, 1, Tq, Tk] together with causal=1 (both applied).
     m2 = np.random.default_rng(7).uniform(-1, 1, [2, 1, 30, 30]).astype(np.float32)
     sdpa("sdpa_mask_causal", [2, 3, 30, 8], [2, 3, 30, 8], [2, 3, 30, 8],

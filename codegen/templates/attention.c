@@ -110,7 +110,9 @@ static void store_out(kir_builder *b, const attn_ctx *a, const int *o, int l) {
   const kt_attention_desc *d = a->d;
   int inv = kir_var_new(b, "inv", kir_t(KIR_F32));
   int ob = kir_var_new(b, "ob", kir_t(KIR_I32));
-  kir_decl(b, inv, kir_bin(b, KIR_DIV, kir_f32(b, 1.0), kir_var(b, l)));
+  /* A query that kept no key summed nothing: its output is 0, as torch's and ONNX's. */
+  kir_decl(b, inv, kir_select(b, kir_bin(b, KIR_EQ, kir_var(b, l), kir_f32(b, 0.0)), kir_f32(b, 0.0),
+                              kir_bin(b, KIR_DIV, kir_f32(b, 1.0), kir_var(b, l))));
   kir_decl(b, ob, kir_add(b, batch_base(b, a, &d->out), kt_scaled(b, kir_var(b, a->qi), d->out.stride_r)));
   kir_type vt = kir_tv(KIR_F32, a->wv);
   for (int c = 0; c < a->nv; c++) {
@@ -306,7 +308,7 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
   kir_assign(b, mt, kir_bin(b, KIR_MAX, kir_var(b, mt), kir_var(b, s)));
   kir_end(b);
   /* Rescale what was summed so far to the new maximum (a maximum still −inf counts as 0, so
-   * masked keys add exp(−inf) = 0 and nothing turns into NaN before the end). */
+   * masked keys add exp(−inf) = 0 and nothing turns into NaN). */
   int mnew = kir_var_new(b, "mnew", kir_t(KIR_F32));
   int muse = kir_var_new(b, "muse", kir_t(KIR_F32));
   int corr = kir_var_new(b, "corr", kir_t(KIR_F32));

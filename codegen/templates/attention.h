@@ -20,8 +20,8 @@
  * Masking: `causal` keeps key j for query i when j <= i (torch's is_causal: lower-triangular,
  * aligned top-left when Tq ≠ Tk), and a work-group stops at the last key its last query sees.
  * An additive mask adds mask(b, i, j) to the score; a bool mask (stored one byte per element,
- * true = keep) makes a dropped score −inf. A query that keeps no key gets 0/0 = NaN, as
- * torch's math backend gives.
+ * true = keep) makes a dropped score −inf. A query that keeps no key gets 0, as torch and
+ * ONNX Attention give.
  *
  * Layouts: every operand is a strided view of its buffer. Element (b, r, c) of q (r a query,
  * c along d), k (r a key), v (r a key, c along dv), mask (r a query, c a key) and out (r a
