@@ -504,7 +504,7 @@ static void check_levels_agree(const mlg_source *src, mlg_compile_options o, con
 }
 
 static const char *const g_models[] = {"mlp", "lenet", "resnet_block", "transformer_block",
-                                       "resnet18"};
+                                       "gpt2_block", "resnet18"};
 
 START_TEST(test_model_levels_agree) {
   const char *model = g_models[_i];

@@ -1068,7 +1068,7 @@ static void optimize_model(const char *name, int *ops0, int *ops2, int *bn2) {
 
 START_TEST(test_models) {
   static const char *const models[] = {"mlp.mlg", "lenet.mlg", "resnet_block.mlg",
-                                       "transformer_block.mlg"};
+                                       "transformer_block.mlg", "gpt2_block.mlg"};
   for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
     int ops0, ops2, bn2;
     optimize_model(models[i], &ops0, &ops2, &bn2);
