@@ -75,8 +75,10 @@ static int attention_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_ty
     scores.dtype = mk->dtype;
     if (mlg_broadcast_types(&scores, mk, &b, err) || !mlg_type_equal(&b, &scores)) {
       char ss[128];
-      mlg_shape_errorf(err, IN_MASK, -1, "mask %s does not broadcast to the scores %s",
-                       mlg_type_format(mk, s, sizeof s), mlg_type_format(&scores, ss, sizeof ss));
+      scores.dtype = MLG_F32;
+      mlg_shape_errorf(err, IN_MASK, -1, "mask %s does not broadcast to the scores %s "
+                       "([..., Tq, Tk])", mlg_type_format(mk, s, sizeof s),
+                       mlg_type_format(&scores, ss, sizeof ss));
       return -1;
     }
   }

@@ -728,11 +728,12 @@ START_TEST(test_attention) {
   ck_assert_int_ne(run(&c, 3, "f32[2, 5, 8]", "f32[3, 6, 8]", "f32[3, 6, 8]"), 0);
   ck_assert_str_eq(c.err.msg, "the leading dims of q, k and v do not broadcast");
   ck_assert_int_ne(run(&c, 4, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]", "f32[5, 5]"), 0);
-  ck_assert_str_eq(c.err.msg, "mask f32[5, 5] does not broadcast to the scores f32[5, 6]");
+  ck_assert_str_eq(c.err.msg, "mask f32[5, 5] does not broadcast to the scores f32[5, 6] ([..., Tq, Tk])");
   ck_assert_int_eq(c.err.input, 3);
   /* a mask may not widen the result */
   ck_assert_int_ne(run(&c, 4, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]", "f32[2, 5, 6]"), 0);
-  ck_assert_str_eq(c.err.msg, "mask f32[2, 5, 6] does not broadcast to the scores f32[5, 6]");
+  ck_assert_str_eq(c.err.msg, "mask f32[2, 5, 6] does not broadcast to the scores f32[5, 6] "
+                              "([..., Tq, Tk])");
   ck_assert_int_ne(run(&c, 4, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]", "i32[5, 6]"), 0);
   ck_assert_str_eq(c.err.msg, "mask must be f32 (added to the scores) or bool (true = keep), "
                               "got i32");
