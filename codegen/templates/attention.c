@@ -17,8 +17,15 @@ typedef struct attn_ctx {
   int stage;                       /* keys and values staged in local memory (GPU); else read
                                       from global memory where they are used (CPU) */
   int ktile, vtile;                /* local arrays (staging) */
-  int kb, vb;                      /* variables: element bases of k and v */
-  int bidx, qi, qrow;              /* variables: batch index, query, query clamped into range */
+  int stile;                       /* local array: each work-item's scores of a tile */
+  /* variables: */
+  int lid, bidx, qi, qrow;         /* local id, batch index, query, query clamped into range */
+  int kend;                        /* the work-group's keys end here */
+  int kb, vb, mb;                  /* element bases of k, v and the query's mask row */
+  int t0, jn;                      /* the tile's first key and its key count */
+  int mrun, lrun;                  /* running maximum and sum of exp(score − maximum) */
+  int qv[KT_ATTN_MAX_HEAD];        /* the query row, scaled, as vectors */
+  int ov[KT_ATTN_MAX_HEAD];        /* the output accumulator, as vectors */
 } attn_ctx;
 
 /* The largest element index view `w` reaches over rows [0, rows) and columns [0, cols) of
@@ -105,8 +112,15 @@ static kir_expr *kv_row(kir_builder *b, const attn_ctx *a, int is_v, int t0, int
   return load_row_vec(b, is_v ? a->v : a->k, at, w->stride_c, width);
 }
 
-/* Stores the finished output row: o_c / l, through the epilogue when there is one. */
-static void store_out(kir_builder *b, const attn_ctx *a, const int *o, int l) {
+/* `x` (a scalar) as a vector of `width`, or itself for width 1. */
+static kir_expr *splat(kir_builder *b, int width, kir_expr *x) {
+  return width == 1 ? x : kir_cast(b, kir_tv(KIR_F32, width), x);
+}
+
+/* Stores the finished output row: acc / lrun, through the epilogue when there is one. */
+static void store_out(kir_builder *b, const attn_ctx *a) {
+  const int *o = a->ov;
+  int l = a->lrun;
   const kt_attention_desc *d = a->d;
   int inv = kir_var_new(b, "inv", kir_t(KIR_F32));
   int ob = kir_var_new(b, "ob", kir_t(KIR_I32));
@@ -116,8 +130,7 @@ static void store_out(kir_builder *b, const attn_ctx *a, const int *o, int l) {
   kir_decl(b, ob, kir_add(b, batch_base(b, a, &d->out), kt_scaled(b, kir_var(b, a->qi), d->out.stride_r)));
   kir_type vt = kir_tv(KIR_F32, a->wv);
   for (int c = 0; c < a->nv; c++) {
-    kir_expr *val = kir_bin(b, KIR_MUL, kir_var(b, o[c]),
-                            a->wv == 1 ? kir_var(b, inv) : kir_cast(b, vt, kir_var(b, inv)));
+    kir_expr *val = kir_bin(b, KIR_MUL, kir_var(b, o[c]), splat(b, a->wv, kir_var(b, inv)));
     int64_t col0 = (int64_t)c * a->wv;
     if (!d->epilogue.fn && (a->wv == 1 || d->out.stride_c == 1)) {
       kir_store(b, a->out, kir_add(b, kir_var(b, ob), kir_i32(b, col0 * d->out.stride_c)), val);
@@ -193,6 +206,113 @@ static int check_desc(kir_module *m, const kt_attention_desc *d) {
   return 0;
 }
 
+/* Ids, the work-group's key range, the batch item's bases, the scaled query row in registers,
+ * and the zeroed accumulator, maximum and sum. */
+static void emit_setup(kir_builder *b, attn_ctx *a) {
+  const kt_attention_desc *d = a->d;
+  a->lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  a->bidx = kir_var_new(b, "bidx", kir_t(KIR_I32));
+  a->qi = kir_var_new(b, "qi", kir_t(KIR_I32));
+  a->qrow = kir_var_new(b, "qrow", kir_t(KIR_I32));
+  a->kend = kir_var_new(b, "kend", kir_t(KIR_I32));
+  a->kb = kir_var_new(b, "kb", kir_t(KIR_I32));
+  a->vb = kir_var_new(b, "vb", kir_t(KIR_I32));
+  kir_decl(b, a->lid, kir_local_id(b, 0));
+  kir_decl(b, a->bidx, kir_group_id(b, 1));
+  kir_decl(b, a->qi, kir_add(b, kir_mul(b, kir_group_id(b, 0), kir_i32(b, a->bq)), kir_var(b, a->lid)));
+  /* Work-items past the last query still stage tiles; they compute on the last query. */
+  kir_decl(b, a->qrow, d->tq % a->bq ? kir_bin(b, KIR_MIN, kir_var(b, a->qi), kir_i32(b, d->tq - 1))
+                                     : kir_var(b, a->qi));
+  /* Causal: the work-group's last query sees keys up to itself. */
+  kir_expr *all = kir_i32(b, d->tk);
+  kir_expr *last = kir_mul(b, kir_add(b, kir_group_id(b, 0), kir_i32(b, 1)), kir_i32(b, a->bq));
+  kir_decl(b, a->kend, d->causal ? kir_bin(b, KIR_MIN, all, last) : all);
+  kir_decl(b, a->kb, batch_base(b, a, &d->k));
+  kir_decl(b, a->vb, batch_base(b, a, &d->v));
+  if (d->mask_kind) {
+    a->mb = kir_var_new(b, "mb", kir_t(KIR_I32));
+    kir_decl(b, a->mb, kir_add(b, batch_base(b, a, &d->mask),
+                               kt_scaled(b, kir_var(b, a->qrow), d->mask.stride_r)));
+  }
+  int qb = kir_var_new(b, "qb", kir_t(KIR_I32));
+  kir_decl(b, qb, kir_add(b, batch_base(b, a, &d->q), kt_scaled(b, kir_var(b, a->qrow), d->q.stride_r)));
+  for (int c = 0; c < a->nq; c++) {
+    a->qv[c] = kir_var_new(b, "qv", kir_tv(KIR_F32, a->wq));
+    kir_expr *at = kir_add(b, kir_var(b, qb), kir_i32(b, (int64_t)c * a->wq * d->q.stride_c));
+    kir_decl(b, a->qv[c], kir_bin(b, KIR_MUL, load_row_vec(b, a->q, at, d->q.stride_c, a->wq),
+                                  splat(b, a->wq, kir_f32(b, d->scale))));
+  }
+  for (int c = 0; c < a->nv; c++) {
+    a->ov[c] = kir_var_new(b, "acc", kir_tv(KIR_F32, a->wv));
+    kir_decl(b, a->ov[c], splat(b, a->wv, kir_f32(b, 0.0)));
+  }
+  a->mrun = kir_var_new(b, "mrun", kir_t(KIR_F32));
+  a->lrun = kir_var_new(b, "lrun", kir_t(KIR_F32));
+  kir_decl(b, a->mrun, kir_f32(b, -INFINITY));
+  kir_decl(b, a->lrun, kir_f32(b, 0.0));
+}
+
+/* stile[j][lid] for keys t0 + j, j < jn: the score with its mask, and their maximum in mt. */
+static void emit_scores(kir_builder *b, const attn_ctx *a, int mt) {
+  const kt_attention_desc *d = a->d;
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));
+  int dot = kir_var_new(b, "dot", kir_tv(KIR_F32, a->wq));
+  int s = kir_var_new(b, "s", kir_t(KIR_F32));
+  kir_decl(b, mt, kir_f32(b, -INFINITY));
+  kir_for(b, j, kir_i32(b, 0), kir_var(b, a->jn), kir_i32(b, 1));
+  kir_decl(b, dot, kir_bin(b, KIR_MUL, kir_var(b, a->qv[0]), kv_row(b, a, 0, a->t0, j, 0)));
+  for (int c = 1; c < a->nq; c++) {
+    kir_expr *kv = kv_row(b, a, 0, a->t0, j, c);
+    kir_assign(b, dot, kir_bin(b, KIR_ADD, kir_var(b, dot), kir_bin(b, KIR_MUL, kir_var(b, a->qv[c]), kv)));
+  }
+  kir_decl(b, s, hsum(b, dot, a->wq));
+  if (d->mask_kind) {
+    kir_expr *key = kir_add(b, kir_var(b, a->t0), kir_var(b, j));
+    kir_expr *mv = kir_load(b, a->mask, kir_add(b, kir_var(b, a->mb), kt_scaled(b, key, d->mask.stride_c)));
+    kir_assign(b, s, d->mask_kind == KT_ATTN_MASK_ADD
+                         ? kir_bin(b, KIR_ADD, kir_var(b, s), mv)
+                         : kir_select(b, mv, kir_var(b, s), kir_f32(b, -INFINITY)));
+  }
+  if (d->causal) {
+    kir_expr *key = kir_add(b, kir_var(b, a->t0), kir_var(b, j));
+    kir_assign(b, s, kir_select(b, kir_bin(b, KIR_GT, key, kir_var(b, a->qi)), kir_f32(b, -INFINITY),
+                                kir_var(b, s)));
+  }
+  kir_local_store(b, a->stile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a->bq)), kir_var(b, a->lid)),
+                  kir_var(b, s));
+  kir_assign(b, mt, kir_bin(b, KIR_MAX, kir_var(b, mt), kir_var(b, s)));
+  kir_end(b);
+}
+
+/* The tile's maximum mt joins the running one: what was summed so far is rescaled once, then
+ * exp(score − max) · v is added for each key of the tile. A maximum still −inf counts as 0,
+ * so masked keys add exp(−inf) = 0 and nothing turns into NaN. */
+static void emit_accumulate(kir_builder *b, const attn_ctx *a, int mt) {
+  int mnew = kir_var_new(b, "mnew", kir_t(KIR_F32));
+  int muse = kir_var_new(b, "muse", kir_t(KIR_F32));
+  int corr = kir_var_new(b, "corr", kir_t(KIR_F32));
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));
+  int p = kir_var_new(b, "p", kir_t(KIR_F32));
+  kir_decl(b, mnew, kir_bin(b, KIR_MAX, kir_var(b, a->mrun), kir_var(b, mt)));
+  kir_decl(b, muse, kir_select(b, kir_bin(b, KIR_EQ, kir_var(b, mnew), kir_f32(b, -INFINITY)),
+                               kir_f32(b, 0.0), kir_var(b, mnew)));
+  kir_decl(b, corr, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, kir_var(b, a->mrun), kir_var(b, muse))));
+  kir_assign(b, a->lrun, kir_bin(b, KIR_MUL, kir_var(b, a->lrun), kir_var(b, corr)));
+  for (int c = 0; c < a->nv; c++)
+    kir_assign(b, a->ov[c], kir_bin(b, KIR_MUL, kir_var(b, a->ov[c]), splat(b, a->wv, kir_var(b, corr))));
+  kir_assign(b, a->mrun, kir_var(b, mnew));
+  kir_for(b, j, kir_i32(b, 0), kir_var(b, a->jn), kir_i32(b, 1));
+  kir_expr *score = kir_local_load(b, a->stile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a->bq)),
+                                                        kir_var(b, a->lid)));
+  kir_decl(b, p, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, score, kir_var(b, muse))));
+  kir_assign(b, a->lrun, kir_bin(b, KIR_ADD, kir_var(b, a->lrun), kir_var(b, p)));
+  for (int c = 0; c < a->nv; c++) {
+    kir_expr *pv = kir_bin(b, KIR_MUL, splat(b, a->wv, kir_var(b, p)), kv_row(b, a, 1, a->t0, j, c));
+    kir_assign(b, a->ov[c], kir_bin(b, KIR_ADD, kir_var(b, a->ov[c]), pv));
+  }
+  kir_end(b);
+}
+
 int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
                  kir_kernel **out_kernel, int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
@@ -209,136 +329,40 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
   a.wv = widest(d->dv, !a.stage && d->v.stride_c == 1 ? max_vec : narrow);
   a.nq = (int)(d->d / a.wq);
   a.nv = (int)(d->dv / a.wv);
-  kir_type tq = kir_tv(KIR_F32, a.wq), tv = kir_tv(KIR_F32, a.wv);
-  const kir_scalar f = KIR_F32;
 
   kir_builder *b = kir_kernel_begin(m, name, a.bq, 1, 1);
   if (!b) return -1;
-  a.q = kir_buffer_param(b, "q", f, KIR_READ);
-  a.k = kir_buffer_param(b, "k", f, KIR_READ);
-  a.v = kir_buffer_param(b, "v", f, KIR_READ);
+  a.q = kir_buffer_param(b, "q", KIR_F32, KIR_READ);
+  a.k = kir_buffer_param(b, "k", KIR_F32, KIR_READ);
+  a.v = kir_buffer_param(b, "v", KIR_F32, KIR_READ);
   if (d->mask_kind)
-    a.mask = kir_buffer_param(b, "mask", d->mask_kind == KT_ATTN_MASK_BOOL ? KIR_BOOL : f, KIR_READ);
-  a.out = kir_buffer_param(b, "out", f, KIR_WRITE);
+    a.mask = kir_buffer_param(b, "mask", d->mask_kind == KT_ATTN_MASK_BOOL ? KIR_BOOL : KIR_F32, KIR_READ);
+  a.out = kir_buffer_param(b, "out", KIR_F32, KIR_WRITE);
   if (a.stage) {
-    a.ktile = kir_local_array_t(b, "ktile", tq, a.bk * a.nq);
-    a.vtile = kir_local_array_t(b, "vtile", tv, a.bk * a.nv);
+    a.ktile = kir_local_array_t(b, "ktile", kir_tv(KIR_F32, a.wq), a.bk * a.nq);
+    a.vtile = kir_local_array_t(b, "vtile", kir_tv(KIR_F32, a.wv), a.bk * a.nv);
   }
-  int stile = kir_local_array(b, "stile", f, a.bk * a.bq);
+  a.stile = kir_local_array(b, "stile", KIR_F32, a.bk * a.bq);
+  emit_setup(b, &a);
 
-  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
-  a.bidx = kir_var_new(b, "bidx", kir_t(KIR_I32));
-  a.qi = kir_var_new(b, "qi", kir_t(KIR_I32));
-  a.qrow = kir_var_new(b, "qrow", kir_t(KIR_I32));
-  int kend = kir_var_new(b, "kend", kir_t(KIR_I32));
-  a.kb = kir_var_new(b, "kb", kir_t(KIR_I32));
-  a.vb = kir_var_new(b, "vb", kir_t(KIR_I32));
-  int mb = d->mask_kind ? kir_var_new(b, "mb", kir_t(KIR_I32)) : -1;
-  int qv[KT_ATTN_MAX_HEAD], ov[KT_ATTN_MAX_HEAD];
-  kir_decl(b, lid, kir_local_id(b, 0));
-  kir_decl(b, a.bidx, kir_group_id(b, 1));
-  kir_decl(b, a.qi, kir_add(b, kir_mul(b, kir_group_id(b, 0), kir_i32(b, a.bq)), kir_var(b, lid)));
-  /* Work-items past the last query still stage tiles; they compute on the last query. */
-  kir_decl(b, a.qrow, d->tq % a.bq ? kir_bin(b, KIR_MIN, kir_var(b, a.qi), kir_i32(b, d->tq - 1))
-                                   : kir_var(b, a.qi));
-  /* Causal: the work-group's last query sees keys up to itself. */
-  kir_expr *all = kir_i32(b, d->tk);
-  kir_decl(b, kend, d->causal ? kir_bin(b, KIR_MIN, all, kir_mul(b, kir_add(b, kir_group_id(b, 0), kir_i32(b, 1)),
-                                                                 kir_i32(b, a.bq)))
-                              : all);
-  kir_decl(b, a.kb, batch_base(b, &a, &d->k));
-  kir_decl(b, a.vb, batch_base(b, &a, &d->v));
-  if (d->mask_kind)
-    kir_decl(b, mb, kir_add(b, batch_base(b, &a, &d->mask), kt_scaled(b, kir_var(b, a.qrow), d->mask.stride_r)));
-  {
-    int qb = kir_var_new(b, "qb", kir_t(KIR_I32));
-    kir_decl(b, qb, kir_add(b, batch_base(b, &a, &d->q), kt_scaled(b, kir_var(b, a.qrow), d->q.stride_r)));
-    kir_expr *sc = kir_f32(b, d->scale);
-    for (int c = 0; c < a.nq; c++) {
-      qv[c] = kir_var_new(b, "qv", tq);
-      kir_expr *at = kir_add(b, kir_var(b, qb), kir_i32(b, (int64_t)c * a.wq * d->q.stride_c));
-      kir_decl(b, qv[c], kir_bin(b, KIR_MUL, load_row_vec(b, a.q, at, d->q.stride_c, a.wq),
-                                 a.wq == 1 ? sc : kir_cast(b, tq, sc)));
-    }
-  }
-  for (int c = 0; c < a.nv; c++) {
-    ov[c] = kir_var_new(b, "acc", tv);
-    kir_decl(b, ov[c], a.wv == 1 ? kir_f32(b, 0.0) : kir_cast(b, tv, kir_f32(b, 0.0)));
-  }
-  int mrun = kir_var_new(b, "mrun", kir_t(KIR_F32));
-  int lrun = kir_var_new(b, "lrun", kir_t(KIR_F32));
-  kir_decl(b, mrun, kir_f32(b, -INFINITY));
-  kir_decl(b, lrun, kir_f32(b, 0.0));
-
-  int t0 = kir_var_new(b, "t0", kir_t(KIR_I32));
-  kir_for(b, t0, kir_i32(b, 0), kir_var(b, kend), kir_i32(b, a.bk));
+  a.t0 = kir_var_new(b, "t0", kir_t(KIR_I32));
+  a.jn = kir_var_new(b, "jn", kir_t(KIR_I32));
+  int mt = kir_var_new(b, "mt", kir_t(KIR_F32));
+  kir_for(b, a.t0, kir_i32(b, 0), kir_var(b, a.kend), kir_i32(b, a.bk));
   if (a.stage) {
-    stage_tile(b, &a, a.k, a.ktile, a.kb, t0, kend, lid, &d->k, a.nq, a.wq);
-    stage_tile(b, &a, a.v, a.vtile, a.vb, t0, kend, lid, &d->v, a.nv, a.wv);
+    stage_tile(b, &a, a.k, a.ktile, a.kb, a.t0, a.kend, a.lid, &d->k, a.nq, a.wq);
+    stage_tile(b, &a, a.v, a.vtile, a.vb, a.t0, a.kend, a.lid, &d->v, a.nv, a.wv);
     kir_barrier(b);
   }
-  /* Scores of this tile's keys into this work-item's column of stile, and their maximum. */
-  int jn = kir_var_new(b, "jn", kir_t(KIR_I32));
-  int mt = kir_var_new(b, "mt", kir_t(KIR_F32));
-  int j = kir_var_new(b, "j", kir_t(KIR_I32));
-  int dot = kir_var_new(b, "dot", tq);
-  int s = kir_var_new(b, "s", kir_t(KIR_F32));
-  kir_decl(b, jn, kir_bin(b, KIR_MIN, kir_i32(b, a.bk), kir_bin(b, KIR_SUB, kir_var(b, kend), kir_var(b, t0))));
-  kir_decl(b, mt, kir_f32(b, -INFINITY));
-  kir_for(b, j, kir_i32(b, 0), kir_var(b, jn), kir_i32(b, 1));
-  kir_decl(b, dot, kir_bin(b, KIR_MUL, kir_var(b, qv[0]), kv_row(b, &a, 0, t0, j, 0)));
-  for (int c = 1; c < a.nq; c++) {
-    kir_expr *kv = kv_row(b, &a, 0, t0, j, c);
-    kir_assign(b, dot, kir_bin(b, KIR_ADD, kir_var(b, dot), kir_bin(b, KIR_MUL, kir_var(b, qv[c]), kv)));
-  }
-  kir_decl(b, s, hsum(b, dot, a.wq));
-  kir_expr *key = kir_add(b, kir_var(b, t0), kir_var(b, j));
-  if (d->mask_kind) {
-    kir_expr *mv = kir_load(b, a.mask, kir_add(b, kir_var(b, mb), kt_scaled(b, key, d->mask.stride_c)));
-    kir_assign(b, s, d->mask_kind == KT_ATTN_MASK_ADD
-                         ? kir_bin(b, KIR_ADD, kir_var(b, s), mv)
-                         : kir_select(b, mv, kir_var(b, s), kir_f32(b, -INFINITY)));
-    key = kir_add(b, kir_var(b, t0), kir_var(b, j));
-  }
-  if (d->causal)
-    kir_assign(b, s, kir_select(b, kir_bin(b, KIR_GT, key, kir_var(b, a.qi)), kir_f32(b, -INFINITY),
-                                kir_var(b, s)));
-  kir_local_store(b, stile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a.bq)), kir_var(b, lid)),
-                  kir_var(b, s));
-  kir_assign(b, mt, kir_bin(b, KIR_MAX, kir_var(b, mt), kir_var(b, s)));
-  kir_end(b);
-  /* Rescale what was summed so far to the new maximum (a maximum still −inf counts as 0, so
-   * masked keys add exp(−inf) = 0 and nothing turns into NaN). */
-  int mnew = kir_var_new(b, "mnew", kir_t(KIR_F32));
-  int muse = kir_var_new(b, "muse", kir_t(KIR_F32));
-  int corr = kir_var_new(b, "corr", kir_t(KIR_F32));
-  int p = kir_var_new(b, "p", kir_t(KIR_F32));
-  kir_decl(b, mnew, kir_bin(b, KIR_MAX, kir_var(b, mrun), kir_var(b, mt)));
-  kir_decl(b, muse, kir_select(b, kir_bin(b, KIR_EQ, kir_var(b, mnew), kir_f32(b, -INFINITY)),
-                               kir_f32(b, 0.0), kir_var(b, mnew)));
-  kir_decl(b, corr, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, kir_var(b, mrun), kir_var(b, muse))));
-  kir_assign(b, lrun, kir_bin(b, KIR_MUL, kir_var(b, lrun), kir_var(b, corr)));
-  for (int c = 0; c < a.nv; c++)
-    kir_assign(b, ov[c], kir_bin(b, KIR_MUL, kir_var(b, ov[c]),
-                                 a.wv == 1 ? kir_var(b, corr) : kir_cast(b, tv, kir_var(b, corr))));
-  kir_assign(b, mrun, kir_var(b, mnew));
-  kir_for(b, j, kir_i32(b, 0), kir_var(b, jn), kir_i32(b, 1));
-  kir_decl(b, p, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB,
-                                           kir_local_load(b, stile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a.bq)),
-                                                                            kir_var(b, lid))),
-                                           kir_var(b, muse))));
-  kir_assign(b, lrun, kir_bin(b, KIR_ADD, kir_var(b, lrun), kir_var(b, p)));
-  for (int c = 0; c < a.nv; c++) {
-    kir_expr *vv = kv_row(b, &a, 1, t0, j, c);
-    kir_expr *pv = a.wv == 1 ? kir_var(b, p) : kir_cast(b, tv, kir_var(b, p));
-    kir_assign(b, ov[c], kir_bin(b, KIR_ADD, kir_var(b, ov[c]), kir_bin(b, KIR_MUL, pv, vv)));
-  }
-  kir_end(b);
+  kir_decl(b, a.jn, kir_bin(b, KIR_MIN, kir_i32(b, a.bk),
+                            kir_bin(b, KIR_SUB, kir_var(b, a.kend), kir_var(b, a.t0))));
+  emit_scores(b, &a, mt);
+  emit_accumulate(b, &a, mt);
   if (a.stage) kir_barrier(b); /* the next tile overwrites ktile and vtile */
   kir_end(b);
 
   if (d->tq % a.bq) kir_if(b, kt_lt(b, kir_var(b, a.qi), d->tq));
-  store_out(b, &a, ov, lrun);
+  store_out(b, &a);
   if (d->tq % a.bq) kir_end(b);
 
   int64_t items = 1;
