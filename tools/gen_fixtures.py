@@ -1191,6 +1191,12 @@ def types_and_logic():
     f.out("n", "sum(cast(greater(x, 0), dtype=f32), axes=[1])",
           lambda t: torch.sum((t["x"] > 0).to(t["x"].dtype), dim=1))
     f.out("top", "argmax(softmax(x, axis=-1))", lambda t: np.argmax(t["x"].numpy(), axis=-1), "i32")
+    # argmax's elementwise producers computed in its loads, its consumers in its stores
+    f = fx("comp_argmax_fused").inp("x", [5, 7], -2, 2)
+    f.out("y", "argmax(x * 2.0 - 1.0, axis=1) + 1",
+          lambda t: np.argmax(npv(t, "x").astype(np.float64) * 2 - 1, axis=1) + 1, "i32")
+    f.out("z", "argmin(exp(x), axis=0, keepdims=1)",
+          lambda t: np.argmin(np.exp(npv(t, "x").astype(np.float64)), axis=0)[None, :], "i32")
     f = fx("comp_folded_types").inp("x", [4])
     f.const("const k : f32[4] = [-1.5, 0.25, 0.75, 2]")
     f.const("const ids : i64[2] = [3, -4]")

@@ -5,6 +5,14 @@
 
 #define INDEX_LIMIT INT64_C(2147483647)
 
+/* Element `index` of x: loaded from its buffer, or computed by the fused prologue. */
+static kir_expr *load_x(kir_builder *b, const kt_argreduce_desc *d, int x, kir_scalar cs,
+                        kir_expr *index) {
+  if (!d->prologue.fn) return kir_load(b, x, index);
+  kir_expr *v = d->prologue.fn(b, index, d->prologue.user);
+  return v ? kir_cast(b, kir_t(cs), v) : NULL;
+}
+
 int kt_argreduce(kir_module *m, const char *name, const kt_argreduce_desc *d,
                  kir_kernel **out_kernel, int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
@@ -24,7 +32,7 @@ int kt_argreduce(kir_module *m, const char *name, const kt_argreduce_desc *d,
   int64_t n = outer * inner;
   kir_builder *b = kir_kernel_begin(m, name, KT_ARG_LOCAL_SIZE, 1, 1);
   if (!b) return -1;
-  int x = kir_buffer_param(b, "x", d->dtype, KIR_READ);
+  int x = d->prologue.fn ? -1 : kir_buffer_param(b, "x", d->dtype, KIR_READ);
   int y = kir_buffer_param(b, "y", KIR_I32, KIR_WRITE);
   int vi = kir_var_new(b, "i", kir_t(KIR_I32));
   kir_decl(b, vi, kir_global_id(b, 0));
@@ -38,13 +46,13 @@ int kt_argreduce(kir_module *m, const char *name, const kt_argreduce_desc *d,
   kir_decl(b, vbase, kir_add(b, kir_mul(b, o, kir_i32(b, dim * inner)), in));
   kir_scalar cs = kir_compute_scalar(d->dtype);
   int vbest = kir_var_new(b, "best", kir_t(cs));
-  kir_decl(b, vbest, kir_load(b, x, kir_var(b, vbase)));
+  kir_decl(b, vbest, load_x(b, d, x, cs, kir_var(b, vbase)));
   int vat = kir_var_new(b, "at", kir_t(KIR_I32));
   kir_decl(b, vat, kir_i32(b, 0));
   int vk = kir_var_new(b, "k", kir_t(KIR_I32));
   kir_for(b, vk, kir_i32(b, 1), kir_i32(b, dim), kir_i32(b, 1));
   int vv = kir_var_new(b, "v", kir_t(cs));
-  kir_decl(b, vv, kir_load(b, x, kir_add(b, kir_var(b, vbase), kir_mul(b, kir_var(b, vk), kir_i32(b, inner)))));
+  kir_decl(b, vv, load_x(b, d, x, cs, kir_add(b, kir_var(b, vbase), kir_mul(b, kir_var(b, vk), kir_i32(b, inner)))));
   /* Strictly better, so the first of equal extremes stays; for floats a NaN beats every
    * number (v != v) and the first NaN stays (best == best). */
   kir_expr *better = kir_bin(b, d->find_max ? KIR_GT : KIR_LT, kir_var(b, vv), kir_var(b, vbest));
@@ -57,7 +65,12 @@ int kt_argreduce(kir_module *m, const char *name, const kt_argreduce_desc *d,
   kir_assign(b, vat, kir_var(b, vk));
   kir_end(b);
   kir_end(b);
-  kir_store(b, y, kir_var(b, vi), kir_var(b, vat));
+  kir_expr *index = kir_var(b, vat);
+  if (d->epilogue.fn) {
+    kt_out_pos at = {kir_var(b, vi), NULL, NULL, NULL};
+    index = d->epilogue.fn(b, index, &at, d->epilogue.user);
+  }
+  kir_store(b, y, kir_var(b, vi), index);
   if (kir_kernel_end(b, out_kernel)) return -1;
   if (out_groups) {
     out_groups[0] = (n + KT_ARG_LOCAL_SIZE - 1) / KT_ARG_LOCAL_SIZE;

@@ -6,7 +6,8 @@
  * over the axis: y[i] = the k in [0, dim) of the extreme x[outer·dim·inner + k·inner + in],
  * with i = outer·inner + in. Output dims of keepdims are the caller's business (same order).
  *
- * Buffers: x (read, `dtype` as stored), y (write, I32). Launch: work-group size
+ * Buffers, in order: x (read, `dtype` as stored; absent with a prologue), y (write, I32), then
+ * those the prologue and epilogue declare (hooks.h). Launch: work-group size
  * KT_ARG_LOCAL_SIZE; groups = (max(1, ceil(n / KT_ARG_LOCAL_SIZE)), 1, 1) for n outputs.
  * Index arithmetic is 32-bit: the input must have fewer than 2^31 elements (else -1).
  * Thread safety: reentrant. */
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "../kir.h"
+#include "hooks.h"
 
 #ifndef KT_MAX_RANK
 #define KT_MAX_RANK 8
@@ -28,6 +30,8 @@ typedef struct kt_argreduce_desc {
   int axis;                       /* 0..rank-1 */
   int find_max;                   /* 1: argmax; 0: argmin */
   kir_scalar dtype;               /* x as stored: any kir scalar but BOOL */
+  kt_prologue prologue;           /* fused (hooks.h): x's elements computed instead of loaded */
+  kt_epilogue epilogue;           /* fused: applied to each index before it is stored (I32) */
 } kt_argreduce_desc;
 
 /* Returns 0, or -1 with the reason in the module (kt_fail). */

@@ -1285,15 +1285,30 @@ static int m_shrink(ox_ctx *c) {
   return out_node(c, upper < 0 ? -1 : ox_op(c, "where", lo, 3, NULL));
 }
 
-/* ArgMax, ArgMin: mlg's i32 index, cast to ONNX's int64. */
+/* ArgMax, ArgMin: mlg's i32 index, cast to ONNX's int64. mlg gives the first index on ties;
+ * select_last_index=1 takes the first of x reversed along the axis, k, as dim - 1 - k. */
 static int arg_extreme(ox_ctx *c, const char *op) {
-  if (ox_attr_int(c, "select_last_index", 0) != 0)
-    return ox_fail(c, "select_last_index=1 (the last index on ties): mlg's %s gives the first", op);
   int64_t axis = ox_attr_int(c, "axis", 0), keep = ox_attr_int(c, "keepdims", 1);
+  int64_t last = ox_attr_int(c, "select_last_index", 0);
   int x = ox_tensor_in(c, 0);
   if (x < 0) return -1;
   if (keep != 0 && keep != 1) return ox_fail(c, "keepdims must be 0 or 1");
-  int y = ox_op1(c, op, x, (ox_kv[]){{"axis", ox_i(axis)}, {"keepdims", ox_i(keep)}, OX_END});
+  if (last != 0 && last != 1) return ox_fail(c, "select_last_index must be 0 or 1");
+  const mlg_type *t = ox_type(c, x);
+  int64_t a = axis < 0 ? axis + t->rank : axis;
+  if (a < 0 || a >= t->rank) return ox_fail(c, "axis %lld is out of range for rank %d", (long long)axis, t->rank);
+  int64_t dim = t->dims[a];
+  if (last) {
+    int64_t start = dim - 1, stop = -dim - 1, step = -1;
+    x = ox_op1(c, "slice", x, (ox_kv[]){{"starts", ox_is(&start, 1)}, {"ends", ox_is(&stop, 1)},
+                                         {"axes", ox_is(&a, 1)}, {"steps", ox_is(&step, 1)}, OX_END});
+  }
+  int y = x < 0 ? -1 : ox_op1(c, op, x, (ox_kv[]){{"axis", ox_i(a)}, {"keepdims", ox_i(keep)}, OX_END});
+  if (last && y >= 0) {
+    mlg_type i32 = {.dtype = MLG_I32, .rank = 0};
+    int32_t top = (int32_t)(dim - 1);
+    y = ox_op2(c, "sub", ox_const_node(c, &i32, NULL, &top), y);
+  }
   mlg_attr i64 = {.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_I64}};
   return out_node(c, y < 0 ? -1 : ox_op1(c, "cast", y, (ox_kv[]){{"dtype", i64}, OX_END}));
 }
@@ -1397,8 +1412,8 @@ static const ox_op_entry table[] = {
     {"Attention", m_attention, "scaled_dot_product_attention (3-D inputs and grouped-query heads through reshape, transpose)"},
     {"AveragePool", m_average_pool, "avg_pool2d (1-D through unsqueeze/squeeze)"},
     {"And", m_and, "logical_and"},
-    {"ArgMax", m_arg_max, "argmax, cast to int64"},
-    {"ArgMin", m_arg_min, "argmin, cast to int64"},
+    {"ArgMax", m_arg_max, "argmax (of x reversed with slice for select_last_index=1), cast to int64"},
+    {"ArgMin", m_arg_min, "argmin (of x reversed with slice for select_last_index=1), cast to int64"},
     {"BatchNormalization", m_batch_norm, "batch_norm"},
     {"Cast", m_cast, "cast (folded when known at import)"},
     {"CastLike", m_cast_like, "cast, as Cast"},

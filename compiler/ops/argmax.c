@@ -37,10 +37,13 @@ static int arg_lower(mlg_lower_ctx *ctx, int node) {
   kt_argreduce_desc d = {.rank = x->rank, .axis = (int)mlg_attr_int(n, A_AXIS),
                          .find_max = n->op->variant, .dtype = mlg_kir_scalar(x->dtype)};
   for (int i = 0; i < x->rank; i++) d.shape[i] = x->dims[i];
+  d.prologue = mlg_lower_prologue(ctx, node);
+  d.epilogue = mlg_lower_epilogue(ctx, node);
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_argreduce(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
-  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, 1);
+  /* A prologue computes x in the kernel's loads: then x is no buffer of it. */
+  return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, d.prologue.fn ? 0 : 1);
 }
 
 #define ARG_OP(op, find_max, summary)                                                       \
@@ -58,6 +61,7 @@ static int arg_lower(mlg_lower_ctx *ctx, int node) {
     .lower = arg_lower,                                                                     \
     .cost = mlg_cost_per_input_element, /* one comparison each */                           \
     .variant = find_max,                                                                    \
+    .fusion = { .anchor = 1, .inputs = { MLG_IN_PROLOGUE } },                               \
     .input_names = "x",                                                                     \
     .shape_doc = "x without dim axis (kept as 1 with keepdims=1), i32",                     \
     .doc = summary,                                                                         \

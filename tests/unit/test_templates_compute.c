@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kir.h"
+#include "templates/argreduce.h"
 #include "templates/attention.h"
 #include "templates/conv2d.h"
 #include "templates/cumsum.h"
@@ -580,6 +581,70 @@ START_TEST(reduce_rejects_bad_descriptors) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- argreduce */
+
+/* argmax/argmin of x (f32) along d.axis against a first-extreme scan (a NaN beats every number,
+ * the first NaN wins); the I32 result is read back through the float buffer's bytes. */
+static void check_argreduce(const char *what, kt_argreduce_desc d, const float *x) {
+  int64_t outer = 1, inner = 1, dim = d.shape[d.axis];
+  for (int k = 0; k < d.rank; k++) {
+    if (k < d.axis) outer *= d.shape[k];
+    if (k > d.axis) inner *= d.shape[k];
+  }
+  int64_t yn = outer * inner;
+  float *y = nan_vec((size_t)yn);
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_msg(kt_argreduce(m, "arg", &d, &k, g) == 0, "%s: kt_argreduce failed: %s", what,
+                kir_module_error(m));
+  run_arg args[2] = {{(float *)x, (size_t)(outer * dim * inner)}, {y, (size_t)yn}};
+  run_kernel(k, g, args, 2);
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t in = 0; in < inner; in++) {
+      int64_t base = o * dim * inner + in, best = 0;
+      for (int64_t j = 1; j < dim; j++) {
+        float v = x[base + j * inner], b = x[base + best * inner];
+        int better = d.find_max ? v > b : v < b;
+        if (better || (isnan(v) && !isnan(b))) best = j;
+      }
+      int32_t got;
+      memcpy(&got, &y[o * inner + in], 4);
+      ck_assert_msg(got == best, "%s: result %lld is %d, want %lld", what, (long long)(o * inner + in),
+                    got, (long long)best);
+    }
+  kir_module_free(m);
+  free(y);
+}
+
+START_TEST(argreduce_axes_ties_nan) {
+  float *x = rand_vec(3 * 17 * 5);
+  check_argreduce("argmax last axis [15,17]", (kt_argreduce_desc){.rank = 2, .shape = {15, 17}, .axis = 1, .find_max = 1, .dtype = KIR_F32}, x);
+  check_argreduce("argmin middle axis [3,17,5]", (kt_argreduce_desc){.rank = 3, .shape = {3, 17, 5}, .axis = 1, .find_max = 0, .dtype = KIR_F32}, x);
+  check_argreduce("argmax axis 0 [3,85]", (kt_argreduce_desc){.rank = 2, .shape = {3, 85}, .axis = 0, .find_max = 1, .dtype = KIR_F32}, x);
+  /* ties and NaNs: values from {-1, 0, 1}, a few NaN */
+  for (int i = 0; i < 3 * 17 * 5; i++) x[i] = i % 23 == 7 ? NAN : (float)((int)(x[i] * 1.5f));
+  check_argreduce("argmax ties, NaN [5,51]", (kt_argreduce_desc){.rank = 2, .shape = {5, 51}, .axis = 1, .find_max = 1, .dtype = KIR_F32}, x);
+  check_argreduce("argmin ties, NaN [51,5]", (kt_argreduce_desc){.rank = 2, .shape = {51, 5}, .axis = 0, .find_max = 0, .dtype = KIR_F32}, x);
+  check_argreduce("one element per line [255]", (kt_argreduce_desc){.rank = 2, .shape = {255, 1}, .axis = 1, .find_max = 1, .dtype = KIR_F32}, x);
+  free(x);
+}
+END_TEST
+
+START_TEST(argreduce_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_argreduce_desc d = {.rank = 2, .shape = {3, 4}, .axis = 2, .find_max = 1, .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_argreduce(m, "axis", &d, &k, g), "axis 2");
+  d = (kt_argreduce_desc){.rank = 2, .shape = {3, 4}, .axis = 0, .find_max = 1, .dtype = KIR_BOOL};
+  ASSERT_REJECTS(m, kt_argreduce(m, "bool", &d, &k, g), "a number");
+  d = (kt_argreduce_desc){.rank = 2, .shape = {3, 0}, .axis = 0, .find_max = 1, .dtype = KIR_F32};
+  ASSERT_REJECTS(m, kt_argreduce(m, "empty", &d, &k, g), "empty dim");
+  kir_module_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- rowwise */
 
 static void check_softmax(const char *what, kt_softmax_desc d, float scale, float shift) {
@@ -1039,6 +1104,8 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, reduce_strided);
   tcase_add_test(tc, reduce_item_per_output);
   tcase_add_test(tc, reduce_rejects_bad_descriptors);
+  tcase_add_test(tc, argreduce_axes_ties_nan);
+  tcase_add_test(tc, argreduce_rejects_bad_descriptors);
   suite_add_tcase(s, tc);
   tc = tcase_create("rowwise");
   tcase_add_test(tc, rowwise_softmax);
