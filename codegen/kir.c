@@ -29,6 +29,7 @@ struct kir_module {
   kir_kernel **kernels;  /* malloc'd: the only non-arena allocation */
   long fail_after;       /* test hook: allocations left before failing; -1 = never */
   char error[192];       /* why the last kernel was not built, or "" */
+  int ir_math;           /* kir_module_set_ir_math */
 };
 
 static void *kir_alloc(kir_module *m, size_t size) {
@@ -296,6 +297,12 @@ void kir_module_set_error(kir_module *m, const char *fmt, ...) {
 }
 
 const char *kir_module_error(const kir_module *m) { return m ? m->error : ""; }
+
+void kir_module_set_ir_math(kir_module *m, int on) {
+  if (m) m->ir_math = on != 0;
+}
+
+int kir_builder_ir_math(const kir_builder *b) { return b && b->m && b->m->ir_math; }
 
 void kir_module_clear_error(kir_module *m) {
   if (m) m->error[0] = '\0';

@@ -170,6 +170,11 @@ void        kir_module_set_error(kir_module *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void        kir_module_vset_error(kir_module *m, const char *fmt, va_list ap);
 const char *kir_module_error(const kir_module *m);
+/* Whether the scalar formulas of m's kernels spell erf (and gelu through it) as branch-free IR
+ * arithmetic (templates/fastmath.h) instead of the dialect's erf: on for CPU-class modules,
+ * where PoCL vectorizes arithmetic but leaves its library erf a scalar call; off (the default)
+ * on GPUs, whose drivers have a faster erf of their own. */
+void kir_module_set_ir_math(kir_module *m, int on);
 void        kir_module_clear_error(kir_module *m);
 /* Takes kernel k out of the module's list (its memory stays in the arena until the module is
  * freed); later kernels move up one place. Returns 0, or -1 if k is not in the module. */
@@ -204,6 +209,8 @@ int          kir_var_new(kir_builder *b, const char *name_hint, kir_type type);
 int          kir_kernel_end(kir_builder *b, kir_kernel **out_kernel);
 /* Nonzero once an allocation failed or the builder was misused (sticky). */
 int          kir_builder_failed(const kir_builder *b);
+/* kir_module_set_ir_math of the builder's module. */
+int          kir_builder_ir_math(const kir_builder *b);
 
 /* Names: buffer, local and variable names are made unique in the kernel and never collide with
  * a keyword or builtin of OpenCL C or GLSL (a clash gets a numeric suffix: "x" → "x1"). */

@@ -184,17 +184,17 @@ static int attr_equal(const mlg_attr *a, const mlg_attr *b) {
   case MLG_ATTR_NONE: return 1;
   case MLG_ATTR_FLOAT: return a->f == b->f;
   case MLG_ATTR_INT:
+  case MLG_ATTR_ENUM:
   case MLG_ATTR_DTYPE: return a->ints[0] == b->ints[0];
-  case MLG_ATTR_ENUM: return a->ints[0] == b->ints[0];
-  case MLG_ATTR_FLOATS:
-    if (a->n != b->n) return 0;
-    for (int k = 0; k < a->n; k++)
-      if (a->floats[k] != b->floats[k]) return 0;
-    return 1;
   case MLG_ATTR_INTS:
     if (a->n != b->n) return 0;
     for (int k = 0; k < a->n; k++)
       if (a->ints[k] != b->ints[k]) return 0;
+    return 1;
+  case MLG_ATTR_FLOATS:
+    if (a->n != b->n) return 0;
+    for (int k = 0; k < a->n; k++)
+      if (a->floats[k] != b->floats[k]) return 0;
     return 1;
   }
   return 0;

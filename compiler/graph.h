@@ -38,7 +38,7 @@ typedef enum mlg_attr_kind {
   MLG_ATTR_INTS,                 /* n ints */
   MLG_ATTR_DTYPE,                /* ints[0]: an mlg_ir_dtype, written as a type name (i32) */
   MLG_ATTR_FLOATS,               /* n numbers in floats[] */
-  MLG_ATTR_ENUM                  /* ints[0]: the index of a name in the attribute's choices
+  MLG_ATTR_ENUM,                 /* ints[0]: the index of a name in the attribute's choices
                                     (op.h mlg_attr_def), written as a bare identifier */
 } mlg_attr_kind;
 

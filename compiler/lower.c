@@ -16,6 +16,7 @@
 #include "lower_util.h"
 #include "op.h"
 #include "templates/elementwise.h"
+#include "templates/matmul.h"
 
 typedef struct lower_state {
   mlg_lower_ctx ctx; /* first: hooks receive &state->ctx */
@@ -302,6 +303,7 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
     lw->temp_bytes = malloc(17 * sizeof(int64_t));
     lw->output_tensor = malloc((size_t)(graph->n_outputs + 1) * sizeof(int));
   }
+  if (lw && lw->module) kir_module_set_ir_math(lw->module, hints && hints->device_class == KT_DEVICE_CPU);
   if (!lw || !lw->module || !lw->alias_of || !lw->temp_bytes || !lw->output_tensor) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while lowering");
     mlg_lowered_free(lw);

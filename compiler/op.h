@@ -140,6 +140,16 @@ typedef struct mlg_channel_norm {
   double eps;
 } mlg_channel_norm;
 
+/* What an op's recognize hook found (below): the inputs and attributes of one node of the op
+ * that computes what a subgraph computes. */
+typedef struct mlg_recognized {
+  int n_inputs;
+  int inputs[MLG_TRAIT_INPUTS];     /* node ids of the graph searched */
+  unsigned swap_last2;              /* bit i: input i is read with its last two dims swapped
+                                       (the pass puts a transpose before it) */
+  mlg_attr attrs[MLG_MAX_ATTRS];    /* in this op's schema order, before its shape rule */
+} mlg_recognized;
+
 typedef struct mlg_algebra {
   char operator_sym;    /* the operator that means this op ('+', '@'; '-' for sub with two
                            operands and neg with one), or 0 */
@@ -157,6 +167,12 @@ typedef struct mlg_algebra {
    * (input 1, dims[0] = channels) plus bias[o] (input 2, optional): a channel norm after it
    * folds into its weight and bias (conv2d: 4, linear: 2); 0: never. */
   int channel_linear_rank;
+  /* This op computes what a subgraph of other ops computes (attention: softmax(q @ k · s + m)
+   * @ v): when the nodes ending at node `root` of g are such a subgraph, and every node of it
+   * but the root is read by nothing else (uses[i]: how many inputs and outputs read node i),
+   * fills *out and returns 0; else -1. The optimizer's recognize pass (optimize.h) then
+   * computes the root with one node of this op. NULL: never. */
+  int (*recognize)(const mlg_graph *g, int root, const int *uses, mlg_recognized *out);
 } mlg_algebra;
 
 /* ---- cost: what the op's work is, for the kernel table of the bundle and mlgrun --profile

@@ -80,7 +80,13 @@ mlg_graph *mlg_optimize_ex(const mlg_graph *graph, int opt_level, const mlg_para
      * an all-const op): run them until nothing changes, at most MAX_SIMPLIFY_ROUNDS times. */
     int changed = 1;
     for (int r = 0; g && changed > 0 && r < MAX_SIMPLIFY_ROUNDS; r++) changed = simplify_fold(&g);
-    if (g && bn_fold(&g, graph, values) > 0) simplify_fold(&g);
+    int rewrites = g ? bn_fold(&g, graph, values) : 0;
+    if (g) {
+      int n = 0;
+      step(&g, mlg_pass_recognize_n(g, &n));
+      rewrites += n;
+    }
+    if (g && rewrites > 0) simplify_fold(&g);
     int qdq = 0;
     if (g) step(&g, mlg_pass_qdq_n(g, &qdq));
     if (g && qdq > 0) simplify_fold(&g);

@@ -13,13 +13,16 @@
  *            MLG_FOLD_MAX_NUMEL elements
  *   bn_fold  batch_norm after conv2d / 2-D linear folded into that op's weight and bias, when
  *            their values are known at compile time (pass_bn_fold.c)
+ *   recognize subgraphs one op computes, replaced by that op (pass_recognize.c, op.h
+ *            mlg_algebra.recognize): softmax(q @ k · s + mask) @ v as one
+ *            scaled_dot_product_attention
  *   qdq      quantize_linear(relu|clamp(conv2d|matmul|linear(dequantize_linear(qx),
  *            dequantize_linear(qw)) + bias)) as one qlinear_conv2d / qlinear_matmul on the
  *            integers (pass_qdq.c)
  *
- * -O1 and -O2 run: (simplify, fold) to a fixed point (at most 4 rounds), bn_fold, (simplify,
- * fold) once more if bn_fold changed anything, qdq, (simplify, fold) once more if qdq rewrote
- * anything, cse, dce.
+ * -O1 and -O2 run: (simplify, fold) to a fixed point (at most 4 rounds), bn_fold, recognize,
+ * (simplify, fold) once more if bn_fold or recognize changed anything, qdq, (simplify, fold)
+ * once more if qdq rewrote anything, cse, dce.
  *
  * Thread safety: reentrant. */
 #ifndef MLG_OPTIMIZE_H
@@ -59,6 +62,11 @@ mlg_graph *mlg_pass_fold(const mlg_graph *graph);
 mlg_graph *mlg_pass_fold_n(const mlg_graph *graph, int *out_rewrites);
 mlg_graph *mlg_pass_qdq(const mlg_graph *graph);
 mlg_graph *mlg_pass_qdq_n(const mlg_graph *graph, int *out_rewrites);
+
+/* Replaces each subgraph that an op's recognize hook claims by one node of that op (see
+ * above); the nodes it no longer needs are left for dce. */
+mlg_graph *mlg_pass_recognize(const mlg_graph *graph);
+mlg_graph *mlg_pass_recognize_n(const mlg_graph *graph, int *out_rewrites);
 
 /* Values of params known at compile time, indexed by node id of the graph they come with:
  * data[i] holds numel floats of f32 param node i, or is NULL (unknown; also for every other

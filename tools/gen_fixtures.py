@@ -917,6 +917,99 @@ def shapes():
           lambda t: torch.from_numpy(np.take(t["x"].numpy(), [[0, 4], [0, 4]], axis=0)))
 
 
+def sdpa_ref(q, k, v, mask=None, causal=False, scale=None):
+    """torch's scaled_dot_product_attention; a mask together with causal (which torch refuses)
+    as both applied, the way mlg and ONNX Attention combine them."""
+    if mask is not None and causal:
+        tq, tk = q.shape[-2], k.shape[-2]
+        keep = torch.ones(tq, tk, dtype=torch.bool).tril()
+        if mask.dtype == torch.bool:
+            mask = mask & keep
+        else:
+            mask = torch.where(keep, mask, torch.tensor(float("-inf"), dtype=mask.dtype))
+        causal = False
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=scale)
+
+
+def attention():
+    """scaled_dot_product_attention: tiles of keys (the kernel stages 32 or 64 keys at a time
+    and 16 or 64 queries per work-group), partial tiles and work-groups, vector widths 4, 2
+    and 1 along the head dims, strided operands and stores."""
+    def sdpa(name, qs, ks, vs, call, ref, mask=None):
+        f = fx(name).inp("q", qs).inp("k", ks).inp("v", vs)
+        if mask is not None:
+            f.inp("mask", data=mask)
+        f.out("y", call, ref)
+        return f
+
+    sdpa("sdpa_multihead", [2, 3, 37, 16], [2, 3, 45, 16], [2, 3, 45, 8],
+         "scaled_dot_product_attention(q, k, v)", lambda t: sdpa_ref(t["q"], t["k"], t["v"]))
+    sdpa("sdpa_causal", [1, 2, 70, 8], [1, 2, 70, 8], [1, 2, 70, 8],
+         "scaled_dot_product_attention(q, k, v, causal=1)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], causal=True))
+    # Tq < Tk and Tq > Tk: the triangle is aligned top-left (torch's is_causal).
+    sdpa("sdpa_causal_short_q", [2, 20, 12], [2, 75, 12], [2, 75, 12],
+         "scaled_dot_product_attention(q, k, v, causal=1)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], causal=True))
+    sdpa("sdpa_causal_long_q", [1, 90, 4], [1, 33, 4], [1, 33, 6],
+         "scaled_dot_product_attention(q, k, v, causal=1)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], causal=True))
+    # An additive mask, broadcast over batch and heads, with -inf entries (never a whole row).
+    rng = np.random.default_rng(5)
+    m = rng.uniform(-2.0, 2.0, [24, 40]).astype(np.float32)
+    m[rng.uniform(size=m.shape) < 0.3] = -np.inf
+    m[:, 0] = 0.0
+    sdpa("sdpa_mask_float_bcast", [2, 2, 24, 8], [2, 2, 40, 8], [2, 2, 40, 8],
+         "scaled_dot_product_attention(q, k, v, mask)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], t["mask"]), mask=m)
+    # A bool mask (true = keep) per batch item, broadcast over heads; one row keeps nothing
+    # (torch gives 0 there) and one keeps a single key.
+    rng = np.random.default_rng(6)
+    mb = rng.uniform(size=[2, 1, 19, 70]) < 0.6
+    mb[0, 0, 3, :] = False
+    mb[1, 0, 5, :] = False
+    mb[1, 0, 5, 42] = True
+    sdpa("sdpa_mask_bool", [2, 3, 19, 16], [2, 3, 70, 16], [2, 3, 70, 16],
+         "scaled_dot_product_attention(q, k, v, mask)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], t["mask"]), mask=mb)
+    # A bool mask with causal=1, both applied.
+    mc = np.random.default_rng(8).uniform(size=[12, 12]) < 0.7
+    np.fill_diagonal(mc, True)
+    sdpa("sdpa_mask_bool_causal", [1, 2, 12, 8], [1, 2, 12, 8], [1, 2, 12, 8],
+         "scaled_dot_product_attention(q, k, v, mask, causal=1)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], t["mask"], causal=True), mask=mc)
+    # A per-head mask [B, 1, Tq, Tk] together with causal=1 (both applied).
+    m2 = np.random.default_rng(7).uniform(-1, 1, [2, 1, 30, 30]).astype(np.float32)
+    sdpa("sdpa_mask_causal", [2, 3, 30, 8], [2, 3, 30, 8], [2, 3, 30, 8],
+         "scaled_dot_product_attention(q, k, v, mask, causal=1)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], t["mask"], causal=True), mask=m2)
+    # Odd head dim (scalar loads), dv of 6 (pairs), a given scale, k and v broadcast over batch.
+    sdpa("sdpa_scale_bcast", [3, 2, 9, 5], [2, 11, 5], [2, 11, 6],
+         "scaled_dot_product_attention(q, k, v, scale=0.7)",
+         lambda t: sdpa_ref(t["q"], t["k"], t["v"], scale=0.7))
+    # One query against many keys (decoding).
+    sdpa("sdpa_one_query", [4, 1, 32], [4, 130, 32], [4, 130, 32],
+         "scaled_dot_product_attention(q, k, v)", lambda t: sdpa_ref(t["q"], t["k"], t["v"]))
+
+    # Heads split from one [B, T, 3C] tensor by slice/reshape/transpose, merged back after:
+    # strided operands, a store through the transpose, and an epilogue.
+    B, T, H, D = 2, 10, 3, 4
+    C = H * D
+    f = fx("sdpa_heads_strided").inp("x", [B, T, 3 * C])
+    for i, nm in enumerate("qkv"):
+        f.let(f"{nm} = transpose(reshape(slice(x, starts=[{i * C}], ends=[{(i + 1) * C}], "
+              f"axes=[2]), [{B}, {T}, {H}, {D}]), perm=[0, 2, 1, 3])")
+
+    def heads(t):
+        x = t["x"]
+        q, k, v = (x[..., i * C:(i + 1) * C].reshape(B, T, H, D).permute(0, 2, 1, 3)
+                   for i in range(3))
+        y = sdpa_ref(q, k, v, causal=True)
+        return y.permute(0, 2, 1, 3).reshape(B, T, C) * 2.0 + 1.0
+    f.out("y", f"reshape(transpose(scaled_dot_product_attention(q, k, v, causal=1), "
+          f"perm=[0, 2, 1, 3]), [{B}, {T}, {C}]) * 2.0 + 1.0", heads)
+
+
 def compositions():
     # An output that folding turns into a const: the const and the output are two tensors of
     # the bundle, and must not both take the output's name.
@@ -1537,6 +1630,7 @@ def build_all():
     normalization()
     reductions()
     scans()
+    attention()
     shapes()
     compositions()
     in_place_views()

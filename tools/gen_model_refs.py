@@ -223,7 +223,49 @@ def unet():
     return m
 
 
-MODELS = [mlp, lenet, resnet_block, transformer_block, unet]
+
+def gpt2_block():
+    """Hugging Face's GPT2Block (eager attention), Conv1D weights [in, out]; the padding of the
+    second sequence is at its end, so every query keeps at least its first key."""
+    B, T, C, H = 2, 16, 64, 4
+    D = C // H
+    m = Model("gpt2_block")
+    m.inputs["x"] = m.normal([B, T, C], 1.0)
+    am = np.ones([B, T], dtype=np.bool_)
+    am[1, 12:] = False
+    m.inputs["attention_mask"] = am
+    m.params["ln_1.weight"] = m.uniform([C], 0.5, 1.5)
+    m.params["ln_1.bias"] = m.uniform([C], -0.2, 0.2)
+    m.params["attn.c_attn.weight"] = m.normal([C, 3 * C], 0.15)
+    m.params["attn.c_attn.bias"] = m.normal([3 * C], 0.1)
+    m.params["attn.c_proj.weight"] = m.normal([C, C], 0.1)
+    m.params["attn.c_proj.bias"] = m.normal([C], 0.1)
+    m.params["ln_2.weight"] = m.uniform([C], 0.5, 1.5)
+    m.params["ln_2.bias"] = m.uniform([C], -0.2, 0.2)
+    m.params["mlp.c_fc.weight"] = m.normal([C, 4 * C], 0.1)
+    m.params["mlp.c_fc.bias"] = m.normal([4 * C], 0.1)
+    m.params["mlp.c_proj.weight"] = m.normal([4 * C, C], 0.05)
+    m.params["mlp.c_proj.bias"] = m.normal([C], 0.1)
+
+    def ref(t):
+        x = t["x"]
+        keep = torch.ones(T, T, dtype=torch.bool).tril() & t["attention_mask"].reshape(B, 1, 1, T)
+        bias = torch.where(keep, torch.tensor(0.0, dtype=x.dtype), torch.tensor(-1e9, dtype=x.dtype))
+        a = F.layer_norm(x, [C], t["ln_1.weight"], t["ln_1.bias"], 1e-5)
+        qkv = a @ t["attn.c_attn.weight"] + t["attn.c_attn.bias"]
+        q, k, v = (qkv[:, :, i * C:(i + 1) * C].reshape(B, T, H, D).permute(0, 2, 1, 3) for i in range(3))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        y = y.permute(0, 2, 1, 3).reshape(B, T, C)
+        x1 = x + y @ t["attn.c_proj.weight"] + t["attn.c_proj.bias"]
+        h = F.layer_norm(x1, [C], t["ln_2.weight"], t["ln_2.bias"], 1e-5)
+        mm = F.gelu(h @ t["mlp.c_fc.weight"] + t["mlp.c_fc.bias"], approximate="tanh")
+        return x1 + mm @ t["mlp.c_proj.weight"] + t["mlp.c_proj.bias"]
+    m.outputs.append(("out", ref))
+    return m
+
+
+
+MODELS = [mlp, lenet, resnet_block, transformer_block, unet, gpt2_block]
 
 
 def main():

@@ -252,7 +252,9 @@ kir_expr *kt_sf_log(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_LOG, x);
 kir_expr *kt_sf_sqrt(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_SQRT, x); }
 kir_expr *kt_sf_rsqrt(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_RSQRT, x); }
 kir_expr *kt_sf_tanh(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_TANH, x); }
-kir_expr *kt_sf_erf(kir_builder *b, kir_expr *x) { return kt_fast_erf(b, x); }
+kir_expr *kt_sf_erf(kir_builder *b, kir_expr *x) {
+  return kir_builder_ir_math(b) ? kt_fast_erf(b, x) : kir_un(b, KIR_ERF, x);
+}
 kir_expr *kt_sf_sin(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_SIN, x); }
 kir_expr *kt_sf_cos(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_COS, x); }
 kir_expr *kt_sf_tan(kir_builder *b, kir_expr *x) { return kir_un(b, KIR_TAN, x); }
@@ -280,7 +282,7 @@ kir_expr *kt_sf_sigmoid(kir_builder *b, kir_expr *x) {
 
 kir_expr *kt_sf_gelu(kir_builder *b, kir_expr *x) {
   /* 1/sqrt(2) to double precision; the printer rounds it to the nearest float. */
-  kir_expr *t = kt_fast_erf(b, kir_bin(b, KIR_MUL, x, kir_f32(b, 0.70710678118654752440)));
+  kir_expr *t = kt_sf_erf(b, kir_bin(b, KIR_MUL, x, kir_f32(b, 0.70710678118654752440)));
   kir_expr *half_x = kir_bin(b, KIR_MUL, kir_f32(b, 0.5), x);
   return kir_bin(b, KIR_MUL, half_x, kir_bin(b, KIR_ADD, kir_f32(b, 1.0), t));
 }

@@ -81,9 +81,9 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
 
 /* ---- scalar formulas (float operands; NULL in → NULL out). Arguments that a formula uses more
  * than once (gelu, silu, leaky_relu, relu, sign) are duplicated in the tree: pass variables. erf (and
- * gelu through it) is fastmath.h's branch-free form, which declares variables in the builder's
- * current block, on every device: PoCL's library erf stays a scalar call even where it
- * vectorizes exp and tanh. ---- */
+ * gelu through it) is, in a module with kir_module_set_ir_math (CPU-class bundles), fastmath.h's
+ * branch-free form, which declares variables in the builder's current block: PoCL's library erf
+ * stays a scalar call even where it vectorizes exp and tanh. Elsewhere it is the dialect's erf. ---- */
 kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_abs(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_exp(kir_builder *b, kir_expr *x);

@@ -1472,9 +1472,99 @@ static int m_arg_min(ox_ctx *c) { return arg_extreme(c, "argmin"); }
 
 /* ---- the table (alphabetical, as docs/onnx.md lists it) ------------------------------------------------------------------------------ */
 
+/* ---- attention ------------------------------------------------------------------------------ */
+
+/* [B, S, H·d] → [B, H, S, d] for a 3-D Q, K or V given with its head count. */
+static int split_heads(ox_ctx *c, int x, int64_t heads, const char *what) {
+  if (x < 0) return -1;
+  const mlg_type *t = ox_type(c, x);
+  if (t->rank == 4) return x;
+  if (t->rank != 3 || heads < 1 || t->dims[2] % heads)
+    return ox_fail(c, "%s must be 4-D [B, heads, S, d], or 3-D [B, S, heads·d] with its head count "
+                   "(q_num_heads / kv_num_heads) dividing the last dim", what);
+  int64_t dims[4] = {t->dims[0], t->dims[1], heads, t->dims[2] / heads}, perm[4] = {0, 2, 1, 3};
+  int y = reshape_to(c, x, 4, dims);
+  return y < 0 ? -1 : ox_op1(c, "transpose", y, (ox_kv[]){{"perm", ox_is(perm, 4)}, OX_END});
+}
+
+/* ONNX Attention (opset 23) as scaled_dot_product_attention: 4-D or 3-D (heads split and merged
+ * by reshape + transpose) inputs; grouped-query attention (q heads a multiple of kv heads) by
+ * viewing q as [B, kv heads, group, S, d] so that k and v broadcast over the group. */
+static int m_attention(ox_ctx *c) {
+  int64_t causal = ox_attr_int(c, "is_causal", 0);
+  double softcap = ox_attr_float(c, "softcap", 0.0);
+  int has_scale = ox_has_attr(c, "scale");
+  double scale = ox_attr_float(c, "scale", 0.0);
+  int64_t qh = ox_attr_int(c, "q_num_heads", 0), kvh = ox_attr_int(c, "kv_num_heads", 0);
+  ox_attr_ignore(c, "softmax_precision"); /* mlg's softmax is float32 in any case */
+  ox_attr_ignore(c, "qk_matmul_output_mode"); /* only shapes output 3, refused below */
+  if (softcap != 0.0) return ox_fail(c, "softcap is not supported");
+  if (ox_has_input(c, 4) || ox_has_input(c, 5) || ox_has_input(c, 6))
+    return ox_fail(c, "past_key / past_value (a KV cache) and nonpad_kv_seqlen are not supported");
+  for (int k = 1; k < 4; k++)
+    if (ox_has_output(c, k))
+      return ox_fail(c, "output %d (present_key, present_value, qk_matmul_output) is not supported", k);
+  int q = ox_tensor_in(c, 0), k = ox_tensor_in(c, 1), v = ox_tensor_in(c, 2);
+  if (q < 0 || k < 0 || v < 0) return -1;
+  int q3 = ox_type(c, q)->rank == 3;
+  int64_t b = ox_type(c, q)->dims[0], tq = ox_type(c, q)->dims[1];
+  q = split_heads(c, q, qh, "Q");
+  k = split_heads(c, k, kvh, "K");
+  v = split_heads(c, v, kvh, "V");
+  if (q < 0 || k < 0 || v < 0) return -1;
+  const mlg_type *tq4 = ox_type(c, q), *tk4 = ox_type(c, k);
+  int64_t heads = tq4->dims[1], kv = tk4->dims[1], d = tq4->dims[3];
+  tq = tq4->dims[2];
+  int in[4] = {q, k, v, -1}, n = 3;
+  if (ox_has_input(c, 3)) {
+    in[n++] = ox_tensor_in(c, 3);
+    if (in[3] < 0) return -1;
+  }
+  int group = kv != heads && kv > 1;
+  if (group) {
+    if (heads % kv) return ox_fail(c, "%lld query heads are no multiple of %lld key/value heads",
+                                   (long long)heads, (long long)kv);
+    int64_t qd[5] = {b, kv, heads / kv, tq, d};
+    in[0] = reshape_to(c, q, 5, qd);
+    for (int i = 1; i < 3; i++) {
+      const mlg_type *t = ox_type(c, in[i]);
+      int64_t dims[5] = {t->dims[0], t->dims[1], 1, t->dims[2], t->dims[3]};
+      in[i] = reshape_to(c, in[i], 5, dims);
+    }
+    if (n == 4) {
+      /* The mask broadcasts to [B, heads, Tq, Tk]: a per-head mask cannot follow the regrouping. */
+      const mlg_type *t = ox_type(c, in[3]);
+      if (t->rank >= 3 && t->dims[t->rank - 3] != 1)
+        return ox_fail(c, "grouped-query attention with a per-head attn_mask is not supported");
+      if (t->rank == 4) {
+        int64_t dims[5] = {t->dims[0], 1, 1, t->dims[2], t->dims[3]};
+        in[3] = reshape_to(c, in[3], 5, dims);
+      }
+    }
+    for (int i = 0; i < n; i++)
+      if (in[i] < 0) return -1;
+  }
+  if (!has_scale) scale = 1.0 / sqrt((double)d);
+  int y = ox_op(c, "scaled_dot_product_attention", in, n,
+                (ox_kv[]){{"causal", ox_i(causal)}, {"scale", ox_f(scale)}, OX_END});
+  if (y < 0) return -1;
+  int64_t dv = ox_type(c, y)->dims[ox_type(c, y)->rank - 1];
+  if (group) {
+    int64_t dims[4] = {b, heads, tq, dv};
+    y = reshape_to(c, y, 4, dims);
+  }
+  if (q3) {
+    int64_t perm[4] = {0, 2, 1, 3}, dims[3] = {b, tq, heads * dv};
+    y = y < 0 ? -1 : ox_op1(c, "transpose", y, (ox_kv[]){{"perm", ox_is(perm, 4)}, OX_END});
+    y = reshape_to(c, y, 3, dims);
+  }
+  return out_node(c, y);
+}
+
 static const ox_op_entry table[] = {
     {"Abs", m_abs, "abs"},
     {"Add", m_add, "add"},
+    {"Attention", m_attention, "scaled_dot_product_attention (3-D inputs and grouped-query heads through reshape, transpose)"},
     {"AveragePool", m_average_pool, "avg_pool2d (1-D through unsqueeze/squeeze)"},
     {"And", m_and, "logical_and"},
     {"ArgMax", m_arg_max, "argmax (of x reversed with slice for select_last_index=1), cast to int64"},
@@ -1601,7 +1691,7 @@ static const struct {
     {" Asin Acos Atan Sinh Cosh Asinh Acosh Atanh IsNaN IsInf "
      "BitShift BitwiseAnd BitwiseOr BitwiseXor BitwiseNot ",
      "needs an mlg elementwise op or type that does not exist yet (issue 11)"},
-    {" Upsample TopK Einsum Trilu OneHot Attention ",
+    {" Upsample TopK Einsum Trilu OneHot ",
      "needs an mlg op that does not exist yet (issue 11)"},
     {" RotaryEmbedding AffineGrid GridSample DeformConv Col2Im CenterCropPad Det DFT STFT "
      "BlackmanWindow HammingWindow HannWindow MelWeightMatrix NonMaxSuppression "

@@ -54,6 +54,8 @@ MLG_OP(reciprocal)
 /* linear algebra (matmul.c, linear.c) */
 MLG_OP(matmul)
 MLG_OP(linear)
+/* attention, one fused kernel (attention.c) */
+MLG_OP(scaled_dot_product_attention)
 /* convolution, pooling and resizing, NCHW (conv2d.c: also conv1d, conv_transpose2d; pool.c,
  * resize.c) */
 MLG_OP(conv2d)

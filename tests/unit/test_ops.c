@@ -776,6 +776,55 @@ START_TEST(test_pad_resize_cumsum) {
 }
 END_TEST
 
+START_TEST(test_attention) {
+  call c;
+  int run_rc;
+  call_init(&c, "scaled_dot_product_attention");
+  run_rc = run(&c, 3, "f32[2, 12, 10, 64]", "f32[2, 12, 7, 64]", "f32[2, 12, 7, 32]");
+  ASSERT_OK(c, "f32[2, 12, 10, 32]");
+  /* scale is filled in (1/sqrt(d)) and a normalized call checks again */
+  ck_assert_int_eq(get(&c, "scale")->kind, MLG_ATTR_FLOAT);
+  ck_assert(get(&c, "scale")->f == 0.125);
+  run_rc = run(&c, 3, "f32[2, 12, 10, 64]", "f32[2, 12, 7, 64]", "f32[2, 12, 7, 32]");
+  ASSERT_OK(c, "f32[2, 12, 10, 32]");
+  /* leading dims broadcast; a mask broadcasts to the scores */
+  run_rc = run(&c, 4, "f32[3, 1, 5, 8]", "f32[4, 6, 8]", "f32[1, 6, 2]", "f32[5, 6]");
+  ASSERT_OK(c, "f32[3, 4, 5, 2]");
+  run_rc = run(&c, 4, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]", "f32[1, 6]");
+  ASSERT_OK(c, "f32[5, 8]");
+  ck_assert_int_ne(run(&c, 3, "f32[5, 8]", "f32[6, 7]", "f32[6, 8]"), 0);
+  ck_assert_str_eq(c.err.msg, "q and k head dims differ (8 vs 7)");
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_int_ne(run(&c, 3, "f32[5, 8]", "f32[6, 8]", "f32[4, 8]"), 0);
+  ck_assert_str_eq(c.err.msg, "k and v key counts differ (6 vs 4)");
+  ck_assert_int_eq(c.err.input, 2);
+  ck_assert_int_ne(run(&c, 3, "f32[8]", "f32[6, 8]", "f32[6, 8]"), 0);
+  ck_assert_str_eq(c.err.msg, "q must be [..., Tq, d], got f32[8]");
+  ck_assert_int_ne(run(&c, 3, "f32[2, 5, 8]", "f32[3, 6, 8]", "f32[3, 6, 8]"), 0);
+  ck_assert_str_eq(c.err.msg, "the leading dims of q, k and v do not broadcast");
+  ck_assert_int_ne(run(&c, 4, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]", "f32[5, 5]"), 0);
+  ck_assert_str_eq(c.err.msg, "mask f32[5, 5] does not broadcast to the scores f32[5, 6] ([..., Tq, Tk])");
+  ck_assert_int_eq(c.err.input, 3);
+  /* a mask may not widen the result */
+  ck_assert_int_ne(run(&c, 4, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]", "f32[2, 5, 6]"), 0);
+  ck_assert_str_eq(c.err.msg, "mask f32[2, 5, 6] does not broadcast to the scores f32[5, 6] "
+                              "([..., Tq, Tk])");
+  ck_assert_int_ne(run(&c, 4, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]", "i32[5, 6]"), 0);
+  ck_assert_str_eq(c.err.msg, "mask must be f32 (added to the scores) or bool (true = keep), "
+                              "got i32");
+  ck_assert_int_ne(run(&c, 3, "i32[5, 8]", "f32[6, 8]", "f32[6, 8]"), 0);
+  ck_assert_int_eq(c.err.input, 0);
+  set(&c, "causal", one(2));
+  ck_assert_int_ne(run(&c, 3, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]"), 0);
+  ck_assert_int_eq(c.err.attr, 0);
+  set(&c, "causal", one(1));
+  set(&c, "scale", flt(0.5));
+  run_rc = run(&c, 3, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]");
+  ASSERT_OK(c, "f32[5, 8]");
+  ck_assert(get(&c, "scale")->f == 0.5);
+}
+END_TEST
+
 START_TEST(test_concat_gather_squeeze) {
   call c;
   int run_rc;
@@ -1036,6 +1085,7 @@ int main(void) {
   tcase_add_test(tc, test_concat_gather_squeeze);
   tcase_add_test(tc, test_expand);
   tcase_add_test(tc, test_pad_resize_cumsum);
+  tcase_add_test(tc, test_attention);
   tcase_add_test(tc, test_slice);
   tcase_add_test(tc, test_limits_and_utils);
   suite_add_tcase(s, tc);

@@ -962,6 +962,87 @@ START_TEST(test_pipeline_levels_and_fixed_point) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- recognize */
+
+/* How many scaled_dot_product_attention nodes -O2 makes of model text `body` (q, k, v, m, s
+ * declared), and the scale attribute of the first in *scale. */
+static int recognized(const char *body, double *scale) {
+  char text[2048];
+  snprintf(text, sizeof text,
+           "model t {\n  input q : f32[2, 5, 8]\n  input k : f32[2, 7, 8]\n"
+           "  input v : f32[2, 7, 3]\n  input m : f32[5, 7]\n  input s : f32[1]\n%s\n}\n",
+           body);
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  mlg_pipeline p;
+  ck_assert_msg(mlg_pipeline_run(&src, NULL, MLG_STAGE_GRAPH, &diag, &p) == 0, "%s", body);
+  mlg_graph *o = mlg_optimize(p.graph, 2, &diag);
+  ck_assert_ptr_nonnull(o);
+  assert_well_formed(o);
+  int n = count_op(o, &mlg_op_scaled_dot_product_attention);
+  for (int i = 0; i < o->n_nodes; i++)
+    if (o->nodes[i].op == &mlg_op_scaled_dot_product_attention) {
+      *scale = o->nodes[i].attrs[1].f;
+      /* what it replaced is gone */
+      ck_assert_int_eq(count_op(o, &mlg_op_softmax), 0);
+      ck_assert_int_eq(count_op(o, &mlg_op_matmul), 0);
+      break;
+    }
+  mlg_graph_free(o);
+  /* -O0 leaves the graph as written */
+  o = mlg_optimize(p.graph, 0, &diag);
+  ck_assert_int_eq(count_op(o, &mlg_op_scaled_dot_product_attention),
+                   count_op(p.graph, &mlg_op_scaled_dot_product_attention));
+  mlg_graph_free(o);
+  mlg_pipeline_free(&p);
+  mlg_source_free(&src);
+  return n;
+}
+
+START_TEST(test_recognize_attention) {
+  double sc = 0;
+  ck_assert_int_eq(recognized("  output y = softmax(q @ transpose(k, perm=[0, 2, 1]), axis=-1) @ v", &sc), 1);
+  ck_assert(sc == 1.0);
+  ck_assert_int_eq(recognized("  output y = softmax(q @ transpose(k, perm=[0, 2, 1]) * 0.25 + m, axis=2) @ v", &sc), 1);
+  ck_assert(sc == 0.25);
+  ck_assert_int_eq(recognized("  output y = softmax(m + 0.5 * (q @ transpose(k, perm=[0, 2, 1])), axis=-1) @ v", &sc), 1);
+  ck_assert(sc == 0.5);
+  ck_assert_int_eq(recognized("  output y = softmax(q @ transpose(k, perm=[0, 2, 1]) / 4, axis=-1) @ v", &sc), 1);
+  ck_assert(sc == 0.25);
+  /* a scale folded from a dim expression */
+  ck_assert_int_eq(recognized("  output y = softmax(q @ transpose(k, perm=[0, 2, 1]) * rsqrt(4), axis=-1) @ v", &sc), 1);
+  ck_assert(fabs(sc - 0.5) < 1e-7);
+}
+END_TEST
+
+/* Not attention, or attention whose parts are needed elsewhere: left alone. */
+START_TEST(test_recognize_refuses) {
+  double sc = 0;
+  static const char *const bodies[] = {
+    /* the probabilities are an output too */
+    "  p = softmax(q @ transpose(k, perm=[0, 2, 1]), axis=-1)\n  output y = p @ v\n  output pp = p",
+    /* the scores are read twice */
+    "  z = q @ transpose(k, perm=[0, 2, 1])\n  output y = softmax(z, axis=-1) @ v\n  output zz = z",
+    /* softmax over another axis */
+    "  output y = transpose(softmax(q @ transpose(k, perm=[0, 2, 1]), axis=1), perm=[0, 1, 2]) @ v",
+    /* log_softmax */
+    "  output y = log_softmax(q @ transpose(k, perm=[0, 2, 1]), axis=-1) @ v",
+    /* a scale that is no compile-time scalar */
+    "  output y = softmax(q @ transpose(k, perm=[0, 2, 1]) * s, axis=-1) @ v",
+    /* the mask before the scale */
+    "  output y = softmax((q @ transpose(k, perm=[0, 2, 1]) + m) * 0.5, axis=-1) @ v",
+    /* a product that is not the second matmul's left operand */
+    "  output y = transpose(v, perm=[0, 2, 1]) @ transpose(softmax(q @ transpose(k, perm=[0, 2, 1]), axis=-1), perm=[0, 2, 1])",
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+    ck_assert_msg(recognized(bodies[i], &sc) == 0, "recognized: %s", bodies[i]);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- pipeline */
+
 /* The example models: check, load the values the passes want, optimize; -O2 must not grow the
  * graph, must keep outputs, and must fold every batch_norm of resnet_block. */
 static void optimize_model(const char *name, int *ops0, int *ops2, int *bn2) {
@@ -1000,7 +1081,7 @@ static void optimize_model(const char *name, int *ops0, int *ops2, int *bn2) {
 
 START_TEST(test_models) {
   static const char *const models[] = {"mlp.mlg", "lenet.mlg", "resnet_block.mlg",
-                                       "transformer_block.mlg"};
+                                       "transformer_block.mlg", "gpt2_block.mlg"};
   for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
     int ops0, ops2, bn2;
     optimize_model(models[i], &ops0, &ops2, &bn2);
@@ -1108,6 +1189,10 @@ int main(void) {
   tcase_add_test(tq, test_qdq_conv_relu);
   tcase_add_test(tq, test_qdq_refused);
   suite_add_tcase(s, tq);
+  TCase *tr = tcase_create("recognize");
+  tcase_add_test(tr, test_recognize_attention);
+  tcase_add_test(tr, test_recognize_refuses);
+  suite_add_tcase(s, tr);
   TCase *tp = tcase_create("pipeline");
   tcase_set_timeout(tp, 60);
   tcase_add_test(tp, test_pipeline_levels_and_fixed_point);

@@ -1,5 +1,5 @@
 /* test_templates_compute.c — the compute kernel templates (matmul, conv2d, pool, reduce,
- * rowwise, cumsum, pad, resize, and the fast math of fastmath.h) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
+ * rowwise, cumsum, pad, resize, attention, and the fast math of fastmath.h) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
  * compared with plain C references computed in double.
  *
  * Tolerance: |got − ref| <= 1e-4 · max(|ref|, floor), i.e. relative 1e-4, with values smaller
@@ -17,6 +17,7 @@
 
 #include "kir.h"
 #include "templates/argreduce.h"
+#include "templates/attention.h"
 #include "templates/conv2d.h"
 #include "templates/conv_transpose2d.h"
 #include "templates/cumsum.h"
@@ -963,6 +964,7 @@ START_TEST(fastmath_accuracy) {
     const fm_case *c = &cases[ci];
     kir_module *m = kir_module_new();
     ck_assert_ptr_nonnull(m);
+    kir_module_set_ir_math(m, 1); /* gelu through kt_fast_erf, as CPU bundles build it */
     kir_kernel *k = NULL;
     int64_t g[3];
     ck_assert_int_eq(kt_elementwise_body(m, "fm", (int64_t)n, KIR_F32, fm_body, (void *)c, 0, &k, g), 0);
@@ -1062,13 +1064,114 @@ START_TEST(resample_rejects_bad_descriptors) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- attention */
+
+/* Contiguous [batch, rows, cols] view of a tensor with `items` batch items in one batch dim. */
+static kt_attn_view attn_view(int64_t rows, int64_t cols) {
+  return (kt_attn_view){.batch_stride = {rows * cols}, .stride_r = cols, .stride_c = 1};
+}
+
+/* One attention case against a double reference: `mask_kind` an additive mask [tq, tk] shared by
+ * the batch items (stride 0), with -inf entries but never a whole row. */
+static void check_attention(int64_t items, int64_t tq, int64_t tk, int64_t dh, int64_t dv,
+                            int causal, int mask_kind, int bq, int bk, int device_class,
+                            int max_vec) {
+  kt_attention_desc d = {.tq = tq, .tk = tk, .d = dh, .dv = dv, .n_batch = 1, .batch = {items},
+                         .q = attn_view(tq, dh), .k = attn_view(tk, dh), .v = attn_view(tk, dv),
+                         .out = attn_view(tq, dv), .mask = {.stride_r = tk, .stride_c = 1},
+                         .mask_kind = mask_kind, .causal = causal, .scale = 1.0 / sqrt((double)dh),
+                         .block_q = bq, .block_k = bk, .device_class = device_class,
+                         .max_vec = max_vec};
+  float *q = rand_vec(items * tq * dh), *k = rand_vec(items * tk * dh), *v = rand_vec(items * tk * dv);
+  float *mask = rand_vec(tq * tk), *out = nan_vec(items * tq * dv);
+  for (int64_t i = 0; i < tq * tk; i++)
+    if (i % tk && mask[i] > 0.6f) mask[i] = -INFINITY;
+  double *ref = malloc(items * tq * dv * sizeof(double)), *p = malloc(tk * sizeof(double));
+  ck_assert(ref && p);
+  for (int64_t b = 0; b < items; b++)
+    for (int64_t i = 0; i < tq; i++) {
+      double mx = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < tk; j++) {
+        double s = 0;
+        for (int64_t c = 0; c < dh; c++) s += (double)q[(b * tq + i) * dh + c] * k[(b * tk + j) * dh + c];
+        s *= d.scale;
+        if (mask_kind) s += mask[i * tk + j];
+        if (causal && j > i) s = -INFINITY;
+        p[j] = s;
+        if (s > mx) mx = s;
+      }
+      for (int64_t j = 0; j < tk; j++) sum += p[j] = exp(p[j] - mx);
+      for (int64_t c = 0; c < dv; c++) {
+        double acc = 0;
+        for (int64_t j = 0; j < tk; j++) acc += p[j] * v[(b * tk + j) * dv + c];
+        ref[(b * tq + i) * dv + c] = acc / sum;
+      }
+    }
+  kir_module *m = kir_module_new();
+  kir_kernel *kk;
+  int64_t g[3];
+  ck_assert_msg(kt_attention(m, "k_attn", &d, &kk, g) == 0, "%s", kir_module_error(m));
+  run_arg args[5] = {{q, items * tq * dh}, {k, items * tk * dh}, {v, items * tk * dv},
+                     {mask, tq * tk}, {out, items * tq * dv}};
+  if (!mask_kind) args[3] = args[4];
+  run_kernel(kk, g, args, mask_kind ? 5 : 4);
+  char what[96];
+  snprintf(what, sizeof what, "attention %lldx%lldx%lld d%lld dv%lld causal %d mask %d bq %d bk %d",
+           (long long)items, (long long)tq, (long long)tk, (long long)dh, (long long)dv, causal,
+           mask_kind, bq, bk);
+  expect_close(what, out, ref, items * tq * dv, 1.0);
+  free(q), free(k), free(v), free(mask), free(out), free(ref), free(p);
+  kir_module_free(m);
+}
+
+/* Tiles that divide and do not divide the keys and queries, one key per tile, a work-group of
+ * one query, causal with Tq below and above Tk, masks, head dims of vector width 16, 8, 4, 2
+ * and 1, staged (GPU, portable) and read from global memory (CPU). */
+START_TEST(attention_tiles_masks_widths) {
+  check_attention(2, 37, 45, 16, 8, 0, 0, 0, 0, 0, 0);
+  check_attention(2, 37, 45, 16, 8, 1, 0, 0, 0, 2, 4);
+  check_attention(1, 70, 70, 8, 8, 1, KT_ATTN_MASK_ADD, 16, 64, 1, 4);
+  check_attention(3, 20, 75, 12, 6, 1, 0, 8, 5, 0, 0);
+  check_attention(1, 90, 33, 5, 3, 1, KT_ATTN_MASK_ADD, 32, 1, 0, 0);
+  check_attention(2, 1, 130, 32, 32, 0, KT_ATTN_MASK_ADD, 1, 7, 0, 0);
+  check_attention(1, 64, 64, 64, 64, 1, 0, 64, 32, 2, 16);
+  /* CPU: keys and values from global memory, vectors of 16 and 8 (halves summed), no barrier */
+  check_attention(2, 50, 70, 64, 24, 1, KT_ATTN_MASK_ADD, 0, 0, 1, 16);
+  check_attention(1, 9, 100, 8, 16, 0, 0, 4, 16, 1, 16);
+}
+END_TEST
+
+START_TEST(attention_rejects_bad_descriptors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  kt_attention_desc d = {.tq = 4, .tk = 4, .d = 300, .dv = 8, .q = attn_view(4, 300),
+                         .k = attn_view(4, 300), .v = attn_view(4, 8), .out = attn_view(4, 8)};
+  ASSERT_REJECTS(m, kt_attention(m, "a0", &d, &k, g), "at most 256");
+  d.d = 8;
+  d.tk = 0;
+  ASSERT_REJECTS(m, kt_attention(m, "a1", &d, &k, g), "at least 1");
+  d.tk = 4;
+  d.block_k = 4096;
+  ASSERT_REJECTS(m, kt_attention(m, "a2", &d, &k, g), "local memory");
+  d.block_k = 0;
+  d.block_q = 2048;
+  ASSERT_REJECTS(m, kt_attention(m, "a3", &d, &k, g), "block_q 2048");
+  d.block_q = 0;
+  d.q.stride_r = INT64_C(1) << 30;
+  ASSERT_REJECTS(m, kt_attention(m, "a4", &d, &k, g), "32-bit indexing");
+  ck_assert_int_eq(kir_module_count(m), 0);
+  kir_module_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- allocation failure */
 
 /* Every template, with the module's allocator failing after n allocations for each n up to
  * success: the template returns -1, no kernel and a reason (never crashes), then 0 once it
  * fits. */
 START_TEST(templates_survive_allocation_failure) {
-  for (int which = 0; which < 13; which++) {
+  for (int which = 0; which < 14; which++) {
     int ok = 0;
     for (long n = 0; n < 100000 && !ok; n++) {
       kir_module *m = kir_module_new();
@@ -1131,6 +1234,13 @@ START_TEST(templates_survive_allocation_failure) {
                                       .stride_h = 2, .stride_w = 2, .pad_top = 1, .groups = 2, .has_bias = 1};
         rc = kt_conv_transpose2d(m, "k", &d, &k, g);
       } break;
+      case 12: {
+        kt_attention_desc d = {.tq = 5, .tk = 9, .d = 6, .dv = 4, .q = attn_view(5, 6),
+                               .k = attn_view(9, 6), .v = attn_view(9, 4), .out = attn_view(5, 4),
+                               .mask = attn_view(5, 9), .mask_kind = KT_ATTN_MASK_ADD,
+                               .causal = 1, .scale = 0.5};
+        rc = kt_attention(m, "k", &d, &k, g);
+      } break;
       default: {
         kt_cumsum_desc d = {.outer = 3, .len = 5, .inner = 2};
         rc = kt_cumsum(m, "k", &d, &k, g);
@@ -1192,6 +1302,10 @@ static Suite *templates_suite(void) {
   tc = tcase_create("resample");
   tcase_add_test(tc, cumsum_serial_and_work_group);
   tcase_add_test(tc, resample_rejects_bad_descriptors);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("attention");
+  tcase_add_test(tc, attention_tiles_masks_widths);
+  tcase_add_test(tc, attention_rejects_bad_descriptors);
   suite_add_tcase(s, tc);
   tc = tcase_create("robustness");
   tcase_add_test(tc, templates_survive_allocation_failure);

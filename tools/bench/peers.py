@@ -146,6 +146,9 @@ def torch_callable(w, weights, device):
         return (lambda x: F.gelu(0.75 * x + 0.25) * 1.5 - 0.5), None
     if fam == "softmax":
         return (lambda x: torch.softmax(x, dim=-1)), None
+    if fam == "attention":
+        causal = bool(w.params["causal"])
+        return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal)), None
     if fam == "layer_norm":
         wt = torch.from_numpy(weights["weight"]).to(device)
         bs = torch.from_numpy(weights["bias"]).to(device)

@@ -24,7 +24,8 @@ def model_path(name):
 @dataclass
 class Workload:
     name: str                 # "sgemm_1024", "resnet18_b16"
-    family: str               # sgemm, eltwise, softmax, layer_norm, mlp, resnet18, transformer
+    family: str               # sgemm, eltwise, softmax, layer_norm, attention, mlp, resnet18,
+                              # transformer
     kind: str                 # "kernel" (compare device times) or "model" (compare wall times)
     source: str               # the .mlg
     dims: dict                # -D bindings
@@ -102,13 +103,26 @@ def transformer(b, t, c, h):
                     params={"b": b, "t": t, "c": c, "h": h})
 
 
+def attention(t, causal, b=1, h=12, d=64):
+    """scaled_dot_product_attention over b×h heads: 4·T²·D FLOPs per head (q·k and p·v), half of
+    it under the causal mask."""
+    flops = 4.0 * b * h * t * t * d * (0.5 if causal else 1.0)
+    src = "attention.mlg" if causal else "attention_full.mlg"
+    shape = (b, h, t, d)
+    return Workload(f"attention_{'causal' if causal else 'full'}_T{t}", "attention", "kernel", mlg_path(src),
+                    {"B": b, "H": h, "T": t, "D": d}, {"q": shape, "k": shape, "v": shape}, "y",
+                    flops=flops, limit="flop", params={"causal": causal})
+
+
 def all_workloads(quick):
     """The suite, in the order it runs. --quick: the same families at sizes a 2-core CPU runs in
     seconds."""
     if quick:
         return ([sgemm(n) for n in (64, 128, 100)] + [eltwise(1 << 16)] +
                 [rowwise(f, 256, c) for f in ("softmax", "layer_norm") for c in (128, 512)] +
+                [attention(128, True, h=2), attention(128, False, h=2)] +
                 [mlp(1), mlp(16), resnet18(1, 32), transformer(1, 16, 64, 4)])
     return ([sgemm(n) for n in (256, 512, 1024, 2048, 4096, 1000, 4095)] + [eltwise(1 << 26)] +
             [rowwise(f, 8192, c) for f in ("softmax", "layer_norm") for c in (1024, 4096)] +
+            [attention(t, c) for t in (1024, 4096) for c in (True, False)] +
             [mlp(1), mlp(256), resnet18(1), resnet18(16), transformer(1, 128, 768, 12)])

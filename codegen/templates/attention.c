@@ -1,0 +1,373 @@
+/* attention.c — fused scaled dot-product attention with an online softmax (attention.h). */
+#include "attention.h"
+
+#include <math.h>
+
+#include "kt_util.h"
+#include "matmul.h"
+
+#define INDEX_LIMIT INT64_C(2147483647)
+
+typedef struct attn_ctx {
+  const kt_attention_desc *d;
+  int q, k, v, mask, out;          /* buffers (mask -1 without one) */
+  int wq, wv;                      /* vector widths along d and dv */
+  int nq, nv;                      /* vectors per row: d / wq, dv / wv */
+  int bq, bk;                      /* queries per work-group, keys per tile */
+  int stage;                       /* keys and values staged in local memory (GPU); else read
+                                      from global memory where they are used (CPU) */
+  int ktile, vtile;                /* local arrays (staging) */
+  int stile;                       /* local array: each work-item's scores of a tile */
+  /* variables: */
+  int lid, bidx, qi, qrow;         /* local id, batch index, query, query clamped into range */
+  int kend;                        /* the work-group's keys end here */
+  int kb, vb, mb;                  /* element bases of k, v and the query's mask row */
+  int t0, jn;                      /* the tile's first key and its key count */
+  int mrun, lrun;                  /* running maximum and sum of exp(score − maximum) */
+  int qv[KT_ATTN_MAX_HEAD];        /* the query row, scaled, as vectors */
+  int ov[KT_ATTN_MAX_HEAD];        /* the output accumulator, as vectors */
+} attn_ctx;
+
+/* The largest element index view `w` reaches over rows [0, rows) and columns [0, cols) of
+ * every batch item, or -1 when a stride is negative (views here never are). */
+static int64_t view_reach(const kt_attention_desc *d, const kt_attn_view *w, int64_t rows,
+                          int64_t cols) {
+  if (w->offset < 0 || w->stride_r < 0 || w->stride_c < 0) return -1;
+  int64_t top = w->offset + (rows - 1) * w->stride_r + (cols - 1) * w->stride_c;
+  for (int i = 0; i < d->n_batch; i++) {
+    if (w->batch_stride[i] < 0) return -1;
+    top += (d->batch[i] - 1) * w->batch_stride[i];
+  }
+  return top;
+}
+
+static int widest(int64_t n, int max_vec) {
+  for (int w = 16; w > 4; w /= 2)
+    if (max_vec >= w && n % w == 0) return w;
+  if (max_vec >= 4 && n % 4 == 0) return 4;
+  if (max_vec >= 2 && n % 2 == 0) return 2;
+  return 1;
+}
+
+/* Element base of the work-group's batch item in view w. */
+static kir_expr *batch_base(kir_builder *b, const attn_ctx *a, const kt_attn_view *w) {
+  const kt_attention_desc *d = a->d;
+  kir_expr *base = kt_batch_offset(b, kir_var(b, a->bidx), d->n_batch, d->batch, w->batch_stride);
+  return kir_add(b, base, kir_i32(b, w->offset));
+}
+
+/* `width` elements of buffer buf from element `at` on, `stride` apart: one vector load when
+ * they are consecutive. */
+static kir_expr *load_row_vec(kir_builder *b, int buf, kir_expr *at, int64_t stride, int width) {
+  if (width == 1) return kir_load(b, buf, at);
+  if (stride == 1) return kir_load_vec(b, buf, at, width);
+  /* (widths above 4 only for consecutive elements: kt_attention picks them so) */
+  kir_expr *parts[4];
+  for (int i = 0; i < width; i++) parts[i] = kir_load(b, buf, kir_add(b, at, kt_scaled(b, kir_i32(b, i), stride)));
+  return kir_vector(b, width, parts);
+}
+
+/* Stages rows t0 .. t0 + bk − 1 (those below kend) of k or v into local array `tile`: vector c
+ * of row r at tile[r·n + c]; the block_q work-items take vectors lid, lid + block_q, .... */
+static void stage_tile(kir_builder *b, const attn_ctx *a, int buf, int tile, int base, int t0,
+                       int kend, int lid, const kt_attn_view *w, int n, int width) {
+  int e = kir_var_new(b, "e", kir_t(KIR_I32));
+  int row = kir_var_new(b, "row", kir_t(KIR_I32));
+  kir_for(b, e, kir_var(b, lid), kir_i32(b, (int64_t)a->bk * n), kir_i32(b, a->bq));
+  kir_decl(b, row, kir_add(b, kir_var(b, t0), kir_div(b, kir_var(b, e), kir_i32(b, n))));
+  kir_if(b, kir_bin(b, KIR_LT, kir_var(b, row), kir_var(b, kend)));
+  kir_expr *col = kt_scaled(b, kir_mod(b, kir_var(b, e), kir_i32(b, n)), (int64_t)width * w->stride_c);
+  kir_expr *at = kir_add(b, kir_add(b, kir_var(b, base), kt_scaled(b, kir_var(b, row), w->stride_r)), col);
+  kir_local_store(b, tile, kir_var(b, e), load_row_vec(b, buf, at, w->stride_c, width));
+  kir_end(b);
+  kir_end(b);
+}
+
+/* Σ of the components of vector variable `v` (a scalar stays as it is): halves added while
+ * wider than 4, then the components. */
+static kir_expr *hsum(kir_builder *b, int v, int width) {
+  if (width == 1) return kir_var(b, v);
+  int cur = v;
+  for (; width > 4; width /= 2) {
+    int half = kir_var_new(b, "half", kir_tv(KIR_F32, width / 2));
+    kir_decl(b, half, kir_bin(b, KIR_ADD, kir_swizzle(b, kir_var(b, cur), 0, width / 2),
+                              kir_swizzle(b, kir_var(b, cur), width / 2, width / 2)));
+    cur = half;
+  }
+  kir_expr *s = kir_component(b, kir_var(b, cur), 0);
+  for (int i = 1; i < width; i++) s = kir_bin(b, KIR_ADD, s, kir_component(b, kir_var(b, cur), i));
+  return s;
+}
+
+/* Vector c of key (or value) row t0 + j: from the staged tile, or from global memory. */
+static kir_expr *kv_row(kir_builder *b, const attn_ctx *a, int is_v, int t0, int j, int c) {
+  int n = is_v ? a->nv : a->nq, width = is_v ? a->wv : a->wq;
+  if (a->stage)
+    return kir_local_load(b, is_v ? a->vtile : a->ktile,
+                          kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, n)), kir_i32(b, c)));
+  const kt_attn_view *w = is_v ? &a->d->v : &a->d->k;
+  kir_expr *row = kir_add(b, kir_var(b, t0), kir_var(b, j));
+  kir_expr *at = kir_add(b, kir_add(b, kir_var(b, is_v ? a->vb : a->kb), kt_scaled(b, row, w->stride_r)),
+                         kir_i32(b, (int64_t)c * width * w->stride_c));
+  return load_row_vec(b, is_v ? a->v : a->k, at, w->stride_c, width);
+}
+
+/* `x` (a scalar) as a vector of `width`, or itself for width 1. */
+static kir_expr *splat(kir_builder *b, int width, kir_expr *x) {
+  return width == 1 ? x : kir_cast(b, kir_tv(KIR_F32, width), x);
+}
+
+/* Stores the finished output row: acc / lrun, through the epilogue when there is one. */
+static void store_out(kir_builder *b, const attn_ctx *a) {
+  const int *o = a->ov;
+  int l = a->lrun;
+  const kt_attention_desc *d = a->d;
+  int inv = kir_var_new(b, "inv", kir_t(KIR_F32));
+  int ob = kir_var_new(b, "ob", kir_t(KIR_I32));
+  /* A query that kept no key summed nothing: its output is 0, as torch's and ONNX's. */
+  kir_decl(b, inv, kir_select(b, kir_bin(b, KIR_EQ, kir_var(b, l), kir_f32(b, 0.0)), kir_f32(b, 0.0),
+                              kir_bin(b, KIR_DIV, kir_f32(b, 1.0), kir_var(b, l))));
+  kir_decl(b, ob, kir_add(b, batch_base(b, a, &d->out), kt_scaled(b, kir_var(b, a->qi), d->out.stride_r)));
+  kir_type vt = kir_tv(KIR_F32, a->wv);
+  for (int c = 0; c < a->nv; c++) {
+    kir_expr *val = kir_bin(b, KIR_MUL, kir_var(b, o[c]), splat(b, a->wv, kir_var(b, inv)));
+    int64_t col0 = (int64_t)c * a->wv;
+    if (!d->epilogue.fn && (a->wv == 1 || d->out.stride_c == 1)) {
+      kir_store(b, a->out, kir_add(b, kir_var(b, ob), kir_i32(b, col0 * d->out.stride_c)), val);
+      continue;
+    }
+    int ov = kir_var_new(b, "ov", vt);
+    kir_decl(b, ov, val);
+    for (int i = 0; i < a->wv; i++) {
+      kir_expr *x = a->wv == 1 ? kir_var(b, ov) : kir_component(b, kir_var(b, ov), i);
+      if (d->epilogue.fn) {
+        kir_expr *row = kir_var(b, a->qi), *col = kir_i32(b, col0 + i);
+        kir_expr *lin = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_var(b, a->bidx), kir_i32(b, d->tq)),
+                                                      kir_var(b, a->qi)),
+                                           kir_i32(b, d->dv)),
+                                kir_i32(b, col0 + i));
+        kt_out_pos at = {lin, kir_var(b, a->bidx), row, col};
+        x = d->epilogue.fn(b, x, &at, d->epilogue.user);
+      }
+      kir_store(b, a->out, kir_add(b, kir_var(b, ob), kir_i32(b, (col0 + i) * d->out.stride_c)), x);
+    }
+  }
+}
+
+/* Fills in the tiling; 0, or -1 (reason in m) when it does not fit. */
+static int pick_tiles(kir_module *m, const kt_attention_desc *d, attn_ctx *a) {
+  int64_t budget = d->local_mem_bytes > 0 ? d->local_mem_bytes : 48 * 1024;
+  a->stage = d->device_class != KT_DEVICE_CPU;
+  a->bq = d->block_q ? d->block_q : (d->device_class == KT_DEVICE_CPU ? 16 : 64);
+  if (a->bq < 1 || a->bq > 1024) return kt_fail(m, "block_q %d (1 to 1024 work-items)", a->bq);
+  /* Tiles of at most 32 keys leave local memory for several work-groups per compute unit. */
+  int bk = d->block_k;
+  int64_t per_key = (a->stage ? d->d + d->dv : 0) + a->bq; /* floats of local memory per key */
+  if (!bk) {
+    bk = d->device_class == KT_DEVICE_CPU ? 64 : 32;
+    while (bk > 8 && (int64_t)bk * per_key * 4 > budget / 2) bk /= 2;
+  }
+  if (bk < 1 || (int64_t)bk * per_key * 4 > budget)
+    return kt_fail(m, "block_k %d with head dims %lld and %lld needs more than %lld bytes of local memory",
+                   bk, (long long)d->d, (long long)d->dv, (long long)budget);
+  a->bk = bk;
+  return 0;
+}
+
+static int check_desc(kir_module *m, const kt_attention_desc *d) {
+  if (d->tq < 1 || d->tk < 1 || d->d < 1 || d->dv < 1)
+    return kt_fail(m, "every length and head dim must be at least 1");
+  if (d->d > KT_ATTN_MAX_HEAD || d->dv > KT_ATTN_MAX_HEAD)
+    return kt_fail(m, "head dims %lld and %lld: at most %d are supported (a query row and its "
+                   "output are kept in registers)", (long long)d->d, (long long)d->dv,
+                   KT_ATTN_MAX_HEAD);
+  if (d->n_batch < 0 || d->n_batch > KT_ATTN_MAX_BATCH)
+    return kt_fail(m, "%d batch dims (at most %d)", d->n_batch, KT_ATTN_MAX_BATCH);
+  int64_t items = 1;
+  for (int i = 0; i < d->n_batch; i++) {
+    if (d->batch[i] < 1) return kt_fail(m, "batch dim %d is %lld", i, (long long)d->batch[i]);
+    items *= d->batch[i];
+  }
+  if (items >= INDEX_LIMIT || d->tq >= INDEX_LIMIT) return kt_fail(m, "too many batch items");
+  if (d->mask_kind < KT_ATTN_MASK_NONE || d->mask_kind > KT_ATTN_MASK_BOOL)
+    return kt_fail(m, "unknown mask kind %d", d->mask_kind);
+  const struct { const kt_attn_view *w; int64_t rows, cols; const char *name; } views[] = {
+    {&d->q, d->tq, d->d, "q"}, {&d->k, d->tk, d->d, "k"}, {&d->v, d->tk, d->dv, "v"},
+    {&d->out, d->tq, d->dv, "out"}, {&d->mask, d->tq, d->tk, "mask"},
+  };
+  int n_views = d->mask_kind ? 5 : 4;
+  for (int i = 0; i < n_views; i++) {
+    int64_t top = view_reach(d, views[i].w, views[i].rows, views[i].cols);
+    if (top < 0) return kt_fail(m, "%s: negative offset or stride", views[i].name);
+    if (top >= INDEX_LIMIT)
+      return kt_fail(m, "%s reaches element %lld: 2^31 or more (32-bit indexing)", views[i].name,
+                     (long long)top);
+  }
+  return 0;
+}
+
+/* Ids, the work-group's key range, the batch item's bases, the scaled query row in registers,
+ * and the zeroed accumulator, maximum and sum. */
+static void emit_setup(kir_builder *b, attn_ctx *a) {
+  const kt_attention_desc *d = a->d;
+  a->lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  a->bidx = kir_var_new(b, "bidx", kir_t(KIR_I32));
+  a->qi = kir_var_new(b, "qi", kir_t(KIR_I32));
+  a->qrow = kir_var_new(b, "qrow", kir_t(KIR_I32));
+  a->kend = kir_var_new(b, "kend", kir_t(KIR_I32));
+  a->kb = kir_var_new(b, "kb", kir_t(KIR_I32));
+  a->vb = kir_var_new(b, "vb", kir_t(KIR_I32));
+  kir_decl(b, a->lid, kir_local_id(b, 0));
+  kir_decl(b, a->bidx, kir_group_id(b, 1));
+  kir_decl(b, a->qi, kir_add(b, kir_mul(b, kir_group_id(b, 0), kir_i32(b, a->bq)), kir_var(b, a->lid)));
+  /* Work-items past the last query still stage tiles; they compute on the last query. */
+  kir_decl(b, a->qrow, d->tq % a->bq ? kir_bin(b, KIR_MIN, kir_var(b, a->qi), kir_i32(b, d->tq - 1))
+                                     : kir_var(b, a->qi));
+  /* Causal: the work-group's last query sees keys up to itself. */
+  kir_expr *all = kir_i32(b, d->tk);
+  kir_expr *last = kir_mul(b, kir_add(b, kir_group_id(b, 0), kir_i32(b, 1)), kir_i32(b, a->bq));
+  kir_decl(b, a->kend, d->causal ? kir_bin(b, KIR_MIN, all, last) : all);
+  kir_decl(b, a->kb, batch_base(b, a, &d->k));
+  kir_decl(b, a->vb, batch_base(b, a, &d->v));
+  if (d->mask_kind) {
+    a->mb = kir_var_new(b, "mb", kir_t(KIR_I32));
+    kir_decl(b, a->mb, kir_add(b, batch_base(b, a, &d->mask),
+                               kt_scaled(b, kir_var(b, a->qrow), d->mask.stride_r)));
+  }
+  int qb = kir_var_new(b, "qb", kir_t(KIR_I32));
+  kir_decl(b, qb, kir_add(b, batch_base(b, a, &d->q), kt_scaled(b, kir_var(b, a->qrow), d->q.stride_r)));
+  for (int c = 0; c < a->nq; c++) {
+    a->qv[c] = kir_var_new(b, "qv", kir_tv(KIR_F32, a->wq));
+    kir_expr *at = kir_add(b, kir_var(b, qb), kir_i32(b, (int64_t)c * a->wq * d->q.stride_c));
+    kir_decl(b, a->qv[c], kir_bin(b, KIR_MUL, load_row_vec(b, a->q, at, d->q.stride_c, a->wq),
+                                  splat(b, a->wq, kir_f32(b, d->scale))));
+  }
+  for (int c = 0; c < a->nv; c++) {
+    a->ov[c] = kir_var_new(b, "acc", kir_tv(KIR_F32, a->wv));
+    kir_decl(b, a->ov[c], splat(b, a->wv, kir_f32(b, 0.0)));
+  }
+  a->mrun = kir_var_new(b, "mrun", kir_t(KIR_F32));
+  a->lrun = kir_var_new(b, "lrun", kir_t(KIR_F32));
+  kir_decl(b, a->mrun, kir_f32(b, -INFINITY));
+  kir_decl(b, a->lrun, kir_f32(b, 0.0));
+}
+
+/* stile[j][lid] for keys t0 + j, j < jn: the score with its mask, and their maximum in mt. */
+static void emit_scores(kir_builder *b, const attn_ctx *a, int mt) {
+  const kt_attention_desc *d = a->d;
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));
+  int dot = kir_var_new(b, "dot", kir_tv(KIR_F32, a->wq));
+  int s = kir_var_new(b, "s", kir_t(KIR_F32));
+  kir_decl(b, mt, kir_f32(b, -INFINITY));
+  kir_for(b, j, kir_i32(b, 0), kir_var(b, a->jn), kir_i32(b, 1));
+  kir_decl(b, dot, kir_bin(b, KIR_MUL, kir_var(b, a->qv[0]), kv_row(b, a, 0, a->t0, j, 0)));
+  for (int c = 1; c < a->nq; c++) {
+    kir_expr *kv = kv_row(b, a, 0, a->t0, j, c);
+    kir_assign(b, dot, kir_bin(b, KIR_ADD, kir_var(b, dot), kir_bin(b, KIR_MUL, kir_var(b, a->qv[c]), kv)));
+  }
+  kir_decl(b, s, hsum(b, dot, a->wq));
+  if (d->mask_kind) {
+    kir_expr *key = kir_add(b, kir_var(b, a->t0), kir_var(b, j));
+    kir_expr *mv = kir_load(b, a->mask, kir_add(b, kir_var(b, a->mb), kt_scaled(b, key, d->mask.stride_c)));
+    kir_assign(b, s, d->mask_kind == KT_ATTN_MASK_ADD
+                         ? kir_bin(b, KIR_ADD, kir_var(b, s), mv)
+                         : kir_select(b, mv, kir_var(b, s), kir_f32(b, -INFINITY)));
+  }
+  if (d->causal) {
+    kir_expr *key = kir_add(b, kir_var(b, a->t0), kir_var(b, j));
+    kir_assign(b, s, kir_select(b, kir_bin(b, KIR_GT, key, kir_var(b, a->qi)), kir_f32(b, -INFINITY),
+                                kir_var(b, s)));
+  }
+  kir_local_store(b, a->stile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a->bq)), kir_var(b, a->lid)),
+                  kir_var(b, s));
+  kir_assign(b, mt, kir_bin(b, KIR_MAX, kir_var(b, mt), kir_var(b, s)));
+  kir_end(b);
+}
+
+/* The tile's maximum mt joins the running one: what was summed so far is rescaled once, then
+ * exp(score − max) · v is added for each key of the tile. A maximum still −inf counts as 0,
+ * so masked keys add exp(−inf) = 0 and nothing turns into NaN. */
+static void emit_accumulate(kir_builder *b, const attn_ctx *a, int mt) {
+  int mnew = kir_var_new(b, "mnew", kir_t(KIR_F32));
+  int muse = kir_var_new(b, "muse", kir_t(KIR_F32));
+  int corr = kir_var_new(b, "corr", kir_t(KIR_F32));
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));
+  int p = kir_var_new(b, "p", kir_t(KIR_F32));
+  kir_decl(b, mnew, kir_bin(b, KIR_MAX, kir_var(b, a->mrun), kir_var(b, mt)));
+  kir_decl(b, muse, kir_select(b, kir_bin(b, KIR_EQ, kir_var(b, mnew), kir_f32(b, -INFINITY)),
+                               kir_f32(b, 0.0), kir_var(b, mnew)));
+  kir_decl(b, corr, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, kir_var(b, a->mrun), kir_var(b, muse))));
+  kir_assign(b, a->lrun, kir_bin(b, KIR_MUL, kir_var(b, a->lrun), kir_var(b, corr)));
+  for (int c = 0; c < a->nv; c++)
+    kir_assign(b, a->ov[c], kir_bin(b, KIR_MUL, kir_var(b, a->ov[c]), splat(b, a->wv, kir_var(b, corr))));
+  kir_assign(b, a->mrun, kir_var(b, mnew));
+  kir_for(b, j, kir_i32(b, 0), kir_var(b, a->jn), kir_i32(b, 1));
+  kir_expr *score = kir_local_load(b, a->stile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a->bq)),
+                                                        kir_var(b, a->lid)));
+  kir_decl(b, p, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, score, kir_var(b, muse))));
+  kir_assign(b, a->lrun, kir_bin(b, KIR_ADD, kir_var(b, a->lrun), kir_var(b, p)));
+  for (int c = 0; c < a->nv; c++) {
+    kir_expr *pv = kir_bin(b, KIR_MUL, splat(b, a->wv, kir_var(b, p)), kv_row(b, a, 1, a->t0, j, c));
+    kir_assign(b, a->ov[c], kir_bin(b, KIR_ADD, kir_var(b, a->ov[c]), pv));
+  }
+  kir_end(b);
+}
+
+int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
+                 kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  if (check_desc(m, d)) return -1;
+  attn_ctx a = {.d = d, .mask = -1};
+  if (pick_tiles(m, d, &a)) return -1;
+  /* Local arrays hold vectors of up to 4; wider ones (CPU, read from global memory) only where
+   * the elements are consecutive. */
+  int max_vec = d->max_vec ? d->max_vec : 4;
+  int narrow = max_vec < 4 ? max_vec : 4;
+  a.wq = widest(d->d, !a.stage && d->q.stride_c == 1 && d->k.stride_c == 1 ? max_vec : narrow);
+  a.wv = widest(d->dv, !a.stage && d->v.stride_c == 1 ? max_vec : narrow);
+  a.nq = (int)(d->d / a.wq);
+  a.nv = (int)(d->dv / a.wv);
+
+  kir_builder *b = kir_kernel_begin(m, name, a.bq, 1, 1);
+  if (!b) return -1;
+  a.q = kir_buffer_param(b, "q", KIR_F32, KIR_READ);
+  a.k = kir_buffer_param(b, "k", KIR_F32, KIR_READ);
+  a.v = kir_buffer_param(b, "v", KIR_F32, KIR_READ);
+  if (d->mask_kind)
+    a.mask = kir_buffer_param(b, "mask", d->mask_kind == KT_ATTN_MASK_BOOL ? KIR_BOOL : KIR_F32, KIR_READ);
+  a.out = kir_buffer_param(b, "out", KIR_F32, KIR_WRITE);
+  if (a.stage) {
+    a.ktile = kir_local_array_t(b, "ktile", kir_tv(KIR_F32, a.wq), a.bk * a.nq);
+    a.vtile = kir_local_array_t(b, "vtile", kir_tv(KIR_F32, a.wv), a.bk * a.nv);
+  }
+  a.stile = kir_local_array(b, "stile", KIR_F32, a.bk * a.bq);
+  emit_setup(b, &a);
+
+  a.t0 = kir_var_new(b, "t0", kir_t(KIR_I32));
+  a.jn = kir_var_new(b, "jn", kir_t(KIR_I32));
+  int mt = kir_var_new(b, "mt", kir_t(KIR_F32));
+  kir_for(b, a.t0, kir_i32(b, 0), kir_var(b, a.kend), kir_i32(b, a.bk));
+  if (a.stage) {
+    stage_tile(b, &a, a.k, a.ktile, a.kb, a.t0, a.kend, a.lid, &d->k, a.nq, a.wq);
+    stage_tile(b, &a, a.v, a.vtile, a.vb, a.t0, a.kend, a.lid, &d->v, a.nv, a.wv);
+    kir_barrier(b);
+  }
+  kir_decl(b, a.jn, kir_bin(b, KIR_MIN, kir_i32(b, a.bk),
+                            kir_bin(b, KIR_SUB, kir_var(b, a.kend), kir_var(b, a.t0))));
+  emit_scores(b, &a, mt);
+  emit_accumulate(b, &a, mt);
+  if (a.stage) kir_barrier(b); /* the next tile overwrites ktile and vtile */
+  kir_end(b);
+
+  if (d->tq % a.bq) kir_if(b, kt_lt(b, kir_var(b, a.qi), d->tq));
+  store_out(b, &a);
+  if (d->tq % a.bq) kir_end(b);
+
+  int64_t items = 1;
+  for (int i = 0; i < d->n_batch; i++) items *= d->batch[i];
+  out_groups[0] = (d->tq + a.bq - 1) / a.bq;
+  out_groups[1] = items;
+  return kir_kernel_end(b, out_kernel);
+}

@@ -1,0 +1,83 @@
+/* attention.h — kernel template for fused scaled dot-product attention (flash-attention style):
+ *
+ *   out[b, i, :] = Σ_j softmax_j(scale · q[b, i, :] · k[b, j, :] + mask(b, i, j)) · v[b, j, :]
+ *
+ * in one kernel, with an online softmax: no Tq × Tk score matrix is ever stored.
+ *
+ * Work: a work-group of block_q work-items takes block_q consecutive queries of one batch item,
+ * a work-item one query. The query row (pre-multiplied by `scale`) and the output accumulator
+ * live in registers as vectors along the head dim (up to 4 wide where staged). Keys and values
+ * are walked in tiles of block_k rows: the work-group stages the K and V tile in local memory (each work-item
+ * loads a share), then every work-item computes its block_k scores against the staged keys,
+ * keeps them in its own column of a local score tile, takes the tile's maximum, rescales its
+ * accumulator and running sum once by exp(m_old − m_new), and adds p_j · v_j for the tile.
+ * Work per key and query: d multiply-adds for the score, dv for the value, one exp.
+ * For a CPU (device_class KT_DEVICE_CPU) nothing is staged: each work-item reads the key and
+ * value rows from global memory (they stay in the caches), with vectors as wide as max_vec
+ * where the elements are consecutive, so the kernel has no barrier (a CPU runtime then runs a
+ * work-group's items as a plain loop).
+ *
+ * Masking: `causal` keeps key j for query i when j <= i (torch's is_causal: lower-triangular,
+ * aligned top-left when Tq ≠ Tk), and a work-group stops at the last key its last query sees.
+ * An additive mask adds mask(b, i, j) to the score; a bool mask (stored one byte per element,
+ * true = keep) makes a dropped score −inf. A query that keeps no key gets 0, as torch and
+ * ONNX Attention give.
+ *
+ * Layouts: every operand is a strided view of its buffer. Element (b, r, c) of q (r a query,
+ * c along d), k (r a key), v (r a key, c along dv), mask (r a query, c a key) and out (r a
+ * query, c along dv) lies at offset + base(b) + r·stride_r + c·stride_c, base(b) from the
+ * per-batch-dim strides over the C-order digits of the batch index b (a stride of 0
+ * broadcasts). Vector loads and stores are used along c where stride_c is 1.
+ *
+ * Buffers, in order: q, k, v (read), mask (read; f32 or bool; only with a mask), out (write),
+ * then those the epilogue (hooks.h) declares; the epilogue sees each output value with `lin` its
+ * index in a contiguous [batch..., Tq, dv] output, `batch`, `row` (query) and `col`.
+ * Launch: work-group size (block_q, 1, 1); groups = (ceil(Tq / block_q), Π batch, 1).
+ * Index arithmetic is 32-bit: every element a view reaches must lie below 2^31.
+ * Thread safety: reentrant. */
+#ifndef MLG_KT_ATTENTION_H
+#define MLG_KT_ATTENTION_H
+
+#include <stdint.h>
+
+#include "../kir.h"
+#include "hooks.h"
+
+#define KT_ATTN_MAX_BATCH 6
+/* Largest head dim (d and dv): the query row and the accumulator are registers. */
+#define KT_ATTN_MAX_HEAD 256
+
+typedef enum kt_attn_mask { KT_ATTN_MASK_NONE = 0, KT_ATTN_MASK_ADD, KT_ATTN_MASK_BOOL } kt_attn_mask;
+
+/* A strided view of one operand (see above). */
+typedef struct kt_attn_view {
+  int64_t offset;
+  int64_t batch_stride[KT_ATTN_MAX_BATCH];
+  int64_t stride_r, stride_c;
+} kt_attn_view;
+
+typedef struct kt_attention_desc {
+  int64_t tq, tk, d, dv;                 /* queries, keys, head dims of q/k and of v; >= 1 */
+  int n_batch;                           /* 0..KT_ATTN_MAX_BATCH */
+  int64_t batch[KT_ATTN_MAX_BATCH];      /* the output's batch dims, each >= 1 */
+  kt_attn_view q, k, v, mask, out;
+  int mask_kind;                         /* kt_attn_mask */
+  int causal;
+  double scale;                          /* multiplies q·k (torch: 1/sqrt(d) by default) */
+  kt_epilogue epilogue;
+  /* Tiling: 0 = chosen from device_class. block_q work-items (1..1024); block_k keys per tile;
+   * (block_k·(d + dv + block_q))·4 bytes of local memory (block_k·block_q·4 unstaged) must
+   * fit local_mem_bytes. */
+  int block_q, block_k;
+  int device_class;                      /* kt_device_class (matmul.h) */
+  int max_vec;                           /* widest vector along d and dv (4 where staged;
+                                            8 and 16 OpenCL only); 0 → 4 */
+  int64_t local_mem_bytes;               /* 0 → 48 KiB */
+} kt_attention_desc;
+
+/* Builds the kernel. Returns 0, or -1 (reason in m) on an invalid descriptor or allocation
+ * failure. */
+int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
+                 kir_kernel **out_kernel, int64_t out_groups[3]);
+
+#endif
