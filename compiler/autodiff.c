@@ -33,6 +33,7 @@ int mlg_autodiff(mlg_graph_builder *b, int loss, const int *wrt, int n_wrt, int 
                  mlg_autodiff_error *err) {
   memset(err, 0, sizeof *err);
   err->node = err->wrt = -1;
+  if (loss < 0 || loss >= b->graph->n_nodes) return fail(err, -1, -1, "the loss is not a node of the graph");
   const int n = loss + 1; /* nothing after the loss feeds it */
   int *grad = malloc(sizeof(int) * (size_t)n);
   int *reach = malloc(sizeof(int) * (size_t)n); /* a wrt index that reaches node i, or -1 */
