@@ -16,12 +16,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mlgb_bundle *b = NULL;
   char err[512];
   if (mlgb_read(copy, size, &b, err, sizeof err) == 0) {
-    /* Unpack the weights region when it is small enough to hold here. */
-    uint64_t region = b->region_size[MLGB_REGION_WEIGHTS];
-    if (region <= (64u << 20)) {
-      uint8_t *image = calloc(1, region ? (size_t)region : 1);
-      if (image) mlgb_weights_unpack(b, image);
-      free(image);
+    /* Unpack the weights and params regions when they are small enough to hold here. */
+    uint64_t w = b->region_size[MLGB_REGION_WEIGHTS], p = b->region_size[MLGB_REGION_PARAMS];
+    if (w <= (64u << 20) && p <= (64u << 20)) {
+      uint8_t *images[MLGB_N_REGIONS] = {0};
+      images[MLGB_REGION_WEIGHTS] = calloc(1, w ? (size_t)w : 1);
+      images[MLGB_REGION_PARAMS] = calloc(1, p ? (size_t)p : 1);
+      if (images[MLGB_REGION_WEIGHTS] && images[MLGB_REGION_PARAMS]) mlgb_weights_unpack(b, images);
+      free(images[MLGB_REGION_WEIGHTS]);
+      free(images[MLGB_REGION_PARAMS]);
     }
     uint8_t *out = NULL;
     size_t out_size = 0;
