@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtype.h"
 #include "tensor_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -18,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       const mlg_tf_tensor *t = &f.tensors[i];
       size_t numel = 1;
       for (int d = 0; d < t->rank; d++) numel *= (size_t)t->dims[d];
-      if (!t->name || !t->name[0] || t->size != numel * 4 || mlg_safetensors_find(&f, t->name) != t) abort();
+      if (!t->name || !t->name[0] || t->size != numel * (size_t)mlg_dtype_get((uint32_t)t->dtype)->host_bytes || mlg_safetensors_find(&f, t->name) != t) abort();
       total += t->size;
     }
     if (total > size) abort();
