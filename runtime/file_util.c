@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -322,4 +323,10 @@ const char *mlg_format_bytes(uint64_t bytes, char *buf, size_t size) {
   }
   snprintf(buf, size, "%.*f %s", v < 10 ? 2 : 1, v, units[u]);
   return buf;
+}
+
+uint64_t mlg_monotonic_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }

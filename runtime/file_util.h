@@ -1,7 +1,7 @@
 /* file_util.h — small file helpers the format readers, the program/pipeline caches and the tools
  * share: bounded reads of regular files, atomic durable writes (temporary file, fsync, rename),
- * mkdir -p, FNV-1a hashing, text made safe for a terminal, byte sizes with K/M/G suffixes, and
- * the error-message setter. Thread safety: reentrant. */
+ * mkdir -p, FNV-1a hashing, text made safe for a terminal, byte sizes with K/M/G suffixes, the
+ * monotonic clock, and the error-message setter. Thread safety: reentrant. */
 #ifndef MLG_FILE_UTIL_H
 #define MLG_FILE_UTIL_H
 
@@ -63,5 +63,7 @@ char    *mlg_sanitize(const char *text, int keep_lines, char *out, size_t size);
 int      mlg_parse_bytes(const char *text, uint64_t *out_bytes);
 /* "3.5 GiB", "12.0 MiB", "640 bytes" into buf; returns buf. */
 const char *mlg_format_bytes(uint64_t bytes, char *buf, size_t size);
+/* CLOCK_MONOTONIC in nanoseconds: for timing, warm-ups and polling deadlines. */
+uint64_t mlg_monotonic_ns(void);
 
 #endif

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bundle.h"
@@ -160,12 +159,6 @@ static int error(const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr, "mlgrun: error: %s\n", mlg_sanitize(raw, 1, text, sizeof text));
   return 1;
-}
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 /* Matches "--flag VALUE" and "--flag=VALUE"; advances *i past what it used. Returns 1 on a
@@ -687,22 +680,22 @@ static int measure(const args *a, run_state *s) {
   for (int w = 1; w < a->warmup && a->bench && rc == 0; w++)
     if (mlg_session_run(s->session) != MLG_OK) rc = runtime_error();
   int runs = 0;
-  double started = now_ms();
+  double started = (mlg_monotonic_ns() / 1e6);
   for (int r = 0; r < a->bench && rc == 0; r++) {
-    if (r > 0 && a->max_seconds && now_ms() - started > a->max_seconds * 1e3) break;
-    double t0 = now_ms();
+    if (r > 0 && a->max_seconds && (mlg_monotonic_ns() / 1e6) - started > a->max_seconds * 1e3) break;
+    double t0 = (mlg_monotonic_ns() / 1e6);
     if (mlg_session_run(s->session) != MLG_OK) {
       rc = runtime_error();
       break;
     }
-    wall[r] = now_ms() - t0;
+    wall[r] = (mlg_monotonic_ns() / 1e6) - t0;
     rc = device_ms(s, prof, n_disp, &devt[r]);
     runs++;
   }
   if (a->profile && rc == 0) {
-    double t0 = now_ms(), dms = 0;
+    double t0 = (mlg_monotonic_ns() / 1e6), dms = 0;
     if (mlg_session_run(s->session) != MLG_OK) rc = runtime_error();
-    double wms = now_ms() - t0;
+    double wms = (mlg_monotonic_ns() / 1e6) - t0;
     if (rc == 0) rc = device_ms(s, prof, n_disp, &dms);
     if (rc == 0) {
       char name[256];
@@ -749,7 +742,7 @@ static int run_model(const args *a, run_state *s) {
   if (mlg_runtime_create(&ro, &s->rt) != MLG_OK) return runtime_error();
   const mlg_device_info *dev = mlg_runtime_device(s->rt);
 
-  double t0 = now_ms();
+  double t0 = (mlg_monotonic_ns() / 1e6);
   mlg_status st;
   progress_line line;
   mlg_load_options lo = {.progress = progress_update, .progress_user = &line};
@@ -782,7 +775,7 @@ static int run_model(const args *a, run_state *s) {
     free(data);
   }
   if (st != MLG_OK) return runtime_error();
-  double t1 = now_ms();
+  double t1 = (mlg_monotonic_ns() / 1e6);
   if (a->train) {
     train_dataset_file files[MAX_INPUTS];
     for (int k = 0; k < a->n_inputs; k++) files[k] = (train_dataset_file){a->inputs[k].name, a->inputs[k].path};
@@ -834,9 +827,9 @@ static int run_model(const args *a, run_state *s) {
     if (mlg_session_set_input(s->session, info.name, s->buffer, info.bytes) != MLG_OK) return runtime_error();
   }
   if (!a->quiet) report_generated_inputs(a, s->model);
-  double t2 = now_ms();
+  double t2 = (mlg_monotonic_ns() / 1e6);
   if (mlg_session_run(s->session) != MLG_OK) return runtime_error();
-  double t3 = now_ms();
+  double t3 = (mlg_monotonic_ns() / 1e6);
 
   if (n_out > 0 && !a->no_outputs && mlg_make_dirs(a->output_dir) != 0)
     return error("cannot create output folder '%s': %s", a->output_dir, strerror(errno));

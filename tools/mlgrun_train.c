@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "file_util.h"
 #include "mlgrun_perf.h"
 #include "tensor_file.h"
 
@@ -25,12 +25,6 @@ static int fail(int rc, const char *fmt, ...) {
 }
 
 static int runtime_fail(void) { return fail(1, "%s", mlg_last_error()); }
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static uint64_t splitmix64(uint64_t *state) {
   uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
@@ -122,12 +116,12 @@ static int bench(mlg_session *s, const train_options *o, const mlg_train_info *t
   int rc = prof && wall && dev ? 0 : fail(1, "out of memory");
   float loss = 0;
   for (int r = 0; r < o->bench && rc == 0; r++) {
-    double t0 = now_ms();
+    double t0 = (mlg_monotonic_ns() / 1e6);
     if (mlg_session_train_step(s, &loss) != MLG_OK) {
       rc = runtime_fail();
       break;
     }
-    wall[r] = now_ms() - t0;
+    wall[r] = (mlg_monotonic_ns() / 1e6) - t0;
     rc = step_device_ms(s, prof, n_disp, &dev[r]);
   }
   if (rc == 0) {
@@ -203,7 +197,7 @@ int mlgrun_train(mlg_runtime *rt, mlg_model *model, const train_options *o) {
         fprintf(stderr, "mlgrun: the last %" PRId64 " samples make no full batch of %" PRId64
                         " and are left out of every epoch\n", dropped, batch);
     }
-    double started = now_ms();
+    double started = (mlg_monotonic_ns() / 1e6);
     uint64_t rng = o->shuffle_seed;
     for (int e = 1; e <= o->epochs && rc == 0; e++) {
       if (o->shuffle)
@@ -213,7 +207,7 @@ int mlgrun_train(mlg_runtime *rt, mlg_model *model, const train_options *o) {
           order[i] = order[j];
           order[j] = t;
         }
-      double t0 = now_ms(), sum = 0;
+      double t0 = (mlg_monotonic_ns() / 1e6), sum = 0;
       for (int64_t k = 0; k < n_batches && rc == 0; k++) {
         float loss = 0;
         rc = set_batch(s, feeds, n_feeds, order, k * batch, batch);
@@ -224,14 +218,14 @@ int mlgrun_train(mlg_runtime *rt, mlg_model *model, const train_options *o) {
                     isnan(loss) ? "NaN" : "infinite", e, k + 1);
         sum += loss;
       }
-      double sec = (now_ms() - t0) / 1e3;
+      double sec = ((mlg_monotonic_ns() / 1e6) - t0) / 1e3;
       if (rc == 0 && !o->quiet)
         fprintf(stderr, "epoch %d/%d: loss %.6f, %.0f samples/s (%.2f s)\n", e, o->epochs, sum / (double)n_batches,
                 (double)(n_batches * batch) / (sec > 0 ? sec : 1e-9), sec);
     }
     if (rc == 0 && !o->quiet)
       fprintf(stderr, "mlgrun: trained %d epoch%s in %.2f s\n", o->epochs, o->epochs == 1 ? "" : "s",
-              (now_ms() - started) / 1e3);
+              ((mlg_monotonic_ns() / 1e6) - started) / 1e3);
   }
   if (rc == 0 && o->save_weights) {
     if (mlg_session_save_weights(s, o->save_weights) != MLG_OK) rc = runtime_fail();

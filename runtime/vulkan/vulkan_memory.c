@@ -2,8 +2,8 @@
  * submission. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "../file_util.h"
 #include "vulkan_internal.h"
 
 /* A memory type allowed by `bits` with all `required` flags, preferring one that also has
@@ -102,20 +102,14 @@ VkResult mlg_vk_submit(mlg_backend_device *dev, VkCommandBuffer commands, VkFenc
   return r;
 }
 
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 VkResult mlg_vk_wait(mlg_backend_device *dev, VkFence fence) {
   const mlg_vk_fns *vk = &dev->inst.vk;
   if (dev->spin_ns) {
-    uint64_t until = now_ns() + dev->spin_ns;
+    uint64_t until = mlg_monotonic_ns() + dev->spin_ns;
     do {
       VkResult r = vk->vkGetFenceStatus(dev->device, fence);
       if (r != VK_NOT_READY) return r;
-    } while (now_ns() < until);
+    } while (mlg_monotonic_ns() < until);
   }
   return vk->vkWaitForFences(dev->device, 1, &fence, VK_TRUE, UINT64_MAX);
 }

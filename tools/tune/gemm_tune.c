@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bundle.h"
@@ -161,12 +160,6 @@ static int cmp_double(const void *x, const void *y) {
   return (a > b) - (a < b);
 }
 
-static uint64_t wall_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* Builds, runs, checks and times one candidate: 0 with its GFLOP/s, or -1 (discarded). */
 static int measure(mlg_runtime *rt, const uint8_t *bundle, size_t bundle_size, int64_t n, const float *a,
                    const float *b, const float *ref, float *c, int corrupt, double *out_gflops) {
@@ -185,7 +178,7 @@ static int measure(mlg_runtime *rt, const uint8_t *bundle, size_t bundle_size, i
    * several times slower, and on the H200 a 256³ candidate warmed by 50 runs (under a
    * millisecond of work) read 592 GFLOP/s where the same kernel runs at 2.5 TFLOP/s once the
    * GPU has been busy for a while. */
-  uint64_t warm_ns = 0, started = wall_ns();
+  uint64_t warm_ns = 0, started = mlg_monotonic_ns();
   for (int r = 0, warm = 1; timed < TIMED_RUNS; r++) {
     int count = 0;
     if (mlg_session_run(s) != MLG_OK || mlg_session_profile(s, prof, 4, &count) != MLG_OK || count > 4)
@@ -195,7 +188,7 @@ static int measure(mlg_runtime *rt, const uint8_t *bundle, size_t bundle_size, i
     if (warm) {
       warm_ns += ns;
       warm = r + 1 < WARMUP_RUNS ||
-             (warm_ns < WARMUP_NS && wall_ns() - started < WARMUP_WALL_NS && r + 1 < WARMUP_MAX);
+             (warm_ns < WARMUP_NS && mlg_monotonic_ns() - started < WARMUP_WALL_NS && r + 1 < WARMUP_MAX);
     } else {
       times[timed++] = (double)ns;
     }
