@@ -945,6 +945,8 @@ static int m_reshape(ox_ctx *c) {
       continue;
     }
     if (shape[k] < 1) return ox_fail(c, "shape[%d] = %lld: empty tensors are not supported", k, (long long)shape[k]);
+    if (known > INT64_MAX / shape[k])
+      return ox_fail(c, "shape[%d] = %lld: the shape holds more than 2^63 elements", k, (long long)shape[k]);
     known *= shape[k];
   }
   if (infer >= 0) {
