@@ -42,6 +42,10 @@
  *    place of one they read (lowering gives them no in-place reuse).
  * Subgroup builtins and reductions are GL_KHR_shader_subgroup_basic / _arithmetic (gl_SubgroupSize,
  * subgroupAdd, ...); the #extension lines go only into the shaders that use them.
+ * Matrix fragments (kir_frag_*) are GL_NV_cooperative_matrix: fcoopmatNV<16, gl_ScopeSubgroup,
+ * 16, 16> for A and B, fcoopmatNV<32, ...> for accumulators, loaded from `shared float16_t`
+ * arrays (GL_EXT_shader_explicit_arithmetic_types_float16) with coopMatLoadNV and stored to
+ * shared floats with coopMatStoreNV; the driver owns the lane mapping.
  * Integer / and % are GLSL's (truncating division; the remainder agrees with C whenever both
  * operands are non-negative, which is all the index math the templates build). */
 #include <stdint.h>
@@ -202,6 +206,8 @@ typedef struct glsl_uses {
   int sg_basic, sg_arith;             /* subgroup builtins, reductions: #extension lines */
   unsigned load_w[GLSL_MAX_BUFFERS];  /* bit w set: a width-w vector load of buffer i */
   unsigned store_w[GLSL_MAX_BUFFERS];
+  unsigned bits_w[GLSL_MAX_BUFFERS];  /* bit w set: kir_load_bits of width w > 1 */
+  int mma;                            /* fragments or F16 local arrays: #extension lines */
   const char *problem;                /* first construct GLSL cannot express, or NULL */
 } glsl_uses;
 
@@ -257,6 +263,10 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
     break;
   case KIR_E_SUBGROUP_REDUCE:
     u->sg_basic = u->sg_arith = 1;
+    break;
+  case KIR_E_LOAD_BITS:
+    if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec)
+      u->bits_w[e->index] |= 1u << e->type.width;
     break;
   default:
     break;
@@ -322,6 +332,12 @@ static const char *scan_kernel(const kir_kernel *k, glsl_uses *u, const char **b
     if (!width_ok(k->vars[i].type)) return "a variable of width 8 or 16 (OpenCL only)";
     if (name_clashes(k->vars[i].name)) *bad_name = k->vars[i].name;
   }
+  for (int i = 0; i < k->n_frags; i++)
+    if (name_clashes(k->frags[i].name)) *bad_name = k->frags[i].name;
+  for (int i = 0; i < k->n_locals; i++) u->mma |= k->locals[i].elem.scalar == KIR_F16;
+  u->mma |= k->n_frags > 0;
+  if (k->n_frags && (k->local_size[0] % 32 || k->local_size[1] != 1 || k->local_size[2] != 1))
+    return "matrix fragments in a work-group that is not 1-D of whole subgroups of 32";
   if (*bad_name) return "a name that the GLSL frame reserves";
   scan_block(u, k, k->body, k->n_body);
   return u->problem;
@@ -375,7 +391,7 @@ static void gl_offset_index(kir_printer *p, int buffer, const kir_expr *index) {
 
 static void gl_load(kir_printer *p, const kir_expr *e) {
   const char *name = p->k->buffers[e->index].name;
-  if (packed(p->k->buffers[e->index].elem.scalar)) {
+  if (packed(p->k->buffers[e->index].elem.scalar) && e->type.width == 1) {
     fprintf(p->out, "mlg_ld_%s(", name);
     gl_offset_index(p, e->index, e->a);
     fputc(')', p->out);
@@ -391,7 +407,7 @@ static void gl_load(kir_printer *p, const kir_expr *e) {
 
 static void gl_store(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->buffers[s->target].name;
-  if (packed(p->k->buffers[s->target].elem.scalar)) {
+  if (packed(p->k->buffers[s->target].elem.scalar) && s->value->type.width == 1) {
     fprintf(p->out, "mlg_st_%s(", name);
     gl_offset_index(p, s->target, s->index);
     fputs(", ", p->out);
@@ -448,7 +464,7 @@ static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses 
   char tbuf[32];
   for (int i = 0; i < k->n_buffers; i++) {
     const kir_buffer *b = &k->buffers[i];
-    if (packed(b->elem.scalar)) continue; /* never vector-accessed (kir_load_vec) */
+    if (packed(b->elem.scalar)) continue; /* halves: emit_half_vector_helpers */
     for (int w = 2; w <= 4; w += 2) {
       const char *vt = gl_type_name(kir_tv(b->elem.scalar, w), tbuf, sizeof(tbuf));
       int view = has_vector_view(b, u, i, w);
@@ -551,6 +567,29 @@ static void emit_packed_helpers(FILE *out, const kir_buffer *b, int load, int st
   }
 }
 
+/* mlg_loadW_NAME / mlg_storeW_NAME of a buffer of halves (packed two to a word): a load at an
+ * even index unpacks whole words; everything else goes element by element through
+ * mlg_ld_NAME / mlg_st_NAME (emitted before these: a vector access is also a narrow one). */
+static void emit_half_vector_helpers(FILE *out, const kir_buffer *b, unsigned load_w, unsigned store_w) {
+  static const char lane[] = "xyzw";
+  const char *n = b->name;
+  for (int w = 2; w <= 4; w += 2) {
+    if (load_w & (1u << w)) {
+      fprintf(out, "vec%d mlg_load%d_%s(uint i) {\n  if ((i & 1u) == 0u) return ", w, w, n);
+      if (w == 2) fprintf(out, "unpackHalf2x16(%s[i >> 1u]);\n", n);
+      else fprintf(out, "vec4(unpackHalf2x16(%s[i >> 1u]), unpackHalf2x16(%s[(i >> 1u) + 1u]));\n", n, n);
+      fprintf(out, "  return vec%d(mlg_ld_%s(i)", w, n);
+      for (int l = 1; l < w; l++) fprintf(out, ", mlg_ld_%s(i + %du)", n, l);
+      fputs(");\n}\n", out);
+    }
+    if (store_w & (1u << w)) {
+      fprintf(out, "void mlg_store%d_%s(uint i, vec%d v) {\n", w, n, w);
+      for (int l = 0; l < w; l++) fprintf(out, "  mlg_st_%s(i + %du, v.%c);\n", n, l, lane[l]);
+      fputs("}\n", out);
+    }
+  }
+}
+
 static void gl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
@@ -561,6 +600,10 @@ static void gl_kernel_begin(kir_printer *p) {
   fprintf(out, "// kernel %s\n#version 450\n", k->name);
   if (u.sg_basic) fputs("#extension GL_KHR_shader_subgroup_basic : require\n", out);
   if (u.sg_arith) fputs("#extension GL_KHR_shader_subgroup_arithmetic : require\n", out);
+  if (u.mma)
+    fputs("#extension GL_NV_cooperative_matrix : require\n"
+          "#extension GL_KHR_memory_scope_semantics : require\n"
+          "#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require\n", out);
   fprintf(out, "layout(local_size_x = %d, local_size_y = %d, local_size_z = %d) in;\n",
           k->local_size[0], k->local_size[1], k->local_size[2]);
   if (k->n_buffers) fputc('\n', out);
@@ -581,13 +624,14 @@ static void gl_kernel_begin(kir_printer *p) {
   if (k->n_locals) fputc('\n', out);
   for (int i = 0; i < k->n_locals; i++) {
     const kir_local *l = &k->locals[i];
-    fprintf(out, "shared %s %s[%d];\n", gl_type_name(l->elem, buf, sizeof(buf)), l->name,
-            l->count);
+    fprintf(out, "shared %s %s[%d];\n",
+            l->elem.scalar == KIR_F16 ? "float16_t" : gl_type_name(l->elem, buf, sizeof(buf)),
+            l->name, l->count);
   }
   int trig = u.sin || u.cos || u.tan;
   int any_helper = u.erf || u.tanh || trig || u.pow || u.fmod || u.fmin || u.fmax;
   for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
-    any_helper |= u.load_w[i] || u.store_w[i] || u.narrow_ld[i] || u.narrow_st[i];
+    any_helper |= u.load_w[i] || u.store_w[i] || u.narrow_ld[i] || u.narrow_st[i] || u.bits_w[i];
   if (any_helper) fputc('\n', out);
   if (u.erf) emit_erf(out);
   if (u.tanh) emit_tanh(out);
@@ -602,9 +646,99 @@ static void gl_kernel_begin(kir_printer *p) {
   emit_vector_helpers(out, k, &u);
   if (u.f16_bits) fputs(f16_bits_src, out);
   for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
-    if (u.narrow_ld[i] || u.narrow_st[i])
+    if (u.narrow_ld[i] || u.narrow_st[i]) {
       emit_packed_helpers(out, &k->buffers[i], u.narrow_ld[i], u.narrow_st[i]);
+      if (k->buffers[i].elem.scalar == KIR_F16)
+        emit_half_vector_helpers(out, &k->buffers[i], u.load_w[i], u.store_w[i]);
+    }
+  for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
+    for (int w = 2; w <= 4; w += 2)
+      if (u.bits_w[i] & (1u << w)) {
+        /* words i/2 .. i/2 + w - 1 of a packed F16 buffer (i even: kir_load_bits) */
+        fprintf(out, "uvec%d mlg_bits%d_%s(uint i) {\n  uint w = i >> 1u;\n  return uvec%d(%s[w]", w,
+                w, k->buffers[i].name, w, k->buffers[i].name);
+        for (int l = 1; l < w; l++) fprintf(out, ", %s[w + %du]", k->buffers[i].name, l);
+        fputs(");\n}\n", out);
+      }
   fputs("\nvoid main() {\n", out);
+  for (int i = 0; i < k->n_frags; i++)
+    fprintf(out, "  fcoopmatNV<%d, gl_ScopeSubgroup, 16, 16> %s;\n",
+            k->frags[i].role == KIR_FRAG_ACC ? 32 : 16, k->frags[i].name);
+}
+
+static void gl_load_bits(kir_printer *p, const kir_expr *e) {
+  const char *name = p->k->buffers[e->index].name;
+  if (e->type.width == 1) {
+    fprintf(p->out, "%s[(", name);
+    gl_offset_index(p, e->index, e->a);
+    fputs(") >> 1u]", p->out);
+    return;
+  }
+  fprintf(p->out, "mlg_bits%d_%s(", e->type.width, name);
+  gl_offset_index(p, e->index, e->a);
+  fputc(')', p->out);
+}
+
+/* Halves into a `shared float16_t` array: an F32 value converted, or the two halves of each
+ * word (unpackFloat2x16 reinterprets the bits) — a block of its own for the temporaries. */
+static void gl_local_store_half(kir_printer *p, const kir_stmt *s) {
+  const char *name = p->k->locals[s->target].name;
+  FILE *out = p->out;
+  if (s->kind == KIR_S_LOCAL_STORE) {
+    fprintf(out, "%s[", name);
+    kir_print_expr(p, s->index);
+    fputs("] = float16_t(", out);
+    kir_print_expr(p, s->value);
+    fputs(");\n", out);
+    return;
+  }
+  int w = s->value->type.width;
+  fputs("{\n", out);
+  p->indent++;
+  kir_print_indent(p);
+  fprintf(out, w == 1 ? "uint mlg_w = " : "uvec%d mlg_w = ", w);
+  kir_print_expr(p, s->value);
+  fputs(";\n", out);
+  kir_print_indent(p);
+  fputs("int mlg_i = ", out);
+  kir_print_expr(p, s->index);
+  fputs(";\n", out);
+  for (int l = 0; l < w; l++) {
+    kir_print_indent(p);
+    fprintf(out, "f16vec2 mlg_h%d = unpackFloat2x16(mlg_w%s);\n", l,
+            w == 1 ? "" : (const char *[]){".x", ".y", ".z", ".w"}[l]);
+    kir_print_indent(p);
+    fprintf(out, "%s[mlg_i + %d] = mlg_h%d.x;\n", name, 2 * l, l);
+    kir_print_indent(p);
+    fprintf(out, "%s[mlg_i + %d] = mlg_h%d.y;\n", name, 2 * l + 1, l);
+  }
+  p->indent--;
+  kir_print_indent(p);
+  fputs("}\n", out);
+}
+
+static void gl_frag(kir_printer *p, const kir_stmt *s) {
+  FILE *out = p->out;
+  const char *f = p->k->frags[s->frag].name;
+  switch (s->kind) {
+  case KIR_S_FRAG_ZERO:
+    fprintf(out, "%s = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);\n", f);
+    break;
+  case KIR_S_FRAG_LOAD:
+    fprintf(out, "coopMatLoadNV(%s, %s, uint(", f, p->k->locals[s->target].name);
+    kir_print_expr(p, s->index);
+    fprintf(out, "), %du, %s);\n", s->stride, s->col_major ? "true" : "false");
+    break;
+  case KIR_S_FRAG_MMA:
+    fprintf(out, "%s = coopMatMulAddNV(%s, %s, %s);\n", f, p->k->frags[s->frag_a].name,
+            p->k->frags[s->frag_b].name, f);
+    break;
+  default: /* KIR_S_FRAG_STORE */
+    fprintf(out, "coopMatStoreNV(%s, %s, uint(", f, p->k->locals[s->target].name);
+    kir_print_expr(p, s->index);
+    fprintf(out, "), %du, false);\n", s->stride);
+    break;
+  }
 }
 
 static void gl_subgroup(kir_printer *p, const kir_expr *e) {
@@ -645,6 +779,7 @@ static const kir_dialect glsl_dialect = {
   .swizzle_prefix = "",
   .swizzle_lanes = "xyzw",
   .subgroup = gl_subgroup,
+  .load_bits = gl_load_bits, .local_store_half = gl_local_store_half, .frag = gl_frag,
   .unroll = gl_unroll,
   .kernel_begin = gl_kernel_begin, .kernel_end = gl_kernel_end,
 };

@@ -132,7 +132,7 @@ struct kir_builder {
   kir_module *m;
   kir_kernel *k;
   int failed;
-  int cap_buffers, cap_locals, cap_vars;
+  int cap_buffers, cap_locals, cap_vars, cap_frags;
   /* Open-addressing hash set of the kernel's names (malloc'd, freed with the builder): a
    * kernel of thousands of variables named from a few hints is named in linear time. */
   kir_name *names;
@@ -182,6 +182,8 @@ static int kernel_uses(const kir_kernel *k, const char *name) {
     if (strcmp(k->locals[i].name, name) == 0) return 1;
   for (int i = 0; i < k->n_vars; i++)
     if (strcmp(k->vars[i].name, name) == 0) return 1;
+  for (int i = 0; i < k->n_frags; i++)
+    if (strcmp(k->frags[i].name, name) == 0) return 1;
   return 0;
 }
 
@@ -361,8 +363,10 @@ static int is_compute(kir_scalar s) { return kir_compute_scalar(s) == s; }
 int kir_local_array_t(kir_builder *b, const char *name, kir_type elem, int count) {
   if (!b || b->failed) return -1;
   kir_kernel *k = b->k;
+  /* F16: the operand tiles of matrix fragments (scalar halves only). */
+  int half_tile = elem.scalar == KIR_F16 && elem.width == 1;
   if (count <= 0 || !(elem.width == 1 || elem.width == 2 || elem.width == 4) ||
-      !is_compute(elem.scalar)) {
+      (!is_compute(elem.scalar) && !half_tile)) {
     b->failed = 1;
     return -1;
   }
@@ -534,6 +538,10 @@ kir_expr *kir_global_id(kir_builder *b, int dim) { return id_expr(b, KIR_E_GLOBA
 kir_expr *kir_local_id(kir_builder *b, int dim) { return id_expr(b, KIR_E_LOCAL_ID, dim); }
 kir_expr *kir_group_id(kir_builder *b, int dim) { return id_expr(b, KIR_E_GROUP_ID, dim); }
 
+/* Buffers whose elements vector loads and stores reach: 4-byte ones, and halves (OpenCL
+ * vload_halfN / vstore_halfN, GLSL through the packed-word helpers). */
+static int vector_storage(kir_scalar s) { return kir_storage_bytes(s) == 4 || s == KIR_F16; }
+
 kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index) {
   return kir_load_vec(b, buffer, index, 1);
 }
@@ -541,7 +549,7 @@ kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index) {
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width) {
   if (!b || bad(b, index)) return NULL;
   if (buffer < 0 || buffer >= b->k->n_buffers || width < 1 ||
-      (width > 1 && kir_storage_bytes(b->k->buffers[buffer].elem.scalar) != 4)) {
+      (width > 1 && !vector_storage(b->k->buffers[buffer].elem.scalar))) {
     b->failed = 1;
     return NULL;
   }
@@ -556,7 +564,8 @@ kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width) {
 
 kir_expr *kir_local_load(kir_builder *b, int local, kir_expr *index) {
   if (!b || bad(b, index)) return NULL;
-  if (local < 0 || local >= b->k->n_locals) {
+  /* F16 local arrays are read by fragment loads only. */
+  if (local < 0 || local >= b->k->n_locals || b->k->locals[local].elem.scalar == KIR_F16) {
     b->failed = 1;
     return NULL;
   }
@@ -702,6 +711,21 @@ kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]) {
     e->b = parts[1];
     e->c = width == 4 ? parts[2] : NULL;
     e->d = width == 4 ? parts[3] : NULL;
+  }
+  return e;
+}
+
+kir_expr *kir_load_bits(kir_builder *b, int buffer, kir_expr *index, int width) {
+  if (!b || bad(b, index)) return NULL;
+  if (buffer < 0 || buffer >= b->k->n_buffers || b->k->buffers[buffer].elem.scalar != KIR_F16 ||
+      !(width == 1 || width == 2 || width == 4)) {
+    b->failed = 1;
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_LOAD_BITS, kir_tv(KIR_U32, width));
+  if (e) {
+    e->index = buffer;
+    e->a = index;
   }
   return e;
 }
@@ -862,7 +886,7 @@ void kir_store(kir_builder *b, int buffer, kir_expr *index, kir_expr *value) {
     return;
   }
   kir_scalar elem = b->k->buffers[buffer].elem.scalar;
-  if (value->type.width > 1 && kir_storage_bytes(elem) != 4) {
+  if (value->type.width > 1 && !vector_storage(elem)) {
     b->failed = 1;
     return;
   }
@@ -880,7 +904,9 @@ void kir_store(kir_builder *b, int buffer, kir_expr *index, kir_expr *value) {
 
 void kir_local_store(kir_builder *b, int local, kir_expr *index, kir_expr *value) {
   if (bad(b, index) || bad(b, value)) return;
-  if (local < 0 || local >= b->k->n_locals) {
+  if (local < 0 || local >= b->k->n_locals ||
+      (b->k->locals[local].elem.scalar == KIR_F16 &&
+       (value->type.scalar != KIR_F32 || value->type.width != 1))) {
     b->failed = 1;
     return;
   }
@@ -964,3 +990,103 @@ void kir_end(kir_builder *b) {
 
 void kir_barrier(kir_builder *b) { append(b, KIR_S_BARRIER); }
 void kir_return(kir_builder *b) { append(b, KIR_S_RETURN); }
+
+/* ---- subgroup matrix fragments ---- */
+
+int kir_frag_new(kir_builder *b, const char *name_hint, kir_frag_role role) {
+  if (!b || b->failed) return -1;
+  kir_kernel *k = b->k;
+  if (role < KIR_FRAG_A || role > KIR_FRAG_ACC ||
+      grow(b->m, (void **)&k->frags, k->n_frags, &b->cap_frags, sizeof(kir_fragment))) {
+    b->failed = 1;
+    return -1;
+  }
+  const char *nm = unique_name(b, name_hint, 0);
+  if (!nm) return -1;
+  k->frags[k->n_frags].name = nm;
+  k->frags[k->n_frags].role = role;
+  return k->n_frags++;
+}
+
+static int frag_is(kir_builder *b, int frag, int acc) {
+  if (b && !b->failed && frag >= 0 && frag < b->k->n_frags &&
+      (b->k->frags[frag].role == KIR_FRAG_ACC) == acc)
+    return 1;
+  if (b) b->failed = 1;
+  return 0;
+}
+
+static int local_is(kir_builder *b, int local, kir_scalar elem) {
+  if (b && !b->failed && local >= 0 && local < b->k->n_locals &&
+      b->k->locals[local].elem.scalar == elem && b->k->locals[local].elem.width == 1)
+    return 1;
+  if (b) b->failed = 1;
+  return 0;
+}
+
+void kir_local_store_bits(kir_builder *b, int local, kir_expr *index, kir_expr *words) {
+  if (bad(b, index) || bad(b, words) || !local_is(b, local, KIR_F16)) return;
+  if (words->type.scalar != KIR_U32 || !(words->type.width == 1 || words->type.width == 2 ||
+                                         words->type.width == 4)) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_LOCAL_STORE_BITS);
+  if (s) {
+    s->target = local;
+    s->index = index;
+    s->value = words;
+  }
+}
+
+void kir_frag_zero(kir_builder *b, int acc) {
+  if (!frag_is(b, acc, 1)) return;
+  kir_stmt *s = append(b, KIR_S_FRAG_ZERO);
+  if (s) s->frag = acc;
+}
+
+void kir_frag_load(kir_builder *b, int frag, int local, kir_expr *index, int stride, int col_major) {
+  if (bad(b, index) || !frag_is(b, frag, 0) || !local_is(b, local, KIR_F16)) return;
+  if (stride < 16 || stride % 8) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_FRAG_LOAD);
+  if (s) {
+    s->frag = frag;
+    s->target = local;
+    s->index = index;
+    s->stride = stride;
+    s->col_major = col_major != 0;
+  }
+}
+
+void kir_frag_mma(kir_builder *b, int acc, int a, int frag_b) {
+  if (!frag_is(b, acc, 1) || !frag_is(b, a, 0) || !frag_is(b, frag_b, 0)) return;
+  if (b->k->frags[a].role != KIR_FRAG_A || b->k->frags[frag_b].role != KIR_FRAG_B) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_FRAG_MMA);
+  if (s) {
+    s->frag = acc;
+    s->frag_a = a;
+    s->frag_b = frag_b;
+    b->k->features |= KIR_FEATURE_MMA_F16;
+  }
+}
+
+void kir_frag_store(kir_builder *b, int acc, int local, kir_expr *index, int stride) {
+  if (bad(b, index) || !frag_is(b, acc, 1) || !local_is(b, local, KIR_F32)) return;
+  if (stride < 16 || stride % 4) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_FRAG_STORE);
+  if (s) {
+    s->frag = acc;
+    s->target = local;
+    s->index = index;
+    s->stride = stride;
+  }
+}

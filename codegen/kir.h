@@ -26,8 +26,9 @@
  * element, 0 or 1). A load from such a buffer yields its compute type (kir_compute_scalar: F16
  * → F32, I8 and U8 → I32, BOOL → BOOL) and a store converts the value back: F16 rounds to the
  * nearest half (ties to even), I8 and U8 keep the low 8 bits (two's complement), BOOL stores 0
- * or 1. Variables and local arrays have compute types; vector loads and stores need a 4-byte
- * element type. */
+ * or 1. Variables and local arrays have compute types (but for the F16 local arrays that
+ * matrix fragments are loaded from, below); vector loads and stores need a 4-byte
+ * element type or F16. */
 typedef enum kir_scalar { KIR_F32, KIR_I32, KIR_U32, KIR_BOOL, KIR_F16, KIR_I8, KIR_U8 } kir_scalar;
 #define KIR_N_SCALARS 7
 
@@ -67,7 +68,9 @@ typedef enum kir_expr_kind {
   KIR_E_SWIZZLE,   /* lanes index .. index + type.width − 1 of the vector a */
   KIR_E_SUBGROUP,  /* subgroup builtin `index` (kir_subgroup_builtin), I32 — Vulkan only */
   KIR_E_SUBGROUP_REDUCE, /* op (KIR_ADD/MUL/MIN/MAX) of scalar a over the subgroup — Vulkan only */
-  KIR_E_BITCAST    /* a's bits read as type (F32 <-> I32/U32, same width): as_float / intBitsToFloat */
+  KIR_E_BITCAST,   /* a's bits read as type (F32 <-> I32/U32, same width): as_float / intBitsToFloat */
+  KIR_E_LOAD_BITS  /* index = F16 buffer, a = even element index: the raw bits of elements
+                      a .. a + 2·width − 1 as `width` U32 words (kir_load_bits) */
 } kir_expr_kind;
 
 /* Subgroup builtins (GLSL gl_SubgroupSize, gl_SubgroupID, gl_SubgroupInvocationID,
@@ -77,8 +80,12 @@ typedef enum kir_subgroup_builtin {
   KIR_SG_SIZE, KIR_SG_ID, KIR_SG_INVOCATION, KIR_SG_COUNT
 } kir_subgroup_builtin;
 
-/* kir_kernel.features: what a kernel needs beyond core OpenCL C 1.2 / Vulkan 1.1 compute. */
-enum { KIR_FEATURE_SUBGROUP_BASIC = 1, KIR_FEATURE_SUBGROUP_ARITH = 2 };
+/* kir_kernel.features: what a kernel needs beyond core OpenCL C 1.2 / Vulkan 1.1 compute.
+ * KIR_FEATURE_MMA_F16: subgroup matrix fragments (kir_frag_*, below) — on OpenCL, NVIDIA's
+ * inline PTX mma.sync (compute capability 8.0 or later), on Vulkan VK_NV_cooperative_matrix
+ * with 16×16×16 f16 × f16 + f32 at subgroup scope, subgroups of 32 and shaderFloat16. A
+ * device without it runs a fallback kernel (docs/performance.md, "Tensor cores"). */
+enum { KIR_FEATURE_SUBGROUP_BASIC = 1, KIR_FEATURE_SUBGROUP_ARITH = 2, KIR_FEATURE_MMA_F16 = 8 };
 
 typedef struct kir_expr kir_expr;
 struct kir_expr {
@@ -100,7 +107,13 @@ typedef enum kir_stmt_kind {
   KIR_S_IF,          /* if (cond) body else else_body (else_body may be NULL) */
   KIR_S_BARRIER,     /* work-group barrier with local memory fence */
   KIR_S_RETURN,      /* leave the kernel (only before any barrier, or uniformly) */
-  KIR_S_BLOCK        /* body */
+  KIR_S_BLOCK,       /* body */
+  KIR_S_LOCAL_STORE_BITS, /* F16 local[index ..] = the halves of the U32 word(s) value */
+  KIR_S_FRAG_ZERO,   /* fragment frag = 0 */
+  KIR_S_FRAG_LOAD,   /* fragment frag = 16×16 halves of F16 local `target` from element index,
+                        row stride `stride` (column stride when col_major) */
+  KIR_S_FRAG_MMA,    /* accumulator frag += frag_a · frag_b */
+  KIR_S_FRAG_STORE   /* F32 local `target` [index + r·stride + c] = accumulator frag (r, c) */
 } kir_stmt_kind;
 
 typedef struct kir_stmt kir_stmt;
@@ -118,6 +131,8 @@ struct kir_stmt {
   kir_stmt **body;   /* FOR, IF, BLOCK */
   int n_else;
   kir_stmt **else_body;
+  int frag, frag_a, frag_b; /* FRAG_*: the fragment (MMA: the accumulator, and its operands) */
+  int stride, col_major;    /* FRAG_LOAD, FRAG_STORE */
 };
 
 typedef enum kir_access { KIR_READ = 1, KIR_WRITE = 2, KIR_READ_WRITE = 3 } kir_access;
@@ -140,6 +155,15 @@ typedef struct kir_variable {
   kir_type type;
 } kir_variable;
 
+/* A subgroup matrix fragment (kir_frag_new): a 16×16 tile held jointly by the 32 invocations
+ * of a subgroup — A (16×16 m×k halves), B (16×16 k×n halves) or an accumulator (16×16 f32). */
+typedef enum kir_frag_role { KIR_FRAG_A, KIR_FRAG_B, KIR_FRAG_ACC } kir_frag_role;
+
+typedef struct kir_fragment {
+  const char *name;
+  kir_frag_role role;
+} kir_fragment;
+
 typedef struct kir_kernel {
   const char *name;  /* a valid identifier in both languages, unique in its module */
   int local_size[3]; /* fixed work-group size; unused dims are 1 */
@@ -152,6 +176,8 @@ typedef struct kir_kernel {
   int n_body;
   kir_stmt **body;
   unsigned features; /* KIR_FEATURE_* bits, set by the constructors that need them */
+  int n_frags;
+  kir_fragment *frags;
 } kir_kernel;
 
 typedef struct kir_module kir_module; /* owns an arena and the list of kernels */
@@ -234,7 +260,7 @@ kir_expr *kir_group_id(kir_builder *b, int dim);
 kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index);
 /* A vector of `width` consecutive elements starting at element `index` (OpenCL vloadN). A store
  * whose value has width > 1 writes that many consecutive elements (vstoreN). Both need a
- * buffer of 4-byte elements. */
+ * buffer of 4-byte elements or of halves (vload_halfN / vstore_halfN). */
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width);
 kir_expr *kir_local_load(kir_builder *b, int local, kir_expr *index);
 kir_expr *kir_un(kir_builder *b, kir_unop op, kir_expr *a);
@@ -254,6 +280,12 @@ kir_expr *kir_swizzle(kir_builder *b, kir_expr *v, int start, int width);
 /* The vector (parts[0], ..., parts[width - 1]) of `width` 2 or 4 scalars of one type: OpenCL
  * `(float4)(a, b, c, d)`, GLSL `vec4(a, b, c, d)`. Width 1 returns parts[0]. */
 kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]);
+/* The raw bits of F16 buffer elements index .. index + 2·width − 1 as `width` (1, 2 or 4) U32
+ * words, element index in the low half of the first: a copy of halves that converts nothing.
+ * The buffer's element offset plus index must be even (tensors are 256-byte aligned; the
+ * template checks its strides): OpenCL `vloadN` of a `uint` pointer, GLSL words of the packed
+ * buffer. */
+kir_expr *kir_load_bits(kir_builder *b, int buffer, kir_expr *index, int width);
 /* Subgroup operations (Vulkan only: the OpenCL printer refuses a kernel that uses them, see
  * kir_opencl_check). A subgroup builtin as I32; and op (KIR_ADD, KIR_MUL, KIR_MIN or KIR_MAX) of the
  * scalar F32 or I32 `value` over the active invocations of the subgroup, the result in each —
@@ -288,6 +320,29 @@ void kir_end(kir_builder *b);                       /* closes the innermost for/
 void kir_barrier(kir_builder *b);
 void kir_return(kir_builder *b);
 
+/* ---- subgroup matrix fragments (tensor cores; KIR_FEATURE_MMA_F16) ----
+ * A work-group of 32·W invocations (local size (32·W, 1, 1)) is W subgroups of 32 consecutive
+ * invocations; each statement below is executed by a whole subgroup together, in control flow
+ * uniform over it, with the same operands in each invocation. The fragments live in registers
+ * spread over the subgroup; how (the lane mapping of mma.sync on OpenCL, opaque cooperative
+ * matrices on Vulkan) is the printers' business only: the IR sees whole 16×16 tiles.
+ * F16 local arrays (kir_local_array with KIR_F16) hold the operand tiles as halves: they are
+ * written by kir_local_store (an F32 value, rounded) or kir_local_store_bits (raw words) and
+ * read only by kir_frag_load. Element indices and strides must be multiples of 8 for fragment
+ * loads and of 4 for stores (16-byte alignment: halves, floats). */
+int  kir_frag_new(kir_builder *b, const char *name_hint, kir_frag_role role);
+/* F16 local[index + 2·i], [.. + 1] = the low and high halves of word i of `words` (a U32 scalar
+ * or vector of width 2 or 4, e.g. from kir_load_bits); index must be even. */
+void kir_local_store_bits(kir_builder *b, int local, kir_expr *index, kir_expr *words);
+void kir_frag_zero(kir_builder *b, int acc);
+/* A or B fragment `frag` = the 16×16 tile of F16 local `local` whose element (r, c) — (m, k)
+ * for A, (k, n) for B — is at index + r·stride + c, or index + c·stride + r when col_major. */
+void kir_frag_load(kir_builder *b, int frag, int local, kir_expr *index, int stride, int col_major);
+/* acc += a · b (f32 accumulation of the f16 products). Sets KIR_FEATURE_MMA_F16. */
+void kir_frag_mma(kir_builder *b, int acc, int a, int frag_b);
+/* F32 local[index + r·stride + c] = acc (r, c) for r, c < 16. */
+void kir_frag_store(kir_builder *b, int acc, int local, kir_expr *index, int stride);
+
 /* ---- printers ---- */
 /* OpenCL C 1.2: every kernel of the module in one program source (kernels separated by a blank
  * line); each buffer parameter is `__global [const] float *restrict NAME, const uint NAME_off`
@@ -304,6 +359,10 @@ int kir_print_opencl_kernel(const kir_kernel *k, FILE *out);
  * NULL): subgroup operations (no portable spelling on NVIDIA's OpenCL 1.2). The printers above
  * return -1 for such a kernel. */
 int kir_opencl_check(const kir_kernel *k, char *err, size_t err_size);
+/* Fragments print as inline PTX (mma.sync.aligned.m16n8k16, two per 16×16×16 step): OpenCL C
+ * that only NVIDIA's driver compiles, on devices of compute capability 8.0 or later; helper
+ * functions (mlg_mma_*) go once into the program, guarded by #ifndef MLG_MMA_HELPERS. F16 local
+ * arrays are `__local ushort` arrays aligned to 16 bytes. */
 
 /* GLSL 450 compute (Vulkan): one shader per kernel, entry point main, written by
  * glsl_printer.c through the same walk. Buffer parameter i is
@@ -324,7 +383,10 @@ int kir_print_glsl_kernel(const kir_kernel *k, FILE *out);
  * fmin/fmax of vectors, more than 32 buffer parameters (the push-constant block must fit 128 bytes), or a
  * name the GLSL frame uses itself (pc, PC, main, B<digits>, mlg_*). A kernel with subgroup
  * operations gets `#extension GL_KHR_shader_subgroup_basic` (and `_arithmetic` when it reduces)
- * and needs a Vulkan 1.1 device that supports them in compute shaders. */
+ * and needs a Vulkan 1.1 device that supports them in compute shaders. A kernel with fragments
+ * gets GL_NV_cooperative_matrix (fcoopmatNV<16 or 32, gl_ScopeSubgroup, 16, 16>,
+ * coopMatLoadNV / coopMatMulAddNV / coopMatStoreNV), GL_KHR_memory_scope_semantics and
+ * GL_EXT_shader_explicit_arithmetic_types_float16 (F16 local arrays are `shared float16_t`). */
 int kir_glsl_check(const kir_kernel *k, char *err, size_t err_size);
 
 #endif

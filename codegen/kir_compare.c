@@ -54,6 +54,8 @@ static uint64_t hash_stmt(uint64_t h, const kir_stmt *s) {
   h = hash_expr(h, s->end);
   h = hash_expr(h, s->step);
   h = hash_expr(h, s->cond);
+  h = mix_int(mix_int(mix_int(h, s->frag), s->frag_a), s->frag_b);
+  h = mix_int(mix_int(h, s->stride), s->col_major);
   h = hash_stmts(h, s->body, s->n_body);
   return hash_stmts(h, s->else_body, s->n_else);
 }
@@ -76,6 +78,8 @@ uint64_t kir_kernel_hash(const kir_kernel *k) {
     h = mix_int(mix_type(mix_str(h, k->locals[i].name), k->locals[i].elem), k->locals[i].count);
   h = mix_int(h, k->n_vars);
   for (int i = 0; i < k->n_vars; i++) h = mix_type(mix_str(h, k->vars[i].name), k->vars[i].type);
+  h = mix_int(h, k->n_frags);
+  for (int i = 0; i < k->n_frags; i++) h = mix_int(mix_str(h, k->frags[i].name), k->frags[i].role);
   return hash_stmts(h, k->body, k->n_body);
 }
 
@@ -97,7 +101,8 @@ static int stmts_eq(kir_stmt *const *x, int nx, kir_stmt *const *y, int ny);
 
 static int stmt_eq(const kir_stmt *a, const kir_stmt *b) {
   return a->kind == b->kind && a->var == b->var && a->target == b->target && a->unroll == b->unroll &&
-         expr_eq(a->index, b->index) && expr_eq(a->value, b->value) && expr_eq(a->end, b->end) &&
+         a->frag == b->frag && a->frag_a == b->frag_a && a->frag_b == b->frag_b &&
+         a->stride == b->stride && a->col_major == b->col_major && expr_eq(a->index, b->index) && expr_eq(a->value, b->value) && expr_eq(a->end, b->end) &&
          expr_eq(a->step, b->step) && expr_eq(a->cond, b->cond) &&
          stmts_eq(a->body, a->n_body, b->body, b->n_body) &&
          stmts_eq(a->else_body, a->n_else, b->else_body, b->n_else);
@@ -113,7 +118,8 @@ static int stmts_eq(kir_stmt *const *x, int nx, kir_stmt *const *y, int ny) {
 int kir_kernel_equal(const kir_kernel *a, const kir_kernel *b) {
   if (a == b) return 1;
   if (memcmp(a->local_size, b->local_size, sizeof a->local_size) != 0 || a->features != b->features ||
-      a->n_buffers != b->n_buffers || a->n_locals != b->n_locals || a->n_vars != b->n_vars)
+      a->n_buffers != b->n_buffers || a->n_locals != b->n_locals || a->n_vars != b->n_vars ||
+      a->n_frags != b->n_frags)
     return 0;
   for (int i = 0; i < a->n_buffers; i++)
     if (!str_eq(a->buffers[i].name, b->buffers[i].name) || !type_eq(a->buffers[i].elem, b->buffers[i].elem) ||
@@ -125,5 +131,7 @@ int kir_kernel_equal(const kir_kernel *a, const kir_kernel *b) {
       return 0;
   for (int i = 0; i < a->n_vars; i++)
     if (!str_eq(a->vars[i].name, b->vars[i].name) || !type_eq(a->vars[i].type, b->vars[i].type)) return 0;
+  for (int i = 0; i < a->n_frags; i++)
+    if (!str_eq(a->frags[i].name, b->frags[i].name) || a->frags[i].role != b->frags[i].role) return 0;
   return stmts_eq(a->body, a->n_body, b->body, b->n_body);
 }

@@ -181,6 +181,9 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
   case KIR_E_SUBGROUP_REDUCE:
     if (d->subgroup) d->subgroup(p, e);
     break;
+  case KIR_E_LOAD_BITS:
+    d->load_bits(p, e);
+    break;
   }
 }
 
@@ -236,7 +239,20 @@ static void print_stmt(kir_printer *p, const kir_stmt *s) {
   case KIR_S_STORE:
     p->d->store(p, s);
     break;
+  case KIR_S_LOCAL_STORE_BITS:
+    p->d->local_store_half(p, s);
+    break;
+  case KIR_S_FRAG_ZERO:
+  case KIR_S_FRAG_LOAD:
+  case KIR_S_FRAG_MMA:
+  case KIR_S_FRAG_STORE:
+    p->d->frag(p, s);
+    break;
   case KIR_S_LOCAL_STORE:
+    if (p->k->locals[s->target].elem.scalar == KIR_F16) {
+      p->d->local_store_half(p, s);
+      break;
+    }
     fprintf(out, "%s[", p->k->locals[s->target].name);
     kir_print_expr(p, s->index);
     fputs("] = ", out);

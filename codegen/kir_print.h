@@ -44,6 +44,13 @@ typedef struct kir_dialect {
   /* A subgroup builtin or reduction (KIR_E_SUBGROUP, KIR_E_SUBGROUP_REDUCE); NULL in a dialect
    * without them, whose check refuses such kernels before printing. */
   void (*subgroup)(kir_printer *p, const kir_expr *e);
+  /* The raw words of F16 buffer elements (KIR_E_LOAD_BITS). */
+  void (*load_bits)(kir_printer *p, const kir_expr *e);
+  /* A store into an F16 local array (KIR_S_LOCAL_STORE of an F32 value, or
+   * KIR_S_LOCAL_STORE_BITS), and the fragment statements (KIR_S_FRAG_*): whole statements,
+   * called after the indentation of their first line. */
+  void (*local_store_half)(kir_printer *p, const kir_stmt *s);
+  void (*frag)(kir_printer *p, const kir_stmt *s);
   /* Unroll hint line before a loop (may print nothing). */
   void (*unroll)(kir_printer *p, int unroll);
   /* The kernel frame: everything before the body statements and after them. */

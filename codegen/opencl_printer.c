@@ -9,8 +9,11 @@
  *
  * Storage types: a BOOL or U8 buffer is `uchar *`, I8 `char *`, F16 `half *`. Bytes are loaded
  * as `convert_int(x[i])` (BOOL: `(x[i] != 0)`) and stored as `(uchar)(v)`; halves go through
- * vload_half / vstore_half (round to nearest even), which OpenCL C 1.2 has without
- * cl_khr_fp16, so the arithmetic is float on every device. */
+ * vload_half / vstore_half (round to nearest even; vload_halfN / vstore_halfN for vectors),
+ * which OpenCL C 1.2 has without cl_khr_fp16, so the arithmetic is float on every device.
+ *
+ * Matrix fragments (kir_frag_*) are NVIDIA tensor cores through inline PTX; the whole lane
+ * mapping is the helper source mma_helpers below, and nothing else in mlg knows it. */
 #include <string.h>
 
 #include "kir.h"
@@ -55,6 +58,12 @@ static const char *cl_storage_name(kir_scalar s, char *buf, size_t size) {
 static void cl_load(kir_printer *p, const kir_expr *e) {
   const char *name = p->k->buffers[e->index].name;
   kir_scalar st = p->k->buffers[e->index].elem.scalar;
+  if (e->type.width > 1) { /* vloadN(0, NAME + NAME_off + i), vload_halfN for halves */
+    fprintf(p->out, "vload%s%d(0, %s + ", st == KIR_F16 ? "_half" : "", e->type.width, name);
+    cl_offset_index(p, name, e->a);
+    fputc(')', p->out);
+    return;
+  }
   if (st == KIR_F16) {
     fputs("vload_half(", p->out);
     cl_offset_index(p, name, e->a);
@@ -67,12 +76,6 @@ static void cl_load(kir_printer *p, const kir_expr *e) {
     fputs(st == KIR_BOOL ? "] != 0)" : "])", p->out);
     return;
   }
-  if (e->type.width > 1) {
-    fprintf(p->out, "vload%d(0, %s + ", e->type.width, name);
-    cl_offset_index(p, name, e->a);
-    fputc(')', p->out);
-    return;
-  }
   fprintf(p->out, "%s[", name);
   cl_offset_index(p, name, e->a);
   fputc(']', p->out);
@@ -81,20 +84,20 @@ static void cl_load(kir_printer *p, const kir_expr *e) {
 static void cl_store(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->buffers[s->target].name;
   kir_scalar st = p->k->buffers[s->target].elem.scalar;
+  if (s->value->type.width > 1) { /* vstoreN(v, 0, NAME + NAME_off + i), vstore_halfN */
+    fprintf(p->out, "vstore%s%d(", st == KIR_F16 ? "_half" : "", s->value->type.width);
+    kir_print_expr(p, s->value);
+    fprintf(p->out, ", 0, %s + ", name);
+    cl_offset_index(p, name, s->index);
+    fputs(");\n", p->out);
+    return;
+  }
   if (st == KIR_F16) {
     fputs("vstore_half(", p->out);
     kir_print_expr(p, s->value);
     fputs(", ", p->out);
     cl_offset_index(p, name, s->index);
     fprintf(p->out, ", %s);\n", name);
-    return;
-  }
-  if (s->value->type.width > 1) {
-    fprintf(p->out, "vstore%d(", s->value->type.width);
-    kir_print_expr(p, s->value);
-    fprintf(p->out, ", 0, %s + ", name);
-    cl_offset_index(p, name, s->index);
-    fputs(");\n", p->out);
     return;
   }
   fprintf(p->out, "%s[", name);
@@ -135,6 +138,132 @@ static void cl_bitcast(kir_printer *p, kir_type t, const kir_expr *a) {
   fputc(')', p->out);
 }
 
+/* ---- tensor-core fragments (inline PTX; NVIDIA, compute capability 8.0+) ---- */
+
+/* mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 multiplies a 16×16 (m×k) half matrix A by
+ * a 16×8 (k×n) half matrix B and adds a 16×8 float C, each spread over the 32 lanes of a warp.
+ * With lane = 4·g + t (g = lane >> 2 in 0..7, t = lane & 3) and [x, y] two halves packed in one
+ * 32-bit register, x in the low 16 bits, lane (g, t) holds (PTX ISA, "Matrix Fragments for
+ * mma.m16n8k16 with floating point type"; checked on an H200 against a host product):
+ *   A: a0 = [A(g, 2t), A(g, 2t+1)]       a1 = [A(g+8, 2t), A(g+8, 2t+1)]
+ *      a2 = [A(g, 2t+8), A(g, 2t+9)]     a3 = [A(g+8, 2t+8), A(g+8, 2t+9)]
+ *   B: b0 = [B(2t, g), B(2t+1, g)]       b1 = [B(2t+8, g), B(2t+9, g)]
+ *   C: c0 = C(g, 2t)  c1 = C(g, 2t+1)    c2 = C(g+8, 2t)  c3 = C(g+8, 2t+1)
+ * A 16×16 B or accumulator of the IR is two of those 8-column halves side by side: a B fragment
+ * is uint[4] = {b0, b1 of columns 0..7, b0, b1 of columns 8..15} and an accumulator float[8] =
+ * {c0..c3 of columns 0..7, c0..c3 of columns 8..15}; a 16×16×16 step is two mma.sync. The
+ * kernel's work-group is 1-D with a multiple of 32 work-items (kir_opencl_check), so a warp is
+ * 32 consecutive local ids and the lane is get_local_id(0) & 31. Local tiles are ushort arrays
+ * of half bits; element (r, c) of a fragment's tile is p[r·rs + c·cs] ((rs, cs) = (stride, 1),
+ * or (1, stride) column-major), and the two halves of a register are neighbours along k: one
+ * 32-bit load where k is the contiguous axis (the IR's indices and strides are multiples of 8,
+ * so the pair is 4-byte aligned), two 16-bit loads otherwise. */
+static const char mma_helpers[] =
+    "#ifndef MLG_MMA_HELPERS\n"
+    "#define MLG_MMA_HELPERS\n"
+    "#define MLG_MMA_INLINE static inline __attribute__((always_inline))\n"
+    "MLG_MMA_INLINE uint mlg_mma_pair(__local const ushort *p, int step) {\n"
+    "  return step == 1 ? *(__local const uint *)p : ((uint)p[0] | ((uint)p[step] << 16));\n"
+    "}\n"
+    "MLG_MMA_INLINE void mlg_mma_load_a(uint *f, __local const ushort *p, int rs, int cs) {\n"
+    "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
+    "  f[0] = mlg_mma_pair(p + g * rs + t * cs, cs);\n"
+    "  f[1] = mlg_mma_pair(p + (g + 8) * rs + t * cs, cs);\n"
+    "  f[2] = mlg_mma_pair(p + g * rs + (t + 8) * cs, cs);\n"
+    "  f[3] = mlg_mma_pair(p + (g + 8) * rs + (t + 8) * cs, cs);\n"
+    "}\n"
+    "MLG_MMA_INLINE void mlg_mma_load_b(uint *f, __local const ushort *p, int rs, int cs) {\n"
+    "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
+    "  f[0] = mlg_mma_pair(p + t * rs + g * cs, rs);\n"
+    "  f[1] = mlg_mma_pair(p + (t + 8) * rs + g * cs, rs);\n"
+    "  f[2] = mlg_mma_pair(p + t * rs + (g + 8) * cs, rs);\n"
+    "  f[3] = mlg_mma_pair(p + (t + 8) * rs + (g + 8) * cs, rs);\n"
+    "}\n"
+    "MLG_MMA_INLINE void mlg_mma_16(float *c, const uint *a, const uint *b) {\n"
+    "  asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, \"\n"
+    "               \"{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\"\n"
+    "               : \"+f\"(c[0]), \"+f\"(c[1]), \"+f\"(c[2]), \"+f\"(c[3])\n"
+    "               : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]));\n"
+    "  asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, \"\n"
+    "               \"{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\"\n"
+    "               : \"+f\"(c[4]), \"+f\"(c[5]), \"+f\"(c[6]), \"+f\"(c[7])\n"
+    "               : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[2]), \"r\"(b[3]));\n"
+    "}\n"
+    "MLG_MMA_INLINE void mlg_mma_store(__local float *p, int stride, const float *c) {\n"
+    "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
+    "  for (int h = 0; h < 2; h++) {\n"
+    "    __local float *q = p + g * stride + h * 8 + t;\n"
+    "    q[0] = c[4 * h];\n"
+    "    q[1] = c[4 * h + 1];\n"
+    "    q[8 * stride] = c[4 * h + 2];\n"
+    "    q[8 * stride + 1] = c[4 * h + 3];\n"
+    "  }\n"
+    "}\n"
+    "#endif\n";
+
+static void cl_load_bits(kir_printer *p, const kir_expr *e) {
+  const char *name = p->k->buffers[e->index].name;
+  if (e->type.width == 1)
+    fputs("*(__global const uint *)(", p->out);
+  else
+    fprintf(p->out, "vload%d(0, (__global const uint *)(", e->type.width);
+  fprintf(p->out, "%s + ", name);
+  cl_offset_index(p, name, e->a);
+  fputs(e->type.width == 1 ? ")" : "))", p->out);
+}
+
+static void cl_local_store_half(kir_printer *p, const kir_stmt *s) {
+  const char *name = p->k->locals[s->target].name;
+  FILE *out = p->out;
+  if (s->kind == KIR_S_LOCAL_STORE) { /* an F32 value, rounded to the nearest half */
+    fputs("vstore_half(", out);
+    kir_print_expr(p, s->value);
+    fputs(", ", out);
+    kir_print_expr(p, s->index);
+    fprintf(out, ", (__local half *)%s);\n", name);
+    return;
+  }
+  if (s->value->type.width == 1)
+    fprintf(out, "*(__local uint *)(%s + ", name);
+  else
+    fprintf(out, "vstore%d(", s->value->type.width);
+  if (s->value->type.width == 1) {
+    kir_print_expr_prec(p, s->index, KIR_PREC_ADD_RHS);
+    fputs(") = ", out);
+    kir_print_expr(p, s->value);
+    fputs(";\n", out);
+    return;
+  }
+  kir_print_expr(p, s->value);
+  fprintf(out, ", 0, (__local uint *)(%s + ", name);
+  kir_print_expr_prec(p, s->index, KIR_PREC_ADD_RHS);
+  fputs("));\n", out);
+}
+
+static void cl_frag(kir_printer *p, const kir_stmt *s) {
+  FILE *out = p->out;
+  const char *f = p->k->frags[s->frag].name;
+  switch (s->kind) {
+  case KIR_S_FRAG_ZERO:
+    fprintf(out, "for (int mlg_q = 0; mlg_q < 8; mlg_q++) %s[mlg_q] = 0.0f;\n", f);
+    break;
+  case KIR_S_FRAG_LOAD:
+    fprintf(out, "mlg_mma_load_%c(%s, %s + ", p->k->frags[s->frag].role == KIR_FRAG_A ? 'a' : 'b', f,
+            p->k->locals[s->target].name);
+    kir_print_expr_prec(p, s->index, KIR_PREC_ADD_RHS);
+    fprintf(out, s->col_major ? ", 1, %d);\n" : ", %d, 1);\n", s->stride);
+    break;
+  case KIR_S_FRAG_MMA:
+    fprintf(out, "mlg_mma_16(%s, %s, %s);\n", f, p->k->frags[s->frag_a].name, p->k->frags[s->frag_b].name);
+    break;
+  default: /* KIR_S_FRAG_STORE */
+    fprintf(out, "mlg_mma_store(%s + ", p->k->locals[s->target].name);
+    kir_print_expr_prec(p, s->index, KIR_PREC_ADD_RHS);
+    fprintf(out, ", %d, %s);\n", s->stride, f);
+    break;
+  }
+}
+
 static void cl_unroll(kir_printer *p, int unroll) {
   kir_print_indent(p);
   if (unroll < 0)
@@ -147,6 +276,7 @@ static void cl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
   char buf[32];
+  if (k->n_frags) fputs(mma_helpers, out);
   fprintf(out, "__kernel __attribute__((reqd_work_group_size(%d, %d, %d)))\nvoid %s(",
           k->local_size[0], k->local_size[1], k->local_size[2], k->name);
   if (k->n_buffers == 0) fputs("void", out);
@@ -159,9 +289,15 @@ static void cl_kernel_begin(kir_printer *p) {
   fputs(") {\n", out);
   for (int i = 0; i < k->n_locals; i++) {
     const kir_local *l = &k->locals[i];
-    fprintf(out, "  __local %s %s[%d];\n", cl_type_name(l->elem, buf, sizeof(buf)), l->name,
-            l->count);
+    if (l->elem.scalar == KIR_F16) /* half bits; 16-byte aligned for fragment loads */
+      fprintf(out, "  __local ushort %s[%d] __attribute__((aligned(16)));\n", l->name, l->count);
+    else
+      fprintf(out, "  __local %s %s[%d];\n", cl_type_name(l->elem, buf, sizeof(buf)), l->name,
+              l->count);
   }
+  for (int i = 0; i < k->n_frags; i++)
+    fprintf(out, k->frags[i].role == KIR_FRAG_ACC ? "  float %s[8];\n" : "  uint %s[4];\n",
+            k->frags[i].name);
 }
 
 static void cl_kernel_end(kir_printer *p) { fputs("}\n", p->out); }
@@ -182,11 +318,19 @@ static const kir_dialect opencl_dialect = {
   .vector_ctor_is_cast = 1,
   .swizzle_prefix = "s",
   .swizzle_lanes = "0123456789abcdef",
+  .load_bits = cl_load_bits, .local_store_half = cl_local_store_half, .frag = cl_frag,
   .unroll = cl_unroll,
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,
 };
 
 int kir_opencl_check(const kir_kernel *k, char *err, size_t err_size) {
+  if (k->n_frags && (k->local_size[0] % 32 || k->local_size[1] != 1 || k->local_size[2] != 1)) {
+    if (err && err_size)
+      snprintf(err, err_size, "kernel %s: matrix fragments need a 1-D work-group of whole "
+               "subgroups of 32 (it has %dx%dx%d)", k->name, k->local_size[0], k->local_size[1],
+               k->local_size[2]);
+    return -1;
+  }
   if (!(k->features & (KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH))) return 0;
   if (err && err_size)
     snprintf(err, err_size,

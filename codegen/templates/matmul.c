@@ -186,12 +186,12 @@ kir_builder *kt_matmul_frame_begin(kir_module *m, const char *name, const kt_mat
   f->d = d;
   f->nb = 1;
   for (int i = 0; i < d->n_batch; i++) f->nb *= d->batch[i];
-  f->bA = kir_buffer_param(b, "a", KIR_F32, KIR_READ);
-  f->bB = kir_buffer_param(b, "b", KIR_F32, KIR_READ);
-  f->bBias = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
+  f->bA = kir_buffer_param(b, "a", d->a_elem, KIR_READ);
+  f->bB = kir_buffer_param(b, "b", d->b_elem, KIR_READ);
+  f->bBias = d->has_bias ? kir_buffer_param(b, "bias", d->bias_elem, KIR_READ) : -1;
   f->bNormW = d->a_norm && d->a_norm_weight ? kir_buffer_param(b, "norm_weight", KIR_F32, KIR_READ) : -1;
   f->bNormB = d->a_norm && d->a_norm_bias ? kir_buffer_param(b, "norm_bias", KIR_F32, KIR_READ) : -1;
-  f->bC = kir_buffer_param(b, "c", KIR_F32, KIR_WRITE);
+  f->bC = kir_buffer_param(b, "c", d->c_elem, KIR_WRITE);
   f->a_base = kir_var_new(b, "a_base", kir_t(KIR_I32));
   f->b_base = kir_var_new(b, "b_base", kir_t(KIR_I32));
   f->c_base = kir_var_new(b, "c_base", kir_t(KIR_I32));

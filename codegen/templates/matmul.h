@@ -99,6 +99,12 @@ typedef struct kt_matmul_desc {
   kt_matmul_im2col b_im2col;                     /* on: B gathered from x (tiled kernel only) */
   int subgroups;                                 /* reductions (matmul_skinny.c) may use subgroup
                                                     operations: Vulkan only, kt_emit_wg_reduce */
+  /* How A, B, bias and C are stored (kir_scalar; 0 is KIR_F32): every kernel declares its
+   * buffers so (loads widen to f32, stores round). */
+  kir_scalar a_elem, b_elem, bias_elem, c_elem;
+  /* Tensor cores: with f16 A and B, also build the fragment kernel of matmul_mma.c (where it
+   * applies) with the tiled kernel as its fallback for devices without KIR_FEATURE_MMA_F16. */
+  int mma;
 } kt_matmul_desc;
 
 /* The CPU vector kernel (matmul_cpu.c) for a descriptor with resolved layouts: returns 1 and
@@ -134,6 +140,14 @@ kir_builder *kt_matmul_frame_begin(kir_module *m, const char *name, const kt_mat
  * Returns 0, or -1 on failure. */
 int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, kir_expr *const acc[],
                           kir_expr *row, kir_expr *col);
+
+/* The tensor-core kernel (matmul_mma.c) for a descriptor with resolved layouts: returns 1 and
+ * builds it when it applies (A and B stored as f16, no layer-norm prologue or im2col gather, M
+ * and N at least 32, K at least 16), 0 when it does not, -1 on failure. It launches
+ * (ceil(N / tile_n), ceil(M / tile_m), Π batch) work-groups like the tiled kernel, with the
+ * tiles kt_matmul_mma_tiles gives; *out_tiles (may be NULL) receives them. */
+int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d,
+                  kir_kernel **out_kernel, int64_t out_groups[3], int out_tiles[2]);
 
 /* Fills every tiling field that is 0 from the problem shape (small tiles for skinny
  * problems, e.g. M = 1; a 32×64 tile with 4×8 blocks when M and N both exceed 32). */

@@ -942,6 +942,76 @@ START_TEST(test_storage_types) {
 }
 END_TEST
 
+/* The tensor-core GEMM (templates/matmul_mma.c) over every staging layout — A and B contiguous
+ * along K (linear), B along N (matmul), A along M (a transposed operand), an odd K (half by
+ * half), batches and a bias, f16 or f32 C — prints as GL_NV_cooperative_matrix GLSL that
+ * shaderc compiles, and as OpenCL C with the inline-PTX helpers once per program. */
+START_TEST(test_mma_templates) {
+  kir_module *m = kir_module_new();
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  struct { int64_t m, n, k; int trans_b, bias, c16, a_t, batch; } cases[] = {
+    {4096, 4096, 4096, 0, 0, 1, 0, 0}, /* HGEMM: B [K, N] */
+    {100, 70, 50, 1, 1, 0, 0, 0},      /* linear with ragged edges, K % 8 == 2 */
+    {64, 96, 33, 0, 0, 0, 0, 0},       /* odd K: half-by-half copies */
+    {80, 48, 64, 1, 0, 1, 1, 3},       /* A stored [K, M] (strided), batches */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    kt_matmul_desc d = {.m = cases[c].m, .n = cases[c].n, .k = cases[c].k, .trans_b = cases[c].trans_b,
+                        .has_bias = cases[c].bias, .a_elem = KIR_F16, .b_elem = KIR_F16,
+                        .c_elem = cases[c].c16 ? KIR_F16 : KIR_F32, .device_class = KT_DEVICE_GPU};
+    d.strided = 1;
+    d.a_stride_m = cases[c].a_t ? 1 : d.k;
+    d.a_stride_k = cases[c].a_t ? d.m : 1;
+    d.b_stride_k = d.trans_b ? 1 : d.n;
+    d.b_stride_n = d.trans_b ? d.k : 1;
+    d.c_stride_m = d.n;
+    d.c_stride_n = 1;
+    if (cases[c].batch) {
+      d.n_batch = 1;
+      d.batch[0] = cases[c].batch;
+      d.a_batch_stride[0] = d.m * d.k;
+      d.b_batch_stride[0] = 0;
+      d.c_batch_stride[0] = d.m * d.n;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "mma%zu", c);
+    kir_kernel *k = NULL;
+    int64_t g[3];
+    int tiles[2];
+    ck_assert_msg(kt_matmul_mma(m, name, &d, &k, g, tiles) == 1, "case %zu: %s", c, kir_module_error(m));
+    ck_assert_uint_eq(k->features, KIR_FEATURE_MMA_F16);
+    ck_assert_int_eq(g[0], (d.n + tiles[1] - 1) / tiles[1]);
+    ck_assert_int_eq(g[1], (d.m + tiles[0] - 1) / tiles[0]);
+    ck_assert_int_eq(g[2], cases[c].batch ? cases[c].batch : 1);
+    compile_ok(sc, k, name);
+    char *glsl = print_glsl(k);
+    if (getenv("MLG_DUMP_GLSL")) fputs(glsl, stderr);
+    ck_assert_ptr_nonnull(strstr(glsl, "#extension GL_NV_cooperative_matrix : require\n"));
+    ck_assert_ptr_nonnull(strstr(glsl, "coopMatMulAddNV("));
+    free(glsl);
+  }
+  /* Not for f32 operands, nor below 32 rows. */
+  kt_matmul_desc d32 = {.m = 256, .n = 256, .k = 256, .device_class = KT_DEVICE_GPU};
+  kir_kernel *none = NULL;
+  int64_t g[3];
+  ck_assert_int_eq(kt_matmul_mma(m, "f32", &d32, &none, g, NULL), 0);
+  d32.a_elem = d32.b_elem = KIR_F16;
+  d32.m = 8;
+  ck_assert_int_eq(kt_matmul_mma(m, "skinny", &d32, &none, g, NULL), 0);
+  char *cl = print_opencl(m);
+  if (getenv("MLG_DUMP_OPENCL")) fputs(cl, stderr);
+  ck_assert_ptr_nonnull(strstr(cl, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
+  const char *first = strstr(cl, "#define MLG_MMA_HELPERS");
+  ck_assert_ptr_nonnull(first);
+  ck_assert_ptr_nonnull(strstr(first + 1, "#define MLG_MMA_HELPERS")); /* guarded, per kernel */
+  ck_assert_ptr_nonnull(strstr(cl, "__local ushort a_tile["));
+  free(cl);
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
 static Suite *glsl_suite(void) {
   Suite *s = suite_create("glsl");
   TCase *tc = tcase_create("printer");
@@ -960,6 +1030,7 @@ static Suite *glsl_suite(void) {
   tcase_add_test(sp, test_subgroup_nodes);
   tcase_add_test(sp, test_templates_subgroups);
   tcase_add_test(sp, test_compile_option_subgroups);
+  tcase_add_test(sp, test_mma_templates);
   suite_add_tcase(s, sp);
   TCase *em = tcase_create("emit_code");
   tcase_set_timeout(em, 300);

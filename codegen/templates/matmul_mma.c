@@ -1,0 +1,287 @@
+/* matmul_mma.c — the GEMM on tensor cores: f16 A and B, f32 accumulation, through the IR's
+ * subgroup matrix fragments (kir.h, KIR_FEATURE_MMA_F16: inline PTX mma.sync on NVIDIA's
+ * OpenCL, GL_NV_cooperative_matrix on Vulkan).
+ *
+ * A work-group of W subgroups (warps of 32) computes a TM × TN tile of one C[b]; the warps form
+ * a WM × WN grid and each owns an FM × FN grid of 16×16 accumulator fragments. K is walked in
+ * steps of TK = 32: the A and B tiles of the step are staged in local memory as halves, rows
+ * padded by 8 halves (16 bytes: the fragment loads of 8 neighbouring rows fall in distinct
+ * banks), then every warp loads its FM A and FN B fragments per 16 of k and does FM·FN
+ * 16×16×16 multiply-adds. As in the tiled kernel (matmul.c) the next step's global loads are
+ * issued into registers before the current step is multiplied.
+ *
+ * Staging: each operand tile is copied as R rows along its contiguous global axis (k for A
+ * [M, K] and for B as [N, K] like linear's weight; m or n when that one is contiguous), so a
+ * fragment load reads it row- or column-major. Where the contiguous axis' extent, the row
+ * stride, the offset and the batch strides are even, a work-item copies 8, 4 or 2 halves at a
+ * time as raw 32-bit words (kir_load_bits, no conversion); otherwise half by half through f32
+ * (exact). Rows and columns past M, N or K are filled with zeros, so any M, N and K work.
+ *
+ * Epilogue: fragment by fragment, each warp stores its accumulator into its own 16×16 float
+ * slice of local memory, and its 32 work-items then finish the 256 outputs through the shared
+ * GEMM frame (bias, fused epilogue, guarded store, as the tiled kernel does): rows of 16
+ * neighbouring columns per half-warp.
+ *
+ * Tiles (fixed; the GEMM tuner does not search them yet): 128×128 with 8 warps as 2×4, each
+ * 64×32 (4×2 accumulator fragments, 8 floats each per work-item: 64 registers) when M and N
+ * are both at least 512, like the tiled kernel's GPU tile; else 64×64 with 4 warps as
+ * 2×2, each 32×32. Local memory: (TM + TN)·(TK + 8)·2 bytes of operand tiles (20 KiB at 128)
+ * plus W·16·20·4 bytes of epilogue slices (10 KiB).
+ * Thread safety: reentrant. */
+#include "matmul.h"
+
+#include <stdio.h>
+
+#include "kt_util.h"
+
+#define TK 32          /* K step: two 16-deep fragment steps */
+#define PAD 8          /* halves after each local row */
+#define SLICE 20       /* row stride of a warp's float slice (16 + 4: 16-byte aligned rows) */
+#define MAX_F 4        /* fragments per warp along one axis */
+#define MAX_STEPS 32   /* copy steps per operand tile and work-item (half by half: 4096 / 128) */
+
+typedef struct mma_tiles {
+  int tm, tn;          /* work-group tile */
+  int wm, wn;          /* warps along m and n */
+  int fm, fn;          /* fragments per warp along m and n */
+} mma_tiles;
+
+static mma_tiles pick(const kt_matmul_desc *d) {
+  if (d->m >= 512 && d->n >= 512) return (mma_tiles){128, 128, 2, 4, 4, 2};
+  return (mma_tiles){64, 64, 2, 2, 2, 2};
+}
+
+/* One operand tile in local memory: `rows` × `cols` halves, cols along the operand's
+ * contiguous global axis, row stride cols + PAD. Global element (r, c) of the tile is at
+ * base + (r0 + r)·s_r + (c0 + c)·s_c, present when r0 + r < r_lim and c0 + c < c_lim. */
+typedef struct stage {
+  int local, rows, cols, ls;
+  int base;                 /* I32 variable: the operand's batch base */
+  int64_t s_r, s_c, r_lim, c_lim;
+  int r_is_k;               /* rows run along k (else the columns do) */
+  int vw;                   /* halves per unit: 8, 4 or 2 (raw words), or 1 */
+  int units, steps;
+  int ur[MAX_STEPS], uc[MAX_STEPS], val[MAX_STEPS]; /* per step: the unit's row and column
+                                                        (I32 vars), its value register */
+  int buf;
+} stage;
+
+/* Halves per copy unit: the widest of 8, 4, 2 that the layout keeps 4-byte aligned and that
+ * divides the contiguous extent (so a unit is wholly inside or outside), else 1. */
+static int unit_width(const kt_matmul_desc *d, int64_t offset, const int64_t *bstride, int64_t s_r,
+                      int64_t s_c, int64_t c_lim) {
+  if (s_c != 1 || s_r % 2 || offset % 2) return 1;
+  for (int i = 0; i < d->n_batch; i++)
+    if (bstride[i] % 2) return 1;
+  return c_lim % 8 == 0 ? 8 : c_lim % 4 == 0 ? 4 : c_lim % 2 == 0 ? 2 : 1;
+}
+
+/* Declares the units' coordinates: unit u = lid + L·step lies at row u / (cols / vw), column
+ * (u % (cols / vw))·vw. */
+static void stage_declare(kir_builder *b, stage *s, int lid, int L, const char *tag) {
+  int per_row = s->cols / s->vw;
+  s->units = s->rows * per_row;
+  s->steps = (s->units + L - 1) / L;
+  for (int i = 0; i < s->steps; i++) {
+    char nm[32];
+    kir_expr *u = kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i));
+    snprintf(nm, sizeof nm, "%s_r%d", tag, i);
+    s->ur[i] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, s->ur[i], kir_div(b, u, kir_i32(b, per_row)));
+    snprintf(nm, sizeof nm, "%s_c%d", tag, i);
+    s->uc[i] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, s->uc[i], kir_mul(b, kir_mod(b, kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i)),
+                                             kir_i32(b, per_row)), kir_i32(b, s->vw)));
+    snprintf(nm, sizeof nm, "%s_v%d", tag, i);
+    s->val[i] = kir_var_new(b, nm, s->vw == 1 ? kir_t(KIR_F32) : kir_tv(KIR_U32, s->vw / 2));
+  }
+}
+
+static kir_expr *zero_of(kir_builder *b, const stage *s) {
+  if (s->vw == 1) return kir_f32(b, 0.0);
+  return kir_cast(b, kir_tv(KIR_U32, s->vw / 2), kir_i32(b, 0));
+}
+
+/* Global → registers for the tile whose row and column origins are r0 and c0. */
+static void stage_fetch(kir_builder *b, stage *s, kir_expr *r0, kir_expr *c0, int L, int declare) {
+  for (int i = 0; i < s->steps; i++) {
+    if (declare) kir_decl(b, s->val[i], zero_of(b, s));
+    else kir_assign(b, s->val[i], zero_of(b, s));
+    kir_expr *gr = kir_add(b, r0, kir_var(b, s->ur[i]));
+    kir_expr *gc = kir_add(b, c0, kir_var(b, s->uc[i]));
+    /* A unit past the tile (the last step of an uneven split), or past the operand. */
+    kir_expr *guard = NULL;
+    if ((int64_t)L * (i + 1) > s->units) guard = kt_lt(b, kir_var(b, s->ur[i]), s->rows);
+    /* (Tiles start at multiples of their extent: a limit that is one never cuts a tile.) */
+    if (s->r_lim % s->rows) guard = kt_and_opt(b, guard, kt_lt(b, gr, s->r_lim));
+    if (s->c_lim % s->cols) guard = kt_and_opt(b, guard, kt_lt(b, gc, s->c_lim));
+    if (guard) kir_if(b, guard);
+    kir_expr *at = kir_add(b, kir_var(b, s->base), kir_add(b, kt_scaled(b, gr, s->s_r), kt_scaled(b, gc, s->s_c)));
+    kir_assign(b, s->val[i], s->vw == 1 ? kir_load(b, s->buf, at) : kir_load_bits(b, s->buf, at, s->vw / 2));
+    if (guard) kir_end(b);
+  }
+}
+
+/* Registers → local memory. */
+static void stage_stash(kir_builder *b, const stage *s, int L) {
+  for (int i = 0; i < s->steps; i++) {
+    int partial = (int64_t)L * (i + 1) > s->units;
+    if (partial) kir_if(b, kt_lt(b, kir_var(b, s->ur[i]), s->rows));
+    kir_expr *at = kir_add(b, kir_mul(b, kir_var(b, s->ur[i]), kir_i32(b, s->ls)), kir_var(b, s->uc[i]));
+    if (s->vw == 1) kir_local_store(b, s->local, at, kir_var(b, s->val[i]));
+    else kir_local_store_bits(b, s->local, at, kir_var(b, s->val[i]));
+    if (partial) kir_end(b);
+  }
+}
+
+/* The operand tile of A (is_b 0) or B: which axis is contiguous picks the local layout. */
+static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, int is_b, int ext, int buf, int base,
+                       const char *tag) {
+  int64_t s_mn = is_b ? d->b_stride_n : d->a_stride_m, s_k = is_b ? d->b_stride_k : d->a_stride_k;
+  int64_t mn_lim = is_b ? d->n : d->m, off = is_b ? d->b_offset : d->a_offset;
+  const int64_t *bs = is_b ? d->b_batch_stride : d->a_batch_stride;
+  /* k contiguous (or neither): rows along m/n, columns along k; else the other way. */
+  s->r_is_k = s_k != 1 && s_mn == 1;
+  s->rows = s->r_is_k ? TK : ext;
+  s->cols = s->r_is_k ? ext : TK;
+  s->s_r = s->r_is_k ? s_k : s_mn;
+  s->s_c = s->r_is_k ? s_mn : s_k;
+  s->r_lim = s->r_is_k ? d->k : mn_lim;
+  s->c_lim = s->r_is_k ? mn_lim : d->k;
+  s->ls = s->cols + PAD;
+  s->vw = unit_width(d, off, bs, s->s_r, s->s_c, s->c_lim);
+  s->buf = buf;
+  s->base = base;
+  s->local = kir_local_array(b, tag, KIR_F16, s->rows * s->ls);
+}
+
+int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_kernel **out_kernel,
+                  int64_t out_groups[3], int out_tiles[2]) {
+  if (d->a_elem != KIR_F16 || d->b_elem != KIR_F16 || d->a_norm || d->b_im2col.on || d->m < 32 ||
+      d->n < 32 || d->k < 16)
+    return 0;
+  const mma_tiles t = pick(d);
+  const int W = t.wm * t.wn, L = 32 * W;
+  const int64_t M = d->m, N = d->n, K = d->k;
+  if (out_tiles) {
+    out_tiles[0] = t.tm;
+    out_tiles[1] = t.tn;
+  }
+
+  kt_matmul_frame f;
+  kir_builder *b = kt_matmul_frame_begin(m, name, d, L, 1, &f);
+  if (!b) return -1;
+  stage sa, sb;
+  stage_init(b, &sa, d, 0, t.tm, f.bA, f.a_base, "a_tile");
+  stage_init(b, &sb, d, 1, t.tn, f.bB, f.b_base, "b_tile");
+  if (sa.rows * sa.cols / sa.vw > MAX_STEPS * L || sb.rows * sb.cols / sb.vw > MAX_STEPS * L) {
+    kir_kernel_end(b, NULL);
+    return kt_fail(m, "internal error: an operand tile needs more than %d copy steps", MAX_STEPS);
+  }
+  int slices = kir_local_array(b, "c_slice", KIR_F32, W * 16 * SLICE);
+
+  int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  int warp = kir_var_new(b, "warp", kir_t(KIR_I32));
+  int lane = kir_var_new(b, "lane", kir_t(KIR_I32));
+  int wm0 = kir_var_new(b, "wm0", kir_t(KIR_I32));
+  int wn0 = kir_var_new(b, "wn0", kir_t(KIR_I32));
+  int m0 = kir_var_new(b, "m0", kir_t(KIR_I32));
+  int n0 = kir_var_new(b, "n0", kir_t(KIR_I32));
+  kir_decl(b, lid, kir_local_id(b, 0));
+  kir_decl(b, warp, kir_div(b, kir_var(b, lid), kir_i32(b, 32)));
+  kir_decl(b, lane, kir_mod(b, kir_var(b, lid), kir_i32(b, 32)));
+  /* Warp w owns rows wm0 .. wm0 + 16·FM − 1 and columns wn0 .. wn0 + 16·FN − 1 of the tile. */
+  kir_decl(b, wm0, kir_mul(b, kir_div(b, kir_var(b, warp), kir_i32(b, t.wn)), kir_i32(b, 16 * t.fm)));
+  kir_decl(b, wn0, kir_mul(b, kir_mod(b, kir_var(b, warp), kir_i32(b, t.wn)), kir_i32(b, 16 * t.fn)));
+  kir_decl(b, m0, kir_mul(b, kir_group_id(b, 1), kir_i32(b, t.tm)));
+  kir_decl(b, n0, kir_mul(b, kir_group_id(b, 0), kir_i32(b, t.tn)));
+
+  int fa[MAX_F], fb[MAX_F], acc[MAX_F][MAX_F];
+  for (int i = 0; i < t.fm; i++) fa[i] = kir_frag_new(b, "fa", KIR_FRAG_A);
+  for (int j = 0; j < t.fn; j++) fb[j] = kir_frag_new(b, "fb", KIR_FRAG_B);
+  for (int i = 0; i < t.fm; i++)
+    for (int j = 0; j < t.fn; j++) {
+      acc[i][j] = kir_frag_new(b, "acc", KIR_FRAG_ACC);
+      kir_frag_zero(b, acc[i][j]);
+    }
+
+  stage_declare(b, &sa, lid, L, "ua");
+  stage_declare(b, &sb, lid, L, "ub");
+  /* The origins of a tile at k0: (m0 or n0, k0), or (k0, m0 or n0) for a k-rows tile. */
+  kir_expr *zero = kir_i32(b, 0);
+  stage_fetch(b, &sa, sa.r_is_k ? zero : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : zero, L, 1);
+  stage_fetch(b, &sb, sb.r_is_k ? zero : kir_var(b, n0), sb.r_is_k ? kir_var(b, n0) : zero, L, 1);
+  int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
+  kir_for(b, k0, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, TK));
+  {
+    stage_stash(b, &sa, L);
+    stage_stash(b, &sb, L);
+    kir_barrier(b);
+    if (K > TK) {
+      kir_expr *next = kir_add(b, kir_var(b, k0), kir_i32(b, TK));
+      kir_if(b, kt_lt(b, next, K));
+      stage_fetch(b, &sa, sa.r_is_k ? next : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : next, L, 0);
+      stage_fetch(b, &sb, sb.r_is_k ? next : kir_var(b, n0), sb.r_is_k ? kir_var(b, n0) : next, L, 0);
+      kir_end(b);
+    }
+    for (int ks = 0; ks < TK; ks += 16) {
+      /* A fragment i: tile rows wm0 + 16i.., k = ks..; element (m, k) at m·ls + k, or k·ls + m
+       * in a k-rows tile (column-major). B fragment j likewise with (k, n). */
+      for (int i = 0; i < t.fm; i++) {
+        kir_expr *mm = kir_add(b, kir_var(b, wm0), kir_i32(b, 16 * i));
+        kir_expr *at = sa.r_is_k ? kir_add(b, mm, kir_i32(b, (int64_t)ks * sa.ls))
+                                 : kir_add(b, kir_mul(b, mm, kir_i32(b, sa.ls)), kir_i32(b, ks));
+        kir_frag_load(b, fa[i], sa.local, at, sa.ls, sa.r_is_k);
+      }
+      for (int j = 0; j < t.fn; j++) {
+        kir_expr *nn = kir_add(b, kir_var(b, wn0), kir_i32(b, 16 * j));
+        kir_expr *at = sb.r_is_k ? kir_add(b, nn, kir_i32(b, (int64_t)ks * sb.ls))
+                                 : kir_add(b, kir_mul(b, nn, kir_i32(b, sb.ls)), kir_i32(b, ks));
+        kir_frag_load(b, fb[j], sb.local, at, sb.ls, !sb.r_is_k);
+      }
+      for (int i = 0; i < t.fm; i++)
+        for (int j = 0; j < t.fn; j++) kir_frag_mma(b, acc[i][j], fa[i], fb[j]);
+    }
+    kir_barrier(b);
+  }
+  kir_end(b); /* k0 */
+
+  /* Epilogue, one fragment at a time through the warp's slice; work-item `lane` finishes
+   * elements (2e + lane / 16, lane % 16) of the 16×16 fragment for e < 8. The barriers are
+   * reached by every work-item (no early return anywhere). */
+  int slice0 = kir_var_new(b, "slice0", kir_t(KIR_I32));
+  kir_decl(b, slice0, kir_mul(b, kir_var(b, warp), kir_i32(b, 16 * SLICE)));
+  int e = kir_var_new(b, "e", kir_t(KIR_I32));
+  int r = kir_var_new(b, "r", kir_t(KIR_I32));
+  int row = kir_var_new(b, "row", kir_t(KIR_I32));
+  int col = kir_var_new(b, "col", kir_t(KIR_I32));
+  const int row_guard = M % t.tm != 0, col_guard = N % t.tn != 0;
+  for (int i = 0; i < t.fm; i++)
+    for (int j = 0; j < t.fn; j++) {
+      kir_frag_store(b, acc[i][j], slices, kir_var(b, slice0), SLICE);
+      kir_barrier(b);
+      kir_for(b, e, kir_i32(b, 0), kir_i32(b, 8), kir_i32(b, 1));
+      kir_decl(b, r, kir_add(b, kir_mul(b, kir_var(b, e), kir_i32(b, 2)), kir_div(b, kir_var(b, lane), kir_i32(b, 16))));
+      kir_decl(b, row, kir_add(b, kir_add(b, kir_var(b, m0), kir_var(b, wm0)), kir_add(b, kir_var(b, r), kir_i32(b, 16 * i))));
+      kir_decl(b, col, kir_add(b, kir_add(b, kir_var(b, n0), kir_var(b, wn0)),
+                               kir_add(b, kir_mod(b, kir_var(b, lane), kir_i32(b, 16)), kir_i32(b, 16 * j))));
+      kir_expr *guard = kt_and_opt(b, row_guard ? kt_lt(b, kir_var(b, row), M) : NULL,
+                                   col_guard ? kt_lt(b, kir_var(b, col), N) : NULL);
+      if (guard) kir_if(b, guard);
+      kir_expr *v = kir_local_load(b, slices, kir_add(b, kir_var(b, slice0),
+                                                      kir_add(b, kir_mul(b, kir_var(b, r), kir_i32(b, SLICE)),
+                                                              kir_mod(b, kir_var(b, lane), kir_i32(b, 16)))));
+      if (kt_matmul_frame_store(b, &f, 1, &v, kir_var(b, row), kir_var(b, col)) != 0) {
+        kir_kernel_end(b, NULL);
+        return kt_fail(m, "the fused epilogue could not be built");
+      }
+      if (guard) kir_end(b);
+      kir_end(b); /* e */
+      kir_barrier(b);
+    }
+
+  out_groups[0] = (N + t.tn - 1) / t.tn;
+  out_groups[1] = (M + t.tm - 1) / t.tm;
+  out_groups[2] = f.nb;
+  return kir_kernel_end(b, out_kernel) == 0 ? 1 : -1;
+}
