@@ -51,6 +51,9 @@ typedef struct kir_dialect {
    * called after the indentation of their first line. */
   void (*local_store_half)(kir_printer *p, const kir_stmt *s);
   void (*frag)(kir_printer *p, const kir_stmt *s);
+  /* A packed 4×8-bit dot product (KIR_E_DOT4X8) and a packed load (KIR_E_LOAD_PACKED). */
+  void (*dot4x8)(kir_printer *p, const kir_expr *e);
+  void (*load_packed)(kir_printer *p, const kir_expr *e);
   /* Unroll hint line before a loop (may print nothing). */
   void (*unroll)(kir_printer *p, int unroll);
   /* The kernel frame: everything before the body statements and after them. */

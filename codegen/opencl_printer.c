@@ -264,6 +264,26 @@ static void cl_frag(kir_printer *p, const kir_stmt *s) {
   }
 }
 
+/* cl_khr_integer_dot_product's packed forms (the device reports the extension: the runtime
+ * builds this kernel only then). */
+static void cl_dot4x8(kir_printer *p, const kir_expr *e) {
+  static const char *const fn[] = {[KIR_DOT_SS] = "dot_4x8packed_ss_int", [KIR_DOT_SU] = "dot_4x8packed_su_int",
+                                   [KIR_DOT_US] = "dot_4x8packed_us_int", [KIR_DOT_UU] = "dot_4x8packed_uu_uint"};
+  if (e->op == KIR_DOT_UU) fputs("(int)", p->out);
+  fprintf(p->out, "%s(", fn[e->op]);
+  kir_print_expr(p, e->a);
+  fputs(", ", p->out);
+  kir_print_expr(p, e->b);
+  fputc(')', p->out);
+}
+
+static void cl_load_packed(kir_printer *p, const kir_expr *e) {
+  const char *name = p->k->buffers[e->index].name;
+  fprintf(p->out, "as_uint(vload4(0, %s + ", name);
+  cl_offset_index(p, name, e->a);
+  fputs("))", p->out);
+}
+
 static void cl_unroll(kir_printer *p, int unroll) {
   kir_print_indent(p);
   if (unroll < 0)
@@ -319,6 +339,7 @@ static const kir_dialect opencl_dialect = {
   .swizzle_prefix = "s",
   .swizzle_lanes = "0123456789abcdef",
   .load_bits = cl_load_bits, .local_store_half = cl_local_store_half, .frag = cl_frag,
+  .dot4x8 = cl_dot4x8, .load_packed = cl_load_packed,
   .unroll = cl_unroll,
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,
 };

@@ -152,6 +152,16 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     /* What the device must offer: the runtime refuses a device without it at load. */
     if (kk->features & (KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH))
       b.required_features |= MLGB_FEATURE_SUBGROUP_ARITH;
+    /* A variant: what it needs of the device, and the kernel to run without it. */
+    if (kk->features & KIR_FEATURE_INT_DOT) bk->requires |= MLGB_DEVICE_INT_DOT;
+    if (kk->fallback) {
+      int fb = mlg_code_module_of(in->code, lw, kk->fallback);
+      if (fb < 0) {
+        mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: the fallback of kernel %s has no module", kk->name);
+        goto done;
+      }
+      bk->fallback = (uint32_t)fb + 1;
+    }
   }
   b.n_dispatches = (uint32_t)lw->n_launches;
   for (int l = 0; l < lw->n_launches; l++) {

@@ -52,6 +52,13 @@ static int name_in_use(const lower_state *st, const char *name) {
 static kir_kernel *keep_kernel(lower_state *st, kir_kernel *kernel) {
   for (int i = 0; i < st->n_kept; i++)
     if (st->kept[i] == kernel) return kernel;
+  /* A variant's fallback is kept first (deduplicated like any kernel), so the kept variant
+   * points at the kept copy. */
+  if (kernel->fallback) {
+    kir_kernel *fb = keep_kernel(st, kernel->fallback);
+    if (!fb) return NULL;
+    kernel->fallback = fb;
+  }
   uint64_t h = kir_kernel_hash(kernel);
   for (int i = 0; i < st->n_kept; i++)
     if (st->kept_hash[i] == h && kir_kernel_equal(st->kept[i], kernel)) {
