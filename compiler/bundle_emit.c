@@ -154,6 +154,9 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
       b.required_features |= MLGB_FEATURE_SUBGROUP_ARITH;
     /* A variant: what it needs of the device, and the kernel to run without it. */
     if (kk->features & KIR_FEATURE_INT_DOT) bk->requires |= MLGB_DEVICE_INT_DOT;
+    /* Matrix fragments print as inline PTX on OpenCL, cooperative matrices on Vulkan. */
+    if (kk->features & KIR_FEATURE_MMA_F16)
+      bk->requires |= in->target == MLGB_TARGET_VULKAN ? MLGB_DEVICE_COOPMAT_NV : MLGB_DEVICE_PTX_MMA;
     if (kk->fallback) {
       int fb = mlg_code_module_of(in->code, lw, kk->fallback);
       if (fb < 0) {

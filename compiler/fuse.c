@@ -348,8 +348,9 @@ static void decide(fuser *f, int n, int flags) {
     return;
   }
   /* Update kernels stay elementwise: an anchor in one would keep what it reads alive until the
-   * step's end, and its template stores one tensor. */
-  int g = out || n_uses < 0 ? -1 : common_group(uses, n_uses, 0);
+   * step's end, and its template stores one tensor. A narrow result (an f16 GEMM) is stored,
+   * rounded as its op alone rounds it, like an elementwise one. */
+  int g = out || n_uses < 0 || mlg_dtype_is_narrow(nd->type.dtype) ? -1 : common_group(uses, n_uses, 0);
   if (g >= 0 && f->groups[g].kind == MLG_GROUP_ELEMENTWISE && f->groups[g].n_updates == 0 &&
       reads_ok(f, g, n) && epilogue_ok(f, n, g)) {
     f->groups[g].kind = MLG_GROUP_ANCHORED;

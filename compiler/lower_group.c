@@ -467,10 +467,17 @@ int mlg_lower_store_tensor(mlg_lower_ctx *ctx, int node) {
   return fk ? fk->group->root : node;
 }
 
+/* A kernel variant's fallback is built through the same callbacks: its builder declares the
+ * buffers anew (each epilogue evaluates the whole root expression, so in the same order). */
+static void epilogue_restart(void *user) {
+  fk_t *fk = user;
+  fk->n_bufs = 0;
+}
+
 kt_epilogue mlg_lower_epilogue(mlg_lower_ctx *ctx, int node) {
   fk_t *fk = fused_for(ctx, node);
-  kt_epilogue e = {NULL, NULL};
-  if (fk && fk->group->root != node) e = (kt_epilogue){epilogue_cb, fk};
+  kt_epilogue e = {NULL, NULL, NULL};
+  if (fk && fk->group->root != node) e = (kt_epilogue){epilogue_cb, fk, epilogue_restart};
   return e;
 }
 

@@ -67,6 +67,11 @@ int         mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...)
 struct kt_matmul_desc;
 int         mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, struct kt_matmul_desc *d,
                                     kir_kernel **out_kernel, int64_t out_groups[3]);
+/* Fills d's storage types (a_elem, b_elem, bias_elem, c_elem) from the tensors bound to them:
+ * a, b, bias (-1: none) and the tensor `node`'s kernel stores. f16 operands on both sides make
+ * mlg_lower_matmul_kernel add the tensor-core variant. */
+void        mlg_lower_gemm_storage(mlg_lower_ctx *ctx, int node, struct kt_matmul_desc *d, int a, int b,
+                                   int bias);
 /* Copies tensor `src` (numel elements of dtype) into tensor `dst` with one kernel named
  * k<N>_copy. Returns 0 or -1 (reported at `node`). */
 int         mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel,

@@ -286,9 +286,10 @@ static int check_kernel(const mlgb_bundle *b, uint32_t i, const char *what, char
   if ((f->requires & ~k->requires) || f->requires == k->requires)
     return mlg_errorf(err, err_size, "%s: kernel %u %s falls back to kernel %u, which does not require strictly "
                 "fewer device features (0x%x vs 0x%x)", what, i, name, fb, f->requires, k->requires);
-  if (f->n_params != k->n_params || memcmp(f->local_size, k->local_size, sizeof f->local_size) != 0)
-    return mlg_errorf(err, err_size, "%s: kernel %u %s and its fallback kernel %u differ in buffer parameters or "
-                "local size (a dispatch runs either)", what, i, name, fb);
+  /* The local size may differ: a dispatch gives work-group counts, each kernel its own size. */
+  if (f->n_params != k->n_params)
+    return mlg_errorf(err, err_size, "%s: kernel %u %s and its fallback kernel %u differ in buffer parameters "
+                "(a dispatch runs either)", what, i, name, fb);
   return 0;
 }
 
@@ -300,6 +301,8 @@ uint32_t mlgb_choose_kernel(const mlgb_bundle *b, uint32_t k, uint32_t device_fe
 
 static const struct { uint32_t bit; const char *name; } device_feature_names[] = {
   {MLGB_DEVICE_INT_DOT, "intdot"},
+  {MLGB_DEVICE_PTX_MMA, "ptxmma"},
+  {MLGB_DEVICE_COOPMAT_NV, "coopmat"},
 };
 
 const char *mlgb_device_feature_names(uint32_t features, char *buf, size_t size) {

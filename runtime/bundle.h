@@ -55,9 +55,17 @@ typedef enum mlgb_device_feature {
   /* the packed 4×8-bit integer dot product: OpenCL cl_khr_integer_dot_product with
    * CL_DEVICE_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_PACKED_KHR; Vulkan
    * VkPhysicalDeviceShaderIntegerDotProductFeatures.shaderIntegerDotProduct */
-  MLGB_DEVICE_INT_DOT = 1
+  MLGB_DEVICE_INT_DOT = 1,
+  /* tensor cores through inline PTX mma.sync (OpenCL): an NVIDIA device of compute capability
+   * 8.0 or later (cl_nv_device_attribute_query) */
+  MLGB_DEVICE_PTX_MMA = 2,
+  /* VK_NV_cooperative_matrix listing 16×16×16 f16 A/B with f32 C/D at subgroup scope, with
+   * subgroups of 32 and shaderFloat16 (Vulkan): extension and features enabled at device
+   * creation only then */
+  MLGB_DEVICE_COOPMAT_NV = 4
 } mlgb_device_feature;
-#define MLGB_KNOWN_DEVICE_FEATURES ((uint32_t)MLGB_DEVICE_INT_DOT)
+#define MLGB_KNOWN_DEVICE_FEATURES \
+  ((uint32_t)(MLGB_DEVICE_INT_DOT | MLGB_DEVICE_PTX_MMA | MLGB_DEVICE_COOPMAT_NV))
 typedef enum mlgb_module_kind { MLGB_MODULE_OPENCL_C = 1, MLGB_MODULE_SPIRV = 2 } mlgb_module_kind;
 
 typedef struct mlgb_tensor {
@@ -86,7 +94,7 @@ typedef struct mlgb_kernel {
   uint32_t n_params;         /* buffer parameters: each dispatch binds this many tensors */
   uint32_t requires;         /* mlgb_device_feature bits the kernel uses (0: runs anywhere) */
   uint32_t fallback;         /* 1 + the index of the kernel to run on a device lacking one of
-                                `requires` (same parameters and local size, strictly fewer
+                                `requires` (same parameters and work-groups; its own local size; strictly fewer
                                 requirements); 0: none */
 } mlgb_kernel;
 

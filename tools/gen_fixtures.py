@@ -449,6 +449,35 @@ def linalg():
     f = fx("linear_1x1").inp("x", [1, 1]).par("w", [1, 1]).par("b", [1])
     f.out("y", "linear(x, w, b)", lambda t: F.linear(t["x"], t["w"], t["b"]))
 
+    # f16 GEMMs (issue 17): halves in and out, accumulated in f32. On NVIDIA GPUs they run on
+    # tensor cores (codegen/templates/matmul_mma.c), elsewhere on the tiled kernel; the shapes
+    # cut both of its tile sizes (64 and 128) raggedly, and cover its staging layouts: K
+    # contiguous (whole words), B contiguous along N, A along M (a folded transpose), odd K
+    # (half by half), batches and a bias.
+    def half(f, shape):
+        return f.u(shape).astype(np.float16)
+
+    def f16(name):
+        return fx(name, rtol=1e-3, atol=1e-3, why=F16_WHY)
+
+    f = f16("matmul_f16_ragged")
+    f.inp("a", data=half(f, [100, 70])).inp("b", data=half(f, [70, 50]))
+    f.out("y", "a @ b", lambda t: t["a"] @ t["b"], "f16")
+    f = f16("matmul_f16_big")
+    f.inp("a", data=half(f, [516, 72])).inp("b", data=half(f, [72, 520]))
+    f.out("y", "a @ b", lambda t: t["a"] @ t["b"], "f16")
+    f = f16("matmul_f16_batched_odd_k")
+    f.inp("a", data=half(f, [2, 64, 33])).inp("b", data=half(f, [2, 33, 40]))
+    f.out("y", "a @ b", lambda t: t["a"] @ t["b"], "f16")
+    f = f16("matmul_f16_transposed_a")
+    f.inp("a", data=half(f, [40, 64])).inp("b", data=half(f, [40, 56]))
+    f.out("y", "transpose(a, perm=[1, 0]) @ b", lambda t: t["a"].T @ t["b"], "f16")
+    f = f16("linear_f16_bias")
+    f.inp("x", data=half(f, [3, 37, 48]))
+    f.par("fc.weight", data=half(f, [72, 48])).par("fc.bias", data=half(f, [72]))
+    f.out("y", "linear(x, fc.weight, fc.bias)",
+          lambda t: F.linear(t["x"], t["fc.weight"], t["fc.bias"]), "f16")
+
 
 def conv_fixture(name, xs, layer, ws, n_bias, attrs):
     """A convolution's fixture with input x, param <layer>.weight and, when n_bias, an

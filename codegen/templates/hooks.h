@@ -31,6 +31,10 @@ typedef kir_expr *(*kt_load_fn)(kir_builder *b, kir_expr *index, void *user);
 typedef struct kt_epilogue {
   kt_epilogue_fn fn;   /* NULL: store the value as computed */
   void *user;
+  /* Called (when not NULL) before the template builds a second kernel through fn: a kernel
+   * variant's fallback (kir_kernel_set_fallback). The buffers fn declared belong to the first
+   * kernel's builder; fn declares them again, in the same order, in the next one. */
+  void (*restart)(void *user);
 } kt_epilogue;
 
 typedef struct kt_prologue {

@@ -245,6 +245,33 @@ int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, k
   return kir_builder_failed(b) ? -1 : 0;
 }
 
+/* The tensor-core kernel with the tiled kernel as its fallback (same buffers and work-groups:
+ * the fallback takes the fragment kernel's work-group tile): 1 when built, 0 when the fragment
+ * kernel does not apply, -1 on failure. */
+static int mma_variant(kir_module *m, const char *name, const kt_matmul_desc *desc,
+                       const kt_matmul_desc *d, kir_kernel **out_kernel, int64_t out_groups[3]) {
+  kir_kernel *fast = NULL, *slow = NULL;
+  int tiles[2];
+  char mma_name[96];
+  snprintf(mma_name, sizeof mma_name, "%s_mma", name); /* shows in profiles which one ran */
+  int rc = kt_matmul_mma(m, mma_name, d, &fast, out_groups, tiles);
+  if (rc <= 0) return rc;
+  kt_matmul_desc fb = *desc;
+  fb.mma = 0;
+  fb.tile_m = tiles[0];
+  fb.tile_n = tiles[1];
+  fb.reg_m = fb.reg_n = 8;
+  fb.tile_k = 0;
+  if (fb.epilogue.restart) fb.epilogue.restart(fb.epilogue.user);
+  int64_t g[3];
+  if (kt_matmul(m, name, &fb, &slow, g) != 0) return -1;
+  if (g[0] != out_groups[0] || g[1] != out_groups[1] || g[2] != out_groups[2] ||
+      kir_kernel_set_fallback(fast, slow) != 0)
+    return kt_fail(m, "internal error: the tiled fallback of the tensor-core GEMM %s does not match it", name);
+  *out_kernel = fast;
+  return 1;
+}
+
 int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
               kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
@@ -253,6 +280,12 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kt_matmul_pick_tiles(&d);
   resolve_layouts(&d);
   if (check(m, &d)) return -1;
+  /* Tensor cores where the operands are halves (not on CPUs, nor with tiles a tuned table
+   * gives for the tiled kernel). */
+  if (d.mma && d.device_class != KT_DEVICE_CPU && !desc->tile_m && !desc->tile_n) {
+    int rc = mma_variant(m, name, desc, &d, out_kernel, out_groups);
+    if (rc != 0) return rc > 0 ? 0 : -1;
+  }
   /* The CPU kernel stores rows of C as they lie: not folded images. */
   int special = d.c_fold ? 0 : kt_matmul_cpu(m, name, &d, out_kernel, out_groups);
   /* Tiles given by the caller (a tuned table) are for the tiled kernel. */

@@ -6,7 +6,7 @@
 
 static int linear_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
-  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_gemm_float(in, n_in, err)) return -1;
   const mlg_type *x = &in[0], *w = &in[1];
   char s[128];
   if (x->rank < 1) {
@@ -21,8 +21,8 @@ static int linear_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
     return -1;
   }
   if (n_in == 3 && (in[2].rank != 1 || in[2].dims[0] != w->dims[0])) {
-    mlg_shape_errorf(err, 2, -1, "bias must be f32[%lld], got %s", (long long)w->dims[0],
-                     mlg_type_format(&in[2], s, sizeof s));
+    mlg_shape_errorf(err, 2, -1, "bias must be %s[%lld], got %s", mlg_dtype_name(x->dtype),
+                     (long long)w->dims[0], mlg_type_format(&in[2], s, sizeof s));
     return -1;
   }
   *out = *x;
@@ -67,6 +67,7 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
     d.a_norm_bias = rn.bias >= 0;
   }
   d.epilogue = mlg_lower_epilogue(ctx, node);
+  mlg_lower_gemm_storage(ctx, node, &d, la.tensor, lb.tensor, d.has_bias ? n->inputs[2] : -1);
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);

@@ -121,6 +121,8 @@ int mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, kt_matmul_desc
                             kir_kernel **out_kernel, int64_t out_groups[3]) {
   d->device_class = ctx->device_class;
   d->subgroups = ctx->subgroups;
+  /* Halves on both sides: the tensor-core kernel too, chosen at load (matmul_mma.c). */
+  d->mma = d->a_elem == KIR_F16 && d->b_elem == KIR_F16;
   d->max_vec = mlg_lower_max_vec(ctx);
   d->local_mem_bytes = ctx->local_mem_bytes;
   kt_matmul_desc tuned = *d;
@@ -128,6 +130,18 @@ int mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, kt_matmul_desc
       kt_matmul(ctx->out->module, name, &tuned, out_kernel, out_groups) == 0)
     return 0;
   return kt_matmul(ctx->out->module, name, d, out_kernel, out_groups);
+}
+
+/* How tensor t is stored: its node's dtype (a temporary of lowering is f32 scratch). */
+static kir_scalar tensor_scalar(const mlg_lower_ctx *ctx, int t) {
+  return t >= 0 && t < ctx->graph->n_nodes ? mlg_kir_scalar(ctx->graph->nodes[t].type.dtype) : KIR_F32;
+}
+
+void mlg_lower_gemm_storage(mlg_lower_ctx *ctx, int node, kt_matmul_desc *d, int a, int b, int bias) {
+  d->a_elem = tensor_scalar(ctx, a);
+  d->b_elem = tensor_scalar(ctx, b);
+  d->bias_elem = bias >= 0 ? tensor_scalar(ctx, bias) : KIR_F32;
+  d->c_elem = tensor_scalar(ctx, mlg_lower_store_tensor(ctx, node));
 }
 
 int mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel,

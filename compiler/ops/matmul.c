@@ -7,7 +7,7 @@
 
 static int matmul_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type *out,
                         mlg_shape_error *err) {
-  if (mlg_require_f32(in, n_in, err)) return -1;
+  if (mlg_require_gemm_float(in, n_in, err)) return -1;
   const mlg_type *a = &in[0], *b = &in[1];
   for (int i = 0; i < 2; i++) {
     if (in[i].rank < 1) {
@@ -40,7 +40,7 @@ static int matmul_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type 
     if (t.rank >= MLG_MAX_RANK) goto too_deep;
     t.dims[t.rank++] = b->dims[b->rank - 1];
   }
-  t.dtype = MLG_F32;
+  t.dtype = a->dtype;
   *out = t;
   return 0;
 too_deep:
@@ -90,6 +90,7 @@ static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   d.c_stride_m = cs[nb];
   d.c_stride_n = cs[nb + 1];
   d.epilogue = mlg_lower_epilogue(ctx, node);
+  mlg_lower_gemm_storage(ctx, node, &d, la.tensor, lb.tensor, -1);
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);
@@ -137,8 +138,8 @@ static int matmul_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, c
   (void)node;
   const mlg_type ta = mlg_build_type(ob, n->inputs[0]), tb = mlg_build_type(ob, n->inputs[1]);
   mlg_type a2 = ta, b2 = tb, y2 = n->type;
-  if (ta.rank == 1) a2 = (mlg_type){.dtype = MLG_F32, .rank = 2, .dims = {1, ta.dims[0]}};
-  if (tb.rank == 1) b2 = (mlg_type){.dtype = MLG_F32, .rank = 2, .dims = {tb.dims[0], 1}};
+  if (ta.rank == 1) a2 = (mlg_type){.dtype = ta.dtype, .rank = 2, .dims = {1, ta.dims[0]}};
+  if (tb.rank == 1) b2 = (mlg_type){.dtype = tb.dtype, .rank = 2, .dims = {tb.dims[0], 1}};
   if (ta.rank == 1) {
     /* y lacks the M dim: put a 1 back before its last dim (or at the end, for b 1-D too). */
     int at = tb.rank == 1 ? y2.rank : y2.rank - 1;

@@ -30,6 +30,9 @@ int mlg_require_dtype(const mlg_type *t, int input, mlg_ir_dtype dtype, mlg_shap
 int mlg_require_f32(const mlg_type *in, int n, mlg_shape_error *err);
 /* All n inputs must be floats (f32 or f16): math that has no integer meaning. */
 int mlg_require_float(const mlg_type *in, int n, mlg_shape_error *err);
+/* All n inputs f32, or all f16 (the GEMMs: f16 operands give an f16 result, accumulated in
+ * f32); else reports which input differs and returns -1. */
+int mlg_require_gemm_float(const mlg_type *in, int n, mlg_shape_error *err);
 /* All n inputs must be numbers (any dtype but bool). */
 int mlg_require_numeric(const mlg_type *in, int n, mlg_shape_error *err);
 int mlg_require_rank(const mlg_type *t, int input, int rank, const char *layout,

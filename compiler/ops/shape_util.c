@@ -87,6 +87,18 @@ int mlg_require_float(const mlg_type *in, int n, mlg_shape_error *err) {
   return 0;
 }
 
+int mlg_require_gemm_float(const mlg_type *in, int n, mlg_shape_error *err) {
+  if (mlg_require_float(in, n, err)) return -1;
+  for (int i = 1; i < n; i++)
+    if (in[i].dtype != in[0].dtype) {
+      mlg_shape_errorf(err, i, -1, "input %d is %s but input 0 is %s; the operands share one dtype "
+                       "(convert one with cast(..., dtype=%s))", i, mlg_dtype_name(in[i].dtype),
+                       mlg_dtype_name(in[0].dtype), mlg_dtype_name(in[0].dtype));
+      return -1;
+    }
+  return 0;
+}
+
 int mlg_require_numeric(const mlg_type *in, int n, mlg_shape_error *err) {
   for (int i = 0; i < n; i++) {
     if (in[i].dtype != MLG_BOOL) continue;

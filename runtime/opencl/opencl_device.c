@@ -305,6 +305,18 @@ static uint32_t optional_features(cl_device_id device) {
             CL_SUCCESS &&
         (caps & MLG_CL_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_PACKED_KHR))
       features |= MLGB_DEVICE_INT_DOT;
+    /* Tensor cores: NVIDIA's driver compiles inline PTX in OpenCL C, and mma.sync m16n8k16 with
+     * f16 operands needs sm_80 or later (measured on an H200, sm_90: exact). */
+    cl_uint vendor = 0, major = 0;
+    cl_device_type type = 0;
+    if (has_extension(ext, "cl_nv_device_attribute_query") &&
+        clGetDeviceInfo(device, CL_DEVICE_VENDOR_ID, sizeof vendor, &vendor, NULL) == CL_SUCCESS &&
+        clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL) == CL_SUCCESS &&
+        vendor == MLG_VENDOR_NVIDIA && (type & CL_DEVICE_TYPE_GPU) &&
+        clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) ==
+            CL_SUCCESS &&
+        major >= 8)
+      features |= MLGB_DEVICE_PTX_MMA;
   }
   free(ext);
   return features;

@@ -420,6 +420,49 @@ static int has_device_extension(const mlg_vk_fns *vk, VkPhysicalDevice physical,
   return found;
 }
 
+/* Whether the fragment kernels of templates/matmul_mma.c (GL_NV_cooperative_matrix GLSL) can
+ * run: the extension with its feature, a 16×16×16 shape with f16 A and B and f32 C and D at
+ * subgroup scope among vkGetPhysicalDeviceCooperativeMatrixPropertiesNV's, subgroups of 32 (the
+ * kernels give each 32 consecutive invocations a fragment), VK_KHR_shader_float16_int8's
+ * shaderFloat16 (float16_t shared arrays) and VK_KHR_vulkan_memory_model's vulkanMemoryModel
+ * (glslang declares the Vulkan memory model for cooperative-matrix shaders). Fills *coop, *f16
+ * and *vmm with the device's features. */
+static int coopmat_usable(const mlg_vk_instance *inst, VkPhysicalDevice physical, uint32_t subgroup_size,
+                          VkPhysicalDeviceCooperativeMatrixFeaturesNV *coop,
+                          VkPhysicalDeviceShaderFloat16Int8FeaturesKHR *f16,
+                          VkPhysicalDeviceVulkanMemoryModelFeaturesKHR *vmm) {
+  const mlg_vk_fns *vk = &inst->vk;
+  if (subgroup_size != 32 || !has_device_extension(vk, physical, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+      !has_device_extension(vk, physical, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME) ||
+      !has_device_extension(vk, physical, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME))
+    return 0;
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV props_fn =
+      (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)vk->vkGetInstanceProcAddr(
+          inst->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+  if (!props_fn) return 0;
+  coop->pNext = f16;
+  f16->pNext = vmm;
+  vmm->pNext = NULL;
+  VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = coop};
+  vk->vkGetPhysicalDeviceFeatures2(physical, &f2);
+  if (!coop->cooperativeMatrix || !f16->shaderFloat16 || !vmm->vulkanMemoryModel) return 0;
+  uint32_t n = 0;
+  if (props_fn(physical, &n, NULL) != VK_SUCCESS || n == 0) return 0;
+  VkCooperativeMatrixPropertiesNV *p = calloc(n, sizeof *p);
+  int found = 0;
+  if (p) {
+    for (uint32_t i = 0; i < n; i++) p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    if (props_fn(physical, &n, p) == VK_SUCCESS)
+      for (uint32_t i = 0; i < n && !found; i++)
+        found = p[i].MSize == 16 && p[i].NSize == 16 && p[i].KSize == 16 &&
+                p[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && p[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                p[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && p[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                p[i].scope == VK_SCOPE_SUBGROUP_NV;
+  }
+  free(p);
+  return found;
+}
+
 mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_device **out_device,
                                 mlg_device_info *out_info) {
   *out_device = NULL;
@@ -483,19 +526,43 @@ mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_dev
    * reports both the extension and the feature. */
   VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR dot = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
-  const char *extensions[1];
+  const char *extensions[4];
+  uint32_t n_extensions = 0;
+  void *chain = NULL;
   if (has_device_extension(vk, dev->physical, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) {
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &dot};
     vk->vkGetPhysicalDeviceFeatures2(dev->physical, &f2);
     if (dot.shaderIntegerDotProduct) {
-      dot.pNext = NULL;
-      extensions[0] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
-      info.enabledExtensionCount = 1;
-      info.ppEnabledExtensionNames = extensions;
-      info.pNext = &dot;
+      dot.pNext = chain;
+      chain = &dot;
+      extensions[n_extensions++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
       dev->features |= MLGB_DEVICE_INT_DOT;
     }
   }
+  /* Tensor cores (the GEMM's cooperative-matrix variants): likewise. */
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coop = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceShaderFloat16Int8FeaturesKHR f16 = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES_KHR};
+  VkPhysicalDeviceVulkanMemoryModelFeaturesKHR vmm = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES_KHR};
+  if (coopmat_usable(&dev->inst, dev->physical, dev->subgroup_size, &coop, &f16, &vmm)) {
+    coop.cooperativeMatrixRobustBufferAccess = VK_FALSE;
+    f16.shaderInt8 = VK_FALSE;
+    vmm.vulkanMemoryModelDeviceScope = VK_FALSE;
+    vmm.vulkanMemoryModelAvailabilityVisibilityChains = VK_FALSE;
+    vmm.pNext = chain;
+    f16.pNext = &vmm;
+    coop.pNext = &f16;
+    chain = &coop;
+    extensions[n_extensions++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    extensions[n_extensions++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
+    extensions[n_extensions++] = VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME;
+    dev->features |= MLGB_DEVICE_COOPMAT_NV;
+  }
+  info.pNext = chain;
+  info.enabledExtensionCount = n_extensions;
+  info.ppEnabledExtensionNames = n_extensions ? extensions : NULL;
   int errors = atomic_load(&dev->validation.errors);
   VkResult r = vk->vkCreateDevice(dev->physical, &info, NULL, &dev->device);
   if (r != VK_SUCCESS) {

@@ -105,7 +105,9 @@ struct mlg_backend_device {
   uint32_t subgroup_size;
   /* Optional features (mlgb_device_feature bits) the device offers and mlg enabled at device
    * creation: MLGB_DEVICE_INT_DOT when VK_KHR_shader_integer_dot_product is there with
-   * shaderIntegerDotProduct. */
+   * shaderIntegerDotProduct; MLGB_DEVICE_COOPMAT_NV when VK_NV_cooperative_matrix lists a
+   * 16×16×16 f16·f16+f32 subgroup shape, subgroups are 32 wide, VK_KHR_shader_float16_int8
+   * has shaderFloat16 and VK_KHR_vulkan_memory_model vulkanMemoryModel. */
   uint32_t features;
   int profiling;             /* sessions write a timestamp around each dispatch */
   /* How long a wait polls its fence before it blocks (MLG_VK_SPIN_US): a blocked wait wakes

@@ -516,7 +516,8 @@ static const corruption corruptions[] = {
     "bundle corrupt: kernel 0 'matmul' falls back to kernel 3, which does not require strictly fewer device "
     "features (0x1 vs 0x0)" },
   { "fallback with other parameters", c_fallback_params, 1,
-    "bundle corrupt: kernel 3 'matmul_idot' and its fallback kernel 1 differ in buffer parameters or local size" },
+    "bundle corrupt: kernel 3 'matmul_idot' and its fallback kernel 1 differ in buffer parameters (a dispatch runs "
+    "either)" },
   { "dispatch arity vs kernel", c_kernel_params, 1,
     "bundle corrupt: dispatch 0 binds 3 tensors, but kernel 'matmul' has 2 buffer parameters" },
   { "too many kernel parameters", c_kernel_params_huge, 1,
