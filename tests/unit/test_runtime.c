@@ -294,7 +294,7 @@ START_TEST(test_kernel_variant) {
   spec.variant = 1;
   load(rt, spec, NULL, MLG_ERR_INVALID_ARGUMENT);
   ck_assert_msg(strstr(mlg_last_error(), "MLG_DISABLE_FEATURES names 'tensorcores', which is no device feature "
-                       "(known: intdot)") != NULL, "%s", mlg_last_error());
+                       "(known: intdot,ptxmma,coopmat)") != NULL, "%s", mlg_last_error());
   unsetenv("MLG_DISABLE_FEATURES");
   mlg_runtime_destroy(rt);
 }

@@ -140,7 +140,7 @@ def torch_callable(w, weights, device):
     import torch
     import torch.nn.functional as F
     fam = w.family
-    if fam == "sgemm":
+    if fam in ("sgemm", "hgemm"):  # hgemm: half tensors, cuBLAS's FP16 GEMM on CUDA
         return (lambda a, b: a @ b), None
     if fam == "eltwise":
         return (lambda x: F.gelu(0.75 * x + 0.25) * 1.5 - 0.5), None
@@ -186,7 +186,8 @@ class TorchPeer:
         return True, ""
 
     def supports(self, w):
-        return True
+        # Half GEMMs on the CPU are no peer worth minutes (PyTorch has no fast CPU HGEMM).
+        return self.gpu or w.family != "hgemm"
 
     def measure(self, w, inputs, weights, timing):
         import torch

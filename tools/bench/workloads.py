@@ -35,6 +35,8 @@ class Workload:
     bytes: float = 0.0
     limit: str = "flop"       # "flop" or "mem"
     params: dict = field(default_factory=dict)  # family-specific sizes for the peers
+    dtype: str = "f32"        # the inputs' dtype: "f32", or "f16" (written as float16 .npy)
+    check_tol: float = 1e-3   # largest |mlg - peer| / max |peer| that passes the output check
 
     def d_flags(self):
         out = []
@@ -47,6 +49,17 @@ def sgemm(n):
     return Workload(f"sgemm_{n}", "sgemm", "kernel", mlg_path("sgemm.mlg"), {"N": n},
                     {"a": (n, n), "b": (n, n)}, "c", flops=2.0 * n ** 3, bytes=3 * 4.0 * n * n,
                     limit="flop", params={"n": n})
+
+
+def hgemm(n):
+    """Half-precision GEMM (issue 17): f16 operands and result, f32 accumulation; on NVIDIA GPUs
+    mlg runs it on tensor cores (docs/performance.md, "Tensor cores"), the torch peer as
+    cuBLAS does. Its rate is still set against peak FP32 (the limits measure no tensor-core
+    peak), so its "% of limit" exceeds 100 on tensor cores. The check allows 5e-3 of the largest
+    output: both sides round to halves, and cuBLAS may reduce in reduced precision."""
+    return Workload(f"hgemm_{n}", "hgemm", "kernel", mlg_path("hgemm.mlg"), {"N": n},
+                    {"a": (n, n), "b": (n, n)}, "c", flops=2.0 * n ** 3, bytes=3 * 2.0 * n * n,
+                    limit="flop", params={"n": n}, dtype="f16", check_tol=5e-3)
 
 
 def eltwise(n):
@@ -118,11 +131,12 @@ def all_workloads(quick):
     """The suite, in the order it runs. --quick: the same families at sizes a 2-core CPU runs in
     seconds."""
     if quick:
-        return ([sgemm(n) for n in (64, 128, 100)] + [eltwise(1 << 16)] +
+        return ([sgemm(n) for n in (64, 128, 100)] + [hgemm(128)] + [eltwise(1 << 16)] +
                 [rowwise(f, 256, c) for f in ("softmax", "layer_norm") for c in (128, 512)] +
                 [attention(128, True, h=2), attention(128, False, h=2)] +
                 [mlp(1), mlp(16), resnet18(1, 32), transformer(1, 16, 64, 4)])
-    return ([sgemm(n) for n in (256, 512, 1024, 2048, 4096, 1000, 4095)] + [eltwise(1 << 26)] +
+    return ([sgemm(n) for n in (256, 512, 1024, 2048, 4096, 1000, 4095)] +
+            [hgemm(n) for n in (2048, 4096)] + [eltwise(1 << 26)] +
             [rowwise(f, 8192, c) for f in ("softmax", "layer_norm") for c in (1024, 4096)] +
             [attention(t, c) for t in (1024, 4096) for c in (True, False)] +
             [mlp(1), mlp(256), resnet18(1), resnet18(16), transformer(1, 128, 768, 12)])

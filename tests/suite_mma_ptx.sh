@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# tests/suite_mma_ptx.sh BUILD_DIR SOURCE_DIR — the tensor-core GEMM's OpenCL C, checked without
+# an NVIDIA GPU: mlgc's kernels of models/hgemm.mlg (both tile shapes: -D N=64 and -D N=1024)
+# compiled by clang for nvptx64 (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's
+# operand constraints, that the PTX holds the mma.sync instructions (two per fragment step) and
+# that nothing spills to local memory (the fragments stay in registers: no .local depot).
+# NVIDIA's own OpenCL compiler takes `asm`, clang's OpenCL mode only `__asm__` (-Dasm=__asm__),
+# and clang's header for nvptx lacks the vload_half(N) / vstore_half(N) overloads (declared here).
+# Skipped (exit 0 with a note) where clang cannot target nvptx64.
+set -uo pipefail
+BUILD=$(cd "${1:?usage: suite_mma_ptx.sh BUILD_DIR SOURCE_DIR}" && pwd) || exit 2
+SRC=$(cd "${2:?usage: suite_mma_ptx.sh BUILD_DIR SOURCE_DIR}" && pwd) || exit 2
+CLANG=${CLANG:-clang}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mlg-ptx.XXXXXX") || exit 2
+trap 'rm -rf "$TMP"' EXIT
+if ! command -v "$CLANG" >/dev/null || ! "$CLANG" -print-targets 2>/dev/null | grep -q nvptx64; then
+  echo "suite_mma_ptx: $CLANG with the nvptx64 target not found; skipped"
+  echo "0 passed, 0 failed"
+  exit 0
+fi
+cat >"$TMP/prelude.cl" <<'EOF'
+float __attribute__((overloadable)) vload_half(size_t o, const __global half *p);
+void __attribute__((overloadable)) vstore_half(float v, size_t o, __global half *p);
+void __attribute__((overloadable)) vstore_half(float v, size_t o, __local half *p);
+float2 __attribute__((overloadable)) vload_half2(size_t o, const __global half *p);
+float4 __attribute__((overloadable)) vload_half4(size_t o, const __global half *p);
+void __attribute__((overloadable)) vstore_half2(float2 v, size_t o, __global half *p);
+void __attribute__((overloadable)) vstore_half4(float4 v, size_t o, __global half *p);
+EOF
+passed=0
+failed=0
+for n in 64 1024; do
+  name="hgemm N=$n"
+  if ! timeout 120 "$BUILD/bin/mlgc" "$SRC/models/hgemm.mlg" -D "N=$n" --emit=kernels >"$TMP/k.cl" 2>"$TMP/err"; then
+    echo "FAIL: $name: mlgc failed: $(cat "$TMP/err")"
+    failed=$((failed + 1))
+    continue
+  fi
+  cat "$TMP/prelude.cl" "$TMP/k.cl" >"$TMP/all.cl"
+  if ! timeout 300 "$CLANG" -x cl -cl-std=CL1.2 -Xclang -finclude-default-header -Dasm=__asm__ \
+       -target nvptx64-nvidia-nvcl -O2 -S -o "$TMP/k.ptx" "$TMP/all.cl" 2>"$TMP/err"; then
+    echo "FAIL: $name: clang (nvptx64) rejects the OpenCL C:"
+    head -n 20 "$TMP/err"
+    failed=$((failed + 1))
+    continue
+  fi
+  # Two mma.sync per fragment multiply-add, in each of the two _mma kernels (linear, matmul).
+  mma=$(grep -c 'mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32' "$TMP/k.ptx")
+  steps=$(grep -c 'mlg_mma_16(' "$TMP/k.cl")
+  if [ "$mma" -lt 2 ] || [ "$steps" -lt 2 ]; then
+    echo "FAIL: $name: $mma mma.sync in the PTX for $steps fragment steps in the source"
+    failed=$((failed + 1))
+  elif grep -q '__local_depot' "$TMP/k.ptx"; then
+    echo "FAIL: $name: the PTX spills to local memory (a fragment array left registers)"
+    failed=$((failed + 1))
+  else
+    passed=$((passed + 1))
+  fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

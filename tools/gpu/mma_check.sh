@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# tools/gpu/mma_check.sh [BUILD_DIR] [OUT_DIR] — on a machine with an NVIDIA GPU (Ampere or
+# later): checks the tensor-core GEMM of issue 17 end to end and prints a summary.
+#
+#   1. the devices, and which optional features the runtime finds (ptxmma on OpenCL, coopmat on
+#      Vulkan) — told by the kernel names of a profiled f16 GEMM: k_matmul_mma is the
+#      tensor-core variant, k_matmul its tiled fallback;
+#   2. the f16 GEMM fixtures (matmul_f16_*, linear_f16_*) on `gpu` (OpenCL) and `vulkan:0` with
+#      the variants, then again with MLG_DISABLE_FEATURES forcing the fallback;
+#   3. tools/bench/run.py's hgemm_2048 / hgemm_4096 (and sgemm_4096 for scale) on both backends
+#      beside torch-cuda (cuBLAS FP16), into OUT_DIR/bench-{opencl,vulkan}/bench.md.
+#
+# BUILD_DIR (default build) must have the tests (-DMLG_BUILD_TESTS=ON); a Release build times
+# fairly. Every step has a timeout and the script goes on after a failure; logs are in OUT_DIR
+# (default mma-check). Python with numpy and torch: $PYTHON (default python3).
+set -uo pipefail
+BUILD=${1:-build}
+OUT=${2:-mma-check}
+PYTHON=${PYTHON:-python3}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+# shellcheck source=tools/gpu/drivers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/drivers.sh"
+export LD_LIBRARY_PATH="$PWD/$BUILD/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export MLG_CACHE_DIR="$OUT/cache"
+unset MLG_DISABLE_FEATURES
+SUMMARY=()
+
+# step NAME TIMEOUT CMD...: runs CMD with a timeout, its output in OUT/NAME.log, one summary line.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  echo "-- $name: $*"
+  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  local tail_line
+  tail_line=$(grep -E '^[0-9]+%: Checks|^bench:' "$OUT/$name.log" | tail -n 1)
+  if [ $rc -eq 0 ]; then
+    SUMMARY+=("ok      $name ${tail_line:+($tail_line)}")
+  elif [ $rc -eq 124 ]; then
+    SUMMARY+=("TIMEOUT $name after ${limit}s (log: $OUT/$name.log)")
+  else
+    SUMMARY+=("FAILED  $name rc=$rc ${tail_line:+($tail_line)} (log: $OUT/$name.log)")
+  fi
+}
+
+step devices 60 "$BUILD/bin/mlgrun" --list-devices
+cat "$OUT/devices.log"
+
+# 1. Which kernel runs: a profiled f16 GEMM per backend (the profile names each dispatch's kernel).
+for dev in gpu vulkan:0; do
+  tag=${dev%%:*}
+  step "profile-$tag" 300 "$BUILD/bin/mlgrun" tools/bench/mlg/hgemm.mlg -D N=4096 --device "$dev" --profile \
+    --no-outputs
+  if grep -q 'k_matmul_mma' "$OUT/profile-$tag.log"; then
+    SUMMARY+=("info    $dev runs the tensor-core variant (k_matmul_mma)")
+  elif grep -q 'k_matmul' "$OUT/profile-$tag.log"; then
+    SUMMARY+=("info    $dev runs the FALLBACK (k_matmul): feature not found, see docs/runtime.md")
+  fi
+done
+
+# 2. Correctness: the f16 GEMM fixtures, variants then fallbacks (one compile each: -O2 only).
+for dev in gpu vulkan:0; do
+  tag=${dev%%:*}
+  for f in matmul_f16 linear_f16; do
+    step "fixtures-$tag-$f" 900 env MLG_TEST_DEVICE="$dev" MLG_FIXTURES="$f" MLG_TEST_O0=0 \
+      "$BUILD/bin/test_fixtures"
+    step "fixtures-$tag-$f-fallback" 900 env MLG_TEST_DEVICE="$dev" MLG_FIXTURES="$f" MLG_TEST_O0=0 \
+      MLG_DISABLE_FEATURES=ptxmma,coopmat "$BUILD/bin/test_fixtures"
+  done
+done
+
+# 3. Speed: HGEMM beside cuBLAS FP16 (torch-cuda), on both backends.
+for backend in opencl vulkan; do
+  step "bench-$backend" 1800 "$PYTHON" tools/bench/run.py --device gpu --backend "$backend" --build "$BUILD" \
+    --only '^(hgemm_(2048|4096)|sgemm_4096)$' --peers '^torch-cuda$' --no-compile --out "$OUT/bench-$backend"
+  [ -f "$OUT/bench-$backend/bench.md" ] && grep -E '^\| (hgemm|sgemm)_' "$OUT/bench-$backend/bench.md" \
+    | sed "s/^/  $backend: /"
+done
+
+echo
+echo "== mma_check summary (logs in $OUT)"
+printf '%s\n' "${SUMMARY[@]}"
+for backend in opencl vulkan; do
+  [ -f "$OUT/bench-$backend/bench.md" ] || continue
+  echo "-- $backend: workload | mlg device ms | ... | torch-cuda ms (speed = torch time / mlg time)"
+  grep -E '^\| (hgemm|sgemm)_' "$OUT/bench-$backend/bench.md"
+done
