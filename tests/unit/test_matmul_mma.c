@@ -1,0 +1,240 @@
+/* test_matmul_mma.c — the tensor-core GEMM (codegen/templates/matmul_mma.c) run on a device
+ * without tensor cores: its OpenCL C as printed, but for the one helper that issues the inline
+ * PTX (mlg_mma_16, two mma.sync.m16n8k16), which is replaced by an emulation of that
+ * instruction. The emulation is written from the PTX ISA's fragment layout ("Matrix Fragments
+ * for mma.m16n8k16 with floating point type"), independently of the printer: each lane puts its
+ * registers where that layout says they belong in a 16×16 A and B of local memory, and takes
+ * its accumulator elements back from their product. So this checks everything else — the
+ * printer's fragment loads and store (the lane mapping of mlg_mma_load_a/b and mlg_mma_store),
+ * the staging of every operand layout, the K loop, ragged edges and the epilogue — against a
+ * host product in double, on PoCL. The real instruction is checked on the GPU
+ * (tools/gpu/mma_check.sh). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_harness.h"
+#include "dtype.h"
+#include "kir.h"
+#include "templates/matmul.h"
+
+#include "cl_harness.c"
+
+/* mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 twice (columns 0..7, then 8..15), as the
+ * hardware computes it: lane 4g + t holds A (g, 2t..2t+1), (g+8, ..), (g, 2t+8..), (g+8, 2t+8..);
+ * B (2t..2t+1, g), (2t+8..2t+9, g) of each 8-column half; C (g, 2t..2t+1), (g+8, 2t..2t+1) of
+ * each half. scr: 512 floats of local memory per warp. */
+static const char emulated_mma[] =
+    "float mlg_emu_h2f(uint h) {\n"
+    "  uint e = (h >> 10) & 31u, m = h & 1023u;\n"
+    "  float v = e == 0u ? ldexp((float)m, -24) : ldexp((float)(m | 1024u), (int)e - 25);\n"
+    "  return (h & 0x8000u) ? -v : v;\n"
+    "}\n"
+    "void mlg_mma_16_emu(float *c, const uint *a, const uint *b, __local float *scr) {\n"
+    "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
+    "  __local float *A = scr + (get_local_id(0) >> 5) * 512, *B = A + 256;\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  for (int q = 0; q < 4; q++) {\n"
+    "    int r = g + (q & 1) * 8, k = t + (q >> 1) * 8;\n"
+    "    A[r * 16 + k] = mlg_emu_h2f(a[q] & 0xFFFFu);\n"
+    "    A[r * 16 + k + 1] = mlg_emu_h2f(a[q] >> 16);\n"
+    "  }\n"
+    "  for (int h = 0; h < 2; h++)\n"
+    "    for (int q = 0; q < 2; q++) {\n"
+    "      int k = t + q * 8, n = h * 8 + g;\n"
+    "      B[k * 16 + n] = mlg_emu_h2f(b[2 * h + q] & 0xFFFFu);\n"
+    "      B[(k + 1) * 16 + n] = mlg_emu_h2f(b[2 * h + q] >> 16);\n"
+    "    }\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  for (int h = 0; h < 2; h++)\n"
+    "    for (int q = 0; q < 4; q++) {\n"
+    "      int r = g + (q >> 1) * 8, n = h * 8 + t + (q & 1);\n"
+    "      float s = c[4 * h + q];\n"
+    "      for (int k = 0; k < 16; k++) s += A[r * 16 + k] * B[k * 16 + n];\n"
+    "      c[4 * h + q] = s;\n"
+    "    }\n"
+    "}\n";
+
+/* The kernel's source with mlg_mma_16 emulated: NULL on a source of another shape. */
+static char *emulated_source(const kir_kernel *k) {
+  char *src = clh_source(k);
+  if (!src) return NULL;
+  const char *from = strstr(src, "MLG_MMA_INLINE void mlg_mma_16(");
+  const char *to = strstr(src, "MLG_MMA_INLINE void mlg_mma_store(");
+  const char *endif = strstr(src, "#endif\n");
+  const char *body = endif ? strstr(endif, ") {\n") : NULL;
+  if (!from || !to || to < from || !body) {
+    free(src);
+    return NULL;
+  }
+  body += 4;
+  int warps = k->local_size[0] / 32;
+  size_t n = strlen(src) + sizeof emulated_mma + 512;
+  char *out = malloc(n);
+  if (out)
+    snprintf(out, n, "%.*s%s%.*s#define mlg_mma_16(c, a, b) mlg_mma_16_emu(c, a, b, mlg_emu_scratch)\n"
+             "%.*s  __local float mlg_emu_scratch[%d];\n%s",
+             (int)(from - src), src, emulated_mma, (int)(endif + 7 - to), to, (int)(body - (endif + 7)),
+             endif + 7, warps * 512, body);
+  free(src);
+  return out;
+}
+
+typedef struct mma_case {
+  int64_t m, n, k;
+  int trans_b, bias, c16, a_t, batch;
+  uint32_t offset;   /* the element offset every buffer is bound at (even: tensors are aligned) */
+} mma_case;
+
+static uint16_t rand_half(unsigned *state) {
+  *state = *state * 1103515245u + 12345u;
+  return mlg_f32_to_f16((float)((*state >> 8) % 2001) / 1000.0f - 1.0f);
+}
+
+static cl_mem buffer(clh *h, const void *host, size_t bytes, uint32_t offset, size_t elem) {
+  size_t total = bytes + offset * elem;
+  char *init = calloc(1, total);
+  ck_assert_ptr_nonnull(init);
+  memcpy(init + offset * elem, host, bytes);
+  cl_int err;
+  cl_mem m = clCreateBuffer(h->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total, init, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  free(init);
+  return m;
+}
+
+static void run_case(clh *h, const mma_case *c, int index) {
+  kt_matmul_desc d = {.m = c->m, .n = c->n, .k = c->k, .trans_b = c->trans_b, .has_bias = c->bias,
+                      .a_elem = KIR_F16, .b_elem = KIR_F16, .bias_elem = KIR_F32,
+                      .c_elem = c->c16 ? KIR_F16 : KIR_F32, .device_class = KT_DEVICE_GPU, .strided = 1};
+  const int64_t M = c->m, N = c->n, K = c->k, NB = c->batch ? c->batch : 1;
+  d.a_stride_m = c->a_t ? 1 : K;
+  d.a_stride_k = c->a_t ? M : 1;
+  d.b_stride_k = c->trans_b ? 1 : N;
+  d.b_stride_n = c->trans_b ? K : 1;
+  d.c_stride_m = N;
+  d.c_stride_n = 1;
+  if (c->batch) {
+    d.n_batch = 1;
+    d.batch[0] = c->batch;
+    d.a_batch_stride[0] = M * K;
+    d.b_batch_stride[0] = 0; /* B broadcast */
+    d.c_batch_stride[0] = M * N;
+  }
+  kir_module *mod = kir_module_new();
+  kir_kernel *k = NULL;
+  int64_t groups[3];
+  ck_assert_msg(kt_matmul_mma(mod, "mma", &d, &k, groups, NULL) == 1, "case %d: %s", index, kir_module_error(mod));
+  char *src = emulated_source(k);
+  ck_assert_msg(src != NULL, "case %d: the printed source has no mlg_mma_16 helper", index);
+
+  unsigned seed = 1234u + (unsigned)index;
+  size_t na = (size_t)(NB * M * K), nb = (size_t)(K * N), nc = (size_t)(NB * M * N);
+  uint16_t *a = malloc(na * 2), *b = malloc(nb * 2);
+  float *bias = malloc((size_t)N * 4);
+  ck_assert(a && b && bias);
+  for (size_t i = 0; i < na; i++) a[i] = rand_half(&seed);
+  for (size_t i = 0; i < nb; i++) b[i] = rand_half(&seed);
+  for (int64_t i = 0; i < N; i++) bias[i] = (float)(i % 7) * 0.25f - 0.75f;
+
+  cl_int err;
+  const char *srcs[] = {src};
+  cl_program prog = clCreateProgramWithSource(h->context, 1, srcs, NULL, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  if (clBuildProgram(prog, 1, &h->device, "", NULL, NULL) != CL_SUCCESS) {
+    char log[8192] = "";
+    clGetProgramBuildInfo(prog, h->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+    ck_abort_msg("case %d: build failed:\n%s", index, log);
+  }
+  cl_kernel kern = clCreateKernel(prog, "mma", &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  size_t celem = c->c16 ? 2 : 4;
+  cl_mem ma = buffer(h, a, na * 2, c->offset, 2), mb = buffer(h, b, nb * 2, c->offset, 2);
+  cl_mem mbias = buffer(h, bias, (size_t)N * 4, c->offset, 4);
+  void *zero = calloc(nc, celem);
+  cl_mem mc = buffer(h, zero, nc * celem, c->offset, celem);
+  cl_mem mems[4] = {ma, mb, mbias, mc};
+  int arg = 0;
+  for (int i = 0; i < 4; i++) {
+    if (i == 2 && !c->bias) continue;
+    ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_mem), &mems[i]), CL_SUCCESS);
+    ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_uint), &c->offset), CL_SUCCESS);
+  }
+  size_t local[3] = {(size_t)k->local_size[0], 1, 1};
+  size_t global[3] = {(size_t)groups[0] * local[0], (size_t)groups[1], (size_t)groups[2]};
+  ck_assert_int_eq(clEnqueueNDRangeKernel(h->queue, kern, 3, NULL, global, local, 0, NULL, NULL), CL_SUCCESS);
+  void *out = malloc(nc * celem);
+  ck_assert_int_eq(clEnqueueReadBuffer(h->queue, mc, CL_TRUE, c->offset * celem, nc * celem, out, 0, NULL, NULL),
+                   CL_SUCCESS);
+
+  /* The product in double of the same halves; f32 output within accumulation rounding, f16
+   * within one rounding to a half. */
+  size_t bad = 0, first = 0;
+  double worst_got = 0, worst_want = 0;
+  for (int64_t q = 0; q < NB; q++)
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) {
+        double s = c->bias ? bias[j] : 0.0;
+        for (int64_t l = 0; l < K; l++)
+          s += (double)mlg_f16_to_f32(a[q * M * K + i * d.a_stride_m + l * d.a_stride_k]) *
+               mlg_f16_to_f32(b[l * d.b_stride_k + j * d.b_stride_n]);
+        size_t at = (size_t)(q * M * N + i * N + j);
+        double got = c->c16 ? mlg_f16_to_f32(((uint16_t *)out)[at]) : ((float *)out)[at];
+        double tol = c->c16 ? 1e-3 * fabs(s) + 1e-3 : 1e-5 * (fabs(s) + 1.0);
+        if (!(fabs(got - s) <= tol)) {
+          if (!bad) {
+            first = at;
+            worst_got = got;
+            worst_want = s;
+          }
+          bad++;
+        }
+      }
+  ck_assert_msg(bad == 0, "case %d (%lldx%lldx%lld): %zu of %zu outputs wrong, first at %zu: %g, want %g", index,
+                (long long)M, (long long)N, (long long)K, bad, nc, first, worst_got, worst_want);
+  for (int i = 0; i < 4; i++) clReleaseMemObject(mems[i]);
+  clReleaseKernel(kern);
+  clReleaseProgram(prog);
+  free(out);
+  free(zero);
+  free(a);
+  free(b);
+  free(bias);
+  free(src);
+  kir_module_free(mod);
+}
+
+/* Every staging layout and both tile shapes: K contiguous (words of 2, 4 and 8 halves), B
+ * row-major, A transposed, odd K (half by half), batches with B broadcast, a bias, f16 and f32
+ * results, ragged M, N and K, a non-zero binding offset. */
+static const mma_case cases[] = {
+  {100, 70, 50, 1, 1, 0, 0, 0, 0},     /* linear-like, K % 8 == 2: words of two halves */
+  {64, 96, 33, 0, 0, 1, 0, 0, 128},    /* odd K: half by half; f16 C; offset */
+  {80, 48, 64, 1, 0, 1, 1, 3, 0},      /* A stored [K, M], 3 batches, B broadcast */
+  {40, 36, 100, 0, 1, 0, 0, 0, 0},     /* K % 4 == 0, ragged in both tiles' directions */
+  {520, 530, 72, 0, 0, 1, 0, 0, 0},    /* the 128×128 tile of 8 warps, B [K, N] */
+  {512, 520, 48, 1, 1, 0, 0, 0, 256},  /* the 128×128 tile, B [N, K], bias, offset */
+};
+
+START_TEST(test_mma_emulated) {
+  clh h;
+  if (clh_init(&h) != 0) return; /* no OpenCL device: nothing to run on */
+  run_case(&h, &cases[_i], _i);
+  clh_free(&h);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("matmul_mma");
+  TCase *tc = tcase_create("emulated");
+  tcase_set_timeout(tc, 900);
+  tcase_add_loop_test(tc, test_mma_emulated, 0, (int)(sizeof cases / sizeof cases[0]));
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
