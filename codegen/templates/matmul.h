@@ -148,6 +148,9 @@ int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, k
  * tiles kt_matmul_mma_tiles gives; *out_tiles (may be NULL) receives them. */
 int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3], int out_tiles[2]);
+/* Whether kt_matmul builds the tensor-core variant for d (d->mma set, not for a CPU, and
+ * kt_matmul_mma applies): its fallback then takes its tiles instead of tuned ones. */
+int kt_matmul_mma_applies(const kt_matmul_desc *d);
 
 /* Fills every tiling field that is 0 from the problem shape (small tiles for skinny
  * problems, e.g. M = 1; a 32×64 tile with 4×8 blocks when M and N both exceed 32). */

@@ -155,11 +155,20 @@ static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, int is
   s->local = kir_local_array(b, tag, KIR_F16, s->rows * s->ls);
 }
 
+/* f16 operands, no layer-norm prologue or im2col gather, and enough rows and columns for a
+ * 64×64 tile to be worth its fragments. */
+static int fits(const kt_matmul_desc *d) {
+  return d->a_elem == KIR_F16 && d->b_elem == KIR_F16 && !d->a_norm && !d->b_im2col.on && d->m >= 32 &&
+         d->n >= 32 && d->k >= 16;
+}
+
+int kt_matmul_mma_applies(const kt_matmul_desc *d) {
+  return d->mma && d->device_class != KT_DEVICE_CPU && fits(d);
+}
+
 int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_kernel **out_kernel,
                   int64_t out_groups[3], int out_tiles[2]) {
-  if (d->a_elem != KIR_F16 || d->b_elem != KIR_F16 || d->a_norm || d->b_im2col.on || d->m < 32 ||
-      d->n < 32 || d->k < 16)
-    return 0;
+  if (!fits(d)) return 0;
   const mma_tiles t = pick(d);
   const int W = t.wm * t.wn, L = 32 * W;
   const int64_t M = d->m, N = d->n, K = d->k;

@@ -127,9 +127,9 @@ int mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, kt_matmul_desc
   d->local_mem_bytes = ctx->local_mem_bytes;
   kt_matmul_desc tuned = *d;
   /* A tensor-core variant fixes the work-group tile that its fallback shares: no tuned tiles
-   * (the tiled kernel alone takes them where the variant does not apply: CPU class). */
-  int variant = d->mma && d->device_class != KT_DEVICE_CPU;
-  if (!variant && mlg_gemm_tuning_apply(ctx->gemm_tuning, &tuned) &&
+   * (the tiled kernel alone takes them where the variant does not apply: CPU class, small or
+   * layer-normalized GEMMs). */
+  if (!kt_matmul_mma_applies(d) && mlg_gemm_tuning_apply(ctx->gemm_tuning, &tuned) &&
       kt_matmul(ctx->out->module, name, &tuned, out_kernel, out_groups) == 0)
     return 0;
   return kt_matmul(ctx->out->module, name, d, out_kernel, out_groups);
