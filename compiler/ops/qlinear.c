@@ -11,6 +11,7 @@
  * given (a fused relu or clamp: pass_qdq.c). Kernels: templates/qlinear.h. */
 #include "op_util.h"
 #include "../lower_util.h"
+#include "templates/qgemm.h"
 #include "templates/qlinear.h"
 
 enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS, A_CONV_LO, A_CONV_HI };
@@ -178,6 +179,8 @@ static int qconv_lower(mlg_lower_ctx *ctx, int node) {
       .has_bias = n->n_inputs > I_BIAS,
   };
   node_range(n, A_CONV_LO, &d.lo, &d.hi);
+  kt_qgemm_tiles tiles = kt_qgemm_default_tiles(ctx->device_class, d.c_out, d.n * d.h * d.w, d.c_in * d.kh * d.kw);
+  d.tiles = &tiles;
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_qlinear_conv2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
@@ -199,6 +202,8 @@ static int qmatmul_lower(mlg_lower_ctx *ctx, int node) {
       .has_bias = n->n_inputs > I_BIAS,
   };
   node_range(n, A_MM_LO, &d.lo, &d.hi);
+  kt_qgemm_tiles tiles = kt_qgemm_default_tiles(ctx->device_class, d.m, d.n, d.k);
+  d.tiles = &tiles;
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_qlinear_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
