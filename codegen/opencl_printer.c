@@ -61,6 +61,12 @@ static void cl_load(kir_printer *p, const kir_expr *e) {
     fprintf(p->out, ", %s)", name);
     return;
   }
+  if ((st == KIR_I8 || st == KIR_U8) && e->type.width > 1) {
+    fprintf(p->out, "convert_int%d(vload%d(0, %s + ", e->type.width, e->type.width, name);
+    cl_offset_index(p, name, e->a);
+    fputs("))", p->out);
+    return;
+  }
   if (st == KIR_BOOL || st == KIR_I8 || st == KIR_U8) {
     fprintf(p->out, st == KIR_BOOL ? "(%s[" : "convert_int(%s[", name);
     cl_offset_index(p, name, e->a);
@@ -87,6 +93,15 @@ static void cl_store(kir_printer *p, const kir_stmt *s) {
     fputs(", ", p->out);
     cl_offset_index(p, name, s->index);
     fprintf(p->out, ", %s);\n", name);
+    return;
+  }
+  if (s->value->type.width > 1 && (st == KIR_I8 || st == KIR_U8)) {
+    fprintf(p->out, "vstore%d(convert_%s%d(", s->value->type.width, st == KIR_I8 ? "char" : "uchar",
+            s->value->type.width);
+    kir_print_expr(p, s->value);
+    fprintf(p->out, "), 0, %s + ", name);
+    cl_offset_index(p, name, s->index);
+    fputs(");\n", p->out);
     return;
   }
   if (s->value->type.width > 1) {

@@ -36,6 +36,27 @@ typedef struct qg_kernel {
   int lx, ly;
 } qg_kernel;
 
+/* The results' range: the descriptor's, or y's type's when both are 0. */
+static void result_range(kir_scalar y_type, int64_t lo, int64_t hi, qg_problem *p) {
+  kt_q_range(y_type, &p->lo, &p->hi);
+  if (lo || hi) p->lo = lo, p->hi = hi;
+}
+
+static qg_problem conv_problem(const kt_qlinear_conv2d_desc *d, int64_t oh, int64_t ow) {
+  qg_problem p = {.conv = d, .rows = d->c_out, .cols = oh * ow, .k = d->c_in * d->kh * d->kw, .batch = d->n,
+                  .a_type = d->w_type, .b_type = d->x_type, .y_type = d->y_type, .row_q = d->w_per_channel,
+                  .bias_per_row = 1, .has_bias = d->has_bias, .oh = oh, .ow = ow};
+  result_range(d->y_type, d->lo, d->hi, &p);
+  return p;
+}
+
+static qg_problem matmul_problem(const kt_qlinear_matmul_desc *d) {
+  qg_problem p = {.mm = d, .rows = d->m, .cols = d->n, .k = d->k, .batch = d->batch, .a_type = d->a_type,
+                  .b_type = d->b_type, .y_type = d->y_type, .col_q = d->b_per_column, .has_bias = d->has_bias};
+  result_range(d->y_type, d->lo, d->hi, &p);
+  return p;
+}
+
 static kir_expr *u32c(kir_builder *b, int64_t v) { return kir_cast(b, kir_t(KIR_U32), kir_i32(b, v)); }
 static kir_expr *var(kir_builder *b, int v) { return kir_var(b, v); }
 
@@ -398,12 +419,7 @@ int kt_qgemm_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_des
   int64_t ow = kt_window_count(d->w, d->pad_left, d->pad_right, d->kw, kt_one_if_0(d->dil_w), kt_one_if_0(d->stride_w));
   if (oh < 1 || ow < 1) return kt_fail(m, "the window does not fit the padded input");
   if (d->n * d->c_in * d->h * d->w >= LIMIT32) return kt_fail(m, "x has 2^31 elements or more (32-bit indexing)");
-  int64_t lo, hi;
-  kt_q_range(d->y_type, &lo, &hi);
-  qg_problem p = {.conv = d, .rows = d->c_out, .cols = oh * ow, .k = d->c_in * d->kh * d->kw, .batch = d->n,
-                  .a_type = d->w_type, .b_type = d->x_type, .y_type = d->y_type, .row_q = d->w_per_channel,
-                  .bias_per_row = 1, .has_bias = d->has_bias, .lo = d->lo || d->hi ? d->lo : lo,
-                  .hi = d->lo || d->hi ? d->hi : hi, .oh = oh, .ow = ow};
+  qg_problem p = conv_problem(d, oh, ow);
   return build_pair(m, name, &p, tiles, out_kernel, out_groups);
 }
 
@@ -413,10 +429,253 @@ int kt_qgemm_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_des
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   if (d->batch * d->m * d->k >= LIMIT32 || (d->b_batched ? d->batch : 1) * d->k * d->n >= LIMIT32)
     return kt_fail(m, "a or b has 2^31 elements or more (32-bit indexing)");
-  int64_t lo, hi;
-  kt_q_range(d->y_type, &lo, &hi);
-  qg_problem p = {.mm = d, .rows = d->m, .cols = d->n, .k = d->k, .batch = d->batch, .a_type = d->a_type,
-                  .b_type = d->b_type, .y_type = d->y_type, .col_q = d->b_per_column, .bias_per_row = 0,
-                  .has_bias = d->has_bias, .lo = d->lo || d->hi ? d->lo : lo, .hi = d->lo || d->hi ? d->hi : hi};
+  qg_problem p = matmul_problem(d);
   return build_pair(m, name, &p, tiles, out_kernel, out_groups);
+}
+
+/* ---- the CPU class (OpenCL): explicit vectors, no local memory ----
+ * A work-item computes CPU_RM rows × CPU_NV·16 columns of C: per k it loads CPU_NV 16-byte
+ * vectors of B's row, widens them and subtracts the zero points, and multiply-adds them with
+ * A's scalars (less theirs). The products are whole numbers below 2^16 in magnitude, so a
+ * float sum of 256 of them stays below 2^24 and is exact: the sums run in float vectors (the
+ * CPU's fastest multiply-add; PoCL vectorizes nothing by itself) and move into i32 vectors
+ * every CPU_CHUNK k. */
+enum { CPU_RM = 8, CPU_NV = 2, CPU_VW = 16, CPU_CHUNK = 256 };
+
+int64_t kt_qgemm_cpu_cols(int64_t cols) { return kt_ceil_div(cols, CPU_VW) * CPU_VW; }
+
+int kt_qgemm_cpu_fits(const kt_qlinear_matmul_desc *d) { return d->n % CPU_VW == 0; }
+
+static kir_expr *splat_f(kir_builder *b, kir_expr *e) { return kir_cast(b, kir_tv(KIR_F32, CPU_VW), e); }
+
+/* facc[i][v] += A value × (B's row at k less its zero points), for each row i and vector v:
+ * the A value is lane `lane` of av[i] (or av[i] itself, a scalar, for lane -1). */
+static void multiply_cpu(kir_builder *b, int bb, const int *bcol, kir_expr *k, int64_t ld, const int *zb,
+                         const int *av, int lane, int facc[CPU_RM][CPU_NV]) {
+  kir_type fv = kir_tv(KIR_F32, CPU_VW);
+  int bv[CPU_NV];
+  for (int v = 0; v < CPU_NV; v++) {
+    kir_expr *at = kir_add(b, var(b, bcol[v]), kir_mul(b, k, kir_i32(b, ld)));
+    bv[v] = decl(b, "bv", fv, kir_bin(b, KIR_SUB, kir_cast(b, fv, kir_load_vec(b, bb, at, CPU_VW)), var(b, zb[v])));
+  }
+  for (int i = 0; i < CPU_RM; i++) {
+    kir_expr *a = lane < 0 ? var(b, av[i]) : kir_component(b, var(b, av[i]), lane);
+    for (int v = 0; v < CPU_NV; v++)
+      kir_assign(b, facc[i][v], kir_add(b, var(b, facc[i][v]), kir_bin(b, KIR_MUL, a, var(b, bv[v]))));
+  }
+}
+
+/* iacc += the float sums (exact), which restart at 0. */
+static void flush_cpu(kir_builder *b, int facc[CPU_RM][CPU_NV], int iacc[CPU_RM][CPU_NV]) {
+  kir_type fv = kir_tv(KIR_F32, CPU_VW), iv = kir_tv(KIR_I32, CPU_VW);
+  for (int i = 0; i < CPU_RM; i++)
+    for (int v = 0; v < CPU_NV; v++) {
+      kir_assign(b, iacc[i][v], kir_add(b, var(b, iacc[i][v]), kir_cast(b, iv, var(b, facc[i][v]))));
+      kir_assign(b, facc[i][v], kir_cast(b, fv, kir_f32(b, 0.0)));
+    }
+}
+
+/* The CPU GEMM of p; B is `b` ([batch] × k × ld, or shared by the batch when !b_batched). */
+static int build_cpu(kir_module *m, const char *name, const qg_problem *p, int64_t ld, int b_batched,
+                     kir_kernel **out_kernel, int64_t out_groups[3]) {
+  kir_builder *b = kir_kernel_begin(m, name, 4, 4, 1);
+  if (!b) return -1;
+  kir_type i32 = kir_t(KIR_I32), fv = kir_tv(KIR_F32, CPU_VW), iv = kir_tv(KIR_I32, CPU_VW);
+  kt_q_buffers q;
+  int ba, baz, bb, bbz;
+  if (p->conv) {
+    q = kt_q_buffers_declare(b, "x", p->b_type, "w", p->a_type, p->y_type);
+    ba = q.w, baz = q.wz, bb = q.x, bbz = q.xz;
+  } else {
+    q = kt_q_buffers_declare(b, "a", p->a_type, "b", p->b_type, p->y_type);
+    ba = q.x, baz = q.xz, bb = q.w, bbz = q.wz;
+  }
+  int bias = p->has_bias ? kir_buffer_param(b, "bias", KIR_I32, KIR_READ) : -1;
+  int y = kir_buffer_param(b, "y", p->y_type, KIR_WRITE);
+  const int64_t cols_pad = kt_ceil_div(p->cols, CPU_VW * CPU_NV) * CPU_VW * CPU_NV;
+  int c0 = decl(b, "c0", i32, kir_mul(b, kir_global_id(b, 0), kir_i32(b, CPU_VW * CPU_NV)));
+  int r0 = decl(b, "r0", i32, kir_mul(b, kir_global_id(b, 1), kir_i32(b, CPU_RM)));
+  int z = decl(b, "z", i32, kir_global_id(b, 2));
+  /* Whole work-items past the edge leave (no barrier follows). */
+  kir_if(b, kir_bin(b, KIR_OR, kir_bin(b, KIR_GE, var(b, c0), kir_i32(b, ld)),
+                    kir_bin(b, KIR_GE, var(b, r0), kir_i32(b, p->rows))));
+  kir_return(b);
+  kir_end(b);
+  int arow[CPU_RM], za[CPU_RM], zb[CPU_NV], facc[CPU_RM][CPU_NV], iacc[CPU_RM][CPU_NV];
+  kir_expr *a_base = p->mm ? kir_mul(b, var(b, z), kir_i32(b, p->rows * p->k)) : kir_i32(b, 0);
+  for (int i = 0; i < CPU_RM; i++) {
+    kir_expr *r = kir_bin(b, KIR_MIN, kir_add(b, var(b, r0), kir_i32(b, i)), kir_i32(b, p->rows - 1));
+    arow[i] = decl(b, "arow", i32, kir_add(b, a_base, kir_mul(b, r, kir_i32(b, p->k))));
+    za[i] = decl(b, "za", i32, zero_point(b, baz, p->row_q, kir_add(b, var(b, r0), kir_i32(b, i)), p->rows));
+  }
+  for (int v = 0; v < CPU_NV; v++) {
+    /* B's zero points of these 16 columns (per column: clamped inside the tensor). */
+    kir_expr *zv = NULL;
+    if (p->col_q) {
+      kir_expr *c = kir_bin(b, KIR_MIN, kir_add(b, var(b, c0), kir_i32(b, v * CPU_VW)), kir_i32(b, p->cols - CPU_VW));
+      zv = kir_cast(b, fv, kir_load_vec(b, bbz, c, CPU_VW));
+    } else {
+      zv = splat_f(b, kir_load(b, bbz, kir_i32(b, 0)));
+    }
+    zb[v] = decl(b, "zb", fv, zv);
+  }
+  for (int i = 0; i < CPU_RM; i++)
+    for (int v = 0; v < CPU_NV; v++) {
+      facc[i][v] = decl(b, "facc", fv, splat_f(b, kir_f32(b, 0.0)));
+      iacc[i][v] = decl(b, "iacc", iv, kir_cast(b, iv, kir_i32(b, 0)));
+    }
+  kir_expr *b_base = b_batched ? kir_mul(b, var(b, z), kir_i32(b, p->k * ld)) : kir_i32(b, 0);
+  int bcol[CPU_NV];
+  for (int v = 0; v < CPU_NV; v++) /* clamped: a block past the last column reads inside B */
+    bcol[v] = decl(b, "bcol", i32,
+                   kir_add(b, b_base, kir_bin(b, KIR_MIN, kir_add(b, var(b, c0), kir_i32(b, v * CPU_VW)),
+                                              kir_i32(b, ld - CPU_VW))));
+  const int64_t k16 = p->k / CPU_VW * CPU_VW;
+  int kc = kir_var_new(b, "kc", i32), k = kir_var_new(b, "k", i32);
+  if (k16 > 0) {
+    /* 16 k at a time: each row's 16 A values in one vector, B's rows one k after another. */
+    kir_for(b, kc, kir_i32(b, 0), kir_i32(b, k16), kir_i32(b, CPU_CHUNK));
+    kir_for(b, k, var(b, kc), kir_bin(b, KIR_MIN, kir_add(b, var(b, kc), kir_i32(b, CPU_CHUNK)), kir_i32(b, k16)),
+            kir_i32(b, CPU_VW));
+    int av[CPU_RM];
+    for (int i = 0; i < CPU_RM; i++)
+      av[i] = decl(b, "av", fv,
+                   kir_bin(b, KIR_SUB, kir_cast(b, fv, kir_load_vec(b, ba, kir_add(b, var(b, arow[i]), var(b, k)), CPU_VW)),
+                           splat_f(b, var(b, za[i]))));
+    for (int kk = 0; kk < CPU_VW; kk++)
+      multiply_cpu(b, bb, bcol, kir_add(b, var(b, k), kir_i32(b, kk)), ld, zb, av, kk, facc);
+    kir_end(b); /* k */
+    flush_cpu(b, facc, iacc);
+    kir_end(b); /* kc */
+  }
+  if (k16 < p->k) {
+    /* K's remainder (fewer than 16), one k at a time. */
+    kir_for(b, k, kir_i32(b, k16), kir_i32(b, p->k), kir_i32(b, 1));
+    int av[CPU_RM];
+    for (int i = 0; i < CPU_RM; i++)
+      av[i] = decl(b, "av1", kir_t(KIR_F32),
+                   kir_cast(b, kir_t(KIR_F32), kir_bin(b, KIR_SUB, kir_load(b, ba, kir_add(b, var(b, arow[i]), var(b, k))),
+                                                       var(b, za[i]))));
+    multiply_cpu(b, bb, bcol, var(b, k), ld, zb, av, -1, facc);
+    kir_end(b);
+    flush_cpu(b, facc, iacc);
+  }
+
+  /* Requantized 16 at a time; a block crossing the last column stores lane by lane. */
+  kir_expr *yz = kir_load(b, q.yz, kir_i32(b, 0));
+  int yzv = decl(b, "yz", i32, yz);
+  for (int i = 0; i < CPU_RM; i++) {
+    int r = decl(b, "r", i32, kir_add(b, var(b, r0), kir_i32(b, i)));
+    if (p->rows % CPU_RM) kir_if(b, kt_lt(b, var(b, r), p->rows));
+    for (int v = 0; v < CPU_NV; v++) {
+      int c = decl(b, "c", i32, kir_add(b, var(b, c0), kir_i32(b, v * CPU_VW)));
+      kir_if(b, kt_lt(b, var(b, c), p->cols));
+      kir_expr *acc = var(b, iacc[i][v]);
+      kir_expr *cl = kir_bin(b, KIR_MIN, var(b, c), kir_i32(b, p->cols - CPU_VW)); /* loads stay inside */
+      if (p->has_bias)
+        acc = kir_add(b, acc, p->bias_per_row ? kir_load(b, bias, var(b, r)) : kir_load_vec(b, bias, cl, CPU_VW));
+      kir_expr *ws = p->row_q ? kir_load(b, q.ws, var(b, r))
+                     : p->col_q ? kir_load_vec(b, q.ws, cl, CPU_VW) : kir_load(b, q.ws, kir_i32(b, 0));
+      kir_expr *mult = kir_bin(b, KIR_DIV, kir_bin(b, KIR_MUL, kir_load(b, q.xs, kir_i32(b, 0)), ws),
+                               kir_load(b, q.ys, kir_i32(b, 0)));
+      int val = decl(b, "val", iv, kt_requantize(b, acc, mult, var(b, yzv), p->lo, p->hi));
+      kir_expr *at = kir_add(b, kir_mul(b, var(b, z), kir_i32(b, p->rows * p->cols)),
+                             kir_add(b, kir_mul(b, var(b, r), kir_i32(b, p->cols)), var(b, c)));
+      int yat = decl(b, "yat", i32, at);
+      if (p->cols % CPU_VW == 0) {
+        kir_store(b, y, var(b, yat), var(b, val));
+      } else {
+        kir_if(b, kt_lt(b, kir_add(b, var(b, c), kir_i32(b, CPU_VW)), p->cols + 1));
+        kir_store(b, y, var(b, yat), var(b, val));
+        kir_else(b);
+        for (int l = 0; l < CPU_VW; l++) {
+          kir_if(b, kt_lt(b, kir_add(b, var(b, c), kir_i32(b, l)), p->cols));
+          kir_store(b, y, kir_add(b, var(b, yat), kir_i32(b, l)), kir_component(b, var(b, val), l));
+          kir_end(b);
+        }
+        kir_end(b);
+      }
+      kir_end(b);
+    }
+    if (p->rows % CPU_RM) kir_end(b);
+  }
+  out_groups[0] = kt_ceil_div(cols_pad / (CPU_VW * CPU_NV), 4);
+  out_groups[1] = kt_ceil_div(kt_ceil_div(p->rows, CPU_RM), 4);
+  out_groups[2] = p->batch;
+  return kir_kernel_end(b, out_kernel);
+}
+
+int kt_qgemm_cpu_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_desc *d, kir_kernel **out_kernel,
+                        int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  if (!kt_qgemm_cpu_fits(d)) return kt_fail(m, "the CPU integer GEMM needs n a multiple of %d", CPU_VW);
+  if (d->batch * d->m * d->k >= LIMIT32 || (d->b_batched ? d->batch : 1) * d->k * d->n >= LIMIT32 ||
+      d->batch * d->m * d->n >= LIMIT32)
+    return kt_fail(m, "a, b or y has 2^31 elements or more (32-bit indexing)");
+  qg_problem p = matmul_problem(d);
+  return build_cpu(m, name, &p, d->n, d->b_batched, out_kernel, out_groups);
+}
+
+/* conv's output positions and im2col dims. */
+static int conv_dims(kir_module *m, const kt_qlinear_conv2d_desc *d, int64_t *oh, int64_t *ow) {
+  *oh = kt_window_count(d->h, d->pad_top, d->pad_bottom, d->kh, kt_one_if_0(d->dil_h), kt_one_if_0(d->stride_h));
+  *ow = kt_window_count(d->w, d->pad_left, d->pad_right, d->kw, kt_one_if_0(d->dil_w), kt_one_if_0(d->stride_w));
+  if (*oh < 1 || *ow < 1) return kt_fail(m, "the window does not fit the padded input");
+  if (!kt_qgemm_conv_fits(d)) return kt_fail(m, "the integer GEMM convolution takes groups 1 only");
+  return 0;
+}
+
+int64_t kt_qim2col_bytes(const kt_qlinear_conv2d_desc *d) {
+  int64_t oh = kt_window_count(d->h, d->pad_top, d->pad_bottom, d->kh, kt_one_if_0(d->dil_h), kt_one_if_0(d->stride_h));
+  int64_t ow = kt_window_count(d->w, d->pad_left, d->pad_right, d->kw, kt_one_if_0(d->dil_w), kt_one_if_0(d->stride_w));
+  if (oh < 1 || ow < 1) return -1;
+  return d->n * d->c_in * d->kh * d->kw * kt_qgemm_cpu_cols(oh * ow);
+}
+
+int kt_qim2col(kir_module *m, const char *name, const kt_qlinear_conv2d_desc *d, kir_kernel **out_kernel,
+               int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  int64_t oh, ow;
+  if (conv_dims(m, d, &oh, &ow)) return -1;
+  const int64_t ld = kt_qgemm_cpu_cols(oh * ow), rk = d->c_in * d->kh * d->kw, total = d->n * rk * ld;
+  if (total >= LIMIT32 || d->n * d->c_in * d->h * d->w >= LIMIT32)
+    return kt_fail(m, "x or its im2col matrix has 2^31 elements or more (32-bit indexing)");
+  kir_builder *b = kir_kernel_begin(m, name, 64, 1, 1);
+  if (!b) return -1;
+  kir_type i32 = kir_t(KIR_I32);
+  int bx = kir_buffer_param(b, "x", d->x_type, KIR_READ);
+  int bxz = kir_buffer_param(b, "x_zp", d->x_type, KIR_READ);
+  int by = kir_buffer_param(b, "cols", d->x_type, KIR_WRITE);
+  int e = decl(b, "e", i32, kir_global_id(b, 0));
+  if (total % 64) kir_if(b, kt_lt(b, var(b, e), total));
+  int pcol = decl(b, "p", i32, kir_mod(b, var(b, e), kir_i32(b, ld)));
+  int kk = decl(b, "k", i32, kir_mod(b, kir_div(b, var(b, e), kir_i32(b, ld)), kir_i32(b, rk)));
+  int img = decl(b, "img", i32, kir_div(b, var(b, e), kir_i32(b, ld * rk)));
+  int v = decl(b, "v", i32, kir_load(b, bxz, kir_i32(b, 0)));
+  qg_problem p = {.conv = d, .rows = d->c_out, .cols = oh * ow, .k = rk, .batch = d->n, .oh = oh, .ow = ow};
+  kt_qgemm_tiles t = {.tile_k = 4, .tile_n = 1}; /* every k and column checked: k % 4 and cols % 1 */
+  qg_kernel g = {.p = &p, .t = &t, .z = img, .b = bx};
+  kir_expr *guard = NULL;
+  kir_expr *index = b_element(b, &g, var(b, kk), pcol, &guard);
+  guard = kt_and_opt(b, guard, kt_lt(b, var(b, pcol), oh * ow));
+  guarded_byte(b, v, guard, bx, index, kir_load(b, bxz, kir_i32(b, 0)));
+  kir_store(b, by, var(b, e), var(b, v));
+  if (total % 64) kir_end(b);
+  out_groups[0] = kt_ceil_div(total, 64);
+  return kir_kernel_end(b, out_kernel);
+}
+
+int kt_qgemm_cpu_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_desc *d, kir_kernel **out_kernel,
+                        int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  out_groups[0] = out_groups[1] = out_groups[2] = 1;
+  int64_t oh, ow;
+  if (conv_dims(m, d, &oh, &ow)) return -1;
+  const int64_t ld = kt_qgemm_cpu_cols(oh * ow), rk = d->c_in * d->kh * d->kw;
+  if (d->n * rk * ld >= LIMIT32 || d->n * d->c_out * oh * ow >= LIMIT32)
+    return kt_fail(m, "the im2col matrix or y has 2^31 elements or more (32-bit indexing)");
+  qg_problem p = conv_problem(d, oh, ow);
+  return build_cpu(m, name, &p, ld, 1, out_kernel, out_groups);
 }

@@ -51,4 +51,23 @@ int kt_qgemm_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_des
 int kt_qgemm_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_desc *d,
                     const kt_qgemm_tiles *tiles, kir_kernel **out_kernel, int64_t out_groups[3]);
 
+/* ---- the CPU class (OpenCL only: vectors of 16) ----
+ * One kernel, no variant: CPU_RM = 8 rows × 32 columns of C per work-item, B's rows read as
+ * 16-byte vectors, the sums in float vectors over 256 k at a time (exact: below 2^24) moved into
+ * i32 vectors (qgemm.c says why). A convolution first gathers its im2col matrix into a
+ * temporary of x's type [n][c_in·kh·kw][kt_qgemm_cpu_cols(oh·ow)] (padding and the columns past
+ * oh·ow hold x's zero point; kt_qim2col, buffers x, x_zp, then the temporary), which the GEMM
+ * reads in x's place (buffers as kt_qlinear_conv2d's). */
+int64_t kt_qgemm_cpu_cols(int64_t cols);
+/* Whether the CPU GEMM takes this matrix product (n a multiple of 16). */
+int     kt_qgemm_cpu_fits(const kt_qlinear_matmul_desc *d);
+/* Bytes of conv d's im2col temporary (-1 when the window does not fit). */
+int64_t kt_qim2col_bytes(const kt_qlinear_conv2d_desc *d);
+int     kt_qim2col(kir_module *m, const char *name, const kt_qlinear_conv2d_desc *d, kir_kernel **out_kernel,
+                   int64_t out_groups[3]);
+int     kt_qgemm_cpu_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_desc *d,
+                            kir_kernel **out_kernel, int64_t out_groups[3]);
+int     kt_qgemm_cpu_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_desc *d,
+                            kir_kernel **out_kernel, int64_t out_groups[3]);
+
 #endif

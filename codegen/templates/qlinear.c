@@ -18,12 +18,13 @@ kir_expr *kt_q_saturate(kir_builder *b, kir_expr *v, kir_expr *zp, int64_t lo, i
   kir_expr *r = kir_un(b, KIR_ROUND, v);
   if (zp) r = kir_bin(b, KIR_ADD, r, kir_cast(b, kir_t(KIR_F32), zp));
   r = kir_bin(b, KIR_MIN, kir_bin(b, KIR_MAX, r, kir_f32(b, (double)lo)), kir_f32(b, (double)hi));
-  return kir_cast(b, kir_t(KIR_I32), r);
+  return r ? kir_cast(b, kir_tv(KIR_I32, r->type.width), r) : NULL;
 }
 
 kir_expr *kt_requantize(kir_builder *b, kir_expr *acc, kir_expr *mult, kir_expr *y_zp,
                         int64_t lo, int64_t hi) {
-  return kt_q_saturate(b, kir_bin(b, KIR_MUL, kir_cast(b, kir_t(KIR_F32), acc), mult), y_zp,
+  if (!acc) return NULL;
+  return kt_q_saturate(b, kir_bin(b, KIR_MUL, kir_cast(b, kir_tv(KIR_F32, acc->type.width), acc), mult), y_zp,
                        lo, hi);
 }
 

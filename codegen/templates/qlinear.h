@@ -27,7 +27,8 @@ void kt_q_range(kir_scalar q_type, int64_t *lo, int64_t *hi);
  * rounding and saturation with [lo, hi] the output type's range (kt_q_range); a narrower
  * range applies a fused relu or clamp. A NaN v gives lo. */
 kir_expr *kt_q_saturate(kir_builder *b, kir_expr *v, kir_expr *zp, int64_t lo, int64_t hi);
-/* kt_q_saturate(f32(acc) · mult, y_zp, lo, hi): acc I32, mult F32. */
+/* kt_q_saturate(f32(acc) · mult, y_zp, lo, hi): acc I32, mult F32. Both keep the width of v /
+ * acc (a vector is saturated lane by lane; OpenCL). */
 kir_expr *kt_requantize(kir_builder *b, kir_expr *acc, kir_expr *mult, kir_expr *y_zp,
                         int64_t lo, int64_t hi);
 

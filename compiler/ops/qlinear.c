@@ -11,6 +11,7 @@
  * given (a fused relu or clamp: pass_qdq.c). Kernels: templates/qlinear.h. */
 #include "op_util.h"
 #include "../lower_util.h"
+#include "templates/matmul.h"
 #include "templates/qgemm.h"
 #include "templates/qlinear.h"
 
@@ -158,6 +159,31 @@ static int qmatmul_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type
   return mlg_check_type_limits(out, err);
 }
 
+/* CPU-class kernels with vectors of 16 (OpenCL): qgemm.h's CPU GEMM. */
+static int cpu_vectors(const mlg_lower_ctx *ctx) {
+  return ctx->device_class == KT_DEVICE_CPU && mlg_lower_max_vec(ctx) >= 16;
+}
+
+/* A convolution on the CPU: x's im2col matrix into a temporary, then the CPU GEMM over it. */
+static int qconv_lower_cpu(mlg_lower_ctx *ctx, int node, const kt_qlinear_conv2d_desc *d) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  int64_t bytes = kt_qim2col_bytes(d);
+  int tmp = bytes > 0 ? ctx->temp(ctx, (bytes + 3) / 4 * 4) : -1;
+  if (tmp < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  ctx->temp_dtype(ctx, tmp, ctx->graph->nodes[n->inputs[I_X]].type.dtype);
+  mlg_kernel_build kb;
+  mlg_lower_begin_helper(ctx, node, "qim2col", tmp, &kb);
+  int rc = kt_qim2col(ctx->out->module, kb.name, d, &kb.kernel, kb.groups);
+  const int gather_in[2] = {n->inputs[I_X], n->inputs[I_XZ]};
+  if (mlg_lower_finish(ctx, node, &kb, rc, gather_in, 2)) return -1;
+  int in[I_BIAS + 1];
+  for (int i = 0; i < n->n_inputs; i++) in[i] = n->inputs[i];
+  in[I_X] = tmp;
+  mlg_lower_begin(ctx, node, &kb);
+  rc = kt_qgemm_cpu_conv2d(ctx->out->module, kb.name, d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, in, n->n_inputs);
+}
+
 static int qconv_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_graph *g = ctx->graph;
@@ -179,6 +205,7 @@ static int qconv_lower(mlg_lower_ctx *ctx, int node) {
       .has_bias = n->n_inputs > I_BIAS,
   };
   node_range(n, A_CONV_LO, &d.lo, &d.hi);
+  if (cpu_vectors(ctx) && kt_qgemm_conv_fits(&d)) return qconv_lower_cpu(ctx, node, &d);
   kt_qgemm_tiles tiles = kt_qgemm_default_tiles(ctx->device_class, d.c_out, d.n * d.h * d.w, d.c_in * d.kh * d.kw);
   d.tiles = &tiles;
   mlg_kernel_build kb;
@@ -206,7 +233,9 @@ static int qmatmul_lower(mlg_lower_ctx *ctx, int node) {
   d.tiles = &tiles;
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
-  int rc = kt_qlinear_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  int rc = cpu_vectors(ctx) && kt_qgemm_cpu_fits(&d)
+               ? kt_qgemm_cpu_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups)
+               : kt_qlinear_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);
 }
 
