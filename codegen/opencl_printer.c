@@ -182,6 +182,8 @@ static void cl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
   char buf[32];
+  /* The extension's builtins need no pragma in OpenCL C 3.0; a 1.2 compiler may want it. */
+  if (k->features & KIR_FEATURE_INT_DOT) fputs("#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable\n", out);
   fprintf(out, "__kernel __attribute__((reqd_work_group_size(%d, %d, %d)))\nvoid %s(",
           k->local_size[0], k->local_size[1], k->local_size[2], k->name);
   if (k->n_buffers == 0) fputs("void", out);

@@ -378,16 +378,19 @@ kt_qgemm_tiles kt_qgemm_default_tiles(int device_class, int64_t rows, int64_t co
   return (kt_qgemm_tiles){32, 32, 32, 4, 4};
 }
 
+int kt_qgemm_tiles_valid(const kt_qgemm_tiles *t, int64_t local_mem_bytes) {
+  int64_t local = local_mem_bytes > 0 && local_mem_bytes < 48 * 1024 ? local_mem_bytes : 48 * 1024;
+  return t->reg_m >= 1 && t->reg_m <= QG_MAX_REG && t->reg_n >= 1 && t->reg_n <= QG_MAX_REG && t->tile_k >= 4 &&
+         t->tile_k % 4 == 0 && t->tile_m % t->reg_m == 0 && t->tile_n % t->reg_n == 0 &&
+         (int64_t)(t->tile_m / t->reg_m) * (t->tile_n / t->reg_n) <= 1024 &&
+         (int64_t)(t->tile_m + t->tile_n) * t->tile_k * 4 <= local;
+}
+
 static int check_tiles(kir_module *m, const kt_qgemm_tiles *t) {
-  if (t->reg_m < 1 || t->reg_m > QG_MAX_REG || t->reg_n < 1 || t->reg_n > QG_MAX_REG || t->tile_k < 4 ||
-      t->tile_k % 4 || t->tile_m % t->reg_m || t->tile_n % t->reg_n ||
-      (int64_t)(t->tile_m / t->reg_m) * (t->tile_n / t->reg_n) > 1024)
-    return kt_fail(m, "integer GEMM tiles %dx%d (k %d) in %dx%d per work-item do not divide (at most %d per "
-                   "work-item, 1024 work-items, k a multiple of 4)", t->tile_m, t->tile_n, t->tile_k, t->reg_m,
-                   t->reg_n, QG_MAX_REG);
-  int64_t local = (int64_t)(t->tile_m + t->tile_n) * t->tile_k * 4;
-  if (local > 48 * 1024) return kt_fail(m, "integer GEMM tiles need %lld bytes of local memory (48 KiB)", (long long)local);
-  return 0;
+  if (kt_qgemm_tiles_valid(t, 0)) return 0;
+  return kt_fail(m, "integer GEMM tiles %dx%d (k %d) in %dx%d per work-item do not fit (blocks of at most %d "
+                 "dividing their tiles, k a multiple of 4, at most 1024 work-items, 48 KiB of local memory)",
+                 t->tile_m, t->tile_n, t->tile_k, t->reg_m, t->reg_n, QG_MAX_REG);
 }
 
 /* Both forms of p: the dot variant with the plain kernel as its fallback. */

@@ -37,6 +37,10 @@ typedef struct kt_qgemm_tiles {
 
 /* Tiles for a problem of rows × cols × k on a device of kt_device_class `device_class`. */
 kt_qgemm_tiles kt_qgemm_default_tiles(int device_class, int64_t rows, int64_t cols, int64_t k);
+/* 1 when the tiled kernels take t on a device with local_mem_bytes of local memory per
+ * work-group (0: 48 KiB): blocks 1..8 dividing their tiles, K step a multiple of 4, at most 1024
+ * work-items, both tiles staged as i32 within the local memory. */
+int            kt_qgemm_tiles_valid(const kt_qgemm_tiles *t, int64_t local_mem_bytes);
 
 /* Whether the tiled kernels take this convolution (groups 1; else kt_qlinear_conv2d's direct
  * kernel). */

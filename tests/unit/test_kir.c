@@ -91,6 +91,7 @@ START_TEST(test_dot4x8) {
   ck_assert_uint_eq(k->features & KIR_FEATURE_OPTIONAL, KIR_FEATURE_INT_DOT);
   char *s = print_kernel(k);
   ck_assert_str_eq(s,
+                   "#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable\n"
                    "__kernel __attribute__((reqd_work_group_size(64, 1, 1)))\n"
                    "void k_dot(__global const char *restrict a, const uint a_off,\n"
                    "    __global const uchar *restrict u, const uint u_off,\n"
