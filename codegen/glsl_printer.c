@@ -228,6 +228,8 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
     if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS &&
         packed(k->buffers[e->index].elem.scalar))
       u->narrow_ld[e->index] = 1;
+    if (vec && e->index >= 0 && e->index < k->n_buffers && kir_storage_bytes(k->buffers[e->index].elem.scalar) == 1)
+      u->problem = "a vector load of 8-bit elements (OpenCL only)";
     break;
   case KIR_E_UNARY:
     if (e->op == KIR_ERF) u->erf = 1;
@@ -287,6 +289,9 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
     if (s->kind == KIR_S_STORE && s->value && s->value->type.width > 1 && s->target >= 0 &&
         s->target < GLSL_MAX_BUFFERS)
       u->store_w[s->target] |= 1u << s->value->type.width;
+    if (s->kind == KIR_S_STORE && s->value && s->value->type.width > 1 && s->target >= 0 &&
+        s->target < k->n_buffers && kir_storage_bytes(k->buffers[s->target].elem.scalar) == 1)
+      u->problem = "a vector store of 8-bit elements (OpenCL only)";
     if (s->kind == KIR_S_STORE && s->target >= 0 && s->target < k->n_buffers &&
         s->target < GLSL_MAX_BUFFERS && packed(k->buffers[s->target].elem.scalar)) {
       u->narrow_st[s->target] = 1;

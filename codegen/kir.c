@@ -548,8 +548,9 @@ kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index) {
 
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width) {
   if (!b || bad(b, index)) return NULL;
+  kir_scalar st = buffer >= 0 && buffer < b->k->n_buffers ? b->k->buffers[buffer].elem.scalar : KIR_F32;
   if (buffer < 0 || buffer >= b->k->n_buffers || width < 1 ||
-      (width > 1 && !vector_storage(b->k->buffers[buffer].elem.scalar))) {
+      (width > 1 && !vector_storage(st) && st != KIR_I8 && st != KIR_U8)) {
     b->failed = 1;
     return NULL;
   }
@@ -931,7 +932,9 @@ void kir_store(kir_builder *b, int buffer, kir_expr *index, kir_expr *value) {
     return;
   }
   kir_scalar elem = b->k->buffers[buffer].elem.scalar;
-  if (value->type.width > 1 && !vector_storage(elem)) {
+  int bytes8 = elem == KIR_I8 || elem == KIR_U8;
+  if (value->type.width > 1 && ((!vector_storage(elem) && !bytes8) ||
+                                (bytes8 && value->type.scalar != KIR_I32))) {
     b->failed = 1;
     return;
   }

@@ -287,7 +287,9 @@ kir_expr *kir_group_id(kir_builder *b, int dim);
 kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index);
 /* A vector of `width` consecutive elements starting at element `index` (OpenCL vloadN). A store
  * whose value has width > 1 writes that many consecutive elements (vstoreN). Both need a
- * buffer of 4-byte elements or of halves (vload_halfN / vstore_halfN). */
+ * buffer of 4-byte elements, of halves (vload_halfN / vstore_halfN), or of I8/U8 ones (OpenCL
+ * only: loaded as an I32 vector, `convert_intN(vloadN(...))`, an I32 vector stored keeping each
+ * lane's low 8 bits). */
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width);
 kir_expr *kir_local_load(kir_builder *b, int local, kir_expr *index);
 kir_expr *kir_un(kir_builder *b, kir_unop op, kir_expr *a);

@@ -58,6 +58,12 @@ static const char *cl_storage_name(kir_scalar s, char *buf, size_t size) {
 static void cl_load(kir_printer *p, const kir_expr *e) {
   const char *name = p->k->buffers[e->index].name;
   kir_scalar st = p->k->buffers[e->index].elem.scalar;
+  if ((st == KIR_I8 || st == KIR_U8) && e->type.width > 1) {
+    fprintf(p->out, "convert_int%d(vload%d(0, %s + ", e->type.width, e->type.width, name);
+    cl_offset_index(p, name, e->a);
+    fputs("))", p->out);
+    return;
+  }
   if (e->type.width > 1) { /* vloadN(0, NAME + NAME_off + i), vload_halfN for halves */
     fprintf(p->out, "vload%s%d(0, %s + ", st == KIR_F16 ? "_half" : "", e->type.width, name);
     cl_offset_index(p, name, e->a);
@@ -84,6 +90,15 @@ static void cl_load(kir_printer *p, const kir_expr *e) {
 static void cl_store(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->buffers[s->target].name;
   kir_scalar st = p->k->buffers[s->target].elem.scalar;
+  if (s->value->type.width > 1 && (st == KIR_I8 || st == KIR_U8)) {
+    fprintf(p->out, "vstore%d(convert_%s%d(", s->value->type.width, st == KIR_I8 ? "char" : "uchar",
+            s->value->type.width);
+    kir_print_expr(p, s->value);
+    fprintf(p->out, "), 0, %s + ", name);
+    cl_offset_index(p, name, s->index);
+    fputs(");\n", p->out);
+    return;
+  }
   if (s->value->type.width > 1) { /* vstoreN(v, 0, NAME + NAME_off + i), vstore_halfN */
     fprintf(p->out, "vstore%s%d(", st == KIR_F16 ? "_half" : "", s->value->type.width);
     kir_print_expr(p, s->value);
@@ -296,6 +311,8 @@ static void cl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
   char buf[32];
+  /* The extension's builtins need no pragma in OpenCL C 3.0; a 1.2 compiler may want it. */
+  if (k->features & KIR_FEATURE_INT_DOT) fputs("#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable\n", out);
   if (k->n_frags) fputs(mma_helpers, out);
   fprintf(out, "__kernel __attribute__((reqd_work_group_size(%d, %d, %d)))\nvoid %s(",
           k->local_size[0], k->local_size[1], k->local_size[2], k->name);

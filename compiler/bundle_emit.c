@@ -119,9 +119,11 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
       bt->rank = (uint32_t)ty->rank;
       for (int d = 0; d < ty->rank; d++) bt->dims[d] = ty->dims[d];
     } else {
-      bt->dtype = MLGB_F32;
+      /* a temporary: elements of the dtype its kernels address it in */
+      mlg_ir_dtype dt = t >= g->n_nodes && lw->temp_dtype ? (mlg_ir_dtype)lw->temp_dtype[t - g->n_nodes] : MLG_F32;
+      bt->dtype = (uint32_t)dt;
       bt->rank = 1;
-      bt->dims[0] = p->size / 4;
+      bt->dims[0] = p->size / mlg_dtype_size(dt);
     }
   }
 

@@ -91,6 +91,7 @@ START_TEST(test_dot4x8) {
   ck_assert_uint_eq(k->features & KIR_FEATURE_OPTIONAL, KIR_FEATURE_INT_DOT);
   char *s = print_kernel(k);
   ck_assert_str_eq(s,
+                   "#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable\n"
                    "__kernel __attribute__((reqd_work_group_size(64, 1, 1)))\n"
                    "void k_dot(__global const char *restrict a, const uint a_off,\n"
                    "    __global const uchar *restrict u, const uint u_off,\n"
@@ -137,8 +138,20 @@ START_TEST(test_storage_types_misuse) {
   ck_assert(kir_builder_failed(b));
   ck_assert_int_ne(kir_kernel_end(b, NULL), 0);
   b = kir_kernel_begin(m, "k", 1, 1, 1);
-  int x = kir_buffer_param(b, "x", KIR_U8, KIR_READ);
+  int x = kir_buffer_param(b, "x", KIR_BOOL, KIR_READ); /* halves and bytes have vectors */
   ck_assert_ptr_null(kir_load_vec(b, x, kir_i32(b, 0), 4));
+  ck_assert_int_ne(kir_kernel_end(b, NULL), 0);
+  /* 8-bit elements load as I32 vectors (OpenCL), and only I32 vectors store into them. */
+  b = kir_kernel_begin(m, "k", 1, 1, 1);
+  x = kir_buffer_param(b, "x", KIR_U8, KIR_READ);
+  int y8 = kir_buffer_param(b, "y", KIR_I8, KIR_WRITE);
+  kir_expr *w = kir_load_vec(b, x, kir_i32(b, 0), 16);
+  ck_assert_ptr_nonnull(w);
+  ck_assert_int_eq(w->type.scalar, KIR_I32);
+  kir_store(b, y8, kir_i32(b, 0), w);
+  ck_assert(!kir_builder_failed(b));
+  kir_store(b, y8, kir_i32(b, 0), kir_cast(b, kir_tv(KIR_F32, 16), w));
+  ck_assert(kir_builder_failed(b));
   ck_assert_int_ne(kir_kernel_end(b, NULL), 0);
   b = kir_kernel_begin(m, "k", 1, 1, 1);
   x = kir_buffer_param(b, "x", KIR_I8, KIR_READ);
