@@ -33,22 +33,22 @@ static float known_at(const mlg_graph *g, const mlg_param_values *v, int id, int
   return v->data[id][i];
 }
 
-/* Why layer node i stays f32, or NULL; fills l->result. single[k]: the one consumer of node k
+/* Why layer node i stays f32, or NULL; fills l->result (also for a layer that stays f32, whose
+ * name may be its relu's). single[k]: the one consumer of node k
  * when it has exactly one and is no output, else -1. */
 static const char *layer_skip(const mlg_graph *g, const mlg_param_values *v, const int *single,
                               int i, mlg_quant_layer *l) {
   const mlg_node *n = &g->nodes[i];
   int conv = n->op == &mlg_op_conv2d;
   const mlg_type *xt = &g->nodes[n->inputs[0]].type, *wt = &g->nodes[n->inputs[1]].type;
-  l->result = i;
+  int c = single[i];
+  l->result = c >= 0 && (is_op(g, c, &mlg_op_relu) || is_op(g, c, &mlg_op_clamp)) ? c : i;
   if (xt->dtype != MLG_F32) return "its input is not f32";
   if (!known(g, v, n->inputs[1])) return "its weight is not known at compile time (an input or a computed value)";
   if (wt->rank != (conv ? 4 : 2)) return "its weight is not 2-D";
   if (!conv && (xt->rank < 2 || n->type.rank < 2)) return "its input is 1-D";
   if (n->n_inputs == 3 && (!known(g, v, n->inputs[2]) || g->nodes[n->inputs[2]].type.rank != 1))
     return "its bias is not known at compile time";
-  int c = single[i];
-  if (c >= 0 && (is_op(g, c, &mlg_op_relu) || is_op(g, c, &mlg_op_clamp))) l->result = c;
   return NULL;
 }
 

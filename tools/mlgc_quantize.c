@@ -114,6 +114,10 @@ static int match_inputs(const mlg_model *model, calib_data *d) {
       return error("--calibrate %s: '%s' holds %" PRId64 " samples, the other files %" PRId64 "; every "
                    "input needs the same samples", safe(info.name, a, sizeof a),
                    safe(d->files[f].path, b, sizeof b), t->dims[0], d->samples);
+    if (d->samples >= 0 && info.dims[0] != d->batch)
+      return error("input '%s' has %" PRId64 " in dim 0, another input %" PRId64 ": calibration runs "
+                   "batches along dim 0, which needs one size there for every input",
+                   safe(info.name, a, sizeof a), info.dims[0], d->batch);
     d->samples = t->dims[0];
     d->batch = info.dims[0];
   }

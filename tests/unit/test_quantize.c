@@ -179,6 +179,29 @@ static void expect(int status, const char *text, const char *args) {
                 status, text, err);
 }
 
+/* A layer whose weight is computed stays f32, said in the report; the other is quantized. */
+START_TEST(test_mixed) {
+  static const int64_t dims[2] = {16, 8};
+  write_samples("x.npy", 2, dims, -1);
+  char path[512];
+  path_in_tmp(path, sizeof path, "mixed.mlg");
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs("model mixed {\n  input x : f32[4, 8]\n  param fc.weight : f32[3, 4] = normal(0, 0.3, seed=1)\n"
+        "  h = relu(x @ transpose(x, perm=[1, 0]))\n  output y = linear(h, fc.weight)\n}\n", f);
+  fclose(f);
+  char args[2048], *err;
+  snprintf(args, sizeof args, "'%s' --quantize=int8 --calibrate x='%s/x.npy' --device cpu -o '%s/m.mlgb'", path,
+           tmpdir, tmpdir);
+  ck_assert_msg(run("mlgc", args, &err) == 0, "mlgc %s:\n%s", args, err);
+  ck_assert_msg(strstr(err, "matmul 'h': stays f32: its weight is not known at compile time"), "%s", err);
+  ck_assert_msg(strstr(err, "linear 'fc.weight': int8: input [0, "), "%s", err);
+  ck_assert_msg(strstr(err, "1 of 2 layers quantized; 1 run as integer ops"), "%s", err);
+  ck_assert_msg(strstr(err, "16 samples, 4 batches of 4"), "%s", err);
+  ck_assert_msg(strstr(err, "top-1 agreement"), "%s", err);
+}
+END_TEST
+
 START_TEST(test_errors) {
   static const int64_t ok[4] = {4, 1, 28, 28}, wrong[4] = {4, 3, 28, 28};
   write_samples("ok.npy", 4, ok, -1);
@@ -213,6 +236,19 @@ START_TEST(test_errors) {
   snprintf(a, sizeof a, "tests/data/digits_cnn.mlg --quantize=int8 --calibrate x=TMP/ok.npy --device cpu");
   expect(1, "quantization needs a model without a train step", a);
   char plain[512];
+  path_in_tmp(plain, sizeof plain, "two.mlg");
+  FILE *two = fopen(plain, "w");
+  ck_assert_ptr_nonnull(two);
+  fputs("model two {\n  input x : f32[4, 1, 28, 28]\n  input w : f32[2, 8]\n"
+        "  param k : f32[6, 1, 5, 5] = normal(0, 0.2, seed=3)\n  output y = conv2d(x, k)\n"
+        "  output z = w * 2\n}\n", two);
+  fclose(two);
+  static const int64_t wd[2] = {4, 8};
+  write_samples("w.npy", 2, wd, -1);
+  expect(1, "input 'w' has 2 in dim 0, another input 4: calibration runs batches along dim 0",
+         "TMP/two.mlg --quantize=int8 --calibrate x=TMP/ok.npy --calibrate w=TMP/w.npy --device cpu -o TMP/q.mlgb");
+  expect(1, "input 'w' (f32[2, 8]) has no calibration data: add --calibrate w=FILE.npy",
+         "TMP/two.mlg --quantize=int8 --calibrate x=TMP/ok.npy --device cpu -o TMP/q.mlgb");
   path_in_tmp(plain, sizeof plain, "plain.mlg");
   FILE *f = fopen(plain, "w");
   ck_assert_ptr_nonnull(f);
@@ -229,6 +265,7 @@ static Suite *quantize_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 900);
   tcase_add_test(tc, test_errors);
+  tcase_add_test(tc, test_mixed);
   tcase_add_test(tc, test_lenet);
   tcase_add_test(tc, test_resnet_block);
   suite_add_tcase(s, tc);
