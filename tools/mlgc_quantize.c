@@ -77,16 +77,21 @@ static int read_files(const mlgc_quantize_request *req, calib_data *d) {
 /* Matches the files to the model's inputs: every input has one, of its dtype and its shape
  * with any number of samples in dim 0 (at least one batch, the same for every file). */
 static int match_inputs(const mlg_model *model, calib_data *d) {
-  char a[512], b[512], s1[256], s2[256];
+  char a[512], b[512], s1[256], s2[256], names[512];
   for (int f = 0; f < d->n; f++) {
     int found = 0;
+    names[0] = '\0';
+    size_t used = 0;
     for (int i = 0; i < mlg_model_input_count(model); i++) {
       mlg_tensor_info info;
-      if (mlg_model_input_info(model, i, &info) == MLG_OK && strcmp(info.name, d->files[f].name) == 0)
-        found = 1;
+      if (mlg_model_input_info(model, i, &info) != MLG_OK) continue;
+      found |= strcmp(info.name, d->files[f].name) == 0;
+      int w = snprintf(names + used, sizeof names - used, "%s'%s'", i ? ", " : "", info.name);
+      if (w > 0 && used + (size_t)w < sizeof names) used += (size_t)w;
     }
-    if (!found) return error("--calibrate %s: the model has no input '%s'", safe(d->files[f].name, a, sizeof a),
-                             safe(d->files[f].name, b, sizeof b));
+    if (!found)
+      return error("--calibrate %s: the model has no input '%s'; its inputs: %s", safe(d->files[f].name, a, sizeof a),
+                   safe(d->files[f].name, b, sizeof b), safe(names, s1, sizeof s1));
   }
   d->samples = -1;
   for (int i = 0; i < mlg_model_input_count(model); i++) {
@@ -105,7 +110,7 @@ static int match_inputs(const mlg_model *model, calib_data *d) {
     if (!ok)
       return error("--calibrate %s: '%s' holds %s, but input '%s' is %s: the file must hold samples "
                    "of that shape along its first dim", safe(info.name, a, sizeof a),
-                   safe(d->files[f].path, b, sizeof b), s2, info.name, s1);
+                   safe(d->files[f].path, b, sizeof b), s2, safe(info.name, names, sizeof names), s1);
     if (t->dims[0] < info.dims[0])
       return error("--calibrate %s: '%s' holds %" PRId64 " samples, fewer than one batch of the model "
                    "(%" PRId64 "); give more samples or compile with a smaller batch (-D)",

@@ -226,7 +226,7 @@ START_TEST(test_errors) {
   snprintf(a, sizeof a, "models/lenet.mlg -D N=8 --quantize=int8 --calibrate x=TMP/ok.npy %s", w);
   expect(1, "holds 4 samples, fewer than one batch of the model (8)", a);
   snprintf(a, sizeof a, "models/lenet.mlg --quantize=int8 --calibrate y=TMP/ok.npy %s", w);
-  expect(1, "--calibrate y: the model has no input 'y'", a);
+  expect(1, "--calibrate y: the model has no input 'y'; its inputs: 'x'", a);
   snprintf(a, sizeof a, "models/lenet.mlg --quantize=int8 --calibrate x=TMP/ok.npy --calibrate x=TMP/ok.npy %s", w);
   expect(1, "--calibrate names input 'x' twice", a);
   snprintf(a, sizeof a, "models/lenet.mlg -O0 --quantize=int8 --calibrate x=TMP/ok.npy %s", w);
