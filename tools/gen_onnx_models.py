@@ -26,6 +26,8 @@ with a calibration reader of seeded inputs, activations uint8, weights int8 per 
              not read)
 Their folders also hold quantum.npy: the scale of the last quantized value (one quantum of the
 output), for the test's tolerance (tests/unit/test_onnx_models.c).
+qdq_params/model.onnx is built with onnx.helper (opset 13): QuantizeLinear and DequantizeLinear
+without a zero point (ONNX's uint8 0), and per axis along a negative axis with int8 zero points.
 unsupported/model.onnx is built with onnx.helper: a small graph with several nodes mlg cannot
 import, for the test of the one error that lists them all.
 
@@ -208,6 +210,30 @@ def quantized(out_dir, x):
     os.remove(float_path)
 
 
+def qdq_params(out_dir):
+    """The QuantizeLinear / DequantizeLinear variants quantize_static does not write."""
+    d = os.path.join(out_dir, "qdq_params")
+    os.makedirs(d, exist_ok=True)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s"], ["qu"]),
+             helper.make_node("DequantizeLinear", ["qu", "s"], ["d"]),
+             helper.make_node("QuantizeLinear", ["d", "sc", "zc"], ["qc"], axis=-2),
+             helper.make_node("DequantizeLinear", ["qc", "sc", "zc"], ["e"], axis=-2),
+             helper.make_node("Add", ["d", "e"], ["y"])]
+    inits = [onnx.numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+             onnx.numpy_helper.from_array(np.array([0.01, 0.02, 0.03], np.float32), "sc"),
+             onnx.numpy_helper.from_array(np.array([1, -2, 3], np.int8), "zc")]
+    graph = helper.make_graph(nodes, "qdq_params", [x], [y], inits)
+    path = os.path.join(d, "model.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    xv = (np.random.default_rng(1).standard_normal((2, 3, 4)) * 3).astype(np.float32)
+    ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": xv})[0]
+    np.save(os.path.join(d, "input.npy"), xv)
+    np.save(os.path.join(d, "expected.npy"), ref.astype(np.float32))
+    print(f"qdq_params: {len(nodes)} nodes")
+
+
 def unsupported(out_dir):
     """A graph whose nodes mlg cannot import for different reasons, in one model."""
     d = os.path.join(out_dir, "unsupported")
@@ -237,7 +263,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "onnx"))
     ap.add_argument("--only", nargs="+", metavar="MODEL",
-                    help="resnet mobilenet gpt2 quantized (qdq and qoperator) unsupported; default all")
+                    help="resnet mobilenet gpt2 quantized (qdq and qoperator) qdq_params unsupported; default all")
     args = ap.parse_args()
     want = lambda name: not args.only or name in args.only
     torch.manual_seed(0)
@@ -252,6 +278,8 @@ def main():
         export("gpt2", randomize(GPT2Block(), 3), inputs["gpt2"], args.out, dynamic_batch=True)
     if want("quantized") or want("qdq") or want("qoperator"):
         quantized(args.out, inputs["quantized"])
+    if want("qdq_params"):
+        qdq_params(args.out)
     if want("unsupported"):
         unsupported(args.out)
 
