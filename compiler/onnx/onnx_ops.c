@@ -1619,8 +1619,8 @@ static int qparam_check(ox_ctx *c, int i, const char *what, int64_t channels, in
 }
 
 /* A scale or zero point as qparam_check takes it, as a graph node: one value as 0-d (per
- * tensor, also when there is one channel), a float16 scale cast to float32 (exactly); known at import, a const
- * (ox_known_const_in). */
+ * tensor, also when there is one channel), a float16 scale cast to float32 (exactly); known at
+ * import, a const (ox_known_const_in). */
 static int qparam_in(ox_ctx *c, int i, const char *what, int64_t channels) {
   int64_t dims[MAXR];
   int rank = qparam_check(c, i, what, channels, dims);
@@ -1775,7 +1775,8 @@ static int qlinear_params(ox_ctx *c, int *in, int64_t channels, const char *a, c
   char name[32];
   for (int i = 1; i < 8; i++) {
     if (i == 3) continue;
-    in[i] = qparam_in(c, i, qlinear_name(i, a, b, name, sizeof name), i == 4 || i == 5 ? channels : 0);
+    int64_t per = i == 4 || i == 5 ? channels : 0;
+    in[i] = qparam_in(c, i, qlinear_name(i, a, b, name, sizeof name), per);
     if (in[i] < 0) return -1;
   }
   for (int i = 4; i <= 5; i++) {
