@@ -88,7 +88,9 @@ typedef enum kir_subgroup_builtin {
  * KIR_FEATURE_OPTIONAL are device features a kernel may use when the device reports them: such
  * a kernel carries a fallback without them (kir_kernel_set_fallback), and the runtime picks one
  * of the two at load (bundle.h mlgb_kernel.requires). New optional features (tensor-core /
- * cooperative-matrix GEMM) take the next bits and join KIR_FEATURE_OPTIONAL. */
+ * cooperative-matrix GEMM) take the next bits, join KIR_FEATURE_OPTIONAL, and get a row in
+ * compiler/bundle_emit.c's optional_features (their bundle.h mlgb_device_feature bit), a name in
+ * runtime/bundle.c and a query in each backend's device_features. */
 enum {
   KIR_FEATURE_SUBGROUP_BASIC = 1,
   KIR_FEATURE_SUBGROUP_ARITH = 2,
