@@ -200,6 +200,7 @@ typedef struct glsl_uses {
   char narrow_ld[GLSL_MAX_BUFFERS];   /* mlg_ld_NAME / mlg_st_NAME of a packed buffer */
   char narrow_st[GLSL_MAX_BUFFERS];
   int sg_basic, sg_arith;             /* subgroup builtins, reductions: #extension lines */
+  int dot[4];                         /* kir_dot_sign forms of KIR_E_DOT4X8 used */
   unsigned load_w[GLSL_MAX_BUFFERS];  /* bit w set: a width-w vector load of buffer i */
   unsigned store_w[GLSL_MAX_BUFFERS];
   const char *problem;                /* first construct GLSL cannot express, or NULL */
@@ -221,6 +222,8 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
     if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS &&
         packed(k->buffers[e->index].elem.scalar))
       u->narrow_ld[e->index] = 1;
+    if (vec && e->index >= 0 && e->index < k->n_buffers && packed(k->buffers[e->index].elem.scalar))
+      u->problem = "a vector load of 8-bit elements (OpenCL only)";
     break;
   case KIR_E_UNARY:
     if (e->op == KIR_ERF) u->erf = 1;
@@ -255,6 +258,9 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   case KIR_E_SUBGROUP:
     u->sg_basic = 1;
     break;
+  case KIR_E_DOT4X8:
+    if (e->op >= KIR_DOT_SS && e->op <= KIR_DOT_UU) u->dot[e->op] = 1;
+    break;
   case KIR_E_SUBGROUP_REDUCE:
     u->sg_basic = u->sg_arith = 1;
     break;
@@ -273,6 +279,9 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
     if (s->kind == KIR_S_STORE && s->value && s->value->type.width > 1 && s->target >= 0 &&
         s->target < GLSL_MAX_BUFFERS)
       u->store_w[s->target] |= 1u << s->value->type.width;
+    if (s->kind == KIR_S_STORE && s->value && s->value->type.width > 1 && s->target >= 0 &&
+        s->target < k->n_buffers && packed(k->buffers[s->target].elem.scalar))
+      u->problem = "a vector store of 8-bit elements (OpenCL only)";
     if (s->kind == KIR_S_STORE && s->target >= 0 && s->target < k->n_buffers &&
         s->target < GLSL_MAX_BUFFERS && packed(k->buffers[s->target].elem.scalar)) {
       u->narrow_st[s->target] = 1;
@@ -551,6 +560,36 @@ static void emit_packed_helpers(FILE *out, const kir_buffer *b, int load, int st
   }
 }
 
+/* The SPIR-V instructions of SPV_KHR_integer_dot_product, declared through
+ * GL_EXT_spirv_intrinsics (glslang has no GLSL extension of its own for them): OpSDot 4450,
+ * OpUDot 4451, OpSUDot 4452 (first operand signed, second unsigned), each with capabilities
+ * DotProductInput4x8BitPacked (6019) and DotProduct (6018) and the literal
+ * PackedVectorFormat4x8Bit (0). The us form swaps its operands into SUDot. */
+static void emit_dot_helpers(FILE *out, const glsl_uses *u) {
+  static const char *const decl =
+      "spirv_instruction(extensions = [\"SPV_KHR_integer_dot_product\"], capabilities = [6019, 6018], "
+      "id = %d) %s %s(uint mlg_a, uint mlg_b, spirv_literal uint mlg_fmt);\n";
+  if (u->dot[KIR_DOT_SS]) fprintf(out, decl, 4450, "int", "mlg_sdot");
+  if (u->dot[KIR_DOT_SU] || u->dot[KIR_DOT_US]) fprintf(out, decl, 4452, "int", "mlg_sudot");
+  if (u->dot[KIR_DOT_UU]) fprintf(out, decl, 4451, "uint", "mlg_udot");
+}
+
+static void gl_dot4x8(kir_printer *p, const kir_expr *e) {
+  int swap = e->op == KIR_DOT_US;
+  fputs(e->op == KIR_DOT_SS ? "mlg_sdot(" : e->op == KIR_DOT_UU ? "int(mlg_udot(" : "mlg_sudot(", p->out);
+  kir_print_expr(p, swap ? e->b : e->a);
+  fputs(", ", p->out);
+  kir_print_expr(p, swap ? e->a : e->b);
+  fputs(e->op == KIR_DOT_UU ? ", 0))" : ", 0)", p->out);
+}
+
+/* One word of the packed buffer: the index is a multiple of 4 (kir_load_packed). */
+static void gl_load_packed(kir_printer *p, const kir_expr *e) {
+  fprintf(p->out, "%s[(", p->k->buffers[e->index].name);
+  gl_offset_index(p, e->index, e->a);
+  fputs(") >> 2u]", p->out);
+}
+
 static void gl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
@@ -561,6 +600,8 @@ static void gl_kernel_begin(kir_printer *p) {
   fprintf(out, "// kernel %s\n#version 450\n", k->name);
   if (u.sg_basic) fputs("#extension GL_KHR_shader_subgroup_basic : require\n", out);
   if (u.sg_arith) fputs("#extension GL_KHR_shader_subgroup_arithmetic : require\n", out);
+  int any_dot = u.dot[0] || u.dot[1] || u.dot[2] || u.dot[3];
+  if (any_dot) fputs("#extension GL_EXT_spirv_intrinsics : require\n", out);
   fprintf(out, "layout(local_size_x = %d, local_size_y = %d, local_size_z = %d) in;\n",
           k->local_size[0], k->local_size[1], k->local_size[2]);
   if (k->n_buffers) fputc('\n', out);
@@ -588,7 +629,8 @@ static void gl_kernel_begin(kir_printer *p) {
   int any_helper = u.erf || u.tanh || trig || u.pow || u.fmod || u.fmin || u.fmax;
   for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
     any_helper |= u.load_w[i] || u.store_w[i] || u.narrow_ld[i] || u.narrow_st[i];
-  if (any_helper) fputc('\n', out);
+  if (any_helper || any_dot) fputc('\n', out);
+  emit_dot_helpers(out, &u);
   if (u.erf) emit_erf(out);
   if (u.tanh) emit_tanh(out);
   if (trig) emit_trig(out);
@@ -645,6 +687,7 @@ static const kir_dialect glsl_dialect = {
   .swizzle_prefix = "",
   .swizzle_lanes = "xyzw",
   .subgroup = gl_subgroup,
+  .dot4x8 = gl_dot4x8, .load_packed = gl_load_packed,
   .unroll = gl_unroll,
   .kernel_begin = gl_kernel_begin, .kernel_end = gl_kernel_end,
 };

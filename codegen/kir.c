@@ -540,8 +540,9 @@ kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index) {
 
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width) {
   if (!b || bad(b, index)) return NULL;
+  kir_scalar st = buffer >= 0 && buffer < b->k->n_buffers ? b->k->buffers[buffer].elem.scalar : KIR_F32;
   if (buffer < 0 || buffer >= b->k->n_buffers || width < 1 ||
-      (width > 1 && kir_storage_bytes(b->k->buffers[buffer].elem.scalar) != 4)) {
+      (width > 1 && kir_storage_bytes(st) != 4 && st != KIR_I8 && st != KIR_U8)) {
     b->failed = 1;
     return NULL;
   }
@@ -706,6 +707,51 @@ kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]) {
   return e;
 }
 
+kir_expr *kir_dot4x8(kir_builder *b, kir_dot_sign sign, kir_expr *a, kir_expr *c) {
+  if (bad(b, a) || bad(b, c)) return NULL;
+  if (sign < KIR_DOT_SS || sign > KIR_DOT_UU || a->type.width != 1 || c->type.width != 1 ||
+      a->type.scalar != KIR_U32 || c->type.scalar != KIR_U32) {
+    b->failed = 1;
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_DOT4X8, kir_t(KIR_I32));
+  if (!e) return NULL;
+  e->op = (int)sign;
+  e->a = a;
+  e->b = c;
+  b->k->features |= KIR_FEATURE_INT_DOT;
+  return e;
+}
+
+kir_expr *kir_load_packed(kir_builder *b, int buffer, kir_expr *index) {
+  if (!b || bad(b, index)) return NULL;
+  if (buffer < 0 || buffer >= b->k->n_buffers ||
+      (b->k->buffers[buffer].elem.scalar != KIR_I8 && b->k->buffers[buffer].elem.scalar != KIR_U8)) {
+    b->failed = 1;
+    return NULL;
+  }
+  kir_expr *e = new_expr(b, KIR_E_LOAD_PACKED, kir_t(KIR_U32));
+  if (e) {
+    e->index = buffer;
+    e->a = index;
+  }
+  return e;
+}
+
+int kir_kernel_set_fallback(kir_kernel *k, kir_kernel *fallback) {
+  if (!k || !fallback || k == fallback || k->n_buffers != fallback->n_buffers) return -1;
+  unsigned need = k->features & KIR_FEATURE_OPTIONAL, fneed = fallback->features & KIR_FEATURE_OPTIONAL;
+  if ((fneed & ~need) || fneed == need) return -1;
+  for (int i = 0; i < k->n_buffers; i++) {
+    const kir_buffer *x = &k->buffers[i], *y = &fallback->buffers[i];
+    if (strcmp(x->name, y->name) != 0 || x->elem.scalar != y->elem.scalar || x->elem.width != y->elem.width ||
+        x->access != y->access)
+      return -1;
+  }
+  k->fallback = fallback;
+  return 0;
+}
+
 kir_expr *kir_subgroup(kir_builder *b, kir_subgroup_builtin which) {
   if (which < KIR_SG_SIZE || which > KIR_SG_COUNT) {
     if (b) b->failed = 1;
@@ -862,7 +908,9 @@ void kir_store(kir_builder *b, int buffer, kir_expr *index, kir_expr *value) {
     return;
   }
   kir_scalar elem = b->k->buffers[buffer].elem.scalar;
-  if (value->type.width > 1 && kir_storage_bytes(elem) != 4) {
+  int bytes8 = elem == KIR_I8 || elem == KIR_U8;
+  if (value->type.width > 1 && ((kir_storage_bytes(elem) != 4 && !bytes8) ||
+                                (bytes8 && value->type.scalar != KIR_I32))) {
     b->failed = 1;
     return;
   }

@@ -67,8 +67,14 @@ typedef enum kir_expr_kind {
   KIR_E_SWIZZLE,   /* lanes index .. index + type.width − 1 of the vector a */
   KIR_E_SUBGROUP,  /* subgroup builtin `index` (kir_subgroup_builtin), I32 — Vulkan only */
   KIR_E_SUBGROUP_REDUCE, /* op (KIR_ADD/MUL/MIN/MAX) of scalar a over the subgroup — Vulkan only */
-  KIR_E_BITCAST    /* a's bits read as type (F32 <-> I32/U32, same width): as_float / intBitsToFloat */
+  KIR_E_BITCAST,   /* a's bits read as type (F32 <-> I32/U32, same width): as_float / intBitsToFloat */
+  KIR_E_DOT4X8,    /* op = kir_dot_sign: Σ of the four byte products of U32 words a and b, I32 */
+  KIR_E_LOAD_PACKED /* index = buffer (I8 or U8), a = element index: elements a .. a+3 as one U32 */
 } kir_expr_kind;
+
+/* The signedness of the two operands of a packed 4×8-bit dot product (kir_dot4x8): the first
+ * letter is the first operand's (S: each byte is an i8, U: a u8). */
+typedef enum kir_dot_sign { KIR_DOT_SS, KIR_DOT_SU, KIR_DOT_US, KIR_DOT_UU } kir_dot_sign;
 
 /* Subgroup builtins (GLSL gl_SubgroupSize, gl_SubgroupID, gl_SubgroupInvocationID,
  * gl_NumSubgroups). The size is the device's; the last subgroup of a work-group whose size is
@@ -77,8 +83,22 @@ typedef enum kir_subgroup_builtin {
   KIR_SG_SIZE, KIR_SG_ID, KIR_SG_INVOCATION, KIR_SG_COUNT
 } kir_subgroup_builtin;
 
-/* kir_kernel.features: what a kernel needs beyond core OpenCL C 1.2 / Vulkan 1.1 compute. */
-enum { KIR_FEATURE_SUBGROUP_BASIC = 1, KIR_FEATURE_SUBGROUP_ARITH = 2 };
+/* kir_kernel.features: what a kernel needs beyond core OpenCL C 1.2 / Vulkan 1.1 compute.
+ * The subgroup bits are required of the whole bundle (Vulkan only). The bits of
+ * KIR_FEATURE_OPTIONAL are device features a kernel may use when the device reports them: such
+ * a kernel carries a fallback without them (kir_kernel_set_fallback), and the runtime picks one
+ * of the two at load (bundle.h mlgb_kernel.requires). New optional features (tensor-core /
+ * cooperative-matrix GEMM) take the next bits, join KIR_FEATURE_OPTIONAL, and get a row in
+ * compiler/bundle_emit.c's optional_features (their bundle.h mlgb_device_feature bit), a name in
+ * runtime/bundle.c and a query in each backend's device_features. */
+enum {
+  KIR_FEATURE_SUBGROUP_BASIC = 1,
+  KIR_FEATURE_SUBGROUP_ARITH = 2,
+  /* the packed 4×8-bit integer dot product (kir_dot4x8): OpenCL cl_khr_integer_dot_product,
+   * Vulkan VK_KHR_shader_integer_dot_product (SPV_KHR_integer_dot_product) */
+  KIR_FEATURE_INT_DOT = 4
+};
+#define KIR_FEATURE_OPTIONAL ((unsigned)KIR_FEATURE_INT_DOT)
 
 typedef struct kir_expr kir_expr;
 struct kir_expr {
@@ -152,6 +172,9 @@ typedef struct kir_kernel {
   int n_body;
   kir_stmt **body;
   unsigned features; /* KIR_FEATURE_* bits, set by the constructors that need them */
+  /* The kernel to run instead on a device without one of this kernel's optional features
+   * (features & KIR_FEATURE_OPTIONAL), or NULL: set by kir_kernel_set_fallback. */
+  struct kir_kernel *fallback;
 } kir_kernel;
 
 typedef struct kir_module kir_module; /* owns an arena and the list of kernels */
@@ -184,10 +207,16 @@ int         kir_module_remove(kir_module *m, const kir_kernel *k);
  * names unique in the module. */
 int         kir_kernel_rename(kir_module *m, kir_kernel *k, const char *name);
 
+/* Makes `fallback` the kernel a device without one of k's optional features runs instead of
+ * k (a kernel variant). The two must take the same buffers (names, types, access) and the same
+ * work-groups (the launch is shared), and the fallback must need strictly fewer optional
+ * features (so a chain of fallbacks ends). Returns 0, or -1 when they do not fit (nothing set). */
+int         kir_kernel_set_fallback(kir_kernel *k, kir_kernel *fallback);
+
 /* ---- comparing kernels (kir_compare.c) ----
  * Two kernels are equal when everything a printer prints but the kernel's own name is the same:
  * work-group size, features, buffers, locals and variables (names and types) and the statement
- * tree. Equal kernels have equal hashes. */
+ * tree, and their fallbacks (both none, or equal kernels). Equal kernels have equal hashes. */
 int      kir_kernel_equal(const kir_kernel *a, const kir_kernel *b);
 uint64_t kir_kernel_hash(const kir_kernel *k);
 
@@ -234,7 +263,8 @@ kir_expr *kir_group_id(kir_builder *b, int dim);
 kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index);
 /* A vector of `width` consecutive elements starting at element `index` (OpenCL vloadN). A store
  * whose value has width > 1 writes that many consecutive elements (vstoreN). Both need a
- * buffer of 4-byte elements. */
+ * buffer of 4-byte elements, or of I8/U8 ones (OpenCL only: loaded as an I32 vector,
+ * `convert_intN(vloadN(...))`, an I32 vector stored keeping each lane's low 8 bits). */
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width);
 kir_expr *kir_local_load(kir_builder *b, int local, kir_expr *index);
 kir_expr *kir_un(kir_builder *b, kir_unop op, kir_expr *a);
@@ -254,6 +284,17 @@ kir_expr *kir_swizzle(kir_builder *b, kir_expr *v, int start, int width);
 /* The vector (parts[0], ..., parts[width - 1]) of `width` 2 or 4 scalars of one type: OpenCL
  * `(float4)(a, b, c, d)`, GLSL `vec4(a, b, c, d)`. Width 1 returns parts[0]. */
 kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]);
+/* The packed 4×8-bit dot product of U32 words a and c with i32 result: Σ_{j<4} byte_j(a) ·
+ * byte_j(c), each byte read as i8 or u8 as `sign` says (byte 0 is the low one). OpenCL
+ * dot_4x8packed_{ss,su,us}_int / (int)dot_4x8packed_uu_uint (cl_khr_integer_dot_product);
+ * GLSL OpSDot / OpSUDot / OpUDot with PackedVectorFormat4x8Bit through GL_EXT_spirv_intrinsics
+ * (SPV_KHR_integer_dot_product). Sets KIR_FEATURE_INT_DOT: give the kernel a fallback
+ * (templates compute the same sum from the bytes, kt_dot4x8). */
+kir_expr *kir_dot4x8(kir_builder *b, kir_dot_sign sign, kir_expr *a, kir_expr *c);
+/* Elements index .. index+3 of an I8 or U8 buffer as one U32 word, element `index` in the low
+ * byte. index must be a multiple of 4 (the buffer's offset is: tensors are 4-byte aligned):
+ * GLSL reads one word of the packed buffer. OpenCL `as_uint(vload4(0, NAME + NAME_off + i))`. */
+kir_expr *kir_load_packed(kir_builder *b, int buffer, kir_expr *index);
 /* Subgroup operations (Vulkan only: the OpenCL printer refuses a kernel that uses them, see
  * kir_opencl_check). A subgroup builtin as I32; and op (KIR_ADD, KIR_MUL, KIR_MIN or KIR_MAX) of the
  * scalar F32 or I32 `value` over the active invocations of the subgroup, the result in each —

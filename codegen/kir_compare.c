@@ -2,7 +2,8 @@
  * lowering keeps one copy of kernels that several launches share (see kir.h).
  *
  * Both walk the same fields in the same order: work-group size, features, buffers, locals and
- * variables (names and types), then the statement tree with its expressions. Everything a
+ * variables (names and types), then the statement tree with its expressions, and the fallback
+ * kernel of a variant. Everything a
  * printer prints but the kernel's own name takes part, so equal kernels print the same text
  * under the same name. */
 #include <string.h>
@@ -76,7 +77,9 @@ uint64_t kir_kernel_hash(const kir_kernel *k) {
     h = mix_int(mix_type(mix_str(h, k->locals[i].name), k->locals[i].elem), k->locals[i].count);
   h = mix_int(h, k->n_vars);
   for (int i = 0; i < k->n_vars; i++) h = mix_type(mix_str(h, k->vars[i].name), k->vars[i].type);
-  return hash_stmts(h, k->body, k->n_body);
+  h = hash_stmts(h, k->body, k->n_body);
+  /* a variant's fallback is part of what runs the launch */
+  return k->fallback ? mix_int(h, (int64_t)kir_kernel_hash(k->fallback)) : mix_int(h, -1);
 }
 
 /* ---- equality ---- */
@@ -125,5 +128,7 @@ int kir_kernel_equal(const kir_kernel *a, const kir_kernel *b) {
       return 0;
   for (int i = 0; i < a->n_vars; i++)
     if (!str_eq(a->vars[i].name, b->vars[i].name) || !type_eq(a->vars[i].type, b->vars[i].type)) return 0;
+  if (!a->fallback != !b->fallback) return 0;
+  if (a->fallback && !kir_kernel_equal(a->fallback, b->fallback)) return 0;
   return stmts_eq(a->body, a->n_body, b->body, b->n_body);
 }

@@ -279,6 +279,30 @@ static int eval(const kir_expr *e, const kir_eval_env *env, kir_value *out, int 
     }
     return 0;
   }
+  case KIR_E_DOT4X8: {
+    if (eval(e->a, env, &a, depth + 1) != 0 || eval(e->b, env, &b, depth + 1) != 0) return -1;
+    uint32_t x = kir_value_convert(a, KIR_U32).u, y = kir_value_convert(b, KIR_U32).u;
+    int sx = e->op == KIR_DOT_SS || e->op == KIR_DOT_SU, sy = e->op == KIR_DOT_SS || e->op == KIR_DOT_US;
+    int32_t sum = 0;
+    for (int j = 0; j < 4; j++) {
+      int32_t bx = (int32_t)((x >> (8 * j)) & 0xFFu), by = (int32_t)((y >> (8 * j)) & 0xFFu);
+      if (sx && bx > 127) bx -= 256;
+      if (sy && by > 127) by -= 256;
+      sum += bx * by; /* |sum| <= 4 · 255 · 255: no overflow */
+    }
+    *out = kir_value_i32(sum);
+    return 0;
+  }
+  case KIR_E_LOAD_PACKED: {
+    if (!env || !env->load || eval_index(e->a, env, &index, depth + 1) != 0) return -1;
+    uint32_t word = 0;
+    for (int j = 0; j < 4; j++) {
+      if (env->load(env->user, e->index, index + j, &a) != 0) return -1;
+      word |= ((uint32_t)kir_value_convert(a, KIR_I32).i & 0xFFu) << (8 * j);
+    }
+    *out = kir_value_u32(word);
+    return 0;
+  }
   case KIR_E_COMPONENT: /* vectors are not evaluated on the host */
   case KIR_E_VECTOR:
   case KIR_E_SWIZZLE:

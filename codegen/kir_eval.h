@@ -5,6 +5,8 @@
  * `scalar` hook) on compile-time values, so a folded constant equals what the kernel computes
  * (up to the libm vs OpenCL-builtin ulp differences).
  *
+ * A packed dot product (KIR_E_DOT4X8) is evaluated as its definition; a packed load is four
+ * loads of the callback, each element's low byte.
  * Leaves take their values from an environment: variables by id, buffer and local-array loads
  * through callbacks, work-item ids from arrays. Vector expressions (width > 1) are not
  * evaluated. Where C leaves a result undefined, the evaluator picks one and says so:

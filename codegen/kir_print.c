@@ -181,6 +181,12 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
   case KIR_E_SUBGROUP_REDUCE:
     if (d->subgroup) d->subgroup(p, e);
     break;
+  case KIR_E_DOT4X8:
+    d->dot4x8(p, e);
+    break;
+  case KIR_E_LOAD_PACKED:
+    d->load_packed(p, e);
+    break;
   }
 }
 

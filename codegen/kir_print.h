@@ -44,6 +44,9 @@ typedef struct kir_dialect {
   /* A subgroup builtin or reduction (KIR_E_SUBGROUP, KIR_E_SUBGROUP_REDUCE); NULL in a dialect
    * without them, whose check refuses such kernels before printing. */
   void (*subgroup)(kir_printer *p, const kir_expr *e);
+  /* A packed 4×8-bit dot product (KIR_E_DOT4X8) and a packed load (KIR_E_LOAD_PACKED). */
+  void (*dot4x8)(kir_printer *p, const kir_expr *e);
+  void (*load_packed)(kir_printer *p, const kir_expr *e);
   /* Unroll hint line before a loop (may print nothing). */
   void (*unroll)(kir_printer *p, int unroll);
   /* The kernel frame: everything before the body statements and after them. */

@@ -61,6 +61,12 @@ static void cl_load(kir_printer *p, const kir_expr *e) {
     fprintf(p->out, ", %s)", name);
     return;
   }
+  if ((st == KIR_I8 || st == KIR_U8) && e->type.width > 1) {
+    fprintf(p->out, "convert_int%d(vload%d(0, %s + ", e->type.width, e->type.width, name);
+    cl_offset_index(p, name, e->a);
+    fputs("))", p->out);
+    return;
+  }
   if (st == KIR_BOOL || st == KIR_I8 || st == KIR_U8) {
     fprintf(p->out, st == KIR_BOOL ? "(%s[" : "convert_int(%s[", name);
     cl_offset_index(p, name, e->a);
@@ -87,6 +93,15 @@ static void cl_store(kir_printer *p, const kir_stmt *s) {
     fputs(", ", p->out);
     cl_offset_index(p, name, s->index);
     fprintf(p->out, ", %s);\n", name);
+    return;
+  }
+  if (s->value->type.width > 1 && (st == KIR_I8 || st == KIR_U8)) {
+    fprintf(p->out, "vstore%d(convert_%s%d(", s->value->type.width, st == KIR_I8 ? "char" : "uchar",
+            s->value->type.width);
+    kir_print_expr(p, s->value);
+    fprintf(p->out, "), 0, %s + ", name);
+    cl_offset_index(p, name, s->index);
+    fputs(");\n", p->out);
     return;
   }
   if (s->value->type.width > 1) {
@@ -135,6 +150,26 @@ static void cl_bitcast(kir_printer *p, kir_type t, const kir_expr *a) {
   fputc(')', p->out);
 }
 
+/* cl_khr_integer_dot_product's packed forms (the device reports the extension: the runtime
+ * builds this kernel only then). */
+static void cl_dot4x8(kir_printer *p, const kir_expr *e) {
+  static const char *const fn[] = {[KIR_DOT_SS] = "dot_4x8packed_ss_int", [KIR_DOT_SU] = "dot_4x8packed_su_int",
+                                   [KIR_DOT_US] = "dot_4x8packed_us_int", [KIR_DOT_UU] = "dot_4x8packed_uu_uint"};
+  if (e->op == KIR_DOT_UU) fputs("(int)", p->out);
+  fprintf(p->out, "%s(", fn[e->op]);
+  kir_print_expr(p, e->a);
+  fputs(", ", p->out);
+  kir_print_expr(p, e->b);
+  fputc(')', p->out);
+}
+
+static void cl_load_packed(kir_printer *p, const kir_expr *e) {
+  const char *name = p->k->buffers[e->index].name;
+  fprintf(p->out, "as_uint(vload4(0, %s + ", name);
+  cl_offset_index(p, name, e->a);
+  fputs("))", p->out);
+}
+
 static void cl_unroll(kir_printer *p, int unroll) {
   kir_print_indent(p);
   if (unroll < 0)
@@ -147,6 +182,8 @@ static void cl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
   char buf[32];
+  /* The extension's builtins need no pragma in OpenCL C 3.0; a 1.2 compiler may want it. */
+  if (k->features & KIR_FEATURE_INT_DOT) fputs("#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable\n", out);
   fprintf(out, "__kernel __attribute__((reqd_work_group_size(%d, %d, %d)))\nvoid %s(",
           k->local_size[0], k->local_size[1], k->local_size[2], k->name);
   if (k->n_buffers == 0) fputs("void", out);
@@ -182,6 +219,7 @@ static const kir_dialect opencl_dialect = {
   .vector_ctor_is_cast = 1,
   .swizzle_prefix = "s",
   .swizzle_lanes = "0123456789abcdef",
+  .dot4x8 = cl_dot4x8, .load_packed = cl_load_packed,
   .unroll = cl_unroll,
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,
 };

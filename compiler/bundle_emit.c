@@ -52,6 +52,16 @@ static int role_of(const mlg_graph *g, int t, int is_output) {
   }
 }
 
+/* The optional kernel features (kir.h KIR_FEATURE_OPTIONAL) as the device features the bundle's
+ * kernel table records (bundle.h mlgb_device_feature): one row per feature. */
+static const struct {
+  unsigned kir;
+  uint32_t device;
+} optional_features[] = {
+  {KIR_FEATURE_INT_DOT, MLGB_DEVICE_INT_DOT},
+};
+_Static_assert(KIR_FEATURE_OPTIONAL == KIR_FEATURE_INT_DOT, "a new optional kir feature needs its row above");
+
 int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data, size_t *out_size) {
   const mlg_graph *g = in->graph;
   const mlg_lowered *lw = in->lowered;
@@ -119,9 +129,11 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
       bt->rank = (uint32_t)ty->rank;
       for (int d = 0; d < ty->rank; d++) bt->dims[d] = ty->dims[d];
     } else {
-      bt->dtype = MLGB_F32;
+      /* a temporary: elements of the dtype its kernels address it in */
+      mlg_ir_dtype dt = t >= g->n_nodes && lw->temp_dtype ? (mlg_ir_dtype)lw->temp_dtype[t - g->n_nodes] : MLG_F32;
+      bt->dtype = (uint32_t)dt;
       bt->rank = 1;
-      bt->dims[0] = p->size / 4;
+      bt->dims[0] = p->size / mlg_dtype_size(dt);
     }
   }
 
@@ -152,6 +164,17 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     /* What the device must offer: the runtime refuses a device without it at load. */
     if (kk->features & (KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH))
       b.required_features |= MLGB_FEATURE_SUBGROUP_ARITH;
+    /* A variant: what it needs of the device, and the kernel to run without it. */
+    for (size_t f = 0; f < sizeof optional_features / sizeof optional_features[0]; f++)
+      if (kk->features & optional_features[f].kir) bk->requires |= optional_features[f].device;
+    if (kk->fallback) {
+      int fb = mlg_code_module_of(in->code, lw, kk->fallback);
+      if (fb < 0) {
+        mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: the fallback of kernel %s has no module", kk->name);
+        goto done;
+      }
+      bk->fallback = (uint32_t)fb + 1;
+    }
   }
   b.n_dispatches = (uint32_t)lw->n_launches;
   for (int l = 0; l < lw->n_launches; l++) {

@@ -52,6 +52,13 @@ static int name_in_use(const lower_state *st, const char *name) {
 static kir_kernel *keep_kernel(lower_state *st, kir_kernel *kernel) {
   for (int i = 0; i < st->n_kept; i++)
     if (st->kept[i] == kernel) return kernel;
+  /* A variant's fallback is kept first (deduplicated like any kernel), so the kept variant
+   * points at the kept copy. */
+  if (kernel->fallback) {
+    kir_kernel *fb = keep_kernel(st, kernel->fallback);
+    if (!fb) return NULL;
+    kernel->fallback = fb;
+  }
   uint64_t h = kir_kernel_hash(kernel);
   for (int i = 0; i < st->n_kept; i++)
     if (st->kept_hash[i] == h && kir_kernel_equal(st->kept[i], kernel)) {
@@ -141,12 +148,22 @@ static int ctx_temp(mlg_lower_ctx *ctx, int64_t bytes) {
     int64_t *tb = realloc(lw->temp_bytes, (size_t)(cap - n_nodes + 1) * sizeof(int64_t));
     if (!tb) return -1;
     lw->temp_bytes = tb;
+    int *td = realloc(lw->temp_dtype, (size_t)(cap - n_nodes + 1) * sizeof(int));
+    if (!td) return -1;
+    lw->temp_dtype = td;
     st->cap_tensors = cap;
   }
   int id = lw->n_tensors++;
   lw->alias_of[id] = -1;
   lw->temp_bytes[id - n_nodes] = bytes;
+  lw->temp_dtype[id - n_nodes] = MLG_F32;
   return id;
+}
+
+static void ctx_temp_dtype(mlg_lower_ctx *ctx, int tensor, mlg_ir_dtype dtype) {
+  mlg_lowered *lw = ctx->out;
+  int n_nodes = ctx->graph->n_nodes;
+  if (tensor >= n_nodes && tensor < lw->n_tensors) lw->temp_dtype[tensor - n_nodes] = (int)dtype;
 }
 
 static void ctx_alias(mlg_lower_ctx *ctx, int node, int of) {
@@ -162,6 +179,7 @@ void mlg_lowered_free(mlg_lowered *lw) {
   free(lw->launches);
   free(lw->alias_of);
   free(lw->temp_bytes);
+  free(lw->temp_dtype);
   free(lw->output_tensor);
   free(lw->launch_node);
   kir_module_free(lw->module);
@@ -301,10 +319,11 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
     lw->module = kir_module_new();
     lw->alias_of = malloc((size_t)st.cap_tensors * sizeof(int));
     lw->temp_bytes = malloc(17 * sizeof(int64_t));
+    lw->temp_dtype = malloc(17 * sizeof(int));
     lw->output_tensor = malloc((size_t)(graph->n_outputs + 1) * sizeof(int));
   }
   if (lw && lw->module) kir_module_set_ir_math(lw->module, hints && hints->device_class == KT_DEVICE_CPU);
-  if (!lw || !lw->module || !lw->alias_of || !lw->temp_bytes || !lw->output_tensor) {
+  if (!lw || !lw->module || !lw->alias_of || !lw->temp_bytes || !lw->temp_dtype || !lw->output_tensor) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while lowering");
     mlg_lowered_free(lw);
     return NULL;
@@ -327,7 +346,7 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
     st.update_write[u] = st.update_last_read[u] = -1;
   }
   st.ctx = (mlg_lower_ctx){.graph = graph, .out = lw, .diag = diag, .launch = ctx_launch,
-                           .temp = ctx_temp, .alias = ctx_alias,
+                           .temp = ctx_temp, .temp_dtype = ctx_temp_dtype, .alias = ctx_alias,
                            .fusion = fusion};
   if (hints) {
     st.ctx.target = hints->target;

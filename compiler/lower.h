@@ -45,6 +45,8 @@ typedef struct mlg_lowered {
   int n_tensors;          /* graph nodes + temporaries */
   int *alias_of;          /* per tensor: the tensor whose bytes it shares (views), or -1 */
   int64_t *temp_bytes;    /* per tensor id >= n_nodes: size in bytes (index id - n_nodes) */
+  int *temp_dtype;        /* per tensor id >= n_nodes: its mlg_ir_dtype (MLG_F32 unless a hook
+                             said otherwise: kernels address it in elements of that size) */
   int n_outputs;          /* = graph->n_outputs */
   int *output_tensor;     /* per graph output: the tensor holding it — the output node itself,
                              or a temporary copy when the output is an input, param or const */
@@ -64,8 +66,10 @@ typedef struct mlg_lower_ctx {
    * resolved through alias_of). Returns 0 or -1 (allocation, or an arg that is no tensor). */
   int (*launch)(struct mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, int n_args,
                 int64_t gx, int64_t gy, int64_t gz);
-  /* Adds a temporary tensor of `bytes`; returns its id or -1. */
+  /* Adds a temporary tensor of `bytes`; returns its id or -1. Its elements are f32 unless
+   * temp_dtype says otherwise (before any launch binds it). */
   int (*temp)(struct mlg_lower_ctx *ctx, int64_t bytes);
+  void (*temp_dtype)(struct mlg_lower_ctx *ctx, int tensor, mlg_ir_dtype dtype);
   /* Declares node `node` a view of tensor `of` (no launch); alias_of[node] is set to the
    * root owner of `of`, never to another view. */
   void (*alias)(struct mlg_lower_ctx *ctx, int node, int of);

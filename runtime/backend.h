@@ -100,6 +100,10 @@ typedef struct mlg_backend {
    * that belongs to another program).
    * Allocates nothing. */
   mlg_status (*profile)(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
+  /* Optional (NULL: none). The optional features the device offers (bundle.h
+   * mlgb_device_feature bits, as device_create found them): the loader runs each kernel variant
+   * whose requirements they meet, else its fallback (model.c). */
+  uint32_t (*device_features)(const mlg_backend_device *device);
 } mlg_backend;
 
 extern const mlg_backend mlg_opencl_backend;

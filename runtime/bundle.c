@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- on-disk constants (version 5) ---- */
+/* ---- on-disk constants (version 6) ---- */
 
 enum {
   HDR_FIXED = 48,            /* magic .. required features, before the section table */
@@ -26,7 +26,7 @@ enum {
   WEIGHTS_ALIGN = 64,
   TENSOR_REC = 104,
   MODULE_REC = 24,
-  KERNEL_REC = 32,
+  KERNEL_REC = 40,
   ARG_REC = 4,
   DISPATCH_REC = 56,
   PLAN_REC = 8 + 8 * MLGB_N_REGIONS, /* 48 */
@@ -273,6 +273,62 @@ static int check_kernel(const mlgb_bundle *b, uint32_t i, const char *what, char
   if (k->n_params > MAX_PARAMS)
     return mlg_errorf(err, err_size, "%s: kernel %u %s has %u buffer parameters (at most %d)", what, i, name,
                 k->n_params, MAX_PARAMS);
+  if (k->requires & ~MLGB_KNOWN_DEVICE_FEATURES)
+    return mlg_errorf(err, err_size, "%s: kernel %u %s requires unknown device features 0x%x; recompile with "
+                "this mlgc", what, i, name, k->requires & ~MLGB_KNOWN_DEVICE_FEATURES);
+  if (k->fallback == 0) return 0;
+  uint32_t fb = k->fallback - 1;
+  if (fb >= b->n_kernels)
+    return mlg_errorf(err, err_size, "%s: kernel %u %s falls back to kernel %u, bundle has %u", what, i, name,
+                fb, b->n_kernels);
+  /* Strictly fewer requirements: every chain ends, and no kernel is its own fallback. */
+  const mlgb_kernel *f = &b->kernels[fb];
+  if ((f->requires & ~k->requires) || f->requires == k->requires)
+    return mlg_errorf(err, err_size, "%s: kernel %u %s falls back to kernel %u, which does not require strictly "
+                "fewer device features (0x%x vs 0x%x)", what, i, name, fb, f->requires, k->requires);
+  if (f->n_params != k->n_params || memcmp(f->local_size, k->local_size, sizeof f->local_size) != 0)
+    return mlg_errorf(err, err_size, "%s: kernel %u %s and its fallback kernel %u differ in buffer parameters or "
+                "local size (a dispatch runs either)", what, i, name, fb);
+  return 0;
+}
+
+uint32_t mlgb_choose_kernel(const mlgb_bundle *b, uint32_t k, uint32_t device_features) {
+  /* Each step strictly shrinks `requires` (bundle_validate): at most 33 steps. */
+  while (k < b->n_kernels && (b->kernels[k].requires & ~device_features)) k = b->kernels[k].fallback - 1;
+  return k < b->n_kernels ? k : UINT32_MAX;
+}
+
+static const struct { uint32_t bit; const char *name; } device_feature_names[] = {
+  {MLGB_DEVICE_INT_DOT, "intdot"},
+};
+
+const char *mlgb_device_feature_names(uint32_t features, char *buf, size_t size) {
+  size_t at = 0;
+  if (size) buf[0] = '\0';
+  for (size_t i = 0; i < sizeof device_feature_names / sizeof device_feature_names[0]; i++)
+    if ((features & device_feature_names[i].bit) && at < size) {
+      int n = snprintf(buf + at, size - at, "%s%s", at ? "," : "", device_feature_names[i].name);
+      at += n > 0 ? (size_t)n : 0;
+    }
+  return buf;
+}
+
+uint32_t mlgb_device_feature_by_name(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof device_feature_names / sizeof device_feature_names[0]; i++)
+    if (strlen(device_feature_names[i].name) == len && memcmp(device_feature_names[i].name, name, len) == 0)
+      return device_feature_names[i].bit;
+  return 0;
+}
+
+int mlgb_kernel_used(const mlgb_bundle *b, uint32_t k) {
+  for (uint32_t i = 0; i < b->n_dispatches; i++)
+    if (b->dispatches[i].kernel == k) return 1;
+  return 0;
+}
+
+int mlgb_module_used(const mlgb_bundle *b, uint32_t module) {
+  for (uint32_t i = 0; i < b->n_dispatches; i++)
+    if (b->dispatches[i].kernel < b->n_kernels && b->kernels[b->dispatches[i].kernel].module == module) return 1;
   return 0;
 }
 
@@ -516,7 +572,7 @@ static int read_header(reader *r, mlgb_bundle *b) {
   b->has_params = (flags & FLAG_HAS_PARAMS) != 0;
   uint32_t hdr_size = get_u32(p + 32), n_sections = get_u32(p + 36);
   if (hdr_size != HDR_SIZE || n_sections != N_SECTIONS)
-    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 5 has %d with %d)",
+    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 6 has %d with %d)",
                 hdr_size, n_sections, HDR_SIZE, N_SECTIONS);
   b->required_features = get_u64(p + OFF_FEATURES); /* checked with the tables (bundle_validate) */
 
@@ -643,7 +699,9 @@ static int read_tables(reader *r, mlgb_bundle *b) {
     k->module = get_u32(e + 8);
     for (int d = 0; d < 3; d++) k->local_size[d] = get_u32(e + 12 + 4 * d);
     k->n_params = get_u32(e + 24);
-    if (get_u32(e + 28) != 0) return mlg_errorf(err, es, "bundle corrupt: kernel %u reserved field is not 0", i);
+    k->requires = get_u32(e + 28); /* requires and fallback: checked with the tables (bundle_validate) */
+    k->fallback = get_u32(e + 32);
+    if (get_u32(e + 36) != 0) return mlg_errorf(err, es, "bundle corrupt: kernel %u reserved field is not 0", i);
   }
 
   const section *args = &r->sec[SEC_ARGS];
@@ -844,6 +902,8 @@ int mlgb_write(const mlgb_bundle *b, uint8_t **out_data, size_t *out_size, char 
     put_u32(e + 8, k->module);
     for (int d = 0; d < 3; d++) put_u32(e + 12 + 4 * d, k->local_size[d]);
     put_u32(e + 24, k->n_params);
+    put_u32(e + 28, k->requires);
+    put_u32(e + 32, k->fallback);
   }
   uint64_t arg_pos = 0;
   for (uint32_t i = 0; i < b->n_dispatches; i++) {

@@ -3,7 +3,8 @@
  *
  * Shared by the compiler (which fills a mlgb_bundle and writes it) and the runtime (which
  * reads one). Depends on nothing but libc.
- * Thread safety: a mlgb_bundle is immutable once read; functions are reentrant. */
+ * Thread safety: a mlgb_bundle is immutable once read (the runtime points dispatches at the
+ * kernel variants it chose, once, before any other use: model.c); functions are reentrant. */
 #ifndef MLG_BUNDLE_H
 #define MLG_BUNDLE_H
 
@@ -11,7 +12,7 @@
 #include <stdint.h>
 
 #define MLGB_MAGIC "MLGB"
-#define MLGB_VERSION 5
+#define MLGB_VERSION 6
 #define MLGB_MAX_RANK 8
 
 typedef enum mlgb_target { MLGB_TARGET_OPENCL = 1, MLGB_TARGET_VULKAN = 2 } mlgb_target;
@@ -44,6 +45,19 @@ typedef enum mlgb_feature {
   MLGB_FEATURE_SUBGROUP_ARITH = 1
 } mlgb_feature;
 #define MLGB_KNOWN_FEATURES ((uint64_t)MLGB_FEATURE_SUBGROUP_ARITH)
+/* Optional device features a kernel variant may use (mlgb_kernel.requires bits). A kernel that
+ * needs one names a fallback kernel without it; at load the runtime asks the device what it
+ * offers (less what MLG_DISABLE_FEATURES turns off, docs/runtime.md) and each dispatch runs the
+ * first kernel of its chain whose requirements the device meets (mlgb_choose_kernel). New
+ * features (tensor-core / cooperative-matrix GEMM) take the next bits, a name in
+ * mlgb_device_feature_name, and a query in each backend. */
+typedef enum mlgb_device_feature {
+  /* the packed 4×8-bit integer dot product: OpenCL cl_khr_integer_dot_product with
+   * CL_DEVICE_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_PACKED_KHR; Vulkan
+   * VkPhysicalDeviceShaderIntegerDotProductFeatures.shaderIntegerDotProduct */
+  MLGB_DEVICE_INT_DOT = 1
+} mlgb_device_feature;
+#define MLGB_KNOWN_DEVICE_FEATURES ((uint32_t)MLGB_DEVICE_INT_DOT)
 typedef enum mlgb_module_kind { MLGB_MODULE_OPENCL_C = 1, MLGB_MODULE_SPIRV = 2 } mlgb_module_kind;
 
 typedef struct mlgb_tensor {
@@ -70,6 +84,10 @@ typedef struct mlgb_kernel {
   uint32_t module;
   uint32_t local_size[3];
   uint32_t n_params;         /* buffer parameters: each dispatch binds this many tensors */
+  uint32_t requires;         /* mlgb_device_feature bits the kernel uses (0: runs anywhere) */
+  uint32_t fallback;         /* 1 + the index of the kernel to run on a device lacking one of
+                                `requires` (same parameters and local size, strictly fewer
+                                requirements); 0: none */
 } mlgb_kernel;
 
 typedef struct mlgb_dispatch {
@@ -128,6 +146,19 @@ int  mlgb_write(const mlgb_bundle *bundle, uint8_t **out_data, size_t *out_size,
 void mlgb_seal(uint8_t *data, size_t size);
 /* Frees a bundle returned by mlgb_read, or one the compiler assembled with malloc'd fields. */
 void mlgb_free(mlgb_bundle *bundle);
+
+/* The kernel dispatches of kernel k run on a device offering `device_features`
+ * (mlgb_device_feature bits): k, or the first of its fallback chain whose requirements the
+ * device meets; MLGB_NO_FALLBACK when none does. `b` must be valid (mlgb_read). */
+uint32_t    mlgb_choose_kernel(const mlgb_bundle *b, uint32_t k, uint32_t device_features);
+/* The names of the bits of `features` ("intdot", comma-separated) into buf; returns buf. */
+const char *mlgb_device_feature_names(uint32_t features, char *buf, size_t size);
+/* One device feature bit by name ("intdot"), or 0 when the name is unknown. */
+uint32_t    mlgb_device_feature_by_name(const char *name, size_t len);
+/* Whether some dispatch runs kernel k / a kernel of module `module` (a variant the loader did
+ * not choose runs nowhere: backends build only what runs). O(n_dispatches). */
+int         mlgb_kernel_used(const mlgb_bundle *b, uint32_t k);
+int         mlgb_module_used(const mlgb_bundle *b, uint32_t module);
 
 /* Tensor t's offset in elements of its dtype's storage size: what kernels are given to address
  * it (OpenCL NAME_off, Vulkan pc.off[i]). A valid bundle's offsets divide evenly (its

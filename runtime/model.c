@@ -247,6 +247,52 @@ static int looks_like_source(const uint8_t *data, size_t size) {
   return 0;
 }
 
+/* The optional device features kernels may use here: what the device offers, less those
+ * MLG_DISABLE_FEATURES names (comma-separated, e.g. "intdot"; tests run both variants of a
+ * kernel on one device with it). */
+static mlg_status usable_features(const mlg_runtime *rt, uint32_t *out) {
+  *out = rt->backend->device_features ? rt->backend->device_features(rt->device) : 0;
+  const char *off = getenv("MLG_DISABLE_FEATURES");
+  for (const char *p = off; p && *p;) {
+    size_t n = strcspn(p, ", ");
+    if (n > 0) {
+      uint32_t bit = mlgb_device_feature_by_name(p, n);
+      if (!bit) {
+        char known[128];
+        return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "MLG_DISABLE_FEATURES names '%.*s', which is no device feature "
+                        "(known: %s)", (int)(n < 64 ? n : 64), p,
+                        mlgb_device_feature_names(MLGB_KNOWN_DEVICE_FEATURES, known, sizeof known));
+      }
+      *out &= ~bit;
+    }
+    p += n;
+    p += strspn(p, ", ");
+  }
+  return MLG_OK;
+}
+
+/* Points each dispatch at the variant of its kernel the device can run (bundle.h
+ * mlgb_choose_kernel): the loader's copy of the bundle is adjusted once, before the backend
+ * sees it, so backends build and run only the chosen kernels. */
+static mlg_status choose_variants(const mlg_runtime *rt, mlgb_bundle *b, const char *where) {
+  uint32_t features;
+  mlg_status st = usable_features(rt, &features);
+  if (st != MLG_OK) return st;
+  for (uint32_t i = 0; i < b->n_dispatches; i++) {
+    uint32_t k = mlgb_choose_kernel(b, b->dispatches[i].kernel, features);
+    if (k == UINT32_MAX) {
+      const mlgb_kernel *kd = &b->kernels[b->dispatches[i].kernel];
+      char need[128];
+      return mlg_fail(MLG_ERR_UNSUPPORTED, "%s: kernel '%s' needs device features (%s) that device '%s' lacks or "
+                      "MLG_DISABLE_FEATURES turned off, and has no fallback; recompile the model for this device",
+                      where, kd->name, mlgb_device_feature_names(kd->requires & ~features, need, sizeof need),
+                      rt->info.name);
+    }
+    b->dispatches[i].kernel = k;
+  }
+  return MLG_OK;
+}
+
 static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const char *where,
                        const mlg_load_options *options, mlg_model **out_model) {
   mlg_model *m = calloc(1, sizeof *m);
@@ -266,6 +312,7 @@ static mlg_status load(mlg_runtime *rt, const void *data, size_t size, const cha
       st = mlg_fail(MLG_ERR_FORMAT, "%s: %s", where, err);
   }
   if (st == MLG_OK) st = check_bundle(rt, m->bundle, where);
+  if (st == MLG_OK) st = choose_variants(rt, m->bundle, where);
   if (st == MLG_OK) st = mlg_check_plan_memory(rt, m->bundle, where, 0);
   if (st == MLG_OK) st = collect_io(m);
   uint8_t *images[MLGB_N_REGIONS] = {NULL};

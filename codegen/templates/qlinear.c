@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "kt_util.h"
+#include "qgemm.h"
 #include "reduce.h"
 
 #define LIMIT32 ((int64_t)1 << 31)
@@ -17,12 +18,13 @@ kir_expr *kt_q_saturate(kir_builder *b, kir_expr *v, kir_expr *zp, int64_t lo, i
   kir_expr *r = kir_un(b, KIR_ROUND, v);
   if (zp) r = kir_bin(b, KIR_ADD, r, kir_cast(b, kir_t(KIR_F32), zp));
   r = kir_bin(b, KIR_MIN, kir_bin(b, KIR_MAX, r, kir_f32(b, (double)lo)), kir_f32(b, (double)hi));
-  return kir_cast(b, kir_t(KIR_I32), r);
+  return r ? kir_cast(b, kir_tv(KIR_I32, r->type.width), r) : NULL;
 }
 
 kir_expr *kt_requantize(kir_builder *b, kir_expr *acc, kir_expr *mult, kir_expr *y_zp,
                         int64_t lo, int64_t hi) {
-  return kt_q_saturate(b, kir_bin(b, KIR_MUL, kir_cast(b, kir_t(KIR_F32), acc), mult), y_zp,
+  if (!acc) return NULL;
+  return kt_q_saturate(b, kir_bin(b, KIR_MUL, kir_cast(b, kir_tv(KIR_F32, acc->type.width), acc), mult), y_zp,
                        lo, hi);
 }
 
@@ -47,22 +49,16 @@ static int decl(kir_builder *b, const char *name, kir_type t, kir_expr *e) {
   return v;
 }
 
-/* The requantization multiplier (s_x · s_w[wi]) / s_y in f32, ONNX's order. */
-static kir_expr *multiplier(kir_builder *b, int bxs, int bws, kir_expr *wi, int bys) {
+kir_expr *kt_q_multiplier(kir_builder *b, int bxs, int bws, kir_expr *wi, int bys) {
   kir_expr *z = kir_i32(b, 0);
   return kir_bin(b, KIR_DIV, kir_bin(b, KIR_MUL, kir_load(b, bxs, z), kir_load(b, bws, wi)),
                  kir_load(b, bys, kir_i32(b, 0)));
 }
 
-/* The eight buffers of ONNX's order: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp. */
-typedef struct q_buffers {
-  int x, xs, xz, w, ws, wz, ys, yz;
-} q_buffers;
-
-static q_buffers q_buffers_declare(kir_builder *b, const char *x, kir_scalar xt, const char *w,
-                                   kir_scalar wt, kir_scalar yt) {
+kt_q_buffers kt_q_buffers_declare(kir_builder *b, const char *x, kir_scalar xt, const char *w,
+                                  kir_scalar wt, kir_scalar yt) {
   char name[16];
-  q_buffers q;
+  kt_q_buffers q;
   q.x = kir_buffer_param(b, x, xt, KIR_READ);
   snprintf(name, sizeof name, "%s_scale", x);
   q.xs = kir_buffer_param(b, name, KIR_F32, KIR_READ);
@@ -102,13 +98,14 @@ int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_d
   const int64_t total = d->n * d->c_out * oh * ow;
   if (total >= LIMIT32 || d->n * d->c_in * H * W >= LIMIT32)
     return kt_fail(m, "x or y has 2^31 elements or more (32-bit indexing)");
+  if (d->tiles && kt_qgemm_conv_fits(d)) return kt_qgemm_conv2d(m, name, d, d->tiles, out_kernel, out_groups);
   int ls = d->local_size ? d->local_size : KT_Q_LOCAL_SIZE;
   if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
   kir_type i32 = kir_t(KIR_I32);
-  q_buffers q = q_buffers_declare(b, "x", d->x_type, "w", d->w_type, d->y_type);
+  kt_q_buffers q = kt_q_buffers_declare(b, "x", d->x_type, "w", d->w_type, d->y_type);
   int bx = q.x, bxs = q.xs, bxz = q.xz, bw = q.w, bws = q.ws, bwz = q.wz, bys = q.ys, byz = q.yz;
   int bb = d->has_bias ? kir_buffer_param(b, "bias", KIR_I32, KIR_READ) : -1;
   int by = kir_buffer_param(b, "y", d->y_type, KIR_WRITE);
@@ -163,7 +160,7 @@ int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_d
   if (gh) kir_end(b);
   kir_end(b); /* r */
   kir_end(b); /* c */
-  kir_expr *mult = multiplier(b, bxs, bws, d->w_per_channel ? kir_var(b, oc) : kir_i32(b, 0), bys);
+  kir_expr *mult = kt_q_multiplier(b, bxs, bws, d->w_per_channel ? kir_var(b, oc) : kir_i32(b, 0), bys);
   kir_store(b, by, kir_var(b, i),
             kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), lo, hi));
   if (partial) kir_end(b);
@@ -187,13 +184,14 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
   if (total >= LIMIT32 || d->batch * M * K >= LIMIT32 ||
       (d->b_batched ? d->batch : 1) * K * N >= LIMIT32)
     return kt_fail(m, "a, b or y has 2^31 elements or more (32-bit indexing)");
+  if (d->tiles) return kt_qgemm_matmul(m, name, d, d->tiles, out_kernel, out_groups);
   int ls = d->local_size ? d->local_size : KT_Q_LOCAL_SIZE;
   if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
   kir_type i32 = kir_t(KIR_I32);
-  q_buffers q = q_buffers_declare(b, "a", d->a_type, "b", d->b_type, d->y_type);
+  kt_q_buffers q = kt_q_buffers_declare(b, "a", d->a_type, "b", d->b_type, d->y_type);
   int ba = q.x, bas = q.xs, baz = q.xz, bb = q.w, bbs = q.ws, bbz = q.wz, bys = q.ys, byz = q.yz;
   int bbias = d->has_bias ? kir_buffer_param(b, "bias", KIR_I32, KIR_READ) : -1;
   int by = kir_buffer_param(b, "y", d->y_type, KIR_WRITE);
@@ -222,7 +220,7 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
                              kir_mul(b, kir_bin(b, KIR_SUB, av, kir_var(b, az)),
                                      kir_bin(b, KIR_SUB, bv, kir_var(b, bz)))));
   kir_end(b);
-  kir_expr *mult = multiplier(b, bas, bbs, d->b_per_column ? kir_var(b, col) : kir_i32(b, 0), bys);
+  kir_expr *mult = kt_q_multiplier(b, bas, bbs, d->b_per_column ? kir_var(b, col) : kir_i32(b, 0), bys);
   kir_store(b, by, kir_var(b, i),
             kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), lo, hi));
   if (partial) kir_end(b);

@@ -7,8 +7,9 @@
  * with the multiplier computed in f32 in that order (kt_requantize). Padding positions
  * contribute nothing (onnxruntime pads with x_zp).
  *
- * One work-item per output element, on a 1-D grid (guarded `if (i < n)` when the last
- * work-group is partial).
+ * The direct kernels compute one output per work-item, on a 1-D grid (guarded `if (i < n)`
+ * when the last work-group is partial); with `tiles` set, the descriptors get qgemm.h's tiled
+ * kernels instead (a variant using the device's integer dot product, and its fallback).
  * Index arithmetic is 32-bit: every tensor must have fewer than 2^31 elements (else -1).
  * Thread safety: reentrant. */
 #ifndef MLG_KT_QLINEAR_H
@@ -26,9 +27,21 @@ void kt_q_range(kir_scalar q_type, int64_t *lo, int64_t *hi);
  * rounding and saturation with [lo, hi] the output type's range (kt_q_range); a narrower
  * range applies a fused relu or clamp. A NaN v gives lo. */
 kir_expr *kt_q_saturate(kir_builder *b, kir_expr *v, kir_expr *zp, int64_t lo, int64_t hi);
-/* kt_q_saturate(f32(acc) · mult, y_zp, lo, hi): acc I32, mult F32. */
+/* kt_q_saturate(f32(acc) · mult, y_zp, lo, hi): acc I32, mult F32. Both keep the width of v /
+ * acc (a vector is saturated lane by lane; OpenCL). */
 kir_expr *kt_requantize(kir_builder *b, kir_expr *acc, kir_expr *mult, kir_expr *y_zp,
                         int64_t lo, int64_t hi);
+
+/* The eight buffers of ONNX's order: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp (named
+ * after x and w: "x", "x_scale", "x_zp", ...), for the kernels here and qgemm.h's. */
+typedef struct kt_q_buffers {
+  int x, xs, xz, w, ws, wz, ys, yz;
+} kt_q_buffers;
+kt_q_buffers kt_q_buffers_declare(kir_builder *b, const char *x, kir_scalar xt, const char *w,
+                                  kir_scalar wt, kir_scalar yt);
+/* The requantization multiplier (s_x · s_w[wi]) / s_y in f32, ONNX's order (buffers xs, ws, ys
+ * of kt_q_buffers). */
+kir_expr *kt_q_multiplier(kir_builder *b, int bxs, int bws, kir_expr *wi, int bys);
 
 /* Buffers, in ONNX QLinearConv's input order: x [n, c_in, h, w], x_scale (f32, 1), x_zp (1),
  * w [c_out, c_in / groups, kh, kw], w_scale (f32, 1 or c_out), w_zp (1 or c_out), y_scale
@@ -46,6 +59,9 @@ typedef struct kt_qlinear_conv2d_desc {
   int64_t lo, hi;                       /* the results' range (a fused relu/clamp); lo = hi = 0:
                                            y_type's */
   int local_size;                       /* 0 = KT_Q_LOCAL_SIZE */
+  /* Non-NULL: the tiled kernels of qgemm.h (the integer dot product variant and its plain
+   * fallback) where they apply (groups 1), with these tiles; NULL: the direct kernel. */
+  const struct kt_qgemm_tiles *tiles;
 } kt_qlinear_conv2d_desc;
 
 int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_desc *d,
@@ -63,6 +79,7 @@ typedef struct kt_qlinear_matmul_desc {
   int has_bias;
   int64_t lo, hi;                       /* as kt_qlinear_conv2d_desc's */
   int local_size;                       /* 0 = KT_Q_LOCAL_SIZE */
+  const struct kt_qgemm_tiles *tiles;   /* as kt_qlinear_conv2d_desc's */
 } kt_qlinear_matmul_desc;
 
 int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_desc *d,

@@ -11,6 +11,9 @@
  * given (a fused relu or clamp: pass_qdq.c). Kernels: templates/qlinear.h. */
 #include "op_util.h"
 #include "../lower_util.h"
+#include "../gemm_tuning.h"
+#include "templates/matmul.h"
+#include "templates/qgemm.h"
 #include "templates/qlinear.h"
 
 enum { A_STRIDE, A_PADDING, A_DILATION, A_GROUPS, A_CONV_LO, A_CONV_HI };
@@ -157,6 +160,43 @@ static int qmatmul_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_type
   return mlg_check_type_limits(out, err);
 }
 
+/* The integer GEMM's tiles for rows × cols × k: the GEMM tuner's choice for its shape class
+ * where the device has one that the integer kernels take (gemm_tuning.h; it was measured on
+ * the f32 GEMM, which stages tiles of the same size), else the built-in ones. */
+static kt_qgemm_tiles int_tiles(const mlg_lower_ctx *ctx, int64_t rows, int64_t cols, int64_t k) {
+  kt_qgemm_tiles t = kt_qgemm_default_tiles(ctx->device_class, rows, cols, k);
+  mlg_gemm_class c = mlg_gemm_class_of(rows, cols);
+  if (!ctx->gemm_tuning || c == MLG_GEMM_NO_CLASS || !ctx->gemm_tuning->cls[c].tile_m) return t;
+  const mlg_gemm_tiles *g = &ctx->gemm_tuning->cls[c];
+  kt_qgemm_tiles tuned = {g->tile_m, g->tile_n, g->tile_k, g->reg_m, g->reg_n};
+  return kt_qgemm_tiles_valid(&tuned, ctx->local_mem_bytes) ? tuned : t;
+}
+
+/* CPU-class kernels with vectors of 16 (OpenCL): qgemm.h's CPU GEMM. */
+static int cpu_vectors(const mlg_lower_ctx *ctx) {
+  return ctx->device_class == KT_DEVICE_CPU && mlg_lower_max_vec(ctx) >= 16;
+}
+
+/* A convolution on the CPU: x's im2col matrix into a temporary, then the CPU GEMM over it. */
+static int qconv_lower_cpu(mlg_lower_ctx *ctx, int node, const kt_qlinear_conv2d_desc *d) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  int64_t bytes = kt_qim2col_bytes(d);
+  int tmp = bytes > 0 ? ctx->temp(ctx, (bytes + 3) / 4 * 4) : -1;
+  if (tmp < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  ctx->temp_dtype(ctx, tmp, ctx->graph->nodes[n->inputs[I_X]].type.dtype);
+  mlg_kernel_build kb;
+  mlg_lower_begin_helper(ctx, node, "qim2col", tmp, &kb);
+  int rc = kt_qim2col(ctx->out->module, kb.name, d, &kb.kernel, kb.groups);
+  const int gather_in[2] = {n->inputs[I_X], n->inputs[I_XZ]};
+  if (mlg_lower_finish(ctx, node, &kb, rc, gather_in, 2)) return -1;
+  int in[I_BIAS + 1];
+  for (int i = 0; i < n->n_inputs; i++) in[i] = n->inputs[i];
+  in[I_X] = tmp;
+  mlg_lower_begin(ctx, node, &kb);
+  rc = kt_qgemm_cpu_conv2d(ctx->out->module, kb.name, d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, in, n->n_inputs);
+}
+
 static int qconv_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_graph *g = ctx->graph;
@@ -178,6 +218,9 @@ static int qconv_lower(mlg_lower_ctx *ctx, int node) {
       .has_bias = n->n_inputs > I_BIAS,
   };
   node_range(n, A_CONV_LO, &d.lo, &d.hi);
+  if (cpu_vectors(ctx) && kt_qgemm_conv_fits(&d)) return qconv_lower_cpu(ctx, node, &d);
+  kt_qgemm_tiles tiles = int_tiles(ctx, d.c_out, d.h * d.w, d.c_in * d.kh * d.kw);
+  d.tiles = &tiles;
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_qlinear_conv2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
@@ -199,9 +242,13 @@ static int qmatmul_lower(mlg_lower_ctx *ctx, int node) {
       .has_bias = n->n_inputs > I_BIAS,
   };
   node_range(n, A_MM_LO, &d.lo, &d.hi);
+  kt_qgemm_tiles tiles = int_tiles(ctx, d.m, d.n, d.k);
+  d.tiles = &tiles;
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
-  int rc = kt_qlinear_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+  int rc = cpu_vectors(ctx) && kt_qgemm_cpu_fits(&d)
+               ? kt_qgemm_cpu_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups)
+               : kt_qlinear_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);
 }
 

@@ -29,9 +29,11 @@ const mlg_backend mlg_opencl_backend = {
     .write = mlg_cl_write,
     .profile = mlg_cl_profile,
     .max_buffer = mlg_cl_max_buffer,
+    .device_features = mlg_cl_device_features,
 };
 
 uint64_t mlg_cl_max_buffer(const mlg_backend_device *dev) { return dev->max_alloc; }
+uint32_t mlg_cl_device_features(const mlg_backend_device *dev) { return dev->features; }
 
 static mlg_status alloc_error(cl_int err) {
   return err == CL_OUT_OF_HOST_MEMORY ? MLG_ERR_OUT_OF_MEMORY
@@ -260,6 +262,7 @@ static int build_module(void *user, int index) {
   mlg_backend_model *m = job->m;
   module_build *r = &job->results[index];
   const mlgb_bundle *b = m->bundle;
+  if (!mlgb_module_used(b, (uint32_t)index)) return 0; /* a kernel variant the device does not run */
   const mlgb_module *mod = &b->modules[index];
   mlg_cl_cache_key key = mlg_cl_cache_key_make(m->dev, mod->data, (size_t)mod->size, BUILD_OPTIONS);
   char path[4096] = "";

@@ -277,6 +277,39 @@ int mlg_cl_find_device(int index, cl_platform_id *out_platform, cl_device_id *ou
   return 0;
 }
 
+/* cl_khr_integer_dot_product (0x1073 CL_DEVICE_INTEGER_DOT_PRODUCT_CAPABILITIES_KHR, bit 0
+ * CL_DEVICE_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_PACKED_KHR), spelled here since Debian's headers
+ * predate it. The packed form is what kir_dot4x8 prints. */
+#define MLG_CL_DEVICE_INTEGER_DOT_PRODUCT_CAPABILITIES_KHR 0x1073
+#define MLG_CL_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_PACKED_KHR ((cl_bitfield)1 << 0)
+
+static int has_extension(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+    if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
+  return 0;
+}
+
+/* The optional features (mlgb_device_feature) the device reports. */
+static uint32_t optional_features(cl_device_id device) {
+  uint32_t features = 0;
+  size_t size = 0;
+  if (clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, 0, NULL, &size) != CL_SUCCESS || size == 0) return 0;
+  char *ext = malloc(size + 1);
+  if (!ext) return 0;
+  if (clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, size, ext, NULL) == CL_SUCCESS) {
+    ext[size] = '\0';
+    cl_bitfield caps = 0;
+    if (has_extension(ext, "cl_khr_integer_dot_product") &&
+        clGetDeviceInfo(device, MLG_CL_DEVICE_INTEGER_DOT_PRODUCT_CAPABILITIES_KHR, sizeof caps, &caps, NULL) ==
+            CL_SUCCESS &&
+        (caps & MLG_CL_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_PACKED_KHR))
+      features |= MLGB_DEVICE_INT_DOT;
+  }
+  free(ext);
+  return features;
+}
+
 mlg_status mlg_cl_device_create(int index, int enable_profiling, mlg_backend_device **out_device,
                                   mlg_device_info *out_info) {
   *out_device = NULL;
@@ -324,6 +357,7 @@ mlg_status mlg_cl_device_create(int index, int enable_profiling, mlg_backend_dev
   dev->max_work_group = max_work_group;
   memcpy(dev->max_work_item, max_work_item, sizeof dev->max_work_item);
   dev->max_alloc = max_alloc;
+  dev->features = optional_features(device);
 
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
   cl_int err = CL_SUCCESS;

@@ -20,6 +20,7 @@ struct mlg_backend_device {
   size_t max_work_group;
   size_t max_work_item[3];
   cl_ulong max_alloc;
+  uint32_t features;         /* mlgb_device_feature bits (device_features) */
 };
 
 struct mlg_backend_model {
@@ -88,6 +89,7 @@ mlg_status mlg_cl_run(mlg_backend_session *session, uint32_t program, const mlg_
 int        mlg_cl_host_staging(mlg_backend_session *session, mlg_transfer *transfers, int n_transfers);
 mlg_status mlg_cl_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
 uint64_t   mlg_cl_max_buffer(const mlg_backend_device *device);
+uint32_t   mlg_cl_device_features(const mlg_backend_device *device);
 
 /* Program-binary disk cache (opencl_cache.c). The key covers the source, the build options,
  * the device name, the platform and driver versions, and the mlg version. */

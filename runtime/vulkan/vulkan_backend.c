@@ -32,9 +32,11 @@ const mlg_backend mlg_vulkan_backend = {
     .profile = mlg_vk_profile,
     .max_buffer = mlg_vk_max_buffer,
     .why_no_devices = mlg_vk_why_no_devices,
+    .device_features = mlg_vk_device_features,
 };
 
 uint64_t mlg_vk_max_buffer(const mlg_backend_device *dev) { return dev->max_allocation; }
+uint32_t mlg_vk_device_features(const mlg_backend_device *dev) { return dev->features; }
 
 static const char *model_name(const mlgb_bundle *b) { return b->model_name ? b->model_name : ""; }
 
@@ -193,6 +195,7 @@ static mlg_status create_modules(mlg_backend_model *m) {
   mlg_status st = MLG_OK;
   for (uint32_t i = 0; i < b->n_modules && st == MLG_OK; i++) {
     const mlgb_module *mod = &b->modules[i];
+    if (!mlgb_module_used(b, i)) continue; /* a kernel variant the device does not run */
     /* pCode must be 4-byte aligned; the reader's copy is, but make sure. */
     uint32_t *words = NULL;
     const void *code = mod->data;
@@ -231,7 +234,8 @@ static mlg_status create_modules(mlg_backend_model *m) {
     }
     free(words);
   }
-  for (uint32_t k = 0; k < b->n_kernels && st == MLG_OK; k++) st = check_kernel(m, k, &infos[b->kernels[k].module]);
+  for (uint32_t k = 0; k < b->n_kernels && st == MLG_OK; k++)
+    if (mlgb_kernel_used(b, k)) st = check_kernel(m, k, &infos[b->kernels[k].module]);
   free(infos);
   return st;
 }
@@ -289,6 +293,7 @@ typedef struct pipeline_build {
   VkResult result;
   const char *call;          /* the failing call */
   int hit, written;
+  int skipped;               /* a kernel no dispatch runs: not built */
 } pipeline_build;
 
 typedef struct pipelines_job {
@@ -326,6 +331,11 @@ static int build_pipeline(void *user, int k) {
   const mlg_vk_fns *vk = &dev->inst.vk;
   const mlgb_kernel *kd = &m->bundle->kernels[k];
   pipeline_build *r = &job->results[k];
+  if (!mlgb_kernel_used(m->bundle, (uint32_t)k)) { /* a kernel variant the device does not run */
+    r->result = VK_SUCCESS;
+    r->skipped = 1;
+    return 0;
+  }
   mlg_vk_cache_key key = mlg_vk_cache_key_make(&dev->props, &m->bundle->modules[kd->module], kd->n_params);
   char path[4096] = "";
   mlg_cache_mark mark = {.fd = -1};
@@ -403,7 +413,7 @@ static mlg_status create_pipelines(mlg_backend_model *m, const char *cache_dir, 
     }
   }
   for (uint32_t k = 0; k < b->n_kernels; k++) {
-    if (job.results[k].result != VK_SUCCESS) continue;
+    if (job.results[k].result != VK_SUCCESS || job.results[k].skipped) continue;
     if (job.results[k].hit) stats->hits++;
     else stats->misses++;
     stats->writes += job.results[k].written;

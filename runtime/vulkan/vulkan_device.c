@@ -408,6 +408,18 @@ mlg_status mlg_vk_list_devices(mlg_device_info *out_devices, int capacity, int *
 
 /* ---- logical device ---- */
 
+/* Whether the physical device offers device extension `name`. */
+static int has_device_extension(const mlg_vk_fns *vk, VkPhysicalDevice physical, const char *name) {
+  uint32_t n = 0;
+  if (vk->vkEnumerateDeviceExtensionProperties(physical, NULL, &n, NULL) != VK_SUCCESS || n == 0) return 0;
+  VkExtensionProperties *ext = calloc(n, sizeof *ext);
+  int found = 0;
+  if (ext && vk->vkEnumerateDeviceExtensionProperties(physical, NULL, &n, ext) == VK_SUCCESS)
+    for (uint32_t i = 0; i < n && !found; i++) found = strcmp(ext[i].extensionName, name) == 0;
+  free(ext);
+  return found;
+}
+
 mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_device **out_device,
                                 mlg_device_info *out_info) {
   *out_device = NULL;
@@ -467,6 +479,23 @@ mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_dev
       .queueCreateInfoCount = 1,
       .pQueueCreateInfos = &queue,
   };
+  /* The integer dot product (kernel variants that use it): enabled only where the device
+   * reports both the extension and the feature. */
+  VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR dot = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
+  const char *extensions[1];
+  if (has_device_extension(vk, dev->physical, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) {
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &dot};
+    vk->vkGetPhysicalDeviceFeatures2(dev->physical, &f2);
+    if (dot.shaderIntegerDotProduct) {
+      dot.pNext = NULL;
+      extensions[0] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+      info.enabledExtensionCount = 1;
+      info.ppEnabledExtensionNames = extensions;
+      info.pNext = &dot;
+      dev->features |= MLGB_DEVICE_INT_DOT;
+    }
+  }
   int errors = atomic_load(&dev->validation.errors);
   VkResult r = vk->vkCreateDevice(dev->physical, &info, NULL, &dev->device);
   if (r != VK_SUCCESS) {

@@ -42,7 +42,8 @@
 #define MLG_VK_INSTANCE_FNS(X) \
   X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties) \
   X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceQueueFamilyProperties) \
-  X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice) X(vkGetDeviceProcAddr)
+  X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice) X(vkGetDeviceProcAddr) \
+  X(vkEnumerateDeviceExtensionProperties) X(vkGetPhysicalDeviceFeatures2)
 #define MLG_VK_DEBUG_FNS(X) X(vkCreateDebugUtilsMessengerEXT) X(vkDestroyDebugUtilsMessengerEXT)
 #define MLG_VK_DEVICE_FNS(X) \
   X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) \
@@ -102,6 +103,10 @@ struct mlg_backend_device {
    * device without), and the subgroup size. */
   int subgroup_arithmetic;
   uint32_t subgroup_size;
+  /* Optional features (mlgb_device_feature bits) the device offers and mlg enabled at device
+   * creation: MLGB_DEVICE_INT_DOT when VK_KHR_shader_integer_dot_product is there with
+   * shaderIntegerDotProduct. */
+  uint32_t features;
   int profiling;             /* sessions write a timestamp around each dispatch */
   /* How long a wait polls its fence before it blocks (MLG_VK_SPIN_US): a blocked wait wakes
    * tens of microseconds after the work ends on some GPU drivers, more than a small model's
@@ -274,6 +279,7 @@ mlg_status mlg_vk_write(mlg_backend_session *session, uint32_t region, uint64_t 
                         const void *host);
 mlg_status mlg_vk_profile(mlg_backend_session *session, uint64_t *out_ns, uint32_t n_dispatches);
 uint64_t   mlg_vk_max_buffer(const mlg_backend_device *device);
+uint32_t   mlg_vk_device_features(const mlg_backend_device *device);
 const char *mlg_vk_why_no_devices(void);
 
 extern const mlg_backend mlg_vulkan_backend;

@@ -87,7 +87,7 @@ int clh_run(clh *h, const kir_kernel *k, const int64_t groups[3], void *const *h
   kern = clCreateKernel(prog, k->name, &err);
   if (err != CL_SUCCESS) goto done;
   for (int i = 0; i < k->n_buffers; i++) {
-    size_t elem = 4; /* float and int32 */
+    size_t elem = (size_t)kir_storage_bytes(k->buffers[i].elem.scalar); /* as the kernel stores it */
     size_t bytes = (count[i] + CLH_PAD) * elem;
     unsigned char *init = malloc(bytes);
     if (!init) goto done;
@@ -115,7 +115,8 @@ int clh_run(clh *h, const kir_kernel *k, const int64_t groups[3], void *const *h
   }
   for (int i = 0; i < k->n_buffers; i++) {
     if (!(k->buffers[i].access & KIR_WRITE)) continue;
-    err = clEnqueueReadBuffer(h->queue, mems[i], CL_TRUE, CLH_PAD * 4, count[i] * 4, host[i], 0,
+    size_t elem = (size_t)kir_storage_bytes(k->buffers[i].elem.scalar);
+    err = clEnqueueReadBuffer(h->queue, mems[i], CL_TRUE, CLH_PAD * elem, count[i] * elem, host[i], 0,
                               NULL, NULL);
     if (err != CL_SUCCESS) goto done;
   }

@@ -23,6 +23,28 @@ static int build_relu(kir_module *m, kir_kernel **out) {
 }
 
 /* Every storage type: y = bool and halves and bytes in, each loaded once and stored back. */
+/* The packed 4×8-bit dot product in its four signedness forms over packed loads:
+ * y[i] = ss(a, a) + us(b, a) + su(a, b) + uu(b, b) of word i of the i8 buffer a and the u8
+ * buffer b. */
+static int build_dot(kir_module *m, kir_kernel **out) {
+  kir_builder *b = kir_kernel_begin(m, "k_dot", 64, 1, 1);
+  if (!b) return -1;
+  int a = kir_buffer_param(b, "a", KIR_I8, KIR_READ);
+  int u = kir_buffer_param(b, "u", KIR_U8, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_I32, KIR_WRITE);
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, i, kir_global_id(b, 0));
+  int pa = kir_var_new(b, "pa", kir_t(KIR_U32)), pu = kir_var_new(b, "pu", kir_t(KIR_U32));
+  kir_decl(b, pa, kir_load_packed(b, a, kir_mul(b, kir_var(b, i), kir_i32(b, 4))));
+  kir_decl(b, pu, kir_load_packed(b, u, kir_mul(b, kir_var(b, i), kir_i32(b, 4))));
+  kir_expr *ss = kir_dot4x8(b, KIR_DOT_SS, kir_var(b, pa), kir_var(b, pa));
+  kir_expr *us = kir_dot4x8(b, KIR_DOT_US, kir_var(b, pu), kir_var(b, pa));
+  kir_expr *su = kir_dot4x8(b, KIR_DOT_SU, kir_var(b, pa), kir_var(b, pu));
+  kir_expr *uu = kir_dot4x8(b, KIR_DOT_UU, kir_var(b, pu), kir_var(b, pu));
+  kir_store(b, y, kir_var(b, i), kir_add(b, kir_add(b, ss, us), kir_add(b, su, uu)));
+  return kir_kernel_end(b, out);
+}
+
 static int build_storage(kir_module *m, kir_kernel **out) {
   kir_builder *b = kir_kernel_begin(m, "k_storage", 64, 1, 1);
   if (!b) return -1;

@@ -11,7 +11,7 @@
 #include "bundle.h"
 
 /* ---- layout constants (docs/bundle.md) ---- */
-enum { HDR_SIZE = 312, SEC_TABLE = 48, SEC_ENTRY = 24, TENSOR_REC = 104, KERNEL_REC = 32,
+enum { HDR_SIZE = 312, SEC_TABLE = 48, SEC_ENTRY = 24, TENSOR_REC = 104, KERNEL_REC = 40,
        DISPATCH_REC = 56, MODULE_REC = 24 };
 enum { S_STRINGS, S_TENSORS, S_MODULES, S_CODE, S_KERNELS, S_ARGS, S_DISPATCHES, S_PLAN, S_META,
        S_WEIGHTS, S_TRAIN };
@@ -113,13 +113,15 @@ static mlgb_bundle *make_bundle(int with_weights) {
   b->modules[1].data = malloc(sizeof SPIRV_WORDS);
   memcpy(b->modules[1].data, SPIRV_WORDS, sizeof SPIRV_WORDS);
 
-  b->n_kernels = 3;
-  b->kernels = calloc(3, sizeof *b->kernels);
+  b->n_kernels = 4;
+  b->kernels = calloc(4, sizeof *b->kernels);
   ck_assert_ptr_nonnull(b->kernels);
   mlgb_kernel *k = b->kernels;
-  k[0] = (mlgb_kernel){ dup("matmul"), 0, { 8, 8, 1 }, 3 };
-  k[1] = (mlgb_kernel){ dup("bias_relu"), 0, { 64, 1, 1 }, 4 };
-  k[2] = (mlgb_kernel){ dup("noop"), 1, { 1, 2, 3 }, 0 };
+  k[0] = (mlgb_kernel){ dup("matmul"), 0, { 8, 8, 1 }, 3, 0, 0 };
+  k[1] = (mlgb_kernel){ dup("bias_relu"), 0, { 64, 1, 1 }, 4, 0, 0 };
+  k[2] = (mlgb_kernel){ dup("noop"), 1, { 1, 2, 3 }, 0, 0, 0 };
+  /* a variant of matmul using the integer dot product, falling back to matmul */
+  k[3] = (mlgb_kernel){ dup("matmul_idot"), 0, { 8, 8, 1 }, 3, MLGB_DEVICE_INT_DOT, 1 };
 
   /* Four dispatches; the first and the last run the same kernel on different tensors. */
   static const uint32_t args0[3] = { 0, 1, 3 }, args1[4] = { 3, 2, 5, 4 }, args3[3] = { 3, 1, 4 };
@@ -177,6 +179,8 @@ static void assert_same(const mlgb_bundle *a, const mlgb_bundle *b) {
     ck_assert_uint_eq(x->module, y->module);
     for (int d = 0; d < 3; d++) ck_assert_uint_eq(x->local_size[d], y->local_size[d]);
     ck_assert_uint_eq(x->n_params, y->n_params);
+    ck_assert_uint_eq(x->requires, y->requires);
+    ck_assert_uint_eq(x->fallback, y->fallback);
   }
   ck_assert_uint_eq(a->n_dispatches, b->n_dispatches);
   for (uint32_t i = 0; i < a->n_dispatches; i++) {
@@ -380,7 +384,8 @@ typedef struct corruption {
 } corruption;
 
 static void c_magic(uint8_t *b, size_t *n) { b[3] = 'X'; }
-static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 6); }
+static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 7); }
+static void c_version5(uint8_t *b, size_t *n) { wr32(b + 4, 5); }
 static void c_version1(uint8_t *b, size_t *n) { wr32(b + 4, 1); }
 static void c_version2(uint8_t *b, size_t *n) { wr32(b + 4, 2); }
 static void c_version3(uint8_t *b, size_t *n) { wr32(b + 4, 3); }
@@ -409,8 +414,17 @@ static void c_nul_in_string(uint8_t *b, size_t *n) { b[sec_off(b, S_STRINGS) + 1
 static void c_arg_range(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_ARGS), 99); }
 static void c_kernel_module(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 1) + 8, 5); }
 static void c_dispatch_args_span(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 1) + 28, 40); }
-static void c_kernel_reserved(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 0) + 28, 1); }
-static void c_kernel_params(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 0) + 24, 2); }
+static void c_kernel_reserved(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 0) + 36, 1); }
+static void c_kernel_requires(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 3) + 28, 0x81); }
+static void c_fallback_range(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 3) + 32, 10); }
+static void c_fallback_self(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 3) + 32, 4); }
+/* matmul falling back to its own variant: a cycle, refused since requirements must shrink */
+static void c_fallback_cycle(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 0) + 32, 4); }
+static void c_fallback_params(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 3) + 32, 2); }
+static void c_kernel_params(uint8_t *b, size_t *n) {
+  wr32(kernel_rec(b, 0) + 24, 2);
+  wr32(kernel_rec(b, 3) + 24, 2); /* its variant alike */
+}
 static void c_kernel_params_huge(uint8_t *b, size_t *n) { wr32(kernel_rec(b, 2) + 24, 1u << 20); }
 static void c_local_size(uint8_t *b, size_t *n) {
   wr32(kernel_rec(b, 0) + 12, 64);
@@ -454,15 +468,17 @@ static void c_module_range(uint8_t *b, size_t *n) { wr64(b + sec_off(b, S_MODULE
 static const corruption corruptions[] = {
   { "wrong magic", c_magic, 0, "not a bundle: magic is 'MLGX' (expected 'MLGB')" },
   { "wrong version", c_version, 0,
-    "bundle version 6 not supported by this runtime (expects 5); recompile with this mlgc" },
+    "bundle version 7 not supported by this runtime (expects 6); recompile with this mlgc" },
   { "version 1 (before required features)", c_version1, 1,
-    "bundle version 1 not supported by this runtime (expects 5); recompile with this mlgc" },
+    "bundle version 1 not supported by this runtime (expects 6); recompile with this mlgc" },
   { "version 2 (arguments per kernel)", c_version2, 1,
-    "bundle version 2 not supported by this runtime (expects 5); recompile with this mlgc" },
+    "bundle version 2 not supported by this runtime (expects 6); recompile with this mlgc" },
   { "version 3 (f32 and i32 only, before train steps)", c_version3, 1,
-    "bundle version 3 not supported by this runtime (expects 5); recompile with this mlgc" },
+    "bundle version 3 not supported by this runtime (expects 6); recompile with this mlgc" },
   { "version 4 (train steps or types, before both)", c_version4, 1,
-    "bundle version 4 not supported by this runtime (expects 5); recompile with this mlgc" },
+    "bundle version 4 not supported by this runtime (expects 6); recompile with this mlgc" },
+  { "version 5 (before kernel variants)", c_version5, 1,
+    "bundle version 5 not supported by this runtime (expects 6); recompile with this mlgc" },
   { "unknown required features", c_features, 1,
     "bundle corrupt: requires unknown features 0x6; recompile with this mlgc" },
   { "OpenCL bundle requiring subgroups", c_opencl_subgroups, 1,
@@ -476,7 +492,7 @@ static const corruption corruptions[] = {
   { "section id", c_section_id, 1, "section table entry 3 has id 7" },
   { "count vs size", c_count_vs_size, 1, "tensor section has 1000 entries of 104 bytes but size 936" },
   { "oversized count", c_oversized_count, 1, "bundle corrupt: tensor section needs 104000 bytes at offset" },
-  { "offset past end", c_offset_past_end, 1, "bundle corrupt: kernel section needs 96 bytes at offset" },
+  { "offset past end", c_offset_past_end, 1, "bundle corrupt: kernel section needs 160 bytes at offset" },
   { "overflowing offset+size", c_offset_overflow, 1,
     "argument section needs 40 bytes at offset 18446744073709551608" },
   { "overlapping sections", c_section_overlap, 1, "argument section at offset" },
@@ -489,6 +505,18 @@ static const corruption corruptions[] = {
   { "kernel module out of range", c_kernel_module, 1, "kernel 1 'bias_relu' refers to module 5, bundle has 2" },
   { "dispatch args span", c_dispatch_args_span, 1, "dispatch 1 arguments [3, +40) do not follow on" },
   { "kernel reserved field", c_kernel_reserved, 1, "bundle corrupt: kernel 0 reserved field is not 0" },
+  { "unknown kernel requirement", c_kernel_requires, 1,
+    "bundle corrupt: kernel 3 'matmul_idot' requires unknown device features 0x80; recompile with this mlgc" },
+  { "fallback out of range", c_fallback_range, 1,
+    "bundle corrupt: kernel 3 'matmul_idot' falls back to kernel 9, bundle has 4" },
+  { "fallback to itself", c_fallback_self, 1,
+    "bundle corrupt: kernel 3 'matmul_idot' falls back to kernel 3, which does not require strictly fewer device "
+    "features (0x1 vs 0x1)" },
+  { "fallback cycle", c_fallback_cycle, 1,
+    "bundle corrupt: kernel 0 'matmul' falls back to kernel 3, which does not require strictly fewer device "
+    "features (0x1 vs 0x0)" },
+  { "fallback with other parameters", c_fallback_params, 1,
+    "bundle corrupt: kernel 3 'matmul_idot' and its fallback kernel 1 differ in buffer parameters or local size" },
   { "dispatch arity vs kernel", c_kernel_params, 1,
     "bundle corrupt: dispatch 0 binds 3 tensors, but kernel 'matmul' has 2 buffer parameters" },
   { "too many kernel parameters", c_kernel_params_huge, 1,
@@ -496,7 +524,7 @@ static const corruption corruptions[] = {
   { "bad dispatch name", c_dispatch_name, 1, "bundle corrupt: dispatch 1 name (offset 100000" },
   { "local size too large", c_local_size, 1, "local size 64x32x1 exceeds 1024 work-items" },
   { "zero local size", c_local_zero, 1, "kernel 2 'noop' has local size 0 in dimension 2" },
-  { "dispatch kernel out of range", c_dispatch_kernel, 1, "dispatch 1 refers to kernel 9, bundle has 3" },
+  { "dispatch kernel out of range", c_dispatch_kernel, 1, "dispatch 1 refers to kernel 9, bundle has 4" },
   { "zero groups", c_zero_groups, 1, "dispatch 0 (kernel 'matmul') has 0 groups in dimension 1" },
   { "tensor outside its region", c_outside_region, 1,
     "bundle corrupt: tensor 1 'fc1.weight' offset 4096 + size 48 exceeds weights region (192 bytes)" },

@@ -118,6 +118,51 @@ START_TEST(test_repeated_layers_O0) {
 END_TEST
 
 /* Different shapes are different kernels, never merged: the second layer is wider. */
+/* Kernel variants stay whole through deduplication: three quantized matrix products, two of
+ * one shape, compile to one variant + fallback pair for the repeated shape and another for the
+ * third; each variant's fallback is the plain kernel of its own shape, and every dispatch names
+ * a variant. */
+START_TEST(test_variants_deduplicated) {
+  static const char *text =
+      "model qdedup {\n"
+      "  input a : u8[4, 32]\n"
+      "  param b1 : i8[32, 32] = zeros\n"
+      "  param b2 : i8[32, 32] = zeros\n"
+      "  param b3 : i8[32, 16] = zeros\n"
+      "  const s : f32 = 0.5\n"
+      "  const zu : u8 = 128\n"
+      "  const zi : i8 = 0\n"
+      "  h1 = qlinear_matmul(a, s, zu, b1, s, zi, s, zu)\n"
+      "  h2 = qlinear_matmul(h1, s, zu, b2, s, zi, s, zu)\n"
+      "  output y = qlinear_matmul(h2, s, zu, b3, s, zi, s, zu)\n"
+      "}\n";
+  static const int targets[2] = {MLGB_TARGET_OPENCL, MLGB_TARGET_VULKAN};
+  for (int t = 0; t < 2; t++) {
+    size_t size;
+    uint8_t *data = compile_text(text, targets[t], 2, 0, NULL, &size);
+    mlgb_bundle *b = read_bundle(data, size);
+    ck_assert_uint_eq(b->n_dispatches, 3);
+    ck_assert_uint_eq(b->n_kernels, 4);
+    ck_assert_uint_eq(b->dispatches[0].kernel, b->dispatches[1].kernel);
+    ck_assert_uint_ne(b->dispatches[0].kernel, b->dispatches[2].kernel);
+    for (uint32_t i = 0; i < 3; i++) {
+      const mlgb_kernel *k = &b->kernels[b->dispatches[i].kernel];
+      ck_assert_uint_eq(k->requires, MLGB_DEVICE_INT_DOT);
+      ck_assert_uint_ne(k->fallback, 0);
+      const mlgb_kernel *f = &b->kernels[k->fallback - 1];
+      ck_assert_uint_eq(f->requires, 0);
+      ck_assert_uint_eq(f->fallback, 0);
+      /* "k_qlinear_matmul_idot" beside "k_qlinear_matmul"; the second shape's get "_2" */
+      ck_assert_ptr_nonnull(strstr(k->name, "_idot"));
+      ck_assert_ptr_null(strstr(f->name, "_idot"));
+    }
+    ck_assert_uint_ne(b->kernels[b->dispatches[0].kernel].fallback, b->kernels[b->dispatches[2].kernel].fallback);
+    mlgb_free(b);
+    free(data);
+  }
+}
+END_TEST
+
 START_TEST(test_different_shapes_stay_apart) {
   const char *text =
       "model two {\n  input x : f32[2, 8]\n"
@@ -353,6 +398,8 @@ static Suite *dedup_suite(void) {
   tcase_add_test(c, test_repeated_layers_one_kernel);
   tcase_add_test(c, test_repeated_layers_O0);
   tcase_add_test(c, test_different_shapes_stay_apart);
+  tcase_add_test(c, test_variants_deduplicated);
+  tcase_set_timeout(c, 120); /* shaderc under the sanitizers: seconds per kernel */
   suite_add_tcase(s, c);
   TCase *r = tcase_create("runtime");
   tcase_set_timeout(r, 600);

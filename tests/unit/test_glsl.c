@@ -942,6 +942,32 @@ START_TEST(test_storage_types) {
 }
 END_TEST
 
+/* The packed dot product through GL_EXT_spirv_intrinsics: OpSDot / OpSUDot / OpUDot, declared
+ * only for the forms used; the us form swaps its operands into SUDot; packed loads read one
+ * word. Compiles to SPIR-V. */
+START_TEST(test_dot4x8) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  ck_assert_int_eq(build_dot(m, &k), 0);
+  char *s = print_glsl(k);
+  if (getenv("MLG_DUMP_GLSL")) fputs(s, stderr);
+  ck_assert_ptr_nonnull(strstr(s, "#extension GL_EXT_spirv_intrinsics : require\n"));
+  ck_assert_ptr_nonnull(strstr(s, "spirv_instruction(extensions = [\"SPV_KHR_integer_dot_product\"], capabilities = "
+                                  "[6019, 6018], id = 4450) int mlg_sdot(uint mlg_a, uint mlg_b, spirv_literal uint mlg_fmt);"));
+  ck_assert_ptr_nonnull(strstr(s, "id = 4452) int mlg_sudot("));
+  ck_assert_ptr_nonnull(strstr(s, "id = 4451) uint mlg_udot("));
+  ck_assert_ptr_nonnull(strstr(s, "  uint pa = a[(pc.off[0] + i * 4) >> 2u];\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  y[pc.off[2] + i] = mlg_sdot(pa, pa, 0) + mlg_sudot(pa, pu, 0) + "
+                                  "(mlg_sudot(pa, pu, 0) + int(mlg_udot(pu, pu, 0)));\n"));
+  free(s);
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  compile_ok(sc, k, "packed dot product");
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
 static Suite *glsl_suite(void) {
   Suite *s = suite_create("glsl");
   TCase *tc = tcase_create("printer");
@@ -950,6 +976,7 @@ static Suite *glsl_suite(void) {
   tcase_add_test(tc, test_helpers_only_where_used);
   tcase_add_test(tc, test_vectors);
   tcase_add_test(tc, test_storage_types);
+  tcase_add_test(tc, test_dot4x8);
   tcase_add_test(tc, test_vector_locals);
   tcase_add_test(tc, test_refuses_too_many_buffers_and_reserved_names);
   suite_add_tcase(s, tc);

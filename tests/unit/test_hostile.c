@@ -106,7 +106,7 @@ static uint8_t *one_kernel_bundle(uint32_t target, const uint8_t *module, size_t
   if (offset >= 0) code[offset] = 'x';
   mlgb_module mod = {target == MLGB_TARGET_OPENCL ? MLGB_MODULE_OPENCL_C : MLGB_MODULE_SPIRV, module_size, code};
   uint32_t args[4] = {0, 1, 2, 3};
-  mlgb_kernel k = {(char *)kernel, 0, {local, 1, 1}, 4};
+  mlgb_kernel k = {(char *)kernel, 0, {local, 1, 1}, 4, 0, 0};
   mlgb_dispatch d = {.name = (char *)"d", .kernel = 0, .groups = {1, 1, 1}, .n_args = 4, .args = args,
                      .programs = MLGB_PROGRAM_RUN};
   mlgb_bundle b = {.target = target, .model_name = (char *)"hostile", .producer = (char *)"test_hostile",
@@ -547,7 +547,7 @@ static uint8_t *big_arena_bundle(uint64_t arena_bytes, size_t *out_size) {
   };
   mlgb_module mod = {MLGB_MODULE_OPENCL_C, strlen(SRC), (uint8_t *)SRC};
   uint32_t args0[2] = {0, 1}, args1[2] = {1, 2};
-  mlgb_kernel kernels[2] = {{(char *)"fill", 0, {4, 1, 1}, 2}, {(char *)"back", 0, {4, 1, 1}, 2}};
+  mlgb_kernel kernels[2] = {{(char *)"fill", 0, {4, 1, 1}, 2, 0, 0}, {(char *)"back", 0, {4, 1, 1}, 2, 0, 0}};
   mlgb_dispatch d[2] = {{.name = (char *)"t", .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0,
                          .programs = MLGB_PROGRAM_RUN},
                         {.name = (char *)"y", .kernel = 1, .groups = {1, 1, 1}, .n_args = 2, .args = args1,
@@ -668,7 +668,7 @@ static uint8_t *named_bundle(size_t *out_size) {
   };
   mlgb_module mod = {MLGB_MODULE_OPENCL_C, strlen(SRC), (uint8_t *)SRC};
   uint32_t args[2] = {0, 1};
-  mlgb_kernel k = {(char *)"copy", 0, {4, 1, 1}, 2};
+  mlgb_kernel k = {(char *)"copy", 0, {4, 1, 1}, 2, 0, 0};
   mlgb_dispatch d = {.name = (char *)ESC_OUTPUT, .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args,
                      .programs = MLGB_PROGRAM_RUN};
   mlgb_bundle b = {.target = MLGB_TARGET_OPENCL, .model_name = (char *)ESC_MODEL, .producer = (char *)"test_hostile",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kir.h"
+#include "kir_eval.h"
 
 static char *print_kernel(const kir_kernel *k) {
   char *s = NULL;
@@ -72,6 +73,63 @@ START_TEST(test_print_storage_types) {
 }
 END_TEST
 
+/* The packed dot product and packed loads: their OpenCL spelling, the feature bit, the host
+ * evaluation, and the rules of a fallback. */
+static int dot_load(void *user, int buffer, int64_t index, kir_value *out) {
+  static const int8_t a[8] = {-128, 127, -1, 5, 0, 0, 0, 0};
+  static const uint8_t u[8] = {255, 1, 200, 7, 0, 0, 0, 0};
+  (void)user;
+  if (index < 0 || index >= 8) return -1;
+  *out = kir_value_i32(buffer == 0 ? a[index] : u[index]);
+  return 0;
+}
+
+START_TEST(test_dot4x8) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  ck_assert_int_eq(build_dot(m, &k), 0);
+  ck_assert_uint_eq(k->features & KIR_FEATURE_OPTIONAL, KIR_FEATURE_INT_DOT);
+  char *s = print_kernel(k);
+  ck_assert_str_eq(s,
+                   "#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable\n"
+                   "__kernel __attribute__((reqd_work_group_size(64, 1, 1)))\n"
+                   "void k_dot(__global const char *restrict a, const uint a_off,\n"
+                   "    __global const uchar *restrict u, const uint u_off,\n"
+                   "    __global int *restrict y, const uint y_off) {\n"
+                   "  int i = (int)get_global_id(0);\n"
+                   "  uint pa = as_uint(vload4(0, a + a_off + i * 4));\n"
+                   "  uint pu = as_uint(vload4(0, u + u_off + i * 4));\n"
+                   "  y[y_off + i] = dot_4x8packed_ss_int(pa, pa) + dot_4x8packed_us_int(pu, pa) + "
+                   "(dot_4x8packed_su_int(pa, pu) + (int)dot_4x8packed_uu_uint(pu, pu));\n"
+                   "}\n");
+  free(s);
+  /* Host evaluation of the stored value's four terms, against the sums written out. */
+  const kir_stmt *st = k->body[3];
+  ck_assert_int_eq(st->kind, KIR_S_STORE);
+  kir_value vars[3] = {kir_value_i32(0)};
+  kir_eval_env env = {.n_vars = k->n_vars, .vars = vars, .load = dot_load};
+  ck_assert_int_eq(kir_eval(k->body[1]->value, &env, &vars[1]), 0);
+  ck_assert_int_eq(kir_eval(k->body[2]->value, &env, &vars[2]), 0);
+  ck_assert_uint_eq(vars[1].u, 0x05FF7F80u); /* bytes -128, 127, -1, 5: low byte first */
+  ck_assert_uint_eq(vars[2].u, 0x07C801FFu);
+  kir_value v;
+  ck_assert_int_eq(kir_eval(st->value, &env, &v), 0);
+  int ss = 128 * 128 + 127 * 127 + 1 + 25;
+  int us = 255 * -128 + 1 * 127 + 200 * -1 + 7 * 5;
+  int uu = 255 * 255 + 1 + 200 * 200 + 49;
+  ck_assert_int_eq(v.i, ss + us + us + uu);
+  /* A fallback takes the same buffers and needs fewer optional features. */
+  kir_kernel *plain, *twin;
+  ck_assert_int_eq(build_storage(m, &plain), 0);
+  ck_assert_int_eq(kir_kernel_set_fallback(k, plain), -1); /* other buffers */
+  ck_assert_int_eq(build_dot(m, &twin), 0);
+  ck_assert_int_eq(kir_kernel_set_fallback(k, twin), -1);  /* the same features */
+  ck_assert_int_eq(kir_kernel_set_fallback(k, k), -1);
+  ck_assert_ptr_null(k->fallback);
+  kir_module_free(m);
+}
+END_TEST
+
 /* Storage types hold values, never compute: no variable, local or vector of them. */
 START_TEST(test_storage_types_misuse) {
   kir_module *m = kir_module_new();
@@ -80,8 +138,20 @@ START_TEST(test_storage_types_misuse) {
   ck_assert(kir_builder_failed(b));
   ck_assert_int_ne(kir_kernel_end(b, NULL), 0);
   b = kir_kernel_begin(m, "k", 1, 1, 1);
-  int x = kir_buffer_param(b, "x", KIR_U8, KIR_READ);
+  int x = kir_buffer_param(b, "x", KIR_F16, KIR_READ);
   ck_assert_ptr_null(kir_load_vec(b, x, kir_i32(b, 0), 4));
+  ck_assert_int_ne(kir_kernel_end(b, NULL), 0);
+  /* 8-bit elements load as I32 vectors (OpenCL), and only I32 vectors store into them. */
+  b = kir_kernel_begin(m, "k", 1, 1, 1);
+  x = kir_buffer_param(b, "x", KIR_U8, KIR_READ);
+  int y8 = kir_buffer_param(b, "y", KIR_I8, KIR_WRITE);
+  kir_expr *w = kir_load_vec(b, x, kir_i32(b, 0), 16);
+  ck_assert_ptr_nonnull(w);
+  ck_assert_int_eq(w->type.scalar, KIR_I32);
+  kir_store(b, y8, kir_i32(b, 0), w);
+  ck_assert(!kir_builder_failed(b));
+  kir_store(b, y8, kir_i32(b, 0), kir_cast(b, kir_tv(KIR_F32, 16), w));
+  ck_assert(kir_builder_failed(b));
   ck_assert_int_ne(kir_kernel_end(b, NULL), 0);
   b = kir_kernel_begin(m, "k", 1, 1, 1);
   x = kir_buffer_param(b, "x", KIR_I8, KIR_READ);
@@ -492,6 +562,7 @@ int main(void) {
   tcase_add_test(tc, test_print_relu);
   tcase_add_test(tc, test_print_loops_locals);
   tcase_add_test(tc, test_print_storage_types);
+  tcase_add_test(tc, test_dot4x8);
   tcase_add_test(tc, test_storage_types_misuse);
   tcase_add_test(tc, test_vector_locals_and_constructor);
   tcase_add_test(tc, test_print_precedence);

@@ -36,7 +36,7 @@ static uint8_t *make_bundle(size_t *out_size) {
   mlgb_module module = {MLGB_MODULE_OPENCL_C, strlen(SOURCE), (uint8_t *)SOURCE};
   uint32_t args0[3] = {0, 1, 2}, args1[2] = {2, 3};
   static char k0[] = "k0_matmul", k1[] = "k1_relu";
-  mlgb_kernel kernels[2] = {{k0, 0, {32, 1, 1}, 3}, {k1, 0, {32, 1, 1}, 2}};
+  mlgb_kernel kernels[2] = {{k0, 0, {32, 1, 1}, 3, 0, 0}, {k1, 0, {32, 1, 1}, 2, 0, 0}};
   /* The second dispatch carries no counts, as from a producer that counts nothing. */
   mlgb_dispatch dispatches[2] = {{.name = nc, .kernel = 0, .groups = {1, 1, 1}, .n_args = 3, .args = args0,
                                   .flops = 2 * 8 * 4 * 16, .bytes = 512 + 256 + 128, .programs = MLGB_PROGRAM_RUN},

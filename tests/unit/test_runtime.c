@@ -38,9 +38,13 @@ typedef struct bundle_spec {
   int has_weights;
   const char *source;
   int addw_args;             /* how many tensors addw binds (3 is right) */
+  /* 1: the first dispatch runs a variant of mul2 that needs the integer dot product, in a
+   * module of its own that is no OpenCL (so building it fails), with mul2 as its fallback;
+   * 2: the same variant without a fallback. */
+  int variant;
 } bundle_spec;
 
-static const bundle_spec GOOD = {MLGB_TARGET_OPENCL, 1, NULL, 3};
+static const bundle_spec GOOD = {MLGB_TARGET_OPENCL, 1, NULL, 3, 0};
 
 static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   mlgb_tensor tensors[4];
@@ -67,11 +71,14 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   if (spec.target == MLGB_TARGET_VULKAN) module = (mlgb_module){MLGB_MODULE_SPIRV, sizeof spirv, (uint8_t *)spirv};
   uint32_t args0[2] = {0, 2}, args1[3] = {2, 1, 3};
   static char kmul[] = "mul2", kadd[] = "addw";
-  mlgb_kernel kernels[2] = {
-      {kmul, 0, {4, 1, 1}, 2},
-      {kadd, 0, {2, 1, 1}, (uint32_t)spec.addw_args},
+  static char kvar[] = "mul2_idot", not_cl[] = "this is no OpenCL C (a variant that must not be built)";
+  mlgb_module modules[2] = {module, {MLGB_MODULE_OPENCL_C, strlen(not_cl), (uint8_t *)not_cl}};
+  mlgb_kernel kernels[3] = {
+      {kmul, 0, {4, 1, 1}, 2, 0, 0},
+      {kadd, 0, {2, 1, 1}, (uint32_t)spec.addw_args, 0, 0},
+      {kvar, 1, {4, 1, 1}, 2, MLGB_DEVICE_INT_DOT, spec.variant == 1 ? 1 : 0},
   };
-  mlgb_dispatch dispatches[2] = {{.name = "t", .kernel = 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0,
+  mlgb_dispatch dispatches[2] = {{.name = "t", .kernel = spec.variant ? 2 : 0, .groups = {1, 1, 1}, .n_args = 2, .args = args0,
                                   .programs = MLGB_PROGRAM_RUN},
                                  {.name = "y", .kernel = 1, .groups = {2, 1, 1}, .n_args = kernels[1].n_params,
                                   .args = args1, .programs = MLGB_PROGRAM_RUN}};
@@ -87,9 +94,9 @@ static uint8_t *make_bundle(bundle_spec spec, size_t *out_size) {
   b.region_size[MLGB_REGION_ARENA] = 512;
   b.n_tensors = 4;
   b.tensors = tensors;
-  b.n_modules = 1;
-  b.modules = &module;
-  b.n_kernels = 2;
+  b.n_modules = spec.variant ? 2 : 1;
+  b.modules = modules;
+  b.n_kernels = spec.variant ? 3 : 2;
   b.kernels = kernels;
   b.n_dispatches = 2;
   b.dispatches = dispatches;
@@ -260,6 +267,35 @@ START_TEST(test_run_exact) {
   run_and_check(s, 1000.0f, W);
   mlg_session_destroy(s);
   mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
+}
+END_TEST
+
+/* A kernel variant the device cannot run (PoCL has no cl_khr_integer_dot_product; or it is
+ * turned off) is never built: dispatches run its fallback, which --profile names. */
+START_TEST(test_kernel_variant) {
+  mlg_runtime *rt = cpu_runtime("");
+  bundle_spec spec = GOOD;
+  spec.variant = 1;
+  setenv("MLG_DISABLE_FEATURES", "intdot", 1);
+  mlg_model *m = load(rt, spec, NULL, MLG_OK);
+  mlg_session *s = NULL;
+  ck_assert_int_eq(mlg_session_create(m, &s), MLG_OK);
+  run_and_check(s, 1.0f, W);
+  mlg_session_destroy(s);
+  mlg_model_destroy(m);
+  /* Without a fallback the load fails and says which feature is missing. */
+  spec.variant = 2;
+  load(rt, spec, NULL, MLG_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(mlg_last_error(), "kernel 'mul2_idot' needs device features (intdot)") != NULL, "%s",
+                mlg_last_error());
+  /* An unknown name is an error, not silently ignored. */
+  setenv("MLG_DISABLE_FEATURES", "intdot,tensorcores", 1);
+  spec.variant = 1;
+  load(rt, spec, NULL, MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(mlg_last_error(), "MLG_DISABLE_FEATURES names 'tensorcores', which is no device feature "
+                       "(known: intdot)") != NULL, "%s", mlg_last_error());
+  unsetenv("MLG_DISABLE_FEATURES");
   mlg_runtime_destroy(rt);
 }
 END_TEST
@@ -647,6 +683,7 @@ int main(void) {
   tcase_add_test(tc, test_list_devices);
   tcase_add_test(tc, test_device_specs);
   tcase_add_test(tc, test_run_exact);
+  tcase_add_test(tc, test_kernel_variant);
   tcase_add_test(tc, test_two_sessions);
   tcase_add_test(tc, test_weights_file);
   tcase_add_test(tc, test_bad_bundles);

@@ -1,4 +1,4 @@
-/* test_templates_compute.c — the compute kernel templates (matmul, conv2d, pool, reduce,
+/* test_templates_compute.c — the compute kernel templates (matmul, conv2d, the integer GEMM, pool, reduce,
  * rowwise, cumsum, pad, resize, attention, and the fast math of fastmath.h) printed as OpenCL C, built and run on the first OpenCL device (PoCL here), and
  * compared with plain C references computed in double.
  *
@@ -27,6 +27,8 @@
 #include "templates/matmul.h"
 #include "templates/pad.h"
 #include "templates/pool.h"
+#include "templates/qgemm.h"
+#include "templates/qlinear.h"
 #include "templates/reduce.h"
 #include "templates/resize.h"
 #include "templates/rowwise.h"
@@ -40,7 +42,8 @@ static clh g_cl;
 static int g_cl_ready;
 
 typedef struct run_arg {
-  float *host;     /* inputs: data to upload; outputs: filled from the device */
+  void *host;      /* inputs: data to upload; outputs: filled from the device (the buffer's
+                      storage type: floats, ints or bytes) */
   size_t n;        /* elements */
 } run_arg;
 
@@ -53,9 +56,9 @@ static void run_kernel(const kir_kernel *k, const int64_t groups[3], const run_a
     g_cl_ready = 1;
   }
   ck_assert_int_eq(k->n_buffers, n_args);
-  void *host[8];
-  size_t count[8];
-  ck_assert_int_le(n_args, 8);
+  void *host[12];
+  size_t count[12];
+  ck_assert_int_le(n_args, 12);
   for (int i = 0; i < n_args; i++) {
     host[i] = args[i].host;
     count[i] = args[i].n;
@@ -456,6 +459,216 @@ START_TEST(conv_cpu) {
   kt_conv2d_desc grouped = CONV(.n = 1, .c_in = 4, .h = 8, .w = 8, .c_out = 6, .kh = 3, .kw = 3,
                                 .groups = 2);
   ck_assert_int_eq(kt_conv2d_cpu_plan_for(&grouped, 16, &p), -1);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- integer GEMM (qgemm.h) */
+
+static uint32_t g_qseed = 777;
+static int qrand(int lo, int hi) {
+  g_qseed = g_qseed * 1103515245u + 12345u;
+  return lo + (int)((g_qseed >> 8) % (uint32_t)(hi - lo + 1));
+}
+
+/* 8-bit tensor data of type t (KIR_I8: −128..127, else 0..255). */
+static uint8_t *q_data(size_t n, kir_scalar t) {
+  uint8_t *v = malloc(n ? n : 1);
+  ck_assert_ptr_nonnull(v);
+  for (size_t i = 0; i < n; i++) v[i] = (uint8_t)(t == KIR_I8 ? qrand(-128, 127) : qrand(0, 255));
+  return v;
+}
+
+static int q_val(const uint8_t *v, size_t i, kir_scalar t) { return t == KIR_I8 ? (int8_t)v[i] : v[i]; }
+
+/* The requantization as the kernels do it (f32 multiplier in ONNX's order, round half even). */
+static int q_requant(int64_t acc, float xs, float ws, float ys, int yz, int lo, int hi) {
+  float mult = xs * ws / ys;
+  float r = rintf((float)acc * mult) + (float)yz;
+  r = r < (float)lo ? (float)lo : r > (float)hi ? (float)hi : r;
+  return (int)r;
+}
+
+typedef struct q_params {
+  float xs, ws[80], ys;
+  uint8_t xz, wz[80], yz;
+  int32_t bias[80];
+} q_params;
+
+static void q_params_fill(q_params *q, int n_w, kir_scalar xt, kir_scalar wt, kir_scalar yt) {
+  q->xs = 0.03f;
+  q->ys = 0.5f;
+  q->xz = (uint8_t)(xt == KIR_I8 ? qrand(-5, 5) : qrand(100, 140));
+  q->yz = (uint8_t)(yt == KIR_I8 ? 3 : 128);
+  for (int i = 0; i < n_w && i < 80; i++) {
+    q->ws[i] = 0.002f + 0.0005f * (float)(i % 7);
+    q->wz[i] = (uint8_t)(wt == KIR_I8 ? qrand(-3, 3) : qrand(120, 136));
+    q->bias[i] = qrand(-3000, 3000);
+  }
+}
+
+/* The buffers of kt_qlinear_*'s order for run_kernel (element counts). */
+static void q_args(run_arg *args, int *na, void *x, size_t xn, q_params *q, int per, void *w, size_t wn, int n_w,
+                   int has_bias, void *y, size_t yn) {
+  args[(*na)++] = (run_arg){x, xn};
+  args[(*na)++] = (run_arg){&q->xs, 1};
+  args[(*na)++] = (run_arg){&q->xz, 1};
+  args[(*na)++] = (run_arg){w, wn};
+  args[(*na)++] = (run_arg){q->ws, per ? (size_t)n_w : 1};
+  args[(*na)++] = (run_arg){q->wz, per ? (size_t)n_w : 1};
+  args[(*na)++] = (run_arg){&q->ys, 1};
+  args[(*na)++] = (run_arg){&q->yz, 1};
+  if (has_bias) args[(*na)++] = (run_arg){q->bias, (size_t)n_w};
+  args[(*na)++] = (run_arg){y, yn};
+}
+
+static void expect_bytes(const char *what, const char *kernel, const uint8_t *got, const uint8_t *want, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(got[i] == want[i], "%s (%s): element %zu: got %d, expected %d", what, kernel, i, got[i], want[i]);
+}
+
+/* The matrix product through every integer kernel PoCL runs: the direct one, the tiled plain
+ * fallback (portable and GPU tiles), and the CPU vector kernel where n allows; each must equal the
+ * reference exactly. (The dot product variant runs on lavapipe: test_fixtures_vulkan.) */
+static void check_qmatmul(const char *what, kt_qlinear_matmul_desc d) {
+  int64_t an = d.batch * d.m * d.k, bn = (d.b_batched ? d.batch : 1) * d.k * d.n, yn = d.batch * d.m * d.n;
+  uint8_t *a = q_data(an, d.a_type), *bm = q_data(bn, d.b_type), *want = malloc(yn), *got = malloc(yn);
+  q_params q;
+  q_params_fill(&q, (int)d.n, d.a_type, d.b_type, d.y_type);
+  int lo = d.y_type == KIR_I8 ? -128 : 0, hi = d.y_type == KIR_I8 ? 127 : 255;
+  if (d.lo || d.hi) lo = (int)d.lo, hi = (int)d.hi;
+  for (int64_t z = 0; z < d.batch; z++)
+    for (int64_t i = 0; i < d.m; i++)
+      for (int64_t j = 0; j < d.n; j++) {
+        int c = d.b_per_column ? (int)j : 0;
+        int64_t acc = d.has_bias ? q.bias[j] : 0;
+        for (int64_t k = 0; k < d.k; k++)
+          acc += (int64_t)(q_val(a, (size_t)((z * d.m + i) * d.k + k), d.a_type) - q_val(&q.xz, 0, d.a_type)) *
+                 (q_val(bm, (size_t)((d.b_batched ? z * d.k * d.n : 0) + k * d.n + j), d.b_type) -
+                  q_val(q.wz, (size_t)c, d.b_type));
+        want[(z * d.m + i) * d.n + j] =
+            (uint8_t)q_requant(acc, q.xs, q.ws[c], q.ys, q_val(&q.yz, 0, d.y_type), lo, hi);
+      }
+  kt_qgemm_tiles tiles[2] = {kt_qgemm_default_tiles(KT_DEVICE_UNKNOWN, d.m, d.n, d.k),
+                             kt_qgemm_default_tiles(KT_DEVICE_GPU, d.m, d.n, d.k)};
+  for (int form = 0; form < 4; form++) {
+    if (form == 3 && !kt_qgemm_cpu_fits(&d)) continue;
+    kir_module *m = kir_module_new();
+    kir_kernel *k;
+    int64_t g[3];
+    kt_qlinear_matmul_desc dd = d;
+    dd.tiles = form == 1 ? &tiles[0] : form == 2 ? &tiles[1] : NULL;
+    int rc = form == 3 ? kt_qgemm_cpu_matmul(m, "qmm", &dd, &k, g) : kt_qlinear_matmul(m, "qmm", &dd, &k, g);
+    ck_assert_msg(rc == 0, "%s: %s", what, kir_module_error(m));
+    if (k->fallback) k = k->fallback; /* PoCL has no integer dot product */
+    run_arg args[10];
+    int na = 0;
+    memset(got, 0xEE, yn);
+    q_args(args, &na, a, an, &q, d.b_per_column, bm, bn, (int)d.n, d.has_bias, got, yn);
+    run_kernel(k, g, args, na);
+    expect_bytes(what, k->name, got, want, yn);
+    kir_module_free(m);
+  }
+  free(a), free(bm), free(want), free(got);
+}
+
+#define QMM(...) ((kt_qlinear_matmul_desc){__VA_ARGS__})
+
+START_TEST(qgemm_matmul) {
+  check_qmatmul("u8 x i8, per column, bias, n 32 (CPU kernel), k 37",
+                QMM(.batch = 1, .m = 11, .k = 37, .n = 32, .a_type = KIR_U8, .b_type = KIR_I8, .y_type = KIR_U8,
+                    .b_per_column = 1, .has_bias = 1));
+  check_qmatmul("i8 x i8, batched b, k 64 (packed loads), n 48, relu range",
+                QMM(.batch = 3, .m = 9, .k = 64, .n = 48, .b_batched = 1, .a_type = KIR_I8, .b_type = KIR_I8,
+                    .y_type = KIR_I8, .lo = 3, .hi = 127));
+  check_qmatmul("u8 x u8, ragged everything, k 300 (a float chunk and the remainder)",
+                QMM(.batch = 2, .m = 67, .k = 300, .n = 70, .a_type = KIR_U8, .b_type = KIR_U8, .y_type = KIR_U8));
+  check_qmatmul("i8 x u8, k 3", QMM(.batch = 1, .m = 5, .k = 3, .n = 16, .a_type = KIR_I8, .b_type = KIR_U8,
+                                       .y_type = KIR_I8, .b_per_column = 1));
+}
+END_TEST
+
+/* The convolution through the tiled plain kernel and the CPU path (im2col into a temporary,
+ * then the CPU GEMM), against the direct kernel's definition. */
+static void check_qconv(const char *what, kt_qlinear_conv2d_desc d) {
+  int64_t sh = d.stride_h ? d.stride_h : 1, sw = d.stride_w ? d.stride_w : 1;
+  int64_t dh = d.dil_h ? d.dil_h : 1, dw = d.dil_w ? d.dil_w : 1;
+  int64_t oh = (d.h + d.pad_top + d.pad_bottom - dh * (d.kh - 1) - 1) / sh + 1;
+  int64_t ow = (d.w + d.pad_left + d.pad_right - dw * (d.kw - 1) - 1) / sw + 1;
+  int64_t xn = d.n * d.c_in * d.h * d.w, wn = d.c_out * d.c_in * d.kh * d.kw, yn = d.n * d.c_out * oh * ow;
+  uint8_t *x = q_data(xn, d.x_type), *w = q_data(wn, d.w_type), *want = malloc(yn), *got = malloc(yn);
+  q_params q;
+  q_params_fill(&q, (int)d.c_out, d.x_type, d.w_type, d.y_type);
+  int lo = d.y_type == KIR_I8 ? -128 : 0, hi = d.y_type == KIR_I8 ? 127 : 255;
+  for (int64_t img = 0; img < d.n; img++)
+    for (int64_t o = 0; o < d.c_out; o++)
+      for (int64_t py = 0; py < oh; py++)
+        for (int64_t px = 0; px < ow; px++) {
+          int c = d.w_per_channel ? (int)o : 0;
+          int64_t acc = d.has_bias ? q.bias[o] : 0;
+          for (int64_t ci = 0; ci < d.c_in; ci++)
+            for (int64_t r = 0; r < d.kh; r++)
+              for (int64_t s2 = 0; s2 < d.kw; s2++) {
+                int64_t ih = py * sh - d.pad_top + r * dh, iw = px * sw - d.pad_left + s2 * dw;
+                if (ih < 0 || ih >= d.h || iw < 0 || iw >= d.w) continue;
+                acc += (int64_t)(q_val(x, (size_t)(((img * d.c_in + ci) * d.h + ih) * d.w + iw), d.x_type) -
+                                 q_val(&q.xz, 0, d.x_type)) *
+                       (q_val(w, (size_t)(((o * d.c_in + ci) * d.kh + r) * d.kw + s2), d.w_type) -
+                        q_val(q.wz, (size_t)c, d.w_type));
+              }
+          want[((img * d.c_out + o) * oh + py) * ow + px] =
+              (uint8_t)q_requant(acc, q.xs, q.ws[c], q.ys, q_val(&q.yz, 0, d.y_type), lo, hi);
+        }
+  kt_qgemm_tiles tiles = kt_qgemm_default_tiles(KT_DEVICE_GPU, d.c_out, oh * ow, d.c_in * d.kh * d.kw);
+  for (int form = 0; form < 2; form++) {
+    kir_module *m = kir_module_new();
+    kir_kernel *k;
+    int64_t g[3];
+    run_arg args[10];
+    int na = 0;
+    memset(got, 0xEE, yn);
+    if (form == 0) {
+      kt_qlinear_conv2d_desc dd = d;
+      dd.tiles = &tiles;
+      ck_assert_msg(kt_qlinear_conv2d(m, "qconv", &dd, &k, g) == 0, "%s: %s", what, kir_module_error(m));
+      ck_assert_ptr_nonnull(k->fallback);
+      k = k->fallback;
+      q_args(args, &na, x, xn, &q, d.w_per_channel, w, wn, (int)d.c_out, d.has_bias, got, yn);
+    } else {
+      int64_t cols_n = kt_qim2col_bytes(&d);
+      uint8_t *cols = malloc(cols_n);
+      kir_kernel *gather;
+      ck_assert_msg(kt_qim2col(m, "qim2col", &d, &gather, g) == 0, "%s: %s", what, kir_module_error(m));
+      run_arg gargs[3] = {{x, xn}, {&q.xz, 1}, {cols, cols_n}};
+      run_kernel(gather, g, gargs, 3);
+      ck_assert_msg(kt_qgemm_cpu_conv2d(m, "qconv", &d, &k, g) == 0, "%s: %s", what, kir_module_error(m));
+      q_args(args, &na, cols, cols_n, &q, d.w_per_channel, w, wn, (int)d.c_out, d.has_bias, got, yn);
+      run_kernel(k, g, args, na);
+      expect_bytes(what, k->name, got, want, yn);
+      free(cols);
+      kir_module_free(m);
+      continue;
+    }
+    run_kernel(k, g, args, na);
+    expect_bytes(what, k->name, got, want, yn);
+    kir_module_free(m);
+  }
+  free(x), free(w), free(want), free(got);
+}
+
+#define QCONV(...) ((kt_qlinear_conv2d_desc){__VA_ARGS__})
+
+START_TEST(qgemm_conv) {
+  check_qconv("u8 x i8 3x3 pad 1, per channel, bias, c_in 16 (k 144)",
+              QCONV(.n = 2, .c_in = 16, .h = 9, .w = 11, .c_out = 24, .kh = 3, .kw = 3, .pad_top = 1, .pad_left = 1,
+                    .pad_bottom = 1, .pad_right = 1, .x_type = KIR_U8, .w_type = KIR_I8, .y_type = KIR_U8,
+                    .w_per_channel = 1, .has_bias = 1));
+  check_qconv("i8 x i8 stride 2, dilation, asymmetric padding, c_in 3 (k 27)",
+              QCONV(.n = 1, .c_in = 3, .h = 13, .w = 12, .c_out = 5, .kh = 3, .kw = 2, .stride_h = 2,
+                    .stride_w = 2, .dil_h = 2, .dil_w = 1, .pad_top = 2, .pad_left = 0, .pad_bottom = 1,
+                    .pad_right = 1, .x_type = KIR_I8, .w_type = KIR_I8, .y_type = KIR_I8));
+  check_qconv("u8 x u8 1x1, 70 channels", QCONV(.n = 1, .c_in = 20, .h = 5, .w = 5, .c_out = 70, .kh = 1, .kw = 1,
+                                                .x_type = KIR_U8, .w_type = KIR_U8, .y_type = KIR_U8,
+                                                .w_per_channel = 1));
 }
 END_TEST
 
@@ -1276,6 +1489,9 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, conv_stride_dilation_padding);
   tcase_add_test(tc, conv_groups);
   tcase_add_test(tc, conv_cpu);
+  tcase_add_test(tc, qgemm_matmul);
+  tcase_add_test(tc, qgemm_conv);
+  tcase_set_timeout(tc, 600); /* the integer GEMM cases build 15 kernels: 60 s at load 7 */
   tcase_add_test(tc, conv_transpose);
   tcase_add_test(tc, conv_transpose_rejects_bad_descriptors);
   suite_add_tcase(s, tc);

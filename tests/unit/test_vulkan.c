@@ -142,7 +142,7 @@ static mlgb_bundle *make_bundle(const model_spec *spec) {
       code[k] = compile_glsl(ks->name, ks->glsl);
       modules[k] = (mlgb_module){MLGB_MODULE_SPIRV, code[k].size, code[k].data};
     }
-    kernels[k] = (mlgb_kernel){(char *)ks->name, (uint32_t)k, {ks->local, 1, 1}, ks->n_args};
+    kernels[k] = (mlgb_kernel){(char *)ks->name, (uint32_t)k, {ks->local, 1, 1}, ks->n_args, 0, 0};
   }
   mlgb_dispatch dispatches[4];
   for (int i = 0; i < spec->n_dispatches; i++) {
