@@ -90,7 +90,10 @@ typedef enum kir_subgroup_builtin {
  * The subgroup bits are required of the whole bundle (Vulkan only). The bits of
  * KIR_FEATURE_OPTIONAL are device features a kernel may use when the device reports them: such
  * a kernel carries a fallback without them (kir_kernel_set_fallback), and the runtime picks one
- * of the two at load (bundle.h mlgb_kernel.requires). */
+ * of the two at load (bundle.h mlgb_kernel.requires). New optional features take the next bits,
+ * join KIR_FEATURE_OPTIONAL, and get a row in compiler/bundle_emit.c's optional_features (their
+ * bundle.h mlgb_device_feature bit per target), a name in runtime/bundle.c and a query in each
+ * backend's device_features. */
 enum {
   KIR_FEATURE_SUBGROUP_BASIC = 1,
   KIR_FEATURE_SUBGROUP_ARITH = 2,

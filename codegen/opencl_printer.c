@@ -279,17 +279,36 @@ static void cl_frag(kir_printer *p, const kir_stmt *s) {
   }
 }
 
-/* cl_khr_integer_dot_product's packed forms (the device reports the extension: the runtime
- * builds this kernel only then). */
+/* The packed 4x8-bit dot products, through the mlg_dot_* functions of the kernel's preamble
+ * (cl_dot4x8_preamble). */
 static void cl_dot4x8(kir_printer *p, const kir_expr *e) {
-  static const char *const fn[] = {[KIR_DOT_SS] = "dot_4x8packed_ss_int", [KIR_DOT_SU] = "dot_4x8packed_su_int",
-                                   [KIR_DOT_US] = "dot_4x8packed_us_int", [KIR_DOT_UU] = "dot_4x8packed_uu_uint"};
-  if (e->op == KIR_DOT_UU) fputs("(int)", p->out);
+  static const char *const fn[] = {[KIR_DOT_SS] = "mlg_dot_ss", [KIR_DOT_SU] = "mlg_dot_su",
+                                   [KIR_DOT_US] = "mlg_dot_us", [KIR_DOT_UU] = "mlg_dot_uu"};
   fprintf(p->out, "%s(", fn[e->op]);
   kir_print_expr(p, e->a);
   fputs(", ", p->out);
   kir_print_expr(p, e->b);
   fputc(')', p->out);
+}
+
+/* The runtime builds a kernel with KIR_FEATURE_INT_DOT on two kinds of device only (mlg's
+ * MLGB_DEVICE_INT_DOT): one that reports cl_khr_integer_dot_product, whose compiler then
+ * defines the extension's macro and builtins, and NVIDIA's (compute capability 6.1 or more),
+ * which has no such extension but accepts inline PTX: its dp4a instruction is the same sum. */
+static void cl_dot4x8_preamble(FILE *out) {
+  static const char *const form[][3] = {{"ss", "int", "s32.s32"}, {"su", "int", "s32.u32"},
+                                        {"us", "int", "u32.s32"}, {"uu", "uint", "u32.u32"}};
+  fputs("#ifdef cl_khr_integer_dot_product\n"
+        "#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable\n", out);
+  for (int i = 0; i < 4; i++)
+    fprintf(out, "#define mlg_dot_%s(a, b) ((int)dot_4x8packed_%s_%s(a, b))\n", form[i][0],
+            form[i][0], form[i][1]);
+  fputs("#else\n", out);
+  for (int i = 0; i < 4; i++)
+    fprintf(out, "static inline int mlg_dot_%s(uint a, uint b) {\n  %s d;\n"
+            "  asm(\"dp4a.%s %%0, %%1, %%2, 0;\" : \"=r\"(d) : \"r\"(a), \"r\"(b));\n"
+            "  return (int)d;\n}\n", form[i][0], form[i][1], form[i][2]);
+  fputs("#endif\n", out);
 }
 
 static void cl_load_packed(kir_printer *p, const kir_expr *e) {
@@ -311,8 +330,7 @@ static void cl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
   char buf[32];
-  /* The extension's builtins need no pragma in OpenCL C 3.0; a 1.2 compiler may want it. */
-  if (k->features & KIR_FEATURE_INT_DOT) fputs("#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable\n", out);
+  if (k->features & KIR_FEATURE_INT_DOT) cl_dot4x8_preamble(out);
   if (k->n_frags) fputs(mma_helpers, out);
   fprintf(out, "__kernel __attribute__((reqd_work_group_size(%d, %d, %d)))\nvoid %s(",
           k->local_size[0], k->local_size[1], k->local_size[2], k->name);

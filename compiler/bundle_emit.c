@@ -52,6 +52,19 @@ static int role_of(const mlg_graph *g, int t, int is_output) {
   }
 }
 
+/* The optional kernel features (kir.h KIR_FEATURE_OPTIONAL) as the device features the bundle's
+ * kernel table records (bundle.h mlgb_device_feature): one row per feature, per target (matrix
+ * fragments print as inline PTX in OpenCL C, as cooperative matrices in GLSL). */
+static const struct {
+  unsigned kir;
+  uint32_t opencl, vulkan;
+} optional_features[] = {
+  {KIR_FEATURE_INT_DOT, MLGB_DEVICE_INT_DOT, MLGB_DEVICE_INT_DOT},
+  {KIR_FEATURE_MMA_F16, MLGB_DEVICE_PTX_MMA, MLGB_DEVICE_COOPMAT_NV},
+};
+_Static_assert(KIR_FEATURE_OPTIONAL == (KIR_FEATURE_INT_DOT | KIR_FEATURE_MMA_F16),
+               "a new optional kir feature needs its row above");
+
 int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data, size_t *out_size) {
   const mlg_graph *g = in->graph;
   const mlg_lowered *lw = in->lowered;
@@ -155,10 +168,9 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     if (kk->features & (KIR_FEATURE_SUBGROUP_BASIC | KIR_FEATURE_SUBGROUP_ARITH))
       b.required_features |= MLGB_FEATURE_SUBGROUP_ARITH;
     /* A variant: what it needs of the device, and the kernel to run without it. */
-    if (kk->features & KIR_FEATURE_INT_DOT) bk->requires |= MLGB_DEVICE_INT_DOT;
-    /* Matrix fragments print as inline PTX on OpenCL, cooperative matrices on Vulkan. */
-    if (kk->features & KIR_FEATURE_MMA_F16)
-      bk->requires |= in->target == MLGB_TARGET_VULKAN ? MLGB_DEVICE_COOPMAT_NV : MLGB_DEVICE_PTX_MMA;
+    for (size_t f = 0; f < sizeof optional_features / sizeof optional_features[0]; f++)
+      if (kk->features & optional_features[f].kir)
+        bk->requires |= in->target == MLGB_TARGET_VULKAN ? optional_features[f].vulkan : optional_features[f].opencl;
     if (kk->fallback) {
       int fb = mlg_code_module_of(in->code, lw, kk->fallback);
       if (fb < 0) {

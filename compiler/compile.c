@@ -16,12 +16,69 @@
 #include "optimize.h"
 #include "parse.h"
 #include "plan.h"
+#include "quantize.h"
 #include "weights.h"
 
+/* options->quant on g, the optimized f32 graph (freed): the observing graph or the int8 graph
+ * passed through the passes again; the plan goes to out->quant_plan. values: the params'
+ * compile-time values, indexed by node of orig (the checked graph), or NULL. */
+static mlg_graph *quantize(mlg_graph *g, const mlg_graph *orig, const mlg_param_values *values,
+                           const mlg_compile_options *options, mlg_diag *diag, mlg_pipeline *out) {
+  const mlg_quant_options *q = options->quant;
+  const float **v = values ? mlg_param_values_remap(g, orig, values) : NULL;
+  mlg_param_values mapped = {.n = g->n_nodes, .data = v};
+  mlg_graph *next = NULL;
+  out->quant_plan = calloc(1, sizeof(*out->quant_plan));
+  if ((values && !v) || !out->quant_plan ||
+      mlg_quant_plan_build(g, v ? &mapped : NULL, out->quant_plan) != 0) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while quantizing");
+  } else if (out->quant_plan->n_quantized == 0) {
+    const mlg_quant_layer *l = out->quant_plan->layers;
+    if (out->quant_plan->n_layers == 0)
+      mlg_diag_error(diag, (mlg_span){0, 0}, "nothing to quantize: the model has no conv2d, linear "
+                     "or matmul layer");
+    else
+      mlg_diag_error(diag, (mlg_span){0, 0}, "nothing to quantize: none of the model's %d conv2d, "
+                     "linear or matmul layers can be (the first, %s '%s': %s)",
+                     out->quant_plan->n_layers, l->op, l->name, l->skipped);
+  } else if (q->observe) {
+    next = mlg_quant_observe(g, out->quant_plan);
+    if (!next) mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while quantizing");
+  } else if (q->n_ranges != out->quant_plan->n_observed) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "quantization needs the ranges of %d values, %d were "
+                   "given", out->quant_plan->n_observed, q->n_ranges);
+  } else {
+    char err[512];
+    mlg_graph *int8 = mlg_pass_quantize(g, v ? &mapped : NULL, out->quant_plan, q->ranges, err,
+                                        sizeof err);
+    if (!int8) mlg_diag_error(diag, (mlg_span){0, 0}, "cannot quantize: %s", err);
+    else next = mlg_optimize(int8, options->opt_level, diag);
+    if (int8) mlg_graph_free(int8);
+  }
+  free(v);
+  mlg_graph_free(g);
+  return next;
+}
+
+/* What options->quant needs of the model and the options. Returns 0, or -1 after an error. */
+static int quantize_check(const mlg_graph *graph, const mlg_compile_options *options,
+                          mlg_diag *diag) {
+  const char *why = options->opt_level <= 0 ? "the graph passes, which fuse the quantized layers "
+                                              "into integer ops: use -O1 or -O2, not -O0"
+                    : options->no_weights ? "the weights at compile time: drop --no-weights"
+                    : graph->n_updates > 0 ? "a model without a train step: quantize the model's "
+                                             "inference form with its trained weights (--weights)"
+                    : NULL;
+  if (!why) return 0;
+  mlg_diag_error(diag, (mlg_span){0, 0}, "quantization needs %s", why);
+  return -1;
+}
+
 /* Runs the passes; when weights are embedded, first loads the param values the passes can use
- * (batch_norm folding), so the folded weights end up in the bundle as consts. */
+ * (batch_norm folding, quantization), so the folded weights end up in the bundle as consts. */
 static mlg_graph *optimize(const mlg_graph *graph, const mlg_compile_options *options,
-                           mlg_weights_file *weights_file, mlg_diag *diag) {
+                           mlg_weights_file *weights_file, mlg_diag *diag, mlg_pipeline *out) {
+  if (options->quant && quantize_check(graph, options, diag) != 0) return NULL;
   if (options->no_weights || options->opt_level <= 0)
     return mlg_optimize(graph, options->opt_level, diag);
   char *wanted = calloc((size_t)(graph->n_nodes ? graph->n_nodes : 1), 1);
@@ -31,11 +88,13 @@ static mlg_graph *optimize(const mlg_graph *graph, const mlg_compile_options *op
     return NULL;
   }
   mlg_optimize_wanted_values(graph, wanted);
+  if (options->quant) mlg_quant_wanted_values(graph, wanted);
   int rc = mlg_weights_param_values(graph, weights_file, wanted, diag, &data);
   free(wanted);
   if (rc != 0) return NULL;
   mlg_param_values values = {.n = graph->n_nodes, .data = (const float *const *)data};
   mlg_graph *g = mlg_optimize_ex(graph, options->opt_level, data ? &values : NULL, diag);
+  if (g && options->quant) g = quantize(g, graph, data ? &values : NULL, options, diag, out);
   mlg_weights_values_free(data, graph->n_nodes);
   return g;
 }
@@ -80,7 +139,7 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
   if (!options->no_weights && mlg_weights_check_names(out->graph, weights_file, diag) != 0) return -1;
   uint64_t budget = options->max_weight_bytes ? options->max_weight_bytes : MLG_DEFAULT_MAX_WEIGHT_BYTES;
   if (mlg_weights_check_budget(out->graph, !options->no_weights, budget, diag) != 0) return -1;
-  out->optimized = optimize(out->graph, options, weights_file, diag);
+  out->optimized = optimize(out->graph, options, weights_file, diag, out);
   if (!out->optimized) return -1;
   const mlg_graph *g = out->optimized;
 
@@ -190,6 +249,8 @@ void mlg_pipeline_free(mlg_pipeline *p) {
   if (p->ast) mlg_ast_free(p->ast);
   if (p->graph) mlg_graph_free(p->graph);
   if (p->optimized) mlg_graph_free(p->optimized);
+  if (p->quant_plan) mlg_quant_plan_free(p->quant_plan);
+  free(p->quant_plan);
   if (p->fusion) mlg_fusion_free(p->fusion);
   if (p->lowered) mlg_lowered_free(p->lowered);
   if (p->plan) mlg_plan_free(p->plan);

@@ -38,6 +38,9 @@ typedef struct mlg_compile_options {
    * params unless no_weights); a model over it is an error naming the budget and its largest
    * tensor. 0 → MLG_DEFAULT_MAX_WEIGHT_BYTES (4 GiB, weights.h). */
   uint64_t max_weight_bytes;
+  /* Post-training quantization after the passes (quantize.h: the observing graph for
+   * calibration, or the int8 graph from measured ranges); NULL: none. */
+  const struct mlg_quant_options *quant;
 } mlg_compile_options;
 
 /* The stages, in order; a pipeline can stop after any of them (mlgc --emit=STAGE). */
@@ -49,7 +52,11 @@ typedef enum mlg_stage {
 typedef struct mlg_pipeline {
   struct mlg_ast *ast;
   struct mlg_graph *graph;         /* as checked (--emit=graph) */
-  struct mlg_graph *optimized;     /* after the passes of opt_level; what later stages read */
+  struct mlg_graph *optimized;     /* after the passes of opt_level (and quantization, with
+                                      options->quant); what later stages read */
+  struct mlg_quant_plan *quant_plan; /* with options->quant: the layers, quantized or skipped,
+                                      and the values observed (ids of the f32 optimized graph,
+                                      which is not kept) */
   struct mlg_fusion *fusion;       /* kernels as groups of ops (--emit=fused) */
   struct mlg_lowered *lowered;
   struct mlg_plan *plan;

@@ -26,10 +26,8 @@ static int simplify_fold(mlg_graph **g) {
   return a + b;
 }
 
-/* The param values of `orig` re-indexed for `g` (a later graph of the pipeline): params keep
- * their names through every pass, so they are matched by name. NULL on allocation failure. */
-static const float **values_for(const mlg_graph *g, const mlg_graph *orig,
-                                const mlg_param_values *values) {
+const float **mlg_param_values_remap(const mlg_graph *g, const mlg_graph *orig,
+                                     const mlg_param_values *values) {
   const float **v = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof(*v));
   if (!v) return NULL;
   for (int i = 0; i < g->n_nodes; i++) {
@@ -51,7 +49,7 @@ static int bn_fold(mlg_graph **g, const mlg_graph *orig, const mlg_param_values 
   const float **v = NULL;
   mlg_param_values mapped = {0};
   if (values && values->data) {
-    v = values_for(*g, orig, values);
+    v = mlg_param_values_remap(*g, orig, values);
     if (!v) {
       step(g, NULL);
       return -1;

@@ -76,6 +76,12 @@ typedef struct mlg_param_values {
   const float *const *data;
 } mlg_param_values;
 
+/* The param values of `orig` re-indexed for `g` (a later graph of the pipeline): params keep
+ * their names through every pass, so they are matched by name (and type). The array is the
+ * caller's to free (not the values it points to). NULL on allocation failure. */
+const float **mlg_param_values_remap(const mlg_graph *g, const mlg_graph *orig,
+                                     const mlg_param_values *values);
+
 /* Folds batch_norm(conv2d(x, w, b?)) and batch_norm(linear(x, w, b?)) (linear on 2-D [N, C])
  * into one conv2d / linear with new const weight and bias, when the conv/linear has no other
  * consumer (and is no output) and w, b, and the four batch_norm vectors are consts or params

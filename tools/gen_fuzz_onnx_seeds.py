@@ -7,15 +7,17 @@ the hostile-input tests (tests/data/hostile/*.onnx).
 The protobuf is written by hand (field numbers from onnx/onnx.proto), so that nothing beyond
 Python's standard library is needed: each seed is a few hundred bytes that exercise one part
 of the importer (elementwise ops, MatMul with an initializer, Conv and pooling, shape
-arithmetic that is folded at import, ConstantOfShape, Reshape, Softmax, a symbolic dim).
-The hostile ones are small files that ask the importer to compute huge values at import; the
-regressions (tests/fuzz/regress/onnx/) are models that crashed it.
+arithmetic that is folded at import, ConstantOfShape, Reshape, Softmax, a symbolic dim, a
+quantized conv in QDQ and in QOperator form). The hostile ones are small files that ask the
+importer to compute huge values at import, or quantization nodes with every kind of bad
+argument; the regressions (tests/fuzz/regress/onnx/) are models that crashed it.
 """
 import argparse
 import os
 import struct
 
-FLOAT, INT64 = 1, 7          # TensorProto.DataType
+FLOAT, UINT8, INT8, INT16, INT32, INT64 = 1, 2, 3, 5, 6, 7   # TensorProto.DataType
+PACK = {FLOAT: "f", UINT8: "B", INT8: "b", INT16: "h", INT32: "i", INT64: "q"}
 ATTR_FLOAT, ATTR_INT, ATTR_TENSOR, ATTR_INTS = 1, 2, 4, 7
 
 
@@ -52,7 +54,7 @@ def f_float(field, x):
 
 def tensor(name, dtype, dims, values):
     """TensorProto: dims=1, data_type=2, name=8, raw_data=9."""
-    fmt = "<%d%s" % (len(values), "f" if dtype == FLOAT else "q")
+    fmt = "<%d%s" % (len(values), PACK[dtype])
     body = b"".join(f_int(1, d) for d in dims) + f_int(2, dtype) + f_bytes(8, name)
     return body + f_bytes(9, struct.pack(fmt, *values))
 
@@ -149,6 +151,32 @@ def seeds():
          node("Slice", ["c", "starts", "ends"], ["s"]), node("Neg", ["s"], ["y"])],
         [value_info("x", [2, 3])], [value_info("y", [3, 2])],
         [tensor("starts", INT64, [1], [1]), tensor("ends", INT64, [1], [4])])
+    # The QDQ form of a quantized conv (per-channel int8 weights, an int32 bias) ...
+    qparams = [tensor("xs", FLOAT, [], [0.05]), tensor("xz", UINT8, [], [128]),
+               tensor("w", INT8, [2, 1, 3, 3], [(k * 37) % 255 - 127 for k in range(18)]),
+               tensor("ws", FLOAT, [2], [0.01, 0.02]), tensor("wz", INT8, [2], [0, 0]),
+               tensor("ys", FLOAT, [], [0.1]), tensor("yz", UINT8, [], [0]),
+               tensor("b", INT32, [2], [40, -25]), tensor("bs", FLOAT, [2], [0.0005, 0.001])]
+    s["qdq.onnx"] = model(
+        "qdq",
+        [node("QuantizeLinear", ["x", "xs", "xz"], ["qx"]), node("DequantizeLinear", ["qx", "xs", "xz"], ["dx"]),
+         node("DequantizeLinear", ["w", "ws", "wz"], ["dw"], [attr("axis", ATTR_INT, 0)]),
+         node("DequantizeLinear", ["b", "bs"], ["db"], [attr("axis", ATTR_INT, 0)]),
+         node("Conv", ["dx", "dw", "db"], ["c"], [attr("pads", ATTR_INTS, [1, 1, 1, 1])]),
+         node("QuantizeLinear", ["c", "ys", "yz"], ["qc"]), node("DequantizeLinear", ["qc", "ys", "yz"], ["y"])],
+        [value_info("x", [1, 1, 4, 4])], [value_info("y", [1, 2, 4, 4])], qparams, opset=13)
+    # ... and its QOperator form, then a QLinearMatMul (opset 10, as onnxruntime writes them).
+    s["qoperator.onnx"] = model(
+        "qoperator",
+        [node("QuantizeLinear", ["x", "xs", "xz"], ["qx"]),
+         node("QLinearConv", ["qx", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["qc"],
+              [attr("pads", ATTR_INTS, [1, 1, 1, 1]), attr("kernel_shape", ATTR_INTS, [3, 3])]),
+         node("Reshape", ["qc", "flat"], ["qf"]),
+         node("QLinearMatMul", ["qf", "ys", "yz", "m", "ms", "mz", "xs", "xz"], ["qm"]),
+         node("DequantizeLinear", ["qm", "xs", "xz"], ["y"])],
+        [value_info("x", [1, 1, 4, 4])], [value_info("y", [2, 3])],
+        qparams + [tensor("flat", INT64, [2], [2, 16]), tensor("m", UINT8, [16, 3], [(k * 29) % 256 for k in range(48)]),
+                   tensor("ms", FLOAT, [], [0.02]), tensor("mz", UINT8, [], [120])], opset=10)
     return s
 
 
@@ -168,7 +196,31 @@ def hostile():
          node("MatMul", ["x", "c"], ["y"])],
         [value_info("x", [1, 40000])], [value_info("y", [1, 40000])],
         [tensor("shape", INT64, [2], [40000, 40000])])
+    # Quantization nodes, each with one bad argument; the one error lists them all by name.
+    u8 = lambda name, dims: tensor(name, UINT8, dims, [(k * 13) % 256 for k in range(max(1, _numel(dims)))])
+    h["quantize_bad.onnx"] = model(
+        "quantize_bad",
+        [node("QuantizeLinear", ["x", "s", "z16"], ["o1"], name="zero_point_int16"),
+         node("DequantizeLinear", ["q4", "s3"], ["o2"], [attr("axis", ATTR_INT, 1)], name="three_scales_four_channels"),
+         node("QLinearConv", ["q4", "s", "z"], ["o3"], name="conv_missing_inputs"),
+         node("QLinearMatMul", ["a", "s", "z8", "b", "s", "z", "s", "z"], ["o4"], name="matmul_zero_point_int8"),
+         node("QuantizeLinear", ["x", "s", "z"], ["o5"], [attr("block_size", ATTR_INT, 2)], name="blocked"),
+         node("DequantizeLinear", ["q4", "s4"], ["o6"], [attr("axis", ATTR_INT, 7)], name="axis_7"),
+         node("QLinearMatMul", ["a", "s", "z", "b1", "s", "z", "s", "z"], ["o7"], name="matmul_b_1d"),
+         node("DequantizeLinear", ["q4", "s2d", "z"], ["o8"], name="scale_2d")],
+        [value_info("x", [1, 4, 2, 2])], [value_info("o%d" % k, []) for k in range(1, 9)],
+        [tensor("s", FLOAT, [], [0.5]), tensor("z", UINT8, [], [3]), tensor("z8", INT8, [], [3]),
+         tensor("z16", INT16, [], [3]), tensor("s3", FLOAT, [3], [1, 2, 3]), tensor("s4", FLOAT, [4], [1, 2, 3, 4]),
+         tensor("s2d", FLOAT, [2, 2], [1, 2, 3, 4]), u8("q4", [1, 4, 2, 2]), u8("a", [2, 3]), u8("b", [3, 2]),
+         u8("b1", [3])], opset=21)
     return h
+
+
+def _numel(dims):
+    n = 1
+    for d in dims:
+        n *= d
+    return n
 
 
 def regressions():

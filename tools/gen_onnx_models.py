@@ -15,8 +15,23 @@ The three networks are written here as PyTorch modules, with random weights from
   gpt2       a GPT-2-style transformer block: LayerNorm, causal self-attention (one qkv
              linear, heads split by view/transpose, an additive causal mask), a tanh-GELU MLP,
              residuals; exported with a symbolic batch dim (`batch`)
+Two quantized models come from one small float network (a 3x3 conv with bias, ReLU, flatten,
+a matrix product and a bias add; `qnet`), quantized by onnxruntime.quantization.quantize_static
+with a calibration reader of seeded inputs, activations uint8, weights int8 per channel:
+  qdq        QDQ format: QuantizeLinear / DequantizeLinear pairs around float ops (mlg's QDQ pass
+             turns the conv and the matrix product into qlinear_conv2d / qlinear_matmul)
+  qoperator  QOperator format, the conv and the matrix product only: QLinearConv,
+             QLinearMatMul, the bias add and ReLU in float between DequantizeLinear and
+             QuantizeLinear (the default would use com.microsoft's QLinearAdd, which mlg does
+             not read)
+Their folders also hold quantum.npy: the scale of the last quantized value (one quantum of the
+output), for the test's tolerance (tests/unit/test_onnx_models.c).
+qdq_params/model.onnx is built with onnx.helper (opset 13): QuantizeLinear and DequantizeLinear
+without a zero point (ONNX's uint8 0), and per axis along a negative axis with int8 zero points.
 unsupported/model.onnx is built with onnx.helper: a small graph with several nodes mlg cannot
 import, for the test of the one error that lists them all.
+
+    python3 tools/gen_onnx_models.py --only qdq qoperator     # just these
 
 Needs torch, onnx, onnxscript and onnxruntime (pip); only at generation time.
 """
@@ -107,6 +122,19 @@ class GPT2Block(nn.Module):
         return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
 
 
+class QNet(nn.Module):
+    """conv 3x3 (bias) -> ReLU -> flatten -> @ w + b: the float network of the quantized models."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.w = nn.Parameter(torch.zeros(8 * 8 * 8, 10))
+        self.b = nn.Parameter(torch.zeros(10))
+
+    def forward(self, x):
+        return F.relu(self.conv(x)).flatten(1) @ self.w + self.b
+
+
 def randomize(module, seed):
     """Random weights, and batch-norm statistics far from 0/1, so that folding them matters."""
     g = torch.Generator().manual_seed(seed)
@@ -142,6 +170,70 @@ def export(name, module, x, out_dir, dynamic_batch=False, **kwargs):
     print(f"{name}: {len(model.graph.node)} nodes ({', '.join(ops)}), {os.path.getsize(path)} bytes")
 
 
+class Calibration:
+    """onnxruntime's CalibrationDataReader protocol over 16 seeded inputs."""
+
+    def __init__(self, shape, seed):
+        g = np.random.default_rng(seed)
+        self.data = [{"x": g.standard_normal(shape).astype(np.float32)} for _ in range(16)]
+
+    def get_next(self):
+        return self.data.pop() if self.data else None
+
+
+def quantized(out_dir, x):
+    """The qdq and qoperator models of one float QNet (see the module docstring)."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    float_path = os.path.join(out_dir, "qnet_float.onnx")
+    torch.onnx.export(randomize(QNet(), 4), (x,), float_path, input_names=["x"], output_names=["y"],
+                      opset_version=17, dynamo=False)
+    formats = {"qdq": (QuantFormat.QDQ, {}),
+               "qoperator": (QuantFormat.QOperator, {"op_types_to_quantize": ["Conv", "MatMul"]})}
+    for name, (fmt, extra) in formats.items():
+        d = os.path.join(out_dir, name)
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, "model.onnx")
+        quantize_static(float_path, path, Calibration(tuple(x.shape), 5), quant_format=fmt,
+                        per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, **extra)
+        model = onnx.load(path)
+        onnx.checker.check_model(model)
+        ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
+        inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+        last_dq = [n for n in model.graph.node if n.op_type == "DequantizeLinear"][-1]
+        np.save(os.path.join(d, "input.npy"), x.numpy())
+        np.save(os.path.join(d, "expected.npy"), ref.astype(np.float32))
+        np.save(os.path.join(d, "quantum.npy"), inits[last_dq.input[1]].astype(np.float32))
+        ops = sorted({n.op_type for n in model.graph.node})
+        print(f"{name}: {len(model.graph.node)} nodes ({', '.join(ops)}), {os.path.getsize(path)} bytes")
+    os.remove(float_path)
+
+
+def qdq_params(out_dir):
+    """The QuantizeLinear / DequantizeLinear variants quantize_static does not write."""
+    d = os.path.join(out_dir, "qdq_params")
+    os.makedirs(d, exist_ok=True)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s"], ["qu"]),
+             helper.make_node("DequantizeLinear", ["qu", "s"], ["d"]),
+             helper.make_node("QuantizeLinear", ["d", "sc", "zc"], ["qc"], axis=-2),
+             helper.make_node("DequantizeLinear", ["qc", "sc", "zc"], ["e"], axis=-2),
+             helper.make_node("Add", ["d", "e"], ["y"])]
+    inits = [onnx.numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+             onnx.numpy_helper.from_array(np.array([0.01, 0.02, 0.03], np.float32), "sc"),
+             onnx.numpy_helper.from_array(np.array([1, -2, 3], np.int8), "zc")]
+    graph = helper.make_graph(nodes, "qdq_params", [x], [y], inits)
+    path = os.path.join(d, "model.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    xv = (np.random.default_rng(1).standard_normal((2, 3, 4)) * 3).astype(np.float32)
+    ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": xv})[0]
+    np.save(os.path.join(d, "input.npy"), xv)
+    np.save(os.path.join(d, "expected.npy"), ref.astype(np.float32))
+    print(f"qdq_params: {len(nodes)} nodes")
+
+
 def unsupported(out_dir):
     """A graph whose nodes mlg cannot import for different reasons, in one model."""
     d = os.path.join(out_dir, "unsupported")
@@ -170,14 +262,26 @@ def unsupported(out_dir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "onnx"))
+    ap.add_argument("--only", nargs="+", metavar="MODEL",
+                    help="resnet mobilenet gpt2 quantized (qdq and qoperator) qdq_params unsupported; default all")
     args = ap.parse_args()
+    want = lambda name: not args.only or name in args.only
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(7)
-    export("resnet", randomize(ResNetish(), 1), torch.randn(1, 3, 32, 32, generator=g), args.out,
-           do_constant_folding=False)
-    export("mobilenet", randomize(InvertedResidual(16, 6), 2), torch.randn(1, 16, 14, 14, generator=g), args.out)
-    export("gpt2", randomize(GPT2Block(), 3), torch.randn(2, 16, 64, generator=g), args.out, dynamic_batch=True)
-    unsupported(args.out)
+    inputs = {"resnet": torch.randn(1, 3, 32, 32, generator=g), "mobilenet": torch.randn(1, 16, 14, 14, generator=g),
+              "gpt2": torch.randn(2, 16, 64, generator=g), "quantized": torch.randn(8, 3, 8, 8, generator=g)}
+    if want("resnet"):
+        export("resnet", randomize(ResNetish(), 1), inputs["resnet"], args.out, do_constant_folding=False)
+    if want("mobilenet"):
+        export("mobilenet", randomize(InvertedResidual(16, 6), 2), inputs["mobilenet"], args.out)
+    if want("gpt2"):
+        export("gpt2", randomize(GPT2Block(), 3), inputs["gpt2"], args.out, dynamic_batch=True)
+    if want("quantized") or want("qdq") or want("qoperator"):
+        quantized(args.out, inputs["quantized"])
+    if want("qdq_params"):
+        qdq_params(args.out)
+    if want("unsupported"):
+        unsupported(args.out)
 
 
 if __name__ == "__main__":

@@ -19,17 +19,20 @@
 #include "plan.h"
 #include "onnx/onnx_import.h"
 #include "plan_svg.h"
+#include "mlgc_quantize.h"
 #include "../runtime/bundle.h"
 #include "../runtime/file_util.h"
 #include "../runtime/mlg_version.h"
 
 #define MAX_DIMS 64
+#define MAX_CALIBRATE 64
 
 static const char usage[] =
     "usage: mlgc FILE.mlg|FILE.onnx [-o OUT] [--emit=ast|graph|mlg|fused|dot|kernels|plan [--svg FILE]]\n"
     "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
     "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
     "            [--tuning FILE] [--no-memory-reuse] [--max-weight-bytes=SIZE]\n"
+    "            [--quantize=int8 --calibrate NAME=FILE.npy ... [--device SPEC]]\n"
     "       mlgc --ops-doc\n"
     "\n"
     "Compiles an mlg model, or an ONNX model (FILE.onnx, docs/onnx.md), into a bundle (.mlgb;\n"
@@ -58,6 +61,14 @@ static const char usage[] =
     "                    batch_norm, CSE, dead-code elimination)\n"
     "  --no-memory-reuse debug: give every intermediate its own arena bytes (no sharing,\n"
     "                    no in-place reuse), to tell planner bugs from kernel bugs\n"
+    "  --quantize=int8   post-training quantization (docs/quantization.md): conv2d, linear and\n"
+    "                    matmul layers get i8 weights per output channel and u8 activations whose\n"
+    "                    ranges are measured on the --calibrate inputs; reports each layer and the\n"
+    "                    accuracy change on those inputs (stderr)\n"
+    "  --calibrate NAME=FILE.npy  calibration samples of input NAME along dim 0, run in batches of\n"
+    "                    the model's batch (repeat per input; required with --quantize)\n"
+    "  --device SPEC     where calibration runs: opencl:N, vulkan:N, opencl, vulkan, gpu or cpu\n"
+    "                    (default as mlgrun: $MLG_DEVICE, else the first GPU, else the first CPU)\n"
     "  --ops-doc         print the op reference tables of docs/ops.md, generated from the op\n"
     "                    registry (no FILE)\n"
     "  --help, --version\n";
@@ -176,6 +187,9 @@ int main(int argc, char **argv) {
   const char *tuning_path = NULL;
   int n_dims = 0;
   int subgroups = -1; /* -1: the target's default */
+  static mlgc_calib_file calib[MAX_CALIBRATE];
+  mlgc_quantize_request quant = {.files = calib};
+  int quantize = 0;
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -238,6 +252,30 @@ int main(int argc, char **argv) {
       if (!v || mlg_parse_bytes(v, &options.max_weight_bytes) != 0)
         return usage_error("bad --max-weight-bytes '%s': expected a size in bytes, with an optional K, M or G "
                            "suffix (e.g. 8G)", v ? v : "");
+    } else if (strncmp(a, "--quantize=", 11) == 0 || strcmp(a, "--quantize") == 0) {
+      const char *v = a[10] == '=' ? a + 11 : (++i < argc ? argv[i] : NULL);
+      if (!v) return usage_error("%s needs a type (int8)", a);
+      if (strcmp(v, "int8") != 0)
+        return usage_error("unknown --quantize type '%s' (int8 is the one there is)", v);
+      quantize = 1;
+    } else if (strncmp(a, "--calibrate=", 12) == 0 || strcmp(a, "--calibrate") == 0) {
+      const char *v = a[11] == '=' ? a + 12 : (++i < argc ? argv[i] : NULL);
+      const char *eq = v ? strchr(v, '=') : NULL;
+      if (!v) return usage_error("%s needs NAME=FILE.npy", a);
+      if (!eq || eq == v || !eq[1])
+        return usage_error("bad --calibrate '%s': expected NAME=FILE.npy (an input's name, a .npy file)", v);
+      if (quant.n_files == MAX_CALIBRATE) return usage_error("too many --calibrate flags (at most %s)", "64");
+      static char names[MAX_CALIBRATE][128];
+      if ((size_t)(eq - v) >= sizeof names[0]) return usage_error("bad --calibrate '%s': the name is too long", v);
+      memcpy(names[quant.n_files], v, (size_t)(eq - v));
+      names[quant.n_files][eq - v] = '\0';
+      calib[quant.n_files] = (mlgc_calib_file){.name = names[quant.n_files], .path = eq + 1};
+      quant.n_files++;
+    } else if (strncmp(a, "--device=", 9) == 0 || strcmp(a, "--device") == 0) {
+      quant.device = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
+      if (!quant.device || !*quant.device)
+        return usage_error("%s needs a device: opencl:N, vulkan:N, opencl, vulkan, gpu or cpu (mlgrun "
+                           "--list-devices lists them)", a);
     } else if (strcmp(a, "--no-memory-reuse") == 0) {
       options.no_memory_reuse = 1;
     } else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0) {
@@ -256,6 +294,14 @@ int main(int argc, char **argv) {
   if (subgroups == 1 && options.target != MLGB_TARGET_VULKAN)
     return usage_error("%s", "--subgroups=on needs --target vulkan (OpenCL C 1.2 has no portable "
                              "subgroup operations)");
+  if (quantize && quant.n_files == 0)
+    return usage_error("%s", "--quantize=int8 needs calibration inputs: --calibrate NAME=FILE.npy for each "
+                             "input of the model");
+  if (!quantize && quant.n_files)
+    return usage_error("%s", "--calibrate gives the inputs of --quantize=int8; add it, or drop --calibrate");
+  if (!quantize && quant.device)
+    return usage_error("%s", "--device picks where --quantize=int8 calibrates (mlgc compiles for a target, "
+                             "--target and --device-hint); use it with --quantize");
   options.subgroups = options.target == MLGB_TARGET_VULKAN && subgroups != 0;
   options.n_dims = n_dims;
   options.dims = dims;
@@ -283,6 +329,9 @@ int main(int argc, char **argv) {
   }
   if (svg && last != MLG_STAGE_PLAN)
     return usage_error("%s", "--svg draws the memory plan: use it with --emit=plan");
+  if (quantize && last <= MLG_STAGE_GRAPH)
+    return usage_error("--emit=%s shows the model before the passes, which --quantize does not change; "
+                       "the quantized model shows in --emit=fused, dot, kernels and plan", emit);
   if (onnx && last == MLG_STAGE_AST)
     return usage_error("--emit=ast: '%s' is an ONNX model, imported straight into a graph (try "
                        "--emit=mlg or --emit=graph)", input);
@@ -298,6 +347,17 @@ int main(int argc, char **argv) {
   mlg_diag diag;
   mlg_diag_init(&diag, &source, stderr);
   if (onnx) diag.max_errors = 0; /* one error may list many nodes; -D errors are few */
+  /* --quantize: calibration through the runtime, whose ranges this compile then takes. */
+  mlg_quant_range *ranges = NULL;
+  mlg_quant_options quant_options = {0};
+  if (quantize) {
+    if (mlgc_calibrate(&source, &options, &quant, stderr, &ranges, &quant_options.n_ranges) != 0) {
+      mlg_source_free(&source);
+      return 1;
+    }
+    quant_options.ranges = ranges;
+    options.quant = &quant_options;
+  }
   mlg_pipeline p;
   int rc = mlg_pipeline_run(&source, &options, last, &diag, &p);
   int status = rc == 0 && diag.n_errors == 0 ? 0 : 1;
@@ -362,6 +422,7 @@ int main(int argc, char **argv) {
   }
   if (status == 0 && svg && write_svg(svg, &p) != 0) status = 1;
   free(weights_out);
+  free(ranges);
   mlg_pipeline_free(&p);
   mlg_source_free(&source);
   return status;

@@ -33,6 +33,7 @@ typedef struct qg_kernel {
   int bias, y;
   int as, bs;           /* local tiles: words [tile_k / 4][tile_m] (dot) or ints [tile_k][tile_m] */
   int lid, tx, ty, row0, col0, z, kt;
+  int za1, zb1;         /* A's / B's zero point when it is one for the tensor, else -1 */
   int lx, ly;
 } qg_kernel;
 
@@ -121,12 +122,31 @@ static void stash(kir_builder *b, const qg_kernel *g, int local, int extent, kir
   }
 }
 
+/* The four elements (I32 variables) of one k-word: packed into the local word (dot), or stored
+ * as they are less the zero point (plain: no packing and unpacking). */
+static void stash_bytes(kir_builder *b, const qg_kernel *g, int local, int extent, kir_expr *k4, kir_expr *mn,
+                        const int *bytes, int zp);
+
 /* word = byte0 + byte1·2^8 + ... of the four I32 element variables. */
 static kir_expr *pack(kir_builder *b, const int *bytes) {
   kir_expr *w = low_byte(b, var(b, bytes[0]));
   for (int q = 1; q < 4; q++)
     w = kir_bin(b, KIR_ADD, w, kir_bin(b, KIR_MUL, low_byte(b, var(b, bytes[q])), u32c(b, (int64_t)1 << (8 * q))));
   return w;
+}
+
+static void stash_bytes(kir_builder *b, const qg_kernel *g, int local, int extent, kir_expr *k4, kir_expr *mn,
+                        const int *bytes, int zp) {
+  if (g->use_dot) {
+    int word = decl(b, "w", kir_t(KIR_U32), pack(b, bytes));
+    kir_local_store(b, local, kir_add(b, kir_mul(b, k4, kir_i32(b, extent)), mn), var(b, word));
+    return;
+  }
+  for (int q = 0; q < 4; q++) {
+    kir_expr *at = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, k4, kir_i32(b, 4)), kir_i32(b, q)), kir_i32(b, extent)),
+                           mn);
+    kir_local_store(b, local, at, kir_bin(b, KIR_SUB, var(b, bytes[q]), var(b, zp)));
+  }
 }
 
 /* Stages A's tile: tile_m rows × tile_k / 4 words, consecutive work-items along k. */
@@ -143,10 +163,10 @@ static void stage_a(kir_builder *b, const qg_kernel *g) {
     int k4 = decl(b, "ak4", kir_t(KIR_I32), kir_mod(b, var(b, u), kir_i32(b, tk4)));
     int gr = decl(b, "agr", kir_t(KIR_I32), kir_add(b, var(b, g->row0), var(b, r)));
     int gk = decl(b, "agk", kir_t(KIR_I32), kir_add(b, var(b, g->kt), kir_mul(b, var(b, k4), kir_i32(b, 4))));
-    int zp = decl(b, "azp", kir_t(KIR_I32), zero_point(b, g->az, p->row_q, var(b, gr), p->rows));
-    int word = kir_var_new(b, "aw", kir_t(KIR_U32));
+    int zp = p->row_q ? decl(b, "azp", kir_t(KIR_I32), zero_point(b, g->az, 1, var(b, gr), p->rows)) : g->za1;
     kir_expr *row_ok = p->rows % t->tile_m ? kt_lt(b, var(b, gr), p->rows) : NULL;
     if (packed) {
+      int word = kir_var_new(b, "aw", kir_t(KIR_U32));
       /* Four k of one row in one aligned word; past the end of k (or of the rows), the zero point. */
       kir_expr *zw = kir_bin(b, KIR_MUL, low_byte(b, var(b, zp)), u32c(b, 0x01010101));
       kir_expr *ok = kt_and_opt(b, row_ok, p->k % t->tile_k ? kt_lt(b, var(b, gk), p->k) : NULL);
@@ -158,6 +178,7 @@ static void stage_a(kir_builder *b, const qg_kernel *g) {
       } else {
         kir_decl(b, word, kir_load_packed(b, g->a, a_index(b, g, var(b, gr), var(b, gk))));
       }
+      stash(b, g, g->as, t->tile_m, var(b, k4), var(b, r), word, zp, p->a_type);
     } else {
       int bytes[4];
       for (int q = 0; q < 4; q++) {
@@ -167,9 +188,8 @@ static void stage_a(kir_builder *b, const qg_kernel *g) {
         guarded_byte(b, bytes[q], kt_and_opt(b, row_ok, kt_lt(b, gkq, p->k)), g->a,
                      a_index(b, g, var(b, gr), kir_add(b, var(b, gk), kir_i32(b, q))), var(b, zp));
       }
-      kir_decl(b, word, pack(b, bytes));
+      stash_bytes(b, g, g->as, t->tile_m, var(b, k4), var(b, r), bytes, zp);
     }
-    stash(b, g, g->as, t->tile_m, var(b, k4), var(b, r), word, zp, p->a_type);
     if (partial) kir_end(b);
   }
 }
@@ -222,7 +242,7 @@ static void stage_b(kir_builder *b, const qg_kernel *g) {
     int c = decl(b, "bc", kir_t(KIR_I32), kir_mod(b, var(b, u), kir_i32(b, t->tile_n)));
     int k4 = decl(b, "bk4", kir_t(KIR_I32), kir_div(b, var(b, u), kir_i32(b, t->tile_n)));
     int gc = decl(b, "bgc", kir_t(KIR_I32), kir_add(b, var(b, g->col0), var(b, c)));
-    int zp = decl(b, "bzp", kir_t(KIR_I32), zero_point(b, g->bz, p->col_q, var(b, gc), p->cols));
+    int zp = p->col_q ? decl(b, "bzp", kir_t(KIR_I32), zero_point(b, g->bz, 1, var(b, gc), p->cols)) : g->zb1;
     int bytes[4];
     for (int q = 0; q < 4; q++) {
       kir_expr *gk = kir_add(b, var(b, g->kt), kir_add(b, kir_mul(b, var(b, k4), kir_i32(b, 4)), kir_i32(b, q)));
@@ -232,8 +252,7 @@ static void stage_b(kir_builder *b, const qg_kernel *g) {
       kir_decl(b, bytes[q], var(b, zp));
       guarded_byte(b, bytes[q], guard, g->b, index, var(b, zp));
     }
-    int word = decl(b, "bw", kir_t(KIR_U32), pack(b, bytes));
-    stash(b, g, g->bs, t->tile_n, var(b, k4), var(b, c), word, zp, p->b_type);
+    stash_bytes(b, g, g->bs, t->tile_n, var(b, k4), var(b, c), bytes, zp);
     if (partial) kir_end(b);
   }
 }
@@ -307,6 +326,9 @@ static int build(kir_module *m, const char *name, const qg_problem *p, const kt_
   g.col0 = decl(b, "col0", i32, kir_mul(b, kir_group_id(b, 0), kir_i32(b, t->tile_n)));
   g.row0 = decl(b, "row0", i32, kir_mul(b, kir_group_id(b, 1), kir_i32(b, t->tile_m)));
   g.z = decl(b, "z", i32, kir_group_id(b, 2));
+  /* a zero point of the whole tensor is read once, not per staged word */
+  g.za1 = p->row_q ? -1 : decl(b, "za1", i32, kir_load(b, g.az, kir_i32(b, 0)));
+  g.zb1 = p->col_q ? -1 : decl(b, "zb1", i32, kir_load(b, g.bz, kir_i32(b, 0)));
   /* This work-item's rows' and columns' zero points (clamped inside the tensor). */
   int zr[QG_MAX_REG], zc[QG_MAX_REG], acc[QG_MAX_REG][QG_MAX_REG], sa[QG_MAX_REG], sb[QG_MAX_REG];
   for (int i = 0; i < t->reg_m; i++)

@@ -358,19 +358,18 @@ static ox_value *input_value(ox_ctx *c, int i) {
   return find_value(c, c->node->input[i]);
 }
 
-/* The graph node of a value, made from its known tensor when it has none yet. */
-static int materialize(ox_ctx *c, ox_value *v) {
-  if (v->node >= 0) return v->node;
-  if (!v->k) return ox_fail(c, "internal error: value '%s' has no node", shown(c, v->name));
-  const ox_tensor *t = v->k;
+/* A graph node holding known tensor t (named after ONNX value `onnx_name`), a param when
+ * `param`, else a const, with t's values viewed as `rank`/`dims` (the same element count). */
+static int known_node(ox_ctx *c, const ox_tensor *t, const char *onnx_name, int param, int rank,
+                      const int64_t *dims) {
   if (t->numel == 0)
     return ox_fail(c, "'%s' is an empty tensor; mlg tensors have at least one element",
-                   shown(c, v->name));
-  mlg_type type = {.rank = t->rank};
-  memcpy(type.dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+                   shown(c, onnx_name));
+  mlg_type type = {.rank = rank};
+  memcpy(type.dims, dims, sizeof(int64_t) * (size_t)rank);
   if (ox_mlg_dtype(t->dtype, &type.dtype) != 0)
     return ox_fail(c, "'%s' is %s; mlg tensors are float32, float16, int32, int64, int8, uint8 "
-                   "or bool", shown(c, v->name), ox_dtype_name(t->dtype));
+                   "or bool", shown(c, onnx_name), ox_dtype_name(t->dtype));
   const void *data = t->f;
   if (type.dtype != MLG_F32) { /* the values as the dtype stores them */
     void *stored = mlg_arena_calloc(&c->arena, (size_t)t->numel, (size_t)mlg_dtype_size(type.dtype));
@@ -379,18 +378,43 @@ static int materialize(ox_ctx *c, ox_value *v) {
       double x = ox_tensor_num(t, k);
       if (type.dtype == MLG_I64 && (x < INT32_MIN || x > INT32_MAX))
         return ox_fail(c, "'%s' is int64 and its element %lld is %.0f, which does not fit in 32 "
-                       "bits (mlg computes int64 as int32)", shown(c, v->name), (long long)k, x);
+                       "bits (mlg computes int64 as int32)", shown(c, onnx_name), (long long)k, x);
       mlg_data_set(type.dtype, stored, k, x);
     }
     data = stored;
   }
-  const char *name = mlg_name(c, v->name);
+  const char *name = mlg_name(c, onnx_name);
   if (!name) return ox_oom(c);
-  mlg_node n = {.kind = v->initializer ? MLG_NODE_PARAM : MLG_NODE_CONST, .name = name,
-                .type = type, .data = data};
-  if (v->initializer) n.init.kind = MLG_INIT_DATA;
-  v->node = add_node(c, &n);
+  mlg_node n = {.kind = param ? MLG_NODE_PARAM : MLG_NODE_CONST, .name = name, .type = type,
+                .data = data};
+  if (param) n.init.kind = MLG_INIT_DATA;
+  return add_node(c, &n);
+}
+
+/* The graph node of a value, made from its known tensor when it has none yet. */
+static int materialize(ox_ctx *c, ox_value *v) {
+  if (v->node >= 0) return v->node;
+  if (!v->k) return ox_fail(c, "internal error: value '%s' has no node", shown(c, v->name));
+  v->node = known_node(c, v->k, v->name, v->initializer, v->k->rank, v->k->dims);
   return v->node;
+}
+
+int ox_known_const_in(ox_ctx *c, int i, int rank, const int64_t *dims) {
+  ox_value *v = input_value(c, i);
+  if (!v || !v->k) return ox_fail(c, "internal error: input %d is not known at import", i);
+  int64_t numel = 1;
+  for (int d = 0; d < rank; d++) numel *= dims[d];
+  if (v->k->numel != numel)
+    return ox_fail(c, "internal error: input %d viewed with another element count", i);
+  if (v->node >= 0) { /* made before: reused when it is a const of that shape */
+    const mlg_type *t = ox_type(c, v->node);
+    if (c->b.graph->nodes[v->node].kind == MLG_NODE_CONST && t->rank == rank &&
+        memcmp(t->dims, dims, sizeof(int64_t) * (size_t)rank) == 0)
+      return v->node;
+  }
+  int id = known_node(c, v->k, v->name, 0, rank, dims);
+  if (v->node < 0 && rank == v->k->rank) v->node = id;
+  return id;
 }
 
 int ox_tensor_in(ox_ctx *c, int i) {
@@ -743,6 +767,11 @@ static int import_node(ox_ctx *c, const Onnx__NodeProto *node, int index) {
     } else if (!(entry = ox_find_op(op))) {
       const char *why = ox_missing_reason(op);
       ox_fail(c, "no mapping for this op%s%s", why ? ": " : "", why ? why : "");
+    } else if (ox_op_since(op) > c->opset) {
+      ox_fail(c, "mlg imports %s from opset %d (of opset %d, only the quantization ops and a "
+              "few around them: docs/onnx.md); convert the model with "
+              "onnx.version_converter.convert_version(model, 17)", shown(c, op), ox_op_since(op),
+              c->opset);
     }
   }
   if (!c->reason[0] && bad_input) return poison_outputs(c, node); /* nothing more to know */
@@ -887,10 +916,11 @@ int mlg_onnx_import(const uint8_t *bytes, size_t size, const char *path,
     mlg_diag_error(diag, (mlg_span){0, 0}, "the model imports no opset of the default ONNX domain");
     goto done;
   }
-  if (c.opset < MLG_ONNX_MIN_OPSET || c.opset > MLG_ONNX_MAX_OPSET) {
+  if (c.opset < MLG_ONNX_OLDEST_OPSET || c.opset > MLG_ONNX_MAX_OPSET) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "the model uses opset %d; mlg imports opsets %d to %d "
-                   "(convert it with onnx.version_converter.convert_version(model, 17))", c.opset,
-                   MLG_ONNX_MIN_OPSET, MLG_ONNX_MAX_OPSET);
+                   "(and opset %d models of the quantization ops; convert it with "
+                   "onnx.version_converter.convert_version(model, 17))", c.opset,
+                   MLG_ONNX_MIN_OPSET, MLG_ONNX_MAX_OPSET, MLG_ONNX_OLDEST_OPSET);
     goto done;
   }
   if (m->n_functions) {

@@ -27,9 +27,12 @@
 #include "diag.h"
 #include "graph.h"
 
-/* The opsets of the default domain ("" / "ai.onnx") the importer accepts. */
+/* The opsets of the default domain ("" / "ai.onnx") the importer accepts. A model of an older
+ * opset, down to MLG_ONNX_OLDEST_OPSET, is read when every op in it means there what its
+ * mapping implements (the quantization ops of opset 10); any other op of it is reported. */
 #define MLG_ONNX_MIN_OPSET 11
 #define MLG_ONNX_MAX_OPSET 25
+#define MLG_ONNX_OLDEST_OPSET 10
 
 struct Onnx__TensorProto;
 

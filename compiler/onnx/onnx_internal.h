@@ -55,6 +55,11 @@ int         ox_tensor_in(ox_ctx *c, int i);
 /* Input i's value when it is known at import, else NULL with the reason set (`what` names it:
  * "shape", "axes"). */
 const ox_tensor *ox_const_in(ox_ctx *c, int i, const char *what);
+/* Input i, known at import (ox_known), as a const node (never a param, even for an
+ * initializer) whose values are viewed as `rank`/`dims` (the same element count): the scales
+ * and zero points of the quantization ops, which are the model's arithmetic rather than weights
+ * to rebind, and which the QDQ pass (pass_qdq.c) needs const. -1 with the reason set. */
+int         ox_known_const_in(ox_ctx *c, int i, int rank, const int64_t *dims);
 /* Input i's value if known at import, else NULL (no reason set). */
 const ox_tensor *ox_known(ox_ctx *c, int i);
 /* Input i's type (dtype as mlg sees it, dims); NULL with the reason set if it has none. */
@@ -126,6 +131,9 @@ typedef struct ox_op_entry {
 const ox_op_entry *ox_find_op(const char *onnx_op);
 int                ox_op_table_size(void);
 const ox_op_entry *ox_op_table_at(int i);
+/* The oldest opset whose meaning of `onnx_op` its mapping implements: MLG_ONNX_MIN_OPSET, or
+ * before it for the ops that have not changed since (the quantization ops of opset 10). */
+int                ox_op_since(const char *onnx_op);
 /* Why an ONNX op has no entry (the mlg op it waits for), or NULL. */
 const char *ox_missing_reason(const char *onnx_op);
 

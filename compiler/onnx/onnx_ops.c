@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "onnx_fold.h"
+#include "onnx_import.h"
 #include "onnx_internal.h"
 
 #define MAXR MLG_MAX_RANK
@@ -405,25 +406,39 @@ static int from_2d(ox_ctx *c, int y, int spatial) {
   return ox_op1(c, "squeeze", y, (ox_kv[]){{"axes", ox_is(&ax, 1)}, OX_END});
 }
 
-static int m_conv(ox_ctx *c) {
-  int x = ox_tensor_in(c, 0), w = ox_tensor_in(c, 1);
+/* Inputs xi and wi of a Conv-like node (1-D or 2-D) as 2-D graph nodes, and its window; the
+ * number of spatial dims, or -1 with the reason set. */
+static int conv_operands(ox_ctx *c, int xi, int wi, int *out_x, int *out_w, window *win) {
+  int x = ox_tensor_in(c, xi), w = ox_tensor_in(c, wi);
   if (x < 0 || w < 0) return -1;
   const mlg_type *xt = ox_type(c, x), *wt = ox_type(c, w);
   int spatial = xt->rank - 2;
   if (spatial < 1 || spatial > 2 || wt->rank != xt->rank)
     return ox_fail(c, "%d-D convolutions are not supported (1-D and 2-D are)", spatial);
-  window win;
-  if (read_window(c, spatial, xt->dims + 2, wt->dims + 2, &win) != 0) return -1;
-  int64_t group = ox_attr_int(c, "group", 1);
-  int in[3] = {as_2d(c, x, spatial), as_2d(c, w, spatial), -1};
-  int n_in = 2;
-  if (ox_has_input(c, 2)) in[n_in++] = ox_tensor_in(c, 2);
+  if (read_window(c, spatial, xt->dims + 2, wt->dims + 2, win) != 0) return -1;
+  *out_x = as_2d(c, x, spatial);
+  *out_w = as_2d(c, w, spatial);
+  return *out_x < 0 || *out_w < 0 ? -1 : spatial;
+}
+
+/* mlg op `op` (conv2d, qlinear_conv2d) of in[] with the window and `group`, as 1-D again for a
+ * 1-D window. */
+static int conv_apply(ox_ctx *c, const char *op, const int *in, int n_in, const window *win) {
   for (int i = 0; i < n_in; i++)
     if (in[i] < 0) return -1;
-  int y = ox_op(c, "conv2d", in, n_in,
-                (ox_kv[]){{"stride", ox_is(win.stride, 2)}, {"padding", ox_is(win.pads, 4)},
-                          {"dilation", ox_is(win.dilation, 2)}, {"groups", ox_i(group)}, OX_END});
-  return out_node(c, from_2d(c, y, spatial));
+  int y = ox_op(c, op, in, n_in,
+                (ox_kv[]){{"stride", ox_is(win->stride, 2)}, {"padding", ox_is(win->pads, 4)},
+                          {"dilation", ox_is(win->dilation, 2)},
+                          {"groups", ox_i(ox_attr_int(c, "group", 1))}, OX_END});
+  return from_2d(c, y, win->spatial);
+}
+
+static int m_conv(ox_ctx *c) {
+  window win;
+  int in[3] = {-1, -1, -1}, n_in = 2;
+  if (conv_operands(c, 0, 1, &in[0], &in[1], &win) < 0) return -1;
+  if (ox_has_input(c, 2)) in[n_in++] = ox_tensor_in(c, 2);
+  return out_node(c, conv_apply(c, "conv2d", in, n_in, &win));
 }
 
 /* ConvTranspose: conv_transpose2d (1-D through unsqueeze/squeeze). output_shape (or auto_pad
@@ -1563,6 +1578,240 @@ static int m_attention(ox_ctx *c) {
   return out_node(c, y);
 }
 
+/* ---- quantization ---------------------------------------------------------------------------- */
+
+/* mlg's quantized types are int8 and uint8; the others ONNX has (int4, int16, float8, ...) are
+ * refused, naming the input. */
+static int require_q8(ox_ctx *c, int dtype, const char *what) {
+  if (dtype == OX_INT8 || dtype == OX_UINT8) return 0;
+  return ox_fail(c, "%s is %s; mlg quantizes to int8 and uint8 only", what, ox_dtype_name(dtype));
+}
+
+/* The attributes of QuantizeLinear / DequantizeLinear that ask for more than per-tensor or
+ * per-axis quantization. */
+static int refuse_blocked(ox_ctx *c) {
+  int64_t block = ox_attr_int(c, "block_size", 0);
+  if (block != 0)
+    return ox_fail(c, "block_size=%lld (blocked quantization) is not supported; mlg quantizes "
+                   "per tensor or per axis", (long long)block);
+  return 0;
+}
+
+/* Checks a scale or zero point (input i, named `what`): one value (a scalar or a 1-D tensor of
+ * one) or, when channels > 0, one per channel (1-D of `channels`). Its rank (dims in dims), or
+ * -1 with the reason set. */
+static int qparam_check(ox_ctx *c, int i, const char *what, int64_t channels, int64_t *dims) {
+  if (!ox_has_input(c, i)) return ox_fail(c, "%s (input %d) is missing", what, i);
+  int rank = dims_in(c, i, dims);
+  if (rank < 0) return -1;
+  if (rank > 1)
+    return ox_fail(c, "%s (input %d) must be a scalar or 1-D, not of rank %d (blocked "
+                   "quantization is not supported)", what, i, rank);
+  int64_t n = rank == 1 ? dims[0] : 1;
+  if (n != 1 && (channels <= 0 || n != channels)) {
+    if (channels > 0)
+      return ox_fail(c, "%s (input %d) holds %lld values; it must hold 1 (per tensor) or %lld "
+                     "(one per channel)", what, i, (long long)n, (long long)channels);
+    return ox_fail(c, "%s (input %d) holds %lld values; it must hold one (per tensor)", what, i,
+                   (long long)n);
+  }
+  return rank;
+}
+
+/* A scale or zero point as qparam_check takes it, as a graph node: one value as 0-d (per
+ * tensor, also when there is one channel), a float16 scale cast to float32 (exactly); known at
+ * import, a const (ox_known_const_in). */
+static int qparam_in(ox_ctx *c, int i, const char *what, int64_t channels) {
+  int64_t dims[MAXR];
+  int rank = qparam_check(c, i, what, channels, dims);
+  if (rank < 0) return -1;
+  int one = rank == 0 || dims[0] == 1;
+  int p = ox_known(c, i) ? ox_known_const_in(c, i, one ? 0 : rank, dims) : ox_tensor_in(c, i);
+  if (p >= 0 && one && ox_type(c, p)->rank == 1) {
+    int64_t ax = 0;
+    p = ox_op1(c, "squeeze", p, (ox_kv[]){{"axes", ox_is(&ax, 1)}, OX_END});
+  }
+  if (p >= 0 && ox_type(c, p)->dtype == MLG_F16) {
+    mlg_attr f32 = {.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_F32}};
+    p = ox_op1(c, "cast", p, (ox_kv[]){{"dtype", f32}, OX_END});
+  }
+  return p;
+}
+
+/* x (input 0) as float32 (float16 cast, exactly) for quantize_linear. */
+static int float_in(ox_ctx *c, int i) {
+  int x = ox_tensor_in(c, i);
+  if (x < 0 || ox_type(c, x)->dtype != MLG_F16) return x;
+  mlg_attr f32 = {.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_F32}};
+  return ox_op1(c, "cast", x, (ox_kv[]){{"dtype", f32}, OX_END});
+}
+
+/* The axis of a per-axis scale (input 1) for x of `rank`/`dims` (attribute `axis`, default 1)
+ * in [0, rank), and its dim's size in *channels; 0 for a scale of one value (per tensor, where
+ * ONNX ignores the axis); -1 with the reason set. */
+static int quant_axis(ox_ctx *c, int rank, const int64_t *dims, int64_t *channels) {
+  int64_t axis = ox_attr_int(c, "axis", 1), sdims[MAXR];
+  int srank = dims_in(c, 1, sdims);
+  if (srank < 0) return -1;
+  *channels = 0;
+  if (srank == 0 || (srank == 1 && sdims[0] == 1)) return 0;
+  if (rank == 0) return ox_fail(c, "a per-axis scale needs x of rank 1 or more");
+  int a = axis_of(c, axis, rank, "axis");
+  if (a >= 0) *channels = dims[a];
+  return a;
+}
+
+/* QuantizeLinear (10, 13, 19, 21-25): quantize_linear. The result type is the zero point's,
+ * else output_dtype (21), else uint8 (ONNX's default). */
+static int m_quantize_linear(ox_ctx *c) {
+  if (refuse_blocked(c) != 0) return -1;
+  if (!ox_has_input(c, 1)) return ox_fail(c, "y_scale (input 1) is missing");
+  int zp_dtype = ox_has_input(c, 2) ? ox_dtype_in(c, 2) : 0;
+  int64_t out_dtype = ox_attr_int(c, "output_dtype", 0);
+  if (zp_dtype && out_dtype && out_dtype != zp_dtype)
+    return ox_fail(c, "output_dtype (%s) disagrees with y_zero_point, which is %s",
+                   ox_dtype_name((int)out_dtype), ox_dtype_name(zp_dtype));
+  int q = zp_dtype ? zp_dtype : out_dtype ? (int)out_dtype : OX_UINT8;
+  if (require_q8(c, q, zp_dtype ? "y_zero_point" : "the output") != 0) return -1;
+  ox_attr_ignore(c, "saturate"); /* for float8 outputs; integers always saturate */
+  int64_t precision = ox_attr_int(c, "precision", 0);
+  int scale_dtype = ox_dtype_in(c, 1);
+  if ((precision && precision != OX_FLOAT) || (!precision && scale_dtype == OX_FLOAT16))
+    return ox_fail(c, "dividing by the scale in %s is not supported (mlg divides in float32; "
+                   "give a float32 y_scale or precision=FLOAT)",
+                   ox_dtype_name(precision ? (int)precision : scale_dtype));
+  int x = float_in(c, 0);
+  if (x < 0) return -1;
+  int64_t channels;
+  int axis = quant_axis(c, ox_type(c, x)->rank, ox_type(c, x)->dims, &channels);
+  if (axis < 0) return -1;
+  int in[3] = {x, qparam_in(c, 1, "y_scale", channels), -1};
+  if (zp_dtype) in[2] = qparam_in(c, 2, "y_zero_point", channels);
+  mlg_ir_dtype dt = q == OX_INT8 ? MLG_I8 : MLG_U8;
+  ox_kv kv[3] = {{"axis", ox_i(axis)}, OX_END, OX_END};
+  if (!zp_dtype) kv[1] = (ox_kv){"dtype", {.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {dt}}};
+  return out_node(c, ox_op(c, "quantize_linear", in, zp_dtype ? 3 : 2, kv));
+}
+
+/* (q - zp) * scale of known int32 q, scale and zp (a bias, as ONNX's quantizers store it) in
+ * float32, as ONNX computes it: the f32 bias the QDQ pass requantizes. */
+static const ox_tensor *fold_dequantize(ox_ctx *c, const ox_tensor *q, int axis) {
+  const ox_tensor *s = ox_known(c, 1), *z = ox_has_input(c, 2) ? ox_known(c, 2) : NULL;
+  int64_t inner = 1;
+  for (int d = axis + 1; d < q->rank; d++) inner *= q->dims[d];
+  int64_t channels = q->rank ? q->dims[axis] : 1;
+  float *f;
+  ox_tensor *t = ox_new_tensor(c, OX_FLOAT, q->rank, q->dims, &f, NULL);
+  if (!t) return NULL;
+  for (int64_t k = 0; k < q->numel; k++) {
+    int64_t ch = s->numel == 1 ? 0 : (k / inner) % channels;
+    int64_t zp = z ? ox_tensor_int(z, z->numel == 1 ? 0 : ch) : 0;
+    f[k] = (float)(ox_tensor_int(q, k) - zp) * (float)ox_tensor_num(s, ch);
+  }
+  return t;
+}
+
+/* DequantizeLinear (10, 13, 19, 21-25): dequantize_linear of int8, uint8 or int32; known int32
+ * values are folded at import. A float16 scale (or output_dtype float16) gives float16, the
+ * float32 product rounded once (exactly ONNX's float16 product). */
+static int m_dequantize_linear(ox_ctx *c) {
+  if (refuse_blocked(c) != 0) return -1;
+  if (!ox_has_input(c, 1)) return ox_fail(c, "x_scale (input 1) is missing");
+  int q = ox_dtype_in(c, 0);
+  if (q != OX_INT32 && require_q8(c, q, "x") != 0) return -1;
+  if (ox_has_input(c, 2) && ox_dtype_in(c, 2) != q)
+    return ox_fail(c, "x_zero_point is %s but x is %s; they must agree",
+                   ox_dtype_name(ox_dtype_in(c, 2)), ox_dtype_name(q));
+  int scale_dtype = ox_dtype_in(c, 1);
+  int out = (int)ox_attr_int(c, "output_dtype", scale_dtype);
+  if ((scale_dtype != OX_FLOAT && scale_dtype != OX_FLOAT16) ||
+      (out != OX_FLOAT && out != OX_FLOAT16))
+    return ox_fail(c, "dequantizing to %s with a %s scale is not supported (float32 and float16 "
+                   "are)", ox_dtype_name(out), ox_dtype_name(scale_dtype));
+  int64_t dims[MAXR], pdims[MAXR], channels;
+  int rank = dims_in(c, 0, dims);
+  int axis = rank < 0 ? -1 : quant_axis(c, rank, dims, &channels);
+  if (axis < 0) return -1;
+  if (q == OX_INT32 && out == OX_FLOAT && all_known(c, 0, 3)) {
+    if (qparam_check(c, 1, "x_scale", channels, pdims) < 0 ||
+        (ox_has_input(c, 2) && qparam_check(c, 2, "x_zero_point", channels, pdims) < 0))
+      return -1;
+    if (ox_has_input(c, 2) && ox_known(c, 2)->numel != ox_known(c, 1)->numel)
+      return ox_fail(c, "x_zero_point and x_scale hold different numbers of values");
+    return out_const(c, fold_dequantize(c, ox_known(c, 0), axis));
+  }
+  int in[3] = {ox_tensor_in(c, 0), qparam_in(c, 1, "x_scale", channels), -1};
+  int n_in = 2;
+  if (ox_has_input(c, 2)) in[n_in++] = qparam_in(c, 2, "x_zero_point", channels);
+  int y = ox_op(c, "dequantize_linear", in, n_in, (ox_kv[]){{"axis", ox_i(axis)}, OX_END});
+  if (y >= 0 && out == OX_FLOAT16) {
+    mlg_attr f16 = {.kind = MLG_ATTR_DTYPE, .n = 1, .ints = {MLG_F16}};
+    y = ox_op1(c, "cast", y, (ox_kv[]){{"dtype", f16}, OX_END});
+  }
+  return out_node(c, y);
+}
+
+/* The ONNX name of input i (< 8) of QLinearConv (a = "x", b = "w") or QLinearMatMul ("a", "b"). */
+static const char *qlinear_name(int i, const char *a, const char *b, char *buf, size_t size) {
+  static const char *const suffix[] = {"", "_scale", "_zero_point"};
+  snprintf(buf, size, "%s%s", i >= 6 ? "y" : i < 3 ? a : b, suffix[i >= 6 ? i - 5 : i % 3]);
+  return buf;
+}
+
+/* The eight inputs ONNX requires, present; else the reason names the first missing one. */
+static int qlinear_inputs(ox_ctx *c, const char *a, const char *b) {
+  char name[32];
+  for (int i = 0; i < 8; i++)
+    if (!ox_has_input(c, i))
+      return ox_fail(c, "%s (input %d) is missing; the first 8 inputs are required",
+                     qlinear_name(i, a, b, name, sizeof name), i);
+  return 0;
+}
+
+/* The three scale / zero point pairs (inputs 1-2, 4-5, 6-7) into in[1..2], in[4..5], in[6..7];
+ * b's (w's) may hold one value per `channels`. A per-channel scale with a single zero point
+ * (or the reverse) has the single one expanded. */
+static int qlinear_params(ox_ctx *c, int *in, int64_t channels, const char *a, const char *b) {
+  char name[32];
+  for (int i = 1; i < 8; i++) {
+    if (i == 3) continue;
+    int64_t per = i == 4 || i == 5 ? channels : 0;
+    in[i] = qparam_in(c, i, qlinear_name(i, a, b, name, sizeof name), per);
+    if (in[i] < 0) return -1;
+  }
+  for (int i = 4; i <= 5; i++) {
+    int other = in[i == 4 ? 5 : 4];
+    if (ox_type(c, in[i])->rank == 0 && ox_type(c, other)->rank == 1)
+      in[i] = ox_op1(c, "expand", in[i], (ox_kv[]){{"shape", ox_is(&channels, 1)}, OX_END});
+    if (in[i] < 0) return -1;
+  }
+  return 0;
+}
+
+/* QLinearConv (10): qlinear_conv2d (1-D through unsqueeze/squeeze), with Conv's attributes. */
+static int m_qlinear_conv(ox_ctx *c) {
+  if (qlinear_inputs(c, "x", "w") != 0) return -1;
+  window win;
+  int in[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1}, n_in = 8;
+  if (conv_operands(c, 0, 3, &in[0], &in[3], &win) < 0) return -1;
+  if (qlinear_params(c, in, ox_type(c, in[3])->dims[0], "x", "w") != 0) return -1;
+  if (ox_has_input(c, 8)) in[n_in++] = ox_tensor_in(c, 8);
+  return out_node(c, conv_apply(c, "qlinear_conv2d", in, n_in, &win));
+}
+
+/* QLinearMatMul (10, 21): qlinear_matmul, 2-D or batched; b's scale and zero point per tensor
+ * or per column. */
+static int m_qlinear_matmul(ox_ctx *c) {
+  if (qlinear_inputs(c, "a", "b") != 0) return -1;
+  int a = ox_tensor_in(c, 0), b = ox_tensor_in(c, 3);
+  if (a < 0 || b < 0) return -1;
+  const mlg_type *bt = ox_type(c, b);
+  if (bt->rank < 2) return ox_fail(c, "b must be at least 2-D (a 1-D b is not supported)");
+  int in[8] = {a, -1, -1, b, -1, -1, -1, -1};
+  if (qlinear_params(c, in, bt->dims[bt->rank - 1], "a", "b") != 0) return -1;
+  return out_node(c, ox_op(c, "qlinear_matmul", in, 8, NULL));
+}
+
 static const ox_op_entry table[] = {
     {"Abs", m_abs, "abs"},
     {"Add", m_add, "add"},
@@ -1585,6 +1834,7 @@ static const ox_op_entry table[] = {
     {"Cos", m_cos, "cos"},
     {"CumSum", m_cumsum, "cumsum (the axis known at import)"},
     {"DepthToSpace", m_depth_to_space, "reshape, transpose, reshape"},
+    {"DequantizeLinear", m_dequantize_linear, "dequantize_linear (an int32 bias known at import: folded)"},
     {"Div", m_div, "div"},
     {"Dropout", m_dropout, "the identity (inference)"},
     {"Elu", m_elu, "relu, minimum, exp, mul, add"},
@@ -1629,6 +1879,9 @@ static const ox_op_entry table[] = {
     {"PRelu", m_prelu, "relu, minimum, mul, add"},
     {"Pad", m_pad, "pad (constant, reflect, edge; the pads known at import)"},
     {"Pow", m_pow, "pow"},
+    {"QLinearConv", m_qlinear_conv, "qlinear_conv2d (1-D through unsqueeze/squeeze)"},
+    {"QLinearMatMul", m_qlinear_matmul, "qlinear_matmul"},
+    {"QuantizeLinear", m_quantize_linear, "quantize_linear"},
     {"Range", m_range, "folded at import"},
     {"Reciprocal", m_reciprocal, "reciprocal"},
     {"ReduceL1", m_reduce_l1, "abs, sum"},
@@ -1685,6 +1938,18 @@ const ox_op_entry *ox_op_table_at(int i) {
   return i >= 0 && i < ox_op_table_size() ? &table[i] : NULL;
 }
 
+/* Opset 10: the quantization ops, and the ops around them in models quantized then (by
+ * onnxruntime), whose opset-10 versions mean what their mappings read (later versions only
+ * added types, negative axes or attributes whose defaults keep the old meaning). */
+int ox_op_since(const char *onnx_op) {
+  static const char *const opset10[] = {
+      "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QuantizeLinear", "Add", "Sub", "Mul",
+      "Div", "Relu", "Sigmoid", "Tanh", "MatMul", "Reshape", "Flatten", "Transpose", "Identity"};
+  for (size_t k = 0; k < sizeof opset10 / sizeof opset10[0]; k++)
+    if (strcmp(opset10[k], onnx_op) == 0) return 10;
+  return MLG_ONNX_MIN_OPSET;
+}
+
 /* ONNX ops without an entry, and the mlg op or type each waits for. */
 static const struct {
   const char *ops;
@@ -1705,9 +1970,9 @@ static const struct {
      "needs data-dependent indexing, which mlg does not have"},
     {" If Loop Scan ", "control flow is not supported (mlg graphs are static)"},
     {" RNN LSTM GRU ", "recurrent ops are not supported"},
-    {" QuantizeLinear DequantizeLinear DynamicQuantizeLinear QLinearConv QLinearMatMul "
-     "ConvInteger MatMulInteger ",
-     "quantized ops are not supported yet"},
+    {" DynamicQuantizeLinear ConvInteger MatMulInteger ",
+     "needs integer arithmetic with i32 results, which mlg's quantized ops do not give "
+     "(QLinearConv, QLinearMatMul and QDQ graphs are imported)"},
     {" SequenceAt SequenceConstruct SequenceEmpty SequenceErase SequenceInsert SequenceLength "
      "SplitToSequence ConcatFromSequence StringNormalizer TfIdfVectorizer RegexFullMatch "
      "StringConcat StringSplit Optional OptionalGetElement OptionalHasElement ",

@@ -290,7 +290,26 @@ static int has_extension(const char *list, const char *name) {
   return 0;
 }
 
-/* The optional features (mlgb_device_feature) the device reports. */
+/* cl_nv_device_attribute_query's compute capability (NVIDIA's cl_ext_nv.h, absent from Debian's
+ * headers). */
+#define MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV 0x4000
+#define MLG_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV 0x4001
+
+/* NVIDIA's compute capability as major * 10 + minor, or 0 when the device is not NVIDIA's or
+ * does not say. */
+static int nv_compute_capability(cl_device_id device, const char *extensions) {
+  cl_uint vendor = 0, major = 0, minor = 0;
+  if (clGetDeviceInfo(device, CL_DEVICE_VENDOR_ID, sizeof vendor, &vendor, NULL) != CL_SUCCESS ||
+      vendor != MLG_VENDOR_NVIDIA || !has_extension(extensions, "cl_nv_device_attribute_query") ||
+      clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) != CL_SUCCESS ||
+      clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor, &minor, NULL) != CL_SUCCESS)
+    return 0;
+  return (int)(major * 10 + minor);
+}
+
+/* The optional features (mlgb_device_feature) the device reports. The integer dot product is
+ * cl_khr_integer_dot_product's packed form, or on NVIDIA (compute capability 6.1 or more, which
+ * has no such extension) the PTX dp4a instruction that the printed kernel falls back to. */
 static uint32_t optional_features(cl_device_id device) {
   uint32_t features = 0;
   size_t size = 0;
@@ -305,18 +324,11 @@ static uint32_t optional_features(cl_device_id device) {
             CL_SUCCESS &&
         (caps & MLG_CL_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_PACKED_KHR))
       features |= MLGB_DEVICE_INT_DOT;
-    /* Tensor cores: NVIDIA's driver compiles inline PTX in OpenCL C, and mma.sync m16n8k16 with
-     * f16 operands needs sm_80 or later (measured on an H200, sm_90: exact). */
-    cl_uint vendor = 0, major = 0;
-    cl_device_type type = 0;
-    if (has_extension(ext, "cl_nv_device_attribute_query") &&
-        clGetDeviceInfo(device, CL_DEVICE_VENDOR_ID, sizeof vendor, &vendor, NULL) == CL_SUCCESS &&
-        clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL) == CL_SUCCESS &&
-        vendor == MLG_VENDOR_NVIDIA && (type & CL_DEVICE_TYPE_GPU) &&
-        clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) ==
-            CL_SUCCESS &&
-        major >= 8)
-      features |= MLGB_DEVICE_PTX_MMA;
+    /* Tensor cores: the same driver takes mma.sync m16n8k16 with f16 operands from sm_80 on
+     * (measured on an H200, sm_90: exact). */
+    int cc = nv_compute_capability(device, ext);
+    if (cc >= 61) features |= MLGB_DEVICE_INT_DOT;
+    if (cc >= 80) features |= MLGB_DEVICE_PTX_MMA;
   }
   free(ext);
   return features;

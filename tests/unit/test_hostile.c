@@ -874,6 +874,34 @@ START_TEST(test_onnx_fold_budget) {
 }
 END_TEST
 
+/* Quantization nodes with bad arguments (tools/gen_fuzz_onnx_seeds.py): each is named with
+ * what is wrong, in one error, and nothing is compiled. */
+START_TEST(test_onnx_quantization_arguments) {
+  char *text = NULL;
+  ck_assert_int_ne(onnx_diag(HOSTILE_DIR "/quantize_bad.onnx", 0, &text), 0);
+  static const char *const want[] = {
+      "8 things in it are not supported by mlg",
+      "node 'zero_point_int16' (QuantizeLinear, opset 21): y_zero_point is int16; mlg quantizes to "
+      "int8 and uint8 only",
+      "node 'three_scales_four_channels' (DequantizeLinear, opset 21): x_scale (input 1) holds 3 "
+      "values; it must hold 1 (per tensor) or 4 (one per channel)",
+      "node 'conv_missing_inputs' (QLinearConv, opset 21): w (input 3) is missing; the first 8 "
+      "inputs are required",
+      "node 'matmul_zero_point_int8' (QLinearMatMul, opset 21): mlg op qlinear_matmul: the zero "
+      "point (input 2) is i8 but input 0 is u8; they must agree",
+      "node 'blocked' (QuantizeLinear, opset 21): block_size=2 (blocked quantization) is not "
+      "supported",
+      "node 'axis_7' (DequantizeLinear, opset 21): axis 7 is out of range for rank 4",
+      "node 'matmul_b_1d' (QLinearMatMul, opset 21): b must be at least 2-D",
+      "node 'scale_2d' (DequantizeLinear, opset 21): x_scale (input 1) must be a scalar or 1-D, "
+      "not of rank 2",
+  };
+  for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+    ck_assert_msg(strstr(text, want[k]), "missing \"%s\" in:\n%s", want[k], text);
+  free(text);
+}
+END_TEST
+
 static Suite *hostile_suite(void) {
   Suite *s = suite_create("hostile");
   TCase *drivers = tcase_create("drivers");
@@ -900,6 +928,7 @@ static Suite *hostile_suite(void) {
   tcase_add_test(weights, test_weight_over_int32);
   tcase_add_test(weights, test_weight_budget);
   tcase_add_test(weights, test_onnx_fold_budget);
+  tcase_add_test(weights, test_onnx_quantization_arguments);
   suite_add_tcase(s, weights);
   TCase *files = tcase_create("files");
   tcase_add_test(files, test_bundle_not_a_file);

@@ -91,7 +91,26 @@ START_TEST(test_dot4x8) {
   ck_assert_uint_eq(k->features & KIR_FEATURE_OPTIONAL, KIR_FEATURE_INT_DOT);
   char *s = print_kernel(k);
   ck_assert_str_eq(s,
+                   "#ifdef cl_khr_integer_dot_product\n"
                    "#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable\n"
+                   "#define mlg_dot_ss(a, b) ((int)dot_4x8packed_ss_int(a, b))\n"
+                   "#define mlg_dot_su(a, b) ((int)dot_4x8packed_su_int(a, b))\n"
+                   "#define mlg_dot_us(a, b) ((int)dot_4x8packed_us_int(a, b))\n"
+                   "#define mlg_dot_uu(a, b) ((int)dot_4x8packed_uu_uint(a, b))\n"
+                   "#else\n"
+                   "static inline int mlg_dot_ss(uint a, uint b) {\n  int d;\n"
+                   "  asm(\"dp4a.s32.s32 %0, %1, %2, 0;\" : \"=r\"(d) : \"r\"(a), \"r\"(b));\n"
+                   "  return (int)d;\n}\n"
+                   "static inline int mlg_dot_su(uint a, uint b) {\n  int d;\n"
+                   "  asm(\"dp4a.s32.u32 %0, %1, %2, 0;\" : \"=r\"(d) : \"r\"(a), \"r\"(b));\n"
+                   "  return (int)d;\n}\n"
+                   "static inline int mlg_dot_us(uint a, uint b) {\n  int d;\n"
+                   "  asm(\"dp4a.u32.s32 %0, %1, %2, 0;\" : \"=r\"(d) : \"r\"(a), \"r\"(b));\n"
+                   "  return (int)d;\n}\n"
+                   "static inline int mlg_dot_uu(uint a, uint b) {\n  uint d;\n"
+                   "  asm(\"dp4a.u32.u32 %0, %1, %2, 0;\" : \"=r\"(d) : \"r\"(a), \"r\"(b));\n"
+                   "  return (int)d;\n}\n"
+                   "#endif\n"
                    "__kernel __attribute__((reqd_work_group_size(64, 1, 1)))\n"
                    "void k_dot(__global const char *restrict a, const uint a_off,\n"
                    "    __global const uchar *restrict u, const uint u_off,\n"
@@ -99,8 +118,8 @@ START_TEST(test_dot4x8) {
                    "  int i = (int)get_global_id(0);\n"
                    "  uint pa = as_uint(vload4(0, a + a_off + i * 4));\n"
                    "  uint pu = as_uint(vload4(0, u + u_off + i * 4));\n"
-                   "  y[y_off + i] = dot_4x8packed_ss_int(pa, pa) + dot_4x8packed_us_int(pu, pa) + "
-                   "(dot_4x8packed_su_int(pa, pu) + (int)dot_4x8packed_uu_uint(pu, pu));\n"
+                   "  y[y_off + i] = mlg_dot_ss(pa, pa) + mlg_dot_us(pu, pa) + "
+                   "(mlg_dot_su(pa, pu) + mlg_dot_uu(pu, pu));\n"
                    "}\n");
   free(s);
   /* Host evaluation of the stored value's four terms, against the sums written out. */

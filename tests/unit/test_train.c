@@ -8,6 +8,7 @@
  * over the held-out images with mlgrun --weights, and the argmax of its logits must match the
  * label for at least 95% of them. The accuracy and the time to train go to stdout. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,9 +131,49 @@ static char *mlgrun(const char *args) {
   return err;
 }
 
+/* The number of held-out digits. */
+static int64_t test_count(void) {
+  mlg_tf_tensor labels;
+  char path[512], msg[512];
+  path_in_tmp(path, sizeof path, "y_test.npy");
+  ck_assert_msg(mlg_npy_read_file(path, &labels, msg, sizeof msg) == 0, "%s", msg);
+  int64_t n = labels.dims[0];
+  mlg_tf_tensor_free(&labels);
+  return n;
+}
+
+/* Runs `mlgrun ARGS` (a forward pass over the held-out digits, logits to tmpdir) and returns
+ * the fraction of them whose argmax is the label. */
+static double test_accuracy(const char *args) {
+  mlgrun(args);
+  mlg_tf_tensor labels, logits;
+  char path[512], msg[512];
+  path_in_tmp(path, sizeof path, "y_test.npy");
+  ck_assert_msg(mlg_npy_read_file(path, &labels, msg, sizeof msg) == 0, "%s", msg);
+  int64_t n = labels.dims[0];
+  path_in_tmp(path, sizeof path, "logits.npy");
+  ck_assert_msg(mlg_npy_read_file(path, &logits, msg, sizeof msg) == 0, "%s", msg);
+  ck_assert_int_eq(logits.rank, 2);
+  ck_assert_int_eq(logits.dims[0], n);
+  ck_assert_int_eq(logits.dims[1], 10);
+  const float *l = logits.data;
+  const int32_t *y = labels.data;
+  int correct = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int best = 0;
+    for (int c = 1; c < 10; c++)
+      if (l[i * 10 + c] > l[i * 10 + best]) best = c;
+    correct += best == y[i];
+  }
+  mlg_tf_tensor_free(&labels);
+  mlg_tf_tensor_free(&logits);
+  return (double)correct / (double)n;
+}
+
 /* Trains model tests/data/<model>.mlg for `epochs` on the training split (input x from file
- * <xfile>_train.npy), then checks its test-set accuracy. */
-static void train_and_test(const char *model, const char *xfile, int epochs) {
+ * <xfile>_train.npy), then checks its test-set accuracy and returns it; the trained weights
+ * stay in tmpdir/trained.safetensors. */
+static double train_and_test(const char *model, const char *xfile, int epochs) {
   char mlg[512], weights[512], args[3072];
   snprintf(mlg, sizeof mlg, "%s/tests/data/%s.mlg", MLG_SOURCE_DIR, model);
   path_in_tmp(weights, sizeof weights, "trained.safetensors");
@@ -159,41 +200,47 @@ static void train_and_test(const char *model, const char *xfile, int epochs) {
   }
 
   /* Forward over the held-out images with the trained weights. */
-  mlg_tf_tensor labels, logits;
-  char path[512], msg[512];
-  path_in_tmp(path, sizeof path, "y_test.npy");
-  ck_assert_msg(mlg_npy_read_file(path, &labels, msg, sizeof msg) == 0, "%s", msg);
-  int64_t n = labels.dims[0];
   snprintf(args, sizeof args,
            "'%s' -D N=%lld --weights '%s' --input x='%s/%s_test.npy' --input label='%s/y_test.npy' "
-           "--output-dir '%s'", mlg, (long long)n, weights, tmpdir, xfile, tmpdir, tmpdir);
-  mlgrun(args);
-  path_in_tmp(path, sizeof path, "logits.npy");
-  ck_assert_msg(mlg_npy_read_file(path, &logits, msg, sizeof msg) == 0, "%s", msg);
-  ck_assert_int_eq(logits.rank, 2);
-  ck_assert_int_eq(logits.dims[0], n);
-  ck_assert_int_eq(logits.dims[1], 10);
-  const float *l = logits.data;
-  const int32_t *y = labels.data;
-  int correct = 0;
-  for (int64_t i = 0; i < n; i++) {
-    int best = 0;
-    for (int c = 1; c < 10; c++)
-      if (l[i * 10 + c] > l[i * 10 + best]) best = c;
-    correct += best == y[i];
-  }
-  double accuracy = (double)correct / (double)n;
+           "--output-dir '%s'", mlg, (long long)test_count(), weights, tmpdir, xfile, tmpdir, tmpdir);
+  double accuracy = test_accuracy(args);
   printf("%s: %.1f%% of %lld test digits right after %d epochs (%s); trained in %.2f s, "
-         "%.2f s with compiling\n", model, 100 * accuracy, (long long)n, epochs, last_epoch, train_s, total);
+         "%.2f s with compiling\n", model, 100 * accuracy, (long long)test_count(), epochs, last_epoch, train_s,
+         total);
   ck_assert_msg(accuracy >= MIN_ACCURACY, "%s: test accuracy %.3f, below %.2f", model, accuracy, MIN_ACCURACY);
-  mlg_tf_tensor_free(&labels);
-  mlg_tf_tensor_free(&logits);
+  return accuracy;
 }
 
 START_TEST(test_digits_mlp) { train_and_test("digits_mlp", "x", 10); }
 END_TEST
 
-START_TEST(test_digits_cnn) { train_and_test("digits_cnn", "xi", 6); }
+/* The CNN, then its int8 form (mlgc --quantize=int8, calibrated on the training images): the
+ * int8 model's test accuracy must stay within 1 percentage point of the f32 model's. The
+ * inference model (tests/data/digits_cnn_infer.mlg) is the CNN without its loss and train step,
+ * with the same params; the calibration runs in batches of the test set's size. */
+START_TEST(test_digits_cnn) {
+  double f32 = train_and_test("digits_cnn", "xi", 6);
+  char cmd[4096], bundle[512], err_path[512], weights[512];
+  path_in_tmp(bundle, sizeof bundle, "digits_int8.mlgb");
+  path_in_tmp(err_path, sizeof err_path, "mlgc.txt");
+  path_in_tmp(weights, sizeof weights, "trained.safetensors");
+  ck_assert_int_lt(snprintf(cmd, sizeof cmd,
+                            "'%s/bin/mlgc' '%s/tests/data/digits_cnn_infer.mlg' -D N=%lld --weights '%s' "
+                            "--quantize=int8 --calibrate x='%s/xi_train.npy' --device cpu -o '%s' 2>'%s'",
+                            MLG_BINARY_DIR, MLG_SOURCE_DIR, (long long)test_count(), weights, tmpdir, bundle,
+                            err_path), (int)sizeof cmd);
+  int rc = system(cmd);
+  char *report = slurp(err_path);
+  ck_assert_msg(rc == 0, "%s\nfailed:\n%s", cmd, report);
+  ck_assert_msg(strstr(report, "3 of 3 layers quantized; 3 run as integer ops"), "%s", report);
+  printf("%s", report);
+  char args[2048];
+  snprintf(args, sizeof args, "'%s' --input x='%s/xi_test.npy' --output-dir '%s'", bundle, tmpdir, tmpdir);
+  double int8 = test_accuracy(args);
+  printf("digits_cnn int8: %.1f%% of %lld test digits right (f32: %.1f%%)\n", 100 * int8,
+         (long long)test_count(), 100 * f32);
+  ck_assert_msg(fabs(int8 - f32) <= 0.01, "int8 test accuracy %.3f, more than 1 point from f32's %.3f", int8, f32);
+}
 END_TEST
 
 static Suite *train_suite(void) {
