@@ -375,7 +375,7 @@ static void gl_offset_index(kir_printer *p, int buffer, const kir_expr *index) {
 
 static void gl_load(kir_printer *p, const kir_expr *e) {
   const char *name = p->k->buffers[e->index].name;
-  if (packed(p->k->buffers[e->index].elem.scalar)) {
+  if (packed(p->k->buffers[e->index].elem.scalar) && e->type.width == 1) {
     fprintf(p->out, "mlg_ld_%s(", name);
     gl_offset_index(p, e->index, e->a);
     fputc(')', p->out);
@@ -391,7 +391,7 @@ static void gl_load(kir_printer *p, const kir_expr *e) {
 
 static void gl_store(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->buffers[s->target].name;
-  if (packed(p->k->buffers[s->target].elem.scalar)) {
+  if (packed(p->k->buffers[s->target].elem.scalar) && s->value->type.width == 1) {
     fprintf(p->out, "mlg_st_%s(", name);
     gl_offset_index(p, s->target, s->index);
     fputs(", ", p->out);
@@ -448,7 +448,7 @@ static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses 
   char tbuf[32];
   for (int i = 0; i < k->n_buffers; i++) {
     const kir_buffer *b = &k->buffers[i];
-    if (packed(b->elem.scalar)) continue; /* never vector-accessed (kir_load_vec) */
+    if (packed(b->elem.scalar)) continue; /* halves: emit_half_vector_helpers */
     for (int w = 2; w <= 4; w += 2) {
       const char *vt = gl_type_name(kir_tv(b->elem.scalar, w), tbuf, sizeof(tbuf));
       int view = has_vector_view(b, u, i, w);
@@ -551,6 +551,29 @@ static void emit_packed_helpers(FILE *out, const kir_buffer *b, int load, int st
   }
 }
 
+/* mlg_loadW_NAME / mlg_storeW_NAME of a buffer of halves (packed two to a word): a load at an
+ * even index unpacks whole words; everything else goes element by element through
+ * mlg_ld_NAME / mlg_st_NAME (emitted before these: a vector access is also a narrow one). */
+static void emit_half_vector_helpers(FILE *out, const kir_buffer *b, unsigned load_w, unsigned store_w) {
+  static const char lane[] = "xyzw";
+  const char *n = b->name;
+  for (int w = 2; w <= 4; w += 2) {
+    if (load_w & (1u << w)) {
+      fprintf(out, "vec%d mlg_load%d_%s(uint i) {\n  if ((i & 1u) == 0u) return ", w, w, n);
+      if (w == 2) fprintf(out, "unpackHalf2x16(%s[i >> 1u]);\n", n);
+      else fprintf(out, "vec4(unpackHalf2x16(%s[i >> 1u]), unpackHalf2x16(%s[(i >> 1u) + 1u]));\n", n, n);
+      fprintf(out, "  return vec%d(mlg_ld_%s(i)", w, n);
+      for (int l = 1; l < w; l++) fprintf(out, ", mlg_ld_%s(i + %du)", n, l);
+      fputs(");\n}\n", out);
+    }
+    if (store_w & (1u << w)) {
+      fprintf(out, "void mlg_store%d_%s(uint i, vec%d v) {\n", w, n, w);
+      for (int l = 0; l < w; l++) fprintf(out, "  mlg_st_%s(i + %du, v.%c);\n", n, l, lane[l]);
+      fputs("}\n", out);
+    }
+  }
+}
+
 static void gl_kernel_begin(kir_printer *p) {
   const kir_kernel *k = p->k;
   FILE *out = p->out;
@@ -602,8 +625,11 @@ static void gl_kernel_begin(kir_printer *p) {
   emit_vector_helpers(out, k, &u);
   if (u.f16_bits) fputs(f16_bits_src, out);
   for (int i = 0; i < k->n_buffers && i < GLSL_MAX_BUFFERS; i++)
-    if (u.narrow_ld[i] || u.narrow_st[i])
+    if (u.narrow_ld[i] || u.narrow_st[i]) {
       emit_packed_helpers(out, &k->buffers[i], u.narrow_ld[i], u.narrow_st[i]);
+      if (k->buffers[i].elem.scalar == KIR_F16)
+        emit_half_vector_helpers(out, &k->buffers[i], u.load_w[i], u.store_w[i]);
+    }
   fputs("\nvoid main() {\n", out);
 }
 

@@ -98,6 +98,50 @@ int kir_module_remove(kir_module *m, const kir_kernel *k) {
   return -1;
 }
 
+int kir_kernel_with_storage(kir_module *m, kir_kernel *k, const kir_scalar *elem,
+                            kir_kernel **out_kernel) {
+  *out_kernel = NULL;
+  if (!m || !k) return -1;
+  int changed = 0;
+  for (int i = 0; i < k->n_buffers; i++) {
+    if (kir_compute_scalar(elem[i]) != kir_compute_scalar(k->buffers[i].elem.scalar)) {
+      kir_module_set_error(m, "internal error: buffer %s of kernel %s would change its compute "
+                           "type", k->buffers[i].name, k->name);
+      return -1;
+    }
+    changed |= elem[i] != k->buffers[i].elem.scalar;
+  }
+  if (!changed) {
+    *out_kernel = k;
+    return 0;
+  }
+  kir_kernel *copy = kir_alloc(m, sizeof(*copy));
+  kir_buffer *buffers = copy ? kir_alloc(m, sizeof(*buffers) * (size_t)k->n_buffers) : NULL;
+  if (!buffers || m->n_kernels == INT_MAX) {
+    kir_module_set_error(m, "out of memory");
+    return -1;
+  }
+  *copy = *k;
+  for (int i = 0; i < k->n_buffers; i++) {
+    buffers[i] = k->buffers[i];
+    buffers[i].elem.scalar = elem[i];
+  }
+  copy->buffers = buffers;
+  if (m->n_kernels == m->cap_kernels) {
+    int cap = m->cap_kernels ? m->cap_kernels * 2 : 16;
+    kir_kernel **p = realloc(m->kernels, (size_t)cap * sizeof(*p));
+    if (!p) {
+      kir_module_set_error(m, "out of memory");
+      return -1;
+    }
+    m->kernels = p;
+    m->cap_kernels = cap;
+  }
+  m->kernels[m->n_kernels++] = copy;
+  *out_kernel = copy;
+  return 0;
+}
+
 /* ---- builder ---- */
 
 /* A growing list of pointers or structs in the arena. */
@@ -534,6 +578,10 @@ kir_expr *kir_global_id(kir_builder *b, int dim) { return id_expr(b, KIR_E_GLOBA
 kir_expr *kir_local_id(kir_builder *b, int dim) { return id_expr(b, KIR_E_LOCAL_ID, dim); }
 kir_expr *kir_group_id(kir_builder *b, int dim) { return id_expr(b, KIR_E_GROUP_ID, dim); }
 
+/* Buffers whose elements vector loads and stores reach: 4-byte ones, and halves (OpenCL
+ * vload_halfN / vstore_halfN, GLSL through the packed-word helpers). */
+static int vector_storage(kir_scalar s) { return kir_storage_bytes(s) == 4 || s == KIR_F16; }
+
 kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index) {
   return kir_load_vec(b, buffer, index, 1);
 }
@@ -541,7 +589,7 @@ kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index) {
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width) {
   if (!b || bad(b, index)) return NULL;
   if (buffer < 0 || buffer >= b->k->n_buffers || width < 1 ||
-      (width > 1 && kir_storage_bytes(b->k->buffers[buffer].elem.scalar) != 4)) {
+      (width > 1 && !vector_storage(b->k->buffers[buffer].elem.scalar))) {
     b->failed = 1;
     return NULL;
   }
@@ -862,7 +910,7 @@ void kir_store(kir_builder *b, int buffer, kir_expr *index, kir_expr *value) {
     return;
   }
   kir_scalar elem = b->k->buffers[buffer].elem.scalar;
-  if (value->type.width > 1 && kir_storage_bytes(elem) != 4) {
+  if (value->type.width > 1 && !vector_storage(elem)) {
     b->failed = 1;
     return;
   }

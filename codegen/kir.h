@@ -27,7 +27,7 @@
  * → F32, I8 and U8 → I32, BOOL → BOOL) and a store converts the value back: F16 rounds to the
  * nearest half (ties to even), I8 and U8 keep the low 8 bits (two's complement), BOOL stores 0
  * or 1. Variables and local arrays have compute types; vector loads and stores need a 4-byte
- * element type. */
+ * element type or F16. */
 typedef enum kir_scalar { KIR_F32, KIR_I32, KIR_U32, KIR_BOOL, KIR_F16, KIR_I8, KIR_U8 } kir_scalar;
 #define KIR_N_SCALARS 7
 
@@ -184,6 +184,16 @@ int         kir_module_remove(kir_module *m, const kir_kernel *k);
  * names unique in the module. */
 int         kir_kernel_rename(kir_module *m, kir_kernel *k, const char *name);
 
+/* The same kernel with buffer i stored as elem[i] (k->n_buffers entries), each of the compute
+ * type buffer i has now (F32 buffers as F16 and back: the code is unchanged, its loads widen
+ * and its stores round). A template builds its kernels over F32 buffers; lowering stores a
+ * tensor as f16 (compiler/precision.h) by giving the kernel that binds it this copy. When
+ * nothing changes *out_kernel is k; else it is a new kernel appended to the module (sharing
+ * k's statements), and k stays in the module. Returns 0, or -1 (out of memory, or a change of
+ * compute type) with the module's error set. */
+int         kir_kernel_with_storage(kir_module *m, kir_kernel *k, const kir_scalar *elem,
+                                    kir_kernel **out_kernel);
+
 /* ---- comparing kernels (kir_compare.c) ----
  * Two kernels are equal when everything a printer prints but the kernel's own name is the same:
  * work-group size, features, buffers, locals and variables (names and types) and the statement
@@ -234,7 +244,7 @@ kir_expr *kir_group_id(kir_builder *b, int dim);
 kir_expr *kir_load(kir_builder *b, int buffer, kir_expr *index);
 /* A vector of `width` consecutive elements starting at element `index` (OpenCL vloadN). A store
  * whose value has width > 1 writes that many consecutive elements (vstoreN). Both need a
- * buffer of 4-byte elements. */
+ * buffer of 4-byte elements or of halves (vload_halfN / vstore_halfN). */
 kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width);
 kir_expr *kir_local_load(kir_builder *b, int local, kir_expr *index);
 kir_expr *kir_un(kir_builder *b, kir_unop op, kir_expr *a);

@@ -9,8 +9,8 @@
  *
  * Storage types: a BOOL or U8 buffer is `uchar *`, I8 `char *`, F16 `half *`. Bytes are loaded
  * as `convert_int(x[i])` (BOOL: `(x[i] != 0)`) and stored as `(uchar)(v)`; halves go through
- * vload_half / vstore_half (round to nearest even), which OpenCL C 1.2 has without
- * cl_khr_fp16, so the arithmetic is float on every device. */
+ * vload_half / vstore_half (round to nearest even; vload_halfN / vstore_halfN for vectors),
+ * which OpenCL C 1.2 has without cl_khr_fp16, so the arithmetic is float on every device. */
 #include <string.h>
 
 #include "kir.h"
@@ -55,6 +55,12 @@ static const char *cl_storage_name(kir_scalar s, char *buf, size_t size) {
 static void cl_load(kir_printer *p, const kir_expr *e) {
   const char *name = p->k->buffers[e->index].name;
   kir_scalar st = p->k->buffers[e->index].elem.scalar;
+  if (e->type.width > 1) { /* vloadN(0, NAME + NAME_off + i), vload_halfN for halves */
+    fprintf(p->out, "vload%s%d(0, %s + ", st == KIR_F16 ? "_half" : "", e->type.width, name);
+    cl_offset_index(p, name, e->a);
+    fputc(')', p->out);
+    return;
+  }
   if (st == KIR_F16) {
     fputs("vload_half(", p->out);
     cl_offset_index(p, name, e->a);
@@ -67,12 +73,6 @@ static void cl_load(kir_printer *p, const kir_expr *e) {
     fputs(st == KIR_BOOL ? "] != 0)" : "])", p->out);
     return;
   }
-  if (e->type.width > 1) {
-    fprintf(p->out, "vload%d(0, %s + ", e->type.width, name);
-    cl_offset_index(p, name, e->a);
-    fputc(')', p->out);
-    return;
-  }
   fprintf(p->out, "%s[", name);
   cl_offset_index(p, name, e->a);
   fputc(']', p->out);
@@ -81,20 +81,20 @@ static void cl_load(kir_printer *p, const kir_expr *e) {
 static void cl_store(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->buffers[s->target].name;
   kir_scalar st = p->k->buffers[s->target].elem.scalar;
+  if (s->value->type.width > 1) { /* vstoreN(v, 0, NAME + NAME_off + i), vstore_halfN */
+    fprintf(p->out, "vstore%s%d(", st == KIR_F16 ? "_half" : "", s->value->type.width);
+    kir_print_expr(p, s->value);
+    fprintf(p->out, ", 0, %s + ", name);
+    cl_offset_index(p, name, s->index);
+    fputs(");\n", p->out);
+    return;
+  }
   if (st == KIR_F16) {
     fputs("vstore_half(", p->out);
     kir_print_expr(p, s->value);
     fputs(", ", p->out);
     cl_offset_index(p, name, s->index);
     fprintf(p->out, ", %s);\n", name);
-    return;
-  }
-  if (s->value->type.width > 1) {
-    fprintf(p->out, "vstore%d(", s->value->type.width);
-    kir_print_expr(p, s->value);
-    fprintf(p->out, ", 0, %s + ", name);
-    cl_offset_index(p, name, s->index);
-    fputs(");\n", p->out);
     return;
   }
   fprintf(p->out, "%s[", name);
