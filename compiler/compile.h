@@ -38,6 +38,9 @@ typedef struct mlg_compile_options {
    * params unless no_weights); a model over it is an error naming the budget and its largest
    * tensor. 0 → MLG_DEFAULT_MAX_WEIGHT_BYTES (4 GiB, weights.h). */
   uint64_t max_weight_bytes;
+  /* mlg_precision (precision.h): 0 (f32) stores every value as its dtype; MLG_PRECISION_F16
+   * stores f32 weights and intermediates as f16 and computes in f32 (mlgc --precision=f16). */
+  int precision;
 } mlg_compile_options;
 
 /* The stages, in order; a pipeline can stop after any of them (mlgc --emit=STAGE). */
@@ -50,6 +53,8 @@ typedef struct mlg_pipeline {
   struct mlg_ast *ast;
   struct mlg_graph *graph;         /* as checked (--emit=graph) */
   struct mlg_graph *optimized;     /* after the passes of opt_level; what later stages read */
+  mlg_ir_dtype *stored;            /* per node of `optimized`: the dtype it is stored as
+                                      (precision.h) */
   struct mlg_fusion *fusion;       /* kernels as groups of ops (--emit=fused) */
   struct mlg_lowered *lowered;
   struct mlg_plan *plan;
