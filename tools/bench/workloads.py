@@ -35,6 +35,7 @@ class Workload:
     bytes: float = 0.0
     limit: str = "flop"       # "flop" or "mem"
     params: dict = field(default_factory=dict)  # family-specific sizes for the peers
+    input_dtype: str = "float32"  # NumPy dtype of the inputs' .npy files
 
     def d_flags(self):
         out = []
@@ -47,6 +48,13 @@ def sgemm(n):
     return Workload(f"sgemm_{n}", "sgemm", "kernel", mlg_path("sgemm.mlg"), {"N": n},
                     {"a": (n, n), "b": (n, n)}, "c", flops=2.0 * n ** 3, bytes=3 * 4.0 * n * n,
                     limit="flop", params={"n": n})
+
+
+def hgemm(n):
+    """sgemm's workload with f16 operands in memory (run.py --precision f16: cuBLAS FP16's peer)."""
+    return Workload(f"hgemm_{n}", "sgemm", "kernel", mlg_path("hgemm.mlg"), {"N": n},
+                    {"a": (n, n), "b": (n, n)}, "c", flops=2.0 * n ** 3, bytes=2 * 2.0 * n * n + 4.0 * n * n,
+                    limit="flop", params={"n": n}, input_dtype="float16")
 
 
 def eltwise(n):
@@ -114,15 +122,17 @@ def attention(t, causal, b=1, h=12, d=64):
                     flops=flops, limit="flop", params={"causal": causal})
 
 
-def all_workloads(quick):
+def all_workloads(quick, precision="f32"):
     """The suite, in the order it runs. --quick: the same families at sizes a 2-core CPU runs in
-    seconds."""
+    seconds. precision f16: the GEMMs read f16 operands (hgemm)."""
+    gemm = hgemm if precision == "f16" else sgemm
     if quick:
-        return ([sgemm(n) for n in (64, 128, 100)] + [eltwise(1 << 16)] +
+        return ([gemm(n) for n in (64, 128, 100)] + [eltwise(1 << 16)] +
                 [rowwise(f, 256, c) for f in ("softmax", "layer_norm") for c in (128, 512)] +
                 [attention(128, True, h=2), attention(128, False, h=2)] +
                 [mlp(1), mlp(16), resnet18(1, 32), transformer(1, 16, 64, 4)])
-    return ([sgemm(n) for n in (256, 512, 1024, 2048, 4096, 1000, 4095)] + [eltwise(1 << 26)] +
+    return ([gemm(n) for n in (256, 512, 1024, 2048, 4096, 1000, 4095)] + [eltwise(1 << 26)] +
             [rowwise(f, 8192, c) for f in ("softmax", "layer_norm") for c in (1024, 4096)] +
             [attention(t, c) for t in (1024, 4096) for c in (True, False)] +
-            [mlp(1), mlp(256), resnet18(1), resnet18(16), transformer(1, 128, 768, 12)])
+            [mlp(1), mlp(256), resnet18(1), resnet18(16), transformer(1, 128, 768, 12),
+             transformer(1, 1024, 768, 12)])
