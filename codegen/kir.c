@@ -98,6 +98,52 @@ int kir_module_remove(kir_module *m, const kir_kernel *k) {
   return -1;
 }
 
+int kir_kernel_with_storage(kir_module *m, kir_kernel *k, const kir_scalar *elem,
+                            kir_kernel **out_kernel) {
+  *out_kernel = NULL;
+  if (!m || !k) return -1;
+  int changed = 0;
+  for (int i = 0; i < k->n_buffers; i++) {
+    if (kir_compute_scalar(elem[i]) != kir_compute_scalar(k->buffers[i].elem.scalar)) {
+      kir_module_set_error(m, "internal error: buffer %s of kernel %s would change its compute "
+                           "type", k->buffers[i].name, k->name);
+      return -1;
+    }
+    changed |= elem[i] != k->buffers[i].elem.scalar;
+  }
+  if (!changed) {
+    *out_kernel = k;
+    return 0;
+  }
+  kir_kernel *copy = kir_alloc(m, sizeof(*copy));
+  kir_buffer *buffers = copy ? kir_alloc(m, sizeof(*buffers) * (size_t)k->n_buffers) : NULL;
+  if (!buffers || m->n_kernels == INT_MAX) {
+    kir_module_set_error(m, "out of memory");
+    return -1;
+  }
+  *copy = *k;
+  for (int i = 0; i < k->n_buffers; i++) {
+    buffers[i] = k->buffers[i];
+    buffers[i].elem.scalar = elem[i];
+  }
+  copy->buffers = buffers;
+  /* A variant's fallback takes the same buffers (kir_kernel_set_fallback): stored alike. */
+  if (k->fallback && kir_kernel_with_storage(m, k->fallback, elem, &copy->fallback) != 0) return -1;
+  if (m->n_kernels == m->cap_kernels) {
+    int cap = m->cap_kernels ? m->cap_kernels * 2 : 16;
+    kir_kernel **p = realloc(m->kernels, (size_t)cap * sizeof(*p));
+    if (!p) {
+      kir_module_set_error(m, "out of memory");
+      return -1;
+    }
+    m->kernels = p;
+    m->cap_kernels = cap;
+  }
+  m->kernels[m->n_kernels++] = copy;
+  *out_kernel = copy;
+  return 0;
+}
+
 /* ---- builder ---- */
 
 /* A growing list of pointers or structs in the arena. */

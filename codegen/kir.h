@@ -239,6 +239,15 @@ int         kir_kernel_rename(kir_module *m, kir_kernel *k, const char *name);
  * work-groups (the launch is shared), and the fallback must need strictly fewer optional
  * features (so a chain of fallbacks ends). Returns 0, or -1 when they do not fit (nothing set). */
 int         kir_kernel_set_fallback(kir_kernel *k, kir_kernel *fallback);
+/* The same kernel with buffer i stored as elem[i] (k->n_buffers entries), each of the compute
+ * type buffer i has now (F32 buffers as F16 and back: the code is unchanged, its loads widen
+ * and its stores round). A template builds its kernels over F32 buffers; lowering stores a
+ * tensor as f16 (compiler/precision.h) by giving the kernel that binds it this copy. When
+ * nothing changes *out_kernel is k; else it is a new kernel appended to the module (sharing
+ * k's statements; k's fallback, if any, is copied alike), and k stays in the module. Returns 0, or -1 (out of memory, or a change of
+ * compute type) with the module's error set. */
+int         kir_kernel_with_storage(kir_module *m, kir_kernel *k, const kir_scalar *elem,
+                                    kir_kernel **out_kernel);
 
 /* ---- comparing kernels (kir_compare.c) ----
  * Two kernels are equal when everything a printer prints but the kernel's own name is the same:

@@ -128,7 +128,8 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     bt->offset = (uint64_t)p->offset;
     bt->size = (uint64_t)p->size;
     if (ty) {
-      bt->dtype = (uint32_t)ty->dtype; /* numbered alike (runtime/dtype.h) */
+      /* As stored (precision.h); numbered alike (runtime/dtype.h). */
+      bt->dtype = (uint32_t)mlg_lowered_stored(g, lw, t);
       bt->rank = (uint32_t)ty->rank;
       for (int d = 0; d < ty->rank; d++) bt->dims[d] = ty->dims[d];
     } else {

@@ -17,6 +17,7 @@
 #include "parse.h"
 #include "plan.h"
 #include "quantize.h"
+#include "precision.h"
 #include "weights.h"
 
 /* options->quant on g, the optimized f32 graph (freed): the observing graph or the int8 graph
@@ -102,8 +103,12 @@ static mlg_graph *optimize(const mlg_graph *graph, const mlg_compile_options *op
 static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, int target,
                             mlg_weights_file *weights_file, mlg_diag *diag, mlg_pipeline *out);
 
-static int check_target(const mlg_compile_options *options, mlg_diag *diag) {
+static int check_options(const mlg_compile_options *options, mlg_diag *diag) {
   int target = options->target ? options->target : MLGB_TARGET_OPENCL;
+  if (options->precision != MLG_PRECISION_F32 && options->precision != MLG_PRECISION_F16) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "unknown precision %d (expected f32 or f16)", options->precision);
+    return -1;
+  }
   if (target != MLGB_TARGET_OPENCL && target != MLGB_TARGET_VULKAN) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "unknown target %d (expected opencl or vulkan)", target);
     return -1;
@@ -115,7 +120,7 @@ static int check_target(const mlg_compile_options *options, mlg_diag *diag) {
 static int run_stages(const mlg_source *source, const mlg_compile_options *options,
                       mlg_stage last, mlg_weights_file *weights_file, mlg_diag *diag,
                       mlg_pipeline *out) {
-  int target = check_target(options, diag);
+  int target = check_options(options, diag);
   if (target < 0) return -1;
 
   out->ast = mlg_parse(source, diag);
@@ -142,11 +147,12 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
   out->optimized = optimize(out->graph, options, weights_file, diag, out);
   if (!out->optimized) return -1;
   const mlg_graph *g = out->optimized;
+  if (mlg_precision_storage(g, (mlg_precision)options->precision, diag, &out->stored) != 0) return -1;
 
   mlg_lower_hints hints = {.target = target, .device_class = options->device_class,
                            .local_mem_bytes = options->local_mem_bytes,
                            .subgroups = options->subgroups,
-                           .gemm_tuning = options->gemm_tuning};
+                           .gemm_tuning = options->gemm_tuning, .stored = out->stored};
   /* At -O0 every op is its own group, and lowering takes no fusion at all. */
   int fuse_flags = options->opt_level > 0 ? MLG_FUSE_ON : 0;
   if (options->device_class == 1) fuse_flags |= MLG_FUSE_NO_LN_PROLOGUE; /* CPU: see fuse.h */
@@ -185,7 +191,7 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
       .graph = g, .lowered = out->lowered, .plan = out->plan, .target = target,
       .code = out->code, .has_params = !options->no_weights,
   };
-  if (mlg_weights_build(g, out->plan, weights_file, !options->no_weights, diag, emit.images) != 0)
+  if (mlg_weights_build(g, out->plan, out->lowered->stored, weights_file, !options->no_weights, diag, emit.images) != 0)
     return -1;
   int rc = mlg_bundle_emit(&emit, diag, &out->bundle, &out->bundle_size);
   mlg_weights_images_free(emit.images);
@@ -236,7 +242,7 @@ int mlg_pipeline_run_graph(mlg_graph *graph, const mlg_compile_options *options,
   if (!options) options = &defaults;
   memset(out, 0, sizeof(*out));
   out->graph = graph;
-  int target = check_target(options, diag);
+  int target = check_options(options, diag);
   if (target < 0) return -1;
   mlg_weights_file weights_file;
   mlg_weights_file_init(&weights_file, options->weights_path);
@@ -251,6 +257,7 @@ void mlg_pipeline_free(mlg_pipeline *p) {
   if (p->optimized) mlg_graph_free(p->optimized);
   if (p->quant_plan) mlg_quant_plan_free(p->quant_plan);
   free(p->quant_plan);
+  free(p->stored);
   if (p->fusion) mlg_fusion_free(p->fusion);
   if (p->lowered) mlg_lowered_free(p->lowered);
   if (p->plan) mlg_plan_free(p->plan);

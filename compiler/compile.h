@@ -41,6 +41,9 @@ typedef struct mlg_compile_options {
   /* Post-training quantization after the passes (quantize.h: the observing graph for
    * calibration, or the int8 graph from measured ranges); NULL: none. */
   const struct mlg_quant_options *quant;
+  /* mlg_precision (precision.h): 0 (f32) stores every value as its dtype; MLG_PRECISION_F16
+   * stores f32 weights and intermediates as f16 and computes in f32 (mlgc --precision=f16). */
+  int precision;
 } mlg_compile_options;
 
 /* The stages, in order; a pipeline can stop after any of them (mlgc --emit=STAGE). */
@@ -57,6 +60,8 @@ typedef struct mlg_pipeline {
   struct mlg_quant_plan *quant_plan; /* with options->quant: the layers, quantized or skipped,
                                       and the values observed (ids of the f32 optimized graph,
                                       which is not kept) */
+  mlg_ir_dtype *stored;            /* per node of `optimized`: the dtype it is stored as
+                                      (precision.h) */
   struct mlg_fusion *fusion;       /* kernels as groups of ops (--emit=fused) */
   struct mlg_lowered *lowered;
   struct mlg_plan *plan;

@@ -90,12 +90,50 @@ static kir_kernel *keep_kernel(lower_state *st, kir_kernel *kernel) {
   return kernel;
 }
 
+/* The kernel as it reads and writes the tensors `args` (one per buffer): a buffer a template
+ * declared F32 that is bound to a tensor stored as f16 (precision.h) stores halves. NULL on
+ * allocation failure, or a buffer of another type bound to such a tensor (the module's error
+ * says which). */
+static kir_kernel *with_storage(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args) {
+  const mlg_lowered *lw = ctx->out;
+  kir_scalar *elem = malloc(sizeof(*elem) * (size_t)(kernel->n_buffers ? kernel->n_buffers : 1));
+  if (!elem) return NULL;
+  for (int i = 0; i < kernel->n_buffers; i++) {
+    int t = args[i] >= 0 && args[i] < lw->n_tensors ? root_of(lw, args[i]) : -1;
+    elem[i] = kernel->buffers[i].elem.scalar;
+    /* Temporaries are the kernels' own scratch: stored as declared. */
+    if (t < 0 || t >= ctx->graph->n_nodes || lw->stored[t] != MLG_F16 ||
+        ctx->graph->nodes[t].type.dtype == MLG_F16)
+      continue;
+    if (elem[i] != KIR_F32) {
+      kir_module_set_error(lw->module, "internal error: kernel %s binds tensor %d, stored as f16, to "
+                           "its buffer %s of another type", kernel->name, t, kernel->buffers[i].name);
+      free(elem);
+      return NULL;
+    }
+    elem[i] = KIR_F16;
+  }
+  kir_kernel *out = NULL;
+  int rc = kir_kernel_with_storage(lw->module, kernel, elem, &out);
+  free(elem);
+  return rc == 0 ? out : NULL;
+}
+
+mlg_ir_dtype mlg_lowered_stored(const mlg_graph *g, const mlg_lowered *lw, int t) {
+  if (t < g->n_nodes) return lw->stored ? lw->stored[t] : g->nodes[t].type.dtype;
+  for (int o = 0; o < lw->n_outputs; o++)
+    if (lw->output_tensor[o] == t) return g->nodes[g->outputs[o].node].type.dtype;
+  return MLG_F32;
+}
+
 static int ctx_launch(mlg_lower_ctx *ctx, kir_kernel *kernel, const int *args, int n_args,
                       int64_t gx, int64_t gy, int64_t gz) {
   lower_state *st = (lower_state *)ctx;
   mlg_lowered *lw = ctx->out;
   if (!kernel || n_args < 0) return -1;
   if (n_args != kernel->n_buffers) return -1;
+  kernel = with_storage(ctx, kernel, args);
+  if (!kernel) return -1;
   kernel = keep_kernel(st, kernel);
   if (!kernel) return -1;
   if (lw->n_launches == st->cap_launches) {
@@ -182,6 +220,7 @@ void mlg_lowered_free(mlg_lowered *lw) {
   free(lw->temp_dtype);
   free(lw->output_tensor);
   free(lw->launch_node);
+  free(lw->stored);
   kir_module_free(lw->module);
   free(lw);
 }
@@ -213,7 +252,7 @@ static int lower_elementwise(mlg_lower_ctx *ctx, int node) {
   if (mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs)) return -1;
   /* An input of the output's own shape is read only at the element each work-item writes
    * (not for 1- and 2-byte elements: the GLSL printer stores them into shared words). */
-  for (int i = 0; i < n->n_inputs && mlg_dtype_size(n->type.dtype) == 4; i++)
+  for (int i = 0; i < n->n_inputs && mlg_dtype_size(ctx->out->stored[node]) == 4; i++)
     if (mlg_type_equal(&ctx->graph->nodes[n->inputs[i]].type, &n->type)) {
       ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
       break;
@@ -321,16 +360,21 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
     lw->temp_bytes = malloc(17 * sizeof(int64_t));
     lw->temp_dtype = malloc(17 * sizeof(int));
     lw->output_tensor = malloc((size_t)(graph->n_outputs + 1) * sizeof(int));
+    lw->stored = malloc((size_t)(n + 1) * sizeof(*lw->stored));
   }
   if (lw && lw->module) kir_module_set_ir_math(lw->module, hints && hints->device_class == KT_DEVICE_CPU);
-  if (!lw || !lw->module || !lw->alias_of || !lw->temp_bytes || !lw->temp_dtype || !lw->output_tensor) {
+  if (!lw || !lw->module || !lw->alias_of || !lw->temp_bytes || !lw->temp_dtype || !lw->output_tensor ||
+      !lw->stored) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while lowering");
     mlg_lowered_free(lw);
     return NULL;
   }
   lw->n_tensors = n;
   lw->n_outputs = graph->n_outputs;
-  for (int i = 0; i < n; i++) lw->alias_of[i] = -1;
+  for (int i = 0; i < n; i++) {
+    lw->alias_of[i] = -1;
+    lw->stored[i] = hints && hints->stored ? hints->stored[i] : graph->nodes[i].type.dtype;
+  }
   /* A train step's new value of a leaf is stored in the leaf's own bytes. */
   st.update_write = malloc(sizeof(int) * (size_t)(graph->n_updates + 1));
   st.update_last_read = malloc(sizeof(int) * (size_t)(graph->n_updates + 1));
@@ -381,6 +425,9 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
   }
   free(st.update_write);
   free(st.update_last_read);
+  /* A view holds the bytes of the tensor it views, stored as that one is. */
+  for (int i = 0; i < n; i++)
+    if (lw->alias_of[i] >= 0) lw->stored[i] = lw->stored[root_of(lw, lw->alias_of[i])];
   /* Kernels a hook built but never launched leave the module, which then holds exactly the
    * kept kernels. */
   for (int i = kir_module_count(lw->module) - 1; rc == 0 && i >= 0; i--) {

@@ -52,7 +52,16 @@ typedef struct mlg_lowered {
                              or a temporary copy when the output is an input, param or const */
   int *launch_node;       /* per launch: the node it was emitted for (the group's root when
                              fused; the output node for an output copy) */
+  mlg_ir_dtype *stored;   /* per graph node: the dtype its bytes hold, which the kernels' buffers
+                             bound to it use (precision.h; a view: the tensor it views);
+                             temporaries hold their kernels' own types (f32 scratch, or an
+                             output copy of its node's dtype) */
 } mlg_lowered;
+
+/* The dtype tensor t's bytes hold: lw->stored for a graph node (a node's own dtype when
+ * stored is NULL: a lowering assembled by hand in a test); a temporary is f32 scratch or an
+ * output's copy (of its node's dtype). */
+mlg_ir_dtype mlg_lowered_stored(const mlg_graph *graph, const mlg_lowered *lw, int t);
 
 struct mlg_fusion;
 struct mlg_fused_kernel;
@@ -93,6 +102,8 @@ typedef struct mlg_lower_hints {
   int64_t local_mem_bytes;
   int subgroups;          /* honoured for the Vulkan target only */
   const struct mlg_gemm_tuning *gemm_tuning; /* gemm_tuning.h; NULL: built-in GEMM tiles */
+  const mlg_ir_dtype *stored; /* per node, the dtype it is stored as (precision.h); NULL: its
+                                 own dtype */
 } mlg_lower_hints;
 
 /* Lowers every op node. Graph outputs that would alias another tensor get a copy kernel so that

@@ -622,7 +622,7 @@ int mlg_lower_group(mlg_lower_ctx *ctx, int gi) {
     ctx->group_label = NULL;
     for (int i = 0; rc == 0 && i < fk->n_bufs; i++)
       if (fk->buf_reads[i] == 1 && g->nodes[fk->buf_tensor[i]].type.dtype == root->type.dtype &&
-          mlg_dtype_size(root->type.dtype) == 4) { /* packed words are stored atomically */
+          mlg_dtype_size(ctx->out->stored[gr->root]) == 4) { /* packed words are stored atomically */
         ctx->out->launches[ctx->out->n_launches - 1].inplace_arg = i;
         break;
       }

@@ -21,8 +21,13 @@ static int alias_root(const mlg_lowered *lw, int t) {
   return t;
 }
 
+/* A graph node's bytes as lowering stores it (lower.h mlg_lowered_stored, precision.h). */
 static int64_t tensor_bytes(const mlg_graph *g, const mlg_lowered *lw, int t) {
-  if (t < g->n_nodes) return mlg_type_bytes(&g->nodes[t].type);
+  if (t < g->n_nodes) {
+    mlg_type stored = g->nodes[t].type;
+    stored.dtype = mlg_lowered_stored(g, lw, t);
+    return mlg_type_bytes(&stored);
+  }
   return lw->temp_bytes[t - g->n_nodes];
 }
 

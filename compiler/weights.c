@@ -175,8 +175,16 @@ int mlg_weights_check_budget(const mlg_graph *g, int params, uint64_t budget, ml
   return -1;
 }
 
-int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file *wf, int params,
-                      mlg_diag *diag, uint8_t *out_images[MLGB_N_REGIONS]) {
+/* Values of node n (numel of its dtype, at src) stored as `stored` at dst, each rounded as a
+ * kernel's store rounds it (mlg_data_set: an f32 weight as the nearest half). */
+static void store_as(const mlg_node *n, mlg_ir_dtype stored, const void *src, void *dst) {
+  int64_t numel = mlg_type_numel(&n->type);
+  for (int64_t e = 0; e < numel; e++) mlg_data_set(stored, dst, e, mlg_data_get(n->type.dtype, src, e));
+}
+
+int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, const mlg_ir_dtype *stored,
+                      mlg_weights_file *wf, int params, mlg_diag *diag,
+                      uint8_t *out_images[MLGB_N_REGIONS]) {
   for (int r = 0; r < MLGB_N_REGIONS; r++) out_images[r] = NULL;
   const mlg_safetensors *file = NULL;
   if (params && open_weights(wf, diag, &file) != 0) return -1;
@@ -198,11 +206,28 @@ int mlg_weights_build(const mlg_graph *g, const mlg_plan *plan, mlg_weights_file
     if (n->kind != MLG_NODE_PARAM && n->kind != MLG_NODE_CONST) continue;
     if (p->region != MLGB_REGION_WEIGHTS && p->region != MLGB_REGION_PARAMS) continue;
     uint8_t *dst = out_images[p->region] + p->offset;
+    mlg_ir_dtype as = stored ? stored[i] : n->type.dtype;
     if (n->kind == MLG_NODE_CONST) {
-      memcpy(dst, n->data, (size_t)p->size);
+      if (as == n->type.dtype) memcpy(dst, n->data, (size_t)p->size);
+      else store_as(n, as, n->data, dst);
       continue;
     }
-    if (params && load_param(n, file, weights_path, diag, dst, (size_t)p->size) != 0) errors++;
+    if (!params) continue;
+    if (as == n->type.dtype) { /* straight into the image */
+      if (load_param(n, file, weights_path, diag, dst, (size_t)p->size) != 0) errors++;
+      continue;
+    }
+    size_t size = (size_t)mlg_type_bytes(&n->type); /* loaded as declared, then stored as `as` */
+    void *values = malloc(size ? size : 1);
+    if (!values) {
+      mlg_diag_error(diag, n->span, "out of memory while loading '%s'", n->name ? n->name : "?");
+      errors++;
+    } else if (load_param(n, file, weights_path, diag, values, size) != 0) {
+      errors++;
+    } else {
+      store_as(n, as, values, dst);
+    }
+    free(values);
   }
   if (errors) {
     mlg_weights_images_free(out_images);

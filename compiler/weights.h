@@ -44,12 +44,15 @@ int mlg_weights_check_budget(const mlg_graph *graph, int params, uint64_t budget
 /* Builds the images of the weights and params regions (out_images[r]: plan->region_size[r]
  * bytes; NULL for the other regions; free with mlg_weights_images_free): every const from its
  * data, and with `params` every param from `file` (path NULL: initializers only); without,
- * params are left zero (a bundle built with --no-weights binds them at load). A param with
+ * params are left zero (a bundle built with --no-weights binds them at load). Each is stored
+ * as stored[node] (lower.h mlg_lowered.stored; NULL: its own dtype), rounded as a kernel's
+ * store rounds (an f32 weight of an f16 bundle to the nearest half). A param with
  * neither a tensor in the file nor an initializer, or
  * a file tensor whose dtype/shape differs from the param's, is reported to diag (naming the
  * param and both shapes). Returns 0, or -1 after reporting. */
-int  mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, mlg_weights_file *file,
-                       int params, mlg_diag *diag, uint8_t *out_images[MLGB_N_REGIONS]);
+int  mlg_weights_build(const mlg_graph *graph, const mlg_plan *plan, const mlg_ir_dtype *stored,
+                       mlg_weights_file *file, int params, mlg_diag *diag,
+                       uint8_t *out_images[MLGB_N_REGIONS]);
 void mlg_weights_images_free(uint8_t *images[MLGB_N_REGIONS]);
 
 /* Warns, naming them, about the tensors of `file` (path NULL: none) that match no param of

@@ -176,13 +176,25 @@ static mlg_status bind_weights(const mlgb_bundle *b, const char *where, const ml
     n_bound++;
     uint32_t fdtype = (uint32_t)f->dtype; /* numbered alike (dtype.h) */
     const mlg_dtype_info *dt = mlg_dtype_get(t->dtype);
-    int same = fdtype == t->dtype && f->rank == (int)t->rank && dt &&
-               f->size == t->size / (uint64_t)dt->storage_bytes * (uint64_t)dt->host_bytes;
+    /* An f16 bundle (mlgc --precision=f16) takes the f32 weights its model declares, rounded. */
+    int halved = fdtype == MLG_DT_F32 && t->dtype == MLG_DT_F16;
+    int same = (fdtype == t->dtype || halved) && f->rank == (int)t->rank && dt &&
+               f->size == t->size / (uint64_t)dt->storage_bytes * (halved ? 4u : (uint64_t)dt->host_bytes);
     for (int d = 0; same && d < f->rank; d++) same = f->dims[d] == t->dims[d];
     if (!same) {
       st = mlg_fail(MLG_ERR_MISMATCH, "weight '%s' in '%s' is %s, but the model expects %s", t->name,
                     path, shape_string(got, sizeof got, fdtype, f->rank, f->dims),
                     shape_string(want, sizeof want, t->dtype, (int)t->rank, t->dims));
+      continue;
+    }
+    if (halved) {
+      uint8_t *dst = images[t->region] + t->offset;
+      for (uint64_t e = 0; e < t->size / 2; e++) {
+        float v;
+        memcpy(&v, (const uint8_t *)f->data + e * 4, 4);
+        uint16_t h = mlg_f32_to_f16(v);
+        memcpy(dst + e * 2, &h, 2);
+      }
       continue;
     }
     size_t bad;

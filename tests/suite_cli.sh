@@ -55,6 +55,23 @@ expect "weights that match no param" 1 "tests/data/tf_weights.safetensors: 2 ten
   "$MLGC" models/mlp.mlg --weights tests/data/tf_weights.safetensors -o "$TMP/mlp.mlgb"
 expect "relu6" 1 "in mlg it is clamp(x, 0, 6)" "$MLGC" tests/diag/op_foreign_name.mlg
 
+# --precision: its values, where it applies, and what f16 refuses.
+expect "--precision=f8" 2 "unknown precision 'f8' (expected f32 or f16)" "$MLGC" models/mlp.mlg --precision=f8
+expect "--precision without a value" 2 "--precision needs f32 or f16" "$MLGC" models/mlp.mlg --precision
+expect "mlgrun --precision bad" 2 "unknown precision 'half' (expected f32 or f16)" \
+  "$MLGRUN" models/mlp.mlg --precision half
+"$MLGC" models/mlp.mlg -o "$TMP/mlp32.mlgb" && "$MLGC" models/mlp.mlg --precision=f16 -o "$TMP/mlp16.mlgb"
+expect "mlgrun --precision on a bundle" 2 "--precision applies to .mlg and .onnx sources" \
+  "$MLGRUN" "$TMP/mlp16.mlgb" --precision f16
+expect "f16 refuses a train step" 1 "--precision=f16 compiles models without a train step" \
+  "$MLGC" tests/fixtures/train_sgd/model.mlg --precision=f16 -o "$TMP/train16.mlgb"
+# The f16 bundle holds the weights in half the bytes (the kernels and tables stay).
+size32=$(stat -c %s "$TMP/mlp32.mlgb") size16=$(stat -c %s "$TMP/mlp16.mlgb")
+if [ "$size16" -lt $((size32 * 6 / 10)) ]; then passed=$((passed + 1)); else
+  failed=$((failed + 1)); echo "FAIL: f16 bundle: $size16 bytes, f32 $size32"; fi
+expect "f16 bundle runs with f32 weights" 0 "probs: f32[1, 10]" "$MLGRUN" "$TMP/mlp16.mlgb" --device opencl:0 \
+  --weights tests/models/mlp/weights.safetensors --no-outputs
+
 expect "--limits without an OpenCL twin" 0 "limits: peak unknown, copy not measured" \
   "$MLGRUN" --limits --device vulkan:0 --copy-mib 4
 absent "--limits without an OpenCL twin: no zeros" "0.0 G"

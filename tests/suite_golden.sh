@@ -2,7 +2,9 @@
 # tests/suite_golden.sh BUILD_DIR SOURCE_DIR — golden-file tests of mlgc's text output.
 #
 #   models/<m>.mlg     : mlgc --emit=ast|graph|fused|dot|plan|kernels (OpenCL C), and --emit=kernels
-#                        --target vulkan (GLSL, golden <m>.glsl.txt)  vs  tests/golden/<m>.<stage>.txt
+#                        --target vulkan (GLSL, golden <m>.glsl.txt)  vs  tests/golden/<m>.<stage>.txt;
+#                        for the models of F16_MODELS also plan, kernels and glsl with
+#                        --precision=f16 (tests/golden/<m>.f16.<stage>.txt)
 #   tests/diag/<d>.mlg : stderr of mlgc --emit=graph, then "exit: <status>"  vs  tests/diag/<d>.expected
 #
 # mlgc runs from SOURCE_DIR with relative paths, so goldens hold no absolute paths.
@@ -22,6 +24,10 @@ UPDATE=${MLG_UPDATE_GOLDEN:-0}
 # Each stage: golden suffix, then mlgc's arguments.
 STAGES=("ast --emit=ast" "graph --emit=graph" "fused --emit=fused" "dot --emit=dot"
         "plan --emit=plan" "kernels --emit=kernels" "glsl --emit=kernels --target vulkan")
+# --precision=f16 (docs/language.md, "Precision"): a conv net and a transformer block.
+F16_MODELS=(lenet transformer_block)
+F16_STAGES=("f16.plan --emit=plan --precision=f16" "f16.kernels --emit=kernels --precision=f16"
+            "f16.glsl --emit=kernels --target vulkan --precision=f16")
 PER_RUN_TIMEOUT=120
 
 cd "$SRC" || exit 2
@@ -70,7 +76,11 @@ fi
 mkdir -p tests/golden
 for model in "${models[@]}"; do
   base=$(basename "$model" .mlg)
-  for entry in "${STAGES[@]}"; do
+  stages=("${STAGES[@]}")
+  for m in "${F16_MODELS[@]}"; do
+    [ "$m" = "$base" ] && stages+=("${F16_STAGES[@]}")
+  done
+  for entry in "${stages[@]}"; do
     read -r stage args <<<"$entry"
     name="$base $args"
     out="$TMP/$base.$stage.out"
@@ -139,7 +149,7 @@ fi
 # Goldens whose source is gone are stale.
 for golden in tests/golden/*.txt; do
   stem=$(basename "$golden" .txt)
-  model="models/${stem%.*}.mlg"
+  model="models/${stem%%.*}.mlg"
   if [ ! -f "$model" ]; then
     fail "stale golden $golden (no $model)"
   fi

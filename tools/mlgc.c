@@ -20,6 +20,7 @@
 #include "onnx/onnx_import.h"
 #include "plan_svg.h"
 #include "mlgc_quantize.h"
+#include "precision.h"
 #include "../runtime/bundle.h"
 #include "../runtime/file_util.h"
 #include "../runtime/mlg_version.h"
@@ -33,6 +34,7 @@ static const char usage[] =
     "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
     "            [--tuning FILE] [--no-memory-reuse] [--max-weight-bytes=SIZE]\n"
     "            [--quantize=int8 --calibrate NAME=FILE.npy ... [--device SPEC]]\n"
+    "            [--precision=f32|f16]\n"
     "       mlgc --ops-doc\n"
     "\n"
     "Compiles an mlg model, or an ONNX model (FILE.onnx, docs/onnx.md), into a bundle (.mlgb;\n"
@@ -57,6 +59,9 @@ static const char usage[] =
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
     "  --max-weight-bytes=SIZE  the most weights (bytes; K, M, G suffixes) the compiler reads or\n"
     "                    generates into the bundle, or an ONNX import computes (default 4G)\n"
+    "  --precision=P     f32 (default) or f16: store f32 weights and intermediates as f16\n"
+    "                    (half the bytes) and compute in f32; inputs and outputs keep their\n"
+    "                    dtypes (docs/language.md, \"Precision\"; no train step)\n"
     "  -O0, -O2          graph passes off / on (default -O2: simplify, fold constants and\n"
     "                    batch_norm, CSE, dead-code elimination)\n"
     "  --no-memory-reuse debug: give every intermediate its own arena bytes (no sharing,\n"
@@ -245,6 +250,13 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--tuning") == 0 || strncmp(a, "--tuning=", 9) == 0) {
       tuning_path = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
       if (!tuning_path || !*tuning_path) return usage_error("%s needs a tuning file", a);
+    } else if (strcmp(a, "--precision") == 0 || strncmp(a, "--precision=", 12) == 0) {
+      const char *v = a[11] == '=' ? a + 12 : (++i < argc ? argv[i] : NULL);
+      mlg_precision p;
+      if (!v) return usage_error("%s needs f32 or f16", a);
+      if (mlg_precision_parse(v, &p) != 0)
+        return usage_error("unknown precision '%s' (expected f32 or f16)", v);
+      options.precision = p;
     } else if (strcmp(a, "--no-weights") == 0) {
       options.no_weights = 1;
     } else if (strcmp(a, "--max-weight-bytes") == 0 || strncmp(a, "--max-weight-bytes=", 19) == 0) {

@@ -17,6 +17,7 @@
 #include "file_util.h"
 #include "compile.h"
 #include "onnx/onnx_import.h"
+#include "precision.h"
 #include "gemm_tune.h"
 #include "mlg.h"
 #include "mlg_version.h"
@@ -48,6 +49,8 @@ static const char USAGE[] =
     "  --validate                   Vulkan: enable the validation layers; a validation error\n"
     "                               fails the run (same as MLG_VK_VALIDATION=1)\n"
     "  -D NAME=VALUE                bind a dimension of a .mlg or .onnx model (repeatable)\n"
+    "  --precision f32|f16          .mlg/.onnx: store f32 weights and intermediates as f16 and\n"
+    "                               compute in f32 (default f32; mlgc --precision)\n"
     "  --seed S                     seed of the random inputs (default 0); f32 and f16 inputs\n"
     "                               are uniform in [-1, 1), bools random, integers 0\n"
     "  --list-devices               list devices and exit\n"
@@ -119,6 +122,8 @@ typedef struct args {
   int tune;                  /* --tune: search again */
   int no_tune;
   int show_tuning;
+  int precision;             /* mlg_precision: --precision */
+  int precision_given;
   int n_dims;
   mlg_dim_binding dims[MAX_DIMS_FLAGS];
   int n_inputs;
@@ -276,6 +281,12 @@ static int parse_args(int argc, char **argv, args *a) {
     } else if ((r = flag_value(argc, argv, &i, "--copy-mib", &v)) != 0) {
       if (r < 0 || parse_count(v, 0, 65536, &a->copy_mib) != 0)
         return usage_error("--copy-mib expects a size in MiB (0 to 65536; 0 skips the measurement)");
+    } else if ((r = flag_value(argc, argv, &i, "--precision", &v)) != 0) {
+      mlg_precision p;
+      if (r < 0) return usage_error("--precision needs f32 or f16");
+      if (mlg_precision_parse(v, &p) != 0) return usage_error("unknown precision '%s' (expected f32 or f16)", v);
+      a->precision = p;
+      a->precision_given = 1;
     } else if ((r = flag_value(argc, argv, &i, "--weights", &v)) != 0) {
       if (r < 0) return usage_error("--weights needs a file");
       a->weights = v;
@@ -456,6 +467,7 @@ static int compile_source(const args *a, int target, const mlg_device_info *dev,
   opts.dims = a->dims;
   opts.weights_path = a->weights;
   opts.opt_level = 2;
+  opts.precision = a->precision;
   opts.device_class = dev->is_gpu ? 2 : 1; /* kt_device_class: tiles for the device that runs it */
   opts.local_mem_bytes = (int64_t)dev->local_mem_bytes;
   opts.subgroups = dev->subgroup_arithmetic; /* Vulkan devices that have them; never OpenCL */
@@ -732,6 +744,9 @@ static int run_model(const args *a, run_state *s) {
   int is_b = is_bundle(a->model);
   if (is_b && a->n_dims > 0)
     return usage_error("-D applies to .mlg sources; recompile the bundle ('%s')", a->model);
+  if (is_b && a->precision_given)
+    return usage_error("--precision applies to .mlg and .onnx sources; a bundle's precision is chosen "
+                       "when mlgc compiles it (mlgc --precision=f16)");
   if (is_b && (a->tune || a->no_tune))
     return usage_error("%s applies to .mlg sources; a bundle's kernels are tiled when mlgc compiles it "
                        "(mlgc --tuning FILE)", a->tune ? "--tune" : "--no-tune");

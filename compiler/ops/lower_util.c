@@ -98,8 +98,12 @@ int mlg_lower_finish(mlg_lower_ctx *ctx, int node, const mlg_kernel_build *kb, i
   args[n_args++] = kb->store;
   if (kb->main) n_args = mlg_lower_extra_args(ctx, node, args, n_args, MAX_ARGS);
   if (n_args < 0) return -1;
-  if (ctx->launch(ctx, kb->kernel, args, n_args, kb->groups[0], kb->groups[1], kb->groups[2]))
-    return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  kir_module_clear_error(ctx->out->module);
+  if (ctx->launch(ctx, kb->kernel, args, n_args, kb->groups[0], kb->groups[1], kb->groups[2])) {
+    /* The storage types of an f16 bundle's buffers (lower.c) say what went wrong there. */
+    const char *why = kir_module_error(ctx->out->module);
+    return mlg_lower_fail(ctx, node, "%s", *why ? why : "out of memory while lowering");
+  }
   /* Its cost (lower.h mlg_launch): bound tensors are counted with the owners' ids. */
   mlg_launch *l = &ctx->out->launches[ctx->out->n_launches - 1];
   mlg_op_cost c = {0, 0};

@@ -111,14 +111,15 @@ def _compile(source, options):
 
 
 def compile(source, output=None, *, target="opencl", dims=None, weights=None, no_weights=False,
-            opt_level=2, device_hint=None, subgroups=None, tuning=None):
+            opt_level=2, device_hint=None, subgroups=None, tuning=None, precision="f32"):
     """Compiles the .mlg file `source` into a bundle, as mlgc does, and returns its bytes
     (writing them to `output` too when given).
 
     target: "opencl" or "vulkan"; dims: {"N": 64} (mlgc -D); weights: a .safetensors path, a
     dict of arrays or a PyTorch state_dict; no_weights: leave them out (bound at load);
     opt_level: 0, 1 or 2; device_hint: "cpu", "gpu" or None; subgroups: None (on for vulkan),
-    True or False; tuning: a GEMM tuning file (mlgc --tuning).
+    True or False; tuning: a GEMM tuning file (mlgc --tuning); precision: "f32" or "f16" (f32
+    weights and intermediates stored as f16, computed in f32: mlgc --precision).
     """
     options = N.CompileOptions()
     N.mlgc.mlgc_options_init(ctypes.byref(options))
@@ -131,6 +132,7 @@ def compile(source, output=None, *, target="opencl", dims=None, weights=None, no
     options.device_hint = device_hint.encode() if device_hint else None
     options.subgroups = -1 if subgroups is None else int(bool(subgroups))
     options.tuning_path = os.fsencode(tuning) if tuning else None
+    options.precision = precision.encode() if precision else None
     with WeightsFile(weights) as path:
         options.weights_path = os.fsencode(path) if path else None
         bundle = _compile(source, options)
@@ -152,7 +154,7 @@ def _is_bundle(path):
         return False
 
 
-def load(path, device=None, *, dims=None, weights=None, cache_dir=None, tune=None):
+def load(path, device=None, *, dims=None, weights=None, cache_dir=None, tune=None, precision=None):
     """Loads a model on a device: a bundle (.mlgb) as it is, or a .mlg source compiled in
     memory for the device's backend exactly as mlgrun compiles it.
 
@@ -161,7 +163,8 @@ def load(path, device=None, *, dims=None, weights=None, cache_dir=None, tune=Non
     .safetensors path, a dict of arrays or a PyTorch state_dict, bound by name (for a source,
     given to the compiler); cache_dir: the program cache folder (None: the runtime's default,
     "": none); tune: for a source, None as mlgrun (the device's cached GEMM tiles), True to
-    search again, False for the built-in tiles.
+    search again, False for the built-in tiles; precision: for a source, "f32" (None) or "f16"
+    (mlgrun --precision).
     """
     path = os.fspath(path)
     bundle = _is_bundle(path)
@@ -171,14 +174,17 @@ def load(path, device=None, *, dims=None, weights=None, cache_dir=None, tune=Non
     if bundle and tune is not None:
         raise Error("tune applies to .mlg sources; a bundle's kernels were tiled when it was "
                     "compiled ('%s')" % path, _INVALID_ARGUMENT)
-    return Model(path, bundle, device, dims, weights, cache_dir, tune)
+    if bundle and precision is not None:
+        raise Error("precision applies to .mlg sources; a bundle's precision was chosen when it was "
+                    "compiled ('%s')" % path, _INVALID_ARGUMENT)
+    return Model(path, bundle, device, dims, weights, cache_dir, tune, precision)
 
 
 class Model:
     """A model loaded on a device, with one session. run() may be called from several threads
     (one run at a time); load the model again for runs in parallel."""
 
-    def __init__(self, path, bundle, device, dims, weights, cache_dir, tune):
+    def __init__(self, path, bundle, device, dims, weights, cache_dir, tune, precision=None):
         self._rt = ctypes.c_void_p()
         self._model = ctypes.c_void_p()
         self._session = ctypes.c_void_p()
@@ -204,6 +210,7 @@ class Model:
                     options.weights_path = os.fsencode(weights_path) if weights_path else None
                     options.device = ctypes.pointer(info)
                     options.tune = 0 if tune is None else (1 if tune else -1)
+                    options.precision = precision.encode() if precision else None
                     data = _compile(path, options)
                     _check(N.rt.mlg_model_load_memory(self._rt, data, len(data), None,
                                                       ctypes.byref(self._model)))

@@ -93,6 +93,7 @@ class CompileOptions(ctypes.Structure):
         ("no_memory_reuse", ctypes.c_int),
         ("device", ctypes.POINTER(DeviceInfo)),
         ("tune", ctypes.c_int),
+        ("precision", ctypes.c_char_p),
     ]
 
 

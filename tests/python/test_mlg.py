@@ -269,6 +269,22 @@ class PackageTest(unittest.TestCase):
                               capture_output=True, text=True)
         self.assertEqual(done.returncode, 0, done.stderr)
 
+    def test_precision_f16(self):
+        """--precision=f16: half the weights' bytes, the same f32 interface, outputs within the
+        f16 bound of the f32 run (docs/testing.md)."""
+        b32 = mlg.compile(model_path("mlp"))
+        b16 = mlg.compile(model_path("mlp"), precision="f16")
+        self.assertLess(len(b16), len(b32) * 0.6)
+        x = np.random.default_rng(3).uniform(-1, 1, (1, 784)).astype(np.float32)
+        want = mlg.load(model_path("mlp"), device="opencl:0").run(x=x)["probs"]
+        m = mlg.load(model_path("mlp"), device="opencl:0", precision="f16")
+        got = m.run(x=x)["probs"]
+        self.assertEqual(got.dtype, np.float32)
+        np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-2 * np.abs(want).max())
+        with self.assertRaises(mlg.Error) as e:
+            mlg.compile(model_path("mlp"), precision="f8")
+        self.assertIn("unknown precision 'f8'", str(e.exception))
+
     def test_compile_errors(self):
         src = os.path.join(self.tmp.name, "bad.mlg")
         with open(src, "w") as f:

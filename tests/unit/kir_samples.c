@@ -63,3 +63,26 @@ static int build_storage(kir_module *m, kir_kernel **out) {
   kir_store(b, yi, kir_var(b, i), sum);
   return kir_kernel_end(b, out);
 }
+
+/* Vectors of a float buffer, as a template builds them (x, y F32), then stored as halves
+ * (kir_kernel_with_storage), as lowering gives it a tensor of an f16 bundle: y[4i..] = x[4i..]²
+ * and y2[2i..] = x[2i..] + 1 through width-4 and width-2 loads and stores. *out_f32 is the
+ * template's kernel, *out the copy with every buffer F16. */
+static int build_half_vectors(kir_module *m, kir_kernel **out_f32, kir_kernel **out) {
+  kir_builder *b = kir_kernel_begin(m, "k_half_vec", 64, 1, 1);
+  if (!b) return -1;
+  int x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int y2 = kir_buffer_param(b, "y2", KIR_F32, KIR_WRITE);
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, i, kir_global_id(b, 0));
+  int v = kir_var_new(b, "v", kir_tv(KIR_F32, 4));
+  kir_decl(b, v, kir_load_vec(b, x, kir_mul(b, kir_var(b, i), kir_i32(b, 4)), 4));
+  kir_store(b, y, kir_mul(b, kir_var(b, i), kir_i32(b, 4)), kir_bin(b, KIR_MUL, kir_var(b, v), kir_var(b, v)));
+  kir_expr *w = kir_load_vec(b, x, kir_mul(b, kir_var(b, i), kir_i32(b, 2)), 2);
+  kir_store(b, y2, kir_mul(b, kir_var(b, i), kir_i32(b, 2)),
+            kir_bin(b, KIR_ADD, w, kir_cast(b, kir_tv(KIR_F32, 2), kir_f32(b, 1))));
+  if (kir_kernel_end(b, out_f32) != 0) return -1;
+  const kir_scalar halves[3] = {KIR_F16, KIR_F16, KIR_F16};
+  return kir_kernel_with_storage(m, *out_f32, halves, out);
+}

@@ -10,6 +10,9 @@
  * Every case runs at -O2 (graph passes and fusion) and at -O0 (one op per kernel), each against
  * the same references (TCases ops/models and ops_O0/models_O0); ops_O1/models_O1 compile it at
  * -O1 and run it too where that bundle differs from the -O2 one.
+ * ops_f16/models_f16 compile every case that has no train step with --precision=f16 (weights and
+ * intermediates stored as halves, computed in f32) and compare it with the same f32 references
+ * within the f16 tolerance (f16_tolerance below; docs/testing.md).
  * One Check test per directory, so a failure names its fixture. MLG_FIXTURES=substring runs
  * only the matching ones; MLG_FIXTURES_VERBOSE=1 prints how much of its tolerance each output
  * uses. Compiled programs are cached in <build>/test-fixtures-cache. */
@@ -100,6 +103,7 @@ static int scan_cases(const char *root, int models, const char *filter) {
 typedef struct tolerance {
   double rtol, atol;
   double quantum, fraction;
+  double f16_rtol, f16_atol;   /* `f16 rtol=A atol=B`: the case's own f16 bound, or -1 */
 } tolerance;
 
 static int read_tolerance(const char *path, tolerance *t) {
@@ -108,8 +112,10 @@ static int read_tolerance(const char *path, tolerance *t) {
   char line[512];
   int found = 0;
   t->quantum = t->fraction = 0.0;
+  t->f16_rtol = t->f16_atol = -1.0;
   while (fgets(line, sizeof line, f)) {
     if (line[0] == '#' || line[0] == '\n') continue;
+    if (sscanf(line, "f16 rtol=%lf atol=%lf", &t->f16_rtol, &t->f16_atol) == 2) continue;
     if (sscanf(line, "rtol=%lf atol=%lf", &t->rtol, &t->atol) == 2) found = 1;
     (void)sscanf(line, "quantum=%lf fraction=%lf", &t->quantum, &t->fraction);
   }
@@ -234,6 +240,9 @@ static const char *g_device = "cpu";
 static int g_target = MLGB_TARGET_OPENCL;
 
 /* Compiles the case's source with its weights file (if any) for `target`; returns bundle bytes. */
+/* The precision the next compile_for uses (mlg_precision): the f16 TCases set it. */
+static int g_precision;
+
 static uint8_t *compile_for(const fixture_case *c, const char *weights, int opt_level, int target,
                             size_t *out_size) {
   mlg_source src;
@@ -250,6 +259,7 @@ static uint8_t *compile_for(const fixture_case *c, const char *weights, int opt_
   opt.target = target;
   opt.weights_path = weights;
   opt.opt_level = opt_level;
+  opt.precision = g_precision;
   /* MLG_TEST_DEVICE_CLASS=1|2 compiles with the CPU or GPU kernel tiles (kt_device_class). */
   const char *dc = getenv("MLG_TEST_DEVICE_CLASS");
   if (dc) opt.device_class = atoi(dc);
@@ -327,6 +337,31 @@ static void set_inputs(const fixture_case *c, const mlg_model *model, mlg_sessio
   }
 }
 
+/* The bound of an f16 run (--precision=f16) of a case against its f32 references: the case's
+ * own `f16 rtol=A atol=B` line where it has one (with its reason), else rtol 1e-2 and atol
+ * 1e-2 of the output's largest magnitude, never below the case's f32 bound. A half holds 11
+ * significant bits (unit roundoff 2^-11 ≈ 4.9e-4): each stored weight and intermediate is off
+ * by up to that, and the error a value carries grows with the number of roundings before it
+ * and with the length of the sums it passes (each term's error adds, about with its square
+ * root). 1e-2 is 20 roundoffs: a few stored layers and sums of some hundred terms. The
+ * absolute part scales with the output: a sum that cancels to near zero keeps the absolute
+ * error of its terms, which are of the output's size. */
+static void f16_tolerance(const tolerance *t, uint32_t dtype, const void *want, size_t n, double *rtol,
+                          double *atol) {
+  if (t->f16_rtol >= 0) {
+    *rtol = t->f16_rtol;
+    *atol = t->f16_atol;
+    return;
+  }
+  double peak = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double w = fabs(mlg_dtype_host_value(dtype, want, i));
+    if (isfinite(w) && w > peak) peak = w;
+  }
+  *rtol = fmax(t->rtol, 1e-2);
+  *atol = fmax(t->atol, 1e-2 * peak);
+}
+
 static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_session *session) {
   char path[PATH_LEN], err[512];
   tolerance tol;
@@ -372,7 +407,11 @@ static void check_outputs(const fixture_case *c, const mlg_model *model, mlg_ses
     /* Quantized outputs may be a quantum apart on a stated fraction (rounding of ties). */
     if (tol.quantum > 0 && dt != MLG_DT_F32 && dt != MLG_DT_F16)
       compare_ints(c, info.name, info.dtype, got, want.data, n, info.dims, info.rank, &tol);
-    else
+    else if (g_precision == 1 /* MLG_PRECISION_F16 */ && (dt == MLG_DT_F32 || dt == MLG_DT_F16)) {
+      double rtol, atol;
+      f16_tolerance(&tol, dt, want.data, n, &rtol, &atol);
+      compare_output(c, info.name, dt, got, want.data, n, info.dims, info.rank, rtol, atol);
+    } else
       compare_output(c, info.name, dt, got, want.data, n, info.dims, info.rank, tol.rtol, tol.atol);
     free(got);
     mlg_tf_tensor_free(&want);
@@ -518,6 +557,24 @@ END_TEST
 
 START_TEST(test_model) {
   run_case(&g_cases[g_n_ops + _i], 2);
+}
+END_TEST
+
+/* --precision=f16 against the f32 references (a train step is refused at f16: skipped). */
+static void run_case_f16(const fixture_case *c) {
+  if (case_steps(c)) return;
+  g_precision = 1; /* MLG_PRECISION_F16 */
+  run_case(c, 2);
+  g_precision = 0;
+}
+
+START_TEST(test_op_fixture_f16) {
+  run_case_f16(&g_cases[_i]);
+}
+END_TEST
+
+START_TEST(test_model_f16) {
+  run_case_f16(&g_cases[g_n_ops + _i]);
 }
 END_TEST
 
@@ -675,6 +732,14 @@ int main(void) {
     add_loop(s, "models_O1", test_model_O1, 300, n_models);
   }
   if (with_cross) add_loop(s, "cross_backend", test_cross_backend, 300, n_models);
+  /* The --precision=f16 runs: MLG_TEST_F16=0 leaves them out, =models runs the models only. */
+  const char *f16 = getenv("MLG_TEST_F16");
+  if (!(f16 && strcmp(f16, "0") == 0)) {
+    if (!(f16 && strcmp(f16, "models") == 0)) add_loop(s, "ops_f16", test_op_fixture_f16, 120, g_n_ops);
+    /* PoCL compiles a CPU-class model's f16 kernels about 3x slower than its f32 ones (each
+     * vstore_half rounds in software): gpt2_block's took 155 s of CPU on this machine. */
+    add_loop(s, "models_f16", test_model_f16, 900, n_models);
+  }
 
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -1038,6 +1038,29 @@ START_TEST(test_dot4x8) {
 }
 END_TEST
 
+/* Vector loads and stores of halves (an f16 bundle's GEMM tiles): helpers built on the packed
+ * words, whole words unpacked at even indices; the shader compiles. */
+START_TEST(test_half_vectors) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k32, *k;
+  ck_assert_int_eq(build_half_vectors(m, &k32, &k), 0);
+  char *s = print_glsl(k);
+  ck_assert_msg(strstr(s, "vec4 mlg_load4_x(uint i) {\n"
+                          "  if ((i & 1u) == 0u) return vec4(unpackHalf2x16(x[i >> 1u]), unpackHalf2x16(x[(i >> 1u) + 1u]));\n"
+                          "  return vec4(mlg_ld_x(i), mlg_ld_x(i + 1u), mlg_ld_x(i + 2u), mlg_ld_x(i + 3u));\n}\n") &&
+                    strstr(s, "vec2 mlg_load2_x(uint i) {\n  if ((i & 1u) == 0u) return unpackHalf2x16(x[i >> 1u]);\n") &&
+                    strstr(s, "void mlg_store4_y(uint i, vec4 v) {\n  mlg_st_y(i + 0u, v.x);\n") &&
+                    strstr(s, "  mlg_store4_y(pc.off[1] + i * 4, v * v);\n"),
+                "got:\n%s", s);
+  free(s);
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  compile_ok(sc, k, "half vectors");
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
 static Suite *glsl_suite(void) {
   Suite *s = suite_create("glsl");
   TCase *tc = tcase_create("printer");
@@ -1047,6 +1070,7 @@ static Suite *glsl_suite(void) {
   tcase_add_test(tc, test_vectors);
   tcase_add_test(tc, test_storage_types);
   tcase_add_test(tc, test_dot4x8);
+  tcase_add_test(tc, test_half_vectors);
   tcase_add_test(tc, test_vector_locals);
   tcase_add_test(tc, test_refuses_too_many_buffers_and_reserved_names);
   suite_add_tcase(s, tc);

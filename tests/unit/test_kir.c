@@ -186,6 +186,40 @@ START_TEST(test_storage_types_misuse) {
 }
 END_TEST
 
+/* A template's F32 kernel stored as halves: a new kernel of the module with the same code,
+ * whose vector loads and stores become vload_halfN / vstore_halfN; the template's kernel is
+ * unchanged, a copy with nothing to change is the kernel itself, and a change of compute type
+ * (F32 to I8) is refused. */
+START_TEST(test_with_storage_halves) {
+  kir_module *m = kir_module_new();
+  kir_kernel *k32, *k16;
+  ck_assert_int_eq(build_half_vectors(m, &k32, &k16), 0);
+  ck_assert_ptr_ne(k16, k32);
+  ck_assert_int_eq(kir_module_count(m), 2);
+  ck_assert_ptr_eq(k16->body, k32->body);
+  ck_assert_int_eq(k32->buffers[0].elem.scalar, KIR_F32);
+  ck_assert_int_eq(k16->buffers[2].elem.scalar, KIR_F16);
+  ck_assert(!kir_kernel_equal(k16, k32));
+  char *s = print_kernel(k16);
+  ck_assert_msg(strstr(s, "__global const half *restrict x, const uint x_off,\n") &&
+                    strstr(s, "  float4 v = vload_half4(0, x + x_off + i * 4);\n"
+                              "  vstore_half4(v * v, 0, y + y_off + i * 4);\n"
+                              "  vstore_half2(vload_half2(0, x + x_off + i * 2) + (float2)(1.0f), 0, y2 + y2_off + i * 2);\n"),
+                "got:\n%s", s);
+  free(s);
+  kir_kernel *same = NULL;
+  const kir_scalar f32s[3] = {KIR_F32, KIR_F32, KIR_F32};
+  ck_assert_int_eq(kir_kernel_with_storage(m, k32, f32s, &same), 0);
+  ck_assert_ptr_eq(same, k32);
+  const kir_scalar bytes[3] = {KIR_I8, KIR_F32, KIR_F32};
+  ck_assert_int_ne(kir_kernel_with_storage(m, k32, bytes, &same), 0);
+  ck_assert_ptr_null(same);
+  ck_assert_ptr_nonnull(strstr(kir_module_error(m), "compute type"));
+  ck_assert_int_eq(kir_module_count(m), 2);
+  kir_module_free(m);
+}
+END_TEST
+
 START_TEST(test_print_loops_locals) {
   kir_module *m = kir_module_new();
   kir_builder *b = kir_kernel_begin(m, "k1_sum", 64, 1, 1);
@@ -589,6 +623,7 @@ int main(void) {
   tcase_add_test(tc, test_constant_folding);
   tcase_add_test(tc, test_names_unique_and_safe);
   tcase_add_test(tc, test_vector_load_store);
+  tcase_add_test(tc, test_with_storage_halves);
   tcase_add_test(tc, test_allocation_failure);
   tcase_add_test(tc, test_misuse_reported);
   tcase_add_test(tc, test_module_many_kernels);

@@ -80,6 +80,22 @@ START_TEST(test_options) {
   ck_assert(!b->has_params);
   mlgb_free(b);
   mlgc_free(data);
+
+  /* precision "f16": the weights are halves, the interface stays f32. */
+  o.no_weights = 0;
+  o.weights_path = MLP_WEIGHTS;
+  o.precision = "f16";
+  ck_assert_msg(mlgc_compile_file(MLP, &o, &data, &size) == MLG_OK, "%s", mlgc_log());
+  b = parse(data, size);
+  ck_assert_int_eq(tensor(b, "fc1.weight")->dtype, MLG_DTYPE_F16);
+  ck_assert_int_eq(tensor(b, "fc1.weight")->size, 784 * 256 * 2);
+  ck_assert_int_eq(tensor(b, "x")->dtype, MLG_DTYPE_F32);
+  ck_assert_int_eq(tensor(b, "probs")->dtype, MLG_DTYPE_F32);
+  mlgb_free(b);
+  mlgc_free(data);
+  o.precision = "bf16";
+  ck_assert_int_eq(mlgc_compile_file(MLP, &o, &data, &size), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(mlgc_log(), "unknown precision 'bf16' (expected f32 or f16)"), "log: %s", mlgc_log());
 }
 END_TEST
 

@@ -11,6 +11,9 @@
 
 Peers: NumPy (OpenBLAS; SGEMM), PyTorch eager (CPU or CUDA, TF32 off), torch.compile (CUDA),
 onnxruntime (CPU provider; CUDA provider on the GPU when installed), tinygrad (DEV=CL, GPU runs).
+At --precision f16 (mlgc --precision=f16) the peers are PyTorch's alone, in half: the module and
+its inputs .half(), convolution models channels_last (cuDNN's fast layout), attention through
+scaled_dot_product_attention (the transformer block too), the output returned as float.
 The PyTorch modules carry the .mlg models' state_dict names, so one .safetensors file feeds mlg
 and every peer.
 """
@@ -108,11 +111,14 @@ def torch_modules():
             self.c_proj = nn.Linear(4 * c, c)
 
     class Block(nn.Module):
-        """models/transformer_block.mlg: pre-norm GPT-2 block, causal attention, exact gelu."""
+        """models/transformer_block.mlg: pre-norm GPT-2 block, causal attention, exact gelu.
+        sdpa: attention through F.scaled_dot_product_attention (the fused kernels PyTorch runs in
+        half), the same function as the explicit mask and softmax."""
 
-        def __init__(self, t, c, h):
+        def __init__(self, t, c, h, sdpa=False):
             super().__init__()
             self.h = h
+            self.sdpa = sdpa
             self.ln_1 = nn.LayerNorm(c, eps=1e-5)
             self.attn = Attn(c)
             self.ln_2 = nn.LayerNorm(c, eps=1e-5)
@@ -124,6 +130,11 @@ def torch_modules():
             b, t, c = x.shape
             d = c // self.h
             q, k, v = self.attn.c_attn(self.ln_1(x)).split(c, dim=2)
+            if self.sdpa:
+                y = F.scaled_dot_product_attention(*(z.view(b, t, self.h, d).transpose(1, 2) for z in (q, k, v)),
+                                                   is_causal=True)
+                x1 = x + self.attn.c_proj(y.transpose(1, 2).reshape(b, t, c))
+                return x1 + self.mlp.c_proj(F.gelu(self.mlp.c_fc(self.ln_2(x1))))
             q = q.view(b, t, self.h, d).transpose(1, 2)
             k = k.view(b, t, self.h, d).permute(0, 2, 3, 1)
             v = v.view(b, t, self.h, d).transpose(1, 2)
@@ -135,8 +146,9 @@ def torch_modules():
     return {"mlp": MLP, "resnet18": ResNet18, "transformer": Block}
 
 
-def torch_callable(w, weights, device):
-    """(fn(*tensors) -> tensor, module or None) computing workload w in PyTorch on `device`."""
+def torch_callable(w, weights, device, half=False):
+    """(fn(*tensors) -> tensor, module or None) computing workload w in PyTorch on `device`; half:
+    the module in f16 (its inputs are the caller's to convert), transformer attention via SDPA."""
     import torch
     import torch.nn.functional as F
     fam = w.family
@@ -150,13 +162,14 @@ def torch_callable(w, weights, device):
         causal = bool(w.params["causal"])
         return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal)), None
     if fam == "layer_norm":
-        wt = torch.from_numpy(weights["weight"]).to(device)
-        bs = torch.from_numpy(weights["bias"]).to(device)
+        dtype = torch.float16 if half else torch.float32
+        wt = torch.from_numpy(weights["weight"]).to(device, dtype)
+        bs = torch.from_numpy(weights["bias"]).to(device, dtype)
         cols = w.params["cols"]
         return (lambda x: F.layer_norm(x, (cols,), wt, bs, 1e-5)), None
     mods = torch_modules()
     if fam == "transformer":
-        m = mods[fam](w.params["t"], w.params["c"], w.params["h"])
+        m = mods[fam](w.params["t"], w.params["c"], w.params["h"], sdpa=half)
     else:
         m = mods[fam]()
     state = {k: torch.from_numpy(v) for k, v in weights.items()}
@@ -165,16 +178,22 @@ def torch_callable(w, weights, device):
     if missing or unexpected:
         raise RuntimeError(f"state_dict names differ: missing {missing[:5]}, unexpected {unexpected[:5]}")
     m = m.eval().to(device)
+    if half:
+        m = m.half()
+        if fam == "resnet18":
+            m = m.to(memory_format=torch.channels_last)
     return m, m
 
 
 class TorchPeer:
-    """PyTorch eager (or torch.compile'd) on the CPU or on CUDA, FP32 with TF32 off."""
+    """PyTorch eager (or torch.compile'd) on the CPU or on CUDA, FP32 with TF32 off; half: FP16
+    (cuBLAS HGEMM, cuDNN channels_last convolutions, SDPA), accumulating as PyTorch does."""
 
-    def __init__(self, gpu, compiled=False):
+    def __init__(self, gpu, compiled=False, half=False):
         self.gpu = gpu
         self.compiled = compiled
-        self.name = ("torch.compile" if compiled else "torch") + ("-cuda" if gpu else "-cpu")
+        self.half = half
+        self.name = ("torch.compile" if compiled else "torch") + ("-cuda" if gpu else "-cpu") + ("-half" if half else "")
 
     def available(self):
         try:
@@ -195,16 +214,23 @@ class TorchPeer:
         torch.backends.cudnn.allow_tf32 = False
         torch.set_float32_matmul_precision("highest")
         device = "cuda" if self.gpu else "cpu"
-        fn, _ = torch_callable(w, weights, device)
+        fn, _ = torch_callable(w, weights, device, self.half)
         if self.compiled:
             fn = torch.compile(fn)
         host = [torch.from_numpy(inputs[k]) for k in w.inputs]
-        dev = [t.to(device) for t in host]
+
+        def to_device(t):
+            if not self.half:
+                return t.to(device)
+            t = t.to(device).half()
+            return t.contiguous(memory_format=torch.channels_last) if w.family == "resnet18" else t
+
+        dev = [to_device(t) for t in host]
         sync = torch.cuda.synchronize if self.gpu else (lambda: None)
         out = {}
         with torch.inference_mode():
             call = lambda: out.__setitem__("y", fn(*dev))  # noqa: E731
-            wall_in_out = lambda: out.__setitem__("y", fn(*[t.to(device) for t in host]).cpu())  # noqa: E731
+            wall_in_out = lambda: out.__setitem__("y", fn(*[to_device(t) for t in host]).float().cpu())  # noqa: E731
             if self.gpu:
                 dev_ms, runs = self._cuda_events(call, timing)
                 wall_ms, _ = time_calls(wall_in_out, sync, timing)
@@ -348,8 +374,11 @@ class TinygradPeer:
                 "time_ms": ms if w.kind == "kernel" else wall_ms}
 
 
-def peers_for(device, work_dir, with_compile=True):
-    """The peer list of a --device run, in table order."""
+def peers_for(device, work_dir, with_compile=True, precision="f32"):
+    """The peer list of a --device run, in table order; at f16, PyTorch in half alone."""
+    if precision == "f16":
+        return [TorchPeer(device == "gpu", half=True)] + \
+            ([TorchPeer(True, compiled=True, half=True)] if device == "gpu" and with_compile else [])
     if device == "gpu":
         out = [TorchPeer(True)]
         if with_compile:

@@ -2,7 +2,11 @@
 """mlg's benchmark suite: runs each workload with mlgrun --bench and its peers in the same
 process and on the same machine, and writes a JSON file and a Markdown table (docs/performance.md).
 
-    python3 tools/bench/run.py [--device cpu|gpu] [--quick] [--out DIR] [--build DIR]
+    python3 tools/bench/run.py [--device cpu|gpu] [--quick] [--out DIR] [--build DIR] [--precision f16]
+
+--precision f16 compiles every workload with mlgc --precision=f16 (weights and intermediates in
+f16, computed in f32) and measures PyTorch in half beside it (peers.py); outputs are checked
+within the f16 bound (F16_CHECK).
 
 Before compiling the workloads it asks mlgrun for the device's GEMM tuning table (searching
 once on a GPU; cached on disk) and compiles with mlgc --tuning FILE; bench.json records it.
@@ -33,6 +37,9 @@ BENCH_RE = re.compile(r"^bench: median ([0-9.]+) ms wall, ([0-9.]+) ms device ov
 LIMITS_RE = re.compile(r"^limits: peak (?:([0-9.]+) GFLOP/s|unknown), copy (?:([0-9.]+) GB/s|not measured)$")
 # Outputs larger than this are not written and checked (the 2^26-float chain).
 CHECK_MAX_BYTES = 80 << 20
+# The largest error (relative to the output's peak) a check passes: f32, and both sides in f16
+# (11 significant bits: a few roundings of stored values and long sums; docs/testing.md).
+F32_CHECK, F16_CHECK = 1e-3, 2e-2
 
 
 def log(msg):
@@ -149,8 +156,9 @@ def peer_worker(args):
     so that its thread pool never competes with another library's (or PoCL's) on the cores."""
     with open(args.peer_worker_job) as f:
         job = json.load(f)
-    by_name = {w.name: w for w in wl_mod.all_workloads(job["quick"])}
-    peer = {p.name: p for p in peer_mod.peers_for(job["device"], job["work"], True)}[args.peer_worker]
+    by_name = {w.name: w for w in wl_mod.all_workloads(job["quick"], job.get("precision", "f32"))}
+    peer = {p.name: p for p in peer_mod.peers_for(job["device"], job["work"], True,
+                                                  job.get("precision", "f32"))}[args.peer_worker]
     results = {}
     for name in job["workloads"]:
         w = by_name[name]
@@ -174,7 +182,7 @@ def peer_worker(args):
 
 def run_peer(args, peer_name, work, names):
     """Runs one peer's worker process over `names`; returns {workload: result}."""
-    job = {"device": args.device, "quick": args.quick, "work": work, "workloads": names,
+    job = {"device": args.device, "quick": args.quick, "work": work, "workloads": names, "precision": args.precision,
            "timing": {"warmup": args.warmup, "runs": args.runs, "max_seconds": args.max_seconds}}
     job_path = os.path.join(work, f"job.{peer_name}.json")
     out_path = os.path.join(work, f"result.{peer_name}.json")
@@ -203,7 +211,7 @@ def run_mlg(args, w, work, weights_path):
     """Compiles w and runs mlgrun --bench; returns the mlg result dict."""
     bundle = os.path.join(work, f"{w.name}.mlgb")
     cmd = [args.mlgc, w.source, "-o", bundle, "--target", args.backend,
-           "--device-hint=" + args.device] + w.d_flags()
+           "--device-hint=" + args.device, "--precision=" + args.precision] + w.d_flags()
     if weights_path:
         cmd += ["--weights", weights_path]
     if args.tuning_path:
@@ -249,7 +257,7 @@ def rate(w, ms, limits):
     return gflops, "GFLOP/s", (gflops / lim if lim else None)
 
 
-def compare(y, ref, tol=1e-3):
+def compare(y, ref, bound=F32_CHECK):
     if y is None or ref is None:
         return None
     y = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -258,7 +266,7 @@ def compare(y, ref, tol=1e-3):
         return {"ok": False, "why": f"shape {y.shape} vs {ref.shape}"}
     scale = max(1e-6, float(np.max(np.abs(ref))))
     err = float(np.max(np.abs(y - ref))) / scale
-    return {"max_abs_err_rel": err, "ok": bool(err < tol)}
+    return {"max_abs_err_rel": err, "ok": bool(err < bound)}
 
 
 def run_mlg_workload(args, w, work, limits):
@@ -280,7 +288,7 @@ def run_mlg_workload(args, w, work, limits):
     return rec
 
 
-def merge_peer(rec, w, work, peer_name, res):
+def merge_peer(rec, w, work, peer_name, res, bound=F32_CHECK):
     """Adds one peer's result to the workload's record: its speed ratio and the output check."""
     if res is None:
         return
@@ -291,7 +299,7 @@ def merge_peer(rec, w, work, peer_name, res):
     res["speed_of_mlg"] = res["time_ms"] / mt if mt else None
     y_mlg, y_peer = peer_output_path(work, w, "mlg"), peer_output_path(work, w, peer_name)
     if os.path.exists(y_mlg) and os.path.exists(y_peer):
-        res["check_vs_mlg"] = compare(np.load(y_mlg), np.load(y_peer), w.check_tol)
+        res["check_vs_mlg"] = compare(np.load(y_mlg), np.load(y_peer), max(bound, w.check_tol))
         # mlg's check column: against the first PyTorch/NumPy peer that produced an output.
         if "check" not in rec["mlg"] and peer_name.startswith(("torch", "numpy")):
             rec["mlg"]["check"] = dict(res["check_vs_mlg"] or {}, reference=peer_name)
@@ -306,8 +314,8 @@ def fmt_ms(v):
 
 def markdown(results, limits, meta, peer_names):
     a = meta.get("args", {})
-    lines = [f"mlg: {a.get('backend', 'opencl')} backend on `{a.get('mlg_device', '?')}`; "
-             f"limits from: {limits.get('device', '?')}",
+    lines = [f"mlg: {a.get('backend', 'opencl')} backend on `{a.get('mlg_device', '?')}`, precision "
+             f"{a.get('precision', 'f32')}; limits from: {limits.get('device', '?')}",
              f"Peak FP32: {limits.get('peak_formula', 'unknown')}; copy bandwidth: "
              f"{limits.get('copy_gbps', 0):.1f} GB/s (measured in this run)"]
     tuning = meta.get("gemm_tuning") or {}
@@ -393,6 +401,8 @@ def main(argv=None):
     ap.add_argument("--backend", choices=("opencl", "vulkan"), default="opencl",
                     help="mlg's backend (mlgc --target); the limits are always measured through OpenCL")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the suite")
+    ap.add_argument("--precision", choices=("f32", "f16"), default="f32",
+                    help="mlgc --precision; f16: PyTorch peers in half (channels_last, SDPA), others left out")
     ap.add_argument("--out", default=None, help="where bench.json and bench.md go (default BUILD/bench)")
     ap.add_argument("--build", default=os.environ.get("MLG_BUILD", "build"), help="build folder (default build)")
     ap.add_argument("--only", default=None, help="run the workloads whose name matches this regex")
@@ -435,10 +445,11 @@ def main(argv=None):
     work = args.keep_work or tempfile.mkdtemp(prefix="mlg-bench-")
     os.makedirs(work, exist_ok=True)
 
-    workloads = wl_mod.all_workloads(args.quick)
+    workloads = wl_mod.all_workloads(args.quick, args.precision)
     if args.only:
         workloads = [w for w in workloads if re.search(args.only, w.name)]
-    peers = [] if args.no_peers else peer_mod.peers_for(args.device, work, with_compile=not args.no_compile)
+    peers = [] if args.no_peers else peer_mod.peers_for(args.device, work, with_compile=not args.no_compile,
+                                                        precision=args.precision)
     if args.peers:
         peers = [p for p in peers if re.search(args.peers, p.name)]
     for p in peers:
@@ -480,7 +491,8 @@ def main(argv=None):
             log(f"== peer {p.name} ({len(wanted)} workloads, in its own process)")
             got = run_peer(args, p.name, work, [w.name for w in wanted])
             for w, r in zip(workloads, results):
-                merge_peer(r, w, work, p.name, got.get(w.name))
+                merge_peer(r, w, work, p.name, got.get(w.name),
+                           F16_CHECK if args.precision == "f16" else F32_CHECK)
             save()
     finally:
         if not args.keep_work:

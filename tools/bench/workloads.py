@@ -127,9 +127,10 @@ def attention(t, causal, b=1, h=12, d=64):
                     flops=flops, limit="flop", params={"causal": causal})
 
 
-def all_workloads(quick):
+def all_workloads(quick, precision="f32"):
     """The suite, in the order it runs. --quick: the same families at sizes a 2-core CPU runs in
-    seconds."""
+    seconds. The hgemm workloads read f16 operands at either precision; with precision f16
+    (run.py --precision f16) every workload is compiled with mlgc --precision=f16."""
     if quick:
         return ([sgemm(n) for n in (64, 128, 100)] + [hgemm(128)] + [eltwise(1 << 16)] +
                 [rowwise(f, 256, c) for f in ("softmax", "layer_norm") for c in (128, 512)] +
@@ -139,4 +140,5 @@ def all_workloads(quick):
             [hgemm(n) for n in (2048, 4096)] + [eltwise(1 << 26)] +
             [rowwise(f, 8192, c) for f in ("softmax", "layer_norm") for c in (1024, 4096)] +
             [attention(t, c) for t in (1024, 4096) for c in (True, False)] +
-            [mlp(1), mlp(256), resnet18(1), resnet18(16), transformer(1, 128, 768, 12)])
+            [mlp(1), mlp(256), resnet18(1), resnet18(16), transformer(1, 128, 768, 12),
+             transformer(1, 1024, 768, 12)])

@@ -45,6 +45,8 @@ typedef struct mlgc_options {
   const mlg_device_info *device;
   int tune;                  /* with device: 0 as above, 1 search again (mlgrun --tune),
                                 -1 the built-in tiles (mlgrun --no-tune) */
+  const char *precision;     /* "f32" (also NULL) or "f16": f32 weights and intermediates
+                                stored as f16, computed in f32 (mlgc --precision) */
 } mlgc_options;
 
 /* mlgc's defaults: OpenCL, -O2, initializers, subgroups on for vulkan. */
