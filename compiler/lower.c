@@ -103,7 +103,7 @@ static kir_kernel *with_storage(mlg_lower_ctx *ctx, kir_kernel *kernel, const in
     elem[i] = kernel->buffers[i].elem.scalar;
     /* Temporaries are the kernels' own scratch: stored as declared. */
     if (t < 0 || t >= ctx->graph->n_nodes || lw->stored[t] != MLG_F16 ||
-        ctx->graph->nodes[t].type.dtype == MLG_F16)
+        ctx->graph->nodes[t].type.dtype == MLG_F16 || elem[i] == KIR_F16 /* built for halves */)
       continue;
     if (elem[i] != KIR_F32) {
       kir_module_set_error(lw->module, "internal error: kernel %s binds tensor %d, stored as f16, to "

@@ -139,9 +139,12 @@ int mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, kt_matmul_desc
   return kt_matmul(ctx->out->module, name, d, out_kernel, out_groups);
 }
 
-/* How tensor t is stored: its node's dtype (a temporary of lowering is f32 scratch). */
+/* How tensor t is stored: as the precision stage says (an f32 value stored as halves under
+ * --precision=f16 is an f16 operand, so its GEMM gets the tensor-core variant); a temporary of
+ * lowering is f32 scratch. */
 static kir_scalar tensor_scalar(const mlg_lower_ctx *ctx, int t) {
-  return t >= 0 && t < ctx->graph->n_nodes ? mlg_kir_scalar(ctx->graph->nodes[t].type.dtype) : KIR_F32;
+  return t >= 0 && t < ctx->graph->n_nodes ? mlg_kir_scalar(mlg_lowered_stored(ctx->graph, ctx->out, t))
+                                           : KIR_F32;
 }
 
 void mlg_lower_gemm_storage(mlg_lower_ctx *ctx, int node, kt_matmul_desc *d, int a, int b, int bias) {
