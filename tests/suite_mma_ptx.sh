@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/suite_mma_ptx.sh BUILD_DIR SOURCE_DIR — the tensor-core GEMM's OpenCL C, checked without
 # an NVIDIA GPU: mlgc's kernels of models/hgemm.mlg (both tile shapes: -D N=64 and -D N=1024)
-# compiled by clang for nvptx64 (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's
+# and of GPT-2's block under --precision=f16 (layer-norm prologues, an f32 A) compiled by clang for nvptx64 (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's
 # operand constraints, that the PTX holds the mma.sync instructions (two per fragment step) and
 # that nothing spills to local memory (the fragments stay in registers: no .local depot).
 # NVIDIA's own OpenCL compiler takes `asm`, clang's OpenCL mode only `__asm__` (-Dasm=__asm__),
@@ -29,9 +29,11 @@ void __attribute__((overloadable)) vstore_half4(float4 v, size_t o, __global hal
 EOF
 passed=0
 failed=0
-for n in 64 1024; do
-  name="hgemm N=$n"
-  if ! timeout 120 "$BUILD/bin/mlgc" "$SRC/models/hgemm.mlg" -D "N=$n" --emit=kernels >"$TMP/k.cl" 2>"$TMP/err"; then
+for spec in "hgemm.mlg -D N=64" "hgemm.mlg -D N=1024" \
+            "transformer_block.mlg -D T=1024 -D C=768 -D H=12 --precision=f16 --device-hint=gpu"; do
+  name="$spec"
+  read -r -a args <<<"$spec"
+  if ! timeout 120 "$BUILD/bin/mlgc" "$SRC/models/${args[0]}" "${args[@]:1}" --emit=kernels >"$TMP/k.cl" 2>"$TMP/err"; then
     echo "FAIL: $name: mlgc failed: $(cat "$TMP/err")"
     failed=$((failed + 1))
     continue
@@ -44,7 +46,7 @@ for n in 64 1024; do
     failed=$((failed + 1))
     continue
   fi
-  # Two mma.sync per fragment multiply-add, in each of the two _mma kernels (linear, matmul).
+  # Two mma.sync per fragment multiply-add, in each _mma kernel.
   mma=$(grep -c 'mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32' "$TMP/k.ptx")
   steps=$(grep -c 'mlg_mma_16(' "$TMP/k.cl")
   if [ "$mma" -lt 2 ] || [ "$steps" -lt 2 ]; then

@@ -129,11 +129,8 @@ static int check(kir_module *m, const kt_matmul_desc *d) {
   return 0;
 }
 
-/* Row statistics of A for the layer-norm prologue: for each tile row (strided over the
- * work-items), a two-pass mean and 1/sqrt(biased variance + eps) over all K, into local
- * memory; then a barrier. */
-static void emit_norm_stats(kir_builder *b, const kt_matmul_desc *d, int bA, int a_base, int m0,
-                            int lid, int n_items, const kt_norm_state *ns) {
+void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, int bA, int a_base, int m0,
+                          int lid, int n_items, const kt_norm_state *ns) {
   const int64_t K = d->k;
   int rr = kir_var_new(b, "ln_r", kir_t(KIR_I32));
   int row = kir_var_new(b, "ln_row", kir_t(KIR_I32));
@@ -143,8 +140,8 @@ static void emit_norm_stats(kir_builder *b, const kt_matmul_desc *d, int bA, int
   int mean = kir_var_new(b, "ln_mean", kir_t(KIR_F32));
   int sq = kir_var_new(b, "ln_sq", kir_t(KIR_F32));
   int dev = kir_var_new(b, "ln_dev", kir_t(KIR_F32));
-  kir_for(b, rr, kir_var(b, lid), kir_i32(b, d->tile_m), kir_i32(b, n_items));
-  int guard = d->m % d->tile_m != 0;
+  kir_for(b, rr, kir_var(b, lid), kir_i32(b, tile_m), kir_i32(b, n_items));
+  int guard = d->m % tile_m != 0;
   if (guard) kir_if(b, kt_lt(b, kir_add(b, kir_var(b, m0), kir_var(b, rr)), d->m));
   kir_decl(b, row, kir_add(b, kir_var(b, a_base),
                            kt_scaled(b, kir_add(b, kir_var(b, m0), kir_var(b, rr)), d->a_stride_m)));
@@ -322,7 +319,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kir_decl(b, lid, kir_add(b, kir_mul(b, kir_var(b, ty), kir_i32(b, WX)), kir_var(b, tx)));
   kir_decl(b, m0, kir_mul(b, kir_group_id(b, 1), kir_i32(b, TM)));
   kir_decl(b, n0, kir_mul(b, kir_group_id(b, 0), kir_i32(b, TN)));
-  if (d.a_norm) emit_norm_stats(b, &d, bA, a_base, m0, lid, L, &ns);
+  if (d.a_norm) kt_matmul_norm_stats(b, &d, TM, bA, a_base, m0, lid, L, &ns);
 
   int acc[MAX_REG][MAX_REG];
   for (int i = 0; i < RM; i++)

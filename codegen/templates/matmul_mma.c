@@ -1,6 +1,6 @@
-/* matmul_mma.c — the GEMM on tensor cores: f16 A and B, f32 accumulation, through the IR's
- * subgroup matrix fragments (kir.h, KIR_FEATURE_MMA_F16: inline PTX mma.sync on NVIDIA's
- * OpenCL, GL_NV_cooperative_matrix on Vulkan).
+/* matmul_mma.c — the GEMM on tensor cores: f16 B, f16 or f32 A (rounded to halves), f32
+ * accumulation, through the IR's subgroup matrix fragments (kir.h, KIR_FEATURE_MMA_F16: inline
+ * PTX mma.sync on NVIDIA's OpenCL, GL_NV_cooperative_matrix on Vulkan).
  *
  * A work-group of W subgroups (warps of 32) computes a TM × TN tile of one C[b]; the warps form
  * a WM × WN grid and each owns an FM × FN grid of 16×16 accumulator fragments. K is walked in
@@ -16,6 +16,9 @@
  * stride, the offset and the batch strides are even, a work-item copies 8, 4 or 2 halves at a
  * time as raw 32-bit words (kir_load_bits, no conversion); otherwise half by half through f32
  * (exact). Rows and columns past M, N or K are filled with zeros, so any M, N and K work.
+ * An f32 A goes element by element through f32 and is rounded to the nearest half as it is
+ * stored in the local tile; so is a layer-normalized A, after the prologue (the tiled kernel's,
+ * matmul_tile.h: row statistics over all K first, then (a − mean)·rstd (·w[k]) (+b[k]) in f32).
  *
  * Epilogue: fragment by fragment, each warp stores its accumulator into its own 16×16 float
  * slice of local memory, and its 32 work-items then finish the 256 outputs through the shared
@@ -29,6 +32,7 @@
  * plus W·16·20·4 bytes of epilogue slices (10 KiB).
  * Thread safety: reentrant. */
 #include "matmul.h"
+#include "matmul_tile.h"
 
 #include <stdio.h>
 
@@ -64,13 +68,15 @@ typedef struct stage {
   int ur[MAX_STEPS], uc[MAX_STEPS], val[MAX_STEPS]; /* per step: the unit's row and column
                                                         (I32 vars), its value register */
   int buf;
+  const kt_norm_state *norm; /* A's layer-norm prologue, or NULL */
 } stage;
 
 /* Halves per copy unit: the widest of 8, 4, 2 that the layout keeps 4-byte aligned and that
- * divides the contiguous extent (so a unit is wholly inside or outside), else 1. */
-static int unit_width(const kt_matmul_desc *d, int64_t offset, const int64_t *bstride, int64_t s_r,
-                      int64_t s_c, int64_t c_lim) {
-  if (s_c != 1 || s_r % 2 || offset % 2) return 1;
+ * divides the contiguous extent (so a unit is wholly inside or outside), else 1 — always for
+ * floats and for a normalized A (converted and normalized element by element). */
+static int unit_width(const kt_matmul_desc *d, kir_scalar elem, int norm, int64_t offset,
+                      const int64_t *bstride, int64_t s_r, int64_t s_c, int64_t c_lim) {
+  if (elem != KIR_F16 || norm || s_c != 1 || s_r % 2 || offset % 2) return 1;
   for (int i = 0; i < d->n_batch; i++)
     if (bstride[i] % 2) return 1;
   return c_lim % 8 == 0 ? 8 : c_lim % 4 == 0 ? 4 : c_lim % 2 == 0 ? 2 : 1;
@@ -117,12 +123,17 @@ static void stage_fetch(kir_builder *b, stage *s, kir_expr *r0, kir_expr *c0, in
     if (s->c_lim % s->cols) guard = kt_and_opt(b, guard, kt_lt(b, gc, s->c_lim));
     if (guard) kir_if(b, guard);
     kir_expr *at = kir_add(b, kir_var(b, s->base), kir_add(b, kt_scaled(b, gr, s->s_r), kt_scaled(b, gc, s->s_c)));
-    kir_assign(b, s->val[i], s->vw == 1 ? kir_load(b, s->buf, at) : kir_load_bits(b, s->buf, at, s->vw / 2));
+    kir_expr *v = s->vw == 1 ? kir_load(b, s->buf, at) : kir_load_bits(b, s->buf, at, s->vw / 2);
+    /* The prologue in f32 (vw is 1): the tile row is the unit's m, k its global k. */
+    if (s->norm)
+      v = kt_norm_apply(b, s->norm, v, kir_var(b, s->r_is_k ? s->uc[i] : s->ur[i]),
+                        s->r_is_k ? gr : gc);
+    kir_assign(b, s->val[i], v);
     if (guard) kir_end(b);
   }
 }
 
-/* Registers → local memory. */
+/* Registers → local memory (f32 values rounded to the nearest half). */
 static void stage_stash(kir_builder *b, const stage *s, int L) {
   for (int i = 0; i < s->steps; i++) {
     int partial = (int64_t)L * (i + 1) > s->units;
@@ -136,7 +147,7 @@ static void stage_stash(kir_builder *b, const stage *s, int L) {
 
 /* The operand tile of A (is_b 0) or B: which axis is contiguous picks the local layout. */
 static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, int is_b, int ext, int buf, int base,
-                       const char *tag) {
+                       const kt_norm_state *norm, const char *tag) {
   int64_t s_mn = is_b ? d->b_stride_n : d->a_stride_m, s_k = is_b ? d->b_stride_k : d->a_stride_k;
   int64_t mn_lim = is_b ? d->n : d->m, off = is_b ? d->b_offset : d->a_offset;
   const int64_t *bs = is_b ? d->b_batch_stride : d->a_batch_stride;
@@ -149,17 +160,20 @@ static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, int is
   s->r_lim = s->r_is_k ? d->k : mn_lim;
   s->c_lim = s->r_is_k ? mn_lim : d->k;
   s->ls = s->cols + PAD;
-  s->vw = unit_width(d, off, bs, s->s_r, s->s_c, s->c_lim);
+  s->norm = norm;
+  s->vw = unit_width(d, is_b ? d->b_elem : d->a_elem, norm != NULL, off, bs, s->s_r, s->s_c, s->c_lim);
   s->buf = buf;
   s->base = base;
   s->local = kir_local_array(b, tag, KIR_F16, s->rows * s->ls);
 }
 
-/* f16 operands, no layer-norm prologue or im2col gather, and enough rows and columns for a
- * 64×64 tile to be worth its fragments. */
+/* B stored as halves and A as halves or floats (rounded to halves as they are staged, after the
+ * layer-norm prologue if any), no im2col gather, and enough rows and columns for a 64×64 tile
+ * to be worth its fragments. An f32 B keeps the tiled kernel: B is the weight of a linear, and
+ * one kept at f32 says the model wants its precision (a matmul of two f32 values is f32). */
 static int fits(const kt_matmul_desc *d) {
-  return d->a_elem == KIR_F16 && d->b_elem == KIR_F16 && !d->a_norm && !d->b_im2col.on && d->m >= 32 &&
-         d->n >= 32 && d->k >= 16;
+  return (d->a_elem == KIR_F16 || d->a_elem == KIR_F32) && d->b_elem == KIR_F16 && !d->b_im2col.on &&
+         d->m >= 32 && d->n >= 32 && d->k >= 16;
 }
 
 int kt_matmul_mma_applies(const kt_matmul_desc *d) {
@@ -180,9 +194,15 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   kt_matmul_frame f;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, L, 1, &f);
   if (!b) return -1;
+  /* The layer-norm prologue: the tile rows' statistics in local memory (kt_matmul_norm_stats). */
+  kt_norm_state ns = {-1, -1, f.bNormW, f.bNormB};
+  if (d->a_norm) {
+    ns.mean = kir_local_array(b, "row_mean", KIR_F32, t.tm);
+    ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, t.tm);
+  }
   stage sa, sb;
-  stage_init(b, &sa, d, 0, t.tm, f.bA, f.a_base, "a_tile");
-  stage_init(b, &sb, d, 1, t.tn, f.bB, f.b_base, "b_tile");
+  stage_init(b, &sa, d, 0, t.tm, f.bA, f.a_base, d->a_norm ? &ns : NULL, "a_tile");
+  stage_init(b, &sb, d, 1, t.tn, f.bB, f.b_base, NULL, "b_tile");
   if (sa.rows * sa.cols / sa.vw > MAX_STEPS * L || sb.rows * sb.cols / sb.vw > MAX_STEPS * L) {
     kir_kernel_end(b, NULL);
     return kt_fail(m, "internal error: an operand tile needs more than %d copy steps", MAX_STEPS);
@@ -204,6 +224,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   kir_decl(b, wn0, kir_mul(b, kir_mod(b, kir_var(b, warp), kir_i32(b, t.wn)), kir_i32(b, 16 * t.fn)));
   kir_decl(b, m0, kir_mul(b, kir_group_id(b, 1), kir_i32(b, t.tm)));
   kir_decl(b, n0, kir_mul(b, kir_group_id(b, 0), kir_i32(b, t.tn)));
+  if (d->a_norm) kt_matmul_norm_stats(b, d, t.tm, f.bA, f.a_base, m0, lid, L, &ns);
 
   int fa[MAX_F], fb[MAX_F], acc[MAX_F][MAX_F];
   for (int i = 0; i < t.fm; i++) fa[i] = kir_frag_new(b, "fa", KIR_FRAG_A);

@@ -87,7 +87,7 @@ static void assign_guarded(kir_builder *b, int var, kir_expr *guard, kir_expr *v
   kir_end(b);
 }
 
-static kir_expr *normalized(kir_builder *b, const kt_norm_state *ns, kir_expr *v, kir_expr *ml, kir_expr *gk) {
+kir_expr *kt_norm_apply(kir_builder *b, const kt_norm_state *ns, kir_expr *v, kir_expr *ml, kir_expr *gk) {
   v = kir_bin(b, KIR_MUL, kir_bin(b, KIR_SUB, v, kir_local_load(b, ns->mean, ml)), kir_local_load(b, ns->rstd, ml));
   if (ns->weight >= 0) v = kir_bin(b, KIR_MUL, v, kir_load(b, ns->weight, gk));
   if (ns->bias >= 0) v = kir_bin(b, KIR_ADD, v, kir_load(b, ns->bias, gk));
@@ -168,13 +168,13 @@ void kt_tile_fetch(kir_builder *b, const kt_tile *t, kir_expr *k0) {
             kir_expr *c[4];
             if (guard) kir_if(b, guard);
             for (int i = 0; i < 4; i++)
-              c[i] = normalized(b, t->norm, kir_component(b, kir_var(b, var), i), ml, kir_add(b, gk, kir_i32(b, i)));
+              c[i] = kt_norm_apply(b, t->norm, kir_component(b, kir_var(b, var), i), ml, kir_add(b, gk, kir_i32(b, i)));
             kir_assign(b, var, kir_vector(b, 4, c));
             if (guard) kir_end(b);
           }
         } else {
           kir_expr *v = kir_load(b, t->buf, addr_of(b, t, gmn, gk));
-          assign_guarded(b, var, guard, t->norm ? normalized(b, t->norm, v, ml, gk) : v);
+          assign_guarded(b, var, guard, t->norm ? kt_norm_apply(b, t->norm, v, ml, gk) : v);
         }
       }
     }

@@ -22,6 +22,16 @@ typedef struct kt_norm_state {
   int weight, bias;       /* buffers */
 } kt_norm_state;
 
+/* Row statistics of A for the layer-norm prologue: for each of the tile_m rows of the tile at
+ * m0 (an I32 variable; strided over n_items work-items from lid), a two-pass mean and
+ * 1/sqrt(biased variance + eps) over all K into ns's local arrays; then a barrier. Shared by the
+ * tiled (matmul.c) and tensor-core (matmul_mma.c) kernels. */
+void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, int bA, int a_base, int m0,
+                          int lid, int n_items, const kt_norm_state *ns);
+/* A's element v normalized: (v − mean[ml]) · rstd[ml] (· weight[gk]) (+ bias[gk]), with ml the
+ * row within the tile and gk the global k (I32 expressions). */
+kir_expr *kt_norm_apply(kir_builder *b, const kt_norm_state *ns, kir_expr *v, kir_expr *ml, kir_expr *gk);
+
 typedef struct kt_tile {
   /* What the caller fills. */
   int buf, local, lid, n_items;

@@ -125,14 +125,15 @@ int mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, kt_matmul_desc
                             kir_kernel **out_kernel, int64_t out_groups[3]) {
   d->device_class = ctx->device_class;
   d->subgroups = ctx->subgroups;
-  /* Halves on both sides: the tensor-core kernel too, chosen at load (matmul_mma.c). */
-  d->mma = d->a_elem == KIR_F16 && d->b_elem == KIR_F16;
+  /* The tensor-core kernel too where kt_matmul_mma_applies says (B stored as halves), chosen at
+   * load (matmul_mma.c). */
+  d->mma = 1;
   d->max_vec = mlg_lower_max_vec(ctx);
   d->local_mem_bytes = ctx->local_mem_bytes;
   kt_matmul_desc tuned = *d;
   /* A tensor-core variant fixes the work-group tile that its fallback shares: no tuned tiles
-   * (the tiled kernel alone takes them where the variant does not apply: CPU class, small or
-   * layer-normalized GEMMs). */
+   * (the tiled kernel alone takes them where the variant does not apply: CPU class, small GEMMs,
+   * f32 B). */
   if (!kt_matmul_mma_applies(d) && mlg_gemm_tuning_apply(ctx->gemm_tuning, &tuned) &&
       kt_matmul(ctx->out->module, name, &tuned, out_kernel, out_groups) == 0)
     return 0;

@@ -950,16 +950,22 @@ START_TEST(test_mma_templates) {
   kir_module *m = kir_module_new();
   mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
   ck_assert_ptr_nonnull(sc);
-  struct { int64_t m, n, k; int trans_b, bias, c16, a_t, batch; } cases[] = {
-    {4096, 4096, 4096, 0, 0, 1, 0, 0}, /* HGEMM: B [K, N] */
-    {100, 70, 50, 1, 1, 0, 0, 0},      /* linear with ragged edges, K % 8 == 2 */
-    {64, 96, 33, 0, 0, 0, 0, 0},       /* odd K: half-by-half copies */
-    {80, 48, 64, 1, 0, 1, 1, 3},       /* A stored [K, M] (strided), batches */
+  /* a32: A stored as f32; norm: the layer-norm prologue, 2 with its weight and bias. */
+  struct { int64_t m, n, k; int trans_b, bias, c16, a_t, batch, a32, norm; } cases[] = {
+    {4096, 4096, 4096, 0, 0, 1, 0, 0, 0, 0}, /* HGEMM: B [K, N] */
+    {100, 70, 50, 1, 1, 0, 0, 0, 0, 0},      /* linear with ragged edges, K % 8 == 2 */
+    {64, 96, 33, 0, 0, 0, 0, 0, 0, 0},       /* odd K: half-by-half copies */
+    {80, 48, 64, 1, 0, 1, 1, 3, 0, 0},       /* A stored [K, M] (strided), batches */
+    {1024, 2304, 768, 1, 1, 1, 0, 0, 1, 2},  /* layer_norm_linear on an f32 input, GPT-2 size */
+    {100, 70, 50, 1, 0, 0, 0, 0, 0, 1},      /* plain layer norm on f16 A, ragged */
+    {80, 48, 64, 1, 0, 1, 1, 3, 1, 0},       /* f32 A stored [K, M], batches */
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     kt_matmul_desc d = {.m = cases[c].m, .n = cases[c].n, .k = cases[c].k, .trans_b = cases[c].trans_b,
-                        .has_bias = cases[c].bias, .a_elem = KIR_F16, .b_elem = KIR_F16,
-                        .c_elem = cases[c].c16 ? KIR_F16 : KIR_F32, .device_class = KT_DEVICE_GPU};
+                        .has_bias = cases[c].bias, .a_elem = cases[c].a32 ? KIR_F32 : KIR_F16,
+                        .b_elem = KIR_F16, .c_elem = cases[c].c16 ? KIR_F16 : KIR_F32,
+                        .device_class = KT_DEVICE_GPU, .a_norm = cases[c].norm > 0, .a_norm_eps = 1e-5,
+                        .a_norm_weight = cases[c].norm == 2, .a_norm_bias = cases[c].norm == 2};
     d.strided = 1;
     d.a_stride_m = cases[c].a_t ? 1 : d.k;
     d.a_stride_k = cases[c].a_t ? d.m : 1;
@@ -991,11 +997,13 @@ START_TEST(test_mma_templates) {
     ck_assert_ptr_nonnull(strstr(glsl, "coopMatMulAddNV("));
     free(glsl);
   }
-  /* Not for f32 operands, nor below 32 rows. */
+  /* Not for an f32 B (with f32 or f16 A), nor below 32 rows. */
   kt_matmul_desc d32 = {.m = 256, .n = 256, .k = 256, .device_class = KT_DEVICE_GPU};
   kir_kernel *none = NULL;
   int64_t g[3];
   ck_assert_int_eq(kt_matmul_mma(m, "f32", &d32, &none, g, NULL), 0);
+  d32.a_elem = KIR_F16;
+  ck_assert_int_eq(kt_matmul_mma(m, "f32b", &d32, &none, g, NULL), 0);
   d32.a_elem = d32.b_elem = KIR_F16;
   d32.m = 8;
   ck_assert_int_eq(kt_matmul_mma(m, "skinny", &d32, &none, g, NULL), 0);

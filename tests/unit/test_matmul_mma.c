@@ -86,12 +86,28 @@ typedef struct mma_case {
   int64_t m, n, k;
   int trans_b, bias, c16, a_t, batch;
   uint32_t offset;   /* the element offset every buffer is bound at (even: tensors are aligned) */
+  int a32;           /* A stored as f32 (rounded to halves in the local tile) */
+  int norm;          /* A layer-normalized on load: 1 plain, 2 with norm weight and bias */
 } mma_case;
 
-static uint16_t rand_half(unsigned *state) {
-  *state = *state * 1103515245u + 12345u;
-  return mlg_f32_to_f16((float)((*state >> 8) % 2001) / 1000.0f - 1.0f);
+#define EPS 1e-5
+
+/* A's element as the kernel stages it: f32 A normalized in f32 and rounded to a half. *amb
+ * receives how far the rounding could move when the kernel's f32 arithmetic differs from the
+ * host's double in the last bits (non-zero only next to a rounding boundary). */
+static float staged(double v, double *amb) {
+  float lo = mlg_f16_to_f32(mlg_f32_to_f16((float)(v - 1e-5 * fabs(v) - 1e-6)));
+  float hi = mlg_f16_to_f32(mlg_f32_to_f16((float)(v + 1e-5 * fabs(v) + 1e-6)));
+  *amb = fabs((double)hi - lo);
+  return mlg_f16_to_f32(mlg_f32_to_f16((float)v));
 }
+
+static float rand_unit(unsigned *state) {
+  *state = *state * 1103515245u + 12345u;
+  return (float)((*state >> 8) % 2001) / 1000.0f - 1.0f;
+}
+
+static uint16_t rand_half(unsigned *state) { return mlg_f32_to_f16(rand_unit(state)); }
 
 static cl_mem buffer(clh *h, const void *host, size_t bytes, uint32_t offset, size_t elem) {
   size_t total = bytes + offset * elem;
@@ -107,8 +123,10 @@ static cl_mem buffer(clh *h, const void *host, size_t bytes, uint32_t offset, si
 
 static void run_case(clh *h, const mma_case *c, int index) {
   kt_matmul_desc d = {.m = c->m, .n = c->n, .k = c->k, .trans_b = c->trans_b, .has_bias = c->bias,
-                      .a_elem = KIR_F16, .b_elem = KIR_F16, .bias_elem = KIR_F32,
-                      .c_elem = c->c16 ? KIR_F16 : KIR_F32, .device_class = KT_DEVICE_GPU, .strided = 1};
+                      .a_elem = c->a32 ? KIR_F32 : KIR_F16, .b_elem = KIR_F16, .bias_elem = KIR_F32,
+                      .c_elem = c->c16 ? KIR_F16 : KIR_F32, .device_class = KT_DEVICE_GPU, .strided = 1,
+                      .a_norm = c->norm > 0, .a_norm_eps = EPS, .a_norm_weight = c->norm == 2,
+                      .a_norm_bias = c->norm == 2};
   const int64_t M = c->m, N = c->n, K = c->k, NB = c->batch ? c->batch : 1;
   d.a_stride_m = c->a_t ? 1 : K;
   d.a_stride_k = c->a_t ? M : 1;
@@ -132,12 +150,55 @@ static void run_case(clh *h, const mma_case *c, int index) {
 
   unsigned seed = 1234u + (unsigned)index;
   size_t na = (size_t)(NB * M * K), nb = (size_t)(K * N), nc = (size_t)(NB * M * N);
+  const size_t aelem = c->a32 ? 4 : 2;
   uint16_t *a = malloc(na * 2), *b = malloc(nb * 2);
-  float *bias = malloc((size_t)N * 4);
-  ck_assert(a && b && bias);
-  for (size_t i = 0; i < na; i++) a[i] = rand_half(&seed);
+  float *a32 = malloc(na * 4), *bias = malloc((size_t)N * 4), *nw = malloc((size_t)K * 4),
+        *nbias = malloc((size_t)K * 4);
+  double *ah = malloc(na * sizeof(double)), *amb = calloc(na, sizeof(double));
+  ck_assert(a && b && a32 && bias && nw && nbias && ah && amb);
+  /* f32 A has more bits than a half; a normalized one is offset (a non-zero mean). */
+  for (size_t i = 0; i < na; i++) {
+    a32[i] = c->a32 ? rand_unit(&seed) * 0.999f : mlg_f16_to_f32(rand_half(&seed));
+    a[i] = mlg_f32_to_f16(a32[i]);
+  }
+  if (c->norm)
+    for (size_t i = 0; i < na; i++) {
+      a32[i] += (float)(i % 5) * 0.5f; /* a mean near 1 */
+      a[i] = mlg_f32_to_f16(a32[i]);
+      if (!c->a32) a32[i] = mlg_f16_to_f32(a[i]);
+    }
   for (size_t i = 0; i < nb; i++) b[i] = rand_half(&seed);
   for (int64_t i = 0; i < N; i++) bias[i] = (float)(i % 7) * 0.25f - 0.75f;
+  for (int64_t i = 0; i < K; i++) {
+    nw[i] = 0.5f + (float)(i % 5) * 0.25f;
+    nbias[i] = (float)(i % 3) * 0.5f - 0.5f;
+  }
+  /* The reference A: rows normalized in double (two-pass, biased variance), then rounded. */
+  for (int64_t q = 0; q < NB; q++)
+    for (int64_t i = 0; i < M; i++) {
+      size_t row = (size_t)(q * M * K + i * d.a_stride_m);
+      double mean = 0, var = 0;
+      if (c->norm) {
+        for (int64_t l = 0; l < K; l++) mean += a32[row + (size_t)(l * d.a_stride_k)];
+        mean /= (double)K;
+        for (int64_t l = 0; l < K; l++) {
+          double dv = a32[row + (size_t)(l * d.a_stride_k)] - mean;
+          var += dv * dv;
+        }
+        var /= (double)K;
+      }
+      for (int64_t l = 0; l < K; l++) {
+        size_t at = row + (size_t)(l * d.a_stride_k);
+        double v = a32[at];
+        if (c->norm) {
+          v = (v - mean) / sqrt(var + EPS);
+          if (c->norm == 2) v = v * nw[l] + nbias[l];
+          ah[at] = staged(v, &amb[at]);
+        } else {
+          ah[at] = mlg_f16_to_f32(a[at]); /* f32 A: the same RNE rounding as vstore_half */
+        }
+      }
+    }
 
   cl_int err;
   const char *srcs[] = {src};
@@ -151,14 +212,16 @@ static void run_case(clh *h, const mma_case *c, int index) {
   cl_kernel kern = clCreateKernel(prog, "mma", &err);
   ck_assert_int_eq(err, CL_SUCCESS);
   size_t celem = c->c16 ? 2 : 4;
-  cl_mem ma = buffer(h, a, na * 2, c->offset, 2), mb = buffer(h, b, nb * 2, c->offset, 2);
+  cl_mem ma = buffer(h, c->a32 ? (void *)a32 : (void *)a, na * aelem, c->offset, aelem);
+  cl_mem mb = buffer(h, b, nb * 2, c->offset, 2);
   cl_mem mbias = buffer(h, bias, (size_t)N * 4, c->offset, 4);
+  cl_mem mnw = buffer(h, nw, (size_t)K * 4, c->offset, 4), mnb = buffer(h, nbias, (size_t)K * 4, c->offset, 4);
   void *zero = calloc(nc, celem);
   cl_mem mc = buffer(h, zero, nc * celem, c->offset, celem);
-  cl_mem mems[4] = {ma, mb, mbias, mc};
+  cl_mem mems[6] = {ma, mb, mbias, mnw, mnb, mc};
   int arg = 0;
-  for (int i = 0; i < 4; i++) {
-    if (i == 2 && !c->bias) continue;
+  for (int i = 0; i < 6; i++) {
+    if ((i == 2 && !c->bias) || ((i == 3 || i == 4) && c->norm != 2)) continue;
     ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_mem), &mems[i]), CL_SUCCESS);
     ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_uint), &c->offset), CL_SUCCESS);
   }
@@ -169,20 +232,24 @@ static void run_case(clh *h, const mma_case *c, int index) {
   ck_assert_int_eq(clEnqueueReadBuffer(h->queue, mc, CL_TRUE, c->offset * celem, nc * celem, out, 0, NULL, NULL),
                    CL_SUCCESS);
 
-  /* The product in double of the same halves; f32 output within accumulation rounding, f16
-   * within one rounding to a half. */
+  /* The product in double of the same halves; f32 output within accumulation rounding (plus,
+   * for a normalized A, the staged halves' rounding ambiguity), f16 within one rounding to a
+   * half. */
   size_t bad = 0, first = 0;
   double worst_got = 0, worst_want = 0;
   for (int64_t q = 0; q < NB; q++)
     for (int64_t i = 0; i < M; i++)
       for (int64_t j = 0; j < N; j++) {
-        double s = c->bias ? bias[j] : 0.0;
-        for (int64_t l = 0; l < K; l++)
-          s += (double)mlg_f16_to_f32(a[q * M * K + i * d.a_stride_m + l * d.a_stride_k]) *
-               mlg_f16_to_f32(b[l * d.b_stride_k + j * d.b_stride_n]);
+        double s = c->bias ? bias[j] : 0.0, slack = 0.0;
+        for (int64_t l = 0; l < K; l++) {
+          size_t ai = (size_t)(q * M * K + i * d.a_stride_m + l * d.a_stride_k);
+          double bv = mlg_f16_to_f32(b[l * d.b_stride_k + j * d.b_stride_n]);
+          s += ah[ai] * bv;
+          slack += amb[ai] * fabs(bv);
+        }
         size_t at = (size_t)(q * M * N + i * N + j);
         double got = c->c16 ? mlg_f16_to_f32(((uint16_t *)out)[at]) : ((float *)out)[at];
-        double tol = c->c16 ? 1e-3 * fabs(s) + 1e-3 : 1e-5 * (fabs(s) + 1.0);
+        double tol = (c->c16 ? 1e-3 * fabs(s) + 1e-3 : 1e-5 * (fabs(s) + 1.0)) + slack;
         if (!(fabs(got - s) <= tol)) {
           if (!bad) {
             first = at;
@@ -194,28 +261,40 @@ static void run_case(clh *h, const mma_case *c, int index) {
       }
   ck_assert_msg(bad == 0, "case %d (%lldx%lldx%lld): %zu of %zu outputs wrong, first at %zu: %g, want %g", index,
                 (long long)M, (long long)N, (long long)K, bad, nc, first, worst_got, worst_want);
-  for (int i = 0; i < 4; i++) clReleaseMemObject(mems[i]);
+  for (int i = 0; i < 6; i++) clReleaseMemObject(mems[i]);
   clReleaseKernel(kern);
   clReleaseProgram(prog);
   free(out);
   free(zero);
   free(a);
   free(b);
+  free(a32);
   free(bias);
+  free(nw);
+  free(nbias);
+  free(ah);
+  free(amb);
   free(src);
   kir_module_free(mod);
 }
 
 /* Every staging layout and both tile shapes: K contiguous (words of 2, 4 and 8 halves), B
  * row-major, A transposed, odd K (half by half), batches with B broadcast, a bias, f16 and f32
- * results, ragged M, N and K, a non-zero binding offset. */
+ * results, ragged M, N and K, a non-zero binding offset; an f32 A and a layer-norm prologue
+ * (with and without its weight and bias, on f16 and f32 A, K-rows and transposed A). */
 static const mma_case cases[] = {
-  {100, 70, 50, 1, 1, 0, 0, 0, 0},     /* linear-like, K % 8 == 2: words of two halves */
-  {64, 96, 33, 0, 0, 1, 0, 0, 128},    /* odd K: half by half; f16 C; offset */
-  {80, 48, 64, 1, 0, 1, 1, 3, 0},      /* A stored [K, M], 3 batches, B broadcast */
-  {40, 36, 100, 0, 1, 0, 0, 0, 0},     /* K % 4 == 0, ragged in both tiles' directions */
-  {520, 530, 72, 0, 0, 1, 0, 0, 0},    /* the 128×128 tile of 8 warps, B [K, N] */
-  {512, 520, 48, 1, 1, 0, 0, 0, 256},  /* the 128×128 tile, B [N, K], bias, offset */
+  {100, 70, 50, 1, 1, 0, 0, 0, 0, 0, 0},     /* linear-like, K % 8 == 2: words of two halves */
+  {64, 96, 33, 0, 0, 1, 0, 0, 128, 0, 0},    /* odd K: half by half; f16 C; offset */
+  {80, 48, 64, 1, 0, 1, 1, 3, 0, 0, 0},      /* A stored [K, M], 3 batches, B broadcast */
+  {40, 36, 100, 0, 1, 0, 0, 0, 0, 0, 0},     /* K % 4 == 0, ragged in both tiles' directions */
+  {520, 530, 72, 0, 0, 1, 0, 0, 0, 0, 0},    /* the 128×128 tile of 8 warps, B [K, N] */
+  {512, 520, 48, 1, 1, 0, 0, 0, 256, 0, 0},  /* the 128×128 tile, B [N, K], bias, offset */
+  {100, 70, 50, 1, 1, 0, 0, 0, 2, 1, 0},     /* f32 A, linear-like, ragged, offset */
+  {80, 48, 64, 0, 0, 1, 1, 2, 0, 1, 0},      /* f32 A stored [K, M], 2 batches, f16 C */
+  {100, 70, 96, 1, 1, 0, 0, 0, 0, 1, 2},     /* layer_norm_linear on f32 A, weight and bias */
+  {72, 40, 50, 1, 0, 1, 0, 0, 2, 0, 1},      /* plain layer norm on f16 A, ragged K, offset */
+  {64, 64, 48, 0, 1, 0, 1, 2, 0, 0, 2},      /* normalized f16 A stored [K, M], 2 batches */
+  {520, 512, 80, 1, 1, 1, 0, 0, 0, 1, 2},    /* the 128×128 tile: normalized f32 A, f16 C */
 };
 
 START_TEST(test_mma_emulated) {
