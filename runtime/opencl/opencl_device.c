@@ -145,6 +145,18 @@ static void platform_string(cl_platform_id platform, cl_platform_info what, char
 #define MLG_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV 0x4001
 #define MLG_VENDOR_NVIDIA 0x10DE
 
+/* NVIDIA's compute capability as major * 10 + minor, or 0 when the device is not NVIDIA's or
+ * does not say (no cl_nv_device_attribute_query). */
+static int nv_compute_capability(cl_device_id device) {
+  cl_uint vendor = 0, major = 0, minor = 0;
+  if (clGetDeviceInfo(device, CL_DEVICE_VENDOR_ID, sizeof vendor, &vendor, NULL) != CL_SUCCESS ||
+      vendor != MLG_VENDOR_NVIDIA ||
+      clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) != CL_SUCCESS ||
+      clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor, &minor, NULL) != CL_SUCCESS)
+    return 0;
+  return (int)(major * 10 + minor);
+}
+
 /* FP32 lanes per SM of an NVIDIA compute capability (CUDA C Programming Guide, "Arithmetic
  * Instructions"), or 0 when unknown. */
 static int nvidia_lanes_per_sm(int major, int minor) {
@@ -191,17 +203,14 @@ static void estimate_peak(cl_device_id device, cl_device_type type, mlg_device_i
   info->peak_formula[0] = '\0';
   if (info->compute_units <= 0 || info->max_clock_mhz <= 0) return;
   double ghz = info->max_clock_mhz / 1000.0;
-  cl_uint vendor = 0;
-  clGetDeviceInfo(device, CL_DEVICE_VENDOR_ID, sizeof vendor, &vendor, NULL);
-  if ((type & CL_DEVICE_TYPE_GPU) && vendor == MLG_VENDOR_NVIDIA) {
-    cl_uint major = 0, minor = 0;
-    if (clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) != CL_SUCCESS ||
-        clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor, &minor, NULL) != CL_SUCCESS)
-      return;
-    int lanes = nvidia_lanes_per_sm((int)major, (int)minor);
+  if (type & CL_DEVICE_TYPE_GPU) {
+    int cc = nv_compute_capability(device);
+    if (!cc) return;
+    int major = cc / 10, minor = cc % 10;
+    int lanes = nvidia_lanes_per_sm(major, minor);
     if (!lanes) return;
     info->peak_gflops = info->compute_units * (double)lanes * 2.0 * ghz;
-    snprintf(info->peak_formula, sizeof info->peak_formula, "%d SMs x %d FP32 lanes (sm_%u%u) x 2 x %d MHz",
+    snprintf(info->peak_formula, sizeof info->peak_formula, "%d SMs x %d FP32 lanes (sm_%d%d) x 2 x %d MHz",
              info->compute_units, lanes, major, minor, info->max_clock_mhz);
   } else if (type & CL_DEVICE_TYPE_CPU) {
     const char *isa = "";
@@ -290,23 +299,6 @@ static int has_extension(const char *list, const char *name) {
   return 0;
 }
 
-/* cl_nv_device_attribute_query's compute capability (NVIDIA's cl_ext_nv.h, absent from Debian's
- * headers). */
-#define MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV 0x4000
-#define MLG_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV 0x4001
-
-/* NVIDIA's compute capability as major * 10 + minor, or 0 when the device is not NVIDIA's or
- * does not say. */
-static int nv_compute_capability(cl_device_id device, const char *extensions) {
-  cl_uint vendor = 0, major = 0, minor = 0;
-  if (clGetDeviceInfo(device, CL_DEVICE_VENDOR_ID, sizeof vendor, &vendor, NULL) != CL_SUCCESS ||
-      vendor != MLG_VENDOR_NVIDIA || !has_extension(extensions, "cl_nv_device_attribute_query") ||
-      clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) != CL_SUCCESS ||
-      clGetDeviceInfo(device, MLG_CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor, &minor, NULL) != CL_SUCCESS)
-    return 0;
-  return (int)(major * 10 + minor);
-}
-
 /* The optional features (mlgb_device_feature) the device reports. The integer dot product is
  * cl_khr_integer_dot_product's packed form, or on NVIDIA (compute capability 6.1 or more, which
  * has no such extension) the PTX dp4a instruction that the printed kernel falls back to. */
@@ -326,7 +318,7 @@ static uint32_t optional_features(cl_device_id device) {
       features |= MLGB_DEVICE_INT_DOT;
     /* Tensor cores: the same driver takes mma.sync m16n8k16 with f16 operands from sm_80 on
      * (measured on an H200, sm_90: exact). */
-    int cc = nv_compute_capability(device, ext);
+    int cc = nv_compute_capability(device);
     if (cc >= 61) features |= MLGB_DEVICE_INT_DOT;
     if (cc >= 80) features |= MLGB_DEVICE_PTX_MMA;
   }
