@@ -74,6 +74,45 @@ kt_q_buffers kt_q_buffers_declare(kir_builder *b, const char *x, kir_scalar xt, 
   return q;
 }
 
+/* The frame of the direct kernels (one output per work-item, `total` of them): buffers in ONNX
+ * order, then bias and y; work-item i; a guard where the last work-group is partial. */
+typedef struct q_direct {
+  kir_builder *b;
+  kt_q_buffers q;
+  int bias, y, i, partial, ls;
+  int64_t total;
+} q_direct;
+
+/* Begins the kernel. Returns 0, or -1 with the module's error set. */
+static int q_direct_begin(kir_module *m, const char *name, int local_size, int64_t total,
+                          const char *x, kir_scalar xt, const char *w, kir_scalar wt,
+                          kir_scalar yt, int has_bias, q_direct *f) {
+  f->ls = local_size ? local_size : KT_Q_LOCAL_SIZE;
+  f->total = total;
+  if (f->ls < 1 || f->ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", f->ls);
+  kir_builder *b = f->b = kir_kernel_begin(m, name, f->ls, 1, 1);
+  if (!b) return -1;
+  f->q = kt_q_buffers_declare(b, x, xt, w, wt, yt);
+  f->bias = has_bias ? kir_buffer_param(b, "bias", KIR_I32, KIR_READ) : -1;
+  f->y = kir_buffer_param(b, "y", yt, KIR_WRITE);
+  f->i = decl(b, "i", kir_t(KIR_I32), kir_global_id(b, 0));
+  f->partial = total % f->ls != 0;
+  if (f->partial) kir_if(b, kir_bin(b, KIR_LT, kir_var(b, f->i), kir_i32(b, total)));
+  return 0;
+}
+
+/* Stores the requantized sum `acc` (w's scale element wi) at y[i] and ends the kernel. */
+static int q_direct_finish(q_direct *f, int acc, kir_expr *wi, int64_t lo, int64_t hi,
+                           kir_kernel **out_kernel, int64_t out_groups[3]) {
+  kir_builder *b = f->b;
+  kir_expr *mult = kt_q_multiplier(b, f->q.xs, f->q.ws, wi, f->q.ys);
+  kir_store(b, f->y, kir_var(b, f->i),
+            kt_requantize(b, kir_var(b, acc), mult, kir_load(b, f->q.yz, kir_i32(b, 0)), lo, hi));
+  if (f->partial) kir_end(b);
+  out_groups[0] = kt_ceil_div(f->total, f->ls);
+  return kir_kernel_end(b, out_kernel);
+}
+
 int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_desc *d,
                       kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
@@ -99,20 +138,13 @@ int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_d
   if (total >= LIMIT32 || d->n * d->c_in * H * W >= LIMIT32)
     return kt_fail(m, "x or y has 2^31 elements or more (32-bit indexing)");
   if (d->tiles && kt_qgemm_conv_fits(d)) return kt_qgemm_conv2d(m, name, d, d->tiles, out_kernel, out_groups);
-  int ls = d->local_size ? d->local_size : KT_Q_LOCAL_SIZE;
-  if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
-
-  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
-  if (!b) return -1;
+  q_direct f;
+  if (q_direct_begin(m, name, d->local_size, total, "x", d->x_type, "w", d->w_type, d->y_type,
+                     d->has_bias, &f) != 0)
+    return -1;
+  kir_builder *b = f.b;
   kir_type i32 = kir_t(KIR_I32);
-  kt_q_buffers q = kt_q_buffers_declare(b, "x", d->x_type, "w", d->w_type, d->y_type);
-  int bx = q.x, bxs = q.xs, bxz = q.xz, bw = q.w, bws = q.ws, bwz = q.wz, bys = q.ys, byz = q.yz;
-  int bb = d->has_bias ? kir_buffer_param(b, "bias", KIR_I32, KIR_READ) : -1;
-  int by = kir_buffer_param(b, "y", d->y_type, KIR_WRITE);
-
-  int i = decl(b, "i", i32, kir_global_id(b, 0));
-  int partial = total % ls != 0; /* a guard only where the last work-group is partial */
-  if (partial) kir_if(b, kir_bin(b, KIR_LT, kir_var(b, i), kir_i32(b, total)));
+  int bx = f.q.x, bxz = f.q.xz, bw = f.q.w, bwz = f.q.wz, bb = f.bias, i = f.i;
   int ox = decl(b, "ox", i32, kir_mod(b, kir_var(b, i), kir_i32(b, ow)));
   int oy = decl(b, "oy", i32, kir_mod(b, kir_div(b, kir_var(b, i), kir_i32(b, ow)), kir_i32(b, oh)));
   int oc = decl(b, "oc", i32,
@@ -160,12 +192,8 @@ int kt_qlinear_conv2d(kir_module *m, const char *name, const kt_qlinear_conv2d_d
   if (gh) kir_end(b);
   kir_end(b); /* r */
   kir_end(b); /* c */
-  kir_expr *mult = kt_q_multiplier(b, bxs, bws, d->w_per_channel ? kir_var(b, oc) : kir_i32(b, 0), bys);
-  kir_store(b, by, kir_var(b, i),
-            kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), lo, hi));
-  if (partial) kir_end(b);
-  out_groups[0] = kt_ceil_div(total, ls);
-  return kir_kernel_end(b, out_kernel);
+  return q_direct_finish(&f, acc, d->w_per_channel ? kir_var(b, oc) : kir_i32(b, 0), lo, hi, out_kernel,
+                         out_groups);
 }
 
 int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_desc *d,
@@ -185,20 +213,13 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
       (d->b_batched ? d->batch : 1) * K * N >= LIMIT32)
     return kt_fail(m, "a, b or y has 2^31 elements or more (32-bit indexing)");
   if (d->tiles) return kt_qgemm_matmul(m, name, d, d->tiles, out_kernel, out_groups);
-  int ls = d->local_size ? d->local_size : KT_Q_LOCAL_SIZE;
-  if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
-
-  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
-  if (!b) return -1;
+  q_direct f;
+  if (q_direct_begin(m, name, d->local_size, total, "a", d->a_type, "b", d->b_type, d->y_type,
+                     d->has_bias, &f) != 0)
+    return -1;
+  kir_builder *b = f.b;
   kir_type i32 = kir_t(KIR_I32);
-  kt_q_buffers q = kt_q_buffers_declare(b, "a", d->a_type, "b", d->b_type, d->y_type);
-  int ba = q.x, bas = q.xs, baz = q.xz, bb = q.w, bbs = q.ws, bbz = q.wz, bys = q.ys, byz = q.yz;
-  int bbias = d->has_bias ? kir_buffer_param(b, "bias", KIR_I32, KIR_READ) : -1;
-  int by = kir_buffer_param(b, "y", d->y_type, KIR_WRITE);
-
-  int i = decl(b, "i", i32, kir_global_id(b, 0));
-  int partial = total % ls != 0; /* a guard only where the last work-group is partial */
-  if (partial) kir_if(b, kir_bin(b, KIR_LT, kir_var(b, i), kir_i32(b, total)));
+  int ba = f.q.x, baz = f.q.xz, bb = f.q.w, bbz = f.q.wz, bbias = f.bias, i = f.i;
   int col = decl(b, "col", i32, kir_mod(b, kir_var(b, i), kir_i32(b, N)));
   int row = decl(b, "row", i32, kir_div(b, kir_var(b, i), kir_i32(b, N))); /* batch · M + m */
   kir_expr *bi = d->b_per_column ? kir_var(b, col) : kir_i32(b, 0);
@@ -220,10 +241,6 @@ int kt_qlinear_matmul(kir_module *m, const char *name, const kt_qlinear_matmul_d
                              kir_mul(b, kir_bin(b, KIR_SUB, av, kir_var(b, az)),
                                      kir_bin(b, KIR_SUB, bv, kir_var(b, bz)))));
   kir_end(b);
-  kir_expr *mult = kt_q_multiplier(b, bas, bbs, d->b_per_column ? kir_var(b, col) : kir_i32(b, 0), bys);
-  kir_store(b, by, kir_var(b, i),
-            kt_requantize(b, kir_var(b, acc), mult, kir_load(b, byz, kir_i32(b, 0)), lo, hi));
-  if (partial) kir_end(b);
-  out_groups[0] = kt_ceil_div(total, ls);
-  return kir_kernel_end(b, out_kernel);
+  return q_direct_finish(&f, acc, d->b_per_column ? kir_var(b, col) : kir_i32(b, 0), lo, hi, out_kernel,
+                         out_groups);
 }
