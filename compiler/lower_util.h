@@ -63,8 +63,8 @@ int         mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...)
  * kt_matmul_desc of lowering passes (matmul, linear, conv2d as GEMM): fills d's device fields
  * (class, widest vector, local memory) and, from ctx->gemm_tuning (gemm_tuning.h), the tiles of
  * its shape class; a tuned tiling kt_matmul rejects falls back to the built-in one. f16 operands
- * on both sides (mlg_lower_gemm_storage) add the tensor-core variant, whose fixed tiles its
- * fallback shares (no tuned tiles then). Returns
+ * (mlg_lower_gemm_storage; for conv2d an f16 weight and x f16 or f32) add the tensor-core
+ * variant, whose fixed tiles its fallback shares (no tuned tiles then). Returns
  * kt_matmul's result (0 or -1). */
 struct kt_matmul_desc;
 int         mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, struct kt_matmul_desc *d,

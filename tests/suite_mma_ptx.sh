@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tests/suite_mma_ptx.sh BUILD_DIR SOURCE_DIR — the tensor-core GEMM's OpenCL C, checked without
 # an NVIDIA GPU: mlgc's kernels of models/hgemm.mlg (both tile shapes: -D N=64 and -D N=1024)
-# and of GPT-2's block under --precision=f16 (layer-norm prologues, an f32 A) compiled by clang for nvptx64 (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's
+# and of GPT-2's block under --precision=f16 (layer-norm prologues, an f32 A), and ResNet-18 at
+# batch 16 under --precision=f16 (convolutions as GEMMs whose B is gathered from x: the stem's
+# f32 x, 3×3 windows with padding, the 1×1 stride-2 downsample) compiled by clang for nvptx64 (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's
 # operand constraints, that the PTX holds the mma.sync instructions (two per fragment step) and
 # that nothing spills to local memory (the fragments stay in registers: no .local depot).
 # NVIDIA's own OpenCL compiler takes `asm`, clang's OpenCL mode only `__asm__` (-Dasm=__asm__),
@@ -30,7 +32,8 @@ EOF
 passed=0
 failed=0
 for spec in "hgemm.mlg -D N=64" "hgemm.mlg -D N=1024" \
-            "transformer_block.mlg -D T=1024 -D C=768 -D H=12 --precision=f16 --device-hint=gpu"; do
+            "transformer_block.mlg -D T=1024 -D C=768 -D H=12 --precision=f16 --device-hint=gpu" \
+            "resnet18.mlg -D N=16 --precision=f16 --device-hint=gpu"; do
   name="$spec"
   read -r -a args <<<"$spec"
   if ! timeout 120 "$BUILD/bin/mlgc" "$SRC/models/${args[0]}" "${args[@]:1}" --emit=kernels >"$TMP/k.cl" 2>"$TMP/err"; then

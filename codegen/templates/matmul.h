@@ -96,15 +96,16 @@ typedef struct kt_matmul_desc {
    * contiguous. Needs strided = 1, no batch dims, c_stride_m = c_fold, c_stride_n = 1 and N a
    * multiple of c_fold; the epilogue's `lin` is the element's index in that layout. */
   int64_t c_fold;
-  kt_matmul_im2col b_im2col;                     /* on: B gathered from x (tiled kernel only) */
+  kt_matmul_im2col b_im2col;                     /* on: B gathered from x (the tiled and the
+                                                    tensor-core kernel) */
   int subgroups;                                 /* reductions (matmul_skinny.c) may use subgroup
                                                     operations: Vulkan only, kt_emit_wg_reduce */
   /* How A, B, bias and C are stored (kir_scalar; 0 is KIR_F32): every kernel declares its
    * buffers so (loads widen to f32, stores round). */
   kir_scalar a_elem, b_elem, bias_elem, c_elem;
   /* Tensor cores: also build the fragment kernel of matmul_mma.c where it applies (f16 B, f16
-   * or f32 A: kt_matmul_mma_applies) with the tiled kernel as its fallback for devices without
-   * KIR_FEATURE_MMA_F16. */
+   * or f32 A; gathered from x, f16 A and f16 or f32 B: kt_matmul_mma_applies) with the tiled
+   * kernel as its fallback for devices without KIR_FEATURE_MMA_F16. */
   int mma;
 } kt_matmul_desc;
 
@@ -144,8 +145,9 @@ int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, k
 
 /* The tensor-core kernel (matmul_mma.c) for a descriptor with resolved layouts: returns 1 and
  * builds it when it applies (B stored as f16, A as f16 or f32 — rounded to halves as it is
- * staged, after the layer-norm prologue if any —, no im2col gather, M and N at least 32, K at
- * least 16), 0 when it does not, -1 on failure. It launches
+ * staged, after the layer-norm prologue if any —; with the im2col gather, A as f16 and x as f16
+ * or f32, rounded likewise; M and N at least 32, K at least 16), 0 when it does not, -1 on
+ * failure. It launches
  * (ceil(N / tile_n), ceil(M / tile_m), Π batch) work-groups like the tiled kernel, with the
  * tiles kt_matmul_mma_tiles gives; *out_tiles (may be NULL) receives them. */
 int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d,

@@ -19,6 +19,8 @@
  * An f32 A goes element by element through f32 and is rounded to the nearest half as it is
  * stored in the local tile; so is a layer-normalized A, after the prologue (the tiled kernel's,
  * matmul_tile.h: row statistics over all K first, then (a − mean)·rstd (·w[k]) (+b[k]) in f32).
+ * A B gathered from x as an im2col matrix (conv2d as GEMM) has its own staging path (gather_*):
+ * element by element from x (f16 or f32) through f32, stored [n][k].
  *
  * Epilogue: fragment by fragment, each warp stores its accumulator into its own 16×16 float
  * slice of local memory, and its 32 work-items then finish the 256 outputs through the shared
@@ -167,13 +169,126 @@ static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, int is
   s->local = kir_local_array(b, tag, KIR_F16, s->rows * s->ls);
 }
 
+/* B as the im2col matrix of x (conv2d as GEMM: kt_matmul_im2col), its own staging path. The
+ * tile is stored [n][k] like a B contiguous along k, so the fragment loads read pairs along k as
+ * 32-bit words; it is gathered element by element through f32 (x stored as halves or floats)
+ * and rounded to a half as it is stashed (stage_stash). Unit u of a work-item's step i is
+ * column n = u % TN, k = u / TN: neighbouring work-items read neighbouring output pixels
+ * (consecutive addresses of x at stride 1). L is a multiple of TN, so a work-item's column is
+ * the same at every step and every K step: the image base and window origin of its pixel are
+ * computed once, and each element costs the (ci, r, s) of its k and the bounds guard. */
+typedef struct gather {
+  const kt_matmul_im2col *g;
+  int pads;                 /* windows reach outside x: guard ih, iw (kt_im2col_pads) */
+  int col_guard;            /* N % TN: columns past N */
+  int x0, ih0, iw0;         /* I32 vars: the column's image base in x, its window origin */
+  kir_expr *n;              /* the column's global n (reusable) */
+} gather;
+
+static void gather_init(kir_builder *b, stage *s, gather *gt, const kt_matmul_desc *d, int ext, int buf,
+                        int base) {
+  *s = (stage){.rows = ext, .cols = TK, .ls = TK + PAD, .s_r = 0, .s_c = 0, .r_lim = d->n, .c_lim = d->k,
+               .r_is_k = 0, .vw = 1, .buf = buf, .base = base, .norm = NULL};
+  s->local = kir_local_array(b, "b_tile", KIR_F16, s->rows * s->ls);
+  gt->g = &d->b_im2col;
+  gt->pads = kt_im2col_pads(gt->g);
+  gt->col_guard = d->n % ext != 0;
+}
+
+/* The units' coordinates and their column's pixel: n0 is the tile's first column (I32 var).
+ * Returns -1 when the tile does not split evenly over the work-group as this path needs. */
+static int gather_declare(kir_builder *b, stage *s, gather *gt, int lid, int n0, int L) {
+  const kt_matmul_im2col *g = gt->g;
+  const int64_t HW = g->h_out * g->w_out;
+  s->units = s->rows * s->cols;
+  if (L % s->rows || s->units % L || s->units / L > MAX_STEPS) return -1;
+  s->steps = s->units / L;
+  char nm[32];
+  s->ur[0] = kir_var_new(b, "ub_n", kir_t(KIR_I32));
+  kir_decl(b, s->ur[0], kir_mod(b, kir_var(b, lid), kir_i32(b, s->rows)));
+  for (int i = 0; i < s->steps; i++) {
+    s->ur[i] = s->ur[0];
+    snprintf(nm, sizeof nm, "ub_k%d", i);
+    s->uc[i] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, s->uc[i], kir_add(b, kir_div(b, kir_var(b, lid), kir_i32(b, s->rows)),
+                                  kir_i32(b, (int64_t)(L / s->rows) * i)));
+    snprintf(nm, sizeof nm, "ub_v%d", i);
+    s->val[i] = kir_var_new(b, nm, kir_t(KIR_F32));
+  }
+  /* Column j = n0 + n: image j / HW, pixel q = j % HW at (q / w_out, q % w_out). */
+  int j = kir_var_new(b, "gb_j", kir_t(KIR_I32)), q = kir_var_new(b, "gb_q", kir_t(KIR_I32));
+  kir_decl(b, j, kir_add(b, kir_var(b, n0), kir_var(b, s->ur[0])));
+  kir_decl(b, q, kir_mod(b, kir_var(b, j), kir_i32(b, HW)));
+  gt->n = kir_var(b, j);
+  gt->x0 = kir_var_new(b, "gb_x0", kir_t(KIR_I32));
+  kir_decl(b, gt->x0, kir_add(b, kir_var(b, s->base), kir_mul(b, kir_div(b, kir_var(b, j), kir_i32(b, HW)),
+                                                             kir_i32(b, g->c_in * g->h * g->w))));
+  gt->ih0 = kir_var_new(b, "gb_ih0", kir_t(KIR_I32));
+  kir_decl(b, gt->ih0, kir_add(b, kir_mul(b, kir_div(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
+                               kir_i32(b, -g->pad_top)));
+  gt->iw0 = kir_var_new(b, "gb_iw0", kir_t(KIR_I32));
+  kir_decl(b, gt->iw0, kir_add(b, kir_mul(b, kir_mod(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
+                               kir_i32(b, -g->pad_left)));
+  return 0;
+}
+
+/* Global → registers for the tile whose first k is k0: element (n, k) is
+ * x[image, ci, ih0 + r·dil_h, iw0 + s·dil_w] with k = (ci·kh + r)·kw + s, 0 outside x and past
+ * N or K. */
+static void gather_fetch(kir_builder *b, const stage *s, const gather *gt, kir_expr *k0, int declare) {
+  const kt_matmul_im2col *g = gt->g;
+  const int64_t KHW = g->kh * g->kw;
+  for (int i = 0; i < s->steps; i++) {
+    if (declare) kir_decl(b, s->val[i], kir_f32(b, 0.0));
+    else kir_assign(b, s->val[i], kir_f32(b, 0.0));
+    int k = kir_var_new(b, "gb_k", kir_t(KIR_I32)), ci = kir_var_new(b, "gb_ci", kir_t(KIR_I32));
+    int ih = kir_var_new(b, "gb_ih", kir_t(KIR_I32)), iw = kir_var_new(b, "gb_iw", kir_t(KIR_I32));
+    kir_decl(b, k, kir_add(b, k0, kir_var(b, s->uc[i])));
+    kir_expr *r = NULL, *sc = NULL;
+    if (KHW == 1) {
+      kir_decl(b, ci, kir_var(b, k));
+    } else {
+      int rs = kir_var_new(b, "gb_rs", kir_t(KIR_I32));
+      kir_decl(b, ci, kir_div(b, kir_var(b, k), kir_i32(b, KHW)));
+      kir_decl(b, rs, kir_mod(b, kir_var(b, k), kir_i32(b, KHW)));
+      r = kir_div(b, kir_var(b, rs), kir_i32(b, g->kw));
+      sc = kir_mod(b, kir_var(b, rs), kir_i32(b, g->kw));
+    }
+    kir_decl(b, ih, r ? kir_add(b, kir_var(b, gt->ih0), kt_scaled(b, r, g->dil_h)) : kir_var(b, gt->ih0));
+    kir_decl(b, iw, sc ? kir_add(b, kir_var(b, gt->iw0), kt_scaled(b, sc, g->dil_w)) : kir_var(b, gt->iw0));
+    kir_expr *guard = s->c_lim % s->cols ? kt_lt(b, kir_var(b, k), s->c_lim) : NULL;
+    if (gt->col_guard) guard = kt_and_opt(b, guard, kt_lt(b, gt->n, s->r_lim));
+    if (gt->pads) {
+      kir_expr *in_h = kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)), kt_lt(b, kir_var(b, ih), g->h));
+      kir_expr *in_w = kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, iw), kir_i32(b, 0)), kt_lt(b, kir_var(b, iw), g->w));
+      guard = kt_and_opt(b, guard, kir_bin(b, KIR_AND, in_h, in_w));
+    }
+    if (guard) kir_if(b, guard);
+    kir_expr *at = kir_add(b, kir_var(b, gt->x0),
+                           kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_var(b, ci), kir_i32(b, g->h)), kir_var(b, ih)),
+                                              kir_i32(b, g->w)),
+                                   kir_var(b, iw)));
+    kir_assign(b, s->val[i], kir_load(b, s->buf, at));
+    if (guard) kir_end(b);
+  }
+}
+
+/* B's tile at k0 (an I32 expression) into registers: gathered, or staged as it lies. */
+static void fetch_b(kir_builder *b, stage *s, const gather *gt, kir_expr *k0, int n0, int L, int declare) {
+  if (gt) gather_fetch(b, s, gt, k0, declare);
+  else stage_fetch(b, s, s->r_is_k ? k0 : kir_var(b, n0), s->r_is_k ? kir_var(b, n0) : k0, L, declare);
+}
+
 /* B stored as halves and A as halves or floats (rounded to halves as they are staged, after the
- * layer-norm prologue if any), no im2col gather, and enough rows and columns for a 64×64 tile
- * to be worth its fragments. An f32 B keeps the tiled kernel: B is the weight of a linear, and
- * one kept at f32 says the model wants its precision (a matmul of two f32 values is f32). */
+ * layer-norm prologue if any), and enough rows and columns for a 64×64 tile to be worth its
+ * fragments. An f32 B keeps the tiled kernel: B is the weight of a linear, and one kept at f32
+ * says the model wants its precision (a matmul of two f32 values is f32). A convolution's
+ * operands are the other way round: A is the weight (f16: stored as halves), B the gathered
+ * activations, f16 or f32 (a model's f32 input under --precision=f16, rounded as staged). */
 static int fits(const kt_matmul_desc *d) {
-  return (d->a_elem == KIR_F16 || d->a_elem == KIR_F32) && d->b_elem == KIR_F16 && !d->b_im2col.on &&
-         d->m >= 32 && d->n >= 32 && d->k >= 16;
+  int operands = d->b_im2col.on ? d->a_elem == KIR_F16 && (d->b_elem == KIR_F16 || d->b_elem == KIR_F32)
+                                : (d->a_elem == KIR_F16 || d->a_elem == KIR_F32) && d->b_elem == KIR_F16;
+  return operands && d->m >= 32 && d->n >= 32 && d->k >= 16;
 }
 
 int kt_matmul_mma_applies(const kt_matmul_desc *d) {
@@ -201,8 +316,10 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
     ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, t.tm);
   }
   stage sa, sb;
+  gather gb, *gt = d->b_im2col.on ? &gb : NULL;
   stage_init(b, &sa, d, 0, t.tm, f.bA, f.a_base, d->a_norm ? &ns : NULL, "a_tile");
-  stage_init(b, &sb, d, 1, t.tn, f.bB, f.b_base, NULL, "b_tile");
+  if (gt) gather_init(b, &sb, gt, d, t.tn, f.bB, f.b_base);
+  else stage_init(b, &sb, d, 1, t.tn, f.bB, f.b_base, NULL, "b_tile");
   if (sa.rows * sa.cols / sa.vw > MAX_STEPS * L || sb.rows * sb.cols / sb.vw > MAX_STEPS * L) {
     kir_kernel_end(b, NULL);
     return kt_fail(m, "internal error: an operand tile needs more than %d copy steps", MAX_STEPS);
@@ -236,11 +353,15 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
     }
 
   stage_declare(b, &sa, lid, L, "ua");
-  stage_declare(b, &sb, lid, L, "ub");
+  if (!gt) stage_declare(b, &sb, lid, L, "ub");
+  else if (gather_declare(b, &sb, gt, lid, n0, L) != 0) {
+    kir_kernel_end(b, NULL);
+    return kt_fail(m, "internal error: a %dx%d gathered tile does not split over %d work-items", sb.rows, TK, L);
+  }
   /* The origins of a tile at k0: (m0 or n0, k0), or (k0, m0 or n0) for a k-rows tile. */
   kir_expr *zero = kir_i32(b, 0);
   stage_fetch(b, &sa, sa.r_is_k ? zero : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : zero, L, 1);
-  stage_fetch(b, &sb, sb.r_is_k ? zero : kir_var(b, n0), sb.r_is_k ? kir_var(b, n0) : zero, L, 1);
+  fetch_b(b, &sb, gt, zero, n0, L, 1);
   int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
   kir_for(b, k0, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, TK));
   {
@@ -251,7 +372,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
       kir_expr *next = kir_add(b, kir_var(b, k0), kir_i32(b, TK));
       kir_if(b, kt_lt(b, next, K));
       stage_fetch(b, &sa, sa.r_is_k ? next : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : next, L, 0);
-      stage_fetch(b, &sb, sb.r_is_k ? next : kir_var(b, n0), sb.r_is_k ? kir_var(b, n0) : next, L, 0);
+      fetch_b(b, &sb, gt, next, n0, L, 0);
       kir_end(b);
     }
     for (int ks = 0; ks < TK; ks += 16) {

@@ -103,13 +103,17 @@ static kir_expr *unit_mn(kir_builder *b, const kt_tile *t, int s, int p) {
   return kir_add(b, kir_mul(b, kir_var(b, t->g[s]), kir_i32(b, t->vec)), kir_i32(b, p));
 }
 
+int kt_im2col_pads(const kt_matmul_im2col *g) {
+  return g->pad_top || g->pad_left ||
+         (g->h_out - 1) * g->stride_h - g->pad_top + (g->kh - 1) * g->dil_h >= g->h ||
+         (g->w_out - 1) * g->stride_w - g->pad_left + (g->kw - 1) * g->dil_w >= g->w;
+}
+
 /* The gathered im2col element (k = gk, column j) of x, 0 outside x. */
 static void fetch_gather(kir_builder *b, const kt_tile *t, int s, kir_expr *gk, kir_expr *k_guard) {
   const kt_matmul_im2col *g = t->gather;
   const int64_t KHW = g->kh * g->kw, HW = g->h_out * g->w_out;
-  const int pad = g->pad_top || g->pad_left ||
-                  (g->h_out - 1) * g->stride_h - g->pad_top + (g->kh - 1) * g->dil_h >= g->h ||
-                  (g->w_out - 1) * g->stride_w - g->pad_left + (g->kw - 1) * g->dil_w >= g->w;
+  const int pad = kt_im2col_pads(g);
   int kk = kir_var_new(b, "g_k", kir_t(KIR_I32)), ci = kir_var_new(b, "g_ci", kir_t(KIR_I32));
   int r = kir_var_new(b, "g_r", kir_t(KIR_I32)), sc = kir_var_new(b, "g_s", kir_t(KIR_I32));
   kir_decl(b, kk, gk);

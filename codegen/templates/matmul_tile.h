@@ -32,6 +32,10 @@ void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, i
  * row within the tile and gk the global k (I32 expressions). */
 kir_expr *kt_norm_apply(kir_builder *b, const kt_norm_state *ns, kir_expr *v, kir_expr *ml, kir_expr *gk);
 
+/* Whether some window of the im2col gather g reaches outside x (padding, or a last window past
+ * the edge): its loads then need a bounds guard. Shared by the tiled and tensor-core kernels. */
+int kt_im2col_pads(const kt_matmul_im2col *g);
+
 typedef struct kt_tile {
   /* What the caller fills. */
   int buf, local, lid, n_items;

@@ -45,6 +45,8 @@ static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_matmul_desc 
   const mlg_node *n = &ctx->graph->nodes[node];
   kt_matmul_desc d = *md;
   d.epilogue = mlg_lower_epilogue(ctx, node);
+  /* Stored as halves (--precision=f16), the weight and x make the GEMM a tensor-core one. */
+  mlg_lower_gemm_storage(ctx, node, &d, n->inputs[1], n->inputs[0], n->n_inputs == 3 ? n->inputs[2] : -1);
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);

@@ -997,6 +997,30 @@ START_TEST(test_mma_templates) {
     ck_assert_ptr_nonnull(strstr(glsl, "coopMatMulAddNV("));
     free(glsl);
   }
+  /* conv2d as GEMM, B gathered from x (its own staging path): ResNet-18's stem (7×7 stride 2,
+   * K = 147, an f32 x), a 3×3 with padding (f16 x, the 128×128 tile) and the 1×1 stride-2
+   * downsample (no bounds guard). */
+  struct { int64_t n, c_in, s, c_out, k, stride, pad; int x32; } convs[] = {
+    {16, 3, 224, 64, 7, 2, 3, 1}, {16, 256, 14, 256, 3, 1, 1, 0}, {16, 128, 28, 256, 1, 2, 0, 0},
+  };
+  for (size_t c = 0; c < sizeof convs / sizeof convs[0]; c++) {
+    kt_conv2d_desc cd = {.n = convs[c].n, .c_in = convs[c].c_in, .h = convs[c].s, .w = convs[c].s,
+                         .c_out = convs[c].c_out, .kh = convs[c].k, .kw = convs[c].k,
+                         .stride_h = convs[c].stride, .stride_w = convs[c].stride, .pad_top = convs[c].pad,
+                         .pad_left = convs[c].pad, .pad_bottom = convs[c].pad, .pad_right = convs[c].pad,
+                         .has_bias = 1};
+    kt_matmul_desc d;
+    ck_assert_int_eq(kt_conv2d_gemm_desc(&cd, &d), 0);
+    d.a_elem = KIR_F16;
+    d.b_elem = convs[c].x32 ? KIR_F32 : KIR_F16;
+    d.device_class = KT_DEVICE_GPU;
+    char name[32];
+    snprintf(name, sizeof name, "conv_mma%zu", c);
+    kir_kernel *k = NULL;
+    int64_t g[3];
+    ck_assert_msg(kt_matmul_mma(m, name, &d, &k, g, NULL) == 1, "conv %zu: %s", c, kir_module_error(m));
+    compile_ok(sc, k, name);
+  }
   /* Not for an f32 B (with f32 or f16 A), nor below 32 rows. */
   kt_matmul_desc d32 = {.m = 256, .n = 256, .k = 256, .device_class = KT_DEVICE_GPU};
   kir_kernel *none = NULL;
@@ -1004,6 +1028,12 @@ START_TEST(test_mma_templates) {
   ck_assert_int_eq(kt_matmul_mma(m, "f32", &d32, &none, g, NULL), 0);
   d32.a_elem = KIR_F16;
   ck_assert_int_eq(kt_matmul_mma(m, "f32b", &d32, &none, g, NULL), 0);
+  /* A gathered B (a convolution) may be f32, its weight A may not. */
+  kt_matmul_desc dconv = d32;
+  dconv.b_im2col = (kt_matmul_im2col){1, 256, 16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 16, 16};
+  dconv.a_elem = KIR_F32;
+  dconv.n = 256;
+  ck_assert_int_eq(kt_matmul_mma(m, "conv32", &dconv, &none, g, NULL), 0);
   d32.a_elem = d32.b_elem = KIR_F16;
   d32.m = 8;
   ck_assert_int_eq(kt_matmul_mma(m, "skinny", &d32, &none, g, NULL), 0);

@@ -18,6 +18,7 @@
 #include "cl_harness.h"
 #include "dtype.h"
 #include "kir.h"
+#include "templates/conv2d.h"
 #include "templates/matmul.h"
 
 #include "cl_harness.c"
@@ -121,6 +122,37 @@ static cl_mem buffer(clh *h, const void *host, size_t bytes, uint32_t offset, si
   return m;
 }
 
+/* Builds source src of kernel k, binds mems[i] at element offset `offset` to its buffers in
+ * order, runs it with `groups` work-groups of its local size and waits. */
+static void launch(clh *h, const kir_kernel *k, const char *src, int index, const int64_t groups[3],
+                   const cl_mem *mems, int n_mems, uint32_t offset) {
+  cl_int err;
+  const char *srcs[] = {src};
+  cl_program prog = clCreateProgramWithSource(h->context, 1, srcs, NULL, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  if (clBuildProgram(prog, 1, &h->device, "", NULL, NULL) != CL_SUCCESS) {
+    char log[8192] = "";
+    clGetProgramBuildInfo(prog, h->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+    ck_abort_msg("case %d: build of %s failed:\n%s", index, k->name, log);
+  }
+  cl_kernel kern = clCreateKernel(prog, k->name, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  ck_assert_int_eq(k->n_buffers, n_mems);
+  for (int i = 0; i < n_mems; i++) {
+    ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)(2 * i), sizeof(cl_mem), &mems[i]), CL_SUCCESS);
+    ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)(2 * i + 1), sizeof(cl_uint), &offset), CL_SUCCESS);
+  }
+  size_t local[3], global[3];
+  for (int d = 0; d < 3; d++) {
+    local[d] = (size_t)k->local_size[d];
+    global[d] = (size_t)groups[d] * local[d];
+  }
+  ck_assert_int_eq(clEnqueueNDRangeKernel(h->queue, kern, 3, NULL, global, local, 0, NULL, NULL), CL_SUCCESS);
+  ck_assert_int_eq(clFinish(h->queue), CL_SUCCESS);
+  clReleaseKernel(kern);
+  clReleaseProgram(prog);
+}
+
 static void run_case(clh *h, const mma_case *c, int index) {
   kt_matmul_desc d = {.m = c->m, .n = c->n, .k = c->k, .trans_b = c->trans_b, .has_bias = c->bias,
                       .a_elem = c->a32 ? KIR_F32 : KIR_F16, .b_elem = KIR_F16, .bias_elem = KIR_F32,
@@ -200,17 +232,6 @@ static void run_case(clh *h, const mma_case *c, int index) {
       }
     }
 
-  cl_int err;
-  const char *srcs[] = {src};
-  cl_program prog = clCreateProgramWithSource(h->context, 1, srcs, NULL, &err);
-  ck_assert_int_eq(err, CL_SUCCESS);
-  if (clBuildProgram(prog, 1, &h->device, "", NULL, NULL) != CL_SUCCESS) {
-    char log[8192] = "";
-    clGetProgramBuildInfo(prog, h->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
-    ck_abort_msg("case %d: build failed:\n%s", index, log);
-  }
-  cl_kernel kern = clCreateKernel(prog, "mma", &err);
-  ck_assert_int_eq(err, CL_SUCCESS);
   size_t celem = c->c16 ? 2 : 4;
   cl_mem ma = buffer(h, c->a32 ? (void *)a32 : (void *)a, na * aelem, c->offset, aelem);
   cl_mem mb = buffer(h, b, nb * 2, c->offset, 2);
@@ -218,16 +239,11 @@ static void run_case(clh *h, const mma_case *c, int index) {
   cl_mem mnw = buffer(h, nw, (size_t)K * 4, c->offset, 4), mnb = buffer(h, nbias, (size_t)K * 4, c->offset, 4);
   void *zero = calloc(nc, celem);
   cl_mem mc = buffer(h, zero, nc * celem, c->offset, celem);
-  cl_mem mems[6] = {ma, mb, mbias, mnw, mnb, mc};
-  int arg = 0;
-  for (int i = 0; i < 6; i++) {
-    if ((i == 2 && !c->bias) || ((i == 3 || i == 4) && c->norm != 2)) continue;
-    ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_mem), &mems[i]), CL_SUCCESS);
-    ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_uint), &c->offset), CL_SUCCESS);
-  }
-  size_t local[3] = {(size_t)k->local_size[0], 1, 1};
-  size_t global[3] = {(size_t)groups[0] * local[0], (size_t)groups[1], (size_t)groups[2]};
-  ck_assert_int_eq(clEnqueueNDRangeKernel(h->queue, kern, 3, NULL, global, local, 0, NULL, NULL), CL_SUCCESS);
+  cl_mem mems[6] = {ma, mb, mbias, mnw, mnb, mc}, bound[6];
+  int n_bound = 0;
+  for (int i = 0; i < 6; i++)
+    if (!((i == 2 && !c->bias) || ((i == 3 || i == 4) && c->norm != 2))) bound[n_bound++] = mems[i];
+  launch(h, k, src, index, groups, bound, n_bound, c->offset);
   void *out = malloc(nc * celem);
   ck_assert_int_eq(clEnqueueReadBuffer(h->queue, mc, CL_TRUE, c->offset * celem, nc * celem, out, 0, NULL, NULL),
                    CL_SUCCESS);
@@ -262,8 +278,6 @@ static void run_case(clh *h, const mma_case *c, int index) {
   ck_assert_msg(bad == 0, "case %d (%lldx%lldx%lld): %zu of %zu outputs wrong, first at %zu: %g, want %g", index,
                 (long long)M, (long long)N, (long long)K, bad, nc, first, worst_got, worst_want);
   for (int i = 0; i < 6; i++) clReleaseMemObject(mems[i]);
-  clReleaseKernel(kern);
-  clReleaseProgram(prog);
   free(out);
   free(zero);
   free(a);
@@ -305,11 +319,190 @@ START_TEST(test_mma_emulated) {
 }
 END_TEST
 
+/* conv2d as GEMM (kt_conv2d_gemm_desc, as lowering builds it under a GPU hint): y = w @ col with
+ * col, the im2col matrix of x, gathered as B's tiles are staged. Both kernels of the variant
+ * run: the fragment kernel (emulated mma) and its tiled fallback, against a host convolution
+ * in double of the same values — w and (for the fragment kernel) x as halves; the fallback
+ * computes in f32 with an f32 x as it is. */
+typedef struct conv_case {
+  int64_t n, c_in, h, w, c_out, k, stride, pad, dil;
+  int x32;   /* x stored as f32 (a model's input under --precision=f16); else f16 */
+  int epi;   /* 0: bias; 1: bias + relu; 2: bias + residual add + relu; 3: no bias */
+  int c16;   /* y stored as f16 */
+} conv_case;
+
+/* The fused epilogue the compiler gives conv → add → relu (hooks.h): the residual's buffer is
+ * declared once per kernel (restart: again for the fallback). */
+typedef struct conv_epi {
+  int residual, buf;
+} conv_epi;
+
+static kir_expr *conv_epi_fn(kir_builder *b, kir_expr *v, const kt_out_pos *at, void *user) {
+  conv_epi *e = user;
+  if (e->residual) {
+    if (e->buf < 0) e->buf = kir_buffer_param(b, "res", KIR_F16, KIR_READ);
+    v = kir_bin(b, KIR_ADD, v, kir_load(b, e->buf, at->lin));
+  }
+  return kir_bin(b, KIR_MAX, v, kir_f32(b, 0.0));
+}
+
+static void conv_epi_restart(void *user) { ((conv_epi *)user)->buf = -1; }
+
+/* Runs kernel k (the fragment kernel when emulate) and checks y against the reference. */
+static void run_conv_kernel(clh *h, const conv_case *c, int index, const kir_kernel *k, const int64_t groups[3],
+                            int emulate, const void *x, const uint16_t *w, const float *bias, const uint16_t *res,
+                            const double *want, const double *slack, size_t nx, size_t nw, size_t ny) {
+  const uint32_t off = 64; /* even: the kernel's 32-bit loads of halves need aligned tensors */
+  char *src = emulate ? emulated_source(k) : clh_source(k);
+  ck_assert_msg(src != NULL, "case %d: no source for %s", index, k->name);
+  const size_t celem = c->c16 ? 2 : 4, xelem = c->x32 ? 4 : 2;
+  void *zero = calloc(ny, celem);
+  ck_assert_ptr_nonnull(zero);
+  cl_mem mems[5];
+  int n = 0;
+  mems[n++] = buffer(h, w, nw * 2, off, 2);
+  mems[n++] = buffer(h, x, nx * xelem, off, xelem);
+  if (c->epi != 3) mems[n++] = buffer(h, bias, (size_t)c->c_out * 4, off, 4);
+  cl_mem my = mems[n++] = buffer(h, zero, ny * celem, off, celem);
+  if (c->epi == 2) mems[n++] = buffer(h, res, ny * 2, off, 2);
+  launch(h, k, src, index, groups, mems, n, off);
+  void *out = malloc(ny * celem);
+  ck_assert_ptr_nonnull(out);
+  ck_assert_int_eq(clEnqueueReadBuffer(h->queue, my, CL_TRUE, off * celem, ny * celem, out, 0, NULL, NULL),
+                   CL_SUCCESS);
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < ny; i++) {
+    double got = c->c16 ? mlg_f16_to_f32(((uint16_t *)out)[i]) : ((float *)out)[i];
+    double tol = 1e-5 * (slack[i] + 1.0) + (c->c16 ? 1e-3 * fabs(want[i]) : 0.0);
+    if (!(fabs(got - want[i]) <= tol) && !bad++) first = i;
+  }
+  ck_assert_msg(bad == 0, "case %d, %s: %zu of %zu outputs wrong, first at %zu: %g, want %g", index, k->name, bad,
+                ny, first, c->c16 ? mlg_f16_to_f32(((uint16_t *)out)[first]) : ((float *)out)[first], want[first]);
+  for (int i = 0; i < n; i++) clReleaseMemObject(mems[i]);
+  free(out);
+  free(zero);
+  free(src);
+}
+
+/* The reference y in double from x as the kernel reads it (xh), with each output's Σ|terms|
+ * (the f32 accumulation's error scale) in slack. */
+static void conv_reference(const conv_case *c, int64_t ho, int64_t wo, const double *xh, const uint16_t *w,
+                           const float *bias, const uint16_t *res, double *want, double *slack) {
+  for (int64_t q = 0; q < c->n; q++)
+    for (int64_t co = 0; co < c->c_out; co++)
+      for (int64_t oh = 0; oh < ho; oh++)
+        for (int64_t ow = 0; ow < wo; ow++) {
+          double s = c->epi != 3 ? bias[co] : 0.0, sa = fabs(s);
+          for (int64_t ci = 0; ci < c->c_in; ci++)
+            for (int64_t r = 0; r < c->k; r++)
+              for (int64_t t = 0; t < c->k; t++) {
+                int64_t ih = oh * c->stride - c->pad + r * c->dil, iw = ow * c->stride - c->pad + t * c->dil;
+                if (ih < 0 || ih >= c->h || iw < 0 || iw >= c->w) continue;
+                double p = mlg_f16_to_f32(w[((co * c->c_in + ci) * c->k + r) * c->k + t]) *
+                           xh[((q * c->c_in + ci) * c->h + ih) * c->w + iw];
+                s += p;
+                sa += fabs(p);
+              }
+          size_t at = (size_t)(((q * c->c_out + co) * ho + oh) * wo + ow);
+          if (c->epi == 2) {
+            s += mlg_f16_to_f32(res[at]);
+            sa += fabs(mlg_f16_to_f32(res[at]));
+          }
+          if (c->epi == 1 || c->epi == 2) s = s > 0 ? s : 0;
+          want[at] = s;
+          slack[at] = sa;
+        }
+}
+
+static void run_conv_case(clh *h, const conv_case *c, int index) {
+  kt_conv2d_desc cd = {.n = c->n, .c_in = c->c_in, .h = c->h, .w = c->w, .c_out = c->c_out, .kh = c->k,
+                       .kw = c->k, .stride_h = c->stride, .stride_w = c->stride, .pad_top = c->pad,
+                       .pad_left = c->pad, .pad_bottom = c->pad, .pad_right = c->pad, .dil_h = c->dil,
+                       .dil_w = c->dil, .groups = 1, .has_bias = c->epi != 3};
+  kt_matmul_desc d;
+  ck_assert_int_eq(kt_conv2d_gemm_desc(&cd, &d), 0);
+  ck_assert_msg(d.b_im2col.on, "case %d: not a gathered GEMM", index);
+  conv_epi epi = {c->epi == 2, -1};
+  if (c->epi == 1 || c->epi == 2) d.epilogue = (kt_epilogue){conv_epi_fn, &epi, conv_epi_restart};
+  d.a_elem = KIR_F16;
+  d.b_elem = c->x32 ? KIR_F32 : KIR_F16;
+  d.bias_elem = KIR_F32;
+  d.c_elem = c->c16 ? KIR_F16 : KIR_F32;
+  d.device_class = KT_DEVICE_GPU;
+  d.mma = 1;
+  ck_assert_msg(kt_matmul_mma_applies(&d), "case %d: the tensor-core variant does not apply", index);
+  kir_module *mod = kir_module_new();
+  kir_kernel *k = NULL;
+  int64_t groups[3];
+  ck_assert_msg(kt_matmul(mod, "conv", &d, &k, groups) == 0, "case %d: %s", index, kir_module_error(mod));
+  ck_assert_msg(k->fallback != NULL, "case %d: the variant has no fallback", index);
+
+  int64_t ho = (c->h + 2 * c->pad - c->dil * (c->k - 1) - 1) / c->stride + 1;
+  int64_t wo = (c->w + 2 * c->pad - c->dil * (c->k - 1) - 1) / c->stride + 1;
+  size_t nx = (size_t)(c->n * c->c_in * c->h * c->w), nw = (size_t)(c->c_out * d.k),
+         ny = (size_t)(c->n * c->c_out * ho * wo);
+  unsigned seed = 777u + (unsigned)index;
+  uint16_t *x16 = malloc(nx * 2), *w = malloc(nw * 2), *res = malloc(ny * 2);
+  float *x32 = malloc(nx * 4), *bias = malloc((size_t)c->c_out * 4);
+  double *xh = malloc(nx * sizeof(double)), *want = malloc(ny * sizeof(double)),
+         *slack = malloc(ny * sizeof(double));
+  ck_assert(x16 && w && res && x32 && bias && xh && want && slack);
+  for (size_t i = 0; i < nx; i++) {
+    x32[i] = c->x32 ? rand_unit(&seed) * 0.999f : mlg_f16_to_f32(rand_half(&seed));
+    x16[i] = mlg_f32_to_f16(x32[i]);
+  }
+  for (size_t i = 0; i < nw; i++) w[i] = rand_half(&seed);
+  for (size_t i = 0; i < ny; i++) res[i] = rand_half(&seed);
+  for (int64_t i = 0; i < c->c_out; i++) bias[i] = (float)(i % 7) * 0.25f - 0.75f;
+  const void *x = c->x32 ? (const void *)x32 : (const void *)x16;
+
+  /* The fragment kernel stages x as halves (an f32 x rounded to nearest even, as vstore_half). */
+  for (size_t i = 0; i < nx; i++) xh[i] = mlg_f16_to_f32(x16[i]);
+  conv_reference(c, ho, wo, xh, w, bias, res, want, slack);
+  run_conv_kernel(h, c, index, k, groups, 1, x, w, bias, res, want, slack, nx, nw, ny);
+  /* The tiled fallback reads x as stored and computes in f32. */
+  for (size_t i = 0; i < nx; i++) xh[i] = x32[i];
+  conv_reference(c, ho, wo, xh, w, bias, res, want, slack);
+  run_conv_kernel(h, c, index, k->fallback, groups, 0, x, w, bias, res, want, slack, nx, nw, ny);
+  free(x16);
+  free(w);
+  free(res);
+  free(x32);
+  free(bias);
+  free(xh);
+  free(want);
+  free(slack);
+  kir_module_free(mod);
+}
+
+/* ResNet's convolutions and the gather's other paths: 3×3 stride 1 and 2, the 1×1 stride-2
+ * downsample (no padding: no bounds guard), the 7×7 stride-2 stem on 3 channels (K = 147, not a
+ * multiple of 16) from an f32 x, a dilated 3×3 (K = 36), ragged M and N in both tiles, the
+ * 128×128 tile, with bias, bias + relu and the residual add + relu, f32 and f16 y. */
+static const conv_case conv_cases[] = {
+  /* n  c_in  h   w  c_out k  str pad dil x32 epi c16 */
+  {2, 16, 12, 12, 40, 3, 1, 1, 1, 0, 1, 0},   /* 3×3 s1 p1: M 40, N 288, K 144; bias + relu */
+  {2, 8, 15, 15, 64, 3, 2, 1, 1, 0, 2, 1},    /* 3×3 s2 p1: N 128, K 72; residual + relu, f16 y */
+  {3, 32, 9, 9, 48, 1, 2, 0, 1, 0, 0, 0},     /* 1×1 s2 (downsample): M 48, N 75, K 32; bias */
+  {2, 3, 20, 20, 64, 7, 2, 3, 1, 1, 1, 0},    /* 7×7 s2 p3 stem, f32 x: N 200, K 147 */
+  {2, 4, 10, 10, 36, 3, 1, 2, 2, 0, 3, 1},    /* dilation 2, K 36, no bias, f16 y */
+  {1, 8, 24, 24, 520, 3, 1, 1, 1, 0, 2, 0},   /* the 128×128 tile: M 520, N 576; residual */
+};
+
+START_TEST(test_conv_emulated) {
+  clh h;
+  if (clh_init(&h) != 0) return;
+  run_conv_case(&h, &conv_cases[_i], _i);
+  clh_free(&h);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("matmul_mma");
   TCase *tc = tcase_create("emulated");
   tcase_set_timeout(tc, 900);
   tcase_add_loop_test(tc, test_mma_emulated, 0, (int)(sizeof cases / sizeof cases[0]));
+  tcase_add_loop_test(tc, test_conv_emulated, 0, (int)(sizeof conv_cases / sizeof conv_cases[0]));
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

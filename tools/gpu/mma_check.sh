@@ -9,6 +9,11 @@
 #      the variants, then again with MLG_DISABLE_FEATURES forcing the fallback;
 #   3. tools/bench/run.py's hgemm_2048 / hgemm_4096 (and sgemm_4096 for scale) on both backends
 #      beside torch-cuda (cuBLAS FP16), into OUT_DIR/bench-{opencl,vulkan}/bench.md.
+#   Convolutions (conv2d as GEMM gathering B from x): a profiled ResNet-18 at batch 16 under
+#   --precision=f16 per backend (k_conv2d*_mma are the variants), the f16 model fixtures with
+#   GPU-class kernels (resnet_block, unet, ...) with the variants and with the fallbacks, and
+#   resnet18_b16 at f16 beside PyTorch half (torch-cuda-half: cuDNN, channels_last) into
+#   OUT_DIR/bench-resnet-{opencl,vulkan}/bench.md.
 #
 # BUILD_DIR (default build) must have the tests (-DMLG_BUILD_TESTS=ON); a Release build times
 # fairly. Every step has a timeout and the script goes on after a failure; logs are in OUT_DIR
@@ -59,6 +64,15 @@ for dev in gpu vulkan:0; do
   fi
 done
 
+# 1b. Which kernel the convolutions run: ResNet-18 at f16, profiled.
+for dev in gpu vulkan:0; do
+  tag=${dev%%:*}
+  step "profile-resnet-$tag" 900 "$BUILD/bin/mlgrun" models/resnet18.mlg -D N=16 --precision f16 --device "$dev" \
+    --profile --no-outputs
+  n=$(grep -c 'k_conv2d[a-z_]*_mma' "$OUT/profile-resnet-$tag.log")
+  SUMMARY+=("info    $dev: ResNet-18 f16 profile lists $n tensor-core convolution dispatches (k_conv2d*_mma)")
+done
+
 # 2. Correctness: the f16 GEMM fixtures, variants then fallbacks (one compile each: -O2 only).
 for dev in gpu vulkan:0; do
   tag=${dev%%:*}
@@ -68,6 +82,11 @@ for dev in gpu vulkan:0; do
     step "fixtures-$tag-$f-fallback" 900 env MLG_TEST_DEVICE="$dev" MLG_FIXTURES="$f" MLG_TEST_O0=0 \
       MLG_DISABLE_FEATURES=ptxmma,coopmat "$BUILD/bin/test_fixtures"
   done
+  # The f16 models with GPU-class kernels: their convolutions are tensor-core GEMMs.
+  step "fixtures-$tag-models-f16" 1800 env MLG_TEST_DEVICE="$dev" MLG_TEST_DEVICE_CLASS=2 MLG_TEST_O0=0 \
+    MLG_TEST_F16=models CK_RUN_CASE=models_f16 "$BUILD/bin/test_fixtures"
+  step "fixtures-$tag-models-f16-fallback" 1800 env MLG_TEST_DEVICE="$dev" MLG_TEST_DEVICE_CLASS=2 MLG_TEST_O0=0 \
+    MLG_TEST_F16=models CK_RUN_CASE=models_f16 MLG_DISABLE_FEATURES=ptxmma,coopmat "$BUILD/bin/test_fixtures"
 done
 
 # 3. Speed: HGEMM beside cuBLAS FP16 (torch-cuda), on both backends.
@@ -76,6 +95,8 @@ for backend in opencl vulkan; do
     --only '^(hgemm_(2048|4096)|sgemm_4096)$' --peers '^torch-cuda$' --no-compile --out "$OUT/bench-$backend"
   [ -f "$OUT/bench-$backend/bench.md" ] && grep -E '^\| (hgemm|sgemm)_' "$OUT/bench-$backend/bench.md" \
     | sed "s/^/  $backend: /"
+  step "bench-resnet-$backend" 1800 "$PYTHON" tools/bench/run.py --device gpu --backend "$backend" --build "$BUILD" \
+    --precision f16 --only '^resnet18_b16$' --peers '^torch-cuda-half$' --no-compile --out "$OUT/bench-resnet-$backend"
 done
 
 echo
@@ -85,4 +106,5 @@ for backend in opencl vulkan; do
   [ -f "$OUT/bench-$backend/bench.md" ] || continue
   echo "-- $backend: workload | mlg device ms | ... | torch-cuda ms (speed = torch time / mlg time)"
   grep -E '^\| (hgemm|sgemm)_' "$OUT/bench-$backend/bench.md"
+  [ -f "$OUT/bench-resnet-$backend/bench.md" ] && grep -E '^\| resnet18_' "$OUT/bench-resnet-$backend/bench.md"
 done
