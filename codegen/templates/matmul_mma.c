@@ -195,8 +195,15 @@ static void gather_init(kir_builder *b, stage *s, gather *gt, const kt_matmul_de
   gt->col_guard = d->n % ext != 0;
 }
 
+/* Whether tiles t split a gathered B tile evenly over the work-group, a whole number of steps
+ * with L a multiple of TN (gather_declare); else the tiled kernel runs alone. */
+static int gather_splits(mma_tiles t) {
+  const int L = 32 * t.wm * t.wn, units = t.tn * TK;
+  return L % t.tn == 0 && units % L == 0 && units / L <= MAX_STEPS;
+}
+
 /* The units' coordinates and their column's pixel: n0 is the tile's first column (I32 var).
- * Returns -1 when the tile does not split evenly over the work-group as this path needs. */
+ * Returns -1 when the tile does not split evenly over the work-group (gather_splits). */
 static int gather_declare(kir_builder *b, stage *s, gather *gt, int lid, int n0, int L) {
   const kt_matmul_im2col *g = gt->g;
   const int64_t HW = g->h_out * g->w_out;
@@ -286,7 +293,8 @@ static void fetch_b(kir_builder *b, stage *s, const gather *gt, kir_expr *k0, in
  * operands are the other way round: A is the weight (f16: stored as halves), B the gathered
  * activations, f16 or f32 (a model's f32 input under --precision=f16, rounded as staged). */
 static int fits(const kt_matmul_desc *d) {
-  int operands = d->b_im2col.on ? d->a_elem == KIR_F16 && (d->b_elem == KIR_F16 || d->b_elem == KIR_F32)
+  int operands = d->b_im2col.on ? d->a_elem == KIR_F16 && (d->b_elem == KIR_F16 || d->b_elem == KIR_F32) &&
+                                      gather_splits(pick(d))
                                 : (d->a_elem == KIR_F16 || d->a_elem == KIR_F32) && d->b_elem == KIR_F16;
   return operands && d->m >= 32 && d->n >= 32 && d->k >= 16;
 }
