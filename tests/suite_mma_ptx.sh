@@ -3,9 +3,11 @@
 # an NVIDIA GPU: mlgc's kernels of models/hgemm.mlg (both tile shapes: -D N=64 and -D N=1024)
 # and of GPT-2's block under --precision=f16 (layer-norm prologues, an f32 A), and ResNet-18 at
 # batch 16 under --precision=f16 (convolutions as GEMMs whose B is gathered from x: the stem's
-# f32 x, 3×3 windows with padding, the 1×1 stride-2 downsample) compiled by clang for nvptx64 (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's
-# operand constraints, that the PTX holds the mma.sync instructions (two per fragment step) and
-# that nothing spills to local memory (the fragments stay in registers: no .local depot).
+# f32 x, 3×3 windows with padding, the 1×1 stride-2 downsample) compiled by clang for nvptx64
+# (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's operand constraints, that the
+# PTX holds the mma.sync instructions (two per fragment step), that every convolution kernel
+# (k_conv2d*) has its tensor-core variant (k_conv2d*_mma) and that nothing spills to local
+# memory (the fragments stay in registers: no .local depot).
 # NVIDIA's own OpenCL compiler takes `asm`, clang's OpenCL mode only `__asm__` (-Dasm=__asm__),
 # and clang's header for nvptx lacks the vload_half(N) / vstore_half(N) overloads (declared here).
 # Skipped (exit 0 with a note) where clang cannot target nvptx64.
@@ -54,6 +56,9 @@ for spec in "hgemm.mlg -D N=64" "hgemm.mlg -D N=1024" \
   steps=$(grep -c 'mlg_mma_16(' "$TMP/k.cl")
   if [ "$mma" -lt 2 ] || [ "$steps" -lt 2 ]; then
     echo "FAIL: $name: $mma mma.sync in the PTX for $steps fragment steps in the source"
+    failed=$((failed + 1))
+  elif [ "$(grep -c '^void k_conv2d[a-z0-9_]*_mma' "$TMP/k.cl")" -ne "$(grep '^void k_conv2d' "$TMP/k.cl" | grep -vc '_mma')" ]; then
+    echo "FAIL: $name: a convolution run as GEMM has no tensor-core variant (k_conv2d*_mma)"
     failed=$((failed + 1))
   elif grep -q '__local_depot' "$TMP/k.ptx"; then
     echo "FAIL: $name: the PTX spills to local memory (a fragment array left registers)"
