@@ -7,7 +7,8 @@
 # (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's operand constraints, that the
 # PTX holds the mma.sync instructions (two per fragment step), that every convolution kernel
 # (k_conv2d*) has its tensor-core variant (k_conv2d*_mma) and that nothing spills to local
-# memory (the fragments stay in registers: no .local depot).
+# memory (the fragments stay in registers: no .local depot); and that ResNet-18 at f32 gets no
+# tensor-core variant.
 # NVIDIA's own OpenCL compiler takes `asm`, clang's OpenCL mode only `__asm__` (-Dasm=__asm__),
 # and clang's header for nvptx lacks the vload_half(N) / vstore_half(N) overloads (declared here).
 # Skipped (exit 0 with a note) where clang cannot target nvptx64.
@@ -67,5 +68,14 @@ for spec in "hgemm.mlg -D N=64" "hgemm.mlg -D N=1024" \
     passed=$((passed + 1))
   fi
 done
+# At f32 the convolutions keep the tiled kernel: their weights are floats, and rounding them to
+# halves would change the model's numbers.
+if "$BUILD/bin/mlgc" "$SRC/models/resnet18.mlg" -D N=16 --device-hint=gpu --emit=kernels >"$TMP/f32.cl" 2>"$TMP/err" &&
+   ! grep -q '_mma(' "$TMP/f32.cl"; then
+  passed=$((passed + 1))
+else
+  echo "FAIL: resnet18.mlg at f32 with a GPU hint: mlgc failed or built a tensor-core variant: $(cat "$TMP/err")"
+  failed=$((failed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
