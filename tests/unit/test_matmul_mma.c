@@ -444,7 +444,7 @@ static void run_conv_case(clh *h, const conv_case *c, int index) {
   unsigned seed = 777u + (unsigned)index;
   uint16_t *x16 = malloc(nx * 2), *w = malloc(nw * 2), *res = malloc(ny * 2);
   float *x32 = malloc(nx * 4), *bias = malloc((size_t)c->c_out * 4);
-  double *xh = malloc(nx * sizeof(double)), *want = malloc(ny * sizeof(double)),
+  double *xh = calloc(nx, sizeof(double)), *want = malloc(ny * sizeof(double)),
          *slack = malloc(ny * sizeof(double));
   ck_assert(x16 && w && res && x32 && bias && xh && want && slack);
   for (size_t i = 0; i < nx; i++) {
