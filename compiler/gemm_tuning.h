@@ -5,7 +5,7 @@
  * N ≥ 64) to the work-group
  * tile, K step and register block that a search measured fastest on one device. Lowering applies
  * it to every kt_matmul_desc it builds (matmul, batched matmul, linear, conv2d as GEMM) through
- * mlg_lower_matmul_kernel; the CPU vector kernel (matmul_cpu.c) keeps its own blocks. Shapes of
+ * mlg_lower_gemm; the CPU vector kernel (matmul_cpu.c) keeps its own blocks. Shapes of
  * no class, and classes without an entry, keep kt_matmul_pick_tiles' built-in choice.
  *
  * The file (docs/performance.md), read strictly — any deviation is an error, never a guess:

@@ -59,19 +59,22 @@ int         mlg_lower_finish(mlg_lower_ctx *ctx, int node, const mlg_kernel_buil
 /* Reports "message" at node's span (or a general error for node < 0); returns -1. */
 int         mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Builds the GEMM kernel of `d` (templates/matmul.h) for ctx's device — the one place every
- * kt_matmul_desc of lowering passes (matmul, linear, conv2d as GEMM): fills d's device fields
- * (class, widest vector, local memory) and, from ctx->gemm_tuning (gemm_tuning.h), the tiles of
- * its shape class; a tuned tiling kt_matmul rejects falls back to the built-in one. f16 operands
- * (mlg_lower_gemm_storage; for conv2d an f16 weight and x f16 or f32) add the tensor-core
- * variant, whose fixed tiles its fallback shares (no tuned tiles then). Returns
- * kt_matmul's result (0 or -1). */
+/* Lowers GEMM `d` (templates/matmul.h) as node's kernel — the one place every kt_matmul_desc
+ * of lowering passes (matmul, linear, conv2d as GEMM) — and appends its launch binding
+ * inputs[0..n_inputs) (A, B, then bias and the row norm's weight and bias where d has them)
+ * like mlg_lower_finish. Fills d's device fields (class, widest vector, local memory) and takes
+ * the tiles of its shape class from ctx->gemm_tuning (gemm_tuning.h); a tuned tiling kt_matmul
+ * rejects falls back to the built-in one. f16 operands (mlg_lower_gemm_storage; for conv2d an
+ * f16 weight and x f16 or f32) add the tensor-core variant, whose fixed tiles its fallback
+ * shares (no tuned tiles then). Where kt_matmul_split_slices says, two launches instead: the
+ * partial GEMM over K slices into f32 scratch (a helper, "k_gemm_part") and the reduce that
+ * finishes C. Returns 0, or -1 (reported at node). */
 struct kt_matmul_desc;
-int         mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, struct kt_matmul_desc *d,
-                                    kir_kernel **out_kernel, int64_t out_groups[3]);
+int         mlg_lower_gemm(mlg_lower_ctx *ctx, int node, struct kt_matmul_desc *d, const int *inputs,
+                           int n_inputs);
 /* Fills d's storage types (a_elem, b_elem, bias_elem, c_elem) from the tensors bound to them:
  * a, b, bias (-1: none) and the tensor `node`'s kernel stores. f16 operands on both sides make
- * mlg_lower_matmul_kernel add the tensor-core variant. */
+ * mlg_lower_gemm add the tensor-core variant. */
 void        mlg_lower_gemm_storage(mlg_lower_ctx *ctx, int node, struct kt_matmul_desc *d, int a, int b,
                                    int bias);
 /* Copies tensor `src` (numel elements of dtype) into tensor `dst` with one kernel named

@@ -52,7 +52,7 @@ int kt_conv2d_gemm_desc(const kt_conv2d_desc *in, kt_matmul_desc *out) {
     out->n = d.n * HW;
     out->c_fold = HW;
     out->b_im2col = (kt_matmul_im2col){1, d.c_in, d.h, d.w, d.kh, d.kw, d.stride_h, d.stride_w,
-                                       d.pad_top, d.pad_left, d.dil_h, d.dil_w, ho, wo};
+                                       d.pad_top, d.pad_left, d.dil_h, d.dil_w, ho, wo, 0};
   }
   return 0;
 }

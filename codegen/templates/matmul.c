@@ -102,9 +102,12 @@ static int check(kir_module *m, const kt_matmul_desc *d) {
   const kt_matmul_im2col *g = &d->b_im2col;
   if (g->on) {
     int64_t hw = g->h_out * g->w_out;
+    /* Split K: one batch dim of slices that tile K exactly. */
+    int64_t k_total = g->k_per_batch ? (d->n_batch == 1 ? d->batch[0] : 0) * g->k_per_batch : d->k;
     if (g->c_in < 1 || g->h < 1 || g->w < 1 || g->kh < 1 || g->kw < 1 || g->stride_h < 1 ||
-        g->stride_w < 1 || g->dil_h < 1 || g->dil_w < 1 || hw < 1 || d->n_batch ||
-        d->k != g->c_in * g->kh * g->kw || d->n % hw || d->n / hw * g->c_in * g->h * g->w >= LIMIT32)
+        g->stride_w < 1 || g->dil_h < 1 || g->dil_w < 1 || hw < 1 || g->k_per_batch < 0 ||
+        (g->k_per_batch ? d->n_batch != 1 || d->k != g->k_per_batch || d->b_batch_stride[0] : d->n_batch != 0) ||
+        k_total != g->c_in * g->kh * g->kw || d->n % hw || d->n / hw * g->c_in * g->h * g->w >= LIMIT32)
       return kt_fail(m, "the im2col gather of B does not match K = %lld and N = %lld",
                      (long long)d->k, (long long)d->n);
   }

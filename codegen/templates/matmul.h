@@ -53,6 +53,8 @@ typedef enum kt_device_class { KT_DEVICE_UNKNOWN = 0, KT_DEVICE_CPU = 1, KT_DEVI
 typedef struct kt_matmul_im2col {
   int on;
   int64_t c_in, h, w, kh, kw, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, h_out, w_out;
+  int64_t k_per_batch;  /* > 0: a K slice per batch (split K, one batch dim): batch z gathers
+                           k + z·k_per_batch; the desc's k is the slice's length */
 } kt_matmul_im2col;
 
 typedef struct kt_matmul_desc {
@@ -121,6 +123,24 @@ int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
 #define KT_SKINNY_MAX_M 4
 int kt_matmul_skinny(kir_module *m, const char *name, const kt_matmul_desc *d,
                      kir_kernel **out_kernel, int64_t out_groups[3]);
+
+/* ---- split K (matmul_splitk.c) ----
+ * A GEMM whose output tiles are too few to fill a GPU (ResNet's last convolutions: 512 × 784
+ * outputs over K = 4608) runs as two kernels: the tiled GEMM of kt_matmul_split_partial's
+ * descriptor — slice z of K as batch z, f32 partial sums into scratch [slices][M][N], no bias
+ * or epilogue — then kt_matmul_split_reduce, which sums the slices and finishes C as the
+ * original descriptor says (bias, fused epilogue, folded images, C's type and strides). */
+/* How many slices for d: 1 (no split) unless d is a GPU-class GEMM without batch dims, layer-
+ * norm prologue or tensor-core variant whose tiles leave under half of the work-groups the
+ * split aims for; then the fewest slices (each a whole number of K steps, at least 256 long)
+ * that reach it. */
+int kt_matmul_split_slices(const kt_matmul_desc *d);
+/* out = the partial GEMM of d in `slices` slices (d without batch dims, K divisible). 0 or -1. */
+int kt_matmul_split_partial(const kt_matmul_desc *d, int slices, kt_matmul_desc *out);
+/* The reduce kernel: buffers partial (f32 [slices][M][N]), bias (when d has one), c, then what
+ * the epilogue declares; one work-item per element of C. */
+int kt_matmul_split_reduce(kir_module *m, const char *name, const kt_matmul_desc *d, int slices,
+                           kir_kernel **out_kernel, int64_t out_groups[3]);
 
 /* What every GEMM kernel shares: its buffers in the documented order (A, B, bias, norm_weight,
  * norm_bias, C), the element bases of A, B and C of the work-group's batch (group id 2 is the

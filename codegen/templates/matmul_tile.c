@@ -116,7 +116,8 @@ static void fetch_gather(kir_builder *b, const kt_tile *t, int s, kir_expr *gk, 
   const int pad = kt_im2col_pads(g);
   int kk = kir_var_new(b, "g_k", kir_t(KIR_I32)), ci = kir_var_new(b, "g_ci", kir_t(KIR_I32));
   int r = kir_var_new(b, "g_r", kir_t(KIR_I32)), sc = kir_var_new(b, "g_s", kir_t(KIR_I32));
-  kir_decl(b, kk, gk);
+  /* Split K: this batch's slice starts at k = z·k_per_batch. */
+  kir_decl(b, kk, g->k_per_batch ? kir_add(b, gk, kir_mul(b, kir_group_id(b, 2), kir_i32(b, g->k_per_batch))) : gk);
   kir_decl(b, ci, kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
   kir_decl(b, r, kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
   kir_decl(b, sc, kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));

@@ -47,12 +47,9 @@ static int conv2d_lower_gemm(mlg_lower_ctx *ctx, int node, const kt_matmul_desc 
   d.epilogue = mlg_lower_epilogue(ctx, node);
   /* Stored as halves (--precision=f16), the weight and x make the GEMM a tensor-core one. */
   mlg_lower_gemm_storage(ctx, node, &d, n->inputs[1], n->inputs[0], n->n_inputs == 3 ? n->inputs[2] : -1);
-  mlg_kernel_build kb;
-  mlg_lower_begin(ctx, node, &kb);
-  int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);
   /* The matmul template's buffers: a (w), b (x), bias, then c (y). */
   int inputs[3] = {n->inputs[1], n->inputs[0], n->n_inputs == 3 ? n->inputs[2] : -1};
-  return mlg_lower_finish(ctx, node, &kb, rc, inputs, n->n_inputs);
+  return mlg_lower_gemm(ctx, node, &d, inputs, n->n_inputs);
 }
 
 /* Tuned for CPUs: the implicit GEMM of conv2d_cpu.c (output channels as vectors, every image in

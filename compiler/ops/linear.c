@@ -68,9 +68,6 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
   }
   d.epilogue = mlg_lower_epilogue(ctx, node);
   mlg_lower_gemm_storage(ctx, node, &d, la.tensor, lb.tensor, d.has_bias ? n->inputs[2] : -1);
-  mlg_kernel_build kb;
-  mlg_lower_begin(ctx, node, &kb);
-  int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);
   /* The GEMM's buffers: a (x), b (w), bias, the row norm's weight and bias, then c. */
   int inputs[5], n_in = 0;
   inputs[n_in++] = la.tensor;
@@ -78,7 +75,7 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
   if (d.has_bias) inputs[n_in++] = n->inputs[2];
   if (d.a_norm_weight) inputs[n_in++] = rn.weight;
   if (d.a_norm_bias) inputs[n_in++] = rn.bias;
-  return mlg_lower_finish(ctx, node, &kb, rc, inputs, n_in);
+  return mlg_lower_gemm(ctx, node, &d, inputs, n_in);
 }
 
 /* The dims the GEMM iterates: [rows, N], rows = every leading dim of x. */

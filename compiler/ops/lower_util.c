@@ -75,6 +75,17 @@ static int64_t tensor_bytes(const mlg_lower_ctx *ctx, int t) {
                      : ctx->out->temp_bytes[t - n_nodes];
 }
 
+/* Sums the bytes of the tensors launch l binds, each once. */
+static int64_t bound_bytes(const mlg_lower_ctx *ctx, const mlg_launch *l) {
+  int64_t bytes = 0;
+  for (int i = 0; i < l->n_args; i++) {
+    int seen = 0;
+    for (int j = 0; j < i && !seen; j++) seen = l->args[j] == l->args[i];
+    if (!seen) bytes += tensor_bytes(ctx, l->args[i]);
+  }
+  return bytes;
+}
+
 /* Launch arguments of one kernel: the template's buffers, and a fused group's after them. */
 #define MAX_ARGS 64
 
@@ -108,21 +119,17 @@ int mlg_lower_finish(mlg_lower_ctx *ctx, int node, const mlg_kernel_build *kb, i
   mlg_launch *l = &ctx->out->launches[ctx->out->n_launches - 1];
   mlg_op_cost c = {0, 0};
   int n_ops = kb->main ? mlg_lower_kernel_cost(ctx, node, &c) : 0;
-  if (n_ops != 1) {
-    c.bytes = 0;
-    for (int i = 0; i < l->n_args; i++) {
-      int seen = 0;
-      for (int j = 0; j < i && !seen; j++) seen = l->args[j] == l->args[i];
-      if (!seen) c.bytes += tensor_bytes(ctx, l->args[i]);
-    }
-  }
+  if (n_ops != 1) c.bytes = bound_bytes(ctx, l);
   l->flops = c.flops;
   l->bytes = c.bytes;
   return 0;
 }
 
-int mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, kt_matmul_desc *d,
-                            kir_kernel **out_kernel, int64_t out_groups[3]) {
+/* d's device fields, and its shape class's tuned tiles where the tiled kernel alone runs. A
+ * tensor-core variant fixes the work-group tile that its fallback shares: no tuned tiles there
+ * (the tiled kernel alone takes them where the variant does not apply: CPU class, small GEMMs,
+ * f32 B). Returns whether *tuned differs from *d. */
+static int gemm_prepare(mlg_lower_ctx *ctx, kt_matmul_desc *d, kt_matmul_desc *tuned) {
   d->device_class = ctx->device_class;
   d->subgroups = ctx->subgroups;
   /* The tensor-core kernel too where kt_matmul_mma_applies says (B stored as halves), chosen at
@@ -130,14 +137,49 @@ int mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, kt_matmul_desc
   d->mma = 1;
   d->max_vec = mlg_lower_max_vec(ctx);
   d->local_mem_bytes = ctx->local_mem_bytes;
-  kt_matmul_desc tuned = *d;
-  /* A tensor-core variant fixes the work-group tile that its fallback shares: no tuned tiles
-   * (the tiled kernel alone takes them where the variant does not apply: CPU class, small GEMMs,
-   * f32 B). */
-  if (!kt_matmul_mma_applies(d) && mlg_gemm_tuning_apply(ctx->gemm_tuning, &tuned) &&
-      kt_matmul(ctx->out->module, name, &tuned, out_kernel, out_groups) == 0)
-    return 0;
-  return kt_matmul(ctx->out->module, name, d, out_kernel, out_groups);
+  *tuned = *d;
+  return !kt_matmul_mma_applies(d) && mlg_gemm_tuning_apply(ctx->gemm_tuning, tuned);
+}
+
+/* The split-K form (matmul.h): the partial GEMM as a helper writing f32 scratch, then the
+ * reduce as the node's own kernel (bias, epilogue). The partial launch carries the op's FLOPs
+ * in profiles; the reduce its additions. */
+static int lower_gemm_split(mlg_lower_ctx *ctx, int node, const kt_matmul_desc *d, int slices,
+                            const int *inputs) {
+  kir_module *m = ctx->out->module;
+  kt_matmul_desc part;
+  mlg_kernel_build kb;
+  if (kt_matmul_split_partial(d, slices, &part) != 0)
+    return mlg_lower_fail(ctx, node, "internal error: a K split that does not divide K");
+  int scratch = ctx->temp(ctx, (int64_t)slices * d->m * d->n * 4);
+  if (scratch < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  mlg_lower_begin_helper(ctx, node, "gemm_part", scratch, &kb);
+  int rc = kt_matmul(m, kb.name, &part, &kb.kernel, kb.groups);
+  if (mlg_lower_finish(ctx, node, &kb, rc, inputs, 2)) return -1;
+  int i_part = ctx->out->n_launches - 1;
+  mlg_lower_begin(ctx, node, &kb);
+  rc = kt_matmul_split_reduce(m, kb.name, d, slices, &kb.kernel, kb.groups);
+  int rin[2] = {scratch, d->has_bias ? inputs[2] : -1};
+  if (mlg_lower_finish(ctx, node, &kb, rc, rin, d->has_bias ? 2 : 1)) return -1;
+  mlg_launch *lp = &ctx->out->launches[i_part], *lr = &ctx->out->launches[ctx->out->n_launches - 1];
+  lp->flops = lr->flops;
+  lr->flops = (int64_t)(slices - 1) * d->m * d->n;
+  lr->bytes = bound_bytes(ctx, lr);
+  return 0;
+}
+
+int mlg_lower_gemm(mlg_lower_ctx *ctx, int node, kt_matmul_desc *d, const int *inputs, int n_inputs) {
+  kt_matmul_desc tuned;
+  int has_tuned = gemm_prepare(ctx, d, &tuned);
+  const kt_matmul_desc *use = has_tuned ? &tuned : d;
+  int slices = kt_matmul_split_slices(use);
+  if (slices > 1) return lower_gemm_split(ctx, node, use, slices, inputs);
+  mlg_kernel_build kb;
+  mlg_lower_begin(ctx, node, &kb);
+  /* A tuned tiling kt_matmul rejects falls back to the built-in one. */
+  int rc = has_tuned ? kt_matmul(ctx->out->module, kb.name, &tuned, &kb.kernel, kb.groups) : -1;
+  if (rc != 0) rc = kt_matmul(ctx->out->module, kb.name, d, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, inputs, n_inputs);
 }
 
 /* How tensor t is stored: as the precision stage says (an f32 value stored as halves under

@@ -91,11 +91,8 @@ static int matmul_lower(mlg_lower_ctx *ctx, int node) {
   d.c_stride_n = cs[nb + 1];
   d.epilogue = mlg_lower_epilogue(ctx, node);
   mlg_lower_gemm_storage(ctx, node, &d, la.tensor, lb.tensor, -1);
-  mlg_kernel_build kb;
-  mlg_lower_begin(ctx, node, &kb);
-  int rc = mlg_lower_matmul_kernel(ctx, kb.name, &d, &kb.kernel, kb.groups);
   int inputs[2] = {la.tensor, lb.tensor};
-  return mlg_lower_finish(ctx, node, &kb, rc, inputs, 2);
+  return mlg_lower_gemm(ctx, node, &d, inputs, 2);
 }
 
 /* The dims the matmul template iterates: [batch..., M, N], M or N 1 for a 1-D operand. */

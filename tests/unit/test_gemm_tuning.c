@@ -678,6 +678,133 @@ START_TEST(test_tuned_kernels_numbers) {
 }
 END_TEST
 
+/* Split K (matmul_splitk.c): GEMMs with few output tiles and a long K — matmul, linear with
+ * bias and relu, conv2d with bias, padding and a residual add then relu — run as partial GEMMs
+ * into scratch plus a reduce that applies the epilogue; with multiples of 1/8 every order of
+ * summation is exact, so the results must equal the host's bit for bit. */
+static const char *SPLIT =
+    "model split {\n"
+    "  input x : f32[64, 1024]\n"
+    "  input b : f32[1024, 96]\n"
+    "  input w : f32[80, 1024]\n"
+    "  input bias : f32[80]\n"
+    "  input img : f32[2, 64, 6, 6]\n"
+    "  input cw : f32[40, 64, 3, 3]\n"
+    "  input cb : f32[40]\n"
+    "  input r : f32[2, 40, 6, 6]\n"
+    "  output y1 = matmul(x, b)\n"
+    "  output y2 = relu(linear(x, w, bias))\n"
+    "  output y3 = relu(conv2d(img, cw, cb, padding=1) + r)\n"
+    "}\n";
+
+enum { S_IN = 8, S_OUT = 3 };
+static const char *const S_IN_NAMES[S_IN] = {"x", "b", "w", "bias", "img", "cw", "cb", "r"};
+static const int64_t S_IN_NUMEL[S_IN] = {64 * 1024, 1024 * 96, 80 * 1024, 80, 2 * 64 * 36, 40 * 64 * 9, 40, 2 * 40 * 36};
+static const char *const S_OUT_NAMES[S_OUT] = {"y1", "y2", "y3"};
+static const int64_t S_OUT_NUMEL[S_OUT] = {64 * 96, 64 * 80, 2 * 40 * 36};
+
+START_TEST(test_split_k_numbers) {
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "split.mlg", SPLIT, strlen(SPLIT)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  mlg_compile_options o = {.opt_level = 2, .device_class = KT_DEVICE_GPU};
+  mlg_pipeline p;
+  ck_assert_int_eq(mlg_pipeline_run(&src, &o, MLG_STAGE_BUNDLE, &diag, &p), 0);
+  char *text = strndup(p.code->text, p.code->text_size);
+  ck_assert_ptr_nonnull(text);
+  ck_assert_int_eq(count(text, "void k_gemm_part"), 3);
+  free(text);
+  float *in[S_IN], *want[S_OUT];
+  for (int i = 0; i < S_IN; i++) {
+    in[i] = malloc((size_t)S_IN_NUMEL[i] * sizeof(float));
+    ck_assert_ptr_nonnull(in[i]);
+    for (int64_t e = 0; e < S_IN_NUMEL[i]; e++) in[i][e] = (float)((e * (5 + 2 * i) + i) % 17 - 8) / 8.0f;
+  }
+  for (int i = 0; i < S_OUT; i++) {
+    want[i] = calloc((size_t)S_OUT_NUMEL[i], sizeof(float));
+    ck_assert_ptr_nonnull(want[i]);
+  }
+  const float *x = in[0], *b = in[1], *w = in[2], *bias = in[3], *img = in[4], *cw = in[5], *cb = in[6], *r = in[7];
+  for (int m = 0; m < 64; m++) {
+    for (int n = 0; n < 96; n++)
+      for (int k = 0; k < 1024; k++) want[0][m * 96 + n] += x[m * 1024 + k] * b[k * 96 + n];
+    for (int n = 0; n < 80; n++) {
+      float s = bias[n];
+      for (int k = 0; k < 1024; k++) s += x[m * 1024 + k] * w[n * 1024 + k];
+      want[1][m * 80 + n] = s > 0 ? s : 0;
+    }
+  }
+  for (int im = 0; im < 2; im++)
+    for (int oc = 0; oc < 40; oc++)
+      for (int oy = 0; oy < 6; oy++)
+        for (int ox = 0; ox < 6; ox++) {
+          float s = cb[oc];
+          for (int c = 0; c < 64; c++)
+            for (int ky = 0; ky < 3; ky++)
+              for (int kx = 0; kx < 3; kx++) {
+                int iy = oy + ky - 1, ix = ox + kx - 1;
+                if (iy >= 0 && iy < 6 && ix >= 0 && ix < 6)
+                  s += img[((im * 64 + c) * 6 + iy) * 6 + ix] * cw[((oc * 64 + c) * 3 + ky) * 3 + kx];
+              }
+          int at = ((im * 40 + oc) * 6 + oy) * 6 + ox;
+          s += r[at];
+          want[2][at] = s > 0 ? s : 0;
+        }
+  mlg_runtime_options ro = {.device = "cpu", .cache_dir = ""};
+  mlg_runtime *rt = NULL;
+  mlg_model *model = NULL;
+  mlg_session *se = NULL;
+  ck_assert_msg(mlg_runtime_create(&ro, &rt) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_msg(mlg_model_load_memory(rt, p.bundle, p.bundle_size, NULL, &model) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_int_eq(mlg_session_create(model, &se), MLG_OK);
+  for (int i = 0; i < S_IN; i++)
+    ck_assert_int_eq(mlg_session_set_input(se, S_IN_NAMES[i], in[i], (size_t)S_IN_NUMEL[i] * 4), MLG_OK);
+  ck_assert_msg(mlg_session_run(se) == MLG_OK, "%s", mlg_last_error());
+  for (int i = 0; i < S_OUT; i++) {
+    float *got = malloc((size_t)S_OUT_NUMEL[i] * 4);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(mlg_session_get_output(se, S_OUT_NAMES[i], got, (size_t)S_OUT_NUMEL[i] * 4), MLG_OK);
+    assert_matches(S_OUT_NAMES[i], got, want[i], S_OUT_NUMEL[i]);
+    free(got);
+  }
+  mlg_session_destroy(se);
+  mlg_model_destroy(model);
+  mlg_runtime_destroy(rt);
+  for (int i = 0; i < S_IN; i++) free(in[i]);
+  for (int i = 0; i < S_OUT; i++) free(want[i]);
+  mlg_pipeline_free(&p);
+  mlg_source_free(&src);
+}
+END_TEST
+
+/* The slice count: few tiles and a long K split, each slice a whole number of K steps of at
+ * least 256; batched, normalized, tensor-core, CPU-class and well-filled GEMMs do not. */
+START_TEST(test_split_k_slices) {
+  kt_matmul_desc d = {.m = 512, .n = 784, .k = 4608, .device_class = KT_DEVICE_GPU};
+  int s = kt_matmul_split_slices(&d);
+  ck_assert_int_gt(s, 1);
+  ck_assert_int_eq(4608 % s, 0);
+  ck_assert_int_ge(4608 / s, 256);
+  d.tile_m = d.tile_n = 64;
+  d.reg_m = d.reg_n = 8;
+  d.tile_k = 16;
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 4); /* 104 tiles: 4 slices reach 416 */
+  d.device_class = KT_DEVICE_CPU;
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
+  d.device_class = KT_DEVICE_GPU;
+  d.a_norm = 1;
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
+  d.a_norm = 0;
+  d.k = 384; /* too short to split */
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
+  d = (kt_matmul_desc){.m = 4096, .n = 4096, .k = 4096, .device_class = KT_DEVICE_GPU};
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 1); /* enough tiles */
+  d = (kt_matmul_desc){.m = 64, .n = 64, .k = 4099, .device_class = KT_DEVICE_GPU};
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 1); /* prime-ish K: no slice of whole steps */
+}
+END_TEST
+
 /* Runs a shell command; returns its exit status. */
 static int run(const char *cmd) {
   int rc = system(cmd);
@@ -810,6 +937,7 @@ int main(void) {
   tcase_add_test(table, test_bad_content);
   tcase_add_test(table, test_identity_and_classes);
   tcase_add_test(table, test_apply);
+  tcase_add_test(table, test_split_k_slices);
   tcase_add_test(table, test_lowering_uses_table);
   suite_add_tcase(suite, table);
   TCase *tuner = tcase_create("tuner");
@@ -822,6 +950,7 @@ int main(void) {
   TCase *e2e = tcase_create("end_to_end");
   tcase_set_timeout(e2e, 300);
   tcase_add_test(e2e, test_tuned_kernels_numbers);
+  tcase_add_test(e2e, test_split_k_numbers);
   tcase_add_test(e2e, test_mlgrun_tune_end_to_end);
   suite_add_tcase(suite, e2e);
   SRunner *runner = srunner_create(suite);

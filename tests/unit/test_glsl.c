@@ -1030,7 +1030,7 @@ START_TEST(test_mma_templates) {
   ck_assert_int_eq(kt_matmul_mma(m, "f32b", &d32, &none, g, NULL), 0);
   /* A gathered B (a convolution) may be f32, its weight A may not. */
   kt_matmul_desc dconv = d32;
-  dconv.b_im2col = (kt_matmul_im2col){1, 256, 16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 16, 16};
+  dconv.b_im2col = (kt_matmul_im2col){1, 256, 16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 16, 16, 0};
   dconv.a_elem = KIR_F32;
   dconv.n = 256;
   ck_assert_int_eq(kt_matmul_mma(m, "conv32", &dconv, &none, g, NULL), 0);

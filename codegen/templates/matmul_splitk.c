@@ -1,0 +1,101 @@
+/* matmul_splitk.c — a GEMM with too few output tiles to fill a GPU, split along K: partial
+ * products of K slices into f32 scratch, then one pass that sums them and finishes C. */
+#include "matmul.h"
+
+#include "kt_util.h"
+#include "reduce.h"
+
+#define SPLIT_WANT_GROUPS 512 /* work-groups to aim for: several waves of a large GPU's SMs */
+#define SPLIT_MIN_K 256       /* no slice shorter than this */
+#define SPLIT_MAX 16
+
+int kt_matmul_split_slices(const kt_matmul_desc *d) {
+  if (d->device_class != KT_DEVICE_GPU || d->n_batch || d->a_norm || kt_matmul_mma_applies(d) ||
+      d->k < 2 * SPLIT_MIN_K)
+    return 1;
+  kt_matmul_desc t = *d;
+  kt_matmul_pick_tiles(&t);
+  if (t.m <= KT_SKINNY_MAX_M) return 1; /* the skinny kernel's problem */
+  int64_t groups = kt_ceil_div(t.m, t.tile_m) * kt_ceil_div(t.n, t.tile_n);
+  if (groups * 2 > SPLIT_WANT_GROUPS) return 1;
+  /* The fewest slices that reach the aim, each a whole number of K steps (so that slices never
+   * straddle a step and the tiled kernel's K guards stay exact); fewer where K does not divide. */
+  int want = (int)kt_ceil_div(SPLIT_WANT_GROUPS, groups);
+  for (int s = want < SPLIT_MAX ? want : SPLIT_MAX; s >= 2; s--)
+    if (t.k % s == 0 && (t.k / s) % t.tile_k == 0 && t.k / s >= SPLIT_MIN_K) return s;
+  return 1;
+}
+
+/* Contiguous layouts written out as strides (strided = 0 means them). */
+static void explicit_strides(const kt_matmul_desc *d, kt_matmul_desc *out) {
+  if (d->strided) return;
+  out->strided = 1;
+  out->a_offset = out->b_offset = 0;
+  out->a_stride_m = d->k;
+  out->a_stride_k = 1;
+  out->b_stride_k = d->trans_b ? 1 : d->n;
+  out->b_stride_n = d->trans_b ? d->k : 1;
+  out->c_stride_m = d->n;
+  out->c_stride_n = 1;
+}
+
+int kt_matmul_split_partial(const kt_matmul_desc *d, int slices, kt_matmul_desc *out) {
+  if (slices < 2 || d->n_batch || d->k % slices) return -1;
+  *out = *d;
+  explicit_strides(d, out);
+  const int64_t ks = d->k / slices;
+  out->k = ks;
+  out->n_batch = 1;
+  out->batch[0] = slices;
+  /* Slice z is batch z: A and B advance by ks along K (a gathered B by ks in its k index). */
+  out->a_batch_stride[0] = ks * out->a_stride_k;
+  out->b_batch_stride[0] = d->b_im2col.on ? 0 : ks * out->b_stride_k;
+  if (d->b_im2col.on) out->b_im2col.k_per_batch = ks;
+  /* C: plain f32 [slices][M][N], no bias, no epilogue, nothing folded. */
+  out->c_batch_stride[0] = d->m * d->n;
+  out->c_stride_m = d->n;
+  out->c_stride_n = 1;
+  out->c_fold = 0;
+  out->has_bias = 0;
+  out->epilogue = (kt_epilogue){0};
+  out->c_elem = KIR_F32;
+  out->mma = 0;
+  return 0;
+}
+
+int kt_matmul_split_reduce(kir_module *m, const char *name, const kt_matmul_desc *desc, int slices,
+                           kir_kernel **out_kernel, int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  const int L = 256;
+  const int64_t M = desc->m, N = desc->n, MN = M * N;
+  if (slices < 2 || desc->n_batch || MN * slices >= ((int64_t)1 << 31))
+    return kt_fail(m, "a K split into %d slices of an %lldx%lld result", slices, (long long)M, (long long)N);
+  kt_matmul_desc d = *desc;
+  explicit_strides(desc, &d);
+  /* The frame's buffers: the partial sums stand where A is, without B (bB = -1). */
+  kt_matmul_frame f = {.d = &d, .nb = 1, .bB = -1, .bNormW = -1, .bNormB = -1};
+  kir_builder *b = kir_kernel_begin(m, name, L, 1, 1);
+  if (!b) return -1;
+  f.bA = kir_buffer_param(b, "partial", KIR_F32, KIR_READ);
+  f.bBias = d.has_bias ? kir_buffer_param(b, "bias", d.bias_elem, KIR_READ) : -1;
+  f.bC = kir_buffer_param(b, "c", d.c_elem, KIR_WRITE);
+  f.c_base = kir_var_new(b, "c_base", kir_t(KIR_I32));
+  kir_decl(b, f.c_base, kir_i32(b, 0));
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, i, kir_global_id(b, 0));
+  kir_if(b, kt_lt(b, kir_var(b, i), MN));
+  int acc = kir_var_new(b, "acc", kir_t(KIR_F32));
+  kir_decl(b, acc, kir_load(b, f.bA, kir_var(b, i)));
+  for (int s = 1; s < slices; s++)
+    kir_assign(b, acc, kir_add(b, kir_var(b, acc), kir_load(b, f.bA, kir_add(b, kir_var(b, i), kir_i32(b, s * MN)))));
+  kir_expr *v = kir_var(b, acc);
+  if (kt_matmul_frame_store(b, &f, 1, &v, kir_div(b, kir_var(b, i), kir_i32(b, N)),
+                            kir_mod(b, kir_var(b, i), kir_i32(b, N))) != 0) {
+    kir_kernel_end(b, NULL);
+    return kt_fail(m, "the fused epilogue could not be built");
+  }
+  kir_end(b);
+  out_groups[0] = kt_ceil_div(MN, L);
+  out_groups[1] = out_groups[2] = 1;
+  return kir_kernel_end(b, out_kernel);
+}
