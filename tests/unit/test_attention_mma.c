@@ -4,7 +4,8 @@
  * this checks the staging of q, k and v (raw words and half by half), both fragment products,
  * the online softmax with its pair exchange, masks, the causal cut, ragged tiles and the store
  * against a host attention in double over the same halves, on PoCL; and the scalar fallback
- * kt_attention attaches, on the same cases (halves in, f16 or f32 out). The real instruction is
+ * kt_attention attaches, on the same cases (halves in, f16 or f32 out), and both with a fused
+ * epilogue. The real instruction is
  * checked on the GPU (tools/gpu/mma_check.sh for the helpers; tools/bench for this kernel). */
 #include <check.h>
 #include <math.h>
@@ -32,7 +33,23 @@ typedef struct attn_case {
   double scale;     /* 0: 1/sqrt(d) */
   int out16;        /* the output stored as halves (an f16 attention) */
   int fallback;     /* run the scalar fallback kt_attention attached (reads halves too) */
+  int epi;          /* a fused epilogue that sees every output's position (epilogue below) */
 } attn_case;
+
+/* The fused epilogue of the `epi` cases: 2·o + 1e-4·lin − 1e-3·row + 1e-2·col + 0.1·batch, so
+ * a wrong position of any kind moves the value. */
+static kir_expr *epilogue(kir_builder *b, kir_expr *v, const kt_out_pos *at, void *user) {
+  (void)user;
+  kir_expr *x = kir_bin(b, KIR_MUL, v, kir_f32(b, 2.0));
+  x = kir_bin(b, KIR_ADD, x, kir_bin(b, KIR_MUL, at->lin, kir_f32(b, 1e-4)));
+  x = kir_bin(b, KIR_SUB, x, kir_bin(b, KIR_MUL, at->row, kir_f32(b, 1e-3)));
+  x = kir_bin(b, KIR_ADD, x, kir_bin(b, KIR_MUL, at->col, kir_f32(b, 1e-2)));
+  return kir_bin(b, KIR_ADD, x, kir_bin(b, KIR_MUL, at->batch, kir_f32(b, 0.1)));
+}
+
+static double epilogue_ref(double o, int64_t lin, int64_t row, int64_t col, int64_t batch) {
+  return 2.0 * o + 1e-4 * (double)lin - 1e-3 * (double)row + 1e-2 * (double)col + 0.1 * (double)batch;
+}
 
 static float rand_unit(unsigned *state) {
   *state = *state * 1103515245u + 12345u;
@@ -71,6 +88,7 @@ static void run_case(clh *h, const attn_case *c, int index) {
   if (c->mask == KT_ATTN_MASK_ADD) d.mask = (kt_attn_view){.stride_r = TK, .stride_c = 1};
   if (c->mask == KT_ATTN_MASK_BOOL) d.mask = (kt_attn_view){.batch_stride = {TQ * TK}, .stride_r = TK, .stride_c = 1};
   d.out = (kt_attn_view){.batch_stride = {TQ * DV}, .stride_r = DV, .stride_c = 1};
+  if (c->epi) d.epilogue.fn = epilogue;
   ck_assert_msg(kt_attention_mma_applies(&d), "case %d: the tensor-core kernel does not apply", index);
 
   kir_module *mod = kir_module_new();
@@ -132,7 +150,7 @@ static void run_case(clh *h, const attn_case *c, int index) {
   /* The attention in double over the same halves. The kernel rounds each p = exp(s − m) <= 1
    * to a half before p·v (relative 2^-11) and sums the unrounded p: the output may differ by
    * about 2^-11 · max |v| (|v| <= 1), within 2e-3; an f16 output adds one rounding (2^-11). */
-  const double tol = c->out16 ? 3e-3 : 2e-3;
+  const double tol = (c->out16 ? 3e-3 : 2e-3) * (c->epi ? 2.0 : 1.0);
   double *p = malloc((size_t)TK * sizeof(double));
   ck_assert_ptr_nonnull(p);
   size_t bad = 0, first = 0;
@@ -160,6 +178,7 @@ static void run_case(clh *h, const attn_case *c, int index) {
         for (int64_t j = 0; j < TK; j++) want += p[j] * mlg_f16_to_f32(v[at_of(&d.v, bi, j, e)]);
         want = l > 0 ? want / l : 0.0;
         size_t at = (size_t)((bi * TQ + i) * DV + e);
+        if (c->epi) want = epilogue_ref(want, (int64_t)at, i, e, bi);
         if (!(fabs(out[at] - want) <= tol)) {
           if (!bad) {
             first = at;
@@ -190,16 +209,18 @@ static void run_case(clh *h, const attn_case *c, int index) {
 }
 
 static const attn_case cases[] = {
-  {128, 128, 64, 64, 2, 0, 0, 0, 0, 0, 0, 0},                  /* two whole tiles, no mask */
-  {100, 100, 64, 64, 3, 1, 0, 0, 0, 0, 0, 0},                  /* causal, ragged Tq and Tk */
-  {70, 150, 32, 64, 2, 0, KT_ATTN_MASK_ADD, 0, 0, 0.3, 0, 0},  /* Tq != Tk, f32 mask with −inf, d != dv */
-  {130, 90, 64, 32, 2, 1, KT_ATTN_MASK_BOOL, 0, 0, 0, 0, 0},   /* bool mask (a row keeps nothing) and causal */
-  {96, 96, 64, 64, 3, 1, 0, 1, 0, 0, 0, 0},                    /* heads split from a projection, causal */
-  {80, 72, 16, 48, 2, 0, 0, 1, 1, 0, 0, 0},                    /* odd offset: half-by-half copies */
-  {64, 100, 128, 64, 1, 0, KT_ATTN_MASK_ADD, 0, 0, 0, 0, 0},   /* d 128: key tiles of 32 */
-  {100, 100, 64, 64, 2, 1, 0, 1, 0, 0, 1, 0},            /* f16 output (an f16 attention) */
-  {130, 90, 64, 32, 2, 1, KT_ATTN_MASK_BOOL, 0, 0, 0, 1, 1}, /* the fallback, f16 output */
-  {70, 150, 32, 64, 2, 0, KT_ATTN_MASK_ADD, 1, 1, 0.3, 0, 1}, /* the fallback, half by half */
+  {128, 128, 64, 64, 2, 0, 0, 0, 0, 0, 0, 0, 0},                  /* two whole tiles, no mask */
+  {100, 100, 64, 64, 3, 1, 0, 0, 0, 0, 0, 0, 0},                  /* causal, ragged Tq and Tk */
+  {70, 150, 32, 64, 2, 0, KT_ATTN_MASK_ADD, 0, 0, 0.3, 0, 0, 0},  /* Tq != Tk, f32 mask with −inf, d != dv */
+  {130, 90, 64, 32, 2, 1, KT_ATTN_MASK_BOOL, 0, 0, 0, 0, 0, 0},   /* bool mask (a row keeps nothing) and causal */
+  {96, 96, 64, 64, 3, 1, 0, 1, 0, 0, 0, 0, 0},                    /* heads split from a projection, causal */
+  {80, 72, 16, 48, 2, 0, 0, 1, 1, 0, 0, 0, 0},                    /* odd offset: half-by-half copies */
+  {64, 100, 128, 64, 1, 0, KT_ATTN_MASK_ADD, 0, 0, 0, 0, 0, 0},   /* d 128: key tiles of 32 */
+  {100, 100, 64, 64, 2, 1, 0, 1, 0, 0, 1, 0, 0},            /* f16 output (an f16 attention) */
+  {130, 90, 64, 32, 2, 1, KT_ATTN_MASK_BOOL, 0, 0, 0, 1, 1, 0}, /* the fallback, f16 output */
+  {70, 150, 32, 64, 2, 0, KT_ATTN_MASK_ADD, 1, 1, 0.3, 0, 1, 0}, /* the fallback, half by half */
+  {100, 70, 32, 32, 3, 1, 0, 1, 0, 0, 0, 0, 1},                /* a fused epilogue */
+  {100, 70, 32, 32, 3, 1, 0, 1, 0, 0, 1, 1, 1},                /* the fallback's, f16 output */
 };
 
 START_TEST(test_attention_mma_emulated) {
