@@ -10,7 +10,9 @@
  *
  *   1. the K tile ([key][d], which read column-major is the k × n operand of q·kᵀ) and the V
  *      tile ([key][dv], row-major k × n of p·v) are staged as halves; rows past the work-group's
- *      last key are zeros (a zero value row times p = 0 adds nothing; garbage could be NaN);
+ *      last key are zeros (a zero value row times p = 0 adds nothing; garbage could be NaN).
+ *      Where a view copies as raw words the tiles pass through registers: the next tiles'
+ *      global loads are issued right after the current ones are stored (prefetch);
  *   2. each warp multiplies its query fragments by the K tile: a 16 × BK score block, stored
  *      fragment by fragment into the warp's f32 slice of local memory;
  *   3. the warp's 32 work-items take the scores over, two per query row (work-item 2r + h has
@@ -37,6 +39,7 @@
 #include "attention.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #include "kt_util.h"
 #include "matmul.h"
@@ -124,6 +127,70 @@ static void stage(kir_builder *b, const mma_ctx *a, int local, int ls, int buf, 
   else kir_local_store_bits(b, local, at_local, kir_cast(b, kir_tv(KIR_U32, vw / 2), kir_i32(b, 0)));
   kir_end(b);
   kir_end(b);
+}
+
+/* A key or value tile copied through registers, so that the next tile's global loads are
+ * issued before the current tile is multiplied (as the GEMM does): unit i of the work-item is
+ * 8 halves (four raw words) at tile row ur[i], column uc[i], held in val[i]. Only where the
+ * view copies raw words (unit_width 8) and a work-item has at most MAX_UNITS units. */
+#define MAX_UNITS 4
+typedef struct prefetch {
+  int on;
+  int local, ls, buf, base, lim, rows, n_units, steps;
+  const kt_attn_view *w;
+  int ur[MAX_UNITS], uc[MAX_UNITS], val[MAX_UNITS];
+} prefetch;
+
+static void prefetch_init(kir_builder *b, const mma_ctx *a, prefetch *p, int local, int ls, int buf, int base,
+                          const kt_attn_view *w, int64_t cols, const char *tag) {
+  const int64_t per_row = cols / 8;
+  *p = (prefetch){.local = local, .ls = ls, .buf = buf, .base = base, .lim = a->kend, .w = w,
+                  .rows = a->bk, .n_units = (int)(a->bk * per_row)};
+  p->steps = (p->n_units + NL - 1) / NL;
+  p->on = unit_width(a->d, w) == 8 && p->steps <= MAX_UNITS;
+  if (!p->on) return;
+  char nm[32];
+  for (int i = 0; i < p->steps; i++) {
+    kir_expr *u = kir_add(b, kir_var(b, a->lid), kir_i32(b, (int64_t)NL * i));
+    snprintf(nm, sizeof nm, "%s_r%d", tag, i);
+    p->ur[i] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, p->ur[i], kir_div(b, u, kir_i32(b, per_row)));
+    snprintf(nm, sizeof nm, "%s_c%d", tag, i);
+    p->uc[i] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, p->uc[i], kir_mul(b, kir_mod(b, kir_add(b, kir_var(b, a->lid), kir_i32(b, (int64_t)NL * i)),
+                                             kir_i32(b, per_row)), kir_i32(b, 8)));
+    snprintf(nm, sizeof nm, "%s_v%d", tag, i);
+    p->val[i] = kir_var_new(b, nm, kir_tv(KIR_U32, 4));
+    kir_decl(b, p->val[i], kir_cast(b, kir_tv(KIR_U32, 4), kir_i32(b, 0)));
+  }
+}
+
+/* Global → registers: the tile whose first row is t0; rows at or past the last key are zeros. */
+static void prefetch_fetch(kir_builder *b, const prefetch *p, kir_expr *t0) {
+  for (int i = 0; i < p->steps; i++) {
+    kir_assign(b, p->val[i], kir_cast(b, kir_tv(KIR_U32, 4), kir_i32(b, 0)));
+    kir_expr *gr = kir_add(b, t0, kir_var(b, p->ur[i]));
+    kir_expr *guard = kir_bin(b, KIR_LT, gr, kir_var(b, p->lim));
+    /* (a unit past the tile, in a last step that the units do not fill, fetches nothing) */
+    if ((int64_t)NL * (i + 1) > p->n_units) guard = kt_and_opt(b, kt_lt(b, kir_var(b, p->ur[i]), p->rows), guard);
+    kir_if(b, guard);
+    kir_expr *at = kir_add(b, kir_var(b, p->base), kir_add(b, kt_scaled(b, kir_add(b, t0, kir_var(b, p->ur[i])), p->w->stride_r),
+                                                            kir_var(b, p->uc[i])));
+    kir_assign(b, p->val[i], kir_load_bits(b, p->buf, at, 4));
+    kir_end(b);
+  }
+}
+
+/* Registers → the local tile. */
+static void prefetch_stash(kir_builder *b, const prefetch *p) {
+  for (int i = 0; i < p->steps; i++) {
+    int partial = (int64_t)NL * (i + 1) > p->n_units;
+    if (partial) kir_if(b, kt_lt(b, kir_var(b, p->ur[i]), p->rows));
+    kir_local_store_bits(b, p->local, kir_add(b, kir_mul(b, kir_var(b, p->ur[i]), kir_i32(b, p->ls)),
+                                              kir_var(b, p->uc[i])),
+                         kir_var(b, p->val[i]));
+    if (partial) kir_end(b);
+  }
 }
 
 /* Index of element (r, c) of the work-item's warp's slice. */
@@ -329,12 +396,28 @@ int kt_attention_mma(kir_module *m, const char *name, const kt_attention_desc *d
   int prow0 = kir_var_new(b, "prow0", kir_t(KIR_I32));
   kir_decl(b, slice0, kir_mul(b, kir_var(b, a.warp), kir_i32(b, 16 * a.sw)));
   kir_decl(b, prow0, kir_mul(b, kir_var(b, a.warp), kir_i32(b, 16 * a.ps)));
+  /* The key and value tiles through registers where they copy as raw words (prefetch), else
+   * straight into local memory at the top of each step. */
+  prefetch pk, pv;
+  prefetch_init(b, &a, &pk, a.qk, a.ls, a.k, a.kb, &d->k, d->d, "uk");
+  prefetch_init(b, &a, &pv, a.vt, a.vs, a.v, a.vb, &d->v, d->dv, "uv");
+  if (pk.on) prefetch_fetch(b, &pk, kir_i32(b, 0));
+  if (pv.on) prefetch_fetch(b, &pv, kir_i32(b, 0));
   kir_for(b, t0, kir_i32(b, 0), kir_var(b, a.kend), kir_i32(b, a.bk));
   {
-    /* 1. the key and value tiles */
-    stage(b, &a, a.qk, a.ls, a.k, a.kb, &d->k, d->d, a.bk, kir_var(b, t0), a.kend);
-    stage(b, &a, a.vt, a.vs, a.v, a.vb, &d->v, d->dv, a.bk, kir_var(b, t0), a.kend);
+    /* 1. the key and value tiles; then the next ones' global loads, in flight during this step */
+    if (pk.on) prefetch_stash(b, &pk);
+    else stage(b, &a, a.qk, a.ls, a.k, a.kb, &d->k, d->d, a.bk, kir_var(b, t0), a.kend);
+    if (pv.on) prefetch_stash(b, &pv);
+    else stage(b, &a, a.vt, a.vs, a.v, a.vb, &d->v, d->dv, a.bk, kir_var(b, t0), a.kend);
     kir_barrier(b);
+    if (pk.on || pv.on) {
+      kir_expr *next = kir_add(b, kir_var(b, t0), kir_i32(b, a.bk));
+      kir_if(b, kir_bin(b, KIR_LT, next, kir_var(b, a.kend)));
+      if (pk.on) prefetch_fetch(b, &pk, kir_add(b, kir_var(b, t0), kir_i32(b, a.bk)));
+      if (pv.on) prefetch_fetch(b, &pv, kir_add(b, kir_var(b, t0), kir_i32(b, a.bk)));
+      kir_end(b);
+    }
     /* 2. scores: fragment j is keys 16j .. 16j + 15; element (d, key) of kᵀ at key·ls + d */
     for (int j = 0; j < nk; j++)
       frag_product(b, &a, acc, fb, nd, qa, a.qk, (int64_t)16 * j * a.ls, 16, a.ls, 1, slice0, j);

@@ -34,6 +34,7 @@ typedef struct attn_case {
   int out16;        /* the output stored as halves (an f16 attention) */
   int fallback;     /* run the scalar fallback kt_attention attached (reads halves too) */
   int epi;          /* a fused epilogue that sees every output's position (epilogue below) */
+  int local_kib;    /* local memory budget (0: 48 KiB); a small one forces short key tiles */
 } attn_case;
 
 /* The fused epilogue of the `epi` cases: 2·o + 1e-4·lin − 1e-3·row + 1e-2·col + 0.1·batch, so
@@ -81,7 +82,8 @@ static void run_case(clh *h, const attn_case *c, int index) {
                          .mask_kind = c->mask, .causal = c->causal,
                          .scale = c->scale ? c->scale : 1.0 / sqrt((double)D),
                          .device_class = KT_DEVICE_GPU, .q_elem = KIR_F16, .k_elem = KIR_F16,
-                         .v_elem = KIR_F16, .out_elem = c->out16 ? KIR_F16 : KIR_F32, .mma = 1};
+                         .v_elem = KIR_F16, .out_elem = c->out16 ? KIR_F16 : KIR_F32, .mma = 1,
+                         .local_mem_bytes = (int64_t)c->local_kib * 1024};
   d.q = view_of(c, TQ, D);
   d.k = view_of(c, TK, D);
   d.v = view_of(c, TK, DV);
@@ -209,18 +211,20 @@ static void run_case(clh *h, const attn_case *c, int index) {
 }
 
 static const attn_case cases[] = {
-  {128, 128, 64, 64, 2, 0, 0, 0, 0, 0, 0, 0, 0},                  /* two whole tiles, no mask */
-  {100, 100, 64, 64, 3, 1, 0, 0, 0, 0, 0, 0, 0},                  /* causal, ragged Tq and Tk */
-  {70, 150, 32, 64, 2, 0, KT_ATTN_MASK_ADD, 0, 0, 0.3, 0, 0, 0},  /* Tq != Tk, f32 mask with −inf, d != dv */
-  {130, 90, 64, 32, 2, 1, KT_ATTN_MASK_BOOL, 0, 0, 0, 0, 0, 0},   /* bool mask (a row keeps nothing) and causal */
-  {96, 96, 64, 64, 3, 1, 0, 1, 0, 0, 0, 0, 0},                    /* heads split from a projection, causal */
-  {80, 72, 16, 48, 2, 0, 0, 1, 1, 0, 0, 0, 0},                    /* odd offset: half-by-half copies */
-  {64, 100, 128, 64, 1, 0, KT_ATTN_MASK_ADD, 0, 0, 0, 0, 0, 0},   /* d 128: key tiles of 32 */
-  {100, 100, 64, 64, 2, 1, 0, 1, 0, 0, 1, 0, 0},            /* f16 output (an f16 attention) */
-  {130, 90, 64, 32, 2, 1, KT_ATTN_MASK_BOOL, 0, 0, 0, 1, 1, 0}, /* the fallback, f16 output */
-  {70, 150, 32, 64, 2, 0, KT_ATTN_MASK_ADD, 1, 1, 0.3, 0, 1, 0}, /* the fallback, half by half */
-  {100, 70, 32, 32, 3, 1, 0, 1, 0, 0, 0, 0, 1},                /* a fused epilogue */
-  {100, 70, 32, 32, 3, 1, 0, 1, 0, 0, 1, 1, 1},                /* the fallback's, f16 output */
+  {128, 128, 64, 64, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0},                  /* two whole tiles, no mask */
+  {100, 100, 64, 64, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0},                  /* causal, ragged Tq and Tk */
+  {70, 150, 32, 64, 2, 0, KT_ATTN_MASK_ADD, 0, 0, 0.3, 0, 0, 0, 0},  /* Tq != Tk, f32 mask with −inf, d != dv */
+  {130, 90, 64, 32, 2, 1, KT_ATTN_MASK_BOOL, 0, 0, 0, 0, 0, 0, 0},   /* bool mask (a row keeps nothing) and causal */
+  {96, 96, 64, 64, 3, 1, 0, 1, 0, 0, 0, 0, 0, 0},                    /* heads split from a projection, causal */
+  {80, 72, 16, 48, 2, 0, 0, 1, 1, 0, 0, 0, 0, 0},                    /* odd offset: half-by-half copies */
+  {64, 100, 128, 64, 1, 0, KT_ATTN_MASK_ADD, 0, 0, 0, 0, 0, 0, 0},   /* d 128: key tiles of 32 */
+  {100, 100, 64, 64, 2, 1, 0, 1, 0, 0, 1, 0, 0, 0},            /* f16 output (an f16 attention) */
+  {130, 90, 64, 32, 2, 1, KT_ATTN_MASK_BOOL, 0, 0, 0, 1, 1, 0, 0}, /* the fallback, f16 output */
+  {70, 150, 32, 64, 2, 0, KT_ATTN_MASK_ADD, 1, 1, 0.3, 0, 1, 0, 0}, /* the fallback, half by half */
+  {100, 70, 32, 32, 3, 1, 0, 1, 0, 0, 0, 0, 1, 0},                /* a fused epilogue */
+  {100, 70, 32, 32, 3, 1, 0, 1, 0, 0, 1, 1, 1, 0},                /* the fallback's, f16 output */
+  {80, 72, 16, 48, 2, 1, 0, 0, 0, 0, 0, 0, 0, 24},             /* 24 KiB: key tiles of 16, copies
+                                                                   that leave work-items idle */
 };
 
 START_TEST(test_attention_mma_emulated) {
