@@ -72,6 +72,10 @@ int         mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...)
 struct kt_matmul_desc;
 int         mlg_lower_gemm(mlg_lower_ctx *ctx, int node, struct kt_matmul_desc *d, const int *inputs,
                            int n_inputs);
+/* How tensor t is stored in a kernel buffer: as the precision stage says (an f32 value stored as
+ * halves under --precision=f16 is KIR_F16); a temporary of lowering is f32 scratch. Templates
+ * with a tensor-core variant for half operands (GEMM, attention) read it. */
+kir_scalar  mlg_lower_tensor_scalar(const mlg_lower_ctx *ctx, int t);
 /* Fills d's storage types (a_elem, b_elem, bias_elem, c_elem) from the tensors bound to them:
  * a, b, bias (-1: none) and the tensor `node`'s kernel stores. f16 operands on both sides make
  * mlg_lower_gemm add the tensor-core variant. */

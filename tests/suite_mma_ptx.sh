@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# tests/suite_mma_ptx.sh BUILD_DIR SOURCE_DIR — the tensor-core GEMM's OpenCL C, checked without
-# an NVIDIA GPU: mlgc's kernels of models/hgemm.mlg (both tile shapes: -D N=64 and -D N=1024)
-# and of GPT-2's block under --precision=f16 (layer-norm prologues, an f32 A), and ResNet-18 at
-# batch 16 under --precision=f16 (convolutions as GEMMs whose B is gathered from x: the stem's
-# f32 x, 3×3 windows with padding, the 1×1 stride-2 downsample) compiled by clang for nvptx64
-# (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's operand constraints, that the
-# PTX holds the mma.sync instructions (two per fragment step), that every convolution kernel
-# (k_conv2d*) has its tensor-core variant (k_conv2d*_mma) and that nothing spills to local
+# tests/suite_mma_ptx.sh BUILD_DIR SOURCE_DIR — the tensor-core kernels' OpenCL C, checked without
+# an NVIDIA GPU: mlgc's kernels of models/hgemm.mlg (both tile shapes: -D N=64 and -D N=1024),
+# of GPT-2's block under --precision=f16 (layer-norm prologues, an f32 A; attention on halves),
+# of ResNet-18 at batch 16 under --precision=f16 (convolutions as GEMMs whose B is gathered from
+# x: the stem's f32 x, 3×3 windows with padding, the 1×1 stride-2 downsample) and of the f16
+# attention benchmarks (causal at T=4096; unmasked, ragged, head dim 32) compiled by clang for
+# nvptx64 (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's operand constraints,
+# that the PTX holds the mma.sync instructions (two per fragment step), that every convolution
+# kernel (k_conv2d*) has its tensor-core variant (k_conv2d*_mma) and that nothing spills to local
 # memory (the fragments stay in registers: no .local depot); and that ResNet-18 at f32 gets no
 # tensor-core variant.
 # NVIDIA's own OpenCL compiler takes `asm`, clang's OpenCL mode only `__asm__` (-Dasm=__asm__),
@@ -36,7 +37,9 @@ passed=0
 failed=0
 for spec in "hgemm.mlg -D N=64" "hgemm.mlg -D N=1024" \
             "transformer_block.mlg -D T=1024 -D C=768 -D H=12 --precision=f16 --device-hint=gpu" \
-            "resnet18.mlg -D N=16 --precision=f16 --device-hint=gpu"; do
+            "resnet18.mlg -D N=16 --precision=f16 --device-hint=gpu" \
+            "../tools/bench/mlg/attention_f16.mlg -D T=4096 --device-hint=gpu" \
+            "../tools/bench/mlg/attention_full_f16.mlg -D T=1000 -D D=32 --device-hint=gpu"; do
   name="$spec"
   read -r -a args <<<"$spec"
   if ! timeout 120 "$BUILD/bin/mlgc" "$SRC/models/${args[0]}" "${args[@]:1}" --emit=kernels >"$TMP/k.cl" 2>"$TMP/err"; then

@@ -2,6 +2,7 @@
 #include "attention.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #include "kt_util.h"
 #include "matmul.h"
@@ -313,12 +314,38 @@ static void emit_accumulate(kir_builder *b, const attn_ctx *a, int mt) {
   kir_end(b);
 }
 
+/* The tensor-core kernel with the scalar kernel (block_q 64, its work-groups) as its fallback:
+ * 1 when built, 0 when the fragment kernel does not apply, -1 on failure. */
+static int mma_variant(kir_module *m, const char *name, const kt_attention_desc *d,
+                       kir_kernel **out_kernel, int64_t out_groups[3]) {
+  kir_kernel *fast = NULL, *slow = NULL;
+  char mma_name[96];
+  snprintf(mma_name, sizeof mma_name, "%s_mma", name); /* shows in profiles which one ran */
+  int rc = kt_attention_mma(m, mma_name, d, &fast, out_groups);
+  if (rc <= 0) return rc;
+  kt_attention_desc fb = *d;
+  fb.mma = 0;
+  fb.block_q = 64;
+  if (fb.epilogue.restart) fb.epilogue.restart(fb.epilogue.user);
+  int64_t g[3];
+  if (kt_attention(m, name, &fb, &slow, g) != 0) return -1;
+  if (g[0] != out_groups[0] || g[1] != out_groups[1] || g[2] != out_groups[2] ||
+      kir_kernel_set_fallback(fast, slow) != 0)
+    return kt_fail(m, "internal error: the fallback of the tensor-core attention %s does not match it", name);
+  *out_kernel = fast;
+  return 1;
+}
+
 int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
                  kir_kernel **out_kernel, int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
   if (check_desc(m, d)) return -1;
+  if (kt_attention_mma_applies(d)) {
+    int rc = mma_variant(m, name, d, out_kernel, out_groups);
+    if (rc != 0) return rc > 0 ? 0 : -1;
+  }
   attn_ctx a = {.d = d, .mask = -1};
   if (pick_tiles(m, d, &a)) return -1;
   /* Local arrays hold vectors of up to 4; wider ones (CPU, read from global memory) only where
@@ -332,12 +359,12 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
 
   kir_builder *b = kir_kernel_begin(m, name, a.bq, 1, 1);
   if (!b) return -1;
-  a.q = kir_buffer_param(b, "q", KIR_F32, KIR_READ);
-  a.k = kir_buffer_param(b, "k", KIR_F32, KIR_READ);
-  a.v = kir_buffer_param(b, "v", KIR_F32, KIR_READ);
+  a.q = kir_buffer_param(b, "q", d->q_elem, KIR_READ);
+  a.k = kir_buffer_param(b, "k", d->k_elem, KIR_READ);
+  a.v = kir_buffer_param(b, "v", d->v_elem, KIR_READ);
   if (d->mask_kind)
     a.mask = kir_buffer_param(b, "mask", d->mask_kind == KT_ATTN_MASK_BOOL ? KIR_BOOL : KIR_F32, KIR_READ);
-  a.out = kir_buffer_param(b, "out", KIR_F32, KIR_WRITE);
+  a.out = kir_buffer_param(b, "out", d->out_elem, KIR_WRITE);
   if (a.stage) {
     a.ktile = kir_local_array_t(b, "ktile", kir_tv(KIR_F32, a.wq), a.bk * a.nq);
     a.vtile = kir_local_array_t(b, "vtile", kir_tv(KIR_F32, a.wv), a.bk * a.nv);

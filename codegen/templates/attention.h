@@ -29,7 +29,13 @@
  * per-batch-dim strides over the C-order digits of the batch index b (a stride of 0
  * broadcasts). Vector loads and stores are used along c where stride_c is 1.
  *
- * Buffers, in order: q, k, v (read), mask (read; f32 or bool; only with a mask), out (write),
+ * Tensor cores: with `mma` set, q, k and v stored as halves and head dims multiples of 16 (up
+ * to 128), on a GPU or portable class, kt_attention builds the fragment kernel of
+ * attention_mma.c (`<name>_mma`, work-group of 128) with this kernel (block_q 64) as its
+ * fallback for devices without KIR_FEATURE_MMA_F16; the two share buffers and work-groups.
+ *
+ * Buffers, in order: q, k, v (read; stored as q_elem, k_elem, v_elem), mask (read; f32 or bool;
+ * only with a mask), out (write; stored as out_elem),
  * then those the epilogue (hooks.h) declares; the epilogue sees each output value with `lin` its
  * index in a contiguous [batch..., Tq, dv] output, `batch`, `row` (query) and `col`.
  * Launch: work-group size (block_q, 1, 1); groups = (ceil(Tq / block_q), Π batch, 1).
@@ -73,11 +79,28 @@ typedef struct kt_attention_desc {
   int max_vec;                           /* widest vector along d and dv (4 where staged;
                                             8 and 16 OpenCL only); 0 → 4 */
   int64_t local_mem_bytes;               /* 0 → 48 KiB */
+  /* How q, k, v and out are stored (kir_scalar; 0 is KIR_F32): both kernels declare those
+   * buffers so (loads widen halves to f32, the store rounds). */
+  kir_scalar q_elem, k_elem, v_elem, out_elem;
+  /* Tensor cores: also build the fragment kernel of attention_mma.c where it applies
+   * (kt_attention_mma_applies) with the scalar kernel as its fallback for devices without
+   * KIR_FEATURE_MMA_F16. */
+  int mma;
 } kt_attention_desc;
 
 /* Builds the kernel. Returns 0, or -1 (reason in m) on an invalid descriptor or allocation
  * failure. */
 int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
                  kir_kernel **out_kernel, int64_t out_groups[3]);
+
+/* The tensor-core kernel (attention_mma.c) applies: mma set, not CPU class, q, k and v stored
+ * as halves, d and dv multiples of 16 up to 128, and its tiles fit local_mem_bytes. */
+int kt_attention_mma_applies(const kt_attention_desc *d);
+/* Builds the tensor-core kernel alone (kt_attention adds it with the scalar kernel, block_q
+ * 64, as its fallback): work-group 128 work-items, groups as the scalar kernel's with block_q
+ * 64; same buffers. Returns 1 when built, 0 when it does not apply, -1 on failure (reason in
+ * m). The descriptor must be valid (kt_attention checks it). */
+int kt_attention_mma(kir_module *m, const char *name, const kt_attention_desc *d,
+                     kir_kernel **out_kernel, int64_t out_groups[3]);
 
 #endif

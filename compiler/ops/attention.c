@@ -4,7 +4,8 @@
  * as in matmul. The mask is f32 (added to the scores) or bool (true = keep) and broadcasts to
  * [..., Tq, Tk]; causal=1 keeps key j for query i when j <= i (torch's is_causal, aligned
  * top-left when Tq ≠ Tk). torch refuses a mask together with is_causal; mlg applies both (as
- * ONNX Attention does). One fused kernel (templates/attention.h).
+ * ONNX Attention does). q, k and v are all f32 or all f16 (the result's dtype). One fused kernel (templates/attention.h), and a tensor-core variant of it
+ * where q, k and v are stored as halves (templates/attention_mma.c).
  * Normalized: scale is always set (1/sqrt(d) when not given). */
 #include <math.h>
 
@@ -28,8 +29,10 @@ static int attention_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_ty
                            mlg_shape_error *err) {
   static const char *const names[] = {"q", "k", "v", "mask"};
   char s[128];
+  /* q, k and v all f32, or all f16 (an f16 result; the arithmetic stays f32, and on tensor
+   * cores both products take the halves as they are). */
+  if (mlg_require_gemm_float(in, 3, err)) return -1;
   for (int i = 0; i < 3; i++) {
-    if (mlg_require_dtype(&in[i], i, MLG_F32, err)) return -1;
     if (in[i].rank < 2) {
       mlg_shape_errorf(err, i, -1, "%s must be [..., %s], got %s", names[i],
                        i == 0 ? "Tq, d" : i == 1 ? "Tk, d" : "Tk, dv",
@@ -59,7 +62,7 @@ static int attention_infer(const mlg_type *in, int n_in, mlg_attr *attrs, mlg_ty
     mlg_shape_errorf(err, -1, -1, "result rank exceeds the limit of %d", MLG_MAX_RANK);
     return -1;
   }
-  t.dtype = MLG_F32;
+  t.dtype = q->dtype;
   t.dims[t.rank++] = tq;
   t.dims[t.rank++] = dv;
   if (n_in > IN_MASK) {
@@ -131,6 +134,13 @@ static int attention_lower(mlg_lower_ctx *ctx, int node) {
     to_view(&g->nodes[n->inputs[i]].type, &l[i], nb, views[i]);
     inputs[i] = l[i].tensor;
   }
+  /* The kernels declare q, k, v and out as stored (an f16 value's buffer is the template's to
+   * declare); tensor cores where q, k and v are halves (attention_mma.c), chosen at load. */
+  d.q_elem = mlg_lower_tensor_scalar(ctx, inputs[IN_Q]);
+  d.k_elem = mlg_lower_tensor_scalar(ctx, inputs[IN_K]);
+  d.v_elem = mlg_lower_tensor_scalar(ctx, inputs[IN_V]);
+  d.out_elem = mlg_lower_tensor_scalar(ctx, mlg_lower_store_tensor(ctx, node));
+  d.mma = 1;
   if (n->n_inputs > IN_MASK)
     d.mask_kind = g->nodes[n->inputs[IN_MASK]].type.dtype == MLG_F32 ? KT_ATTN_MASK_ADD
                                                                      : KT_ATTN_MASK_BOOL;

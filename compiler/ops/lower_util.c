@@ -185,16 +185,16 @@ int mlg_lower_gemm(mlg_lower_ctx *ctx, int node, kt_matmul_desc *d, const int *i
 /* How tensor t is stored: as the precision stage says (an f32 value stored as halves under
  * --precision=f16 is an f16 operand, so its GEMM gets the tensor-core variant); a temporary of
  * lowering is f32 scratch. */
-static kir_scalar tensor_scalar(const mlg_lower_ctx *ctx, int t) {
+kir_scalar mlg_lower_tensor_scalar(const mlg_lower_ctx *ctx, int t) {
   return t >= 0 && t < ctx->graph->n_nodes ? mlg_kir_scalar(mlg_lowered_stored(ctx->graph, ctx->out, t))
                                            : KIR_F32;
 }
 
 void mlg_lower_gemm_storage(mlg_lower_ctx *ctx, int node, kt_matmul_desc *d, int a, int b, int bias) {
-  d->a_elem = tensor_scalar(ctx, a);
-  d->b_elem = tensor_scalar(ctx, b);
-  d->bias_elem = bias >= 0 ? tensor_scalar(ctx, bias) : KIR_F32;
-  d->c_elem = tensor_scalar(ctx, mlg_lower_store_tensor(ctx, node));
+  d->a_elem = mlg_lower_tensor_scalar(ctx, a);
+  d->b_elem = mlg_lower_tensor_scalar(ctx, b);
+  d->bias_elem = bias >= 0 ? mlg_lower_tensor_scalar(ctx, bias) : KIR_F32;
+  d->c_elem = mlg_lower_tensor_scalar(ctx, mlg_lower_store_tensor(ctx, node));
 }
 
 int mlg_lower_copy(mlg_lower_ctx *ctx, int node, int src, int dst, int64_t numel,

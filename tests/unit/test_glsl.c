@@ -16,6 +16,7 @@
 #include "kir_eval.h"
 #include "lower.h"
 #include "spirv.h"
+#include "templates/attention.h"
 #include "templates/conv2d.h"
 #include "templates/elementwise.h"
 #include "templates/matmul.h"
@@ -1050,6 +1051,52 @@ START_TEST(test_mma_templates) {
 }
 END_TEST
 
+/* The tensor-core attention (templates/attention_mma.c): GPT-2's heads split from one
+ * projection (f32 mask, causal), a bool mask with d != dv and ragged lengths, and head dim 128
+ * (key tiles of 32) print as GL_NV_cooperative_matrix GLSL that shaderc compiles; so does the
+ * scalar fallback kt_attention attaches. */
+START_TEST(test_attention_mma_template) {
+  kir_module *m = kir_module_new();
+  mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
+  ck_assert_ptr_nonnull(sc);
+  struct { int64_t tq, tk, d, dv; int mask, causal, split; } cases[] = {
+    {1024, 1024, 64, 64, KT_ATTN_MASK_ADD, 1, 1},
+    {100, 70, 32, 64, KT_ATTN_MASK_BOOL, 0, 0},
+    {4096, 4096, 128, 64, KT_ATTN_MASK_NONE, 1, 0},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    kt_attention_desc d = {.tq = cases[c].tq, .tk = cases[c].tk, .d = cases[c].d, .dv = cases[c].dv,
+                           .n_batch = 1, .batch = {12}, .mask_kind = cases[c].mask, .causal = cases[c].causal,
+                           .scale = 0.125, .device_class = KT_DEVICE_GPU, .q_elem = KIR_F16,
+                           .k_elem = KIR_F16, .v_elem = KIR_F16, .mma = 1};
+    int64_t h = cases[c].split ? 12 : 1;
+    d.q = (kt_attn_view){.batch_stride = {cases[c].split ? d.d : d.tq * d.d}, .stride_r = h * d.d, .stride_c = 1};
+    d.k = (kt_attn_view){.batch_stride = {cases[c].split ? d.d : d.tk * d.d}, .stride_r = h * d.d, .stride_c = 1};
+    d.v = (kt_attn_view){.batch_stride = {cases[c].split ? d.dv : d.tk * d.dv}, .stride_r = h * d.dv, .stride_c = 1};
+    d.out = (kt_attn_view){.batch_stride = {d.tq * d.dv}, .stride_r = d.dv, .stride_c = 1};
+    d.mask = (kt_attn_view){.stride_r = d.tk, .stride_c = 1};
+    char name[32];
+    snprintf(name, sizeof name, "attn%zu", c);
+    kir_kernel *k = NULL;
+    int64_t g[3];
+    ck_assert_msg(kt_attention(m, name, &d, &k, g) == 0, "case %zu: %s", c, kir_module_error(m));
+    ck_assert_uint_eq(k->features, KIR_FEATURE_MMA_F16);
+    ck_assert_ptr_nonnull(k->fallback);
+    ck_assert_int_eq(g[0], (d.tq + 63) / 64);
+    ck_assert_int_eq(g[1], 12);
+    compile_ok(sc, k, name);
+    compile_ok(sc, k->fallback, name);
+    char *glsl = print_glsl(k);
+    if (getenv("MLG_DUMP_GLSL")) fputs(glsl, stderr);
+    ck_assert_ptr_nonnull(strstr(glsl, "#extension GL_NV_cooperative_matrix : require\n"));
+    ck_assert_ptr_nonnull(strstr(glsl, "coopMatMulAddNV("));
+    free(glsl);
+  }
+  mlg_spirv_compiler_free(sc);
+  kir_module_free(m);
+}
+END_TEST
+
 /* The packed dot product through GL_EXT_spirv_intrinsics: OpSDot / OpSUDot / OpUDot, declared
  * only for the forms used; the us form swaps its operands into SUDot; packed loads read one
  * word. Compiles to SPIR-V. */
@@ -1120,6 +1167,7 @@ static Suite *glsl_suite(void) {
   tcase_add_test(sp, test_templates_subgroups);
   tcase_add_test(sp, test_compile_option_subgroups);
   tcase_add_test(sp, test_mma_templates);
+  tcase_add_test(sp, test_attention_mma_template);
   suite_add_tcase(s, sp);
   TCase *em = tcase_create("emit_code");
   tcase_set_timeout(em, 300);

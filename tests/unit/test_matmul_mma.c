@@ -22,66 +22,7 @@
 #include "templates/matmul.h"
 
 #include "cl_harness.c"
-
-/* mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 twice (columns 0..7, then 8..15), as the
- * hardware computes it: lane 4g + t holds A (g, 2t..2t+1), (g+8, ..), (g, 2t+8..), (g+8, 2t+8..);
- * B (2t..2t+1, g), (2t+8..2t+9, g) of each 8-column half; C (g, 2t..2t+1), (g+8, 2t..2t+1) of
- * each half. scr: 512 floats of local memory per warp. */
-static const char emulated_mma[] =
-    "float mlg_emu_h2f(uint h) {\n"
-    "  uint e = (h >> 10) & 31u, m = h & 1023u;\n"
-    "  float v = e == 0u ? ldexp((float)m, -24) : ldexp((float)(m | 1024u), (int)e - 25);\n"
-    "  return (h & 0x8000u) ? -v : v;\n"
-    "}\n"
-    "void mlg_mma_16_emu(float *c, const uint *a, const uint *b, __local float *scr) {\n"
-    "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
-    "  __local float *A = scr + (get_local_id(0) >> 5) * 512, *B = A + 256;\n"
-    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "  for (int q = 0; q < 4; q++) {\n"
-    "    int r = g + (q & 1) * 8, k = t + (q >> 1) * 8;\n"
-    "    A[r * 16 + k] = mlg_emu_h2f(a[q] & 0xFFFFu);\n"
-    "    A[r * 16 + k + 1] = mlg_emu_h2f(a[q] >> 16);\n"
-    "  }\n"
-    "  for (int h = 0; h < 2; h++)\n"
-    "    for (int q = 0; q < 2; q++) {\n"
-    "      int k = t + q * 8, n = h * 8 + g;\n"
-    "      B[k * 16 + n] = mlg_emu_h2f(b[2 * h + q] & 0xFFFFu);\n"
-    "      B[(k + 1) * 16 + n] = mlg_emu_h2f(b[2 * h + q] >> 16);\n"
-    "    }\n"
-    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "  for (int h = 0; h < 2; h++)\n"
-    "    for (int q = 0; q < 4; q++) {\n"
-    "      int r = g + (q >> 1) * 8, n = h * 8 + t + (q & 1);\n"
-    "      float s = c[4 * h + q];\n"
-    "      for (int k = 0; k < 16; k++) s += A[r * 16 + k] * B[k * 16 + n];\n"
-    "      c[4 * h + q] = s;\n"
-    "    }\n"
-    "}\n";
-
-/* The kernel's source with mlg_mma_16 emulated: NULL on a source of another shape. */
-static char *emulated_source(const kir_kernel *k) {
-  char *src = clh_source(k);
-  if (!src) return NULL;
-  const char *from = strstr(src, "MLG_MMA_INLINE void mlg_mma_16(");
-  const char *to = strstr(src, "MLG_MMA_INLINE void mlg_mma_store(");
-  const char *endif = strstr(src, "#endif\n");
-  const char *body = endif ? strstr(endif, ") {\n") : NULL;
-  if (!from || !to || to < from || !body) {
-    free(src);
-    return NULL;
-  }
-  body += 4;
-  int warps = k->local_size[0] / 32;
-  size_t n = strlen(src) + sizeof emulated_mma + 512;
-  char *out = malloc(n);
-  if (out)
-    snprintf(out, n, "%.*s%s%.*s#define mlg_mma_16(c, a, b) mlg_mma_16_emu(c, a, b, mlg_emu_scratch)\n"
-             "%.*s  __local float mlg_emu_scratch[%d];\n%s",
-             (int)(from - src), src, emulated_mma, (int)(endif + 7 - to), to, (int)(body - (endif + 7)),
-             endif + 7, warps * 512, body);
-  free(src);
-  return out;
-}
+#include "mma_emu.c"
 
 typedef struct mma_case {
   int64_t m, n, k;
@@ -126,17 +67,8 @@ static cl_mem buffer(clh *h, const void *host, size_t bytes, uint32_t offset, si
  * order, runs it with `groups` work-groups of its local size and waits. */
 static void launch(clh *h, const kir_kernel *k, const char *src, int index, const int64_t groups[3],
                    const cl_mem *mems, int n_mems, uint32_t offset) {
-  cl_int err;
-  const char *srcs[] = {src};
-  cl_program prog = clCreateProgramWithSource(h->context, 1, srcs, NULL, &err);
-  ck_assert_int_eq(err, CL_SUCCESS);
-  if (clBuildProgram(prog, 1, &h->device, "", NULL, NULL) != CL_SUCCESS) {
-    char log[8192] = "";
-    clGetProgramBuildInfo(prog, h->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
-    ck_abort_msg("case %d: build of %s failed:\n%s", index, k->name, log);
-  }
-  cl_kernel kern = clCreateKernel(prog, k->name, &err);
-  ck_assert_int_eq(err, CL_SUCCESS);
+  cl_program prog;
+  cl_kernel kern = mma_emu_kernel(h, src, k->name, index, &prog);
   ck_assert_int_eq(k->n_buffers, n_mems);
   for (int i = 0; i < n_mems; i++) {
     ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)(2 * i), sizeof(cl_mem), &mems[i]), CL_SUCCESS);
@@ -177,7 +109,7 @@ static void run_case(clh *h, const mma_case *c, int index) {
   kir_kernel *k = NULL;
   int64_t groups[3];
   ck_assert_msg(kt_matmul_mma(mod, "mma", &d, &k, groups, NULL) == 1, "case %d: %s", index, kir_module_error(mod));
-  char *src = emulated_source(k);
+  char *src = mma_emu_source(k);
   ck_assert_msg(src != NULL, "case %d: the printed source has no mlg_mma_16 helper", index);
 
   unsigned seed = 1234u + (unsigned)index;
@@ -353,7 +285,7 @@ static void run_conv_kernel(clh *h, const conv_case *c, int index, const kir_ker
                             int emulate, const void *x, const uint16_t *w, const float *bias, const uint16_t *res,
                             const double *want, const double *slack, size_t nx, size_t nw, size_t ny) {
   const uint32_t off = 64; /* even: the kernel's 32-bit loads of halves need aligned tensors */
-  char *src = emulate ? emulated_source(k) : clh_source(k);
+  char *src = emulate ? mma_emu_source(k) : clh_source(k);
   ck_assert_msg(src != NULL, "case %d: no source for %s", index, k->name);
   const size_t celem = c->c16 ? 2 : 4, xelem = c->x32 ? 4 : 2;
   void *zero = calloc(ny, celem);

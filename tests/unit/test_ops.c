@@ -814,6 +814,13 @@ START_TEST(test_attention) {
                               "got i32");
   ck_assert_int_ne(run(&c, 3, "i32[5, 8]", "f32[6, 8]", "f32[6, 8]"), 0);
   ck_assert_int_eq(c.err.input, 0);
+  /* f16 attention: q, k and v all f16 give f16 (with an f32 or bool mask); no mixing */
+  run_rc = run(&c, 4, "f16[2, 5, 16]", "f16[2, 6, 16]", "f16[2, 6, 8]", "f32[5, 6]");
+  ASSERT_OK(c, "f16[2, 5, 8]");
+  run_rc = run(&c, 4, "f16[5, 16]", "f16[6, 16]", "f16[6, 16]", "bool[5, 6]");
+  ASSERT_OK(c, "f16[5, 16]");
+  ck_assert_int_ne(run(&c, 3, "f16[5, 8]", "f32[6, 8]", "f16[6, 8]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
   set(&c, "causal", one(2));
   ck_assert_int_ne(run(&c, 3, "f32[5, 8]", "f32[6, 8]", "f32[6, 8]"), 0);
   ck_assert_int_eq(c.err.attr, 0);

@@ -116,15 +116,18 @@ def transformer(b, t, c, h):
                     params={"b": b, "t": t, "c": c, "h": h})
 
 
-def attention(t, causal, b=1, h=12, d=64):
+def attention(t, causal, b=1, h=12, d=64, precision="f32"):
     """scaled_dot_product_attention over b×h heads: 4·T²·D FLOPs per head (q·k and p·v), half of
-    it under the causal mask."""
+    it under the causal mask. At precision f16, q, k and v are declared f16 (the *_f16.mlg
+    models): the tensor-core kernel reads them as halves, as PyTorch's half SDPA (flash) does
+    (--precision=f16 leaves a model's f32 inputs f32)."""
     flops = 4.0 * b * h * t * t * d * (0.5 if causal else 1.0)
-    src = "attention.mlg" if causal else "attention_full.mlg"
+    f16 = precision == "f16"
+    src = ("attention" if causal else "attention_full") + ("_f16.mlg" if f16 else ".mlg")
     shape = (b, h, t, d)
     return Workload(f"attention_{'causal' if causal else 'full'}_T{t}", "attention", "kernel", mlg_path(src),
                     {"B": b, "H": h, "T": t, "D": d}, {"q": shape, "k": shape, "v": shape}, "y",
-                    flops=flops, limit="flop", params={"causal": causal})
+                    flops=flops, limit="flop", params={"causal": causal}, dtype="f16" if f16 else "f32")
 
 
 def all_workloads(quick, precision="f32"):
@@ -134,11 +137,11 @@ def all_workloads(quick, precision="f32"):
     if quick:
         return ([sgemm(n) for n in (64, 128, 100)] + [hgemm(128)] + [eltwise(1 << 16)] +
                 [rowwise(f, 256, c) for f in ("softmax", "layer_norm") for c in (128, 512)] +
-                [attention(128, True, h=2), attention(128, False, h=2)] +
+                [attention(128, c, h=2, precision=precision) for c in (True, False)] +
                 [mlp(1), mlp(16), resnet18(1, 32), transformer(1, 16, 64, 4)])
     return ([sgemm(n) for n in (256, 512, 1024, 2048, 4096, 1000, 4095)] +
             [hgemm(n) for n in (2048, 4096)] + [eltwise(1 << 26)] +
             [rowwise(f, 8192, c) for f in ("softmax", "layer_norm") for c in (1024, 4096)] +
-            [attention(t, c) for t in (1024, 4096) for c in (True, False)] +
+            [attention(t, c, precision=precision) for t in (1024, 4096) for c in (True, False)] +
             [mlp(1), mlp(256), resnet18(1), resnet18(16), transformer(1, 128, 768, 12),
              transformer(1, 1024, 768, 12)])

@@ -22,32 +22,8 @@ set -uo pipefail
 BUILD=${1:-build}
 OUT=${2:-mma-check}
 PYTHON=${PYTHON:-python3}
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-# shellcheck source=tools/gpu/drivers.sh
-. "$(dirname "${BASH_SOURCE[0]}")/drivers.sh"
-export LD_LIBRARY_PATH="$PWD/$BUILD/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export MLG_CACHE_DIR="$OUT/cache"
-unset MLG_DISABLE_FEATURES
-SUMMARY=()
-
-# step NAME TIMEOUT CMD...: runs CMD with a timeout, its output in OUT/NAME.log, one summary line.
-step() {
-  local name=$1 limit=$2
-  shift 2
-  echo "-- $name: $*"
-  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
-  local rc=$?
-  local tail_line
-  tail_line=$(grep -E '^[0-9]+%: Checks|^bench:' "$OUT/$name.log" | tail -n 1)
-  if [ $rc -eq 0 ]; then
-    SUMMARY+=("ok      $name ${tail_line:+($tail_line)}")
-  elif [ $rc -eq 124 ]; then
-    SUMMARY+=("TIMEOUT $name after ${limit}s (log: $OUT/$name.log)")
-  else
-    SUMMARY+=("FAILED  $name rc=$rc ${tail_line:+($tail_line)} (log: $OUT/$name.log)")
-  fi
-}
+# shellcheck source=tools/gpu/check_steps.sh
+. "$(dirname "${BASH_SOURCE[0]}")/check_steps.sh"
 
 step devices 60 "$BUILD/bin/mlgrun" --list-devices
 cat "$OUT/devices.log"

@@ -1,0 +1,86 @@
+/* mma_emu.c — included by the tests of tensor-core kernels (test_matmul_mma.c,
+ * test_attention_mma.c) after cl_harness.c: a kernel's OpenCL C as printed, but for the one
+ * helper that issues the inline PTX (mlg_mma_16, two mma.sync.m16n8k16), which is replaced by
+ * an emulation of that instruction written from the PTX ISA's fragment layout ("Matrix
+ * Fragments for mma.m16n8k16 with floating point type"), independently of the printer: each
+ * lane puts its registers where that layout says they belong in a 16×16 A and B of local
+ * memory, and takes its accumulator elements back from their product. The emulation has
+ * barriers: every mlg_mma_16 of the kernel must be reached by the whole work-group. */
+/* mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 twice (columns 0..7, then 8..15), as the
+ * hardware computes it: lane 4g + t holds A (g, 2t..2t+1), (g+8, ..), (g, 2t+8..), (g+8, 2t+8..);
+ * B (2t..2t+1, g), (2t+8..2t+9, g) of each 8-column half; C (g, 2t..2t+1), (g+8, 2t..2t+1) of
+ * each half. scr: 512 floats of local memory per warp. */
+static const char emulated_mma[] =
+    "float mlg_emu_h2f(uint h) {\n"
+    "  uint e = (h >> 10) & 31u, m = h & 1023u;\n"
+    "  float v = e == 0u ? ldexp((float)m, -24) : ldexp((float)(m | 1024u), (int)e - 25);\n"
+    "  return (h & 0x8000u) ? -v : v;\n"
+    "}\n"
+    "void mlg_mma_16_emu(float *c, const uint *a, const uint *b, __local float *scr) {\n"
+    "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
+    "  __local float *A = scr + (get_local_id(0) >> 5) * 512, *B = A + 256;\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  for (int q = 0; q < 4; q++) {\n"
+    "    int r = g + (q & 1) * 8, k = t + (q >> 1) * 8;\n"
+    "    A[r * 16 + k] = mlg_emu_h2f(a[q] & 0xFFFFu);\n"
+    "    A[r * 16 + k + 1] = mlg_emu_h2f(a[q] >> 16);\n"
+    "  }\n"
+    "  for (int h = 0; h < 2; h++)\n"
+    "    for (int q = 0; q < 2; q++) {\n"
+    "      int k = t + q * 8, n = h * 8 + g;\n"
+    "      B[k * 16 + n] = mlg_emu_h2f(b[2 * h + q] & 0xFFFFu);\n"
+    "      B[(k + 1) * 16 + n] = mlg_emu_h2f(b[2 * h + q] >> 16);\n"
+    "    }\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  for (int h = 0; h < 2; h++)\n"
+    "    for (int q = 0; q < 4; q++) {\n"
+    "      int r = g + (q >> 1) * 8, n = h * 8 + t + (q & 1);\n"
+    "      float s = c[4 * h + q];\n"
+    "      for (int k = 0; k < 16; k++) s += A[r * 16 + k] * B[k * 16 + n];\n"
+    "      c[4 * h + q] = s;\n"
+    "    }\n"
+    "}\n";
+
+/* The kernel's source with mlg_mma_16 emulated: NULL on a source of another shape. */
+static char *mma_emu_source(const kir_kernel *k) {
+  char *src = clh_source(k);
+  if (!src) return NULL;
+  const char *from = strstr(src, "MLG_MMA_INLINE void mlg_mma_16(");
+  const char *to = strstr(src, "MLG_MMA_INLINE void mlg_mma_store(");
+  const char *endif = strstr(src, "#endif\n");
+  const char *body = endif ? strstr(endif, ") {\n") : NULL;
+  if (!from || !to || to < from || !body) {
+    free(src);
+    return NULL;
+  }
+  body += 4;
+  int warps = k->local_size[0] / 32;
+  size_t n = strlen(src) + sizeof emulated_mma + 512;
+  char *out = malloc(n);
+  if (out)
+    snprintf(out, n, "%.*s%s%.*s#define mlg_mma_16(c, a, b) mlg_mma_16_emu(c, a, b, mlg_emu_scratch)\n"
+             "%.*s  __local float mlg_emu_scratch[%d];\n%s",
+             (int)(from - src), src, emulated_mma, (int)(endif + 7 - to), to, (int)(body - (endif + 7)),
+             endif + 7, warps * 512, body);
+  free(src);
+  return out;
+}
+
+
+/* Kernel `name` of OpenCL source src built for h's device (case `index` named on failure);
+ * its program in *out_prog, for the caller to release. */
+static cl_kernel mma_emu_kernel(clh *h, const char *src, const char *name, int index, cl_program *out_prog) {
+  cl_int err;
+  const char *srcs[] = {src};
+  cl_program prog = clCreateProgramWithSource(h->context, 1, srcs, NULL, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  if (clBuildProgram(prog, 1, &h->device, "", NULL, NULL) != CL_SUCCESS) {
+    char log[8192] = "";
+    clGetProgramBuildInfo(prog, h->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+    ck_abort_msg("case %d: build failed:\n%s", index, log);
+  }
+  cl_kernel kern = clCreateKernel(prog, name, &err);
+  ck_assert_int_eq(err, CL_SUCCESS);
+  *out_prog = prog;
+  return kern;
+}
