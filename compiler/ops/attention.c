@@ -140,7 +140,11 @@ static int attention_lower(mlg_lower_ctx *ctx, int node) {
   d.k_elem = mlg_lower_tensor_scalar(ctx, inputs[IN_K]);
   d.v_elem = mlg_lower_tensor_scalar(ctx, inputs[IN_V]);
   d.out_elem = mlg_lower_tensor_scalar(ctx, mlg_lower_store_tensor(ctx, node));
-  d.mma = 1;
+  /* Not for Vulkan: on the H200 through NVIDIA's Vulkan driver the cooperative-matrix form ran
+   * the unmasked and masked forms 2-7x slower than its fallback (T = 1024: 0.79 against the
+   * causal form's 0.115 ms; the f16 GPT-2 block 5.9 ms against 1.4), where the PTX form through
+   * OpenCL is 5x faster than the fallback (docs/performance.md, "Attention"). */
+  d.mma = ctx->target != 2 /* MLGB_TARGET_VULKAN */;
   if (n->n_inputs > IN_MASK)
     d.mask_kind = g->nodes[n->inputs[IN_MASK]].type.dtype == MLG_F32 ? KT_ATTN_MASK_ADD
                                                                      : KT_ATTN_MASK_BOOL;
