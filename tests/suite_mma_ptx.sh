@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # tests/suite_mma_ptx.sh BUILD_DIR SOURCE_DIR — the tensor-core GEMM's OpenCL C, checked without
-# an NVIDIA GPU: mlgc's kernels of models/hgemm.mlg (both tile shapes: -D N=64 and -D N=1024)
-# and of GPT-2's block under --precision=f16 (layer-norm prologues, an f32 A) compiled by clang for nvptx64 (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's
+# an NVIDIA GPU: mlgc's kernels of models/hgemm.mlg (both built-in tile shapes: -D N=64 and
+# -D N=1024; and N=1024 in each of the 36 configurations of kt_matmul_mma_config, forced with
+# --mma-config, those over 48 KiB of local memory refused by mlgc, which is checked) and of
+# GPT-2's block under --precision=f16 (layer-norm prologues, an f32 A) compiled by clang for
+# nvptx64 (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's
 # operand constraints, that the PTX holds the mma.sync instructions (two per fragment step) and
 # that nothing spills to local memory (the fragments stay in registers: no .local depot).
 # NVIDIA's own OpenCL compiler takes `asm`, clang's OpenCL mode only `__asm__` (-Dasm=__asm__),
@@ -29,11 +32,18 @@ void __attribute__((overloadable)) vstore_half4(float4 v, size_t o, __global hal
 EOF
 passed=0
 failed=0
-for spec in "hgemm.mlg -D N=64" "hgemm.mlg -D N=1024" \
-            "transformer_block.mlg -D T=1024 -D C=768 -D H=12 --precision=f16 --device-hint=gpu"; do
+specs=("hgemm.mlg -D N=64" "hgemm.mlg -D N=1024"
+       "transformer_block.mlg -D T=1024 -D C=768 -D H=12 --precision=f16 --device-hint=gpu")
+for c in $(seq 1 36); do specs+=("hgemm.mlg -D N=1024 --mma-config=$c"); done
+refused=0
+for spec in "${specs[@]}"; do
   name="$spec"
   read -r -a args <<<"$spec"
   if ! timeout 120 "$BUILD/bin/mlgc" "$SRC/models/${args[0]}" "${args[@]:1}" --emit=kernels >"$TMP/k.cl" 2>"$TMP/err"; then
+    if grep -q 'bytes of local memory, more than' "$TMP/err"; then
+      refused=$((refused + 1)) # a configuration over 48 KiB: refused as documented
+      continue
+    fi
     echo "FAIL: $name: mlgc failed: $(cat "$TMP/err")"
     failed=$((failed + 1))
     continue
@@ -59,5 +69,10 @@ for spec in "hgemm.mlg -D N=64" "hgemm.mlg -D N=1024" \
     passed=$((passed + 1))
   fi
 done
+# The configurations over 48 KiB (docs/performance.md, "Tensor cores").
+if [ "$refused" -ne 14 ]; then
+  echo "FAIL: $refused configurations refused for their local memory (expected 14)"
+  failed=$((failed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

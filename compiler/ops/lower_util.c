@@ -130,6 +130,10 @@ int mlg_lower_matmul_kernel(mlg_lower_ctx *ctx, const char *name, kt_matmul_desc
   d->mma = 1;
   d->max_vec = mlg_lower_max_vec(ctx);
   d->local_mem_bytes = ctx->local_mem_bytes;
+  /* Its configuration: one forced (mlgc --mma-config), else the table's for the shape class
+   * (mlg_gemm_tuning_apply_mma), else the built-in choice (0). */
+  if (kt_matmul_mma_applies(d))
+    d->mma_config = ctx->mma_config ? ctx->mma_config : mlg_gemm_tuning_apply_mma(ctx->gemm_tuning, d);
   kt_matmul_desc tuned = *d;
   /* A tensor-core variant fixes the work-group tile that its fallback shares: no tuned tiles
    * (the tiled kernel alone takes them where the variant does not apply: CPU class, small GEMMs,

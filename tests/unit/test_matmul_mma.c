@@ -121,7 +121,7 @@ static cl_mem buffer(clh *h, const void *host, size_t bytes, uint32_t offset, si
   return m;
 }
 
-static void run_case(clh *h, const mma_case *c, int index) {
+static void run_case(clh *h, const mma_case *c, int index, int config) {
   kt_matmul_desc d = {.m = c->m, .n = c->n, .k = c->k, .trans_b = c->trans_b, .has_bias = c->bias,
                       .a_elem = c->a32 ? KIR_F32 : KIR_F16, .b_elem = KIR_F16, .bias_elem = KIR_F32,
                       .c_elem = c->c16 ? KIR_F16 : KIR_F32, .device_class = KT_DEVICE_GPU, .strided = 1,
@@ -141,10 +141,20 @@ static void run_case(clh *h, const mma_case *c, int index) {
     d.b_batch_stride[0] = 0; /* B broadcast */
     d.c_batch_stride[0] = M * N;
   }
+  d.mma_config = config;
   kir_module *mod = kir_module_new();
   kir_kernel *k = NULL;
   int64_t groups[3];
   ck_assert_msg(kt_matmul_mma(mod, "mma", &d, &k, groups, NULL) == 1, "case %d: %s", index, kir_module_error(mod));
+  /* The variant with its tiled fallback, as lowering builds it: the same work-groups. */
+  kt_matmul_desc both = d;
+  both.mma = 1;
+  kir_module *mod2 = kir_module_new();
+  kir_kernel *k2 = NULL;
+  int64_t g2[3];
+  ck_assert_msg(kt_matmul(mod2, "both", &both, &k2, g2) == 0, "case %d: %s", index, kir_module_error(mod2));
+  ck_assert(g2[0] == groups[0] && g2[1] == groups[1] && g2[2] == groups[2]);
+  kir_module_free(mod2);
   char *src = emulated_source(k);
   ck_assert_msg(src != NULL, "case %d: the printed source has no mlg_mma_16 helper", index);
 
@@ -300,7 +310,46 @@ static const mma_case cases[] = {
 START_TEST(test_mma_emulated) {
   clh h;
   if (clh_init(&h) != 0) return; /* no OpenCL device: nothing to run on */
-  run_case(&h, &cases[_i], _i);
+  run_case(&h, &cases[_i], _i, 0);
+  clh_free(&h);
+}
+END_TEST
+
+/* Every configuration of kt_matmul_mma_config, each on one of the layouts above in turn (so
+ * each layout meets three configurations), the shape grown to two tiles plus a ragged edge
+ * along m and n and to two K steps plus the layout's remainder of K modulo 16 (the staging
+ * widths stay those of the layout). A configuration over 48 KiB of local memory is refused
+ * with a message that says so. */
+START_TEST(test_mma_configs) {
+  const int config = _i + 1;
+  kt_mma_config c;
+  ck_assert_int_eq(kt_matmul_mma_config(config, &c), 0);
+  mma_case mc = cases[_i % (int)(sizeof cases / sizeof cases[0])];
+  const int64_t tm = 16 * c.wm * c.fm, tn = 16 * c.wn * c.fn;
+  mc.m = tm + mc.m % 64 + 8;
+  mc.n = tn + mc.n % 32;
+  mc.k = 2 * c.tk + mc.k % 16;
+  if (kt_mma_config_local_bytes(&c, mc.norm > 0) > 48 * 1024) {
+    kt_matmul_desc d = {.m = mc.m, .n = mc.n, .k = mc.k, .a_elem = KIR_F16, .b_elem = KIR_F16,
+                        .device_class = KT_DEVICE_GPU, .a_norm = mc.norm > 0, .mma_config = config};
+    d.a_stride_m = d.k;
+    d.a_stride_k = 1;
+    d.b_stride_k = d.n;
+    d.b_stride_n = 1;
+    d.c_stride_m = d.n;
+    d.c_stride_n = 1;
+    d.strided = 1;
+    kir_module *mod = kir_module_new();
+    kir_kernel *k = NULL;
+    int64_t groups[3];
+    ck_assert_int_eq(kt_matmul_mma(mod, "mma", &d, &k, groups, NULL), -1);
+    ck_assert_msg(strstr(kir_module_error(mod), "local memory") != NULL, "%s", kir_module_error(mod));
+    kir_module_free(mod);
+    return;
+  }
+  clh h;
+  if (clh_init(&h) != 0) return;
+  run_case(&h, &mc, 100 + _i, config);
   clh_free(&h);
 }
 END_TEST
@@ -311,6 +360,10 @@ int main(void) {
   tcase_set_timeout(tc, 900);
   tcase_add_loop_test(tc, test_mma_emulated, 0, (int)(sizeof cases / sizeof cases[0]));
   suite_add_tcase(s, tc);
+  TCase *tcc = tcase_create("configs");
+  tcase_set_timeout(tcc, 900);
+  tcase_add_loop_test(tcc, test_mma_configs, 0, KT_MMA_N_CONFIGS);
+  suite_add_tcase(s, tcc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
