@@ -151,8 +151,9 @@ int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, k
  * least 16), 0 when it does not, -1 on failure. It launches
  * (ceil(N / tile_n), ceil(M / tile_m), Π batch) work-groups like the tiled kernel, with the
  * work-group tile of its configuration (d->mma_config, or the built-in one); *out_tiles (may be
- * NULL) receives it. A configuration that does not exist or is over the local memory is an error
- * (-1, the module's error says which and how many bytes). */
+ * NULL) receives it. A configuration d->mma_config that does not exist or is over the local
+ * memory is an error (-1, the module's error says which and how many bytes); a built-in one over
+ * it (a device with little local memory) is 0: the tiled kernel alone. */
 int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3], int out_tiles[2]);
 /* A configuration of the tensor-core kernel: a wm × wn grid of warps, each owning fm × fn

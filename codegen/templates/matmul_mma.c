@@ -282,6 +282,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   if (d->mma_config && kt_matmul_mma_config(d->mma_config, &t) != 0)
     return kt_fail(m, "tensor-core configuration %d does not exist (1..%d)", d->mma_config, KT_MMA_N_CONFIGS);
   if (kt_mma_config_local_bytes(&t, d->a_norm) > local_limit(d)) {
+    if (!d->mma_config) return 0; /* a device with less local memory: the tiled kernel alone */
     char cfg[96];
     kt_mma_config_format(&t, cfg, sizeof cfg);
     return kt_fail(m, "tensor-core configuration %d (%s) needs %lld bytes of local memory, more than "

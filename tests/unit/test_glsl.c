@@ -1016,6 +1016,17 @@ START_TEST(test_mma_templates) {
   d32.a_elem = KIR_F16;
   ck_assert_int_eq(kt_matmul_mma(m, "f32b", &d32, &none, g, NULL), 0);
   d32.a_elem = d32.b_elem = KIR_F16;
+  /* A device with 8 KiB of local memory: not the built-in configuration (the tiled kernel
+   * alone), and a forced one is an error that says how much it needs. */
+  d32.local_mem_bytes = 8 * 1024;
+  ck_assert_int_eq(kt_matmul_mma(m, "small", &d32, &none, g, NULL), 0);
+  kir_module *m2 = kir_module_new();
+  d32.mma_config = 1;
+  ck_assert_int_eq(kt_matmul_mma(m2, "forced", &d32, &none, g, NULL), -1);
+  ck_assert_ptr_nonnull(strstr(kir_module_error(m2), "needs 24576 bytes of local memory, more than the device's 8192"));
+  kir_module_free(m2);
+  d32.mma_config = 0;
+  d32.local_mem_bytes = 0;
   d32.m = 8;
   ck_assert_int_eq(kt_matmul_mma(m, "skinny", &d32, &none, g, NULL), 0);
   char *cl = print_opencl(m);
