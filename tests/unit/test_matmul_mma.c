@@ -154,9 +154,12 @@ static void run_case(clh *h, const mma_case *c, int index, int config) {
   int64_t g2[3];
   ck_assert_msg(kt_matmul(mod2, "both", &both, &k2, g2) == 0, "case %d: %s", index, kir_module_error(mod2));
   ck_assert(g2[0] == groups[0] && g2[1] == groups[1] && g2[2] == groups[2]);
-  kir_module_free(mod2);
+  ck_assert_ptr_nonnull(k2->fallback);
   char *src = emulated_source(k);
   ck_assert_msg(src != NULL, "case %d: the printed source has no mlg_mma_16 helper", index);
+  /* A configuration's tiled fallback runs too where it computes what the reference does: f16 A
+   * without a prologue (it keeps an f32 or normalized A in f32, unrounded). */
+  char *fb_src = config && !c->a32 && !c->norm ? clh_source(k2->fallback) : NULL;
 
   unsigned seed = 1234u + (unsigned)index;
   size_t na = (size_t)(NB * M * K), nb = (size_t)(K * N), nc = (size_t)(NB * M * N);
@@ -210,72 +213,80 @@ static void run_case(clh *h, const mma_case *c, int index, int config) {
       }
     }
 
-  cl_int err;
-  const char *srcs[] = {src};
-  cl_program prog = clCreateProgramWithSource(h->context, 1, srcs, NULL, &err);
-  ck_assert_int_eq(err, CL_SUCCESS);
-  if (clBuildProgram(prog, 1, &h->device, "", NULL, NULL) != CL_SUCCESS) {
-    char log[8192] = "";
-    clGetProgramBuildInfo(prog, h->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
-    ck_abort_msg("case %d: build failed:\n%s", index, log);
-  }
-  cl_kernel kern = clCreateKernel(prog, "mma", &err);
-  ck_assert_int_eq(err, CL_SUCCESS);
-  size_t celem = c->c16 ? 2 : 4;
-  cl_mem ma = buffer(h, c->a32 ? (void *)a32 : (void *)a, na * aelem, c->offset, aelem);
-  cl_mem mb = buffer(h, b, nb * 2, c->offset, 2);
-  cl_mem mbias = buffer(h, bias, (size_t)N * 4, c->offset, 4);
-  cl_mem mnw = buffer(h, nw, (size_t)K * 4, c->offset, 4), mnb = buffer(h, nbias, (size_t)K * 4, c->offset, 4);
-  void *zero = calloc(nc, celem);
-  cl_mem mc = buffer(h, zero, nc * celem, c->offset, celem);
-  cl_mem mems[6] = {ma, mb, mbias, mnw, mnb, mc};
-  int arg = 0;
-  for (int i = 0; i < 6; i++) {
-    if ((i == 2 && !c->bias) || ((i == 3 || i == 4) && c->norm != 2)) continue;
-    ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_mem), &mems[i]), CL_SUCCESS);
-    ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_uint), &c->offset), CL_SUCCESS);
-  }
-  size_t local[3] = {(size_t)k->local_size[0], 1, 1};
-  size_t global[3] = {(size_t)groups[0] * local[0], (size_t)groups[1], (size_t)groups[2]};
-  ck_assert_int_eq(clEnqueueNDRangeKernel(h->queue, kern, 3, NULL, global, local, 0, NULL, NULL), CL_SUCCESS);
-  void *out = malloc(nc * celem);
-  ck_assert_int_eq(clEnqueueReadBuffer(h->queue, mc, CL_TRUE, c->offset * celem, nc * celem, out, 0, NULL, NULL),
-                   CL_SUCCESS);
+  for (int run = 0; run < (fb_src ? 2 : 1); run++) {
+    const kir_kernel *kk = run ? k2->fallback : k;
+    cl_int err;
+    const char *srcs[] = {run ? fb_src : src};
+    cl_program prog = clCreateProgramWithSource(h->context, 1, srcs, NULL, &err);
+    ck_assert_int_eq(err, CL_SUCCESS);
+    if (clBuildProgram(prog, 1, &h->device, "", NULL, NULL) != CL_SUCCESS) {
+      char log[8192] = "";
+      clGetProgramBuildInfo(prog, h->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+      ck_abort_msg("case %d: build failed:\n%s", index, log);
+    }
+    cl_kernel kern = clCreateKernel(prog, kk->name, &err);
+    ck_assert_int_eq(err, CL_SUCCESS);
+    size_t celem = c->c16 ? 2 : 4;
+    cl_mem ma = buffer(h, c->a32 ? (void *)a32 : (void *)a, na * aelem, c->offset, aelem);
+    cl_mem mb = buffer(h, b, nb * 2, c->offset, 2);
+    cl_mem mbias = buffer(h, bias, (size_t)N * 4, c->offset, 4);
+    cl_mem mnw = buffer(h, nw, (size_t)K * 4, c->offset, 4), mnb = buffer(h, nbias, (size_t)K * 4, c->offset, 4);
+    void *zero = calloc(nc, celem);
+    cl_mem mc = buffer(h, zero, nc * celem, c->offset, celem);
+    cl_mem mems[6] = {ma, mb, mbias, mnw, mnb, mc};
+    int arg = 0;
+    for (int i = 0; i < 6; i++) {
+      if ((i == 2 && !c->bias) || ((i == 3 || i == 4) && c->norm != 2)) continue;
+      ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_mem), &mems[i]), CL_SUCCESS);
+      ck_assert_int_eq(clSetKernelArg(kern, (cl_uint)arg++, sizeof(cl_uint), &c->offset), CL_SUCCESS);
+    }
+    size_t local[3], global[3];
+    for (int q = 0; q < 3; q++) {
+      local[q] = (size_t)kk->local_size[q];
+      global[q] = (size_t)groups[q] * local[q];
+    }
+    ck_assert_int_eq(clEnqueueNDRangeKernel(h->queue, kern, 3, NULL, global, local, 0, NULL, NULL), CL_SUCCESS);
+    void *out = malloc(nc * celem);
+    ck_assert_int_eq(clEnqueueReadBuffer(h->queue, mc, CL_TRUE, c->offset * celem, nc * celem, out, 0, NULL, NULL),
+                     CL_SUCCESS);
 
-  /* The product in double of the same halves; f32 output within accumulation rounding (plus,
-   * for a normalized A, the staged halves' rounding ambiguity), f16 within one rounding to a
-   * half. */
-  size_t bad = 0, first = 0;
-  double worst_got = 0, worst_want = 0;
-  for (int64_t q = 0; q < NB; q++)
-    for (int64_t i = 0; i < M; i++)
-      for (int64_t j = 0; j < N; j++) {
-        double s = c->bias ? bias[j] : 0.0, slack = 0.0;
-        for (int64_t l = 0; l < K; l++) {
-          size_t ai = (size_t)(q * M * K + i * d.a_stride_m + l * d.a_stride_k);
-          double bv = mlg_f16_to_f32(b[l * d.b_stride_k + j * d.b_stride_n]);
-          s += ah[ai] * bv;
-          slack += amb[ai] * fabs(bv);
-        }
-        size_t at = (size_t)(q * M * N + i * N + j);
-        double got = c->c16 ? mlg_f16_to_f32(((uint16_t *)out)[at]) : ((float *)out)[at];
-        double tol = (c->c16 ? 1e-3 * fabs(s) + 1e-3 : 1e-5 * (fabs(s) + 1.0)) + slack;
-        if (!(fabs(got - s) <= tol)) {
-          if (!bad) {
-            first = at;
-            worst_got = got;
-            worst_want = s;
+    /* The product in double of the same halves; f32 output within accumulation rounding (plus,
+     * for a normalized A, the staged halves' rounding ambiguity), f16 within one rounding to a
+     * half. */
+    size_t bad = 0, first = 0;
+    double worst_got = 0, worst_want = 0;
+    for (int64_t q = 0; q < NB; q++)
+      for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+          double s = c->bias ? bias[j] : 0.0, slack = 0.0;
+          for (int64_t l = 0; l < K; l++) {
+            size_t ai = (size_t)(q * M * K + i * d.a_stride_m + l * d.a_stride_k);
+            double bv = mlg_f16_to_f32(b[l * d.b_stride_k + j * d.b_stride_n]);
+            s += ah[ai] * bv;
+            slack += amb[ai] * fabs(bv);
           }
-          bad++;
+          size_t at = (size_t)(q * M * N + i * N + j);
+          double got = c->c16 ? mlg_f16_to_f32(((uint16_t *)out)[at]) : ((float *)out)[at];
+          double tol = (c->c16 ? 1e-3 * fabs(s) + 1e-3 : 1e-5 * (fabs(s) + 1.0)) + slack;
+          if (!(fabs(got - s) <= tol)) {
+            if (!bad) {
+              first = at;
+              worst_got = got;
+              worst_want = s;
+            }
+            bad++;
+          }
         }
-      }
-  ck_assert_msg(bad == 0, "case %d (%lldx%lldx%lld): %zu of %zu outputs wrong, first at %zu: %g, want %g", index,
-                (long long)M, (long long)N, (long long)K, bad, nc, first, worst_got, worst_want);
-  for (int i = 0; i < 6; i++) clReleaseMemObject(mems[i]);
-  clReleaseKernel(kern);
-  clReleaseProgram(prog);
-  free(out);
-  free(zero);
+    ck_assert_msg(bad == 0, "case %d (%lldx%lldx%lld, %s): %zu of %zu outputs wrong, first at %zu: %g, want %g",
+                  index, (long long)M, (long long)N, (long long)K, kk->name, bad, nc, first, worst_got, worst_want);
+    for (int i = 0; i < 6; i++) clReleaseMemObject(mems[i]);
+    clReleaseKernel(kern);
+    clReleaseProgram(prog);
+    free(out);
+    free(zero);
+  }
+  free(fb_src);
+  kir_module_free(mod2);
   free(a);
   free(b);
   free(a32);
