@@ -152,7 +152,8 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
   mlg_lower_hints hints = {.target = target, .device_class = options->device_class,
                            .local_mem_bytes = options->local_mem_bytes,
                            .subgroups = options->subgroups,
-                           .gemm_tuning = options->gemm_tuning, .stored = out->stored};
+                           .gemm_tuning = options->gemm_tuning, .mma_config = options->mma_config,
+                           .stored = out->stored};
   /* At -O0 every op is its own group, and lowering takes no fusion at all. */
   int fuse_flags = options->opt_level > 0 ? MLG_FUSE_ON : 0;
   if (options->device_class == 1) fuse_flags |= MLG_FUSE_NO_LN_PROLOGUE; /* CPU: see fuse.h */

@@ -34,6 +34,10 @@ typedef struct mlg_compile_options {
   /* Tiles of the tiled GEMM kernel per shape class, measured on the device (gemm_tuning.h;
    * mlgrun's tuner, mlgc --tuning FILE). NULL: the built-in choice for device_class. */
   const struct mlg_gemm_tuning *gemm_tuning;
+  /* The tensor-core GEMM's configuration forced for every f16 GEMM that gets that variant
+   * (kt_matmul_mma_config: 1..KT_MMA_N_CONFIGS; mlgc --mma-config N), over the tuning table's
+   * choice; 0: the table's, else the built-in one. For measuring configurations. */
+  int mma_config;
   /* The most bytes of weights the compiler reads or generates into the bundle (consts, and the
    * params unless no_weights); a model over it is an error naming the budget and its largest
    * tensor. 0 → MLG_DEFAULT_MAX_WEIGHT_BYTES (4 GiB, weights.h). */

@@ -107,6 +107,12 @@ int mlg_gemm_tuning_format(const mlg_gemm_tuning *t, char **out_text, size_t *ou
     rc = append(&buf, &len, &cap, "%s %d %d %d %d %d %.1f\n", CLASS_NAMES[c], e->tile_m, e->tile_n, e->tile_k,
                 e->reg_m, e->reg_n, isfinite(e->gflops) && e->gflops >= 0 ? e->gflops : 0.0);
   }
+  for (int c = 0; c < MLG_GEMM_N_CLASSES && rc == 0; c++) {
+    const mlg_gemm_mma *e = &t->mma[c];
+    if (!e->config) continue;
+    rc = append(&buf, &len, &cap, "mma %s %d %.1f\n", CLASS_NAMES[c], e->config,
+                isfinite(e->gflops) && e->gflops >= 0 ? e->gflops : 0.0);
+  }
   if (rc == 0) rc = append(&buf, &len, &cap, "end %016" PRIx64 "\n", mlg_fnv1a(MLG_FNV_SEED, buf, len));
   if (rc != 0) {
     free(buf);
@@ -128,22 +134,40 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
   return 0;
 }
 
-/* "large 128 128 16 8 8 21000.5" (line without its newline, edited in place). */
-static int parse_class_line(char *line, mlg_gemm_tuning *out, char *err, size_t err_size) {
-  /* Fields are separated by exactly one space: an empty field is an error below. */
-  char *fields[7];
+/* Splits line (edited in place) at single spaces into exactly `want` fields (an empty field is
+ * an error of the caller's checks); -1 with a message naming `what` otherwise. */
+static int split_fields(char *line, char **fields, int want, const char *what, char *err, size_t err_size) {
   int n = 0;
   for (char *p = line;; p++) {
-    if (n == 7) return mlg_errorf(err, err_size, "class line with more than 7 fields");
+    if (n == want) return mlg_errorf(err, err_size, "%s line with more than %d fields", what, want);
     fields[n++] = p;
     p = strchr(p, ' ');
     if (!p) break;
     *p = '\0';
   }
-  if (n != 7) return mlg_errorf(err, err_size, "class line with %d fields (expected 7)", n);
-  int c = -1;
+  if (n != want) return mlg_errorf(err, err_size, "%s line with %d fields (expected %d)", what, n, want);
+  return 0;
+}
+
+static int class_index(const char *name) {
   for (int i = 0; i < MLG_GEMM_N_CLASSES; i++)
-    if (strcmp(fields[0], CLASS_NAMES[i]) == 0) c = i;
+    if (strcmp(name, CLASS_NAMES[i]) == 0) return i;
+  return -1;
+}
+
+/* A finite, non-negative GFLOP/s field. */
+static int parse_gflops(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  *out = strtod(s, &end);
+  return end == s || *end || errno || !isfinite(*out) || *out < 0 ? -1 : 0;
+}
+
+/* "large 128 128 16 8 8 21000.5" (line without its newline, edited in place). */
+static int parse_class_line(char *line, mlg_gemm_tuning *out, char *err, size_t err_size) {
+  char *fields[7];
+  if (split_fields(line, fields, 7, "class", err, err_size)) return -1;
+  int c = class_index(fields[0]);
   if (c < 0) return mlg_errorf(err, err_size, "unknown line '%.40s'", fields[0]);
   if (out->cls[c].tile_m) return mlg_errorf(err, err_size, "class '%s' given twice", CLASS_NAMES[c]);
   mlg_gemm_tiles t;
@@ -151,14 +175,27 @@ static int parse_class_line(char *line, mlg_gemm_tuning *out, char *err, size_t 
   for (int i = 0; i < 5; i++)
     if (parse_int(fields[1 + i], 1, 4096, v[i]))
       return mlg_errorf(err, err_size, "class '%s': bad number '%.20s'", CLASS_NAMES[c], fields[1 + i]);
-  char *end;
-  errno = 0;
-  t.gflops = strtod(fields[6], &end);
-  if (end == fields[6] || *end || errno || !isfinite(t.gflops) || t.gflops < 0)
+  if (parse_gflops(fields[6], &t.gflops))
     return mlg_errorf(err, err_size, "class '%s': bad GFLOP/s '%.20s'", CLASS_NAMES[c], fields[6]);
   if (!mlg_gemm_tiles_valid(&t, 0))
     return mlg_errorf(err, err_size, "class '%s': tiles the kernel cannot take", CLASS_NAMES[c]);
   out->cls[c] = t;
+  return 0;
+}
+
+/* "mma large 8 98000.5" (line without its newline, edited in place). */
+static int parse_mma_line(char *line, mlg_gemm_tuning *out, char *err, size_t err_size) {
+  char *fields[4];
+  if (split_fields(line, fields, 4, "mma", err, err_size)) return -1;
+  int c = class_index(fields[1]), config;
+  if (c < 0) return mlg_errorf(err, err_size, "mma line: unknown class '%.20s'", fields[1]);
+  if (out->mma[c].config) return mlg_errorf(err, err_size, "mma class '%s' given twice", CLASS_NAMES[c]);
+  if (parse_int(fields[2], 1, KT_MMA_N_CONFIGS, &config))
+    return mlg_errorf(err, err_size, "mma class '%s': configuration '%.20s' is not one of 1..%d", CLASS_NAMES[c],
+                      fields[2], KT_MMA_N_CONFIGS);
+  if (parse_gflops(fields[3], &out->mma[c].gflops))
+    return mlg_errorf(err, err_size, "mma class '%s': bad GFLOP/s '%.20s'", CLASS_NAMES[c], fields[3]);
+  out->mma[c].config = config;
   return 0;
 }
 
@@ -203,7 +240,9 @@ static int parse_copy(char *text, size_t size, mlg_gemm_tuning *out, char *err, 
     char *nl = strchr(line, '\n');
     if (!nl) return mlg_errorf(err, err_size, "unterminated line");
     *nl = '\0';
-    if (parse_class_line(line, out, err, err_size)) return -1;
+    if (strncmp(line, "mma ", 4) == 0 ? parse_mma_line(line, out, err, err_size)
+                                      : parse_class_line(line, out, err, err_size))
+      return -1;
     line = nl + 1;
   }
   return 0;
@@ -247,4 +286,13 @@ int mlg_gemm_tuning_apply(const mlg_gemm_tuning *t, kt_matmul_desc *d) {
   d->reg_m = e->reg_m;
   d->reg_n = e->reg_n;
   return 1;
+}
+
+int mlg_gemm_tuning_apply_mma(const mlg_gemm_tuning *t, const kt_matmul_desc *d) {
+  if (!t) return 0;
+  mlg_gemm_class c = mlg_gemm_class_of(d->m, d->n);
+  kt_mma_config cfg;
+  if (c == MLG_GEMM_NO_CLASS || kt_matmul_mma_config(t->mma[c].config, &cfg) != 0) return 0;
+  int64_t limit = d->local_mem_bytes > 0 && d->local_mem_bytes < 48 * 1024 ? d->local_mem_bytes : 48 * 1024;
+  return kt_mma_config_local_bytes(&cfg, d->a_norm) <= limit ? t->mma[c].config : 0;
 }

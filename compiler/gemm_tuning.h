@@ -16,7 +16,13 @@
  *   backend opencl
  *   large 128 128 16 8 8 21000.5          class tile_m tile_n tile_k reg_m reg_n GFLOP/s
  *   medium 64 64 16 4 4 3100.2
+ *   mma large 8 98000.5                   class, tensor-core configuration, GFLOP/s
  *   end 0f3c9a52e1d07b44                  FNV-1a 64 of every byte before "end"
+ *
+ * An "mma" line gives the class's configuration of the tensor-core GEMM (kt_matmul_mma_config,
+ * matmul_mma.c), searched on f16 GEMMs where the device runs that variant; lowering gives it to
+ * every f16 GEMM of the class that gets the variant (mlg_gemm_tuning_apply_mma), whose tiled
+ * fallback then takes its work-group tile.
  *
  * Thread safety: reentrant; a table is plain data. */
 #ifndef MLG_GEMM_TUNING_H
@@ -27,7 +33,7 @@
 
 #include "templates/matmul.h"
 
-#define MLG_GEMM_TUNING_VERSION 2
+#define MLG_GEMM_TUNING_VERSION 3
 
 typedef enum mlg_gemm_class {
   MLG_GEMM_LARGE = 0,        /* M and N ≥ 512 */
@@ -44,11 +50,18 @@ typedef struct mlg_gemm_tiles {
   double gflops;               /* what the search measured (reports only) */
 } mlg_gemm_tiles;
 
+/* One class's tensor-core configuration; config == 0 means no entry. */
+typedef struct mlg_gemm_mma {
+  int config;                  /* 1..KT_MMA_N_CONFIGS */
+  double gflops;               /* what the search measured (reports only) */
+} mlg_gemm_mma;
+
 typedef struct mlg_gemm_tuning {
   char device[256];            /* identity of the device it was measured on (one line each) */
   char driver[128];
   char backend[16];
   mlg_gemm_tiles cls[MLG_GEMM_N_CLASSES];
+  mlg_gemm_mma mma[MLG_GEMM_N_CLASSES];
 } mlg_gemm_tuning;
 
 /* The class of an M×N result. */
@@ -84,5 +97,8 @@ int  mlg_gemm_tuning_load(const char *path, mlg_gemm_tuning *out, char *err, siz
  * above d->k becomes d->k. Returns 1 when it set them, 0 when t is NULL, d's shape has no class,
  * the class has no entry, the entry does not fit d->local_mem_bytes or d is already tiled. */
 int  mlg_gemm_tuning_apply(const mlg_gemm_tuning *t, kt_matmul_desc *d);
+/* The tensor-core configuration of d's shape class, or 0 (t NULL, no class, no entry, or one
+ * over d->local_mem_bytes with d's layer-norm prologue: the built-in choice then). */
+int  mlg_gemm_tuning_apply_mma(const mlg_gemm_tuning *t, const kt_matmul_desc *d);
 
 #endif

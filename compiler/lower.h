@@ -93,6 +93,7 @@ typedef struct mlg_lower_ctx {
   int64_t local_mem_bytes; /* local memory per work-group; 0 → 48 KiB */
   int subgroups;          /* reductions may use subgroup operations (Vulkan target only) */
   const struct mlg_gemm_tuning *gemm_tuning; /* GEMM tiles per shape class, or NULL */
+  int mma_config;         /* tensor-core GEMM configuration forced (mlg_compile_options), or 0 */
 } mlg_lower_ctx;
 
 /* What lowering may tune its kernels for (all 0: portable kernels for OpenCL). */
@@ -102,6 +103,7 @@ typedef struct mlg_lower_hints {
   int64_t local_mem_bytes;
   int subgroups;          /* honoured for the Vulkan target only */
   const struct mlg_gemm_tuning *gemm_tuning; /* gemm_tuning.h; NULL: built-in GEMM tiles */
+  int mma_config;         /* tensor-core GEMM configuration forced, or 0 (mlg_compile_options) */
   const mlg_ir_dtype *stored; /* per node, the dtype it is stored as (precision.h); NULL: its
                                  own dtype */
 } mlg_lower_hints;

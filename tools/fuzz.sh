@@ -83,9 +83,10 @@ def fnv(b):
         h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
     return h
 tables = {
-    "gpu.txt": "mlg-gemm-tuning 2\ndevice NVIDIA H100 80GB HBM3\ndriver 550.54.15\nbackend opencl\n"
-               "huge 128 128 16 8 8 41000.0\nlarge 128 64 16 8 4 21000.5\nmedium 64 64 16 4 4 3100.2\n",
-    "cpu.txt": "mlg-gemm-tuning 2\ndevice pthread-skylake-avx512-AMD EPYC\ndriver 3.1\nbackend vulkan\n"
+    "gpu.txt": "mlg-gemm-tuning 3\ndevice NVIDIA H100 80GB HBM3\ndriver 550.54.15\nbackend opencl\n"
+               "huge 128 128 16 8 8 41000.0\nlarge 128 64 16 8 4 21000.5\nmedium 64 64 16 4 4 3100.2\n"
+               "mma huge 8 98000.0\nmma large 13 61000.5\n",
+    "cpu.txt": "mlg-gemm-tuning 3\ndevice pthread-skylake-avx512-AMD EPYC\ndriver 3.1\nbackend vulkan\n"
                "medium 32 32 8 4 4 96.0\n",
 }
 for name, body in tables.items():

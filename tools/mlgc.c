@@ -32,7 +32,7 @@ static const char usage[] =
     "usage: mlgc FILE.mlg|FILE.onnx [-o OUT] [--emit=ast|graph|mlg|fused|dot|kernels|plan [--svg FILE]]\n"
     "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
     "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
-    "            [--tuning FILE] [--no-memory-reuse] [--max-weight-bytes=SIZE]\n"
+    "            [--tuning FILE] [--mma-config=N] [--no-memory-reuse] [--max-weight-bytes=SIZE]\n"
     "            [--quantize=int8 --calibrate NAME=FILE.npy ... [--device SPEC]]\n"
     "            [--precision=f32|f16]\n"
     "       mlgc --ops-doc\n"
@@ -54,6 +54,9 @@ static const char usage[] =
     "                    shaders: use off for one without; opencl never uses them)\n"
     "  --tuning FILE     GEMM tiles per shape class from a tuning cache file (what mlgrun --tune\n"
     "                    writes; mlgrun --show-tuning names it), for the tiled GEMM kernel\n"
+    "  --mma-config=N    force configuration N (1..36, docs/performance.md) of the tensor-core\n"
+    "                    GEMM on every f16 GEMM that gets it (to measure one; default: the\n"
+    "                    tuning file's choice, else the built-in one)\n"
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
     "  --weights FILE    take params from a .safetensors file (by name)\n"
     "  --no-weights      leave weights out; bind them when loading (mlgrun --weights)\n"
@@ -250,6 +253,14 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--tuning") == 0 || strncmp(a, "--tuning=", 9) == 0) {
       tuning_path = a[8] == '=' ? a + 9 : (++i < argc ? argv[i] : NULL);
       if (!tuning_path || !*tuning_path) return usage_error("%s needs a tuning file", a);
+    } else if (strcmp(a, "--mma-config") == 0 || strncmp(a, "--mma-config=", 13) == 0) {
+      const char *v = a[12] == '=' ? a + 13 : (++i < argc ? argv[i] : NULL);
+      char *end = NULL;
+      long c = v ? strtol(v, &end, 10) : 0;
+      _Static_assert(KT_MMA_N_CONFIGS == 36, "the usage message names 1..36");
+      if (!v || !*v || *end || c < 1 || c > KT_MMA_N_CONFIGS)
+        return usage_error("%s needs a configuration number 1..36 (docs/performance.md)", a);
+      options.mma_config = (int)c;
     } else if (strcmp(a, "--precision") == 0 || strncmp(a, "--precision=", 12) == 0) {
       const char *v = a[11] == '=' ? a + 12 : (++i < argc ? argv[i] : NULL);
       mlg_precision p;

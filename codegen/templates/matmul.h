@@ -37,6 +37,7 @@
 #define MLG_KT_MATMUL_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 #include "../kir.h"
 #include "hooks.h"
@@ -107,8 +108,11 @@ typedef struct kt_matmul_desc {
   kir_scalar a_elem, b_elem, bias_elem, c_elem;
   /* Tensor cores: also build the fragment kernel of matmul_mma.c where it applies (f16 B, f16
    * or f32 A; gathered from x, f16 A and f16 or f32 B: kt_matmul_mma_applies) with the tiled
-   * kernel as its fallback for devices without KIR_FEATURE_MMA_F16. */
+   * kernel as its fallback for devices without KIR_FEATURE_MMA_F16. mma_config: 0 for the
+   * built-in configuration of that kernel, i ≥ 1 for kt_matmul_mma_config(i) (the GEMM tuner's
+   * choice, or one forced to measure it). */
   int mma;
+  int mma_config;
 } kt_matmul_desc;
 
 /* The CPU vector kernel (matmul_cpu.c) for a descriptor with resolved layouts: returns 1 and
@@ -169,9 +173,31 @@ int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, k
  * or f32, rounded likewise; M and N at least 32, K at least 16), 0 when it does not, -1 on
  * failure. It launches
  * (ceil(N / tile_n), ceil(M / tile_m), Π batch) work-groups like the tiled kernel, with the
- * tiles kt_matmul_mma_tiles gives; *out_tiles (may be NULL) receives them. */
+ * work-group tile of its configuration (d->mma_config, or the built-in one); *out_tiles (may be
+ * NULL) receives it. A configuration d->mma_config that does not exist or is over the local
+ * memory is an error (-1, the module's error says which and how many bytes); a built-in one over
+ * it (a device with little local memory) is 0: the tiled kernel alone. */
 int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3], int out_tiles[2]);
+/* A configuration of the tensor-core kernel: a wm × wn grid of warps, each owning fm × fn
+ * accumulator fragments of 16×16 (the work-group tile is 16·wm·fm × 16·wn·fn), K step tk (32
+ * or 64), buffers 1 (two barriers per K step) or 2 (double-buffered local tiles, one). */
+typedef struct kt_mma_config {
+  int wm, wn, fm, fn, tk, buffers;
+} kt_mma_config;
+/* Configurations 1..KT_MMA_N_CONFIGS: warp grids 2×2, 2×4, 4×2 × warp tiles 32×32, 64×32,
+ * 64×64 × K steps 32, 64 × double, single buffering (index − 1 = buffers + 2·(tk) + 4·(warp tile)
+ * + 12·(grid), each counted from 0 in that order). 0, or -1 for an index out of range. Each
+ * one's work-group tile is 64, 128 or 256 along m and n, which the tiled fallback takes with
+ * 8×8 per work-item. */
+#define KT_MMA_N_CONFIGS 36
+int     kt_matmul_mma_config(int index, kt_mma_config *out);
+/* "2x4 warps of 64x32, k32, double-buffered" into buf. */
+void    kt_mma_config_format(const kt_mma_config *c, char *buf, size_t size);
+/* Local memory a work-group of c uses: operand tiles, epilogue slices, and the layer-norm
+ * prologue's row statistics when a_norm. kt_matmul_mma refuses a configuration over the
+ * device's local memory (at most 48 KiB). */
+int64_t kt_mma_config_local_bytes(const kt_mma_config *c, int a_norm);
 /* Whether kt_matmul builds the tensor-core variant for d (d->mma set, not for a CPU, and
  * kt_matmul_mma applies): its fallback then takes its tiles instead of tuned ones. */
 int kt_matmul_mma_applies(const kt_matmul_desc *d);

@@ -4,18 +4,23 @@
  *
  * A work-group of W subgroups (warps of 32) computes a TM × TN tile of one C[b]; the warps form
  * a WM × WN grid and each owns an FM × FN grid of 16×16 accumulator fragments. K is walked in
- * steps of TK = 32: the A and B tiles of the step are staged in local memory as halves, rows
- * padded by 8 halves (16 bytes: the fragment loads of 8 neighbouring rows fall in distinct
- * banks), then every warp loads its FM A and FN B fragments per 16 of k and does FM·FN
- * 16×16×16 multiply-adds. As in the tiled kernel (matmul.c) the next step's global loads are
- * issued into registers before the current step is multiplied.
+ * steps of TK (32 or 64): the A and B tiles of the step are staged in local memory as halves,
+ * both as [m or n][k] (k contiguous, rows padded by 8 halves — 16 bytes: the fragment loads of
+ * 8 neighbouring rows fall in distinct banks), so A fragments load row-major, B fragments
+ * column-major, and each fragment register (two halves neighbouring along k) is one 32-bit local
+ * load whatever the operand's layout; then every warp loads its FM A and FN B fragments per 16
+ * of k and does FM·FN 16×16×16 multiply-adds. The next step's global loads are issued into
+ * registers before the current step is multiplied; double-buffered, they are stored into the
+ * other of two local buffers after it, and one barrier ends the step (single-buffered: two).
  *
- * Staging: each operand tile is copied as R rows along its contiguous global axis (k for A
- * [M, K] and for B as [N, K] like linear's weight; m or n when that one is contiguous), so a
- * fragment load reads it row- or column-major. Where the contiguous axis' extent, the row
- * stride, the offset and the batch strides are even, a work-item copies 8, 4 or 2 halves at a
- * time as raw 32-bit words (kir_load_bits, no conversion); otherwise half by half through f32
- * (exact). Rows and columns past M, N or K are filled with zeros, so any M, N and K work.
+ * Staging: each operand tile is read as R rows along its contiguous global axis (k for A
+ * [M, K] and for B as [N, K] like linear's weight; m or n when that one is contiguous). Where the
+ * contiguous axis' extent, the row stride, the offset and the batch strides are even, a
+ * work-item copies 8, 4 or 2 halves at a time as raw 32-bit words (kir_load_bits, no
+ * conversion); otherwise half by half through f32 (exact). A tile read along m or n (B row-major
+ * [K, N], A stored [K, M]) is transposed as it is stored: a unit of words covers two k rows, and
+ * the two halves of each column become one word (integer arithmetic on the raw bits). Rows and
+ * columns past M, N or K are filled with zeros, so any M, N and K work.
  * An f32 A goes element by element through f32 and is rounded to the nearest half as it is
  * stored in the local tile; so is a layer-normalized A, after the prologue (the tiled kernel's,
  * matmul_tile.h: row statistics over all K first, then (a − mean)·rstd (·w[k]) (+b[k]) in f32).
@@ -27,11 +32,11 @@
  * GEMM frame (bias, fused epilogue, guarded store, as the tiled kernel does): rows of 16
  * neighbouring columns per half-warp.
  *
- * Tiles (fixed; the GEMM tuner does not search them yet): 128×128 with 8 warps as 2×4, each
- * 64×32 (4×2 accumulator fragments, 8 floats each per work-item: 64 registers) when M and N
- * are both at least 512, like the tiled kernel's GPU tile; else 64×64 with 4 warps as
- * 2×2, each 32×32. Local memory: (TM + TN)·(TK + 8)·2 bytes of operand tiles (20 KiB at 128)
- * plus W·16·20·4 bytes of epilogue slices (10 KiB).
+ * Configurations (kt_matmul_mma_config, matmul.h): warp grid, warp tile, TK and buffering; the
+ * built-in one (pick) or d->mma_config, which the GEMM tuner's table or mlgc --mma-config sets.
+ * Local memory: buffers·(TM + TN)·(TK + 8)·2 bytes of operand tiles plus W·16·16·4 bytes of
+ * epilogue slices (and the layer-norm prologue's row statistics); a configuration over the
+ * device's local memory (at most 48 KiB) is refused.
  * Thread safety: reentrant. */
 #include "matmul.h"
 #include "matmul_tile.h"
@@ -40,35 +45,72 @@
 
 #include "kt_util.h"
 
-#define TK 32          /* K step: two 16-deep fragment steps */
 #define PAD 8          /* halves after each local row */
-#define SLICE 20       /* row stride of a warp's float slice (16 + 4: 16-byte aligned rows) */
+#define SLICE 16       /* row stride of a warp's float slice of the epilogue */
 #define MAX_F 4        /* fragments per warp along one axis */
-#define MAX_STEPS 32   /* copy steps per operand tile and work-item (half by half: 4096 / 128) */
+#define MAX_STEPS 64   /* copy steps per operand tile and work-item (half by half: 16384 / 256) */
+#define MAX_LOCAL (48 * 1024)
 
-typedef struct mma_tiles {
-  int tm, tn;          /* work-group tile */
-  int wm, wn;          /* warps along m and n */
-  int fm, fn;          /* fragments per warp along m and n */
-} mma_tiles;
+/* The configurations kt_matmul_mma_config numbers from 1: warp grids 2×2, 2×4, 4×2; warp tiles
+ * 32×32, 64×32, 64×64; K steps 32, 64; double then single buffering. */
+static const int GRIDS[3][2] = {{2, 2}, {2, 4}, {4, 2}};
+static const int WTILES[3][2] = {{2, 2}, {4, 2}, {4, 4}}; /* fragments per warp (m, n) */
+static const int KSTEPS[2] = {32, 64};
 
-static mma_tiles pick(const kt_matmul_desc *d) {
-  if (d->m >= 512 && d->n >= 512) return (mma_tiles){128, 128, 2, 4, 4, 2};
-  return (mma_tiles){64, 64, 2, 2, 2, 2};
+int kt_matmul_mma_config(int index, kt_mma_config *out) {
+  if (index < 1 || index > KT_MMA_N_CONFIGS) return -1;
+  int i = index - 1;
+  const int buf = i % 2, ks = i / 2 % 2, wt = i / 4 % 3, gr = i / 12;
+  *out = (kt_mma_config){GRIDS[gr][0], GRIDS[gr][1], WTILES[wt][0], WTILES[wt][1], KSTEPS[ks], buf ? 1 : 2};
+  return 0;
 }
 
-/* One operand tile in local memory: `rows` × `cols` halves, cols along the operand's
- * contiguous global axis, row stride cols + PAD. Global element (r, c) of the tile is at
- * base + (r0 + r)·s_r + (c0 + c)·s_c, present when r0 + r < r_lim and c0 + c < c_lim. */
+void kt_mma_config_format(const kt_mma_config *c, char *buf, size_t size) {
+  snprintf(buf, size, "%dx%d warps of %dx%d, k%d, %s", c->wm, c->wn, 16 * c->fm, 16 * c->fn, c->tk,
+           c->buffers == 2 ? "double-buffered" : "single-buffered");
+}
+
+int64_t kt_mma_config_local_bytes(const kt_mma_config *c, int a_norm) {
+  const int64_t tm = 16 * c->wm * c->fm, tn = 16 * c->wn * c->fn;
+  return (int64_t)c->buffers * (tm + tn) * (c->tk + PAD) * 2 + (int64_t)c->wm * c->wn * 16 * SLICE * 4 +
+         (a_norm ? 8 * tm : 0);
+}
+
+/* The local memory a work-group may use: the device's, at most 48 KiB. */
+static int64_t local_limit(const kt_matmul_desc *d) {
+  return d->local_mem_bytes > 0 && d->local_mem_bytes < MAX_LOCAL ? d->local_mem_bytes : MAX_LOCAL;
+}
+
+/* The built-in choice: 128×128 with 8 warps as 2×4, each 64×32, when M and N are both at least
+ * 512 (like the tiled kernel's GPU tile), else 64×64 with 4 warps as 2×2, each 32×32; K step
+ * 32, double-buffered where it fits the local memory (not at 128×128 with a layer-norm
+ * prologue's row statistics), else single-buffered. */
+static kt_mma_config pick(const kt_matmul_desc *d) {
+  kt_mma_config c = d->m >= 512 && d->n >= 512 ? (kt_mma_config){2, 4, 4, 2, 32, 2}
+                                               : (kt_mma_config){2, 2, 2, 2, 32, 2};
+  if (kt_mma_config_local_bytes(&c, d->a_norm) > local_limit(d)) c.buffers = 1;
+  return c;
+}
+
+/* One operand tile in local memory, always as [m or n][k]: `ext` rows of tk halves, k
+ * contiguous, row stride ls = tk + PAD, `nbuf` buffers of ext·ls halves one after the other; so
+ * A fragments load it row-major and B fragments column-major, and every pair of halves a
+ * fragment register holds (neighbours along k) is one 32-bit local load.
+ * In global memory the tile is `rows` × `cols` with cols along the operand's contiguous axis:
+ * element (r, c) of the tile is at base + (r0 + r)·s_r + (c0 + c)·s_c, present when
+ * r0 + r < r_lim and c0 + c < c_lim. r_is_k says the global rows run along k (m or n
+ * contiguous: B row-major [K, N], A stored [K, M]); such a tile is transposed as it is stored. */
 typedef struct stage {
-  int local, rows, cols, ls;
+  int local, rows, cols, ls, ext, tk, nbuf;
   int base;                 /* I32 variable: the operand's batch base */
   int64_t s_r, s_c, r_lim, c_lim;
-  int r_is_k;               /* rows run along k (else the columns do) */
-  int vw;                   /* halves per unit: 8, 4 or 2 (raw words), or 1 */
+  int r_is_k;               /* global rows run along k (the tile is stored transposed) */
+  int vw;                   /* halves per unit along the columns: 8, 4 or 2 (raw words), or 1 */
+  int krows;                /* global rows per unit: 2 for a transposed tile of words, else 1 */
   int units, steps;
-  int ur[MAX_STEPS], uc[MAX_STEPS], val[MAX_STEPS]; /* per step: the unit's row and column
-                                                        (I32 vars), its value register */
+  int ur[MAX_STEPS], uc[MAX_STEPS], val[MAX_STEPS], val2[MAX_STEPS];
+                            /* per step: the unit's first row and column in the tile (I32
+                               vars), its value registers (val2: the second row, krows 2) */
   int buf;
   const kt_norm_state *norm; /* A's layer-norm prologue, or NULL */
 } stage;
@@ -84,24 +126,36 @@ static int unit_width(const kt_matmul_desc *d, kir_scalar elem, int norm, int64_
   return c_lim % 8 == 0 ? 8 : c_lim % 4 == 0 ? 4 : c_lim % 2 == 0 ? 2 : 1;
 }
 
-/* Declares the units' coordinates: unit u = lid + L·step lies at row u / (cols / vw), column
- * (u % (cols / vw))·vw. */
+/* Declares the units' coordinates. A unit covers krows global rows and vw columns; unit
+ * u = lid + L·step lies, in a k-columns tile, at row u / (cols / vw) and column
+ * (u % (cols / vw))·vw; in a transposed (k-rows) tile k runs fastest — row (u % (rows / krows))
+ * ·krows, column (u / (rows / krows))·vw — so that a warp's transposed local stores fall on
+ * neighbouring k, in distinct banks. */
 static void stage_declare(kir_builder *b, stage *s, int lid, int L, const char *tag) {
-  int per_row = s->cols / s->vw;
-  s->units = s->rows * per_row;
+  const int per_row = s->cols / s->vw, per_col = s->rows / s->krows;
+  s->units = per_row * per_col;
   s->steps = (s->units + L - 1) / L;
   for (int i = 0; i < s->steps; i++) {
     char nm[32];
     kir_expr *u = kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i));
+    kir_expr *row = s->r_is_k ? kir_mul(b, kir_mod(b, u, kir_i32(b, per_col)), kir_i32(b, s->krows))
+                              : kir_div(b, u, kir_i32(b, per_row));
+    kir_expr *col = s->r_is_k ? kir_div(b, u, kir_i32(b, per_col))
+                              : kir_mod(b, kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i)),
+                                        kir_i32(b, per_row));
     snprintf(nm, sizeof nm, "%s_r%d", tag, i);
     s->ur[i] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, s->ur[i], kir_div(b, u, kir_i32(b, per_row)));
+    kir_decl(b, s->ur[i], row);
     snprintf(nm, sizeof nm, "%s_c%d", tag, i);
     s->uc[i] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, s->uc[i], kir_mul(b, kir_mod(b, kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i)),
-                                             kir_i32(b, per_row)), kir_i32(b, s->vw)));
+    kir_decl(b, s->uc[i], kir_mul(b, col, kir_i32(b, s->vw)));
+    kir_type vt = s->vw == 1 ? kir_t(KIR_F32) : kir_tv(KIR_U32, s->vw / 2);
     snprintf(nm, sizeof nm, "%s_v%d", tag, i);
-    s->val[i] = kir_var_new(b, nm, s->vw == 1 ? kir_t(KIR_F32) : kir_tv(KIR_U32, s->vw / 2));
+    s->val[i] = kir_var_new(b, nm, vt);
+    if (s->krows == 2) {
+      snprintf(nm, sizeof nm, "%s_w%d", tag, i);
+      s->val2[i] = kir_var_new(b, nm, vt);
+    }
   }
 }
 
@@ -110,63 +164,104 @@ static kir_expr *zero_of(kir_builder *b, const stage *s) {
   return kir_cast(b, kir_tv(KIR_U32, s->vw / 2), kir_i32(b, 0));
 }
 
+/* A unit past the tile (the last step of an uneven split): NULL when every step is whole. */
+static kir_expr *unit_guard(kir_builder *b, const stage *s, int lid, int L, int i) {
+  if ((int64_t)L * (i + 1) <= s->units) return NULL;
+  return kt_lt(b, kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i)), s->units);
+}
+
+/* Global → registers: row gr (global) of the unit of step i into register var. */
+static void fetch_row(kir_builder *b, const stage *s, int i, kir_expr *gr, kir_expr *gc, int var) {
+  kir_expr *guard = s->r_lim % s->rows ? kt_lt(b, gr, s->r_lim) : NULL;
+  if (guard) kir_if(b, guard);
+  kir_expr *at = kir_add(b, kir_var(b, s->base), kir_add(b, kt_scaled(b, gr, s->s_r), kt_scaled(b, gc, s->s_c)));
+  kir_expr *v = s->vw == 1 ? kir_load(b, s->buf, at) : kir_load_bits(b, s->buf, at, s->vw / 2);
+  /* The prologue in f32 (vw is 1): the tile row is the unit's m, k its global k. */
+  if (s->norm)
+    v = kt_norm_apply(b, s->norm, v, kir_var(b, s->r_is_k ? s->uc[i] : s->ur[i]), s->r_is_k ? gr : gc);
+  kir_assign(b, var, v);
+  if (guard) kir_end(b);
+}
+
 /* Global → registers for the tile whose row and column origins are r0 and c0. */
-static void stage_fetch(kir_builder *b, stage *s, kir_expr *r0, kir_expr *c0, int L, int declare) {
+static void stage_fetch(kir_builder *b, stage *s, kir_expr *r0, kir_expr *c0, int lid, int L, int declare) {
   for (int i = 0; i < s->steps; i++) {
-    if (declare) kir_decl(b, s->val[i], zero_of(b, s));
-    else kir_assign(b, s->val[i], zero_of(b, s));
+    for (int q = 0; q < s->krows; q++) {
+      int var = q ? s->val2[i] : s->val[i];
+      if (declare) kir_decl(b, var, zero_of(b, s));
+      else kir_assign(b, var, zero_of(b, s));
+    }
     kir_expr *gr = kir_add(b, r0, kir_var(b, s->ur[i]));
     kir_expr *gc = kir_add(b, c0, kir_var(b, s->uc[i]));
-    /* A unit past the tile (the last step of an uneven split), or past the operand. */
-    kir_expr *guard = NULL;
-    if ((int64_t)L * (i + 1) > s->units) guard = kt_lt(b, kir_var(b, s->ur[i]), s->rows);
     /* (Tiles start at multiples of their extent: a limit that is one never cuts a tile.) */
-    if (s->r_lim % s->rows) guard = kt_and_opt(b, guard, kt_lt(b, gr, s->r_lim));
+    kir_expr *guard = unit_guard(b, s, lid, L, i);
     if (s->c_lim % s->cols) guard = kt_and_opt(b, guard, kt_lt(b, gc, s->c_lim));
     if (guard) kir_if(b, guard);
-    kir_expr *at = kir_add(b, kir_var(b, s->base), kir_add(b, kt_scaled(b, gr, s->s_r), kt_scaled(b, gc, s->s_c)));
-    kir_expr *v = s->vw == 1 ? kir_load(b, s->buf, at) : kir_load_bits(b, s->buf, at, s->vw / 2);
-    /* The prologue in f32 (vw is 1): the tile row is the unit's m, k its global k. */
-    if (s->norm)
-      v = kt_norm_apply(b, s->norm, v, kir_var(b, s->r_is_k ? s->uc[i] : s->ur[i]),
-                        s->r_is_k ? gr : gc);
-    kir_assign(b, s->val[i], v);
+    fetch_row(b, s, i, gr, gc, s->val[i]);
+    if (s->krows == 2) fetch_row(b, s, i, kir_add(b, gr, kir_i32(b, 1)), gc, s->val2[i]);
     if (guard) kir_end(b);
   }
 }
 
-/* Registers → local memory (f32 values rounded to the nearest half). */
-static void stage_stash(kir_builder *b, const stage *s, int L) {
+/* Half h (0 low, 1 high) of each of two U32 words, packed as one word: lo's half low. */
+static kir_expr *pack_halves(kir_builder *b, kir_expr *lo, kir_expr *hi, int h) {
+  kir_expr *base = kir_cast(b, kir_t(KIR_U32), kir_i32(b, 65536));
+  kir_expr *x = h ? kir_bin(b, KIR_DIV, lo, base) : kir_bin(b, KIR_MOD, lo, base);
+  kir_expr *y = h ? kir_bin(b, KIR_DIV, hi, base) : kir_bin(b, KIR_MOD, hi, base);
+  return kir_bin(b, KIR_ADD, x, kir_bin(b, KIR_MUL, y, base));
+}
+
+/* Registers → local buffer `off` (an I32 expression: the first element of the buffer; f32
+ * values rounded to the nearest half). A transposed tile of words interleaves its unit's two
+ * k rows: column c's halves at k and k + 1 become one word at (c, k). */
+static void stage_stash(kir_builder *b, const stage *s, int lid, int L, kir_expr *off) {
   for (int i = 0; i < s->steps; i++) {
-    int partial = (int64_t)L * (i + 1) > s->units;
-    if (partial) kir_if(b, kt_lt(b, kir_var(b, s->ur[i]), s->rows));
-    kir_expr *at = kir_add(b, kir_mul(b, kir_var(b, s->ur[i]), kir_i32(b, s->ls)), kir_var(b, s->uc[i]));
-    if (s->vw == 1) kir_local_store(b, s->local, at, kir_var(b, s->val[i]));
-    else kir_local_store_bits(b, s->local, at, kir_var(b, s->val[i]));
-    if (partial) kir_end(b);
+    kir_expr *guard = unit_guard(b, s, lid, L, i);
+    if (guard) kir_if(b, guard);
+    kir_expr *r = kir_var(b, s->ur[i]), *c = kir_var(b, s->uc[i]);
+    if (!s->r_is_k) {
+      kir_expr *at = kir_add(b, off, kir_add(b, kir_mul(b, r, kir_i32(b, s->ls)), c));
+      if (s->vw == 1) kir_local_store(b, s->local, at, kir_var(b, s->val[i]));
+      else kir_local_store_bits(b, s->local, at, kir_var(b, s->val[i]));
+    } else if (s->vw == 1) {
+      kir_local_store(b, s->local, kir_add(b, off, kir_add(b, kir_mul(b, c, kir_i32(b, s->ls)), r)),
+                      kir_var(b, s->val[i]));
+    } else {
+      for (int j = 0; j < s->vw; j++) {
+        kir_expr *lo = kir_component(b, kir_var(b, s->val[i]), j / 2);
+        kir_expr *hi = kir_component(b, kir_var(b, s->val2[i]), j / 2);
+        kir_expr *at = kir_add(b, off, kir_add(b, kir_mul(b, kir_add(b, c, kir_i32(b, j)), kir_i32(b, s->ls)), r));
+        kir_local_store_bits(b, s->local, at, pack_halves(b, lo, hi, j % 2));
+      }
+    }
+    if (guard) kir_end(b);
   }
 }
 
-/* The operand tile of A (is_b 0) or B: which axis is contiguous picks the local layout. */
-static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, int is_b, int ext, int buf, int base,
-                       const kt_norm_state *norm, const char *tag) {
+/* The operand tile of A (is_b 0) or B: which axis is contiguous picks the global traversal. */
+static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, const kt_mma_config *c, int is_b,
+                       int ext, int buf, int base, const kt_norm_state *norm, const char *tag) {
   int64_t s_mn = is_b ? d->b_stride_n : d->a_stride_m, s_k = is_b ? d->b_stride_k : d->a_stride_k;
   int64_t mn_lim = is_b ? d->n : d->m, off = is_b ? d->b_offset : d->a_offset;
   const int64_t *bs = is_b ? d->b_batch_stride : d->a_batch_stride;
   /* k contiguous (or neither): rows along m/n, columns along k; else the other way. */
   s->r_is_k = s_k != 1 && s_mn == 1;
-  s->rows = s->r_is_k ? TK : ext;
-  s->cols = s->r_is_k ? ext : TK;
+  s->ext = ext;
+  s->tk = c->tk;
+  s->nbuf = c->buffers;
+  s->rows = s->r_is_k ? c->tk : ext;
+  s->cols = s->r_is_k ? ext : c->tk;
   s->s_r = s->r_is_k ? s_k : s_mn;
   s->s_c = s->r_is_k ? s_mn : s_k;
   s->r_lim = s->r_is_k ? d->k : mn_lim;
   s->c_lim = s->r_is_k ? mn_lim : d->k;
-  s->ls = s->cols + PAD;
+  s->ls = c->tk + PAD;
   s->norm = norm;
   s->vw = unit_width(d, is_b ? d->b_elem : d->a_elem, norm != NULL, off, bs, s->s_r, s->s_c, s->c_lim);
+  s->krows = s->r_is_k && s->vw > 1 ? 2 : 1;
   s->buf = buf;
   s->base = base;
-  s->local = kir_local_array(b, tag, KIR_F16, s->rows * s->ls);
+  s->local = kir_local_array(b, tag, KIR_F16, s->nbuf * ext * s->ls);
 }
 
 /* B as the im2col matrix of x (conv2d as GEMM: kt_matmul_im2col), its own staging path. The
@@ -185,21 +280,22 @@ typedef struct gather {
   kir_expr *n;              /* the column's global n (reusable) */
 } gather;
 
-static void gather_init(kir_builder *b, stage *s, gather *gt, const kt_matmul_desc *d, int ext, int buf,
-                        int base) {
-  *s = (stage){.rows = ext, .cols = TK, .ls = TK + PAD, .s_r = 0, .s_c = 0, .r_lim = d->n, .c_lim = d->k,
-               .r_is_k = 0, .vw = 1, .buf = buf, .base = base, .norm = NULL};
-  s->local = kir_local_array(b, "b_tile", KIR_F16, s->rows * s->ls);
+static void gather_init(kir_builder *b, stage *s, gather *gt, const kt_matmul_desc *d, const kt_mma_config *c,
+                        int ext, int buf, int base) {
+  *s = (stage){.rows = ext, .cols = c->tk, .ls = c->tk + PAD, .ext = ext, .tk = c->tk, .nbuf = c->buffers,
+               .s_r = 0, .s_c = 0, .r_lim = d->n, .c_lim = d->k, .r_is_k = 0, .vw = 1, .krows = 1, .buf = buf,
+               .base = base, .norm = NULL};
+  s->local = kir_local_array(b, "b_tile", KIR_F16, s->nbuf * s->rows * s->ls);
   gt->g = &d->b_im2col;
   gt->pads = kt_im2col_pads(gt->g);
   gt->col_guard = d->n % ext != 0;
 }
 
-/* Whether tiles t split a gathered B tile evenly over the work-group, a whole number of steps
- * with L a multiple of TN (gather_declare); else the tiled kernel runs alone. */
-static int gather_splits(mma_tiles t) {
-  const int L = 32 * t.wm * t.wn, units = t.tn * TK;
-  return L % t.tn == 0 && units % L == 0 && units / L <= MAX_STEPS;
+/* Whether configuration t splits a gathered B tile evenly over the work-group, a whole number of
+ * steps with L a multiple of TN (gather_declare); else the tiled kernel runs alone. */
+static int gather_splits(const kt_mma_config *t) {
+  const int L = 32 * t->wm * t->wn, tn = 16 * t->wn * t->fn, units = tn * t->tk;
+  return L % tn == 0 && units % L == 0 && units / L <= MAX_STEPS;
 }
 
 /* The units' coordinates and their column's pixel: n0 is the tile's first column (I32 var).
@@ -281,9 +377,10 @@ static void gather_fetch(kir_builder *b, const stage *s, const gather *gt, kir_e
 }
 
 /* B's tile at k0 (an I32 expression) into registers: gathered, or staged as it lies. */
-static void fetch_b(kir_builder *b, stage *s, const gather *gt, kir_expr *k0, int n0, int L, int declare) {
+static void fetch_b(kir_builder *b, stage *s, const gather *gt, kir_expr *k0, int n0, int lid, int L,
+                    int declare) {
   if (gt) gather_fetch(b, s, gt, k0, declare);
-  else stage_fetch(b, s, s->r_is_k ? k0 : kir_var(b, n0), s->r_is_k ? kir_var(b, n0) : k0, L, declare);
+  else stage_fetch(b, s, s->r_is_k ? k0 : kir_var(b, n0), s->r_is_k ? kir_var(b, n0) : k0, lid, L, declare);
 }
 
 /* B stored as halves and A as halves or floats (rounded to halves as they are staged, after the
@@ -293,8 +390,10 @@ static void fetch_b(kir_builder *b, stage *s, const gather *gt, kir_expr *k0, in
  * operands are the other way round: A is the weight (f16: stored as halves), B the gathered
  * activations, f16 or f32 (a model's f32 input under --precision=f16, rounded as staged). */
 static int fits(const kt_matmul_desc *d) {
+  kt_mma_config t = pick(d);
+  if (d->mma_config) kt_matmul_mma_config(d->mma_config, &t); /* a bad one: kt_matmul_mma says why */
   int operands = d->b_im2col.on ? d->a_elem == KIR_F16 && (d->b_elem == KIR_F16 || d->b_elem == KIR_F32) &&
-                                      gather_splits(pick(d))
+                                      gather_splits(&t)
                                 : (d->a_elem == KIR_F16 || d->a_elem == KIR_F32) && d->b_elem == KIR_F16;
   return operands && d->m >= 32 && d->n >= 32 && d->k >= 16;
 }
@@ -306,12 +405,23 @@ int kt_matmul_mma_applies(const kt_matmul_desc *d) {
 int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_kernel **out_kernel,
                   int64_t out_groups[3], int out_tiles[2]) {
   if (!fits(d)) return 0;
-  const mma_tiles t = pick(d);
-  const int W = t.wm * t.wn, L = 32 * W;
+  kt_mma_config t = pick(d);
+  if (d->mma_config && kt_matmul_mma_config(d->mma_config, &t) != 0)
+    return kt_fail(m, "tensor-core configuration %d does not exist (1..%d)", d->mma_config, KT_MMA_N_CONFIGS);
+  if (kt_mma_config_local_bytes(&t, d->a_norm) > local_limit(d)) {
+    if (!d->mma_config) return 0; /* a device with less local memory: the tiled kernel alone */
+    char cfg[96];
+    kt_mma_config_format(&t, cfg, sizeof cfg);
+    return kt_fail(m, "tensor-core configuration %d (%s) needs %lld bytes of local memory, more than "
+                   "the device's %lld",
+                   d->mma_config, cfg, (long long)kt_mma_config_local_bytes(&t, d->a_norm),
+                   (long long)local_limit(d));
+  }
+  const int W = t.wm * t.wn, L = 32 * W, TK = t.tk, TM = 16 * t.wm * t.fm, TN = 16 * t.wn * t.fn;
   const int64_t M = d->m, N = d->n, K = d->k;
   if (out_tiles) {
-    out_tiles[0] = t.tm;
-    out_tiles[1] = t.tn;
+    out_tiles[0] = TM;
+    out_tiles[1] = TN;
   }
 
   kt_matmul_frame f;
@@ -320,15 +430,15 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   /* The layer-norm prologue: the tile rows' statistics in local memory (kt_matmul_norm_stats). */
   kt_norm_state ns = {-1, -1, f.bNormW, f.bNormB};
   if (d->a_norm) {
-    ns.mean = kir_local_array(b, "row_mean", KIR_F32, t.tm);
-    ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, t.tm);
+    ns.mean = kir_local_array(b, "row_mean", KIR_F32, TM);
+    ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, TM);
   }
   stage sa, sb;
   gather gb, *gt = d->b_im2col.on ? &gb : NULL;
-  stage_init(b, &sa, d, 0, t.tm, f.bA, f.a_base, d->a_norm ? &ns : NULL, "a_tile");
-  if (gt) gather_init(b, &sb, gt, d, t.tn, f.bB, f.b_base);
-  else stage_init(b, &sb, d, 1, t.tn, f.bB, f.b_base, NULL, "b_tile");
-  if (sa.rows * sa.cols / sa.vw > MAX_STEPS * L || sb.rows * sb.cols / sb.vw > MAX_STEPS * L) {
+  stage_init(b, &sa, d, &t, 0, TM, f.bA, f.a_base, d->a_norm ? &ns : NULL, "a_tile");
+  if (gt) gather_init(b, &sb, gt, d, &t, TN, f.bB, f.b_base);
+  else stage_init(b, &sb, d, &t, 1, TN, f.bB, f.b_base, NULL, "b_tile");
+  if (sa.rows * sa.cols / (sa.vw * sa.krows) > MAX_STEPS * L || sb.rows * sb.cols / (sb.vw * sb.krows) > MAX_STEPS * L) {
     kir_kernel_end(b, NULL);
     return kt_fail(m, "internal error: an operand tile needs more than %d copy steps", MAX_STEPS);
   }
@@ -347,9 +457,9 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   /* Warp w owns rows wm0 .. wm0 + 16·FM − 1 and columns wn0 .. wn0 + 16·FN − 1 of the tile. */
   kir_decl(b, wm0, kir_mul(b, kir_div(b, kir_var(b, warp), kir_i32(b, t.wn)), kir_i32(b, 16 * t.fm)));
   kir_decl(b, wn0, kir_mul(b, kir_mod(b, kir_var(b, warp), kir_i32(b, t.wn)), kir_i32(b, 16 * t.fn)));
-  kir_decl(b, m0, kir_mul(b, kir_group_id(b, 1), kir_i32(b, t.tm)));
-  kir_decl(b, n0, kir_mul(b, kir_group_id(b, 0), kir_i32(b, t.tn)));
-  if (d->a_norm) kt_matmul_norm_stats(b, d, t.tm, f.bA, f.a_base, m0, lid, L, &ns);
+  kir_decl(b, m0, kir_mul(b, kir_group_id(b, 1), kir_i32(b, TM)));
+  kir_decl(b, n0, kir_mul(b, kir_group_id(b, 0), kir_i32(b, TN)));
+  if (d->a_norm) kt_matmul_norm_stats(b, d, TM, f.bA, f.a_base, m0, lid, L, &ns);
 
   int fa[MAX_F], fb[MAX_F], acc[MAX_F][MAX_F];
   for (int i = 0; i < t.fm; i++) fa[i] = kir_frag_new(b, "fa", KIR_FRAG_A);
@@ -368,38 +478,65 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   }
   /* The origins of a tile at k0: (m0 or n0, k0), or (k0, m0 or n0) for a k-rows tile. */
   kir_expr *zero = kir_i32(b, 0);
-  stage_fetch(b, &sa, sa.r_is_k ? zero : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : zero, L, 1);
-  fetch_b(b, &sb, gt, zero, n0, L, 1);
+  stage_fetch(b, &sa, sa.r_is_k ? zero : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : zero, lid, L, 1);
+  fetch_b(b, &sb, gt, zero, n0, lid, L, 1);
+  /* Double-buffered: the first tile is stored before the loop; in step k0 the next tile's
+   * global loads go to registers, the fragments multiply buffer cur, the registers go to the
+   * other buffer and one barrier ends the step (the other buffer was last read in the step
+   * before, which that step's barrier closed). Single-buffered: store, barrier, next loads,
+   * multiply, barrier. */
+  const int dbuf = t.buffers == 2;
+  int cur_a = -1, cur_b = -1;
+  if (dbuf) {
+    stage_stash(b, &sa, lid, L, zero);
+    stage_stash(b, &sb, lid, L, zero);
+    kir_barrier(b);
+    cur_a = kir_var_new(b, "cur_a", kir_t(KIR_I32));
+    cur_b = kir_var_new(b, "cur_b", kir_t(KIR_I32));
+    kir_decl(b, cur_a, zero);
+    kir_decl(b, cur_b, zero);
+  }
   int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
   kir_for(b, k0, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, TK));
   {
-    stage_stash(b, &sa, L);
-    stage_stash(b, &sb, L);
-    kir_barrier(b);
+    if (!dbuf) {
+      stage_stash(b, &sa, lid, L, zero);
+      stage_stash(b, &sb, lid, L, zero);
+      kir_barrier(b);
+    }
     if (K > TK) {
       kir_expr *next = kir_add(b, kir_var(b, k0), kir_i32(b, TK));
       kir_if(b, kt_lt(b, next, K));
-      stage_fetch(b, &sa, sa.r_is_k ? next : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : next, L, 0);
-      fetch_b(b, &sb, gt, next, n0, L, 0);
+      stage_fetch(b, &sa, sa.r_is_k ? next : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : next, lid, L, 0);
+      fetch_b(b, &sb, gt, next, n0, lid, L, 0);
       kir_end(b);
     }
+    kir_expr *a_at = dbuf ? kir_var(b, cur_a) : zero, *b_at = dbuf ? kir_var(b, cur_b) : zero;
     for (int ks = 0; ks < TK; ks += 16) {
-      /* A fragment i: tile rows wm0 + 16i.., k = ks..; element (m, k) at m·ls + k, or k·ls + m
-       * in a k-rows tile (column-major). B fragment j likewise with (k, n). */
+      /* A fragment i: tile rows wm0 + 16i.., k = ks.., element (m, k) at m·ls + k (row-major);
+       * B fragment j: element (k, n) at n·ls + k (column-major). */
       for (int i = 0; i < t.fm; i++) {
         kir_expr *mm = kir_add(b, kir_var(b, wm0), kir_i32(b, 16 * i));
-        kir_expr *at = sa.r_is_k ? kir_add(b, mm, kir_i32(b, (int64_t)ks * sa.ls))
-                                 : kir_add(b, kir_mul(b, mm, kir_i32(b, sa.ls)), kir_i32(b, ks));
-        kir_frag_load(b, fa[i], sa.local, at, sa.ls, sa.r_is_k);
+        kir_expr *at = kir_add(b, a_at, kir_add(b, kir_mul(b, mm, kir_i32(b, sa.ls)), kir_i32(b, ks)));
+        kir_frag_load(b, fa[i], sa.local, at, sa.ls, 0);
       }
       for (int j = 0; j < t.fn; j++) {
         kir_expr *nn = kir_add(b, kir_var(b, wn0), kir_i32(b, 16 * j));
-        kir_expr *at = sb.r_is_k ? kir_add(b, nn, kir_i32(b, (int64_t)ks * sb.ls))
-                                 : kir_add(b, kir_mul(b, nn, kir_i32(b, sb.ls)), kir_i32(b, ks));
-        kir_frag_load(b, fb[j], sb.local, at, sb.ls, !sb.r_is_k);
+        kir_expr *at = kir_add(b, b_at, kir_add(b, kir_mul(b, nn, kir_i32(b, sb.ls)), kir_i32(b, ks)));
+        kir_frag_load(b, fb[j], sb.local, at, sb.ls, 1);
       }
       for (int i = 0; i < t.fm; i++)
         for (int j = 0; j < t.fn; j++) kir_frag_mma(b, acc[i][j], fa[i], fb[j]);
+    }
+    if (dbuf && K > TK) {
+      /* The other buffer: cur + size − 2·cur (cur is 0 or size). */
+      const int64_t za = (int64_t)TM * sa.ls, zb = (int64_t)TN * sb.ls;
+      kir_assign(b, cur_a, kir_bin(b, KIR_SUB, kir_i32(b, za), kir_var(b, cur_a)));
+      kir_assign(b, cur_b, kir_bin(b, KIR_SUB, kir_i32(b, zb), kir_var(b, cur_b)));
+      kir_if(b, kt_lt(b, kir_add(b, kir_var(b, k0), kir_i32(b, TK)), K));
+      stage_stash(b, &sa, lid, L, kir_var(b, cur_a));
+      stage_stash(b, &sb, lid, L, kir_var(b, cur_b));
+      kir_end(b);
     }
     kir_barrier(b);
   }
@@ -414,7 +551,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   int r = kir_var_new(b, "r", kir_t(KIR_I32));
   int row = kir_var_new(b, "row", kir_t(KIR_I32));
   int col = kir_var_new(b, "col", kir_t(KIR_I32));
-  const int row_guard = M % t.tm != 0, col_guard = N % t.tn != 0;
+  const int row_guard = M % TM != 0, col_guard = N % TN != 0;
   for (int i = 0; i < t.fm; i++)
     for (int j = 0; j < t.fn; j++) {
       kir_frag_store(b, acc[i][j], slices, kir_var(b, slice0), SLICE);
@@ -439,8 +576,8 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
       kir_barrier(b);
     }
 
-  out_groups[0] = (N + t.tn - 1) / t.tn;
-  out_groups[1] = (M + t.tm - 1) / t.tm;
+  out_groups[0] = (N + TN - 1) / TN;
+  out_groups[1] = (M + TM - 1) / TM;
   out_groups[2] = f.nb;
   return kir_kernel_end(b, out_kernel) == 0 ? 1 : -1;
 }

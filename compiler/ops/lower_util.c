@@ -137,6 +137,10 @@ static int gemm_prepare(mlg_lower_ctx *ctx, kt_matmul_desc *d, kt_matmul_desc *t
   d->mma = 1;
   d->max_vec = mlg_lower_max_vec(ctx);
   d->local_mem_bytes = ctx->local_mem_bytes;
+  /* Its configuration: one forced (mlgc --mma-config), else the table's for the shape class
+   * (mlg_gemm_tuning_apply_mma), else the built-in choice (0). */
+  if (kt_matmul_mma_applies(d))
+    d->mma_config = ctx->mma_config ? ctx->mma_config : mlg_gemm_tuning_apply_mma(ctx->gemm_tuning, d);
   *tuned = *d;
   return !kt_matmul_mma_applies(d) && mlg_gemm_tuning_apply(ctx->gemm_tuning, tuned);
 }

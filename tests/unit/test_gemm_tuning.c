@@ -68,7 +68,7 @@ START_TEST(test_round_trip) {
   char err[256];
   ck_assert_int_eq(mlg_gemm_tuning_format(&t, &text, &size), 0);
   ck_assert_uint_eq(strlen(text), size);
-  ck_assert_ptr_nonnull(strstr(text, "mlg-gemm-tuning 2\ndevice Some GPU 80GB\ndriver 550.54.15\n"
+  ck_assert_ptr_nonnull(strstr(text, "mlg-gemm-tuning 3\ndevice Some GPU 80GB\ndriver 550.54.15\n"
                                      "backend opencl\nlarge 128 128 16 8 8 21000.5\n"
                                      "medium 64 32 8 4 8 3100.2\nend "));
   ck_assert_int_eq(mlg_gemm_tuning_parse(text, size, &back, err, sizeof err), 0);
@@ -184,38 +184,39 @@ END_TEST
 /* Files with a correct checksum whose content is still wrong. */
 START_TEST(test_bad_content) {
   static const char *const bad[] = {
-      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n",   /* version */
+      "mlg-gemm-tuning 4\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n",   /* version */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n",   /* old version */
       "mlg-gemm-tuning 1\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n",   /* old version */
       "mlg-gemm-tuning 0\ndevice d\ndriver v\nbackend opencl\n",                           /* version */
       "mlg-gemm-tuning x\ndevice d\ndriver v\nbackend opencl\n",                           /* version */
       "mlg-gemm-tunin 2\ndevice d\ndriver v\nbackend opencl\n",                            /* magic */
-      "mlg-gemm-tuning 2\ndriver v\ndevice d\nbackend opencl\n",                           /* order */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\n",                                           /* no backend */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nxlarge 64 64 16 4 4 1.0\n",   /* class */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4\n",        /* fields */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0 9\n",  /* fields */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64  64 16 4 4 1.0\n",   /* spacing */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 -4 1.0\n",   /* sign */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4x 1.0\n",   /* number */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 nan\n",    /* GFLOP/s */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 -1\n",     /* GFLOP/s */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 3 4 1.0\n",    /* 3 ∤ 64 */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 128 128 16 2 4 1.0\n",  /* 2048 items */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 256 256 32 8 8 1.0\n",  /* 64 KiB */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 16 4 1.0\n",   /* block > 8 */
-      ("mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n"
+      "mlg-gemm-tuning 3\ndriver v\ndevice d\nbackend opencl\n",                           /* order */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\n",                                           /* no backend */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nxlarge 64 64 16 4 4 1.0\n",   /* class */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4\n",        /* fields */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0 9\n",  /* fields */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64  64 16 4 4 1.0\n",   /* spacing */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 -4 1.0\n",   /* sign */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4x 1.0\n",   /* number */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 nan\n",    /* GFLOP/s */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 -1\n",     /* GFLOP/s */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 3 4 1.0\n",    /* 3 ∤ 64 */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 128 128 16 2 4 1.0\n",  /* 2048 items */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 256 256 32 8 8 1.0\n",  /* 64 KiB */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 16 4 1.0\n",   /* block > 8 */
+      ("mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n"
        "large 64 64 16 4 4 1.0\n"),                                                        /* twice */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\n\n",                         /* blank */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 \n",      /* empty */
-      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\n large 64 64 16 4 4 1\n",    /* indent */
-      "mlg-gemm-tuning 2\r\ndevice d\r\ndriver v\r\nbackend opencl\r\n",                   /* CRLF */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\n\n",                         /* blank */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 \n",      /* empty */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\n large 64 64 16 4 4 1\n",    /* indent */
+      "mlg-gemm-tuning 3\r\ndevice d\r\ndriver v\r\nbackend opencl\r\n",                   /* CRLF */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char *text = resign(bad[i]);
     ck_assert_msg(!parses(text), "bad file %zu accepted:\n%s", i, text);
     free(text);
   }
-  char *ok = resign("mlg-gemm-tuning 2\ndevice d\ndriver \nbackend vulkan\nmedium 32 64 8 4 8 12.5\n");
+  char *ok = resign("mlg-gemm-tuning 3\ndevice d\ndriver \nbackend vulkan\nmedium 32 64 8 4 8 12.5\n");
   mlg_gemm_tuning t;
   char err[256];
   ck_assert_msg(mlg_gemm_tuning_parse(ok, strlen(ok), &t, err, sizeof err) == 0, "%s", err);
@@ -226,6 +227,68 @@ START_TEST(test_bad_content) {
   /* A missing file names its path. */
   ck_assert_int_ne(mlg_gemm_tuning_load("/nonexistent/gemm.txt", &t, err, sizeof err), 0);
   ck_assert_ptr_nonnull(strstr(err, "/nonexistent/gemm.txt"));
+}
+END_TEST
+
+/* The tensor-core lines: formatted after the class lines, parsed back, strictly; applied to an
+ * f16 GEMM's descriptor of their class within its local memory. */
+START_TEST(test_mma_lines) {
+  mlg_gemm_tuning t = sample(), back;
+  t.mma[MLG_GEMM_HUGE] = (mlg_gemm_mma){8, 98000.46};
+  t.mma[MLG_GEMM_MEDIUM] = (mlg_gemm_mma){1, 2000.0};
+  char *text;
+  size_t size;
+  char err[256];
+  ck_assert_int_eq(mlg_gemm_tuning_format(&t, &text, &size), 0);
+  ck_assert_ptr_nonnull(strstr(text, "medium 64 32 8 4 8 3100.2\nmma medium 1 2000.0\nmma huge 8 98000.5\nend "));
+  ck_assert_msg(mlg_gemm_tuning_parse(text, size, &back, err, sizeof err) == 0, "%s", err);
+  ck_assert_int_eq(back.mma[MLG_GEMM_HUGE].config, 8);
+  ck_assert_double_eq_tol(back.mma[MLG_GEMM_HUGE].gflops, 98000.5, 0.01);
+  ck_assert_int_eq(back.mma[MLG_GEMM_MEDIUM].config, 1);
+  ck_assert_int_eq(back.mma[MLG_GEMM_LARGE].config, 0);
+  free(text);
+  static const char *const bad[] = {
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 0 1.0\n",     /* no config 0 */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 37 1.0\n",    /* past the last */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma xlarge 3 1.0\n",    /* class */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 3\n",         /* fields */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 3 1.0 2\n",   /* fields */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large  3 1.0\n",    /* spacing */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large -3 1.0\n",    /* sign */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 3 nan\n",     /* GFLOP/s */
+      ("mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 3 1.0\n"
+       "mma large 4 1.0\n"),                                                          /* twice */
+      "mlg-gemm-tuning 2\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n", /* old version */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char *r = resign(bad[i]);
+    ck_assert_msg(!parses(r), "bad file %zu accepted:\n%s", i, r);
+    free(r);
+  }
+  /* Applied by class; not past the local memory (configuration 17, 2x4 warps of 64x32, k32,
+   * double-buffered: 48 KiB exactly, over it with a layer-norm prologue's row statistics). */
+  kt_mma_config c;
+  ck_assert_int_eq(kt_matmul_mma_config(17, &c), 0);
+  ck_assert_int_eq(c.wm * 10 + c.wn, 24);
+  ck_assert_int_eq(c.fm * 10 + c.fn, 42);
+  ck_assert_int_eq(c.tk, 32);
+  ck_assert_int_eq(c.buffers, 2);
+  ck_assert_int_eq(kt_mma_config_local_bytes(&c, 0), 48 * 1024);
+  t.mma[MLG_GEMM_LARGE] = (mlg_gemm_mma){17, 1.0};
+  kt_matmul_desc d = {.m = 1024, .n = 1024, .k = 64, .a_elem = KIR_F16, .b_elem = KIR_F16};
+  ck_assert_int_eq(mlg_gemm_tuning_apply_mma(NULL, &d), 0);
+  ck_assert_int_eq(mlg_gemm_tuning_apply_mma(&t, &d), 17);
+  d.a_norm = 1;
+  ck_assert_int_eq(mlg_gemm_tuning_apply_mma(&t, &d), 0);
+  d.a_norm = 0;
+  d.local_mem_bytes = 32 * 1024;
+  ck_assert_int_eq(mlg_gemm_tuning_apply_mma(&t, &d), 0);
+  d = (kt_matmul_desc){.m = 4096, .n = 4096, .k = 64};
+  ck_assert_int_eq(mlg_gemm_tuning_apply_mma(&t, &d), 8);
+  d = (kt_matmul_desc){.m = 8, .n = 4096, .k = 64};
+  ck_assert_int_eq(mlg_gemm_tuning_apply_mma(&t, &d), 0); /* no class */
+  ck_assert_int_eq(kt_matmul_mma_config(0, &c), -1);
+  ck_assert_int_eq(kt_matmul_mma_config(KT_MMA_N_CONFIGS + 1, &c), -1);
 }
 END_TEST
 
@@ -387,6 +450,38 @@ static void write_text(const char *path, const char *text, size_t n) {
   ck_assert_int_eq(fclose(f), 0);
 }
 
+/* The quick search's options, with a new cache folder and log (the caller removes and closes
+ * them). */
+static mlg_tune_options quick_tune(char **out_dir, FILE **out_log) {
+  *out_dir = temp_dir();
+  *out_log = tmpfile();
+  ck_assert_ptr_nonnull(*out_log);
+  return (mlg_tune_options){.cache_dir = *out_dir, .quick = 1, .who = "test", .log = *out_log};
+}
+
+/* A GPU whose runtime does not run the tensor-core variant (here PoCL, told it is a GPU): the
+ * tensor-core search compiles its first f16 candidate, sees the tiled fallback run and stops
+ * with a note; the table gets no mma line, the tiled classes are tuned as before. */
+START_TEST(test_tune_mma_absent) {
+  mlg_device_info dev = cpu_device();
+  dev.is_gpu = 1;
+  char *dir;
+  FILE *log;
+  mlg_tune_options o = quick_tune(&dir, &log);
+  mlg_gemm_tuning t;
+  mlg_tune_report rep;
+  ck_assert_int_eq(mlg_tune_gemm(&dev, &o, &t, &rep), 0);
+  ck_assert_int_eq(rep.n_tried, 2 * MLG_GEMM_N_CLASSES);
+  char *text = log_text(log);
+  ck_assert_msg(strstr(text, "does not run the tensor-core GEMM (no ptxmma or coopmat)") != NULL, "%s", text);
+  ck_assert_ptr_null(strstr(text, "tuned tensor-core GEMM"));
+  free(text);
+  for (int c = 0; c < MLG_GEMM_N_CLASSES; c++) ck_assert_int_eq(t.mma[c].config, 0);
+  fclose(log);
+  remove_dir(dir);
+}
+END_TEST
+
 START_TEST(test_tune_store_reuse) {
   mlg_device_info dev = cpu_device();
   char *dir = temp_dir();
@@ -543,10 +638,9 @@ END_TEST
 START_TEST(test_tune_nothing_fits) {
   mlg_device_info dev = cpu_device();
   dev.local_mem_bytes = 1024;
-  char *dir = temp_dir();
-  FILE *log = tmpfile();
-  ck_assert_ptr_nonnull(log);
-  mlg_tune_options o = {.cache_dir = dir, .quick = 1, .who = "test", .log = log};
+  char *dir;
+  FILE *log;
+  mlg_tune_options o = quick_tune(&dir, &log);
   mlg_gemm_tuning t;
   mlg_tune_report rep;
   ck_assert_int_eq(mlg_tune_gemm(&dev, &o, &t, &rep), -1);
@@ -938,11 +1032,13 @@ int main(void) {
   tcase_add_test(table, test_identity_and_classes);
   tcase_add_test(table, test_apply);
   tcase_add_test(table, test_split_k_slices);
+  tcase_add_test(table, test_mma_lines);
   tcase_add_test(table, test_lowering_uses_table);
   suite_add_tcase(suite, table);
   TCase *tuner = tcase_create("tuner");
   tcase_set_timeout(tuner, 300);
   tcase_add_test(tuner, test_tune_store_reuse);
+  tcase_add_test(tuner, test_tune_mma_absent);
   tcase_add_test(tuner, test_tune_bad_cache);
   tcase_add_test(tuner, test_tune_discards_wrong);
   tcase_add_test(tuner, test_tune_nothing_fits);

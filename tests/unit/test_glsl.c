@@ -961,42 +961,53 @@ START_TEST(test_mma_templates) {
     {100, 70, 50, 1, 0, 0, 0, 0, 0, 1},      /* plain layer norm on f16 A, ragged */
     {80, 48, 64, 1, 0, 1, 1, 3, 1, 0},       /* f32 A stored [K, M], batches */
   };
-  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    kt_matmul_desc d = {.m = cases[c].m, .n = cases[c].n, .k = cases[c].k, .trans_b = cases[c].trans_b,
-                        .has_bias = cases[c].bias, .a_elem = cases[c].a32 ? KIR_F32 : KIR_F16,
-                        .b_elem = KIR_F16, .c_elem = cases[c].c16 ? KIR_F16 : KIR_F32,
-                        .device_class = KT_DEVICE_GPU, .a_norm = cases[c].norm > 0, .a_norm_eps = 1e-5,
-                        .a_norm_weight = cases[c].norm == 2, .a_norm_bias = cases[c].norm == 2};
-    d.strided = 1;
-    d.a_stride_m = cases[c].a_t ? 1 : d.k;
-    d.a_stride_k = cases[c].a_t ? d.m : 1;
-    d.b_stride_k = d.trans_b ? 1 : d.n;
-    d.b_stride_n = d.trans_b ? d.k : 1;
-    d.c_stride_m = d.n;
-    d.c_stride_n = 1;
-    if (cases[c].batch) {
-      d.n_batch = 1;
-      d.batch[0] = cases[c].batch;
-      d.a_batch_stride[0] = d.m * d.k;
-      d.b_batch_stride[0] = 0;
-      d.c_batch_stride[0] = d.m * d.n;
+  /* The built-in configuration on every case; each of kt_matmul_mma_config's on two of them in
+   * turn (those within 48 KiB of local memory: kt_matmul_mma refuses the others). */
+  const size_t n_cases = sizeof cases / sizeof cases[0];
+  for (int cfg = 0; cfg <= KT_MMA_N_CONFIGS; cfg++) {
+    for (size_t c = 0; c < n_cases; c++) {
+      kt_mma_config cc;
+      if (cfg && (c != (size_t)cfg % n_cases && c != (size_t)(cfg + 3) % n_cases)) continue;
+      if (cfg && (kt_matmul_mma_config(cfg, &cc) != 0 ||
+                  kt_mma_config_local_bytes(&cc, cases[c].norm > 0) > 48 * 1024))
+        continue;
+      kt_matmul_desc d = {.m = cases[c].m, .n = cases[c].n, .k = cases[c].k, .trans_b = cases[c].trans_b,
+                          .has_bias = cases[c].bias, .a_elem = cases[c].a32 ? KIR_F32 : KIR_F16,
+                          .b_elem = KIR_F16, .c_elem = cases[c].c16 ? KIR_F16 : KIR_F32,
+                          .device_class = KT_DEVICE_GPU, .a_norm = cases[c].norm > 0, .a_norm_eps = 1e-5,
+                          .a_norm_weight = cases[c].norm == 2, .a_norm_bias = cases[c].norm == 2,
+                          .mma_config = cfg};
+      d.strided = 1;
+      d.a_stride_m = cases[c].a_t ? 1 : d.k;
+      d.a_stride_k = cases[c].a_t ? d.m : 1;
+      d.b_stride_k = d.trans_b ? 1 : d.n;
+      d.b_stride_n = d.trans_b ? d.k : 1;
+      d.c_stride_m = d.n;
+      d.c_stride_n = 1;
+      if (cases[c].batch) {
+        d.n_batch = 1;
+        d.batch[0] = cases[c].batch;
+        d.a_batch_stride[0] = d.m * d.k;
+        d.b_batch_stride[0] = 0;
+        d.c_batch_stride[0] = d.m * d.n;
+      }
+      char name[32];
+      snprintf(name, sizeof name, "mma%zu_%d", c, cfg);
+      kir_kernel *k = NULL;
+      int64_t g[3];
+      int tiles[2];
+      ck_assert_msg(kt_matmul_mma(m, name, &d, &k, g, tiles) == 1, "case %zu: %s", c, kir_module_error(m));
+      ck_assert_uint_eq(k->features, KIR_FEATURE_MMA_F16);
+      ck_assert_int_eq(g[0], (d.n + tiles[1] - 1) / tiles[1]);
+      ck_assert_int_eq(g[1], (d.m + tiles[0] - 1) / tiles[0]);
+      ck_assert_int_eq(g[2], cases[c].batch ? cases[c].batch : 1);
+      compile_ok(sc, k, name);
+      char *glsl = print_glsl(k);
+      if (getenv("MLG_DUMP_GLSL")) fputs(glsl, stderr);
+      ck_assert_ptr_nonnull(strstr(glsl, "#extension GL_NV_cooperative_matrix : require\n"));
+      ck_assert_ptr_nonnull(strstr(glsl, "coopMatMulAddNV("));
+      free(glsl);
     }
-    char name[32];
-    snprintf(name, sizeof name, "mma%zu", c);
-    kir_kernel *k = NULL;
-    int64_t g[3];
-    int tiles[2];
-    ck_assert_msg(kt_matmul_mma(m, name, &d, &k, g, tiles) == 1, "case %zu: %s", c, kir_module_error(m));
-    ck_assert_uint_eq(k->features, KIR_FEATURE_MMA_F16);
-    ck_assert_int_eq(g[0], (d.n + tiles[1] - 1) / tiles[1]);
-    ck_assert_int_eq(g[1], (d.m + tiles[0] - 1) / tiles[0]);
-    ck_assert_int_eq(g[2], cases[c].batch ? cases[c].batch : 1);
-    compile_ok(sc, k, name);
-    char *glsl = print_glsl(k);
-    if (getenv("MLG_DUMP_GLSL")) fputs(glsl, stderr);
-    ck_assert_ptr_nonnull(strstr(glsl, "#extension GL_NV_cooperative_matrix : require\n"));
-    ck_assert_ptr_nonnull(strstr(glsl, "coopMatMulAddNV("));
-    free(glsl);
   }
   /* conv2d as GEMM, B gathered from x (its own staging path): ResNet-18's stem (7×7 stride 2,
    * K = 147, an f32 x), a 3×3 with padding (f16 x, the 128×128 tile) and the 1×1 stride-2
@@ -1036,6 +1047,17 @@ START_TEST(test_mma_templates) {
   dconv.n = 256;
   ck_assert_int_eq(kt_matmul_mma(m, "conv32", &dconv, &none, g, NULL), 0);
   d32.a_elem = d32.b_elem = KIR_F16;
+  /* A device with 8 KiB of local memory: not the built-in configuration (the tiled kernel
+   * alone), and a forced one is an error that says how much it needs. */
+  d32.local_mem_bytes = 8 * 1024;
+  ck_assert_int_eq(kt_matmul_mma(m, "small", &d32, &none, g, NULL), 0);
+  kir_module *m2 = kir_module_new();
+  d32.mma_config = 1;
+  ck_assert_int_eq(kt_matmul_mma(m2, "forced", &d32, &none, g, NULL), -1);
+  ck_assert_ptr_nonnull(strstr(kir_module_error(m2), "needs 24576 bytes of local memory, more than the device's 8192"));
+  kir_module_free(m2);
+  d32.mma_config = 0;
+  d32.local_mem_bytes = 0;
   d32.m = 8;
   ck_assert_int_eq(kt_matmul_mma(m, "skinny", &d32, &none, g, NULL), 0);
   char *cl = print_opencl(m);

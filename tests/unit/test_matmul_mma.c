@@ -85,7 +85,7 @@ static void launch(clh *h, const kir_kernel *k, const char *src, int index, cons
   clReleaseProgram(prog);
 }
 
-static void run_case(clh *h, const mma_case *c, int index) {
+static void run_case(clh *h, const mma_case *c, int index, int config) {
   kt_matmul_desc d = {.m = c->m, .n = c->n, .k = c->k, .trans_b = c->trans_b, .has_bias = c->bias,
                       .a_elem = c->a32 ? KIR_F32 : KIR_F16, .b_elem = KIR_F16, .bias_elem = KIR_F32,
                       .c_elem = c->c16 ? KIR_F16 : KIR_F32, .device_class = KT_DEVICE_GPU, .strided = 1,
@@ -105,12 +105,25 @@ static void run_case(clh *h, const mma_case *c, int index) {
     d.b_batch_stride[0] = 0; /* B broadcast */
     d.c_batch_stride[0] = M * N;
   }
+  d.mma_config = config;
   kir_module *mod = kir_module_new();
   kir_kernel *k = NULL;
   int64_t groups[3];
   ck_assert_msg(kt_matmul_mma(mod, "mma", &d, &k, groups, NULL) == 1, "case %d: %s", index, kir_module_error(mod));
+  /* The variant with its tiled fallback, as lowering builds it: the same work-groups. */
+  kt_matmul_desc both = d;
+  both.mma = 1;
+  kir_module *mod2 = kir_module_new();
+  kir_kernel *k2 = NULL;
+  int64_t g2[3];
+  ck_assert_msg(kt_matmul(mod2, "both", &both, &k2, g2) == 0, "case %d: %s", index, kir_module_error(mod2));
+  ck_assert(g2[0] == groups[0] && g2[1] == groups[1] && g2[2] == groups[2]);
+  ck_assert_ptr_nonnull(k2->fallback);
   char *src = mma_emu_source(k);
   ck_assert_msg(src != NULL, "case %d: the printed source has no mlg_mma_16 helper", index);
+  /* A configuration's tiled fallback runs too where it computes what the reference does: f16 A
+   * without a prologue (it keeps an f32 or normalized A in f32, unrounded). */
+  char *fb_src = config && !c->a32 && !c->norm ? clh_source(k2->fallback) : NULL;
 
   unsigned seed = 1234u + (unsigned)index;
   size_t na = (size_t)(NB * M * K), nb = (size_t)(K * N), nc = (size_t)(NB * M * N);
@@ -164,54 +177,59 @@ static void run_case(clh *h, const mma_case *c, int index) {
       }
     }
 
-  size_t celem = c->c16 ? 2 : 4;
-  cl_mem ma = buffer(h, c->a32 ? (void *)a32 : (void *)a, na * aelem, c->offset, aelem);
-  cl_mem mb = buffer(h, b, nb * 2, c->offset, 2);
-  cl_mem mbias = buffer(h, bias, (size_t)N * 4, c->offset, 4);
-  cl_mem mnw = buffer(h, nw, (size_t)K * 4, c->offset, 4), mnb = buffer(h, nbias, (size_t)K * 4, c->offset, 4);
-  void *zero = calloc(nc, celem);
-  cl_mem mc = buffer(h, zero, nc * celem, c->offset, celem);
-  cl_mem mems[6] = {ma, mb, mbias, mnw, mnb, mc}, bound[6];
-  int n_bound = 0;
-  for (int i = 0; i < 6; i++)
-    if (!((i == 2 && !c->bias) || ((i == 3 || i == 4) && c->norm != 2))) bound[n_bound++] = mems[i];
-  launch(h, k, src, index, groups, bound, n_bound, c->offset);
-  void *out = malloc(nc * celem);
-  ck_assert_int_eq(clEnqueueReadBuffer(h->queue, mc, CL_TRUE, c->offset * celem, nc * celem, out, 0, NULL, NULL),
-                   CL_SUCCESS);
+  for (int run = 0; run < (fb_src ? 2 : 1); run++) {
+    const kir_kernel *kk = run ? k2->fallback : k;
+    size_t celem = c->c16 ? 2 : 4;
+    cl_mem ma = buffer(h, c->a32 ? (void *)a32 : (void *)a, na * aelem, c->offset, aelem);
+    cl_mem mb = buffer(h, b, nb * 2, c->offset, 2);
+    cl_mem mbias = buffer(h, bias, (size_t)N * 4, c->offset, 4);
+    cl_mem mnw = buffer(h, nw, (size_t)K * 4, c->offset, 4), mnb = buffer(h, nbias, (size_t)K * 4, c->offset, 4);
+    void *zero = calloc(nc, celem);
+    cl_mem mc = buffer(h, zero, nc * celem, c->offset, celem);
+    cl_mem mems[6] = {ma, mb, mbias, mnw, mnb, mc}, bound[6];
+    int n_bound = 0;
+    for (int i = 0; i < 6; i++)
+      if (!((i == 2 && !c->bias) || ((i == 3 || i == 4) && c->norm != 2))) bound[n_bound++] = mems[i];
+    launch(h, kk, run ? fb_src : src, index, groups, bound, n_bound, c->offset);
+    void *out = malloc(nc * celem);
+    ck_assert_int_eq(clEnqueueReadBuffer(h->queue, mc, CL_TRUE, c->offset * celem, nc * celem, out, 0, NULL, NULL),
+                     CL_SUCCESS);
 
-  /* The product in double of the same halves; f32 output within accumulation rounding (plus,
-   * for a normalized A, the staged halves' rounding ambiguity), f16 within one rounding to a
-   * half. */
-  size_t bad = 0, first = 0;
-  double worst_got = 0, worst_want = 0;
-  for (int64_t q = 0; q < NB; q++)
-    for (int64_t i = 0; i < M; i++)
-      for (int64_t j = 0; j < N; j++) {
-        double s = c->bias ? bias[j] : 0.0, slack = 0.0;
-        for (int64_t l = 0; l < K; l++) {
-          size_t ai = (size_t)(q * M * K + i * d.a_stride_m + l * d.a_stride_k);
-          double bv = mlg_f16_to_f32(b[l * d.b_stride_k + j * d.b_stride_n]);
-          s += ah[ai] * bv;
-          slack += amb[ai] * fabs(bv);
-        }
-        size_t at = (size_t)(q * M * N + i * N + j);
-        double got = c->c16 ? mlg_f16_to_f32(((uint16_t *)out)[at]) : ((float *)out)[at];
-        double tol = (c->c16 ? 1e-3 * fabs(s) + 1e-3 : 1e-5 * (fabs(s) + 1.0)) + slack;
-        if (!(fabs(got - s) <= tol)) {
-          if (!bad) {
-            first = at;
-            worst_got = got;
-            worst_want = s;
+    /* The product in double of the same halves; f32 output within accumulation rounding (plus,
+     * for a normalized A, the staged halves' rounding ambiguity), f16 within one rounding to a
+     * half. */
+    size_t bad = 0, first = 0;
+    double worst_got = 0, worst_want = 0;
+    for (int64_t q = 0; q < NB; q++)
+      for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+          double s = c->bias ? bias[j] : 0.0, slack = 0.0;
+          for (int64_t l = 0; l < K; l++) {
+            size_t ai = (size_t)(q * M * K + i * d.a_stride_m + l * d.a_stride_k);
+            double bv = mlg_f16_to_f32(b[l * d.b_stride_k + j * d.b_stride_n]);
+            s += ah[ai] * bv;
+            slack += amb[ai] * fabs(bv);
           }
-          bad++;
+          size_t at = (size_t)(q * M * N + i * N + j);
+          double got = c->c16 ? mlg_f16_to_f32(((uint16_t *)out)[at]) : ((float *)out)[at];
+          double tol = (c->c16 ? 1e-3 * fabs(s) + 1e-3 : 1e-5 * (fabs(s) + 1.0)) + slack;
+          if (!(fabs(got - s) <= tol)) {
+            if (!bad) {
+              first = at;
+              worst_got = got;
+              worst_want = s;
+            }
+            bad++;
+          }
         }
-      }
-  ck_assert_msg(bad == 0, "case %d (%lldx%lldx%lld): %zu of %zu outputs wrong, first at %zu: %g, want %g", index,
-                (long long)M, (long long)N, (long long)K, bad, nc, first, worst_got, worst_want);
-  for (int i = 0; i < 6; i++) clReleaseMemObject(mems[i]);
-  free(out);
-  free(zero);
+    ck_assert_msg(bad == 0, "case %d (%lldx%lldx%lld, %s): %zu of %zu outputs wrong, first at %zu: %g, want %g",
+                  index, (long long)M, (long long)N, (long long)K, kk->name, bad, nc, first, worst_got, worst_want);
+    for (int i = 0; i < 6; i++) clReleaseMemObject(mems[i]);
+    free(out);
+    free(zero);
+  }
+  free(fb_src);
+  kir_module_free(mod2);
   free(a);
   free(b);
   free(a32);
@@ -246,7 +264,62 @@ static const mma_case cases[] = {
 START_TEST(test_mma_emulated) {
   clh h;
   if (clh_init(&h) != 0) return; /* no OpenCL device: nothing to run on */
-  run_case(&h, &cases[_i], _i);
+  run_case(&h, &cases[_i], _i, 0);
+  clh_free(&h);
+}
+END_TEST
+
+/* Every configuration of kt_matmul_mma_config, each on one of the layouts above in turn (so
+ * each layout meets three configurations), the shape grown to two tiles plus a ragged edge
+ * along m and n and to two K steps plus the layout's remainder of K modulo 16 (the staging
+ * widths stay those of the layout). A configuration over 48 KiB of local memory is refused
+ * with a message that says so. */
+/* MLG_MMA_CONFIGS="1,12,..." runs only those configurations (the suite's default, for time:
+ * tests/CMakeLists.txt); unset, all of them. */
+static int config_selected(int config) {
+  const char *list = getenv("MLG_MMA_CONFIGS");
+  if (!list || !*list) return 1;
+  for (const char *p = list; *p;) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p) break;
+    if (v == config) return 1;
+    p = *end == ',' ? end + 1 : end;
+  }
+  return 0;
+}
+
+START_TEST(test_mma_configs) {
+  const int config = _i + 1;
+  if (!config_selected(config)) return;
+  kt_mma_config c;
+  ck_assert_int_eq(kt_matmul_mma_config(config, &c), 0);
+  mma_case mc = cases[_i % (int)(sizeof cases / sizeof cases[0])];
+  const int64_t tm = 16 * c.wm * c.fm, tn = 16 * c.wn * c.fn;
+  mc.m = tm + mc.m % 64 + 8;
+  mc.n = tn + mc.n % 32;
+  mc.k = 2 * c.tk + mc.k % 16;
+  if (kt_mma_config_local_bytes(&c, mc.norm > 0) > 48 * 1024) {
+    kt_matmul_desc d = {.m = mc.m, .n = mc.n, .k = mc.k, .a_elem = KIR_F16, .b_elem = KIR_F16,
+                        .device_class = KT_DEVICE_GPU, .a_norm = mc.norm > 0, .mma_config = config};
+    d.a_stride_m = d.k;
+    d.a_stride_k = 1;
+    d.b_stride_k = d.n;
+    d.b_stride_n = 1;
+    d.c_stride_m = d.n;
+    d.c_stride_n = 1;
+    d.strided = 1;
+    kir_module *mod = kir_module_new();
+    kir_kernel *k = NULL;
+    int64_t groups[3];
+    ck_assert_int_eq(kt_matmul_mma(mod, "mma", &d, &k, groups, NULL), -1);
+    ck_assert_msg(strstr(kir_module_error(mod), "local memory") != NULL, "%s", kir_module_error(mod));
+    kir_module_free(mod);
+    return;
+  }
+  clh h;
+  if (clh_init(&h) != 0) return;
+  run_case(&h, &mc, 100 + _i, config);
   clh_free(&h);
 }
 END_TEST
@@ -436,6 +509,10 @@ int main(void) {
   tcase_add_loop_test(tc, test_mma_emulated, 0, (int)(sizeof cases / sizeof cases[0]));
   tcase_add_loop_test(tc, test_conv_emulated, 0, (int)(sizeof conv_cases / sizeof conv_cases[0]));
   suite_add_tcase(s, tc);
+  TCase *tcc = tcase_create("configs");
+  tcase_set_timeout(tcc, 900);
+  tcase_add_loop_test(tcc, test_mma_configs, 0, KT_MMA_N_CONFIGS);
+  suite_add_tcase(s, tcc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

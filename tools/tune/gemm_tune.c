@@ -10,6 +10,7 @@
 
 #include "bundle.h"
 #include "compile.h"
+#include "dtype.h"
 #include "file_util.h"
 #include "templates/matmul.h"
 
@@ -100,20 +101,22 @@ static int template_takes(const mlg_device_info *dev, int target, int64_t size, 
   return ok;
 }
 
-/* The bundle of c = a @ b (size³) with tiling t forced for every class. */
+/* The bundle of c = a @ b (size³) with tiling t forced for every class; or, with mma_config
+ * > 0, of the f16 product (operands and result halves) with that tensor-core configuration. */
 static int compile_candidate(const mlg_device_info *dev, int target, int64_t size, const mlg_gemm_tiles *t,
-                             uint8_t **out_data, size_t *out_size) {
+                             int mma_config, uint8_t **out_data, size_t *out_size) {
   char text[256];
+  const char *ty = mma_config ? "f16" : "f32";
   snprintf(text, sizeof text,
-           "model gemm_tune {\n  input a : f32[%" PRId64 ", %" PRId64 "]\n  input b : f32[%" PRId64
-           ", %" PRId64 "]\n  output c = matmul(a, b)\n}\n", size, size, size, size);
+           "model gemm_tune {\n  input a : %s[%" PRId64 ", %" PRId64 "]\n  input b : %s[%" PRId64
+           ", %" PRId64 "]\n  output c = matmul(a, b)\n}\n", ty, size, size, ty, size, size);
   mlg_source src;
   if (mlg_source_from_memory(&src, "<gemm tuner>", text, strlen(text)) != 0) return -1;
   mlg_diag diag;
   mlg_diag_init(&diag, &src, NULL);
   mlg_gemm_tuning table;
   memset(&table, 0, sizeof table);
-  for (int c = 0; c < MLG_GEMM_N_CLASSES; c++) table.cls[c] = *t;
+  for (int c = 0; c < MLG_GEMM_N_CLASSES && t; c++) table.cls[c] = *t;
   mlg_compile_options opts = {0};
   opts.target = target;
   opts.opt_level = 2;
@@ -121,6 +124,7 @@ static int compile_candidate(const mlg_device_info *dev, int target, int64_t siz
   opts.device_class = dev->is_gpu ? KT_DEVICE_GPU : KT_DEVICE_UNKNOWN;
   opts.local_mem_bytes = (int64_t)dev->local_mem_bytes;
   opts.gemm_tuning = &table;
+  opts.mma_config = mma_config;
   int rc = mlg_compile(&src, &opts, &diag, out_data, out_size);
   mlg_source_free(&src);
   return rc;
@@ -160,12 +164,25 @@ static int cmp_double(const void *x, const void *y) {
   return (a > b) - (a < b);
 }
 
-/* Builds, runs, checks and times one candidate: 0 with its GFLOP/s, or -1 (discarded). */
-static int measure(mlg_runtime *rt, const uint8_t *bundle, size_t bundle_size, int64_t n, const float *a,
-                   const float *b, const float *ref, float *c, int corrupt, double *out_gflops) {
+/* The operands of a candidate: f32, or (f16) halves with the same values. */
+typedef struct operands {
+  int f16;
+  const void *a, *b;
+  const float *ref;          /* the host's product (rounded to halves for f16) */
+  float *c;                  /* n² floats: the result */
+  uint16_t *c16;             /* f16: n² halves, the result as stored */
+  const char *kernel;        /* NULL, or what the kernel that ran must be named with ("_mma") */
+} operands;
+
+/* Builds, runs, checks and times one candidate: 0 with its GFLOP/s, or -1 (discarded); -2 when
+ * the kernel that ran is not named with op->kernel (the device does not run that variant). */
+static int measure(mlg_runtime *rt, const uint8_t *bundle, size_t bundle_size, int64_t n, const operands *op,
+                   int corrupt, double *out_gflops) {
   mlg_model *model = NULL;
   mlg_session *s = NULL;
-  size_t bytes = (size_t)(n * n) * sizeof(float);
+  size_t bytes = (size_t)(n * n) * (op->f16 ? 2 : sizeof(float));
+  const void *a = op->a, *b = op->b;
+  float *c = op->c;
   double times[TIMED_RUNS];
   mlg_dispatch_profile prof[4];
   int rc = -1, timed = 0;
@@ -185,6 +202,10 @@ static int measure(mlg_runtime *rt, const uint8_t *bundle, size_t bundle_size, i
       goto done;
     uint64_t ns = 0;
     for (int i = 0; i < count; i++) ns += prof[i].device_ns;
+    if (op->kernel && (count != 1 || !prof[0].kernel || !strstr(prof[0].kernel, op->kernel))) {
+      rc = -2;
+      goto done;
+    }
     if (warm) {
       warm_ns += ns;
       warm = r + 1 < WARMUP_RUNS ||
@@ -193,9 +214,11 @@ static int measure(mlg_runtime *rt, const uint8_t *bundle, size_t bundle_size, i
       times[timed++] = (double)ns;
     }
   }
-  if (mlg_session_get_output(s, "c", c, bytes) != MLG_OK) goto done;
+  if (mlg_session_get_output(s, "c", op->f16 ? (void *)op->c16 : (void *)c, bytes) != MLG_OK) goto done;
+  if (op->f16)
+    for (int64_t i = 0; i < n * n; i++) c[i] = mlg_f16_to_f32(op->c16[i]);
   if (corrupt) c[n * n / 2] += 1.0f;
-  if (!same(c, ref, n)) goto done;
+  if (!same(c, op->ref, n)) goto done;
   qsort(times, (size_t)timed, sizeof times[0], cmp_double);
   double median = times[timed / 2];
   if (!(median > 0)) goto done;
@@ -205,6 +228,79 @@ done:
   mlg_session_destroy(s);
   mlg_model_destroy(model);
   return rc;
+}
+
+/* The tensor-core GEMM's configurations per class on f16 problems (operands and result halves,
+ * the size of the tiled search's problem; quick: configurations 1 and 2 only), where the device
+ * runs that variant: the first candidate that runs another kernel (the tiled fallback: no
+ * ptxmma / coopmat) ends the search with a note. Returns the classes that got an entry. */
+static int search_mma(const mlg_device_info *dev, const mlg_tune_options *o, mlg_runtime *rt, int quick,
+                      int target, const class_plan *plans, mlg_gemm_tuning *out, mlg_tune_report *rep) {
+  int found = 0;
+  for (int cl = 0; cl < MLG_GEMM_N_CLASSES; cl++) {
+    int64_t n = plans[cl].size;
+    if (n == 0) continue;
+    size_t count = (size_t)(n * n);
+    float *a = malloc(count * sizeof *a), *b = malloc(count * sizeof *b);
+    float *ref = malloc(count * sizeof *ref), *c = malloc(count * sizeof *c);
+    uint16_t *a16 = malloc(count * 2), *b16 = malloc(count * 2), *c16 = malloc(count * 2);
+    mlg_gemm_mma best = {0};
+    int absent = 0;
+    if (a && b && ref && c && a16 && b16 && c16) {
+      fill_operands(a, b, n); /* multiples of 1/8 in [-1, 1]: exact halves */
+      host_gemm(a, b, ref, n);
+      for (size_t i = 0; i < count; i++) {
+        a16[i] = mlg_f32_to_f16(a[i]);
+        b16[i] = mlg_f32_to_f16(b[i]);
+        ref[i] = mlg_f16_to_f32(mlg_f32_to_f16(ref[i]));
+      }
+      operands op = {.f16 = 1, .a = a16, .b = b16, .ref = ref, .c = c, .c16 = c16, .kernel = "_mma"};
+      for (int i = 1; i <= KT_MMA_N_CONFIGS && !absent; i++) {
+        kt_mma_config cfg;
+        int64_t lm = dev->local_mem_bytes > 0 && dev->local_mem_bytes < 48 * 1024 ? (int64_t)dev->local_mem_bytes
+                                                                                  : 48 * 1024;
+        if ((quick && i > 2) || kt_matmul_mma_config(i, &cfg) != 0 || kt_mma_config_local_bytes(&cfg, 0) > lm)
+          continue;
+        uint8_t *bundle = NULL;
+        size_t size = 0;
+        double gflops = 0;
+        rep->n_tried++;
+        int rc = compile_candidate(dev, target, n, NULL, i, &bundle, &size) == 0
+                     ? measure(rt, bundle, size, n, &op, 0, &gflops) : -1;
+        free(bundle);
+        if (rc == -2) {
+          absent = 1;
+          rep->n_tried--;
+          fprintf(logf_of(o), "%s: note: '%s' does not run the tensor-core GEMM (no ptxmma or coopmat): "
+                  "no search of its configurations\n", who(o), dev->name);
+        } else if (rc != 0) {
+          rep->n_rejected++;
+        } else if (gflops > best.gflops) {
+          best.config = i;
+          best.gflops = gflops;
+        }
+      }
+    }
+    free(a);
+    free(b);
+    free(ref);
+    free(c);
+    free(a16);
+    free(b16);
+    free(c16);
+    if (absent) break;
+    if (best.config) {
+      kt_mma_config cfg;
+      char text[96];
+      kt_matmul_mma_config(best.config, &cfg);
+      kt_mma_config_format(&cfg, text, sizeof text);
+      out->mma[cl] = best;
+      found++;
+      fprintf(logf_of(o), "%s: tuned tensor-core GEMM for '%s' (%s: configuration %d, %s, %.1f GFLOP/s)\n",
+              who(o), dev->name, mlg_gemm_class_name((mlg_gemm_class)cl), best.config, text, best.gflops);
+    }
+  }
+  return found;
 }
 
 /* Searches every class; returns the number of classes that got an entry, or -1 when no search
@@ -247,9 +343,10 @@ static int search(const mlg_device_info *dev, const mlg_tune_options *o, mlg_gem
         size_t size = 0;
         double gflops = 0;
         rep->n_tried++;
+        operands op = {.a = a, .b = b, .ref = ref, .c = c};
         int ok = template_takes(dev, target, n, t) &&
-                 compile_candidate(dev, target, n, t, &bundle, &size) == 0 &&
-                 measure(rt, bundle, size, n, a, b, ref, c, o->corrupt_candidate == i + 1, &gflops) == 0;
+                 compile_candidate(dev, target, n, t, 0, &bundle, &size) == 0 &&
+                 measure(rt, bundle, size, n, &op, o->corrupt_candidate == i + 1, &gflops) == 0;
         free(bundle);
         if (o->progress) o->progress(o->progress_user, ++done, total);
         if (!ok) {
@@ -278,6 +375,8 @@ static int search(const mlg_device_info *dev, const mlg_tune_options *o, mlg_gem
               "keeping the built-in tiles\n", who(o), mlg_gemm_class_name((mlg_gemm_class)cl), dev->name);
     }
   }
+  /* Tensor cores: GPUs only (the variant is never built for a CPU). */
+  if (dev->is_gpu) found += search_mma(dev, o, rt, quick, target, plans, out, rep);
   free(plans);
   mlg_runtime_destroy(rt);
   return found;
@@ -328,7 +427,7 @@ static int store_cache(const char *dir, const char *path, const mlg_gemm_tuning 
 
 static int has_entries(const mlg_gemm_tuning *t) {
   for (int c = 0; c < MLG_GEMM_N_CLASSES; c++)
-    if (t->cls[c].tile_m) return 1;
+    if (t->cls[c].tile_m || t->mma[c].config) return 1;
   return 0;
 }
 
@@ -373,5 +472,12 @@ void mlg_tune_print(FILE *f, const mlg_gemm_tuning *t) {
     if (!t->cls[c].tile_m) continue;
     mlg_gemm_tiles_format(&t->cls[c], tiles, sizeof tiles);
     fprintf(f, "%s: %s, %.1f GFLOP/s\n", mlg_gemm_class_name((mlg_gemm_class)c), tiles, t->cls[c].gflops);
+  }
+  for (int c = 0; c < MLG_GEMM_N_CLASSES; c++) {
+    kt_mma_config cfg;
+    if (kt_matmul_mma_config(t->mma[c].config, &cfg) != 0) continue;
+    kt_mma_config_format(&cfg, tiles, sizeof tiles);
+    fprintf(f, "%s, tensor cores: configuration %d, %s, %.1f GFLOP/s\n", mlg_gemm_class_name((mlg_gemm_class)c),
+            t->mma[c].config, tiles, t->mma[c].gflops);
   }
 }
