@@ -86,6 +86,11 @@ static void line_starts(kir_builder *b, const char *tag, int base, int first, in
   }
 }
 
+/* Index of row i of a block whose row 0 is at index variable `at`, rows `stride` apart. */
+static kir_expr *row_at(kir_builder *b, int at, int i, int64_t stride) {
+  return i ? kir_add(b, kir_var(b, at), kir_i32(b, (int64_t)i * stride)) : kir_var(b, at);
+}
+
 static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
                     kir_kernel **out_kernel, int64_t groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
@@ -100,9 +105,19 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   if (!b) return -1;
   int col0, row0;
   block_origin(b, d, CN, RM, nbx % LX || nby % LY, &col0, &row0);
+  /* The rows of A this item reads: RM rows from rowa at a constant stride, so each row's load is
+   * one shared index plus a constant. When M is ragged the last block is moved back to end at
+   * row M − 1 (rowa = min(row0, M − RM)); it stores only its rows from row0 on, which no other
+   * item stores. (Clamping each row separately gave every row its own index variable; LLVM
+   * packed those into vector registers and, at 12 rows, spilled accumulators for them.) */
   const int ragged_m = M % RM != 0;
-  int arow[MAX_RM];
-  line_starts(b, "arow", s.a_base, row0, RM, M, ragged_m, d->a_stride_m, arow);
+  int rowa = row0;
+  if (ragged_m) {
+    rowa = kir_var_new(b, "rowa", kir_t(KIR_I32));
+    kir_decl(b, rowa, kir_bin(b, KIR_MIN, kir_var(b, row0), kir_i32(b, M - RM)));
+  }
+  int abase = kir_var_new(b, "abase", kir_t(KIR_I32));
+  kir_decl(b, abase, kir_add(b, kir_var(b, s.a_base), kt_scaled(b, kir_var(b, rowa), d->a_stride_m)));
   const int ragged_n = N % CN != 0;
   if (ragged_n) kir_if(b, kir_bin(b, KIR_LE, kir_add(b, kir_var(b, col0), kir_i32(b, CN)),
                                   kir_i32(b, N)));
@@ -111,18 +126,19 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   kt_cpu_block_zero(b, RM, NV, VW, acc);
   int k = kir_var_new(b, "k", kir_t(KIR_I32));
   int brow = kir_var_new(b, "brow", kir_t(KIR_I32));
+  int ak = kir_var_new(b, "ak", kir_t(KIR_I32));
   kir_for(b, k, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
   kir_decl(b, brow, kir_add(b, kir_var(b, s.b_base),
                             kir_add(b, kt_scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0))));
+  kir_decl(b, ak, kir_add(b, kir_var(b, abase), kt_scaled(b, kir_var(b, k), d->a_stride_k)));
   kir_expr *a_at[MAX_RM] = {0};
-  for (int i = 0; i < RM; i++)
-    a_at[i] = kir_add(b, kir_var(b, arow[i]), kt_scaled(b, kir_var(b, k), d->a_stride_k));
+  for (int i = 0; i < RM; i++) a_at[i] = row_at(b, ak, i, d->a_stride_m);
   kt_cpu_block_step(b, s.bA, a_at, RM, s.bB, kir_var(b, brow), NV, VW, acc);
   kir_end(b); /* k */
   int vec_store = !d->epilogue.fn && d->c_stride_n == 1 && !(d->has_bias && d->bias_per_row);
   for (int i = 0; i < RM; i++) {
-    kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, i));
-    if (ragged_m) kir_if(b, kt_lt(b, row, M));
+    kir_expr *row = kir_add(b, kir_var(b, rowa), kir_i32(b, i));
+    if (ragged_m) kir_if(b, kir_bin(b, KIR_GE, kir_add(b, kir_var(b, rowa), kir_i32(b, i)), kir_var(b, row0)));
     for (int v = 0; v < NV; v++) {
       if (vec_store) {
         kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, v * VW));
@@ -148,6 +164,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
     int j = kir_var_new(b, "j", kir_t(KIR_I32));
     int col = kir_var_new(b, "col", kir_t(KIR_I32));
     int k2 = kir_var_new(b, "k", kir_t(KIR_I32));
+    int ak2 = kir_var_new(b, "ak", kir_t(KIR_I32));
     int bval = kir_var_new(b, "bval", kir_t(KIR_F32));
     kir_for(b, j, kir_i32(b, 0), kir_i32(b, CN), kir_i32(b, 1));
     kir_decl(b, col, kir_add(b, kir_var(b, col0), kir_var(b, j)));
@@ -163,15 +180,15 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
     kir_decl(b, bval, kir_load(b, s.bB, kir_add(b, kir_var(b, s.b_base),
                                                 kir_add(b, kt_scaled(b, kir_var(b, k2), d->b_stride_k),
                                                         kir_var(b, col)))));
+    kir_decl(b, ak2, kir_add(b, kir_var(b, abase), kt_scaled(b, kir_var(b, k2), d->a_stride_k)));
     for (int i = 0; i < RM; i++)
       kir_assign(b, sacc[i], kir_add(b, kir_var(b, sacc[i]),
-                                     kir_mul(b, kir_load(b, s.bA, kir_add(b, kir_var(b, arow[i]),
-                                                                          kt_scaled(b, kir_var(b, k2), d->a_stride_k))),
+                                     kir_mul(b, kir_load(b, s.bA, row_at(b, ak2, i, d->a_stride_m)),
                                              kir_var(b, bval))));
     kir_end(b); /* k2 */
     for (int i = 0; i < RM; i++) {
-      kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, i));
-      if (ragged_m) kir_if(b, kt_lt(b, row, M));
+      kir_expr *row = kir_add(b, kir_var(b, rowa), kir_i32(b, i));
+      if (ragged_m) kir_if(b, kir_bin(b, KIR_GE, kir_add(b, kir_var(b, rowa), kir_i32(b, i)), kir_var(b, row0)));
       if (store_one(b, &s, kir_var(b, sacc[i]), row, kir_var(b, col))) {
         kir_kernel_end(b, NULL);
         return kt_fail(m, "the fused epilogue could not be built");
