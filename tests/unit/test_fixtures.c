@@ -701,6 +701,8 @@ int main(void) {
    * backend (and compiling every case twice more costs the Vulkan run a minute of shaderc). */
   const char *o0 = getenv("MLG_TEST_O0");
   int with_o0 = !(o0 && strcmp(o0, "0") == 0);
+  /* MLG_TEST_O0=only: -O0 and -O1 alone, so that ctest can run them beside the -O2 pass. */
+  int only_o0 = o0 && strcmp(o0, "only") == 0;
   /* The cross-backend comparison runs where both backends are asked for. */
   const char *cross = getenv("MLG_TEST_CROSS_BACKEND");
   int with_cross = cross && strcmp(cross, "1") == 0;
@@ -723,19 +725,21 @@ int main(void) {
   tcase_add_test(tree, test_fixture_tree);
   suite_add_tcase(s, tree);
   int n_models = g_n_cases - g_n_ops;
-  add_loop(s, "ops", test_op_fixture, 120, g_n_ops);
-  add_loop(s, "models", test_model, 300, n_models);
+  if (!only_o0) {
+    add_loop(s, "ops", test_op_fixture, 120, g_n_ops);
+    add_loop(s, "models", test_model, 300, n_models);
+  }
   if (with_o0) {
     add_loop(s, "ops_O0", test_op_fixture_O0, 120, g_n_ops);
     add_loop(s, "models_O0", test_model_O0, 300, n_models);
     add_loop(s, "ops_O1", test_op_fixture_O1, 120, g_n_ops);
     add_loop(s, "models_O1", test_model_O1, 300, n_models);
   }
-  if (with_cross) add_loop(s, "cross_backend", test_cross_backend, 300, n_models);
+  if (with_cross && !only_o0) add_loop(s, "cross_backend", test_cross_backend, 300, n_models);
   /* The --precision=f16 runs: MLG_TEST_F16=0 leaves them out, =ops runs the op fixtures only,
    * =models the models only; unset, both. */
   const char *f16 = getenv("MLG_TEST_F16");
-  if (!f16) f16 = "";
+  if (!f16 || only_o0) f16 = only_o0 ? "0" : "";
   if (strcmp(f16, "0") != 0 && strcmp(f16, "models") != 0)
     add_loop(s, "ops_f16", test_op_fixture_f16, 120, g_n_ops);
   /* PoCL compiles a CPU-class model's f16 kernels about 3x slower than its f32 ones (each
