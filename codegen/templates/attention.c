@@ -329,11 +329,7 @@ static int mma_variant(kir_module *m, const char *name, const kt_attention_desc 
   if (fb.epilogue.restart) fb.epilogue.restart(fb.epilogue.user);
   int64_t g[3];
   if (kt_attention(m, name, &fb, &slow, g) != 0) return -1;
-  if (g[0] != out_groups[0] || g[1] != out_groups[1] || g[2] != out_groups[2] ||
-      kir_kernel_set_fallback(fast, slow) != 0)
-    return kt_fail(m, "internal error: the fallback of the tensor-core attention %s does not match it", name);
-  *out_kernel = fast;
-  return 1;
+  return kt_pair_variant(m, fast, slow, out_groups, g, "tensor-core attention", name, out_kernel);
 }
 
 int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,

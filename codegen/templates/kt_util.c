@@ -56,3 +56,12 @@ kir_expr *kt_batch_offset(kir_builder *b, kir_expr *bidx, int n_batch, const int
   }
   return off;
 }
+
+int kt_pair_variant(kir_module *m, kir_kernel *fast, kir_kernel *slow, const int64_t fast_groups[3],
+                    const int64_t slow_groups[3], const char *what, const char *name, kir_kernel **out_kernel) {
+  if (fast_groups[0] != slow_groups[0] || fast_groups[1] != slow_groups[1] || fast_groups[2] != slow_groups[2] ||
+      kir_kernel_set_fallback(fast, slow) != 0)
+    return kt_fail(m, "internal error: the fallback of the %s %s does not match it", what, name);
+  *out_kernel = fast;
+  return 1;
+}

@@ -15,6 +15,13 @@
 /* Leaves the reason (printf format) in m (kir_module_set_error); returns -1. */
 int       kt_fail(kir_module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Makes `slow` the fallback of the variant `fast` (kir_kernel_set_fallback), which must launch
+ * the same work-groups (fast_groups, slow_groups): 1 with *out_kernel = fast, or -1 with an
+ * internal error naming `what` (the kernel family) and `name`. */
+int       kt_pair_variant(kir_module *m, kir_kernel *fast, kir_kernel *slow, const int64_t fast_groups[3],
+                          const int64_t slow_groups[3], const char *what, const char *name,
+                          kir_kernel **out_kernel);
+
 /* v, or 1 for 0: a descriptor field whose documented default is 1. */
 int64_t   kt_one_if_0(int64_t v);
 /* Positions of a window of k taps, dilation dil, at `stride` over `size` elements padded with
