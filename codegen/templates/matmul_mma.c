@@ -389,9 +389,16 @@ static void fetch_b(kir_builder *b, stage *s, const gather *gt, kir_expr *k0, in
  * says the model wants its precision (a matmul of two f32 values is f32). A convolution's
  * operands are the other way round: A is the weight (f16: stored as halves), B the gathered
  * activations, f16 or f32 (a model's f32 input under --precision=f16, rounded as staged). */
+/* The configuration in effect: d->mma_config when set, else pick's. -1 for a configuration
+ * that does not exist (*out is then pick's). */
+static int config_of(const kt_matmul_desc *d, kt_mma_config *out) {
+  *out = pick(d);
+  return d->mma_config ? kt_matmul_mma_config(d->mma_config, out) : 0;
+}
+
 static int fits(const kt_matmul_desc *d) {
-  kt_mma_config t = pick(d);
-  if (d->mma_config) kt_matmul_mma_config(d->mma_config, &t); /* a bad one: kt_matmul_mma says why */
+  kt_mma_config t;
+  config_of(d, &t); /* a bad one: kt_matmul_mma says why */
   int operands = d->b_im2col.on ? d->a_elem == KIR_F16 && (d->b_elem == KIR_F16 || d->b_elem == KIR_F32) &&
                                       gather_splits(&t)
                                 : (d->a_elem == KIR_F16 || d->a_elem == KIR_F32) && d->b_elem == KIR_F16;
@@ -405,8 +412,8 @@ int kt_matmul_mma_applies(const kt_matmul_desc *d) {
 int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_kernel **out_kernel,
                   int64_t out_groups[3], int out_tiles[2]) {
   if (!fits(d)) return 0;
-  kt_mma_config t = pick(d);
-  if (d->mma_config && kt_matmul_mma_config(d->mma_config, &t) != 0)
+  kt_mma_config t;
+  if (config_of(d, &t) != 0)
     return kt_fail(m, "tensor-core configuration %d does not exist (1..%d)", d->mma_config, KT_MMA_N_CONFIGS);
   if (kt_mma_config_local_bytes(&t, d->a_norm) > local_limit(d)) {
     if (!d->mma_config) return 0; /* a device with less local memory: the tiled kernel alone */
