@@ -727,6 +727,33 @@ static void assert_matches(const char *what, const float *got, const float *want
                   (double)want[i]);
 }
 
+/* Runs bundle p on PoCL with inputs in[i] (names, element counts) and asserts that every output
+ * equals want[i] bit for bit. */
+static void run_bundle_exact(const mlg_pipeline *p, int n_in, const char *const *in_names, float *const *in,
+                             const int64_t *in_numel, int n_out, const char *const *out_names,
+                             float *const *want, const int64_t *out_numel) {
+  mlg_runtime_options ro = {.device = "cpu", .cache_dir = ""};
+  mlg_runtime *rt = NULL;
+  mlg_model *model = NULL;
+  mlg_session *s = NULL;
+  ck_assert_msg(mlg_runtime_create(&ro, &rt) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_msg(mlg_model_load_memory(rt, p->bundle, p->bundle_size, NULL, &model) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_int_eq(mlg_session_create(model, &s), MLG_OK);
+  for (int i = 0; i < n_in; i++)
+    ck_assert_int_eq(mlg_session_set_input(s, in_names[i], in[i], (size_t)in_numel[i] * 4), MLG_OK);
+  ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s", mlg_last_error());
+  for (int i = 0; i < n_out; i++) {
+    float *got = malloc((size_t)out_numel[i] * 4);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_int_eq(mlg_session_get_output(s, out_names[i], got, (size_t)out_numel[i] * 4), MLG_OK);
+    assert_matches(out_names[i], got, want[i], out_numel[i]);
+    free(got);
+  }
+  mlg_session_destroy(s);
+  mlg_model_destroy(model);
+  mlg_runtime_destroy(rt);
+}
+
 /* Kernels tiled from a table (GPU class, both printers' target here OpenCL) compute exactly the
  * host's products on PoCL. */
 START_TEST(test_tuned_kernels_numbers) {
@@ -746,26 +773,7 @@ START_TEST(test_tuned_kernels_numbers) {
   ck_assert_int_eq(count(text, "float4 a_tile[64]"), 3);
   free(text);
   checked_data d = checked_data_make();
-  mlg_runtime_options ro = {.device = "cpu", .cache_dir = ""};
-  mlg_runtime *rt = NULL;
-  mlg_model *model = NULL;
-  mlg_session *s = NULL;
-  ck_assert_msg(mlg_runtime_create(&ro, &rt) == MLG_OK, "%s", mlg_last_error());
-  ck_assert_msg(mlg_model_load_memory(rt, p.bundle, p.bundle_size, NULL, &model) == MLG_OK, "%s", mlg_last_error());
-  ck_assert_int_eq(mlg_session_create(model, &s), MLG_OK);
-  for (int i = 0; i < N_IN; i++)
-    ck_assert_int_eq(mlg_session_set_input(s, IN_NAMES[i], d.in[i], (size_t)IN_NUMEL[i] * 4), MLG_OK);
-  ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s", mlg_last_error());
-  for (int o2 = 0; o2 < N_OUT; o2++) {
-    float *got = malloc((size_t)OUT_NUMEL[o2] * 4);
-    ck_assert_ptr_nonnull(got);
-    ck_assert_int_eq(mlg_session_get_output(s, OUT_NAMES[o2], got, (size_t)OUT_NUMEL[o2] * 4), MLG_OK);
-    assert_matches(OUT_NAMES[o2], got, d.want[o2], OUT_NUMEL[o2]);
-    free(got);
-  }
-  mlg_session_destroy(s);
-  mlg_model_destroy(model);
-  mlg_runtime_destroy(rt);
+  run_bundle_exact(&p, N_IN, IN_NAMES, d.in, IN_NUMEL, N_OUT, OUT_NAMES, d.want, OUT_NUMEL);
   checked_data_free(&d);
   mlg_pipeline_free(&p);
   mlg_source_free(&src);
@@ -845,26 +853,7 @@ START_TEST(test_split_k_numbers) {
           s += r[at];
           want[2][at] = s > 0 ? s : 0;
         }
-  mlg_runtime_options ro = {.device = "cpu", .cache_dir = ""};
-  mlg_runtime *rt = NULL;
-  mlg_model *model = NULL;
-  mlg_session *se = NULL;
-  ck_assert_msg(mlg_runtime_create(&ro, &rt) == MLG_OK, "%s", mlg_last_error());
-  ck_assert_msg(mlg_model_load_memory(rt, p.bundle, p.bundle_size, NULL, &model) == MLG_OK, "%s", mlg_last_error());
-  ck_assert_int_eq(mlg_session_create(model, &se), MLG_OK);
-  for (int i = 0; i < S_IN; i++)
-    ck_assert_int_eq(mlg_session_set_input(se, S_IN_NAMES[i], in[i], (size_t)S_IN_NUMEL[i] * 4), MLG_OK);
-  ck_assert_msg(mlg_session_run(se) == MLG_OK, "%s", mlg_last_error());
-  for (int i = 0; i < S_OUT; i++) {
-    float *got = malloc((size_t)S_OUT_NUMEL[i] * 4);
-    ck_assert_ptr_nonnull(got);
-    ck_assert_int_eq(mlg_session_get_output(se, S_OUT_NAMES[i], got, (size_t)S_OUT_NUMEL[i] * 4), MLG_OK);
-    assert_matches(S_OUT_NAMES[i], got, want[i], S_OUT_NUMEL[i]);
-    free(got);
-  }
-  mlg_session_destroy(se);
-  mlg_model_destroy(model);
-  mlg_runtime_destroy(rt);
+  run_bundle_exact(&p, S_IN, S_IN_NAMES, in, S_IN_NUMEL, S_OUT, S_OUT_NAMES, want, S_OUT_NUMEL);
   for (int i = 0; i < S_IN; i++) free(in[i]);
   for (int i = 0; i < S_OUT; i++) free(want[i]);
   mlg_pipeline_free(&p);
