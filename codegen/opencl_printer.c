@@ -169,30 +169,30 @@ static void cl_bitcast(kir_printer *p, kir_type t, const kir_expr *a) {
  * {c0..c3 of columns 0..7, c0..c3 of columns 8..15}; a 16×16×16 step is two mma.sync. The
  * kernel's work-group is 1-D with a multiple of 32 work-items (kir_opencl_check), so a warp is
  * 32 consecutive local ids and the lane is get_local_id(0) & 31. Local tiles are ushort arrays
- * of half bits; element (r, c) of a fragment's tile is p[r·rs + c·cs] ((rs, cs) = (stride, 1),
- * or (1, stride) column-major), and the two halves of a register are neighbours along k: one
- * 32-bit load where k is the contiguous axis (the IR's indices and strides are multiples of 8,
- * so the pair is 4-byte aligned), two 16-bit loads otherwise. */
+ * of half bits; element (r, c) of a fragment's tile is p[r·s + c], or p[r + c·s] column-major.
+ * A fragment is four 8×8 matrices, loaded by one ldmatrix.x4 (PTX ISA, "ldmatrix": lane 8i + j
+ * gives the address of row j of matrix i, 16 bytes — the IR's indices and strides are multiples
+ * of 8 — and lane (g, t) gets in register i that matrix's (g, 2t..2t+1), or with .trans its
+ * (2t..2t+1, g)): the plain form where the fragment's pairs along k lie in a stored row (A
+ * row-major, B column-major), the transposing one otherwise. mlg_mma_row(s, across) is the
+ * lane's row offset: the four stored 8×8 blocks taken down the tile first (row-major tiles),
+ * or across it first (column-major ones), which is the fragment's register order both ways. Its shared-state-space address is
+ * the __local pointer's value, (uint)(size_t)p (checked on the H200, as the layouts were). */
 static const char mma_helpers[] =
     "#ifndef MLG_MMA_HELPERS\n"
     "#define MLG_MMA_HELPERS\n"
     "#define MLG_MMA_INLINE static inline __attribute__((always_inline))\n"
-    "MLG_MMA_INLINE uint mlg_mma_pair(__local const ushort *p, int step) {\n"
-    "  return step == 1 ? *(__local const uint *)p : ((uint)p[0] | ((uint)p[step] << 16));\n"
+    "MLG_MMA_INLINE void mlg_mma_ldsm(uint *f, __local const ushort *p) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\"\n"
+    "               : \"=r\"(f[0]), \"=r\"(f[1]), \"=r\"(f[2]), \"=r\"(f[3]) : \"r\"((uint)(size_t)p));\n"
     "}\n"
-    "MLG_MMA_INLINE void mlg_mma_load_a(uint *f, __local const ushort *p, int rs, int cs) {\n"
-    "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
-    "  f[0] = mlg_mma_pair(p + g * rs + t * cs, cs);\n"
-    "  f[1] = mlg_mma_pair(p + (g + 8) * rs + t * cs, cs);\n"
-    "  f[2] = mlg_mma_pair(p + g * rs + (t + 8) * cs, cs);\n"
-    "  f[3] = mlg_mma_pair(p + (g + 8) * rs + (t + 8) * cs, cs);\n"
+    "MLG_MMA_INLINE void mlg_mma_ldsm_t(uint *f, __local const ushort *p) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\"\n"
+    "               : \"=r\"(f[0]), \"=r\"(f[1]), \"=r\"(f[2]), \"=r\"(f[3]) : \"r\"((uint)(size_t)p));\n"
     "}\n"
-    "MLG_MMA_INLINE void mlg_mma_load_b(uint *f, __local const ushort *p, int rs, int cs) {\n"
-    "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
-    "  f[0] = mlg_mma_pair(p + t * rs + g * cs, rs);\n"
-    "  f[1] = mlg_mma_pair(p + (t + 8) * rs + g * cs, rs);\n"
-    "  f[2] = mlg_mma_pair(p + t * rs + (g + 8) * cs, rs);\n"
-    "  f[3] = mlg_mma_pair(p + (t + 8) * rs + (g + 8) * cs, rs);\n"
+    "MLG_MMA_INLINE int mlg_mma_row(int s, int across) {\n"
+    "  int l = (int)(get_local_id(0) & 31), i = across ? l >> 4 : l >> 3 & 1, j = across ? l >> 3 & 1 : l >> 4;\n"
+    "  return ((l & 7) + i * 8) * s + j * 8;\n"
     "}\n"
     "MLG_MMA_INLINE void mlg_mma_16(float *c, const uint *a, const uint *b) {\n"
     "  asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, \"\n"
@@ -263,10 +263,11 @@ static void cl_frag(kir_printer *p, const kir_stmt *s) {
     fprintf(out, "for (int mlg_q = 0; mlg_q < 8; mlg_q++) %s[mlg_q] = 0.0f;\n", f);
     break;
   case KIR_S_FRAG_LOAD:
-    fprintf(out, "mlg_mma_load_%c(%s, %s + ", p->k->frags[s->frag].role == KIR_FRAG_A ? 'a' : 'b', f,
+    /* A's pairs along k lie in a stored row when it is row-major, B's when column-major */
+    fprintf(out, "mlg_mma_ldsm%s(%s, %s + ", (p->k->frags[s->frag].role == KIR_FRAG_A) == s->col_major ? "_t" : "", f,
             p->k->locals[s->target].name);
     kir_print_expr_prec(p, s->index, KIR_PREC_ADD_RHS);
-    fprintf(out, s->col_major ? ", 1, %d);\n" : ", %d, 1);\n", s->stride);
+    fprintf(out, " + mlg_mma_row(%d, %d));\n", s->stride, s->col_major);
     break;
   case KIR_S_FRAG_MMA:
     fprintf(out, "mlg_mma_16(%s, %s, %s);\n", f, p->k->frags[s->frag_a].name, p->k->frags[s->frag_b].name);

@@ -67,8 +67,12 @@ for spec in "${specs[@]}"; do
   # Two mma.sync per fragment multiply-add, in each _mma kernel.
   mma=$(grep -c 'mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32' "$TMP/k.ptx")
   steps=$(grep -c 'mlg_mma_16(' "$TMP/k.cl")
+  ldsm=$(grep -c 'ldmatrix.sync.aligned.m8n8.x4' "$TMP/k.ptx")
   if [ "$mma" -lt 2 ] || [ "$steps" -lt 2 ]; then
     echo "FAIL: $name: $mma mma.sync in the PTX for $steps fragment steps in the source"
+    failed=$((failed + 1))
+  elif [ "$ldsm" -lt 2 ]; then
+    echo "FAIL: $name: $ldsm ldmatrix in the PTX (each fragment is loaded by one)"
     failed=$((failed + 1))
   elif [ "$(grep -c '^void k_conv2d[a-z0-9_]*_mma' "$TMP/k.cl")" -ne "$(grep '^void k_conv2d' "$TMP/k.cl" | grep -vc '_mma')" ]; then
     echo "FAIL: $name: a convolution run as GEMM has no tensor-core variant (k_conv2d*_mma)"

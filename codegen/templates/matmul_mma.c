@@ -5,11 +5,11 @@
  * A work-group of W subgroups (warps of 32) computes a TM × TN tile of one C[b]; the warps form
  * a WM × WN grid and each owns an FM × FN grid of 16×16 accumulator fragments. K is walked in
  * steps of TK (32 or 64): the A and B tiles of the step are staged in local memory as halves,
- * both as [m or n][k] (k contiguous, rows padded by 8 halves — 16 bytes: the fragment loads of
- * 8 neighbouring rows fall in distinct banks), so A fragments load row-major, B fragments
- * column-major, and each fragment register (two halves neighbouring along k) is one 32-bit local
- * load whatever the operand's layout; then every warp loads its FM A and FN B fragments per 16
- * of k and does FM·FN 16×16×16 multiply-adds. The next step's global loads are issued into
+ * each laid out as it lies in global memory — [m or n][k] where k is the operand's contiguous
+ * axis, [k][m or n] where m or n is — with rows padded by 8 halves (16 bytes: the fragment loads
+ * of 8 neighbouring rows fall in distinct banks); then every warp loads its FM A and FN B
+ * fragments per 16 of k, row- or column-major as the layout says (ldmatrix, plain or
+ * transposing, on OpenCL), and does FM·FN 16×16×16 multiply-adds. The next step's global loads are issued into
  * registers before the current step is multiplied; double-buffered, they are stored into the
  * other of two local buffers after it, and one barrier ends the step (single-buffered: two).
  *
@@ -17,10 +17,8 @@
  * [M, K] and for B as [N, K] like linear's weight; m or n when that one is contiguous). Where the
  * contiguous axis' extent, the row stride, the offset and the batch strides are even, a
  * work-item copies 8, 4 or 2 halves at a time as raw 32-bit words (kir_load_bits, no
- * conversion); otherwise half by half through f32 (exact). A tile read along m or n (B row-major
- * [K, N], A stored [K, M]) is transposed as it is stored: a unit of words covers two k rows, and
- * the two halves of each column become one word (integer arithmetic on the raw bits). Rows and
- * columns past M, N or K are filled with zeros, so any M, N and K work.
+ * conversion); otherwise half by half through f32 (exact). Rows and columns past M, N or K are
+ * filled with zeros, so any M, N and K work.
  * An f32 A goes element by element through f32 and is rounded to the nearest half as it is
  * stored in the local tile; so is a layer-normalized A, after the prologue (the tiled kernel's,
  * matmul_tile.h: row statistics over all K first, then (a − mean)·rstd (·w[k]) (+b[k]) in f32).
@@ -34,7 +32,8 @@
  *
  * Configurations (kt_matmul_mma_config, matmul.h): warp grid, warp tile, TK and buffering; the
  * built-in one (pick) or d->mma_config, which the GEMM tuner's table or mlgc --mma-config sets.
- * Local memory: buffers·(TM + TN)·(TK + 8)·2 bytes of operand tiles plus W·16·16·4 bytes of
+ * Local memory: at most buffers·(TM + TN)·(TK + 8)·2 bytes of operand tiles (a [k][m or n]
+ * tile, TK·(TM or TN + 8) halves, is smaller: TK ≤ 64 ≤ TM, TN) plus W·16·16·4 bytes of
  * epilogue slices (and the layer-norm prologue's row statistics); a configuration over the
  * device's local memory (at most 48 KiB) is refused.
  * Thread safety: reentrant. */
@@ -81,36 +80,37 @@ static int64_t local_limit(const kt_matmul_desc *d) {
   return d->local_mem_bytes > 0 && d->local_mem_bytes < MAX_LOCAL ? d->local_mem_bytes : MAX_LOCAL;
 }
 
-/* The built-in choice: 128×128 with 8 warps as 2×4, each 64×32, when M and N are both at least
- * 512 (like the tiled kernel's GPU tile), else 64×64 with 4 warps as 2×2, each 32×32; K step
- * 32, double-buffered where it fits the local memory (not at 128×128 with a layer-norm
- * prologue's row statistics), else single-buffered. */
+/* The built-in choice: 128×256 with 8 warps as 2×4, each 64×64, single-buffered, when M and N
+ * are both at least 2048 (512 work-groups and more: the fastest at 4096³ on the H200, 0.62 ms
+ * against 0.79 for the next); 128×128 with 8 warps as 2×4, each 64×32, when both are at least
+ * 512 (like the tiled kernel's GPU tile); else 64×64 with 4 warps as 2×2, each 32×32. K step 32,
+ * double-buffered where it fits the local memory (not at 128×128 with a layer-norm prologue's
+ * row statistics), else single-buffered. */
 static kt_mma_config pick(const kt_matmul_desc *d) {
-  kt_mma_config c = d->m >= 512 && d->n >= 512 ? (kt_mma_config){2, 4, 4, 2, 32, 2}
-                                               : (kt_mma_config){2, 2, 2, 2, 32, 2};
+  kt_mma_config c = d->m >= 2048 && d->n >= 2048 ? (kt_mma_config){2, 4, 4, 4, 32, 1}
+                    : d->m >= 512 && d->n >= 512 ? (kt_mma_config){2, 4, 4, 2, 32, 2}
+                                                 : (kt_mma_config){2, 2, 2, 2, 32, 2};
   if (kt_mma_config_local_bytes(&c, d->a_norm) > local_limit(d)) c.buffers = 1;
   return c;
 }
 
-/* One operand tile in local memory, always as [m or n][k]: `ext` rows of tk halves, k
- * contiguous, row stride ls = tk + PAD, `nbuf` buffers of ext·ls halves one after the other; so
- * A fragments load it row-major and B fragments column-major, and every pair of halves a
- * fragment register holds (neighbours along k) is one 32-bit local load.
- * In global memory the tile is `rows` × `cols` with cols along the operand's contiguous axis:
- * element (r, c) of the tile is at base + (r0 + r)·s_r + (c0 + c)·s_c, present when
- * r0 + r < r_lim and c0 + c < c_lim. r_is_k says the global rows run along k (m or n
- * contiguous: B row-major [K, N], A stored [K, M]); such a tile is transposed as it is stored. */
+/* One operand tile: in global memory `rows` × `cols` with cols along the operand's contiguous
+ * axis — element (r, c) of the tile is at base + (r0 + r)·s_r + (c0 + c)·s_c, present when
+ * r0 + r < r_lim and c0 + c < c_lim; r_is_k says the rows run along k (m or n contiguous: B
+ * row-major [K, N], A stored [K, M]), else along m or n. In local memory it lies the same way,
+ * rows of cols halves at row stride ls = cols + PAD, `nbuf` buffers of rows·ls halves one after
+ * the other; a fragment load reads it row- or column-major as the layout says (the printers'
+ * business: a transposing ldmatrix on OpenCL, a column-major cooperative-matrix load on Vulkan). */
 typedef struct stage {
-  int local, rows, cols, ls, ext, tk, nbuf;
+  int local, rows, cols, ls, nbuf;
   int base;                 /* I32 variable: the operand's batch base */
   int64_t s_r, s_c, r_lim, c_lim;
   int r_is_k;               /* global rows run along k (the tile is stored transposed) */
   int vw;                   /* halves per unit along the columns: 8, 4 or 2 (raw words), or 1 */
-  int krows;                /* global rows per unit: 2 for a transposed tile of words, else 1 */
   int units, steps;
-  int ur[MAX_STEPS], uc[MAX_STEPS], val[MAX_STEPS], val2[MAX_STEPS];
-                            /* per step: the unit's first row and column in the tile (I32
-                               vars), its value registers (val2: the second row, krows 2) */
+  int ur[MAX_STEPS], uc[MAX_STEPS], val[MAX_STEPS];
+                            /* per step: the unit's row and first column in the tile (I32
+                               vars), its value register */
   int buf;
   const kt_norm_state *norm; /* A's layer-norm prologue, or NULL */
 } stage;
@@ -126,36 +126,26 @@ static int unit_width(const kt_matmul_desc *d, kir_scalar elem, int norm, int64_
   return c_lim % 8 == 0 ? 8 : c_lim % 4 == 0 ? 4 : c_lim % 2 == 0 ? 2 : 1;
 }
 
-/* Declares the units' coordinates. A unit covers krows global rows and vw columns; unit
- * u = lid + L·step lies, in a k-columns tile, at row u / (cols / vw) and column
- * (u % (cols / vw))·vw; in a transposed (k-rows) tile k runs fastest — row (u % (rows / krows))
- * ·krows, column (u / (rows / krows))·vw — so that a warp's transposed local stores fall on
- * neighbouring k, in distinct banks. */
+/* Declares the units' coordinates: unit u = lid + L·step covers vw columns of row
+ * u / (cols / vw), from column (u % (cols / vw))·vw, so neighbouring work-items copy
+ * neighbouring words of a row. */
 static void stage_declare(kir_builder *b, stage *s, int lid, int L, const char *tag) {
-  const int per_row = s->cols / s->vw, per_col = s->rows / s->krows;
-  s->units = per_row * per_col;
+  const int per_row = s->cols / s->vw;
+  s->units = per_row * s->rows;
   s->steps = (s->units + L - 1) / L;
   for (int i = 0; i < s->steps; i++) {
     char nm[32];
     kir_expr *u = kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i));
-    kir_expr *row = s->r_is_k ? kir_mul(b, kir_mod(b, u, kir_i32(b, per_col)), kir_i32(b, s->krows))
-                              : kir_div(b, u, kir_i32(b, per_row));
-    kir_expr *col = s->r_is_k ? kir_div(b, u, kir_i32(b, per_col))
-                              : kir_mod(b, kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i)),
-                                        kir_i32(b, per_row));
     snprintf(nm, sizeof nm, "%s_r%d", tag, i);
     s->ur[i] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, s->ur[i], row);
+    kir_decl(b, s->ur[i], kir_div(b, u, kir_i32(b, per_row)));
     snprintf(nm, sizeof nm, "%s_c%d", tag, i);
     s->uc[i] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, s->uc[i], kir_mul(b, col, kir_i32(b, s->vw)));
-    kir_type vt = s->vw == 1 ? kir_t(KIR_F32) : kir_tv(KIR_U32, s->vw / 2);
+    kir_decl(b, s->uc[i], kir_mul(b, kir_mod(b, kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i)),
+                                             kir_i32(b, per_row)),
+                                  kir_i32(b, s->vw)));
     snprintf(nm, sizeof nm, "%s_v%d", tag, i);
-    s->val[i] = kir_var_new(b, nm, vt);
-    if (s->krows == 2) {
-      snprintf(nm, sizeof nm, "%s_w%d", tag, i);
-      s->val2[i] = kir_var_new(b, nm, vt);
-    }
+    s->val[i] = kir_var_new(b, nm, s->vw == 1 ? kir_t(KIR_F32) : kir_tv(KIR_U32, s->vw / 2));
   }
 }
 
@@ -186,11 +176,8 @@ static void fetch_row(kir_builder *b, const stage *s, int i, kir_expr *gr, kir_e
 /* Global → registers for the tile whose row and column origins are r0 and c0. */
 static void stage_fetch(kir_builder *b, stage *s, kir_expr *r0, kir_expr *c0, int lid, int L, int declare) {
   for (int i = 0; i < s->steps; i++) {
-    for (int q = 0; q < s->krows; q++) {
-      int var = q ? s->val2[i] : s->val[i];
-      if (declare) kir_decl(b, var, zero_of(b, s));
-      else kir_assign(b, var, zero_of(b, s));
-    }
+    if (declare) kir_decl(b, s->val[i], zero_of(b, s));
+    else kir_assign(b, s->val[i], zero_of(b, s));
     kir_expr *gr = kir_add(b, r0, kir_var(b, s->ur[i]));
     kir_expr *gc = kir_add(b, c0, kir_var(b, s->uc[i]));
     /* (Tiles start at multiples of their extent: a limit that is one never cuts a tile.) */
@@ -198,42 +185,19 @@ static void stage_fetch(kir_builder *b, stage *s, kir_expr *r0, kir_expr *c0, in
     if (s->c_lim % s->cols) guard = kt_and_opt(b, guard, kt_lt(b, gc, s->c_lim));
     if (guard) kir_if(b, guard);
     fetch_row(b, s, i, gr, gc, s->val[i]);
-    if (s->krows == 2) fetch_row(b, s, i, kir_add(b, gr, kir_i32(b, 1)), gc, s->val2[i]);
     if (guard) kir_end(b);
   }
 }
 
-/* Half h (0 low, 1 high) of each of two U32 words, packed as one word: lo's half low. */
-static kir_expr *pack_halves(kir_builder *b, kir_expr *lo, kir_expr *hi, int h) {
-  kir_expr *base = kir_cast(b, kir_t(KIR_U32), kir_i32(b, 65536));
-  kir_expr *x = h ? kir_bin(b, KIR_DIV, lo, base) : kir_bin(b, KIR_MOD, lo, base);
-  kir_expr *y = h ? kir_bin(b, KIR_DIV, hi, base) : kir_bin(b, KIR_MOD, hi, base);
-  return kir_bin(b, KIR_ADD, x, kir_bin(b, KIR_MUL, y, base));
-}
-
 /* Registers → local buffer `off` (an I32 expression: the first element of the buffer; f32
- * values rounded to the nearest half). A transposed tile of words interleaves its unit's two
- * k rows: column c's halves at k and k + 1 become one word at (c, k). */
+ * values rounded to the nearest half). */
 static void stage_stash(kir_builder *b, const stage *s, int lid, int L, kir_expr *off) {
   for (int i = 0; i < s->steps; i++) {
     kir_expr *guard = unit_guard(b, s, lid, L, i);
     if (guard) kir_if(b, guard);
-    kir_expr *r = kir_var(b, s->ur[i]), *c = kir_var(b, s->uc[i]);
-    if (!s->r_is_k) {
-      kir_expr *at = kir_add(b, off, kir_add(b, kir_mul(b, r, kir_i32(b, s->ls)), c));
-      if (s->vw == 1) kir_local_store(b, s->local, at, kir_var(b, s->val[i]));
-      else kir_local_store_bits(b, s->local, at, kir_var(b, s->val[i]));
-    } else if (s->vw == 1) {
-      kir_local_store(b, s->local, kir_add(b, off, kir_add(b, kir_mul(b, c, kir_i32(b, s->ls)), r)),
-                      kir_var(b, s->val[i]));
-    } else {
-      for (int j = 0; j < s->vw; j++) {
-        kir_expr *lo = kir_component(b, kir_var(b, s->val[i]), j / 2);
-        kir_expr *hi = kir_component(b, kir_var(b, s->val2[i]), j / 2);
-        kir_expr *at = kir_add(b, off, kir_add(b, kir_mul(b, kir_add(b, c, kir_i32(b, j)), kir_i32(b, s->ls)), r));
-        kir_local_store_bits(b, s->local, at, pack_halves(b, lo, hi, j % 2));
-      }
-    }
+    kir_expr *at = kir_add(b, off, kir_add(b, kir_mul(b, kir_var(b, s->ur[i]), kir_i32(b, s->ls)), kir_var(b, s->uc[i])));
+    if (s->vw == 1) kir_local_store(b, s->local, at, kir_var(b, s->val[i]));
+    else kir_local_store_bits(b, s->local, at, kir_var(b, s->val[i]));
     if (guard) kir_end(b);
   }
 }
@@ -246,8 +210,6 @@ static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, const 
   const int64_t *bs = is_b ? d->b_batch_stride : d->a_batch_stride;
   /* k contiguous (or neither): rows along m/n, columns along k; else the other way. */
   s->r_is_k = s_k != 1 && s_mn == 1;
-  s->ext = ext;
-  s->tk = c->tk;
   s->nbuf = c->buffers;
   s->rows = s->r_is_k ? c->tk : ext;
   s->cols = s->r_is_k ? ext : c->tk;
@@ -255,13 +217,12 @@ static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, const 
   s->s_c = s->r_is_k ? s_mn : s_k;
   s->r_lim = s->r_is_k ? d->k : mn_lim;
   s->c_lim = s->r_is_k ? mn_lim : d->k;
-  s->ls = c->tk + PAD;
+  s->ls = s->cols + PAD;
   s->norm = norm;
   s->vw = unit_width(d, is_b ? d->b_elem : d->a_elem, norm != NULL, off, bs, s->s_r, s->s_c, s->c_lim);
-  s->krows = s->r_is_k && s->vw > 1 ? 2 : 1;
   s->buf = buf;
   s->base = base;
-  s->local = kir_local_array(b, tag, KIR_F16, s->nbuf * ext * s->ls);
+  s->local = kir_local_array(b, tag, KIR_F16, s->nbuf * s->rows * s->ls);
 }
 
 /* B as the im2col matrix of x (conv2d as GEMM: kt_matmul_im2col), its own staging path. The
@@ -282,8 +243,8 @@ typedef struct gather {
 
 static void gather_init(kir_builder *b, stage *s, gather *gt, const kt_matmul_desc *d, const kt_mma_config *c,
                         int ext, int buf, int base) {
-  *s = (stage){.rows = ext, .cols = c->tk, .ls = c->tk + PAD, .ext = ext, .tk = c->tk, .nbuf = c->buffers,
-               .s_r = 0, .s_c = 0, .r_lim = d->n, .c_lim = d->k, .r_is_k = 0, .vw = 1, .krows = 1, .buf = buf,
+  *s = (stage){.rows = ext, .cols = c->tk, .ls = c->tk + PAD, .nbuf = c->buffers,
+               .s_r = 0, .s_c = 0, .r_lim = d->n, .c_lim = d->k, .r_is_k = 0, .vw = 1, .buf = buf,
                .base = base, .norm = NULL};
   s->local = kir_local_array(b, "b_tile", KIR_F16, s->nbuf * s->rows * s->ls);
   gt->g = &d->b_im2col;
@@ -383,6 +344,16 @@ static void fetch_b(kir_builder *b, stage *s, const gather *gt, kir_expr *k0, in
   else stage_fetch(b, s, s->r_is_k ? k0 : kir_var(b, n0), s->r_is_k ? kir_var(b, n0) : k0, lid, L, declare);
 }
 
+/* The fragment of operand tile s (in the buffer at `buf`) whose m or n starts at mn and k at ks:
+ * element (m or n, k) lies at mn·ls + k, or k·ls + mn in a k-rows tile; read row-major for A
+ * (element (m, k)) and column-major for B (element (k, n)) in the first layout, the other way
+ * in the second. */
+static void frag_load(kir_builder *b, const stage *s, int frag, kir_expr *buf, kir_expr *mn, int ks, int is_b) {
+  kir_expr *at = s->r_is_k ? kir_add(b, kir_i32(b, (int64_t)ks * s->ls), mn)
+                           : kir_add(b, kir_mul(b, mn, kir_i32(b, s->ls)), kir_i32(b, ks));
+  kir_frag_load(b, frag, s->local, kir_add(b, buf, at), s->ls, s->r_is_k != is_b);
+}
+
 /* B stored as halves and A as halves or floats (rounded to halves as they are staged, after the
  * layer-norm prologue if any), and enough rows and columns for a 64×64 tile to be worth its
  * fragments. An f32 B keeps the tiled kernel: B is the weight of a linear, and one kept at f32
@@ -445,7 +416,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   stage_init(b, &sa, d, &t, 0, TM, f.bA, f.a_base, d->a_norm ? &ns : NULL, "a_tile");
   if (gt) gather_init(b, &sb, gt, d, &t, TN, f.bB, f.b_base);
   else stage_init(b, &sb, d, &t, 1, TN, f.bB, f.b_base, NULL, "b_tile");
-  if (sa.rows * sa.cols / (sa.vw * sa.krows) > MAX_STEPS * L || sb.rows * sb.cols / (sb.vw * sb.krows) > MAX_STEPS * L) {
+  if (sa.rows * sa.cols / sa.vw > MAX_STEPS * L || sb.rows * sb.cols / sb.vw > MAX_STEPS * L) {
     kir_kernel_end(b, NULL);
     return kt_fail(m, "internal error: an operand tile needs more than %d copy steps", MAX_STEPS);
   }
@@ -520,24 +491,17 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
     }
     kir_expr *a_at = dbuf ? kir_var(b, cur_a) : zero, *b_at = dbuf ? kir_var(b, cur_b) : zero;
     for (int ks = 0; ks < TK; ks += 16) {
-      /* A fragment i: tile rows wm0 + 16i.., k = ks.., element (m, k) at m·ls + k (row-major);
-       * B fragment j: element (k, n) at n·ls + k (column-major). */
-      for (int i = 0; i < t.fm; i++) {
-        kir_expr *mm = kir_add(b, kir_var(b, wm0), kir_i32(b, 16 * i));
-        kir_expr *at = kir_add(b, a_at, kir_add(b, kir_mul(b, mm, kir_i32(b, sa.ls)), kir_i32(b, ks)));
-        kir_frag_load(b, fa[i], sa.local, at, sa.ls, 0);
-      }
-      for (int j = 0; j < t.fn; j++) {
-        kir_expr *nn = kir_add(b, kir_var(b, wn0), kir_i32(b, 16 * j));
-        kir_expr *at = kir_add(b, b_at, kir_add(b, kir_mul(b, nn, kir_i32(b, sb.ls)), kir_i32(b, ks)));
-        kir_frag_load(b, fb[j], sb.local, at, sb.ls, 1);
-      }
+      /* A fragment i: tile rows wm0 + 16i.., k = ks..; B fragment j: columns wn0 + 16j... */
+      for (int i = 0; i < t.fm; i++)
+        frag_load(b, &sa, fa[i], a_at, kir_add(b, kir_var(b, wm0), kir_i32(b, 16 * i)), ks, 0);
+      for (int j = 0; j < t.fn; j++)
+        frag_load(b, &sb, fb[j], b_at, kir_add(b, kir_var(b, wn0), kir_i32(b, 16 * j)), ks, 1);
       for (int i = 0; i < t.fm; i++)
         for (int j = 0; j < t.fn; j++) kir_frag_mma(b, acc[i][j], fa[i], fb[j]);
     }
     if (dbuf && K > TK) {
       /* The other buffer: cur + size − 2·cur (cur is 0 or size). */
-      const int64_t za = (int64_t)TM * sa.ls, zb = (int64_t)TN * sb.ls;
+      const int64_t za = (int64_t)sa.rows * sa.ls, zb = (int64_t)sb.rows * sb.ls;
       kir_assign(b, cur_a, kir_bin(b, KIR_SUB, kir_i32(b, za), kir_var(b, cur_a)));
       kir_assign(b, cur_b, kir_bin(b, KIR_SUB, kir_i32(b, zb), kir_var(b, cur_b)));
       kir_if(b, kt_lt(b, kir_add(b, kir_var(b, k0), kir_i32(b, TK)), K));

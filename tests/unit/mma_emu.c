@@ -1,11 +1,14 @@
 /* mma_emu.c — included by the tests of tensor-core kernels (test_matmul_mma.c,
- * test_attention_mma.c) after cl_harness.c: a kernel's OpenCL C as printed, but for the one
- * helper that issues the inline PTX (mlg_mma_16, two mma.sync.m16n8k16), which is replaced by
- * an emulation of that instruction written from the PTX ISA's fragment layout ("Matrix
- * Fragments for mma.m16n8k16 with floating point type"), independently of the printer: each
- * lane puts its registers where that layout says they belong in a 16×16 A and B of local
- * memory, and takes its accumulator elements back from their product. The emulation has
- * barriers: every mlg_mma_16 of the kernel must be reached by the whole work-group. */
+ * test_attention_mma.c) after cl_harness.c: a kernel's OpenCL C as printed, but for the helpers
+ * that issue inline PTX — mlg_mma_16 (two mma.sync.m16n8k16) and mlg_mma_ldsm / mlg_mma_ldsm_t
+ * (ldmatrix.x4, plain and transposing) — which are replaced by emulations of those instructions
+ * written from the PTX ISA ("Matrix Fragments for mma.m16n8k16 with floating point type",
+ * "ldmatrix"), independently of the printer: each lane puts its registers where that layout says
+ * they belong in a 16×16 A and B of local memory and takes its accumulator elements back from
+ * their product; for ldmatrix, each lane copies the 8-half row its address names, and takes
+ * its registers from the rows of the other lanes. The printer's lane addresses (mlg_mma_row)
+ * are kept as printed, and so tested. The emulations have barriers: every
+ * fragment load and mlg_mma_16 of the kernel must be reached by the whole work-group. */
 /* mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 twice (columns 0..7, then 8..15), as the
  * hardware computes it: lane 4g + t holds A (g, 2t..2t+1), (g+8, ..), (g, 2t+8..), (g+8, 2t+8..);
  * B (2t..2t+1, g), (2t+8..2t+9, g) of each 8-column half; C (g, 2t..2t+1), (g+8, 2t..2t+1) of
@@ -39,17 +42,37 @@ static const char emulated_mma[] =
     "      for (int k = 0; k < 16; k++) s += A[r * 16 + k] * B[k * 16 + n];\n"
     "      c[4 * h + q] = s;\n"
     "    }\n"
+    "}\n"
+    /* ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16: lane 8i + j names row j of 8×8 matrix i;
+     * lane 4g + t gets in register i that matrix's (g, 2t) and (g, 2t + 1), or transposed its
+     * (2t, g) and (2t + 1, g); the low half first. A row address off 16 bytes, which the
+     * hardware does not allow, gives NaN halves. */
+    "void mlg_mma_ldsm_emu(uint *f, __local const ushort *p, int trans, __local float *scr) {\n"
+    "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
+    "  __local ushort *rows = (__local ushort *)(scr + (get_local_id(0) >> 5) * 512);\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  for (int j = 0; j < 8; j++) rows[lane * 8 + j] = ((size_t)p & 15) ? 0x7E00 : p[j];\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  for (int i = 0; i < 4; i++) {\n"
+    "    uint lo = trans ? rows[(8 * i + t) * 8 + g] : rows[(8 * i + g) * 8 + t];\n"
+    "    uint hi = trans ? rows[(8 * i + t + 1) * 8 + g] : rows[(8 * i + g) * 8 + t + 1];\n"
+    "    f[i] = lo | (hi << 16);\n"
+    "  }\n"
     "}\n";
 
-/* The kernel's source with mlg_mma_16 emulated: NULL on a source of another shape. */
+/* The kernel's source with the PTX helpers (the ldmatrix pair before mlg_mma_row, mlg_mma_16
+ * before mlg_mma_store) replaced by their emulations, which take the local scratch the kernel
+ * declares first. NULL on a source of another shape. */
 static char *mma_emu_source(const kir_kernel *k) {
   char *src = clh_source(k);
   if (!src) return NULL;
-  const char *from = strstr(src, "MLG_MMA_INLINE void mlg_mma_16(");
-  const char *to = strstr(src, "MLG_MMA_INLINE void mlg_mma_store(");
+  const char *ldsm = strstr(src, "MLG_MMA_INLINE void mlg_mma_ldsm(");
+  const char *row = strstr(src, "MLG_MMA_INLINE int mlg_mma_row(");
+  const char *mma = strstr(src, "MLG_MMA_INLINE void mlg_mma_16(");
+  const char *store = strstr(src, "MLG_MMA_INLINE void mlg_mma_store(");
   const char *endif = strstr(src, "#endif\n");
   const char *body = endif ? strstr(endif, ") {\n") : NULL;
-  if (!from || !to || to < from || !body) {
+  if (!ldsm || !row || !mma || !store || !body || !(ldsm < row && row < mma && mma < store && store < endif)) {
     free(src);
     return NULL;
   }
@@ -58,14 +81,17 @@ static char *mma_emu_source(const kir_kernel *k) {
   size_t n = strlen(src) + sizeof emulated_mma + 512;
   char *out = malloc(n);
   if (out)
-    snprintf(out, n, "%.*s%s%.*s#define mlg_mma_16(c, a, b) mlg_mma_16_emu(c, a, b, mlg_emu_scratch)\n"
+    snprintf(out, n,
+             "%.*s%s%.*s%.*s"
+             "#define mlg_mma_16(c, a, b) mlg_mma_16_emu(c, a, b, mlg_emu_scratch)\n"
+             "#define mlg_mma_ldsm(f, p) mlg_mma_ldsm_emu(f, p, 0, mlg_emu_scratch)\n"
+             "#define mlg_mma_ldsm_t(f, p) mlg_mma_ldsm_emu(f, p, 1, mlg_emu_scratch)\n"
              "%.*s  __local float mlg_emu_scratch[%d];\n%s",
-             (int)(from - src), src, emulated_mma, (int)(endif + 7 - to), to, (int)(body - (endif + 7)),
-             endif + 7, warps * 512, body);
+             (int)(ldsm - src), src, emulated_mma, (int)(mma - row), row, (int)(endif + 7 - store), store,
+             (int)(body - (endif + 7)), endif + 7, warps * 512, body);
   free(src);
   return out;
 }
-
 
 /* Kernel `name` of OpenCL source src built for h's device (case `index` named on failure);
  * its program in *out_prog, for the caller to release. */
