@@ -448,6 +448,16 @@ def linalg():
     f.out("y", "linear(x, fc.weight)", lambda t: F.linear(t["x"], t["fc.weight"]))
     f = fx("linear_1x1").inp("x", [1, 1]).par("w", [1, 1]).par("b", [1])
     f.out("y", "linear(x, w, b)", lambda t: F.linear(t["x"], t["w"], t["b"]))
+    # The CPU "nt" kernel's work-groups (codegen/templates/matmul_cpu.c): 150 rows are 38 row
+    # blocks of 4 (the last short) in groups of 32 (the last short), 41 columns 11 blocks of 4
+    # in groups of 2; K = 40 is two float16 steps and 8 scalars; gelu as fused epilogue. One
+    # row: groups along N only, narrowed until there are 8.
+    f = fx("linear_tall_ragged").inp("x", [150, 40]).par("fc.weight", [41, 40]).par("fc.bias", [41])
+    f.out("y", "gelu(linear(x, fc.weight, fc.bias))",
+          lambda t: F.gelu(F.linear(t["x"], t["fc.weight"], t["fc.bias"])))
+    f = fx("linear_one_row").inp("x", [1, 300]).par("fc.weight", [67, 300]).par("fc.bias", [67])
+    f.out("y", "linear(x, fc.weight, fc.bias)",
+          lambda t: F.linear(t["x"], t["fc.weight"], t["fc.bias"]))
 
     # f16 GEMMs (issue 17): halves in and out, accumulated in f32. On NVIDIA GPUs they run on
     # tensor cores (codegen/templates/matmul_mma.c), elsewhere on the tiled kernel; the shapes

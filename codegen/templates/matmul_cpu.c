@@ -205,6 +205,33 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   return kir_kernel_end(b, out_kernel);
 }
 
+/* The "nt" kernel's work-group, lx column blocks × ly row blocks. PoCL runs a group's items
+ * one after another on one core, x fastest, so a tall group (ly up to 32, lx 2) reads its
+ * 2·RN rows of B once from memory and then from L1 while it walks down M; 4 × 4 groups read
+ * each row of B M / 16 times from L3 when B exceeds L2 (the transformer block's 3072 × 768
+ * weight: 37–39 ms of CPU per run against 29–32, 2026-12-03). Short M widens the group to
+ * 64 items; then groups are halved, ly first, until there are at least 8 (2 cores, with room
+ * to balance) or they are single items. With `sequential` 0 (Vulkan: lavapipe runs a group's
+ * invocations side by side as SIMD lanes, and took 1.8× the CPU time with tall groups) the
+ * group stays 4 × 4 blocks. */
+static void nt_group(int64_t nbx, int64_t nby, int64_t nb, int sequential, int *out_lx,
+                     int *out_ly) {
+  if (!sequential) {
+    *out_lx = nbx >= 4 ? 4 : (int)nbx;
+    *out_ly = nby >= 4 ? 4 : (int)nby;
+    return;
+  }
+  int ly = nby < 32 ? (int)nby : 32;
+  int lx = 64 / ly;
+  if (lx > nbx) lx = (int)nbx;
+  while (kt_ceil_div(nbx, lx) * kt_ceil_div(nby, ly) * nb < 8 && (lx > 1 || ly > 1)) {
+    if (ly > 1) ly = (ly + 1) / 2;
+    else lx = (lx + 1) / 2;
+  }
+  *out_lx = lx;
+  *out_ly = ly;
+}
+
 static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
                     kir_kernel **out_kernel, int64_t groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
@@ -212,7 +239,12 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
   while (VW > 1 && VW > K) VW /= 2;
   const int RM = M >= 4 ? 4 : (int)M, RN = N >= 4 ? 4 : (int)N;
   const int64_t nbx = kt_ceil_div(N, RN), nby = kt_ceil_div(M, RM);
-  const int LX = nbx >= 4 ? 4 : (int)nbx, LY = nby >= 4 ? 4 : (int)nby;
+  int LX, LY;
+  int64_t nb = 1;
+  for (int i = 0; i < d->n_batch; i++) nb *= d->batch[i];
+  /* OpenCL's 16-lane vectors (max_vec 0 or 16) mean PoCL, whose items run one after another;
+   * Vulkan caps vectors at 4 (mlg_lower_max_vec). */
+  nt_group(nbx, nby, nb, vec_width(d) >= 16, &LX, &LY);
   const kir_type vt = kir_tv(KIR_F32, VW);
   kt_matmul_frame s;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, LX, LY, &s);

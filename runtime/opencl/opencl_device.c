@@ -2,6 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "opencl_internal.h"
 
@@ -171,12 +174,30 @@ static int nvidia_lanes_per_sm(int major, int minor) {
   return 0;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* Whether the host is an AMD family 19h core (Zen 3 and Zen 4; with AVX-512, Zen 4). */
+static int host_is_amd_family_19h(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+  if (b != 0x68747541u || d != 0x69746e65u || c != 0x444d4163u) return 0; /* "AuthenticAMD" */
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  unsigned family = (a >> 8) & 0xfu;
+  if (family == 0xfu) family += (a >> 20) & 0xffu;
+  return family == 0x19u;
+}
+#endif
+
 /* FP32 FLOPs per cycle of one core of the host CPU (PoCL's devices run on it): SIMD lanes x 2
  * (an FMA is 2 FLOPs) x 2 FMA units, the count on Intel server cores and AMD Zen 5; Zen 4
- * splits 512-bit operations into two halves and reaches half of it. */
+ * splits 512-bit operations into two halves on its two 256-bit FMA units and reaches half of
+ * it (a loop of independent 512-bit FMAs ran at 32 FLOPs per cycle of its boost clock there). */
 static int host_flops_per_cycle(const char **out_isa) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && host_is_amd_family_19h()) {
+    *out_isa = "AVX-512 on Zen 4, 512-bit FMAs in two halves: 8 lanes x 2 FMA units x 2";
+    return 32;
+  }
   if (__builtin_cpu_supports("avx512f")) {
     *out_isa = "AVX-512: 16 lanes x 2 FMA units x 2";
     return 64;
