@@ -105,7 +105,7 @@ typedef struct stage {
   int local, rows, cols, ls, nbuf;
   int base;                 /* I32 variable: the operand's batch base */
   int64_t s_r, s_c, r_lim, c_lim;
-  int r_is_k;               /* global rows run along k (the tile is stored transposed) */
+  int r_is_k;               /* global rows run along k (m or n contiguous) */
   int vw;                   /* halves per unit along the columns: 8, 4 or 2 (raw words), or 1 */
   int units, steps;
   int ur[MAX_STEPS], uc[MAX_STEPS], val[MAX_STEPS];
@@ -226,9 +226,9 @@ static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, const 
 }
 
 /* B as the im2col matrix of x (conv2d as GEMM: kt_matmul_im2col), its own staging path. The
- * tile is stored [n][k] like a B contiguous along k, so the fragment loads read pairs along k as
- * 32-bit words; it is gathered element by element through f32 (x stored as halves or floats)
- * and rounded to a half as it is stashed (stage_stash). Unit u of a work-item's step i is
+ * tile is stored [n][k] like a B contiguous along k (column-major fragment loads); it is
+ * gathered element by element through f32 (x stored as halves or floats) and rounded to a half
+ * as it is stashed (stage_stash). Unit u of a work-item's step i is
  * column n = u % TN, k = u / TN: neighbouring work-items read neighbouring output pixels
  * (consecutive addresses of x at stride 1). L is a multiple of TN, so a work-item's column is
  * the same at every step and every K step: the image base and window origin of its pixel are
