@@ -113,7 +113,8 @@ for n in "${names[@]}"; do
     bundle_load_opencl) binary="$build/bin/fuzz_bundle_load" timeout=300
       env=(MLG_FUZZ_DEVICE=opencl:0 ASAN_OPTIONS=fast_unwind_on_malloc=0) ;;
     bundle_load_vulkan) binary="$build/bin/fuzz_bundle_load" timeout=300
-      env=(MLG_FUZZ_DEVICE=vulkan:0 ASAN_OPTIONS=fast_unwind_on_malloc=0) ;;
+      env=(MLG_FUZZ_DEVICE=vulkan:0 ASAN_OPTIONS=fast_unwind_on_malloc=0
+           LSAN_OPTIONS="suppressions=$ROOT/tests/fuzz/lsan_lavapipe.supp:print_suppressions=0") ;;
   esac
   work="$build/fuzz-corpus/$n"
   [ "$seeds_only" = 1 ] && work=$(mktemp -d "$build/fuzz-smoke-$n.XXXXXX")
