@@ -176,8 +176,9 @@ static void cl_bitcast(kir_printer *p, kir_type t, const kir_expr *a) {
  * (2t..2t+1, g)): the plain form where the fragment's pairs along k lie in a stored row (A
  * row-major, B column-major), the transposing one otherwise. mlg_mma_row(s, across) is the
  * lane's row offset: the four stored 8×8 blocks taken down the tile first (row-major tiles),
- * or across it first (column-major ones), which is the fragment's register order both ways. Its shared-state-space address is
- * the __local pointer's value, (uint)(size_t)p (checked on the H200, as the layouts were). */
+ * or across it first (column-major ones), which is the fragment's register order both ways.
+ * ldmatrix's shared-state-space address is the __local pointer's value, (uint)(size_t)p
+ * (checked on the H200, as the layouts were). */
 static const char mma_helpers[] =
     "#ifndef MLG_MMA_HELPERS\n"
     "#define MLG_MMA_HELPERS\n"

@@ -9,9 +9,10 @@
  * axis, [k][m or n] where m or n is — with rows padded by 8 halves (16 bytes: the fragment loads
  * of 8 neighbouring rows fall in distinct banks); then every warp loads its FM A and FN B
  * fragments per 16 of k, row- or column-major as the layout says (ldmatrix, plain or
- * transposing, on OpenCL), and does FM·FN 16×16×16 multiply-adds. The next step's global loads are issued into
- * registers before the current step is multiplied; double-buffered, they are stored into the
- * other of two local buffers after it, and one barrier ends the step (single-buffered: two).
+ * transposing, on OpenCL), and does FM·FN 16×16×16 multiply-adds. The next step's global loads
+ * are issued into registers before the current step is multiplied; double-buffered, they are
+ * stored into the other of two local buffers after it, and one barrier ends the step
+ * (single-buffered: two).
  *
  * Staging: each operand tile is read as R rows along its contiguous global axis (k for A
  * [M, K] and for B as [N, K] like linear's weight; m or n when that one is contiguous). Where the
@@ -141,9 +142,7 @@ static void stage_declare(kir_builder *b, stage *s, int lid, int L, const char *
     kir_decl(b, s->ur[i], kir_div(b, u, kir_i32(b, per_row)));
     snprintf(nm, sizeof nm, "%s_c%d", tag, i);
     s->uc[i] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, s->uc[i], kir_mul(b, kir_mod(b, kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i)),
-                                             kir_i32(b, per_row)),
-                                  kir_i32(b, s->vw)));
+    kir_decl(b, s->uc[i], kir_mul(b, kir_mod(b, u, kir_i32(b, per_row)), kir_i32(b, s->vw)));
     snprintf(nm, sizeof nm, "%s_v%d", tag, i);
     s->val[i] = kir_var_new(b, nm, s->vw == 1 ? kir_t(KIR_F32) : kir_tv(KIR_U32, s->vw / 2));
   }
