@@ -783,6 +783,38 @@ static void gl_frag(kir_printer *p, const kir_stmt *s) {
   }
 }
 
+/* Asynchronous copies are plain ones here (GLSL has none): the words of a present source, or
+ * zeros; commit and wait leave a comment. */
+static void gl_async(kir_printer *p, const kir_stmt *s) {
+  FILE *out = p->out;
+  if (s->kind != KIR_S_ASYNC_COPY) {
+    fputs(s->kind == KIR_S_ASYNC_COMMIT ? "// (copies commit: synchronous here)\n" : "// (copies wait: synchronous here)\n",
+          out);
+    return;
+  }
+  const kir_stmt copy = {.kind = KIR_S_LOCAL_STORE_BITS, .target = s->target, .index = s->index, .value = s->value};
+  if (!s->cond) {
+    gl_local_store_half(p, &copy);
+    return;
+  }
+  fputs("if (", out);
+  kir_print_expr(p, s->cond);
+  fputs(") ", out);
+  gl_local_store_half(p, &copy);
+  kir_print_indent(p);
+  fputs("else {\n", out);
+  p->indent++;
+  for (int l = 0; l < 8; l++) {
+    kir_print_indent(p);
+    fprintf(out, "%s[", p->k->locals[s->target].name);
+    kir_print_expr_prec(p, s->index, KIR_PREC_ADD_RHS);
+    fprintf(out, " + %d] = float16_t(0.0);\n", l);
+  }
+  p->indent--;
+  kir_print_indent(p);
+  fputs("}\n", out);
+}
+
 static void gl_subgroup(kir_printer *p, const kir_expr *e) {
   static const char *const builtin[] = {[KIR_SG_SIZE] = "gl_SubgroupSize",
                                         [KIR_SG_ID] = "gl_SubgroupID",
@@ -821,7 +853,7 @@ static const kir_dialect glsl_dialect = {
   .swizzle_prefix = "",
   .swizzle_lanes = "xyzw",
   .subgroup = gl_subgroup,
-  .load_bits = gl_load_bits, .local_store_half = gl_local_store_half, .frag = gl_frag,
+  .load_bits = gl_load_bits, .local_store_half = gl_local_store_half, .frag = gl_frag, .async = gl_async,
   .dot4x8 = gl_dot4x8, .load_packed = gl_load_packed,
   .unroll = gl_unroll,
   .kernel_begin = gl_kernel_begin, .kernel_end = gl_kernel_end,

@@ -1184,3 +1184,30 @@ void kir_frag_store(kir_builder *b, int acc, int local, kir_expr *index, int str
     s->stride = stride;
   }
 }
+
+void kir_async_copy(kir_builder *b, int local, kir_expr *index, kir_expr *words, kir_expr *present) {
+  if (bad(b, index) || bad(b, words) || !local_is(b, local, KIR_F16)) return;
+  if (words->kind != KIR_E_LOAD_BITS || words->type.width != 4) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_ASYNC_COPY);
+  if (s) {
+    s->target = local;
+    s->index = index;
+    s->value = words;
+    s->cond = present;
+    b->k->features |= KIR_FEATURE_MMA_F16;
+  }
+}
+
+void kir_async_commit(kir_builder *b) { append(b, KIR_S_ASYNC_COMMIT); }
+
+void kir_async_wait(kir_builder *b, int pending) {
+  if (pending < 0 || pending > 7) { /* PTX's cp.async.wait_group takes 0..7 */
+    if (b) b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_ASYNC_WAIT);
+  if (s) s->stride = pending;
+}

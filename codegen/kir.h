@@ -134,7 +134,11 @@ typedef enum kir_stmt_kind {
   KIR_S_FRAG_LOAD,   /* fragment frag = 16×16 halves of F16 local `target` from element index,
                         row stride `stride` (column stride when col_major) */
   KIR_S_FRAG_MMA,    /* accumulator frag += frag_a · frag_b */
-  KIR_S_FRAG_STORE   /* F32 local `target` [index + r·stride + c] = accumulator frag (r, c) */
+  KIR_S_FRAG_STORE,  /* F32 local `target` [index + r·stride + c] = accumulator frag (r, c) */
+  KIR_S_ASYNC_COPY,  /* F16 local `target` [index .. + 7] = the 4 words `value` (KIR_E_LOAD_BITS),
+                        or zeros when cond (may be NULL) is false; asynchronous (kir_async_copy) */
+  KIR_S_ASYNC_COMMIT, /* closes this work-item's group of asynchronous copies */
+  KIR_S_ASYNC_WAIT   /* waits until at most `stride` of its groups are still in flight */
 } kir_stmt_kind;
 
 typedef struct kir_stmt kir_stmt;
@@ -146,14 +150,14 @@ struct kir_stmt {
   kir_expr *value;   /* DECL, ASSIGN, STORE, LOCAL_STORE; FOR: begin */
   kir_expr *end;     /* FOR */
   kir_expr *step;    /* FOR */
-  kir_expr *cond;    /* IF */
+  kir_expr *cond;    /* IF; ASYNC_COPY: the source is present (NULL: always) */
   int unroll;        /* FOR: hint, 0 = none */
   int n_body;
   kir_stmt **body;   /* FOR, IF, BLOCK */
   int n_else;
   kir_stmt **else_body;
   int frag, frag_a, frag_b; /* FRAG_*: the fragment (MMA: the accumulator, and its operands) */
-  int stride, col_major;    /* FRAG_LOAD, FRAG_STORE */
+  int stride, col_major;    /* FRAG_LOAD, FRAG_STORE; ASYNC_WAIT: stride = groups left in flight */
 };
 
 typedef enum kir_access { KIR_READ = 1, KIR_WRITE = 2, KIR_READ_WRITE = 3 } kir_access;
@@ -394,6 +398,18 @@ void kir_frag_load(kir_builder *b, int frag, int local, kir_expr *index, int str
 void kir_frag_mma(kir_builder *b, int acc, int a, int frag_b);
 /* F32 local[index + r·stride + c] = acc (r, c) for r, c < 16. */
 void kir_frag_store(kir_builder *b, int acc, int local, kir_expr *index, int stride);
+/* Asynchronous copies into F16 local arrays, for the operand tiles of fragment kernels (they
+ * set KIR_FEATURE_MMA_F16: cp.async on OpenCL, which needs the same compute capability 8.0 as
+ * mma.sync; plain copies on Vulkan, where commit and wait do nothing). F16 local[index ..
+ * index + 7] = the 8 halves of `words` (kir_load_bits of width 4, whose element index and
+ * local index must be multiples of 8: 16-byte aligned), or zeros when `present` (may be NULL)
+ * is false — the source is then not read. The copy lands in the background: the work-item's
+ * copies are grouped by kir_async_commit, and kir_async_wait(b, n) returns once at most n of
+ * its groups are still in flight; other work-items see the copies after that wait and a
+ * barrier. */
+void kir_async_copy(kir_builder *b, int local, kir_expr *index, kir_expr *words, kir_expr *present);
+void kir_async_commit(kir_builder *b);
+void kir_async_wait(kir_builder *b, int pending);
 
 /* ---- printers ---- */
 /* OpenCL C 1.2: every kernel of the module in one program source (kernels separated by a blank
@@ -412,8 +428,9 @@ int kir_print_opencl_kernel(const kir_kernel *k, FILE *out);
  * return -1 for such a kernel. */
 int kir_opencl_check(const kir_kernel *k, char *err, size_t err_size);
 /* Fragments print as inline PTX (mma.sync.aligned.m16n8k16, two per 16×16×16 step): OpenCL C
- * that only NVIDIA's driver compiles, on devices of compute capability 8.0 or later; helper
- * functions (mlg_mma_*) go once into the program, guarded by #ifndef MLG_MMA_HELPERS. F16 local
+ * that only NVIDIA's driver compiles, on devices of compute capability 8.0 or later, and so do
+ * asynchronous copies (cp.async.cg, commit_group, wait_group); helper functions (mlg_mma_*,
+ * mlg_cp_*) go once into the program, guarded by #ifndef MLG_MMA_HELPERS. F16 local
  * arrays are `__local ushort` arrays aligned to 16 bytes. */
 
 /* GLSL 450 compute (Vulkan): one shader per kernel, entry point main, written by

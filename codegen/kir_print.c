@@ -254,6 +254,11 @@ static void print_stmt(kir_printer *p, const kir_stmt *s) {
   case KIR_S_FRAG_STORE:
     p->d->frag(p, s);
     break;
+  case KIR_S_ASYNC_COPY:
+  case KIR_S_ASYNC_COMMIT:
+  case KIR_S_ASYNC_WAIT:
+    p->d->async(p, s);
+    break;
   case KIR_S_LOCAL_STORE:
     if (p->k->locals[s->target].elem.scalar == KIR_F16) {
       p->d->local_store_half(p, s);

@@ -51,6 +51,8 @@ typedef struct kir_dialect {
    * called after the indentation of their first line. */
   void (*local_store_half)(kir_printer *p, const kir_stmt *s);
   void (*frag)(kir_printer *p, const kir_stmt *s);
+  /* The asynchronous copies (KIR_S_ASYNC_COPY, _COMMIT, _WAIT), likewise whole statements. */
+  void (*async)(kir_printer *p, const kir_stmt *s);
   /* A packed 4×8-bit dot product (KIR_E_DOT4X8) and a packed load (KIR_E_LOAD_PACKED). */
   void (*dot4x8)(kir_printer *p, const kir_expr *e);
   void (*load_packed)(kir_printer *p, const kir_expr *e);

@@ -191,6 +191,12 @@ static const char mma_helpers[] =
     "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\"\n"
     "               : \"=r\"(f[0]), \"=r\"(f[1]), \"=r\"(f[2]), \"=r\"(f[3]) : \"r\"((uint)(size_t)p));\n"
     "}\n"
+    "MLG_MMA_INLINE void mlg_cp_async(__local ushort *p, __global const uint *g, int present) {\n"
+    "  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\"\n"
+    "               :: \"r\"((uint)(size_t)p), \"l\"((ulong)g), \"r\"(present ? 16 : 0) : \"memory\");\n"
+    "}\n"
+    "#define mlg_cp_commit() asm volatile(\"cp.async.commit_group;\" ::: \"memory\")\n"
+    "#define mlg_cp_wait(n) asm volatile(\"cp.async.wait_group \" #n \";\" ::: \"memory\")\n"
     "MLG_MMA_INLINE int mlg_mma_row(int s, int across) {\n"
     "  int l = (int)(get_local_id(0) & 31), i = across ? l >> 4 : l >> 3 & 1, j = across ? l >> 3 & 1 : l >> 4;\n"
     "  return ((l & 7) + i * 8) * s + j * 8;\n"
@@ -281,6 +287,30 @@ static void cl_frag(kir_printer *p, const kir_stmt *s) {
   }
 }
 
+/* Asynchronous copies: cp.async.cg (16 bytes, around L1) with a source size of 0 for an absent
+ * source, which fills the destination with zeros and reads nothing; commit_group and
+ * wait_group (PTX ISA, "cp.async"). */
+static void cl_async(kir_printer *p, const kir_stmt *s) {
+  FILE *out = p->out;
+  if (s->kind == KIR_S_ASYNC_COMMIT) {
+    fputs("mlg_cp_commit();\n", out);
+    return;
+  }
+  if (s->kind == KIR_S_ASYNC_WAIT) {
+    fprintf(out, "mlg_cp_wait(%d);\n", s->stride);
+    return;
+  }
+  const char *name = p->k->buffers[s->value->index].name;
+  fprintf(out, "mlg_cp_async(%s + ", p->k->locals[s->target].name);
+  kir_print_expr_prec(p, s->index, KIR_PREC_ADD_RHS);
+  fprintf(out, ", (__global const uint *)(%s + ", name);
+  cl_offset_index(p, name, s->value->a);
+  fputs("), ", out);
+  if (s->cond) kir_print_expr(p, s->cond);
+  else fputs("1", out);
+  fputs(");\n", out);
+}
+
 /* The packed 4x8-bit dot products, through the mlg_dot_* functions of the kernel's preamble
  * (cl_dot4x8_preamble). */
 static void cl_dot4x8(kir_printer *p, const kir_expr *e) {
@@ -333,7 +363,7 @@ static void cl_kernel_begin(kir_printer *p) {
   FILE *out = p->out;
   char buf[32];
   if (k->features & KIR_FEATURE_INT_DOT) cl_dot4x8_preamble(out);
-  if (k->n_frags) fputs(mma_helpers, out);
+  if (k->n_frags || (k->features & KIR_FEATURE_MMA_F16)) fputs(mma_helpers, out);
   fprintf(out, "__kernel __attribute__((reqd_work_group_size(%d, %d, %d)))\nvoid %s(",
           k->local_size[0], k->local_size[1], k->local_size[2], k->name);
   if (k->n_buffers == 0) fputs("void", out);
@@ -375,7 +405,7 @@ static const kir_dialect opencl_dialect = {
   .vector_ctor_is_cast = 1,
   .swizzle_prefix = "s",
   .swizzle_lanes = "0123456789abcdef",
-  .load_bits = cl_load_bits, .local_store_half = cl_local_store_half, .frag = cl_frag,
+  .load_bits = cl_load_bits, .local_store_half = cl_local_store_half, .frag = cl_frag, .async = cl_async,
   .dot4x8 = cl_dot4x8, .load_packed = cl_load_packed,
   .unroll = cl_unroll,
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,

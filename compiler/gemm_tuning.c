@@ -165,7 +165,7 @@ static int parse_gflops(const char *s, double *out) {
 
 /* "large 128 128 16 8 8 21000.5" (line without its newline, edited in place). */
 static int parse_class_line(char *line, mlg_gemm_tuning *out, char *err, size_t err_size) {
-  char *fields[7];
+  char *fields[7] = {0};
   if (split_fields(line, fields, 7, "class", err, err_size)) return -1;
   int c = class_index(fields[0]);
   if (c < 0) return mlg_errorf(err, err_size, "unknown line '%.40s'", fields[0]);
@@ -185,7 +185,7 @@ static int parse_class_line(char *line, mlg_gemm_tuning *out, char *err, size_t 
 
 /* "mma large 8 98000.5" (line without its newline, edited in place). */
 static int parse_mma_line(char *line, mlg_gemm_tuning *out, char *err, size_t err_size) {
-  char *fields[4];
+  char *fields[4] = {0};
   if (split_fields(line, fields, 4, "mma", err, err_size)) return -1;
   int c = class_index(fields[1]), config;
   if (c < 0) return mlg_errorf(err, err_size, "mma line: unknown class '%.20s'", fields[1]);

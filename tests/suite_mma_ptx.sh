@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/suite_mma_ptx.sh BUILD_DIR SOURCE_DIR — the tensor-core kernels' OpenCL C, checked without
 # an NVIDIA GPU: mlgc's kernels of models/hgemm.mlg (both built-in tile shapes: -D N=64 and
-# -D N=1024; and N=1024 in each of the 36 configurations of kt_matmul_mma_config, forced with
+# -D N=1024; and N=1024 in each of the 47 configurations of kt_matmul_mma_config, forced with
 # --mma-config, those over 48 KiB of local memory refused by mlgc, which is checked), of GPT-2's
 # block under --precision=f16 (layer-norm prologues, an f32 A; attention on halves), of ResNet-18
 # at batch 16 under --precision=f16 (convolutions as GEMMs whose B is gathered from x: the stem's
@@ -42,7 +42,7 @@ specs=("hgemm.mlg -D N=64" "hgemm.mlg -D N=1024"
        "resnet18.mlg -D N=16 --precision=f16 --device-hint=gpu"
        "../tools/bench/mlg/attention_f16.mlg -D T=4096 --device-hint=gpu"
        "../tools/bench/mlg/attention_full_f16.mlg -D T=1000 -D D=32 --device-hint=gpu")
-for c in $(seq 1 36); do specs+=("hgemm.mlg -D N=1024 --mma-config=$c"); done
+for c in $(seq 1 47); do specs+=("hgemm.mlg -D N=1024 --mma-config=$c"); done
 refused=0
 for spec in "${specs[@]}"; do
   name="$spec"

@@ -54,7 +54,7 @@ static const char usage[] =
     "                    shaders: use off for one without; opencl never uses them)\n"
     "  --tuning FILE     GEMM tiles per shape class from a tuning cache file (what mlgrun --tune\n"
     "                    writes; mlgrun --show-tuning names it), for the tiled GEMM kernel\n"
-    "  --mma-config=N    force configuration N (1..36, docs/performance.md) of the tensor-core\n"
+    "  --mma-config=N    force configuration N (1..47, docs/performance.md) of the tensor-core\n"
     "                    GEMM on every f16 GEMM that gets it (to measure one; default: the\n"
     "                    tuning file's choice, else the built-in one)\n"
     "  -D NAME=VALUE     bind a symbolic dim, e.g. -D N=64 (repeatable)\n"
@@ -257,9 +257,9 @@ int main(int argc, char **argv) {
       const char *v = a[12] == '=' ? a + 13 : (++i < argc ? argv[i] : NULL);
       char *end = NULL;
       long c = v ? strtol(v, &end, 10) : 0;
-      _Static_assert(KT_MMA_N_CONFIGS == 36, "the usage message names 1..36");
+      _Static_assert(KT_MMA_N_CONFIGS == 47, "the usage message names 1..47");
       if (!v || !*v || *end || c < 1 || c > KT_MMA_N_CONFIGS)
-        return usage_error("%s needs a configuration number 1..36 (docs/performance.md)", a);
+        return usage_error("%s needs a configuration number 1..47 (docs/performance.md)", a);
       options.mma_config = (int)c;
     } else if (strcmp(a, "--precision") == 0 || strncmp(a, "--precision=", 12) == 0) {
       const char *v = a[11] == '=' ? a + 12 : (++i < argc ? argv[i] : NULL);

@@ -113,6 +113,10 @@ typedef struct kt_matmul_desc {
    * choice, or one forced to measure it). */
   int mma;
   int mma_config;
+  /* The target copies global to local memory asynchronously (OpenCL: cp.async on the devices
+   * that run the variant), so the built-in choice takes the pipelined configurations where the
+   * operands allow; 0 (GLSL prints the copies as plain ones): register-staged ones. */
+  int async_copies;
 } kt_matmul_desc;
 
 /* The CPU vector kernel (matmul_cpu.c) for a descriptor with resolved layouts: returns 1 and
@@ -180,19 +184,22 @@ int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, k
 int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3], int out_tiles[2]);
 /* A configuration of the tensor-core kernel: a wm × wn grid of warps, each owning fm × fn
- * accumulator fragments of 16×16 (the work-group tile is 16·wm·fm × 16·wn·fn), K step tk (32
- * or 64), buffers 1 (two barriers per K step) or 2 (double-buffered local tiles, one). */
+ * accumulator fragments of 16×16 (the work-group tile is 16·wm·fm × 16·wn·fn), K step tk (16, 32
+ * or 64), buffers 1 (two barriers per K step) or 2 (double-buffered local tiles, one), or
+ * stages ≥ 2: a pipeline of that many local tiles filled by asynchronous copies, stages − 1 K
+ * steps ahead of the multiply (one barrier per step; operands whose tiles cannot be copied so,
+ * see matmul_mma.c, take `buffers` instead). */
 typedef struct kt_mma_config {
-  int wm, wn, fm, fn, tk, buffers;
+  int wm, wn, fm, fn, tk, buffers, stages;
 } kt_mma_config;
-/* Configurations 1..KT_MMA_N_CONFIGS: warp grids 2×2, 2×4, 4×2 × warp tiles 32×32, 64×32,
- * 64×64 × K steps 32, 64 × double, single buffering (index − 1 = buffers + 2·(tk) + 4·(warp tile)
- * + 12·(grid), each counted from 0 in that order). 0, or -1 for an index out of range. Each
- * one's work-group tile is 64, 128 or 256 along m and n, which the tiled fallback takes with
- * 8×8 per work-item. */
-#define KT_MMA_N_CONFIGS 36
+/* Configurations 1..36: warp grids 2×2, 2×4, 4×2 × warp tiles 32×32, 64×32, 64×64 × K steps
+ * 32, 64 × double, single buffering (index − 1 = buffers + 2·(tk) + 4·(warp tile) + 12·(grid),
+ * each counted from 0 in that order); 37..KT_MMA_N_CONFIGS: pipelined ones (matmul_mma.c,
+ * PIPELINED). 0, or -1 for an index out of range. Each one's work-group tile is 64, 128 or 256
+ * along m and n, which the tiled fallback takes with 8×8 per work-item. */
+#define KT_MMA_N_CONFIGS 47
 int     kt_matmul_mma_config(int index, kt_mma_config *out);
-/* "2x4 warps of 64x32, k32, double-buffered" into buf. */
+/* "2x4 warps of 64x32, k32, double-buffered" (or ", 3 stages") into buf. */
 void    kt_mma_config_format(const kt_mma_config *c, char *buf, size_t size);
 /* Local memory a work-group of c uses: operand tiles, epilogue slices, and the layer-norm
  * prologue's row statistics when a_norm. kt_matmul_mma refuses a configuration over the

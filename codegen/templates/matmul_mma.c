@@ -4,7 +4,7 @@
  *
  * A work-group of W subgroups (warps of 32) computes a TM × TN tile of one C[b]; the warps form
  * a WM × WN grid and each owns an FM × FN grid of 16×16 accumulator fragments. K is walked in
- * steps of TK (32 or 64): the A and B tiles of the step are staged in local memory as halves,
+ * steps of TK (16, 32 or 64): the A and B tiles of the step are staged in local memory as halves,
  * each laid out as it lies in global memory — [m or n][k] where k is the operand's contiguous
  * axis, [k][m or n] where m or n is — with rows padded by 8 halves (16 bytes: the fragment loads
  * of 8 neighbouring rows fall in distinct banks); then every warp loads its FM A and FN B
@@ -12,7 +12,9 @@
  * transposing, on OpenCL), and does FM·FN 16×16×16 multiply-adds. The next step's global loads
  * are issued into registers before the current step is multiplied; double-buffered, they are
  * stored into the other of two local buffers after it, and one barrier ends the step
- * (single-buffered: two).
+ * (single-buffered: two). Pipelined (configurations 37.., where both operands' units are 16
+ * aligned bytes of halves): no registers — asynchronous copies (cp.async on OpenCL) fill a ring
+ * of `stages` local buffers, stages − 1 K steps ahead of the multiply, one barrier per step.
  *
  * Staging: each operand tile is read as R rows along its contiguous global axis (k for A
  * [M, K] and for B as [N, K] like linear's weight; m or n when that one is contiguous). Where the
@@ -57,22 +59,45 @@ static const int GRIDS[3][2] = {{2, 2}, {2, 4}, {4, 2}};
 static const int WTILES[3][2] = {{2, 2}, {4, 2}, {4, 4}}; /* fragments per warp (m, n) */
 static const int KSTEPS[2] = {32, 64};
 
+/* Configurations 37..47: pipelines of asynchronous copies (stages local tiles, one barrier per
+ * K step), each within 48 KiB with its epilogue slices: 128×256 and 256×128 tiles at k16 in two
+ * stages, 128×128 of 4 warps (64×64 each) or 8 (64×32) at k32 in two stages or k16 in three,
+ * 64×64 at k32 in three and four stages; at k16 in four, 128×64 of 4 warps (64×32), 64×128 of 8
+ * (32×32) and 64×64 of 4 (32×32). Operands that cannot be copied asynchronously take single
+ * (or, where it fits, double) buffering in the same tile. */
+#define PIPELINED_LARGE 41 /* 2×4 warps of 64×32, k32, 2 stages: the fastest at 2048 and 4096 */
+#define PIPELINED_MEDIUM 45 /* 2×2 warps of 64×32, k16, 4 stages: the fastest at 1024 */
+#define PIPELINED_SMALL 47  /* 2×2 warps of 32×32, k16, 4 stages: the fastest at 512 */
+static const kt_mma_config PIPELINED[] = {
+    {2, 4, 4, 4, 16, 1, 2}, {4, 2, 4, 4, 16, 1, 2}, {2, 2, 4, 4, 32, 1, 2}, {2, 2, 4, 4, 16, 1, 3},
+    {2, 4, 4, 2, 32, 1, 2}, {2, 4, 4, 2, 16, 1, 3}, {2, 2, 2, 2, 32, 1, 3}, {2, 2, 2, 2, 32, 1, 4},
+    {2, 2, 4, 2, 16, 1, 4}, {2, 4, 2, 2, 16, 1, 4}, {2, 2, 2, 2, 16, 1, 4}};
+_Static_assert(36 + sizeof PIPELINED / sizeof PIPELINED[0] == KT_MMA_N_CONFIGS, "configurations 37..");
+
 int kt_matmul_mma_config(int index, kt_mma_config *out) {
   if (index < 1 || index > KT_MMA_N_CONFIGS) return -1;
+  if (index > 36) {
+    *out = PIPELINED[index - 37];
+    return 0;
+  }
   int i = index - 1;
   const int buf = i % 2, ks = i / 2 % 2, wt = i / 4 % 3, gr = i / 12;
-  *out = (kt_mma_config){GRIDS[gr][0], GRIDS[gr][1], WTILES[wt][0], WTILES[wt][1], KSTEPS[ks], buf ? 1 : 2};
+  *out = (kt_mma_config){GRIDS[gr][0], GRIDS[gr][1], WTILES[wt][0], WTILES[wt][1], KSTEPS[ks], buf ? 1 : 2, 0};
   return 0;
 }
 
 void kt_mma_config_format(const kt_mma_config *c, char *buf, size_t size) {
-  snprintf(buf, size, "%dx%d warps of %dx%d, k%d, %s", c->wm, c->wn, 16 * c->fm, 16 * c->fn, c->tk,
-           c->buffers == 2 ? "double-buffered" : "single-buffered");
+  if (c->stages)
+    snprintf(buf, size, "%dx%d warps of %dx%d, k%d, %d stages", c->wm, c->wn, 16 * c->fm, 16 * c->fn, c->tk,
+             c->stages);
+  else
+    snprintf(buf, size, "%dx%d warps of %dx%d, k%d, %s", c->wm, c->wn, 16 * c->fm, 16 * c->fn, c->tk,
+             c->buffers == 2 ? "double-buffered" : "single-buffered");
 }
 
 int64_t kt_mma_config_local_bytes(const kt_mma_config *c, int a_norm) {
   const int64_t tm = 16 * c->wm * c->fm, tn = 16 * c->wn * c->fn;
-  return (int64_t)c->buffers * (tm + tn) * (c->tk + PAD) * 2 + (int64_t)c->wm * c->wn * 16 * SLICE * 4 +
+  return (int64_t)(c->stages ? c->stages : c->buffers) * (tm + tn) * (c->tk + PAD) * 2 + (int64_t)c->wm * c->wn * 16 * SLICE * 4 +
          (a_norm ? 8 * tm : 0);
 }
 
@@ -81,19 +106,6 @@ static int64_t local_limit(const kt_matmul_desc *d) {
   return d->local_mem_bytes > 0 && d->local_mem_bytes < MAX_LOCAL ? d->local_mem_bytes : MAX_LOCAL;
 }
 
-/* The built-in choice: 128×256 with 8 warps as 2×4, each 64×64, single-buffered, when M and N
- * are both at least 2048 (512 work-groups and more: the fastest at 4096³ on the H200, 0.62 ms
- * against 0.79 for the next); 128×128 with 8 warps as 2×4, each 64×32, when both are at least
- * 512 (like the tiled kernel's GPU tile); else 64×64 with 4 warps as 2×2, each 32×32. K step 32,
- * double-buffered where it fits the local memory (not at 128×128 with a layer-norm prologue's
- * row statistics), else single-buffered. */
-static kt_mma_config pick(const kt_matmul_desc *d) {
-  kt_mma_config c = d->m >= 2048 && d->n >= 2048 ? (kt_mma_config){2, 4, 4, 4, 32, 1}
-                    : d->m >= 512 && d->n >= 512 ? (kt_mma_config){2, 4, 4, 2, 32, 2}
-                                                 : (kt_mma_config){2, 2, 2, 2, 32, 2};
-  if (kt_mma_config_local_bytes(&c, d->a_norm) > local_limit(d)) c.buffers = 1;
-  return c;
-}
 
 /* One operand tile: in global memory `rows` × `cols` with cols along the operand's contiguous
  * axis — element (r, c) of the tile is at base + (r0 + r)·s_r + (c0 + c)·s_c, present when
@@ -114,6 +126,7 @@ typedef struct stage {
                                vars), its value register */
   int buf;
   const kt_norm_state *norm; /* A's layer-norm prologue, or NULL */
+  const char *tag;          /* the local array's name */
 } stage;
 
 /* Halves per copy unit: the widest of 8, 4, 2 that the layout keeps 4-byte aligned and that
@@ -202,7 +215,7 @@ static void stage_stash(kir_builder *b, const stage *s, int lid, int L, kir_expr
 }
 
 /* The operand tile of A (is_b 0) or B: which axis is contiguous picks the global traversal. */
-static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, const kt_mma_config *c, int is_b,
+static void stage_init(stage *s, const kt_matmul_desc *d, const kt_mma_config *c, int is_b,
                        int ext, int buf, int base, const kt_norm_state *norm, const char *tag) {
   int64_t s_mn = is_b ? d->b_stride_n : d->a_stride_m, s_k = is_b ? d->b_stride_k : d->a_stride_k;
   int64_t mn_lim = is_b ? d->n : d->m, off = is_b ? d->b_offset : d->a_offset;
@@ -221,7 +234,79 @@ static void stage_init(kir_builder *b, stage *s, const kt_matmul_desc *d, const 
   s->vw = unit_width(d, is_b ? d->b_elem : d->a_elem, norm != NULL, off, bs, s->s_r, s->s_c, s->c_lim);
   s->buf = buf;
   s->base = base;
-  s->local = kir_local_array(b, tag, KIR_F16, s->nbuf * s->rows * s->ls);
+  s->tag = tag;
+}
+
+/* Whether the tiles of s can be copied asynchronously: 16-byte units (8 halves along the
+ * contiguous axis) at 16-byte aligned addresses — offset, row stride and batch strides multiples
+ * of 8 halves (tensors are 256-byte aligned) —, not converted or normalized. */
+static int stage_async(const kt_matmul_desc *d, const stage *s, int is_b) {
+  const int64_t off = is_b ? d->b_offset : d->a_offset;
+  const int64_t *bs = is_b ? d->b_batch_stride : d->a_batch_stride;
+  if (s->vw != 8 || off % 8 || s->s_r % 8) return 0;
+  for (int i = 0; i < d->n_batch; i++)
+    if (bs[i] % 8) return 0;
+  return 1;
+}
+
+/* Whether both operands' tiles can be copied asynchronously (stage_async), in any tile. */
+static int operands_async(const kt_matmul_desc *d) {
+  if (d->b_im2col.on || d->a_norm) return 0;
+  const kt_mma_config any = {2, 2, 2, 2, 16, 1, 2};
+  stage sa, sb;
+  stage_init(&sa, d, &any, 0, 64, 0, 0, NULL, "a_tile");
+  stage_init(&sb, d, &any, 1, 64, 0, 0, NULL, "b_tile");
+  return stage_async(d, &sa, 0) && stage_async(d, &sb, 1);
+}
+
+/* The built-in choice: where both operands can be copied asynchronously and M and N are both
+ * at least 512, a pipelined configuration: PIPELINED_LARGE (128×128 of 8 warps, k32, two
+ * stages: on the H200 0.465 ms at 4096³ against 0.62 for the best register-staged one, 0.063
+ * at 2048³ against 0.082) where its 128×128 tiles make at least 128 work-groups (about one per
+ * SM), else PIPELINED_MEDIUM (128×64 of 4 warps, k16, four stages: 0.0160 ms at 1024³ against
+ * 0.0215) where they make 32, else PIPELINED_SMALL (64×64 of 4 warps, k16, four stages: 0.0081
+ * ms at 512³ against 0.0099). Only where the target copies asynchronously (d->async_copies).
+ * Otherwise 128×256 with 8 warps as 2×4, each 64×64, single-buffered, when M and N
+ * are both at least 2048 (512 work-groups and more: the fastest at 4096³ on the H200, 0.62 ms
+ * against 0.79 for the next); 128×128 with 8 warps as 2×4, each 64×32, when both are at least
+ * 512 (like the tiled kernel's GPU tile); else 64×64 with 4 warps as 2×2, each 32×32. K step 32,
+ * double-buffered where it fits the local memory (not at 128×128 with a layer-norm prologue's
+ * row statistics), else single-buffered. */
+static kt_mma_config pick(const kt_matmul_desc *d) {
+  int64_t groups = (d->m + 127) / 128 * ((d->n + 127) / 128);
+  for (int i = 0; i < d->n_batch; i++) groups *= d->batch[i];
+  const int pipelined = groups >= 128 ? PIPELINED_LARGE : groups >= 32 ? PIPELINED_MEDIUM : PIPELINED_SMALL;
+  kt_mma_config c = PIPELINED[pipelined - 37];
+  if (d->async_copies && d->m >= 512 && d->n >= 512 && operands_async(d) &&
+      kt_mma_config_local_bytes(&c, 0) <= local_limit(d))
+    return c;
+  c = d->m >= 2048 && d->n >= 2048 ? (kt_mma_config){2, 4, 4, 4, 32, 1, 0}
+      : d->m >= 512 && d->n >= 512 ? (kt_mma_config){2, 4, 4, 2, 32, 2, 0}
+                                   : (kt_mma_config){2, 2, 2, 2, 32, 2, 0};
+  if (kt_mma_config_local_bytes(&c, d->a_norm) > local_limit(d)) c.buffers = 1;
+  return c;
+}
+
+/* Its local array: nbuf tiles one after the other. */
+static void stage_alloc(kir_builder *b, stage *s, int nbuf) {
+  s->nbuf = nbuf;
+  s->local = kir_local_array(b, s->tag, KIR_F16, nbuf * s->rows * s->ls);
+}
+
+/* Global → local buffer `off` asynchronously, for the tile whose row and column origins are r0
+ * and c0: one 16-byte copy per unit, zeros for units past M, N or K. */
+static void stage_copy(kir_builder *b, const stage *s, kir_expr *r0, kir_expr *c0, int lid, int L, kir_expr *off) {
+  for (int i = 0; i < s->steps; i++) {
+    kir_expr *guard = unit_guard(b, s, lid, L, i);
+    if (guard) kir_if(b, guard);
+    kir_expr *gr = kir_add(b, r0, kir_var(b, s->ur[i])), *gc = kir_add(b, c0, kir_var(b, s->uc[i]));
+    kir_expr *present = kt_and_opt(b, s->r_lim % s->rows ? kt_lt(b, gr, s->r_lim) : NULL,
+                                   s->c_lim % s->cols ? kt_lt(b, gc, s->c_lim) : NULL);
+    kir_expr *from = kir_add(b, kir_var(b, s->base), kir_add(b, kt_scaled(b, gr, s->s_r), gc));
+    kir_expr *at = kir_add(b, off, kir_add(b, kir_mul(b, kir_var(b, s->ur[i]), kir_i32(b, s->ls)), kir_var(b, s->uc[i])));
+    kir_async_copy(b, s->local, at, kir_load_bits(b, s->buf, from, 4), present);
+    if (guard) kir_end(b);
+  }
 }
 
 /* B as the im2col matrix of x (conv2d as GEMM: kt_matmul_im2col), its own staging path. The
@@ -242,10 +327,9 @@ typedef struct gather {
 
 static void gather_init(kir_builder *b, stage *s, gather *gt, const kt_matmul_desc *d, const kt_mma_config *c,
                         int ext, int buf, int base) {
-  *s = (stage){.rows = ext, .cols = c->tk, .ls = c->tk + PAD, .nbuf = c->buffers,
-               .s_r = 0, .s_c = 0, .r_lim = d->n, .c_lim = d->k, .r_is_k = 0, .vw = 1, .buf = buf,
-               .base = base, .norm = NULL};
-  s->local = kir_local_array(b, "b_tile", KIR_F16, s->nbuf * s->rows * s->ls);
+  *s = (stage){.rows = ext, .cols = c->tk, .ls = c->tk + PAD, .s_r = 0, .s_c = 0, .r_lim = d->n,
+               .c_lim = d->k, .r_is_k = 0, .vw = 1, .buf = buf, .base = base, .norm = NULL, .tag = "b_tile"};
+  stage_alloc(b, s, c->buffers);
   gt->g = &d->b_im2col;
   gt->pads = kt_im2col_pads(gt->g);
   gt->col_guard = d->n % ext != 0;
@@ -412,9 +496,20 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   }
   stage sa, sb;
   gather gb, *gt = d->b_im2col.on ? &gb : NULL;
-  stage_init(b, &sa, d, &t, 0, TM, f.bA, f.a_base, d->a_norm ? &ns : NULL, "a_tile");
+  stage_init(&sa, d, &t, 0, TM, f.bA, f.a_base, d->a_norm ? &ns : NULL, "a_tile");
+  if (!gt) stage_init(&sb, d, &t, 1, TN, f.bB, f.b_base, NULL, "b_tile");
+  /* A pipelined configuration whose operands cannot both be copied asynchronously: the same
+   * tile double-buffered where that fits, else single-buffered. */
+  const int async = t.stages && !gt && stage_async(d, &sa, 0) && stage_async(d, &sb, 1);
+  if (t.stages && !async) {
+    t.stages = 0;
+    t.buffers = 2;
+    if (kt_mma_config_local_bytes(&t, d->a_norm) > local_limit(d)) t.buffers = 1;
+  }
+  const int S = t.stages;
+  stage_alloc(b, &sa, async ? S : t.buffers);
   if (gt) gather_init(b, &sb, gt, d, &t, TN, f.bB, f.b_base);
-  else stage_init(b, &sb, d, &t, 1, TN, f.bB, f.b_base, NULL, "b_tile");
+  else stage_alloc(b, &sb, async ? S : t.buffers);
   if (sa.rows * sa.cols / sa.vw > MAX_STEPS * L || sb.rows * sb.cols / sb.vw > MAX_STEPS * L) {
     kir_kernel_end(b, NULL);
     return kt_fail(m, "internal error: an operand tile needs more than %d copy steps", MAX_STEPS);
@@ -455,14 +550,34 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   }
   /* The origins of a tile at k0: (m0 or n0, k0), or (k0, m0 or n0) for a k-rows tile. */
   kir_expr *zero = kir_i32(b, 0);
-  stage_fetch(b, &sa, sa.r_is_k ? zero : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : zero, lid, L, 1);
-  fetch_b(b, &sb, gt, zero, n0, lid, L, 1);
+  const int64_t za = (int64_t)sa.rows * sa.ls, zb = (int64_t)sb.rows * sb.ls;
+  int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
+  if (async) {
+    /* Pipelined: tiles 0 .. S − 2 are in flight before the loop, one group of copies each; in
+     * step k0 the work-item waits for its copies of this step's tile (at most S − 2 groups
+     * left in flight), and the barrier makes everyone's visible and closes the step before,
+     * whose buffer then takes the copies of the tile S − 1 steps ahead; then the multiply.
+     * Every step commits a group, empty past K, so that the count holds. */
+    for (int st = 0; st + 1 < S; st++) {
+      if ((int64_t)st * TK < K) {
+        kir_expr *kk = kir_i32(b, (int64_t)st * TK);
+        stage_copy(b, &sa, sa.r_is_k ? kk : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : kk, lid, L,
+                   kir_i32(b, st * za));
+        stage_copy(b, &sb, sb.r_is_k ? kk : kir_var(b, n0), sb.r_is_k ? kir_var(b, n0) : kk, lid, L,
+                   kir_i32(b, st * zb));
+      }
+      kir_async_commit(b);
+    }
+  } else {
+    stage_fetch(b, &sa, sa.r_is_k ? zero : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : zero, lid, L, 1);
+    fetch_b(b, &sb, gt, zero, n0, lid, L, 1);
+  }
   /* Double-buffered: the first tile is stored before the loop; in step k0 the next tile's
    * global loads go to registers, the fragments multiply buffer cur, the registers go to the
    * other buffer and one barrier ends the step (the other buffer was last read in the step
    * before, which that step's barrier closed). Single-buffered: store, barrier, next loads,
    * multiply, barrier. */
-  const int dbuf = t.buffers == 2;
+  const int dbuf = !async && t.buffers == 2;
   int cur_a = -1, cur_b = -1;
   if (dbuf) {
     stage_stash(b, &sa, lid, L, zero);
@@ -473,22 +588,46 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
     kir_decl(b, cur_a, zero);
     kir_decl(b, cur_b, zero);
   }
-  int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
   kir_for(b, k0, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, TK));
   {
-    if (!dbuf) {
-      stage_stash(b, &sa, lid, L, zero);
-      stage_stash(b, &sb, lid, L, zero);
+    kir_expr *a_at = zero, *b_at = zero;
+    if (async) {
+      int step = kir_var_new(b, "step", kir_t(KIR_I32));
+      kir_decl(b, step, kir_div(b, kir_var(b, k0), kir_i32(b, TK)));
+      kir_async_wait(b, S - 2);
       kir_barrier(b);
+      if (K > (int64_t)(S - 1) * TK) {
+        kir_expr *ahead = kir_add(b, kir_var(b, k0), kir_i32(b, (int64_t)(S - 1) * TK));
+        kir_expr *slot = kir_mod(b, kir_add(b, kir_var(b, step), kir_i32(b, S - 1)), kir_i32(b, S));
+        kir_if(b, kt_lt(b, ahead, K));
+        stage_copy(b, &sa, sa.r_is_k ? ahead : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : ahead, lid, L,
+                   kir_mul(b, slot, kir_i32(b, za)));
+        stage_copy(b, &sb, sb.r_is_k ? ahead : kir_var(b, n0), sb.r_is_k ? kir_var(b, n0) : ahead, lid, L,
+                   kir_mul(b, slot, kir_i32(b, zb)));
+        kir_end(b);
+      }
+      kir_async_commit(b);
+      kir_expr *now = kir_mod(b, kir_var(b, step), kir_i32(b, S));
+      a_at = kir_mul(b, now, kir_i32(b, za));
+      b_at = kir_mul(b, now, kir_i32(b, zb));
+    } else {
+      if (!dbuf) {
+        stage_stash(b, &sa, lid, L, zero);
+        stage_stash(b, &sb, lid, L, zero);
+        kir_barrier(b);
+      }
+      if (K > TK) {
+        kir_expr *next = kir_add(b, kir_var(b, k0), kir_i32(b, TK));
+        kir_if(b, kt_lt(b, next, K));
+        stage_fetch(b, &sa, sa.r_is_k ? next : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : next, lid, L, 0);
+        fetch_b(b, &sb, gt, next, n0, lid, L, 0);
+        kir_end(b);
+      }
+      if (dbuf) {
+        a_at = kir_var(b, cur_a);
+        b_at = kir_var(b, cur_b);
+      }
     }
-    if (K > TK) {
-      kir_expr *next = kir_add(b, kir_var(b, k0), kir_i32(b, TK));
-      kir_if(b, kt_lt(b, next, K));
-      stage_fetch(b, &sa, sa.r_is_k ? next : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : next, lid, L, 0);
-      fetch_b(b, &sb, gt, next, n0, lid, L, 0);
-      kir_end(b);
-    }
-    kir_expr *a_at = dbuf ? kir_var(b, cur_a) : zero, *b_at = dbuf ? kir_var(b, cur_b) : zero;
     for (int ks = 0; ks < TK; ks += 16) {
       /* A fragment i: tile rows wm0 + 16i.., k = ks..; B fragment j: columns wn0 + 16j... */
       for (int i = 0; i < t.fm; i++)
@@ -500,7 +639,6 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
     }
     if (dbuf && K > TK) {
       /* The other buffer: cur + size − 2·cur (cur is 0 or size). */
-      const int64_t za = (int64_t)sa.rows * sa.ls, zb = (int64_t)sb.rows * sb.ls;
       kir_assign(b, cur_a, kir_bin(b, KIR_SUB, kir_i32(b, za), kir_var(b, cur_a)));
       kir_assign(b, cur_b, kir_bin(b, KIR_SUB, kir_i32(b, zb), kir_var(b, cur_b)));
       kir_if(b, kt_lt(b, kir_add(b, kir_var(b, k0), kir_i32(b, TK)), K));
@@ -508,7 +646,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
       stage_stash(b, &sb, lid, L, kir_var(b, cur_b));
       kir_end(b);
     }
-    kir_barrier(b);
+    if (!async) kir_barrier(b);
   }
   kir_end(b); /* k0 */
 

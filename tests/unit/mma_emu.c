@@ -1,7 +1,8 @@
 /* mma_emu.c — included by the tests of tensor-core kernels (test_matmul_mma.c,
  * test_attention_mma.c) after cl_harness.c: a kernel's OpenCL C as printed, but for the helpers
- * that issue inline PTX — mlg_mma_16 (two mma.sync.m16n8k16) and mlg_mma_ldsm / mlg_mma_ldsm_t
- * (ldmatrix.x4, plain and transposing) — which are replaced by emulations of those instructions
+ * that issue inline PTX — mlg_mma_16 (two mma.sync.m16n8k16), mlg_mma_ldsm / mlg_mma_ldsm_t
+ * (ldmatrix.x4, plain and transposing) and mlg_cp_async / _commit / _wait (cp.async) — which
+ * are replaced by emulations of those instructions
  * written from the PTX ISA ("Matrix Fragments for mma.m16n8k16 with floating point type",
  * "ldmatrix"), independently of the printer: each lane puts its registers where that layout says
  * they belong in a 16×16 A and B of local memory and takes its accumulator elements back from
@@ -58,9 +59,41 @@ static const char emulated_mma[] =
     "    uint hi = trans ? rows[(8 * i + t + 1) * 8 + g] : rows[(8 * i + g) * 8 + t + 1];\n"
     "    f[i] = lo | (hi << 16);\n"
     "  }\n"
+    "}\n"
+    /* cp.async.cg.shared.global (16 bytes; source size 0: zeros), commit_group, wait_group: a
+     * work-item's copies wait in its own queue (private arrays the kernel declares) until a
+     * wait_group completes their group, so a kernel that reads a tile it has not waited for
+     * reads what was there before and fails. The source is read at issue (it does not change);
+     * an address off 16 bytes, or a full queue, gives NaN halves. */
+    "#define MLG_EMU_Q 64\n"
+    "void mlg_cp_async_emu(__local ushort *p, __global const uint *g, int present, __local ushort **qp,\n"
+    "                      uint *qw, int *qg, int *qn, int group) {\n"
+    "  int n = *qn, bad = ((size_t)p & 15) || (present && ((size_t)g & 15)) || n == MLG_EMU_Q;\n"
+    "  if (n == MLG_EMU_Q) n--;\n"
+    "  qp[n] = p;\n"
+    "  qg[n] = group;\n"
+    "  for (int i = 0; i < 4; i++) qw[4 * n + i] = bad ? 0x7E007E00u : present ? g[i] : 0u;\n"
+    "  *qn = n + 1;\n"
+    "}\n"
+    "void mlg_cp_wait_emu(int pending, __local ushort **qp, uint *qw, int *qg, int *qn, int groups) {\n"
+    "  int keep = 0;\n"
+    "  for (int i = 0; i < *qn; i++) {\n"
+    "    if (qg[i] < groups - pending) {\n"
+    "      for (int j = 0; j < 4; j++) {\n"
+    "        qp[i][2 * j] = (ushort)(qw[4 * i + j] & 0xFFFFu);\n"
+    "        qp[i][2 * j + 1] = (ushort)(qw[4 * i + j] >> 16);\n"
+    "      }\n"
+    "      continue;\n"
+    "    }\n"
+    "    qp[keep] = qp[i];\n"
+    "    qg[keep] = qg[i];\n"
+    "    for (int j = 0; j < 4; j++) qw[4 * keep + j] = qw[4 * i + j];\n"
+    "    keep++;\n"
+    "  }\n"
+    "  *qn = keep;\n"
     "}\n";
 
-/* The kernel's source with the PTX helpers (the ldmatrix pair before mlg_mma_row, mlg_mma_16
+/* The kernel's source with the PTX helpers (the ldmatrix pair and cp.async before mlg_mma_row, mlg_mma_16
  * before mlg_mma_store) replaced by their emulations, which take the local scratch the kernel
  * declares first. NULL on a source of another shape. */
 static char *mma_emu_source(const kir_kernel *k) {
@@ -78,7 +111,7 @@ static char *mma_emu_source(const kir_kernel *k) {
   }
   body += 4;
   int warps = k->local_size[0] / 32;
-  size_t n = strlen(src) + sizeof emulated_mma + 512;
+  size_t n = strlen(src) + sizeof emulated_mma + 1024;
   char *out = malloc(n);
   if (out)
     snprintf(out, n,
@@ -86,7 +119,14 @@ static char *mma_emu_source(const kir_kernel *k) {
              "#define mlg_mma_16(c, a, b) mlg_mma_16_emu(c, a, b, mlg_emu_scratch)\n"
              "#define mlg_mma_ldsm(f, p) mlg_mma_ldsm_emu(f, p, 0, mlg_emu_scratch)\n"
              "#define mlg_mma_ldsm_t(f, p) mlg_mma_ldsm_emu(f, p, 1, mlg_emu_scratch)\n"
-             "%.*s  __local float mlg_emu_scratch[%d];\n%s",
+             "#define MLG_EMU_QUEUE mlg_emu_qp, mlg_emu_qw, mlg_emu_qg, &mlg_emu_qn\n"
+             "#define mlg_cp_async(p, g, c) mlg_cp_async_emu(p, g, c, MLG_EMU_QUEUE, mlg_emu_groups)\n"
+             "#define mlg_cp_commit() (mlg_emu_groups++)\n"
+             "#define mlg_cp_wait(n) mlg_cp_wait_emu(n, MLG_EMU_QUEUE, mlg_emu_groups)\n"
+             "%.*s  __local float mlg_emu_scratch[%d];\n"
+             "  __local ushort *mlg_emu_qp[MLG_EMU_Q];\n"
+             "  uint mlg_emu_qw[4 * MLG_EMU_Q];\n"
+             "  int mlg_emu_qg[MLG_EMU_Q], mlg_emu_qn = 0, mlg_emu_groups = 0;\n%s",
              (int)(ldsm - src), src, emulated_mma, (int)(mma - row), row, (int)(endif + 7 - store), store,
              (int)(body - (endif + 7)), endif + 7, warps * 512, body);
   free(src);

@@ -249,7 +249,7 @@ START_TEST(test_mma_lines) {
   free(text);
   static const char *const bad[] = {
       "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 0 1.0\n",     /* no config 0 */
-      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 37 1.0\n",    /* past the last */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 48 1.0\n",    /* past the last */
       "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma xlarge 3 1.0\n",    /* class */
       "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 3\n",         /* fields */
       "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nmma large 3 1.0 2\n",   /* fields */

@@ -30,6 +30,7 @@ typedef struct mma_case {
   uint32_t offset;   /* the element offset every buffer is bound at (even: tensors are aligned) */
   int a32;           /* A stored as f32 (rounded to halves in the local tile) */
   int norm;          /* A layer-normalized on load: 1 plain, 2 with norm weight and bias */
+  int async;         /* the configuration's tiles must be copied asynchronously (cp.async) */
 } mma_case;
 
 #define EPS 1e-5
@@ -121,6 +122,8 @@ static void run_case(clh *h, const mma_case *c, int index, int config) {
   ck_assert_ptr_nonnull(k2->fallback);
   char *src = mma_emu_source(k);
   ck_assert_msg(src != NULL, "case %d: the printed source has no mlg_mma_16 helper", index);
+  ck_assert_msg(!c->async || (strstr(src, "mlg_cp_async(a_tile") && strstr(src, "mlg_cp_async(b_tile")),
+                "case %d: the pipelined configuration %d does not copy its tiles asynchronously", index, config);
   /* A configuration's tiled fallback runs too where it computes what the reference does: f16 A
    * without a prologue (it keeps an f32 or normalized A in f32, unrounded). */
   char *fb_src = config && !c->a32 && !c->norm ? clh_source(k2->fallback) : NULL;
@@ -247,18 +250,18 @@ static void run_case(clh *h, const mma_case *c, int index, int config) {
  * results, ragged M, N and K, a non-zero binding offset; an f32 A and a layer-norm prologue
  * (with and without its weight and bias, on f16 and f32 A, K-rows and transposed A). */
 static const mma_case cases[] = {
-  {100, 70, 50, 1, 1, 0, 0, 0, 0, 0, 0},     /* linear-like, K % 8 == 2: words of two halves */
-  {64, 96, 33, 0, 0, 1, 0, 0, 128, 0, 0},    /* odd K: half by half; f16 C; offset */
-  {80, 48, 64, 1, 0, 1, 1, 3, 0, 0, 0},      /* A stored [K, M], 3 batches, B broadcast */
-  {40, 36, 100, 0, 1, 0, 0, 0, 0, 0, 0},     /* K % 4 == 0, ragged in both tiles' directions */
-  {520, 530, 72, 0, 0, 1, 0, 0, 0, 0, 0},    /* the 128×128 tile of 8 warps, B [K, N] */
-  {512, 520, 48, 1, 1, 0, 0, 0, 256, 0, 0},  /* the 128×128 tile, B [N, K], bias, offset */
-  {100, 70, 50, 1, 1, 0, 0, 0, 2, 1, 0},     /* f32 A, linear-like, ragged, offset */
-  {80, 48, 64, 0, 0, 1, 1, 2, 0, 1, 0},      /* f32 A stored [K, M], 2 batches, f16 C */
-  {100, 70, 96, 1, 1, 0, 0, 0, 0, 1, 2},     /* layer_norm_linear on f32 A, weight and bias */
-  {72, 40, 50, 1, 0, 1, 0, 0, 2, 0, 1},      /* plain layer norm on f16 A, ragged K, offset */
-  {64, 64, 48, 0, 1, 0, 1, 2, 0, 0, 2},      /* normalized f16 A stored [K, M], 2 batches */
-  {520, 512, 80, 1, 1, 1, 0, 0, 0, 1, 2},    /* the 128×128 tile: normalized f32 A, f16 C */
+  {100, 70, 50, 1, 1, 0, 0, 0, 0, 0, 0, 0},     /* linear-like, K % 8 == 2: words of two halves */
+  {64, 96, 33, 0, 0, 1, 0, 0, 128, 0, 0, 0},    /* odd K: half by half; f16 C; offset */
+  {80, 48, 64, 1, 0, 1, 1, 3, 0, 0, 0, 0},      /* A stored [K, M], 3 batches, B broadcast */
+  {40, 36, 100, 0, 1, 0, 0, 0, 0, 0, 0, 0},     /* K % 4 == 0, ragged in both tiles' directions */
+  {520, 530, 72, 0, 0, 1, 0, 0, 0, 0, 0, 0},    /* the 128×128 tile of 8 warps, B [K, N] */
+  {512, 520, 48, 1, 1, 0, 0, 0, 256, 0, 0, 0},  /* the 128×128 tile, B [N, K], bias, offset */
+  {100, 70, 50, 1, 1, 0, 0, 0, 2, 1, 0, 0},     /* f32 A, linear-like, ragged, offset */
+  {80, 48, 64, 0, 0, 1, 1, 2, 0, 1, 0, 0},      /* f32 A stored [K, M], 2 batches, f16 C */
+  {100, 70, 96, 1, 1, 0, 0, 0, 0, 1, 2, 0},     /* layer_norm_linear on f32 A, weight and bias */
+  {72, 40, 50, 1, 0, 1, 0, 0, 2, 0, 1, 0},      /* plain layer norm on f16 A, ragged K, offset */
+  {64, 64, 48, 0, 1, 0, 1, 2, 0, 0, 2, 0},      /* normalized f16 A stored [K, M], 2 batches */
+  {520, 512, 80, 1, 1, 1, 0, 0, 0, 1, 2, 0},    /* the 128×128 tile: normalized f32 A, f16 C */
 };
 
 START_TEST(test_mma_emulated) {
@@ -320,6 +323,27 @@ START_TEST(test_mma_configs) {
   clh h;
   if (clh_init(&h) != 0) return;
   run_case(&h, &mc, 100 + _i, config);
+  clh_free(&h);
+}
+END_TEST
+
+/* The pipelined configurations (37..) on the operands they copy asynchronously — halves, the
+ * contiguous extents multiples of 8 — in turn A [M, K] with B [N, K], 2 batches, a bias and
+ * an offset, and A [K, M] with B [K, N] and an f16 C: two tiles plus a ragged edge along m
+ * and n, and enough K steps to wrap the pipeline's buffers twice plus a ragged 8 (zeros
+ * copied past K). The emulated cp.async completes a copy only at a wait that covers it. */
+START_TEST(test_mma_pipelined) {
+  const int config = 37 + _i;
+  if (!config_selected(config)) return;
+  kt_mma_config c;
+  ck_assert_int_eq(kt_matmul_mma_config(config, &c), 0);
+  ck_assert_int_ge(c.stages, 2);
+  const int64_t tm = 16 * c.wm * c.fm, tn = 16 * c.wn * c.fn, k = (2 * c.stages + 1) * c.tk + 8;
+  const mma_case mc = _i % 2 ? (mma_case){tm + 8, tn + 24, k, 0, 0, 1, 1, 0, 0, 0, 0, 1}
+                             : (mma_case){tm + 24, tn + 16, k, 1, 1, 0, 0, 2, 128, 0, 0, 1};
+  clh h;
+  if (clh_init(&h) != 0) return;
+  run_case(&h, &mc, 200 + _i, config);
   clh_free(&h);
 }
 END_TEST
@@ -513,6 +537,10 @@ int main(void) {
   tcase_set_timeout(tcc, 900);
   tcase_add_loop_test(tcc, test_mma_configs, 0, KT_MMA_N_CONFIGS);
   suite_add_tcase(s, tcc);
+  TCase *tcp = tcase_create("pipelined");
+  tcase_set_timeout(tcp, 900);
+  tcase_add_loop_test(tcp, test_mma_pipelined, 0, KT_MMA_N_CONFIGS - 36);
+  suite_add_tcase(s, tcp);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

@@ -4,7 +4,7 @@
 # (cuBLAS FP16) in the same run, so that one call finds the best configuration per size.
 #
 # For each N of $SIZES (default "2048 4096") and each configuration of $CONFIGS (default: 0, the
-# built-in choice, and 1..36 of kt_matmul_mma_config, docs/performance.md "Tensor cores"):
+# built-in choice, and 1..47 of kt_matmul_mma_config, docs/performance.md "Tensor cores"):
 # mlgc tools/bench/mlg/hgemm.mlg -D N=N --mma-config=C (a configuration over the 48 KiB of local
 # memory is refused by mlgc: "refused"), then mlgrun --bench on $DEVICE (default gpu) with
 # --profile, which names the kernel that ran (k_matmul_mma: tensor cores; k_matmul: the tiled
@@ -23,7 +23,7 @@ BUILD=${1:-build}
 OUT=${2:-hgemm-sweep}
 PYTHON=${PYTHON:-python3}
 SIZES=${SIZES:-2048 4096}
-CONFIGS=${CONFIGS:-$(seq 0 36)}
+CONFIGS=${CONFIGS:-$(seq 0 47)}
 DEVICE=${DEVICE:-gpu}
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-10}
@@ -120,6 +120,7 @@ print(("ok" if err <= 5e-3 else "WRONG") + " %.1e" % err)' "$dir/out/c.npy" "$di
 import sys
 c = int(sys.argv[1])
 if c == 0: print("built-in"); raise SystemExit
+if c > 36: print(f"pipelined {c} (matmul_mma.c)"); raise SystemExit
 i = c - 1; g = [(2, 2), (2, 4), (4, 2)][i // 12]; w = [(32, 32), (64, 32), (64, 64)][i // 4 % 3]
 k = (32, 64)[i // 2 % 2]; buf = ("double", "single")[i % 2]
 print(f"{g[0]}x{g[1]} warps of {w[0]}x{w[1]}, k{k}, {buf}")' "$c")
