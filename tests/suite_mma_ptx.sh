@@ -10,8 +10,8 @@
 # (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's operand constraints, that the
 # PTX holds the mma.sync instructions (two per fragment step), that every convolution kernel
 # (k_conv2d*) has its tensor-core variant (k_conv2d*_mma) and that nothing spills to local memory
-# (the fragments stay in registers: no .local depot); and that ResNet-18 at f32 gets no
-# tensor-core variant.
+# (the fragments stay in registers: no .local depot), that the pipelined configurations' copies
+# are cp.async; and that ResNet-18 at f32 gets no tensor-core variant.
 # NVIDIA's own OpenCL compiler takes `asm`, clang's OpenCL mode only `__asm__` (-Dasm=__asm__),
 # and clang's header for nvptx lacks the vload_half(N) / vstore_half(N) overloads (declared here).
 # Skipped (exit 0 with a note) where clang cannot target nvptx64.
@@ -73,6 +73,10 @@ for spec in "${specs[@]}"; do
     failed=$((failed + 1))
   elif [ "$ldsm" -lt 2 ]; then
     echo "FAIL: $name: $ldsm ldmatrix in the PTX (each fragment is loaded by one)"
+    failed=$((failed + 1))
+  elif [ "$(grep -c 'mlg_cp_async([ab]_tile' "$TMP/k.cl")" -gt 0 ] &&
+       [ "$(grep -c 'cp.async.cg.shared.global' "$TMP/k.ptx")" -lt 2 ]; then
+    echo "FAIL: $name: the pipelined kernel's asynchronous copies are not cp.async in the PTX"
     failed=$((failed + 1))
   elif [ "$(grep -c '^void k_conv2d[a-z0-9_]*_mma' "$TMP/k.cl")" -ne "$(grep '^void k_conv2d' "$TMP/k.cl" | grep -vc '_mma')" ]; then
     echo "FAIL: $name: a convolution run as GEMM has no tensor-core variant (k_conv2d*_mma)"
