@@ -9,7 +9,8 @@
 # benchmarks (causal at T=4096; unmasked, ragged, head dim 32) compiled by clang for nvptx64
 # (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's operand constraints, that the
 # PTX holds the mma.sync instructions (two per fragment step), that every convolution kernel
-# (k_conv2d*) has its tensor-core variant (k_conv2d*_mma) and that nothing spills to local memory
+# (k_conv2d*, but the reduce of one split along K) has its tensor-core variant (k_conv2d*_mma),
+# and so have the partial GEMMs of split ones (k_gemm_part*_mma), that nothing spills to local memory
 # (the fragments stay in registers: no .local depot), that the pipelined configurations' copies
 # are cp.async; and that ResNet-18 at f32 gets no tensor-core variant.
 # NVIDIA's own OpenCL compiler takes `asm`, clang's OpenCL mode only `__asm__` (-Dasm=__asm__),
@@ -78,8 +79,13 @@ for spec in "${specs[@]}"; do
        [ "$(grep -c 'cp.async.cg.shared.global' "$TMP/k.ptx")" -lt 2 ]; then
     echo "FAIL: $name: the pipelined kernel's asynchronous copies are not cp.async in the PTX"
     failed=$((failed + 1))
-  elif [ "$(grep -c '^void k_conv2d[a-z0-9_]*_mma' "$TMP/k.cl")" -ne "$(grep '^void k_conv2d' "$TMP/k.cl" | grep -vc '_mma')" ]; then
+  elif [ "$(grep -c '^void k_conv2d[a-z0-9_]*_mma' "$TMP/k.cl")" -ne \
+         "$(grep '^void k_conv2d' "$TMP/k.cl" | grep -v '_mma' | grep -vc 'restrict partial')" ]; then
     echo "FAIL: $name: a convolution run as GEMM has no tensor-core variant (k_conv2d*_mma)"
+    failed=$((failed + 1))
+  elif grep -q '^void k_conv2d[a-z0-9_]*(__global const float \*restrict partial' "$TMP/k.cl" &&
+       ! grep -q '^void k_gemm_part[a-z0-9_]*_mma' "$TMP/k.cl"; then
+    echo "FAIL: $name: a convolution split along K has no tensor-core variant of its partial GEMM"
     failed=$((failed + 1))
   elif grep -q '__local_depot' "$TMP/k.ptx"; then
     echo "FAIL: $name: the PTX spills to local memory (a fragment array left registers)"

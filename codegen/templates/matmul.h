@@ -134,14 +134,15 @@ int kt_matmul_skinny(kir_module *m, const char *name, const kt_matmul_desc *d,
 
 /* ---- split K (matmul_splitk.c) ----
  * A GEMM whose output tiles are too few to fill a GPU (ResNet's last convolutions: 512 × 784
- * outputs over K = 4608) runs as two kernels: the tiled GEMM of kt_matmul_split_partial's
- * descriptor — slice z of K as batch z, f32 partial sums into scratch [slices][M][N], no bias
- * or epilogue — then kt_matmul_split_reduce, which sums the slices and finishes C as the
- * original descriptor says (bias, fused epilogue, folded images, C's type and strides). */
-/* How many slices for d: 1 (no split) unless d is a GPU-class GEMM without batch dims, layer-
- * norm prologue or tensor-core variant whose tiles leave under half of the work-groups the
- * split aims for; then the fewest slices (each a whole number of K steps, at least 256 long)
- * that reach it. */
+ * outputs over K = 4608) runs as two kernels: the GEMM of kt_matmul_split_partial's descriptor
+ * (the tiled kernel, with its tensor-core variant where that applies) — slice z of K as batch
+ * z, f32 partial sums into scratch [slices][M][N], no bias or epilogue — then
+ * kt_matmul_split_reduce, which sums the slices and finishes C as the original descriptor says
+ * (bias, fused epilogue, folded images, C's type and strides). */
+/* How many slices for d: 1 (no split) unless d is a GPU-class GEMM without batch dims or layer-
+ * norm prologue, with no tensor-core variant or one that gathers B (a convolution), whose
+ * tiles leave under half of the work-groups the split aims for; then the fewest slices (each a
+ * whole number of K steps, at least 256 long) that reach it. */
 int kt_matmul_split_slices(const kt_matmul_desc *d);
 /* out = the partial GEMM of d in `slices` slices (d without batch dims, K divisible). 0 or -1. */
 int kt_matmul_split_partial(const kt_matmul_desc *d, int slices, kt_matmul_desc *out);

@@ -391,13 +391,17 @@ static void gather_fetch(kir_builder *b, const stage *s, const gather *gt, kir_e
     int k = kir_var_new(b, "gb_k", kir_t(KIR_I32)), ci = kir_var_new(b, "gb_ci", kir_t(KIR_I32));
     int ih = kir_var_new(b, "gb_ih", kir_t(KIR_I32)), iw = kir_var_new(b, "gb_iw", kir_t(KIR_I32));
     kir_decl(b, k, kir_add(b, k0, kir_var(b, s->uc[i])));
+    /* Split K: batch z's slice starts at k = z·k_per_batch of x's window (the guard below stays
+     * on the slice's own k). */
+    kir_expr *kx = g->k_per_batch ? kir_add(b, kir_var(b, k), kir_mul(b, kir_group_id(b, 2), kir_i32(b, g->k_per_batch)))
+                                  : kir_var(b, k);
     kir_expr *r = NULL, *sc = NULL;
     if (KHW == 1) {
-      kir_decl(b, ci, kir_var(b, k));
+      kir_decl(b, ci, kx);
     } else {
       int rs = kir_var_new(b, "gb_rs", kir_t(KIR_I32));
-      kir_decl(b, ci, kir_div(b, kir_var(b, k), kir_i32(b, KHW)));
-      kir_decl(b, rs, kir_mod(b, kir_var(b, k), kir_i32(b, KHW)));
+      kir_decl(b, ci, kir_div(b, kx, kir_i32(b, KHW)));
+      kir_decl(b, rs, kir_mod(b, kx, kir_i32(b, KHW)));
       r = kir_div(b, kir_var(b, rs), kir_i32(b, g->kw));
       sc = kir_mod(b, kir_var(b, rs), kir_i32(b, g->kw));
     }

@@ -10,7 +10,8 @@
 #define SPLIT_MAX 16
 
 int kt_matmul_split_slices(const kt_matmul_desc *d) {
-  if (d->device_class != KT_DEVICE_GPU || d->n_batch || d->a_norm || kt_matmul_mma_applies(d) ||
+  /* A tensor-core GEMM splits only as a convolution (gathered B): the case measured. */
+  if (d->device_class != KT_DEVICE_GPU || d->n_batch || d->a_norm || (kt_matmul_mma_applies(d) && !d->b_im2col.on) ||
       d->k < 2 * SPLIT_MIN_K)
     return 1;
   kt_matmul_desc t = *d;
@@ -59,7 +60,6 @@ int kt_matmul_split_partial(const kt_matmul_desc *d, int slices, kt_matmul_desc 
   out->has_bias = 0;
   out->epilogue = (kt_epilogue){0};
   out->c_elem = KIR_F32;
-  out->mma = 0;
   return 0;
 }
 

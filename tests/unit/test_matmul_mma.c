@@ -358,6 +358,8 @@ typedef struct conv_case {
   int x32;   /* x stored as f32 (a model's input under --precision=f16); else f16 */
   int epi;   /* 0: bias; 1: bias + relu; 2: bias + residual add + relu; 3: no bias */
   int c16;   /* y stored as f16 */
+  int split; /* > 1: the partial GEMM of a K split into that many slices (kt_matmul_split_partial:
+                f32 sums [split][c_out][n·ho·wo], added up here; epi 3 and c16 0) */
 } conv_case;
 
 /* The fused epilogue the compiler gives conv → add → relu (hooks.h): the residual's buffer is
@@ -384,21 +386,36 @@ static void run_conv_kernel(clh *h, const conv_case *c, int index, const kir_ker
   const uint32_t off = 64; /* even: the kernel's 32-bit loads of halves need aligned tensors */
   char *src = emulate ? mma_emu_source(k) : clh_source(k);
   ck_assert_msg(src != NULL, "case %d: no source for %s", index, k->name);
-  const size_t celem = c->c16 ? 2 : 4, xelem = c->x32 ? 4 : 2;
-  void *zero = calloc(ny, celem);
+  const size_t celem = c->c16 ? 2 : 4, xelem = c->x32 ? 4 : 2, slices = c->split > 1 ? (size_t)c->split : 1;
+  const size_t ncell = ny * slices; /* the partial sums of a split, else y */
+  void *zero = calloc(ncell, celem);
   ck_assert_ptr_nonnull(zero);
   cl_mem mems[5];
   int n = 0;
   mems[n++] = buffer(h, w, nw * 2, off, 2);
   mems[n++] = buffer(h, x, nx * xelem, off, xelem);
   if (c->epi != 3) mems[n++] = buffer(h, bias, (size_t)c->c_out * 4, off, 4);
-  cl_mem my = mems[n++] = buffer(h, zero, ny * celem, off, celem);
+  cl_mem my = mems[n++] = buffer(h, zero, ncell * celem, off, celem);
   if (c->epi == 2) mems[n++] = buffer(h, res, ny * 2, off, 2);
   launch(h, k, src, index, groups, mems, n, off);
-  void *out = malloc(ny * celem);
+  void *out = malloc(ncell * celem);
   ck_assert_ptr_nonnull(out);
-  ck_assert_int_eq(clEnqueueReadBuffer(h->queue, my, CL_TRUE, off * celem, ny * celem, out, 0, NULL, NULL),
+  ck_assert_int_eq(clEnqueueReadBuffer(h->queue, my, CL_TRUE, off * celem, ncell * celem, out, 0, NULL, NULL),
                    CL_SUCCESS);
+  if (slices > 1) { /* slice z's (co, j), j = image·HW + pixel, into y's (image, co, pixel) */
+    const size_t HW = ny / (size_t)(c->n * c->c_out), cols = (size_t)c->n * HW;
+    float *p = out, *y = malloc(ny * 4);
+    ck_assert_ptr_nonnull(y);
+    for (size_t q = 0; q < (size_t)c->n; q++)
+      for (size_t co = 0; co < (size_t)c->c_out; co++)
+        for (size_t px = 0; px < HW; px++) {
+          float sum = 0.0f;
+          for (size_t z = 0; z < slices; z++) sum += p[(z * (size_t)c->c_out + co) * cols + q * HW + px];
+          y[(q * (size_t)c->c_out + co) * HW + px] = sum;
+        }
+    free(out);
+    out = y;
+  }
   size_t bad = 0, first = 0;
   for (size_t i = 0; i < ny; i++) {
     double got = c->c16 ? mlg_f16_to_f32(((uint16_t *)out)[i]) : ((float *)out)[i];
@@ -448,16 +465,22 @@ static void run_conv_case(clh *h, const conv_case *c, int index) {
                        .kw = c->k, .stride_h = c->stride, .stride_w = c->stride, .pad_top = c->pad,
                        .pad_left = c->pad, .pad_bottom = c->pad, .pad_right = c->pad, .dil_h = c->dil,
                        .dil_w = c->dil, .groups = 1, .has_bias = c->epi != 3};
-  kt_matmul_desc d;
-  ck_assert_int_eq(kt_conv2d_gemm_desc(&cd, &d), 0);
-  ck_assert_msg(d.b_im2col.on, "case %d: not a gathered GEMM", index);
+  kt_matmul_desc d, whole;
+  ck_assert_int_eq(kt_conv2d_gemm_desc(&cd, &whole), 0);
+  ck_assert_msg(whole.b_im2col.on, "case %d: not a gathered GEMM", index);
+  whole.device_class = KT_DEVICE_GPU;
+  d = whole;
+  if (c->split > 1) {
+    ck_assert_int_eq(c->epi, 3);
+    ck_assert_int_eq(c->c16, 0);
+    ck_assert_int_eq(kt_matmul_split_partial(&whole, c->split, &d), 0);
+  }
   conv_epi epi = {c->epi == 2, -1};
   if (c->epi == 1 || c->epi == 2) d.epilogue = (kt_epilogue){conv_epi_fn, &epi, conv_epi_restart};
   d.a_elem = KIR_F16;
   d.b_elem = c->x32 ? KIR_F32 : KIR_F16;
   d.bias_elem = KIR_F32;
   d.c_elem = c->c16 ? KIR_F16 : KIR_F32;
-  d.device_class = KT_DEVICE_GPU;
   d.mma = 1;
   ck_assert_msg(kt_matmul_mma_applies(&d), "case %d: the tensor-core variant does not apply", index);
   kir_module *mod = kir_module_new();
@@ -468,7 +491,7 @@ static void run_conv_case(clh *h, const conv_case *c, int index) {
 
   int64_t ho = (c->h + 2 * c->pad - c->dil * (c->k - 1) - 1) / c->stride + 1;
   int64_t wo = (c->w + 2 * c->pad - c->dil * (c->k - 1) - 1) / c->stride + 1;
-  size_t nx = (size_t)(c->n * c->c_in * c->h * c->w), nw = (size_t)(c->c_out * d.k),
+  size_t nx = (size_t)(c->n * c->c_in * c->h * c->w), nw = (size_t)(c->c_out * whole.k),
          ny = (size_t)(c->n * c->c_out * ho * wo);
   unsigned seed = 777u + (unsigned)index;
   uint16_t *x16 = malloc(nx * 2), *w = malloc(nw * 2), *res = malloc(ny * 2);
@@ -507,15 +530,18 @@ static void run_conv_case(clh *h, const conv_case *c, int index) {
 /* ResNet's convolutions and the gather's other paths: 3×3 stride 1 and 2, the 1×1 stride-2
  * downsample (no padding: no bounds guard), the 7×7 stride-2 stem on 3 channels (K = 147, not a
  * multiple of 16) from an f32 x, a dilated 3×3 (K = 36), ragged M and N in both tiles, the
- * 128×128 tile, with bias, bias + relu and the residual add + relu, f32 and f16 y. */
+ * 128×128 tile, with bias, bias + relu and the residual add + relu, f32 and f16 y; and the
+ * partial GEMMs of two convolutions split along K (each slice gathers its own window rows). */
 static const conv_case conv_cases[] = {
-  /* n  c_in  h   w  c_out k  str pad dil x32 epi c16 */
-  {2, 16, 12, 12, 40, 3, 1, 1, 1, 0, 1, 0},   /* 3×3 s1 p1: M 40, N 288, K 144; bias + relu */
-  {2, 8, 15, 15, 64, 3, 2, 1, 1, 0, 2, 1},    /* 3×3 s2 p1: N 128, K 72; residual + relu, f16 y */
-  {3, 32, 9, 9, 48, 1, 2, 0, 1, 0, 0, 0},     /* 1×1 s2 (downsample): M 48, N 75, K 32; bias */
-  {2, 3, 20, 20, 64, 7, 2, 3, 1, 1, 1, 0},    /* 7×7 s2 p3 stem, f32 x: N 200, K 147 */
-  {2, 4, 10, 10, 36, 3, 1, 2, 2, 0, 3, 1},    /* dilation 2, K 36, no bias, f16 y */
-  {1, 8, 24, 24, 520, 3, 1, 1, 1, 0, 2, 0},   /* the 128×128 tile: M 520, N 576; residual */
+  /* n  c_in  h   w  c_out k  str pad dil x32 epi c16 split */
+  {2, 16, 12, 12, 40, 3, 1, 1, 1, 0, 1, 0, 0},   /* 3×3 s1 p1: M 40, N 288, K 144; bias + relu */
+  {2, 8, 15, 15, 64, 3, 2, 1, 1, 0, 2, 1, 0},    /* 3×3 s2 p1: N 128, K 72; residual + relu, f16 y */
+  {3, 32, 9, 9, 48, 1, 2, 0, 1, 0, 0, 0, 0},     /* 1×1 s2 (downsample): M 48, N 75, K 32; bias */
+  {2, 3, 20, 20, 64, 7, 2, 3, 1, 1, 1, 0, 0},    /* 7×7 s2 p3 stem, f32 x: N 200, K 147 */
+  {2, 4, 10, 10, 36, 3, 1, 2, 2, 0, 3, 1, 0},    /* dilation 2, K 36, no bias, f16 y */
+  {1, 8, 24, 24, 520, 3, 1, 1, 1, 0, 2, 0, 0},   /* the 128×128 tile: M 520, N 576; residual */
+  {2, 64, 7, 7, 72, 3, 1, 1, 1, 0, 3, 0, 4},     /* split K: 4 slices of 144 (ResNet's last stage) */
+  {2, 30, 9, 9, 40, 3, 2, 1, 1, 1, 3, 0, 3},     /* split K, f32 x, s2: 3 slices of 90, ragged */
 };
 
 START_TEST(test_conv_emulated) {
