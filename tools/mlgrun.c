@@ -80,12 +80,14 @@ static const char USAGE[] =
     "                               first on a GPU without one) and exit\n"
     "\n"
     "measuring (docs/performance.md):\n"
-    "  --profile                    after a warm-up run, time one run and print each dispatch's\n"
-    "                               device time, bytes, FLOPs and fraction of the device limit\n"
+    "  --profile                    after the warm-up (--warmup), time one run and print each\n"
+    "                               dispatch's device time, bytes, FLOPs and fraction of the\n"
+    "                               device limit\n"
     "                               (the copy bandwidth measured once per device, then cached)\n"
     "  --bench N                    N timed runs after the warm-up runs; the last line of stdout\n"
     "                               is 'bench: median X ms wall, Y ms device over N runs'\n"
-    "  --warmup W                   warm-up runs before --bench (default 3, at least 1)\n"
+    "  --warmup W                   warm-up runs before --bench and --profile (default 3, at\n"
+    "                               least 1; and on until 250 ms have passed)\n"
     "  --max-seconds S              stop --bench's timed runs once they took S seconds (at\n"
     "                               least one run; the bench line gives the count made)\n"
     "  --limits                     print the device's peak FP32 rate and measure its copy\n"
@@ -689,7 +691,9 @@ static int measure(const args *a, run_state *s) {
   double *wall = calloc((size_t)a->bench + 1, sizeof *wall), *devt = calloc((size_t)a->bench + 1, sizeof *devt);
   int rc = 0;
   if (!prof || !wall || !devt) rc = error("out of memory");
-  for (int w = 1; w < a->warmup && a->bench && rc == 0; w++)
+  /* The first run was made: warm up to --warmup runs and PERF_WARMUP_MS of the clock. */
+  uint64_t warm_from = mlg_monotonic_ns();
+  for (int w = 1; (a->bench || a->profile) && rc == 0 && perf_warming(w, a->warmup, warm_from); w++)
     if (mlg_session_run(s->session) != MLG_OK) rc = runtime_error();
   int runs = 0;
   double started = (mlg_monotonic_ns() / 1e6);

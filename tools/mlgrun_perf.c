@@ -275,6 +275,10 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+int perf_warming(int done, int min_runs, uint64_t started_ns) {
+  return done < min_runs || mlg_monotonic_ns() - started_ns < (uint64_t)PERF_WARMUP_MS * 1000000u;
+}
+
 double perf_median(double *v, int n) {
   if (n <= 0) return 0;
   qsort(v, (size_t)n, sizeof *v, cmp_double);

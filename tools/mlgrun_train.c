@@ -107,8 +107,8 @@ static int step_device_ms(mlg_session *s, mlg_dispatch_profile *prof, int n, dou
 }
 
 static int bench(mlg_session *s, const train_options *o, const mlg_train_info *ti) {
-  int n_disp = 0;
-  for (int w = 0; w < o->warmup; w++)
+  int n_disp = 0, warmed = 0;
+  for (uint64_t from = mlg_monotonic_ns(); perf_warming(warmed, o->warmup, from); warmed++)
     if (mlg_session_train_step(s, NULL) != MLG_OK) return runtime_fail();
   if (mlg_session_profile(s, NULL, 0, &n_disp) != MLG_OK) return runtime_fail();
   mlg_dispatch_profile *prof = calloc((size_t)n_disp + 1, sizeof *prof);
@@ -126,7 +126,7 @@ static int bench(mlg_session *s, const train_options *o, const mlg_train_info *t
   }
   if (rc == 0) {
     printf("train step of model '%s' with %s: loss %.6g after %d steps\n", ti->loss, ti->optimizer, (double)loss,
-           o->warmup + o->bench);
+           warmed + o->bench);
     printf("bench: median %.4f ms wall, %.4f ms device over %d train steps\n", perf_median(wall, o->bench),
            perf_median(dev, o->bench), o->bench);
   }

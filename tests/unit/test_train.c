@@ -50,7 +50,7 @@ static void write_digits(void) {
   const char *csv = getenv("MLG_DIGITS_CSV");
   if (!csv || !*csv) csv = DIGITS_CSV_DEFAULT;
   ck_assert_msg(access(csv, R_OK) == 0,
-                "'%s' is missing: the digits come with Debian's python3-sklearn (tools/setup.sh installs "
+                "'%s' is missing: the digits come with Debian's python3-sklearn (tools/test.sh installs "
                 "it; tools/deps.sh lists it), or set MLG_DIGITS_CSV to a copy of sklearn's digits.csv.gz",
                 csv);
   char cmd[600];
