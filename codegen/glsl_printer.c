@@ -217,6 +217,28 @@ static int width_ok(kir_type t) { return t.width == 1 || t.width == 2 || t.width
 /* Elements packed into uint words (1- and 2-byte storage types). */
 static int packed(kir_scalar s) { return kir_storage_bytes(s) < 4; }
 
+/* Whether a statement list stores into F16 local `local` other than 16 bytes at a time. */
+static int narrow_local_store(kir_stmt *const *body, int n, int local) {
+  for (int i = 0; i < n; i++) {
+    const kir_stmt *s = body[i];
+    if (s->target == local &&
+        (s->kind == KIR_S_LOCAL_STORE || (s->kind == KIR_S_LOCAL_STORE_BITS && s->value->type.width != 4)))
+      return 1;
+    if (narrow_local_store(s->body, s->n_body, local) || narrow_local_store(s->else_body, s->n_else, local))
+      return 1;
+  }
+  return 0;
+}
+
+/* An F16 local array written only 16 bytes at a time (kir_local_store_bits of 4 words, async
+ * copies: their indices are multiples of 8, kir.h) is a `shared uvec4` array: one 128-bit store
+ * per 8 halves instead of 8 16-bit ones, and cooperative-matrix loads from it count in uvec4s
+ * (index and stride / 8). Others stay `shared float16_t`. */
+static int wide_local(const kir_kernel *k, int local) {
+  return k->locals[local].elem.scalar == KIR_F16 && k->locals[local].count % 8 == 0 &&
+         !narrow_local_store(k->body, k->n_body, local);
+}
+
 static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   if (!e) return;
   if (!width_ok(e->type)) u->problem = "a vector of width 8 or 16 (OpenCL only)";
@@ -468,6 +490,12 @@ static int has_vector_view(const kir_buffer *b, const glsl_uses *u, int i, int w
   return b->access != KIR_READ_WRITE && !packed(b->elem.scalar) && ((u->load_w[i] | u->store_w[i]) & (1u << w));
 }
 
+/* A read-only buffer of halves read 8 at a time (kir_load_bits of 4 words) also gets a uvec4
+ * view, NAME_q: one 128-bit load where the element index is a multiple of 8. */
+static int has_bits_view(const kir_buffer *b, const glsl_uses *u, int i) {
+  return b->access == KIR_READ && b->elem.scalar == KIR_F16 && i < GLSL_MAX_BUFFERS && (u->bits_w[i] & (1u << 4));
+}
+
 static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses *u) {
   static const char lane[] = "xyzw";
   char tbuf[32];
@@ -577,8 +605,9 @@ static void emit_packed_helpers(FILE *out, const kir_buffer *b, int load, int st
 }
 
 /* mlg_loadW_NAME / mlg_storeW_NAME of a buffer of halves (packed two to a word): a load at an
- * even index unpacks whole words; everything else goes element by element through
- * mlg_ld_NAME / mlg_st_NAME (emitted before these: a vector access is also a narrow one). */
+ * even index unpacks whole words, a store there writes them (no other invocation owns a half
+ * of them); everything else goes element by element through mlg_ld_NAME / mlg_st_NAME
+ * (emitted before these: a vector access is also a narrow one). */
 static void emit_half_vector_helpers(FILE *out, const kir_buffer *b, unsigned load_w, unsigned store_w) {
   static const char lane[] = "xyzw";
   const char *n = b->name;
@@ -591,8 +620,12 @@ static void emit_half_vector_helpers(FILE *out, const kir_buffer *b, unsigned lo
       for (int l = 1; l < w; l++) fprintf(out, ", mlg_ld_%s(i + %du)", n, l);
       fputs(");\n}\n", out);
     }
-    if (store_w & (1u << w)) {
-      fprintf(out, "void mlg_store%d_%s(uint i, vec%d v) {\n", w, n, w);
+    if (store_w & (1u << w)) { /* at an even index whole words, with no atomics */
+      fprintf(out, "void mlg_store%d_%s(uint i, vec%d v) {\n  if ((i & 1u) == 0u) {\n", w, n, w);
+      for (int l = 0; l < w; l += 2)
+        fprintf(out, "    %s[(i >> 1u) + %du] = mlg_f16_bits(v.%c) | (mlg_f16_bits(v.%c) << 16u);\n", n, l / 2,
+                lane[l], lane[l + 1]);
+      fputs("    return;\n  }\n", out);
       for (int l = 0; l < w; l++) fprintf(out, "  mlg_st_%s(i + %du, v.%c);\n", n, l, lane[l]);
       fputs("}\n", out);
     }
@@ -659,15 +692,21 @@ static void gl_kernel_begin(kir_printer *p) {
       if (has_vector_view(b, &u, i, w))
         fprintf(out, "layout(std430, set = 0, binding = %d) restrict %sbuffer B%dv%d { %s %s_v%d[]; };\n", i, q, i,
                 w, gl_type_name(kir_tv(b->elem.scalar, w), buf, sizeof(buf)), b->name, w);
+    if (has_bits_view(b, &u, i))
+      fprintf(out, "layout(std430, set = 0, binding = %d) restrict %sbuffer B%dq { uvec4 %s_q[]; };\n", i, q, i,
+              b->name);
   }
   if (k->n_buffers)
     fprintf(out, "layout(push_constant) uniform PC { uint off[%d]; } pc;\n", k->n_buffers);
   if (k->n_locals) fputc('\n', out);
   for (int i = 0; i < k->n_locals; i++) {
     const kir_local *l = &k->locals[i];
-    fprintf(out, "shared %s %s[%d];\n",
-            l->elem.scalar == KIR_F16 ? "float16_t" : gl_type_name(l->elem, buf, sizeof(buf)),
-            l->name, l->count);
+    if (wide_local(k, i))
+      fprintf(out, "shared uvec4 %s[%d];\n", l->name, l->count / 8);
+    else
+      fprintf(out, "shared %s %s[%d];\n",
+              l->elem.scalar == KIR_F16 ? "float16_t" : gl_type_name(l->elem, buf, sizeof(buf)), l->name,
+              l->count);
   }
   int trig = u.sin || u.cos || u.tan;
   int any_helper = u.erf || u.tanh || trig || u.pow || u.fmod || u.fmin || u.fmax;
@@ -697,8 +736,10 @@ static void gl_kernel_begin(kir_printer *p) {
     for (int w = 2; w <= 4; w += 2)
       if (u.bits_w[i] & (1u << w)) {
         /* words i/2 .. i/2 + w - 1 of a packed F16 buffer (i even: kir_load_bits) */
-        fprintf(out, "uvec%d mlg_bits%d_%s(uint i) {\n  uint w = i >> 1u;\n  return uvec%d(%s[w]", w,
-                w, k->buffers[i].name, w, k->buffers[i].name);
+        fprintf(out, "uvec%d mlg_bits%d_%s(uint i) {\n", w, w, k->buffers[i].name);
+        if (w == 4 && has_bits_view(&k->buffers[i], &u, i))
+          fprintf(out, "  if ((i & 7u) == 0u) return %s_q[i >> 3u];\n", k->buffers[i].name);
+        fprintf(out, "  uint w = i >> 1u;\n  return uvec%d(%s[w]", w, k->buffers[i].name);
         for (int l = 1; l < w; l++) fprintf(out, ", %s[w + %du]", k->buffers[i].name, l);
         fputs(");\n}\n", out);
       }
@@ -732,6 +773,14 @@ static void gl_local_store_half(kir_printer *p, const kir_stmt *s) {
     fputs("] = float16_t(", out);
     kir_print_expr(p, s->value);
     fputs(");\n", out);
+    return;
+  }
+  if (wide_local(p->k, s->target)) { /* 4 words at a multiple of 8 halves */
+    fprintf(out, "%s[(", name);
+    kir_print_expr(p, s->index);
+    fputs(") >> 3] = ", out);
+    kir_print_expr(p, s->value);
+    fputs(";\n", out);
     return;
   }
   int w = s->value->type.width;
@@ -769,7 +818,10 @@ static void gl_frag(kir_printer *p, const kir_stmt *s) {
   case KIR_S_FRAG_LOAD:
     fprintf(out, "coopMatLoadNV(%s, %s, uint(", f, p->k->locals[s->target].name);
     kir_print_expr(p, s->index);
-    fprintf(out, "), %du, %s);\n", s->stride, s->col_major ? "true" : "false");
+    if (wide_local(p->k, s->target)) /* counted in uvec4s of 8 halves */
+      fprintf(out, ") >> 3u, %du, %s);\n", s->stride / 8, s->col_major ? "true" : "false");
+    else
+      fprintf(out, "), %du, %s);\n", s->stride, s->col_major ? "true" : "false");
     break;
   case KIR_S_FRAG_MMA:
     fprintf(out, "%s = coopMatMulAddNV(%s, %s, %s);\n", f, p->k->frags[s->frag_a].name,
@@ -800,6 +852,24 @@ static void gl_async(kir_printer *p, const kir_stmt *s) {
   fputs("if (", out);
   kir_print_expr(p, s->cond);
   fputs(") ", out);
+  if (wide_local(p->k, s->target)) {
+    fputs("{\n", out);
+    p->indent++;
+    kir_print_indent(p);
+    gl_local_store_half(p, &copy);
+    p->indent--;
+    kir_print_indent(p);
+    fprintf(out, "} else {\n");
+    p->indent++;
+    kir_print_indent(p);
+    fprintf(out, "%s[(", p->k->locals[s->target].name);
+    kir_print_expr(p, s->index);
+    fputs(") >> 3] = uvec4(0u);\n", out);
+    p->indent--;
+    kir_print_indent(p);
+    fputs("}\n", out);
+    return;
+  }
   gl_local_store_half(p, &copy);
   kir_print_indent(p);
   fputs("else {\n", out);

@@ -30,7 +30,8 @@
  *
  * Epilogue: fragment by fragment, each warp stores its accumulator into its own 16×16 float
  * slice of local memory, and its 32 work-items then finish the 256 outputs through the shared
- * GEMM frame (bias, fused epilogue, guarded store, as the tiled kernel does): rows of 16
+ * GEMM frame (bias, fused epilogue, guarded store, as the tiled kernel does): column pairs of
+ * rows, eight work-items a row, where C's rows allow two-wide stores, else rows of 16
  * neighbouring columns per half-warp.
  *
  * Configurations (kt_matmul_mma_config, matmul.h): warp grid, warp tile, TK and buffering; the
@@ -654,13 +655,19 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   }
   kir_end(b); /* k0 */
 
-  /* Epilogue, one fragment at a time through the warp's slice; work-item `lane` finishes
-   * elements (2e + lane / 16, lane % 16) of the 16×16 fragment for e < 8. The barriers are
-   * reached by every work-item (no early return anywhere). */
+  /* Epilogue, one fragment at a time through the warp's slice. Where C's rows are contiguous and
+   * N even (and a fold of images even too), work-item `lane` finishes the column pair
+   * (2·(lane % 8), + 1) of rows 4e + lane / 8 for e < 4, one two-wide store each (a whole
+   * 32-bit word of an f16 C: no read-modify-write of a neighbour's half); else the element
+   * (2e + lane / 16, lane % 16) for e < 8. The barriers are reached by every work-item (no early
+   * return anywhere). */
+  const int pair = d->c_stride_n == 1 && N % 2 == 0 && (!d->c_fold || d->c_fold % 2 == 0);
+  const int per_row = pair ? 8 : 16, width = pair ? 2 : 1;
   int slice0 = kir_var_new(b, "slice0", kir_t(KIR_I32));
   kir_decl(b, slice0, kir_mul(b, kir_var(b, warp), kir_i32(b, 16 * SLICE)));
   int e = kir_var_new(b, "e", kir_t(KIR_I32));
   int r = kir_var_new(b, "r", kir_t(KIR_I32));
+  int cl = kir_var_new(b, "cl", kir_t(KIR_I32));
   int row = kir_var_new(b, "row", kir_t(KIR_I32));
   int col = kir_var_new(b, "col", kir_t(KIR_I32));
   const int row_guard = M % TM != 0, col_guard = N % TN != 0;
@@ -668,18 +675,21 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
     for (int j = 0; j < t.fn; j++) {
       kir_frag_store(b, acc[i][j], slices, kir_var(b, slice0), SLICE);
       kir_barrier(b);
-      kir_for(b, e, kir_i32(b, 0), kir_i32(b, 8), kir_i32(b, 1));
-      kir_decl(b, r, kir_add(b, kir_mul(b, kir_var(b, e), kir_i32(b, 2)), kir_div(b, kir_var(b, lane), kir_i32(b, 16))));
+      kir_for(b, e, kir_i32(b, 0), kir_i32(b, 256 / (32 * width)), kir_i32(b, 1));
+      kir_decl(b, r, kir_add(b, kir_mul(b, kir_var(b, e), kir_i32(b, 32 / per_row)),
+                             kir_div(b, kir_var(b, lane), kir_i32(b, per_row))));
+      kir_decl(b, cl, kir_mul(b, kir_mod(b, kir_var(b, lane), kir_i32(b, per_row)), kir_i32(b, width)));
       kir_decl(b, row, kir_add(b, kir_add(b, kir_var(b, m0), kir_var(b, wm0)), kir_add(b, kir_var(b, r), kir_i32(b, 16 * i))));
-      kir_decl(b, col, kir_add(b, kir_add(b, kir_var(b, n0), kir_var(b, wn0)),
-                               kir_add(b, kir_mod(b, kir_var(b, lane), kir_i32(b, 16)), kir_i32(b, 16 * j))));
+      kir_decl(b, col, kir_add(b, kir_add(b, kir_var(b, n0), kir_var(b, wn0)), kir_add(b, kir_var(b, cl), kir_i32(b, 16 * j))));
       kir_expr *guard = kt_and_opt(b, row_guard ? kt_lt(b, kir_var(b, row), M) : NULL,
                                    col_guard ? kt_lt(b, kir_var(b, col), N) : NULL);
       if (guard) kir_if(b, guard);
-      kir_expr *v = kir_local_load(b, slices, kir_add(b, kir_var(b, slice0),
-                                                      kir_add(b, kir_mul(b, kir_var(b, r), kir_i32(b, SLICE)),
-                                                              kir_mod(b, kir_var(b, lane), kir_i32(b, 16)))));
-      if (kt_matmul_frame_store(b, &f, 1, &v, kir_var(b, row), kir_var(b, col)) != 0) {
+      kir_expr *v[2];
+      for (int q = 0; q < width; q++)
+        v[q] = kir_local_load(b, slices, kir_add(b, kir_var(b, slice0),
+                                                 kir_add(b, kir_mul(b, kir_var(b, r), kir_i32(b, SLICE)),
+                                                         kir_add(b, kir_var(b, cl), kir_i32(b, q)))));
+      if (kt_matmul_frame_store(b, &f, width, v, kir_var(b, row), kir_var(b, col)) != 0) {
         kir_kernel_end(b, NULL);
         return kt_fail(m, "the fused epilogue could not be built");
       }

@@ -946,7 +946,8 @@ END_TEST
 /* The tensor-core GEMM (templates/matmul_mma.c) over every staging layout — A and B contiguous
  * along K (linear), B along N (matmul), A along M (a transposed operand), an odd K (half by
  * half), batches and a bias, f16 or f32 C — prints as GL_NV_cooperative_matrix GLSL that
- * shaderc compiles, and as OpenCL C with the inline-PTX helpers once per program. */
+ * shaderc compiles (tiles copied 16 bytes at a time as uvec4 arrays), and as OpenCL C with the
+ * inline-PTX helpers once per program. */
 START_TEST(test_mma_templates) {
   kir_module *m = kir_module_new();
   mlg_spirv_compiler *sc = mlg_spirv_compiler_new();
@@ -1006,6 +1007,15 @@ START_TEST(test_mma_templates) {
       if (getenv("MLG_DUMP_GLSL")) fputs(glsl, stderr);
       ck_assert_ptr_nonnull(strstr(glsl, "#extension GL_NV_cooperative_matrix : require\n"));
       ck_assert_ptr_nonnull(strstr(glsl, "coopMatMulAddNV("));
+      /* Tiles copied 8 halves at a time are uvec4 arrays, counted in uvec4s by the loads; a tile
+       * stored element by element (an f32 or normalized A) stays float16_t. */
+      if (c == 0) {
+        ck_assert_msg(strstr(glsl, "shared uvec4 a_tile[") && strstr(glsl, "shared uvec4 b_tile[") &&
+                          strstr(glsl, "coopMatLoadNV(fb, b_tile, uint(") && strstr(glsl, ") >> 3u, ") &&
+                          strstr(glsl, "if ((i & 7u) == 0u) return b_q[i >> 3u];"),
+                      "configuration %d: HGEMM's tiles are not uvec4 arrays (MLG_DUMP_GLSL=1 prints them)", cfg);
+      }
+      if (cases[c].a32 || cases[c].norm) ck_assert_ptr_nonnull(strstr(glsl, "shared float16_t a_tile["));
       free(glsl);
     }
   }
@@ -1146,7 +1156,7 @@ START_TEST(test_dot4x8) {
 END_TEST
 
 /* Vector loads and stores of halves (an f16 bundle's GEMM tiles): helpers built on the packed
- * words, whole words unpacked at even indices; the shader compiles. */
+ * words, whole words unpacked and written at even indices; the shader compiles. */
 START_TEST(test_half_vectors) {
   kir_module *m = kir_module_new();
   kir_kernel *k32, *k;
@@ -1156,7 +1166,10 @@ START_TEST(test_half_vectors) {
                           "  if ((i & 1u) == 0u) return vec4(unpackHalf2x16(x[i >> 1u]), unpackHalf2x16(x[(i >> 1u) + 1u]));\n"
                           "  return vec4(mlg_ld_x(i), mlg_ld_x(i + 1u), mlg_ld_x(i + 2u), mlg_ld_x(i + 3u));\n}\n") &&
                     strstr(s, "vec2 mlg_load2_x(uint i) {\n  if ((i & 1u) == 0u) return unpackHalf2x16(x[i >> 1u]);\n") &&
-                    strstr(s, "void mlg_store4_y(uint i, vec4 v) {\n  mlg_st_y(i + 0u, v.x);\n") &&
+                    strstr(s, "void mlg_store4_y(uint i, vec4 v) {\n  if ((i & 1u) == 0u) {\n"
+                              "    y[(i >> 1u) + 0u] = mlg_f16_bits(v.x) | (mlg_f16_bits(v.y) << 16u);\n"
+                              "    y[(i >> 1u) + 1u] = mlg_f16_bits(v.z) | (mlg_f16_bits(v.w) << 16u);\n"
+                              "    return;\n  }\n  mlg_st_y(i + 0u, v.x);\n") &&
                     strstr(s, "  mlg_store4_y(pc.off[1] + i * 4, v * v);\n"),
                 "got:\n%s", s);
   free(s);
