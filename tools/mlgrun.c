@@ -87,7 +87,7 @@ static const char USAGE[] =
     "  --bench N                    N timed runs after the warm-up runs; the last line of stdout\n"
     "                               is 'bench: median X ms wall, Y ms device over N runs'\n"
     "  --warmup W                   warm-up runs before --bench and --profile (default 3, at\n"
-    "                               least 1; and on until 250 ms have passed)\n"
+    "                               least 1; and on until 1 s has passed)\n"
     "  --max-seconds S              stop --bench's timed runs once they took S seconds (at\n"
     "                               least one run; the bench line gives the count made)\n"
     "  --limits                     print the device's peak FP32 rate and measure its copy\n"

@@ -49,8 +49,9 @@ double perf_median(double *v, int n);
 /* Whether warm-up goes on after `done` runs that began at started_ns (mlg_monotonic_ns): until
  * both `min_runs` runs and PERF_WARMUP_MS of the clock have passed. GPUs raise their clocks
  * only under sustained load: through NVIDIA's Vulkan driver on the H200, ResNet-18 at batch 16
- * took 19.8 ms a run after three warm-up runs and 4.4 ms after a few hundred ms of work. */
-#define PERF_WARMUP_MS 250
+ * took 19.8 ms a run after three warm-up runs and 4.4 ms after a few hundred ms of work, and a
+ * fresh process's profile after 250 ms of warm-up still read 12.7. */
+#define PERF_WARMUP_MS 1000
 int perf_warming(int done, int min_runs, uint64_t started_ns);
 
 #endif

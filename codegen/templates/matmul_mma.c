@@ -26,7 +26,7 @@
  * stored in the local tile; so is a layer-normalized A, after the prologue (the tiled kernel's,
  * matmul_tile.h: row statistics over all K first, then (a − mean)·rstd (·w[k]) (+b[k]) in f32).
  * A B gathered from x as an im2col matrix (conv2d as GEMM) has its own staging path (gather_*):
- * element by element from x (f16 or f32) through f32, stored [n][k].
+ * element by element from x (f16 or f32) through f32, stored [k][n].
  *
  * Epilogue: fragment by fragment, each warp stores its accumulator into its own 16×16 float
  * slice of local memory, and its 32 work-items then finish the 256 outputs through the shared
@@ -120,6 +120,9 @@ typedef struct stage {
   int base;                 /* I32 variable: the operand's batch base */
   int64_t s_r, s_c, r_lim, c_lim;
   int r_is_k;               /* global rows run along k (m or n contiguous) */
+  int kn;                   /* stored transposed, [k][n] (a gathered B: rows along n, stored
+                               as columns, so neighbouring work-items store neighbouring
+                               halves and fragments load row-major) */
   int vw;                   /* halves per unit along the columns: 8, 4 or 2 (raw words), or 1 */
   int units, steps;
   int ur[MAX_STEPS], uc[MAX_STEPS], val[MAX_STEPS];
@@ -208,7 +211,8 @@ static void stage_stash(kir_builder *b, const stage *s, int lid, int L, kir_expr
   for (int i = 0; i < s->steps; i++) {
     kir_expr *guard = unit_guard(b, s, lid, L, i);
     if (guard) kir_if(b, guard);
-    kir_expr *at = kir_add(b, off, kir_add(b, kir_mul(b, kir_var(b, s->ur[i]), kir_i32(b, s->ls)), kir_var(b, s->uc[i])));
+    const int r = s->kn ? s->uc[i] : s->ur[i], c = s->kn ? s->ur[i] : s->uc[i];
+    kir_expr *at = kir_add(b, off, kir_add(b, kir_mul(b, kir_var(b, r), kir_i32(b, s->ls)), kir_var(b, c)));
     if (s->vw == 1) kir_local_store(b, s->local, at, kir_var(b, s->val[i]));
     else kir_local_store_bits(b, s->local, at, kir_var(b, s->val[i]));
     if (guard) kir_end(b);
@@ -223,6 +227,7 @@ static void stage_init(stage *s, const kt_matmul_desc *d, const kt_mma_config *c
   const int64_t *bs = is_b ? d->b_batch_stride : d->a_batch_stride;
   /* k contiguous (or neither): rows along m/n, columns along k; else the other way. */
   s->r_is_k = s_k != 1 && s_mn == 1;
+  s->kn = 0;
   s->nbuf = c->buffers;
   s->rows = s->r_is_k ? c->tk : ext;
   s->cols = s->r_is_k ? ext : c->tk;
@@ -288,10 +293,13 @@ static kt_mma_config pick(const kt_matmul_desc *d) {
   return c;
 }
 
+/* Halves of one local tile. */
+static int64_t tile_size(const stage *s) { return (int64_t)(s->kn ? s->cols : s->rows) * s->ls; }
+
 /* Its local array: nbuf tiles one after the other. */
 static void stage_alloc(kir_builder *b, stage *s, int nbuf) {
   s->nbuf = nbuf;
-  s->local = kir_local_array(b, s->tag, KIR_F16, nbuf * s->rows * s->ls);
+  s->local = kir_local_array(b, s->tag, KIR_F16, nbuf * tile_size(s));
 }
 
 /* Global → local buffer `off` asynchronously, for the tile whose row and column origins are r0
@@ -311,7 +319,8 @@ static void stage_copy(kir_builder *b, const stage *s, kir_expr *r0, kir_expr *c
 }
 
 /* B as the im2col matrix of x (conv2d as GEMM: kt_matmul_im2col), its own staging path. The
- * tile is stored [n][k] like a B contiguous along k (column-major fragment loads); it is
+ * tile is stored [k][n] like a row-major B (stage.kn: neighbouring work-items, which take
+ * neighbouring columns, store neighbouring halves, and fragments load row-major); it is
  * gathered element by element through f32 (x stored as halves or floats) and rounded to a half
  * as it is stashed (stage_stash). Unit u of a work-item's step i is
  * column n = u % TN, k = u / TN: neighbouring work-items read neighbouring output pixels
@@ -328,8 +337,9 @@ typedef struct gather {
 
 static void gather_init(kir_builder *b, stage *s, gather *gt, const kt_matmul_desc *d, const kt_mma_config *c,
                         int ext, int buf, int base) {
-  *s = (stage){.rows = ext, .cols = c->tk, .ls = c->tk + PAD, .s_r = 0, .s_c = 0, .r_lim = d->n,
-               .c_lim = d->k, .r_is_k = 0, .vw = 1, .buf = buf, .base = base, .norm = NULL, .tag = "b_tile"};
+  *s = (stage){.rows = ext, .cols = c->tk, .ls = ext + PAD, .s_r = 0, .s_c = 0, .r_lim = d->n,
+               .c_lim = d->k, .r_is_k = 0, .kn = 1, .vw = 1, .buf = buf, .base = base, .norm = NULL,
+               .tag = "b_tile"};
   stage_alloc(b, s, c->buffers);
   gt->g = &d->b_im2col;
   gt->pads = kt_im2col_pads(gt->g);
@@ -437,9 +447,10 @@ static void fetch_b(kir_builder *b, stage *s, const gather *gt, kir_expr *k0, in
  * (element (m, k)) and column-major for B (element (k, n)) in the first layout, the other way
  * in the second. */
 static void frag_load(kir_builder *b, const stage *s, int frag, kir_expr *buf, kir_expr *mn, int ks, int is_b) {
-  kir_expr *at = s->r_is_k ? kir_add(b, kir_i32(b, (int64_t)ks * s->ls), mn)
-                           : kir_add(b, kir_mul(b, mn, kir_i32(b, s->ls)), kir_i32(b, ks));
-  kir_frag_load(b, frag, s->local, kir_add(b, buf, at), s->ls, s->r_is_k != is_b);
+  const int k_rows = s->r_is_k || s->kn;
+  kir_expr *at = k_rows ? kir_add(b, kir_i32(b, (int64_t)ks * s->ls), mn)
+                        : kir_add(b, kir_mul(b, mn, kir_i32(b, s->ls)), kir_i32(b, ks));
+  kir_frag_load(b, frag, s->local, kir_add(b, buf, at), s->ls, k_rows != is_b);
 }
 
 /* B stored as halves and A as halves or floats (rounded to halves as they are staged, after the
@@ -555,7 +566,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   }
   /* The origins of a tile at k0: (m0 or n0, k0), or (k0, m0 or n0) for a k-rows tile. */
   kir_expr *zero = kir_i32(b, 0);
-  const int64_t za = (int64_t)sa.rows * sa.ls, zb = (int64_t)sb.rows * sb.ls;
+  const int64_t za = tile_size(&sa), zb = tile_size(&sb);
   int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
   if (async) {
     /* Pipelined: tiles 0 .. S − 2 are in flight before the loop, one group of copies each; in
