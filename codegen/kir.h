@@ -388,7 +388,8 @@ void kir_return(kir_builder *b);
  * loads and of 4 for stores (16-byte alignment: halves, floats). */
 int  kir_frag_new(kir_builder *b, const char *name_hint, kir_frag_role role);
 /* F16 local[index + 2·i], [.. + 1] = the low and high halves of word i of `words` (a U32 scalar
- * or vector of width 2 or 4, e.g. from kir_load_bits); index must be even. */
+ * or vector of width 2 or 4, e.g. from kir_load_bits); index must be even, and a multiple of 8
+ * for 4 words (16 bytes, as the GLSL printer may store them: kir_glsl_check below). */
 void kir_local_store_bits(kir_builder *b, int local, kir_expr *index, kir_expr *words);
 void kir_frag_zero(kir_builder *b, int acc);
 /* A or B fragment `frag` = the 16×16 tile of F16 local `local` whose element (r, c) — (m, k)
@@ -455,7 +456,9 @@ int kir_print_glsl_kernel(const kir_kernel *k, FILE *out);
  * and needs a Vulkan 1.1 device that supports them in compute shaders. A kernel with fragments
  * gets GL_NV_cooperative_matrix (fcoopmatNV<16 or 32, gl_ScopeSubgroup, 16, 16>,
  * coopMatLoadNV / coopMatMulAddNV / coopMatStoreNV), GL_KHR_memory_scope_semantics and
- * GL_EXT_shader_explicit_arithmetic_types_float16 (F16 local arrays are `shared float16_t`). */
+ * GL_EXT_shader_explicit_arithmetic_types_float16 (F16 local arrays are `shared float16_t`, or
+ * `shared uvec4` where every store is 4 words — kir_local_store_bits of width 4, async copies —,
+ * whose indices must then be multiples of 8). */
 int kir_glsl_check(const kir_kernel *k, char *err, size_t err_size);
 
 #endif
