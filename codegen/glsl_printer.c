@@ -836,7 +836,7 @@ static void gl_frag(kir_printer *p, const kir_stmt *s) {
 }
 
 /* Asynchronous copies are plain ones here (GLSL has none): the words of a present source, or
- * zeros; commit and wait leave a comment. */
+ * zeros, stored as kir_local_store_bits would store them; commit and wait leave a comment. */
 static void gl_async(kir_printer *p, const kir_stmt *s) {
   FILE *out = p->out;
   if (s->kind != KIR_S_ASYNC_COPY) {
@@ -844,42 +844,26 @@ static void gl_async(kir_printer *p, const kir_stmt *s) {
           out);
     return;
   }
-  const kir_stmt copy = {.kind = KIR_S_LOCAL_STORE_BITS, .target = s->target, .index = s->index, .value = s->value};
+  const kir_expr zero_i = {.kind = KIR_E_CONST_I, .type = kir_t(KIR_I32)};
+  const kir_expr zeros = {.kind = KIR_E_CAST, .type = kir_tv(KIR_U32, 4), .a = (kir_expr *)&zero_i};
+  kir_stmt copy = {.kind = KIR_S_LOCAL_STORE_BITS, .target = s->target, .index = s->index, .value = s->value};
   if (!s->cond) {
     gl_local_store_half(p, &copy);
     return;
   }
   fputs("if (", out);
   kir_print_expr(p, s->cond);
-  fputs(") ", out);
-  if (wide_local(p->k, s->target)) {
-    fputs("{\n", out);
-    p->indent++;
-    kir_print_indent(p);
-    gl_local_store_half(p, &copy);
-    p->indent--;
-    kir_print_indent(p);
-    fprintf(out, "} else {\n");
-    p->indent++;
-    kir_print_indent(p);
-    fprintf(out, "%s[(", p->k->locals[s->target].name);
-    kir_print_expr(p, s->index);
-    fputs(") >> 3] = uvec4(0u);\n", out);
-    p->indent--;
-    kir_print_indent(p);
-    fputs("}\n", out);
-    return;
-  }
-  gl_local_store_half(p, &copy);
-  kir_print_indent(p);
-  fputs("else {\n", out);
+  fputs(") {\n", out);
   p->indent++;
-  for (int l = 0; l < 8; l++) {
-    kir_print_indent(p);
-    fprintf(out, "%s[", p->k->locals[s->target].name);
-    kir_print_expr_prec(p, s->index, KIR_PREC_ADD_RHS);
-    fprintf(out, " + %d] = float16_t(0.0);\n", l);
-  }
+  kir_print_indent(p);
+  gl_local_store_half(p, &copy);
+  p->indent--;
+  kir_print_indent(p);
+  fputs("} else {\n", out);
+  p->indent++;
+  kir_print_indent(p);
+  copy.value = (kir_expr *)&zeros;
+  gl_local_store_half(p, &copy);
   p->indent--;
   kir_print_indent(p);
   fputs("}\n", out);

@@ -318,6 +318,14 @@ static void stage_copy(kir_builder *b, const stage *s, kir_expr *r0, kir_expr *c
   }
 }
 
+/* Both operand tiles at k (an I32 expression; m0 and n0 the tile's I32 variables) into the
+ * local buffers at element offsets oa and ob, asynchronously. */
+static void copy_tiles(kir_builder *b, const stage *sa, const stage *sb, kir_expr *k, int m0, int n0, int lid, int L,
+                       kir_expr *oa, kir_expr *ob) {
+  stage_copy(b, sa, sa->r_is_k ? k : kir_var(b, m0), sa->r_is_k ? kir_var(b, m0) : k, lid, L, oa);
+  stage_copy(b, sb, sb->r_is_k ? k : kir_var(b, n0), sb->r_is_k ? kir_var(b, n0) : k, lid, L, ob);
+}
+
 /* B as the im2col matrix of x (conv2d as GEMM: kt_matmul_im2col), its own staging path. The
  * tile is stored [k][n] like a row-major B (stage.kn: neighbouring work-items, which take
  * neighbouring columns, store neighbouring halves, and fragments load row-major); it is
@@ -576,10 +584,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
      * Every step commits a group, empty past K, so that the count holds. */
     for (int st = 0; st + 1 < S; st++) {
       if ((int64_t)st * TK < K) {
-        kir_expr *kk = kir_i32(b, (int64_t)st * TK);
-        stage_copy(b, &sa, sa.r_is_k ? kk : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : kk, lid, L,
-                   kir_i32(b, st * za));
-        stage_copy(b, &sb, sb.r_is_k ? kk : kir_var(b, n0), sb.r_is_k ? kir_var(b, n0) : kk, lid, L,
+        copy_tiles(b, &sa, &sb, kir_i32(b, (int64_t)st * TK), m0, n0, lid, L, kir_i32(b, st * za),
                    kir_i32(b, st * zb));
       }
       kir_async_commit(b);
@@ -616,9 +621,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
         kir_expr *ahead = kir_add(b, kir_var(b, k0), kir_i32(b, (int64_t)(S - 1) * TK));
         kir_expr *slot = kir_mod(b, kir_add(b, kir_var(b, step), kir_i32(b, S - 1)), kir_i32(b, S));
         kir_if(b, kt_lt(b, ahead, K));
-        stage_copy(b, &sa, sa.r_is_k ? ahead : kir_var(b, m0), sa.r_is_k ? kir_var(b, m0) : ahead, lid, L,
-                   kir_mul(b, slot, kir_i32(b, za)));
-        stage_copy(b, &sb, sb.r_is_k ? ahead : kir_var(b, n0), sb.r_is_k ? kir_var(b, n0) : ahead, lid, L,
+        copy_tiles(b, &sa, &sb, ahead, m0, n0, lid, L, kir_mul(b, slot, kir_i32(b, za)),
                    kir_mul(b, slot, kir_i32(b, zb)));
         kir_end(b);
       }
