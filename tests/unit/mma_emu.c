@@ -123,12 +123,16 @@ static char *mma_emu_source(const kir_kernel *k) {
              "#define mlg_cp_async(p, g, c) mlg_cp_async_emu(p, g, c, MLG_EMU_QUEUE, mlg_emu_groups)\n"
              "#define mlg_cp_commit() (mlg_emu_groups++)\n"
              "#define mlg_cp_wait(n) mlg_cp_wait_emu(n, MLG_EMU_QUEUE, mlg_emu_groups)\n"
-             "%.*s  __local float mlg_emu_scratch[%d];\n"
-             "  __local ushort *mlg_emu_qp[MLG_EMU_Q];\n"
-             "  uint mlg_emu_qw[4 * MLG_EMU_Q];\n"
-             "  int mlg_emu_qg[MLG_EMU_Q], mlg_emu_qn = 0, mlg_emu_groups = 0;\n%s",
+             "%.*s  __local float mlg_emu_scratch[%d];\n%s%s",
              (int)(ldsm - src), src, emulated_mma, (int)(mma - row), row, (int)(endif + 7 - store), store,
-             (int)(body - (endif + 7)), endif + 7, warps * 512, body);
+             (int)(body - (endif + 7)), endif + 7, warps * 512,
+             /* the copy queue only where the kernel copies: PoCL keeps a work-item's private
+                arrays across every barrier, which slows the emulation down */
+             strstr(body, "mlg_cp_async(") ? "  __local ushort *mlg_emu_qp[MLG_EMU_Q];\n"
+                                             "  uint mlg_emu_qw[4 * MLG_EMU_Q];\n"
+                                             "  int mlg_emu_qg[MLG_EMU_Q], mlg_emu_qn = 0, mlg_emu_groups = 0;\n"
+                                           : "",
+             body);
   free(src);
   return out;
 }
