@@ -1204,7 +1204,7 @@ void kir_async_copy(kir_builder *b, int local, kir_expr *index, kir_expr *words,
 void kir_async_commit(kir_builder *b) { append(b, KIR_S_ASYNC_COMMIT); }
 
 void kir_async_wait(kir_builder *b, int pending) {
-  if (pending < 0 || pending > 7) { /* PTX's cp.async.wait_group takes 0..7 */
+  if (pending < 0 || pending > 7) { /* an immediate of wait_group; the pipelines need at most 2 */
     if (b) b->failed = 1;
     return;
   }

@@ -287,9 +287,9 @@ static void cl_frag(kir_printer *p, const kir_stmt *s) {
   }
 }
 
-/* Asynchronous copies: cp.async.cg (16 bytes, around L1) with a source size of 0 for an absent
- * source, which fills the destination with zeros and reads nothing; commit_group and
- * wait_group (PTX ISA, "cp.async"). */
+/* Asynchronous copies: cp.async.cg (16 bytes, cached at L2 only) with a source size of 0 for
+ * an absent source, which fills the destination with zeros and reads nothing; commit_group
+ * and wait_group (PTX ISA, "cp.async"). */
 static void cl_async(kir_printer *p, const kir_stmt *s) {
   FILE *out = p->out;
   if (s->kind == KIR_S_ASYNC_COMMIT) {
