@@ -762,25 +762,20 @@ static void gl_load_bits(kir_printer *p, const kir_expr *e) {
   fputc(')', p->out);
 }
 
-/* Halves into a `shared float16_t` array: an F32 value converted, or the two halves of each
- * word (unpackFloat2x16 reinterprets the bits) — a block of its own for the temporaries. */
+/* Halves into an F16 local array: an F32 value converted, 4 words into a `shared uvec4` one
+ * (wide_local), or the two halves of each word (unpackFloat2x16 reinterprets the bits) — a
+ * block of its own for the temporaries. */
 static void gl_local_store_half(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->locals[s->target].name;
   FILE *out = p->out;
-  if (s->kind == KIR_S_LOCAL_STORE) {
-    fprintf(out, "%s[", name);
+  /* An F32 value converted, or 4 words at a multiple of 8 halves of a uvec4 array: one store. */
+  const int wide = s->kind == KIR_S_LOCAL_STORE_BITS && wide_local(p->k, s->target);
+  if (s->kind == KIR_S_LOCAL_STORE || wide) {
+    fprintf(out, wide ? "%s[(" : "%s[", name);
     kir_print_expr(p, s->index);
-    fputs("] = float16_t(", out);
+    fputs(wide ? ") >> 3] = " : "] = float16_t(", out);
     kir_print_expr(p, s->value);
-    fputs(");\n", out);
-    return;
-  }
-  if (wide_local(p->k, s->target)) { /* 4 words at a multiple of 8 halves */
-    fprintf(out, "%s[(", name);
-    kir_print_expr(p, s->index);
-    fputs(") >> 3] = ", out);
-    kir_print_expr(p, s->value);
-    fputs(";\n", out);
+    fputs(wide ? ";\n" : ");\n", out);
     return;
   }
   int w = s->value->type.width;

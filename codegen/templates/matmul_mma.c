@@ -73,12 +73,13 @@ static const kt_mma_config PIPELINED[] = {
     {2, 4, 4, 4, 16, 1, 2}, {4, 2, 4, 4, 16, 1, 2}, {2, 2, 4, 4, 32, 1, 2}, {2, 2, 4, 4, 16, 1, 3},
     {2, 4, 4, 2, 32, 1, 2}, {2, 4, 4, 2, 16, 1, 3}, {2, 2, 2, 2, 32, 1, 3}, {2, 2, 2, 2, 32, 1, 4},
     {2, 2, 4, 2, 16, 1, 4}, {2, 4, 2, 2, 16, 1, 4}, {2, 2, 2, 2, 16, 1, 4}};
-_Static_assert(36 + sizeof PIPELINED / sizeof PIPELINED[0] == KT_MMA_N_CONFIGS, "configurations 37..");
+#define REGISTER_STAGED 36 /* configurations 1..36: the grids × warp tiles × K steps × buffers above */
+_Static_assert(REGISTER_STAGED + sizeof PIPELINED / sizeof PIPELINED[0] == KT_MMA_N_CONFIGS, "37..");
 
 int kt_matmul_mma_config(int index, kt_mma_config *out) {
   if (index < 1 || index > KT_MMA_N_CONFIGS) return -1;
-  if (index > 36) {
-    *out = PIPELINED[index - 37];
+  if (index > REGISTER_STAGED) {
+    *out = PIPELINED[index - REGISTER_STAGED - 1];
     return 0;
   }
   int i = index - 1;
@@ -282,7 +283,8 @@ static kt_mma_config pick(const kt_matmul_desc *d) {
   int64_t groups = (d->m + 127) / 128 * ((d->n + 127) / 128);
   for (int i = 0; i < d->n_batch; i++) groups *= d->batch[i];
   const int pipelined = groups >= 128 ? PIPELINED_LARGE : groups >= 32 ? PIPELINED_MEDIUM : PIPELINED_SMALL;
-  kt_mma_config c = PIPELINED[pipelined - 37];
+  kt_mma_config c;
+  kt_matmul_mma_config(pipelined, &c);
   if (d->async_copies && d->m >= 512 && d->n >= 512 && operands_async(d) &&
       kt_mma_config_local_bytes(&c, 0) <= local_limit(d))
     return c;
