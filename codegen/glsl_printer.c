@@ -296,6 +296,11 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
     if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec)
       u->bits_w[e->index] |= 1u << e->type.width;
     break;
+  case KIR_E_FRAG_ELEM:
+  case KIR_E_LANE_XOR:
+    u->problem = "accumulator elements or lane exchanges (OpenCL only: cooperative matrices keep "
+                 "their element layout opaque)";
+    break;
   default:
     break;
   }
@@ -319,6 +324,9 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
       u->narrow_st[s->target] = 1;
       if (k->buffers[s->target].elem.scalar == KIR_F16) u->f16_bits = 1;
     }
+    if (s->kind == KIR_S_FRAG_SET || s->kind == KIR_S_FRAG_PACK)
+      u->problem = "accumulator elements set or packed (OpenCL only: cooperative matrices keep "
+                   "their element layout opaque)";
     scan_expr(u, k, s->index);
     scan_expr(u, k, s->value);
     scan_expr(u, k, s->end);
@@ -822,10 +830,12 @@ static void gl_frag(kir_printer *p, const kir_stmt *s) {
     fprintf(out, "%s = coopMatMulAddNV(%s, %s, %s);\n", f, p->k->frags[s->frag_a].name,
             p->k->frags[s->frag_b].name, f);
     break;
-  default: /* KIR_S_FRAG_STORE */
+  case KIR_S_FRAG_STORE:
     fprintf(out, "coopMatStoreNV(%s, %s, uint(", f, p->k->locals[s->target].name);
     kir_print_expr(p, s->index);
     fprintf(out, "), %du, false);\n", s->stride);
+    break;
+  default: /* KIR_S_FRAG_SET, _PACK: refused by kir_glsl_check */
     break;
   }
 }
@@ -889,7 +899,8 @@ static const kir_dialect glsl_dialect = {
   .unop_fn = {[KIR_ABS] = "abs", [KIR_EXP] = "exp", [KIR_LOG] = "log", [KIR_SQRT] = "sqrt",
               [KIR_RSQRT] = "inversesqrt", [KIR_TANH] = "mlg_tanh", [KIR_ERF] = "mlg_erf",
               [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil", [KIR_SIN] = "mlg_sin",
-              [KIR_COS] = "mlg_cos", [KIR_TAN] = "mlg_tan", [KIR_ROUND] = "roundEven"},
+              [KIR_COS] = "mlg_cos", [KIR_TAN] = "mlg_tan", [KIR_ROUND] = "roundEven",
+              [KIR_EXP2] = "exp2"},
   .fmin_fn = "mlg_fmin", .fmax_fn = "mlg_fmax", .imin_fn = "min", .imax_fn = "max",
   .pow_fn = "mlg_pow", .fmod_fn = "mlg_fmod",
   .work_item_id = gl_work_item_id,

@@ -1211,3 +1211,64 @@ void kir_async_wait(kir_builder *b, int pending) {
   kir_stmt *s = append(b, KIR_S_ASYNC_WAIT);
   if (s) s->stride = pending;
 }
+
+/* ---- accumulator elements in registers ---- */
+
+kir_expr *kir_frag_elem(kir_builder *b, int acc, int e) {
+  if (!frag_is(b, acc, 1)) return NULL;
+  if (e < 0 || e > 7) {
+    b->failed = 1;
+    return NULL;
+  }
+  kir_expr *x = new_expr(b, KIR_E_FRAG_ELEM, kir_t(KIR_F32));
+  if (x) {
+    x->index = acc;
+    x->i = e;
+    b->k->features |= KIR_FEATURE_MMA_F16;
+  }
+  return x;
+}
+
+void kir_frag_set(kir_builder *b, int acc, int e, kir_expr *value) {
+  if (bad(b, value) || !frag_is(b, acc, 1)) return;
+  if (e < 0 || e > 7 || value->type.scalar != KIR_F32 || value->type.width != 1) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_FRAG_SET);
+  if (s) {
+    s->frag = acc;
+    s->stride = e;
+    s->value = value;
+    b->k->features |= KIR_FEATURE_MMA_F16;
+  }
+}
+
+void kir_frag_pack(kir_builder *b, int a, int acc) {
+  if (!frag_is(b, a, 0) || !frag_is(b, acc, 1)) return;
+  if (b->k->frags[a].role != KIR_FRAG_A) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_FRAG_PACK);
+  if (s) {
+    s->frag = a;
+    s->frag_a = acc;
+    b->k->features |= KIR_FEATURE_MMA_F16;
+  }
+}
+
+kir_expr *kir_lane_xor(kir_builder *b, kir_expr *value, int mask) {
+  if (!b || bad(b, value)) return NULL;
+  if (mask < 1 || mask > 31 || value->type.scalar != KIR_F32 || value->type.width != 1) {
+    b->failed = 1;
+    return NULL;
+  }
+  kir_expr *x = new_expr(b, KIR_E_LANE_XOR, kir_t(KIR_F32));
+  if (x) {
+    x->a = value;
+    x->i = mask;
+    b->k->features |= KIR_FEATURE_MMA_F16;
+  }
+  return x;
+}

@@ -38,11 +38,11 @@ typedef struct kir_type {
   int width;
 } kir_type;
 
-/* KIR_ROUND rounds half to even (OpenCL rint, GLSL roundEven). */
+/* KIR_ROUND rounds half to even (OpenCL rint, GLSL roundEven); KIR_EXP2 is 2^x. */
 typedef enum kir_unop {
   KIR_NEG, KIR_ABS, KIR_EXP, KIR_LOG, KIR_SQRT, KIR_RSQRT, KIR_TANH, KIR_ERF,
   KIR_FLOOR, KIR_CEIL, KIR_NOT, KIR_SIN, KIR_COS, KIR_TAN, KIR_ROUND,
-  KIR_UNOP_COUNT
+  KIR_EXP2, KIR_UNOP_COUNT
 } kir_unop;
 
 typedef enum kir_binop {
@@ -72,7 +72,11 @@ typedef enum kir_expr_kind {
   KIR_E_LOAD_BITS, /* index = F16 buffer, a = even element index: the raw bits of elements
                       a .. a + 2·width − 1 as `width` U32 words (kir_load_bits) */
   KIR_E_DOT4X8,    /* op = kir_dot_sign: Σ of the four byte products of U32 words a and b, I32 */
-  KIR_E_LOAD_PACKED /* index = buffer (I8 or U8), a = element index: elements a .. a+3 as one U32 */
+  KIR_E_LOAD_PACKED, /* index = buffer (I8 or U8), a = element index: elements a .. a+3 as one U32 */
+  KIR_E_FRAG_ELEM, /* index = accumulator fragment, i = element 0..7 of the invocation's share,
+                      F32 (kir_frag_elem) — OpenCL only */
+  KIR_E_LANE_XOR   /* F32 a of the subgroup invocation whose lane is this one's XOR i
+                      (kir_lane_xor) — OpenCL only */
 } kir_expr_kind;
 
 /* The signedness of the two operands of a packed 4×8-bit dot product (kir_dot4x8): the first
@@ -138,7 +142,9 @@ typedef enum kir_stmt_kind {
   KIR_S_ASYNC_COPY,  /* F16 local `target` [index .. + 7] = the 4 words `value` (KIR_E_LOAD_BITS),
                         or zeros when cond (may be NULL) is false; asynchronous (kir_async_copy) */
   KIR_S_ASYNC_COMMIT, /* closes this work-item's group of asynchronous copies */
-  KIR_S_ASYNC_WAIT   /* waits until at most `stride` of its groups are still in flight */
+  KIR_S_ASYNC_WAIT,  /* waits until at most `stride` of its groups are still in flight */
+  KIR_S_FRAG_SET,    /* element `stride` (0..7) of accumulator frag = value (kir_frag_set) */
+  KIR_S_FRAG_PACK    /* A fragment frag = accumulator frag_a rounded to halves (kir_frag_pack) */
 } kir_stmt_kind;
 
 typedef struct kir_stmt kir_stmt;
@@ -157,7 +163,8 @@ struct kir_stmt {
   int n_else;
   kir_stmt **else_body;
   int frag, frag_a, frag_b; /* FRAG_*: the fragment (MMA: the accumulator, and its operands) */
-  int stride, col_major;    /* FRAG_LOAD, FRAG_STORE; ASYNC_WAIT: stride = groups left in flight */
+  int stride, col_major;    /* FRAG_LOAD, FRAG_STORE; ASYNC_WAIT: stride = groups left in flight;
+                               FRAG_SET: stride = the element */
 };
 
 typedef enum kir_access { KIR_READ = 1, KIR_WRITE = 2, KIR_READ_WRITE = 3 } kir_access;
@@ -411,6 +418,19 @@ void kir_frag_store(kir_builder *b, int acc, int local, kir_expr *index, int str
 void kir_async_copy(kir_builder *b, int local, kir_expr *index, kir_expr *words, kir_expr *present);
 void kir_async_commit(kir_builder *b);
 void kir_async_wait(kir_builder *b, int pending);
+/* Accumulator elements in registers (OpenCL only: they spell out mma.sync's layout, which
+ * cooperative matrices keep opaque, so kir_glsl_check refuses them). The invocation of lane
+ * l = 4g + t of its subgroup (g = l >> 2, t = l & 3) holds the 8 elements e = 0..7 of every
+ * accumulator at (row, column) (g + 8·(e >> 1 & 1), 8·(e >> 2) + 2t + (e & 1)): each row of the
+ * tile lies in the 4 invocations of one g, 4 elements of it in each. kir_frag_elem reads one
+ * (F32), kir_frag_set writes one; kir_frag_pack makes A fragment `a` of the accumulator's tile
+ * rounded to halves (a product's result as the next product's m × k operand, no local memory);
+ * kir_lane_xor is the F32 `value` of the subgroup's invocation of lane l ^ mask (mask 1..31),
+ * reached by the whole subgroup, like the fragment statements. All set KIR_FEATURE_MMA_F16. */
+kir_expr *kir_frag_elem(kir_builder *b, int acc, int e);
+void kir_frag_set(kir_builder *b, int acc, int e, kir_expr *value);
+void kir_frag_pack(kir_builder *b, int a, int acc);
+kir_expr *kir_lane_xor(kir_builder *b, kir_expr *value, int mask);
 
 /* ---- printers ---- */
 /* OpenCL C 1.2: every kernel of the module in one program source (kernels separated by a blank

@@ -94,6 +94,7 @@ static int eval_unary(const kir_expr *e, kir_value a, kir_value *out) {
   case KIR_NEG: r = -x; break;
   case KIR_ABS: r = fabsf(x); break;
   case KIR_EXP: r = expf(x); break;
+  case KIR_EXP2: r = exp2f(x); break;
   case KIR_LOG: r = logf(x); break;
   case KIR_SQRT: r = sqrtf(x); break;
   case KIR_RSQRT: r = (float)(1.0f / sqrtf(x)); break;
@@ -309,6 +310,8 @@ static int eval(const kir_expr *e, const kir_eval_env *env, kir_value *out, int 
   case KIR_E_SUBGROUP:  /* device state the host cannot know */
   case KIR_E_LOAD_BITS: /* raw half bits: the templates never fold them */
   case KIR_E_SUBGROUP_REDUCE:
+  case KIR_E_FRAG_ELEM:
+  case KIR_E_LANE_XOR:
     return -1;
   }
   return -1;

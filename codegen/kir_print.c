@@ -190,6 +190,10 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
   case KIR_E_LOAD_PACKED:
     d->load_packed(p, e);
     break;
+  case KIR_E_FRAG_ELEM:
+  case KIR_E_LANE_XOR:
+    if (d->frag_expr) d->frag_expr(p, e);
+    break;
   }
 }
 
@@ -252,6 +256,8 @@ static void print_stmt(kir_printer *p, const kir_stmt *s) {
   case KIR_S_FRAG_LOAD:
   case KIR_S_FRAG_MMA:
   case KIR_S_FRAG_STORE:
+  case KIR_S_FRAG_SET:
+  case KIR_S_FRAG_PACK:
     p->d->frag(p, s);
     break;
   case KIR_S_ASYNC_COPY:

@@ -51,6 +51,9 @@ typedef struct kir_dialect {
    * called after the indentation of their first line. */
   void (*local_store_half)(kir_printer *p, const kir_stmt *s);
   void (*frag)(kir_printer *p, const kir_stmt *s);
+  /* An accumulator element or a lane exchange (KIR_E_FRAG_ELEM, KIR_E_LANE_XOR); NULL in a
+   * dialect without them, whose check refuses such kernels before printing. */
+  void (*frag_expr)(kir_printer *p, const kir_expr *e);
   /* The asynchronous copies (KIR_S_ASYNC_COPY, _COMMIT, _WAIT), likewise whole statements. */
   void (*async)(kir_printer *p, const kir_stmt *s);
   /* A packed 4×8-bit dot product (KIR_E_DOT4X8) and a packed load (KIR_E_LOAD_PACKED). */

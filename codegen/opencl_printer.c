@@ -211,6 +211,17 @@ static const char mma_helpers[] =
     "               : \"+f\"(c[4]), \"+f\"(c[5]), \"+f\"(c[6]), \"+f\"(c[7])\n"
     "               : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[2]), \"r\"(b[3]));\n"
     "}\n"
+    /* the accumulator's pairs (c[2i], c[2i+1]) are the A fragment's words, low half first
+       (the layouts above); cvt.rn.f16x2.f32 puts its first source in the high half */
+    "MLG_MMA_INLINE void mlg_mma_pack(uint *a, const float *c) {\n"
+    "  for (int i = 0; i < 4; i++)\n"
+    "    asm(\"cvt.rn.f16x2.f32 %0, %1, %2;\" : \"=r\"(a[i]) : \"f\"(c[2 * i + 1]), \"f\"(c[2 * i]));\n"
+    "}\n"
+    "MLG_MMA_INLINE float mlg_shfl_xor(float v, int mask) {\n"
+    "  uint r;\n"
+    "  asm volatile(\"shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;\" : \"=r\"(r) : \"r\"(as_uint(v)), \"r\"(mask));\n"
+    "  return as_float(r);\n"
+    "}\n"
     "MLG_MMA_INLINE void mlg_mma_store(__local float *p, int stride, const float *c) {\n"
     "  int lane = (int)(get_local_id(0) & 31), g = lane >> 2, t = (lane & 3) * 2;\n"
     "  for (int h = 0; h < 2; h++) {\n"
@@ -279,12 +290,32 @@ static void cl_frag(kir_printer *p, const kir_stmt *s) {
   case KIR_S_FRAG_MMA:
     fprintf(out, "mlg_mma_16(%s, %s, %s);\n", f, p->k->frags[s->frag_a].name, p->k->frags[s->frag_b].name);
     break;
+  case KIR_S_FRAG_SET:
+    fprintf(out, "%s[%d] = ", f, s->stride);
+    kir_print_expr(p, s->value);
+    fputs(";\n", out);
+    break;
+  case KIR_S_FRAG_PACK:
+    fprintf(out, "mlg_mma_pack(%s, %s);\n", f, p->k->frags[s->frag_a].name);
+    break;
   default: /* KIR_S_FRAG_STORE */
     fprintf(out, "mlg_mma_store(%s + ", p->k->locals[s->target].name);
     kir_print_expr_prec(p, s->index, KIR_PREC_ADD_RHS);
     fprintf(out, ", %d, %s);\n", s->stride, f);
     break;
   }
+}
+
+/* An accumulator element is the lane's register (the layout of kir.h is mma.sync's); a lane
+ * exchange is shfl.sync.bfly over the whole warp. */
+static void cl_frag_expr(kir_printer *p, const kir_expr *e) {
+  if (e->kind == KIR_E_FRAG_ELEM) {
+    fprintf(p->out, "%s[%d]", p->k->frags[e->index].name, (int)e->i);
+    return;
+  }
+  fputs("mlg_shfl_xor(", p->out);
+  kir_print_expr(p, e->a);
+  fprintf(p->out, ", %d)", (int)e->i);
 }
 
 /* Asynchronous copies: cp.async.cg (16 bytes, cached at L2 only) with a source size of 0 for
@@ -394,7 +425,7 @@ static const kir_dialect opencl_dialect = {
   .unop_fn = {[KIR_ABS] = "fabs", [KIR_EXP] = "exp", [KIR_LOG] = "log", [KIR_SQRT] = "sqrt",
               [KIR_RSQRT] = "rsqrt", [KIR_TANH] = "tanh", [KIR_ERF] = "erf",
               [KIR_FLOOR] = "floor", [KIR_CEIL] = "ceil", [KIR_SIN] = "sin",
-              [KIR_COS] = "cos", [KIR_TAN] = "tan", [KIR_ROUND] = "rint"},
+              [KIR_COS] = "cos", [KIR_TAN] = "tan", [KIR_ROUND] = "rint", [KIR_EXP2] = "exp2"},
   .fmin_fn = "fmin", .fmax_fn = "fmax", .imin_fn = "min", .imax_fn = "max", .pow_fn = "pow",
   .fmod_fn = "fmod",
   .work_item_id = cl_work_item_id,
@@ -405,7 +436,7 @@ static const kir_dialect opencl_dialect = {
   .vector_ctor_is_cast = 1,
   .swizzle_prefix = "s",
   .swizzle_lanes = "0123456789abcdef",
-  .load_bits = cl_load_bits, .local_store_half = cl_local_store_half, .frag = cl_frag, .async = cl_async,
+  .load_bits = cl_load_bits, .local_store_half = cl_local_store_half, .frag = cl_frag, .frag_expr = cl_frag_expr, .async = cl_async,
   .dot4x8 = cl_dot4x8, .load_packed = cl_load_packed,
   .unroll = cl_unroll,
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,

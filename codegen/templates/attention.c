@@ -314,7 +314,7 @@ static void emit_accumulate(kir_builder *b, const attn_ctx *a, int mt) {
   kir_end(b);
 }
 
-/* The tensor-core kernel with the scalar kernel (block_q 64, its work-groups) as its fallback:
+/* The tensor-core kernel with the scalar kernel (block_q KT_ATTN_MMA_BQ, its work-groups) as its fallback:
  * 1 when built, 0 when the fragment kernel does not apply, -1 on failure. */
 static int mma_variant(kir_module *m, const char *name, const kt_attention_desc *d,
                        kir_kernel **out_kernel, int64_t out_groups[3]) {
@@ -325,7 +325,7 @@ static int mma_variant(kir_module *m, const char *name, const kt_attention_desc 
   if (rc <= 0) return rc;
   kt_attention_desc fb = *d;
   fb.mma = 0;
-  fb.block_q = 64;
+  fb.block_q = KT_ATTN_MMA_BQ;
   if (fb.epilogue.restart) fb.epilogue.restart(fb.epilogue.user);
   int64_t g[3];
   if (kt_attention(m, name, &fb, &slow, g) != 0) return -1;

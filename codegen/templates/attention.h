@@ -31,8 +31,10 @@
  *
  * Tensor cores: with `mma` set, q, k and v stored as halves and head dims multiples of 16 (up
  * to 128), on a GPU or portable class, kt_attention builds the fragment kernel of
- * attention_mma.c (`<name>_mma`, work-group of 128) with this kernel (block_q 64) as its
- * fallback for devices without KIR_FEATURE_MMA_F16; the two share buffers and work-groups.
+ * attention_mma.c (`<name>_mma`, work-group of 256: 8 warps) with this kernel (block_q
+ * KT_ATTN_MMA_BQ) as its fallback for devices without KIR_FEATURE_MMA_F16; the two share
+ * buffers and work-groups. The fragment kernel keeps its softmax on the accumulators' elements
+ * (kir_frag_elem), which the GLSL printer refuses: lowering builds it for OpenCL only.
  *
  * Buffers, in order: q, k, v (read; stored as q_elem, k_elem, v_elem), mask (read; f32 or bool;
  * only with a mask), out (write; stored as out_elem),
@@ -93,12 +95,16 @@ typedef struct kt_attention_desc {
 int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
                  kir_kernel **out_kernel, int64_t out_groups[3]);
 
+/* Queries per work-group of the tensor-core kernel, 16 per warp; its scalar fallback takes as
+ * many (they share the launch). */
+#define KT_ATTN_MMA_BQ 128
+
 /* The tensor-core kernel (attention_mma.c) applies: mma set, not CPU class, q, k and v stored
  * as halves, d and dv multiples of 16 up to 128, and its tiles fit local_mem_bytes. */
 int kt_attention_mma_applies(const kt_attention_desc *d);
 /* Builds the tensor-core kernel alone (kt_attention adds it with the scalar kernel, block_q
- * 64, as its fallback): work-group 128 work-items, groups as the scalar kernel's with block_q
- * 64; same buffers. Returns 1 when built, 0 when it does not apply, -1 on failure (reason in
+ * KT_ATTN_MMA_BQ, as its fallback): work-group 2·KT_ATTN_MMA_BQ work-items, groups as the scalar
+ * kernel's with that block_q; same buffers. Returns 1 when built, 0 when it does not apply, -1 on failure (reason in
  * m). The descriptor must be valid (kt_attention checks it). */
 int kt_attention_mma(kir_module *m, const char *name, const kt_attention_desc *d,
                      kir_kernel **out_kernel, int64_t out_groups[3]);

@@ -1,15 +1,18 @@
 /* mma_emu.c — included by the tests of tensor-core kernels (test_matmul_mma.c,
  * test_attention_mma.c) after cl_harness.c: a kernel's OpenCL C as printed, but for the helpers
  * that issue inline PTX — mlg_mma_16 (two mma.sync.m16n8k16), mlg_mma_ldsm / mlg_mma_ldsm_t
- * (ldmatrix.x4, plain and transposing) and mlg_cp_async / _commit / _wait (cp.async) — which
- * are replaced by emulations of those instructions
+ * (ldmatrix.x4, plain and transposing), mlg_cp_async / _commit / _wait (cp.async),
+ * mlg_mma_pack (cvt.rn.f16x2.f32) and mlg_shfl_xor (shfl.sync.bfly) — which are replaced by
+ * emulations of those instructions
  * written from the PTX ISA ("Matrix Fragments for mma.m16n8k16 with floating point type",
  * "ldmatrix"), independently of the printer: each lane puts its registers where that layout says
  * they belong in a 16×16 A and B of local memory and takes its accumulator elements back from
  * their product; for ldmatrix, each lane copies the 8-half row its address names, and takes
  * its registers from the rows of the other lanes. The printer's lane addresses (mlg_mma_row)
- * are kept as printed, and so tested. The emulations have barriers: every
- * fragment load and mlg_mma_16 of the kernel must be reached by the whole work-group. */
+ * are kept as printed, and so tested, and so are the accumulator elements a kernel reads and
+ * writes itself (kir_frag_elem: the lane's registers in that layout). The emulations have
+ * barriers: every fragment load, mlg_mma_16 and lane exchange of the kernel must be reached by
+ * the whole work-group. */
 /* mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 twice (columns 0..7, then 8..15), as the
  * hardware computes it: lane 4g + t holds A (g, 2t..2t+1), (g+8, ..), (g, 2t+8..), (g+8, 2t+8..);
  * B (2t..2t+1, g), (2t+8..2t+9, g) of each 8-column half; C (g, 2t..2t+1), (g+8, 2t..2t+1) of
@@ -60,6 +63,25 @@ static const char emulated_mma[] =
     "    f[i] = lo | (hi << 16);\n"
     "  }\n"
     "}\n"
+    /* cvt.rn.f16x2.f32 of the accumulator's pairs into the A fragment's words (A's (g, 2t..2t+1)
+     * is C's, and so on: the layouts above), rounded to nearest even by vstore_half_rte; and
+     * shfl.sync.bfly through the warp's scratch. */
+    "void mlg_mma_pack_emu(uint *a, const float *c) {\n"
+    "  for (int i = 0; i < 4; i++) {\n"
+    "    ushort h[2];\n"
+    "    vstore_half_rte(c[2 * i], 0, (half *)h);\n"
+    "    vstore_half_rte(c[2 * i + 1], 1, (half *)h);\n"
+    "    a[i] = (uint)h[0] | ((uint)h[1] << 16);\n"
+    "  }\n"
+    "}\n"
+    "float mlg_shfl_xor_emu(float v, int mask, __local float *scr) {\n"
+    "  int lane = (int)(get_local_id(0) & 31);\n"
+    "  __local float *x = scr + (get_local_id(0) >> 5) * 512;\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  x[lane] = v;\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  return x[lane ^ mask];\n"
+    "}\n"
     /* cp.async.cg.shared.global (16 bytes; source size 0: zeros), commit_group, wait_group: a
      * work-item's copies wait in its own queue (private arrays the kernel declares) until a
      * wait_group completes their group, so a kernel that reads a tile it has not waited for
@@ -93,8 +115,8 @@ static const char emulated_mma[] =
     "  *qn = keep;\n"
     "}\n";
 
-/* The kernel's source with the PTX helpers (the ldmatrix pair and cp.async before mlg_mma_row, mlg_mma_16
- * before mlg_mma_store) replaced by their emulations, which take the local scratch the kernel
+/* The kernel's source with the PTX helpers (the ldmatrix pair and cp.async before mlg_mma_row;
+ * mlg_mma_16, mlg_mma_pack and mlg_shfl_xor before mlg_mma_store) replaced by their emulations, which take the local scratch the kernel
  * declares first. NULL on a source of another shape. */
 static char *mma_emu_source(const kir_kernel *k) {
   char *src = clh_source(k);
@@ -119,6 +141,8 @@ static char *mma_emu_source(const kir_kernel *k) {
              "#define mlg_mma_16(c, a, b) mlg_mma_16_emu(c, a, b, mlg_emu_scratch)\n"
              "#define mlg_mma_ldsm(f, p) mlg_mma_ldsm_emu(f, p, 0, mlg_emu_scratch)\n"
              "#define mlg_mma_ldsm_t(f, p) mlg_mma_ldsm_emu(f, p, 1, mlg_emu_scratch)\n"
+             "#define mlg_mma_pack(a, c) mlg_mma_pack_emu(a, c)\n"
+             "#define mlg_shfl_xor(v, m) mlg_shfl_xor_emu(v, m, mlg_emu_scratch)\n"
              "#define MLG_EMU_QUEUE mlg_emu_qp, mlg_emu_qw, mlg_emu_qg, &mlg_emu_qn\n"
              "#define mlg_cp_async(p, g, c) mlg_cp_async_emu(p, g, c, MLG_EMU_QUEUE, mlg_emu_groups)\n"
              "#define mlg_cp_commit() (mlg_emu_groups++)\n"

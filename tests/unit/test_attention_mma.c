@@ -1,8 +1,10 @@
 /* test_attention_mma.c — the tensor-core attention (codegen/templates/attention_mma.c) run on a
  * device without tensor cores: its OpenCL C as printed, with the inline-PTX mma.sync replaced by
  * the emulation of mma_emu.c (written from the PTX fragment layout, not from the printer). So
- * this checks the staging of q, k and v (raw words and half by half), both fragment products,
- * the online softmax with its pair exchange, masks, the causal cut, ragged tiles and the store
+ * this checks the staging of q, k and v (asynchronous copies in two stages, raw words and half
+ * by half in one), both fragment products, the online softmax on the score accumulators'
+ * elements with its lane exchanges, the packing of p, masks, the causal cut, ragged tiles and
+ * the store
  * against a host attention in double over the same halves, on PoCL; and the scalar fallback
  * kt_attention attaches, on the same cases (halves in, f16 or f32 out), and both with a fused
  * epilogue. The real instruction is
@@ -104,6 +106,10 @@ static void run_case(clh *h, const attn_case *c, int index) {
   if (c->fallback) k = k->fallback; /* same buffers and work-groups */
   char *src = c->fallback ? clh_source(k) : mma_emu_source(k);
   ck_assert_msg(src != NULL, "case %d: the printed source has no mlg_mma_16 helper", index);
+  /* Rows at multiples of 8 halves are copied asynchronously (two stages), others not. */
+  if (!c->fallback)
+    ck_assert_msg((strstr(src, "mlg_cp_async(kv_tiles") != NULL) == (c->offset % 8 == 0),
+                  "case %d: asynchronous copies %s", index, c->offset % 8 ? "of unaligned rows" : "missing");
 
   unsigned seed = 777u + (unsigned)index;
   size_t nq = (size_t)(c->offset + B * TQ * D), nk = (size_t)(c->offset + B * TK * D),
@@ -223,8 +229,10 @@ static const attn_case cases[] = {
   {70, 150, 32, 64, 2, 0, KT_ATTN_MASK_ADD, 1, 1, 0.3, 0, 1, 0, 0}, /* the fallback, half by half */
   {100, 70, 32, 32, 3, 1, 0, 1, 0, 0, 0, 0, 1, 0},                /* a fused epilogue */
   {100, 70, 32, 32, 3, 1, 0, 1, 0, 0, 1, 1, 1, 0},                /* the fallback's, f16 output */
-  {80, 72, 16, 48, 2, 1, 0, 0, 0, 0, 0, 0, 0, 24},             /* 24 KiB: key tiles of 16, copies
+  {80, 72, 16, 48, 2, 1, 0, 0, 0, 0, 0, 0, 0, 9},              /* 9 KiB: key tiles of 16, copies
                                                                    that leave work-items idle */
+  {100, 90, 32, 64, 2, 1, KT_ATTN_MASK_ADD, 1, 2, 0, 0, 0, 0, 0}, /* rows 4-byte aligned: one stage
+                                                                   copied word by word */
 };
 
 START_TEST(test_attention_mma_emulated) {
@@ -258,7 +266,7 @@ START_TEST(test_attention_mma_applies) {
   e.mma = 0;
   ck_assert(!kt_attention_mma_applies(&e));
   e = d;
-  e.local_mem_bytes = 16 * 1024;
+  e.local_mem_bytes = 16 * 1024; /* the query tile alone is 18 KiB */
   ck_assert(!kt_attention_mma_applies(&e));
   kir_module *m = kir_module_new();
   kir_kernel *k = NULL;
