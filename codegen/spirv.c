@@ -26,8 +26,10 @@ mlg_spirv_compiler *mlg_spirv_compiler_new(void) {
   shaderc_compile_options_set_target_env(c->options, shaderc_target_env_vulkan,
                                          shaderc_env_version_vulkan_1_1);
   shaderc_compile_options_set_target_spirv(c->options, shaderc_spirv_version_1_3);
-  shaderc_compile_options_set_optimization_level(c->options,
-                                                 shaderc_optimization_level_performance);
+  /* No spirv-opt passes: they took 97% of a Vulkan compile (GPT-2's block at f16: 5.6 s of
+   * 5.8), and the drivers optimize anyway — NVIDIA's ran the benchmarks as fast or faster
+   * without them (docs/performance.md, "SPIR-V without spirv-opt"). */
+  shaderc_compile_options_set_optimization_level(c->options, shaderc_optimization_level_zero);
   return c;
 }
 

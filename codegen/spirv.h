@@ -1,5 +1,6 @@
 /* spirv.h — GLSL 450 compute shaders to SPIR-V through libshaderc (Vulkan 1.1 target
- * environment, SPIR-V 1.3 so subgroup operations are available, optimized for performance).
+ * environment, SPIR-V 1.3 so subgroup operations are available; not optimized: the drivers do
+ * it, and spirv-opt's passes cost most of a Vulkan compile).
  *
  * The shaders come from kir_print_glsl_kernel: one that does not compile is a bug in mlgc, so
  * the error names the kernel and carries shaderc's log verbatim.
