@@ -156,7 +156,8 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
                            .stored = out->stored};
   /* At -O0 every op is its own group, and lowering takes no fusion at all. */
   int fuse_flags = options->opt_level > 0 ? MLG_FUSE_ON : 0;
-  if (options->device_class == 1) fuse_flags |= MLG_FUSE_NO_LN_PROLOGUE; /* CPU: see fuse.h */
+  if (options->device_class == 1) /* CPU: see fuse.h */
+    fuse_flags |= MLG_FUSE_NO_LN_PROLOGUE | MLG_FUSE_CHEAP_EPILOGUES;
   out->fusion = mlg_fuse(g, fuse_flags);
   if (!out->fusion) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while fusing");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../codegen/templates/elementwise.h"
 #include "lower_util.h"
 #include "op.h"
 
@@ -284,6 +285,47 @@ static int epilogue_ok(fuser *f, int a, int g) {
   return ok;
 }
 
+/* Whether expression e calls a transcendental function. */
+static int calls_transcendental(const kir_expr *e) {
+  if (!e) return 0;
+  if (e->kind == KIR_E_UNARY && (e->op == KIR_EXP || e->op == KIR_EXP2 || e->op == KIR_LOG ||
+                                 e->op == KIR_TANH || e->op == KIR_ERF || e->op == KIR_SIN ||
+                                 e->op == KIR_COS || e->op == KIR_TAN))
+    return 1;
+  if (e->kind == KIR_E_BINARY && e->op == KIR_POW) return 1;
+  return calls_transcendental(e->a) || calls_transcendental(e->b) || calls_transcendental(e->c) ||
+         calls_transcendental(e->d);
+}
+
+/* Whether elementwise node i's scalar formula, built on a throwaway kernel, calls one (the
+ * dialect's functions: erf stays a call outside the CPU's IR math). */
+static int formula_costly(const fuser *f, int i) {
+  const mlg_node *nd = node(f, i);
+  if (nd->op->cls != MLG_OPC_ELEMENTWISE || !nd->op->scalar || nd->n_inputs > KT_EW_MAX_INPUTS) return 0;
+  kir_module *m = kir_module_new();
+  kir_builder *b = m ? kir_kernel_begin(m, "probe", 1, 1, 1) : NULL;
+  int costly = 0;
+  if (b) {
+    kir_expr *in[KT_EW_MAX_INPUTS];
+    for (int k = 0; k < nd->n_inputs; k++) {
+      kir_scalar s = kir_compute_scalar(mlg_kir_scalar(node(f, nd->inputs[k])->type.dtype));
+      in[k] = kir_var(b, kir_var_new(b, "x", kir_t(s)));
+    }
+    costly = calls_transcendental(nd->op->scalar(b, in, nd));
+    kir_kernel_end(b, NULL);
+  }
+  kir_module_free(m);
+  return costly;
+}
+
+/* MLG_FUSE_CHEAP_EPILOGUES: whether group g holds an op that anchor a's epilogue should not run. */
+static int epilogue_costly(const fuser *f, int a, int g) {
+  if (!node(f, a)->op->fusion.blocked) return 0;
+  for (int i = 0; i < f->groups[g].n_nodes; i++)
+    if (formula_costly(f, f->groups[g].nodes[i])) return 1;
+  return 0;
+}
+
 static void decide(fuser *f, int n, int flags) {
   const mlg_node *nd = node(f, n);
   if (!is_op(nd)) {
@@ -352,7 +394,8 @@ static void decide(fuser *f, int n, int flags) {
    * rounded as its op alone rounds it, like an elementwise one. */
   int g = out || n_uses < 0 || mlg_dtype_is_narrow(nd->type.dtype) ? -1 : common_group(uses, n_uses, 0);
   if (g >= 0 && f->groups[g].kind == MLG_GROUP_ELEMENTWISE && f->groups[g].n_updates == 0 &&
-      reads_ok(f, g, n) && epilogue_ok(f, n, g)) {
+      reads_ok(f, g, n) && epilogue_ok(f, n, g) &&
+      !((flags & MLG_FUSE_CHEAP_EPILOGUES) && epilogue_costly(f, n, g))) {
     f->groups[g].kind = MLG_GROUP_ANCHORED;
     f->groups[g].anchor = n;
     add_member(f, g, n, MLG_ROLE_INNER);

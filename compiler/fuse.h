@@ -82,8 +82,13 @@ typedef struct mlg_fusion {
 enum {
   MLG_FUSE_ON = 1,                /* without it: one op per group (the unfused lowering's view of
                                      the graph, for --emit=fused at -O0) */
-  MLG_FUSE_NO_LN_PROLOGUE = 2     /* keep layer_norm out of the linear that reads it: on CPUs the
+  MLG_FUSE_NO_LN_PROLOGUE = 2,    /* keep layer_norm out of the linear that reads it: on CPUs the
                                      fast GEMM has no normalizing prologue */
+  MLG_FUSE_CHEAP_EPILOGUES = 4    /* keep elementwise ops whose formula calls a transcendental
+                                     function (gelu, tanh, sigmoid, exp, ...) out of the epilogue
+                                     of a `blocked` anchor (op.h): on CPUs it runs there as scalar
+                                     code per output, and as its own kernel PoCL vectorizes it
+                                     (the transformer block's linear + gelu: 17% of the block) */
 };
 
 /* Groups the ops of `graph` as `flags` ask. Returns NULL on allocation failure. */

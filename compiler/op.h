@@ -119,6 +119,9 @@ typedef struct mlg_fusion_traits {
                            input traits below); it is never recomputed */
   int store_strided;    /* as an anchor, stores through any strided layout: transposes and views
                            may follow it inside its group */
+  int blocked;          /* as an anchor, its CPU kernel computes register blocks of explicit
+                           vectors, so its epilogue runs as scalar code per output, which PoCL
+                           does not vectorize (fuse.h MLG_FUSE_CHEAP_EPILOGUES) */
   unsigned char inputs[MLG_TRAIT_INPUTS]; /* per input slot: MLG_IN_* */
   /* store_strided anchors whose template iterates other dims than the output's (matmul:
    * [batch..., M, N]; linear: [rows, N]): those dims. Returns the rank, or -1. NULL: the

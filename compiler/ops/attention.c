@@ -264,6 +264,7 @@ const mlg_op_def mlg_op_scaled_dot_product_attention = {
   .fusion = {
     .anchor = 1,
     .store_strided = 1,
+    .blocked = 1,
     .inputs = { MLG_IN_STRIDED, MLG_IN_STRIDED, MLG_IN_STRIDED, MLG_IN_STRIDED },
   },
   .input_names = "q, k, v, mask?",

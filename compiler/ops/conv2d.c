@@ -255,7 +255,7 @@ const mlg_op_def mlg_op_conv2d = {
   .cost = conv2d_cost,
   .vjp = conv2d_vjp,
   .algebra = { .channel_linear_rank = 4 },  /* output channel o = weight[o] ⋆ x + bias[o] */
-  .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
+  .fusion = { .anchor = 1, .blocked = 1 },  /* an epilogue only: bias, activation, residual */
   .input_names = "x, weight, bias?",
   .shape_doc = "[N, C, H, W] → [N, O, H′, W′]",
   .doc = "2-D convolution, NCHW (torch.nn.functional.conv2d)",
@@ -340,7 +340,7 @@ const mlg_op_def mlg_op_conv1d = {
   .infer = conv1d_infer,
   .lower = conv1d_lower,
   .cost = conv2d_cost,
-  .fusion = { .anchor = 1 },
+  .fusion = { .anchor = 1, .blocked = 1 },
   .input_names = "x, weight, bias?",
   .shape_doc = "[N, C, L] → [N, O, L′]",
   .doc = "1-D convolution, NCL (torch.nn.functional.conv1d); padding [p] or [begin, end]",
@@ -459,7 +459,7 @@ const mlg_op_def mlg_op_conv_transpose2d = {
   .infer = conv_transpose2d_infer,
   .lower = conv_transpose2d_lower,
   .cost = conv_transpose2d_cost,
-  .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
+  .fusion = { .anchor = 1, .blocked = 1 },  /* an epilogue only: bias, activation, residual */
   .input_names = "x, weight, bias?",
   .shape_doc = "[N, C, H, W] → [N, O, H′, W′]",
   .doc = "2-D transposed convolution, NCHW (torch.nn.functional.conv_transpose2d)",

@@ -134,6 +134,7 @@ const mlg_op_def mlg_op_linear = {
   .fusion = {
     .anchor = 1,
     .store_strided = 1,
+    .blocked = 1,
     .inputs = { MLG_IN_STRIDED | MLG_IN_ROWS | MLG_IN_ROW_NORM, MLG_IN_STRIDED },
     .iter_dims = linear_iter_dims,
   },

@@ -176,6 +176,7 @@ const mlg_op_def mlg_op_matmul = {
   .fusion = {
     .anchor = 1,
     .store_strided = 1,
+    .blocked = 1,
     .inputs = { MLG_IN_STRIDED, MLG_IN_STRIDED },
     .iter_dims = matmul_iter_dims,
   },

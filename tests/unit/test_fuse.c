@@ -163,6 +163,38 @@ START_TEST(test_linear_gelu_one_kernel) {
 }
 END_TEST
 
+/* For a CPU (MLG_FUSE_CHEAP_EPILOGUES) a GEMM keeps ops that call a transcendental function
+ * (gelu's erf, sigmoid's exp) out of its epilogue, and takes cheap ones (relu, a scale, a
+ * residual add) as before; a reduction's epilogue is not concerned. */
+START_TEST(test_cpu_cheap_epilogues) {
+  fused f;
+  compile_text(&f,
+               "model t {\n"
+               "  input x : f32[3, 16]\n"
+               "  param w : f32[8, 16] = normal(0, 0.1, seed=1)\n"
+               "  param w2 : f32[8, 16] = normal(0, 0.1, seed=2)\n"
+               "  output y = gelu(linear(x, w))\n"
+               "  output z = relu(linear(x, w2) * 0.5) + 1.0\n"
+               "  output s = sigmoid(sum(x, dim=1))\n"
+               "}\n",
+               2);
+  const mlg_graph *g = f.p.optimized;
+  mlg_fusion *cpu = mlg_fuse(g, MLG_FUSE_ON | MLG_FUSE_CHEAP_EPILOGUES);
+  ck_assert_ptr_nonnull(cpu);
+  int y = node_named(g, "y"), z = node_named(g, "z"), s = node_named(g, "s");
+  /* Everywhere else: three kernels, each anchored. */
+  ck_assert_int_eq(f.fu->n_groups, 3);
+  ck_assert_int_eq(f.fu->groups[f.fu->group_of[y]].kind, MLG_GROUP_ANCHORED);
+  /* On a CPU: gelu is a kernel of its own after the linear's. */
+  ck_assert_int_eq(cpu->n_groups, 4);
+  ck_assert_int_eq(cpu->groups[cpu->group_of[y]].kind, MLG_GROUP_ELEMENTWISE);
+  ck_assert_int_eq(cpu->groups[cpu->group_of[z]].kind, MLG_GROUP_ANCHORED);
+  ck_assert_int_eq(cpu->groups[cpu->group_of[s]].kind, MLG_GROUP_ANCHORED);
+  mlg_fusion_free(cpu);
+  fused_free(&f);
+}
+END_TEST
+
 START_TEST(test_conv_bias_relu_residual_one_kernel) {
   fused f;
   compile_text(&f,
@@ -720,6 +752,7 @@ int main(void) {
   tcase_add_test(tc, test_shared_value_computed_once);
   tcase_add_test(tc, test_elementwise_odd_count_scalar);
   tcase_add_test(tc, test_linear_gelu_one_kernel);
+  tcase_add_test(tc, test_cpu_cheap_epilogues);
   tcase_add_test(tc, test_conv_bias_relu_residual_one_kernel);
   tcase_add_test(tc, test_softmax_prologue_one_kernel);
   tcase_add_test(tc, test_reduction_prologue_and_epilogue);
