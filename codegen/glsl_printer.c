@@ -239,6 +239,10 @@ static int wide_local(const kir_kernel *k, int local) {
          !narrow_local_store(k->body, k->n_body, local);
 }
 
+/* Why kernels that reach into an accumulator's elements are refused. */
+static const char opaque_layout[] = "accumulator elements, their packing or lane exchanges (OpenCL "
+                                    "only: cooperative matrices keep their element layout opaque)";
+
 static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   if (!e) return;
   if (!width_ok(e->type)) u->problem = "a vector of width 8 or 16 (OpenCL only)";
@@ -298,8 +302,7 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
     break;
   case KIR_E_FRAG_ELEM:
   case KIR_E_LANE_XOR:
-    u->problem = "accumulator elements or lane exchanges (OpenCL only: cooperative matrices keep "
-                 "their element layout opaque)";
+    u->problem = opaque_layout;
     break;
   default:
     break;
@@ -325,8 +328,7 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
       if (k->buffers[s->target].elem.scalar == KIR_F16) u->f16_bits = 1;
     }
     if (s->kind == KIR_S_FRAG_SET || s->kind == KIR_S_FRAG_PACK)
-      u->problem = "accumulator elements set or packed (OpenCL only: cooperative matrices keep "
-                   "their element layout opaque)";
+      u->problem = opaque_layout;
     scan_expr(u, k, s->index);
     scan_expr(u, k, s->value);
     scan_expr(u, k, s->end);

@@ -583,6 +583,56 @@ START_TEST(test_misuse_reported) {
 }
 END_TEST
 
+/* Accumulator elements in registers (OpenCL only): an element read and written, an
+ * accumulator packed into an A fragment, a lane exchange; each sets the tensor-core feature,
+ * prints as the lane's register, mlg_mma_pack and mlg_shfl_xor, and the GLSL printer refuses
+ * the kernel. Out-of-range elements and masks, a B fragment packed into, and a vector value
+ * poison the builder. */
+START_TEST(test_accumulator_elements) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "acc_elems", 32, 1, 1);
+  int out = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int acc = kir_frag_new(b, "sc", KIR_FRAG_ACC), fa = kir_frag_new(b, "pa", KIR_FRAG_A);
+  int x = kir_var_new(b, "x", kir_t(KIR_F32));
+  kir_frag_zero(b, acc);
+  kir_decl(b, x, kir_frag_elem(b, acc, 3));
+  kir_assign(b, x, kir_bin(b, KIR_MAX, kir_var(b, x), kir_lane_xor(b, kir_var(b, x), 2)));
+  kir_frag_set(b, acc, 7, kir_un(b, KIR_EXP2, kir_var(b, x)));
+  kir_frag_pack(b, fa, acc);
+  kir_store(b, out, kir_local_id(b, 0), kir_frag_elem(b, acc, 7));
+  kir_kernel *k = NULL;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  ck_assert_uint_eq(k->features, KIR_FEATURE_MMA_F16);
+  char *s = print_kernel(k);
+  ck_assert_ptr_nonnull(strstr(s, "  float x = sc[3];\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  x = fmax(x, mlg_shfl_xor(x, 2));\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  sc[7] = exp2(x);\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_mma_pack(pa, sc);\n"));
+  ck_assert_ptr_nonnull(strstr(s, "cvt.rn.f16x2.f32"));
+  ck_assert_ptr_nonnull(strstr(s, "shfl.sync.bfly.b32"));
+  free(s);
+  char err[256] = "";
+  ck_assert_int_ne(kir_glsl_check(k, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "OpenCL only") != NULL, "%s", err);
+
+  for (int bad = 0; bad < 5; bad++) {
+    b = kir_kernel_begin(m, "misuse", 32, 1, 1);
+    acc = kir_frag_new(b, "sc", KIR_FRAG_ACC);
+    int fb = kir_frag_new(b, "fb", KIR_FRAG_B);
+    switch (bad) {
+    case 0: kir_frag_elem(b, acc, 8); break;
+    case 1: kir_frag_set(b, acc, -1, kir_f32(b, 0.0)); break;
+    case 2: kir_frag_pack(b, fb, acc); break;
+    case 3: kir_lane_xor(b, kir_f32(b, 1.0), 32); break;
+    default: kir_frag_set(b, acc, 0, kir_cast(b, kir_tv(KIR_F32, 4), kir_f32(b, 0.0))); break;
+    }
+    ck_assert_msg(kir_builder_failed(b), "misuse %d not reported", bad);
+    ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+  }
+  kir_module_free(m);
+}
+END_TEST
+
 START_TEST(test_module_many_kernels) {
   kir_module *m = kir_module_new();
   for (int i = 0; i < 100; i++) {
@@ -626,6 +676,7 @@ int main(void) {
   tcase_add_test(tc, test_with_storage_halves);
   tcase_add_test(tc, test_allocation_failure);
   tcase_add_test(tc, test_misuse_reported);
+  tcase_add_test(tc, test_accumulator_elements);
   tcase_add_test(tc, test_module_many_kernels);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
