@@ -285,6 +285,11 @@ static void emit_scores(kir_builder *b, const attn_ctx *a, int mt) {
   kir_end(b);
 }
 
+/* The work-item's score of key t0 + j (j an I32 expression) from the score tile. */
+static kir_expr *score_at(kir_builder *b, const attn_ctx *a, kir_expr *j) {
+  return kir_local_load(b, a->stile, kir_add(b, kir_mul(b, j, kir_i32(b, a->bq)), kir_var(b, a->lid)));
+}
+
 /* The tile's maximum mt joins the running one: what was summed so far is rescaled once, then
  * exp(score − max) · v is added for each key of the tile. A maximum still −inf counts as 0,
  * so masked keys add exp(−inf) = 0 and nothing turns into NaN. */
@@ -302,10 +307,33 @@ static void emit_accumulate(kir_builder *b, const attn_ctx *a, int mt) {
   for (int c = 0; c < a->nv; c++)
     kir_assign(b, a->ov[c], kir_bin(b, KIR_MUL, kir_var(b, a->ov[c]), splat(b, a->wv, kir_var(b, corr))));
   kir_assign(b, a->mrun, kir_var(b, mnew));
-  kir_for(b, j, kir_i32(b, 0), kir_var(b, a->jn), kir_i32(b, 1));
-  kir_expr *score = kir_local_load(b, a->stile, kir_add(b, kir_mul(b, kir_var(b, j), kir_i32(b, a->bq)),
-                                                        kir_var(b, a->lid)));
-  kir_decl(b, p, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, score, kir_var(b, muse))));
+  /* On a CPU the exps of four keys at a time are one vector exp: PoCL's scalar exp is a library
+   * call per key, and a work-item's code here is not vectorized across work-items. */
+  kir_expr *from = kir_i32(b, 0);
+  if (!a->stage) {
+    int j4 = kir_var_new(b, "j4", kir_t(KIR_I32));
+    int p4 = kir_var_new(b, "p4", kir_tv(KIR_F32, 4));
+    int jq = kir_var_new(b, "jq", kir_t(KIR_I32));
+    kir_expr *quads = kir_mul(b, kir_div(b, kir_var(b, a->jn), kir_i32(b, 4)), kir_i32(b, 4));
+    kir_for(b, j4, kir_i32(b, 0), quads, kir_i32(b, 4));
+    kir_expr *sc[4];
+    for (int i = 0; i < 4; i++) sc[i] = score_at(b, a, kir_add(b, kir_var(b, j4), kir_i32(b, i)));
+    kir_decl(b, p4, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, kir_vector(b, 4, sc), splat(b, 4, kir_var(b, muse)))));
+    kir_assign(b, a->lrun, kir_bin(b, KIR_ADD, kir_var(b, a->lrun), hsum(b, p4, 4)));
+    for (int i = 0; i < 4; i++) {
+      if (i == 0) kir_decl(b, jq, kir_var(b, j4));
+      else kir_assign(b, jq, kir_add(b, kir_var(b, j4), kir_i32(b, i)));
+      for (int c = 0; c < a->nv; c++) {
+        kir_expr *pv = kir_bin(b, KIR_MUL, splat(b, a->wv, kir_component(b, kir_var(b, p4), i)),
+                               kv_row(b, a, 1, a->t0, jq, c));
+        kir_assign(b, a->ov[c], kir_bin(b, KIR_ADD, kir_var(b, a->ov[c]), pv));
+      }
+    }
+    kir_end(b);
+    from = kir_mul(b, kir_div(b, kir_var(b, a->jn), kir_i32(b, 4)), kir_i32(b, 4));
+  }
+  kir_for(b, j, from, kir_var(b, a->jn), kir_i32(b, 1));
+  kir_decl(b, p, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, score_at(b, a, kir_var(b, j)), kir_var(b, muse))));
   kir_assign(b, a->lrun, kir_bin(b, KIR_ADD, kir_var(b, a->lrun), kir_var(b, p)));
   for (int c = 0; c < a->nv; c++) {
     kir_expr *pv = kir_bin(b, KIR_MUL, splat(b, a->wv, kir_var(b, p)), kv_row(b, a, 1, a->t0, j, c));
