@@ -162,13 +162,16 @@ static char *mma_emu_source(const kir_kernel *k) {
 }
 
 /* Kernel `name` of OpenCL source src built for h's device (case `index` named on failure);
- * its program in *out_prog, for the caller to release. */
+ * its program in *out_prog, for the caller to release. Built without optimization: the
+ * emulations put two barriers in every fragment load and product, and PoCL's optimizing build of
+ * such a kernel took most of these tests' time (test_attention_mma cold 102 s, 40 s without;
+ * the kernels run in a second either way). */
 static cl_kernel mma_emu_kernel(clh *h, const char *src, const char *name, int index, cl_program *out_prog) {
   cl_int err;
   const char *srcs[] = {src};
   cl_program prog = clCreateProgramWithSource(h->context, 1, srcs, NULL, &err);
   ck_assert_int_eq(err, CL_SUCCESS);
-  if (clBuildProgram(prog, 1, &h->device, "", NULL, NULL) != CL_SUCCESS) {
+  if (clBuildProgram(prog, 1, &h->device, "-cl-opt-disable", NULL, NULL) != CL_SUCCESS) {
     char log[8192] = "";
     clGetProgramBuildInfo(prog, h->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
     ck_abort_msg("case %d: build failed:\n%s", index, log);
