@@ -459,7 +459,7 @@ const mlg_op_def mlg_op_conv_transpose2d = {
   .infer = conv_transpose2d_infer,
   .lower = conv_transpose2d_lower,
   .cost = conv_transpose2d_cost,
-  .fusion = { .anchor = 1, .blocked = 1 },  /* an epilogue only: bias, activation, residual */
+  .fusion = { .anchor = 1 },  /* an epilogue only: bias, activation, residual */
   .input_names = "x, weight, bias?",
   .shape_doc = "[N, C, H, W] → [N, O, H′, W′]",
   .doc = "2-D transposed convolution, NCHW (torch.nn.functional.conv_transpose2d)",
