@@ -116,8 +116,8 @@ static const char emulated_mma[] =
     "}\n";
 
 /* The kernel's source with the PTX helpers (the ldmatrix pair and cp.async before mlg_mma_row;
- * mlg_mma_16, mlg_mma_pack and mlg_shfl_xor before mlg_mma_store) replaced by their emulations, which take the local scratch the kernel
- * declares first. NULL on a source of another shape. */
+ * mlg_mma_16, mlg_mma_pack and mlg_shfl_xor before mlg_mma_store) replaced by their emulations,
+ * which take the local scratch the kernel declares first. NULL on a source of another shape. */
 static char *mma_emu_source(const kir_kernel *k) {
   char *src = clh_source(k);
   if (!src) return NULL;
