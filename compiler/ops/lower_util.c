@@ -128,7 +128,10 @@ int mlg_lower_finish(mlg_lower_ctx *ctx, int node, const mlg_kernel_build *kb, i
 /* d's device fields, and its shape class's tuned tiles where the tiled kernel alone runs. A
  * tensor-core variant fixes the work-group tile that its fallback shares: no tuned tiles there
  * (the tiled kernel alone takes them where the variant does not apply: CPU class, small GEMMs,
- * f32 B). Returns whether *tuned differs from *d. */
+ * f32 B). A convolution's GEMM (B gathered from x) keeps the built-in tiles too: the search
+ * times square GEMMs of each size class, and its tiles made ResNet-18's f32 convolutions 16–21%
+ * slower on the H200 through both backends (docs/performance.md). Returns whether *tuned
+ * differs from *d. */
 static int gemm_prepare(mlg_lower_ctx *ctx, kt_matmul_desc *d, kt_matmul_desc *tuned) {
   d->device_class = ctx->device_class;
   d->subgroups = ctx->subgroups;
@@ -143,7 +146,7 @@ static int gemm_prepare(mlg_lower_ctx *ctx, kt_matmul_desc *d, kt_matmul_desc *t
   if (kt_matmul_mma_applies(d))
     d->mma_config = ctx->mma_config ? ctx->mma_config : mlg_gemm_tuning_apply_mma(ctx->gemm_tuning, d);
   *tuned = *d;
-  return !kt_matmul_mma_applies(d) && mlg_gemm_tuning_apply(ctx->gemm_tuning, tuned);
+  return !kt_matmul_mma_applies(d) && !d->b_im2col.on && mlg_gemm_tuning_apply(ctx->gemm_tuning, tuned);
 }
 
 /* The split-K form (matmul.h): the partial GEMM as a helper writing f32 scratch, then the
