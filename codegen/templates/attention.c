@@ -330,7 +330,7 @@ static void emit_accumulate(kir_builder *b, const attn_ctx *a, int mt) {
       }
     }
     kir_end(b);
-    from = kir_mul(b, kir_div(b, kir_var(b, a->jn), kir_i32(b, 4)), kir_i32(b, 4));
+    from = quads;
   }
   kir_for(b, j, from, kir_var(b, a->jn), kir_i32(b, 1));
   kir_decl(b, p, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, score_at(b, a, kir_var(b, j)), kir_var(b, muse))));

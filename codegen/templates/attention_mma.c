@@ -54,7 +54,7 @@
 
 typedef struct mma_ctx {
   const kt_attention_desc *d;
-  int bk, stages, async;        /* keys per tile; 1 or 2 stages; copied asynchronously */
+  int bk, stages;               /* keys per tile; 2 stages copied asynchronously, or 1 */
   int ls, vs;                   /* row strides of the q/k tiles and of the v tile */
   int64_t stage_halves, q_at;   /* halves per stage (k then v); where the query tile is */
   int q, k, v, mask, out;       /* buffers */
@@ -66,14 +66,18 @@ typedef struct mma_ctx {
   int mrun[2], lrun[2];
 } mma_ctx;
 
-/* Every row of view w starts 16-byte aligned and its elements are consecutive (copies of 8
- * halves), given d and dv multiples of 16 and tensors 256-byte aligned. */
-static int rows_aligned(const kt_attention_desc *d, const kt_attn_view *w) {
-  if (w->stride_c != 1 || w->stride_r % 8 || w->offset % 8) return 0;
+/* Whether view w's rows are consecutive elements and each starts at a multiple of `n` halves
+ * (d and dv are multiples of 16, tensors 256-byte aligned): n = 8 for 16-byte asynchronous
+ * copies, 2 for copies as raw words. */
+static int rows_at(const kt_attention_desc *d, const kt_attn_view *w, int n) {
+  if (w->stride_c != 1 || w->stride_r % n || w->offset % n) return 0;
   for (int i = 0; i < d->n_batch; i++)
-    if (w->batch_stride[i] % 8) return 0;
+    if (w->batch_stride[i] % n) return 0;
   return 1;
 }
+
+/* K and V copied asynchronously, in two stages. */
+static int async_rows(const kt_attention_desc *d) { return rows_at(d, &d->k, 8) && rows_at(d, &d->v, 8); }
 
 static int64_t local_halves(const kt_attention_desc *d, int bk, int stages) {
   int64_t stage_halves = (int64_t)bk * (d->d + PAD + d->dv + PAD);
@@ -85,8 +89,7 @@ static int64_t local_halves(const kt_attention_desc *d, int bk, int stages) {
  * of 64, 32, 16 keys first; 0 when nothing fits. */
 static int pick(const kt_attention_desc *d, int *out_stages) {
   int64_t budget = d->local_mem_bytes > 0 ? d->local_mem_bytes : 48 * 1024;
-  int async = rows_aligned(d, &d->k) && rows_aligned(d, &d->v);
-  for (int stages = async ? 2 : 1; stages >= 1; stages--)
+  for (int stages = async_rows(d) ? 2 : 1; stages >= 1; stages--)
     for (int bk = 64; bk >= 16; bk /= 2)
       if (2 * local_halves(d, bk, stages) <= budget) {
         *out_stages = stages;
@@ -102,15 +105,9 @@ int kt_attention_mma_applies(const kt_attention_desc *d) {
          d->dv <= MAX_HEAD && pick(d, &stages) > 0;
 }
 
-/* Halves per plain copy unit of view w: 8 as four raw words where a row's elements are
- * consecutive and every row starts at an even element (d is a multiple of 16), else 1 through
- * f32 (exact). */
-static int unit_width(const kt_attention_desc *d, const kt_attn_view *w) {
-  if (w->stride_c != 1 || w->stride_r % 2 || w->offset % 2) return 1;
-  for (int i = 0; i < d->n_batch; i++)
-    if (w->batch_stride[i] % 2) return 1;
-  return 8;
-}
+/* Halves per plain copy unit of view w: 8 as four raw words where every row starts at an even
+ * element, else 1 through f32 (exact). */
+static int unit_width(const kt_attention_desc *d, const kt_attn_view *w) { return rows_at(d, w, 2) ? 8 : 1; }
 
 /* The element base of the work-group's batch item in view w. */
 static void decl_base(kir_builder *b, const mma_ctx *a, int var, const kt_attn_view *w) {
@@ -147,7 +144,7 @@ static void stage(kir_builder *b, const mma_ctx *a, kir_expr *at, int ls, int bu
 }
 
 /* The same for a key or value tile of BK rows from key t0, as asynchronous 16-byte copies
- * (rows_aligned views): unit u of the tile is row u / (cols / 8), halves 8·(u mod cols / 8). */
+ * (async_rows): unit u of the tile is row u / (cols / 8), halves 8·(u mod cols / 8). */
 static void copy_async(kir_builder *b, const mma_ctx *a, kir_expr *at, int ls, int buf, int base,
                        const kt_attn_view *w, int64_t cols, kir_expr *t0) {
   const int64_t per_row = cols / 8, units = a->bk * per_row;
@@ -200,7 +197,7 @@ static void emit_setup(kir_builder *b, mma_ctx *a, const int *qa, const int *o) 
   int qlim = kir_var_new(b, "qlim", kir_t(KIR_I32));
   kir_decl(b, qlim, kir_i32(b, d->tq));
   stage(b, a, kir_i32(b, a->q_at), a->ls, a->q, a->qb, &d->q, d->d, BQ, kir_var(b, a->q0), qlim);
-  if (a->async) { /* the first key and value tiles, in flight while the queries are read */
+  if (a->stages == 2) { /* the first key and value tiles, in flight while the queries are read */
     copy_async(b, a, kir_i32(b, 0), a->ls, a->k, a->kb, &d->k, d->d, kir_i32(b, 0));
     copy_async(b, a, kir_i32(b, a->bk * a->ls), a->vs, a->v, a->vb, &d->v, d->dv, kir_i32(b, 0));
     kir_async_commit(b);
@@ -211,7 +208,7 @@ static void emit_setup(kir_builder *b, mma_ctx *a, const int *qa, const int *o) 
                                           kir_i32(b, a->q_at + 16 * c)), a->ls, 0);
   /* One stage: the key tiles overwrite the query tile (with two, the first tile's barrier
    * comes before any copy into the last stage). */
-  if (!a->async) kir_barrier(b);
+  if (a->stages == 1) kir_barrier(b);
   for (int h = 0; h < 2; h++) {
     a->mrun[h] = kir_var_new(b, "mrun", kir_t(KIR_F32));
     a->lrun[h] = kir_var_new(b, "lrun", kir_t(KIR_F32));
@@ -359,7 +356,6 @@ int kt_attention_mma(kir_module *m, const char *name, const kt_attention_desc *d
   if (!kt_attention_mma_applies(d)) return 0;
   mma_ctx a = {.d = d, .mask = -1};
   a.bk = pick(d, &a.stages);
-  a.async = a.stages == 2;
   a.ls = (int)d->d + PAD;
   a.vs = (int)d->dv + PAD;
   a.stage_halves = (int64_t)a.bk * (a.ls + a.vs);
@@ -390,7 +386,7 @@ int kt_attention_mma(kir_module *m, const char *name, const kt_attention_desc *d
   {
     /* 1. this tile's keys and values in local memory; with two stages, the next tile's copies
      *    into the other stage, whose readers all passed this barrier */
-    if (a.async) {
+    if (a.stages == 2) {
       kir_async_wait(b, 0);
       kir_barrier(b);
       kir_decl(b, k_at, kir_mul(b, kir_mod(b, kir_div(b, kir_var(b, t0), kir_i32(b, a.bk)), kir_i32(b, 2)),
@@ -431,7 +427,7 @@ int kt_attention_mma(kir_module *m, const char *name, const kt_attention_desc *d
       }
     }
     /* One stage: the next tile's copies wait for every warp's last reads. */
-    if (!a.async) kir_barrier(b);
+    if (a.stages == 1) kir_barrier(b);
   }
   kir_end(b); /* t0 */
   if (emit_store(b, &a, o, nv) != 0) {
