@@ -329,6 +329,8 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
     }
     if (s->kind == KIR_S_FRAG_SET || s->kind == KIR_S_FRAG_PACK)
       u->problem = opaque_layout;
+    if (s->kind >= KIR_S_WG_MMA && s->kind <= KIR_S_PROXY_FENCE)
+      u->problem = "warpgroup products (Hopper's wgmma, which GLSL cannot spell: OpenCL only)";
     scan_expr(u, k, s->index);
     scan_expr(u, k, s->value);
     scan_expr(u, k, s->end);

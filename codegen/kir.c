@@ -650,6 +650,10 @@ static kir_expr *as_float(kir_builder *b, kir_expr *x, int width) {
 
 kir_expr *kir_bin(kir_builder *b, kir_binop op, kir_expr *a, kir_expr *c) {
   if (bad(b, a) || bad(b, c)) return NULL;
+  if (op == KIR_XOR && (a->type.scalar != c->type.scalar || (a->type.scalar != KIR_I32 && a->type.scalar != KIR_U32))) {
+    b->failed = 1;
+    return NULL;
+  }
   int width = a->type.width > c->type.width ? a->type.width : c->type.width;
   if (op != KIR_AND && op != KIR_OR &&
       (a->type.scalar == KIR_F32) != (c->type.scalar == KIR_F32)) {
@@ -1271,4 +1275,70 @@ kir_expr *kir_lane_xor(kir_builder *b, kir_expr *value, int mask) {
     b->k->features |= KIR_FEATURE_MMA_F16;
   }
   return x;
+}
+
+/* ---- warpgroup products ---- */
+
+/* acc .. acc + n − 1 are accumulators, 1 ≤ n ≤ 16. */
+static int accs_are(kir_builder *b, int acc, int n) {
+  if (n < 1 || n > 16) {
+    if (b) b->failed = 1;
+    return 0;
+  }
+  for (int j = 0; j < n; j++)
+    if (!frag_is(b, acc + j, 1)) return 0;
+  return 1;
+}
+
+static int wg_operand_ok(kir_builder *b, const kir_wg_operand *o) {
+  if (!o || bad(b, o->index) || !local_is(b, o->local, KIR_F16)) return 0;
+  const int sw = o->swizzle;
+  if ((sw != 0 && sw != 32 && sw != 64 && sw != 128) || (o->mn_major && sw != 0 && sw != 128) || o->lbo < 0 ||
+      o->sbo < 0 || o->lbo % 16 || o->sbo % 16 || o->lbo >= 1 << 18 || o->sbo >= 1 << 18 ||
+      o->index->type.scalar != KIR_I32) {
+    b->failed = 1;
+    return 0;
+  }
+  return 1;
+}
+
+static kir_stmt *wg_stmt(kir_builder *b, kir_stmt_kind kind, int acc, int n) {
+  kir_stmt *s = append(b, kind);
+  if (s) {
+    s->frag = acc;
+    s->stride = n;
+    b->k->features |= KIR_FEATURE_WGMMA | KIR_FEATURE_MMA_F16;
+  }
+  return s;
+}
+
+void kir_wg_mma(kir_builder *b, int acc, int n, const kir_wg_operand *a, const kir_wg_operand *op_b) {
+  if (!accs_are(b, acc, n) || !wg_operand_ok(b, a) || !wg_operand_ok(b, op_b)) return;
+  kir_stmt *s = wg_stmt(b, KIR_S_WG_MMA, acc, n);
+  if (s) {
+    s->wg[0] = *a;
+    s->wg[1] = *op_b;
+  }
+}
+
+void kir_wg_fence(kir_builder *b, int acc, int n) {
+  if (accs_are(b, acc, n)) wg_stmt(b, KIR_S_WG_FENCE, acc, n);
+}
+
+void kir_wg_commit(kir_builder *b) {
+  if (b && !b->failed) wg_stmt(b, KIR_S_WG_COMMIT, 0, 0);
+}
+
+void kir_wg_wait(kir_builder *b, int pending, int acc, int n) {
+  if (pending < 0 || pending > 7) { /* an immediate of wait_group */
+    if (b) b->failed = 1;
+    return;
+  }
+  if (!(pending > 0 && n == 0) && !accs_are(b, acc, n)) return; /* none tied while in flight */
+  kir_stmt *s = wg_stmt(b, KIR_S_WG_WAIT, acc, n);
+  if (s) s->col_major = pending;
+}
+
+void kir_async_proxy_fence(kir_builder *b) {
+  if (b && !b->failed) wg_stmt(b, KIR_S_PROXY_FENCE, 0, 0);
 }

@@ -47,7 +47,8 @@ typedef enum kir_unop {
 
 typedef enum kir_binop {
   KIR_ADD, KIR_SUB, KIR_MUL, KIR_DIV, KIR_MOD /* ints */, KIR_MIN, KIR_MAX, KIR_POW,
-  KIR_LT, KIR_LE, KIR_GT, KIR_GE, KIR_EQ, KIR_NE, KIR_AND, KIR_OR
+  KIR_LT, KIR_LE, KIR_GT, KIR_GE, KIR_EQ, KIR_NE, KIR_AND, KIR_OR,
+  KIR_XOR /* bitwise, of I32 or U32 */
 } kir_binop;
 
 typedef enum kir_expr_kind {
@@ -108,9 +109,13 @@ enum {
    * (compute capability 8.0 or later, bundle.h MLGB_DEVICE_PTX_MMA), on Vulkan
    * VK_NV_cooperative_matrix with 16×16×16 f16 × f16 + f32 at subgroup scope, subgroups of 32
    * and shaderFloat16 (MLGB_DEVICE_COOPMAT_NV): docs/performance.md, "Tensor cores" */
-  KIR_FEATURE_MMA_F16 = 8
+  KIR_FEATURE_MMA_F16 = 8,
+  /* warpgroup products (kir_wg_*, below): Hopper's wgmma.mma_async through inline PTX that
+   * the runtime retargets to sm_90a (OpenCL on compute capability 9.0 only, bundle.h
+   * MLGB_DEVICE_PTX_WGMMA); no Vulkan spelling */
+  KIR_FEATURE_WGMMA = 16
 };
-#define KIR_FEATURE_OPTIONAL ((unsigned)(KIR_FEATURE_INT_DOT | KIR_FEATURE_MMA_F16))
+#define KIR_FEATURE_OPTIONAL ((unsigned)(KIR_FEATURE_INT_DOT | KIR_FEATURE_MMA_F16 | KIR_FEATURE_WGMMA))
 
 typedef struct kir_expr kir_expr;
 struct kir_expr {
@@ -144,8 +149,24 @@ typedef enum kir_stmt_kind {
   KIR_S_ASYNC_COMMIT, /* closes this work-item's group of asynchronous copies */
   KIR_S_ASYNC_WAIT,  /* waits until at most `stride` of its groups are still in flight */
   KIR_S_FRAG_SET,    /* element `stride` (0..7) of accumulator frag = value (kir_frag_set) */
-  KIR_S_FRAG_PACK    /* A fragment frag = accumulator frag_a rounded to halves (kir_frag_pack) */
+  KIR_S_FRAG_PACK,   /* A fragment frag = accumulator frag_a rounded to halves (kir_frag_pack) */
+  KIR_S_WG_MMA,      /* accumulators frag .. frag + stride − 1 += wg[0] · wg[1] (kir_wg_mma) */
+  KIR_S_WG_FENCE,    /* orders register writes of accumulators frag .. + stride − 1 before
+                        the warpgroup products that follow (kir_wg_fence) */
+  KIR_S_WG_COMMIT,   /* closes the warpgroup's group of products */
+  KIR_S_WG_WAIT,     /* waits until at most col_major groups are in flight; accumulators
+                        frag .. + stride − 1 are then readable when col_major is 0 */
+  KIR_S_PROXY_FENCE  /* makes this work-item's local writes visible to warpgroup products */
 } kir_stmt_kind;
+
+/* One operand of a warpgroup product, in an F16 local array (kir_wg_mma). */
+typedef struct kir_wg_operand {
+  int local;         /* the F16 local array */
+  kir_expr *index;   /* I32: element index of the operand's first element */
+  int swizzle;       /* bytes: 0 (none), 32, 64 or 128 */
+  int lbo, sbo;      /* the leading and stride byte offsets of the layout */
+  int mn_major;      /* 1: m (A) or n (B) is the contiguous axis; 0: k is */
+} kir_wg_operand;
 
 typedef struct kir_stmt kir_stmt;
 struct kir_stmt {
@@ -164,7 +185,8 @@ struct kir_stmt {
   kir_stmt **else_body;
   int frag, frag_a, frag_b; /* FRAG_*: the fragment (MMA: the accumulator, and its operands) */
   int stride, col_major;    /* FRAG_LOAD, FRAG_STORE; ASYNC_WAIT: stride = groups left in flight;
-                               FRAG_SET: stride = the element */
+                               FRAG_SET: stride = the element; WG_*: above */
+  kir_wg_operand wg[2];     /* WG_MMA: A and B */
 };
 
 typedef enum kir_access { KIR_READ = 1, KIR_WRITE = 2, KIR_READ_WRITE = 3 } kir_access;
@@ -431,6 +453,34 @@ kir_expr *kir_frag_elem(kir_builder *b, int acc, int e);
 void kir_frag_set(kir_builder *b, int acc, int e, kir_expr *value);
 void kir_frag_pack(kir_builder *b, int a, int acc);
 kir_expr *kir_lane_xor(kir_builder *b, kir_expr *value, int mask);
+
+/* ---- warpgroup products (Hopper's wgmma; KIR_FEATURE_WGMMA, OpenCL only) ----
+ * Four consecutive subgroups of a fragment kernel (local ids 128w .. 128w + 127, a warpgroup)
+ * multiply together: kir_wg_mma adds A (64 × 16, m × k) times B (16 × 16n, k × n) to the
+ * warpgroup's 64 × 16n accumulator, whose rows 16s .. 16s + 15 are subgroup s's accumulator
+ * fragments acc, acc + 1, .., acc + n − 1 (consecutive fragment ids, columns 16j ..; their
+ * elements as kir_frag_elem says), for n = 1 .. 16. The product runs in the background, reading
+ * A and B from F16 local arrays as they lie when it runs: kir_wg_fence before the first product
+ * of a step (after the accumulators were written otherwise), kir_wg_commit after the step's
+ * products, kir_wg_wait(pending) until at most `pending` groups are in flight (0: the
+ * accumulators are final and readable). Local writes reach the products only through
+ * kir_async_proxy_fence (after kir_async_wait for copies, before the barrier that publishes
+ * them). The operands' layouts are PTX's canonical ones ("Shared Memory Matrix Layout" of
+ * wgmma), in bytes from the element at `index`, which is 16-byte aligned: K-major with swizzle
+ * w (32, 64 or 128): rows of w bytes (w / 2 halves along k, the row's 16-byte chunk c stored at
+ * chunk c ^ (row % 8 >> (3 − log2(w / 16)))), atoms of 8 rows, sbo bytes from one atom to the
+ * next along m or n, the product's 16 halves of k starting at `index` inside the row (atoms
+ * 8w-byte aligned: the swizzle is of address bits); MN-major with swizzle 128: rows of 64
+ * halves along m or n, atoms of 8 rows (k, chunk c at c ^ k % 8), lbo bytes from one 64-wide
+ * block to the next and sbo from one atom to the next along k; without swizzle: 8 × 8 core
+ * matrices of 128 contiguous bytes (16-byte rows along the contiguous axis), lbo bytes from one
+ * to the next along k and sbo along m or n. Local arrays such operands read are 1024-byte
+ * aligned. All set KIR_FEATURE_WGMMA. */
+void kir_wg_mma(kir_builder *b, int acc, int n, const kir_wg_operand *a, const kir_wg_operand *op_b);
+void kir_wg_fence(kir_builder *b, int acc, int n);
+void kir_wg_commit(kir_builder *b);
+void kir_wg_wait(kir_builder *b, int pending, int acc, int n);
+void kir_async_proxy_fence(kir_builder *b);
 
 /* ---- printers ---- */
 /* OpenCL C 1.2: every kernel of the module in one program source (kernels separated by a blank

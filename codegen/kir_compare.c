@@ -57,6 +57,10 @@ static uint64_t hash_stmt(uint64_t h, const kir_stmt *s) {
   h = hash_expr(h, s->cond);
   h = mix_int(mix_int(mix_int(h, s->frag), s->frag_a), s->frag_b);
   h = mix_int(mix_int(h, s->stride), s->col_major);
+  for (int i = 0; i < 2; i++) {
+    const kir_wg_operand *o = &s->wg[i];
+    h = hash_expr(mix_int(mix_int(mix_int(mix_int(mix_int(h, o->local), o->swizzle), o->lbo), o->sbo), o->mn_major), o->index);
+  }
   h = hash_stmts(h, s->body, s->n_body);
   return hash_stmts(h, s->else_body, s->n_else);
 }
@@ -102,8 +106,13 @@ static int expr_eq(const kir_expr *a, const kir_expr *b) {
 
 static int stmts_eq(kir_stmt *const *x, int nx, kir_stmt *const *y, int ny);
 
+static int wg_eq(const kir_wg_operand *a, const kir_wg_operand *b) {
+  return a->local == b->local && a->swizzle == b->swizzle && a->lbo == b->lbo && a->sbo == b->sbo &&
+         a->mn_major == b->mn_major && expr_eq(a->index, b->index);
+}
+
 static int stmt_eq(const kir_stmt *a, const kir_stmt *b) {
-  return a->kind == b->kind && a->var == b->var && a->target == b->target && a->unroll == b->unroll &&
+  return wg_eq(&a->wg[0], &b->wg[0]) && wg_eq(&a->wg[1], &b->wg[1]) && a->kind == b->kind && a->var == b->var && a->target == b->target && a->unroll == b->unroll &&
          a->frag == b->frag && a->frag_a == b->frag_a && a->frag_b == b->frag_b &&
          a->stride == b->stride && a->col_major == b->col_major && expr_eq(a->index, b->index) && expr_eq(a->value, b->value) && expr_eq(a->end, b->end) &&
          expr_eq(a->step, b->step) && expr_eq(a->cond, b->cond) &&

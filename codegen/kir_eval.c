@@ -163,6 +163,7 @@ static int eval_signed_bin(kir_binop op, int32_t x, int32_t y, kir_value *out) {
   case KIR_ADD: *out = kir_value_i32((int32_t)(ux + uy)); return 0;
   case KIR_SUB: *out = kir_value_i32((int32_t)(ux - uy)); return 0;
   case KIR_MUL: *out = kir_value_i32((int32_t)(ux * uy)); return 0;
+  case KIR_XOR: *out = kir_value_i32((int32_t)(ux ^ uy)); return 0;
   case KIR_DIV:
   case KIR_MOD:
     if (y == 0 || (x == INT32_MIN && y == -1)) return -1;
@@ -178,6 +179,7 @@ static int eval_unsigned_bin(kir_binop op, uint32_t x, uint32_t y, kir_value *ou
   case KIR_ADD: *out = kir_value_u32(x + y); return 0;
   case KIR_SUB: *out = kir_value_u32(x - y); return 0;
   case KIR_MUL: *out = kir_value_u32(x * y); return 0;
+  case KIR_XOR: *out = kir_value_u32(x ^ y); return 0;
   case KIR_DIV:
   case KIR_MOD:
     if (y == 0) return -1;

@@ -7,7 +7,7 @@
 
 /* C precedence levels (higher binds tighter). */
 enum {
-  PREC_SELECT = 3, PREC_OR = 4, PREC_AND = 5, PREC_EQ = 9, PREC_REL = 10, PREC_ADD = 12,
+  PREC_SELECT = 3, PREC_OR = 4, PREC_AND = 5, PREC_XOR = 7, PREC_EQ = 9, PREC_REL = 10, PREC_ADD = 12,
   PREC_MUL = 13, PREC_UNARY = 15, PREC_ATOM = 17
 };
 
@@ -44,6 +44,7 @@ static int binop_prec(kir_binop op) {
   case KIR_EQ: case KIR_NE: return PREC_EQ;
   case KIR_AND: return PREC_AND;
   case KIR_OR: return PREC_OR;
+  case KIR_XOR: return PREC_XOR;
   default: return PREC_ATOM; /* function-call spelled */
   }
 }
@@ -52,7 +53,7 @@ static const char *binop_token(kir_binop op) {
   static const char *const tok[] = {
     [KIR_ADD] = "+", [KIR_SUB] = "-", [KIR_MUL] = "*", [KIR_DIV] = "/", [KIR_MOD] = "%",
     [KIR_LT] = "<", [KIR_LE] = "<=", [KIR_GT] = ">", [KIR_GE] = ">=", [KIR_EQ] = "==",
-    [KIR_NE] = "!=", [KIR_AND] = "&&", [KIR_OR] = "||"};
+    [KIR_NE] = "!=", [KIR_AND] = "&&", [KIR_OR] = "||", [KIR_XOR] = "^"};
   return tok[op];
 }
 
@@ -264,6 +265,13 @@ static void print_stmt(kir_printer *p, const kir_stmt *s) {
   case KIR_S_ASYNC_COMMIT:
   case KIR_S_ASYNC_WAIT:
     p->d->async(p, s);
+    break;
+  case KIR_S_WG_MMA:
+  case KIR_S_WG_FENCE:
+  case KIR_S_WG_COMMIT:
+  case KIR_S_WG_WAIT:
+  case KIR_S_PROXY_FENCE:
+    p->d->wg(p, s);
     break;
   case KIR_S_LOCAL_STORE:
     if (p->k->locals[s->target].elem.scalar == KIR_F16) {

@@ -56,6 +56,9 @@ typedef struct kir_dialect {
   void (*frag_expr)(kir_printer *p, const kir_expr *e);
   /* The asynchronous copies (KIR_S_ASYNC_COPY, _COMMIT, _WAIT), likewise whole statements. */
   void (*async)(kir_printer *p, const kir_stmt *s);
+  /* The warpgroup statements (KIR_S_WG_*, KIR_S_PROXY_FENCE); NULL in a dialect without them,
+   * whose check refuses such kernels before printing. */
+  void (*wg)(kir_printer *p, const kir_stmt *s);
   /* A packed 4×8-bit dot product (KIR_E_DOT4X8) and a packed load (KIR_E_LOAD_PACKED). */
   void (*dot4x8)(kir_printer *p, const kir_expr *e);
   void (*load_packed)(kir_printer *p, const kir_expr *e);

@@ -342,6 +342,135 @@ static void cl_async(kir_printer *p, const kir_stmt *s) {
   fputs(");\n", out);
 }
 
+/* ---- warpgroup products (inline PTX for sm_90a; NVIDIA, compute capability 9.0) ----
+ * NVIDIA's OpenCL C compiler targets sm_90, whose ptxas refuses wgmma (and ignores
+ * -cl-nv-arch sm_90a). So the sm_90a instructions are written as PTX comments, "//MLGA ...",
+ * of inline asm whose operands are the accumulator registers and descriptors: the compiler
+ * passes the comments through with the operands substituted, and the runtime
+ * (opencl_ptx.c) uncomments them in the program's PTX, sets the target to sm_90a and builds
+ * that (measured on an H200 with driver 580: tools/gpu/sm90a_probe.c, wgmma_probe.c). The asm
+ * of a product names its accumulators as read and written ("+f"), and so do the fence and
+ * the final wait, which keeps the compiler's own reads and writes of them on the right side
+ * of those points; a wait that leaves products in flight names none (ptxas would serialize
+ * the products otherwise).
+ * wgmma.mma_async.m64nNk16.f32.f16.f16 with A and B from shared memory descriptors (PTX ISA,
+ * "Matrix Descriptor Format": start address, leading and stride byte offsets >> 4 in bits
+ * 0, 16, 32, the swizzle in 62..63: 1 = 128 bytes, 2 = 64, 3 = 32); its accumulator registers
+ * in order are the IR's fragments one after the other (the 8 of each: columns 0..7 then 8..15,
+ * c0..c3 each, as mma.sync's m16n8 layout, which is wgmma's per warp). */
+static const char wg_helpers[] =
+    "#ifndef MLG_WG_HELPERS\n"
+    "#define MLG_WG_HELPERS\n"
+    "static inline __attribute__((always_inline)) ulong mlg_wg_desc(__local const ushort *p, uint lbo, uint sbo, ulong sw) {\n"
+    "  return (ulong)(((uint)(size_t)p & 0x3FFFF) >> 4) | (ulong)(lbo >> 4) << 16 | (ulong)(sbo >> 4) << 32 | sw << 62;\n"
+    "}\n"
+    "#define mlg_wg_commit() asm volatile(\"//MLGA wgmma.commit_group.sync.aligned;\" ::: \"memory\")\n"
+    "#define mlg_wg_wait(n) asm volatile(\"//MLGA wgmma.wait_group.sync.aligned \" #n \";\" ::: \"memory\")\n"
+    "#define mlg_proxy_fence() asm volatile(\"//MLGA fence.proxy.async.shared::cta;\" ::: \"memory\")\n"
+    "#endif\n";
+
+/* Which helpers a kernel's statements use: products by (n, trans A, trans B), fences and
+ * final waits by n. */
+typedef struct wg_uses {
+  unsigned char mma[17][2][2], fence[17], wait0[17];
+} wg_uses;
+
+static void wg_scan(wg_uses *u, kir_stmt *const *body, int n) {
+  for (int i = 0; i < n; i++) {
+    const kir_stmt *s = body[i];
+    if (s->kind == KIR_S_WG_MMA) u->mma[s->stride][s->wg[0].mn_major][s->wg[1].mn_major] = 1;
+    if (s->kind == KIR_S_WG_FENCE) u->fence[s->stride] = 1;
+    if (s->kind == KIR_S_WG_WAIT && s->col_major == 0) u->wait0[s->stride] = 1;
+    wg_scan(u, s->body, s->n_body);
+    wg_scan(u, s->else_body, s->n_else);
+  }
+}
+
+/* The accumulator parameters f0 .. f{n-1} and their registers as asm operands "+f". */
+static void wg_params(FILE *out, int n) {
+  for (int j = 0; j < n; j++) fprintf(out, "%sfloat *f%d", j ? ", " : "", j);
+}
+
+static void wg_operands(FILE *out, int n) {
+  for (int j = 0; j < n; j++)
+    for (int e = 0; e < 8; e++) fprintf(out, "%s\"+f\"(f%d[%d])", j + e ? ", " : "", j, e);
+}
+
+static void wg_tied_asm(FILE *out, const char *fn, int n, const char *ins) {
+  fprintf(out, "#ifndef MLG_WG_%s_%d\n#define MLG_WG_%s_%d\n", fn, n, fn, n);
+  fprintf(out, "static inline __attribute__((always_inline)) void mlg_wg_%s_n%d(", fn, n);
+  wg_params(out, n);
+  fprintf(out, ") {\n  asm volatile(\"//MLGA %s\"\n    : ", ins);
+  wg_operands(out, n);
+  fputs("\n    :: \"memory\");\n}\n#endif\n", out);
+}
+
+static void cl_wg_helpers(const kir_kernel *k, FILE *out) {
+  wg_uses u = {0};
+  wg_scan(&u, k->body, k->n_body);
+  fputs(wg_helpers, out);
+  for (int n = 1; n <= 16; n++) {
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++) {
+        if (!u.mma[n][ta][tb]) continue;
+        fprintf(out, "#ifndef MLG_WGMMA_%d_%d%d\n#define MLG_WGMMA_%d_%d%d\n", n, ta, tb, n, ta, tb);
+        fprintf(out, "static inline __attribute__((always_inline)) void mlg_wgmma_n%d_%d%d(", n, ta, tb);
+        wg_params(out, n);
+        fprintf(out, ", ulong da, ulong db) {\n  asm volatile(\"//MLGA {\\n\\t//MLGA .reg .pred p;\\n\\t"
+                     "//MLGA setp.ne.b32 p, %%%d, 0;\\n\\t\"\n", 8 * n + 2);
+        fprintf(out, "    \"//MLGA wgmma.mma_async.sync.aligned.m64n%dk16.f32.f16.f16 {", 16 * n);
+        for (int r = 0; r < 8 * n; r++) fprintf(out, "%s%%%d", r ? ", " : "", r);
+        fprintf(out, "}, %%%d, %%%d, p, 1, 1, %d, %d;\\n\\t//MLGA }\"\n    : ", 8 * n, 8 * n + 1, ta, tb);
+        wg_operands(out, n);
+        fputs("\n    : \"l\"(da), \"l\"(db), \"r\"(1) : \"memory\");\n}\n#endif\n", out);
+      }
+    if (u.fence[n]) wg_tied_asm(out, "fence", n, "wgmma.fence.sync.aligned;");
+    if (u.wait0[n]) wg_tied_asm(out, "wait0", n, "wgmma.wait_group.sync.aligned 0;");
+  }
+}
+
+static void wg_accs(kir_printer *p, const kir_stmt *s) {
+  for (int j = 0; j < s->stride; j++) fprintf(p->out, "%s%s", j ? ", " : "", p->k->frags[s->frag + j].name);
+}
+
+static void wg_desc(kir_printer *p, const kir_wg_operand *o) {
+  const int mode = o->swizzle == 128 ? 1 : o->swizzle == 64 ? 2 : o->swizzle == 32 ? 3 : 0;
+  fprintf(p->out, "mlg_wg_desc(%s + ", p->k->locals[o->local].name);
+  kir_print_expr_prec(p, o->index, KIR_PREC_ADD_RHS);
+  fprintf(p->out, ", %d, %d, %d)", o->lbo, o->sbo, mode);
+}
+
+static void cl_wg(kir_printer *p, const kir_stmt *s) {
+  FILE *out = p->out;
+  switch (s->kind) {
+  case KIR_S_WG_MMA:
+    fprintf(out, "mlg_wgmma_n%d_%d%d(", s->stride, s->wg[0].mn_major, s->wg[1].mn_major);
+    wg_accs(p, s);
+    fputs(", ", out);
+    wg_desc(p, &s->wg[0]);
+    fputs(", ", out);
+    wg_desc(p, &s->wg[1]);
+    fputs(");\n", out);
+    break;
+  case KIR_S_WG_FENCE:
+  case KIR_S_WG_WAIT:
+    if (s->kind == KIR_S_WG_WAIT && s->col_major) {
+      fprintf(out, "mlg_wg_wait(%d);\n", s->col_major);
+      break;
+    }
+    fprintf(out, "mlg_wg_%s_n%d(", s->kind == KIR_S_WG_FENCE ? "fence" : "wait0", s->stride);
+    wg_accs(p, s);
+    fputs(");\n", out);
+    break;
+  case KIR_S_WG_COMMIT:
+    fputs("mlg_wg_commit();\n", out);
+    break;
+  default: /* KIR_S_PROXY_FENCE */
+    fputs("mlg_proxy_fence();\n", out);
+    break;
+  }
+}
+
 /* The packed 4x8-bit dot products, through the mlg_dot_* functions of the kernel's preamble
  * (cl_dot4x8_preamble). */
 static void cl_dot4x8(kir_printer *p, const kir_expr *e) {
@@ -395,6 +524,7 @@ static void cl_kernel_begin(kir_printer *p) {
   char buf[32];
   if (k->features & KIR_FEATURE_INT_DOT) cl_dot4x8_preamble(out);
   if (k->n_frags || (k->features & KIR_FEATURE_MMA_F16)) fputs(mma_helpers, out);
+  if (k->features & KIR_FEATURE_WGMMA) cl_wg_helpers(k, out);
   fprintf(out, "__kernel __attribute__((reqd_work_group_size(%d, %d, %d)))\nvoid %s(",
           k->local_size[0], k->local_size[1], k->local_size[2], k->name);
   if (k->n_buffers == 0) fputs("void", out);
@@ -407,8 +537,10 @@ static void cl_kernel_begin(kir_printer *p) {
   fputs(") {\n", out);
   for (int i = 0; i < k->n_locals; i++) {
     const kir_local *l = &k->locals[i];
-    if (l->elem.scalar == KIR_F16) /* half bits; 16-byte aligned for fragment loads */
-      fprintf(out, "  __local ushort %s[%d] __attribute__((aligned(16)));\n", l->name, l->count);
+    if (l->elem.scalar == KIR_F16) /* half bits; aligned for fragment loads (16 bytes) or
+                                      swizzled warpgroup operands (1024, kir.h) */
+      fprintf(out, "  __local ushort %s[%d] __attribute__((aligned(%d)));\n", l->name, l->count,
+              k->features & KIR_FEATURE_WGMMA ? 1024 : 16);
     else
       fprintf(out, "  __local %s %s[%d];\n", cl_type_name(l->elem, buf, sizeof(buf)), l->name,
               l->count);
@@ -437,6 +569,7 @@ static const kir_dialect opencl_dialect = {
   .swizzle_prefix = "s",
   .swizzle_lanes = "0123456789abcdef",
   .load_bits = cl_load_bits, .local_store_half = cl_local_store_half, .frag = cl_frag, .frag_expr = cl_frag_expr, .async = cl_async,
+  .wg = cl_wg,
   .dot4x8 = cl_dot4x8, .load_packed = cl_load_packed,
   .unroll = cl_unroll,
   .kernel_begin = cl_kernel_begin, .kernel_end = cl_kernel_end,

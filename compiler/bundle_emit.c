@@ -61,8 +61,10 @@ static const struct {
 } optional_features[] = {
   {KIR_FEATURE_INT_DOT, MLGB_DEVICE_INT_DOT, MLGB_DEVICE_INT_DOT},
   {KIR_FEATURE_MMA_F16, MLGB_DEVICE_PTX_MMA, MLGB_DEVICE_COOPMAT_NV},
+  /* (GLSL cannot spell warpgroup products: a Vulkan device never reports the feature) */
+  {KIR_FEATURE_WGMMA, MLGB_DEVICE_PTX_WGMMA, MLGB_DEVICE_PTX_WGMMA},
 };
-_Static_assert(KIR_FEATURE_OPTIONAL == (KIR_FEATURE_INT_DOT | KIR_FEATURE_MMA_F16),
+_Static_assert(KIR_FEATURE_OPTIONAL == (KIR_FEATURE_INT_DOT | KIR_FEATURE_MMA_F16 | KIR_FEATURE_WGMMA),
                "a new optional kir feature needs its row above");
 
 int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data, size_t *out_size) {

@@ -303,6 +303,7 @@ static const struct { uint32_t bit; const char *name; } device_feature_names[] =
   {MLGB_DEVICE_INT_DOT, "intdot"},
   {MLGB_DEVICE_PTX_MMA, "ptxmma"},
   {MLGB_DEVICE_COOPMAT_NV, "coopmat"},
+  {MLGB_DEVICE_PTX_WGMMA, "ptxwgmma"},
 };
 
 const char *mlgb_device_feature_names(uint32_t features, char *buf, size_t size) {

@@ -62,10 +62,13 @@ typedef enum mlgb_device_feature {
   /* VK_NV_cooperative_matrix listing 16×16×16 f16 A/B with f32 C/D at subgroup scope, with
    * subgroups of 32 and shaderFloat16 (Vulkan): extension and features enabled at device
    * creation only then */
-  MLGB_DEVICE_COOPMAT_NV = 4
+  MLGB_DEVICE_COOPMAT_NV = 4,
+  /* Hopper's warpgroup products through inline PTX retargeted to sm_90a (OpenCL): an NVIDIA
+   * device of compute capability 9.0 exactly (sm_90a code runs on nothing else) */
+  MLGB_DEVICE_PTX_WGMMA = 8
 } mlgb_device_feature;
 #define MLGB_KNOWN_DEVICE_FEATURES \
-  ((uint32_t)(MLGB_DEVICE_INT_DOT | MLGB_DEVICE_PTX_MMA | MLGB_DEVICE_COOPMAT_NV))
+  ((uint32_t)(MLGB_DEVICE_INT_DOT | MLGB_DEVICE_PTX_MMA | MLGB_DEVICE_COOPMAT_NV | MLGB_DEVICE_PTX_WGMMA))
 typedef enum mlgb_module_kind { MLGB_MODULE_OPENCL_C = 1, MLGB_MODULE_SPIRV = 2 } mlgb_module_kind;
 
 typedef struct mlgb_tensor {

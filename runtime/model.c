@@ -293,7 +293,7 @@ static mlg_status choose_variants(const mlg_runtime *rt, mlgb_bundle *b, const c
   /* The inline-PTX kernels copy tensors into local memory 16 bytes at a time (cp.async), which
    * faults on an address off 16 bytes: a bundle planned at a smaller alignment (mlgc plans at
    * 256) runs their fallbacks. */
-  if (b->alignment < 16) features &= ~(uint32_t)MLGB_DEVICE_PTX_MMA;
+  if (b->alignment < 16) features &= ~(uint32_t)(MLGB_DEVICE_PTX_MMA | MLGB_DEVICE_PTX_WGMMA);
   for (uint32_t i = 0; i < b->n_dispatches; i++) {
     uint32_t k = mlgb_choose_kernel(b, b->dispatches[i].kernel, features);
     if (k == UINT32_MAX) {

@@ -6,7 +6,9 @@
 # block under --precision=f16 (layer-norm prologues, an f32 A; attention on halves), of ResNet-18
 # at batch 16 under --precision=f16 (convolutions as GEMMs whose B is gathered from x: the stem's
 # f32 x, 3×3 windows with padding, the 1×1 stride-2 downsample) and of the f16 attention
-# benchmarks (causal at T=4096; unmasked, ragged, head dim 32) compiled by clang for nvptx64
+# benchmarks (causal at T=4096; unmasked, ragged, head dim 32) and of the f16 GEMM benchmark at
+# 2048 (its warpgroup-product kernel: each product a marked wgmma comment in the PTX, with its
+# 64 accumulator registers substituted) compiled by clang for nvptx64
 # (OpenCL C 1.2) to PTX. Checks that the inline PTX passes clang's operand constraints, that the
 # PTX holds the mma.sync instructions (two per fragment step), that every convolution kernel
 # (k_conv2d*, but the reduce of one split along K) has its tensor-core variant (k_conv2d*_mma),
@@ -42,7 +44,8 @@ specs=("hgemm.mlg -D N=64" "hgemm.mlg -D N=1024"
        "transformer_block.mlg -D T=1024 -D C=768 -D H=12 --precision=f16 --device-hint=gpu"
        "resnet18.mlg -D N=16 --precision=f16 --device-hint=gpu"
        "../tools/bench/mlg/attention_f16.mlg -D T=4096 --device-hint=gpu"
-       "../tools/bench/mlg/attention_full_f16.mlg -D T=1000 -D D=32 --device-hint=gpu")
+       "../tools/bench/mlg/attention_full_f16.mlg -D T=1000 -D D=32 --device-hint=gpu"
+       "../tools/bench/mlg/hgemm.mlg -D N=2048 --device-hint=gpu")
 for c in $(seq 1 47); do specs+=("hgemm.mlg -D N=1024 --mma-config=$c"); done
 refused=0
 for spec in "${specs[@]}"; do
@@ -86,6 +89,11 @@ for spec in "${specs[@]}"; do
   elif grep -q '^void k_conv2d[a-z0-9_]*(__global const float \*restrict partial' "$TMP/k.cl" &&
        ! grep -q '^void k_gemm_part[a-z0-9_]*_mma' "$TMP/k.cl"; then
     echo "FAIL: $name: a convolution split along K has no tensor-core variant of its partial GEMM"
+    failed=$((failed + 1))
+  elif [ "$(grep -c 'mlg_wgmma_n8_[01][01](acc' "$TMP/k.cl")" -gt 0 ] &&
+       [ "$(grep -c '//MLGA wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16' "$TMP/k.ptx")" -lt \
+         "$(grep -c 'mlg_wgmma_n8_[01][01](acc' "$TMP/k.cl")" ]; then
+    echo "FAIL: $name: a warpgroup product of the source is not a marked wgmma comment in the PTX"
     failed=$((failed + 1))
   elif grep -q '__local_depot' "$TMP/k.ptx"; then
     echo "FAIL: $name: the PTX spills to local memory (a fragment array left registers)"

@@ -265,7 +265,14 @@ static int mma_variant(kir_module *m, const char *name, const kt_matmul_desc *de
   if (fb.epilogue.restart) fb.epilogue.restart(fb.epilogue.user);
   int64_t g[3];
   if (kt_matmul(m, name, &fb, &slow, g) != 0) return -1;
-  return kt_pair_variant(m, fast, slow, out_groups, g, "tensor-core GEMM", name, out_kernel);
+  rc = kt_pair_variant(m, fast, slow, out_groups, g, "tensor-core GEMM", name, out_kernel);
+  if (rc <= 0 || !kt_matmul_wgmma_applies(d, tiles)) return rc;
+  /* Hopper: the warpgroup-product kernel in front, the tensor-core one its fallback. */
+  kir_kernel *wg = NULL;
+  char wg_name[96];
+  snprintf(wg_name, sizeof wg_name, "%s_wgmma", name);
+  if (kt_matmul_wgmma(m, wg_name, d, &wg, g) != 0) return -1;
+  return kt_pair_variant(m, wg, fast, g, out_groups, "warpgroup GEMM", name, out_kernel);
 }
 
 int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,

@@ -217,6 +217,52 @@ static int check_kernel(mlg_backend_model *m, uint32_t k, module_build *r) {
   return 0;
 }
 
+/* Module `index`, built from source with sm_90a instructions in comments (opencl_ptx.c), built
+ * again from its PTX with them uncommented: the program m->programs[index] then holds (and the
+ * cache stores) the retargeted PTX. */
+static int build_sm90a(mlg_backend_model *m, int index, module_build *r) {
+  mlg_backend_device *dev = m->dev;
+  const char *model = m->bundle->model_name ? m->bundle->model_name : "";
+  size_t size = 0;
+  cl_int err = clGetProgramInfo(m->programs[index], CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL);
+  char *ptx = err == CL_SUCCESS && size ? malloc(size + 1) : NULL;
+  if (!ptx)
+    return job_fail(r, err == CL_SUCCESS ? MLG_ERR_OUT_OF_MEMORY : MLG_ERR_DEVICE,
+                    "fetching the PTX of module %d of model '%s' failed", index, model);
+  unsigned char *bins[1] = {(unsigned char *)ptx};
+  err = clGetProgramInfo(m->programs[index], CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
+  ptx[size] = '\0';
+  char *sm90a = NULL;
+  size_t sm90a_size = 0;
+  int rc = err == CL_SUCCESS ? mlg_cl_ptx_retarget(ptx, strlen(ptx), &sm90a, &sm90a_size) : -1;
+  free(ptx);
+  if (rc != 0)
+    return job_fail(r, MLG_ERR_UNSUPPORTED,
+                    "module %d of model '%s' uses Hopper's warpgroup products, but the program device '%s' "
+                    "built is not sm_90 PTX; run with MLG_DISABLE_FEATURES=ptxwgmma", index, model, dev->name);
+  const unsigned char *bin[1] = {(const unsigned char *)sm90a};
+  cl_int status = CL_SUCCESS;
+  cl_program p = clCreateProgramWithBinary(dev->context, 1, &dev->device, &sm90a_size, bin, &status, &err);
+  free(sm90a);
+  if (err != CL_SUCCESS || status != CL_SUCCESS || !p) {
+    if (p) clReleaseProgram(p);
+    return job_fail(r, MLG_ERR_DEVICE, "loading the sm_90a PTX of module %d of model '%s' failed: %s", index, model,
+                    mlg_cl_error_name(err != CL_SUCCESS ? err : status));
+  }
+  clReleaseProgram(m->programs[index]);
+  m->programs[index] = p;
+  err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    char log[MAX_LOG + 64];
+    build_log(dev, p, log, sizeof log);
+    return job_fail(r, MLG_ERR_BUILD,
+                    "building the sm_90a PTX of module %d of model '%s' on '%s' failed: %s (MLG_DISABLE_FEATURES="
+                    "ptxwgmma runs the kernels without warpgroup products)\n%s",
+                    index, model, dev->name, mlg_cl_error_name(err), log);
+  }
+  return 0;
+}
+
 /* Builds module `index` from source into m->programs[index]. `salted` appends a declaration to
  * the source (not a comment: PoCL hashes the preprocessed text): the driver then sees a program
  * of its own, not one its own cache may hold from the binary of a bad entry (PoCL unpacks a
@@ -244,7 +290,7 @@ static int build_from_source(mlg_backend_model *m, int index, int salted, module
                     "clBuildProgram (module %d of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
                     mlg_cl_error_name(err), log);
   }
-  return 0;
+  return mlg_cl_ptx_marked(mod->data, (size_t)mod->size) ? build_sm90a(m, index, r) : 0;
 }
 
 /* Builds module `index` from the cache or from source into m->programs[index], checks its

@@ -342,6 +342,8 @@ static uint32_t optional_features(cl_device_id device) {
     int cc = nv_compute_capability(device);
     if (cc >= 61) features |= MLGB_DEVICE_INT_DOT;
     if (cc >= 80) features |= MLGB_DEVICE_PTX_MMA;
+    /* Warpgroup products: sm_90a code, which runs on compute capability 9.0 only */
+    if (cc == 90) features |= MLGB_DEVICE_PTX_WGMMA;
   }
   free(ext);
   return features;

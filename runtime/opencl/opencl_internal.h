@@ -109,4 +109,10 @@ int mlg_cl_cache_store(const char *dir, mlg_cl_cache_key key, const uint8_t *bin
 /* The path of key's entry in dir, for tests and tools. */
 void mlg_cl_cache_path(const char *dir, mlg_cl_cache_key key, char *buf, size_t size);
 
+/* Warpgroup products (opencl_ptx.c): whether a program source carries sm_90a instructions as
+ * "//MLGA" comments, and its built PTX with them uncommented and the target sm_90a (a malloc'd,
+ * NUL-terminated copy). 0, or -1 when the PTX does not target sm_90 or memory ran out. */
+int mlg_cl_ptx_marked(const void *source, size_t size);
+int mlg_cl_ptx_retarget(const char *ptx, size_t size, char **out_ptx, size_t *out_size);
+
 #endif

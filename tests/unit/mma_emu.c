@@ -115,18 +115,109 @@ static const char emulated_mma[] =
     "  *qn = keep;\n"
     "}\n";
 
+/* Warpgroup products (wgmma.mma_async with shared-memory descriptors), written from the PTX ISA
+ * ("Matrix Descriptor Format", "Shared Memory Matrix Layout" and its canonical layouts, the
+ * accumulator fragment of .m64nNk16), independently of the template's copies: a descriptor is
+ * kept as the local pointer and its offsets, an operand element is read where the canonical
+ * layout puts it — with the swizzle applied to the absolute address bits, as the hardware does
+ * — and the work-item's accumulator elements get their sums at once (the fences, commits and
+ * waits do nothing: a product is complete when it returns). */
+static const char emulated_wg[] =
+    "typedef struct mlg_wg_d { __local const ushort *p; uint lbo, sbo, sw; } mlg_wg_d;\n"
+    "mlg_wg_d mlg_wg_desc(__local const ushort *p, uint lbo, uint sbo, uint sw) {\n"
+    "  mlg_wg_d d = {p, lbo, sbo, sw};\n"
+    "  return d;\n"
+    "}\n"
+    "float mlg_wg_at(mlg_wg_d d, uint mn, uint k, int mn_major) {\n"
+    "  uint w = d.sw == 1 ? 128u : d.sw == 2 ? 64u : d.sw == 3 ? 32u : 0u, off;\n"
+    "  if (!mn_major)\n"
+    "    off = w ? mn / 8 * d.sbo + mn % 8 * w + k * 2 : mn / 8 * d.sbo + k / 8 * d.lbo + mn % 8 * 16 + k % 8 * 2;\n"
+    "  else\n"
+    "    off = w ? mn / 64 * d.lbo + k / 8 * d.sbo + k % 8 * 128 + mn % 64 * 2\n"
+    "            : mn / 8 * d.sbo + k / 8 * d.lbo + k % 8 * 16 + mn % 8 * 2;\n"
+    "  size_t at = (size_t)d.p + off;\n"
+    "  if (w) at ^= ((at >> 7) & (w / 16 - 1)) << 4;\n"
+    "  return vload_half(0, (__local const half *)at);\n"
+    "}\n"
+    /* lane 4g + t of warp q of the warpgroup holds D (16q + g + 8·(e / 2 % 2),
+       16j + 8·(e / 4) + 2t + e % 2) as element e of its fragment j */
+    "void mlg_wg_emu(float **f, int n, mlg_wg_d a, mlg_wg_d b, int ta, int tb) {\n"
+    "  int lid = (int)get_local_id(0), q = (lid >> 5) & 3, g = (lid & 31) >> 2, t = lid & 3;\n"
+    "  for (int j = 0; j < n; j++)\n"
+    "    for (int e = 0; e < 8; e++) {\n"
+    "      uint row = 16 * q + g + 8 * ((e >> 1) & 1), col = 16 * j + 8 * (e >> 2) + 2 * t + (e & 1);\n"
+    "      float s = f[j][e];\n"
+    "      for (uint k = 0; k < 16; k++) s += mlg_wg_at(a, row, k, ta) * mlg_wg_at(b, col, k, tb);\n"
+    "      f[j][e] = s;\n"
+    "    }\n"
+    "}\n"
+    "#define mlg_wg_commit()\n"
+    "#define mlg_wg_wait(n)\n"
+    "#define mlg_proxy_fence()\n";
+
+/* src with its warpgroup helpers (from MLG_WG_HELPERS to the kernel) replaced by the emulation:
+ * a product mlg_wgmma_nN_AB for each the source defines, fences and final waits as nothing.
+ * src itself where it has none; NULL on failure. Frees src. */
+static char *wg_emu_source(char *src) {
+  if (!src) return NULL;
+  char *from = strstr(src, "#ifndef MLG_WG_HELPERS");
+  char *to = from ? strstr(from, "__kernel") : NULL;
+  if (!from) return src;
+  size_t cap = strlen(src) + sizeof emulated_wg + 65536, n = 0;
+  char *out = to ? malloc(cap) : NULL;
+  if (!out) {
+    free(src);
+    return NULL;
+  }
+  n += (size_t)snprintf(out + n, cap - n, "%.*s%s", (int)(from - src), src, emulated_wg);
+  for (int f = 1; f <= 16; f++)
+    n += (size_t)snprintf(out + n, cap - n, "#define mlg_wg_fence_n%d(...)\n#define mlg_wg_wait0_n%d(...)\n", f, f);
+  for (const char *at = from; (at = strstr(at, "void mlg_wgmma_n")) && at < to; at++) {
+    int fn, ta, tb;
+    if (sscanf(at, "void mlg_wgmma_n%d_%1d%1d(", &fn, &ta, &tb) != 3) continue;
+    n += (size_t)snprintf(out + n, cap - n, "void mlg_wgmma_n%d_%d%d(", fn, ta, tb);
+    for (int j = 0; j < fn; j++) n += (size_t)snprintf(out + n, cap - n, "float *f%d, ", j);
+    n += (size_t)snprintf(out + n, cap - n, "mlg_wg_d da, mlg_wg_d db) {\n  float *f[%d] = {", fn);
+    for (int j = 0; j < fn; j++) n += (size_t)snprintf(out + n, cap - n, "%sf%d", j ? ", " : "", j);
+    n += (size_t)snprintf(out + n, cap - n, "};\n  mlg_wg_emu(f, %d, da, db, %d, %d);\n}\n", fn, ta, tb);
+  }
+  /* PoCL places local arrays 128 bytes apart whatever they ask for: the operand tiles are
+     aligned here as the GPU aligns them (aligned(1024)), since the swizzle is of address bits */
+  static const char decl[] = "  __local ushort ", align[] = " __attribute__((aligned(1024)));\n";
+  for (const char *at = to, *end; (end = strstr(at, align)); at = end + sizeof align - 1) {
+    const char *line = end;
+    while (line > at && line[-1] != '\n') line--;
+    char name[64];
+    int count;
+    if (strncmp(line, decl, sizeof decl - 1) || sscanf(line + sizeof decl - 1, "%63[a-z_0-9][%d]", name, &count) != 2) {
+      free(out);
+      free(src);
+      return NULL;
+    }
+    n += (size_t)snprintf(out + n, cap - n,
+                          "%.*s  __local ushort %s_raw[%d];\n"
+                          "  __local ushort *%s = (__local ushort *)(((size_t)%s_raw + 1023) & ~(size_t)1023);\n",
+                          (int)(line - at), at, name, count + 512, name, name);
+    to = (char *)end + sizeof align - 1;
+  }
+  snprintf(out + n, cap - n, "%s", to);
+  free(src);
+  return out;
+}
+
 /* The kernel's source with the PTX helpers (the ldmatrix pair and cp.async before mlg_mma_row;
  * mlg_mma_16, mlg_mma_pack and mlg_shfl_xor before mlg_mma_store) replaced by their emulations,
  * which take the local scratch the kernel declares first. NULL on a source of another shape. */
 static char *mma_emu_source(const kir_kernel *k) {
-  char *src = clh_source(k);
+  char *src = wg_emu_source(clh_source(k));
   if (!src) return NULL;
   const char *ldsm = strstr(src, "MLG_MMA_INLINE void mlg_mma_ldsm(");
   const char *row = strstr(src, "MLG_MMA_INLINE int mlg_mma_row(");
   const char *mma = strstr(src, "MLG_MMA_INLINE void mlg_mma_16(");
   const char *store = strstr(src, "MLG_MMA_INLINE void mlg_mma_store(");
   const char *endif = strstr(src, "#endif\n");
-  const char *body = endif ? strstr(endif, ") {\n") : NULL;
+  const char *kernel = endif ? strstr(endif, "__kernel") : NULL;
+  const char *body = kernel ? strstr(kernel, ") {\n") : NULL;
   if (!ldsm || !row || !mma || !store || !body || !(ldsm < row && row < mma && mma < store && store < endif)) {
     free(src);
     return NULL;

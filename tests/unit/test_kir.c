@@ -633,6 +633,67 @@ START_TEST(test_accumulator_elements) {
 }
 END_TEST
 
+/* Warpgroup products: their statements print as the marked helpers (sm_90a PTX in comments,
+ * one helper per product shape and transposition), F16 locals they read are 1024-byte aligned,
+ * GLSL refuses them, and misuse fails the builder. Also XOR, which their swizzles use. */
+START_TEST(test_warpgroup_products) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "wg", 128, 1, 1);
+  int out = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int ta = kir_local_array(b, "ta", KIR_F16, 1024), tb = kir_local_array(b, "tb", KIR_F16, 2048);
+  int acc = kir_frag_new(b, "acc", KIR_FRAG_ACC);
+  kir_frag_new(b, "acc", KIR_FRAG_ACC);
+  kir_frag_zero(b, acc);
+  kir_frag_zero(b, acc + 1);
+  kir_async_proxy_fence(b);
+  kir_barrier(b);
+  kir_wg_fence(b, acc, 2);
+  kir_wg_operand a = {ta, kir_i32(b, 16), 64, 16, 512, 0};
+  kir_wg_operand bo = {tb, kir_bin(b, KIR_XOR, kir_local_id(b, 0), kir_i32(b, 3)), 128, 4096, 1024, 1};
+  kir_wg_mma(b, acc, 2, &a, &bo);
+  kir_wg_commit(b);
+  kir_wg_wait(b, 1, acc, 0);
+  kir_wg_wait(b, 0, acc, 2);
+  kir_store(b, out, kir_local_id(b, 0), kir_frag_elem(b, acc + 1, 5));
+  kir_kernel *k = NULL;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  ck_assert_uint_eq(k->features, KIR_FEATURE_WGMMA | KIR_FEATURE_MMA_F16);
+  char *s = print_kernel(k);
+  ck_assert_ptr_nonnull(strstr(s, "__local ushort ta[1024] __attribute__((aligned(1024)));"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_proxy_fence();\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_wg_fence_n2(acc, acc1);\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_wgmma_n2_01(acc, acc1, mlg_wg_desc(ta + 16, 16, 512, 2), "
+                                  "mlg_wg_desc(tb + ((int)get_local_id(0) ^ 3), 4096, 1024, 1));\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  mlg_wg_wait(1);\n  mlg_wg_wait0_n2(acc, acc1);\n"));
+  ck_assert_ptr_nonnull(strstr(s, "//MLGA wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0, %1"));
+  ck_assert_ptr_nonnull(strstr(s, "}, %16, %17, p, 1, 1, 0, 1;"));
+  free(s);
+  char err[256] = "";
+  ck_assert_int_ne(kir_glsl_check(k, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "OpenCL only") != NULL, "%s", err);
+
+  for (int bad = 0; bad < 6; bad++) {
+    b = kir_kernel_begin(m, "misuse", 128, 1, 1);
+    ta = kir_local_array(b, "ta", KIR_F16, 1024);
+    int f32 = kir_local_array(b, "tf", KIR_F32, 1024);
+    acc = kir_frag_new(b, "acc", KIR_FRAG_ACC);
+    int fa = kir_frag_new(b, "fa", KIR_FRAG_A);
+    kir_wg_operand o = {ta, kir_i32(b, 0), 64, 16, 512, 0};
+    switch (bad) {
+    case 0: kir_wg_mma(b, acc, 2, &o, &o); break; /* acc + 1 is no accumulator */
+    case 1: kir_wg_fence(b, fa, 1); break;
+    case 2: o.swizzle = 48; kir_wg_mma(b, acc, 1, &o, &o); break;
+    case 3: o.local = f32; kir_wg_mma(b, acc, 1, &o, &o); break;
+    case 4: kir_wg_wait(b, 0, acc, 0); break; /* a final wait names the accumulators */
+    default: kir_bin(b, KIR_XOR, kir_f32(b, 1.0), kir_f32(b, 2.0)); break;
+    }
+    ck_assert_msg(kir_builder_failed(b), "misuse %d not reported", bad);
+    ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+  }
+  kir_module_free(m);
+}
+END_TEST
+
 START_TEST(test_module_many_kernels) {
   kir_module *m = kir_module_new();
   for (int i = 0; i < 100; i++) {
@@ -677,6 +738,7 @@ int main(void) {
   tcase_add_test(tc, test_allocation_failure);
   tcase_add_test(tc, test_misuse_reported);
   tcase_add_test(tc, test_accumulator_elements);
+  tcase_add_test(tc, test_warpgroup_products);
   tcase_add_test(tc, test_module_many_kernels);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

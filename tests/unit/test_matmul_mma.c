@@ -24,6 +24,8 @@
 #include "cl_harness.c"
 #include "mma_emu.c"
 
+#define WGMMA (-1) /* run_case's configuration: the warpgroup-product kernel (matmul_wgmma.c) */
+
 typedef struct mma_case {
   int64_t m, n, k;
   int trans_b, bias, c16, a_t, batch;
@@ -106,19 +108,26 @@ static void run_case(clh *h, const mma_case *c, int index, int config) {
     d.b_batch_stride[0] = 0; /* B broadcast */
     d.c_batch_stride[0] = M * N;
   }
-  d.mma_config = config;
+  d.mma_config = config > 0 ? config : 0;
   kir_module *mod = kir_module_new();
   kir_kernel *k = NULL;
   int64_t groups[3];
-  ck_assert_msg(kt_matmul_mma(mod, "mma", &d, &k, groups, NULL) == 1, "case %d: %s", index, kir_module_error(mod));
+  if (config == WGMMA) { /* the warpgroup-product kernel by itself (any M, N: its own tiles) */
+    d.wgmma = 1;
+    ck_assert_msg(kt_matmul_wgmma(mod, "wg", &d, &k, groups) == 0, "case %d: %s", index, kir_module_error(mod));
+    ck_assert(k->features & KIR_FEATURE_WGMMA);
+  } else {
+    ck_assert_msg(kt_matmul_mma(mod, "mma", &d, &k, groups, NULL) == 1, "case %d: %s", index, kir_module_error(mod));
+  }
   /* The variant with its tiled fallback, as lowering builds it: the same work-groups. */
   kt_matmul_desc both = d;
   both.mma = 1;
+  both.wgmma = 0;
   kir_module *mod2 = kir_module_new();
   kir_kernel *k2 = NULL;
   int64_t g2[3];
   ck_assert_msg(kt_matmul(mod2, "both", &both, &k2, g2) == 0, "case %d: %s", index, kir_module_error(mod2));
-  ck_assert(g2[0] == groups[0] && g2[1] == groups[1] && g2[2] == groups[2]);
+  ck_assert(config == WGMMA || (g2[0] == groups[0] && g2[1] == groups[1] && g2[2] == groups[2]));
   ck_assert_ptr_nonnull(k2->fallback);
   char *src = mma_emu_source(k);
   ck_assert_msg(src != NULL, "case %d: the printed source has no mlg_mma_16 helper", index);
@@ -126,7 +135,7 @@ static void run_case(clh *h, const mma_case *c, int index, int config) {
                 "case %d: the pipelined configuration %d does not copy its tiles asynchronously", index, config);
   /* A configuration's tiled fallback runs too where it computes what the reference does: f16 A
    * without a prologue (it keeps an f32 or normalized A in f32, unrounded). */
-  char *fb_src = config && !c->a32 && !c->norm ? clh_source(k2->fallback) : NULL;
+  char *fb_src = config > 0 && !c->a32 && !c->norm ? clh_source(k2->fallback) : NULL;
 
   unsigned seed = 1234u + (unsigned)index;
   size_t na = (size_t)(NB * M * K), nb = (size_t)(K * N), nc = (size_t)(NB * M * N);
@@ -348,6 +357,54 @@ START_TEST(test_mma_pipelined) {
 }
 END_TEST
 
+/* The warpgroup-product kernel (matmul_wgmma.c) with its products emulated (mma_emu.c, from the
+ * PTX descriptor and layout rules): B [K, N] (n-major local tiles, 128-byte swizzle) with ragged
+ * M, N and K (a K step cut short, zeros copied past every edge) and an f16 C; B [N, K] (k-major,
+ * like A) with 2 batches, B broadcast, a bias and an offset; whole tiles over 8 K steps (the
+ * ring of 3 stages wrapped), an offset of 8 halves. */
+static const mma_case wgmma_cases[] = {
+  {200, 136, 72, 0, 0, 1, 0, 0, 0, 0, 0, 1},
+  {130, 260, 104, 1, 1, 0, 0, 2, 256, 0, 0, 1},
+  {256, 128, 256, 0, 1, 0, 0, 0, 8, 0, 0, 1},
+};
+
+START_TEST(test_wgmma_emulated) {
+  clh h;
+  if (clh_init(&h) != 0) return;
+  run_case(&h, &wgmma_cases[_i], 300 + _i, WGMMA);
+  clh_free(&h);
+}
+END_TEST
+
+/* Lowering's chain: a large f16 GEMM whose operands it copies whole gets the warpgroup kernel in
+ * front of the tensor-core one (which keeps the tiled fallback); not where the target has no
+ * warpgroup products (Vulkan), nor for an A stored [K, M]. */
+START_TEST(test_wgmma_chain) {
+  for (int v = 0; v < 3; v++) {
+    kt_matmul_desc d = {.m = 2048, .n = 2048, .k = 256, .a_elem = KIR_F16, .b_elem = KIR_F16, .c_elem = KIR_F16,
+                        .device_class = KT_DEVICE_GPU, .strided = 1, .mma = 1, .async_copies = 1, .wgmma = v != 1};
+    d.a_stride_m = v == 2 ? 1 : d.k;
+    d.a_stride_k = v == 2 ? d.m : 1;
+    d.b_stride_k = d.n;
+    d.b_stride_n = 1;
+    d.c_stride_m = d.n;
+    d.c_stride_n = 1;
+    kir_module *mod = kir_module_new();
+    kir_kernel *k = NULL;
+    int64_t groups[3];
+    ck_assert_msg(kt_matmul(mod, "g", &d, &k, groups) == 0, "%s", kir_module_error(mod));
+    const kir_kernel *mma = v == 0 ? k->fallback : k;
+    ck_assert_int_eq((k->features & KIR_FEATURE_WGMMA) != 0, v == 0);
+    ck_assert_ptr_nonnull(mma);
+    ck_assert(!(mma->features & KIR_FEATURE_WGMMA) && (mma->features & KIR_FEATURE_MMA_F16));
+    ck_assert(mma->fallback && !(mma->fallback->features & KIR_FEATURE_OPTIONAL) && !mma->fallback->fallback);
+    ck_assert_int_eq(groups[0], 16);
+    ck_assert_int_eq(groups[1], 16);
+    kir_module_free(mod);
+  }
+}
+END_TEST
+
 /* conv2d as GEMM (kt_conv2d_gemm_desc, as lowering builds it under a GPU hint): y = w @ col with
  * col, the im2col matrix of x, gathered as B's tiles are staged. Both kernels of the variant
  * run: the fragment kernel (emulated mma) and its tiled fallback, against a host convolution
@@ -558,6 +615,8 @@ int main(void) {
   tcase_set_timeout(tc, 900);
   tcase_add_loop_test(tc, test_mma_emulated, 0, (int)(sizeof cases / sizeof cases[0]));
   tcase_add_loop_test(tc, test_conv_emulated, 0, (int)(sizeof conv_cases / sizeof conv_cases[0]));
+  tcase_add_loop_test(tc, test_wgmma_emulated, 0, (int)(sizeof wgmma_cases / sizeof wgmma_cases[0]));
+  tcase_add_test(tc, test_wgmma_chain);
   suite_add_tcase(s, tc);
   TCase *tcc = tcase_create("configs");
   tcase_set_timeout(tcc, 900);

@@ -14,6 +14,7 @@
 #include "compile.h"
 #include "internal.h"
 #include "mlg.h"
+#include "opencl/opencl_internal.h"
 #include "temp_files.c"
 
 /* y = x * 2 + w, through an intermediate t in the arena; every tensor sits at a nonzero offset
@@ -294,9 +295,36 @@ START_TEST(test_kernel_variant) {
   spec.variant = 1;
   load(rt, spec, NULL, MLG_ERR_INVALID_ARGUMENT);
   ck_assert_msg(strstr(mlg_last_error(), "MLG_DISABLE_FEATURES names 'tensorcores', which is no device feature "
-                       "(known: intdot,ptxmma,coopmat)") != NULL, "%s", mlg_last_error());
+                       "(known: intdot,ptxmma,coopmat,ptxwgmma)") != NULL, "%s", mlg_last_error());
   unsetenv("MLG_DISABLE_FEATURES");
   mlg_runtime_destroy(rt);
+}
+END_TEST
+
+/* Programs with warpgroup products (opencl_ptx.c): the marks are found in a source, and a built
+ * sm_90 PTX gets them removed and its target set to sm_90a; PTX for another target (or already
+ * retargeted) is refused. */
+START_TEST(test_ptx_retarget) {
+  static const char src[] = "asm volatile(\"//MLGA wgmma.commit_group.sync.aligned;\" ::: \"memory\");";
+  ck_assert_int_eq(mlg_cl_ptx_marked(src, sizeof src - 1), 1);
+  ck_assert_int_eq(mlg_cl_ptx_marked(src, 15), 0); /* the mark cut off */
+  ck_assert_int_eq(mlg_cl_ptx_marked("// MLG", 6), 0);
+  static const char ptx[] = ".version 9.0\n.target sm_90, texmode_independent\n.address_size 64\n"
+                            "\t// begin inline asm\n\t//MLGA wgmma.fence.sync.aligned;\n\t//MLGA {\n"
+                            "// other comment\n";
+  char *out = NULL;
+  size_t n = 0;
+  ck_assert_int_eq(mlg_cl_ptx_retarget(ptx, sizeof ptx - 1, &out, &n), 0);
+  ck_assert_str_eq(out, ".version 9.0\n.target sm_90a, texmode_independent\n.address_size 64\n"
+                        "\t// begin inline asm\n\t wgmma.fence.sync.aligned;\n\t {\n// other comment\n");
+  ck_assert_uint_eq(n, strlen(out));
+  for (int i = 0; i < 2; i++) {
+    char *again = NULL;
+    const char *other = i ? ".target sm_80\n//MLGA x\n" : out;
+    ck_assert_int_eq(mlg_cl_ptx_retarget(other, strlen(other), &again, &n), -1);
+    ck_assert_ptr_null(again);
+  }
+  free(out);
 }
 END_TEST
 
@@ -684,6 +712,7 @@ int main(void) {
   tcase_add_test(tc, test_device_specs);
   tcase_add_test(tc, test_run_exact);
   tcase_add_test(tc, test_kernel_variant);
+  tcase_add_test(tc, test_ptx_retarget);
   tcase_add_test(tc, test_two_sessions);
   tcase_add_test(tc, test_weights_file);
   tcase_add_test(tc, test_bad_bundles);

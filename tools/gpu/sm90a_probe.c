@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ptx_text.h"
+
 static const char *src =
     "__kernel void k(__global float *o, int v) {\n"
     "  uint x;\n"
@@ -23,22 +25,6 @@ static const char *src =
     "               : \"=r\"(x) : \"r\"(v) : \"memory\");\n"
     "  o[get_global_id(0)] = (float)x;\n"
     "}\n";
-
-/* s with every `a` replaced by `b` (malloc'd), or NULL. */
-static char *replace_all(const char *s, const char *a, const char *b) {
-  size_t n = strlen(s) + 1, la = strlen(a), lb = strlen(b);
-  for (const char *at = s; (at = strstr(at, a)); at += la) n += lb;
-  char *o = malloc(n), *w = o;
-  if (!o) return NULL;
-  for (const char *at; (at = strstr(s, a)); s = at + la) {
-    memcpy(w, s, (size_t)(at - s));
-    w += at - s;
-    memcpy(w, b, lb);
-    w += lb;
-  }
-  strcpy(w, s);
-  return o;
-}
 
 int main(void) {
   cl_platform_id plats[8];
