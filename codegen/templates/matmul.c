@@ -270,8 +270,9 @@ static int mma_variant(kir_module *m, const char *name, const kt_matmul_desc *de
   /* Hopper: the warpgroup-product kernel in front, the tensor-core one its fallback. */
   kir_kernel *wg = NULL;
   char wg_name[96];
+  if (d->epilogue.restart) d->epilogue.restart(d->epilogue.user); /* its buffers again, for this kernel */
   snprintf(wg_name, sizeof wg_name, "%s_wgmma", name);
-  if (kt_matmul_wgmma(m, wg_name, d, &wg, g) != 0) return -1;
+  if (kt_matmul_wgmma(m, wg_name, d, tiles, &wg, g) != 0) return -1;
   return kt_pair_variant(m, wg, fast, g, out_groups, "warpgroup GEMM", name, out_kernel);
 }
 

@@ -190,11 +190,11 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3], int out_tiles[2]);
 /* The warpgroup-product kernel (matmul_wgmma.c) for a descriptor with resolved layouts, in
  * front of a tensor-core kernel with work-group tile tiles[0] × tiles[1]: whether it applies
- * (d->wgmma, a 128 × 128 tile, f16 operands copied whole; see there), and the kernel (0, or -1
- * on failure), launching the same work-groups. */
+ * (d->wgmma, tiles of 64 or 128 each way, f16 operands copied whole; see there), and the kernel
+ * with that tile (0, or -1 on failure), launching the same work-groups. */
 int kt_matmul_wgmma_applies(const kt_matmul_desc *d, const int tiles[2]);
-int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_kernel **out_kernel,
-                    int64_t out_groups[3]);
+int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, const int tiles[2],
+                    kir_kernel **out_kernel, int64_t out_groups[3]);
 /* A configuration of the tensor-core kernel: a wm × wn grid of warps, each owning fm × fn
  * accumulator fragments of 16×16 (the work-group tile is 16·wm·fm × 16·wn·fn), K step tk (16, 32
  * or 64), buffers 1 (two barriers per K step) or 2 (double-buffered local tiles, one), or

@@ -1,29 +1,30 @@
 /* matmul_wgmma.c — the GEMM on Hopper's warpgroup products (kir.h kir_wg_*, KIR_FEATURE_WGMMA:
  * wgmma.mma_async through inline PTX retargeted to sm_90a, OpenCL on compute capability 9.0),
- * built in front of the tensor-core kernel of matmul_mma.c (its fallback, with the same
- * 128 × 128 work-group tile) for large f16 GEMMs.
+ * built in front of the tensor-core kernel of matmul_mma.c (its fallback) with that kernel's
+ * work-group tile TM × TN, each 64 or 128, for f16 GEMMs.
  *
- * A work-group of 256 work-items is two warpgroups; warpgroup g computes rows 64g .. 64g + 63
- * of the 128 × 128 tile, its warp w (of 8) rows 16w .. 16w + 15 as 8 accumulator fragments of
- * 16 columns (kir_wg_mma's layout). K is walked in steps of 32 through a ring of 3 local
- * stages: the tiles of steps ahead arrive by asynchronous 16-byte copies (cp.async), two steps
- * ahead of the products; in a step each work-item waits for its copies of the step's tiles,
- * fences them for the products (kir_async_proxy_fence), and one barrier publishes them and
- * closes the step before, whose stage then takes the copies two steps ahead; then each
- * warpgroup issues two products (k 0..15, 16..31) over the stage and waits for them.
+ * A work-group is TM / 64 warpgroups (2·TM work-items); warpgroup g computes rows 64g ..
+ * 64g + 63 of the tile, its warp w rows 16w .. 16w + 15 as TN / 16 accumulator fragments of 16
+ * columns (kir_wg_mma's layout). K is walked in steps of 32 through a ring of S local stages
+ * (as many as 48 KiB holds, at most 4: 3 at 128 × 128): the tiles of steps ahead arrive by
+ * asynchronous 16-byte copies (cp.async), S − 1 steps ahead of the products; in a step each
+ * work-item waits for its copies of the step's tiles, fences them for the products
+ * (kir_async_proxy_fence), and one barrier publishes them and closes the step before, whose
+ * stage then takes the copies S − 1 steps ahead; then each warpgroup issues two products
+ * (k 0..15, 16..31) over the stage and waits for them.
  *
  * Local layouts (kir.h, PTX's canonical ones) are swizzled so that both the copies and the
  * products run without bank conflicts: neighbouring work-items copy neighbouring 16-byte
  * chunks of a row (global reads coalesced), and the swizzle spreads each 8 of them over the
  * 32 banks. A [M, K] (k contiguous): rows of 32 halves (64 bytes, 64-byte swizzle), 8-row atoms
  * of 512 bytes. B as [K, N] (n contiguous, n-major for the product): rows of 64 halves of n
- * (128-byte swizzle), atoms of 8 rows of k (1 KiB), the two 64-wide halves of the tile 32 rows
- * apart; B as [N, K] (k contiguous) like A. On the H200 (tools/gpu/wgmma_probe.c, 4096³): 0.39
- * ms, where the same tiles without swizzling took 0.98 (the copies' bank conflicts and
- * uncoalesced reads) and the tensor-core kernel 0.47.
+ * (128-byte swizzle), atoms of 8 rows of k (1 KiB), 64-wide blocks of the tile 32 rows apart;
+ * B as [N, K] (k contiguous) like A. On the H200 at 4096³ (128 × 128): 0.309 ms, where the
+ * same tiles without swizzling took 0.98 (tools/gpu/wgmma_probe.c: the copies' bank conflicts
+ * and uncoalesced reads) and the tensor-core kernel 0.476.
  *
- * It applies where the tensor-core kernel would take 128 × 128 tiles and both operands are
- * halves copied whole: A's k contiguous, B's k or n, offsets, row and batch strides multiples
+ * It applies where the tensor-core kernel takes tiles of 64 or 128 each way and both operands
+ * are halves copied whole: A's k contiguous, B's k or n, offsets, row and batch strides multiples
  * of 8 halves (16 bytes), K (and N for an n-major B) multiples of 8; no layer-norm prologue or
  * gathered B. Rows, columns and k past M, N or K are zeros in the local tiles (copies of
  * source size 0), so any M, N and K of that kind work. The epilogue reads the accumulators in
@@ -35,12 +36,9 @@
 
 #include "kt_util.h"
 
-#define TM 128
-#define TN 128
 #define TK 32
-#define STAGES 3
-#define L 256            /* work-items: two warpgroups */
-#define FN (TN / 16)     /* accumulator fragments per warp */
+#define MAX_STAGES 4
+#define MAX_LOCAL (48 * 1024)
 
 /* Whether an operand's tiles can be copied whole: 16-byte chunks along its contiguous axis. */
 static int copyable(const kt_matmul_desc *d, int64_t offset, const int64_t *bstride, int64_t row_stride,
@@ -52,8 +50,9 @@ static int copyable(const kt_matmul_desc *d, int64_t offset, const int64_t *bstr
 }
 
 int kt_matmul_wgmma_applies(const kt_matmul_desc *d, const int tiles[2]) {
-  if (!d->wgmma || d->device_class == KT_DEVICE_CPU || tiles[0] != TM || tiles[1] != TN || d->a_norm ||
-      d->b_im2col.on || d->a_elem != KIR_F16 || d->b_elem != KIR_F16 || d->a_stride_k != 1)
+  if (!d->wgmma || d->device_class == KT_DEVICE_CPU || (tiles[0] != 64 && tiles[0] != 128) ||
+      (tiles[1] != 64 && tiles[1] != 128) || d->a_norm || d->b_im2col.on || d->a_elem != KIR_F16 ||
+      d->b_elem != KIR_F16 || d->a_stride_k != 1)
     return 0;
   const int b_kmajor = d->b_stride_k == 1;
   if (!b_kmajor && d->b_stride_n != 1) return 0;
@@ -87,46 +86,53 @@ typedef struct operand {
   int nmajor;             /* B stored [K, N] */
   int64_t rows, row_stride, r_lim, c_lim; /* tile rows (m/n, or k when n-major) and limits */
   int per_row;            /* chunks per tile row */
+  int stage;              /* halves per stage */
+  int r_tile, c_tile;     /* the tile's extents along the rows' and the columns' global axes */
 } operand;
 
 /* Copies the operand tile whose first row and column (global: m/n and k, or k and n) are r0, c0
  * into stage `slot` (an I32 expression), asynchronously: chunk u = lid + L·i of the tile is row
  * u / per_row, chunk u % per_row. */
-static void copy_tile(kir_builder *b, const operand *o, kir_expr *r0, kir_expr *c0, int lid, kir_expr *slot) {
+static void copy_tile(kir_builder *b, const operand *o, kir_expr *r0, kir_expr *c0, int lid, int L, kir_expr *slot) {
   const int chunks = (int)o->rows * o->per_row;
   for (int i = 0; i < chunks / L; i++) {
     kir_expr *u = kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i));
     kir_expr *r = kir_div(b, u, kir_i32(b, o->per_row)), *c = kir_mod(b, u, kir_i32(b, o->per_row));
     kir_expr *gr = kir_add(b, r0, r), *gc = kir_add(b, c0, kir_mul(b, c, kir_i32(b, 8)));
     /* (tiles start at multiples of their extent: a limit that is one never cuts a tile) */
-    kir_expr *present = kt_and_opt(b, o->r_lim % (o->nmajor ? TK : o->rows) ? kt_lt(b, gr, o->r_lim) : NULL,
-                                   o->c_lim % (o->nmajor ? TN : TK) ? kt_lt(b, gc, o->c_lim) : NULL);
+    kir_expr *present = kt_and_opt(b, o->r_lim % o->r_tile ? kt_lt(b, gr, o->r_lim) : NULL,
+                                   o->c_lim % o->c_tile ? kt_lt(b, gc, o->c_lim) : NULL);
     kir_expr *from = kir_add(b, kir_var(b, o->base), kir_add(b, kt_scaled(b, gr, o->row_stride), gc));
-    kir_expr *at = kir_add(b, kir_mul(b, slot, kir_i32(b, TM * TK)), o->nmajor ? nmajor_at(b, r, c) : kmajor_at(b, r, c));
+    kir_expr *at = kir_add(b, kir_mul(b, slot, kir_i32(b, o->stage)), o->nmajor ? nmajor_at(b, r, c) : kmajor_at(b, r, c));
     kir_async_copy(b, o->local, at, kir_load_bits(b, o->buf, from, 4), present);
   }
 }
 
 static void copy_step(kir_builder *b, const operand *oa, const operand *ob, kir_expr *k0, int m0, int n0, int lid,
-                      kir_expr *slot) {
-  copy_tile(b, oa, kir_var(b, m0), k0, lid, slot);
-  if (ob->nmajor) copy_tile(b, ob, k0, kir_var(b, n0), lid, slot);
-  else copy_tile(b, ob, kir_var(b, n0), k0, lid, slot);
+                      int L, kir_expr *slot) {
+  copy_tile(b, oa, kir_var(b, m0), k0, lid, L, slot);
+  if (ob->nmajor) copy_tile(b, ob, k0, kir_var(b, n0), lid, L, slot);
+  else copy_tile(b, ob, kir_var(b, n0), k0, lid, L, slot);
 }
 
-int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_kernel **out_kernel,
-                    int64_t out_groups[3]) {
+int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, const int tiles[2],
+                    kir_kernel **out_kernel, int64_t out_groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
+  const int TM = tiles[0], TN = tiles[1], L = 2 * TM, FN = TN / 16;
+  int stages = MAX_LOCAL / ((TM + TN) * TK * 2);
+  if (stages > MAX_STAGES) stages = MAX_STAGES;
+  const int S = stages;
   kt_matmul_frame f;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, L, 1, &f);
   if (!b) return -1;
-  _Static_assert(TM * TK == TK * TN, "A and B stages are the same size");
-  operand oa = {.local = kir_local_array(b, "a_tile", KIR_F16, STAGES * TM * TK), .buf = f.bA, .base = f.a_base,
-                .nmajor = 0, .rows = TM, .row_stride = d->a_stride_m, .r_lim = M, .c_lim = K, .per_row = TK / 8};
+  operand oa = {.local = kir_local_array(b, "a_tile", KIR_F16, S * TM * TK), .buf = f.bA, .base = f.a_base,
+                .nmajor = 0, .rows = TM, .row_stride = d->a_stride_m, .r_lim = M, .c_lim = K, .per_row = TK / 8,
+                .stage = TM * TK, .r_tile = TM, .c_tile = TK};
   const int nmajor = d->b_stride_k != 1;
-  operand ob = {.local = kir_local_array(b, "b_tile", KIR_F16, STAGES * TK * TN), .buf = f.bB, .base = f.b_base,
+  operand ob = {.local = kir_local_array(b, "b_tile", KIR_F16, S * TK * TN), .buf = f.bB, .base = f.b_base,
                 .nmajor = nmajor, .rows = nmajor ? TK : TN, .row_stride = nmajor ? d->b_stride_k : d->b_stride_n,
-                .r_lim = nmajor ? K : N, .c_lim = nmajor ? N : K, .per_row = nmajor ? TN / 8 : TK / 8};
+                .r_lim = nmajor ? K : N, .c_lim = nmajor ? N : K, .per_row = nmajor ? TN / 8 : TK / 8,
+                .stage = TK * TN, .r_tile = nmajor ? TK : TN, .c_tile = nmajor ? TN : TK};
 
   int lid = kir_var_new(b, "lid", kir_t(KIR_I32)), warp = kir_var_new(b, "warp", kir_t(KIR_I32));
   int lane = kir_var_new(b, "lane", kir_t(KIR_I32));
@@ -143,33 +149,34 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, ki
     kir_frag_zero(b, a);
   }
 
-  /* Steps 0 .. STAGES − 2 in flight before the loop, one group of copies each. */
-  for (int st = 0; st + 1 < STAGES; st++) {
-    if ((int64_t)st * TK < K) copy_step(b, &oa, &ob, kir_i32(b, (int64_t)st * TK), m0, n0, lid, kir_i32(b, st));
+  /* Steps 0 .. S − 2 in flight before the loop, one group of copies each. */
+  for (int st = 0; st + 1 < S; st++) {
+    if ((int64_t)st * TK < K) copy_step(b, &oa, &ob, kir_i32(b, (int64_t)st * TK), m0, n0, lid, L, kir_i32(b, st));
     kir_async_commit(b);
   }
   /* The warpgroup's A rows in a stage, and the stage of step `step`. */
   int a_rows = kir_var_new(b, "a_rows", kir_t(KIR_I32));
   kir_decl(b, a_rows, kir_mul(b, kir_div(b, kir_var(b, warp), kir_i32(b, 4)), kir_i32(b, 64 * TK)));
   int k0 = kir_var_new(b, "k0", kir_t(KIR_I32)), step = kir_var_new(b, "step", kir_t(KIR_I32));
-  int now = kir_var_new(b, "now", kir_t(KIR_I32));
+  int now = kir_var_new(b, "now", kir_t(KIR_I32)), now_b = kir_var_new(b, "now_b", kir_t(KIR_I32));
   kir_for(b, k0, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, TK));
   {
     kir_decl(b, step, kir_div(b, kir_var(b, k0), kir_i32(b, TK)));
-    kir_async_wait(b, STAGES - 2);
+    kir_async_wait(b, S - 2);
     kir_async_proxy_fence(b);
     kir_barrier(b);
     /* Every warpgroup finished the step before (its wait below): its stage takes the tiles
-     * STAGES − 1 steps ahead. Every step commits a group, empty past K, so the count holds. */
-    if (K > (int64_t)(STAGES - 1) * TK) {
-      kir_expr *ahead = kir_add(b, kir_var(b, k0), kir_i32(b, (int64_t)(STAGES - 1) * TK));
+     * S − 1 steps ahead. Every step commits a group, empty past K, so the count holds. */
+    if (K > (int64_t)(S - 1) * TK) {
+      kir_expr *ahead = kir_add(b, kir_var(b, k0), kir_i32(b, (int64_t)(S - 1) * TK));
       kir_if(b, kt_lt(b, ahead, K));
-      copy_step(b, &oa, &ob, ahead, m0, n0, lid,
-                kir_mod(b, kir_add(b, kir_var(b, step), kir_i32(b, STAGES - 1)), kir_i32(b, STAGES)));
+      copy_step(b, &oa, &ob, ahead, m0, n0, lid, L,
+                kir_mod(b, kir_add(b, kir_var(b, step), kir_i32(b, S - 1)), kir_i32(b, S)));
       kir_end(b);
     }
     kir_async_commit(b);
-    kir_decl(b, now, kir_mul(b, kir_mod(b, kir_var(b, step), kir_i32(b, STAGES)), kir_i32(b, TM * TK)));
+    kir_decl(b, now, kir_mul(b, kir_mod(b, kir_var(b, step), kir_i32(b, S)), kir_i32(b, oa.stage)));
+    kir_decl(b, now_b, kir_mul(b, kir_mod(b, kir_var(b, step), kir_i32(b, S)), kir_i32(b, ob.stage)));
     kir_wg_fence(b, acc, FN);
     for (int ks = 0; ks < TK; ks += 16) {
       /* A: k-major, 64-byte swizzle, 8-row atoms 8·TK halves apart; the 16 k at ks inside the
@@ -177,9 +184,9 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, ki
        * 1 KiB apart (sbo), k = ks from atom ks / 8; k-major: like A. */
       kir_wg_operand wa = {oa.local, kir_add(b, kir_var(b, now), kir_add(b, kir_var(b, a_rows), kir_i32(b, ks))), 64,
                            16, 16 * TK, 0};
-      kir_wg_operand wb = nmajor ? (kir_wg_operand){ob.local, kir_add(b, kir_var(b, now), kir_i32(b, ks * 64)), 128,
+      kir_wg_operand wb = nmajor ? (kir_wg_operand){ob.local, kir_add(b, kir_var(b, now_b), kir_i32(b, ks * 64)), 128,
                                                     128 * TK, 1024, 1}
-                                 : (kir_wg_operand){ob.local, kir_add(b, kir_var(b, now), kir_i32(b, ks)), 64, 16,
+                                 : (kir_wg_operand){ob.local, kir_add(b, kir_var(b, now_b), kir_i32(b, ks)), 64, 16,
                                                     16 * TK, 0};
       kir_wg_mma(b, acc, FN, &wa, &wb);
     }

@@ -88,7 +88,9 @@ static void launch(clh *h, const kir_kernel *k, const char *src, int index, cons
   clReleaseProgram(prog);
 }
 
-static void run_case(clh *h, const mma_case *c, int index, int config) {
+/* config: a configuration of kt_matmul_mma_config, 0 for the built-in one, or WGMMA for the
+ * warpgroup kernel with tile wg_tiles. */
+static void run_case(clh *h, const mma_case *c, int index, int config, const int wg_tiles[2]) {
   kt_matmul_desc d = {.m = c->m, .n = c->n, .k = c->k, .trans_b = c->trans_b, .has_bias = c->bias,
                       .a_elem = c->a32 ? KIR_F32 : KIR_F16, .b_elem = KIR_F16, .bias_elem = KIR_F32,
                       .c_elem = c->c16 ? KIR_F16 : KIR_F32, .device_class = KT_DEVICE_GPU, .strided = 1,
@@ -114,7 +116,8 @@ static void run_case(clh *h, const mma_case *c, int index, int config) {
   int64_t groups[3];
   if (config == WGMMA) { /* the warpgroup-product kernel by itself (any M, N: its own tiles) */
     d.wgmma = 1;
-    ck_assert_msg(kt_matmul_wgmma(mod, "wg", &d, &k, groups) == 0, "case %d: %s", index, kir_module_error(mod));
+    ck_assert(kt_matmul_wgmma_applies(&d, wg_tiles));
+    ck_assert_msg(kt_matmul_wgmma(mod, "wg", &d, wg_tiles, &k, groups) == 0, "case %d: %s", index, kir_module_error(mod));
     ck_assert(k->features & KIR_FEATURE_WGMMA);
   } else {
     ck_assert_msg(kt_matmul_mma(mod, "mma", &d, &k, groups, NULL) == 1, "case %d: %s", index, kir_module_error(mod));
@@ -276,7 +279,7 @@ static const mma_case cases[] = {
 START_TEST(test_mma_emulated) {
   clh h;
   if (clh_init(&h) != 0) return; /* no OpenCL device: nothing to run on */
-  run_case(&h, &cases[_i], _i, 0);
+  run_case(&h, &cases[_i], _i, 0, NULL);
   clh_free(&h);
 }
 END_TEST
@@ -331,7 +334,7 @@ START_TEST(test_mma_configs) {
   }
   clh h;
   if (clh_init(&h) != 0) return;
-  run_case(&h, &mc, 100 + _i, config);
+  run_case(&h, &mc, 100 + _i, config, NULL);
   clh_free(&h);
 }
 END_TEST
@@ -352,7 +355,7 @@ START_TEST(test_mma_pipelined) {
                              : (mma_case){tm + 24, tn + 16, k, 1, 1, 0, 0, 2, 128, 0, 0, 1};
   clh h;
   if (clh_init(&h) != 0) return;
-  run_case(&h, &mc, 200 + _i, config);
+  run_case(&h, &mc, 200 + _i, config, NULL);
   clh_free(&h);
 }
 END_TEST
@@ -361,30 +364,43 @@ END_TEST
  * PTX descriptor and layout rules): B [K, N] (n-major local tiles, 128-byte swizzle) with ragged
  * M, N and K (a K step cut short, zeros copied past every edge) and an f16 C; B [N, K] (k-major,
  * like A) with 2 batches, B broadcast, a bias and an offset; whole tiles over 8 K steps (the
- * ring of 3 stages wrapped), an offset of 8 halves. */
-static const mma_case wgmma_cases[] = {
-  {200, 136, 72, 0, 0, 1, 0, 0, 0, 0, 0, 1},
-  {130, 260, 104, 1, 1, 0, 0, 2, 256, 0, 0, 1},
-  {256, 128, 256, 0, 1, 0, 0, 0, 8, 0, 0, 1},
+ * ring of 3 stages wrapped), an offset of 8 halves; and the smaller tiles (128×64, 64×64 with
+ * one warpgroup, 64×128), ragged, on both layouts of B. */
+static const struct {
+  mma_case c;
+  int tiles[2];
+} wgmma_cases[] = {
+  {{200, 136, 72, 0, 0, 1, 0, 0, 0, 0, 0, 1}, {128, 128}},
+  {{130, 260, 104, 1, 1, 0, 0, 2, 256, 0, 0, 1}, {128, 128}},
+  {{256, 128, 256, 0, 1, 0, 0, 0, 8, 0, 0, 1}, {128, 128}},
+  {{150, 104, 200, 0, 1, 1, 0, 0, 0, 0, 0, 1}, {128, 64}}, /* four stages */
+  {{100, 72, 136, 1, 0, 0, 0, 2, 0, 0, 0, 1}, {64, 64}},   /* one warpgroup */
+  {{64, 200, 40, 0, 0, 1, 0, 0, 0, 0, 0, 1}, {64, 128}},
 };
 
 START_TEST(test_wgmma_emulated) {
   clh h;
   if (clh_init(&h) != 0) return;
-  run_case(&h, &wgmma_cases[_i], 300 + _i, WGMMA);
+  run_case(&h, &wgmma_cases[_i].c, 300 + _i, WGMMA, wgmma_cases[_i].tiles);
   clh_free(&h);
 }
 END_TEST
 
-/* Lowering's chain: a large f16 GEMM whose operands it copies whole gets the warpgroup kernel in
- * front of the tensor-core one (which keeps the tiled fallback); not where the target has no
- * warpgroup products (Vulkan), nor for an A stored [K, M]. */
+/* Lowering's chain: an f16 GEMM whose operands it copies whole gets the warpgroup kernel in
+ * front of the tensor-core one (which keeps the tiled fallback), with the tensor-core kernel's
+ * tile (128×128 at 2048, 128×64 at 1024); not where the target has no warpgroup products
+ * (Vulkan), nor for an A stored [K, M]. */
 START_TEST(test_wgmma_chain) {
-  for (int v = 0; v < 3; v++) {
-    kt_matmul_desc d = {.m = 2048, .n = 2048, .k = 256, .a_elem = KIR_F16, .b_elem = KIR_F16, .c_elem = KIR_F16,
-                        .device_class = KT_DEVICE_GPU, .strided = 1, .mma = 1, .async_copies = 1, .wgmma = v != 1};
-    d.a_stride_m = v == 2 ? 1 : d.k;
-    d.a_stride_k = v == 2 ? d.m : 1;
+  static const struct {
+    int64_t mn;
+    int wgmma, a_t, want, g0, g1;
+  } v[] = {{2048, 1, 0, 1, 16, 16}, {1024, 1, 0, 1, 16, 8}, {2048, 0, 0, 0, 16, 16}, {2048, 1, 1, 0, 16, 16}};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    kt_matmul_desc d = {.m = v[i].mn, .n = v[i].mn, .k = 256, .a_elem = KIR_F16, .b_elem = KIR_F16,
+                        .c_elem = KIR_F16, .device_class = KT_DEVICE_GPU, .strided = 1, .mma = 1,
+                        .async_copies = 1, .wgmma = v[i].wgmma};
+    d.a_stride_m = v[i].a_t ? 1 : d.k;
+    d.a_stride_k = v[i].a_t ? d.m : 1;
     d.b_stride_k = d.n;
     d.b_stride_n = 1;
     d.c_stride_m = d.n;
@@ -393,13 +409,13 @@ START_TEST(test_wgmma_chain) {
     kir_kernel *k = NULL;
     int64_t groups[3];
     ck_assert_msg(kt_matmul(mod, "g", &d, &k, groups) == 0, "%s", kir_module_error(mod));
-    const kir_kernel *mma = v == 0 ? k->fallback : k;
-    ck_assert_int_eq((k->features & KIR_FEATURE_WGMMA) != 0, v == 0);
+    const kir_kernel *mma = v[i].want ? k->fallback : k;
+    ck_assert_int_eq((k->features & KIR_FEATURE_WGMMA) != 0, v[i].want);
     ck_assert_ptr_nonnull(mma);
     ck_assert(!(mma->features & KIR_FEATURE_WGMMA) && (mma->features & KIR_FEATURE_MMA_F16));
     ck_assert(mma->fallback && !(mma->fallback->features & KIR_FEATURE_OPTIONAL) && !mma->fallback->fallback);
-    ck_assert_int_eq(groups[0], 16);
-    ck_assert_int_eq(groups[1], 16);
+    ck_assert_int_eq(groups[0], v[i].g0);
+    ck_assert_int_eq(groups[1], v[i].g1);
     kir_module_free(mod);
   }
 }

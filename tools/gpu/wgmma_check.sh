@@ -5,7 +5,8 @@
 #      the feature on and with MLG_DISABLE_FEATURES=ptxwgmma;
 #   2. f16 products against NumPy's (f32 sums of the same halves): matmul with B as [K, N]
 #      (n-major in the kernel) and linear with W as [N, K] (k-major), at 2048³ and at ragged
-#      1500 × 1800 × 1032 (edge tiles, a K step cut short), both kernels;
+#      1500 × 1800 × 1032 (128 × 128 tiles: edge tiles, a K step cut short), 1000 × 760 × 1032
+#      (128 × 64) and 300 × 200 × 264 (64 × 64), with the new kernel and without;
 #   3. tools/bench/run.py's hgemm_2048 / hgemm_4096 beside torch-cuda (cuBLAS FP16); BENCH= skips it.
 # BUILD_DIR (default build) holds bin/mlgrun; logs and results go to OUT_DIR (default
 # wgmma-check). Python with numpy (and torch for step 3): $PYTHON (default python3).
@@ -28,7 +29,7 @@ model t {
 MODEL
 }
 
-for shape in "2048 2048 2048" "1500 1800 1032"; do
+for shape in "2048 2048 2048" "1500 1800 1032" "1000 760 1032" "300 200 264"; do
   read -r M N K <<<"$shape"
   model "$M" "$N" "$K"
   "$PYTHON" - "$OUT" "$M" "$N" "$K" <<'PY'

@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
     size_t bin_size = strlen(re);
     cl_int st;
     cl_program pb = clCreateProgramWithBinary(ctx, 1, &dev, &bin_size, &bin, &st, &err);
-    err = clBuildProgram(pb, 1, &dev, "", NULL, NULL);
+    err = clBuildProgram(pb, 1, &dev, "-cl-nv-verbose", NULL, NULL); /* ptxas' register count in the log */
     clGetProgramBuildInfo(pb, dev, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
     if (err != CL_SUCCESS) {
       printf("%s: sm_90a build %d\n%.3000s\n", argv[c], err, log);
