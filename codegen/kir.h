@@ -463,7 +463,8 @@ kir_expr *kir_lane_xor(kir_builder *b, kir_expr *value, int mask);
  * A and B from F16 local arrays as they lie when it runs: kir_wg_fence before the first product
  * of a step (after the accumulators were written otherwise), kir_wg_commit after the step's
  * products, kir_wg_wait(pending) until at most `pending` groups are in flight (0: the
- * accumulators are final and readable). Local writes reach the products only through
+ * accumulators acc .. acc + n − 1 are final and readable; a wait that leaves groups in flight
+ * may name none, n = 0). Local writes reach the products only through
  * kir_async_proxy_fence (after kir_async_wait for copies, before the barrier that publishes
  * them). The operands' layouts are PTX's canonical ones ("Shared Memory Matrix Layout" of
  * wgmma), in bytes from the element at `index`, which is 16-byte aligned: K-major with swizzle

@@ -119,9 +119,7 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
                     kir_kernel **out_kernel, int64_t out_groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
   const int TM = tiles[0], TN = tiles[1], L = 2 * TM, FN = TN / 16;
-  int stages = MAX_LOCAL / ((TM + TN) * TK * 2);
-  if (stages > MAX_STAGES) stages = MAX_STAGES;
-  const int S = stages;
+  const int fit = MAX_LOCAL / ((TM + TN) * TK * 2), S = fit < MAX_STAGES ? fit : MAX_STAGES;
   kt_matmul_frame f;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, L, 1, &f);
   if (!b) return -1;
@@ -158,7 +156,7 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
   int a_rows = kir_var_new(b, "a_rows", kir_t(KIR_I32));
   kir_decl(b, a_rows, kir_mul(b, kir_div(b, kir_var(b, warp), kir_i32(b, 4)), kir_i32(b, 64 * TK)));
   int k0 = kir_var_new(b, "k0", kir_t(KIR_I32)), step = kir_var_new(b, "step", kir_t(KIR_I32));
-  int now = kir_var_new(b, "now", kir_t(KIR_I32)), now_b = kir_var_new(b, "now_b", kir_t(KIR_I32));
+  int slot = kir_var_new(b, "slot", kir_t(KIR_I32));
   kir_for(b, k0, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, TK));
   {
     kir_decl(b, step, kir_div(b, kir_var(b, k0), kir_i32(b, TK)));
@@ -175,18 +173,19 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
       kir_end(b);
     }
     kir_async_commit(b);
-    kir_decl(b, now, kir_mul(b, kir_mod(b, kir_var(b, step), kir_i32(b, S)), kir_i32(b, oa.stage)));
-    kir_decl(b, now_b, kir_mul(b, kir_mod(b, kir_var(b, step), kir_i32(b, S)), kir_i32(b, ob.stage)));
+    kir_decl(b, slot, kir_mod(b, kir_var(b, step), kir_i32(b, S)));
+    kir_expr *now_a = kir_mul(b, kir_var(b, slot), kir_i32(b, oa.stage));
+    kir_expr *now_b = kir_mul(b, kir_var(b, slot), kir_i32(b, ob.stage));
     kir_wg_fence(b, acc, FN);
     for (int ks = 0; ks < TK; ks += 16) {
       /* A: k-major, 64-byte swizzle, 8-row atoms 8·TK halves apart; the 16 k at ks inside the
        * row. B n-major: 128-byte swizzle, 64-wide blocks 64·TK halves apart (lbo), 8-k atoms
        * 1 KiB apart (sbo), k = ks from atom ks / 8; k-major: like A. */
-      kir_wg_operand wa = {oa.local, kir_add(b, kir_var(b, now), kir_add(b, kir_var(b, a_rows), kir_i32(b, ks))), 64,
+      kir_wg_operand wa = {oa.local, kir_add(b, now_a, kir_add(b, kir_var(b, a_rows), kir_i32(b, ks))), 64,
                            16, 16 * TK, 0};
-      kir_wg_operand wb = nmajor ? (kir_wg_operand){ob.local, kir_add(b, kir_var(b, now_b), kir_i32(b, ks * 64)), 128,
+      kir_wg_operand wb = nmajor ? (kir_wg_operand){ob.local, kir_add(b, now_b, kir_i32(b, ks * 64)), 128,
                                                     128 * TK, 1024, 1}
-                                 : (kir_wg_operand){ob.local, kir_add(b, kir_var(b, now_b), kir_i32(b, ks)), 64, 16,
+                                 : (kir_wg_operand){ob.local, kir_add(b, now_b, kir_i32(b, ks)), 64, 16,
                                                     16 * TK, 0};
       kir_wg_mma(b, acc, FN, &wa, &wb);
     }
