@@ -226,15 +226,18 @@ static int build_sm90a(mlg_backend_model *m, int index, module_build *r) {
   size_t size = 0;
   cl_int err = clGetProgramInfo(m->programs[index], CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL);
   char *ptx = err == CL_SUCCESS && size ? malloc(size + 1) : NULL;
-  if (!ptx)
-    return job_fail(r, err == CL_SUCCESS ? MLG_ERR_OUT_OF_MEMORY : MLG_ERR_DEVICE,
-                    "fetching the PTX of module %d of model '%s' failed", index, model);
   unsigned char *bins[1] = {(unsigned char *)ptx};
-  err = clGetProgramInfo(m->programs[index], CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
+  if (ptx) err = clGetProgramInfo(m->programs[index], CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
+  if (!ptx || err != CL_SUCCESS) {
+    free(ptx);
+    return job_fail(r, err == CL_SUCCESS && size ? MLG_ERR_OUT_OF_MEMORY : MLG_ERR_DEVICE,
+                    "fetching the PTX of module %d of model '%s' failed: %s", index, model,
+                    err == CL_SUCCESS ? (size ? "out of host memory" : "the driver gave none") : mlg_cl_error_name(err));
+  }
   ptx[size] = '\0';
   char *sm90a = NULL;
   size_t sm90a_size = 0;
-  int rc = err == CL_SUCCESS ? mlg_cl_ptx_retarget(ptx, strlen(ptx), &sm90a, &sm90a_size) : -1;
+  int rc = mlg_cl_ptx_retarget(ptx, strlen(ptx), &sm90a, &sm90a_size);
   free(ptx);
   if (rc != 0)
     return job_fail(r, MLG_ERR_UNSUPPORTED,
