@@ -300,6 +300,9 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
     if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec)
       u->bits_w[e->index] |= 1u << e->type.width;
     break;
+  case KIR_E_LOCAL_LOAD_BITS:
+    u->problem = "raw words of a local array of halves (OpenCL only)";
+    break;
   case KIR_E_FRAG_ELEM:
   case KIR_E_LANE_XOR:
     u->problem = opaque_layout;
@@ -329,6 +332,7 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
     }
     if (s->kind == KIR_S_FRAG_SET || s->kind == KIR_S_FRAG_PACK)
       u->problem = opaque_layout;
+    if (s->kind == KIR_S_STORE_BITS) u->problem = "raw words stored into a buffer of halves (OpenCL only)";
     if (s->kind >= KIR_S_WG_MMA && s->kind <= KIR_S_PROXY_FENCE)
       u->problem = "warpgroup products (Hopper's wgmma, which GLSL cannot spell: OpenCL only)";
     scan_expr(u, k, s->index);

@@ -766,19 +766,32 @@ kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]) {
   return e;
 }
 
-kir_expr *kir_load_bits(kir_builder *b, int buffer, kir_expr *index, int width) {
+/* Words of halves from F16 buffer or local array `from` (ok: it is one). */
+static kir_expr *load_bits(kir_builder *b, kir_expr_kind kind, int from, int ok, kir_expr *index, int width) {
   if (!b || bad(b, index)) return NULL;
-  if (buffer < 0 || buffer >= b->k->n_buffers || b->k->buffers[buffer].elem.scalar != KIR_F16 ||
-      !(width == 1 || width == 2 || width == 4)) {
+  if (!ok || !(width == 1 || width == 2 || width == 4)) {
     b->failed = 1;
     return NULL;
   }
-  kir_expr *e = new_expr(b, KIR_E_LOAD_BITS, kir_tv(KIR_U32, width));
+  kir_expr *e = new_expr(b, kind, kir_tv(KIR_U32, width));
   if (e) {
-    e->index = buffer;
+    e->index = from;
     e->a = index;
   }
   return e;
+}
+
+kir_expr *kir_load_bits(kir_builder *b, int buffer, kir_expr *index, int width) {
+  return load_bits(b, KIR_E_LOAD_BITS, buffer,
+                   b && buffer >= 0 && buffer < b->k->n_buffers && b->k->buffers[buffer].elem.scalar == KIR_F16,
+                   index, width);
+}
+
+kir_expr *kir_local_load_bits(kir_builder *b, int local, kir_expr *index, int width) {
+  return load_bits(b, KIR_E_LOCAL_LOAD_BITS, local,
+                   b && local >= 0 && local < b->k->n_locals && b->k->locals[local].elem.scalar == KIR_F16 &&
+                       b->k->locals[local].elem.width == 1,
+                   index, width);
 }
 
 kir_expr *kir_dot4x8(kir_builder *b, kir_dot_sign sign, kir_expr *a, kir_expr *c) {
@@ -1120,6 +1133,22 @@ static int local_is(kir_builder *b, int local, kir_scalar elem) {
     return 1;
   if (b) b->failed = 1;
   return 0;
+}
+
+void kir_store_bits(kir_builder *b, int buffer, kir_expr *index, kir_expr *words) {
+  if (!b || bad(b, index) || bad(b, words)) return;
+  const int w = words->type.width;
+  if (buffer < 0 || buffer >= b->k->n_buffers || b->k->buffers[buffer].elem.scalar != KIR_F16 ||
+      words->type.scalar != KIR_U32 || !(w == 1 || w == 2 || w == 4)) {
+    b->failed = 1;
+    return;
+  }
+  kir_stmt *s = append(b, KIR_S_STORE_BITS);
+  if (s) {
+    s->target = buffer;
+    s->index = index;
+    s->value = words;
+  }
 }
 
 void kir_local_store_bits(kir_builder *b, int local, kir_expr *index, kir_expr *words) {

@@ -76,8 +76,10 @@ typedef enum kir_expr_kind {
   KIR_E_LOAD_PACKED, /* index = buffer (I8 or U8), a = element index: elements a .. a+3 as one U32 */
   KIR_E_FRAG_ELEM, /* index = accumulator fragment, i = element 0..7 of the invocation's share,
                       F32 (kir_frag_elem) — OpenCL only */
-  KIR_E_LANE_XOR   /* F32 a of the subgroup invocation whose lane is this one's XOR i
+  KIR_E_LANE_XOR,  /* F32 a of the subgroup invocation whose lane is this one's XOR i
                       (kir_lane_xor) — OpenCL only */
+  KIR_E_LOCAL_LOAD_BITS /* index = F16 local, a = element index: kir_load_bits of a local array
+                           (kir_local_load_bits) — OpenCL only */
 } kir_expr_kind;
 
 /* The signedness of the two operands of a packed 4×8-bit dot product (kir_dot4x8): the first
@@ -156,7 +158,9 @@ typedef enum kir_stmt_kind {
   KIR_S_WG_COMMIT,   /* closes the warpgroup's group of products */
   KIR_S_WG_WAIT,     /* waits until at most col_major groups are in flight; accumulators
                         frag .. + stride − 1 are then readable when col_major is 0 */
-  KIR_S_PROXY_FENCE  /* makes this work-item's local writes visible to warpgroup products */
+  KIR_S_PROXY_FENCE, /* makes this work-item's local writes visible to warpgroup products */
+  KIR_S_STORE_BITS   /* F16 buffer `target` [index ..] = the halves of U32 word(s) value
+                        (kir_store_bits) — OpenCL only */
 } kir_stmt_kind;
 
 /* One operand of a warpgroup product, in an F16 local array (kir_wg_mma). */
@@ -360,6 +364,12 @@ kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]);
  * template checks its strides): OpenCL `vloadN` of a `uint` pointer, GLSL words of the packed
  * buffer. */
 kir_expr *kir_load_bits(kir_builder *b, int buffer, kir_expr *index, int width);
+/* The same of F16 local array elements (index a multiple of 2·width: whole words, aligned), and
+ * its store: F16 buffer elements index .. = the halves of U32 `words` (width 1, 2 or 4; the
+ * buffer's offset plus index a multiple of 2·width), the raw bits unconverted. OpenCL only (a
+ * staged epilogue's rows of halves; kir_glsl_check refuses them). */
+kir_expr *kir_local_load_bits(kir_builder *b, int local, kir_expr *index, int width);
+void kir_store_bits(kir_builder *b, int buffer, kir_expr *index, kir_expr *words);
 /* The packed 4×8-bit dot product of U32 words a and c with i32 result: Σ_{j<4} byte_j(a) ·
  * byte_j(c), each byte read as i8 or u8 as `sign` says (byte 0 is the low one). OpenCL
  * dot_4x8packed_{ss,su,us}_int / (int)dot_4x8packed_uu_uint (cl_khr_integer_dot_product);

@@ -311,6 +311,7 @@ static int eval(const kir_expr *e, const kir_eval_env *env, kir_value *out, int 
   case KIR_E_SWIZZLE:
   case KIR_E_SUBGROUP:  /* device state the host cannot know */
   case KIR_E_LOAD_BITS: /* raw half bits: the templates never fold them */
+  case KIR_E_LOCAL_LOAD_BITS:
   case KIR_E_SUBGROUP_REDUCE:
   case KIR_E_FRAG_ELEM:
   case KIR_E_LANE_XOR:

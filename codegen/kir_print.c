@@ -183,6 +183,7 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
     if (d->subgroup) d->subgroup(p, e);
     break;
   case KIR_E_LOAD_BITS:
+  case KIR_E_LOCAL_LOAD_BITS:
     d->load_bits(p, e);
     break;
   case KIR_E_DOT4X8:
@@ -248,6 +249,7 @@ static void print_stmt(kir_printer *p, const kir_stmt *s) {
     fputs(";\n", out);
     break;
   case KIR_S_STORE:
+  case KIR_S_STORE_BITS:
     p->d->store(p, s);
     break;
   case KIR_S_LOCAL_STORE_BITS:

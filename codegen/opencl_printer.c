@@ -90,6 +90,25 @@ static void cl_load(kir_printer *p, const kir_expr *e) {
 static void cl_store(kir_printer *p, const kir_stmt *s) {
   const char *name = p->k->buffers[s->target].name;
   kir_scalar st = p->k->buffers[s->target].elem.scalar;
+  if (s->kind == KIR_S_STORE_BITS) { /* raw words into halves */
+    const int w = s->value->type.width;
+    if (w == 1) fputs("*(__global uint *)(", p->out);
+    else fprintf(p->out, "vstore%d(", w);
+    if (w > 1) {
+      kir_print_expr(p, s->value);
+      fputs(", 0, (__global uint *)(", p->out);
+    }
+    fprintf(p->out, "%s + ", name);
+    cl_offset_index(p, name, s->index);
+    if (w == 1) {
+      fputs(") = ", p->out);
+      kir_print_expr(p, s->value);
+      fputs(";\n", p->out);
+    } else {
+      fputs("));\n", p->out);
+    }
+    return;
+  }
   if (s->value->type.width > 1 && (st == KIR_I8 || st == KIR_U8)) {
     fprintf(p->out, "vstore%d(convert_%s%d(", s->value->type.width, st == KIR_I8 ? "char" : "uchar",
             s->value->type.width);
@@ -235,13 +254,15 @@ static const char mma_helpers[] =
     "#endif\n";
 
 static void cl_load_bits(kir_printer *p, const kir_expr *e) {
-  const char *name = p->k->buffers[e->index].name;
+  const int local = e->kind == KIR_E_LOCAL_LOAD_BITS;
+  const char *name = local ? p->k->locals[e->index].name : p->k->buffers[e->index].name, *space = local ? "local" : "global";
   if (e->type.width == 1)
-    fputs("*(__global const uint *)(", p->out);
+    fprintf(p->out, "*(__%s const uint *)(", space);
   else
-    fprintf(p->out, "vload%d(0, (__global const uint *)(", e->type.width);
+    fprintf(p->out, "vload%d(0, (__%s const uint *)(", e->type.width, space);
   fprintf(p->out, "%s + ", name);
-  cl_offset_index(p, name, e->a);
+  if (local) kir_print_expr_prec(p, e->a, KIR_PREC_ADD_RHS);
+  else cl_offset_index(p, name, e->a);
   fputs(e->type.width == 1 ? ")" : "))", p->out);
 }
 

@@ -19,17 +19,18 @@
  * 32 banks. A [M, K] (k contiguous): rows of 32 halves (64 bytes, 64-byte swizzle), 8-row atoms
  * of 512 bytes. B as [K, N] (n contiguous, n-major for the product): rows of 64 halves of n
  * (128-byte swizzle), atoms of 8 rows of k (1 KiB), 64-wide blocks of the tile 32 rows apart;
- * B as [N, K] (k contiguous) like A. On the H200 at 4096³ (128 × 128): 0.309 ms, where the
- * same tiles without swizzling took 0.98 (tools/gpu/wgmma_probe.c: the copies' bank conflicts
- * and uncoalesced reads) and the tensor-core kernel 0.476.
+ * B as [N, K] (k contiguous) like A. On the H200 at 4096³ (128 × 128): 0.275 ms (0.71× cuBLAS),
+ * where the same tiles without swizzling took 0.98 (tools/gpu/wgmma_probe.c: the copies' bank
+ * conflicts and uncoalesced reads) and the tensor-core kernel 0.476.
  *
  * It applies where the tensor-core kernel takes tiles of 64 or 128 each way and both operands
  * are halves copied whole: A's k contiguous, B's k or n, offsets, row and batch strides multiples
  * of 8 halves (16 bytes), K (and N for an n-major B) multiples of 8; no layer-norm prologue or
  * gathered B. Rows, columns and k past M, N or K are zeros in the local tiles (copies of
  * source size 0), so any M, N and K of that kind work. The epilogue reads the accumulators in
- * registers (kir_frag_elem) and finishes them through the shared GEMM frame, two columns a
- * store where C's rows allow.
+ * registers (kir_frag_elem): a product stored as it is into f16 rows goes through local memory
+ * as whole 16-byte chunks (store_staged), others through the shared GEMM frame (bias, fused
+ * epilogue), two columns a store where C's rows allow.
  * Thread safety: reentrant. */
 #include "matmul.h"
 #include "matmul_tile.h"
@@ -115,6 +116,89 @@ static void copy_step(kir_builder *b, const operand *oa, const operand *ob, kir_
   else copy_tile(b, ob, kir_var(b, n0), k0, lid, L, slot);
 }
 
+/* Element e of accumulator fragment j of warp `warp` is at tile row 16·warp + g + 8·(e / 2 % 2),
+ * column 16j + 8·(e / 4) + 2t + e % 2 (lane = 4g + t; kir.h). */
+
+/* The epilogue from the registers through the shared GEMM frame (bias, fused epilogue, C's
+ * type and layout): pairs e, e + 1 are neighbouring columns, one two-wide store where C's rows
+ * allow. 0, or -1 on failure. */
+static int store_registers(kir_builder *b, const kt_matmul_frame *f, int acc, int FN, int warp, int lane, int m0,
+                           int n0, int TM, int TN) {
+  const kt_matmul_desc *d = f->d;
+  const int64_t M = d->m, N = d->n;
+  const int pair = d->c_stride_n == 1 && N % 2 == 0 && (!d->c_fold || d->c_fold % 2 == 0);
+  int row0 = kir_var_new(b, "row0", kir_t(KIR_I32)), col0 = kir_var_new(b, "col0", kir_t(KIR_I32));
+  kir_decl(b, row0, kir_add(b, kir_add(b, kir_var(b, m0), kir_mul(b, kir_var(b, warp), kir_i32(b, 16))),
+                            kir_div(b, kir_var(b, lane), kir_i32(b, 4))));
+  kir_decl(b, col0, kir_add(b, kir_var(b, n0), kir_mul(b, kir_mod(b, kir_var(b, lane), kir_i32(b, 4)), kir_i32(b, 2))));
+  for (int j = 0; j < FN; j++)
+    for (int e = 0; e < 8; e += 2) {
+      kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, 8 * (e / 2 % 2)));
+      kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, 16 * j + 8 * (e / 4)));
+      for (int q = 0; q < (pair ? 1 : 2); q++) {
+        kir_expr *c = q ? kir_add(b, col, kir_i32(b, 1)) : col;
+        kir_expr *guard = kt_and_opt(b, M % TM ? kt_lt(b, row, M) : NULL, N % TN ? kt_lt(b, c, N) : NULL);
+        if (guard) kir_if(b, guard);
+        kir_expr *v[2] = {kir_frag_elem(b, acc + j, e + q), kir_frag_elem(b, acc + j, e + 1)};
+        if (kt_matmul_frame_store(b, f, pair ? 2 : 1, v, row, c) != 0) return -1;
+        if (guard) kir_end(b);
+      }
+    }
+  return 0;
+}
+
+/* A product stored as it is (f16 C, no bias or fused epilogue) into rows of whole 16-byte
+ * chunks: the staged epilogue applies. */
+static int staged_epilogue(const kt_matmul_desc *d) {
+  if (d->c_elem != KIR_F16 || d->has_bias || d->epilogue.fn || d->c_fold || d->c_stride_n != 1 ||
+      d->c_stride_m % 8 || d->n % 8)
+    return 0;
+  for (int i = 0; i < d->n_batch; i++)
+    if (d->c_batch_stride[i] % 8) return 0;
+  return 1;
+}
+
+#define STAGE_ROW (64 + 8) /* halves a staged row of 64 takes: 144 bytes, 4 banks on per row */
+
+/* The staged epilogue: 64 columns at a time, each warp rounds its 16 rows to halves into its
+ * slice of A's local tiles (free now: every product was waited for and a barrier passes), and
+ * then stores them as 16-byte chunks, 8 work-items a row — whole lines, where the stores from
+ * the registers write 16 bytes of each of 8 rows (on the H200 the register epilogue took 13% of
+ * a 4096³ product, tools/gpu/wgmma_probe.c). 0, or -1 on failure. */
+static int store_staged(kir_builder *b, const kt_matmul_frame *f, const operand *oa, int acc, int FN, int warp,
+                        int lane, int m0, int n0, int TM, int TN) {
+  const kt_matmul_desc *d = f->d;
+  const int64_t M = d->m, N = d->n;
+  int slice = kir_var_new(b, "slice", kir_t(KIR_I32)), g = kir_var_new(b, "g", kir_t(KIR_I32));
+  int t2 = kir_var_new(b, "t2", kir_t(KIR_I32));
+  kir_decl(b, slice, kir_mul(b, kir_var(b, warp), kir_i32(b, 16 * STAGE_ROW)));
+  kir_decl(b, g, kir_div(b, kir_var(b, lane), kir_i32(b, 4)));
+  kir_decl(b, t2, kir_mul(b, kir_mod(b, kir_var(b, lane), kir_i32(b, 4)), kir_i32(b, 2)));
+  for (int p = 0; p < TN / 64; p++) {
+    kir_barrier(b);
+    for (int j = 4 * p; j < 4 * p + 4 && j < FN; j++)
+      for (int e = 0; e < 8; e++) {
+        kir_expr *r = kir_add(b, kir_var(b, g), kir_i32(b, 8 * (e / 2 % 2)));
+        kir_expr *c = kir_add(b, kir_var(b, t2), kir_i32(b, 16 * (j - 4 * p) + 8 * (e / 4) + e % 2));
+        kir_local_store(b, oa->local, kir_add(b, kir_var(b, slice), kir_add(b, kir_mul(b, r, kir_i32(b, STAGE_ROW)), c)),
+                        kir_frag_elem(b, acc + j, e));
+      }
+    kir_barrier(b);
+    for (int i = 0; i < 4; i++) { /* 16 rows × 8 chunks: chunk lane + 32i */
+      kir_expr *q = kir_add(b, kir_var(b, lane), kir_i32(b, 32 * i));
+      kir_expr *r = kir_div(b, q, kir_i32(b, 8)), *c = kir_mul(b, kir_mod(b, q, kir_i32(b, 8)), kir_i32(b, 8));
+      kir_expr *row = kir_add(b, kir_add(b, kir_var(b, m0), kir_mul(b, kir_var(b, warp), kir_i32(b, 16))), r);
+      kir_expr *col = kir_add(b, kir_var(b, n0), kir_add(b, kir_i32(b, 64 * p), c));
+      kir_expr *guard = kt_and_opt(b, M % TM ? kt_lt(b, row, M) : NULL, N % TN ? kt_lt(b, col, N) : NULL);
+      if (guard) kir_if(b, guard);
+      kir_expr *words = kir_local_load_bits(b, oa->local, kir_add(b, kir_var(b, slice), kir_add(b, kir_mul(b, r, kir_i32(b, STAGE_ROW)), c)), 4);
+      kir_store_bits(b, f->bC, kir_add(b, kir_var(b, f->c_base), kir_add(b, kt_scaled(b, row, d->c_stride_m), col)), words);
+      if (guard) kir_end(b);
+    }
+  }
+  return kir_builder_failed(b) ? -1 : 0;
+}
+
 int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, const int tiles[2],
                     kir_kernel **out_kernel, int64_t out_groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
@@ -194,30 +278,15 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
   }
   kir_end(b); /* k0 */
 
-  /* Epilogue from the registers: element e of fragment j is at row 16·warp + g + 8·(e / 2 % 2),
-   * column 16j + 8·(e / 4) + 2t + e % 2 (lane = 4g + t); pairs e, e + 1 are neighbouring
-   * columns, one two-wide store where C's rows allow. */
-  const int pair = d->c_stride_n == 1 && N % 2 == 0 && (!d->c_fold || d->c_fold % 2 == 0);
-  int row0 = kir_var_new(b, "row0", kir_t(KIR_I32)), col0 = kir_var_new(b, "col0", kir_t(KIR_I32));
-  kir_decl(b, row0, kir_add(b, kir_add(b, kir_var(b, m0), kir_mul(b, kir_var(b, warp), kir_i32(b, 16))),
-                            kir_div(b, kir_var(b, lane), kir_i32(b, 4))));
-  kir_decl(b, col0, kir_add(b, kir_var(b, n0), kir_mul(b, kir_mod(b, kir_var(b, lane), kir_i32(b, 4)), kir_i32(b, 2))));
-  for (int j = 0; j < FN; j++)
-    for (int e = 0; e < 8; e += 2) {
-      kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, 8 * (e / 2 % 2)));
-      kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, 16 * j + 8 * (e / 4)));
-      for (int q = 0; q < (pair ? 1 : 2); q++) {
-        kir_expr *c = q ? kir_add(b, col, kir_i32(b, 1)) : col;
-        kir_expr *guard = kt_and_opt(b, M % TM ? kt_lt(b, row, M) : NULL, N % TN ? kt_lt(b, c, N) : NULL);
-        if (guard) kir_if(b, guard);
-        kir_expr *v[2] = {kir_frag_elem(b, acc + j, e + q), kir_frag_elem(b, acc + j, e + 1)};
-        if (kt_matmul_frame_store(b, &f, pair ? 2 : 1, v, row, c) != 0) {
-          kir_kernel_end(b, NULL);
-          return kt_fail(m, "the fused epilogue could not be built");
-        }
-        if (guard) kir_end(b);
-      }
+  if (staged_epilogue(d)) {
+    if (store_staged(b, &f, &oa, acc, FN, warp, lane, m0, n0, TM, TN) != 0) {
+      kir_kernel_end(b, NULL);
+      return kt_fail(m, "the staged epilogue could not be built");
     }
+  } else if (store_registers(b, &f, acc, FN, warp, lane, m0, n0, TM, TN) != 0) {
+    kir_kernel_end(b, NULL);
+    return kt_fail(m, "the fused epilogue could not be built");
+  }
   out_groups[0] = (N + TN - 1) / TN;
   out_groups[1] = (M + TM - 1) / TM;
   out_groups[2] = f.nb;

@@ -694,6 +694,44 @@ START_TEST(test_warpgroup_products) {
 }
 END_TEST
 
+/* Raw words of halves: read from an F16 local array, stored into an F16 buffer (OpenCL only). */
+START_TEST(test_half_words) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "words", 64, 1, 1);
+  int y = kir_buffer_param(b, "y", KIR_F16, KIR_WRITE);
+  int t = kir_local_array(b, "t", KIR_F16, 512);
+  kir_local_store(b, t, kir_local_id(b, 0), kir_f32(b, 1.5));
+  kir_barrier(b);
+  kir_expr *at = kir_mul(b, kir_local_id(b, 0), kir_i32(b, 8));
+  kir_store_bits(b, y, at, kir_local_load_bits(b, t, at, 4));
+  kir_store_bits(b, y, kir_i32(b, 600), kir_local_load_bits(b, t, kir_i32(b, 2), 1));
+  kir_kernel *k = NULL;
+  ck_assert_int_eq(kir_kernel_end(b, &k), 0);
+  char *s = print_kernel(k);
+  ck_assert_ptr_nonnull(strstr(s, "  vstore4(vload4(0, (__local const uint *)(t + (int)get_local_id(0) * 8)), 0, "
+                                  "(__global uint *)(y + y_off + (int)get_local_id(0) * 8));\n"));
+  ck_assert_ptr_nonnull(strstr(s, "  *(__global uint *)(y + y_off + 600) = *(__local const uint *)(t + 2);\n"));
+  free(s);
+  char err[256] = "";
+  ck_assert_int_ne(kir_glsl_check(k, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "OpenCL only") != NULL, "%s", err);
+  for (int bad = 0; bad < 4; bad++) {
+    b = kir_kernel_begin(m, "misuse", 64, 1, 1);
+    int f32 = kir_buffer_param(b, "f", KIR_F32, KIR_WRITE), h = kir_buffer_param(b, "h", KIR_F16, KIR_WRITE);
+    int lf = kir_local_array(b, "lf", KIR_F32, 64), lh = kir_local_array(b, "lh", KIR_F16, 64);
+    switch (bad) {
+    case 0: kir_local_load_bits(b, lf, kir_i32(b, 0), 1); break;
+    case 1: kir_local_load_bits(b, lh, kir_i32(b, 0), 3); break;
+    case 2: kir_store_bits(b, f32, kir_i32(b, 0), kir_local_load_bits(b, lh, kir_i32(b, 0), 1)); break;
+    default: kir_store_bits(b, h, kir_i32(b, 0), kir_f32(b, 1.0)); break;
+    }
+    ck_assert_msg(kir_builder_failed(b), "misuse %d not reported", bad);
+    ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+  }
+  kir_module_free(m);
+}
+END_TEST
+
 START_TEST(test_module_many_kernels) {
   kir_module *m = kir_module_new();
   for (int i = 0; i < 100; i++) {
@@ -739,6 +777,7 @@ int main(void) {
   tcase_add_test(tc, test_misuse_reported);
   tcase_add_test(tc, test_accumulator_elements);
   tcase_add_test(tc, test_warpgroup_products);
+  tcase_add_test(tc, test_half_words);
   tcase_add_test(tc, test_module_many_kernels);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

@@ -3,11 +3,12 @@
  * kernel of wgmma_probe.cl for each configuration given as WGS,BN,BK,STAGES at M = N = K = size,
  * checks 256 sampled outputs against a host product, and prints the median time of 20 runs.
  * Build: cc -O2 -o wgmma_probe tools/gpu/wgmma_probe.c -lOpenCL -lm
- * Usage: wgmma_probe tools/gpu/wgmma_probe.cl SIZE WGS,BN,BK,STAGES[,MW[,MODE[,BSWAP[,LAYOUT]]]]...
+ * Usage: wgmma_probe tools/gpu/wgmma_probe.cl SIZE WGS,BN,BK,STAGES[,MW[,MODE[,BSWAP[,LAYOUT[,NO_EPILOGUE]]]]]...
  * MW: 64-row blocks per warpgroup; MODE 1: no copies in the loop (one tile, multiplied K/BK times),
  * 2: that without barriers and with one product group in flight, 3: no proxy fence, 4: one
  * wgmma.fence before the loop, 5: one product group in flight (tiles STAGES − 2 steps ahead); BSWAP: B's offsets
- * swapped; LAYOUT 0: local tiles without swizzling, 1 (default): swizzled.
+ * swapped; LAYOUT 0: local tiles without swizzling, 1 (default): swizzled; NO_EPILOGUE 1: the sums
+ * are not stored (what the stores cost; the check then fails).
  * Then the largest __local argument the driver launches. */
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
@@ -105,14 +106,15 @@ int main(int argc, char **argv) {
   cl_mem db = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, elems * 2, hb, &err);
   cl_mem dc = clCreateBuffer(ctx, CL_MEM_READ_WRITE, elems * 2, NULL, &err);
   for (int c = 3; c < argc; c++) {
-    int wgs, bn, bk, stages, mw = 1, mode = 0, bswap = 0, layout = 1;
-    if (sscanf(argv[c], "%d,%d,%d,%d,%d,%d,%d,%d", &wgs, &bn, &bk, &stages, &mw, &mode, &bswap, &layout) < 4) return 2;
+    int wgs, bn, bk, stages, mw = 1, mode = 0, bswap = 0, layout = 1, no_epi = 0;
+    if (sscanf(argv[c], "%d,%d,%d,%d,%d,%d,%d,%d,%d", &wgs, &bn, &bk, &stages, &mw, &mode, &bswap, &layout, &no_epi) < 4)
+      return 2;
     char *h = helpers(bn);
     char *src = malloc(strlen(h) + strlen(body) + 2);
     sprintf(src, "%s\n%s", h, body);
-    char opts[128];
-    snprintf(opts, sizeof opts, "-DWGS=%d -DBN=%d -DBK=%d -DSTAGES=%d -DMW=%d -DMODE=%d -DLAYOUT=%d%s", wgs, bn, bk, stages, mw, mode, layout,
-             bswap ? " -DBSWAP" : "");
+    char opts[160];
+    snprintf(opts, sizeof opts, "-DWGS=%d -DBN=%d -DBK=%d -DSTAGES=%d -DMW=%d -DMODE=%d -DLAYOUT=%d%s%s", wgs, bn, bk, stages, mw, mode,
+             layout, bswap ? " -DBSWAP" : "", no_epi ? " -DNO_EPILOGUE" : "");
     const char *srcs = src;
     cl_program p = clCreateProgramWithSource(ctx, 1, &srcs, NULL, &err);
     err = clBuildProgram(p, 1, &dev, opts, NULL, NULL);

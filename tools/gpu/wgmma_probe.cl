@@ -203,6 +203,12 @@ __kernel __attribute__((reqd_work_group_size(THREADS, 1, 1))) void gemm(__global
 #endif
 #endif
   const int lane = tid & 31, warp = (tid >> 5) & 3, g = lane >> 2, t = lane & 3;
+#ifdef NO_EPILOGUE /* the sums kept but not stored: what the stores cost */
+  float sum = 0.0f;
+  for (int i = 0; i < MW * BN / 2; i++) sum += d[i];
+  if (sum == 12345.0f) C[0] = 1.0f;
+  return;
+#endif
   for (int mw = 0; mw < MW; mw++) {
     const int row = m0 + (wg * MW + mw) * 64 + warp * 16 + g;
     const float *e = d + mw * BN / 2;
