@@ -17,6 +17,8 @@
  * hardware computes it: lane 4g + t holds A (g, 2t..2t+1), (g+8, ..), (g, 2t+8..), (g+8, 2t+8..);
  * B (2t..2t+1, g), (2t+8..2t+9, g) of each 8-column half; C (g, 2t..2t+1), (g+8, 2t..2t+1) of
  * each half. scr: 512 floats of local memory per warp. */
+#include <stdarg.h>
+
 static const char emulated_mma[] =
     "float mlg_emu_h2f(uint h) {\n"
     "  uint e = (h >> 10) & 31u, m = h & 1023u;\n"
@@ -155,6 +157,18 @@ static const char emulated_wg[] =
     "#define mlg_wg_wait(n)\n"
     "#define mlg_proxy_fence()\n";
 
+/* Appends to out (cap bytes, *n used); a text that does not fit leaves *n at cap (checked by
+ * the caller). */
+static void emit(char *out, size_t cap, size_t *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void emit(char *out, size_t cap, size_t *n, const char *fmt, ...) {
+  if (*n >= cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int w = vsnprintf(out + *n, cap - *n, fmt, ap);
+  va_end(ap);
+  *n = w < 0 || (size_t)w >= cap - *n ? cap : *n + (size_t)w;
+}
+
 /* src with its warpgroup helpers (from MLG_WG_HELPERS to the kernel) replaced by the emulation:
  * a product mlg_wgmma_nN_AB for each the source defines, fences and final waits as nothing.
  * src itself where it has none; NULL on failure. Frees src. */
@@ -169,17 +183,16 @@ static char *wg_emu_source(char *src) {
     free(src);
     return NULL;
   }
-  n += (size_t)snprintf(out + n, cap - n, "%.*s%s", (int)(from - src), src, emulated_wg);
-  for (int f = 1; f <= 16; f++)
-    n += (size_t)snprintf(out + n, cap - n, "#define mlg_wg_fence_n%d(...)\n#define mlg_wg_wait0_n%d(...)\n", f, f);
+  emit(out, cap, &n, "%.*s%s", (int)(from - src), src, emulated_wg);
+  for (int f = 1; f <= 16; f++) emit(out, cap, &n, "#define mlg_wg_fence_n%d(...)\n#define mlg_wg_wait0_n%d(...)\n", f, f);
   for (const char *at = from; (at = strstr(at, "void mlg_wgmma_n")) && at < to; at++) {
     int fn, ta, tb;
     if (sscanf(at, "void mlg_wgmma_n%d_%1d%1d(", &fn, &ta, &tb) != 3) continue;
-    n += (size_t)snprintf(out + n, cap - n, "void mlg_wgmma_n%d_%d%d(", fn, ta, tb);
-    for (int j = 0; j < fn; j++) n += (size_t)snprintf(out + n, cap - n, "float *f%d, ", j);
-    n += (size_t)snprintf(out + n, cap - n, "mlg_wg_d da, mlg_wg_d db) {\n  float *f[%d] = {", fn);
-    for (int j = 0; j < fn; j++) n += (size_t)snprintf(out + n, cap - n, "%sf%d", j ? ", " : "", j);
-    n += (size_t)snprintf(out + n, cap - n, "};\n  mlg_wg_emu(f, %d, da, db, %d, %d);\n}\n", fn, ta, tb);
+    emit(out, cap, &n, "void mlg_wgmma_n%d_%d%d(", fn, ta, tb);
+    for (int j = 0; j < fn; j++) emit(out, cap, &n, "float *f%d, ", j);
+    emit(out, cap, &n, "mlg_wg_d da, mlg_wg_d db) {\n  float *f[%d] = {", fn);
+    for (int j = 0; j < fn; j++) emit(out, cap, &n, "%sf%d", j ? ", " : "", j);
+    emit(out, cap, &n, "};\n  mlg_wg_emu(f, %d, da, db, %d, %d);\n}\n", fn, ta, tb);
   }
   /* PoCL places local arrays 128 bytes apart whatever they ask for: the operand tiles are
      aligned here as the GPU aligns them (aligned(1024)), since the swizzle is of address bits */
@@ -194,14 +207,18 @@ static char *wg_emu_source(char *src) {
       free(src);
       return NULL;
     }
-    n += (size_t)snprintf(out + n, cap - n,
-                          "%.*s  __local ushort %s_raw[%d];\n"
-                          "  __local ushort *%s = (__local ushort *)(((size_t)%s_raw + 1023) & ~(size_t)1023);\n",
-                          (int)(line - at), at, name, count + 512, name, name);
+    emit(out, cap, &n,
+         "%.*s  __local ushort %s_raw[%d];\n"
+         "  __local ushort *%s = (__local ushort *)(((size_t)%s_raw + 1023) & ~(size_t)1023);\n",
+         (int)(line - at), at, name, count + 512, name, name);
     to = (char *)end + sizeof align - 1;
   }
-  snprintf(out + n, cap - n, "%s", to);
+  emit(out, cap, &n, "%s", to);
   free(src);
+  if (n >= cap) {
+    free(out);
+    return NULL;
+  }
   return out;
 }
 
