@@ -285,15 +285,19 @@ static int build_from_source(mlg_backend_model *m, int index, int salted, module
                     model, mlg_cl_error_name(err));
   m->programs[index] = p;
   r->from_source = 1;
+  const int marked = mlg_cl_ptx_marked(mod->data, (size_t)mod->size); /* sm_90a instructions */
   err = clBuildProgram(p, 1, &dev->device, BUILD_OPTIONS, NULL, NULL);
   if (err != CL_SUCCESS) {
     char log[MAX_LOG + 64];
     build_log(dev, p, log, sizeof log);
     return job_fail(r, err == CL_BUILD_PROGRAM_FAILURE ? MLG_ERR_BUILD : MLG_ERR_DEVICE,
-                    "clBuildProgram (module %d of model '%s') on '%s' failed: %s\n%s", index, model, dev->name,
-                    mlg_cl_error_name(err), log);
+                    "clBuildProgram (module %d of model '%s') on '%s' failed: %s%s\n%s", index, model, dev->name,
+                    mlg_cl_error_name(err),
+                    marked ? " (a kernel with warpgroup products: MLG_DISABLE_FEATURES=ptxwgmma runs the ones without)"
+                           : "",
+                    log);
   }
-  return mlg_cl_ptx_marked(mod->data, (size_t)mod->size) ? build_sm90a(m, index, r) : 0;
+  return marked ? build_sm90a(m, index, r) : 0;
 }
 
 /* Builds module `index` from the cache or from source into m->programs[index], checks its
