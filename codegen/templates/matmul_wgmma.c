@@ -25,15 +25,21 @@
  *
  * It applies where the tensor-core kernel takes tiles of 64 or 128 each way and both operands
  * are halves copied whole: A's k contiguous, B's k or n, offsets, row and batch strides multiples
- * of 8 halves (16 bytes), K (and N for an n-major B) multiples of 8; no layer-norm prologue or
- * gathered B. Rows, columns and k past M, N or K are zeros in the local tiles (copies of
- * source size 0), so any M, N and K of that kind work. The epilogue reads the accumulators in
+ * of 8 halves (16 bytes), K (and N for an n-major B) multiples of 8; no gathered B. An A
+ * layer-normalized on load (matmul_tile.h's prologue; f16 or f32, k contiguous) is taken in
+ * 128-row tiles: its row statistics first, then each step's tile through registers — fetched
+ * before the step's products, normalized, stored as halves after them into the next step's
+ * stage — with the stages that still fit beside the statistics (2 at 128 × 128). Rows, columns
+ * and k past M, N or K are zeros in the local tiles (copies of source size 0, guarded loads),
+ * so any M, N and K of that kind work. The epilogue reads the accumulators in
  * registers (kir_frag_elem): a product stored as it is into f16 rows goes through local memory
  * as whole 16-byte chunks (store_staged), others through the shared GEMM frame (bias, fused
  * epilogue), two columns a store where C's rows allow.
  * Thread safety: reentrant. */
 #include "matmul.h"
 #include "matmul_tile.h"
+
+#include <stdio.h>
 
 #include "kt_util.h"
 
@@ -52,12 +58,17 @@ static int copyable(const kt_matmul_desc *d, int64_t offset, const int64_t *bstr
 
 int kt_matmul_wgmma_applies(const kt_matmul_desc *d, const int tiles[2]) {
   if (!d->wgmma || d->device_class == KT_DEVICE_CPU || (tiles[0] != 64 && tiles[0] != 128) ||
-      (tiles[1] != 64 && tiles[1] != 128) || d->a_norm || d->b_im2col.on || d->a_elem != KIR_F16 ||
-      d->b_elem != KIR_F16 || d->a_stride_k != 1)
+      (tiles[1] != 64 && tiles[1] != 128) || d->b_im2col.on || d->b_elem != KIR_F16 || d->a_stride_k != 1 ||
+      (d->a_elem != KIR_F16 && !(d->a_norm && d->a_elem == KIR_F32)))
     return 0;
+  /* A normalized on load only in 128-row tiles: at 64 rows (few rows in all) the register
+   * staging cost more than the products saved (H200: the f16 block at T = 128 0.225 -> 0.236 ms,
+   * at T = 1024 0.658 -> 0.64 with 128-row tiles) */
+  if (d->a_norm && tiles[0] != 128) return 0;
   const int b_kmajor = d->b_stride_k == 1;
   if (!b_kmajor && d->b_stride_n != 1) return 0;
-  return copyable(d, d->a_offset, d->a_batch_stride, d->a_stride_m, d->k) &&
+  /* A normalized on load goes through registers (norm_fetch): any layout with k contiguous */
+  return (d->a_norm || copyable(d, d->a_offset, d->a_batch_stride, d->a_stride_m, d->k)) &&
          copyable(d, d->b_offset, d->b_batch_stride, b_kmajor ? d->b_stride_n : d->b_stride_k,
                   b_kmajor ? d->k : d->n);
 }
@@ -89,7 +100,48 @@ typedef struct operand {
   int per_row;            /* chunks per tile row */
   int stage;              /* halves per stage */
   int r_tile, c_tile;     /* the tile's extents along the rows' and the columns' global axes */
+  const kt_norm_state *norm; /* A layer-normalized on load (through registers: norm_fetch), or NULL */
+  int val[2][8];          /* norm: a work-item's two chunks of A (F32 registers) */
 } operand;
+
+/* A's tile at k0 (an I32 expression) into the registers, normalized (the layer-norm prologue,
+ * matmul_tile.h): chunk u = lid + L·i is row u / (TK / 8), k from (u % (TK / 8))·8; elements past
+ * M or K are zeros. */
+static void norm_fetch(kir_builder *b, operand *o, kir_expr *k0, int m0, int lid, int L, int declare) {
+  for (int i = 0; i < (int)o->rows * o->per_row / L; i++) {
+    kir_expr *u = kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i));
+    kir_expr *r = kir_div(b, u, kir_i32(b, o->per_row));
+    kir_expr *gr = kir_add(b, kir_var(b, m0), r);
+    for (int e = 0; e < 8; e++) {
+      if (declare) {
+        char nm[24];
+        snprintf(nm, sizeof nm, "an%d_%d", i, e);
+        o->val[i][e] = kir_var_new(b, nm, kir_t(KIR_F32));
+        kir_decl(b, o->val[i][e], kir_f32(b, 0.0));
+      } else {
+        kir_assign(b, o->val[i][e], kir_f32(b, 0.0));
+      }
+      kir_expr *gk = kir_add(b, k0, kir_add(b, kir_mul(b, kir_mod(b, u, kir_i32(b, o->per_row)), kir_i32(b, 8)),
+                                            kir_i32(b, e)));
+      kir_expr *guard = kt_and_opt(b, o->r_lim % o->r_tile ? kt_lt(b, gr, o->r_lim) : NULL,
+                                   o->c_lim % o->c_tile ? kt_lt(b, gk, o->c_lim) : NULL);
+      if (guard) kir_if(b, guard);
+      kir_expr *v = kir_load(b, o->buf, kir_add(b, kir_var(b, o->base), kir_add(b, kt_scaled(b, gr, o->row_stride), gk)));
+      kir_assign(b, o->val[i][e], kt_norm_apply(b, o->norm, v, r, gk));
+      if (guard) kir_end(b);
+    }
+  }
+}
+
+/* The registers of norm_fetch into stage `slot` of A's local tile, rounded to halves. */
+static void norm_stash(kir_builder *b, const operand *o, int lid, int L, kir_expr *slot) {
+  for (int i = 0; i < (int)o->rows * o->per_row / L; i++) {
+    kir_expr *u = kir_add(b, kir_var(b, lid), kir_i32(b, (int64_t)L * i));
+    kir_expr *at = kir_add(b, kir_mul(b, slot, kir_i32(b, o->stage)),
+                           kmajor_at(b, kir_div(b, u, kir_i32(b, o->per_row)), kir_mod(b, u, kir_i32(b, o->per_row))));
+    for (int e = 0; e < 8; e++) kir_local_store(b, o->local, kir_add(b, at, kir_i32(b, e)), kir_var(b, o->val[i][e]));
+  }
+}
 
 /* Copies the operand tile whose first row and column (global: m/n and k, or k and n) are r0, c0
  * into stage `slot` (an I32 expression), asynchronously: chunk u = lid + L·i of the tile is row
@@ -111,7 +163,7 @@ static void copy_tile(kir_builder *b, const operand *o, kir_expr *r0, kir_expr *
 
 static void copy_step(kir_builder *b, const operand *oa, const operand *ob, kir_expr *k0, int m0, int n0, int lid,
                       int L, kir_expr *slot) {
-  copy_tile(b, oa, kir_var(b, m0), k0, lid, L, slot);
+  if (!oa->norm) copy_tile(b, oa, kir_var(b, m0), k0, lid, L, slot);
   if (ob->nmajor) copy_tile(b, ob, k0, kir_var(b, n0), lid, L, slot);
   else copy_tile(b, ob, kir_var(b, n0), k0, lid, L, slot);
 }
@@ -203,13 +255,19 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
                     kir_kernel **out_kernel, int64_t out_groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
   const int TM = tiles[0], TN = tiles[1], L = 2 * TM, FN = TN / 16;
-  const int fit = MAX_LOCAL / ((TM + TN) * TK * 2), S = fit < MAX_STAGES ? fit : MAX_STAGES;
+  const int stats = d->a_norm ? 8 * TM : 0; /* the prologue's row statistics */
+  const int fit = (MAX_LOCAL - stats) / ((TM + TN) * TK * 2), S = fit < MAX_STAGES ? fit : MAX_STAGES;
   kt_matmul_frame f;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, L, 1, &f);
   if (!b) return -1;
+  kt_norm_state ns = {-1, -1, f.bNormW, f.bNormB};
+  if (d->a_norm) {
+    ns.mean = kir_local_array(b, "row_mean", KIR_F32, TM);
+    ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, TM);
+  }
   operand oa = {.local = kir_local_array(b, "a_tile", KIR_F16, S * TM * TK), .buf = f.bA, .base = f.a_base,
                 .nmajor = 0, .rows = TM, .row_stride = d->a_stride_m, .r_lim = M, .c_lim = K, .per_row = TK / 8,
-                .stage = TM * TK, .r_tile = TM, .c_tile = TK};
+                .stage = TM * TK, .r_tile = TM, .c_tile = TK, .norm = d->a_norm ? &ns : NULL};
   const int nmajor = d->b_stride_k != 1;
   operand ob = {.local = kir_local_array(b, "b_tile", KIR_F16, S * TK * TN), .buf = f.bB, .base = f.b_base,
                 .nmajor = nmajor, .rows = nmajor ? TK : TN, .row_stride = nmajor ? d->b_stride_k : d->b_stride_n,
@@ -224,6 +282,7 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
   kir_decl(b, lane, kir_mod(b, kir_var(b, lid), kir_i32(b, 32)));
   kir_decl(b, m0, kir_mul(b, kir_group_id(b, 1), kir_i32(b, TM)));
   kir_decl(b, n0, kir_mul(b, kir_group_id(b, 0), kir_i32(b, TN)));
+  if (oa.norm) kt_matmul_norm_stats(b, d, TM, f.bA, f.a_base, m0, lid, L, &ns);
   int acc = -1;
   for (int j = 0; j < FN; j++) {
     int a = kir_frag_new(b, "acc", KIR_FRAG_ACC);
@@ -231,10 +290,16 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
     kir_frag_zero(b, a);
   }
 
-  /* Steps 0 .. S − 2 in flight before the loop, one group of copies each. */
+  /* Steps 0 .. S − 2 in flight before the loop, one group of copies each; a normalized A's
+   * first tile stored (the loop's step s fetches step s + 1's into registers before its
+   * products and stores it after them). */
   for (int st = 0; st + 1 < S; st++) {
     if ((int64_t)st * TK < K) copy_step(b, &oa, &ob, kir_i32(b, (int64_t)st * TK), m0, n0, lid, L, kir_i32(b, st));
     kir_async_commit(b);
+  }
+  if (oa.norm) {
+    norm_fetch(b, &oa, kir_i32(b, 0), m0, lid, L, 1);
+    norm_stash(b, &oa, lid, L, kir_i32(b, 0));
   }
   /* The warpgroup's A rows in a stage, and the stage of step `step`. */
   int a_rows = kir_var_new(b, "a_rows", kir_t(KIR_I32));
@@ -257,6 +322,12 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
       kir_end(b);
     }
     kir_async_commit(b);
+    kir_expr *next = kir_add(b, kir_var(b, k0), kir_i32(b, TK));
+    if (oa.norm && K > TK) {
+      kir_if(b, kt_lt(b, next, K));
+      norm_fetch(b, &oa, next, m0, lid, L, 0);
+      kir_end(b);
+    }
     kir_decl(b, slot, kir_mod(b, kir_var(b, step), kir_i32(b, S)));
     kir_expr *now_a = kir_mul(b, kir_var(b, slot), kir_i32(b, oa.stage));
     kir_expr *now_b = kir_mul(b, kir_var(b, slot), kir_i32(b, ob.stage));
@@ -275,6 +346,13 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
     }
     kir_wg_commit(b);
     kir_wg_wait(b, 0, acc, FN);
+    /* Step s + 1's stage was last read in step s + 1 − S, before this step's barrier; the next
+     * step's proxy fence and barrier publish what goes in. */
+    if (oa.norm && K > TK) {
+      kir_if(b, kt_lt(b, next, K));
+      norm_stash(b, &oa, lid, L, kir_mod(b, kir_add(b, kir_var(b, step), kir_i32(b, 1)), kir_i32(b, S)));
+      kir_end(b);
+    }
   }
   kir_end(b); /* k0 */
 

@@ -364,8 +364,10 @@ END_TEST
  * PTX descriptor and layout rules): B [K, N] (n-major local tiles, 128-byte swizzle) with ragged
  * M, N and K (a K step cut short, zeros copied past every edge) and an f16 C; B [N, K] (k-major,
  * like A) with 2 batches, B broadcast, a bias and an offset; whole tiles over 8 K steps (the
- * ring of 3 stages wrapped), an offset of 8 halves; and the smaller tiles (128×64, 64×64 with
- * one warpgroup, 64×128), ragged, on both layouts of B. */
+ * ring of 3 stages wrapped), an offset of 8 halves; the smaller tiles (128×64, 64×64 with one
+ * warpgroup, 64×128), ragged, on both layouts of B; and A layer-normalized on load (through
+ * registers, two stages at 128×128, three at 128×64; 128-row tiles only), f16 with the norm's
+ * weight and bias, f32 without. */
 static const struct {
   mma_case c;
   int tiles[2];
@@ -376,6 +378,8 @@ static const struct {
   {{150, 104, 200, 0, 1, 1, 0, 0, 0, 0, 0, 1}, {128, 64}}, /* four stages */
   {{100, 72, 136, 1, 0, 0, 0, 2, 0, 0, 0, 1}, {64, 64}},   /* one warpgroup */
   {{64, 200, 40, 0, 0, 1, 0, 0, 0, 0, 0, 1}, {64, 128}},
+  {{150, 136, 104, 1, 1, 0, 0, 0, 0, 0, 2, 0}, {128, 128}}, /* layer-norm prologue, weight, bias */
+  {{100, 72, 72, 0, 0, 1, 0, 2, 0, 1, 1, 0}, {128, 64}},    /* an f32 A normalized, 2 batches */
 };
 
 START_TEST(test_wgmma_emulated) {
