@@ -132,6 +132,23 @@ static int check(kir_module *m, const kt_matmul_desc *d) {
   return 0;
 }
 
+int kt_matmul_chunks_whole(const kt_matmul_desc *d, int64_t offset, const int64_t *bstride, int64_t row_stride,
+                           int64_t extent) {
+  if (offset % 8 || row_stride % 8 || extent % 8) return 0;
+  for (int i = 0; i < d->n_batch; i++)
+    if (bstride[i] % 8) return 0;
+  return 1;
+}
+
+kt_norm_state kt_matmul_norm_state(kir_builder *b, const kt_matmul_frame *f, int tile_m) {
+  kt_norm_state ns = {-1, -1, f->bNormW, f->bNormB};
+  if (f->d->a_norm) {
+    ns.mean = kir_local_array(b, "row_mean", KIR_F32, tile_m);
+    ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, tile_m);
+  }
+  return ns;
+}
+
 void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, int bA, int a_base, int m0,
                           int lid, int n_items, const kt_norm_state *ns) {
   const int64_t K = d->k;
@@ -308,13 +325,9 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kir_builder *b = kt_matmul_frame_begin(m, name, &d, WX, WY, &f);
   if (!b) return -1;
   const int bA = f.bA, bB = f.bB, a_base = f.a_base, b_base = f.b_base;
-  kt_norm_state ns = {-1, -1, f.bNormW, f.bNormB};
   int lA = kir_local_array_t(b, "a_tile", kir_tv(KIR_F32, VM), TK * TM / VM); /* [k][m/VM] */
   int lB = kir_local_array_t(b, "b_tile", kir_tv(KIR_F32, VN), TK * TN / VN); /* [k][n/VN] */
-  if (d.a_norm) {
-    ns.mean = kir_local_array(b, "row_mean", KIR_F32, TM);
-    ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, TM);
-  }
+  kt_norm_state ns = kt_matmul_norm_state(b, &f, TM);
 
   int tx = kir_var_new(b, "tx", kir_t(KIR_I32));
   int ty = kir_var_new(b, "ty", kir_t(KIR_I32));

@@ -248,12 +248,8 @@ static void stage_init(stage *s, const kt_matmul_desc *d, const kt_mma_config *c
  * contiguous axis) at 16-byte aligned addresses — offset, row stride and batch strides multiples
  * of 8 halves (tensors are 256-byte aligned) —, not converted or normalized. */
 static int stage_async(const kt_matmul_desc *d, const stage *s, int is_b) {
-  const int64_t off = is_b ? d->b_offset : d->a_offset;
-  const int64_t *bs = is_b ? d->b_batch_stride : d->a_batch_stride;
-  if (s->vw != 8 || off % 8 || s->s_r % 8) return 0;
-  for (int i = 0; i < d->n_batch; i++)
-    if (bs[i] % 8) return 0;
-  return 1;
+  return s->vw == 8 && kt_matmul_chunks_whole(d, is_b ? d->b_offset : d->a_offset,
+                                              is_b ? d->b_batch_stride : d->a_batch_stride, s->s_r, s->c_lim);
 }
 
 /* Whether both operands' tiles can be copied asynchronously (stage_async), in any tile. */
@@ -515,11 +511,7 @@ int kt_matmul_mma(kir_module *m, const char *name, const kt_matmul_desc *d, kir_
   kir_builder *b = kt_matmul_frame_begin(m, name, d, L, 1, &f);
   if (!b) return -1;
   /* The layer-norm prologue: the tile rows' statistics in local memory (kt_matmul_norm_stats). */
-  kt_norm_state ns = {-1, -1, f.bNormW, f.bNormB};
-  if (d->a_norm) {
-    ns.mean = kir_local_array(b, "row_mean", KIR_F32, TM);
-    ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, TM);
-  }
+  kt_norm_state ns = kt_matmul_norm_state(b, &f, TM);
   stage sa, sb;
   gather gb, *gt = d->b_im2col.on ? &gb : NULL;
   stage_init(&sa, d, &t, 0, TM, f.bA, f.a_base, d->a_norm ? &ns : NULL, "a_tile");

@@ -22,6 +22,16 @@ typedef struct kt_norm_state {
   int weight, bias;       /* buffers */
 } kt_norm_state;
 
+/* Whether an operand of d, at element offset `offset` with batch strides bstride, rows
+ * row_stride apart and `extent` elements along its contiguous axis, splits into 16-byte chunks
+ * of 8 halves that start at 16-byte aligned addresses (tensors are 256-byte aligned): what
+ * asynchronous copies need. Shared by the tensor-core and warpgroup kernels. */
+int kt_matmul_chunks_whole(const kt_matmul_desc *d, int64_t offset, const int64_t *bstride, int64_t row_stride,
+                           int64_t extent);
+/* The prologue's state for a kernel begun by kt_matmul_frame_begin: the norm's buffers, and
+ * when f's descriptor normalizes A, the local arrays of the statistics of tile_m rows
+ * (row_mean, row_rstd; else -1). Shared by the tiled, tensor-core and warpgroup kernels. */
+kt_norm_state kt_matmul_norm_state(kir_builder *b, const kt_matmul_frame *f, int tile_m);
 /* Row statistics of A for the layer-norm prologue: for each of the tile_m rows of the tile at
  * m0 (an I32 variable; strided over n_items work-items from lid), a two-pass mean and
  * 1/sqrt(biased variance + eps) over all K into ns's local arrays; then a barrier. Shared by the

@@ -47,15 +47,6 @@
 #define MAX_STAGES 4
 #define MAX_LOCAL (48 * 1024)
 
-/* Whether an operand's tiles can be copied whole: 16-byte chunks along its contiguous axis. */
-static int copyable(const kt_matmul_desc *d, int64_t offset, const int64_t *bstride, int64_t row_stride,
-                    int64_t extent) {
-  if (offset % 8 || row_stride % 8 || extent % 8) return 0;
-  for (int i = 0; i < d->n_batch; i++)
-    if (bstride[i] % 8) return 0;
-  return 1;
-}
-
 int kt_matmul_wgmma_applies(const kt_matmul_desc *d, const int tiles[2]) {
   if (!d->wgmma || d->device_class == KT_DEVICE_CPU || (tiles[0] != 64 && tiles[0] != 128) ||
       (tiles[1] != 64 && tiles[1] != 128) || d->b_im2col.on || d->b_elem != KIR_F16 || d->a_stride_k != 1 ||
@@ -68,8 +59,8 @@ int kt_matmul_wgmma_applies(const kt_matmul_desc *d, const int tiles[2]) {
   const int b_kmajor = d->b_stride_k == 1;
   if (!b_kmajor && d->b_stride_n != 1) return 0;
   /* A normalized on load goes through registers (norm_fetch): any layout with k contiguous */
-  return (d->a_norm || copyable(d, d->a_offset, d->a_batch_stride, d->a_stride_m, d->k)) &&
-         copyable(d, d->b_offset, d->b_batch_stride, b_kmajor ? d->b_stride_n : d->b_stride_k,
+  return (d->a_norm || kt_matmul_chunks_whole(d, d->a_offset, d->a_batch_stride, d->a_stride_m, d->k)) &&
+         kt_matmul_chunks_whole(d, d->b_offset, d->b_batch_stride, b_kmajor ? d->b_stride_n : d->b_stride_k,
                   b_kmajor ? d->k : d->n);
 }
 
@@ -260,11 +251,7 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
   kt_matmul_frame f;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, L, 1, &f);
   if (!b) return -1;
-  kt_norm_state ns = {-1, -1, f.bNormW, f.bNormB};
-  if (d->a_norm) {
-    ns.mean = kir_local_array(b, "row_mean", KIR_F32, TM);
-    ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, TM);
-  }
+  kt_norm_state ns = kt_matmul_norm_state(b, &f, TM);
   operand oa = {.local = kir_local_array(b, "a_tile", KIR_F16, S * TM * TK), .buf = f.bA, .base = f.a_base,
                 .nmajor = 0, .rows = TM, .row_stride = d->a_stride_m, .r_lim = M, .c_lim = K, .per_row = TK / 8,
                 .stage = TM * TK, .r_tile = TM, .c_tile = TK, .norm = d->a_norm ? &ns : NULL};
