@@ -76,6 +76,8 @@ int kt_conv2d_gemm_desc(const kt_conv2d_desc *d, struct kt_matmul_desc *out);
  * (M = n·h_out·w_out), with col never written: row m of col^T is read straight from x at the
  * window of output pixel m. Three kernels:
  *   - pad (only when the convolution pads): xp = x with its zero border, [n, c_in, hp, wp];
+ *     hp or wp may exceed the padded size by one (more zeros) so that a plane's pitch is no
+ *     multiple of 512 bytes, which would map consecutive planes onto few L1 sets;
  *   - weight transpose (kt_cpu_pack_bt, matmul_cpu.h, of w as c_out × K): wt[k][co] = w[co][k]
  *     for co < c_out, 0 up to c_out_pad (a multiple of the vector block), so the GEMM loads
  *     whole vectors of output channels;

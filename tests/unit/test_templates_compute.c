@@ -447,15 +447,25 @@ START_TEST(conv_cpu) {
          .dil_w = 2, .pad_top = 1, .pad_left = 0, .pad_bottom = 2, .pad_right = 3),
     CONV(.n = 2, .c_in = 3, .h = 33, .w = 33, .c_out = 16, .kh = 7, .kw = 7, .stride_h = 2,
          .stride_w = 2, .pad_top = 3, .pad_left = 3, .pad_bottom = 3, .pad_right = 3),
+    /* padded planes of 16×16 and 128×4 floats: xp gets one more column, or one more row */
+    CONV(.n = 2, .c_in = 3, .h = 14, .w = 14, .c_out = 20, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .has_bias = 1),
+    CONV(.n = 1, .c_in = 2, .h = 126, .w = 2, .c_out = 16, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1),
   };
   static const char *names[] = {"3x3 pad 1, c_out 5", "7x7 map, c_out 64, n 3",
                                 "1x1 stride 2, c_out 70", "dilated, asymmetric padding",
-                                "7x7 stride 2 stem"};
+                                "7x7 stride 2 stem", "16x16 padded plane",
+                                "128x4 padded plane"};
   for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
     check_conv_on(names[i], cases[i], 16);
     check_conv_on(names[i], cases[i], 4);
   }
   kt_conv2d_cpu_plan p;
+  ck_assert_int_eq(kt_conv2d_cpu_plan_for(&cases[5], 16, &p), 0);
+  ck_assert(p.hp == 16 && p.wp == 17);
+  ck_assert_int_eq(kt_conv2d_cpu_plan_for(&cases[6], 16, &p), 0);
+  ck_assert(p.hp == 129 && p.wp == 4);
   kt_conv2d_desc grouped = CONV(.n = 1, .c_in = 4, .h = 8, .w = 8, .c_out = 6, .kh = 3, .kw = 3,
                                 .groups = 2);
   ck_assert_int_eq(kt_conv2d_cpu_plan_for(&grouped, 16, &p), -1);
