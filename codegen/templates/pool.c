@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #include "kt_util.h"
 #include "reduce.h"
@@ -85,29 +86,172 @@ static int check_pool(kir_module *m, const kt_pool2d_desc *in, kt_pool2d_desc *d
   return 0;
 }
 
+/* Folds the window whose top-left tap is (ih0, iw0) (I32 vars; they may lie in the padding) of
+ * the plane at x_base into var acc: max or sum over its taps within the image. past_h, past_w:
+ * how far the last windows reach past the image (their guards are left out when they do not). */
+static void fold_window(kir_builder *b, const kt_pool2d_desc *d, int bx, int xb, int ih0, int iw0,
+                        int64_t past_h, int64_t past_w, int acc) {
+  const int is_max = d->kind == KT_POOL_MAX;
+  int r = kir_var_new(b, "r", kir_t(KIR_I32));
+  int s = kir_var_new(b, "s", kir_t(KIR_I32));
+  int ih = kir_var_new(b, "ih", kir_t(KIR_I32));
+  int iw = kir_var_new(b, "iw", kir_t(KIR_I32));
+  kir_for(b, r, kir_i32(b, 0), kir_i32(b, d->kh), kir_i32(b, 1));
+  kir_decl(b, ih, kir_add(b, kir_var(b, ih0), kt_scaled(b, kir_var(b, r), d->dil_h)));
+  kir_expr *gh = kt_axis_guard(b, ih, d->pad_top, past_h, d->h);
+  if (gh) kir_if(b, gh);
+  kir_for(b, s, kir_i32(b, 0), kir_i32(b, d->kw), kir_i32(b, 1));
+  kir_decl(b, iw, kir_add(b, kir_var(b, iw0), kt_scaled(b, kir_var(b, s), d->dil_w)));
+  kir_expr *gw = kt_axis_guard(b, iw, d->pad_left, past_w, d->w);
+  if (gw) kir_if(b, gw);
+  kir_expr *v = kir_load(b, bx, kir_add(b, kir_var(b, xb), kir_add(b, kt_scaled(b, kir_var(b, ih), d->w),
+                                                                   kir_var(b, iw))));
+  kir_assign(b, acc, kir_bin(b, is_max ? KIR_MAX : KIR_ADD, kir_var(b, acc), v));
+  if (gw) kir_end(b);
+  kir_end(b); /* s */
+  if (gh) kir_end(b);
+  kir_end(b); /* r */
+}
+
+/* The row segments of the CPU kernel: SEG_VECS vectors of d->cpu_vec outputs per work-item,
+ * whose taps along a row span at most SEG_SPAN elements of x. */
+#define SEG_VECS 2
+#define SEG_SPAN 64
+
+/* The CPU kernel's work-item: outputs ow0 .. ow0 + vw·SEG_VECS − 1 of row oh of plane `plane`.
+ * When every window of the segment lies inside the image, each window row of the segment is
+ * loaded once (4-wide loads, the tail as scalars) and each tap column is a vector built from
+ * that span's lanes; otherwise (padding, the ragged last segment) every output is folded on
+ * its own as in the scalar kernel. */
+static void cpu_segment(kir_builder *b, const kt_pool2d_desc *d, int bx, int by, int64_t ho,
+                        int64_t wo, int64_t past_h, int64_t past_w) {
+  const int is_max = d->kind == KT_POOL_MAX, vw = d->cpu_vec, seg = vw * SEG_VECS;
+  const int64_t nseg = kt_ceil_div(wo, seg), span = (seg - 1) * d->stride_w + (d->kw - 1) * d->dil_w + 1;
+  int id = kir_var_new(b, "id", kir_t(KIR_I32)), row = kir_var_new(b, "row", kir_t(KIR_I32));
+  int ow0 = kir_var_new(b, "ow0", kir_t(KIR_I32)), oh = kir_var_new(b, "oh", kir_t(KIR_I32));
+  int plane = kir_var_new(b, "plane", kir_t(KIR_I32)), xb = kir_var_new(b, "x_base", kir_t(KIR_I32));
+  int ih0 = kir_var_new(b, "ih0", kir_t(KIR_I32)), iw0 = kir_var_new(b, "iw0", kir_t(KIR_I32));
+  int yb = kir_var_new(b, "y_at", kir_t(KIR_I32));
+  kir_decl(b, id, kir_global_id(b, 0));
+  kir_decl(b, row, kir_div(b, kir_var(b, id), kir_i32(b, nseg))); /* (plane, oh) */
+  kir_decl(b, ow0, kt_scaled(b, kir_mod(b, kir_var(b, id), kir_i32(b, nseg)), seg));
+  kir_decl(b, oh, kir_mod(b, kir_var(b, row), kir_i32(b, ho)));
+  kir_decl(b, plane, kir_div(b, kir_var(b, row), kir_i32(b, ho)));
+  kir_decl(b, xb, kt_scaled(b, kir_var(b, plane), d->h * d->w));
+  kir_decl(b, ih0, kir_add(b, kt_scaled(b, kir_var(b, oh), d->stride_h), kir_i32(b, -d->pad_top)));
+  kir_decl(b, iw0, kir_add(b, kt_scaled(b, kir_var(b, ow0), d->stride_w), kir_i32(b, -d->pad_left)));
+  kir_decl(b, yb, kir_add(b, kt_scaled(b, kir_var(b, row), wo), kir_var(b, ow0)));
+  const double init = is_max ? -INFINITY : 0.0;
+  /* inside: the segment is whole and its windows' rows and columns are all in the image */
+  kir_expr *inside = kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih0), kir_i32(b, 0)),
+                             kir_bin(b, KIR_GE, kir_var(b, iw0), kir_i32(b, 0)));
+  inside = kir_bin(b, KIR_AND, inside,
+                   kt_lt(b, kir_add(b, kir_var(b, ih0), kir_i32(b, (d->kh - 1) * d->dil_h)), d->h));
+  inside = kir_bin(b, KIR_AND, inside, kt_lt(b, kir_add(b, kir_var(b, iw0), kir_i32(b, span - 1)), d->w));
+  if (wo % seg) inside = kir_bin(b, KIR_AND, inside, kt_lt(b, kir_var(b, ow0), wo - seg + 1));
+  kir_if(b, inside);
+  int acc[SEG_VECS];
+  for (int v = 0; v < SEG_VECS; v++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "acc%d", v);
+    acc[v] = kir_var_new(b, nm, kir_tv(KIR_F32, vw));
+    kir_expr *fill[4];
+    for (int l = 0; l < vw; l++) fill[l] = kir_f32(b, init);
+    kir_decl(b, acc[v], kir_vector(b, vw, fill));
+  }
+  int r = kir_var_new(b, "r", kir_t(KIR_I32)), at = kir_var_new(b, "at", kir_t(KIR_I32));
+  kir_for(b, r, kir_i32(b, 0), kir_i32(b, d->kh), kir_i32(b, 1));
+  kir_decl(b, at, kir_add(b, kir_var(b, xb),
+                          kir_add(b, kt_scaled(b, kir_add(b, kir_var(b, ih0), kt_scaled(b, kir_var(b, r), d->dil_h)),
+                                               d->w),
+                                  kir_var(b, iw0))));
+  /* the row's span: whole 4-wide chunks, then scalars */
+  int chunk[SEG_SPAN / 4], tail[4];
+  const int64_t whole = span / 4;
+  for (int64_t c = 0; c < whole; c++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "x%d", (int)c);
+    chunk[c] = kir_var_new(b, nm, kir_tv(KIR_F32, 4));
+    kir_decl(b, chunk[c], kir_load_vec(b, bx, kir_add(b, kir_var(b, at), kir_i32(b, 4 * c)), 4));
+  }
+  for (int64_t t = 4 * whole; t < span; t++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "t%d", (int)(t - 4 * whole));
+    tail[t - 4 * whole] = kir_var_new(b, nm, kir_t(KIR_F32));
+    kir_decl(b, tail[t - 4 * whole], kir_load(b, bx, kir_add(b, kir_var(b, at), kir_i32(b, t))));
+  }
+  for (int v = 0; v < SEG_VECS; v++)
+    for (int64_t q = 0; q < d->kw; q++) {
+      kir_expr *parts[4];
+      for (int l = 0; l < vw; l++) {
+        int64_t e = (v * vw + l) * d->stride_w + q * d->dil_w; /* < span */
+        parts[l] = e < 4 * whole ? kir_component(b, kir_var(b, chunk[e / 4]), (int)(e % 4))
+                                 : kir_var(b, tail[e - 4 * whole]);
+      }
+      kir_assign(b, acc[v], kir_bin(b, is_max ? KIR_MAX : KIR_ADD, kir_var(b, acc[v]),
+                                    kir_vector(b, vw, parts)));
+    }
+  kir_end(b); /* r */
+  for (int v = 0; v < SEG_VECS; v++) {
+    kir_expr *out = kir_var(b, acc[v]);
+    if (!is_max) {
+      kir_expr *taps[4];
+      for (int l = 0; l < vw; l++) taps[l] = kir_f32(b, (double)(d->kh * d->kw));
+      out = kir_bin(b, KIR_DIV, out, kir_vector(b, vw, taps));
+    }
+    kir_store(b, by, kir_add(b, kir_var(b, yb), kir_i32(b, v * vw)), out);
+  }
+  kir_else(b);
+  /* one output at a time */
+  int j = kir_var_new(b, "j", kir_t(KIR_I32)), iwj = kir_var_new(b, "iwj", kir_t(KIR_I32));
+  int one = kir_var_new(b, "acc", kir_t(KIR_F32));
+  kir_for(b, j, kir_i32(b, 0), kir_bin(b, KIR_MIN, kir_i32(b, seg), kir_bin(b, KIR_SUB, kir_i32(b, wo), kir_var(b, ow0))),
+          kir_i32(b, 1));
+  kir_decl(b, iwj, kir_add(b, kir_var(b, iw0), kt_scaled(b, kir_var(b, j), d->stride_w)));
+  kir_decl(b, one, kir_f32(b, init));
+  fold_window(b, d, bx, xb, ih0, iwj, past_h, past_w, one);
+  kir_expr *out = kir_var(b, one);
+  if (!is_max) out = kir_bin(b, KIR_DIV, out, avg_divisor(b, d, ih0, iwj, past_h, past_w));
+  kir_store(b, by, kir_add(b, kir_var(b, yb), kir_var(b, j)), out);
+  kir_end(b); /* j */
+  kir_end(b); /* inside */
+}
+
 int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_kernel **out_kernel,
               int64_t out_groups[3]) {
   kt_pool2d_desc nd;
   const kt_pool2d_desc *d = &nd;
   int64_t ho, wo;
   if (check_pool(m, in, &nd, &ho, &wo, out_kernel, out_groups)) return -1;
-  int64_t dh = kt_one_if_0(d->dil_h), dw = kt_one_if_0(d->dil_w);
   int is_max = d->kind == KT_POOL_MAX;
-  if (!is_max && (dh != 1 || dw != 1))
+  if (!is_max && (d->dil_h != 1 || d->dil_w != 1))
     return kt_fail(m, "average pooling with dilation [%lld, %lld] (only 1 is supported)",
-                   (long long)dh, (long long)dw);
+                   (long long)d->dil_h, (long long)d->dil_w);
   int ls = d->local_size ? d->local_size : 64;
   if (ls < 1 || ls > 1024) return kt_fail(m, "local size %d (1 to 1024)", ls);
+  if (d->cpu_vec != 0 && d->cpu_vec != 2 && d->cpu_vec != 4)
+    return kt_fail(m, "CPU vector width %d (0, 2 or 4)", d->cpu_vec);
   const int64_t H = d->h, W = d->w, hw_out = ho * wo;
   /* How far the last window's taps reach past the image (into the padding, or beyond it in
    * ceil mode): the guards check that side only when they do. */
-  int64_t past_h = (ho - 1) * d->stride_h - d->pad_top + (d->kh - 1) * dh + 1 - H;
-  int64_t past_w = (wo - 1) * d->stride_w - d->pad_left + (d->kw - 1) * dw + 1 - W;
+  int64_t past_h = (ho - 1) * d->stride_h - d->pad_top + (d->kh - 1) * d->dil_h + 1 - H;
+  int64_t past_w = (wo - 1) * d->stride_w - d->pad_left + (d->kw - 1) * d->dil_w + 1 - W;
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
   int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
   int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  if (kt_pool2d_segmented(d)) {
+    const int64_t items = d->n * d->c * ho * kt_ceil_div(wo, d->cpu_vec * SEG_VECS);
+    if (items % ls) {
+      kir_if(b, kir_bin(b, KIR_GE, kir_global_id(b, 0), kir_i32(b, items)));
+      kir_return(b);
+      kir_end(b);
+    }
+    cpu_segment(b, d, bx, by, ho, wo, past_h, past_w);
+    out_groups[0] = kt_ceil_div(items, ls);
+    return kir_kernel_end(b, out_kernel);
+  }
   int p = kir_var_new(b, "p", kir_t(KIR_I32));
   int plane = kir_var_new(b, "plane", kir_t(KIR_I32));
   kir_decl(b, p, kir_global_id(b, 0));
@@ -124,28 +268,7 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
                            kir_i32(b, -d->pad_left)));
   kir_decl(b, xb, kir_mul(b, kir_var(b, plane), kir_i32(b, H * W)));
   kir_decl(b, acc, kir_f32(b, is_max ? -INFINITY : 0.0));
-
-  int r = kir_var_new(b, "r", kir_t(KIR_I32));
-  int s = kir_var_new(b, "s", kir_t(KIR_I32));
-  int ih = kir_var_new(b, "ih", kir_t(KIR_I32));
-  int iw = kir_var_new(b, "iw", kir_t(KIR_I32));
-  kir_for(b, r, kir_i32(b, 0), kir_i32(b, d->kh), kir_i32(b, 1));
-  kir_decl(b, ih, kir_add(b, kir_var(b, ih0), kir_mul(b, kir_var(b, r), kir_i32(b, dh))));
-  kir_expr *gh = kt_axis_guard(b, ih, d->pad_top, past_h, H);
-  if (gh) kir_if(b, gh);
-  kir_for(b, s, kir_i32(b, 0), kir_i32(b, d->kw), kir_i32(b, 1));
-  kir_decl(b, iw, kir_add(b, kir_var(b, iw0), kir_mul(b, kir_var(b, s), kir_i32(b, dw))));
-  kir_expr *gw = kt_axis_guard(b, iw, d->pad_left, past_w, W);
-  if (gw) kir_if(b, gw);
-  kir_expr *v = kir_load(b, bx, kir_add(b, kir_var(b, xb),
-                                        kir_add(b, kir_mul(b, kir_var(b, ih), kir_i32(b, W)),
-                                                kir_var(b, iw))));
-  kir_assign(b, acc, kir_bin(b, is_max ? KIR_MAX : KIR_ADD, kir_var(b, acc), v));
-  if (gw) kir_end(b);
-  kir_end(b); /* s */
-  if (gh) kir_end(b);
-  kir_end(b); /* r */
-
+  fold_window(b, d, bx, xb, ih0, iw0, past_h, past_w, acc);
   kir_expr *out = kir_var(b, acc);
   if (!is_max) out = kir_bin(b, KIR_DIV, out, avg_divisor(b, d, ih0, iw0, past_h, past_w));
   kir_store(b, by, kir_add(b, kir_mul(b, kir_var(b, plane), kir_i32(b, hw_out)), kir_var(b, p)), out);
@@ -154,6 +277,14 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
   out_groups[0] = kt_ceil_div(hw_out, ls);
   out_groups[1] = d->n * d->c;
   return kir_kernel_end(b, out_kernel);
+}
+
+int kt_pool2d_segmented(const kt_pool2d_desc *in) {
+  kt_pool2d_desc d = normalized(in);
+  int64_t ho, wo;
+  if (!d.cpu_vec || kt_pool2d_out_size(&d, &ho, &wo)) return 0;
+  int64_t span = ((int64_t)d.cpu_vec * SEG_VECS - 1) * d.stride_w + (d.kw - 1) * d.dil_w + 1;
+  return span <= SEG_SPAN && wo >= d.cpu_vec * SEG_VECS;
 }
 
 /* The first (row-major) maximum of window (oh, ow) of plane `xb` into var `best_at` (an index
@@ -273,12 +404,30 @@ int kt_global_avg_pool2d(kir_module *m, const char *name, const kt_global_pool_d
   int ls = d->local_size ? d->local_size : 64;
   if (ls < 1 || ls > 1024 || (ls & (ls - 1)))
     return kt_fail(m, "local size %d (a power of two, at most 1024)", ls);
-  const int64_t hw = d->h * d->w;
+  const int64_t hw = d->h * d->w, planes = d->n * d->c;
 
   kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
   if (!b) return -1;
   int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
   int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  if (d->per_item) {
+    int plane = kir_var_new(b, "plane", kir_t(KIR_I32)), sum = kir_var_new(b, "sum", kir_t(KIR_F32));
+    int i = kir_var_new(b, "i", kir_t(KIR_I32));
+    kir_decl(b, plane, kir_global_id(b, 0));
+    if (planes % ls) {
+      kir_if(b, kir_bin(b, KIR_GE, kir_var(b, plane), kir_i32(b, planes)));
+      kir_return(b);
+      kir_end(b);
+    }
+    kir_decl(b, sum, kir_f32(b, 0.0));
+    kir_for(b, i, kt_scaled(b, kir_var(b, plane), hw), kt_scaled(b, kir_add(b, kir_var(b, plane), kir_i32(b, 1)), hw),
+            kir_i32(b, 1));
+    kir_assign(b, sum, kir_add(b, kir_var(b, sum), kir_load(b, bx, kir_var(b, i))));
+    kir_end(b);
+    kir_store(b, by, kir_var(b, plane), kir_bin(b, KIR_DIV, kir_var(b, sum), kir_f32(b, (double)hw)));
+    out_groups[0] = kt_ceil_div(planes, ls);
+    return kir_kernel_end(b, out_kernel);
+  }
   int sh = kir_local_array(b, "red", KIR_F32, ls);
   int lid = kir_var_new(b, "lid", kir_t(KIR_I32));
   int base = kir_var_new(b, "base", kir_t(KIR_I32));

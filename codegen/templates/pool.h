@@ -14,12 +14,22 @@
  * of one (n, c) plane.
  * Buffers, in order: x (read, [n, c, h, w]), y (write, [n, c, h_out, w_out]).
  * Launch: work-group size (local_size, 1, 1); groups = (ceil(h_out·w_out / local_size), n·c, 1).
+ * The CPU kernel (cpu_vec set and kt_pool2d_segmented true): one work-item per segment of
+ * 2·cpu_vec outputs of a row (the last one ragged), work-groups of `local_size` over all
+ * segments of all rows of all planes. A segment whose windows lie inside the image loads each
+ * window row's span of x once, in 4-wide vectors, and takes every tap column of cpu_vec
+ * windows as one vector built from those lanes (PoCL vectorizes only what is spelled out as
+ * vectors); any other segment folds its outputs one by one, as the kernel above.
+ * Launch: (local_size, 1, 1); groups = (ceil(n·c·h_out·ceil(w_out / (2·cpu_vec)) / local_size),
+ * 1, 1).
  *
  * global_avg_pool2d (kt_global_avg_pool2d): [n, c, h, w] → [n, c, 1, 1], the mean of each plane.
  * One work-group per (n, c) plane: each work-item sums a strided slice, then a work-group
  * reduction (kt_emit_wg_reduce: local-memory tree, or subgroup operations when asked).
  * Buffers, in order: x (read), y (write).
  * Launch: work-group size (local_size, 1, 1); groups = (n·c, 1, 1).
+ * per_item (for CPUs, where a work-group's barriers cost more than a plane's sum): one
+ * work-item sums a whole plane in order; groups = (ceil(n·c / local_size), 1, 1).
  *
  * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
  * Thread safety: reentrant. */
@@ -43,6 +53,8 @@ typedef struct kt_pool2d_desc {
   int exclude_pad;                                 /* avg: divide by the real pixels only
                                                       (PyTorch's count_include_pad=False) */
   int local_size;                                  /* 1..1024; 0 = 64 */
+  int cpu_vec;                                     /* 0, or 2 or 4: the CPU kernel's vectors
+                                                      (see kt_pool2d_segmented) */
 } kt_pool2d_desc;
 
 typedef struct kt_global_pool_desc {
@@ -50,6 +62,7 @@ typedef struct kt_global_pool_desc {
   int local_size;                                  /* power of two, 1..1024; 0 = 64 */
   int subgroups;                                   /* reduce through subgroup operations
                                                       (Vulkan only) */
+  int per_item;                                    /* 1: one work-item per plane (CPUs) */
 } kt_global_pool_desc;
 
 /* The gradient of max_pool2d / avg_pool2d with respect to x (kt_pool2d_grad), for the same
@@ -71,6 +84,9 @@ int64_t kt_pool_window_count(int64_t size, int64_t pad_lo, int64_t pad_hi, int64
 /* Build the kernel. Return 0, or -1 on an invalid descriptor or allocation failure. */
 int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *d, kir_kernel **out_kernel,
               int64_t out_groups[3]);
+/* 1 when kt_pool2d builds the CPU kernel for d: cpu_vec set, at least one whole segment per
+ * row, and a segment's row span (2·cpu_vec − 1)·stride_w + (kw − 1)·dil_w + 1 at most 64. */
+int kt_pool2d_segmented(const kt_pool2d_desc *d);
 int kt_pool2d_grad(kir_module *m, const char *name, const kt_pool2d_desc *d,
                    kir_kernel **out_kernel, int64_t out_groups[3]);
 int kt_global_avg_pool2d(kir_module *m, const char *name, const kt_global_pool_desc *d,

@@ -10,6 +10,7 @@
 #include "op_defs.h"
 #include "op_util.h"
 #include "../lower_util.h"
+#include "templates/matmul.h"
 #include "templates/pool.h"
 
 /* The two ops' attributes, in PyTorch's positional order. */
@@ -125,6 +126,8 @@ static int pool2d_lower(mlg_lower_ctx *ctx, int node) {
     d.dil_h = mlg_attr_at(n, MAX_A_DILATION)->ints[0];
     d.dil_w = mlg_attr_at(n, MAX_A_DILATION)->ints[1];
   }
+  /* PoCL's CPU kernel (GLSL has no vector fmax, and lavapipe runs invocations as SIMD lanes) */
+  if (ctx->device_class == KT_DEVICE_CPU && ctx->target != 2 /* MLGB_TARGET_VULKAN */) d.cpu_vec = 4;
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_pool2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
@@ -201,7 +204,8 @@ static int global_avg_pool2d_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   kt_global_pool_desc d = {.n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
-                           .subgroups = ctx->subgroups};
+                           .subgroups = ctx->subgroups,
+                           .per_item = ctx->device_class == KT_DEVICE_CPU};
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_global_avg_pool2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);

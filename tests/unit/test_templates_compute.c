@@ -707,14 +707,21 @@ static void check_pool(const char *what, kt_pool2d_desc d) {
           }
         ref[(p * ho + oh) * wo + ow] = d.kind == KT_POOL_MAX ? acc : acc / (double)(d.kh * d.kw);
       }
-  kir_module *m = kir_module_new();
-  kir_kernel *k;
-  int64_t g[3];
-  ck_assert_msg(kt_pool2d(m, "pool", &d, &k, g) == 0, "%s: kt_pool2d failed", what);
-  run_arg args[2] = {{x, xn}, {y, yn}};
-  run_kernel(k, g, args, 2);
-  expect_close(what, y, ref, yn, 1e-6);
-  kir_module_free(m);
+  /* the scalar kernel, then the CPU kernel with vectors of 2 and 4 where it applies */
+  static const int vecs[] = {0, 2, 4};
+  for (int i = 0; i < 3; i++) {
+    d.cpu_vec = vecs[i];
+    if (d.cpu_vec && !kt_pool2d_segmented(&d)) continue;
+    for (int64_t e = 0; e < yn; e++) y[e] = NAN;
+    kir_module *m = kir_module_new();
+    kir_kernel *k;
+    int64_t g[3];
+    ck_assert_msg(kt_pool2d(m, "pool", &d, &k, g) == 0, "%s: kt_pool2d failed", what);
+    run_arg args[2] = {{x, xn}, {y, yn}};
+    run_kernel(k, g, args, 2);
+    expect_close(what, y, ref, yn, 1e-6);
+    kir_module_free(m);
+  }
   free(x), free(y), free(ref);
 }
 
@@ -730,6 +737,21 @@ START_TEST(pool_max) {
              POOL(.kind = KT_POOL_MAX, .n = 1, .c = 2, .h = 9, .w = 11, .kh = 2, .kw = 3,
                   .stride_w = 2, .pad_top = 1, .pad_right = 1, .dil_h = 2, .dil_w = 2));
   check_pool("max 1x1 window", POOL(.kind = KT_POOL_MAX, .n = 1, .c = 1, .h = 3, .w = 1, .kh = 1, .kw = 1));
+  /* rows of whole segments and a ragged one, windows in the padding and inside */
+  kt_pool2d_desc resnet = POOL(.kind = KT_POOL_MAX, .n = 2, .c = 3, .h = 40, .w = 45, .kh = 3,
+                               .kw = 3, .stride_h = 2, .stride_w = 2, .pad_top = 1,
+                               .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .cpu_vec = 4);
+  ck_assert(kt_pool2d_segmented(&resnet));
+  check_pool("max 3x3 s2 pad 1, 23 outputs a row", resnet);
+  kt_pool2d_desc dilated = POOL(.kind = KT_POOL_MAX, .n = 1, .c = 2, .h = 9, .w = 40, .kh = 2,
+                                .kw = 3, .stride_w = 2, .pad_top = 1, .pad_right = 1, .dil_h = 2,
+                                .dil_w = 2, .cpu_vec = 4);
+  ck_assert(kt_pool2d_segmented(&dilated));
+  check_pool("max dilated, 20 outputs a row", dilated);
+  /* a span past 64 elements keeps the scalar kernel */
+  kt_pool2d_desc wide = POOL(.kind = KT_POOL_MAX, .n = 1, .c = 1, .h = 4, .w = 200, .kh = 1,
+                             .kw = 2, .stride_w = 9, .cpu_vec = 4);
+  ck_assert(!kt_pool2d_segmented(&wide));
 }
 END_TEST
 
@@ -742,6 +764,12 @@ START_TEST(pool_avg) {
   check_pool("avg asymmetric pad", POOL(.kind = KT_POOL_AVG, .n = 2, .c = 1, .h = 6, .w = 5, .kh = 3,
                                         .kw = 2, .stride_h = 2, .pad_top = 0, .pad_left = 1,
                                         .pad_bottom = 2, .pad_right = 0));
+  check_pool("avg 3x3 s1 pad 1, 21 outputs a row",
+             POOL(.kind = KT_POOL_AVG, .n = 1, .c = 2, .h = 12, .w = 21, .kh = 3, .kw = 3,
+                  .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1));
+  check_pool("avg 2x2 s2, 16 outputs a row",
+             POOL(.kind = KT_POOL_AVG, .n = 2, .c = 2, .h = 10, .w = 33, .kh = 2, .kw = 2,
+                  .stride_h = 2, .stride_w = 2));
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t g[3];
@@ -751,8 +779,8 @@ START_TEST(pool_avg) {
 }
 END_TEST
 
-static void check_global_pool(int64_t n, int64_t c, int64_t h, int64_t w, int ls) {
-  kt_global_pool_desc d = {n, c, h, w, ls, 0};
+static void check_global_pool(int64_t n, int64_t c, int64_t h, int64_t w, int ls, int per_item) {
+  kt_global_pool_desc d = {n, c, h, w, ls, 0, per_item};
   int64_t xn = n * c * h * w;
   float *x = rand_vec(xn), *y = nan_vec(n * c);
   double *ref = malloc(n * c * sizeof(double));
@@ -766,7 +794,8 @@ static void check_global_pool(int64_t n, int64_t c, int64_t h, int64_t w, int ls
   kir_kernel *k;
   int64_t g[3];
   ck_assert_int_eq(kt_global_avg_pool2d(m, "gap", &d, &k, g), 0);
-  ck_assert_int_eq(g[0], n * c);
+  int lsz = ls ? ls : 64;
+  ck_assert_int_eq(g[0], per_item ? (n * c + lsz - 1) / lsz : n * c);
   run_arg args[2] = {{x, xn}, {y, n * c}};
   run_kernel(k, g, args, 2);
   expect_close("global_avg_pool2d", y, ref, n * c, 1.0);
@@ -775,10 +804,13 @@ static void check_global_pool(int64_t n, int64_t c, int64_t h, int64_t w, int ls
 }
 
 START_TEST(pool_global_avg) {
-  check_global_pool(2, 3, 7, 7, 0);
-  check_global_pool(1, 5, 1, 1, 0);
-  check_global_pool(1, 2, 33, 33, 64);   /* plane larger than the work-group */
-  check_global_pool(3, 1, 3, 17, 1);     /* a work-group of one */
+  for (int per_item = 0; per_item < 2; per_item++) {
+    check_global_pool(2, 3, 7, 7, 0, per_item);
+    check_global_pool(1, 5, 1, 1, 0, per_item);
+    check_global_pool(1, 2, 33, 33, 64, per_item); /* plane larger than the work-group */
+    check_global_pool(3, 1, 3, 17, 1, per_item);   /* a work-group of one */
+    check_global_pool(5, 30, 3, 3, 16, per_item);  /* planes past a whole number of groups */
+  }
 }
 END_TEST
 
@@ -1419,7 +1451,7 @@ START_TEST(templates_survive_allocation_failure) {
         rc = kt_pool2d(m, "k", &d, &k, g);
       } break;
       case 3: {
-        kt_global_pool_desc d = {1, 2, 5, 5, 0, 0};
+        kt_global_pool_desc d = {1, 2, 5, 5, 0, 0, 0};
         rc = kt_global_avg_pool2d(m, "k", &d, &k, g);
       } break;
       case 4: {
