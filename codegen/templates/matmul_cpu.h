@@ -19,13 +19,12 @@ void kt_cpu_block_zero(kir_builder *b, int rows, int nvec, int vw,
 void kt_cpu_block_step(kir_builder *b, int buf_a, kir_expr *const *a_at, int rows, int buf_b,
                        kir_expr *b_at, int nvec, int vw, int acc[KT_CPU_MAX_ROWS][KT_CPU_MAX_NV]);
 
-/* The transpose of an R × K matrix, packed for a CPU GEMM that reads it as its B operand with
- * R (output features or channels) as the vector axis: dst[k·r_pad + r] = src(r, k) for r < R,
- * 0 for R <= r < r_pad, where src(r, k) is src[offset + r·stride_r + k·stride_k].
- * Buffers: src (read), dst (write, K × r_pad). One work-item per row of dst.
+/* The transpose of the row-major R × K matrix src, packed for a CPU GEMM that reads it as its B
+ * operand with R (output features or channels) as the vector axis: dst[k·r_pad + r] =
+ * src[r·K + k] for r < R, 0 for R <= r < r_pad.
+ * Buffers: src (read), dst (write, K × r_pad). One work-item per 4 rows of dst.
  * Launch: groups as returned. Returns 0, or -1 on an invalid shape or allocation failure. */
 int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_t r_pad,
-                   int64_t offset, int64_t stride_r, int64_t stride_k, kir_kernel **out_kernel,
-                   int64_t out_groups[3]);
+                   kir_kernel **out_kernel, int64_t out_groups[3]);
 
 #endif
