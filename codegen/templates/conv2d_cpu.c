@@ -208,15 +208,18 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
   }
   if (by_row) kir_end(b); /* r */
   kir_end(b);             /* ci */
-  /* Stores: output (pixel, channel co) is y[crow + co·HW]; the epilogue sees that position. */
-  for (int i = 0; i < RM; i++) {
-    if (ragged_m) kir_if(b, kt_lt(b, kir_add(b, kir_var(b, row0), kir_i32(b, i)), M));
-    for (int v = 0; v < NV; v++)
-      for (int l = 0; l < VW; l++) {
-        int64_t off = (int64_t)v * VW + l;
-        kir_expr *co = kir_add(b, kir_var(b, col0), kir_i32(b, off));
-        int guard = CP != d.c_out && off >= d.c_out % CN;
-        if (guard) kir_if(b, kt_lt(b, co, d.c_out));
+  /* Stores: output (pixel, channel co) is y[crow + co·HW]; the epilogue sees that position.
+   * Channel by channel, each channel's pixels one after another (mostly neighbours in y): pixel
+   * by pixel, the 64 channels' lines of y had to stay in L1 across the pixels, and where a
+   * plane's pitch maps them onto a few sets (the 112×112 stem: 4 sets) every store missed. */
+  for (int v = 0; v < NV; v++)
+    for (int l = 0; l < VW; l++) {
+      int64_t off = (int64_t)v * VW + l;
+      kir_expr *co = kir_add(b, kir_var(b, col0), kir_i32(b, off));
+      int guard = CP != d.c_out && off >= d.c_out % CN;
+      if (guard) kir_if(b, kt_lt(b, co, d.c_out));
+      for (int i = 0; i < RM; i++) {
+        if (ragged_m) kir_if(b, kt_lt(b, kir_add(b, kir_var(b, row0), kir_i32(b, i)), M));
         kir_expr *val = kir_component(b, kir_var(b, acc[i][v]), l);
         if (bbias >= 0) val = kir_add(b, val, kir_load(b, bbias, co));
         kir_expr *lin = kir_add(b, kir_var(b, crow[i]), kt_scaled(b, co, HW));
@@ -229,10 +232,10 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
           }
         }
         kir_store(b, by, lin, val);
-        if (guard) kir_end(b);
+        if (ragged_m) kir_end(b);
       }
-    if (ragged_m) kir_end(b);
-  }
+      if (guard) kir_end(b);
+    }
   out_groups[0] = nbx;
   out_groups[1] = kt_ceil_div(nby, LY);
   out_groups[2] = 1;
