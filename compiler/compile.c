@@ -158,6 +158,8 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
   int fuse_flags = options->opt_level > 0 ? MLG_FUSE_ON : 0;
   if (options->device_class == 1) /* CPU: see fuse.h */
     fuse_flags |= MLG_FUSE_NO_LN_PROLOGUE | MLG_FUSE_CHEAP_EPILOGUES;
+  if (options->device_class == 2) /* GPU: see fuse.h */
+    fuse_flags |= MLG_FUSE_NO_LN_PROLOGUE;
   out->fusion = mlg_fuse(g, fuse_flags);
   if (!out->fusion) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while fusing");

@@ -83,7 +83,9 @@ enum {
   MLG_FUSE_ON = 1,                /* without it: one op per group (the unfused lowering's view of
                                      the graph, for --emit=fused at -O0) */
   MLG_FUSE_NO_LN_PROLOGUE = 2,    /* keep layer_norm out of the linear that reads it: on CPUs the
-                                     fast GEMM has no normalizing prologue */
+                                     fast GEMM has no normalizing prologue; on GPUs the layer_norm
+                                     kernel and the plain GEMM (asynchronous copies, split K)
+                                     beat the fused GEMM (docs/performance.md) */
   MLG_FUSE_CHEAP_EPILOGUES = 4    /* keep elementwise ops whose formula calls a transcendental
                                      function (gelu, tanh, sigmoid, exp, ...) out of the epilogue
                                      of a `blocked` anchor (op.h): on CPUs it runs there as scalar

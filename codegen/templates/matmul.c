@@ -45,7 +45,8 @@ void kt_matmul_pick_tiles(kt_matmul_desc *d) {
   if (!d->tile_k) d->tile_k = d->k < 16 ? (int)d->k : 16;
 }
 
-void kt_matmul_resolve_layouts(kt_matmul_desc *d) {
+/* The layouts of the descriptor as explicit strides (the contiguous ones unless strided). */
+static void resolve_layouts(kt_matmul_desc *d) {
   if (d->strided) return;
   d->a_offset = d->b_offset = 0;
   d->a_stride_m = d->k;
@@ -117,10 +118,6 @@ static int check(kir_module *m, const kt_matmul_desc *d) {
     return kt_fail(m, "an operand's strides address elements outside [0, 2^31)");
   if (d->a_norm && !(d->a_norm_eps >= 0.0))
     return kt_fail(m, "the row norm's eps (%g) must be >= 0", d->a_norm_eps);
-  if (d->a_norm_k && (!d->a_norm || !d->a_norm_stats || d->n_batch != 1 || d->a_norm_k != d->batch[0] * d->k ||
-                      d->a_batch_stride[0] != d->k * d->a_stride_k))
-    return kt_fail(m, "a K slice of normalized rows (%lld of %lld) must be batch z of its rows",
-                   (long long)d->k, (long long)d->a_norm_k);
   if (d->tile_m < 1 || d->tile_n < 1 || d->tile_k < 1 || d->reg_m < 1 || d->reg_n < 1 ||
       d->reg_m > MAX_REG || d->reg_n > MAX_REG || d->tile_m % d->reg_m || d->tile_n % d->reg_n)
     return kt_fail(m, "tiles %dx%dx%d with %dx%d registers per work-item (each register block "
@@ -143,6 +140,59 @@ int kt_matmul_chunks_whole(const kt_matmul_desc *d, int64_t offset, const int64_
   return 1;
 }
 
+kt_norm_state kt_matmul_norm_state(kir_builder *b, const kt_matmul_frame *f, int tile_m) {
+  kt_norm_state ns = {-1, -1, f->bNormW, f->bNormB};
+  if (f->d->a_norm) {
+    ns.mean = kir_local_array(b, "row_mean", KIR_F32, tile_m);
+    ns.rstd = kir_local_array(b, "row_rstd", KIR_F32, tile_m);
+  }
+  return ns;
+}
+
+void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, int bA, int a_base, int m0,
+                          int lid, int n_items, const kt_norm_state *ns) {
+  const int64_t K = d->k;
+  int rr = kir_var_new(b, "ln_r", kir_t(KIR_I32));
+  int row = kir_var_new(b, "ln_row", kir_t(KIR_I32));
+  int kk = kir_var_new(b, "ln_k", kir_t(KIR_I32));
+  int kk2 = kir_var_new(b, "ln_k", kir_t(KIR_I32));
+  int sum = kir_var_new(b, "ln_sum", kir_t(KIR_F32));
+  int mean = kir_var_new(b, "ln_mean", kir_t(KIR_F32));
+  int sq = kir_var_new(b, "ln_sq", kir_t(KIR_F32));
+  int dev = kir_var_new(b, "ln_dev", kir_t(KIR_F32));
+  kir_for(b, rr, kir_var(b, lid), kir_i32(b, tile_m), kir_i32(b, n_items));
+  int guard = d->m % tile_m != 0;
+  if (guard) kir_if(b, kt_lt(b, kir_add(b, kir_var(b, m0), kir_var(b, rr)), d->m));
+  kir_decl(b, row, kir_add(b, kir_var(b, a_base),
+                           kt_scaled(b, kir_add(b, kir_var(b, m0), kir_var(b, rr)), d->a_stride_m)));
+  kir_decl(b, sum, kir_f32(b, 0.0));
+  kir_for(b, kk, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
+  kir_assign(b, sum, kir_bin(b, KIR_ADD, kir_var(b, sum),
+                             kir_load(b, bA, kir_add(b, kir_var(b, row),
+                                                     kt_scaled(b, kir_var(b, kk), d->a_stride_k)))));
+  kir_end(b);
+  kir_decl(b, mean, kir_bin(b, KIR_DIV, kir_var(b, sum), kir_f32(b, (double)K)));
+  kir_decl(b, sq, kir_f32(b, 0.0));
+  kir_for(b, kk2, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
+  kir_decl(b, dev, kir_bin(b, KIR_SUB,
+                           kir_load(b, bA, kir_add(b, kir_var(b, row),
+                                                   kt_scaled(b, kir_var(b, kk2), d->a_stride_k))),
+                           kir_var(b, mean)));
+  kir_assign(b, sq, kir_bin(b, KIR_ADD, kir_var(b, sq),
+                            kir_bin(b, KIR_MUL, kir_var(b, dev), kir_var(b, dev))));
+  kir_end(b);
+  kir_local_store(b, ns->mean, kir_var(b, rr), kir_var(b, mean));
+  kir_local_store(b, ns->rstd, kir_var(b, rr),
+                  kir_bin(b, KIR_DIV, kir_f32(b, 1.0),
+                          kir_un(b, KIR_SQRT,
+                                 kir_bin(b, KIR_ADD,
+                                         kir_bin(b, KIR_DIV, kir_var(b, sq), kir_f32(b, (double)K)),
+                                         kir_f32(b, d->a_norm_eps)))));
+  if (guard) kir_end(b);
+  kir_end(b); /* rr */
+  kir_barrier(b);
+}
+
 /* Widest vector (4, 2 or 1) that divides a register block of r. */
 static int vec_width(int r) { return r % 4 == 0 ? 4 : r % 2 == 0 ? 2 : 1; }
 
@@ -158,7 +208,6 @@ kir_builder *kt_matmul_frame_begin(kir_module *m, const char *name, const kt_mat
   f->bBias = d->has_bias ? kir_buffer_param(b, "bias", d->bias_elem, KIR_READ) : -1;
   f->bNormW = d->a_norm && d->a_norm_weight ? kir_buffer_param(b, "norm_weight", KIR_F32, KIR_READ) : -1;
   f->bNormB = d->a_norm && d->a_norm_bias ? kir_buffer_param(b, "norm_bias", KIR_F32, KIR_READ) : -1;
-  f->bNormStats = d->a_norm && d->a_norm_stats ? kir_buffer_param(b, "norm_stats", KIR_F32, KIR_READ) : -1;
   f->bC = kir_buffer_param(b, "c", d->c_elem, KIR_WRITE);
   f->a_base = kir_var_new(b, "a_base", kir_t(KIR_I32));
   f->b_base = kir_var_new(b, "b_base", kir_t(KIR_I32));
@@ -250,7 +299,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   kt_matmul_desc d = *desc;
   kt_matmul_pick_tiles(&d);
-  kt_matmul_resolve_layouts(&d);
+  resolve_layouts(&d);
   if (check(m, &d)) return -1;
   /* Tensor cores where the operands are halves (not on CPUs, nor with tiles a tuned table
    * gives for the tiled kernel). */

@@ -21,14 +21,14 @@
  * Fusion (compiler/fuse.h): with `strided`, A, B and C may be any strided views (a transposed,
  * sliced or reshaped operand needs no copy, and C may be written straight into the layout of a
  * transpose that follows). With `a_norm`, the rows of A are layer-normalized as they are loaded:
- * each work-group first computes mean and 1/sqrt(var + eps) of its tile_m rows (over all K) —
- * or with a_norm_stats reads them from the buffer kt_matmul_row_stats wrote —, then every A
- * element becomes (a − mean) · rstd (· norm_weight[k]) (+ norm_bias[k]). The epilogue
- * (hooks.h) sees the value after the bias.
+ * each work-group first computes mean and 1/sqrt(var + eps) of its tile_m rows (over all K),
+ * then every A element becomes (a − mean) · rstd (· norm_weight[k]) (+ norm_bias[k]); the
+ * row statistics are recomputed by each column tile, 2·K loads per row against K·tile_n
+ * multiply-adds. The epilogue (hooks.h) sees the value after the bias.
  *
  * Buffers, in order: A (read), B (read), bias (read, only if has_bias), norm_weight and
- * norm_bias (read, [K], only if a_norm with a_norm_weight / a_norm_bias), norm_stats (read,
- * [M][2], only if a_norm_stats), C (write), then any the epilogue declares.
+ * norm_bias (read, [K], only if a_norm with a_norm_weight / a_norm_bias), C (write), then any
+ * the epilogue declares.
  * Launch (the tiled kernel; the others return theirs): work-group size (tile_n / reg_n,
  *         tile_m / reg_m, 1); groups = (ceil(N / tile_n), ceil(M / tile_m), Π batch).
  * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
@@ -79,15 +79,6 @@ typedef struct kt_matmul_desc {
   int a_norm;
   double a_norm_eps;
   int a_norm_weight, a_norm_bias;
-  /* A K slice of the normalized rows (split K, kt_matmul_split_partial; needs a_norm_stats):
-   * their full length (a multiple of k; 0: k itself). Batch z (its only batch dim) is the slice
-   * at k0 = z·k, whose elements take the norm's weight and bias at k0 + k. */
-  int64_t a_norm_k;
-  /* The rows' statistics come from the buffer norm_stats (f32 [M][2]: mean, 1/sqrt(var + eps)),
-   * which kt_matmul_row_stats writes, instead of each work-group computing those of its rows
-   * (one work-item per row, reading across rows: on a GPU a layer_norm → linear of 128 × 2304
-   * × 768 took 146 µs so, most of it reading the rows). */
-  int a_norm_stats;
   kt_epilogue epilogue;                          /* fn NULL: store the (biased) value */
   /* Tiling (0 = let kt_matmul_pick_tiles choose). tile_m % reg_m == 0, tile_n % reg_n == 0,
    * (tile_m/reg_m)·(tile_n/reg_n) <= 1024 work-items, (tile_m + tile_n)·tile_k·4 bytes of
@@ -145,16 +136,6 @@ int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
 int kt_matmul_skinny(kir_module *m, const char *name, const kt_matmul_desc *d,
                      kir_kernel **out_kernel, int64_t out_groups[3]);
 
-/* ---- the layer-norm prologue's row statistics (matmul_norm.c) ----
- * For a descriptor with a_norm (no batch dims): the kernel writing norm_stats [M][2] (f32):
- * mean and 1/sqrt(biased variance + eps) of each row of A over all K, two passes as
- * layer_norm. One work-group of 128 work-items per row, reading it along K (neighbouring
- * work-items read neighbouring elements), combined by kt_emit_wg_reduce (subgroup operations
- * when d->subgroups).
- * Buffers: A (read, d->a_elem), norm_stats (write). Launch: (128, 1, 1); groups = (M, 1, 1). */
-int kt_matmul_row_stats(kir_module *m, const char *name, const kt_matmul_desc *d,
-                        kir_kernel **out_kernel, int64_t out_groups[3]);
-
 /* ---- split K (matmul_splitk.c) ----
  * A GEMM whose output tiles are too few to fill a GPU (ResNet's last convolutions: 512 × 784
  * outputs over K = 4608) runs as two kernels: the GEMM of kt_matmul_split_partial's descriptor
@@ -162,15 +143,12 @@ int kt_matmul_row_stats(kir_module *m, const char *name, const kt_matmul_desc *d
  * z, f32 partial sums into scratch [slices][M][N], no bias or epilogue — then
  * kt_matmul_split_reduce, which sums the slices and finishes C as the original descriptor says
  * (bias, fused epilogue, folded images, C's type and strides). */
-/* How many slices for d: 1 (no split) unless d is a GPU-class GEMM without batch dims (and
- * whose layer-norm prologue, if any, reads its statistics: a_norm_stats), with no
- * tensor-core variant or one that gathers B (a convolution), whose
+/* How many slices for d: 1 (no split) unless d is a GPU-class GEMM without batch dims or layer-
+ * norm prologue, with no tensor-core variant or one that gathers B (a convolution), whose
  * tiles leave under half of the work-groups the split aims for; then the fewest slices (each a
  * whole number of K steps, at least 256 long) that reach it. */
 int kt_matmul_split_slices(const kt_matmul_desc *d);
-/* out = the partial GEMM of d in `slices` slices (d without batch dims, K divisible). 0 or -1.
- * A layer-norm prologue stays (each slice normalizes its part of the rows with the statistics
- * of all of them: a_norm_k), so the partial kernel binds the norm's buffers too. */
+/* out = the partial GEMM of d in `slices` slices (d without batch dims, K divisible). 0 or -1. */
 int kt_matmul_split_partial(const kt_matmul_desc *d, int slices, kt_matmul_desc *out);
 /* The reduce kernel: buffers partial (f32 [slices][M][N]), bias (when d has one), c, then what
  * the epilogue declares; one work-item per element of C. */
@@ -178,13 +156,13 @@ int kt_matmul_split_reduce(kir_module *m, const char *name, const kt_matmul_desc
                            kir_kernel **out_kernel, int64_t out_groups[3]);
 
 /* What every GEMM kernel shares: its buffers in the documented order (A, B, bias, norm_weight,
- * norm_bias, norm_stats, C), the element bases of A, B and C of the work-group's batch (group id 2 is the
+ * norm_bias, C), the element bases of A, B and C of the work-group's batch (group id 2 is the
  * batch index), and how outputs are finished (bias, fused epilogue, store). */
 typedef struct kt_matmul_frame {
   const kt_matmul_desc *d;         /* layouts resolved */
   int64_t nb;                      /* number of batches */
   int bA, bB, bBias, bC;           /* buffers; -1 when absent */
-  int bNormW, bNormB, bNormStats;
+  int bNormW, bNormB;
   int a_base, b_base, c_base;      /* I32 variables */
 } kt_matmul_frame;
 

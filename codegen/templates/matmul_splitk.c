@@ -11,8 +11,7 @@
 
 int kt_matmul_split_slices(const kt_matmul_desc *d) {
   /* A tensor-core GEMM splits only as a convolution (gathered B): the case measured. */
-  if (d->device_class != KT_DEVICE_GPU || d->n_batch || (kt_matmul_mma_applies(d) && !d->b_im2col.on) ||
-      (d->a_norm && !d->a_norm_stats) ||
+  if (d->device_class != KT_DEVICE_GPU || d->n_batch || d->a_norm || (kt_matmul_mma_applies(d) && !d->b_im2col.on) ||
       d->k < 2 * SPLIT_MIN_K)
     return 1;
   kt_matmul_desc t = *d;
@@ -53,7 +52,6 @@ int kt_matmul_split_partial(const kt_matmul_desc *d, int slices, kt_matmul_desc 
   out->a_batch_stride[0] = ks * out->a_stride_k;
   out->b_batch_stride[0] = d->b_im2col.on ? 0 : ks * out->b_stride_k;
   if (d->b_im2col.on) out->b_im2col.k_per_batch = ks;
-  if (d->a_norm) out->a_norm_k = d->k;
   /* C: plain f32 [slices][M][N], no bias, no epilogue, nothing folded. */
   out->c_batch_stride[0] = d->m * d->n;
   out->c_stride_m = d->n;
@@ -75,7 +73,7 @@ int kt_matmul_split_reduce(kir_module *m, const char *name, const kt_matmul_desc
   kt_matmul_desc d = *desc;
   explicit_strides(desc, &d);
   /* The frame's buffers: the partial sums stand where A is, without B (bB = -1). */
-  kt_matmul_frame f = {.d = &d, .nb = 1, .bB = -1, .bNormW = -1, .bNormB = -1, .bNormStats = -1};
+  kt_matmul_frame f = {.d = &d, .nb = 1, .bB = -1, .bNormW = -1, .bNormB = -1};
   kir_builder *b = kir_kernel_begin(m, name, L, 1, 1);
   if (!b) return -1;
   f.bA = kir_buffer_param(b, "partial", KIR_F32, KIR_READ);

@@ -87,6 +87,13 @@ static void assign_guarded(kir_builder *b, int var, kir_expr *guard, kir_expr *v
   kir_end(b);
 }
 
+kir_expr *kt_norm_apply(kir_builder *b, const kt_norm_state *ns, kir_expr *v, kir_expr *ml, kir_expr *gk) {
+  v = kir_bin(b, KIR_MUL, kir_bin(b, KIR_SUB, v, kir_local_load(b, ns->mean, ml)), kir_local_load(b, ns->rstd, ml));
+  if (ns->weight >= 0) v = kir_bin(b, KIR_MUL, v, kir_load(b, ns->weight, gk));
+  if (ns->bias >= 0) v = kir_bin(b, KIR_ADD, v, kir_load(b, ns->bias, gk));
+  return v;
+}
+
 static kir_expr *addr_of(kir_builder *b, const kt_tile *t, kir_expr *gmn, kir_expr *gk) {
   return kir_add(b, kir_var(b, t->base), kir_add(b, kt_scaled(b, gmn, t->s_mn), kt_scaled(b, gk, t->s_k)));
 }

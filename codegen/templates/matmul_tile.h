@@ -20,12 +20,7 @@
 typedef struct kt_norm_state {
   int mean, rstd;         /* local arrays [tile_m] */
   int weight, bias;       /* buffers */
-  int stats;              /* buffer norm_stats (a_norm_stats), or -1 */
-  int k0;                 /* var: where a K slice starts in the rows (a_norm_k), or -1 */
 } kt_norm_state;
-
-/* d's layouts as explicit strides (the contiguous ones unless d->strided). */
-void kt_matmul_resolve_layouts(kt_matmul_desc *d);
 
 /* Whether an operand of d, at element offset `offset` with batch strides bstride, rows
  * row_stride apart and `extent` elements along its contiguous axis, splits into 16-byte chunks
@@ -39,13 +34,12 @@ int kt_matmul_chunks_whole(const kt_matmul_desc *d, int64_t offset, const int64_
 kt_norm_state kt_matmul_norm_state(kir_builder *b, const kt_matmul_frame *f, int tile_m);
 /* Row statistics of A for the layer-norm prologue: for each of the tile_m rows of the tile at
  * m0 (an I32 variable; strided over n_items work-items from lid), a two-pass mean and
- * 1/sqrt(biased variance + eps) over all K — or with a_norm_stats, the row's pair from
- * norm_stats — into ns's local arrays; then a barrier. Shared by the tiled,
- * tensor-core and warpgroup kernels (matmul_norm.c, with the two below). */
+ * 1/sqrt(biased variance + eps) over all K into ns's local arrays; then a barrier. Shared by the
+ * tiled (matmul.c) and tensor-core (matmul_mma.c) kernels. */
 void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, int bA, int a_base, int m0,
                           int lid, int n_items, const kt_norm_state *ns);
 /* A's element v normalized: (v − mean[ml]) · rstd[ml] (· weight[gk]) (+ bias[gk]), with ml the
- * row within the tile and gk the global k (I32 expressions; a slice's k0 is added to it). */
+ * row within the tile and gk the global k (I32 expressions). */
 kir_expr *kt_norm_apply(kir_builder *b, const kt_norm_state *ns, kir_expr *v, kir_expr *ml, kir_expr *gk);
 
 /* Whether some window of the im2col gather g reaches outside x (padding, or a last window past

@@ -68,28 +68,13 @@ static int linear_lower(mlg_lower_ctx *ctx, int node) {
   }
   d.epilogue = mlg_lower_epilogue(ctx, node);
   mlg_lower_gemm_storage(ctx, node, &d, la.tensor, lb.tensor, d.has_bias ? n->inputs[2] : -1);
-  /* The GEMM's buffers: a (x), b (w), bias, the row norm's weight and bias and statistics,
-   * then c. */
-  int inputs[6], n_in = 0;
+  /* The GEMM's buffers: a (x), b (w), bias, the row norm's weight and bias, then c. */
+  int inputs[5], n_in = 0;
   inputs[n_in++] = la.tensor;
   inputs[n_in++] = lb.tensor;
   if (d.has_bias) inputs[n_in++] = n->inputs[2];
   if (d.a_norm_weight) inputs[n_in++] = rn.weight;
   if (d.a_norm_bias) inputs[n_in++] = rn.bias;
-  /* On a GPU the rows' statistics come from a kernel of their own (matmul.h: a work-item per
-   * row of each tile, reading across rows, took most of a layer_norm → linear's time). */
-  if (d.a_norm && ctx->device_class == KT_DEVICE_GPU) {
-    int st = ctx->temp(ctx, d.m * 2 * 4);
-    if (st < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
-    mlg_kernel_build kb;
-    mlg_lower_begin_helper(ctx, node, "norm_stats", st, &kb);
-    kt_matmul_desc sd = d;
-    sd.subgroups = ctx->subgroups;
-    int rc = kt_matmul_row_stats(ctx->out->module, kb.name, &sd, &kb.kernel, kb.groups);
-    if (mlg_lower_finish(ctx, node, &kb, rc, &la.tensor, 1)) return -1;
-    d.a_norm_stats = 1;
-    inputs[n_in++] = st;
-  }
   return mlg_lower_gemm(ctx, node, &d, inputs, n_in);
 }
 

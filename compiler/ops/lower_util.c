@@ -164,12 +164,7 @@ static int lower_gemm_split(mlg_lower_ctx *ctx, int node, const kt_matmul_desc *
   if (scratch < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
   mlg_lower_begin_helper(ctx, node, "gemm_part", scratch, &kb);
   int rc = kt_matmul(m, kb.name, &part, &kb.kernel, kb.groups);
-  /* The partial GEMM's buffers: a, b, then the row norm's weight, bias and statistics (no
-   * bias). */
-  int pin[5] = {inputs[0], inputs[1]}, n_pin = 2;
-  const int n_norm = d->a_norm ? d->a_norm_weight + d->a_norm_bias + d->a_norm_stats : 0;
-  for (int i = 2 + d->has_bias; i < 2 + d->has_bias + n_norm; i++) pin[n_pin++] = inputs[i];
-  if (mlg_lower_finish(ctx, node, &kb, rc, pin, n_pin)) return -1;
+  if (mlg_lower_finish(ctx, node, &kb, rc, inputs, 2)) return -1;
   int i_part = ctx->out->n_launches - 1;
   mlg_lower_begin(ctx, node, &kb);
   rc = kt_matmul_split_reduce(m, kb.name, d, slices, &kb.kernel, kb.groups);

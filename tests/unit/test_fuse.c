@@ -19,6 +19,7 @@
 
 #include "bundle.h"
 #include "compile.h"
+#include "emit_code.h"
 #include "fuse.h"
 #include "graph.h"
 #include "kir.h"
@@ -192,6 +193,35 @@ START_TEST(test_cpu_cheap_epilogues) {
   ck_assert_int_eq(cpu->groups[cpu->group_of[s]].kind, MLG_GROUP_ANCHORED);
   mlg_fusion_free(cpu);
   fused_free(&f);
+}
+END_TEST
+
+/* A layer_norm feeding a linear is the GEMM's prologue (one kernel, k_layer_norm_linear) only
+ * without a device hint: with a CPU or GPU hint (MLG_FUSE_NO_LN_PROLOGUE) it is a kernel of its
+ * own before the GEMM's. */
+START_TEST(test_ln_prologue_by_hint) {
+  static const char text[] = "model t {\n"
+                             "  input x : f32[64, 96]\n"
+                             "  param w : f32[32, 96] = normal(0, 0.1, seed=1)\n"
+                             "  output y = linear(layer_norm(x), w)\n"
+                             "}\n";
+  static const int hints[3] = {0, 1, 2}; /* unknown, CPU, GPU */
+  for (int h = 0; h < 3; h++) {
+    mlg_source src;
+    ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
+    mlg_diag diag;
+    mlg_diag_init(&diag, &src, stderr);
+    mlg_compile_options o = {.target = MLGB_TARGET_OPENCL, .opt_level = 2, .device_class = hints[h]};
+    mlg_pipeline p;
+    ck_assert_int_eq(mlg_pipeline_run(&src, &o, MLG_STAGE_BUNDLE, &diag, &p), 0);
+    char *code = strndup(p.code->text, p.code->text_size);
+    ck_assert_ptr_nonnull(code);
+    ck_assert_msg((strstr(code, "void k_layer_norm_linear(") != NULL) == (hints[h] == 0), "hint %d", hints[h]);
+    ck_assert_msg((strstr(code, "void k_layer_norm(") != NULL) == (hints[h] != 0), "hint %d", hints[h]);
+    free(code);
+    mlg_pipeline_free(&p);
+    mlg_source_free(&src);
+  }
 }
 END_TEST
 
@@ -753,6 +783,7 @@ int main(void) {
   tcase_add_test(tc, test_elementwise_odd_count_scalar);
   tcase_add_test(tc, test_linear_gelu_one_kernel);
   tcase_add_test(tc, test_cpu_cheap_epilogues);
+  tcase_add_test(tc, test_ln_prologue_by_hint);
   tcase_add_test(tc, test_conv_bias_relu_residual_one_kernel);
   tcase_add_test(tc, test_softmax_prologue_one_kernel);
   tcase_add_test(tc, test_reduction_prologue_and_epilogue);

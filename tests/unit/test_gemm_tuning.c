@@ -6,7 +6,6 @@
  * against products computed here. */
 #include <check.h>
 #include <stdio.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -726,18 +725,17 @@ static void checked_data_free(checked_data *d) {
   for (int o = 0; o < N_OUT; o++) free(d->want[o]);
 }
 
-/* got[i] within tol · (1 + |want[i]|) of want[i] (tol 0: equal). */
-static void assert_matches(const char *what, const float *got, const float *want, int64_t n, double tol) {
+static void assert_matches(const char *what, const float *got, const float *want, int64_t n) {
   for (int64_t i = 0; i < n; i++)
-    ck_assert_msg(fabs((double)got[i] - want[i]) <= tol * (1.0 + fabs((double)want[i])),
-                  "%s[%lld] = %.9g, expected %.9g", what, (long long)i, (double)got[i], (double)want[i]);
+    ck_assert_msg(got[i] == want[i], "%s[%lld] = %g, expected %g", what, (long long)i, (double)got[i],
+                  (double)want[i]);
 }
 
 /* Runs bundle p on PoCL with inputs in[i] (names, element counts) and asserts that every output
- * matches want[i] (assert_matches). */
-static void run_bundle(const mlg_pipeline *p, int n_in, const char *const *in_names, float *const *in,
-                       const int64_t *in_numel, int n_out, const char *const *out_names,
-                       float *const *want, const int64_t *out_numel, double tol) {
+ * equals want[i] bit for bit. */
+static void run_bundle_exact(const mlg_pipeline *p, int n_in, const char *const *in_names, float *const *in,
+                             const int64_t *in_numel, int n_out, const char *const *out_names,
+                             float *const *want, const int64_t *out_numel) {
   mlg_runtime_options ro = {.device = "cpu", .cache_dir = ""};
   mlg_runtime *rt = NULL;
   mlg_model *model = NULL;
@@ -752,7 +750,7 @@ static void run_bundle(const mlg_pipeline *p, int n_in, const char *const *in_na
     float *got = malloc((size_t)out_numel[i] * 4);
     ck_assert_ptr_nonnull(got);
     ck_assert_int_eq(mlg_session_get_output(s, out_names[i], got, (size_t)out_numel[i] * 4), MLG_OK);
-    assert_matches(out_names[i], got, want[i], out_numel[i], tol);
+    assert_matches(out_names[i], got, want[i], out_numel[i]);
     free(got);
   }
   mlg_session_destroy(s);
@@ -780,7 +778,7 @@ START_TEST(test_tuned_kernels_numbers) {
   ck_assert_int_eq(count(text, "float4 a_tile[64]"), 2);
   free(text);
   checked_data d = checked_data_make();
-  run_bundle(&p, N_IN, IN_NAMES, d.in, IN_NUMEL, N_OUT, OUT_NAMES, d.want, OUT_NUMEL, 0);
+  run_bundle_exact(&p, N_IN, IN_NAMES, d.in, IN_NUMEL, N_OUT, OUT_NAMES, d.want, OUT_NUMEL);
   checked_data_free(&d);
   mlg_pipeline_free(&p);
   mlg_source_free(&src);
@@ -812,23 +810,16 @@ static const int64_t S_IN_NUMEL[S_IN] = {64 * 1024, 1024 * 96, 80 * 1024, 80, 2 
 static const char *const S_OUT_NAMES[S_OUT] = {"y1", "y2", "y3"};
 static const int64_t S_OUT_NUMEL[S_OUT] = {64 * 96, 64 * 80, 2 * 40 * 36};
 
-/* Compiles `model` (named `file`) for the GPU class into *p (from *src); returns its kernels'
- * text (free it). */
-static char *compile_for_gpu(const char *file, const char *model, mlg_source *src, mlg_pipeline *p) {
-  ck_assert_int_eq(mlg_source_from_memory(src, file, model, strlen(model)), 0);
-  mlg_diag diag;
-  mlg_diag_init(&diag, src, stderr);
-  mlg_compile_options o = {.opt_level = 2, .device_class = KT_DEVICE_GPU};
-  ck_assert_int_eq(mlg_pipeline_run(src, &o, MLG_STAGE_BUNDLE, &diag, p), 0);
-  char *text = strndup(p->code->text, p->code->text_size);
-  ck_assert_ptr_nonnull(text);
-  return text;
-}
-
 START_TEST(test_split_k_numbers) {
   mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "split.mlg", SPLIT, strlen(SPLIT)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  mlg_compile_options o = {.opt_level = 2, .device_class = KT_DEVICE_GPU};
   mlg_pipeline p;
-  char *text = compile_for_gpu("split.mlg", SPLIT, &src, &p);
+  ck_assert_int_eq(mlg_pipeline_run(&src, &o, MLG_STAGE_BUNDLE, &diag, &p), 0);
+  char *text = strndup(p.code->text, p.code->text_size);
+  ck_assert_ptr_nonnull(text);
   ck_assert_int_eq(count(text, "void k_gemm_part"), 3);
   free(text);
   float *in[S_IN], *want[S_OUT];
@@ -867,7 +858,7 @@ START_TEST(test_split_k_numbers) {
           s += r[at];
           want[2][at] = s > 0 ? s : 0;
         }
-  run_bundle(&p, S_IN, S_IN_NAMES, in, S_IN_NUMEL, S_OUT, S_OUT_NAMES, want, S_OUT_NUMEL, 0);
+  run_bundle_exact(&p, S_IN, S_IN_NAMES, in, S_IN_NUMEL, S_OUT, S_OUT_NAMES, want, S_OUT_NUMEL);
   for (int i = 0; i < S_IN; i++) free(in[i]);
   for (int i = 0; i < S_OUT; i++) free(want[i]);
   mlg_pipeline_free(&p);
@@ -875,81 +866,8 @@ START_TEST(test_split_k_numbers) {
 }
 END_TEST
 
-/* A layer_norm → linear for a GPU: the rows' statistics by their own kernel (k_norm_stats),
- * then — few tiles, long K — the GEMM split into slices that each normalize their part of the
- * rows, and the reduce with the bias and ReLU; and a ragged one (M = 50, K = 300, one tile,
- * not split). Against the host in double. */
-static const char *SPLIT_NORM =
-    "model split_norm {\n"
-    "  input x : f32[64, 1024]\n"
-    "  input w : f32[80, 1024]\n"
-    "  input bias : f32[80]\n"
-    "  input g : f32[1024]\n"
-    "  input be : f32[1024]\n"
-    "  input x2 : f32[50, 300]\n"
-    "  input w2 : f32[20, 300]\n"
-    "  output y = relu(linear(layer_norm(x, g, be), w, bias))\n"
-    "  output y2 = linear(layer_norm(x2), w2)\n"
-    "}\n";
-
-/* want[m·n_out + o] = Σ_k ln(x)[m][k] · w[o][k] (+ bias[o], then ReLU when bias is given). */
-static void norm_linear_ref(const float *x, const float *g, const float *be, const float *w, const float *bias,
-                            int rows, int k_len, int n_out, float *want) {
-  double *ln = malloc((size_t)k_len * sizeof *ln);
-  ck_assert_ptr_nonnull(ln);
-  for (int m = 0; m < rows; m++) {
-    double mean = 0, var = 0;
-    for (int k = 0; k < k_len; k++) mean += x[m * k_len + k];
-    mean /= k_len;
-    for (int k = 0; k < k_len; k++) var += (x[m * k_len + k] - mean) * (x[m * k_len + k] - mean);
-    double rstd = 1.0 / sqrt(var / k_len + 1e-5);
-    for (int k = 0; k < k_len; k++)
-      ln[k] = (x[m * k_len + k] - mean) * rstd * (g ? g[k] : 1.0) + (be ? be[k] : 0.0);
-    for (int o = 0; o < n_out; o++) {
-      double s = bias ? bias[o] : 0.0;
-      for (int k = 0; k < k_len; k++) s += ln[k] * w[o * k_len + k];
-      want[m * n_out + o] = (float)(bias && s < 0 ? 0 : s);
-    }
-  }
-  free(ln);
-}
-
-START_TEST(test_split_k_norm_numbers) {
-  mlg_source src;
-  mlg_pipeline p;
-  char *text = compile_for_gpu("split_norm.mlg", SPLIT_NORM, &src, &p);
-  ck_assert_int_eq(count(text, "void k_norm_stats"), 2);
-  ck_assert_int_eq(count(text, "void k_gemm_part"), 1);
-  free(text);
-  enum { NI = 7, NO = 2 };
-  static const char *const in_names[NI] = {"x", "w", "bias", "g", "be", "x2", "w2"};
-  static const int64_t in_numel[NI] = {64 * 1024, 80 * 1024, 80, 1024, 1024, 50 * 300, 20 * 300};
-  static const char *const out_names[NO] = {"y", "y2"};
-  static const int64_t out_numel[NO] = {64 * 80, 50 * 20};
-  float *in[NI], *want[NO];
-  for (int i = 0; i < NI; i++) {
-    in[i] = malloc((size_t)in_numel[i] * sizeof(float));
-    ck_assert_ptr_nonnull(in[i]);
-    /* rows with a mean far from 0, so that a slice's statistics of only its own part differ */
-    for (int64_t e = 0; e < in_numel[i]; e++) in[i][e] = (float)((e * (7 + 2 * i) + i) % 23 - 6) / 8.0f;
-  }
-  for (int i = 0; i < NO; i++) {
-    want[i] = malloc((size_t)out_numel[i] * sizeof(float));
-    ck_assert_ptr_nonnull(want[i]);
-  }
-  norm_linear_ref(in[0], in[3], in[4], in[1], in[2], 64, 1024, 80, want[0]);
-  norm_linear_ref(in[5], NULL, NULL, in[6], NULL, 50, 300, 20, want[1]);
-  run_bundle(&p, NI, in_names, in, in_numel, NO, out_names, want, out_numel, 1e-4);
-  for (int i = 0; i < NI; i++) free(in[i]);
-  for (int i = 0; i < NO; i++) free(want[i]);
-  mlg_pipeline_free(&p);
-  mlg_source_free(&src);
-}
-END_TEST
-
 /* The slice count: few tiles and a long K split, each slice a whole number of K steps of at
- * least 256; batched, tensor-core, CPU-class and well-filled GEMMs do not, nor a layer-norm
- * prologue that computes its own statistics. */
+ * least 256; batched, normalized, tensor-core, CPU-class and well-filled GEMMs do not. */
 START_TEST(test_split_k_slices) {
   kt_matmul_desc d = {.m = 512, .n = 784, .k = 4608, .device_class = KT_DEVICE_GPU};
   int s = kt_matmul_split_slices(&d);
@@ -963,15 +881,9 @@ START_TEST(test_split_k_slices) {
   d.device_class = KT_DEVICE_CPU;
   ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
   d.device_class = KT_DEVICE_GPU;
-  d.a_norm = 1; /* a layer-norm prologue splits when it reads the rows' statistics */
+  d.a_norm = 1;
   ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
-  d.a_norm_stats = 1;
-  ck_assert_int_eq(kt_matmul_split_slices(&d), 4);
-  kt_matmul_desc part;
-  ck_assert_int_eq(kt_matmul_split_partial(&d, 4, &part), 0);
-  ck_assert_int_eq(part.a_norm_k, 4608);
-  ck_assert_int_eq(part.k, 1152);
-  d.a_norm = d.a_norm_stats = 0;
+  d.a_norm = 0;
   d.k = 384; /* too short to split */
   ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
   d = (kt_matmul_desc){.m = 4096, .n = 4096, .k = 4096, .device_class = KT_DEVICE_GPU};
@@ -1019,7 +931,7 @@ static char *mlgrun_checked(const char *dir, const char *flags) {
     snprintf(path, sizeof path, "%s/out/%s.npy", dir, OUT_NAMES[o]);
     ck_assert_msg(mlg_npy_read_file(path, &t, why, sizeof why) == 0, "%s", why);
     ck_assert_uint_eq(t.size, (size_t)OUT_NUMEL[o] * 4);
-    assert_matches(OUT_NAMES[o], t.data, d.want[o], OUT_NUMEL[o], 0);
+    assert_matches(OUT_NAMES[o], t.data, d.want[o], OUT_NUMEL[o]);
     mlg_tf_tensor_free(&t);
   }
   checked_data_free(&d);
@@ -1129,7 +1041,6 @@ int main(void) {
   tcase_set_timeout(e2e, 300);
   tcase_add_test(e2e, test_tuned_kernels_numbers);
   tcase_add_test(e2e, test_split_k_numbers);
-  tcase_add_test(e2e, test_split_k_norm_numbers);
   tcase_add_test(e2e, test_mlgrun_tune_end_to_end);
   suite_add_tcase(suite, e2e);
   SRunner *runner = srunner_create(suite);
