@@ -70,10 +70,7 @@ typedef struct mma_ctx {
  * (d and dv are multiples of 16, tensors 256-byte aligned): n = 8 for 16-byte asynchronous
  * copies, 2 for copies as raw words. */
 static int rows_at(const kt_attention_desc *d, const kt_attn_view *w, int n) {
-  if (w->stride_c != 1 || w->stride_r % n || w->offset % n) return 0;
-  for (int i = 0; i < d->n_batch; i++)
-    if (w->batch_stride[i] % n) return 0;
-  return 1;
+  return w->stride_c == 1 && kt_strides_multiple(n, w->offset, w->stride_r, w->batch_stride, d->n_batch);
 }
 
 /* K and V copied asynchronously, in two stages. */

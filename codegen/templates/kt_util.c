@@ -42,6 +42,13 @@ kir_expr *kt_scaled(kir_builder *b, kir_expr *e, int64_t s) {
   return s == 1 ? e : kir_mul(b, e, kir_i32(b, s));
 }
 
+int kt_strides_multiple(int64_t n, int64_t offset, int64_t row_stride, const int64_t *bstride, int n_batch) {
+  if (offset % n || row_stride % n) return 0;
+  for (int i = 0; i < n_batch; i++)
+    if (bstride[i] % n) return 0;
+  return 1;
+}
+
 kir_expr *kt_batch_offset(kir_builder *b, kir_expr *bidx, int n_batch, const int64_t *batch,
                           const int64_t *stride) {
   kir_expr *off = kir_i32(b, 0);

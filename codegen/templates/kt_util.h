@@ -39,6 +39,10 @@ kir_expr *kt_and_opt(kir_builder *b, kir_expr *x, kir_expr *y);
 kir_expr *kt_axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi, int64_t hi);
 /* e · s, or e itself when s is 1. */
 kir_expr *kt_scaled(kir_builder *b, kir_expr *e, int64_t s);
+/* Whether an operand's element offset, row stride and n_batch batch strides are all multiples
+ * of n: its rows then start at multiples of n elements (tensors are 256-byte aligned). */
+int       kt_strides_multiple(int64_t n, int64_t offset, int64_t row_stride, const int64_t *bstride,
+                              int n_batch);
 /* Element offset of item `bidx` (C order) of a batch of n_batch dims `batch` whose per-dim
  * strides are `stride`; dims of extent 1 or stride 0 add nothing. */
 kir_expr *kt_batch_offset(kir_builder *b, kir_expr *bidx, int n_batch, const int64_t *batch,

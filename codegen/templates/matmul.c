@@ -134,10 +134,7 @@ static int check(kir_module *m, const kt_matmul_desc *d) {
 
 int kt_matmul_chunks_whole(const kt_matmul_desc *d, int64_t offset, const int64_t *bstride, int64_t row_stride,
                            int64_t extent) {
-  if (offset % 8 || row_stride % 8 || extent % 8) return 0;
-  for (int i = 0; i < d->n_batch; i++)
-    if (bstride[i] % 8) return 0;
-  return 1;
+  return extent % 8 == 0 && kt_strides_multiple(8, offset, row_stride, bstride, d->n_batch);
 }
 
 kt_norm_state kt_matmul_norm_state(kir_builder *b, const kt_matmul_frame *f, int tile_m) {

@@ -42,6 +42,7 @@
 #include <stdio.h>
 
 #include "kt_util.h"
+#include "reduce.h"
 
 #define TK 32
 #define MAX_STAGES 4
@@ -193,12 +194,8 @@ static int store_registers(kir_builder *b, const kt_matmul_frame *f, int acc, in
 /* A product stored as it is (f16 C, no bias or fused epilogue) into rows of whole 16-byte
  * chunks: the staged epilogue applies. */
 static int staged_epilogue(const kt_matmul_desc *d) {
-  if (d->c_elem != KIR_F16 || d->has_bias || d->epilogue.fn || d->c_fold || d->c_stride_n != 1 ||
-      d->c_stride_m % 8 || d->n % 8)
-    return 0;
-  for (int i = 0; i < d->n_batch; i++)
-    if (d->c_batch_stride[i] % 8) return 0;
-  return 1;
+  return d->c_elem == KIR_F16 && !d->has_bias && !d->epilogue.fn && !d->c_fold && d->c_stride_n == 1 &&
+         kt_matmul_chunks_whole(d, 0, d->c_batch_stride, d->c_stride_m, d->n);
 }
 
 #define STAGE_ROW (64 + 8) /* halves a staged row of 64 takes: 144 bytes, 4 banks on per row */
@@ -352,8 +349,8 @@ int kt_matmul_wgmma(kir_module *m, const char *name, const kt_matmul_desc *d, co
     kir_kernel_end(b, NULL);
     return kt_fail(m, "the fused epilogue could not be built");
   }
-  out_groups[0] = (N + TN - 1) / TN;
-  out_groups[1] = (M + TM - 1) / TM;
+  out_groups[0] = kt_ceil_div(N, TN);
+  out_groups[1] = kt_ceil_div(M, TM);
   out_groups[2] = f.nb;
   return kir_kernel_end(b, out_kernel);
 }
