@@ -583,6 +583,20 @@ START_TEST(test_misuse_reported) {
 }
 END_TEST
 
+/* GLSL refuses kernel k as OpenCL only. */
+static void assert_opencl_only(const kir_kernel *k) {
+  char err[256] = "";
+  ck_assert_int_ne(kir_glsl_check(k, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "OpenCL only") != NULL, "%s", err);
+}
+
+/* Misuse number `bad` failed builder b, and its kernel does not end. */
+static void assert_misuse_reported(kir_builder *b, int bad) {
+  kir_kernel *k = NULL;
+  ck_assert_msg(kir_builder_failed(b), "misuse %d not reported", bad);
+  ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+}
+
 /* Accumulator elements in registers (OpenCL only): an element read and written, an
  * accumulator packed into an A fragment, a lane exchange; each sets the tensor-core feature,
  * prints as the lane's register, mlg_mma_pack and mlg_shfl_xor, and the GLSL printer refuses
@@ -611,9 +625,7 @@ START_TEST(test_accumulator_elements) {
   ck_assert_ptr_nonnull(strstr(s, "cvt.rn.f16x2.f32"));
   ck_assert_ptr_nonnull(strstr(s, "shfl.sync.bfly.b32"));
   free(s);
-  char err[256] = "";
-  ck_assert_int_ne(kir_glsl_check(k, err, sizeof err), 0);
-  ck_assert_msg(strstr(err, "OpenCL only") != NULL, "%s", err);
+  assert_opencl_only(k);
 
   for (int bad = 0; bad < 5; bad++) {
     b = kir_kernel_begin(m, "misuse", 32, 1, 1);
@@ -626,8 +638,7 @@ START_TEST(test_accumulator_elements) {
     case 3: kir_lane_xor(b, kir_f32(b, 1.0), 32); break;
     default: kir_frag_set(b, acc, 0, kir_cast(b, kir_tv(KIR_F32, 4), kir_f32(b, 0.0))); break;
     }
-    ck_assert_msg(kir_builder_failed(b), "misuse %d not reported", bad);
-    ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+    assert_misuse_reported(b, bad);
   }
   kir_module_free(m);
 }
@@ -668,9 +679,7 @@ START_TEST(test_warpgroup_products) {
   ck_assert_ptr_nonnull(strstr(s, "//MLGA wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0, %1"));
   ck_assert_ptr_nonnull(strstr(s, "}, %16, %17, p, 1, 1, 0, 1;"));
   free(s);
-  char err[256] = "";
-  ck_assert_int_ne(kir_glsl_check(k, err, sizeof err), 0);
-  ck_assert_msg(strstr(err, "OpenCL only") != NULL, "%s", err);
+  assert_opencl_only(k);
 
   for (int bad = 0; bad < 6; bad++) {
     b = kir_kernel_begin(m, "misuse", 128, 1, 1);
@@ -687,8 +696,7 @@ START_TEST(test_warpgroup_products) {
     case 4: kir_wg_wait(b, 0, acc, 0); break; /* a final wait names the accumulators */
     default: kir_bin(b, KIR_XOR, kir_f32(b, 1.0), kir_f32(b, 2.0)); break;
     }
-    ck_assert_msg(kir_builder_failed(b), "misuse %d not reported", bad);
-    ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+    assert_misuse_reported(b, bad);
   }
   kir_module_free(m);
 }
@@ -712,9 +720,7 @@ START_TEST(test_half_words) {
                                   "(__global uint *)(y + y_off + (int)get_local_id(0) * 8));\n"));
   ck_assert_ptr_nonnull(strstr(s, "  *(__global uint *)(y + y_off + 600) = *(__local const uint *)(t + 2);\n"));
   free(s);
-  char err[256] = "";
-  ck_assert_int_ne(kir_glsl_check(k, err, sizeof err), 0);
-  ck_assert_msg(strstr(err, "OpenCL only") != NULL, "%s", err);
+  assert_opencl_only(k);
   for (int bad = 0; bad < 4; bad++) {
     b = kir_kernel_begin(m, "misuse", 64, 1, 1);
     int f32 = kir_buffer_param(b, "f", KIR_F32, KIR_WRITE), h = kir_buffer_param(b, "h", KIR_F16, KIR_WRITE);
@@ -725,8 +731,7 @@ START_TEST(test_half_words) {
     case 2: kir_store_bits(b, f32, kir_i32(b, 0), kir_local_load_bits(b, lh, kir_i32(b, 0), 1)); break;
     default: kir_store_bits(b, h, kir_i32(b, 0), kir_f32(b, 1.0)); break;
     }
-    ck_assert_msg(kir_builder_failed(b), "misuse %d not reported", bad);
-    ck_assert_int_eq(kir_kernel_end(b, &k), -1);
+    assert_misuse_reported(b, bad);
   }
   kir_module_free(m);
 }
