@@ -70,12 +70,16 @@ typedef struct mlg_backend {
   /* Optional (NULL: the session stages in ordinary host memory). Points the host pointer of each
    * of the session's transfers (inputs, then outputs) into host memory the backend owns and the
    * device copies from and to fastest — pinned memory, or the backend's own mapped staging —
-   * released with the backend session. Returns 0, or -1 when it has none (the pointers are left
-   * NULL and the session allocates ordinary memory). Called once, right after record. */
+   * released with the backend session. Returns 0; or 1, resident: the pointers are the device
+   * buffer's own bytes (a device computing in host memory), runs copy nothing, and each run
+   * may move them, rewriting the host pointers of this `transfers` array (which lives as long
+   * as the session; NULL: the mapping was lost, and the session refuses inputs); or -1 when it
+   * has none (the pointers are left NULL and the session allocates ordinary memory). Called
+   * once, right after record. */
   int (*host_staging)(mlg_backend_session *session, mlg_transfer *transfers, int n_transfers);
-  /* Copies `inputs` to the device, replays the dispatches of `program` (an mlgb_program bit:
-   * those whose programs have it, in list order), copies `outputs` back, and waits for all of
-   * it. Allocates nothing. */
+  /* Copies `inputs` to the device (resident staging: none), replays the dispatches of
+   * `program` (an mlgb_program bit: those whose programs have it, in list order), copies
+   * `outputs` back, and waits for all of it. Allocates nothing. */
   mlg_status (*run)(mlg_backend_session *session, uint32_t program, const mlg_transfer *inputs,
                     int n_inputs, const mlg_transfer *outputs, int n_outputs);
   /* Copies `size` bytes at `offset` of region `region` (mlgb_region; the model's weights region

@@ -56,12 +56,15 @@ struct mlg_session {
    * output of the run), allocated at create. */
   uint8_t *staging;          /* NULL when the backend gave its own (backend.h host_staging) */
   mlg_transfer *transfers;   /* n_inputs inputs, then n_outputs outputs (then the loss),
-                                pointing into staging */
+                                pointing into staging, or into the device's own memory, where
+                                a resident backend moves them at each run */
   int n_transfers;
   /* Per program (0 run, 1 train step): the transfers it takes (the inputs its dispatches read)
-   * and gives back (the run's outputs; the step's loss), copies of `transfers` entries. */
+   * and gives back (the run's outputs; the step's loss), copies of `transfers` entries made at
+   * create (a resident backend copies nothing: read host pointers from `transfers`). */
   mlg_transfer *program_in[2], *program_out[2];
   int n_program_in[2], n_program_out[2];
+  int loss_transfer;         /* the train step's loss among `transfers` */
   uint8_t *input_set;        /* per input: set since create */
   int has_run;
   /* Profiling runtimes only: per bundle dispatch, device ns of the last run (filled on demand

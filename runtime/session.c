@@ -59,7 +59,8 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
   }
   /* The backend's staging when it has some (pinned memory: transfers run at the bus's speed,
    * where the driver copies pageable memory through a bounce buffer of its own first). */
-  if (!rt->backend->host_staging || rt->backend->host_staging(s->backend_session, s->transfers, n) != 0) {
+  int staged = rt->backend->host_staging ? rt->backend->host_staging(s->backend_session, s->transfers, n) : -1;
+  if (staged < 0) {
     /* Each slot 64-byte aligned, so staging can be handed to drivers that like it. */
     size_t staging_bytes = 0;
     for (int i = 0; i < n; i++) staging_bytes += ((size_t)s->transfers[i].size + 63) & ~(size_t)63;
@@ -93,8 +94,10 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
     else if (b->has_train)
       for (int i = model->n_inputs; i < n; i++) {
         int output = i < model->n_inputs + model->n_outputs;
-        if (output ? model->outputs[i - model->n_inputs] == b->train_loss : extra_loss)
+        if (output ? model->outputs[i - model->n_inputs] == b->train_loss : extra_loss) {
+          s->loss_transfer = i;
           s->program_out[1][s->n_program_out[1]++] = s->transfers[i];
+        }
       }
   }
 
@@ -184,6 +187,9 @@ mlg_status mlg_session_set_input(mlg_session *session, const char *name, const v
   if (bytes != want)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' takes %llu bytes, got %zu", name,
                     (unsigned long long)want, bytes);
+  if (!t->host) /* a resident backend lost its mapping (backend.h host_staging) */
+    return mlg_fail(MLG_ERR_DEVICE, "input '%s': the session lost its device memory in a failed run; create "
+                    "a new session", name);
   size_t bad;
   int64_t bad_value;
   session->input_set[i] = 0;
@@ -229,7 +235,7 @@ mlg_status mlg_session_train_step(mlg_session *session, float *out_loss) {
   if (!b->has_train) return no_train_step(session);
   mlg_status st = run_program(session, 1);
   if (st == MLG_OK && out_loss && session->n_program_out[1] == 1)
-    memcpy(out_loss, session->program_out[1][0].host, sizeof *out_loss);
+    memcpy(out_loss, session->transfers[session->loss_transfer].host, sizeof *out_loss);
   return st;
 }
 

@@ -440,7 +440,11 @@ mlg_status mlg_cl_record(mlg_backend_model *m, const void *params, mlg_backend_s
     st = mlg_fail(alloc_error(err), "clCreateCommandQueue on '%s' failed: %s", dev->name, mlg_cl_error_name(err));
   }
   s->regions[MLGB_REGION_WEIGHTS] = m->weights;
-  if (st == MLG_OK) st = create_region(dev, b, MLGB_REGION_IO, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_IO]);
+  /* On a device that computes in host memory, the io buffer is host memory the runtime can map
+   * in place of staging (host_staging). */
+  if (st == MLG_OK)
+    st = create_region(dev, b, MLGB_REGION_IO, CL_MEM_READ_WRITE | (dev->host_unified ? CL_MEM_ALLOC_HOST_PTR : 0),
+                       NULL, &s->regions[MLGB_REGION_IO]);
   if (st == MLG_OK)
     st = create_region(dev, b, MLGB_REGION_ARENA, CL_MEM_READ_WRITE, NULL, &s->regions[MLGB_REGION_ARENA]);
   /* A train step's params (this session's copy) and the optimizer's state, zeros at first. */
@@ -484,7 +488,30 @@ mlg_status mlg_cl_record(mlg_backend_model *m, const void *params, mlg_backend_s
   return MLG_OK;
 }
 
+/* Maps the io region (blocking) and points the resident transfers into it; on failure they
+ * are left NULL, and the session refuses them. */
+static cl_int map_io(mlg_backend_session *s) {
+  cl_int err = CL_SUCCESS;
+  size_t bytes = (size_t)s->model->bundle->region_size[MLGB_REGION_IO];
+  s->io_map = clEnqueueMapBuffer(s->queue, s->regions[MLGB_REGION_IO], CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0,
+                                 bytes, 0, NULL, NULL, &err);
+  if (err != CL_SUCCESS) s->io_map = NULL;
+  for (int i = 0; i < s->n_io_transfers; i++)
+    s->io_transfers[i].host = s->io_map ? (uint8_t *)s->io_map + s->io_transfers[i].offset : NULL;
+  return s->io_map ? CL_SUCCESS : err != CL_SUCCESS ? err : CL_OUT_OF_HOST_MEMORY;
+}
+
 int mlg_cl_host_staging(mlg_backend_session *s, mlg_transfer *transfers, int n_transfers) {
+  /* Resident: the device reads inputs and writes outputs where the host put and finds them. */
+  int resident = s->model->dev->host_unified && s->model->bundle->region_size[MLGB_REGION_IO] > 0;
+  for (int i = 0; i < n_transfers; i++) resident = resident && transfers[i].region == MLGB_REGION_IO;
+  if (resident) {
+    s->io_transfers = transfers;
+    s->n_io_transfers = n_transfers;
+    if (map_io(s) == CL_SUCCESS) return 1;
+    s->io_transfers = NULL;
+    s->n_io_transfers = 0;
+  }
   size_t bytes = 64;
   for (int i = 0; i < n_transfers; i++) bytes += ((size_t)transfers[i].size + 63) & ~(size_t)63;
   cl_int err;
@@ -513,6 +540,7 @@ void mlg_cl_session_destroy(mlg_backend_session *s) {
   if (!s) return;
   if (s->queue) clFinish(s->queue);
   if (s->pinned_map) clEnqueueUnmapMemObject(s->queue, s->pinned, s->pinned_map, 0, NULL, NULL);
+  if (s->io_map) clEnqueueUnmapMemObject(s->queue, s->regions[MLGB_REGION_IO], s->io_map, 0, NULL, NULL);
   if (s->queue) clFinish(s->queue);
   if (s->pinned) clReleaseMemObject(s->pinned);
   for (uint32_t i = 0; s->kernels && i < s->model->bundle->n_dispatches; i++)
@@ -603,36 +631,53 @@ mlg_status mlg_cl_write(mlg_backend_session *s, uint32_t region, uint64_t offset
 mlg_status mlg_cl_run(mlg_backend_session *s, uint32_t program, const mlg_transfer *inputs, int n_inputs,
                       const mlg_transfer *outputs, int n_outputs) {
   cl_int err;
-  for (int i = 0; i < n_inputs; i++) {
+  const int resident = s->io_transfers != NULL;
+  const char *model = s->model->bundle->model_name ? s->model->bundle->model_name : "";
+  if (resident) {
+    if (!s->io_map)
+      return mlg_fail(MLG_ERR_DEVICE, "the io region of model '%s' could not be mapped again after an earlier "
+                      "run; create a new session", model);
+    err = clEnqueueUnmapMemObject(s->queue, s->regions[MLGB_REGION_IO], s->io_map, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+      return abandon(s, mlg_fail(run_error(err), "clEnqueueUnmapMemObject (io region of model '%s') failed: %s",
+                                 model, mlg_cl_error_name(err)));
+  }
+  mlg_status st = MLG_OK;
+  for (int i = 0; i < n_inputs && !resident && st == MLG_OK; i++) {
     const mlg_transfer *t = &inputs[i];
     if (t->size == 0) continue;
     /* Non-blocking: staging is not touched again before the clFinish below. */
     err = clEnqueueWriteBuffer(s->queue, s->regions[t->region], CL_FALSE, (size_t)t->offset, (size_t)t->size,
                                t->host, 0, NULL, NULL);
     if (err != CL_SUCCESS)
-      return abandon(s, mlg_fail(run_error(err), "clEnqueueWriteBuffer (input '%s', %llu bytes) failed: %s",
-                                 t->name, (unsigned long long)t->size, mlg_cl_error_name(err)));
+      st = mlg_fail(run_error(err), "clEnqueueWriteBuffer (input '%s', %llu bytes) failed: %s", t->name,
+                    (unsigned long long)t->size, mlg_cl_error_name(err));
   }
-  for (uint32_t i = 0; i < s->n_dispatches; i++) {
+  for (uint32_t i = 0; i < s->n_dispatches && st == MLG_OK; i++) {
     const mlg_cl_dispatch *d = &s->dispatches[i];
     if (!(d->programs & program)) continue;
     err = clEnqueueNDRangeKernel(s->queue, d->kernel, d->work_dim, NULL, d->global, d->local, 0, NULL,
                                  s->events ? &s->events[i] : NULL);
     if (err != CL_SUCCESS)
-      return abandon(s, mlg_fail(run_error(err),
-                                 "clEnqueueNDRangeKernel (kernel '%s', dispatch %u, global %zux%zux%zu, local "
-                                 "%zux%zux%zu) failed: %s", d->name, i, d->global[0], d->global[1], d->global[2],
-                                 d->local[0], d->local[1], d->local[2], mlg_cl_error_name(err)));
+      st = mlg_fail(run_error(err),
+                    "clEnqueueNDRangeKernel (kernel '%s', dispatch %u, global %zux%zux%zu, local %zux%zux%zu) "
+                    "failed: %s", d->name, i, d->global[0], d->global[1], d->global[2], d->local[0], d->local[1],
+                    d->local[2], mlg_cl_error_name(err));
   }
-  for (int i = 0; i < n_outputs; i++) {
+  for (int i = 0; i < n_outputs && !resident && st == MLG_OK; i++) {
     const mlg_transfer *t = &outputs[i];
     if (t->size == 0) continue;
     err = clEnqueueReadBuffer(s->queue, s->regions[t->region], CL_FALSE, (size_t)t->offset, (size_t)t->size,
                               t->host, 0, NULL, NULL);
     if (err != CL_SUCCESS)
-      return abandon(s, mlg_fail(run_error(err), "clEnqueueReadBuffer (output '%s', %llu bytes) failed: %s",
-                                 t->name, (unsigned long long)t->size, mlg_cl_error_name(err)));
+      st = mlg_fail(run_error(err), "clEnqueueReadBuffer (output '%s', %llu bytes) failed: %s", t->name,
+                    (unsigned long long)t->size, mlg_cl_error_name(err));
   }
+  /* Mapping again waits for the dispatches; the outputs are then where get_output reads. */
+  if (resident && (err = map_io(s)) != CL_SUCCESS && st == MLG_OK)
+    st = mlg_fail(run_error(err), "mapping the io region of model '%s' after its run failed: %s (the "
+                  "session takes no more inputs: create a new one)", model, mlg_cl_error_name(err));
+  if (st != MLG_OK) return abandon(s, st);
   err = clFinish(s->queue);
   if (err != CL_SUCCESS) {
     release_events(s);

@@ -362,6 +362,7 @@ mlg_status mlg_cl_device_create(int index, int enable_profiling, mlg_backend_dev
   /* Room for more dimensions than the 3 used: the query fails if the buffer is too small. */
   size_t max_work_group = 0, max_work_item[16] = {0};
   cl_ulong max_alloc = 0;
+  cl_bool host_unified = CL_FALSE;
   struct {
     cl_device_info what;
     const char *name;
@@ -397,6 +398,9 @@ mlg_status mlg_cl_device_create(int index, int enable_profiling, mlg_backend_dev
   memcpy(dev->max_work_item, max_work_item, sizeof dev->max_work_item);
   dev->max_alloc = max_alloc;
   dev->features = optional_features(device);
+  /* Deprecated in OpenCL 2.0 (a 3.0 driver may refuse it): unknown reads as discrete memory. */
+  if (clGetDeviceInfo(device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof host_unified, &host_unified, NULL) == CL_SUCCESS)
+    dev->host_unified = host_unified == CL_TRUE;
 
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
   cl_int err = CL_SUCCESS;

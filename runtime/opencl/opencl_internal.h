@@ -21,6 +21,8 @@ struct mlg_backend_device {
   size_t max_work_item[3];
   cl_ulong max_alloc;
   uint32_t features;         /* mlgb_device_feature bits (device_features) */
+  int host_unified;          /* CL_DEVICE_HOST_UNIFIED_MEMORY: the device computes in host memory
+                                (a CPU, an integrated GPU), so a mapped buffer is its own bytes */
 };
 
 struct mlg_backend_model {
@@ -58,6 +60,13 @@ struct mlg_backend_session {
    * life; transfers use the mapping as their host pointer. */
   cl_mem pinned;
   void *pinned_map;
+  /* Resident io (host_staging on a host_unified device): the io region's buffer itself is
+   * mapped between runs and the transfers point into it; a run unmaps it, replays, maps it
+   * again and moves `io_transfers` (the session's array) to the new mapping. NULL io_map: not
+   * mapped (a failed re-map leaves the transfers NULL). */
+  void *io_map;
+  mlg_transfer *io_transfers;
+  int n_io_transfers;
 };
 
 /* "CL_OUT_OF_RESOURCES", or "CL error -9999" for codes it does not know (static storage for

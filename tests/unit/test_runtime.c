@@ -266,6 +266,19 @@ START_TEST(test_run_exact) {
   run_and_check(s, 1.0f, W);
   run_and_check(s, -3.25f, W);
   run_and_check(s, 1000.0f, W);
+  /* An input stays set across runs, and setting one keeps the last run's outputs until the next
+   * run (on PoCL they live in the device's own buffer: backend.h host_staging, resident). */
+  float x[4] = {1, 2, 3, 4}, x2[4] = {5, 6, 7, 8}, y[4];
+  ck_assert_int_eq(mlg_session_set_input(s, "x", x, sizeof x), MLG_OK);
+  ck_assert_int_eq(mlg_session_run(s), MLG_OK);
+  ck_assert_int_eq(mlg_session_set_input(s, "x", x2, sizeof x2), MLG_OK);
+  ck_assert_int_eq(mlg_session_get_output(s, "y", y, sizeof y), MLG_OK);
+  for (int i = 0; i < 4; i++) ck_assert(y[i] == x[i] * 2 + W[i]);
+  for (int r = 0; r < 2; r++) {
+    ck_assert_int_eq(mlg_session_run(s), MLG_OK);
+    ck_assert_int_eq(mlg_session_get_output(s, "y", y, sizeof y), MLG_OK);
+    for (int i = 0; i < 4; i++) ck_assert(y[i] == x2[i] * 2 + W[i]);
+  }
   mlg_session_destroy(s);
   mlg_model_destroy(m);
   mlg_runtime_destroy(rt);
