@@ -340,6 +340,10 @@ int mlg_lower_max_vec(const mlg_lower_ctx *ctx) {
   return ctx->target == 2 /* MLGB_TARGET_VULKAN */ ? 4 : 16;
 }
 
+int mlg_lower_cpu_vectors(const mlg_lower_ctx *ctx) {
+  return ctx->device_class == KT_DEVICE_CPU && mlg_lower_max_vec(ctx) >= 16;
+}
+
 mlg_lowered *mlg_lower(const mlg_graph *graph, mlg_diag *diag) {
   return mlg_lower_fused(graph, NULL, diag);
 }

@@ -117,6 +117,9 @@ mlg_lowered *mlg_lower_fused(const mlg_graph *graph, const struct mlg_fusion *fu
                              mlg_diag *diag);
 /* The widest vector type a kernel for ctx's target may use: 4 for Vulkan (GLSL), else 16. */
 int          mlg_lower_max_vec(const mlg_lower_ctx *ctx);
+/* Whether ctx's kernels are for a CPU through OpenCL (PoCL): explicit vectors of 16 lanes, a
+ * work-group's items run one after another (the CPU forms of the templates). */
+int          mlg_lower_cpu_vectors(const mlg_lower_ctx *ctx);
 /* mlg_lower_fused with kernels tuned for `hints` (NULL: none). */
 mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const struct mlg_fusion *fusion,
                                 const mlg_lower_hints *hints, mlg_diag *diag);

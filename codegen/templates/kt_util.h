@@ -47,5 +47,9 @@ int       kt_strides_multiple(int64_t n, int64_t offset, int64_t row_stride, con
  * strides are `stride`; dims of extent 1 or stride 0 add nothing. */
 kir_expr *kt_batch_offset(kir_builder *b, kir_expr *bidx, int n_batch, const int64_t *batch,
                           const int64_t *stride);
+/* The sum of the lanes of vector variable v, by halves (v.lo + v.hi, ...): log2(width) vector
+ * adds instead of width − 1 lane extractions and scalar adds (on PoCL the MLP's first layer took
+ * 318 µs with the scalar sum, 273 with halves). A scalar v is itself. */
+kir_expr *kt_lane_sum(kir_builder *b, int v);
 
 #endif

@@ -31,20 +31,6 @@ static int store_one(kir_builder *b, const kt_matmul_frame *s, kir_expr *v, kir_
   return kt_matmul_frame_store(b, s, 1, &v, row, col);
 }
 
-/* The sum of vector variable v's lanes by halves (v.lo + v.hi, ...): log2(width) vector adds
- * instead of width − 1 lane extractions and scalar adds (on PoCL the MLP's first layer took 318
- * µs with the scalar sum, 273 with halves). */
-static kir_expr *lane_sum(kir_builder *b, int v) {
-  kir_expr *x = kir_var(b, v);
-  while (x && x->type.width > 2) {
-    int h = x->type.width / 2;
-    int half = kir_var_new(b, "lanes", kir_tv(KIR_F32, h));
-    kir_decl(b, half, kir_add(b, kir_swizzle(b, x, 0, h), kir_swizzle(b, x, h, h)));
-    x = kir_var(b, half);
-  }
-  return x && x->type.width == 2 ? kir_add(b, kir_component(b, x, 0), kir_component(b, x, 1)) : x;
-}
-
 static int vec_width(const kt_matmul_desc *d) {
   int w = d->max_vec ? d->max_vec : 16;
   return w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
@@ -292,7 +278,7 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
       char nm[32];
       snprintf(nm, sizeof nm, "sum%d_%d", i, j);
       sacc[i][j] = kir_var_new(b, nm, kir_t(KIR_F32));
-      kir_decl(b, sacc[i][j], lane_sum(b, acc[i][j]));
+      kir_decl(b, sacc[i][j], kt_lane_sum(b, acc[i][j]));
     }
   if (kv < K) {
     int k2 = kir_var_new(b, "kr", kir_t(KIR_I32));

@@ -183,6 +183,94 @@ int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
   return kt_layer_norm_fused(m, name, d, no_pro, no_epi, out_kernel, out_groups);
 }
 
+/* Σ over x[base .. base + L) of f(x) (f: the value itself, or its square after subtracting
+ * `mean`), VW lanes at a time and the rest scalar; returns a scalar variable. */
+static int row_sum_vec(kir_builder *b, int bx, int base, int64_t L, int VW, kir_expr *(*f)(kir_builder *, kir_expr *, int),
+                       int mean, const char *name) {
+  int acc = kir_var_new(b, "acc", kir_tv(KIR_F32, VW)), j = kir_var_new(b, "j", kir_t(KIR_I32));
+  const int64_t lv = L / VW * VW;
+  kir_decl(b, acc, kir_cast(b, kir_tv(KIR_F32, VW), kir_f32(b, 0.0)));
+  kir_for(b, j, kir_i32(b, 0), kir_i32(b, lv), kir_i32(b, VW));
+  kir_assign(b, acc, kir_add(b, kir_var(b, acc),
+                             f(b, kir_load_vec(b, bx, kir_add(b, kir_var(b, base), kir_var(b, j)), VW), mean)));
+  kir_end(b);
+  int total = kir_var_new(b, name, kir_t(KIR_F32));
+  kir_decl(b, total, kt_lane_sum(b, acc));
+  if (lv < L) {
+    int k = kir_var_new(b, "j", kir_t(KIR_I32));
+    kir_for(b, k, kir_i32(b, lv), kir_i32(b, L), kir_i32(b, 1));
+    kir_assign(b, total, kir_add(b, kir_var(b, total),
+                                 f(b, kir_load(b, bx, kir_add(b, kir_var(b, base), kir_var(b, k))), mean)));
+    kir_end(b);
+  }
+  return total;
+}
+
+static kir_expr *value_of(kir_builder *b, kir_expr *x, int mean) {
+  (void)b;
+  (void)mean;
+  return x;
+}
+
+/* (x − mean)², or x² (mean −1), through a variable declared where it is called. */
+static kir_expr *square_of(kir_builder *b, kir_expr *x, int mean) {
+  int dev = kir_var_new(b, "dev", x->type);
+  kir_decl(b, dev, mean >= 0 ? kir_bin(b, KIR_SUB, x, kir_var(b, mean)) : x);
+  return kir_mul(b, kir_var(b, dev), kir_var(b, dev));
+}
+
+/* The cpu_vec form (rowwise.h): one work-item per row of x's contiguous elements. */
+static int layer_norm_cpu(kir_module *m, const char *name, const kt_layer_norm_desc *d, kt_epilogue epilogue,
+                          kir_kernel **out_kernel, int64_t out_groups[3]) {
+  const int64_t L = d->norm_size, rows = d->rows;
+  const int ls = rows < KT_ROW_CPU_ITEMS ? (int)rows : KT_ROW_CPU_ITEMS;
+  int VW = d->cpu_vec;
+  while (VW > 4 && VW > L) VW /= 2;
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int bw = d->has_weight ? kir_buffer_param(b, "weight", KIR_F32, KIR_READ) : -1;
+  int bb = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
+  int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int row = kir_var_new(b, "row", kir_t(KIR_I32)), base = kir_var_new(b, "base", kir_t(KIR_I32));
+  kir_decl(b, row, kir_global_id(b, 0));
+  if (rows % ls) {
+    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, row), kir_i32(b, rows)));
+    kir_return(b);
+    kir_end(b);
+  }
+  kir_decl(b, base, kir_mul(b, kir_var(b, row), kir_i32(b, L)));
+  int mean = -1;
+  if (!d->rms) {
+    int sum = row_sum_vec(b, bx, base, L, VW, value_of, -1, "row_sum");
+    mean = kir_var_new(b, "mean", kir_t(KIR_F32));
+    kir_decl(b, mean, kir_bin(b, KIR_DIV, kir_var(b, sum), kir_f32(b, (double)L)));
+  }
+  int sq = row_sum_vec(b, bx, base, L, VW, square_of, mean, "row_sq");
+  int inv = kir_var_new(b, "inv_std", kir_t(KIR_F32));
+  kir_decl(b, inv, kir_bin(b, KIR_DIV, kir_f32(b, 1.0),
+                           kir_un(b, KIR_SQRT, kir_add(b, kir_bin(b, KIR_DIV, kir_var(b, sq), kir_f32(b, (double)L)),
+                                                       kir_f32(b, d->eps)))));
+  /* y = (x − mean)·inv_std·w + b: in vectors without an epilogue (which takes scalars). */
+  const int64_t lv = epilogue.fn ? 0 : L / VW * VW;
+  for (int part = 0; part < 2; part++) {
+    int w = part ? 1 : VW;
+    int64_t from = part ? lv : 0, to = part ? L : lv;
+    if (from >= to) continue;
+    int j = kir_var_new(b, "j", kir_t(KIR_I32));
+    kir_for(b, j, kir_i32(b, from), kir_i32(b, to), kir_i32(b, w));
+    kir_expr *at = kir_add(b, kir_var(b, base), kir_var(b, j));
+    kir_expr *x = w > 1 ? kir_load_vec(b, bx, at, w) : kir_load(b, bx, at);
+    kir_expr *v = kir_mul(b, mean >= 0 ? kir_bin(b, KIR_SUB, x, kir_var(b, mean)) : x, kir_var(b, inv));
+    if (bw >= 0) v = kir_mul(b, v, w > 1 ? kir_load_vec(b, bw, kir_var(b, j), w) : kir_load(b, bw, kir_var(b, j)));
+    if (bb >= 0) v = kir_add(b, v, w > 1 ? kir_load_vec(b, bb, kir_var(b, j), w) : kir_load(b, bb, kir_var(b, j)));
+    store_out(b, by, &epilogue, v, kir_add(b, kir_var(b, base), kir_var(b, j)));
+    kir_end(b);
+  }
+  out_groups[0] = kt_ceil_div(rows, ls);
+  return kir_kernel_end(b, out_kernel);
+}
+
 int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_desc *d,
                         kt_prologue prologue, kt_epilogue epilogue, kir_kernel **out_kernel,
                         int64_t out_groups[3]) {
@@ -197,6 +285,10 @@ int kt_layer_norm_fused(kir_module *m, const char *name, const kt_layer_norm_des
                                           d->rows % d->groups != 0)))
     return kt_fail(m, "%lld groups of %lld rows with %lld elements per channel in rows of %lld",
                    (long long)d->groups, (long long)d->rows, (long long)d->spatial, (long long)L);
+  if (d->cpu_vec && d->cpu_vec != 4 && d->cpu_vec != 8 && d->cpu_vec != 16)
+    return kt_fail(m, "CPU vector width %d (0, 4, 8 or 16)", d->cpu_vec);
+  if (d->cpu_vec && !prologue.fn && d->groups == 0)
+    return layer_norm_cpu(m, name, d, epilogue, out_kernel, out_groups);
   row_map r;
   if (row_map_plan(d->rows, L, d->local_size, d->subgroups, &r))
     return kt_fail(m, "local size %d (a power of two, at most 1024)", d->local_size);

@@ -25,9 +25,12 @@
  *   groups > 0 (group_norm): rows are (image, group) pairs of x [n, groups·cpg, spatial] viewed
  *     as [n·groups, cpg·spatial]; the weight and bias are per channel: element j of row r takes
  *     channel (r mod groups)·cpg + j / spatial.
+ * On a CPU (cpu_vec) a work-group's items run one after another, and its barriers cost more
+ * than the sums: each work-item takes a row, its passes in explicit vectors (the transformer
+ * block's 128 rows of 768 on PoCL: 140–166 µs → 23–47), an epilogue applied per scalar.
  * Buffers, in order: x (read), weight (read, [norm_size], or [groups·cpg] for group_norm; only
  *                    if has_weight), bias (read, the same, only if has_bias), y (write).
- * Launch: as softmax's, over its rows.
+ * Launch: as softmax's, over its rows (cpu_vec: groups of KT_ROW_CPU_ITEMS rows).
  *
  * batch_norm (kt_batch_norm), inference with running statistics, elementwise over NCHW
  * (or any [n, c, spatial...] viewed as [n, c, hw]):
@@ -53,6 +56,8 @@
 
 /* Rows of at most this many elements get one work-item each (see above). */
 #define KT_ROW_SERIAL_MAX 32
+/* Rows per work-group of a cpu_vec layer_norm. */
+#define KT_ROW_CPU_ITEMS 8
 
 typedef struct kt_softmax_desc {
   int64_t outer, axis_len, inner;  /* x is [outer, axis_len, inner], each >= 1 */
@@ -71,6 +76,11 @@ typedef struct kt_layer_norm_desc {
   int64_t groups, spatial;         /* group_norm: groups per image and the elements per channel
                                       (norm_size = cpg·spatial); weight and bias per channel.
                                       0: per element of the row */
+  int cpu_vec;                     /* CPU (OpenCL): 0, or 4, 8 or 16: one work-item per row,
+                                      whatever its length, its passes in float vectors of this
+                                      width (the rest of the row scalar); layer_norm and
+                                      rms_norm without a prologue (group_norm, a prologue: the
+                                      usual mapping) */
 } kt_layer_norm_desc;
 
 typedef struct kt_batch_norm_desc {

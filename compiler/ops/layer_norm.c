@@ -61,7 +61,8 @@ static int layer_norm_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   int axis = (int)mlg_attr_int(n, A_AXIS);
   kt_layer_norm_desc d = {.rows = 1, .norm_size = 1, .eps = mlg_attr_float(n, A_EPS),
-                          .rms = n->op->variant};
+                          .rms = n->op->variant,
+                          .cpu_vec = mlg_lower_cpu_vectors(ctx) ? 16 : 0};
   for (int i = 0; i < x->rank; i++) *(i < axis ? &d.rows : &d.norm_size) *= x->dims[i];
   return norm_lower(ctx, node, d);
 }

@@ -127,7 +127,7 @@ static int pool2d_lower(mlg_lower_ctx *ctx, int node) {
     d.dil_w = mlg_attr_at(n, MAX_A_DILATION)->ints[1];
   }
   /* PoCL's CPU kernel (GLSL has no vector fmax, and lavapipe runs invocations as SIMD lanes) */
-  if (ctx->device_class == KT_DEVICE_CPU && ctx->target != 2 /* MLGB_TARGET_VULKAN */) d.cpu_vec = 4;
+  if (mlg_lower_cpu_vectors(ctx)) d.cpu_vec = 4;
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_pool2d(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);

@@ -172,11 +172,6 @@ static kt_qgemm_tiles int_tiles(const mlg_lower_ctx *ctx, int64_t rows, int64_t 
   return kt_qgemm_tiles_valid(&tuned, ctx->local_mem_bytes) ? tuned : t;
 }
 
-/* CPU-class kernels with vectors of 16 (OpenCL): qgemm.h's CPU GEMM. */
-static int cpu_vectors(const mlg_lower_ctx *ctx) {
-  return ctx->device_class == KT_DEVICE_CPU && mlg_lower_max_vec(ctx) >= 16;
-}
-
 /* A convolution on the CPU: x's im2col matrix into a temporary, then the CPU GEMM over it. */
 static int qconv_lower_cpu(mlg_lower_ctx *ctx, int node, const kt_qlinear_conv2d_desc *d) {
   const mlg_node *n = &ctx->graph->nodes[node];
@@ -218,7 +213,7 @@ static int qconv_lower(mlg_lower_ctx *ctx, int node) {
       .has_bias = n->n_inputs > I_BIAS,
   };
   node_range(n, A_CONV_LO, &d.lo, &d.hi);
-  if (cpu_vectors(ctx) && kt_qgemm_conv_fits(&d)) return qconv_lower_cpu(ctx, node, &d);
+  if (mlg_lower_cpu_vectors(ctx) && kt_qgemm_conv_fits(&d)) return qconv_lower_cpu(ctx, node, &d);
   kt_qgemm_tiles tiles = int_tiles(ctx, d.c_out, d.h * d.w, d.c_in * d.kh * d.kw);
   d.tiles = &tiles;
   mlg_kernel_build kb;
@@ -246,7 +241,7 @@ static int qmatmul_lower(mlg_lower_ctx *ctx, int node) {
   d.tiles = &tiles;
   mlg_kernel_build kb;
   mlg_lower_begin(ctx, node, &kb);
-  int rc = cpu_vectors(ctx) && kt_qgemm_cpu_fits(&d)
+  int rc = mlg_lower_cpu_vectors(ctx) && kt_qgemm_cpu_fits(&d)
                ? kt_qgemm_cpu_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups)
                : kt_qlinear_matmul(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, n->n_inputs);

@@ -1050,7 +1050,7 @@ START_TEST(rowwise_maps_short_rows_to_items) {
   ck_assert_int_eq(k->local_size[0], 128);
   ck_assert_int_eq(g[0], 256);
   ck_assert_int_eq(k->n_locals, 1);
-  kt_layer_norm_desc ln = {100, 16, 1e-5, 1, 1, 32, 0, 0, 0, 0};
+  kt_layer_norm_desc ln = {100, 16, 1e-5, 1, 1, 32, 0, 0, 0, 0, 0};
   ck_assert_int_eq(kt_layer_norm(m, "ln_short", &ln, &k, g), 0);
   ck_assert_int_eq(k->local_size[0], 32);
   ck_assert_int_eq(g[0], 4);
@@ -1103,17 +1103,25 @@ static void check_layer_norm(const char *what, kt_layer_norm_desc d) {
 }
 
 START_TEST(rowwise_layer_norm) {
-  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0, 0, 0, 0});
-  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32, 0, 0, 0, 0});
-  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0, 0, 0, 0});
-  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0, 0, 0, 0});
-  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0, 0, 0, 0});
-  check_layer_norm("layer_norm short rows [100,24] w+b", (kt_layer_norm_desc){100, 24, 1e-5, 1, 1, 0, 0, 0, 0, 0});
-  check_layer_norm("rms_norm [6,40] weight", (kt_layer_norm_desc){6, 40, 1e-6, 1, 0, 0, 0, 1, 0, 0});
-  check_layer_norm("rms_norm [3,777] plain", (kt_layer_norm_desc){3, 777, 1e-6, 0, 0, 0, 0, 1, 0, 0});
+  check_layer_norm("layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [3,1000] plain, group 32", (kt_layer_norm_desc){3, 1000, 1e-5, 0, 0, 32, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [1,17] weight only", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [7,3] bias only", (kt_layer_norm_desc){7, 3, 1e-5, 0, 1, 4, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm [2,1] (variance 0: y = b)", (kt_layer_norm_desc){2, 1, 1e-5, 1, 1, 0, 0, 0, 0, 0, 0});
+  check_layer_norm("layer_norm short rows [100,24] w+b", (kt_layer_norm_desc){100, 24, 1e-5, 1, 1, 0, 0, 0, 0, 0, 0});
+  check_layer_norm("rms_norm [6,40] weight", (kt_layer_norm_desc){6, 40, 1e-6, 1, 0, 0, 0, 1, 0, 0, 0});
+  check_layer_norm("rms_norm [3,777] plain", (kt_layer_norm_desc){3, 777, 1e-6, 0, 0, 0, 0, 1, 0, 0, 0});
   /* group_norm: 2 images × 3 groups of 2 channels × 5 pixels; 4 groups of 3 channels × 40 */
-  check_layer_norm("group_norm [2·3, 2·5] w+b", (kt_layer_norm_desc){6, 10, 1e-5, 1, 1, 0, 0, 0, 3, 5});
-  check_layer_norm("group_norm [4, 3·40] weight", (kt_layer_norm_desc){4, 120, 1e-5, 1, 0, 0, 0, 0, 4, 40});
+  check_layer_norm("group_norm [2·3, 2·5] w+b", (kt_layer_norm_desc){6, 10, 1e-5, 1, 1, 0, 0, 0, 3, 5, 0});
+  check_layer_norm("group_norm [4, 3·40] weight", (kt_layer_norm_desc){4, 120, 1e-5, 1, 0, 0, 0, 0, 4, 40, 0});
+  /* The CPU form: a row per work-item in vectors, the rest of the row scalar; rows past a
+   * group of 8; group_norm keeps the usual mapping. */
+  check_layer_norm("cpu layer_norm [5,64] w+b", (kt_layer_norm_desc){5, 64, 1e-5, 1, 1, 0, 0, 0, 0, 0, 16});
+  check_layer_norm("cpu layer_norm [11,1000] plain", (kt_layer_norm_desc){11, 1000, 1e-5, 0, 0, 0, 0, 0, 0, 0, 16});
+  check_layer_norm("cpu layer_norm [1,17] weight, vec 8", (kt_layer_norm_desc){1, 17, 1e-3, 1, 0, 0, 0, 0, 0, 0, 8});
+  check_layer_norm("cpu layer_norm [9,3] bias, vec 4", (kt_layer_norm_desc){9, 3, 1e-5, 0, 1, 0, 0, 0, 0, 0, 4});
+  check_layer_norm("cpu rms_norm [3,777] w+b", (kt_layer_norm_desc){3, 777, 1e-6, 1, 1, 0, 0, 1, 0, 0, 16});
+  check_layer_norm("cpu group_norm [4, 3·40]", (kt_layer_norm_desc){4, 120, 1e-5, 1, 1, 0, 0, 0, 4, 40, 16});
 }
 END_TEST
 
@@ -1164,8 +1172,10 @@ START_TEST(rowwise_rejects_bad_descriptors) {
   ASSERT_REJECTS(m, kt_softmax(m, "s0", &s, &k, g), "at least 1");
   s = (kt_softmax_desc){2, 5, 1, 0, 48, 0};
   ASSERT_REJECTS(m, kt_softmax(m, "s1", &s, &k, g), "local size 48");
-  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0, 0, 0, 0};
+  kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0, 0, 0, 0, 0};
   ASSERT_REJECTS(m, kt_layer_norm(m, "l0", &l, &k, g), "at least 1");
+  l = (kt_layer_norm_desc){2, 8, 1e-5, 0, 0, 0, 0, 0, 0, 0, 3};
+  ASSERT_REJECTS(m, kt_layer_norm(m, "l1", &l, &k, g), "vector width 3");
   kt_batch_norm_desc bn = {1, 1, 1, 1e-5, 0, 0, 2000};
   ASSERT_REJECTS(m, kt_batch_norm(m, "b0", &bn, &k, g), "local size 2000");
   ck_assert_int_eq(kir_module_count(m), 0);
@@ -1463,7 +1473,7 @@ START_TEST(templates_survive_allocation_failure) {
         rc = kt_softmax(m, "k", &d, &k, g);
       } break;
       case 6: {
-        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0, 1, 0, 0};
+        kt_layer_norm_desc d = {2, 7, 1e-5, 1, 1, 0, 0, 1, 0, 0, 0};
         rc = kt_layer_norm(m, "k", &d, &k, g);
       } break;
       case 7: {
