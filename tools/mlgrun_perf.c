@@ -18,27 +18,48 @@ static const char COPY_SOURCE[] =
 #define COPY_WARMUP 2
 #define COPY_RUNS 5
 
-/* A bundle with one input x and one output y of `n` floats each, and one copy dispatch. */
-static int copy_bundle(uint64_t n, uint8_t **out_data, size_t *out_size, char *err, size_t err_size) {
-  uint64_t bytes = n * 4;
+/* Each work-item runs FMA_CHAINS independent chains of float16 multiply-adds, FMA_STEPS long,
+ * from operands the compiler cannot see (x holds ones and zeros), and stores their sum. */
+#define FMA_CHAINS 8
+#define FMA_STEPS 4096
+#define FMA_LOCAL 16
+#define FMA_GROUPS_PER_UNIT 8
+static const char FMA_SOURCE[] =
+    "__kernel void mlg_fma16(__global const float *x, uint x_off, __global float *y, uint y_off) {\n"
+    "  size_t i = get_global_id(0);\n"
+    "  float16 m = vload16(0, x + x_off), c = vload16(1, x + x_off) * 1e-3f;\n"
+    "  float16 a0 = c + (float)i, a1 = a0 + 1.0f, a2 = a0 + 2.0f, a3 = a0 + 3.0f;\n"
+    "  float16 a4 = a0 + 4.0f, a5 = a0 + 5.0f, a6 = a0 + 6.0f, a7 = a0 + 7.0f;\n"
+    "  for (int k = 0; k < 4096; k++) {\n"
+    "    a0 = fma(a0, m, c); a1 = fma(a1, m, c); a2 = fma(a2, m, c); a3 = fma(a3, m, c);\n"
+    "    a4 = fma(a4, m, c); a5 = fma(a5, m, c); a6 = fma(a6, m, c); a7 = fma(a7, m, c);\n"
+    "  }\n"
+    "  vstore16(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), i, y + y_off);\n"
+    "}\n";
+
+/* A bundle with one input x of `n_in` floats and one output y of `n_out`, and one dispatch of
+ * `kernel_name` from OpenCL C `source` over `groups` groups of `local` items. */
+static int probe_bundle(const char *name, const char *source, const char *kernel_name, uint64_t n_in, uint64_t n_out,
+                        uint32_t local, uint32_t groups, uint64_t dispatch_bytes, uint64_t dispatch_flops,
+                        uint8_t **out_data, size_t *out_size, char *err, size_t err_size) {
+  uint64_t in_bytes = n_in * 4, out_bytes = n_out * 4, out_at = (in_bytes + 255) / 256 * 256;
   mlgb_tensor tensors[2] = {
       {.name = "x", .dtype = MLGB_F32, .role = MLGB_ROLE_INPUT, .region = MLGB_REGION_IO, .rank = 1,
-       .dims = {(int64_t)n}, .offset = 0, .size = bytes},
+       .dims = {(int64_t)n_in}, .offset = 0, .size = in_bytes},
       {.name = "y", .dtype = MLGB_F32, .role = MLGB_ROLE_OUTPUT, .region = MLGB_REGION_IO, .rank = 1,
-       .dims = {(int64_t)n}, .offset = bytes, .size = bytes},
+       .dims = {(int64_t)n_out}, .offset = out_at, .size = out_bytes},
   };
-  mlgb_module module = {.kind = MLGB_MODULE_OPENCL_C, .size = sizeof COPY_SOURCE - 1, .data = (uint8_t *)COPY_SOURCE};
+  mlgb_module module = {.kind = MLGB_MODULE_OPENCL_C, .size = strlen(source), .data = (uint8_t *)source};
   uint32_t args[2] = {0, 1};
-  mlgb_kernel kernel = {.name = "mlg_copy4", .module = 0, .local_size = {COPY_LOCAL, 1, 1}, .n_params = 2};
-  mlgb_dispatch dispatch = {.name = "y", .kernel = 0, .programs = MLGB_PROGRAM_RUN,
-                            .groups = {(uint32_t)(n / 4 / COPY_LOCAL), 1, 1},
-                            .n_args = 2, .args = args, .bytes = 2 * bytes};
+  mlgb_kernel kernel = {.name = (char *)kernel_name, .module = 0, .local_size = {local, 1, 1}, .n_params = 2};
+  mlgb_dispatch dispatch = {.name = "y", .kernel = 0, .programs = MLGB_PROGRAM_RUN, .groups = {groups, 1, 1},
+                            .n_args = 2, .args = args, .bytes = dispatch_bytes, .flops = dispatch_flops};
   mlgb_bundle b = {
       .target = MLGB_TARGET_OPENCL,
-      .model_name = "mlg_copy_bandwidth",
+      .model_name = (char *)name,
       .producer = "mlgrun",
       .alignment = 256,
-      .region_size = {0, 2 * bytes, 0},
+      .region_size = {0, out_at + out_bytes, 0},
       .n_tensors = 2,
       .tensors = tensors,
       .n_modules = 1,
@@ -51,6 +72,53 @@ static int copy_bundle(uint64_t n, uint8_t **out_data, size_t *out_size, char *e
   return mlgb_write(&b, out_data, out_size, err, err_size);
 }
 
+/* Runs a probe bundle COPY_WARMUP + COPY_RUNS times with input x = `x` (n_in floats); the best
+ * run's device ns into *out_ns. */
+static mlg_status probe_run(mlg_runtime *rt, const uint8_t *data, size_t size, const float *x, uint64_t n_in,
+                            uint64_t *out_ns) {
+  *out_ns = 0;
+  mlg_model *model = NULL;
+  mlg_session *session = NULL;
+  mlg_status st = mlg_model_load_memory(rt, data, size, NULL, &model);
+  if (st == MLG_OK) st = mlg_session_create(model, &session);
+  if (st == MLG_OK) st = mlg_session_set_input(session, "x", x, (size_t)n_in * 4);
+  for (int r = 0; r < COPY_WARMUP + COPY_RUNS && st == MLG_OK; r++) {
+    st = mlg_session_run(session);
+    mlg_dispatch_profile p;
+    int count = 0;
+    if (st == MLG_OK) st = mlg_session_profile(session, &p, 1, &count);
+    if (st == MLG_OK && r >= COPY_WARMUP && count == 1 && p.device_ns > 0 && (*out_ns == 0 || p.device_ns < *out_ns))
+      *out_ns = p.device_ns;
+  }
+  mlg_session_destroy(session);
+  mlg_model_destroy(model);
+  return st;
+}
+
+mlg_status perf_measure_fma(mlg_runtime *rt, double *out_gflops) {
+  *out_gflops = 0;
+  const mlg_device_info *dev = mlg_runtime_device(rt);
+  if (!dev || strcmp(dev->backend, "opencl") != 0) return MLG_ERR_UNSUPPORTED;
+  uint32_t groups = (uint32_t)(dev->compute_units > 0 ? dev->compute_units : 1) * FMA_GROUPS_PER_UNIT;
+  uint64_t items = (uint64_t)groups * FMA_LOCAL;
+  double flops = (double)items * FMA_STEPS * FMA_CHAINS * 16 * 2;
+  uint8_t *data = NULL;
+  size_t size = 0;
+  char err[512];
+  if (probe_bundle("mlg_peak_fp32", FMA_SOURCE, "mlg_fma16", 32, items * 16, FMA_LOCAL, groups, 0, (uint64_t)flops,
+                   &data, &size, err, sizeof err) != 0) {
+    fprintf(stderr, "mlgrun: warning: cannot build the FMA bundle: %s\n", err);
+    return MLG_ERR_FORMAT;
+  }
+  float x[32];
+  for (int i = 0; i < 32; i++) x[i] = i < 16 ? 1.0f : 0.0f;
+  uint64_t best = 0;
+  mlg_status st = probe_run(rt, data, size, x, 32, &best);
+  free(data);
+  if (st == MLG_OK && best > 0) *out_gflops = flops / (double)best;
+  return st;
+}
+
 mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps) {
   *out_gbps = 0;
   const mlg_device_info *dev = mlg_runtime_device(rt);
@@ -60,31 +128,17 @@ mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps) 
   uint8_t *data = NULL;
   size_t size = 0;
   char err[512];
-  if (copy_bundle(n, &data, &size, err, sizeof err) != 0) {
+  if (probe_bundle("mlg_copy_bandwidth", COPY_SOURCE, "mlg_copy4", n, n, COPY_LOCAL, (uint32_t)(n / 4 / COPY_LOCAL),
+                   2 * n * 4, 0, &data, &size, err, sizeof err) != 0) {
     fprintf(stderr, "mlgrun: warning: cannot build the copy bundle: %s\n", err);
     return MLG_ERR_FORMAT;
   }
-  mlg_model *model = NULL;
-  mlg_session *session = NULL;
   float *host = calloc((size_t)n, sizeof *host);
-  mlg_status st = host ? MLG_OK : MLG_ERR_OUT_OF_MEMORY;
-  if (st == MLG_OK) st = mlg_model_load_memory(rt, data, size, NULL, &model);
-  free(data);
-  if (st == MLG_OK) st = mlg_session_create(model, &session);
-  if (st == MLG_OK) st = mlg_session_set_input(session, "x", host, (size_t)n * 4);
   uint64_t best = 0;
-  for (int r = 0; r < COPY_WARMUP + COPY_RUNS && st == MLG_OK; r++) {
-    st = mlg_session_run(session);
-    mlg_dispatch_profile p;
-    int count = 0;
-    if (st == MLG_OK) st = mlg_session_profile(session, &p, 1, &count);
-    if (st == MLG_OK && r >= COPY_WARMUP && count == 1 && p.device_ns > 0 && (best == 0 || p.device_ns < best))
-      best = p.device_ns;
-  }
-  if (st == MLG_OK && best > 0) *out_gbps = 2.0 * (double)n * 4.0 / (double)best;
-  mlg_session_destroy(session);
-  mlg_model_destroy(model);
+  mlg_status st = host ? probe_run(rt, data, size, host, n, &best) : MLG_ERR_OUT_OF_MEMORY;
+  free(data);
   free(host);
+  if (st == MLG_OK && best > 0) *out_gbps = 2.0 * (double)n * 4.0 / (double)best;
   return st;
 }
 
@@ -105,21 +159,22 @@ static int opencl_twin(const mlg_device_info *dev, mlg_device_info *twin) {
   return found;
 }
 
-/* CACHE/copy-bandwidth-<hash>.txt for a device and a copy size, and the text the file holds
- * besides the figure (the key, checked on reading). 0, or -1 when there is no cache folder. */
-static int copy_cache_file(const mlg_device_info *dev, uint64_t bytes, char *path, size_t path_size, char *key,
-                           size_t key_size) {
+/* CACHE/<what>-<hash>.txt for a measurement (`what`: "copy-bandwidth", "peak-fp32") of a
+ * device (and a copy size: 0 for none), and the text the file holds besides the figure (the
+ * key, checked on reading). 0, or -1 when there is no cache folder. */
+static int limit_cache_file(const char *what, const mlg_device_info *dev, uint64_t bytes, char *path,
+                            size_t path_size, char *key, size_t key_size) {
   char dir[4096];
   if (!mlg_cache_dir_resolve(NULL, dir, sizeof dir)) return -1;
-  snprintf(key, key_size, "mlg copy bandwidth 1\ndevice %s\nplatform %s\ndriver %s\nbytes %" PRIu64 "\n", dev->name,
+  snprintf(key, key_size, "mlg %s 1\ndevice %s\nplatform %s\ndriver %s\nbytes %" PRIu64 "\n", what, dev->name,
            dev->platform, dev->driver, bytes);
   uint64_t h = mlg_fnv1a(MLG_FNV_SEED, key, strlen(key));
-  int w = snprintf(path, path_size, "%s/copy-bandwidth-%016" PRIx64 ".txt", dir, h);
+  int w = snprintf(path, path_size, "%s/%s-%016" PRIx64 ".txt", dir, what, h);
   return w > 0 && (size_t)w < path_size ? 0 : -1;
 }
 
-/* The cached figure: 1 with *out_gbps, or 0 (no file, another key, malformed). */
-static int copy_cache_read(const char *path, const char *key, double *out_gbps) {
+/* The cached figure: 1 with *out_value, or 0 (no file, another key, malformed). */
+static int limit_cache_read(const char *path, const char *key, double *out_value) {
   uint8_t *data = NULL;
   size_t size = 0;
   char err[256];
@@ -130,10 +185,46 @@ static int copy_cache_read(const char *path, const char *key, double *out_gbps) 
     char num[64] = "";
     size_t n = size - klen < sizeof num - 1 ? size - klen : sizeof num - 1;
     memcpy(num, data + klen, n);
-    ok = sscanf(num, "gbps %lf", out_gbps) == 1 && *out_gbps > 0;
+    ok = sscanf(num, "value %lf", out_value) == 1 && *out_value > 0;
   }
   free(data);
   return ok;
+}
+
+/* Caches a figure (a cache: failing to write it is no error). */
+static void limit_cache_write(const char *path, const char *key, double value) {
+  char body[64], dir[4300];
+  int w = snprintf(body, sizeof body, "value %.3f\n", value);
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash) return;
+  *slash = '\0';
+  if (mlg_make_dirs(dir) == 0) mlg_write_file_atomic(path, key, strlen(key), body, (size_t)w);
+}
+
+/* A CPU's nominal clock (the only one OpenCL reports) is its base clock, often below what its
+ * cores run at (the 2-core Zen 4 VM: 2596 MHz nominal, FMA chains at 3.66 GHz), so its peak is
+ * measured: the FMA kernel, cached like the copy bandwidth. Replaces the formula when it ran. */
+static void measure_cpu_peak(mlg_runtime *rt, const mlg_device_info *dev, int use_cache, perf_limits *out) {
+  char path[4300], key[1024], source[4400];
+  double gflops = 0;
+  int cacheable = limit_cache_file("peak-fp32", dev, 0, path, sizeof path, key, sizeof key) == 0;
+  if (use_cache && cacheable && limit_cache_read(path, key, &gflops)) {
+    snprintf(source, sizeof source, "cached in %s", path);
+  } else {
+    if (perf_measure_fma(rt, &gflops) != MLG_OK || gflops <= 0) return; /* the formula stays */
+    snprintf(source, sizeof source, "measured now");
+    if (cacheable) limit_cache_write(path, key, gflops);
+  }
+  char formula[400];
+  if (out->peak_gflops > 0)
+    snprintf(formula, sizeof formula, "; at the nominal clock %.1f = %.300s", out->peak_gflops, out->peak_formula);
+  else
+    formula[0] = '\0';
+  snprintf(out->peak_formula, sizeof out->peak_formula,
+           "measured: %d float16 FMA chains per work-item on every core, best of %d (%s)%s", FMA_CHAINS,
+           COPY_RUNS, source, formula);
+  out->peak_gflops = gflops;
 }
 
 void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, int use_cache, perf_limits *out) {
@@ -149,6 +240,7 @@ void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, int use_cache, pe
     snprintf(out->peak_formula, sizeof out->peak_formula, "%s (of its OpenCL twin %s)", twin.peak_formula,
              twin.spec);
   }
+  if (is_opencl && !dev->is_gpu && copy_bytes > 0) measure_cpu_peak(rt, dev, use_cache, out);
   if (out->peak_gflops <= 0)
     snprintf(out->peak_why, sizeof out->peak_why, "%s", is_opencl
              ? "mlg does not know this device's FP32 units per compute unit"
@@ -164,8 +256,8 @@ void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, int use_cache, pe
   }
   const mlg_device_info *measured = has_twin ? &twin : dev;
   char path[4300], key[1024];
-  int cacheable = copy_cache_file(measured, out->copy_bytes, path, sizeof path, key, sizeof key) == 0;
-  if (use_cache && cacheable && copy_cache_read(path, key, &out->copy_gbps)) {
+  int cacheable = limit_cache_file("copy-bandwidth", measured, out->copy_bytes, path, sizeof path, key, sizeof key) == 0;
+  if (use_cache && cacheable && limit_cache_read(path, key, &out->copy_gbps)) {
     snprintf(out->copy_source, sizeof out->copy_source, "cached in %s; mlgrun --limits measures again", path);
     return;
   }
@@ -188,14 +280,7 @@ void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, int use_cache, pe
              dev->spec);
   else
     snprintf(out->copy_source, sizeof out->copy_source, "measured now");
-  char body[64];
-  int w = snprintf(body, sizeof body, "gbps %.3f\n", out->copy_gbps);
-  char dir[4300];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash) *slash = '\0';
-  /* A cache: failing to write it is no error. */
-  if (cacheable && slash && mlg_make_dirs(dir) == 0) mlg_write_file_atomic(path, key, strlen(key), body, (size_t)w);
+  if (cacheable) limit_cache_write(path, key, out->copy_gbps);
 }
 
 void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *l) {

@@ -1,6 +1,6 @@
 /* mlgrun_perf.h — what mlgrun measures with --profile, --bench and --limits: the device's
- * limits (peak FP32 from its units and clock; copy bandwidth from a copy kernel run in the same
- * process), the per-dispatch table (with the bundle's FLOP and byte counts) and medians.
+ * limits (peak FP32 from its units and clock, or on a CPU from an FMA kernel; copy bandwidth
+ * from a copy kernel run in the same process), the per-dispatch table (with the bundle's FLOP and byte counts) and medians.
  * docs/performance.md documents the formulas. Reentrant; nothing here is thread-safe beyond
  * what the runtime's handles are (the copy-bandwidth cache is written atomically). */
 #ifndef MLGRUN_PERF_H
@@ -14,7 +14,7 @@
 
 typedef struct perf_limits {
   double peak_gflops;        /* 0: unknown (peak_why says why) */
-  char peak_formula[192];
+  char peak_formula[4900];   /* how: the units and clock, or the measurement */
   char peak_why[160];
   double copy_gbps;          /* 0: not measured (why_not says why) */
   uint64_t copy_bytes;       /* bytes read (= bytes written) by the copy kernel */
@@ -28,13 +28,20 @@ typedef struct perf_limits {
  * with mlg_last_error() set; MLG_ERR_UNSUPPORTED for a non-OpenCL device. */
 mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps);
 
+/* FP32 multiply-add rate of rt's device: float16 FMA chains, FMA_CHAINS independent ones per
+ * work-item, 8 groups of 16 items per compute unit, the best of a few runs (FLOPs / device
+ * time). For CPUs (explicit 16-lane vectors). Same contract as perf_measure_copy. */
+mlg_status perf_measure_fma(mlg_runtime *rt, double *out_gflops);
+
 /* Fills limits from rt's device info and, when copy_bytes > 0, its copy bandwidth. The copy
  * kernel is OpenCL C: a device of another backend is measured through its OpenCL twin (the
  * OpenCL device of the same name and kind, whose peak it also takes when its own is unknown);
  * without one, why_not says what cannot be measured. With use_cache, a figure cached for the
  * measured device and size is taken instead of measuring (mlgrun --profile); every measurement
  * is cached, in the runtime's cache folder as copy-bandwidth-<hash>.txt. A failed measurement
- * leaves copy_gbps 0 with the reason in why_not. */
+ * leaves copy_gbps 0 with the reason in why_not. On an OpenCL CPU (copy_bytes > 0) the peak is
+ * measured too (perf_measure_fma; cached as peak-fp32-<hash>.txt), in place of the formula at
+ * the nominal clock, which a CPU's turbo exceeds. */
 void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, int use_cache, perf_limits *out_limits);
 void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *limits);
 
