@@ -6,8 +6,21 @@
 #include "reduce.h"
 
 #define SPLIT_WANT_GROUPS 512 /* work-groups to aim for: several waves of a large GPU's SMs */
+#define SPLIT_WANT_GROUPS_CONV 2048
 #define SPLIT_MIN_K 256       /* no slice shorter than this */
 #define SPLIT_MAX 16
+
+/* The work-groups to aim for. A convolution's tiled kernel (64 items a group, its B gathered)
+ * wants many more groups than a plain GEMM to hide its loads: on the H200, ResNet-18's f32
+ * convolutions at batch 16 took 2.97 ms of device time aiming at 512 and 2.73 at 2048 (3072 and
+ * 4096 the same), 3.67 and 3.33 through Vulkan, whose f16 convolutions (no cp.async) went from
+ * 4.12 to 3.78; while SGEMM 2048 went from 0.480 to 0.541 ms, the transformer block at T = 1024
+ * from 1.066 to 1.087, and the OpenCL tensor-core convolutions (cp.async pipelines) at f16 from
+ * 1.281 to 1.328 (mlgrun --no-tune --bench 20-30, 2026-12-04). */
+static int64_t want_groups(const kt_matmul_desc *d) {
+  return d->b_im2col.on && !(kt_matmul_mma_applies(d) && d->async_copies) ? SPLIT_WANT_GROUPS_CONV
+                                                                          : SPLIT_WANT_GROUPS;
+}
 
 int kt_matmul_split_slices(const kt_matmul_desc *d) {
   /* A tensor-core GEMM splits only as a convolution (gathered B): the case measured. */
@@ -18,10 +31,11 @@ int kt_matmul_split_slices(const kt_matmul_desc *d) {
   kt_matmul_pick_tiles(&t);
   if (t.m <= KT_SKINNY_MAX_M) return 1; /* the skinny kernel's problem */
   int64_t groups = kt_ceil_div(t.m, t.tile_m) * kt_ceil_div(t.n, t.tile_n);
-  if (groups * 2 > SPLIT_WANT_GROUPS) return 1;
+  const int64_t aim = want_groups(d);
+  if (groups * 2 > aim) return 1;
   /* The fewest slices that reach the aim, each a whole number of K steps (so that slices never
    * straddle a step and the tiled kernel's K guards stay exact); fewer where K does not divide. */
-  int want = (int)kt_ceil_div(SPLIT_WANT_GROUPS, groups);
+  int want = (int)kt_ceil_div(aim, groups);
   for (int s = want < SPLIT_MAX ? want : SPLIT_MAX; s >= 2; s--)
     if (t.k % s == 0 && (t.k / s) % t.tile_k == 0 && t.k / s >= SPLIT_MIN_K) return s;
   return 1;

@@ -890,6 +890,12 @@ START_TEST(test_split_k_slices) {
   ck_assert_int_eq(kt_matmul_split_slices(&d), 1); /* enough tiles */
   d = (kt_matmul_desc){.m = 64, .n = 64, .k = 4099, .device_class = KT_DEVICE_GPU};
   ck_assert_int_eq(kt_matmul_split_slices(&d), 1); /* prime-ish K: no slice of whole steps */
+  /* ResNet-18's layer 2 at batch 16 (128 × 12544, K = 1152: 392 tiles of 64 × 64): a plain GEMM
+   * is filled enough, a convolution (B gathered) aims at 2048 groups: 4 slices of 288. */
+  d = (kt_matmul_desc){.m = 128, .n = 12544, .k = 1152, .device_class = KT_DEVICE_GPU};
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
+  d.b_im2col.on = 1;
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 4);
 }
 END_TEST
 
