@@ -23,7 +23,7 @@
 
 #define MAX_RM KT_CPU_MAX_ROWS
 #define MAX_NV KT_CPU_MAX_NV
-#define MAX_RN 4
+#define MAX_RN 6
 
 /* Bias, epilogue and store of one scalar output (row, col) through the shared GEMM frame
  * (matmul.h); returns -1 on failure. */
@@ -223,7 +223,12 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
   const int64_t M = d->m, N = d->n, K = d->k;
   int VW = vec_width(d);
   while (VW > 1 && VW > K) VW /= 2;
-  const int RM = M >= 4 ? 4 : (int)M, RN = N >= 4 ? 4 : (int)N;
+  /* 4 rows × 6 columns where N allows (PoCL: 24 accumulators, the 4 rows of A and one column
+   * of B at a time live, 10 loads per 24 multiply-adds against 8 per 16 for 4 × 4: the
+   * transformer block's GEMMs 9.6–9.8 → 9.3–9.5 ms, its K = 3072 projection 3.2–3.4 → 2.9–3.1;
+   * the MLP's N = 256 unchanged with ragged 6-column blocks, so it keeps 4). */
+  const int wide = vec_width(d) >= 16 && N % 6 == 0;
+  const int RM = M >= 4 ? 4 : (int)M, RN = wide ? 6 : N >= 4 ? 4 : (int)N;
   const int64_t nbx = kt_ceil_div(N, RN), nby = kt_ceil_div(M, RM);
   int LX, LY;
   int64_t nb = 1;
@@ -260,16 +265,16 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
       av[i] = kir_var_new(b, nm, vt);
       kir_decl(b, av[i], kir_load_vec(b, s.bA, kir_add(b, kir_var(b, arow[i]), kir_var(b, k)), VW));
     }
+    /* Each column of B loaded just before its multiply-adds, so that few are live at once. */
     for (int j = 0; j < RN; j++) {
       char nm[32];
       snprintf(nm, sizeof nm, "bv%d", j);
       bv[j] = kir_var_new(b, nm, vt);
       kir_decl(b, bv[j], kir_load_vec(b, s.bB, kir_add(b, kir_var(b, bcol[j]), kir_var(b, k)), VW));
-    }
-    for (int i = 0; i < RM; i++)
-      for (int j = 0; j < RN; j++)
+      for (int i = 0; i < RM; i++)
         kir_assign(b, acc[i][j], kir_add(b, kir_var(b, acc[i][j]),
                                          kir_mul(b, kir_var(b, av[i]), kir_var(b, bv[j]))));
+    }
     kir_end(b);
   }
   /* Lanes summed, then K's remainder in scalars. */

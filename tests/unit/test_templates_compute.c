@@ -172,6 +172,14 @@ START_TEST(matmul_linear_transposed_bias) {
                (kt_matmul_desc){.m = 1, .n = 256, .k = 784, .trans_b = 1, .has_bias = 1});
   check_matmul("linear 5x10x3", (kt_matmul_desc){.m = 5, .n = 10, .k = 3, .trans_b = 1, .has_bias = 1});
   check_matmul("bias without transpose", (kt_matmul_desc){.m = 7, .n = 9, .k = 11, .has_bias = 1});
+  /* The CPU kernel (matmul_cpu.c, "nt"): 4 × 6 blocks where N is a multiple of 6 — ragged M,
+   * K's scalar remainder, one block short of a group — else 4 × 4. */
+  check_matmul("cpu linear 10x12x37",
+               (kt_matmul_desc){.m = 10, .n = 12, .k = 37, .trans_b = 1, .has_bias = 1, .device_class = KT_DEVICE_CPU});
+  check_matmul("cpu linear 128x30x64",
+               (kt_matmul_desc){.m = 128, .n = 30, .k = 64, .trans_b = 1, .device_class = KT_DEVICE_CPU});
+  check_matmul("cpu linear 9x10x20 (4 x 4)",
+               (kt_matmul_desc){.m = 9, .n = 10, .k = 20, .trans_b = 1, .has_bias = 1, .device_class = KT_DEVICE_CPU});
 }
 END_TEST
 
