@@ -682,6 +682,13 @@ kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr
     if_false = as_float(b, if_false, if_false->type.width);
     if (!if_true || !if_false) return NULL;
   }
+  /* A vector condition or branch makes a vector: scalar branches are splatted to its width. */
+  int w = cond->type.width;
+  if (if_true->type.width > w) w = if_true->type.width;
+  if (if_false->type.width > w) w = if_false->type.width;
+  if (if_true->type.width < w) if_true = kir_cast(b, kir_tv(if_true->type.scalar, w), if_true);
+  if (if_false->type.width < w) if_false = kir_cast(b, kir_tv(if_false->type.scalar, w), if_false);
+  if (!if_true || !if_false) return NULL;
   kir_expr *e = new_expr(b, KIR_E_SELECT, if_true->type);
   if (e) {
     e->a = cond;
@@ -694,6 +701,10 @@ kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr
 kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a) {
   if (bad(b, a)) return NULL;
   to.scalar = kir_compute_scalar(to.scalar);
+  if (a->type.width > 1 && a->type.width != to.width) {
+    b->failed = 1; /* a cast keeps the width, or splats a scalar */
+    return NULL;
+  }
   if (a->type.scalar == to.scalar && a->type.width == to.width) return a;
   if (a->kind == KIR_E_CONST_I && to.width == 1 && to.scalar == KIR_F32)
     return kir_f32(b, (double)a->i);

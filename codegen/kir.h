@@ -343,9 +343,12 @@ kir_expr *kir_load_vec(kir_builder *b, int buffer, kir_expr *index, int width);
 kir_expr *kir_local_load(kir_builder *b, int local, kir_expr *index);
 kir_expr *kir_un(kir_builder *b, kir_unop op, kir_expr *a);
 kir_expr *kir_bin(kir_builder *b, kir_binop op, kir_expr *a, kir_expr *c);
+/* cond ? if_true : if_false, per lane where any of them is a vector (scalar branches are
+ * splatted to its width; OpenCL's vector select). */
 kir_expr *kir_select(kir_builder *b, kir_expr *cond, kir_expr *if_true, kir_expr *if_false);
 /* `a` converted to `to` (a storage type converts to its compute type: the rounding to the
- * storage type happens where the value is stored). */
+ * storage type happens where the value is stored); of a's width, or a scalar a splatted to
+ * to's (a vector to another width fails the builder). */
 kir_expr *kir_cast(kir_builder *b, kir_type to, kir_expr *a);
 /* a's bits reinterpreted as `to` (F32 to I32/U32 or back, width kept): OpenCL `as_float(a)`,
  * GLSL `intBitsToFloat(a)`. The fast math of codegen/templates/fastmath.h builds 2^n with it. */

@@ -38,6 +38,9 @@
  * time (docs/performance.md, Transcendentals). */
 #define KT_EW_VEC_WIDTH 4
 #define KT_EW_VEC_WIDTH_CPU 1
+/* ...except where a group computes in explicit 16-lane vectors (group_vectorizes): then the
+ * AVX-512 units run 16 elements at a time instead of PoCL's 8. */
+#define KT_EW_WHOLE_CPU 16
 
 /* An element position in a tensor of `rank` dims: its contiguous linear index and/or its
  * coordinates (c[d] NULL for dims of size 1, which are always 0). */
@@ -72,6 +75,8 @@ struct mlg_fused_kernel {
   int vec_width, lane;
   kir_expr *vec_base;
   kir_expr *vec_var[FK_MAX_BUFS];
+  int whole;                 /* ELEMENTWISE groups computed as vectors of this width (loads of
+                                `whole` elements at root_index), or 0 */
   int n_memo;
   memo_entry memo[FK_MAX_MEMO];
   int n_decomp;
@@ -318,7 +323,10 @@ static kir_expr *load_tensor(fk_t *fk, int node, pos *p) {
   char hint[24];
   kir_expr *v;
   /* Vector loads need 4-byte elements (kir.h); other buffers are read a lane at a time. */
-  if (direct && fk->vec_width > 1 && kir_storage_bytes(mlg_kir_scalar(n->type.dtype)) == 4) {
+  if (fk->whole) { /* every load is direct here (group_vectorizes) */
+    snprintf(hint, sizeof hint, "ld%d", bi);
+    v = as_var(fk, kir_load_vec(b, buf, p->lin, fk->whole), hint);
+  } else if (direct && fk->vec_width > 1 && kir_storage_bytes(mlg_kir_scalar(n->type.dtype)) == 4) {
     if (!fk->vec_var[bi]) {
       snprintf(hint, sizeof hint, "vld%d", bi);
       fk->vec_var[bi] = as_var(fk, kir_load_vec(b, buf, fk->vec_base, fk->vec_width), hint);
@@ -432,6 +440,65 @@ static kir_expr *body_cb(kir_builder *b, kir_expr *index, kir_expr *base, int la
     kir_store(b, buf, index, sv);
   }
   return v;
+}
+
+/* body_cb for a group computed as vectors: `base` is the first of the work-item's elements. */
+static kir_expr *body_vec_cb(kir_builder *b, kir_expr *base, void *user) {
+  return body_cb(b, base, base, 0, 1, user);
+}
+
+/* A constant of one element, which fused code reads as a literal. */
+static int scalar_const(const mlg_node *x) {
+  return x->kind == MLG_NODE_CONST && x->data && mlg_type_numel(&x->type) == 1;
+}
+
+/* Whether elementwise node i's formula, built on a vector of KT_EW_WHOLE_CPU lanes per input
+ * (a scalar per one-element constant, as fused code has them; a probe kernel in a throwaway
+ * module), is a vector of that width: formulas that cast to a scalar are not. */
+static int formula_vectorizes(const mlg_graph *g, int i) {
+  const mlg_node *nd = &g->nodes[i];
+  if (nd->op->cls != MLG_OPC_ELEMENTWISE || !nd->op->scalar || nd->n_inputs > KT_EW_MAX_INPUTS) return 0;
+  kir_module *m = kir_module_new();
+  kir_builder *b = m ? kir_kernel_begin(m, "probe", 1, 1, 1) : NULL;
+  int ok = 0;
+  if (b) {
+    kir_expr *in[KT_EW_MAX_INPUTS];
+    for (int k = 0; k < nd->n_inputs; k++)
+      in[k] = kir_var(b, kir_var_new(b, "x", kir_tv(KIR_F32, scalar_const(&g->nodes[nd->inputs[k]])
+                                                                 ? 1 : KT_EW_WHOLE_CPU)));
+    kir_expr *v = nd->op->scalar(b, in, nd);
+    ok = v && !kir_builder_failed(b) && v->type.width == KT_EW_WHOLE_CPU && v->type.scalar == KIR_F32;
+    kir_kernel_end(b, NULL);
+  }
+  kir_module_free(m);
+  return ok;
+}
+
+/* Whether ELEMENTWISE group gr can compute KT_EW_WHOLE_CPU consecutive elements per work-item as
+ * one explicit vector (OpenCL CPU: PoCL vectorizes a scalar kernel across 8 work-items, these
+ * 16 lanes fill its AVX-512 units): its size a multiple of the width; every value f32, of the
+ * root's shape and stored as f32; every input read at the element itself (no broadcast, no
+ * index op) or a constant of one element; each formula a vector. */
+static int group_vectorizes(const mlg_lower_ctx *ctx, const mlg_fusion *fu, const mlg_fusion_group *gr, int gi) {
+  const mlg_graph *g = ctx->graph;
+  const mlg_type *rt = &g->nodes[gr->root].type;
+  if (!mlg_lower_cpu_vectors(ctx) || mlg_type_numel(rt) % KT_EW_WHOLE_CPU != 0) return 0;
+  for (int k = 0; k < gr->n_nodes; k++) {
+    int i = gr->nodes[k];
+    const mlg_node *nd = &g->nodes[i];
+    if (!mlg_type_equal(&nd->type, rt) || mlg_lowered_stored(g, ctx->out, i) != MLG_F32 ||
+        !formula_vectorizes(g, i))
+      return 0;
+    for (int j = 0; j < nd->n_inputs; j++) {
+      int in = nd->inputs[j];
+      const mlg_node *x = &g->nodes[in];
+      if (fu->group_of[in] == gi && fu->role[in] != MLG_ROLE_INDEX) continue; /* computed here */
+      if (fu->role[in] == MLG_ROLE_INDEX) return 0;
+      if (scalar_const(x)) continue;
+      if (!mlg_type_equal(&x->type, rt) || mlg_lowered_stored(g, ctx->out, in) != MLG_F32) return 0;
+    }
+  }
+  return 1;
 }
 
 static kir_expr *prologue_cb(kir_builder *b, kir_expr *index, void *user) {
@@ -613,10 +680,15 @@ int mlg_lower_group(mlg_lower_ctx *ctx, int gi) {
     mlg_lower_begin(ctx, gr->root, &kb);
     ctx->fused = fk; /* no anchor: only for mlg_lower_fused_failure */
     int64_t n = mlg_type_numel(&root->type);
-    rc = kt_elementwise_body_lanes(ctx->out->module, kb.name, n, mlg_kir_scalar(root->type.dtype),
-                                   ctx->device_class == KT_DEVICE_CPU ? KT_EW_VEC_WIDTH_CPU
-                                                                      : KT_EW_VEC_WIDTH,
-                                   body_cb, fk, 0, &kb.kernel, kb.groups);
+    fk->whole = group_vectorizes(ctx, fu, gr, gi) ? KT_EW_WHOLE_CPU : 0;
+    if (fk->whole)
+      rc = kt_elementwise_body_vec(ctx->out->module, kb.name, n, fk->whole, body_vec_cb, fk, 0, &kb.kernel,
+                                   kb.groups);
+    else
+      rc = kt_elementwise_body_lanes(ctx->out->module, kb.name, n, mlg_kir_scalar(root->type.dtype),
+                                     ctx->device_class == KT_DEVICE_CPU ? KT_EW_VEC_WIDTH_CPU
+                                                                        : KT_EW_VEC_WIDTH,
+                                     body_cb, fk, 0, &kb.kernel, kb.groups);
     rc = mlg_lower_finish(ctx, gr->root, &kb, rc, fk->buf_tensor, fk->n_bufs);
     ctx->fused = NULL;
     ctx->group_label = NULL;

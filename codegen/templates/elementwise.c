@@ -180,6 +180,41 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
   return 0;
 }
 
+int kt_elementwise_body_vec(kir_module *m, const char *name, int64_t n, int width, kt_ew_body_fn body,
+                            void *user, int local_size, kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  if (!m || !name || !body) return kt_fail(m, "no module, name or body");
+  if (n < 1 || n >= INDEX_LIMIT) return kt_fail(m, "%lld elements (1 to 2^31 - 1)", (long long)n);
+  if ((width != 2 && width != 4 && width != 8 && width != 16) || n % width != 0)
+    return kt_fail(m, "%d lanes per work-item for %lld elements (2, 4, 8 or 16, dividing them)", width,
+                   (long long)n);
+  const int64_t items = n / width;
+  int ls = local_size > 0 ? local_size : KT_EW_LOCAL_SIZE;
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return -1;
+  int vi = kir_var_new(b, "i", kir_t(KIR_I32)), vb = kir_var_new(b, "e", kir_t(KIR_I32));
+  kir_decl(b, vi, kir_global_id(b, 0));
+  if (items % ls != 0) {
+    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, items)));
+    kir_return(b);
+    kir_end(b);
+  }
+  kir_decl(b, vb, kir_mul(b, kir_var(b, vi), kir_i32(b, width)));
+  kir_expr *result = kir_builder_failed(b) ? NULL : body(b, kir_var(b, vb), user);
+  if (!result || result->type.width != width || result->type.scalar != KIR_F32) {
+    kir_kernel_end(b, NULL);
+    return kt_fail(m, "the fused body is no vector of %d floats", width);
+  }
+  int ybuf = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  kir_store(b, ybuf, kir_var(b, vb), result);
+  if (kir_kernel_end(b, out_kernel)) return -1;
+  if (out_groups) {
+    out_groups[0] = (items + ls - 1) / ls;
+    out_groups[1] = out_groups[2] = 1;
+  }
+  return 0;
+}
+
 int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_scalar out_dtype,
                               int width, kt_ew_lane_fn lane, void *user, int local_size,
                               kir_kernel **out_kernel, int64_t out_groups[3]) {

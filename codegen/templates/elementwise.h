@@ -79,7 +79,16 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
                               int width, kt_ew_lane_fn lane, void *user, int local_size,
                               kir_kernel **out_kernel, int64_t out_groups[3]);
 
-/* ---- scalar formulas (float operands; NULL in → NULL out). Arguments that a formula uses more
+/* Like kt_elementwise_body, but each work-item computes `width` (2, 4, 8 or 16; n a multiple of
+ * it) consecutive f32 elements as one vector: `body` gets base = width·i (an I32 variable) and
+ * builds the value of elements base .. base + width − 1 as a vector of `width` (loading its
+ * inputs with kir_load_vec at base), stored with one vector store. For a CPU (PoCL), whose own
+ * vectorizer uses 8 lanes on AVX-512. Returns 0, or -1 (a body that is no such vector
+ * included). Launch: groups = (ceil(n / width / local_size), 1, 1). */
+int kt_elementwise_body_vec(kir_module *m, const char *name, int64_t n, int width, kt_ew_body_fn body,
+                            void *user, int local_size, kir_kernel **out_kernel, int64_t out_groups[3]);
+
+/* ---- scalar formulas (float operands, scalars or vectors alike; NULL in → NULL out). Arguments that a formula uses more
  * than once (gelu, silu, leaky_relu, relu, sign) are duplicated in the tree: pass variables. erf (and
  * gelu through it) is, in a module with kir_module_set_ir_math (CPU-class bundles), fastmath.h's
  * branch-free form, which declares variables in the builder's current block: PoCL's library erf

@@ -46,8 +46,9 @@ static kir_expr *with_sign_of(kir_builder *b, kir_expr *x, kir_expr *v) {
 /* 2^e for an integral float e in [−126, 127]: the exponent field (e + 127) << 23. The shift is
  * a multiply: (e + 127)·2^23 <= 254·2^23 < 2^31. */
 static kir_expr *pow2i(kir_builder *b, kir_expr *e) {
-  kir_expr *field = kir_cast(b, kir_t(KIR_I32), add(b, e, f(b, 127.0)));
-  return kir_bitcast(b, kir_t(KIR_F32), kir_mul(b, field, kir_i32(b, 1 << 23)));
+  if (!e) return NULL;
+  kir_expr *field = kir_cast(b, kir_tv(KIR_I32, e->type.width), add(b, e, f(b, 127.0)));
+  return kir_bitcast(b, kir_tv(KIR_F32, e->type.width), kir_mul(b, field, kir_i32(b, 1 << 23)));
 }
 
 kir_expr *kt_fast_exp(kir_builder *b, kir_expr *x) {

@@ -225,6 +225,40 @@ START_TEST(test_ln_prologue_by_hint) {
 }
 END_TEST
 
+/* Under a CPU hint (OpenCL) an elementwise group whose inputs are read at the element itself
+ * computes 16 elements per work-item as a float16; a broadcast input, a size that is no multiple
+ * of 16, or a value that is no float (a cast through integers) keeps a work-item per
+ * element. Vulkan keeps it too. */
+START_TEST(test_cpu_elementwise_vectors) {
+  static const struct { const char *text; int target, vec; } cases[] = {
+      {"model t {\n  input x : f32[64, 32]\n  input y : f32[64, 32]\n"
+       "  output o = gelu(x) * y + 1.0\n}\n", MLGB_TARGET_OPENCL, 1},
+      {"model t {\n  input x : f32[64, 32]\n  input y : f32[64, 32]\n"
+       "  output o = gelu(x) * y + 1.0\n}\n", MLGB_TARGET_VULKAN, 0},
+      {"model t {\n  input x : f32[64, 32]\n  input b : f32[32]\n"
+       "  output o = tanh(x + b)\n}\n", MLGB_TARGET_OPENCL, 0},
+      {"model t {\n  input x : f32[63, 5]\n  output o = tanh(x) * 2.0\n}\n", MLGB_TARGET_OPENCL, 0},
+      {"model t {\n  input x : f32[64, 32]\n"
+       "  output o = cast(cast(x, dtype=i32), dtype=f32) * 2.0\n}\n", MLGB_TARGET_OPENCL, 0},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    mlg_source src;
+    ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", cases[c].text, strlen(cases[c].text)), 0);
+    mlg_diag diag;
+    mlg_diag_init(&diag, &src, stderr);
+    mlg_compile_options o = {.target = cases[c].target, .opt_level = 2, .device_class = 1 /* CPU */};
+    mlg_pipeline p;
+    ck_assert_msg(mlg_pipeline_run(&src, &o, MLG_STAGE_BUNDLE, &diag, &p) == 0, "case %zu", c);
+    char *code = strndup(p.code->text, p.code->text_size);
+    ck_assert_ptr_nonnull(code);
+    ck_assert_msg((strstr(code, "vstore16(") != NULL) == cases[c].vec, "case %zu:\n%s", c, code);
+    free(code);
+    mlg_pipeline_free(&p);
+    mlg_source_free(&src);
+  }
+}
+END_TEST
+
 START_TEST(test_conv_bias_relu_residual_one_kernel) {
   fused f;
   compile_text(&f,
@@ -784,6 +818,7 @@ int main(void) {
   tcase_add_test(tc, test_linear_gelu_one_kernel);
   tcase_add_test(tc, test_cpu_cheap_epilogues);
   tcase_add_test(tc, test_ln_prologue_by_hint);
+  tcase_add_test(tc, test_cpu_elementwise_vectors);
   tcase_add_test(tc, test_conv_bias_relu_residual_one_kernel);
   tcase_add_test(tc, test_softmax_prologue_one_kernel);
   tcase_add_test(tc, test_reduction_prologue_and_epilogue);

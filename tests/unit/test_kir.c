@@ -450,12 +450,23 @@ START_TEST(test_vector_load_store) {
   int v = kir_var_new(b, "v", kir_tv(KIR_F32, 4));
   kir_decl(b, v, kir_load_vec(b, x, kir_i32(b, 8), 4));
   kir_store(b, y, kir_i32(b, 4), kir_bin(b, KIR_MUL, kir_var(b, v), kir_var(b, v)));
+  /* A cast keeps the width (convert_int4) or splats a scalar. */
+  int w = kir_var_new(b, "w", kir_tv(KIR_I32, 4));
+  kir_decl(b, w, kir_cast(b, kir_tv(KIR_I32, 4), kir_var(b, v)));
+  kir_store(b, y, kir_i32(b, 0), kir_cast(b, kir_tv(KIR_F32, 4), kir_var(b, w)));
   kir_kernel *k;
   ck_assert_int_eq(kir_kernel_end(b, &k), 0);
   char *s = print_kernel(k);
   ck_assert_msg(strstr(s, "  float4 v = vload4(0, x + x_off + 8);\n"
-                          "  vstore4(v * v, 0, y + y_off + 4);\n") != NULL, "got:\n%s", s);
+                          "  vstore4(v * v, 0, y + y_off + 4);\n"
+                          "  int4 w = convert_int4(v);\n") != NULL, "got:\n%s", s);
   free(s);
+  /* A vector cast to another width fails the builder. */
+  b = kir_kernel_begin(m, "k2", 1, 1, 1);
+  x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  ck_assert_ptr_null(kir_cast(b, kir_t(KIR_I32), kir_load_vec(b, x, kir_i32(b, 0), 4)));
+  ck_assert(kir_builder_failed(b));
+  ck_assert_int_eq(kir_kernel_end(b, &k), -1);
   kir_module_free(m);
 }
 END_TEST

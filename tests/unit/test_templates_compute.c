@@ -1212,6 +1212,15 @@ static kir_expr *fm_body(kir_builder *b, kir_expr *index, void *user) {
   return c->formula(b, kir_var(b, v));
 }
 
+/* The same formula on 16 elements at once as a float16 (the CPU's explicit vectors). */
+static kir_expr *fm_body_vec(kir_builder *b, kir_expr *index, void *user) {
+  const fm_case *c = user;
+  int xb = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  int v = kir_var_new(b, "xv", kir_tv(KIR_F32, 16));
+  kir_decl(b, v, kir_load_vec(b, xb, index, 16));
+  return c->formula(b, kir_var(b, v));
+}
+
 /* Spacing of floats at |r| (the smallest subnormal near 0). */
 static double ulp_of(double r) {
   float a = fabsf((float)r);
@@ -1221,7 +1230,8 @@ static double ulp_of(double r) {
 
 /* exp, erf (and gelu built on it) run on the device over a dense sweep of
  * 2^20 points plus special values, against libm in double: the max error in ulp (and absolute)
- * is printed and bounded. */
+ * is printed and bounded; as scalars (a work-item per element) and as float16 vectors (the
+ * CPU's vectorized elementwise kernels, kt_elementwise_body_vec). */
 START_TEST(fastmath_accuracy) {
   const fm_case cases[] = {
       {"exp", kt_fast_exp, exp, -104.0, 89.0, 2.0, 0.0},
@@ -1232,20 +1242,24 @@ START_TEST(fastmath_accuracy) {
   const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f, -1e-30f, 1e-45f,
                            200.0f, -200.0f, 88.72f, -86.5f, -103.9f, 0.625f, -0.625f, 1.0f, -1.0f};
   const size_t n_special = sizeof special / sizeof special[0];
-  const size_t n_sweep = (size_t)1 << 20, n = n_sweep + n_special;
-  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-    const fm_case *c = &cases[ci];
+  /* A whole number of 16-lane vectors: the specials, then ones. */
+  const size_t n_sweep = (size_t)1 << 20, n = n_sweep + (n_special + 15) / 16 * 16;
+  for (size_t ci = 0; ci < 2 * sizeof cases / sizeof cases[0]; ci++) {
+    const fm_case *c = &cases[ci / 2];
+    const int vec = ci % 2;
     kir_module *m = kir_module_new();
     ck_assert_ptr_nonnull(m);
     kir_module_set_ir_math(m, 1); /* gelu through kt_fast_erf, as CPU bundles build it */
     kir_kernel *k = NULL;
     int64_t g[3];
-    ck_assert_int_eq(kt_elementwise_body(m, "fm", (int64_t)n, KIR_F32, fm_body, (void *)c, 0, &k, g), 0);
+    ck_assert_int_eq(vec ? kt_elementwise_body_vec(m, "fm", (int64_t)n, 16, fm_body_vec, (void *)c, 0, &k, g)
+                         : kt_elementwise_body(m, "fm", (int64_t)n, KIR_F32, fm_body, (void *)c, 0, &k, g),
+                     0);
     float *x = malloc(n * sizeof(float)), *y = nan_vec(n);
     ck_assert_ptr_nonnull(x);
     for (size_t i = 0; i < n_sweep; i++)
       x[i] = (float)(c->lo + (c->hi - c->lo) * (double)i / (double)(n_sweep - 1));
-    memcpy(x + n_sweep, special, sizeof special);
+    for (size_t i = n_sweep; i < n; i++) x[i] = i - n_sweep < n_special ? special[i - n_sweep] : 1.0f;
     run_arg args[] = {{x, n}, {y, n}};
     run_kernel(k, g, args, 2);
     double worst_ulp = 0, worst_abs = 0;
@@ -1267,8 +1281,9 @@ START_TEST(fastmath_accuracy) {
       if (ulp > worst_ulp) worst_ulp = ulp, at_ulp = x[i];
       if (err > worst_abs) worst_abs = err, at_abs = x[i];
     }
-    fprintf(stderr, "fastmath %-7s over [%g, %g]: max %.2f ulp (at %.7g), max abs %.3g (at %.7g)\n",
-            c->name, c->lo, c->hi, worst_ulp, (double)at_ulp, worst_abs, (double)at_abs);
+    fprintf(stderr, "fastmath %-7s %s over [%g, %g]: max %.2f ulp (at %.7g), max abs %.3g (at %.7g)\n",
+            c->name, vec ? "float16" : "scalar ", c->lo, c->hi, worst_ulp, (double)at_ulp, worst_abs,
+            (double)at_abs);
     free(x);
     free(y);
     kir_module_free(m);
