@@ -28,9 +28,8 @@ typedef struct perf_limits {
  * with mlg_last_error() set; MLG_ERR_UNSUPPORTED for a non-OpenCL device. */
 mlg_status perf_measure_copy(mlg_runtime *rt, uint64_t bytes, double *out_gbps);
 
-/* FP32 multiply-add rate of rt's device: float16 FMA chains, FMA_CHAINS independent ones per
- * work-item, 8 groups of 16 items per compute unit, the best of a few runs (FLOPs / device
- * time). For CPUs (explicit 16-lane vectors). Same contract as perf_measure_copy. */
+/* FP32 multiply-add rate of rt's device: float16 FMA chains, 8 independent ones per work-item,
+ * 8 groups of 16 items per compute unit, the best of 30 runs (FLOPs / device time). For CPUs (explicit 16-lane vectors). Same contract as perf_measure_copy. */
 mlg_status perf_measure_fma(mlg_runtime *rt, double *out_gflops);
 
 /* Fills limits from rt's device info and, when copy_bytes > 0, its copy bandwidth. The copy
