@@ -88,11 +88,12 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
 int kt_elementwise_body_vec(kir_module *m, const char *name, int64_t n, int width, kt_ew_body_fn body,
                             void *user, int local_size, kir_kernel **out_kernel, int64_t out_groups[3]);
 
-/* ---- scalar formulas (float operands, scalars or vectors alike; NULL in → NULL out). Arguments that a formula uses more
- * than once (gelu, silu, leaky_relu, relu, sign) are duplicated in the tree: pass variables. erf (and
- * gelu through it) is, in a module with kir_module_set_ir_math (CPU-class bundles), fastmath.h's
- * branch-free form, which declares variables in the builder's current block: PoCL's library erf
- * stays a scalar call even where it vectorizes exp and tanh. Elsewhere it is the dialect's erf. ---- */
+/* ---- scalar formulas (float operands, scalars or vectors alike; NULL in → NULL out).
+ * Arguments that a formula uses more than once (gelu, silu, leaky_relu, relu, sign) are
+ * duplicated in the tree: pass variables. erf (and gelu through it) is, in a module with
+ * kir_module_set_ir_math (CPU-class bundles), fastmath.h's branch-free form, which declares
+ * variables in the builder's current block: PoCL's library erf stays a scalar call even where it
+ * vectorizes exp and tanh. Elsewhere it is the dialect's erf. ---- */
 kir_expr *kt_sf_neg(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_abs(kir_builder *b, kir_expr *x);
 kir_expr *kt_sf_exp(kir_builder *b, kir_expr *x);
