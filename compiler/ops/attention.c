@@ -215,6 +215,26 @@ static int scaled_scores(const mlg_graph *g, const int *uses, int s, int *q, int
   return g->nodes[*q].type.rank >= 2 && g->nodes[*kt].type.rank >= 2 ? 0 : -1;
 }
 
+/* Whether const `mask` is exactly causal for scores of t × t: f32, one [t, t] matrix for every
+ * batch item (leading dims of 1), 0 on and below the diagonal and −1e9 or less above it (the
+ * causal_mask builtin's). Such a mask is the causal flag: the kernel skips the keys past each
+ * query instead of adding −1e9 to their scores, and their exps are 0 either way while no score
+ * comes within 1e9 of that. */
+static int causal_const(const mlg_graph *g, int mask, int64_t t) {
+  const mlg_node *m = &g->nodes[mask];
+  const int r = m->type.rank;
+  if (m->kind != MLG_NODE_CONST || !m->data || m->type.dtype != MLG_F32 || r < 2 || m->type.dims[r - 2] != t ||
+      m->type.dims[r - 1] != t)
+    return 0;
+  for (int d = 0; d < r - 2; d++)
+    if (m->type.dims[d] != 1) return 0;
+  const float *v = m->data;
+  for (int64_t i = 0; i < t; i++)
+    for (int64_t j = 0; j < t; j++)
+      if (j <= i ? v[i * t + j] != 0.0f : !(v[i * t + j] <= -1e9f)) return 0;
+  return 1;
+}
+
 /* root = softmax(scores (+ mask), axis=-1) @ v, the scores as scaled_scores reads them. */
 static int attention_recognize(const mlg_graph *g, int root, const int *uses, mlg_recognized *out) {
   const mlg_node *r = &g->nodes[root];
@@ -232,9 +252,12 @@ static int attention_recognize(const mlg_graph *g, int root, const int *uses, ml
     if (side < 0 || !mlg_type_equal(&a->type, &g->nodes[a->inputs[side]].type)) return -1;
     mask = a->inputs[1 - side];
   }
+  const int64_t tq = p->type.dims[p->type.rank - 2], tk = p->type.dims[p->type.rank - 1];
+  const int causal = mask >= 0 && tq == tk && causal_const(g, mask, tq);
+  if (causal) mask = -1;
   *out = (mlg_recognized){.n_inputs = mask >= 0 ? 4 : 3, .inputs = {q, kt, v, mask},
                           .swap_last2 = 2u};
-  out->attrs[A_CAUSAL] = (mlg_attr)MLG_DEFAULT_INT(0);
+  out->attrs[A_CAUSAL] = (mlg_attr)MLG_DEFAULT_INT(causal);
   out->attrs[A_SCALE] = (mlg_attr){.kind = MLG_ATTR_FLOAT, .n = 1, .f = scale};
   return 0;
 }

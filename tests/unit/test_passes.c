@@ -1017,6 +1017,47 @@ START_TEST(test_recognize_attention) {
 }
 END_TEST
 
+/* The attention node -O2 makes of model text (q, k, v declared over 6 positions): its causal
+ * attribute and input count. */
+static void recognized_causal(const char *body, int want_causal, int want_inputs) {
+  char text[2048];
+  snprintf(text, sizeof text,
+           "model t {\n  input q : f32[2, 6, 8]\n  input k : f32[2, 6, 8]\n  input v : f32[2, 6, 3]\n%s\n}\n", body);
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  mlg_pipeline p;
+  ck_assert_msg(mlg_pipeline_run(&src, NULL, MLG_STAGE_GRAPH, &diag, &p) == 0, "%s", body);
+  mlg_graph *o = mlg_optimize(p.graph, 2, &diag);
+  ck_assert_ptr_nonnull(o);
+  assert_well_formed(o);
+  int found = 0;
+  for (int i = 0; i < o->n_nodes; i++)
+    if (o->nodes[i].op == &mlg_op_scaled_dot_product_attention) {
+      found++;
+      ck_assert_msg(o->nodes[i].attrs[0].ints[0] == want_causal && o->nodes[i].n_inputs == want_inputs,
+                    "%s: causal %lld, %d inputs", body, (long long)o->nodes[i].attrs[0].ints[0], o->nodes[i].n_inputs);
+    }
+  ck_assert_int_eq(found, 1);
+  mlg_graph_free(o);
+  mlg_pipeline_free(&p);
+  mlg_source_free(&src);
+}
+
+/* A const mask that is exactly causal (causal_mask's: 0 on and below the diagonal, −1e9 above) is
+ * the causal flag, the mask dropped; a mask of −5e8 above the diagonal, or a param (whatever
+ * its values), stays a mask. */
+START_TEST(test_recognize_causal_mask) {
+  recognized_causal("  const m : f32[6, 6] = causal_mask(6)\n"
+                    "  output y = softmax(q @ transpose(k, perm=[0, 2, 1]) * 0.25 + m, axis=-1) @ v", 1, 3);
+  recognized_causal("  const m : f32[6, 6] = causal_mask(6)\n"
+                    "  output y = softmax(q @ transpose(k, perm=[0, 2, 1]) * 0.25 + m * 0.5, axis=-1) @ v", 0, 4);
+  recognized_causal("  param m : f32[6, 6] = zeros\n"
+                    "  output y = softmax(q @ transpose(k, perm=[0, 2, 1]) + m, axis=-1) @ v", 0, 4);
+}
+END_TEST
+
 /* Not attention, or attention whose parts are needed elsewhere: left alone. */
 START_TEST(test_recognize_refuses) {
   double sc = 0;
@@ -1192,6 +1233,7 @@ int main(void) {
   TCase *tr = tcase_create("recognize");
   tcase_add_test(tr, test_recognize_attention);
   tcase_add_test(tr, test_recognize_refuses);
+  tcase_add_test(tr, test_recognize_causal_mask);
   suite_add_tcase(s, tr);
   TCase *tp = tcase_create("pipeline");
   tcase_set_timeout(tp, 60);
