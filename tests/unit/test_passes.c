@@ -964,14 +964,19 @@ END_TEST
 
 /* ---------------------------------------------------------------- recognize */
 
-/* How many scaled_dot_product_attention nodes -O2 makes of model text `body` (q, k, v, m, s
- * declared), and the scale attribute of the first in *scale. */
-static int recognized(const char *body, double *scale) {
+/* What -O2 makes of model text `decls` + `body`: the scaled_dot_product_attention nodes, and the
+ * first one's scale, causal flag and input count (what it replaced gone); -O0 leaves the graph as
+ * written. */
+typedef struct attn_found {
+  int n;
+  double scale;
+  int64_t causal;
+  int n_inputs;
+} attn_found;
+
+static attn_found recognize_in(const char *decls, const char *body) {
   char text[2048];
-  snprintf(text, sizeof text,
-           "model t {\n  input q : f32[2, 5, 8]\n  input k : f32[2, 7, 8]\n"
-           "  input v : f32[2, 7, 3]\n  input m : f32[5, 7]\n  input s : f32[1]\n%s\n}\n",
-           body);
+  snprintf(text, sizeof text, "model t {\n%s%s\n}\n", decls, body);
   mlg_source src;
   ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
   mlg_diag diag;
@@ -981,24 +986,33 @@ static int recognized(const char *body, double *scale) {
   mlg_graph *o = mlg_optimize(p.graph, 2, &diag);
   ck_assert_ptr_nonnull(o);
   assert_well_formed(o);
-  int n = count_op(o, &mlg_op_scaled_dot_product_attention);
+  attn_found f = {.n = count_op(o, &mlg_op_scaled_dot_product_attention)};
   for (int i = 0; i < o->n_nodes; i++)
     if (o->nodes[i].op == &mlg_op_scaled_dot_product_attention) {
-      *scale = o->nodes[i].attrs[1].f;
-      /* what it replaced is gone */
+      f.causal = o->nodes[i].attrs[0].ints[0];
+      f.scale = o->nodes[i].attrs[1].f;
+      f.n_inputs = o->nodes[i].n_inputs;
       ck_assert_int_eq(count_op(o, &mlg_op_softmax), 0);
       ck_assert_int_eq(count_op(o, &mlg_op_matmul), 0);
       break;
     }
   mlg_graph_free(o);
-  /* -O0 leaves the graph as written */
   o = mlg_optimize(p.graph, 0, &diag);
   ck_assert_int_eq(count_op(o, &mlg_op_scaled_dot_product_attention),
                    count_op(p.graph, &mlg_op_scaled_dot_product_attention));
   mlg_graph_free(o);
   mlg_pipeline_free(&p);
   mlg_source_free(&src);
-  return n;
+  return f;
+}
+
+/* How many attention nodes -O2 makes of `body` (q, k, v, m, s declared), the first's scale in
+ * *scale. */
+static int recognized(const char *body, double *scale) {
+  attn_found f = recognize_in("  input q : f32[2, 5, 8]\n  input k : f32[2, 7, 8]\n  input v : f32[2, 7, 3]\n"
+                              "  input m : f32[5, 7]\n  input s : f32[1]\n", body);
+  *scale = f.scale;
+  return f.n;
 }
 
 START_TEST(test_recognize_attention) {
@@ -1017,32 +1031,13 @@ START_TEST(test_recognize_attention) {
 }
 END_TEST
 
-/* The attention node -O2 makes of model text (q, k, v declared over 6 positions): its causal
- * attribute and input count. */
+/* One attention node made of `body` (q, k, v over 6 positions), with these causal flag and
+ * input count. */
 static void recognized_causal(const char *body, int want_causal, int want_inputs) {
-  char text[2048];
-  snprintf(text, sizeof text,
-           "model t {\n  input q : f32[2, 6, 8]\n  input k : f32[2, 6, 8]\n  input v : f32[2, 6, 3]\n%s\n}\n", body);
-  mlg_source src;
-  ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
-  mlg_diag diag;
-  mlg_diag_init(&diag, &src, stderr);
-  mlg_pipeline p;
-  ck_assert_msg(mlg_pipeline_run(&src, NULL, MLG_STAGE_GRAPH, &diag, &p) == 0, "%s", body);
-  mlg_graph *o = mlg_optimize(p.graph, 2, &diag);
-  ck_assert_ptr_nonnull(o);
-  assert_well_formed(o);
-  int found = 0;
-  for (int i = 0; i < o->n_nodes; i++)
-    if (o->nodes[i].op == &mlg_op_scaled_dot_product_attention) {
-      found++;
-      ck_assert_msg(o->nodes[i].attrs[0].ints[0] == want_causal && o->nodes[i].n_inputs == want_inputs,
-                    "%s: causal %lld, %d inputs", body, (long long)o->nodes[i].attrs[0].ints[0], o->nodes[i].n_inputs);
-    }
-  ck_assert_int_eq(found, 1);
-  mlg_graph_free(o);
-  mlg_pipeline_free(&p);
-  mlg_source_free(&src);
+  attn_found f = recognize_in("  input q : f32[2, 6, 8]\n  input k : f32[2, 6, 8]\n  input v : f32[2, 6, 3]\n", body);
+  ck_assert_int_eq(f.n, 1);
+  ck_assert_msg(f.causal == want_causal && f.n_inputs == want_inputs, "%s: causal %lld, %d inputs", body,
+                (long long)f.causal, f.n_inputs);
 }
 
 /* A const mask that is exactly causal (causal_mask's: 0 on and below the diagonal, −1e9 above) is
