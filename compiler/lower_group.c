@@ -323,9 +323,10 @@ static kir_expr *load_tensor(fk_t *fk, int node, pos *p) {
   char hint[24];
   kir_expr *v;
   /* Vector loads need 4-byte elements (kir.h); other buffers are read a lane at a time. */
-  if (fk->whole) { /* every load is direct here (group_vectorizes) */
+  if (fk->whole) { /* group_vectorizes: the lanes are consecutive elements of one row of n */
     snprintf(hint, sizeof hint, "ld%d", bi);
-    v = as_var(fk, kir_load_vec(b, buf, p->lin, fk->whole), hint);
+    int bcast_row = n->type.rank == 0 || n->type.dims[n->type.rank - 1] == 1;
+    v = as_var(fk, bcast_row ? kir_load(b, buf, p->lin) : kir_load_vec(b, buf, p->lin, fk->whole), hint);
   } else if (direct && fk->vec_width > 1 && kir_storage_bytes(mlg_kir_scalar(n->type.dtype)) == 4) {
     if (!fk->vec_var[bi]) {
       snprintf(hint, sizeof hint, "vld%d", bi);
@@ -474,11 +475,22 @@ static int formula_vectorizes(const mlg_graph *g, int i) {
   return ok;
 }
 
+/* Whether input x (f32, broadcast to the root's type rt) gives the KT_EW_WHOLE_CPU lanes of a
+ * work-item as one load: of the root's shape (the lanes themselves); else, when the root's rows
+ * hold whole vectors, broadcast with the last dim kept (the lanes are consecutive in x's row) or
+ * of last dim 1 (one element for every lane). */
+static int input_vectorizes(const mlg_type *x, const mlg_type *rt) {
+  if (mlg_type_equal(x, rt)) return 1;
+  if (x->rank < 1 || rt->rank < 1 || rt->dims[rt->rank - 1] % KT_EW_WHOLE_CPU != 0) return 0;
+  int64_t last = x->dims[x->rank - 1];
+  return last == 1 || last == rt->dims[rt->rank - 1];
+}
+
 /* Whether ELEMENTWISE group gr can compute KT_EW_WHOLE_CPU consecutive elements per work-item as
  * one explicit vector (OpenCL CPU: PoCL vectorizes a scalar kernel across 8 work-items, these
  * 16 lanes fill its AVX-512 units): its size a multiple of the width; every value f32, of the
- * root's shape and stored as f32; every input read at the element itself (no broadcast, no
- * index op) or a constant of one element; each formula a vector. */
+ * root's shape and stored as f32; every input read as input_vectorizes says (no index op) or a
+ * constant of one element; each formula a vector. */
 static int group_vectorizes(const mlg_lower_ctx *ctx, const mlg_fusion *fu, const mlg_fusion_group *gr, int gi) {
   const mlg_graph *g = ctx->graph;
   const mlg_type *rt = &g->nodes[gr->root].type;
@@ -495,7 +507,7 @@ static int group_vectorizes(const mlg_lower_ctx *ctx, const mlg_fusion *fu, cons
       if (fu->group_of[in] == gi && fu->role[in] != MLG_ROLE_INDEX) continue; /* computed here */
       if (fu->role[in] == MLG_ROLE_INDEX) return 0;
       if (scalar_const(x)) continue;
-      if (!mlg_type_equal(&x->type, rt) || mlg_lowered_stored(g, ctx->out, in) != MLG_F32) return 0;
+      if (!input_vectorizes(&x->type, rt) || mlg_lowered_stored(g, ctx->out, in) != MLG_F32) return 0;
     }
   }
   return 1;

@@ -225,17 +225,20 @@ START_TEST(test_ln_prologue_by_hint) {
 }
 END_TEST
 
-/* Under a CPU hint (OpenCL) an elementwise group whose inputs are read at the element itself
- * computes 16 elements per work-item as a float16; a broadcast input, a size that is no multiple
- * of 16, or a value that is no float (a cast through integers) keeps a work-item per
- * element. Vulkan keeps it too. */
+/* Under a CPU hint (OpenCL) an elementwise group whose inputs are read at the element itself,
+ * or broadcast into rows of a multiple of 16 (a row of the last dim, or one element per row),
+ * computes 16 elements per work-item as a float16; rows of 24, a size that is no multiple of
+ * 16, or a value that is no float (a cast through integers) keep a work-item per element.
+ * Vulkan keeps it too. */
 START_TEST(test_cpu_elementwise_vectors) {
   static const struct { const char *text; int target, vec; } cases[] = {
       {"model t {\n  input x : f32[64, 32]\n  input y : f32[64, 32]\n"
        "  output o = gelu(x) * y + 1.0\n}\n", MLGB_TARGET_OPENCL, 1},
       {"model t {\n  input x : f32[64, 32]\n  input y : f32[64, 32]\n"
        "  output o = gelu(x) * y + 1.0\n}\n", MLGB_TARGET_VULKAN, 0},
-      {"model t {\n  input x : f32[64, 32]\n  input b : f32[32]\n"
+      {"model t {\n  input x : f32[64, 32]\n  input b : f32[32]\n  input c : f32[64, 1]\n"
+       "  output o = tanh(x + b) * c\n}\n", MLGB_TARGET_OPENCL, 1},
+      {"model t {\n  input x : f32[64, 24]\n  input b : f32[24]\n"
        "  output o = tanh(x + b)\n}\n", MLGB_TARGET_OPENCL, 0},
       {"model t {\n  input x : f32[63, 5]\n  output o = tanh(x) * 2.0\n}\n", MLGB_TARGET_OPENCL, 0},
       {"model t {\n  input x : f32[64, 32]\n"
