@@ -36,9 +36,7 @@ int kt_argreduce(kir_module *m, const char *name, const kt_argreduce_desc *d,
   int y = kir_buffer_param(b, "y", KIR_I32, KIR_WRITE);
   int vi = kir_var_new(b, "i", kir_t(KIR_I32));
   kir_decl(b, vi, kir_global_id(b, 0));
-  kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, n)));
-  kir_return(b);
-  kir_end(b);
+  kt_return_past(b, kir_var(b, vi), n);
   /* base = outer·dim·inner + in; element k of the line at base + k·inner. */
   kir_expr *o = kir_div(b, kir_var(b, vi), kir_i32(b, inner));
   kir_expr *in = kir_mod(b, kir_var(b, vi), kir_i32(b, inner));

@@ -88,9 +88,7 @@ int kt_conv2d_cpu_pad(kir_module *m, const char *name, const kt_conv2d_desc *in,
   int j = kir_var_new(b, "j", kir_t(KIR_I32));
   kir_decl(b, row, kir_global_id(b, 0));
   if (rows % lx) {
-    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, row), kir_i32(b, rows)));
-    kir_return(b);
-    kir_end(b);
+    kt_return_past(b, kir_var(b, row), rows);
   }
   kir_decl(b, ih, kir_add(b, kir_mod(b, kir_var(b, row), kir_i32(b, p->hp)), kir_i32(b, -d.pad_top)));
   kir_decl(b, dst, kt_scaled(b, kir_var(b, row), p->wp));
@@ -156,9 +154,7 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
   int col0 = decl_i(b, "col", 0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, CN)));
   int row0 = decl_i(b, "row", 0, kir_mul(b, kir_global_id(b, 1), kir_i32(b, RM)));
   if (nby % LY) {
-    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, row0), kir_i32(b, M)));
-    kir_return(b);
-    kir_end(b);
+    kt_return_past(b, kir_var(b, row0), M);
   }
   /* Per pixel row i: where its window starts in xp, and where its outputs go in y. Rows past
    * M are clamped to the last pixel for loads and not stored. */

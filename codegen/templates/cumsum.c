@@ -82,9 +82,7 @@ int kt_cumsum(kir_module *m, const char *name, const kt_cumsum_desc *d, kir_kern
     int line = kir_var_new(b, "line", kir_t(KIR_I32));
     kir_decl(b, line, kir_global_id(b, 0));
     if (lines % ls) {
-      kir_if(b, kir_bin(b, KIR_GE, kir_var(b, line), kir_i32(b, lines)));
-      kir_return(b);
-      kir_end(b);
+      kt_return_past(b, kir_var(b, line), lines);
     }
     decl_base(b, &s, kir_var(b, line));
     kir_decl(b, acc, kir_f32(b, 0.0));

@@ -79,9 +79,7 @@ int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d
 
   int vi = kir_var_new(b, "i", kir_t(KIR_I32));
   kir_decl(b, vi, kir_global_id(b, 0));
-  kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, n)));
-  kir_return(b);
-  kir_end(b);
+  kt_return_past(b, kir_var(b, vi), n);
 
   /* ostride[c]: elements of the output per step of collapsed dim c. */
   int64_t ostride[KT_MAX_RANK];
@@ -159,9 +157,7 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
   int vi = kir_var_new(b, "i", kir_t(KIR_I32));
   kir_decl(b, vi, kir_global_id(b, 0));
   if (n % ls != 0) {
-    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, n)));
-    kir_return(b);
-    kir_end(b);
+    kt_return_past(b, kir_var(b, vi), n);
   }
   kir_expr *result = kir_builder_failed(b) ? NULL : body(b, kir_var(b, vi), user);
   if (!result) {
@@ -195,9 +191,7 @@ int kt_elementwise_body_vec(kir_module *m, const char *name, int64_t n, int widt
   int vi = kir_var_new(b, "i", kir_t(KIR_I32)), vb = kir_var_new(b, "e", kir_t(KIR_I32));
   kir_decl(b, vi, kir_global_id(b, 0));
   if (items % ls != 0) {
-    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, items)));
-    kir_return(b);
-    kir_end(b);
+    kt_return_past(b, kir_var(b, vi), items);
   }
   kir_decl(b, vb, kir_mul(b, kir_var(b, vi), kir_i32(b, width)));
   kir_expr *result = kir_builder_failed(b) ? NULL : body(b, kir_var(b, vb), user);
@@ -231,9 +225,7 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
   int vi = kir_var_new(b, "i", kir_t(KIR_I32));
   kir_decl(b, vi, kir_global_id(b, 0));
   if (items % ls != 0) {
-    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, items)));
-    kir_return(b);
-    kir_end(b);
+    kt_return_past(b, kir_var(b, vi), items);
   }
   kir_expr *base = kir_var(b, vi);
   if (width > 1) {

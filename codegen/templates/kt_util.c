@@ -38,6 +38,12 @@ kir_expr *kt_axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi,
   return g;
 }
 
+void kt_return_past(kir_builder *b, kir_expr *id, int64_t n) {
+  kir_if(b, kir_bin(b, KIR_GE, id, kir_i32(b, n)));
+  kir_return(b);
+  kir_end(b);
+}
+
 kir_expr *kt_scaled(kir_builder *b, kir_expr *e, int64_t s) {
   return s == 1 ? e : kir_mul(b, e, kir_i32(b, s));
 }

@@ -37,6 +37,9 @@ kir_expr *kt_and_opt(kir_builder *b, kir_expr *x, kir_expr *y);
 /* Guard 0 <= var < hi along one padded axis; a side whose padding is 0 cannot go out of range
  * and is left out, so NULL when both are 0. */
 kir_expr *kt_axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi, int64_t hi);
+/* if (id >= n) return; — the work-items of a launch that runs past the last of n (the caller
+ * adds it only where the work-groups do not divide n). */
+void      kt_return_past(kir_builder *b, kir_expr *id, int64_t n);
 /* e · s, or e itself when s is 1. */
 kir_expr *kt_scaled(kir_builder *b, kir_expr *e, int64_t s);
 /* Whether an operand's element offset, row stride and n_batch batch strides are all multiples

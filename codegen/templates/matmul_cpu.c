@@ -355,9 +355,7 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   int j = kir_var_new(b, "j", kir_t(KIR_I32));
   kir_decl(b, k0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, 4)));
   if (items % lx) {
-    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, k0), kir_i32(b, K)));
-    kir_return(b);
-    kir_end(b);
+    kt_return_past(b, kir_var(b, k0), K);
   }
   kir_decl(b, dst, kt_scaled(b, kir_var(b, k0), r_pad));
   /* j: the item's rows k, 4 but in a ragged last item */

@@ -244,9 +244,7 @@ int kt_pool2d(kir_module *m, const char *name, const kt_pool2d_desc *in, kir_ker
   if (kt_pool2d_segmented(d)) {
     const int64_t items = d->n * d->c * ho * kt_ceil_div(wo, d->cpu_vec * SEG_VECS);
     if (items % ls) {
-      kir_if(b, kir_bin(b, KIR_GE, kir_global_id(b, 0), kir_i32(b, items)));
-      kir_return(b);
-      kir_end(b);
+      kt_return_past(b, kir_global_id(b, 0), items);
     }
     cpu_segment(b, d, bx, by, ho, wo, past_h, past_w);
     out_groups[0] = kt_ceil_div(items, ls);
@@ -415,9 +413,7 @@ int kt_global_avg_pool2d(kir_module *m, const char *name, const kt_global_pool_d
     int i = kir_var_new(b, "i", kir_t(KIR_I32));
     kir_decl(b, plane, kir_global_id(b, 0));
     if (planes % ls) {
-      kir_if(b, kir_bin(b, KIR_GE, kir_var(b, plane), kir_i32(b, planes)));
-      kir_return(b);
-      kir_end(b);
+      kt_return_past(b, kir_var(b, plane), planes);
     }
     kir_decl(b, sum, kir_f32(b, 0.0));
     kir_for(b, i, kt_scaled(b, kir_var(b, plane), hw), kt_scaled(b, kir_add(b, kir_var(b, plane), kir_i32(b, 1)), hw),

@@ -76,9 +76,7 @@ static void row_map_begin(kir_builder *b, int64_t rows, row_map *r) {
   r->row = kir_var_new(b, "row", kir_t(KIR_I32));
   kir_decl(b, r->row, r->serial ? kir_global_id(b, 0) : kir_group_id(b, 0));
   if (r->serial && rows % r->ls) {
-    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, r->row), kir_i32(b, rows)));
-    kir_return(b);
-    kir_end(b);
+    kt_return_past(b, kir_var(b, r->row), rows);
   }
 }
 
@@ -235,9 +233,7 @@ static int layer_norm_cpu(kir_module *m, const char *name, const kt_layer_norm_d
   int row = kir_var_new(b, "row", kir_t(KIR_I32)), base = kir_var_new(b, "base", kir_t(KIR_I32));
   kir_decl(b, row, kir_global_id(b, 0));
   if (rows % ls) {
-    kir_if(b, kir_bin(b, KIR_GE, kir_var(b, row), kir_i32(b, rows)));
-    kir_return(b);
-    kir_end(b);
+    kt_return_past(b, kir_var(b, row), rows);
   }
   kir_decl(b, base, kir_mul(b, kir_var(b, row), kir_i32(b, L)));
   int mean = -1;

@@ -23,9 +23,7 @@ static int64_t numel(int rank, const int64_t *shape) {
 static int guard_1d(kir_builder *b, int64_t n) {
   int vi = kir_var_new(b, "i", kir_t(KIR_I32));
   kir_decl(b, vi, kir_global_id(b, 0));
-  kir_if(b, kir_bin(b, KIR_GE, kir_var(b, vi), kir_i32(b, n)));
-  kir_return(b);
-  kir_end(b);
+  kt_return_past(b, kir_var(b, vi), n);
   return vi;
 }
 
