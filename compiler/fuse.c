@@ -297,25 +297,19 @@ static int calls_transcendental(const kir_expr *e) {
          calls_transcendental(e->d);
 }
 
-/* Whether elementwise node i's scalar formula, built on a throwaway kernel, calls one (the
+static int judge_costly(kir_builder *b, const kir_expr *formula, void *user) {
+  (void)b, (void)user;
+  return calls_transcendental(formula);
+}
+
+/* Whether elementwise node i's scalar formula, built on a probe kernel, calls one (the
  * dialect's functions: erf stays a call outside the CPU's IR math). */
 static int formula_costly(const fuser *f, int i) {
   const mlg_node *nd = node(f, i);
-  if (nd->op->cls != MLG_OPC_ELEMENTWISE || !nd->op->scalar || nd->n_inputs > KT_EW_MAX_INPUTS) return 0;
-  kir_module *m = kir_module_new();
-  kir_builder *b = m ? kir_kernel_begin(m, "probe", 1, 1, 1) : NULL;
-  int costly = 0;
-  if (b) {
-    kir_expr *in[KT_EW_MAX_INPUTS];
-    for (int k = 0; k < nd->n_inputs; k++) {
-      kir_scalar s = kir_compute_scalar(mlg_kir_scalar(node(f, nd->inputs[k])->type.dtype));
-      in[k] = kir_var(b, kir_var_new(b, "x", kir_t(s)));
-    }
-    costly = calls_transcendental(nd->op->scalar(b, in, nd));
-    kir_kernel_end(b, NULL);
-  }
-  kir_module_free(m);
-  return costly;
+  kir_type in[KT_EW_MAX_INPUTS];
+  for (int k = 0; k < nd->n_inputs && k < KT_EW_MAX_INPUTS; k++)
+    in[k] = kir_t(kir_compute_scalar(mlg_kir_scalar(node(f, nd->inputs[k])->type.dtype)));
+  return mlg_probe_formula(f->g, i, in, judge_costly, NULL);
 }
 
 /* MLG_FUSE_CHEAP_EPILOGUES: whether group g holds an op that anchor a's epilogue should not run. */

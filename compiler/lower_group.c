@@ -453,26 +453,21 @@ static int scalar_const(const mlg_node *x) {
   return x->kind == MLG_NODE_CONST && x->data && mlg_type_numel(&x->type) == 1;
 }
 
+static int judge_vector(kir_builder *b, const kir_expr *formula, void *user) {
+  (void)user;
+  return formula && !kir_builder_failed(b) && formula->type.width == KT_EW_WHOLE_CPU &&
+         formula->type.scalar == KIR_F32;
+}
+
 /* Whether elementwise node i's formula, built on a vector of KT_EW_WHOLE_CPU lanes per input
- * (a scalar per one-element constant, as fused code has them; a probe kernel in a throwaway
- * module), is a vector of that width: formulas that cast to a scalar are not. */
+ * (a scalar per one-element constant, as fused code has them), is a vector of that width:
+ * formulas that cast to a scalar are not. */
 static int formula_vectorizes(const mlg_graph *g, int i) {
   const mlg_node *nd = &g->nodes[i];
-  if (nd->op->cls != MLG_OPC_ELEMENTWISE || !nd->op->scalar || nd->n_inputs > KT_EW_MAX_INPUTS) return 0;
-  kir_module *m = kir_module_new();
-  kir_builder *b = m ? kir_kernel_begin(m, "probe", 1, 1, 1) : NULL;
-  int ok = 0;
-  if (b) {
-    kir_expr *in[KT_EW_MAX_INPUTS];
-    for (int k = 0; k < nd->n_inputs; k++)
-      in[k] = kir_var(b, kir_var_new(b, "x", kir_tv(KIR_F32, scalar_const(&g->nodes[nd->inputs[k]])
-                                                                 ? 1 : KT_EW_WHOLE_CPU)));
-    kir_expr *v = nd->op->scalar(b, in, nd);
-    ok = v && !kir_builder_failed(b) && v->type.width == KT_EW_WHOLE_CPU && v->type.scalar == KIR_F32;
-    kir_kernel_end(b, NULL);
-  }
-  kir_module_free(m);
-  return ok;
+  kir_type in[KT_EW_MAX_INPUTS];
+  for (int k = 0; k < nd->n_inputs && k < KT_EW_MAX_INPUTS; k++)
+    in[k] = kir_tv(KIR_F32, scalar_const(&g->nodes[nd->inputs[k]]) ? 1 : KT_EW_WHOLE_CPU);
+  return mlg_probe_formula(g, i, in, judge_vector, NULL);
 }
 
 /* Whether input x (f32, broadcast to the root's type rt) gives the KT_EW_WHOLE_CPU lanes of a

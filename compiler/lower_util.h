@@ -29,6 +29,14 @@
  * float value, bool as true/false). */
 kir_scalar  mlg_kir_scalar(mlg_ir_dtype dtype);
 kir_expr   *mlg_kir_const(kir_builder *b, const mlg_node *n, int64_t i);
+/* Builds elementwise node `node`'s scalar formula (op.h mlg_op_def.scalar) in a probe kernel
+ * of a throwaway module, on one variable per input of type in_types[k], and returns what
+ * `judge` says of it (the builder and the formula's expressions live until judge returns; the
+ * formula may be NULL). 0 for a node without a formula (not elementwise, more than
+ * KT_EW_MAX_INPUTS inputs) or when allocation fails. */
+typedef int (*mlg_formula_judge)(kir_builder *b, const kir_expr *formula, void *user);
+int         mlg_probe_formula(const mlg_graph *g, int node, const kir_type *in_types,
+                              mlg_formula_judge judge, void *user);
 /* C-order element strides of `t` (stride of the last dim is 1). */
 void        mlg_contiguous_strides(const mlg_type *t, int64_t out_strides[MLG_MAX_RANK]);
 

@@ -8,8 +8,26 @@
 
 #include "../gemm_tuning.h"
 #include "../op.h"
+#include "templates/elementwise.h"
 #include "templates/matmul.h"
 #include "templates/shape.h"
+
+int mlg_probe_formula(const mlg_graph *g, int node, const kir_type *in_types, mlg_formula_judge judge,
+                      void *user) {
+  const mlg_node *nd = &g->nodes[node];
+  if (nd->op->cls != MLG_OPC_ELEMENTWISE || !nd->op->scalar || nd->n_inputs > KT_EW_MAX_INPUTS) return 0;
+  kir_module *m = kir_module_new();
+  kir_builder *b = m ? kir_kernel_begin(m, "probe", 1, 1, 1) : NULL;
+  int verdict = 0;
+  if (b) {
+    kir_expr *in[KT_EW_MAX_INPUTS];
+    for (int k = 0; k < nd->n_inputs; k++) in[k] = kir_var(b, kir_var_new(b, "x", in_types[k]));
+    verdict = judge(b, nd->op->scalar(b, in, nd), user);
+    kir_kernel_end(b, NULL);
+  }
+  kir_module_free(m);
+  return verdict;
+}
 
 kir_scalar mlg_kir_scalar(mlg_ir_dtype dtype) {
   switch (dtype) {
