@@ -181,16 +181,26 @@ int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
   return kt_layer_norm_fused(m, name, d, no_pro, no_epi, out_kernel, out_groups);
 }
 
-/* Σ over x[base .. base + L) of f(x) (f: the value itself, or its square after subtracting
- * `mean`), VW lanes at a time and the rest scalar; returns a scalar variable. */
-static int row_sum_vec(kir_builder *b, int bx, int base, int64_t L, int VW, kir_expr *(*f)(kir_builder *, kir_expr *, int),
-                       int mean, const char *name) {
+/* A term of a row sum: x itself, or with `square` (x − mean)², x² for mean −1, its deviation a
+ * variable declared where it is called. */
+static kir_expr *row_term(kir_builder *b, kir_expr *x, int square, int mean) {
+  if (!square || !x) return x;
+  int dev = kir_var_new(b, "dev", x->type);
+  kir_decl(b, dev, mean >= 0 ? kir_bin(b, KIR_SUB, x, kir_var(b, mean)) : x);
+  return kir_mul(b, kir_var(b, dev), kir_var(b, dev));
+}
+
+/* Σ over x[base .. base + L) of row_term(x), VW lanes at a time and the rest scalar; returns a
+ * scalar variable. */
+static int row_sum_vec(kir_builder *b, int bx, int base, int64_t L, int VW, int square, int mean,
+                       const char *name) {
   int acc = kir_var_new(b, "acc", kir_tv(KIR_F32, VW)), j = kir_var_new(b, "j", kir_t(KIR_I32));
   const int64_t lv = L / VW * VW;
   kir_decl(b, acc, kir_cast(b, kir_tv(KIR_F32, VW), kir_f32(b, 0.0)));
   kir_for(b, j, kir_i32(b, 0), kir_i32(b, lv), kir_i32(b, VW));
   kir_assign(b, acc, kir_add(b, kir_var(b, acc),
-                             f(b, kir_load_vec(b, bx, kir_add(b, kir_var(b, base), kir_var(b, j)), VW), mean)));
+                             row_term(b, kir_load_vec(b, bx, kir_add(b, kir_var(b, base), kir_var(b, j)), VW),
+                                      square, mean)));
   kir_end(b);
   int total = kir_var_new(b, name, kir_t(KIR_F32));
   kir_decl(b, total, kt_lane_sum(b, acc));
@@ -198,23 +208,11 @@ static int row_sum_vec(kir_builder *b, int bx, int base, int64_t L, int VW, kir_
     int k = kir_var_new(b, "j", kir_t(KIR_I32));
     kir_for(b, k, kir_i32(b, lv), kir_i32(b, L), kir_i32(b, 1));
     kir_assign(b, total, kir_add(b, kir_var(b, total),
-                                 f(b, kir_load(b, bx, kir_add(b, kir_var(b, base), kir_var(b, k))), mean)));
+                                 row_term(b, kir_load(b, bx, kir_add(b, kir_var(b, base), kir_var(b, k))),
+                                          square, mean)));
     kir_end(b);
   }
   return total;
-}
-
-static kir_expr *value_of(kir_builder *b, kir_expr *x, int mean) {
-  (void)b;
-  (void)mean;
-  return x;
-}
-
-/* (x − mean)², or x² (mean −1), through a variable declared where it is called. */
-static kir_expr *square_of(kir_builder *b, kir_expr *x, int mean) {
-  int dev = kir_var_new(b, "dev", x->type);
-  kir_decl(b, dev, mean >= 0 ? kir_bin(b, KIR_SUB, x, kir_var(b, mean)) : x);
-  return kir_mul(b, kir_var(b, dev), kir_var(b, dev));
 }
 
 /* The cpu_vec form (rowwise.h): one work-item per row of x's contiguous elements. */
@@ -238,11 +236,11 @@ static int layer_norm_cpu(kir_module *m, const char *name, const kt_layer_norm_d
   kir_decl(b, base, kir_mul(b, kir_var(b, row), kir_i32(b, L)));
   int mean = -1;
   if (!d->rms) {
-    int sum = row_sum_vec(b, bx, base, L, VW, value_of, -1, "row_sum");
+    int sum = row_sum_vec(b, bx, base, L, VW, 0, -1, "row_sum");
     mean = kir_var_new(b, "mean", kir_t(KIR_F32));
     kir_decl(b, mean, kir_bin(b, KIR_DIV, kir_var(b, sum), kir_f32(b, (double)L)));
   }
-  int sq = row_sum_vec(b, bx, base, L, VW, square_of, mean, "row_sq");
+  int sq = row_sum_vec(b, bx, base, L, VW, 1, mean, "row_sq");
   int inv = kir_var_new(b, "inv_std", kir_t(KIR_F32));
   kir_decl(b, inv, kir_bin(b, KIR_DIV, kir_f32(b, 1.0),
                            kir_un(b, KIR_SQRT, kir_add(b, kir_bin(b, KIR_DIV, kir_var(b, sq), kir_f32(b, (double)L)),
