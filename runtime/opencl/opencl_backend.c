@@ -682,8 +682,7 @@ mlg_status mlg_cl_run(mlg_backend_session *s, uint32_t program, const mlg_transf
   if (err != CL_SUCCESS) {
     release_events(s);
     return mlg_fail(run_error(err), "clFinish on '%s' failed: %s (a kernel of model '%s' failed on the device)",
-                    s->model->dev->name, mlg_cl_error_name(err),
-                    s->model->bundle->model_name ? s->model->bundle->model_name : "");
+                    s->model->dev->name, mlg_cl_error_name(err), model);
   }
   return s->events ? collect_times(s) : MLG_OK;
 }
