@@ -80,7 +80,8 @@ int kt_conv2d_gemm_desc(const kt_conv2d_desc *d, struct kt_matmul_desc *out);
  *     multiple of 512 bytes, which would map consecutive planes onto few L1 sets;
  *   - weight transpose (kt_cpu_pack_bt, matmul_cpu.h, of w as c_out × K): wt[k][co] = w[co][k]
  *     for co < c_out, 0 up to c_out_pad (a multiple of the vector block), so the GEMM loads
- *     whole vectors of output channels;
+ *     whole vectors of output channels; stored in panels of vec·nvec channels, each K deep
+ *     and contiguous, so a work-item's weights are one sequential stream;
  *   - the GEMM: each work-item computes `rows` output pixels (any pixels of any images: M is
  *     n·h_out·w_out, the last item's extra rows clamped) × `vec`·`nvec` output channels; per k
  *     one scalar of xp per pixel and `nvec` vectors of wt, the window's columns unrolled (their

@@ -7,7 +7,10 @@
  * stages (7×7 maps) still give every core work, and no im2col matrix is written: a work-item
  * reads its pixels' windows from x (through its zero-padded copy xp), each window offset a
  * constant of the unrolled loop. The weight is transposed per run (K × c_out_pad, small next to
- * the activations) so its rows are contiguous vectors of output channels. */
+ * the activations) so its rows are contiguous vectors of output channels, in panels of one
+ * work-item's channels: K × 64 floats in one piece instead of 256 bytes of every row of the
+ * whole K × c_out_pad matrix took ResNet-18's deepest convolutions (K = 4608) from 72% to 96%
+ * of the FMA peak, and its whole run from 336 to 288 ms (PoCL, 2 cores, 2026-12-04). */
 #include <stdio.h>
 
 #include "conv2d.h"
@@ -142,7 +145,7 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
                    p->rows, p->nvec, p->vec);
   const int VW = p->vec, NV = p->nvec, RM = p->rows, CN = VW * NV;
   const int64_t HW = ho * wo, M = d.n * HW, CP = p->c_out_pad, HPWP = p->hp * p->wp;
-  const int64_t taps = d.kh * d.kw;
+  const int64_t taps = d.kh * d.kw, K = d.c_in * taps;
   const int64_t nbx = CP / CN, nby = kt_ceil_div(M, RM);
   const int LY = nby >= ITEMS_PER_GROUP ? ITEMS_PER_GROUP : (int)nby;
   kir_builder *b = kir_kernel_begin(m, name, 1, LY, 1);
@@ -185,17 +188,18 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
   int ci = kir_var_new(b, "ci", kir_t(KIR_I32));
   kir_for(b, ci, kir_i32(b, 0), kir_i32(b, d.c_in), kir_i32(b, 1));
   int xo = decl_i(b, "xo", 0, kt_scaled(b, kir_var(b, ci), HPWP));
-  int wo_ = decl_i(b, "wo", 0, kir_add(b, kt_scaled(b, kir_var(b, ci), taps * CP), kir_var(b, col0)));
+  /* wt in panels of CN columns (kt_cpu_pack_bt): this item's panel starts at col0·K. */
+  int wo_ = decl_i(b, "wo", 0, kir_add(b, kt_scaled(b, kir_var(b, ci), taps * CN), kt_scaled(b, kir_var(b, col0), K)));
   const int by_row = d.kh > 1;
   int r = -1;
   if (by_row) {
     r = kir_var_new(b, "r", kir_t(KIR_I32));
     kir_for(b, r, kir_i32(b, 0), kir_i32(b, d.kh), kir_i32(b, 1));
     xo = decl_i(b, "xr", 0, kir_add(b, kir_var(b, xo), kt_scaled(b, kir_var(b, r), d.dil_h * p->wp)));
-    wo_ = decl_i(b, "wr", 0, kir_add(b, kir_var(b, wo_), kt_scaled(b, kir_var(b, r), d.kw * CP)));
+    wo_ = decl_i(b, "wr", 0, kir_add(b, kir_var(b, wo_), kt_scaled(b, kir_var(b, r), d.kw * CN)));
   }
   for (int64_t t = 0; t < d.kw; t++) {
-    const int64_t xoff = t * d.dil_w, woff = t * CP; /* tap (r, t) of a row; kh = 1: (0, t) */
+    const int64_t xoff = t * d.dil_w, woff = t * CN; /* tap (r, t) of a row; kh = 1: (0, t) */
     kir_expr *a_at[MAX_ROWS];
     for (int i = 0; i < RM; i++)
       a_at[i] = kir_add(b, kir_add(b, kir_var(b, arow[i]), kir_var(b, xo)), kir_i32(b, xoff));

@@ -329,13 +329,22 @@ int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
   return rc == 0 ? 1 : -1;
 }
 
+/* Where column r of dst's row 0 lies: its panel's start plus r's place in the panel. */
+static kir_expr *panel_at(kir_builder *b, kir_expr *r, int64_t K, int64_t panel) {
+  return kir_add(b, kt_scaled(b, kir_div(b, r, kir_i32(b, panel)), K * panel),
+                 kir_mod(b, r, kir_i32(b, panel)));
+}
+
 int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_t r_pad,
-                   kir_kernel **out_kernel, int64_t out_groups[3]) {
+                   int64_t panel, kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
   const int64_t lim = (int64_t)1 << 31;
   if (R < 1 || K < 1 || r_pad < R || r_pad > lim / K)
     return kt_fail(m, "packing %lld rows of %lld (padded to %lld) leaves 32-bit indexing",
                    (long long)R, (long long)K, (long long)r_pad);
+  if (panel < 4 || panel % 4 || r_pad % panel)
+    return kt_fail(m, "a panel of %lld columns does not divide %lld into blocks of 4",
+                   (long long)panel, (long long)r_pad);
   /* One work-item per 4 rows k of dst, through 4 × 4 blocks: per 4 r it reads 4 elements of 4
    * source rows and writes 4 elements of its 4 dst rows (the block transposed in registers),
    * so it reads and writes 4 streams. (One item per row k, an element at a
@@ -357,7 +366,7 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   if (items % lx) {
     kt_return_past(b, kir_var(b, k0), K);
   }
-  kir_decl(b, dst, kt_scaled(b, kir_var(b, k0), r_pad));
+  kir_decl(b, dst, kt_scaled(b, kir_var(b, k0), panel));
   /* j: the item's rows k, 4 but in a ragged last item */
   kir_decl(b, j, K % 4 ? kir_select(b, kt_lt(b, kir_var(b, k0), K - 3), kir_i32(b, 4), kir_i32(b, K % 4))
                        : kir_i32(b, 4));
@@ -376,7 +385,8 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
     }
     for (int c = 0; c < 4; c++) {
       kir_expr *col[4] = {e[0][c], e[1][c], e[2][c], e[3][c]};
-      kir_store(b, bd, kir_add(b, kir_add(b, kir_var(b, dst), kir_var(b, r0)), kir_i32(b, c * r_pad)),
+      kir_store(b, bd, kir_add(b, kir_add(b, kir_var(b, dst), panel_at(b, kir_var(b, r0), K, panel)),
+                               kir_i32(b, c * panel)),
                 kir_vector(b, 4, col));
     }
     kir_end(b); /* r0 */
@@ -391,7 +401,8 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   kir_expr *x = kir_load(b, bs, kir_add(b, kir_add(b, kir_var(b, k0), kir_var(b, c)),
                                        kt_scaled(b, kir_bin(b, KIR_MIN, kir_var(b, r), kir_i32(b, R - 1)), K)));
   if (r_pad > R) x = kir_select(b, kt_lt(b, kir_var(b, r), R), x, kir_f32(b, 0.0));
-  kir_store(b, bd, kir_add(b, kir_add(b, kir_var(b, dst), kt_scaled(b, kir_var(b, c), r_pad)), kir_var(b, r)), x);
+  kir_store(b, bd, kir_add(b, kir_add(b, kir_var(b, dst), kt_scaled(b, kir_var(b, c), panel)),
+                           panel_at(b, kir_var(b, r), K, panel)), x);
   kir_end(b); /* r */
   kir_end(b); /* c */
   out_groups[0] = kt_ceil_div(items, lx);

@@ -64,7 +64,8 @@ static int conv2d_lower_cpu(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *
   if (wt < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
   const int64_t K = cd->c_in * cd->kh * cd->kw;
   mlg_lower_begin_helper(ctx, node, "weight_t", wt, &kb);
-  int rc = kt_cpu_pack_bt(m, kb.name, cd->c_out, K, p->c_out_pad, &kb.kernel, kb.groups);
+  int rc = kt_cpu_pack_bt(m, kb.name, cd->c_out, K, p->c_out_pad,
+                          (int64_t)p->vec * p->nvec, &kb.kernel, kb.groups);
   if (mlg_lower_finish(ctx, node, &kb, rc, &n->inputs[1], 1)) return -1;
   if (p->padded) {
     int xp = ctx->temp(ctx, p->xp_numel * 4);

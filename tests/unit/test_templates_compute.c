@@ -281,7 +281,7 @@ static void check_conv_on(const char *what, kt_conv2d_desc d, int cpu_vec) {
     ck_assert_msg(kt_conv2d_cpu_plan_for(&d, cpu_vec, &p) == 0, "%s: no CPU plan", what);
     int64_t kk = cin_g * d.kh * d.kw;
     float *wt = nan_vec(p.wt_numel), *xp = p.padded ? nan_vec(p.xp_numel) : x;
-    ck_assert_int_eq(kt_cpu_pack_bt(m, "pack", d.c_out, kk, p.c_out_pad, &k, gr), 0);
+    ck_assert_int_eq(kt_cpu_pack_bt(m, "pack", d.c_out, kk, p.c_out_pad, (int64_t)p.vec * p.nvec, &k, gr), 0);
     run_kernel(k, gr, (run_arg[]){{w, wn}, {wt, p.wt_numel}}, 2);
     if (p.padded) {
       ck_assert_int_eq(kt_conv2d_cpu_pad(m, "pad", &d, &p, &k, gr), 0);
