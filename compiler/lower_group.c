@@ -522,11 +522,49 @@ static kir_expr *epilogue_cb(kir_builder *b, kir_expr *value, const kt_out_pos *
   fk_reset(fk, b);
   fk->anchor_value = as_var(fk, value, "acc_out");
   fk->anchor_lin = at->lin;
+  /* A vector value (kt_epilogue.plane_vectors): inputs load as in a group computed as vectors. */
+  fk->whole = value && value->type.width > 1 ? value->type.width : 0;
   pos p;
   pos_init(&p, &fk->ctx->graph->nodes[fk->group->root].type, fk->anchor_lin);
   kir_expr *v = eval(fk, fk->group->root, &p);
   fk->anchor_value = NULL;
+  fk->whole = 0;
   return v;
+}
+
+/* Whether input x (f32, broadcast to rt) has one value over each plane of rt's last two dims. */
+static int plane_constant(const mlg_type *x, const mlg_type *rt) {
+  for (int k = 1; k <= 2; k++)
+    if (x->rank >= k && x->dims[x->rank - k] != 1) return 0;
+  return rt->rank >= 2;
+}
+
+/* Whether anchored group gr's epilogue can take vectors of consecutive outputs inside one plane
+ * of the last two dims (kt_epilogue.plane_vectors; OpenCL CPU): every member but the anchor f32
+ * of the anchor's shape, no index op, each formula a vector; every input computed in the group,
+ * a constant of one element, or f32 of that shape or constant over each plane. */
+static int epilogue_vectorizes(const mlg_lower_ctx *ctx, const mlg_fusion *fu, const mlg_fusion_group *gr, int gi) {
+  const mlg_graph *g = ctx->graph;
+  const mlg_type *at = &g->nodes[gr->anchor].type;
+  if (!mlg_lower_cpu_vectors(ctx) || gr->pre_anchor >= 0) return 0;
+  for (int k = 0; k < gr->n_nodes; k++) {
+    int i = gr->nodes[k];
+    const mlg_node *nd = &g->nodes[i];
+    if (i == gr->anchor) continue;
+    if (fu->role[i] == MLG_ROLE_INDEX || !mlg_type_equal(&nd->type, at) ||
+        mlg_lowered_stored(g, ctx->out, i) != MLG_F32 || !formula_vectorizes(g, i))
+      return 0;
+    for (int j = 0; j < nd->n_inputs; j++) {
+      int in = nd->inputs[j];
+      const mlg_node *x = &g->nodes[in];
+      if (fu->role[in] == MLG_ROLE_INDEX) return 0;
+      if (fu->group_of[in] == gi || scalar_const(x)) continue;
+      if (mlg_lowered_stored(g, ctx->out, in) != MLG_F32 ||
+          !(mlg_type_equal(&x->type, at) || plane_constant(&x->type, at)))
+        return 0;
+    }
+  }
+  return 1;
 }
 
 /* ---- helpers for anchor hooks (lower_util.h) ---- */
@@ -550,8 +588,10 @@ static void epilogue_restart(void *user) {
 
 kt_epilogue mlg_lower_epilogue(mlg_lower_ctx *ctx, int node) {
   fk_t *fk = fused_for(ctx, node);
-  kt_epilogue e = {NULL, NULL, NULL};
-  if (fk && fk->group->root != node) e = (kt_epilogue){epilogue_cb, fk, epilogue_restart};
+  kt_epilogue e = {0};
+  if (fk && fk->group->root != node)
+    e = (kt_epilogue){epilogue_cb, fk, epilogue_restart,
+                      epilogue_vectorizes(ctx, fk->fu, fk->group, fk->gi)};
   return e;
 }
 

@@ -1076,6 +1076,14 @@ def compositions():
                                       t["bn.weight"], t["bn.bias"], t["bn.running_mean"],
                                       t["bn.running_var"], 1e-5)))
 
+    # A residual block's second convolution: 3 images of 35 pixels, so that the CPU kernel's
+    # blocks of 6 pixels straddle images and the last is ragged; its epilogue reads x and a
+    # per-channel scale.
+    f = fx("comp_conv_residual").inp("x", [3, 32, 5, 7]).par("cw", [32, 32, 3, 3], -0.2, 0.2)
+    f.par("cb", [32]).par("s", [32, 1, 1], 0.5, 1.5)
+    f.out("y", "relu(conv2d(x, cw, cb, padding=1) * s + x)",
+          lambda t: torch.relu(conv_ref(t["x"], t["cw"], t["cb"], padding=1) * t["s"] + t["x"]))
+
     f = fx("comp_ln_gelu_linear").inp("x", [2, 3, 8]).par("ln.weight", [8], 0.5, 1.5)
     f.par("ln.bias", [8]).par("fc.weight", [12, 8], -0.5, 0.5).par("fc.bias", [12])
     f.out("y", "gelu(linear(layer_norm(x, ln.weight, ln.bias, eps=1e-5), fc.weight, fc.bias))",

@@ -35,6 +35,9 @@ typedef struct kt_epilogue {
    * variant's fallback (kir_kernel_set_fallback). The buffers fn declared belong to the first
    * kernel's builder; fn declares them again, in the same order, in the next one. */
   void (*restart)(void *user);
+  /* 1: fn also takes a vector `value` (and returns one of its width): the outputs at lin,
+   * lin + 1, ..., consecutive elements inside one plane of the output's last two dims. */
+  int plane_vectors;
 } kt_epilogue;
 
 typedef struct kt_prologue {

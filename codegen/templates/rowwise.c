@@ -101,7 +101,7 @@ static int64_t row_groups(const row_map *r, int64_t rows) {
 int kt_softmax(kir_module *m, const char *name, const kt_softmax_desc *d, kir_kernel **out_kernel,
                int64_t out_groups[3]) {
   kt_prologue no_pro = {NULL, NULL};
-  kt_epilogue no_epi = {NULL, NULL, NULL};
+  kt_epilogue no_epi = {0};
   return kt_softmax_fused(m, name, d, no_pro, no_epi, out_kernel, out_groups);
 }
 
@@ -177,7 +177,7 @@ int kt_softmax_fused(kir_module *m, const char *name, const kt_softmax_desc *d,
 int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3]) {
   kt_prologue no_pro = {NULL, NULL};
-  kt_epilogue no_epi = {NULL, NULL, NULL};
+  kt_epilogue no_epi = {0};
   return kt_layer_norm_fused(m, name, d, no_pro, no_epi, out_kernel, out_groups);
 }
 

@@ -553,7 +553,7 @@ static void run_conv_case(clh *h, const conv_case *c, int index) {
     ck_assert_int_eq(kt_matmul_split_partial(&whole, c->split, &d), 0);
   }
   conv_epi epi = {c->epi == 2, -1};
-  if (c->epi == 1 || c->epi == 2) d.epilogue = (kt_epilogue){conv_epi_fn, &epi, conv_epi_restart};
+  if (c->epi == 1 || c->epi == 2) d.epilogue = (kt_epilogue){conv_epi_fn, &epi, conv_epi_restart, 0};
   d.a_elem = KIR_F16;
   d.b_elem = c->x32 ? KIR_F32 : KIR_F16;
   d.bias_elem = KIR_F32;
