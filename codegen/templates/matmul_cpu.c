@@ -329,12 +329,6 @@ int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
   return rc == 0 ? 1 : -1;
 }
 
-/* Where column r of dst's row 0 lies: its panel's start plus r's place in the panel. */
-static kir_expr *panel_at(kir_builder *b, kir_expr *r, int64_t K, int64_t panel) {
-  return kir_add(b, kt_scaled(b, kir_div(b, r, kir_i32(b, panel)), K * panel),
-                 kir_mod(b, r, kir_i32(b, panel)));
-}
-
 int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_t r_pad,
                    int64_t panel, kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
@@ -345,13 +339,14 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   if (panel < 4 || panel % 4 || r_pad % panel)
     return kt_fail(m, "a panel of %lld columns does not divide %lld into blocks of 4",
                    (long long)panel, (long long)r_pad);
-  /* One work-item per 4 rows k of dst, through 4 × 4 blocks: per 4 r it reads 4 elements of 4
-   * source rows and writes 4 elements of its 4 dst rows (the block transposed in registers),
-   * so it reads and writes 4 streams. (One item per row k, an element at a
-   * time, ran ResNet's 512 × 4608 weight at 7.6 GB/s; 16 rows k per item were no faster: 16
-   * rows of dst 2 KB apart fall on two L1 sets. One item per element ran 4× slower on PoCL:
-   * thousands of tiny work-groups.) Rows past the last whole block of 4 r (and a ragged last
-   * item's rows k) are copied an element at a time. */
+  /* One work-item per 4 rows k of one panel of dst, through 4 × 4 blocks: per 4 r it reads 4
+   * elements of 4 source rows and writes 4 elements of its 4 dst rows (the block transposed
+   * in registers). (One item per row k, an element at a time, ran ResNet's 512 × 4608 weight
+   * at 7.6 GB/s; one item per element ran 4× slower on PoCL: thousands of tiny work-groups.
+   * One item per 4 rows k of the whole width read its 4 × 512 elements from 512 pages, and
+   * took 0.8 to 2.5 ms for that weight from run to run; a panel's 64 rows r fit the L1
+   * TLB.) Rows past the last whole block of 4 r (and a ragged last item's rows k) are copied
+   * an element at a time. */
   const int64_t items = kt_ceil_div(K, 4), r4 = R / 4 * 4;
   const int lx = items >= 8 ? 8 : (int)items;
   kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
@@ -359,6 +354,7 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   int bs = kir_buffer_param(b, "src", KIR_F32, KIR_READ);
   int bd = kir_buffer_param(b, "dst", KIR_F32, KIR_WRITE);
   int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
+  int p0 = kir_var_new(b, "p0", kir_t(KIR_I32));
   int dst = kir_var_new(b, "dst0", kir_t(KIR_I32));
   int r = kir_var_new(b, "r", kir_t(KIR_I32));
   int j = kir_var_new(b, "j", kir_t(KIR_I32));
@@ -366,14 +362,18 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   if (items % lx) {
     kt_return_past(b, kir_var(b, k0), K);
   }
-  kir_decl(b, dst, kt_scaled(b, kir_var(b, k0), panel));
+  /* p0: the panel's first row r; dst0: its row k0 */
+  kir_decl(b, p0, kt_scaled(b, kir_global_id(b, 1), panel));
+  kir_decl(b, dst, kir_add(b, kt_scaled(b, kir_var(b, p0), K), kt_scaled(b, kir_var(b, k0), panel)));
   /* j: the item's rows k, 4 but in a ragged last item */
   kir_decl(b, j, K % 4 ? kir_select(b, kt_lt(b, kir_var(b, k0), K - 3), kir_i32(b, 4), kir_i32(b, K % 4))
                        : kir_i32(b, 4));
   if (K % 4) kir_if(b, kir_bin(b, KIR_EQ, kir_var(b, j), kir_i32(b, 4)));
   int r0 = r4 ? kir_var_new(b, "r0", kir_t(KIR_I32)) : -1;
   if (r4) {
-    kir_for(b, r0, kir_i32(b, 0), kir_i32(b, r4), kir_i32(b, 4));
+    kir_for(b, r0, kir_var(b, p0),
+            kir_bin(b, KIR_MIN, kir_add(b, kir_var(b, p0), kir_i32(b, panel)), kir_i32(b, r4)),
+            kir_i32(b, 4));
     kir_expr *e[4][4]; /* e[i][c]: src[r0 + i][k0 + c] */
     for (int i = 0; i < 4; i++) {
       kir_expr *row = kir_add(b, kir_var(b, k0), kt_scaled(b, kir_add(b, kir_var(b, r0), kir_i32(b, i)), K));
@@ -385,28 +385,28 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
     }
     for (int c = 0; c < 4; c++) {
       kir_expr *col[4] = {e[0][c], e[1][c], e[2][c], e[3][c]};
-      kir_store(b, bd, kir_add(b, kir_add(b, kir_var(b, dst), panel_at(b, kir_var(b, r0), K, panel)),
-                               kir_i32(b, c * panel)),
-                kir_vector(b, 4, col));
+      kir_expr *at = kir_add(b, kir_var(b, dst), kir_bin(b, KIR_SUB, kir_var(b, r0), kir_var(b, p0)));
+      kir_store(b, bd, kir_add(b, at, kir_i32(b, c * panel)), kir_vector(b, 4, col));
     }
     kir_end(b); /* r0 */
   }
   if (K % 4) kir_end(b);
-  /* rows r from r4 on (all of them in a ragged item): src[r][k0 + c], zeros past R */
+  /* the panel's rows r from r4 on (all of them in a ragged item): src[r][k0 + c], zeros past R */
   int c = kir_var_new(b, "c", kir_t(KIR_I32));
-  kir_expr *from = K % 4 ? kir_select(b, kir_bin(b, KIR_LT, kir_var(b, j), kir_i32(b, 4)), kir_i32(b, 0), kir_i32(b, r4))
-                         : kir_i32(b, r4);
+  kir_expr *from = kir_bin(b, KIR_MAX, kir_var(b, p0), kir_i32(b, r4));
+  if (K % 4) from = kir_select(b, kir_bin(b, KIR_LT, kir_var(b, j), kir_i32(b, 4)), kir_var(b, p0), from);
   kir_for(b, c, kir_i32(b, 0), kir_var(b, j), kir_i32(b, 1));
-  kir_for(b, r, from, kir_i32(b, r_pad), kir_i32(b, 1));
+  kir_for(b, r, from, kir_add(b, kir_var(b, p0), kir_i32(b, panel)), kir_i32(b, 1));
   kir_expr *x = kir_load(b, bs, kir_add(b, kir_add(b, kir_var(b, k0), kir_var(b, c)),
                                        kt_scaled(b, kir_bin(b, KIR_MIN, kir_var(b, r), kir_i32(b, R - 1)), K)));
   if (r_pad > R) x = kir_select(b, kt_lt(b, kir_var(b, r), R), x, kir_f32(b, 0.0));
   kir_store(b, bd, kir_add(b, kir_add(b, kir_var(b, dst), kt_scaled(b, kir_var(b, c), panel)),
-                           panel_at(b, kir_var(b, r), K, panel)), x);
+                           kir_bin(b, KIR_SUB, kir_var(b, r), kir_var(b, p0))), x);
   kir_end(b); /* r */
   kir_end(b); /* c */
   out_groups[0] = kt_ceil_div(items, lx);
-  out_groups[1] = out_groups[2] = 1;
+  out_groups[1] = r_pad / panel;
+  out_groups[2] = 1;
   return kir_kernel_end(b, out_kernel);
 }
 

@@ -26,7 +26,7 @@ void kt_cpu_block_step(kir_builder *b, int buf_a, kir_expr *const *a_at, int row
  * R <= r < r_pad. (A work-item then streams its block of B from one contiguous range: read as
  * 256 bytes out of every 2 KB row of a K × r_pad matrix, ResNet-18's 4608-deep weights spanned
  * 9 MB of pages per work-item.) With panel = r_pad, dst is plainly K × r_pad.
- * Buffers: src (read), dst (write, K·r_pad). One work-item per 4 rows k of dst.
+ * Buffers: src (read), dst (write, K·r_pad). One work-item per 4 rows k of one panel.
  * Launch: groups as returned. Returns 0, or -1 on an invalid shape or allocation failure. */
 int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_t r_pad,
                    int64_t panel, kir_kernel **out_kernel, int64_t out_groups[3]);
