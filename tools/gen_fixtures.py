@@ -1084,6 +1084,13 @@ def compositions():
     f.out("y", "relu(conv2d(x, cw, cb, padding=1) * s + x)",
           lambda t: torch.relu(conv_ref(t["x"], t["cw"], t["cb"], padding=1) * t["s"] + t["x"]))
 
+    # One output channel: images follow each other in y, so six pixels across two images are
+    # consecutive there too; the epilogue's scale differs per image.
+    f = fx("comp_conv_one_channel").inp("x", [3, 4, 3, 5]).inp("s", [3, 1, 1, 1], 0.5, 1.5)
+    f.par("cw", [1, 4, 3, 3], -0.4, 0.4)
+    f.out("y", "conv2d(x, cw, padding=1) * s + 0.5",
+          lambda t: conv_ref(t["x"], t["cw"], padding=1) * t["s"] + 0.5)
+
     f = fx("comp_ln_gelu_linear").inp("x", [2, 3, 8]).par("ln.weight", [8], 0.5, 1.5)
     f.par("ln.bias", [8]).par("fc.weight", [12, 8], -0.5, 0.5).par("fc.bias", [12])
     f.out("y", "gelu(linear(layer_norm(x, ln.weight, ln.bias, eps=1e-5), fc.weight, fc.bias))",

@@ -295,9 +295,11 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
    * Channel by channel, each channel's pixels together (mostly neighbours in y): pixel by
    * pixel, the 64 channels' lines of y had to stay in L1 across the pixels, and where a plane's
    * pitch maps them onto a few sets (the 112×112 stem: 4 sets) every store missed. As vectors
-   * where the six pixels lie in one image (store_rows) and the epilogue takes them. */
+   * where the six pixels lie in one image (store_rows) and the epilogue takes them: crow
+   * grows by 1 per pixel inside an image and by (c_out − 1)·HW + 1 from one image to the next,
+   * so with c_out > 1 a rise of 5 over the six means one image. */
   kir_expr *contiguous = NULL;
-  if (RM == 6 && (!d.epilogue.fn || d.epilogue.plane_vectors))
+  if (RM == 6 && d.c_out > 1 && (!d.epilogue.fn || d.epilogue.plane_vectors))
     contiguous = kir_bin(b, KIR_EQ, kir_var(b, crow[RM - 1]), kir_add(b, kir_var(b, crow[0]), kir_i32(b, RM - 1)));
   if (store_rows(b, &d, by, bbias, acc, RM, NV, VW, kir_var(b, col0), crow, contiguous,
                  kir_var(b, row0), ragged_m ? M - 1 : -1, HW)) {
