@@ -339,18 +339,18 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   if (R < 1 || K < 1 || r_pad < R || r_pad > lim / K)
     return kt_fail(m, "packing %lld rows of %lld (padded to %lld) leaves 32-bit indexing",
                    (long long)R, (long long)K, (long long)r_pad);
-  if (panel < 4 || panel % 4 || r_pad % panel)
-    return kt_fail(m, "a panel of %lld columns does not divide %lld into blocks of 4",
-                   (long long)panel, (long long)r_pad);
+  if (panel < 1 || r_pad % panel)
+    return kt_fail(m, "a panel of %lld columns does not divide %lld", (long long)panel,
+                   (long long)r_pad);
   /* One work-item per 4 rows k of one panel of dst, through 4 × 4 blocks: per 4 r it reads 4
    * elements of 4 source rows and writes 4 elements of its 4 dst rows (the block transposed
    * in registers). (One item per row k, an element at a time, ran ResNet's 512 × 4608 weight
    * at 7.6 GB/s; one item per element ran 4× slower on PoCL: thousands of tiny work-groups.
    * One item per 4 rows k of the whole width read its 4 × 512 elements from 512 pages, and
    * took 0.8 to 2.5 ms for that weight from run to run; a panel's 64 rows r fit the L1
-   * TLB.) Rows past the last whole block of 4 r (and a ragged last item's rows k) are copied
-   * an element at a time. */
-  const int64_t items = kt_ceil_div(K, 4), r4 = R / 4 * 4;
+   * TLB.) Rows past the last whole block of 4 r (and a ragged last item's rows k, and every
+   * row of panels narrower than 4 or not a multiple) are copied an element at a time. */
+  const int64_t items = kt_ceil_div(K, 4), r4 = panel % 4 ? 0 : R / 4 * 4;
   const int lx = items >= 8 ? 8 : (int)items;
   kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
   if (!b) return -1;

@@ -21,8 +21,8 @@ void kt_cpu_block_step(kir_builder *b, int buf_a, kir_expr *const *a_at, int row
 
 /* The transpose of the row-major R × K matrix src, packed for a CPU GEMM that reads it as its B
  * operand with R (output features or channels) as the vector axis, in panels of `panel`
- * columns (the GEMM's vector block; a multiple of 4 dividing r_pad), each panel K × panel and
- * contiguous: dst[(r / panel)·K·panel + k·panel + r % panel] = src[r·K + k] for r < R, 0 for
+ * columns (the GEMM's vector block, dividing r_pad), each K × panel and contiguous:
+ * dst[(r / panel)·K·panel + k·panel + r % panel] = src[r·K + k] for r < R, 0 for
  * R <= r < r_pad. (A work-item then streams its block of B from one contiguous range: read as
  * 256 bytes out of every 2 KB row of a K × r_pad matrix, ResNet-18's 4608-deep weights spanned
  * 9 MB of pages per work-item.) With panel = r_pad, dst is plainly K × r_pad.

@@ -480,6 +480,38 @@ START_TEST(conv_cpu) {
 }
 END_TEST
 
+/* The CPU weight pack against its definition: panels of `panel` columns, each K deep, zeros
+ * past R; ragged K (K % 4), ragged R (R % 4), panels not a multiple of 4, one panel. */
+START_TEST(cpu_pack_panels) {
+  static const int64_t cases[][4] = {/* R, K, r_pad, panel */
+                                     {70, 9, 128, 64}, {33, 6, 48, 16}, {5, 147, 16, 16},
+                                     {12, 7, 12, 6},   {3, 5, 4, 2},    {64, 4608, 64, 64}};
+  for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+    const int64_t R = cases[c][0], K = cases[c][1], rp = cases[c][2], pw = cases[c][3];
+    float *src = rand_vec((size_t)(R * K)), *dst = nan_vec((size_t)(K * rp));
+    kir_module *m = kir_module_new();
+    kir_kernel *k;
+    int64_t gr[3];
+    ck_assert_int_eq(kt_cpu_pack_bt(m, "pack", R, K, rp, pw, &k, gr), 0);
+    run_kernel(k, gr, (run_arg[]){{src, (size_t)(R * K)}, {dst, (size_t)(K * rp)}}, 2);
+    for (int64_t r = 0; r < rp; r++)
+      for (int64_t kk = 0; kk < K; kk++) {
+        float want = r < R ? src[r * K + kk] : 0.0f, got = dst[(r / pw) * K * pw + kk * pw + r % pw];
+        ck_assert_msg(got == want, "case %d: r %lld, k %lld: got %g, want %g", c, (long long)r,
+                      (long long)kk, (double)got, (double)want);
+      }
+    kir_module_free(m);
+    free(src);
+    free(dst);
+  }
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t gr[3];
+  ck_assert_int_eq(kt_cpu_pack_bt(m, "pack", 8, 4, 16, 6, &k, gr), -1); /* 6 does not divide 16 */
+  kir_module_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- integer GEMM (qgemm.h) */
 
 static uint32_t g_qseed = 777;
@@ -1564,6 +1596,7 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, conv_stride_dilation_padding);
   tcase_add_test(tc, conv_groups);
   tcase_add_test(tc, conv_cpu);
+  tcase_add_test(tc, cpu_pack_panels);
   tcase_add_test(tc, qgemm_matmul);
   tcase_add_test(tc, qgemm_conv);
   tcase_set_timeout(tc, 600); /* the integer GEMM cases build 15 kernels: 60 s at load 7 */
