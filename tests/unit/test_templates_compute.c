@@ -788,6 +788,11 @@ START_TEST(pool_max) {
                                 .dil_w = 2, .cpu_vec = 4);
   ck_assert(kt_pool2d_segmented(&dilated));
   check_pool("max dilated, 20 outputs a row", dilated);
+  /* the first segment's vectors with two columns of left padding under a dilated window */
+  kt_pool2d_desc left = POOL(.kind = KT_POOL_MAX, .n = 1, .c = 2, .h = 8, .w = 30, .kh = 2,
+                             .kw = 3, .pad_left = 2, .pad_right = 2, .dil_w = 2, .cpu_vec = 4);
+  ck_assert(kt_pool2d_segmented(&left));
+  check_pool("max dilated, left padding 2", left);
   /* a span past 64 elements keeps the scalar kernel */
   kt_pool2d_desc wide = POOL(.kind = KT_POOL_MAX, .n = 1, .c = 1, .h = 4, .w = 200, .kh = 1,
                              .kw = 2, .stride_w = 9, .cpu_vec = 4);
