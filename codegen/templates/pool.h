@@ -29,7 +29,9 @@
  * Buffers, in order: x (read), y (write).
  * Launch: work-group size (local_size, 1, 1); groups = (n·c, 1, 1).
  * per_item (for CPUs, where a work-group's barriers cost more than a plane's sum): one
- * work-item sums a whole plane in order; groups = (ceil(n·c / local_size), 1, 1).
+ * work-item sums a whole plane in order; groups = (ceil(n·c / local_size), 1, 1). (On
+ * lavapipe too: ResNet-18's [16, 512, 7, 7] took 0.33 ms of device time this way against 3.25
+ * with a work-group per plane, 2026-12-05.)
  *
  * Index arithmetic is 32-bit: each buffer must have fewer than 2^31 elements.
  * Thread safety: reentrant. */
