@@ -60,9 +60,11 @@ struct mlg_session {
                                 a resident backend moves them at each run */
   int n_transfers;
   /* Per program (0 run, 1 train step): the transfers it takes (the inputs its dispatches read)
-   * and gives back (the run's outputs; the step's loss), copies of `transfers` entries made at
-   * create (a resident backend copies nothing: read host pointers from `transfers`). */
+   * and gives back (the run's outputs; the step's loss): copies of the `transfers` entries at
+   * indices program_in_at / program_out_at, made again before each run (a resident backend
+   * moves the host pointers). */
   mlg_transfer *program_in[2], *program_out[2];
+  int *program_in_at[2], *program_out_at[2];
   int n_program_in[2], n_program_out[2];
   int loss_transfer;         /* the train step's loss among `transfers` */
   uint8_t *input_set;        /* per input: set since create */

@@ -81,22 +81,24 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
   for (int p = 0; p < 2; p++) {
     s->program_in[p] = calloc((size_t)n + 1, sizeof *s->program_in[p]);
     s->program_out[p] = calloc((size_t)n + 1, sizeof *s->program_out[p]);
-    if (!s->program_in[p] || !s->program_out[p]) {
+    s->program_in_at[p] = calloc((size_t)n + 1, sizeof *s->program_in_at[p]);
+    s->program_out_at[p] = calloc((size_t)n + 1, sizeof *s->program_out_at[p]);
+    if (!s->program_in[p] || !s->program_out[p] || !s->program_in_at[p] || !s->program_out_at[p]) {
       mlg_session_destroy(s);
       return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory creating a session");
     }
     unsigned bit = p ? MLG_PROGRAM_TRAIN : MLG_PROGRAM_RUN;
     for (int i = 0; i < model->n_inputs; i++)
-      if (model->input_programs[i] & bit) s->program_in[p][s->n_program_in[p]++] = s->transfers[i];
+      if (model->input_programs[i] & bit) s->program_in_at[p][s->n_program_in[p]++] = i;
     if (p == 0)
       for (int i = 0; i < model->n_outputs; i++)
-        s->program_out[0][s->n_program_out[0]++] = s->transfers[model->n_inputs + i];
+        s->program_out_at[0][s->n_program_out[0]++] = model->n_inputs + i;
     else if (b->has_train)
       for (int i = model->n_inputs; i < n; i++) {
         int output = i < model->n_inputs + model->n_outputs;
         if (output ? model->outputs[i - model->n_inputs] == b->train_loss : extra_loss) {
           s->loss_transfer = i;
-          s->program_out[1][s->n_program_out[1]++] = s->transfers[i];
+          s->program_out_at[1][s->n_program_out[1]++] = i;
         }
       }
   }
@@ -125,6 +127,8 @@ void mlg_session_destroy(mlg_session *session) {
   for (int p = 0; p < 2; p++) {
     free(session->program_in[p]);
     free(session->program_out[p]);
+    free(session->program_in_at[p]);
+    free(session->program_out_at[p]);
   }
   free(session->input_set);
   free(session->profile_ns);
@@ -209,6 +213,10 @@ static mlg_status run_program(mlg_session *session, int p) {
     if ((m->input_programs[i] & bit) && !session->input_set[i])
       return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "input '%s' was never set (mlg_session_set_input)%s",
                       session->transfers[i].name, p ? "; the train step reads it" : "");
+  for (int k = 0; k < session->n_program_in[p]; k++)
+    session->program_in[p][k] = session->transfers[session->program_in_at[p][k]];
+  for (int k = 0; k < session->n_program_out[p]; k++)
+    session->program_out[p][k] = session->transfers[session->program_out_at[p][k]];
   session->has_run = 0;
   mlg_status st = m->runtime->backend->run(session->backend_session, bit, session->program_in[p],
                                            session->n_program_in[p], session->program_out[p],
