@@ -145,20 +145,44 @@ int kt_elementwise(kir_module *m, const char *name, const kt_elementwise_desc *d
   return 0;
 }
 
+/* The frame of the body kernels: a 1-D kernel of `items` work-items in groups of local_size
+ * (0: KT_EW_LOCAL_SIZE; *out_ls), variable *out_i the work-item's index, items past the last
+ * returning. NULL when the kernel cannot be begun. */
+static kir_builder *body_begin(kir_module *m, const char *name, int64_t items, int local_size,
+                               int *out_ls, int *out_i) {
+  const int ls = local_size > 0 ? local_size : KT_EW_LOCAL_SIZE;
+  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  if (!b) return NULL;
+  int vi = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, vi, kir_global_id(b, 0));
+  if (items % ls != 0) {
+    kt_return_past(b, kir_var(b, vi), items);
+  }
+  *out_ls = ls;
+  *out_i = vi;
+  return b;
+}
+
+/* Ends a body_begin kernel: its groups cover `items`. Returns 0 or -1. */
+static int body_end(kir_builder *b, int64_t items, int ls, kir_kernel **out_kernel,
+                    int64_t out_groups[3]) {
+  if (kir_kernel_end(b, out_kernel)) return -1;
+  if (out_groups) {
+    out_groups[0] = (items + ls - 1) / ls;
+    out_groups[1] = out_groups[2] = 1;
+  }
+  return 0;
+}
+
 int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar out_dtype,
                         kt_ew_body_fn body, void *user, int local_size, kir_kernel **out_kernel,
                         int64_t out_groups[3]) {
   if (out_kernel) *out_kernel = NULL;
   if (!m || !name || !body) return kt_fail(m, "no module, name or body");
   if (n < 1 || n >= INDEX_LIMIT) return kt_fail(m, "%lld elements (1 to 2^31 - 1)", (long long)n);
-  int ls = local_size > 0 ? local_size : KT_EW_LOCAL_SIZE;
-  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  int ls, vi;
+  kir_builder *b = body_begin(m, name, n, local_size, &ls, &vi);
   if (!b) return -1;
-  int vi = kir_var_new(b, "i", kir_t(KIR_I32));
-  kir_decl(b, vi, kir_global_id(b, 0));
-  if (n % ls != 0) {
-    kt_return_past(b, kir_var(b, vi), n);
-  }
   kir_expr *result = kir_builder_failed(b) ? NULL : body(b, kir_var(b, vi), user);
   if (!result) {
     kir_kernel_end(b, NULL);
@@ -168,12 +192,7 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
     result = kir_cast(b, kir_t(out_dtype), result);
   int ybuf = kir_buffer_param(b, "y", out_dtype, KIR_WRITE);
   kir_store(b, ybuf, kir_var(b, vi), result);
-  if (kir_kernel_end(b, out_kernel)) return -1;
-  if (out_groups) {
-    out_groups[0] = (n + ls - 1) / ls;
-    out_groups[1] = out_groups[2] = 1;
-  }
-  return 0;
+  return body_end(b, n, ls, out_kernel, out_groups);
 }
 
 int kt_elementwise_body_vec(kir_module *m, const char *name, int64_t n, int width, kt_ew_body_fn body,
@@ -185,14 +204,10 @@ int kt_elementwise_body_vec(kir_module *m, const char *name, int64_t n, int widt
     return kt_fail(m, "%d lanes per work-item for %lld elements (2, 4, 8 or 16, dividing them)", width,
                    (long long)n);
   const int64_t items = n / width;
-  int ls = local_size > 0 ? local_size : KT_EW_LOCAL_SIZE;
-  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  int ls, vi;
+  kir_builder *b = body_begin(m, name, items, local_size, &ls, &vi);
   if (!b) return -1;
-  int vi = kir_var_new(b, "i", kir_t(KIR_I32)), vb = kir_var_new(b, "e", kir_t(KIR_I32));
-  kir_decl(b, vi, kir_global_id(b, 0));
-  if (items % ls != 0) {
-    kt_return_past(b, kir_var(b, vi), items);
-  }
+  int vb = kir_var_new(b, "e", kir_t(KIR_I32));
   kir_decl(b, vb, kir_mul(b, kir_var(b, vi), kir_i32(b, width)));
   kir_expr *result = kir_builder_failed(b) ? NULL : body(b, kir_var(b, vb), user);
   if (!result || result->type.width != width || result->type.scalar != KIR_F32) {
@@ -201,12 +216,7 @@ int kt_elementwise_body_vec(kir_module *m, const char *name, int64_t n, int widt
   }
   int ybuf = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
   kir_store(b, ybuf, kir_var(b, vb), result);
-  if (kir_kernel_end(b, out_kernel)) return -1;
-  if (out_groups) {
-    out_groups[0] = (items + ls - 1) / ls;
-    out_groups[1] = out_groups[2] = 1;
-  }
-  return 0;
+  return body_end(b, items, ls, out_kernel, out_groups);
 }
 
 int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_scalar out_dtype,
@@ -219,14 +229,9 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
     return kt_fail(m, "%d lanes per work-item (1, 2 or 4)", width);
   if (n % width != 0) width = 1;
   int64_t items = n / width;
-  int ls = local_size > 0 ? local_size : KT_EW_LOCAL_SIZE;
-  kir_builder *b = kir_kernel_begin(m, name, ls, 1, 1);
+  int ls, vi;
+  kir_builder *b = body_begin(m, name, items, local_size, &ls, &vi);
   if (!b) return -1;
-  int vi = kir_var_new(b, "i", kir_t(KIR_I32));
-  kir_decl(b, vi, kir_global_id(b, 0));
-  if (items % ls != 0) {
-    kt_return_past(b, kir_var(b, vi), items);
-  }
   kir_expr *base = kir_var(b, vi);
   if (width > 1) {
     int vb = kir_var_new(b, "e", kir_t(KIR_I32));
@@ -262,12 +267,7 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
     kir_store(b, ybuf, base, kir_vector(b, width, result));
   else
     for (int l = 0; l < width; l++) kir_store(b, ybuf, index[l], result[l]);
-  if (kir_kernel_end(b, out_kernel)) return -1;
-  if (out_groups) {
-    out_groups[0] = (items + ls - 1) / ls;
-    out_groups[1] = out_groups[2] = 1;
-  }
-  return 0;
+  return body_end(b, items, ls, out_kernel, out_groups);
 }
 
 /* ---- scalar formulas ---- */
