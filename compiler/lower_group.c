@@ -481,31 +481,39 @@ static int input_vectorizes(const mlg_type *x, const mlg_type *rt) {
   return last == 1 || last == rt->dims[rt->rank - 1];
 }
 
-/* Whether ELEMENTWISE group gr can compute KT_EW_WHOLE_CPU consecutive elements per work-item as
- * one explicit vector (OpenCL CPU: PoCL vectorizes a scalar kernel across 8 work-items, these
- * 16 lanes fill its AVX-512 units): its size a multiple of the width; every value f32, of the
- * root's shape and stored as f32; every input read as input_vectorizes says (no index op) or a
- * constant of one element; each formula a vector. */
-static int group_vectorizes(const mlg_lower_ctx *ctx, const mlg_fusion *fu, const mlg_fusion_group *gr, int gi) {
+/* Whether group gr's members but `skip` (-1: none) vectorize: none an index op; each f32 of
+ * type t, stored as f32, its formula a vector; each input of theirs computed in the group (no
+ * index op), a constant of one element, or stored as f32 and of a type input_ok accepts. */
+static int members_vectorize(const mlg_lower_ctx *ctx, const mlg_fusion *fu, const mlg_fusion_group *gr,
+                             int gi, const mlg_type *t, int skip,
+                             int (*input_ok)(const mlg_type *x, const mlg_type *t)) {
   const mlg_graph *g = ctx->graph;
-  const mlg_type *rt = &g->nodes[gr->root].type;
-  if (!mlg_lower_cpu_vectors(ctx) || mlg_type_numel(rt) % KT_EW_WHOLE_CPU != 0) return 0;
   for (int k = 0; k < gr->n_nodes; k++) {
     int i = gr->nodes[k];
     const mlg_node *nd = &g->nodes[i];
-    if (!mlg_type_equal(&nd->type, rt) || mlg_lowered_stored(g, ctx->out, i) != MLG_F32 ||
-        !formula_vectorizes(g, i))
+    if (i == skip) continue;
+    if (fu->role[i] == MLG_ROLE_INDEX || !mlg_type_equal(&nd->type, t) ||
+        mlg_lowered_stored(g, ctx->out, i) != MLG_F32 || !formula_vectorizes(g, i))
       return 0;
     for (int j = 0; j < nd->n_inputs; j++) {
       int in = nd->inputs[j];
       const mlg_node *x = &g->nodes[in];
-      if (fu->group_of[in] == gi && fu->role[in] != MLG_ROLE_INDEX) continue; /* computed here */
       if (fu->role[in] == MLG_ROLE_INDEX) return 0;
-      if (scalar_const(x)) continue;
-      if (!input_vectorizes(&x->type, rt) || mlg_lowered_stored(g, ctx->out, in) != MLG_F32) return 0;
+      if (fu->group_of[in] == gi || scalar_const(x)) continue;
+      if (mlg_lowered_stored(g, ctx->out, in) != MLG_F32 || !input_ok(&x->type, t)) return 0;
     }
   }
   return 1;
+}
+
+/* Whether ELEMENTWISE group gr can compute KT_EW_WHOLE_CPU consecutive elements per work-item as
+ * one explicit vector (OpenCL CPU: PoCL vectorizes a scalar kernel across 8 work-items, these
+ * 16 lanes fill its AVX-512 units): its size a multiple of the width, its members of the
+ * root's shape, every input read as input_vectorizes says. */
+static int group_vectorizes(const mlg_lower_ctx *ctx, const mlg_fusion *fu, const mlg_fusion_group *gr, int gi) {
+  const mlg_type *rt = &ctx->graph->nodes[gr->root].type;
+  return mlg_lower_cpu_vectors(ctx) && mlg_type_numel(rt) % KT_EW_WHOLE_CPU == 0 &&
+         members_vectorize(ctx, fu, gr, gi, rt, -1, input_vectorizes);
 }
 
 static kir_expr *prologue_cb(kir_builder *b, kir_expr *index, void *user) {
@@ -532,39 +540,21 @@ static kir_expr *epilogue_cb(kir_builder *b, kir_expr *value, const kt_out_pos *
   return v;
 }
 
-/* Whether input x (f32, broadcast to rt) has one value over each plane of rt's last two dims. */
-static int plane_constant(const mlg_type *x, const mlg_type *rt) {
+/* Whether input x (f32, broadcast to rt) is of rt's shape or has one value over each plane of
+ * rt's last two dims. */
+static int plane_input(const mlg_type *x, const mlg_type *rt) {
+  if (mlg_type_equal(x, rt)) return 1;
   for (int k = 1; k <= 2; k++)
     if (x->rank >= k && x->dims[x->rank - k] != 1) return 0;
   return rt->rank >= 2;
 }
 
 /* Whether anchored group gr's epilogue can take vectors of consecutive outputs inside one plane
- * of the last two dims (kt_epilogue.plane_vectors; OpenCL CPU): every member but the anchor f32
- * of the anchor's shape, no index op, each formula a vector; every input computed in the group,
- * a constant of one element, or f32 of that shape or constant over each plane. */
+ * of the last two dims (kt_epilogue.plane_vectors; OpenCL CPU): its members but the anchor of
+ * the anchor's shape, every input as plane_input says. */
 static int epilogue_vectorizes(const mlg_lower_ctx *ctx, const mlg_fusion *fu, const mlg_fusion_group *gr, int gi) {
-  const mlg_graph *g = ctx->graph;
-  const mlg_type *at = &g->nodes[gr->anchor].type;
-  if (!mlg_lower_cpu_vectors(ctx) || gr->pre_anchor >= 0) return 0;
-  for (int k = 0; k < gr->n_nodes; k++) {
-    int i = gr->nodes[k];
-    const mlg_node *nd = &g->nodes[i];
-    if (i == gr->anchor) continue;
-    if (fu->role[i] == MLG_ROLE_INDEX || !mlg_type_equal(&nd->type, at) ||
-        mlg_lowered_stored(g, ctx->out, i) != MLG_F32 || !formula_vectorizes(g, i))
-      return 0;
-    for (int j = 0; j < nd->n_inputs; j++) {
-      int in = nd->inputs[j];
-      const mlg_node *x = &g->nodes[in];
-      if (fu->role[in] == MLG_ROLE_INDEX) return 0;
-      if (fu->group_of[in] == gi || scalar_const(x)) continue;
-      if (mlg_lowered_stored(g, ctx->out, in) != MLG_F32 ||
-          !(mlg_type_equal(&x->type, at) || plane_constant(&x->type, at)))
-        return 0;
-    }
-  }
-  return 1;
+  return mlg_lower_cpu_vectors(ctx) && gr->pre_anchor < 0 &&
+         members_vectorize(ctx, fu, gr, gi, &ctx->graph->nodes[gr->anchor].type, gr->anchor, plane_input);
 }
 
 /* ---- helpers for anchor hooks (lower_util.h) ---- */
