@@ -22,6 +22,8 @@ static const char COPY_SOURCE[] =
  * from operands the compiler cannot see (x holds ones and zeros), and stores their sum. */
 #define FMA_CHAINS 8
 #define FMA_STEPS 4096
+#define FMA_TEXT(x) #x
+#define FMA_STR(x) FMA_TEXT(x) /* FMA_STEPS in the kernel's source */
 #define FMA_LOCAL 16
 #define FMA_GROUPS_PER_UNIT 8
 /* Each run takes about 1 ms on 2 cores; a core another process takes for a moment spoils a
@@ -34,7 +36,7 @@ static const char FMA_SOURCE[] =
     "  float16 m = vload16(0, x + x_off), c = vload16(1, x + x_off) * 1e-3f;\n"
     "  float16 a0 = c + (float)i, a1 = a0 + 1.0f, a2 = a0 + 2.0f, a3 = a0 + 3.0f;\n"
     "  float16 a4 = a0 + 4.0f, a5 = a0 + 5.0f, a6 = a0 + 6.0f, a7 = a0 + 7.0f;\n"
-    "  for (int k = 0; k < 4096; k++) {\n"
+    "  for (int k = 0; k < " FMA_STR(FMA_STEPS) "; k++) {\n"
     "    a0 = fma(a0, m, c); a1 = fma(a1, m, c); a2 = fma(a2, m, c); a3 = fma(a3, m, c);\n"
     "    a4 = fma(a4, m, c); a5 = fma(a5, m, c); a6 = fma(a6, m, c); a7 = fma(a7, m, c);\n"
     "  }\n"
