@@ -69,10 +69,5 @@ int kt_argreduce(kir_module *m, const char *name, const kt_argreduce_desc *d,
     index = d->epilogue.fn(b, index, &at, d->epilogue.user);
   }
   kir_store(b, y, kir_var(b, vi), index);
-  if (kir_kernel_end(b, out_kernel)) return -1;
-  if (out_groups) {
-    out_groups[0] = (n + KT_ARG_LOCAL_SIZE - 1) / KT_ARG_LOCAL_SIZE;
-    out_groups[1] = out_groups[2] = 1;
-  }
-  return 0;
+  return kt_end_1d(b, n, KT_ARG_LOCAL_SIZE, out_kernel, out_groups);
 }

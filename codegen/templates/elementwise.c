@@ -163,17 +163,6 @@ static kir_builder *body_begin(kir_module *m, const char *name, int64_t items, i
   return b;
 }
 
-/* Ends a body_begin kernel: its groups cover `items`. Returns 0 or -1. */
-static int body_end(kir_builder *b, int64_t items, int ls, kir_kernel **out_kernel,
-                    int64_t out_groups[3]) {
-  if (kir_kernel_end(b, out_kernel)) return -1;
-  if (out_groups) {
-    out_groups[0] = (items + ls - 1) / ls;
-    out_groups[1] = out_groups[2] = 1;
-  }
-  return 0;
-}
-
 int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar out_dtype,
                         kt_ew_body_fn body, void *user, int local_size, kir_kernel **out_kernel,
                         int64_t out_groups[3]) {
@@ -192,7 +181,7 @@ int kt_elementwise_body(kir_module *m, const char *name, int64_t n, kir_scalar o
     result = kir_cast(b, kir_t(out_dtype), result);
   int ybuf = kir_buffer_param(b, "y", out_dtype, KIR_WRITE);
   kir_store(b, ybuf, kir_var(b, vi), result);
-  return body_end(b, n, ls, out_kernel, out_groups);
+  return kt_end_1d(b, n, ls, out_kernel, out_groups);
 }
 
 int kt_elementwise_body_vec(kir_module *m, const char *name, int64_t n, int width, kt_ew_body_fn body,
@@ -216,7 +205,7 @@ int kt_elementwise_body_vec(kir_module *m, const char *name, int64_t n, int widt
   }
   int ybuf = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
   kir_store(b, ybuf, kir_var(b, vb), result);
-  return body_end(b, items, ls, out_kernel, out_groups);
+  return kt_end_1d(b, items, ls, out_kernel, out_groups);
 }
 
 int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_scalar out_dtype,
@@ -267,7 +256,7 @@ int kt_elementwise_body_lanes(kir_module *m, const char *name, int64_t n, kir_sc
     kir_store(b, ybuf, base, kir_vector(b, width, result));
   else
     for (int l = 0; l < width; l++) kir_store(b, ybuf, index[l], result[l]);
-  return body_end(b, items, ls, out_kernel, out_groups);
+  return kt_end_1d(b, items, ls, out_kernel, out_groups);
 }
 
 /* ---- scalar formulas ---- */

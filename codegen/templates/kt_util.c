@@ -44,6 +44,15 @@ void kt_return_past(kir_builder *b, kir_expr *id, int64_t n) {
   kir_end(b);
 }
 
+int kt_end_1d(kir_builder *b, int64_t items, int ls, kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (kir_kernel_end(b, out_kernel)) return -1;
+  if (out_groups) {
+    out_groups[0] = (items + ls - 1) / ls;
+    out_groups[1] = out_groups[2] = 1;
+  }
+  return 0;
+}
+
 kir_expr *kt_scaled(kir_builder *b, kir_expr *e, int64_t s) {
   return s == 1 ? e : kir_mul(b, e, kir_i32(b, s));
 }

@@ -40,6 +40,9 @@ kir_expr *kt_axis_guard(kir_builder *b, int var, int64_t pad_lo, int64_t pad_hi,
 /* if (id >= n) return; — the work-items of a launch that runs past the last of n (the caller
  * adds it only where the work-groups do not divide n). */
 void      kt_return_past(kir_builder *b, kir_expr *id, int64_t n);
+/* Ends a 1-D kernel of `items` work-items in groups of `ls`: out_groups (when not NULL) =
+ * (ceil(items / ls), 1, 1). Returns kir_kernel_end's 0 or -1. */
+int       kt_end_1d(kir_builder *b, int64_t items, int ls, kir_kernel **out_kernel, int64_t out_groups[3]);
 /* e · s, or e itself when s is 1. */
 kir_expr *kt_scaled(kir_builder *b, kir_expr *e, int64_t s);
 /* Whether an operand's element offset, row stride and n_batch batch strides are all multiples
