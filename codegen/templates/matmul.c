@@ -190,6 +190,19 @@ void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, i
   kir_barrier(b);
 }
 
+/* Whether the inner k loop is unrolled whole (an OpenCL pragma; GLSL has none, and NVIDIA's
+ * Vulkan compiler ran the unrolled form slower when it was written out: 3.97 → 4.64 ms at 4096).
+ * Only the plain GEMM on 128 × 128 tiles of 8 × 8 blocks: there NVIDIA's OpenCL compiler keeps it
+ * at 128 registers, two work-groups per SM, and on the H200 SGEMM 4096 took 3.45 ms against 3.56
+ * and 2048 0.449 against 0.461 (2026-12-05, the emitted kernel built with `-cl-nv-verbose`: 127
+ * registers before). Not batched: split GEMMs (a batch of K slices) ran slower unrolled (SGEMM
+ * 2048 in two slices 0.481 → 0.517 ms, the split convolutions 180 → 220–243 µs). 129 registers
+ * or more leave one group per SM, which cost every variant that reached it 5–15%. */
+static int unroll_kk(const kt_matmul_desc *d) {
+  return d->device_class == KT_DEVICE_GPU && !d->n_batch && !d->b_im2col.on && !d->a_norm && d->tile_m == 128 &&
+         d->tile_n == 128 && d->reg_m == 8 && d->reg_n == 8 && d->a_elem == KIR_F32 && d->b_elem == KIR_F32;
+}
+
 /* Widest vector (4, 2 or 1) that divides a register block of r. */
 static int vec_width(int r) { return r % 4 == 0 ? 4 : r % 2 == 0 ? 2 : 1; }
 
@@ -384,6 +397,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
 
     int kk = kir_var_new(b, "kk", kir_t(KIR_I32));
     kir_for(b, kk, kir_i32(b, 0), kir_i32(b, TK), kir_i32(b, 1));
+    if (unroll_kk(&d)) kir_for_unroll(b, -1);
     int av[MAX_REG], bv[MAX_REG];
     for (int i = 0; i < RM / VM; i++) {
       char nm[32];

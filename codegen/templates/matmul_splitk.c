@@ -8,6 +8,7 @@
 #define SPLIT_WANT_GROUPS 512 /* work-groups to aim for: several waves of a large GPU's SMs */
 #define SPLIT_WANT_GROUPS_CONV 2048
 #define SPLIT_MIN_K 256       /* no slice shorter than this */
+#define SPLIT_MIN_K_CONV 64   /* ... but a convolution far from its aim (kt_matmul_split_slices) */
 #define SPLIT_MAX 16
 
 /* The work-groups to aim for. A convolution's tiled kernel (64 items a group, its B gathered)
@@ -17,28 +18,46 @@
  * 4.12 to 3.78; while SGEMM 2048 went from 0.480 to 0.541 ms, the transformer block at T = 1024
  * from 1.066 to 1.087, and the OpenCL tensor-core convolutions (cp.async pipelines) at f16 from
  * 1.281 to 1.328 (mlgrun --no-tune --bench 20-30, 2026-12-04). */
+static int conv_aim(const kt_matmul_desc *d) {
+  return d->b_im2col.on && !(kt_matmul_mma_applies(d) && d->async_copies);
+}
+
 static int64_t want_groups(const kt_matmul_desc *d) {
-  return d->b_im2col.on && !(kt_matmul_mma_applies(d) && d->async_copies) ? SPLIT_WANT_GROUPS_CONV
-                                                                          : SPLIT_WANT_GROUPS;
+  return conv_aim(d) ? SPLIT_WANT_GROUPS_CONV : SPLIT_WANT_GROUPS;
+}
+
+/* The fewest slices (at most SPLIT_MAX) that reach `aim` groups from `groups`, each a whole
+ * number of K steps (so that slices never straddle a step and the tiled kernel's K guards stay
+ * exact) and at least min_k long; fewer where K does not divide; 1 when none fits. */
+static int pick_slices(const kt_matmul_desc *t, int64_t groups, int64_t aim, int64_t min_k) {
+  int want = (int)kt_ceil_div(aim, groups);
+  for (int s = want < SPLIT_MAX ? want : SPLIT_MAX; s >= 2; s--)
+    if (t->k % s == 0 && (t->k / s) % t->tile_k == 0 && t->k / s >= min_k) return s;
+  return 1;
 }
 
 int kt_matmul_split_slices(const kt_matmul_desc *d) {
   /* A tensor-core GEMM splits only as a convolution (gathered B): the case measured. */
   if (d->device_class != KT_DEVICE_GPU || d->n_batch || d->a_norm || (kt_matmul_mma_applies(d) && !d->b_im2col.on) ||
-      d->k < 2 * SPLIT_MIN_K)
+      d->k < 2 * SPLIT_MIN_K_CONV)
     return 1;
   kt_matmul_desc t = *d;
   kt_matmul_pick_tiles(&t);
   if (t.m <= KT_SKINNY_MAX_M) return 1; /* the skinny kernel's problem */
   int64_t groups = kt_ceil_div(t.m, t.tile_m) * kt_ceil_div(t.n, t.tile_n);
   const int64_t aim = want_groups(d);
-  if (groups * 2 > aim) return 1;
-  /* The fewest slices that reach the aim, each a whole number of K steps (so that slices never
-   * straddle a step and the tiled kernel's K guards stay exact); fewer where K does not divide. */
-  int want = (int)kt_ceil_div(aim, groups);
-  for (int s = want < SPLIT_MAX ? want : SPLIT_MAX; s >= 2; s--)
-    if (t.k % s == 0 && (t.k / s) % t.tile_k == 0 && t.k / s >= SPLIT_MIN_K) return s;
-  return 1;
+  /* Half the aim is enough: SGEMM 2048 (256 groups of 128 × 128) took 0.481 ms on the H200 in
+   * two slices and 0.461 whole, one wave of two groups per SM (2026-12-05). */
+  if (groups * 2 >= aim) return 1;
+  int s = pick_slices(&t, groups, aim, SPLIT_MIN_K);
+  /* A convolution still under a quarter of its aim takes slices down to SPLIT_MIN_K_CONV: at
+   * batch 1 ResNet-18's stages have 16 to 49 output tiles of 64 items a group, and with slices
+   * of 256 or more an SM held one or two warps, each slice's K steps at one warp's latency.
+   * The model at batch 1 went from 0.653 to 0.475 ms of device time on the H200 through
+   * OpenCL, 1.254 to 0.806 through Vulkan; shorter slices for every convolution made batch 16
+   * slower (2.72 → 2.83 ms through OpenCL: 3 and 6 slices where 2 and 4 did). */
+  if (conv_aim(d) && groups * s * 4 < aim) s = pick_slices(&t, groups, aim, SPLIT_MIN_K_CONV);
+  return s;
 }
 
 /* Contiguous layouts written out as strides (strided = 0 means them). */

@@ -302,6 +302,52 @@ typedef struct pipelines_job {
   pipeline_build *results;
 } pipelines_job;
 
+/* Prints the driver's statistics of kernel k's pipeline on stderr, one line per executable
+ * (MLG_VK_PIPELINE_STATS). */
+static void print_pipeline_stats(mlg_backend_model *m, uint32_t k) {
+  mlg_backend_device *dev = m->dev;
+  PFN_vkGetPipelineExecutablePropertiesKHR props_fn = (PFN_vkGetPipelineExecutablePropertiesKHR)
+      dev->inst.vk.vkGetDeviceProcAddr(dev->device, "vkGetPipelineExecutablePropertiesKHR");
+  PFN_vkGetPipelineExecutableStatisticsKHR stats_fn = (PFN_vkGetPipelineExecutableStatisticsKHR)
+      dev->inst.vk.vkGetDeviceProcAddr(dev->device, "vkGetPipelineExecutableStatisticsKHR");
+  if (!props_fn || !stats_fn) return;
+  VkPipelineInfoKHR pipe = {.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = m->pipelines[k]};
+  VkPipelineExecutablePropertiesKHR props[4];
+  uint32_t n_exec = 4;
+  for (uint32_t i = 0; i < n_exec; i++)
+    props[i] = (VkPipelineExecutablePropertiesKHR){.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR};
+  if (props_fn(dev->device, &pipe, &n_exec, props) < 0) return;
+  for (uint32_t e = 0; e < n_exec; e++) {
+    VkPipelineExecutableInfoKHR at = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR,
+                                      .pipeline = m->pipelines[k], .executableIndex = e};
+    VkPipelineExecutableStatisticKHR st[32];
+    uint32_t n = 32;
+    for (uint32_t i = 0; i < n; i++)
+      st[i] = (VkPipelineExecutableStatisticKHR){.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR};
+    if (stats_fn(dev->device, &at, &n, st) < 0) continue;
+    char line[2048];
+    int len = snprintf(line, sizeof line, "mlg: pipeline %s (%s):", m->bundle->kernels[k].name, props[e].name);
+    for (uint32_t i = 0; i < n && len > 0 && (size_t)len < sizeof line; i++) {
+      const VkPipelineExecutableStatisticValueKHR *v = &st[i].value;
+      const char *sep = i ? "," : "";
+      switch (st[i].format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR:
+          len += snprintf(line + len, sizeof line - len, "%s %s %s", sep, st[i].name, v->b32 ? "yes" : "no");
+          break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR:
+          len += snprintf(line + len, sizeof line - len, "%s %s %lld", sep, st[i].name, (long long)v->i64);
+          break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+          len += snprintf(line + len, sizeof line - len, "%s %s %llu", sep, st[i].name, (unsigned long long)v->u64);
+          break;
+        default:
+          len += snprintf(line + len, sizeof line - len, "%s %s %g", sep, st[i].name, v->f64);
+      }
+    }
+    fprintf(stderr, "%s\n", line);
+  }
+}
+
 /* Creates kernel k's pipeline through `cache` (VK_NULL_HANDLE: none). */
 static VkResult create_pipeline(mlg_backend_model *m, uint32_t k, VkPipelineCache cache) {
   mlg_backend_device *dev = m->dev;
@@ -316,8 +362,10 @@ static VkResult create_pipeline(mlg_backend_model *m, uint32_t k, VkPipelineCach
       },
       .layout = m->layouts[kd->n_params],
   };
+  if (dev->pipeline_stats) pinfo.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
   VkResult r = dev->inst.vk.vkCreateComputePipelines(dev->device, cache, 1, &pinfo, NULL, &m->pipelines[k]);
   if (r != VK_SUCCESS) m->pipelines[k] = VK_NULL_HANDLE;
+  else if (dev->pipeline_stats) print_pipeline_stats(m, k);
   return r;
 }
 

@@ -526,7 +526,7 @@ mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_dev
    * reports both the extension and the feature. */
   VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR dot = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
-  const char *extensions[4];
+  const char *extensions[5];
   uint32_t n_extensions = 0;
   void *chain = NULL;
   if (has_device_extension(vk, dev->physical, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) {
@@ -559,6 +559,21 @@ mlg_status mlg_vk_device_create(int index, int enable_profiling, mlg_backend_dev
     extensions[n_extensions++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
     extensions[n_extensions++] = VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME;
     dev->features |= MLGB_DEVICE_COOPMAT_NV;
+  }
+  /* The driver's statistics of each pipeline's code (a measuring aid, docs/performance.md). */
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+  const char *stats = getenv("MLG_VK_PIPELINE_STATS");
+  if (stats && *stats && strcmp(stats, "0") != 0 &&
+      has_device_extension(vk, dev->physical, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &exec};
+    vk->vkGetPhysicalDeviceFeatures2(dev->physical, &f2);
+    if (exec.pipelineExecutableInfo) {
+      exec.pNext = chain;
+      chain = &exec;
+      extensions[n_extensions++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+      dev->pipeline_stats = 1;
+    }
   }
   info.pNext = chain;
   info.enabledExtensionCount = n_extensions;

@@ -115,6 +115,9 @@ struct mlg_backend_device {
    * whole run; on a CPU device polling would take a core from the work itself, so 0 there. */
   uint64_t spin_ns;
   uint32_t timestamp_bits;   /* valid bits of the queue's timestamps; 0: none */
+  /* MLG_VK_PIPELINE_STATS set and VK_KHR_pipeline_executable_properties enabled: each pipeline
+   * built prints the driver's statistics of its code (registers, ...) on stderr. */
+  int pipeline_stats;
   char name[256];
   char spec[32];
 };

@@ -867,7 +867,7 @@ START_TEST(test_split_k_numbers) {
 END_TEST
 
 /* The slice count: few tiles and a long K split, each slice a whole number of K steps of at
- * least 256; batched, normalized, tensor-core, CPU-class and well-filled GEMMs do not. */
+ * least 256 (64 for a convolution far from its aim); batched, normalized, tensor-core, CPU-class and well-filled GEMMs do not. */
 START_TEST(test_split_k_slices) {
   kt_matmul_desc d = {.m = 512, .n = 784, .k = 4608, .device_class = KT_DEVICE_GPU};
   int s = kt_matmul_split_slices(&d);
@@ -896,6 +896,16 @@ START_TEST(test_split_k_slices) {
   ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
   d.b_im2col.on = 1;
   ck_assert_int_eq(kt_matmul_split_slices(&d), 4);
+  /* Its layer 1 at batch 1 (64 × 3136, K = 576: 49 tiles): slices of 256 or more reach 98
+   * groups, under a quarter of the aim, so the convolution takes 9 slices of 64; a plain GEMM
+   * of that shape keeps slices of 256 or more (2 of 288). */
+  d = (kt_matmul_desc){.m = 64, .n = 3136, .k = 576, .device_class = KT_DEVICE_GPU};
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 2);
+  d.b_im2col.on = 1;
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 9);
+  /* SGEMM 2048 on 128 × 128 tiles: 256 groups, half the aim, run whole. */
+  d = (kt_matmul_desc){.m = 2048, .n = 2048, .k = 2048, .device_class = KT_DEVICE_GPU};
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
 }
 END_TEST
 
