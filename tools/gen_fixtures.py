@@ -458,6 +458,17 @@ def linalg():
     f = fx("linear_one_row").inp("x", [1, 300]).par("fc.weight", [67, 300]).par("fc.bias", [67])
     f.out("y", "linear(x, fc.weight, fc.bias)",
           lambda t: F.linear(t["x"], t["fc.weight"], t["fc.bias"]))
+    # linear_softmax (one kernel; codegen/templates/matmul_cpu.c row_softmax): written out, and
+    # recognized at -O2 from softmax(linear(...)). 7 rows are 3 blocks of 2 and a clamped one;
+    # K = 37 is two float16 steps and 5 scalars; 16 outputs (the most) run one row per item, 10
+    # two; the exps go in vectors of 4, the last one padded; a 3-D x, no bias, log after it (the
+    # epilogue sees the softmax's values).
+    f = fx("linear_softmax_ragged").inp("x", [7, 37]).par("w", [10, 37]).par("b", [10])
+    f.out("y", "linear_softmax(x, w, b)",
+          lambda t: torch.softmax(F.linear(t["x"], t["w"], t["b"]), -1))
+    f = fx("linear_softmax_recognized").inp("x", [2, 3, 20], -3, 3).par("w", [16, 20])
+    f.out("y", "log(softmax(linear(x, w), axis=-1))",
+          lambda t: torch.log(torch.softmax(F.linear(t["x"], t["w"]), -1)))
 
     # f16 GEMMs (issue 17): halves in and out, accumulated in f32. On NVIDIA GPUs they run on
     # tensor cores (codegen/templates/matmul_mma.c), elsewhere on the tiled kernel; the shapes
@@ -1257,6 +1268,9 @@ def gradients():
     f.inp("x", [2, 3, 5]).par("w", [4, 5]).par("b", [4])
     f = g("linear_1d_nobias", lambda t: F.linear(t["x"], t["w"]), "linear(x, w)", ["x", "w"], [4])
     f.inp("x", [5]).par("w", [4, 5])
+    f = g("linear_softmax", lambda t: torch.softmax(F.linear(t["x"], t["w"], t["b"]), -1),
+          "linear_softmax(x, w, b)", ["x", "w", "b"], [3, 6])
+    f.inp("x", [3, 9]).par("w", [6, 9]).par("b", [6])
 
     convs = [
         ("3x3_pad1", [2, 3, 6, 6], [4, 3, 3, 3], "padding=1", dict(padding=1)),

@@ -313,7 +313,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   if (check(m, &d)) return -1;
   /* Tensor cores where the operands are halves (not on CPUs, nor with tiles a tuned table
    * gives for the tiled kernel). */
-  if (kt_matmul_mma_applies(&d) && !desc->tile_m && !desc->tile_n) {
+  if (kt_matmul_mma_applies(&d) && !desc->tile_m && !desc->tile_n && !d.row_softmax) {
     int rc = mma_variant(m, name, desc, &d, out_kernel, out_groups);
     if (rc != 0) return rc > 0 ? 0 : -1;
   }

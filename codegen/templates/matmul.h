@@ -121,7 +121,14 @@ typedef struct kt_matmul_desc {
    * where kt_matmul_wgmma_applies, the tensor-core kernel gets the kernel of matmul_wgmma.c in
    * front of it (its fallback). */
   int wgmma;
+  /* Each row of C is a softmax of the GEMM's row (bias included) along N: linear_softmax, a
+   * classifier head in one kernel. Needs trans_b, A and B contiguous along K, no batch dims,
+   * no row norm, N <= KT_MATMUL_SOFTMAX_MAX_N; built as the CPU "nt" kernel with whole rows per
+   * work-item (matmul_cpu.c) on every device class; the epilogue sees the softmax's values. */
+  int row_softmax;
 } kt_matmul_desc;
+
+#define KT_MATMUL_SOFTMAX_MAX_N 16
 
 /* The CPU vector kernel (matmul_cpu.c) for a descriptor with resolved layouts: returns 1 and
  * builds it when it applies, 0 when it does not (the caller builds the tiled kernel), -1 on

@@ -16,6 +16,7 @@
 #include "matmul.h"
 #include "matmul_cpu.h"
 
+#include <math.h>
 #include <stdio.h>
 
 #include "kt_util.h"
@@ -23,7 +24,7 @@
 
 #define MAX_RM KT_CPU_MAX_ROWS
 #define MAX_NV KT_CPU_MAX_NV
-#define MAX_RN 6
+#define MAX_RN KT_MATMUL_SOFTMAX_MAX_N /* 6 for plain GEMMs; a softmax row takes N */
 
 /* Bias, epilogue and store of one scalar output (row, col) through the shared GEMM frame
  * (matmul.h); returns -1 on failure. */
@@ -218,6 +219,42 @@ static void nt_group(int64_t nbx, int64_t nby, int64_t nb, int sequential, int *
   *out_ly = ly;
 }
 
+/* Each of the rm rows of sums v[i][0..rn) (whole rows of C) becomes its softmax in place:
+ * the bias added, then exp(v - max) / sum, the exps over vectors of vw <= 4 lanes (the last
+ * one filled with -inf, whose exp is 0): PoCL's scalar exp calls took 2/3 of the MLP head's kernel. */
+static void row_softmax(kir_builder *b, const kt_matmul_frame *s, int rm, int rn, int vw,
+                        int v[MAX_RN][MAX_RN]) {
+  const kir_type vt = kir_tv(KIR_F32, vw);
+  for (int i = 0; i < rm; i++) {
+    char nm[32];
+    if (s->bBias >= 0)
+      for (int j = 0; j < rn; j++)
+        kir_assign(b, v[i][j], kir_add(b, kir_var(b, v[i][j]), kir_load(b, s->bBias, kir_i32(b, j))));
+    snprintf(nm, sizeof nm, "mx%d", i);
+    int mx = kir_var_new(b, nm, kir_t(KIR_F32));
+    kir_decl(b, mx, kir_var(b, v[i][0]));
+    for (int j = 1; j < rn; j++) kir_assign(b, mx, kir_bin(b, KIR_MAX, kir_var(b, mx), kir_var(b, v[i][j])));
+    snprintf(nm, sizeof nm, "den%d", i);
+    int den = kir_var_new(b, nm, kir_t(KIR_F32));
+    kir_decl(b, den, kir_f32(b, 0.0));
+    for (int c0 = 0; c0 < rn; c0 += vw) {
+      kir_expr *lanes[4];
+      for (int q = 0; q < vw; q++)
+        lanes[q] = c0 + q < rn ? kir_var(b, v[i][c0 + q]) : kir_f32(b, -INFINITY);
+      snprintf(nm, sizeof nm, "ex%d_%d", i, c0 / vw);
+      int ex = kir_var_new(b, nm, vt);
+      kir_expr *arg = vw > 1 ? kir_bin(b, KIR_SUB, kir_vector(b, vw, lanes), kir_cast(b, vt, kir_var(b, mx)))
+                             : kir_bin(b, KIR_SUB, lanes[0], kir_var(b, mx));
+      kir_decl(b, ex, kir_un(b, KIR_EXP, arg));
+      kir_assign(b, den, kir_add(b, kir_var(b, den), vw > 1 ? kt_lane_sum(b, ex) : kir_var(b, ex)));
+      for (int q = 0; q < vw && c0 + q < rn; q++)
+        kir_assign(b, v[i][c0 + q], vw > 1 ? kir_component(b, kir_var(b, ex), q) : kir_var(b, ex));
+    }
+    kir_assign(b, den, kir_bin(b, KIR_DIV, kir_f32(b, 1.0), kir_var(b, den)));
+    for (int j = 0; j < rn; j++) kir_assign(b, v[i][j], kir_mul(b, kir_var(b, v[i][j]), kir_var(b, den)));
+  }
+}
+
 static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
                     kir_kernel **out_kernel, int64_t groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
@@ -228,7 +265,12 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
    * transformer block's GEMMs 9.6–9.8 → 9.3–9.5 ms, its K = 3072 projection 3.2–3.4 → 2.9–3.1;
    * the MLP's N = 256 unchanged with ragged 6-column blocks, so it keeps 4). */
   const int wide = vec_width(d) >= 16 && N % 6 == 0;
-  const int RM = M >= 4 ? 4 : (int)M, RN = wide ? 6 : N >= 4 ? 4 : (int)N;
+  int RM = M >= 4 ? 4 : (int)M, RN = wide ? 6 : N >= 4 ? 4 : (int)N;
+  /* A softmax row: all N columns in one item, 2 rows while that keeps 24 accumulators. */
+  if (d->row_softmax) {
+    RN = (int)N;
+    RM = N <= 12 && M >= 2 ? 2 : 1;
+  }
   const int64_t nbx = kt_ceil_div(N, RN), nby = kt_ceil_div(M, RM);
   int LX, LY;
   int64_t nb = 1;
@@ -299,13 +341,18 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
                                    kir_load(b, s.bB, kir_add(b, kir_var(b, bcol[j]), kir_var(b, k2))))));
     kir_end(b);
   }
+  kt_matmul_frame st = s;
+  if (d->row_softmax) {
+    row_softmax(b, &s, RM, RN, vec_width(d) >= 4 ? 4 : vec_width(d), sacc);
+    st.bBias = -1; /* added before the softmax */
+  }
   for (int i = 0; i < RM; i++) {
     kir_expr *row = kir_add(b, kir_var(b, row0), kir_i32(b, i));
     if (ragged_m) kir_if(b, kt_lt(b, row, M));
     for (int j = 0; j < RN; j++) {
       kir_expr *col = kir_add(b, kir_var(b, col0), kir_i32(b, j));
       if (ragged_n) kir_if(b, kt_lt(b, col, N));
-      if (store_one(b, &s, kir_var(b, sacc[i][j]), row, col)) {
+      if (store_one(b, &st, kir_var(b, sacc[i][j]), row, col)) {
         kir_kernel_end(b, NULL);
         return kt_fail(m, "the fused epilogue could not be built");
       }
@@ -321,6 +368,13 @@ static int build_nt(kir_module *m, const char *name, const kt_matmul_desc *d,
 
 int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3]) {
+  if (d->row_softmax) {
+    if (!d->trans_b || d->a_stride_k != 1 || d->b_stride_k != 1 || d->n_batch || d->a_norm ||
+        d->c_fold || d->n > KT_MATMUL_SOFTMAX_MAX_N)
+      return kt_fail(m, "a softmax'ed GEMM needs B as N x K, both contiguous along K, no batch "
+                        "dims and N <= %d (N = %lld)", KT_MATMUL_SOFTMAX_MAX_N, (long long)d->n);
+    return build_nt(m, name, d, out_kernel, out_groups) == 0 ? 1 : -1;
+  }
   if (d->device_class != KT_DEVICE_CPU || d->a_norm) return 0;
   int rc;
   if (d->b_stride_n == 1 && d->n >= 16 && d->k >= 1)

@@ -38,7 +38,7 @@ static int pick_slices(const kt_matmul_desc *t, int64_t groups, int64_t aim, int
 
 int kt_matmul_split_slices(const kt_matmul_desc *d) {
   /* A tensor-core GEMM splits only as a convolution (gathered B): the case measured. */
-  if (d->device_class != KT_DEVICE_GPU || d->n_batch || d->a_norm || (kt_matmul_mma_applies(d) && !d->b_im2col.on) ||
+  if (d->device_class != KT_DEVICE_GPU || d->n_batch || d->a_norm || d->row_softmax || (kt_matmul_mma_applies(d) && !d->b_im2col.on) ||
       d->k < 2 * SPLIT_MIN_K_CONV)
     return 1;
   kt_matmul_desc t = *d;

@@ -51,9 +51,10 @@ MLG_OP(ceil)
 MLG_OP(round)
 MLG_OP(sign)
 MLG_OP(reciprocal)
-/* linear algebra (matmul.c, linear.c) */
+/* linear algebra (matmul.c, linear.c: linear and linear_softmax) */
 MLG_OP(matmul)
 MLG_OP(linear)
+MLG_OP(linear_softmax)
 /* attention, one fused kernel (attention.c) */
 MLG_OP(scaled_dot_product_attention)
 /* convolution, pooling and resizing, NCHW (conv2d.c: also conv1d, conv_transpose2d; pool.c,

@@ -365,6 +365,20 @@ START_TEST(test_matmul) {
   ck_assert_int_eq(c.err.input, 2);
   ck_assert_int_ne(run(&c, 2, "f32[1, 784]", "f32[784]"), 0);
   ck_assert_int_eq(c.err.input, 1);
+
+  /* linear_softmax: linear's rule, f32 only, at most 16 outputs. */
+  call_init(&c, "linear_softmax");
+  run_rc = run(&c, 3, "f32[256, 256]", "f32[10, 256]", "f32[10]");
+  ASSERT_OK(c, "f32[256, 10]");
+  run_rc = run(&c, 2, "f32[2, 3, 8]", "f32[16, 8]");
+  ASSERT_OK(c, "f32[2, 3, 16]");
+  ck_assert_int_ne(run(&c, 2, "f32[2, 8]", "f32[17, 8]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_str_eq(c.err.msg, "linear_softmax takes at most 16 output features (the weight has 17); "
+                              "write softmax(linear(x, weight, bias))");
+  ck_assert_int_ne(run(&c, 2, "f32[2, 8]", "f32[4, 9]"), 0);
+  ck_assert_int_eq(c.err.input, 1);
+  ck_assert_int_ne(run(&c, 2, "f16[2, 8]", "f16[4, 8]"), 0);
 }
 END_TEST
 

@@ -918,6 +918,7 @@ START_TEST(test_bn_fold_linear) {
 }
 END_TEST
 
+
 /* ---------------------------------------------------------------- pipeline */
 
 START_TEST(test_pipeline_levels_and_fixed_point) {
@@ -974,18 +975,34 @@ typedef struct attn_found {
   int n_inputs;
 } attn_found;
 
+/* Model text checked into a graph (b->p.graph), and its -O2 graph (returned; the caller frees
+ * it, then built_free). */
+typedef struct built {
+  mlg_source src;
+  mlg_diag diag;
+  mlg_pipeline p;
+} built;
+
+static mlg_graph *build_o2(built *b, const char *text) {
+  ck_assert_int_eq(mlg_source_from_memory(&b->src, "t.mlg", text, strlen(text)), 0);
+  mlg_diag_init(&b->diag, &b->src, stderr);
+  ck_assert_msg(mlg_pipeline_run(&b->src, NULL, MLG_STAGE_GRAPH, &b->diag, &b->p) == 0, "%s", text);
+  mlg_graph *o = mlg_optimize(b->p.graph, 2, &b->diag);
+  ck_assert_ptr_nonnull(o);
+  assert_well_formed(o);
+  return o;
+}
+
+static void built_free(built *b) {
+  mlg_pipeline_free(&b->p);
+  mlg_source_free(&b->src);
+}
+
 static attn_found recognize_in(const char *decls, const char *body) {
   char text[2048];
   snprintf(text, sizeof text, "model t {\n%s%s\n}\n", decls, body);
-  mlg_source src;
-  ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
-  mlg_diag diag;
-  mlg_diag_init(&diag, &src, stderr);
-  mlg_pipeline p;
-  ck_assert_msg(mlg_pipeline_run(&src, NULL, MLG_STAGE_GRAPH, &diag, &p) == 0, "%s", body);
-  mlg_graph *o = mlg_optimize(p.graph, 2, &diag);
-  ck_assert_ptr_nonnull(o);
-  assert_well_formed(o);
+  built bt;
+  mlg_graph *o = build_o2(&bt, text);
   attn_found f = {.n = count_op(o, &mlg_op_scaled_dot_product_attention)};
   for (int i = 0; i < o->n_nodes; i++)
     if (o->nodes[i].op == &mlg_op_scaled_dot_product_attention) {
@@ -997,12 +1014,11 @@ static attn_found recognize_in(const char *decls, const char *body) {
       break;
     }
   mlg_graph_free(o);
-  o = mlg_optimize(p.graph, 0, &diag);
+  o = mlg_optimize(bt.p.graph, 0, &bt.diag);
   ck_assert_int_eq(count_op(o, &mlg_op_scaled_dot_product_attention),
-                   count_op(p.graph, &mlg_op_scaled_dot_product_attention));
+                   count_op(bt.p.graph, &mlg_op_scaled_dot_product_attention));
   mlg_graph_free(o);
-  mlg_pipeline_free(&p);
-  mlg_source_free(&src);
+  built_free(&bt);
   return f;
 }
 
@@ -1074,6 +1090,44 @@ START_TEST(test_recognize_refuses) {
   };
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
     ck_assert_msg(recognized(bodies[i], &sc) == 0, "recognized: %s", bodies[i]);
+}
+END_TEST
+
+/* How many linear_softmax nodes -O2 makes of `body` (x f32[4, 3, 8], w f32[N, 8] for N = 16
+ * and 17, b f32[16]); none at -O0. */
+static int linear_softmax_in(const char *body) {
+  char text[1024];
+  snprintf(text, sizeof text,
+           "model t {\n  input x : f32[4, 3, 8]\n  param w : f32[16, 8] = zeros\n"
+           "  param w17 : f32[17, 8] = zeros\n  param b : f32[16] = zeros\n%s\n}\n", body);
+  built bt;
+  mlg_graph *o = build_o2(&bt, text);
+  const mlg_graph *g = bt.p.graph;
+  int n = count_op(o, &mlg_op_linear_softmax);
+  if (n) ck_assert_int_eq(count_op(o, &mlg_op_linear), count_op(g, &mlg_op_linear) - n);
+  mlg_graph_free(o);
+  o = mlg_optimize(g, 0, &bt.diag);
+  ck_assert_int_eq(count_op(o, &mlg_op_linear_softmax), count_op(g, &mlg_op_linear_softmax));
+  mlg_graph_free(o);
+  built_free(&bt);
+  return n;
+}
+
+/* softmax(linear(...)) along the last axis with at most 16 columns, the logits read by nothing
+ * else, becomes one linear_softmax; anything else is left alone. */
+START_TEST(test_recognize_linear_softmax) {
+  ck_assert_int_eq(linear_softmax_in("  output y = softmax(linear(x, w, b), axis=-1)"), 1);
+  ck_assert_int_eq(linear_softmax_in("  output y = softmax(linear(x, w), axis=2)"), 1);
+  ck_assert_int_eq(linear_softmax_in("  output y = relu(softmax(linear(x, w, b)))"), 1);
+  static const char *const refused[] = {
+    "  output y = softmax(linear(x, w17), axis=-1)",               /* 17 columns */
+    "  output y = softmax(linear(x, w, b), axis=1)",               /* another axis */
+    "  output y = log_softmax(linear(x, w, b), axis=-1)",          /* log_softmax */
+    "  z = linear(x, w, b)\n  output y = softmax(z)\n  output zz = z", /* logits read twice */
+    "  output y = softmax(linear(x, w, b) * 2, axis=-1)",          /* not the linear itself */
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    ck_assert_msg(linear_softmax_in(refused[i]) == 0, "recognized: %s", refused[i]);
 }
 END_TEST
 
@@ -1227,6 +1281,7 @@ int main(void) {
   suite_add_tcase(s, tq);
   TCase *tr = tcase_create("recognize");
   tcase_add_test(tr, test_recognize_attention);
+  tcase_add_test(tr, test_recognize_linear_softmax);
   tcase_add_test(tr, test_recognize_refuses);
   tcase_add_test(tr, test_recognize_causal_mask);
   suite_add_tcase(s, tr);
