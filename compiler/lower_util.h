@@ -76,7 +76,9 @@ int         mlg_lower_fail(mlg_lower_ctx *ctx, int node, const char *fmt, ...)
  * f16 weight and x f16 or f32) add the tensor-core variant, whose fixed tiles its fallback
  * shares (no tuned tiles then). Where kt_matmul_split_slices says, two launches instead: the
  * partial GEMM over K slices into f32 scratch (a helper, "k_gemm_part") and the reduce that
- * finishes C. Returns 0, or -1 (reported at node). */
+ * finishes C. A softmax'ed GEMM (d->row_softmax) is one kernel on CPUs; on other devices the
+ * GEMM into f32 scratch (a helper, "k_linear") and the softmax kernel. Returns 0, or -1
+ * (reported at node). */
 struct kt_matmul_desc;
 int         mlg_lower_gemm(mlg_lower_ctx *ctx, int node, struct kt_matmul_desc *d, const int *inputs,
                            int n_inputs);

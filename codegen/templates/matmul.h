@@ -124,7 +124,8 @@ typedef struct kt_matmul_desc {
   /* Each row of C is a softmax of the GEMM's row (bias included) along N: linear_softmax, a
    * classifier head in one kernel. Needs trans_b, A and B contiguous along K, no batch dims,
    * no row norm, N <= KT_MATMUL_SOFTMAX_MAX_N; built as the CPU "nt" kernel with whole rows per
-   * work-item (matmul_cpu.c) on every device class; the epilogue sees the softmax's values. */
+   * work-item (matmul_cpu.c) whatever the device class (lowering asks for it on CPUs only:
+   * lower_util.h mlg_lower_gemm); the epilogue sees the softmax's values. */
   int row_softmax;
 } kt_matmul_desc;
 
