@@ -190,9 +190,10 @@ void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, i
   kir_barrier(b);
 }
 
-/* Whether the inner k loop is unrolled whole (an OpenCL pragma; GLSL has none, and NVIDIA's
- * Vulkan compiler ran the unrolled form slower when it was written out: 3.97 → 4.64 ms at 4096).
- * Only the plain GEMM on 128 × 128 tiles of 8 × 8 blocks: there NVIDIA's OpenCL compiler keeps it
+/* Whether the inner k loop is unrolled: whole through an OpenCL pragma; where the target has
+ * none (GLSL), by hand, two k steps an iteration (NVIDIA's Vulkan compiler ran the whole loop
+ * written out slower, SGEMM 4096 3.97 → 4.64 ms, and two steps faster, 3.99 → 3.85, 2048 0.485
+ * → 0.472; four steps 5.12 and 0.60). Only the plain GEMM on 128 × 128 tiles of 8 × 8 blocks: there NVIDIA's OpenCL compiler keeps it
  * at 128 registers, two work-groups per SM, and on the H200 SGEMM 4096 took 3.45 ms against 3.56
  * and 2048 0.449 against 0.461 (2026-12-05, the emitted kernel built with `-cl-nv-verbose`: 127
  * registers before). Not batched: split GEMMs (a batch of K slices) ran slower unrolled (SGEMM
@@ -201,6 +202,20 @@ void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, i
 static int unroll_kk(const kt_matmul_desc *d) {
   return d->device_class == KT_DEVICE_GPU && !d->n_batch && !d->b_im2col.on && !d->a_norm && d->tile_m == 128 &&
          d->tile_n == 128 && d->reg_m == 8 && d->reg_n == 8 && d->a_elem == KIR_F32 && d->b_elem == KIR_F32;
+}
+
+/* Declares tag<i> (tag<i>_<u> for u > 0), i < n: vector who + spread·i of row kk + u of a local
+ * tile of per_k vectors a row. */
+static void tile_reads(kir_builder *b, int local, int kk, int u, int per_k, int who, int spread, int n,
+                       kir_type t, const char *tag, int out[]) {
+  for (int i = 0; i < n; i++) {
+    char nm[32];
+    snprintf(nm, sizeof nm, u ? "%s%d_%d" : "%s%d", tag, i, u);
+    out[i] = kir_var_new(b, nm, t);
+    kir_expr *k = u ? kir_add(b, kir_var(b, kk), kir_i32(b, u)) : kir_var(b, kk);
+    kir_decl(b, out[i], kir_local_load(b, local, kir_add(b, kir_mul(b, k, kir_i32(b, per_k)),
+                                                         kir_add(b, kir_var(b, who), kir_i32(b, (int64_t)spread * i)))));
+  }
 }
 
 /* Widest vector (4, 2 or 1) that divides a register block of r. */
@@ -396,29 +411,20 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
     kt_tile_free(&tb);
 
     int kk = kir_var_new(b, "kk", kir_t(KIR_I32));
-    kir_for(b, kk, kir_i32(b, 0), kir_i32(b, TK), kir_i32(b, 1));
-    if (unroll_kk(&d)) kir_for_unroll(b, -1);
-    int av[MAX_REG], bv[MAX_REG];
-    for (int i = 0; i < RM / VM; i++) {
-      char nm[32];
-      snprintf(nm, sizeof nm, "av%d", i);
-      av[i] = kir_var_new(b, nm, kir_tv(KIR_F32, VM));
-      kir_decl(b, av[i], kir_local_load(b, lA, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, TM / VM)),
-                                                       kir_add(b, kir_var(b, ty), kir_i32(b, (int64_t)WY * i)))));
+    const int unroll = unroll_kk(&d), steps = unroll && !d.pragma_unroll && TK % 2 == 0 ? 2 : 1;
+    kir_for(b, kk, kir_i32(b, 0), kir_i32(b, TK), kir_i32(b, steps));
+    if (unroll) kir_for_unroll(b, -1);
+    for (int u = 0; u < steps; u++) {
+      int av[MAX_REG], bv[MAX_REG];
+      tile_reads(b, lA, kk, u, TM / VM, ty, WY, RM / VM, kir_tv(KIR_F32, VM), "av", av);
+      tile_reads(b, lB, kk, u, TN / VN, tx, WX, RN / VN, kir_tv(KIR_F32, VN), "bv", bv);
+      for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++)
+          kir_assign(b, acc[i][j],
+                     kir_add(b, kir_var(b, acc[i][j]),
+                             kir_mul(b, kir_component(b, kir_var(b, av[i / VM]), i % VM),
+                                     kir_component(b, kir_var(b, bv[j / VN]), j % VN))));
     }
-    for (int j = 0; j < RN / VN; j++) {
-      char nm[32];
-      snprintf(nm, sizeof nm, "bv%d", j);
-      bv[j] = kir_var_new(b, nm, kir_tv(KIR_F32, VN));
-      kir_decl(b, bv[j], kir_local_load(b, lB, kir_add(b, kir_mul(b, kir_var(b, kk), kir_i32(b, TN / VN)),
-                                                       kir_add(b, kir_var(b, tx), kir_i32(b, (int64_t)WX * j)))));
-    }
-    for (int i = 0; i < RM; i++)
-      for (int j = 0; j < RN; j++)
-        kir_assign(b, acc[i][j],
-                   kir_add(b, kir_var(b, acc[i][j]),
-                           kir_mul(b, kir_component(b, kir_var(b, av[i / VM]), i % VM),
-                                   kir_component(b, kir_var(b, bv[j / VN]), j % VN))));
     kir_end(b); /* kk */
     kir_barrier(b);
   }

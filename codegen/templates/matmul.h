@@ -121,6 +121,9 @@ typedef struct kt_matmul_desc {
    * where kt_matmul_wgmma_applies, the tensor-core kernel gets the kernel of matmul_wgmma.c in
    * front of it (its fallback). */
   int wgmma;
+  /* The target unrolls a loop the kernel marks (OpenCL's #pragma unroll); 0 (GLSL prints no
+   * such hint): the tiled kernel unrolls by hand where it would mark one (matmul.c). */
+  int pragma_unroll;
   /* Each row of C is a softmax of the GEMM's row (bias included) along N: linear_softmax, a
    * classifier head in one kernel. Needs trans_b, A and B contiguous along K, no batch dims,
    * no row norm, N <= KT_MATMUL_SOFTMAX_MAX_N; built as the CPU "nt" kernel with whole rows per

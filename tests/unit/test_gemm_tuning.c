@@ -733,10 +733,10 @@ static void assert_matches(const char *what, const float *got, const float *want
 
 /* Runs bundle p on PoCL with inputs in[i] (names, element counts) and asserts that every output
  * equals want[i] bit for bit. */
-static void run_bundle_exact(const mlg_pipeline *p, int n_in, const char *const *in_names, float *const *in,
-                             const int64_t *in_numel, int n_out, const char *const *out_names,
-                             float *const *want, const int64_t *out_numel) {
-  mlg_runtime_options ro = {.device = "cpu", .cache_dir = ""};
+static void run_bundle_exact_on(const char *device, const mlg_pipeline *p, int n_in, const char *const *in_names,
+                                float *const *in, const int64_t *in_numel, int n_out,
+                                const char *const *out_names, float *const *want, const int64_t *out_numel) {
+  mlg_runtime_options ro = {.device = device, .cache_dir = ""};
   mlg_runtime *rt = NULL;
   mlg_model *model = NULL;
   mlg_session *s = NULL;
@@ -756,6 +756,12 @@ static void run_bundle_exact(const mlg_pipeline *p, int n_in, const char *const 
   mlg_session_destroy(s);
   mlg_model_destroy(model);
   mlg_runtime_destroy(rt);
+}
+
+static void run_bundle_exact(const mlg_pipeline *p, int n_in, const char *const *in_names, float *const *in,
+                             const int64_t *in_numel, int n_out, const char *const *out_names,
+                             float *const *want, const int64_t *out_numel) {
+  run_bundle_exact_on("cpu", p, n_in, in_names, in, in_numel, n_out, out_names, want, out_numel);
 }
 
 /* Kernels tiled from a table (GPU class, both printers' target here OpenCL) compute exactly the
@@ -909,6 +915,52 @@ START_TEST(test_split_k_slices) {
 }
 END_TEST
 
+/* The plain GEMM on 128 × 128 tiles (GPU class) unrolls its k loop: through OpenCL by a pragma,
+ * through Vulkan by hand, two k steps an iteration (matmul.c unroll_kk). The Vulkan kernel,
+ * run on lavapipe, computes exactly the host's product. */
+START_TEST(test_unrolled_gemm_vulkan) {
+  static const char *text = "model u {\n  input a : f32[512, 48]\n  input b : f32[48, 512]\n"
+                            "  output c = a @ b\n}\n";
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "u.mlg", text, strlen(text)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  for (int target = 1; target <= 2; target++) { /* OpenCL, Vulkan (bundle.h mlgb_target) */
+    mlg_compile_options o = {.target = target, .opt_level = 2, .device_class = KT_DEVICE_GPU};
+    mlg_pipeline p;
+    ck_assert_int_eq(mlg_pipeline_run(&src, &o, MLG_STAGE_BUNDLE, &diag, &p), 0);
+    char *k = strndup(p.code->text, p.code->text_size);
+    ck_assert_ptr_nonnull(k);
+    if (target == 1) {
+      ck_assert_int_eq(count(k, "#pragma unroll"), 1);
+      ck_assert_int_eq(count(k, "kk++"), 1);
+      free(k);
+      mlg_pipeline_free(&p);
+      continue;
+    }
+    ck_assert_int_eq(count(k, "kk += 2"), 1);
+    free(k);
+    float *in[2], *want = calloc(512 * 512, sizeof(float));
+    ck_assert_ptr_nonnull(want);
+    for (int i = 0; i < 2; i++) {
+      in[i] = malloc(512 * 48 * sizeof(float));
+      ck_assert_ptr_nonnull(in[i]);
+      for (int e = 0; e < 512 * 48; e++) in[i][e] = (float)((e * (3 + 2 * i) + i) % 17 - 8) / 8.0f;
+    }
+    for (int m = 0; m < 512; m++)
+      for (int kk = 0; kk < 48; kk++)
+        for (int n = 0; n < 512; n++) want[m * 512 + n] += in[0][m * 48 + kk] * in[1][kk * 512 + n];
+    static const char *const in_names[2] = {"a", "b"}, *const out_names[1] = {"c"};
+    static const int64_t in_numel[2] = {512 * 48, 48 * 512}, out_numel[1] = {512 * 512};
+    run_bundle_exact_on("vulkan:0", &p, 2, in_names, in, in_numel, 1, out_names, &want, out_numel);
+    for (int i = 0; i < 2; i++) free(in[i]);
+    free(want);
+    mlg_pipeline_free(&p);
+  }
+  mlg_source_free(&src);
+}
+END_TEST
+
 /* Runs a shell command; returns its exit status. */
 static int run(const char *cmd) {
   int rc = system(cmd);
@@ -1057,6 +1109,7 @@ int main(void) {
   tcase_set_timeout(e2e, 300);
   tcase_add_test(e2e, test_tuned_kernels_numbers);
   tcase_add_test(e2e, test_split_k_numbers);
+  tcase_add_test(e2e, test_unrolled_gemm_vulkan);
   tcase_add_test(e2e, test_mlgrun_tune_end_to_end);
   suite_add_tcase(suite, e2e);
   SRunner *runner = srunner_create(suite);
