@@ -192,13 +192,14 @@ void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, i
 
 /* Whether the inner k loop is unrolled: whole through an OpenCL pragma; where the target has
  * none (GLSL), by hand, two k steps an iteration (NVIDIA's Vulkan compiler ran the whole loop
- * written out slower, SGEMM 4096 3.97 → 4.64 ms, and two steps faster, 3.99 → 3.85, 2048 0.485
- * → 0.472; four steps 5.12 and 0.60). Only the plain GEMM on 128 × 128 tiles of 8 × 8 blocks: there NVIDIA's OpenCL compiler keeps it
- * at 128 registers, two work-groups per SM, and on the H200 SGEMM 4096 took 3.45 ms against 3.56
- * and 2048 0.449 against 0.461 (2026-12-05, the emitted kernel built with `-cl-nv-verbose`: 127
- * registers before). Not batched: split GEMMs (a batch of K slices) ran slower unrolled (SGEMM
- * 2048 in two slices 0.481 → 0.517 ms, the split convolutions 180 → 220–243 µs). 129 registers
- * or more leave one group per SM, which cost every variant that reached it 5–15%. */
+ * written out slower, SGEMM 4096 3.97 → 4.64 ms, and two steps faster, 3.99 → 3.85, 2048
+ * 0.485 → 0.472; four steps 5.12 and 0.60). Only the plain GEMM on 128 × 128 tiles of 8 × 8
+ * blocks: there NVIDIA's OpenCL compiler keeps it at 128 registers, two work-groups per SM, and
+ * on the H200 SGEMM 4096 took 3.45 ms against 3.56 and 2048 0.449 against 0.461 (2026-12-05,
+ * the emitted kernel built with `-cl-nv-verbose`: 127 registers before). Not batched: split
+ * GEMMs (a batch of K slices) ran slower unrolled (SGEMM 2048 in two slices 0.481 → 0.517 ms,
+ * the split convolutions 180 → 220–243 µs). 129 registers or more leave one group per SM,
+ * which cost every variant that reached it 5–15%. */
 static int unroll_kk(const kt_matmul_desc *d) {
   return d->device_class == KT_DEVICE_GPU && !d->n_batch && !d->b_im2col.on && !d->a_norm && d->tile_m == 128 &&
          d->tile_n == 128 && d->reg_m == 8 && d->reg_n == 8 && d->a_elem == KIR_F32 && d->b_elem == KIR_F32;
