@@ -168,18 +168,16 @@ static int linear_softmax_infer(const mlg_type *in, int n_in, mlg_attr *attrs, m
  * (mlg_lower_gemm). */
 static int linear_softmax_lower(mlg_lower_ctx *ctx, int node) { return lower_linear(ctx, node, 1); }
 
-/* The linear's FLOPs and the softmax's 5 per output. */
+/* The linear's FLOPs and the softmax's per output. */
 static void linear_softmax_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   linear_cost(g, node, out);
-  out->flops += 5 * mlg_type_numel(&g->nodes[node].type);
+  out->flops += MLG_SOFTMAX_FLOPS * mlg_type_numel(&g->nodes[node].type);
 }
 
-/* With y the node: the softmax's dz = y (dy - sum(dy y)) along the last axis, then the linear's. */
+/* The softmax's backward along the last axis (y the node), then the linear's. */
 static int linear_softmax_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy,
                               const char *needs, int *dx) {
-  int64_t axis = n->type.rank - 1;
-  int s = mlg_b_reduce(ob, &mlg_op_sum, mlg_b2(ob, &mlg_op_mul, dy, node), 1, &axis, 1);
-  int dz = mlg_b2(ob, &mlg_op_mul, node, mlg_b2(ob, &mlg_op_sub, dy, s));
+  int dz = mlg_b_softmax_grad(ob, node, dy, n->type.rank - 1);
   if (ob->failed) return -1;
   return linear_vjp(ob, n, node, dz, needs, dx);
 }

@@ -8,6 +8,7 @@
 
 #include "../gemm_tuning.h"
 #include "../op.h"
+#include "op_util.h"
 #include "templates/elementwise.h"
 #include "templates/matmul.h"
 #include "templates/rowwise.h"
@@ -201,7 +202,8 @@ static int lower_gemm_split(mlg_lower_ctx *ctx, int node, const kt_matmul_desc *
  * ("k_linear"), then the softmax along N as the node's own kernel, with the node's epilogue.
  * The one-kernel form (a work-item per row or two, matmul_cpu.c) leaves a GPU idle: on the H200
  * mlp_b256 took 0.094 ms of device time with it against 0.078 through OpenCL, and mlp_b1 0.0564
- * against 0.0131 through Vulkan (2026-12-05). */
+ * against 0.0131 through Vulkan (2026-12-05). No tuned tiles: with N <= 16 the GEMM is in no
+ * shape class of the tuning table. */
 static int lower_gemm_softmax(mlg_lower_ctx *ctx, int node, const kt_matmul_desc *d, const int *inputs,
                               int n_inputs) {
   kir_module *m = ctx->out->module;
@@ -221,7 +223,7 @@ static int lower_gemm_softmax(mlg_lower_ctx *ctx, int node, const kt_matmul_desc
   rc = kt_softmax_fused(m, kb.name, &sd, (kt_prologue){0}, d->epilogue, &kb.kernel, kb.groups);
   if (mlg_lower_finish(ctx, node, &kb, rc, &scratch, 1)) return -1;
   mlg_launch *lg = &ctx->out->launches[i_gemm], *ls = &ctx->out->launches[ctx->out->n_launches - 1];
-  const int64_t softmax_flops = 5 * d->m * d->n;
+  const int64_t softmax_flops = MLG_SOFTMAX_FLOPS * d->m * d->n;
   lg->flops = ls->flops - softmax_flops;
   ls->flops = softmax_flops;
   ls->bytes = bound_bytes(ctx, ls);
@@ -232,7 +234,7 @@ int mlg_lower_gemm(mlg_lower_ctx *ctx, int node, kt_matmul_desc *d, const int *i
   kt_matmul_desc tuned;
   int has_tuned = gemm_prepare(ctx, d, &tuned);
   const kt_matmul_desc *use = has_tuned ? &tuned : d;
-  if (d->row_softmax && d->device_class != KT_DEVICE_CPU) return lower_gemm_softmax(ctx, node, use, inputs, n_inputs);
+  if (d->row_softmax && d->device_class != KT_DEVICE_CPU) return lower_gemm_softmax(ctx, node, d, inputs, n_inputs);
   int slices = kt_matmul_split_slices(use);
   if (slices > 1) return lower_gemm_split(ctx, node, use, slices, inputs);
   mlg_kernel_build kb;

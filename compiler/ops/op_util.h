@@ -100,6 +100,12 @@ int mlg_b_unreduce(mlg_op_builder *ob, int dy, mlg_type x, int n_axes, const int
  * x's dims. */
 int mlg_view_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
                  int *dx);
+/* softmax's backward (softmax.c): with y = softmax(z) along `axis`, dz = y (dy - sum(dy y))
+ * (the sum kept as a dim of 1, which broadcasts). */
+int mlg_b_softmax_grad(mlg_op_builder *ob, int y, int dy, int64_t axis);
+/* softmax's FLOPs per element: the row max, the shift, exp, the row sum and the division
+ * (log_softmax's shift by the log-sum counts one more). */
+#define MLG_SOFTMAX_FLOPS 5
 
 /* The output type (f32) of a 2-D convolution of x (NCHW) by w (input w_in, [O, C / groups,
  * kh, kw]), both 4-D, with attrs[0..3] = stride, padding, dilation, groups (normalized here:

@@ -30,20 +30,21 @@ static int softmax_lower(mlg_lower_ctx *ctx, int node) {
   return mlg_lower_finish(ctx, node, &kb, rc, n->inputs, pro.fn ? 0 : 1);
 }
 
-/* Per element: the row max, the shift, exp, the row sum and the division (5); log_softmax's
- * shift by the log-sum counts one more. */
+/* MLG_SOFTMAX_FLOPS per element; log_softmax's shift by the log-sum counts one more. */
 static void softmax_cost(const mlg_graph *g, int node, mlg_op_cost *out) {
   const mlg_node *n = &g->nodes[node];
-  out->flops = (n->op->variant ? 6 : 5) * mlg_type_numel(&n->type);
+  out->flops = (MLG_SOFTMAX_FLOPS + n->op->variant) * mlg_type_numel(&n->type);
 }
 
-/* dx = y (dy - sum(dy y)) along the axis (the sum kept as a dim of 1, which broadcasts). */
+int mlg_b_softmax_grad(mlg_op_builder *ob, int y, int dy, int64_t axis) {
+  int s = mlg_b_reduce(ob, &mlg_op_sum, mlg_b2(ob, &mlg_op_mul, dy, y), 1, &axis, 1);
+  return mlg_b2(ob, &mlg_op_mul, y, mlg_b2(ob, &mlg_op_sub, dy, s));
+}
+
 static int softmax_vjp(mlg_op_builder *ob, const mlg_node *n, int node, int dy, const char *needs,
                        int *dx) {
   if (!needs[0]) return 0;
-  int64_t axis = mlg_attr_int(n, A_AXIS);
-  int s = mlg_b_reduce(ob, &mlg_op_sum, mlg_b2(ob, &mlg_op_mul, dy, node), 1, &axis, 1);
-  dx[0] = mlg_b2(ob, &mlg_op_mul, node, mlg_b2(ob, &mlg_op_sub, dy, s));
+  dx[0] = mlg_b_softmax_grad(ob, node, dy, mlg_attr_int(n, A_AXIS));
   return ob->failed ? -1 : 0;
 }
 
