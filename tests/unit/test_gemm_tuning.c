@@ -689,14 +689,18 @@ typedef struct checked_data {
   float *want[N_OUT];
 } checked_data;
 
-/* Multiples of 1/8 in [-1, 1]: every sum is exact, so any tiling must match bit for bit. */
+/* n multiples of 1/8 in [-1, 1] (element e is (e·mul + add) mod 17, less 8, over 8): with such
+ * operands every sum is exact, so any tiling must match the host bit for bit. */
+static float *eighths(int64_t n, int64_t mul, int64_t add) {
+  float *v = malloc((size_t)n * sizeof(float));
+  ck_assert_ptr_nonnull(v);
+  for (int64_t e = 0; e < n; e++) v[e] = (float)((e * mul + add) % 17 - 8) / 8.0f;
+  return v;
+}
+
 static checked_data checked_data_make(void) {
   checked_data d;
-  for (int i = 0; i < N_IN; i++) {
-    d.in[i] = malloc((size_t)IN_NUMEL[i] * sizeof(float));
-    ck_assert_ptr_nonnull(d.in[i]);
-    for (int64_t e = 0; e < IN_NUMEL[i]; e++) d.in[i][e] = (float)((e * (3 + 2 * i) + i) % 17 - 8) / 8.0f;
-  }
+  for (int i = 0; i < N_IN; i++) d.in[i] = eighths(IN_NUMEL[i], 3 + 2 * i, i);
   for (int o = 0; o < N_OUT; o++) {
     d.want[o] = calloc((size_t)OUT_NUMEL[o], sizeof(float));
     ck_assert_ptr_nonnull(d.want[o]);
@@ -829,11 +833,7 @@ START_TEST(test_split_k_numbers) {
   ck_assert_int_eq(count(text, "void k_gemm_part"), 3);
   free(text);
   float *in[S_IN], *want[S_OUT];
-  for (int i = 0; i < S_IN; i++) {
-    in[i] = malloc((size_t)S_IN_NUMEL[i] * sizeof(float));
-    ck_assert_ptr_nonnull(in[i]);
-    for (int64_t e = 0; e < S_IN_NUMEL[i]; e++) in[i][e] = (float)((e * (5 + 2 * i) + i) % 17 - 8) / 8.0f;
-  }
+  for (int i = 0; i < S_IN; i++) in[i] = eighths(S_IN_NUMEL[i], 5 + 2 * i, i);
   for (int i = 0; i < S_OUT; i++) {
     want[i] = calloc((size_t)S_OUT_NUMEL[i], sizeof(float));
     ck_assert_ptr_nonnull(want[i]);
@@ -942,11 +942,7 @@ START_TEST(test_unrolled_gemm_vulkan) {
     free(k);
     float *in[2], *want = calloc(512 * 512, sizeof(float));
     ck_assert_ptr_nonnull(want);
-    for (int i = 0; i < 2; i++) {
-      in[i] = malloc(512 * 48 * sizeof(float));
-      ck_assert_ptr_nonnull(in[i]);
-      for (int e = 0; e < 512 * 48; e++) in[i][e] = (float)((e * (3 + 2 * i) + i) % 17 - 8) / 8.0f;
-    }
+    for (int i = 0; i < 2; i++) in[i] = eighths(512 * 48, 3 + 2 * i, i);
     for (int m = 0; m < 512; m++)
       for (int kk = 0; kk < 48; kk++)
         for (int n = 0; n < 512; n++) want[m * 512 + n] += in[0][m * 48 + kk] * in[1][kk * 512 + n];
