@@ -150,7 +150,7 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     mlgb_weights_pack(&b, (const uint8_t *const *)in->images, b.weights);
   }
   /* Each dispatch belongs to the programs of the value it computes (a dead value's, at -O0,
-   * to the run). */
+   * to the run), or, computing from the weights alone, to the session's preparation (plan.h). */
   programs = malloc(sizeof(unsigned) * (size_t)(g->n_nodes ? g->n_nodes : 1));
   if (!programs) goto oom;
   mlg_graph_programs(g, programs);
@@ -194,7 +194,8 @@ int mlg_bundle_emit(const mlg_emit_input *in, mlg_diag *diag, uint8_t **out_data
     }
     dp->kernel = (uint32_t)kernel;
     int node = lw->launch_node[l];
-    dp->programs = programs[node] ? programs[node] : MLGB_PROGRAM_RUN;
+    dp->programs = plan->prepare[l] ? MLGB_PROGRAM_PREPARE
+                   : programs[node] ? programs[node] : MLGB_PROGRAM_RUN;
     const char *output_name = NULL;
     for (int o = 0; o < g->n_outputs; o++)
       if (g->outputs[o].node == node) output_name = g->outputs[o].name;

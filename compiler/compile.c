@@ -176,7 +176,8 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
   if (last == MLG_STAGE_KERNELS) return 0;
 
   mlg_plan_options plan_options = {.alignment = options->alignment,
-                                   .no_sharing = options->no_memory_reuse};
+                                   .no_sharing = options->no_memory_reuse,
+                                   .no_prepare = options->opt_level == 0};
   out->plan = mlg_plan_build(g, out->lowered, &plan_options);
   if (!out->plan) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while planning memory");

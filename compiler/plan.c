@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../runtime/bundle.h"
+#include "../codegen/kir.h"
 
 static int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
@@ -29,6 +30,49 @@ static int64_t tensor_bytes(const mlg_graph *g, const mlg_lowered *lw, int t) {
     return mlg_type_bytes(&stored);
   }
   return lw->temp_bytes[t - g->n_nodes];
+}
+
+/* A weight: a param that no train step updates, or a const (both in the weights region). */
+static int is_weight(const mlg_graph *g, int t) {
+  if (t >= g->n_nodes) return 0;
+  mlg_node_kind k = g->nodes[t].kind;
+  return k == MLG_NODE_CONST || (k == MLG_NODE_PARAM && mlg_graph_update_of(g, t) < 0);
+}
+
+/* Marks the prepare launches (plan.h) and the tensors they write (owners of bytes). A launch
+ * qualifies when each buffer it only reads is a weight or a prepared tensor, it reads at least
+ * one, and each buffer it writes is an intermediate (an op's value or a temporary, never an
+ * output) that no other launch writes — so a zeroed accumulator, or a tensor that a later launch
+ * updates, stays in the run. Launches come in order, so what a launch reads is decided first.
+ * Returns 0, or -1 on allocation failure. */
+static int find_prepare(const mlg_graph *g, const mlg_lowered *lw, const char *is_output,
+                        mlg_plan *plan) {
+  int *writers = calloc((size_t)(lw->n_tensors ? lw->n_tensors : 1), sizeof(int));
+  if (!writers) return -1;
+  for (int l = 0; l < lw->n_launches; l++) {
+    const mlg_launch *la = &lw->launches[l];
+    for (int a = 0; a < la->n_args; a++)
+      if (la->kernel->buffers[a].access & KIR_WRITE) writers[alias_root(lw, la->args[a])]++;
+  }
+  for (int l = 0; l < lw->n_launches; l++) {
+    const mlg_launch *la = &lw->launches[l];
+    int reads = 0, ok = 1;
+    for (int a = 0; a < la->n_args && ok; a++) {
+      int t = alias_root(lw, la->args[a]);
+      if (la->kernel->buffers[a].access & KIR_WRITE) {
+        ok = (t >= g->n_nodes || g->nodes[t].kind == MLG_NODE_OP) && !is_output[t] && writers[t] == 1;
+      } else {
+        ok = is_weight(g, t) || plan->tensors[t].prepared;
+        reads++;
+      }
+    }
+    if (!ok || !reads) continue;
+    plan->prepare[l] = 1;
+    for (int a = 0; a < la->n_args; a++)
+      if (la->kernel->buffers[a].access & KIR_WRITE) plan->tensors[alias_root(lw, la->args[a])].prepared = 1;
+  }
+  free(writers);
+  return 0;
 }
 
 typedef struct block {
@@ -101,8 +145,10 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
   int n = lw->n_tensors;
   if (!plan) return NULL;
   plan->n_tensors = n;
+  plan->n_launches = lw->n_launches;
   plan->alignment = alignment;
   plan->tensors = calloc((size_t)(n ? n : 1), sizeof(*plan->tensors));
+  plan->prepare = calloc((size_t)(lw->n_launches ? lw->n_launches : 1), 1);
   char *is_output = calloc((size_t)(n ? n : 1), 1);
   block *blocks = calloc((size_t)(n ? n : 1), sizeof(*blocks));
   const block **scratch = calloc((size_t)(n ? n : 1), sizeof(*scratch));
@@ -111,7 +157,8 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
    * chain); block_last[owner]: the last launch any tensor of that chain is used by. */
   int *owner = malloc(sizeof(int) * (size_t)(n ? n : 1));
   int *block_last = malloc(sizeof(int) * (size_t)(n ? n : 1));
-  if (!plan->tensors || !is_output || !blocks || !scratch || !order2 || !owner || !block_last)
+  if (!plan->tensors || !plan->prepare || !is_output || !blocks || !scratch || !order2 || !owner ||
+      !block_last)
     goto fail;
 
   for (int i = 0; i < lw->n_outputs; i++) is_output[lw->output_tensor[i]] = 1;
@@ -130,6 +177,13 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
       p->last_use = l;
     }
   }
+  /* Prepared tensors are written once, when a session starts, and read by every run after. */
+  if (!(options && options->no_prepare) && find_prepare(g, lw, is_output, plan) != 0) goto fail;
+  for (int t = 0; t < n; t++)
+    if (plan->tensors[t].prepared) {
+      plan->tensors[t].first_use = 0;
+      plan->tensors[t].last_use = lw->n_launches - 1;
+    }
   /* In-place: an elementwise launch whose input dies there hands that input's bytes to its
    * output. The output then joins the input's block (extending its lifetime) instead of
    * getting one of its own; chains of such launches share one block. */
@@ -144,7 +198,8 @@ mlg_plan *mlg_plan_build(const mlg_graph *g, const mlg_lowered *lw, const mlg_pl
       if (la->inplace_arg < 0 || la->inplace_arg >= la->n_args - 1) continue;
       int in = alias_root(lw, la->args[la->inplace_arg]), o = alias_root(lw, la->args[la->n_args - 1]);
       mlg_placement *pi = &plan->tensors[in], *po = &plan->tensors[o];
-      if (in == o || in >= g->n_nodes || o >= g->n_nodes || g->nodes[in].kind != MLG_NODE_OP ||
+      if (in == o || pi->prepared || po->prepared || in >= g->n_nodes || o >= g->n_nodes ||
+          g->nodes[in].kind != MLG_NODE_OP ||
           g->nodes[o].kind != MLG_NODE_OP || is_output[in] || is_output[o] ||
           pi->last_use != l || po->first_use != l || pi->size != po->size)
         continue;
@@ -231,6 +286,7 @@ fail:
 void mlg_plan_free(mlg_plan *plan) {
   if (!plan) return;
   free(plan->tensors);
+  free(plan->prepare);
   free(plan);
 }
 
@@ -295,8 +351,13 @@ static const char *region_name(int r) {
 }
 
 void mlg_plan_print(const mlg_plan *plan, const mlg_graph *g, const mlg_lowered *lw, FILE *out) {
+  int n_prepare = 0;
+  for (int l = 0; l < plan->n_launches; l++) n_prepare += plan->prepare[l];
   fprintf(out, "plan %s: %d launches, alignment %lld\n", g->model_name ? g->model_name : "?",
           lw->n_launches, (long long)plan->alignment);
+  if (n_prepare)
+    fprintf(out, "launches prepared once, when a session starts: %d (what they write lives throughout)\n",
+            n_prepare);
   for (int r = 0; r < MLGB_N_REGIONS; r++) {
     /* The train step's regions only where there is one. */
     if (r >= MLGB_REGION_PARAMS && !g->optimizer) continue;
@@ -309,6 +370,7 @@ void mlg_plan_print(const mlg_plan *plan, const mlg_graph *g, const mlg_lowered 
               p->last_use, (long long)p->offset, (long long)p->size);
       if (p->view_of >= 0) fprintf(out, "  (view of %%%d)", p->view_of);
       if (p->shares_with >= 0) fprintf(out, "  (in place of %%%d)", p->shares_with);
+      if (p->prepared) fputs("  (prepared)", out);
       fputc('\n', out);
     }
   }

@@ -20,7 +20,9 @@ typedef struct mlg_placement {
                              its bytes, never another view; the view's placement is a copy of
                              that tensor's. -1 for a tensor that owns its bytes */
   int first_use, last_use;/* launch indices; -1 when no launch touches it (an arena tensor
-                             fused away: it has no storage and is left out of the bundle) */
+                             fused away: it has no storage and is left out of the bundle).
+                             A prepared tensor: the whole schedule, 0 .. n_launches - 1 */
+  int prepared;           /* written by a prepare launch (below) */
 } mlg_placement;
 
 typedef struct mlg_plan {
@@ -30,11 +32,17 @@ typedef struct mlg_plan {
   int64_t alignment;
   int64_t lower_bound;    /* arena: largest sum of simultaneously live bytes */
   int64_t naive_bytes;    /* arena: sum of all intermediate sizes */
+  int n_launches;
+  char *prepare;          /* per launch: 1 when it computes from the weights alone (a weight's
+                             transpose or packed layout): it runs once, when a session starts
+                             (bundle.h MLGB_PROGRAM_PREPARE), and what it writes keeps its arena
+                             bytes for the whole schedule. All 0 with no_prepare */
 } mlg_plan;
 
 typedef struct mlg_plan_options {
   int64_t alignment;      /* bytes; 0 → 256 */
   int no_sharing;         /* debug: every intermediate gets its own bytes (and no in-place) */
+  int no_prepare;         /* every launch runs on every run (-O0) */
 } mlg_plan_options;
 
 /* Returns NULL on allocation failure. */

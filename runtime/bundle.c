@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- on-disk constants (version 6) ---- */
+/* ---- on-disk constants (version 7) ---- */
 
 enum {
   HDR_FIXED = 48,            /* magic .. required features, before the section table */
@@ -362,10 +362,19 @@ static int check_dispatch(const mlgb_bundle *b, uint32_t i, const char *what, ch
       return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) argument %u is tensor %u, bundle has %u",
                   what, i, show(k->name, nb), a, dp->args[a], b->n_tensors);
   uint32_t known = MLGB_PROGRAM_RUN | (b->has_train ? MLGB_PROGRAM_TRAIN : 0);
-  if (dp->programs == 0 || (dp->programs & ~known))
+  if (dp->programs != MLGB_PROGRAM_PREPARE && (dp->programs == 0 || (dp->programs & ~known)))
     return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) belongs to programs 0x%x (%s)", what, i,
                 show(k->name, nb), dp->programs,
-                b->has_train ? "1 run, 2 train, or both" : "1 run: the bundle has no train step");
+                b->has_train ? "1 run, 2 train, 3 both, or 4 prepare alone"
+                             : "1 run or 4 prepare: the bundle has no train step");
+  /* The preparation computes from the weights into the arena, once: it binds nothing else. */
+  for (uint32_t a = 0; dp->programs == MLGB_PROGRAM_PREPARE && a < dp->n_args; a++) {
+    const mlgb_tensor *t = &b->tensors[dp->args[a]];
+    if (t->region != MLGB_REGION_WEIGHTS && t->region != MLGB_REGION_ARENA)
+      return mlg_errorf(err, err_size, "%s: dispatch %u (kernel %s) prepares from tensor %u in the %s region "
+                        "(the preparation binds weights and arena tensors only)", what, i,
+                        show(k->name, nb), dp->args[a], region_names[t->region]);
+  }
   return 0;
 }
 
@@ -576,7 +585,7 @@ static int read_header(reader *r, mlgb_bundle *b) {
   b->has_params = (flags & FLAG_HAS_PARAMS) != 0;
   uint32_t hdr_size = get_u32(p + 32), n_sections = get_u32(p + 36);
   if (hdr_size != HDR_SIZE || n_sections != N_SECTIONS)
-    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 6 has %d with %d)",
+    return mlg_errorf(err, es, "bundle corrupt: header size %u with %u sections (version 7 has %d with %d)",
                 hdr_size, n_sections, HDR_SIZE, N_SECTIONS);
   b->required_features = get_u64(p + OFF_FEATURES); /* checked with the tables (bundle_validate) */
 

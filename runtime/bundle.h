@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define MLGB_MAGIC "MLGB"
-#define MLGB_VERSION 6
+#define MLGB_VERSION 7
 #define MLGB_MAX_RANK 8
 
 typedef enum mlgb_target { MLGB_TARGET_OPENCL = 1, MLGB_TARGET_VULKAN = 2 } mlgb_target;
@@ -36,8 +36,13 @@ typedef enum mlgb_region {
 } mlgb_region;
 #define MLGB_N_REGIONS 5
 /* The programs of a bundle (mlgb_dispatch.programs bits): every bundle runs forward (RUN); one
- * compiled from a model with a `train` statement also has a train step (TRAIN). */
-typedef enum mlgb_program { MLGB_PROGRAM_RUN = 1, MLGB_PROGRAM_TRAIN = 2 } mlgb_program;
+ * compiled from a model with a `train` statement also has a train step (TRAIN). PREPARE holds
+ * the dispatches that compute from the weights region alone (a weight's transpose or packed
+ * layout, plan.h): a session runs it once, when it is created, and its results stay in the
+ * session's arena for every run and step after. A dispatch of PREPARE belongs to no other. */
+typedef enum mlgb_program {
+  MLGB_PROGRAM_RUN = 1, MLGB_PROGRAM_TRAIN = 2, MLGB_PROGRAM_PREPARE = 4
+} mlgb_program;
 /* What the device must support beyond the target's baseline (required_features bits). */
 typedef enum mlgb_feature {
   /* Vulkan: subgroup basic + arithmetic operations in compute shaders (Vulkan 1.1

@@ -1,7 +1,8 @@
 /* session.c — one execution context of a model: host staging for its inputs and outputs
  * (allocated once: the backend's pinned memory when it has some, else here) and the backend's
- * recorded programs; for a trainable model, the train step and the session's params. A run or
- * a step allocates nothing. */
+ * recorded programs, whose preparation (the weights' packed layouts) runs once, here; for a
+ * trainable model, the train step and the session's params. A run or a step allocates
+ * nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,17 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
       }
   }
 
+  /* The dispatches that compute from the weights alone (a weight's packed layout), once: what
+   * they write stays in the session's arena for every run and step after (bundle.h). */
+  for (uint32_t i = 0; i < b->n_dispatches; i++)
+    if (b->dispatches[i].programs == MLGB_PROGRAM_PREPARE) {
+      st = rt->backend->run(s->backend_session, MLGB_PROGRAM_PREPARE, NULL, 0, NULL, 0);
+      if (st != MLG_OK) {
+        mlg_session_destroy(s);
+        return st;
+      }
+      break;
+    }
   if (rt->enable_profiling) {
     s->profile_ns = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_ns);
     s->profile_bytes = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_bytes);

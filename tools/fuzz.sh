@@ -68,6 +68,7 @@ if [ "$seeds" = 1 ]; then
     b=$(basename "$m" .mlg)
     "$mlgc" "$m" -o "$corpus/bundle_load_opencl/$b.mlgb"
     "$mlgc" "$m" -O0 -o "$corpus/bundle_load_opencl/${b}_O0.mlgb"
+    "$mlgc" "$m" --device-hint=cpu -o "$corpus/bundle_load_opencl/${b}_cpu.mlgb" # prepare dispatches
     "$mlgc" "$m" --no-weights -o "$corpus/bundle_read/${b}_noweights.mlgb"
     "$mlgc" "$m" --target vulkan -o "$corpus/bundle_load_vulkan/${b}_vk.mlgb"
     "$mlgc" "$m" --target vulkan --subgroups=off -o "$corpus/bundle_load_vulkan/${b}_vk_nosubgroups.mlgb"

@@ -328,6 +328,7 @@ static const char *human(char *buf, size_t size, double v) {
 void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profile *prof, int n,
                         const perf_limits *l) {
   uint64_t total_ns = 0, total_bytes = 0, total_flops = 0;
+  int n_shown = 0, n_prepared = 0;
   for (int i = 0; i < n; i++) total_ns += prof[i].device_ns;
   fprintf(f, "%4s  %-16s %-24s %10s %6s %9s %8s %9s %9s %6s %4s\n", "#", "value", "kernel", "device_us", "%time",
           "bytes", "GB/s", "FLOPs", "GFLOP/s", "%limit", "by");
@@ -335,6 +336,11 @@ void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profil
     const mlg_dispatch_profile *p = &prof[i];
     const mlgb_dispatch *dp = p->dispatch_index >= 0 && (uint32_t)p->dispatch_index < b->n_dispatches
                                   ? &b->dispatches[p->dispatch_index] : NULL;
+    if (dp && dp->programs == MLGB_PROGRAM_PREPARE) { /* ran once, when the session started */
+      n_prepared++;
+      continue;
+    }
+    n_shown++;
     /* The compiler's counts; a bundle without them (bytes 0) shows the bound tensors' bytes. */
     uint64_t flops = dp ? dp->flops : 0, bytes = dp && dp->bytes ? dp->bytes : p->bytes;
     total_bytes += bytes;
@@ -357,9 +363,12 @@ void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profil
   }
   double s = total_ns * 1e-9;
   char bytes_s[32], flops_s[32];
-  fprintf(f, "total: %d dispatches, %.1f us device, %s bytes (%.1f GB/s), %s FLOPs (%.1f GFLOP/s)\n", n,
+  fprintf(f, "total: %d dispatches, %.1f us device, %s bytes (%.1f GB/s), %s FLOPs (%.1f GFLOP/s)\n", n_shown,
           total_ns / 1e3, human(bytes_s, sizeof bytes_s, total_bytes), s > 0 ? total_bytes / s * 1e-9 : 0,
           human(flops_s, sizeof flops_s, (double)total_flops), s > 0 ? total_flops / s * 1e-9 : 0);
+  if (n_prepared)
+    fprintf(f, "prepared once, when the session started (not in the run): %d dispatches (the weights' "
+               "packed layouts)\n", n_prepared);
   fprintf(f, "(bytes, FLOPs: the compiler's counts from each op's cost rule, a fused kernel's bytes being the "
              "tensors it binds; %%limit: the larger of GB/s / copy bandwidth and GFLOP/s / peak FP32)\n");
 }

@@ -34,6 +34,8 @@
 /* The convention shared with the GLSL printer: at most this many tensor arguments per kernel,
  * passed as storage buffers (set 0, binding i) and push constants `uint off[n_args]`. */
 #define MLG_VK_MAX_ARGS 32
+/* Programs a session records (bundle.h mlgb_program): program p has bit 1 << p. */
+#define MLG_VK_PROGRAMS 3
 
 /* Entry points fetched from the loader, by level. */
 #define MLG_VK_GLOBAL_FNS(X) \
@@ -159,20 +161,22 @@ struct mlg_backend_session {
   VkDescriptorPool pool;
   VkDescriptorSet *sets;     /* one per dispatch (NULL for dispatches without arguments) */
   VkCommandPool command_pool;
-  VkCommandBuffer commands[2]; /* per program: the run, and the train step (NULL without one) */
+  VkCommandBuffer commands[MLG_VK_PROGRAMS]; /* per program: the run, the train step and the
+                                preparation (bundle.h mlgb_program), recorded where the bundle
+                                has it */
   VkFence fence;
   int n_inputs, n_outputs;
   mlg_vk_slot *slots;        /* inputs, then outputs, in tensor-table order, then a train step's
                                 loss when it is no output of the run */
-  /* Profiling devices only: two timestamps per recorded dispatch of either program, and per
+  /* Profiling devices only: two timestamps per recorded dispatch of any program, and per
    * program p and bundle dispatch i, recorded_index[p * n_dispatches + i]: its pair of
    * timestamps (UINT32_MAX: not in that program, or no work). */
   VkQueryPool queries;
   uint64_t *stamps;
   uint32_t *recorded_index;
-  uint32_t last_program;     /* the program of the last run: 0 run, 1 train step */
-  uint32_t first_recorded[2]; /* per program: its first recorded dispatch (timestamp pair) */
-  /* What was recorded (both programs), for tests and tools. */
+  uint32_t last_program;     /* the program of the last run: 0 run, 1 train step, 2 preparation */
+  uint32_t first_recorded[MLG_VK_PROGRAMS]; /* per program: its first recorded dispatch */
+  /* What was recorded (every program), for tests and tools. */
   uint32_t n_recorded_dispatches;
   uint32_t n_compute_barriers; /* compute→compute barriers between dependent dispatches */
 };

@@ -253,7 +253,7 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb, 
       for (uint32_t a = 0; a < d->n_args; a++) off[a] = (uint32_t)mlgb_element_offset(&b->tensors[d->args[a]]);
       vk->vkCmdPushConstants(cb, m->layouts[d->n_args], VK_SHADER_STAGE_COMPUTE_BIT, 0, d->n_args * 4, off);
     }
-    uint32_t q = 2 * s->n_recorded_dispatches; /* both programs' dispatches number on */
+    uint32_t q = 2 * s->n_recorded_dispatches; /* every program's dispatches number on */
     /* The start is written once every earlier command has finished (BOTTOM_OF_PIPE): at
      * TOP_OF_PIPE it was written as soon as the command was reached, so a dispatch's time also
      * counted the input copies or the previous dispatch it waits for (on the H100 a 2048³ GEMM
@@ -271,17 +271,30 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb, 
   return MLG_OK;
 }
 
-/* The programs the bundle has: the run, and a train step. */
-static uint32_t n_programs(const mlgb_bundle *b) { return b->has_train ? 2 : 1; }
+/* Whether the bundle has program p (bit 1 << p): the run always; a train step; a preparation
+ * when some dispatch belongs to it. */
+static int has_program(const mlgb_bundle *b, uint32_t p) {
+  if (p == 0) return 1;
+  if (p == 1) return b->has_train;
+  for (uint32_t i = 0; i < b->n_dispatches; i++)
+    if (b->dispatches[i].programs & (1u << p)) return 1;
+  return 0;
+}
 
-/* Recorded dispatches of every program (those without work are not recorded). */
+/* Recorded dispatches of program p (those without work are not recorded). */
+static uint32_t count_work_of(const mlgb_bundle *b, uint32_t p) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < b->n_dispatches; i++) {
+    const mlgb_dispatch *d = &b->dispatches[i];
+    n += d->groups[0] && d->groups[1] && d->groups[2] && (d->programs & (1u << p));
+  }
+  return n;
+}
+
+/* Recorded dispatches of every program. */
 static uint32_t count_work(const mlgb_bundle *b) {
   uint32_t n = 0;
-  for (uint32_t p = 0; p < n_programs(b); p++)
-    for (uint32_t i = 0; i < b->n_dispatches; i++) {
-      const mlgb_dispatch *d = &b->dispatches[i];
-      n += d->groups[0] && d->groups[1] && d->groups[2] && (d->programs & (1u << p));
-    }
+  for (uint32_t p = 0; p < MLG_VK_PROGRAMS; p++) n += has_program(b, p) ? count_work_of(b, p) : 0;
   return n;
 }
 
@@ -292,9 +305,9 @@ static mlg_status create_queries(mlg_backend_session *s) {
   uint32_t n = count_work(b);
   if (!dev->profiling || !dev->timestamp_bits || n == 0) return MLG_OK;
   s->stamps = calloc(2 * (size_t)n, sizeof *s->stamps);
-  s->recorded_index = malloc((2 * (size_t)b->n_dispatches + 1u) * sizeof *s->recorded_index);
+  s->recorded_index = malloc((MLG_VK_PROGRAMS * (size_t)b->n_dispatches + 1u) * sizeof *s->recorded_index);
   if (!s->stamps || !s->recorded_index) return mlg_fail(MLG_ERR_OUT_OF_MEMORY, "out of host memory");
-  for (uint32_t i = 0; i < 2 * b->n_dispatches; i++) s->recorded_index[i] = UINT32_MAX;
+  for (uint32_t i = 0; i < MLG_VK_PROGRAMS * b->n_dispatches; i++) s->recorded_index[i] = UINT32_MAX;
   VkQueryPoolCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
       .queryType = VK_QUERY_TYPE_TIMESTAMP,
@@ -309,18 +322,9 @@ static mlg_status create_queries(mlg_backend_session *s) {
   return MLG_OK;
 }
 
-/* Recorded dispatches of program p. */
-static uint32_t count_work_of(const mlgb_bundle *b, uint32_t p) {
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < b->n_dispatches; i++) {
-    const mlgb_dispatch *d = &b->dispatches[i];
-    n += d->groups[0] && d->groups[1] && d->groups[2] && (d->programs & (1u << p));
-  }
-  return n;
-}
-
-/* Records program p (0 the run, 1 the train step) into s->commands[p]: its inputs in, its
- * dispatches, its outputs out (the run's outputs; the train step's loss). */
+/* Records program p (0 the run, 1 the train step, 2 the preparation) into s->commands[p]: its
+ * inputs in, its dispatches, its outputs out (the run's outputs; the train step's loss; the
+ * preparation has neither). */
 static mlg_status record_program(mlg_backend_session *s, uint32_t p) {
   mlg_backend_device *dev = s->model->dev;
   const mlg_vk_fns *vk = &dev->inst.vk;
@@ -352,7 +356,7 @@ static mlg_status record_program(mlg_backend_session *s, uint32_t p) {
     if (program_binds(b, 1u << p, s->slots[i].tensor)) slots[n_in++] = s->slots[i];
   for (int i = s->n_inputs; i < s->n_inputs + s->n_outputs; i++) {
     uint32_t t = s->slots[i].tensor;
-    int want = p == 0 ? b->tensors[t].role == MLGB_ROLE_OUTPUT : t == b->train_loss;
+    int want = p == 0 ? b->tensors[t].role == MLGB_ROLE_OUTPUT : p == 1 && t == b->train_loss;
     if (want) slots[n_in + n_out++] = s->slots[i];
   }
   if (record_copies(s, cb, slots, n_in, 1, scratch) > 0)
@@ -393,7 +397,7 @@ static mlg_status record_commands(mlg_backend_session *s) {
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
         .commandPool = s->command_pool,
         .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-        .commandBufferCount = n_programs(b),
+        .commandBufferCount = MLG_VK_PROGRAMS,
     };
     r = vk->vkAllocateCommandBuffers(dev->device, &info, s->commands);
   }
@@ -407,7 +411,8 @@ static mlg_status record_commands(mlg_backend_session *s) {
     return mlg_fail(mlg_vk_status(r), "%s (session of model '%s') on '%s' failed: %s", call, model_name(b), dev->name,
                     mlg_vk_result_name(r));
   mlg_status st = MLG_OK;
-  for (uint32_t p = 0; p < n_programs(b) && st == MLG_OK; p++) st = record_program(s, p);
+  for (uint32_t p = 0; p < MLG_VK_PROGRAMS && st == MLG_OK; p++)
+    if (has_program(b, p)) st = record_program(s, p);
   return st;
 }
 
@@ -477,9 +482,10 @@ mlg_status mlg_vk_run(mlg_backend_session *s, uint32_t program, const mlg_transf
   mlg_backend_device *dev = s->model->dev;
   const mlg_vk_fns *vk = &dev->inst.vk;
   const mlgb_bundle *b = s->model->bundle;
-  uint32_t p = program == MLGB_PROGRAM_TRAIN ? 1 : 0;
-  if (p >= n_programs(b) || !s->commands[p])
-    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "model '%s' has no train step", model_name(b));
+  uint32_t p = program == MLGB_PROGRAM_TRAIN ? 1 : program == MLGB_PROGRAM_PREPARE ? 2 : 0;
+  if (!has_program(b, p))
+    return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "model '%s' has no %s", model_name(b),
+                    p == 1 ? "train step" : "preparation");
   for (int i = 0; i < n_inputs; i++) {
     const mlg_vk_slot *sl = s->n_inputs ? find_slot(s, 0, s->n_inputs, i, &inputs[i]) : NULL;
     if (!sl)
@@ -513,7 +519,7 @@ mlg_status mlg_vk_run(mlg_backend_session *s, uint32_t program, const mlg_transf
     if (sl->size && outputs[i].host != slot) memcpy(outputs[i].host, slot, (size_t)sl->size);
   }
   s->last_program = p;
-  return mlg_vk_validation_check(dev, errors, p ? "the train step" : "the run");
+  return mlg_vk_validation_check(dev, errors, p == 1 ? "the train step" : p == 2 ? "the preparation" : "the run");
 }
 
 static mlg_status copy_region(mlg_backend_session *s, uint32_t region, uint64_t offset, uint64_t size, void *host,
@@ -542,8 +548,7 @@ mlg_status mlg_vk_profile(mlg_backend_session *s, uint64_t *out_ns, uint32_t n_d
                     dev->profiling ? " (its compute queue has no timestamps)" : " (the runtime was created without profiling)");
   /* The last run's program only: the other's queries may never have been written. */
   uint32_t p = s->last_program, first = s->first_recorded[p];
-  uint32_t end = p + 1 < n_programs(b) ? s->first_recorded[p + 1] : s->n_recorded_dispatches;
-  uint32_t n = 2 * (end - first);
+  uint32_t n = 2 * count_work_of(b, p);
   VkResult r = n == 0 ? VK_SUCCESS
                       : dev->inst.vk.vkGetQueryPoolResults(dev->device, s->queries, 2 * first, n, n * sizeof *s->stamps,
                                                            s->stamps + 2 * first, sizeof *s->stamps,

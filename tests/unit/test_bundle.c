@@ -351,7 +351,7 @@ START_TEST(write_validates) {
   b->alignment = 64;
   b->dispatches[1].programs = 0;
   ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
-  ck_assert_ptr_nonnull(strstr(err, "dispatch 1 (kernel 'bias_relu') belongs to programs 0x0 (1 run, 2 train, or both)"));
+  ck_assert_ptr_nonnull(strstr(err, "dispatch 1 (kernel 'bias_relu') belongs to programs 0x0 (1 run, 2 train, 3 both, or 4 prepare alone)"));
   b->dispatches[1].programs = 1;
   b->train_loss = 4; /* y: f32[1, 4] */
   ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
@@ -359,7 +359,7 @@ START_TEST(write_validates) {
   b->train_loss = 6;
   b->has_train = 0;
   ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
-  ck_assert_ptr_nonnull(strstr(err, "dispatch 0 (kernel 'matmul') belongs to programs 0x3 (1 run: the bundle has no train step)"));
+  ck_assert_ptr_nonnull(strstr(err, "dispatch 0 (kernel 'matmul') belongs to programs 0x3 (1 run or 4 prepare: the bundle has no train step)"));
   for (uint32_t i = 0; i < b->n_dispatches; i++) b->dispatches[i].programs = MLGB_PROGRAM_RUN;
   ck_assert_int_eq(mlgb_write(b, &data, &n, err, sizeof err), -1);
   ck_assert_ptr_nonnull(strstr(err, "the params region has 64 bytes, but the bundle has no train step"));
@@ -384,7 +384,8 @@ typedef struct corruption {
 } corruption;
 
 static void c_magic(uint8_t *b, size_t *n) { b[3] = 'X'; }
-static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 7); }
+static void c_version(uint8_t *b, size_t *n) { wr32(b + 4, 8); }
+static void c_version6(uint8_t *b, size_t *n) { wr32(b + 4, 6); }
 static void c_version5(uint8_t *b, size_t *n) { wr32(b + 4, 5); }
 static void c_version1(uint8_t *b, size_t *n) { wr32(b + 4, 1); }
 static void c_version2(uint8_t *b, size_t *n) { wr32(b + 4, 2); }
@@ -445,7 +446,9 @@ static void c_numel_overflow(uint8_t *b, size_t *n) {
 }
 static void c_size(uint8_t *b, size_t *n) { wr64(tensor_rec(b, 1) + 32, 44); }
 static void c_region(uint8_t *b, size_t *n) { wr32(tensor_rec(b, 3) + 16, 5); }
-static void c_programs(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 2) + 48, 4); }
+static void c_programs(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 2) + 48, 8); }
+static void c_programs_prepare_and_run(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 2) + 48, 5); }
+static void c_prepare_binds_io(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 0) + 48, 4); }
 static void c_dispatch_reserved(uint8_t *b, size_t *n) { wr32(dispatch_rec(b, 0) + 52, 1); }
 static void c_train_reserved(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_TRAIN) + 4, 1); }
 static void c_train_loss(uint8_t *b, size_t *n) { wr32(b + sec_off(b, S_TRAIN), 12); }
@@ -468,17 +471,19 @@ static void c_module_range(uint8_t *b, size_t *n) { wr64(b + sec_off(b, S_MODULE
 static const corruption corruptions[] = {
   { "wrong magic", c_magic, 0, "not a bundle: magic is 'MLGX' (expected 'MLGB')" },
   { "wrong version", c_version, 0,
-    "bundle version 7 not supported by this runtime (expects 6); recompile with this mlgc" },
+    "bundle version 8 not supported by this runtime (expects 7); recompile with this mlgc" },
   { "version 1 (before required features)", c_version1, 1,
-    "bundle version 1 not supported by this runtime (expects 6); recompile with this mlgc" },
+    "bundle version 1 not supported by this runtime (expects 7); recompile with this mlgc" },
   { "version 2 (arguments per kernel)", c_version2, 1,
-    "bundle version 2 not supported by this runtime (expects 6); recompile with this mlgc" },
+    "bundle version 2 not supported by this runtime (expects 7); recompile with this mlgc" },
   { "version 3 (f32 and i32 only, before train steps)", c_version3, 1,
-    "bundle version 3 not supported by this runtime (expects 6); recompile with this mlgc" },
+    "bundle version 3 not supported by this runtime (expects 7); recompile with this mlgc" },
   { "version 4 (train steps or types, before both)", c_version4, 1,
-    "bundle version 4 not supported by this runtime (expects 6); recompile with this mlgc" },
+    "bundle version 4 not supported by this runtime (expects 7); recompile with this mlgc" },
   { "version 5 (before kernel variants)", c_version5, 1,
-    "bundle version 5 not supported by this runtime (expects 6); recompile with this mlgc" },
+    "bundle version 5 not supported by this runtime (expects 7); recompile with this mlgc" },
+  { "version 6 (before the preparation)", c_version6, 1,
+    "bundle version 6 not supported by this runtime (expects 7); recompile with this mlgc" },
   { "unknown required features", c_features, 1,
     "bundle corrupt: requires unknown features 0x6; recompile with this mlgc" },
   { "OpenCL bundle requiring subgroups", c_opencl_subgroups, 1,
@@ -536,7 +541,11 @@ static const corruption corruptions[] = {
   { "element count overflow", c_numel_overflow, 1, "tensor 1 'fc1.weight': element count overflows" },
   { "size vs shape", c_size, 1, "tensor 1 'fc1.weight' has size 44 bytes, its shape needs 48" },
   { "region out of range", c_region, 1, "tensor 3 'h' has region 5 (must be < 5)" },
-  { "unknown program", c_programs, 1, "dispatch 2 (kernel 'noop') belongs to programs 0x4 (1 run, 2 train, or both)" },
+  { "unknown program", c_programs, 1, "dispatch 2 (kernel 'noop') belongs to programs 0x8 (1 run, 2 train, 3 both, or 4 prepare alone)" },
+  { "preparation binds an input", c_prepare_binds_io, 1,
+    "dispatch 0 (kernel 'matmul') prepares from tensor 0 in the io region (the preparation binds weights and arena tensors only)" },
+  { "prepare with the run", c_programs_prepare_and_run, 1,
+    "dispatch 2 (kernel 'noop') belongs to programs 0x5 (1 run, 2 train, 3 both, or 4 prepare alone)" },
   { "dispatch reserved field", c_dispatch_reserved, 1, "bundle corrupt: dispatch 0 reserved field is not 0" },
   { "train reserved field", c_train_reserved, 1, "bundle corrupt: reserved train field is not 0" },
   { "loss out of range", c_train_loss, 1, "bundle corrupt: the train step's loss is tensor 12, bundle has 9" },

@@ -1,8 +1,10 @@
 /* test_runtime.c — libmlgrt on PoCL: device listing and specs, a hand-assembled bundle that runs
  * and gives exact numbers, sessions, weights from .safetensors, the program cache, errors, and
- * inputs and outputs of a compiled model listed in declaration order. */
+ * inputs and outputs of a compiled model listed in declaration order, and the preparation of a
+ * weight's packed layout on both backends. */
 #include <check.h>
 #include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -647,20 +649,26 @@ static const char ORDER_MODEL[] =
     "  output h\n"
     "}\n";
 
+/* The bundle mlgc makes of source `text` with `opt` (the test fails if it does not compile). */
+static uint8_t *compile_text(const char *text, const mlg_compile_options *opt, size_t *out_size) {
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "test.mlg", text, strlen(text)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  uint8_t *data = NULL;
+  ck_assert_int_eq(mlg_compile(&src, opt, &diag, &data, out_size), 0);
+  mlg_source_free(&src);
+  return data;
+}
+
 START_TEST(test_io_declaration_order) {
   static const char *const inputs[] = {"b", "a"}, *const outputs[] = {"g", "s", "h"};
   const float a[3] = {0.5f, -1.0f, 2.0f}, b[3] = {-3.0f, 0.25f, 4.0f};
   mlg_runtime *rt = cpu_runtime("");
   for (int level = 0; level <= 2; level++) {
-    mlg_source src;
-    ck_assert_int_eq(mlg_source_from_memory(&src, "order.mlg", ORDER_MODEL, strlen(ORDER_MODEL)), 0);
-    mlg_diag diag;
-    mlg_diag_init(&diag, &src, stderr);
-    mlg_compile_options opt = {.target = MLGB_TARGET_OPENCL, .opt_level = level};
-    uint8_t *data = NULL;
     size_t size = 0;
-    ck_assert_int_eq(mlg_compile(&src, &opt, &diag, &data, &size), 0);
-    mlg_source_free(&src);
+    uint8_t *data = compile_text(ORDER_MODEL, &(mlg_compile_options){.target = MLGB_TARGET_OPENCL, .opt_level = level},
+                                 &size);
     mlg_model *m = NULL;
     ck_assert_msg(mlg_model_load_memory(rt, data, size, NULL, &m) == MLG_OK, "%s", mlg_last_error());
     free(data);
@@ -700,6 +708,93 @@ START_TEST(test_io_declaration_order) {
 END_TEST
 
 /* Runs in a forked child (Check's default), before anything in it touched the ICD loader. */
+/* A convolution compiled for a CPU: its weight's packed layout is a prepare dispatch. */
+static const char *PREP_MODEL =
+    "model prep {\n"
+    "  input x : f32[1, 2, 5, 5]\n"
+    "  param w : f32[3, 2, 3, 3] = normal(0, 1, seed=3)\n"
+    "  output y = conv2d(x, w, padding=1)\n"
+    "}\n";
+
+/* y = conv2d(x, w, padding=1) on the host, in double. */
+static void prep_reference(const float *x, const float *w, float *y) {
+  for (int o = 0; o < 3; o++)
+    for (int i = 0; i < 5; i++)
+      for (int j = 0; j < 5; j++) {
+        double acc = 0;
+        for (int c = 0; c < 2; c++)
+          for (int di = 0; di < 3; di++)
+            for (int dj = 0; dj < 3; dj++) {
+              int r = i + di - 1, q = j + dj - 1;
+              if (r >= 0 && r < 5 && q >= 0 && q < 5) acc += (double)x[(c * 5 + r) * 5 + q] * w[((o * 2 + c) * 3 + di) * 3 + dj];
+            }
+        y[(o * 5 + i) * 5 + j] = (float)acc;
+      }
+}
+
+/* Runs session s on x and checks y against the host's convolution with w. */
+static void prep_run(mlg_session *s, float seed, const float *w, const char *what) {
+  float x[50], y[75], want[75];
+  for (int i = 0; i < 50; i++) x[i] = sinf(seed * (float)(i + 1));
+  ck_assert_msg(mlg_session_set_input(s, "x", x, sizeof x) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s: %s", what, mlg_last_error());
+  ck_assert_int_eq(mlg_session_get_output(s, "y", y, sizeof y), MLG_OK);
+  prep_reference(x, w, want);
+  for (int i = 0; i < 75; i++)
+    ck_assert_msg(fabsf(y[i] - want[i]) <= 1e-4f * (1 + fabsf(want[i])), "%s: y[%d] = %g, want %g", what, i,
+                  y[i], want[i]);
+}
+
+/* The preparation (bundle.h MLGB_PROGRAM_PREPARE) on each backend: it runs once per session from
+ * the weights bound at load (a weights file's, not the bundle's), and what it writes survives
+ * every run after. */
+START_TEST(test_prepared_weights) {
+  static const char *const devices[] = {"cpu", "vulkan:0"};
+  const int targets[] = {MLGB_TARGET_OPENCL, MLGB_TARGET_VULKAN};
+  char dir[4096], path[4200];
+  temp_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/w.safetensors", dir);
+  float w[2][54];
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < 54; i++) w[k][i] = cosf((float)(k + 1) * 0.37f * (float)i);
+  const char *header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[3,2,3,3],\"data_offsets\":[0,216]}}";
+  for (int d = 0; d < 2; d++) {
+    mlg_runtime_options opts = {.device = devices[d], .cache_dir = ""};
+    mlg_runtime *rt = NULL;
+    ck_assert_msg(mlg_runtime_create(&opts, &rt) == MLG_OK, "%s: %s", devices[d], mlg_last_error());
+    size_t size = 0;
+    uint8_t *data = compile_text(PREP_MODEL, &(mlg_compile_options){.target = targets[d], .opt_level = 2,
+                                                                   .device_class = 1}, &size);
+    mlgb_bundle *b = NULL;
+    char err[512];
+    ck_assert_msg(mlgb_read(data, size, &b, err, sizeof err) == 0, "%s", err);
+    int n_prepare = 0;
+    for (uint32_t i = 0; i < b->n_dispatches; i++) n_prepare += b->dispatches[i].programs == MLGB_PROGRAM_PREPARE;
+    ck_assert_msg(n_prepare >= 1, "%s: no prepare dispatch", devices[d]);
+    mlgb_free(b);
+    for (int k = 0; k < 2; k++) {
+      write_safetensors(path, header, w[k], sizeof w[k]);
+      mlg_load_options lo = {.weights_path = path};
+      mlg_model *m = NULL;
+      ck_assert_msg(mlg_model_load_memory(rt, data, size, &lo, &m) == MLG_OK, "%s", mlg_last_error());
+      mlg_session *s1 = NULL, *s2 = NULL;
+      ck_assert_msg(mlg_session_create(m, &s1) == MLG_OK, "%s", mlg_last_error());
+      prep_run(s1, 0.5f, w[k], devices[d]);
+      ck_assert_msg(mlg_session_create(m, &s2) == MLG_OK, "%s", mlg_last_error());
+      prep_run(s2, 1.5f, w[k], devices[d]);
+      prep_run(s1, 2.5f, w[k], devices[d]); /* the second run reads what the first session prepared */
+      mlg_session_destroy(s1);
+      prep_run(s2, 3.5f, w[k], devices[d]);
+      mlg_session_destroy(s2);
+      mlg_model_destroy(m);
+    }
+    free(data);
+    mlg_runtime_destroy(rt);
+  }
+  remove_tree(dir);
+}
+END_TEST
+
 START_TEST(test_no_platform) {
   char dir[4096];
   temp_dir(dir, sizeof dir);
@@ -734,6 +829,7 @@ int main(void) {
   tcase_add_test(tc, test_session_errors);
   tcase_add_test(tc, test_threads);
   tcase_add_test(tc, test_io_declaration_order);
+  tcase_add_test(tc, test_prepared_weights);
   tcase_add_test(tc, test_no_platform);
   suite_add_tcase(suite, tc);
   SRunner *runner = srunner_create(suite);
