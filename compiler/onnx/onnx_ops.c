@@ -135,7 +135,7 @@ static int m_dropout(ox_ctx *c) {
   ox_attr_ignore(c, "seed");
   ox_attr_ignore(c, "ratio"); /* inference: Dropout passes its input through */
   if (ox_has_input(c, 2)) {
-    double training;
+    double training = 0;
     if (num_in(c, 2, "training_mode", &training) != 0) return -1;
     if (training != 0) return ox_fail(c, "training_mode is true; mlg runs inference");
   }
