@@ -236,6 +236,12 @@ int mlg_graph_update_of(const mlg_graph *g, int leaf) {
   return -1;
 }
 
+int mlg_graph_is_weight(const mlg_graph *g, int t) {
+  if (t < 0 || t >= g->n_nodes) return 0;
+  mlg_node_kind k = g->nodes[t].kind;
+  return k == MLG_NODE_CONST || (k == MLG_NODE_PARAM && mlg_graph_update_of(g, t) < 0);
+}
+
 /* Grows an array kept in the graph's arena (dims are few: doubling copies are cheap). */
 static void *arena_grow(mlg_arena *arena, void *old, int n, int *cap, size_t elem) {
   if (n < *cap) return old;

@@ -196,6 +196,9 @@ int  mlg_graph_set_optimizer(mlg_graph_builder *b, const char *optimizer);
 void mlg_graph_programs(const mlg_graph *g, unsigned *out);
 /* The index in g->updates of the update whose target is node `leaf`, or -1. */
 int  mlg_graph_update_of(const mlg_graph *g, int leaf);
+/* Whether node t (any int) is a weight: a param that no train step updates, or a const. Its
+ * value is fixed once a model is loaded (the memory plan's preparation reads only these). */
+int  mlg_graph_is_weight(const mlg_graph *g, int t);
 /* Declares a symbolic dim (returns its index, or -1), and its use by an input's axis. */
 int  mlg_graph_add_dim(mlg_graph_builder *b, const char *name, int64_t value);
 int  mlg_graph_add_dim_use(mlg_graph_builder *b, int node, int axis, int dim);

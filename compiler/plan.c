@@ -32,13 +32,6 @@ static int64_t tensor_bytes(const mlg_graph *g, const mlg_lowered *lw, int t) {
   return lw->temp_bytes[t - g->n_nodes];
 }
 
-/* A weight: a param that no train step updates, or a const (both in the weights region). */
-static int is_weight(const mlg_graph *g, int t) {
-  if (t >= g->n_nodes) return 0;
-  mlg_node_kind k = g->nodes[t].kind;
-  return k == MLG_NODE_CONST || (k == MLG_NODE_PARAM && mlg_graph_update_of(g, t) < 0);
-}
-
 /* Marks the prepare launches (plan.h) and the tensors they write (owners of bytes). A launch
  * qualifies when each buffer it only reads is a weight or a prepared tensor, it reads at least
  * one, and each buffer it writes is an intermediate (an op's value or a temporary, never an
@@ -62,7 +55,7 @@ static int find_prepare(const mlg_graph *g, const mlg_lowered *lw, const char *i
       if (la->kernel->buffers[a].access & KIR_WRITE) {
         ok = (t >= g->n_nodes || g->nodes[t].kind == MLG_NODE_OP) && !is_output[t] && writers[t] == 1;
       } else {
-        ok = is_weight(g, t) || plan->tensors[t].prepared;
+        ok = mlg_graph_is_weight(g, t) || plan->tensors[t].prepared;
         reads++;
       }
     }

@@ -335,6 +335,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   }
   /* The CPU kernel stores rows of C as they lie: not folded images. */
   int special = d.c_fold ? 0 : kt_matmul_cpu(m, name, &d, out_kernel, out_groups);
+  if (special == 0 && d.b_panels) return kt_fail(m, "a packed B is read by the CPU kernel only");
   /* Tiles given by the caller (a tuned table) are for the tiled kernel. */
   if (special == 0 && !desc->tile_m && !desc->tile_n && !d.b_im2col.on)
     special = kt_matmul_skinny(m, name, &d, out_kernel, out_groups);

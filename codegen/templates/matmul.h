@@ -130,6 +130,12 @@ typedef struct kt_matmul_desc {
    * work-item (matmul_cpu.c) whatever the device class (lowering asks for it on CPUs only:
    * lower_util.h mlg_lower_gemm); the epilogue sees the softmax's values. */
   int row_softmax;
+  /* CPU only: B is packed in panels of kt_matmul_cpu_panel(d) columns, each K × panel and
+   * contiguous (kt_cpu_pack_bt of the N × K weight, zeros past N), at b_offset; B's strides are
+   * unused. The "nn" kernel then reads its block of B from one contiguous range, and a
+   * work-group's row blocks share it (lowering packs a weight's panels once, when a session
+   * starts: lower_util.h mlg_lower_gemm). */
+  int b_panels;
 } kt_matmul_desc;
 
 #define KT_MATMUL_SOFTMAX_MAX_N 16
@@ -139,6 +145,9 @@ typedef struct kt_matmul_desc {
  * failure. */
 int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
                   kir_kernel **out_kernel, int64_t out_groups[3]);
+/* The columns of one panel of a packed B (b_panels): the "nn" kernel's column block for d's
+ * vector width. */
+int kt_matmul_cpu_panel(const kt_matmul_desc *d);
 
 /* The GPU kernel for few rows (matmul_skinny.c): returns 1 and builds it when the descriptor
  * (layouts resolved) is for a GPU, M <= KT_SKINNY_MAX_M, A is not normalized and B is contiguous

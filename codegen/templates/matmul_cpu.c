@@ -6,7 +6,9 @@
  *  - "nn" (B's rows contiguous, b_stride_n = 1): each work-item computes RM rows × NV·VW
  *    columns; per k it loads NV vectors of B's row k (vloadVW) and RM scalars of A, and does
  *    RM·NV vector multiply-adds into RM·NV vector accumulators. The column block at the right
- *    edge (N not a multiple of NV·VW) takes a scalar path, column by column.
+ *    edge (N not a multiple of NV·VW) takes a scalar path, column by column. B may also come
+ *    packed in panels of NV·VW columns (b_panels: a weight, packed once per session), each
+ *    K × NV·VW and contiguous; a work-group is then one panel and up to 8 row blocks.
  *  - "nt" (A and B both contiguous along K, as linear's x and [out, in] weight): each
  *    work-item computes RM × RN outputs as dot products along K, VW lanes at a time, into RM·RN
  *    vector accumulators that are summed across lanes at the end; K's remainder is scalar.
@@ -78,15 +80,27 @@ static kir_expr *row_at(kir_builder *b, int at, int i, int64_t stride) {
   return i ? kir_add(b, kir_var(b, at), kir_i32(b, (int64_t)i * stride)) : kir_var(b, at);
 }
 
+/* Vectors per row of the "nn" kernel's register block. */
+static int nn_vectors(int vw) { return vw >= 16 ? 2 : 4; }
+
+int kt_matmul_cpu_panel(const kt_matmul_desc *d) {
+  const int vw = vec_width(d);
+  return vw * nn_vectors(vw);
+}
+
 static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
                     kir_kernel **out_kernel, int64_t groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
   const int VW = vec_width(d);
-  const int NV = VW >= 16 ? 2 : VW >= 8 ? 4 : 4;
+  const int NV = nn_vectors(VW);
   const int RM = M >= 8 ? 8 : (int)M;
   const int CN = NV * VW;
   const int64_t nbx = kt_ceil_div(N, CN), nby = kt_ceil_div(M, RM);
-  const int LX = nbx >= 4 ? 4 : (int)nbx, LY = nby >= 4 ? 4 : (int)nby;
+  /* A packed B: a group is one panel and up to 8 row blocks (spread evenly), which read the
+   * panel once from memory and then from cache, as the convolution's groups do
+   * (conv2d_cpu.c); otherwise 4 × 4 blocks. */
+  const int LX = d->b_panels ? 1 : nbx >= 4 ? 4 : (int)nbx;
+  const int LY = d->b_panels ? (int)kt_ceil_div(nby, kt_ceil_div(nby, 8)) : nby >= 4 ? 4 : (int)nby;
   kt_matmul_frame s;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, LX, LY, &s);
   if (!b) return -1;
@@ -115,8 +129,10 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   int brow = kir_var_new(b, "brow", kir_t(KIR_I32));
   int ak = kir_var_new(b, "ak", kir_t(KIR_I32));
   kir_for(b, k, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
-  kir_decl(b, brow, kir_add(b, kir_var(b, s.b_base),
-                            kir_add(b, kt_scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0))));
+  /* B's row k of this block: in its panel (col0·K on), or in the row-major B. */
+  kir_expr *b_at = d->b_panels ? kir_add(b, kt_scaled(b, kir_var(b, k), CN), kt_scaled(b, kir_var(b, col0), K))
+                               : kir_add(b, kt_scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0));
+  kir_decl(b, brow, kir_add(b, kir_var(b, s.b_base), b_at));
   kir_decl(b, ak, kir_add(b, kir_var(b, abase), kt_scaled(b, kir_var(b, k), d->a_stride_k)));
   kir_expr *a_at[MAX_RM] = {0};
   for (int i = 0; i < RM; i++) a_at[i] = row_at(b, ak, i, d->a_stride_m);
@@ -164,9 +180,11 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
       kir_decl(b, sacc[i], kir_f32(b, 0.0));
     }
     kir_for(b, k2, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
-    kir_decl(b, bval, kir_load(b, s.bB, kir_add(b, kir_var(b, s.b_base),
-                                                kir_add(b, kt_scaled(b, kir_var(b, k2), d->b_stride_k),
-                                                        kir_var(b, col)))));
+    kir_expr *bk = d->b_panels
+                       ? kir_add(b, kir_add(b, kt_scaled(b, kir_var(b, k2), CN), kt_scaled(b, kir_var(b, col0), K)),
+                                 kir_var(b, j))
+                       : kir_add(b, kt_scaled(b, kir_var(b, k2), d->b_stride_k), kir_var(b, col));
+    kir_decl(b, bval, kir_load(b, s.bB, kir_add(b, kir_var(b, s.b_base), bk)));
     kir_decl(b, ak2, kir_add(b, kir_var(b, abase), kt_scaled(b, kir_var(b, k2), d->a_stride_k)));
     for (int i = 0; i < RM; i++)
       kir_assign(b, sacc[i], kir_add(b, kir_var(b, sacc[i]),
@@ -377,7 +395,11 @@ int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
   }
   if (d->device_class != KT_DEVICE_CPU || d->a_norm) return 0;
   int rc;
-  if (d->b_stride_n == 1 && d->n >= 16 && d->k >= 1)
+  if (d->b_panels) {
+    if (d->n_batch || d->n < 16)
+      return kt_fail(m, "a packed B needs no batch dims and N >= 16 (N = %lld)", (long long)d->n);
+    rc = build_nn(m, name, d, out_kernel, out_groups);
+  } else if (d->b_stride_n == 1 && d->n >= 16 && d->k >= 1)
     rc = build_nn(m, name, d, out_kernel, out_groups);
   else if (d->a_stride_k == 1 && d->b_stride_k == 1 && d->k >= 8)
     rc = build_nt(m, name, d, out_kernel, out_groups);

@@ -11,6 +11,7 @@
 #include "op_util.h"
 #include "templates/elementwise.h"
 #include "templates/matmul.h"
+#include "templates/matmul_cpu.h"
 #include "templates/rowwise.h"
 #include "templates/shape.h"
 
@@ -230,9 +231,45 @@ static int lower_gemm_softmax(mlg_lower_ctx *ctx, int node, const kt_matmul_desc
   return 0;
 }
 
+/* Whether a CPU GEMM reads its B from panels packed once (lower_gemm_packed): B a weight stored
+ * N × K (linear's), f32 operands, no batch dims, row norm or softmax, N at least one vector
+ * block. Only with fusion (-O1 and up: the plan prepares the pack once per session; at -O0 it
+ * would run on every run). */
+static int packs_b(const mlg_lower_ctx *ctx, const kt_matmul_desc *d, const int *inputs) {
+  return ctx->device_class == KT_DEVICE_CPU && d->strided && !d->row_softmax && !d->a_norm &&
+         !d->n_batch && !d->b_im2col.on && !d->c_fold && d->b_offset == 0 && d->b_stride_k == 1 &&
+         d->b_stride_n == d->k && d->a_elem == KIR_F32 && d->b_elem == KIR_F32 && d->n >= 16 &&
+         d->m >= 8 && mlg_graph_is_weight(ctx->graph, inputs[1]);
+}
+
+/* The GEMM with B packed in the CPU "nn" kernel's panels (matmul.h b_panels): a helper
+ * ("weight_t", kt_cpu_pack_bt) writes them, and as it reads a weight alone the plan runs it
+ * once, when a session starts; then the "nn" kernel, whose work-groups share a panel. */
+static int lower_gemm_packed(mlg_lower_ctx *ctx, int node, const kt_matmul_desc *d, const int *inputs,
+                             int n_inputs) {
+  kt_matmul_desc p = *d;
+  const int64_t panel = kt_matmul_cpu_panel(d), n_pad = (d->n + panel - 1) / panel * panel;
+  int wt = ctx->temp(ctx, d->k * n_pad * 4);
+  if (wt < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  mlg_kernel_build kb;
+  mlg_lower_begin_helper(ctx, node, "weight_t", wt, &kb);
+  int rc = kt_cpu_pack_bt(ctx->out->module, kb.name, d->n, d->k, n_pad, panel, &kb.kernel, kb.groups);
+  if (mlg_lower_finish(ctx, node, &kb, rc, &inputs[1], 1)) return -1;
+  p.b_panels = 1;
+  p.b_stride_k = panel;
+  p.b_stride_n = 1;
+  int packed[8];
+  if (n_inputs > 8) return mlg_lower_fail(ctx, node, "internal error: %d GEMM inputs", n_inputs);
+  for (int i = 0; i < n_inputs; i++) packed[i] = i == 1 ? wt : inputs[i];
+  mlg_lower_begin(ctx, node, &kb);
+  rc = kt_matmul(ctx->out->module, kb.name, &p, &kb.kernel, kb.groups);
+  return mlg_lower_finish(ctx, node, &kb, rc, packed, n_inputs);
+}
+
 int mlg_lower_gemm(mlg_lower_ctx *ctx, int node, kt_matmul_desc *d, const int *inputs, int n_inputs) {
   kt_matmul_desc tuned;
   int has_tuned = gemm_prepare(ctx, d, &tuned);
+  if (packs_b(ctx, d, inputs)) return lower_gemm_packed(ctx, node, d, inputs, n_inputs);
   const kt_matmul_desc *use = has_tuned ? &tuned : d;
   if (d->row_softmax && d->device_class != KT_DEVICE_CPU) return lower_gemm_softmax(ctx, node, d, inputs, n_inputs);
   int slices = kt_matmul_split_slices(use);

@@ -136,16 +136,27 @@ static void check_matmul(const char *what, kt_matmul_desc d) {
   ck_assert_ptr_nonnull(m);
   kir_kernel *k;
   int64_t g[3];
+  /* A packed B (b_panels, with trans_b's N × K source): the panels kt_cpu_pack_bt writes. */
+  float *bk = bm;
+  int64_t bk_n = b_n;
+  if (d.b_panels) {
+    const int64_t panel = kt_matmul_cpu_panel(&d), n_pad = (d.n + panel - 1) / panel * panel;
+    bk_n = d.k * n_pad;
+    bk = nan_vec((size_t)bk_n);
+    ck_assert_int_eq(kt_cpu_pack_bt(m, "pack", d.n, d.k, n_pad, panel, &k, g), 0);
+    run_kernel(k, g, (run_arg[]){{bm, b_n}, {bk, bk_n}}, 2);
+  }
   ck_assert_msg(kt_matmul(m, "matmul", &d, &k, g) == 0, "%s: kt_matmul failed", what);
   run_arg args[4];
   int na = 0;
   args[na++] = (run_arg){a, a_n};
-  args[na++] = (run_arg){bm, b_n};
+  args[na++] = (run_arg){bk, bk_n};
   if (d.has_bias) args[na++] = (run_arg){bias, d.n};
   args[na++] = (run_arg){c, nb * d.m * d.n};
   run_kernel(k, g, args, na);
   expect_close(what, c, ref, nb * d.m * d.n, 1.0);
   kir_module_free(m);
+  if (bk != bm) free(bk);
   free(a), free(bm), free(bias), free(c), free(ref);
 }
 
@@ -180,6 +191,21 @@ START_TEST(matmul_linear_transposed_bias) {
                (kt_matmul_desc){.m = 128, .n = 30, .k = 64, .trans_b = 1, .device_class = KT_DEVICE_CPU});
   check_matmul("cpu linear 9x10x20 (4 x 4)",
                (kt_matmul_desc){.m = 9, .n = 10, .k = 20, .trans_b = 1, .has_bias = 1, .device_class = KT_DEVICE_CPU});
+  /* The "nn" kernel over a packed weight (b_panels): a ragged last panel (its columns one at a
+   * time), ragged M, groups of row blocks spread evenly; and 4-wide vectors (Vulkan's). */
+  check_matmul("cpu packed 150x41x40", (kt_matmul_desc){.m = 150, .n = 41, .k = 40, .trans_b = 1, .has_bias = 1,
+                                                        .device_class = KT_DEVICE_CPU, .b_panels = 1});
+  check_matmul("cpu packed 72x64x9", (kt_matmul_desc){.m = 72, .n = 64, .k = 9, .trans_b = 1,
+                                                      .device_class = KT_DEVICE_CPU, .b_panels = 1});
+  check_matmul("cpu packed vec4 20x23x17", (kt_matmul_desc){.m = 20, .n = 23, .k = 17, .trans_b = 1, .has_bias = 1,
+                                                            .device_class = KT_DEVICE_CPU, .max_vec = 4, .b_panels = 1});
+  /* Only the CPU kernel reads panels. */
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t g[3];
+  ck_assert_int_eq(kt_matmul(m, "matmul", &(kt_matmul_desc){.m = 64, .n = 64, .k = 64, .b_panels = 1}, &k, g), -1);
+  ck_assert_ptr_nonnull(strstr(kir_module_error(m), "packed B"));
+  kir_module_free(m);
 }
 END_TEST
 
