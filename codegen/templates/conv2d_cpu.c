@@ -6,8 +6,8 @@
  * leave ragged edges. All images go through one launch (M = n·h_out·w_out pixels), so the last
  * stages (7×7 maps) still give every core work, and no im2col matrix is written: a work-item
  * reads its pixels' windows from x (through its zero-padded copy xp), each window offset a
- * constant of the unrolled loop. The weight is transposed per run (K × c_out_pad, small next to
- * the activations) so its rows are contiguous vectors of output channels, in panels of one
+ * constant of the unrolled loop. The weight is transposed (K × c_out_pad, once per session: the
+ * plan's preparation) so its rows are contiguous vectors of output channels, in panels of one
  * work-item's channels: K × 64 floats in one piece instead of 256 bytes of every row of the
  * whole K × c_out_pad matrix took ResNet-18's deepest convolutions (K = 4608) from 72% to 96%
  * of the FMA peak, and its whole run from 336 to 288 ms (PoCL, 2 cores, 2026-12-04). */
