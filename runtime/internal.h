@@ -68,7 +68,8 @@ struct mlg_session {
   int n_program_in[2], n_program_out[2];
   int loss_transfer;         /* the train step's loss among `transfers` */
   uint8_t *input_set;        /* per input: set since create */
-  int has_run;
+  int has_run;               /* what ran last, successfully: 0 nothing, 1 the run, 2 the train
+                                step, 3 the preparation (mlg_session_create) */
   /* Profiling runtimes only: per bundle dispatch, device ns of the last run (filled on demand
    * by mlg_session_profile) and bytes bound (filled at create). NULL otherwise. */
   uint64_t *profile_ns;

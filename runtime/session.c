@@ -113,6 +113,7 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
         mlg_session_destroy(s);
         return st;
       }
+      s->has_run = 3; /* profiles show the preparation until the first run */
       break;
     }
   if (rt->enable_profiling) {
@@ -384,9 +385,9 @@ mlg_status mlg_session_get_output(mlg_session *session, const char *name, void *
                     (unsigned long long)want, bytes);
   if (session->has_run != 1)
     return mlg_fail(MLG_ERR_INVALID_ARGUMENT, "output '%s': %s", name,
-                    session->has_run ? "the last call was a train step, which returns only its loss; "
-                                       "mlg_session_run computes the outputs"
-                                     : "the session has not run successfully yet");
+                    session->has_run == 2 ? "the last call was a train step, which returns only its loss; "
+                                            "mlg_session_run computes the outputs"
+                                          : "the session has not run successfully yet");
   if (bytes) mlg_dtype_from_storage(tensor->dtype, t->host, data, (size_t)numel);
   return MLG_OK;
 }

@@ -647,6 +647,7 @@ typedef struct run_state {
   mlg_session *session;
   void *buffer;
   mlgb_bundle *bundle;       /* --profile only: the bundle, read again for its shapes */
+  double prepare_ms;         /* --profile only: device time of the session's preparation */
 } run_state;
 
 /* Reads a whole file into a malloc'd buffer. Returns 0, or 1 after printing an error. */
@@ -674,6 +675,24 @@ static int device_ms(run_state *s, mlg_dispatch_profile *prof, int capacity, dou
   for (int i = 0; i < count && i < capacity; i++) ns += prof[i].device_ns;
   *out_ms = ns / 1e6;
   return 0;
+}
+
+/* The device time of the preparation a new session ran (bundle.h MLGB_PROGRAM_PREPARE): its
+ * last run, until the first mlg_session_run. */
+static int prepare_time(run_state *s) {
+  int n = 0;
+  if (mlg_session_profile(s->session, NULL, 0, &n) != MLG_OK) return runtime_error();
+  mlg_dispatch_profile *prof = calloc((size_t)n + 1, sizeof *prof);
+  if (!prof) return error("out of memory");
+  int rc = mlg_session_profile(s->session, prof, n, &n) == MLG_OK ? 0 : runtime_error();
+  uint64_t ns = 0;
+  for (int i = 0; rc == 0 && i < n; i++)
+    if ((uint32_t)prof[i].dispatch_index < s->bundle->n_dispatches &&
+        s->bundle->dispatches[prof[i].dispatch_index].programs == MLGB_PROGRAM_PREPARE)
+      ns += prof[i].device_ns;
+  s->prepare_ms = ns / 1e6;
+  free(prof);
+  return rc;
 }
 
 /* --limits, --bench and --profile, after the first run (which is the first warm-up). */
@@ -718,7 +737,7 @@ static int measure(const args *a, run_state *s) {
       char name[256];
       printf("profile of model '%s' (one run after warm-up): %.3f ms wall, %.3f ms device\n",
              safe(mlg_model_name(s->model), name, sizeof name), wms, dms);
-      perf_print_profile(stdout, s->bundle, prof, n_disp, &limits);
+      perf_print_profile(stdout, s->bundle, prof, n_disp, &limits, s->prepare_ms);
     }
   }
   if (a->bench && rc == 0) {
@@ -840,6 +859,7 @@ static int run_model(const args *a, run_state *s) {
   if (!s->buffer) return error("out of memory (%zu bytes)", largest);
 
   if (mlg_session_create(s->model, &s->session) != MLG_OK) return runtime_error();
+  if (a->profile && s->bundle && prepare_time(s) != 0) return 1;
   uint64_t rng = a->seed;
   for (int i = 0; i < n_in; i++) {
     if (mlg_model_input_info(s->model, i, &info) != MLG_OK) return runtime_error();

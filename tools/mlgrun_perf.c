@@ -326,7 +326,7 @@ static const char *human(char *buf, size_t size, double v) {
 }
 
 void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profile *prof, int n,
-                        const perf_limits *l) {
+                        const perf_limits *l, double prepare_ms) {
   uint64_t total_ns = 0, total_bytes = 0, total_flops = 0;
   int n_shown = 0, n_prepared = 0;
   for (int i = 0; i < n; i++) total_ns += prof[i].device_ns;
@@ -367,8 +367,8 @@ void perf_print_profile(FILE *f, const mlgb_bundle *b, const mlg_dispatch_profil
           total_ns / 1e3, human(bytes_s, sizeof bytes_s, total_bytes), s > 0 ? total_bytes / s * 1e-9 : 0,
           human(flops_s, sizeof flops_s, (double)total_flops), s > 0 ? total_flops / s * 1e-9 : 0);
   if (n_prepared)
-    fprintf(f, "prepared once, when the session started (not in the run): %d dispatches (the weights' "
-               "packed layouts)\n", n_prepared);
+    fprintf(f, "prepared once, when the session started (not in the run): %d dispatches, %.3f ms device "
+               "(the weights' packed layouts)\n", n_prepared, prepare_ms);
   fprintf(f, "(bytes, FLOPs: the compiler's counts from each op's cost rule, a fused kernel's bytes being the "
              "tensors it binds; %%limit: the larger of GB/s / copy bandwidth and GFLOP/s / peak FP32)\n");
 }

@@ -45,9 +45,11 @@ void perf_limits_measure(mlg_runtime *rt, uint64_t copy_bytes, int use_cache, pe
 void perf_limits_print(FILE *f, const mlg_device_info *dev, const perf_limits *limits);
 
 /* Prints the --profile table of one run: a row per dispatch with its device time and the
- * bundle's FLOP and byte counts for it (the compiler's, from each op's cost rule), then totals. */
+ * bundle's FLOP and byte counts for it (the compiler's, from each op's cost rule), then totals,
+ * and a line for the dispatches of the session's preparation (`prepare_ms` of device time when
+ * the session started), which no run repeats. */
 void perf_print_profile(FILE *f, const mlgb_bundle *bundle, const mlg_dispatch_profile *profile, int n,
-                        const perf_limits *limits);
+                        const perf_limits *limits, double prepare_ms);
 
 /* Median of v[0..n) (sorts v); 0 for n == 0. */
 double perf_median(double *v, int n);

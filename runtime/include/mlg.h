@@ -218,9 +218,11 @@ MLG_API mlg_status mlg_session_save_weights(mlg_session *session, const char *pa
 /* Device times of the last successful run or train step, one entry per dispatch in bundle
  * order (0 for the other program's dispatches): fills up to
  * `capacity` entries and sets *out_count to the number of dispatches (which may exceed
- * capacity). The runtime must have been created with enable_profiling (else
- * MLG_ERR_UNSUPPORTED, as for a backend that cannot time dispatches); a session that has not
- * run successfully is MLG_ERR_INVALID_ARGUMENT. Their sum is the run's device time. */
+ * capacity). Before the first run, those of the session's preparation (the dispatches that pack
+ * weights, run once by mlg_session_create), when the bundle has one. The runtime must have been
+ * created with enable_profiling (else MLG_ERR_UNSUPPORTED, as for a backend that cannot time
+ * dispatches); a session that has run nothing successfully is MLG_ERR_INVALID_ARGUMENT. Their
+ * sum is the run's device time. */
 MLG_API mlg_status mlg_session_profile(mlg_session *session, mlg_dispatch_profile *out_profiles,
                                        int capacity, int *out_count);
 

@@ -178,7 +178,7 @@ START_TEST(test_profile_table_shows_counts) {
   char *text = NULL;
   size_t len = 0;
   FILE *out = open_memstream(&text, &len);
-  perf_print_profile(out, b, prof, 2, &lim);
+  perf_print_profile(out, b, prof, 2, &lim, 0.0);
   fclose(out);
   /* Row 0: 896 bytes and 1.02K FLOPs from the bundle (not the profile's 1 byte); row 1: the
    * profile's 256 bytes, no FLOPs. */
@@ -217,6 +217,77 @@ START_TEST(test_compiled_bundle_counts) {
   ck_assert_uint_eq(b->n_dispatches, 1);
   ck_assert_uint_eq(b->dispatches[0].flops, 2 * 4 * 8 * 16 + 32 + 32);
   ck_assert_uint_eq(b->dispatches[0].bytes, (4 * 16 + 8 * 16 + 8 + 4 * 8) * 4);
+  mlgb_free(b);
+}
+END_TEST
+
+/* A bundle with a preparation (a CPU-class convolution's weight pack): before the first run the
+ * profile is the preparation's, after it the run's, and the table counts the prepared
+ * dispatch on a line of its own. */
+START_TEST(test_profile_of_the_preparation) {
+  static const char text[] = "model p {\n"
+                             "  input x : f32[1, 2, 6, 6]\n"
+                             "  param w : f32[4, 2, 3, 3] = normal(0, 0.1, seed=1)\n"
+                             "  output y = relu(conv2d(x, w, padding=1))\n"
+                             "}\n";
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "p.mlg", text, strlen(text)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  mlg_compile_options o = {.target = MLGB_TARGET_OPENCL, .opt_level = 2, .device_class = 1};
+  uint8_t *data = NULL;
+  size_t size = 0;
+  ck_assert_int_eq(mlg_compile(&src, &o, &diag, &data, &size), 0);
+  mlg_source_free(&src);
+  mlgb_bundle *b = NULL;
+  char err[256];
+  ck_assert_msg(mlgb_read(data, size, &b, err, sizeof err) == 0, "%s", err);
+  mlg_runtime *rt = cpu_runtime(1);
+  mlg_model *m = NULL;
+  ck_assert_msg(mlg_model_load_memory(rt, data, size, NULL, &m) == MLG_OK, "%s", mlg_last_error());
+  free(data);
+  mlg_session *s = NULL;
+  ck_assert_msg(mlg_session_create(m, &s) == MLG_OK, "%s", mlg_last_error());
+  mlg_dispatch_profile prof[8];
+  int n = 0;
+  ck_assert_msg(mlg_session_profile(s, prof, 8, &n) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_int_eq(n, (int)b->n_dispatches);
+  ck_assert_int_le(n, 8);
+  int n_prepare = 0;
+  for (int i = 0; i < n; i++) {
+    int prepare = b->dispatches[i].programs == MLGB_PROGRAM_PREPARE;
+    n_prepare += prepare;
+    ck_assert_msg(prepare ? prof[i].device_ns > 0 : prof[i].device_ns == 0, "dispatch %d (%s): %llu ns", i,
+                  prof[i].kernel, (unsigned long long)prof[i].device_ns);
+  }
+  ck_assert_int_eq(n_prepare, 1);
+  /* An output before any run is still refused. */
+  float y[4 * 36];
+  ck_assert_int_eq(mlg_session_get_output(s, "y", y, sizeof y), MLG_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(mlg_last_error(), "has not run"));
+  float x[2 * 36] = {0};
+  ck_assert_int_eq(mlg_session_set_input(s, "x", x, sizeof x), MLG_OK);
+  ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s", mlg_last_error());
+  ck_assert_int_eq(mlg_session_profile(s, prof, 8, &n), MLG_OK);
+  for (int i = 0; i < n; i++) {
+    int prepare = b->dispatches[i].programs == MLGB_PROGRAM_PREPARE;
+    ck_assert_msg(prepare ? prof[i].device_ns == 0 : prof[i].device_ns > 0, "dispatch %d after the run", i);
+  }
+  perf_limits lim = {0};
+  char *table = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&table, &len);
+  perf_print_profile(out, b, prof, n, &lim, 0.25);
+  fclose(out);
+  ck_assert_msg(strstr(table, "prepared once, when the session started (not in the run): 1 dispatches, 0.250 ms"),
+                "table:\n%s", table);
+  char want[64];
+  snprintf(want, sizeof want, "total: %d dispatches", n - 1);
+  ck_assert_msg(strstr(table, want), "table:\n%s", table);
+  free(table);
+  mlg_session_destroy(s);
+  mlg_model_destroy(m);
+  mlg_runtime_destroy(rt);
   mlgb_free(b);
 }
 END_TEST
@@ -325,6 +396,7 @@ int main(void) {
   tcase_add_test(tc, test_peak_estimate);
   tcase_add_test(tc, test_profile_table_shows_counts);
   tcase_add_test(tc, test_compiled_bundle_counts);
+  tcase_add_test(tc, test_profile_of_the_preparation);
   tcase_add_test(tc, test_copy_bandwidth);
   tcase_add_test(tc, test_opencl_twin);
   tcase_add_test(tc, test_limits_cache);
