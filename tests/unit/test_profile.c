@@ -192,6 +192,19 @@ START_TEST(test_profile_table_shows_counts) {
 }
 END_TEST
 
+/* The OpenCL bundle of source `text` at -O2 for `device_class` (kt_device_class). */
+static uint8_t *compile_text(const char *text, int device_class, size_t *out_size) {
+  mlg_source src;
+  ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
+  mlg_diag diag;
+  mlg_diag_init(&diag, &src, stderr);
+  mlg_compile_options o = {.target = MLGB_TARGET_OPENCL, .opt_level = 2, .device_class = device_class};
+  uint8_t *data = NULL;
+  ck_assert_int_eq(mlg_compile(&src, &o, &diag, &data, out_size), 0);
+  mlg_source_free(&src);
+  return data;
+}
+
 /* mlgc writes each dispatch's counts from the ops' cost rules: one fused linear + relu kernel
  * does 2·4·8·16 multiply-adds, 32 bias additions and 32 maxima, and moves x, w, b and y once. */
 START_TEST(test_compiled_bundle_counts) {
@@ -201,15 +214,8 @@ START_TEST(test_compiled_bundle_counts) {
                              "  param b : f32[8] = zeros\n"
                              "  output y = relu(linear(x, w, b))\n"
                              "}\n";
-  mlg_source src;
-  ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
-  mlg_diag diag;
-  mlg_diag_init(&diag, &src, stderr);
-  mlg_compile_options o = {.target = MLGB_TARGET_OPENCL, .opt_level = 2};
-  uint8_t *data = NULL;
   size_t size = 0;
-  ck_assert_int_eq(mlg_compile(&src, &o, &diag, &data, &size), 0);
-  mlg_source_free(&src);
+  uint8_t *data = compile_text(text, 0, &size);
   mlgb_bundle *b = NULL;
   char err[256];
   ck_assert_msg(mlgb_read(data, size, &b, err, sizeof err) == 0, "%s", err);
@@ -230,15 +236,8 @@ START_TEST(test_profile_of_the_preparation) {
                              "  param w : f32[4, 2, 3, 3] = normal(0, 0.1, seed=1)\n"
                              "  output y = relu(conv2d(x, w, padding=1))\n"
                              "}\n";
-  mlg_source src;
-  ck_assert_int_eq(mlg_source_from_memory(&src, "p.mlg", text, strlen(text)), 0);
-  mlg_diag diag;
-  mlg_diag_init(&diag, &src, stderr);
-  mlg_compile_options o = {.target = MLGB_TARGET_OPENCL, .opt_level = 2, .device_class = 1};
-  uint8_t *data = NULL;
   size_t size = 0;
-  ck_assert_int_eq(mlg_compile(&src, &o, &diag, &data, &size), 0);
-  mlg_source_free(&src);
+  uint8_t *data = compile_text(text, 1, &size);
   mlgb_bundle *b = NULL;
   char err[256];
   ck_assert_msg(mlgb_read(data, size, &b, err, sizeof err) == 0, "%s", err);
