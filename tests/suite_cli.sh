@@ -7,7 +7,7 @@
 #   a .mlg to the bundle loader (the embedding example) says to compile it or use mlgrun
 #   weights whose names match no param: a warning listing them (here besides shape errors)
 #   --limits on a device without an OpenCL twin: says what it cannot measure, prints no zeros
-#   --profile twice: the second takes the cached copy bandwidth
+#   --profile twice: the second takes the cached copy bandwidth; with a preparation, its line
 #   a full disk (the file size limit, as ulimit -f): mlgc and mlgrun fail with the reason and
 #   leave no cut file; an old bundle stays whole (mlgc wrote part of a bundle and exited 0)
 set -uo pipefail
@@ -81,6 +81,9 @@ expect "--profile measures" 0 "measured now)" "$MLGRUN" models/mlp.mlg --device 
 expect "--profile again: cached" 0 "; cached in $MLG_CACHE_DIR/copy-bandwidth-" \
   "$MLGRUN" models/mlp.mlg --device opencl:0 --profile --copy-mib 4 --no-outputs
 expect "--limits measures again" 0 "measured now)" "$MLGRUN" --limits --device opencl --copy-mib 4
+# A CPU-class LeNet packs its weights once per session: the profile counts them apart.
+expect "--profile: the preparation" 0 "prepared once, when the session started (not in the run): 2 dispatches" \
+  "$MLGRUN" models/lenet.mlg --device opencl:0 --profile --copy-mib 4 --no-outputs
 
 # A full disk, as the file size limit: with SIGXFSZ ignored a write past it fails (EFBIG).
 full_disk() { (trap '' XFSZ; ulimit -f 8; "$@"); }
