@@ -330,6 +330,12 @@ int mlgb_kernel_used(const mlgb_bundle *b, uint32_t k) {
   return 0;
 }
 
+int mlgb_program_used(const mlgb_bundle *b, uint32_t program) {
+  for (uint32_t i = 0; i < b->n_dispatches; i++)
+    if (b->dispatches[i].programs & program) return 1;
+  return 0;
+}
+
 int mlgb_module_used(const mlgb_bundle *b, uint32_t module) {
   for (uint32_t i = 0; i < b->n_dispatches; i++)
     if (b->dispatches[i].kernel < b->n_kernels && b->kernels[b->dispatches[i].kernel].module == module) return 1;

@@ -175,6 +175,9 @@ uint32_t    mlgb_device_feature_by_name(const char *name, size_t len);
  * not choose runs nowhere: backends build only what runs). O(n_dispatches). */
 int         mlgb_kernel_used(const mlgb_bundle *b, uint32_t k);
 int         mlgb_module_used(const mlgb_bundle *b, uint32_t module);
+/* Whether some dispatch belongs to `program` (an mlgb_program bit): a bundle's preparation is
+ * there only when it has a dispatch. O(n_dispatches). */
+int         mlgb_program_used(const mlgb_bundle *b, uint32_t program);
 
 /* Tensor t's offset in elements of its dtype's storage size: what kernels are given to address
  * it (OpenCL NAME_off, Vulkan pc.off[i]). A valid bundle's offsets divide evenly (its

@@ -106,16 +106,14 @@ mlg_status mlg_session_create(mlg_model *model, mlg_session **out_session) {
 
   /* The dispatches that compute from the weights alone (a weight's packed layout), once: what
    * they write stays in the session's arena for every run and step after (bundle.h). */
-  for (uint32_t i = 0; i < b->n_dispatches; i++)
-    if (b->dispatches[i].programs == MLGB_PROGRAM_PREPARE) {
-      st = rt->backend->run(s->backend_session, MLGB_PROGRAM_PREPARE, NULL, 0, NULL, 0);
-      if (st != MLG_OK) {
-        mlg_session_destroy(s);
-        return st;
-      }
-      s->has_run = 3; /* profiles show the preparation until the first run */
-      break;
+  if (mlgb_program_used(b, MLGB_PROGRAM_PREPARE)) {
+    st = rt->backend->run(s->backend_session, MLGB_PROGRAM_PREPARE, NULL, 0, NULL, 0);
+    if (st != MLG_OK) {
+      mlg_session_destroy(s);
+      return st;
     }
+    s->has_run = 3; /* profiles show the preparation until the first run */
+  }
   if (rt->enable_profiling) {
     s->profile_ns = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_ns);
     s->profile_bytes = calloc((size_t)b->n_dispatches + 1, sizeof *s->profile_bytes);

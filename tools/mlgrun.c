@@ -680,10 +680,7 @@ static int device_ms(run_state *s, mlg_dispatch_profile *prof, int capacity, dou
 /* The device time of the preparation a new session ran (bundle.h MLGB_PROGRAM_PREPARE): its
  * last run, until the first mlg_session_run. 0 for a bundle without one. */
 static int prepare_time(run_state *s) {
-  int any = 0;
-  for (uint32_t i = 0; i < s->bundle->n_dispatches; i++)
-    any |= s->bundle->dispatches[i].programs == MLGB_PROGRAM_PREPARE;
-  if (!any) return 0;
+  if (!mlgb_program_used(s->bundle, MLGB_PROGRAM_PREPARE)) return 0;
   int n = 0;
   if (mlg_session_profile(s->session, NULL, 0, &n) != MLG_OK) return runtime_error();
   mlg_dispatch_profile *prof = calloc((size_t)n + 1, sizeof *prof);

@@ -274,11 +274,7 @@ static mlg_status record_dispatches(mlg_backend_session *s, VkCommandBuffer cb, 
 /* Whether the bundle has program p (bit 1 << p): the run always; a train step; a preparation
  * when some dispatch belongs to it. */
 static int has_program(const mlgb_bundle *b, uint32_t p) {
-  if (p == 0) return 1;
-  if (p == 1) return b->has_train;
-  for (uint32_t i = 0; i < b->n_dispatches; i++)
-    if (b->dispatches[i].programs & (1u << p)) return 1;
-  return 0;
+  return p == 0 || (p == 1 ? b->has_train : mlgb_program_used(b, 1u << p));
 }
 
 /* Recorded dispatches of program p (those without work are not recorded). */
