@@ -220,8 +220,7 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in,
   const int64_t HW = ho * wo, M = d.n * HW, CP = p->c_out_pad, HPWP = p->hp * p->wp;
   const int64_t taps = d.kh * d.kw, K = d.c_in * taps;
   const int64_t nbx = CP / CN, nby = kt_ceil_div(M, RM);
-  /* At most 8 pixel blocks per group, as evenly as the groups divide them. */
-  const int LY = (int)kt_ceil_div(nby, kt_ceil_div(nby, ITEMS_PER_GROUP));
+  const int LY = kt_cpu_group_items(nby, ITEMS_PER_GROUP);
   kir_builder *b = kir_kernel_begin(m, name, 1, LY, 1);
   if (!b) return -1;
   int bx = kir_buffer_param(b, "xp", KIR_F32, KIR_READ);

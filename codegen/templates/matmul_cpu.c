@@ -88,6 +88,15 @@ int kt_matmul_cpu_panel(const kt_matmul_desc *d) {
   return vw * nn_vectors(vw);
 }
 
+/* Where row k of B's block starting at column col0 begins: in its panel of cn columns (col0·K
+ * on, b_panels), or in B as strided; the block's column j is j further. */
+static kir_expr *b_row(kir_builder *b, const kt_matmul_desc *d, const kt_matmul_frame *s, int k, int col0,
+                       int cn) {
+  kir_expr *at = d->b_panels ? kir_add(b, kt_scaled(b, kir_var(b, k), cn), kt_scaled(b, kir_var(b, col0), d->k))
+                             : kir_add(b, kt_scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0));
+  return kir_add(b, kir_var(b, s->b_base), at);
+}
+
 static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
                     kir_kernel **out_kernel, int64_t groups[3]) {
   const int64_t M = d->m, N = d->n, K = d->k;
@@ -100,7 +109,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
    * panel once from memory and then from cache, as the convolution's groups do
    * (conv2d_cpu.c); otherwise 4 × 4 blocks. */
   const int LX = d->b_panels ? 1 : nbx >= 4 ? 4 : (int)nbx;
-  const int LY = d->b_panels ? (int)kt_ceil_div(nby, kt_ceil_div(nby, 8)) : nby >= 4 ? 4 : (int)nby;
+  const int LY = d->b_panels ? kt_cpu_group_items(nby, 8) : nby >= 4 ? 4 : (int)nby;
   kt_matmul_frame s;
   kir_builder *b = kt_matmul_frame_begin(m, name, d, LX, LY, &s);
   if (!b) return -1;
@@ -129,10 +138,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
   int brow = kir_var_new(b, "brow", kir_t(KIR_I32));
   int ak = kir_var_new(b, "ak", kir_t(KIR_I32));
   kir_for(b, k, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
-  /* B's row k of this block: in its panel (col0·K on), or in the row-major B. */
-  kir_expr *b_at = d->b_panels ? kir_add(b, kt_scaled(b, kir_var(b, k), CN), kt_scaled(b, kir_var(b, col0), K))
-                               : kir_add(b, kt_scaled(b, kir_var(b, k), d->b_stride_k), kir_var(b, col0));
-  kir_decl(b, brow, kir_add(b, kir_var(b, s.b_base), b_at));
+  kir_decl(b, brow, b_row(b, d, &s, k, col0, CN));
   kir_decl(b, ak, kir_add(b, kir_var(b, abase), kt_scaled(b, kir_var(b, k), d->a_stride_k)));
   kir_expr *a_at[MAX_RM] = {0};
   for (int i = 0; i < RM; i++) a_at[i] = row_at(b, ak, i, d->a_stride_m);
@@ -180,11 +186,7 @@ static int build_nn(kir_module *m, const char *name, const kt_matmul_desc *d,
       kir_decl(b, sacc[i], kir_f32(b, 0.0));
     }
     kir_for(b, k2, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, 1));
-    kir_expr *bk = d->b_panels
-                       ? kir_add(b, kir_add(b, kt_scaled(b, kir_var(b, k2), CN), kt_scaled(b, kir_var(b, col0), K)),
-                                 kir_var(b, j))
-                       : kir_add(b, kt_scaled(b, kir_var(b, k2), d->b_stride_k), kir_var(b, col));
-    kir_decl(b, bval, kir_load(b, s.bB, kir_add(b, kir_var(b, s.b_base), bk)));
+    kir_decl(b, bval, kir_load(b, s.bB, kir_add(b, b_row(b, d, &s, k2, col0, CN), kir_var(b, j))));
     kir_decl(b, ak2, kir_add(b, kir_var(b, abase), kt_scaled(b, kir_var(b, k2), d->a_stride_k)));
     for (int i = 0; i < RM; i++)
       kir_assign(b, sacc[i], kir_add(b, kir_var(b, sacc[i]),
@@ -487,6 +489,10 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   out_groups[1] = r_pad / panel;
   out_groups[2] = 1;
   return kir_kernel_end(b, out_kernel);
+}
+
+int kt_cpu_group_items(int64_t blocks, int most) {
+  return (int)kt_ceil_div(blocks, kt_ceil_div(blocks, most));
 }
 
 void kt_cpu_block_zero(kir_builder *b, int rows, int nvec, int vw,

@@ -14,6 +14,11 @@
  * accumulators of vw lanes. kt_cpu_block_zero declares them (acc<i>_<v> = 0); kt_cpu_block_step
  * does one k step: loads nvec vectors of B at b_at + v·vw, then per row i one scalar of A at
  * a_at[i], and adds a·b into acc[i][v]. Expressions may be shared. */
+/* Work-items per group for `blocks` blocks that share a panel of B (the convolution's pixel
+ * blocks, a packed GEMM's row blocks): at most `most`, as evenly as the groups divide them
+ * (9 blocks in groups of 8 left one group a single block, and PoCL hands each thread a
+ * contiguous share of the groups: conv2d_cpu.c). */
+int  kt_cpu_group_items(int64_t blocks, int most);
 void kt_cpu_block_zero(kir_builder *b, int rows, int nvec, int vw,
                        int acc[KT_CPU_MAX_ROWS][KT_CPU_MAX_NV]);
 void kt_cpu_block_step(kir_builder *b, int buf_a, kir_expr *const *a_at, int rows, int buf_b,
