@@ -109,4 +109,49 @@ int kt_conv2d_cpu_pad(kir_module *m, const char *name, const kt_conv2d_desc *d,
 int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *d,
                   const kt_conv2d_cpu_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]);
 
+/* ---- 3×3 convolution for CPUs by Winograd's F(m×m, 3×3) (conv2d_winograd.c) ----
+ * For a 3×3 window, stride 1, no dilation, groups 1. The output is cut into m×m tiles (tiles_h
+ * × tiles_w per image, T = n·tiles_h·tiles_w in all; tiles past the output's edge compute
+ * values that are not stored); each reads an α×α patch of x (α = m + 2, zeros outside x), and
+ *   y_tile = Aᵀ [ Σ_ci (G w[co, ci] Gᵀ) ⊙ (Bᵀ x_patch[ci] B) ] A
+ * so the α² element-wise products, summed over ci, are α² independent GEMMs (one per patch
+ * position ξ) of T × c_in by c_in × c_out: m²·9 / α² fewer multiplications than the direct
+ * convolution (2.25× for m = 2, 4× for m = 4). Four kernels:
+ *   - weight (from w alone: once per session, the plan's preparation): U[ξ] = G w Gᵀ, each
+ *     ξ's c_in × c_out_pad matrix in the panels of kt_cpu_pack_bt (panel = vec·nvec);
+ *   - input: V[ξ][ci][t] = Bᵀ x_patch B at position ξ, for tile t;
+ *   - gemm: Mt[t][ξ][co] = Σ_ci V[ξ][ci][t] · U[ξ][ci][co] — the register block of the CPU
+ *     GEMMs (`rows` tiles × vec·nvec channels per work-item);
+ *   - output: y = Aᵀ Mt[t] A + bias, through the epilogue, which sees each output at its NCHW
+ *     position (pairs of a row's neighbours as vectors of 2 when m = 2 and it takes vectors).
+ * Thread safety: reentrant. */
+typedef struct kt_winograd_plan {
+  int m, alpha;                  /* output tile side (2 or 4) and input tile side m + 2 */
+  int vec, nvec, rows;           /* the GEMM's register block, as kt_conv2d_cpu_plan */
+  int64_t c_out_pad;             /* c_out rounded up to vec·nvec */
+  int64_t tiles_h, tiles_w, t;   /* tiles per image along h and w; T, every image's */
+  int64_t u_numel, v_numel, mt_numel; /* elements of U, V and Mt */
+} kt_winograd_plan;
+
+/* Plans F(m×m, 3×3) (m 2 or 4) for vectors of at most max_vec lanes (0: 16). Returns 0, or -1
+ * when it does not apply (not a 3×3 stride-1 undilated ungrouped window, an invalid shape,
+ * buffers past 32-bit indexing). */
+int kt_winograd_plan_for(const kt_conv2d_desc *d, int max_vec, int m, kt_winograd_plan *out);
+/* The plan to use on a CPU: of the implicit GEMM (kt_conv2d_cpu), F(2×2) and F(4×4), the one
+ * a cost model measured on PoCL (conv2d_winograd.c) expects to be fastest. Returns 0 with *out
+ * set when that is a Winograd plan, else -1. */
+int kt_winograd_pick(const kt_conv2d_desc *d, int max_vec, kt_winograd_plan *out);
+/* Buffers: w (read), u (write). */
+int kt_winograd_weight(kir_module *m, const char *name, const kt_conv2d_desc *d,
+                       const kt_winograd_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]);
+/* Buffers: x (read), v (write). */
+int kt_winograd_input(kir_module *m, const char *name, const kt_conv2d_desc *d,
+                      const kt_winograd_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]);
+/* Buffers: v (read), u (read), mt (write). */
+int kt_winograd_gemm(kir_module *m, const char *name, const kt_conv2d_desc *d,
+                     const kt_winograd_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]);
+/* Buffers: mt (read), bias (read, if has_bias), y (write), then the epilogue's. */
+int kt_winograd_output(kir_module *m, const char *name, const kt_conv2d_desc *d,
+                       const kt_winograd_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]);
+
 #endif

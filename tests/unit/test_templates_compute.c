@@ -264,8 +264,9 @@ END_TEST
 /* ---------------------------------------------------------------- conv2d */
 
 /* cpu_vec 0: the direct kernel (conv2d.c); else the CPU implicit GEMM (conv2d_cpu.c) with
- * vectors of at most cpu_vec lanes (16: OpenCL; 4: what Vulkan allows). */
-static void check_conv_on(const char *what, kt_conv2d_desc d, int cpu_vec) {
+ * vectors of at most cpu_vec lanes (16: OpenCL; 4: what Vulkan allows), or with wino_m 2 or 4
+ * Winograd's F(m×m, 3×3) (conv2d_winograd.c) with such vectors. */
+static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int wino_m) {
   int64_t ho, wo;
   ck_assert_int_eq(kt_conv2d_out_size(&d, &ho, &wo), 0);
   if (!d.stride_h) d.stride_h = 1;
@@ -301,7 +302,24 @@ static void check_conv_on(const char *what, kt_conv2d_desc d, int cpu_vec) {
   int64_t gr[3];
   run_arg args[4];
   int na = 0;
-  if (cpu_vec) {
+  if (wino_m) {
+    /* U from w, V from x, their GEMMs into Mt, then y from Mt. */
+    kt_winograd_plan p;
+    ck_assert_msg(kt_winograd_plan_for(&d, cpu_vec, wino_m, &p) == 0, "%s: no Winograd plan", what);
+    float *u = nan_vec(p.u_numel), *v = nan_vec(p.v_numel), *mt = nan_vec(p.mt_numel);
+    ck_assert_int_eq(kt_winograd_weight(m, "wino_w", &d, &p, &k, gr), 0);
+    run_kernel(k, gr, (run_arg[]){{w, wn}, {u, p.u_numel}}, 2);
+    ck_assert_int_eq(kt_winograd_input(m, "wino_x", &d, &p, &k, gr), 0);
+    run_kernel(k, gr, (run_arg[]){{x, xn}, {v, p.v_numel}}, 2);
+    ck_assert_int_eq(kt_winograd_gemm(m, "wino_gemm", &d, &p, &k, gr), 0);
+    run_kernel(k, gr, (run_arg[]){{v, p.v_numel}, {u, p.u_numel}, {mt, p.mt_numel}}, 3);
+    ck_assert_int_eq(kt_winograd_output(m, "wino_y", &d, &p, &k, gr), 0);
+    args[na++] = (run_arg){mt, p.mt_numel};
+    if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
+    args[na++] = (run_arg){y, yn};
+    run_kernel(k, gr, args, na);
+    free(u), free(v), free(mt);
+  } else if (cpu_vec) {
     /* The CPU path: the weight packed as K × c_out_pad, x padded, then the implicit GEMM. */
     kt_conv2d_cpu_plan p;
     ck_assert_msg(kt_conv2d_cpu_plan_for(&d, cpu_vec, &p) == 0, "%s: no CPU plan", what);
@@ -334,6 +352,9 @@ static void check_conv_on(const char *what, kt_conv2d_desc d, int cpu_vec) {
   free(x), free(w), free(bias), free(y), free(ref);
 }
 
+static void check_conv_on(const char *what, kt_conv2d_desc d, int cpu_vec) {
+  check_conv_wino(what, d, cpu_vec, 0);
+}
 static void check_conv(const char *what, kt_conv2d_desc d) { check_conv_on(what, d, 0); }
 
 /* stride, dilation and groups left 0 mean 1 */
@@ -503,6 +524,38 @@ START_TEST(conv_cpu) {
   kt_conv2d_desc grouped = CONV(.n = 1, .c_in = 4, .h = 8, .w = 8, .c_out = 6, .kh = 3, .kw = 3,
                                 .groups = 2);
   ck_assert_int_eq(kt_conv2d_cpu_plan_for(&grouped, 16, &p), -1);
+}
+END_TEST
+
+START_TEST(conv_winograd) {
+  /* Tiles that overrun the output (odd sizes), ragged tile blocks (T % 6), ragged channel
+   * vectors and blocks (c_out % 16, c_out < 64), asymmetric and no padding, several images,
+   * a bias or none; m = 2 and 4, vectors of 16 and 4 lanes. */
+  static const kt_conv2d_desc cases[] = {
+    CONV(.n = 2, .c_in = 16, .h = 8, .w = 8, .c_out = 64, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .has_bias = 1),
+    CONV(.n = 3, .c_in = 5, .h = 7, .w = 9, .c_out = 37, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1),
+    CONV(.n = 1, .c_in = 7, .h = 11, .w = 6, .c_out = 20, .kh = 3, .kw = 3, .has_bias = 1),
+    CONV(.n = 2, .c_in = 3, .h = 9, .w = 10, .c_out = 70, .kh = 3, .kw = 3, .pad_top = 2,
+         .pad_left = 0, .pad_bottom = 1, .pad_right = 3, .has_bias = 1),
+  };
+  static const char *names[] = {"winograd 8x8 pad 1, c_out 64", "winograd 7x9, c_out 37",
+                                "winograd unpadded 11x6", "winograd asymmetric padding"};
+  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+    for (int mm = 2; mm <= 4; mm += 2) {
+      check_conv_wino(names[i], cases[i], 16, mm);
+      check_conv_wino(names[i], cases[i], 4, mm);
+    }
+  kt_winograd_plan p;
+  kt_conv2d_desc strided = CONV(.n = 1, .c_in = 4, .h = 8, .w = 8, .c_out = 6, .kh = 3, .kw = 3,
+                                .stride_h = 2, .stride_w = 2);
+  ck_assert_int_eq(kt_winograd_plan_for(&strided, 16, 2, &p), -1);
+  kt_conv2d_desc five = CONV(.n = 1, .c_in = 4, .h = 8, .w = 8, .c_out = 6, .kh = 5, .kw = 5);
+  ck_assert_int_eq(kt_winograd_plan_for(&five, 16, 2, &p), -1);
+  ck_assert_int_eq(kt_winograd_plan_for(&cases[0], 16, 3, &p), -1);
+  ck_assert_int_eq(kt_winograd_plan_for(&cases[1], 16, 4, &p), 0);
+  ck_assert(p.tiles_h == 2 && p.tiles_w == 3 && p.t == 18 && p.c_out_pad == 48);
 }
 END_TEST
 
@@ -1627,6 +1680,7 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, conv_stride_dilation_padding);
   tcase_add_test(tc, conv_groups);
   tcase_add_test(tc, conv_cpu);
+  tcase_add_test(tc, conv_winograd);
   tcase_add_test(tc, cpu_pack_panels);
   tcase_add_test(tc, qgemm_matmul);
   tcase_add_test(tc, qgemm_conv);
