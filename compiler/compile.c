@@ -153,7 +153,7 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
                            .local_mem_bytes = options->local_mem_bytes,
                            .subgroups = options->subgroups,
                            .gemm_tuning = options->gemm_tuning, .mma_config = options->mma_config,
-                           .stored = out->stored};
+                           .stored = out->stored, .no_winograd = options->no_winograd};
   /* At -O0 every op is its own group, and lowering takes no fusion at all. */
   int fuse_flags = options->opt_level > 0 ? MLG_FUSE_ON : 0;
   if (options->device_class == 1) /* CPU: see fuse.h */

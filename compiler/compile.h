@@ -20,6 +20,9 @@ typedef struct mlg_compile_options {
   int opt_level;                  /* 0: no passes; 2: default */
   int64_t alignment;              /* 0 → 256 */
   int no_memory_reuse;            /* debug: every intermediate gets its own arena bytes */
+  /* CPU hint: 3×3 convolutions keep the implicit GEMM instead of Winograd's F(m×m, 3×3),
+   * whose transformed weights take (m + 2)²/9 times the weight's bytes (mlgc --no-winograd). */
+  int no_winograd;
   /* Device hint for kernel tiling (kt_device_class: 0 unknown → portable tiles, 1 CPU → vector
    * register blocks without local memory, 2 GPU → large local-memory tiles), and the device's
    * local memory per work-group in bytes (0 → 48 KiB). mlgrun fills both from the device it

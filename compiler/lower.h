@@ -94,6 +94,7 @@ typedef struct mlg_lower_ctx {
   int subgroups;          /* reductions may use subgroup operations (Vulkan target only) */
   const struct mlg_gemm_tuning *gemm_tuning; /* GEMM tiles per shape class, or NULL */
   int mma_config;         /* tensor-core GEMM configuration forced (mlg_compile_options), or 0 */
+  int no_winograd;        /* CPU: 3×3 convolutions as the implicit GEMM (mlg_compile_options) */
 } mlg_lower_ctx;
 
 /* What lowering may tune its kernels for (all 0: portable kernels for OpenCL). */
@@ -106,6 +107,7 @@ typedef struct mlg_lower_hints {
   int mma_config;         /* tensor-core GEMM configuration forced, or 0 (mlg_compile_options) */
   const mlg_ir_dtype *stored; /* per node, the dtype it is stored as (precision.h); NULL: its
                                  own dtype */
+  int no_winograd;        /* CPU: no Winograd convolutions (mlg_compile_options) */
 } mlg_lower_hints;
 
 /* Lowers every op node. Graph outputs that would alias another tensor get a copy kernel so that

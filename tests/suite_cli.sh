@@ -7,6 +7,7 @@
 #   a .mlg to the bundle loader (the embedding example) says to compile it or use mlgrun
 #   weights whose names match no param: a warning listing them (here besides shape errors)
 #   --limits on a device without an OpenCL twin: says what it cannot measure, prints no zeros
+#   --no-winograd given for a bundle: says it is chosen when mlgc compiles
 #   --profile twice: the second takes the cached copy bandwidth; with a preparation, its line
 #   a full disk (the file size limit, as ulimit -f): mlgc and mlgrun fail with the reason and
 #   leave no cut file; an old bundle stays whole (mlgc wrote part of a bundle and exited 0)
@@ -63,6 +64,8 @@ expect "mlgrun --precision bad" 2 "unknown precision 'half' (expected f32 or f16
 "$MLGC" models/mlp.mlg -o "$TMP/mlp32.mlgb" && "$MLGC" models/mlp.mlg --precision=f16 -o "$TMP/mlp16.mlgb"
 expect "mlgrun --precision on a bundle" 2 "--precision applies to .mlg and .onnx sources" \
   "$MLGRUN" "$TMP/mlp16.mlgb" --precision f16
+expect "mlgrun --no-winograd on a bundle" 2 "--no-winograd applies to .mlg and .onnx sources" \
+  "$MLGRUN" "$TMP/mlp32.mlgb" --no-winograd
 expect "f16 refuses a train step" 1 "--precision=f16 compiles models without a train step" \
   "$MLGC" tests/fixtures/train_sgd/model.mlg --precision=f16 -o "$TMP/train16.mlgb"
 # The f16 bundle holds the weights in half the bytes (the kernels and tables stay).

@@ -32,7 +32,8 @@ static const char usage[] =
     "usage: mlgc FILE.mlg|FILE.onnx [-o OUT] [--emit=ast|graph|mlg|fused|dot|kernels|plan [--svg FILE]]\n"
     "            [--target opencl|vulkan] [-D NAME=VALUE ...] [--weights FILE.safetensors]\n"
     "            [--no-weights] [-O0|-O2] [--device-hint=cpu|gpu] [--subgroups=on|off]\n"
-    "            [--tuning FILE] [--mma-config=N] [--no-memory-reuse] [--max-weight-bytes=SIZE]\n"
+    "            [--tuning FILE] [--mma-config=N] [--no-memory-reuse] [--no-winograd]\n"
+    "            [--max-weight-bytes=SIZE]\n"
     "            [--quantize=int8 --calibrate NAME=FILE.npy ... [--device SPEC]]\n"
     "            [--precision=f32|f16]\n"
     "       mlgc --ops-doc\n"
@@ -67,6 +68,9 @@ static const char usage[] =
     "                    dtypes (docs/language.md, \"Precision\"; no train step)\n"
     "  -O0, -O2          graph passes off / on (default -O2: simplify, fold constants and\n"
     "                    batch_norm, CSE, dead-code elimination)\n"
+    "  --no-winograd     with --device-hint=cpu: 3x3 stride-1 convolutions as the implicit GEMM,\n"
+    "                    not Winograd's F(4x4 or 2x2, 3x3), whose weights, transformed once per\n"
+    "                    session, take up to 4x their bytes (docs/performance.md)\n"
     "  --no-memory-reuse debug: give every intermediate its own arena bytes (no sharing,\n"
     "                    no in-place reuse), to tell planner bugs from kernel bugs\n"
     "  --quantize=int8   post-training quantization (docs/quantization.md): conv2d, linear and\n"
@@ -301,6 +305,8 @@ int main(int argc, char **argv) {
                            "--list-devices lists them)", a);
     } else if (strcmp(a, "--no-memory-reuse") == 0) {
       options.no_memory_reuse = 1;
+    } else if (strcmp(a, "--no-winograd") == 0) {
+      options.no_winograd = 1;
     } else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0) {
       options.opt_level = a[2] - '0';
     } else if (a[0] == '-' && a[1]) {

@@ -51,6 +51,8 @@ static const char USAGE[] =
     "  -D NAME=VALUE                bind a dimension of a .mlg or .onnx model (repeatable)\n"
     "  --precision f32|f16          .mlg/.onnx: store f32 weights and intermediates as f16 and\n"
     "                               compute in f32 (default f32; mlgc --precision)\n"
+    "  --no-winograd                .mlg/.onnx on a CPU: 3x3 convolutions without Winograd's\n"
+    "                               transformed weights (up to 4x their bytes; mlgc --no-winograd)\n"
     "  --seed S                     seed of the random inputs (default 0); f32 and f16 inputs\n"
     "                               are uniform in [-1, 1), bools random, integers 0\n"
     "  --list-devices               list devices and exit\n"
@@ -127,6 +129,7 @@ typedef struct args {
   int show_tuning;
   int precision;             /* mlg_precision: --precision */
   int precision_given;
+  int no_winograd;           /* --no-winograd */
   int n_dims;
   mlg_dim_binding dims[MAX_DIMS_FLAGS];
   int n_inputs;
@@ -284,6 +287,8 @@ static int parse_args(int argc, char **argv, args *a) {
     } else if ((r = flag_value(argc, argv, &i, "--copy-mib", &v)) != 0) {
       if (r < 0 || parse_count(v, 0, 65536, &a->copy_mib) != 0)
         return usage_error("--copy-mib expects a size in MiB (0 to 65536; 0 skips the measurement)");
+    } else if (strcmp(arg, "--no-winograd") == 0) {
+      a->no_winograd = 1;
     } else if ((r = flag_value(argc, argv, &i, "--precision", &v)) != 0) {
       mlg_precision p;
       if (r < 0) return usage_error("--precision needs f32 or f16");
@@ -471,6 +476,7 @@ static int compile_source(const args *a, int target, const mlg_device_info *dev,
   opts.weights_path = a->weights;
   opts.opt_level = 2;
   opts.precision = a->precision;
+  opts.no_winograd = a->no_winograd;
   opts.device_class = dev->is_gpu ? 2 : 1; /* kt_device_class: tiles for the device that runs it */
   opts.local_mem_bytes = (int64_t)dev->local_mem_bytes;
   opts.subgroups = dev->subgroup_arithmetic; /* Vulkan devices that have them; never OpenCL */
@@ -772,6 +778,9 @@ static int run_model(const args *a, run_state *s) {
   if (is_b && a->precision_given)
     return usage_error("--precision applies to .mlg and .onnx sources; a bundle's precision is chosen "
                        "when mlgc compiles it (mlgc --precision=f16)");
+  if (is_b && a->no_winograd)
+    return usage_error("--no-winograd applies to .mlg and .onnx sources; a bundle's kernels are chosen "
+                       "when mlgc compiles it (mlgc --no-winograd)");
   if (is_b && (a->tune || a->no_tune))
     return usage_error("%s applies to .mlg sources; a bundle's kernels are tiled when mlgc compiles it "
                        "(mlgc --tuning FILE)", a->tune ? "--tune" : "--no-tune");

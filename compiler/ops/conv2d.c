@@ -81,10 +81,50 @@ static int conv2d_lower_cpu(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *
   return mlg_lower_finish(ctx, node, &kb, rc, inputs, n->n_inputs);
 }
 
+/* Tuned for CPUs, a 3×3 stride-1 convolution: Winograd's F(m×m, 3×3) (conv2d_winograd.c), the
+ * weight's transform (once per session: it reads the weight alone), x's, the α² GEMMs, then the
+ * output's transform with the bias and the epilogue. */
+static int conv2d_lower_winograd(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *cd,
+                                 const kt_winograd_plan *p) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  kir_module *m = ctx->out->module;
+  mlg_kernel_build kb;
+  int u = ctx->temp(ctx, p->u_numel * 4), v = ctx->temp(ctx, p->v_numel * 4);
+  int mt = ctx->temp(ctx, p->mt_numel * 4);
+  if (u < 0 || v < 0 || mt < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  mlg_lower_begin_helper(ctx, node, "wino_weight", u, &kb);
+  int rc = kt_winograd_weight(m, kb.name, cd, p, &kb.kernel, kb.groups);
+  if (mlg_lower_finish(ctx, node, &kb, rc, &n->inputs[1], 1)) return -1;
+  mlg_lower_begin_helper(ctx, node, "wino_input", v, &kb);
+  rc = kt_winograd_input(m, kb.name, cd, p, &kb.kernel, kb.groups);
+  if (mlg_lower_finish(ctx, node, &kb, rc, &n->inputs[0], 1)) return -1;
+  mlg_lower_begin_helper(ctx, node, "wino_gemm", mt, &kb);
+  rc = kt_winograd_gemm(m, kb.name, cd, p, &kb.kernel, kb.groups);
+  int vu[2] = {v, u};
+  if (mlg_lower_finish(ctx, node, &kb, rc, vu, 2)) return -1;
+  const int i_gemm = ctx->out->n_launches - 1;
+  mlg_lower_begin(ctx, node, &kb);
+  rc = kt_winograd_output(m, kb.name, cd, p, &kb.kernel, kb.groups);
+  int inputs[2] = {mt, n->n_inputs == 3 ? n->inputs[2] : -1};
+  if (mlg_lower_finish(ctx, node, &kb, rc, inputs, n->n_inputs - 1)) return -1;
+  /* The node's cost counts the direct convolution's multiply-adds; the GEMMs make fewer
+   * (α² per tile where the direct form makes 9·m²), and the output's kernel keeps the rest
+   * (bias, epilogue), so that a profile rates each kernel by the work it does. */
+  mlg_launch *lg = &ctx->out->launches[i_gemm], *lo = &ctx->out->launches[ctx->out->n_launches - 1];
+  const int64_t direct = 2 * 9 * cd->c_in * mlg_type_numel(&n->type);
+  lg->flops = 2 * p->t * (int64_t)p->alpha * p->alpha * cd->c_in * cd->c_out;
+  lo->flops = lo->flops > direct ? lo->flops - direct : 0;
+  return 0;
+}
+
 /* The convolution d (its epilogue set) on the device's best kernel. */
 static int conv_lower_desc(mlg_lower_ctx *ctx, int node, kt_conv2d_desc d) {
   const mlg_node *n = &ctx->graph->nodes[node];
   kt_conv2d_cpu_plan plan;
+  kt_winograd_plan wplan;
+  if (ctx->device_class == KT_DEVICE_CPU && !ctx->no_winograd &&
+      kt_winograd_pick(&d, mlg_lower_max_vec(ctx), &wplan) == 0)
+    return conv2d_lower_winograd(ctx, node, &d, &wplan);
   if (ctx->device_class == KT_DEVICE_CPU &&
       kt_conv2d_cpu_plan_for(&d, mlg_lower_max_vec(ctx), &plan) == 0)
     return conv2d_lower_cpu(ctx, node, &d, &plan);

@@ -111,7 +111,8 @@ def _compile(source, options):
 
 
 def compile(source, output=None, *, target="opencl", dims=None, weights=None, no_weights=False,
-            opt_level=2, device_hint=None, subgroups=None, tuning=None, precision="f32"):
+            opt_level=2, device_hint=None, subgroups=None, tuning=None, precision="f32",
+            winograd=True):
     """Compiles the .mlg file `source` into a bundle, as mlgc does, and returns its bytes
     (writing them to `output` too when given).
 
@@ -119,7 +120,9 @@ def compile(source, output=None, *, target="opencl", dims=None, weights=None, no
     dict of arrays or a PyTorch state_dict; no_weights: leave them out (bound at load);
     opt_level: 0, 1 or 2; device_hint: "cpu", "gpu" or None; subgroups: None (on for vulkan),
     True or False; tuning: a GEMM tuning file (mlgc --tuning); precision: "f32" or "f16" (f32
-    weights and intermediates stored as f16, computed in f32: mlgc --precision).
+    weights and intermediates stored as f16, computed in f32: mlgc --precision); winograd: False
+    keeps a CPU bundle's 3×3 convolutions off Winograd's transformed weights, which take up to
+    4× the weight's bytes (mlgc --no-winograd).
     """
     options = N.CompileOptions()
     N.mlgc.mlgc_options_init(ctypes.byref(options))
@@ -133,6 +136,7 @@ def compile(source, output=None, *, target="opencl", dims=None, weights=None, no
     options.subgroups = -1 if subgroups is None else int(bool(subgroups))
     options.tuning_path = os.fsencode(tuning) if tuning else None
     options.precision = precision.encode() if precision else None
+    options.no_winograd = int(not winograd)
     with WeightsFile(weights) as path:
         options.weights_path = os.fsencode(path) if path else None
         bundle = _compile(source, options)

@@ -94,6 +94,7 @@ class CompileOptions(ctypes.Structure):
         ("device", ctypes.POINTER(DeviceInfo)),
         ("tune", ctypes.c_int),
         ("precision", ctypes.c_char_p),
+        ("no_winograd", ctypes.c_int),
     ]
 
 

@@ -216,6 +216,23 @@ class PackageTest(unittest.TestCase):
         bound = mlg.load(bundle, device="opencl:0", weights=w)
         np.testing.assert_allclose(bound.run(x=x)["probs"], ref, rtol=1e-4, atol=1e-6)
 
+    def test_winograd_option(self):
+        """winograd=False (mlgc --no-winograd) keeps a CPU bundle's 3x3 convolution off
+        Winograd's kernels; both bundles compute the same y."""
+        src = os.path.join(self.tmp.name, "wide_conv.mlg")
+        with open(src, "w") as f:
+            f.write("model wide_conv {\n  input x : f32[1, 96, 12, 12]\n"
+                    "  param w : f32[96, 96, 3, 3] = normal(0, 0.05, seed=5)\n"
+                    "  output y = relu(conv2d(x, w, padding=1))\n}\n")
+        x = np.random.default_rng(3).standard_normal((1, 96, 12, 12)).astype(np.float32)
+        outs = []
+        for winograd in (True, False):
+            path = os.path.join(self.tmp.name, f"wide_conv_{winograd}.mlgb")
+            data = mlg.compile(src, path, device_hint="cpu", winograd=winograd)
+            self.assertEqual(b"wino_gemm" in data, winograd)
+            outs.append(mlg.load(path, device="opencl:0").run(x=x)["y"])
+        np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-4)
+
     def test_torch_state_dict(self):
         try:
             import torch

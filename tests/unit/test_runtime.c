@@ -795,6 +795,101 @@ START_TEST(test_prepared_weights) {
 }
 END_TEST
 
+/* A 3×3 convolution wide enough for Winograd (conv2d_winograd.c) under the CPU hint, with the bias,
+ * a residual add and relu fused into its output transform: on each backend, the bundle has the
+ * Winograd kernels (and, with no_winograd, none), its weight transform is prepared, and y
+ * matches the convolution computed here in double, run after run. */
+#define WINO_C 96
+#define WINO_H 16
+#define WINO_W 13
+static const char *WINO_MODEL =
+    "model wino {\n"
+    "  input x : f32[1, 96, 16, 13]\n"
+    "  param w : f32[96, 96, 3, 3] = zeros\n"
+    "  param b : f32[96] = zeros\n"
+    "  output y = relu(conv2d(x, w, b, padding=1) + x)\n"
+    "}\n";
+
+START_TEST(test_winograd_conv) {
+  static const char *const devices[] = {"cpu", "vulkan:0"};
+  const int targets[] = {MLGB_TARGET_OPENCL, MLGB_TARGET_VULKAN};
+  enum { NX = WINO_C * WINO_H * WINO_W, NW = WINO_C * WINO_C * 9 };
+  char dir[4096], path[4200], header[256];
+  temp_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/w.safetensors", dir);
+  float *wb = malloc((NW + WINO_C) * sizeof(float)), *x = malloc(NX * sizeof(float));
+  float *y = malloc(NX * sizeof(float)), *want = malloc(NX * sizeof(float));
+  ck_assert(wb && x && y && want);
+  for (int i = 0; i < NW + WINO_C; i++) wb[i] = 0.08f * sinf(0.731f * (float)i + 0.2f);
+  for (int i = 0; i < NX; i++) x[i] = cosf(0.377f * (float)i);
+  snprintf(header, sizeof header,
+           "{\"w\":{\"dtype\":\"F32\",\"shape\":[96,96,3,3],\"data_offsets\":[0,%d]},"
+           "\"b\":{\"dtype\":\"F32\",\"shape\":[96],\"data_offsets\":[%d,%d]}}",
+           NW * 4, NW * 4, (NW + WINO_C) * 4);
+  write_safetensors(path, header, wb, (NW + WINO_C) * sizeof(float));
+  const float *w = wb, *bias = wb + NW;
+  for (int o = 0; o < WINO_C; o++)
+    for (int i = 0; i < WINO_H; i++)
+      for (int j = 0; j < WINO_W; j++) {
+        double acc = bias[o];
+        for (int c = 0; c < WINO_C; c++)
+          for (int di = 0; di < 3; di++)
+            for (int dj = 0; dj < 3; dj++) {
+              int r = i + di - 1, q = j + dj - 1;
+              if (r >= 0 && r < WINO_H && q >= 0 && q < WINO_W)
+                acc += (double)x[(c * WINO_H + r) * WINO_W + q] * w[((o * WINO_C + c) * 3 + di) * 3 + dj];
+            }
+        acc += x[(o * WINO_H + i) * WINO_W + j];
+        want[(o * WINO_H + i) * WINO_W + j] = acc > 0 ? (float)acc : 0.0f;
+      }
+  for (int d = 0; d < 2; d++) {
+    mlg_runtime_options opts = {.device = devices[d], .cache_dir = ""};
+    mlg_runtime *rt = NULL;
+    ck_assert_msg(mlg_runtime_create(&opts, &rt) == MLG_OK, "%s: %s", devices[d], mlg_last_error());
+    for (int off = 0; off < 2; off++) {
+      size_t size = 0;
+      uint8_t *data = compile_text(WINO_MODEL, &(mlg_compile_options){.target = targets[d], .opt_level = 2,
+                                                                     .device_class = 1, .no_winograd = off},
+                                   &size);
+      mlgb_bundle *bb = NULL;
+      char err[512];
+      ck_assert_msg(mlgb_read(data, size, &bb, err, sizeof err) == 0, "%s", err);
+      int n_wino = 0, wino_prepared = 0;
+      for (uint32_t i = 0; i < bb->n_dispatches; i++) {
+        const mlgb_dispatch *dp = &bb->dispatches[i];
+        if (!strstr(bb->kernels[dp->kernel].name, "wino")) continue;
+        n_wino++;
+        if (strstr(bb->kernels[dp->kernel].name, "wino_weight")) wino_prepared = dp->programs == MLGB_PROGRAM_PREPARE;
+      }
+      ck_assert_msg(off ? n_wino == 0 : n_wino == 3 && wino_prepared,
+                    "%s, no_winograd %d: %d Winograd dispatches (weight transform prepared: %d)", devices[d], off,
+                    n_wino, wino_prepared);
+      mlgb_free(bb);
+      mlg_load_options lo = {.weights_path = path};
+      mlg_model *m = NULL;
+      ck_assert_msg(mlg_model_load_memory(rt, data, size, &lo, &m) == MLG_OK, "%s", mlg_last_error());
+      mlg_session *s = NULL;
+      ck_assert_msg(mlg_session_create(m, &s) == MLG_OK, "%s", mlg_last_error());
+      for (int run = 0; run < 2; run++) {
+        memset(y, 0, NX * sizeof(float));
+        ck_assert_msg(mlg_session_set_input(s, "x", x, NX * sizeof(float)) == MLG_OK, "%s", mlg_last_error());
+        ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s: %s", devices[d], mlg_last_error());
+        ck_assert_int_eq(mlg_session_get_output(s, "y", y, NX * sizeof(float)), MLG_OK);
+        for (int i = 0; i < NX; i++)
+          ck_assert_msg(fabsf(y[i] - want[i]) <= 1e-4f * (1 + fabsf(want[i])),
+                        "%s, no_winograd %d, run %d: y[%d] = %g, want %g", devices[d], off, run, i, y[i], want[i]);
+      }
+      mlg_session_destroy(s);
+      mlg_model_destroy(m);
+      free(data);
+    }
+    mlg_runtime_destroy(rt);
+  }
+  free(wb), free(x), free(y), free(want);
+  remove_tree(dir);
+}
+END_TEST
+
 START_TEST(test_no_platform) {
   char dir[4096];
   temp_dir(dir, sizeof dir);
@@ -830,6 +925,7 @@ int main(void) {
   tcase_add_test(tc, test_threads);
   tcase_add_test(tc, test_io_declaration_order);
   tcase_add_test(tc, test_prepared_weights);
+  tcase_add_test(tc, test_winograd_conv);
   tcase_add_test(tc, test_no_platform);
   suite_add_tcase(suite, tc);
   SRunner *runner = srunner_create(suite);

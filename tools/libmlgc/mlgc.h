@@ -47,6 +47,8 @@ typedef struct mlgc_options {
                                 -1 the built-in tiles (mlgrun --no-tune) */
   const char *precision;     /* "f32" (also NULL) or "f16": f32 weights and intermediates
                                 stored as f16, computed in f32 (mlgc --precision) */
+  int no_winograd;           /* CPU: 3×3 convolutions without Winograd's transformed weights,
+                                which take up to 4× the weight's bytes (mlgc --no-winograd) */
 } mlgc_options;
 
 /* mlgc's defaults: OpenCL, -O2, initializers, subgroups on for vulkan. */

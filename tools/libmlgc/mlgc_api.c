@@ -74,6 +74,7 @@ static mlg_status translate(const mlgc_options *o, mlg_dim_binding *dims, mlg_ge
   out->no_weights = o->no_weights;
   out->opt_level = o->opt_level;
   out->no_memory_reuse = o->no_memory_reuse;
+  out->no_winograd = o->no_winograd;
   mlg_precision precision;
   if (mlg_precision_parse(o->precision ? o->precision : "f32", &precision) != 0)
     return fail(MLG_ERR_INVALID_ARGUMENT, "unknown precision '%s' (expected f32 or f16)", o->precision);
