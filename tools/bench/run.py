@@ -355,7 +355,9 @@ def markdown(results, limits, meta, peer_names):
               "CUDA peers: CUDA events; CPU peers: the call's wall time); model workloads compare wall "
               "times from host inputs to host outputs. speed = peer time / mlg time (>1: mlg is faster). "
               "mlg rate and % of limit use mlg's device time: FLOP/s against peak FP32, or GB/s against "
-              "the copy bandwidth."]
+              "the copy bandwidth. A model's FLOPs are its direct convolutions' and GEMMs': where mlg "
+              "computes a 3x3 convolution by Winograd's F(m x m, 3x3) (CPU bundles, "
+              "docs/performance.md#winograd) it makes fewer, and the rate can pass 100%."]
     missing = sorted({f"{n}: {p['missing']}" for r in results for n, p in r["peers"].items() if "missing" in p})
     if missing:
         lines += ["", "Missing peers: " + "; ".join(missing) + "."]
