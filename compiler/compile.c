@@ -149,11 +149,14 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
   const mlg_graph *g = out->optimized;
   if (mlg_precision_storage(g, (mlg_precision)options->precision, diag, &out->stored) != 0) return -1;
 
+  /* -O0 prepares nothing (plan.h): lowering then adds no weight-only launch for speed. */
+  const int no_prepare = options->opt_level == 0;
   mlg_lower_hints hints = {.target = target, .device_class = options->device_class,
                            .local_mem_bytes = options->local_mem_bytes,
                            .subgroups = options->subgroups,
                            .gemm_tuning = options->gemm_tuning, .mma_config = options->mma_config,
-                           .stored = out->stored, .no_winograd = options->no_winograd};
+                           .stored = out->stored, .no_winograd = options->no_winograd,
+                           .no_prepare = no_prepare};
   /* At -O0 every op is its own group, and lowering takes no fusion at all. */
   int fuse_flags = options->opt_level > 0 ? MLG_FUSE_ON : 0;
   if (options->device_class == 1) /* CPU: see fuse.h */
@@ -177,7 +180,7 @@ static int run_graph_stages(const mlg_compile_options *options, mlg_stage last, 
 
   mlg_plan_options plan_options = {.alignment = options->alignment,
                                    .no_sharing = options->no_memory_reuse,
-                                   .no_prepare = options->opt_level == 0};
+                                   .no_prepare = no_prepare};
   out->plan = mlg_plan_build(g, out->lowered, &plan_options);
   if (!out->plan) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "out of memory while planning memory");

@@ -405,6 +405,7 @@ mlg_lowered *mlg_lower_fused_ex(const mlg_graph *graph, const mlg_fusion *fusion
     st.ctx.gemm_tuning = hints->gemm_tuning;
     st.ctx.mma_config = hints->mma_config;
     st.ctx.no_winograd = hints->no_winograd;
+    st.ctx.no_prepare = hints->no_prepare;
   }
   if (fusion && fusion->n_nodes != n) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "internal error: the fusion is of another graph");

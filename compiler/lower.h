@@ -95,6 +95,8 @@ typedef struct mlg_lower_ctx {
   const struct mlg_gemm_tuning *gemm_tuning; /* GEMM tiles per shape class, or NULL */
   int mma_config;         /* tensor-core GEMM configuration forced (mlg_compile_options), or 0 */
   int no_winograd;        /* CPU: 3×3 convolutions as the implicit GEMM (mlg_compile_options) */
+  int no_prepare;         /* the plan prepares nothing (-O0, plan.h): a launch that reads only
+                             weights runs on every run, so none is added for speed */
 } mlg_lower_ctx;
 
 /* What lowering may tune its kernels for (all 0: portable kernels for OpenCL). */
@@ -108,6 +110,7 @@ typedef struct mlg_lower_hints {
   const mlg_ir_dtype *stored; /* per node, the dtype it is stored as (precision.h); NULL: its
                                  own dtype */
   int no_winograd;        /* CPU: no Winograd convolutions (mlg_compile_options) */
+  int no_prepare;         /* as the plan's option (plan.h; -O0) */
 } mlg_lower_hints;
 
 /* Lowers every op node. Graph outputs that would alias another tensor get a copy kernel so that

@@ -122,7 +122,8 @@ static int conv_lower_desc(mlg_lower_ctx *ctx, int node, kt_conv2d_desc d) {
   const mlg_node *n = &ctx->graph->nodes[node];
   kt_conv2d_cpu_plan plan;
   kt_winograd_plan wplan;
-  if (ctx->device_class == KT_DEVICE_CPU && !ctx->no_winograd &&
+  /* Winograd pays only with its weight transform prepared (not at -O0) */
+  if (ctx->device_class == KT_DEVICE_CPU && !ctx->no_winograd && !ctx->no_prepare &&
       kt_winograd_pick(&d, mlg_lower_max_vec(ctx), &wplan) == 0)
     return conv2d_lower_winograd(ctx, node, &d, &wplan);
   if (ctx->device_class == KT_DEVICE_CPU &&

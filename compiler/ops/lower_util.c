@@ -232,12 +232,12 @@ static int lower_gemm_softmax(mlg_lower_ctx *ctx, int node, const kt_matmul_desc
 }
 
 /* Whether a CPU GEMM reads its B from panels packed once (lower_gemm_packed): B a weight stored
- * N × K (linear's), f32 operands, no batch dims, row norm or softmax, N at least one vector
- * block. Only with fusion (-O1 and up: the plan prepares the pack once per session; at -O0 it
- * would run on every run). */
+ * N × K (linear's) in the strided layout (which sets the panels' strides), f32 operands, no
+ * batch dims, row norm or softmax, N at least one vector block; and a plan that prepares (at
+ * -O0 the pack would run on every run). */
 static int packs_b(const mlg_lower_ctx *ctx, const kt_matmul_desc *d, const int *inputs) {
-  return ctx->device_class == KT_DEVICE_CPU && d->strided && !d->row_softmax && !d->a_norm &&
-         !d->n_batch && !d->b_im2col.on && !d->c_fold && d->b_offset == 0 && d->b_stride_k == 1 &&
+  return ctx->device_class == KT_DEVICE_CPU && !ctx->no_prepare && d->strided && !d->row_softmax &&
+         !d->a_norm && !d->n_batch && !d->b_im2col.on && !d->c_fold && d->b_offset == 0 && d->b_stride_k == 1 &&
          d->b_stride_n == d->k && d->a_elem == KIR_F32 && d->b_elem == KIR_F32 && d->n >= 16 &&
          d->m >= 8 && mlg_graph_is_weight(ctx->graph, inputs[1]);
 }

@@ -797,8 +797,8 @@ END_TEST
 
 /* A 3×3 convolution wide enough for Winograd (conv2d_winograd.c) under the CPU hint, with the bias,
  * a residual add and relu fused into its output transform: on each backend, the bundle has the
- * Winograd kernels (and, with no_winograd, none), its weight transform is prepared, and y
- * matches the convolution computed here in double, run after run. */
+ * Winograd kernels (and, with no_winograd or at -O0, none), its weight transform is prepared,
+ * and y matches the convolution computed here in double, run after run. */
 #define WINO_C 96
 #define WINO_H 16
 #define WINO_W 13
@@ -809,6 +809,23 @@ static const char *WINO_MODEL =
     "  param b : f32[96] = zeros\n"
     "  output y = relu(conv2d(x, w, b, padding=1) + x)\n"
     "}\n";
+
+/* The bundle's dispatches of Winograd kernels; *out_prepared: whether the weight transform is in
+ * the preparation. */
+static int wino_dispatches(const uint8_t *data, size_t size, int *out_prepared) {
+  mlgb_bundle *bb = NULL;
+  char err[512];
+  ck_assert_msg(mlgb_read(data, size, &bb, err, sizeof err) == 0, "%s", err);
+  int n = 0;
+  for (uint32_t i = 0; i < bb->n_dispatches; i++) {
+    const mlgb_dispatch *dp = &bb->dispatches[i];
+    if (!strstr(bb->kernels[dp->kernel].name, "wino")) continue;
+    n++;
+    if (strstr(bb->kernels[dp->kernel].name, "wino_weight")) *out_prepared = dp->programs == MLGB_PROGRAM_PREPARE;
+  }
+  mlgb_free(bb);
+  return n;
+}
 
 START_TEST(test_winograd_conv) {
   static const char *const devices[] = {"cpu", "vulkan:0"};
@@ -842,6 +859,12 @@ START_TEST(test_winograd_conv) {
         acc += x[(o * WINO_H + i) * WINO_W + j];
         want[(o * WINO_H + i) * WINO_W + j] = acc > 0 ? (float)acc : 0.0f;
       }
+  /* -O0 prepares nothing, so the weight's transform would run on every run: no Winograd. */
+  size_t o0_size = 0;
+  uint8_t *o0 = compile_text(WINO_MODEL, &(mlg_compile_options){.opt_level = 0, .device_class = 1}, &o0_size);
+  int o0_prepared = 0;
+  ck_assert_int_eq(wino_dispatches(o0, o0_size, &o0_prepared), 0);
+  free(o0);
   for (int d = 0; d < 2; d++) {
     mlg_runtime_options opts = {.device = devices[d], .cache_dir = ""};
     mlg_runtime *rt = NULL;
@@ -851,20 +874,10 @@ START_TEST(test_winograd_conv) {
       uint8_t *data = compile_text(WINO_MODEL, &(mlg_compile_options){.target = targets[d], .opt_level = 2,
                                                                      .device_class = 1, .no_winograd = off},
                                    &size);
-      mlgb_bundle *bb = NULL;
-      char err[512];
-      ck_assert_msg(mlgb_read(data, size, &bb, err, sizeof err) == 0, "%s", err);
-      int n_wino = 0, wino_prepared = 0;
-      for (uint32_t i = 0; i < bb->n_dispatches; i++) {
-        const mlgb_dispatch *dp = &bb->dispatches[i];
-        if (!strstr(bb->kernels[dp->kernel].name, "wino")) continue;
-        n_wino++;
-        if (strstr(bb->kernels[dp->kernel].name, "wino_weight")) wino_prepared = dp->programs == MLGB_PROGRAM_PREPARE;
-      }
+      int wino_prepared = 0, n_wino = wino_dispatches(data, size, &wino_prepared);
       ck_assert_msg(off ? n_wino == 0 : n_wino == 3 && wino_prepared,
                     "%s, no_winograd %d: %d Winograd dispatches (weight transform prepared: %d)", devices[d], off,
                     n_wino, wino_prepared);
-      mlgb_free(bb);
       mlg_load_options lo = {.weights_path = path};
       mlg_model *m = NULL;
       ck_assert_msg(mlg_model_load_memory(rt, data, size, &lo, &m) == MLG_OK, "%s", mlg_last_error());
