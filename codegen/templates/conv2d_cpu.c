@@ -31,10 +31,8 @@ int kt_conv2d_cpu_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_
   *out = (kt_conv2d_cpu_plan){0};
   if (d.groups != 1 || kt_conv2d_out_size(&d, &ho, &wo)) return -1;
   if (d.n < 1 || d.c_in < 1 || d.c_out < 1) return -1;
-  int w = max_vec ? max_vec : 16;
-  int vec = w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
-  int nvec = 4;
-  while (nvec > 1 && (int64_t)vec * (nvec - 1) >= d.c_out) nvec--;
+  int vec, nvec;
+  kt_cpu_channel_block(d.c_out, max_vec, &vec, &nvec);
   const int64_t cn = (int64_t)vec * nvec;
   int64_t hp = d.h + d.pad_top + d.pad_bottom, wp = d.w + d.pad_left + d.pad_right;
   /* A work-item steps through xp one input channel's plane at a time. Planes whose pitch is a

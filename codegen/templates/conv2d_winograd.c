@@ -46,10 +46,8 @@ int kt_winograd_plan_for(const kt_conv2d_desc *in, int max_vec, int m, kt_winogr
       d.dil_w != 1 || d.groups != 1 || kt_conv2d_out_size(&d, &ho, &wo))
     return -1;
   if (d.n < 1 || d.c_in < 1 || d.c_out < 1) return -1;
-  int w = max_vec ? max_vec : 16;
-  int vec = w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
-  int nvec = 4;
-  while (nvec > 1 && (int64_t)vec * (nvec - 1) >= d.c_out) nvec--;
+  int vec, nvec;
+  kt_cpu_channel_block(d.c_out, max_vec, &vec, &nvec);
   const int64_t cn = (int64_t)vec * nvec, alpha2 = (int64_t)(m + 2) * (m + 2);
   const int64_t c_out_pad = (d.c_out + cn - 1) / cn * cn;
   const int64_t th = (ho + m - 1) / m, tw = (wo + m - 1) / m;

@@ -491,6 +491,15 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
   return kir_kernel_end(b, out_kernel);
 }
 
+void kt_cpu_channel_block(int64_t channels, int max_vec, int *out_vec, int *out_nvec) {
+  int w = max_vec ? max_vec : 16;
+  int vec = w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
+  int nvec = KT_CPU_MAX_NV;
+  while (nvec > 1 && (int64_t)vec * (nvec - 1) >= channels) nvec--;
+  *out_vec = vec;
+  *out_nvec = nvec;
+}
+
 int kt_cpu_group_items(int64_t blocks, int most) {
   return (int)kt_ceil_div(blocks, kt_ceil_div(blocks, most));
 }
