@@ -542,11 +542,15 @@ START_TEST(conv_winograd) {
   };
   static const char *names[] = {"winograd 8x8 pad 1, c_out 64", "winograd 7x9, c_out 37",
                                 "winograd unpadded 11x6", "winograd asymmetric padding"};
-  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
-    for (int mm = 2; mm <= 4; mm += 2) {
-      check_conv_wino(names[i], cases[i], 16, mm);
-      check_conv_wino(names[i], cases[i], 4, mm);
+  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+    /* every pairing on the first two cases; one each way on the others (each builds 4 kernels) */
+    check_conv_wino(names[i], cases[i], 16, 4);
+    check_conv_wino(names[i], cases[i], 4, 2);
+    if (i < 2) {
+      check_conv_wino(names[i], cases[i], 16, 2);
+      check_conv_wino(names[i], cases[i], 4, 4);
     }
+  }
   kt_winograd_plan p;
   kt_conv2d_desc strided = CONV(.n = 1, .c_in = 4, .h = 8, .w = 8, .c_out = 6, .kh = 3, .kw = 3,
                                 .stride_h = 2, .stride_w = 2);
