@@ -120,9 +120,9 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *d,
  *   - weight (from w alone: once per session, the plan's preparation): U[ξ] = G w Gᵀ, each
  *     ξ's c_in × c_out_pad matrix in the panels of kt_cpu_pack_bt (panel = vec·nvec);
  *   - input: V[ξ][ci][t] = Bᵀ x_patch B at position ξ, for tile t;
- *   - gemm: Mt[t][ξ][co] = Σ_ci V[ξ][ci][t] · U[ξ][ci][co] — the register block of the CPU
+ *   - gemm: Mt[ξ][t][co] = Σ_ci V[ξ][ci][t] · U[ξ][ci][co] — the register block of the CPU
  *     GEMMs (`rows` tiles × vec·nvec channels per work-item);
- *   - output: y = Aᵀ Mt[t] A + bias, through the epilogue, which sees each output at its NCHW
+ *   - output: y = Aᵀ Mt[·][t] A + bias, through the epilogue, which sees each output at its NCHW
  *     position (pairs of a row's neighbours as vectors of 2 when m = 2 and it takes vectors).
  * Thread safety: reentrant. */
 typedef struct kt_winograd_plan {
