@@ -123,7 +123,8 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *d,
  *   - gemm: Mt[ξ][t][co] = Σ_ci V[ξ][ci][t] · U[ξ][ci][co] — the register block of the CPU
  *     GEMMs (`rows` tiles × vec·nvec channels per work-item);
  *   - output: y = Aᵀ Mt[·][t] A + bias, through the epilogue, which sees each output at its NCHW
- *     position (pairs of a row's neighbours as vectors of 2 when m = 2 and it takes vectors).
+ *     position (a tile row's m outputs as one vector where the output's width is a multiple
+ *     of m and the epilogue takes vectors).
  * Thread safety: reentrant. */
 typedef struct kt_winograd_plan {
   int m, alpha;                  /* output tile side (2 or 4) and input tile side m + 2 */

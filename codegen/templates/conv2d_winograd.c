@@ -346,9 +346,7 @@ int kt_winograd_gemm(kir_module *m, const char *name, const kt_conv2d_desc *in,
   for (int i = 0; i < RM; i++) {
     kir_expr *t = kir_add(b, kir_var(b, row0), kir_i32(b, i));
     if (ragged) kir_if(b, kt_lt(b, t, T));
-    kir_expr *at = kir_add(b, kt_scaled(b, kir_add(b, kt_scaled(b, kir_var(b, xi), T), kir_add(b, kir_var(b, row0), kir_i32(b, i))),
-                                        CP),
-                           kir_var(b, col0));
+    kir_expr *at = kir_add(b, kt_scaled(b, kir_add(b, kt_scaled(b, kir_var(b, xi), T), t), CP), kir_var(b, col0));
     for (int v = 0; v < NV; v++)
       kir_store(b, bm, v ? kir_add(b, at, kir_i32(b, v * VW)) : at, kir_var(b, acc[i][v]));
     if (ragged) kir_end(b);
