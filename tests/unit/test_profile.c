@@ -192,17 +192,21 @@ START_TEST(test_profile_table_shows_counts) {
 }
 END_TEST
 
-/* The OpenCL bundle of source `text` at -O2 for `device_class` (kt_device_class). */
-static uint8_t *compile_text(const char *text, int device_class, size_t *out_size) {
+/* The OpenCL bundle of source `text` at -O2 for `device_class` (kt_device_class), read: its
+ * bytes in *out_data (*out_size), to free. */
+static mlgb_bundle *compile_bundle(const char *text, int device_class, uint8_t **out_data, size_t *out_size) {
   mlg_source src;
   ck_assert_int_eq(mlg_source_from_memory(&src, "t.mlg", text, strlen(text)), 0);
   mlg_diag diag;
   mlg_diag_init(&diag, &src, stderr);
   mlg_compile_options o = {.target = MLGB_TARGET_OPENCL, .opt_level = 2, .device_class = device_class};
-  uint8_t *data = NULL;
-  ck_assert_int_eq(mlg_compile(&src, &o, &diag, &data, out_size), 0);
+  *out_data = NULL;
+  ck_assert_int_eq(mlg_compile(&src, &o, &diag, out_data, out_size), 0);
   mlg_source_free(&src);
-  return data;
+  mlgb_bundle *b = NULL;
+  char err[256];
+  ck_assert_msg(mlgb_read(*out_data, *out_size, &b, err, sizeof err) == 0, "%s", err);
+  return b;
 }
 
 /* mlgc writes each dispatch's counts from the ops' cost rules: one fused linear + relu kernel
@@ -215,10 +219,8 @@ START_TEST(test_compiled_bundle_counts) {
                              "  output y = relu(linear(x, w, b))\n"
                              "}\n";
   size_t size = 0;
-  uint8_t *data = compile_text(text, 0, &size);
-  mlgb_bundle *b = NULL;
-  char err[256];
-  ck_assert_msg(mlgb_read(data, size, &b, err, sizeof err) == 0, "%s", err);
+  uint8_t *data = NULL;
+  mlgb_bundle *b = compile_bundle(text, 0, &data, &size);
   free(data);
   ck_assert_uint_eq(b->n_dispatches, 1);
   ck_assert_uint_eq(b->dispatches[0].flops, 2 * 4 * 8 * 16 + 32 + 32);
@@ -237,10 +239,8 @@ START_TEST(test_profile_of_the_preparation) {
                              "  output y = relu(conv2d(x, w, padding=1))\n"
                              "}\n";
   size_t size = 0;
-  uint8_t *data = compile_text(text, 1, &size);
-  mlgb_bundle *b = NULL;
-  char err[256];
-  ck_assert_msg(mlgb_read(data, size, &b, err, sizeof err) == 0, "%s", err);
+  uint8_t *data = NULL;
+  mlgb_bundle *b = compile_bundle(text, 1, &data, &size);
   mlg_runtime *rt = cpu_runtime(1);
   mlg_model *m = NULL;
   ck_assert_msg(mlg_model_load_memory(rt, data, size, NULL, &m) == MLG_OK, "%s", mlg_last_error());
