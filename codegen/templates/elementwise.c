@@ -297,6 +297,7 @@ kir_expr *kt_sf_sigmoid(kir_builder *b, kir_expr *x) {
 }
 
 kir_expr *kt_sf_gelu(kir_builder *b, kir_expr *x) {
+  if (kir_builder_ir_math(b)) return kt_fast_gelu(b, x);
   /* 1/sqrt(2) to double precision; the printer rounds it to the nearest float. */
   kir_expr *t = kt_sf_erf(b, kir_bin(b, KIR_MUL, x, kir_f32(b, 0.70710678118654752440)));
   kir_expr *half_x = kir_bin(b, KIR_MUL, kir_f32(b, 0.5), x);

@@ -10,6 +10,14 @@ const double kt_fm_erf_p[KT_FM_ERF_P] = {7.89821061e-05, -0.000802435388, 0.0051
 const double kt_fm_erf_q[KT_FM_ERF_Q] = {0.119280629, -0.471049935, 0.563167095, -0.103617974,
                                          0.347843736, 0.259666681, 0.284917027, -0.000154544046};
 
+/* gelu's erf(z) = z·P(z²)/Q(z²) for |z| < KT_FM_GELU_ZMAX: rational fits of the project's own
+ * (Loeb's linearized least squares with Lawson's reweighting toward the minimax fit, in double
+ * over [0, 3.925], 1.7e-8 absolute there; rounded to float), highest degree first. */
+const double kt_fm_gelu_p[KT_FM_GELU_N] = {2.030705847e-06, 0.0002874631853, 0.003875850076,
+                                           0.05308286127, 0.1929639306, 1.128379021};
+const double kt_fm_gelu_q[KT_FM_GELU_N] = {3.802821266e-05, 0.001189599286, 0.01518743143,
+                                           0.1151635699, 0.5043414765, 1.0};
+
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static kir_expr *f(kir_builder *b, double v) { return kir_f32(b, v); }
@@ -84,4 +92,19 @@ kir_expr *kt_fast_erf(kir_builder *b, kir_expr *x) {
   kir_expr *e = kt_fast_exp(b, let(b, "ef_x2", kir_un(b, KIR_NEG, mul(b, a, a))));
   kir_expr *large = let(b, "ef_l", sub(b, f(b, 1.0), mul(b, e, q)));
   return kir_select(b, kir_bin(b, KIR_LT, a, f(b, 1.0)), small, with_sign_of(b, x, large));
+}
+
+kir_expr *kt_fast_gelu(kir_builder *b, kir_expr *x) {
+  x = operand(b, "ge_in", x);
+  /* 1/sqrt(2) to double precision; the printer rounds it to the nearest float. */
+  kir_expr *z = let(b, "ge_z", mul(b, x, f(b, 0.70710678118654752440)));
+  kir_expr *t = let(b, "ge_t", mul(b, z, z));
+  kir_expr *r = mul(b, z, kir_bin(b, KIR_DIV, horner(b, kt_fm_gelu_p, KT_FM_GELU_N, t),
+                                  horner(b, kt_fm_gelu_q, KT_FM_GELU_N, t)));
+  /* Beyond the fit erf is ±1 in float (erf(3.925) = 1 − 4e-9); NaN takes +1, and x keeps it. */
+  kir_expr *e = let(b, "ge_e", kir_select(b, kir_bin(b, KIR_LT, kir_un(b, KIR_ABS, z), f(b, KT_FM_GELU_ZMAX)), r,
+                                          with_sign_of(b, z, f(b, 1.0))));
+  /* ½x + ½x·erf: one multiply-add, where ½x·(1 + erf) rounds 1 + erf first. */
+  kir_expr *half_x = let(b, "ge_h", mul(b, f(b, 0.5), x));
+  return add(b, mul(b, half_x, e), half_x);
 }
