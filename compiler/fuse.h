@@ -90,7 +90,9 @@ enum {
                                      function (gelu, tanh, sigmoid, exp, ...) out of the epilogue
                                      of a `blocked` anchor (op.h): on CPUs it runs there as scalar
                                      code per output, and as its own kernel PoCL vectorizes it
-                                     (the transformer block's linear + gelu: 17% of the block) */
+                                     (the transformer block's linear + gelu: 17% of the block);
+                                     the packed "nn" GEMM runs it on vectors, but no faster than
+                                     the two kernels (docs/performance.md) */
 };
 
 /* Groups the ops of `graph` as `flags` ask. Returns NULL on allocation failure. */

@@ -288,6 +288,28 @@ int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, k
   return kir_builder_failed(b) ? -1 : 0;
 }
 
+int kt_matmul_frame_vec_ok(const kt_matmul_desc *d) {
+  return d->c_stride_n == 1 && !d->c_fold && !(d->has_bias && d->bias_per_row) &&
+         (!d->epilogue.fn || d->epilogue.plane_vectors);
+}
+
+int kt_matmul_frame_store_vec(kir_builder *b, const kt_matmul_frame *f, kir_expr *acc, kir_expr *row,
+                              kir_expr *col) {
+  const kt_matmul_desc *d = f->d;
+  if (!kt_matmul_frame_vec_ok(d)) return -1;
+  kir_expr *v = acc;
+  if (f->bBias >= 0) v = kir_add(b, v, kir_load_vec(b, f->bBias, col, acc->type.width));
+  if (d->epilogue.fn) {
+    kir_expr *bidx = f->nb > 1 ? kir_group_id(b, 2) : kir_i32(b, 0);
+    kt_out_pos at = {out_index(b, d, bidx, row, col), bidx, row, col};
+    v = d->epilogue.fn(b, v, &at, d->epilogue.user);
+    if (!v) return -1;
+  }
+  kir_expr *at = kir_add(b, kt_scaled(b, row, d->c_stride_m), col);
+  kir_store(b, f->bC, kir_add(b, kir_var(b, f->c_base), at), v);
+  return kir_builder_failed(b) ? -1 : 0;
+}
+
 /* The tensor-core kernel with the tiled kernel as its fallback (same buffers and work-groups:
  * the fallback takes the fragment kernel's work-group tile): 1 when built, 0 when the fragment
  * kernel does not apply, -1 on failure. */

@@ -901,6 +901,79 @@ START_TEST(test_winograd_conv) {
 }
 END_TEST
 
+/* A linear under the CPU hint reads its weight packed once (the "nn" kernel); on OpenCL its fused
+ * residual add and relu take whole 16-lane vectors of a row (kt_epilogue.plane_vectors), on
+ * Vulkan one output at a time. N = 48 is one full 32-column block and a ragged one (scalars) on
+ * OpenCL, three 16-column blocks on Vulkan; M = 20 is ragged in blocks of 8 rows. y matches the
+ * host's, in double. */
+#define LIN_M 20
+#define LIN_K 40
+#define LIN_N 48
+static const char *LIN_MODEL =
+    "model lin {\n"
+    "  input x : f32[20, 40]\n"
+    "  input r : f32[20, 48]\n"
+    "  param w : f32[48, 40] = zeros\n"
+    "  param b : f32[48] = zeros\n"
+    "  output y = relu(linear(x, w, b) + r)\n"
+    "}\n";
+
+START_TEST(test_cpu_linear_epilogue) {
+  static const char *const devices[] = {"cpu", "vulkan:0"};
+  const int targets[] = {MLGB_TARGET_OPENCL, MLGB_TARGET_VULKAN};
+  enum { NX = LIN_M * LIN_K, NW = LIN_N * LIN_K, NY = LIN_M * LIN_N };
+  char dir[4096], path[4200], header[256];
+  temp_dir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/w.safetensors", dir);
+  static float wb[NW + LIN_N], x[NX], r[NY], y[NY], want[NY];
+  for (int i = 0; i < NW + LIN_N; i++) wb[i] = 0.2f * sinf(0.731f * (float)i + 0.2f);
+  for (int i = 0; i < NX; i++) x[i] = cosf(0.377f * (float)i);
+  for (int i = 0; i < NY; i++) r[i] = 0.5f * sinf(0.151f * (float)i);
+  snprintf(header, sizeof header,
+           "{\"w\":{\"dtype\":\"F32\",\"shape\":[48,40],\"data_offsets\":[0,%d]},"
+           "\"b\":{\"dtype\":\"F32\",\"shape\":[48],\"data_offsets\":[%d,%d]}}",
+           NW * 4, NW * 4, (NW + LIN_N) * 4);
+  write_safetensors(path, header, wb, sizeof wb);
+  for (int i = 0; i < LIN_M; i++)
+    for (int j = 0; j < LIN_N; j++) {
+      double acc = wb[NW + j] + r[i * LIN_N + j];
+      for (int k = 0; k < LIN_K; k++) acc += (double)x[i * LIN_K + k] * wb[j * LIN_K + k];
+      want[i * LIN_N + j] = acc > 0 ? (float)acc : 0.0f;
+    }
+  for (int d = 0; d < 2; d++) {
+    mlg_runtime_options opts = {.device = devices[d], .cache_dir = ""};
+    mlg_runtime *rt = NULL;
+    ck_assert_msg(mlg_runtime_create(&opts, &rt) == MLG_OK, "%s: %s", devices[d], mlg_last_error());
+    size_t size = 0;
+    uint8_t *data = compile_text(LIN_MODEL, &(mlg_compile_options){.target = targets[d], .opt_level = 2,
+                                                                   .device_class = 1}, &size);
+    mlgb_bundle *bb = NULL;
+    char err[512];
+    ck_assert_msg(mlgb_read(data, size, &bb, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(mlgb_program_used(bb, MLGB_PROGRAM_PREPARE), "%s: the weight is not packed", devices[d]);
+    ck_assert_uint_eq(bb->n_dispatches, 2); /* the pack, and the GEMM with its epilogue */
+    mlgb_free(bb);
+    mlg_load_options lo = {.weights_path = path};
+    mlg_model *m = NULL;
+    ck_assert_msg(mlg_model_load_memory(rt, data, size, &lo, &m) == MLG_OK, "%s", mlg_last_error());
+    mlg_session *s = NULL;
+    ck_assert_msg(mlg_session_create(m, &s) == MLG_OK, "%s", mlg_last_error());
+    ck_assert_msg(mlg_session_set_input(s, "x", x, sizeof x) == MLG_OK, "%s", mlg_last_error());
+    ck_assert_msg(mlg_session_set_input(s, "r", r, sizeof r) == MLG_OK, "%s", mlg_last_error());
+    ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s: %s", devices[d], mlg_last_error());
+    ck_assert_int_eq(mlg_session_get_output(s, "y", y, sizeof y), MLG_OK);
+    for (int i = 0; i < NY; i++)
+      ck_assert_msg(fabsf(y[i] - want[i]) <= 1e-4f * (1 + fabsf(want[i])), "%s: y[%d] = %g, want %g",
+                    devices[d], i, y[i], want[i]);
+    mlg_session_destroy(s);
+    mlg_model_destroy(m);
+    free(data);
+    mlg_runtime_destroy(rt);
+  }
+  remove_tree(dir);
+}
+END_TEST
+
 START_TEST(test_no_platform) {
   char dir[4096];
   temp_dir(dir, sizeof dir);
@@ -937,6 +1010,7 @@ int main(void) {
   tcase_add_test(tc, test_io_declaration_order);
   tcase_add_test(tc, test_prepared_weights);
   tcase_add_test(tc, test_winograd_conv);
+  tcase_add_test(tc, test_cpu_linear_epilogue);
   tcase_add_test(tc, test_no_platform);
   suite_add_tcase(suite, tc);
   SRunner *runner = srunner_create(suite);
