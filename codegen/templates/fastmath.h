@@ -24,7 +24,7 @@
  *    (x < 0), the bound kt_fast_erf's gelu met; its worst is 0.75 of it (9.4e-7 at x = 5.2).
  *
  * Each function declares its intermediate values as variables (kir_decl in the builder's
- * current block, names starting ex_ and ef_) and returns an expression over them, to be used in that
+ * current block, names starting ex_, ef_ and ge_) and returns an expression over them, to be used in that
  * block: call it where the value is needed, as the kernel templates call scalar formulas.
  * Constant folding evaluates such formulas with kir_eval_decls. NULL in → NULL out.
  * Thread safety: as the builder. */

@@ -88,13 +88,15 @@ int kt_pair_variant(kir_module *m, kir_kernel *fast, kir_kernel *slow, const int
   return 1;
 }
 
-kir_expr *kt_lane_sum(kir_builder *b, int v) {
+kir_expr *kt_lane_fold(kir_builder *b, int v, kir_binop op) {
   kir_expr *x = kir_var(b, v);
   while (x && x->type.width > 2) {
     int h = x->type.width / 2;
     int half = kir_var_new(b, "lanes", kir_tv(KIR_F32, h));
-    kir_decl(b, half, kir_add(b, kir_swizzle(b, x, 0, h), kir_swizzle(b, x, h, h)));
+    kir_decl(b, half, kir_bin(b, op, kir_swizzle(b, x, 0, h), kir_swizzle(b, x, h, h)));
     x = kir_var(b, half);
   }
-  return x && x->type.width == 2 ? kir_add(b, kir_component(b, x, 0), kir_component(b, x, 1)) : x;
+  return x && x->type.width == 2 ? kir_bin(b, op, kir_component(b, x, 0), kir_component(b, x, 1)) : x;
 }
+
+kir_expr *kt_lane_sum(kir_builder *b, int v) { return kt_lane_fold(b, v, KIR_ADD); }

@@ -57,5 +57,7 @@ kir_expr *kt_batch_offset(kir_builder *b, kir_expr *bidx, int n_batch, const int
  * adds instead of width − 1 lane extractions and scalar adds (on PoCL the MLP's first layer took
  * 318 µs with the scalar sum, 273 with halves). A scalar v is itself. */
 kir_expr *kt_lane_sum(kir_builder *b, int v);
+/* The same with `op` (KIR_ADD, KIR_MAX, KIR_MIN) in place of the sum. */
+kir_expr *kt_lane_fold(kir_builder *b, int v, kir_binop op);
 
 #endif

@@ -20,7 +20,8 @@ static int softmax_lower(mlg_lower_ctx *ctx, int node) {
   const mlg_node *n = &ctx->graph->nodes[node];
   const mlg_type *x = &ctx->graph->nodes[n->inputs[0]].type;
   int axis = (int)mlg_attr_int(n, A_AXIS);
-  kt_softmax_desc d = {.log = n->op->variant, .subgroups = ctx->subgroups};
+  kt_softmax_desc d = {.log = n->op->variant, .subgroups = ctx->subgroups,
+                       .cpu_vec = mlg_lower_cpu_vectors(ctx) ? 16 : 0};
   mlg_split_axis(x, axis, &d.outer, &d.axis_len, &d.inner);
   kt_prologue pro = mlg_lower_prologue(ctx, node);
   kt_epilogue epi = mlg_lower_epilogue(ctx, node);

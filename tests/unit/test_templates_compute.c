@@ -1141,20 +1141,36 @@ static void check_softmax(const char *what, kt_softmax_desc d, float scale, floa
 }
 
 START_TEST(rowwise_softmax) {
-  check_softmax("softmax [3,17]", (kt_softmax_desc){3, 17, 1, 0, 0, 0}, 1.0f, 0.0f);
-  check_softmax("softmax row > group [2,1000]", (kt_softmax_desc){2, 1000, 1, 0, 64, 0}, 3.0f, 0.0f);
-  check_softmax("softmax middle axis [2,5,3]", (kt_softmax_desc){2, 5, 3, 0, 0, 0}, 1.0f, 0.0f);
-  check_softmax("softmax [1,1]", (kt_softmax_desc){1, 1, 1, 0, 0, 0}, 1.0f, 0.0f);
-  check_softmax("softmax large logits (stability)", (kt_softmax_desc){4, 33, 1, 0, 32, 0}, 500.0f, 0.0f);
+  check_softmax("softmax [3,17]", (kt_softmax_desc){3, 17, 1, 0, 0, 0, 0}, 1.0f, 0.0f);
+  check_softmax("softmax row > group [2,1000]", (kt_softmax_desc){2, 1000, 1, 0, 64, 0, 0}, 3.0f, 0.0f);
+  check_softmax("softmax middle axis [2,5,3]", (kt_softmax_desc){2, 5, 3, 0, 0, 0, 0}, 1.0f, 0.0f);
+  check_softmax("softmax [1,1]", (kt_softmax_desc){1, 1, 1, 0, 0, 0, 0}, 1.0f, 0.0f);
+  check_softmax("softmax large logits (stability)", (kt_softmax_desc){4, 33, 1, 0, 32, 0, 0}, 500.0f, 0.0f);
   /* exp(x) underflows for every x here: only the max shift keeps the sum finite. */
-  check_softmax("softmax very negative logits", (kt_softmax_desc){2, 40, 1, 0, 16, 0}, 5.0f, -1000.0f);
-  check_softmax("log_softmax very negative logits", (kt_softmax_desc){2, 40, 1, 1, 16, 0}, 5.0f, -1000.0f);
-  check_softmax("log_softmax [4,33]", (kt_softmax_desc){4, 33, 1, 1, 0, 0}, 1.0f, 0.0f);
-  check_softmax("log_softmax large logits, middle axis", (kt_softmax_desc){3, 17, 4, 1, 8, 0}, 200.0f, 0.0f);
+  check_softmax("softmax very negative logits", (kt_softmax_desc){2, 40, 1, 0, 16, 0, 0}, 5.0f, -1000.0f);
+  check_softmax("log_softmax very negative logits", (kt_softmax_desc){2, 40, 1, 1, 16, 0, 0}, 5.0f, -1000.0f);
+  check_softmax("log_softmax [4,33]", (kt_softmax_desc){4, 33, 1, 1, 0, 0, 0}, 1.0f, 0.0f);
+  check_softmax("log_softmax large logits, middle axis", (kt_softmax_desc){3, 17, 4, 1, 8, 0, 0}, 200.0f, 0.0f);
   /* Short rows (<= KT_ROW_SERIAL_MAX), a work-item each: more rows than one group, ragged. */
-  check_softmax("softmax short rows [100,10]", (kt_softmax_desc){100, 10, 1, 0, 0, 0}, 4.0f, 0.0f);
-  check_softmax("softmax longest short row [70,32]", (kt_softmax_desc){70, 32, 1, 0, 0, 0}, 1.0f, 0.0f);
-  check_softmax("log_softmax short rows, middle axis [9,6,11]", (kt_softmax_desc){9, 6, 11, 1, 0, 0}, 50.0f, 0.0f);
+  check_softmax("softmax short rows [100,10]", (kt_softmax_desc){100, 10, 1, 0, 0, 0, 0}, 4.0f, 0.0f);
+  check_softmax("softmax longest short row [70,32]", (kt_softmax_desc){70, 32, 1, 0, 0, 0, 0}, 1.0f, 0.0f);
+  check_softmax("log_softmax short rows, middle axis [9,6,11]", (kt_softmax_desc){9, 6, 11, 1, 0, 0, 0}, 50.0f, 0.0f);
+  /* The CPU form (cpu_vec): a row per work-item in vectors and a scalar rest; softmax stores its
+   * exps and scales them in place. Rows past a group of 8, rows shorter than the vector, a middle
+   * axis (the usual mapping), and the stability cases. */
+  for (int vw = 4; vw <= 16; vw *= 2) {
+    char what[96];
+    snprintf(what, sizeof what, "cpu_vec %d softmax [13,1000]", vw);
+    check_softmax(what, (kt_softmax_desc){13, 1000, 1, 0, 0, 0, vw}, 3.0f, 0.0f);
+    snprintf(what, sizeof what, "cpu_vec %d log_softmax [9,37]", vw);
+    check_softmax(what, (kt_softmax_desc){9, 37, 1, 1, 0, 0, vw}, 50.0f, 0.0f);
+  }
+  check_softmax("cpu_vec softmax row shorter than a vector [20,3]", (kt_softmax_desc){20, 3, 1, 0, 0, 0, 16}, 1.0f, 0.0f);
+  check_softmax("cpu_vec softmax [1,1]", (kt_softmax_desc){1, 1, 1, 0, 0, 0, 16}, 1.0f, 0.0f);
+  check_softmax("cpu_vec softmax middle axis [2,5,3]", (kt_softmax_desc){2, 5, 3, 0, 0, 0, 16}, 1.0f, 0.0f);
+  check_softmax("cpu_vec softmax large logits [4,64]", (kt_softmax_desc){4, 64, 1, 0, 0, 0, 16}, 500.0f, 0.0f);
+  check_softmax("cpu_vec softmax very negative logits [2,40]", (kt_softmax_desc){2, 40, 1, 0, 0, 0, 8}, 5.0f, -1000.0f);
+  check_softmax("cpu_vec log_softmax very negative logits [2,40]", (kt_softmax_desc){2, 40, 1, 1, 0, 0, 8}, 5.0f, -1000.0f);
 }
 END_TEST
 
@@ -1164,16 +1180,16 @@ START_TEST(rowwise_maps_short_rows_to_items) {
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t g[3];
-  kt_softmax_desc d = {256, 10, 1, 0, 0, 0};
+  kt_softmax_desc d = {256, 10, 1, 0, 0, 0, 0};
   ck_assert_int_eq(kt_softmax(m, "short", &d, &k, g), 0);
   ck_assert_int_eq(k->local_size[0], 64);
   ck_assert_int_eq(g[0], 4);
   ck_assert_int_eq(k->n_locals, 0);
-  d = (kt_softmax_desc){3, KT_ROW_SERIAL_MAX, 1, 0, 0, 0};
+  d = (kt_softmax_desc){3, KT_ROW_SERIAL_MAX, 1, 0, 0, 0, 0};
   ck_assert_int_eq(kt_softmax(m, "few", &d, &k, g), 0);
   ck_assert_int_eq(k->local_size[0], 3);
   ck_assert_int_eq(g[0], 1);
-  d = (kt_softmax_desc){256, KT_ROW_SERIAL_MAX + 1, 1, 0, 0, 0};
+  d = (kt_softmax_desc){256, KT_ROW_SERIAL_MAX + 1, 1, 0, 0, 0, 0};
   ck_assert_int_eq(kt_softmax(m, "long", &d, &k, g), 0);
   ck_assert_int_eq(k->local_size[0], 128);
   ck_assert_int_eq(g[0], 256);
@@ -1182,7 +1198,7 @@ START_TEST(rowwise_maps_short_rows_to_items) {
   ck_assert_int_eq(kt_layer_norm(m, "ln_short", &ln, &k, g), 0);
   ck_assert_int_eq(k->local_size[0], 32);
   ck_assert_int_eq(g[0], 4);
-  d = (kt_softmax_desc){256, 10, 1, 0, 100, 0};
+  d = (kt_softmax_desc){256, 10, 1, 0, 100, 0, 0};
   ck_assert_int_eq(kt_softmax(m, "not_pow2", &d, &k, g), -1);
   kir_module_free(m);
 }
@@ -1296,10 +1312,12 @@ START_TEST(rowwise_rejects_bad_descriptors) {
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t g[3];
-  kt_softmax_desc s = {0, 5, 1, 0, 0, 0};
+  kt_softmax_desc s = {0, 5, 1, 0, 0, 0, 0};
   ASSERT_REJECTS(m, kt_softmax(m, "s0", &s, &k, g), "at least 1");
-  s = (kt_softmax_desc){2, 5, 1, 0, 48, 0};
+  s = (kt_softmax_desc){2, 5, 1, 0, 48, 0, 0};
   ASSERT_REJECTS(m, kt_softmax(m, "s1", &s, &k, g), "local size 48");
+  s = (kt_softmax_desc){2, 5, 1, 0, 0, 0, 12};
+  ASSERT_REJECTS(m, kt_softmax(m, "s2", &s, &k, g), "vector width 12");
   kt_layer_norm_desc l = {2, 0, 1e-5, 0, 0, 0, 0, 0, 0, 0, 0};
   ASSERT_REJECTS(m, kt_layer_norm(m, "l0", &l, &k, g), "at least 1");
   l = (kt_layer_norm_desc){2, 8, 1e-5, 0, 0, 0, 0, 0, 0, 0, 3};
@@ -1612,7 +1630,7 @@ START_TEST(templates_survive_allocation_failure) {
         rc = kt_reduce(m, "k", &d, &k, g);
       } break;
       case 5: {
-        kt_softmax_desc d = {2, 5, 3, 1, 0, 0};
+        kt_softmax_desc d = {2, 5, 3, 1, 0, 0, 0};
         rc = kt_softmax(m, "k", &d, &k, g);
       } break;
       case 6: {
