@@ -412,6 +412,28 @@ int kt_matmul_cpu(kir_module *m, const char *name, const kt_matmul_desc *d,
   return rc == 0 ? 1 : -1;
 }
 
+/* The opening of both packs: one work-item per 4 rows k (up to 8 a group) of one panel (y) of
+ * dst; declares the buffers src and dst, k0 (the item's first row k; items past K return) and
+ * p0 (the panel's first column of dst) and sets the launch. NULL on allocation failure. */
+static kir_builder *pack_begin(kir_module *m, const char *name, int64_t K, int64_t n_pad, int64_t panel,
+                               int *bs, int *bd, int *k0, int *p0, int64_t out_groups[3]) {
+  const int64_t items = kt_ceil_div(K, 4);
+  const int lx = items >= 8 ? 8 : (int)items;
+  kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
+  if (!b) return NULL;
+  *bs = kir_buffer_param(b, "src", KIR_F32, KIR_READ);
+  *bd = kir_buffer_param(b, "dst", KIR_F32, KIR_WRITE);
+  *k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
+  *p0 = kir_var_new(b, "p0", kir_t(KIR_I32));
+  kir_decl(b, *k0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, 4)));
+  if (items % lx) kt_return_past(b, kir_var(b, *k0), K);
+  kir_decl(b, *p0, kt_scaled(b, kir_global_id(b, 1), panel));
+  out_groups[0] = kt_ceil_div(items, lx);
+  out_groups[1] = n_pad / panel;
+  out_groups[2] = 1;
+  return b;
+}
+
 int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_t r_pad,
                    int64_t panel, kir_kernel **out_kernel, int64_t out_groups[3]) {
   *out_kernel = NULL;
@@ -430,23 +452,14 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
    * took 0.8 to 2.5 ms for that weight from run to run; a panel's 64 rows r fit the L1
    * TLB.) Rows past the last whole block of 4 r (and a ragged last item's rows k, and every
    * row of panels narrower than 4 or not a multiple) are copied an element at a time. */
-  const int64_t items = kt_ceil_div(K, 4), r4 = panel % 4 ? 0 : R / 4 * 4;
-  const int lx = items >= 8 ? 8 : (int)items;
-  kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
+  const int64_t r4 = panel % 4 ? 0 : R / 4 * 4;
+  int bs, bd, k0, p0; /* p0: the panel's first row r */
+  kir_builder *b = pack_begin(m, name, K, r_pad, panel, &bs, &bd, &k0, &p0, out_groups);
   if (!b) return -1;
-  int bs = kir_buffer_param(b, "src", KIR_F32, KIR_READ);
-  int bd = kir_buffer_param(b, "dst", KIR_F32, KIR_WRITE);
-  int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
-  int p0 = kir_var_new(b, "p0", kir_t(KIR_I32));
   int dst = kir_var_new(b, "dst0", kir_t(KIR_I32));
   int r = kir_var_new(b, "r", kir_t(KIR_I32));
   int j = kir_var_new(b, "j", kir_t(KIR_I32));
-  kir_decl(b, k0, kir_mul(b, kir_global_id(b, 0), kir_i32(b, 4)));
-  if (items % lx) {
-    kt_return_past(b, kir_var(b, k0), K);
-  }
-  /* p0: the panel's first row r; dst0: its row k0 */
-  kir_decl(b, p0, kt_scaled(b, kir_global_id(b, 1), panel));
+  /* dst0: the panel's row k0 */
   kir_decl(b, dst, kir_add(b, kt_scaled(b, kir_var(b, p0), K), kt_scaled(b, kir_var(b, k0), panel)));
   /* j: the item's rows k, 4 but in a ragged last item */
   kir_decl(b, j, K % 4 ? kir_select(b, kt_lt(b, kir_var(b, k0), K - 3), kir_i32(b, 4), kir_i32(b, K % 4))
@@ -487,9 +500,54 @@ int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_
                            kir_bin(b, KIR_SUB, kir_var(b, r), kir_var(b, p0))), x);
   kir_end(b); /* r */
   kir_end(b); /* c */
-  out_groups[0] = kt_ceil_div(items, lx);
-  out_groups[1] = r_pad / panel;
-  out_groups[2] = 1;
+  return kir_kernel_end(b, out_kernel);
+}
+
+int kt_cpu_pack_b(kir_module *m, const char *name, int64_t N, int64_t K, int64_t stride_k, int64_t n_pad,
+                  int64_t panel, int max_vec, kir_kernel **out_kernel, int64_t out_groups[3]) {
+  *out_kernel = NULL;
+  const int64_t lim = (int64_t)1 << 31;
+  if (N < 1 || K < 1 || n_pad < N || stride_k < N || n_pad > lim / K || stride_k > lim / K)
+    return kt_fail(m, "packing %lld rows of %lld (padded to %lld, %lld apart) leaves 32-bit indexing",
+                   (long long)K, (long long)N, (long long)n_pad, (long long)stride_k);
+  if (panel < 1 || n_pad % panel)
+    return kt_fail(m, "a panel of %lld columns does not divide %lld", (long long)panel, (long long)n_pad);
+  /* A row's part of a panel is `panel` consecutive elements of src: whole vectors of up to 16,
+   * where the panel lies inside N; the ragged last panel an element at a time, zeros past N. */
+  int vw = max_vec > 0 && max_vec < 16 ? max_vec : 16;
+  while (vw > 1 && (panel % vw || (vw != 4 && vw != 8 && vw != 16))) vw /= 2;
+  const int64_t full = N / panel; /* panels inside N */
+  int bs, bd, k0, p0; /* p0: the panel's first column */
+  kir_builder *b = pack_begin(m, name, K, n_pad, panel, &bs, &bd, &k0, &p0, out_groups);
+  if (!b) return -1;
+  int k = kir_var_new(b, "k", kir_t(KIR_I32));
+  int c = kir_var_new(b, "c", kir_t(KIR_I32));
+  kir_for(b, k, kir_var(b, k0), kir_bin(b, KIR_MIN, kir_add(b, kir_var(b, k0), kir_i32(b, 4)), kir_i32(b, K)),
+          kir_i32(b, 1));
+  kir_expr *from = kir_add(b, kt_scaled(b, kir_var(b, k), stride_k), kir_var(b, p0));
+  kir_expr *to = kir_add(b, kt_scaled(b, kir_var(b, p0), K), kt_scaled(b, kir_var(b, k), panel));
+  int src_at = kir_var_new(b, "src_at", kir_t(KIR_I32)), dst_at = kir_var_new(b, "dst_at", kir_t(KIR_I32));
+  kir_decl(b, src_at, from);
+  kir_decl(b, dst_at, to);
+  if (full < n_pad / panel) kir_if(b, kt_lt(b, kir_var(b, p0), full * panel));
+  if (full > 0)
+    for (int64_t e = 0; e < panel; e += vw) {
+      kir_expr *v = vw > 1 ? kir_load_vec(b, bs, kir_add(b, kir_var(b, src_at), kir_i32(b, e)), vw)
+                           : kir_load(b, bs, kir_add(b, kir_var(b, src_at), kir_i32(b, e)));
+      kir_store(b, bd, kir_add(b, kir_var(b, dst_at), kir_i32(b, e)), v);
+    }
+  if (full < n_pad / panel) {
+    kir_else(b);
+    kir_for(b, c, kir_i32(b, 0), kir_i32(b, panel), kir_i32(b, 1));
+    kir_expr *n = kir_add(b, kir_var(b, p0), kir_var(b, c));
+    kir_expr *x = kir_load(b, bs, kir_add(b, kt_scaled(b, kir_var(b, k), stride_k),
+                                         kir_bin(b, KIR_MIN, n, kir_i32(b, N - 1))));
+    kir_store(b, bd, kir_add(b, kir_var(b, dst_at), kir_var(b, c)),
+              kir_select(b, kt_lt(b, kir_add(b, kir_var(b, p0), kir_var(b, c)), N), x, kir_f32(b, 0.0)));
+    kir_end(b); /* c */
+    kir_end(b); /* if */
+  }
+  kir_end(b); /* k */
   return kir_kernel_end(b, out_kernel);
 }
 

@@ -39,5 +39,13 @@ void kt_cpu_block_step(kir_builder *b, int buf_a, kir_expr *const *a_at, int row
  * Launch: groups as returned. Returns 0, or -1 on an invalid shape or allocation failure. */
 int kt_cpu_pack_bt(kir_module *m, const char *name, int64_t R, int64_t K, int64_t r_pad,
                    int64_t panel, kir_kernel **out_kernel, int64_t out_groups[3]);
+/* The same panels from B itself, K × N with row k at src[k·stride_k] (stride_k >= N), not
+ * transposed: dst[(n / panel)·K·panel + k·panel + n % panel] = src[k·stride_k + n] for n < N,
+ * 0 for N <= n < n_pad. (A matmul's B, [K, N]: its rows are copied panel by panel in vectors
+ * of up to max_vec lanes, 0: 16.) Buffers: src (read), dst (write, K·n_pad). One work-item per
+ * 4 rows k of one panel. Launch: groups as returned. Returns 0, or -1 on an invalid shape or
+ * allocation failure. */
+int kt_cpu_pack_b(kir_module *m, const char *name, int64_t N, int64_t K, int64_t stride_k, int64_t n_pad,
+                  int64_t panel, int max_vec, kir_kernel **out_kernel, int64_t out_groups[3]);
 
 #endif

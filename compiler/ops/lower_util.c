@@ -231,29 +231,50 @@ static int lower_gemm_softmax(mlg_lower_ctx *ctx, int node, const kt_matmul_desc
   return 0;
 }
 
-/* Whether a CPU GEMM reads its B from panels packed once (lower_gemm_packed): B a weight stored
- * N × K (linear's) in the strided layout (which sets the panels' strides), f32 operands, no
- * batch dims, row norm or softmax, N at least one vector block; and a plan that prepares (at
- * -O0 the pack would run on every run). */
-static int packs_b(const mlg_lower_ctx *ctx, const kt_matmul_desc *d, const int *inputs) {
-  return ctx->device_class == KT_DEVICE_CPU && !ctx->no_prepare && d->strided && !d->row_softmax &&
-         !d->a_norm && !d->n_batch && !d->b_im2col.on && !d->c_fold && d->b_offset == 0 && d->b_stride_k == 1 &&
-         d->b_stride_n == d->k && d->a_elem == KIR_F32 && d->b_elem == KIR_F32 && d->n >= 16 &&
-         d->m >= 8 && mlg_graph_is_weight(ctx->graph, inputs[1]);
+/* B deeper than this, in a GEMM of at least PACK_RUN_MIN_M rows, is packed on every run when
+ * it is not a weight: the unpacked "nn" kernel's work-groups read B in strips of 4 × 32 columns
+ * down all K rows, 512·K bytes that stop fitting L2 past K ≈ 1500 (SGEMM 2048 on PoCL: 167 ms
+ * unpacked, 79 with B in panels; the copy takes K·N·8 bytes of traffic, ~3% of the GEMM at
+ * M = 1024 and more below). */
+#define PACK_RUN_MIN_K 1536
+#define PACK_RUN_MIN_M 128
+
+enum { PACK_NONE, PACK_BT, PACK_B };
+
+/* How a CPU GEMM's B comes packed into the "nn" kernel's panels (lower_gemm_packed), if it
+ * does: PACK_BT from a weight stored N × K (linear's), PACK_B from B itself, K × N rows at any
+ * stride (matmul's): a weight's once per session (the preparation; not at -O0, where it would
+ * run every run), another's on every run where it is deep enough (PACK_RUN_MIN_K). Both need
+ * the strided layout (which sets the panels' strides), f32 operands, no batch dims, row norm
+ * or softmax, N at least one vector block. */
+static int b_packing(const mlg_lower_ctx *ctx, const kt_matmul_desc *d, const int *inputs) {
+  if (ctx->device_class != KT_DEVICE_CPU || !d->strided || d->row_softmax || d->a_norm || d->n_batch ||
+      d->b_im2col.on || d->c_fold || d->b_offset != 0 || d->a_elem != KIR_F32 || d->b_elem != KIR_F32 ||
+      d->n < 16 || d->m < 8)
+    return PACK_NONE;
+  const int weight = mlg_graph_is_weight(ctx->graph, inputs[1]);
+  if (d->b_stride_k == 1 && d->b_stride_n == d->k) return weight && !ctx->no_prepare ? PACK_BT : PACK_NONE;
+  if (d->b_stride_n != 1 || d->b_stride_k < d->n) return PACK_NONE;
+  if (weight) return ctx->no_prepare ? PACK_NONE : PACK_B;
+  return d->k > PACK_RUN_MIN_K && d->m >= PACK_RUN_MIN_M ? PACK_B : PACK_NONE;
 }
 
 /* The GEMM with B packed in the CPU "nn" kernel's panels (matmul.h b_panels): a helper
- * ("weight_t", kt_cpu_pack_bt) writes them, and as it reads a weight alone the plan runs it
- * once, when a session starts; then the "nn" kernel, whose work-groups share a panel. */
+ * ("weight_t", kt_cpu_pack_bt or kt_cpu_pack_b) writes them — as it reads a weight alone the
+ * plan runs it once, when a session starts; another B's on every run —, then the "nn" kernel,
+ * whose work-groups share a panel. */
 static int lower_gemm_packed(mlg_lower_ctx *ctx, int node, const kt_matmul_desc *d, const int *inputs,
-                             int n_inputs) {
+                             int n_inputs, int packing) {
   kt_matmul_desc p = *d;
   const int64_t panel = kt_matmul_cpu_panel(d), n_pad = (d->n + panel - 1) / panel * panel;
   int wt = ctx->temp(ctx, d->k * n_pad * 4);
   if (wt < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
   mlg_kernel_build kb;
   mlg_lower_begin_helper(ctx, node, "weight_t", wt, &kb);
-  int rc = kt_cpu_pack_bt(ctx->out->module, kb.name, d->n, d->k, n_pad, panel, &kb.kernel, kb.groups);
+  int rc = packing == PACK_BT
+               ? kt_cpu_pack_bt(ctx->out->module, kb.name, d->n, d->k, n_pad, panel, &kb.kernel, kb.groups)
+               : kt_cpu_pack_b(ctx->out->module, kb.name, d->n, d->k, d->b_stride_k, n_pad, panel, d->max_vec,
+                               &kb.kernel, kb.groups);
   if (mlg_lower_finish(ctx, node, &kb, rc, &inputs[1], 1)) return -1;
   p.b_panels = 1;
   p.b_stride_k = panel;
@@ -269,7 +290,8 @@ static int lower_gemm_packed(mlg_lower_ctx *ctx, int node, const kt_matmul_desc 
 int mlg_lower_gemm(mlg_lower_ctx *ctx, int node, kt_matmul_desc *d, const int *inputs, int n_inputs) {
   kt_matmul_desc tuned;
   int has_tuned = gemm_prepare(ctx, d, &tuned);
-  if (packs_b(ctx, d, inputs)) return lower_gemm_packed(ctx, node, d, inputs, n_inputs);
+  int packing = b_packing(ctx, d, inputs);
+  if (packing != PACK_NONE) return lower_gemm_packed(ctx, node, d, inputs, n_inputs, packing);
   const kt_matmul_desc *use = has_tuned ? &tuned : d;
   if (d->row_softmax && d->device_class != KT_DEVICE_CPU) return lower_gemm_softmax(ctx, node, d, inputs, n_inputs);
   int slices = kt_matmul_split_slices(use);

@@ -901,57 +901,94 @@ START_TEST(test_winograd_conv) {
 }
 END_TEST
 
-/* A linear under the CPU hint reads its weight packed once (the "nn" kernel); on OpenCL its fused
- * residual add and relu take whole 16-lane vectors of a row (kt_epilogue.plane_vectors), on
- * Vulkan one output at a time. N = 48 is one full 32-column block and a ragged one (scalars) on
- * OpenCL, three 16-column blocks on Vulkan; M = 20 is ragged in blocks of 8 rows. y matches the
- * host's, in double. */
-#define LIN_M 20
-#define LIN_K 40
-#define LIN_N 48
-static const char *LIN_MODEL =
-    "model lin {\n"
+/* GEMMs under the CPU hint read B in the "nn" kernel's panels (lower_util.c b_packing): the
+ * linear's N × K weight and the matmul's K × N weight packed once per session (the
+ * preparation), a matmul's deep B (K = 1600) packed on every run. The linear's fused residual
+ * add and relu take whole 16-lane vectors of a row on OpenCL (kt_epilogue.plane_vectors), one
+ * output at a time on Vulkan. N = 48 is one full 32-column block and a ragged one (scalars) on
+ * OpenCL, three 16-column blocks on Vulkan; M = 20 is ragged in blocks of 8 rows. y and z
+ * match the host's, in double. */
+#define PK_M 20
+#define PK_K 40
+#define PK_N 48
+#define PK_AM 130
+#define PK_AK 1600
+#define PK_AN 20
+#define PK_VN 36
+static const char *PACK_MODEL =
+    "model packs {\n"
     "  input x : f32[20, 40]\n"
     "  input r : f32[20, 48]\n"
+    "  input a : f32[130, 1600]\n"
+    "  input bm : f32[1600, 20]\n"
     "  param w : f32[48, 40] = zeros\n"
     "  param b : f32[48] = zeros\n"
+    "  param v : f32[20, 36] = zeros\n"
     "  output y = relu(linear(x, w, b) + r)\n"
+    "  output z = (a @ bm) @ v\n"
     "}\n";
 
-START_TEST(test_cpu_linear_epilogue) {
+/* The bundle's packing dispatches (weight_t) run by `program`. */
+static int packs_in(const mlgb_bundle *bb, uint32_t program) {
+  int n = 0;
+  for (uint32_t i = 0; i < bb->n_dispatches; i++)
+    n += strstr(bb->kernels[bb->dispatches[i].kernel].name, "weight_t") && bb->dispatches[i].programs == program;
+  return n;
+}
+
+START_TEST(test_cpu_packed_gemms) {
   static const char *const devices[] = {"cpu", "vulkan:0"};
   const int targets[] = {MLGB_TARGET_OPENCL, MLGB_TARGET_VULKAN};
-  enum { NX = LIN_M * LIN_K, NW = LIN_N * LIN_K, NY = LIN_M * LIN_N };
-  char dir[4096], path[4200], header[256];
+  enum { NX = PK_M * PK_K, NW = PK_N * PK_K, NY = PK_M * PK_N, NA = PK_AM * PK_AK, NB = PK_AK * PK_AN,
+         NV = PK_AN * PK_VN, NZ = PK_AM * PK_VN, NP = NW + PK_N + NV };
+  char dir[4096], path[4200], header[512];
   temp_dir(dir, sizeof dir);
   snprintf(path, sizeof path, "%s/w.safetensors", dir);
-  static float wb[NW + LIN_N], x[NX], r[NY], y[NY], want[NY];
-  for (int i = 0; i < NW + LIN_N; i++) wb[i] = 0.2f * sinf(0.731f * (float)i + 0.2f);
+  static float params[NP], x[NX], r[NY], a[NA], bm[NB], y[NY], want_y[NY], z[NZ], want_z[NZ];
+  static double ab[PK_AM * PK_AN];
+  for (int i = 0; i < NP; i++) params[i] = 0.2f * sinf(0.731f * (float)i + 0.2f);
   for (int i = 0; i < NX; i++) x[i] = cosf(0.377f * (float)i);
   for (int i = 0; i < NY; i++) r[i] = 0.5f * sinf(0.151f * (float)i);
+  for (int i = 0; i < NA; i++) a[i] = 0.1f * cosf(0.0113f * (float)i);
+  for (int i = 0; i < NB; i++) bm[i] = 0.1f * sinf(0.0291f * (float)i + 1.0f);
   snprintf(header, sizeof header,
            "{\"w\":{\"dtype\":\"F32\",\"shape\":[48,40],\"data_offsets\":[0,%d]},"
-           "\"b\":{\"dtype\":\"F32\",\"shape\":[48],\"data_offsets\":[%d,%d]}}",
-           NW * 4, NW * 4, (NW + LIN_N) * 4);
-  write_safetensors(path, header, wb, sizeof wb);
-  for (int i = 0; i < LIN_M; i++)
-    for (int j = 0; j < LIN_N; j++) {
-      double acc = wb[NW + j] + r[i * LIN_N + j];
-      for (int k = 0; k < LIN_K; k++) acc += (double)x[i * LIN_K + k] * wb[j * LIN_K + k];
-      want[i * LIN_N + j] = acc > 0 ? (float)acc : 0.0f;
+           "\"b\":{\"dtype\":\"F32\",\"shape\":[48],\"data_offsets\":[%d,%d]},"
+           "\"v\":{\"dtype\":\"F32\",\"shape\":[20,36],\"data_offsets\":[%d,%d]}}",
+           NW * 4, NW * 4, (NW + PK_N) * 4, (NW + PK_N) * 4, NP * 4);
+  write_safetensors(path, header, params, sizeof params);
+  const float *w = params, *bias = params + NW, *v = params + NW + PK_N;
+  for (int i = 0; i < PK_M; i++)
+    for (int j = 0; j < PK_N; j++) {
+      double acc = bias[j] + r[i * PK_N + j];
+      for (int k = 0; k < PK_K; k++) acc += (double)x[i * PK_K + k] * w[j * PK_K + k];
+      want_y[i * PK_N + j] = acc > 0 ? (float)acc : 0.0f;
+    }
+  for (int i = 0; i < PK_AM; i++)
+    for (int j = 0; j < PK_AN; j++) {
+      double acc = 0;
+      for (int k = 0; k < PK_AK; k++) acc += (double)a[i * PK_AK + k] * bm[k * PK_AN + j];
+      ab[i * PK_AN + j] = acc;
+    }
+  for (int i = 0; i < PK_AM; i++)
+    for (int j = 0; j < PK_VN; j++) {
+      double acc = 0;
+      for (int k = 0; k < PK_AN; k++) acc += ab[i * PK_AN + k] * v[k * PK_VN + j];
+      want_z[i * PK_VN + j] = (float)acc;
     }
   for (int d = 0; d < 2; d++) {
     mlg_runtime_options opts = {.device = devices[d], .cache_dir = ""};
     mlg_runtime *rt = NULL;
     ck_assert_msg(mlg_runtime_create(&opts, &rt) == MLG_OK, "%s: %s", devices[d], mlg_last_error());
     size_t size = 0;
-    uint8_t *data = compile_text(LIN_MODEL, &(mlg_compile_options){.target = targets[d], .opt_level = 2,
-                                                                   .device_class = 1}, &size);
+    uint8_t *data = compile_text(PACK_MODEL, &(mlg_compile_options){.target = targets[d], .opt_level = 2,
+                                                                    .device_class = 1}, &size);
     mlgb_bundle *bb = NULL;
     char err[512];
     ck_assert_msg(mlgb_read(data, size, &bb, err, sizeof err) == 0, "%s", err);
-    ck_assert_msg(mlgb_program_used(bb, MLGB_PROGRAM_PREPARE), "%s: the weight is not packed", devices[d]);
-    ck_assert_uint_eq(bb->n_dispatches, 2); /* the pack, and the GEMM with its epilogue */
+    ck_assert_msg(packs_in(bb, MLGB_PROGRAM_PREPARE) == 2 && packs_in(bb, MLGB_PROGRAM_RUN) == 1,
+                  "%s: %d packs prepared, %d per run", devices[d], packs_in(bb, MLGB_PROGRAM_PREPARE),
+                  packs_in(bb, MLGB_PROGRAM_RUN));
     mlgb_free(bb);
     mlg_load_options lo = {.weights_path = path};
     mlg_model *m = NULL;
@@ -960,11 +997,17 @@ START_TEST(test_cpu_linear_epilogue) {
     ck_assert_msg(mlg_session_create(m, &s) == MLG_OK, "%s", mlg_last_error());
     ck_assert_msg(mlg_session_set_input(s, "x", x, sizeof x) == MLG_OK, "%s", mlg_last_error());
     ck_assert_msg(mlg_session_set_input(s, "r", r, sizeof r) == MLG_OK, "%s", mlg_last_error());
+    ck_assert_msg(mlg_session_set_input(s, "a", a, sizeof a) == MLG_OK, "%s", mlg_last_error());
+    ck_assert_msg(mlg_session_set_input(s, "bm", bm, sizeof bm) == MLG_OK, "%s", mlg_last_error());
     ck_assert_msg(mlg_session_run(s) == MLG_OK, "%s: %s", devices[d], mlg_last_error());
     ck_assert_int_eq(mlg_session_get_output(s, "y", y, sizeof y), MLG_OK);
+    ck_assert_int_eq(mlg_session_get_output(s, "z", z, sizeof z), MLG_OK);
     for (int i = 0; i < NY; i++)
-      ck_assert_msg(fabsf(y[i] - want[i]) <= 1e-4f * (1 + fabsf(want[i])), "%s: y[%d] = %g, want %g",
-                    devices[d], i, y[i], want[i]);
+      ck_assert_msg(fabsf(y[i] - want_y[i]) <= 1e-4f * (1 + fabsf(want_y[i])), "%s: y[%d] = %g, want %g",
+                    devices[d], i, y[i], want_y[i]);
+    for (int i = 0; i < NZ; i++)
+      ck_assert_msg(fabsf(z[i] - want_z[i]) <= 1e-4f * (1 + fabsf(want_z[i])), "%s: z[%d] = %g, want %g",
+                    devices[d], i, z[i], want_z[i]);
     mlg_session_destroy(s);
     mlg_model_destroy(m);
     free(data);
@@ -1010,7 +1053,7 @@ int main(void) {
   tcase_add_test(tc, test_io_declaration_order);
   tcase_add_test(tc, test_prepared_weights);
   tcase_add_test(tc, test_winograd_conv);
-  tcase_add_test(tc, test_cpu_linear_epilogue);
+  tcase_add_test(tc, test_cpu_packed_gemms);
   tcase_add_test(tc, test_no_platform);
   suite_add_tcase(suite, tc);
   SRunner *runner = srunner_create(suite);

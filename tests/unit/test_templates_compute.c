@@ -136,14 +136,17 @@ static void check_matmul(const char *what, kt_matmul_desc d) {
   ck_assert_ptr_nonnull(m);
   kir_kernel *k;
   int64_t g[3];
-  /* A packed B (b_panels, with trans_b's N × K source): the panels kt_cpu_pack_bt writes. */
+  /* A packed B (b_panels): the panels kt_cpu_pack_bt writes from trans_b's N × K source, or
+   * kt_cpu_pack_b from a K × N one. */
   float *bk = bm;
   int64_t bk_n = b_n;
   if (d.b_panels) {
     const int64_t panel = kt_matmul_cpu_panel(&d), n_pad = (d.n + panel - 1) / panel * panel;
     bk_n = d.k * n_pad;
     bk = nan_vec((size_t)bk_n);
-    ck_assert_int_eq(kt_cpu_pack_bt(m, "pack", d.n, d.k, n_pad, panel, &k, g), 0);
+    ck_assert_int_eq(d.trans_b ? kt_cpu_pack_bt(m, "pack", d.n, d.k, n_pad, panel, &k, g)
+                               : kt_cpu_pack_b(m, "pack", d.n, d.k, d.n, n_pad, panel, d.max_vec, &k, g),
+                     0);
     run_kernel(k, g, (run_arg[]){{bm, b_n}, {bk, bk_n}}, 2);
   }
   ck_assert_msg(kt_matmul(m, "matmul", &d, &k, g) == 0, "%s: kt_matmul failed", what);
@@ -199,6 +202,8 @@ START_TEST(matmul_linear_transposed_bias) {
                                                       .device_class = KT_DEVICE_CPU, .b_panels = 1});
   check_matmul("cpu packed vec4 20x23x17", (kt_matmul_desc){.m = 20, .n = 23, .k = 17, .trans_b = 1, .has_bias = 1,
                                                             .device_class = KT_DEVICE_CPU, .max_vec = 4, .b_panels = 1});
+  check_matmul("cpu packed from K x N 67x45x30", (kt_matmul_desc){.m = 67, .n = 45, .k = 30, .has_bias = 1,
+                                                                  .device_class = KT_DEVICE_CPU, .b_panels = 1});
   /* Only the CPU kernel reads panels. */
   kir_module *m = kir_module_new();
   kir_kernel *k;
@@ -587,10 +592,37 @@ START_TEST(cpu_pack_panels) {
     free(src);
     free(dst);
   }
+  /* B itself (kt_cpu_pack_b): K × N rows stride_k apart; whole-vector copies of 16, 8, 4 and one
+   * lane, a ragged last panel (zeros past N), rows wider than N. */
+  static const int64_t bcases[][6] = {/* N, K, stride_k, n_pad, panel, max_vec */
+                                      {70, 9, 70, 96, 32, 0}, {64, 5, 80, 64, 32, 0}, {20, 7, 20, 24, 8, 0},
+                                      {33, 6, 40, 48, 16, 0}, {3, 5, 3, 4, 2, 0},     {8, 11, 9, 12, 4, 0},
+                                      {40, 6, 40, 48, 16, 4}};
+  for (int c = 0; c < (int)(sizeof bcases / sizeof bcases[0]); c++) {
+    const int64_t N = bcases[c][0], K = bcases[c][1], sk = bcases[c][2], np = bcases[c][3], pw = bcases[c][4];
+    const int mv = (int)bcases[c][5];
+    float *src = rand_vec((size_t)(K * sk)), *dst = nan_vec((size_t)(K * np));
+    kir_module *m = kir_module_new();
+    kir_kernel *k;
+    int64_t gr[3];
+    ck_assert_int_eq(kt_cpu_pack_b(m, "pack", N, K, sk, np, pw, mv, &k, gr), 0);
+    run_kernel(k, gr, (run_arg[]){{src, (size_t)(K * sk)}, {dst, (size_t)(K * np)}}, 2);
+    for (int64_t n = 0; n < np; n++)
+      for (int64_t kk = 0; kk < K; kk++) {
+        float want = n < N ? src[kk * sk + n] : 0.0f, got = dst[(n / pw) * K * pw + kk * pw + n % pw];
+        ck_assert_msg(got == want, "B case %d: n %lld, k %lld: got %g, want %g", c, (long long)n,
+                      (long long)kk, (double)got, (double)want);
+      }
+    kir_module_free(m);
+    free(src);
+    free(dst);
+  }
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t gr[3];
   ck_assert_int_eq(kt_cpu_pack_bt(m, "pack", 8, 4, 16, 6, &k, gr), -1); /* 6 does not divide 16 */
+  ck_assert_int_eq(kt_cpu_pack_b(m, "pack", 8, 4, 8, 16, 6, 0, &k, gr), -1);
+  ck_assert_int_eq(kt_cpu_pack_b(m, "pack", 8, 4, 7, 8, 4, 0, &k, gr), -1); /* rows overlap */
   kir_module_free(m);
 }
 END_TEST
