@@ -342,6 +342,220 @@ static void emit_accumulate(kir_builder *b, const attn_ctx *a, int mt) {
   kir_end(b);
 }
 
+/* ---- CPU: keys as vector lanes (attention.h) ---- */
+
+#define KEYS_LANES 16 /* keys per block: one float16 */
+#define KEYS_BQ 16    /* queries per work-group */
+/* Queries per work-item: two share each key and value vector they load, where their partial
+ * sums and accumulators (4 + dv / 16 vectors each) fit KEYS_REGS registers. */
+#define KEYS_NR 2
+#define KEYS_REGS 20
+
+/* One block more than the keys: a work-item reads a block of keys from each of KT's d rows, and
+ * rows a power of two of bytes apart (T = 1024: 4 KiB) fall in one set of L1 (twice as slow). */
+int64_t kt_attention_kt_pad(int64_t tk) { return (tk + KEYS_LANES - 1) / KEYS_LANES * KEYS_LANES + KEYS_LANES; }
+
+int64_t kt_attention_kt_elems(const kt_attention_desc *d) {
+  int64_t items = 1;
+  for (int i = 0; i < d->n_batch; i++) items *= d->batch[i];
+  return items * (d->d + 1) * kt_attention_kt_pad(d->tk);
+}
+
+int kt_attention_keys_applies(const kt_attention_desc *d) {
+  return d->device_class == KT_DEVICE_CPU && d->max_vec >= KEYS_LANES && d->mask_kind == KT_ATTN_MASK_NONE &&
+         d->q_elem == KIR_F32 && d->k_elem == KIR_F32 && d->v_elem == KIR_F32 && d->out_elem == KIR_F32 &&
+         d->v.stride_c == 1 && d->dv % KEYS_LANES == 0 && kt_attention_kt_elems(d) < INDEX_LIMIT;
+}
+
+int kt_attention_kt(kir_module *m, const char *name, const kt_attention_desc *d, kir_kernel **out_kernel,
+                    int64_t out_groups[3]) {
+  if (out_kernel) *out_kernel = NULL;
+  if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
+  if (check_desc(m, d)) return -1;
+  if (!kt_attention_keys_applies(d)) return kt_fail(m, "keys as lanes do not apply to this attention");
+  const int64_t pad = kt_attention_kt_pad(d->tk), rows = d->d + 1;
+  attn_ctx a = {.d = d};
+  kir_builder *b = kir_kernel_begin(m, name, KEYS_LANES, 1, 1);
+  if (!b) return -1;
+  int bk = kir_buffer_param(b, "k", d->k_elem, KIR_READ);
+  int bt = kir_buffer_param(b, "kt", KIR_F32, KIR_WRITE);
+  /* One work-item per key row j, which it scatters down KT's column j. */
+  int j = kir_var_new(b, "j", kir_t(KIR_I32)), src = kir_var_new(b, "src", kir_t(KIR_I32));
+  int dst = kir_var_new(b, "dst", kir_t(KIR_I32)), c = kir_var_new(b, "c", kir_t(KIR_I32));
+  a.bidx = kir_var_new(b, "bidx", kir_t(KIR_I32));
+  kir_decl(b, j, kir_global_id(b, 0));
+  kir_decl(b, a.bidx, kir_group_id(b, 1));
+  kir_decl(b, src, kir_add(b, batch_base(b, &a, &d->k),
+                           kt_scaled(b, kir_bin(b, KIR_MIN, kir_var(b, j), kir_i32(b, d->tk - 1)), d->k.stride_r)));
+  kir_decl(b, dst, kir_add(b, kir_mul(b, kir_var(b, a.bidx), kir_i32(b, rows * pad)), kir_var(b, j)));
+  /* The row's elements in vectors of up to 16 where they are consecutive, stored one by one
+   * (read one at a time, PoCL gathered them across work-items: 50 µs against 43 for the
+   * transformer block's 12 heads of 128 × 64). */
+  const int w = d->k.stride_c == 1 && d->d % 16 == 0 ? 16 : d->k.stride_c == 1 && d->d % 4 == 0 ? 4 : 1;
+  kir_for(b, c, kir_i32(b, 0), kir_i32(b, d->d), kir_i32(b, w));
+  kir_expr *at = kir_add(b, kir_var(b, src), kt_scaled(b, kir_var(b, c), d->k.stride_c));
+  int x = kir_var_new(b, "x", kir_tv(KIR_F32, w));
+  kir_decl(b, x, w > 1 ? kir_load_vec(b, bk, at, w) : kir_load(b, bk, at));
+  if (pad > d->tk) kir_assign(b, x, kir_select(b, kt_lt(b, kir_var(b, j), d->tk), kir_var(b, x), kir_f32(b, 0.0)));
+  for (int i = 0; i < w; i++)
+    kir_store(b, bt, kir_add(b, kir_var(b, dst), kt_scaled(b, kir_add(b, kir_var(b, c), kir_i32(b, i)), pad)),
+              w > 1 ? kir_component(b, kir_var(b, x), i) : kir_var(b, x));
+  kir_end(b);
+  kir_store(b, bt, kir_add(b, kir_var(b, dst), kir_i32(b, d->d * pad)), kir_cast(b, kir_t(KIR_F32), kir_var(b, j)));
+  out_groups[0] = pad / KEYS_LANES;
+  out_groups[1] = kt_attention_kt_elems(d) / (rows * pad);
+  out_groups[2] = 1;
+  return kir_kernel_end(b, out_kernel);
+}
+
+/* Per query r < nr of a work-item: its scores of keys j0 .. j0 + 15 as one float16,
+ * Σ_c q[c]·KT[c][j0 ..] in four partial sums (four chains of multiply-adds where one waited on
+ * each), scaled, and −inf past limit[r] (the last key the query sees) by KT's row of key
+ * indices; each KT vector loaded once for the nr queries. Declares s[r]. */
+static void keys_scores(kir_builder *b, const attn_ctx *a, int nr, const int qb[], int ktb, int j0,
+                        const int limit[], int s[]) {
+  const kt_attention_desc *d = a->d;
+  const int64_t pad = kt_attention_kt_pad(d->tk);
+  const kir_type vt = kir_tv(KIR_F32, KEYS_LANES);
+  /* The block's column of KT: every load below is it plus a constant (one base register; as
+   * ktb + c·pad + j0 each load's index was computed and sign-extended anew, 290 of the loop's
+   * 630 instructions). */
+  int kp = kir_var_new(b, "kp", kir_t(KIR_I32));
+  kir_decl(b, kp, kir_add(b, kir_var(b, ktb), kir_var(b, j0)));
+  int part[KEYS_NR][4];
+  for (int c = 0; c < d->d; c++) {
+    int kt = kir_var_new(b, "ktv", vt);
+    kir_decl(b, kt, kir_load_vec(b, a->k, kir_add(b, kir_var(b, kp), kir_i32(b, c * pad)), KEYS_LANES));
+    for (int r = 0; r < nr; r++) {
+      kir_expr *qc = kir_load(b, a->q, kir_add(b, kir_var(b, qb[r]), kir_i32(b, c * d->q.stride_c)));
+      kir_expr *prod = kir_mul(b, splat(b, KEYS_LANES, qc), kir_var(b, kt));
+      if (c < 4) {
+        part[r][c] = kir_var_new(b, "s", vt);
+        kir_decl(b, part[r][c], prod);
+      } else {
+        kir_assign(b, part[r][c % 4], kir_add(b, kir_var(b, part[r][c % 4]), prod));
+      }
+    }
+  }
+  int keys = kir_var_new(b, "keys", vt);
+  kir_decl(b, keys, kir_load_vec(b, a->k, kir_add(b, kir_var(b, kp), kir_i32(b, d->d * pad)), KEYS_LANES));
+  for (int r = 0; r < nr; r++) {
+    kir_expr *sum = kir_var(b, part[r][0]);
+    for (int p = 1; p < 4 && p < d->d; p++) sum = kir_add(b, sum, kir_var(b, part[r][p]));
+    s[r] = kir_var_new(b, "s16", vt);
+    kir_decl(b, s[r], kir_select(b, kir_bin(b, KIR_GT, kir_var(b, keys), kir_var(b, limit[r])),
+                                 splat(b, KEYS_LANES, kir_f32(b, -INFINITY)),
+                                 kir_mul(b, sum, splat(b, KEYS_LANES, kir_f32(b, d->scale)))));
+  }
+}
+
+/* The keys-as-lanes kernel (attention.h): nr consecutive queries per work-item, KEYS_BQ
+ * queries a group, blocks of KEYS_LANES keys up to the group's last (causal) or tk; per query
+ * the running maximum, the float16 running sums and the accumulator vectors, rescaled once
+ * per block. */
+static int build_keys(kir_module *m, const char *name, const kt_attention_desc *d, kir_kernel **out_kernel,
+                      int64_t out_groups[3]) {
+  const int nv = (int)(d->dv / KEYS_LANES), nr = KEYS_NR * (4 + nv) <= KEYS_REGS ? KEYS_NR : 1;
+  const int64_t pad = kt_attention_kt_pad(d->tk), bq = KEYS_BQ;
+  const int items = KEYS_BQ / nr;
+  attn_ctx a = {.d = d, .mask = -1, .bq = KEYS_BQ, .wv = KEYS_LANES, .nv = nv};
+  const kir_type vt = kir_tv(KIR_F32, KEYS_LANES);
+  kir_builder *b = kir_kernel_begin(m, name, items, 1, 1);
+  if (!b) return -1;
+  a.q = kir_buffer_param(b, "q", KIR_F32, KIR_READ);
+  a.k = kir_buffer_param(b, "kt", KIR_F32, KIR_READ);
+  a.v = kir_buffer_param(b, "v", KIR_F32, KIR_READ);
+  a.out = kir_buffer_param(b, "out", KIR_F32, KIR_WRITE);
+  a.lid = kir_var_new(b, "lid", kir_t(KIR_I32));
+  a.bidx = kir_var_new(b, "bidx", kir_t(KIR_I32));
+  a.kend = kir_var_new(b, "kend", kir_t(KIR_I32));
+  a.vb = kir_var_new(b, "vb", kir_t(KIR_I32));
+  int ktb = kir_var_new(b, "ktb", kir_t(KIR_I32)), j0 = kir_var_new(b, "j0", kir_t(KIR_I32));
+  int qi[KEYS_NR], qb[KEYS_NR], limit[KEYS_NR], mrun[KEYS_NR], l16[KEYS_NR], acc[KEYS_NR][KT_ATTN_MAX_HEAD];
+  kir_decl(b, a.lid, kir_local_id(b, 0));
+  kir_decl(b, a.bidx, kir_group_id(b, 1));
+  kir_expr *last = kir_mul(b, kir_add(b, kir_group_id(b, 0), kir_i32(b, 1)), kir_i32(b, bq));
+  kir_decl(b, a.kend, d->causal ? kir_bin(b, KIR_MIN, kir_i32(b, d->tk), last) : kir_i32(b, d->tk));
+  kir_decl(b, a.vb, batch_base(b, &a, &d->v));
+  kir_decl(b, ktb, kir_mul(b, kir_var(b, a.bidx), kir_i32(b, (d->d + 1) * pad)));
+  for (int r = 0; r < nr; r++) {
+    qi[r] = kir_var_new(b, "qi", kir_t(KIR_I32));
+    kir_expr *in_group = nr == 1 ? kir_var(b, a.lid) : kir_add(b, kir_mul(b, kir_var(b, a.lid), kir_i32(b, nr)), kir_i32(b, r));
+    kir_decl(b, qi[r], kir_add(b, kir_mul(b, kir_group_id(b, 0), kir_i32(b, bq)), in_group));
+    kir_expr *qrow = d->tq % bq ? kir_bin(b, KIR_MIN, kir_var(b, qi[r]), kir_i32(b, d->tq - 1)) : kir_var(b, qi[r]);
+    qb[r] = kir_var_new(b, "qb", kir_t(KIR_I32));
+    kir_decl(b, qb[r], kir_add(b, batch_base(b, &a, &d->q), kt_scaled(b, qrow, d->q.stride_r)));
+    /* The last key this query sees: itself (causal, aligned top-left) or the last. */
+    limit[r] = kir_var_new(b, "limit", kir_t(KIR_F32));
+    kir_expr *lim = d->causal ? kir_bin(b, KIR_MIN, kir_var(b, qi[r]), kir_i32(b, d->tk - 1)) : kir_i32(b, d->tk - 1);
+    kir_decl(b, limit[r], kir_cast(b, kir_t(KIR_F32), lim));
+    for (int c = 0; c < nv; c++) {
+      acc[r][c] = kir_var_new(b, "acc", vt);
+      kir_decl(b, acc[r][c], splat(b, KEYS_LANES, kir_f32(b, 0.0)));
+    }
+    mrun[r] = kir_var_new(b, "mrun", kir_t(KIR_F32));
+    kir_decl(b, mrun[r], kir_f32(b, -INFINITY));
+    l16[r] = kir_var_new(b, "l16", vt);
+    kir_decl(b, l16[r], splat(b, KEYS_LANES, kir_f32(b, 0.0)));
+  }
+  kir_for(b, j0, kir_i32(b, 0), kir_var(b, a.kend), kir_i32(b, KEYS_LANES));
+  int s[KEYS_NR], p[KEYS_NR];
+  keys_scores(b, &a, nr, qb, ktb, j0, limit, s);
+  for (int r = 0; r < nr; r++) {
+    int mnew = kir_var_new(b, "mnew", kir_t(KIR_F32)), muse = kir_var_new(b, "muse", kir_t(KIR_F32));
+    int corr = kir_var_new(b, "corr", kir_t(KIR_F32));
+    p[r] = kir_var_new(b, "p16", vt);
+    kir_decl(b, mnew, kir_bin(b, KIR_MAX, kir_var(b, mrun[r]), kt_lane_fold(b, s[r], KIR_MAX)));
+    /* A maximum still −inf counts as 0, so exp(−inf) = 0 and nothing turns into NaN. */
+    kir_decl(b, muse, kir_select(b, kir_bin(b, KIR_EQ, kir_var(b, mnew), kir_f32(b, -INFINITY)), kir_f32(b, 0.0),
+                                 kir_var(b, mnew)));
+    kir_decl(b, corr, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, kir_var(b, mrun[r]), kir_var(b, muse))));
+    kir_decl(b, p[r], kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, kir_var(b, s[r]), splat(b, KEYS_LANES, kir_var(b, muse)))));
+    kir_assign(b, l16[r], kir_add(b, kir_mul(b, kir_var(b, l16[r]), splat(b, KEYS_LANES, kir_var(b, corr))),
+                                  kir_var(b, p[r])));
+    for (int c = 0; c < nv; c++)
+      kir_assign(b, acc[r][c], kir_mul(b, kir_var(b, acc[r][c]), splat(b, KEYS_LANES, kir_var(b, corr))));
+    kir_assign(b, mrun[r], kir_var(b, mnew));
+  }
+  /* p_j·v_j: from the block's first row of v plus constants, each v vector loaded once for the
+   * nr queries; where tk is ragged, rows past it read as the last (their p is 0). */
+  int vr = kir_var_new(b, "vrow", kir_t(KIR_I32));
+  kir_decl(b, vr, kir_add(b, kir_var(b, a.vb), kt_scaled(b, kir_var(b, j0), d->v.stride_r)));
+  for (int i = 0; i < KEYS_LANES; i++) {
+    kir_expr *at = kir_add(b, kir_var(b, vr), kir_i32(b, i * d->v.stride_r));
+    if (d->tk % KEYS_LANES) {
+      kir_expr *row = kir_bin(b, KIR_MIN, kir_add(b, kir_var(b, j0), kir_i32(b, i)), kir_i32(b, d->tk - 1));
+      at = kir_add(b, kir_var(b, a.vb), kt_scaled(b, row, d->v.stride_r));
+    }
+    int vi = kir_var_new(b, "vi", kir_t(KIR_I32));
+    kir_decl(b, vi, at);
+    for (int c = 0; c < nv; c++) {
+      int vv = kir_var_new(b, "vv", vt);
+      kir_decl(b, vv, kir_load_vec(b, a.v, kir_add(b, kir_var(b, vi), kir_i32(b, c * KEYS_LANES)), KEYS_LANES));
+      for (int r = 0; r < nr; r++)
+        kir_assign(b, acc[r][c], kir_add(b, kir_var(b, acc[r][c]),
+                                         kir_mul(b, splat(b, KEYS_LANES, kir_component(b, kir_var(b, p[r]), i)),
+                                                 kir_var(b, vv))));
+    }
+  }
+  kir_end(b); /* j0 */
+  for (int r = 0; r < nr; r++) {
+    a.qi = qi[r];
+    for (int c = 0; c < nv; c++) a.ov[c] = acc[r][c];
+    a.lrun = kir_var_new(b, "lrun", kir_t(KIR_F32));
+    kir_decl(b, a.lrun, kt_lane_sum(b, l16[r]));
+    if (d->tq % bq) kir_if(b, kt_lt(b, kir_var(b, qi[r]), d->tq));
+    store_out(b, &a);
+    if (d->tq % bq) kir_end(b);
+  }
+  int64_t n_items = 1;
+  for (int i = 0; i < d->n_batch; i++) n_items *= d->batch[i];
+  out_groups[0] = (d->tq + bq - 1) / bq;
+  out_groups[1] = n_items;
+  out_groups[2] = 1;
+  return kir_kernel_end(b, out_kernel);
+}
+
 /* The tensor-core kernel with the scalar kernel (block_q KT_ATTN_MMA_BQ, its work-groups) as its fallback:
  * 1 when built, 0 when the fragment kernel does not apply, -1 on failure. */
 static int mma_variant(kir_module *m, const char *name, const kt_attention_desc *d,
@@ -366,6 +580,10 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
   out_groups[0] = out_groups[1] = out_groups[2] = 1;
   if (!m || !name || !d) return kt_fail(m, "no module, name or descriptor");
   if (check_desc(m, d)) return -1;
+  if (d->k_transposed) {
+    if (!kt_attention_keys_applies(d)) return kt_fail(m, "keys as lanes do not apply to this attention");
+    return build_keys(m, name, d, out_kernel, out_groups);
+  }
   if (kt_attention_mma_applies(d)) {
     int rc = mma_variant(m, name, d, out_kernel, out_groups);
     if (rc != 0) return rc > 0 ? 0 : -1;

@@ -15,7 +15,8 @@
  * For a CPU (device_class KT_DEVICE_CPU) nothing is staged: each work-item reads the key and
  * value rows from global memory (they stay in the caches), with vectors as wide as max_vec
  * where the elements are consecutive, so the kernel has no barrier (a CPU runtime then runs a
- * work-group's items as a plain loop).
+ * work-group's items as a plain loop). With K transposed (k_transposed, below) a CPU kernel
+ * takes keys as vector lanes instead.
  *
  * Masking: `causal` keeps key j for query i when j <= i (torch's is_causal: lower-triangular,
  * aligned top-left when Tq ≠ Tk), and a work-group stops at the last key its last query sees.
@@ -88,6 +89,9 @@ typedef struct kt_attention_desc {
    * (kt_attention_mma_applies) with the scalar kernel as its fallback for devices without
    * KIR_FEATURE_MMA_F16. */
   int mma;
+  /* CPU, keys as lanes (below): the kernel reads kt_attention_kt's K transposed from buffer
+   * "kt" in place of k (whose view then only gives its shape). Needs kt_attention_keys_applies. */
+  int k_transposed;
 } kt_attention_desc;
 
 /* Builds the kernel. Returns 0, or -1 (reason in m) on an invalid descriptor or allocation
@@ -98,6 +102,25 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
 /* Queries per work-group of the tensor-core kernel, 16 per warp; its scalar fallback takes as
  * many (they share the launch). */
 #define KT_ATTN_MMA_BQ 128
+
+/* CPU, keys as vector lanes. Per query the kernel above computes a dot product per key and
+ * sums its vector's lanes, and takes each key's exp one at a time; with keys as lanes a
+ * work-item computes the scores of 16 keys as one float16 (Σ_c q[c]·KT[c][j .. j + 15], four
+ * partial sums), masks them against a row of key indices, keeps the online softmax per block
+ * of 16 (one float16 exp), and adds p_j·v_j per key. K comes transposed by a helper kernel
+ * (kt_attention_kt), on every run: KT[item][c][j] for c < d, and row d holding j itself (as a
+ * float, exact below 2^24), each row kt_attention_kt_pad(tk) long, zeros past tk. Applies to
+ * CPU class with vectors of 16 (OpenCL), no mask tensor (causal or none), f32 q, k, v and out,
+ * v's rows contiguous with dv a multiple of 16, and KT within 32-bit indexing. */
+int     kt_attention_keys_applies(const kt_attention_desc *d);
+int64_t kt_attention_kt_pad(int64_t tk);
+/* KT's elements: batch items · (d + 1) · kt_attention_kt_pad(tk). */
+int64_t kt_attention_kt_elems(const kt_attention_desc *d);
+/* The helper writing KT from d's k view. Buffers: k (read, stored as k_elem), kt (write).
+ * Work-group (16, 1, 1), one work-item per key row; groups (kt_pad / 16, batch items, 1).
+ * Returns 0, or -1 (reason in m) when the descriptor is invalid or keys do not apply. */
+int kt_attention_kt(kir_module *m, const char *name, const kt_attention_desc *d, kir_kernel **out_kernel,
+                    int64_t out_groups[3]);
 
 /* The tensor-core kernel (attention_mma.c) applies: mma set, not CPU class, q, k and v stored
  * as halves, d and dv multiples of 16 up to 128, and its tiles fit local_mem_bytes. */

@@ -153,8 +153,18 @@ static int attention_lower(mlg_lower_ctx *ctx, int node) {
   for (int i = 0; i < nb; i++) d.out.batch_stride[i] = cs[i];
   d.out.stride_r = cs[nb];
   d.out.stride_c = cs[nb + 1];
-  d.epilogue = mlg_lower_epilogue(ctx, node);
   mlg_kernel_build kb;
+  /* CPU: K transposed by a helper on every run, then keys as vector lanes (attention.h). */
+  if (kt_attention_keys_applies(&d)) {
+    int kt = ctx->temp(ctx, kt_attention_kt_elems(&d) * 4);
+    if (kt < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+    mlg_lower_begin_helper(ctx, node, "k_t", kt, &kb);
+    int rc = kt_attention_kt(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
+    if (mlg_lower_finish(ctx, node, &kb, rc, &inputs[IN_K], 1)) return -1;
+    d.k_transposed = 1;
+    inputs[IN_K] = kt;
+  }
+  d.epilogue = mlg_lower_epilogue(ctx, node);
   mlg_lower_begin(ctx, node, &kb);
   int rc = kt_attention(ctx->out->module, kb.name, &d, &kb.kernel, kb.groups);
   return mlg_lower_finish(ctx, node, &kb, rc, inputs, n->n_inputs);

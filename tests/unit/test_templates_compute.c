@@ -1533,7 +1533,7 @@ static kt_attn_view attn_view(int64_t rows, int64_t cols) {
  * the batch items (stride 0), with -inf entries but never a whole row. */
 static void check_attention(int64_t items, int64_t tq, int64_t tk, int64_t dh, int64_t dv,
                             int causal, int mask_kind, int bq, int bk, int device_class,
-                            int max_vec) {
+                            int max_vec, int keys) {
   kt_attention_desc d = {.tq = tq, .tk = tk, .d = dh, .dv = dv, .n_batch = 1, .batch = {items},
                          .q = attn_view(tq, dh), .k = attn_view(tk, dh), .v = attn_view(tk, dv),
                          .out = attn_view(tq, dv), .mask = {.stride_r = tk, .stride_c = 1},
@@ -1568,17 +1568,28 @@ static void check_attention(int64_t items, int64_t tq, int64_t tk, int64_t dh, i
   kir_module *m = kir_module_new();
   kir_kernel *kk;
   int64_t g[3];
+  /* Keys as lanes (CPU): K transposed by its helper first, read in k's place. */
+  float *kt = NULL;
+  int64_t kt_n = 0;
+  if (keys) {
+    ck_assert(kt_attention_keys_applies(&d));
+    kt_n = kt_attention_kt_elems(&d);
+    kt = nan_vec((size_t)kt_n);
+    ck_assert_msg(kt_attention_kt(m, "k_t", &d, &kk, g) == 0, "%s", kir_module_error(m));
+    run_kernel(kk, g, (run_arg[]){{k, items * tk * dh}, {kt, kt_n}}, 2);
+    d.k_transposed = 1;
+  }
   ck_assert_msg(kt_attention(m, "k_attn", &d, &kk, g) == 0, "%s", kir_module_error(m));
-  run_arg args[5] = {{q, items * tq * dh}, {k, items * tk * dh}, {v, items * tk * dv},
+  run_arg args[5] = {{q, items * tq * dh}, {keys ? kt : k, keys ? kt_n : items * tk * dh}, {v, items * tk * dv},
                      {mask, tq * tk}, {out, items * tq * dv}};
   if (!mask_kind) args[3] = args[4];
   run_kernel(kk, g, args, mask_kind ? 5 : 4);
   char what[96];
-  snprintf(what, sizeof what, "attention %lldx%lldx%lld d%lld dv%lld causal %d mask %d bq %d bk %d",
+  snprintf(what, sizeof what, "attention %lldx%lldx%lld d%lld dv%lld causal %d mask %d bq %d bk %d keys %d",
            (long long)items, (long long)tq, (long long)tk, (long long)dh, (long long)dv, causal,
-           mask_kind, bq, bk);
+           mask_kind, bq, bk, keys);
   expect_close(what, out, ref, items * tq * dv, 1.0);
-  free(q), free(k), free(v), free(mask), free(out), free(ref), free(p);
+  free(q), free(k), free(v), free(mask), free(out), free(ref), free(p), free(kt);
   kir_module_free(m);
 }
 
@@ -1586,16 +1597,24 @@ static void check_attention(int64_t items, int64_t tq, int64_t tk, int64_t dh, i
  * one query, causal with Tq below and above Tk, masks, head dims of vector width 16, 8, 4, 2
  * and 1, staged (GPU, portable) and read from global memory (CPU). */
 START_TEST(attention_tiles_masks_widths) {
-  check_attention(2, 37, 45, 16, 8, 0, 0, 0, 0, 0, 0);
-  check_attention(2, 37, 45, 16, 8, 1, 0, 0, 0, 2, 4);
-  check_attention(1, 70, 70, 8, 8, 1, KT_ATTN_MASK_ADD, 16, 64, 1, 4);
-  check_attention(3, 20, 75, 12, 6, 1, 0, 8, 5, 0, 0);
-  check_attention(1, 90, 33, 5, 3, 1, KT_ATTN_MASK_ADD, 32, 1, 0, 0);
-  check_attention(2, 1, 130, 32, 32, 0, KT_ATTN_MASK_ADD, 1, 7, 0, 0);
-  check_attention(1, 64, 64, 64, 64, 1, 0, 64, 32, 2, 16);
+  check_attention(2, 37, 45, 16, 8, 0, 0, 0, 0, 0, 0, 0);
+  check_attention(2, 37, 45, 16, 8, 1, 0, 0, 0, 2, 4, 0);
+  check_attention(1, 70, 70, 8, 8, 1, KT_ATTN_MASK_ADD, 16, 64, 1, 4, 0);
+  check_attention(3, 20, 75, 12, 6, 1, 0, 8, 5, 0, 0, 0);
+  check_attention(1, 90, 33, 5, 3, 1, KT_ATTN_MASK_ADD, 32, 1, 0, 0, 0);
+  check_attention(2, 1, 130, 32, 32, 0, KT_ATTN_MASK_ADD, 1, 7, 0, 0, 0);
+  check_attention(1, 64, 64, 64, 64, 1, 0, 64, 32, 2, 16, 0);
   /* CPU: keys and values from global memory, vectors of 16 and 8 (halves summed), no barrier */
-  check_attention(2, 50, 70, 64, 24, 1, KT_ATTN_MASK_ADD, 0, 0, 1, 16);
-  check_attention(1, 9, 100, 8, 16, 0, 0, 4, 16, 1, 16);
+  check_attention(2, 50, 70, 64, 24, 1, KT_ATTN_MASK_ADD, 0, 0, 1, 16, 0);
+  check_attention(1, 9, 100, 8, 16, 0, 0, 4, 16, 1, 16, 0);
+  /* CPU, keys as lanes (K transposed by its helper): ragged keys and queries, Tq above and
+   * below Tk, head dims below the four partial sums, two queries per work-item and (dv 128)
+   * one. */
+  check_attention(2, 37, 45, 16, 16, 0, 0, 0, 0, 1, 16, 1);
+  check_attention(1, 90, 33, 5, 32, 1, 0, 0, 0, 1, 16, 1);
+  check_attention(3, 20, 75, 64, 64, 1, 0, 0, 0, 1, 16, 1);
+  check_attention(1, 16, 16, 3, 16, 1, 0, 0, 0, 1, 16, 1);
+  check_attention(1, 9, 40, 8, 128, 0, 0, 0, 0, 1, 16, 1);
 }
 END_TEST
 
@@ -1629,7 +1648,7 @@ END_TEST
  * success: the template returns -1, no kernel and a reason (never crashes), then 0 once it
  * fits. */
 START_TEST(templates_survive_allocation_failure) {
-  for (int which = 0; which < 14; which++) {
+  for (int which = 0; which < 16; which++) {
     int ok = 0;
     for (long n = 0; n < 100000 && !ok; n++) {
       kir_module *m = kir_module_new();
@@ -1698,6 +1717,14 @@ START_TEST(templates_survive_allocation_failure) {
                                .mask = attn_view(5, 9), .mask_kind = KT_ATTN_MASK_ADD,
                                .causal = 1, .scale = 0.5};
         rc = kt_attention(m, "k", &d, &k, g);
+      } break;
+      case 14:
+      case 15: { /* keys as lanes: K's transpose, then the kernel */
+        kt_attention_desc d = {.tq = 5, .tk = 19, .d = 6, .dv = 16, .q = attn_view(5, 6),
+                               .k = attn_view(19, 6), .v = attn_view(19, 16), .out = attn_view(5, 16),
+                               .causal = 1, .scale = 0.5, .device_class = KT_DEVICE_CPU, .max_vec = 16,
+                               .k_transposed = which == 15};
+        rc = which == 14 ? kt_attention_kt(m, "k", &d, &k, g) : kt_attention(m, "k", &d, &k, g);
       } break;
       default: {
         kt_cumsum_desc d = {.outer = 3, .len = 5, .inner = 2};
