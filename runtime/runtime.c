@@ -79,31 +79,37 @@ void mlg_format_device_list(char *buf, size_t size) {
   free(all);
 }
 
+/* The first GPU (want_gpu) or the CPU device with the most compute units, or -1: a driver
+ * may list one CPU several ways (PoCL's serial "basic" device of one unit before its threaded
+ * one), and "cpu" means the whole CPU. */
+static int first_of_kind(const mlg_device_info *devices, int n, int want_gpu) {
+  int best = -1;
+  for (int i = 0; i < n; i++) {
+    if (!!devices[i].is_gpu != want_gpu) continue;
+    if (want_gpu) return i;
+    if (best < 0 || devices[i].compute_units > devices[best].compute_units) best = i;
+  }
+  return best;
+}
+
 /* Resolves a spec to an index into list_all's array. `spec` is the caller's or $MLG_DEVICE's
  * (`from` says which, for the message). */
 static mlg_status choose_device(const char *spec, const char *from, const mlg_device_info *devices,
                                 int n, int *out_index) {
   char available[2048];
   if (!spec || !*spec) {
-    for (int i = 0; i < n; i++)
-      if (devices[i].is_gpu) {
-        *out_index = i;
-        return MLG_OK;
-      }
-    for (int i = 0; i < n; i++)
-      if (!devices[i].is_gpu) {
-        *out_index = i;
-        return MLG_OK;
-      }
-    return mlg_fail(MLG_ERR_NO_DEVICE, "no device found");
+    int i = first_of_kind(devices, n, 1);
+    if (i < 0) i = first_of_kind(devices, n, 0);
+    if (i < 0) return mlg_fail(MLG_ERR_NO_DEVICE, "no device found");
+    *out_index = i;
+    return MLG_OK;
   }
   if (strcmp(spec, "gpu") == 0 || strcmp(spec, "cpu") == 0) {
-    int want_gpu = spec[0] == 'g';
-    for (int i = 0; i < n; i++)
-      if (!!devices[i].is_gpu == want_gpu) {
-        *out_index = i;
-        return MLG_OK;
-      }
+    int want_gpu = spec[0] == 'g', i = first_of_kind(devices, n, want_gpu);
+    if (i >= 0) {
+      *out_index = i;
+      return MLG_OK;
+    }
     mlg_format_device_list(available, sizeof available);
     return mlg_fail(MLG_ERR_NO_DEVICE, "no %s device found%s; available: %s",
                     want_gpu ? "GPU" : "CPU", from, available);

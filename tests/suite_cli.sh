@@ -3,6 +3,8 @@
 # people make first, each answered with what to do instead.
 #   --device ''             lists every form of spec and the devices (exit 2)
 #   --device vulkan         means vulkan:0
+#   PoCL's serial and threaded devices: cpu is the threaded one; a small model moves to the
+#   serial one unless a device is named
 #   -D n=4 for dim N        suggests N
 #   a .mlg to the bundle loader (the embedding example) says to compile it or use mlgrun
 #   weights whose names match no param: a warning listing them (here besides shape errors)
@@ -49,6 +51,17 @@ MLGRUN="$BUILD/bin/mlgrun"
 expect "empty --device" 2 "opencl, vulkan  device 0 of that backend" "$MLGRUN" models/mlp.mlg --device ""
 expect "empty --device lists devices" 2 "vulkan:0 " "$MLGRUN" models/mlp.mlg --device=
 expect "--device vulkan" 0 "on vulkan:0 (" "$MLGRUN" models/mlp.mlg --device vulkan --no-outputs
+# With PoCL's serial device listed beside its threaded one: "cpu" is the threaded one (the most
+# compute units), and a small model moves to the serial one unless a device is named.
+expect "small model: the serial CPU device" 0 "on the serial CPU device opencl:0" \
+  env POCL_DEVICES="pthread basic" "$MLGRUN" models/mlp.mlg --device cpu --no-outputs
+expect "small model runs on basic" 0 "(basic-" env POCL_DEVICES="pthread basic" "$MLGRUN" models/mlp.mlg --no-outputs
+expect "large model: the threaded CPU device" 0 "on opencl:1 (pthread-" \
+  env POCL_DEVICES="pthread basic" "$MLGRUN" models/mlp.mlg -D N=64 --device cpu --no-outputs
+absent "large model: no serial device" "serial CPU device"
+expect "a named device stays" 0 "on opencl:1 (pthread-" \
+  env POCL_DEVICES="pthread basic" "$MLGRUN" models/mlp.mlg --device opencl:1 --no-outputs
+absent "a named device: no serial device" "serial CPU device"
 expect "-D n for N" 1 "-D n: the model has no dim 'n'; did you mean 'N'?" "$MLGC" models/mlp.mlg -D n=4
 expect "source to the bundle loader" 1 "is mlg source (.mlg), not a compiled bundle (.mlgb)" \
   env MLG_DEVICE=opencl:0 "$BUILD/bin/mlg_embed_example" models/mlp.mlg

@@ -80,7 +80,7 @@ static const char usage[] =
     "  --calibrate NAME=FILE.npy  calibration samples of input NAME along dim 0, run in batches of\n"
     "                    the model's batch (repeat per input; required with --quantize)\n"
     "  --device SPEC     where calibration runs: opencl:N, vulkan:N, opencl, vulkan, gpu or cpu\n"
-    "                    (default as mlgrun: $MLG_DEVICE, else the first GPU, else the first CPU)\n"
+    "                    (default as mlgrun: $MLG_DEVICE, else the first GPU, else the widest CPU)\n"
     "  --ops-doc         print the op reference tables of docs/ops.md, generated from the op\n"
     "                    registry (no FILE)\n"
     "  --help, --version\n";

@@ -44,8 +44,11 @@ static const char USAGE[] =
     "                               (named on stderr)\n"
     "  --output-dir DIR             where outputs go (default: the current folder)\n"
     "  --device SPEC                opencl:N, vulkan:N, opencl or vulkan (device 0), gpu or cpu\n"
-    "                               (default: $MLG_DEVICE, else the first GPU, else the first\n"
-    "                               CPU device); an empty SPEC lists the forms and the devices\n"
+    "                               (default: $MLG_DEVICE, else the first GPU, else the widest\n"
+    "                               CPU device); an empty SPEC lists the forms and the devices.\n"
+    "                               mlgrun asks PoCL for its serial CPU device too (unless\n"
+    "                               POCL_DEVICES is set) and, where no device or cpu is named,\n"
+    "                               runs models under 8 MFLOP a run there, in this thread\n"
     "  --validate                   Vulkan: enable the validation layers; a validation error\n"
     "                               fails the run (same as MLG_VK_VALIDATION=1)\n"
     "  -D NAME=VALUE                bind a dimension of a .mlg or .onnx model (repeatable)\n"
@@ -771,6 +774,57 @@ static int limits_only(const args *a) {
   return 0;
 }
 
+/* Runs of fewer FLOPs than this are faster on a serial CPU device (one compute unit, its
+ * commands run in the calling thread: PoCL's "basic") than on a threaded one, whose worker
+ * threads wake for every command: `mlp` at batch 1 0.043 → 0.011 ms a run, batch 16 (6.5
+ * MFLOP) the same, batch 32 slower (docs/performance.md). */
+#define SERIAL_MAX_FLOPS 8e6
+#define SERIAL_MAX_FILE ((uint64_t)64 << 20)
+
+/* The spec of the serial CPU device to run the bundle on in place of `dev` (in out_spec), or
+ * NULL: when the device was not named (no --device or $MLG_DEVICE, or --device cpu), dev is a
+ * CPU of several compute units, its backend and platform also list a CPU device of one, and the
+ * bundle (`data`, or NULL: the file a->model) counts fewer than SERIAL_MAX_FLOPS in a run (a
+ * train step with --train). */
+static const char *serial_device(const args *a, const mlg_device_info *dev, const uint8_t *data, size_t size,
+                                 char out_spec[32]) {
+  const char *named = a->device ? a->device : getenv("MLG_DEVICE");
+  if ((named && *named && strcmp(named, "cpu") != 0) || dev->is_gpu || dev->compute_units <= 1) return NULL;
+  mlg_device_info devices[64];
+  int n = 0;
+  if (mlg_list_devices(devices, 64, &n) != MLG_OK) return NULL;
+  const mlg_device_info *serial = NULL;
+  for (int i = 0; i < n && i < 64 && !serial; i++)
+    if (!devices[i].is_gpu && devices[i].compute_units == 1 && strcmp(devices[i].backend, dev->backend) == 0 &&
+        strcmp(devices[i].platform, dev->platform) == 0)
+      serial = &devices[i];
+  if (!serial) return NULL;
+  uint8_t *file = NULL;
+  char err[1024];
+  /* A bundle file past SERIAL_MAX_FILE is not read twice: it is not taken for small. (Errors
+   * reading it are load's to report.) */
+  if (!data && mlg_read_file_limit(a->model, SERIAL_MAX_FILE, &file, &size, err, sizeof err) != 0) return NULL;
+  mlgb_bundle *b = NULL;
+  int bad = mlgb_read(data ? data : file, size, &b, err, sizeof err) != 0;
+  free(file);
+  if (bad) return NULL;
+  const uint32_t program = a->train ? MLGB_PROGRAM_TRAIN : MLGB_PROGRAM_RUN;
+  double flops = 0;
+  int counted = 1;
+  for (uint32_t i = 0; i < b->n_dispatches; i++) {
+    if (!(b->dispatches[i].programs & program)) continue;
+    counted = counted && b->dispatches[i].bytes > 0; /* bytes 0: the producer counted nothing */
+    flops += (double)b->dispatches[i].flops;
+  }
+  mlgb_free(b);
+  if (!counted || flops >= SERIAL_MAX_FLOPS) return NULL;
+  snprintf(out_spec, 32, "%s", serial->spec);
+  if (!a->quiet)
+    fprintf(stderr, "mlgrun: %.2f MFLOP a run: on the serial CPU device %s, its commands in this thread "
+            "(--device %s for the threaded one)\n", flops / 1e6, serial->spec, dev->spec);
+  return out_spec;
+}
+
 static int run_model(const args *a, run_state *s) {
   int is_b = is_bundle(a->model);
   if (is_b && a->n_dims > 0)
@@ -795,25 +849,35 @@ static int run_model(const args *a, run_state *s) {
   mlg_status st;
   progress_line line;
   mlg_load_options lo = {.progress = progress_update, .progress_user = &line};
+  uint8_t *data = NULL;
+  size_t size = 0;
+  if (!is_b && compile_source(a, strcmp(dev->backend, "vulkan") == 0 ? MLGB_TARGET_VULKAN : MLGB_TARGET_OPENCL,
+                              dev, &data, &size) != 0)
+    return 1;
+  /* A small model on the threaded CPU device: its serial sibling, if the driver lists one. */
+  char spec[32];
+  if (serial_device(a, dev, data, size, spec)) {
+    mlg_runtime_destroy(s->rt);
+    s->rt = NULL;
+    ro.device = spec;
+    if (mlg_runtime_create(&ro, &s->rt) != MLG_OK) {
+      free(data);
+      return runtime_error();
+    }
+    dev = mlg_runtime_device(s->rt);
+  }
   if (is_b) {
     lo.weights_path = a->weights;
     progress_start(a, &line, "building kernels");
     st = mlg_model_load_file(s->rt, a->model, &lo, &s->model);
     progress_end(&line);
     if (st == MLG_OK && a->profile) {
-      uint8_t *data = NULL;
-      size_t size = 0;
       if (read_file(a->model, &data, &size) != 0) return 1;
       int bad = keep_bundle(a, s, data, size);
       free(data);
       if (bad) return 1;
     }
   } else {
-    uint8_t *data = NULL;
-    size_t size = 0;
-    if (compile_source(a, strcmp(dev->backend, "vulkan") == 0 ? MLGB_TARGET_VULKAN : MLGB_TARGET_OPENCL,
-                       dev, &data, &size) != 0)
-      return 1;
     progress_start(a, &line, "building kernels");
     st = mlg_model_load_memory(s->rt, data, size, &lo, &s->model);
     progress_end(&line);
@@ -908,6 +972,9 @@ static int run_model(const args *a, run_state *s) {
 }
 
 int main(int argc, char **argv) {
+  /* PoCL's serial CPU device beside its threaded one (run_model picks it for small models);
+   * an explicit POCL_DEVICES wins. */
+  setenv("POCL_DEVICES", "pthread basic", 0);
   args a;
   int rc = parse_args(argc, argv, &a);
   if (rc < 0) return 0;

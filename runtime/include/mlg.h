@@ -109,7 +109,7 @@ typedef struct mlg_train_info {
 
 typedef struct mlg_runtime_options {
   /* "opencl:N", "vulkan:N", "opencl" or "vulkan" (device 0), "gpu", "cpu", or NULL:
-   * $MLG_DEVICE, else the first GPU, else the first CPU device. */
+   * $MLG_DEVICE, else the first GPU, else the widest CPU device. */
   const char *device;
   /* Program-binary cache folder. NULL: $MLG_CACHE_DIR, else $XDG_CACHE_HOME/mlg, else
    * ~/.cache/mlg. "" disables the cache. */
