@@ -50,6 +50,12 @@ static int widest(int64_t n, int max_vec) {
   return 1;
 }
 
+int64_t kt_attention_items(const kt_attention_desc *d) {
+  int64_t items = 1;
+  for (int i = 0; i < d->n_batch; i++) items *= d->batch[i];
+  return items;
+}
+
 /* Element base of the work-group's batch item in view w. */
 static kir_expr *batch_base(kir_builder *b, const attn_ctx *a, const kt_attn_view *w) {
   const kt_attention_desc *d = a->d;
@@ -356,9 +362,7 @@ static void emit_accumulate(kir_builder *b, const attn_ctx *a, int mt) {
 int64_t kt_attention_kt_pad(int64_t tk) { return (tk + KEYS_LANES - 1) / KEYS_LANES * KEYS_LANES + KEYS_LANES; }
 
 int64_t kt_attention_kt_elems(const kt_attention_desc *d) {
-  int64_t items = 1;
-  for (int i = 0; i < d->n_batch; i++) items *= d->batch[i];
-  return items * (d->d + 1) * kt_attention_kt_pad(d->tk);
+  return kt_attention_items(d) * (d->d + 1) * kt_attention_kt_pad(d->tk);
 }
 
 int kt_attention_keys_applies(const kt_attention_desc *d) {
@@ -403,7 +407,7 @@ int kt_attention_kt(kir_module *m, const char *name, const kt_attention_desc *d,
   kir_end(b);
   kir_store(b, bt, kir_add(b, kir_var(b, dst), kir_i32(b, d->d * pad)), kir_cast(b, kir_t(KIR_F32), kir_var(b, j)));
   out_groups[0] = pad / KEYS_LANES;
-  out_groups[1] = kt_attention_kt_elems(d) / (rows * pad);
+  out_groups[1] = kt_attention_items(d);
   out_groups[2] = 1;
   return kir_kernel_end(b, out_kernel);
 }
@@ -548,10 +552,8 @@ static int build_keys(kir_module *m, const char *name, const kt_attention_desc *
     store_out(b, &a);
     if (d->tq % bq) kir_end(b);
   }
-  int64_t n_items = 1;
-  for (int i = 0; i < d->n_batch; i++) n_items *= d->batch[i];
   out_groups[0] = (d->tq + bq - 1) / bq;
-  out_groups[1] = n_items;
+  out_groups[1] = kt_attention_items(d);
   out_groups[2] = 1;
   return kir_kernel_end(b, out_kernel);
 }
@@ -634,9 +636,7 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
   store_out(b, &a);
   if (d->tq % a.bq) kir_end(b);
 
-  int64_t items = 1;
-  for (int i = 0; i < d->n_batch; i++) items *= d->batch[i];
   out_groups[0] = (d->tq + a.bq - 1) / a.bq;
-  out_groups[1] = items;
+  out_groups[1] = kt_attention_items(d);
   return kir_kernel_end(b, out_kernel);
 }

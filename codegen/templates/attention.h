@@ -94,6 +94,9 @@ typedef struct kt_attention_desc {
   int k_transposed;
 } kt_attention_desc;
 
+/* The number of batch items: the product of d's batch dims (the launches' second dim). */
+int64_t kt_attention_items(const kt_attention_desc *d);
+
 /* Builds the kernel. Returns 0, or -1 (reason in m) on an invalid descriptor or allocation
  * failure. */
 int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,

@@ -432,10 +432,8 @@ int kt_attention_mma(kir_module *m, const char *name, const kt_attention_desc *d
     return kt_fail(m, "the fused epilogue could not be built");
   }
 
-  int64_t items = 1;
-  for (int i = 0; i < d->n_batch; i++) items *= d->batch[i];
   out_groups[0] = (d->tq + BQ - 1) / BQ;
-  out_groups[1] = items;
+  out_groups[1] = kt_attention_items(d);
   out_groups[2] = 1;
   return kir_kernel_end(b, out_kernel) == 0 ? 1 : -1;
 }
