@@ -142,6 +142,45 @@ static kir_expr *row_load(kir_builder *b, int buf, int base, int j, int width) {
   return width > 1 ? kir_load_vec(b, buf, at, width) : kir_load(b, buf, at);
 }
 
+/* A term of a cpu_row_fold: from x, the row's elements from base + j on (of x's width). */
+typedef kir_expr *(*row_term_fn)(kir_builder *b, kir_expr *x, int base, int j, const void *user);
+
+/* fold(op) over x[base .. base + L) of term(x) (x itself without one): VW lanes at a time into a
+ * vector accumulator from `init`, its lanes folded, then the scalar rest; returns the scalar
+ * variable `name`. */
+static int cpu_row_fold(kir_builder *b, int bx, int base, int64_t L, int VW, kir_binop op, double init,
+                        row_term_fn term, const void *user, const char *name) {
+  int acc = kir_var_new(b, "acc", kir_tv(KIR_F32, VW));
+  kir_decl(b, acc, kir_cast(b, kir_tv(KIR_F32, VW), kir_f32(b, init)));
+  for (int part = 0; part < 2; part++) {
+    if (part) {
+      int total = kir_var_new(b, name, kir_t(KIR_F32));
+      kir_decl(b, total, kt_lane_fold(b, acc, op));
+      acc = total;
+    }
+    int w, j = cpu_row_part(b, L, VW, part, &w);
+    if (j < 0) continue;
+    kir_expr *x = row_load(b, bx, base, j, w);
+    if (term) x = term(b, x, base, j, user);
+    kir_assign(b, acc, kir_bin(b, op, kir_var(b, acc), x));
+    kir_end(b);
+  }
+  return acc;
+}
+
+/* softmax's term: exp(x − shift), stored at y too where y >= 0 (the exps scaled later). */
+typedef struct exp_term {
+  int shift, y;
+} exp_term;
+
+static kir_expr *exp_shifted(kir_builder *b, kir_expr *x, int base, int j, const void *user) {
+  const exp_term *t = user;
+  int e = kir_var_new(b, "e", x->type);
+  kir_decl(b, e, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, x, kir_var(b, t->shift))));
+  if (t->y >= 0) kir_store(b, t->y, kir_add(b, kir_var(b, base), kir_var(b, j)), kir_var(b, e));
+  return kir_var(b, e);
+}
+
 /* The cpu_vec form of softmax (rowwise.h): one work-item per row of x's contiguous elements,
  * the maximum and the sum folded in VW-lane accumulators. Without an epilogue, softmax stores
  * exp(x − max) as it sums it and then scales y in place (its row still in cache): one exp per
@@ -156,32 +195,9 @@ static int softmax_cpu(kir_module *m, const char *name, const kt_softmax_desc *d
   int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
   int by = kir_buffer_param(b, "y", KIR_F32, exp_once ? KIR_READ_WRITE : KIR_WRITE);
   int base = cpu_row_begin(b, rows, L, ls);
-  /* max, then Σ exp(x − max): each a vector accumulator, its lanes folded before the rest. */
-  int fold[2];
-  for (int pass = 0; pass < 2; pass++) {
-    const kir_binop op = pass ? KIR_ADD : KIR_MAX;
-    int acc = kir_var_new(b, "acc", kir_tv(KIR_F32, VW));
-    kir_decl(b, acc, kir_cast(b, kir_tv(KIR_F32, VW), kir_f32(b, pass ? 0.0 : -INFINITY)));
-    for (int part = 0; part < 2; part++) {
-      if (part) {
-        fold[pass] = kir_var_new(b, pass ? "row_sum" : "row_max", kir_t(KIR_F32));
-        kir_decl(b, fold[pass], kt_lane_fold(b, acc, op));
-        acc = fold[pass];
-      }
-      int w, j = cpu_row_part(b, L, VW, part, &w);
-      if (j < 0) continue;
-      kir_expr *x = row_load(b, bx, base, j, w);
-      if (pass) {
-        int e = kir_var_new(b, "e", x->type);
-        kir_decl(b, e, kir_un(b, KIR_EXP, kir_bin(b, KIR_SUB, x, kir_var(b, fold[0]))));
-        if (exp_once) kir_store(b, by, kir_add(b, kir_var(b, base), kir_var(b, j)), kir_var(b, e));
-        x = kir_var(b, e);
-      }
-      kir_assign(b, acc, kir_bin(b, op, kir_var(b, acc), x));
-      kir_end(b);
-    }
-  }
-  const int mx = fold[0], sum = fold[1];
+  const int mx = cpu_row_fold(b, bx, base, L, VW, KIR_MAX, -INFINITY, NULL, NULL, "row_max");
+  const exp_term et = {mx, exp_once ? by : -1};
+  const int sum = cpu_row_fold(b, bx, base, L, VW, KIR_ADD, 0.0, exp_shifted, &et, "row_sum");
   int scale = kir_var_new(b, d->log ? "log_sum" : "inv_sum", kir_t(KIR_F32));
   kir_decl(b, scale, d->log ? kir_un(b, KIR_LOG, kir_var(b, sum))
                             : kir_bin(b, KIR_DIV, kir_f32(b, 1.0), kir_var(b, sum)));
@@ -285,38 +301,14 @@ int kt_layer_norm(kir_module *m, const char *name, const kt_layer_norm_desc *d,
   return kt_layer_norm_fused(m, name, d, no_pro, no_epi, out_kernel, out_groups);
 }
 
-/* A term of a row sum: x itself, or with `square` (x − mean)², x² for mean −1, its deviation a
- * variable declared where it is called. */
-static kir_expr *row_term(kir_builder *b, kir_expr *x, int square, int mean) {
-  if (!square || !x) return x;
+/* layer_norm's term for the variance: (x − mean)² with the mean variable *user, its deviation a
+ * variable declared where it is called; x² for -1 (rms_norm). */
+static kir_expr *squared(kir_builder *b, kir_expr *x, int base, int j, const void *user) {
+  (void)base, (void)j;
+  const int mean = *(const int *)user;
   int dev = kir_var_new(b, "dev", x->type);
   kir_decl(b, dev, mean >= 0 ? kir_bin(b, KIR_SUB, x, kir_var(b, mean)) : x);
   return kir_mul(b, kir_var(b, dev), kir_var(b, dev));
-}
-
-/* Σ over x[base .. base + L) of row_term(x), VW lanes at a time and the rest scalar; returns a
- * scalar variable. */
-static int row_sum_vec(kir_builder *b, int bx, int base, int64_t L, int VW, int square, int mean,
-                       const char *name) {
-  int acc = kir_var_new(b, "acc", kir_tv(KIR_F32, VW)), j = kir_var_new(b, "j", kir_t(KIR_I32));
-  const int64_t lv = L / VW * VW;
-  kir_decl(b, acc, kir_cast(b, kir_tv(KIR_F32, VW), kir_f32(b, 0.0)));
-  kir_for(b, j, kir_i32(b, 0), kir_i32(b, lv), kir_i32(b, VW));
-  kir_assign(b, acc, kir_add(b, kir_var(b, acc),
-                             row_term(b, kir_load_vec(b, bx, kir_add(b, kir_var(b, base), kir_var(b, j)), VW),
-                                      square, mean)));
-  kir_end(b);
-  int total = kir_var_new(b, name, kir_t(KIR_F32));
-  kir_decl(b, total, kt_lane_sum(b, acc));
-  if (lv < L) {
-    int k = kir_var_new(b, "j", kir_t(KIR_I32));
-    kir_for(b, k, kir_i32(b, lv), kir_i32(b, L), kir_i32(b, 1));
-    kir_assign(b, total, kir_add(b, kir_var(b, total),
-                                 row_term(b, kir_load(b, bx, kir_add(b, kir_var(b, base), kir_var(b, k))),
-                                          square, mean)));
-    kir_end(b);
-  }
-  return total;
 }
 
 /* The cpu_vec form (rowwise.h): one work-item per row of x's contiguous elements. */
@@ -333,11 +325,11 @@ static int layer_norm_cpu(kir_module *m, const char *name, const kt_layer_norm_d
   int base = cpu_row_begin(b, rows, L, ls);
   int mean = -1;
   if (!d->rms) {
-    int sum = row_sum_vec(b, bx, base, L, VW, 0, -1, "row_sum");
+    int sum = cpu_row_fold(b, bx, base, L, VW, KIR_ADD, 0.0, NULL, NULL, "row_sum");
     mean = kir_var_new(b, "mean", kir_t(KIR_F32));
     kir_decl(b, mean, kir_bin(b, KIR_DIV, kir_var(b, sum), kir_f32(b, (double)L)));
   }
-  int sq = row_sum_vec(b, bx, base, L, VW, 1, mean, "row_sq");
+  int sq = cpu_row_fold(b, bx, base, L, VW, KIR_ADD, 0.0, squared, &mean, "row_sq");
   int inv = kir_var_new(b, "inv_std", kir_t(KIR_F32));
   kir_decl(b, inv, kir_bin(b, KIR_DIV, kir_f32(b, 1.0),
                            kir_un(b, KIR_SQRT, kir_add(b, kir_bin(b, KIR_DIV, kir_var(b, sq), kir_f32(b, (double)L)),
