@@ -808,18 +808,16 @@ static const char *WINO_MODEL =
     "  output y = relu(conv2d(x, w, b, padding=1) + x)\n"
     "}\n";
 
-/* The bundle's dispatches of Winograd kernels; *out_prepared: whether the weight transform is in
- * the preparation. */
-static int wino_dispatches(const uint8_t *data, size_t size, int *out_prepared) {
+/* The dispatches of bundle `data` whose kernel's name holds `part`, run by exactly `programs`
+ * (0: by any). */
+static int dispatches_named(const uint8_t *data, size_t size, const char *part, uint32_t programs) {
   mlgb_bundle *bb = NULL;
   char err[512];
   ck_assert_msg(mlgb_read(data, size, &bb, err, sizeof err) == 0, "%s", err);
   int n = 0;
   for (uint32_t i = 0; i < bb->n_dispatches; i++) {
     const mlgb_dispatch *dp = &bb->dispatches[i];
-    if (!strstr(bb->kernels[dp->kernel].name, "wino")) continue;
-    n++;
-    if (strstr(bb->kernels[dp->kernel].name, "wino_weight")) *out_prepared = dp->programs == MLGB_PROGRAM_PREPARE;
+    n += strstr(bb->kernels[dp->kernel].name, part) && (!programs || dp->programs == programs);
   }
   mlgb_free(bb);
   return n;
@@ -860,8 +858,7 @@ START_TEST(test_winograd_conv) {
   /* -O0 prepares nothing, so the weight's transform would run on every run: no Winograd. */
   size_t o0_size = 0;
   uint8_t *o0 = compile_text(WINO_MODEL, &(mlg_compile_options){.opt_level = 0, .device_class = 1}, &o0_size);
-  int o0_prepared = 0;
-  ck_assert_int_eq(wino_dispatches(o0, o0_size, &o0_prepared), 0);
+  ck_assert_int_eq(dispatches_named(o0, o0_size, "wino", 0), 0);
   free(o0);
   for (int d = 0; d < 2; d++) {
     mlg_runtime_options opts = {.device = devices[d], .cache_dir = ""};
@@ -872,7 +869,9 @@ START_TEST(test_winograd_conv) {
       uint8_t *data = compile_text(WINO_MODEL, &(mlg_compile_options){.target = targets[d], .opt_level = 2,
                                                                      .device_class = 1, .no_winograd = off},
                                    &size);
-      int wino_prepared = 0, n_wino = wino_dispatches(data, size, &wino_prepared);
+      /* the weight transform in the preparation */
+      int n_wino = dispatches_named(data, size, "wino", 0),
+          wino_prepared = dispatches_named(data, size, "wino_weight", MLGB_PROGRAM_PREPARE) == 1;
       ck_assert_msg(off ? n_wino == 0 : n_wino == 3 && wino_prepared,
                     "%s, no_winograd %d: %d Winograd dispatches (weight transform prepared: %d)", devices[d], off,
                     n_wino, wino_prepared);
@@ -928,14 +927,6 @@ static const char *PACK_MODEL =
     "  output z = (a @ bm) @ v\n"
     "}\n";
 
-/* The bundle's packing dispatches (weight_t) run by `program`. */
-static int packs_in(const mlgb_bundle *bb, uint32_t program) {
-  int n = 0;
-  for (uint32_t i = 0; i < bb->n_dispatches; i++)
-    n += strstr(bb->kernels[bb->dispatches[i].kernel].name, "weight_t") && bb->dispatches[i].programs == program;
-  return n;
-}
-
 START_TEST(test_cpu_packed_gemms) {
   static const char *const devices[] = {"cpu", "vulkan:0"};
   const int targets[] = {MLGB_TARGET_OPENCL, MLGB_TARGET_VULKAN};
@@ -983,13 +974,9 @@ START_TEST(test_cpu_packed_gemms) {
     size_t size = 0;
     uint8_t *data = compile_text(PACK_MODEL, &(mlg_compile_options){.target = targets[d], .opt_level = 2,
                                                                     .device_class = 1}, &size);
-    mlgb_bundle *bb = NULL;
-    char err[512];
-    ck_assert_msg(mlgb_read(data, size, &bb, err, sizeof err) == 0, "%s", err);
-    ck_assert_msg(packs_in(bb, MLGB_PROGRAM_PREPARE) == 2 && packs_in(bb, MLGB_PROGRAM_RUN) == 1,
-                  "%s: %d packs prepared, %d per run", devices[d], packs_in(bb, MLGB_PROGRAM_PREPARE),
-                  packs_in(bb, MLGB_PROGRAM_RUN));
-    mlgb_free(bb);
+    const int prepared = dispatches_named(data, size, "weight_t", MLGB_PROGRAM_PREPARE),
+              per_run = dispatches_named(data, size, "weight_t", MLGB_PROGRAM_RUN);
+    ck_assert_msg(prepared == 2 && per_run == 1, "%s: %d packs prepared, %d per run", devices[d], prepared, per_run);
     mlg_load_options lo = {.weights_path = path};
     mlg_model *m = NULL;
     ck_assert_msg(mlg_model_load_memory(rt, data, size, &lo, &m) == MLG_OK, "%s", mlg_last_error());

@@ -570,27 +570,40 @@ END_TEST
 
 /* The CPU weight pack against its definition: panels of `panel` columns, each K deep, zeros
  * past R; ragged K (K % 4), ragged R (R % 4), panels not a multiple of 4, one panel. */
+/* Runs pack kernel k (module m, freed here) from src and checks every element of its panels:
+ * dst[(n / panel)·K·panel + k·panel + n % panel] is src[n·col_stride + k·k_stride] for n < N,
+ * 0 up to n_pad. */
+static void check_panels(const char *what, kir_module *m, kir_kernel *k, const int64_t g[3], float *src,
+                         size_t src_n, int64_t N, int64_t K, int64_t n_pad, int64_t panel, int64_t col_stride,
+                         int64_t k_stride) {
+  float *dst = nan_vec((size_t)(K * n_pad));
+  run_kernel(k, g, (run_arg[]){{src, src_n}, {dst, (size_t)(K * n_pad)}}, 2);
+  for (int64_t n = 0; n < n_pad; n++)
+    for (int64_t kk = 0; kk < K; kk++) {
+      float want = n < N ? src[n * col_stride + kk * k_stride] : 0.0f;
+      float got = dst[(n / panel) * K * panel + kk * panel + n % panel];
+      ck_assert_msg(got == want, "%s: n %lld, k %lld: got %g, want %g", what, (long long)n, (long long)kk,
+                    (double)got, (double)want);
+    }
+  kir_module_free(m);
+  free(dst);
+}
+
 START_TEST(cpu_pack_panels) {
   static const int64_t cases[][4] = {/* R, K, r_pad, panel */
                                      {70, 9, 128, 64}, {33, 6, 48, 16}, {5, 147, 16, 16},
                                      {12, 7, 12, 6},   {3, 5, 4, 2},    {64, 4608, 64, 64}};
   for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
     const int64_t R = cases[c][0], K = cases[c][1], rp = cases[c][2], pw = cases[c][3];
-    float *src = rand_vec((size_t)(R * K)), *dst = nan_vec((size_t)(K * rp));
+    float *src = rand_vec((size_t)(R * K));
     kir_module *m = kir_module_new();
     kir_kernel *k;
     int64_t gr[3];
+    char what[32];
+    snprintf(what, sizeof what, "case %d", c);
     ck_assert_int_eq(kt_cpu_pack_bt(m, "pack", R, K, rp, pw, &k, gr), 0);
-    run_kernel(k, gr, (run_arg[]){{src, (size_t)(R * K)}, {dst, (size_t)(K * rp)}}, 2);
-    for (int64_t r = 0; r < rp; r++)
-      for (int64_t kk = 0; kk < K; kk++) {
-        float want = r < R ? src[r * K + kk] : 0.0f, got = dst[(r / pw) * K * pw + kk * pw + r % pw];
-        ck_assert_msg(got == want, "case %d: r %lld, k %lld: got %g, want %g", c, (long long)r,
-                      (long long)kk, (double)got, (double)want);
-      }
-    kir_module_free(m);
+    check_panels(what, m, k, gr, src, (size_t)(R * K), R, K, rp, pw, K, 1);
     free(src);
-    free(dst);
   }
   /* B itself (kt_cpu_pack_b): K × N rows stride_k apart; whole-vector copies of 16, 8, 4 and one
    * lane, a ragged last panel (zeros past N), rows wider than N. */
@@ -600,22 +613,15 @@ START_TEST(cpu_pack_panels) {
                                       {40, 6, 40, 48, 16, 4}};
   for (int c = 0; c < (int)(sizeof bcases / sizeof bcases[0]); c++) {
     const int64_t N = bcases[c][0], K = bcases[c][1], sk = bcases[c][2], np = bcases[c][3], pw = bcases[c][4];
-    const int mv = (int)bcases[c][5];
-    float *src = rand_vec((size_t)(K * sk)), *dst = nan_vec((size_t)(K * np));
+    float *src = rand_vec((size_t)(K * sk));
     kir_module *m = kir_module_new();
     kir_kernel *k;
     int64_t gr[3];
-    ck_assert_int_eq(kt_cpu_pack_b(m, "pack", N, K, sk, np, pw, mv, &k, gr), 0);
-    run_kernel(k, gr, (run_arg[]){{src, (size_t)(K * sk)}, {dst, (size_t)(K * np)}}, 2);
-    for (int64_t n = 0; n < np; n++)
-      for (int64_t kk = 0; kk < K; kk++) {
-        float want = n < N ? src[kk * sk + n] : 0.0f, got = dst[(n / pw) * K * pw + kk * pw + n % pw];
-        ck_assert_msg(got == want, "B case %d: n %lld, k %lld: got %g, want %g", c, (long long)n,
-                      (long long)kk, (double)got, (double)want);
-      }
-    kir_module_free(m);
+    char what[32];
+    snprintf(what, sizeof what, "B case %d", c);
+    ck_assert_int_eq(kt_cpu_pack_b(m, "pack", N, K, sk, np, pw, (int)bcases[c][5], &k, gr), 0);
+    check_panels(what, m, k, gr, src, (size_t)(K * sk), N, K, np, pw, 1, sk);
     free(src);
-    free(dst);
   }
   kir_module *m = kir_module_new();
   kir_kernel *k;
