@@ -109,8 +109,8 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
 /* CPU, keys as vector lanes. Per query the kernel above computes a dot product per key and
  * sums its vector's lanes, and takes each key's exp one at a time; with keys as lanes a
  * work-item computes the scores of 16 keys as one float16 (Σ_c q[c]·KT[c][j .. j + 15], four
- * partial sums), masks them against a row of key indices, keeps the online softmax per block
- * of 16 (one float16 exp), and adds p_j·v_j per key. K comes transposed by a helper kernel
+ * partial sums), masks them against a row of key indices, keeps the online softmax per two
+ * blocks of 16 (one float16 exp each, one rescale), and adds p_j·v_j per key. K comes transposed by a helper kernel
  * (kt_attention_kt), on every run: KT[item][c][j] for c < d, and row d holding j itself (as a
  * float, exact below 2^24), each row kt_attention_kt_pad(tk) long, zeros past tk. Applies to
  * CPU class with vectors of 16 (OpenCL), no mask tensor (causal or none), f32 q, k, v and out,

@@ -1613,14 +1613,16 @@ START_TEST(attention_tiles_masks_widths) {
   /* CPU: keys and values from global memory, vectors of 16 and 8 (halves summed), no barrier */
   check_attention(2, 50, 70, 64, 24, 1, KT_ATTN_MASK_ADD, 0, 0, 1, 16, 0);
   check_attention(1, 9, 100, 8, 16, 0, 0, 4, 16, 1, 16, 0);
-  /* CPU, keys as lanes (K transposed by its helper): ragged keys and queries, Tq above and
-   * below Tk, head dims below the four partial sums, two queries per work-item and (dv 128)
-   * one. */
+  /* CPU, keys as lanes (K transposed by its helper; steps of two 16-key blocks): ragged keys
+   * and queries, Tk a multiple of 16 but not of 32 (the last step's second block all padding,
+   * 16 and 48), Tq above and below Tk, head dims below the four partial sums, two queries per
+   * work-item and (dv 128) one. */
   check_attention(2, 37, 45, 16, 16, 0, 0, 0, 0, 1, 16, 1);
   check_attention(1, 90, 33, 5, 32, 1, 0, 0, 0, 1, 16, 1);
   check_attention(3, 20, 75, 64, 64, 1, 0, 0, 0, 1, 16, 1);
   check_attention(1, 16, 16, 3, 16, 1, 0, 0, 0, 1, 16, 1);
   check_attention(1, 9, 40, 8, 128, 0, 0, 0, 0, 1, 16, 1);
+  check_attention(2, 20, 48, 16, 32, 0, 0, 0, 0, 1, 16, 1);
 }
 END_TEST
 
