@@ -307,6 +307,12 @@ kir_expr *kt_sf_gelu(kir_builder *b, kir_expr *x) {
 kir_expr *kt_sf_gelu_tanh(kir_builder *b, kir_expr *x) {
   kir_expr *x3 = kir_bin(b, KIR_MUL, kir_bin(b, KIR_MUL, x, x), x);
   kir_expr *inner = kir_bin(b, KIR_ADD, x, kir_bin(b, KIR_MUL, kir_f32(b, 0.044715), x3));
+  if (kir_builder_ir_math(b)) {
+    /* ½x·(1 + tanh u) = x·σ(2u) = x / (1 + exp(−2u)): PoCL's exp on float16 vectors, where its
+     * tanh there took 358 µs against 224 over 128 × 3072 floats; nor does 1 + tanh cancel. */
+    kir_expr *e = kir_un(b, KIR_EXP, kir_bin(b, KIR_MUL, kir_f32(b, -2.0 * 0.79788456080286535588), inner));
+    return kir_bin(b, KIR_DIV, x, kir_bin(b, KIR_ADD, kir_f32(b, 1.0), e));
+  }
   kir_expr *t = kir_un(b, KIR_TANH, kir_bin(b, KIR_MUL, kir_f32(b, 0.79788456080286535588), inner));
   kir_expr *half_x = kir_bin(b, KIR_MUL, kir_f32(b, 0.5), x);
   return kir_bin(b, KIR_MUL, half_x, kir_bin(b, KIR_ADD, kir_f32(b, 1.0), t));
