@@ -368,7 +368,10 @@ int64_t kt_attention_kt_elems(const kt_attention_desc *d) {
 }
 
 int kt_attention_keys_applies(const kt_attention_desc *d) {
-  return d->device_class == KT_DEVICE_CPU && d->max_vec >= KEYS_LANES && d->mask_kind == KT_ATTN_MASK_NONE &&
+  /* an additive mask read as vectors of a row's keys: whole blocks, so tk a multiple of them */
+  const int mask_ok = d->mask_kind == KT_ATTN_MASK_NONE ||
+                      (d->mask_kind == KT_ATTN_MASK_ADD && d->mask.stride_c == 1 && d->tk % KEYS_LANES == 0);
+  return d->device_class == KT_DEVICE_CPU && d->max_vec >= KEYS_LANES && mask_ok &&
          d->q_elem == KIR_F32 && d->k_elem == KIR_F32 && d->v_elem == KIR_F32 && d->out_elem == KIR_F32 &&
          d->v.stride_c == 1 && d->dv % KEYS_LANES == 0 && kt_attention_kt_elems(d) < INDEX_LIMIT;
 }
@@ -419,7 +422,7 @@ int kt_attention_kt(kir_module *m, const char *name, const kt_attention_desc *d,
  * each), scaled, and −inf past limit[r] (the last key the query sees) by KT's row of key
  * indices; each KT vector loaded once for the nr queries. Declares s[r]. */
 static void keys_scores(kir_builder *b, const attn_ctx *a, int nr, const int qb[], int ktb, int j0,
-                        const int limit[], int s[]) {
+                        const int limit[], const int mb[], int s[]) {
   const kt_attention_desc *d = a->d;
   const int64_t pad = kt_attention_kt_pad(d->tk);
   const kir_type vt = kir_tv(KIR_F32, KEYS_LANES);
@@ -448,10 +451,12 @@ static void keys_scores(kir_builder *b, const attn_ctx *a, int nr, const int qb[
   for (int r = 0; r < nr; r++) {
     kir_expr *sum = kir_var(b, part[r][0]);
     for (int p = 1; p < 4 && p < d->d; p++) sum = kir_add(b, sum, kir_var(b, part[r][p]));
+    kir_expr *scaled = kir_mul(b, sum, splat(b, KEYS_LANES, kir_f32(b, d->scale)));
+    if (d->mask_kind) /* the query's additive mask over these keys (tk a multiple of the block) */
+      scaled = kir_add(b, scaled, kir_load_vec(b, a->mask, kir_add(b, kir_var(b, mb[r]), kir_var(b, j0)), KEYS_LANES));
     s[r] = kir_var_new(b, "s16", vt);
     kir_decl(b, s[r], kir_select(b, kir_bin(b, KIR_GT, kir_var(b, keys), kir_var(b, limit[r])),
-                                 splat(b, KEYS_LANES, kir_f32(b, -INFINITY)),
-                                 kir_mul(b, sum, splat(b, KEYS_LANES, kir_f32(b, d->scale)))));
+                                 splat(b, KEYS_LANES, kir_f32(b, -INFINITY)), scaled));
   }
 }
 
@@ -459,8 +464,8 @@ static void keys_scores(kir_builder *b, const attn_ctx *a, int nr, const int qb[
  * (keys_scores), the online softmax's update of each query's running maximum mrun, sums l16 and
  * accumulators acc once for them all, and the products p_j·v_j. */
 static void keys_step(kir_builder *b, const attn_ctx *a, int nr, const int qb[], int ktb, int j0,
-                      const int limit[], const int mrun[], const int l16[], int acc[][KT_ATTN_MAX_HEAD],
-                      int blocks) {
+                      const int limit[], const int mb[], const int mrun[], const int l16[],
+                      int acc[][KT_ATTN_MAX_HEAD], int blocks) {
   const kt_attention_desc *d = a->d;
   const int nv = a->nv;
   const kir_type vt = kir_tv(KIR_F32, KEYS_LANES);
@@ -471,7 +476,7 @@ static void keys_step(kir_builder *b, const attn_ctx *a, int nr, const int qb[],
       jh = kir_var_new(b, "jh", kir_t(KIR_I32));
       kir_decl(b, jh, kir_add(b, kir_var(b, j0), kir_i32(b, h * KEYS_LANES)));
     }
-    keys_scores(b, a, nr, qb, ktb, jh, limit, s[h]);
+    keys_scores(b, a, nr, qb, ktb, jh, limit, mb, s[h]);
   }
   for (int r = 0; r < nr; r++) {
     int mnew = kir_var_new(b, "mnew", kir_t(KIR_F32)), muse = kir_var_new(b, "muse", kir_t(KIR_F32));
@@ -538,13 +543,15 @@ static int build_keys(kir_module *m, const char *name, const kt_attention_desc *
   a.q = kir_buffer_param(b, "q", KIR_F32, KIR_READ);
   a.k = kir_buffer_param(b, "kt", KIR_F32, KIR_READ);
   a.v = kir_buffer_param(b, "v", KIR_F32, KIR_READ);
+  if (d->mask_kind) a.mask = kir_buffer_param(b, "mask", KIR_F32, KIR_READ);
   a.out = kir_buffer_param(b, "out", KIR_F32, KIR_WRITE);
   a.lid = kir_var_new(b, "lid", kir_t(KIR_I32));
   a.bidx = kir_var_new(b, "bidx", kir_t(KIR_I32));
   a.kend = kir_var_new(b, "kend", kir_t(KIR_I32));
   a.vb = kir_var_new(b, "vb", kir_t(KIR_I32));
   int ktb = kir_var_new(b, "ktb", kir_t(KIR_I32)), j0 = kir_var_new(b, "j0", kir_t(KIR_I32));
-  int qi[KEYS_NR], qb[KEYS_NR], limit[KEYS_NR], mrun[KEYS_NR], l16[KEYS_NR], acc[KEYS_NR][KT_ATTN_MAX_HEAD];
+  int qi[KEYS_NR], qb[KEYS_NR], mb[KEYS_NR], limit[KEYS_NR], mrun[KEYS_NR], l16[KEYS_NR],
+      acc[KEYS_NR][KT_ATTN_MAX_HEAD];
   kir_decl(b, a.lid, kir_local_id(b, 0));
   kir_decl(b, a.bidx, kir_group_id(b, 1));
   kir_expr *last = kir_mul(b, kir_add(b, kir_group_id(b, 0), kir_i32(b, 1)), kir_i32(b, bq));
@@ -558,6 +565,10 @@ static int build_keys(kir_module *m, const char *name, const kt_attention_desc *
     kir_expr *qrow = d->tq % bq ? kir_bin(b, KIR_MIN, kir_var(b, qi[r]), kir_i32(b, d->tq - 1)) : kir_var(b, qi[r]);
     qb[r] = kir_var_new(b, "qb", kir_t(KIR_I32));
     kir_decl(b, qb[r], kir_add(b, batch_base(b, &a, &d->q), kt_scaled(b, qrow, d->q.stride_r)));
+    if (d->mask_kind) {
+      mb[r] = kir_var_new(b, "mb", kir_t(KIR_I32));
+      kir_decl(b, mb[r], kir_add(b, batch_base(b, &a, &d->mask), kt_scaled(b, qrow, d->mask.stride_r)));
+    }
     /* The last key this query sees: itself (causal, aligned top-left) or the last. */
     limit[r] = kir_var_new(b, "limit", kir_t(KIR_F32));
     kir_expr *lim = d->causal ? kir_bin(b, KIR_MIN, kir_var(b, qi[r]), kir_i32(b, d->tk - 1)) : kir_i32(b, d->tk - 1);
@@ -576,10 +587,10 @@ static int build_keys(kir_module *m, const char *name, const kt_attention_desc *
   int jspan = kir_var_new(b, "jspan", kir_t(KIR_I32));
   kir_decl(b, jspan, kir_bin(b, KIR_SUB, kir_var(b, a.kend), kir_mod(b, kir_var(b, a.kend), kir_i32(b, KEYS_SPAN))));
   kir_for(b, j0, kir_i32(b, 0), kir_var(b, jspan), kir_i32(b, KEYS_SPAN));
-  keys_step(b, &a, nr, qb, ktb, j0, limit, mrun, l16, acc, KEYS_BLOCKS);
+  keys_step(b, &a, nr, qb, ktb, j0, limit, mb, mrun, l16, acc, KEYS_BLOCKS);
   kir_end(b);
   kir_for(b, j0, kir_var(b, jspan), kir_var(b, a.kend), kir_i32(b, KEYS_LANES));
-  keys_step(b, &a, nr, qb, ktb, j0, limit, mrun, l16, acc, 1);
+  keys_step(b, &a, nr, qb, ktb, j0, limit, mb, mrun, l16, acc, 1);
   kir_end(b); /* j0 */
   for (int r = 0; r < nr; r++) {
     a.qi = qi[r];

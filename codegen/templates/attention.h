@@ -113,8 +113,10 @@ int kt_attention(kir_module *m, const char *name, const kt_attention_desc *d,
  * blocks of 16 (one float16 exp each, one rescale), and adds p_j·v_j per key. K comes transposed by a helper kernel
  * (kt_attention_kt), on every run: KT[item][c][j] for c < d, and row d holding j itself (as a
  * float, exact below 2^24), each row kt_attention_kt_pad(tk) long, zeros past tk. Applies to
- * CPU class with vectors of 16 (OpenCL), no mask tensor (causal or none), f32 q, k, v and out,
- * v's rows contiguous with dv a multiple of 16, and KT within 32-bit indexing. */
+ * CPU class with vectors of 16 (OpenCL), no mask tensor or an additive one whose rows are
+ * contiguous along the keys with tk a multiple of 16 (added to each block's scores as a
+ * float16; causal or not), f32 q, k, v and out, v's rows contiguous with dv a multiple of 16,
+ * and KT within 32-bit indexing. */
 int     kt_attention_keys_applies(const kt_attention_desc *d);
 int64_t kt_attention_kt_pad(int64_t tk);
 /* KT's elements: batch items · (d + 1) · kt_attention_kt_pad(tk). */

@@ -1631,6 +1631,10 @@ START_TEST(attention_tiles_masks_widths) {
   check_attention(1, 16, 16, 3, 16, 1, 0, 0, 0, 1, 16, 1);
   check_attention(1, 9, 40, 8, 128, 0, 0, 0, 0, 1, 16, 1);
   check_attention(2, 20, 48, 16, 32, 0, 0, 0, 0, 1, 16, 1);
+  /* ... with an additive mask (-inf entries; Tk a multiple of 16), causal or not */
+  check_attention(2, 37, 48, 16, 16, 0, KT_ATTN_MASK_ADD, 0, 0, 1, 16, 1);
+  check_attention(1, 70, 64, 64, 64, 1, KT_ATTN_MASK_ADD, 0, 0, 1, 16, 1);
+  check_attention(3, 16, 32, 8, 32, 0, KT_ATTN_MASK_ADD, 0, 0, 1, 16, 1);
 }
 END_TEST
 
