@@ -117,6 +117,23 @@ static int conv2d_lower_winograd(mlg_lower_ctx *ctx, int node, const kt_conv2d_d
   return 0;
 }
 
+/* Depthwise on CPUs: x's padded copy (rows with a vector's slack), then conv2d_dw.c's kernel,
+ * outputs as vector lanes along each row. */
+static int conv2d_lower_dw(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *cd, const kt_conv2d_cpu_plan *p) {
+  const mlg_node *n = &ctx->graph->nodes[node];
+  kir_module *m = ctx->out->module;
+  mlg_kernel_build kb;
+  int xp = ctx->temp(ctx, p->xp_numel * 4);
+  if (xp < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
+  mlg_lower_begin_helper(ctx, node, "pad", xp, &kb);
+  int rc = kt_conv2d_cpu_pad(m, kb.name, cd, p, &kb.kernel, kb.groups);
+  if (mlg_lower_finish(ctx, node, &kb, rc, &n->inputs[0], 1)) return -1;
+  mlg_lower_begin(ctx, node, &kb);
+  rc = kt_conv2d_dw_cpu(m, kb.name, cd, p, &kb.kernel, kb.groups);
+  int inputs[3] = {xp, n->inputs[1], n->n_inputs == 3 ? n->inputs[2] : -1};
+  return mlg_lower_finish(ctx, node, &kb, rc, inputs, n->n_inputs);
+}
+
 /* The convolution d (its epilogue set) on the device's best kernel. */
 static int conv_lower_desc(mlg_lower_ctx *ctx, int node, kt_conv2d_desc d) {
   const mlg_node *n = &ctx->graph->nodes[node];
@@ -129,6 +146,8 @@ static int conv_lower_desc(mlg_lower_ctx *ctx, int node, kt_conv2d_desc d) {
   if (ctx->device_class == KT_DEVICE_CPU &&
       kt_conv2d_cpu_plan_for(&d, mlg_lower_max_vec(ctx), &plan) == 0)
     return conv2d_lower_cpu(ctx, node, &d, &plan);
+  if (ctx->device_class == KT_DEVICE_CPU && kt_conv2d_dw_plan_for(&d, mlg_lower_max_vec(ctx), &plan) == 0)
+    return conv2d_lower_dw(ctx, node, &d, &plan);
   kt_matmul_desc md;
   if (ctx->device_class != KT_DEVICE_UNKNOWN && kt_conv2d_gemm_desc(&d, &md) == 0)
     return conv2d_lower_gemm(ctx, node, &md);

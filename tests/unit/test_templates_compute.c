@@ -270,7 +270,8 @@ END_TEST
 
 /* cpu_vec 0: the direct kernel (conv2d.c); else the CPU implicit GEMM (conv2d_cpu.c) with
  * vectors of at most cpu_vec lanes (16: OpenCL; 4: what Vulkan allows), or with wino_m 2 or 4
- * Winograd's F(m×m, 3×3) (conv2d_winograd.c) with such vectors. */
+ * Winograd's F(m×m, 3×3) (conv2d_winograd.c) with such vectors, or with wino_m −1 the
+ * depthwise kernel (conv2d_dw.c). */
 static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int wino_m) {
   int64_t ho, wo;
   ck_assert_int_eq(kt_conv2d_out_size(&d, &ho, &wo), 0);
@@ -307,7 +308,7 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
   int64_t gr[3];
   run_arg args[4];
   int na = 0;
-  if (wino_m) {
+  if (wino_m > 0) {
     /* U from w, V from x, their GEMMs into Mt, then y from Mt. */
     kt_winograd_plan p;
     ck_assert_msg(kt_winograd_plan_for(&d, cpu_vec, wino_m, &p) == 0, "%s: no Winograd plan", what);
@@ -324,6 +325,20 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
     args[na++] = (run_arg){y, yn};
     run_kernel(k, gr, args, na);
     free(u), free(v), free(mt);
+  } else if (wino_m < 0) {
+    /* Depthwise on CPUs: x padded with each row's slack, then the row-vector kernel. */
+    kt_conv2d_cpu_plan p;
+    ck_assert_msg(kt_conv2d_dw_plan_for(&d, cpu_vec, &p) == 0, "%s: no depthwise plan", what);
+    float *xp = nan_vec(p.xp_numel);
+    ck_assert_int_eq(kt_conv2d_cpu_pad(m, "pad", &d, &p, &k, gr), 0);
+    run_kernel(k, gr, (run_arg[]){{x, xn}, {xp, p.xp_numel}}, 2);
+    ck_assert_msg(kt_conv2d_dw_cpu(m, "dw", &d, &p, &k, gr) == 0, "%s: kt_conv2d_dw_cpu failed", what);
+    args[na++] = (run_arg){xp, p.xp_numel};
+    args[na++] = (run_arg){w, wn};
+    if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
+    args[na++] = (run_arg){y, yn};
+    run_kernel(k, gr, args, na);
+    free(xp);
   } else if (cpu_vec) {
     /* The CPU path: the weight packed as K × c_out_pad, x padded, then the implicit GEMM. */
     kt_conv2d_cpu_plan p;
@@ -480,6 +495,28 @@ START_TEST(conv_groups) {
                                         .pad_bottom = 1, .pad_right = 1, .groups = 8));
   check_conv("depthwise multiplier 2", CONV(.n = 1, .c_in = 3, .h = 6, .w = 6, .c_out = 6, .kh = 3,
                                             .kw = 3, .groups = 3, .has_bias = 1, .oc_block = 3));
+  /* Depthwise on CPUs (conv2d_dw.c), vectors of 16 and of 4: MobileNet's 3×3 pad 1 (a row
+   * shorter than a vector), no padding with a 5×5 window, stride (2, 1) and dilation 2, and rows
+   * of 150 (19 vectors of 8, 38 of 4: segments, the last one ragged). */
+  static const kt_conv2d_desc dw[] = {
+    CONV(.n = 2, .c_in = 12, .h = 14, .w = 14, .c_out = 12, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .groups = 12, .has_bias = 1),
+    CONV(.n = 1, .c_in = 5, .h = 9, .w = 21, .c_out = 5, .kh = 5, .kw = 5, .groups = 5),
+    CONV(.n = 1, .c_in = 3, .h = 11, .w = 17, .c_out = 3, .kh = 3, .kw = 3, .stride_h = 2,
+         .dil_h = 2, .dil_w = 2, .pad_top = 2, .pad_left = 2, .pad_bottom = 1, .pad_right = 2,
+         .groups = 3, .has_bias = 1),
+    CONV(.n = 1, .c_in = 2, .h = 3, .w = 150, .c_out = 2, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .groups = 2, .has_bias = 1),
+  };
+  for (int i = 0; i < (int)(sizeof dw / sizeof dw[0]); i++) {
+    check_conv_wino("depthwise CPU, vectors of 16", dw[i], 16, -1);
+    check_conv_wino("depthwise CPU, vectors of 4", dw[i], 4, -1);
+  }
+  kt_conv2d_cpu_plan plan;
+  ck_assert_int_eq(kt_conv2d_dw_plan_for(&dw[0], 16, &plan), 0);
+  kt_conv2d_desc strided = dw[0];
+  strided.stride_w = 2; /* not along the vectors */
+  ck_assert_int_eq(kt_conv2d_dw_plan_for(&strided, 16, &plan), -1);
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t g[3];
