@@ -110,15 +110,18 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *d,
                   const kt_conv2d_cpu_plan *p, kir_kernel **out_kernel, int64_t out_groups[3]);
 
 /* ---- depthwise convolution for CPUs (conv2d_dw.c) ----
- * groups = c_in = c_out (one filter per channel), stride_w 1, any kernel size, stride_h,
- * padding and dilation: a work-item computes up to 8 vectors of `vec` consecutive outputs of one
- * output row of one channel, each tap a broadcast weight times one vector load of xp, x copied
- * by kt_conv2d_cpu_pad (with this plan) with its zero border and `vec` more zeros after each row.
+ * groups = c_in = c_out (one filter per channel), any kernel size, stride (up to 16 along the
+ * rows), padding and dilation: a work-item computes up to 8 vectors of `vec` consecutive outputs
+ * of one output row of one channel, each tap a broadcast weight times one vector load of xp.
+ * xp is x with its zero border, each padded row stored as stride_w phases (columns f, f + S,
+ * ...; S = stride_w) of wp / S floats each, `vec` zeros past each phase's columns.
  * The plan's vec, padded (1), hp, wp and xp_numel are set (rows and nvec 1, no weight pack);
- * -1 when it does not apply. Buffers of the kernel: xp (read), w (read, as given), bias (read,
- * if has_bias), y (write), then the epilogue's, which sees whole vectors where it takes them.
- * Launch: groups as returned, work-groups of up to 8 items. Thread safety: reentrant. */
+ * -1 when it does not apply. Buffers: of the pad, x (read) and xp (write); of the convolution,
+ * xp (read), w (read, as given), bias (read, if has_bias), y (write), then the epilogue's, which
+ * sees whole vectors where it takes them. Launch: groups as returned. Thread safety: reentrant. */
 int kt_conv2d_dw_plan_for(const kt_conv2d_desc *d, int max_vec, kt_conv2d_cpu_plan *out);
+int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *d, const kt_conv2d_cpu_plan *p,
+                     kir_kernel **out_kernel, int64_t out_groups[3]);
 int kt_conv2d_dw_cpu(kir_module *m, const char *name, const kt_conv2d_desc *d, const kt_conv2d_cpu_plan *p,
                      kir_kernel **out_kernel, int64_t out_groups[3]);
 

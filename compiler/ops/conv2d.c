@@ -117,8 +117,8 @@ static int conv2d_lower_winograd(mlg_lower_ctx *ctx, int node, const kt_conv2d_d
   return 0;
 }
 
-/* Depthwise on CPUs: x's padded copy (rows with a vector's slack), then conv2d_dw.c's kernel,
- * outputs as vector lanes along each row. */
+/* Depthwise on CPUs: x's padded copy (rows split by the stride, with a vector's slack), then
+ * conv2d_dw.c's kernel, outputs as vector lanes along each row. */
 static int conv2d_lower_dw(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *cd, const kt_conv2d_cpu_plan *p) {
   const mlg_node *n = &ctx->graph->nodes[node];
   kir_module *m = ctx->out->module;
@@ -126,7 +126,7 @@ static int conv2d_lower_dw(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *c
   int xp = ctx->temp(ctx, p->xp_numel * 4);
   if (xp < 0) return mlg_lower_fail(ctx, node, "out of memory while lowering");
   mlg_lower_begin_helper(ctx, node, "pad", xp, &kb);
-  int rc = kt_conv2d_cpu_pad(m, kb.name, cd, p, &kb.kernel, kb.groups);
+  int rc = kt_conv2d_dw_pad(m, kb.name, cd, p, &kb.kernel, kb.groups);
   if (mlg_lower_finish(ctx, node, &kb, rc, &n->inputs[0], 1)) return -1;
   mlg_lower_begin(ctx, node, &kb);
   rc = kt_conv2d_dw_cpu(m, kb.name, cd, p, &kb.kernel, kb.groups);

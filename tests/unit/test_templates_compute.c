@@ -330,7 +330,7 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
     kt_conv2d_cpu_plan p;
     ck_assert_msg(kt_conv2d_dw_plan_for(&d, cpu_vec, &p) == 0, "%s: no depthwise plan", what);
     float *xp = nan_vec(p.xp_numel);
-    ck_assert_int_eq(kt_conv2d_cpu_pad(m, "pad", &d, &p, &k, gr), 0);
+    ck_assert_int_eq(kt_conv2d_dw_pad(m, "pad", &d, &p, &k, gr), 0);
     run_kernel(k, gr, (run_arg[]){{x, xn}, {xp, p.xp_numel}}, 2);
     ck_assert_msg(kt_conv2d_dw_cpu(m, "dw", &d, &p, &k, gr) == 0, "%s: kt_conv2d_dw_cpu failed", what);
     args[na++] = (run_arg){xp, p.xp_numel};
@@ -496,8 +496,9 @@ START_TEST(conv_groups) {
   check_conv("depthwise multiplier 2", CONV(.n = 1, .c_in = 3, .h = 6, .w = 6, .c_out = 6, .kh = 3,
                                             .kw = 3, .groups = 3, .has_bias = 1, .oc_block = 3));
   /* Depthwise on CPUs (conv2d_dw.c), vectors of 16 and of 4: MobileNet's 3×3 pad 1 (a row
-   * shorter than a vector), no padding with a 5×5 window, stride (2, 1) and dilation 2, and rows
-   * of 150 (19 vectors of 8, 38 of 4: segments, the last one ragged). */
+   * shorter than a vector) and its stride 2, no padding with a 5×5 window, stride (2, 1) and
+   * dilation 2, stride 3 along rows with dilation 2 (taps in every phase), and rows of 150
+   * (10 vectors of 16, 38 of 4: segments, the last one ragged). */
   static const kt_conv2d_desc dw[] = {
     CONV(.n = 2, .c_in = 12, .h = 14, .w = 14, .c_out = 12, .kh = 3, .kw = 3, .pad_top = 1,
          .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .groups = 12, .has_bias = 1),
@@ -507,16 +508,20 @@ START_TEST(conv_groups) {
          .groups = 3, .has_bias = 1),
     CONV(.n = 1, .c_in = 2, .h = 3, .w = 150, .c_out = 2, .kh = 3, .kw = 3, .pad_top = 1,
          .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .groups = 2, .has_bias = 1),
+    CONV(.n = 2, .c_in = 6, .h = 15, .w = 15, .c_out = 6, .kh = 3, .kw = 3, .stride_h = 2,
+         .stride_w = 2, .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .groups = 6,
+         .has_bias = 1),
+    CONV(.n = 1, .c_in = 4, .h = 10, .w = 40, .c_out = 4, .kh = 2, .kw = 5, .stride_w = 3,
+         .dil_w = 2, .pad_left = 2, .pad_right = 1, .groups = 4),
   };
   for (int i = 0; i < (int)(sizeof dw / sizeof dw[0]); i++) {
     check_conv_wino("depthwise CPU, vectors of 16", dw[i], 16, -1);
     check_conv_wino("depthwise CPU, vectors of 4", dw[i], 4, -1);
   }
   kt_conv2d_cpu_plan plan;
-  ck_assert_int_eq(kt_conv2d_dw_plan_for(&dw[0], 16, &plan), 0);
-  kt_conv2d_desc strided = dw[0];
-  strided.stride_w = 2; /* not along the vectors */
-  ck_assert_int_eq(kt_conv2d_dw_plan_for(&strided, 16, &plan), -1);
+  kt_conv2d_desc mult2 = dw[0];
+  mult2.c_out = 24; /* two filters per channel: not depthwise */
+  ck_assert_int_eq(kt_conv2d_dw_plan_for(&mult2, 16, &plan), -1);
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t g[3];
