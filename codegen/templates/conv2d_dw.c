@@ -19,8 +19,6 @@
 #define ITEMS_PER_GROUP 8
 #define COPY_LOCAL 64
 
-static int vectors_per_row(const kt_conv2d_cpu_plan *p, int64_t wo) { return (int)kt_ceil_div(wo, p->vec); }
-
 int kt_conv2d_dw_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_plan *out) {
   kt_conv2d_desc d = kt_conv2d_normalized(in);
   int64_t ho, wo;
@@ -108,9 +106,9 @@ int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   return kir_kernel_end(b, out_kernel);
 }
 
-/* Stores vector v (lanes ow0 .. ow0 + vec − 1 of output row `row`, its first element at y's
- * index `at`): whole where all its lanes are outputs and the epilogue takes vectors, else lane
- * by lane up to the row's end. */
+/* Stores vector v, consecutive outputs of one row from y's index `at` of which the first
+ * `lanes` are outputs: whole where all its vec lanes are and the epilogue takes vectors, else
+ * lane by lane. */
 static int store(kir_builder *b, const kt_conv2d_desc *d, int by, kir_expr *v, int at, int lanes, int vec) {
   if (lanes == vec && (!d->epilogue.fn || d->epilogue.plane_vectors)) {
     if (d->epilogue.fn) {
@@ -149,7 +147,7 @@ int kt_conv2d_dw_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   if (kt_conv2d_dw_plan_for(d, p->vec, &check) || check.hp != p->hp || check.wp != p->wp ||
       kt_conv2d_out_size(d, &ho, &wo))
     return kt_fail(m, "the depthwise CPU convolution does not apply to this convolution or plan");
-  const int vec = p->vec, nvr = vectors_per_row(p, wo);
+  const int vec = p->vec, nvr = (int)kt_ceil_div(wo, vec); /* vectors per output row */
   const int nv = nvr < MAX_VECS ? nvr : MAX_VECS, segs = (int)kt_ceil_div(nvr, nv);
   const int64_t planes = d->n * d->c_in, items = planes * ho * segs, taps = d->kh * d->kw;
   const int lx = items >= ITEMS_PER_GROUP ? ITEMS_PER_GROUP : (int)items;
@@ -206,25 +204,20 @@ int kt_conv2d_dw_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in, 
       vat = kir_var_new(b, "y_v", kir_t(KIR_I32));
       kir_decl(b, vat, kir_add(b, kir_var(b, at), kir_i32(b, (int64_t)v * vec)));
     }
-    /* lanes of this vector that are outputs: all but in the row's last vector */
-    const int64_t first = (int64_t)v * vec; /* within the segment */
-    if (segs == 1) {
-      int64_t lanes = wo - first < vec ? wo - first : vec;
-      if (store(b, d, by, kir_var(b, acc[v]), vat, (int)lanes, vec)) goto fail;
-      continue;
-    }
-    /* several segments: only the last one's vectors can be ragged */
-    const int64_t last_first = (int64_t)(segs - 1) * nv * vec + first;
-    const int64_t last_lanes = wo - last_first;
+    /* Its lanes past the row's end, if any, are in the last segment: there it stores the
+     * outputs it has, elsewhere (several segments) a whole vector. */
+    const int64_t last_lanes = wo - ((int64_t)(segs - 1) * nv + v) * vec;
     if (last_lanes >= vec) {
       if (store(b, d, by, kir_var(b, acc[v]), vat, vec, vec)) goto fail;
       continue;
     }
-    kir_if(b, kir_bin(b, KIR_LT, kir_var(b, ow0), kir_i32(b, (int64_t)(segs - 1) * nv * vec)));
-    if (store(b, d, by, kir_var(b, acc[v]), vat, vec, vec)) goto fail;
-    kir_else(b);
+    if (segs > 1) {
+      kir_if(b, kir_bin(b, KIR_LT, kir_var(b, ow0), kir_i32(b, (int64_t)(segs - 1) * nv * vec)));
+      if (store(b, d, by, kir_var(b, acc[v]), vat, vec, vec)) goto fail;
+      kir_else(b);
+    }
     if (last_lanes > 0 && store(b, d, by, kir_var(b, acc[v]), vat, (int)last_lanes, vec)) goto fail;
-    kir_end(b);
+    if (segs > 1) kir_end(b);
   }
   out_groups[0] = kt_ceil_div(items, lx);
   out_groups[1] = out_groups[2] = 1;
