@@ -268,6 +268,19 @@ END_TEST
 
 /* ---------------------------------------------------------------- conv2d */
 
+/* Runs convolution kernel k on its buffers: the input (x, or its padded copy), the weight (as
+ * given, or packed), the bias where d has one, and y. */
+static void run_conv(const kir_kernel *k, const int64_t gr[3], const kt_conv2d_desc *d, run_arg in, run_arg wt,
+                     float *bias, run_arg y) {
+  run_arg args[4];
+  int na = 0;
+  args[na++] = in;
+  args[na++] = wt;
+  if (d->has_bias) args[na++] = (run_arg){bias, d->c_out};
+  args[na++] = y;
+  run_kernel(k, gr, args, na);
+}
+
 /* cpu_vec 0: the direct kernel (conv2d.c); else the CPU implicit GEMM (conv2d_cpu.c) with
  * vectors of at most cpu_vec lanes (16: OpenCL; 4: what Vulkan allows), or with wino_m 2 or 4
  * Winograd's F(m×m, 3×3) (conv2d_winograd.c) with such vectors, or with wino_m −1 the
@@ -306,8 +319,6 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t gr[3];
-  run_arg args[4];
-  int na = 0;
   if (wino_m > 0) {
     /* U from w, V from x, their GEMMs into Mt, then y from Mt. */
     kt_winograd_plan p;
@@ -320,6 +331,8 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
     ck_assert_int_eq(kt_winograd_gemm(m, "wino_gemm", &d, &p, &k, gr), 0);
     run_kernel(k, gr, (run_arg[]){{v, p.v_numel}, {u, p.u_numel}, {mt, p.mt_numel}}, 3);
     ck_assert_int_eq(kt_winograd_output(m, "wino_y", &d, &p, &k, gr), 0);
+    run_arg args[3];
+    int na = 0;
     args[na++] = (run_arg){mt, p.mt_numel};
     if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
     args[na++] = (run_arg){y, yn};
@@ -333,11 +346,7 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
     ck_assert_int_eq(kt_conv2d_dw_pad(m, "pad", &d, &p, &k, gr), 0);
     run_kernel(k, gr, (run_arg[]){{x, xn}, {xp, p.xp_numel}}, 2);
     ck_assert_msg(kt_conv2d_dw_cpu(m, "dw", &d, &p, &k, gr) == 0, "%s: kt_conv2d_dw_cpu failed", what);
-    args[na++] = (run_arg){xp, p.xp_numel};
-    args[na++] = (run_arg){w, wn};
-    if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
-    args[na++] = (run_arg){y, yn};
-    run_kernel(k, gr, args, na);
+    run_conv(k, gr, &d, (run_arg){xp, p.xp_numel}, (run_arg){w, wn}, bias, (run_arg){y, yn});
     free(xp);
   } else if (cpu_vec) {
     /* The CPU path: the weight packed as K × c_out_pad, x padded, then the implicit GEMM. */
@@ -352,20 +361,13 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
       run_kernel(k, gr, (run_arg[]){{x, xn}, {xp, p.xp_numel}}, 2);
     }
     ck_assert_msg(kt_conv2d_cpu(m, "conv", &d, &p, &k, gr) == 0, "%s: kt_conv2d_cpu failed", what);
-    args[na++] = (run_arg){xp, p.padded ? p.xp_numel : xn};
-    args[na++] = (run_arg){wt, p.wt_numel};
-    if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
-    args[na++] = (run_arg){y, yn};
-    run_kernel(k, gr, args, na);
+    run_conv(k, gr, &d, (run_arg){xp, p.padded ? p.xp_numel : xn}, (run_arg){wt, p.wt_numel}, bias,
+             (run_arg){y, yn});
     free(wt);
     if (p.padded) free(xp);
   } else {
     ck_assert_msg(kt_conv2d(m, "conv", &d, &k, gr) == 0, "%s: kt_conv2d failed", what);
-    args[na++] = (run_arg){x, xn};
-    args[na++] = (run_arg){w, wn};
-    if (d.has_bias) args[na++] = (run_arg){bias, d.c_out};
-    args[na++] = (run_arg){y, yn};
-    run_kernel(k, gr, args, na);
+    run_conv(k, gr, &d, (run_arg){x, xn}, (run_arg){w, wn}, bias, (run_arg){y, yn});
   }
   expect_close(what, y, ref, yn, 1.0);
   kir_module_free(m);
