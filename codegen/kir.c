@@ -740,20 +740,26 @@ kir_expr *kir_component(kir_builder *b, kir_expr *v, int i) {
   return e;
 }
 
-kir_expr *kir_swizzle(kir_builder *b, kir_expr *v, int start, int width) {
+kir_expr *kir_swizzle_step(kir_builder *b, kir_expr *v, int start, int step, int width) {
   if (bad(b, v)) return NULL;
   if (width == 1) return kir_component(b, v, start);
-  if (!(width == 2 || width == 4 || width == 8) || start < 0 || start + width > v->type.width) {
+  if (start == 0 && step == 1 && width == v->type.width) return v;
+  if (!(width == 2 || width == 4 || width == 8) || start < 0 || step < 1 ||
+      start + (int64_t)(width - 1) * step >= v->type.width) {
     b->failed = 1;
     return NULL;
   }
-  if (width == v->type.width) return v;
   kir_expr *e = new_expr(b, KIR_E_SWIZZLE, kir_tv(v->type.scalar, width));
   if (e) {
     e->index = start;
+    e->i = step;
     e->a = v;
   }
   return e;
+}
+
+kir_expr *kir_swizzle(kir_builder *b, kir_expr *v, int start, int width) {
+  return kir_swizzle_step(b, v, start, 1, width);
 }
 
 kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]) {

@@ -66,7 +66,7 @@ typedef enum kir_expr_kind {
   KIR_E_CAST,      /* a converted to type (a scalar cast to a vector type splats it) */
   KIR_E_COMPONENT, /* component `index` of the vector a (a scalar of a's element type) */
   KIR_E_VECTOR,    /* a vector of type.width (2 or 4) scalars: a, b (, c, d) */
-  KIR_E_SWIZZLE,   /* lanes index .. index + type.width − 1 of the vector a */
+  KIR_E_SWIZZLE,   /* lanes index, index + i, .. (type.width of them) of the vector a */
   KIR_E_SUBGROUP,  /* subgroup builtin `index` (kir_subgroup_builtin), I32 — Vulkan only */
   KIR_E_SUBGROUP_REDUCE, /* op (KIR_ADD/MUL/MIN/MAX) of scalar a over the subgroup — Vulkan only */
   KIR_E_BITCAST,   /* a's bits read as type (F32 <-> I32/U32, same width): as_float / intBitsToFloat */
@@ -358,6 +358,9 @@ kir_expr *kir_component(kir_builder *b, kir_expr *v, int i);
 /* Lanes start .. start + width − 1 of vector v as a vector of `width` (2, 4 or 8; 1 gives
  * kir_component): OpenCL `(v).s4567`, GLSL `(v).zw`. */
 kir_expr *kir_swizzle(kir_builder *b, kir_expr *v, int start, int width);
+/* Lanes start, start + step, .., start + (width − 1)·step of v (step ≥ 1; width as above, or
+ * all of v's lanes): OpenCL `(v).s02468ace`, GLSL `(v).xz`. */
+kir_expr *kir_swizzle_step(kir_builder *b, kir_expr *v, int start, int step, int width);
 /* The vector (parts[0], ..., parts[width - 1]) of `width` 2 or 4 scalars of one type: OpenCL
  * `(float4)(a, b, c, d)`, GLSL `vec4(a, b, c, d)`. Width 1 returns parts[0]. */
 kir_expr *kir_vector(kir_builder *b, int width, kir_expr *const parts[]);

@@ -165,7 +165,7 @@ static void print_expr_inner(kir_printer *p, const kir_expr *e) {
   case KIR_E_SWIZZLE:
     kir_print_expr_prec(p, e->a, PREC_ATOM);
     fprintf(out, ".%s", d->swizzle_prefix);
-    for (int i = 0; i < e->type.width; i++) fputc(d->swizzle_lanes[e->index + i], out);
+    for (int i = 0; i < e->type.width; i++) fputc(d->swizzle_lanes[e->index + i * e->i], out);
     break;
   case KIR_E_VECTOR: {
     char buf[32];

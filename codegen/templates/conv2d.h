@@ -112,10 +112,11 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *d,
 /* ---- depthwise convolution for CPUs (conv2d_dw.c) ----
  * groups = c_in = c_out (one filter per channel), any kernel size, stride (up to 16 along the
  * rows), padding and dilation: a work-item computes up to 8 vectors of `vec` consecutive outputs
- * of one output row of one channel, each tap a broadcast weight times one vector load of xp.
+ * of one channel — of one output row, or of a block of `rows` output rows (the plan's, dividing
+ * h_out) — each tap a broadcast weight times one vector load of xp.
  * xp is x with its zero border, each padded row stored as stride_w phases (columns f, f + S,
  * ...; S = stride_w) of wp / S floats each, `vec` zeros past each phase's columns.
- * The plan's vec, padded (1), hp, wp and xp_numel are set (rows and nvec 1, no weight pack);
+ * The plan's vec, rows, padded (1), hp, wp and xp_numel are set (nvec 1, no weight pack);
  * -1 when it does not apply. Buffers: of the pad, x (read) and xp (write); of the convolution,
  * xp (read), w (read, as given), bias (read, if has_bias), y (write), then the epilogue's, which
  * sees whole vectors where it takes them. Launch: groups as returned. Thread safety: reentrant. */

@@ -8,7 +8,9 @@
  * Here the input is first copied with its zero border, each padded row split into stride_w
  * phases (its columns ≡ f mod stride_w, one after the other) with a vector's slack of zeros
  * after each (kt_conv2d_dw_pad), so that the taps of `vec` consecutive outputs are `vec`
- * consecutive floats of one phase of one row: one vector load each, no bounds, at any stride. */
+ * consecutive floats of one phase of one row: one vector load each, no bounds, at any stride.
+ * A work-item takes a block of output rows where the rows are short (MobileNet-V2's 384 × 14²
+ * layer: 155 → 45 µs wall with the copy's rows blocked too), see kt_conv2d_dw_plan_for. */
 #include "conv2d.h"
 
 #include "kt_util.h"
@@ -17,7 +19,9 @@
 #define LIMIT32 ((int64_t)1 << 31)
 #define MAX_VECS 8          /* output vectors per work-item */
 #define ITEMS_PER_GROUP 8
+#define MIN_ITEMS 64        /* work-items a convolution keeps when it blocks rows */
 #define COPY_LOCAL 64
+#define COPY_FLOATS 2048    /* xp floats a work-item of the padded copy writes, at most */
 
 int kt_conv2d_dw_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_plan *out) {
   kt_conv2d_desc d = kt_conv2d_normalized(in);
@@ -37,7 +41,15 @@ int kt_conv2d_dw_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_p
   if (d.c_in * d.h * d.w > LIMIT32 / d.n || d.c_out * ho * wo > LIMIT32 / d.n) return -1;
   out->vec = vec;
   out->nvec = 1;
+  /* Output rows per work-item: the most that divide ho with all their vectors accumulated at
+   * once (at most MAX_VECS), leaving at least MIN_ITEMS work-items; 1 where a row takes more. */
+  const int64_t nvr = kt_ceil_div(wo, vec);
   out->rows = 1;
+  for (int64_t r = nvr <= MAX_VECS ? MAX_VECS / nvr : 1; r > 1; r--)
+    if (ho % r == 0 && d.n * d.c_in * (ho / r) >= MIN_ITEMS) {
+      out->rows = (int)r;
+      break;
+    }
   out->padded = 1;
   out->hp = hp;
   out->wp = wp;
@@ -45,12 +57,25 @@ int kt_conv2d_dw_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_p
   return 0;
 }
 
-/* xp[dst + from .. dst + to) = 0 (loop variable i). */
-static void zeros(kir_builder *b, int bxp, int dst, int64_t from, int64_t to, int i) {
+/* xp[dst + from .. dst + to) = 0 (loop variable i): one by one below `lanes`, else vectors of
+ * `lanes` zeros, the last one ending at `to` (overlapping its predecessor). */
+static void zeros(kir_builder *b, int bxp, int dst, int64_t from, int64_t to, int i, int lanes) {
   if (to <= from) return;
-  kir_for(b, i, kir_i32(b, from), kir_i32(b, to), kir_i32(b, 1));
-  kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_var(b, i)), kir_f32(b, 0.0));
-  kir_end(b);
+  if (to - from < lanes) {
+    kir_for(b, i, kir_i32(b, from), kir_i32(b, to), kir_i32(b, 1));
+    kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_var(b, i)), kir_f32(b, 0.0));
+    kir_end(b);
+    return;
+  }
+  kir_expr *z = kir_cast(b, kir_tv(KIR_F32, lanes), kir_f32(b, 0.0));
+  if (to - from > 2 * lanes) {
+    kir_for(b, i, kir_i32(b, from), kir_i32(b, to - lanes), kir_i32(b, lanes));
+    kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_var(b, i)), z);
+    kir_end(b);
+  } else if (to - from > lanes) {
+    kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_i32(b, from)), z);
+  }
+  kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_i32(b, to - lanes)), z);
 }
 
 int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *in, const kt_conv2d_cpu_plan *p,
@@ -60,48 +85,92 @@ int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   kt_conv2d_cpu_plan check;
   if (kt_conv2d_dw_plan_for(&d, p->vec, &check) || check.hp != p->hp || check.wp != p->wp)
     return kt_fail(m, "the depthwise CPU convolution does not apply to this convolution or plan");
-  const int64_t S = d.stride_w, phase = p->wp / S, rows = d.n * d.c_in * p->hp;
-  const int lx = rows >= COPY_LOCAL ? COPY_LOCAL : (int)rows;
+  const int64_t S = d.stride_w, phase = p->wp / S, planes = d.n * d.c_in;
+  /* A work-item per `rpi` rows of one plane of xp: the most that divide hp within COPY_FLOATS,
+   * leaving at least MIN_ITEMS work-items (a row of a small map is a few floats). */
+  int64_t rpi = 1;
+  for (int64_t r = p->hp; r > 1; r--)
+    if (p->hp % r == 0 && r * p->wp <= COPY_FLOATS && planes * (p->hp / r) >= MIN_ITEMS) {
+      rpi = r;
+      break;
+    }
+  const int64_t items = planes * (p->hp / rpi);
+  const int lx = items >= COPY_LOCAL ? COPY_LOCAL : (int)items;
   kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
   if (!b) return -1;
   int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
   int bxp = kir_buffer_param(b, "xp", KIR_F32, KIR_WRITE);
-  /* A work-item per row of xp: padded column q = i·S + f goes to f·phase + i. At stride 1 the
-   * copy compiles to a block copy; a strided one stays scalar (MobileNet-V2's 96 × 112² at
-   * stride 2: 640–920 µs, against 2.7 ms for the direct convolution it replaces). */
-  int row = kir_var_new(b, "row", kir_t(KIR_I32)), ih = kir_var_new(b, "ih", kir_t(KIR_I32));
-  int src = kir_var_new(b, "src", kir_t(KIR_I32)), dst = kir_var_new(b, "dst", kir_t(KIR_I32));
-  int i = kir_var_new(b, "i", kir_t(KIR_I32));
-  kir_decl(b, row, kir_global_id(b, 0));
-  if (rows % lx) kt_return_past(b, kir_var(b, row), rows);
-  kir_decl(b, ih, kir_add(b, kir_mod(b, kir_var(b, row), kir_i32(b, p->hp)), kir_i32(b, -d.pad_top)));
-  kir_decl(b, dst, kt_scaled(b, kir_var(b, row), p->wp));
+  /* Padded column q = i·S + f of a row goes to f·phase + i. x's row is read `lanes` columns
+   * at a time (16, or p->vec where less) where each phase gets at least 2 of them: each phase's
+   * lanes stored as one vector (a strided swizzle); its last columns one by one
+   * (MobileNet-V2's 96 × 112² at stride 2: 640–920 µs element by element, 147 so). The zeros past each
+   * phase (at least `lanes`) are vectors too. */
+  const int lanes = p->vec < 16 ? p->vec : 16;
+  const int64_t vecs = lanes % S == 0 && lanes / S >= 2 ? d.w / lanes : 0;
+  int item = kir_var_new(b, "item", kir_t(KIR_I32)), j = kir_var_new(b, "j", kir_t(KIR_I32));
+  int r0 = kir_var_new(b, "r0", kir_t(KIR_I32)), plane = kir_var_new(b, "plane", kir_t(KIR_I32));
+  int ih = kir_var_new(b, "ih", kir_t(KIR_I32)), src = kir_var_new(b, "src", kir_t(KIR_I32));
+  int dst = kir_var_new(b, "dst", kir_t(KIR_I32)), i = kir_var_new(b, "i", kir_t(KIR_I32));
+  kir_decl(b, item, kir_global_id(b, 0));
+  if (items % lx) kt_return_past(b, kir_var(b, item), items);
+  kir_decl(b, plane, kir_div(b, kir_var(b, item), kir_i32(b, p->hp / rpi)));
+  kir_decl(b, r0, kt_scaled(b, kir_mod(b, kir_var(b, item), kir_i32(b, p->hp / rpi)), rpi));
+  kir_for(b, j, kir_i32(b, 0), kir_i32(b, rpi), kir_i32(b, 1));
+  kir_decl(b, ih, kir_add(b, kir_var(b, r0), kir_add(b, kir_var(b, j), kir_i32(b, -d.pad_top))));
+  kir_decl(b, dst, kt_scaled(b, kir_add(b, kt_scaled(b, kir_var(b, plane), p->hp), kir_add(b, kir_var(b, r0), kir_var(b, j))),
+                             p->wp));
   kir_if(b, kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)), kt_lt(b, kir_var(b, ih), d.h)));
-  kir_decl(b, src, kt_scaled(b, kir_add(b, kt_scaled(b, kir_div(b, kir_var(b, row), kir_i32(b, p->hp)), d.h),
-                                        kir_var(b, ih)),
-                             d.w));
-  /* Per phase f (unrolled): zeros, x's columns f + i·S − pad_left, zeros; the bounds are
-   * constants, the copy a plain strided loop. */
+  kir_decl(b, src, kt_scaled(b, kir_add(b, kt_scaled(b, kir_var(b, plane), d.h), kir_var(b, ih)), d.w));
+  /* Per phase f (unrolled): zeros, then x's columns f + i·S − pad_left; the bounds are
+   * constants. */
   for (int64_t f = 0; f < S; f++) {
     /* the first i with f + i·S ≥ pad_left, and the first past x's last column (f < S, so
      * pad_left − f > −S and neither is negative) */
     const int64_t lo = d.pad_left - f <= 0 ? 0 : kt_ceil_div(d.pad_left - f, S);
     const int64_t hi = kt_ceil_div(d.pad_left + d.w - f, S) > lo ? kt_ceil_div(d.pad_left + d.w - f, S) : lo;
-    const int64_t at = f * phase;
-    zeros(b, bxp, dst, at, at + lo, i);
-    if (hi > lo) {
-      kir_for(b, i, kir_i32(b, lo), kir_i32(b, hi), kir_i32(b, 1));
-      kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_add(b, kir_var(b, i), kir_i32(b, at))),
-                kir_load(b, bx, kir_add(b, kir_var(b, src), kir_add(b, kt_scaled(b, kir_var(b, i), S),
-                                                                      kir_i32(b, f - d.pad_left)))));
-      kir_end(b);
+    zeros(b, bxp, dst, f * phase, f * phase + lo, i, lanes);
+    zeros(b, bxp, dst, f * phase + hi, (f + 1) * phase, i, lanes);
+  }
+  if (vecs) {
+    /* Lane l of the vector of x's columns i·lanes .. is padded column i·lanes + l + pad_left:
+     * phase f's lanes are l_f, l_f + S, .. with l_f ≡ f − pad_left (mod S), its elements
+     * i·lanes/S + (l_f + pad_left − f)/S onwards. */
+    const int per = lanes / (int)S;
+    int v = kir_var_new(b, "v", kir_tv(KIR_F32, lanes));
+    kir_for(b, i, kir_i32(b, 0), kir_i32(b, vecs), kir_i32(b, 1));
+    kir_decl(b, v, kir_load_vec(b, bx, kir_add(b, kir_var(b, src), kt_scaled(b, kir_var(b, i), lanes)), lanes));
+    for (int64_t f = 0; f < S; f++) {
+      const int64_t lf = ((f - d.pad_left) % S + S) % S;
+      kir_expr *at = kir_add(b, kir_var(b, dst), kir_add(b, kt_scaled(b, kir_var(b, i), per),
+                                                         kir_i32(b, f * phase + (lf + d.pad_left - f) / S)));
+      kir_store(b, bxp, at, kir_swizzle_step(b, kir_var(b, v), (int)lf, (int)S, per));
     }
-    zeros(b, bxp, dst, at + hi, at + phase, i);
+    kir_end(b);
+  }
+  /* the columns past the vectors, phase by phase: at stride 1 vectors of 8 and 4 first */
+  int64_t done = vecs * lanes; /* x's columns copied */
+  for (int w = 8; S == 1 && w >= 4; w /= 2)
+    if (d.w - done >= w) {
+      kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_i32(b, done + d.pad_left)),
+                kir_load_vec(b, bx, kir_add(b, kir_var(b, src), kir_i32(b, done)), w));
+      done += w;
+    }
+  for (int64_t f = 0; f < S; f++) {
+    const int64_t lo = d.pad_left - f <= 0 ? 0 : kt_ceil_div(d.pad_left - f, S);
+    const int64_t hi = kt_ceil_div(d.pad_left + d.w - f, S) > lo ? kt_ceil_div(d.pad_left + d.w - f, S) : lo;
+    const int64_t first = kt_ceil_div(done + d.pad_left - f, S) > lo ? kt_ceil_div(done + d.pad_left - f, S) : lo;
+    if (hi <= first) continue;
+    kir_for(b, i, kir_i32(b, first), kir_i32(b, hi), kir_i32(b, 1));
+    kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_add(b, kir_var(b, i), kir_i32(b, f * phase))),
+              kir_load(b, bx, kir_add(b, kir_var(b, src), kir_add(b, kt_scaled(b, kir_var(b, i), S),
+                                                                    kir_i32(b, f - d.pad_left)))));
+    kir_end(b);
   }
   kir_else(b); /* a row of the top or bottom border: all zeros */
-  zeros(b, bxp, dst, 0, p->wp, i);
+  zeros(b, bxp, dst, 0, p->wp, i, lanes);
   kir_end(b);
-  out_groups[0] = kt_ceil_div(rows, lx);
+  kir_end(b);
+  out_groups[0] = kt_ceil_div(items, lx);
   out_groups[1] = out_groups[2] = 1;
   return kir_kernel_end(b, out_kernel);
 }
@@ -148,8 +217,10 @@ int kt_conv2d_dw_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in, 
       kt_conv2d_out_size(d, &ho, &wo))
     return kt_fail(m, "the depthwise CPU convolution does not apply to this convolution or plan");
   const int vec = p->vec, nvr = (int)kt_ceil_div(wo, vec); /* vectors per output row */
-  const int nv = nvr < MAX_VECS ? nvr : MAX_VECS, segs = (int)kt_ceil_div(nvr, nv);
-  const int64_t planes = d->n * d->c_in, items = planes * ho * segs, taps = d->kh * d->kw;
+  const int nv = nvr < MAX_VECS ? nvr : MAX_VECS, segs = (int)kt_ceil_div(nvr, nv), R = p->rows;
+  if (R < 1 || ho % R || (R > 1 && (segs > 1 || R * nv > MAX_VECS)))
+    return kt_fail(m, "the depthwise CPU convolution's row block does not fit this convolution");
+  const int64_t planes = d->n * d->c_in, items = planes * (ho / R) * segs;
   const int lx = items >= ITEMS_PER_GROUP ? ITEMS_PER_GROUP : (int)items;
   const kir_type vt = kir_tv(KIR_F32, vec);
   kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
@@ -158,66 +229,83 @@ int kt_conv2d_dw_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   int bw = kir_buffer_param(b, "w", KIR_F32, KIR_READ);
   int bb = d->has_bias ? kir_buffer_param(b, "bias", KIR_F32, KIR_READ) : -1;
   int by = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
-  /* item = (plane · ho + oh) · segs + seg: output row oh of plane (image, channel), its
-   * vectors seg·nv .. */
-  int item = kir_var_new(b, "item", kir_t(KIR_I32)), row = kir_var_new(b, "row", kir_t(KIR_I32));
+  /* item = (plane · ho/R + block) · segs + seg: output rows oh0 = block·R .. + R − 1 of plane
+   * (image, channel), their vectors seg·nv .. */
+  int item = kir_var_new(b, "item", kir_t(KIR_I32)), blk = kir_var_new(b, "block", kir_t(KIR_I32));
   int plane = kir_var_new(b, "plane", kir_t(KIR_I32)), c = kir_var_new(b, "c", kir_t(KIR_I32));
-  int oh = kir_var_new(b, "oh", kir_t(KIR_I32)), ow0 = kir_var_new(b, "ow0", kir_t(KIR_I32));
+  int oh0 = kir_var_new(b, "oh0", kir_t(KIR_I32)), ow0 = kir_var_new(b, "ow0", kir_t(KIR_I32));
   int xrow = kir_var_new(b, "x_row", kir_t(KIR_I32)), wb = kir_var_new(b, "w_base", kir_t(KIR_I32));
   kir_decl(b, item, kir_global_id(b, 0));
   if (items % lx) kt_return_past(b, kir_var(b, item), items);
-  kir_decl(b, row, segs > 1 ? kir_div(b, kir_var(b, item), kir_i32(b, segs)) : kir_var(b, item));
-  kir_decl(b, plane, kir_div(b, kir_var(b, row), kir_i32(b, ho)));
-  kir_decl(b, oh, kir_mod(b, kir_var(b, row), kir_i32(b, ho)));
+  kir_decl(b, blk, segs > 1 ? kir_div(b, kir_var(b, item), kir_i32(b, segs)) : kir_var(b, item));
+  kir_decl(b, plane, kir_div(b, kir_var(b, blk), kir_i32(b, ho / R)));
+  kir_decl(b, oh0, kt_scaled(b, kir_mod(b, kir_var(b, blk), kir_i32(b, ho / R)), R));
   kir_decl(b, c, kir_mod(b, kir_var(b, plane), kir_i32(b, d->c_in)));
   kir_decl(b, ow0, segs > 1 ? kir_mul(b, kir_mod(b, kir_var(b, item), kir_i32(b, segs)), kir_i32(b, (int64_t)nv * vec))
                             : kir_i32(b, 0));
-  /* xp's row of the window's first tap: (plane·hp + oh·stride_h)·wp + ow0 */
+  /* xp's row of the first row's first tap: (plane·hp + oh0·stride_h)·wp + ow0 */
   kir_decl(b, xrow, kir_add(b, kt_scaled(b, kir_add(b, kt_scaled(b, kir_var(b, plane), p->hp),
-                                                    kt_scaled(b, kir_var(b, oh), d->stride_h)),
+                                                    kt_scaled(b, kir_var(b, oh0), d->stride_h)),
                                          p->wp),
                             kir_var(b, ow0)));
-  kir_decl(b, wb, kt_scaled(b, kir_var(b, c), taps));
-  int acc[MAX_VECS];
-  for (int v = 0; v < nv; v++) {
-    acc[v] = kir_var_new(b, "acc", vt);
-    kir_decl(b, acc[v], kir_cast(b, vt, bb >= 0 ? kir_load(b, bb, kir_var(b, c)) : kir_f32(b, 0.0)));
+  kir_decl(b, wb, kt_scaled(b, kir_var(b, c), d->kh * d->kw));
+  int acc[MAX_VECS]; /* acc[r·nv + v]: output row oh0 + r, vector v */
+  for (int a = 0; a < R * nv; a++) {
+    acc[a] = kir_var_new(b, "acc", vt);
+    kir_decl(b, acc[a], kir_cast(b, vt, bb >= 0 ? kir_load(b, bb, kir_var(b, c)) : kir_f32(b, 0.0)));
   }
-  /* The taps unrolled: each a weight broadcast and one load per vector at a constant offset. */
-  for (int64_t r = 0; r < d->kh; r++)
+  /* The rows of xp the block reads, unrolled: each vector loaded once and multiplied into
+   * every output row whose window has it (a row shared by R rows at stride 1), the weights
+   * broadcast once per item. */
+  const int64_t in_rows = (int64_t)(R - 1) * d->stride_h + (d->kh - 1) * d->dil_h + 1;
+  for (int64_t ir = 0; ir < in_rows; ir++)
     for (int64_t s = 0; s < d->kw; s++) {
-      int wv = kir_var_new(b, "wv", vt);
-      kir_decl(b, wv, kir_cast(b, vt, kir_load(b, bw, kir_add(b, kir_var(b, wb), kir_i32(b, r * d->kw + s)))));
       /* padded column ow·S + s·dil_w: phase (s·dil_w) % S, (s·dil_w) / S + ow within it */
-      const int64_t S = d->stride_w, off = r * d->dil_h * p->wp + (s * d->dil_w) % S * (p->wp / S) + s * d->dil_w / S;
+      const int64_t S = d->stride_w, off = ir * p->wp + (s * d->dil_w) % S * (p->wp / S) + s * d->dil_w / S;
       for (int v = 0; v < nv; v++) {
-        kir_expr *x = kir_load_vec(b, bx, kir_add(b, kir_var(b, xrow), kir_i32(b, off + (int64_t)v * vec)), vec);
-        kir_assign(b, acc[v], kir_add(b, kir_var(b, acc[v]), kir_mul(b, kir_var(b, wv), x)));
+        int xv = -1;
+        for (int r = 0; r < R; r++) {
+          const int64_t t = ir - (int64_t)r * d->stride_h; /* the tap row, times dil_h */
+          if (t < 0 || t % d->dil_h || t / d->dil_h >= d->kh) continue;
+          if (xv < 0) {
+            xv = kir_var_new(b, "x", vt);
+            kir_decl(b, xv, kir_load_vec(b, bx, kir_add(b, kir_var(b, xrow), kir_i32(b, off + (int64_t)v * vec)), vec));
+          }
+          kir_expr *wv = kir_cast(b, vt, kir_load(b, bw, kir_add(b, kir_var(b, wb), kir_i32(b, t / d->dil_h * d->kw + s))));
+          kir_assign(b, acc[r * nv + v], kir_add(b, kir_var(b, acc[r * nv + v]), kir_mul(b, wv, kir_var(b, xv))));
+        }
       }
     }
-  /* y[(plane·ho + oh)·wo + ow]: whole vectors, then the row's ragged end */
-  int at = kir_var_new(b, "y_at", kir_t(KIR_I32));
-  kir_decl(b, at, kir_add(b, kt_scaled(b, kir_var(b, row), wo), kir_var(b, ow0)));
-  for (int v = 0; v < nv; v++) {
-    int vat = at;
-    if (v) {
-      vat = kir_var_new(b, "y_v", kir_t(KIR_I32));
-      kir_decl(b, vat, kir_add(b, kir_var(b, at), kir_i32(b, (int64_t)v * vec)));
+  /* y[(plane·ho + oh0 + r)·wo + ow]: whole vectors, then each row's ragged end */
+  for (int r = 0; r < R; r++) {
+    int at = kir_var_new(b, "y_at", kir_t(KIR_I32));
+    kir_decl(b, at, kir_add(b, kt_scaled(b, kir_add(b, kt_scaled(b, kir_var(b, plane), ho),
+                                                    kir_add(b, kir_var(b, oh0), kir_i32(b, r))),
+                                         wo),
+                            kir_var(b, ow0)));
+    for (int v = 0; v < nv; v++) {
+      int vat = at, a = acc[r * nv + v];
+      if (v) {
+        vat = kir_var_new(b, "y_v", kir_t(KIR_I32));
+        kir_decl(b, vat, kir_add(b, kir_var(b, at), kir_i32(b, (int64_t)v * vec)));
+      }
+      /* Its lanes past the row's end, if any, are in the last segment: there it stores the
+       * outputs it has, elsewhere (several segments) a whole vector. A row of the block but
+       * its last stores whole vectors too: the lanes past its end are the next row's first
+       * outputs, which that row's stores, after, overwrite. */
+      const int64_t last_lanes = wo - ((int64_t)(segs - 1) * nv + v) * vec;
+      if (last_lanes >= vec || r < R - 1) {
+        if (store(b, d, by, kir_var(b, a), vat, vec, vec)) goto fail;
+        continue;
+      }
+      if (segs > 1) {
+        kir_if(b, kir_bin(b, KIR_LT, kir_var(b, ow0), kir_i32(b, (int64_t)(segs - 1) * nv * vec)));
+        if (store(b, d, by, kir_var(b, a), vat, vec, vec)) goto fail;
+        kir_else(b);
+      }
+      if (last_lanes > 0 && store(b, d, by, kir_var(b, a), vat, (int)last_lanes, vec)) goto fail;
+      if (segs > 1) kir_end(b);
     }
-    /* Its lanes past the row's end, if any, are in the last segment: there it stores the
-     * outputs it has, elsewhere (several segments) a whole vector. */
-    const int64_t last_lanes = wo - ((int64_t)(segs - 1) * nv + v) * vec;
-    if (last_lanes >= vec) {
-      if (store(b, d, by, kir_var(b, acc[v]), vat, vec, vec)) goto fail;
-      continue;
-    }
-    if (segs > 1) {
-      kir_if(b, kir_bin(b, KIR_LT, kir_var(b, ow0), kir_i32(b, (int64_t)(segs - 1) * nv * vec)));
-      if (store(b, d, by, kir_var(b, acc[v]), vat, vec, vec)) goto fail;
-      kir_else(b);
-    }
-    if (last_lanes > 0 && store(b, d, by, kir_var(b, acc[v]), vat, (int)last_lanes, vec)) goto fail;
-    if (segs > 1) kir_end(b);
   }
   out_groups[0] = kt_ceil_div(items, lx);
   out_groups[1] = out_groups[2] = 1;

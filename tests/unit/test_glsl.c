@@ -365,9 +365,11 @@ START_TEST(test_vector_locals) {
   y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
   kir_expr *v = kir_load_vec(b, x, kir_i32(b, 0), 4);
   kir_store(b, y, kir_i32(b, 0), kir_add(b, kir_swizzle(b, v, 0, 2), kir_swizzle(b, v, 2, 2)));
+  kir_store(b, y, kir_i32(b, 2), kir_swizzle_step(b, v, 1, 2, 2));
   ck_assert_int_eq(kir_kernel_end(b, &k), 0);
   s = print_glsl(k);
   ck_assert_msg(strstr(s, "mlg_load4_x(pc.off[0]).xy + mlg_load4_x(pc.off[0]).zw") != NULL, "got:\n%s", s);
+  ck_assert_msg(strstr(s, "mlg_load4_x(pc.off[0]).yw") != NULL, "got:\n%s", s);
   free(s);
   compile_ok(sc, k, "swizzle");
   mlg_spirv_compiler_free(sc);

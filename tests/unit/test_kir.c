@@ -516,15 +516,27 @@ START_TEST(test_vector_locals_and_constructor) {
   ck_assert_ptr_eq(kir_swizzle(b, hi, 0, 8), hi);
   kir_store(b, y, kir_i32(b, 0), kir_swizzle(b, hi, 4, 4));
   kir_store(b, y, kir_i32(b, 4), kir_swizzle(b, hi, 6, 1));
+  /* strided: the odd lanes, every fifth from 2 */
+  kir_store(b, y, kir_i32(b, 8), kir_swizzle_step(b, v16, 1, 2, 8));
+  kir_store(b, y, kir_i32(b, 16), kir_swizzle_step(b, v16, 2, 5, 2));
+  ck_assert_ptr_eq(kir_swizzle_step(b, v16, 0, 1, 16), v16);
   ck_assert_int_eq(kir_kernel_end(b, &k), 0);
   s = print_kernel(k);
   ck_assert_msg(strstr(s, "vstore4(vload16(0, x + x_off).s89abcdef.s4567, 0, y + y_off);\n") != NULL,
                 "got:\n%s", s);
   ck_assert_msg(strstr(s, "= vload16(0, x + x_off).s89abcdef.s6;\n") != NULL, "got:\n%s", s);
+  ck_assert_msg(strstr(s, "vstore8(vload16(0, x + x_off).s13579bdf, 0, y + y_off + 8);\n") != NULL,
+                "got:\n%s", s);
+  ck_assert_msg(strstr(s, "vstore2(vload16(0, x + x_off).s27, 0, y + y_off + 16);\n") != NULL,
+                "got:\n%s", s);
   free(s);
   b = kir_kernel_begin(m, "k4", 1, 1, 1);
   x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
   ck_assert_ptr_null(kir_swizzle(b, kir_load_vec(b, x, kir_i32(b, 0), 4), 2, 4)); /* past the end */
+  ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
+  b = kir_kernel_begin(m, "k5", 1, 1, 1);
+  x = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
+  ck_assert_ptr_null(kir_swizzle_step(b, kir_load_vec(b, x, kir_i32(b, 0), 8), 2, 2, 4)); /* lanes 2 .. 8 */
   ck_assert_int_eq(kir_kernel_end(b, NULL), -1);
 
   /* Parts of different types or of vector type poison the builder. */

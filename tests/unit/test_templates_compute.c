@@ -499,8 +499,11 @@ START_TEST(conv_groups) {
                                             .kw = 3, .groups = 3, .has_bias = 1, .oc_block = 3));
   /* Depthwise on CPUs (conv2d_dw.c), vectors of 16 and of 4: MobileNet's 3×3 pad 1 (a row
    * shorter than a vector) and its stride 2, no padding with a 5×5 window, stride (2, 1) and
-   * dilation 2, stride 3 along rows with dilation 2 (taps in every phase), and rows of 150
-   * (10 vectors of 16, 38 of 4: segments, the last one ragged). */
+   * dilation 2, stride 3 along rows with dilation 2 (taps in every phase), rows of 150
+   * (10 vectors of 16, 38 of 4: segments, the last one ragged), strides 2 and 4 over rows
+   * of whole vectors and a remainder (the padded copy's vector path, pad_left even and odd),
+   * and 64 channels in blocks of output rows (6 of one vector, 2 of three) at stride 2 with
+   * dilation 2 along the rows; the 14 × 14 maps take blocks of 2. */
   static const kt_conv2d_desc dw[] = {
     CONV(.n = 2, .c_in = 12, .h = 14, .w = 14, .c_out = 12, .kh = 3, .kw = 3, .pad_top = 1,
          .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .groups = 12, .has_bias = 1),
@@ -515,6 +518,13 @@ START_TEST(conv_groups) {
          .has_bias = 1),
     CONV(.n = 1, .c_in = 4, .h = 10, .w = 40, .c_out = 4, .kh = 2, .kw = 5, .stride_w = 3,
          .dil_w = 2, .pad_left = 2, .pad_right = 1, .groups = 4),
+    CONV(.n = 1, .c_in = 3, .h = 5, .w = 37, .c_out = 3, .kh = 3, .kw = 3, .stride_h = 2,
+         .stride_w = 2, .pad_top = 0, .pad_left = 0, .pad_bottom = 1, .pad_right = 1, .groups = 3),
+    CONV(.n = 1, .c_in = 2, .h = 4, .w = 35, .c_out = 2, .kh = 1, .kw = 5, .stride_w = 4,
+         .pad_left = 3, .pad_right = 2, .groups = 2, .has_bias = 1),
+    CONV(.n = 1, .c_in = 64, .h = 12, .w = 20, .c_out = 64, .kh = 3, .kw = 3, .stride_h = 2,
+         .stride_w = 2, .dil_h = 2, .pad_top = 2, .pad_left = 1, .pad_bottom = 2, .pad_right = 1,
+         .groups = 64, .has_bias = 1),
   };
   for (int i = 0; i < (int)(sizeof dw / sizeof dw[0]); i++) {
     check_conv_wino("depthwise CPU, vectors of 16", dw[i], 16, -1);

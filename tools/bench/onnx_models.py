@@ -10,6 +10,8 @@ its launches and distinct kernels after fusion (mlgc --emit=fused), the largest 
 from onnxruntime's output on the committed input, and the median time per run: mlg's wall
 and device time from `mlgrun --bench` (copying the input in and the output out included in
 wall), onnxruntime's wall time per session.run (CPU provider, or CUDA with --device gpu).
+With --depthwise it runs MobileNet-V2's depthwise layers instead (3×3 convolutions, one
+channel per group, then ReLU; built here as ONNX with random weights and input, seed 0).
 It builds nothing: BUILD/bin/mlgc and BUILD/bin/mlgrun must exist (a release build).
 Needs numpy, onnx and onnxruntime (onnxruntime-gpu for --device gpu).
 """
@@ -52,6 +54,30 @@ def ort_time(path, x, device, runs, warmup):
     return statistics.median(times), y
 
 
+# MobileNet-V2's depthwise layers at batch 1: channels, input side, stride
+DEPTHWISE = [(96, 112, 2), (144, 56, 1), (144, 56, 2), (192, 28, 1), (384, 14, 1), (960, 7, 1)]
+
+
+def depthwise_model(work, c, h, s):
+    """Writes the ONNX Conv(group=c, 3x3, stride s, pads 1) + Relu of x: f32[1, c, h, h] and
+    an input for it; returns (name, directory)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    name = f"dw{c}x{h}s{s}"
+    d = os.path.join(work, name)
+    os.makedirs(d, exist_ok=True)
+    w = numpy_helper.from_array(rng.standard_normal((c, 1, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.standard_normal(c).astype(np.float32), "b")
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["c"], group=c, strides=[s, s], pads=[1, 1, 1, 1])
+    relu = helper.make_node("Relu", ["c"], ["y"])
+    g = helper.make_graph([conv, relu], name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, h])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, b])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(d, "model.onnx"))
+    np.save(os.path.join(d, "input.npy"), rng.standard_normal((1, c, h, h)).astype(np.float32))
+    return name, d
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -59,6 +85,7 @@ def main():
     ap.add_argument("--backend", choices=["opencl", "vulkan"], default="opencl")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--depthwise", action="store_true", help="MobileNet-V2's depthwise layers instead")
     args = ap.parse_args()
     mlgc, mlgrun = os.path.join(args.build, "bin", "mlgc"), os.path.join(args.build, "bin", "mlgrun")
     for tool in (mlgc, mlgrun):
@@ -69,8 +96,11 @@ def main():
     work = tempfile.mkdtemp(prefix="mlg-onnx-bench-")
     mlg_device = args.device if args.backend == "opencl" else "vulkan:0"
     rows = []
-    for name, flags in MODELS:
-        d = os.path.join(ROOT, "tests", "onnx", name)
+    if args.depthwise:
+        models = [depthwise_model(work, *shape) + ([],) for shape in DEPTHWISE]
+    else:
+        models = [(name, os.path.join(ROOT, "tests", "onnx", name), flags) for name, flags in MODELS]
+    for name, d, flags in models:
         path = os.path.join(d, "model.onnx")
         x = np.load(os.path.join(d, "input.npy"))
         model = onnx.load(path)
