@@ -31,7 +31,7 @@ int mlg_gemm_tiles_valid(const mlg_gemm_tiles *t, int64_t local_mem_bytes) {
   int64_t limit = local_mem_bytes > 0 && local_mem_bytes < LOCAL_LIMIT ? local_mem_bytes : LOCAL_LIMIT;
   if (t->tile_m < 1 || t->tile_m > 256 || t->tile_n < 1 || t->tile_n > 256) return 0;
   if (t->tile_k < 1 || t->tile_k > 64) return 0;
-  if (t->reg_m < 1 || t->reg_m > 8 || t->reg_n < 1 || t->reg_n > 8) return 0;
+  if (t->reg_m < 1 || t->reg_m > 16 || t->reg_n < 1 || t->reg_n > 16) return 0;
   if (t->tile_m % t->reg_m || t->tile_n % t->reg_n) return 0;
   if ((t->tile_m / t->reg_m) * (t->tile_n / t->reg_n) > 1024) return 0;
   /* Both staged tiles, plus the row mean and 1/std a pre-normalized A keeps (matmul.h). */

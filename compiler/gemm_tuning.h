@@ -71,7 +71,7 @@ const char    *mlg_gemm_class_name(mlg_gemm_class c);
 
 /* 1 when t is a tiling the tiled kernel takes on a device with `local_mem_bytes` of local
  * memory per work-group (0 → 48 KiB; more is capped at 48 KiB): tiles 1..256, K step 1..64,
- * blocks 1..8 dividing their tile, at most 1024 work-items, and both staged tiles plus the
+ * blocks 1..16 dividing their tile, at most 1024 work-items, and both staged tiles plus the
  * layer-norm row statistics within the local memory. */
 int  mlg_gemm_tiles_valid(const mlg_gemm_tiles *t, int64_t local_mem_bytes);
 /* "128x128 k16 8x8" into buf. */

@@ -8,7 +8,8 @@
 #include "reduce.h"
 
 #define LIMIT32 ((int64_t)1 << 31)
-#define MAX_REG 8
+#define MAX_REG 16
+#define WIDE_MIN_GROUPS 128 /* wide tiles only where they make this many work-groups */
 
 /* Tile and block for one output axis of extent s. */
 static void pick_axis(int64_t s, int *tile, int *reg) {
@@ -37,6 +38,20 @@ void kt_matmul_pick_tiles(kt_matmul_desc *d) {
     int big = d->m >= 512 && d->n >= 512;
     tm = tn = big ? 128 : 64;
     rm = rn = 8;
+  }
+  /* A plain f32 GEMM with enough of them: 128×256 tiles of 8×16 blocks, double-buffered (see
+   * double_buffered), one work-group per SM. On the H100 SGEMM 4096 took 2.99 ms against the
+   * 128×128 kernel's 3.44 and cuBLAS's 2.73 (whose own kernel is a 256×128 tile, k8, three
+   * stages), 2048 0.391 against 0.449 and 0.358 (hand-written kernels of the two shapes timed
+   * alone, 2026-12-05; 256×128 of 16×8 blocks: 3.01 and 0.393). Only where the target
+   * unrolls the k loop by pragma (OpenCL): through Vulkan, at 255 registers, it ran 3.91 and
+   * 0.485 ms against 3.82 and 0.469 on 128×128 tiles (same call). */
+  if (d->device_class == KT_DEVICE_GPU && d->pragma_unroll && !d->n_batch && !d->b_im2col.on && !d->a_norm && d->a_elem == KIR_F32 &&
+      d->b_elem == KIR_F32 && d->n >= 256 && kt_ceil_div(d->m, 128) * kt_ceil_div(d->n, 256) >= WIDE_MIN_GROUPS) {
+    tm = 128;
+    tn = 256;
+    rm = 8;
+    rn = 16;
   }
   if (!d->tile_m) d->tile_m = tm;
   if (!d->reg_m) d->reg_m = d->tile_m == tm ? rm : 1;
@@ -201,21 +216,31 @@ void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, i
  * the split convolutions 180 → 220–243 µs). 129 registers or more leave one group per SM,
  * which cost every variant that reached it 5–15%. */
 static int unroll_kk(const kt_matmul_desc *d) {
-  return d->device_class == KT_DEVICE_GPU && !d->n_batch && !d->b_im2col.on && !d->a_norm && d->tile_m == 128 &&
-         d->tile_n == 128 && d->reg_m == 8 && d->reg_n == 8 && d->a_elem == KIR_F32 && d->b_elem == KIR_F32;
+  return d->device_class == KT_DEVICE_GPU && !d->n_batch && !d->b_im2col.on && !d->a_norm && d->tile_m >= 128 &&
+         d->tile_n >= 128 && d->reg_m * d->reg_n >= 64 && d->a_elem == KIR_F32 && d->b_elem == KIR_F32;
+}
+
+/* Whether the local tiles are double-buffered (the next K step stashed into the other buffer
+ * while this one is multiplied: one barrier a step instead of two): the unrolled GEMM with a
+ * register block of more than 64, which leaves one work-group per SM, so that a barrier idles
+ * the whole SM (hand-written 128×256 kernel on the H100: 3.10 → 2.99 ms at 4096). The 8×8
+ * block, two groups an SM, went 3.44 → 3.48 (130 registers instead of 128). */
+static int double_buffered(const kt_matmul_desc *d) {
+  return unroll_kk(d) && d->reg_m * d->reg_n > 64 && 2 * (int64_t)(d->tile_m + d->tile_n) * d->tile_k * 4 <= 48 * 1024;
 }
 
 /* Declares tag<i> (tag<i>_<u> for u > 0), i < n: vector who + spread·i of row kk + u of a local
- * tile of per_k vectors a row. */
-static void tile_reads(kir_builder *b, int local, int kk, int u, int per_k, int who, int spread, int n,
-                       kir_type t, const char *tag, int out[]) {
+ * tile of per_k vectors a row, in buffer `cur` (a variable; -1: the only one) of `size`. */
+static void tile_reads(kir_builder *b, int local, int cur, int size, int kk, int u, int per_k, int who, int spread,
+                       int n, kir_type t, const char *tag, int out[]) {
   for (int i = 0; i < n; i++) {
     char nm[32];
     snprintf(nm, sizeof nm, u ? "%s%d_%d" : "%s%d", tag, i, u);
     out[i] = kir_var_new(b, nm, t);
     kir_expr *k = u ? kir_add(b, kir_var(b, kk), kir_i32(b, u)) : kir_var(b, kk);
-    kir_decl(b, out[i], kir_local_load(b, local, kir_add(b, kir_mul(b, k, kir_i32(b, per_k)),
-                                                         kir_add(b, kir_var(b, who), kir_i32(b, (int64_t)spread * i)))));
+    kir_expr *at = kir_add(b, kir_mul(b, k, kir_i32(b, per_k)), kir_add(b, kir_var(b, who), kir_i32(b, (int64_t)spread * i)));
+    if (cur >= 0) at = kir_add(b, kir_mul(b, kir_var(b, cur), kir_i32(b, size)), at);
+    kir_decl(b, out[i], kir_local_load(b, local, at));
   }
 }
 
@@ -374,8 +399,10 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kir_builder *b = kt_matmul_frame_begin(m, name, &d, WX, WY, &f);
   if (!b) return -1;
   const int bA = f.bA, bB = f.bB, a_base = f.a_base, b_base = f.b_base;
-  int lA = kir_local_array_t(b, "a_tile", kir_tv(KIR_F32, VM), TK * TM / VM); /* [k][m/VM] */
-  int lB = kir_local_array_t(b, "b_tile", kir_tv(KIR_F32, VN), TK * TN / VN); /* [k][n/VN] */
+  /* [buffer][k][m/VM] and [buffer][k][n/VN] */
+  const int nbuf = double_buffered(&d) ? 2 : 1, sizeA = TK * TM / VM, sizeB = TK * TN / VN;
+  int lA = kir_local_array_t(b, "a_tile", kir_tv(KIR_F32, VM), nbuf * sizeA);
+  int lB = kir_local_array_t(b, "b_tile", kir_tv(KIR_F32, VN), nbuf * sizeB);
   kt_norm_state ns = kt_matmul_norm_state(b, &f, TM);
 
   int tx = kir_var_new(b, "tx", kir_t(KIR_I32));
@@ -418,21 +445,31 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   }
   kt_tile_fetch(b, &ta, kir_i32(b, 0));
   kt_tile_fetch(b, &tb, kir_i32(b, 0));
+  /* Double-buffered: the first tiles are stashed before the loop, each step multiplies buffer
+   * `cur` and stashes the next tiles into the other one. */
+  int cur = -1;
+  if (nbuf == 2) {
+    kt_tile_stash(b, &ta, NULL);
+    kt_tile_stash(b, &tb, NULL);
+    kir_barrier(b);
+    cur = kir_var_new(b, "cur", kir_t(KIR_I32));
+    kir_decl(b, cur, kir_i32(b, 0));
+  }
   int k0 = kir_var_new(b, "k0", kir_t(KIR_I32));
   kir_for(b, k0, kir_i32(b, 0), kir_i32(b, K), kir_i32(b, TK));
   {
-    kt_tile_stash(b, &ta);
-    kt_tile_stash(b, &tb);
-    kir_barrier(b);
+    if (nbuf == 1) {
+      kt_tile_stash(b, &ta, NULL);
+      kt_tile_stash(b, &tb, NULL);
+      kir_barrier(b);
+    }
+    kir_expr *next = kir_add(b, kir_var(b, k0), kir_i32(b, TK));
     if (K > TK) {
-      kir_expr *next = kir_add(b, kir_var(b, k0), kir_i32(b, TK));
       kir_if(b, kt_lt(b, next, K));
       kt_tile_fetch(b, &ta, next);
       kt_tile_fetch(b, &tb, next);
       kir_end(b);
     }
-    kt_tile_free(&ta);
-    kt_tile_free(&tb);
 
     int kk = kir_var_new(b, "kk", kir_t(KIR_I32));
     const int unroll = unroll_kk(&d), steps = unroll && !d.pragma_unroll && TK % 2 == 0 ? 2 : 1;
@@ -440,8 +477,8 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
     if (unroll) kir_for_unroll(b, -1);
     for (int u = 0; u < steps; u++) {
       int av[MAX_REG], bv[MAX_REG];
-      tile_reads(b, lA, kk, u, TM / VM, ty, WY, RM / VM, kir_tv(KIR_F32, VM), "av", av);
-      tile_reads(b, lB, kk, u, TN / VN, tx, WX, RN / VN, kir_tv(KIR_F32, VN), "bv", bv);
+      tile_reads(b, lA, cur, sizeA, kk, u, TM / VM, ty, WY, RM / VM, kir_tv(KIR_F32, VM), "av", av);
+      tile_reads(b, lB, cur, sizeB, kk, u, TN / VN, tx, WX, RN / VN, kir_tv(KIR_F32, VN), "bv", bv);
       for (int i = 0; i < RM; i++)
         for (int j = 0; j < RN; j++)
           kir_assign(b, acc[i][j],
@@ -450,9 +487,19 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
                                      kir_component(b, kir_var(b, bv[j / VN]), j % VN))));
     }
     kir_end(b); /* kk */
+    if (nbuf == 2 && K > TK) {
+      kir_expr *other = kir_mul(b, kir_bin(b, KIR_SUB, kir_i32(b, 1), kir_var(b, cur)), kir_i32(b, sizeA));
+      kir_if(b, kt_lt(b, next, K));
+      kt_tile_stash(b, &ta, other);
+      kt_tile_stash(b, &tb, kir_mul(b, kir_bin(b, KIR_SUB, kir_i32(b, 1), kir_var(b, cur)), kir_i32(b, sizeB)));
+      kir_end(b);
+    }
     kir_barrier(b);
+    if (nbuf == 2) kir_assign(b, cur, kir_bin(b, KIR_SUB, kir_i32(b, 1), kir_var(b, cur)));
   }
   kir_end(b); /* k0 */
+  kt_tile_free(&ta);
+  kt_tile_free(&tb);
 
   /* Epilogue: bias, the fused epilogue, guarded stores — a vector store per VN columns when
    * C's rows are contiguous and N is a multiple of VN (a vector is then all in or all out). */

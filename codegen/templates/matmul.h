@@ -13,7 +13,8 @@
  * along m and n (matmul_tile.h: the next tile's global loads are issued before the current
  * tile's multiply-adds); each work-item accumulates a reg_m × reg_n register block made of the
  * vectors tx + WX·j (columns) and ty + WY·i (rows), so neighbouring work-items read neighbouring
- * local vectors. Loads past the matrix edges read 0 and stores past them are skipped, so M, N and
+ * local vectors; register blocks go up to 16 × 16 (a plain f32 GEMM's wide tiles on GPUs, whose
+ * local tiles are double-buffered). Loads past the matrix edges read 0 and stores past them are skipped, so M, N and
  * K may be any size; guards that cannot fire are omitted. Other kernels for the same descriptor:
  * the CPU vector kernel (matmul_cpu.c) and the split-K kernel for few rows on GPUs
  * (matmul_skinny.c), chosen by kt_matmul.

@@ -44,6 +44,7 @@ int kt_matmul_split_slices(const kt_matmul_desc *d) {
   kt_matmul_desc t = *d;
   kt_matmul_pick_tiles(&t);
   if (t.m <= KT_SKINNY_MAX_M) return 1; /* the skinny kernel's problem */
+  if (t.reg_m * t.reg_n > 64) return 1;  /* wide tiles: picked only where they fill the device */
   int64_t groups = kt_ceil_div(t.m, t.tile_m) * kt_ceil_div(t.n, t.tile_n);
   const int64_t aim = want_groups(d);
   /* Half the aim is enough: SGEMM 2048 (256 groups of 128 × 128) took 0.481 ms on the H200 in

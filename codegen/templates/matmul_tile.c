@@ -187,7 +187,7 @@ void kt_tile_fetch(kir_builder *b, const kt_tile *t, kir_expr *k0) {
   }
 }
 
-void kt_tile_stash(kir_builder *b, const kt_tile *t) {
+void kt_tile_stash(kir_builder *b, const kt_tile *t, kir_expr *at) {
   for (int s = 0; s < t->steps; s++) {
     int partial = (int64_t)(s + 1) * t->n_items > t->units;
     if (partial)
@@ -199,10 +199,9 @@ void kt_tile_stash(kir_builder *b, const kt_tile *t) {
         parts[p] = t->mode == LOAD_VEC_K ? kir_component(b, v, c) : v;
       }
       kir_expr *value = t->mode == LOAD_VEC_MN ? parts[0] : kir_vector(b, t->vec, parts);
-      kir_local_store(b, t->local,
-                      kir_add(b, kir_mul(b, kir_add(b, kir_var(b, t->kl[s]), kir_i32(b, c)), kir_i32(b, t->groups)),
-                              kir_var(b, t->g[s])),
-                      value);
+      kir_expr *index = kir_add(b, kir_mul(b, kir_add(b, kir_var(b, t->kl[s]), kir_i32(b, c)), kir_i32(b, t->groups)),
+                                kir_var(b, t->g[s]));
+      kir_local_store(b, t->local, at ? kir_add(b, at, index) : index, value);
     }
     if (partial) kir_end(b);
   }

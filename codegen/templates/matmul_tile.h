@@ -67,8 +67,8 @@ typedef struct kt_tile {
 int  kt_tile_declare(kir_builder *b, kt_tile *t);
 /* Global memory → registers for the tile whose first k is k0 (an I32 expression). */
 void kt_tile_fetch(kir_builder *b, const kt_tile *t, kir_expr *k0);
-/* Registers → local memory. */
-void kt_tile_stash(kir_builder *b, const kt_tile *t);
+/* Registers → local memory, `at` elements into the local array (NULL: 0; a second buffer). */
+void kt_tile_stash(kir_builder *b, const kt_tile *t, kir_expr *at);
 void kt_tile_free(kt_tile *t);
 
 #endif

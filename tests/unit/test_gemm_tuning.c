@@ -203,7 +203,7 @@ START_TEST(test_bad_content) {
       "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 3 4 1.0\n",    /* 3 ∤ 64 */
       "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 128 128 16 2 4 1.0\n",  /* 2048 items */
       "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 256 256 32 8 8 1.0\n",  /* 64 KiB */
-      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 16 4 1.0\n",   /* block > 8 */
+      "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 32 4 1.0\n",   /* block > 16 */
       ("mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\nlarge 64 64 16 4 4 1.0\n"
        "large 64 64 16 4 4 1.0\n"),                                                        /* twice */
       "mlg-gemm-tuning 3\ndevice d\ndriver v\nbackend opencl\n\n",                         /* blank */

@@ -241,6 +241,22 @@ START_TEST(matmul_explicit_tiles) {
   check_matmul("tiles 8x64x4 reg 1x8 (ragged cooperative load)",
                (kt_matmul_desc){.m = 9, .n = 65, .k = 13, .tile_m = 8, .tile_n = 64, .tile_k = 4,
                                 .reg_m = 1, .reg_n = 8, .has_bias = 1});
+  /* GPUs' wide tiles: 8×16 blocks, local tiles double-buffered; ragged M, N and K (a last step
+   * of 8), run on PoCL. */
+  check_matmul("tiles 128x256x16 reg 8x16 double-buffered",
+               (kt_matmul_desc){.m = 130, .n = 300, .k = 40, .tile_m = 128, .tile_n = 256, .tile_k = 16,
+                                .reg_m = 8, .reg_n = 16, .has_bias = 1, .device_class = KT_DEVICE_GPU});
+  /* which plain f32 GEMMs take them: those that make 128 groups of them, whole, on OpenCL */
+  kt_matmul_desc p = {.m = 2048, .n = 2048, .k = 2048, .device_class = KT_DEVICE_GPU, .pragma_unroll = 1};
+  kt_matmul_pick_tiles(&p);
+  ck_assert(p.tile_m == 128 && p.tile_n == 256 && p.reg_m == 8 && p.reg_n == 16);
+  ck_assert_int_eq(kt_matmul_split_slices(&p), 1);
+  p = (kt_matmul_desc){.m = 1024, .n = 1024, .k = 1024, .device_class = KT_DEVICE_GPU, .pragma_unroll = 1};
+  kt_matmul_pick_tiles(&p);
+  ck_assert(p.tile_m == 128 && p.tile_n == 128 && p.reg_m == 8 && p.reg_n == 8);
+  p = (kt_matmul_desc){.m = 2048, .n = 2048, .k = 2048, .device_class = KT_DEVICE_GPU}; /* Vulkan */
+  kt_matmul_pick_tiles(&p);
+  ck_assert(p.tile_m == 128 && p.tile_n == 128 && p.reg_m == 8 && p.reg_n == 8);
 }
 END_TEST
 
