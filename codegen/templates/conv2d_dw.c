@@ -57,6 +57,33 @@ int kt_conv2d_dw_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_p
   return 0;
 }
 
+/* Phase f of a padded row holds x's columns f + i·S − pad_left for i in [lo, hi): the first i
+ * with f + i·S ≥ pad_left, and the first past x's last column (f < S, so pad_left − f > −S and
+ * neither is negative). */
+static void phase_range(const kt_conv2d_desc *d, int64_t f, int64_t *lo, int64_t *hi) {
+  const int64_t S = d->stride_w, end = kt_ceil_div(d->pad_left + d->w - f, S);
+  *lo = d->pad_left - f <= 0 ? 0 : kt_ceil_div(d->pad_left - f, S);
+  *hi = end > *lo ? end : *lo;
+}
+
+/* x's columns c .. c + width − 1 of the row at src (c a multiple of S; `col` is c and `col_s`
+ * c / S, I32 expressions) into xp's row at dst: padded column q = c + l + pad_left of lane l
+ * goes to phase f = q mod S, so phase f's lanes are l_f, l_f + S, .. with
+ * l_f ≡ f − pad_left (mod S), stored as one vector (a strided swizzle) from its element
+ * c/S + (l_f + pad_left − f)/S. */
+static void copy_columns(kir_builder *b, const kt_conv2d_desc *d, int bx, int bxp, int src, int dst, kir_expr *col,
+                         kir_expr *col_s, int width, int64_t phase) {
+  const int64_t S = d->stride_w;
+  int v = kir_var_new(b, "v", kir_tv(KIR_F32, width));
+  kir_decl(b, v, kir_load_vec(b, bx, kir_add(b, kir_var(b, src), col), width));
+  for (int64_t f = 0; f < S; f++) {
+    const int64_t lf = ((f - d->pad_left) % S + S) % S;
+    kir_store(b, bxp,
+              kir_add(b, kir_var(b, dst), kir_add(b, col_s, kir_i32(b, f * phase + (lf + d->pad_left - f) / S))),
+              kir_swizzle_step(b, kir_var(b, v), (int)lf, (int)S, width / (int)S));
+  }
+}
+
 /* xp[dst + from .. dst + to) = 0 (loop variable i): one by one below `lanes`, else vectors of
  * `lanes` zeros, the last one ending at `to` (overlapping its predecessor). */
 static void zeros(kir_builder *b, int bxp, int dst, int64_t from, int64_t to, int i, int lanes) {
@@ -101,10 +128,10 @@ int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   int bx = kir_buffer_param(b, "x", KIR_F32, KIR_READ);
   int bxp = kir_buffer_param(b, "xp", KIR_F32, KIR_WRITE);
   /* Padded column q = i·S + f of a row goes to f·phase + i. x's row is read `lanes` columns
-   * at a time (16, or p->vec where less) where each phase gets at least 2 of them: each phase's
-   * lanes stored as one vector (a strided swizzle); its last columns one by one
-   * (MobileNet-V2's 96 × 112² at stride 2: 640–920 µs element by element, 147 so). The zeros past each
-   * phase (at least `lanes`) are vectors too. */
+   * at a time (16, or p->vec where less) where each phase gets at least 2 of them
+   * (copy_columns), its last columns one by one (MobileNet-V2's 96 × 112² at stride 2: 640–920
+   * µs element by element, 147 so). The zeros past each phase (at least `lanes`) are vectors
+   * too. */
   const int lanes = p->vec < 16 ? p->vec : 16;
   const int64_t vecs = lanes % S == 0 && lanes / S >= 2 ? d.w / lanes : 0;
   int item = kir_var_new(b, "item", kir_t(KIR_I32)), j = kir_var_new(b, "j", kir_t(KIR_I32));
@@ -124,40 +151,28 @@ int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   /* Per phase f (unrolled): zeros, then x's columns f + i·S − pad_left; the bounds are
    * constants. */
   for (int64_t f = 0; f < S; f++) {
-    /* the first i with f + i·S ≥ pad_left, and the first past x's last column (f < S, so
-     * pad_left − f > −S and neither is negative) */
-    const int64_t lo = d.pad_left - f <= 0 ? 0 : kt_ceil_div(d.pad_left - f, S);
-    const int64_t hi = kt_ceil_div(d.pad_left + d.w - f, S) > lo ? kt_ceil_div(d.pad_left + d.w - f, S) : lo;
+    int64_t lo, hi;
+    phase_range(&d, f, &lo, &hi);
     zeros(b, bxp, dst, f * phase, f * phase + lo, i, lanes);
     zeros(b, bxp, dst, f * phase + hi, (f + 1) * phase, i, lanes);
   }
   if (vecs) {
-    /* Lane l of the vector of x's columns i·lanes .. is padded column i·lanes + l + pad_left:
-     * phase f's lanes are l_f, l_f + S, .. with l_f ≡ f − pad_left (mod S), its elements
-     * i·lanes/S + (l_f + pad_left − f)/S onwards. */
-    const int per = lanes / (int)S;
-    int v = kir_var_new(b, "v", kir_tv(KIR_F32, lanes));
     kir_for(b, i, kir_i32(b, 0), kir_i32(b, vecs), kir_i32(b, 1));
-    kir_decl(b, v, kir_load_vec(b, bx, kir_add(b, kir_var(b, src), kt_scaled(b, kir_var(b, i), lanes)), lanes));
-    for (int64_t f = 0; f < S; f++) {
-      const int64_t lf = ((f - d.pad_left) % S + S) % S;
-      kir_expr *at = kir_add(b, kir_var(b, dst), kir_add(b, kt_scaled(b, kir_var(b, i), per),
-                                                         kir_i32(b, f * phase + (lf + d.pad_left - f) / S)));
-      kir_store(b, bxp, at, kir_swizzle_step(b, kir_var(b, v), (int)lf, (int)S, per));
-    }
+    copy_columns(b, &d, bx, bxp, src, dst, kt_scaled(b, kir_var(b, i), lanes), kt_scaled(b, kir_var(b, i), lanes / S),
+                 lanes, phase);
     kir_end(b);
   }
-  /* the columns past the vectors, phase by phase: at stride 1 vectors of 8 and 4 first */
+  /* the columns past them: vectors of half as many, a quarter, while a phase gets 2 lanes;
+   * then one by one, phase by phase */
   int64_t done = vecs * lanes; /* x's columns copied */
-  for (int w = 8; S == 1 && w >= 4; w /= 2)
-    if (d.w - done >= w) {
-      kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_i32(b, done + d.pad_left)),
-                kir_load_vec(b, bx, kir_add(b, kir_var(b, src), kir_i32(b, done)), w));
+  for (int w = lanes / 2; w >= 4 && w >= 2 * S; w /= 2)
+    if (w % S == 0 && d.w - done >= w) {
+      copy_columns(b, &d, bx, bxp, src, dst, kir_i32(b, done), kir_i32(b, done / S), w, phase);
       done += w;
     }
   for (int64_t f = 0; f < S; f++) {
-    const int64_t lo = d.pad_left - f <= 0 ? 0 : kt_ceil_div(d.pad_left - f, S);
-    const int64_t hi = kt_ceil_div(d.pad_left + d.w - f, S) > lo ? kt_ceil_div(d.pad_left + d.w - f, S) : lo;
+    int64_t lo, hi;
+    phase_range(&d, f, &lo, &hi);
     const int64_t first = kt_ceil_div(done + d.pad_left - f, S) > lo ? kt_ceil_div(done + d.pad_left - f, S) : lo;
     if (hi <= first) continue;
     kir_for(b, i, kir_i32(b, first), kir_i32(b, hi), kir_i32(b, 1));
