@@ -115,7 +115,8 @@ int kt_conv2d_cpu(kir_module *m, const char *name, const kt_conv2d_desc *d,
  * of one channel — of one output row, or of a block of `rows` output rows (the plan's, dividing
  * h_out) — each tap a broadcast weight times one vector load of xp.
  * xp is x with its zero border, each padded row stored as stride_w phases (columns f, f + S,
- * ...; S = stride_w) of wp / S floats each, `vec` zeros past each phase's columns.
+ * ...; S = stride_w) of wp / S floats each, zeros past each phase's columns up to what the
+ * last output vector of a row reads.
  * The plan's vec, rows, padded (1), hp, wp and xp_numel are set (nvec 1, no weight pack);
  * -1 when it does not apply. Buffers: of the pad, x (read) and xp (write); of the convolution,
  * xp (read), w (read, as given), bias (read, if has_bias), y (write), then the epilogue's, which

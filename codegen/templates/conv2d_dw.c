@@ -6,8 +6,8 @@
  * output, 9 taps) ran at 2 GFLOP/s: MobileNet's expand-depthwise-project block
  * (tests/onnx/mobilenet, 96 channels of 14 × 14) spent 166 of its 196 µs there (2026-12-05).
  * Here the input is first copied with its zero border, each padded row split into stride_w
- * phases (its columns ≡ f mod stride_w, one after the other) with a vector's slack of zeros
- * after each (kt_conv2d_dw_pad), so that the taps of `vec` consecutive outputs are `vec`
+ * phases (its columns ≡ f mod stride_w, one after the other) with zeros after each up to what
+ * a row's last vector reads (kt_conv2d_dw_pad), so that the taps of `vec` consecutive outputs are `vec`
  * consecutive floats of one phase of one row: one vector load each, no bounds, at any stride.
  * A work-item takes a block of output rows where the rows are short (MobileNet-V2's 384 × 14²
  * layer: 155 → 45 µs wall with the copy's rows blocked too), see kt_conv2d_dw_plan_for. */
@@ -32,9 +32,13 @@ int kt_conv2d_dw_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_p
     return -1;
   const int vec = max_vec == 0 || max_vec >= 16 ? 16 : max_vec >= 8 ? 8 : 4;
   const int64_t hp = d.h + d.pad_top + d.pad_bottom;
-  /* each phase of a padded row: its columns ≡ f (mod stride_w), and a vector's slack of zeros
-   * (the last vector of a row reads up to vec − 1 past the last output's window) */
-  const int64_t phase = kt_ceil_div(d.w + d.pad_left + d.pad_right, d.stride_w) + vec;
+  /* each phase of a padded row: its columns ≡ f (mod stride_w), then zeros up to what the
+   * row's last vector reads — its lanes past wo too: tap s reads elements (s·dil_w)/S + ow of
+   * its phase, ow < nvr·vec (a vector's slack of zeros after each phase took 28% more bytes at
+   * MobileNet-V2's 56-wide rows) */
+  const int64_t nvr = kt_ceil_div(wo, vec), reach = nvr * vec + (d.kw - 1) * d.dil_w / d.stride_w;
+  const int64_t cols = kt_ceil_div(d.w + d.pad_left + d.pad_right, d.stride_w);
+  const int64_t phase = cols > reach ? cols : reach;
   if (phase > LIMIT32 / d.stride_w) return -1;
   const int64_t wp = phase * d.stride_w;
   if (hp > LIMIT32 / wp || hp * wp > LIMIT32 / d.c_in || d.c_in * hp * wp > LIMIT32 / d.n) return -1;
@@ -43,7 +47,6 @@ int kt_conv2d_dw_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_p
   out->nvec = 1;
   /* Output rows per work-item: the most that divide ho with all their vectors accumulated at
    * once (at most MAX_VECS), leaving at least MIN_ITEMS work-items; 1 where a row takes more. */
-  const int64_t nvr = kt_ceil_div(wo, vec);
   out->rows = 1;
   for (int64_t r = nvr <= MAX_VECS ? MAX_VECS / nvr : 1; r > 1; r--)
     if (ho % r == 0 && d.n * d.c_in * (ho / r) >= MIN_ITEMS) {
@@ -130,8 +133,7 @@ int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   /* Padded column q = i·S + f of a row goes to f·phase + i. x's row is read `lanes` columns
    * at a time (16, or p->vec where less) where each phase gets at least 2 of them
    * (copy_columns), its last columns one by one (MobileNet-V2's 96 × 112² at stride 2: 640–920
-   * µs element by element, 147 so). The zeros past each phase (at least `lanes`) are vectors
-   * too. */
+   * µs element by element, 147 so). Zeros are vectors too where there are `lanes` of them. */
   const int lanes = p->vec < 16 ? p->vec : 16;
   const int64_t vecs = lanes % S == 0 && lanes / S >= 2 ? d.w / lanes : 0;
   int item = kir_var_new(b, "item", kir_t(KIR_I32)), j = kir_var_new(b, "j", kir_t(KIR_I32));
