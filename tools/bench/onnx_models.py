@@ -78,6 +78,66 @@ def depthwise_model(work, c, h, s):
     return name, d
 
 
+def mobilenet_v2_model(work, n=1, side=224):
+    """Writes MobileNet-V2 (torchvision's layout, batch norm folded into the convolutions:
+    Conv + bias, Clip(0, 6) for ReLU6, residual Adds, GlobalAveragePool, Flatten, Gemm to 1000
+    classes) as ONNX with random weights (seed 0), and an input; returns (name, directory)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    name = f"mobilenetv2_b{n}"
+    d = os.path.join(work, name)
+    os.makedirs(d, exist_ok=True)
+    nodes, inits = [], []
+    count = [0]
+
+    def fresh(p):
+        count[0] += 1
+        return f"{p}{count[0]}"
+
+    def conv(x, cin, cout, k, stride, groups, relu6):
+        w, b, y = fresh("w"), fresh("b"), fresh("t")
+        fan_in = cin // groups * k * k
+        inits.append(numpy_helper.from_array((rng.standard_normal((cout, cin // groups, k, k)) *
+                                              np.sqrt(2.0 / fan_in)).astype(np.float32), w))
+        inits.append(numpy_helper.from_array((0.1 * rng.standard_normal(cout)).astype(np.float32), b))
+        nodes.append(helper.make_node("Conv", [x, w, b], [y], group=groups, strides=[stride, stride],
+                                      pads=[k // 2] * 4, kernel_shape=[k, k]))
+        if not relu6:
+            return y
+        lo, hi, z = fresh("lo"), fresh("hi"), fresh("t")
+        inits.append(numpy_helper.from_array(np.array(0.0, np.float32), lo))
+        inits.append(numpy_helper.from_array(np.array(6.0, np.float32), hi))
+        nodes.append(helper.make_node("Clip", [y, lo, hi], [z]))
+        return z
+
+    x = conv("x", 3, 32, 3, 2, 1, True)
+    cin = 32
+    for t, c, reps, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                          (6, 160, 3, 2), (6, 320, 1, 1)]:
+        for i in range(reps):
+            stride = s if i == 0 else 1
+            h = conv(x, cin, cin * t, 1, 1, 1, True) if t != 1 else x
+            h = conv(h, cin * t, cin * t, 3, stride, cin * t, True)
+            h = conv(h, cin * t, c, 1, 1, 1, False)
+            if stride == 1 and cin == c:
+                y = fresh("t")
+                nodes.append(helper.make_node("Add", [x, h], [y]))
+                h = y
+            x, cin = h, c
+    x = conv(x, cin, 1280, 1, 1, 1, True)
+    nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"]))
+    nodes.append(helper.make_node("Flatten", ["pooled"], ["flat"]))
+    inits.append(numpy_helper.from_array((0.01 * rng.standard_normal((1000, 1280))).astype(np.float32), "fc_w"))
+    inits.append(numpy_helper.from_array(np.zeros(1000, np.float32), "fc_b"))
+    nodes.append(helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["y"], transB=1))
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, 3, side, side])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(d, "model.onnx"))
+    np.save(os.path.join(d, "input.npy"), rng.standard_normal((n, 3, side, side)).astype(np.float32))
+    return name, d
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -86,6 +146,7 @@ def main():
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--depthwise", action="store_true", help="MobileNet-V2's depthwise layers instead")
+    ap.add_argument("--mobilenetv2", action="store_true", help="a whole MobileNet-V2 (batch 1, 224²) instead")
     args = ap.parse_args()
     mlgc, mlgrun = os.path.join(args.build, "bin", "mlgc"), os.path.join(args.build, "bin", "mlgrun")
     for tool in (mlgc, mlgrun):
@@ -96,8 +157,9 @@ def main():
     work = tempfile.mkdtemp(prefix="mlg-onnx-bench-")
     mlg_device = args.device if args.backend == "opencl" else "vulkan:0"
     rows = []
-    if args.depthwise:
-        models = [depthwise_model(work, *shape) + ([],) for shape in DEPTHWISE]
+    if args.depthwise or args.mobilenetv2:
+        models = [depthwise_model(work, *shape) + ([],) for shape in DEPTHWISE] if args.depthwise else []
+        models += [mobilenet_v2_model(work) + ([],)] if args.mobilenetv2 else []
     else:
         models = [(name, os.path.join(ROOT, "tests", "onnx", name), flags) for name, flags in MODELS]
     for name, d, flags in models:
