@@ -20,8 +20,8 @@
  * contiguous share of the groups: conv2d_cpu.c). */
 int  kt_cpu_group_items(int64_t blocks, int most);
 /* The vector block of a CPU kernel whose vectors run along `channels` output channels (the
- * convolutions'): vectors of the widest of 16, 8, 4, 2, 1 lanes within max_vec (0: 16), and 4
- * of them per work-item, fewer where fewer cover the channels. */
+ * convolutions'): vectors of the widest of 16, 8, 4, 2, 1 lanes within max_vec (0: 16), and up
+ * to 4 of them per work-item: the most whose blocks pad the channels least. */
 void kt_cpu_channel_block(int64_t channels, int max_vec, int *out_vec, int *out_nvec);
 void kt_cpu_block_zero(kir_builder *b, int rows, int nvec, int vw,
                        int acc[KT_CPU_MAX_ROWS][KT_CPU_MAX_NV]);
