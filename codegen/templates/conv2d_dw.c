@@ -146,8 +146,8 @@ int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   kir_decl(b, r0, kt_scaled(b, kir_mod(b, kir_var(b, item), kir_i32(b, p->hp / rpi)), rpi));
   kir_for(b, j, kir_i32(b, 0), kir_i32(b, rpi), kir_i32(b, 1));
   kir_decl(b, ih, kir_add(b, kir_var(b, r0), kir_add(b, kir_var(b, j), kir_i32(b, -d.pad_top))));
-  kir_decl(b, dst, kt_scaled(b, kir_add(b, kt_scaled(b, kir_var(b, plane), p->hp), kir_add(b, kir_var(b, r0), kir_var(b, j))),
-                             p->wp));
+  kir_expr *row = kir_add(b, kt_scaled(b, kir_var(b, plane), p->hp), kir_add(b, kir_var(b, r0), kir_var(b, j)));
+  kir_decl(b, dst, kt_scaled(b, row, p->wp));
   kir_if(b, kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)), kt_lt(b, kir_var(b, ih), d.h)));
   kir_decl(b, src, kt_scaled(b, kir_add(b, kt_scaled(b, kir_var(b, plane), d.h), kir_var(b, ih)), d.w));
   /* Per phase f (unrolled): zeros, then x's columns f + i·S − pad_left; the bounds are
@@ -288,7 +288,8 @@ int kt_conv2d_dw_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in, 
             xv = kir_var_new(b, "x", vt);
             kir_decl(b, xv, kir_load_vec(b, bx, kir_add(b, kir_var(b, xrow), kir_i32(b, off + (int64_t)v * vec)), vec));
           }
-          kir_expr *wv = kir_cast(b, vt, kir_load(b, bw, kir_add(b, kir_var(b, wb), kir_i32(b, t / d->dil_h * d->kw + s))));
+          kir_expr *tap = kir_add(b, kir_var(b, wb), kir_i32(b, t / d->dil_h * d->kw + s));
+          kir_expr *wv = kir_cast(b, vt, kir_load(b, bw, tap));
           kir_assign(b, acc[r * nv + v], kir_add(b, kir_var(b, acc[r * nv + v]), kir_mul(b, wv, kir_var(b, xv))));
         }
       }

@@ -46,8 +46,9 @@ void kt_matmul_pick_tiles(kt_matmul_desc *d) {
    * alone, 2026-12-05; 256×128 of 16×8 blocks: 3.01 and 0.393). Only where the target
    * unrolls the k loop by pragma (OpenCL): through Vulkan, at 255 registers, it ran 3.91 and
    * 0.485 ms against 3.82 and 0.469 on 128×128 tiles (same call). */
-  if (d->device_class == KT_DEVICE_GPU && d->pragma_unroll && !d->n_batch && !d->b_im2col.on && !d->a_norm && d->a_elem == KIR_F32 &&
-      d->b_elem == KIR_F32 && d->n >= 256 && kt_ceil_div(d->m, 128) * kt_ceil_div(d->n, 256) >= WIDE_MIN_GROUPS) {
+  if (d->device_class == KT_DEVICE_GPU && d->pragma_unroll && !d->n_batch && !d->b_im2col.on && !d->a_norm &&
+      d->a_elem == KIR_F32 && d->b_elem == KIR_F32 && d->n >= 256 &&
+      kt_ceil_div(d->m, 128) * kt_ceil_div(d->n, 256) >= WIDE_MIN_GROUPS) {
     tm = 128;
     tn = 256;
     rm = 8;
@@ -238,7 +239,8 @@ static void tile_reads(kir_builder *b, int local, int cur, int size, int kk, int
     snprintf(nm, sizeof nm, u ? "%s%d_%d" : "%s%d", tag, i, u);
     out[i] = kir_var_new(b, nm, t);
     kir_expr *k = u ? kir_add(b, kir_var(b, kk), kir_i32(b, u)) : kir_var(b, kk);
-    kir_expr *at = kir_add(b, kir_mul(b, k, kir_i32(b, per_k)), kir_add(b, kir_var(b, who), kir_i32(b, (int64_t)spread * i)));
+    kir_expr *at =
+        kir_add(b, kir_mul(b, k, kir_i32(b, per_k)), kir_add(b, kir_var(b, who), kir_i32(b, (int64_t)spread * i)));
     if (cur >= 0) at = kir_add(b, kir_mul(b, kir_var(b, cur), kir_i32(b, size)), at);
     kir_decl(b, out[i], kir_local_load(b, local, at));
   }
@@ -488,10 +490,10 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
     }
     kir_end(b); /* kk */
     if (nbuf == 2 && K > TK) {
-      kir_expr *other = kir_mul(b, kir_bin(b, KIR_SUB, kir_i32(b, 1), kir_var(b, cur)), kir_i32(b, sizeA));
+      kir_expr *other = kir_bin(b, KIR_SUB, kir_i32(b, 1), kir_var(b, cur));
       kir_if(b, kt_lt(b, next, K));
-      kt_tile_stash(b, &ta, other);
-      kt_tile_stash(b, &tb, kir_mul(b, kir_bin(b, KIR_SUB, kir_i32(b, 1), kir_var(b, cur)), kir_i32(b, sizeB)));
+      kt_tile_stash(b, &ta, kir_mul(b, other, kir_i32(b, sizeA)));
+      kt_tile_stash(b, &tb, kir_mul(b, other, kir_i32(b, sizeB)));
       kir_end(b);
     }
     kir_barrier(b);

@@ -77,9 +77,10 @@ static void plan_search(const mlg_device_info *dev, int quick, class_plan plans[
   if (gpu) add_space(&plans[MLG_GEMM_HUGE], large, 2, all_k, 3, lm);
   /* and the wide tiles of 8×16 blocks the built-in choice takes on OpenCL (matmul.c) */
   static const mlg_gemm_tiles wide[2] = {{128, 256, 16, 8, 16, 0}, {256, 128, 16, 16, 8, 0}};
+  class_plan *huge = &plans[MLG_GEMM_HUGE];
   for (int i = 0; gpu && i < 2; i++)
-    if (mlg_gemm_tiles_valid(&wide[i], lm) && plans[MLG_GEMM_HUGE].n_cand < (int)(sizeof plans[0].cand / sizeof plans[0].cand[0]))
-      plans[MLG_GEMM_HUGE].cand[plans[MLG_GEMM_HUGE].n_cand++] = wide[i];
+    if (mlg_gemm_tiles_valid(&wide[i], lm) && huge->n_cand < (int)(sizeof huge->cand / sizeof huge->cand[0]))
+      huge->cand[huge->n_cand++] = wide[i];
   add_space(&plans[MLG_GEMM_LARGE], large, 2, gpu ? all_k : one_k, gpu ? 3 : 1, lm);
   add_space(&plans[MLG_GEMM_MEDIUM], medium, 2, gpu ? all_k : one_k, gpu ? 3 : 1, lm);
 }
