@@ -43,16 +43,18 @@ void kt_matmul_pick_tiles(kt_matmul_desc *d) {
    * double_buffered), one work-group per SM. On the H100 SGEMM 4096 took 2.99 ms against the
    * 128×128 kernel's 3.44 and cuBLAS's 2.73 (whose own kernel is a 256×128 tile, k8, three
    * stages), 2048 0.391 against 0.449 and 0.358 (hand-written kernels of the two shapes timed
-   * alone, 2026-12-05; 256×128 of 16×8 blocks: 3.01 and 0.393). Only where the target
-   * unrolls the k loop by pragma (OpenCL): through Vulkan, at 255 registers, it ran 3.91 and
-   * 0.485 ms against 3.82 and 0.469 on 128×128 tiles (same call). */
-  if (d->device_class == KT_DEVICE_GPU && d->pragma_unroll && !d->n_batch && !d->b_im2col.on && !d->a_norm &&
-      d->a_elem == KIR_F32 && d->b_elem == KIR_F32 && d->n >= 256 &&
-      kt_ceil_div(d->m, 128) * kt_ceil_div(d->n, 256) >= WIDE_MIN_GROUPS) {
-    tm = 128;
-    tn = 256;
-    rm = 8;
-    rn = 16;
+   * alone, 2026-12-05; 256×128 of 16×8 blocks: 3.01 and 0.393). Through Vulkan (no unroll
+   * pragma: two k steps an iteration by hand) 128×256 ran 3.91 and 0.485 ms against 3.82 and
+   * 0.469 on 128×128 tiles (H100, 255 registers), 256×128 of 16×8 blocks 3.68 and 0.466 against
+   * 3.85 and 0.474 (H200, 208 registers); so Vulkan takes those. */
+  const int wide = d->device_class == KT_DEVICE_GPU && !d->n_batch && !d->b_im2col.on && !d->a_norm &&
+                   d->a_elem == KIR_F32 && d->b_elem == KIR_F32;
+  const int wm = d->pragma_unroll ? 128 : 256, wn = d->pragma_unroll ? 256 : 128;
+  if (wide && d->m >= wm && d->n >= wn && kt_ceil_div(d->m, wm) * kt_ceil_div(d->n, wn) >= WIDE_MIN_GROUPS) {
+    tm = wm;
+    tn = wn;
+    rm = wm / 16;
+    rn = wn / 16;
   }
   if (!d->tile_m) d->tile_m = tm;
   if (!d->reg_m) d->reg_m = d->tile_m == tm ? rm : 1;

@@ -246,7 +246,8 @@ START_TEST(matmul_explicit_tiles) {
   check_matmul("tiles 128x256x16 reg 8x16 double-buffered",
                (kt_matmul_desc){.m = 130, .n = 300, .k = 40, .tile_m = 128, .tile_n = 256, .tile_k = 16,
                                 .reg_m = 8, .reg_n = 16, .has_bias = 1, .device_class = KT_DEVICE_GPU});
-  /* which plain f32 GEMMs take them: those that make 128 groups of them, whole, on OpenCL */
+  /* which plain f32 GEMMs take them: those that make 128 groups of them, whole; 128×256 on
+   * OpenCL, 256×128 through Vulkan */
   kt_matmul_desc p = {.m = 2048, .n = 2048, .k = 2048, .device_class = KT_DEVICE_GPU, .pragma_unroll = 1};
   kt_matmul_pick_tiles(&p);
   ck_assert(p.tile_m == 128 && p.tile_n == 256 && p.reg_m == 8 && p.reg_n == 16);
@@ -256,7 +257,7 @@ START_TEST(matmul_explicit_tiles) {
   ck_assert(p.tile_m == 128 && p.tile_n == 128 && p.reg_m == 8 && p.reg_n == 8);
   p = (kt_matmul_desc){.m = 2048, .n = 2048, .k = 2048, .device_class = KT_DEVICE_GPU}; /* Vulkan */
   kt_matmul_pick_tiles(&p);
-  ck_assert(p.tile_m == 128 && p.tile_n == 128 && p.reg_m == 8 && p.reg_n == 8);
+  ck_assert(p.tile_m == 256 && p.tile_n == 128 && p.reg_m == 16 && p.reg_n == 8);
 }
 END_TEST
 
