@@ -308,11 +308,12 @@ int kt_conv2d_dw_cpu(kir_module *m, const char *name, const kt_conv2d_desc *in, 
         kir_decl(b, vat, kir_add(b, kir_var(b, at), kir_i32(b, (int64_t)v * vec)));
       }
       /* Its lanes past the row's end, if any, are in the last segment: there it stores the
-       * outputs it has, elsewhere (several segments) a whole vector. A row of the block but
-       * its last stores whole vectors too: the lanes past its end are the next row's first
-       * outputs, which that row's stores, after, overwrite. */
+       * outputs it has, elsewhere (several segments) a whole vector. A row whose whole vectors
+       * end within the block stores them whole too: the lanes past its end are outputs of the
+       * block's later rows, whose stores, after, overwrite them (not past the block: 7-wide
+       * rows spill 9 lanes of 16, into the row after next). */
       const int64_t last_lanes = wo - ((int64_t)(segs - 1) * nv + v) * vec;
-      if (last_lanes >= vec || r < R - 1) {
+      if (last_lanes >= vec || (int64_t)r * wo + (int64_t)nvr * vec <= (int64_t)R * wo) {
         if (store(b, d, by, kir_var(b, a), vat, vec, vec)) goto fail;
         continue;
       }

@@ -520,7 +520,9 @@ START_TEST(conv_groups) {
    * (10 vectors of 16, 38 of 4: segments, the last one ragged), strides 2 and 4 over rows
    * of whole vectors and a remainder (the padded copy's vector path, pad_left even and odd),
    * and 64 channels in blocks of output rows (6 of one vector, 2 of three) at stride 2 with
-   * dilation 2 along the rows; the 14 × 14 maps take blocks of 2. */
+   * dilation 2 along the rows, and blocks of 7 rows of 7 (a vector of 16 spans more than the
+   * next row: only the rows whose vectors end within the block store them whole); the 14 × 14
+   * maps take blocks of 2. */
   static const kt_conv2d_desc dw[] = {
     CONV(.n = 2, .c_in = 12, .h = 14, .w = 14, .c_out = 12, .kh = 3, .kw = 3, .pad_top = 1,
          .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .groups = 12, .has_bias = 1),
@@ -542,6 +544,8 @@ START_TEST(conv_groups) {
     CONV(.n = 1, .c_in = 64, .h = 12, .w = 20, .c_out = 64, .kh = 3, .kw = 3, .stride_h = 2,
          .stride_w = 2, .dil_h = 2, .pad_top = 2, .pad_left = 1, .pad_bottom = 2, .pad_right = 1,
          .groups = 64, .has_bias = 1),
+    CONV(.n = 1, .c_in = 64, .h = 7, .w = 7, .c_out = 64, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .groups = 64, .has_bias = 1),
   };
   for (int i = 0; i < (int)(sizeof dw / sizeof dw[0]); i++) {
     check_conv_wino("depthwise CPU, vectors of 16", dw[i], 16, -1);
