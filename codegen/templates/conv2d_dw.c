@@ -23,6 +23,15 @@
 #define COPY_LOCAL 64
 #define COPY_FLOATS 2048    /* xp floats a work-item of the padded copy writes, at most */
 
+/* The most rows a work-item takes, at most `most`, that divide `rows` and leave `planes`·(rows
+ * / r) ≥ MIN_ITEMS work-items (a row of a small map is a few floats); 1 where none does. Shared
+ * by the convolution's output rows and the padded copy's. */
+static int64_t rows_per_item(int64_t rows, int64_t most, int64_t planes) {
+  for (int64_t r = most < rows ? most : rows; r > 1; r--)
+    if (rows % r == 0 && planes * (rows / r) >= MIN_ITEMS) return r;
+  return 1;
+}
+
 int kt_conv2d_dw_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_plan *out) {
   kt_conv2d_desc d = kt_conv2d_normalized(in);
   int64_t ho, wo;
@@ -45,14 +54,9 @@ int kt_conv2d_dw_plan_for(const kt_conv2d_desc *in, int max_vec, kt_conv2d_cpu_p
   if (d.c_in * d.h * d.w > LIMIT32 / d.n || d.c_out * ho * wo > LIMIT32 / d.n) return -1;
   out->vec = vec;
   out->nvec = 1;
-  /* Output rows per work-item: the most that divide ho with all their vectors accumulated at
-   * once (at most MAX_VECS), leaving at least MIN_ITEMS work-items; 1 where a row takes more. */
-  out->rows = 1;
-  for (int64_t r = nvr <= MAX_VECS ? MAX_VECS / nvr : 1; r > 1; r--)
-    if (ho % r == 0 && d.n * d.c_in * (ho / r) >= MIN_ITEMS) {
-      out->rows = (int)r;
-      break;
-    }
+  /* Output rows per work-item: as many as have all their vectors accumulated at once (at most
+   * MAX_VECS); 1 where a row takes more. */
+  out->rows = (int)rows_per_item(ho, nvr <= MAX_VECS ? MAX_VECS / nvr : 1, d.n * d.c_in);
   out->padded = 1;
   out->hp = hp;
   out->wp = wp;
@@ -116,14 +120,8 @@ int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   if (kt_conv2d_dw_plan_for(&d, p->vec, &check) || check.hp != p->hp || check.wp != p->wp)
     return kt_fail(m, "the depthwise CPU convolution does not apply to this convolution or plan");
   const int64_t S = d.stride_w, phase = p->wp / S, planes = d.n * d.c_in;
-  /* A work-item per `rpi` rows of one plane of xp: the most that divide hp within COPY_FLOATS,
-   * leaving at least MIN_ITEMS work-items (a row of a small map is a few floats). */
-  int64_t rpi = 1;
-  for (int64_t r = p->hp; r > 1; r--)
-    if (p->hp % r == 0 && r * p->wp <= COPY_FLOATS && planes * (p->hp / r) >= MIN_ITEMS) {
-      rpi = r;
-      break;
-    }
+  /* A work-item per `rpi` rows of one plane of xp, within COPY_FLOATS */
+  const int64_t rpi = rows_per_item(p->hp, COPY_FLOATS / p->wp, planes);
   const int64_t items = planes * (p->hp / rpi);
   const int lx = items >= COPY_LOCAL ? COPY_LOCAL : (int)items;
   kir_builder *b = kir_kernel_begin(m, name, lx, 1, 1);
@@ -175,7 +173,7 @@ int kt_conv2d_dw_pad(kir_module *m, const char *name, const kt_conv2d_desc *in, 
   for (int64_t f = 0; f < S; f++) {
     int64_t lo, hi;
     phase_range(&d, f, &lo, &hi);
-    const int64_t first = kt_ceil_div(done + d.pad_left - f, S) > lo ? kt_ceil_div(done + d.pad_left - f, S) : lo;
+    const int64_t after = kt_ceil_div(done + d.pad_left - f, S), first = after > lo ? after : lo;
     if (hi <= first) continue;
     kir_for(b, i, kir_i32(b, first), kir_i32(b, hi), kir_i32(b, 1));
     kir_store(b, bxp, kir_add(b, kir_var(b, dst), kir_add(b, kir_var(b, i), kir_i32(b, f * phase))),
