@@ -117,8 +117,8 @@ static int conv2d_lower_winograd(mlg_lower_ctx *ctx, int node, const kt_conv2d_d
   return 0;
 }
 
-/* Depthwise on CPUs: x's padded copy (rows split by the stride, with a vector's slack), then
- * conv2d_dw.c's kernel, outputs as vector lanes along each row. */
+/* Depthwise on CPUs: x's padded copy (rows split by the stride, each phase as long as the
+ * convolution reads), then conv2d_dw.c's kernel, outputs as vector lanes along each row. */
 static int conv2d_lower_dw(mlg_lower_ctx *ctx, int node, const kt_conv2d_desc *cd, const kt_conv2d_cpu_plan *p) {
   const mlg_node *n = &ctx->graph->nodes[node];
   kir_module *m = ctx->out->module;

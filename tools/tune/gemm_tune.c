@@ -30,6 +30,13 @@ typedef struct class_plan {
 static const char *who(const mlg_tune_options *o) { return o->who ? o->who : "mlgtune"; }
 static FILE *logf_of(const mlg_tune_options *o) { return o->log ? o->log : stderr; }
 
+/* Adds tiling t to p's candidates where the tiled kernel takes it on a device with
+ * `local_mem` bytes of local memory (and p has room). */
+static void add_candidate(class_plan *p, const mlg_gemm_tiles *t, int64_t local_mem) {
+  if (mlg_gemm_tiles_valid(t, local_mem) && p->n_cand < (int)(sizeof p->cand / sizeof p->cand[0]))
+    p->cand[p->n_cand++] = *t;
+}
+
 /* Every tiling of the search space that the tiled kernel takes on `dev`: tiles from `tiles`
  * (both axes), K steps from `ks`, blocks 4 or 8 on each axis. */
 static void add_space(class_plan *p, const int *tiles, int n_tiles, const int *ks, int n_ks,
@@ -39,12 +46,8 @@ static void add_space(class_plan *p, const int *tiles, int n_tiles, const int *k
     for (int b = 0; b < n_tiles; b++)
       for (int k = 0; k < n_ks; k++)
         for (int ra = 0; ra < 2; ra++)
-          for (int rb = 0; rb < 2; rb++) {
-            mlg_gemm_tiles t = {tiles[a], tiles[b], ks[k], regs[ra], regs[rb], 0};
-            if (mlg_gemm_tiles_valid(&t, local_mem) &&
-                p->n_cand < (int)(sizeof p->cand / sizeof p->cand[0]))
-              p->cand[p->n_cand++] = t;
-          }
+          for (int rb = 0; rb < 2; rb++)
+            add_candidate(p, &(mlg_gemm_tiles){tiles[a], tiles[b], ks[k], regs[ra], regs[rb], 0}, local_mem);
 }
 
 static void plan_search(const mlg_device_info *dev, int quick, class_plan plans[MLG_GEMM_N_CLASSES]) {
@@ -58,8 +61,7 @@ static void plan_search(const mlg_device_info *dev, int quick, class_plan plans[
     };
     for (int c = 0; c < MLG_GEMM_N_CLASSES; c++) {
       plans[c].size = c == MLG_GEMM_HUGE ? 128 : c == MLG_GEMM_LARGE ? 96 : 64;
-      for (int i = 0; i < 2; i++)
-        if (mlg_gemm_tiles_valid(&q[c][i], lm)) plans[c].cand[plans[c].n_cand++] = q[c][i];
+      for (int i = 0; i < 2; i++) add_candidate(&plans[c], &q[c][i], lm);
     }
     return;
   }
@@ -75,12 +77,10 @@ static void plan_search(const mlg_device_info *dev, int quick, class_plan plans[
    * tiled kernel would take seconds per run there. */
   plans[MLG_GEMM_HUGE].size = gpu ? 2048 : 0;
   if (gpu) add_space(&plans[MLG_GEMM_HUGE], large, 2, all_k, 3, lm);
-  /* and the wide tiles of 8×16 blocks the built-in choice takes on OpenCL (matmul.c) */
+  /* and the wide tiles the built-in choice takes (matmul.c): 8×16 blocks on OpenCL, 16×8
+   * through Vulkan */
   static const mlg_gemm_tiles wide[2] = {{128, 256, 16, 8, 16, 0}, {256, 128, 16, 16, 8, 0}};
-  class_plan *huge = &plans[MLG_GEMM_HUGE];
-  for (int i = 0; gpu && i < 2; i++)
-    if (mlg_gemm_tiles_valid(&wide[i], lm) && huge->n_cand < (int)(sizeof huge->cand / sizeof huge->cand[0]))
-      huge->cand[huge->n_cand++] = wide[i];
+  for (int i = 0; gpu && i < 2; i++) add_candidate(&plans[MLG_GEMM_HUGE], &wide[i], lm);
   add_space(&plans[MLG_GEMM_LARGE], large, 2, gpu ? all_k : one_k, gpu ? 3 : 1, lm);
   add_space(&plans[MLG_GEMM_MEDIUM], medium, 2, gpu ? all_k : one_k, gpu ? 3 : 1, lm);
 }
