@@ -205,9 +205,14 @@ typedef struct glsl_uses {
   char narrow_st[GLSL_MAX_BUFFERS];
   int sg_basic, sg_arith;             /* subgroup builtins, reductions: #extension lines */
   int dot[4];                         /* kir_dot_sign forms of KIR_E_DOT4X8 used */
-  unsigned load_w[GLSL_MAX_BUFFERS];  /* bit w set: a width-w vector load of buffer i */
+  /* bit w set: a width-w vector load (store) of buffer i through mlg_loadW_NAME
+   * (mlg_storeW_NAME), whose index is not known to be a multiple of w */
+  unsigned load_w[GLSL_MAX_BUFFERS];
   unsigned store_w[GLSL_MAX_BUFFERS];
-  unsigned bits_w[GLSL_MAX_BUFFERS];  /* bit w set: kir_load_bits of width w > 1 */
+  unsigned aligned_w[GLSL_MAX_BUFFERS]; /* bit w set: one at a known multiple (direct_vector) */
+  unsigned bits_w[GLSL_MAX_BUFFERS];  /* bit w set: kir_load_bits of width w > 1 through mlg_bitsW_NAME */
+  char bits_q[GLSL_MAX_BUFFERS];      /* kir_load_bits of width 4 at a known multiple of 8 */
+  const int *var_multiple;            /* the kernel's kir_var_multiples, or NULL (none known) */
   int mma;                            /* fragments or F16 local arrays: #extension lines */
   const char *problem;                /* first construct GLSL cannot express, or NULL */
 } glsl_uses;
@@ -243,14 +248,33 @@ static int wide_local(const kir_kernel *k, int local) {
 static const char opaque_layout[] = "accumulator elements, their packing or lane exchanges (OpenCL "
                                     "only: cooperative matrices keep their element layout opaque)";
 
+/* Buffer element offsets (pc.off) are multiples of 16 bytes: tensors are aligned at least that
+ * much (a Vulkan bundle's alignment is checked at load). So a width-w access of a read-only or
+ * write-only buffer of 4-byte elements whose index is a known multiple of w (kir_expr_multiple)
+ * goes straight through its vector view, NAME_vW[(pc.off[i] + index) >> log2(w)], with no
+ * alignment test; likewise 4 words of halves at a multiple of 8 through NAME_q. */
+static int direct_vector(const kir_kernel *k, const int *var_multiple, int buffer, const kir_expr *index, int w) {
+  const kir_buffer *b = &k->buffers[buffer];
+  return var_multiple && (w == 2 || w == 4) && b->access != KIR_READ_WRITE && !packed(b->elem.scalar) &&
+         kir_expr_multiple(index, var_multiple) % w == 0;
+}
+
+static int direct_bits(const kir_kernel *k, const int *var_multiple, int buffer, const kir_expr *index, int w) {
+  return var_multiple && w == 4 && k->buffers[buffer].access == KIR_READ && kir_expr_multiple(index, var_multiple) % 8 == 0;
+}
+
 static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
   if (!e) return;
   if (!width_ok(e->type)) u->problem = "a vector of width 8 or 16 (OpenCL only)";
   int vec = e->type.width > 1;
   switch (e->kind) {
   case KIR_E_LOAD:
-    if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec)
-      u->load_w[e->index] |= 1u << e->type.width;
+    if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec) {
+      if (direct_vector(k, u->var_multiple, e->index, e->a, e->type.width))
+        u->aligned_w[e->index] |= 1u << e->type.width;
+      else
+        u->load_w[e->index] |= 1u << e->type.width;
+    }
     if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS &&
         packed(k->buffers[e->index].elem.scalar))
       u->narrow_ld[e->index] = 1;
@@ -297,8 +321,12 @@ static void scan_expr(glsl_uses *u, const kir_kernel *k, const kir_expr *e) {
     u->sg_basic = u->sg_arith = 1;
     break;
   case KIR_E_LOAD_BITS:
-    if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec)
-      u->bits_w[e->index] |= 1u << e->type.width;
+    if (e->index >= 0 && e->index < k->n_buffers && e->index < GLSL_MAX_BUFFERS && vec) {
+      if (direct_bits(k, u->var_multiple, e->index, e->a, e->type.width))
+        u->bits_q[e->index] = 1;
+      else
+        u->bits_w[e->index] |= 1u << e->type.width;
+    }
     break;
   case KIR_E_LOCAL_LOAD_BITS:
     u->problem = "raw words of a local array of halves (OpenCL only)";
@@ -320,8 +348,12 @@ static void scan_block(glsl_uses *u, const kir_kernel *k, kir_stmt *const *body,
   for (int i = 0; i < n; i++) {
     const kir_stmt *s = body[i];
     if (s->kind == KIR_S_STORE && s->value && s->value->type.width > 1 && s->target >= 0 &&
-        s->target < GLSL_MAX_BUFFERS)
-      u->store_w[s->target] |= 1u << s->value->type.width;
+        s->target < k->n_buffers && s->target < GLSL_MAX_BUFFERS) {
+      if (direct_vector(k, u->var_multiple, s->target, s->index, s->value->type.width))
+        u->aligned_w[s->target] |= 1u << s->value->type.width;
+      else
+        u->store_w[s->target] |= 1u << s->value->type.width;
+    }
     if (s->kind == KIR_S_STORE && s->value && s->value->type.width > 1 && s->target >= 0 &&
         s->target < k->n_buffers && kir_storage_bytes(k->buffers[s->target].elem.scalar) == 1)
       u->problem = "a vector store of 8-bit elements (OpenCL only)";
@@ -362,8 +394,10 @@ static int name_clashes(const char *name) {
   return 0;
 }
 
-static const char *scan_kernel(const kir_kernel *k, glsl_uses *u, const char **bad_name) {
+/* var_multiple: the kernel's kir_var_multiples when printing, NULL when only checking. */
+static const char *scan_kernel(const kir_kernel *k, const int *var_multiple, glsl_uses *u, const char **bad_name) {
   memset(u, 0, sizeof(*u));
+  u->var_multiple = var_multiple;
   *bad_name = NULL;
   if (k->n_buffers > GLSL_MAX_BUFFERS)
     return "more than 32 buffer parameters (the push-constant offsets would exceed 128 bytes)";
@@ -393,7 +427,7 @@ static const char *scan_kernel(const kir_kernel *k, glsl_uses *u, const char **b
 int kir_glsl_check(const kir_kernel *k, char *err, size_t err_size) {
   glsl_uses u;
   const char *bad_name;
-  const char *problem = scan_kernel(k, &u, &bad_name);
+  const char *problem = scan_kernel(k, NULL, &u, &bad_name);
   if (!problem) return 0;
   if (err && err_size) {
     if (bad_name)
@@ -444,6 +478,12 @@ static void gl_load(kir_printer *p, const kir_expr *e) {
     fputc(')', p->out);
     return;
   }
+  if (e->type.width > 1 && direct_vector(p->k, p->var_multiple, e->index, e->a, e->type.width)) {
+    fprintf(p->out, "%s_v%d[(", name, e->type.width);
+    gl_offset_index(p, e->index, e->a);
+    fprintf(p->out, ") >> %d]", e->type.width / 2);
+    return;
+  }
   if (e->type.width > 1)
     fprintf(p->out, "mlg_load%d_%s(", e->type.width, name);
   else
@@ -460,6 +500,14 @@ static void gl_store(kir_printer *p, const kir_stmt *s) {
     fputs(", ", p->out);
     kir_print_expr(p, s->value);
     fputs(");\n", p->out);
+    return;
+  }
+  if (s->value->type.width > 1 && direct_vector(p->k, p->var_multiple, s->target, s->index, s->value->type.width)) {
+    fprintf(p->out, "%s_v%d[(", name, s->value->type.width);
+    gl_offset_index(p, s->target, s->index);
+    fprintf(p->out, ") >> %d] = ", s->value->type.width / 2);
+    kir_print_expr(p, s->value);
+    fputs(";\n", p->out);
     return;
   }
   if (s->value->type.width > 1) {
@@ -503,13 +551,15 @@ static void gl_unroll(kir_printer *p, int unroll) {}
  * buffer keeps the scalar forms: `restrict` views of it would let the compiler reorder a store
  * through one and a load through the other.) */
 static int has_vector_view(const kir_buffer *b, const glsl_uses *u, int i, int w) {
-  return b->access != KIR_READ_WRITE && !packed(b->elem.scalar) && ((u->load_w[i] | u->store_w[i]) & (1u << w));
+  return b->access != KIR_READ_WRITE && !packed(b->elem.scalar) &&
+         ((u->load_w[i] | u->store_w[i] | u->aligned_w[i]) & (1u << w));
 }
 
 /* A read-only buffer of halves read 8 at a time (kir_load_bits of 4 words) also gets a uvec4
  * view, NAME_q: one 128-bit load where the element index is a multiple of 8. */
 static int has_bits_view(const kir_buffer *b, const glsl_uses *u, int i) {
-  return b->access == KIR_READ && b->elem.scalar == KIR_F16 && i < GLSL_MAX_BUFFERS && (u->bits_w[i] & (1u << 4));
+  return b->access == KIR_READ && b->elem.scalar == KIR_F16 && i < GLSL_MAX_BUFFERS &&
+         ((u->bits_w[i] & (1u << 4)) || u->bits_q[i]);
 }
 
 static void emit_vector_helpers(FILE *out, const kir_kernel *k, const glsl_uses *u) {
@@ -684,7 +734,7 @@ static void gl_kernel_begin(kir_printer *p) {
   char buf[32];
   glsl_uses u;
   const char *bad_name;
-  scan_kernel(k, &u, &bad_name); /* kir_print_glsl_kernel checked it already */
+  scan_kernel(k, p->var_multiple, &u, &bad_name); /* kir_print_glsl_kernel checked it already */
   fprintf(out, "// kernel %s\n#version 450\n", k->name);
   if (u.sg_basic) fputs("#extension GL_KHR_shader_subgroup_basic : require\n", out);
   if (u.sg_arith) fputs("#extension GL_KHR_shader_subgroup_arithmetic : require\n", out);
@@ -767,10 +817,10 @@ static void gl_kernel_begin(kir_printer *p) {
 
 static void gl_load_bits(kir_printer *p, const kir_expr *e) {
   const char *name = p->k->buffers[e->index].name;
-  if (e->type.width == 1) {
-    fprintf(p->out, "%s[(", name);
+  if (e->type.width == 1 || direct_bits(p->k, p->var_multiple, e->index, e->a, e->type.width)) {
+    fprintf(p->out, e->type.width == 1 ? "%s[(" : "%s_q[(", name);
     gl_offset_index(p, e->index, e->a);
-    fputs(") >> 1u]", p->out);
+    fputs(e->type.width == 1 ? ") >> 1u]" : ") >> 3u]", p->out);
     return;
   }
   fprintf(p->out, "mlg_bits%d_%s(", e->type.width, name);

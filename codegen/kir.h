@@ -293,6 +293,18 @@ int         kir_kernel_with_storage(kir_module *m, kir_kernel *k, const kir_scal
 int      kir_kernel_equal(const kir_kernel *a, const kir_kernel *b);
 uint64_t kir_kernel_hash(const kir_kernel *k);
 
+/* ---- known multiples (kir_multiple.c) ----
+ * kir_expr_multiple: the largest power of two, at most KIR_MULTIPLE_MAX, that every value of
+ * an I32 or U32 scalar expression is known to be a multiple of: from its constants through
+ * +, −, ·, %, min, max, select, negation and I32/U32 casts, and from var_multiple[v] for the
+ * variables it reads (var_multiple may be NULL: 1 for each); 1 for anything else.
+ * kir_var_multiples fills out_multiple[v] for each of k's n_vars variables from every definition
+ * of v in k (1 for a non-integer variable). The GLSL printer reads and writes a vector whose
+ * element index is a known multiple of its width as one aligned access. */
+#define KIR_MULTIPLE_MAX 64
+int  kir_expr_multiple(const kir_expr *e, const int *var_multiple);
+void kir_var_multiples(const kir_kernel *k, int *out_multiple);
+
 /* ---- building a kernel (all constructors return NULL only on allocation failure, which the
  * builder remembers: kir_kernel_end reports it) ---- */
 typedef struct kir_builder kir_builder;
@@ -532,7 +544,11 @@ int kir_opencl_check(const kir_kernel *k, char *err, size_t err_size);
  * belong to other invocations): portable to every Vulkan 1.1 device, no 8- or 16-bit storage
  * feature needed. Local arrays are `shared`; a barrier is memoryBarrierShared() plus
  * barrier(); erf, tanh, sin, cos, tan, pow, fmod, fmin, fmax and vector loads/stores go through mlg_* helper
- * functions emitted only into the shaders that use them. Returns 0, or -1 on a write error or
+ * functions emitted only into the shaders that use them — except a vector access of a read-only
+ * or write-only buffer of 4-byte elements at an index that is a known multiple of its width
+ * (kir_expr_multiple), and 4 words of halves at a multiple of 8, which go straight through a
+ * vector view of the buffer: the shaders take every pc.off to be a multiple of 16 bytes (tensors
+ * are aligned that much; the Vulkan runtime refuses a bundle aligned less). Returns 0, or -1 on a write error or
  * a kernel that kir_glsl_check rejects (nothing useful is printed then). */
 int kir_print_glsl_kernel(const kir_kernel *k, FILE *out);
 /* 0 if GLSL can express `k`; else -1 and a message naming the kernel in err (may be NULL):

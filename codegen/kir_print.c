@@ -332,9 +332,13 @@ static void print_block(kir_printer *p, kir_stmt *const *body, int n) {
 }
 
 int kir_print_kernel(const kir_dialect *d, const kir_kernel *k, FILE *out) {
-  kir_printer p = {d, k, out, 0};
+  int *var_multiple = malloc(sizeof(int) * (size_t)(k->n_vars > 0 ? k->n_vars : 1));
+  if (!var_multiple) return -1;
+  kir_var_multiples(k, var_multiple);
+  kir_printer p = {d, k, out, 0, var_multiple};
   d->kernel_begin(&p);
   print_block(&p, k->body, k->n_body);
   d->kernel_end(&p);
+  free(var_multiple);
   return ferror(out) ? -1 : 0;
 }

@@ -74,6 +74,7 @@ struct kir_printer {
   const kir_kernel *k;
   FILE *out;
   int indent;      /* current depth; two spaces each */
+  const int *var_multiple; /* k's kir_var_multiples */
 };
 
 /* Prints one kernel through dialect `d`. Returns 0, or -1 on a write error. */

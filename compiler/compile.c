@@ -113,6 +113,12 @@ static int check_options(const mlg_compile_options *options, mlg_diag *diag) {
     mlg_diag_error(diag, (mlg_span){0, 0}, "unknown target %d (expected opencl or vulkan)", target);
     return -1;
   }
+  /* GLSL kernels access vectors at tensor offsets they take to be multiples of 16 bytes. */
+  if (options->alignment && (options->alignment < 16 || (options->alignment & (options->alignment - 1)))) {
+    mlg_diag_error(diag, (mlg_span){0, 0}, "tensor alignment %lld must be a power of two of at least 16 bytes",
+                   (long long)options->alignment);
+    return -1;
+  }
   return target;
 }
 

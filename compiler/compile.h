@@ -18,7 +18,7 @@ typedef struct mlg_compile_options {
   const char *weights_path;       /* .safetensors, or NULL: initializers */
   int no_weights;                 /* leave weights out of the bundle (bound at load) */
   int opt_level;                  /* 0: no passes; 2: default */
-  int64_t alignment;              /* 0 → 256 */
+  int64_t alignment;              /* bytes, a power of two ≥ 16; 0 → 256 */
   int no_memory_reuse;            /* debug: every intermediate gets its own arena bytes */
   /* CPU hint: 3×3 convolutions keep the implicit GEMM instead of Winograd's F(m×m, 3×3),
    * whose transformed weights take (m + 2)²/9 times the weight's bytes (mlgc --no-winograd). */

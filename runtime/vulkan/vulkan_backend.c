@@ -59,12 +59,15 @@ static mlg_status check_bundle(const mlg_backend_device *dev, const mlgb_bundle 
                     "arithmetic in compute shaders (VkPhysicalDeviceSubgroupProperties); recompile with "
                     "mlgc --target vulkan --subgroups=off", model_name(b), dev->name, dev->spec);
   const VkPhysicalDeviceLimits *lim = &dev->props.limits;
-  uint64_t align = lim->minStorageBufferOffsetAlignment ? lim->minStorageBufferOffsetAlignment : 1;
+  /* The shaders read and write whole vectors at tensor offsets they take to be multiples of 16
+   * bytes (kir.h, GLSL printer), and the device binds buffers at multiples of its own
+   * minimum. */
+  uint64_t align = lim->minStorageBufferOffsetAlignment > 16 ? lim->minStorageBufferOffsetAlignment : 16;
   if (b->alignment == 0 || b->alignment % align != 0)
     return mlg_fail(MLG_ERR_UNSUPPORTED,
-                    "model '%s' aligns tensors to %u bytes, but device '%s' needs storage-buffer offsets aligned to "
-                    "%llu bytes (minStorageBufferOffsetAlignment); recompile with an alignment that is a multiple "
-                    "of %llu", model_name(b), b->alignment, dev->name, (unsigned long long)align,
+                    "model '%s' aligns tensors to %u bytes, but its shaders on device '%s' need them aligned to "
+                    "%llu bytes (the larger of 16, for whole-vector access, and the device's "
+                    "minStorageBufferOffsetAlignment); recompile it with mlgc", model_name(b), b->alignment, dev->name,
                     (unsigned long long)align);
   for (uint32_t r = 0; r < MLGB_N_REGIONS; r++)
     if (b->region_size[r] > lim->maxStorageBufferRange)

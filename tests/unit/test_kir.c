@@ -786,6 +786,62 @@ START_TEST(test_module_many_kernels) {
 }
 END_TEST
 
+/* Known multiples: constants, the arithmetic that keeps low zero bits, and variables through
+ * every definition, loops and self-references included; anything else is a multiple of 1. */
+START_TEST(test_known_multiples) {
+  kir_module *m = kir_module_new();
+  kir_builder *b = kir_kernel_begin(m, "k0_multiples", 64, 1, 1);
+  int y = kir_buffer_param(b, "y", KIR_F32, KIR_WRITE);
+  int i = kir_var_new(b, "i", kir_t(KIR_I32));  /* gid · 8: 8 */
+  int j = kir_var_new(b, "j", kir_t(KIR_I32));  /* i, then j + 2 in a loop: 2 */
+  int k = kir_var_new(b, "k", kir_t(KIR_I32));  /* 4, 16, ...: 4 */
+  int l = kir_var_new(b, "l", kir_t(KIR_I32));  /* gid % 4 · 4 + k: 4 */
+  int f = kir_var_new(b, "f", kir_t(KIR_F32));
+  kir_decl(b, i, kir_mul(b, kir_global_id(b, 0), kir_i32(b, 8)));
+  kir_decl(b, j, kir_var(b, i));
+  kir_decl(b, f, kir_f32(b, 8.0));
+  kir_for(b, k, kir_i32(b, 4), kir_i32(b, 64), kir_i32(b, 12));
+  kir_assign(b, j, kir_add(b, kir_var(b, j), kir_i32(b, 2)));
+  kir_decl(b, l, kir_add(b, kir_mul(b, kir_mod(b, kir_global_id(b, 0), kir_i32(b, 4)), kir_i32(b, 4)), kir_var(b, k)));
+  kir_store(b, y, kir_var(b, l), kir_var(b, f));
+  kir_end(b);
+  kir_kernel *kk;
+  ck_assert_int_eq(kir_kernel_end(b, &kk), 0);
+  int mult[5];
+  ck_assert_int_eq(kk->n_vars, 5);
+  kir_var_multiples(kk, mult);
+  ck_assert_int_eq(mult[i], 8);
+  ck_assert_int_eq(mult[j], 2);
+  ck_assert_int_eq(mult[k], 4);
+  ck_assert_int_eq(mult[l], 4);
+  ck_assert_int_eq(mult[f], 1);
+  /* Expressions over them. */
+  b = kir_kernel_begin(m, "k1_exprs", 64, 1, 1);
+  ck_assert_int_eq(kir_expr_multiple(kir_i32(b, 0), NULL), KIR_MULTIPLE_MAX);
+  ck_assert_int_eq(kir_expr_multiple(kir_i32(b, 12), NULL), 4);
+  ck_assert_int_eq(kir_expr_multiple(kir_i32(b, -8), NULL), 8);
+  ck_assert_int_eq(kir_expr_multiple(kir_i32(b, 1 << 20), NULL), KIR_MULTIPLE_MAX);
+  ck_assert_int_eq(kir_expr_multiple(kir_cast(b, kir_t(KIR_U32), kir_i32(b, 6)), NULL), 2);
+  ck_assert_int_eq(kir_expr_multiple(kir_f32(b, 8.0), NULL), 1);
+  kir_expr *gid = kir_global_id(b, 0);
+  ck_assert_int_eq(kir_expr_multiple(gid, NULL), 1);
+  ck_assert_int_eq(kir_expr_multiple(kir_mul(b, gid, kir_i32(b, 16)), NULL), 16);
+  ck_assert_int_eq(kir_expr_multiple(kir_mul(b, kir_mul(b, gid, kir_i32(b, 16)), kir_i32(b, 16)), NULL),
+                   KIR_MULTIPLE_MAX);
+  ck_assert_int_eq(kir_expr_multiple(kir_bin(b, KIR_SUB, kir_mul(b, gid, kir_i32(b, 16)), kir_i32(b, 4)), NULL), 4);
+  ck_assert_int_eq(kir_expr_multiple(kir_bin(b, KIR_DIV, kir_mul(b, gid, kir_i32(b, 16)), kir_i32(b, 2)), NULL), 1);
+  ck_assert_int_eq(kir_expr_multiple(kir_bin(b, KIR_XOR, kir_mul(b, gid, kir_i32(b, 16)), kir_i32(b, 16)), NULL), 1);
+  ck_assert_int_eq(kir_expr_multiple(kir_cast(b, kir_t(KIR_U32), kir_mul(b, gid, kir_i32(b, 4))), NULL), 4);
+  ck_assert_int_eq(kir_expr_multiple(kir_select(b, kir_bin(b, KIR_LT, gid, kir_i32(b, 3)),
+                                                kir_mul(b, gid, kir_i32(b, 4)), kir_mul(b, gid, kir_i32(b, 8))),
+                                     NULL),
+                   4);
+  ck_assert_int_eq(kir_expr_multiple(kir_cast(b, kir_t(KIR_I32), kir_f32(b, 4.0)), NULL), 1);
+  ck_assert_int_eq(kir_kernel_end(b, &kk), 0);
+  kir_module_free(m);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("kir");
   TCase *tc = tcase_create("kir");
@@ -807,6 +863,7 @@ int main(void) {
   tcase_add_test(tc, test_warpgroup_products);
   tcase_add_test(tc, test_half_words);
   tcase_add_test(tc, test_module_many_kernels);
+  tcase_add_test(tc, test_known_multiples);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
