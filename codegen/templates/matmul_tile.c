@@ -32,6 +32,51 @@ static kir_type value_type(const kt_tile *t) {
 
 static int values_per_step(const kt_tile *t) { return t->mode == LOAD_VEC_MN ? 1 : t->vec; }
 
+/* Index of the unit's p-th row along mn within the tile. */
+static kir_expr *unit_mn(kir_builder *b, const kt_tile *t, int s, int p) {
+  return kir_add(b, kir_mul(b, kir_var(b, t->g[s]), kir_i32(b, t->vec)), kir_i32(b, p));
+}
+
+/* A gathered column j is the output pixel q = j % HW of image j / HW: its window starts at row
+ * ih0 = (q / w_out)·stride_h − pad_top and column iw0 = (q % w_out)·stride_w − pad_left of x, and
+ * element (k, j) sits at x[at(j) + off(k)] with at(j) = (j / HW)·c_in·h·w + ih0·w + iw0 and
+ * off(k) = ci·h·w + r·dil_h·w + s·dil_w for k = (ci, r, s). When every step of a work-item reads
+ * the same columns (n_items a multiple of the groups, or one step), their divisions are done
+ * once here, before the K loop, instead of for every element of every tile. */
+static void declare_gather_columns(kir_builder *b, kt_tile *t) {
+  for (int p = 0; p < 4; p++) t->col_j[p] = t->col_at[p] = t->col_ih[p] = t->col_iw[p] = -1;
+  if (t->mode != LOAD_GATHER || (t->steps > 1 && t->n_items % t->groups != 0)) return;
+  const kt_matmul_im2col *g = t->gather;
+  const int64_t HW = g->h_out * g->w_out;
+  const int pad = kt_im2col_pads(g);
+  for (int p = 0; p < t->vec; p++) {
+    char nm[32];
+    snprintf(nm, sizeof nm, "%s_j%d", t->tag, p);
+    int jv = t->col_j[p] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, jv, kir_add(b, t->mn0, unit_mn(b, t, 0, p)));
+    kir_expr *q = kir_mod(b, kir_var(b, jv), kir_i32(b, HW));
+    kir_expr *ih0 = kir_add(b, kir_mul(b, kir_div(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
+                            kir_i32(b, -g->pad_top));
+    kir_expr *iw0 = kir_add(b, kir_mul(b, kir_mod(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
+                            kir_i32(b, -g->pad_left));
+    if (pad) {
+      snprintf(nm, sizeof nm, "%s_ih%d", t->tag, p);
+      t->col_ih[p] = kir_var_new(b, nm, kir_t(KIR_I32));
+      kir_decl(b, t->col_ih[p], ih0);
+      snprintf(nm, sizeof nm, "%s_iw%d", t->tag, p);
+      t->col_iw[p] = kir_var_new(b, nm, kir_t(KIR_I32));
+      kir_decl(b, t->col_iw[p], iw0);
+      ih0 = kir_var(b, t->col_ih[p]);
+      iw0 = kir_var(b, t->col_iw[p]);
+    }
+    snprintf(nm, sizeof nm, "%s_at%d", t->tag, p);
+    t->col_at[p] = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_expr *img = kir_div(b, kir_var(b, jv), kir_i32(b, HW));
+    kir_decl(b, t->col_at[p], kir_add(b, kir_mul(b, img, kir_i32(b, g->c_in * g->h * g->w)),
+                                      kir_add(b, kir_mul(b, ih0, kir_i32(b, g->w)), iw0)));
+  }
+}
+
 int kt_tile_declare(kir_builder *b, kt_tile *t) {
   t->mode = pick_mode(t);
   t->groups = t->extent / t->vec;
@@ -64,6 +109,7 @@ int kt_tile_declare(kir_builder *b, kt_tile *t) {
       kir_decl(b, v, kir_cast(b, value_type(t), kir_f32(b, 0.0)));
     }
   }
+  declare_gather_columns(b, t);
   return kir_builder_failed(b) ? -1 : 0;
 }
 
@@ -98,15 +144,32 @@ static kir_expr *addr_of(kir_builder *b, const kt_tile *t, kir_expr *gmn, kir_ex
   return kir_add(b, kir_var(b, t->base), kir_add(b, kt_scaled(b, gmn, t->s_mn), kt_scaled(b, gk, t->s_k)));
 }
 
-/* Index of the unit's p-th row along mn within the tile. */
-static kir_expr *unit_mn(kir_builder *b, const kt_tile *t, int s, int p) {
-  return kir_add(b, kir_mul(b, kir_var(b, t->g[s]), kir_i32(b, t->vec)), kir_i32(b, p));
-}
-
 int kt_im2col_pads(const kt_matmul_im2col *g) {
   return g->pad_top || g->pad_left ||
          (g->h_out - 1) * g->stride_h - g->pad_top + (g->kh - 1) * g->dil_h >= g->h ||
          (g->w_out - 1) * g->stride_w - g->pad_left + (g->kw - 1) * g->dil_w >= g->w;
+}
+
+/* fetch_gather through the columns declare_gather_columns hoisted: per element two additions
+ * for the window's row and column, the bounds guard, and one for the offset. */
+static void fetch_gather_columns(kir_builder *b, const kt_tile *t, int s, int ci, int r, int sc, kir_expr *k_guard) {
+  const kt_matmul_im2col *g = t->gather;
+  kir_expr *dr = kir_mul(b, kir_var(b, r), kir_i32(b, g->dil_h)), *ds = kir_mul(b, kir_var(b, sc), kir_i32(b, g->dil_w));
+  int off = kir_var_new(b, "g_off", kir_t(KIR_I32));
+  kir_decl(b, off, kir_add(b, kir_var(b, t->base),
+                           kir_add(b, kir_mul(b, kir_var(b, ci), kir_i32(b, g->h * g->w)),
+                                   kir_add(b, kir_mul(b, dr, kir_i32(b, g->w)), ds))));
+  for (int p = 0; p < t->vec; p++) {
+    kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, t->col_j[p]), t->mn_lim));
+    if (t->col_ih[p] >= 0) {
+      kir_expr *ih = kir_add(b, kir_var(b, t->col_ih[p]), dr), *iw = kir_add(b, kir_var(b, t->col_iw[p]), ds);
+      kir_expr *in = kir_bin(b, KIR_AND, kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, ih, kir_i32(b, 0)), kt_lt(b, ih, g->h)),
+                             kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, iw, kir_i32(b, 0)), kt_lt(b, iw, g->w)));
+      guard = kt_and_opt(b, guard, in);
+    }
+    assign_guarded(b, t->val[s * 4 + p], guard,
+                   kir_load(b, t->buf, kir_add(b, kir_var(b, off), kir_var(b, t->col_at[p]))));
+  }
 }
 
 /* The gathered im2col element (k = gk, column j) of x, 0 outside x. */
@@ -121,6 +184,10 @@ static void fetch_gather(kir_builder *b, const kt_tile *t, int s, kir_expr *gk, 
   kir_decl(b, ci, kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
   kir_decl(b, r, kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
   kir_decl(b, sc, kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));
+  if (t->col_at[0] >= 0) {
+    fetch_gather_columns(b, t, s, ci, r, sc, k_guard);
+    return;
+  }
   for (int p = 0; p < t->vec; p++) {
     int jv = kir_var_new(b, "g_j", kir_t(KIR_I32)), q = kir_var_new(b, "g_q", kir_t(KIR_I32));
     int ih = kir_var_new(b, "g_ih", kir_t(KIR_I32)), iw = kir_var_new(b, "g_iw", kir_t(KIR_I32));

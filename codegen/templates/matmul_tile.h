@@ -61,6 +61,9 @@ typedef struct kt_tile {
   int mode, units, steps, groups, kdiv;
   int *g, *kl;              /* per step: unit's mn group and k (first of kdiv) within the tile */
   int *val;                 /* per step, 4 value registers */
+  /* A gather whose steps all read the same columns (kt_tile_declare): per column p < vec, the
+   * pixel's part of x's offset and, with padding, its first row and column; -1 otherwise. */
+  int col_j[4], col_at[4], col_ih[4], col_iw[4];
 } kt_tile;
 
 /* Declares the unit coordinates and value registers; call before the K loop. -1 on failure. */
