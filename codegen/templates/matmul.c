@@ -440,7 +440,7 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
   kt_tile tb = {.buf = bB, .local = lB, .lid = lid, .n_items = L, .extent = TN, .tk = TK, .vec = VN,
                 .base = b_base, .mn0 = kir_var(b, n0), .s_mn = d.b_stride_n, .s_k = d.b_stride_k,
                 .mn_lim = N, .k_lim = K, .mn_exact = N % TN == 0, .k_exact = k_exact, .tag = "b",
-                .gather = d.b_im2col.on ? &d.b_im2col : NULL};
+                .gather = d.b_im2col.on ? &d.b_im2col : NULL, .unsigned_bounds = d.unsigned_bounds};
   if (kt_tile_declare(b, &ta) || kt_tile_declare(b, &tb)) {
     kt_tile_free(&ta);
     kt_tile_free(&tb);

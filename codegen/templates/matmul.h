@@ -125,6 +125,11 @@ typedef struct kt_matmul_desc {
   /* The target unrolls a loop the kernel marks (OpenCL's #pragma unroll); 0 (GLSL prints no
    * such hint): the tiled kernel unrolls by hand where it would mark one (matmul.c). */
   int pragma_unroll;
+  /* A gathered B (b_im2col) tests each window's bounds as one unsigned comparison per axis,
+   * (uint)ih < h, instead of 0 <= ih && ih < h: faster through NVIDIA's Vulkan driver, slower
+   * through its OpenCL (docs/performance.md, "The gather's arithmetic"), so lowering sets it
+   * for Vulkan. */
+  int unsigned_bounds;
   /* Each row of C is a softmax of the GEMM's row (bias included) along N: linear_softmax, a
    * classifier head in one kernel. Needs trans_b, A and B contiguous along K, no batch dims,
    * no row norm, N <= KT_MATMUL_SOFTMAX_MAX_N; built as the CPU "nt" kernel with whole rows per

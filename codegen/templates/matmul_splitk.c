@@ -10,6 +10,7 @@
 #define SPLIT_MIN_K 256       /* no slice shorter than this */
 #define SPLIT_MIN_K_CONV 64   /* ... but a convolution far from its aim (kt_matmul_split_slices) */
 #define SPLIT_MAX 16
+#define SPLIT_MAX_GATHERED 8  /* the tiled kernel's gathered convolutions (kt_matmul_split_slices) */
 
 /* The work-groups to aim for. A convolution's tiled kernel (64 items a group, its B gathered)
  * wants many more groups than a plain GEMM to hide its loads: on the H200, ResNet-18's f32
@@ -29,9 +30,9 @@ static int64_t want_groups(const kt_matmul_desc *d) {
 /* The fewest slices (at most SPLIT_MAX) that reach `aim` groups from `groups`, each a whole
  * number of K steps (so that slices never straddle a step and the tiled kernel's K guards stay
  * exact) and at least min_k long; fewer where K does not divide; 1 when none fits. */
-static int pick_slices(const kt_matmul_desc *t, int64_t groups, int64_t aim, int64_t min_k) {
+static int pick_slices(const kt_matmul_desc *t, int64_t groups, int64_t aim, int64_t min_k, int max_slices) {
   int want = (int)kt_ceil_div(aim, groups);
-  for (int s = want < SPLIT_MAX ? want : SPLIT_MAX; s >= 2; s--)
+  for (int s = want < max_slices ? want : max_slices; s >= 2; s--)
     if (t->k % s == 0 && (t->k / s) % t->tile_k == 0 && t->k / s >= min_k) return s;
   return 1;
 }
@@ -50,14 +51,22 @@ int kt_matmul_split_slices(const kt_matmul_desc *d) {
   /* Half the aim is enough: SGEMM 2048 (256 groups of 128 × 128) took 0.481 ms on the H200 in
    * two slices and 0.461 whole, one wave of two groups per SM (2026-12-05). */
   if (groups * 2 >= aim) return 1;
-  int s = pick_slices(&t, groups, aim, SPLIT_MIN_K);
+  /* The tiled kernel's gathered convolutions take at most 8 slices, except on 64×64 tiles far
+   * from their aim (below): once their gathers no longer divided per element, ResNet-18's
+   * layers 3 and 4 at batch 16 in 8 slices instead of 9 and 16 ran 2.42 → 2.33 ms through OpenCL
+   * and 2.73 → 2.54 through Vulkan, while 8 for its batch-1 layers too (64×64 tiles, 16 slices)
+   * lost: 0.45 → 0.51 and 0.64 → 0.73 (H100, 2026-12-05, docs/performance.md "The gather's
+   * arithmetic"). */
+  const int gathered = d->b_im2col.on && !kt_matmul_mma_applies(d);
+  int s = pick_slices(&t, groups, aim, SPLIT_MIN_K, gathered ? SPLIT_MAX_GATHERED : SPLIT_MAX);
   /* A convolution still under a quarter of its aim takes slices down to SPLIT_MIN_K_CONV: at
    * batch 1 ResNet-18's stages have 16 to 49 output tiles of 64 items a group, and with slices
    * of 256 or more an SM held one or two warps, each slice's K steps at one warp's latency.
    * The model at batch 1 went from 0.653 to 0.475 ms of device time on the H200 through
    * OpenCL, 1.254 to 0.806 through Vulkan; shorter slices for every convolution made batch 16
    * slower (2.72 → 2.83 ms through OpenCL: 3 and 6 slices where 2 and 4 did). */
-  if (conv_aim(d) && groups * s * 4 < aim) s = pick_slices(&t, groups, aim, SPLIT_MIN_K_CONV);
+  if (conv_aim(d) && groups * s * 4 < aim)
+    s = pick_slices(&t, groups, aim, SPLIT_MIN_K_CONV, gathered && t.tile_m >= 128 ? SPLIT_MAX_GATHERED : SPLIT_MAX);
   return s;
 }
 

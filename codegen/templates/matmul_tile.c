@@ -150,6 +150,15 @@ int kt_im2col_pads(const kt_matmul_im2col *g) {
          (g->w_out - 1) * g->stride_w - g->pad_left + (g->kw - 1) * g->dil_w >= g->w;
 }
 
+/* 0 <= v < n for an I32 v: as (uint)v < n when `as_unsigned`. */
+static kir_expr *in_range(kir_builder *b, kir_expr *v, int64_t n, int as_unsigned) {
+  if (as_unsigned) {
+    kir_type u = kir_t(KIR_U32);
+    return kir_bin(b, KIR_LT, kir_cast(b, u, v), kir_cast(b, u, kir_i32(b, n)));
+  }
+  return kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, v, kir_i32(b, 0)), kt_lt(b, v, n));
+}
+
 /* fetch_gather through the columns declare_gather_columns hoisted: per element two additions
  * for the window's row and column, the bounds guard, and one for the offset. */
 static void fetch_gather_columns(kir_builder *b, const kt_tile *t, int s, int ci, int r, int sc, kir_expr *k_guard) {
@@ -163,9 +172,8 @@ static void fetch_gather_columns(kir_builder *b, const kt_tile *t, int s, int ci
     kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, t->col_j[p]), t->mn_lim));
     if (t->col_ih[p] >= 0) {
       kir_expr *ih = kir_add(b, kir_var(b, t->col_ih[p]), dr), *iw = kir_add(b, kir_var(b, t->col_iw[p]), ds);
-      kir_expr *in = kir_bin(b, KIR_AND, kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, ih, kir_i32(b, 0)), kt_lt(b, ih, g->h)),
-                             kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, iw, kir_i32(b, 0)), kt_lt(b, iw, g->w)));
-      guard = kt_and_opt(b, guard, in);
+      guard = kt_and_opt(b, guard, kir_bin(b, KIR_AND, in_range(b, ih, g->h, t->unsigned_bounds),
+                                           in_range(b, iw, g->w, t->unsigned_bounds)));
     }
     assign_guarded(b, t->val[s * 4 + p], guard,
                    kir_load(b, t->buf, kir_add(b, kir_var(b, off), kir_var(b, t->col_at[p]))));

@@ -57,6 +57,7 @@ typedef struct kt_tile {
   const char *tag;
   const kt_norm_state *norm;        /* A only, or NULL */
   const kt_matmul_im2col *gather;   /* B gathered from x, or NULL */
+  int unsigned_bounds;              /* the gather's bounds test (kt_matmul_desc) */
   /* What kt_tile_declare fills (freed by kt_tile_free). */
   int mode, units, steps, groups, kdiv;
   int *g, *kl;              /* per step: unit's mn group and k (first of kdiv) within the tile */

@@ -867,6 +867,8 @@ START_TEST(test_split_k_numbers) {
     ck_assert_ptr_nonnull(text);
     ck_assert_int_eq(count(text, target == 1 ? "void k_gemm_part" : "// kernel k_gemm_part"), 3);
     ck_assert_int_eq(count(text, "kk += 2"), target == 1 ? 0 : 1); /* the convolution's */
+    /* Its window bounds: through Vulkan one unsigned comparison per axis (unsigned_bounds). */
+    ck_assert_int_eq(count(text, ") < uint(6)") > 0, target == 2);
     free(text);
     run_bundle_exact_on(target == 1 ? "cpu" : "vulkan:0", &p, S_IN, S_IN_NAMES, in, S_IN_NUMEL, S_OUT, S_OUT_NAMES,
                         want, S_OUT_NUMEL);
@@ -915,6 +917,17 @@ START_TEST(test_split_k_slices) {
   ck_assert_int_eq(kt_matmul_split_slices(&d), 2);
   d.b_im2col.on = 1;
   ck_assert_int_eq(kt_matmul_split_slices(&d), 9);
+  /* Gathered convolutions take at most 8 slices, but 16 on 64 × 64 tiles far from the aim:
+   * ResNet-18 at batch 16, layer 3 (196 groups) and layer 4 (28 groups of 128 × 128), 8 each
+   * (a plain GEMM of layer 4's shape: 16 of 288); layer 4 at batch 1 (8 groups of 64 × 64), 16. */
+  d = (kt_matmul_desc){.m = 256, .n = 3136, .k = 2304, .device_class = KT_DEVICE_GPU, .b_im2col.on = 1};
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 8);
+  d = (kt_matmul_desc){.m = 512, .n = 784, .k = 4608, .device_class = KT_DEVICE_GPU};
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 16);
+  d.b_im2col.on = 1;
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 8);
+  d = (kt_matmul_desc){.m = 512, .n = 49, .k = 4608, .device_class = KT_DEVICE_GPU, .b_im2col.on = 1};
+  ck_assert_int_eq(kt_matmul_split_slices(&d), 16);
   /* SGEMM 2048 on 128 × 128 tiles: 256 groups, half the aim, run whole. */
   d = (kt_matmul_desc){.m = 2048, .n = 2048, .k = 2048, .device_class = KT_DEVICE_GPU};
   ck_assert_int_eq(kt_matmul_split_slices(&d), 1);
