@@ -1095,6 +1095,18 @@ def compositions():
     f.out("y", "relu(conv2d(x, cw, cb, padding=1) * s + x)",
           lambda t: torch.relu(conv_ref(t["x"], t["cw"], t["cb"], padding=1) * t["s"] + t["x"]))
 
+    # 1x1 convolutions of maps of 2048 pixels or more run on CPUs as y[n] = w @ x[n] (the CPU
+    # GEMM kernel, bias per row, whole-vector epilogue): with clamp, and with a residual add on
+    # a map whose width leaves a ragged column block.
+    f = fx("comp_conv_pointwise_big").inp("x", [2, 16, 48, 48]).par("cw", [24, 16, 1, 1], -0.4, 0.4)
+    f.par("cb", [24])
+    f.out("y", "clamp(conv2d(x, cw, cb), 0.0, 6.0)",
+          lambda t: torch.clamp(conv_ref(t["x"], t["cw"], t["cb"]), 0.0, 6.0))
+    f = fx("comp_conv_pointwise_ragged").inp("x", [1, 8, 45, 47]).par("cw", [8, 8, 1, 1], -0.4, 0.4)
+    f.par("cb", [8])
+    f.out("y", "relu(conv2d(x, cw, cb) + x)",
+          lambda t: torch.relu(conv_ref(t["x"], t["cw"], t["cb"]) + t["x"]))
+
     # One output channel: images follow each other in y, so six pixels across two images are
     # consecutive there too; the epilogue's scale differs per image.
     f = fx("comp_conv_one_channel").inp("x", [3, 4, 3, 5]).inp("s", [3, 1, 1, 1], 0.5, 1.5)

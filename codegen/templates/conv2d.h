@@ -70,6 +70,15 @@ int kt_conv2d(kir_module *m, const char *name, const kt_conv2d_desc *d, kir_kern
  * bits. */
 struct kt_matmul_desc;
 int kt_conv2d_gemm_desc(const kt_conv2d_desc *d, struct kt_matmul_desc *out);
+/* Whether a CPU runs d faster as that direct GEMM, y[n] = w @ x[n] on the CPU GEMM kernel
+ * (pixels as vectors, every row of y stored whole), than on the kernel below (channels as
+ * vectors, whose stores gather each pixel's channels): a 1×1, stride-1, unpadded convolution of
+ * a map of at least KT_CONV2D_CPU_DIRECT_GEMM_MIN_HW pixels. On this 2-core Zen 4 through PoCL
+ * (MobileNet-V2's shapes, 2026-12-05, docs/performance.md) the GEMM took 0.21 ms against 0.32
+ * for 16 → 96 channels at 112², 0.12 against 0.15 for 24 → 144 at 56², but 0.08 against 0.06 for
+ * 32 → 192 at 28² and ten times as long at 7². */
+#define KT_CONV2D_CPU_DIRECT_GEMM_MIN_HW 2048
+int kt_conv2d_cpu_direct_gemm(const kt_conv2d_desc *d);
 
 /* ---- convolution for CPUs (conv2d_gemm.c): an implicit GEMM with output channels as vectors ----
  * y^T (pixels × c_out) = col^T (pixels × K) @ w^T (K × c_out), every image's pixels in one GEMM

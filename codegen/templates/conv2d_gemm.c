@@ -14,6 +14,11 @@ static int gemm_direct(const kt_conv2d_desc *d) {
          d->pad_left == 0 && d->pad_bottom == 0 && d->pad_right == 0;
 }
 
+int kt_conv2d_cpu_direct_gemm(const kt_conv2d_desc *in) {
+  kt_conv2d_desc d = kt_conv2d_normalized(in);
+  return d.groups == 1 && gemm_direct(&d) && d.h * d.w >= KT_CONV2D_CPU_DIRECT_GEMM_MIN_HW;
+}
+
 int kt_conv2d_gemm_desc(const kt_conv2d_desc *in, kt_matmul_desc *out) {
   kt_conv2d_desc d = kt_conv2d_normalized(in);
   int64_t ho, wo;

@@ -318,8 +318,7 @@ int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, k
 }
 
 int kt_matmul_frame_vec_ok(const kt_matmul_desc *d) {
-  return d->c_stride_n == 1 && !d->c_fold && !(d->has_bias && d->bias_per_row) &&
-         (!d->epilogue.fn || d->epilogue.plane_vectors);
+  return d->c_stride_n == 1 && !d->c_fold && (!d->epilogue.fn || d->epilogue.plane_vectors);
 }
 
 int kt_matmul_frame_store_vec(kir_builder *b, const kt_matmul_frame *f, kir_expr *acc, kir_expr *row,
@@ -327,7 +326,9 @@ int kt_matmul_frame_store_vec(kir_builder *b, const kt_matmul_frame *f, kir_expr
   const kt_matmul_desc *d = f->d;
   if (!kt_matmul_frame_vec_ok(d)) return -1;
   kir_expr *v = acc;
-  if (f->bBias >= 0) v = kir_add(b, v, kir_load_vec(b, f->bBias, col, acc->type.width));
+  if (f->bBias >= 0) /* per row: one value for the whole vector */
+    v = kir_add(b, v, d->bias_per_row ? kir_cast(b, acc->type, kir_load(b, f->bBias, row))
+                                      : kir_load_vec(b, f->bBias, col, acc->type.width));
   if (d->epilogue.fn) {
     kir_expr *bidx = f->nb > 1 ? kir_group_id(b, 2) : kir_i32(b, 0);
     kt_out_pos at = {out_index(b, d, bidx, row, col), bidx, row, col};

@@ -201,11 +201,11 @@ kir_builder *kt_matmul_frame_begin(kir_module *m, const char *name, const kt_mat
  * Returns 0, or -1 on failure. */
 int kt_matmul_frame_store(kir_builder *b, const kt_matmul_frame *f, int width, kir_expr *const acc[],
                           kir_expr *row, kir_expr *col);
-/* Whether kt_matmul_frame_store_vec applies: C contiguous along N and not folded, the bias (if
- * any) per column, and no epilogue or one that takes vectors (kt_epilogue.plane_vectors). */
+/* Whether kt_matmul_frame_store_vec applies: C contiguous along N and not folded, and no
+ * epilogue or one that takes vectors (kt_epilogue.plane_vectors). */
 int kt_matmul_frame_vec_ok(const kt_matmul_desc *d);
 /* Stores outputs (row, col + l) for the lanes l of vector acc as one vector store, after the
- * bias (a vector load) and the fused epilogue, which sees the whole vector (the lanes are
+ * bias (a vector load, or one value per row splat) and the fused epilogue, which sees the whole vector (the lanes are
  * consecutive elements of one row of C). Needs kt_matmul_frame_vec_ok. Returns 0, or -1. */
 int kt_matmul_frame_store_vec(kir_builder *b, const kt_matmul_frame *f, kir_expr *acc, kir_expr *row,
                               kir_expr *col);

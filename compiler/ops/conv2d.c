@@ -143,12 +143,14 @@ static int conv_lower_desc(mlg_lower_ctx *ctx, int node, kt_conv2d_desc d) {
   if (ctx->device_class == KT_DEVICE_CPU && !ctx->no_winograd && !ctx->no_prepare &&
       kt_winograd_pick(&d, mlg_lower_max_vec(ctx), &wplan) == 0)
     return conv2d_lower_winograd(ctx, node, &d, &wplan);
+  kt_matmul_desc md;
+  if (ctx->device_class == KT_DEVICE_CPU && kt_conv2d_cpu_direct_gemm(&d) && kt_conv2d_gemm_desc(&d, &md) == 0)
+    return conv2d_lower_gemm(ctx, node, &md);
   if (ctx->device_class == KT_DEVICE_CPU &&
       kt_conv2d_cpu_plan_for(&d, mlg_lower_max_vec(ctx), &plan) == 0)
     return conv2d_lower_cpu(ctx, node, &d, &plan);
   if (ctx->device_class == KT_DEVICE_CPU && kt_conv2d_dw_plan_for(&d, mlg_lower_max_vec(ctx), &plan) == 0)
     return conv2d_lower_dw(ctx, node, &d, &plan);
-  kt_matmul_desc md;
   if (ctx->device_class != KT_DEVICE_UNKNOWN && kt_conv2d_gemm_desc(&d, &md) == 0)
     return conv2d_lower_gemm(ctx, node, &md);
   mlg_kernel_build kb;
