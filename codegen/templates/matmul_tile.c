@@ -207,10 +207,8 @@ static void fetch_gather(kir_builder *b, const kt_tile *t, int s, kir_expr *gk, 
                             kir_add(b, kir_mul(b, kir_var(b, sc), kir_i32(b, g->dil_w)), kir_i32(b, -g->pad_left))));
     kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, jv), t->mn_lim));
     if (pad) {
-      kir_expr *in = kir_bin(b, KIR_AND,
-                             kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)), kt_lt(b, kir_var(b, ih), g->h)),
-                             kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, iw), kir_i32(b, 0)), kt_lt(b, kir_var(b, iw), g->w)));
-      guard = kt_and_opt(b, guard, in);
+      guard = kt_and_opt(b, guard, kir_bin(b, KIR_AND, in_range(b, kir_var(b, ih), g->h, t->unsigned_bounds),
+                                           in_range(b, kir_var(b, iw), g->w, t->unsigned_bounds)));
     }
     /* x[j / HW, ci, ih, iw] */
     kir_expr *img = kir_div(b, kir_var(b, jv), kir_i32(b, HW));
