@@ -957,6 +957,32 @@ START_TEST(test_compile_option_subgroups) {
 }
 END_TEST
 
+/* Tensors aligned below 16 bytes (or to no power of two) are refused: the shaders' vector
+ * accesses take every tensor offset to be a multiple of 16. */
+START_TEST(test_compile_alignment) {
+  static const char text[] = "model al {\n  input x : f32[64]\n  output y = x * 2.0\n}\n";
+  const int64_t alignments[] = {8, 24, 4, -16};
+  for (size_t c = 0; c < sizeof alignments / sizeof alignments[0]; c++) {
+    mlg_source src;
+    ck_assert_int_eq(mlg_source_from_memory(&src, "al.mlg", text, strlen(text)), 0);
+    char *log = NULL;
+    size_t log_size = 0;
+    FILE *lf = open_memstream(&log, &log_size);
+    mlg_diag diag;
+    mlg_diag_init(&diag, &src, lf);
+    mlg_compile_options opt = {.target = MLGB_TARGET_VULKAN, .opt_level = 2, .alignment = alignments[c]};
+    uint8_t *data = NULL;
+    size_t size = 0;
+    ck_assert_int_ne(mlg_compile(&src, &opt, &diag, &data, &size), 0);
+    fclose(lf);
+    ck_assert_msg(strstr(log, "must be a power of two of at least 16 bytes"), "log: %s", log);
+    free(log);
+    free(data);
+    mlg_source_free(&src);
+  }
+}
+END_TEST
+
 /* Storage types: packed uint words, helpers per buffer, atomics for the stores, the half
  * rounding helper only where a half is stored; and shaderc takes it. */
 START_TEST(test_storage_types) {
@@ -1232,6 +1258,7 @@ static Suite *glsl_suite(void) {
   tcase_add_test(tc, test_helpers_only_where_used);
   tcase_add_test(tc, test_vectors);
   tcase_add_test(tc, test_vectors_known_multiples);
+  tcase_add_test(tc, test_compile_alignment);
   tcase_add_test(tc, test_storage_types);
   tcase_add_test(tc, test_dot4x8);
   tcase_add_test(tc, test_half_vectors);
