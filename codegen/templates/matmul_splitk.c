@@ -27,7 +27,7 @@ static int64_t want_groups(const kt_matmul_desc *d) {
   return conv_aim(d) ? SPLIT_WANT_GROUPS_CONV : SPLIT_WANT_GROUPS;
 }
 
-/* The fewest slices (at most SPLIT_MAX) that reach `aim` groups from `groups`, each a whole
+/* The fewest slices (at most max_slices) that reach `aim` groups from `groups`, each a whole
  * number of K steps (so that slices never straddle a step and the tiled kernel's K guards stay
  * exact) and at least min_k long; fewer where K does not divide; 1 when none fits. */
 static int pick_slices(const kt_matmul_desc *t, int64_t groups, int64_t aim, int64_t min_k, int max_slices) {
