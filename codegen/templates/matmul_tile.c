@@ -40,40 +40,51 @@ static kir_expr *unit_mn(kir_builder *b, const kt_tile *t, int s, int p) {
 /* A gathered column j is the output pixel q = j % HW of image j / HW: its window starts at row
  * ih0 = (q / w_out)·stride_h − pad_top and column iw0 = (q % w_out)·stride_w − pad_left of x, and
  * element (k, j) sits at x[at(j) + off(k)] with at(j) = (j / HW)·c_in·h·w + ih0·w + iw0 and
- * off(k) = ci·h·w + r·dil_h·w + s·dil_w for k = (ci, r, s). When every step of a work-item reads
- * the same columns (n_items a multiple of the groups, or one step), their divisions are done
- * once here, before the K loop, instead of for every element of every tile. */
-static void declare_gather_columns(kir_builder *b, kt_tile *t) {
-  for (int p = 0; p < 4; p++) t->col_j[p] = t->col_at[p] = t->col_ih[p] = t->col_iw[p] = -1;
-  if (t->mode != LOAD_GATHER || (t->steps > 1 && t->n_items % t->groups != 0)) return;
+ * off(k) = ci·h·w + r·dil_h·w + s·dil_w for k = (ci, r, s). Declares column j = mn0 + the p-th
+ * row of step s's unit: its j, at and, when the gather pads (its window's bounds are tested),
+ * ih0 and iw0 (else -1), variables named TAG_jSUFFIX, TAG_atSUFFIX, ... */
+static struct kt_gather_col gather_col(kir_builder *b, const kt_tile *t, int s, int p, const char *tag,
+                                       const char *suffix) {
   const kt_matmul_im2col *g = t->gather;
   const int64_t HW = g->h_out * g->w_out;
-  const int pad = kt_im2col_pads(g);
+  struct kt_gather_col c = {-1, -1, -1, -1};
+  char nm[32];
+  snprintf(nm, sizeof nm, "%s_j%s", tag, suffix);
+  c.j = kir_var_new(b, nm, kir_t(KIR_I32));
+  kir_decl(b, c.j, kir_add(b, t->mn0, unit_mn(b, t, s, p)));
+  kir_expr *q = kir_mod(b, kir_var(b, c.j), kir_i32(b, HW));
+  kir_expr *ih0 = kir_add(b, kir_mul(b, kir_div(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
+                          kir_i32(b, -g->pad_top));
+  kir_expr *iw0 = kir_add(b, kir_mul(b, kir_mod(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
+                          kir_i32(b, -g->pad_left));
+  if (kt_im2col_pads(g)) {
+    snprintf(nm, sizeof nm, "%s_ih%s", tag, suffix);
+    c.ih = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, c.ih, ih0);
+    snprintf(nm, sizeof nm, "%s_iw%s", tag, suffix);
+    c.iw = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, c.iw, iw0);
+    ih0 = kir_var(b, c.ih);
+    iw0 = kir_var(b, c.iw);
+  }
+  snprintf(nm, sizeof nm, "%s_at%s", tag, suffix);
+  c.at = kir_var_new(b, nm, kir_t(KIR_I32));
+  kir_expr *img = kir_div(b, kir_var(b, c.j), kir_i32(b, HW));
+  kir_decl(b, c.at, kir_add(b, kir_mul(b, img, kir_i32(b, g->c_in * g->h * g->w)),
+                            kir_add(b, kir_mul(b, ih0, kir_i32(b, g->w)), iw0)));
+  return c;
+}
+
+/* When every step of a work-item reads the same columns (n_items a multiple of the groups, or
+ * one step), their divisions are done once here, before the K loop, instead of for every
+ * element of every tile. */
+static void declare_gather_columns(kir_builder *b, kt_tile *t) {
+  for (int p = 0; p < 4; p++) t->col[p] = (struct kt_gather_col){-1, -1, -1, -1};
+  if (t->mode != LOAD_GATHER || (t->steps > 1 && t->n_items % t->groups != 0)) return;
   for (int p = 0; p < t->vec; p++) {
-    char nm[32];
-    snprintf(nm, sizeof nm, "%s_j%d", t->tag, p);
-    int jv = t->col_j[p] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, jv, kir_add(b, t->mn0, unit_mn(b, t, 0, p)));
-    kir_expr *q = kir_mod(b, kir_var(b, jv), kir_i32(b, HW));
-    kir_expr *ih0 = kir_add(b, kir_mul(b, kir_div(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
-                            kir_i32(b, -g->pad_top));
-    kir_expr *iw0 = kir_add(b, kir_mul(b, kir_mod(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
-                            kir_i32(b, -g->pad_left));
-    if (pad) {
-      snprintf(nm, sizeof nm, "%s_ih%d", t->tag, p);
-      t->col_ih[p] = kir_var_new(b, nm, kir_t(KIR_I32));
-      kir_decl(b, t->col_ih[p], ih0);
-      snprintf(nm, sizeof nm, "%s_iw%d", t->tag, p);
-      t->col_iw[p] = kir_var_new(b, nm, kir_t(KIR_I32));
-      kir_decl(b, t->col_iw[p], iw0);
-      ih0 = kir_var(b, t->col_ih[p]);
-      iw0 = kir_var(b, t->col_iw[p]);
-    }
-    snprintf(nm, sizeof nm, "%s_at%d", t->tag, p);
-    t->col_at[p] = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_expr *img = kir_div(b, kir_var(b, jv), kir_i32(b, HW));
-    kir_decl(b, t->col_at[p], kir_add(b, kir_mul(b, img, kir_i32(b, g->c_in * g->h * g->w)),
-                                      kir_add(b, kir_mul(b, ih0, kir_i32(b, g->w)), iw0)));
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "%d", p);
+    t->col[p] = gather_col(b, t, 0, p, t->tag, suffix);
   }
 }
 
@@ -159,32 +170,12 @@ static kir_expr *in_range(kir_builder *b, kir_expr *v, int64_t n, int as_unsigne
   return kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, v, kir_i32(b, 0)), kt_lt(b, v, n));
 }
 
-/* fetch_gather through the columns declare_gather_columns hoisted: per element two additions
- * for the window's row and column, the bounds guard, and one for the offset. */
-static void fetch_gather_columns(kir_builder *b, const kt_tile *t, int s, int ci, int r, int sc, kir_expr *k_guard) {
-  const kt_matmul_im2col *g = t->gather;
-  kir_expr *dr = kir_mul(b, kir_var(b, r), kir_i32(b, g->dil_h)), *ds = kir_mul(b, kir_var(b, sc), kir_i32(b, g->dil_w));
-  int off = kir_var_new(b, "g_off", kir_t(KIR_I32));
-  kir_decl(b, off, kir_add(b, kir_var(b, t->base),
-                           kir_add(b, kir_mul(b, kir_var(b, ci), kir_i32(b, g->h * g->w)),
-                                   kir_add(b, kir_mul(b, dr, kir_i32(b, g->w)), ds))));
-  for (int p = 0; p < t->vec; p++) {
-    kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, t->col_j[p]), t->mn_lim));
-    if (t->col_ih[p] >= 0) {
-      kir_expr *ih = kir_add(b, kir_var(b, t->col_ih[p]), dr), *iw = kir_add(b, kir_var(b, t->col_iw[p]), ds);
-      guard = kt_and_opt(b, guard, kir_bin(b, KIR_AND, in_range(b, ih, g->h, t->unsigned_bounds),
-                                           in_range(b, iw, g->w, t->unsigned_bounds)));
-    }
-    assign_guarded(b, t->val[s * 4 + p], guard,
-                   kir_load(b, t->buf, kir_add(b, kir_var(b, off), kir_var(b, t->col_at[p]))));
-  }
-}
-
-/* The gathered im2col element (k = gk, column j) of x, 0 outside x. */
+/* The gathered im2col elements (k = gk, the columns of step s) of x, 0 outside x: the row's
+ * offset once, then per column (hoisted, else declared here) the bounds guard of its window's
+ * row and column and one addition. */
 static void fetch_gather(kir_builder *b, const kt_tile *t, int s, kir_expr *gk, kir_expr *k_guard) {
   const kt_matmul_im2col *g = t->gather;
-  const int64_t KHW = g->kh * g->kw, HW = g->h_out * g->w_out;
-  const int pad = kt_im2col_pads(g);
+  const int64_t KHW = g->kh * g->kw;
   int kk = kir_var_new(b, "g_k", kir_t(KIR_I32)), ci = kir_var_new(b, "g_ci", kir_t(KIR_I32));
   int r = kir_var_new(b, "g_r", kir_t(KIR_I32)), sc = kir_var_new(b, "g_s", kir_t(KIR_I32));
   /* Split K: this batch's slice starts at k = z·k_per_batch. */
@@ -192,32 +183,20 @@ static void fetch_gather(kir_builder *b, const kt_tile *t, int s, kir_expr *gk, 
   kir_decl(b, ci, kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
   kir_decl(b, r, kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
   kir_decl(b, sc, kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));
-  if (t->col_at[0] >= 0) {
-    fetch_gather_columns(b, t, s, ci, r, sc, k_guard);
-    return;
-  }
+  kir_expr *dr = kir_mul(b, kir_var(b, r), kir_i32(b, g->dil_h)), *ds = kir_mul(b, kir_var(b, sc), kir_i32(b, g->dil_w));
+  int off = kir_var_new(b, "g_off", kir_t(KIR_I32));
+  kir_decl(b, off, kir_add(b, kir_var(b, t->base),
+                           kir_add(b, kir_mul(b, kir_var(b, ci), kir_i32(b, g->h * g->w)),
+                                   kir_add(b, kir_mul(b, dr, kir_i32(b, g->w)), ds))));
   for (int p = 0; p < t->vec; p++) {
-    int jv = kir_var_new(b, "g_j", kir_t(KIR_I32)), q = kir_var_new(b, "g_q", kir_t(KIR_I32));
-    int ih = kir_var_new(b, "g_ih", kir_t(KIR_I32)), iw = kir_var_new(b, "g_iw", kir_t(KIR_I32));
-    kir_decl(b, jv, kir_add(b, t->mn0, unit_mn(b, t, s, p)));
-    kir_decl(b, q, kir_mod(b, kir_var(b, jv), kir_i32(b, HW)));
-    kir_decl(b, ih, kir_add(b, kir_mul(b, kir_div(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
-                            kir_add(b, kir_mul(b, kir_var(b, r), kir_i32(b, g->dil_h)), kir_i32(b, -g->pad_top))));
-    kir_decl(b, iw, kir_add(b, kir_mul(b, kir_mod(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
-                            kir_add(b, kir_mul(b, kir_var(b, sc), kir_i32(b, g->dil_w)), kir_i32(b, -g->pad_left))));
-    kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, jv), t->mn_lim));
-    if (pad) {
-      guard = kt_and_opt(b, guard, kir_bin(b, KIR_AND, in_range(b, kir_var(b, ih), g->h, t->unsigned_bounds),
-                                           in_range(b, kir_var(b, iw), g->w, t->unsigned_bounds)));
+    const struct kt_gather_col c = t->col[0].at >= 0 ? t->col[p] : gather_col(b, t, s, p, "g", "");
+    kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, c.j), t->mn_lim));
+    if (c.ih >= 0) {
+      kir_expr *ih = kir_add(b, kir_var(b, c.ih), dr), *iw = kir_add(b, kir_var(b, c.iw), ds);
+      guard = kt_and_opt(b, guard, kir_bin(b, KIR_AND, in_range(b, ih, g->h, t->unsigned_bounds),
+                                           in_range(b, iw, g->w, t->unsigned_bounds)));
     }
-    /* x[j / HW, ci, ih, iw] */
-    kir_expr *img = kir_div(b, kir_var(b, jv), kir_i32(b, HW));
-    kir_expr *addr = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, img, kir_i32(b, g->c_in)), kir_var(b, ci)),
-                                                            kir_i32(b, g->h)),
-                                                 kir_var(b, ih)),
-                                      kir_i32(b, g->w)),
-                             kir_var(b, iw));
-    assign_guarded(b, t->val[s * 4 + p], guard, kir_load(b, t->buf, kir_add(b, kir_var(b, t->base), addr)));
+    assign_guarded(b, t->val[s * 4 + p], guard, kir_load(b, t->buf, kir_add(b, kir_var(b, off), kir_var(b, c.at))));
   }
 }
 

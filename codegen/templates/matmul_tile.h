@@ -62,9 +62,12 @@ typedef struct kt_tile {
   int mode, units, steps, groups, kdiv;
   int *g, *kl;              /* per step: unit's mn group and k (first of kdiv) within the tile */
   int *val;                 /* per step, 4 value registers */
-  /* A gather whose steps all read the same columns (kt_tile_declare): per column p < vec, the
-   * pixel's part of x's offset and, with padding, its first row and column; -1 otherwise. */
-  int col_j[4], col_at[4], col_ih[4], col_iw[4];
+  /* A gather whose steps all read the same columns (kt_tile_declare): column p < vec's
+   * variables (matmul_tile.c, gather_col), declared once before the K loop; `at` is -1 where
+   * the columns are not hoisted. */
+  struct kt_gather_col {
+    int j, at, ih, iw;
+  } col[4];
 } kt_tile;
 
 /* Declares the unit coordinates and value registers; call before the K loop. -1 on failure. */

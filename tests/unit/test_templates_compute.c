@@ -286,7 +286,7 @@ END_TEST
 /* ---------------------------------------------------------------- conv2d */
 
 /* Runs convolution kernel k on its buffers: the input (x, or its padded copy), the weight (as
- * given, or packed), the bias where d has one, and y. */
+ * given, or packed), the bias where d has one, and y (a gathered GEMM: the weight first). */
 static void run_conv(const kir_kernel *k, const int64_t gr[3], const kt_conv2d_desc *d, run_arg in, run_arg wt,
                      float *bias, run_arg y) {
   run_arg args[4];
@@ -302,7 +302,10 @@ static void run_conv(const kir_kernel *k, const int64_t gr[3], const kt_conv2d_d
  * vectors of at most cpu_vec lanes (16: OpenCL; 4: what Vulkan allows), or with wino_m 2 or 4
  * Winograd's F(m×m, 3×3) (conv2d_winograd.c) with such vectors, or with wino_m −1 the
  * depthwise kernel (conv2d_dw.c). */
-static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int wino_m) {
+/* The convolution d (its zero strides, dilations and groups made 1) of x and w, plus bias where
+ * d has one, in double: its n·c_out·ho·wo outputs (malloc'd). */
+static double *conv_reference(kt_conv2d_desc *d_io, const float *x, const float *w, const float *bias) {
+  kt_conv2d_desc d = *d_io;
   int64_t ho, wo;
   ck_assert_int_eq(kt_conv2d_out_size(&d, &ho, &wo), 0);
   if (!d.stride_h) d.stride_h = 1;
@@ -310,11 +313,9 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
   if (!d.dil_h) d.dil_h = 1;
   if (!d.dil_w) d.dil_w = 1;
   if (!d.groups) d.groups = 1;
+  *d_io = d;
   int64_t cin_g = d.c_in / d.groups, cout_g = d.c_out / d.groups;
-  int64_t xn = d.n * d.c_in * d.h * d.w, wn = d.c_out * cin_g * d.kh * d.kw;
-  int64_t yn = d.n * d.c_out * ho * wo;
-  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(d.c_out), *y = nan_vec(yn);
-  double *ref = malloc(yn * sizeof(double));
+  double *ref = malloc((size_t)(d.n * d.c_out * ho * wo) * sizeof(double));
   ck_assert_ptr_nonnull(ref);
   for (int64_t n = 0; n < d.n; n++)
     for (int64_t oc = 0; oc < d.c_out; oc++)
@@ -333,6 +334,17 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
               }
           ref[((n * d.c_out + oc) * ho + oh) * wo + ow] = s;
         }
+  return ref;
+}
+
+static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int wino_m) {
+  int64_t ho, wo;
+  ck_assert_int_eq(kt_conv2d_out_size(&d, &ho, &wo), 0);
+  int64_t cin_g = d.c_in / (d.groups ? d.groups : 1);
+  int64_t xn = d.n * d.c_in * d.h * d.w, wn = d.c_out * cin_g * d.kh * d.kw;
+  int64_t yn = d.n * d.c_out * ho * wo;
+  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(d.c_out), *y = nan_vec(yn);
+  double *ref = conv_reference(&d, x, w, bias);
   kir_module *m = kir_module_new();
   kir_kernel *k;
   int64_t gr[3];
@@ -386,6 +398,31 @@ static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int
     ck_assert_msg(kt_conv2d(m, "conv", &d, &k, gr) == 0, "%s: kt_conv2d failed", what);
     run_conv(k, gr, &d, (run_arg){x, xn}, (run_arg){w, wn}, bias, (run_arg){y, yn});
   }
+  expect_close(what, y, ref, yn, 1.0);
+  kir_module_free(m);
+  free(x), free(w), free(bias), free(y), free(ref);
+}
+
+/* The convolution as the GPU-class tiled GEMM (kt_conv2d_gemm_desc: B gathered from x) on
+ * tile_m × tile_n tiles of reg_m × reg_n blocks, run on PoCL against the reference. */
+static void check_conv_gemm(const char *what, kt_conv2d_desc d, int tile_m, int tile_n, int reg_m, int reg_n,
+                            int unsigned_bounds) {
+  int64_t ho, wo;
+  ck_assert_int_eq(kt_conv2d_out_size(&d, &ho, &wo), 0);
+  int64_t xn = d.n * d.c_in * d.h * d.w, wn = d.c_out * d.c_in * d.kh * d.kw, yn = d.n * d.c_out * ho * wo;
+  float *x = rand_vec(xn), *w = rand_vec(wn), *bias = rand_vec(d.c_out), *y = nan_vec(yn);
+  double *ref = conv_reference(&d, x, w, bias);
+  kt_matmul_desc md;
+  ck_assert_int_eq(kt_conv2d_gemm_desc(&d, &md), 0);
+  ck_assert_msg(md.b_im2col.on, "%s: not a gathered GEMM", what);
+  md.device_class = KT_DEVICE_GPU;
+  md.tile_m = tile_m, md.tile_n = tile_n, md.reg_m = reg_m, md.reg_n = reg_n;
+  md.unsigned_bounds = unsigned_bounds;
+  kir_module *m = kir_module_new();
+  kir_kernel *k;
+  int64_t gr[3];
+  ck_assert_msg(kt_matmul(m, "conv_gemm", &md, &k, gr) == 0, "%s: %s", what, kir_module_error(m));
+  run_conv(k, gr, &d, (run_arg){w, wn}, (run_arg){x, xn}, bias, (run_arg){y, yn}); /* the GEMM's A, B */
   expect_close(what, y, ref, yn, 1.0);
   kir_module_free(m);
   free(x), free(w), free(bias), free(y), free(ref);
@@ -565,6 +602,27 @@ START_TEST(conv_groups) {
   ASSERT_REJECTS(m, kt_conv2d(m, "window_too_big", &bad, &k, g),
                  "the 3x3 kernel (stride [1, 1], dilation [1, 1]) does not fit the 2x2 input");
   kir_module_free(m);
+}
+END_TEST
+
+/* The GPU-class gathered GEMM: on 64 × 64 tiles of 8 × 8 blocks a work-item's staging steps
+ * all read the same columns of B (hoisted before the K loop); on 8 × 64 tiles (one row of 8
+ * work-items, 16 column groups) they do not, and each element takes its own column. Padded and
+ * unpadded windows, stride and dilation, ragged N; both bounds tests. */
+START_TEST(conv_gemm_gather) {
+  static const kt_conv2d_desc cases[] = {
+    CONV(.n = 2, .c_in = 5, .h = 9, .w = 11, .c_out = 12, .kh = 3, .kw = 3, .pad_top = 1,
+         .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .has_bias = 1),
+    CONV(.n = 1, .c_in = 3, .h = 13, .w = 10, .c_out = 9, .kh = 3, .kw = 2, .stride_h = 2,
+         .dil_w = 2, .pad_top = 2, .pad_left = 0, .pad_bottom = 1, .pad_right = 3),
+    CONV(.n = 3, .c_in = 4, .h = 8, .w = 8, .c_out = 7, .kh = 2, .kw = 2),
+  };
+  static const char *names[] = {"3x3 pad 1", "stride 2, dilation 2, asymmetric padding", "2x2 unpadded"};
+  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+    for (int u = 0; u < 2; u++) {
+      check_conv_gemm(names[i], cases[i], 64, 64, 8, 8, u);
+      check_conv_gemm(names[i], cases[i], 8, 64, 8, 8, u);
+    }
 }
 END_TEST
 
@@ -1856,6 +1914,7 @@ static Suite *templates_suite(void) {
   tcase_add_test(tc, conv_stride_dilation_padding);
   tcase_add_test(tc, conv_groups);
   tcase_add_test(tc, conv_cpu);
+  tcase_add_test(tc, conv_gemm_gather);
   tcase_add_test(tc, conv_winograd);
   tcase_add_test(tc, cpu_pack_panels);
   tcase_add_test(tc, qgemm_matmul);
