@@ -477,11 +477,14 @@ int kt_matmul(kir_module *m, const char *name, const kt_matmul_desc *desc,
     }
 
     int kk = kir_var_new(b, "kk", kir_t(KIR_I32));
-    /* Through Vulkan (no unroll pragma) the gathered convolutions also take two k steps an
-     * iteration: ResNet-18 b16 2.87 → 2.72 ms there, where OpenCL's whole unroll of them lost
-     * (2.41 → 2.49; H100, 2026-12-05, docs/performance.md "Registers and unrolling"). */
-    const int unroll = unroll_kk(&d), by_hand = !d.pragma_unroll && TK % 2 == 0 && (unroll || d.b_im2col.on);
-    const int steps = by_hand ? 2 : 1;
+    /* Through Vulkan (no unroll pragma) the k loop takes several k steps an iteration, written
+     * out here: 8 where OpenCL unrolls it whole (SGEMM 4096 on the H100 3.15 → 3.00 ms, 2048
+     * 0.402 → 0.386, against 3.06 and 0.392 with 4, and 3.27 and 0.428 whole with [[unroll]] at
+     * 255 registers), 2 for the gathered convolutions (ResNet-18 b16 2.87 → 2.72 ms, where OpenCL's
+     * whole unroll of them lost: 2.41 → 2.49; H100, 2026-12-05, docs/performance.md "Registers
+     * and unrolling"). */
+    const int unroll = unroll_kk(&d);
+    const int steps = d.pragma_unroll || TK % 2 ? 1 : unroll ? (TK % 8 ? 2 : 8) : d.b_im2col.on ? 2 : 1;
     kir_for(b, kk, kir_i32(b, 0), kir_i32(b, TK), kir_i32(b, steps));
     if (unroll) kir_for_unroll(b, -1);
     for (int u = 0; u < steps; u++) {

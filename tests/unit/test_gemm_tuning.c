@@ -935,7 +935,7 @@ START_TEST(test_split_k_slices) {
 END_TEST
 
 /* The plain GEMM on 128 × 128 tiles (GPU class) unrolls its k loop: through OpenCL by a pragma,
- * through Vulkan by hand, two k steps an iteration (matmul.c unroll_kk). The Vulkan kernel,
+ * through Vulkan by hand, eight k steps an iteration (matmul.c unroll_kk). The Vulkan kernel,
  * run on lavapipe, computes exactly the host's product. */
 START_TEST(test_unrolled_gemm_vulkan) {
   static const char *text = "model u {\n  input a : f32[512, 48]\n  input b : f32[48, 512]\n"
@@ -957,7 +957,7 @@ START_TEST(test_unrolled_gemm_vulkan) {
       mlg_pipeline_free(&p);
       continue;
     }
-    ck_assert_int_eq(count(k, "kk += 2"), 1);
+    ck_assert_int_eq(count(k, "kk += 8"), 1);
     free(k);
     float *in[2], *want = calloc(512 * 512, sizeof(float));
     ck_assert_ptr_nonnull(want);
