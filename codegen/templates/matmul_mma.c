@@ -272,9 +272,12 @@ static int operands_async(const kt_matmul_desc *d) {
  * Otherwise 128×256 with 8 warps as 2×4, each 64×64, single-buffered, when M and N
  * are both at least 2048 (512 work-groups and more: the fastest at 4096³ on the H200, 0.62 ms
  * against 0.79 for the next); 128×128 with 8 warps as 2×4, each 64×32, when both are at least
- * 512 (like the tiled kernel's GPU tile); else 64×64 with 4 warps as 2×2, each 32×32. K step 32,
- * double-buffered where it fits the local memory (not at 128×128 with a layer-norm prologue's
- * row statistics), else single-buffered. */
+ * 512 (like the tiled kernel's GPU tile), and for a convolution (gathered B) through a target
+ * without asynchronous copies (Vulkan) when M is at least 128 and N at least 512 (ResNet-18 b16's
+ * layers 2 and 3 in f16 on the H100: 202–232 µs a 3×3 convolution on 64×64 tiles, 120–148 on
+ * 128×128; its 64-channel layer 1 stays faster on 64×64: 212–234 against 231–252); else 64×64
+ * with 4 warps as 2×2, each 32×32. K step 32, double-buffered where it fits the local memory (not
+ * at 128×128 with a layer-norm prologue's row statistics), else single-buffered. */
 static kt_mma_config pick(const kt_matmul_desc *d) {
   int64_t groups = (d->m + 127) / 128 * ((d->n + 127) / 128);
   for (int i = 0; i < d->n_batch; i++) groups *= d->batch[i];
@@ -284,9 +287,10 @@ static kt_mma_config pick(const kt_matmul_desc *d) {
   if (d->async_copies && d->m >= 512 && d->n >= 512 && operands_async(d) &&
       kt_mma_config_local_bytes(&c, 0) <= local_limit(d))
     return c;
+  const int wide_conv = d->b_im2col.on && !d->async_copies && d->m >= 128 && d->n >= 512;
   c = d->m >= 2048 && d->n >= 2048 ? (kt_mma_config){2, 4, 4, 4, 32, 1, 0}
-      : d->m >= 512 && d->n >= 512 ? (kt_mma_config){2, 4, 4, 2, 32, 2, 0}
-                                   : (kt_mma_config){2, 2, 2, 2, 32, 2, 0};
+      : (d->m >= 512 && d->n >= 512) || wide_conv ? (kt_mma_config){2, 4, 4, 2, 32, 2, 0}
+                                                  : (kt_mma_config){2, 2, 2, 2, 32, 2, 0};
   if (kt_mma_config_local_bytes(&c, d->a_norm) > local_limit(d)) c.buffers = 1;
   return c;
 }

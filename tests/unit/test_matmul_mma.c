@@ -629,6 +629,39 @@ START_TEST(test_conv_emulated) {
 }
 END_TEST
 
+/* The built-in tile of a gathered convolution: 128×128 through a target without asynchronous
+ * copies (Vulkan) once M reaches 128 and N 512, 64×64 below that and through OpenCL, where the
+ * wider tile lost (matmul_mma.c pick). */
+START_TEST(test_conv_tiles) {
+  kt_conv2d_desc cd = {.n = 4, .c_in = 32, .h = 16, .w = 16, .c_out = 128, .kh = 3, .kw = 3, .stride_h = 1,
+                       .stride_w = 1, .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1, .dil_h = 1,
+                       .dil_w = 1, .groups = 1};
+  static const struct {
+    int64_t c_out;
+    int async, tm, tn;
+  } want[] = {{128, 0, 128, 128}, {128, 1, 64, 64}, {64, 0, 64, 64}, {96, 0, 64, 64}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    cd.c_out = want[i].c_out;
+    kt_matmul_desc d;
+    ck_assert_int_eq(kt_conv2d_gemm_desc(&cd, &d), 0);
+    d.device_class = KT_DEVICE_GPU;
+    d.a_elem = d.b_elem = KIR_F16;
+    d.c_elem = KIR_F32;
+    d.mma = 1;
+    d.async_copies = want[i].async;
+    kir_module *mod = kir_module_new();
+    kir_kernel *k = NULL;
+    int64_t groups[3];
+    int tiles[2] = {0, 0};
+    ck_assert_msg(kt_matmul_mma(mod, "conv", &d, &k, groups, tiles) == 1, "case %zu: %s", i,
+                  kir_module_error(mod));
+    ck_assert_msg(tiles[0] == want[i].tm && tiles[1] == want[i].tn, "case %zu: %dx%d tiles, want %dx%d", i,
+                  tiles[0], tiles[1], want[i].tm, want[i].tn);
+    kir_module_free(mod);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("matmul_mma");
   TCase *tc = tcase_create("emulated");
@@ -637,6 +670,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_conv_emulated, 0, (int)(sizeof conv_cases / sizeof conv_cases[0]));
   tcase_add_loop_test(tc, test_wgmma_emulated, 0, (int)(sizeof wgmma_cases / sizeof wgmma_cases[0]));
   tcase_add_test(tc, test_wgmma_chain);
+  tcase_add_test(tc, test_conv_tiles);
   suite_add_tcase(s, tc);
   TCase *tcc = tcase_create("configs");
   tcase_set_timeout(tcc, 900);
