@@ -130,6 +130,12 @@ typedef struct kt_matmul_desc {
    * through its OpenCL (docs/performance.md, "The gather's arithmetic"), so lowering sets it
    * for Vulkan. */
   int unsigned_bounds;
+  /* The tensor-core kernel (one gathered column per work-item) indexes a gathered element as its
+   * row's offset plus its column's, off(k) + at(j) (matmul_tile.h), like the tiled kernel, rather
+   * than as its image's base + (ci·h + ih)·w + iw: ResNet-18 b16 in f16 through NVIDIA's Vulkan
+   * driver 3.10 → 2.74 ms of device time on the H100, through its OpenCL 1.26 → 1.32 (2026-12-05),
+   * so lowering sets it for Vulkan. */
+  int gather_row_offsets;
   /* Each row of C is a softmax of the GEMM's row (bias included) along N: linear_softmax, a
    * classifier head in one kernel. Needs trans_b, A and B contiguous along K, no batch dims,
    * no row norm, N <= KT_MATMUL_SOFTMAX_MAX_N; built as the CPU "nt" kernel with whole rows per

@@ -335,14 +335,14 @@ static void copy_tiles(kir_builder *b, const stage *sa, const stage *sb, kir_exp
  * as it is stashed (stage_stash). Unit u of a work-item's step i is
  * column n = u % TN, k = u / TN: neighbouring work-items read neighbouring output pixels
  * (consecutive addresses of x at stride 1). L is a multiple of TN, so a work-item's column is
- * the same at every step and every K step: the image base and window origin of its pixel are
- * computed once, and each element costs the (ci, r, s) of its k and the bounds guard. */
+ * the same at every step and every K step: its divisions are done once (kt_gather_column), and
+ * each element costs its row's (kt_gather_row_of) and the bounds guard. */
 typedef struct gather {
   const kt_matmul_im2col *g;
-  int pads;                 /* windows reach outside x: guard ih, iw (kt_im2col_pads) */
   int col_guard;            /* N % TN: columns past N */
-  int x0, ih0, iw0;         /* I32 vars: the column's image base in x, its window origin */
-  kir_expr *n;              /* the column's global n (reusable) */
+  int unsigned_bounds;      /* the bounds test (kt_matmul_desc) */
+  int row_offsets;          /* index as off(k) + at(j) (kt_matmul_desc.gather_row_offsets) */
+  kt_gather_col col;        /* the work-item's column */
 } gather;
 
 static void gather_init(kir_builder *b, stage *s, gather *gt, const kt_matmul_desc *d, const kt_mma_config *c,
@@ -352,8 +352,9 @@ static void gather_init(kir_builder *b, stage *s, gather *gt, const kt_matmul_de
                .tag = "b_tile"};
   stage_alloc(b, s, c->buffers);
   gt->g = &d->b_im2col;
-  gt->pads = kt_im2col_pads(gt->g);
   gt->col_guard = d->n % ext != 0;
+  gt->unsigned_bounds = d->unsigned_bounds;
+  gt->row_offsets = d->gather_row_offsets;
 }
 
 /* Whether configuration t splits a gathered B tile evenly over the work-group, a whole number of
@@ -363,11 +364,9 @@ static int gather_splits(const kt_mma_config *t) {
   return L % tn == 0 && units % L == 0 && units / L <= MAX_STEPS;
 }
 
-/* The units' coordinates and their column's pixel: n0 is the tile's first column (I32 var).
+/* The units' coordinates and their column: n0 is the tile's first column (I32 var).
  * Returns -1 when the tile does not split evenly over the work-group (gather_splits). */
 static int gather_declare(kir_builder *b, stage *s, gather *gt, int lid, int n0, int L) {
-  const kt_matmul_im2col *g = gt->g;
-  const int64_t HW = g->h_out * g->w_out;
   s->units = s->rows * s->cols;
   if (L % s->rows || s->units % L || s->units / L > MAX_STEPS) return -1;
   s->steps = s->units / L;
@@ -383,64 +382,39 @@ static int gather_declare(kir_builder *b, stage *s, gather *gt, int lid, int n0,
     snprintf(nm, sizeof nm, "ub_v%d", i);
     s->val[i] = kir_var_new(b, nm, kir_t(KIR_F32));
   }
-  /* Column j = n0 + n: image j / HW, pixel q = j % HW at (q / w_out, q % w_out). */
-  int j = kir_var_new(b, "gb_j", kir_t(KIR_I32)), q = kir_var_new(b, "gb_q", kir_t(KIR_I32));
-  kir_decl(b, j, kir_add(b, kir_var(b, n0), kir_var(b, s->ur[0])));
-  kir_decl(b, q, kir_mod(b, kir_var(b, j), kir_i32(b, HW)));
-  gt->n = kir_var(b, j);
-  gt->x0 = kir_var_new(b, "gb_x0", kir_t(KIR_I32));
-  kir_decl(b, gt->x0, kir_add(b, kir_var(b, s->base), kir_mul(b, kir_div(b, kir_var(b, j), kir_i32(b, HW)),
-                                                             kir_i32(b, g->c_in * g->h * g->w))));
-  gt->ih0 = kir_var_new(b, "gb_ih0", kir_t(KIR_I32));
-  kir_decl(b, gt->ih0, kir_add(b, kir_mul(b, kir_div(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
-                               kir_i32(b, -g->pad_top)));
-  gt->iw0 = kir_var_new(b, "gb_iw0", kir_t(KIR_I32));
-  kir_decl(b, gt->iw0, kir_add(b, kir_mul(b, kir_mod(b, kir_var(b, q), kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
-                               kir_i32(b, -g->pad_left)));
+  gt->col = kt_gather_column(b, gt->g, kir_add(b, kir_var(b, n0), kir_var(b, s->ur[0])), "gb", "");
   return 0;
 }
 
-/* Global → registers for the tile whose first k is k0: element (n, k) is
- * x[image, ci, ih0 + r·dil_h, iw0 + s·dil_w] with k = (ci·kh + r)·kw + s, 0 outside x and past
- * N or K. */
+/* Global → registers for the tile whose first k is k0: element (n, k) of x, 0 outside x and
+ * past N or K. */
 static void gather_fetch(kir_builder *b, const stage *s, const gather *gt, kir_expr *k0, int declare) {
-  const kt_matmul_im2col *g = gt->g;
-  const int64_t KHW = g->kh * g->kw;
   for (int i = 0; i < s->steps; i++) {
     if (declare) kir_decl(b, s->val[i], kir_f32(b, 0.0));
     else kir_assign(b, s->val[i], kir_f32(b, 0.0));
-    int k = kir_var_new(b, "gb_k", kir_t(KIR_I32)), ci = kir_var_new(b, "gb_ci", kir_t(KIR_I32));
-    int ih = kir_var_new(b, "gb_ih", kir_t(KIR_I32)), iw = kir_var_new(b, "gb_iw", kir_t(KIR_I32));
-    kir_decl(b, k, kir_add(b, k0, kir_var(b, s->uc[i])));
-    /* Split K: batch z's slice starts at k = z·k_per_batch of x's window (the guard below stays
-     * on the slice's own k). */
-    kir_expr *kx = g->k_per_batch ? kir_add(b, kir_var(b, k), kir_mul(b, kir_group_id(b, 2), kir_i32(b, g->k_per_batch)))
-                                  : kir_var(b, k);
-    kir_expr *r = NULL, *sc = NULL;
-    if (KHW == 1) {
-      kir_decl(b, ci, kx);
-    } else {
-      int rs = kir_var_new(b, "gb_rs", kir_t(KIR_I32));
-      kir_decl(b, ci, kir_div(b, kx, kir_i32(b, KHW)));
-      kir_decl(b, rs, kir_mod(b, kx, kir_i32(b, KHW)));
-      r = kir_div(b, kir_var(b, rs), kir_i32(b, g->kw));
-      sc = kir_mod(b, kir_var(b, rs), kir_i32(b, g->kw));
-    }
-    kir_decl(b, ih, r ? kir_add(b, kir_var(b, gt->ih0), kt_scaled(b, r, g->dil_h)) : kir_var(b, gt->ih0));
-    kir_decl(b, iw, sc ? kir_add(b, kir_var(b, gt->iw0), kt_scaled(b, sc, g->dil_w)) : kir_var(b, gt->iw0));
-    kir_expr *guard = s->c_lim % s->cols ? kt_lt(b, kir_var(b, k), s->c_lim) : NULL;
-    if (gt->col_guard) guard = kt_and_opt(b, guard, kt_lt(b, gt->n, s->r_lim));
-    if (gt->pads) {
-      kir_expr *in_h = kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, ih), kir_i32(b, 0)), kt_lt(b, kir_var(b, ih), g->h));
-      kir_expr *in_w = kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, kir_var(b, iw), kir_i32(b, 0)), kt_lt(b, kir_var(b, iw), g->w));
-      guard = kt_and_opt(b, guard, kir_bin(b, KIR_AND, in_h, in_w));
+    kir_expr *k = kir_add(b, k0, kir_var(b, s->uc[i]));
+    kt_gather_row row = kt_gather_row_of(b, gt->g, k, "gb");
+    /* The guards stay on the slice's own k (split K adds z·k_per_batch to the row only). */
+    kir_expr *guard = s->c_lim % s->cols ? kt_lt(b, k, s->c_lim) : NULL;
+    if (gt->col_guard) guard = kt_and_opt(b, guard, kt_lt(b, kir_var(b, gt->col.j), s->r_lim));
+    kir_expr *index;
+    if (gt->row_offsets) {
+      kt_gather_row_offset(b, gt->g, s->base, &row, "gb");
+      guard = kt_gather_guard(b, gt->g, &row, &gt->col, guard, gt->unsigned_bounds);
+      index = kt_gather_index(b, &row, &gt->col);
+    } else { /* the image's base + (ci·h + ih)·w + iw, the window's row and column as variables */
+      const kt_matmul_im2col *g = gt->g;
+      int ih = kir_var_new(b, "gb_wh", kir_t(KIR_I32)), iw = kir_var_new(b, "gb_ww", kir_t(KIR_I32));
+      kir_decl(b, ih, row.dr ? kir_add(b, kir_var(b, gt->col.ih), row.dr) : kir_var(b, gt->col.ih));
+      kir_decl(b, iw, row.ds ? kir_add(b, kir_var(b, gt->col.iw), row.ds) : kir_var(b, gt->col.iw));
+      guard = kt_and_opt(b, guard, kt_gather_inside(b, g, kir_var(b, ih), kir_var(b, iw), gt->unsigned_bounds));
+      kir_expr *in_image = kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_var(b, row.ci), kir_i32(b, g->h)), kir_var(b, ih)),
+                                              kir_i32(b, g->w)),
+                                   kir_var(b, iw));
+      index = kir_add(b, kir_add(b, kir_var(b, s->base), kir_var(b, gt->col.img)), in_image);
     }
     if (guard) kir_if(b, guard);
-    kir_expr *at = kir_add(b, kir_var(b, gt->x0),
-                           kir_add(b, kir_mul(b, kir_add(b, kir_mul(b, kir_var(b, ci), kir_i32(b, g->h)), kir_var(b, ih)),
-                                              kir_i32(b, g->w)),
-                                   kir_var(b, iw)));
-    kir_assign(b, s->val[i], kir_load(b, s->buf, at));
+    kir_assign(b, s->val[i], kir_load(b, s->buf, index));
     if (guard) kir_end(b);
   }
 }

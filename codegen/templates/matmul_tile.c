@@ -37,49 +37,101 @@ static kir_expr *unit_mn(kir_builder *b, const kt_tile *t, int s, int p) {
   return kir_add(b, kir_mul(b, kir_var(b, t->g[s]), kir_i32(b, t->vec)), kir_i32(b, p));
 }
 
-/* A gathered column j is the output pixel q = j % HW of image j / HW: its window starts at row
- * ih0 = (q / w_out)·stride_h − pad_top and column iw0 = (q % w_out)·stride_w − pad_left of x, and
- * element (k, j) sits at x[at(j) + off(k)] with at(j) = (j / HW)·c_in·h·w + ih0·w + iw0 and
- * off(k) = ci·h·w + r·dil_h·w + s·dil_w for k = (ci, r, s). Declares column j = mn0 + the p-th
- * row of step s's unit: its j, at and, when the gather pads (its window's bounds are tested),
- * ih0 and iw0 (else -1), variables named TAG_jSUFFIX, TAG_atSUFFIX, ... */
-static struct kt_gather_col gather_col(kir_builder *b, const kt_tile *t, int s, int p, const char *tag,
-                                       const char *suffix) {
-  const kt_matmul_im2col *g = t->gather;
+kt_gather_col kt_gather_column(kir_builder *b, const kt_matmul_im2col *g, kir_expr *j, const char *tag,
+                               const char *suffix) {
   const int64_t HW = g->h_out * g->w_out;
-  struct kt_gather_col c = {-1, -1, -1, -1};
+  kt_gather_col c;
   char nm[32];
   snprintf(nm, sizeof nm, "%s_j%s", tag, suffix);
   c.j = kir_var_new(b, nm, kir_t(KIR_I32));
-  kir_decl(b, c.j, kir_add(b, t->mn0, unit_mn(b, t, s, p)));
+  kir_decl(b, c.j, j);
+  snprintf(nm, sizeof nm, "%s_img%s", tag, suffix);
+  c.img = kir_var_new(b, nm, kir_t(KIR_I32));
+  kir_decl(b, c.img, kir_mul(b, kir_div(b, kir_var(b, c.j), kir_i32(b, HW)), kir_i32(b, g->c_in * g->h * g->w)));
   kir_expr *q = kir_mod(b, kir_var(b, c.j), kir_i32(b, HW));
-  kir_expr *ih0 = kir_add(b, kir_mul(b, kir_div(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
-                          kir_i32(b, -g->pad_top));
-  kir_expr *iw0 = kir_add(b, kir_mul(b, kir_mod(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
-                          kir_i32(b, -g->pad_left));
-  if (kt_im2col_pads(g)) {
-    snprintf(nm, sizeof nm, "%s_ih%s", tag, suffix);
-    c.ih = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, c.ih, ih0);
-    snprintf(nm, sizeof nm, "%s_iw%s", tag, suffix);
-    c.iw = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, c.iw, iw0);
-    ih0 = kir_var(b, c.ih);
-    iw0 = kir_var(b, c.iw);
-  }
+  snprintf(nm, sizeof nm, "%s_ih%s", tag, suffix);
+  c.ih = kir_var_new(b, nm, kir_t(KIR_I32));
+  kir_decl(b, c.ih, kir_add(b, kir_mul(b, kir_div(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
+                            kir_i32(b, -g->pad_top)));
+  snprintf(nm, sizeof nm, "%s_iw%s", tag, suffix);
+  c.iw = kir_var_new(b, nm, kir_t(KIR_I32));
+  kir_decl(b, c.iw, kir_add(b, kir_mul(b, kir_mod(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
+                            kir_i32(b, -g->pad_left)));
   snprintf(nm, sizeof nm, "%s_at%s", tag, suffix);
   c.at = kir_var_new(b, nm, kir_t(KIR_I32));
-  kir_expr *img = kir_div(b, kir_var(b, c.j), kir_i32(b, HW));
-  kir_decl(b, c.at, kir_add(b, kir_mul(b, img, kir_i32(b, g->c_in * g->h * g->w)),
-                            kir_add(b, kir_mul(b, ih0, kir_i32(b, g->w)), iw0)));
+  kir_decl(b, c.at, kir_add(b, kir_var(b, c.img), kir_add(b, kir_mul(b, kir_var(b, c.ih), kir_i32(b, g->w)),
+                                                           kir_var(b, c.iw))));
   return c;
+}
+
+kt_gather_row kt_gather_row_of(kir_builder *b, const kt_matmul_im2col *g, kir_expr *k, const char *tag) {
+  const int64_t KHW = g->kh * g->kw;
+  char nm[32];
+  snprintf(nm, sizeof nm, "%s_k", tag);
+  int kk = kir_var_new(b, nm, kir_t(KIR_I32));
+  kir_decl(b, kk, g->k_per_batch ? kir_add(b, k, kir_mul(b, kir_group_id(b, 2), kir_i32(b, g->k_per_batch))) : k);
+  kt_gather_row row = {kk, -1, NULL, NULL};
+  if (KHW > 1) {
+    snprintf(nm, sizeof nm, "%s_ci", tag);
+    int vci = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, vci, kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
+    snprintf(nm, sizeof nm, "%s_r", tag);
+    int r = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, r, kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
+    snprintf(nm, sizeof nm, "%s_s", tag);
+    int sc = kir_var_new(b, nm, kir_t(KIR_I32));
+    kir_decl(b, sc, kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));
+    row.ci = vci;
+    row.dr = kt_scaled(b, kir_var(b, r), g->dil_h);
+    row.ds = kt_scaled(b, kir_var(b, sc), g->dil_w);
+  }
+  return row;
+}
+
+void kt_gather_row_offset(kir_builder *b, const kt_matmul_im2col *g, int base, kt_gather_row *row, const char *tag) {
+  kir_expr *off = kir_mul(b, kir_var(b, row->ci), kir_i32(b, g->h * g->w));
+  if (row->dr) off = kir_add(b, off, kir_add(b, kir_mul(b, row->dr, kir_i32(b, g->w)), row->ds));
+  char nm[32];
+  snprintf(nm, sizeof nm, "%s_off", tag);
+  row->off = kir_var_new(b, nm, kir_t(KIR_I32));
+  kir_decl(b, row->off, kir_add(b, kir_var(b, base), off));
+}
+
+/* 0 <= v < n for an I32 v: as (uint)v < n when `as_unsigned`. */
+static kir_expr *in_range(kir_builder *b, kir_expr *v, int64_t n, int as_unsigned) {
+  if (as_unsigned) {
+    kir_type u = kir_t(KIR_U32);
+    return kir_bin(b, KIR_LT, kir_cast(b, u, v), kir_cast(b, u, kir_i32(b, n)));
+  }
+  return kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, v, kir_i32(b, 0)), kt_lt(b, v, n));
+}
+
+kir_expr *kt_gather_inside(kir_builder *b, const kt_matmul_im2col *g, kir_expr *ih, kir_expr *iw, int as_unsigned) {
+  if (!kt_im2col_pads(g)) return NULL;
+  return kir_bin(b, KIR_AND, in_range(b, ih, g->h, as_unsigned), in_range(b, iw, g->w, as_unsigned));
+}
+
+kir_expr *kt_gather_guard(kir_builder *b, const kt_matmul_im2col *g, const kt_gather_row *row,
+                          const kt_gather_col *col, kir_expr *guard, int as_unsigned) {
+  kir_expr *ih = row->dr ? kir_add(b, kir_var(b, col->ih), row->dr) : kir_var(b, col->ih);
+  kir_expr *iw = row->ds ? kir_add(b, kir_var(b, col->iw), row->ds) : kir_var(b, col->iw);
+  return kt_and_opt(b, guard, kt_gather_inside(b, g, ih, iw, as_unsigned));
+}
+
+kir_expr *kt_gather_index(kir_builder *b, const kt_gather_row *row, const kt_gather_col *col) {
+  return kir_add(b, kir_var(b, row->off), kir_var(b, col->at));
+}
+
+/* Column j = mn0 + the p-th row of step s's unit. */
+static kt_gather_col gather_col(kir_builder *b, const kt_tile *t, int s, int p, const char *tag, const char *suffix) {
+  return kt_gather_column(b, t->gather, kir_add(b, t->mn0, unit_mn(b, t, s, p)), tag, suffix);
 }
 
 /* When every step of a work-item reads the same columns (n_items a multiple of the groups, or
  * one step), their divisions are done once here, before the K loop, instead of for every
  * element of every tile. */
 static void declare_gather_columns(kir_builder *b, kt_tile *t) {
-  for (int p = 0; p < 4; p++) t->col[p] = (struct kt_gather_col){-1, -1, -1, -1};
+  for (int p = 0; p < 4; p++) t->col[p] = (kt_gather_col){-1, -1, -1, -1, -1};
   if (t->mode != LOAD_GATHER || (t->steps > 1 && t->n_items % t->groups != 0)) return;
   for (int p = 0; p < t->vec; p++) {
     char suffix[16];
@@ -161,42 +213,17 @@ int kt_im2col_pads(const kt_matmul_im2col *g) {
          (g->w_out - 1) * g->stride_w - g->pad_left + (g->kw - 1) * g->dil_w >= g->w;
 }
 
-/* 0 <= v < n for an I32 v: as (uint)v < n when `as_unsigned`. */
-static kir_expr *in_range(kir_builder *b, kir_expr *v, int64_t n, int as_unsigned) {
-  if (as_unsigned) {
-    kir_type u = kir_t(KIR_U32);
-    return kir_bin(b, KIR_LT, kir_cast(b, u, v), kir_cast(b, u, kir_i32(b, n)));
-  }
-  return kir_bin(b, KIR_AND, kir_bin(b, KIR_GE, v, kir_i32(b, 0)), kt_lt(b, v, n));
-}
-
 /* The gathered im2col elements (k = gk, the columns of step s) of x, 0 outside x: the row's
  * offset once, then per column (hoisted, else declared here) the bounds guard of its window's
  * row and column and one addition. */
 static void fetch_gather(kir_builder *b, const kt_tile *t, int s, kir_expr *gk, kir_expr *k_guard) {
-  const kt_matmul_im2col *g = t->gather;
-  const int64_t KHW = g->kh * g->kw;
-  int kk = kir_var_new(b, "g_k", kir_t(KIR_I32)), ci = kir_var_new(b, "g_ci", kir_t(KIR_I32));
-  int r = kir_var_new(b, "g_r", kir_t(KIR_I32)), sc = kir_var_new(b, "g_s", kir_t(KIR_I32));
-  /* Split K: this batch's slice starts at k = z·k_per_batch. */
-  kir_decl(b, kk, g->k_per_batch ? kir_add(b, gk, kir_mul(b, kir_group_id(b, 2), kir_i32(b, g->k_per_batch))) : gk);
-  kir_decl(b, ci, kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
-  kir_decl(b, r, kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
-  kir_decl(b, sc, kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));
-  kir_expr *dr = kir_mul(b, kir_var(b, r), kir_i32(b, g->dil_h)), *ds = kir_mul(b, kir_var(b, sc), kir_i32(b, g->dil_w));
-  int off = kir_var_new(b, "g_off", kir_t(KIR_I32));
-  kir_decl(b, off, kir_add(b, kir_var(b, t->base),
-                           kir_add(b, kir_mul(b, kir_var(b, ci), kir_i32(b, g->h * g->w)),
-                                   kir_add(b, kir_mul(b, dr, kir_i32(b, g->w)), ds))));
+  kt_gather_row row = kt_gather_row_of(b, t->gather, gk, "g");
+  kt_gather_row_offset(b, t->gather, t->base, &row, "g");
   for (int p = 0; p < t->vec; p++) {
-    const struct kt_gather_col c = t->col[0].at >= 0 ? t->col[p] : gather_col(b, t, s, p, "g", "");
+    const kt_gather_col c = t->col[0].at >= 0 ? t->col[p] : gather_col(b, t, s, p, "g", "");
     kir_expr *guard = kt_and_opt(b, k_guard, t->mn_exact ? NULL : kt_lt(b, kir_var(b, c.j), t->mn_lim));
-    if (c.ih >= 0) {
-      kir_expr *ih = kir_add(b, kir_var(b, c.ih), dr), *iw = kir_add(b, kir_var(b, c.iw), ds);
-      guard = kt_and_opt(b, guard, kir_bin(b, KIR_AND, in_range(b, ih, g->h, t->unsigned_bounds),
-                                           in_range(b, iw, g->w, t->unsigned_bounds)));
-    }
-    assign_guarded(b, t->val[s * 4 + p], guard, kir_load(b, t->buf, kir_add(b, kir_var(b, off), kir_var(b, c.at))));
+    guard = kt_gather_guard(b, t->gather, &row, &c, guard, t->unsigned_bounds);
+    assign_guarded(b, t->val[s * 4 + p], guard, kir_load(b, t->buf, kt_gather_index(b, &row, &c)));
   }
 }
 

@@ -42,9 +42,52 @@ void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, i
  * row within the tile and gk the global k (I32 expressions). */
 kir_expr *kt_norm_apply(kir_builder *b, const kt_norm_state *ns, kir_expr *v, kir_expr *ml, kir_expr *gk);
 
+/* ---- B gathered from x as its im2col matrix (kt_matmul_im2col): shared by the tiled and the
+ * tensor-core kernels ----
+ * Column j of the matrix is the output pixel q = j % HW of image j / HW: its window starts at
+ * row ih0 = (q / w_out)·stride_h − pad_top and column iw0 = (q % w_out)·stride_w − pad_left of
+ * x, and element (k, j) sits at x[at(j) + off(k)] with at(j) = (j / HW)·c_in·h·w + ih0·w + iw0
+ * and off(k) = base + ci·h·w + r·dil_h·w + s·dil_w for k = (ci, r, s): the divisions of a
+ * column are done once per column, those of a row once per row. */
+
 /* Whether some window of the im2col gather g reaches outside x (padding, or a last window past
- * the edge): its loads then need a bounds guard. Shared by the tiled and tensor-core kernels. */
+ * the edge): its loads then need a bounds guard. */
 int kt_im2col_pads(const kt_matmul_im2col *g);
+
+/* A column's I32 variables: j, its image's offset in x img = (j / HW)·c_in·h·w, its window's
+ * origin ih0, iw0, and at(j) = img + ih0·w + iw0. */
+typedef struct kt_gather_col {
+  int j, img, ih, iw, at;
+} kt_gather_col;
+
+/* Declares column j (an I32 expression) as variables named TAG_jSUFFIX, TAG_imgSUFFIX, ... */
+kt_gather_col kt_gather_column(kir_builder *b, const kt_matmul_im2col *g, kir_expr *j, const char *tag,
+                               const char *suffix);
+
+/* A row's channel ci, its offset off(k) (I32 variables) and its window offsets r·dil_h and
+ * s·dil_w (NULL for a 1×1 window). */
+typedef struct kt_gather_row {
+  int ci, off;
+  kir_expr *dr, *ds;
+} kt_gather_row;
+
+/* Declares row k (an I32 expression: the k within a split-K slice, whose own start
+ * z·k_per_batch is added here) as variables named TAG_k, TAG_ci, TAG_r, TAG_s; off is -1. */
+kt_gather_row kt_gather_row_of(kir_builder *b, const kt_matmul_im2col *g, kir_expr *k, const char *tag);
+/* Declares the row's offset off(k) in the operand whose batch base is the variable `base`, as
+ * TAG_off (what kt_gather_index adds a column's at(j) to). */
+void kt_gather_row_offset(kir_builder *b, const kt_matmul_im2col *g, int base, kt_gather_row *row, const char *tag);
+
+/* Where g pads: x's row ih and column iw (I32 expressions) inside x, as unsigned comparisons
+ * when `as_unsigned`; else NULL (nothing to test). */
+kir_expr *kt_gather_inside(kir_builder *b, const kt_matmul_im2col *g, kir_expr *ih, kir_expr *iw, int as_unsigned);
+
+/* `guard` (may be NULL) and element (row, col) inside x (kt_gather_inside). */
+kir_expr *kt_gather_guard(kir_builder *b, const kt_matmul_im2col *g, const kt_gather_row *row,
+                          const kt_gather_col *col, kir_expr *guard, int as_unsigned);
+
+/* The element's index in x as its row's offset plus its column's: off(k) + at(j). */
+kir_expr *kt_gather_index(kir_builder *b, const kt_gather_row *row, const kt_gather_col *col);
 
 typedef struct kt_tile {
   /* What the caller fills. */
@@ -63,11 +106,8 @@ typedef struct kt_tile {
   int *g, *kl;              /* per step: unit's mn group and k (first of kdiv) within the tile */
   int *val;                 /* per step, 4 value registers */
   /* A gather whose steps all read the same columns (kt_tile_declare): column p < vec's
-   * variables (matmul_tile.c, gather_col), declared once before the K loop; `at` is -1 where
-   * the columns are not hoisted. */
-  struct kt_gather_col {
-    int j, at, ih, iw;
-  } col[4];
+   * variables, declared once before the K loop; `at` is -1 where the columns are not hoisted. */
+  kt_gather_col col[4];
 } kt_tile;
 
 /* Declares the unit coordinates and value registers; call before the K loop. -1 on failure. */

@@ -163,6 +163,7 @@ static int gemm_prepare(mlg_lower_ctx *ctx, kt_matmul_desc *d, kt_matmul_desc *t
   d->wgmma = ctx->target != 2;
   d->pragma_unroll = ctx->target != 2;
   d->unsigned_bounds = ctx->target == 2;
+  d->gather_row_offsets = ctx->target == 2;
   d->max_vec = mlg_lower_max_vec(ctx);
   d->local_mem_bytes = ctx->local_mem_bytes;
   /* Its configuration: one forced (mlgc --mma-config), else the table's for the shape class

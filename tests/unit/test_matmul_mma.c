@@ -537,7 +537,7 @@ static void conv_reference(const conv_case *c, int64_t ho, int64_t wo, const dou
         }
 }
 
-static void run_conv_case(clh *h, const conv_case *c, int index) {
+static void run_conv_case(clh *h, const conv_case *c, int index, int row_offsets) {
   kt_conv2d_desc cd = {.n = c->n, .c_in = c->c_in, .h = c->h, .w = c->w, .c_out = c->c_out, .kh = c->k,
                        .kw = c->k, .stride_h = c->stride, .stride_w = c->stride, .pad_top = c->pad,
                        .pad_left = c->pad, .pad_bottom = c->pad, .pad_right = c->pad, .dil_h = c->dil,
@@ -559,6 +559,7 @@ static void run_conv_case(clh *h, const conv_case *c, int index) {
   d.bias_elem = KIR_F32;
   d.c_elem = c->c16 ? KIR_F16 : KIR_F32;
   d.mma = 1;
+  d.gather_row_offsets = row_offsets;
   ck_assert_msg(kt_matmul_mma_applies(&d), "case %d: the tensor-core variant does not apply", index);
   kir_module *mod = kir_module_new();
   kir_kernel *k = NULL;
@@ -608,7 +609,9 @@ static void run_conv_case(clh *h, const conv_case *c, int index) {
  * downsample (no padding: no bounds guard), the 7×7 stride-2 stem on 3 channels (K = 147, not a
  * multiple of 16) from an f32 x, a dilated 3×3 (K = 36), ragged M and N in both tiles, the
  * 128×128 tile, with bias, bias + relu and the residual add + relu, f32 and f16 y; and the
- * partial GEMMs of two convolutions split along K (each slice gathers its own window rows). */
+ * partial GEMMs of two convolutions split along K (each slice gathers its own window rows).
+ * Odd cases index their elements as row plus column offsets (gather_row_offsets: Vulkan's
+ * form), even ones through the image base (OpenCL's). */
 static const conv_case conv_cases[] = {
   /* n  c_in  h   w  c_out k  str pad dil x32 epi c16 split */
   {2, 16, 12, 12, 40, 3, 1, 1, 1, 0, 1, 0, 0},   /* 3×3 s1 p1: M 40, N 288, K 144; bias + relu */
@@ -624,7 +627,7 @@ static const conv_case conv_cases[] = {
 START_TEST(test_conv_emulated) {
   clh h;
   if (clh_init(&h) != 0) return;
-  run_conv_case(&h, &conv_cases[_i], _i);
+  run_conv_case(&h, &conv_cases[_i], _i, _i % 2); /* the two index forms in turn (matmul.h) */
   clh_free(&h);
 }
 END_TEST
