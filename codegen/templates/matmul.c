@@ -46,7 +46,8 @@ void kt_matmul_pick_tiles(kt_matmul_desc *d) {
    * alone, 2026-12-05; 256×128 of 16×8 blocks: 3.01 and 0.393). Through Vulkan (no unroll
    * pragma: two k steps an iteration by hand) 128×256 ran 3.91 and 0.485 ms against 3.82 and
    * 0.469 on 128×128 tiles (H100, 255 registers), 256×128 of 16×8 blocks 3.68 and 0.466 against
-   * 3.85 and 0.474 (H200, 208 registers); so Vulkan takes those. */
+   * 3.85 and 0.474 (H200, 208 registers); so Vulkan takes those (with eight k steps an
+   * iteration, later, 3.00 and 0.386 against 3.59–3.65 and 0.451 for 128×256, H100). */
   const int wide = d->device_class == KT_DEVICE_GPU && !d->n_batch && !d->b_im2col.on && !d->a_norm &&
                    d->a_elem == KIR_F32 && d->b_elem == KIR_F32;
   const int wm = d->pragma_unroll ? 128 : 256, wn = d->pragma_unroll ? 256 : 128;
@@ -209,9 +210,8 @@ void kt_matmul_norm_stats(kir_builder *b, const kt_matmul_desc *d, int tile_m, i
 }
 
 /* Whether the inner k loop is unrolled: whole through an OpenCL pragma; where the target has
- * none (GLSL), by hand, two k steps an iteration (NVIDIA's Vulkan compiler ran the whole loop
- * written out slower, SGEMM 4096 3.97 → 4.64 ms, and two steps faster, 3.99 → 3.85, 2048
- * 0.485 → 0.472; four steps 5.12 and 0.60). Only the plain GEMM on 128 × 128 tiles of 8 × 8
+ * none (GLSL), by hand, eight k steps an iteration (the k loop below has the figures; NVIDIA's
+ * Vulkan compiler ran the loop with [[unroll]] slower). Only the plain GEMM on 128 × 128 tiles of 8 × 8
  * blocks: there NVIDIA's OpenCL compiler keeps it at 128 registers, two work-groups per SM, and
  * on the H200 SGEMM 4096 took 3.45 ms against 3.56 and 2048 0.449 against 0.461 (2026-12-05,
  * the emitted kernel built with `-cl-nv-verbose`: 127 registers before). Not batched: split
