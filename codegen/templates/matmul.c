@@ -46,8 +46,9 @@ void kt_matmul_pick_tiles(kt_matmul_desc *d) {
    * alone, 2026-12-05; 256×128 of 16×8 blocks: 3.01 and 0.393). Through Vulkan (no unroll
    * pragma: two k steps an iteration by hand) 128×256 ran 3.91 and 0.485 ms against 3.82 and
    * 0.469 on 128×128 tiles (H100, 255 registers), 256×128 of 16×8 blocks 3.68 and 0.466 against
-   * 3.85 and 0.474 (H200, 208 registers); so Vulkan takes those (with eight k steps an
-   * iteration, later, 3.00 and 0.386 against 3.59–3.65 and 0.451 for 128×256, H100). */
+   * 3.85 and 0.474 (H200, 208 registers); so Vulkan takes those (measured again once its
+   * vector reads went direct, H100: 128×256 3.59–3.97 and 0.451–0.492 with one, two or four k
+   * steps an iteration or [[unroll]], 256×128 3.00 and 0.386 with eight). */
   const int wide = d->device_class == KT_DEVICE_GPU && !d->n_batch && !d->b_im2col.on && !d->a_norm &&
                    d->a_elem == KIR_F32 && d->b_elem == KIR_F32;
   const int wm = d->pragma_unroll ? 128 : 256, wn = d->pragma_unroll ? 256 : 128;
