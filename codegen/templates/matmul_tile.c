@@ -37,51 +37,44 @@ static kir_expr *unit_mn(kir_builder *b, const kt_tile *t, int s, int p) {
   return kir_add(b, kir_mul(b, kir_var(b, t->g[s]), kir_i32(b, t->vec)), kir_i32(b, p));
 }
 
+/* Declares the I32 variable TAG_WHATSUFFIX = e. */
+static int gather_var(kir_builder *b, const char *tag, const char *what, const char *suffix, kir_expr *e) {
+  char nm[32];
+  snprintf(nm, sizeof nm, "%s_%s%s", tag, what, suffix);
+  int v = kir_var_new(b, nm, kir_t(KIR_I32));
+  kir_decl(b, v, e);
+  return v;
+}
+
 kt_gather_col kt_gather_column(kir_builder *b, const kt_matmul_im2col *g, kir_expr *j, const char *tag,
                                const char *suffix) {
   const int64_t HW = g->h_out * g->w_out;
   kt_gather_col c;
-  char nm[32];
-  snprintf(nm, sizeof nm, "%s_j%s", tag, suffix);
-  c.j = kir_var_new(b, nm, kir_t(KIR_I32));
-  kir_decl(b, c.j, j);
-  snprintf(nm, sizeof nm, "%s_img%s", tag, suffix);
-  c.img = kir_var_new(b, nm, kir_t(KIR_I32));
-  kir_decl(b, c.img, kir_mul(b, kir_div(b, kir_var(b, c.j), kir_i32(b, HW)), kir_i32(b, g->c_in * g->h * g->w)));
+  c.j = gather_var(b, tag, "j", suffix, j);
+  c.img = gather_var(b, tag, "img", suffix,
+                     kir_mul(b, kir_div(b, kir_var(b, c.j), kir_i32(b, HW)), kir_i32(b, g->c_in * g->h * g->w)));
   kir_expr *q = kir_mod(b, kir_var(b, c.j), kir_i32(b, HW));
-  snprintf(nm, sizeof nm, "%s_ih%s", tag, suffix);
-  c.ih = kir_var_new(b, nm, kir_t(KIR_I32));
-  kir_decl(b, c.ih, kir_add(b, kir_mul(b, kir_div(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
+  c.ih = gather_var(b, tag, "ih", suffix,
+                    kir_add(b, kir_mul(b, kir_div(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_h)),
                             kir_i32(b, -g->pad_top)));
-  snprintf(nm, sizeof nm, "%s_iw%s", tag, suffix);
-  c.iw = kir_var_new(b, nm, kir_t(KIR_I32));
-  kir_decl(b, c.iw, kir_add(b, kir_mul(b, kir_mod(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
+  c.iw = gather_var(b, tag, "iw", suffix,
+                    kir_add(b, kir_mul(b, kir_mod(b, q, kir_i32(b, g->w_out)), kir_i32(b, g->stride_w)),
                             kir_i32(b, -g->pad_left)));
-  snprintf(nm, sizeof nm, "%s_at%s", tag, suffix);
-  c.at = kir_var_new(b, nm, kir_t(KIR_I32));
-  kir_decl(b, c.at, kir_add(b, kir_var(b, c.img), kir_add(b, kir_mul(b, kir_var(b, c.ih), kir_i32(b, g->w)),
-                                                           kir_var(b, c.iw))));
+  c.at = gather_var(b, tag, "at", suffix,
+                    kir_add(b, kir_var(b, c.img),
+                            kir_add(b, kir_mul(b, kir_var(b, c.ih), kir_i32(b, g->w)), kir_var(b, c.iw))));
   return c;
 }
 
 kt_gather_row kt_gather_row_of(kir_builder *b, const kt_matmul_im2col *g, kir_expr *k, const char *tag) {
   const int64_t KHW = g->kh * g->kw;
-  char nm[32];
-  snprintf(nm, sizeof nm, "%s_k", tag);
-  int kk = kir_var_new(b, nm, kir_t(KIR_I32));
-  kir_decl(b, kk, g->k_per_batch ? kir_add(b, k, kir_mul(b, kir_group_id(b, 2), kir_i32(b, g->k_per_batch))) : k);
+  int kk = gather_var(b, tag, "k", "",
+                      g->k_per_batch ? kir_add(b, k, kir_mul(b, kir_group_id(b, 2), kir_i32(b, g->k_per_batch))) : k);
   kt_gather_row row = {kk, -1, NULL, NULL};
   if (KHW > 1) {
-    snprintf(nm, sizeof nm, "%s_ci", tag);
-    int vci = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, vci, kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
-    snprintf(nm, sizeof nm, "%s_r", tag);
-    int r = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, r, kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
-    snprintf(nm, sizeof nm, "%s_s", tag);
-    int sc = kir_var_new(b, nm, kir_t(KIR_I32));
-    kir_decl(b, sc, kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));
-    row.ci = vci;
+    row.ci = gather_var(b, tag, "ci", "", kir_div(b, kir_var(b, kk), kir_i32(b, KHW)));
+    int r = gather_var(b, tag, "r", "", kir_div(b, kir_mod(b, kir_var(b, kk), kir_i32(b, KHW)), kir_i32(b, g->kw)));
+    int sc = gather_var(b, tag, "s", "", kir_mod(b, kir_var(b, kk), kir_i32(b, g->kw)));
     row.dr = kt_scaled(b, kir_var(b, r), g->dil_h);
     row.ds = kt_scaled(b, kir_var(b, sc), g->dil_w);
   }
@@ -91,10 +84,7 @@ kt_gather_row kt_gather_row_of(kir_builder *b, const kt_matmul_im2col *g, kir_ex
 void kt_gather_row_offset(kir_builder *b, const kt_matmul_im2col *g, int base, kt_gather_row *row, const char *tag) {
   kir_expr *off = kir_mul(b, kir_var(b, row->ci), kir_i32(b, g->h * g->w));
   if (row->dr) off = kir_add(b, off, kir_add(b, kir_mul(b, row->dr, kir_i32(b, g->w)), row->ds));
-  char nm[32];
-  snprintf(nm, sizeof nm, "%s_off", tag);
-  row->off = kir_var_new(b, nm, kir_t(KIR_I32));
-  kir_decl(b, row->off, kir_add(b, kir_var(b, base), off));
+  row->off = gather_var(b, tag, "off", "", kir_add(b, kir_var(b, base), off));
 }
 
 /* 0 <= v < n for an I32 v: as (uint)v < n when `as_unsigned`. */
