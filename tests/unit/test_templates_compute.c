@@ -298,12 +298,8 @@ static void run_conv(const kir_kernel *k, const int64_t gr[3], const kt_conv2d_d
   run_kernel(k, gr, args, na);
 }
 
-/* cpu_vec 0: the direct kernel (conv2d.c); else the CPU implicit GEMM (conv2d_cpu.c) with
- * vectors of at most cpu_vec lanes (16: OpenCL; 4: what Vulkan allows), or with wino_m 2 or 4
- * Winograd's F(m×m, 3×3) (conv2d_winograd.c) with such vectors, or with wino_m −1 the
- * depthwise kernel (conv2d_dw.c). */
-/* The convolution d (its zero strides, dilations and groups made 1) of x and w, plus bias where
- * d has one, in double: its n·c_out·ho·wo outputs (malloc'd). */
+/* The convolution *d_io of x and w, plus bias where it has one, in double: its n·c_out·ho·wo
+ * outputs (malloc'd). Its zero strides, dilations and groups are made 1 in *d_io too. */
 static double *conv_reference(kt_conv2d_desc *d_io, const float *x, const float *w, const float *bias) {
   kt_conv2d_desc d = *d_io;
   int64_t ho, wo;
@@ -337,6 +333,10 @@ static double *conv_reference(kt_conv2d_desc *d_io, const float *x, const float 
   return ref;
 }
 
+/* cpu_vec 0: the direct kernel (conv2d.c); else the CPU implicit GEMM (conv2d_cpu.c) with
+ * vectors of at most cpu_vec lanes (16: OpenCL; 4: what Vulkan allows), or with wino_m 2 or 4
+ * Winograd's F(m×m, 3×3) (conv2d_winograd.c) with such vectors, or with wino_m −1 the
+ * depthwise kernel (conv2d_dw.c). */
 static void check_conv_wino(const char *what, kt_conv2d_desc d, int cpu_vec, int wino_m) {
   int64_t ho, wo;
   ck_assert_int_eq(kt_conv2d_out_size(&d, &ho, &wo), 0);
